@@ -1,0 +1,48 @@
+# Sangathan: one entry point for a newcomer. `make up` runs the whole network locally with
+# demo data; `make test` installs, starts what the tests need, runs them, and stops it again.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PLATFORM := $(PY) deploy/local/platform.py
+
+.PHONY: help venv up down status logs test unit integration e2e load-national bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+# The environment is rebuilt only when the pins change.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## create the virtual environment
+
+up: venv ## install what is missing, start Kafka, Redis, FerretDB and the four services, load demo data
+	$(PLATFORM) up
+
+down: venv ## stop everything `make up` started
+	$(PLATFORM) down
+
+status: venv ## show what runs
+	$(PLATFORM) status
+
+test: venv ## run unit, integration and e2e tests against real servers (started and stopped here)
+	$(PLATFORM) test -- tests
+
+unit: venv ## unit tests only (no servers)
+	$(PY) -m pytest tests/unit
+
+integration: venv ## integration tests (starts the servers if needed)
+	$(PLATFORM) test -- tests/integration
+
+e2e: venv ## whole flows through the running services
+	$(PLATFORM) test -- tests/e2e
+
+load-national: venv ## load the full national org tree (10,48,202 booths) into MongoDB
+	$(PY) -m shared.orgtree.load --national
+
+clean: down ## stop everything and delete local state (data, logs, jars, binaries)
+	rm -rf .state

@@ -1,0 +1,27 @@
+"""Typed settings read from the environment.
+
+Every service has its own settings class that extends `PlatformSettings`. The server
+addresses carry the plain names the README documents (`KAFKA_BOOTSTRAP`, `REDIS_URL`,
+`MONGO_URL`, `MONGO_DB`) so one exported variable points every service at, say, a real
+MongoDB replica set instead of the local FerretDB.
+"""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias="SANGATHAN_ENV"
+    )
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
+    redis_url: str = Field("redis://127.0.0.1:6390/0", validation_alias="REDIS_URL")
+    mongo_url: str = Field("mongodb://127.0.0.1:27017/", validation_alias="MONGO_URL")
+    mongo_db: str = Field("sangathan", validation_alias="MONGO_DB")
+    # How long a readiness probe waits for one dependency before calling it down.
+    dependency_timeout_s: float = Field(2.0, validation_alias="DEPENDENCY_TIMEOUT_S")

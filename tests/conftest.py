@@ -1,0 +1,40 @@
+"""Fixtures shared by every test layer.
+
+Integration and e2e tests talk to the real servers that `make test` starts (or that
+`make up` already runs). Each test gets its own randomly named database or topic so no
+test depends on another's leftovers.
+"""
+
+import uuid
+
+import pytest
+
+from shared.settings import PlatformSettings
+
+
+def random_suffix() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def settings() -> PlatformSettings:
+    return PlatformSettings()
+
+
+@pytest.fixture
+def mongo_db(settings):
+    """A fresh MongoDB database on the real server, dropped afterwards."""
+    from pymongo import MongoClient
+
+    client = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000)
+    name = f"test_{random_suffix()}"
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+@pytest.fixture
+def kafka_bootstrap(settings) -> str:
+    return settings.kafka_bootstrap
