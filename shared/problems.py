@@ -1,0 +1,75 @@
+"""RFC 9457 problem details for every HTTP API.
+
+Routes raise `ProblemError`; `install_problem_handlers` turns it, request-validation errors
+and unexpected failures into `application/problem+json` responses with a stable `type` URI,
+so a client can branch on the kind of problem and a person can read `detail`.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import get_logger
+
+PROBLEM_BASE = "https://sangathan.example/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+log = get_logger(__name__)
+
+
+class ProblemError(Exception):
+    """An error a client can act on. `kind` becomes the problem's type URI."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str = "", **extensions: Any):
+        super().__init__(detail or title)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int, kind: str, title: str, detail: str = "", instance: str = "", **extensions: Any
+) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError):
+        return problem_response(
+            exc.status, exc.kind, exc.title, exc.detail, request.url.path, **exc.extensions
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        # Name each bad field and why; never echo the submitted value (it may be a phone).
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        return problem_response(
+            422, "validation-error", "The request is not valid",
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            request.url.path, errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem_response(exc.status_code, kind, str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error", fields={"path": request.url.path})
+        return problem_response(500, "internal-error", "Internal server error", instance=request.url.path)
