@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PLATFORM := $(PY) deploy/local/platform.py
+PLATFORM := $(PY) deploy/local/stack.py
 
 .PHONY: help venv up down status logs test unit integration e2e load-national bench clean
 

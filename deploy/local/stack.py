@@ -1,0 +1,379 @@
+"""The whole Sangathan network on one machine, without Docker.
+
+    stack.py up [--infra]    install what is missing, start everything, load demo data
+    stack.py down            stop what `up` started (by pid, nothing else)
+    stack.py status          what runs, with pids and ports
+    stack.py test -- ARGS    start what is not running, run pytest ARGS, stop what it started
+
+Everything lives under the git-ignored state folder (`.state/`, or $SANGATHAN_STATE):
+server data, logs, pid files, the Kafka jars from Maven Central and the FerretDB binary
+built from the Go module proxy. Every server binds to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("SANGATHAN_STATE", ROOT / ".state")).resolve()
+RUN, LOGS, BIN = STATE / "run", STATE / "logs", STATE / "bin"
+PYTHON = sys.executable
+
+KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT, MONGO_PORT = 9092, 9093, 6390, 27017
+SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004}
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def run(cmd: list[str], **kw) -> None:
+    subprocess.run(cmd, check=True, **kw)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- installs (first run only)
+
+def install_redis() -> None:
+    if shutil.which("redis-server"):
+        return
+    say("installing Debian's redis-server (first run)")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(sudo + ["apt-get", "update", "-qq"], env=env)
+    run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"], env=env)
+
+
+def kafka_libs() -> Path:
+    libs = STATE / "kafka" / "libs"
+    if not (libs / ".complete").exists():
+        say("fetching the Kafka broker's jars from Maven Central (first run)")
+        shutil.rmtree(libs, ignore_errors=True)
+        run(["mvn", "-q", "-B", "-f", str(ROOT / "deploy/local/kafka/pom.xml"),
+             "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
+             f"-DoutputDirectory={libs}", "-DincludeScope=runtime"])
+        (libs / ".complete").touch()
+    return libs
+
+
+def ferretdb_binary() -> Path:
+    binary = BIN / "ferretdb"
+    src = ROOT / "deploy/local/ferretdb"
+    stale = binary.exists() and any(
+        f.stat().st_mtime > binary.stat().st_mtime for f in src.iterdir())
+    if not binary.exists() or stale:
+        say("building FerretDB v1.24 from the Go module proxy (first run, ~2 min)")
+        BIN.mkdir(parents=True, exist_ok=True)
+        run(["go", "build", "-mod=readonly", "-o", str(binary), "."], cwd=src)
+    return binary
+
+
+# ---------------------------------------------------------------- processes
+
+@dataclass
+class Component:
+    name: str
+    port: int
+    command: Callable[[], list[str]]
+    ready: Callable[[], bool]
+    prepare: Callable[[], None] = lambda: None
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 90
+
+    @property
+    def pidfile(self) -> Path:
+        return RUN / f"{self.name}.pid"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def start(self) -> bool:
+        """Start unless already running; True if this call started it."""
+        if self.pid():
+            return False
+        if port_open(self.port):
+            sys.exit(f"[stack] port {self.port} for {self.name} is taken by a process "
+                     f"this platform did not start; stop it or free the port")
+        self.prepare()
+        LOGS.mkdir(parents=True, exist_ok=True)
+        RUN.mkdir(parents=True, exist_ok=True)
+        log = open(LOGS / f"{self.name}.log", "ab")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), **self.env)
+        proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
+                                start_new_session=True)  # own process group: `down` stops its children too
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + self.start_timeout
+        while not self.ready():
+            if proc.poll() is not None:
+                self.pidfile.unlink(missing_ok=True)
+                sys.exit(f"[stack] {self.name} exited during start; see {LOGS / self.name}.log")
+            if time.monotonic() > deadline:
+                self.stop()
+                sys.exit(f"[stack] {self.name} not ready after {self.start_timeout:.0f}s; "
+                         f"see {LOGS / self.name}.log")
+            time.sleep(0.3)
+        say(f"{self.name} up on 127.0.0.1:{self.port} (pid {proc.pid})")
+        return True
+
+    def stop(self) -> None:
+        pid = self.pid()
+        self.pidfile.unlink(missing_ok=True)
+        if not pid:
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            # Reap it if it is our own child (the `test` command starts and stops in one process).
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        say(f"{self.name} stopped (pid {pid})")
+
+
+def redis_component() -> Component:
+    data = STATE / "redis"
+
+    def command() -> list[str]:
+        data.mkdir(parents=True, exist_ok=True)
+        return ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
+                "--dir", str(data), "--appendonly", "yes", "--save", "",
+                "--protected-mode", "yes"]
+
+    def ready() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return Component("redis", REDIS_PORT, command, ready, prepare=install_redis)
+
+
+def ferretdb_component() -> Component:
+    data = STATE / "ferretdb"
+
+    def command() -> list[str]:
+        data.mkdir(parents=True, exist_ok=True)
+        return [str(ferretdb_binary()), "-listen-addr", f"127.0.0.1:{MONGO_PORT}",
+                "-sqlite-url", f"file:{data}/"]
+
+    return Component("ferretdb", MONGO_PORT, command, lambda: port_open(MONGO_PORT),
+                     prepare=ferretdb_binary)
+
+
+def kafka_component() -> Component:
+    data, config = STATE / "kafka" / "data", STATE / "kafka" / "server.properties"
+
+    def prepare() -> None:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(KAFKA_CONFIG.format(data=data, port=KAFKA_PORT,
+                                              controller=KAFKA_CONTROLLER_PORT))
+        if not (data / "meta.properties").exists():
+            say("formatting Kafka's KRaft storage")
+            run(java(kafka_libs(), "kafka.tools.StorageTool") +
+                ["format", "-t", cluster_id(), "-c", str(config), "--ignore-formatted"],
+                stdout=subprocess.DEVNULL)
+
+    def command() -> list[str]:
+        return java(kafka_libs(), "kafka.Kafka", heap="1g") + [str(config)]
+
+    return Component("kafka", KAFKA_PORT, command, lambda: kafka_ready(), prepare=prepare,
+                     start_timeout=120)
+
+
+def java(libs: Path, main: str, heap: str = "256m") -> list[str]:
+    return ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{ROOT / 'deploy/local/kafka/log4j.properties'}",
+            "-cp", f"{libs}/*", main]
+
+
+def cluster_id() -> str:
+    """A KRaft cluster id: a UUID in URL-safe base64, as `kafka-storage random-uuid` prints."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def kafka_ready() -> bool:
+    if not port_open(KAFKA_PORT):
+        return False
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"}).list_topics(timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+# KRaft, broker and controller in one process; replication 1 because there is one node.
+KAFKA_CONFIG = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data}
+num.partitions=12
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+"""
+
+
+def service_component(name: str) -> Component:
+    port = SERVICE_PORTS[name]
+    if name == "analytics":
+        command = [PYTHON, "-m", "analytics.app", "worker", "--web-host", "127.0.0.1",
+                   "--web-port", str(port), "--loglevel", "info"]
+    else:
+        command = [PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1",
+                   "--port", str(port), "--no-access-log"]
+    env = {"ANALYTICS_DATA_DIR": str(STATE / "analytics")} if name == "analytics" else {}
+    return Component(name, port, lambda: command,
+                     lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env=env,
+                     start_timeout=120)
+
+
+def infrastructure() -> list[Component]:
+    return [redis_component(), ferretdb_component(), kafka_component()]
+
+
+def services() -> list[Component]:
+    return [service_component(n) for n in SERVICE_PORTS]
+
+
+def all_components() -> list[Component]:
+    return infrastructure() + services()
+
+
+# ---------------------------------------------------------------- commands
+
+def create_topics_and_demo_data() -> None:
+    sys.path.insert(0, str(ROOT))
+    from shared.topics import ensure_topics
+
+    created = ensure_topics(f"127.0.0.1:{KAFKA_PORT}")
+    if created:
+        say(f"created topics: {', '.join(created)}")
+    say("loading demo org tree (Himachal Pradesh) if not loaded yet")
+    run([PYTHON, "-m", "shared.orgtree.load", "--state", "HP"], cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def up(infra_only: bool = False) -> list[Component]:
+    started = [c for c in infrastructure() if c.start()]
+    if not infra_only:
+        create_topics_and_demo_data()
+        started += [c for c in services() if c.start()]
+    print_where_to_look(infra_only)
+    return started
+
+
+def down(components: list[Component] | None = None) -> None:
+    for c in reversed(components if components is not None else all_components()):
+        c.stop()
+
+
+def status() -> int:
+    running = 0
+    for c in all_components():
+        pid = c.pid()
+        running += bool(pid)
+        state = f"running (pid {pid})" if pid else "stopped"
+        print(f"  {c.name:<13} 127.0.0.1:{c.port:<6} {state}")
+    print(f"  state folder: {STATE}")
+    return 0 if running else 3
+
+
+def print_where_to_look(infra_only: bool) -> None:
+    print("\nSangathan is up. Where to look:")
+    print(f"  Kafka      127.0.0.1:{KAFKA_PORT}   (KRaft, topics from shared/topics.py)")
+    print(f"  Redis      redis://127.0.0.1:{REDIS_PORT}/0")
+    print(f"  MongoDB    mongodb://127.0.0.1:{MONGO_PORT}/  (FerretDB on SQLite)")
+    if not infra_only:
+        for name, port in SERVICE_PORTS.items():
+            docs = "" if name == "analytics" else f"  docs http://127.0.0.1:{port}/docs"
+            print(f"  {name:<12} http://127.0.0.1:{port}/readyz  metrics /metrics{docs}")
+        print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
+    print(f"  logs       {LOGS}/")
+    print("Stop everything with: make down\n")
+
+
+def test(pytest_args: list[str]) -> int:
+    started = up()
+    try:
+        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT)
+    finally:
+        if started:
+            say("stopping what the test run started")
+            down(started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "test"])
+    parser.add_argument("--infra", action="store_true", help="only Kafka, Redis and FerretDB")
+    args, pytest_args = parser.parse_known_args()
+    if args.command == "up":
+        up(args.infra)
+    elif args.command == "down":
+        down()
+    elif args.command == "status":
+        return status()
+    elif args.command == "test":
+        return test([a for a in pytest_args if a != "--"] or ["tests"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
