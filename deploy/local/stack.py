@@ -273,12 +273,11 @@ log.retention.hours=168
 def service_component(name: str) -> Component:
     port = SERVICE_PORTS[name]
     if name == "analytics":
-        command = [PYTHON, "-m", "analytics.app", "worker", "--web-host", "127.0.0.1",
-                   "--web-port", str(port), "--loglevel", "info"]
+        command = [PYTHON, "-m", "analytics.app", "worker", "--loglevel", "info"]
     else:
         command = [PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1",
                    "--port", str(port), "--no-access-log"]
-    env = {"ANALYTICS_DATA_DIR": str(STATE / "analytics")} if name == "analytics" else {}
+    env = {"ANALYTICS_DATA_DIR": str(STATE / "analytics"), "ANALYTICS_WEB_PORT": str(port)}
     return Component(name, port, lambda: command,
                      lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env=env,
                      start_timeout=120)

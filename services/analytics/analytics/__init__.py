@@ -1,0 +1,1 @@
+"""Analytics: a Faust stream computing live booth coverage per state for HQ dashboards."""

@@ -1,0 +1,61 @@
+"""The analytics Faust app: the one module that owns the app object.
+
+Run it with `python -m analytics.app worker`. Health, readiness and metrics are pages on
+Faust's own web server, so the worker needs no second HTTP server.
+"""
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import MongoClient
+
+from analytics.settings import AnalyticsSettings
+from shared.health import kafka_check, mongo_check, run_checks
+from shared.logging import configure_logging
+
+settings = AnalyticsSettings()
+configure_logging(settings.service_name, settings.log_level)
+
+app = faust.App(
+    "sangathan-analytics",
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    datadir=str(settings.data_dir),
+    store="memory://",  # tables come back from their changelog topics on restart
+    web_bind=settings.web_bind,
+    web_port=settings.web_port,
+    web_host=settings.web_bind,
+    topic_partitions=12,
+    autodiscover=False,
+)
+
+_mongo = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=int(settings.dependency_timeout_s * 1000))
+CHECKS = {
+    "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
+    "mongodb": mongo_check(_mongo),
+}
+
+
+@app.page("/healthz")
+async def healthz(web, request):
+    return web.json({"status": "ok"})
+
+
+@app.page("/readyz")
+async def readyz(web, request):
+    ready, results = await run_checks(CHECKS, settings.dependency_timeout_s)
+    if ready:
+        return web.json({"status": "ready", "checks": results})
+    return web.json(
+        {"type": "https://sangathan.example/problems/dependency-unavailable",
+         "title": "A dependency is unavailable", "status": 503, "checks": results},
+        status=503, content_type="application/problem+json",
+    )
+
+
+@app.page("/metrics")
+async def metrics(web, request):
+    # aiohttp refuses a charset inside content_type=, so the header is set as is.
+    return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+if __name__ == "__main__":
+    app.main()

@@ -1,0 +1,61 @@
+"""Liveness and readiness checks against the servers a service depends on.
+
+`/healthz` says the process is alive (it never touches a dependency, so a slow Kafka does
+not get a healthy pod restarted). `/readyz` pings every dependency with a short timeout and
+answers 503 naming the one that is down, so traffic and rollouts wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from prometheus_client import Gauge
+
+Check = Callable[[], None]  # raises when the dependency is not usable
+
+DEPENDENCY_UP = Gauge(
+    "sangathan_dependency_up", "1 if the last readiness check of a dependency passed", ["dependency"]
+)
+
+
+def kafka_check(bootstrap: str, timeout_s: float) -> Check:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout_s * 1000)})
+
+    def check() -> None:
+        metadata = admin.list_topics(timeout=timeout_s)
+        if not metadata.brokers:
+            raise RuntimeError("no broker in cluster metadata")
+
+    return check
+
+
+def redis_check(client) -> Check:
+    """`client` is a redis.Redis created with socket timeouts."""
+    return lambda: client.ping()
+
+
+def mongo_check(client) -> Check:
+    """`client` is a pymongo.MongoClient created with a short serverSelectionTimeoutMS."""
+    return lambda: client.admin.command("ping")
+
+
+async def run_checks(checks: dict[str, Check], timeout_s: float) -> tuple[bool, dict[str, str]]:
+    """Run every check concurrently in threads; each gets `timeout_s`."""
+
+    async def one(name: str, check: Check) -> tuple[str, str]:
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.to_thread(check), timeout_s + 0.5)
+            DEPENDENCY_UP.labels(name).set(1)
+            return name, "ok"
+        except Exception as exc:  # any failure means "not ready"; the reason goes to the caller
+            DEPENDENCY_UP.labels(name).set(0)
+            reason = type(exc).__name__ if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            return name, f"down: {reason[:200]} ({time.monotonic() - started:.1f}s)"
+
+    results = dict(await asyncio.gather(*(one(n, c) for n, c in checks.items())))
+    return all(v == "ok" for v in results.values()), results

@@ -1,0 +1,97 @@
+"""The one way every FastAPI service is put together.
+
+`create_app` gives each service the same plumbing: JSON logging, RFC 9457 problems,
+request metrics by route, and `/healthz`, `/readyz`, `/metrics`. A service adds only its
+own routers and its dependency checks.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shared.health import Check, run_checks
+from shared.logging import configure_logging, get_logger
+from shared.problems import install_problem_handlers, problem_response
+from shared.settings import PlatformSettings
+
+REQUESTS = Counter(
+    "sangathan_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+LATENCY = Histogram(
+    "sangathan_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+log = get_logger(__name__)
+
+
+def create_app(
+    *,
+    service: str,
+    settings: PlatformSettings,
+    checks: dict[str, Check],
+    routers: list[APIRouter] = (),
+    on_startup: Callable[[], None] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    configure_logging(service, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_startup:
+            on_startup()
+        log.info("started", fields={"environment": settings.environment})
+        yield
+        if on_shutdown:
+            on_shutdown()
+
+    app = FastAPI(title=f"Sangathan {service}", lifespan=lifespan)
+    install_problem_handlers(app)
+    _install_request_metrics(app, service)
+    app.include_router(_health_router(checks, settings.dependency_timeout_s))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        ready, results = await run_checks(checks, timeout_s)
+        if ready:
+            return JSONResponse({"status": "ready", "checks": results})
+        down = ", ".join(name for name, r in results.items() if r != "ok")
+        return problem_response(
+            503, "dependency-unavailable", "A dependency is unavailable",
+            f"not ready: {down}", request.url.path, checks=results,
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _install_request_metrics(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        # The route template, not the raw path: ids in paths would explode label cardinality.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(service, request.method, route, response.status_code).inc()
+        LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        return response
