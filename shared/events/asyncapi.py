@@ -1,0 +1,149 @@
+"""Generate the AsyncAPI 3.0 document from the topic registry and the schema files.
+
+    python -m shared.events.asyncapi > shared/events/asyncapi.yaml
+
+The document is derived, never edited by hand; a unit test fails when it is out of date.
+"""
+
+import sys
+from typing import Any
+
+import yaml
+
+from shared.events import types
+from shared.events.contracts import CONTENT_TYPE, load_schema, schema_uri
+from shared.kafka import consumer as dlt
+from shared.topics import TOPICS, Topic, topic_for
+
+SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
+KAFKA_BINDING = "0.5.0"
+
+
+def channel_id(topic: Topic) -> str:
+    """`sangathan.otp-requests.v1` -> `otp-requests`."""
+    return topic.name.split(".")[1]
+
+
+def message_id(event_type: str) -> str:
+    name, version = types.name_and_version(event_type)
+    return f"{name}.v{version}"
+
+
+def document() -> dict[str, Any]:
+    messages = {message_id(t): _message(t) for t in types.ALL}
+    messages["dead-letter"] = _dead_letter_message()
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Sangathan events",
+            "version": "1.0.0",
+            "description": (
+                "Every event the Sangathan services exchange over Kafka: CloudEvents 1.0 in binary "
+                "content mode (attributes in ce_* headers, JSON data as the value, the booth or unit "
+                "id as the message key and ce_subject). Generated from shared/topics.py and "
+                "shared/events/schemas by `python -m shared.events.asyncapi`."
+            ),
+        },
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {
+            "local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "The single-node broker of `make up`."},
+        },
+        "channels": {channel_id(topic): _channel(topic) for topic in TOPICS},
+        "components": {
+            "messages": messages,
+            "schemas": {
+                message_id(t): {"schemaFormat": SCHEMA_FORMAT, "schema": load_schema(t)} for t in types.ALL
+            },
+        },
+    }
+
+
+def _channel(topic: Topic) -> dict[str, Any]:
+    refs = [message_id(t) for t in topic.event_types] or ["dead-letter"]
+    config: dict[str, Any] = {"cleanup.policy": [topic.cleanup_policy]}
+    if topic.retention_ms is not None:
+        config["retention.ms"] = topic.retention_ms
+    return {
+        "address": topic.name,
+        "description": topic.description + (f" Key: {topic.key_field}." if topic.key_field else ""),
+        "messages": {ref: {"$ref": f"#/components/messages/{ref}"} for ref in refs},
+        "bindings": {
+            "kafka": {
+                "topic": topic.name,
+                "partitions": topic.partitions,
+                "topicConfiguration": config,
+                "bindingVersion": KAFKA_BINDING,
+            }
+        },
+    }
+
+
+def _message(event_type: str) -> dict[str, Any]:
+    schema = load_schema(event_type)
+    key_field = topic_for(event_type).key_field
+    return {
+        "name": message_id(event_type),
+        "title": schema["title"],
+        "summary": schema["description"],
+        "contentType": CONTENT_TYPE,
+        "headers": _cloudevents_headers(event_type, key_field),
+        "payload": {"$ref": f"#/components/schemas/{message_id(event_type)}"},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": f"The event's {key_field} (also ce_subject)."},
+                "bindingVersion": KAFKA_BINDING,
+            }
+        },
+    }
+
+
+def _cloudevents_headers(event_type: str, key_field: str) -> dict[str, Any]:
+    text = lambda description, **more: {"type": "string", "description": description, **more}  # noqa: E731
+    return {
+        "type": "object",
+        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "ce_dataschema", "content-type"],
+        "properties": {
+            "ce_specversion": text("CloudEvents version.", const="1.0"),
+            "ce_id": text("Unique per event; a re-published event keeps its id, so consumers deduplicate on it.", format="uuid"),
+            "ce_source": text("The emitting service, e.g. /sangathan/appointments."),
+            "ce_type": text("The event type; names the payload schema.", const=event_type),
+            "ce_time": text("When the event happened (RFC 3339).", format="date-time"),
+            "ce_subject": text(f"The payload's {key_field}; equal to the message key."),
+            "ce_dataschema": text("The payload's JSON Schema.", const=schema_uri(event_type)),
+            "content-type": text("The payload's media type.", const=CONTENT_TYPE),
+        },
+    }
+
+
+def _dead_letter_message() -> dict[str, Any]:
+    text = lambda description: {"type": "string", "description": description}  # noqa: E731
+    return {
+        "name": "dead-letter",
+        "title": "A record a consumer could not use",
+        "summary": "The original key, value and headers, unchanged, plus dlt_* headers.",
+        "headers": {
+            "type": "object",
+            "required": [dlt.DLT_REASON, dlt.DLT_ERROR_CLASS, dlt.DLT_ERROR, dlt.DLT_ORIGINAL_TOPIC,
+                         dlt.DLT_ORIGINAL_PARTITION, dlt.DLT_ORIGINAL_OFFSET, dlt.DLT_GROUP, dlt.DLT_TIME],
+            "properties": {
+                dlt.DLT_REASON: {"type": "string", "enum": list(dlt.DEAD_LETTER_REASONS)},
+                dlt.DLT_ERROR_CLASS: text("The exception's class."),
+                dlt.DLT_ERROR: text("The error, phone numbers masked."),
+                dlt.DLT_ORIGINAL_TOPIC: text("Where the record was read."),
+                dlt.DLT_ORIGINAL_PARTITION: text("Its partition, as decimal text."),
+                dlt.DLT_ORIGINAL_OFFSET: text("Its offset, as decimal text."),
+                dlt.DLT_GROUP: text("The consumer group that gave up on it."),
+                dlt.DLT_TIME: text("When it was dead-lettered (RFC 3339)."),
+            },
+            "additionalProperties": True,
+        },
+        "payload": {"description": "The original value, whatever it was."},
+    }
+
+
+def render() -> str:
+    return yaml.safe_dump(document(), sort_keys=False, allow_unicode=True, width=110)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,45 @@
+"""The CloudEvents `type` of every cross-service event, one constant each.
+
+A type names its schema: `org.sangathan.<name>.v<N>` is validated by `schemas/<name>/v<N>.json`.
+A new version is a new constant (and schema file) next to the old one, so consumers can
+accept both while producers move over.
+"""
+
+import re
+
+PREFIX = "org.sangathan."
+_TYPE = re.compile(r"^org\.sangathan\.(?P<name>[a-z][a-z0-9-]*)\.v(?P<version>[1-9][0-9]*)$")
+
+BOOTH_PRESIDENT_APPOINTED = "org.sangathan.booth-president-appointed.v1"
+BOOTH_MEMBER_APPOINTED = "org.sangathan.booth-member-appointed.v1"
+APPOINTMENT_VERIFIED = "org.sangathan.appointment-verified.v1"
+APPOINTMENT_REVOKED = "org.sangathan.appointment-revoked.v1"
+OTP_REQUESTED = "org.sangathan.otp-requested.v1"
+OTP_VERIFIED = "org.sangathan.otp-verified.v1"
+OTP_FAILED = "org.sangathan.otp-failed.v1"
+DIRECTIVE_ISSUED = "org.sangathan.directive-issued.v1"
+DELIVERY_STATUS = "org.sangathan.delivery-status.v1"
+DIRECTIVE_ACKNOWLEDGED = "org.sangathan.directive-acknowledged.v1"
+COVERAGE_UPDATED = "org.sangathan.coverage-updated.v1"
+
+ALL = (
+    BOOTH_PRESIDENT_APPOINTED,
+    BOOTH_MEMBER_APPOINTED,
+    APPOINTMENT_VERIFIED,
+    APPOINTMENT_REVOKED,
+    OTP_REQUESTED,
+    OTP_VERIFIED,
+    OTP_FAILED,
+    DIRECTIVE_ISSUED,
+    DELIVERY_STATUS,
+    DIRECTIVE_ACKNOWLEDGED,
+    COVERAGE_UPDATED,
+)
+
+
+def name_and_version(event_type: str) -> tuple[str, int]:
+    """`org.sangathan.otp-failed.v1` -> ("otp-failed", 1); ValueError for anything else."""
+    match = _TYPE.match(event_type)
+    if not match:
+        raise ValueError(f"{event_type!r} is not an org.sangathan.<name>.v<N> event type")
+    return match["name"], int(match["version"])

@@ -1,0 +1,274 @@
+"""Publisher, consumer and dead-letter topic against the real broker.
+
+Each test publishes to its own randomly named scratch topics (deleted afterwards), so nothing
+lands on the platform's real topics, and uses a random consumer group.
+"""
+
+import copy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import REGISTRY
+
+from shared import topics
+from shared.events import types
+from shared.events.contracts import Event, load_schema, new_event, to_kafka
+from shared.kafka.consumer import EventConsumer, PermanentEventError
+from shared.kafka.producer import DeliveryError, EventPublisher
+from tests.conftest import random_suffix
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "/sangathan/appointments"
+
+
+def appointed(booth_number: int, event_type: str = types.BOOTH_MEMBER_APPOINTED) -> Event:
+    data = copy.deepcopy(load_schema(event_type)["examples"][0])
+    data["booth_id"] = f"IN-MP-D07-A03-M02-S05-B{booth_number:03d}"
+    return new_event(event_type, data, SOURCE)
+
+
+@pytest.fixture
+def admin(kafka_bootstrap) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+@pytest.fixture
+def scratch(admin) -> Callable[[], str]:
+    """Makes single-partition topics with random names; deletes them after the test."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"test.{random_suffix()}"
+        admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=10)[name].result()
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for future in admin.delete_topics(made, operation_timeout=10).values():
+            future.result()
+
+
+@pytest.fixture
+def consumers(kafka_bootstrap):
+    """EventConsumer factory with fast retries; closes what it made."""
+    made: list[EventConsumer] = []
+
+    def make(topic: str, dead_letters: str, handler, group: str | None = None, **options) -> EventConsumer:
+        options = {"backoff_s": 0.01, "poll_timeout_s": 0.2, **options}
+        consumer = EventConsumer(
+            kafka_bootstrap, group or f"test-{random_suffix()}", [topic], handler, dead_letter_topic=dead_letters, **options
+        )
+        made.append(consumer)
+        return consumer
+
+    yield make
+    for consumer in made:
+        consumer.close()
+
+
+def run_until(consumer: EventConsumer, done: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out waiting for the consumer"
+        consumer.run_once(timeout=0.2)
+
+
+def read_records(bootstrap: str, topic: str, count: int, timeout: float = 10.0) -> list:
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{random_suffix()}", "enable.auto.commit": False})
+    reader.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    records, deadline = [], time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            records += [m for m in reader.consume(count - len(records), 0.5) if not m.error()]
+    finally:
+        reader.close()
+    return records
+
+
+def committed_offset(bootstrap: str, group: str, topic: str) -> int:
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        return probe.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+    finally:
+        probe.close()
+
+
+def publisher_to(bootstrap: str, topic: str) -> EventPublisher:
+    return EventPublisher(bootstrap, SOURCE, topic_for=lambda _: topic)
+
+
+def test_ensure_topics_creates_every_registry_topic_and_is_idempotent(kafka_bootstrap, admin):
+    topics.ensure_topics(kafka_bootstrap)
+    assert topics.ensure_topics(kafka_bootstrap) == []
+    existing = admin.list_topics(timeout=10).topics
+    for topic in topics.TOPICS:
+        assert len(existing[topic.name].partitions) == topic.partitions, topic.name
+    from confluent_kafka.admin import ConfigResource
+
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topics.OTP_REQUESTS.name)
+    config = admin.describe_configs([resource])[resource].result()
+    assert config["retention.ms"].value == str(topics.OTP_REQUESTS.retention_ms)
+
+
+def test_published_events_are_consumed_validated_with_headers_intact(kafka_bootstrap, scratch, consumers):
+    topic, dead_letters = scratch(), scratch()
+    sent = [appointed(1, types.BOOTH_PRESIDENT_APPOINTED), appointed(2)]
+    publisher = publisher_to(kafka_bootstrap, topic)
+    for event in sent:
+        publisher.publish(event)
+    publisher.close()
+
+    received: list[Event] = []
+    run_until(consumers(topic, dead_letters, received.append), lambda: len(received) == 2)
+
+    assert received == sent
+    raw = read_records(kafka_bootstrap, topic, 2)
+    for record, event in zip(raw, sent):
+        _, key, value, headers = to_kafka(event)
+        assert (record.key(), record.value(), record.headers()) == (key, value, headers)
+
+
+def test_invalid_records_are_dead_lettered_with_their_reason_and_the_next_event_is_still_handled(
+    kafka_bootstrap, scratch, consumers
+):
+    topic, dead_letters = scratch(), scratch()
+    valid = appointed(3)
+    _, key, value, headers = to_kafka(valid)
+    with_phone = json.dumps(valid.data | {"phone": "+919876543210"}).encode()
+    raw = Producer({"bootstrap.servers": kafka_bootstrap})
+    raw.produce(topic, b"{not json", b"booth-x", headers=[("traceparent", b"00-abc-01")])
+    raw.produce(topic, with_phone, key, headers=headers)
+    raw.flush(10)
+    publisher = publisher_to(kafka_bootstrap, topic)
+    publisher.publish(valid)
+    publisher.close()
+
+    received: list[Event] = []
+    group = f"test-{random_suffix()}"
+    run_until(consumers(topic, dead_letters, received.append, group=group), lambda: len(received) == 1)
+
+    assert received == [valid]
+    assert committed_offset(kafka_bootstrap, group, topic) == 3
+    unparseable, invalid = read_records(kafka_bootstrap, dead_letters, 2)
+    assert (unparseable.key(), unparseable.value()) == (b"booth-x", b"{not json")
+    assert (invalid.key(), invalid.value()) == (key, with_phone)
+    assert unparseable.headers()[0] == ("traceparent", b"00-abc-01")
+    assert invalid.headers()[: len(headers)] == headers
+    dlt = [dict(m.headers()) for m in (unparseable, invalid)]
+    assert [h["dlt_reason"] for h in dlt] == [b"unparseable", b"invalid"]
+    assert [h["dlt_error_class"] for h in dlt] == [b"UnparseableEventError", b"InvalidEventError"]
+    assert b"phone is not allowed" in dlt[1]["dlt_error"]
+    assert [(h["dlt_original_topic"], h["dlt_original_partition"], h["dlt_original_offset"]) for h in dlt] == [
+        (topic.encode(), b"0", b"0"), (topic.encode(), b"0", b"1"),
+    ]
+    assert all(h["dlt_group"] == group.encode() and h["dlt_time"] for h in dlt)
+    assert REGISTRY.get_sample_value("sangathan_events_dead_lettered_total", {"group": group, "reason": "invalid"}) == 1
+    assert REGISTRY.get_sample_value("sangathan_events_consumed_total", {"group": group, "type": valid.type}) == 1
+
+
+def test_transient_handler_errors_are_retried_and_permanent_ones_dead_lettered(kafka_bootstrap, scratch, consumers):
+    topic, dead_letters = scratch(), scratch()
+    flaky, refused, broken = appointed(4), appointed(5), appointed(6)
+    publisher = publisher_to(kafka_bootstrap, topic)
+    for event in (flaky, refused, broken):
+        publisher.publish(event)
+    publisher.close()
+
+    calls: dict[str, int] = {}
+    handled: list[str] = []
+
+    def handler(event: Event) -> None:
+        calls[event.id] = calls.get(event.id, 0) + 1
+        if event is refused or event.id == refused.id:
+            raise PermanentEventError("booth is not in the org tree")
+        if event.id == broken.id or calls[event.id] < 3:
+            raise ConnectionError("database unavailable")
+        handled.append(event.id)
+
+    consumer = consumers(topic, dead_letters, handler, max_attempts=3)
+    run_until(consumer, lambda: calls.get(broken.id) == 3)
+
+    assert handled == [flaky.id]
+    assert calls == {flaky.id: 3, refused.id: 1, broken.id: 3}
+    letters = read_records(kafka_bootstrap, dead_letters, 2)
+    assert [(dict(m.headers())["ce_id"], dict(m.headers())["dlt_reason"]) for m in letters] == [
+        (refused.id.encode(), b"rejected"), (broken.id.encode(), b"retries_exhausted"),
+    ]
+    assert dict(letters[1].headers())["dlt_error_class"] == b"ConnectionError"
+
+
+def test_a_consumer_restarted_after_commit_does_not_reprocess(kafka_bootstrap, scratch, consumers):
+    topic, dead_letters = scratch(), scratch()
+    group = f"test-{random_suffix()}"
+    publisher = publisher_to(kafka_bootstrap, topic)
+    first, second, third = appointed(7), appointed(8), appointed(9)
+    publisher.publish(first)
+    publisher.publish(second)
+    publisher.flush()
+
+    before: list[Event] = []
+    consumer = consumers(topic, dead_letters, before.append, group=group)
+    run_until(consumer, lambda: len(before) == 2)
+    consumer.close()
+
+    publisher.publish(third)
+    publisher.close()
+    after: list[Event] = []
+    restarted = consumers(topic, dead_letters, after.append, group=group)
+    run_until(restarted, lambda: len(after) == 1)
+    restarted.run_once(timeout=0.5)
+
+    assert [e.id for e in before] == [first.id, second.id]
+    assert [e.id for e in after] == [third.id]
+
+
+def test_publisher_flush_raises_when_the_broker_is_unreachable():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"
+    publisher = EventPublisher(closed, SOURCE, config={"message.timeout.ms": 1000})
+    event = publisher.emit(types.OTP_VERIFIED, load_schema(types.OTP_VERIFIED)["examples"][0])
+
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as caught:
+        publisher.flush(timeout=5)
+    assert set(caught.value.failed) == {event.id}
+    assert time.monotonic() - started < 5
+    publisher.close(timeout=1)  # nothing left: closes at once without raising
+
+
+def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consumer(kafka_bootstrap, scratch, consumers):
+    topic, dead_letters = scratch(), scratch()
+    group = f"test-{random_suffix()}"
+    event = appointed(10)
+    publisher = publisher_to(kafka_bootstrap, topic)
+    publisher.publish(event)
+    publisher.close()
+
+    stop, failing = threading.Event(), threading.Event()
+
+    def unavailable(_: Event) -> None:
+        failing.set()
+        raise ConnectionError("database unavailable")
+
+    consumer = consumers(topic, dead_letters, unavailable, group=group, backoff_s=30)
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    assert failing.wait(15)
+    stop.set()
+    worker.join(2)
+    assert not worker.is_alive(), "stop did not cut the backoff short"
+    consumer.close()
+
+    assert committed_offset(kafka_bootstrap, group, topic) < 0  # nothing committed
+    received: list[Event] = []
+    run_until(consumers(topic, dead_letters, received.append, group=group), lambda: len(received) == 1)
+    assert received == [event]
