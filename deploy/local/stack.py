@@ -41,6 +41,9 @@ def say(msg: str) -> None:
 
 
 def run(cmd: list[str], **kw) -> None:
+    if not shutil.which(cmd[0]):
+        sys.exit(f"[stack] `{cmd[0]}` is not installed; this machine needs Java 17, Maven and Go "
+                 f"(see the README)")
     subprocess.run(cmd, check=True, **kw)
 
 
