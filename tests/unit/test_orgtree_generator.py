@@ -23,6 +23,7 @@ class Audit:
     counted_booths: Counter = field(default_factory=Counter)  # non-booth id -> booths seen under it
     seen: set = field(default_factory=set)
     by_state: dict = field(default_factory=dict)  # state code -> Counter of levels
+    himachal: list = field(default_factory=list)  # kept by the nation fixture
 
     def add(self, unit):
         uid = unit["id"]
@@ -60,7 +61,6 @@ def audit(units, above=()) -> Audit:
 def nation():
     """The whole nation, generated once (a few seconds) and audited as it streams past."""
     result = Audit()
-    result.himachal = []
     for unit in generate_national(seed=7):
         result.add(unit)
         if unit["state"] == "HP":

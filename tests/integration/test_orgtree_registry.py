@@ -1,0 +1,136 @@
+"""The organisation registry on the real FerretDB/MongoDB, loaded with Himachal Pradesh."""
+
+import itertools
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from shared.orgtree.api import units_router
+from shared.orgtree.generator import generate_state, national_unit
+from shared.orgtree.repository import OrgRegistry, TreeMismatch
+from shared.problems import MEDIA_TYPE, install_problem_handlers
+from tests.conftest import random_suffix
+
+pytestmark = pytest.mark.integration
+
+SEED = 7
+BOOTH = "IN-HP-D03-A02-M01-S02-B007"  # exists for seed 7 (checked by the tests below)
+
+
+def himachal():
+    return itertools.chain([national_unit()], generate_state("HP", SEED))
+
+
+@pytest.fixture
+def fresh_registry(mongo_db):
+    """Himachal loaded into this test's own database, for tests that change it."""
+    registry = OrgRegistry(mongo_db)
+    registry.load(himachal(), batch_size=2000, tree="state:HP", seed=SEED)
+    return registry
+
+
+@pytest.fixture(scope="module")
+def registry(settings):
+    """Himachal loaded once for the read-only tests of this module."""
+    from pymongo import MongoClient
+
+    name = f"test_orgtree_{random_suffix()}"
+    with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
+        registry = OrgRegistry(client[name])
+        registry.load(himachal(), tree="state:HP", seed=SEED)
+        try:
+            yield registry
+        finally:
+            client.drop_database(name)
+
+
+def test_loaded_himachal_has_17_districts_68_assemblies_68_mandals_and_7773_booths(registry):
+    counts = registry.level_counts("HP")
+    assert (counts["state"], counts["district"], counts["assembly"], counts["mandal"], counts["booth"]) == (
+        1, 17, 68, 68, 7_773)
+    assert registry.level_counts()["national"] == 1
+
+
+def test_reloading_the_same_tree_adds_nothing_and_skips_at_once(fresh_registry):
+    before = fresh_registry.units.count_documents({})
+    again = fresh_registry.load(himachal(), tree="state:HP", seed=SEED)
+    assert again.skipped and again.units == before
+
+
+def test_reloading_without_a_record_skips_duplicates_and_fills_gaps(fresh_registry):
+    fresh_registry.units.delete_one({"_id": BOOTH})
+    before = fresh_registry.units.count_documents({})
+    report = fresh_registry.load(himachal(), batch_size=3000)  # no tree name: every unit is offered again
+    assert report.inserted == 1 and not report.skipped
+    assert fresh_registry.units.count_documents({}) == before + 1
+
+
+def test_loading_another_seed_over_a_loaded_tree_is_refused(fresh_registry):
+    with pytest.raises(TreeMismatch):
+        fresh_registry.load(generate_state("HP", SEED + 1), tree="state:HP", seed=SEED + 1)
+
+
+def test_get_returns_the_unit_and_none_for_an_unknown_id(registry):
+    booth = registry.get(BOOTH)
+    assert booth["level"] == "booth" and booth["booths"] == 1 and booth["parent"] == "IN-HP-D03-A02-M01-S02"
+    assert registry.get("IN-HP-D99") is None
+
+
+def test_ancestors_come_national_first(registry):
+    ancestors = registry.ancestors(registry.get(BOOTH))
+    assert [a["id"] for a in ancestors] == [
+        "IN", "IN-HP", "IN-HP-D03", "IN-HP-D03-A02", "IN-HP-D03-A02-M01", "IN-HP-D03-A02-M01-S02"]
+    assert ancestors[1]["name_hi"] == "हिमाचल प्रदेश"
+
+
+def test_children_are_in_order_and_their_booths_add_up_to_the_parent(registry):
+    districts = registry.children("IN-HP")
+    assert [d["id"] for d in districts] == [f"IN-HP-D{n:02d}" for n in range(1, 18)]
+    assert sum(d["booths"] for d in districts) == 7_773
+    assembly = registry.children("IN-HP-D03")[0]
+    assert sum(m["booths"] for m in registry.children(assembly["id"])) == assembly["booths"]
+    assert registry.children(BOOTH) == []
+
+
+def test_booth_ids_under_a_unit_are_exactly_its_booths(registry):
+    district = registry.get("IN-HP-D03")
+    booths = list(registry.booth_ids_under("IN-HP-D03", batch_size=100))
+    assert len(booths) == len(set(booths)) == district["booths"]
+    assert all(b.startswith("IN-HP-D03-") and b.count("-") == 6 for b in booths)
+    assert sum(1 for _ in registry.booth_ids_under("IN")) == 7_773
+    assert list(registry.booth_ids_under(BOOTH)) == [BOOTH]
+
+
+def test_is_within_follows_the_tree(registry):
+    assert registry.is_within(BOOTH, "IN-HP-D03")
+    assert registry.is_within(BOOTH, "IN")
+    assert registry.is_within(BOOTH, BOOTH)
+    assert not registry.is_within(BOOTH, "IN-HP-D04")
+    assert not registry.is_within("IN-HP-D03", BOOTH)
+    assert not registry.is_within("IN-HP-D99", "IN")
+
+
+@pytest.fixture
+def client(registry):
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(units_router(lambda: registry))
+    return TestClient(app)
+
+
+def test_get_unit_returns_it_with_ancestors_and_children_with_booth_counts(client):
+    response = client.get("/units/IN-HP-D03-A02")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["level"], body["state"]) == ("IN-HP-D03-A02", "assembly", "HP")
+    assert [a["id"] for a in body["ancestors"]] == ["IN", "IN-HP", "IN-HP-D03"]
+    assert body["children"] and sum(c["booths"] for c in body["children"]) == body["booths"]
+    assert body["children"][0]["name_hi"] == "मंडल 1"
+
+
+def test_get_unknown_unit_is_a_404_problem(client):
+    response = client.get("/units/IN-HP-D99")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == MEDIA_TYPE
+    assert response.json()["type"].endswith("/unknown-unit")
