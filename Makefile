@@ -30,7 +30,7 @@ status: venv ## show what runs
 	$(PLATFORM) status
 
 test: venv ## run unit, integration and e2e tests against real servers (started and stopped here)
-	$(PLATFORM) test -- tests
+	$(PLATFORM) test -- tests/unit tests/integration tests/e2e
 
 unit: venv ## unit tests only (no servers)
 	$(PY) -m pytest tests/unit

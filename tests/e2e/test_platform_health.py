@@ -31,7 +31,8 @@ def test_demo_org_tree_of_himachal_is_served_by_the_registry_api():
     response = httpx.get(f"{SERVICES['appointments']}/units/IN-HP", timeout=10)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["unit"]["booths"] == 7773
+    assert body["booths"] == 7773 and body["level"] == "state"
+    assert [a["id"] for a in body["ancestors"]] == ["IN"]
     assert len(body["children"]) == 17
     assert sum(child["booths"] for child in body["children"]) == 7773
 
