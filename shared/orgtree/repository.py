@@ -4,10 +4,11 @@ Designed for FerretDB v1 as well as MongoDB: no transactions, no $lookup. A unit
 readable id and its `ancestors` array holds every id above it, so a whole subtree is one query
 on one multikey index, and a reload of the same tree is idempotent by duplicate key.
 
-On the local FerretDB v1 (SQLite) no index serves a read: a filter on `_id` alone is scanned in
-SQLite, any other filter in FerretDB itself. That is quick for a state (Himachal: ~10k units,
-well under a second) but not for the nation (1.28M units: seconds per `get`, about a minute
-per `children` or `booth_ids_under`); a national registry wants real MongoDB.
+On the local FerretDB v1 (SQLite) only a filter on `_id` alone reaches SQLite, where the index
+deploy/local/ferretdb adds serves it (~1 ms); any other filter is a scan in FerretDB itself. That
+is quick enough for a state (Himachal: ~10k units, ~0.5 s per `children`) but not for the nation
+(1.28M units: about a minute per `children` or `booth_ids_under`); a national registry wants
+real MongoDB, where `ensure_indexes` serves every query here.
 """
 
 import time
@@ -92,9 +93,13 @@ class OrgRegistry:
         return _unit(self.units.find_one({"_id": unit_id}))
 
     def ancestors(self, unit: Unit) -> list[Unit]:
-        """The unit's ancestors, national first, in one query."""
-        found = {u["id"]: u for u in map(_unit, self.units.find({"_id": {"$in": unit["ancestors"]}}))}
-        return [found[i] for i in unit["ancestors"] if i in found]
+        """The unit's ancestors, national first.
+
+        At most six lookups by `_id` rather than one `$in`: FerretDB v1 serves `_id` equality
+        from an index (see deploy/local/ferretdb/idindex.go) but scans for `$in`.
+        """
+        found = (self.get(i) for i in unit["ancestors"])
+        return [u for u in found if u is not None]
 
     def children(self, unit_id: str) -> list[Unit]:
         # Zero-padded ids sort in the organisation's own numbering.

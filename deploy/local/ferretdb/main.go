@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -21,7 +22,7 @@ import (
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI of the directory holding one database file per MongoDB database")
-	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn or error")
+	logLevel := flag.String("log-level", "error", "log level: debug, info, warn or error")
 	flag.Parse()
 
 	var level slog.Level
@@ -44,6 +45,7 @@ func main() {
 	defer stop()
 
 	logger.Warn("serving MongoDB wire protocol", "uri", server.MongoDBURI())
+	go indexIDsEvery(ctx, time.Second, *sqliteURL, logger)
 	if err := server.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
