@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PLATFORM := $(PY) deploy/local/stack.py
 
-.PHONY: help venv up down status test unit integration e2e load-national bench clean
+.PHONY: help venv up down status test unit integration e2e load-national clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
