@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+from stack import service_command  # noqa: E402  the very command `make up` runs
 
 
 def free_port() -> int:
@@ -52,13 +54,8 @@ class Process:
 def start_service(name: str, env: dict[str, str], tmp_path: Path) -> tuple[Process, str]:
     """Run one service as `make up` does, on a free port; returns it and its base URL."""
     port = free_port()
-    if name == "analytics":
-        command = [sys.executable, "-m", "analytics.app", "worker", "--loglevel", "warn"]
-        env = {**env, "ANALYTICS_WEB_PORT": str(port), "ANALYTICS_DATA_DIR": str(tmp_path / "analytics")}
-    else:
-        command = [sys.executable, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1",
-                   "--port", str(port)]
-    process = Process(command, env, tmp_path / f"{name}.log")
+    command, service_env = service_command(name, port, tmp_path / "analytics")
+    process = Process(command, {**service_env, **env}, tmp_path / f"{name}.log")
     base = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(base + "/healthz"), 60, process)
     return process, base

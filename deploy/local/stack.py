@@ -273,14 +273,18 @@ log.retention.hours=168
 """
 
 
+def service_command(name: str, port: int, data_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """How a service is started, here and by the tests: command line and extra environment."""
+    if name == "analytics":
+        return ([PYTHON, "-m", "analytics.app", "worker", "--loglevel", "info"],
+                {"ANALYTICS_WEB_PORT": str(port), "ANALYTICS_DATA_DIR": str(data_dir)})
+    return ([PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1",
+             "--port", str(port), "--no-access-log"], {})
+
+
 def service_component(name: str) -> Component:
     port = SERVICE_PORTS[name]
-    if name == "analytics":
-        command = [PYTHON, "-m", "analytics.app", "worker", "--loglevel", "info"]
-    else:
-        command = [PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1",
-                   "--port", str(port), "--no-access-log"]
-    env = {"ANALYTICS_DATA_DIR": str(STATE / "analytics"), "ANALYTICS_WEB_PORT": str(port)}
+    command, env = service_command(name, port, STATE / "analytics")
     return Component(name, port, lambda: command,
                      lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env=env,
                      start_timeout=120)

@@ -6,9 +6,9 @@ Faust's own web server, so the worker needs no second HTTP server.
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pymongo import MongoClient
 
 from analytics.settings import AnalyticsSettings
+from shared.clients import mongo_client
 from shared.health import kafka_check, mongo_check, run_checks
 from shared.logging import configure_logging
 
@@ -27,10 +27,9 @@ app = faust.App(
     autodiscover=False,
 )
 
-_mongo = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=int(settings.dependency_timeout_s * 1000))
 CHECKS = {
     "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
-    "mongodb": mongo_check(_mongo),
+    "mongodb": mongo_check(mongo_client(settings)),
 }
 
 

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from appointments.settings import AppointmentsSettings
+from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.orgtree.repository import OrgRegistry
 
@@ -18,9 +18,7 @@ class Adapters:
 
 
 def bootstrap(settings: AppointmentsSettings) -> Adapters:
-    timeout_ms = int(settings.dependency_timeout_s * 1000)
-    mongo = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=timeout_ms,
-                        connectTimeoutMS=timeout_ms)
+    mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
     return Adapters(
         db=db,

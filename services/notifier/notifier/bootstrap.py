@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 
 import redis
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from notifier.settings import NotifierSettings
+from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check, redis_check
 from shared.orgtree.repository import OrgRegistry
 
@@ -20,12 +20,9 @@ class Adapters:
 
 
 def bootstrap(settings: NotifierSettings) -> Adapters:
-    timeout_s = settings.dependency_timeout_s
-    mongo = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=int(timeout_s * 1000),
-                        connectTimeoutMS=int(timeout_s * 1000))
+    mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout_s,
-                                  socket_connect_timeout=timeout_s)
+    client = redis_client(settings)
     return Adapters(
         db=db,
         redis=client,
@@ -33,6 +30,6 @@ def bootstrap(settings: NotifierSettings) -> Adapters:
         checks={
             "mongodb": mongo_check(mongo),
             "redis": redis_check(client),
-            "kafka": kafka_check(settings.kafka_bootstrap, timeout_s),
+            "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import redis
 
 from otp.settings import OtpSettings
+from shared.clients import redis_client
 from shared.health import Check, kafka_check, redis_check
 
 
@@ -15,11 +16,7 @@ class Adapters:
 
 
 def bootstrap(settings: OtpSettings) -> Adapters:
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.dependency_timeout_s,
-        socket_connect_timeout=settings.dependency_timeout_s,
-    )
+    client = redis_client(settings)
     return Adapters(
         redis=client,
         checks={
