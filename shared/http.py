@@ -15,9 +15,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shared.health import Check, run_checks
+from shared.health import Check, readiness
 from shared.logging import configure_logging, get_logger
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import MEDIA_TYPE, install_problem_handlers
 from shared.settings import PlatformSettings
 
 REQUESTS = Counter(
@@ -69,14 +69,8 @@ def _health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> Response:
-        ready, results = await run_checks(checks, timeout_s)
-        if ready:
-            return JSONResponse({"status": "ready", "checks": results})
-        down = ", ".join(name for name, r in results.items() if r != "ok")
-        return problem_response(
-            503, "dependency-unavailable", "A dependency is unavailable",
-            f"not ready: {down}", request.url.path, checks=results,
-        )
+        status, body = await readiness(checks, timeout_s, request.url.path)
+        return JSONResponse(body, status_code=status, media_type=None if status == 200 else MEDIA_TYPE)
 
     @router.get("/metrics")
     async def metrics() -> Response:

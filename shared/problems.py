@@ -32,15 +32,22 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
-def problem_response(
+def problem_body(
     status: int, kind: str, title: str, detail: str = "", instance: str = "", **extensions: Any
-) -> JSONResponse:
+) -> dict[str, Any]:
     body = {"type": PROBLEM_BASE + kind, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if instance:
         body["instance"] = instance
     body.update(extensions)
+    return body
+
+
+def problem_response(
+    status: int, kind: str, title: str, detail: str = "", instance: str = "", **extensions: Any
+) -> JSONResponse:
+    body = problem_body(status, kind, title, detail, instance, **extensions)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 

@@ -14,7 +14,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
-from stack import service_command  # noqa: E402  the very command `make up` runs
+from stack import port_open, service_command  # noqa: E402  the very command `make up` runs
 
 
 def free_port() -> int:
@@ -65,7 +65,7 @@ def start_redis(tmp_path: Path) -> tuple[Process, str]:
     port = free_port()
     process = Process(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                        "--dir", str(tmp_path)], {}, tmp_path / "redis.log")
-    wait_until(lambda: _port_open(port), 10, process)
+    wait_until(lambda: port_open(port), 10, process)
     return process, f"redis://127.0.0.1:{port}/0"
 
 
@@ -84,8 +84,3 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -22,6 +22,7 @@ children; the nation is never held in memory.
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 from shared.orgtree.levels import BY_NAME, NATIONAL_ID, Level, Unit, child_id
 
@@ -117,6 +118,7 @@ def apportion(total: int, weights: list[int], minimum: int | list[int] = 1) -> l
     return [m + p for m, p in zip(minimums, parts)]
 
 
+@cache  # pure, and asked once per state while the nation is generated
 def state_booths() -> dict[str, int]:
     """Every state's booths: published ones as they are, the rest apportioned to the total."""
     published = {p.code: p.booths for p in STATES if p.booths is not None}

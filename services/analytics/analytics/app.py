@@ -9,8 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
-from shared.health import kafka_check, mongo_check, run_checks
+from shared.health import kafka_check, mongo_check, readiness
 from shared.logging import configure_logging
+from shared.problems import MEDIA_TYPE
 
 settings = AnalyticsSettings()
 configure_logging(settings.service_name, settings.log_level)
@@ -40,14 +41,8 @@ async def healthz(web, request):
 
 @app.page("/readyz")
 async def readyz(web, request):
-    ready, results = await run_checks(CHECKS, settings.dependency_timeout_s)
-    if ready:
-        return web.json({"status": "ready", "checks": results})
-    return web.json(
-        {"type": "https://sangathan.example/problems/dependency-unavailable",
-         "title": "A dependency is unavailable", "status": 503, "checks": results},
-        status=503, content_type="application/problem+json",
-    )
+    status, body = await readiness(CHECKS, settings.dependency_timeout_s, request.path)
+    return web.json(body, status=status, content_type=None if status == 200 else MEDIA_TYPE)
 
 
 @app.page("/metrics")
