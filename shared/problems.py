@@ -23,8 +23,10 @@ log = get_logger(__name__)
 class ProblemError(Exception):
     """An error a client can act on. `kind` becomes the problem's type URI."""
 
-    def __init__(self, status: int, kind: str, title: str, detail: str = "", **extensions: Any):
+    def __init__(self, status: int, kind: str, title: str, detail: str = "",
+                 headers: dict[str, str] | None = None, **extensions: Any):
         super().__init__(detail or title)
+        self.headers = headers or {}
         self.status = status
         self.kind = kind
         self.title = title
@@ -54,9 +56,11 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError):
-        return problem_response(
+        response = problem_response(
             exc.status, exc.kind, exc.title, exc.detail, request.url.path, **exc.extensions
         )
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -6,10 +6,13 @@ addresses carry the plain names the README documents (`KAFKA_BOOTSTRAP`, `REDIS_
 MongoDB replica set instead of the local FerretDB.
 """
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.auth.keys import LOCAL_PUBLIC_KEY
 
 
 class PlatformSettings(BaseSettings):
@@ -25,3 +28,7 @@ class PlatformSettings(BaseSettings):
     mongo_db: str = Field("sangathan", validation_alias="MONGO_DB")
     # How long a readiness probe waits for one dependency before calling it down.
     dependency_timeout_s: float = Field(2.0, validation_alias="DEPENDENCY_TIMEOUT_S")
+    # Bearer tokens: who issues them, for whom, and the public key that checks their signature.
+    auth_issuer: str = Field("sangathan-local", validation_alias="AUTH_ISSUER")
+    auth_audience: str = Field("sangathan", validation_alias="AUTH_AUDIENCE")
+    auth_public_key_file: Path = Field(LOCAL_PUBLIC_KEY, validation_alias="AUTH_PUBLIC_KEY_FILE")

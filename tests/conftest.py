@@ -38,3 +38,14 @@ def mongo_db(settings):
 @pytest.fixture
 def kafka_bootstrap(settings) -> str:
     return settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def organiser_token():
+    """Mint a local organiser's bearer token: organiser_token("IN-HP-D03") -> headers dict."""
+    from shared.auth.issuer import organiser_token as mint
+
+    def headers(unit: str, sub: str = "user-test", **kw) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint(sub=sub, unit=unit, **kw)}"}
+
+    return headers

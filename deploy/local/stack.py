@@ -316,9 +316,15 @@ def create_topics_and_demo_data() -> None:
         env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
+def prepare_local_auth() -> None:
+    """The local token issuer's keys (made once) and fresh tokens the services call each other with."""
+    run([PYTHON, "-m", "shared.auth.issuer", "services"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
 def up(infra_only: bool = False) -> list[Component]:
     started = [c for c in infrastructure() if c.start()]
     if not infra_only:
+        prepare_local_auth()
         create_topics_and_demo_data()
         started += [c for c in services() if c.start()]
     print_where_to_look(infra_only)

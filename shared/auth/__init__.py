@@ -1,0 +1,6 @@
+"""Who is calling: OAuth2 bearer JWTs (EdDSA), verified with the issuer's public key.
+
+Organisers carry their unit in the token and act only inside that unit's subtree; services
+carry scopes for the calls they make to each other. In production an identity provider issues
+the tokens; locally `python -m shared.auth.issuer` does (keys under `.state/auth/`).
+"""

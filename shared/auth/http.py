@@ -1,0 +1,66 @@
+"""FastAPI side of authentication: bearer token in, `Principal` out, problems for the rest."""
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.auth.keys import public_key_file
+from shared.auth.tokens import ORGANISER, SERVICE, InvalidTokenError, Principal, verify
+from shared.problems import ProblemError
+from shared.settings import PlatformSettings
+
+_bearer = HTTPBearer(auto_error=False, description="An OAuth2 bearer JWT from the organisation's issuer")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def unauthenticated(detail: str) -> ProblemError:
+    return ProblemError(401, "unauthenticated", "Authentication required", detail,
+                        headers={"WWW-Authenticate": 'Bearer realm="sangathan"'})
+
+
+def forbidden(kind: str, detail: str) -> ProblemError:
+    return ProblemError(403, kind, "Not allowed", detail)
+
+
+class Authenticator:
+    """Verifies bearer tokens with the issuer's public key (re-read when the file changes)."""
+
+    def __init__(self, settings: PlatformSettings):
+        self.key = public_key_file(settings.auth_public_key_file)
+        self.issuer, self.audience = settings.auth_issuer, settings.auth_audience
+
+    def principal(self, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        if credentials is None:
+            raise unauthenticated("send an Authorization: Bearer <token> header")
+        try:
+            return verify(credentials.credentials, self.key.get(), issuer=self.issuer, audience=self.audience)
+        except InvalidTokenError as exc:
+            raise unauthenticated(f"the bearer token is not valid: {exc}") from None
+
+    def organiser(self, scope: str):
+        """A dependency: the calling organiser, who must hold `scope`."""
+        def dependency(credentials: Credentials) -> Principal:
+            who = self.principal(credentials)
+            if who.kind != ORGANISER:
+                raise forbidden("not-an-organiser", "only an organiser may do this")
+            if scope not in who.scopes:
+                raise forbidden("missing-scope", f"the token lacks the {scope!r} scope")
+            return who
+        return dependency
+
+    def service(self, scope: str):
+        """A dependency: the calling service, which must hold `scope`."""
+        def dependency(credentials: Credentials) -> Principal:
+            who = self.principal(credentials)
+            if who.kind != SERVICE or scope not in who.scopes:
+                raise forbidden("missing-scope", f"only a service holding {scope!r} may call this")
+            return who
+        return dependency
+
+
+def require_jurisdiction(who: Principal, unit_id: str) -> None:
+    """403 unless the organiser's unit is `unit_id` or above it."""
+    if not who.may_act_in(unit_id):
+        raise forbidden("outside-jurisdiction",
+                        f"{unit_id} is outside your unit {who.unit}; you act only inside your own unit")

@@ -1,0 +1,63 @@
+"""Issuing and verifying tokens, and the principal a verified token names. No I/O."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+ALGORITHM = "EdDSA"
+ORGANISER = "organiser"
+SERVICE = "service"
+
+
+class InvalidTokenError(Exception):
+    """The token is missing, malformed, expired, or not signed by our issuer."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str  # an account id ("user-4821") or a service ("svc:appointments"); never a name
+    kind: str  # ORGANISER or SERVICE
+    unit: str | None = None  # an organiser's unit; they act only inside its subtree
+    role: str | None = None  # the organiser's post, e.g. "district_president"; informative
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def may_act_in(self, unit_id: str) -> bool:
+        """Whether `unit_id` is the principal's unit or below it.
+
+        Unit ids extend their parent's id (`IN-HP-D07` is under `IN-HP`), so this needs no lookup.
+        """
+        if self.kind != ORGANISER or not self.unit:
+            return False
+        return unit_id == self.unit or unit_id.startswith(self.unit + "-")
+
+
+def issue(private_key, *, issuer: str, audience: str, subject: str, kind: str,
+          unit: str | None = None, role: str | None = None, scopes: list[str] = (),
+          ttl: timedelta = timedelta(hours=1)) -> str:
+    now = datetime.now(timezone.utc)
+    claims = {
+        "iss": issuer, "aud": audience, "sub": subject, "iat": now, "nbf": now, "exp": now + ttl,
+        "jti": str(uuid.uuid4()), "kind": kind, "scope": " ".join(scopes),
+    }
+    if unit:
+        claims["unit"] = unit
+    if role:
+        claims["role"] = role
+    return jwt.encode(claims, private_key, algorithm=ALGORITHM)
+
+
+def verify(token: str, public_key, *, issuer: str, audience: str) -> Principal:
+    try:
+        claims = jwt.decode(token, public_key, algorithms=[ALGORITHM], issuer=issuer,
+                            audience=audience, options={"require": ["exp", "iss", "aud", "sub"]})
+    except jwt.PyJWTError as exc:
+        raise InvalidTokenError(str(exc)) from exc
+    kind = claims.get("kind")
+    if kind not in (ORGANISER, SERVICE):
+        raise InvalidTokenError("token names no known kind of caller")
+    if kind == ORGANISER and not claims.get("unit"):
+        raise InvalidTokenError("an organiser's token must name their unit")
+    return Principal(subject=claims["sub"], kind=kind, unit=claims.get("unit"), role=claims.get("role"),
+                     scopes=frozenset(claims.get("scope", "").split()))

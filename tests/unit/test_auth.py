@@ -1,0 +1,100 @@
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+
+from shared.auth import tokens
+from shared.auth.http import Authenticator, require_jurisdiction
+from shared.auth.keys import ensure_local_keys
+from shared.problems import install_problem_handlers
+from shared.settings import PlatformSettings
+
+KEY = Ed25519PrivateKey.generate()
+ISS, AUD = "test-issuer", "sangathan"
+
+
+def organiser(unit="IN-HP-D03", scopes=("appointments:write",), key=KEY, **kw):
+    return tokens.issue(key, issuer=ISS, audience=AUD, subject="user-1", kind=tokens.ORGANISER,
+                        unit=unit, scopes=list(scopes), **kw)
+
+
+def check(token):
+    return tokens.verify(token, KEY.public_key(), issuer=ISS, audience=AUD)
+
+
+def test_an_organiser_acts_in_their_unit_and_below_only():
+    who = check(organiser("IN-HP-D03"))
+    assert who.may_act_in("IN-HP-D03") and who.may_act_in("IN-HP-D03-A01-M02-S03-B004")
+    assert not who.may_act_in("IN-HP") and not who.may_act_in("IN-HP-D04")
+    assert not who.may_act_in("IN-HP-D033"), "a sibling whose id shares a prefix is not below"
+
+
+def test_a_service_acts_in_no_unit():
+    svc = check(tokens.issue(KEY, issuer=ISS, audience=AUD, subject="svc:x", kind=tokens.SERVICE))
+    assert not svc.may_act_in("IN")
+
+
+@pytest.mark.parametrize("token, why", [
+    (organiser(key=Ed25519PrivateKey.generate()), "signature"),
+    (organiser(ttl=timedelta(seconds=-5)), "expired"),
+    ("not-a-jwt", "decode"),
+])
+def test_a_forged_expired_or_garbled_token_is_refused(token, why):
+    with pytest.raises(tokens.InvalidTokenError):
+        check(token)
+
+
+def test_a_token_for_another_audience_is_refused():
+    token = tokens.issue(KEY, issuer=ISS, audience="elsewhere", subject="u", kind=tokens.ORGANISER, unit="IN")
+    with pytest.raises(tokens.InvalidTokenError):
+        check(token)
+
+
+@pytest.fixture
+def client(tmp_path):
+    private, public = ensure_local_keys(tmp_path)
+    from shared.auth.keys import private_key_file
+    key = private_key_file(private).get()
+    auth = Authenticator(PlatformSettings(AUTH_PUBLIC_KEY_FILE=str(public), AUTH_ISSUER=ISS))
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/units/{unit_id}/things")
+    def act(unit_id: str, who=Depends(auth.organiser("appointments:write"))):
+        require_jurisdiction(who, unit_id)
+        return {"by": who.subject}
+
+    return TestClient(app), key
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_http_without_a_token_is_401_with_a_bearer_challenge(client):
+    http, _ = client
+    response = http.post("/units/IN-HP-D03/things")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["type"].endswith("/unauthenticated")
+
+
+def test_http_outside_jurisdiction_is_403_naming_the_reason(client):
+    http, key = client
+    response = http.post("/units/IN-HP-D04/things", headers=bearer(organiser(key=key)))
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/outside-jurisdiction")
+
+
+def test_http_without_the_scope_is_403(client):
+    http, key = client
+    response = http.post("/units/IN-HP-D03/things", headers=bearer(organiser(key=key, scopes=["coverage:read"])))
+    assert response.status_code == 403 and response.json()["type"].endswith("/missing-scope")
+
+
+def test_http_inside_jurisdiction_is_allowed(client):
+    http, key = client
+    response = http.post("/units/IN-HP-D03-A01/things", headers=bearer(organiser(key=key)))
+    assert response.status_code == 200 and response.json() == {"by": "user-1"}
