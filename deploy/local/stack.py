@@ -359,6 +359,18 @@ def print_where_to_look(infra_only: bool) -> None:
     print("Stop everything with: make down\n")
 
 
+def restart(names: list[str]) -> int:
+    unknown = set(names) - set(SERVICE_PORTS)
+    if unknown:
+        say(f"no such service: {', '.join(sorted(unknown))}; services: {', '.join(SERVICE_PORTS)}")
+        return 2
+    for c in services():
+        if c.name in names:
+            c.stop()
+            c.start()
+    return 0
+
+
 def test(pytest_args: list[str]) -> int:
     started = up()
     try:
@@ -371,7 +383,9 @@ def test(pytest_args: list[str]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "test"])
+    if sys.argv[1:2] == ["restart"]:  # restart NAME...: pick up a service's changed code
+        return restart(sys.argv[2:])
+    parser.add_argument("command", choices=["up", "down", "status", "test", "restart"])
     parser.add_argument("--infra", action="store_true", help="only Kafka, Redis and FerretDB")
     args, pytest_args = parser.parse_known_args()
     if args.command == "up":
