@@ -1,0 +1,110 @@
+"""The Secrets and the issuer's public key a dev cluster needs, made here and printed as YAML.
+
+    python deploy/k8s/dev_secrets.py | kubectl apply -n sangathan -f -
+
+Random passwords for MongoDB's users and Redis, a random OTP HMAC key, the local issuer's public
+key (python -m shared.auth.issuer makes the pair once, under .state/auth) and a token per
+service signed by it, so tokens minted locally work against the dev cluster. Nothing is
+written to disk beyond the local issuer's keys; run it once per cluster, as running it again
+rotates every password. Production creates the same names from its own vault (README.md).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from shared.auth.issuer import SERVICE_SCOPES, service_token  # noqa: E402
+from shared.auth.keys import ensure_local_keys  # noqa: E402
+
+# The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
+MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
+
+
+def secret(name: str, **values: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", "stringData": values}
+
+
+def objects() -> list[dict]:
+    _, public_key = ensure_local_keys()
+    made = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sangathan-issuer-public-key"},
+             "data": {"issuer-public.pem": public_key.read_text(encoding="utf-8")}}]
+    made += [secret(f"sangathan-{service}-service-token", token=service_token(service)) for service in SERVICE_SCOPES]
+    made += [secret(f"sangathan-mongodb-{user}-password", password=secrets.token_urlsafe(24))
+             for user in ("appointments", "notifier", "analytics")]
+    made.append(secret("sangathan-redis", password=secrets.token_hex(24)))  # hex: safe inside REDIS_URL
+    made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
+    return made
+
+
+def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
+    """(kind, name) -> keys, for every Secret and ConfigMap the rendered objects use but do not
+    define, leaving out what the MongoDB operator writes (connection strings, SCRAM secrets)."""
+    defined = {(o["kind"], o["metadata"]["name"]) for o in rendered}
+    by_operator = {u["connectionStringSecretName"] for o in rendered if o["kind"] == "MongoDBCommunity"
+                   for u in o["spec"]["users"]}
+    config_maps = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "ConfigMap"}
+    wanted: dict[tuple[str, str], set[str]] = {}
+
+    def want(kind: str, name: str, key: str | None) -> None:
+        if (kind, name) in defined or name in by_operator or name.endswith(MADE_BY_OPERATOR_SUFFIXES):
+            return
+        wanted.setdefault((kind, name), set()).update([key] if key else [])
+
+    for o in rendered:
+        if o["kind"] == "MongoDBCommunity":
+            for user in o["spec"]["users"]:
+                want("Secret", user["passwordSecretRef"]["name"], user["passwordSecretRef"].get("key", "password"))
+        if o["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = o["spec"]["template"]["spec"]
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                want("Secret", volume["secret"]["secretName"], None)
+            if "configMap" in volume:
+                want("ConfigMap", volume["configMap"]["name"], None)
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in pod["containers"]:
+            for var in container.get("env", []):
+                ref = var.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    want("Secret", ref["name"], ref["key"])
+            # A *_FILE setting names a key inside a mounted Secret or ConfigMap.
+            for path in _file_settings(container, config_maps):
+                for mount in container.get("volumeMounts", []):
+                    if path.startswith(mount["mountPath"] + "/"):
+                        key, volume = path[len(mount["mountPath"]) + 1:], volumes[mount["name"]]
+                        if "secret" in volume:
+                            want("Secret", volume["secret"]["secretName"], key)
+                        if "configMap" in volume:
+                            want("ConfigMap", volume["configMap"]["name"], key)
+    return wanted
+
+
+def _file_settings(container: dict, config_maps: dict[str, dict]) -> list[str]:
+    env = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]].get("data", {}))
+    env.update({v["name"]: v["value"] for v in container.get("env", []) if "value" in v})
+    return [value for name, value in env.items() if name.endswith("_FILE")]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line values (the PEM key) as literal blocks, readable as they are."""
+
+
+_Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+
+
+def main() -> None:
+    print(yaml.dump_all(objects(), Dumper=_Dumper, sort_keys=False), end="")
+
+
+if __name__ == "__main__":
+    main()

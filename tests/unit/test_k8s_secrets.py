@@ -1,0 +1,62 @@
+"""Every Secret and ConfigMap the manifests use but do not define is named, with its keys, and
+deploy/k8s/dev_secrets.py makes exactly those for a dev cluster, with real random values."""
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from otp.settings import check_secret
+from shared.auth import tokens
+from shared.auth.issuer import AUDIENCE, ISSUER
+from shared.auth.keys import public_key_file
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy" / "k8s"))
+import check  # noqa: E402
+import dev_secrets  # noqa: E402
+
+
+def made() -> dict[tuple[str, str], dict[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]): o.get("stringData") or o.get("data")
+            for o in yaml.safe_load_all(yaml.dump_all(dev_secrets.objects(), Dumper=dev_secrets._Dumper))}
+
+
+def test_every_overlay_asks_for_the_same_secrets_by_name_and_key():
+    wanted = [dev_secrets.referenced(check.render(overlay)) for overlay in check.overlays()]
+    assert all(w == wanted[0] for w in wanted)
+    assert all(keys for keys in wanted[0].values()), "every reference names the key it reads"
+
+
+def test_dev_secrets_makes_exactly_what_the_dev_overlay_references():
+    wanted = dev_secrets.referenced(check.render(check.OVERLAYS / "dev"))
+    produced = made()
+    assert set(produced) == set(wanted)
+    for name, keys in wanted.items():
+        assert set(produced[name]) == keys, name
+
+
+def test_the_values_are_random_and_strong_enough_for_the_services_that_check_them():
+    first, second = made(), made()
+    hmac = first[("Secret", "sangathan-otp-hmac")]["secret"].encode()
+    assert check_secret(hmac) == hmac
+    passwords = [k for k in first if k[1].endswith("-password") or k[1] == "sangathan-redis"]
+    assert passwords and all(first[k]["password"] != second[k]["password"] for k in passwords)
+    assert first[("Secret", "sangathan-redis")]["password"].isalnum(), "goes into REDIS_URL unescaped"
+
+
+def test_the_service_tokens_verify_against_the_public_key_the_pods_mount(tmp_path):
+    produced = made()
+    pem = tmp_path / "issuer-public.pem"
+    pem.write_text(produced[("ConfigMap", "sangathan-issuer-public-key")]["issuer-public.pem"])
+    for (kind, name), data in produced.items():
+        if name.endswith("-service-token"):
+            service = name.removeprefix("sangathan-").removesuffix("-service-token")
+            who = tokens.verify(data["token"], public_key_file(pem).get(), issuer=ISSUER, audience=AUDIENCE)
+            assert (who.kind, who.subject) == (tokens.SERVICE, f"svc:{service}")
+
+
+def test_the_dev_overlay_trusts_the_issuer_that_signed_them():
+    platform = next(o for o in check.render(check.OVERLAYS / "dev")
+                    if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("sangathan-platform"))
+    assert (platform["data"]["AUTH_ISSUER"], platform["data"]["AUTH_AUDIENCE"]) == (ISSUER, AUDIENCE)
