@@ -274,13 +274,20 @@ def read_from_environ() -> set[str]:
     return {name for p in sources for name in pattern.findall(p.read_text(encoding="utf-8"))}
 
 
+def faust_settings() -> set[str]:
+    """What Faust reads from the environment by itself (TOPIC_REPLICATION_FACTOR, say)."""
+    from faust.types.settings import Settings
+    return {p.env_name for p in Settings.SETTINGS.values() if p.env_name}
+
+
 # Named by the deployment before the code reads them; each is an open item in deploy/k8s/README.md.
 PENDING_SETTINGS = {"SERVICE_TOKEN_FILE"}
 
 
 def test_every_configured_variable_is_a_setting_the_service_reads(objects):
     def aliases(settings_class) -> set[str]:
-        return {f.validation_alias for f in settings_class.model_fields.values() if isinstance(f.validation_alias, str)}
+        names = {f.validation_alias for f in settings_class.model_fields.values() if isinstance(f.validation_alias, str)}
+        return names | (faust_settings() if settings_class is AnalyticsSettings else set())
     everywhere = read_from_environ() | {"REDIS_PASSWORD"}  # REDIS_PASSWORD: for the kubelet to build REDIS_URL
     config_maps = of_kind(objects, "ConfigMap")
     shared = set(next(c for n, c in config_maps.items() if n.startswith("sangathan-platform"))["data"])
@@ -299,3 +306,12 @@ def test_production_runs_a_pinned_image_in_production_mode():
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         assert re.fullmatch(r"[^:@]+(:[0-9][\w.-]*|@sha256:[0-9a-f]{64})", image), image
         assert environment(deployment, objects)["SANGATHAN_ENV"] == "production"
+
+
+def test_the_image_runs_as_the_user_the_pods_require(objects):
+    dockerfile = (ROOT / "deploy" / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    user = re.findall(r"^USER (\d+)(?::(\d+))?$", dockerfile, re.M)
+    assert user, "the image names a numeric user, so runAsNonRoot can be checked"
+    for deployment in of_kind(objects, "Deployment").values():
+        context = deployment["spec"]["template"]["spec"]["securityContext"]
+        assert (str(context["runAsUser"]), str(context["runAsGroup"])) == user[-1]

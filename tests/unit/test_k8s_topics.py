@@ -60,3 +60,15 @@ def test_the_kafka_cluster_the_topics_name_exists_and_is_kraft_with_three_broker
     assert sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"]) == 3
     assert sum(p["spec"]["replicas"] for p in pools if "controller" in p["spec"]["roles"]) == 3
     assert clusters[0]["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+
+
+@pytest.mark.parametrize("overlay", check.overlays(), ids=lambda p: p.name)
+def test_every_topic_creator_uses_the_replication_the_overlay_gives_its_topics(overlay):
+    """The registry's topics, shared.topics.ensure_topics and Faust's own topics: one factor."""
+    objects = check.render(overlay)
+    replicas = {t["spec"]["replicas"] for t in objects if t["kind"] == "KafkaTopic"}
+    config = {o["metadata"]["name"].rsplit("-", 1)[0]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    assert replicas == {int(config["sangathan-platform"]["KAFKA_REPLICATION_FACTOR"])}
+    assert replicas == {int(config["analytics"]["TOPIC_REPLICATION_FACTOR"])}
+    kafka = next(o for o in objects if o["kind"] == "Kafka")["spec"]["kafka"]["config"]
+    assert replicas == {kafka["default.replication.factor"], kafka["offsets.topic.replication.factor"]}
