@@ -1,26 +1,90 @@
-"""The one place that wires the OTP service's real adapters."""
+"""The one place that wires the OTP service's real adapters. Tests pass their own Redis client,
+publisher or delivery channel, and everything else stays as in production."""
 
+from __future__ import annotations
+
+import secrets
+import time
 from dataclasses import dataclass
 
 import redis
 
+from otp.adapters import events as otp_events
+from otp.adapters.delivery import DeliveryChannel, RedisStreamSink
+from otp.adapters.secret import hmac_key
+from otp.adapters.store import RedisCodeStore
+from otp.consumer import GROUP_ID, ConsumerThread, event_handler
+from otp.domain import Policy
+from otp.handlers import Ports
 from otp.settings import OtpSettings
+from shared import topics
 from shared.clients import redis_client
 from shared.health import Check, kafka_check, redis_check
+from shared.kafka.consumer import EventConsumer
+from shared.kafka.producer import EventPublisher
+
+# Retries of one request while Redis or Kafka is away (backoff 0.5 s doubling to 10 s: about a
+# minute and a half) before it is dead-lettered; codes cannot go out meanwhile anyway.
+HANDLER_ATTEMPTS = 12
 
 
 @dataclass
 class Adapters:
+    settings: OtpSettings
     redis: redis.Redis
+    ports: Ports
+    sink: RedisStreamSink | None  # the local delivery sink, when it is the channel
     checks: dict[str, Check]
+    consumer: ConsumerThread | None  # None: this process sends no codes (tests of the HTTP side)
+
+    def start(self) -> None:
+        if self.consumer is not None:
+            self.consumer.start()
+
+    def stop(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stop()
+        self.ports.events.close()
 
 
-def bootstrap(settings: OtpSettings) -> Adapters:
-    client = redis_client(settings)
+def bootstrap(
+    settings: OtpSettings,
+    *,
+    client: redis.Redis | None = None,
+    publisher: EventPublisher | None = None,
+    delivery: DeliveryChannel | None = None,
+    consume: bool = True,
+) -> Adapters:
+    client = client or redis_client(settings)
+    sink = None
+    if delivery is None:
+        if settings.environment == "production":
+            raise RuntimeError("OTP_DELIVERY=dev-sink keeps codes readable in Redis; production needs a real channel")
+        sink = delivery = RedisStreamSink(client, key=f"{settings.redis_prefix}dev-sink", maxlen=settings.dev_sink_maxlen,
+                                          ttl_s=settings.dev_sink_ttl_s, prefixes=settings.allowed_prefixes)
+    publisher = publisher or otp_events.publisher(settings.kafka_bootstrap, settings.publish_timeout_s)
+    ports = Ports(
+        policy=Policy.from_settings(settings),
+        key=hmac_key(settings),
+        store=RedisCodeStore(client, prefix=settings.redis_prefix, send_window_s=settings.send_window_s),
+        delivery=delivery,
+        events=otp_events.OtpEvents(publisher, settings.publish_timeout_s),
+        clock=time.time,
+        randbelow=secrets.randbelow,
+    )
+
+    def make_consumer() -> EventConsumer:
+        return EventConsumer(settings.kafka_bootstrap, GROUP_ID, [topics.OTP_REQUESTS], event_handler(ports),
+                             max_attempts=HANDLER_ATTEMPTS)
+
     return Adapters(
+        settings=settings,
         redis=client,
+        ports=ports,
+        sink=sink,
         checks={
             "redis": redis_check(client),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
+        consumer=ConsumerThread(make_consumer) if consume else None,
     )

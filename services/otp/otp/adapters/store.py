@@ -1,0 +1,205 @@
+"""Codes, send history, outcomes and call counts in Redis.
+
+Keys name phones only by their HMAC (`domain.phone_key`), never in clear, and every write sets
+a TTL, so nothing outlives its use. Whatever must be read and written as one step (send limits
+with the new code, a try with its count and lock) runs as a WATCH/MULTI transaction: if another
+process changes a watched key in between, the step is redone on fresh data, so concurrent tries
+of one code are counted one after the other and a code is used at most once.
+
+    {prefix}code:{request_id}         hash   the CodeRecord (digest, tries left, state)
+    {prefix}current:{appointment_id}  string the newest request of the appointment
+    {prefix}outcome:{request_id}      string how the request was handled (idempotency marker)
+    {prefix}sends:{phone hash}        zset   request ids by send time, for the per-phone limits
+    {prefix}calls:{caller}:{minute}   int    verification calls by a client in one minute
+    {prefix}decoy                     hash   what a try on an unknown request writes (see attempt)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from otp.domain import Attempt, CodeRecord, Refusal, State
+
+# A record stays an hour past its expiry, so a late try is reported `expired` once instead of
+# looking unknown; after that every try is simply rejected.
+RETAIN_AFTER_EXPIRY_S = 3600
+# Outcomes outlive the otp-requests topic's 6 hours: a replay from its start never sends twice.
+OUTCOME_TTL_S = 7 * 3600
+ISSUED = "issued"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that ended without a code sent, as the otp-failed event reports it."""
+
+    reason: str  # rejected | undeliverable
+    at: float
+    refusal: str = ""  # why it was rejected (metric label), "" otherwise
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What `record_send` did: issued the code, refused it, or found the request handled before."""
+
+    issued: bool
+    failure: Failure | None = None
+    duplicate: bool = False
+
+
+class RedisCodeStore:
+    def __init__(self, client: redis.Redis, *, prefix: str, send_window_s: int):
+        self.redis = client
+        self.prefix = prefix
+        self.send_window_s = send_window_s
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def record_send(
+        self, *, record: CodeRecord, phone_key: str, now: float, refuse: Callable[[list[float]], Refusal | None]
+    ) -> Sent:
+        """Issue `record` unless the request was handled before or `refuse` (given the phone's
+        recent send times) says no. A new code replaces the appointment's previous one."""
+        rid = record.request_id
+        outcome, sends, current = self._outcome(rid), self._sends(phone_key), self._current(record.appointment_id)
+
+        def transaction(pipe: redis.client.Pipeline) -> Sent:
+            earlier = pipe.get(outcome)
+            if earlier is not None:
+                return Sent(issued=False, failure=_failure(earlier), duplicate=True)
+            times = [score for _, score in pipe.zrangebyscore(sends, now - self.send_window_s, "+inf", withscores=True)]
+            refusal = refuse(times)
+            previous = pipe.get(current)
+            pipe.multi()
+            if refusal is not None:
+                failure = Failure("rejected", now, refusal.value)
+                pipe.set(outcome, json.dumps(failure.__dict__), ex=OUTCOME_TTL_S)
+                return Sent(issued=False, failure=failure)
+            pipe.set(outcome, ISSUED, ex=OUTCOME_TTL_S)
+            if previous is not None and previous.decode() != rid:
+                pipe.delete(self._code(previous.decode()))  # only the newest code is valid
+            self._write(pipe, record)
+            pipe.set(current, rid, pxat=_expiry_ms(record))
+            pipe.zadd(sends, {rid: now})
+            pipe.zremrangebyscore(sends, "-inf", now - self.send_window_s)
+            pipe.expire(sends, self.send_window_s)
+            return Sent(issued=True)
+
+        return self.redis.transaction(transaction, outcome, sends, current, value_from_callable=True)
+
+    def mark_undeliverable(self, request_id: str, now: float) -> Failure:
+        """The code could not be handed to a channel: forget it and remember why."""
+        failure = Failure("undeliverable", now)
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._outcome(request_id), json.dumps(failure.__dict__), ex=OUTCOME_TTL_S)
+            pipe.delete(self._code(request_id))
+            pipe.execute()
+        return failure
+
+    # --- verifying -----------------------------------------------------------------------------
+
+    def load(self, request_id: str) -> CodeRecord | None:
+        return _record(self.redis.hgetall(self._code(request_id)))
+
+    def attempt(self, request_id: str, decide: Callable[[CodeRecord | None], Attempt]) -> Attempt:
+        """Decide one try on the stored record and store the result, as one atomic step."""
+        key = self._code(request_id)
+
+        def transaction(pipe: redis.client.Pipeline) -> Attempt:
+            attempt = decide(_record(pipe.hgetall(key)))
+            pipe.multi()
+            # Always one write of one record (unchanged, or a decoy for an unknown request), so
+            # every try costs the same and timing does not tell which requests exist.
+            if attempt.after is None:
+                self._write(pipe, _decoy(request_id), key=self._decoy_key)
+            else:
+                self._write(pipe, attempt.after)
+            return attempt
+
+        return self.redis.transaction(transaction, key, value_from_callable=True)
+
+    def put_back(self, attempt: Attempt) -> bool:
+        """Undo a try whose event could not be published, if nothing changed the record since."""
+        key = self._code(attempt.before.request_id)
+
+        def transaction(pipe: redis.client.Pipeline) -> bool:
+            if _record(pipe.hgetall(key)) != attempt.after:
+                return False
+            pipe.multi()
+            self._write(pipe, attempt.before)
+            return True
+
+        return self.redis.transaction(transaction, key, value_from_callable=True)
+
+    def count_call(self, caller: str, now: float, window_s: int = 60) -> tuple[int, float]:
+        """Count one call by `caller` in the current fixed window; (calls so far, seconds left)."""
+        window = int(now // window_s)
+        key = f"{self.prefix}calls:{caller}:{window}"
+        with self.redis.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window_s)
+            calls, _ = pipe.execute()
+        return calls, (window + 1) * window_s - now
+
+    # --- keys and records ----------------------------------------------------------------------
+
+    def _code(self, request_id: str) -> str:
+        return f"{self.prefix}code:{request_id}"
+
+    def _current(self, appointment_id: str) -> str:
+        return f"{self.prefix}current:{appointment_id}"
+
+    def _outcome(self, request_id: str) -> str:
+        return f"{self.prefix}outcome:{request_id}"
+
+    def _sends(self, phone_key: str) -> str:
+        return f"{self.prefix}sends:{phone_key}"
+
+    @property
+    def _decoy_key(self) -> str:
+        return f"{self.prefix}decoy"
+
+    def _write(self, pipe: redis.client.Pipeline, record: CodeRecord, key: str | None = None) -> None:
+        key = key or self._code(record.request_id)
+        pipe.hset(key, mapping={
+            "request_id": record.request_id,
+            "appointment_id": record.appointment_id,
+            "booth_id": record.booth_id,
+            "digest": record.digest,
+            "attempts_left": record.attempts_left,
+            "expires_at": repr(record.expires_at),
+            "state": record.state.value,
+        })
+        pipe.pexpireat(key, _expiry_ms(record))
+
+
+def _decoy(request_id: str) -> CodeRecord:
+    """A record shaped like a real one, written for unknown requests; it lives a minute."""
+    return CodeRecord(request_id, "-", "-", "0" * 64, 0, time.time() - RETAIN_AFTER_EXPIRY_S + 60, State.LOCKED)
+
+
+def _expiry_ms(record: CodeRecord) -> int:
+    return int((record.expires_at + RETAIN_AFTER_EXPIRY_S) * 1000)
+
+
+def _record(fields: dict[bytes, bytes]) -> CodeRecord | None:
+    if not fields:
+        return None
+    text = {k.decode(): v.decode() for k, v in fields.items()}
+    return CodeRecord(
+        request_id=text["request_id"],
+        appointment_id=text["appointment_id"],
+        booth_id=text["booth_id"],
+        digest=text["digest"],
+        attempts_left=int(text["attempts_left"]),
+        expires_at=float(text["expires_at"]),
+        state=State(text["state"]),
+    )
+
+
+def _failure(raw: bytes) -> Failure | None:
+    return None if raw == ISSUED.encode() else Failure(**json.loads(raw))

@@ -1,0 +1,143 @@
+"""One function per command: send a code, verify a code. The rules are in `domain`; this module
+orders the steps and decides what is published, logged and counted.
+
+A decision that emits an event (verified, locked, expired) is kept only once Kafka confirmed
+the event: if it does not, the try is put back and the caller told to try again, so a
+verification is never lost between this service and the appointments service.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from otp import domain
+from otp.adapters.delivery import DeliveryChannel
+from otp.adapters.events import EventsUnavailable, OtpEvents
+from otp.adapters.store import Failure, RedisCodeStore
+from otp.commands import SendCode, VerifyCode
+from otp.domain import Attempt, Outcome, Policy
+from otp.metrics import CODES_SENT, LOCKS, SENDS_REJECTED, VERIFICATIONS
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Ports:
+    """Everything the handlers need; bootstrap wires the real ones."""
+
+    policy: Policy
+    key: bytes  # the HMAC key
+    store: RedisCodeStore
+    delivery: DeliveryChannel
+    events: OtpEvents
+    clock: Callable[[], float]  # epoch seconds
+    randbelow: Callable[[int], int]  # a CSPRNG's secrets.randbelow
+
+
+class CodeRejected(Exception):
+    """Wrong, unknown, replaced, expired, used or locked: deliberately not told apart."""
+
+
+class Throttled(Exception):
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"too many verifications; retry after {retry_after_s}s")
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(Exception):
+    """The outcome could not be published; nothing was decided, the caller may try again."""
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def send_code(cmd: SendCode, ports: Ports) -> None:
+    """Issue and deliver a code for an otp-requested event, at most once per request_id."""
+    now, policy = ports.clock(), ports.policy
+    code = domain.new_code(policy.code_digits, ports.randbelow)
+    digest = domain.code_digest(ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=code)
+    record = domain.issue(request_id=cmd.request_id, appointment_id=cmd.appointment_id, booth_id=cmd.booth_id,
+                          digest=digest, now=now, policy=policy)
+    sent = ports.store.record_send(
+        record=record, phone_key=domain.phone_key(ports.key, cmd.phone), now=now,
+        refuse=lambda sends: domain.refuse_send(phone=cmd.phone, requested_at=cmd.requested_at, sends=sends,
+                                                now=now, policy=policy),
+    )
+    failure = _deliver(cmd, code, ports, now) if sent.issued else sent.failure
+    if failure is None:
+        return  # delivered now, or earlier if this is a redelivered event
+    if not sent.duplicate:
+        SENDS_REJECTED.labels(failure.refusal or failure.reason).inc()
+        log.info("no code sent", fields={**_ids(cmd), "why": failure.refusal or failure.reason})
+    # Also for a duplicate: the first attempt may have died before Kafka confirmed the event;
+    # it carries the same id, so consumers drop a copy.
+    ports.events.failed(request_id=cmd.request_id, appointment_id=cmd.appointment_id, booth_id=cmd.booth_id,
+                        reason=failure.reason, at=failure.at)
+
+
+def _deliver(cmd: SendCode, code: str, ports: Ports, now: float) -> Failure | None:
+    text = domain.message_text(code, cmd.locale, ports.policy.code_ttl_s)
+    try:
+        ports.delivery.deliver(request_id=cmd.request_id, appointment_id=cmd.appointment_id, booth_id=cmd.booth_id,
+                               phone=cmd.phone, channel=cmd.channel, locale=cmd.locale, text=text)
+    except Exception as exc:  # any channel's refusal: the code is withdrawn, the request reported
+        log.warning("delivery failed", fields={**_ids(cmd), "error_class": type(exc).__name__})
+        return ports.store.mark_undeliverable(cmd.request_id, now)
+    CODES_SENT.labels(cmd.channel).inc()
+    log.info("code sent", fields={**_ids(cmd), "channel": cmd.channel})
+    return None
+
+
+# --- verifying -----------------------------------------------------------------------------------
+
+
+def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
+    """The used code's record if `cmd.code` is right; CodeRejected, Throttled or Unavailable if not."""
+    now = ports.clock()
+    calls, retry_after = ports.store.count_call(cmd.caller, now)
+    if domain.over_limit(calls, ports.policy.verify_limit_per_minute):
+        VERIFICATIONS.labels("throttled").inc()
+        raise Throttled(max(1, math.ceil(retry_after)))
+    # Hashed before the lookup, so an unknown request costs what a known one does.
+    digest = domain.code_digest(ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=cmd.code)
+    attempt = ports.store.attempt(
+        cmd.request_id, lambda record: domain.try_code(record, appointment_id=cmd.appointment_id, digest=digest, now=now)
+    )
+    try:
+        _announce(attempt, ports.events, now)
+    except EventsUnavailable:
+        ports.store.put_back(attempt)
+        VERIFICATIONS.labels("unavailable").inc()
+        log.warning("outcome not published; try put back", fields={**_ids(cmd), "outcome": attempt.outcome.value})
+        raise Unavailable() from None
+    VERIFICATIONS.labels(attempt.outcome.value).inc()
+    log.info("verification", fields={**_ids(cmd), "outcome": attempt.outcome.value, "caller": cmd.caller})
+    if attempt.outcome is not Outcome.VERIFIED:
+        raise CodeRejected()
+    return attempt.after
+
+
+def _announce(attempt: Attempt, events: OtpEvents, now: float) -> None:
+    record = attempt.after
+    if attempt.outcome is Outcome.VERIFIED:
+        events.verified(request_id=record.request_id, appointment_id=record.appointment_id,
+                        booth_id=record.booth_id, at=now)
+    elif attempt.outcome in (Outcome.LOCKED, Outcome.EXPIRED):
+        events.failed(request_id=record.request_id, appointment_id=record.appointment_id,
+                      booth_id=record.booth_id, reason=attempt.outcome.value, at=now)
+        if attempt.outcome is Outcome.LOCKED:
+            LOCKS.inc()
+
+
+def _ids(cmd: SendCode | VerifyCode) -> dict[str, str]:
+    return {"request_id": cmd.request_id, "appointment_id": cmd.appointment_id}
+
+
+HANDLERS = {SendCode: send_code, VerifyCode: verify_code}
+
+
+def handle(cmd: SendCode | VerifyCode, ports: Ports):
+    return HANDLERS[type(cmd)](cmd, ports)
