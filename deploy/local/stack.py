@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import shutil
 import signal
@@ -63,14 +64,15 @@ def http_ok(url: str) -> bool:
 
 # ---------------------------------------------------------------- installs (first run only)
 
-def install_redis() -> None:
-    if shutil.which("redis-server"):
+def apt_install(package: str, command: str) -> None:
+    """Install a Debian package unless its command is already there (first run only)."""
+    if shutil.which(command):
         return
-    say("installing Debian's redis-server (first run)")
+    say(f"installing Debian's {package} (first run)")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(sudo + ["apt-get", "update", "-qq"], env=env)
-    run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"], env=env)
+    run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], env=env)
 
 
 def kafka_libs() -> Path:
@@ -85,6 +87,9 @@ def kafka_libs() -> Path:
     return libs
 
 
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.0"
+
+
 def ferretdb_binary() -> Path:
     binary = BIN / "ferretdb"
     src = ROOT / "deploy/local/ferretdb"
@@ -93,8 +98,35 @@ def ferretdb_binary() -> Path:
     if not binary.exists() or stale:
         say("building FerretDB v1.24 from the Go module proxy (first run, ~2 min)")
         BIN.mkdir(parents=True, exist_ok=True)
-        run(["go", "build", "-mod=readonly", "-o", str(binary), "."], cwd=src)
+        workspace = patched_ferretdb_workspace(src)
+        run(["go", "build", "-o", str(binary), "."], cwd=src, env=dict(os.environ, GOWORK=str(workspace)))
     return binary
+
+
+def patched_ferretdb_workspace(src: Path) -> Path:
+    """A Go workspace building our command against FerretDB's source with our patches applied.
+
+    The patches (deploy/local/ferretdb/*.patch, applied in name order) make single-document
+    writes atomic and let a filter on `_id` plus other fields use the `_id` index.
+    """
+    patches = sorted(src.glob("*.patch"))
+    build = STATE / "build"
+    source = build / "ferretdb-v1.24.0"
+    stamp = source / ".sangathan-patches"
+    digest = "\n".join(f"{p.name} {p.stat().st_size} {p.stat().st_mtime_ns}" for p in patches)
+    if not (stamp.exists() and stamp.read_text() == digest):
+        apt_install("patch", "patch")
+        module = json.loads(subprocess.check_output(["go", "mod", "download", "-json", FERRETDB_MODULE], cwd=src))
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(module["Dir"], source)
+        for path in source.rglob("*"):  # the module cache is read-only
+            path.chmod(path.stat().st_mode | 0o200)
+        for patch in patches:
+            run(["patch", "-p1", "-s", "-d", str(source), "-i", str(patch)])
+        stamp.write_text(digest)
+    workspace = build / "go.work"
+    workspace.write_text(f"go 1.22\n\nuse (\n\t{src}\n\t{source}\n)\n")
+    return workspace
 
 
 # ---------------------------------------------------------------- processes
@@ -193,7 +225,7 @@ def redis_component() -> Component:
         except OSError:
             return False
 
-    return Component("redis", REDIS_PORT, command, ready, prepare=install_redis)
+    return Component("redis", REDIS_PORT, command, ready, prepare=lambda: apt_install("redis-server", "redis-server"))
 
 
 def ferretdb_component() -> Component:

@@ -1,0 +1,58 @@
+"""The local MongoDB-API server keeps MongoDB's single-document atomicity (our FerretDB patch).
+
+The outbox and every compare-and-set write rest on it: two concurrent updates of one document
+must both land, and a filter on `_id` plus a version must use the `_id` index.
+"""
+
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_concurrent_updates_of_one_document_are_all_applied(mongo_db):
+    counters = mongo_db.counters
+    counters.insert_one({"_id": "booth", "n": 0, "events": []})
+
+    def bump(worker: int) -> None:
+        for i in range(40):
+            counters.update_one({"_id": "booth"}, {"$inc": {"n": 1}, "$push": {"events": f"{worker}-{i}"}})
+
+    threads = [threading.Thread(target=bump, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    doc = counters.find_one({"_id": "booth"})
+    assert doc["n"] == 240
+    assert len(set(doc["events"])) == 240
+
+
+def test_compare_and_set_lets_exactly_one_of_two_writers_win(mongo_db):
+    teams = mongo_db.teams
+    teams.insert_one({"_id": "booth", "version": 0, "owner": None})
+    results = []
+
+    def claim(owner: str) -> None:
+        r = teams.update_one({"_id": "booth", "version": 0}, {"$set": {"owner": owner}, "$inc": {"version": 1}})
+        results.append(r.modified_count)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0] * 7 + [1]
+    assert teams.find_one({"_id": "booth"})["version"] == 1
+
+
+def test_a_filter_on_id_and_version_is_narrowed_by_id_on_the_server(mongo_db):
+    """FerretDB's explain says whether the filter reached SQLite; MongoDB always uses _id's index."""
+    teams = mongo_db.teams
+    teams.insert_many([{"_id": f"B{i:05d}", "version": i % 3} for i in range(50)])
+    plan = teams.find({"_id": "B00007", "version": 1}).explain()
+    assert plan.get("filterPushdown", True), f"the _id condition was not pushed down: {plan}"
+    assert list(teams.find({"_id": "B00007", "version": 1})) == [{"_id": "B00007", "version": 1}]
+    assert list(teams.find({"_id": "B00007", "version": 2})) == [], "the rest of the filter still applies"
