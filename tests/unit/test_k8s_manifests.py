@@ -315,3 +315,14 @@ def test_the_image_runs_as_the_user_the_pods_require(objects):
     for deployment in of_kind(objects, "Deployment").values():
         context = deployment["spec"]["template"]["spec"]["securityContext"]
         assert (str(context["runAsUser"]), str(context["runAsGroup"])) == user[-1]
+
+
+def test_every_service_port_is_open_to_its_callers_and_nothing_else_is(objects):
+    policies = [p for p in of_kind(objects, "NetworkPolicy").values() if p["spec"]["podSelector"]]
+    for workload in workloads(objects):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        opened = [r for p in policies if selects(p["spec"]["podSelector"], labels) for r in p["spec"]["ingress"]]
+        if workload["kind"] == "Deployment":
+            assert any(r.get("ports") == [{"port": "http", "protocol": "TCP"}] and "from" not in r for r in opened)
+        else:  # a datastore: only from selected pods
+            assert opened and all(r.get("from") for r in opened), workload["metadata"]["name"]
