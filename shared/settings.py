@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.auth.keys import LOCAL_PUBLIC_KEY
+from shared.auth.keys import LOCAL_PUBLIC_KEY, LOCAL_TOKENS
 
 
 class PlatformSettings(BaseSettings):
@@ -32,3 +32,9 @@ class PlatformSettings(BaseSettings):
     auth_issuer: str = Field("sangathan-local", validation_alias="AUTH_ISSUER")
     auth_audience: str = Field("sangathan", validation_alias="AUTH_AUDIENCE")
     auth_public_key_file: Path = Field(LOCAL_PUBLIC_KEY, validation_alias="AUTH_PUBLIC_KEY_FILE")
+    # This service's own bearer token for calling other services (a mounted, rotated file).
+    service_token_file: Path | None = Field(None, validation_alias="SERVICE_TOKEN_FILE")
+
+    def own_token_file(self, service: str) -> Path:
+        """SERVICE_TOKEN_FILE, or the local issuer's token for `service` in development."""
+        return self.service_token_file or LOCAL_TOKENS / f"{service}.jwt"

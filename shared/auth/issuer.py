@@ -17,7 +17,7 @@ from shared.auth.keys import LOCAL_TOKENS, ensure_local_keys, private_key_file
 
 ISSUER = "sangathan-local"
 AUDIENCE = "sangathan"
-ORGANISER_SCOPES = ["appointments:write", "directives:issue", "coverage:read"]
+ORGANISER_SCOPES = ["appointments:read", "appointments:write", "directives:issue", "coverage:read"]
 # What each service may ask of the others.
 SERVICE_SCOPES = {
     "appointments": ["otp:verify"],

@@ -1,16 +1,283 @@
 """HTTP entrypoint of the appointments service: translates requests, nothing more."""
 
+import asyncio
+import json
+import tempfile
+import time
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from appointments import bulk, handlers
+from appointments.adapters.otp_client import OtpRejected, OtpUnavailable
 from appointments.bootstrap import bootstrap
+from appointments.domain import VERIFIED, Appointment, BoothTeam, DomainError, Person
+from appointments.phones import InvalidPhone, mask, normalise_mobile
 from appointments.settings import AppointmentsSettings
+from shared.auth.http import Authenticator, require_jurisdiction
+from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.orgtree.api import units_router
+from shared.problems import ProblemError
 
 settings = AppointmentsSettings()
 adapters = bootstrap(settings)
+auth = Authenticator(settings)
+
+Writer = Annotated[Principal, Depends(auth.organiser("appointments:write"))]
+Reader = Annotated[Principal, Depends(auth.organiser("appointments:read"))]
+RecipientsReader = Annotated[Principal, Depends(auth.service("recipients:read"))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class PersonCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=6, max_length=24, description="An Indian mobile; any common format")
+    gender: Literal["female", "male", "other"]
+    channel: Literal["sms", "whatsapp"] = "sms"
+    locale: str = Field("hi", pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+class AppointmentCreate(PersonCreate):
+    role: str = Field(pattern=r"^[a-z][a-z0-9_]{1,47}$", examples=["booth_president"])
+
+
+class VerificationCreate(BaseModel):
+    code: str = Field(pattern=r"^[0-9]{4,10}$")
+
+
+class AppointmentRead(BaseModel):
+    id: str
+    booth_id: str
+    role: str
+    status: str
+    name: str
+    phone: str = Field(description="Masked: personal data")
+    gender: str
+    channel: str
+    appointed_by: str
+    appointed_at: datetime
+    verified_at: datetime | None
+    ended_at: datetime | None
+    replaces: str | None
+    otp_failure: str | None
+
+
+class TeamRead(BaseModel):
+    booth_id: str
+    booth_path: dict[str, str]
+    complete: bool
+    missing: dict[str, int]
+    members: list[AppointmentRead]
+    history: list[dict]
+
+
+def _read(booth_id: str, a: Appointment) -> AppointmentRead:
+    return AppointmentRead(
+        id=a.id, booth_id=booth_id, role=a.role, status=a.status, name=a.person.name, phone=mask(a.person.phone),
+        gender=a.person.gender, channel=a.person.channel, appointed_by=a.appointed_by, appointed_at=a.appointed_at,
+        verified_at=a.verified_at, ended_at=a.ended_at, replaces=a.replaces, otp_failure=a.otp_failure)
+
+
+def _team_read(team: BoothTeam) -> TeamRead:
+    return TeamRead(booth_id=team.booth_id, booth_path=team.booth_path, complete=team.is_complete(),
+                    missing=team.rules.missing(team.verified_members()),
+                    members=[_read(team.booth_id, a) for a in team.appointments if a.active],
+                    history=team.history)
+
+
+def _person(body: PersonCreate) -> Person:
+    try:
+        phone = normalise_mobile(body.phone)
+    except InvalidPhone as bad:
+        raise ProblemError(422, "invalid-phone", "The phone number is not valid", f"phone: {bad}",
+                           errors=[{"field": "phone", "reason": str(bad)}]) from None
+    return Person(name=body.name.strip(), phone=phone, gender=body.gender, channel=body.channel, locale=body.locale)
+
+
+def _problem(error: DomainError) -> ProblemError:
+    errors = [{"field": error.field, "reason": error.detail}] if error.field else []
+    return ProblemError(error.status, error.kind, "The change was refused", error.detail, errors=errors)
+
+
+def _call(fn, **kwargs):
+    try:
+        return fn(adapters.context, **kwargs)
+    except DomainError as error:
+        raise _problem(error) from None
+
+
+router = APIRouter(tags=["appointments"])
+
+
+@router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead)
+def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
+    """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
+    require_jurisdiction(who, booth_id)
+    appointment = _call(handlers.appoint, booth_id=booth_id, role=body.role, person=_person(body),
+                        organiser=who.subject, key=idempotency_key)
+    return _read(booth_id, appointment)
+
+
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
+             response_model=AppointmentRead)
+def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
+            idempotency_key: IdempotencyKey = None):
+    """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
+    require_jurisdiction(who, booth_id)
+    team = _call(handlers.load_team, booth_id=booth_id)
+    role = _call(lambda _ctx: team.get(appointment_id)).role
+    appointment = _call(handlers.appoint, booth_id=booth_id, role=role, person=_person(body),
+                        organiser=who.subject, key=idempotency_key, replaces=appointment_id)
+    return _read(booth_id, appointment)
+
+
+@router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead)
+def revoke(booth_id: str, appointment_id: str, who: Writer):
+    require_jurisdiction(who, booth_id)
+    return _read(booth_id, _call(handlers.revoke, booth_id=booth_id, appointment_id=appointment_id,
+                                 organiser=who.subject))
+
+
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead)
+def resend_otp(booth_id: str, appointment_id: str, who: Writer):
+    """Send a new code (the previous one stops working)."""
+    require_jurisdiction(who, booth_id)
+    return _read(booth_id, _call(handlers.request_otp_again, booth_id=booth_id, appointment_id=appointment_id,
+                                 organiser=who.subject))
+
+
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
+             responses={202: {"description": "Code accepted; the appointment turns verified in a moment"}})
+def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
+    """The code the appointee received, as they read it out; the OTP service checks it."""
+    require_jurisdiction(who, booth_id)
+    team = _call(handlers.load_team, booth_id=booth_id)
+    appointment = _call(lambda _ctx: team.get(appointment_id))
+    if appointment.status == VERIFIED:
+        return _read(booth_id, appointment)
+    if appointment.status != "pending_verification" or not appointment.otp_request_id:
+        raise ProblemError(409, "wrong-appointment-state", "The change was refused",
+                           f"appointment {appointment_id} is {appointment.status}")
+    try:
+        adapters.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=body.code)
+    except OtpRejected:
+        raise ProblemError(422, "otp-rejected", "The code was not accepted",
+                           "wrong, expired or already used; after 5 wrong tries ask for a new code",
+                           errors=[{"field": "code", "reason": "not accepted"}]) from None
+    except OtpUnavailable as exc:
+        raise ProblemError(503, "otp-unavailable", "Codes cannot be checked right now", str(exc),
+                           headers={"Retry-After": "5"}) from None
+    # otp-verified comes back through Kafka; show the result if it lands while we wait.
+    deadline, current = time.monotonic() + settings.verification_wait_s, appointment
+    while time.monotonic() < deadline:
+        current = adapters.context.teams.get(booth_id).get(appointment_id)
+        if current.status == VERIFIED:
+            return _read(booth_id, current)
+        time.sleep(0.05)
+    return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
+
+
+@router.get("/booths/{booth_id}/team", response_model=TeamRead)
+def booth_team(booth_id: str, who: Reader):
+    require_jurisdiction(who, booth_id)
+    return _team_read(_call(handlers.load_team, booth_id=booth_id))
+
+
+@router.get("/units/{unit_id}/teams", response_model=list[TeamRead])
+def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int, Query(ge=1, le=500)] = 100):
+    """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
+    require_jurisdiction(who, unit_id)
+    return [_team_read(t) for t in adapters.context.teams.teams_under(unit_id, after=after, limit=limit)]
+
+
+@router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def live(unit_id: str, who: Reader, request: Request):
+    """Server-sent events: every appointment change under the unit, as it happens."""
+    require_jurisdiction(who, unit_id)
+    listener = adapters.live.listen(unit_id)
+
+    async def events():
+        try:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    item = await asyncio.wait_for(listener.queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                name = item["type"].split(".")[2]
+                yield f"id: {item['id']}\nevent: {name}\ndata: {json.dumps(item)}\n\n"
+        finally:
+            adapters.live.forget(listener)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
+             responses={200: {"content": {"application/x-ndjson": {}}}})
+async def bulk_import(unit_id: str, who: Writer, request: Request):
+    """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back."""
+    require_jurisdiction(who, unit_id)
+    upload = await _spool(request)
+    try:
+        lines = bulk.import_rows(adapters.context, upload, unit_id=unit_id, organiser=who.subject)
+        first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
+    except bulk.BadFile as bad:
+        upload.close()
+        raise ProblemError(422, "bad-csv", "The file cannot be imported", str(bad)) from None
+
+    async def report():
+        try:
+            yield json.dumps(first) + "\n"
+            async for line in iterate_in_threadpool(lines):
+                yield json.dumps(line) + "\n"
+        finally:
+            upload.close()
+
+    return StreamingResponse(report(), media_type="application/x-ndjson")
+
+
+async def _spool(request: Request):
+    """The request body on disk (memory for small ones), refusing uploads over the limit."""
+    upload = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > settings.import_max_bytes:
+            upload.close()
+            raise ProblemError(413, "upload-too-large", "The file is too large",
+                               f"at most {settings.import_max_bytes} bytes; split it by district")
+        upload.write(chunk)
+    upload.seek(0)
+    return upload
+
+
+internal = APIRouter(tags=["internal"])
+
+
+@internal.get("/internal/recipients", response_class=StreamingResponse,
+              responses={200: {"content": {"application/x-ndjson": {}}}})
+def recipients(unit: str, who: RecipientsReader, roles: str = ""):
+    """Verified appointees under a unit, with phones, for the notifier only (service token)."""
+    if adapters.context.registry.get(unit) is None:
+        raise ProblemError(404, "unknown-unit", "No such unit", f"{unit} is not in the registry")
+    wanted = {r for r in roles.split(",") if r} or None
+    rows = adapters.context.teams.verified_appointees_under(unit, wanted)
+    return StreamingResponse((json.dumps(r) + "\n" for r in rows), media_type="application/x-ndjson")
+
 
 app = create_app(
     service=settings.service_name,
     settings=settings,
     checks=adapters.checks,
-    routers=[units_router(lambda: adapters.org_registry)],
+    routers=[units_router(lambda: adapters.org_registry), router, internal],
+    on_startup=adapters.start,
+    on_shutdown=adapters.stop,
 )

@@ -1,3 +1,5 @@
+from pydantic import Field
+
 from shared.settings import PlatformSettings
 
 
@@ -5,3 +7,13 @@ class AppointmentsSettings(PlatformSettings):
     """Settings of the appointments service (environment variables, local defaults)."""
 
     service_name: str = "appointments"
+    otp_url: str = Field("http://127.0.0.1:8002", validation_alias="OTP_URL")
+    otp_timeout_s: float = Field(5.0, validation_alias="OTP_TIMEOUT_S")
+    # The outbox relay: how often it looks for pointers, and how often it sweeps for lost ones.
+    relay_interval_s: float = Field(0.05, validation_alias="OUTBOX_RELAY_INTERVAL_S")
+    relay_batch: int = Field(500, validation_alias="OUTBOX_RELAY_BATCH")
+    relay_sweep_interval_s: float = Field(60.0, validation_alias="OUTBOX_SWEEP_INTERVAL_S")
+    # Bulk import: the largest upload accepted, and how many rows an error report lists in full.
+    import_max_bytes: int = Field(200 * 1024 * 1024, validation_alias="IMPORT_MAX_BYTES")
+    # How long POST .../verification waits to show the appointment verified before answering 202.
+    verification_wait_s: float = Field(3.0, validation_alias="VERIFICATION_WAIT_S")

@@ -1,0 +1,36 @@
+"""The OTP service, as the appointments service calls it: check a code with our own service token."""
+
+from pathlib import Path
+
+import httpx
+
+from shared.auth.keys import token_file
+
+
+class OtpUnavailable(Exception):
+    """The OTP service could not decide now (down, or its events not confirmed): try again."""
+
+
+class OtpRejected(Exception):
+    """Wrong, expired, used or locked code: the OTP service does not say which, by design."""
+
+
+class OtpClient:
+    def __init__(self, base_url: str, token_path: Path, timeout_s: float = 5.0):
+        self.base_url, self.token, self.timeout_s = base_url.rstrip("/"), token_file(token_path), timeout_s
+
+    def verify(self, *, request_id: str, appointment_id: str, code: str) -> None:
+        try:
+            response = httpx.post(
+                f"{self.base_url}/v1/verifications",
+                json={"request_id": request_id, "appointment_id": appointment_id, "code": code},
+                headers={"Authorization": f"Bearer {self.token.get()}"}, timeout=self.timeout_s)
+        except (httpx.HTTPError, OSError) as exc:
+            raise OtpUnavailable(f"the OTP service did not answer: {type(exc).__name__}") from None
+        if response.status_code == 200:
+            return
+        if response.status_code == 422 and response.json().get("type", "").endswith("/otp-rejected"):
+            raise OtpRejected()
+        if response.status_code == 429:
+            raise OtpUnavailable("the OTP service is rate limiting this service; retry shortly")
+        raise OtpUnavailable(f"the OTP service answered {response.status_code}")

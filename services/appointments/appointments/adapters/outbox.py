@@ -1,0 +1,100 @@
+"""The outbox relay: publishes the events booth teams hold, then removes them from the team.
+
+At-least-once: a crash after publishing and before removal publishes again, with the same
+event ids, which consumers de-duplicate. Kafka being down only delays events: the writes that
+caused them have already succeeded, and the relay retries with backoff until Kafka is back.
+"""
+
+import threading
+import time
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge
+
+from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate
+from shared.kafka.producer import DeliveryError, EventPublisher
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RELAYED = Counter("sangathan_outbox_events_relayed", "Outbox events published to Kafka, by type", ["type"])
+RELAY_FAILURES = Counter("sangathan_outbox_relay_failures", "Relay rounds that could not publish (Kafka unavailable)")
+# The relay's producer gives up on a message after PRODUCER_CONFIG's timeout, before the flush
+# does, so a Kafka outage never piles copies of the same events into the client's queue.
+PRODUCER_CONFIG = {"message.timeout.ms": 8000}
+FLUSH_TIMEOUT_S = 10.0
+BACKLOG = Gauge("sangathan_outbox_backlog_booths", "Booth teams with events not yet published")
+
+
+class OutboxRelay:
+    def __init__(self, teams: BoothTeams, publisher: EventPublisher, *, batch: int = 500,
+                 interval_s: float = 0.05, sweep_interval_s: float = 60.0, max_backoff_s: float = 5.0):
+        self.teams, self.publisher = teams, publisher
+        self.batch, self.interval_s, self.sweep_interval_s = batch, interval_s, sweep_interval_s
+        self.max_backoff_s = max_backoff_s
+
+    def run(self, stop: threading.Event) -> None:
+        self.sweep()  # pointers a crash may have lost
+        next_sweep, backoff = time.monotonic() + self.sweep_interval_s, self.interval_s
+        while not stop.is_set():
+            try:
+                published = self.relay_once()
+                backoff = self.interval_s
+            except DeliveryError as exc:
+                RELAY_FAILURES.inc()
+                log.warning("outbox relay could not publish; will retry", fields={"error": str(exc)[:200]})
+                published, backoff = 0, min(backoff * 2 or 0.1, self.max_backoff_s)
+            except Exception:
+                log.exception("outbox relay round failed; will retry")
+                published, backoff = 0, min(backoff * 2 or 0.1, self.max_backoff_s)
+            if time.monotonic() >= next_sweep:
+                self.sweep()
+                next_sweep = time.monotonic() + self.sweep_interval_s
+            if not published:
+                stop.wait(backoff)
+
+    def relay_once(self) -> int:
+        """Publish the events of up to `batch` booths; returns how many events went out."""
+        booths = self.teams.pending_booths(self.batch)
+        BACKLOG.set(len(booths))
+        taken: dict[str, set[str]] = {}
+        for booth_id in booths:
+            # Clear the pointer before reading: a write after this point sets it again.
+            self.teams.clear_pending(booth_id)
+            team = self.teams.get(booth_id)
+            if team is None or not team.outbox:
+                continue
+            for event in team.outbox:
+                self.publisher.emit(event["type"], event["data"], event_id=event["id"],
+                                    time=datetime.fromisoformat(event["time"]))
+            taken[booth_id] = {e["id"] for e in team.outbox}
+        try:
+            self.publisher.flush(FLUSH_TIMEOUT_S)
+        except DeliveryError:
+            for booth_id in taken:
+                self.teams.mark_pending(booth_id)
+            raise
+        for booth_id, event_ids in taken.items():
+            self._remove(booth_id, event_ids)
+        return sum(len(ids) for ids in taken.values())
+
+    def sweep(self) -> None:
+        for booth_id in self.teams.booths_with_outbox():
+            self.teams.mark_pending(booth_id)
+
+    def _remove(self, booth_id: str, event_ids: set[str]) -> None:
+        for _ in range(10):
+            team = self.teams.get(booth_id)
+            published = [e for e in team.outbox if e["id"] in event_ids]
+            if not published:
+                return
+            team.take_outbox(event_ids)
+            try:
+                self.teams.save(team)
+            except ConcurrentUpdate:
+                continue
+            for e in published:
+                RELAYED.labels(e["type"]).inc()
+            return
+        # Still there: published again next round, and de-duplicated by id downstream.
+        self.teams.mark_pending(booth_id)

@@ -1,0 +1,106 @@
+"""Bulk import: a CSV of appointments for a unit, applied row by row, reported line by line.
+
+Rows stream from a file on disk and results stream back, so memory stays bounded whatever the
+size; consecutive rows of one booth are applied with one read and one write of its team.
+Columns: booth_id, role, name, phone, gender, and optionally channel and locale.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import IO
+
+from appointments import handlers
+from appointments.domain import Appointment, DomainError, Person
+from appointments.phones import InvalidPhone, normalise_mobile
+
+REQUIRED_COLUMNS = ("booth_id", "role", "name", "phone", "gender")
+MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is not a team
+
+
+class BadFile(Exception):
+    """The upload is not a CSV with the required columns."""
+
+
+def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organiser: str,
+                progress_every: int = 1000) -> Iterator[dict]:
+    """Yields one report line per refused row, progress lines, and a summary at the end."""
+    reader = csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise BadFile(f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}")
+    totals = {"rows": 0, "appointed": 0, "unchanged": 0, "refused": 0}
+    for booth_id, rows in _booth_groups(reader):
+        for line in _apply(ctx, booth_id, rows, unit_id, organiser):
+            totals["rows"] += 1
+            totals[line.pop("outcome")] += 1
+            if "problem" in line:
+                yield line
+            if totals["rows"] % progress_every == 0:
+                yield {"progress": dict(totals)}
+    yield {"summary": totals}
+
+
+def _booth_groups(reader: csv.DictReader) -> Iterator[tuple[str, list[tuple[int, dict]]]]:
+    booth, rows = None, []
+    for number, record in enumerate(reader, start=2):  # line 1 is the header
+        booth_id = (record.get("booth_id") or "").strip()
+        if rows and (booth_id != booth or len(rows) >= MAX_BOOTH_ROWS):
+            yield booth, rows
+            rows = []
+        booth = booth_id
+        rows.append((number, record))
+    if rows:
+        yield booth, rows
+
+
+def _apply(ctx, booth_id: str, records: list[tuple[int, dict]], unit_id: str, organiser: str) -> Iterator[dict]:
+    if not (booth_id == unit_id or booth_id.startswith(unit_id + "-")):
+        for number, _ in records:
+            yield _refused(number, booth_id, "outside-jurisdiction", "booth_id", f"{booth_id or '(empty)'} is not in {unit_id}")
+        return
+    rows: list[handlers.Row] = []
+    for number, record in records:
+        try:
+            rows.append(handlers.Row(number, (record.get("role") or "").strip(), _person(record)))
+        except DomainError as bad:
+            yield _refused(number, booth_id, bad.kind, bad.field, bad.detail)
+    if not rows:
+        return
+    known = _known_ids(ctx, booth_id)
+    try:
+        outcomes = handlers.appoint_rows(ctx, booth_id=booth_id, rows=rows, organiser=organiser)
+    except DomainError as bad:  # e.g. an unknown booth: every row of it is refused
+        for row in rows:
+            yield _refused(row.number, booth_id, bad.kind, bad.field, bad.detail)
+        return
+    for row in rows:
+        result = outcomes[row.number]
+        if isinstance(result, Appointment):
+            yield {"row": row.number, "outcome": "unchanged" if result.id in known else "appointed"}
+        else:
+            yield _refused(row.number, booth_id, result.kind, result.field, result.detail)
+
+
+def _person(record: dict) -> Person:
+    name = (record.get("name") or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError("a name of 1 to 100 characters is required", "name")
+    try:
+        phone = normalise_mobile(record.get("phone") or "")
+    except InvalidPhone as bad:
+        raise DomainError(f"bad phone: {bad}", "phone") from None
+    return Person(name=name, phone=phone, gender=(record.get("gender") or "").strip().lower(),
+                  channel=(record.get("channel") or "sms").strip().lower() or "sms",
+                  locale=(record.get("locale") or "hi").strip() or "hi")
+
+
+def _known_ids(ctx, booth_id: str) -> set[str]:
+    team = ctx.teams.get(booth_id)
+    return {a.id for a in team.appointments} if team else set()
+
+
+def _refused(number: int, booth_id: str, kind: str, field: str | None, detail: str) -> dict:
+    # The report names the row, the field and why; it never echoes the submitted values.
+    return {"row": number, "booth_id": booth_id, "outcome": "refused",
+            "problem": {"type": kind, "field": field, "detail": detail}}

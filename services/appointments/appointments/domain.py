@@ -1,0 +1,278 @@
+"""The booth team: appointments, their life cycle, and the events each change owes the world.
+
+Pure: no I/O. A `BoothTeam` is one document (its id is the booth's), changed only through the
+methods below; every change appends the events it caused to `outbox` in the same object, so the
+repository saves state and events in one atomic document write (the transactional outbox).
+"""
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.events import types
+from shared.teams.rules import PRESIDENT, TeamRules
+
+PENDING = "pending_verification"
+VERIFIED = "verified"
+REPLACED = "replaced"
+REVOKED = "revoked"
+ACTIVE = (PENDING, VERIFIED)
+GENDERS = ("female", "male", "other")
+CHANNELS = ("sms", "whatsapp")
+IDEMPOTENCY_KEYS_KEPT = 50  # per booth; a retry comes within minutes, not after 50 other writes
+
+
+class DomainError(Exception):
+    """A request the rules refuse. `kind` names the problem type; `field` the input at fault."""
+
+    status = 422
+    kind = "rule-broken"
+
+    def __init__(self, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.detail, self.field = detail, field
+
+
+class RoleFilled(DomainError):
+    status, kind = 409, "role-already-filled"
+
+
+class RuleBroken(DomainError):
+    status, kind = 422, "rule-broken"
+
+
+class NotFound(DomainError):
+    status, kind = 404, "appointment-not-found"
+
+
+class WrongState(DomainError):
+    status, kind = 409, "wrong-appointment-state"
+
+
+class IdempotencyKeyReused(DomainError):
+    status, kind = 422, "idempotency-key-reused"
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    phone: str  # E.164, already normalised
+    gender: str
+    channel: str = "sms"
+    locale: str = "hi"
+
+
+@dataclass
+class Appointment:
+    id: str
+    role: str
+    person: Person
+    status: str
+    appointed_by: str
+    appointed_at: datetime
+    replaces: str | None = None
+    otp_request_id: str | None = None
+    verified_at: datetime | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    otp_failure: str | None = None  # the last otp-failed reason, shown on the portal
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass
+class BoothTeam:
+    booth_id: str
+    booth_path: dict[str, str]  # state, district, assembly, mandal, sector ids
+    rules: TeamRules
+    appointments: list[Appointment] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    idempotency: dict[str, dict[str, str]] = field(default_factory=dict)
+    seen_events: list[str] = field(default_factory=list)  # consumed event ids, for de-duplication
+    version: int = 0
+
+    # ------------------------------------------------------------------ reading
+
+    def active(self) -> list[Appointment]:
+        return [a for a in self.appointments if a.active]
+
+    def get(self, appointment_id: str) -> Appointment:
+        for a in self.appointments:
+            if a.id == appointment_id:
+                return a
+        raise NotFound(f"booth {self.booth_id} has no appointment {appointment_id}")
+
+    def president(self) -> Appointment | None:
+        return next((a for a in self.active() if a.role == PRESIDENT), None)
+
+    def verified_members(self) -> list[tuple[str, str]]:
+        return [(a.role, a.person.gender) for a in self.active() if a.status == VERIFIED]
+
+    def is_complete(self) -> bool:
+        """Complete counts verified members only: an unconfirmed phone is not yet a team member."""
+        return self.rules.is_complete(self.verified_members())
+
+    # ------------------------------------------------------------------ changes
+
+    def appoint(self, *, role: str, person: Person, organiser: str, now: datetime,
+                idempotency_key: str | None = None, replaces: str | None = None) -> Appointment:
+        """Appoint a person to a seat; pending until their OTP is confirmed.
+
+        Retrying is safe: the same Idempotency-Key, or the same person already active in the
+        same role, returns the existing appointment and changes nothing.
+        """
+        fingerprint = _fingerprint(role, person, replaces)
+        if idempotency_key and (earlier := self.idempotency.get(idempotency_key)):
+            if earlier["fingerprint"] != fingerprint:
+                raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+            return self.get(earlier["appointment_id"])
+        if person.gender not in GENDERS:
+            raise RuleBroken(f"gender must be one of {', '.join(GENDERS)}", "gender")
+        if person.channel not in CHANNELS:
+            raise RuleBroken(f"channel must be one of {', '.join(CHANNELS)}", "channel")
+        same = next((a for a in self.active() if a.person.phone == person.phone), None)
+        if same and same.role == role and replaces is None:
+            return same
+        if same:
+            raise RuleBroken(f"this person already holds the {same.role} seat in this booth", "phone")
+
+        outgoing = self.get(replaces) if replaces else None
+        if outgoing and not outgoing.active:
+            raise WrongState(f"appointment {replaces} is {outgoing.status}; only an active one can be replaced")
+        if outgoing and outgoing.role != role:
+            raise RuleBroken(f"a replacement takes the same seat ({outgoing.role}), not {role}", "role")
+        others = [(a.role, a.person.gender) for a in self.active() if a is not outgoing]
+        if why := self.rules.violation(others, role):
+            error = RoleFilled if "already filled" in why else RuleBroken
+            raise error(why, "role")
+
+        appointment = Appointment(id=str(uuid.uuid4()), role=role, person=person, status=PENDING,
+                                  appointed_by=organiser, appointed_at=now, replaces=replaces)
+        self.appointments.append(appointment)
+        event_type = types.BOOTH_PRESIDENT_APPOINTED if role == PRESIDENT else types.BOOTH_MEMBER_APPOINTED
+        self._record(event_type, "appointed", appointment, organiser, now, {
+            "organiser_id": organiser, "replaces_appointment_id": replaces, "appointed_at": now.isoformat()})
+        if outgoing:
+            self._end(outgoing, REPLACED, organiser, now, replaced_by=appointment.id)
+        self._request_otp(appointment, organiser, now)
+        if idempotency_key:
+            self._remember(idempotency_key, appointment.id, fingerprint)
+        return appointment
+
+    def revoke(self, appointment_id: str, *, organiser: str, now: datetime) -> Appointment:
+        appointment = self.get(appointment_id)
+        if not appointment.active:
+            if appointment.status == REVOKED:
+                return appointment  # a retried revocation
+            raise WrongState(f"appointment {appointment_id} is {appointment.status}")
+        self._end(appointment, REVOKED, organiser, now)
+        return appointment
+
+    def request_otp_again(self, appointment_id: str, *, organiser: str, now: datetime) -> Appointment:
+        appointment = self.get(appointment_id)
+        if appointment.status != PENDING:
+            raise WrongState(f"appointment {appointment_id} is {appointment.status}; only a pending one needs a code")
+        self._request_otp(appointment, organiser, now)
+        return appointment
+
+    def confirm_otp(self, *, appointment_id: str, otp_request_id: str, event_id: str, now: datetime) -> bool:
+        """The OTP service confirmed the code: the appointment is verified. False if nothing changed."""
+        if self._seen(event_id):
+            return False
+        appointment = self.get(appointment_id)
+        if appointment.status != PENDING or appointment.otp_request_id != otp_request_id:
+            return False  # revoked meanwhile, or a code from a superseded request
+        appointment.status, appointment.verified_at, appointment.otp_failure = VERIFIED, now, None
+        self._record(types.APPOINTMENT_VERIFIED, "verified", appointment, "svc:otp", now, {
+            "otp_request_id": otp_request_id, "verified_at": now.isoformat()})
+        return True
+
+    def otp_failed(self, *, appointment_id: str, otp_request_id: str, reason: str, event_id: str,
+                   now: datetime) -> bool:
+        if self._seen(event_id):
+            return False
+        appointment = self.get(appointment_id)
+        if appointment.status != PENDING or appointment.otp_request_id != otp_request_id:
+            return False
+        appointment.otp_failure = reason
+        self.history.append(_entry(now, "otp_failed", appointment, "svc:otp", reason=reason))
+        return True
+
+    def discard(self, appointment_id: str) -> None:
+        """Take back an appointment made in this unsaved change (its seat was refused elsewhere)."""
+        self.appointments = [a for a in self.appointments if a.id != appointment_id]
+        self.outbox = [e for e in self.outbox if e["data"].get("appointment_id") != appointment_id]
+        self.history = [h for h in self.history if h["appointment_id"] != appointment_id]
+
+    def take_outbox(self, event_ids: set[str]) -> None:
+        """Drop events the relay has published."""
+        self.outbox = [e for e in self.outbox if e["id"] not in event_ids]
+
+    # ------------------------------------------------------------------ internals
+
+    def _end(self, appointment: Appointment, status: str, organiser: str, now: datetime,
+             replaced_by: str | None = None) -> None:
+        appointment.status, appointment.ended_at, appointment.ended_by = status, now, organiser
+        self._record(types.APPOINTMENT_REVOKED, status, appointment, organiser, now, {
+            "organiser_id": organiser, "reason": status, "replaced_by_appointment_id": replaced_by,
+            "revoked_at": now.isoformat()})
+
+    def _request_otp(self, appointment: Appointment, organiser: str, now: datetime) -> None:
+        appointment.otp_request_id = str(uuid.uuid4())
+        appointment.otp_failure = None
+        # The only event carrying a phone; it goes to the OTP service's short-lived topic.
+        self.outbox.append(_event(types.OTP_REQUESTED, now, {
+            "request_id": appointment.otp_request_id, "appointment_id": appointment.id,
+            "booth_id": self.booth_id, "phone": appointment.person.phone,
+            "channel": appointment.person.channel, "purpose": "appointment_verification",
+            "locale": appointment.person.locale, "requested_by": organiser, "requested_at": now.isoformat()}))
+        self.history.append(_entry(now, "otp_requested", appointment, organiser))
+
+    def _record(self, event_type: str, action: str, appointment: Appointment, by: str, now: datetime,
+                extra: dict[str, Any]) -> None:
+        data = {"appointment_id": appointment.id, "booth_id": self.booth_id, "booth_path": self.booth_path,
+                "role": appointment.role, "gender": appointment.person.gender, **extra}
+        self.outbox.append(_event(event_type, now, data))
+        self.history.append(_entry(now, action, appointment, by))
+
+    def _remember(self, key: str, appointment_id: str, fingerprint: str) -> None:
+        self.idempotency[key] = {"appointment_id": appointment_id, "fingerprint": fingerprint}
+        while len(self.idempotency) > IDEMPOTENCY_KEYS_KEPT:
+            self.idempotency.pop(next(iter(self.idempotency)))
+
+    def _seen(self, event_id: str) -> bool:
+        if event_id in self.seen_events:
+            return True
+        self.seen_events = (self.seen_events + [event_id])[-100:]
+        return False
+
+
+def _event(event_type: str, now: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "type": event_type, "time": now.isoformat(), "data": data}
+
+
+def _entry(now: datetime, action: str, appointment: Appointment, by: str, **extra: Any) -> dict[str, Any]:
+    # History says who did what and when; never the person's name or phone.
+    return {"at": now.isoformat(), "action": action, "appointment_id": appointment.id,
+            "role": appointment.role, "by": by, **extra}
+
+
+def _fingerprint(role: str, person: Person, replaces: str | None) -> str:
+    raw = "|".join([role, person.name, person.phone, person.gender, person.channel, replaces or ""])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def idempotency_key(organiser: str, key: str) -> str:
+    """Keys are per organiser: two organisers' "1" are different keys."""
+    return hashlib.sha256(f"{organiser}\x00{key}".encode()).hexdigest()[:32]
+
+
+def booth_path(ancestors: list[str]) -> dict[str, str]:
+    """The registry's ancestor ids (national first) as the events' named path."""
+    _national, state, district, assembly, mandal, sector = ancestors
+    return {"state": state, "district": district, "assembly": assembly, "mandal": mandal, "sector": sector}

@@ -1,0 +1,160 @@
+"""One short function per command or event: load the booth team, change it, save it.
+
+Every change is retried on a concurrent update (compare-and-set), so two organisers writing to
+one booth at once both succeed or get a clear refusal; none is lost.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
+from appointments.domain import (
+    PRESIDENT, Appointment, BoothTeam, DomainError, NotFound, Person, booth_path, idempotency_key,
+)
+from shared.orgtree.repository import OrgRegistry
+
+T = TypeVar("T")
+ATTEMPTS = 8
+
+
+class UnknownBooth(DomainError):
+    status, kind = 404, "unknown-booth"
+
+
+class PresidentElsewhere(DomainError):
+    status, kind = 409, "already-president-elsewhere"
+
+
+@dataclass
+class Context:
+    registry: OrgRegistry
+    teams: BoothTeams
+    posts: PresidentPosts
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+def load_team(ctx: Context, booth_id: str) -> BoothTeam:
+    team = ctx.teams.get(booth_id)
+    if team is not None:
+        return team
+    unit = ctx.registry.get(booth_id)
+    if unit is None or unit["level"] != "booth":
+        raise UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
+    path = booth_path(unit["ancestors"])
+    return BoothTeam(booth_id=booth_id, booth_path=path, rules=ctx.teams.rules_for(unit["state"]))
+
+
+def _retrying(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
+    for _ in range(ATTEMPTS):
+        team = load_team(ctx, booth_id)
+        result = change(team)
+        try:
+            ctx.teams.save(team)
+            return result
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(booth_id)
+
+
+def appoint(ctx: Context, *, booth_id: str, role: str, person: Person, organiser: str,
+            key: str | None = None, replaces: str | None = None) -> Appointment:
+    key = idempotency_key(organiser, key) if key else None
+    for _ in range(ATTEMPTS):
+        team = load_team(ctx, booth_id)
+        known = {a.id for a in team.appointments}
+        outgoing = team.get(replaces) if replaces else None
+        appointment = team.appoint(role=role, person=person, organiser=organiser, now=ctx.clock(),
+                                   idempotency_key=key, replaces=replaces)
+        if appointment.id in known:
+            return appointment  # a retry: nothing changed
+        claimed = role == PRESIDENT
+        if claimed and (holder := ctx.posts.claim(person.phone, booth_id, appointment.id)):
+            raise PresidentElsewhere(f"this person is already booth president of {_describe(holder, booth_id)}", "phone")
+        try:
+            ctx.teams.save(team)
+        except ConcurrentUpdate:
+            if claimed:
+                ctx.posts.release(person.phone, appointment.id)
+            continue
+        if outgoing and outgoing.role == PRESIDENT:
+            ctx.posts.release(outgoing.person.phone, outgoing.id)
+        return appointment
+    raise ConcurrentUpdate(booth_id)
+
+
+def revoke(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
+    appointment = _retrying(ctx, booth_id, lambda t: t.revoke(appointment_id, organiser=organiser, now=ctx.clock()))
+    if appointment.role == PRESIDENT:
+        ctx.posts.release(appointment.person.phone, appointment.id)
+    return appointment
+
+
+def request_otp_again(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
+    return _retrying(ctx, booth_id,
+                     lambda t: t.request_otp_again(appointment_id, organiser=organiser, now=ctx.clock()))
+
+
+def otp_verified(ctx: Context, *, event_id: str, booth_id: str, appointment_id: str, request_id: str) -> bool:
+    """otp-verified -> appointment-verified. False for an appointment this service does not know."""
+    try:
+        return _retrying(ctx, booth_id, lambda t: t.confirm_otp(
+            appointment_id=appointment_id, otp_request_id=request_id, event_id=event_id, now=ctx.clock()))
+    except (UnknownBooth, NotFound):
+        return False
+
+
+def otp_failed(ctx: Context, *, event_id: str, booth_id: str, appointment_id: str, request_id: str,
+               reason: str) -> bool:
+    try:
+        return _retrying(ctx, booth_id, lambda t: t.otp_failed(
+            appointment_id=appointment_id, otp_request_id=request_id, reason=reason, event_id=event_id,
+            now=ctx.clock()))
+    except (UnknownBooth, NotFound):
+        return False
+
+
+def _describe(holder_booth: str, booth_id: str) -> str:
+    return "this booth" if holder_booth == booth_id else "another booth"
+
+
+@dataclass
+class Row:
+    number: int  # line in the uploaded file, for the error report
+    role: str
+    person: Person
+
+
+def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str) -> dict[int, Appointment | DomainError]:
+    """Appoint one booth's rows of a bulk import with one read and one write of its team.
+
+    Each row is checked against the same rules as a single appointment; a refused row is
+    reported and the rest still apply.
+    """
+    for _ in range(ATTEMPTS):
+        team = load_team(ctx, booth_id)
+        known = {a.id for a in team.appointments}
+        outcome: dict[int, Appointment | DomainError] = {}
+        claims: list[Appointment] = []
+        for row in rows:
+            try:
+                appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ctx.clock())
+            except DomainError as refused:
+                outcome[row.number] = refused
+                continue
+            if row.role == PRESIDENT and appointment.id not in known:
+                if holder := ctx.posts.claim(row.person.phone, booth_id, appointment.id):
+                    team.discard(appointment.id)
+                    outcome[row.number] = PresidentElsewhere(
+                        f"this person is already booth president of {_describe(holder, booth_id)}", "phone")
+                    continue
+                claims.append(appointment)
+            outcome[row.number] = appointment
+        try:
+            ctx.teams.save(team)
+            return outcome
+        except ConcurrentUpdate:
+            for appointment in claims:
+                ctx.posts.release(appointment.person.phone, appointment.id)
+    raise ConcurrentUpdate(booth_id)
