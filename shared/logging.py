@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 
 # Indian mobiles in any common spelling (+91 98xxxxxxxx, 09812345678, 9812345678) and
 # any other E.164-looking number.
-_PHONE = re.compile(r"(?<!\d)(?:\+?\d[\d \-]{8,14}\d)(?!\d)")
+# Not inside a longer run of word characters or hyphens, so UUIDs and unit ids stay readable.
+_PHONE = re.compile(r"(?<![\w-])(?:\+?\d[\d \-]{8,14}\d)(?![\w-])")
 
 
 def mask_phones(text: str) -> str:

@@ -240,23 +240,24 @@ def ferretdb_component() -> Component:
                      prepare=ferretdb_binary)
 
 
-def kafka_component() -> Component:
-    data, config = STATE / "kafka" / "data", STATE / "kafka" / "server.properties"
+def kafka_component(name: str = "kafka", port: int = KAFKA_PORT, controller: int = KAFKA_CONTROLLER_PORT,
+                    home: Path = STATE / "kafka", heap: str = "1g") -> Component:
+    """A one-node KRaft broker; tests start a second one (own name, ports, folder) to stop at will."""
+    data, config = home / "data", home / "server.properties"
 
     def prepare() -> None:
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(KAFKA_CONFIG.format(data=data, port=KAFKA_PORT,
-                                              controller=KAFKA_CONTROLLER_PORT))
+        config.write_text(KAFKA_CONFIG.format(data=data, port=port, controller=controller))
         if not (data / "meta.properties").exists():
-            say("formatting Kafka's KRaft storage")
+            say(f"formatting {name}'s KRaft storage")
             run(java(kafka_libs(), "kafka.tools.StorageTool") +
                 ["format", "-t", cluster_id(), "-c", str(config), "--ignore-formatted"],
                 stdout=subprocess.DEVNULL)
 
     def command() -> list[str]:
-        return java(kafka_libs(), "kafka.Kafka", heap="1g") + [str(config)]
+        return java(kafka_libs(), "kafka.Kafka", heap=heap) + [str(config)]
 
-    return Component("kafka", KAFKA_PORT, command, lambda: kafka_ready(), prepare=prepare,
+    return Component(name, port, command, lambda: kafka_ready(port), prepare=prepare,
                      start_timeout=120)
 
 
@@ -271,13 +272,13 @@ def cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def kafka_ready() -> bool:
-    if not port_open(KAFKA_PORT):
+def kafka_ready(port: int = KAFKA_PORT) -> bool:
+    if not port_open(port):
         return False
     from confluent_kafka.admin import AdminClient
 
     try:
-        AdminClient({"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"}).list_topics(timeout=2)
+        AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"}).list_topics(timeout=2)
         return True
     except Exception:
         return False

@@ -19,3 +19,8 @@ def test_log_lines_are_json_and_never_carry_a_phone(capsys):
     assert line["booth"] == "IN-HP-D01"
     assert "9812345678" not in json.dumps(line)
     logging.getLogger().handlers.clear()
+
+
+def test_uuids_and_unit_ids_are_not_mistaken_for_phones():
+    text = "appointment 835bcc28-de12-4a93-9312-548753ff2225 at IN-HP-D01-A01-M01-S01-B001"
+    assert mask_phones(text) == text
