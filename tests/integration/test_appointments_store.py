@@ -1,0 +1,159 @@
+"""Booth teams against the real MongoDB API server and Kafka: compare-and-set, the national
+one-president rule, concurrent organisers, and the outbox relay through a Kafka outage."""
+
+import random
+import threading
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
+from pymongo import MongoClient
+
+from appointments import handlers
+from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
+from appointments.adapters.outbox import OutboxRelay
+from appointments.domain import DomainError, Person, RoleFilled
+from shared.events.contracts import from_kafka
+from shared.kafka.producer import DeliveryError, EventPublisher
+from shared.orgtree.repository import OrgRegistry
+from shared.teams.rules import rules_for
+from tests.conftest import random_suffix
+from tests.processes import closed_port
+
+pytestmark = pytest.mark.integration
+
+BOOTHS = [f"IN-HP-D01-A01-M01-S01-B00{i}" for i in range(1, 6)]
+
+
+@pytest.fixture
+def ctx(settings, mongo_db):
+    registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree make up loads
+    if registry.get(BOOTHS[0]) is None:
+        pytest.skip("the demo org tree (Himachal) is not loaded")
+    teams = BoothTeams(mongo_db, rules_for)
+    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
+
+
+def phone() -> str:
+    return f"+9198{random.randrange(10**8):08d}"
+
+
+def person(gender="female") -> Person:
+    return Person(name="Test Person", phone=phone(), gender=gender)
+
+
+def test_a_save_based_on_a_stale_read_is_refused(ctx):
+    handlers.appoint(ctx, booth_id=BOOTHS[0], role="booth_president", person=person(), organiser="u")
+    first, second = ctx.teams.get(BOOTHS[0]), ctx.teams.get(BOOTHS[0])
+    first.revoke(first.active()[0].id, organiser="u", now=first.active()[0].appointed_at)
+    ctx.teams.save(first)
+    with pytest.raises(ConcurrentUpdate):
+        ctx.teams.save(second)
+
+
+def test_concurrent_organisers_fill_a_president_seat_exactly_once(ctx):
+    outcomes = []
+
+    def try_appoint():
+        try:
+            handlers.appoint(ctx, booth_id=BOOTHS[1], role="booth_president", person=person(), organiser="u")
+            outcomes.append("appointed")
+        except RoleFilled:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=try_appoint) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["appointed"] + ["refused"] * 5
+    assert len(ctx.teams.get(BOOTHS[1]).active()) == 1
+
+
+def test_one_person_is_booth_president_of_one_booth_nationally(ctx):
+    same = person()
+    handlers.appoint(ctx, booth_id=BOOTHS[0], role="booth_president", person=same, organiser="u")
+    with pytest.raises(handlers.PresidentElsewhere):
+        handlers.appoint(ctx, booth_id=BOOTHS[2], role="booth_president", person=same, organiser="u")
+    # A member seat elsewhere is fine; the rule is about the president's post.
+    handlers.appoint(ctx, booth_id=BOOTHS[2], role="member", person=same, organiser="u")
+
+
+def test_a_revoked_president_may_take_another_booth(ctx):
+    same = person()
+    first = handlers.appoint(ctx, booth_id=BOOTHS[0], role="booth_president", person=same, organiser="u")
+    handlers.revoke(ctx, booth_id=BOOTHS[0], appointment_id=first.id, organiser="u")
+    handlers.appoint(ctx, booth_id=BOOTHS[3], role="booth_president", person=same, organiser="u")
+
+
+def test_a_claim_left_by_a_crash_before_the_team_was_saved_is_taken_over(ctx):
+    same = person()
+    ctx.posts.claim(same.phone, BOOTHS[0], "00000000-0000-4000-8000-000000000000")  # the team was never saved
+    handlers.appoint(ctx, booth_id=BOOTHS[4], role="booth_president", person=same, organiser="u")
+
+
+def test_an_unknown_booth_is_refused_and_leaves_no_record(ctx):
+    with pytest.raises(handlers.UnknownBooth):
+        handlers.appoint(ctx, booth_id="IN-HP-D99-A01-M01-S01-B001", role="member", person=person(), organiser="u")
+    assert ctx.teams.teams.count_documents({}) == 0
+
+
+def test_a_refused_row_leaves_the_other_rows_of_a_booth_appointed(ctx):
+    rows = [handlers.Row(2, "booth_president", person()), handlers.Row(3, "booth_president", person()),
+            handlers.Row(4, "whatsapp_pramukh", person())]
+    outcome = handlers.appoint_rows(ctx, booth_id=BOOTHS[0], rows=rows, organiser="u")
+    assert isinstance(outcome[3], DomainError) and outcome[3].kind == "role-already-filled"
+    assert {a.role for a in ctx.teams.get(BOOTHS[0]).active()} == {"booth_president", "whatsapp_pramukh"}
+
+
+# ------------------------------------------------------------------ the outbox relay
+
+@pytest.fixture
+def scratch_topic(kafka_bootstrap):
+    name = f"test.appointments-outbox.{random_suffix()}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(name, 3, 1)])[name].result(15)
+    yield name
+    admin.delete_topics([name])
+
+
+def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 20) -> list:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": random_suffix(),
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    events, waited = [], 0.0
+    while len(events) < expected and waited < timeout_s:
+        message = consumer.poll(0.5)
+        waited += 0.5
+        if message is not None and not message.error():
+            events.append(from_kafka(message.headers(), message.key(), message.value()))
+    consumer.close()
+    return events
+
+
+def test_the_relay_keeps_events_through_a_kafka_outage_and_publishes_them_after(ctx, kafka_bootstrap, scratch_topic):
+    for booth in BOOTHS[:3]:
+        handlers.appoint(ctx, booth_id=booth, role="booth_president", person=person(), organiser="u")
+    written = {e["id"] for b in BOOTHS[:3] for e in ctx.teams.get(b).outbox}
+    assert len(written) == 6  # appointed + otp-requested per booth
+
+    down = EventPublisher(f"127.0.0.1:{closed_port()}", "/test", config={"message.timeout.ms": 1500},
+                          topic_for=lambda _: scratch_topic)
+    with pytest.raises(DeliveryError):
+        OutboxRelay(ctx.teams, down).relay_once()
+    assert {e["id"] for b in BOOTHS[:3] for e in ctx.teams.get(b).outbox} == written, "nothing lost"
+    assert sorted(ctx.teams.pending_booths(10)) == BOOTHS[:3], "and the relay will look again"
+
+    up = EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: scratch_topic)
+    assert OutboxRelay(ctx.teams, up).relay_once() == 6
+    assert all(not ctx.teams.get(b).outbox for b in BOOTHS[:3])
+    assert {e.id for e in read_all(kafka_bootstrap, scratch_topic, 6)} == written
+
+
+def test_the_sweep_finds_events_whose_pointer_a_crash_lost(ctx, kafka_bootstrap, scratch_topic):
+    handlers.appoint(ctx, booth_id=BOOTHS[0], role="member", person=person(), organiser="u")
+    ctx.teams.clear_pending(BOOTHS[0])  # as if the process died between the two writes
+    relay = OutboxRelay(ctx.teams, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: scratch_topic))
+    assert relay.relay_once() == 0
+    relay.sweep()
+    assert relay.relay_once() == 2
