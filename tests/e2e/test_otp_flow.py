@@ -4,21 +4,19 @@ appears on the real otp-results topic."""
 
 import os
 import secrets
-import time
 import uuid
 from datetime import datetime, timezone
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from shared import topics
 from shared.auth.keys import LOCAL_TOKENS
 from shared.events import types
-from shared.events.contracts import Event, from_kafka
 from shared.kafka.producer import EventPublisher
 from tests.conftest import random_suffix
 from tests.processes import wait_until
+from tests.topic_tail import TopicTail
 
 pytestmark = pytest.mark.e2e
 
@@ -29,35 +27,9 @@ def appointments_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {(LOCAL_TOKENS / 'appointments.jwt').read_text().strip()}"}
 
 
-class Results:
-    """Reads otp-results from its current end (a fresh group), picking events by appointment."""
-
-    def __init__(self, bootstrap: str):
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-otp-{random_suffix()}",
-                                  "enable.auto.commit": False})
-        name = topics.OTP_RESULTS.name
-        partitions = self.consumer.list_topics(name, timeout=10).topics[name].partitions
-        ends = [TopicPartition(name, p, self.consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1])
-                for p in partitions]
-        self.consumer.assign(ends)
-
-    def wait_for(self, appointment_id: str, count: int = 1, timeout: float = 15.0) -> list[Event]:
-        found, deadline = [], time.monotonic() + timeout
-        while len(found) < count and time.monotonic() < deadline:
-            for msg in self.consumer.consume(50, 0.5):
-                if not msg.error():
-                    event = from_kafka(msg.headers(), msg.key(), msg.value())
-                    if event.data["appointment_id"] == appointment_id:
-                        found.append(event)
-        return found
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
 @pytest.fixture
 def results(kafka_bootstrap):
-    reader = Results(kafka_bootstrap)
+    reader = TopicTail(kafka_bootstrap, topics.OTP_RESULTS.name)
     yield reader
     reader.close()
 

@@ -71,8 +71,17 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
-        loops=[("indexes", lambda stop: _until_done(teams.ensure_indexes, stop)), ("outbox-relay", relay.run), ("otp-results", otp_results.run), ("live-feed", live.run)],
+        loops=[("indexes", lambda stop: _until_done(teams.ensure_indexes, stop)), ("outbox-relay", relay.run), ("otp-results", lambda stop: _then_close(otp_results, stop)), ("live-feed", live.run)],
     )
+
+
+def _then_close(consumer: EventConsumer, stop: threading.Event) -> None:
+    # Closing leaves the group at once, so a restarted service gets its partitions without
+    # waiting out the session timeout of its old self.
+    try:
+        consumer.run(stop)
+    finally:
+        consumer.close()
 
 
 def _until_done(step, stop: threading.Event) -> None:
