@@ -31,7 +31,9 @@ class TopicTail:
     def wait_until(self, wanted, count: int = 1, timeout: float = 15.0) -> list[Event]:
         found, deadline = [], time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
-            for msg in self.consumer.consume(50, 0.5):
+            first = self.consumer.poll(0.5)
+            batch = [] if first is None else [first, *self.consumer.consume(100, 0)]
+            for msg in batch:
                 if not msg.error():
                     event = from_kafka(msg.headers(), msg.key(), msg.value())
                     if wanted(event):

@@ -103,7 +103,10 @@ class EventConsumer:
 
     def run_once(self, timeout: float | None = None) -> int:
         """Poll one batch, handle it, commit it; return how many records were consumed."""
-        messages = self._consumer.consume(self.batch_size, self.poll_timeout_s if timeout is None else timeout)
+        # Wait for the first record only; then take whatever else is ready. (consume(n, t) would
+        # wait the whole timeout for a batch that is not full, adding up to a second per hop.)
+        first = self._consumer.poll(self.poll_timeout_s if timeout is None else timeout)
+        messages = [] if first is None else [first, *self._consumer.consume(self.batch_size - 1, 0)]
         next_offsets: dict[tuple[str, int], int] = {}
         consumed = 0
         for i, msg in enumerate(messages):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from appointments import bulk, handlers
+from appointments.adapters.mongo import ConcurrentUpdate
 from appointments.adapters.otp_client import OtpRejected, OtpUnavailable
 from appointments.bootstrap import bootstrap
 from appointments.domain import VERIFIED, Appointment, BoothTeam, DomainError, Person
@@ -109,6 +110,10 @@ def _call(fn, **kwargs):
         return fn(adapters.context, **kwargs)
     except DomainError as error:
         raise _problem(error) from None
+    except ConcurrentUpdate:
+        raise ProblemError(503, "busy-booth", "The booth team is being changed by others",
+                           "several changes to this booth collided; retry in a moment",
+                           headers={"Retry-After": "1"}) from None
 
 
 router = APIRouter(tags=["appointments"])

@@ -58,7 +58,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     relay = OutboxRelay(teams, EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG),
                         batch=settings.relay_batch, interval_s=settings.relay_interval_s,
                         sweep_interval_s=settings.relay_sweep_interval_s)
-    otp_results = EventConsumer(settings.kafka_bootstrap, consumer.GROUP, [OTP_RESULTS],
+    otp_results = EventConsumer(settings.kafka_bootstrap, settings.consumer_group, [OTP_RESULTS],
                                 lambda event: consumer.on_otp_result(context, event))
     live = LiveFeed(settings.kafka_bootstrap)
     return Adapters(

@@ -6,7 +6,6 @@ from shared.events.contracts import Event
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-GROUP = "appointments"
 
 
 def on_otp_result(ctx: handlers.Context, event: Event) -> None:

@@ -5,7 +5,9 @@ one booth at once both succeed or get a clear refusal; none is lost.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import zlib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
 
@@ -33,6 +35,12 @@ class Context:
     teams: BoothTeams
     posts: PresidentPosts
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    # Writers to one booth inside this process take turns, so they do not waste compare-and-set
+    # rounds on each other; other processes are still kept honest by compare-and-set.
+    _locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(256)))
+
+    def booth_lock(self, booth_id: str) -> threading.Lock:
+        return self._locks[zlib.crc32(booth_id.encode()) % len(self._locks)]
 
 
 def load_team(ctx: Context, booth_id: str) -> BoothTeam:
@@ -47,6 +55,11 @@ def load_team(ctx: Context, booth_id: str) -> BoothTeam:
 
 
 def _retrying(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
+    with ctx.booth_lock(booth_id):
+        return _retrying_locked(ctx, booth_id, change)
+
+
+def _retrying_locked(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
     for _ in range(ATTEMPTS):
         team = load_team(ctx, booth_id)
         result = change(team)
@@ -61,6 +74,12 @@ def _retrying(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> 
 def appoint(ctx: Context, *, booth_id: str, role: str, person: Person, organiser: str,
             key: str | None = None, replaces: str | None = None) -> Appointment:
     key = idempotency_key(organiser, key) if key else None
+    with ctx.booth_lock(booth_id):
+        return _appoint_locked(ctx, booth_id, role, person, organiser, key, replaces)
+
+
+def _appoint_locked(ctx: Context, booth_id: str, role: str, person: Person, organiser: str,
+                    key: str | None, replaces: str | None) -> Appointment:
     for _ in range(ATTEMPTS):
         team = load_team(ctx, booth_id)
         known = {a.id for a in team.appointments}
@@ -132,6 +151,11 @@ def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str
     Each row is checked against the same rules as a single appointment; a refused row is
     reported and the rest still apply.
     """
+    with ctx.booth_lock(booth_id):
+        return _appoint_rows_locked(ctx, booth_id, rows, organiser)
+
+
+def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser: str) -> dict:
     for _ in range(ATTEMPTS):
         team = load_team(ctx, booth_id)
         known = {a.id for a in team.appointments}

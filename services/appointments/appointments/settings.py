@@ -7,6 +7,8 @@ class AppointmentsSettings(PlatformSettings):
     """Settings of the appointments service (environment variables, local defaults)."""
 
     service_name: str = "appointments"
+    # The consumer group reading OTP outcomes; a second deployment (or a benchmark) uses its own.
+    consumer_group: str = Field("appointments", validation_alias="APPOINTMENTS_CONSUMER_GROUP")
     otp_url: str = Field("http://127.0.0.1:8002", validation_alias="OTP_URL")
     otp_timeout_s: float = Field(5.0, validation_alias="OTP_TIMEOUT_S")
     # The outbox relay: how often it looks for pointers, and how often it sweeps for lost ones.
