@@ -6,10 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PLATFORM := $(PY) deploy/local/stack.py
 
-.PHONY: help venv up down status test unit integration e2e load-national clean
+.PHONY: help venv up down status test unit integration e2e bench token k8s-render k8s-check load-national clean
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 # The environment is rebuilt only when the pins change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -40,6 +40,20 @@ integration: venv ## integration tests (starts the servers if needed)
 
 e2e: venv ## whole flows through the running services
 	$(PLATFORM) test -- tests/e2e
+
+bench: venv ## benchmarks (bench/*_bench.py) with the platform running, each against a raw baseline
+	$(PLATFORM) bench
+
+UNIT ?= IN-HP
+token: venv ## print a local organiser's bearer token: make token UNIT=IN-HP-D05
+	@$(PY) -m shared.auth.issuer organiser --sub user-local --unit $(UNIT)
+
+OVERLAY ?= dev
+k8s-render: venv ## print a Kubernetes overlay's manifests: make k8s-render OVERLAY=prod
+	$(PY) deploy/k8s/kustomize.py build deploy/k8s/overlays/$(OVERLAY)
+
+k8s-check: venv ## render every Kubernetes overlay and validate it offline
+	$(PY) deploy/k8s/check.py
 
 load-national: venv ## load the full national org tree (10,48,202 booths) into MongoDB
 	$(PY) -m shared.orgtree.load --national

@@ -414,11 +414,26 @@ def test(pytest_args: list[str]) -> int:
             down(started)
 
 
+def bench() -> int:
+    """Run every benchmark script with the platform up; stop only what this started."""
+    started = up()
+    failed = 0
+    try:
+        for script in sorted((ROOT / "bench").glob("*_bench.py")):
+            say(f"benchmark: {script.name}")
+            failed |= subprocess.call([PYTHON, str(script)], cwd=ROOT) != 0
+        return int(failed)
+    finally:
+        if started:
+            say("stopping what the benchmark run started")
+            down(started)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if sys.argv[1:2] == ["restart"]:  # restart NAME...: pick up a service's changed code
         return restart(sys.argv[2:])
-    parser.add_argument("command", choices=["up", "down", "status", "test", "restart"])
+    parser.add_argument("command", choices=["up", "down", "status", "test", "bench", "restart"])
     parser.add_argument("--infra", action="store_true", help="only Kafka, Redis and FerretDB")
     args, pytest_args = parser.parse_known_args()
     if args.command == "up":
@@ -427,6 +442,8 @@ def main() -> int:
         down()
     elif args.command == "status":
         return status()
+    elif args.command == "bench":
+        return bench()
     elif args.command == "test":
         return test([a for a in pytest_args if a != "--"] or ["tests"])
     return 0
