@@ -132,6 +132,14 @@ def bench_latency(base: str, headers: dict, booths: list[str], n: int, bootstrap
     return latencies
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def baseline_mongo(db, n: int) -> float:
     docs = [{"_id": f"raw-{i}", "booth_path": {"state": "IN-HP"}, "appointments": [{"id": str(uuid.uuid4()),
              "role": "member", "person": {"name": "Raw", "phone": phone()}}], "outbox": [], "version": 1}
@@ -176,7 +184,9 @@ def main() -> None:
             api_booths = booths[: (args.api + len(ROLES) - 1) // len(ROLES)]
             rest = booths[len(api_booths):]
             api_rate = bench_api(base, headers, api_booths, args.api)
+            rss_before = peak_rss_mb(service.proc.pid)
             bulk_rate, bulk_rows = bench_bulk(base, headers, rest[: args.bulk_booths])
+            rss_after = peak_rss_mb(service.proc.pid)
             latency = bench_latency(base, headers, rest[args.bulk_booths:], args.latency, settings.kafka_bootstrap)
             # Baselines big enough that connection set-up does not dominate them.
             mongo_rate = baseline_mongo(scratch, max(args.api, 3000))
@@ -191,6 +201,7 @@ def main() -> None:
           f"{mongo_rate:>14.0f}{api_rate / mongo_rate:>8.2f}   baseline: raw pymongo insert_one/s, 8 threads")
     print(f"{'bulk import rows/s (' + str(bulk_rows) + ' rows)':<52}{bulk_rate:>14.0f}"
           f"{mongo_rate:>14.0f}{bulk_rate / mongo_rate:>8.2f}   baseline: same")
+    print(f"{'service peak RSS before / after bulk import (MB)':<52}{rss_before:>14.0f}{rss_after:>14.0f}")
     print(f"{'events the API rate implies/s (2 per appointment)':<52}{api_rate * 2:>14.0f}"
           f"{kafka_rate:>14.0f}{api_rate * 2 / kafka_rate:>8.3f}   baseline: raw confluent-kafka produce/s")
     print(f"{'appoint -> appointment-verified on Kafka p50 (ms)':<52}{q[49] * 1000:>14.0f}")
