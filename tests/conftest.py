@@ -49,3 +49,29 @@ def organiser_token():
         return {"Authorization": f"Bearer {mint(sub=sub, unit=unit, **kw)}"}
 
     return headers
+
+
+@pytest.fixture
+def admin(kafka_bootstrap):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+@pytest.fixture
+def scratch(admin):
+    """Makes topics with random names (one partition unless asked); deletes them after the test."""
+    from confluent_kafka.admin import NewTopic
+
+    made: list[str] = []
+
+    def make(partitions: int = 1) -> str:
+        name = f"test.{random_suffix()}"
+        admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10)[name].result()
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for future in admin.delete_topics(made, operation_timeout=10).values():
+            future.result()

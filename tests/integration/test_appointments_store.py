@@ -6,7 +6,6 @@ import threading
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
 from appointments import handlers
@@ -109,12 +108,8 @@ def test_a_refused_row_leaves_the_other_rows_of_a_booth_appointed(ctx):
 # ------------------------------------------------------------------ the outbox relay
 
 @pytest.fixture
-def scratch_topic(kafka_bootstrap):
-    name = f"test.appointments-outbox.{random_suffix()}"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(name, 3, 1)])[name].result(15)
-    yield name
-    admin.delete_topics([name])
+def scratch_topic(scratch):
+    return scratch(partitions=3)
 
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 20) -> list:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import REGISTRY
 
 from shared import topics
@@ -32,28 +31,6 @@ def appointed(booth_number: int, event_type: str = types.BOOTH_MEMBER_APPOINTED)
     data = copy.deepcopy(load_schema(event_type)["examples"][0])
     data["booth_id"] = f"IN-MP-D07-A03-M02-S05-B{booth_number:03d}"
     return new_event(event_type, data, SOURCE)
-
-
-@pytest.fixture
-def admin(kafka_bootstrap) -> AdminClient:
-    return AdminClient({"bootstrap.servers": kafka_bootstrap})
-
-
-@pytest.fixture
-def scratch(admin) -> Callable[[], str]:
-    """Makes single-partition topics with random names; deletes them after the test."""
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"test.{random_suffix()}"
-        admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=10)[name].result()
-        made.append(name)
-        return name
-
-    yield make
-    if made:
-        for future in admin.delete_topics(made, operation_timeout=10).values():
-            future.result()
 
 
 @pytest.fixture

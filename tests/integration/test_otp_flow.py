@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
@@ -83,27 +83,6 @@ class Service:
     def verify(self, data: dict, code: str, headers=None, appointment_id=None):
         body = {"request_id": data["request_id"], "appointment_id": appointment_id or data["appointment_id"], "code": code}
         return self.http.post("/v1/verifications", json=body, headers=appointments_headers() if headers is None else headers)
-
-
-@pytest.fixture
-def admin(kafka_bootstrap):
-    return AdminClient({"bootstrap.servers": kafka_bootstrap})
-
-
-@pytest.fixture
-def scratch(admin):
-    made = []
-
-    def make() -> str:
-        name = f"test.otp.{random_suffix()}"
-        admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=10)[name].result()
-        made.append(name)
-        return name
-
-    yield make
-    if made:
-        for future in admin.delete_topics(made, operation_timeout=10).values():
-            future.result()
 
 
 @pytest.fixture
