@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
