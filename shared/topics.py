@@ -87,13 +87,35 @@ COVERAGE = Topic(
     "Latest coverage per unit; compacted, so reading it from the start gives the current picture.",
     retention_ms=None,
 )
+# The notifier's own work queues: one delivery task (one message to one recipient on one
+# channel) per record, keyed by booth_id, in plain JSON rather than CloudEvents (no other service
+# reads them). One topic per lane, each with its own consumer group, so urgent traffic (OTP codes,
+# urgent directives) is never queued behind a bulk send. They carry phones: kept only hours.
+DELIVERY_TASKS_URGENT = Topic(
+    "sangathan.delivery-tasks-urgent.v1", 12, None, (),
+    "Notifier work queue, urgent lane: OTP codes and urgent directives; keyed by booth_id. "
+    "Carries phones and codes, so it keeps hours only.",
+    retention_ms=6 * HOUR_MS, segment_ms=HOUR_MS,
+)
+DELIVERY_TASKS_NORMAL = Topic(
+    "sangathan.delivery-tasks-normal.v1", 12, None, (),
+    "Notifier work queue, normal lane: directives of normal priority; keyed by booth_id. Carries phones.",
+    retention_ms=DAY_MS, segment_ms=HOUR_MS,
+)
+DELIVERY_TASKS_BULK = Topic(
+    "sangathan.delivery-tasks-bulk.v1", 12, None, (),
+    "Notifier work queue, bulk lane: bulk directives, which yield to the other lanes; keyed by booth_id. "
+    "Carries phones.",
+    retention_ms=DAY_MS, segment_ms=HOUR_MS,
+)
 DEAD_LETTER = Topic(
     "sangathan.dead-letter.v1", 3, None, (),
     "Messages a consumer could not use, unchanged, with dlt_* headers saying why and where from. "
     "May hold copies of OTP requests (phones), so it keeps a week, long enough to look after a holiday.",
 )
 
-TOPICS = (APPOINTMENTS, OTP_REQUESTS, OTP_RESULTS, DIRECTIVES, DELIVERY_STATUS, DIRECTIVE_ACKS, COVERAGE, DEAD_LETTER)
+TOPICS = (APPOINTMENTS, OTP_REQUESTS, OTP_RESULTS, DIRECTIVES, DELIVERY_STATUS, DIRECTIVE_ACKS, COVERAGE,
+          DELIVERY_TASKS_URGENT, DELIVERY_TASKS_NORMAL, DELIVERY_TASKS_BULK, DEAD_LETTER)
 _BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 
 
