@@ -1,0 +1,301 @@
+"""The provider simulator's HTTP face.
+
+    POST /whatsapp/v1/{sender}/messages   a WhatsApp message from one sending number (template or text)
+    POST /sms/v1/messages                 an SMS under a registered DLT header and template
+    POST /push/v1/messages                a push to the organisation's app (or its webhook)
+    POST /bridge/v1/invites               an invitation call to an audio bridge
+    POST /v1/replies                      make a recipient reply (an acknowledgement, or STOP)
+    GET  /v1/messages?to=&idempotency_key=  what was accepted, newest first (tests read it)
+    GET  /v1/stats                        counts of accepted, refused, duplicates, callbacks
+
+Routes are `async def`: all state is in memory, and the thread pool a plain `def` would use costs
+more than the work. Every send answers 200 `{"id": ...}`, 429 (per-sender rate), 400 (permanent) or 503 (transient),
+errors as `{"error": {"code", "message", "retryable"}}` the way providers shape them. A repeated
+`Idempotency-Key` gets the first answer back and sends nothing. Accepted messages are reported
+to SIMULATOR_CALLBACK_URL later, signed in the X-Provider-Signature header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from shared.http import create_app
+from shared.logging import get_logger
+from simulator import provider as p
+from simulator.secret import webhook_key
+from simulator.settings import SimulatorSettings
+
+log = get_logger(__name__)
+
+Phone = Annotated[str, Field(pattern=p.E164.pattern)]
+
+
+class Template(BaseModel):
+    name: str
+    language: str = "en"
+    parameters: list[str] = []
+
+
+class WhatsAppMessage(BaseModel):
+    to: Phone
+    type: str = Field(pattern="^(template|text)$")
+    template: Template | None = None
+    text: str | None = Field(None, max_length=4096)
+
+
+class SmsMessage(BaseModel):
+    sender: str
+    to: Phone
+    text: str = Field(min_length=1, max_length=2000)
+    dlt_entity_id: str
+    dlt_template_id: str
+
+
+class PushMessage(BaseModel):
+    app: str
+    to: str = Field(min_length=1, max_length=128)  # the app's id for the person (here the appointment id)
+    title: str
+    body: str
+    link: str | None = None
+
+
+class BridgeInvite(BaseModel):
+    bridge: str  # the bridge's dial-in number: the sender
+    to: Phone
+    pin: str = Field(pattern=r"^\d{4,8}$")
+    starts_at: datetime
+
+
+class Reply(BaseModel):
+    message_id: str | None = None  # the message answered; else `from_` and `channel` say who
+    from_: Phone | None = Field(None, alias="from")
+    channel: str = "whatsapp"
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class Provider:
+    """The simulator's state: limits, decisions, what it accepted, and the reports it owes."""
+
+    def __init__(self, settings: SimulatorSettings):
+        self.settings = settings
+        self.rng = random.Random(settings.seed)
+        self.limits = p.TokenBucket(settings.rate_per_sender)
+        self.fates = p.Fates(transient=settings.transient_failure_share,
+                             permanent=settings.permanent_failure_share, rng=self.rng)
+        self.reporting = p.Reporting(
+            read_share=settings.read_share, read_before_delivered_share=settings.read_before_delivered_share,
+            duplicate_share=settings.duplicate_share, undeliverable_share=settings.undeliverable_share,
+            delivered_delay_s=tuple(ms / 1000 for ms in settings.delivered_delay_ms),
+            read_delay_s=tuple(ms / 1000 for ms in settings.read_delay_ms),
+        )
+        self.key = webhook_key(
+            secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            secret_file=settings.webhook_secret_file, environment=settings.environment, state_dir=settings.state_dir)
+        self.messages = p.Bounded(settings.messages_kept)  # id -> record
+        self.answers = p.Bounded(settings.idempotency_kept)  # idempotency key -> message id
+        self.stats: Counter[str] = Counter()
+        self.per_sender: Counter[str] = Counter()
+        self._due: list[tuple[float, int, dict]] = []  # (due, seq, status or inbound message)
+        self._seq = 0
+        self._task: asyncio.Task | None = None
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def send(self, channel: str, sender: str, to: str, content: dict[str, Any], idempotency_key: str | None,
+             check: p.Refusal | None) -> JSONResponse:
+        if idempotency_key and idempotency_key in self.answers:
+            self.stats["duplicates"] += 1
+            return JSONResponse({"id": self.answers[idempotency_key], "duplicate": True})
+        wait = self.limits.take(f"{channel}:{sender}", time.monotonic())
+        if wait:
+            return self._refuse(p.Refusal(429, p.RATE_LIMITED, f"{sender} exceeded {self.settings.rate_per_sender:g} messages/s"),
+                                retry_after=wait)
+        refusal = check or self.fates.refusal(channel, to)
+        if refusal is not None:
+            return self._refuse(refusal)
+        message_id = f"{channel[:2]}.{uuid.uuid4().hex}"
+        if idempotency_key:
+            self.answers[idempotency_key] = message_id
+        self.messages[message_id] = {
+            "id": message_id, "channel": channel, "sender": sender, "to": to, **content,
+            "idempotency_key": idempotency_key, "accepted_at": time.time(),
+        }
+        self.stats[f"accepted:{channel}"] += 1
+        self.stats["accepted"] += 1
+        self.per_sender[f"{channel}:{sender}"] += 1
+        for report in self.reporting.plan(message_id, time.monotonic(), self.rng):
+            self._schedule(report.due, {"statuses": [self._status(report, channel, to)]})
+        return JSONResponse({"id": message_id})
+
+    def _refuse(self, refusal: p.Refusal, retry_after: float | None = None) -> JSONResponse:
+        self.stats[f"refused:{refusal.code}"] += 1
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+        body = {"error": {"code": refusal.code, "message": refusal.message, "retryable": refusal.retryable}}
+        return JSONResponse(body, status_code=refusal.status, headers=headers)
+
+    @staticmethod
+    def _status(report: p.Report, channel: str, to: str) -> dict:
+        return {
+            "message_id": report.message_id, "status": report.status, "channel": channel, "recipient": to,
+            "timestamp": datetime.now(timezone.utc).isoformat(),  # rewritten when sent
+            "error": {"code": report.error} if report.error else None,
+        }
+
+    # --- replies ------------------------------------------------------------------------------
+
+    def reply(self, reply: Reply) -> dict:
+        original = self.messages.get(reply.message_id) if reply.message_id else None
+        if reply.message_id and original is None:
+            return {}
+        sender = original["to"] if original else reply.from_
+        inbound = {
+            "id": f"in.{uuid.uuid4().hex}", "from": sender, "channel": original["channel"] if original else reply.channel,
+            "text": reply.text, "timestamp": datetime.now(timezone.utc).isoformat(),
+            "context": {"message_id": reply.message_id} if original else None,
+        }
+        self.stats["replies"] += 1
+        self._schedule(time.monotonic(), {"messages": [inbound]})
+        return inbound
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def _schedule(self, due: float, item: dict, attempt: int = 0) -> None:
+        self._seq += 1
+        heapq.heappush(self._due, (due, self._seq, {**item, "_attempt": attempt}))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._report_forever())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _report_forever(self) -> None:
+        interval = self.settings.callback_interval_ms / 1000
+        async with httpx.AsyncClient(timeout=10) as client:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.report_due(client)
+                except Exception as exc:  # keep reporting whatever one batch did
+                    log.warning("reporting failed", fields={"error_class": type(exc).__name__})
+
+    async def report_due(self, client: httpx.AsyncClient) -> None:
+        now = time.monotonic()
+        due = []
+        while self._due and self._due[0][0] <= now and len(due) < self.settings.callback_batch * 4:
+            due.append(heapq.heappop(self._due)[2])
+        for start in range(0, len(due), self.settings.callback_batch):
+            await self._post(client, due[start:start + self.settings.callback_batch])
+
+    async def _post(self, client: httpx.AsyncClient, items: list[dict]) -> None:
+        stamp = datetime.now(timezone.utc).isoformat()
+        payload = {"statuses": [], "messages": []}
+        for item in items:
+            for status in item.get("statuses", []):
+                payload["statuses"].append({**status, "timestamp": stamp})
+            payload["messages"].extend(item.get("messages", []))
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "X-Provider-Signature": p.sign(self.key, body, int(time.time()))}
+        try:
+            response = await client.post(self.settings.callback_url, content=body, headers=headers)
+            ok = response.status_code < 300
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            self.stats["callbacks"] += 1
+            self.stats["callback_statuses"] += len(payload["statuses"])
+            return
+        self.stats["callback_failures"] += 1
+        for item in items:  # try again later, backing off, like providers do
+            attempt = item["_attempt"] + 1
+            if attempt < self.settings.callback_attempts:
+                self._schedule(time.monotonic() + min(2 ** attempt * 0.5, 30), item, attempt)
+            else:
+                self.stats["callbacks_abandoned"] += 1
+
+
+def routes(provider: Provider) -> APIRouter:
+    router = APIRouter(tags=["provider"])
+    settings = provider.settings
+    IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+
+    @router.post("/whatsapp/v1/{sender}/messages")
+    async def whatsapp(sender: str, message: WhatsAppMessage, idempotency_key: IdempotencyKey = None):
+        check = None
+        if message.type == "template":
+            if message.template is None or message.template.name not in settings.approved_templates:
+                check = p.Refusal(400, p.TEMPLATE_NOT_APPROVED, "the template is not approved for this business")
+        elif not message.text:
+            check = p.Refusal(400, "131008", "text messages need a text")
+        content = {"template": message.template.model_dump() if message.template else None, "text": message.text}
+        return provider.send("whatsapp", sender, message.to, content, idempotency_key, check)
+
+    @router.post("/sms/v1/messages")
+    async def sms(message: SmsMessage, idempotency_key: IdempotencyKey = None):
+        check = None
+        if message.sender not in settings.sms_headers:
+            check = p.Refusal(400, p.DLT_HEADER_UNREGISTERED, "the sender header is not registered on DLT")
+        elif message.dlt_template_id not in settings.dlt_templates:
+            check = p.Refusal(400, p.DLT_TEMPLATE_MISMATCH, "the message matches no registered DLT template")
+        content = {"text": message.text, "dlt_template_id": message.dlt_template_id}
+        return provider.send("sms", message.sender, message.to, content, idempotency_key, check)
+
+    @router.post("/push/v1/messages")
+    async def push(message: PushMessage, idempotency_key: IdempotencyKey = None):
+        content = {"title": message.title, "text": message.body, "link": message.link}
+        return provider.send("app_push", message.app, message.to, content, idempotency_key, None)
+
+    @router.post("/bridge/v1/invites")
+    async def bridge(invite: BridgeInvite, idempotency_key: IdempotencyKey = None):
+        content = {"pin": invite.pin, "starts_at": invite.starts_at.isoformat()}
+        return provider.send("audio_bridge", invite.bridge, invite.to, content, idempotency_key, None)
+
+    @router.post("/v1/replies")
+    async def reply(body: Reply):
+        inbound = provider.reply(body)
+        if not inbound:
+            return JSONResponse({"error": {"code": "unknown-message", "message": "no such message"}}, status_code=404)
+        return {"id": inbound["id"]}
+
+    @router.get("/v1/messages")
+    async def messages(to: str | None = None, idempotency_key: str | None = None, channel: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
+        found = []
+        for record in reversed(provider.messages.values()):
+            if (to is None or record["to"] == to) and (channel is None or record["channel"] == channel) and (
+                    idempotency_key is None or record["idempotency_key"] == idempotency_key):
+                found.append(record)
+                if len(found) == limit:
+                    break
+        return {"messages": found}
+
+    @router.get("/v1/stats")
+    async def stats():
+        return {"stats": dict(provider.stats), "per_sender": dict(provider.per_sender), "pending_reports": len(provider._due)}
+
+    return router
+
+
+def create_simulator_app(settings: SimulatorSettings) -> FastAPI:
+    provider = Provider(settings)
+    app = create_app(service=settings.service_name, settings=settings, checks={}, routers=[routes(provider)],
+                     on_startup=provider.start, on_shutdown=provider.stop)
+    app.state.provider = provider
+    return app
+
+
+app = create_simulator_app(SimulatorSettings())
