@@ -1,10 +1,334 @@
-"""HTTP entrypoint of the notifier: translates requests, nothing more."""
+"""HTTP entrypoint of the notifier: translates requests to commands and outcomes to answers.
 
-from notifier.bootstrap import bootstrap
+    POST /v1/directives                     an organiser issues a directive in their jurisdiction
+    GET  /v1/directives/{id}                the directive and its state
+    POST /v1/directives/{id}/cancel         stop it before it is fully sent
+    GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per state and district
+    GET  /v1/directives/{id}/status/stream  the same, live (Server-Sent Events)
+    GET  /v1/directives/{id}/failures       recipients whose every channel failed
+    GET  /v1/directives/{id}/booths?missing=reached|acknowledged   booths not yet reached or acknowledged
+    POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
+    POST /v1/webhooks/provider              signed provider receipts and replies
+    GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
+"""
+
+
+import asyncio
+import html
+import json
+import time
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
+
+from notifier import handlers
+from notifier.adapters.events import EventsUnavailable
+from notifier.bootstrap import Adapters, bootstrap
+from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
+from notifier.domain import acks, signatures
 from notifier.settings import NotifierSettings
+from shared.auth.http import Authenticator, require_jurisdiction
+from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.logging import get_logger
+from shared.problems import ProblemError
+from shared.teams.rules import rules_for
 
-settings = NotifierSettings()
-adapters = bootstrap(settings)
+log = get_logger(__name__)
 
-app = create_app(service=settings.service_name, settings=settings, checks=adapters.checks)
+ISSUE_SCOPE = "directives:issue"
+SEND_SCOPE = "messages:send"
+_IDS = uuid.UUID("e1f4a6c2-9d3b-4b7e-8a51-6c0d2f9e3b74")
+
+UnitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Role = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,47}$")]
+ChannelName = Literal["whatsapp", "sms", "app_push", "webhook", "audio_bridge"]
+
+
+def _texts(value: dict[str, str], limit: int) -> dict[str, str]:
+    missing = {"en", "hi"} - set(value)
+    if missing:
+        raise ValueError(f"needs {' and '.join(sorted(missing))} (English and Hindi are always required)")
+    for language, text in value.items():
+        if not (2 <= len(language) <= 3 and language.isalpha() and language.islower()):
+            raise ValueError(f"{language!r} is not an ISO 639 language code")
+        if not text.strip() or len(text) > limit:
+            raise ValueError(f"the {language} text must have 1 to {limit} characters")
+    return value
+
+
+class Override(BaseModel):
+    reason: str = Field(min_length=10, max_length=500, description="Why this urgent directive may not wait")
+
+
+class DirectiveCreate(BaseModel):
+    title: dict[str, str] = Field(description="By language: en and hi required")
+    body: dict[str, str] = Field(description="By language: en and hi required")
+    scope: list[UnitId] = Field(min_length=1, max_length=1000)
+    audience: list[Role] = Field(min_length=1)
+    channels: list[ChannelName] = Field(min_length=1, description="In order of preference")
+    priority: Literal["urgent", "normal", "bulk"] = "normal"
+    send_at: AwareDatetime | None = None
+    expires_at: AwareDatetime
+    quiet_hours_override: Override | None = None
+
+    _title = field_validator("title")(lambda cls, v: _texts(v, 200))
+    _body = field_validator("body")(lambda cls, v: _texts(v, 4096))
+
+    @field_validator("scope", "audience", "channels")
+    @classmethod
+    def _unique(cls, value: list):
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat an item")
+        return value
+
+
+class DirectiveRead(BaseModel):
+    directive_id: str
+    issued_by: str
+    issuing_unit: str
+    title: dict[str, str]
+    body: dict[str, str]
+    scope: list[str]
+    audience: list[str]
+    channels: list[str]
+    priority: str
+    send_at: str | None
+    expires_at: str
+    issued_at: str
+    state: str
+    quiet_hours_override: dict | None = None
+
+
+class OtpDeliveryCreate(BaseModel):
+    request_id: uuid.UUID
+    appointment_id: uuid.UUID
+    booth_id: UnitId
+    phone: str = Field(pattern=r"^\+[1-9]\d{7,14}$")
+    channel: Literal["sms", "whatsapp"]
+    locale: str = Field(pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?$")
+    text: str = Field(min_length=1, max_length=1000)
+
+
+def directive_read(doc: dict) -> DirectiveRead:
+    override = doc.get("quiet_hours_override")
+    if override:
+        override = {"reason": override["reason"], "by": override["by"]}
+    return DirectiveRead(**{k: doc[k] for k in DirectiveRead.model_fields if k not in ("state", "quiet_hours_override")},
+                         state=doc["state"], quiet_hours_override=override)
+
+
+def problem(exc: handlers.Refused) -> ProblemError:
+    return ProblemError(exc.status, exc.kind, exc.title, exc.detail)
+
+
+def not_found(directive_id: str) -> ProblemError:
+    return ProblemError(404, "unknown-directive", "Unknown directive", f"No directive has id {directive_id!r}.")
+
+
+def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix="/v1/directives", tags=["directives"])
+    ports = adapters.ports
+    Organiser = Annotated[Principal, Depends(auth.organiser(ISSUE_SCOPE))]
+    roles = set(rules_for().roles)
+
+    def readable(directive_id: str, who: Principal) -> dict:
+        doc = ports.store.get(directive_id)
+        if doc is None:
+            raise not_found(directive_id)
+        require_jurisdiction(who, doc["issuing_unit"])
+        return doc
+
+    @router.post("", status_code=201, response_model=DirectiveRead, responses={
+        403: {"description": "not an organiser, or a scope unit outside their jurisdiction"},
+        422: {"description": "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
+                             "override-not-allowed"}})
+    def issue(body: DirectiveCreate, who: Organiser, response: Response,
+              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None):
+        for unit in body.scope:
+            require_jurisdiction(who, unit)
+        unknown = [r for r in body.audience if r not in roles]
+        if unknown:
+            raise ProblemError(422, "unknown-role", "Unknown role",
+                               f"{', '.join(unknown)} is not a booth-team role; roles: {', '.join(sorted(roles))}.")
+        directive_id = str(uuid.uuid5(_IDS, f"{who.subject}:{idempotency_key}") if idempotency_key else uuid.uuid4())
+        cmd = IssueDirective(
+            directive_id=directive_id, issued_by=who.subject, issuing_unit=who.unit, title=body.title, body=body.body,
+            scope=tuple(body.scope), audience=tuple(body.audience), channels=tuple(body.channels),
+            priority=body.priority, send_at=body.send_at, expires_at=body.expires_at,
+            override_reason=body.quiet_hours_override.reason if body.quiet_hours_override else None,
+        )
+        try:
+            doc, created = handlers.issue_directive(cmd, ports)
+        except handlers.Refused as exc:
+            raise problem(exc) from None
+        response.status_code = 201 if created else 200
+        response.headers["Location"] = f"/v1/directives/{directive_id}"
+        return directive_read(doc)
+
+    @router.get("/{directive_id}", response_model=DirectiveRead)
+    def read(directive_id: str, who: Organiser):
+        return directive_read(readable(directive_id, who))
+
+    @router.post("/{directive_id}/cancel", response_model=DirectiveRead,
+                 responses={409: {"description": "not-cancellable: already fully sent or cancelled"}})
+    def cancel(directive_id: str, who: Organiser):
+        readable(directive_id, who)
+        try:
+            return directive_read(handlers.cancel_directive(CancelDirective(directive_id, who.subject), ports))
+        except handlers.Refused as exc:
+            raise problem(exc) from None
+
+    @router.get("/{directive_id}/status")
+    def status(directive_id: str, who: Organiser):
+        doc = readable(directive_id, who)
+        return {"directive_id": directive_id, "state": doc["state"], **ports.tally.snapshot(directive_id),
+                "follow_ups": _follow_ups(doc)}
+
+    @router.get("/{directive_id}/status/stream", response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}}})
+    async def stream(directive_id: str, who: Organiser, request: Request,
+                     interval_s: Annotated[float, Query(ge=0.2, le=30)] = 1.0,
+                     max_s: Annotated[float, Query(ge=1, le=3600)] = 3600):
+        await run_in_threadpool(readable, directive_id, who)
+        return StreamingResponse(_events(directive_id, request, interval_s, max_s), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _events(directive_id: str, request: Request, interval_s: float, max_s: float):
+        last, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + max_s
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            seq = await run_in_threadpool(ports.tally.seq, directive_id)
+            if seq != last:
+                snapshot = await run_in_threadpool(ports.tally.snapshot, directive_id)
+                last, quiet_since = seq, time.monotonic()
+                yield f"event: status\nid: {seq}\ndata: {json.dumps(snapshot, separators=(',', ':'))}\n\n"
+            elif time.monotonic() - quiet_since > 15:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(interval_s)
+
+    @router.get("/{directive_id}/failures")
+    def failures(directive_id: str, who: Organiser, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+        readable(directive_id, who)
+        found = ports.tally.failures(directive_id, limit)
+        return {"directive_id": directive_id, "failures": found, "count": len(found)}
+
+    @router.get("/{directive_id}/booths")
+    def booths(directive_id: str, who: Organiser, missing: Literal["reached", "acknowledged"] = "reached",
+               limit: Annotated[int, Query(ge=1, le=100_000)] = 1000):
+        readable(directive_id, who)
+        which = "reached" if missing == "reached" else "acked"
+        found = ports.tally.booths_without(directive_id, which, limit)
+        return {"directive_id": directive_id, "missing": missing, "booths": found}
+
+    return router
+
+
+def _follow_ups(doc: dict) -> dict:
+    done = doc.get("follow_ups") or {}
+    return {"reminders": done.get("reminders"), "escalations": done.get("escalations")}
+
+
+def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["otp"])
+    Service = Annotated[Principal, Depends(auth.service(SEND_SCOPE))]
+
+    @router.post("/otp-deliveries", status_code=202, responses={
+        403: {"description": f"not a service holding {SEND_SCOPE}"},
+        503: {"description": "lanes-unavailable: the code was not queued; try again"}})
+    def deliver_otp(body: OtpDeliveryCreate, caller: Service):
+        cmd = SendOtp(request_id=str(body.request_id), appointment_id=str(body.appointment_id), booth_id=body.booth_id,
+                      phone=body.phone, channel=body.channel, locale=body.locale, text=body.text)
+        try:
+            delivery_id = handlers.queue_otp(cmd, adapters.ports)
+        except Exception as exc:  # Kafka did not take it: the caller must know nothing was queued
+            log.warning("otp not queued", fields={"request_id": cmd.request_id, "error_class": type(exc).__name__})
+            raise ProblemError(503, "lanes-unavailable", "The code could not be queued", "Try again shortly.",
+                               headers={"Retry-After": "2"}) from None
+        return {"delivery_id": delivery_id, "lane": "urgent"}
+
+    return router
+
+
+def receipts_router(adapters: Adapters) -> APIRouter:
+    router = APIRouter(tags=["receipts"])
+    ports = adapters.ports
+
+    @router.post("/v1/webhooks/provider", responses={401: {"description": "bad-signature"},
+                                                      503: {"description": "events-unavailable: call again"}})
+    async def provider_webhook(request: Request,
+                               signature: Annotated[str | None, Header(alias="X-Provider-Signature")] = None):
+        body = await request.body()
+        try:
+            signatures.check(adapters.webhook_key, body, signature, time.time())
+        except signatures.BadSignature as exc:
+            # Only the reason and the size: the payload holds phone numbers.
+            log.warning("provider webhook refused", fields={"reason": str(exc), "bytes": len(body)})
+            raise ProblemError(401, "bad-signature", "Signature not accepted",
+                               "The X-Provider-Signature header is missing, stale or does not match.") from None
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise ValueError
+        except ValueError:
+            raise ProblemError(400, "bad-payload", "The payload is not a JSON object") from None
+        try:
+            return await run_in_threadpool(handlers.record_receipts, payload, ports)
+        except EventsUnavailable:
+            raise ProblemError(503, "events-unavailable", "Receipts not recorded", "Call again.",
+                               headers={"Retry-After": "5"}) from None
+
+    def claim(token: str) -> acks.AckClaim:
+        try:
+            return acks.read(adapters.ack_key, token)
+        except acks.InvalidAckToken:
+            raise ProblemError(403, "invalid-ack-token", "This acknowledgement link is not valid",
+                               "The link was changed or was not sent by the organisation.") from None
+
+    @router.get("/a/{token}", response_class=HTMLResponse, tags=["acknowledgements"])
+    def ack_page(token: str):
+        found = claim(token)
+        doc = ports.store.get(found.directive_id)
+        if doc is None:
+            raise not_found(found.directive_id)
+        title = html.escape(doc["title"].get("hi", doc["title"]["en"]) + " / " + doc["title"]["en"])
+        body = html.escape(doc["body"]["en"])
+        return HTMLResponse(f"""<!doctype html><meta charset="utf-8"><title>{title}</title>
+<h1>{title}</h1><p>{body}</p>
+<form method="post"><button>पुष्टि करें / Acknowledge</button></form>""")
+
+    @router.post("/a/{token}", tags=["acknowledgements"], responses={
+        403: {"description": "invalid-ack-token"}, 410: {"description": "directive-closed"}})
+    def acknowledge(token: str, request: Request):
+        found = claim(token)
+        try:
+            new = handlers.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"), ports)
+        except handlers.NotFound:
+            raise not_found(found.directive_id) from None
+        except handlers.Refused as exc:
+            raise problem(exc) from None
+        except EventsUnavailable:
+            raise ProblemError(503, "events-unavailable", "Not recorded", "Please try again.",
+                               headers={"Retry-After": "5"}) from None
+        answer = {"acknowledged": True, "directive_id": found.directive_id, "already": not new}
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse("<!doctype html><meta charset='utf-8'><p>धन्यवाद / Thank you.</p>")
+        return JSONResponse(answer)
+
+    return router
+
+
+def create_notifier_app(adapters: Adapters) -> FastAPI:
+    settings = adapters.settings
+    auth = Authenticator(settings)
+    routers = [directives_router(adapters, auth), otp_router(adapters, auth), receipts_router(adapters)]
+    return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
+                      on_startup=adapters.start, on_shutdown=adapters.stop)
+
+
+app = create_notifier_app(bootstrap(NotifierSettings()))

@@ -1,35 +1,161 @@
-"""The one place that wires the notifier's real adapters."""
+"""The one place that wires the notifier's real adapters. Tests pass their own recipient source
+(the appointments service stand-in) or turn the background workers off; the rest stays as in
+production."""
 
-from dataclasses import dataclass
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
 
 import redis
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo.database import Database
 
+from notifier import consumer, handlers
+from notifier.adapters import events as ev
+from notifier.adapters.channels import channels
+from notifier.adapters.keys import ack_key, webhook_key
+from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
+from notifier.adapters.ledger import Ledger
+from notifier.adapters.recipients import HttpRecipients, RecipientSource
+from notifier.adapters.store import DirectiveStore
+from notifier.adapters.tally import Tally
+from notifier.domain.policy import SendingPolicy, parse_polls, parse_quiet_hours
+from notifier.fanout import FanOut
+from notifier.followups import FollowUps
+from notifier.lanes import Lane, LaneWorkers
+from notifier.sending import DirectiveCache, SendPorts
 from notifier.settings import NotifierSettings
+from notifier.workers import Background, consuming, periodic
+from shared import topics
 from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check, redis_check
+from shared.kafka.consumer import EventConsumer
+from shared.kafka.producer import ConfirmedProducer
+from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
+
+log = get_logger(__name__)
+
+NOTIFIER_TOPICS = (topics.DIRECTIVES, topics.DELIVERY_STATUS, topics.DIRECTIVE_ACKS, *LANE_TOPICS.values(),
+                   topics.DEAD_LETTER)
 
 
 @dataclass
 class Adapters:
+    settings: NotifierSettings
     db: Database
     redis: redis.Redis
     org_registry: OrgRegistry
+    ports: handlers.Ports
+    webhook_key: bytes
+    ack_key: bytes
+    policy: SendingPolicy
     checks: dict[str, Check]
+    background: list[Background | LaneWorkers] = field(default_factory=list)
+
+    def start(self) -> None:
+        ensure_topics(self.settings)
+        self.ports.ledger.restore_optouts(self.ports.store.optout_keys())
+        for worker in self.background:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in reversed(self.background):
+            worker.stop()
+        self.ports.events.close()
+        self.ports.producer.close()
 
 
-def bootstrap(settings: NotifierSettings) -> Adapters:
+def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None = None,
+              run_workers: bool | None = None) -> Adapters:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider call is too many
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
     client = redis_client(settings)
-    return Adapters(
-        db=db,
-        redis=client,
-        org_registry=OrgRegistry(db),
+    store = DirectiveStore(db, settings.collection_prefix)
+    hooks, acks = webhook_key(settings), ack_key(settings)
+    ledger = Ledger(client, prefix=settings.redis_prefix, phone_key=acks)
+    tally = Tally(client, prefix=settings.redis_prefix)
+    registry = OrgRegistry(db)
+    quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)
+    policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls))
+    publish = lambda: ev.NotifierEvents(ev.publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
+    produce = lambda: TaskProducer(settings.kafka_bootstrap, settings.topic)  # noqa: E731
+    ports = handlers.Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
+                           registry=registry)
+    adapters = Adapters(
+        settings=settings, db=db, redis=client, org_registry=registry, ports=ports, webhook_key=hooks, ack_key=acks,
+        policy=policy,
         checks={
             "mongodb": mongo_check(mongo),
             "redis": redis_check(client),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
     )
+    if settings.run_workers if run_workers is None else run_workers:
+        recipients = recipients or HttpRecipients(settings.recipients_url, settings.token_file,
+                                                  settings.recipients_timeout_s)
+        adapters.background = workers(settings, ports, policy, acks, recipients, publish, produce)
+    return adapters
+
+
+def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPolicy, acks: bytes,
+            recipients: RecipientSource, publish, produce) -> list:
+    group = lambda name: f"{settings.topic_namespace}{name}"  # noqa: E731
+    send_ports = SendPorts(
+        ledger=ports.ledger, channels=channels(settings), directives=DirectiveCache(ports.store.get), policy=policy,
+        ack_key=acks, public_url=settings.public_url.rstrip("/"), max_attempts=settings.max_attempts,
+        backoff_base_s=settings.backoff_base_s, backoff_cap_s=settings.backoff_cap_s,
+        whatsapp_daily_cap=settings.whatsapp_daily_unique_cap,
+    )
+    concurrency = {"urgent": settings.urgent_concurrency, "normal": settings.normal_concurrency,
+                   "bulk": settings.bulk_concurrency}
+
+    def lane_consumer(lane: str):
+        return lambda: TaskConsumer(settings.kafka_bootstrap, settings.topic(LANE_TOPICS[lane].name),
+                                    group(f"notifier-{lane}"))
+
+    lanes = [Lane(name, lane_consumer(name), produce(), publish(), concurrency[name]) for name in LANE_TOPICS]
+    dead_topic = settings.topic(topics.DEAD_LETTER.name)
+    mover = produce()
+    fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=recipients,
+                    registry=ports.registry, producer=produce(), policy=policy, batch=settings.fanout_batch)
+    follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=recipients, chunks=fanout.chunks,
+                           producer=produce(), settings=settings)
+
+    def event_consumer(name: str, topic_list, handler, batch_size: int = 100):
+        return lambda: EventConsumer(settings.kafka_bootstrap, group(name), [settings.topic(t.name) for t in topic_list],
+                                     handler, dead_letter_topic=dead_topic, batch_size=batch_size)
+
+    return [
+        consuming("notifier-tally", event_consumer(
+            consumer.TALLY_GROUP, [topics.DELIVERY_STATUS, topics.DIRECTIVE_ACKS], consumer.tally_handler(ports.tally), 500)),
+        consuming("notifier-scheduler", event_consumer(
+            consumer.SCHEDULER_GROUP, [topics.DIRECTIVES], consumer.issued_handler(ports))),
+        periodic("notifier-outbox", lambda: handlers.relay_outbox(ports), 2.0),
+        periodic("notifier-fanout", fanout.run_due, 0.25),
+        periodic("notifier-mover", lambda: handlers.move_due_tasks(ports, mover), 0.25),
+        periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
+        LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
+                    batch=settings.lane_batch, provider_url=settings.provider_url,
+                    provider_timeout_s=settings.provider_timeout_s),
+    ]
+
+
+def ensure_topics(settings: NotifierSettings) -> None:
+    """The registry's topics on the platform; under a namespace (tests) small copies of ours."""
+    if not settings.topic_namespace:
+        topics.ensure_topics(settings.kafka_bootstrap)
+        return
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    existing = admin.list_topics(timeout=10).topics
+    wanted = [NewTopic(settings.topic(t.name), num_partitions=min(t.partitions, 3), replication_factor=1)
+              for t in NOTIFIER_TOPICS if settings.topic(t.name) not in existing]
+    for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise

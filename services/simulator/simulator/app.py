@@ -15,9 +15,9 @@ errors as `{"error": {"code", "message", "retryable"}}` the way providers shape 
 to SIMULATOR_CALLBACK_URL later, signed in the X-Provider-Signature header.
 """
 
-from __future__ import annotations
 
 import asyncio
+import logging
 import heapq
 import json
 import random
@@ -292,6 +292,7 @@ def routes(provider: Provider) -> APIRouter:
 
 def create_simulator_app(settings: SimulatorSettings) -> FastAPI:
     provider = Provider(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback is noise
     app = create_app(service=settings.service_name, settings=settings, checks={}, routers=[routes(provider)],
                      on_startup=provider.start, on_shutdown=provider.stop)
     app.state.provider = provider

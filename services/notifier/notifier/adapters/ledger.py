@@ -1,0 +1,214 @@
+"""The delivery side's state in Redis: what was sent (idempotency), what waits (retries, quiet
+hours, scheduled fan-outs), who opted out, and each sending number's daily unique recipients.
+
+    {p}done:{delivery_id}        string  "sent:<provider id>" | "failed:<code>": never send again
+    {p}lease:{delivery_id}       string  held while one worker sends it (expires if it dies)
+    {p}pm:{provider id}          string  JSON: what a provider's message id delivered (receipts)
+    {p}cancelled:{directive_id}  string  the directive was cancelled: send nothing more
+    {p}optout                    set     HMACs of phones that opted out
+    {p}uniq:{sender}:{day}       set     HMACs of phones a sending number reached that day
+    {p}deferred                  zset    task JSON by the epoch second it may go
+    {p}jobs                      zset    directive ids by the epoch second their fan-out is due
+    {p}fanout:{directive_id}     hash    fan-out chunks done (resume point)
+
+Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
+holding the same task (a redelivery after a rebalance) cannot both send it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterable, Sequence
+
+import redis
+
+from notifier.domain.tasks import Task
+
+DONE_TTL_S = 7 * 86400  # longer than any lane keeps a task: a redelivery always finds it
+LEASE_S = 120
+PM_TTL_S = 7 * 86400
+
+# Take a lease unless the delivery is done or leased: 1 taken, 0 done, -1 someone else sends it.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return -1
+"""
+
+# Admit phones on sending numbers under a daily unique cap: 1 admitted, 0 over the cap.
+_ADMIT = """
+local out = {}
+for i = 1, #KEYS do
+  local member = ARGV[i + 2]
+  if redis.call('SISMEMBER', KEYS[i], member) == 1 then out[i] = 1
+  elseif redis.call('SCARD', KEYS[i]) < tonumber(ARGV[1]) then
+    redis.call('SADD', KEYS[i], member); redis.call('EXPIRE', KEYS[i], ARGV[2]); out[i] = 1
+  else out[i] = 0 end
+end
+return out
+"""
+
+# Take due members of a zset and push them `lease` seconds ahead, so a crashed taker's work
+# comes back by itself; the taker removes them when done.
+_TAKE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], member) end
+return due
+"""
+
+
+class Ledger:
+    def __init__(self, client: redis.Redis, *, prefix: str, phone_key: bytes):
+        self.redis = client
+        self.p = prefix
+        self._phone_key = phone_key
+        self._claim = client.register_script(_CLAIM)
+        self._admit = client.register_script(_ADMIT)
+        self._take_due = client.register_script(_TAKE_DUE)
+
+    def phone_hash(self, phone: str) -> str:
+        return hmac.new(self._phone_key, f"phone\x00{phone}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    # --- idempotency ---------------------------------------------------------------------------
+
+    def claim(self, delivery_ids: Sequence[str], owner: str) -> list[int]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for d in delivery_ids:
+                self._claim(keys=[f"{self.p}done:{d}", f"{self.p}lease:{d}"], args=[owner, LEASE_S], client=pipe)
+            return [int(r) for r in pipe.execute()]
+
+    def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
+               released: Iterable[Task] = ()) -> None:
+        """Record outcomes: sent (with the provider's id, mapped back for receipts), failed for
+        good, or released for a retry."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task, provider_id in sent:
+                pipe.set(f"{self.p}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S)
+                pipe.set(f"{self.p}pm:{provider_id}", json.dumps(_context(task)), ex=PM_TTL_S)
+                pipe.delete(f"{self.p}lease:{task.delivery_id}")
+            for task, code in failed:
+                pipe.set(f"{self.p}done:{task.delivery_id}", f"failed:{code}", ex=DONE_TTL_S)
+                pipe.delete(f"{self.p}lease:{task.delivery_id}")
+            for task in released:
+                pipe.delete(f"{self.p}lease:{task.delivery_id}")
+            pipe.execute()
+
+    def park_early(self, receipts: Sequence[dict], ttl_s: int = 600) -> None:
+        """Keep receipts for messages not yet recorded as sent: a provider may report a message
+        before its send call has returned. `settle` hands them back once the message is known."""
+        if not receipts:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for receipt in receipts:
+                key = f"{self.p}early:{receipt['message_id']}"
+                pipe.rpush(key, json.dumps(receipt))
+                pipe.expire(key, ttl_s)
+            pipe.execute()
+
+    def take_early(self, provider_ids: Sequence[str]) -> list[dict]:
+        if not provider_ids:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for m in provider_ids:
+                pipe.lrange(f"{self.p}early:{m}", 0, -1)
+                pipe.delete(f"{self.p}early:{m}")
+            found = pipe.execute()[::2]
+        return [json.loads(raw) for entries in found for raw in entries]
+
+    def done(self, delivery_id: str) -> str | None:
+        value = self.redis.get(f"{self.p}done:{delivery_id}")
+        return value.decode() if value else None
+
+    def delivered_by(self, provider_ids: Sequence[str]) -> list[dict | None]:
+        if not provider_ids:
+            return []
+        values = self.redis.mget([f"{self.p}pm:{m}" for m in provider_ids])
+        return [json.loads(v) if v else None for v in values]
+
+    # --- cancellation and consent --------------------------------------------------------------
+
+    def cancel(self, directive_id: str, ttl_s: int = 90 * 86400) -> None:
+        self.redis.set(f"{self.p}cancelled:{directive_id}", "1", ex=ttl_s)
+
+    def cancelled(self, directive_ids: Iterable[str]) -> set[str]:
+        ids = sorted(set(directive_ids))
+        if not ids:
+            return set()
+        values = self.redis.mget([f"{self.p}cancelled:{d}" for d in ids])
+        return {d for d, v in zip(ids, values) if v}
+
+    def opt_out(self, phone_hash: str) -> bool:
+        return bool(self.redis.sadd(f"{self.p}optout", phone_hash))
+
+    def restore_optouts(self, phone_hashes: Sequence[str]) -> None:
+        if phone_hashes:
+            self.redis.sadd(f"{self.p}optout", *phone_hashes)
+
+    def opted_out(self, phone_hashes: Sequence[str]) -> list[bool]:
+        if not phone_hashes:
+            return []
+        return [bool(x) for x in self.redis.smismember(f"{self.p}optout", list(phone_hashes))]
+
+    # --- daily unique-recipient caps per sending number ----------------------------------------
+
+    def admit(self, pairs: Sequence[tuple[str, str]], *, cap: int, day: str) -> list[bool]:
+        """For (sender, phone hash) pairs: may the sender message the phone today?"""
+        if not pairs:
+            return []
+        keys = [f"{self.p}uniq:{sender}:{day}" for sender, _ in pairs]
+        return [bool(x) for x in self._admit(keys=keys, args=[cap, 2 * 86400, *[h for _, h in pairs]])]
+
+    # --- waiting tasks -------------------------------------------------------------------------
+
+    def defer(self, tasks: Sequence[tuple[Task, float]]) -> None:
+        if tasks:
+            self.redis.zadd(f"{self.p}deferred", {t.to_json(): at for t, at in tasks})
+
+    def take_due_tasks(self, now: float, limit: int = 1000, lease_s: float = 60) -> list[bytes]:
+        return self._take_due(keys=[f"{self.p}deferred"], args=[now, limit, now + lease_s])
+
+    def forget_tasks(self, members: Sequence[bytes]) -> None:
+        if members:
+            self.redis.zrem(f"{self.p}deferred", *members)
+
+    def waiting(self) -> int:
+        return self.redis.zcard(f"{self.p}deferred")
+
+    # --- fan-out jobs --------------------------------------------------------------------------
+
+    def schedule_fanout(self, directive_id: str, due: float) -> None:
+        self.redis.zadd(f"{self.p}jobs", {directive_id: due}, nx=True)  # a redelivery never postpones
+
+    def reschedule_fanout(self, directive_id: str, due: float) -> None:
+        self.redis.zadd(f"{self.p}jobs", {directive_id: due})
+
+    def take_due_fanout(self, now: float, lease_s: float) -> str | None:
+        due = self._take_due(keys=[f"{self.p}jobs"], args=[now, 1, now + lease_s])
+        return due[0].decode() if due else None
+
+    def renew_fanout(self, directive_id: str, until: float) -> None:
+        self.redis.zadd(f"{self.p}jobs", {directive_id: until}, xx=True)
+
+    def finish_fanout(self, directive_id: str) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.zrem(f"{self.p}jobs", directive_id)
+            pipe.delete(f"{self.p}fanout:{directive_id}")
+            pipe.execute()
+
+    def chunks_done(self, directive_id: str) -> set[str]:
+        return {c.decode() for c in self.redis.hkeys(f"{self.p}fanout:{directive_id}")}
+
+    def chunk_done_ops(self, pipe, directive_id: str, chunk: str) -> None:
+        pipe.hset(f"{self.p}fanout:{directive_id}", chunk, int(time.time()))
+        pipe.expire(f"{self.p}fanout:{directive_id}", 30 * 86400)
+
+
+def _context(task: Task) -> dict:
+    """What a receipt needs to become a delivery-status event: ids only, never the phone."""
+    return {"delivery_id": task.delivery_id, "directive_id": task.directive_id, "otp_request_id": task.otp_request_id,
+            "booth_id": task.booth_id, "booth_path": task.booth_path, "recipient_id": task.recipient_id,
+            "channel": task.channel, "send": task.send, "channels": list(task.channels),
+            "channel_index": task.channel_index}

@@ -1,0 +1,49 @@
+"""What callers ask of the notifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class IssueDirective:
+    directive_id: str
+    issued_by: str
+    issuing_unit: str  # the organiser's unit
+    title: dict[str, str]
+    body: dict[str, str]
+    scope: tuple[str, ...]
+    audience: tuple[str, ...]
+    channels: tuple[str, ...]
+    priority: str
+    send_at: datetime | None
+    expires_at: datetime
+    override_reason: str | None  # quiet-hours override, urgent only, audited
+
+
+@dataclass(frozen=True)
+class CancelDirective:
+    directive_id: str
+    cancelled_by: str
+
+
+@dataclass(frozen=True)
+class SendOtp:
+    """A code from the OTP service. `phone` and `text` are secrets in transit: never logged."""
+
+    request_id: str
+    appointment_id: str
+    booth_id: str
+    phone: str
+    channel: str
+    locale: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    directive_id: str
+    recipient_id: str
+    booth_id: str
+    via: str  # link | reply

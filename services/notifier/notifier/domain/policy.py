@@ -1,0 +1,82 @@
+"""Sending windows: when a message may go out, as policy.
+
+The defaults are the Election Commission's rules for campaign messages: none between 10 pm and
+6 am (India time), and no bulk SMS or voice calls in the 48 hours that end with the close of poll
+in a constituency. A message outside its window waits for it. OTP codes are not campaign
+messages; an urgent internal directive may override the rules, and that override is audited
+where it is granted (the directive API), not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+@dataclass(frozen=True)
+class SendingPolicy:
+    quiet_start: time | None = time(22, 0)  # None: no quiet hours
+    quiet_end: time = time(6, 0)
+    timezone: ZoneInfo = IST
+    blackout: timedelta = timedelta(hours=48)
+    blackout_channels: frozenset[str] = frozenset({"sms", "audio_bridge"})
+    blackout_priorities: frozenset[str] = frozenset({"bulk"})
+    # Close of poll per unit (usually an assembly constituency); a booth under the unit follows it.
+    polls: dict[str, datetime] = field(default_factory=dict)
+
+    def opens_at(self, now: datetime, *, campaign: bool, priority: str, channel: str, booth_id: str) -> datetime | None:
+        """None if the message may go now; else the earliest moment it may."""
+        if not campaign:
+            return None
+        at = now
+        for _ in range(4):  # leaving one window can land in the other; they do not chain further
+            moved = self._after_quiet_hours(at)
+            moved = self._after_blackout(moved, priority, channel, booth_id)
+            if moved == at:
+                break
+            at = moved
+        return None if at == now else at
+
+    def _after_quiet_hours(self, at: datetime) -> datetime:
+        if self.quiet_start is None:
+            return at
+        local = at.astimezone(self.timezone)
+        start, end = self.quiet_start, self.quiet_end
+        clock = local.timetz().replace(tzinfo=None)
+        overnight = start > end  # 22:00-06:00 spans midnight
+        inside = (clock >= start or clock < end) if overnight else (start <= clock < end)
+        if not inside:
+            return at
+        day = local.date() + timedelta(days=1) if overnight and clock >= start else local.date()
+        return datetime.combine(day, end, self.timezone).astimezone(at.tzinfo)
+
+    def _after_blackout(self, at: datetime, priority: str, channel: str, booth_id: str) -> datetime:
+        if priority not in self.blackout_priorities or channel not in self.blackout_channels:
+            return at
+        for unit, close in self.polls.items():
+            if (booth_id == unit or booth_id.startswith(unit + "-")) and close - self.blackout <= at < close:
+                at = close
+        return at
+
+
+def parse_polls(text: str) -> dict[str, datetime]:
+    """`IN-HP-D01-A01=2024-11-20T18:00:00+05:30,IN-HP-D02=...` -> {unit: close of poll}."""
+    polls = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        unit, _, when = item.partition("=")
+        close = datetime.fromisoformat(when.strip())
+        if close.tzinfo is None:
+            raise ValueError(f"the close of poll for {unit} needs a time zone offset")
+        polls[unit.strip()] = close
+    return polls
+
+
+def parse_quiet_hours(text: str) -> tuple[time | None, time]:
+    """`22:00-06:00` -> (22:00, 06:00); empty or `off` -> no quiet hours."""
+    if text.strip().lower() in ("", "off", "none"):
+        return None, time(0, 0)
+    start, _, end = text.partition("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())

@@ -1,0 +1,93 @@
+"""Delivery tasks: one message to one recipient on one channel, as it travels the lanes.
+
+A task is the unit of idempotency. Its `delivery_id` is derived from what it delivers (the
+directive or OTP request, the recipient, the channel, and which send it is), so a task produced
+twice, redelivered by Kafka or re-created by a resumed fan-out has the same id and is sent once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, replace
+
+URGENT, NORMAL, BULK = "urgent", "normal", "bulk"
+LANES = (URGENT, NORMAL, BULK)  # in the order they are served
+CHANNELS = ("whatsapp", "sms", "app_push", "webhook", "audio_bridge")
+
+DIRECTIVE, REMINDER, OTP, ESCALATION = "directive", "reminder", "otp", "escalation"
+
+_IDS = uuid.UUID("b7e8f0a2-5c1d-4e3f-9a6b-2d4c8e0f1a37")  # namespace of delivery ids
+
+
+def delivery_id(subject: str, recipient_id: str, channel: str, send: str = DIRECTIVE) -> str:
+    """The same message to the same person on the same channel always has the same id."""
+    return str(uuid.uuid5(_IDS, f"{send}:{subject}:{recipient_id}:{channel}"))
+
+
+def lane_for(priority: str) -> str:
+    if priority not in LANES:
+        raise ValueError(f"unknown priority {priority!r}")
+    return priority
+
+
+def booth_path(booth_id: str) -> dict[str, str] | None:
+    """A booth's ancestors read from its id (`IN-HP-D07-A03-M02-S05-B012` extends each parent's
+    id by one segment), or None for an id that is not a booth's."""
+    parts = booth_id.split("-")
+    if len(parts) != 7:
+        return None
+    prefix = lambda n: "-".join(parts[:n])  # noqa: E731
+    return {"state": prefix(2), "district": prefix(3), "assembly": prefix(4), "mandal": prefix(5), "sector": prefix(6)}
+
+
+@dataclass(frozen=True)
+class Task:
+    delivery_id: str
+    send: str  # DIRECTIVE, REMINDER or OTP
+    lane: str
+    booth_id: str
+    booth_path: dict[str, str] | None
+    recipient_id: str  # the appointment id
+    phone: str  # personal data: never logged, never put in an event
+    locale: str
+    channels: tuple[str, ...]  # in order of preference
+    channel_index: int = 0
+    attempt: int = 0  # transient failures so far on this channel
+    directive_id: str | None = None
+    otp_request_id: str | None = None
+    text: str | None = None  # the whole message (OTP codes, escalations); directives are looked up by id
+    expires_at: float | None = None  # epoch seconds; after it the task is dropped
+    campaign: bool = True  # quiet hours and the polling blackout apply
+    queued_at: float = 0.0  # epoch seconds the task was first produced (lane latency)
+
+    @property
+    def channel(self) -> str:
+        return self.channels[self.channel_index]
+
+    def fallback(self) -> Task | None:
+        """The same message on the next channel of preference, or None if none is left."""
+        if self.channel_index + 1 >= len(self.channels):
+            return None
+        channel = self.channels[self.channel_index + 1]
+        subject = self.directive_id or self.otp_request_id or ""
+        return replace(self, channel_index=self.channel_index + 1, attempt=0,
+                       delivery_id=delivery_id(subject, self.recipient_id, channel, self.send))
+
+    def retried(self) -> Task:
+        return replace(self, attempt=self.attempt + 1)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Task:
+        data = json.loads(raw)
+        data["channels"] = tuple(data["channels"])
+        return cls(**data)
+
+
+def backoff_s(attempt: int, *, base_s: float, cap_s: float, rand: float) -> float:
+    """Exponential backoff with full jitter: a random wait in [0, min(cap, base * 2^attempt)),
+    so retries of a burst of failures spread out instead of arriving together."""
+    return rand * min(cap_s, base_s * 2 ** attempt)

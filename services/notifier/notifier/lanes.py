@@ -1,0 +1,158 @@
+"""The channel workers: every lane's consumer feeding the sender, in one asyncio loop of their own.
+
+Lanes are served separately (their own topic, consumer group and in-flight budget), so an urgent
+task is read at once however much bulk work is queued; the pacing gives it the next slot on its
+sending number. A batch is committed after its bookkeeping is written, so a crash redelivers it
+and the ledger drops what was already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from notifier.adapters.events import EventsUnavailable, NotifierEvents
+from notifier.adapters.http import PooledHttp
+from notifier.adapters.lanes import TaskConsumer, TaskProducer
+from notifier.domain.tasks import Task
+from notifier.handlers import receipt_events
+from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
+from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
+                                   DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, REJECTED)
+from shared.kafka.producer import ConfirmedProducer
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Lane:
+    name: str
+    consumer: Callable[[], TaskConsumer]
+    producer: TaskProducer  # fallbacks to the next channel
+    events: NotifierEvents
+    concurrency: int  # provider calls in flight: the lane's own connections and threads
+
+
+class LaneWorkers:
+    def __init__(self, lanes: list[Lane], ports: SendPorts, dead_letters: ConfirmedProducer, dead_letter_topic: str,
+                 *, batch: int, provider_url: str, provider_timeout_s: float):
+        self.lanes, self.ports = lanes, ports
+        self._dead, self._dead_topic = dead_letters, dead_letter_topic
+        self._batch = batch
+        # Each lane its own connections, so bulk calls never hold the ones urgent sends need.
+        self._http = {lane.name: PooledHttp(provider_url, threads=lane.concurrency, timeout_s=provider_timeout_s,
+                                            name=lane.name) for lane in lanes}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notifier-lanes", daemon=True)
+        self._dead_lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        try:
+            await asyncio.gather(*(self._lane_forever(lane, self._http[lane.name]) for lane in self.lanes))
+        finally:
+            for client in self._http.values():
+                client.close()
+
+    async def _lane_forever(self, lane: Lane, client: PooledHttp) -> None:
+        while not self._stop.is_set():
+            consumer, bookkeeping = None, None
+            try:
+                consumer = await asyncio.to_thread(lane.consumer)
+                sender = Sender(self.ports, client, lane.concurrency)
+                while not self._stop.is_set():
+                    sent = await self._one_batch(lane, consumer, sender, bookkeeping)
+                    if sent is not None:
+                        bookkeeping = sent
+                        continue
+                    if bookkeeping is not None and bookkeeping.done():
+                        bookkeeping.result()  # raises if it failed: the lane restarts from the last commit
+                        bookkeeping = None
+                    await asyncio.sleep(0.02)
+                if bookkeeping is not None:
+                    await bookkeeping
+            except Exception as exc:  # keep the lane alive: restart its consumer from the last commit
+                log.error("lane failed; restarting", fields={"lane": lane.name, "error_class": type(exc).__name__,
+                                                             "error": str(exc)[:300]})
+                await asyncio.sleep(2)
+            finally:
+                if consumer is not None:
+                    await asyncio.to_thread(consumer.close)
+
+    async def _one_batch(self, lane: Lane, consumer: TaskConsumer, sender: Sender,
+                         previous: asyncio.Task | None) -> asyncio.Task | None:
+        """Send one batch; its bookkeeping and commit run while the next batch sends. The
+        previous batch's bookkeeping is awaited first, so commits stay in order."""
+        records, offsets = consumer.poll(self._batch, 0)  # non-blocking: the loop serves every lane
+        if not records:
+            return None
+        tasks = [t for _, t in records if t is not None]
+        malformed = len(records) - len(tasks)
+        if malformed:
+            SKIPPED.labels(lane.name, "malformed").inc(malformed)
+        origins = {t.delivery_id: (m.topic(), m.partition(), m.offset()) for m, t in records if t is not None}
+        started = time.monotonic()
+        settlement = await sender.deliver(tasks)
+        sent_s = time.monotonic() - started
+        if previous is not None:
+            await previous  # at most one batch's bookkeeping outstanding; raises if it failed
+
+        async def bookkeeping() -> None:
+            await asyncio.to_thread(self._apply, lane, settlement, origins)
+            await asyncio.to_thread(consumer.commit, offsets)
+            log.info("lane batch", fields={"lane": lane.name, "tasks": len(tasks), "sent": len(settlement.sent),
+                                           "send_s": round(sent_s, 3), "total_s": round(time.monotonic() - started, 3)})
+
+        return asyncio.create_task(bookkeeping())
+
+    def _apply(self, lane: Lane, out: Settlement, origins: dict) -> None:
+        ledger = self.ports.ledger
+        ledger.defer(out.deferred)
+        for task in out.fallbacks:
+            lane.producer.produce(task)
+        lane.producer.flush()
+        if out.dead:
+            self._dead_letter(lane.name, out.dead, origins)
+        ledger.settle(sent=out.sent, failed=out.failed, released=out.released)
+        for reason, n in out.skipped.items():
+            SKIPPED.labels(lane.name, reason).inc(n)
+        early = ledger.take_early([provider_id for _, provider_id in out.sent])
+        contexts = ledger.delivered_by([r["message_id"] for r in early])
+        events = [e for e in out.events if e is not None]
+        events += receipt_events([(c, r) for c, r in zip(contexts, early) if c is not None])
+        try:
+            lane.events.publish(events)
+        except EventsUnavailable as exc:
+            # The ledger already holds the outcome; later receipts still move the counts.
+            log.warning("delivery-status events not published", fields={"lane": lane.name, "error": str(exc)[:200]})
+
+    def _dead_letter(self, lane: str, dead: list[tuple[Task, str]], origins: dict) -> None:
+        now = datetime.now(timezone.utc).isoformat().encode()
+        with self._dead_lock:
+            for task, code in dead:
+                topic, partition, offset = origins.get(task.delivery_id, ("fallback", -1, -1))
+                headers = [(DLT_REASON, REJECTED.encode()), (DLT_ERROR_CLASS, b"ProviderRefused"),
+                           (DLT_ERROR, f"provider refused on {task.channel}: {code}".encode()),
+                           (DLT_ORIGINAL_TOPIC, topic.encode()), (DLT_ORIGINAL_PARTITION, str(partition).encode()),
+                           (DLT_ORIGINAL_OFFSET, str(offset).encode()), (DLT_GROUP, f"notifier-{lane}".encode()),
+                           (DLT_TIME, now)]
+                self._dead.produce(self._dead_topic, task.booth_id.encode(), task.to_json(), headers, ref=task.delivery_id)
+            self._dead.flush()

@@ -1,0 +1,265 @@
+"""Sending a lane's batch of tasks: the steps between a task read from Kafka and a message a
+provider accepted, in order.
+
+1. Screen: drop tasks expired, of cancelled directives, or to phones that opted out; park those
+   outside their sending window (quiet hours, polling blackout) until it opens.
+2. Claim: a task whose delivery is already done is a duplicate and sends nothing; one another
+   worker is sending is parked briefly, in case that worker dies.
+3. Caps: WhatsApp numbers reach a limited number of unique people a day; past it, the next
+   channel of preference takes the message (or it waits for tomorrow).
+4. Send, paced per sending number (urgent first), at most `concurrency` requests in flight.
+5. Settle: accepted -> done + a `sent` event; transient -> retried later with backoff and jitter,
+   until `max_attempts`; permanent -> the next channel, or failed and dead-lettered.
+
+Waiting work (fallbacks, retries, parked tasks) is written before the ledger marks anything
+done, so a crash between the two repeats a send's bookkeeping but never loses a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from prometheus_client import Counter as Metric, Histogram
+
+from notifier.adapters import events as ev
+from notifier.adapters.channels import ACCEPTED, PERMANENT, Channel, Outcome
+from notifier.adapters.http import PooledHttp
+from notifier.adapters.ledger import LEASE_S, Ledger
+from notifier.domain import acks
+from notifier.domain.messages import Message, directive_message, otp_message
+from notifier.domain.pacing import Pacer
+from notifier.domain.policy import SendingPolicy
+from notifier.domain.tasks import ESCALATION, OTP, REMINDER, URGENT, Task, backoff_s
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+MESSAGES = Metric("sangathan_notifier_messages", "Provider answers to sends, by channel and outcome",
+                  ["channel", "outcome"])
+SKIPPED = Metric("sangathan_notifier_tasks_skipped", "Tasks not sent, by reason", ["lane", "reason"])
+LANE_LATENCY = Histogram("sangathan_notifier_lane_latency_seconds", "From task queued to provider accepted, by lane",
+                         ["lane"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
+
+
+class DirectiveCache:
+    """Directive texts by id, re-read after `ttl_s`: tasks carry the id, not 4 KB of text each."""
+
+    def __init__(self, load: Callable[[str], dict | None], ttl_s: float = 60.0, size: int = 256):
+        self._load, self._ttl_s, self._size = load, ttl_s, size
+        self._items: dict[str, tuple[float, dict | None]] = {}
+
+    def get(self, directive_id: str) -> dict | None:
+        now = time.monotonic()
+        hit = self._items.get(directive_id)
+        if hit is None or now - hit[0] > self._ttl_s:
+            if len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            hit = (now, self._load(directive_id))
+            self._items[directive_id] = hit
+        return hit[1]
+
+
+class AsyncPacing:
+    """Waits for a booked slot. Non-urgent sends queue per sender (FIFO) and book at most the
+    pacer's horizon ahead; urgent ones book at once, ahead of everything not yet booked."""
+
+    def __init__(self):
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+    async def slot(self, pacer: Pacer, sender: str, *, urgent: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if urgent:
+            await asyncio.sleep(pacer.book(sender, loop.time(), urgent=True))
+            return
+        lock = self._locks.setdefault((id(pacer), sender), asyncio.Lock())
+        async with lock:
+            while (wait := pacer.book(sender, loop.time(), urgent=False)) is None:
+                await asyncio.sleep(pacer.free_in(sender, loop.time()))
+        await asyncio.sleep(wait)
+
+
+@dataclass
+class SendPorts:
+    ledger: Ledger
+    channels: dict[str, Channel]
+    directives: DirectiveCache
+    policy: SendingPolicy
+    ack_key: bytes
+    public_url: str
+    max_attempts: int
+    backoff_base_s: float
+    backoff_cap_s: float
+    whatsapp_daily_cap: int
+    clock: Callable[[], float] = time.time
+    rand: Callable[[], float] = __import__("random").random
+
+
+@dataclass
+class Settlement:
+    """What a batch's sends came to, and the bookkeeping it needs."""
+
+    sent: list[tuple[Task, str]] = field(default_factory=list)
+    failed: list[tuple[Task, str]] = field(default_factory=list)
+    released: list[Task] = field(default_factory=list)
+    deferred: list[tuple[Task, float]] = field(default_factory=list)
+    fallbacks: list[Task] = field(default_factory=list)
+    dead: list[tuple[Task, str]] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+
+class Sender:
+    def __init__(self, ports: SendPorts, client: PooledHttp, concurrency: int):
+        self.ports = ports
+        self.client = client
+        self.pacing = AsyncPacing()
+        self._limit = asyncio.Semaphore(concurrency)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def deliver(self, tasks: list[Task]) -> Settlement:
+        out = Settlement()
+        ready = self._screen(tasks, out)
+        ready = self._claim(ready, out)
+        ready = self._within_caps(ready, out)
+        results = await asyncio.gather(*(self._send(task, sender) for task, sender in ready))
+        for (task, _), (outcome, message_ok) in zip(ready, results):
+            self._settle(task, outcome, out, message_ok)
+        return out
+
+    # --- 1. screen -----------------------------------------------------------------------------
+
+    def _screen(self, tasks: list[Task], out: Settlement) -> list[Task]:
+        p, now = self.ports, self.ports.clock()
+        cancelled = p.ledger.cancelled(t.directive_id for t in tasks if t.directive_id)
+        opted_out = p.ledger.opted_out([p.ledger.phone_hash(t.phone) for t in tasks])
+        ready = []
+        for task, out_of_consent in zip(tasks, opted_out):
+            if task.expires_at is not None and task.expires_at < now:
+                out.skipped["expired"] += 1
+            elif task.directive_id in cancelled:
+                out.skipped["cancelled"] += 1
+            elif out_of_consent and task.send != OTP:
+                out.skipped["opted_out"] += 1
+            elif opens := p.policy.opens_at(datetime.fromtimestamp(now, timezone.utc), campaign=task.campaign,
+                                            priority=task.lane, channel=task.channel, booth_id=task.booth_id):
+                out.deferred.append((task, opens.timestamp()))
+                out.skipped["outside_window"] += 1
+            else:
+                ready.append(task)
+        return ready
+
+    # --- 2. claim ------------------------------------------------------------------------------
+
+    def _claim(self, tasks: list[Task], out: Settlement) -> list[Task]:
+        unique: dict[str, Task] = {}
+        for task in tasks:  # the same delivery twice in one batch: the copy is a duplicate
+            if task.delivery_id in unique:
+                out.skipped["duplicate"] += 1
+            else:
+                unique[task.delivery_id] = task
+        tasks = list(unique.values())
+        claims = self.ports.ledger.claim([t.delivery_id for t in tasks], self.owner)
+        ready = []
+        for task, claim in zip(tasks, claims):
+            if claim == 1:
+                ready.append(task)
+            elif claim == 0:
+                out.skipped["duplicate"] += 1
+            else:  # another worker holds it; if that worker died, its lease runs out and this copy goes
+                out.deferred.append((task, self.ports.clock() + LEASE_S + 1))
+                out.skipped["leased"] += 1
+        return ready
+
+    # --- 3. caps -------------------------------------------------------------------------------
+
+    def _within_caps(self, tasks: list[Task], out: Settlement) -> list[tuple[Task, str]]:
+        p = self.ports
+        paired = [(t, p.channels[t.channel].sender(t, p.ledger.phone_hash(t.phone))) for t in tasks]
+        capped = [(t, s) for t, s in paired if t.channel == "whatsapp"]
+        day = datetime.fromtimestamp(p.clock(), timezone.utc).strftime("%Y%m%d")
+        admitted = p.ledger.admit([(s, p.ledger.phone_hash(t.phone)) for t, s in capped],
+                                  cap=p.whatsapp_daily_cap, day=day)
+        refused = {t.delivery_id for (t, _), ok in zip(capped, admitted) if not ok}
+        ready = []
+        for task, sender in paired:
+            if task.delivery_id not in refused:
+                ready.append((task, sender))
+                continue
+            out.skipped["daily_cap"] += 1
+            out.released.append(task)
+            following = task.fallback()
+            if following is not None:
+                out.fallbacks.append(following)
+            else:
+                tomorrow = (int(p.clock() // 86400) + 1) * 86400
+                out.deferred.append((task, tomorrow))
+        return ready
+
+    # --- 4. send -------------------------------------------------------------------------------
+
+    async def _send(self, task: Task, sender: str) -> tuple[Outcome, bool]:
+        message = self._message(task)
+        if message is None:
+            return Outcome(PERMANENT, code="UNKNOWN_DIRECTIVE"), False
+        channel = self.ports.channels[task.channel]
+        await self.pacing.slot(channel.pacer(task), sender, urgent=task.lane == URGENT)
+        async with self._limit:
+            return await channel.send(self.client, task, message, sender), True
+
+    def _message(self, task: Task) -> Message | None:
+        if task.send == OTP:
+            return otp_message(task.text or "", task.locale)
+        if task.send == ESCALATION:
+            return Message(ESCALATION, "en", "Escalation", task.text or "")
+        directive = self.ports.directives.get(task.directive_id)
+        if directive is None:
+            return None
+        token = acks.mint(self.ports.ack_key, acks.AckClaim(task.directive_id, task.recipient_id, task.booth_id))
+        return directive_message(title=directive["title"], body=directive["body"], locale=task.locale,
+                                 link=f"{self.ports.public_url}/a/{token}", reminder=task.send == REMINDER)
+
+    # --- 5. settle -----------------------------------------------------------------------------
+
+    def _settle(self, task: Task, outcome: Outcome, out: Settlement, _message_ok: bool) -> None:
+        p, now = self.ports, self.ports.clock()
+        MESSAGES.labels(task.channel, outcome.kind).inc()
+        if outcome.kind == ACCEPTED:
+            out.sent.append((task, outcome.provider_id))
+            out.events.append(self._event(task, "sent", outcome.provider_id, None))
+            if task.queued_at:
+                LANE_LATENCY.labels(task.lane).observe(max(0.0, now - task.queued_at))
+            return
+        if outcome.kind != PERMANENT and task.attempt + 1 < p.max_attempts:
+            wait = max(outcome.retry_after_s or 0.0,
+                       backoff_s(task.attempt, base_s=p.backoff_base_s, cap_s=p.backoff_cap_s, rand=p.rand()))
+            out.released.append(task)
+            out.deferred.append((task.retried(), now + wait))
+            return
+        code = outcome.code or "UNKNOWN"
+        out.failed.append((task, code))
+        out.events.append(self._event(task, "failed", None, {"code": code, "retryable": outcome.kind != PERMANENT}))
+        following = task.fallback()
+        if following is not None:
+            out.fallbacks.append(following)
+        else:
+            out.dead.append((task, code))
+
+    @staticmethod
+    def _event(task: Task, status: str, provider_id: str | None, error: dict | None) -> tuple | None:
+        if task.booth_path is None:
+            return None  # not a booth's recipient (e.g. a test's OTP): no event can describe it
+        context = {"delivery_id": task.delivery_id, "directive_id": task.directive_id,
+                   "otp_request_id": task.otp_request_id, "booth_id": task.booth_id, "booth_path": task.booth_path,
+                   "recipient_id": task.recipient_id, "channel": task.channel}
+        return ev.delivery_status(context, status, ev.now(), provider_id, error)
+
+
+def with_queued_at(task: Task, at: float) -> Task:
+    return replace(task, queued_at=at)

@@ -1,0 +1,62 @@
+"""Background threads of the notifier: Kafka consumers and periodic jobs, each restarted after a
+failure so a hiccup (Kafka or Redis away for a moment) never silently stops the service's work."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from shared.kafka.consumer import EventConsumer
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RESTART_PAUSE_S = 2.0
+
+
+class Background:
+    """A thread running `body(stop)` until stopped; restarted after a failure."""
+
+    def __init__(self, name: str, body: Callable[[threading.Event], None]):
+        self.name, self._body = name, body
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._body(self._stop)
+            except Exception as exc:
+                log.error("background job failed; restarting", fields={
+                    "job": self.name, "error_class": type(exc).__name__, "error": str(exc)[:300]})
+                self._stop.wait(RESTART_PAUSE_S)
+
+
+def periodic(name: str, job: Callable[[], int | bool], interval_s: float) -> Background:
+    """Run `job` again at once while it finds work, else every `interval_s`."""
+    def body(stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not job():
+                stop.wait(interval_s)
+    return Background(name, body)
+
+
+def consuming(name: str, make: Callable[[], EventConsumer]) -> Background:
+    def body(stop: threading.Event) -> None:
+        consumer = make()
+        try:
+            consumer.run(stop)
+        finally:
+            consumer.close()
+    return Background(name, body)
