@@ -21,7 +21,7 @@ ORGANISER_SCOPES = ["appointments:read", "appointments:write", "directives:issue
 # What each service may ask of the others.
 SERVICE_SCOPES = {
     "appointments": ["otp:verify"],
-    "otp": [],
+    "otp": ["messages:send"],  # hands codes to the notifier
     "notifier": ["recipients:read"],
     "analytics": [],
 }

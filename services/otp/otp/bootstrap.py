@@ -11,6 +11,7 @@ import redis
 
 from otp.adapters import events as otp_events
 from otp.adapters.delivery import DeliveryChannel, RedisStreamSink
+from otp.adapters.notifier_delivery import notifier_channel
 from otp.adapters.secret import hmac_key
 from otp.adapters.store import RedisCodeStore
 from otp.consumer import GROUP_ID, ConsumerThread, event_handler
@@ -57,6 +58,8 @@ def bootstrap(
 ) -> Adapters:
     client = client or redis_client(settings)
     sink = None
+    if delivery is None and settings.delivery == "notifier":
+        delivery, sink = notifier_channel(settings, client)
     if delivery is None:
         if settings.environment == "production":
             raise RuntimeError("OTP_DELIVERY=dev-sink keeps codes readable in Redis; production needs a real channel")

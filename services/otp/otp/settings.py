@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from shared.auth.keys import LOCAL_TOKENS
 from shared.settings import PlatformSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -41,9 +42,12 @@ class OtpSettings(PlatformSettings):
     hmac_secret: SecretStr | None = Field(None, validation_alias="OTP_HMAC_SECRET")
     hmac_secret_file: Path | None = Field(None, validation_alias="OTP_HMAC_SECRET_FILE")
 
-    # Where codes go. Only the local sink exists until the notifier provides SMS/WhatsApp; it
-    # keeps codes readable, so bootstrap refuses it in production.
-    delivery: Literal["dev-sink"] = Field("dev-sink", validation_alias="OTP_DELIVERY")
+    # Where codes go: the local sink (keeps codes readable, so bootstrap refuses it in production)
+    # or the notifier's urgent lane (which in development and tests also copies them to the sink).
+    delivery: Literal["dev-sink", "notifier"] = Field("dev-sink", validation_alias="OTP_DELIVERY")
+    notifier_url: str = Field("http://127.0.0.1:8003", validation_alias="NOTIFIER_URL")
+    notifier_token_file: Path = Field(LOCAL_TOKENS / "otp.jwt", validation_alias="OTP_TOKEN_FILE")
+    notifier_timeout_s: float = Field(5.0, gt=0, validation_alias="NOTIFIER_TIMEOUT_S")
     dev_sink_maxlen: int = Field(1000, ge=10, validation_alias="OTP_DEV_SINK_MAXLEN")
     dev_sink_ttl_s: int = Field(3600, ge=60, validation_alias="OTP_DEV_SINK_TTL_S")
 
