@@ -24,7 +24,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
-from notifier.adapters.lanes import LANE_TOPICS, TaskProducer
+from notifier.adapters.lanes import TaskProducer
 from notifier.domain.tasks import OTP, Task, booth_path, delivery_id
 from shared.auth.issuer import organiser_token, service_token
 from shared.settings import PlatformSettings

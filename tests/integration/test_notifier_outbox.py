@@ -47,6 +47,12 @@ def ports(settings, mongo_db, kafka_bootstrap):
                           tally=Tally(client, prefix=prefix), events=away,
                           producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
     yield made
+    for publisher in {away, made.events}:
+        try:
+            publisher.close()
+        except Exception:
+            pass  # the unreachable broker's publisher has nothing left to confirm
+    made.producer.close()
     for key in client.scan_iter(match=prefix + "*", count=1000):
         client.delete(key)
 

@@ -105,7 +105,7 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
             recipients: RecipientSource, publish, produce) -> list:
     group = lambda name: f"{settings.topic_namespace}{name}"  # noqa: E731
     send_ports = SendPorts(
-        ledger=ports.ledger, channels=channels(settings), directives=DirectiveCache(ports.store.get), policy=policy,
+        ledger=ports.ledger, tally=ports.tally, channels=channels(settings), directives=DirectiveCache(ports.store.get), policy=policy,
         ack_key=acks, public_url=settings.public_url.rstrip("/"), max_attempts=settings.max_attempts,
         backoff_base_s=settings.backoff_base_s, backoff_cap_s=settings.backoff_cap_s,
         whatsapp_daily_cap=settings.whatsapp_daily_unique_cap,
@@ -117,7 +117,8 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
         return lambda: TaskConsumer(settings.kafka_bootstrap, settings.topic(LANE_TOPICS[lane].name),
                                     group(f"notifier-{lane}"))
 
-    lanes = [Lane(name, lane_consumer(name), produce(), publish(), concurrency[name]) for name in LANE_TOPICS]
+    lanes = [Lane(name, lane_consumer(name), produce(), publish(), concurrency[name])
+             for name in LANE_TOPICS if name in settings.lanes]
     dead_topic = settings.topic(topics.DEAD_LETTER.name)
     mover = produce()
     fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=recipients,
@@ -130,18 +131,15 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
                                      handler, dead_letter_topic=dead_topic, batch_size=batch_size)
 
     return [
-        consuming("notifier-tally", event_consumer(
-            consumer.TALLY_GROUP, [topics.DELIVERY_STATUS, topics.DIRECTIVE_ACKS], consumer.tally_handler(ports.tally), 500)),
         consuming("notifier-scheduler", event_consumer(
             consumer.SCHEDULER_GROUP, [topics.DIRECTIVES], consumer.issued_handler(ports))),
         periodic("notifier-outbox", lambda: handlers.relay_outbox(ports), 2.0),
         periodic("notifier-fanout", fanout.run_due, 0.25),
         periodic("notifier-mover", lambda: handlers.move_due_tasks(ports, mover), 0.25),
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
-        LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
-                    batch=settings.lane_batch, provider_url=settings.provider_url,
-                    provider_timeout_s=settings.provider_timeout_s),
-    ]
+    ] + ([LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
+                      batch=settings.lane_batch, provider_url=settings.provider_url,
+                      provider_timeout_s=settings.provider_timeout_s)] if lanes else [])
 
 
 def ensure_topics(settings: NotifierSettings) -> None:

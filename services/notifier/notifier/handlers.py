@@ -200,8 +200,16 @@ def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
             ack = Acknowledge(context["directive_id"], context["recipient_id"], context["booth_id"], "reply")
             if acknowledge(ack, ports):
                 outcome["acknowledgements"] += 1
-    ports.events.publish(events)
+    announce(events, ports.tally, ports.events)
     return outcome
+
+
+def announce(events: list[tuple], tally: Tally, publisher: NotifierEvents) -> None:
+    """Count events into the directive's status, then publish them. Counting first and
+    idempotently means a publish that fails (and is retried by the caller) never double counts,
+    and the status a war room watches never waits on another service's consumer."""
+    tally.count(events)
+    publisher.publish(events)
 
 
 def receipt_events(pairs: list[tuple[dict, dict]]) -> list[tuple]:
@@ -234,7 +242,7 @@ def acknowledge(cmd: Acknowledge, ports: Ports) -> bool:
     event = ev.acknowledged(directive_id=cmd.directive_id, booth_id=cmd.booth_id, booth_path=path,
                             recipient_id=cmd.recipient_id, via=cmd.via, at=ev.now())
     try:
-        ports.events.publish([event])
+        announce([event], ports.tally, ports.events)
     except ev.EventsUnavailable:
         ports.ledger.redis.delete(mark)  # not recorded: the recipient may try again
         raise

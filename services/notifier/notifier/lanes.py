@@ -19,7 +19,7 @@ from notifier.adapters.events import EventsUnavailable, NotifierEvents
 from notifier.adapters.http import PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
-from notifier.handlers import receipt_events
+from notifier.handlers import announce, receipt_events
 from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, REJECTED)
@@ -139,7 +139,7 @@ class LaneWorkers:
         events = [e for e in out.events if e is not None]
         events += receipt_events([(c, r) for c, r in zip(contexts, early) if c is not None])
         try:
-            lane.events.publish(events)
+            announce(events, self.ports.tally, lane.events)
         except EventsUnavailable as exc:
             # The ledger already holds the outcome; later receipts still move the counts.
             log.warning("delivery-status events not published", fields={"lane": lane.name, "error": str(exc)[:200]})

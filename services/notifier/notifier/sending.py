@@ -32,6 +32,7 @@ from notifier.adapters import events as ev
 from notifier.adapters.channels import ACCEPTED, PERMANENT, Channel, Outcome
 from notifier.adapters.http import PooledHttp
 from notifier.adapters.ledger import LEASE_S, Ledger
+from notifier.adapters.tally import Tally
 from notifier.domain import acks
 from notifier.domain.messages import Message, directive_message, otp_message
 from notifier.domain.pacing import Pacer
@@ -88,6 +89,7 @@ class AsyncPacing:
 @dataclass
 class SendPorts:
     ledger: Ledger
+    tally: Tally
     channels: dict[str, Channel]
     directives: DirectiveCache
     policy: SendingPolicy

