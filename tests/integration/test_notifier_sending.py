@@ -1,0 +1,164 @@
+"""The sending steps against the real Redis ledger, with hand-written channels behind the same
+interface as the HTTP ones: duplicates send once, transient failures wait with backoff, permanent
+ones fall back to the next channel or are dead-lettered, daily caps move recipients to SMS,
+and opted-out, cancelled, expired or out-of-window tasks are not sent."""
+
+import asyncio
+import time
+import uuid
+from datetime import time as clock_time
+
+import pytest
+import redis
+
+from notifier.adapters.channels import ACCEPTED, PERMANENT, TRANSIENT, Outcome
+from notifier.adapters.ledger import Ledger
+from notifier.adapters.tally import Tally
+from notifier.domain.pacing import Pacer
+from notifier.domain.policy import SendingPolicy
+from notifier.domain.tasks import DIRECTIVE, Task, booth_path, delivery_id
+from notifier.sending import DirectiveCache, Sender, SendPorts
+from tests.conftest import random_suffix
+
+pytestmark = pytest.mark.integration
+
+BOOTH = "IN-HP-D01-A01-M01-S01-B001"
+DIRECTIVE_ID = str(uuid.uuid4())
+
+
+class ScriptedChannel:
+    """A channel whose provider answers from a script: phone -> outcome kinds, one per call."""
+
+    def __init__(self, name: str, script: dict[str, list[str]] | None = None):
+        self.name, self.script, self.calls = name, script or {}, []
+        self._pacer = Pacer([f"{name}-1", f"{name}-2"], rate=1000)
+
+    def pacer(self, task):
+        return self._pacer
+
+    def sender(self, task, phone_hash, salt=0):
+        return self._pacer.sender_for(phone_hash, salt)
+
+    async def send(self, client, task, message, sender):
+        self.calls.append((task.phone, sender, message.kind))
+        kinds = self.script.get(task.phone, [])
+        kind = kinds.pop(0) if kinds else ACCEPTED
+        if kind == ACCEPTED:
+            return Outcome(ACCEPTED, provider_id=f"pm-{uuid.uuid4().hex}")
+        return Outcome(kind, code="131026" if kind == PERMANENT else "131000", retry_after_s=None)
+
+
+@pytest.fixture
+def ledger(settings):
+    client = redis.Redis.from_url(settings.redis_url)
+    prefix = f"test-send-{random_suffix()}:"
+    yield Ledger(client, prefix=prefix, phone_key=b"k" * 32)
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        client.delete(key)
+
+
+def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3):
+    channels = {"whatsapp": whatsapp or ScriptedChannel("whatsapp"), "sms": sms or ScriptedChannel("sms")}
+    directive = {"title": {"en": "T", "hi": "टी"}, "body": {"en": "B", "hi": "बी"}}
+    ports = SendPorts(ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.p), channels=channels,
+                      directives=DirectiveCache(lambda _: directive), policy=policy or SendingPolicy(quiet_start=None),
+                      ack_key=b"a" * 32, public_url="http://n", max_attempts=max_attempts, backoff_base_s=1,
+                      backoff_cap_s=8, whatsapp_daily_cap=cap, rand=lambda: 0.5)
+    return Sender(ports, client=None, concurrency=4), channels
+
+
+def task(phone: str, **overrides) -> Task:
+    recipient = overrides.pop("recipient_id", str(uuid.uuid5(uuid.NAMESPACE_OID, phone)))
+    fields = dict(delivery_id=delivery_id(DIRECTIVE_ID, recipient, "whatsapp"), send=DIRECTIVE, lane="normal",
+                  booth_id=BOOTH, booth_path=booth_path(BOOTH), recipient_id=recipient, phone=phone, locale="hi",
+                  channels=("whatsapp", "sms"), directive_id=DIRECTIVE_ID, expires_at=time.time() + 3600)
+    return Task(**{**fields, **overrides})
+
+
+def deliver(sender, tasks):
+    settlement = asyncio.run(sender.deliver(tasks))
+    sender.ports.ledger.settle(sent=settlement.sent, failed=settlement.failed, released=settlement.released)
+    return settlement
+
+
+def test_a_task_repeated_in_a_batch_or_later_is_sent_once(ledger):
+    sender, channels = make_sender(ledger)
+    one = task("+919800000001")
+    first = deliver(sender, [one, one, one])
+    again = deliver(sender, [one])
+    assert len(channels["whatsapp"].calls) == 1 and len(first.sent) == 1
+    assert first.skipped["duplicate"] == 2 and again.skipped["duplicate"] == 1 and not again.sent
+    assert ledger.done(one.delivery_id).startswith("sent:")
+
+
+def test_a_transient_failure_waits_with_backoff_and_gives_up_to_the_next_channel_after_max_attempts(ledger):
+    phone = "+919800000002"
+    sender, channels = make_sender(ledger, whatsapp=ScriptedChannel("whatsapp", {phone: [TRANSIENT] * 3}))
+    first = deliver(sender, [task(phone)])
+    [(retry, at)] = first.deferred
+    assert retry.attempt == 1 and 0 < at - time.time() <= 1.0  # rand 0.5 of base 1 s
+    assert ledger.done(retry.delivery_id) is None, "released, so the retry may send"
+    second = deliver(sender, [retry])
+    [(retry2, at2)] = second.deferred
+    assert retry2.attempt == 2 and 0.5 < at2 - time.time() <= 1.0
+    last = deliver(sender, [retry2])
+    assert not last.deferred and [code for _, code in last.failed] == ["131000"]
+    [fallback] = last.fallbacks
+    assert fallback.channel == "sms" and fallback.delivery_id == delivery_id(DIRECTIVE_ID, retry.recipient_id, "sms")
+    [event] = [e for e in last.events if e]
+    assert event[2]["status"] == "failed" and event[2]["error"] == {"code": "131000", "retryable": True}
+
+
+def test_a_permanent_failure_falls_back_to_sms_and_on_the_last_channel_is_dead_lettered(ledger):
+    phone = "+919800000003"
+    sender, channels = make_sender(ledger, whatsapp=ScriptedChannel("whatsapp", {phone: [PERMANENT]}),
+                                   sms=ScriptedChannel("sms", {phone: [PERMANENT]}))
+    first = deliver(sender, [task(phone)])
+    [fallback] = first.fallbacks
+    assert not first.dead and ledger.done(first.failed[0][0].delivery_id) == "failed:131026"
+    second = deliver(sender, [fallback])
+    assert not second.fallbacks and [(t.channel, code) for t, code in second.dead] == [("sms", "131026")]
+
+
+def test_past_a_numbers_daily_cap_of_unique_recipients_the_message_goes_by_sms(ledger):
+    sender, channels = make_sender(ledger, cap=1)
+    phones = [f"+9198000001{i:02d}" for i in range(12)]
+    settlement = deliver(sender, [task(p) for p in phones])
+    by_number = {}
+    for phone, number, _ in channels["whatsapp"].calls:
+        by_number.setdefault(number, set()).add(phone)
+    assert all(len(reached) == 1 for reached in by_number.values()) and len(by_number) == 2
+    assert len(settlement.fallbacks) == 10 and {t.channel for t in settlement.fallbacks} == {"sms"}
+    assert settlement.skipped["daily_cap"] == 10
+    repeat = [p for number, reached in by_number.items() for p in reached][0]
+    other = task(repeat, recipient_id=str(uuid.uuid4()))  # the same person, another message today
+    assert deliver(sender, [other]).sent, "someone already reached today is not a new unique recipient"
+
+
+def test_opted_out_cancelled_and_expired_tasks_are_not_sent(ledger):
+    sender, channels = make_sender(ledger)
+    opted = task("+919800000201")
+    ledger.opt_out(ledger.phone_hash(opted.phone))
+    cancelled_directive = str(uuid.uuid4())
+    ledger.cancel(cancelled_directive)
+    cancelled = task("+919800000202", directive_id=cancelled_directive)
+    expired = task("+919800000203", expires_at=time.time() - 1)
+    settlement = deliver(sender, [opted, cancelled, expired])
+    assert not channels["whatsapp"].calls and not settlement.sent
+    assert settlement.skipped == {"opted_out": 1, "cancelled": 1, "expired": 1}
+
+
+def test_a_task_outside_its_sending_window_waits_for_it_and_an_otp_does_not(ledger):
+    from datetime import datetime
+
+    from notifier.domain.policy import IST
+
+    now = datetime.now(IST)
+    quiet = SendingPolicy(quiet_start=clock_time((now.hour - 1) % 24), quiet_end=clock_time((now.hour + 1) % 24))
+    sender, channels = make_sender(ledger, policy=quiet)
+    waiting = task("+919800000301")
+    code = task("+919800000302", send="otp", text="123456 is your code", campaign=False, lane="urgent")
+    settlement = deliver(sender, [waiting, code])
+    [(parked, opens)] = settlement.deferred
+    assert parked == waiting and 0 < opens - time.time() <= 2 * 3600
+    assert [c[0] for c in channels["whatsapp"].calls] == [code.phone]
