@@ -18,12 +18,13 @@ done, so a crash between the two repeats a send's bookkeeping but never loses a 
 from __future__ import annotations
 
 import asyncio
-import socket
 import os
+import random
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from prometheus_client import Counter as Metric, Histogram
@@ -100,7 +101,7 @@ class SendPorts:
     backoff_cap_s: float
     whatsapp_daily_cap: int
     clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = __import__("random").random
+    rand: Callable[[], float] = random.random
 
 
 @dataclass
@@ -130,9 +131,9 @@ class Sender:
         ready = self._screen(tasks, out)
         ready = self._claim(ready, out)
         ready = self._within_caps(ready, out)
-        results = await asyncio.gather(*(self._send(task, sender) for task, sender in ready))
-        for (task, _), (outcome, message_ok) in zip(ready, results):
-            self._settle(task, outcome, out, message_ok)
+        outcomes = await asyncio.gather(*(self._send(task, sender) for task, sender in ready))
+        for (task, _), outcome in zip(ready, outcomes):
+            self._settle(task, outcome, out)
         return out
 
     # --- 1. screen -----------------------------------------------------------------------------
@@ -206,14 +207,14 @@ class Sender:
 
     # --- 4. send -------------------------------------------------------------------------------
 
-    async def _send(self, task: Task, sender: str) -> tuple[Outcome, bool]:
+    async def _send(self, task: Task, sender: str) -> Outcome:
         message = self._message(task)
         if message is None:
-            return Outcome(PERMANENT, code="UNKNOWN_DIRECTIVE"), False
+            return Outcome(PERMANENT, code="UNKNOWN_DIRECTIVE")
         channel = self.ports.channels[task.channel]
         await self.pacing.slot(channel.pacer(task), sender, urgent=task.lane == URGENT)
         async with self._limit:
-            return await channel.send(self.client, task, message, sender), True
+            return await channel.send(self.client, task, message, sender)
 
     def _message(self, task: Task) -> Message | None:
         if task.send == OTP:
@@ -229,7 +230,7 @@ class Sender:
 
     # --- 5. settle -----------------------------------------------------------------------------
 
-    def _settle(self, task: Task, outcome: Outcome, out: Settlement, _message_ok: bool) -> None:
+    def _settle(self, task: Task, outcome: Outcome, out: Settlement) -> None:
         p, now = self.ports, self.ports.clock()
         MESSAGES.labels(task.channel, outcome.kind).inc()
         if outcome.kind == ACCEPTED:
@@ -262,6 +263,3 @@ class Sender:
                    "recipient_id": task.recipient_id, "channel": task.channel}
         return ev.delivery_status(context, status, ev.now(), provider_id, error)
 
-
-def with_queued_at(task: Task, at: float) -> Task:
-    return replace(task, queued_at=at)
