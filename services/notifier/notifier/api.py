@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from notifier import handlers
 from notifier.adapters.events import EventsUnavailable
@@ -66,6 +66,10 @@ class Override(BaseModel):
 
 
 class DirectiveCreate(BaseModel):
+    # An unknown field (a recurrence, say, which this version does not schedule) is refused,
+    # never silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
     title: dict[str, str] = Field(description="By language: en and hi required")
     body: dict[str, str] = Field(description="By language: en and hi required")
     scope: list[UnitId] = Field(min_length=1, max_length=1000)

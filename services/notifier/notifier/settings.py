@@ -85,8 +85,8 @@ class NotifierSettings(PlatformSettings):
     topic_namespace: str = Field("", validation_alias="NOTIFIER_TOPIC_NAMESPACE")
     redis_prefix: str = Field("notifier:", validation_alias="NOTIFIER_REDIS_PREFIX")
     collection_prefix: str = Field("notifier_", validation_alias="NOTIFIER_COLLECTION_PREFIX")
-    # Channel workers, fan-out and projections run as threads of the HTTP service unless off
-    # (then `python -m notifier.worker` runs them).
+    # Channel workers, fan-out and follow-ups run as threads of the HTTP service unless off
+    # (then `python -m notifier.worker` processes run them).
     run_workers: bool = Field(True, validation_alias="NOTIFIER_RUN_WORKERS")
 
     @field_validator("whatsapp_numbers", "sms_headers", "sms_otp_headers", "bridge_numbers", mode="before")
