@@ -35,6 +35,9 @@ PYTHON = sys.executable
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT, MONGO_PORT = 9092, 9093, 6390, 27017
 SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004}
+SIMULATOR_PORT = 8005
+# How the platform's services find each other locally (beyond their defaults).
+SERVICE_ENV = {"otp": {"OTP_DELIVERY": "notifier"}}  # codes go through the notifier's urgent lane
 
 
 def say(msg: str) -> None:
@@ -319,8 +322,18 @@ def service_component(name: str) -> Component:
     port = SERVICE_PORTS[name]
     command, env = service_command(name, port, STATE / "analytics")
     return Component(name, port, lambda: command,
-                     lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env=env,
+                     lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env={**env, **SERVICE_ENV.get(name, {})},
                      start_timeout=120)
+
+
+def simulator_component() -> Component:
+    """The local messaging-provider simulator the notifier sends to (WhatsApp, SMS, push, bridge)."""
+    command = [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1",
+               "--port", str(SIMULATOR_PORT), "--no-access-log"]
+    callback = f"http://127.0.0.1:{SERVICE_PORTS['notifier']}/v1/webhooks/provider"
+    return Component("simulator", SIMULATOR_PORT, lambda: command,
+                     lambda: http_ok(f"http://127.0.0.1:{SIMULATOR_PORT}/readyz"),
+                     env={"SIMULATOR_CALLBACK_URL": callback})
 
 
 def infrastructure() -> list[Component]:
@@ -328,7 +341,7 @@ def infrastructure() -> list[Component]:
 
 
 def services() -> list[Component]:
-    return [service_component(n) for n in SERVICE_PORTS]
+    return [simulator_component()] + [service_component(n) for n in SERVICE_PORTS]
 
 
 def all_components() -> list[Component]:
@@ -387,15 +400,17 @@ def print_where_to_look(infra_only: bool) -> None:
         for name, port in SERVICE_PORTS.items():
             docs = "" if name == "analytics" else f"  docs http://127.0.0.1:{port}/docs"
             print(f"  {name:<12} http://127.0.0.1:{port}/readyz  metrics /metrics{docs}")
+        print(f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)")
         print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
     print(f"  logs       {LOGS}/")
     print("Stop everything with: make down\n")
 
 
 def restart(names: list[str]) -> int:
-    unknown = set(names) - set(SERVICE_PORTS)
+    known = [c.name for c in services()]
+    unknown = set(names) - set(known)
     if unknown:
-        say(f"no such service: {', '.join(sorted(unknown))}; services: {', '.join(SERVICE_PORTS)}")
+        say(f"no such service: {', '.join(sorted(unknown))}; services: {', '.join(known)}")
         return 2
     for c in services():
         if c.name in names:
