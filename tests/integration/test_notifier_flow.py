@@ -55,8 +55,8 @@ class Stack:
     def organiser(self, unit: str = "IN-HP", sub: str = "user-hp") -> dict[str, str]:
         return {"Authorization": f"Bearer {organiser_token(sub=sub, unit=unit)}"}
 
-    def issue(self, unit: str = "IN-HP", **overrides) -> httpx.Response:
-        return httpx.post(f"{self.notifier}/v1/directives", json=directive(**overrides), headers=self.organiser(unit),
+    def issue(self, unit: str = "IN-HP", sub: str = "user-hp", **overrides) -> httpx.Response:
+        return httpx.post(f"{self.notifier}/v1/directives", json=directive(**overrides), headers=self.organiser(unit, sub),
                           timeout=30)
 
     def status(self, directive_id: str) -> dict:
