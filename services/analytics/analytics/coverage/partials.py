@@ -1,0 +1,169 @@
+"""Totals split by source partition, so that several workers can add them up without double counting.
+
+A worker owns some partitions of the booth-keyed topics. For each one it keeps, per unit (and
+per directive), what that partition's booths add up to: a *partial*. It publishes partials to a
+compacted topic keyed by unit and partition; every worker reads that topic back into a
+`CoverageView`, whose total for a unit is the sum of its partials. A partition has one owner at
+a time, so every booth is counted exactly once, whichever worker holds it, and a new owner's
+partials simply replace the old owner's. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Generic, Protocol, TypeVar
+
+from analytics.coverage.domain import Counts, Reach
+
+COVERAGE, REACH, DIRECTIVE = "c", "r", "m"
+
+
+class Additive(Protocol):
+    def add(self, other, sign: int = 1) -> None: ...
+    def copy(self): ...
+    def to_json(self) -> dict: ...
+
+
+V = TypeVar("V", bound=Additive)
+
+
+def partial_key(kind: str, ident: str, partition: int) -> str:
+    return f"{kind}|{ident}|{partition}"
+
+
+def directive_key(directive_id: str) -> str:
+    return f"{DIRECTIVE}|{directive_id}"
+
+
+def parse_key(key: str) -> tuple[str, str, int | None]:
+    """(kind, unit or directive id, partition or None for a directive's own record)."""
+    kind, _, rest = key.partition("|")
+    if kind == DIRECTIVE:
+        return kind, rest, None
+    ident, _, partition = rest.rpartition("|")
+    return kind, ident, int(partition)
+
+
+class PartialBook(Generic[V]):
+    """One worker's partials of one kind, per partition it owns, with what changed since published."""
+
+    def __init__(self, kind: str, zero: Callable[[], V]):
+        self.kind = kind
+        self._zero = zero
+        self._parts: dict[int, dict[str, V]] = {}
+        self._dirty: dict[int, set[str]] = {}
+
+    def change(self, partition: int, changes: Iterable[tuple[str, V | None, V | None]]) -> None:
+        """Replace what booths added to keys: (key, what it added before or None, what it adds now)."""
+        part = self._parts.setdefault(partition, {})
+        dirty = self._dirty.setdefault(partition, set())
+        for key, old, new in changes:
+            value = part.get(key)
+            if value is None:
+                value = part[key] = self._zero()
+            if old is not None:
+                value.add(old, -1)
+            if new is not None:
+                value.add(new)
+            dirty.add(key)
+
+    def rebuild(self, partition: int, contributions: Iterable[tuple[str, V]], stale: Iterable[str] = ()) -> None:
+        """Start the partition over from its booths; keys published before but now absent become zero."""
+        part: dict[str, V] = {}
+        for key, value in contributions:
+            total = part.get(key)
+            if total is None:
+                total = part[key] = self._zero()
+            total.add(value)
+        for key in stale:
+            part.setdefault(key, self._zero())
+        self._parts[partition] = part
+        self._dirty[partition] = set(part)
+
+    def drop(self, partition: int) -> None:
+        self._parts.pop(partition, None)
+        self._dirty.pop(partition, None)
+
+    def partitions(self) -> set[int]:
+        return set(self._parts)
+
+    def get(self, partition: int, key: str) -> V | None:
+        return self._parts.get(partition, {}).get(key)
+
+    def mark_dirty(self, keys: Iterable[tuple[int, str]]) -> None:
+        for partition, key in keys:
+            if partition in self._parts:
+                self._dirty.setdefault(partition, set()).add(key)
+
+    def take_dirty(self, partitions: Iterable[int] | None = None) -> list[tuple[int, str, V]]:
+        """Copies of what changed since the last call (for the given partitions), to publish."""
+        taken = []
+        for partition in list(self._dirty if partitions is None else partitions):
+            keys = self._dirty.pop(partition, set())
+            part = self._parts.get(partition, {})
+            taken.extend((partition, key, part[key].copy()) for key in keys if key in part)
+        return taken
+
+
+class CoverageView:
+    """Every worker's partials read back from the topic: totals for any unit or directive."""
+
+    def __init__(self):
+        self._coverage: dict[str, dict[int, Counts]] = {}
+        self._reach: dict[str, dict[int, Reach]] = {}
+        self.directives: dict[str, dict] = {}
+        self._changed: set[str] = set()
+        # Counts.reported() last published on the coverage topic, per unit (read back, or sent by us).
+        self.published: dict[str, tuple] = {}
+
+    def on_record(self, key: str, value: dict | None) -> None:
+        kind, ident, partition = parse_key(key)
+        if kind == DIRECTIVE:
+            if value is None:
+                self.directives.pop(ident, None)
+            else:
+                self.directives[ident] = value
+            return
+        store, decode = (self._coverage, Counts.from_json) if kind == COVERAGE else (self._reach, Reach.from_json)
+        parts = store.setdefault(ident, {})
+        if value is None:
+            parts.pop(partition, None)
+        else:
+            parts[partition] = decode(value)
+        if kind == COVERAGE:
+            self._changed.add(ident)
+
+    def totals(self, unit_id: str) -> Counts:
+        return Counts.sum(self._coverage.get(unit_id, {}).values())
+
+    def reach(self, directive_id: str) -> Reach:
+        return Reach.sum(self._reach.get(directive_id, {}).values())
+
+    def keys_of_partition(self, partition: int) -> dict[str, list[str]]:
+        """Keys (by kind) holding a partial of `partition`: zeroed by a new owner that lacks them."""
+        return {
+            COVERAGE: [u for u, parts in self._coverage.items() if partition in parts],
+            REACH: [d for d, parts in self._reach.items() if partition in parts],
+        }
+
+    def units(self) -> list[str]:
+        return list(self._coverage)
+
+    def mark_changed(self, units: Iterable[str]) -> None:
+        self._changed.update(units)
+
+    def take_changed(self) -> set[str]:
+        changed, self._changed = self._changed, set()
+        return changed
+
+
+def due_updates(view: CoverageView, units: Iterable[str], countable: Callable[[str], bool]) -> list[tuple[str, Counts]]:
+    """Units whose totals differ from what the coverage topic last said, with those totals."""
+    due = []
+    for unit in units:
+        if not countable(unit):
+            continue
+        totals = view.totals(unit)
+        if view.published.get(unit) != totals.reported():
+            due.append((unit, totals))
+    return due
