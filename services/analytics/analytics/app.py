@@ -1,7 +1,9 @@
 """The analytics Faust app: the one module that owns the app object.
 
-Run it with `python -m analytics.app worker`. Health, readiness and metrics are pages on
-Faust's own web server, so the worker needs no second HTTP server.
+Run it with `python -m analytics.app worker` (or `python -m analytics worker`). Health,
+readiness, metrics and the coverage API are pages on Faust's own web server, so the worker
+needs no second HTTP server. The stream lives in `analytics.coverage` (agents, tables, views),
+found by Faust's autodiscovery, which names that package explicitly.
 """
 
 import faust
@@ -12,20 +14,29 @@ from shared.clients import mongo_client
 from shared.health import kafka_check, mongo_check, readiness
 from shared.logging import configure_logging
 from shared.problems import MEDIA_TYPE
+from shared.topics import APPOINTMENTS, replication_factor
 
 settings = AnalyticsSettings()
 configure_logging(settings.service_name, settings.log_level)
 
 app = faust.App(
-    "sangathan-analytics",
+    settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
     datadir=str(settings.data_dir),
     store="memory://",  # tables come back from their changelog topics on restart
     web_bind=settings.web_bind,
     web_port=settings.web_port,
     web_host=settings.web_bind,
-    topic_partitions=12,
-    autodiscover=False,
+    topic_partitions=APPOINTMENTS.partitions,
+    topic_replication_factor=replication_factor(),
+    # Standbys would be read in full again on every rebalance with the memory store: no gain.
+    table_standby_replicas=0,
+    consumer_auto_offset_reset="earliest",  # a new group counts the whole (kept) history
+    producer_linger=0.005,  # batch changelog writes: one per counted event
+    broker_session_timeout=settings.session_timeout_s,
+    broker_heartbeat_interval=settings.session_timeout_s / 3,
+    autodiscover=["analytics.coverage"],
+    origin="analytics",
 )
 
 CHECKS = {
@@ -51,5 +62,13 @@ async def metrics(web, request):
     return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def main() -> None:
+    # Run as `python -m analytics.app`, this file is `__main__`, a second copy of this module:
+    # the agents import `analytics.app`, so the worker must run that module's app, not this one.
+    from analytics.app import app as the_app
+
+    the_app.main()
+
+
 if __name__ == "__main__":
-    app.main()
+    main()

@@ -1,0 +1,36 @@
+"""The one place that wires the coverage stream to the real registry and topics."""
+
+from __future__ import annotations
+
+import faust
+
+from shared.clients import mongo_client
+from shared.orgtree.repository import OrgRegistry
+
+from analytics.adapters.kafka import CoverageOut, DeadLetters, PartialsOut, ViewReader
+from analytics.adapters.registry import CachedRegistry
+from analytics.coverage.deadline import load_targets
+from analytics.coverage.stream import CoverageStream
+from analytics.settings import AnalyticsSettings
+
+
+def partials_topic_name(settings: AnalyticsSettings) -> str:
+    """Prefixed with the app id like Faust's changelogs: each worker group has its own."""
+    return f"{settings.app_id}-coverage-partials"
+
+
+def build_stream(app: faust.App, settings: AnalyticsSettings) -> tuple[CoverageStream, ViewReader]:
+    producer_of = lambda: app.producer  # noqa: E731  created when the app starts, not before
+    registry = CachedRegistry(OrgRegistry(mongo_client(settings)[settings.mongo_db]), settings.children_cache_s)
+    stream = CoverageStream(
+        registry=registry,
+        partials=PartialsOut(producer_of, partials_topic_name(settings)),
+        coverage=CoverageOut(producer_of, settings.coverage_topic),
+        dead_letters=DeadLetters(producer_of, settings.dead_letter_topic, settings.app_id),
+        targets=load_targets(settings.targets_file),
+        rate_window_hours=settings.rate_window_hours,
+        group=settings.app_id,
+        stopping=lambda: app.should_stop,
+    )
+    reader = ViewReader(settings.kafka_bootstrap, partials_topic_name(settings), settings.coverage_topic, stream.view)
+    return stream, reader

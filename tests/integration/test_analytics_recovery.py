@@ -1,0 +1,160 @@
+"""The analytics worker's numbers survive a restart, a SIGKILL mid-stream and a rebalance between
+two workers: real broker, real worker processes, scratch topics per test."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from pymongo import MongoClient
+
+from analytics.rollout import CoverageClient, ScratchStream, rollout_events
+from shared.orgtree.repository import OrgRegistry
+from shared.settings import PlatformSettings
+from tests.processes import start_service
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = PlatformSettings()
+# A killed worker's partitions move after the session timeout: the broker's minimum here.
+FAST = {"ANALYTICS_PUBLISH_INTERVAL_S": "0.2", "ANALYTICS_COVERAGE_INTERVAL_S": "0.5", "ANALYTICS_SESSION_TIMEOUT_S": "6"}
+STATE = "IN-HP"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    client = MongoClient(SETTINGS.mongo_url, serverSelectionTimeoutMS=5000)
+    yield OrgRegistry(client[SETTINGS.mongo_db])
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def booths(registry):
+    """The first booths of Himachal's first district, in id order."""
+    ids = sorted(registry.booth_ids_under("IN-HP-D01"))[:400]
+    return [registry.get(b) for b in ids]
+
+
+@pytest.fixture
+def scratch():
+    stream = ScratchStream(SETTINGS.kafka_bootstrap)
+    stream.create()
+    yield stream
+    stream.delete()
+
+
+def publish(scratch, events) -> None:
+    publisher = scratch.publisher()
+    for event in events:
+        publisher.publish(event)
+    publisher.close()
+
+
+def start(scratch, tmp_path, name: str):
+    (tmp_path / name).mkdir()
+    process, base = start_service("analytics", scratch.worker_env(**FAST), tmp_path / name)
+    client = CoverageClient(base)
+    client.wait_for(client.ready, 60)
+    return process, client
+
+
+def snapshot(api: CoverageClient, units: list[str]) -> dict:
+    return {u: {k: v for k, v in api.get(u).items() if k != "deadline"} for u in units}
+
+
+def kill(process) -> None:
+    os.killpg(process.proc.pid, signal.SIGKILL)
+    process.proc.wait(10)
+    process.stop()  # closes its log
+
+
+def test_a_restarted_worker_comes_back_with_the_same_numbers(scratch, booths, tmp_path):
+    mine = booths[:6]
+    events = list(rollout_events(mine))
+    publish(scratch, events)
+    process, api = start(scratch, tmp_path, "first")
+    try:
+        api.wait_for(lambda: api.get(STATE)["booths_complete"] == 6, 30)
+        units = [STATE, mine[0]["ancestors"][2], mine[0]["ancestors"][4], mine[0]["id"]]
+        before = snapshot(api, units)
+    finally:
+        process.stop()
+
+    process, api = start(scratch, tmp_path, "second")
+    try:
+        # Partials republished from the recovered booth table: all twelve partitions rebuilt.
+        api.wait_for(lambda: api.metric("sangathan_analytics_partitions_owned") == 12, 30)
+        time.sleep(0.5)
+        assert snapshot(api, units) == before
+        # The tables really came back: the same events again are all duplicates.
+        publish(scratch, events)
+        api.wait_for(lambda: api.metric("sangathan_analytics_events_total",
+                                        '{outcome="duplicate",type="org.sangathan.appointment-verified.v1"}') == 72, 30)
+        assert snapshot(api, units) == before
+    finally:
+        process.stop()
+
+
+def test_a_worker_killed_mid_stream_loses_nothing(scratch, booths, tmp_path):
+    mine = booths[:300]  # 7,200 events: several seconds of work for one worker
+    publish(scratch, rollout_events(mine))
+    process, api = start(scratch, tmp_path, "first")
+    try:
+        seen = api.wait_for(lambda: (n := api.get(STATE)["verified_appointees"]) >= 200 and n, 30, 0.05)
+    finally:
+        kill(process)
+    assert seen < 300 * 12, "the worker must be killed mid-stream"
+
+    process, api = start(scratch, tmp_path, "second")
+    try:
+        body = api.wait_for(lambda: (b := api.get(STATE))["booths_complete"] == 300 and b, 45)
+        time.sleep(1)  # anything counted twice would show by now
+        body = api.get(STATE)
+        assert (body["booths_with_verified_president"], body["booths_complete"],
+                body["booths_with_whatsapp_pramukh"], body["verified_appointees"]) == (300, 300, 300, 3600)
+    finally:
+        process.stop()
+
+
+def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebalance(scratch, booths, tmp_path):
+    first, second = booths[:100], booths[100:200]
+    publish(scratch, rollout_events(first))
+    a_process, a = start(scratch, tmp_path, "a")
+    b_process, b = start(scratch, tmp_path, "b")
+    watching = threading.Event()
+    highest = []
+
+    def watch():
+        while not watching.is_set():
+            try:
+                highest.append(a.get(STATE)["verified_appointees"])
+            except Exception:
+                pass
+            time.sleep(0.05)
+
+    try:
+        owned = a.wait_for(lambda: (x := (a.metric("sangathan_analytics_partitions_owned") or 0,
+                                          b.metric("sangathan_analytics_partitions_owned") or 0))
+                           and sum(x) == 12 and min(x) > 0 and x, 30)
+        for api in (a, b):
+            assert api.wait_for(lambda api=api: api.get(STATE)["verified_appointees"] == 1200, 30)
+        assert owned[0] > 0 and owned[1] > 0
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        publish(scratch, rollout_events(second))
+        time.sleep(0.5)
+        b_process.stop()  # leaves the group mid-stream: its partitions move to a
+        a.wait_for(lambda: a.metric("sangathan_analytics_partitions_owned") == 12, 40)
+        body = a.wait_for(lambda: (x := a.get(STATE))["verified_appointees"] == 2400 and x, 20)
+        assert body["booths_complete"] == 200 and body["booths_with_verified_president"] == 200
+        time.sleep(1)
+        assert a.get(STATE)["verified_appointees"] == 2400
+        watching.set()
+        watcher.join()
+        assert max(highest) <= 2400, "a total never counts a booth twice, even mid-rebalance"
+    finally:
+        watching.set()
+        a_process.stop()
+        b_process.stop()

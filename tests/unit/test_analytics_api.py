@@ -1,0 +1,94 @@
+"""Who may read coverage, and what the coverage API answers."""
+
+from datetime import timedelta
+
+import pytest
+
+from analytics.coverage.access import CoverageAccess
+from analytics.coverage.domain import Counts, Reach
+from analytics.coverage.report import reach_body, unit_body
+from shared.auth.issuer import organiser_token, service_token
+from shared.problems import ProblemError
+from shared.settings import PlatformSettings
+
+access = CoverageAccess(PlatformSettings())
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+def test_no_token_is_401_with_a_bearer_challenge():
+    with pytest.raises(ProblemError) as caught:
+        access.reader(None)
+    assert caught.value.status == 401 and "Bearer" in caught.value.headers["WWW-Authenticate"]
+
+
+def test_an_expired_token_is_401():
+    token = organiser_token(sub="user-1", unit="IN", ttl=timedelta(seconds=-60))
+    with pytest.raises(ProblemError) as caught:
+        access.reader(bearer(token))
+    assert caught.value.status == 401
+
+
+def test_a_token_without_coverage_read_is_403():
+    token = organiser_token(sub="user-1", unit="IN", scopes=["appointments:write"])
+    with pytest.raises(ProblemError) as caught:
+        access.reader(bearer(token))
+    assert (caught.value.status, caught.value.kind) == (403, "missing-scope")
+
+
+def test_an_organiser_reads_their_own_subtree_only():
+    who = access.reader(bearer(organiser_token(sub="user-1", unit="IN-HP-D03")))
+    access.require(who, ["IN-HP-D03-A07"])
+    with pytest.raises(ProblemError) as caught:
+        access.require(who, ["IN-HP-D04"])
+    assert caught.value.kind == "outside-jurisdiction"
+    with pytest.raises(ProblemError):
+        access.require(who, ["IN-HP"])
+
+
+def test_headquarters_reads_everything():
+    who = access.reader(bearer(organiser_token(sub="user-hq", unit="IN")))
+    access.require(who, ["IN-UP-D44"])
+
+
+def test_a_service_needs_the_scope_too():
+    with pytest.raises(ProblemError) as caught:
+        access.reader(bearer(service_token("notifier")))
+    assert caught.value.status == 403
+
+
+DISTRICT = {"id": "IN-HP-D01", "level": "district", "parent": "IN-HP", "ancestors": ["IN", "IN-HP"],
+            "state": "HP", "name": "District 1", "name_hi": "जिला 1", "booths": 400}
+BOOTH = {"id": "IN-HP-D01-A01-M01-S01-B001", "level": "booth", "parent": "IN-HP-D01-A01-M01-S01",
+         "ancestors": ["IN", "IN-HP", "IN-HP-D01", "IN-HP-D01-A01", "IN-HP-D01-A01-M01", "IN-HP-D01-A01-M01-S01"],
+         "state": "HP", "name": "Booth 1", "name_hi": "बूथ 1", "booths": 1}
+
+
+def test_a_unit_answers_its_counts_and_shares():
+    body = unit_body(DISTRICT, Counts(100, 20, 50, 1500, 400, {"booth_president": 100}, as_of=0.0))
+    assert body["booths_total"] == 400 and body["booths_complete"] == 20
+    assert body["shares"] == {"verified_president": 0.25, "complete": 0.05, "whatsapp_pramukh": 0.125}
+    assert body["as_of"] == "1970-01-01T00:00:00+00:00"
+    assert "team" not in body
+
+
+def test_a_booth_answers_what_its_team_still_lacks():
+    counts = Counts(1, 0, 0, 2, 1, {"booth_president": 1, "member": 1}, as_of=0.0)
+    team = unit_body(BOOTH, counts)["team"]
+    assert team["president_verified"] and not team["complete"]
+    assert team["missing"] == {"mann_ki_baat_pramukh": 1, "labharthi_pramukh": 1, "whatsapp_pramukh": 1,
+                               "it_social_media": 1, "panna_pramukh": 1, "women": 2}
+
+
+def test_a_unit_nobody_has_counted_yet_answers_zeros():
+    body = unit_body(DISTRICT, Counts())
+    assert body["verified_appointees"] == 0 and body["as_of"] is None
+
+
+def test_a_directive_answers_its_reach_against_its_target():
+    body = reach_body({"directive_id": "d1", "issuing_unit": "IN", "scope": ["IN-HP"], "booths_targeted": 200},
+                      Reach(50, 10, 0.0))
+    assert (body["booths_delivered"], body["booths_acknowledged"]) == (50, 10)
+    assert body["shares"] == {"delivered": 0.25, "acknowledged": 0.05}
