@@ -4,6 +4,7 @@ is down when it is not."""
 import httpx
 import pytest
 
+from tests.conftest import random_suffix
 from tests.processes import closed_port, start_redis, start_service
 
 pytestmark = pytest.mark.integration
@@ -23,12 +24,19 @@ BROKEN = {
 FAST = {"DEPENDENCY_TIMEOUT_S": "1"}
 
 
+def isolated(service: str) -> dict[str, str]:
+    """Consumer groups of the test's own, so the platform's running services keep their partitions."""
+    suffix = random_suffix()
+    return {"appointments": {"APPOINTMENTS_CONSUMER_GROUP": f"scratch-readiness-{suffix}"},
+            "analytics": {"ANALYTICS_APP_ID": f"scratch-readiness-{suffix}"}}.get(service, {})
+
+
 @pytest.mark.parametrize(
     "service,dependency",
     [(s, d) for s, deps in DEPENDENCIES.items() for d in deps],
 )
 def test_readyz_is_503_naming_the_dependency_that_is_down(service, dependency, tmp_path):
-    process, base = start_service(service, {**FAST, **BROKEN[dependency]()}, tmp_path)
+    process, base = start_service(service, {**FAST, **isolated(service), **BROKEN[dependency]()}, tmp_path)
     try:
         assert httpx.get(base + "/healthz").status_code == 200, "liveness must not depend on servers"
         response = httpx.get(base + "/readyz", timeout=10)
@@ -43,7 +51,7 @@ def test_readyz_is_503_naming_the_dependency_that_is_down(service, dependency, t
 
 @pytest.mark.parametrize("service", list(DEPENDENCIES))
 def test_readyz_is_200_with_every_dependency_up(service, tmp_path):
-    process, base = start_service(service, FAST, tmp_path)
+    process, base = start_service(service, {**FAST, **isolated(service)}, tmp_path)
     try:
         response = httpx.get(base + "/readyz", timeout=10)
         assert response.status_code == 200, response.text

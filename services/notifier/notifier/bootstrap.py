@@ -5,6 +5,7 @@ production."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import redis
@@ -55,14 +56,32 @@ class Adapters:
     checks: dict[str, Check]
     background: list[Background | LaneWorkers] = field(default_factory=list)
 
+    started: list = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
     def start(self) -> None:
-        ensure_topics(self.settings)
-        self.ports.ledger.restore_optouts(self.ports.store.optout_keys())
+        # The datastores may be down when the service starts: prepare and start the workers in
+        # the background, retrying, while /readyz says what is missing.
+        threading.Thread(target=self._prepare_then_run, name="notifier-start", daemon=True).start()
+
+    def _prepare_then_run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                ensure_topics(self.settings)
+                self.ports.ledger.restore_optouts(self.ports.store.optout_keys())
+                break
+            except Exception as exc:
+                log.warning("start-up waits for its datastores", fields={"error": type(exc).__name__})
+                self.stopping.wait(2)
         for worker in self.background:
+            if self.stopping.is_set():
+                return
             worker.start()
+            self.started.append(worker)
 
     def stop(self) -> None:
-        for worker in reversed(self.background):
+        self.stopping.set()
+        for worker in reversed(self.started):
             worker.stop()
         self.ports.events.close()
         self.ports.producer.close()
