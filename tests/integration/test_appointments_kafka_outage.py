@@ -87,6 +87,7 @@ def test_appointments_made_while_kafka_is_down_reach_kafka_when_it_returns(
         before = tail.wait_until(lambda e: e.data["appointment_id"] in made, count=3, timeout=30)
         assert {e.data["appointment_id"] for e in before} == set(made)
 
+        wait_until(lambda: mongo_db.booth_teams.count_documents({"has_outbox": True}) == 0, 30, service)
         broker.stop()
         made += [appoint(b) for b in demo_units[3:]]  # writes succeed with Kafka down
         pending = [d for d in mongo_db.booth_teams.find({"has_outbox": True})]
