@@ -3,6 +3,7 @@ its schema offline, and the rules the deployment promises hold in every overlay:
 probes, autoscaling, datastores reachable only by the services that use them, no secret values.
 """
 
+import ast
 import copy
 import importlib.util
 import re
@@ -166,9 +167,20 @@ def test_every_service_is_probed_on_readyz_and_healthz_on_its_serving_port(objec
 def test_every_command_runs_a_module_of_the_project(objects):
     missing = [module_of(d) for d in of_kind(objects, "Deployment").values()
                if importlib.util.find_spec(module_of(d)) is None]
-    if missing == ["notifier.workers"]:
-        pytest.xfail("the notifier's channel-worker entrypoint (notifier.workers:app) is not written yet")
     assert missing == []
+
+
+def test_every_uvicorn_command_names_an_app_its_module_defines(objects):
+    """`module:app` must be assigned at the module's top level (read, not imported: no side effects)."""
+    for name, deployment in of_kind(objects, "Deployment").items():
+        command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+        if "uvicorn" not in command:
+            continue
+        module, attribute = command[command.index("uvicorn") + 1].split(":")
+        tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+        assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+        assert attribute in assigned, f"{name}: {module} defines no {attribute}"
 
 
 def test_files_and_folders_the_settings_name_are_mounted(objects):
