@@ -5,13 +5,12 @@ two agree without configuration. Files are created atomically (temporary file, t
 that fails if another process won), so concurrent starts all read the same key.
 """
 
-import os
-import secrets
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from notifier.settings import NotifierSettings
+from shared.secrets import development_key
 
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "development", "test", "xxx"}
 MIN_BYTES = 32
@@ -34,22 +33,6 @@ def _key(secret: SecretStr | None, secret_file: Path | None, settings: NotifierS
     if settings.environment not in ("development", "test"):
         raise RuntimeError("no key configured")  # settings refuse this too; never fall through
     return development_key(development)
-
-
-def development_key(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path.read_bytes().strip()
 
 
 def checked(secret: bytes) -> bytes:

@@ -6,13 +6,10 @@ atomically: written to a private temporary file, then hard-linked into place, wh
 another process got there first; everyone then reads the one file that won.
 """
 
-import os
-import secrets
-from pathlib import Path
-
 from otp.settings import OtpSettings, check_secret
+from shared.secrets import development_key
 
-KEY_BYTES = 32
+__all__ = ["development_key", "hmac_key"]
 
 
 def hmac_key(settings: OtpSettings) -> bytes:
@@ -25,20 +22,3 @@ def hmac_key(settings: OtpSettings) -> bytes:
     return development_key(settings.state_dir / "otp" / "hmac.key")
 
 
-def development_key(path: Path) -> bytes:
-    """The key in `path` (mode 0600), created with a random value if it does not exist yet."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(KEY_BYTES))
-                f.flush()
-                os.fsync(f.fileno())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path.read_bytes().strip()
