@@ -52,13 +52,13 @@ def demo_units(settings, mongo_db):
     return [b["_id"] for b in booths]
 
 
-def reopened(bootstrap: str) -> TopicTail:
-    """A tail from the start once the restarted broker leads its partitions again."""
+def tail_once_led(bootstrap: str, from_start: bool = False) -> TopicTail:
+    """A tail of the appointments topic once the (re)started broker leads its partitions."""
     holder: list[TopicTail] = []
 
     def attempt() -> bool:
         try:
-            holder.append(TopicTail.from_start(bootstrap, topics.APPOINTMENTS.name))
+            holder.append(TopicTail(bootstrap, topics.APPOINTMENTS.name, from_start=from_start))
             return True
         except KafkaException:
             return False
@@ -73,7 +73,7 @@ def test_appointments_made_while_kafka_is_down_reach_kafka_when_it_returns(
     service, base = start_service("appointments", {
         "KAFKA_BOOTSTRAP": bootstrap, "MONGO_DB": mongo_db.name, "OUTBOX_SWEEP_INTERVAL_S": "5"}, tmp_path)
     headers = organiser_token(MANDAL)
-    tail = TopicTail(bootstrap, topics.APPOINTMENTS.name)
+    tail = tail_once_led(bootstrap)
     made = []
     try:
         def appoint(booth: str) -> str:
@@ -95,7 +95,7 @@ def test_appointments_made_while_kafka_is_down_reach_kafka_when_it_returns(
 
         broker.start()
         tail.close()
-        tail = reopened(bootstrap)
+        tail = tail_once_led(bootstrap, from_start=True)
         after = tail.ids_until(lambda e: e.type == types.BOOTH_PRESIDENT_APPOINTED, set(made), timeout=60)
         assert after == set(made), "every appointment's event is on Kafka"
         wait_until(lambda: mongo_db.booth_teams.count_documents({"has_outbox": True}) == 0, 30, service)

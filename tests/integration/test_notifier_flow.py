@@ -413,9 +413,16 @@ def test_a_reply_to_a_directive_acknowledges_it(stack):
     directive_id = stack.issue(scope=scope, channels=["sms"]).json()["directive_id"]
     stack.wait_for(directive_id, lambda s: s["total"]["sent"] > 0)
     wait_until(lambda: [m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id], 20)
-    message = next(m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id)
-    httpx.post(f"{stack.simulator}/v1/replies", json={"message_id": message["id"], "text": "ठीक है"}, timeout=10)
-    stack.wait_for(directive_id, lambda s: s["total"]["acknowledged"] == 1)
+    # The simulator may still report a message failed after accepting it, and a failed delivery
+    # is final; so reply to up to three recipients until one reply counts.
+    for message in [m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id][:3]:
+        httpx.post(f"{stack.simulator}/v1/replies", json={"message_id": message["id"], "text": "ठीक है"}, timeout=10)
+        try:
+            stack.wait_for(directive_id, lambda s: s["total"]["acknowledged"] >= 1, timeout_s=10)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("no reply was counted as an acknowledgement")
 
 
 def test_the_live_stream_sends_the_counts_as_they_change(stack):
