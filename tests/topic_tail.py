@@ -48,4 +48,7 @@ class TopicTail:
         return seen
 
     def close(self) -> None:
-        self.consumer.close()
+        """Idempotent."""
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None

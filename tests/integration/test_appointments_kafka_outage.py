@@ -67,11 +67,20 @@ def tail_once_led(bootstrap: str, from_start: bool = False) -> TopicTail:
     return holder[0]
 
 
+@pytest.fixture
+def appointments(broker, mongo_db, tmp_path):
+    """The appointments service, pointed at the test's broker and scratch database."""
+    process, base = start_service("appointments", {
+        "KAFKA_BOOTSTRAP": f"127.0.0.1:{broker.port}", "MONGO_DB": mongo_db.name,
+        "OUTBOX_SWEEP_INTERVAL_S": "5"}, tmp_path)
+    yield process, base
+    process.stop()
+
+
 def test_appointments_made_while_kafka_is_down_reach_kafka_when_it_returns(
-        broker, demo_units, mongo_db, organiser_token, tmp_path):
+        broker, demo_units, appointments, mongo_db, organiser_token):
     bootstrap = f"127.0.0.1:{broker.port}"
-    service, base = start_service("appointments", {
-        "KAFKA_BOOTSTRAP": bootstrap, "MONGO_DB": mongo_db.name, "OUTBOX_SWEEP_INTERVAL_S": "5"}, tmp_path)
+    service, base = appointments
     headers = organiser_token(MANDAL)
     tail = tail_once_led(bootstrap)
     made = []
@@ -101,4 +110,3 @@ def test_appointments_made_while_kafka_is_down_reach_kafka_when_it_returns(
         wait_until(lambda: mongo_db.booth_teams.count_documents({"has_outbox": True}) == 0, 30, service)
     finally:
         tail.close()
-        service.stop()
