@@ -1,6 +1,5 @@
 """The one place that wires the appointments service's real adapters and background loops."""
 
-import threading
 from dataclasses import dataclass, field
 
 from pymongo.database import Database
@@ -12,16 +11,15 @@ from appointments.adapters.otp_client import OtpClient
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
 from appointments.handlers import Context
 from appointments.settings import AppointmentsSettings
+from shared.background import Background, consuming
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
-from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 from shared.teams.rules import rules_for
 from shared.topics import OTP_RESULTS
 
-log = get_logger(__name__)
 SOURCE = "/sangathan/appointments"
 
 
@@ -33,20 +31,15 @@ class Adapters:
     otp: OtpClient
     live: LiveFeed
     checks: dict[str, Check]
-    loops: list = field(default_factory=list)  # (name, run(stop)) started with the HTTP app
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
+    background: list[Background] = field(default_factory=list)  # started with the HTTP app
 
     def start(self) -> None:
-        for name, run in self.loops:
-            thread = threading.Thread(target=_logged(name, run), args=(self.stop_event,), name=name, daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        for job in self.background:
+            job.start()
 
     def stop(self) -> None:
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(timeout=15)
+        for job in reversed(self.background):
+            job.stop()
 
 
 def bootstrap(settings: AppointmentsSettings) -> Adapters:
@@ -58,8 +51,11 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     relay = OutboxRelay(teams, EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG),
                         batch=settings.relay_batch, interval_s=settings.relay_interval_s,
                         sweep_interval_s=settings.relay_sweep_interval_s)
-    otp_results = EventConsumer(settings.kafka_bootstrap, settings.consumer_group, [OTP_RESULTS],
-                                lambda event: consumer.on_otp_result(context, event))
+
+    def otp_results() -> EventConsumer:
+        return EventConsumer(settings.kafka_bootstrap, settings.consumer_group, [OTP_RESULTS],
+                             lambda event: consumer.on_otp_result(context, event))
+
     live = LiveFeed(settings.kafka_bootstrap)
     return Adapters(
         db=db,
@@ -71,33 +67,16 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
-        loops=[("indexes", lambda stop: _until_done(teams.ensure_indexes, stop)), ("outbox-relay", relay.run), ("otp-results", lambda stop: _then_close(otp_results, stop)), ("live-feed", live.run)],
+        background=[
+            Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
+            Background("outbox-relay", relay.run),
+            consuming("otp-results", otp_results),
+            Background("live-feed", live.run),
+        ],
     )
 
 
-def _then_close(consumer: EventConsumer, stop: threading.Event) -> None:
-    # Closing leaves the group at once, so a restarted service gets its partitions without
-    # waiting out the session timeout of its old self.
-    try:
-        consumer.run(stop)
-    finally:
-        consumer.close()
-
-
-def _until_done(step, stop: threading.Event) -> None:
-    """Run a start-up step once MongoDB answers, without holding up the HTTP app meanwhile."""
-    while not stop.is_set():
-        try:
-            return step()
-        except Exception as exc:
-            log.warning("start-up step failed; retrying", fields={"step": step.__name__, "error": type(exc).__name__})
-            stop.wait(5)
-
-
-def _logged(name: str, run):
-    def target(stop: threading.Event) -> None:
-        try:
-            run(stop)
-        except Exception:
-            log.exception("background loop stopped", fields={"loop": name})
-    return target
+def _once(step, stop) -> None:
+    """A start-up step, retried (by Background) until MongoDB answers; the HTTP app is not held up."""
+    step()
+    stop.wait()

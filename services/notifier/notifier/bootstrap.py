@@ -28,7 +28,7 @@ from notifier.followups import FollowUps
 from notifier.lanes import Lane, LaneWorkers
 from notifier.sending import DirectiveCache, SendPorts
 from notifier.settings import NotifierSettings
-from notifier.workers import Background, consuming, periodic
+from shared.background import Background, consuming, periodic
 from shared import topics
 from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check, redis_check

@@ -14,11 +14,12 @@ from otp.adapters.delivery import DeliveryChannel, RedisStreamSink
 from otp.adapters.notifier_delivery import notifier_channel
 from otp.adapters.secret import hmac_key
 from otp.adapters.store import RedisCodeStore
-from otp.consumer import GROUP_ID, ConsumerThread, event_handler
+from otp.consumer import GROUP_ID, consumer_thread, event_handler
 from otp.domain import Policy
 from otp.handlers import Ports
 from otp.settings import OtpSettings
 from shared import topics
+from shared.background import Background
 from shared.clients import redis_client
 from shared.health import Check, kafka_check, redis_check
 from shared.kafka.consumer import EventConsumer
@@ -36,7 +37,7 @@ class Adapters:
     ports: Ports
     sink: RedisStreamSink | None  # the local delivery sink, when it is the channel
     checks: dict[str, Check]
-    consumer: ConsumerThread | None  # None: this process sends no codes (tests of the HTTP side)
+    consumer: Background | None  # None: this process sends no codes (tests of the HTTP side)
 
     def start(self) -> None:
         if self.consumer is not None:
@@ -89,5 +90,5 @@ def bootstrap(
             "redis": redis_check(client),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
-        consumer=ConsumerThread(make_consumer) if consume else None,
+        consumer=consumer_thread(make_consumer) if consume else None,
     )

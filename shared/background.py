@@ -1,5 +1,5 @@
-"""Background threads of the notifier: Kafka consumers and periodic jobs, each restarted after a
-failure so a hiccup (Kafka or Redis away for a moment) never silently stops the service's work."""
+"""Background threads of a service: Kafka consumers and periodic jobs, each restarted after a
+failure, so a hiccup (Kafka, Redis or MongoDB away for a moment) never silently stops its work."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ RESTART_PAUSE_S = 2.0
 class Background:
     """A thread running `body(stop)` until stopped; restarted after a failure."""
 
-    def __init__(self, name: str, body: Callable[[threading.Event], None]):
-        self.name, self._body = name, body
+    def __init__(self, name: str, body: Callable[[threading.Event], None], restart_pause_s: float = RESTART_PAUSE_S):
+        self.name, self._body, self._pause_s = name, body, restart_pause_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -40,7 +40,7 @@ class Background:
             except Exception as exc:
                 log.error("background job failed; restarting", fields={
                     "job": self.name, "error_class": type(exc).__name__, "error": str(exc)[:300]})
-                self._stop.wait(RESTART_PAUSE_S)
+                self._stop.wait(self._pause_s)
 
 
 def periodic(name: str, job: Callable[[], int | bool], interval_s: float) -> Background:
@@ -52,11 +52,17 @@ def periodic(name: str, job: Callable[[], int | bool], interval_s: float) -> Bac
     return Background(name, body)
 
 
-def consuming(name: str, make: Callable[[], EventConsumer]) -> Background:
+def consuming(name: str, make: Callable[[], EventConsumer], restart_pause_s: float = RESTART_PAUSE_S) -> Background:
+    """Run a fresh consumer from `make` until stopped; after a failure a new one rejoins the group
+    from the last committed offset. Closing leaves the group at once, so a restarted service gets
+    its partitions without waiting out its old self's session timeout."""
     def body(stop: threading.Event) -> None:
         consumer = make()
         try:
             consumer.run(stop)
         finally:
-            consumer.close()
-    return Background(name, body)
+            try:
+                consumer.close()
+            except Exception as exc:
+                log.warning("consumer did not close cleanly", fields={"job": name, "error_class": type(exc).__name__})
+    return Background(name, body, restart_pause_s)
