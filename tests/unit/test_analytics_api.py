@@ -6,7 +6,7 @@ import pytest
 
 from analytics.coverage.access import CoverageAccess
 from analytics.coverage.domain import Counts, Reach
-from analytics.coverage.report import reach_body, unit_body
+from analytics.coverage.report import booths_without_president, directives_within, reach_body, unit_body
 from shared.auth.issuer import organiser_token, service_token
 from shared.problems import ProblemError
 from shared.settings import PlatformSettings
@@ -92,3 +92,28 @@ def test_a_directive_answers_its_reach_against_its_target():
                       Reach(50, 10, 0.0))
     assert (body["booths_delivered"], body["booths_acknowledged"]) == (50, 10)
     assert body["shares"] == {"delivered": 0.25, "acknowledged": 0.05}
+
+
+def directive(directive_id: str, issuing_unit: str, scope: list[str], issued_at: str) -> dict:
+    return {"directive_id": directive_id, "issuing_unit": issuing_unit, "scope": scope, "booths_targeted": 10,
+            "priority": "normal", "issued_at": issued_at, "expires_at": None}
+
+
+def test_a_units_directives_are_those_issued_or_aimed_inside_it_newest_first():
+    directives = [
+        directive("d-hq", "IN", ["IN"], "2024-11-01T10:00:00+05:30"),
+        directive("d-state", "IN-HP", ["IN-HP"], "2024-11-02T10:00:00+05:30"),
+        directive("d-hq-to-district", "IN", ["IN-HP-D05"], "2024-11-03T10:00:00+05:30"),
+        directive("d-other-state", "IN-UP", ["IN-UP-D01"], "2024-11-04T10:00:00+05:30"),
+        directive("d-neighbour", "IN-HP-D050", ["IN-HP-D050"], "2024-11-05T10:00:00+05:30"),
+    ]
+    assert [d["directive_id"] for d in directives_within(directives, "IN-HP", 10)] == [
+        "d-neighbour", "d-hq-to-district", "d-state"]
+    assert [d["directive_id"] for d in directives_within(directives, "IN-HP-D05", 10)] == ["d-hq-to-district"]
+    assert [d["directive_id"] for d in directives_within(directives, "IN", 2)] == ["d-neighbour", "d-other-state"]
+
+
+def test_booths_without_a_president_are_counted_and_listed_in_booth_order_up_to_the_limit():
+    booths = ["IN-HP-D01-A01-M01-S01-B003", "IN-HP-D01-A01-M01-S01-B001", "IN-HP-D01-A01-M01-S01-B002"]
+    answer = booths_without_president(booths, lambda b: b.endswith("B002"), limit=1)
+    assert answer == {"count": 2, "booths": ["IN-HP-D01-A01-M01-S01-B001"]}

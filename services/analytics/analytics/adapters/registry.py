@@ -60,6 +60,10 @@ class CachedRegistry:
         self._children[unit_id] = (self._clock() + self._children_ttl_s, children)
         return children
 
+    async def booth_ids_under(self, unit_id: str) -> list[str]:
+        """Every booth id in the unit's subtree: a scan, not cached (asked for one page at a time)."""
+        return await self._ask(lambda u: list(self._registry.booth_ids_under(u)), unit_id)
+
     async def _ask(self, method, unit_id: str):
         try:
             return await asyncio.to_thread(method, unit_id)

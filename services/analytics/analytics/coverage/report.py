@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -48,6 +49,27 @@ def reach_body(directive: dict[str, Any], reach: Reach) -> dict[str, Any]:
         "shares": {"delivered": _share(reach.delivered, targeted), "acknowledged": _share(reach.acknowledged, targeted)},
         "as_of": _iso(reach.as_of),
     }
+
+
+def directives_within(directives: Iterable[Mapping[str, Any]], unit_id: str, limit: int) -> list[Mapping[str, Any]]:
+    """The `limit` latest directives issued in or aimed into `unit_id`'s subtree, newest first.
+
+    The rule /directives/{id}/reach applies to its caller: a directive belongs to a unit when its
+    issuing unit or a unit of its scope lies inside it (a national directive is HQ's, not a state's).
+    """
+    mine = [d for d in directives if any(_within(u, unit_id) for u in (d["issuing_unit"], *d["scope"]))]
+    return sorted(mine, key=lambda d: (d["issued_at"], d["directive_id"]), reverse=True)[:limit]
+
+
+def booths_without_president(booth_ids: Iterable[str], has_president: Callable[[str], bool],
+                             limit: int) -> dict[str, Any]:
+    """How many of the booths still lack a verified president, and the first `limit` of them in booth order."""
+    missing = sorted(b for b in booth_ids if not has_president(b))
+    return {"count": len(missing), "booths": missing[:limit]}
+
+
+def _within(unit_id: str, ancestor_id: str) -> bool:
+    return unit_id == ancestor_id or unit_id.startswith(ancestor_id + "-")
 
 
 def _share(part: int, whole: int) -> float:

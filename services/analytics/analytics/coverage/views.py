@@ -3,6 +3,8 @@
 Every worker answers for every unit: its view sums the partials of all workers.
 
     GET /coverage/{unit_id}                  national, state, ... sector, or one booth
+    GET /coverage/{unit_id}/directives?limit=10            latest directives in the subtree, with reach
+    GET /coverage/{unit_id}/booths-without-president?limit=200   (units of at most 5,000 booths)
     GET /directives/{directive_id}/reach
 """
 
@@ -14,9 +16,11 @@ from analytics.adapters.registry import RegistryUnavailable
 from analytics.app import app, settings
 from analytics.coverage.access import CoverageAccess
 from analytics.coverage.agents import stream, view_reader
-from analytics.coverage.report import reach_body, unit_body
+from analytics.coverage.report import booths_without_president, directives_within, reach_body, unit_body
 
 access = CoverageAccess(settings)
+# Listing a unit's booths scans the registry: a mandal or an assembly, not a state.
+MAX_BOOTHS_LISTED = 5000
 
 
 @app.page("/coverage/{unit_id}")
@@ -32,6 +36,45 @@ async def unit_coverage(web, request, unit_id: str):
         body["children"] = [_coverage(child) for child in children]
         return body
     return await _respond(web, request, answer)
+
+
+@app.page("/coverage/{unit_id}/directives")
+async def unit_directives(web, request, unit_id: str):
+    async def answer():
+        access.require(access.reader(request.headers.get("Authorization")), [unit_id])
+        _require_ready()
+        limit = _limit(request, default=10, most=100)
+        latest = directives_within(stream.view.directives.values(), unit_id, limit)
+        return {"unit_id": unit_id,
+                "directives": [reach_body(d, stream.view.reach(d["directive_id"])) for d in latest]}
+    return await _respond(web, request, answer)
+
+
+@app.page("/coverage/{unit_id}/booths-without-president")
+async def unit_booths_without_president(web, request, unit_id: str):
+    async def answer():
+        access.require(access.reader(request.headers.get("Authorization")), [unit_id])
+        _require_ready()
+        limit = _limit(request, default=200, most=MAX_BOOTHS_LISTED)
+        unit = await stream.registry.unit(unit_id)
+        if unit is None:
+            raise ProblemError(404, "unit-not-found", "No such unit", f"the org registry has no unit {unit_id}")
+        if unit["booths"] > MAX_BOOTHS_LISTED:
+            raise ProblemError(422, "unit-too-large", "Too many booths to list",
+                               f"{unit_id} has {unit['booths']} booths; list a unit of at most {MAX_BOOTHS_LISTED}")
+        booths = await stream.registry.booth_ids_under(unit_id)
+        missing = booths_without_president(
+            booths, lambda b: stream.view.totals(b).booths_with_verified_president > 0, limit)
+        return {"unit_id": unit_id, "booths_total": unit["booths"], **missing}
+    return await _respond(web, request, answer)
+
+
+def _limit(request, *, default: int, most: int) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ProblemError(422, "validation-error", "The request is not valid",
+                           f"limit: a whole number from 1 to {most}", errors=[{"field": "limit", "reason": f"1..{most}"}])
+    return int(raw)
 
 
 def _coverage(unit: dict) -> dict:
