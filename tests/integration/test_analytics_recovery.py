@@ -147,7 +147,12 @@ def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebala
         time.sleep(0.5)
         b_process.stop()  # leaves the group mid-stream: its partitions move to a
         a.wait_for(lambda: a.metric("sangathan_analytics_partitions_owned") == 12, 40)
-        body = a.wait_for(lambda: (x := a.get(STATE))["verified_appointees"] == 2400 and x, 20)
+        try:
+            body = a.wait_for(lambda: (x := a.get(STATE))["verified_appointees"] == 2400 and x, 20)
+        except AssertionError:
+            raise AssertionError(f"totals after the rebalance: {a.get(STATE)}; seen mid-rebalance up to "
+                                 f"{max(highest, default=None)}; committed/end per partition: "
+                                 f"{scratch.unread()}") from None
         assert body["booths_complete"] == 200 and body["booths_with_verified_president"] == 200
         time.sleep(1)
         assert a.get(STATE)["verified_appointees"] == 2400

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import httpx
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared import topics
@@ -125,6 +126,23 @@ class ScratchStream:
                     future.result()
                 except Exception:
                     pass  # already gone
+
+    def unread(self) -> dict[int, tuple[int | None, int]]:
+        """Per appointments partition: the workers' committed offset and the end of the log.
+
+        Said when a test fails, to tell a worker that stopped reading from one that miscounted.
+        """
+        topic = self.topic(topics.APPOINTMENTS)
+        probe = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.app_id,
+                          "enable.auto.commit": False})
+        try:
+            parts = [TopicPartition(topic, p) for p in range(topics.APPOINTMENTS.partitions)]
+            committed = {tp.partition: (tp.offset if tp.offset >= 0 else None)
+                         for tp in probe.committed(parts, timeout=10)}
+            return {p: (committed[p], probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                    for p in committed}
+        finally:
+            probe.close()
 
     def worker_env(self, **extra: str) -> dict[str, str]:
         return {
