@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from prometheus_client import Counter
 
 from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
+from shared.kafka.lag import LagStats
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger, mask_phones
 from shared.topics import DEAD_LETTER, Topic
@@ -81,11 +82,13 @@ class EventConsumer:
         self._handler = handler
         self._stop = threading.Event()
         self._closed = False
+        self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag, from librdkafka's statistics
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            **self._lag.config(),
             **(config or {}),
         })
         self._consumer.subscribe([t.name if isinstance(t, Topic) else t for t in topics])
@@ -132,6 +135,7 @@ class EventConsumer:
             self._dead_letters.close()
         finally:
             self._consumer.close()  # leaves the group now, so partitions move without waiting
+            self._lag.clear()  # its partitions are someone else's to report now
 
     # --- one record ----------------------------------------------------------------------------
 

@@ -1,0 +1,123 @@
+"""Kafka consumer lag as one Prometheus gauge: records a consumer group has yet to handle, per partition.
+
+Two sources feed the same gauge, `sangathan_kafka_consumer_lag{group, topic, partition}`:
+
+- `LagStats`, for confluent-kafka consumers (EventConsumer, the notifier's lanes): librdkafka's
+  own statistics, every `statistics.interval.ms`, give each assigned partition's high watermark
+  minus the group's committed offset. Only the partitions this process owns are reported, so the
+  replicas of one group never report the same partition (except for a moment during a rebalance).
+- `GroupLagProbe`, for a group whose client is not librdkafka (the Faust analytics worker, on
+  aiokafka): committed offsets from the admin API against the partitions' high watermarks.
+
+Labels are group, topic and partition only, so the series are bounded by the topic registry's
+partitions per group, whatever the traffic.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+from prometheus_client import Gauge
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+CONSUMER_LAG = Gauge(
+    "sangathan_kafka_consumer_lag",
+    "Records not yet handled by a consumer group (high watermark minus committed offset), by partition",
+    ["group", "topic", "partition"],
+)
+
+STATS_INTERVAL_MS = 5000
+# librdkafka fetch states of a partition this consumer does not (or no longer) fetch.
+_NOT_OWNED = {"none", "stopping", "stopped"}
+
+Lags = dict[tuple[str, int], int]
+
+
+def partition_lags(stats: dict) -> Lags:
+    """Lag of each partition this consumer owns, from one librdkafka statistics document.
+
+    Before the group's first commit on a partition librdkafka reports -1; the lag is then the
+    whole retained log (high minus low watermark), as every group here starts from the earliest.
+    """
+    lags: Lags = {}
+    for topic, topic_stats in (stats.get("topics") or {}).items():
+        for key, p in (topic_stats.get("partitions") or {}).items():
+            partition = int(key)
+            if partition < 0 or p.get("fetch_state", "none") in _NOT_OWNED:
+                continue  # -1 is librdkafka's internal "unassigned" partition
+            lag = p.get("consumer_lag", -1)
+            if lag < 0:
+                high, low = p.get("hi_offset", -1), p.get("lo_offset", -1)
+                if high < 0 or low < 0:
+                    continue  # watermarks not known yet: say nothing rather than a wrong number
+                lag = high - low
+            lags[(topic, partition)] = lag
+    return lags
+
+
+class _Reporter:
+    """Sets one group's partitions and removes those it no longer reports (moved by a rebalance)."""
+
+    def __init__(self, group: str):
+        self.group = group
+        self._reported: set[tuple[str, int]] = set()
+
+    def publish(self, lags: Lags) -> None:
+        for topic, partition in self._reported - lags.keys():
+            with suppress(KeyError):  # another reporter of the same group removed it already
+                CONSUMER_LAG.remove(self.group, topic, str(partition))
+        for (topic, partition), lag in lags.items():
+            CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
+        self._reported = set(lags)
+
+    def clear(self) -> None:
+        self.publish({})
+
+
+class LagStats(_Reporter):
+    """librdkafka statistics of one consumer -> the lag gauge. Add `config()` to the consumer's settings."""
+
+    def config(self, interval_ms: int = STATS_INTERVAL_MS) -> dict:
+        return {"statistics.interval.ms": interval_ms, "stats_cb": self.on_stats}
+
+    def on_stats(self, raw: str) -> None:
+        # Called from the consumer's poll(): an exception here would surface there, so none escapes.
+        try:
+            self.publish(partition_lags(json.loads(raw)))
+        except Exception as exc:
+            log.warning("consumer statistics not understood", fields={"group": self.group,
+                                                                      "error": str(exc)[:200]})
+
+
+class GroupLagProbe(_Reporter):
+    """Committed offsets vs high watermarks of every partition a group has committed, on demand."""
+
+    def __init__(self, bootstrap: str, group: str, timeout_s: float = 5.0):
+        super().__init__(group)
+        self.timeout_s = timeout_s
+        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def measure(self) -> Lags:
+        request = [ConsumerGroupTopicPartitions(self.group)]
+        answer = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)
+        committed = {(tp.topic, tp.partition): tp.offset
+                     for tp in answer[self.group].result().topic_partitions or [] if tp.offset >= 0}
+        if not committed:
+            return {}
+        latest = self._admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in committed},
+                                          request_timeout=self.timeout_s)
+        return {(tp.topic, tp.partition): max(0, future.result().offset - committed[(tp.topic, tp.partition)])
+                for tp, future in latest.items()}
+
+    def update(self) -> None:
+        """Measure and publish; a broker that does not answer leaves the last values (and a log line)."""
+        try:
+            self.publish(self.measure())
+        except Exception as exc:
+            log.warning("consumer lag not measured", fields={"group": self.group, "error": str(exc)[:200]})
