@@ -22,7 +22,7 @@ from notifier.domain.tasks import Task
 from notifier.handlers import announce, receipt_events
 from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
-                                   DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, REJECTED)
+                                   DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
 
@@ -156,3 +156,4 @@ class LaneWorkers:
                            (DLT_TIME, now)]
                 self._dead.produce(self._dead_topic, task.booth_id.encode(), task.to_json(), headers, ref=task.delivery_id)
             self._dead.flush()
+        EVENTS_DEAD_LETTERED.labels(f"notifier-{lane}", REJECTED).inc(len(dead))  # the same count as every consumer's

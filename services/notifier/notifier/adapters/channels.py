@@ -10,8 +10,11 @@ whose answer was lost does not send it twice when it is retried.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from prometheus_client import Histogram
 
 from notifier.adapters.http import Answer, CallFailed, PooledHttp
 from notifier.domain.messages import Message
@@ -20,6 +23,11 @@ from notifier.domain.tasks import OTP, Task
 from notifier.settings import NotifierSettings
 
 ACCEPTED, TRANSIENT, PERMANENT = "accepted", "transient", "permanent"
+
+PROVIDER_LATENCY = Histogram(
+    "sangathan_notifier_provider_latency_seconds", "One provider request, from sent to answered (or failed), by channel",
+    ["channel"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,13 @@ class HttpChannel:
         return self.pacer(task).sender_for(phone_hash, salt)
 
     async def _post(self, client: PooledHttp, path: str, body: dict, task: Task) -> Outcome:
+        started = time.perf_counter()
         try:
             answer = await client.post(path, body, {**self.headers, "Idempotency-Key": task.delivery_id})
         except CallFailed as exc:
             return Outcome(TRANSIENT, code=str(exc)[:64])
+        finally:
+            PROVIDER_LATENCY.labels(self.name).observe(time.perf_counter() - started)
         if answer.status < 300:
             try:
                 return Outcome(ACCEPTED, provider_id=str(answer.json()["id"]))

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from notifier.domain.tasks import BULK, NORMAL, URGENT, Task
 from shared import topics
+from shared.kafka.lag import LagStats
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
 
@@ -45,9 +46,10 @@ class TaskConsumer:
 
     def __init__(self, bootstrap: str, topic: str, group_id: str, config: dict | None = None):
         self.topic = topic
+        self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag of this lane's partitions
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **(config or {}),
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **self._lag.config(), **(config or {}),
         })
         self._consumer.subscribe([topic])
 
@@ -82,3 +84,4 @@ class TaskConsumer:
 
     def close(self) -> None:
         self._consumer.close()
+        self._lag.clear()
