@@ -6,12 +6,15 @@ needs no second HTTP server. The stream lives in `analytics.coverage` (agents, t
 found by Faust's autodiscovery, which names that package explicitly.
 """
 
+import asyncio
+
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
 from shared.health import kafka_check, mongo_check, readiness
+from shared.kafka.lag import GroupLagProbe
 from shared.logging import configure_logging
 from shared.problems import MEDIA_TYPE
 from shared.topics import APPOINTMENTS, replication_factor
@@ -43,6 +46,16 @@ CHECKS = {
     "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
     "mongodb": mongo_check(mongo_client(settings)),
 }
+
+
+# Faust's client is not librdkafka, so the group's lag is measured from its committed offsets.
+# Every worker reports the whole group; dashboards take the max per partition.
+LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id)
+
+
+@app.timer(interval=10.0)
+async def measure_consumer_lag() -> None:
+    await asyncio.to_thread(LAG_PROBE.update)
 
 
 @app.page("/healthz")
