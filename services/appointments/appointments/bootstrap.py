@@ -40,6 +40,7 @@ class Adapters:
     def stop(self) -> None:
         for job in reversed(self.background):
             job.stop()
+        self.otp.close()
 
 
 def bootstrap(settings: AppointmentsSettings) -> Adapters:

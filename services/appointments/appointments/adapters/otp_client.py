@@ -17,14 +17,16 @@ class OtpRejected(Exception):
 
 class OtpClient:
     def __init__(self, base_url: str, token_path: Path, timeout_s: float = 5.0):
-        self.base_url, self.token, self.timeout_s = base_url.rstrip("/"), token_file(token_path), timeout_s
+        self.token = token_file(token_path)
+        # One pooled client: a verification reuses a kept-alive connection instead of a new one.
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
 
     def verify(self, *, request_id: str, appointment_id: str, code: str) -> None:
         try:
-            response = httpx.post(
-                f"{self.base_url}/v1/verifications",
+            response = self.http.post(
+                "/v1/verifications",
                 json={"request_id": request_id, "appointment_id": appointment_id, "code": code},
-                headers={"Authorization": f"Bearer {self.token.get()}"}, timeout=self.timeout_s)
+                headers={"Authorization": f"Bearer {self.token.get()}"})
         except (httpx.HTTPError, OSError) as exc:
             raise OtpUnavailable(f"the OTP service did not answer: {type(exc).__name__}") from None
         if response.status_code == 200:
@@ -34,3 +36,6 @@ class OtpClient:
         if response.status_code == 429:
             raise OtpUnavailable("the OTP service is rate limiting this service; retry shortly")
         raise OtpUnavailable(f"the OTP service answered {response.status_code}")
+
+    def close(self) -> None:
+        self.http.close()
