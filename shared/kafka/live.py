@@ -34,9 +34,12 @@ class Listener:
     unit_id: str
     queue: asyncio.Queue
     loop: asyncio.AbstractEventLoop
+    depth: int | None = None  # levels below the unit it wants (0: the unit only); None: all
 
     def wants(self, subject: str) -> bool:
-        return within(subject, self.unit_id)
+        if not within(subject, self.unit_id):
+            return False
+        return self.depth is None or subject.count("-") - self.unit_id.count("-") <= self.depth
 
     def offer(self, item: dict) -> None:
         if self.queue.full():
@@ -55,8 +58,8 @@ class TopicFanout:
         self._lock = threading.Lock()
         self.assigned = threading.Event()  # set once the consumer holds its partitions
 
-    def listen(self, unit_id: str) -> Listener:
-        listener = Listener(unit_id, asyncio.Queue(QUEUE_SIZE), asyncio.get_running_loop())
+    def listen(self, unit_id: str, depth: int | None = None) -> Listener:
+        listener = Listener(unit_id, asyncio.Queue(QUEUE_SIZE), asyncio.get_running_loop(), depth)
         with self._lock:
             self._listeners.add(listener)
         return listener

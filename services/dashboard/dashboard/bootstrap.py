@@ -1,0 +1,46 @@
+"""The one place that wires the dashboard's real adapters and background loop."""
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from dashboard.adapters.analytics import AnalyticsClient
+from dashboard.adapters.live import CoverageFeed
+from dashboard.settings import DashboardSettings
+from shared.background import Background
+from shared.health import Check, kafka_check
+
+
+@dataclass
+class Adapters:
+    analytics: AnalyticsClient
+    live: CoverageFeed
+    checks: dict[str, Check]
+    background: list[Background] = field(default_factory=list)  # started with the HTTP app
+
+    def start(self) -> None:
+        for job in self.background:
+            job.start()
+
+    def stop(self) -> None:
+        for job in reversed(self.background):
+            job.stop()
+
+
+def bootstrap(settings: DashboardSettings) -> Adapters:
+    live = CoverageFeed(settings.kafka_bootstrap)
+    return Adapters(
+        analytics=AnalyticsClient(settings.analytics_url, settings.analytics_timeout_s),
+        live=live,
+        checks={
+            "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
+            "analytics": _alive(f"{settings.analytics_url}/healthz", settings.dependency_timeout_s),
+        },
+        background=[Background("coverage-feed", live.run)],
+    )
+
+
+def _alive(url: str, timeout_s: float) -> Check:
+    def check() -> None:
+        httpx.get(url, timeout=timeout_s).raise_for_status()
+    return check

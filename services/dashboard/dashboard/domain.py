@@ -1,0 +1,44 @@
+"""The dashboard's rules, without I/O: which live changes a viewer is sent, and how they are framed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.kafka.live import within
+
+SESSION_COOKIE = "sangathan_session"
+# What a live change carries to the page: numbers only (the coverage-updated contract has no
+# personal data, and nothing else is passed on).
+COVERAGE_FIELDS = ("unit_id", "level", "booths_total", "booths_with_verified_president", "booths_complete",
+                   "booths_with_whatsapp_pramukh", "verified_appointees", "as_of")
+# A page shows a unit and its children: those are the changes it is sent.
+LIVE_DEPTH = 1
+
+
+def parent_of(unit_id: str) -> str | None:
+    """IN-HP-D05 -> IN-HP; a unit id extends its parent's by one segment."""
+    head, sep, _ = unit_id.rpartition("-")
+    return head if sep else None
+
+
+def shown_on_page(viewed_unit: str, changed_unit: str) -> bool:
+    """Whether a change to `changed_unit` shows on the page of `viewed_unit` (the unit or a child)."""
+    return changed_unit == viewed_unit or parent_of(changed_unit) == viewed_unit
+
+
+def may_view(home_unit: str, unit_id: str) -> bool:
+    """An organiser sees their own unit's subtree; HQ (unit IN) sees the nation."""
+    return within(unit_id, home_unit)
+
+
+def coverage_change(item: dict[str, Any]) -> dict[str, Any]:
+    """The page's view of a coverage-updated event."""
+    data = item["data"]
+    return {name: data.get(name) for name in COVERAGE_FIELDS}
+
+
+def sse_frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
+    """One server-sent event (one data line: JSON never contains a raw newline)."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

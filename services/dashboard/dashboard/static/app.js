@@ -1,0 +1,317 @@
+// The HQ dashboard page: coverage of a unit and its children, drill-down by URL hash (#IN-HP),
+// live changes over server-sent events, English and Hindi. No framework, no build step.
+"use strict";
+
+const MAX_BOOTHS_LISTED = 5000; // analytics lists missing booths for units of at most this many
+const REFRESH_AFTER_LIVE_MS = 5000; // deadlines and the missing list follow a burst of changes
+
+const state = {
+  lang: localStorage.getItem("lang") === "hi" ? "hi" : "en",
+  home: null, // the signed-in organiser's unit
+  unit: null, // the unit shown
+  coverage: null, // its /api/coverage answer
+  directives: [],
+  missing: null,
+  names: {}, // unit id -> {name, name_hi}, as units are seen
+  stream: null,
+  refresh: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function t(key, vars = {}) {
+  let text = key.split(".").reduce((o, k) => (o ? o[k] : undefined), LABELS[state.lang]);
+  if (text === undefined) text = key;
+  return String(text).replace(/\{(\w+)\}/g, (_, v) => format(vars[v]));
+}
+
+function format(value) {
+  return typeof value === "number" ? new Intl.NumberFormat(state.lang === "hi" ? "hi-IN" : "en-IN").format(value) : String(value);
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function within(unitId, ancestorId) {
+  return unitId === ancestorId || unitId.startsWith(ancestorId + "-");
+}
+
+// --- talking to the dashboard's API ---------------------------------------------------------
+
+class SignedOut extends Error {}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  if (response.status === 401) throw new SignedOut();
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || body.title || response.statusText);
+  return body;
+}
+
+// --- signing in and out -------------------------------------------------------------------
+
+async function start() {
+  try {
+    const session = await api("/api/session");
+    state.home = session.unit;
+    $("sign-in").hidden = true;
+    $("dashboard").hidden = false;
+    $("sign-out").hidden = false;
+    show(location.hash.slice(1) || state.home);
+  } catch (error) {
+    if (error instanceof SignedOut) showSignIn();
+    else showError(error);
+  }
+}
+
+function showSignIn(message = "") {
+  closeStream();
+  state.home = state.unit = null;
+  $("dashboard").hidden = true;
+  $("sign-out").hidden = true;
+  $("sign-in").hidden = false;
+  $("sign-in-error").textContent = message;
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  try {
+    await api("/api/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
+    $("token").value = "";
+    $("sign-in-error").textContent = "";
+    start();
+  } catch (error) {
+    $("sign-in-error").textContent = error instanceof SignedOut ? t("signed_out") : error.message;
+  }
+}
+
+async function signOut() {
+  await api("/api/session", { method: "DELETE" }).catch(() => null);
+  history.replaceState(null, "", location.pathname);
+  showSignIn();
+}
+
+// --- one unit's page ----------------------------------------------------------------------
+
+async function show(unitId) {
+  if (!state.home) return;
+  if (!within(unitId, state.home)) unitId = state.home; // an organiser sees their own subtree only
+  const changed = unitId !== state.unit;
+  state.unit = unitId;
+  if (changed) openStream(unitId);
+  try {
+    await load(unitId);
+  } catch (error) {
+    if (error instanceof SignedOut) showSignIn(t("signed_out"));
+    else showError(error);
+  }
+}
+
+async function load(unitId) {
+  const coverage = await api(`/api/coverage/${encodeURIComponent(unitId)}`);
+  if (unitId !== state.unit) return; // the user moved on meanwhile
+  state.coverage = coverage;
+  for (const unit of [coverage, ...coverage.children]) state.names[unit.unit_id] = unit;
+  const listMissing = coverage.level !== "booth" && coverage.booths_total <= MAX_BOOTHS_LISTED;
+  const [directives, missing] = await Promise.all([
+    api(`/api/coverage/${encodeURIComponent(unitId)}/directives?limit=10`).catch(() => ({ directives: [] })),
+    listMissing ? api(`/api/coverage/${encodeURIComponent(unitId)}/booths-without-president`).catch(() => null) : null,
+  ]);
+  if (unitId !== state.unit) return;
+  state.directives = directives.directives;
+  state.missing = missing;
+  $("error").textContent = "";
+  render();
+}
+
+function showError(error) {
+  $("error").textContent = t("error", { detail: error.message });
+}
+
+// --- rendering ----------------------------------------------------------------------------
+
+function render() {
+  document.documentElement.lang = state.lang;
+  document.title = t("title");
+  for (const node of document.querySelectorAll("[data-label]")) node.textContent = t(node.dataset.label);
+  $("language").textContent = t("switch_to");
+  $("language").lang = state.lang === "hi" ? "en" : "hi";
+  renderLive();
+  if (!state.coverage) return;
+  const coverage = state.coverage;
+  renderTrail(coverage.unit_id);
+  $("summary").replaceChildren(...unitCard(coverage, false).childNodes);
+  $("summary").dataset.unit = coverage.unit_id;
+  $("children").replaceChildren(...coverage.children.map((child) => unitCard(child, child.level !== "booth")));
+  renderMissing();
+  renderDirectives();
+}
+
+function unitName(unit) {
+  const names = state.names[unit.unit_id] || unit;
+  return (state.lang === "hi" ? names.name_hi : names.name) || unit.unit_id;
+}
+
+function renderTrail(unitId) {
+  const parts = unitId.split("-");
+  const trail = [];
+  for (let i = 1; i <= parts.length; i++) {
+    const id = parts.slice(0, i).join("-");
+    if (!within(id, state.home)) continue;
+    const name = state.names[id] ? unitName({ unit_id: id }) : id;
+    trail.push(id === unitId ? el("span", { text: name, "aria-current": "page" }) : el("a", { href: `#${id}`, text: name }));
+  }
+  $("trail").replaceChildren(...trail.flatMap((node, i) => (i ? [el("span", { class: "sep", text: "›" }), node] : [node])));
+}
+
+function unitCard(unit, link) {
+  const card = el(link ? "a" : "div", { class: "unit", "data-unit": unit.unit_id, href: link ? `#${unit.unit_id}` : null });
+  card.append(
+    el("div", { class: "name" }, el("strong", { text: unitName(unit) }), el("small", { text: t(`level.${unit.level}`) })),
+    metric(unit, "booths_total", "booths_total", false),
+    metric(unit, "booths_with_verified_president", "president", true),
+    metric(unit, "booths_complete", "complete", true),
+  );
+  if (unit.deadline) card.append(deadline(unit.deadline));
+  return card;
+}
+
+function metric(unit, field, label, withBar) {
+  const value = unit[field];
+  const box = el("div", { class: "metric", "data-metric": field },
+    el("span", { class: "label", text: t(label) }),
+    el("span", { class: "value", "data-field": field, "data-value": String(value), text: format(value) }));
+  if (withBar) {
+    box.append(
+      el("span", { class: "share", "data-share": field, text: share(value, unit.booths_total) }),
+      el("progress", { "data-bar": field, max: String(Math.max(unit.booths_total, 1)), value: String(value) }));
+  }
+  return box;
+}
+
+function share(part, whole) {
+  return whole ? `${format(Math.round((1000 * part) / whole) / 10)}%` : "–";
+}
+
+function deadline(d) {
+  const date = (iso) => new Date(iso).toLocaleDateString(state.lang === "hi" ? "hi-IN" : "en-IN", { day: "numeric", month: "short", year: "numeric" });
+  const verdict = d.met ? t("met") : d.on_track ? t("on_track") : t("behind");
+  const projection = d.projected_completion ? `${t("projected")} ${date(d.projected_completion)}` : t("no_projection");
+  return el("div", { class: "deadline", "data-field": "deadline", "data-on-track": String(!!(d.met || d.on_track)) },
+    el("span", { class: "label", text: t("deadline") }),
+    el("span", { text: `${date(d.target_date)} · ${projection} · ${verdict}` }));
+}
+
+function renderMissing() {
+  const missing = state.missing;
+  $("missing-section").hidden = !missing;
+  if (!missing) return;
+  $("missing-count").textContent = t("missing_count", { n: missing.count, total: missing.booths_total });
+  const items = missing.booths.map((id) => el("li", { "data-booth": id, text: id }));
+  if (missing.count > missing.booths.length) items.push(el("li", { class: "more", text: t("missing_more", { n: missing.count - missing.booths.length }) }));
+  $("missing").replaceChildren(...items);
+}
+
+function renderDirectives() {
+  if (!state.directives.length) {
+    $("directives").replaceChildren(el("p", { class: "hint", text: t("no_directives") }));
+    return;
+  }
+  $("directives").replaceChildren(...state.directives.map((d) => {
+    const when = new Date(d.issued_at).toLocaleString(state.lang === "hi" ? "hi-IN" : "en-IN", { dateStyle: "medium", timeStyle: "short" });
+    const bar = (label, n, s) => el("div", { class: "metric" },
+      el("span", { class: "label", text: t(label) }),
+      el("span", { class: "value", text: format(n) }),
+      el("span", { class: "share", text: `${format(Math.round(s * 1000) / 10)}%` }),
+      el("progress", { max: "1", value: String(s) }));
+    return el("div", { class: "directive", "data-directive": d.directive_id },
+      el("div", { class: "name" },
+        el("strong", { text: `${when} · ${d.issuing_unit}` }),
+        el("small", { text: `${t(`priority.${d.priority}`)} · ${d.scope.join(", ")} · ${t("targeted", { n: d.booths_targeted })}` })),
+      bar("delivered", d.booths_delivered, d.shares.delivered),
+      bar("acknowledged", d.booths_acknowledged, d.shares.acknowledged));
+  }));
+}
+
+// --- live changes -------------------------------------------------------------------------
+
+function openStream(unitId) {
+  closeStream();
+  const stream = new EventSource(`/api/live/${encodeURIComponent(unitId)}`);
+  stream.addEventListener("ready", () => setLive(true));
+  stream.addEventListener("coverage", (event) => applyChange(JSON.parse(event.data)));
+  stream.addEventListener("signed-out", () => showSignIn(t("signed_out")));
+  stream.onerror = () => setLive(false); // EventSource reconnects by itself
+  state.stream = stream;
+}
+
+function closeStream() {
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  setLive(false);
+}
+
+function setLive(on) {
+  $("live").dataset.state = on ? "on" : "off";
+  renderLive();
+}
+
+function renderLive() {
+  $("live").textContent = t($("live").dataset.state === "on" ? "live_on" : "live_off");
+}
+
+// A unit's new numbers, in place: the card's values, shares and bars, without reloading anything.
+function applyChange(change) {
+  const coverage = state.coverage;
+  if (!coverage) return;
+  const unit = coverage.unit_id === change.unit_id ? coverage : coverage.children.find((c) => c.unit_id === change.unit_id);
+  if (!unit) return;
+  Object.assign(unit, change);
+  for (const card of document.querySelectorAll(`[data-unit="${CSS.escape(change.unit_id)}"]`)) {
+    for (const field of ["booths_total", "booths_with_verified_president", "booths_complete"]) {
+      const value = card.querySelector(`[data-field="${field}"]`);
+      if (value) {
+        value.dataset.value = String(unit[field]);
+        value.textContent = format(unit[field]);
+      }
+      const shareNode = card.querySelector(`[data-share="${field}"]`);
+      if (shareNode) shareNode.textContent = share(unit[field], unit.booths_total);
+      const bar = card.querySelector(`[data-bar="${field}"]`);
+      if (bar) bar.value = unit[field];
+    }
+    card.classList.remove("changed");
+    void card.offsetWidth; // restart the highlight
+    card.classList.add("changed");
+  }
+  clearTimeout(state.refresh);
+  state.refresh = setTimeout(() => state.unit && load(state.unit).catch(() => null), REFRESH_AFTER_LIVE_MS);
+}
+
+// --- wiring -------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  $("language").addEventListener("click", () => {
+    state.lang = state.lang === "hi" ? "en" : "hi";
+    localStorage.setItem("lang", state.lang);
+    render();
+  });
+  window.addEventListener("hashchange", () => show(location.hash.slice(1) || state.home));
+  render();
+  start();
+});
