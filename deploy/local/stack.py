@@ -34,7 +34,7 @@ RUN, LOGS, BIN = STATE / "run", STATE / "logs", STATE / "bin"
 PYTHON = sys.executable
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT, MONGO_PORT = 9092, 9093, 6390, 27017
-SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004}
+SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004, "dashboard": 8006}
 SIMULATOR_PORT = 8005
 # How the platform's services find each other locally (beyond their defaults).
 SERVICE_ENV = {"otp": {"OTP_DELIVERY": "notifier"}}  # codes go through the notifier's urgent lane
@@ -402,6 +402,7 @@ def print_where_to_look(infra_only: bool) -> None:
             print(f"  {name:<12} http://127.0.0.1:{port}/readyz  metrics /metrics{docs}")
         print(f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)")
         print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
+        print(f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make token UNIT=IN` prints)")
     print(f"  logs       {LOGS}/")
     print("Stop everything with: make down\n")
 
@@ -420,6 +421,7 @@ def restart(names: list[str]) -> int:
 
 
 def test(pytest_args: list[str]) -> int:
+    apt_install("chromium", "chromium")  # the dashboard's browser test drives Debian's chromium
     started = up()
     try:
         return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT)
