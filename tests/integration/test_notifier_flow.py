@@ -308,7 +308,10 @@ def test_a_state_organiser_is_refused_another_state_and_a_district_organiser_the
     ({"audience": ["chief_guest"]}, "unknown-role"),
     ({"expires_at": "2020-01-01T00:00:00+05:30"}, "expiry-in-past"),
     ({"quiet_hours_override": {"reason": "it cannot wait for the morning"}}, "override-not-allowed"),
-    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "timezone": "Asia/Kolkata", "until": None}}, "validation-error"),
+    ({"recurrence": {"rrule": "FREQ=HOURLY;BYHOUR=8", "timezone": "Asia/Kolkata", "until": None}}, "invalid-recurrence"),
+    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=6,8,10,12,14,16,18"}}, "invalid-recurrence"),
+    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "count": 3}}, "validation-error"),
+    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "until": "2020-01-01T00:00:00+05:30"}}, "no-rounds"),
 ])
 def test_bad_directives_are_refused_with_a_problem_naming_why(stack, change, kind):
     response = stack.issue(**change)

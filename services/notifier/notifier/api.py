@@ -3,7 +3,8 @@
     POST /v1/directives                     an organiser issues a directive in their jurisdiction
     GET  /v1/directives/{id}                the directive and its state
     POST /v1/directives/{id}/cancel         stop it before it is fully sent
-    GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per state and district
+    GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per state and
+                                            district; for a recurring directive its rounds (ran, next due)
     GET  /v1/directives/{id}/status/stream  the same, live (Server-Sent Events)
     GET  /v1/directives/{id}/failures       recipients whose every channel failed
     GET  /v1/directives/{id}/booths?missing=reached|acknowledged   booths not yet reached or acknowledged
@@ -18,6 +19,7 @@ import html
 import json
 import time
 import uuid
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
@@ -65,9 +67,21 @@ class Override(BaseModel):
     reason: str = Field(min_length=10, max_length=500, description="Why this urgent directive may not wait")
 
 
+class RecurrenceCreate(BaseModel):
+    """War-room slots: see notifier.domain.recurrence for the RRULE subset understood."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rrule: str = Field(min_length=6, max_length=200, examples=["FREQ=DAILY;BYHOUR=8,10,12,14,16,18;BYMINUTE=0"],
+                       description="RFC 5545 RRULE: FREQ=DAILY|WEEKLY, BYHOUR (required), BYMINUTE, BYSECOND, "
+                                   "BYDAY, INTERVAL, COUNT; at most 6 slots a day")
+    timezone: str = Field("Asia/Kolkata", pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$", max_length=64,
+                          description="IANA time zone of BYHOUR/BYMINUTE")
+    until: AwareDatetime | None = Field(None, description="No round after this; null: until expires_at")
+
+
 class DirectiveCreate(BaseModel):
-    # An unknown field (a recurrence, say, which this version does not schedule) is refused,
-    # never silently dropped.
+    # An unknown field is refused, never silently dropped.
     model_config = ConfigDict(extra="forbid")
 
     title: dict[str, str] = Field(description="By language: en and hi required")
@@ -79,6 +93,7 @@ class DirectiveCreate(BaseModel):
     send_at: AwareDatetime | None = None
     expires_at: AwareDatetime
     quiet_hours_override: Override | None = None
+    recurrence: RecurrenceCreate | None = Field(None, description="Send again at these slots, one round each")
 
     _title = field_validator("title")(lambda cls, v: _texts(v, 200))
     _body = field_validator("body")(lambda cls, v: _texts(v, 4096))
@@ -106,6 +121,8 @@ class DirectiveRead(BaseModel):
     issued_at: str
     state: str
     quiet_hours_override: dict | None = None
+    recurrence: dict | None = None
+    next_round_at: str | None = None
 
 
 class OtpDeliveryCreate(BaseModel):
@@ -122,8 +139,14 @@ def directive_read(doc: dict) -> DirectiveRead:
     override = doc.get("quiet_hours_override")
     if override:
         override = {"reason": override["reason"], "by": override["by"]}
-    return DirectiveRead(**{k: doc[k] for k in DirectiveRead.model_fields if k not in ("state", "quiet_hours_override")},
-                         state=doc["state"], quiet_hours_override=override)
+    local = ("state", "quiet_hours_override", "recurrence", "next_round_at")
+    return DirectiveRead(**{k: doc[k] for k in DirectiveRead.model_fields if k not in local},
+                         state=doc["state"], quiet_hours_override=override, recurrence=doc.get("recurrence"),
+                         next_round_at=_iso(doc.get("next_round_at")) if doc["state"] not in ("cancelled", "sent") else None)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).isoformat() if at else None
 
 
 def problem(exc: handlers.Refused) -> ProblemError:
@@ -150,7 +173,8 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     @router.post("", status_code=201, response_model=DirectiveRead, responses={
         403: {"description": "not an organiser, or a scope unit outside their jurisdiction"},
         422: {"description": "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
-                             "override-not-allowed"}})
+                             "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, "
+                             "too-many-rounds"}})
     def issue(body: DirectiveCreate, who: Organiser, response: Response,
               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None):
         for unit in body.scope:
@@ -165,6 +189,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             scope=tuple(body.scope), audience=tuple(body.audience), channels=tuple(body.channels),
             priority=body.priority, send_at=body.send_at, expires_at=body.expires_at,
             override_reason=body.quiet_hours_override.reason if body.quiet_hours_override else None,
+            recurrence=body.recurrence.model_dump() if body.recurrence else None,
         )
         try:
             doc, created = handlers.issue_directive(cmd, ports)
@@ -190,8 +215,11 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     @router.get("/{directive_id}/status")
     def status(directive_id: str, who: Organiser):
         doc = readable(directive_id, who)
-        return {"directive_id": directive_id, "state": doc["state"], **ports.tally.snapshot(directive_id),
-                "follow_ups": _follow_ups(doc)}
+        answer = {"directive_id": directive_id, "state": doc["state"], **ports.tally.snapshot(directive_id),
+                  "follow_ups": _follow_ups(doc)}
+        if doc.get("recurrence"):
+            answer["rounds"] = _rounds(doc)
+        return answer
 
     @router.get("/{directive_id}/status/stream", response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}}}})
@@ -230,6 +258,16 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         return {"directive_id": directive_id, "missing": missing, "booths": found}
 
     return router
+
+
+def _rounds(doc: dict) -> dict:
+    """A recurring directive's rounds: each that ran (or was missed, or is sending), and the next due."""
+    ran = [{"round_id": rid, "slot": _iso(r.get("slot")), "state": r["state"], "started_at": _iso(r.get("started_at")),
+            "finished_at": _iso(r.get("finished_at")), "targeted": r.get("targeted")}
+           for rid, r in sorted((doc.get("rounds") or {}).items())]
+    waiting = doc["state"] not in ("cancelled", "sent")
+    return {"ran": ran, "done": sum(r["state"] == "done" for r in ran),
+            "next_due": _iso(doc.get("next_round_at")) if waiting else None}
 
 
 def _follow_ups(doc: dict) -> dict:

@@ -103,7 +103,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     publish = lambda: ev.NotifierEvents(ev.publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
     produce = lambda: TaskProducer(settings.kafka_bootstrap, settings.topic)  # noqa: E731
     ports = handlers.Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
-                           registry=registry)
+                           registry=registry, policy=policy)
     adapters = Adapters(
         settings=settings, db=db, redis=client, org_registry=registry, ports=ports, webhook_key=hooks, ack_key=acks,
         policy=policy,

@@ -20,6 +20,8 @@ class IssueDirective:
     send_at: datetime | None
     expires_at: datetime
     override_reason: str | None  # quiet-hours override, urgent only, audited
+    # War-room slots: {"rrule", "timezone", "until": datetime | None} (notifier.domain.recurrence).
+    recurrence: dict | None = None
 
 
 @dataclass(frozen=True)

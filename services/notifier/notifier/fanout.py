@@ -10,6 +10,8 @@ chunk, and a chunk begun twice produces tasks with the same delivery ids, which 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,14 +24,16 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
 from notifier.adapters.store import ACCEPTED, CANCELLED, SCHEDULED, SENDING, SENT, DirectiveStore
 from notifier.adapters.tally import Tally, count_target
+from notifier.domain import recurrence as rec
 from notifier.domain.directives import independent, splits
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for
+from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 
 log = get_logger(__name__)
 
+ROUNDS = Metric("sangathan_notifier_rounds", "Rounds of recurring directives, by outcome", ["outcome"])
 TASKS_PRODUCED = Metric("sangathan_notifier_tasks_produced", "Delivery tasks the fan-out put on a lane", ["lane"])
 OPTED_OUT = Metric("sangathan_notifier_recipients_opted_out", "Recipients left out of a fan-out because they opted out")
 
@@ -44,19 +48,79 @@ class FanOut:
         self.store, self.ledger, self.tally = store, ledger, tally
         self.recipients, self.registry, self.producer = recipients, registry, producer
         self.policy, self.batch, self.lease_s, self.clock = policy, batch, lease_s, clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
     def run_due(self) -> bool:
-        """Fan out one due directive, if any; True if there was one."""
-        directive_id = self.ledger.take_due_fanout(self.clock(), self.lease_s)
-        if directive_id is None:
+        """Fan out one due directive or round, if any; True if there was one."""
+        job = self.ledger.take_due_fanout(self.clock(), self.lease_s)
+        if job is None:
             return False
+        directive_id, _, round_id = job.partition("@")
         try:
-            self.run(directive_id)
+            if round_id:
+                self.run_round(directive_id, round_id)
+            else:
+                self.run(directive_id)
         except RecipientsUnavailable as exc:
             log.warning("recipients unavailable; fan-out resumes later",
-                        fields={"directive_id": directive_id, "error": str(exc)[:200]})
-            self.ledger.reschedule_fanout(directive_id, self.clock() + RETRY_S)
+                        fields={"directive_id": directive_id, "round": round_id, "error": str(exc)[:200]})
+            self.ledger.reschedule_fanout(job, self.clock() + RETRY_S)
         return True
+
+    def run_round(self, directive_id: str, round_id: str) -> None:
+        """One round of a recurring directive: claimed in MongoDB (so it is sent by one scheduler,
+        once), fanned out like a directive with delivery ids of its own, then the next round queued."""
+        from notifier.handlers import catch_up_round, next_round, round_job, schedule_round  # (import cycle)
+
+        job = round_job(directive_id, round_id)
+        doc = self.store.get(directive_id)
+        if doc is None or doc["state"] in (CANCELLED, SENT) or doc["expires_ts"] <= self.clock():
+            self.ledger.finish_fanout(job)
+            return
+        slot, now = rec.slot_of(round_id), datetime.fromtimestamp(self.clock(), timezone.utc)
+        following = next_round(doc, after=slot)
+        rounds = doc.get("rounds") or {}
+        if round_id not in rounds and following is not None and following <= now:
+            self.store.miss_round(directive_id, round_id, slot)  # late: the next round goes instead
+            ROUNDS.labels("missed").inc()
+            log.warning("round missed: the next slot came first", fields={"directive_id": directive_id, "round": round_id})
+            schedule_round(doc, catch_up_round(doc, slot, now) or following, self.ledger, self.store)
+            self.ledger.finish_fanout(job)
+            return
+        opens = self._window(doc, at=slot.timestamp())
+        if opens is not None and round_id not in rounds:
+            self.ledger.reschedule_fanout(job, opens)
+            log.info("round waits for its sending window", fields={"directive_id": directive_id, "round": round_id})
+            return
+        claimed = self.store.claim_round(directive_id, round_id, slot, owner=self.owner, now=self.clock(),
+                                         lease_s=self.lease_s)
+        if claimed is None:
+            self._not_claimed(directive_id, round_id, job, following)
+            return
+        targeted = self._fan_out(claimed, job, round_id)
+        if targeted is None:
+            return  # cancelled meanwhile
+        if self.store.finish_round(directive_id, round_id, owner=self.owner, targeted=targeted,
+                                   next_slot=following) is not None and following is not None:
+            self.ledger.schedule_fanout(round_job(directive_id, rec.round_id(following)), following.timestamp())
+        self.ledger.finish_fanout(job)
+        ROUNDS.labels("sent").inc()
+        log.info("round done", fields={"directive_id": directive_id, "round": round_id, "targeted": targeted})
+
+    def _not_claimed(self, directive_id: str, round_id: str, job: str, following) -> None:
+        """Done, missed or held: a done round makes sure the next is queued (a scheduler may have
+        stopped between the two); a live claim elsewhere is left to its owner."""
+        from notifier.handlers import round_job
+
+        doc = self.store.get(directive_id)
+        state = ((doc or {}).get("rounds") or {}).get(round_id, {}).get("state")
+        if state == "sending":
+            ROUNDS.labels("held").inc()
+            return  # another scheduler sends it; if it dies, its claim lapses and this job comes back
+        ROUNDS.labels("duplicate").inc()
+        if state in ("done", "missed") and following is not None and doc["state"] not in (CANCELLED, SENT):
+            self.ledger.schedule_fanout(round_job(directive_id, rec.round_id(following)), following.timestamp())
+        self.ledger.finish_fanout(job)
 
     def run(self, directive_id: str) -> None:
         doc = self.store.get(directive_id)
@@ -72,19 +136,31 @@ class FanOut:
         if self.store.move(directive_id, (ACCEPTED, SCHEDULED, SENDING), SENDING) is None:
             self.ledger.finish_fanout(directive_id)  # cancelled meanwhile
             return
-        done = self.ledger.chunks_done(directive_id)
+        if self._fan_out(doc, directive_id, None) is None:
+            return
+        self.store.move(directive_id, (SENDING,), SENT, fanned_out_at=datetime.now(timezone.utc))
+        self.ledger.finish_fanout(directive_id)
+        log.info("fan-out done", fields={"directive_id": directive_id})
+
+    def _fan_out(self, doc: dict, job: str, round_id: str | None) -> int | None:
+        """Every chunk not yet done; the recipients targeted (None if the directive was cancelled)."""
+        directive_id = doc["_id"]
+        done = self.ledger.chunks_done(job)
+        # The directive's totals count people once: its first round to run adds them, later
+        # rounds count into their own total only.
+        totals = round_id is None or self.ledger.first_round(directive_id, round_id)
         for chunk in self.chunks(doc["scope"]):
             if chunk in done:
                 continue
             if self.ledger.cancelled([directive_id]):
                 log.info("fan-out stopped: directive cancelled", fields={"directive_id": directive_id})
-                self.ledger.finish_fanout(directive_id)
-                return
-            self._chunk(doc, chunk)
-            self.ledger.renew_fanout(directive_id, self.clock() + self.lease_s)
-        self.store.move(directive_id, (SENDING,), SENT, fanned_out_at=datetime.now(timezone.utc))
-        self.ledger.finish_fanout(directive_id)
-        log.info("fan-out done", fields={"directive_id": directive_id})
+                self.ledger.finish_fanout(job)
+                return None
+            self._chunk(doc, chunk, job, round_id, totals)
+            self.ledger.renew_fanout(job, self.clock() + self.lease_s)
+            if round_id:
+                self.store.renew_round(directive_id, round_id, owner=self.owner, until=self.clock() + self.lease_s)
+        return self.ledger.targeted(job)
 
     def chunks(self, scope: list[str]) -> list[str]:
         chunks = []
@@ -93,15 +169,15 @@ class FanOut:
             chunks.extend(children or [unit])
         return chunks
 
-    def _window(self, doc: dict) -> float | None:
+    def _window(self, doc: dict, at: float | None = None) -> float | None:
         """When the directive as a whole may start (quiet hours); per-booth rules wait at send time."""
         if doc.get("quiet_hours_override"):
             return None
-        now = datetime.fromtimestamp(max(self.clock(), doc.get("send_ts") or 0), timezone.utc)
+        now = datetime.fromtimestamp(max(self.clock(), at or doc.get("send_ts") or 0), timezone.utc)
         opens = self.policy.opens_at(now, campaign=True, priority=doc["priority"], channel=doc["channels"][0], booth_id="")
         return opens.timestamp() if opens else None
 
-    def _chunk(self, doc: dict, unit: str) -> None:
+    def _chunk(self, doc: dict, unit: str, job: str, round_id: str | None, totals: bool) -> None:
         started = time.monotonic()
         counts: Counter[str] = Counter()
         booths: set[str] = set()
@@ -110,21 +186,22 @@ class FanOut:
         for recipient in self.recipients.stream(unit, doc["audience"]):
             batch.append(recipient)
             if len(batch) >= self.batch:
-                unconfirmed += self._emit(doc, batch, counts, booths)
+                unconfirmed += self._emit(doc, batch, counts, booths, round_id)
                 batch = []
                 if unconfirmed >= FLUSH_EVERY:
                     self.producer.flush()
                     unconfirmed = 0
-        self._emit(doc, batch, counts, booths)
+        self._emit(doc, batch, counts, booths, round_id)
         self.producer.flush()  # raises unless Kafka took every task of the chunk
         with self.ledger.redis.pipeline() as pipe:
-            self.tally.targeted_ops(pipe, doc["_id"], counts, booths)
-            self.ledger.chunk_done_ops(pipe, doc["_id"], unit)
+            self.tally.targeted_ops(pipe, doc["_id"], counts if totals else Counter(), booths)
+            self.ledger.chunk_done_ops(pipe, job, unit, counts["all"])
             pipe.execute()
-        log.info("fan-out chunk done", fields={"directive_id": doc["_id"], "unit": unit, "recipients": counts["all"],
-                                               "booths": len(booths), "seconds": round(time.monotonic() - started, 2)})
+        log.info("fan-out chunk done", fields={"directive_id": doc["_id"], "round": round_id, "unit": unit,
+                                               "recipients": counts["all"], "booths": len(booths),
+                                               "seconds": round(time.monotonic() - started, 2)})
 
-    def _emit(self, doc: dict, batch: list[Recipient], counts: Counter, booths: set[str]) -> int:
+    def _emit(self, doc: dict, batch: list[Recipient], counts: Counter, booths: set[str], round_id: str | None) -> int:
         if not batch:
             return 0
         opted_out = self.ledger.opted_out([self.ledger.phone_hash(r.phone) for r in batch])
@@ -135,11 +212,11 @@ class FanOut:
                 OPTED_OUT.inc()
                 continue
             self.producer.produce(Task(
-                delivery_id=delivery_id(doc["_id"], recipient.appointment_id, channels[0], DIRECTIVE),
+                delivery_id=delivery_id(subject_of(doc["_id"], round_id), recipient.appointment_id, channels[0], DIRECTIVE),
                 send=DIRECTIVE, lane=lane, booth_id=recipient.booth_id, booth_path=recipient.booth_path,
                 recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
                 channels=channels, directive_id=doc["_id"], expires_at=doc["expires_ts"],
-                campaign=not doc.get("quiet_hours_override"), queued_at=now,
+                campaign=not doc.get("quiet_hours_override"), queued_at=now, round=round_id,
             ))
             count_target(counts, recipient.booth_path)
             booths.add(recipient.booth_id)

@@ -21,6 +21,8 @@ from notifier.adapters.store import ACCEPTED, CANCELLABLE, CANCELLED, SCHEDULED,
 from notifier.adapters.tally import Tally
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
 from notifier.domain import directives as rules
+from notifier.domain import recurrence as rec
+from notifier.domain.policy import SendingPolicy
 from notifier.domain.receipts import DELIVERED, FAILED, READ
 from notifier.domain.tasks import OTP, URGENT, Task, booth_path, delivery_id
 from shared.logging import get_logger
@@ -57,6 +59,7 @@ class Ports:
     registry: OrgRegistry
     clock: Callable[[], float] = time.time
     produce_lock: threading.Lock = field(default_factory=threading.Lock)
+    policy: SendingPolicy = field(default_factory=SendingPolicy)  # quiet hours a recurrence must avoid
 
 
 # --- directives ----------------------------------------------------------------------------------
@@ -68,16 +71,22 @@ def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[dict, bool]:
     Jurisdiction is checked by the caller (the API) before this runs.
     """
     now = datetime.fromtimestamp(ports.clock(), timezone.utc)
-    refusal = rules.refusal(cmd, now)
+    refusal = rules.refusal(cmd, now, ports.policy)
     if refusal is not None:
         raise Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
     for unit in cmd.scope:
         if ports.registry.get(unit) is None:
             raise Refused(422, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit!r}.")
+    if cmd.recurrence is not None and ports.store.get(cmd.directive_id) is None:  # a repeat is answered below
+        refusal = rules.rounds_per_day_refusal(cmd, ports.store.recurring())
+        if refusal is not None:
+            raise Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
     data = rules.event_data(cmd, now)
     document = {
         "_id": cmd.directive_id, **data, "state": ACCEPTED, "expires_ts": cmd.expires_at.timestamp(),
         "send_ts": cmd.send_at.timestamp() if cmd.send_at else None,
+        # Rounds run from here (send_at, or now); COUNT counts from it too.
+        "rounds_start": max(cmd.send_at or now, now) if cmd.recurrence else None,
         "quiet_hours_override": {"reason": cmd.override_reason, "by": cmd.issued_by, "at": now} if cmd.override_reason else None,
         "outbox": {"event_id": ev.event_id(f"issued:{cmd.directive_id}"), "published": False},
         "timeline": {ACCEPTED: now},
@@ -133,15 +142,55 @@ def cancel_directive(cmd: CancelDirective, ports: Ports) -> dict:
 
 
 def schedule_fanout(data: dict, ports: Ports) -> None:
-    """On directive-issued: queue its fan-out for when it is due."""
+    """On directive-issued: queue its fan-out (or its first round) for when it is due."""
     document = ports.store.get(data["directive_id"])
     if document is None or document["state"] == CANCELLED:
         return  # another notifier's directive (its own database), or cancelled already
+    if document.get("recurrence"):
+        first = next_round(document, after=None)
+        if first is not None:
+            schedule_round(document, first, ports.ledger, ports.store)
+        return
     now = ports.clock()
     due = max(now, document.get("send_ts") or now)
     ports.ledger.schedule_fanout(document["_id"], due)
     if due > now + 1:
         ports.store.move(document["_id"], (ACCEPTED,), SCHEDULED, due_at=datetime.fromtimestamp(due, timezone.utc))
+
+
+def recurrence_of(document: dict) -> rec.Recurrence:
+    given = document["recurrence"]
+    until = datetime.fromisoformat(given["until"]) if given.get("until") else None
+    return rec.parse(given["rrule"], given["timezone"], until)
+
+
+def next_round(document: dict, after: datetime | None) -> datetime | None:
+    """The slot of the directive's first round after `after` (its first round if None)."""
+    start = _aware(document["rounds_start"])
+    end = datetime.fromtimestamp(document["expires_ts"], timezone.utc)
+    return recurrence_of(document).next_slot(start, end, after)
+
+
+def catch_up_round(document: dict, missed: datetime, now: datetime) -> datetime | None:
+    start = _aware(document["rounds_start"])
+    end = datetime.fromtimestamp(document["expires_ts"], timezone.utc)
+    return rec.catch_up(recurrence_of(document), start, end, missed, now)
+
+
+def schedule_round(document: dict, slot: datetime, ledger: Ledger, store: DirectiveStore) -> None:
+    """Queue the round at `slot` (idempotent: its job is named by its round id, and a redelivery
+    never postpones it) and show the directive waiting for it."""
+    ledger.schedule_fanout(round_job(document["_id"], rec.round_id(slot)), slot.timestamp())
+    store.next_round(document["_id"], slot)
+
+
+def round_job(directive_id: str, round_id: str) -> str:
+    """A fan-out job's name: the directive id, and for a round `<directive id>@<round id>`."""
+    return f"{directive_id}@{round_id}"
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # MongoDB hands datetimes back naive (UTC)
 
 
 # --- OTP codes -----------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ hours, scheduled fan-outs), who opted out, and each sending number's daily uniqu
     {p}optout                    set     HMACs of phones that opted out
     {p}uniq:{sender}:{day}       set     HMACs of phones a sending number reached that day
     {p}deferred                  zset    task JSON by the epoch second it may go
-    {p}jobs                      zset    directive ids by the epoch second their fan-out is due
-    {p}fanout:{directive_id}     hash    fan-out chunks done (resume point)
+    {p}jobs                      zset    fan-out jobs by the epoch second they are due: a directive id,
+                                         or `<directive id>@<round id>` for a round of a recurring one
+    {p}fanout:{job}              hash    fan-out chunks done (resume point) -> recipients targeted
+    {p}first-round:{directive_id} string the round whose recipients the directive's totals count
+    {p}fb:{provider id}          string  task JSON: the next channel, should the provider report a failure
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
 holding the same task (a redelivery after a rebalance) cannot both send it.
@@ -20,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterable, Sequence
 
 import redis
@@ -201,9 +203,20 @@ class Ledger:
     def chunks_done(self, directive_id: str) -> set[str]:
         return {c.decode() for c in self.redis.hkeys(f"{self.p}fanout:{directive_id}")}
 
-    def chunk_done_ops(self, pipe, directive_id: str, chunk: str) -> None:
-        pipe.hset(f"{self.p}fanout:{directive_id}", chunk, int(time.time()))
-        pipe.expire(f"{self.p}fanout:{directive_id}", 30 * 86400)
+    def chunk_done_ops(self, pipe, job: str, chunk: str, targeted: int = 0) -> None:
+        pipe.hset(f"{self.p}fanout:{job}", chunk, targeted)
+        pipe.expire(f"{self.p}fanout:{job}", 30 * 86400)
+
+    def targeted(self, job: str) -> int:
+        """Recipients the job's chunks done so far targeted."""
+        return sum(int(v) for v in self.redis.hvals(f"{self.p}fanout:{job}"))
+
+    def first_round(self, directive_id: str, round_id: str) -> bool:
+        """Whether this round is the directive's first to run (the same answer when it resumes)."""
+        key = f"{self.p}first-round:{directive_id}"
+        if self.redis.set(key, round_id, nx=True, ex=90 * 86400):
+            return True
+        return (self.redis.get(key) or b"").decode() == round_id
 
 
 def _context(task: Task) -> dict:

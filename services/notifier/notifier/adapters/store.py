@@ -68,6 +68,64 @@ class DirectiveStore:
         return [d for d in self.directives.find({"state": {"$in": list(states)}}).limit(limit)
                 if d.get("expires_ts", 0) > now]
 
+    def recurring(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Recurring directives still running (issue-time checks of rounds a day per unit)."""
+        return list(self.directives.find({"recurrence": {"$ne": None}, "state": {"$in": list(CANCELLABLE)}},
+                                         {"_id": 1, "scope": 1, "recurrence": 1}).limit(limit))
+
+    # --- rounds of a recurring directive --------------------------------------------------------
+    # Each round is a field of its directive, `rounds.<round id>`: {state, slot, owner, lease_until,
+    # started_at, finished_at}. State: sending -> done, or missed. A claim is one atomic update, so
+    # of two schedulers that reach the same round one sends it; a claim whose owner died (its
+    # lease ran out) may be taken over, and a round done is never claimed again.
+
+    def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str, now: float,
+                    lease_s: float) -> dict | None:
+        """The directive with the round claimed for `owner` (and the directive sending), or None if
+        the round is done, missed, held by a live claim, or the directive no longer sends."""
+        key = f"rounds.{round_id}"
+        return self.directives.find_one_and_update(
+            {"_id": directive_id, "state": {"$in": list(CANCELLABLE)}, "$or": [
+                {key: {"$exists": False}},
+                {f"{key}.state": "sending", f"{key}.owner": owner},
+                {f"{key}.state": "sending", f"{key}.lease_until": {"$lt": now}},
+            ]},
+            {"$set": {"state": SENDING, f"timeline.{SENDING}": _now(),
+                      key: {"state": "sending", "slot": slot, "owner": owner, "lease_until": now + lease_s,
+                            "started_at": _now()}}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def finish_round(self, directive_id: str, round_id: str, *, owner: str, targeted: int,
+                     next_slot: datetime | None) -> dict | None:
+        """Mark the claimed round done and the directive waiting for its next round (or sent, after
+        the last); None if the claim was lost or the directive was cancelled meanwhile."""
+        key = f"rounds.{round_id}"
+        after = ({"state": SCHEDULED, "due_at": next_slot, "next_round_at": next_slot} if next_slot else
+                 {"state": SENT, f"timeline.{SENT}": _now(), "fanned_out_at": _now(), "next_round_at": None})
+        return self.directives.find_one_and_update(
+            {"_id": directive_id, "state": SENDING, f"{key}.state": "sending", f"{key}.owner": owner},
+            {"$set": {f"{key}.state": "done", f"{key}.finished_at": _now(), f"{key}.targeted": targeted,
+                      f"{key}.lease_until": None, **after}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def renew_round(self, directive_id: str, round_id: str, *, owner: str, until: float) -> None:
+        key = f"rounds.{round_id}"
+        self.directives.update_one({"_id": directive_id, f"{key}.state": "sending", f"{key}.owner": owner},
+                                   {"$set": {f"{key}.lease_until": until}})
+
+    def miss_round(self, directive_id: str, round_id: str, slot: datetime) -> None:
+        """A round whose next slot came before it could go: recorded, never sent."""
+        key = f"rounds.{round_id}"
+        self.directives.update_one({"_id": directive_id, key: {"$exists": False}},
+                                   {"$set": {key: {"state": "missed", "slot": slot, "finished_at": _now()}}})
+
+    def next_round(self, directive_id: str, next_slot: datetime) -> None:
+        """Between rounds: waiting for the next slot (a directive cancelled meanwhile stays so)."""
+        self.directives.update_one({"_id": directive_id, "state": {"$in": [ACCEPTED, SCHEDULED]}},
+                                   {"$set": {"state": SCHEDULED, "due_at": next_slot, "next_round_at": next_slot}})
+
     # --- audit and consent ---------------------------------------------------------------------
 
     def audit(self, action: str, *, actor: str, subject: str, **details: Any) -> None:

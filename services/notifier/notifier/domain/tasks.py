@@ -25,6 +25,12 @@ def delivery_id(subject: str, recipient_id: str, channel: str, send: str = DIREC
     return str(uuid.uuid5(_IDS, f"{send}:{subject}:{recipient_id}:{channel}"))
 
 
+def subject_of(directive_id: str, round_id: str | None) -> str:
+    """What a directive's delivery ids derive from: the directive, or one round of a recurring one
+    (each round is a new message to the same people)."""
+    return f"{directive_id}@{round_id}" if round_id else directive_id
+
+
 def lane_for(priority: str) -> str:
     if priority not in LANES:
         raise ValueError(f"unknown priority {priority!r}")
@@ -60,6 +66,7 @@ class Task:
     expires_at: float | None = None  # epoch seconds; after it the task is dropped
     campaign: bool = True  # quiet hours and the polling blackout apply
     queued_at: float = 0.0  # epoch seconds the task was first produced (lane latency)
+    round: str | None = None  # the round of a recurring directive (notifier.domain.recurrence)
 
     @property
     def channel(self) -> str:
@@ -70,7 +77,7 @@ class Task:
         if self.channel_index + 1 >= len(self.channels):
             return None
         channel = self.channels[self.channel_index + 1]
-        subject = self.directive_id or self.otp_request_id or ""
+        subject = subject_of(self.directive_id, self.round) if self.directive_id else self.otp_request_id or ""
         return replace(self, channel_index=self.channel_index + 1, attempt=0,
                        delivery_id=delivery_id(subject, self.recipient_id, channel, self.send))
 
