@@ -36,6 +36,7 @@ PYTHON = sys.executable
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT, MONGO_PORT = 9092, 9093, 6390, 27017
 SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004, "dashboard": 8006}
 SIMULATOR_PORT = 8005
+PROMETHEUS_PORT = 9090
 # How the platform's services find each other locally (beyond their defaults).
 SERVICE_ENV = {"otp": {"OTP_DELIVERY": "notifier"}}  # codes go through the notifier's urgent lane
 
@@ -336,12 +337,28 @@ def simulator_component() -> Component:
                      env={"SIMULATOR_CALLBACK_URL": callback})
 
 
+def prometheus_component() -> Component:
+    """Debian's Prometheus scraping the services (deploy/prometheus: scrape config and alert rules)."""
+    data = STATE / "prometheus"
+
+    def command() -> list[str]:
+        data.mkdir(parents=True, exist_ok=True)
+        return ["prometheus", f"--config.file={ROOT / 'deploy/prometheus/prometheus.yml'}",
+                f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=7d",
+                f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+                "--web.enable-lifecycle"]  # `curl -XPOST 127.0.0.1:9090/-/reload` picks up edited rules
+
+    return Component("prometheus", PROMETHEUS_PORT, command,
+                     lambda: http_ok(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"),
+                     prepare=lambda: apt_install("prometheus", "prometheus"))
+
+
 def infrastructure() -> list[Component]:
     return [redis_component(), ferretdb_component(), kafka_component()]
 
 
 def services() -> list[Component]:
-    return [simulator_component()] + [service_component(n) for n in SERVICE_PORTS]
+    return [simulator_component()] + [service_component(n) for n in SERVICE_PORTS] + [prometheus_component()]
 
 
 def all_components() -> list[Component]:
@@ -402,6 +419,7 @@ def print_where_to_look(infra_only: bool) -> None:
             print(f"  {name:<12} http://127.0.0.1:{port}/readyz  metrics /metrics{docs}")
         print(f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)")
         print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
+        print(f"  prometheus   http://127.0.0.1:{PROMETHEUS_PORT}/targets  (alerts /alerts; Grafana dashboards: deploy/grafana)")
         print(f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make token UNIT=IN` prints)")
     print(f"  logs       {LOGS}/")
     print("Stop everything with: make down\n")
