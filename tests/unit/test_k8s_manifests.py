@@ -14,6 +14,7 @@ import pytest
 
 from analytics.settings import AnalyticsSettings
 from appointments.settings import AppointmentsSettings
+from dashboard.settings import DashboardSettings
 from notifier.settings import NotifierSettings
 from otp.settings import OtpSettings
 
@@ -23,10 +24,10 @@ import check  # noqa: E402
 
 OVERLAYS = check.overlays()
 SETTINGS = {"appointments": AppointmentsSettings, "otp": OtpSettings, "notifier": NotifierSettings,
-            "analytics": AnalyticsSettings}
+            "analytics": AnalyticsSettings, "dashboard": DashboardSettings}
 # Datastore -> the environment variable that points a service at it.
 DATASTORE_ENV = {"kafka": "KAFKA_BOOTSTRAP", "mongodb": "MONGO_URL", "redis": "REDIS_URL"}
-API_SERVICES = {"appointments", "otp", "notifier"}
+API_SERVICES = {"appointments", "otp", "notifier", "dashboard"}
 
 
 @pytest.fixture(scope="module", params=OVERLAYS, ids=lambda p: p.name)
