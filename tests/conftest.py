@@ -35,6 +35,20 @@ def mongo_db(settings):
         client.close()
 
 
+@pytest.fixture(scope="module")
+def org_registry(settings):
+    """The platform's own org registry (the demo data `make up` loads), read-only."""
+    from pymongo import MongoClient
+
+    from shared.orgtree.repository import OrgRegistry
+
+    client = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000)
+    try:
+        yield OrgRegistry(client[settings.mongo_db])
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def kafka_bootstrap(settings) -> str:
     return settings.kafka_bootstrap

@@ -13,13 +13,11 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
-from pymongo import MongoClient
 
 from analytics.rollout import CoverageClient, ScratchStream, Seat, rollout_events, team
 from shared import topics
 from shared.events import types as t
 from shared.events.contracts import from_kafka, new_event, to_kafka
-from shared.orgtree.repository import OrgRegistry
 from shared.settings import PlatformSettings
 from tests.processes import start_service
 
@@ -30,20 +28,13 @@ FAST = {"ANALYTICS_PUBLISH_INTERVAL_S": "0.2", "ANALYTICS_COVERAGE_INTERVAL_S": 
 
 
 @pytest.fixture(scope="module")
-def registry():
-    client = MongoClient(SETTINGS.mongo_url, serverSelectionTimeoutMS=5000)
-    yield OrgRegistry(client[SETTINGS.mongo_db])
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def mandals(registry):
+def mandals(org_registry):
     """Himachal's mandals, each test taking its own."""
-    return iter(sorted(doc["_id"] for doc in registry.units.find({"state": "HP", "level": "mandal"}, {"_id": 1})))
+    return iter(sorted(doc["_id"] for doc in org_registry.units.find({"state": "HP", "level": "mandal"}, {"_id": 1})))
 
 
-def booths_of(registry, mandal: str, n: int) -> list[dict]:
-    return [registry.get(b) for b in sorted(registry.booth_ids_under(mandal))[:n]]
+def booths_of(org_registry, mandal: str, n: int) -> list[dict]:
+    return [org_registry.get(b) for b in sorted(org_registry.booth_ids_under(mandal))[:n]]
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +74,11 @@ def numbers(body: dict) -> tuple:
             body["booths_with_whatsapp_pramukh"], body["verified_appointees"])
 
 
-def test_verified_teams_show_in_the_state_district_and_mandal(api, publisher, registry, mandals):
+def test_verified_teams_show_in_the_state_district_and_mandal(api, publisher, org_registry, mandals):
     """How fast is the benchmark's business (bench/analytics_bench.py: visibility lag p50/p99);
     here every count must arrive, whatever the machine's load."""
     mandal = next(mandals)
-    booths = booths_of(registry, mandal, 3)
+    booths = booths_of(org_registry, mandal, 3)
     district, state = booths[0]["ancestors"][2], "IN-HP"
     before = {u: api.get(u) for u in (state, district, mandal)}
     assert before[mandal]["booths_complete"] == 0
@@ -99,7 +90,7 @@ def test_verified_teams_show_in_the_state_district_and_mandal(api, publisher, re
         assert numbers(body) == expected
 
     mandal_body = api.get(mandal)
-    assert mandal_body["level"] == "mandal" and mandal_body["booths_total"] == registry.get(mandal)["booths"]
+    assert mandal_body["level"] == "mandal" and mandal_body["booths_total"] == org_registry.get(mandal)["booths"]
     assert sum(child["booths_complete"] for child in mandal_body["children"]) == 3
     district_child = next(c for c in api.get(state)["children"] if c["unit_id"] == district)
     assert district_child["booths_complete"] == before[district]["booths_complete"] + 3
@@ -108,8 +99,8 @@ def test_verified_teams_show_in_the_state_district_and_mandal(api, publisher, re
     assert booth["verified_women"] == 3 and booth["verified_by_role"]["panna_pramukh"] == 5
 
 
-def test_pending_appointments_do_not_count(api, publisher, registry, mandals):
-    booth = booths_of(registry, next(mandals), 1)[0]
+def test_pending_appointments_do_not_count(api, publisher, org_registry, mandals):
+    booth = booths_of(org_registry, next(mandals), 1)[0]
     seats = team(booth)
     now = datetime.now(timezone.utc)
     # The whole team appointed, only the president verified: the verification comes last, so once
@@ -119,9 +110,9 @@ def test_pending_appointments_do_not_count(api, publisher, registry, mandals):
     assert body["verified_appointees"] == 1 and not body["team"]["complete"]
 
 
-def test_replayed_events_are_counted_once(api, publisher, registry, mandals):
+def test_replayed_events_are_counted_once(api, publisher, org_registry, mandals):
     mandal = next(mandals)
-    booths = booths_of(registry, mandal, 2)
+    booths = booths_of(org_registry, mandal, 2)
     events = list(rollout_events(booths))
     publish(publisher, events)
     api.wait_for(lambda: api.get(mandal)["booths_complete"] == 2)
@@ -134,9 +125,9 @@ def test_replayed_events_are_counted_once(api, publisher, registry, mandals):
     assert body["verified_women"] == 2 * 4
 
 
-def test_a_revocation_after_verification_takes_the_booth_back_out(api, publisher, registry, mandals):
+def test_a_revocation_after_verification_takes_the_booth_back_out(api, publisher, org_registry, mandals):
     mandal = next(mandals)
-    booth = booths_of(registry, mandal, 1)[0]
+    booth = booths_of(org_registry, mandal, 1)[0]
     seats = team(booth)
     now = datetime.now(timezone.utc)
     publish(publisher, [s.verified(now) for s in seats])
@@ -164,9 +155,9 @@ def read_all(topic: str, timeout_s: float = 5.0) -> list:
     return records
 
 
-def test_coverage_updated_events_are_few_per_unit_and_end_at_the_apis_numbers(api, publisher, registry, mandals, scratch):
+def test_coverage_updated_events_are_few_per_unit_and_end_at_the_apis_numbers(api, publisher, org_registry, mandals, scratch):
     mandal = next(mandals)
-    booths = booths_of(registry, mandal, 4)
+    booths = booths_of(org_registry, mandal, 4)
     events = list(rollout_events(booths))
     started = time.monotonic()
     publish(publisher, events)
@@ -179,7 +170,7 @@ def test_coverage_updated_events_are_few_per_unit_and_end_at_the_apis_numbers(ap
     mine = [u.data for u in updates if u.subject == mandal]
     assert 1 <= len(mine) <= elapsed / 0.5 + 2, "at most one per unit per interval"
     assert len(mine) < len(events) / 10
-    assert (mine[-1]["level"], mine[-1]["booths_total"]) == ("mandal", registry.get(mandal)["booths"])
+    assert (mine[-1]["level"], mine[-1]["booths_total"]) == ("mandal", org_registry.get(mandal)["booths"])
     assert numbers(mine[-1]) == numbers(api.get(mandal))
 
 
@@ -188,8 +179,8 @@ def raw_record(event):
     return key, value, headers
 
 
-def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(api, publisher, registry, mandals, scratch):
-    booth = booths_of(registry, next(mandals), 1)[0]
+def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(api, publisher, org_registry, mandals, scratch):
+    booth = booths_of(org_registry, next(mandals), 1)[0]
     now = datetime.now(timezone.utc)
     producer = Producer({"bootstrap.servers": SETTINGS.kafka_bootstrap})
     appointments = scratch.topic(topics.APPOINTMENTS)
@@ -216,9 +207,9 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(ap
     assert api.metric("sangathan_analytics_unknown_units_total", f'{{type="{t.APPOINTMENT_VERIFIED}"}}') >= 1
 
 
-def test_a_directives_reach_counts_each_booth_once(api, registry, mandals, scratch):
+def test_a_directives_reach_counts_each_booth_once(api, org_registry, mandals, scratch):
     mandal = next(mandals)
-    booths = booths_of(registry, mandal, 2)
+    booths = booths_of(org_registry, mandal, 2)
     directive_id = str(uuid.uuid4())
     notifier = scratch.publisher("/sangathan/notifier")
     notifier.emit(t.DIRECTIVE_ISSUED, {
@@ -242,12 +233,12 @@ def test_a_directives_reach_counts_each_booth_once(api, registry, mandals, scrat
     notifier.close()
     reach = api.wait_for(lambda: (r := api.reach(directive_id)) and r["booths_delivered"] == 2
                          and r["booths_acknowledged"] == 1 and r)
-    assert reach["booths_targeted"] == registry.get(mandal)["booths"]
+    assert reach["booths_targeted"] == org_registry.get(mandal)["booths"]
     time.sleep(0.5)
     assert api.reach(directive_id)["booths_delivered"] == 2
 
 
-def test_the_coverage_api_needs_a_token_and_keeps_organisers_to_their_units(api, registry, organiser_token):
+def test_the_coverage_api_needs_a_token_and_keeps_organisers_to_their_units(api, org_registry, organiser_token):
     district = "IN-HP-D03"
     assert httpx.get(f"{api.base}/coverage/{district}").status_code == 401
     own = httpx.get(f"{api.base}/coverage/{district}", headers=organiser_token(district))

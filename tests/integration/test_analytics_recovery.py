@@ -7,10 +7,8 @@ import threading
 import time
 
 import pytest
-from pymongo import MongoClient
 
 from analytics.rollout import CoverageClient, ScratchStream, rollout_events
-from shared.orgtree.repository import OrgRegistry
 from shared.settings import PlatformSettings
 from tests.processes import start_service
 
@@ -23,17 +21,10 @@ STATE = "IN-HP"
 
 
 @pytest.fixture(scope="module")
-def registry():
-    client = MongoClient(SETTINGS.mongo_url, serverSelectionTimeoutMS=5000)
-    yield OrgRegistry(client[SETTINGS.mongo_db])
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def booths(registry):
+def booths(org_registry):
     """The first booths of Himachal's first district, in id order."""
-    ids = sorted(registry.booth_ids_under("IN-HP-D01"))[:400]
-    return [registry.get(b) for b in ids]
+    ids = sorted(org_registry.booth_ids_under("IN-HP-D01"))[:400]
+    return [org_registry.get(b) for b in ids]
 
 
 @pytest.fixture
