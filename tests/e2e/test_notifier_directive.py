@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -200,3 +201,69 @@ def test_the_otp_service_token_hands_a_code_to_the_urgent_lane(simulator):
     wait_until(lambda: httpx.get(f"{simulator}/v1/messages", params={"to": phone}).json()["messages"], 15)
     [message] = httpx.get(f"{simulator}/v1/messages", params={"to": phone}).json()["messages"]
     assert message["sender"] == "SNGOTP" and message["text"].startswith("654321")
+
+
+def directive_in(message: dict) -> str | None:
+    """The directive a message's acknowledgement link names (the token's ids are readable; only
+    its MAC needs the key)."""
+    import base64
+
+    link = ack_link(message)
+    if link is None:
+        return None
+    payload = link.rsplit("/", 1)[1].split(".")[0]
+    return str(uuid.UUID(bytes=base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))[:16]))
+
+
+def war_room_slots(now: datetime) -> tuple[str, list[datetime]]:
+    """Three slots in one minute of India time, 8 and 20 seconds apart, starting a few seconds on:
+    an RRULE (FREQ=DAILY;BYHOUR;BYMINUTE;BYSECOND) and the slots it gives today."""
+    first = (now + timedelta(seconds=6)).astimezone(ZoneInfo("Asia/Kolkata")).replace(microsecond=0)
+    if first.second > 31:
+        first = (first + timedelta(minutes=1)).replace(second=0)
+    slots = [first, first + timedelta(seconds=8), first + timedelta(seconds=28)]
+    seconds = ",".join(str(s.second) for s in slots)
+    return f"FREQ=DAILY;BYHOUR={first.hour};BYMINUTE={first.minute};BYSECOND={seconds}", slots
+
+
+def test_a_recurring_directive_sends_a_round_per_slot_until_it_is_cancelled(simulator, presidents):
+    district = organiser(DISTRICT, "user-e2e-d09")
+    rrule, slots = war_room_slots(datetime.now(timezone.utc))
+    body = {**directive_body([b for b, _, _ in presidents]), "channels": ["whatsapp", "sms"],
+            "recurrence": {"rrule": rrule, "timezone": "Asia/Kolkata", "until": None}}
+    created = httpx.post(f"{NOTIFIER}/v1/directives", json=body, headers=district, timeout=30)
+    assert created.status_code == 201, created.text
+    directive_id = created.json()["directive_id"]
+    assert created.json()["recurrence"]["rrule"] == rrule
+    try:
+        seen: dict = {}
+
+        def two_rounds_done() -> bool:
+            seen.update(status(directive_id, district))
+            return sum(r["state"] == "done" for r in seen["rounds"]["ran"]) >= 2
+
+        wait_until(two_rounds_done, 120)
+        assert seen["rounds"]["next_due"] is not None
+    finally:
+        cancelled = httpx.post(f"{NOTIFIER}/v1/directives/{directive_id}/cancel", headers=district, timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+
+    phones = {p for _, _, p in presidents}
+
+    def rounds_received() -> list[str]:
+        found = []
+        for phone in phones:
+            messages = httpx.get(f"{simulator}/v1/messages", params={"to": phone}, timeout=10).json()["messages"]
+            found += [m["to"] for m in messages if directive_in(m) == directive_id]
+        return found
+
+    wait_until(lambda: len(rounds_received()) >= 2 * len(phones), 60)  # both rounds reach every president
+    # Past the third slot (plus time for a fan-out), nothing more came and no round ran.
+    third = slots[2].timestamp() + 5
+    while time.time() < third:
+        time.sleep(0.5)
+    after = status(directive_id, district)
+    assert after["state"] == "cancelled" and after["rounds"]["next_due"] is None
+    assert [r["state"] for r in after["rounds"]["ran"]] == ["done", "done"]
+    received = rounds_received()
+    assert sorted(received) == sorted(list(phones) * 2), "one message per president per round, no third"
