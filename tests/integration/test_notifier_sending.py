@@ -162,3 +162,41 @@ def test_a_task_outside_its_sending_window_waits_for_it_and_an_otp_does_not(ledg
     [(parked, opens)] = settlement.deferred
     assert parked == waiting and 0 < opens - time.time() <= 2 * 3600
     assert [c[0] for c in channels["whatsapp"].calls] == [code.phone]
+
+
+def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_channel_once(ledger, scratch,
+                                                                                             kafka_bootstrap):
+    from confluent_kafka import Consumer, KafkaError
+
+    from notifier.adapters.lanes import TaskProducer
+    from notifier.handlers import fall_back_late
+
+    topic = scratch()
+    producer = TaskProducer(kafka_bootstrap, lambda _: topic)
+    sender, _ = make_sender(ledger)
+    late, reached, single = task("+919800000401"), task("+919800000402"), task("+919800000403", channels=("whatsapp",))
+    sent = dict((t.phone, provider_id) for t, provider_id in deliver(sender, [late, reached, single]).sent)
+    report = lambda phone, status: {"message_id": sent[phone], "status": status}  # noqa: E731
+
+    fall_back_late([report(reached.phone, "delivered")], ledger, producer)
+    queued = [fall_back_late([report(p, "failed") for p in (late.phone, reached.phone, single.phone)], ledger, producer)
+              for _ in range(2)]  # the provider calls twice
+    producer.close()
+    assert queued == [1, 0], "only the undelivered message with a channel left falls back, and once"
+
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"test-{random_suffix()}",
+                         "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer.subscribe([topic])
+    found, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() and msg.error().code() == KafkaError._PARTITION_EOF:
+            break
+        if msg is not None and not msg.error():
+            found.append(Task.from_json(msg.value()))
+    consumer.close()
+    [fallback] = found
+    assert (fallback.phone, fallback.channel) == (late.phone, "sms")
+    assert fallback.delivery_id == delivery_id(DIRECTIVE_ID, late.recipient_id, "sms")
+    again = deliver(sender, [fallback, fallback])
+    assert len(again.sent) == 1 and again.skipped["duplicate"] == 1

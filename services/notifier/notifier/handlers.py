@@ -250,7 +250,29 @@ def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
             if acknowledge(ack, ports):
                 outcome["acknowledgements"] += 1
     announce(events, ports.tally, ports.events)
+    outcome["fallbacks"] = fall_back_late(statuses, ports.ledger, ports.producer, ports.produce_lock)
     return outcome
+
+
+def fall_back_late(statuses: list[dict], ledger: Ledger, producer: TaskProducer, lock: threading.Lock | None = None) -> int:
+    """A message the provider accepted and later reports failed goes on the next channel of
+    preference, as a failure at send time does; delivered or read, it never will. Once: the next
+    channel's task is taken from the ledger only after Kafka has it, and a copy produced twice
+    (two webhook calls at once) has the same delivery id, so it sends once."""
+    failed = [str(s["message_id"]) for s in statuses if s.get("status") == FAILED]
+    reached = [str(s["message_id"]) for s in statuses if s.get("status") in (DELIVERED, READ)]
+    ledger.forget_fallbacks(reached)
+    waiting = ledger.fallbacks([m for m in failed if m not in reached])
+    if not waiting:
+        return 0
+    with lock or threading.Lock():
+        for _, raw in waiting:
+            task = Task.from_json(raw)
+            producer.produce_raw(task.lane, task.booth_id.encode(), raw, task.delivery_id)
+        producer.flush(10)  # raises unless Kafka took them: the provider calls again and this repeats
+    ledger.forget_fallbacks([m for m, _ in waiting])
+    RECEIPTS.labels(FAILED, "fell_back").inc(len(waiting))
+    return len(waiting)
 
 
 def announce(events: list[tuple], tally: Tally, publisher: NotifierEvents) -> None:

@@ -19,7 +19,7 @@ from notifier.adapters.events import EventsUnavailable, NotifierEvents
 from notifier.adapters.http import PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
-from notifier.handlers import announce, receipt_events
+from notifier.handlers import announce, fall_back_late, receipt_events
 from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
@@ -143,6 +143,10 @@ class LaneWorkers:
         except EventsUnavailable as exc:
             # The ledger already holds the outcome; later receipts still move the counts.
             log.warning("delivery-status events not published", fields={"lane": lane.name, "error": str(exc)[:200]})
+        try:
+            fall_back_late(early, ledger, lane.producer)  # a failure reported before the send returned
+        except Exception as exc:  # the next channel's task stays in the ledger; logged for the operators
+            log.warning("late fallback not queued", fields={"lane": lane.name, "error_class": type(exc).__name__})
 
     def _dead_letter(self, lane: str, dead: list[tuple[Task, str]], origins: dict) -> None:
         now = datetime.now(timezone.utc).isoformat().encode()

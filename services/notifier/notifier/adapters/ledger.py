@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterable, Sequence
 
 import redis
@@ -86,11 +87,16 @@ class Ledger:
                released: Iterable[Task] = ()) -> None:
         """Record outcomes: sent (with the provider's id, mapped back for receipts), failed for
         good, or released for a retry."""
+        now = time.time()
         with self.redis.pipeline(transaction=False) as pipe:
             for task, provider_id in sent:
                 pipe.set(f"{self.p}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S)
                 pipe.set(f"{self.p}pm:{provider_id}", json.dumps(_context(task)), ex=PM_TTL_S)
                 pipe.delete(f"{self.p}lease:{task.delivery_id}")
+                following = task.fallback()
+                if following is not None:  # kept until the task expires: a failure reported later still falls back
+                    ttl = PM_TTL_S if task.expires_at is None else int(min(PM_TTL_S, max(60, task.expires_at - now)))
+                    pipe.set(f"{self.p}fb:{provider_id}", following.to_json(), ex=ttl)
             for task, code in failed:
                 pipe.set(f"{self.p}done:{task.delivery_id}", f"failed:{code}", ex=DONE_TTL_S)
                 pipe.delete(f"{self.p}lease:{task.delivery_id}")
@@ -119,6 +125,18 @@ class Ledger:
                 pipe.delete(f"{self.p}early:{m}")
             found = pipe.execute()[::2]
         return [json.loads(raw) for entries in found for raw in entries]
+
+    def fallbacks(self, provider_ids: Sequence[str]) -> list[tuple[str, bytes]]:
+        """(provider id, next channel's task) for messages that have one waiting."""
+        if not provider_ids:
+            return []
+        values = self.redis.mget([f"{self.p}fb:{m}" for m in provider_ids])
+        return [(m, v) for m, v in zip(provider_ids, values) if v]
+
+    def forget_fallbacks(self, provider_ids: Sequence[str]) -> None:
+        """Taken (produced to its lane) or no longer needed (the message was delivered)."""
+        if provider_ids:
+            self.redis.delete(*[f"{self.p}fb:{m}" for m in provider_ids])
 
     def done(self, delivery_id: str) -> str | None:
         value = self.redis.get(f"{self.p}done:{delivery_id}")
