@@ -28,7 +28,7 @@ class Adapters:
 
 
 def bootstrap(settings: DashboardSettings) -> Adapters:
-    live = CoverageFeed(settings.kafka_bootstrap)
+    live = CoverageFeed(settings.kafka_bootstrap, settings.coverage_topic)
     return Adapters(
         analytics=AnalyticsClient(settings.analytics_url, settings.analytics_timeout_s),
         live=live,

@@ -16,17 +16,6 @@ COVERAGE_FIELDS = ("unit_id", "level", "booths_total", "booths_with_verified_pre
 LIVE_DEPTH = 1
 
 
-def parent_of(unit_id: str) -> str | None:
-    """IN-HP-D05 -> IN-HP; a unit id extends its parent's by one segment."""
-    head, sep, _ = unit_id.rpartition("-")
-    return head if sep else None
-
-
-def shown_on_page(viewed_unit: str, changed_unit: str) -> bool:
-    """Whether a change to `changed_unit` shows on the page of `viewed_unit` (the unit or a child)."""
-    return changed_unit == viewed_unit or parent_of(changed_unit) == viewed_unit
-
-
 def may_view(home_unit: str, unit_id: str) -> bool:
     """An organiser sees their own unit's subtree; HQ (unit IN) sees the nation."""
     return within(unit_id, home_unit)

@@ -1,0 +1,139 @@
+"""The dashboard's live stream against the real Kafka: a dashboard process tails a scratch
+coverage topic; a change inside the viewer's page reaches their server-sent-event stream, and
+changes outside their jurisdiction (or below the page's children) never do."""
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from shared.events import types
+from shared.kafka.producer import EventPublisher
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def coverage_topic(scratch) -> str:
+    return scratch(1)  # one partition: events arrive in the order they were published
+
+
+@pytest.fixture
+def dashboard(coverage_topic, tmp_path):
+    """A dashboard process of its own, reading the scratch topic; stopped however the test ends."""
+    port = free_port()
+    env = dict(os.environ, DASHBOARD_COVERAGE_TOPIC=coverage_topic, SANGATHAN_ENV="development")
+    log = open(tmp_path / "dashboard.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "dashboard.api:app", "--host", "127.0.0.1",
+                                "--port", str(port), "--no-access-log"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the dashboard did not start: " + (tmp_path / "dashboard.log").read_text())
+        yield base
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()
+
+
+def coverage(unit_id: str, level: str, verified: int) -> dict:
+    return {"unit_id": unit_id, "level": level, "booths_total": 100, "booths_with_verified_president": verified,
+            "booths_complete": 0, "booths_with_whatsapp_pramukh": 0, "verified_appointees": verified,
+            "as_of": datetime.now(timezone.utc).isoformat()}
+
+
+class Stream:
+    """A server-sent-event stream read on a thread: (event, data) pairs in a queue."""
+
+    def __init__(self, url: str, cookies: httpx.Cookies):
+        self.events: queue.Queue = queue.Queue()
+        self._client = httpx.Client(cookies=cookies, timeout=httpx.Timeout(5, read=60))
+        self._response = self._client.send(self._client.build_request("GET", url), stream=True)
+        assert self._response.status_code == 200, self._response.read()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        name = None
+        try:
+            for line in self._response.iter_lines():
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    self.events.put((name, json.loads(line.removeprefix("data: "))))
+        except httpx.HTTPError:
+            pass
+
+    def next(self, timeout: float):
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._response.close()
+        self._client.close()
+
+
+def signed_in(base: str, unit: str) -> httpx.Cookies:
+    from shared.auth.issuer import organiser_token
+    answer = httpx.post(f"{base}/api/session", json={"token": organiser_token(sub="user-it", unit=unit)})
+    assert answer.status_code == 200, answer.text
+    return answer.cookies
+
+
+def test_a_change_in_the_viewers_state_reaches_their_stream_and_others_do_not(dashboard, coverage_topic, kafka_bootstrap):
+    stream = Stream(f"{dashboard}/api/live/IN-HP", signed_in(dashboard, "IN-HP"))
+    publisher = EventPublisher(kafka_bootstrap, "/tests/dashboard", topic_for=lambda _: coverage_topic)
+    try:
+        assert stream.next(10) == ("ready", {"unit_id": "IN-HP"})
+        # The dashboard's consumer starts at the topic's end once it has its partition, which it
+        # does not announce: publish until a change arrives. Each round first publishes what the
+        # viewer must not get, on the same partition, so it was dispatched before what arrives.
+        received, deadline, round_ = [], time.monotonic() + 45, 0
+        while not received and time.monotonic() < deadline:
+            round_ += 1
+            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-UP", "state", round_))  # another state
+            publisher.emit(types.COVERAGE_UPDATED, coverage("IN", "national", round_))  # above the viewer
+            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-HP-D05-A05", "assembly", round_))  # below the page
+            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-HP-D05", "district", round_))  # a child: shown
+            publisher.flush()
+            while (event := stream.next(1.5)) is not None:
+                received.append(event)
+        assert received, "no coverage change reached the stream"
+        assert {name for name, _ in received} == {"coverage"}
+        assert {data["unit_id"] for _, data in received} == {"IN-HP-D05"}
+        assert received[0][1]["booths_with_verified_president"] >= 1
+        assert set(received[0][1]) == {"unit_id", "level", "booths_total", "booths_with_verified_president",
+                                       "booths_complete", "booths_with_whatsapp_pramukh", "verified_appointees", "as_of"}
+    finally:
+        stream.close()
+        publisher.close()
+
+
+def test_a_stream_outside_the_viewers_unit_is_refused(dashboard):
+    cookies = signed_in(dashboard, "IN-HP-D05")
+    answer = httpx.get(f"{dashboard}/api/live/IN-HP", cookies=cookies)
+    assert answer.status_code == 403 and answer.json()["type"].endswith("/outside-jurisdiction")
+    assert httpx.get(f"{dashboard}/api/live/IN-HP-D05").status_code == 401  # no cookie, no stream

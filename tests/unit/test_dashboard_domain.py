@@ -1,0 +1,122 @@
+"""The dashboard's rules and its HTTP edges that need no server: who sees what, what a live change
+carries, how the session cookie is set, and problems for the rest."""
+
+import asyncio
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dashboard import domain
+from dashboard.settings import DashboardSettings
+from shared.auth.issuer import organiser_token, service_token
+from shared.kafka.live import Listener
+
+
+def test_an_organiser_views_their_subtree_and_hq_the_nation():
+    assert domain.may_view("IN", "IN-UP-D44")
+    assert domain.may_view("IN-HP", "IN-HP") and domain.may_view("IN-HP", "IN-HP-D05-A05")
+    assert not domain.may_view("IN-HP", "IN") and not domain.may_view("IN-HP", "IN-UP")
+    assert not domain.may_view("IN-HP-D05", "IN-HP-D050")
+
+
+def listener(unit: str, depth=None) -> Listener:
+    return Listener(unit, asyncio.Queue(1), asyncio.new_event_loop(), depth)
+
+
+def test_a_page_is_sent_changes_to_its_unit_and_its_children_only():
+    page = listener("IN-HP", depth=domain.LIVE_DEPTH)
+    assert page.wants("IN-HP") and page.wants("IN-HP-D05")
+    assert not page.wants("IN-HP-D05-A05") and not page.wants("IN-UP") and not page.wants("IN")
+    assert not page.wants("IN-HPX")
+    everything = listener("IN-HP")
+    assert everything.wants("IN-HP-D05-A05-M01-S01-B001") and not everything.wants("IN-UP-D01")
+
+
+def test_a_full_listener_queue_drops_its_oldest_change():
+    page = listener("IN")
+    page.offer({"n": 1})
+    page.offer({"n": 2})
+    assert page.queue.get_nowait() == {"n": 2}
+
+
+def test_a_live_change_carries_the_coverage_numbers_and_nothing_else():
+    item = {"id": "e1", "type": "x", "time": "t", "data": {
+        "unit_id": "IN-HP", "level": "state", "booths_total": 7773, "booths_with_verified_president": 12,
+        "booths_complete": 3, "booths_with_whatsapp_pramukh": 4, "verified_appointees": 40,
+        "as_of": "2024-11-20T10:00:00+00:00", "unexpected": "+91 98160 12345"}}
+    change = domain.coverage_change(item)
+    assert change["booths_with_verified_president"] == 12 and change["unit_id"] == "IN-HP"
+    assert "unexpected" not in change
+
+
+def test_a_server_sent_event_is_named_with_one_json_data_line():
+    frame = domain.sse_frame("coverage", {"unit_id": "IN-HP", "name": "हिमाचल\nप्रदेश"}, "e1")
+    lines = frame.split("\n")
+    assert lines[:2] == ["id: e1", "event: coverage"] and frame.endswith("\n\n")
+    assert json.loads(lines[2].removeprefix("data: "))["name"] == "हिमाचल\nप्रदेश"
+    assert len([line for line in lines if line]) == 3
+
+
+def test_the_cookie_is_secure_everywhere_but_development():
+    assert not DashboardSettings(SANGATHAN_ENV="development").secure_cookie
+    assert DashboardSettings(SANGATHAN_ENV="production").secure_cookie
+    assert DashboardSettings(SANGATHAN_ENV="test").secure_cookie
+
+
+# ---------------------------------------------------------------- HTTP, without servers
+
+@pytest.fixture(scope="module")
+def client():
+    from dashboard.api import app
+    return TestClient(app)  # not entered: no lifespan, so no Kafka consumer starts
+
+
+def test_signing_in_keeps_the_token_in_an_httponly_strict_cookie(client):
+    response = client.post("/api/session", json={"token": organiser_token(sub="user-1", unit="IN-HP")})
+    assert response.status_code == 200 and response.json()["unit"] == "IN-HP"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{domain.SESSION_COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "token" not in response.json()
+
+
+def test_a_bad_token_does_not_sign_in_and_is_a_problem(client):
+    response = client.post("/api/session", json={"token": "x" * 40})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "set-cookie" not in response.headers
+
+
+def test_a_service_or_a_token_without_coverage_read_cannot_sign_in(client):
+    assert client.post("/api/session", json={"token": service_token("analytics")}).status_code == 403
+    narrow = organiser_token(sub="user-1", unit="IN", scopes=["appointments:read"])
+    answer = client.post("/api/session", json={"token": narrow})
+    assert answer.status_code == 403 and answer.json()["type"].endswith("/missing-scope")
+
+
+def test_without_a_session_the_api_answers_401(client):
+    fresh = TestClient(client.app)
+    response = fresh.get("/api/coverage/IN")
+    assert response.status_code == 401 and response.json()["type"].endswith("/unauthenticated")
+
+
+@pytest.mark.parametrize("path", ["/api/coverage/IN", "/api/coverage/IN-UP-D01/directives",
+                                  "/api/coverage/IN-UP-D01-A01-M01/booths-without-president", "/api/live/IN-UP"])
+def test_an_organiser_is_refused_what_lies_outside_their_unit(path):
+    from dashboard.api import app
+    session = TestClient(app)
+    session.post("/api/session", json={"token": organiser_token(sub="user-1", unit="IN-HP")})
+    response = session.get(path)
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/outside-jurisdiction")
+
+
+def test_the_page_and_its_files_are_served_with_a_strict_content_policy(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and "EventSource" in script.text
+    labels = client.get("/static/i18n.js").text
+    assert "सत्यापित अध्यक्ष" in labels and "Verified president" in labels
