@@ -54,7 +54,7 @@ class Adapters:
     ack_key: bytes
     policy: SendingPolicy
     checks: dict[str, Check]
-    background: list[Background | LaneWorkers] = field(default_factory=list)
+    background: list[Background] = field(default_factory=list)
 
     started: list = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -158,7 +158,7 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
     ] + ([LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
                       batch=settings.lane_batch, provider_url=settings.provider_url,
-                      provider_timeout_s=settings.provider_timeout_s)] if lanes else [])
+                      provider_timeout_s=settings.provider_timeout_s).background] if lanes else [])
 
 
 def ensure_topics(settings: NotifierSettings) -> None:

@@ -23,6 +23,7 @@ from notifier.handlers import announce, fall_back_late, receipt_events
 from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
+from shared.background import Background
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
 
@@ -39,46 +40,36 @@ class Lane:
 
 
 class LaneWorkers:
+    """Every lane in one asyncio loop, on a shared background thread (restarted after a failure).
+    The service starts and stops `background`, like its other workers."""
+
     def __init__(self, lanes: list[Lane], ports: SendPorts, dead_letters: ConfirmedProducer, dead_letter_topic: str,
                  *, batch: int, provider_url: str, provider_timeout_s: float):
         self.lanes, self.ports = lanes, ports
         self._dead, self._dead_topic = dead_letters, dead_letter_topic
         self._batch = batch
-        # Each lane its own connections, so bulk calls never hold the ones urgent sends need.
-        self._http = {lane.name: PooledHttp(provider_url, threads=lane.concurrency, timeout_s=provider_timeout_s,
-                                            name=lane.name) for lane in lanes}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="notifier-lanes", daemon=True)
+        self._provider_url, self._provider_timeout_s = provider_url, provider_timeout_s
         self._dead_lock = threading.Lock()
+        self.background = Background("notifier-lanes", lambda stop: asyncio.run(self._serve(stop)))
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout_s)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        asyncio.run(self._serve())
-
-    async def _serve(self) -> None:
+    async def _serve(self, stop: threading.Event) -> None:
+        # Each lane its own connections, so bulk calls never hold the ones urgent sends need;
+        # made per run, so a restart after a failure starts with fresh ones.
+        clients = {lane.name: PooledHttp(self._provider_url, threads=lane.concurrency,
+                                         timeout_s=self._provider_timeout_s, name=lane.name) for lane in self.lanes}
         try:
-            await asyncio.gather(*(self._lane_forever(lane, self._http[lane.name]) for lane in self.lanes))
+            await asyncio.gather(*(self._lane_forever(lane, clients[lane.name], stop) for lane in self.lanes))
         finally:
-            for client in self._http.values():
+            for client in clients.values():
                 client.close()
 
-    async def _lane_forever(self, lane: Lane, client: PooledHttp) -> None:
-        while not self._stop.is_set():
+    async def _lane_forever(self, lane: Lane, client: PooledHttp, stop: threading.Event) -> None:
+        while not stop.is_set():
             consumer, bookkeeping = None, None
             try:
                 consumer = await asyncio.to_thread(lane.consumer)
                 sender = Sender(self.ports, client, lane.concurrency)
-                while not self._stop.is_set():
+                while not stop.is_set():
                     sent = await self._one_batch(lane, consumer, sender, bookkeeping)
                     if sent is not None:
                         bookkeeping = sent
