@@ -100,10 +100,12 @@ class GroupLagProbe(_Reporter):
 
     def __init__(self, bootstrap: str, group: str, timeout_s: float = 5.0):
         super().__init__(group)
-        self.timeout_s = timeout_s
-        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.bootstrap, self.timeout_s = bootstrap, timeout_s
+        self._admin: AdminClient | None = None  # made on first use: importing a worker connects to nothing
 
     def measure(self) -> Lags:
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
         request = [ConsumerGroupTopicPartitions(self.group)]
         answer = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)
         committed = {(tp.topic, tp.partition): tp.offset
