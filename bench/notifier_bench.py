@@ -1,6 +1,7 @@
-"""Benchmark of the notifier: a national directive to every booth's president (make bench).
+"""Benchmark of the notifier: a national directive to every booth's president, then a state's
+full booth teams (make bench).
 
-    .venv/bin/python bench/notifier_bench.py [--send-stride 80] [--skip-fanout]
+    .venv/bin/python bench/notifier_bench.py [--send-stride 80] [--team-state RJ] [--skip-fanout]
 
 Two runs, each with processes of its own (a notifier in its own topic namespace, Redis prefix and
 scratch database holding the national and state units; the recipients stand-in generating the
@@ -10,7 +11,10 @@ national tree's booth presidents; the provider simulator), on the platform's Kaf
    one chunk per state), with the notifier's lanes off, timed until every delivery task is on
    Kafka; then, as the baseline, a raw confluent-kafka produce of as many messages of the same
    size to a topic of the same partitions.
-2. Sending, scaled down: the same national directive to every `--send-stride`-th booth's
+2. Full teams on a state: the same directive to all twelve members of every booth team of one
+   state (default Rajasthan, 52,773 booths: 633,276 tasks), timed until every task is on Kafka,
+   with its own raw-produce baseline.
+3. Sending, scaled down: the same national directive to every `--send-stride`-th booth's
    president (default 80: about 13,100 messages, so the whole benchmark takes about three
    minutes on 2 cores; at 50, 20,987 messages took 68 s),
    timed until the simulator accepted every message, 40 WhatsApp numbers at 80/s each.
@@ -40,6 +44,7 @@ from pymongo import MongoClient  # noqa: E402
 
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.orgtree.generator import NATIONAL_BOOTHS, generate_national  # noqa: E402
+from simulator.recipients import SEATS  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from tests.processes import Process, free_port, wait_until  # noqa: E402
 
@@ -84,12 +89,12 @@ class Run:
                               (self.notifier, notifier_port)):
             wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
 
-    def issue(self) -> tuple[str, float]:
+    def issue(self, scope: str = "IN", audience: tuple[str, ...] = ("booth_president",)) -> tuple[str, float]:
         headers = {"Authorization": f"Bearer {organiser_token(sub='user-hq', unit='IN')}"}
         body = {"title": {"en": "Mann Ki Baat on Sunday", "hi": "रविवार को मन की बात"},
                 "body": {"en": "Gather booth residents to listen together at 11 am.",
                          "hi": "सुबह 11 बजे बूथ के लोगों के साथ मिलकर सुनें।"},
-                "scope": ["IN"], "audience": ["booth_president"], "channels": ["whatsapp"], "priority": "normal",
+                "scope": [scope], "audience": list(audience), "channels": ["whatsapp"], "priority": "normal",
                 "expires_at": "2099-01-01T00:00:00+05:30"}
         started = time.monotonic()
         response = httpx.post(f"{self.urls['notifier']}/v1/directives", json=body, headers=headers, timeout=30)
@@ -143,10 +148,11 @@ def _vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def fanout_run(tmp: Path) -> dict:
-    run = Run("fanout", stride=1, lanes="", tmp=tmp)
+def fanout_run(tmp: Path, name: str = "fanout", scope: str = "IN",
+               audience: tuple[str, ...] = ("booth_president",)) -> dict:
+    run = Run(name, stride=1, lanes="", tmp=tmp)
     try:
-        directive_id, started = run.issue()
+        directive_id, started = run.issue(scope, audience)
         seen: dict = {}
 
         def on_kafka() -> bool:
@@ -221,6 +227,7 @@ def sending_run(tmp: Path, stride: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--send-stride", type=int, default=80, help="send to every n-th booth's president")
+    parser.add_argument("--team-state", default="RJ", help="state code for the full-teams fan-out")
     parser.add_argument("--skip-fanout", action="store_true", help="only the sending run")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
@@ -233,6 +240,13 @@ def main(argv: list[str] | None = None) -> None:
             ("  baseline: raw confluent-kafka produce", f"{fan['tasks']:,} x {fan['task_bytes']} B", fan["raw_seconds"],
              fan["tasks"] / fan["raw_seconds"]),
         ]
+        teams = fanout_run(tmp, "teams", f"IN-{args.team_state}", tuple(dict.fromkeys(SEATS)))
+        rows += [
+            (f"IN-{args.team_state} full teams fan-out: every task on Kafka", f"{teams['tasks']:,} tasks",
+             teams["seconds"], teams["tasks"] / teams["seconds"]),
+            ("  baseline: raw confluent-kafka produce", f"{teams['tasks']:,} x {teams['task_bytes']} B",
+             teams["raw_seconds"], teams["tasks"] / teams["raw_seconds"]),
+        ]
     send = sending_run(tmp, args.send_stride)
     rows.append((f"national, every {args.send_stride}th booth: simulator accepted all", f"{send['messages']:,} messages",
                  send["seconds"], send["messages"] / send["seconds"]))
@@ -242,9 +256,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, volume, seconds, rate in rows:
         print(f"| {name:<52} | {volume:>22} | {seconds:>8.1f} | {rate:>10,.0f} |")
     if not args.skip_fanout:
-        print(f"\nfan-out / raw produce: {fan['seconds'] / fan['raw_seconds']:.1f}x the time")
+        print(f"\nfan-out / raw produce: national presidents {fan['seconds'] / fan['raw_seconds']:.1f}x the time, "
+              f"state full teams {teams['seconds'] / teams['raw_seconds']:.1f}x")
     print("\npeak memory (VmHWM, MB):")
-    for label, run in ([("fan-out run", fan)] if not args.skip_fanout else []) + [("sending run", send)]:
+    fanouts = [("fan-out run", fan), ("full-teams run", teams)] if not args.skip_fanout else []
+    for label, run in fanouts + [("sending run", send)]:
         print(f"  {label}: " + ", ".join(f"{name} {mb:,.0f}" for name, mb in run["rss"].items()))
     print(f"\nsending run counts: {send['counts']}")
 
