@@ -23,15 +23,22 @@ DAY_MS = 24 * HOUR_MS
 FOREVER = -1
 
 
+# What a topic's records are.
+EVENTS = "events"  # CloudEvents of the registry's event types, shared between services
+TASKS = "tasks"  # one service's own work queue: plain JSON records only that service reads
+DEAD_LETTERS = "dead-letters"  # records a consumer could not use, unchanged, with dlt_* headers
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
     partitions: int
-    key_field: str | None  # the data field whose value is the message key (and CE subject)
+    key_field: str | None  # the field whose value is the message key (for events also the CE subject)
     event_types: tuple[str, ...]
     description: str
     retention_ms: int | None = 7 * DAY_MS  # None: compacted, the latest value per key is kept
     segment_ms: int | None = None  # short segments let a short retention actually delete
+    carries: str = EVENTS
 
     @property
     def cleanup_policy(self) -> str:
@@ -92,26 +99,27 @@ COVERAGE = Topic(
 # reads them). One topic per lane, each with its own consumer group, so urgent traffic (OTP codes,
 # urgent directives) is never queued behind a bulk send. They carry phones: kept only hours.
 DELIVERY_TASKS_URGENT = Topic(
-    "sangathan.delivery-tasks-urgent.v1", 12, None, (),
-    "Notifier work queue, urgent lane: OTP codes and urgent directives; keyed by booth_id. "
+    "sangathan.delivery-tasks-urgent.v1", 12, "booth_id", (),
+    "Notifier work queue, urgent lane: OTP codes and urgent directives. "
     "Carries phones and codes, so it keeps hours only.",
-    retention_ms=6 * HOUR_MS, segment_ms=HOUR_MS,
+    retention_ms=6 * HOUR_MS, segment_ms=HOUR_MS, carries=TASKS,
 )
 DELIVERY_TASKS_NORMAL = Topic(
-    "sangathan.delivery-tasks-normal.v1", 12, None, (),
-    "Notifier work queue, normal lane: directives of normal priority; keyed by booth_id. Carries phones.",
-    retention_ms=DAY_MS, segment_ms=HOUR_MS,
+    "sangathan.delivery-tasks-normal.v1", 12, "booth_id", (),
+    "Notifier work queue, normal lane: directives of normal priority. Carries phones.",
+    retention_ms=DAY_MS, segment_ms=HOUR_MS, carries=TASKS,
 )
 DELIVERY_TASKS_BULK = Topic(
-    "sangathan.delivery-tasks-bulk.v1", 12, None, (),
-    "Notifier work queue, bulk lane: bulk directives, which yield to the other lanes; keyed by booth_id. "
+    "sangathan.delivery-tasks-bulk.v1", 12, "booth_id", (),
+    "Notifier work queue, bulk lane: bulk directives, which yield to the other lanes. "
     "Carries phones.",
-    retention_ms=DAY_MS, segment_ms=HOUR_MS,
+    retention_ms=DAY_MS, segment_ms=HOUR_MS, carries=TASKS,
 )
 DEAD_LETTER = Topic(
     "sangathan.dead-letter.v1", 3, None, (),
     "Messages a consumer could not use, unchanged, with dlt_* headers saying why and where from. "
     "May hold copies of OTP requests (phones), so it keeps a week, long enough to look after a holiday.",
+    carries=DEAD_LETTERS,
 )
 
 TOPICS = (APPOINTMENTS, OTP_REQUESTS, OTP_RESULTS, DIRECTIVES, DELIVERY_STATUS, DIRECTIVE_ACKS, COVERAGE,

@@ -13,7 +13,7 @@ import yaml
 from shared.events import types
 from shared.events.contracts import CONTENT_TYPE, load_schema, schema_uri
 from shared.kafka import consumer as dlt
-from shared.topics import TOPICS, Topic, topic_for
+from shared.topics import DEAD_LETTERS, TASKS, TOPICS, Topic, topic_for
 
 SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
 KAFKA_BINDING = "0.5.0"
@@ -32,6 +32,7 @@ def message_id(event_type: str) -> str:
 def document() -> dict[str, Any]:
     messages = {message_id(t): _message(t) for t in types.ALL}
     messages["dead-letter"] = _dead_letter_message()
+    messages["delivery-task"] = _delivery_task_message()
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -58,8 +59,16 @@ def document() -> dict[str, Any]:
     }
 
 
+def _refs(topic: Topic) -> list[str]:
+    if topic.carries == TASKS:
+        return ["delivery-task"]
+    if topic.carries == DEAD_LETTERS:
+        return ["dead-letter"]
+    return [message_id(t) for t in topic.event_types]
+
+
 def _channel(topic: Topic) -> dict[str, Any]:
-    refs = [message_id(t) for t in topic.event_types] or ["dead-letter"]
+    refs = _refs(topic)
     config: dict[str, Any] = {"cleanup.policy": [topic.cleanup_policy]}
     if topic.retention_ms is not None:
         config["retention.ms"] = topic.retention_ms
@@ -138,6 +147,45 @@ def _dead_letter_message() -> dict[str, Any]:
             "additionalProperties": True,
         },
         "payload": {"description": "The original value, whatever it was."},
+    }
+
+
+# The notifier's delivery task (notifier.domain.tasks.Task) as it is written to a lane; a unit
+# test keeps these fields equal to the dataclass's.
+DELIVERY_TASK_FIELDS: dict[str, dict[str, Any]] = {
+    "delivery_id": {"type": "string", "format": "uuid", "description": "Derived from what is delivered: the idempotency key."},
+    "send": {"type": "string", "enum": ["directive", "reminder", "otp", "escalation"]},
+    "lane": {"type": "string", "enum": ["urgent", "normal", "bulk"]},
+    "booth_id": {"type": "string", "description": "The message key."},
+    "booth_path": {"type": ["object", "null"], "description": "The booth's ancestors; null for a unit's escalation."},
+    "recipient_id": {"type": "string"},
+    "phone": {"type": "string", "description": "Personal data: why these topics keep hours to a day."},
+    "locale": {"type": "string"},
+    "channels": {"type": "array", "items": {"type": "string"}, "description": "In order of preference."},
+    "channel_index": {"type": "integer", "description": "The channel this task sends on."},
+    "attempt": {"type": "integer", "description": "Transient failures so far on this channel."},
+    "directive_id": {"type": ["string", "null"]},
+    "otp_request_id": {"type": ["string", "null"]},
+    "text": {"type": ["string", "null"], "description": "The whole message, for OTP codes and escalations."},
+    "expires_at": {"type": ["number", "null"], "description": "Epoch seconds; dropped after it."},
+    "campaign": {"type": "boolean", "description": "Quiet hours and the polling blackout apply."},
+    "queued_at": {"type": "number", "description": "Epoch seconds it was first produced."},
+    "round": {"type": ["string", "null"], "description": "The round of a recurring directive (its slot, UTC)."},
+}
+
+
+def _delivery_task_message() -> dict[str, Any]:
+    return {
+        "name": "delivery-task",
+        "title": "One message to one recipient on one channel",
+        "summary": "The notifier's own work queue record: plain JSON, not a CloudEvent, read only by the notifier's "
+                   "lanes. A task with the same delivery_id is the same message and is sent once.",
+        "contentType": "application/json",
+        "payload": {"type": "object", "required": ["delivery_id", "send", "lane", "booth_id", "recipient_id", "phone",
+                                                   "locale", "channels"],
+                    "properties": DELIVERY_TASK_FIELDS},
+        "bindings": {"kafka": {"key": {"type": "string", "description": "The booth id."},
+                               "bindingVersion": KAFKA_BINDING}},
     }
 
 

@@ -40,13 +40,30 @@ def test_the_key_field_is_a_required_field_of_every_event_the_topic_carries(topi
 
 def test_booth_keyed_streams_have_12_partitions():
     booth_keyed = [t for t in topics.TOPICS if t.key_field == "booth_id"]
-    assert len(booth_keyed) == 5
+    assert {t.name for t in booth_keyed if t.carries == topics.EVENTS} == {
+        topics.OTP_REQUESTS.name, topics.OTP_RESULTS.name, topics.DELIVERY_STATUS.name, topics.DIRECTIVE_ACKS.name,
+        topics.APPOINTMENTS.name}
     assert {t.partitions for t in booth_keyed} == {12}
+
+
+def test_every_topic_says_what_it_carries_and_only_event_topics_carry_event_types():
+    assert {t.carries for t in topics.TOPICS} == {topics.EVENTS, topics.TASKS, topics.DEAD_LETTERS}
+    for topic in topics.TOPICS:
+        assert bool(topic.event_types) == (topic.carries == topics.EVENTS), topic.name
+
+
+def test_the_notifiers_lane_topics_are_task_queues_keyed_by_booth():
+    lanes = [t for t in topics.TOPICS if t.carries == topics.TASKS]
+    assert lanes == [topics.DELIVERY_TASKS_URGENT, topics.DELIVERY_TASKS_NORMAL, topics.DELIVERY_TASKS_BULK]
+    assert {t.key_field for t in lanes} == {"booth_id"}
+    # They carry phones: kept a day at most.
+    assert all(int(t.config(1)["retention.ms"]) <= topics.DAY_MS for t in lanes)
 
 
 def test_the_dead_letter_topic_carries_no_event_type_of_its_own():
     assert topics.DEAD_LETTER in topics.TOPICS
-    assert topics.DEAD_LETTER.event_types == ()
+    assert topics.DEAD_LETTER.event_types == () and topics.DEAD_LETTER.carries == topics.DEAD_LETTERS
+    assert topics.DEAD_LETTER.key_field is None  # records keep whatever key they had
 
 
 def test_retention_fits_what_each_topic_holds():
