@@ -171,8 +171,12 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     stored = ports.store.get(document["_id"])
     assert stored["rounds"][nine]["state"] == "done" and stored["rounds"][nine]["targeted"] == 3
     assert stored["state"] == SCHEDULED
-    assert job_members(ports) == [f"{document['_id']}@{rec.round_id(DAY.replace(hour=11))}"]
+    eleven = f"{document['_id']}@{rec.round_id(DAY.replace(hour=11))}"
+    assert job_members(ports) == [eleven]
     assert ports.tally.snapshot(document["_id"])["total"]["targeted"] == 3
+    handlers.schedule_fanout(handlers.event_data_of(document), ports)  # the event again, after a restart
+    assert job_members(ports) == [eleven]
+    assert ports.store.get(document["_id"])["next_round_at"] == DAY.replace(hour=11).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(world):

@@ -17,7 +17,8 @@ from notifier.adapters import events as ev
 from notifier.adapters.events import NotifierEvents
 from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.ledger import Ledger
-from notifier.adapters.store import ACCEPTED, CANCELLABLE, CANCELLED, SCHEDULED, DirectiveStore, DuplicateDirective
+from notifier.adapters.store import (ACCEPTED, CANCELLABLE, CANCELLED, SCHEDULED, SENT, DirectiveStore,
+                                     DuplicateDirective)
 from notifier.adapters.tally import Tally
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
 from notifier.domain import directives as rules
@@ -147,9 +148,11 @@ def schedule_fanout(data: dict, ports: Ports) -> None:
     if document is None or document["state"] == CANCELLED:
         return  # another notifier's directive (its own database), or cancelled already
     if document.get("recurrence"):
-        first = next_round(document, after=None)
-        if first is not None:
-            schedule_round(document, first, ports.ledger, ports.store)
+        # A redelivered event after some rounds ran queues the round after the last one recorded.
+        ran = [rec.slot_of(r) for r in document.get("rounds") or {}]
+        following = next_round(document, after=max(ran, default=None))
+        if following is not None and document["state"] != SENT:
+            schedule_round(document, following, ports.ledger, ports.store)
         return
     now = ports.clock()
     due = max(now, document.get("send_ts") or now)
