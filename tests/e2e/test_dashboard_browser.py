@@ -1,0 +1,155 @@
+"""The HQ dashboard in a real browser (Debian's chromium, driven by Playwright) against the
+running platform: sign in, watch Himachal's verified presidents go up by themselves when one is
+appointed and verified through the API, drill down to a mandal's missing booths, switch to
+Hindi, and fit a phone's width. A screenshot of the live page is kept as an artefact."""
+
+import importlib.util
+import os
+import random
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_appointments_flow import APPOINTMENTS, appoint, code_for, random_booth, verify
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = os.environ.get("DASHBOARD_URL", "http://127.0.0.1:8006")
+ARTEFACTS = Path(os.environ.get("SANGATHAN_STATE", ROOT / ".state")) / "artefacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 30_000  # every wait is bounded; none is asserted on
+DISTRICT = "IN-HP-D07"  # apart from the appointments tests' district
+
+
+def install_chromium() -> None:
+    """The same first-run install `make test` does (deploy/local/stack.py), for a bare pytest run."""
+    spec = importlib.util.spec_from_file_location("sangathan_stack", ROOT / "deploy" / "local" / "stack.py")
+    stack = sys.modules.setdefault("sangathan_stack", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(stack)  # its dataclasses look their module up in sys.modules
+    stack.apt_install("chromium", "chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    install_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def sign_in(browser, token: str, **context_options):
+    page = browser.new_context(**context_options).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(DASHBOARD)
+    page.fill("#token", token)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_selector("#live[data-state=on]")
+    return page
+
+
+def verified_presidents(page, unit: str) -> int:
+    value = page.get_attribute(f'#children [data-unit="{unit}"] [data-field="booths_with_verified_president"]',
+                               "data-value")
+    return int(value)
+
+
+def booth_without_appointments(headers: dict) -> str:
+    """A booth of the demo tree with no pending or verified member, so a new president counts."""
+    for _ in range(20):
+        booth = random_booth(DISTRICT)
+        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()["members"]
+        if not any(m["status"] in ("pending_verification", "verified") for m in members):
+            return booth
+    raise AssertionError(f"no booth without appointments found in {DISTRICT}")
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+    return playwright_expect(locator)
+
+
+def test_hq_sees_himachals_verified_presidents_change_live_without_a_reload(browser, organiser_token):
+    from shared.auth.issuer import organiser_token as mint
+
+    page = sign_in(browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900})
+    page.wait_for_selector('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')
+    before = verified_presidents(page, "IN-HP")
+    page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
+
+    organiser = organiser_token(DISTRICT, sub="user-e2e-dashboard")
+    booth = booth_without_appointments(organiser)
+    created = appoint(booth, organiser)
+    assert created.status_code == 201, created.text
+    appointment_id = created.json()["id"]
+    verified = verify(booth, appointment_id, code_for(appointment_id), organiser)
+    assert verified.status_code in (200, 202), verified.text
+
+    # Locator waits run outside the page's scripts, so its strict Content-Security-Policy stays on.
+    expect(page.locator('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')) \
+        .not_to_have_attribute("data-value", str(before), timeout=WAIT_MS)
+    assert verified_presidents(page, "IN-HP") > before
+    assert page.evaluate("window.__sameDocument") is True, "the number changed by a reload"
+    assert page.get_attribute('#children [data-unit="IN-HP"] progress[data-bar="booths_with_verified_president"]',
+                              "value") == str(verified_presidents(page, "IN-HP"))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
+
+    # Drill down: Himachal, its district, an assembly, a mandal with its booths still missing a president.
+    page.click('#children a[data-unit="IN-HP"]')
+    page.click(f'#children a[data-unit="{DISTRICT}"]')
+    page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
+    page.click("#children a.unit")  # an assembly
+    page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"]')
+    page.click("#children a.unit")  # a mandal
+    page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"][data-unit*="-M"]')
+    page.wait_for_selector("#missing-section:not([hidden]) #missing li[data-booth]")
+    mandal = page.get_attribute("#summary", "data-unit")
+    assert all(b.startswith(mandal + "-") for b in page.eval_on_selector_all(
+        "#missing li[data-booth]", "nodes => nodes.map(n => n.dataset.booth)"))
+    page.screenshot(path=str(ARTEFACTS / "dashboard-mandal.png"), full_page=True)
+    page.context.close()
+
+
+def test_labels_switch_to_hindi_and_back(browser):
+    from shared.auth.issuer import organiser_token as mint
+
+    page = sign_in(browser, mint(sub="user-e2e-hq", unit="IN"))
+    page.wait_for_selector('#children [data-unit="IN-HP"]')
+    page.click("#language")
+    page.wait_for_selector("html[lang=hi]", state="attached")
+    assert page.text_content("h1") == "संगठन मुख्यालय डैशबोर्ड"
+    card = page.text_content('#children [data-unit="IN-HP"]')
+    assert "हिमाचल प्रदेश" in card and "सत्यापित अध्यक्ष" in card and "पूर्ण टीम" in card
+    assert "Verified president" not in card
+    page.click("#language")
+    page.wait_for_selector("html[lang=en]", state="attached")
+    assert "Verified president" in page.text_content('#children [data-unit="IN-HP"]')
+    page.context.close()
+
+
+def test_a_district_organiser_on_a_phone_sees_their_district_without_horizontal_scrolling(browser):
+    from shared.auth.issuer import organiser_token as mint
+
+    page = sign_in(browser, mint(sub="user-e2e-d07", unit=DISTRICT),
+                   viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
+    page.goto(f"{DASHBOARD}/#IN-HP")  # above their unit: the page keeps them in their own subtree
+    page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
+    page.wait_for_selector("#children a.unit")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.click(f"#children a.unit >> nth={random.randrange(page.locator('#children a.unit').count())}")
+    page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"]')
+    page.click("#children a.unit")  # a mandal: the longest lines, booth ids in the missing list
+    page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"][data-unit*="-M"]')
+    page.wait_for_selector("#missing li[data-booth]")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(ARTEFACTS.joinpath("dashboard-phone.png")), full_page=True)
+    page.context.close()
