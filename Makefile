@@ -32,7 +32,8 @@ status: venv ## show what runs
 test: venv ## run unit, integration and e2e tests against real servers (started and stopped here)
 	$(PLATFORM) test -- tests/unit tests/integration tests/e2e
 
-unit: venv ## unit tests only (no servers)
+unit: venv ## unit tests only (no servers; installs the Debian tools they drive, e.g. promtool)
+	$(PLATFORM) tools
 	$(PY) -m pytest tests/unit
 
 integration: venv ## integration tests (starts the servers if needed)

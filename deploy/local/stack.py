@@ -438,8 +438,14 @@ def restart(names: list[str]) -> int:
     return 0
 
 
-def test(pytest_args: list[str]) -> int:
+def test_tools() -> None:
+    """Debian programs the tests drive themselves (first run only)."""
     apt_install("chromium", "chromium")  # the dashboard's browser test drives Debian's chromium
+    apt_install("prometheus", "promtool")  # the alert rules' unit tests run promtool
+
+
+def test(pytest_args: list[str]) -> int:
+    test_tools()
     started = up()
     try:
         return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT)
@@ -468,7 +474,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if sys.argv[1:2] == ["restart"]:  # restart NAME...: pick up a service's changed code
         return restart(sys.argv[2:])
-    parser.add_argument("command", choices=["up", "down", "status", "test", "bench", "restart"])
+    parser.add_argument("command", choices=["up", "down", "status", "test", "tools", "bench", "restart"])
     parser.add_argument("--infra", action="store_true", help="only Kafka, Redis and FerretDB")
     args, pytest_args = parser.parse_known_args()
     if args.command == "up":
@@ -477,6 +483,8 @@ def main() -> int:
         down()
     elif args.command == "status":
         return status()
+    elif args.command == "tools":
+        test_tools()
     elif args.command == "bench":
         return bench()
     elif args.command == "test":
