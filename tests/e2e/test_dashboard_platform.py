@@ -1,0 +1,43 @@
+"""The platform's dashboard (make up, port 8006): alive, ready, measured, and its API answers HQ
+with the nation's coverage and an organiser with problems outside their unit."""
+
+import os
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DASHBOARD = os.environ.get("DASHBOARD_URL", "http://127.0.0.1:8006")
+
+
+def test_the_dashboard_is_alive_ready_and_exposes_metrics():
+    assert httpx.get(f"{DASHBOARD}/healthz", timeout=5).json() == {"status": "ok"}
+    ready = httpx.get(f"{DASHBOARD}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["checks"]) == {"kafka", "analytics"}
+    assert "sangathan_http_requests_total" in httpx.get(f"{DASHBOARD}/metrics", timeout=5).text
+
+
+def test_hq_reads_the_nation_with_himachal_among_its_states(organiser_token):
+    response = httpx.get(f"{DASHBOARD}/api/coverage/IN", headers=organiser_token("IN"), timeout=15)
+    assert response.status_code == 200, response.text
+    states = {child["unit_id"]: child for child in response.json()["children"]}
+    assert states["IN-HP"]["booths_total"] == 7773 and "deadline" in states["IN-HP"]
+
+
+def test_a_state_organiser_is_refused_the_nation_as_a_problem(organiser_token):
+    response = httpx.get(f"{DASHBOARD}/api/coverage/IN", headers=organiser_token("IN-HP"), timeout=15)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/outside-jurisdiction")
+
+
+def test_a_mandal_lists_its_booths_without_a_verified_president(organiser_token):
+    mandal = "IN-HP-D05-A05-M01"
+    response = httpx.get(f"{DASHBOARD}/api/coverage/{mandal}/booths-without-president",
+                         headers=organiser_token("IN-HP-D05"), timeout=15)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 0 <= body["count"] <= body["booths_total"] == 98
+    assert all(booth.startswith(mandal + "-") for booth in body["booths"])
