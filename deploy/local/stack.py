@@ -69,8 +69,8 @@ def http_ok(url: str) -> bool:
 # ---------------------------------------------------------------- installs (first run only)
 
 def apt_install(package: str, command: str) -> None:
-    """Install a Debian package unless its command is already there (first run only)."""
-    if shutil.which(command):
+    """Install a Debian package unless its command (or file, given as an absolute path) is there."""
+    if shutil.which(command) or (command.startswith("/") and Path(command).exists()):
         return
     say(f"installing Debian's {package} (first run)")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -441,6 +441,8 @@ def restart(names: list[str]) -> int:
 def test_tools() -> None:
     """Debian programs the tests drive themselves (first run only)."""
     apt_install("chromium", "chromium")  # the dashboard's browser test drives Debian's chromium
+    # Devanagari glyphs, so the Hindi labels in its screenshots are text, not boxes.
+    apt_install("fonts-lohit-deva", "/usr/share/fonts/truetype/lohit-devanagari")
     apt_install("prometheus", "promtool")  # the alert rules' unit tests run promtool
 
 
