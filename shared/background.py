@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from shared.kafka.consumer import EventConsumer
 from shared.logging import get_logger
@@ -66,3 +67,18 @@ def consuming(name: str, make: Callable[[], EventConsumer], restart_pause_s: flo
             except Exception as exc:
                 log.warning("consumer did not close cleanly", fields={"job": name, "error_class": type(exc).__name__})
     return Background(name, body, restart_pause_s)
+
+
+@dataclass
+class BackgroundJobs:
+    """A service's wiring that runs jobs beside its HTTP app: started with it, stopped in reverse."""
+
+    background: list[Background] = field(default_factory=list, kw_only=True)
+
+    def start(self) -> None:
+        for job in self.background:
+            job.start()
+
+    def stop(self) -> None:
+        for job in reversed(self.background):
+            job.stop()

@@ -1,6 +1,6 @@
 """The one place that wires the appointments service's real adapters and background loops."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pymongo.database import Database
 
@@ -11,7 +11,7 @@ from appointments.adapters.otp_client import OtpClient
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
 from appointments.handlers import Context
 from appointments.settings import AppointmentsSettings
-from shared.background import Background, consuming
+from shared.background import Background, BackgroundJobs, consuming
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer
@@ -24,22 +24,16 @@ SOURCE = "/sangathan/appointments"
 
 
 @dataclass
-class Adapters:
+class Adapters(BackgroundJobs):
     db: Database
     org_registry: OrgRegistry
     context: Context
     otp: OtpClient
     live: LiveFeed
     checks: dict[str, Check]
-    background: list[Background] = field(default_factory=list)  # started with the HTTP app
-
-    def start(self) -> None:
-        for job in self.background:
-            job.start()
 
     def stop(self) -> None:
-        for job in reversed(self.background):
-            job.stop()
+        super().stop()
         self.otp.close()
 
 

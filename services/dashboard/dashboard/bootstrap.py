@@ -1,30 +1,21 @@
 """The one place that wires the dashboard's real adapters and background loop."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
 from dashboard.adapters.analytics import AnalyticsClient
 from dashboard.adapters.live import CoverageFeed
 from dashboard.settings import DashboardSettings
-from shared.background import Background
+from shared.background import Background, BackgroundJobs
 from shared.health import Check, kafka_check
 
 
 @dataclass
-class Adapters:
+class Adapters(BackgroundJobs):
     analytics: AnalyticsClient
     live: CoverageFeed
     checks: dict[str, Check]
-    background: list[Background] = field(default_factory=list)  # started with the HTTP app
-
-    def start(self) -> None:
-        for job in self.background:
-            job.start()
-
-    def stop(self) -> None:
-        for job in reversed(self.background):
-            job.stop()
 
 
 def bootstrap(settings: DashboardSettings) -> Adapters:
