@@ -420,7 +420,7 @@ def print_where_to_look(infra_only: bool) -> None:
         print(f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)")
         print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
         print(f"  prometheus   http://127.0.0.1:{PROMETHEUS_PORT}/targets  (alerts /alerts; Grafana dashboards: deploy/grafana)")
-        print(f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make token UNIT=IN` prints)")
+        print(f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make -s token UNIT=IN` prints)")
     print(f"  logs       {LOGS}/")
     print("Stop everything with: make down\n")
 
