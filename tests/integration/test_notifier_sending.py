@@ -57,13 +57,13 @@ def ledger(settings):
         client.delete(key)
 
 
-def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3):
+def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3, clock=time.time):
     channels = {"whatsapp": whatsapp or ScriptedChannel("whatsapp"), "sms": sms or ScriptedChannel("sms")}
     directive = {"title": {"en": "T", "hi": "टी"}, "body": {"en": "B", "hi": "बी"}}
     ports = SendPorts(ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.p), channels=channels,
                       directives=DirectiveCache(lambda _: directive), policy=policy or SendingPolicy(quiet_start=None),
                       ack_key=b"a" * 32, public_url="http://n", max_attempts=max_attempts, backoff_base_s=1,
-                      backoff_cap_s=8, whatsapp_daily_cap=cap, rand=lambda: 0.5)
+                      backoff_cap_s=8, whatsapp_daily_cap=cap, clock=clock, rand=lambda: 0.5)
     return Sender(ports, client=None, concurrency=4), channels
 
 
@@ -133,6 +133,27 @@ def test_past_a_numbers_daily_cap_of_unique_recipients_the_message_goes_by_sms(l
     repeat = [p for number, reached in by_number.items() for p in reached][0]
     other = task(repeat, recipient_id=str(uuid.uuid4()))  # the same person, another message today
     assert deliver(sender, [other]).sent, "someone already reached today is not a new unique recipient"
+
+
+def test_a_numbers_unique_recipients_are_counted_over_a_rolling_24_hours_not_a_calendar_day(ledger):
+    day = 86400
+    t0 = 1_800_000_000 // day * day + 23 * 3600  # 23:00 UTC: the next two hours cross midnight
+    assert ledger.admit([("n1", "a")], cap=2, now=t0) == [True]
+    assert ledger.admit([("n1", "b")], cap=2, now=t0 + 3600) == [True]
+    assert ledger.admit([("n1", "c")], cap=2, now=t0 + 7200) == [False], "a new UTC day is not a new window"
+    assert ledger.admit([("n1", "a")], cap=2, now=t0 + 7200) == [True], "someone already reached is not new"
+    assert ledger.admit([("n2", "c")], cap=2, now=t0 + 7200) == [True], "each number has its own window"
+    assert ledger.cap_frees_at("n1") == t0 + 3600 + day  # a was reached again, so b is the oldest
+    assert ledger.admit([("n1", "c")], cap=2, now=t0 + 3600 + day + 1) == [True]
+
+
+def test_past_the_cap_a_message_with_no_other_channel_waits_until_its_number_has_room(ledger):
+    now = time.time()
+    sender, channels = make_sender(ledger, cap=1, clock=lambda: now)
+    phones = [f"+9198000003{i:02d}" for i in range(12)]
+    settlement = deliver(sender, [task(p, channels=("whatsapp",)) for p in phones])
+    assert len(settlement.sent) == 2 and not settlement.fallbacks
+    assert len(settlement.deferred) == 10 and {at for _, at in settlement.deferred} == {now + 86400}
 
 
 def test_opted_out_cancelled_and_expired_tasks_are_not_sent(ledger):

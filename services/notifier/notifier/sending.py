@@ -186,9 +186,9 @@ class Sender:
         p = self.ports
         paired = [(t, p.channels[t.channel].sender(t, p.ledger.phone_hash(t.phone))) for t in tasks]
         capped = [(t, s) for t, s in paired if t.channel == "whatsapp"]
-        day = datetime.fromtimestamp(p.clock(), timezone.utc).strftime("%Y%m%d")
+        now = p.clock()
         admitted = p.ledger.admit([(s, p.ledger.phone_hash(t.phone)) for t, s in capped],
-                                  cap=p.whatsapp_daily_cap, day=day)
+                                  cap=p.whatsapp_daily_cap, now=now)
         refused = {t.delivery_id for (t, _), ok in zip(capped, admitted) if not ok}
         ready = []
         for task, sender in paired:
@@ -200,9 +200,8 @@ class Sender:
             following = task.fallback()
             if following is not None:
                 out.fallbacks.append(following)
-            else:
-                tomorrow = (int(p.clock() // 86400) + 1) * 86400
-                out.deferred.append((task, tomorrow))
+            else:  # no other channel: it waits until the number's oldest recipient leaves the window
+                out.deferred.append((task, p.ledger.cap_frees_at(sender) or now + 60))
         return ready
 
     # --- 4. send -------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class NotifierSettings(PlatformSettings):
     whatsapp_numbers: Names = Field(tuple(f"+9111400000{i:02d}" for i in range(1, 9)),
                                     validation_alias="NOTIFIER_WHATSAPP_NUMBERS")
     whatsapp_rate: float = Field(80.0, gt=0, validation_alias="NOTIFIER_WHATSAPP_RATE")
-    # The provider's daily cap of unique recipients per number (its messaging tier).
+    # The provider's cap of unique recipients per number in a rolling 24 hours (its messaging tier).
     whatsapp_daily_unique_cap: int = Field(100_000, ge=1, validation_alias="NOTIFIER_WHATSAPP_DAILY_CAP")
     whatsapp_templates: dict[str, str] = Field(
         {"directive": "directive_v1", "reminder": "reminder_v1", "otp": "otp_v1"},

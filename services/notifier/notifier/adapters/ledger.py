@@ -1,12 +1,13 @@
 """The delivery side's state in Redis: what was sent (idempotency), what waits (retries, quiet
-hours, scheduled fan-outs), who opted out, and each sending number's daily unique recipients.
+hours, scheduled fan-outs), who opted out, and each sending number's unique recipients in the
+last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a calendar day).
 
     {p}done:{delivery_id}        string  "sent:<provider id>" | "failed:<code>": never send again
     {p}lease:{delivery_id}       string  held while one worker sends it (expires if it dies)
     {p}pm:{provider id}          string  JSON: what a provider's message id delivered (receipts)
     {p}cancelled:{directive_id}  string  the directive was cancelled: send nothing more
     {p}optout                    set     HMACs of phones that opted out
-    {p}uniq:{sender}:{day}       set     HMACs of phones a sending number reached that day
+    {p}uniq:{sender}             zset    HMACs of phones a sending number reached, by when last
     {p}deferred                  zset    task JSON by the epoch second it may go
     {p}jobs                      zset    fan-out jobs by the epoch second they are due: a directive id,
                                          or `<directive id>@<round id>` for a round of a recurring one
@@ -41,18 +42,23 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
 return -1
 """
 
-# Admit phones on sending numbers under a daily unique cap: 1 admitted, 0 over the cap.
+# Admit phones on sending numbers under a cap of unique recipients in a rolling window
+# (ARGV: cap, now, window seconds, then one phone HMAC per key): 1 admitted, 0 over the cap.
+# A phone reached inside the window is not a new recipient; its time is refreshed.
 _ADMIT = """
+local cap, now, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i = 1, #KEYS do
-  local member = ARGV[i + 2]
-  if redis.call('SISMEMBER', KEYS[i], member) == 1 then out[i] = 1
-  elseif redis.call('SCARD', KEYS[i]) < tonumber(ARGV[1]) then
-    redis.call('SADD', KEYS[i], member); redis.call('EXPIRE', KEYS[i], ARGV[2]); out[i] = 1
+  local key, member = KEYS[i], ARGV[i + 3]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZSCORE', key, member) or redis.call('ZCARD', key) < cap then
+    redis.call('ZADD', key, now, member); redis.call('EXPIRE', key, math.ceil(window)); out[i] = 1
   else out[i] = 0 end
 end
 return out
 """
+
+UNIQUE_WINDOW_S = 86400
 
 # Take due members of a zset and push them `lease` seconds ahead, so a crashed taker's work
 # comes back by itself; the taker removes them when done.
@@ -172,14 +178,19 @@ class Ledger:
             return []
         return [bool(x) for x in self.redis.smismember(f"{self.p}optout", list(phone_hashes))]
 
-    # --- daily unique-recipient caps per sending number ----------------------------------------
+    # --- unique-recipient caps per sending number, over a rolling 24 hours ----------------------
 
-    def admit(self, pairs: Sequence[tuple[str, str]], *, cap: int, day: str) -> list[bool]:
-        """For (sender, phone hash) pairs: may the sender message the phone today?"""
+    def admit(self, pairs: Sequence[tuple[str, str]], *, cap: int, now: float) -> list[bool]:
+        """For (sender, phone hash) pairs: may the sender message the phone now?"""
         if not pairs:
             return []
-        keys = [f"{self.p}uniq:{sender}:{day}" for sender, _ in pairs]
-        return [bool(x) for x in self._admit(keys=keys, args=[cap, 2 * 86400, *[h for _, h in pairs]])]
+        keys = [f"{self.p}uniq:{sender}" for sender, _ in pairs]
+        return [bool(x) for x in self._admit(keys=keys, args=[cap, now, UNIQUE_WINDOW_S, *[h for _, h in pairs]])]
+
+    def cap_frees_at(self, sender: str) -> float | None:
+        """When the sender's oldest recipient leaves the window, making room for a new one."""
+        oldest = self.redis.zrange(f"{self.p}uniq:{sender}", 0, 0, withscores=True)
+        return oldest[0][1] + UNIQUE_WINDOW_S if oldest else None
 
     # --- waiting tasks -------------------------------------------------------------------------
 
