@@ -5,22 +5,28 @@ Secrets come from the environment or a mounted file; only in development (and te
 service make random keys of its own under .state/notifier, shared with the local simulator.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.auth.keys import LOCAL_TOKENS
 from shared.settings import PlatformSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 Names = Annotated[tuple[str, ...], NoDecode]
+# Values someone typed to fill a form, never a provider's real key.
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "development", "test", "xxx"}
 
 
 class NotifierSettings(PlatformSettings):
     """Settings of the notifier service (environment variables, local defaults)."""
 
+    # A refusal's message must not quote the input: it holds the provider's key and URL.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
     service_name: str = "notifier"
     state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
     # Where recipients open acknowledgement links.
@@ -116,7 +122,28 @@ class NotifierSettings(PlatformSettings):
             raise ValueError("set PROVIDER_WEBHOOK_SECRET or PROVIDER_WEBHOOK_SECRET_FILE outside development")
         if self.ack_secret is None and self.ack_secret_file is None:
             raise ValueError("set NOTIFIER_ACK_SECRET or NOTIFIER_ACK_SECRET_FILE outside development")
+        # The defaults point at the local simulator: in production that would send every
+        # directive to loopback and report it failed, so a real provider must be named.
+        if _is_loopback(self.provider_url):
+            # The host only: a provider URL may carry credentials.
+            raise ValueError(f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine (the local"
+                             " simulator's default) or none; set the messaging provider's URL outside development")
+        key = self.provider_api_key.get_secret_value().strip() if self.provider_api_key else ""
+        if key.lower() in PLACEHOLDERS:
+            raise ValueError("set PROVIDER_API_KEY (the messaging provider's key) outside development")
         return self
 
     def topic(self, name: str) -> str:
         return f"{self.topic_namespace}{name}"
+
+
+def _is_loopback(url: str) -> bool:
+    """True for a URL on this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0) or with no host at all."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: resolved by the cluster's DNS, not ours to judge
+    return address.is_loopback or address.is_unspecified
