@@ -2,9 +2,11 @@
 
     python deploy/k8s/dev_secrets.py | kubectl apply -n sangathan -f -
 
-Random passwords for MongoDB's users and Redis, a random OTP HMAC key, the local issuer's public
-key (python -m shared.auth.issuer makes the pair once, under .state/auth) and a token per
-service signed by it, so tokens minted locally work against the dev cluster. Nothing is
+Random passwords for MongoDB's users and Redis, random OTP, provider-webhook and acknowledgement
+HMAC keys, the messaging provider's address (the dev overlay's simulator) with a random API key,
+the local issuer's public key (python -m shared.auth.issuer makes the pair once, under
+.state/auth) and a token per service signed by it, so tokens minted locally work against the
+dev cluster. Nothing is
 written to disk beyond the local issuer's keys; run it once per cluster, as running it again
 rotates every password. Production creates the same names from its own vault (README.md).
 """
@@ -22,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 from shared.auth.issuer import SERVICE_SCOPES, service_token  # noqa: E402
 from shared.auth.keys import ensure_local_keys  # noqa: E402
 
+# The dev overlay's messaging provider: the simulator's Service (overlays/dev/provider-simulator).
+DEV_PROVIDER_URL = "http://provider-simulator:8005"
 # The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
 MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
 
@@ -39,6 +43,11 @@ def objects() -> list[dict]:
              for user in ("appointments", "notifier", "analytics")]
     made.append(secret("sangathan-redis", password=secrets.token_hex(24)))  # hex: safe inside REDIS_URL
     made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
+    # The simulator signs its webhooks with the notifier's webhook key (it mounts that key only).
+    made.append(secret("sangathan-notifier-keys", **{"webhook-secret": secrets.token_urlsafe(48),
+                                                     "ack-secret": secrets.token_urlsafe(48)}))
+    # The simulator takes any key; a real provider's key comes from its contract, in production.
+    made.append(secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)}))
     return made
 
 
@@ -78,7 +87,10 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
             for path in _file_settings(container, config_maps):
                 for mount in container.get("volumeMounts", []):
                     if path.startswith(mount["mountPath"] + "/"):
-                        key, volume = path[len(mount["mountPath"]) + 1:], volumes[mount["name"]]
+                        file, volume = path[len(mount["mountPath"]) + 1:], volumes[mount["name"]]
+                        source = volume.get("secret") or volume.get("configMap") or {}
+                        # `items` may mount a key under another file name.
+                        key = {i["path"]: i["key"] for i in source.get("items", [])}.get(file, file)
                         if "secret" in volume:
                             want("Secret", volume["secret"]["secretName"], key)
                         if "configMap" in volume:

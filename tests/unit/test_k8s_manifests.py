@@ -7,6 +7,7 @@ import ast
 import copy
 import importlib.util
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from appointments.settings import AppointmentsSettings
 from dashboard.settings import DashboardSettings
 from notifier.settings import NotifierSettings
 from otp.settings import OtpSettings
+from simulator.settings import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "k8s"))
@@ -24,10 +26,13 @@ import check  # noqa: E402
 
 OVERLAYS = check.overlays()
 SETTINGS = {"appointments": AppointmentsSettings, "otp": OtpSettings, "notifier": NotifierSettings,
-            "analytics": AnalyticsSettings, "dashboard": DashboardSettings}
+            "analytics": AnalyticsSettings, "dashboard": DashboardSettings, "simulator": SimulatorSettings}
 # Datastore -> the environment variable that points a service at it.
 DATASTORE_ENV = {"kafka": "KAFKA_BOOTSTRAP", "mongodb": "MONGO_URL", "redis": "REDIS_URL"}
 API_SERVICES = {"appointments", "otp", "notifier", "dashboard"}
+# The dev overlay's stand-in for the messaging provider: not a platform service (one in-memory
+# pod, reached only by the notifier, so neither disrupted by budget nor scraped by Prometheus).
+SIMULATOR = "provider-simulator"
 
 
 @pytest.fixture(scope="module", params=OVERLAYS, ids=lambda p: p.name)
@@ -41,6 +46,10 @@ def of_kind(objects: list[dict], kind: str) -> dict[str, dict]:
 
 def workloads(objects):
     return [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+
+
+def platform_deployments(objects) -> dict[str, dict]:
+    return {n: d for n, d in of_kind(objects, "Deployment").items() if n != SIMULATOR}
 
 
 def package_of(deployment: dict) -> str:
@@ -201,6 +210,8 @@ def test_every_deployment_has_a_service_a_disruption_budget_and_a_service_monito
     for name, deployment in of_kind(objects, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert any(selects({"matchLabels": s["spec"]["selector"]}, labels) for s in services.values()), name
+        if name == SIMULATOR:
+            continue
         assert any(selects(b["spec"]["selector"], labels) for b in budgets.values()), name
         service = next(s for s in services.values() if selects({"matchLabels": s["spec"]["selector"]}, labels))
         assert any(selects(m["spec"]["selector"], service["metadata"]["labels"])
@@ -334,8 +345,120 @@ def test_every_service_port_is_open_to_its_callers_and_nothing_else_is(objects):
     policies = [p for p in of_kind(objects, "NetworkPolicy").values() if p["spec"]["podSelector"]]
     for workload in workloads(objects):
         labels = workload["spec"]["template"]["metadata"]["labels"]
-        opened = [r for p in policies if selects(p["spec"]["podSelector"], labels) for r in p["spec"]["ingress"]]
-        if workload["kind"] == "Deployment":
+        opened = [r for p in policies if selects(p["spec"]["podSelector"], labels) for r in p["spec"].get("ingress", [])]
+        if workload["metadata"]["name"] == SIMULATOR:  # only from the notifier: its own test below
+            assert opened and all(r.get("from") for r in opened)
+        elif workload["kind"] == "Deployment":
             assert any(r.get("ports") == [{"port": "http", "protocol": "TCP"}] and "from" not in r for r in opened)
         else:  # a datastore: only from selected pods
             assert opened and all(r.get("from") for r in opened), workload["metadata"]["name"]
+
+
+# ---------------------------------------------------------------- the notifier and its provider
+
+def mounted_file(deployment: dict, path: str) -> tuple[str, str, str]:
+    """(kind, name, key) of the Secret or ConfigMap key a mounted file path shows."""
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in pod["containers"][0]["volumeMounts"]:
+        if path.startswith(mount["mountPath"] + "/"):
+            volume, file = volumes[mount["name"]], path[len(mount["mountPath"]) + 1:]
+            kind, source = ("Secret", volume["secret"]) if "secret" in volume else ("ConfigMap", volume["configMap"])
+            key = {i["path"]: i["key"] for i in source.get("items", [])}.get(file, file)
+            return kind, source.get("secretName") or source.get("name"), key
+    raise AssertionError(f"{path} is not mounted")
+
+
+def from_secret(deployment: dict, variable: str) -> tuple[str, str]:
+    env = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    ref = env[variable]["valueFrom"]["secretKeyRef"]
+    return ref["name"], ref["key"]
+
+
+def test_both_notifier_deployments_read_their_keys_and_the_provider_from_secrets(objects):
+    deployments = of_kind(objects, "Deployment")
+    for name in ("notifier", "notifier-workers"):
+        env = environment(deployments[name], objects)
+        assert mounted_file(deployments[name], env["PROVIDER_WEBHOOK_SECRET_FILE"]) == (
+            "Secret", "sangathan-notifier-keys", "webhook-secret"), name
+        assert mounted_file(deployments[name], env["NOTIFIER_ACK_SECRET_FILE"]) == (
+            "Secret", "sangathan-notifier-keys", "ack-secret"), name
+        assert from_secret(deployments[name], "PROVIDER_URL") == ("sangathan-provider", "url"), name
+        assert from_secret(deployments[name], "PROVIDER_API_KEY") == ("sangathan-provider", "api-key"), name
+
+
+def with_secret_values(deployment: dict, objects: list[dict]) -> dict[str, str]:
+    """The environment a pod would see once its Secrets exist: a plausible value for each, and
+    $(VAR) references expanded as the kubelet does."""
+    env = environment(deployment, objects)
+    for var in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []):
+        ref = var.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            env[var["name"]] = {"url": "https://messaging.provider.example/v1",
+                                "connectionString.standard": "mongodb://u:p@sangathan-mongodb-svc:27017/"
+                                }.get(ref["key"], secrets.token_hex(24))
+    return {k: re.sub(r"\$\(([A-Z_]+)\)", lambda m: env[m.group(1)], v) for k, v in env.items()}
+
+
+def test_every_production_service_accepts_the_settings_its_manifest_gives_it():
+    """What a pod's settings refuse at start-up (a missing key, the simulator's loopback address)
+    is caught here, before a production rollout finds it."""
+    objects = check.render(check.OVERLAYS / "prod")
+    for name, deployment in of_kind(objects, "Deployment").items():
+        settings = SETTINGS[package_of(deployment)](**with_secret_values(deployment, objects))
+        assert settings.environment == "production", name
+
+
+def test_production_runs_no_provider_simulator():
+    objects = check.render(check.OVERLAYS / "prod")
+    assert [n for n, d in of_kind(objects, "Deployment").items() if package_of(d) == "simulator"] == []
+
+
+def dev_objects() -> list[dict]:
+    return check.render(check.OVERLAYS / "dev")
+
+
+def test_the_dev_simulator_calls_back_the_notifiers_webhook_signed_with_the_notifiers_key():
+    objects = dev_objects()
+    deployments, services = of_kind(objects, "Deployment"), of_kind(objects, "Service")
+    simulator = deployments[SIMULATOR]
+    env = environment(simulator, objects)
+    callback = re.fullmatch(r"http://([a-z0-9-]+)(?::(\d+))?(/.*)", env["SIMULATOR_CALLBACK_URL"])
+    service = services[callback.group(1)]
+    assert int(callback.group(2) or 80) in [p["port"] for p in service["spec"]["ports"]]
+    api = deployments["notifier"]["spec"]["template"]["metadata"]["labels"]
+    assert selects({"matchLabels": service["spec"]["selector"]}, api), "the callback reaches the notifier's API"
+    assert callback.group(3) == "/v1/webhooks/provider"
+    notifier_key = mounted_file(deployments["notifier"], environment(deployments["notifier"], objects)[
+        "PROVIDER_WEBHOOK_SECRET_FILE"])
+    assert mounted_file(simulator, env["PROVIDER_WEBHOOK_SECRET_FILE"]) == notifier_key
+    mounted = [v["secret"] for v in simulator["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    assert all(v.get("items") for v in mounted), "the simulator sees only the keys it needs, never the ack key"
+
+
+def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_reaches_only_the_notifier():
+    objects = dev_objects()
+    deployments = of_kind(objects, "Deployment")
+    simulator = deployments[SIMULATOR]["spec"]["template"]["metadata"]["labels"]
+    policies = [p for p in of_kind(objects, "NetworkPolicy").values()
+                if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], simulator)]
+    ingress = [peer for p in policies for rule in p["spec"].get("ingress", []) for peer in rule["from"]]
+    senders = {n for n, d in deployments.items()
+               if any(selects(peer["podSelector"], d["spec"]["template"]["metadata"]["labels"]) for peer in ingress)}
+    given_provider = {n for n, d in deployments.items() if "PROVIDER_URL" in environment(d, objects)}
+    assert senders == given_provider == {"notifier", "notifier-workers"}
+    assert all(set(peer) == {"podSelector"} for peer in ingress), "not open to other namespaces or ranges"
+
+    egress_policies = [p for p in policies if "Egress" in p["spec"]["policyTypes"]]
+    assert egress_policies, "its outgoing traffic is limited"
+    rules = [rule for p in egress_policies for rule in p["spec"]["egress"]]
+    dns = [r for r in rules if {port["port"] for port in r["ports"]} == {53}]
+    assert all(peer.get("namespaceSelector") == {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
+               for r in dns for peer in r["to"]), "DNS only from the cluster's resolver"
+    others = [r for r in rules if r not in dns]
+    reached = {n for n, d in deployments.items() for r in others for peer in r["to"]
+               if set(peer) == {"podSelector"} and selects(peer["podSelector"], d["spec"]["template"]["metadata"]["labels"])}
+    assert reached == {"notifier"}
+    api_port = {p["name"]: p["containerPort"]
+                for p in deployments["notifier"]["spec"]["template"]["spec"]["containers"][0]["ports"]}["http"]
+    assert all(port["port"] in (api_port, "http") for r in others for port in r["ports"])

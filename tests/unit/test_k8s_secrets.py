@@ -3,10 +3,13 @@ deploy/k8s/dev_secrets.py makes exactly those for a dev cluster, with real rando
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
+from notifier.adapters.keys import checked as notifier_key_checked
 from otp.settings import check_secret
+from simulator.secret import webhook_key as simulator_webhook_key
 from shared.auth import tokens
 from shared.auth.issuer import AUDIENCE, ISSUER
 from shared.auth.keys import public_key_file
@@ -60,3 +63,25 @@ def test_the_dev_overlay_trusts_the_issuer_that_signed_them():
     platform = next(o for o in check.render(check.OVERLAYS / "dev")
                     if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("sangathan-platform"))
     assert (platform["data"]["AUTH_ISSUER"], platform["data"]["AUTH_AUDIENCE"]) == (ISSUER, AUDIENCE)
+
+
+def test_the_notifier_keys_are_random_and_strong_enough_for_the_notifier_and_the_simulator(tmp_path):
+    first, second = made(), made()
+    keys = first[("Secret", "sangathan-notifier-keys")]
+    assert keys["webhook-secret"] != keys["ack-secret"], "one key per purpose"
+    for name, value in keys.items():
+        assert notifier_key_checked(value.encode()) == value.encode()
+        assert value != second[("Secret", "sangathan-notifier-keys")][name]
+    assert simulator_webhook_key(secret=keys["webhook-secret"], secret_file=None, environment="development",
+                                 state_dir=tmp_path) == keys["webhook-secret"].encode()
+    api_keys = [made_[("Secret", "sangathan-provider")]["api-key"] for made_ in (first, second)]
+    assert len(set(api_keys)) == 2 and len(api_keys[0]) >= 32
+
+
+def test_the_dev_provider_url_is_the_dev_overlays_simulator_service():
+    url = urlsplit(made()[("Secret", "sangathan-provider")]["url"])
+    services = {o["metadata"]["name"]: o for o in check.render(check.OVERLAYS / "dev") if o["kind"] == "Service"}
+    assert url.scheme == "http" and url.hostname in services
+    assert url.port in [p["port"] for p in services[url.hostname]["spec"]["ports"]]
+    prod = {o["metadata"]["name"] for o in check.render(check.OVERLAYS / "prod") if o["kind"] == "Service"}
+    assert url.hostname not in prod, "production names its real provider in the Secret"
