@@ -102,7 +102,16 @@ def test_a_refused_row_leaves_the_other_rows_of_a_booth_appointed(ctx):
             handlers.Row(4, "whatsapp_pramukh", person())]
     outcome = handlers.appoint_rows(ctx, booth_id=BOOTHS[0], rows=rows, organiser="u")
     assert isinstance(outcome[3], DomainError) and outcome[3].kind == "role-already-filled"
+    assert outcome[2].new and outcome[4].new
     assert {a.role for a in ctx.teams.get(BOOTHS[0]).active()} == {"booth_president", "whatsapp_pramukh"}
+
+
+def test_the_same_rows_imported_again_are_reported_as_not_new(ctx):
+    rows = [handlers.Row(2, "booth_president", person()), handlers.Row(3, "whatsapp_pramukh", person())]
+    first = handlers.appoint_rows(ctx, booth_id=BOOTHS[0], rows=rows, organiser="u")
+    again = handlers.appoint_rows(ctx, booth_id=BOOTHS[0], rows=rows, organiser="u")
+    assert [o.new for o in first.values()] == [True, True] and [o.new for o in again.values()] == [False, False]
+    assert [o.appointment.id for o in again.values()] == [o.appointment.id for o in first.values()]
 
 
 # ------------------------------------------------------------------ the outbox relay

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from appointments import handlers
-from appointments.domain import Appointment, DomainError, Person
+from appointments.domain import DomainError, Person
 from appointments.phones import InvalidPhone, normalise_mobile
 
 REQUIRED_COLUMNS = ("booth_id", "role", "name", "phone", "gender")
@@ -67,7 +67,6 @@ def _apply(ctx, booth_id: str, records: list[tuple[int, dict]], unit_id: str, or
             yield _refused(number, booth_id, bad.kind, bad.field, bad.detail)
     if not rows:
         return
-    known = _known_ids(ctx, booth_id)
     try:
         outcomes = handlers.appoint_rows(ctx, booth_id=booth_id, rows=rows, organiser=organiser)
     except DomainError as bad:  # e.g. an unknown booth: every row of it is refused
@@ -76,8 +75,8 @@ def _apply(ctx, booth_id: str, records: list[tuple[int, dict]], unit_id: str, or
         return
     for row in rows:
         result = outcomes[row.number]
-        if isinstance(result, Appointment):
-            yield {"row": row.number, "outcome": "unchanged" if result.id in known else "appointed"}
+        if isinstance(result, handlers.Appointed):
+            yield {"row": row.number, "outcome": "appointed" if result.new else "unchanged"}
         else:
             yield _refused(row.number, booth_id, result.kind, result.field, result.detail)
 
@@ -93,11 +92,6 @@ def _person(record: dict) -> Person:
     return Person(name=name, phone=phone, gender=(record.get("gender") or "").strip().lower(),
                   channel=(record.get("channel") or "sms").strip().lower() or "sms",
                   locale=(record.get("locale") or "hi").strip() or "hi")
-
-
-def _known_ids(ctx, booth_id: str) -> set[str]:
-    team = ctx.teams.get(booth_id)
-    return {a.id for a in team.appointments} if team else set()
 
 
 def _refused(number: int, booth_id: str, kind: str, field: str | None, detail: str) -> dict:

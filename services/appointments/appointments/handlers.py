@@ -145,11 +145,19 @@ class Row:
     person: Person
 
 
-def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str) -> dict[int, Appointment | DomainError]:
+@dataclass(frozen=True)
+class Appointed:
+    """A bulk row's appointment, and whether the row made it (not an earlier import)."""
+
+    appointment: Appointment
+    new: bool
+
+
+def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
     """Appoint one booth's rows of a bulk import with one read and one write of its team.
 
     Each row is checked against the same rules as a single appointment; a refused row is
-    reported and the rest still apply.
+    reported and the rest still apply. A row already applied (the same file again) is not new.
     """
     with ctx.booth_lock(booth_id):
         return _appoint_rows_locked(ctx, booth_id, rows, organiser)
@@ -159,7 +167,7 @@ def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser
     for _ in range(ATTEMPTS):
         team = load_team(ctx, booth_id)
         known = {a.id for a in team.appointments}
-        outcome: dict[int, Appointment | DomainError] = {}
+        outcome: dict[int, Appointed | DomainError] = {}
         claims: list[Appointment] = []
         for row in rows:
             try:
@@ -174,7 +182,7 @@ def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser
                         f"this person is already booth president of {_describe(holder, booth_id)}", "phone")
                     continue
                 claims.append(appointment)
-            outcome[row.number] = appointment
+            outcome[row.number] = Appointed(appointment, appointment.id not in known)
         try:
             ctx.teams.save(team)
             return outcome
