@@ -117,6 +117,7 @@ def test_the_check_refuses_a_misspelt_field_in_a_kubernetes_kind(objects):
     ("KafkaNodePool", ("spec", "roles"), ["leader"]),
     ("MongoDBCommunity", ("spec", "type"), "Sharded"),
     ("ServiceMonitor", ("spec", "endpoints"), [{"prot": "http"}]),
+    ("PrometheusRule", ("spec", "groups"), [{"rules": [{"expr": "up"}]}]),  # a group needs a name
 ])
 def test_the_check_refuses_what_an_operators_own_schema_refuses(objects, kind, path, value):
     resource = copy.deepcopy(next(iter(of_kind(objects, kind).values())))
