@@ -102,6 +102,8 @@ class GroupLagProbe(_Reporter):
         super().__init__(group)
         self.bootstrap, self.timeout_s = bootstrap, timeout_s
         self._admin: AdminClient | None = None  # made on first use: importing a worker connects to nothing
+        self.committed: dict[tuple[str, int], int] = {}  # as of the last measurement
+        self.lags: Lags = {}
 
     def measure(self) -> Lags:
         if self._admin is None:
@@ -110,6 +112,7 @@ class GroupLagProbe(_Reporter):
         answer = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)
         committed = {(tp.topic, tp.partition): tp.offset
                      for tp in answer[self.group].result().topic_partitions or [] if tp.offset >= 0}
+        self.committed = committed
         if not committed:
             return {}
         latest = self._admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in committed},
@@ -120,6 +123,8 @@ class GroupLagProbe(_Reporter):
     def update(self) -> None:
         """Measure and publish; a broker that does not answer leaves the last values (and a log line)."""
         try:
-            self.publish(self.measure())
+            self.lags = self.measure()
+            self.publish(self.lags)
         except Exception as exc:
+            self.lags, self.committed = {}, {}  # unknown, not unchanged
             log.warning("consumer lag not measured", fields={"group": self.group, "error": str(exc)[:200]})

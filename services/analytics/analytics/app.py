@@ -11,12 +11,13 @@ import asyncio
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from analytics.coverage.watchdog import PartitionStallWatch
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
 from shared.health import kafka_check, mongo_check, readiness
 from shared.kafka.lag import GroupLagProbe
 from shared.logging import configure_logging
-from shared.problems import MEDIA_TYPE
+from shared.problems import MEDIA_TYPE, problem_body
 from shared.topics import APPOINTMENTS, replication_factor
 
 settings = AnalyticsSettings()
@@ -51,15 +52,25 @@ CHECKS = {
 # Faust's client is not librdkafka, so the group's lag is measured from its committed offsets.
 # Every worker reports the whole group; dashboards take the max per partition.
 LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id)
+STALL_WATCH = PartitionStallWatch(settings.partition_stall_s)
 
 
 @app.timer(interval=10.0)
 async def measure_consumer_lag() -> None:
     await asyncio.to_thread(LAG_PROBE.update)
+    owned = {(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()}
+    busy = app.rebalancing or app.tables.recovery.in_recovery
+    STALL_WATCH.observe(owned, LAG_PROBE.committed, LAG_PROBE.lags, busy)
 
 
 @app.page("/healthz")
 async def healthz(web, request):
+    if STALL_WATCH.stalled:
+        stalled = ", ".join(f"{topic}:{partition}" for topic, partition in STALL_WATCH.stalled)
+        body = problem_body(503, "partition-stalled", "A partition has stopped moving",
+                            f"records wait on {stalled} and nothing was committed for "
+                            f"{settings.partition_stall_s:.0f}s; restart this worker", request.path)
+        return web.json(body, status=503, content_type=MEDIA_TYPE)
     return web.json({"status": "ok"})
 
 

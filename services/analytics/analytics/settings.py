@@ -40,5 +40,8 @@ class AnalyticsSettings(PlatformSettings):
     # A table recovery that reads no changelog record for this long has stalled (a Faust bug):
     # the worker exits so that its supervisor starts it afresh.
     recovery_stall_s: float = Field(60.0, gt=0, validation_alias="ANALYTICS_RECOVERY_STALL_S")
+    # An owned partition with records waiting and no commit for this long has stalled (another
+    # Faust bug): /healthz then fails, so the liveness probe restarts the worker.
+    partition_stall_s: float = Field(120.0, gt=0, validation_alias="ANALYTICS_PARTITION_STALL_S")
     # Children lists come from a registry scan (~0.5 s per state on FerretDB): kept this long.
     children_cache_s: float = Field(600.0, ge=0, validation_alias="ANALYTICS_CHILDREN_CACHE_S")

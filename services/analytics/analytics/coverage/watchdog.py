@@ -1,4 +1,6 @@
-"""A watch on Faust's table recovery, which can stall for good after a rebalance.
+"""Watches on two ways a Faust worker can stop counting without dying.
+
+Table recovery (RecoveryWatch) can stall for good after a rebalance.
 
 Seen here about once in twenty two-worker rebalances taken while busy: recovery starts reading
 the changelogs and no record ever arrives, so the worker never resumes (the symptom of
@@ -69,3 +71,41 @@ class RecoveryWatch:
                 await asyncio.sleep(interval_s)
 
         self._task = asyncio.ensure_future(watch())
+
+
+TP = tuple[str, int]
+
+
+class PartitionStallWatch:
+    """Owned input partitions with records waiting whose committed offset has not moved for
+    `timeout_s`: after a rebalance a Faust worker can hold a partition and never fetch from it
+    again (faust-streaming #629, #175), and nothing else would notice. The worker's /healthz
+    then fails, so its supervisor (the kubelet's liveness probe) starts it afresh. Not while a
+    rebalance or recovery is under way: streams are paused then on purpose.
+    """
+
+    def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic):
+        self.timeout_s, self.clock = timeout_s, clock
+        self._seen: dict[TP, tuple[int, float]] = {}  # partition -> (committed offset, since when)
+        self.stalled: list[TP] = []
+
+    def observe(self, owned: set[TP], committed: dict[TP, int], lag: dict[TP, int], busy: bool) -> list[TP]:
+        """Take one measurement; returns (and keeps in `stalled`) the partitions stalled now."""
+        now = self.clock()
+        if busy:
+            self._seen.clear()
+            self.stalled = []
+            return self.stalled
+        for tp in list(self._seen):
+            if tp not in owned or not lag.get(tp):
+                del self._seen[tp]  # moved away, or caught up
+        for tp in owned:
+            if lag.get(tp) and tp in committed:
+                offset, since = self._seen.get(tp, (None, now))
+                self._seen[tp] = (committed[tp], since if offset == committed[tp] else now)
+        stalled = sorted(tp for tp, (_, since) in self._seen.items() if now - since >= self.timeout_s)
+        if stalled and stalled != self.stalled:
+            log.error("partitions with records waiting have not moved; /healthz fails so the worker restarts",
+                      fields={"partitions": [f"{t}:{p}" for t, p in stalled], "stalled_s": self.timeout_s})
+        self.stalled = stalled
+        return stalled
