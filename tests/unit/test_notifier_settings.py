@@ -1,6 +1,7 @@
 """Outside development the notifier refuses to start with what only suits a laptop: no webhook or
-acknowledgement key, the local simulator's loopback address as the provider, or no provider key.
-Development and tests keep their defaults (the local stack and the simulator need nothing set)."""
+acknowledgement key, the local simulator's loopback address as the provider, no provider key, or
+acknowledgement links pointing at loopback. Development and tests keep their defaults (the local
+stack and the simulator need nothing set)."""
 
 import pytest
 
@@ -10,7 +11,8 @@ KEY = "k" * 48
 # What production needs, each test taking one thing away.
 PRODUCTION = {"SANGATHAN_ENV": "production", "PROVIDER_WEBHOOK_SECRET_FILE": "/var/run/secrets/keys/webhook-secret",
               "NOTIFIER_ACK_SECRET_FILE": "/var/run/secrets/keys/ack-secret",
-              "PROVIDER_URL": "https://api.provider.example/v1", "PROVIDER_API_KEY": KEY}
+              "PROVIDER_URL": "https://api.provider.example/v1", "PROVIDER_API_KEY": KEY,
+              "NOTIFIER_PUBLIC_URL": "https://links.sangathan.example"}
 
 
 def settings(**changes) -> NotifierSettings:
@@ -29,6 +31,7 @@ def test_production_with_keys_a_real_provider_and_its_key_is_accepted():
     chosen = settings()
     assert chosen.provider_url == "https://api.provider.example/v1"
     assert chosen.provider_api_key.get_secret_value() == KEY
+    assert chosen.public_url == "https://links.sangathan.example"
 
 
 def test_a_cluster_service_name_is_a_real_provider_address():
@@ -60,10 +63,20 @@ def test_production_refuses_a_missing_or_placeholder_provider_key(key):
         settings(PROVIDER_API_KEY=key)
 
 
+@pytest.mark.parametrize("url", [
+    None,  # the default: the local notifier
+    "http://127.0.0.1:8003", "https://localhost", "http://links.localhost", "http://[::1]:8003", "links.example/a",
+])
+def test_production_refuses_acknowledgement_links_on_this_machine_or_with_no_host(url):
+    with pytest.raises(ValueError, match="NOTIFIER_PUBLIC_URL.s host .* is this machine"):
+        settings(NOTIFIER_PUBLIC_URL=url)
+
+
 @pytest.mark.parametrize("environment", ["development", "test"])
 def test_development_and_tests_keep_the_local_simulator_and_need_no_keys(environment):
     chosen = NotifierSettings(SANGATHAN_ENV=environment)
     assert chosen.provider_url == "http://127.0.0.1:8005"
+    assert chosen.public_url == "http://127.0.0.1:8003"
     assert chosen.provider_api_key is None and chosen.webhook_secret_file is None
 
 

@@ -131,6 +131,12 @@ class NotifierSettings(PlatformSettings):
         key = self.provider_api_key.get_secret_value().strip() if self.provider_api_key else ""
         if key.lower() in PLACEHOLDERS:
             raise ValueError("set PROVIDER_API_KEY (the messaging provider's key) outside development")
+        # Acknowledgement links are opened on recipients' phones: a loopback address (the local
+        # default) would send every booth a link that can never be acknowledged.
+        if _is_loopback(self.public_url):
+            raise ValueError(f"NOTIFIER_PUBLIC_URL's host {urlsplit(self.public_url).hostname!r} is this machine (the"
+                             " local default) or none; set the public address recipients open links at outside"
+                             " development")
         return self
 
     def topic(self, name: str) -> str:
