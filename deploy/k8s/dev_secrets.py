@@ -6,18 +6,24 @@ Random passwords for MongoDB's users and Redis, random OTP, provider-webhook and
 HMAC keys, the messaging provider's address (the dev overlay's simulator) with a random API key,
 the local issuer's public key (python -m shared.auth.issuer makes the pair once, under
 .state/auth) and a token per service signed by it, so tokens minted locally work against the
-dev cluster. Nothing is
-written to disk beyond the local issuer's keys; run it once per cluster, as running it again
-rotates every password. Production creates the same names from its own vault (README.md).
+dev cluster, and a self-signed certificate for the dev overlay's public hosts (the Ingress's
+TLS). Nothing is written to disk beyond the local issuer's keys; run it once per cluster, as
+running it again rotates every password. Production creates the same names from its own vault,
+and cert-manager the certificate (README.md).
 """
 
 from __future__ import annotations
 
+import datetime
 import secrets
 import sys
 from pathlib import Path
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -26,12 +32,32 @@ from shared.auth.keys import ensure_local_keys  # noqa: E402
 
 # The dev overlay's messaging provider: the simulator's Service (overlays/dev/provider-simulator).
 DEV_PROVIDER_URL = "http://provider-simulator:8005"
+# The dev overlay's public hosts (overlays/dev/ingress.yaml): its certificate names exactly these.
+DEV_PUBLIC_HOSTS = ("sangathan.localtest.me", "links.sangathan.localtest.me")
+CERTIFICATE_DAYS = 90
 # The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
 MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
 
 
-def secret(name: str, **values: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", "stringData": values}
+def secret(name: str, type_: str = "Opaque", **values: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": type_, "stringData": values}
+
+
+def self_signed(hosts: tuple[str, ...]) -> dict[str, str]:
+    """tls.crt and tls.key for `hosts`: browsers ask once to trust it; phones never see dev."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return {"tls.crt": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+            "tls.key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode()}
 
 
 def objects() -> list[dict]:
@@ -48,6 +74,8 @@ def objects() -> list[dict]:
                                                      "ack-secret": secrets.token_urlsafe(48)}))
     # The simulator takes any key; a real provider's key comes from its contract, in production.
     made.append(secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)}))
+    # The Ingress's certificate; in production cert-manager issues it from the prod overlay's annotation.
+    made.append(secret("sangathan-public-tls", "kubernetes.io/tls", **self_signed(DEV_PUBLIC_HOSTS)))
     return made
 
 
@@ -66,6 +94,10 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
         wanted.setdefault((kind, name), set()).update([key] if key else [])
 
     for o in rendered:
+        if o["kind"] == "Ingress":
+            for tls in o["spec"].get("tls", []):
+                for key in ("tls.crt", "tls.key"):
+                    want("Secret", tls["secretName"], key)
         if o["kind"] == "MongoDBCommunity":
             for user in o["spec"]["users"]:
                 want("Secret", user["passwordSecretRef"]["name"], user["passwordSecretRef"].get("key", "password"))

@@ -2,6 +2,7 @@
 deploy/k8s/dev_secrets.py makes exactly those for a dev cluster, with real random values."""
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -85,3 +86,20 @@ def test_the_dev_provider_url_is_the_dev_overlays_simulator_service():
     assert url.port in [p["port"] for p in services[url.hostname]["spec"]["ports"]]
     prod = {o["metadata"]["name"] for o in check.render(check.OVERLAYS / "prod") if o["kind"] == "Service"}
     assert url.hostname not in prod, "production names its real provider in the Secret"
+
+
+def test_the_dev_certificate_covers_exactly_the_dev_ingress_hosts_and_pairs_with_its_key():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    produced = made()
+    ingress = next(o for o in check.render(check.OVERLAYS / "dev") if o["kind"] == "Ingress")
+    [tls] = ingress["spec"]["tls"]
+    pair = produced[("Secret", tls["secretName"])]
+    certificate = x509.load_pem_x509_certificate(pair["tls.crt"].encode())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(names.get_values_for_type(x509.DNSName)) == sorted(tls["hosts"]) == sorted(dev_secrets.DEV_PUBLIC_HOSTS)
+    key = serialization.load_pem_private_key(pair["tls.key"].encode(), password=None)
+    assert key.public_key().public_numbers() == certificate.public_key().public_numbers()
+    now = datetime.now(timezone.utc)
+    assert certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc
+    assert [o["type"] for o in dev_secrets.objects() if o["metadata"]["name"] == tls["secretName"]] == ["kubernetes.io/tls"]
