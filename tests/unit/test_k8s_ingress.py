@@ -7,6 +7,7 @@ Routes are read from the services' source (not imported: importing an app wires 
 and matched as the Ingress API defines paths: Exact, or Prefix by whole path elements, the
 longest match winning."""
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -101,6 +102,15 @@ def backend_deployments(objects) -> set[str]:
 
 
 # ---------------------------------------------------------------- what is routed
+
+def test_the_check_validates_the_ingress_against_kubernetes_own_schema(objects):
+    ingress = the_ingress(objects)
+    assert check.errors(ingress) == []
+    wrong = copy.deepcopy(ingress)
+    wrong["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {"serviceName": "dashboard", "servicePort": 80}
+    assert check.errors(wrong) != [], "the v1beta1 backend shape, gone since Kubernetes 1.22"
+
+
 
 def test_the_ingress_routes_only_to_the_dashboard_and_the_notifiers_api(objects):
     ingress = the_ingress(objects)
