@@ -26,11 +26,8 @@ MAX_BOOTHS_LISTED = 5000
 @app.page("/coverage/{unit_id}")
 async def unit_coverage(web, request, unit_id: str):
     async def answer():
-        access.require(access.reader(request.headers.get("Authorization")), [unit_id])
-        _require_ready()
-        unit = await stream.registry.unit(unit_id)
-        if unit is None:
-            raise ProblemError(404, "unit-not-found", "No such unit", f"the org registry has no unit {unit_id}")
+        _require_readable(request, unit_id)
+        unit = await _unit(unit_id)
         children = [] if unit["level"] == "booth" else await stream.registry.children(unit_id)
         body = _coverage(unit)
         body["children"] = [_coverage(child) for child in children]
@@ -41,8 +38,7 @@ async def unit_coverage(web, request, unit_id: str):
 @app.page("/coverage/{unit_id}/directives")
 async def unit_directives(web, request, unit_id: str):
     async def answer():
-        access.require(access.reader(request.headers.get("Authorization")), [unit_id])
-        _require_ready()
+        _require_readable(request, unit_id)
         limit = _limit(request, default=10, most=100)
         latest = directives_within(stream.view.directives.values(), unit_id, limit)
         return {"unit_id": unit_id,
@@ -53,12 +49,9 @@ async def unit_directives(web, request, unit_id: str):
 @app.page("/coverage/{unit_id}/booths-without-president")
 async def unit_booths_without_president(web, request, unit_id: str):
     async def answer():
-        access.require(access.reader(request.headers.get("Authorization")), [unit_id])
-        _require_ready()
+        _require_readable(request, unit_id)
         limit = _limit(request, default=200, most=MAX_BOOTHS_LISTED)
-        unit = await stream.registry.unit(unit_id)
-        if unit is None:
-            raise ProblemError(404, "unit-not-found", "No such unit", f"the org registry has no unit {unit_id}")
+        unit = await _unit(unit_id)
         if unit["booths"] > MAX_BOOTHS_LISTED:
             raise ProblemError(422, "unit-too-large", "Too many booths to list",
                                f"{unit_id} has {unit['booths']} booths; list a unit of at most {MAX_BOOTHS_LISTED}")
@@ -67,6 +60,20 @@ async def unit_booths_without_president(web, request, unit_id: str):
             booths, lambda b: stream.view.totals(b).booths_with_verified_president > 0, limit)
         return {"unit_id": unit_id, "booths_total": unit["booths"], **missing}
     return await _respond(web, request, answer)
+
+
+def _require_readable(request, unit_id: str) -> None:
+    """The caller may read the unit (its own subtree) and this worker's view is ready."""
+    access.require(access.reader(request.headers.get("Authorization")), [unit_id])
+    _require_ready()
+
+
+async def _unit(unit_id: str) -> dict:
+    """The unit from the registry; 404 if there is none."""
+    unit = await stream.registry.unit(unit_id)
+    if unit is None:
+        raise ProblemError(404, "unit-not-found", "No such unit", f"the org registry has no unit {unit_id}")
+    return unit
 
 
 def _limit(request, *, default: int, most: int) -> int:
