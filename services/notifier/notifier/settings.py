@@ -14,12 +14,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.auth.keys import LOCAL_TOKENS
+from shared.secrets import is_placeholder
 from shared.settings import PlatformSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 Names = Annotated[tuple[str, ...], NoDecode]
-# Values someone typed to fill a form, never a provider's real key.
-PLACEHOLDERS = {"", "changeme", "change-me", "secret", "development", "test", "xxx"}
 
 
 class NotifierSettings(PlatformSettings):
@@ -129,7 +128,7 @@ class NotifierSettings(PlatformSettings):
             raise ValueError(f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine (the local"
                              " simulator's default) or none; set the messaging provider's URL outside development")
         key = self.provider_api_key.get_secret_value().strip() if self.provider_api_key else ""
-        if key.lower() in PLACEHOLDERS:
+        if is_placeholder(key):
             raise ValueError("set PROVIDER_API_KEY (the messaging provider's key) outside development")
         # Acknowledgement links are opened on recipients' phones: a loopback address (the local
         # default) would send every booth a link that can never be acknowledged.

@@ -11,12 +11,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from shared.auth.keys import LOCAL_TOKENS
+from shared.secrets import checked_key
 from shared.settings import PlatformSettings
 
 ROOT = Path(__file__).resolve().parents[3]
-# Values someone copied from an example instead of making a secret.
-PLACEHOLDERS = {"", "changeme", "change-me", "change_me", "secret", "otp-secret", "development", "test", "xxx"}
-MIN_SECRET_BYTES = 32
+SECRET_NAME = "the OTP HMAC secret"
 
 
 class OtpSettings(PlatformSettings):
@@ -78,6 +77,4 @@ class OtpSettings(PlatformSettings):
 
 def check_secret(secret: bytes) -> bytes:
     """The secret itself, or ValueError if it is a placeholder or too short to resist guessing."""
-    if secret.strip().lower().decode(errors="replace") in PLACEHOLDERS or len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(f"the OTP HMAC secret must be a random value of at least {MIN_SECRET_BYTES} bytes")
-    return secret
+    return checked_key(secret, SECRET_NAME)

@@ -6,19 +6,13 @@ atomically: written to a private temporary file, then hard-linked into place, wh
 another process got there first; everyone then reads the one file that won.
 """
 
-from otp.settings import OtpSettings, check_secret
-from shared.secrets import development_key
+from otp.settings import SECRET_NAME, OtpSettings
+from shared.secrets import configured_key, development_key
 
 __all__ = ["development_key", "hmac_key"]
 
 
 def hmac_key(settings: OtpSettings) -> bytes:
-    if settings.hmac_secret is not None:
-        return check_secret(settings.hmac_secret.get_secret_value().encode())
-    if settings.hmac_secret_file is not None:
-        return check_secret(settings.hmac_secret_file.read_bytes().strip())
-    if settings.environment != "development":  # settings refuse this too; never fall through
-        raise RuntimeError("no OTP HMAC secret configured")
-    return development_key(settings.state_dir / "otp" / "hmac.key")
-
-
+    development = settings.state_dir / "otp" / "hmac.key" if settings.environment == "development" else None
+    secret = settings.hmac_secret.get_secret_value() if settings.hmac_secret is not None else None
+    return configured_key(secret, settings.hmac_secret_file, development=development, what=SECRET_NAME)
