@@ -37,6 +37,8 @@ from pymongo import MongoClient  # noqa: E402
 
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.events import types  # noqa: E402
+from shared.orgtree.levels import Unit  # noqa: E402
+from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from shared.topics import APPOINTMENTS  # noqa: E402
 from tests.processes import start_service  # noqa: E402
@@ -55,9 +57,14 @@ def phone() -> str:
 
 def copy_district(source, target) -> list[str]:
     """The district's units (and its ancestors) into the scratch database; returns its booth ids."""
-    units = list(source.org_units.find({"$or": [{"ancestors": DISTRICT}, {"_id": {"$in": ["IN", "IN-HP", DISTRICT]}}]}))
-    target.org_units.insert_many(units)
-    return sorted(u["_id"] for u in units if u["level"] == "booth")
+    units = [registry_unit(d) for d in source.org_units.find(
+        {"$or": [{"ancestors": DISTRICT}, {"_id": {"$in": ["IN", "IN-HP", DISTRICT]}}]})]
+    OrgRegistry(target).load(sorted(units, key=lambda u: u["id"]))
+    return sorted(u["id"] for u in units if u["level"] == "booth")
+
+
+def registry_unit(doc: dict) -> Unit:
+    return Unit(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
 
 
 def timed_threads(n_threads: int, work: list, do) -> float:

@@ -44,6 +44,7 @@ from pymongo import MongoClient  # noqa: E402
 
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.orgtree.generator import NATIONAL_BOOTHS, generate_national  # noqa: E402
+from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from simulator.recipients import SEATS  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from tests.processes import Process, free_port, wait_until  # noqa: E402
@@ -128,10 +129,7 @@ class Run:
 
 def load_national_and_states(db) -> None:
     """Only the nation and its states: the fan-out splits a national scope into states."""
-    units = [dict(u) for u in generate_national() if u["level"] in ("national", "state")]
-    for unit in units:
-        unit["_id"] = unit.pop("id")
-    db.org_units.insert_many(units)
+    OrgRegistry(db).load(u for u in generate_national() if u["level"] in ("national", "state"))
 
 
 def _ready(url: str) -> bool:

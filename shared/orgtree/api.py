@@ -3,9 +3,11 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from shared.orgtree.index import PAGE_SIZE
+from shared.orgtree.levels import Unit
 from shared.orgtree.repository import OrgRegistry
 from shared.problems import ProblemError
 
@@ -25,19 +27,40 @@ class UnitDetailRead(UnitRead):
     children: list[UnitRead]
 
 
+class BoothPageRead(BaseModel):
+    unit_id: str
+    page: int
+    page_size: int
+    booths: list[str]  # booth ids in tree order
+    next_page: int | None
+
+
 def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
     router = APIRouter(prefix="/units", tags=["units"])
     Registry = Annotated[OrgRegistry, Depends(get_registry)]
 
     @router.get("/{unit_id}", response_model=UnitDetailRead)
     def read_unit(unit_id: str, registry: Registry) -> UnitDetailRead:
-        unit = registry.get(unit_id)
-        if unit is None:
-            raise ProblemError(404, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit_id!r}.")
+        unit = _known(registry, unit_id)
         return UnitDetailRead(**{
             **unit,
             "ancestors": [UnitRead(**a) for a in registry.ancestors(unit)],
             "children": [UnitRead(**c) for c in registry.children(unit_id)],
         })
 
+    @router.get("/{unit_id}/booths", response_model=BoothPageRead)
+    def read_booth_page(unit_id: str, registry: Registry, page: Annotated[int, Query(ge=0)] = 0) -> BoothPageRead:
+        """One page of the unit's booth ids, in tree order."""
+        unit = _known(registry, unit_id)
+        more = (page + 1) * PAGE_SIZE < unit["booths"]
+        return BoothPageRead(unit_id=unit_id, page=page, page_size=PAGE_SIZE,
+                             booths=registry.booth_page(unit_id, page), next_page=page + 1 if more else None)
+
     return router
+
+
+def _known(registry: OrgRegistry, unit_id: str) -> Unit:
+    unit = registry.get(unit_id)
+    if unit is None:
+        raise ProblemError(404, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit_id!r}.")
+    return unit

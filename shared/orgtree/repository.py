@@ -1,21 +1,23 @@
-"""The organisation registry in MongoDB (collection `org_units`, one document per unit).
+"""The organisation registry in MongoDB: one document per unit (`org_units`), and beside them
+each unit's children (`org_children`) and its booths in pages (`org_booth_pages`).
 
 Designed for FerretDB v1 as well as MongoDB: no transactions, no $lookup. A unit's `_id` is its
-readable id and its `ancestors` array holds every id above it, so a whole subtree is one query
-on one multikey index, and a reload of the same tree is idempotent by duplicate key.
+readable id and its `ancestors` array holds every id above it; a reload of the same tree is
+idempotent by duplicate key.
 
 On the local FerretDB v1 (SQLite) only a filter on `_id` alone reaches SQLite, where the index
-deploy/local/ferretdb adds serves it (~1 ms); any other filter is a scan in FerretDB itself. That
-is quick enough for a state (Himachal: ~10k units, ~0.5 s per `children`) but not for the nation
-(1.28M units: about a minute per `children` or `booth_ids_under`); a national registry wants
-real MongoDB, where `ensure_indexes` serves every query here.
+deploy/local/ferretdb adds serves it (~1 ms); any other filter is a scan in FerretDB itself
+(about a minute on the national tree's 1.28M units). So every read here is a lookup by `_id`:
+the loader derives the children and booth-page documents as the units stream in
+(shared/orgtree/index.py), and a drill-down step or a page of booths is one lookup on the
+national tree as on a state's.
 """
 
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import islice
+from itertools import count, islice
 
 from pymongo import ASCENDING
 from pymongo.database import Database
@@ -23,9 +25,12 @@ from pymongo.errors import BulkWriteError
 
 from shared.logging import get_logger
 from shared.orgtree.generator import GENERATOR_VERSION
-from shared.orgtree.levels import LEVELS, Unit, level_of
+from shared.orgtree.index import PAGE_SIZE, TreeIndex, children_of, merged_children, page_id
+from shared.orgtree.levels import LEVELS, NATIONAL_ID, Unit, level_of
 
 DUPLICATE_KEY = 11000
+# Bump when the children or booth-page documents change: a registry loaded before is indexed again.
+INDEX_VERSION = 1
 
 log = get_logger(__name__)
 
@@ -45,6 +50,8 @@ class LoadReport:
 class OrgRegistry:
     def __init__(self, db: Database):
         self.units = db["org_units"]
+        self.child_lists = db["org_children"]
+        self.booth_pages = db["org_booth_pages"]
         self.meta = db["org_registry_meta"]
 
     def ensure_indexes(self) -> None:
@@ -54,13 +61,15 @@ class OrgRegistry:
 
     def loaded(self, tree: str, seed: int) -> int | None:
         """How many units a completed load of this tree left, or None if there was none."""
-        meta = self.meta.find_one({"_id": tree, "seed": seed, "version": GENERATOR_VERSION})
+        meta = self.meta.find_one({"_id": tree, "seed": seed, "version": GENERATOR_VERSION, "index": INDEX_VERSION})
         return meta["units"] if meta else None
 
     def load(self, units: Iterable[Unit], batch_size: int = 5000, *,
              tree: str | None = None, seed: int | None = None) -> LoadReport:
         """Insert units in unordered batches; units already present are left as they are.
 
+        `units` must come depth-first, parents before children (the generator's order, or a
+        sort by id): the children and booth-page documents are derived on the way.
         Given a `tree` name and `seed`, a completed load is recorded in `org_registry_meta`
         and a later load of the same tree returns at once without reading `units`.
         """
@@ -71,16 +80,18 @@ class OrgRegistry:
                 return LoadReport(done, 0, time.monotonic() - started, skipped=True)
             self._refuse_other_trees(seed)
         total = inserted = 0
-        units = iter(units)
-        while batch := [_document(u) for u in islice(units, batch_size)]:
+        units, index = iter(units), TreeIndex()
+        while batch := list(islice(units, batch_size)):
             total += len(batch)
-            inserted += self._insert_new(batch)
+            inserted += self._insert_new([_document(u) for u in batch])
+            self._write_index([doc for unit in batch for doc in index.add(unit)])
+        self._write_index(index.close())
         # Secondary indexes after the bulk insert: building once beats updating per document.
         self.ensure_indexes()
         if tree is not None:
             self.meta.replace_one(
                 {"_id": tree},
-                {"seed": seed, "version": GENERATOR_VERSION, "units": total,
+                {"seed": seed, "version": GENERATOR_VERSION, "index": INDEX_VERSION, "units": total,
                  "loaded_at": datetime.now(timezone.utc)},
                 upsert=True,
             )
@@ -102,18 +113,37 @@ class OrgRegistry:
         return [u for u in found if u is not None]
 
     def children(self, unit_id: str) -> list[Unit]:
-        # Zero-padded ids sort in the organisation's own numbering.
-        return [_unit(d) for d in self.units.find({"parent": unit_id}).sort("_id", ASCENDING)]
+        """The unit's children in id order (zero-padded ids sort in the organisation's numbering)."""
+        return children_of(self.child_lists.find_one({"_id": unit_id}))
 
-    def booth_ids_under(self, unit_id: str, batch_size: int = 10_000) -> Iterator[str]:
-        """Every booth id in the unit's subtree (the booth itself, for a booth), streamed."""
+    def booth_ids_under(self, unit_id: str) -> Iterator[str]:
+        """Every booth id in the unit's subtree (the booth itself, for a booth), streamed page by page."""
         if level_of(unit_id) == "booth":
-            query = {"_id": unit_id}
+            if self.get(unit_id) is not None:
+                yield unit_id
+        elif unit_id == NATIONAL_ID:
+            for state in self.children(NATIONAL_ID):
+                yield from self.booth_ids_under(state["id"])
         else:
-            query = {"ancestors": unit_id, "level": "booth"}
-        with self.units.find(query, {"_id": 1}, batch_size=batch_size) as cursor:
-            for doc in cursor:
-                yield doc["_id"]
+            for page in count():
+                doc = self.booth_pages.find_one({"_id": page_id(unit_id, page)})
+                if doc is None:
+                    return
+                yield from doc["booths"]
+
+    def booth_page(self, unit_id: str, page: int) -> list[str]:
+        """Page `page` (from 0) of the unit's booth ids in tree order, PAGE_SIZE a page; [] past the end."""
+        if level_of(unit_id) == "booth":
+            return [unit_id] if page == 0 and self.get(unit_id) is not None else []
+        if unit_id == NATIONAL_ID:  # the nation's pages are its states' pages, state after state
+            for state in self.children(NATIONAL_ID):
+                pages = -(-state["booths"] // PAGE_SIZE)
+                if page < pages:
+                    return self.booth_page(state["id"], page)
+                page -= pages
+            return []
+        doc = self.booth_pages.find_one({"_id": page_id(unit_id, page)})
+        return doc["booths"] if doc else []
 
     def is_within(self, unit_id: str, ancestor_id: str) -> bool:
         """Whether the unit is the given unit or lies in its subtree."""
@@ -136,6 +166,14 @@ class OrgRegistry:
                 raise
             return exc.details["nInserted"]
 
+    def _write_index(self, docs: list[tuple[str, dict]]) -> None:
+        children = [doc for kind, doc in docs if kind == "children"]
+        # Each state's load brings the nation's unit: its children are those of every load.
+        children = [merged_children(self.child_lists.find_one({"_id": NATIONAL_ID}), doc)
+                    if doc["_id"] == NATIONAL_ID else doc for doc in children]
+        _put_all(self.child_lists, children)
+        _put_all(self.booth_pages, [doc for kind, doc in docs if kind == "pages"])
+
     def _refuse_other_trees(self, seed: int | None) -> None:
         other = self.meta.find_one({"$or": [{"seed": {"$ne": seed}}, {"version": {"$ne": GENERATOR_VERSION}}]})
         if other:
@@ -143,6 +181,20 @@ class OrgRegistry:
                 f"registry holds tree {other['_id']!r} (seed {other['seed']}, version {other['version']}); "
                 f"drop org_units before loading seed {seed}, version {GENERATOR_VERSION}"
             )
+
+
+def _put_all(collection, docs: list[dict]) -> None:
+    """Insert in one unordered batch; a document already there (a tree indexed again) is replaced."""
+    if not docs:
+        return
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
+            raise
+        for error in exc.details["writeErrors"]:
+            doc = docs[error["index"]]
+            collection.replace_one({"_id": doc["_id"]}, doc)
 
 
 def _document(unit: Unit) -> dict:

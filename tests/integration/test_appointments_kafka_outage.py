@@ -15,6 +15,8 @@ from pymongo import MongoClient
 
 from shared import topics
 from shared.events import types
+from shared.orgtree.levels import Unit
+from shared.orgtree.repository import OrgRegistry
 from shared.topics import ensure_topics
 from tests.processes import ROOT, free_port, start_service, wait_until
 from tests.topic_tail import TopicTail
@@ -48,7 +50,8 @@ def demo_units(settings, mongo_db):
     booths = list(units.find({"ancestors": MANDAL, "level": "booth"}).limit(6))
     ancestors = [units.find_one({"_id": a}) for a in booths[0]["ancestors"]]
     sectors = [units.find_one({"_id": b["parent"]}) for b in booths]
-    mongo_db.org_units.insert_many({d["_id"]: d for d in ancestors + sectors + booths}.values())
+    docs = sorted({d["_id"]: d for d in ancestors + sectors + booths}.values(), key=lambda d: d["_id"])
+    OrgRegistry(mongo_db).load(Unit(id=d["_id"], **{k: v for k, v in d.items() if k != "_id"}) for d in docs)
     return [b["_id"] for b in booths]
 
 

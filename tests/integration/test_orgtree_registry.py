@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from shared.orgtree.api import units_router
 from shared.orgtree.generator import generate_state, national_unit
+from shared.orgtree.index import PAGE_SIZE
 from shared.orgtree.repository import OrgRegistry, TreeMismatch
 from shared.problems import MEDIA_TYPE, install_problem_handlers
 from tests.conftest import random_suffix
@@ -95,11 +96,41 @@ def test_children_are_in_order_and_their_booths_add_up_to_the_parent(registry):
 
 def test_booth_ids_under_a_unit_are_exactly_its_booths(registry):
     district = registry.get("IN-HP-D03")
-    booths = list(registry.booth_ids_under("IN-HP-D03", batch_size=100))
+    booths = list(registry.booth_ids_under("IN-HP-D03"))
     assert len(booths) == len(set(booths)) == district["booths"]
     assert all(b.startswith("IN-HP-D03-") and b.count("-") == 6 for b in booths)
     assert sum(1 for _ in registry.booth_ids_under("IN")) == 7_773
     assert list(registry.booth_ids_under(BOOTH)) == [BOOTH]
+
+
+def test_a_page_of_booths_is_the_units_booths_in_tree_order(registry):
+    district = registry.get("IN-HP-D03")
+    every = list(registry.booth_ids_under("IN-HP-D03"))
+    assert every == sorted(every)
+    pages = [registry.booth_page("IN-HP-D03", n) for n in range(-(-district["booths"] // PAGE_SIZE) + 1)]
+    assert [len(p) for p in pages[:-2]] == [PAGE_SIZE] * (len(pages) - 2) and pages[-1] == []
+    assert [b for page in pages for b in page] == every
+    assert registry.booth_page("IN", 1) == registry.booth_page("IN-HP", 1)
+    assert registry.booth_page(BOOTH, 0) == [BOOTH] and registry.booth_page(BOOTH, 1) == []
+
+
+def test_the_nations_children_are_every_loaded_states(fresh_registry):
+    fresh_registry.load(itertools.chain([national_unit()], generate_state("GA", SEED)), tree="state:GA", seed=SEED)
+    assert [s["id"] for s in fresh_registry.children("IN")] == ["IN-GA", "IN-HP"]
+    booths = list(fresh_registry.booth_ids_under("IN"))
+    assert len(booths) == fresh_registry.get("IN-GA")["booths"] + 7_773
+    assert booths[0].startswith("IN-GA-") and booths[-1].startswith("IN-HP-")
+
+
+def test_a_registry_loaded_before_its_index_existed_is_indexed_by_the_next_load(fresh_registry):
+    fresh_registry.child_lists.drop()
+    fresh_registry.booth_pages.drop()
+    fresh_registry.meta.update_one({"_id": "state:HP"}, {"$unset": {"index": ""}})
+    assert fresh_registry.children("IN-HP") == []
+    report = fresh_registry.load(himachal(), tree="state:HP", seed=SEED)
+    assert not report.skipped and report.inserted == 0
+    assert len(fresh_registry.children("IN-HP")) == 17
+    assert sum(1 for _ in fresh_registry.booth_ids_under("IN-HP")) == 7_773
 
 
 def test_is_within_follows_the_tree(registry):
@@ -127,6 +158,17 @@ def test_get_unit_returns_it_with_ancestors_and_children_with_booth_counts(clien
     assert [a["id"] for a in body["ancestors"]] == ["IN", "IN-HP", "IN-HP-D03"]
     assert body["children"] and sum(c["booths"] for c in body["children"]) == body["booths"]
     assert body["children"][0]["name_hi"] == "मंडल 1"
+
+
+def test_get_a_units_booths_pages_through_them(client, registry):
+    first = client.get("/units/IN-HP/booths").json()
+    assert (first["page"], first["page_size"], first["next_page"]) == (0, PAGE_SIZE, 1)
+    assert first["booths"] == registry.booth_page("IN-HP", 0)
+    last_page = (7_773 - 1) // PAGE_SIZE
+    last = client.get(f"/units/IN-HP/booths?page={last_page}").json()
+    assert len(last["booths"]) == 7_773 % PAGE_SIZE and last["next_page"] is None
+    assert client.get("/units/IN-HP-D03/booths?page=-1").status_code == 422
+    assert client.get("/units/IN-HP-D99/booths").status_code == 404
 
 
 def test_get_unknown_unit_is_a_404_problem(client):
