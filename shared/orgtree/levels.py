@@ -54,3 +54,14 @@ def level_of(unit_id: str) -> str:
     if depth >= len(LEVELS):
         raise ValueError(f"{unit_id!r} is deeper than a booth")
     return LEVELS[depth].name
+
+
+def ancestor_ids(unit_id: str) -> list[str]:
+    """The ids above a unit, national first, read from its own id (no lookup needed)."""
+    parts = unit_id.split("-")
+    return ["-".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def is_within(unit_id: str, ancestor_id: str) -> bool:
+    """Whether the unit is the given unit or lies in its subtree, read from the ids."""
+    return unit_id == ancestor_id or unit_id.startswith(ancestor_id + "-")

@@ -11,6 +11,7 @@ from pymongo import MongoClient
 from appointments import handlers
 from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
 from appointments.adapters.outbox import OutboxRelay
+from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import DomainError, Person, RoleFilled
 from shared.events.contracts import from_kafka
 from shared.kafka.producer import DeliveryError, EventPublisher
@@ -31,6 +32,10 @@ def ctx(settings, mongo_db):
         pytest.skip("the demo org tree (Himachal) is not loaded")
     teams = BoothTeams(mongo_db, rules_for)
     return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
+
+
+def directory(ctx) -> RecipientDirectory:
+    return RecipientDirectory(ctx.teams.teams.database, ctx.registry, lambda state: rules_for(state).roles)
 
 
 def phone() -> str:
@@ -144,12 +149,12 @@ def test_the_relay_keeps_events_through_a_kafka_outage_and_publishes_them_after(
     down = EventPublisher(f"127.0.0.1:{closed_port()}", "/test", config={"message.timeout.ms": 1500},
                           topic_for=lambda _: scratch_topic)
     with pytest.raises(DeliveryError):
-        OutboxRelay(ctx.teams, down).relay_once()
+        OutboxRelay(ctx.teams, directory(ctx), down).relay_once()
     assert {e["id"] for b in BOOTHS[:3] for e in ctx.teams.get(b).outbox} == written, "nothing lost"
     assert sorted(ctx.teams.pending_booths(10)) == BOOTHS[:3], "and the relay will look again"
 
     up = EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: scratch_topic)
-    assert OutboxRelay(ctx.teams, up).relay_once() == 6
+    assert OutboxRelay(ctx.teams, directory(ctx), up).relay_once() == 6
     assert all(not ctx.teams.get(b).outbox for b in BOOTHS[:3])
     assert {e.id for e in read_all(kafka_bootstrap, scratch_topic, 6)} == written
 
@@ -157,7 +162,8 @@ def test_the_relay_keeps_events_through_a_kafka_outage_and_publishes_them_after(
 def test_the_sweep_finds_events_whose_pointer_a_crash_lost(ctx, kafka_bootstrap, scratch_topic):
     handlers.appoint(ctx, booth_id=BOOTHS[0], role="member", person=person(), organiser="u")
     ctx.teams.clear_pending(BOOTHS[0])  # as if the process died between the two writes
-    relay = OutboxRelay(ctx.teams, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: scratch_topic))
+    relay = OutboxRelay(ctx.teams, directory(ctx),
+                        EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: scratch_topic))
     assert relay.relay_once() == 0
     relay.sweep()
     assert relay.relay_once() == 2

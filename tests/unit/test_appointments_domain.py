@@ -6,7 +6,7 @@ import pytest
 
 from appointments.domain import (
     PENDING, REPLACED, REVOKED, VERIFIED, BoothTeam, IdempotencyKeyReused, Person, RoleFilled, RuleBroken,
-    WrongState, booth_path,
+    WrongState, booth_path, roles_reached_differently,
 )
 from appointments.phones import InvalidPhone, mask, normalise_mobile
 from shared.events import types
@@ -67,6 +67,20 @@ def test_a_confirmed_otp_verifies_once_and_emits_appointment_verified():
     assert outbox_types(t) == [types.APPOINTMENT_VERIFIED]
     assert not t.confirm_otp(appointment_id=a.id, otp_request_id=a.otp_request_id, event_id="e1", now=NOW)
     assert outbox_types(t) == [types.APPOINTMENT_VERIFIED], "a duplicate otp-verified changes nothing"
+
+
+def test_only_a_verification_or_an_end_changes_who_a_role_reaches():
+    t = team()
+    president = appoint(t)
+    member = appoint(t, role="whatsapp_pramukh", n=1)
+    assert roles_reached_differently(t.outbox) == set(), "pending appointees are reached by nobody yet"
+    t.outbox.clear()
+    t.confirm_otp(appointment_id=president.id, otp_request_id=president.otp_request_id, event_id="e1", now=NOW)
+    assert roles_reached_differently(t.outbox) == {"booth_president"}
+    assert t.verified("booth_president") == [president] and t.verified("whatsapp_pramukh") == []
+    t.outbox.clear()
+    t.revoke(member.id, organiser="user-1", now=NOW)
+    assert roles_reached_differently(t.outbox) == {"whatsapp_pramukh"}
 
 
 def test_a_code_from_a_superseded_request_does_not_verify():

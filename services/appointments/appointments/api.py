@@ -15,6 +15,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from appointments import bulk, handlers
 from appointments.adapters.mongo import ConcurrentUpdate
 from appointments.adapters.otp_client import OtpRejected, OtpUnavailable
+from appointments.adapters.recipients import RecipientsBuilding
 from appointments.bootstrap import bootstrap
 from appointments.domain import VERIFIED, Appointment, BoothTeam, DomainError, Person
 from appointments.phones import InvalidPhone, mask, normalise_mobile
@@ -274,7 +275,11 @@ def recipients(unit: str, who: RecipientsReader, roles: str = ""):
     if adapters.context.registry.get(unit) is None:
         raise ProblemError(404, "unknown-unit", "No such unit", f"{unit} is not in the registry")
     wanted = {r for r in roles.split(",") if r} or None
-    rows = adapters.context.teams.verified_appointees_under(unit, wanted)
+    try:
+        rows = adapters.recipients.under(unit, wanted)
+    except RecipientsBuilding as exc:
+        raise ProblemError(503, "recipients-building", "Recipients are being prepared", str(exc),
+                           headers={"Retry-After": "30"}) from None
     return StreamingResponse((json.dumps(r) + "\n" for r in rows), media_type="application/x-ndjson")
 
 

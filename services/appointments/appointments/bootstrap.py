@@ -9,6 +9,7 @@ from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
+from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Context
 from appointments.settings import AppointmentsSettings
 from shared.background import Background, BackgroundJobs, consuming
@@ -28,6 +29,7 @@ class Adapters(BackgroundJobs):
     db: Database
     org_registry: OrgRegistry
     context: Context
+    recipients: RecipientDirectory
     otp: OtpClient
     live: LiveFeed
     checks: dict[str, Check]
@@ -43,7 +45,8 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     registry = OrgRegistry(db)
     teams = BoothTeams(db, rules_for)
     context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams))
-    relay = OutboxRelay(teams, EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG),
+    recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles)
+    relay = OutboxRelay(teams, recipients, EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG),
                         batch=settings.relay_batch, interval_s=settings.relay_interval_s,
                         sweep_interval_s=settings.relay_sweep_interval_s)
 
@@ -56,6 +59,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         db=db,
         org_registry=registry,
         context=context,
+        recipients=recipients,
         otp=OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s),
         live=live,
         checks={
@@ -64,6 +68,8 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         },
         background=[
             Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
+            Background("recipients-backfill", lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
+                       restart_pause_s=5),
             Background("outbox-relay", relay.run),
             consuming("otp-results", otp_results),
             Background("live-feed", live.run),

@@ -117,6 +117,10 @@ class BoothTeam:
         """Complete counts verified members only: an unconfirmed phone is not yet a team member."""
         return self.rules.is_complete(self.verified_members())
 
+    def verified(self, role: str) -> list[Appointment]:
+        """The verified appointees of a role: who a directive to that role reaches at this booth."""
+        return [a for a in self.appointments if a.status == VERIFIED and a.role == role]
+
     # ------------------------------------------------------------------ changes
 
     def appoint(self, *, role: str, person: Person, organiser: str, now: datetime,
@@ -270,6 +274,11 @@ def _fingerprint(role: str, person: Person, replaces: str | None) -> str:
 def idempotency_key(organiser: str, key: str) -> str:
     """Keys are per organiser: two organisers' "1" are different keys."""
     return hashlib.sha256(f"{organiser}\x00{key}".encode()).hexdigest()[:32]
+
+
+def roles_reached_differently(events: list[dict[str, Any]]) -> set[str]:
+    """The roles whose verified appointees these outbox events changed: a verification, an end."""
+    return {e["data"]["role"] for e in events if e["type"] in (types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED)}
 
 
 def booth_path(ancestors: list[str]) -> dict[str, str]:

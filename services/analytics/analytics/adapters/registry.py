@@ -1,8 +1,9 @@
 """The org registry as the stream reads it: by `_id` only, cached, off the event loop.
 
-A lookup by `_id` is ~1 ms on FerretDB; a children list is a scan (~0.5 s for a state), so it
-is kept for a while. The tree changes rarely, and a stale children list only delays a new
-unit's appearance in its parent's listing.
+Every registry read is a lookup by `_id` (~1 ms on FerretDB; a children list is one document,
+a unit's booths one document per thousand). Units and children lists are still kept for a while:
+the tree changes rarely, and a stale children list only delays a new unit's appearance in its
+parent's listing.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class CachedRegistry:
         return children
 
     async def booth_ids_under(self, unit_id: str) -> list[str]:
-        """Every booth id in the unit's subtree: a scan, not cached (asked for one page at a time)."""
+        """Every booth id in the unit's subtree, one lookup per thousand booths; not cached."""
         return await self._ask(lambda u: list(self._registry.booth_ids_under(u)), unit_id)
 
     async def _ask(self, method, unit_id: str):

@@ -19,7 +19,7 @@ from analytics.coverage.agents import stream, view_reader
 from analytics.coverage.report import booths_without_president, directives_within, reach_body, unit_body
 
 access = CoverageAccess(settings)
-# Listing a unit's booths scans the registry: a mandal or an assembly, not a state.
+# A list a person reads through: a mandal's or an assembly's booths, not a state's.
 MAX_BOOTHS_LISTED = 5000
 
 

@@ -79,16 +79,11 @@ class BoothTeams:
             query["_id"] = {"$gt": after}
         return [self._team(d) for d in self.teams.find(query).sort("_id", ASCENDING).limit(limit)]
 
-    def verified_appointees_under(self, unit_id: str, roles: set[str] | None, batch_size: int = 1000) -> Iterator[dict]:
-        """Every verified, active appointee in the unit's subtree, streamed by cursor."""
-        query = {"path_ids": unit_id} if unit_id.count("-") < 6 else {"_id": unit_id}
-        projection = {"booth_path": 1, "appointments": 1}
-        with self.teams.find(query, projection, batch_size=batch_size) as cursor:
+    def every(self, batch_size: int = 1000) -> Iterator[BoothTeam]:
+        """Every booth team, streamed by cursor (a scan: for one-off rebuilds only)."""
+        with self.teams.find({}, batch_size=batch_size) as cursor:
             for doc in cursor:
-                for a in doc["appointments"]:
-                    if a["status"] == "verified" and (not roles or a["role"] in roles):
-                        yield {"booth_id": doc["_id"], "booth_path": doc["booth_path"], "appointment_id": a["id"],
-                               "role": a["role"], "phone": a["person"]["phone"], "locale": a["person"]["locale"]}
+                yield self._team(doc)
 
     # ------------------------------------------------------------------ mapping
 

@@ -3,6 +3,9 @@
 At-least-once: a crash after publishing and before removal publishes again, with the same
 event ids, which consumers de-duplicate. Kafka being down only delays events: the writes that
 caused them have already succeeded, and the relay retries with backoff until Kafka is back.
+Before removing a booth's events the relay also brings the verified-recipient directory up to
+date for the roles they changed, so the directory follows every team through the same
+at-least-once path (a crash in between leaves the events, and the next round does it again).
 """
 
 import threading
@@ -12,6 +15,8 @@ from datetime import datetime
 from prometheus_client import Counter, Gauge
 
 from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate
+from appointments.adapters.recipients import RecipientDirectory
+from appointments.domain import BoothTeam, roles_reached_differently
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
 
@@ -27,9 +32,10 @@ BACKLOG = Gauge("sangathan_outbox_backlog_booths", "Booth teams with events not 
 
 
 class OutboxRelay:
-    def __init__(self, teams: BoothTeams, publisher: EventPublisher, *, batch: int = 500,
-                 interval_s: float = 0.05, sweep_interval_s: float = 60.0, max_backoff_s: float = 5.0):
-        self.teams, self.publisher = teams, publisher
+    def __init__(self, teams: BoothTeams, recipients: RecipientDirectory, publisher: EventPublisher, *,
+                 batch: int = 500, interval_s: float = 0.05, sweep_interval_s: float = 60.0,
+                 max_backoff_s: float = 5.0):
+        self.teams, self.recipients, self.publisher = teams, recipients, publisher
         self.batch, self.interval_s, self.sweep_interval_s = batch, interval_s, sweep_interval_s
         self.max_backoff_s = max_backoff_s
 
@@ -57,7 +63,7 @@ class OutboxRelay:
         """Publish the events of up to `batch` booths; returns how many events went out."""
         booths = self.teams.pending_booths(self.batch)
         BACKLOG.set(len(booths))
-        taken: dict[str, set[str]] = {}
+        taken: dict[str, BoothTeam] = {}
         for booth_id in booths:
             # Clear the pointer before reading: a write after this point sets it again.
             self.teams.clear_pending(booth_id)
@@ -67,16 +73,17 @@ class OutboxRelay:
             for event in team.outbox:
                 self.publisher.emit(event["type"], event["data"], event_id=event["id"],
                                     time=datetime.fromisoformat(event["time"]))
-            taken[booth_id] = {e["id"] for e in team.outbox}
+            taken[booth_id] = team
         try:
             self.publisher.flush(FLUSH_TIMEOUT_S)
         except DeliveryError:
             for booth_id in taken:
                 self.teams.mark_pending(booth_id)
             raise
-        for booth_id, event_ids in taken.items():
-            self._remove(booth_id, event_ids)
-        return sum(len(ids) for ids in taken.values())
+        for booth_id, team in taken.items():
+            self.recipients.record(team, roles_reached_differently(team.outbox))
+            self._remove(booth_id, {e["id"] for e in team.outbox})
+        return sum(len(team.outbox) for team in taken.values())
 
     def sweep(self) -> None:
         for booth_id in self.teams.booths_with_outbox():

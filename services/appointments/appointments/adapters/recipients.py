@@ -1,0 +1,112 @@
+"""Verified recipients by assembly seat and role: what a directive's fan-out reads, by `_id` alone.
+
+Reading them out of `booth_teams` filters on `path_ids`, which FerretDB v1 answers by scanning
+every booth team (about a minute a pass nationally, and a fan-out makes one pass per district).
+So the outbox relay, which visits every booth whose team changed, also writes the booth's verified
+appointees of each role that changed into one document per assembly seat and role:
+
+    _id "<assembly id>/<role>"   booths: {<booth id>: {v: team version, r: [{a, p, l}, ...]}}
+
+(a: appointment id, p: phone, l: locale). An entry only moves to a newer team version, so
+relays racing on one booth leave the newest. A unit's recipients are its seats' documents: the
+nation's ~3,850 per role, a district's ~5, a mandal's one (filtered to the mandal).
+
+A directory created beside booth teams that already exist is filled from them once at start
+(`backfill`); until then readers get RecipientsBuilding, which the API answers with a 503.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from appointments.domain import BoothTeam, booth_path
+from shared.logging import get_logger
+from shared.orgtree.levels import BY_NAME, LEVELS, ancestor_ids, is_within, level_of
+from shared.orgtree.repository import OrgRegistry
+
+log = get_logger(__name__)
+
+ASSEMBLY_DEPTH = LEVELS.index(BY_NAME["assembly"])  # segments below the nation: IN-HP-D03-A02
+BUILT = {"_id": "built", "version": 1}
+
+
+class RecipientsBuilding(Exception):
+    """The directory is still being filled from the booth teams that existed before it."""
+
+
+class RecipientDirectory:
+    def __init__(self, db: Database, registry: OrgRegistry, roles_of: Callable[[str], Iterable[str]]):
+        self.docs, self.meta = db.verified_recipients, db.verified_recipients_meta
+        self.registry, self.roles_of = registry, roles_of  # roles_of(state code) -> every role there
+        self._built = False
+
+    # ------------------------------------------------------------------ writing (the relay)
+
+    def record(self, team: BoothTeam, roles: Iterable[str]) -> None:
+        """Write the team's verified appointees of these roles, unless a newer version is there."""
+        for role in roles:
+            entry = {"v": team.version, "r": [{"a": a.id, "p": a.person.phone, "l": a.person.locale}
+                                              for a in team.verified(role)]}
+            self._put(f"{team.booth_path['assembly']}/{role}", team.booth_id, entry)
+
+    def _put(self, doc_id: str, booth_id: str, entry: dict) -> None:
+        field = f"booths.{booth_id}"
+        older = {"_id": doc_id, "$or": [{f"{field}.v": {"$lt": entry["v"]}}, {field: {"$exists": False}}]}
+        for _ in range(3):
+            if self.docs.update_one(older, {"$set": {field: entry}}).matched_count:
+                return
+            try:
+                self.docs.insert_one({"_id": doc_id, "booths": {booth_id: entry}})
+                return
+            except DuplicateKeyError:
+                continue  # the document exists: either it was just made, or it holds a newer entry
+        # Three times refused by an existing document: it holds this version or a newer one.
+
+    def backfill(self, teams: Iterable[BoothTeam]) -> int:
+        """Fill the directory from booth teams that existed before it (once); how many were read."""
+        if self.meta.find_one({"_id": BUILT["_id"], "version": BUILT["version"]}):
+            self._built = True
+            return 0
+        read = 0
+        for team in teams:
+            self.record(team, {a.role for a in team.appointments})
+            read += 1
+        self.meta.replace_one({"_id": BUILT["_id"]}, BUILT, upsert=True)
+        self._built = True
+        log.info("verified recipients filled from existing booth teams", fields={"teams": read})
+        return read
+
+    # ------------------------------------------------------------------ reading (the fan-out)
+
+    def under(self, unit_id: str, roles: set[str] | None) -> Iterator[dict]:
+        """Every verified appointee of these roles (all, if None) in the unit's subtree, streamed.
+
+        Raises RecipientsBuilding at once (not when the stream is first read) while the
+        directory is still being filled."""
+        if not self._built:
+            if not self.meta.find_one({"_id": BUILT["_id"], "version": BUILT["version"]}):
+                raise RecipientsBuilding("verified recipients are still being filled from existing teams")
+            self._built = True
+        return self._stream(unit_id, roles)
+
+    def _stream(self, unit_id: str, roles: set[str] | None) -> Iterator[dict]:
+        for assembly in self._assemblies(unit_id):
+            state = assembly.split("-")[1]
+            for role in sorted(roles if roles is not None else self.roles_of(state)):
+                doc = self.docs.find_one({"_id": f"{assembly}/{role}"})
+                for booth_id, entry in sorted((doc or {}).get("booths", {}).items()):
+                    if is_within(booth_id, unit_id):
+                        path = booth_path(ancestor_ids(booth_id))
+                        for r in entry["r"]:
+                            yield {"booth_id": booth_id, "booth_path": path, "appointment_id": r["a"],
+                                   "role": role, "phone": r["p"], "locale": r["l"]}
+
+    def _assemblies(self, unit_id: str) -> Iterator[str]:
+        """The assembly seats covering the unit: its own (at or below a seat), or all below it."""
+        depth = LEVELS.index(BY_NAME[level_of(unit_id)])
+        if depth >= ASSEMBLY_DEPTH:
+            yield "-".join(unit_id.split("-")[:ASSEMBLY_DEPTH + 1])
+            return
+        for child in self.registry.children(unit_id):
+            yield from self._assemblies(child["id"])
