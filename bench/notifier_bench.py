@@ -10,7 +10,10 @@ national tree's booth presidents; the provider simulator), on the platform's Kaf
 1. Fan-out at full scale: a directive to all 10,48,202 booths' presidents (scope IN, split into
    one chunk per state), with the notifier's lanes off, timed until every delivery task is on
    Kafka; then, as the baseline, a raw confluent-kafka produce of as many messages of the same
-   size to a topic of the same partitions.
+   size to a topic of the same partitions. Twice: first through the real recipients path (an
+   appointments service of its own over `bench_national`, the national tree with one verified
+   president per booth, seeded once by bench/national_seed.py), then with the stand-in, which
+   shows the fan-out's own cost.
 2. Full teams on a state: the same directive to all twelve members of every booth team of one
    state (default Rajasthan, 52,773 booths: 633,276 tasks), timed until every task is on Kafka,
    with its own raw-produce baseline.
@@ -47,7 +50,8 @@ from shared.orgtree.generator import NATIONAL_BOOTHS, generate_national  # noqa:
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from simulator.recipients import SEATS  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
-from tests.processes import Process, free_port, wait_until  # noqa: E402
+from tests.processes import Process, free_port, start_service, wait_until  # noqa: E402
+import national_seed  # noqa: E402  (beside this file)
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 NUMBERS = ",".join(f"+9111410{i:05d}" for i in range(40))
@@ -56,7 +60,7 @@ NUMBERS = ",".join(f"+9111410{i:05d}" for i in range(40))
 class Run:
     """One notifier with its stand-ins; everything it made is removed by `close`."""
 
-    def __init__(self, name: str, *, stride: int, lanes: str, tmp: Path):
+    def __init__(self, name: str, *, stride: int, lanes: str, tmp: Path, recipients_url: str | None = None):
         self.settings = PlatformSettings()
         self.ns = f"bench-{uuid.uuid4().hex[:8]}"
         self.db_name = f"bench_notifier_{self.ns[6:]}"
@@ -70,7 +74,7 @@ class Run:
             {**secret, "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{notifier_port}/v1/webhooks/provider",
              "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0",
              "SIMULATOR_MESSAGES_KEPT": "1000"}, tmp / f"{name}-simulator.log")
-        self.recipients = Process(
+        self.recipients = None if recipients_url else Process(
             [PYTHON, "-m", "uvicorn", "simulator.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
              "--no-access-log"],
             {"SANGATHAN_ENV": "test", "SIMULATOR_RECIPIENTS_SOURCE": "generated", "SIMULATOR_BOOTH_STRIDE": str(stride)},
@@ -80,14 +84,18 @@ class Run:
              "--no-access-log"],
             {**secret, "NOTIFIER_ACK_SECRET": secrets.token_hex(32), "MONGO_DB": self.db_name, "LOG_LEVEL": "WARNING",
              "NOTIFIER_TOPIC_NAMESPACE": f"{self.ns}.", "NOTIFIER_REDIS_PREFIX": f"{self.ns}:",
-             "NOTIFIER_RECIPIENTS_URL": f"http://127.0.0.1:{recipients_port}",
+             "NOTIFIER_RECIPIENTS_URL": recipients_url or f"http://127.0.0.1:{recipients_port}",
              "PROVIDER_URL": f"http://127.0.0.1:{simulator_port}", "NOTIFIER_QUIET_HOURS": "off",
              "NOTIFIER_LANES": lanes, "NOTIFIER_WHATSAPP_NUMBERS": NUMBERS, "NOTIFIER_NORMAL_CONCURRENCY": "16"},
             tmp / f"{name}-notifier.log")
-        self.processes = {"notifier": self.notifier, "simulator": self.simulator, "recipients stand-in": self.recipients}
+        self.processes = {"notifier": self.notifier, "simulator": self.simulator}
+        if self.recipients:
+            self.processes["recipients stand-in"] = self.recipients
         self.urls = {"notifier": f"http://127.0.0.1:{notifier_port}", "simulator": f"http://127.0.0.1:{simulator_port}"}
         for process, port in ((self.simulator, simulator_port), (self.recipients, recipients_port),
                               (self.notifier, notifier_port)):
+            if process is None:
+                continue
             wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
 
     def issue(self, scope: str = "IN", audience: tuple[str, ...] = ("booth_president",)) -> tuple[str, float]:
@@ -147,8 +155,8 @@ def _vm_hwm_mb(pid: int) -> float:
 
 
 def fanout_run(tmp: Path, name: str = "fanout", scope: str = "IN",
-               audience: tuple[str, ...] = ("booth_president",)) -> dict:
-    run = Run(name, stride=1, lanes="", tmp=tmp)
+               audience: tuple[str, ...] = ("booth_president",), recipients_url: str | None = None) -> dict:
+    run = Run(name, stride=1, lanes="", tmp=tmp, recipients_url=recipients_url)
     try:
         directive_id, started = run.issue(scope, audience)
         seen: dict = {}
@@ -165,6 +173,20 @@ def fanout_run(tmp: Path, name: str = "fanout", scope: str = "IN",
         return {"tasks": tasks, "seconds": seconds, "raw_seconds": raw, "task_bytes": size, "rss": run.peak_rss_mb()}
     finally:
         run.close()
+
+
+def real_recipients_fanout(tmp: Path) -> dict:
+    """The national fan-out reading appointments' /internal/recipients over the seeded national store."""
+    db = national_seed.seed()
+    service, base = start_service("appointments", {
+        "MONGO_DB": db.name, "APPOINTMENTS_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}", "LOG_LEVEL": "WARNING"},
+        tmp)
+    try:
+        result = fanout_run(tmp, "national-real", recipients_url=base)
+        result["rss"]["appointments"] = _vm_hwm_mb(service.proc.pid)
+        return result
+    finally:
+        service.stop()
 
 
 def sample_task_size(run: Run) -> int:
@@ -231,6 +253,13 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
     rows = []
     if not args.skip_fanout:
+        real = real_recipients_fanout(tmp)
+        rows += [
+            ("national fan-out, appointments' real recipients path", f"{real['tasks']:,} tasks", real["seconds"],
+             real["tasks"] / real["seconds"]),
+            ("  baseline: raw confluent-kafka produce", f"{real['tasks']:,} x {real['task_bytes']} B",
+             real["raw_seconds"], real["tasks"] / real["raw_seconds"]),
+        ]
         fan = fanout_run(tmp)
         rows += [
             ("national fan-out: every task on Kafka", f"{fan['tasks']:,} tasks", fan["seconds"],
@@ -254,10 +283,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, volume, seconds, rate in rows:
         print(f"| {name:<52} | {volume:>22} | {seconds:>8.1f} | {rate:>10,.0f} |")
     if not args.skip_fanout:
-        print(f"\nfan-out / raw produce: national presidents {fan['seconds'] / fan['raw_seconds']:.1f}x the time, "
+        print(f"\nfan-out / raw produce: national presidents (real path) {real['seconds'] / real['raw_seconds']:.1f}x, "
+              f"(stand-in) {fan['seconds'] / fan['raw_seconds']:.1f}x the time, "
               f"state full teams {teams['seconds'] / teams['raw_seconds']:.1f}x")
     print("\npeak memory (VmHWM, MB):")
-    fanouts = [("fan-out run", fan), ("full-teams run", teams)] if not args.skip_fanout else []
+    fanouts = ([("real-path run", real), ("fan-out run", fan), ("full-teams run", teams)]
+               if not args.skip_fanout else [])
     for label, run in fanouts + [("sending run", send)]:
         print(f"  {label}: " + ", ".join(f"{name} {mb:,.0f}" for name, mb in run["rss"].items()))
     print(f"\nsending run counts: {send['counts']}")

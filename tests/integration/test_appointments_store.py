@@ -96,6 +96,17 @@ def test_a_claim_left_by_a_crash_before_the_team_was_saved_is_taken_over(ctx):
     handlers.appoint(ctx, booth_id=BOOTHS[4], role="booth_president", person=same, organiser="u")
 
 
+def test_teams_inserted_in_one_batch_leave_existing_teams_as_they_are(ctx):
+    handlers.appoint(ctx, booth_id=BOOTHS[0], role="booth_president", person=person(), organiser="u")
+    before = ctx.teams.get(BOOTHS[0])
+    fresh = [handlers.load_team(ctx, b) for b in BOOTHS[:3]]
+    fresh[1].appoint(role="whatsapp_pramukh", person=person(), organiser="u", now=ctx.clock())
+    assert ctx.teams.insert_new(fresh) == {BOOTHS[0]}
+    assert ctx.teams.get(BOOTHS[0]).version == before.version, "an existing team is not overwritten"
+    assert ctx.teams.get(BOOTHS[1]).appointments[0].role == "whatsapp_pramukh"
+    assert BOOTHS[1] in ctx.teams.pending_booths(10), "its events will be relayed"
+
+
 def test_an_unknown_booth_is_refused_and_leaves_no_record(ctx):
     with pytest.raises(handlers.UnknownBooth):
         handlers.appoint(ctx, booth_id="IN-HP-D99-A01-M01-S01-B001", role="member", person=person(), organiser="u")

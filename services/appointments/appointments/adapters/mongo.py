@@ -12,10 +12,13 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from appointments.domain import Appointment, BoothTeam, Person
 from shared.teams.rules import TeamRules
+
+
+DUPLICATE_KEY = 11000
 
 
 class ConcurrentUpdate(Exception):
@@ -51,6 +54,24 @@ class BoothTeams:
         team.version += 1
         if team.outbox:
             self.mark_pending(team.booth_id)
+
+    def insert_new(self, teams: list[BoothTeam]) -> set[str]:
+        """Insert teams that have no document yet in one unordered batch; returns the booth ids
+        that already had one (those teams are left as they are, unsaved)."""
+        docs = [{"_id": t.booth_id, **self._document(t), "version": 1} for t in teams]
+        try:
+            self.teams.insert_many(docs, ordered=False)
+            existing: set[str] = set()
+        except BulkWriteError as exc:
+            if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
+                raise
+            existing = {docs[e["index"]]["_id"] for e in exc.details["writeErrors"]}
+        for team in teams:
+            if team.booth_id not in existing:
+                team.version = 1
+                if team.outbox:
+                    self.mark_pending(team.booth_id)
+        return existing
 
     # ------------------------------------------------------------------ outbox pointers
 

@@ -31,6 +31,16 @@ ASSEMBLY_DEPTH = LEVELS.index(BY_NAME["assembly"])  # segments below the nation:
 BUILT = {"_id": "built", "version": 1}
 
 
+def document_id(assembly_id: str, role: str) -> str:
+    return f"{assembly_id}/{role}"
+
+
+def entry(team: BoothTeam, role: str) -> dict:
+    """A booth's entry in its seat's document for a role: the team's version and who it reaches."""
+    return {"v": team.version, "r": [{"a": a.id, "p": a.person.phone, "l": a.person.locale}
+                                     for a in team.verified(role)]}
+
+
 class RecipientsBuilding(Exception):
     """The directory is still being filled from the booth teams that existed before it."""
 
@@ -46,9 +56,7 @@ class RecipientDirectory:
     def record(self, team: BoothTeam, roles: Iterable[str]) -> None:
         """Write the team's verified appointees of these roles, unless a newer version is there."""
         for role in roles:
-            entry = {"v": team.version, "r": [{"a": a.id, "p": a.person.phone, "l": a.person.locale}
-                                              for a in team.verified(role)]}
-            self._put(f"{team.booth_path['assembly']}/{role}", team.booth_id, entry)
+            self._put(document_id(team.booth_path["assembly"], role), team.booth_id, entry(team, role))
 
     def _put(self, doc_id: str, booth_id: str, entry: dict) -> None:
         field = f"booths.{booth_id}"
@@ -94,7 +102,7 @@ class RecipientDirectory:
         for assembly in self._assemblies(unit_id):
             state = assembly.split("-")[1]
             for role in sorted(roles if roles is not None else self.roles_of(state)):
-                doc = self.docs.find_one({"_id": f"{assembly}/{role}"})
+                doc = self.docs.find_one({"_id": document_id(assembly, role)})
                 for booth_id, entry in sorted((doc or {}).get("booths", {}).items()):
                     if is_within(booth_id, unit_id):
                         path = booth_path(ancestor_ids(booth_id))
