@@ -116,6 +116,12 @@ class OrgRegistry:
         """The unit's children in id order (zero-padded ids sort in the organisation's numbering)."""
         return children_of(self.child_lists.find_one({"_id": unit_id}))
 
+    def booth_units(self, booth_ids: Iterable[str]) -> dict[str, Unit]:
+        """The booths among these ids that exist, by id: one lookup per sector, not per booth."""
+        wanted = set(booth_ids)
+        sectors = {b.rsplit("-", 1)[0] for b in wanted if b.count("-") == len(LEVELS) - 1}  # booth depth
+        return {u["id"]: u for sector in sorted(sectors) for u in self.children(sector) if u["id"] in wanted}
+
     def booth_ids_under(self, unit_id: str) -> Iterator[str]:
         """Every booth id in the unit's subtree (the booth itself, for a booth), streamed page by page."""
         if level_of(unit_id) == "booth":

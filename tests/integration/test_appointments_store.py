@@ -130,6 +130,40 @@ def test_the_same_rows_imported_again_are_reported_as_not_new(ctx):
     assert [o.appointment.id for o in again.values()] == [o.appointment.id for o in first.values()]
 
 
+def test_booths_without_a_team_are_appointed_in_one_batch_with_their_claims_and_pointers(ctx):
+    president = person()
+    booths = [(b, [handlers.Row(2 + 2 * i, "booth_president", person()), handlers.Row(3 + 2 * i, "whatsapp_pramukh",
+                                                                                      person())])
+              for i, b in enumerate(BOOTHS[:3])]
+    booths[1][1][0] = handlers.Row(4, "booth_president", president)
+    outcome = handlers.appoint_booths(ctx, booths, organiser="u")
+    assert all(o.new for b in BOOTHS[:3] for o in outcome[b].values())
+    team = ctx.teams.get(BOOTHS[1])
+    assert team.president().person.phone == president.phone and len(team.outbox) == 4  # 2 appointed + 2 otp
+    assert sorted(ctx.teams.pending_booths(10)) == BOOTHS[:3]
+    assert ctx.posts.claim(president.phone, BOOTHS[4], "other") == BOOTHS[1], "the post is claimed"
+
+
+def test_a_batch_leaves_every_rule_to_the_one_by_one_path_where_it_must(ctx):
+    held = person()
+    handlers.appoint(ctx, booth_id=BOOTHS[0], role="booth_president", person=held, organiser="u")
+    twice = person()
+    booths = [
+        (BOOTHS[0], [handlers.Row(2, "whatsapp_pramukh", person())]),  # has a team already
+        (BOOTHS[1], [handlers.Row(3, "booth_president", held)]),  # president of BOOTHS[0]
+        (BOOTHS[2], [handlers.Row(4, "booth_president", twice)]),
+        (BOOTHS[3], [handlers.Row(5, "booth_president", twice)]),  # the same person, twice in the file
+        ("IN-HP-D99-A01-M01-S01-B001", [handlers.Row(6, "member", person())]),
+    ]
+    outcome = handlers.appoint_booths(ctx, booths, organiser="u")
+    assert outcome[BOOTHS[0]][2].new and len(ctx.teams.get(BOOTHS[0]).active()) == 2
+    assert outcome[BOOTHS[1]][3].kind == "already-president-elsewhere"
+    assert outcome[BOOTHS[2]][4].new
+    assert outcome[BOOTHS[3]][5].kind == "already-president-elsewhere"
+    assert isinstance(outcome["IN-HP-D99-A01-M01-S01-B001"], handlers.UnknownBooth)
+    assert ctx.teams.get(BOOTHS[3]) is None or not ctx.teams.get(BOOTHS[3]).active()
+
+
 # ------------------------------------------------------------------ the outbox relay
 
 @pytest.fixture

@@ -133,6 +133,14 @@ def test_a_registry_loaded_before_its_index_existed_is_indexed_by_the_next_load(
     assert sum(1 for _ in fresh_registry.booth_ids_under("IN-HP")) == 7_773
 
 
+def test_booth_units_are_found_by_their_sectors_and_unknown_ids_left_out(registry):
+    sector_booths = [b["id"] for b in registry.children("IN-HP-D03-A02-M01-S02")]
+    found = registry.booth_units([BOOTH, *sector_booths, "IN-HP-D03-A02-M01-S02-B999", "IN-HP-D99", "nonsense",
+                                  BOOTH + "-X"])
+    assert set(found) == {BOOTH, *sector_booths}
+    assert found[BOOTH] == registry.get(BOOTH)
+
+
 def test_is_within_follows_the_tree(registry):
     assert registry.is_within(BOOTH, "IN-HP-D03")
     assert registry.is_within(BOOTH, "IN")

@@ -1,7 +1,8 @@
 """Bulk import: a CSV of appointments for a unit, applied row by row, reported line by line.
 
 Rows stream from a file on disk and results stream back, so memory stays bounded whatever the
-size; consecutive rows of one booth are applied with one read and one write of its team.
+size; consecutive rows of one booth are applied together, and BATCH_BOOTHS booths at a time, so
+booths without a team yet are written in a few batched writes (handlers.appoint_booths).
 Columns: booth_id, role, name, phone, gender, and optionally channel and locale.
 """
 
@@ -16,6 +17,7 @@ from appointments.phones import InvalidPhone, normalise_mobile
 
 REQUIRED_COLUMNS = ("booth_id", "role", "name", "phone", "gender")
 MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is not a team
+BATCH_BOOTHS = 200  # booths appointed together: a few batched writes instead of round trips per booth
 
 
 class BadFile(Exception):
@@ -30,14 +32,13 @@ def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organ
     if missing:
         raise BadFile(f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}")
     totals = {"rows": 0, "appointed": 0, "unchanged": 0, "refused": 0}
-    for booth_id, rows in _booth_groups(reader):
-        for line in _apply(ctx, booth_id, rows, unit_id, organiser):
-            totals["rows"] += 1
-            totals[line.pop("outcome")] += 1
-            if "problem" in line:
-                yield line
-            if totals["rows"] % progress_every == 0:
-                yield {"progress": dict(totals)}
+    for line in _applied(ctx, _booth_groups(reader), unit_id, organiser):
+        totals["rows"] += 1
+        totals[line.pop("outcome")] += 1
+        if "problem" in line:
+            yield line
+        if totals["rows"] % progress_every == 0:
+            yield {"progress": dict(totals)}
     yield {"summary": totals}
 
 
@@ -54,31 +55,43 @@ def _booth_groups(reader: csv.DictReader) -> Iterator[tuple[str, list[tuple[int,
         yield booth, rows
 
 
-def _apply(ctx, booth_id: str, records: list[tuple[int, dict]], unit_id: str, organiser: str) -> Iterator[dict]:
+def _applied(ctx, groups, unit_id: str, organiser: str) -> Iterator[dict]:
+    """One line per row, booth by booth in file order, BATCH_BOOTHS booths appointed at a time."""
+    batch: list[tuple[str, list[handlers.Row], list[dict]]] = []
+    for booth_id, records in groups:
+        if len(batch) >= BATCH_BOOTHS or any(booth_id == b for b, _, _ in batch):
+            yield from _appoint(ctx, batch, organiser)
+            batch = []
+        batch.append((booth_id, *_checked(booth_id, records, unit_id)))
+    yield from _appoint(ctx, batch, organiser)
+
+
+def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tuple[list[handlers.Row], list[dict]]:
+    """A booth's rows that can be tried, and the lines of those refused before any is tried."""
     if not (booth_id == unit_id or booth_id.startswith(unit_id + "-")):
-        for number, _ in records:
-            yield _refused(number, booth_id, "outside-jurisdiction", "booth_id", f"{booth_id or '(empty)'} is not in {unit_id}")
-        return
-    rows: list[handlers.Row] = []
+        detail = f"{booth_id or '(empty)'} is not in {unit_id}"
+        return [], [_refused(n, booth_id, "outside-jurisdiction", "booth_id", detail) for n, _ in records]
+    rows, refused = [], []
     for number, record in records:
         try:
             rows.append(handlers.Row(number, (record.get("role") or "").strip(), _person(record)))
         except DomainError as bad:
-            yield _refused(number, booth_id, bad.kind, bad.field, bad.detail)
-    if not rows:
-        return
-    try:
-        outcomes = handlers.appoint_rows(ctx, booth_id=booth_id, rows=rows, organiser=organiser)
-    except DomainError as bad:  # e.g. an unknown booth: every row of it is refused
+            refused.append(_refused(number, booth_id, bad.kind, bad.field, bad.detail))
+    return rows, refused
+
+
+def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str) -> Iterator[dict]:
+    tried = [(booth_id, rows) for booth_id, rows, _ in batch if rows]
+    outcomes = handlers.appoint_booths(ctx, tried, organiser) if tried else {}
+    for booth_id, rows, refused in batch:
+        yield from refused
+        booth = outcomes.get(booth_id)
         for row in rows:
-            yield _refused(row.number, booth_id, bad.kind, bad.field, bad.detail)
-        return
-    for row in rows:
-        result = outcomes[row.number]
-        if isinstance(result, handlers.Appointed):
-            yield {"row": row.number, "outcome": "appointed" if result.new else "unchanged"}
-        else:
-            yield _refused(row.number, booth_id, result.kind, result.field, result.detail)
+            result = booth if isinstance(booth, DomainError) else booth[row.number]  # a whole booth refused
+            if isinstance(result, handlers.Appointed):
+                yield {"row": row.number, "outcome": "appointed" if result.new else "unchanged"}
+            else:
+                yield _refused(row.number, booth_id, result.kind, result.field, result.detail)
 
 
 def _person(record: dict) -> Person:

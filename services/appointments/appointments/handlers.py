@@ -163,6 +163,66 @@ def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str
         return _appoint_rows_locked(ctx, booth_id, rows, organiser)
 
 
+def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser: str
+                   ) -> dict[str, dict[int, Appointed | DomainError] | DomainError]:
+    """Appoint many booths' rows of a bulk import; by booth id, each row's outcome (or the
+    refusal of the whole booth, e.g. an unknown one).
+
+    Booths without a team yet, the bulk of a first import, are written in three batched writes
+    (presidents' claims, teams, outbox pointers) instead of five round trips each. A booth that
+    turns out to have a team, or whose president's phone is claimed already or twice in this
+    batch, goes the one-by-one way of `appoint_rows`, so every rule is judged as for one row.
+    """
+    units = ctx.registry.booth_units(booth_id for booth_id, _ in booths)
+    results: dict[str, dict[int, Appointed | DomainError] | DomainError] = {}
+    drafts: dict[str, tuple[BoothTeam, dict[int, Appointed | DomainError]]] = {}
+    for booth_id, rows in booths:
+        unit = units.get(booth_id)
+        if unit is None:
+            results[booth_id] = UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
+            continue
+        team = BoothTeam(booth_id=booth_id, booth_path=booth_path(unit["ancestors"]),
+                         rules=ctx.teams.rules_for(unit["state"]))
+        drafts[booth_id] = (team, _draft(team, rows, organiser, ctx.clock()))
+    one_by_one = _claim_presidents(ctx, drafts)
+    fresh = [team for booth_id, (team, _) in drafts.items() if booth_id not in one_by_one]
+    for booth_id in ctx.teams.insert_new(fresh):
+        one_by_one.add(booth_id)
+        if president := drafts[booth_id][0].president():
+            ctx.posts.release(president.person.phone, president.id)
+    rows_of = dict(booths)
+    for booth_id, (_, outcome) in drafts.items():
+        results[booth_id] = (appoint_rows(ctx, booth_id=booth_id, rows=rows_of[booth_id], organiser=organiser)
+                             if booth_id in one_by_one else outcome)
+    return results
+
+
+def _draft(team: BoothTeam, rows: list[Row], organiser: str, now: datetime) -> dict[int, Appointed | DomainError]:
+    """Apply rows to a new team in memory: each row appointed or refused by the team's rules."""
+    outcome: dict[int, Appointed | DomainError] = {}
+    for row in rows:
+        try:
+            outcome[row.number] = Appointed(team.appoint(role=row.role, person=row.person, organiser=organiser,
+                                                         now=now), True)
+        except DomainError as refused:
+            outcome[row.number] = refused
+    return outcome
+
+
+def _claim_presidents(ctx: Context, drafts: dict[str, tuple[BoothTeam, dict]]) -> set[str]:
+    """Claim the drafted presidents' posts in one batch; returns the booths to appoint one by one."""
+    presidents = {booth_id: p for booth_id, (team, _) in drafts.items() if (p := team.president())}
+    seen: set[str] = set()
+    one_by_one = set()
+    for booth_id, president in presidents.items():
+        if president.person.phone in seen:
+            one_by_one.add(booth_id)  # the same person twice in a file: judged after the first is saved
+        seen.add(president.person.phone)
+    claims = [(p.person.phone, b, p.id) for b, p in presidents.items() if b not in one_by_one]
+    taken = ctx.posts.claim_new(claims)
+    return one_by_one | {booth_id for phone, booth_id, _ in claims if phone in taken}
+
+
 def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser: str) -> dict:
     for _ in range(ATTEMPTS):
         team = load_team(ctx, booth_id)
