@@ -1,6 +1,7 @@
 """Benchmark of the appointments service, with the whole platform running (make bench).
 
     .venv/bin/python bench/appointments_bench.py [--api 1500] [--bulk-booths 400] [--latency 100]
+                                                 [--import-state MP]
 
 It starts an appointments service of its own (scratch database holding a copy of one Himachal
 district's registry, its own consumer group) so the demo data is untouched; the platform's
@@ -11,12 +12,19 @@ Kafka, FerretDB and OTP service do the rest. It measures, on this machine:
 3. latency from appoint to `appointment-verified` on Kafka, through the OTP sink and
    verification, for `--latency` appointments one at a time: p50/p99;
 4. baselines in the same run: raw pymongo inserts of the same booth documents (8 threads) and
-   raw confluent-kafka produces of the same number of events, so each rate reads as a ratio.
+   raw confluent-kafka produces of the same number of events, so each rate reads as a ratio;
+5. a whole state's import (`--import-state`, default Madhya Pradesh: 65,015 booths x 12 =
+   7,80,180 rows in one CSV) by a second appointments service of its own (scratch database with
+   the state's tree, its events on scratch topics so no code is sent), timed to the report's
+   summary, with its peak memory, beside raw pymongo doing the same batched writes of the same
+   team documents; meanwhile (3) runs again on the first service: appoint -> verified beside
+   the import, sharing its MongoDB and Kafka.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import tempfile
@@ -37,9 +45,11 @@ from pymongo import MongoClient  # noqa: E402
 
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.events import types  # noqa: E402
+from shared.orgtree.generator import generate_state, national_unit  # noqa: E402
 from shared.orgtree.levels import Unit  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
+from shared import topics  # noqa: E402
 from shared.topics import APPOINTMENTS  # noqa: E402
 from tests.processes import start_service  # noqa: E402
 from tests.topic_tail import TopicTail  # noqa: E402
@@ -116,6 +126,83 @@ def bench_bulk(base: str, headers: dict, booths: list[str]) -> tuple[float, int]
     return (len(lines) - 1) / elapsed, len(lines) - 1
 
 
+def load_state(db, code: str) -> list[str]:
+    """A whole state's tree into the scratch database beside the district; returns its booth ids."""
+    OrgRegistry(db).load(itertools.chain([national_unit()], generate_state(code)))
+    return [u["id"] for u in generate_state(code) if u["level"] == "booth"]
+
+
+def state_csv(booths: list[str], path: Path) -> int:
+    """Every seat of every booth, as an organiser would upload them; returns the rows written."""
+    with path.open("w") as out:
+        out.write("booth_id,role,name,phone,gender\n")
+        for n, booth in enumerate(booths):
+            for i, role in enumerate(ROLES):
+                out.write(f"{booth},{role},Bulk,+916{n:06d}{i:03d},{'female' if i < 3 else 'male'}\n")
+    return len(booths) * len(ROLES)
+
+
+def bench_state(code: str, tmp: Path, settings: PlatformSettings, beside) -> dict:
+    """A whole state imported by an appointments service of its own (scratch database, its events
+    on scratch topics, so 7.8 lakh codes are not sent), while `beside` runs on the platform."""
+    client = MongoClient(settings.mongo_url)
+    db = client[f"bench_state_{uuid.uuid4().hex[:8]}"]
+    ns = f"bench-{uuid.uuid4().hex[:8]}."
+    emitted = {topics.topic_for(t) for t in (types.BOOTH_PRESIDENT_APPOINTED, types.BOOTH_MEMBER_APPOINTED,
+                                             types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED, types.OTP_REQUESTED)}
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    made = [ns + t.name for t in emitted]
+    for future in admin.create_topics([NewTopic(ns + t.name, t.partitions, 1) for t in emitted]).values():
+        future.result(30)
+    service, base = start_service("appointments", {
+        "MONGO_DB": db.name, "APPOINTMENTS_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}", "LOG_LEVEL": "WARNING",
+        "APPOINTMENTS_TOPIC_NAMESPACE": ns}, tmp / "state")
+    try:
+        booths = load_state(db, code)
+        rows = state_csv(booths, tmp / "state.csv")
+        during = threading.Thread(target=beside)
+        rss_before = peak_rss_mb(service.proc.pid)
+        during.start()
+        seconds = bench_state_import(base, code, tmp / "state.csv", rows)
+        during.join()
+        return {"booths": len(booths), "rows": rows, "seconds": seconds, "rss": (rss_before, peak_rss_mb(service.proc.pid)),
+                "raw_booths_per_s": baseline_state_import(db)}
+    finally:
+        service.stop()
+        client.drop_database(db.name)
+        admin.delete_topics(made)
+
+
+def bench_state_import(base: str, code: str, path: Path, rows: int) -> float:
+    """Seconds for the whole import, the NDJSON report read to its summary."""
+    headers = {"Authorization": f"Bearer {organiser_token(sub='user-bench-state', unit=f'IN-{code}')}",
+               "Content-Type": "text/csv"}
+    started = time.perf_counter()
+    with path.open("rb") as body:
+        r = httpx.post(f"{base}/units/IN-{code}/appointments/import", content=body, headers=headers, timeout=3600)
+    elapsed = time.perf_counter() - started
+    summary = r.text.strip().splitlines()[-1]
+    assert f'"appointed": {rows}' in summary, summary
+    return elapsed
+
+
+def baseline_state_import(db, sample: int = 2000, batch: int = 200) -> float:
+    """Raw pymongo doing what the import does per booth, batched as it is: the same team documents
+    (copies of ones the import wrote), a president's claim and an outbox pointer; booths/s."""
+    teams = [d for d in db.booth_teams.find({}, limit=sample)]
+    started = time.perf_counter()
+    for i in range(0, len(teams), batch):
+        chunk = [{**d, "_id": f"raw-{d['_id']}"} for d in teams[i:i + batch]]
+        for d in chunk:  # the import reads each booth's sector: one lookup per ~5 booths
+            if d["_id"].endswith("1"):
+                db.org_children.find_one({"_id": d["booth_path"]["sector"]})
+        db.raw_posts.insert_many([{"_id": f"raw-{d['_id']}", "booth_id": d["_id"], "appointment_id": "a"}
+                                  for d in chunk])
+        db.raw_teams.insert_many(chunk)
+        db.raw_pending.insert_many([{"_id": d["_id"], "since": 0} for d in chunk])
+    return len(teams) / (time.perf_counter() - started)
+
+
 def bench_latency(base: str, headers: dict, booths: list[str], n: int, bootstrap: str) -> list[float]:
     tail = TopicTail(bootstrap, APPOINTMENTS.name)
     latencies = []
@@ -177,6 +264,7 @@ def main() -> None:
     parser.add_argument("--api", type=int, default=600, help="appointments through the API")
     parser.add_argument("--bulk-booths", type=int, default=150, help="booths in the bulk CSV (12 rows each)")
     parser.add_argument("--latency", type=int, default=50, help="appoint-to-verified round trips")
+    parser.add_argument("--import-state", default="MP", help="state whose every seat is imported in one CSV")
     args = parser.parse_args()
     settings = PlatformSettings()
     client = MongoClient(settings.mongo_url)
@@ -195,6 +283,10 @@ def main() -> None:
             bulk_rate, bulk_rows = bench_bulk(base, headers, rest[: args.bulk_booths])
             rss_after = peak_rss_mb(service.proc.pid)
             latency = bench_latency(base, headers, rest[args.bulk_booths:], args.latency, settings.kafka_bootstrap)
+            spare = rest[args.bulk_booths + args.latency:]
+            beside: list[float] = []
+            state = bench_state(args.import_state, Path(tmp), settings, lambda: beside.extend(
+                bench_latency(base, headers, spare, args.latency, settings.kafka_bootstrap)))
             # Baselines big enough that connection set-up does not dominate them.
             mongo_rate = baseline_mongo(scratch, max(args.api, 3000))
             kafka_rate = baseline_kafka(settings.kafka_bootstrap, max(args.api * 2, 30_000))
@@ -213,6 +305,17 @@ def main() -> None:
           f"{kafka_rate:>14.0f}{api_rate * 2 / kafka_rate:>8.3f}   baseline: raw confluent-kafka produce/s")
     print(f"{'appoint -> appointment-verified on Kafka p50 (ms)':<52}{q[49] * 1000:>14.0f}")
     print(f"{'appoint -> appointment-verified on Kafka p99 (ms)':<52}{q[98] * 1000:>14.0f}   ({len(latency)} round trips)")
+    state_rate = state["rows"] / state["seconds"]
+    raw_rate = state["raw_booths_per_s"] * len(ROLES)
+    print(f"\nIN-{args.import_state}: every seat of its {state['booths']:,} booths in one CSV ({state['rows']:,} rows)")
+    print(f"{'state import: seconds to the summary':<52}{state['seconds']:>14.1f}")
+    print(f"{'state import rows/s':<52}{state_rate:>14.0f}{raw_rate:>14.0f}{state_rate / raw_rate:>8.2f}"
+          f"   baseline: raw pymongo, the same batched writes of the same team documents")
+    print(f"{'service peak RSS before / after the state import (MB)':<52}{state['rss'][0]:>14.0f}{state['rss'][1]:>14.0f}")
+    if beside:
+        b = statistics.quantiles(beside, n=100)
+        print(f"{'appoint -> verified beside the import p50 / p99 (ms)':<52}{b[49] * 1000:>14.0f}{b[98] * 1000:>14.0f}"
+              f"   ({len(beside)} round trips)")
 
 
 if __name__ == "__main__":

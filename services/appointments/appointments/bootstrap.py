@@ -19,6 +19,7 @@ from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
 from shared.orgtree.repository import OrgRegistry
 from shared.teams.rules import rules_for
+from shared import topics
 from shared.topics import OTP_RESULTS
 
 SOURCE = "/sangathan/appointments"
@@ -46,7 +47,10 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     teams = BoothTeams(db, rules_for)
     context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams))
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles)
-    relay = OutboxRelay(teams, recipients, EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG),
+    namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
+    publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
+                               topic_for=namespaced if settings.topic_namespace else None)
+    relay = OutboxRelay(teams, recipients, publisher,
                         batch=settings.relay_batch, interval_s=settings.relay_interval_s,
                         sweep_interval_s=settings.relay_sweep_interval_s)
 

@@ -9,6 +9,9 @@ class AppointmentsSettings(PlatformSettings):
     service_name: str = "appointments"
     # The consumer group reading OTP outcomes; a second deployment (or a benchmark) uses its own.
     consumer_group: str = Field("appointments", validation_alias="APPOINTMENTS_CONSUMER_GROUP")
+    # Prefixes the topics the outbox relay publishes to: a benchmark's own appointments service
+    # keeps its events off the platform's topics (and its codes out of the OTP service) with it.
+    topic_namespace: str = Field("", validation_alias="APPOINTMENTS_TOPIC_NAMESPACE")
     otp_url: str = Field("http://127.0.0.1:8002", validation_alias="OTP_URL")
     otp_timeout_s: float = Field(5.0, validation_alias="OTP_TIMEOUT_S")
     # The outbox relay: how often it looks for pointers, and how often it sweeps for lost ones.
