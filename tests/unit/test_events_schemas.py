@@ -109,6 +109,7 @@ REJECTED = [
     (types.BOOTH_PRESIDENT_APPOINTED, "appointment_id", "42", "appointment_id", "not a valid uuid"),
     (types.BOOTH_PRESIDENT_APPOINTED, "appointed_at", "2024-11-02 10:15", "appointed_at", "date-time"),
     (types.BOOTH_PRESIDENT_APPOINTED, "appointed_at", "2024-11-02T10:15:00", "appointed_at", "date-time"),
+    (types.BOOTH_PRESIDENT_APPOINTED, "appointed_at", "2024-02-30T10:15:00Z", "appointed_at", "date-time"),
     (types.BOOTH_PRESIDENT_APPOINTED, "replaces_appointment_id", 7, "replaces_appointment_id", "string or null"),
     (types.BOOTH_MEMBER_APPOINTED, "role", "booth_president", "role", "must not be 'booth_president'"),
     (types.BOOTH_MEMBER_APPOINTED, "role", "Panna Pramukh", "role", "does not match"),
@@ -139,6 +140,15 @@ def test_bad_data_is_rejected_naming_the_field_and_reason(event_type, field, val
         validate(event_type, data)
     assert (caught.value.field, reason in caught.value.reason) == (named, True), caught.value.problems
     assert named in str(caught.value)
+
+
+def test_a_trailing_newline_is_refused_where_a_pattern_ends_the_value():
+    # The compiled validator reads `$` as the end of the string; jsonschema alone would let it pass.
+    data = example(types.APPOINTMENT_VERIFIED)
+    data["booth_id"] += "\n"
+    with pytest.raises(InvalidEventError) as caught:
+        validate(types.APPOINTMENT_VERIFIED, data)
+    assert (caught.value.field, "pattern" in caught.value.reason) == ("booth_id", True), caught.value.problems
 
 
 def test_rejection_never_quotes_the_offending_value():
