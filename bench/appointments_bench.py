@@ -152,6 +152,7 @@ def bench_state(code: str, tmp: Path, settings: PlatformSettings, beside) -> dic
                                              types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED, types.OTP_REQUESTED)}
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     made = [ns + t.name for t in emitted]
+    (tmp / "state").mkdir(exist_ok=True)
     for future in admin.create_topics([NewTopic(ns + t.name, t.partitions, 1) for t in emitted]).values():
         future.result(30)
     service, base = start_service("appointments", {
