@@ -10,6 +10,7 @@ sees nor disturbs the running platform. The recipients stand-in reads the demo o
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -24,6 +25,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
+from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskProducer
 from notifier.domain.tasks import OTP, Task, booth_path, delivery_id
 from shared.auth.issuer import organiser_token, service_token
@@ -440,3 +442,51 @@ def test_the_live_stream_sends_the_counts_as_they_change(stack):
                 if events[-1]["total"]["targeted"] and events[-1]["total"]["delivered"] == events[-1]["total"]["targeted"]:
                     break
     assert len(events) >= 2 and events[0]["total"]["delivered"] < events[-1]["total"]["delivered"]
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    """A simulator of its own that fails nothing by chance, so every answer below is certain."""
+    port = free_port()
+    process = Process(
+        [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32),
+         "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{free_port()}/v1/webhooks/provider",
+         "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0"}, tmp_path / "simulator.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ready(f"{url}/readyz"), 60, process)
+        yield url
+    finally:
+        process.stop()
+
+
+def test_sends_gathered_into_one_batch_request_each_get_their_own_answer_id_and_idempotency(simulator):
+    phone, other = "+919811000001", "+919811000002"
+    key = f"batch-{uuid.uuid4().hex}"
+    template = {"to": phone, "type": "template",
+                "template": {"name": "directive_v1", "language": "en", "parameters": ["T", "B", "L"]}}
+    sends = [
+        ("/whatsapp/v1/+911140000301/messages", template, key),
+        ("/whatsapp/v1/+911140000301/messages", template, key),  # the same send again: answered, not sent twice
+        ("/whatsapp/v1/+911140000301/messages", {**template, "to": other, "template": {"name": "not_approved"}},
+         f"batch-{uuid.uuid4().hex}"),
+        ("/sms/v1/messages", {"sender": "SNGTHN", "to": "not a phone"}, f"batch-{uuid.uuid4().hex}"),
+    ]
+
+    async def send_all():
+        http = PooledHttp(simulator, threads=2, timeout_s=10)
+        batches = Batches(http, size=len(sends), linger_s=5)  # full before the linger: one request
+        try:
+            return await asyncio.gather(*(batches.post(path, body, {"Idempotency-Key": k}) for path, body, k in sends))
+        finally:
+            http.close()
+
+    first, again, refused, invalid = asyncio.run(send_all())
+    stats = httpx.get(f"{simulator}/v1/stats", timeout=10).json()["stats"]
+    assert stats["batches"] == 1 and stats["accepted"] == 1 and stats["duplicates"] == 1
+    assert (first.status, again.status, refused.status, invalid.status) == (200, 200, 400, 422)
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    assert refused.json()["error"]["code"] == "132001"
+    [sent] = httpx.get(f"{simulator}/v1/messages", params={"idempotency_key": key}, timeout=10).json()["messages"]
+    assert sent["id"] == first.json()["id"] and sent["to"] == phone

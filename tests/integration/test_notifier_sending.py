@@ -64,7 +64,7 @@ def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_a
                       directives=DirectiveCache(lambda _: directive), policy=policy or SendingPolicy(quiet_start=None),
                       ack_key=b"a" * 32, public_url="http://n", max_attempts=max_attempts, backoff_base_s=1,
                       backoff_cap_s=8, whatsapp_daily_cap=cap, clock=clock, rand=lambda: 0.5)
-    return Sender(ports, client=None, concurrency=4), channels
+    return Sender(ports, client=None), channels
 
 
 def task(phone: str, **overrides) -> Task:

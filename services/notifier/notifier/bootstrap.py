@@ -158,7 +158,8 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
     ] + ([LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
                       batch=settings.lane_batch, provider_url=settings.provider_url,
-                      provider_timeout_s=settings.provider_timeout_s).background] if lanes else [])
+                      provider_timeout_s=settings.provider_timeout_s, provider_batch=settings.provider_batch,
+                      provider_linger_s=settings.provider_linger_ms / 1000).background] if lanes else [])
 
 
 def ensure_topics(settings: NotifierSettings) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from notifier.adapters.events import EventsUnavailable, NotifierEvents
-from notifier.adapters.http import PooledHttp
+from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
 from notifier.handlers import announce, fall_back_late, receipt_events
@@ -44,11 +44,13 @@ class LaneWorkers:
     The service starts and stops `background`, like its other workers."""
 
     def __init__(self, lanes: list[Lane], ports: SendPorts, dead_letters: ConfirmedProducer, dead_letter_topic: str,
-                 *, batch: int, provider_url: str, provider_timeout_s: float):
+                 *, batch: int, provider_url: str, provider_timeout_s: float, provider_batch: int = 1,
+                 provider_linger_s: float = 0.02):
         self.lanes, self.ports = lanes, ports
         self._dead, self._dead_topic = dead_letters, dead_letter_topic
         self._batch = batch
         self._provider_url, self._provider_timeout_s = provider_url, provider_timeout_s
+        self._provider_batch, self._provider_linger_s = provider_batch, provider_linger_s
         self._dead_lock = threading.Lock()
         self.background = Background("notifier-lanes", lambda stop: asyncio.run(self._serve(stop)))
 
@@ -58,17 +60,19 @@ class LaneWorkers:
         clients = {lane.name: PooledHttp(self._provider_url, threads=lane.concurrency,
                                          timeout_s=self._provider_timeout_s, name=lane.name) for lane in self.lanes}
         try:
-            await asyncio.gather(*(self._lane_forever(lane, clients[lane.name], stop) for lane in self.lanes))
+            await asyncio.gather(*(self._lane_forever(
+                lane, Batches(clients[lane.name], size=self._provider_batch, linger_s=self._provider_linger_s), stop)
+                for lane in self.lanes))
         finally:
             for client in clients.values():
                 client.close()
 
-    async def _lane_forever(self, lane: Lane, client: PooledHttp, stop: threading.Event) -> None:
+    async def _lane_forever(self, lane: Lane, client: Batches, stop: threading.Event) -> None:
         while not stop.is_set():
             consumer, bookkeeping = None, None
             try:
                 consumer = await asyncio.to_thread(lane.consumer)
-                sender = Sender(self.ports, client, lane.concurrency)
+                sender = Sender(self.ports, client)
                 while not stop.is_set():
                     sent = await self._one_batch(lane, consumer, sender, bookkeeping)
                     if sent is not None:

@@ -7,7 +7,7 @@ provider accepted, in order.
    worker is sending is parked briefly, in case that worker dies.
 3. Caps: WhatsApp numbers reach a limited number of unique people a day; past it, the next
    channel of preference takes the message (or it waits for tomorrow).
-4. Send, paced per sending number (urgent first), at most `concurrency` requests in flight.
+4. Send, paced per sending number (urgent first); sends whose slot has come share batch requests.
 5. Settle: accepted -> done + a `sent` event; transient -> retried later with backoff and jitter,
    until `max_attempts`; permanent -> the next channel, or failed and dead-lettered.
 
@@ -31,7 +31,7 @@ from prometheus_client import Counter as Metric, Histogram
 
 from notifier.adapters import events as ev
 from notifier.adapters.channels import ACCEPTED, PERMANENT, Channel, Outcome
-from notifier.adapters.http import PooledHttp
+from notifier.adapters.http import Batches
 from notifier.adapters.ledger import LEASE_S, Ledger
 from notifier.adapters.tally import Tally
 from notifier.domain import acks
@@ -119,11 +119,10 @@ class Settlement:
 
 
 class Sender:
-    def __init__(self, ports: SendPorts, client: PooledHttp, concurrency: int):
+    def __init__(self, ports: SendPorts, client: Batches | None):
         self.ports = ports
-        self.client = client
+        self.client = client  # its connection pool bounds the requests in flight
         self.pacing = AsyncPacing()
-        self._limit = asyncio.Semaphore(concurrency)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     async def deliver(self, tasks: list[Task]) -> Settlement:
@@ -212,8 +211,7 @@ class Sender:
             return Outcome(PERMANENT, code="UNKNOWN_DIRECTIVE")
         channel = self.ports.channels[task.channel]
         await self.pacing.slot(channel.pacer(task), sender, urgent=task.lane == URGENT)
-        async with self._limit:
-            return await channel.send(self.client, task, message, sender)
+        return await channel.send(self.client, task, message, sender)
 
     def _message(self, task: Task) -> Message | None:
         if task.send == OTP:

@@ -4,6 +4,7 @@
     POST /sms/v1/messages                 an SMS under a registered DLT header and template
     POST /push/v1/messages                a push to the organisation's app (or its webhook)
     POST /bridge/v1/invites               an invitation call to an audio bridge
+    POST /v1/batch                        many of the sends above in one request, each answered on its own
     POST /v1/replies                      make a recipient reply (an acknowledgement, or STOP)
     GET  /v1/messages?to=&idempotency_key=  what was accepted, newest first (tests read it)
     GET  /v1/stats                        counts of accepted, refused, duplicates, callbacks
@@ -13,6 +14,12 @@ more than the work. Every send answers 200 `{"id": ...}`, 429 (per-sender rate),
 errors as `{"error": {"code", "message", "retryable"}}` the way providers shape them. A repeated
 `Idempotency-Key` gets the first answer back and sends nothing. Accepted messages are reported
 to SIMULATOR_CALLBACK_URL later, signed in the X-Provider-Signature header.
+
+The batch endpoint is shaped like the Graph API's batch requests (which the WhatsApp Cloud API
+sits on) and the many-recipient calls of SMS gateways: `{"requests": [{"path", "idempotency_key",
+"body"}]}` in, `{"responses": [{"status", "body", "headers"}]}` out, in the same order. Each
+request is decided exactly as if it had come alone (rate limit, failures, idempotency, its own
+message id and signed status webhooks); a sender cannot send faster by batching.
 """
 
 
@@ -24,13 +31,14 @@ import random
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.http import create_app
 from shared.logging import get_logger
@@ -86,6 +94,28 @@ class Reply(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
 
 
+class BatchRequest(BaseModel):
+    path: str = Field(max_length=256)
+    idempotency_key: str | None = Field(None, max_length=128)
+    body: dict[str, Any]
+
+
+class Batch(BaseModel):
+    requests: list[BatchRequest] = Field(min_length=1, max_length=1000)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One send's answer: HTTP status, JSON body, headers (a batch carries them per request)."""
+
+    status: int
+    body: dict
+    headers: dict[str, str] | None = None
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
+
 class Provider:
     """The simulator's state: limits, decisions, what it accepted, and the reports it owes."""
 
@@ -115,10 +145,10 @@ class Provider:
     # --- sending ------------------------------------------------------------------------------
 
     def send(self, channel: str, sender: str, to: str, content: dict[str, Any], idempotency_key: str | None,
-             check: p.Refusal | None) -> JSONResponse:
+             check: p.Refusal | None) -> Answer:
         if idempotency_key and idempotency_key in self.answers:
             self.stats["duplicates"] += 1
-            return JSONResponse({"id": self.answers[idempotency_key], "duplicate": True})
+            return Answer(200, {"id": self.answers[idempotency_key], "duplicate": True})
         wait = self.limits.take(f"{channel}:{sender}", time.monotonic())
         if wait:
             return self._refuse(p.Refusal(429, p.RATE_LIMITED, f"{sender} exceeded {self.settings.rate_per_sender:g} messages/s"),
@@ -138,13 +168,13 @@ class Provider:
         self.per_sender[f"{channel}:{sender}"] += 1
         for report in self.reporting.plan(message_id, time.monotonic(), self.rng):
             self._schedule(report.due, {"statuses": [self._status(report, channel, to)]})
-        return JSONResponse({"id": message_id})
+        return Answer(200, {"id": message_id})
 
-    def _refuse(self, refusal: p.Refusal, retry_after: float | None = None) -> JSONResponse:
+    def _refuse(self, refusal: p.Refusal, retry_after: float | None = None) -> Answer:
         self.stats[f"refused:{refusal.code}"] += 1
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
         body = {"error": {"code": refusal.code, "message": refusal.message, "retryable": refusal.retryable}}
-        return JSONResponse(body, status_code=refusal.status, headers=headers)
+        return Answer(refusal.status, body, headers)
 
     @staticmethod
     def _status(report: p.Report, channel: str, to: str) -> dict:
@@ -228,13 +258,12 @@ class Provider:
                 self.stats["callbacks_abandoned"] += 1
 
 
-def routes(provider: Provider) -> APIRouter:
-    router = APIRouter(tags=["provider"])
+def sends(provider: Provider):
+    """Each send endpoint's decision from its validated body: one function per path, shared by
+    the single and the batch endpoints."""
     settings = provider.settings
-    IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
-    @router.post("/whatsapp/v1/{sender}/messages")
-    async def whatsapp(sender: str, message: WhatsAppMessage, idempotency_key: IdempotencyKey = None):
+    def whatsapp(sender: str, message: WhatsAppMessage, idempotency_key: str | None) -> Answer:
         check = None
         if message.type == "template":
             if message.template is None or message.template.name not in settings.approved_templates:
@@ -244,8 +273,7 @@ def routes(provider: Provider) -> APIRouter:
         content = {"template": message.template.model_dump() if message.template else None, "text": message.text}
         return provider.send("whatsapp", sender, message.to, content, idempotency_key, check)
 
-    @router.post("/sms/v1/messages")
-    async def sms(message: SmsMessage, idempotency_key: IdempotencyKey = None):
+    def sms(message: SmsMessage, idempotency_key: str | None) -> Answer:
         check = None
         if message.sender not in settings.sms_headers:
             check = p.Refusal(400, p.DLT_HEADER_UNREGISTERED, "the sender header is not registered on DLT")
@@ -254,15 +282,61 @@ def routes(provider: Provider) -> APIRouter:
         content = {"text": message.text, "dlt_template_id": message.dlt_template_id}
         return provider.send("sms", message.sender, message.to, content, idempotency_key, check)
 
-    @router.post("/push/v1/messages")
-    async def push(message: PushMessage, idempotency_key: IdempotencyKey = None):
+    def push(message: PushMessage, idempotency_key: str | None) -> Answer:
         content = {"title": message.title, "text": message.body, "link": message.link}
         return provider.send("app_push", message.app, message.to, content, idempotency_key, None)
 
-    @router.post("/bridge/v1/invites")
-    async def bridge(invite: BridgeInvite, idempotency_key: IdempotencyKey = None):
+    def bridge(invite: BridgeInvite, idempotency_key: str | None) -> Answer:
         content = {"pin": invite.pin, "starts_at": invite.starts_at.isoformat()}
         return provider.send("audio_bridge", invite.bridge, invite.to, content, idempotency_key, None)
+
+    def one(request: BatchRequest) -> Answer:
+        """A batch's request, routed by its path as the single endpoints are."""
+        path, body, key = request.path, request.body, request.idempotency_key
+        try:
+            if path.startswith("/whatsapp/v1/") and path.endswith("/messages") and path.count("/") == 4:
+                return whatsapp(path.split("/")[3], WhatsAppMessage.model_validate(body), key)
+            if path == "/sms/v1/messages":
+                return sms(SmsMessage.model_validate(body), key)
+            if path == "/push/v1/messages":
+                return push(PushMessage.model_validate(body), key)
+            if path == "/bridge/v1/invites":
+                return bridge(BridgeInvite.model_validate(body), key)
+        except ValidationError as exc:
+            return Answer(422, {"error": {"code": "invalid-request", "message": str(exc.errors()[0]["msg"])[:200],
+                                          "retryable": False}})
+        return Answer(404, {"error": {"code": "unknown-path", "message": f"no such endpoint: {path[:64]}",
+                                      "retryable": False}})
+
+    return whatsapp, sms, push, bridge, one
+
+
+def routes(provider: Provider) -> APIRouter:
+    router = APIRouter(tags=["provider"])
+    whatsapp, sms, push, bridge, one = sends(provider)
+    IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+
+    @router.post("/whatsapp/v1/{sender}/messages")
+    async def whatsapp_message(sender: str, message: WhatsAppMessage, idempotency_key: IdempotencyKey = None):
+        return whatsapp(sender, message, idempotency_key).response()
+
+    @router.post("/sms/v1/messages")
+    async def sms_message(message: SmsMessage, idempotency_key: IdempotencyKey = None):
+        return sms(message, idempotency_key).response()
+
+    @router.post("/push/v1/messages")
+    async def push_message(message: PushMessage, idempotency_key: IdempotencyKey = None):
+        return push(message, idempotency_key).response()
+
+    @router.post("/bridge/v1/invites")
+    async def bridge_invite(invite: BridgeInvite, idempotency_key: IdempotencyKey = None):
+        return bridge(invite, idempotency_key).response()
+
+    @router.post("/v1/batch")
+    async def batch(body: Batch):
+        provider.stats["batches"] += 1
+        answers = [one(request) for request in body.requests]
+        return {"responses": [{"status": a.status, "body": a.body, "headers": a.headers or {}} for a in answers]}
 
     @router.post("/v1/replies")
     async def reply(body: Reply):

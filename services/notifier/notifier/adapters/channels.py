@@ -16,7 +16,7 @@ from typing import Protocol
 
 from prometheus_client import Histogram
 
-from notifier.adapters.http import Answer, CallFailed, PooledHttp
+from notifier.adapters.http import Answer, Batches, CallFailed
 from notifier.domain.messages import Message
 from notifier.domain.pacing import Pacer
 from notifier.domain.tasks import OTP, Task
@@ -45,7 +45,7 @@ class Channel(Protocol):
 
     def sender(self, task: Task, phone_hash: str, salt: int = 0) -> str: ...
 
-    async def send(self, client: PooledHttp, task: Task, message: Message, sender: str) -> Outcome: ...
+    async def send(self, client: Batches, task: Task, message: Message, sender: str) -> Outcome: ...
 
 
 class HttpChannel:
@@ -63,7 +63,7 @@ class HttpChannel:
     def sender(self, task: Task, phone_hash: str, salt: int = 0) -> str:
         return self.pacer(task).sender_for(phone_hash, salt)
 
-    async def _post(self, client: PooledHttp, path: str, body: dict, task: Task) -> Outcome:
+    async def _post(self, client: Batches, path: str, body: dict, task: Task) -> Outcome:
         started = time.perf_counter()
         try:
             answer = await client.post(path, body, {**self.headers, "Idempotency-Key": task.delivery_id})
