@@ -38,7 +38,10 @@ SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics
 SIMULATOR_PORT = 8005
 PROMETHEUS_PORT = 9090
 # How the platform's services find each other locally (beyond their defaults).
-SERVICE_ENV = {"otp": {"OTP_DELIVERY": "notifier"}}  # codes go through the notifier's urgent lane
+SERVICE_ENV = {
+    "otp": {"OTP_DELIVERY": "notifier"},  # codes go through the notifier's urgent lane
+    "notifier": {"PROVIDER_BATCH": "100"},  # the provider simulator takes batch requests
+}
 
 
 def say(msg: str) -> None:

@@ -65,9 +65,10 @@ class NotifierSettings(PlatformSettings):
     normal_concurrency: int = Field(12, ge=1, validation_alias="NOTIFIER_NORMAL_CONCURRENCY")
     bulk_concurrency: int = Field(12, ge=1, validation_alias="NOTIFIER_BULK_CONCURRENCY")
     lane_batch: int = Field(500, ge=1, validation_alias="NOTIFIER_LANE_BATCH")
-    # Sends per request to the provider's batch endpoint (1: one request per message, for a
-    # provider without one), and how long a send waits for others to share its request.
-    provider_batch: int = Field(100, ge=1, le=1000, validation_alias="PROVIDER_BATCH")
+    # Sends per request to the provider's batch endpoint, and how long a send waits for others to
+    # share its request. 1 (the default): one request per message, as every provider takes; set
+    # it only for a provider with a batch endpoint (the simulator has one; `make up` sets 100).
+    provider_batch: int = Field(1, ge=1, le=1000, validation_alias="PROVIDER_BATCH")
     provider_linger_ms: int = Field(20, ge=0, le=1000, validation_alias="PROVIDER_LINGER_MS")
     # Which lanes this instance sends from (e.g. a deployment of urgent-only workers); empty: none.
     lanes: Names = Field(("urgent", "normal", "bulk"), validation_alias="NOTIFIER_LANES")
