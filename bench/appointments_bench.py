@@ -46,7 +46,6 @@ from pymongo import MongoClient  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.events import types  # noqa: E402
 from shared.orgtree.generator import generate_state, national_unit  # noqa: E402
-from shared.orgtree.levels import Unit  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from shared import topics  # noqa: E402
@@ -67,14 +66,10 @@ def phone() -> str:
 
 def copy_district(source, target) -> list[str]:
     """The district's units (and its ancestors) into the scratch database; returns its booth ids."""
-    units = [registry_unit(d) for d in source.org_units.find(
-        {"$or": [{"ancestors": DISTRICT}, {"_id": {"$in": ["IN", "IN-HP", DISTRICT]}}]})]
-    OrgRegistry(target).load(sorted(units, key=lambda u: u["id"]))
+    registry = OrgRegistry(source)
+    units = [registry.get("IN"), registry.get("IN-HP"), *registry.subtree(DISTRICT)]
+    OrgRegistry(target).load(units)
     return sorted(u["id"] for u in units if u["level"] == "booth")
-
-
-def registry_unit(doc: dict) -> Unit:
-    return Unit(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
 
 
 def timed_threads(n_threads: int, work: list, do) -> float:

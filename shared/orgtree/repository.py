@@ -116,6 +116,19 @@ class OrgRegistry:
         """The unit's children in id order (zero-padded ids sort in the organisation's numbering)."""
         return children_of(self.child_lists.find_one({"_id": unit_id}))
 
+    def subtree(self, unit_id: str) -> Iterator[Unit]:
+        """The unit and every unit below it, depth-first, parents first (as `load` takes them)."""
+        unit = self.get(unit_id)
+        if unit is not None:
+            yield unit
+            yield from self._below(unit_id)
+
+    def _below(self, unit_id: str) -> Iterator[Unit]:
+        for child in self.children(unit_id):
+            yield child
+            if child["level"] != "booth":
+                yield from self._below(child["id"])
+
     def booth_units(self, booth_ids: Iterable[str]) -> dict[str, Unit]:
         """The booths among these ids that exist, by id: one lookup per sector, not per booth."""
         wanted = set(booth_ids)

@@ -141,6 +141,14 @@ def test_booth_units_are_found_by_their_sectors_and_unknown_ids_left_out(registr
     assert found[BOOTH] == registry.get(BOOTH)
 
 
+def test_a_subtree_comes_depth_first_with_parents_before_children(registry):
+    units = list(registry.subtree("IN-HP-D03-A02"))
+    assert [u["id"] for u in units] == sorted(u["id"] for u in units)
+    assert units[0] == registry.get("IN-HP-D03-A02")
+    assert sum(1 for u in units if u["level"] == "booth") == units[0]["booths"]
+    assert list(registry.subtree("IN-HP-D99")) == []
+
+
 def test_is_within_follows_the_tree(registry):
     assert registry.is_within(BOOTH, "IN-HP-D03")
     assert registry.is_within(BOOTH, "IN")
