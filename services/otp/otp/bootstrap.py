@@ -23,7 +23,6 @@ from shared.background import Background
 from shared.clients import redis_client
 from shared.health import Check, kafka_check, redis_check
 from shared.kafka.consumer import EventConsumer
-from shared.kafka.producer import EventPublisher
 
 # Retries of one request while Redis or Kafka is away (backoff 0.5 s doubling to 10 s: about a
 # minute and a half) before it is dead-lettered; codes cannot go out meanwhile anyway.
@@ -53,7 +52,7 @@ def bootstrap(
     settings: OtpSettings,
     *,
     client: redis.Redis | None = None,
-    publisher: EventPublisher | None = None,
+    publisher: otp_events.ConfirmingPublisher | None = None,
     delivery: DeliveryChannel | None = None,
     consume: bool = True,
 ) -> Adapters:
@@ -66,13 +65,16 @@ def bootstrap(
             raise RuntimeError("OTP_DELIVERY=dev-sink keeps codes readable in Redis; production needs a real channel")
         sink = delivery = RedisStreamSink(client, key=f"{settings.redis_prefix}dev-sink", maxlen=settings.dev_sink_maxlen,
                                           ttl_s=settings.dev_sink_ttl_s, prefixes=settings.allowed_prefixes)
-    publisher = publisher or otp_events.publisher(settings.kafka_bootstrap, settings.publish_timeout_s)
+    if publisher is None:
+        topic = settings.results_topic
+        publisher = otp_events.publisher(settings.kafka_bootstrap, settings.publish_timeout_s,
+                                         topic_for=(lambda _: topic) if topic else None)
     ports = Ports(
         policy=Policy.from_settings(settings),
         key=hmac_key(settings),
         store=RedisCodeStore(client, prefix=settings.redis_prefix, send_window_s=settings.send_window_s),
         delivery=delivery,
-        events=otp_events.OtpEvents(publisher, settings.publish_timeout_s),
+        events=otp_events.OtpEvents(publisher),
         clock=time.time,
         randbelow=secrets.randbelow,
     )
@@ -90,5 +92,5 @@ def bootstrap(
             "redis": redis_check(client),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
-        consumer=consumer_thread(make_consumer) if consume else None,
+        consumer=consumer_thread(make_consumer) if consume and settings.consume else None,
     )

@@ -53,6 +53,10 @@ class OtpSettings(PlatformSettings):
     redis_prefix: str = Field("otp:", validation_alias="OTP_REDIS_PREFIX")
     # How long a verification waits for Kafka to take its event before answering 503.
     publish_timeout_s: float = Field(5.0, gt=0, validation_alias="OTP_PUBLISH_TIMEOUT_S")
+    # A benchmark's own OTP process answers verifications only: it must neither take the
+    # platform's otp-requests (it hashes with another key) nor feed its outcomes to appointments.
+    consume: bool = Field(True, validation_alias="OTP_CONSUME")
+    results_topic: str | None = Field(None, validation_alias="OTP_RESULTS_TOPIC")  # None: the registry's
 
     @field_validator("allowed_prefixes", mode="before")
     @classmethod
