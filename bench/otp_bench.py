@@ -147,10 +147,10 @@ async def _drive(kind, jobs, rate, offset, stride, start, target) -> Result:
 def raw_redis_verify(store: RedisCodeStore, key: bytes, job: Job) -> int:
     """The Redis calls of one verification, as `handlers.verify_code` makes them."""
     now = time.time()
-    store.count_call(CALLER, now)
+    _, _, record = store.count_call_and_load(CALLER, job.request_id, now)
     digest = domain.code_digest(key, request_id=job.request_id, appointment_id=job.appointment_id, code=job.code)
     attempt = store.attempt(job.request_id, lambda record: domain.try_code(
-        record, appointment_id=job.appointment_id, digest=digest, now=now))
+        record, appointment_id=job.appointment_id, digest=digest, now=now), seen=record)
     return 200 if attempt.outcome in (domain.Outcome.VERIFIED, domain.Outcome.REJECTED) else 500
 
 

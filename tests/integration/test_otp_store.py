@@ -132,6 +132,29 @@ def test_under_a_storm_of_guesses_the_right_code_wins_only_within_the_allowed_tr
         assert len(verified) + len(locked) == 1, "the code ends either used or locked, never both"
 
 
+def test_a_try_decided_on_a_record_read_before_another_try_is_decided_again(store):
+    record = new_record()
+    send(store, record)
+    assert try_code(store, record, "000000").outcome is Outcome.REJECTED  # after `record` was read
+    decided_on = []
+
+    def decide(stored):
+        decided_on.append(stored.attempts_left)
+        return domain.try_code(stored, appointment_id=record.appointment_id, digest=record.digest, now=NOW + 1)
+
+    attempt = store.attempt(record.request_id, decide, seen=record)
+    assert decided_on == [5, 4], "the stale decision was not written; the fresh record was decided on"
+    assert attempt.outcome is Outcome.VERIFIED and attempt.before.attempts_left == 4
+    assert store.load(record.request_id) == attempt.after
+
+
+def test_a_try_counts_the_call_and_reads_the_record_in_one_step(store):
+    record = new_record()
+    send(store, record)
+    assert store.count_call_and_load("svc:c", record.request_id, NOW)[::2] == (1, record)
+    assert store.count_call_and_load("svc:c", str(uuid.uuid4()), NOW)[::2] == (2, None)
+
+
 def test_a_wrong_appointment_spends_a_try(store):
     record = new_record()
     send(store, record)

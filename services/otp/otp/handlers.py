@@ -97,14 +97,16 @@ def _deliver(cmd: SendCode, code: str, ports: Ports, now: float) -> Failure | No
 def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
     """The used code's record if `cmd.code` is right; CodeRejected, Throttled or Unavailable if not."""
     now = ports.clock()
-    calls, retry_after = ports.store.count_call(cmd.caller, now)
+    # The call is counted and the record read in one round trip; a throttled call writes nothing.
+    calls, retry_after, record = ports.store.count_call_and_load(cmd.caller, cmd.request_id, now)
     if domain.over_limit(calls, ports.policy.verify_limit_per_minute):
         VERIFICATIONS.labels("throttled").inc()
         raise Throttled(max(1, math.ceil(retry_after)))
-    # Hashed before the lookup, so an unknown request costs what a known one does.
+    # Hashed whether or not the request is known, so an unknown one costs what a known one does.
     digest = domain.code_digest(ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=cmd.code)
     attempt = ports.store.attempt(
-        cmd.request_id, lambda record: domain.try_code(record, appointment_id=cmd.appointment_id, digest=digest, now=now)
+        cmd.request_id, lambda record: domain.try_code(record, appointment_id=cmd.appointment_id, digest=digest, now=now),
+        seen=record,
     )
     try:
         _announce(attempt, ports.events, now)
