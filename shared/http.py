@@ -80,12 +80,30 @@ def _health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
 
 
 def _install_request_metrics(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
+    app.add_middleware(_RequestMetrics, service=service)
+
+
+class _RequestMetrics:
+    """Counts and times each request by route, as plain ASGI: `@app.middleware("http")` runs every
+    request through an extra task and memory streams, a tenth of a small request's CPU under load.
+
+    The time is taken when the response starts, as before: a streamed answer (SSE, NDJSON) counts
+    its time to the first byte, not how long the client stayed."""
+
+    def __init__(self, app, service: str):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         started = time.perf_counter()
-        response = await call_next(request)
-        # The route template, not the raw path: ids in paths would explode label cardinality.
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(service, request.method, route, response.status_code).inc()
-        LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
-        return response
+
+        async def measured_send(message) -> None:
+            if message["type"] == "http.response.start":
+                # The route template, not the raw path: ids in paths would explode label cardinality.
+                route = getattr(scope.get("route"), "path", "unmatched")
+                REQUESTS.labels(self.service, scope["method"], route, message["status"]).inc()
+                LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, measured_send)
