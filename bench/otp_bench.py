@@ -19,7 +19,9 @@ running platform is untouched. Then:
 
 The load comes from `--procs` processes, each an asyncio loop (uvloop) with one aiohttp
 session of keep-alive connections; "late" is how far behind schedule the generator sent
-(a large value means the generator, not the service, was the limit).
+(a large value means the generator, not the service, was the limit); "ok/s" counts expected
+answers only; "cpu ms" is the service's CPU time (all its processes) per request, the figure
+least disturbed by whatever else shares the machine.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import secrets
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -177,11 +181,27 @@ def run(kind: str, jobs: list[Job], rate: float, procs: int, target: dict) -> Re
     return merged
 
 
-def row(name: str, result: Result, n: int) -> str:
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of a process group: the service
+    and its workers. Unlike latency it hardly depends on what else the machine is running."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def row(name: str, result: Result, n: int, cpu_s: float | None) -> str:
     q = statistics.quantiles(result.latencies, n=100)
     late = statistics.quantiles(result.late, n=100)[98]
-    return (f"{name:<34}{n / result.elapsed:>9.0f}{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
-            f"{max(result.latencies) * 1000:>8.0f}{late * 1000:>8.1f}{result.errors:>8}   {dict(sorted(result.statuses.items()))}")
+    cpu = f"{cpu_s / n * 1000:>8.2f}" if cpu_s is not None else f"{'-':>8}"
+    return (f"{name:<34}{(n - result.errors) / result.elapsed:>9.0f}{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
+            f"{max(result.latencies) * 1000:>8.0f}{late * 1000:>8.1f}{result.errors:>8}{cpu}   "
+            f"{dict(sorted(result.statuses.items()))}")
 
 
 def main() -> None:
@@ -204,8 +224,6 @@ def main() -> None:
     admin.create_topics([NewTopic(topic, 12, 1)])[topic].result(15)
     client = redis.Redis.from_url(settings.redis_url)
     store = RedisCodeStore(client, prefix=prefix, send_window_s=600)
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         service, base = start_service("otp", {
             "SANGATHAN_ENV": "test", "OTP_HMAC_SECRET": secret, "OTP_REDIS_PREFIX": prefix,
@@ -213,14 +231,16 @@ def main() -> None:
             "OTP_RESULTS_TOPIC": topic, "OTP_DELIVERY": "dev-sink"}, Path(tmp))
         target = {"base": base, "token": service_token("appointments"), "connections": args.connections,
                   "redis_url": settings.redis_url, "prefix": prefix, "key": key}
-        results = {}
+        results, cpu = {}, {}
         try:
             for kind in ("http", "healthz", "redis"):
                 if kind in args.skip:
                     continue
                 jobs = issue(store, key, n, args.wrong) if kind != "healthz" else [Job("", "", "", True)] * n
                 print(f"[bench] {kind}: {n} at {args.rate:.0f}/s", flush=True)
+                cpu_before = group_cpu_s(service.proc.pid)
                 results[kind] = run(kind, jobs, args.rate, args.procs, target)
+                cpu[kind] = group_cpu_s(service.proc.pid) - cpu_before if kind != "redis" else None
         finally:
             service.stop()
             keys = list(client.scan_iter(match=prefix + "*", count=5000))
@@ -229,11 +249,11 @@ def main() -> None:
             admin.delete_topics([topic])
     print(f"\nOTP verification benchmark ({n} per row, open loop at {args.rate:.0f}/s, {args.procs} aiohttp "
           f"processes x {args.connections} keep-alive connections, {args.wrong:.0%} wrong codes, 2 cores)")
-    print(f"{'row':<34}{'rate/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'late99':>8}{'errors':>8}   statuses")
+    print(f"{'row':<34}{'ok/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'late99':>8}{'errors':>8}{'cpu ms':>8}   statuses")
     names = {"http": "POST /v1/verifications", "healthz": "GET /healthz (framework floor)",
              "redis": "raw Redis, same calls (baseline)"}
     for kind, result in results.items():
-        print(row(names[kind], result, n))
+        print(row(names[kind], result, n, cpu[kind]))
     if "http" in results and "redis" in results:
         ratio = statistics.quantiles(results["http"].latencies, n=100)[98] / statistics.quantiles(
             results["redis"].latencies, n=100)[98]
