@@ -1,12 +1,13 @@
 """FastAPI side of authentication: bearer token in, `Principal` out, problems for the rest."""
 
+import time
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.keys import public_key_file
-from shared.auth.tokens import ORGANISER, SERVICE, InvalidTokenError, Principal, verify
+from shared.auth.tokens import ORGANISER, SERVICE, InvalidTokenError, Principal, verify_until
 from shared.problems import ProblemError
 from shared.settings import PlatformSettings
 
@@ -24,19 +25,35 @@ def forbidden(kind: str, detail: str) -> ProblemError:
 
 
 class Authenticator:
-    """Verifies bearer tokens with the issuer's public key (re-read when the file changes)."""
+    """Verifies bearer tokens with the issuer's public key (re-read when the file changes).
+
+    A service sends the same token on every call for hours, and checking its signature and
+    claims was a large part of a small request's CPU (the OTP service's verifications). So a
+    token that verified is remembered, by its exact text and the key it verified with, until
+    it expires; any other text, a changed key or a passed `exp` is verified in full again."""
+
+    REMEMBERED = 1024  # tokens
 
     def __init__(self, settings: PlatformSettings):
         self.key = public_key_file(settings.auth_public_key_file)
         self.issuer, self.audience = settings.auth_issuer, settings.auth_audience
+        self._verified: dict[str, tuple[object, Principal, float]] = {}  # token -> (key, who, exp)
 
     def principal(self, credentials: HTTPAuthorizationCredentials | None) -> Principal:
         if credentials is None:
             raise unauthenticated("send an Authorization: Bearer <token> header")
+        token, key = credentials.credentials, self.key.get()
+        known = self._verified.get(token)
+        if known is not None and known[0] is key and time.time() < known[2]:
+            return known[1]
         try:
-            return verify(credentials.credentials, self.key.get(), issuer=self.issuer, audience=self.audience)
+            who, expires = verify_until(token, key, issuer=self.issuer, audience=self.audience)
         except InvalidTokenError as exc:
             raise unauthenticated(f"the bearer token is not valid: {exc}") from None
+        if len(self._verified) >= self.REMEMBERED:
+            self._verified.clear()  # rare (services hold a handful of tokens) and safe across threads
+        self._verified[token] = (key, who, expires)
+        return who
 
     def organiser(self, scope: str):
         """A dependency: the calling organiser, who must hold `scope`."""

@@ -49,6 +49,11 @@ def issue(private_key, *, issuer: str, audience: str, subject: str, kind: str,
 
 
 def verify(token: str, public_key, *, issuer: str, audience: str) -> Principal:
+    return verify_until(token, public_key, issuer=issuer, audience=audience)[0]
+
+
+def verify_until(token: str, public_key, *, issuer: str, audience: str) -> tuple[Principal, float]:
+    """`verify`, and the epoch second the token expires at."""
     try:
         claims = jwt.decode(token, public_key, algorithms=[ALGORITHM], issuer=issuer,
                             audience=audience, options={"require": ["exp", "iss", "aud", "sub"]})
@@ -60,4 +65,4 @@ def verify(token: str, public_key, *, issuer: str, audience: str) -> Principal:
     if kind == ORGANISER and not claims.get("unit"):
         raise InvalidTokenError("an organiser's token must name their unit")
     return Principal(subject=claims["sub"], kind=kind, unit=claims.get("unit"), role=claims.get("role"),
-                     scopes=frozenset(claims.get("scope", "").split()))
+                     scopes=frozenset(claims.get("scope", "").split())), float(claims["exp"])

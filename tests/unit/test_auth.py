@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 
 import pytest
@@ -98,3 +99,21 @@ def test_http_inside_jurisdiction_is_allowed(client):
     http, key = client
     response = http.post("/units/IN-HP-D03-A01/things", headers=bearer(organiser(key=key)))
     assert response.status_code == 200 and response.json() == {"by": "user-1"}
+
+
+def test_a_remembered_token_is_refused_once_it_expires(client):
+    http, key = client
+    token = organiser(key=key, ttl=timedelta(seconds=1))
+    assert http.post("/units/IN-HP-D03/things", headers=bearer(token)).status_code == 200
+    time.sleep(1.1)
+    response = http.post("/units/IN-HP-D03/things", headers=bearer(token))
+    assert response.status_code == 401 and response.json()["type"].endswith("/unauthenticated")
+
+
+def test_a_remembered_token_is_refused_once_the_issuer_key_changes(client, tmp_path):
+    http, key = client
+    token = organiser(key=key)
+    assert http.post("/units/IN-HP-D03/things", headers=bearer(token)).status_code == 200
+    (tmp_path / "issuer-private.pem").unlink()
+    ensure_local_keys(tmp_path)  # a new pair: the public key file the authenticator reads changes
+    assert http.post("/units/IN-HP-D03/things", headers=bearer(token)).status_code == 401
