@@ -18,7 +18,9 @@ from shared.problems import problem_body
 Check = Callable[[], None]  # raises when the dependency is not usable
 
 DEPENDENCY_UP = Gauge(
-    "sangathan_dependency_up", "1 if the last readiness check of a dependency passed", ["dependency"]
+    "sangathan_dependency_up", "1 if the last readiness check of a dependency passed", ["dependency"],
+    # With worker processes (OTP_WORKERS), the value last set by any of them, not one per pid.
+    multiprocess_mode="mostrecent",
 )
 
 

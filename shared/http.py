@@ -7,13 +7,15 @@ own routers and its dependency checks.
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from shared.health import Check, readiness
 from shared.logging import configure_logging, get_logger
@@ -74,9 +76,19 @@ def _health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics; or, when several worker processes share a port, all of theirs
+    summed from the files each writes (prometheus_client's multiprocess mode)."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
 
 
 def _install_request_metrics(app: FastAPI, service: str) -> None:

@@ -318,15 +318,24 @@ def service_command(name: str, port: int, data_dir: Path) -> tuple[list[str], di
     if name == "analytics":
         return ([PYTHON, "-m", "analytics.app", "worker", "--loglevel", "info"],
                 {"ANALYTICS_WEB_PORT": str(port), "ANALYTICS_DATA_DIR": str(data_dir)})
-    return ([PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log"], {})
+    command = [PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    workers = int(os.environ.get("OTP_WORKERS", "1")) if name == "otp" else 1
+    if workers == 1:
+        return command, {}
+    # Worker processes share the port, so each writes its metrics to files in this folder and
+    # /metrics sums them (prometheus_client's multiprocess mode); `up` empties it first.
+    metrics = data_dir.parent / f"{name}-metrics"
+    metrics.mkdir(parents=True, exist_ok=True)
+    return command + ["--workers", str(workers)], {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
 
 
 def service_component(name: str) -> Component:
     port = SERVICE_PORTS[name]
     command, env = service_command(name, port, STATE / "analytics")
+    metrics = env.get("PROMETHEUS_MULTIPROC_DIR")
     return Component(name, port, lambda: command,
                      lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env={**env, **SERVICE_ENV.get(name, {})},
+                     prepare=lambda: metrics and [p.unlink() for p in Path(metrics).glob("*.db")],
                      start_timeout=120)
 
 

@@ -30,6 +30,8 @@ CONSUMER_LAG = Gauge(
     "sangathan_kafka_consumer_lag",
     "Records not yet handled by a consumer group (high watermark minus committed offset), by partition",
     ["group", "topic", "partition"],
+    # With worker processes (OTP_WORKERS), the value last set by any of them, not one per pid.
+    multiprocess_mode="mostrecent",
 )
 
 STATS_INTERVAL_MS = 5000
