@@ -20,7 +20,7 @@ running platform is untouched. Then:
 The load comes from `--procs` processes, each an asyncio loop (uvloop) with one aiohttp
 session of keep-alive connections; "late" is how far behind schedule the generator sent
 (a large value means the generator, not the service, was the limit); "ok/s" counts expected
-answers only; "cpu ms" is the service's CPU time (all its processes) per request, the figure
+answers only; "cpu ms" is the service's CPU time (all its processes) per answered request, the figure
 least disturbed by whatever else shares the machine.
 """
 
@@ -198,7 +198,8 @@ def group_cpu_s(pgid: int) -> float:
 def row(name: str, result: Result, n: int, cpu_s: float | None) -> str:
     q = statistics.quantiles(result.latencies, n=100)
     late = statistics.quantiles(result.late, n=100)[98]
-    cpu = f"{cpu_s / n * 1000:>8.2f}" if cpu_s is not None else f"{'-':>8}"
+    answered = sum(count for status, count in result.statuses.items() if status.isdigit())
+    cpu = f"{cpu_s / answered * 1000:>8.2f}" if cpu_s is not None and answered else f"{'-':>8}"
     return (f"{name:<34}{(n - result.errors) / result.elapsed:>9.0f}{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
             f"{max(result.latencies) * 1000:>8.0f}{late * 1000:>8.1f}{result.errors:>8}{cpu}   "
             f"{dict(sorted(result.statuses.items()))}")
