@@ -14,14 +14,15 @@ running platform is untouched. Then:
    when it was due, so a service falling behind shows as latency, not as a slower client;
 3. GET /healthz at the same rate: what uvicorn, FastAPI and this load generator cost alone;
 4. the raw-Redis baseline in the same run: the very Redis calls the service makes per
-   verification (its `RedisCodeStore`: call count, then the try), from threads, same rate,
-   same open loop; no HTTP, no token, no Kafka.
+   verification (its `RedisCodeStore`: the call count with the record, then the compare-and-set
+   of the try), from threads, same rate, same open loop; no HTTP, no token, no Kafka.
 
 The load comes from `--procs` processes, each an asyncio loop (uvloop) with one aiohttp
 session of keep-alive connections; "late" is how far behind schedule the generator sent
 (a large value means the generator, not the service, was the limit); "ok/s" counts expected
-answers only; "cpu ms" is the service's CPU time (all its processes) per answered request, the figure
-least disturbed by whatever else shares the machine.
+answers only; "cpu ms" is the service's CPU time (all its processes) per answered request, less
+disturbed than latency by whatever else shares the machine (it still rises under contention:
+compare rows of one run).
 """
 
 from __future__ import annotations
