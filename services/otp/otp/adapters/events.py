@@ -75,12 +75,18 @@ class ConfirmingPublisher:
         EVENTS_PUBLISHED.labels(event_type).inc()
 
     def close(self) -> None:
-        """Stop serving reports, then wait for what is still queued. Idempotent."""
+        """Stop serving reports, wait for what is still queued, then release the client. Idempotent."""
         if self._stop.is_set():
             return
         self._stop.set()
         self._poller.join()
-        self._producer.flush(self._timeout_s)  # serves the last reports: their waiters return
+        try:
+            self._producer.flush(self._timeout_s)  # serves the last reports: their waiters return
+        finally:
+            # Whatever is still queued is reported lost to its waiter; closing must not wait for it.
+            self._producer.purge()
+            self._producer.poll(0)
+            self._producer.close()
 
     def _serve_reports(self) -> None:
         while not self._stop.is_set():
