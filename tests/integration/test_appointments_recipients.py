@@ -5,30 +5,18 @@ import random
 import uuid
 
 import pytest
-from pymongo import MongoClient
 
 from appointments import handlers
-from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.outbox import OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory, RecipientsBuilding
 from appointments.domain import Person
 from shared.kafka.producer import EventPublisher
-from shared.orgtree.repository import OrgRegistry
 from shared.teams.rules import rules_for
 
 pytestmark = pytest.mark.integration
 
 MANDAL = "IN-HP-D01-A01-M01"
 BOOTHS = [f"{MANDAL}-S01-B00{i}" for i in range(1, 4)]
-
-
-@pytest.fixture
-def ctx(settings, mongo_db):
-    registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree make up loads
-    if registry.get(BOOTHS[0]) is None:
-        pytest.skip("the demo org tree (Himachal) is not loaded")
-    teams = BoothTeams(mongo_db, rules_for)
-    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
 
 
 @pytest.fixture

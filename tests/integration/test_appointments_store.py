@@ -6,16 +6,14 @@ import threading
 
 import pytest
 from confluent_kafka import Consumer
-from pymongo import MongoClient
 
 from appointments import handlers
-from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
+from appointments.adapters.mongo import ConcurrentUpdate
 from appointments.adapters.outbox import OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import DomainError, Person, RoleFilled
 from shared.events.contracts import from_kafka
 from shared.kafka.producer import DeliveryError, EventPublisher
-from shared.orgtree.repository import OrgRegistry
 from shared.teams.rules import rules_for
 from tests.conftest import random_suffix
 from tests.processes import closed_port
@@ -23,15 +21,6 @@ from tests.processes import closed_port
 pytestmark = pytest.mark.integration
 
 BOOTHS = [f"IN-HP-D01-A01-M01-S01-B00{i}" for i in range(1, 6)]
-
-
-@pytest.fixture
-def ctx(settings, mongo_db):
-    registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree make up loads
-    if registry.get(BOOTHS[0]) is None:
-        pytest.skip("the demo org tree (Himachal) is not loaded")
-    teams = BoothTeams(mongo_db, rules_for)
-    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
 
 
 def directory(ctx) -> RecipientDirectory:

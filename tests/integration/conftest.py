@@ -1,0 +1,21 @@
+"""Fixtures the integration tests of more than one service's module share."""
+
+import pytest
+from pymongo import MongoClient
+
+from appointments import handlers
+from appointments.adapters.mongo import BoothTeams, PresidentPosts
+from shared.orgtree.repository import OrgRegistry
+from shared.teams.rules import rules_for
+
+DEMO_BOOTH = "IN-HP-D01-A01-M01-S01-B001"
+
+
+@pytest.fixture
+def ctx(settings, mongo_db):
+    """Appointments' handler context: the demo registry make up loads, booth teams in this test's database."""
+    registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])
+    if registry.get(DEMO_BOOTH) is None:
+        pytest.skip("the demo org tree (Himachal) is not loaded")
+    teams = BoothTeams(mongo_db, rules_for)
+    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
