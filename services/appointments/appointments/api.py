@@ -280,7 +280,20 @@ def recipients(unit: str, who: RecipientsReader, roles: str = ""):
     except RecipientsBuilding as exc:
         raise ProblemError(503, "recipients-building", "Recipients are being prepared", str(exc),
                            headers={"Retry-After": "30"}) from None
-    return StreamingResponse((json.dumps(r) + "\n" for r in rows), media_type="application/x-ndjson")
+    return StreamingResponse(_ndjson_chunks(rows), media_type="application/x-ndjson")
+
+
+def _ndjson_chunks(rows, size: int = 1000):
+    """NDJSON, many lines a chunk: a streamed sync iterator costs a thread hop per item, which
+    capped a national recipient stream near 1,200 lines a second when each line was one."""
+    chunk = []
+    for row in rows:
+        chunk.append(json.dumps(row))
+        if len(chunk) >= size:
+            yield "\n".join(chunk) + "\n"
+            chunk = []
+    if chunk:
+        yield "\n".join(chunk) + "\n"
 
 
 app = create_app(
