@@ -1,7 +1,7 @@
 """Verified recipients by assembly seat and role: what a directive's fan-out reads, by `_id` alone.
 
 Reading them out of `booth_teams` filters on `path_ids`, which FerretDB v1 answers by scanning
-every booth team (about a minute a pass nationally, and a fan-out makes one pass per district).
+every booth team (about a minute a pass nationally, and a fan-out makes one pass per chunk).
 So the outbox relay, which visits every booth whose team changed, also writes the booth's verified
 appointees of each role that changed into one document per assembly seat and role:
 
@@ -10,8 +10,8 @@ appointees of each role that changed into one document per assembly seat and rol
 An entry is one string, its version zero-padded first: FerretDB v1 reads a seat's document of
 strings about five times faster than the same entries as nested documents (270 booths: 14 ms
 against 71), and a string still compares by version. An entry only moves to a newer team
-version, so relays racing on one booth leave the newest. A unit's recipients are its seats' documents: the
-nation's ~3,850 per role, a district's ~5, a mandal's one (filtered to the mandal).
+version, so relays racing on one booth leave the newest. A unit's recipients are its seats'
+documents: the nation's ~3,850 per role, a district's ~5, a mandal's one (filtered to the mandal).
 
 A directory created beside booth teams that already exist is filled from them once at start
 (`backfill`); until then readers get RecipientsBuilding, which the API answers with a 503.
@@ -65,15 +65,15 @@ class RecipientDirectory:
         for role in roles:
             self._put(document_id(team.booth_path["assembly"], role), team.booth_id, entry(team, role))
 
-    def _put(self, doc_id: str, booth_id: str, entry: str) -> None:
+    def _put(self, doc_id: str, booth_id: str, value: str) -> None:
         field = f"booths.{booth_id}"
-        version = entry.split("|", 1)[0]
+        version = value.split("|", 1)[0]
         older = {"_id": doc_id, "$or": [{field: {"$lt": version}}, {field: {"$exists": False}}]}
         for _ in range(3):
-            if self.docs.update_one(older, {"$set": {field: entry}}).matched_count:
+            if self.docs.update_one(older, {"$set": {field: value}}).matched_count:
                 return
             try:
-                self.docs.insert_one({"_id": doc_id, "booths": {booth_id: entry}})
+                self.docs.insert_one({"_id": doc_id, "booths": {booth_id: value}})
                 return
             except DuplicateKeyError:
                 continue  # the document exists: either it was just made, or it holds a newer entry
@@ -111,10 +111,10 @@ class RecipientDirectory:
             state = assembly.split("-")[1]
             for role in sorted(roles if roles is not None else self.roles_of(state)):
                 doc = self.docs.find_one({"_id": document_id(assembly, role)})
-                for booth_id, entry in sorted((doc or {}).get("booths", {}).items()):
+                for booth_id, value in sorted((doc or {}).get("booths", {}).items()):
                     if is_within(booth_id, unit_id):
                         path = booth_path(ancestor_ids(booth_id))
-                        for person in entry.split("|")[1:]:
+                        for person in value.split("|")[1:]:
                             appointment_id, phone, locale = person.split(",")
                             yield {"booth_id": booth_id, "booth_path": path, "appointment_id": appointment_id,
                                    "role": role, "phone": phone, "locale": locale}
