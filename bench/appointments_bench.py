@@ -11,8 +11,10 @@ Kafka, FerretDB and OTP service do the rest. It measures, on this machine:
 2. bulk import: rows per second for one CSV of `--bulk-booths` booths × 12 members;
 3. latency from appoint to `appointment-verified` on Kafka, through the OTP sink and
    verification, for `--latency` appointments one at a time: p50/p99;
-4. baselines in the same run: raw pymongo inserts of the same booth documents (8 threads) and
-   raw confluent-kafka produces of the same number of events, so each rate reads as a ratio;
+4. baselines in the same run: raw pymongo inserts of the same booth documents (8 threads), raw
+   pymongo and confluent-kafka issuing one appointment's own reads, writes and produces (8
+   threads: the API's target is half that rate), and raw confluent-kafka produces of the same
+   number of events, so each rate reads as a ratio;
 5. a whole state's import (`--import-state`, default Goa: 1,702 booths x 12 = 20,424 rows;
    Madhya Pradesh's 65,015 booths x 12 = 7,80,180 rows with `--import-state MP`, about half an
    hour at the rate measured on 2 cores) by a second appointments service of its own (scratch database with
@@ -241,6 +243,41 @@ def baseline_mongo(db, n: int) -> float:
     return timed_threads(8, docs, db.raw_baseline.insert_one)
 
 
+def baseline_same_operations(db, bootstrap: str, booths: list[str], n: int) -> float:
+    """Raw pymongo and confluent-kafka issuing what one API appointment does, 8 threads: read the
+    team and the booth, claim the president's post, insert the team with its outbox and its
+    pointer; then the relay's part: take the pointer, read the team, produce its two events,
+    write it back without them. Appointments per second."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    topic = f"bench.raw-same-ops.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 12, 1)])[topic].result(15)
+    payload = json.dumps(json.loads(SCHEMA.read_text())["examples"][0]).encode()
+    template = db.booth_teams.find_one({}) or {"appointments": [], "history": [], "outbox": []}  # one the API wrote
+
+    def appoint(i: int) -> None:
+        booth = f"raw-{i}"
+        db.raw_teams.find_one({"_id": booth})
+        db.org_units.find_one({"_id": booths[i % len(booths)]})
+        db.raw_posts.insert_one({"_id": f"+91{i:010d}", "booth_id": booth, "appointment_id": str(uuid.uuid4())})
+        db.raw_teams.insert_one({**template, "_id": booth, "version": 1})
+        db.raw_pending.update_one({"_id": booth}, {"$set": {"since": time.time()}}, upsert=True)
+        db.raw_pending.delete_one({"_id": booth})
+        team = db.raw_teams.find_one({"_id": booth})
+        for _ in range(2):
+            producer.produce(topic, payload, key=booth)
+        producer.poll(0)  # the relay confirms a round's events with one flush; here, all at the end
+        db.raw_teams.update_one({"_id": booth, "version": team["version"]},
+                                {"$set": {"outbox": [], "version": team["version"] + 1}})
+
+    started = time.perf_counter()
+    timed_threads(8, list(range(n)), appoint)
+    producer.flush(60)
+    rate = n / (time.perf_counter() - started)
+    admin.delete_topics([topic])
+    return rate
+
+
 def baseline_kafka(bootstrap: str, n: int) -> float:
     topic = f"bench.raw-appointments.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -290,6 +327,7 @@ def main() -> None:
                 bench_latency(base, headers, spare, args.latency, settings.kafka_bootstrap)))
             # Baselines big enough that connection set-up does not dominate them.
             mongo_rate = baseline_mongo(scratch, max(args.api, 3000))
+            same_rate = baseline_same_operations(scratch, settings.kafka_bootstrap, booths, max(args.api, 600))
             kafka_rate = baseline_kafka(settings.kafka_bootstrap, max(args.api * 2, 30_000))
         finally:
             service.stop()
@@ -299,6 +337,9 @@ def main() -> None:
     print(f"{'measure':<52}{'value':>14}{'baseline':>14}{'ratio':>8}")
     print(f"{'API appointments/s (8 clients, ' + str(args.api) + ')':<52}{api_rate:>14.0f}"
           f"{mongo_rate:>14.0f}{api_rate / mongo_rate:>8.2f}   baseline: raw pymongo insert_one/s, 8 threads")
+    print(f"{'  the same, against the same operations raw':<52}{api_rate:>14.0f}"
+          f"{same_rate:>14.0f}{api_rate / same_rate:>8.2f}   baseline: one appointment's reads, writes and produces, "
+          f"8 threads")
     print(f"{'bulk import rows/s (' + str(bulk_rows) + ' rows)':<52}{bulk_rate:>14.0f}"
           f"{mongo_rate:>14.0f}{bulk_rate / mongo_rate:>8.2f}   baseline: same")
     print(f"{'service peak RSS before / after bulk import (MB)':<52}{rss_before:>14.0f}{rss_after:>14.0f}")
