@@ -231,8 +231,10 @@ def test_a_directives_reach_counts_each_booth_once(api, org_registry, mandals, s
         "recipient_id": str(uuid.uuid4()), "via": "reply", "acknowledged_at": datetime.now(timezone.utc).isoformat()})
     notifier.flush()
     notifier.close()
+    # Up to a minute: two topics' events and a directive's partial, each published on its own
+    # timer, on a busy machine (how soon is the benchmark's to measure, not this test's).
     reach = api.wait_for(lambda: (r := api.reach(directive_id)) and r["booths_delivered"] == 2
-                         and r["booths_acknowledged"] == 1 and r)
+                         and r["booths_acknowledged"] == 1 and r, 60)
     assert reach["booths_targeted"] == org_registry.get(mandal)["booths"]
     time.sleep(0.5)
     assert api.reach(directive_id)["booths_delivered"] == 2
