@@ -275,7 +275,9 @@ def test_an_otp_sent_during_a_bulk_send_on_the_same_numbers_arrives_first(stack)
     assert response.status_code == 202, response.text
     wait_until(lambda: stack.messages(to=phone), 10)
     [otp] = stack.messages(to=phone)
-    stack.wait_for(bulk_id, lambda s: s["total"]["sent"] + s["total"]["failed"] == 339, timeout_s=60)
+    # Every bulk message sent or failed: a message the simulator refuses a few times in a row
+    # waits out its backoff (1, 2, 4, 8, 16 s with jitter), so allow well beyond a minute.
+    stack.wait_for(bulk_id, lambda s: s["total"]["sent"] + s["total"]["failed"] == 339, timeout_s=180)
     after = [m for m in stack.messages(channel="whatsapp")
              if m["template"]["name"] == "directive_v1" and directive_of(stack, m) == bulk_id
              and m["accepted_at"] > otp["accepted_at"]]
