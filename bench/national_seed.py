@@ -25,11 +25,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "services" / "appointments")]
 
 from pymongo import MongoClient  # noqa: E402
 from pymongo.database import Database  # noqa: E402
-from pymongo.errors import BulkWriteError  # noqa: E402
 
 from appointments.adapters.mongo import BoothTeams  # noqa: E402
 from appointments.adapters.recipients import RecipientDirectory, document_id, entry  # noqa: E402
 from appointments.domain import BoothTeam, Person, booth_path  # noqa: E402
+from shared.mongo import insert_ignoring_duplicates  # noqa: E402
 from shared.orgtree.generator import DEFAULT_SEED, generate_national  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
@@ -86,13 +86,8 @@ def president_team(unit: dict, n: int) -> BoothTeam:
 
 
 def _write_seats(db: Database, seats: dict[str, dict[str, dict]]) -> None:
-    docs = [{"_id": doc_id, "booths": booths} for doc_id, booths in seats.items()]
-    if docs:
-        try:
-            db.verified_recipients.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:  # a seeding cut short and run again: those are there
-            if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
-                raise
+    # A seeding cut short and run again finds some there already: those are kept.
+    insert_ignoring_duplicates(db.verified_recipients, [{"_id": d, "booths": b} for d, b in seats.items()])
     seats.clear()
 
 

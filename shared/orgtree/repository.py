@@ -21,14 +21,13 @@ from itertools import count, islice
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
 from shared.logging import get_logger
+from shared.mongo import insert_ignoring_duplicates
 from shared.orgtree.generator import GENERATOR_VERSION
 from shared.orgtree.index import PAGE_SIZE, TreeIndex, children_of, merged_children, page_id
 from shared.orgtree.levels import LEVELS, NATIONAL_ID, Unit, level_of
 
-DUPLICATE_KEY = 11000
 # Bump when the children or booth-page documents change: a registry loaded before is indexed again.
 INDEX_VERSION = 1
 
@@ -178,13 +177,7 @@ class OrgRegistry:
         return {level.name: counts[level.name] for level in LEVELS if level.name in counts}
 
     def _insert_new(self, batch: list[dict]) -> int:
-        try:
-            return len(self.units.insert_many(batch, ordered=False).inserted_ids)
-        except BulkWriteError as exc:
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                raise
-            return exc.details["nInserted"]
-
+        return len(batch) - len(insert_ignoring_duplicates(self.units, batch))
     def _write_index(self, docs: list[tuple[str, dict]]) -> None:
         children = [doc for kind, doc in docs if kind == "children"]
         # Each state's load brings the nation's unit: its children are those of every load.
@@ -204,16 +197,8 @@ class OrgRegistry:
 
 def _put_all(collection, docs: list[dict]) -> None:
     """Insert in one unordered batch; a document already there (a tree indexed again) is replaced."""
-    if not docs:
-        return
-    try:
-        collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-            raise
-        for error in exc.details["writeErrors"]:
-            doc = docs[error["index"]]
-            collection.replace_one({"_id": doc["_id"]}, doc)
+    for i in insert_ignoring_duplicates(collection, docs):
+        collection.replace_one({"_id": docs[i]["_id"]}, docs[i])
 
 
 def _document(unit: Unit) -> dict:

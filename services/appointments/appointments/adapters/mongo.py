@@ -12,13 +12,11 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from appointments.domain import Appointment, BoothTeam, Person
+from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
-
-
-DUPLICATE_KEY = 11000
 
 
 class ConcurrentUpdate(Exception):
@@ -59,11 +57,11 @@ class BoothTeams:
         """Insert teams that have no document yet in one unordered batch; returns the booth ids
         that already had one (those teams are left as they are, unsaved)."""
         docs = [{"_id": t.booth_id, **self._document(t), "version": 1} for t in teams]
-        existing = {docs[i]["_id"] for i in _insert_ignoring_duplicates(self.teams, docs)}
+        existing = {docs[i]["_id"] for i in insert_ignoring_duplicates(self.teams, docs)}
         new = [t for t in teams if t.booth_id not in existing]
         for team in new:
             team.version = 1
-        _insert_ignoring_duplicates(self.pending, [{"_id": t.booth_id, "since": _now()} for t in new if t.outbox])
+        insert_ignoring_duplicates(self.pending, [{"_id": t.booth_id, "since": _now()} for t in new if t.outbox])
         return existing
 
     # ------------------------------------------------------------------ outbox pointers
@@ -159,7 +157,7 @@ class PresidentPosts:
         the phones already claimed (by anyone), which need `claim`'s one-by-one judgement."""
         docs = [{"_id": phone, "booth_id": booth_id, "appointment_id": appointment_id}
                 for phone, booth_id, appointment_id in claims]
-        return {docs[i]["_id"] for i in _insert_ignoring_duplicates(self.posts, docs)}
+        return {docs[i]["_id"] for i in insert_ignoring_duplicates(self.posts, docs)}
 
     def release(self, phone: str, appointment_id: str) -> None:
         self.posts.delete_one({"_id": phone, "appointment_id": appointment_id})
@@ -170,19 +168,6 @@ class PresidentPosts:
             return False
         president = team.president()
         return president is not None and president.id == held["appointment_id"]
-
-
-def _insert_ignoring_duplicates(collection, docs: list[dict]) -> list[int]:
-    """Insert in one unordered batch; returns the positions of documents whose `_id` was taken."""
-    if not docs:
-        return []
-    try:
-        collection.insert_many(docs, ordered=False)
-        return []
-    except BulkWriteError as exc:
-        if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-            raise
-        return [e["index"] for e in exc.details["writeErrors"]]
 
 
 def _appointment_doc(a: Appointment) -> dict[str, Any]:
