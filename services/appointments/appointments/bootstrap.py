@@ -8,6 +8,7 @@ from appointments import consumer
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
+from appointments.adapters.personal import personal_data
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Context
@@ -44,9 +45,10 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
     registry = OrgRegistry(db)
-    teams = BoothTeams(db, rules_for)
+    personal = personal_data(settings)
+    teams = BoothTeams(db, rules_for, personal)
     context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams))
-    recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles)
+    recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
     namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
     publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
                                topic_for=namespaced if settings.topic_namespace else None)

@@ -3,7 +3,7 @@
 State, history and the outbox of unpublished events live in that one document, so a write
 either happens with its events or not at all. A small `outbox_pending` collection points the
 relay at booths with something to publish; a periodic sweep of `has_outbox` finds any booth
-whose pointer a crash lost.
+whose pointer a crash lost. Names and phones are sealed on the way in (`PersonalData`).
 """
 
 from collections.abc import Callable, Iterator
@@ -14,7 +14,8 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from appointments.domain import Appointment, BoothTeam, Person
+from appointments.adapters.personal import PersonalData
+from appointments.domain import Appointment, BoothTeam
 from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
@@ -24,8 +25,9 @@ class ConcurrentUpdate(Exception):
 
 
 class BoothTeams:
-    def __init__(self, db: Database, rules_for: Callable[[str], TeamRules]):
+    def __init__(self, db: Database, rules_for: Callable[[str], TeamRules], personal: PersonalData):
         self.teams, self.pending, self.rules_for = db.booth_teams, db.outbox_pending, rules_for
+        self.personal = personal
 
     def ensure_indexes(self) -> None:
         # Used by a real MongoDB; the local FerretDB scans these filters anyway.
@@ -103,9 +105,9 @@ class BoothTeams:
         return {
             "booth_path": team.booth_path,
             "path_ids": ["IN", *team.booth_path.values()],
-            "appointments": [_appointment_doc(a) for a in team.appointments],
+            "appointments": [self._appointment_doc(a) for a in team.appointments],
             "history": team.history,
-            "outbox": team.outbox,
+            "outbox": self.personal.sealed_events(team.outbox),
             "has_outbox": bool(team.outbox),
             "idempotency": team.idempotency,
             "seen_events": team.seen_events,
@@ -116,14 +118,32 @@ class BoothTeams:
         state_code = doc["booth_path"]["state"].split("-")[1]
         return BoothTeam(
             booth_id=doc["_id"], booth_path=doc["booth_path"], rules=self.rules_for(state_code),
-            appointments=[_appointment(a) for a in doc["appointments"]], history=doc["history"],
-            outbox=doc["outbox"], idempotency=doc["idempotency"], seen_events=doc["seen_events"],
+            appointments=[self._appointment(a) for a in doc["appointments"]], history=doc["history"],
+            outbox=self.personal.opened_events(doc["outbox"]), idempotency=doc["idempotency"], seen_events=doc["seen_events"],
             version=doc["version"],
         )
 
 
+    def _appointment_doc(self, a: Appointment) -> dict[str, Any]:
+        return {
+            "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
+            "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
+            "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
+            "otp_failure": a.otp_failure, "person": self.personal.person_doc(a.person),
+        }
+
+    def _appointment(self, d: dict[str, Any]) -> Appointment:
+        return Appointment(
+            id=d["id"], role=d["role"], person=self.personal.person(d["person"]), status=d["status"],
+            appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
+            otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]),
+            ended_at=_aware(d["ended_at"]), ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
+        )
+
+
 class PresidentPosts:
-    """One booth-president post per person nationally: a claim document per phone (`_id`).
+    """One booth-president post per person nationally: a claim document per phone, its `_id` the
+    phone's keyed index (never the phone itself).
 
     A claim is written before the booth team and removed after the president leaves; a crash in
     between leaves a stale claim, which the next claimant detects (the booth no longer has that
@@ -131,21 +151,22 @@ class PresidentPosts:
     """
 
     def __init__(self, db: Database, teams: BoothTeams):
-        self.posts, self.teams = db.president_posts, teams
+        self.posts, self.teams, self.index = db.president_posts, teams, teams.personal.index
 
     def claim(self, phone: str, booth_id: str, appointment_id: str) -> str | None:
         """Claim the post for this appointment; returns the booth already holding it, or None."""
-        mine = {"_id": phone, "booth_id": booth_id, "appointment_id": appointment_id}
+        post = self.index(phone)
+        mine = {"_id": post, "booth_id": booth_id, "appointment_id": appointment_id}
         for _ in range(5):
             try:
                 self.posts.insert_one(mine)
                 return None
             except DuplicateKeyError:
-                held = self.posts.find_one({"_id": phone})
+                held = self.posts.find_one({"_id": post})
             if held is None:
                 continue
             if held["appointment_id"] == appointment_id or not self._still_holds(held):
-                replaced = self.posts.replace_one({"_id": phone, "appointment_id": held["appointment_id"]}, mine)
+                replaced = self.posts.replace_one({"_id": post, "appointment_id": held["appointment_id"]}, mine)
                 if replaced.matched_count:
                     return None
                 continue
@@ -155,12 +176,13 @@ class PresidentPosts:
     def claim_new(self, claims: list[tuple[str, str, str]]) -> set[str]:
         """Claim posts no one holds, (phone, booth id, appointment id) each, in one batch; returns
         the phones already claimed (by anyone), which need `claim`'s one-by-one judgement."""
-        docs = [{"_id": phone, "booth_id": booth_id, "appointment_id": appointment_id}
+        phones = [phone for phone, _, _ in claims]
+        docs = [{"_id": self.index(phone), "booth_id": booth_id, "appointment_id": appointment_id}
                 for phone, booth_id, appointment_id in claims]
-        return {docs[i]["_id"] for i in insert_ignoring_duplicates(self.posts, docs)}
+        return {phones[i] for i in insert_ignoring_duplicates(self.posts, docs)}
 
     def release(self, phone: str, appointment_id: str) -> None:
-        self.posts.delete_one({"_id": phone, "appointment_id": appointment_id})
+        self.posts.delete_one({"_id": self.index(phone), "appointment_id": appointment_id})
 
     def _still_holds(self, held: dict) -> bool:
         team = self.teams.get(held["booth_id"])
@@ -168,26 +190,6 @@ class PresidentPosts:
             return False
         president = team.president()
         return president is not None and president.id == held["appointment_id"]
-
-
-def _appointment_doc(a: Appointment) -> dict[str, Any]:
-    return {
-        "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
-        "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
-        "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
-        "otp_failure": a.otp_failure,
-        "person": {"name": a.person.name, "phone": a.person.phone, "gender": a.person.gender,
-                   "channel": a.person.channel, "locale": a.person.locale},
-    }
-
-
-def _appointment(d: dict[str, Any]) -> Appointment:
-    return Appointment(
-        id=d["id"], role=d["role"], person=Person(**d["person"]), status=d["status"],
-        appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
-        otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]), ended_at=_aware(d["ended_at"]),
-        ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
-    )
 
 
 def _aware(value: datetime | None) -> datetime | None:
