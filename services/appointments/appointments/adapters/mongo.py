@@ -119,7 +119,8 @@ class BoothTeams:
         return BoothTeam(
             booth_id=doc["_id"], booth_path=doc["booth_path"], rules=self.rules_for(state_code),
             appointments=[self._appointment(a) for a in doc["appointments"]], history=doc["history"],
-            outbox=self.personal.opened_events(doc["outbox"]), idempotency=doc["idempotency"], seen_events=doc["seen_events"],
+            outbox=self.personal.opened_events(doc["outbox"]), idempotency=doc["idempotency"],
+            seen_events=doc["seen_events"],
             version=doc["version"],
         )
 
