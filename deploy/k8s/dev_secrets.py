@@ -75,7 +75,8 @@ def objects() -> list[dict]:
                           "phone-index-key": secrets.token_urlsafe(48)}))
     # The simulator signs its webhooks with the notifier's webhook key (it mounts that key only).
     made.append(secret("sangathan-notifier-keys", **{"webhook-secret": secrets.token_urlsafe(48),
-                                                     "ack-secret": secrets.token_urlsafe(48)}))
+                                                     "ack-secret": secrets.token_urlsafe(48),
+                                                     "optout-secret": f"v1:{secrets.token_urlsafe(48)}\n"}))
     # The simulator takes any key; a real provider's key comes from its contract, in production.
     made.append(secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)}))
     # The Ingress's certificate; in production cert-manager issues it from the prod overlay's annotation.

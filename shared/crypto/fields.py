@@ -75,7 +75,12 @@ def _derive(secret: bytes, key_id: str) -> bytes:
 
 
 def keyring(raw: bytes, what: str) -> FieldCipher:
-    """A cipher from a keyring file: `<key id>:<secret>` lines, the last the current key.
+    """A cipher from a keyring file: `<key id>:<secret>` lines, the last the current key."""
+    return FieldCipher(*parse_keys(raw, what))
+
+
+def parse_keys(raw: bytes, what: str) -> tuple[dict[str, bytes], str]:
+    """Key id -> secret from `<key id>:<secret>` lines, and the current id (the last line's).
 
     One bare secret is a keyring of one (key id "0"): the development key is made that way."""
     lines = [line.strip() for line in raw.decode().splitlines() if line.strip() and not line.startswith("#")]
@@ -89,7 +94,7 @@ def keyring(raw: bytes, what: str) -> FieldCipher:
         keys[key_id] = checked_key(secret.strip().encode(), f"{what} ({key_id})")
     if not keys:
         raise ValueError(f"{what} holds no key")
-    return FieldCipher(keys, current=lines[-1].partition(":")[0])
+    return keys, lines[-1].partition(":")[0]
 
 
 class PhoneIndex:
@@ -102,3 +107,19 @@ class PhoneIndex:
         mac = self._keyed.copy()
         mac.update(e164.encode())
         return mac.hexdigest()[:32]
+
+
+class VersionedIndex:
+    """A keyed index whose key rotates by id: values are `<key id>:<hmac>`, written under the
+    current key; a look-up computes the value under every key still in the ring, so what was
+    recorded before a rotation is still found after it."""
+
+    def __init__(self, keys: dict[str, bytes], current: str):
+        self._indexes = {key_id: PhoneIndex(secret) for key_id, secret in keys.items()}
+        self.current_id = current
+
+    def current(self, value: str) -> str:
+        return f"{self.current_id}:{self._indexes[self.current_id](value)}"
+
+    def every(self, value: str) -> list[str]:
+        return [f"{key_id}:{index(value)}" for key_id, index in self._indexes.items()]

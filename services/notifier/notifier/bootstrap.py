@@ -16,7 +16,7 @@ from pymongo.database import Database
 from notifier import consumer, handlers
 from notifier.adapters import events as ev
 from notifier.adapters.channels import channels
-from notifier.adapters.keys import ack_key, webhook_key
+from notifier.adapters.keys import ack_key, optout_index, webhook_key
 from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import HttpRecipients, RecipientSource
@@ -95,7 +95,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     client = redis_client(settings)
     store = DirectiveStore(db, settings.collection_prefix)
     hooks, acks = webhook_key(settings), ack_key(settings)
-    ledger = Ledger(client, prefix=settings.redis_prefix, phone_key=acks)
+    ledger = Ledger(client, prefix=settings.redis_prefix, phone_key=acks, optouts=optout_index(settings))
     tally = Tally(client, prefix=settings.redis_prefix)
     registry = OrgRegistry(db)
     quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)

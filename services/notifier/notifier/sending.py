@@ -140,7 +140,7 @@ class Sender:
     def _screen(self, tasks: list[Task], out: Settlement) -> list[Task]:
         p, now = self.ports, self.ports.clock()
         cancelled = p.ledger.cancelled(t.directive_id for t in tasks if t.directive_id)
-        opted_out = p.ledger.opted_out([p.ledger.phone_hash(t.phone) for t in tasks])
+        opted_out = p.ledger.opted_out([t.phone for t in tasks])
         ready = []
         for task, out_of_consent in zip(tasks, opted_out):
             if task.expires_at is not None and task.expires_at < now:
