@@ -4,6 +4,7 @@ import pytest
 from pymongo import MongoClient
 
 from appointments import handlers
+from appointments.adapters.erasures import ErasureLog
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.personal import PersonalData, personal_data
 from appointments.settings import AppointmentsSettings
@@ -26,4 +27,5 @@ def ctx(settings, mongo_db, personal):
     if registry.get(DEMO_BOOTH) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")
     teams = BoothTeams(mongo_db, rules_for, personal)
-    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
+    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams),
+                            erasures=ErasureLog(mongo_db))

@@ -26,6 +26,10 @@ class AppointmentsSettings(PlatformSettings):
     import_max_bytes: int = Field(200 * 1024 * 1024, validation_alias="IMPORT_MAX_BYTES")
     # How long POST .../verification waits to show the appointment verified before answering 202.
     verification_wait_s: float = Field(3.0, validation_alias="VERIFICATION_WAIT_S")
+    # Retention (DPDP Act): a revoked or replaced appointee's name and phone are scrubbed this long
+    # after the appointment ended; the job looks this often.
+    retention_days: float = Field(180.0, gt=0, validation_alias="PERSONAL_DATA_RETENTION_DAYS")
+    retention_interval_s: float = Field(3600.0, gt=0, validation_alias="PERSONAL_DATA_RETENTION_INTERVAL_S")
     # Development keys live here (made once); production names its keys below.
     state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
     # Names and phones at rest: a keyring of `<key id>:<secret>` lines, the last the current key

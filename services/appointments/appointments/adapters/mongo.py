@@ -33,6 +33,8 @@ class BoothTeams:
         # Used by a real MongoDB; the local FerretDB scans these filters anyway.
         self.teams.create_index([("path_ids", ASCENDING), ("_id", ASCENDING)])
         self.teams.create_index([("has_outbox", ASCENDING)])
+        self.teams.create_index([("retained_since", ASCENDING)], sparse=True)
+        self.teams.create_index([("phone_indexes", ASCENDING)])
 
     def get(self, booth_id: str) -> BoothTeam | None:
         doc = self.teams.find_one({"_id": booth_id})
@@ -85,6 +87,21 @@ class BoothTeams:
     def outbox_backlog(self) -> int:
         return self.pending.count_documents({})
 
+    # ------------------------------------------------------------------ personal data
+
+    def with_phone(self, phone: str, unit_id: str) -> list[str]:
+        """The booths under `unit_id` whose team has (or had) this phone, found by its index."""
+        query = {"phone_indexes": self.personal.index(phone), "path_ids": unit_id}
+        return [d["_id"] for d in self.teams.find(query, {"_id": 1})]
+
+    def ended_before(self, cutoff: datetime, *, after: str = "", limit: int = 500) -> list[BoothTeam]:
+        """Teams (by booth id, from `after`) with an appointment that ended before `cutoff` and
+        still names its person: the retention job's work, read in pages."""
+        query: dict[str, Any] = {"retained_since": {"$lt": cutoff}}
+        if after:
+            query["_id"] = {"$gt": after}
+        return [self._team(d) for d in self.teams.find(query).sort("_id", ASCENDING).limit(limit)]
+
     # ------------------------------------------------------------------ portal reads
 
     def teams_under(self, unit_id: str, *, after: str = "", limit: int = 200) -> list[BoothTeam]:
@@ -102,10 +119,16 @@ class BoothTeams:
     # ------------------------------------------------------------------ mapping
 
     def _document(self, team: BoothTeam) -> dict[str, Any]:
+        appointments = [self._appointment_doc(a) for a in team.appointments]
         return {
             "booth_path": team.booth_path,
             "path_ids": ["IN", *team.booth_path.values()],
-            "appointments": [self._appointment_doc(a) for a in team.appointments],
+            "appointments": appointments,
+            # Who is in this team, by phone index: finds a person's teams without their phone.
+            "phone_indexes": sorted({i for a in appointments if (i := a["person"]["phone_index"])}),
+            # When the earliest ended appointment still naming its person ended: what retention looks for.
+            "retained_since": min((a.ended_at for a in team.appointments if a.ended_at and not a.erased_at),
+                                  default=None),
             "history": team.history,
             "outbox": self.personal.sealed_events(team.outbox),
             "has_outbox": bool(team.outbox),
@@ -130,7 +153,8 @@ class BoothTeams:
             "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
             "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
             "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
-            "otp_failure": a.otp_failure, "person": self.personal.person_doc(a.person),
+            "otp_failure": a.otp_failure, "erased_at": a.erased_at,
+            "person": self.personal.person_doc(a.person),
         }
 
     def _appointment(self, d: dict[str, Any]) -> Appointment:
@@ -139,6 +163,7 @@ class BoothTeams:
             appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
             otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]),
             ended_at=_aware(d["ended_at"]), ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
+            erased_at=_aware(d.get("erased_at")),
         )
 
 

@@ -25,6 +25,9 @@ class PersonalData:
         self.cipher, self.index = cipher, index
 
     def person_doc(self, person: Person) -> dict[str, Any]:
+        if not person.phone:  # erased: nothing left to seal or to find it by
+            return {"name": "", "phone": "", "phone_index": None, "gender": person.gender,
+                    "channel": person.channel, "locale": person.locale}
         return {"name": self.cipher.seal(person.name, NAME), "phone": self.seal_phone(person.phone),
                 "phone_index": self.index(person.phone), "gender": person.gender,
                 "channel": person.channel, "locale": person.locale}
