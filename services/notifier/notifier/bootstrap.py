@@ -40,7 +40,7 @@ from shared.orgtree.repository import OrgRegistry
 log = get_logger(__name__)
 
 NOTIFIER_TOPICS = (topics.DIRECTIVES, topics.DELIVERY_STATUS, topics.DIRECTIVE_ACKS, *LANE_TOPICS.values(),
-                   topics.DEAD_LETTER)
+                   topics.DEAD_LETTER, topics.ERASURES)
 
 
 @dataclass
@@ -152,6 +152,8 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
     return [
         consuming("notifier-scheduler", event_consumer(
             consumer.SCHEDULER_GROUP, [topics.DIRECTIVES], consumer.issued_handler(ports))),
+        consuming("notifier-erasures", event_consumer(
+            consumer.ERASURE_GROUP, [topics.ERASURES], consumer.erasure_handler(ports))),
         periodic("notifier-outbox", lambda: handlers.relay_outbox(ports), 2.0),
         periodic("notifier-fanout", fanout.run_due, 0.25),
         periodic("notifier-mover", lambda: handlers.move_due_tasks(ports, mover), 0.25),

@@ -339,6 +339,12 @@ def opt_out(phone: str, channel: str, via: str, ports: Ports) -> None:
     log.info("recipient opted out", fields={"channel": channel, "via": via})
 
 
+def forget_erased(data: dict, ports: Ports) -> None:
+    """person-erased: the appointee's tasks waiting here (which hold their phone) are dropped."""
+    dropped = ports.ledger.forget_recipients({data["appointment_id"]})
+    log.info("erased appointee's waiting tasks dropped", fields={"erasure_id": data["erasure_id"], "tasks": dropped})
+
+
 # --- waiting work --------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}fanout:{job}              hash    fan-out chunks done (resume point) -> recipients targeted
     {p}first-round:{directive_id} string the round whose recipients the directive's totals count
     {p}fb:{provider id}          string  task JSON: the next channel, should the provider report a failure
+    {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still queued
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
 holding the same task (a redelivery after a rebalance) cannot both send it.
@@ -167,6 +168,36 @@ class Ledger:
             return set()
         values = self.redis.mget([f"{self.p}cancelled:{d}" for d in ids])
         return {d for d, v in zip(ids, values) if v}
+
+    # --- erasure (DPDP Act) --------------------------------------------------------------------
+
+    def forget_recipients(self, recipient_ids: set[str], ttl_s: int = 2 * 86400) -> int:
+        """Drop the waiting tasks (deferred, fallbacks) of erased appointees, whose JSON holds
+        their phone, and mark them so a task still on a lane (kept a day at most) is not sent.
+        Returns how many tasks were dropped. A scan: erasures are rare, waiting tasks bounded."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for recipient_id in recipient_ids:
+                pipe.set(f"{self.p}erased:{recipient_id}", "1", ex=ttl_s)
+            pipe.execute()
+        theirs = [r.encode() for r in recipient_ids]
+
+        def mentions(raw: bytes) -> bool:  # a cheap look first: most tasks are someone else's
+            return any(r in raw for r in theirs) and Task.from_json(raw).recipient_id in recipient_ids
+
+        deferred = [m for m, _ in self.redis.zscan_iter(f"{self.p}deferred", count=1000) if mentions(m)]
+        if deferred:
+            self.redis.zrem(f"{self.p}deferred", *deferred)
+        fallbacks = [k for k in self.redis.scan_iter(match=f"{self.p}fb:*", count=1000)
+                     if (raw := self.redis.get(k)) and mentions(raw)]
+        if fallbacks:
+            self.redis.delete(*fallbacks)
+        return len(deferred) + len(fallbacks)
+
+    def erased(self, recipient_ids: Iterable[str]) -> set[str]:
+        ids = sorted(set(recipient_ids))
+        if not ids:
+            return set()
+        return {r for r, v in zip(ids, self.redis.mget([f"{self.p}erased:{r}" for r in ids])) if v}
 
     def opt_out(self, phone: str) -> str:
         """Record the (E.164) phone's opt-out under the current opt-out key; returns what was recorded."""
