@@ -13,9 +13,9 @@ pytestmark = pytest.mark.integration
 def test_filtering_the_simulators_message_list_by_phone_leaves_no_phone_in_its_log(tmp_path):
     port = free_port()
     log = tmp_path / "simulator.log"
-    simulator = Process([str(ROOT / ".venv" / "bin" / "python"), "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1",
-                         "--port", str(port)], {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)},
-                        log)
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "uvicorn", "simulator.app:app",
+               "--host", "127.0.0.1", "--port", str(port)]
+    simulator = Process(command, {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)}, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(base), 60, simulator)
