@@ -85,3 +85,23 @@ def _context(ctx, db, ring: str) -> handlers.Context:
 
 def _key_ids(db) -> set[str]:
     return set(re.findall(r"pd1\.([\w-]+)\.", repr(list(db.booth_teams.find()))))
+
+
+def test_teams_and_posts_written_before_encryption_are_sealed_at_start_up_and_still_hold_the_rule(ctx, mongo_db):
+    legacy = someone("Purani Pradhan")
+    appointed = handlers.appoint(ctx, booth_id=BOOTH, role="booth_president", person=legacy, organiser="u")
+    team = mongo_db.booth_teams.find_one({"_id": BOOTH})  # made as main wrote it: plaintext, phone as post id
+    for a in team["appointments"]:
+        a["person"] = {"name": legacy.name, "phone": legacy.phone, "gender": "female", "channel": "sms", "locale": "hi"}
+    team.pop("phone_indexes")
+    mongo_db.booth_teams.replace_one({"_id": BOOTH}, team)
+    mongo_db.president_posts.delete_many({})
+    mongo_db.president_posts.insert_one({"_id": legacy.phone, "booth_id": BOOTH, "appointment_id": appointed.id})
+
+    assert ctx.posts.rekey_plaintext() == 1 and ctx.teams.seal_plaintext() == 1
+    assert legacy.phone[3:] not in raw_text(mongo_db) and legacy.name not in raw_text(mongo_db)
+    assert ctx.teams.get(BOOTH).get(appointed.id).person == legacy
+    with pytest.raises(handlers.PresidentElsewhere):
+        handlers.appoint(ctx, booth_id="IN-HP-D01-A01-M01-S01-B002", role="booth_president", person=legacy,
+                         organiser="u")
+    assert ctx.teams.seal_plaintext() == 0 and ctx.posts.rekey_plaintext() == 0, "once"

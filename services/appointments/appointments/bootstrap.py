@@ -76,6 +76,9 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         },
         background=[
             Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
+            Background("seal-plaintext", lambda stop: _once(lambda: (context.posts.rekey_plaintext(),
+                                                                     teams.seal_plaintext()), stop),
+                       restart_pause_s=5),
             Background("recipients-backfill", lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
                        restart_pause_s=5),
             Background("outbox-relay", relay.run),

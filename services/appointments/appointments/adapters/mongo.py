@@ -102,6 +102,20 @@ class BoothTeams:
             query["_id"] = {"$gt": after}
         return [self._team(d) for d in self.teams.find(query).sort("_id", ASCENDING).limit(limit)]
 
+    def seal_plaintext(self) -> int:
+        """Save again every team written before encryption (no `phone_indexes`), which seals its
+        names and phones; returns how many. Once at start-up: a scan, and then none are left."""
+        sealed = 0
+        for booth_id in [d["_id"] for d in self.teams.find({"phone_indexes": {"$exists": False}}, {"_id": 1})]:
+            for _ in range(5):
+                try:
+                    self.save(self.get(booth_id))
+                    sealed += 1
+                    break
+                except ConcurrentUpdate:
+                    continue  # changed meanwhile: read it again
+        return sealed
+
     # ------------------------------------------------------------------ portal reads
 
     def teams_under(self, unit_id: str, *, after: str = "", limit: int = 200) -> list[BoothTeam]:
@@ -209,6 +223,16 @@ class PresidentPosts:
 
     def release(self, phone: str, appointment_id: str) -> None:
         self.posts.delete_one({"_id": self.index(phone), "appointment_id": appointment_id})
+
+    def rekey_plaintext(self) -> int:
+        """Claims written before encryption had the phone as `_id` (E.164, so `+...`): move each to
+        the phone's index; returns how many. Once at start-up."""
+        moved = 0
+        for held in list(self.posts.find({"_id": {"$regex": r"^\+"}})):
+            insert_ignoring_duplicates(self.posts, [{**held, "_id": self.index(held["_id"])}])
+            self.posts.delete_one({"_id": held["_id"]})
+            moved += 1
+        return moved
 
     def _still_holds(self, held: dict) -> bool:
         team = self.teams.get(held["booth_id"])
