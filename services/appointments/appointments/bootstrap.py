@@ -1,7 +1,7 @@
 """The one place that wires the appointments service's real adapters and background loops."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from pymongo.database import Database
 
@@ -76,8 +76,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         },
         background=[
             Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
-            Background("seal-plaintext", lambda stop: _once(lambda: (context.posts.rekey_plaintext(),
-                                                                     teams.seal_plaintext()), stop),
+            Background("seal-plaintext", lambda stop: _once(lambda: _seal_once(db, context.posts, teams), stop),
                        restart_pause_s=5),
             Background("recipients-backfill", lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
                        restart_pause_s=5),
@@ -88,6 +87,17 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
                 context, keep=timedelta(days=settings.retention_days))), restart_pause_s=60),
         ],
     )
+
+
+def _seal_once(db: Database, posts: PresidentPosts, teams: BoothTeams) -> None:
+    """Seal what was written before encryption, once per database: both steps scan their whole
+    collection (a million booth teams nationally), and every write since seals as it saves."""
+    if db.personal_data_meta.find_one({"_id": "sealed"}) is not None:
+        return
+    posts.rekey_plaintext()
+    teams.seal_plaintext()
+    db.personal_data_meta.replace_one({"_id": "sealed"}, {"_id": "sealed", "at": datetime.now(timezone.utc)},
+                                      upsert=True)
 
 
 def _every(interval_s: float, stop, step) -> None:
