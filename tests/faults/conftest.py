@@ -78,7 +78,12 @@ def assert_outage_problem(response: httpx.Response, seconds: float, dependency: 
 
 
 @pytest.fixture(autouse=True)
-def platform_ready_after():
-    """Whatever the test did, the services answer again before the next test starts."""
+def platform_restored_after():
+    """Whatever the test did, everything runs and answers again before the next test starts: a
+    process that died meanwhile is started again (by the supervisor, when `make up` runs one)."""
     yield
-    wait_ready(APPOINTMENTS, OTP, NOTIFIER, timeout_s=90)
+    if not stack.supervisor_pid():
+        for c in stack.all_components():
+            if c.crashed():
+                c.start_again()
+    wait_ready(APPOINTMENTS, OTP, NOTIFIER, ANALYTICS, timeout_s=180)
