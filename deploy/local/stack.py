@@ -308,8 +308,9 @@ def kafka_component(name: str = "kafka", port: int = KAFKA_PORT, controller: int
     def command() -> list[str]:
         return java(kafka_libs(), "kafka.Kafka", heap=heap) + [str(config)]
 
+    # A broker restarted after a crash recovers its logs first: minutes on a busy machine.
     return Component(name, port, command, lambda: kafka_ready(port), prepare=prepare,
-                     start_timeout=120)
+                     start_timeout=300)
 
 
 def java(libs: Path, main: str, heap: str = "256m") -> list[str]:
