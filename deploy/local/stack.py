@@ -164,10 +164,9 @@ class Component:
     def pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if alive(pid) else None
 
     def start(self) -> bool:
         """Start unless already running; True if this call started it."""
@@ -242,6 +241,17 @@ class Component:
         say(f"{self.name} stopped (pid {pid})")
 
 
+def alive(pid: int) -> bool:
+    """Running, and not a zombie: a killed child of another process (`stack.py test` started the
+    servers the fault tests kill) stays in the process table until its parent reaps it."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_gone(pid: int, timeout_s: float) -> bool:
     """Wait for a process to end; True if it did."""
     deadline = time.monotonic() + timeout_s
@@ -251,9 +261,7 @@ def wait_gone(pid: int, timeout_s: float) -> bool:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not alive(pid):
             return True
         time.sleep(0.1)
     return False
@@ -432,10 +440,9 @@ STABLE_AFTER_S = 60.0  # up this long after a restart: the next crash starts the
 def supervisor_pid() -> int | None:
     try:
         pid = int(SUPERVISOR_PID.read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return pid if alive(pid) else None
 
 
 def start_supervisor() -> None:
