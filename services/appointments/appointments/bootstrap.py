@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pymongo.database import Database
 
 from appointments import consumer
+from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
@@ -13,7 +14,7 @@ from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Context
 from appointments.settings import AppointmentsSettings
 from shared.background import Background, BackgroundJobs, consuming
-from shared.clients import mongo_client
+from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
@@ -33,6 +34,7 @@ class Adapters(BackgroundJobs):
     recipients: RecipientDirectory
     otp: OtpClient
     live: LiveFeed
+    limits: AppointmentLimits
     checks: dict[str, Check]
 
     def stop(self) -> None:
@@ -66,6 +68,9 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         recipients=recipients,
         otp=OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s),
         live=live,
+        # Not a readiness check: without Redis only the budgeted calls (verify, resend, import)
+        # answer 503; appointing and reading go on.
+        limits=AppointmentLimits(redis_client(settings), settings),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),

@@ -5,13 +5,16 @@ methods below; every change appends the events it caused to `outbox` in the same
 repository saves state and events in one atomic document write (the transactional outbox).
 """
 
+import copy
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from shared.events import types
+from shared.events.contracts import InvalidEventError, validate
 from shared.teams.rules import PRESIDENT, TeamRules
 
 PENDING = "pending_verification"
@@ -21,6 +24,7 @@ REVOKED = "revoked"
 ACTIVE = (PENDING, VERIFIED)
 GENDERS = ("female", "male", "other")
 CHANNELS = ("sms", "whatsapp")
+LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"  # a language, optionally a region: hi, en-IN
 IDEMPOTENCY_KEYS_KEPT = 50  # per booth; a retry comes within minutes, not after 50 other writes
 
 
@@ -139,6 +143,8 @@ class BoothTeam:
             raise RuleBroken(f"gender must be one of {', '.join(GENDERS)}", "gender")
         if person.channel not in CHANNELS:
             raise RuleBroken(f"channel must be one of {', '.join(CHANNELS)}", "channel")
+        if not re.fullmatch(LOCALE, person.locale):
+            raise RuleBroken("locale must be a language code such as hi or en-IN", "locale")
         same = next((a for a in self.active() if a.person.phone == person.phone), None)
         if same and same.role == role and replaces is None:
             return same
@@ -157,6 +163,19 @@ class BoothTeam:
 
         appointment = Appointment(id=str(uuid.uuid4()), role=role, person=person, status=PENDING,
                                   appointed_by=organiser, appointed_at=now, replaces=replaces)
+        # A bulk import saves the team after refused rows, so a refusal below undoes every change.
+        before = copy.deepcopy((self.appointments, self.history, self.outbox))
+        try:
+            self._appoint(appointment, outgoing, organiser, now)
+        except RuleBroken:
+            self.appointments, self.history, self.outbox = before
+            raise
+        if idempotency_key:
+            self._remember(idempotency_key, appointment.id, fingerprint)
+        return appointment
+
+    def _appoint(self, appointment: Appointment, outgoing: Appointment | None, organiser: str, now: datetime) -> None:
+        role, replaces = appointment.role, appointment.replaces
         self.appointments.append(appointment)
         event_type = types.BOOTH_PRESIDENT_APPOINTED if role == PRESIDENT else types.BOOTH_MEMBER_APPOINTED
         self._record(event_type, "appointed", appointment, organiser, now, {
@@ -164,9 +183,6 @@ class BoothTeam:
         if outgoing:
             self._end(outgoing, REPLACED, organiser, now, replaced_by=appointment.id)
         self._request_otp(appointment, organiser, now)
-        if idempotency_key:
-            self._remember(idempotency_key, appointment.id, fingerprint)
-        return appointment
 
     def revoke(self, appointment_id: str, *, organiser: str, now: datetime) -> Appointment:
         appointment = self.get(appointment_id)
@@ -257,6 +273,12 @@ class BoothTeam:
 
 
 def _event(event_type: str, now: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """An event checked against its contract as it is recorded: one the relay could not publish
+    is refused with the change that caused it, instead of waiting in the outbox for ever."""
+    try:
+        validate(event_type, data)
+    except InvalidEventError as bad:
+        raise RuleBroken(f"the change cannot be announced: {bad.field} {bad.reason}", bad.field) from None
     return {"id": str(uuid.uuid4()), "type": event_type, "time": now.isoformat(), "data": data}
 
 

@@ -19,6 +19,9 @@ from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
 
+PERSONAL = ("phone", "name")
+
+
 class ConcurrentUpdate(Exception):
     """Someone saved the booth team since we read it; read again and retry."""
 
@@ -26,6 +29,7 @@ class ConcurrentUpdate(Exception):
 class BoothTeams:
     def __init__(self, db: Database, rules_for: Callable[[str], TeamRules]):
         self.teams, self.pending, self.rules_for = db.booth_teams, db.outbox_pending, rules_for
+        self.dead_letters = db.outbox_dead_letters
 
     def ensure_indexes(self) -> None:
         # Used by a real MongoDB; the local FerretDB scans these filters anyway.
@@ -74,6 +78,14 @@ class BoothTeams:
 
     def clear_pending(self, booth_id: str) -> None:
         self.pending.delete_one({"_id": booth_id})
+
+    def quarantine(self, booth_id: str, event: dict[str, Any], reason: str) -> None:
+        """Keep an event that cannot be published, with why, for a person to look at; without
+        the personal data it may carry (a phone), which a dead letter does not need."""
+        data = {k: v for k, v in event["data"].items() if k not in PERSONAL}
+        self.dead_letters.update_one({"_id": event["id"]}, {"$setOnInsert": {
+            "booth_id": booth_id, "type": event["type"], "time": event["time"], "data": data,
+            "reason": reason, "quarantined_at": _now()}}, upsert=True)
 
     def booths_with_outbox(self) -> Iterator[str]:
         with self.teams.find({"has_outbox": True}, {"_id": 1}) as cursor:
