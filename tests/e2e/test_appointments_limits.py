@@ -199,3 +199,34 @@ def test_president_elsewhere_is_told_only_inside_ones_unit_and_refusals_are_limi
     assert 429 in answers, answers
     # Once spent, any president appointment waits, one that would succeed too: nothing to learn.
     assert appoint(elsewhere, prober).status_code == 429
+
+
+def test_a_day_of_wrong_codes_bars_the_appointment_until_a_higher_organiser_unlocks_it(organiser_token, settings):
+    from datetime import datetime, timedelta, timezone
+
+    from pymongo import MongoClient
+
+    appointer, state = organiser_token("IN-HP-D05", sub=someone()), organiser_token("IN-HP", sub=someone())
+    booth = empty_booth("IN-HP-D05", appointer)
+    appointment = appoint(booth, appointer).json()
+    right = code_for(appointment["id"])
+    # 19 wrong codes earlier today (spread over four codes, as a patient guesser would).
+    earlier = [datetime.now(timezone.utc) - timedelta(minutes=m) for m in range(19, 0, -1)]
+    teams = MongoClient(settings.mongo_url)[settings.mongo_db].booth_teams
+    doc = teams.find_one({"_id": booth})
+    for a in doc["appointments"]:
+        if a["id"] == appointment["id"]:
+            a["wrong_codes"] = earlier
+    assert teams.update_one({"_id": booth, "version": doc["version"]},
+                            {"$set": {"appointments": doc["appointments"]}}).matched_count == 1
+    base = f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment['id']}"
+
+    assert verify(booth, appointment["id"], f"{(int(right) + 1) % 1_000_000:06d}", appointer).status_code == 422
+    barred = verify(booth, appointment["id"], right, appointer)
+    assert barred.status_code == 409 and barred.json()["type"].endswith("/appointment-barred")
+    assert httpx.post(f"{base}/otp", headers=appointer).json()["type"].endswith("/appointment-barred")
+    own = httpx.post(f"{base}/unlock", headers=appointer)
+    assert own.status_code == 403 and own.json()["type"].endswith("/unlock-not-allowed")
+    unlocked = httpx.post(f"{base}/unlock", headers=state)
+    assert unlocked.status_code == 200 and unlocked.json()["otp_failure"] is None
+    assert httpx.post(f"{base}/otp", headers=appointer).status_code == 202

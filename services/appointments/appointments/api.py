@@ -18,7 +18,7 @@ from appointments.adapters.mongo import ConcurrentUpdate
 from appointments.adapters.otp_client import OtpRejected, OtpThrottled, OtpUnavailable
 from appointments.adapters.recipients import RecipientsBuilding
 from appointments.bootstrap import bootstrap
-from appointments.domain import LOCALE, PRESIDENT, VERIFIED, Appointment, BoothTeam, DomainError, Person
+from appointments.domain import BARRED, LOCALE, PRESIDENT, VERIFIED, Appointment, BoothTeam, DomainError, Person
 from appointments.phones import InvalidPhone, mask, normalise_mobile
 from appointments.settings import AppointmentsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
@@ -237,6 +237,9 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
     if appointment.status != "pending_verification" or not appointment.otp_request_id:
         raise ProblemError(409, "wrong-appointment-state", "The change was refused",
                            f"appointment {appointment_id} is {appointment.status}")
+    if appointment.otp_failure == BARRED:
+        raise ProblemError(409, "appointment-barred", "Too many wrong codes",
+                           "an organiser of the district or above who did not appoint this person must unlock it")
     if appointment.otp_failure:
         # The OTP service said this code is locked, expired or was never delivered: asking it
         # again can only spend its budget, which every organiser shares.
@@ -246,6 +249,7 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
         adapters.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=body.code,
                             on_behalf_of=who.subject)
     except OtpRejected:
+        _call(handlers.code_rejected, booth_id=booth_id, appointment_id=appointment_id)
         raise ProblemError(422, "otp-rejected", "The code was not accepted",
                            "wrong, expired or already used; after 5 wrong tries ask for a new code",
                            errors=[{"field": "code", "reason": "not accepted"}]) from None
@@ -263,6 +267,20 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
             return _read(booth_id, current)
         time.sleep(0.05)
     return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
+
+
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,
+             responses={403: {"description": "unlock-not-allowed: below district level, or the appointing organiser"},
+                        409: {"description": "wrong-appointment-state: not barred"}})
+def unlock(booth_id: str, appointment_id: str, who: Writer):
+    """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
+    may be asked for. Only an organiser of the district or above who did not appoint the person."""
+    require_jurisdiction(who, booth_id)
+    appointment = _call(handlers.unlock, booth_id=booth_id, appointment_id=appointment_id,
+                        organiser=who.subject, unit=who.unit)
+    log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
+                                             "appointment_id": appointment_id})
+    return _read(booth_id, appointment)
 
 
 @router.get("/booths/{booth_id}/team", response_model=TeamRead)

@@ -10,11 +10,12 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.events import types
 from shared.events.contracts import InvalidEventError, validate
+from shared.orgtree.levels import is_within, level_of
 from shared.teams.rules import PRESIDENT, TeamRules
 
 PENDING = "pending_verification"
@@ -26,6 +27,13 @@ GENDERS = ("female", "male", "other")
 CHANNELS = ("sms", "whatsapp")
 LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"  # a language, optionally a region: hi, en-IN
 IDEMPOTENCY_KEYS_KEPT = 50  # per booth; a retry comes within minutes, not after 50 other writes
+# A code allows 5 tries and 5 codes go out per 10 minutes, ~3,600 guesses a day; across every
+# code of an appointment, WRONG_CODES_ALLOWED wrong ones in WRONG_CODES_WINDOW bar it until an
+# organiser of UNLOCK_LEVELS who did not appoint it unlocks it.
+WRONG_CODES_ALLOWED = 20
+WRONG_CODES_WINDOW = timedelta(hours=24)
+BARRED = "barred"  # otp_failure once the wrong codes are spent
+UNLOCK_LEVELS = ("national", "state", "district")
 
 
 class DomainError(Exception):
@@ -55,6 +63,14 @@ class WrongState(DomainError):
     status, kind = 409, "wrong-appointment-state"
 
 
+class Barred(DomainError):
+    status, kind = 409, "appointment-barred"
+
+
+class NotHigher(DomainError):
+    status, kind = 403, "unlock-not-allowed"
+
+
 class IdempotencyKeyReused(DomainError):
     status, kind = 422, "idempotency-key-reused"
 
@@ -81,7 +97,8 @@ class Appointment:
     verified_at: datetime | None = None
     ended_at: datetime | None = None
     ended_by: str | None = None
-    otp_failure: str | None = None  # the last otp-failed reason, shown on the portal
+    otp_failure: str | None = None  # the last otp-failed reason, or BARRED; shown on the portal
+    wrong_codes: list[datetime] = field(default_factory=list)  # within WRONG_CODES_WINDOW
 
     @property
     def active(self) -> bool:
@@ -197,6 +214,9 @@ class BoothTeam:
         appointment = self.get(appointment_id)
         if appointment.status != PENDING:
             raise WrongState(f"appointment {appointment_id} is {appointment.status}; only a pending one needs a code")
+        if appointment.otp_failure == BARRED:
+            raise Barred(f"{WRONG_CODES_ALLOWED} wrong codes in a day: an organiser of the district or above "
+                         "who did not appoint this person must unlock it first")
         self._request_otp(appointment, organiser, now)
         return appointment
 
@@ -219,9 +239,36 @@ class BoothTeam:
         appointment = self.get(appointment_id)
         if appointment.status != PENDING or appointment.otp_request_id != otp_request_id:
             return False
+        if appointment.otp_failure == BARRED:
+            return False  # the bar says more than the code's own end
         appointment.otp_failure = reason
         self.history.append(_entry(now, "otp_failed", appointment, "svc:otp", reason=reason))
         return True
+
+    def code_rejected(self, appointment_id: str, *, now: datetime) -> bool:
+        """The OTP service refused a code for this appointment; True if that bars it."""
+        appointment = self.get(appointment_id)
+        recent = [t for t in appointment.wrong_codes if now - t < WRONG_CODES_WINDOW] + [now]
+        appointment.wrong_codes = recent
+        if len(recent) < WRONG_CODES_ALLOWED or appointment.otp_failure == BARRED:
+            return False
+        appointment.otp_failure = BARRED
+        self.history.append(_entry(now, "barred", appointment, "svc:appointments", wrong_codes=len(recent)))
+        return True
+
+    def unlock(self, appointment_id: str, *, organiser: str, unit: str, now: datetime) -> Appointment:
+        """Lift a bar: only an organiser of the district or above, over this booth, who did not
+        appoint the person (the one whose tries ran out cannot undo it themselves)."""
+        appointment = self.get(appointment_id)
+        if appointment.otp_failure != BARRED:
+            raise WrongState(f"appointment {appointment_id} is not barred")
+        if level_of(unit) not in UNLOCK_LEVELS or not is_within(self.booth_id, unit):
+            raise NotHigher("only an organiser of the booth's district, state or the national team may unlock")
+        if organiser == appointment.appointed_by:
+            raise NotHigher("the organiser who appointed this person cannot unlock it; ask the one above you")
+        appointment.otp_failure, appointment.wrong_codes = None, []
+        self.history.append(_entry(now, "unlocked", appointment, organiser))
+        return appointment
 
     def discard(self, appointment_id: str) -> None:
         """Take back an appointment made in this unsaved change (its seat was refused elsewhere)."""

@@ -136,6 +136,16 @@ def request_otp_again(ctx: Context, *, booth_id: str, appointment_id: str, organ
                      lambda t: t.request_otp_again(appointment_id, organiser=organiser, now=ctx.clock()))
 
 
+def code_rejected(ctx: Context, *, booth_id: str, appointment_id: str) -> bool:
+    """Count a wrong code against the appointment's daily allowance; True if it is now barred."""
+    return _retrying(ctx, booth_id, lambda t: t.code_rejected(appointment_id, now=ctx.clock()))
+
+
+def unlock(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str, unit: str) -> Appointment:
+    return _retrying(ctx, booth_id, lambda t: t.unlock(appointment_id, organiser=organiser, unit=unit,
+                                                           now=ctx.clock()))
+
+
 def otp_verified(ctx: Context, *, event_id: str, booth_id: str, appointment_id: str, request_id: str) -> bool:
     """otp-verified -> appointment-verified. False for an appointment this service does not know."""
     try:

@@ -187,7 +187,7 @@ def _appointment_doc(a: Appointment) -> dict[str, Any]:
         "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
         "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
         "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
-        "otp_failure": a.otp_failure,
+        "otp_failure": a.otp_failure, "wrong_codes": a.wrong_codes,
         "person": {"name": a.person.name, "phone": a.person.phone, "gender": a.person.gender,
                    "channel": a.person.channel, "locale": a.person.locale},
     }
@@ -199,6 +199,7 @@ def _appointment(d: dict[str, Any]) -> Appointment:
         appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
         otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]), ended_at=_aware(d["ended_at"]),
         ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
+        wrong_codes=[_aware(t) for t in d.get("wrong_codes", [])],
     )
 
 
