@@ -47,7 +47,7 @@ class RateLimiter:
                 counts = pipe.execute()[::2]
         except redis.RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from None
-        spent = [(limit, _left(limit, now)) for (limit, _), count in zip(charges, counts) if count > limit.calls]
+        spent = [(limit, window_left(limit, now)) for (limit, _), count in zip(charges, counts) if count > limit.calls]
         if spent:
             raise Throttled(*max(spent, key=lambda s: s[1]))
 
@@ -59,12 +59,12 @@ class RateLimiter:
         except redis.RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from None
         if count >= limit.calls:
-            raise Throttled(limit, _left(limit, now))
+            raise Throttled(limit, window_left(limit, now))
 
     def _key(self, limit: Limit, whom: str, now: float) -> str:
         return f"{self.prefix}{limit.name}:{whom}:{int(now // limit.window_s)}"
 
 
-def _left(limit: Limit, now: float) -> int:
+def window_left(limit: Limit, now: float) -> int:
     """Whole seconds until the current window ends (at least 1)."""
     return max(1, math.ceil((int(now // limit.window_s) + 1) * limit.window_s - now))

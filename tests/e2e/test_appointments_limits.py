@@ -230,3 +230,24 @@ def test_a_day_of_wrong_codes_bars_the_appointment_until_a_higher_organiser_unlo
     unlocked = httpx.post(f"{base}/unlock", headers=state)
     assert unlocked.status_code == 200 and unlocked.json()["otp_failure"] is None
     assert httpx.post(f"{base}/otp", headers=appointer).status_code == 202
+
+
+def test_an_organiser_has_codes_sent_to_a_days_allowance_of_new_numbers(organiser_token, settings):
+    import redis
+
+    sub = someone()
+    organiser = organiser_token("IN-HP-D05", sub=sub)
+    booth = empty_booth("IN-HP-D05", organiser)
+    # The day's allowance (25,000 distinct numbers) already spent, as a pumping account would.
+    client = redis.Redis.from_url(settings.redis_url)
+    key = f"appointments:new-numbers-per-organiser:{sub}:{int(time.time() // 86400)}"
+    for start in range(0, 26_000, 2_000):
+        client.pfadd(key, *[f"n{i}" for i in range(start, start + 2_000)])
+    client.expire(key, 86400)
+
+    refused = appoint(booth, organiser)
+    assert refused.status_code == 429 and refused.headers["Retry-After"].isdigit()
+    rows = f"booth_id,role,name,phone,gender\n{booth},booth_president,Asha,{phone()},female\n"
+    assert csv_upload("IN-HP-D05", organiser, rows.encode()).status_code == 429
+    assert httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
+    assert appoint(booth, organiser_token("IN-HP-D05", sub=someone())).status_code == 201, "others go on"

@@ -174,13 +174,23 @@ def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
 def _appoint(who: Principal, *, role: str, **kwargs) -> Appointment:
     """handlers.appoint, with "already president elsewhere" told only inside the organiser's
     unit, every such refusal audited, and few of them an hour (see AppointmentLimits)."""
+    _within_budget(lambda organiser, _: adapters.limits.may_send_to_new_numbers(organiser), who.subject, "")
     if role == PRESIDENT:
         _within_budget(lambda organiser, _: adapters.limits.may_try_president(organiser), who.subject, "")
     try:
-        return _call(handlers.appoint, role=role, organiser=who.subject, **kwargs)
+        appointment = _call(handlers.appoint, role=role, organiser=who.subject, **kwargs)
     except handlers.PresidentElsewhere as refused:
         _president_refused(who, kwargs["booth_id"], refused)
         raise _problem(handlers.as_seen_by(refused, who.unit)) from None
+    adapters.limits.sent_to(who.subject, appointment.person.phone)
+    return appointment
+
+
+def _import_hooks(who: Principal) -> bulk.Hooks:
+    return bulk.Hooks(seen=lambda refused, booth_id: _seen_in_import(who, booth_id, refused),
+                      sent=lambda phone: adapters.limits.sent_to(who.subject, phone),
+                      # Over the day's new numbers, the rest of the file waits for tomorrow.
+                      next_batch=lambda: adapters.limits.may_send_to_new_numbers(who.subject))
 
 
 def _seen_in_import(who: Principal, booth_id: str, refused: handlers.PresidentElsewhere) -> DomainError:
@@ -330,12 +340,13 @@ async def bulk_import(unit_id: str, who: Writer, request: Request):
     """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
     An organiser runs one import at a time."""
     require_jurisdiction(who, unit_id)
+    _within_budget(lambda organiser, _: adapters.limits.may_send_to_new_numbers(organiser), who.subject, "")
     _begin_import(who.subject)
     upload = None
     try:
         upload = await _spool(request)
         lines = bulk.import_rows(adapters.context, upload, unit_id=unit_id, organiser=who.subject,
-                                 seen=lambda refused, booth_id: _seen_in_import(who, booth_id, refused))
+                                 hooks=_import_hooks(who))
         first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
     except bulk.BadFile as bad:
         _end_import(who.subject, upload)
@@ -343,6 +354,9 @@ async def bulk_import(unit_id: str, who: Writer, request: Request):
     except Throttled as spent:
         _end_import(who.subject, upload)
         raise too_many(spent) from None
+    except LimitsUnavailable:
+        _end_import(who.subject, upload)
+        raise limits_unavailable() from None
     except BaseException:
         _end_import(who.subject, upload)
         raise
@@ -356,6 +370,8 @@ async def bulk_import(unit_id: str, who: Writer, request: Request):
             yield json.dumps({"problem": {"type": "bad-csv", "detail": str(bad)}}) + "\n"
         except Throttled as spent:
             yield json.dumps({"problem": {"type": "too-many-requests", "detail": str(spent)}}) + "\n"
+        except LimitsUnavailable:
+            yield json.dumps({"problem": {"type": "limits-unavailable", "detail": "try the rest later"}}) + "\n"
         finally:
             _end_import(who.subject, upload)
 

@@ -9,6 +9,7 @@ Columns: booth_id, role, name, phone, gender, and optionally channel and locale.
 import csv
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO
 
 from appointments import handlers
@@ -20,7 +21,16 @@ MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is
 BATCH_BOOTHS = 200  # booths appointed together: a few batched writes instead of round trips per booth
 
 
-Seen = Callable[[handlers.PresidentElsewhere, str], DomainError]
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller adds to the rows' outcomes. `seen` turns a "president elsewhere" refusal
+    into what the organiser may be told; `sent` counts a new number a code goes to; `next_batch`
+    is asked before each batch of booths is applied. `seen` and `next_batch` may raise to end the
+    import (shared.ratelimit.Throttled): rows already applied are reported, the rest untouched."""
+
+    seen: Callable[[handlers.PresidentElsewhere, str], DomainError] = lambda refused, booth_id: refused
+    sent: Callable[[str], None] = lambda phone: None
+    next_batch: Callable[[], None] = lambda: None
 
 
 class BadFile(Exception):
@@ -28,17 +38,15 @@ class BadFile(Exception):
 
 
 def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organiser: str,
-                progress_every: int = 1000, seen: Seen = lambda refused, booth_id: refused) -> Iterator[dict]:
-    """Yields one report line per refused row, progress lines, and a summary at the end.
-
-    `seen` turns a "president elsewhere" refusal into what the organiser may be told (and may
-    audit and count it, or raise to end the import)."""
+                progress_every: int = 1000, hooks: Hooks = None) -> Iterator[dict]:
+    """Yields one report line per refused row, progress lines, and a summary at the end."""
+    hooks = hooks or Hooks()
     reader = _Checked(csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline="")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise BadFile(f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}")
     totals = {"rows": 0, "appointed": 0, "unchanged": 0, "refused": 0}
-    for line in _applied(ctx, _booth_groups(reader), unit_id, organiser, seen):
+    for line in _applied(ctx, _booth_groups(reader), unit_id, organiser, hooks):
         totals["rows"] += 1
         totals[line.pop("outcome")] += 1
         if "problem" in line:
@@ -90,15 +98,17 @@ def _booth_groups(reader: _Checked) -> Iterator[tuple[str, list[tuple[int, dict]
         yield booth, rows
 
 
-def _applied(ctx, groups, unit_id: str, organiser: str, seen: Seen) -> Iterator[dict]:
+def _applied(ctx, groups, unit_id: str, organiser: str, hooks: Hooks) -> Iterator[dict]:
     """One line per row, booth by booth in file order, BATCH_BOOTHS booths appointed at a time."""
     batch: list[tuple[str, list[handlers.Row], list[dict]]] = []
     for booth_id, records in groups:
         if len(batch) >= BATCH_BOOTHS or any(booth_id == b for b, _, _ in batch):
-            yield from _appoint(ctx, batch, organiser, seen)
+            hooks.next_batch()
+            yield from _appoint(ctx, batch, organiser, hooks)
             batch = []
         batch.append((booth_id, *_checked(booth_id, records, unit_id)))
-    yield from _appoint(ctx, batch, organiser, seen)
+    hooks.next_batch()
+    yield from _appoint(ctx, batch, organiser, hooks)
 
 
 def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tuple[list[handlers.Row], list[dict]]:
@@ -116,7 +126,7 @@ def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tu
 
 
 def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str,
-             seen: Seen) -> Iterator[dict]:
+             hooks: Hooks) -> Iterator[dict]:
     tried = [(booth_id, rows) for booth_id, rows, _ in batch if rows]
     outcomes = handlers.appoint_booths(ctx, tried, organiser) if tried else {}
     for booth_id, rows, refused in batch:
@@ -125,10 +135,12 @@ def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organ
         for row in rows:
             result = booth if isinstance(booth, DomainError) else booth[row.number]  # a whole booth refused
             if isinstance(result, handlers.Appointed):
+                if result.new:
+                    hooks.sent(row.person.phone)
                 yield {"row": row.number, "outcome": "appointed" if result.new else "unchanged"}
             else:
                 if isinstance(result, handlers.PresidentElsewhere):
-                    result = seen(result, booth_id)
+                    result = hooks.seen(result, booth_id)
                 yield _refused(row.number, booth_id, result.kind, result.field, result.detail)
 
 

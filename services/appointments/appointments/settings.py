@@ -31,5 +31,8 @@ class AppointmentsSettings(PlatformSettings):
     resend_per_organiser_per_10min: int = Field(60, ge=1, validation_alias="RESEND_PER_ORGANISER_PER_10MIN")
     resend_per_appointment_per_10min: int = Field(5, ge=1, validation_alias="RESEND_PER_APPOINTMENT_PER_10MIN")
     president_refusals_per_hour: int = Field(20, ge=1, validation_alias="PRESIDENT_REFUSALS_PER_HOUR")
+    # Distinct numbers an organiser may have codes sent to in a day (SMS costs; a pumping account):
+    # above a district's whole import (~2,000 booths x 12 seats).
+    new_numbers_per_organiser_per_day: int = Field(25_000, ge=1, validation_alias="NEW_NUMBERS_PER_ORGANISER_PER_DAY")
     # How long POST .../verification waits to show the appointment verified before answering 202.
     verification_wait_s: float = Field(3.0, validation_alias="VERIFICATION_WAIT_S")

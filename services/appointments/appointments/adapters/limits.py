@@ -4,9 +4,12 @@ Counted in Redis, so every process of the service shares them: one organiser ham
 or refusals spends their own budget, not the service's (which the OTP service caps as a whole).
 """
 
+import hashlib
+import time
+
 import redis
 
-from shared.ratelimit import Limit, LimitsUnavailable, RateLimiter
+from shared.ratelimit import Limit, LimitsUnavailable, RateLimiter, Throttled, window_left as _left
 
 
 class AppointmentLimits:
@@ -19,6 +22,7 @@ class AppointmentLimits:
         self.resend_organiser = Limit("resend-per-organiser", s.resend_per_organiser_per_10min, 600)
         self.resend_appointment = Limit("resend-per-appointment", s.resend_per_appointment_per_10min, 600)
         self.refusals_organiser = Limit("president-refusals-per-organiser", s.president_refusals_per_hour, 3600)
+        self.new_numbers = Limit("new-numbers-per-organiser", s.new_numbers_per_organiser_per_day, 86400)
         self.import_lease_s = s.import_lease_s
 
     def verification(self, organiser: str, appointment_id: str) -> None:
@@ -36,6 +40,34 @@ class AppointmentLimits:
         """Throttled once the organiser's refusals are spent: from then on every president
         appointment waits, whether it would succeed or not, so the answer tells nothing."""
         self.limiter.check(self.refusals_organiser, organiser)
+
+    # --- codes to new numbers ---------------------------------------------------------------------
+
+    def may_send_to_new_numbers(self, organiser: str, now: float | None = None) -> None:
+        """Throttled once the organiser has had codes sent to their day's allowance of numbers."""
+        now = time.time() if now is None else now
+        try:
+            count = self.redis.pfcount(self._numbers(organiser, now))
+        except redis.RedisError as exc:
+            raise LimitsUnavailable(type(exc).__name__) from None
+        if count >= self.new_numbers.calls:
+            raise Throttled(self.new_numbers, _left(self.new_numbers, now))
+
+    def sent_to(self, organiser: str, phone: str, now: float | None = None) -> None:
+        """Count a number the organiser had a code sent to. A HyperLogLog counts distinct numbers
+        (a retry to the same one is not counted again) without keeping any number readable."""
+        now = time.time() if now is None else now
+        key = self._numbers(organiser, now)
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.pfadd(key, hashlib.sha256(phone.encode()).hexdigest())
+                pipe.expire(key, self.new_numbers.window_s)
+                pipe.execute()
+        except redis.RedisError:
+            pass  # the code is already on its way; an uncounted number only loosens the cap
+
+    def _numbers(self, organiser: str, now: float) -> str:
+        return f"{self.prefix}{self.new_numbers.name}:{organiser}:{int(now // self.new_numbers.window_s)}"
 
     # --- imports -------------------------------------------------------------------------------
 
