@@ -251,3 +251,19 @@ def test_an_organiser_has_codes_sent_to_a_days_allowance_of_new_numbers(organise
     assert csv_upload("IN-HP-D05", organiser, rows.encode()).status_code == 429
     assert httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
     assert appoint(booth, organiser_token("IN-HP-D05", sub=someone())).status_code == 201, "others go on"
+
+
+def test_the_notifier_refuses_unknown_fields_and_caps_its_webhook_before_reading_it():
+    notifier = os.environ.get("NOTIFIER_URL", "http://127.0.0.1:8003")
+    otp = {"Authorization": f"Bearer {(LOCAL_TOKENS / 'otp.jwt').read_text().strip()}"}
+    body = {"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4()),
+            "booth_id": "IN-HP-D05-A01-M01-S01-B001", "phone": "+919812345678", "channel": "sms",
+            "locale": "en", "text": "123456 is your code", "priority": "bulk"}
+    refused = httpx.post(f"{notifier}/v1/otp-deliveries", json=body, headers=otp)
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["priority"]
+    # The provider's webhook carries no bearer token (its signature is checked): only the cap applies.
+    webhook = httpx.post(f"{notifier}/v1/webhooks/provider", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                         headers={"Content-Type": "application/json"})
+    assert webhook.status_code == 413 and webhook.json()["type"].endswith("/body-too-large")
+    unsigned = httpx.post(f"{notifier}/v1/webhooks/provider", json={"statuses": []})
+    assert unsigned.status_code == 401 and unsigned.json()["type"].endswith("/bad-signature")
