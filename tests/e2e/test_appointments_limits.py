@@ -267,3 +267,14 @@ def test_the_notifier_refuses_unknown_fields_and_caps_its_webhook_before_reading
     assert webhook.status_code == 413 and webhook.json()["type"].endswith("/body-too-large")
     unsigned = httpx.post(f"{notifier}/v1/webhooks/provider", json={"statuses": []})
     assert unsigned.status_code == 401 and unsigned.json()["type"].endswith("/bad-signature")
+
+
+def test_a_csv_row_for_a_president_elsewhere_is_told_neutrally_outside_ones_unit(organiser_token):
+    home, prober = organiser_token("IN-HP-D05", sub=someone()), organiser_token("IN-HP-D06", sub=someone())
+    president = phone()
+    assert appoint(empty_booth("IN-HP-D05", home), home, phone=president).status_code == 201
+    booth = empty_booth("IN-HP-D06", prober)
+    report = csv_upload("IN-HP-D06", prober, f"booth_id,role,name,phone,gender\n"
+                                             f"{booth},booth_president,Asha,{president},female\n".encode())
+    [line] = [line for line in report.text.splitlines() if '"problem"' in line]
+    assert '"type": "appointment-refused"' in line and "president" not in line

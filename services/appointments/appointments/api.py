@@ -5,6 +5,7 @@ import json
 import tempfile
 import threading
 import time
+import weakref
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -341,69 +342,81 @@ async def bulk_import(unit_id: str, who: Writer, request: Request):
     An organiser runs one import at a time."""
     require_jurisdiction(who, unit_id)
     _within_budget(lambda organiser, _: adapters.limits.may_send_to_new_numbers(organiser), who.subject, "")
-    _begin_import(who.subject)
-    upload = None
+    slot = _ImportSlot.take(who.subject)
     try:
-        upload = await _spool(request)
-        lines = bulk.import_rows(adapters.context, upload, unit_id=unit_id, organiser=who.subject,
+        slot.upload = await _spool(request)
+        lines = bulk.import_rows(adapters.context, slot.upload, unit_id=unit_id, organiser=who.subject,
                                  hooks=_import_hooks(who))
         first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
-    except bulk.BadFile as bad:
-        _end_import(who.subject, upload)
-        raise ProblemError(422, "bad-csv", "The file cannot be imported", str(bad)) from None
-    except Throttled as spent:
-        _end_import(who.subject, upload)
-        raise too_many(spent) from None
-    except LimitsUnavailable:
-        _end_import(who.subject, upload)
-        raise limits_unavailable() from None
-    except BaseException:
-        _end_import(who.subject, upload)
-        raise
+    except BaseException as error:
+        slot.release()
+        if (problem := _import_problem(error)) is None:
+            raise
+        raise problem from None
 
     async def report():
         try:
             yield json.dumps(first) + "\n"
             async for line in iterate_in_threadpool(lines):
                 yield json.dumps(line) + "\n"
-        except bulk.BadFile as bad:  # found after the stream began: its last line says why
-            yield json.dumps({"problem": {"type": "bad-csv", "detail": str(bad)}}) + "\n"
-        except Throttled as spent:
-            yield json.dumps({"problem": {"type": "too-many-requests", "detail": str(spent)}}) + "\n"
-        except LimitsUnavailable:
-            yield json.dumps({"problem": {"type": "limits-unavailable", "detail": "try the rest later"}}) + "\n"
+        except (bulk.BadFile, Throttled, LimitsUnavailable) as error:  # after the stream began: a last line
+            problem = _import_problem(error)
+            yield json.dumps({"problem": {"type": problem.kind, "detail": problem.detail}}) + "\n"
         finally:
-            _end_import(who.subject, upload)
+            slot.release()
 
-    return StreamingResponse(report(), media_type="application/x-ndjson")
-
-
-# Uploads are spooled to /tmp, a volume of a fixed size (deploy/k8s/base/appointments): at most
-# this many at once, each at most IMPORT_MAX_BYTES (shared/limits.py refuses larger bodies).
-_imports_here = threading.BoundedSemaphore(settings.imports_per_pod)
+    stream = report()
+    weakref.finalize(stream, slot.release)  # a stream never started (the client left first) frees it too
+    return StreamingResponse(stream, media_type="application/x-ndjson")
 
 
-def _begin_import(organiser: str) -> None:
-    if not _imports_here.acquire(blocking=False):
-        raise ProblemError(429, "imports-busy", "Too many imports at once",
-                           "this server is running as many imports as it has room for; try again shortly",
-                           headers={"Retry-After": "30"})
-    try:
-        leased = adapters.limits.begin_import(organiser)
-    except LimitsUnavailable:
-        _imports_here.release()
-        raise limits_unavailable() from None
-    if not leased:
-        _imports_here.release()
-        raise ProblemError(409, "import-in-progress", "An import of yours is still running",
-                           "wait for your previous import's summary line, then send the next file")
+def _import_problem(error: BaseException) -> ProblemError | None:
+    if isinstance(error, bulk.BadFile):
+        return ProblemError(422, "bad-csv", "The file cannot be imported", str(error))
+    if isinstance(error, Throttled):
+        return too_many(error)
+    if isinstance(error, LimitsUnavailable):
+        return limits_unavailable()
+    return None
 
 
-def _end_import(organiser: str, upload) -> None:
-    if upload is not None:
-        upload.close()
-    adapters.limits.end_import(organiser)
-    _imports_here.release()
+class _ImportSlot:
+    """One running import: a place on this pod's disk and the organiser's lease, given back once.
+
+    Uploads are spooled to /tmp, a volume of a fixed size (deploy/k8s/base/appointments): at most
+    IMPORTS_PER_POD at once, each at most IMPORT_MAX_BYTES (shared/limits.py refuses larger bodies)."""
+
+    places = threading.BoundedSemaphore(settings.imports_per_pod)
+
+    def __init__(self, organiser: str):
+        self.organiser, self.upload, self._released, self._lock = organiser, None, False, threading.Lock()
+
+    @classmethod
+    def take(cls, organiser: str) -> "_ImportSlot":
+        if not cls.places.acquire(blocking=False):
+            raise ProblemError(429, "imports-busy", "Too many imports at once",
+                               "this server is running as many imports as it has room for; try again shortly",
+                               headers={"Retry-After": "30"})
+        try:
+            leased = adapters.limits.begin_import(organiser)
+        except LimitsUnavailable:
+            cls.places.release()
+            raise limits_unavailable() from None
+        if not leased:
+            cls.places.release()
+            raise ProblemError(409, "import-in-progress", "An import of yours is still running",
+                               "wait for your previous import's summary line, then send the next file")
+        return cls(organiser)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        if self.upload is not None:
+            self.upload.close()
+        adapters.limits.end_import(self.organiser)
+        self.places.release()
 
 
 async def _spool(request: Request):
