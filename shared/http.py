@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shared.health import Check, readiness
 from shared.auth.http import Authenticator
+from shared.health import Check, readiness
 from shared.limits import BodyLimits, BodyRules, bearer_check
 from shared.logging import configure_logging, get_logger
 from shared.problems import MEDIA_TYPE, install_problem_handlers

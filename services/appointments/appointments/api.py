@@ -25,8 +25,8 @@ from appointments.settings import AppointmentsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
-from shared.logging import get_logger
 from shared.limits import BodyRules
+from shared.logging import get_logger
 from shared.orgtree.api import units_router
 from shared.problems import ProblemError
 from shared.ratelimit import LimitsUnavailable, Throttled
@@ -129,9 +129,10 @@ def _call(fn, **kwargs):
                            headers={"Retry-After": "1"}) from None
 
 
-def _within_budget(spend, organiser: str, appointment_id: str) -> None:
+def _within_budget(spend) -> None:
+    """Spend (or check) a budget: 429 once it is spent, 503 when the budgets cannot be read."""
     try:
-        spend(organiser, appointment_id)
+        spend()
     except Throttled as spent:
         raise too_many(spent) from None
     except LimitsUnavailable:
@@ -175,9 +176,9 @@ def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
 def _appoint(who: Principal, *, role: str, **kwargs) -> Appointment:
     """handlers.appoint, with "already president elsewhere" told only inside the organiser's
     unit, every such refusal audited, and few of them an hour (see AppointmentLimits)."""
-    _within_budget(lambda organiser, _: adapters.limits.may_send_to_new_numbers(organiser), who.subject, "")
+    _within_budget(lambda: adapters.limits.may_send_to_new_numbers(who.subject))
     if role == PRESIDENT:
-        _within_budget(lambda organiser, _: adapters.limits.may_try_president(organiser), who.subject, "")
+        _within_budget(lambda: adapters.limits.may_try_president(who.subject))
     try:
         appointment = _call(handlers.appoint, role=role, organiser=who.subject, **kwargs)
     except handlers.PresidentElsewhere as refused:
@@ -228,7 +229,7 @@ def revoke(booth_id: str, appointment_id: str, who: Writer):
 def resend_otp(booth_id: str, appointment_id: str, who: Writer):
     """Send a new code (the previous one stops working)."""
     require_jurisdiction(who, booth_id)
-    _within_budget(adapters.limits.resend, who.subject, appointment_id)
+    _within_budget(lambda: adapters.limits.resend(who.subject, appointment_id))
     return _read(booth_id, _call(handlers.request_otp_again, booth_id=booth_id, appointment_id=appointment_id,
                                  organiser=who.subject))
 
@@ -240,7 +241,7 @@ def resend_otp(booth_id: str, appointment_id: str, who: Writer):
 def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
     """The code the appointee received, as they read it out; the OTP service checks it."""
     require_jurisdiction(who, booth_id)
-    _within_budget(adapters.limits.verification, who.subject, appointment_id)
+    _within_budget(lambda: adapters.limits.verification(who.subject, appointment_id))
     team = _call(handlers.load_team, booth_id=booth_id)
     appointment = _call(lambda _ctx: team.get(appointment_id))
     if appointment.status == VERIFIED:
@@ -341,7 +342,7 @@ async def bulk_import(unit_id: str, who: Writer, request: Request):
     """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
     An organiser runs one import at a time."""
     require_jurisdiction(who, unit_id)
-    _within_budget(lambda organiser, _: adapters.limits.may_send_to_new_numbers(organiser), who.subject, "")
+    _within_budget(lambda: adapters.limits.may_send_to_new_numbers(who.subject))
     slot = _ImportSlot.take(who.subject)
     try:
         slot.upload = await _spool(request)
