@@ -50,7 +50,7 @@ def published_ids(bootstrap: str, topic: str, expected: int) -> set[str]:
 def test_an_event_that_breaks_its_contract_is_quarantined_and_the_round_goes_on(
         ctx, mongo_db, kafka_bootstrap, scratch):
     topic = scratch(partitions=1)
-    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles)
+    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles, ctx.teams.personal)
     directory.backfill([])
     relay = OutboxRelay(ctx.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic))
     for booth in BOOTHS:
