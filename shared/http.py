@@ -17,7 +17,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from shared.auth.http import Authenticator
 from shared.health import Check, readiness
+from shared.limits import BodyLimits, BodyRules, bearer_check
 from shared.logging import configure_logging, get_logger
 from shared.problems import MEDIA_TYPE, install_problem_handlers
 from shared.settings import PlatformSettings
@@ -41,6 +43,7 @@ def create_app(
     routers: list[APIRouter] = (),
     on_startup: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
+    bodies: BodyRules = BodyRules(),
 ) -> FastAPI:
     configure_logging(service, settings.log_level)
 
@@ -59,6 +62,7 @@ def create_app(
     off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title=f"Sangathan {service}", lifespan=lifespan, telemetry=off)
     install_problem_handlers(app)
+    _install_body_limits(app, settings, bodies)
     _install_request_metrics(app, service)
     app.include_router(_health_router(checks, settings.dependency_timeout_s))
     for router in routers:
@@ -93,6 +97,13 @@ def _registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return registry
+
+
+def _install_body_limits(app: FastAPI, settings: PlatformSettings, bodies: BodyRules) -> None:
+    """Body caps and the token before the body (shared/limits.py); inside the request metrics,
+    so its 401 and 413 answers are counted too."""
+    authenticate = bearer_check(Authenticator(settings).principal) if bodies.token else None
+    app.add_middleware(BodyLimits, rules=bodies, authenticate=authenticate)
 
 
 def _install_request_metrics(app: FastAPI, service: str) -> None:

@@ -1,5 +1,7 @@
 """Issuing and verifying tokens, and the principal a verified token names. No I/O."""
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -7,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import jwt
 
 ALGORITHM = "EdDSA"
+SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")  # the events' organiser id pattern
 ORGANISER = "organiser"
 SERVICE = "service"
 
@@ -31,6 +34,15 @@ class Principal:
         if self.kind != ORGANISER or not self.unit:
             return False
         return unit_id == self.unit or unit_id.startswith(self.unit + "-")
+
+
+def subject_id(sub: str) -> str:
+    """The `sub` as the platform records it: as is when it is a plain id (`user-4821`, a UUID),
+    else a stable stand-in. Identity providers send `auth0|5f7c…`, e-mail addresses or 200-character
+    strings, which the events' organiser ids (`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`) cannot carry."""
+    if SUBJECT.fullmatch(sub):
+        return sub
+    return "sub-" + hashlib.sha256(sub.encode()).hexdigest()[:40]
 
 
 def issue(private_key, *, issuer: str, audience: str, subject: str, kind: str,
@@ -64,5 +76,5 @@ def verify_until(token: str, public_key, *, issuer: str, audience: str) -> tuple
         raise InvalidTokenError("token names no known kind of caller")
     if kind == ORGANISER and not claims.get("unit"):
         raise InvalidTokenError("an organiser's token must name their unit")
-    return Principal(subject=claims["sub"], kind=kind, unit=claims.get("unit"), role=claims.get("role"),
+    return Principal(subject=subject_id(claims["sub"]), kind=kind, unit=claims.get("unit"), role=claims.get("role"),
                      scopes=frozenset(claims.get("scope", "").split())), float(claims["exp"])

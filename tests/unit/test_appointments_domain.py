@@ -194,3 +194,46 @@ def test_bad_phones_are_refused_with_a_reason(raw, why):
 
 def test_a_masked_phone_keeps_only_the_country_and_last_four_digits():
     assert mask("+919816012345") == "+91******2345"
+
+
+def test_a_bad_locale_is_refused_like_a_bad_channel_and_leaves_the_team_unchanged():
+    t = team()
+    with pytest.raises(RuleBroken) as refused:
+        t.appoint(role="booth_president", person=Person(name="A", phone="+919816000001", gender="female",
+                                                         locale="hindi"), organiser="user-1", now=NOW)
+    assert refused.value.field == "locale"
+    assert (t.appointments, t.outbox, t.history) == ([], [], [])
+
+
+def test_an_event_that_would_break_its_contract_refuses_the_change_and_undoes_it():
+    t = team()
+    with pytest.raises(RuleBroken) as refused:
+        t.appoint(role="booth_president", person=person(), organiser="auth0|not an id", now=NOW)
+    assert refused.value.field == "organiser_id"
+    assert (t.appointments, t.outbox, t.history) == ([], [], [])
+
+
+def test_twenty_wrong_codes_in_a_day_bar_the_appointment_until_a_higher_organiser_unlocks_it():
+    from datetime import timedelta
+
+    from appointments.domain import BARRED, WRONG_CODES_ALLOWED, Barred, NotHigher
+
+    t = team()
+    a = appoint(t)
+    t.code_rejected(a.id, now=NOW - timedelta(hours=25))  # outside the day: not counted
+    barred = [t.code_rejected(a.id, now=NOW + timedelta(minutes=i)) for i in range(WRONG_CODES_ALLOWED)]
+    assert barred == [False] * (WRONG_CODES_ALLOWED - 1) + [True] and a.otp_failure == BARRED
+    with pytest.raises(Barred):
+        t.request_otp_again(a.id, organiser="user-1", now=NOW)
+    assert not t.otp_failed(appointment_id=a.id, otp_request_id=a.otp_request_id, reason="locked",
+                            event_id="e1", now=NOW), "a code's end does not hide the bar"
+    with pytest.raises(NotHigher):
+        t.unlock(a.id, organiser="user-2", unit="IN-HP-D01-A01", now=NOW)  # an assembly: below district
+    with pytest.raises(NotHigher):
+        t.unlock(a.id, organiser="user-1", unit="IN-HP-D01", now=NOW)  # the organiser who appointed
+    with pytest.raises(NotHigher):
+        t.unlock(a.id, organiser="user-3", unit="IN-HP-D02", now=NOW)  # another district
+    t.unlock(a.id, organiser="user-3", unit="IN-HP-D01", now=NOW)
+    assert a.otp_failure is None and a.wrong_codes == []
+    assert t.history[-1]["action"] == "unlocked" and t.history[-1]["by"] == "user-3"
+    t.request_otp_again(a.id, organiser="user-1", now=NOW)

@@ -117,3 +117,11 @@ def test_a_remembered_token_is_refused_once_the_issuer_key_changes(client, tmp_p
     (tmp_path / "issuer-private.pem").unlink()
     ensure_local_keys(tmp_path)  # a new pair: the public key file the authenticator reads changes
     assert http.post("/units/IN-HP-D03/things", headers=bearer(token)).status_code == 401
+
+
+def test_an_identity_providers_subject_is_recorded_as_an_id_the_events_accept():
+    assert tokens.subject_id("user-4821") == "user-4821"
+    odd = ["auth0|5f7c8ec7c33c6c004bbafe82", "asha@example.org", "x" * 200, "-leading-dash"]
+    mapped = [tokens.subject_id(sub) for sub in odd]
+    assert all(tokens.SUBJECT.fullmatch(m) for m in mapped)
+    assert len(set(mapped)) == len(odd) and mapped == [tokens.subject_id(sub) for sub in odd], "stable, distinct"

@@ -76,9 +76,11 @@ def environment(deployment: dict, objects: list[dict]) -> dict[str, str]:
 
 
 def datastores_used_by_code(package: str) -> set[str]:
-    """The servers a service's readiness checks ping, read from its source: the code's own word."""
+    """The servers a service's readiness checks ping or its bootstrap makes a client for, read from
+    its source: the code's own word (appointments uses Redis for budgets, not for readiness)."""
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "services" / package / package).rglob("*.py"))
-    return {"mongodb" if name == "mongo" else name for name in re.findall(r"\b(kafka|mongo|redis)_check\(", source)}
+    found = re.findall(r"\b(kafka|mongo|redis)_check\(", source) + re.findall(r"\b(redis)_client\(", source)
+    return {"mongodb" if name == "mongo" else name for name in found}
 
 
 def selects(selector: dict, labels: dict) -> bool:

@@ -3,7 +3,9 @@
 import asyncio
 import json
 import tempfile
+import threading
 import time
+import weakref
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -14,18 +16,22 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from appointments import bulk, handlers
 from appointments.adapters.mongo import ConcurrentUpdate
-from appointments.adapters.otp_client import OtpRejected, OtpUnavailable
+from appointments.adapters.otp_client import OtpRejected, OtpThrottled, OtpUnavailable
 from appointments.adapters.recipients import RecipientsBuilding
 from appointments.bootstrap import bootstrap
-from appointments.domain import VERIFIED, Appointment, BoothTeam, DomainError, Person
+from appointments.domain import BARRED, LOCALE, PRESIDENT, VERIFIED, Appointment, BoothTeam, DomainError, Person
 from appointments.phones import InvalidPhone, mask, normalise_mobile
 from appointments.settings import AppointmentsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.limits import BodyRules
+from shared.logging import get_logger
 from shared.orgtree.api import units_router
 from shared.problems import ProblemError
+from shared.ratelimit import LimitsUnavailable, Throttled
 
+log = get_logger(__name__)
 settings = AppointmentsSettings()
 adapters = bootstrap(settings)
 auth = Authenticator(settings)
@@ -37,11 +43,13 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 class PersonCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused, never silently dropped
+
     name: str = Field(min_length=1, max_length=100)
     phone: str = Field(min_length=6, max_length=24, description="An Indian mobile; any common format")
     gender: Literal["female", "male", "other"]
     channel: Literal["sms", "whatsapp"] = "sms"
-    locale: str = Field("hi", pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
+    locale: str = Field("hi", pattern=LOCALE)
 
 
 class AppointmentCreate(PersonCreate):
@@ -49,6 +57,8 @@ class AppointmentCreate(PersonCreate):
 
 
 class VerificationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: str = Field(pattern=r"^[0-9]{4,10}$")
 
 
@@ -132,12 +142,34 @@ def _problem(error: DomainError) -> ProblemError:
 def _call(fn, **kwargs):
     try:
         return fn(adapters.context, **kwargs)
+    except handlers.PresidentElsewhere:
+        raise  # told as the organiser may see it (_appoint)
     except DomainError as error:
         raise _problem(error) from None
     except ConcurrentUpdate:
         raise ProblemError(503, "busy-booth", "The booth team is being changed by others",
                            "several changes to this booth collided; retry in a moment",
                            headers={"Retry-After": "1"}) from None
+
+
+def _within_budget(spend) -> None:
+    """Spend (or check) a budget: 429 once it is spent, 503 when the budgets cannot be read."""
+    try:
+        spend()
+    except Throttled as spent:
+        raise too_many(spent) from None
+    except LimitsUnavailable:
+        raise limits_unavailable() from None
+
+
+def too_many(spent: Throttled) -> ProblemError:
+    return ProblemError(429, "too-many-requests", "Too many requests", str(spent),
+                        headers={"Retry-After": str(spent.retry_after_s)})
+
+
+def limits_unavailable() -> ProblemError:
+    return ProblemError(503, "limits-unavailable", "Try again in a moment",
+                        "the call budgets cannot be checked right now", headers={"Retry-After": "5"})
 
 
 router = APIRouter(tags=["appointments"])
@@ -147,8 +179,7 @@ router = APIRouter(tags=["appointments"])
 def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
     """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
     require_jurisdiction(who, booth_id)
-    appointment = _call(handlers.appoint, booth_id=booth_id, role=body.role, person=_person(body),
-                        organiser=who.subject, key=idempotency_key)
+    appointment = _appoint(who, booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key)
     return _read(booth_id, appointment)
 
 
@@ -160,9 +191,53 @@ def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
     require_jurisdiction(who, booth_id)
     team = _call(handlers.load_team, booth_id=booth_id)
     role = _call(lambda _ctx: team.get(appointment_id)).role
-    appointment = _call(handlers.appoint, booth_id=booth_id, role=role, person=_person(body),
-                        organiser=who.subject, key=idempotency_key, replaces=appointment_id)
+    appointment = _appoint(who, booth_id=booth_id, role=role, person=_person(body), key=idempotency_key,
+                           replaces=appointment_id)
     return _read(booth_id, appointment)
+
+
+def _appoint(who: Principal, *, role: str, **kwargs) -> Appointment:
+    """handlers.appoint, with "already president elsewhere" told only inside the organiser's
+    unit, every such refusal audited, and few of them an hour (see AppointmentLimits)."""
+    _within_budget(lambda: adapters.limits.may_send_to_new_numbers(who.subject))
+    if role == PRESIDENT:
+        _within_budget(lambda: adapters.limits.may_try_president(who.subject))
+    try:
+        appointment = _call(handlers.appoint, role=role, organiser=who.subject, **kwargs)
+    except handlers.PresidentElsewhere as refused:
+        _president_refused(who, kwargs["booth_id"], refused)
+        raise _problem(handlers.as_seen_by(refused, who.unit)) from None
+    adapters.limits.sent_to(who.subject, appointment.person.phone)
+    return appointment
+
+
+def _import_hooks(who: Principal) -> bulk.Hooks:
+    return bulk.Hooks(seen=lambda refused, booth_id: _seen_in_import(who, booth_id, refused),
+                      sent=lambda phone: adapters.limits.sent_to(who.subject, phone),
+                      # Over the day's new numbers, the rest of the file waits for tomorrow.
+                      next_batch=lambda: adapters.limits.may_send_to_new_numbers(who.subject))
+
+
+def _seen_in_import(who: Principal, booth_id: str, refused: handlers.PresidentElsewhere) -> DomainError:
+    """A bulk row refused for a president elsewhere: audited and counted like a single one; the
+    import ends once the organiser's budget is spent (Throttled)."""
+    _president_refused(who, booth_id, refused, spent_ends=True)
+    return handlers.as_seen_by(refused, who.unit)
+
+
+def _president_refused(who: Principal, booth_id: str, refused: handlers.PresidentElsewhere,
+                       spent_ends: bool = False) -> None:
+    # The audit line names who asked and where, never the phone.
+    log.warning("president post refused", fields={
+        "organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
+        "holder_in_jurisdiction": who.may_act_in(refused.holder_booth)})
+    try:
+        adapters.limits.president_refusal(who.subject)
+    except Throttled:
+        if spent_ends:
+            raise
+    except LimitsUnavailable:
+        pass  # counted or not, this refusal is answered
 
 
 @router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead)
@@ -172,19 +247,24 @@ def revoke(booth_id: str, appointment_id: str, who: Writer):
                                  organiser=who.subject))
 
 
-@router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead)
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead,
+             responses={429: {"description": "too-many-requests: this organiser's or appointment's budget"}})
 def resend_otp(booth_id: str, appointment_id: str, who: Writer):
     """Send a new code (the previous one stops working)."""
     require_jurisdiction(who, booth_id)
+    _within_budget(lambda: adapters.limits.resend(who.subject, appointment_id))
     return _read(booth_id, _call(handlers.request_otp_again, booth_id=booth_id, appointment_id=appointment_id,
                                  organiser=who.subject))
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
-             responses={202: {"description": "Code accepted; the appointment turns verified in a moment"}})
+             responses={202: {"description": "Code accepted; the appointment turns verified in a moment"},
+                        409: {"description": "code-not-usable: locked, expired or undelivered; ask for a new code"},
+                        429: {"description": "too-many-requests: this organiser's or appointment's budget"}})
 def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
     """The code the appointee received, as they read it out; the OTP service checks it."""
     require_jurisdiction(who, booth_id)
+    _within_budget(lambda: adapters.limits.verification(who.subject, appointment_id))
     team = _call(handlers.load_team, booth_id=booth_id)
     appointment = _call(lambda _ctx: team.get(appointment_id))
     if appointment.status == VERIFIED:
@@ -192,12 +272,25 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
     if appointment.status != "pending_verification" or not appointment.otp_request_id:
         raise ProblemError(409, "wrong-appointment-state", "The change was refused",
                            f"appointment {appointment_id} is {appointment.status}")
+    if appointment.otp_failure == BARRED:
+        raise ProblemError(409, "appointment-barred", "Too many wrong codes",
+                           "an organiser of the district or above who did not appoint this person must unlock it")
+    if appointment.otp_failure:
+        # The OTP service said this code is locked, expired or was never delivered: asking it
+        # again can only spend its budget, which every organiser shares.
+        raise ProblemError(409, "code-not-usable", "This code can no longer be used",
+                           f"the code was {appointment.otp_failure}; ask for a new code")
     try:
-        adapters.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=body.code)
+        adapters.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=body.code,
+                            on_behalf_of=who.subject)
     except OtpRejected:
+        _call(handlers.code_rejected, booth_id=booth_id, appointment_id=appointment_id)
         raise ProblemError(422, "otp-rejected", "The code was not accepted",
                            "wrong, expired or already used; after 5 wrong tries ask for a new code",
                            errors=[{"field": "code", "reason": "not accepted"}]) from None
+    except OtpThrottled as exc:
+        raise ProblemError(429, "too-many-requests", "Too many requests", "the OTP service's budget for you is spent",
+                           headers={"Retry-After": str(exc.retry_after_s)}) from None
     except OtpUnavailable as exc:
         raise ProblemError(503, "otp-unavailable", "Codes cannot be checked right now", str(exc),
                            headers={"Retry-After": "5"}) from None
@@ -211,6 +304,18 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
     return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
 
 
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,
+             responses={403: {"description": "unlock-not-allowed: below district level, or the appointing organiser"},
+                        409: {"description": "wrong-appointment-state: not barred"}})
+def unlock(booth_id: str, appointment_id: str, who: Writer):
+    """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
+    may be asked for. Only an organiser of the district or above who did not appoint the person."""
+    require_jurisdiction(who, booth_id)
+    appointment = _call(handlers.unlock, booth_id=booth_id, appointment_id=appointment_id,
+                        organiser=who.subject, unit=who.unit)
+    log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
+                                             "appointment_id": appointment_id})
+    return _read(booth_id, appointment)
 @router.post("/erasures", status_code=201, response_model=ErasureRead)
 def erase(body: ErasureCreate, who: Writer):
     """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
@@ -268,40 +373,101 @@ async def live(unit_id: str, who: Reader, request: Request):
 
 
 @router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
-             responses={200: {"content": {"application/x-ndjson": {}}}})
+             responses={200: {"content": {"application/x-ndjson": {}}},
+                        409: {"description": "import-in-progress: this organiser's previous import is still running"},
+                        413: {"description": "body-too-large: over IMPORT_MAX_BYTES; split the file by district"},
+                        429: {"description": "imports-busy: this server runs as many imports as its disk holds"}})
 async def bulk_import(unit_id: str, who: Writer, request: Request):
-    """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back."""
+    """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
+    An organiser runs one import at a time."""
     require_jurisdiction(who, unit_id)
-    upload = await _spool(request)
+    _within_budget(lambda: adapters.limits.may_send_to_new_numbers(who.subject))
+    slot = _ImportSlot.take(who.subject)
     try:
-        lines = bulk.import_rows(adapters.context, upload, unit_id=unit_id, organiser=who.subject)
+        slot.upload = await _spool(request)
+        lines = bulk.import_rows(adapters.context, slot.upload, unit_id=unit_id, organiser=who.subject,
+                                 hooks=_import_hooks(who))
         first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
-    except bulk.BadFile as bad:
-        upload.close()
-        raise ProblemError(422, "bad-csv", "The file cannot be imported", str(bad)) from None
+    except BaseException as error:
+        slot.release()
+        if (problem := _import_problem(error)) is None:
+            raise
+        raise problem from None
 
     async def report():
         try:
             yield json.dumps(first) + "\n"
             async for line in iterate_in_threadpool(lines):
                 yield json.dumps(line) + "\n"
+        except (bulk.BadFile, Throttled, LimitsUnavailable) as error:  # after the stream began: a last line
+            problem = _import_problem(error)
+            yield json.dumps({"problem": {"type": problem.kind, "detail": problem.detail}}) + "\n"
         finally:
-            upload.close()
+            slot.release()
 
-    return StreamingResponse(report(), media_type="application/x-ndjson")
+    stream = report()
+    weakref.finalize(stream, slot.release)  # a stream never started (the client left first) frees it too
+    return StreamingResponse(stream, media_type="application/x-ndjson")
+
+
+def _import_problem(error: BaseException) -> ProblemError | None:
+    if isinstance(error, bulk.BadFile):
+        return ProblemError(422, "bad-csv", "The file cannot be imported", str(error))
+    if isinstance(error, Throttled):
+        return too_many(error)
+    if isinstance(error, LimitsUnavailable):
+        return limits_unavailable()
+    return None
+
+
+class _ImportSlot:
+    """One running import: a place on this pod's disk and the organiser's lease, given back once.
+
+    Uploads are spooled to /tmp, a volume of a fixed size (deploy/k8s/base/appointments): at most
+    IMPORTS_PER_POD at once, each at most IMPORT_MAX_BYTES (shared/limits.py refuses larger bodies)."""
+
+    places = threading.BoundedSemaphore(settings.imports_per_pod)
+
+    def __init__(self, organiser: str):
+        self.organiser, self.upload, self._released, self._lock = organiser, None, False, threading.Lock()
+
+    @classmethod
+    def take(cls, organiser: str) -> "_ImportSlot":
+        if not cls.places.acquire(blocking=False):
+            raise ProblemError(429, "imports-busy", "Too many imports at once",
+                               "this server is running as many imports as it has room for; try again shortly",
+                               headers={"Retry-After": "30"})
+        try:
+            leased = adapters.limits.begin_import(organiser)
+        except LimitsUnavailable:
+            cls.places.release()
+            raise limits_unavailable() from None
+        if not leased:
+            cls.places.release()
+            raise ProblemError(409, "import-in-progress", "An import of yours is still running",
+                               "wait for your previous import's summary line, then send the next file")
+        return cls(organiser)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        if self.upload is not None:
+            self.upload.close()
+        adapters.limits.end_import(self.organiser)
+        self.places.release()
 
 
 async def _spool(request: Request):
-    """The request body on disk (memory for small ones), refusing uploads over the limit."""
+    """The request body on disk (memory for small ones); its size is capped as it streams in."""
     upload = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > settings.import_max_bytes:
-            upload.close()
-            raise ProblemError(413, "upload-too-large", "The file is too large",
-                               f"at most {settings.import_max_bytes} bytes; split it by district")
-        upload.write(chunk)
+    try:
+        async for chunk in request.stream():
+            upload.write(chunk)
+    except BaseException:
+        upload.close()
+        raise
     upload.seek(0)
     return upload
 
@@ -344,4 +510,5 @@ app = create_app(
     routers=[units_router(lambda: adapters.org_registry), router, internal],
     on_startup=adapters.start,
     on_shutdown=adapters.stop,
+    bodies=BodyRules(larger=((r"/units/[^/]+/appointments/import", settings.import_max_bytes),)),
 )

@@ -7,6 +7,7 @@ from pymongo.database import Database
 
 from appointments import consumer, handlers
 from appointments.adapters.erasures import ErasureLog
+from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
@@ -16,7 +17,7 @@ from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Context
 from appointments.settings import AppointmentsSettings
 from shared.background import Background, BackgroundJobs, consuming
-from shared.clients import mongo_client
+from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
@@ -36,6 +37,7 @@ class Adapters(BackgroundJobs):
     recipients: RecipientDirectory
     otp: OtpClient
     live: LiveFeed
+    limits: AppointmentLimits
     checks: dict[str, Check]
 
     def stop(self) -> None:
@@ -70,6 +72,9 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         recipients=recipients,
         otp=OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s),
         live=live,
+        # Not a readiness check: without Redis only the budgeted calls (verify, resend, import)
+        # answer 503; appointing and reading go on.
+        limits=AppointmentLimits(redis_client(settings), settings),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),

@@ -8,7 +8,8 @@ Columns: booth_id, role, name, phone, gender, and optionally channel and locale.
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO
 
 from appointments import handlers
@@ -20,19 +21,32 @@ MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is
 BATCH_BOOTHS = 200  # booths appointed together: a few batched writes instead of round trips per booth
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller adds to the rows' outcomes. `seen` turns a "president elsewhere" refusal
+    into what the organiser may be told; `sent` counts a new number a code goes to; `next_batch`
+    is asked before each batch of booths is applied. `seen` and `next_batch` may raise to end the
+    import (shared.ratelimit.Throttled): rows already applied are reported, the rest untouched."""
+
+    seen: Callable[[handlers.PresidentElsewhere, str], DomainError] = lambda refused, booth_id: refused
+    sent: Callable[[str], None] = lambda phone: None
+    next_batch: Callable[[], None] = lambda: None
+
+
 class BadFile(Exception):
     """The upload is not a CSV with the required columns."""
 
 
 def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organiser: str,
-                progress_every: int = 1000) -> Iterator[dict]:
+                progress_every: int = 1000, hooks: Hooks = None) -> Iterator[dict]:
     """Yields one report line per refused row, progress lines, and a summary at the end."""
-    reader = csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
+    hooks = hooks or Hooks()
+    reader = _Checked(csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline="")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise BadFile(f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}")
     totals = {"rows": 0, "appointed": 0, "unchanged": 0, "refused": 0}
-    for line in _applied(ctx, _booth_groups(reader), unit_id, organiser):
+    for line in _applied(ctx, _booth_groups(reader), unit_id, organiser, hooks):
         totals["rows"] += 1
         totals[line.pop("outcome")] += 1
         if "problem" in line:
@@ -42,7 +56,36 @@ def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organ
     yield {"summary": totals}
 
 
-def _booth_groups(reader: csv.DictReader) -> Iterator[tuple[str, list[tuple[int, dict]]]]:
+class _Checked:
+    """A DictReader whose parse errors (a field over csv's 128 KiB limit, bytes that are not
+    UTF-8) are BadFile, answered `bad-csv` like any other unreadable file."""
+
+    def __init__(self, reader: csv.DictReader):
+        self.reader = reader
+
+    @property
+    def fieldnames(self):
+        return self._guarded(lambda: self.reader.fieldnames)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        return self._guarded(lambda: next(self.reader))
+
+    def _guarded(self, read):
+        try:
+            return read()
+        except (csv.Error, UnicodeDecodeError) as bad:
+            raise BadFile(f"line {self.reader.line_num}: {_reason(bad)}") from None
+
+
+def _reason(bad: Exception) -> str:
+    # csv's message names the limit, never the field's content; a decode error names the bytes.
+    return "not UTF-8 text" if isinstance(bad, UnicodeDecodeError) else str(bad)
+
+
+def _booth_groups(reader: _Checked) -> Iterator[tuple[str, list[tuple[int, dict]]]]:
     booth, rows = None, []
     for number, record in enumerate(reader, start=2):  # line 1 is the header
         booth_id = (record.get("booth_id") or "").strip()
@@ -55,15 +98,17 @@ def _booth_groups(reader: csv.DictReader) -> Iterator[tuple[str, list[tuple[int,
         yield booth, rows
 
 
-def _applied(ctx, groups, unit_id: str, organiser: str) -> Iterator[dict]:
+def _applied(ctx, groups, unit_id: str, organiser: str, hooks: Hooks) -> Iterator[dict]:
     """One line per row, booth by booth in file order, BATCH_BOOTHS booths appointed at a time."""
     batch: list[tuple[str, list[handlers.Row], list[dict]]] = []
     for booth_id, records in groups:
         if len(batch) >= BATCH_BOOTHS or any(booth_id == b for b, _, _ in batch):
-            yield from _appoint(ctx, batch, organiser)
+            hooks.next_batch()
+            yield from _appoint(ctx, batch, organiser, hooks)
             batch = []
         batch.append((booth_id, *_checked(booth_id, records, unit_id)))
-    yield from _appoint(ctx, batch, organiser)
+    hooks.next_batch()
+    yield from _appoint(ctx, batch, organiser, hooks)
 
 
 def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tuple[list[handlers.Row], list[dict]]:
@@ -80,7 +125,8 @@ def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tu
     return rows, refused
 
 
-def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str) -> Iterator[dict]:
+def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str,
+             hooks: Hooks) -> Iterator[dict]:
     tried = [(booth_id, rows) for booth_id, rows, _ in batch if rows]
     outcomes = handlers.appoint_booths(ctx, tried, organiser) if tried else {}
     for booth_id, rows, refused in batch:
@@ -89,8 +135,12 @@ def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organ
         for row in rows:
             result = booth if isinstance(booth, DomainError) else booth[row.number]  # a whole booth refused
             if isinstance(result, handlers.Appointed):
+                if result.new:
+                    hooks.sent(row.person.phone)
                 yield {"row": row.number, "outcome": "appointed" if result.new else "unchanged"}
             else:
+                if isinstance(result, handlers.PresidentElsewhere):
+                    result = hooks.seen(result, booth_id)
                 yield _refused(row.number, booth_id, result.kind, result.field, result.detail)
 
 

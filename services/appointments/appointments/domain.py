@@ -5,13 +5,17 @@ methods below; every change appends the events it caused to `outbox` in the same
 repository saves state and events in one atomic document write (the transactional outbox).
 """
 
+import copy
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.events import types
+from shared.events.contracts import InvalidEventError, validate
+from shared.orgtree.levels import is_within, level_of
 from shared.teams.rules import PRESIDENT, TeamRules
 
 PENDING = "pending_verification"
@@ -21,7 +25,15 @@ REVOKED = "revoked"
 ACTIVE = (PENDING, VERIFIED)
 GENDERS = ("female", "male", "other")
 CHANNELS = ("sms", "whatsapp")
+LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"  # a language, optionally a region: hi, en-IN
 IDEMPOTENCY_KEYS_KEPT = 50  # per booth; a retry comes within minutes, not after 50 other writes
+# A code allows 5 tries and 5 codes go out per 10 minutes, ~3,600 guesses a day; across every
+# code of an appointment, WRONG_CODES_ALLOWED wrong ones in WRONG_CODES_WINDOW bar it until an
+# organiser of UNLOCK_LEVELS who did not appoint it unlocks it.
+WRONG_CODES_ALLOWED = 20
+WRONG_CODES_WINDOW = timedelta(hours=24)
+BARRED = "barred"  # otp_failure once the wrong codes are spent
+UNLOCK_LEVELS = ("national", "state", "district")
 
 
 class DomainError(Exception):
@@ -51,6 +63,14 @@ class WrongState(DomainError):
     status, kind = 409, "wrong-appointment-state"
 
 
+class Barred(DomainError):
+    status, kind = 409, "appointment-barred"
+
+
+class NotHigher(DomainError):
+    status, kind = 403, "unlock-not-allowed"
+
+
 class IdempotencyKeyReused(DomainError):
     status, kind = 422, "idempotency-key-reused"
 
@@ -77,6 +97,8 @@ class Appointment:
     verified_at: datetime | None = None
     ended_at: datetime | None = None
     ended_by: str | None = None
+    otp_failure: str | None = None  # the last otp-failed reason, or BARRED; shown on the portal
+    wrong_codes: list[datetime] = field(default_factory=list)  # within WRONG_CODES_WINDOW
     otp_failure: str | None = None  # the last otp-failed reason, shown on the portal
     erased_at: datetime | None = None  # name and phone scrubbed (an erasure request, or retention)
 
@@ -140,6 +162,8 @@ class BoothTeam:
             raise RuleBroken(f"gender must be one of {', '.join(GENDERS)}", "gender")
         if person.channel not in CHANNELS:
             raise RuleBroken(f"channel must be one of {', '.join(CHANNELS)}", "channel")
+        if not re.fullmatch(LOCALE, person.locale):
+            raise RuleBroken("locale must be a language code such as hi or en-IN", "locale")
         same = next((a for a in self.active() if a.person.phone == person.phone), None)
         if same and same.role == role and replaces is None:
             return same
@@ -158,6 +182,19 @@ class BoothTeam:
 
         appointment = Appointment(id=str(uuid.uuid4()), role=role, person=person, status=PENDING,
                                   appointed_by=organiser, appointed_at=now, replaces=replaces)
+        # A bulk import saves the team after refused rows, so a refusal below undoes every change.
+        before = copy.deepcopy((self.appointments, self.history, self.outbox))
+        try:
+            self._appoint(appointment, outgoing, organiser, now)
+        except RuleBroken:
+            self.appointments, self.history, self.outbox = before
+            raise
+        if idempotency_key:
+            self._remember(idempotency_key, appointment.id, fingerprint)
+        return appointment
+
+    def _appoint(self, appointment: Appointment, outgoing: Appointment | None, organiser: str, now: datetime) -> None:
+        role, replaces = appointment.role, appointment.replaces
         self.appointments.append(appointment)
         event_type = types.BOOTH_PRESIDENT_APPOINTED if role == PRESIDENT else types.BOOTH_MEMBER_APPOINTED
         self._record(event_type, "appointed", appointment, organiser, now, {
@@ -165,9 +202,6 @@ class BoothTeam:
         if outgoing:
             self._end(outgoing, REPLACED, organiser, now, replaced_by=appointment.id)
         self._request_otp(appointment, organiser, now)
-        if idempotency_key:
-            self._remember(idempotency_key, appointment.id, fingerprint)
-        return appointment
 
     def revoke(self, appointment_id: str, *, organiser: str, now: datetime) -> Appointment:
         appointment = self.get(appointment_id)
@@ -182,6 +216,9 @@ class BoothTeam:
         appointment = self.get(appointment_id)
         if appointment.status != PENDING:
             raise WrongState(f"appointment {appointment_id} is {appointment.status}; only a pending one needs a code")
+        if appointment.otp_failure == BARRED:
+            raise Barred(f"{WRONG_CODES_ALLOWED} wrong codes in a day: an organiser of the district or above "
+                         "who did not appoint this person must unlock it first")
         self._request_otp(appointment, organiser, now)
         return appointment
 
@@ -204,9 +241,36 @@ class BoothTeam:
         appointment = self.get(appointment_id)
         if appointment.status != PENDING or appointment.otp_request_id != otp_request_id:
             return False
+        if appointment.otp_failure == BARRED:
+            return False  # the bar says more than the code's own end
         appointment.otp_failure = reason
         self.history.append(_entry(now, "otp_failed", appointment, "svc:otp", reason=reason))
         return True
+
+    def code_rejected(self, appointment_id: str, *, now: datetime) -> bool:
+        """The OTP service refused a code for this appointment; True if that bars it."""
+        appointment = self.get(appointment_id)
+        recent = [t for t in appointment.wrong_codes if now - t < WRONG_CODES_WINDOW] + [now]
+        appointment.wrong_codes = recent
+        if len(recent) < WRONG_CODES_ALLOWED or appointment.otp_failure == BARRED:
+            return False
+        appointment.otp_failure = BARRED
+        self.history.append(_entry(now, "barred", appointment, "svc:appointments", wrong_codes=len(recent)))
+        return True
+
+    def unlock(self, appointment_id: str, *, organiser: str, unit: str, now: datetime) -> Appointment:
+        """Lift a bar: only an organiser of the district or above, over this booth, who did not
+        appoint the person (the one whose tries ran out cannot undo it themselves)."""
+        appointment = self.get(appointment_id)
+        if appointment.otp_failure != BARRED:
+            raise WrongState(f"appointment {appointment_id} is not barred")
+        if level_of(unit) not in UNLOCK_LEVELS or not is_within(self.booth_id, unit):
+            raise NotHigher("only an organiser of the booth's district, state or the national team may unlock")
+        if organiser == appointment.appointed_by:
+            raise NotHigher("the organiser who appointed this person cannot unlock it; ask the one above you")
+        appointment.otp_failure, appointment.wrong_codes = None, []
+        self.history.append(_entry(now, "unlocked", appointment, organiser))
+        return appointment
 
     def erase(self, appointment_id: str, *, by: str, reason: str, erasure_id: str, now: datetime) -> Appointment:
         """Scrub the appointee's name and phone (DPDP Act): an active appointment ends first, an
@@ -283,6 +347,12 @@ class BoothTeam:
 
 
 def _event(event_type: str, now: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """An event checked against its contract as it is recorded: one the relay could not publish
+    is refused with the change that caused it, instead of waiting in the outbox for ever."""
+    try:
+        validate(event_type, data)
+    except InvalidEventError as bad:
+        raise RuleBroken(f"the change cannot be announced: {bad.field} {bad.reason}", bad.field) from None
     return {"id": str(uuid.uuid4()), "type": event_type, "time": now.isoformat(), "data": data}
 
 

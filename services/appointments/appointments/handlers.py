@@ -17,6 +17,7 @@ from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentP
 from appointments.domain import (
     PRESIDENT, Appointment, BoothTeam, DomainError, NotFound, Person, booth_path, idempotency_key,
 )
+from shared.orgtree.levels import is_within
 from shared.orgtree.repository import OrgRegistry
 
 T = TypeVar("T")
@@ -29,6 +30,26 @@ class UnknownBooth(DomainError):
 
 class PresidentElsewhere(DomainError):
     status, kind = 409, "already-president-elsewhere"
+
+    def __init__(self, holder_booth: str, booth_id: str):
+        super().__init__(f"this person is already booth president of {_describe(holder_booth, booth_id)}", "phone")
+        self.holder_booth = holder_booth
+
+
+class NotAppointable(DomainError):
+    """What an organiser is told when the person is president of a booth outside their unit:
+    whether a phone holds a post anywhere in India is not theirs to learn."""
+
+    status, kind = 409, "appointment-refused"
+
+
+def as_seen_by(refusal: PresidentElsewhere, jurisdiction: str | None) -> DomainError:
+    """The refusal as an organiser of `jurisdiction` may see it: precise inside their unit,
+    neutral outside it."""
+    if jurisdiction and is_within(refusal.holder_booth, jurisdiction):
+        return refusal
+    return NotAppointable("this person cannot be appointed to this seat; the organiser above you can say why",
+                          "phone")
 
 
 @dataclass
@@ -93,7 +114,7 @@ def _appoint_locked(ctx: Context, booth_id: str, role: str, person: Person, orga
             return appointment  # a retry: nothing changed
         claimed = role == PRESIDENT
         if claimed and (holder := ctx.posts.claim(person.phone, booth_id, appointment.id)):
-            raise PresidentElsewhere(f"this person is already booth president of {_describe(holder, booth_id)}", "phone")
+             raise PresidentElsewhere(holder, booth_id)
         try:
             ctx.teams.save(team)
         except ConcurrentUpdate:
@@ -116,6 +137,16 @@ def revoke(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) 
 def request_otp_again(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
     return _retrying(ctx, booth_id,
                      lambda t: t.request_otp_again(appointment_id, organiser=organiser, now=ctx.clock()))
+
+
+def code_rejected(ctx: Context, *, booth_id: str, appointment_id: str) -> bool:
+    """Count a wrong code against the appointment's daily allowance; True if it is now barred."""
+    return _retrying(ctx, booth_id, lambda t: t.code_rejected(appointment_id, now=ctx.clock()))
+
+
+def unlock(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str, unit: str) -> Appointment:
+    return _retrying(ctx, booth_id, lambda t: t.unlock(appointment_id, organiser=organiser, unit=unit,
+                                                           now=ctx.clock()))
 
 
 def otp_verified(ctx: Context, *, event_id: str, booth_id: str, appointment_id: str, request_id: str) -> bool:
@@ -301,8 +332,7 @@ def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser
             if row.role == PRESIDENT and appointment.id not in known:
                 if holder := ctx.posts.claim(row.person.phone, booth_id, appointment.id):
                     team.discard(appointment.id)
-                    outcome[row.number] = PresidentElsewhere(
-                        f"this person is already booth president of {_describe(holder, booth_id)}", "phone")
+                    outcome[row.number] = PresidentElsewhere(holder, booth_id)
                     continue
                 claims.append(appointment)
             outcome[row.number] = Appointed(appointment, appointment.id not in known)

@@ -22,8 +22,22 @@ class AppointmentsSettings(PlatformSettings):
     relay_interval_s: float = Field(0.05, validation_alias="OUTBOX_RELAY_INTERVAL_S")
     relay_batch: int = Field(500, validation_alias="OUTBOX_RELAY_BATCH")
     relay_sweep_interval_s: float = Field(60.0, validation_alias="OUTBOX_SWEEP_INTERVAL_S")
-    # Bulk import: the largest upload accepted, and how many rows an error report lists in full.
-    import_max_bytes: int = Field(200 * 1024 * 1024, validation_alias="IMPORT_MAX_BYTES")
+    # Bulk import: the largest upload accepted. It is spooled to /tmp, so the pod's /tmp volume
+    # (deploy/k8s/base/appointments) holds IMPORTS_PER_POD of them; a district's file is ~2 MB.
+    import_max_bytes: int = Field(48 * 1024 * 1024, validation_alias="IMPORT_MAX_BYTES")
+    imports_per_pod: int = Field(4, ge=1, validation_alias="IMPORTS_PER_POD")
+    # An organiser runs one import at a time; the lease ends with the import, or after this.
+    import_lease_s: int = Field(1800, ge=60, validation_alias="IMPORT_LEASE_S")
+    # Budgets per organiser and per appointment (Redis, shared by every process): verifications
+    # a minute, codes sent again per 10 minutes, "already president elsewhere" refusals an hour.
+    verify_per_organiser_per_min: int = Field(30, ge=1, validation_alias="VERIFY_PER_ORGANISER_PER_MIN")
+    verify_per_appointment_per_min: int = Field(10, ge=1, validation_alias="VERIFY_PER_APPOINTMENT_PER_MIN")
+    resend_per_organiser_per_10min: int = Field(60, ge=1, validation_alias="RESEND_PER_ORGANISER_PER_10MIN")
+    resend_per_appointment_per_10min: int = Field(5, ge=1, validation_alias="RESEND_PER_APPOINTMENT_PER_10MIN")
+    president_refusals_per_hour: int = Field(20, ge=1, validation_alias="PRESIDENT_REFUSALS_PER_HOUR")
+    # Distinct numbers an organiser may have codes sent to in a day (SMS costs; a pumping account):
+    # above a district's whole import (~2,000 booths x 12 seats).
+    new_numbers_per_organiser_per_day: int = Field(25_000, ge=1, validation_alias="NEW_NUMBERS_PER_ORGANISER_PER_DAY")
     # How long POST .../verification waits to show the appointment verified before answering 202.
     verification_wait_s: float = Field(3.0, validation_alias="VERIFICATION_WAIT_S")
     # Retention (DPDP Act): a revoked or replaced appointee's name and phone are scrubbed this long

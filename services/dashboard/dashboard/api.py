@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard import domain
 from dashboard.adapters.analytics import AnalyticsUnavailable
@@ -24,6 +24,7 @@ from dashboard.settings import DashboardSettings
 from shared.auth.http import Authenticator, Credentials, forbidden, unauthenticated
 from shared.auth.tokens import ORGANISER, InvalidTokenError, Principal
 from shared.http import create_app
+from shared.limits import BodyRules
 from shared.logging import get_logger
 from shared.problems import ProblemError
 
@@ -81,6 +82,8 @@ def _require_view(viewer: Viewer, unit_id: str) -> None:
 
 
 class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     token: str = Field(min_length=20, max_length=8000, description="An organiser's bearer token (a JWT)")
 
 
@@ -186,7 +189,8 @@ async def _analytics(path: str, viewer: Viewer, params: dict[str, Any] | None = 
 
 
 app = create_app(service="dashboard", settings=settings, checks=adapters.checks, routers=[router],
-                 on_startup=adapters.start, on_shutdown=adapters.stop)
+                 on_startup=adapters.start, on_shutdown=adapters.stop,
+                 bodies=BodyRules(open_paths=(r"/api/session",)))  # signing in brings the token in its body
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 

@@ -36,6 +36,7 @@ from notifier.settings import NotifierSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.limits import WEBHOOK_MAX_BYTES, BodyRules
 from shared.logging import get_logger
 from shared.problems import ProblemError
 from shared.teams.rules import rules_for
@@ -63,7 +64,12 @@ def _texts(value: dict[str, str], limit: int) -> dict[str, str]:
     return value
 
 
+DIRECTIVE_MAX_BYTES = 256 * 1024
+
+
 class Override(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=10, max_length=500, description="Why this urgent directive may not wait")
 
 
@@ -126,6 +132,8 @@ class DirectiveRead(BaseModel):
 
 
 class OtpDeliveryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     request_id: uuid.UUID
     appointment_id: uuid.UUID
     booth_id: UnitId
@@ -369,7 +377,13 @@ def create_notifier_app(adapters: Adapters) -> FastAPI:
     auth = Authenticator(settings)
     routers = [directives_router(adapters, auth), otp_router(adapters, auth), receipts_router(adapters)]
     return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
-                      on_startup=adapters.start, on_shutdown=adapters.stop)
+                      on_startup=adapters.start, on_shutdown=adapters.stop, bodies=BODIES)
+
+
+# The provider signs its webhook and a link carries its own HMAC: neither brings a bearer token.
+# A directive's texts in many languages may pass the JSON cap; a provider's batch of receipts too.
+BODIES = BodyRules(larger=((r"/v1/directives", DIRECTIVE_MAX_BYTES), (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES)),
+                   open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"))
 
 
 app = create_notifier_app(bootstrap(NotifierSettings()))

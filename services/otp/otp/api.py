@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from otp import handlers
 from otp.adapters.delivery import RedisStreamSink
@@ -24,9 +24,13 @@ VERIFY_SCOPE = "otp:verify"
 
 
 class VerificationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     request_id: uuid.UUID
     appointment_id: uuid.UUID
     code: str = Field(pattern=r"^[0-9]{4,10}$", description="The digits the appointee received")
+    on_behalf_of: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+                                     description="The person the calling service acts for (an organiser's subject)")
 
 
 class VerificationRead(BaseModel):
@@ -72,14 +76,14 @@ def verifications_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     })
     def verify(body: VerificationCreate, caller: Caller) -> VerificationRead:
         command = VerifyCode(request_id=str(body.request_id), appointment_id=str(body.appointment_id),
-                             code=body.code, caller=caller.subject)
+                             code=body.code, caller=caller.subject, on_behalf_of=body.on_behalf_of)
         try:
             handlers.verify_code(command, adapters.ports)
         except handlers.CodeRejected:
             raise rejected() from None
         except handlers.Throttled as exc:
             raise ProblemError(429, "too-many-verifications", "Too many verifications",
-                               f"This caller may verify {adapters.ports.policy.verify_limit_per_minute} codes a minute.",
+                               "This caller, or the person it acts for, has spent its verifications for this minute.",
                                headers={"Retry-After": str(exc.retry_after_s)}) from None
         except handlers.Unavailable:
             raise ProblemError(503, "events-unavailable", "Verification temporarily unavailable",

@@ -18,9 +18,11 @@ class SendCode:
 
 @dataclass(frozen=True)
 class VerifyCode:
-    """From POST /v1/verifications. `caller` is the calling service's subject."""
+    """From POST /v1/verifications. `caller` is the calling service's subject; `on_behalf_of`
+    the organiser it acts for, if it says."""
 
     request_id: str
     appointment_id: str
     code: str
     caller: str
+    on_behalf_of: str | None = None

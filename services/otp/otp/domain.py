@@ -29,6 +29,7 @@ class Policy:
     resend_cooldown_s: int = 30
     allowed_prefixes: tuple[str, ...] = ("+91",)
     verify_limit_per_minute: int = 1200
+    verify_limit_per_user_per_minute: int = 60
 
     @classmethod
     def from_settings(cls, settings) -> Policy:

@@ -119,8 +119,12 @@ def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
     """The used code's record if `cmd.code` is right; CodeRejected, Throttled or Unavailable if not."""
     now = ports.clock()
     # The call is counted and the record read in one round trip; a throttled call writes nothing.
-    calls, retry_after, record = ports.store.count_call_and_load(cmd.caller, cmd.request_id, now)
-    if domain.over_limit(calls, ports.policy.verify_limit_per_minute):
+    # A service acting for an organiser names them, and each organiser has a budget of their own,
+    # so one of them hammering codes cannot spend the whole service's.
+    callers = [cmd.caller] + ([f"{cmd.caller}>{cmd.on_behalf_of}"] if cmd.on_behalf_of else [])
+    calls, retry_after, record = ports.store.count_calls_and_load(callers, cmd.request_id, now)
+    limits = [ports.policy.verify_limit_per_minute, ports.policy.verify_limit_per_user_per_minute]
+    if any(domain.over_limit(n, limit) for n, limit in zip(calls, limits)):
         VERIFICATIONS.labels("throttled").inc()
         raise Throttled(max(1, math.ceil(retry_after)))
     # Hashed whether or not the request is known, so an unknown one costs what a known one does.

@@ -36,6 +36,9 @@ class OtpSettings(PlatformSettings):
     allowed_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(("+91",), validation_alias="OTP_ALLOWED_PREFIXES")
     # Verifying: tries per calling principal (a service) per minute, all codes together.
     verify_limit_per_minute: int = Field(1200, ge=1, validation_alias="OTP_VERIFY_LIMIT_PER_MINUTE")
+    # ... and per person a service acts for (`on_behalf_of`: an organiser), so no one organiser
+    # spends the budget every organiser shares.
+    verify_limit_per_user_per_minute: int = Field(60, ge=1, validation_alias="OTP_VERIFY_LIMIT_PER_USER_PER_MINUTE")
 
     # The HMAC key codes and phones are hashed with: the value, or a file holding it.
     hmac_secret: SecretStr | None = Field(None, validation_alias="OTP_HMAC_SECRET")

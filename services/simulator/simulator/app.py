@@ -41,6 +41,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.http import create_app
+from shared.limits import BodyRules
 from shared.logging import get_logger
 from simulator import provider as p
 from simulator.secret import webhook_key
@@ -366,11 +367,16 @@ def routes(provider: Provider) -> APIRouter:
     return router
 
 
+BATCH_MAX_BYTES = 16 * 1024 * 1024  # a batch of long messages in many scripts
+
+
 def create_simulator_app(settings: SimulatorSettings) -> FastAPI:
     provider = Provider(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback is noise
+    # A provider's endpoints take its API key, not our bearer tokens, and batches of many messages.
     app = create_app(service=settings.service_name, settings=settings, checks={}, routers=[routes(provider)],
-                     on_startup=provider.start, on_shutdown=provider.stop)
+                     on_startup=provider.start, on_shutdown=provider.stop,
+                     bodies=BodyRules(json_max_bytes=BATCH_MAX_BYTES, token=False))
     app.state.provider = provider
     return app
 

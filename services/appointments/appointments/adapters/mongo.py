@@ -20,6 +20,9 @@ from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
 
+PERSONAL = ("phone", "name")
+
+
 class ConcurrentUpdate(Exception):
     """Someone saved the booth team since we read it; read again and retry."""
 
@@ -27,6 +30,7 @@ class ConcurrentUpdate(Exception):
 class BoothTeams:
     def __init__(self, db: Database, rules_for: Callable[[str], TeamRules], personal: PersonalData):
         self.teams, self.pending, self.rules_for = db.booth_teams, db.outbox_pending, rules_for
+        self.dead_letters = db.outbox_dead_letters
         self.personal = personal
 
     def ensure_indexes(self) -> None:
@@ -78,6 +82,14 @@ class BoothTeams:
 
     def clear_pending(self, booth_id: str) -> None:
         self.pending.delete_one({"_id": booth_id})
+
+    def quarantine(self, booth_id: str, event: dict[str, Any], reason: str) -> None:
+        """Keep an event that cannot be published, with why, for a person to look at; without
+        the personal data it may carry (a phone), which a dead letter does not need."""
+        data = {k: v for k, v in event["data"].items() if k not in PERSONAL}
+        self.dead_letters.update_one({"_id": event["id"]}, {"$setOnInsert": {
+            "booth_id": booth_id, "type": event["type"], "time": event["time"], "data": data,
+            "reason": reason, "quarantined_at": _now()}}, upsert=True)
 
     def booths_with_outbox(self) -> Iterator[str]:
         with self.teams.find({"has_outbox": True}, {"_id": 1}) as cursor:
@@ -167,7 +179,7 @@ class BoothTeams:
             "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
             "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
             "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
-            "otp_failure": a.otp_failure, "erased_at": a.erased_at,
+            "otp_failure": a.otp_failure, "erased_at": a.erased_at, "wrong_codes": a.wrong_codes,
             "person": self.personal.person_doc(a.person),
         }
 
@@ -177,7 +189,7 @@ class BoothTeams:
             appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
             otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]),
             ended_at=_aware(d["ended_at"]), ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
-            erased_at=_aware(d.get("erased_at")),
+            erased_at=_aware(d.get("erased_at")), wrong_codes=[_aware(t) for t in d.get("wrong_codes", [])],
         )
 
 

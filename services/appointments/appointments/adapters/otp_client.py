@@ -11,6 +11,14 @@ class OtpUnavailable(Exception):
     """The OTP service could not decide now (down, or its events not confirmed): try again."""
 
 
+class OtpThrottled(Exception):
+    """The OTP service's budget for this organiser (or this service) is spent for now."""
+
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"retry after {retry_after_s}s")
+        self.retry_after_s = retry_after_s
+
+
 class OtpRejected(Exception):
     """Wrong, expired, used or locked code: the OTP service does not say which, by design."""
 
@@ -21,11 +29,13 @@ class OtpClient:
         # One pooled client: a verification reuses a kept-alive connection instead of a new one.
         self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
 
-    def verify(self, *, request_id: str, appointment_id: str, code: str) -> None:
+    def verify(self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str) -> None:
+        """`on_behalf_of` names the organiser, so the OTP service budgets each one, not only us."""
+        body = {"request_id": request_id, "appointment_id": appointment_id, "code": code, "on_behalf_of": on_behalf_of}
         try:
             response = self.http.post(
                 "/v1/verifications",
-                json={"request_id": request_id, "appointment_id": appointment_id, "code": code},
+                json=body,
                 headers={"Authorization": f"Bearer {self.token.get()}"})
         except (httpx.HTTPError, OSError) as exc:
             raise OtpUnavailable(f"the OTP service did not answer: {type(exc).__name__}") from None
@@ -34,7 +44,8 @@ class OtpClient:
         if response.status_code == 422 and response.json().get("type", "").endswith("/otp-rejected"):
             raise OtpRejected()
         if response.status_code == 429:
-            raise OtpUnavailable("the OTP service is rate limiting this service; retry shortly")
+            retry_after = response.headers.get("Retry-After", "")
+            raise OtpThrottled(int(retry_after) if retry_after.isdigit() else 60)
         raise OtpUnavailable(f"the OTP service answered {response.status_code}")
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge
 from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import BoothTeam, roles_reached_differently
+from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
 
@@ -24,6 +25,8 @@ log = get_logger(__name__)
 
 RELAYED = Counter("sangathan_outbox_events_relayed", "Outbox events published to Kafka, by type", ["type"])
 RELAY_FAILURES = Counter("sangathan_outbox_relay_failures", "Relay rounds that could not publish (Kafka unavailable)")
+QUARANTINED = Counter("sangathan_outbox_events_quarantined",
+                      "Outbox events that break their contract, set aside as dead letters", ["type"])
 # The relay's producer gives up on a message after PRODUCER_CONFIG's timeout, before the flush
 # does, so a Kafka outage never piles copies of the same events into the client's queue.
 PRODUCER_CONFIG = {"message.timeout.ms": 8000}
@@ -71,8 +74,7 @@ class OutboxRelay:
             if team is None or not team.outbox:
                 continue
             for event in team.outbox:
-                self.publisher.emit(event["type"], event["data"], event_id=event["id"],
-                                    time=datetime.fromisoformat(event["time"]))
+                self._publish(booth_id, event)
             taken[booth_id] = team
         try:
             self.publisher.flush(FLUSH_TIMEOUT_S)
@@ -84,6 +86,18 @@ class OutboxRelay:
             self.recipients.record(team, roles_reached_differently(team.outbox))
             self._remove(booth_id, {e["id"] for e in team.outbox})
         return sum(len(team.outbox) for team in taken.values())
+
+    def _publish(self, booth_id: str, event: dict) -> None:
+        """Queue one event; one that breaks its contract can never be published, so it is set
+        aside with its reason (and counted, for the alert) and the booth's other events go on."""
+        try:
+            self.publisher.emit(event["type"], event["data"], event_id=event["id"],
+                                time=datetime.fromisoformat(event["time"]))
+        except EventError as bad:
+            self.teams.quarantine(booth_id, event, str(bad))
+            QUARANTINED.labels(event["type"]).inc()
+            log.error("outbox event quarantined", fields={"booth_id": booth_id, "event_id": event["id"],
+                                                          "type": event["type"], "reason": str(bad)})
 
     def sweep(self) -> None:
         for booth_id in self.teams.booths_with_outbox():

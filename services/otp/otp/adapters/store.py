@@ -112,13 +112,21 @@ class RedisCodeStore:
     def count_call_and_load(self, caller: str, request_id: str, now: float,
                             window_s: int = 60) -> tuple[int, float, CodeRecord | None]:
         """`count_call` and `load` in one round trip: (calls so far, seconds left, the record)."""
-        key, left = self._calls(caller, now, window_s)
+        (calls,), left, record = self.count_calls_and_load([caller], request_id, now, window_s)
+        return calls, left, record
+
+    def count_calls_and_load(self, callers: list[str], request_id: str, now: float,
+                             window_s: int = 60) -> tuple[list[int], float, CodeRecord | None]:
+        """One call counted for each of `callers` (a service, the person it acts for) and the
+        record loaded, in one round trip: (calls so far by each, seconds left, the record)."""
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, window_s)
+            for caller in callers:
+                key, left = self._calls(caller, now, window_s)
+                pipe.incr(key)
+                pipe.expire(key, window_s)
             pipe.hgetall(self._code(request_id))
-            calls, _, fields = pipe.execute()
-        return calls, left, _record(fields)
+            *counts, fields = pipe.execute()
+        return counts[::2], left, _record(fields)
 
     def attempt(self, request_id: str, decide: Callable[[CodeRecord | None], Attempt],
                 seen: CodeRecord | None | object = _UNREAD) -> Attempt:
