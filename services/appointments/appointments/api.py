@@ -24,7 +24,7 @@ from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.orgtree.api import units_router
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 
 settings = AppointmentsSettings()
 adapters = bootstrap(settings)
@@ -120,7 +120,8 @@ def _call(fn, **kwargs):
 router = APIRouter(tags=["appointments"])
 
 
-@router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead)
+@router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead,
+             responses=problems(404, 409, 503))
 def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
     """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
     require_jurisdiction(who, booth_id)
@@ -130,7 +131,7 @@ def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
-             response_model=AppointmentRead)
+             response_model=AppointmentRead, responses=problems(404, 409, 503))
 def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
             idempotency_key: IdempotencyKey = None):
     """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
@@ -142,14 +143,16 @@ def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
     return _read(booth_id, appointment)
 
 
-@router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead)
+@router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead,
+               responses=problems(404, 409, 503))
 def revoke(booth_id: str, appointment_id: str, who: Writer):
     require_jurisdiction(who, booth_id)
     return _read(booth_id, _call(handlers.revoke, booth_id=booth_id, appointment_id=appointment_id,
                                  organiser=who.subject))
 
 
-@router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead)
+@router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead,
+             responses=problems(404, 409, 503))
 def resend_otp(booth_id: str, appointment_id: str, who: Writer):
     """Send a new code (the previous one stops working)."""
     require_jurisdiction(who, booth_id)
@@ -158,7 +161,8 @@ def resend_otp(booth_id: str, appointment_id: str, who: Writer):
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
-             responses={202: {"description": "Code accepted; the appointment turns verified in a moment"}})
+             responses={202: {"description": "Code accepted; the appointment turns verified in a moment"},
+                        **problems(404, 409, 422, 503, kinds={409: "wrong-appointment-state", 422: "otp-rejected"})})
 def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
     """The code the appointee received, as they read it out; the OTP service checks it."""
     require_jurisdiction(who, booth_id)
@@ -188,13 +192,13 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
     return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
 
 
-@router.get("/booths/{booth_id}/team", response_model=TeamRead)
+@router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))
 def booth_team(booth_id: str, who: Reader):
     require_jurisdiction(who, booth_id)
     return _team_read(_call(handlers.load_team, booth_id=booth_id))
 
 
-@router.get("/units/{unit_id}/teams", response_model=list[TeamRead])
+@router.get("/units/{unit_id}/teams", response_model=list[TeamRead], responses=problems(503))
 def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int, Query(ge=1, le=500)] = 100):
     """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
     require_jurisdiction(who, unit_id)
@@ -202,7 +206,7 @@ def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int,
 
 
 @router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
 async def live(unit_id: str, who: Reader, request: Request):
     """Server-sent events: every appointment change under the unit, as it happens."""
     require_jurisdiction(who, unit_id)
@@ -227,7 +231,11 @@ async def live(unit_id: str, who: Reader, request: Request):
 
 
 @router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
-             responses={200: {"content": {"application/x-ndjson": {}}}})
+             responses={200: {"content": {"application/x-ndjson": {}}},
+                        **problems(413, 422, 503, kinds={422: "bad-csv", 413: "upload-too-large"})},
+             openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
+                 "type": "string", "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
+                                                  "(channel and locale optional), then one appointment a row"}}}}})
 async def bulk_import(unit_id: str, who: Writer, request: Request):
     """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back."""
     require_jurisdiction(who, unit_id)
@@ -269,7 +277,8 @@ internal = APIRouter(tags=["internal"])
 
 
 @internal.get("/internal/recipients", response_class=StreamingResponse,
-              responses={200: {"content": {"application/x-ndjson": {}}}})
+              responses={200: {"content": {"application/x-ndjson": {}}},
+                         **problems(404, 503, kinds={503: "recipients-building"})})
 def recipients(unit: str, who: RecipientsReader, roles: str = ""):
     """Verified appointees under a unit, with phones, for the notifier only (service token)."""
     if adapters.context.registry.get(unit) is None:

@@ -25,7 +25,7 @@ from shared.auth.http import Authenticator, Credentials, forbidden, unauthentica
 from shared.auth.tokens import ORGANISER, InvalidTokenError, Principal
 from shared.http import create_app
 from shared.logging import get_logger
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 
 SCOPE = "coverage:read"
 STATIC = Path(__file__).with_name("static")
@@ -97,7 +97,7 @@ def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/api/session", response_model=SessionRead)
+@router.post("/api/session", response_model=SessionRead, responses=problems(401, 403))
 def sign_in(body: SessionCreate, response: Response):
     """Check an organiser's token and keep it in an HttpOnly cookie for the page and its live stream."""
     who = _check(body.token)
@@ -118,21 +118,21 @@ def sign_out(response: Response):
                            secure=settings.secure_cookie, path="/")
 
 
-@router.get("/api/coverage/{unit_id}")
+@router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
 async def coverage(unit_id: str, viewer: SignedIn):
     """The unit with its children: booths total, with a verified president, complete, deadline."""
     _require_view(viewer, unit_id)
     return await _analytics(f"/coverage/{unit_id}", viewer)
 
 
-@router.get("/api/coverage/{unit_id}/directives")
+@router.get("/api/coverage/{unit_id}/directives", responses=problems(404, 503))
 async def directives(unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10):
     """The latest directives issued in or aimed into the unit, with their delivered/acknowledged shares."""
     _require_view(viewer, unit_id)
     return await _analytics(f"/coverage/{unit_id}/directives", viewer, {"limit": limit})
 
 
-@router.get("/api/coverage/{unit_id}/booths-without-president")
+@router.get("/api/coverage/{unit_id}/booths-without-president", responses=problems(404, 503))
 async def booths_without_president(unit_id: str, viewer: SignedIn,
                                    limit: Annotated[int, Query(ge=1, le=5000)] = 500):
     """Booths of a mandal-sized unit still without a verified president."""
@@ -141,7 +141,7 @@ async def booths_without_president(unit_id: str, viewer: SignedIn,
 
 
 @router.get("/api/live/{unit_id}", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
 async def live(unit_id: str, viewer: SignedIn, request: Request):
     """Server-sent events: `coverage` for the unit and each child as its numbers change."""
     _require_view(viewer, unit_id)
