@@ -171,7 +171,8 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         return doc
 
     @router.post("", status_code=201, response_model=DirectiveRead, responses=problems(403, 422, kinds={
-        403: "not an organiser, or a scope unit outside their jurisdiction",
+        403: "not an organiser, a scope unit outside their jurisdiction, or override-forbidden "
+             "(quiet_hours_override needs HQ or a state and its own scope)",
         422: "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
              "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, too-many-rounds"}))
     def issue(body: DirectiveCreate, who: Organiser, response: Response,
@@ -188,6 +189,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             scope=tuple(body.scope), audience=tuple(body.audience), channels=tuple(body.channels),
             priority=body.priority, send_at=body.send_at, expires_at=body.expires_at,
             override_reason=body.quiet_hours_override.reason if body.quiet_hours_override else None,
+            issuer_scopes=who.scopes,
             recurrence=body.recurrence.model_dump() if body.recurrence else None,
         )
         try:
