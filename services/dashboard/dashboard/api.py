@@ -6,6 +6,7 @@ request re-checks it. The numbers come from analytics, asked with that same toke
 """
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ log = get_logger(__name__)
 class Viewer:
     who: Principal
     token: str  # passed on to analytics; never logged, never sent back to the browser
+    expires: float  # epoch seconds: the token's `exp`
 
     @property
     def unit(self) -> str:
@@ -55,12 +57,17 @@ class Viewer:
 
 
 def _check(token: str) -> Principal:
-    who = auth.principal(HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
+    return _checked(token)[0]
+
+
+def _checked(token: str) -> tuple[Principal, float]:
+    """The organiser a token names and when it expires; 401/403 problems otherwise."""
+    who, expires = auth.principal_until(HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
     if who.kind != ORGANISER:
         raise forbidden("not-an-organiser", "only an organiser may sign in to the dashboard")
     if SCOPE not in who.scopes:
         raise forbidden("missing-scope", f"the token lacks the {SCOPE!r} scope")
-    return who
+    return who, expires
 
 
 def _viewer(request: Request, credentials: Credentials) -> Viewer:
@@ -68,7 +75,8 @@ def _viewer(request: Request, credentials: Credentials) -> Viewer:
     token = credentials.credentials if credentials else request.cookies.get(domain.SESSION_COOKIE)
     if not token:
         raise unauthenticated("sign in with an organiser's bearer token")
-    return Viewer(_check(token), token)
+    who, expires = _checked(token)
+    return Viewer(who, token, expires)
 
 
 SignedIn = Annotated[Viewer, Depends(_viewer)]
@@ -152,8 +160,12 @@ async def live(unit_id: str, viewer: SignedIn, request: Request):
             yield "retry: 3000\n\n"
             yield domain.sse_frame("ready", {"unit_id": unit_id})
             while not await request.is_disconnected():
+                left = viewer.expires - time.time()  # a busy stream must end on time too, not only a quiet one
+                if left <= 0:
+                    yield domain.sse_frame("signed-out", {})
+                    return
                 try:
-                    item = await asyncio.wait_for(listener.queue.get(), timeout=KEEP_ALIVE_S)
+                    item = await asyncio.wait_for(listener.queue.get(), timeout=min(KEEP_ALIVE_S, left))
                 except TimeoutError:
                     if not _still_valid(viewer.token):
                         yield domain.sse_frame("signed-out", {})
