@@ -1,7 +1,7 @@
 """HTTP entrypoint of the OTP service: translates requests to commands and outcomes to answers.
 
     POST /v1/verifications          a service holding otp:verify checks a code
-    GET  /v1/dev/deliveries         development and test only: the local sink's messages
+    GET  /v1/dev/deliveries         development only: the local sink's messages
 """
 
 import uuid
@@ -106,7 +106,7 @@ def create_otp_app(adapters: Adapters) -> FastAPI:
     routers = [verifications_router(adapters, Authenticator(settings))]
     # Codes readable over HTTP only on a developer's machine or in tests: elsewhere the route
     # does not exist (404).
-    if settings.environment in ("development", "test") and adapters.sink is not None:
+    if settings.environment == "development" and adapters.sink is not None:
         routers.append(dev_router(adapters.sink))
     return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
                       on_startup=adapters.start, on_shutdown=adapters.stop)
