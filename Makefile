@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PLATFORM := $(PY) deploy/local/stack.py
 
-.PHONY: help venv up down status test unit integration e2e bench token k8s-render k8s-check load-national clean
+.PHONY: help venv up down status test unit integration e2e faults bench token k8s-render k8s-check load-national clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,8 +29,9 @@ down: venv ## stop everything `make up` started
 status: venv ## show what runs
 	$(PLATFORM) status
 
-test: venv ## run unit, integration and e2e tests against real servers (started and stopped here)
-	$(PLATFORM) test -- tests/unit tests/integration tests/e2e
+# The fault suite runs last: it kills and restarts Kafka, Redis and FerretDB (and leaves them running).
+test: venv ## run unit, integration, e2e and fault tests against real servers (started and stopped here)
+	$(PLATFORM) test -- tests/unit tests/integration tests/e2e tests/faults
 
 unit: venv ## unit tests only (no servers; installs the Debian tools they drive, e.g. promtool)
 	$(PLATFORM) tools
@@ -41,6 +42,9 @@ integration: venv ## integration tests (starts the servers if needed)
 
 e2e: venv ## whole flows through the running services
 	$(PLATFORM) test -- tests/e2e
+
+faults: venv ## kill Kafka, Redis, FerretDB and a service mid-flow; check what callers see and that nothing is lost
+	$(PLATFORM) test -- tests/faults -s
 
 bench: venv ## benchmarks (bench/*_bench.py) with the platform running, each against a raw baseline
 	$(PLATFORM) bench

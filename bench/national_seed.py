@@ -27,8 +27,10 @@ from pymongo import MongoClient  # noqa: E402
 from pymongo.database import Database  # noqa: E402
 
 from appointments.adapters.mongo import BoothTeams  # noqa: E402
+from appointments.adapters.personal import personal_data  # noqa: E402
 from appointments.adapters.recipients import RecipientDirectory, document_id, entry  # noqa: E402
 from appointments.domain import BoothTeam, Person, booth_path  # noqa: E402
+from appointments.settings import AppointmentsSettings  # noqa: E402
 from shared.mongo import insert_ignoring_duplicates  # noqa: E402
 from shared.orgtree.generator import DEFAULT_SEED, generate_national  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
@@ -50,7 +52,8 @@ def seed(settings: PlatformSettings | None = None) -> Database:
         print(f"[seed] national tree: {report.units:,} units in {report.seconds:.0f} s", flush=True)
     if db.bench_meta.find_one(SEEDED):
         return db
-    started, teams = time.monotonic(), BoothTeams(db, rules_for)
+    personal = personal_data(AppointmentsSettings())
+    started, teams = time.monotonic(), BoothTeams(db, rules_for, personal)
     booths = (u for u in generate_national(DEFAULT_SEED) if u["level"] == "booth")
     seats: dict[str, dict[str, dict]] = defaultdict(dict)  # directory documents of the open state
     state, done = None, 0
@@ -60,13 +63,14 @@ def seed(settings: PlatformSettings | None = None) -> Database:
             if team.booth_path["state"] != state:
                 _write_seats(db, seats)
                 state = team.booth_path["state"]
-            seats[document_id(team.booth_path["assembly"], PRESIDENT)][team.booth_id] = entry(team, PRESIDENT)
+            seat = seats[document_id(team.booth_path["assembly"], PRESIDENT)]
+            seat[team.booth_id] = entry(team, PRESIDENT, personal.seal_phone)
         done += len(batch)
         if done % 100_000 < BATCH:
             print(f"[seed] {done:,} booth teams ({time.monotonic() - started:.0f} s)", flush=True)
     _write_seats(db, seats)
     teams.ensure_indexes()  # as the service would at start; built here, not while a benchmark runs
-    RecipientDirectory(db, registry, lambda s: rules_for(s).roles).backfill([])  # every team is in it
+    RecipientDirectory(db, registry, lambda s: rules_for(s).roles, personal).backfill([])  # every team is in it
     db.bench_meta.replace_one({"_id": SEEDED["_id"]}, SEEDED, upsert=True)
     print(f"[seed] {done:,} verified presidents in {time.monotonic() - started:.0f} s", flush=True)
     return db

@@ -113,14 +113,26 @@ class _RequestMetrics:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = time.perf_counter()
+        started, answered = time.perf_counter(), False
+
+        def count(status: int) -> None:
+            # The route template, not the raw path: ids in paths would explode label cardinality.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(self.service, scope["method"], route, status).inc()
+            LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
 
         async def measured_send(message) -> None:
+            nonlocal answered
             if message["type"] == "http.response.start":
-                # The route template, not the raw path: ids in paths would explode label cardinality.
-                route = getattr(scope.get("route"), "path", "unmatched")
-                REQUESTS.labels(self.service, scope["method"], route, message["status"]).inc()
-                LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+                answered = True
+                count(message["status"])
             await send(message)
 
-        await self.app(scope, receive, measured_send)
+        try:
+            await self.app(scope, receive, measured_send)
+        except Exception:
+            # An unhandled error is answered 500 by Starlette's outermost middleware, outside this
+            # one: count it here, or a failing route would never show in the error rate.
+            if not answered:
+                count(500)
+            raise

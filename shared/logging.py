@@ -10,14 +10,23 @@ import re
 import sys
 from datetime import datetime, timezone
 
-# Indian mobiles in any common spelling (+91 98xxxxxxxx, 09812345678, 9812345678) and
-# any other E.164-looking number.
-# Not inside a longer run of word characters or hyphens, so UUIDs and unit ids stay readable.
-_PHONE = re.compile(r"(?<![\w-])(?:\+?\d[\d \-]{8,14}\d)(?![\w-])")
+# Indian mobiles in any common spelling (+91 98xxxxxxxx, 09812345678, 9812345678), URL-encoded
+# (%2B91...) or run into letters (to=9812345678x, phone9812345678), and any other E.164-looking
+# number. A candidate needs 10 to 15 digits, so dates, UUIDs and unit ids stay readable; only a
+# longer run of digits around it makes it something else (an id, a timestamp in ms).
+_PHONE = re.compile(r"(?<!\d)(?:\+|%2[Bb])?\d[\d \-]{8,16}\d(?!\d)")
+_ENCODED_PLUS = re.compile(r"^%2[Bb]")
+_UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
 
 
 def mask_phones(text: str) -> str:
-    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group())[-2:], text)
+    # Odd pieces of the split are UUIDs, left as they are.
+    return "".join(piece if i % 2 else _PHONE.sub(_masked, piece) for i, piece in enumerate(_UUID.split(text)))
+
+
+def _masked(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", _ENCODED_PLUS.sub("", match.group()))
+    return "***" + digits[-2:] if 10 <= len(digits) <= 15 else match.group()
 
 
 class _JsonFormatter(logging.Formatter):

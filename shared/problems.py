@@ -4,6 +4,10 @@ Routes raise `ProblemError`; `install_problem_handlers` turns it, request-valida
 and unexpected failures into `application/problem+json` responses with a stable `type` URI,
 so a client can branch on the kind of problem and a person can read `detail`.
 
+A server a request needs being away (Redis down or reloading, MongoDB/FerretDB unreachable,
+Kafka not taking a message) is not the service's fault: it answers 503 `dependency-unavailable`
+with `Retry-After`, so clients, providers' webhooks and load balancers try again, instead of a 500.
+
 The OpenAPI side lives here too, once: a route names the problems it answers with
 `responses=problems(404, 409)`, and `describe_problems` adds what every route of a kind answers
 (401/403 behind a bearer token, 422 with any input). To describe a new status, add it to
@@ -24,6 +28,10 @@ PROBLEM_BASE = "https://sangathan.example/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 log = get_logger(__name__)
+
+# Long enough for a restarted Redis or FerretDB to answer again; a Kafka broker takes longer,
+# and the client simply gets another 503 meanwhile.
+OUTAGE_RETRY_AFTER_S = 5
 
 # What each problem status means to a client, whichever route answers it; `headers` are the
 # ones a client should read with it.
@@ -192,7 +200,40 @@ def install_problem_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = _allowed(request)
         return response
 
+    for error, dependency in outage_errors().items():
+        app.add_exception_handler(error, _outage_handler(dependency))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error", fields={"path": request.url.path})
         return problem_response(500, "internal-error", "Internal server error", instance=request.url.path)
+
+
+def outage_errors() -> dict[type[BaseException], str]:
+    """The client errors that mean a server is away, by the dependency's name. Base classes, so
+    subclasses are covered: redis's BusyLoadingError (a restarted Redis reloading its data) is a
+    ConnectionError; pymongo's ServerSelectionTimeoutError, AutoReconnect and NetworkTimeout are
+    ConnectionFailures."""
+    import redis
+    from confluent_kafka import KafkaException
+    from pymongo.errors import ConnectionFailure
+
+    from shared.kafka.producer import DeliveryError
+
+    return {redis.ConnectionError: "redis", redis.TimeoutError: "redis", ConnectionFailure: "mongodb",
+            DeliveryError: "kafka", KafkaException: "kafka"}
+
+
+def _outage_handler(dependency: str):
+    async def outage(request: Request, exc: Exception):
+        # The class only: a driver's message can name hosts, and never helps the caller.
+        log.warning("dependency unavailable", fields={"path": request.url.path, "dependency": dependency,
+                                                      "error_class": type(exc).__name__})
+        response = problem_response(
+            503, "dependency-unavailable", "A dependency is unavailable",
+            f"{dependency} is not answering; try again shortly.", request.url.path, dependency=dependency,
+        )
+        response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
+        return response
+
+    return outage

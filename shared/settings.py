@@ -30,6 +30,8 @@ class PlatformSettings(BaseSettings):
     mongo_db: str = Field("sangathan", validation_alias="MONGO_DB")
     # How long a readiness probe waits for one dependency before calling it down.
     dependency_timeout_s: float = Field(2.0, validation_alias="DEPENDENCY_TIMEOUT_S")
+    # How long one MongoDB operation may wait for the server's answer (a bulk write included).
+    mongo_socket_timeout_s: float = Field(8.0, gt=0, validation_alias="MONGO_SOCKET_TIMEOUT_S")
     # Bearer tokens: who issues them, for whom, and the public key that checks their signature.
     auth_issuer: str = Field("sangathan-local", validation_alias="AUTH_ISSUER")
     auth_audience: str = Field("sangathan", validation_alias="AUTH_AUDIENCE")

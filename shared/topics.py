@@ -94,6 +94,12 @@ COVERAGE = Topic(
     "Latest coverage per unit; compacted, so reading it from the start gives the current picture.",
     retention_ms=None,
 )
+ERASURES = Topic(
+    "sangathan.personal-data-erasures.v1", 12, "booth_id", (t.PERSON_ERASED,),
+    "Appointees whose name and phone were erased (DPDP Act): consumers holding copies delete them. "
+    "Names appointments, never people; kept a month so a consumer that was down still honours it.",
+    retention_ms=30 * DAY_MS,
+)
 # The notifier's own work queues: one delivery task (one message to one recipient on one
 # channel) per record, keyed by booth_id, in plain JSON rather than CloudEvents (no other service
 # reads them). One topic per lane, each with its own consumer group, so urgent traffic (OTP codes,
@@ -122,7 +128,7 @@ DEAD_LETTER = Topic(
     carries=DEAD_LETTERS,
 )
 
-TOPICS = (APPOINTMENTS, OTP_REQUESTS, OTP_RESULTS, DIRECTIVES, DELIVERY_STATUS, DIRECTIVE_ACKS, COVERAGE,
+TOPICS = (APPOINTMENTS, OTP_REQUESTS, OTP_RESULTS, DIRECTIVES, DELIVERY_STATUS, DIRECTIVE_ACKS, COVERAGE, ERASURES,
           DELIVERY_TASKS_URGENT, DELIVERY_TASKS_NORMAL, DELIVERY_TASKS_BULK, DEAD_LETTER)
 _BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 

@@ -11,14 +11,17 @@ from tests.conftest import random_suffix
 class TopicTail:
     """Assigned to every partition at its end when made, so only later events are seen."""
 
-    def __init__(self, bootstrap: str, topic: str, from_start: bool = False):
+    def __init__(self, bootstrap: str, topic: str, from_start: bool = False, offsets: dict[int, int] | None = None):
+        """From the end, the start (`from_start`) or given offsets by partition (`offsets`)."""
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-tail-{random_suffix()}",
                                   "enable.auto.commit": False})
+        self.consumer.assign([TopicPartition(topic, p, o)
+                              for p, o in (offsets or self.offsets(topic, 0 if from_start else 1)).items()])
+
+    def offsets(self, topic: str, end: int = 1) -> dict[int, int]:
+        """Each partition's first (end=0) or next (end=1) offset."""
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        end = 0 if from_start else 1
-        self.consumer.assign([
-            TopicPartition(topic, p, self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[end])
-            for p in partitions])
+        return {p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[end] for p in partitions}
 
     @classmethod
     def from_start(cls, bootstrap: str, topic: str) -> "TopicTail":

@@ -69,9 +69,14 @@ def objects() -> list[dict]:
              for user in ("appointments", "notifier", "analytics")]
     made.append(secret("sangathan-redis", password=secrets.token_hex(24)))  # hex: safe inside REDIS_URL
     made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
+    # Appointments' personal data: a keyring of one key id (rotation adds a line), the phone index key.
+    made.append(secret("sangathan-appointments-personal-data",
+                       **{"field-keys": f"k1:{secrets.token_urlsafe(48)}\n",
+                          "phone-index-key": secrets.token_urlsafe(48)}))
     # The simulator signs its webhooks with the notifier's webhook key (it mounts that key only).
     made.append(secret("sangathan-notifier-keys", **{"webhook-secret": secrets.token_urlsafe(48),
-                                                     "ack-secret": secrets.token_urlsafe(48)}))
+                                                     "ack-secret": secrets.token_urlsafe(48),
+                                                     "optout-secret": f"v1:{secrets.token_urlsafe(48)}\n"}))
     # The simulator takes any key; a real provider's key comes from its contract, in production.
     made.append(secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)}))
     # The Ingress's certificate; in production cert-manager issues it from the prod overlay's annotation.

@@ -1,9 +1,14 @@
 """The whole Sangathan network on one machine, without Docker.
 
-    stack.py up [--infra]    install what is missing, start everything, load demo data
-    stack.py down            stop what `up` started (by pid, nothing else)
-    stack.py status          what runs, with pids and ports
+    stack.py up [--infra]    install what is missing, start everything, load demo data, supervise it
+    stack.py down            stop the supervisor and what `up` started (by pid, nothing else)
+    stack.py status          what runs, with pids, ports and restarts
+    stack.py restart NAME... stop and start a service or a server (kafka, redis, ferretdb)
     stack.py test -- ARGS    start what is not running, run pytest ARGS, stop what it started
+
+`up` leaves a small supervisor process behind (`stack.py supervise`): a process `up` started
+that dies is started again, after 1 s, then 2, 4, ... up to a minute if it keeps dying, and each
+restart is logged (.state/logs/supervisor.log) and counted (`status`).
 
 Everything lives under the git-ignored state folder (`.state/`, or $SANGATHAN_STATE):
 server data, logs, pid files, the Kafka jars from Maven Central and the FerretDB binary
@@ -49,6 +54,10 @@ SERVICE_ENV = {
 
 def say(msg: str) -> None:
     print(f"[stack] {msg}", flush=True)
+
+
+class StartFailed(Exception):
+    """A component did not come up; the message says where to look."""
 
 
 def run(cmd: list[str], **kw) -> None:
@@ -158,18 +167,17 @@ class Component:
     def pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if alive(pid) else None
 
     def start(self) -> bool:
         """Start unless already running; True if this call started it."""
         if self.pid():
             return False
         if port_open(self.port):
-            sys.exit(f"[stack] port {self.port} for {self.name} is taken by a process "
-                     f"this platform did not start; stop it or free the port")
+            raise StartFailed(f"port {self.port} for {self.name} is taken by a process "
+                              f"this platform did not start; stop it or free the port")
         self.prepare()
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
@@ -178,19 +186,49 @@ class Component:
         proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
                                 start_new_session=True)  # own process group: `down` stops its children too
+        log.close()  # the child has its own copy
         self.pidfile.write_text(str(proc.pid))
         deadline = time.monotonic() + self.start_timeout
         while not self.ready():
             if proc.poll() is not None:
                 self.pidfile.unlink(missing_ok=True)
-                sys.exit(f"[stack] {self.name} exited during start; see {LOGS / self.name}.log")
+                raise StartFailed(f"{self.name} exited during start; see {LOGS / self.name}.log")
             if time.monotonic() > deadline:
                 self.stop()
-                sys.exit(f"[stack] {self.name} not ready after {self.start_timeout:.0f}s; "
-                         f"see {LOGS / self.name}.log")
+                raise StartFailed(f"{self.name} not ready after {self.start_timeout:.0f}s; "
+                                  f"see {LOGS / self.name}.log")
             time.sleep(0.3)
         say(f"{self.name} up on 127.0.0.1:{self.port} (pid {proc.pid})")
         return True
+
+    def crashed(self) -> bool:
+        """Started (its pid file is there: `stop` removes it) but no longer running."""
+        return self.pidfile.exists() and self.pid() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as a crash would; the pid file stays (fault tests).
+        Held first, so the supervisor leaves the restart to whoever killed it (`start_again`)."""
+        self.hold_restarts()
+        pid = self.pid()
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+            wait_gone(pid, 10)
+
+    @property
+    def hold(self) -> Path:
+        """While this file exists the supervisor does not restart the component."""
+        return RUN / f"{self.name}.hold"
+
+    def hold_restarts(self) -> None:
+        RUN.mkdir(parents=True, exist_ok=True)
+        self.hold.touch()
+
+    def start_again(self) -> None:
+        """Start a killed component and hand it back to the supervisor."""
+        try:
+            self.start()
+        finally:
+            self.hold.unlink(missing_ok=True)
 
     def stop(self) -> None:
         pid = self.pid()
@@ -201,21 +239,35 @@ class Component:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            # Reap it if it is our own child (the `test` command starts and stops in one process).
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.2)
-        else:
+        if not wait_gone(pid, 20):
             os.killpg(pid, signal.SIGKILL)
         say(f"{self.name} stopped (pid {pid})")
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie: a killed child of another process (`stack.py test` started the
+    servers the fault tests kill) stays in the process table until its parent reaps it."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    """Wait for a process to end; True if it did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # Reap it if it is our own child (`test` starts and stops in one process, so does the supervisor).
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def redis_component() -> Component:
@@ -267,8 +319,9 @@ def kafka_component(name: str = "kafka", port: int = KAFKA_PORT, controller: int
     def command() -> list[str]:
         return java(kafka_libs(), "kafka.Kafka", heap=heap) + [str(config)]
 
+    # A broker restarted after a crash recovers its logs first: minutes on a busy machine.
     return Component(name, port, command, lambda: kafka_ready(port), prepare=prepare,
-                     start_timeout=120)
+                     start_timeout=300)
 
 
 def java(libs: Path, main: str, heap: str = "256m") -> list[str]:
@@ -381,6 +434,114 @@ def all_components() -> list[Component]:
     return infrastructure() + services()
 
 
+# ---------------------------------------------------------------- supervision
+
+SUPERVISOR_PID = RUN / "supervisor.pid"
+SUPERVISE_EVERY_S, FIRST_BACKOFF_S, MAX_BACKOFF_S = 1.0, 1.0, 60.0
+STABLE_AFTER_S = 60.0  # up this long after a restart: the next crash starts the backoff afresh
+
+
+def supervisor_pid() -> int | None:
+    try:
+        pid = int(SUPERVISOR_PID.read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def start_supervisor() -> None:
+    if supervisor_pid():
+        return
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / "supervisor.log", "ab") as log:
+        proc = subprocess.Popen([PYTHON, str(Path(__file__).resolve()), "supervise"], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+    SUPERVISOR_PID.write_text(str(proc.pid))
+    say(f"supervisor watching what runs (pid {proc.pid}; restarts in {LOGS / 'supervisor.log'})")
+
+
+def stop_supervisor() -> None:
+    """First in `down`, so nothing is restarted while it stops."""
+    pid = supervisor_pid()
+    SUPERVISOR_PID.unlink(missing_ok=True)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        if not wait_gone(pid, 10):
+            os.kill(pid, signal.SIGKILL)
+        say(f"supervisor stopped (pid {pid})")
+
+
+def restarts_file(c: Component) -> Path:
+    return RUN / f"{c.name}.restarts"
+
+
+def restart_record(c: Component) -> dict:
+    try:
+        return json.loads(restarts_file(c).read_text())
+    except (OSError, ValueError):
+        return {"count": 0}
+
+
+def backoff_s(failures: int) -> float:
+    """1 s after the first crash, doubling with each crash in a row, at most a minute."""
+    return min(FIRST_BACKOFF_S * 2 ** max(failures - 1, 0), MAX_BACKOFF_S)
+
+
+def supervise() -> int:
+    """Restart what `up` started and then died, with backoff, until SIGTERM (`down`)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    say(f"supervisor started (pid {os.getpid()})")
+    crashes: dict[str, int] = {}  # crashes in a row, per component
+    retry_at: dict[str, float] = {}  # when to start a crashed component again
+    restarted_at: dict[str, float] = {}
+    failing: set[str] = set()  # a restart that did not come up (its pid file is gone)
+    while True:
+        reap_children()
+        now = time.monotonic()
+        for c in all_components():
+            if c.hold.exists() or not (c.crashed() or c.name in failing):
+                retry_at.pop(c.name, None)  # running, stopped on purpose, or held by a fault test
+                if now - restarted_at.get(c.name, now) > STABLE_AFTER_S:
+                    crashes.pop(c.name, None)
+                continue
+            if c.name not in retry_at:
+                crashes[c.name] = crashes.get(c.name, 0) + 1
+                retry_at[c.name] = now + backoff_s(crashes[c.name])
+                say(f"{c.name} is not running (crash {crashes[c.name]} in a row); "
+                    f"restarting in {backoff_s(crashes[c.name]):.0f}s")
+            elif now >= retry_at.pop(c.name):
+                if restart_crashed(c):
+                    failing.discard(c.name)
+                    restarted_at[c.name] = time.monotonic()
+                else:
+                    failing.add(c.name)
+        time.sleep(SUPERVISE_EVERY_S)
+
+
+def restart_crashed(c: Component) -> bool:
+    count = restart_record(c)["count"] + 1
+    record = {"count": count, "last": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    try:
+        c.start()
+        record["outcome"] = f"restarted as pid {c.pid()}"
+    except StartFailed as exc:
+        record["outcome"] = f"failed to restart: {exc}"
+    restarts_file(c).write_text(json.dumps(record))
+    say(f"{c.name}: {record['outcome']} (restart {count})")
+    return c.pid() is not None
+
+
+def reap_children() -> None:
+    """Collect the exit status of processes this supervisor restarted, so a dead one is gone."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 # ---------------------------------------------------------------- commands
 
 def create_topics_and_demo_data() -> None:
@@ -411,15 +572,24 @@ def up(infra_only: bool = False) -> list[Component]:
 
 
 def down(components: list[Component] | None = None) -> None:
+    if components is None:
+        stop_supervisor()
     for c in reversed(components if components is not None else all_components()):
         c.stop()
+        c.hold.unlink(missing_ok=True)
+        restarts_file(c).unlink(missing_ok=True)
 
 
 def status() -> int:
     for c in all_components():
         pid = c.pid()
-        state = f"running (pid {pid})" if pid else "stopped"
+        state = f"running (pid {pid})" if pid else "crashed" if c.crashed() else "stopped"
+        record = restart_record(c)
+        if record["count"]:
+            state += f", restarted {record['count']}x (last {record['last']}: {record['outcome']})"
         print(f"  {c.name:<13} 127.0.0.1:{c.port:<6} {state}")
+    pid = supervisor_pid()
+    print(f"  supervisor    {f'running (pid {pid})' if pid else 'not running'}  log {LOGS / 'supervisor.log'}")
     print(f"  state folder: {STATE}")
     return 0
 
@@ -442,15 +612,17 @@ def print_where_to_look(infra_only: bool) -> None:
 
 
 def restart(names: list[str]) -> int:
-    known = [c.name for c in services()]
+    """Stop and start services or servers; held meanwhile, so the supervisor does not race."""
+    known = [c.name for c in all_components()]
     unknown = set(names) - set(known)
     if unknown:
-        say(f"no such service: {', '.join(sorted(unknown))}; services: {', '.join(known)}")
+        say(f"no such component: {', '.join(sorted(unknown))}; components: {', '.join(known)}")
         return 2
-    for c in services():
+    for c in all_components():
         if c.name in names:
+            c.hold_restarts()
             c.stop()
-            c.start()
+            c.start_again()
     return 0
 
 
@@ -492,11 +664,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if sys.argv[1:2] == ["restart"]:  # restart NAME...: pick up a service's changed code
         return restart(sys.argv[2:])
-    parser.add_argument("command", choices=["up", "down", "status", "test", "tools", "bench", "restart"])
+    parser.add_argument("command", choices=["up", "down", "status", "test", "tools", "bench", "restart",
+                                            "supervise"])
     parser.add_argument("--infra", action="store_true", help="only Kafka, Redis and FerretDB")
     args, pytest_args = parser.parse_known_args()
     if args.command == "up":
         up(args.infra)
+        start_supervisor()
+    elif args.command == "supervise":
+        return supervise()
     elif args.command == "down":
         down()
     elif args.command == "status":
@@ -511,4 +687,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except StartFailed as exc:
+        sys.exit(f"[stack] {exc}")

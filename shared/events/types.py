@@ -21,6 +21,7 @@ DIRECTIVE_ISSUED = "org.sangathan.directive-issued.v1"
 DELIVERY_STATUS = "org.sangathan.delivery-status.v1"
 DIRECTIVE_ACKNOWLEDGED = "org.sangathan.directive-acknowledged.v1"
 COVERAGE_UPDATED = "org.sangathan.coverage-updated.v1"
+PERSON_ERASED = "org.sangathan.person-erased.v1"
 
 ALL = (
     BOOTH_PRESIDENT_APPOINTED,
@@ -34,6 +35,7 @@ ALL = (
     DELIVERY_STATUS,
     DIRECTIVE_ACKNOWLEDGED,
     COVERAGE_UPDATED,
+    PERSON_ERASED,
 )
 
 

@@ -4,18 +4,28 @@ import pytest
 from pymongo import MongoClient
 
 from appointments import handlers
+from appointments.adapters.erasures import ErasureLog
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
+from appointments.adapters.personal import PersonalData, personal_data
+from appointments.settings import AppointmentsSettings
 from shared.orgtree.repository import OrgRegistry
 from shared.teams.rules import rules_for
 
 DEMO_BOOTH = "IN-HP-D01-A01-M01-S01-B001"
 
 
+@pytest.fixture(scope="session")
+def personal() -> PersonalData:
+    """Appointments' personal-data keys, as the local service reads them (development keys)."""
+    return personal_data(AppointmentsSettings())
+
+
 @pytest.fixture
-def ctx(settings, mongo_db):
+def ctx(settings, mongo_db, personal):
     """Appointments' handler context: the demo registry make up loads, booth teams in this test's database."""
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])
     if registry.get(DEMO_BOOTH) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")
-    teams = BoothTeams(mongo_db, rules_for)
-    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams))
+    teams = BoothTeams(mongo_db, rules_for, personal)
+    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams),
+                            erasures=ErasureLog(mongo_db))

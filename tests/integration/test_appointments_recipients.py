@@ -21,7 +21,7 @@ BOOTHS = [f"{MANDAL}-S01-B00{i}" for i in range(1, 4)]
 
 @pytest.fixture
 def directory(ctx, mongo_db):
-    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles)
+    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles, ctx.teams.personal)
     directory.backfill([])
     return directory
 
@@ -84,11 +84,11 @@ def test_an_older_version_of_a_team_never_overwrites_a_newer_one(ctx, directory)
 
 def test_teams_made_before_the_directory_are_filled_in_once_and_reads_wait_for_it(ctx, mongo_db):
     appointed = appoint_verified(ctx, BOOTHS[1])
-    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles)
+    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles, ctx.teams.personal)
     with pytest.raises(RecipientsBuilding):
         directory.under(MANDAL, None)
     assert directory.backfill(ctx.teams.every()) == 1
     assert ids(directory.under(MANDAL, None)) == {appointed.id}
-    again = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles)
+    again = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles, ctx.teams.personal)
     assert again.backfill(ctx.teams.every()) == 0, "filled once"
     assert ids(again.under(MANDAL, None)) == {appointed.id}

@@ -24,7 +24,8 @@ BOOTHS = [f"IN-HP-D01-A01-M01-S01-B00{i}" for i in range(1, 6)]
 
 
 def directory(ctx) -> RecipientDirectory:
-    return RecipientDirectory(ctx.teams.teams.database, ctx.registry, lambda state: rules_for(state).roles)
+    return RecipientDirectory(ctx.teams.teams.database, ctx.registry, lambda state: rules_for(state).roles,
+                              ctx.teams.personal)
 
 
 def phone() -> str:

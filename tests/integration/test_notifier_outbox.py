@@ -22,10 +22,12 @@ from notifier.commands import IssueDirective
 from shared.events import types
 from shared.events.contracts import from_kafka
 from shared.orgtree.repository import OrgRegistry
+from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
 from tests.processes import closed_port
 
 pytestmark = pytest.mark.integration
+OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
 
 
 @pytest.fixture
@@ -43,7 +45,8 @@ def ports(settings, mongo_db, kafka_bootstrap):
     prefix = f"test-outbox-{random_suffix()}:"
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree
     away = ev.NotifierEvents(ev.publisher(f"127.0.0.1:{closed_port()}", lambda name: name, timeout_s=1.0), timeout_s=1.0)
-    made = handlers.Ports(store=DirectiveStore(mongo_db, "n_"), ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32),
+    made = handlers.Ports(store=DirectiveStore(mongo_db, "n_"),
+                          ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
                           tally=Tally(client, prefix=prefix), events=away,
                           producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
     yield made

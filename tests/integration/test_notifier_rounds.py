@@ -35,9 +35,11 @@ from notifier.domain.tasks import Task, booth_path
 from notifier.fanout import FanOut
 from shared import topics
 from shared.orgtree.repository import OrgRegistry
+from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
+OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = datetime(2030, 1, 1, tzinfo=IST)
@@ -81,7 +83,9 @@ def world(settings, mongo_db, kafka_bootstrap):
     clock = Clock(DAY.replace(hour=7))
     store = DirectiveStore(mongo_db, "n_")
     ports = handlers.Ports(
-        store=store, ledger=Ledger(client, prefix=f"{ns}:", phone_key=b"k" * 32), tally=Tally(client, prefix=f"{ns}:"),
+        store=store,
+        ledger=Ledger(client, prefix=f"{ns}:", phone_key=b"k" * 32, optouts=OPTOUTS),
+        tally=Tally(client, prefix=f"{ns}:"),
         events=ev.NotifierEvents(ev.publisher(kafka_bootstrap, name)), producer=TaskProducer(kafka_bootstrap, name),
         registry=OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db]), clock=clock,
         policy=SendingPolicy(quiet_start=None))

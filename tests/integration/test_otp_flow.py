@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from otp import handlers
 from otp.adapters import events as otp_events
+from otp.adapters.delivery import DeliveryUnavailable
 from otp.api import create_otp_app
 from otp.bootstrap import Adapters, bootstrap
 from otp.commands import SendCode
@@ -247,6 +248,41 @@ def test_a_channel_that_refuses_the_message_withdraws_the_code_and_reports_undel
     service = make_service(delivery=Refusing())
     data = requested()
     service.send(data)
+    assert service.adapters.ports.store.load(data["request_id"]) is None
+    [failed] = read_events(kafka_bootstrap, service.results, 1)
+    assert failed.data["reason"] == "undeliverable"
+
+
+def test_a_channel_that_cannot_take_the_message_yet_is_tried_again_and_the_code_goes_out(make_service):
+    class BackSoon:
+        tries = 0
+
+        def deliver(self, **message):
+            self.tries += 1
+            if self.tries < 3:
+                raise DeliveryUnavailable("notifier answered 503")
+            self.message = message
+
+    channel = BackSoon()
+    service = make_service(delivery=channel)
+    data = requested()
+    service.send(data)
+    assert channel.tries == 3
+    assert service.adapters.ports.store.load(data["request_id"]).state.value == "live"
+    assert channel.message["text"].startswith(tuple("0123456789"))
+
+
+def test_a_channel_unavailable_until_the_code_would_be_nearly_dead_gives_it_up_as_undeliverable(
+        make_service, kafka_bootstrap):
+    class Away:
+        def deliver(self, **message):
+            raise DeliveryUnavailable("ConnectTimeout")
+
+    service = make_service(delivery=Away(), OTP_CODE_TTL_S="30")  # tries for 30 s less a tenth
+    data = requested()
+    started = time.monotonic()
+    service.send(data)
+    assert 15 < time.monotonic() - started < 30
     assert service.adapters.ports.store.load(data["request_id"]) is None
     [failed] = read_events(kafka_bootstrap, service.results, 1)
     assert failed.data["reason"] == "undeliverable"

@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from appointments.adapters.personal import personal_data
+from appointments.domain import Person
+from appointments.settings import AppointmentsSettings
 from notifier.adapters.keys import checked as notifier_key_checked
 from otp.settings import check_secret
 from simulator.secret import webhook_key as simulator_webhook_key
@@ -19,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "k8s"))
 import check  # noqa: E402
 import dev_secrets  # noqa: E402
+
+PERSON = Person(name="Sunita Devi", phone="+919876543210", gender="female")
 
 
 def made() -> dict[tuple[str, str], dict[str, str]]:
@@ -103,3 +108,16 @@ def test_the_dev_certificate_covers_exactly_the_dev_ingress_hosts_and_pairs_with
     now = datetime.now(timezone.utc)
     assert certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc
     assert [o["type"] for o in dev_secrets.objects() if o["metadata"]["name"] == tls["secretName"]] == ["kubernetes.io/tls"]
+
+
+def test_the_personal_data_keys_are_a_keyring_and_an_index_key_appointments_accepts(tmp_path):
+    first, second = made(), made()
+    keys = first[("Secret", "sangathan-appointments-personal-data")]
+    assert keys != second[("Secret", "sangathan-appointments-personal-data")]
+    (tmp_path / "field-keys").write_text(keys["field-keys"])
+    (tmp_path / "phone-index-key").write_text(keys["phone-index-key"])
+    settings = AppointmentsSettings(SANGATHAN_ENV="production", PERSONAL_DATA_KEYS_FILE=tmp_path / "field-keys",
+                                    PHONE_INDEX_KEY_FILE=tmp_path / "phone-index-key")
+    personal = personal_data(settings)
+    assert personal.cipher.current == "k1"
+    assert personal.person(personal.person_doc(PERSON)) == PERSON

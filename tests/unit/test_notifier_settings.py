@@ -11,6 +11,7 @@ KEY = "k" * 48
 # What production needs, each test taking one thing away.
 PRODUCTION = {"SANGATHAN_ENV": "production", "PROVIDER_WEBHOOK_SECRET_FILE": "/var/run/secrets/keys/webhook-secret",
               "NOTIFIER_ACK_SECRET_FILE": "/var/run/secrets/keys/ack-secret",
+              "NOTIFIER_OPTOUT_SECRET_FILE": "/var/run/secrets/keys/optout-secret",
               "PROVIDER_URL": "https://api.provider.example/v1", "PROVIDER_API_KEY": KEY,
               "NOTIFIER_PUBLIC_URL": "https://links.sangathan.example"}
 
@@ -23,7 +24,7 @@ def settings(**changes) -> NotifierSettings:
 @pytest.fixture(autouse=True)
 def _no_outside_environment(monkeypatch):
     """The variables under test come from each test, not from whoever runs it."""
-    for name in [*PRODUCTION, "PROVIDER_WEBHOOK_SECRET", "NOTIFIER_ACK_SECRET"]:
+    for name in [*PRODUCTION, "PROVIDER_WEBHOOK_SECRET", "NOTIFIER_ACK_SECRET", "NOTIFIER_OPTOUT_SECRET"]:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -41,6 +42,7 @@ def test_a_cluster_service_name_is_a_real_provider_address():
 @pytest.mark.parametrize("missing, named", [
     ("PROVIDER_WEBHOOK_SECRET_FILE", "PROVIDER_WEBHOOK_SECRET"),
     ("NOTIFIER_ACK_SECRET_FILE", "NOTIFIER_ACK_SECRET"),
+    ("NOTIFIER_OPTOUT_SECRET_FILE", "NOTIFIER_OPTOUT_SECRET"),
 ])
 def test_production_without_a_key_is_refused(missing, named):
     with pytest.raises(ValueError, match=named):

@@ -173,3 +173,10 @@ def test_a_malformed_country_prefix_is_refused(prefixes):
 
     with pytest.raises(ValueError):
         OtpSettings(OTP_ALLOWED_PREFIXES=prefixes)
+
+
+def test_a_delivery_is_tried_again_after_1_2_4_8_then_10_s_while_the_code_keeps_a_tenth_of_its_life():
+    delays = [domain.delivery_retry_delay(n, now=0, expires_at=600, ttl_s=600) for n in range(1, 7)]
+    assert delays == [1, 2, 4, 8, 10, 10]
+    assert domain.delivery_retry_delay(1, now=538, expires_at=600, ttl_s=600) == 1
+    assert domain.delivery_retry_delay(1, now=539, expires_at=600, ttl_s=600) is None, "60 s left after the wait"

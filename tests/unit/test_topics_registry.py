@@ -42,7 +42,7 @@ def test_booth_keyed_streams_have_12_partitions():
     booth_keyed = [t for t in topics.TOPICS if t.key_field == "booth_id"]
     assert {t.name for t in booth_keyed if t.carries == topics.EVENTS} == {
         topics.OTP_REQUESTS.name, topics.OTP_RESULTS.name, topics.DELIVERY_STATUS.name, topics.DIRECTIVE_ACKS.name,
-        topics.APPOINTMENTS.name}
+        topics.APPOINTMENTS.name, topics.ERASURES.name}
     assert {t.partitions for t in booth_keyed} == {12}
 
 

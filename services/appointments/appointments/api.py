@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from appointments import bulk, handlers
@@ -69,6 +69,25 @@ class AppointmentRead(BaseModel):
     otp_failure: str | None
 
 
+class ErasureCreate(BaseModel):
+    """Either one appointment (booth_id and appointment_id) or a phone: every appointment of that
+    phone inside the requester's unit."""
+    model_config = ConfigDict(extra="forbid")
+    booth_id: str | None = Field(None, max_length=64)
+    appointment_id: str | None = Field(None, max_length=64)
+    phone: str | None = Field(None, min_length=6, max_length=24)
+
+
+class ErasedRead(BaseModel):
+    booth_id: str
+    appointment_id: str
+
+
+class ErasureRead(BaseModel):
+    erasure_id: str
+    erased: list[ErasedRead]
+
+
 class TeamRead(BaseModel):
     booth_id: str
     booth_path: dict[str, str]
@@ -93,12 +112,16 @@ def _team_read(team: BoothTeam) -> TeamRead:
 
 
 def _person(body: PersonCreate) -> Person:
+    return Person(name=body.name.strip(), phone=_normalised(body.phone), gender=body.gender, channel=body.channel,
+                  locale=body.locale)
+
+
+def _normalised(phone: str) -> str:
     try:
-        phone = normalise_mobile(body.phone)
+        return normalise_mobile(phone)
     except InvalidPhone as bad:
         raise ProblemError(422, "invalid-phone", "The phone number is not valid", f"phone: {bad}",
                            errors=[{"field": "phone", "reason": str(bad)}]) from None
-    return Person(name=body.name.strip(), phone=phone, gender=body.gender, channel=body.channel, locale=body.locale)
 
 
 def _problem(error: DomainError) -> ProblemError:
@@ -190,6 +213,24 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
             return _read(booth_id, current)
         time.sleep(0.05)
     return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
+
+
+@router.post("/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503))
+def erase(body: ErasureCreate, who: Writer):
+    """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
+    inside your unit. Active appointments end; the request is audited (who, when, what; no phone)."""
+    if body.phone is not None and body.booth_id is None and body.appointment_id is None:
+        phone = _normalised(body.phone)
+        erasure_id, erased = _call(handlers.erase_person, phone=phone, requested_by=who.subject, unit=who.unit)
+    elif body.phone is None and body.booth_id and body.appointment_id:
+        require_jurisdiction(who, body.booth_id)
+        erasure_id = _call(handlers.erase_appointment, booth_id=body.booth_id, appointment_id=body.appointment_id,
+                           requested_by=who.subject, unit=who.unit)
+        erased = [(body.booth_id, body.appointment_id)]
+    else:
+        raise ProblemError(422, "validation-error", "Name one appointment or one phone",
+                           "give booth_id and appointment_id, or phone alone")
+    return ErasureRead(erasure_id=erasure_id, erased=[ErasedRead(booth_id=b, appointment_id=a) for b, a in erased])
 
 
 @router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))

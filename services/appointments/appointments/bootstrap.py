@@ -1,13 +1,16 @@
 """The one place that wires the appointments service's real adapters and background loops."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from pymongo.database import Database
 
-from appointments import consumer
+from appointments import consumer, handlers
+from appointments.adapters.erasures import ErasureLog
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
+from appointments.adapters.personal import personal_data
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Context
@@ -44,9 +47,10 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
     registry = OrgRegistry(db)
-    teams = BoothTeams(db, rules_for)
-    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams))
-    recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles)
+    personal = personal_data(settings)
+    teams = BoothTeams(db, rules_for, personal)
+    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db))
+    recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
     namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
     publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
                                topic_for=namespaced if settings.topic_namespace else None)
@@ -72,13 +76,34 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         },
         background=[
             Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
+            Background("seal-plaintext", lambda stop: _once(lambda: _seal_once(db, context.posts, teams), stop),
+                       restart_pause_s=5),
             Background("recipients-backfill", lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
                        restart_pause_s=5),
             Background("outbox-relay", relay.run),
             consuming("otp-results", otp_results),
             Background("live-feed", live.run),
+            Background("retention", lambda stop: _every(settings.retention_interval_s, stop, lambda: handlers.retain(
+                context, keep=timedelta(days=settings.retention_days))), restart_pause_s=60),
         ],
     )
+
+
+def _seal_once(db: Database, posts: PresidentPosts, teams: BoothTeams) -> None:
+    """Seal what was written before encryption, once per database: both steps scan their whole
+    collection (a million booth teams nationally), and every write since seals as it saves."""
+    if db.personal_data_meta.find_one({"_id": "sealed"}) is not None:
+        return
+    posts.rekey_plaintext()
+    teams.seal_plaintext()
+    db.personal_data_meta.replace_one({"_id": "sealed"}, {"_id": "sealed", "at": datetime.now(timezone.utc)},
+                                      upsert=True)
+
+
+def _every(interval_s: float, stop, step) -> None:
+    """A periodic job: one step per interval until stopped (Background restarts it if it fails)."""
+    while not stop.wait(interval_s):
+        step()
 
 
 def _once(step, stop) -> None:

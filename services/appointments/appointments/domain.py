@@ -78,6 +78,7 @@ class Appointment:
     ended_at: datetime | None = None
     ended_by: str | None = None
     otp_failure: str | None = None  # the last otp-failed reason, shown on the portal
+    erased_at: datetime | None = None  # name and phone scrubbed (an erasure request, or retention)
 
     @property
     def active(self) -> bool:
@@ -206,6 +207,31 @@ class BoothTeam:
         appointment.otp_failure = reason
         self.history.append(_entry(now, "otp_failed", appointment, "svc:otp", reason=reason))
         return True
+
+    def erase(self, appointment_id: str, *, by: str, reason: str, erasure_id: str, now: datetime) -> Appointment:
+        """Scrub the appointee's name and phone (DPDP Act): an active appointment ends first, an
+        unsent code request is dropped, and consumers holding copies are told. Safe to repeat."""
+        appointment = self.get(appointment_id)
+        if appointment.erased_at is not None:
+            return appointment
+        if appointment.active:
+            self._end(appointment, REVOKED, by, now)
+        person = appointment.person
+        appointment.person = Person(name="", phone="", gender=person.gender, channel=person.channel,
+                                    locale=person.locale)
+        appointment.erased_at = now
+        self.outbox = [e for e in self.outbox
+                       if not (e["data"].get("appointment_id") == appointment_id and "phone" in e["data"])]
+        self.idempotency = {k: v for k, v in self.idempotency.items() if v["appointment_id"] != appointment_id}
+        self.outbox.append(_event(types.PERSON_ERASED, now, {
+            "erasure_id": erasure_id, "appointment_id": appointment_id, "booth_id": self.booth_id,
+            "requested_by": by, "reason": reason, "erased_at": now.isoformat()}))
+        self.history.append(_entry(now, "erased", appointment, by, reason=reason))
+        return appointment
+
+    def ended_before(self, cutoff: datetime) -> list[Appointment]:
+        """Appointments that ended before `cutoff` and still hold a person: due for retention."""
+        return [a for a in self.appointments if a.ended_at is not None and a.ended_at < cutoff and a.erased_at is None]
 
     def discard(self, appointment_id: str) -> None:
         """Take back an appointment made in this unsaved change (its seat was refused elsewhere)."""

@@ -6,11 +6,13 @@ one booth at once both succeed or get a clear refusal; none is lost.
 
 from collections.abc import Callable
 import threading
+import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
+from appointments.adapters.erasures import ErasureLog
 from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
 from appointments.domain import (
     PRESIDENT, Appointment, BoothTeam, DomainError, NotFound, Person, booth_path, idempotency_key,
@@ -34,6 +36,7 @@ class Context:
     registry: OrgRegistry
     teams: BoothTeams
     posts: PresidentPosts
+    erasures: ErasureLog | None = None  # the erasure audit trail (erase_* handlers need it)
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     # Writers to one booth inside this process take turns, so they do not waste compare-and-set
     # rounds on each other; other processes are still kept honest by compare-and-set.
@@ -132,6 +135,66 @@ def otp_failed(ctx: Context, *, event_id: str, booth_id: str, appointment_id: st
             now=ctx.clock()))
     except (UnknownBooth, NotFound):
         return False
+
+
+# --- personal data: erasure and retention ---------------------------------------------------------
+
+
+def erase_appointment(ctx: Context, *, booth_id: str, appointment_id: str, requested_by: str,
+                      unit: str | None) -> str:
+    """An erasure request naming one appointment; returns the erasure id (its audit record)."""
+    erasure_id = _open_erasure(ctx, requested_by, unit, "request", "appointment")
+    _erase(ctx, booth_id, appointment_id, requested_by, "request", erasure_id)
+    return erasure_id
+
+
+def erase_person(ctx: Context, *, phone: str, requested_by: str, unit: str) -> tuple[str, list[tuple[str, str]]]:
+    """An erasure request naming a phone: every appointment of it under the requester's unit
+    (HQ: everywhere). Returns the erasure id and the (booth, appointment) pairs erased."""
+    erasure_id = _open_erasure(ctx, requested_by, unit, "request", "phone")
+    erased = []
+    for booth_id in ctx.teams.with_phone(phone, unit):
+        team = ctx.teams.get(booth_id)
+        for appointment in [a for a in team.appointments if a.person.phone == phone]:
+            _erase(ctx, booth_id, appointment.id, requested_by, "request", erasure_id)
+            erased.append((booth_id, appointment.id))
+    return erasure_id, erased
+
+
+def retain(ctx: Context, *, keep: timedelta, batch: int = 500) -> int:
+    """Scrub everyone whose appointment ended (revoked, replaced) more than `keep` ago; returns
+    how many. One audit record per run that found someone."""
+    cutoff, after, erased, erasure_id = ctx.clock() - keep, "", 0, None
+    while teams := ctx.teams.ended_before(cutoff, after=after, limit=batch):
+        for team in teams:
+            for appointment in team.ended_before(cutoff):
+                erasure_id = erasure_id or _open_erasure(ctx, RETENTION, None, "retention", "retention")
+                _erase(ctx, team.booth_id, appointment.id, RETENTION, "retention", erasure_id)
+                erased += 1
+        after = teams[-1].booth_id
+    return erased
+
+
+RETENTION = "svc:retention"
+
+
+def _open_erasure(ctx: Context, requested_by: str, unit: str | None, reason: str, by: str) -> str:
+    erasure_id = str(uuid.uuid4())
+    ctx.erasures.opened(erasure_id, requested_by=requested_by, unit=unit, reason=reason, by=by, at=ctx.clock())
+    return erasure_id
+
+
+def _erase(ctx: Context, booth_id: str, appointment_id: str, by: str, reason: str, erasure_id: str) -> None:
+    held: dict[str, str] = {}
+
+    def change(team: BoothTeam) -> Appointment:
+        held["phone"] = team.get(appointment_id).person.phone
+        return team.erase(appointment_id, by=by, reason=reason, erasure_id=erasure_id, now=ctx.clock())
+
+    appointment = _retrying(ctx, booth_id, change)
+    if appointment.role == PRESIDENT and held["phone"]:
+        ctx.posts.release(held["phone"], appointment.id)
+    ctx.erasures.erased(erasure_id, booth_id, appointment_id)
 
 
 def _describe(holder_booth: str, booth_id: str) -> str:

@@ -1,6 +1,10 @@
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 
 from shared.settings import PlatformSettings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class AppointmentsSettings(PlatformSettings):
@@ -22,3 +26,15 @@ class AppointmentsSettings(PlatformSettings):
     import_max_bytes: int = Field(200 * 1024 * 1024, validation_alias="IMPORT_MAX_BYTES")
     # How long POST .../verification waits to show the appointment verified before answering 202.
     verification_wait_s: float = Field(3.0, validation_alias="VERIFICATION_WAIT_S")
+    # Retention (DPDP Act): a revoked or replaced appointee's name and phone are scrubbed this long
+    # after the appointment ended; the job looks this often.
+    retention_days: float = Field(180.0, gt=0, validation_alias="PERSONAL_DATA_RETENTION_DAYS")
+    retention_interval_s: float = Field(3600.0, gt=0, validation_alias="PERSONAL_DATA_RETENTION_INTERVAL_S")
+    # Development keys live here (made once); production names its keys below.
+    state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
+    # Names and phones at rest: a keyring of `<key id>:<secret>` lines, the last the current key
+    # (older lines still decrypt), and the phone index's HMAC key. A Secret's file in production.
+    personal_data_keys: SecretStr | None = Field(None, validation_alias="PERSONAL_DATA_KEYS")
+    personal_data_keys_file: Path | None = Field(None, validation_alias="PERSONAL_DATA_KEYS_FILE")
+    phone_index_key: SecretStr | None = Field(None, validation_alias="PHONE_INDEX_KEY")
+    phone_index_key_file: Path | None = Field(None, validation_alias="PHONE_INDEX_KEY_FILE")

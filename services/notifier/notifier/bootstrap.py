@@ -16,7 +16,7 @@ from pymongo.database import Database
 from notifier import consumer, handlers
 from notifier.adapters import events as ev
 from notifier.adapters.channels import channels
-from notifier.adapters.keys import ack_key, webhook_key
+from notifier.adapters.keys import ack_key, optout_index, webhook_key
 from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import HttpRecipients, RecipientSource
@@ -40,7 +40,7 @@ from shared.orgtree.repository import OrgRegistry
 log = get_logger(__name__)
 
 NOTIFIER_TOPICS = (topics.DIRECTIVES, topics.DELIVERY_STATUS, topics.DIRECTIVE_ACKS, *LANE_TOPICS.values(),
-                   topics.DEAD_LETTER)
+                   topics.DEAD_LETTER, topics.ERASURES)
 
 
 @dataclass
@@ -95,7 +95,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     client = redis_client(settings)
     store = DirectiveStore(db, settings.collection_prefix)
     hooks, acks = webhook_key(settings), ack_key(settings)
-    ledger = Ledger(client, prefix=settings.redis_prefix, phone_key=acks)
+    ledger = Ledger(client, prefix=settings.redis_prefix, phone_key=acks, optouts=optout_index(settings))
     tally = Tally(client, prefix=settings.redis_prefix)
     registry = OrgRegistry(db)
     quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)
@@ -152,6 +152,8 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
     return [
         consuming("notifier-scheduler", event_consumer(
             consumer.SCHEDULER_GROUP, [topics.DIRECTIVES], consumer.issued_handler(ports))),
+        consuming("notifier-erasures", event_consumer(
+            consumer.ERASURE_GROUP, [topics.ERASURES], consumer.erasure_handler(ports))),
         periodic("notifier-outbox", lambda: handlers.relay_outbox(ports), 2.0),
         periodic("notifier-fanout", fanout.run_due, 0.25),
         periodic("notifier-mover", lambda: handlers.move_due_tasks(ports, mover), 0.25),

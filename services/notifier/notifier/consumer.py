@@ -14,6 +14,14 @@ from shared.events import types
 from shared.events.contracts import Event
 
 SCHEDULER_GROUP = "notifier-fanout"
+ERASURE_GROUP = "notifier-erasures"
+
+
+def erasure_handler(ports: handlers.Ports) -> Callable[[Event], None]:
+    def handle(event: Event) -> None:
+        if event.type == types.PERSON_ERASED:
+            handlers.forget_erased(event.data, ports)
+    return handle
 
 
 def issued_handler(ports: handlers.Ports) -> Callable[[Event], None]:

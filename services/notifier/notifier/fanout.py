@@ -203,7 +203,7 @@ class FanOut:
     def _emit(self, doc: dict, batch: list[Recipient], counts: Counter, booths: set[str], round_id: str | None) -> int:
         if not batch:
             return 0
-        opted_out = self.ledger.opted_out([self.ledger.phone_hash(r.phone) for r in batch])
+        opted_out = self.ledger.opted_out([r.phone for r in batch])
         lane, channels, now = lane_for(doc["priority"]), tuple(doc["channels"]), self.clock()
         produced = 0
         for recipient, out in zip(batch, opted_out):

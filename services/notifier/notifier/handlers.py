@@ -27,6 +27,7 @@ from notifier.domain.policy import SendingPolicy
 from notifier.domain.receipts import DELIVERED, FAILED, READ
 from notifier.domain.tasks import OTP, URGENT, Task, booth_path, delivery_id
 from shared.logging import get_logger
+from shared.phones import to_e164
 from shared.orgtree.repository import OrgRegistry
 
 log = get_logger(__name__)
@@ -328,12 +329,23 @@ def acknowledge(cmd: Acknowledge, ports: Ports) -> bool:
 
 
 def opt_out(phone: str, channel: str, via: str, ports: Ports) -> None:
-    """Honoured at once (the lanes check the set before every send) and recorded durably."""
-    phone_hash = ports.ledger.phone_hash(phone)
-    ports.ledger.opt_out(phone_hash)
-    ports.store.record_optout(phone_hash, via=via, channel=channel)
+    """Honoured at once (the lanes check the set before every send) and recorded durably.
+
+    Providers spell the sender their own way (`919876543210`, `whatsapp:+91...`): it is brought to
+    E.164, the form recipients are sent to, or the opt-out would never match a send."""
+    e164 = to_e164(phone)
+    if e164 is None:
+        log.warning("opt-out from an unreadable number ignored", fields={"channel": channel, "via": via})
+        return
+    ports.store.record_optout(ports.ledger.opt_out(e164), via=via, channel=channel)
     OPT_OUTS.labels(channel[:16]).inc()
     log.info("recipient opted out", fields={"channel": channel, "via": via})
+
+
+def forget_erased(data: dict, ports: Ports) -> None:
+    """person-erased: the appointee's tasks waiting here (which hold their phone) are dropped."""
+    dropped = ports.ledger.forget_recipients({data["appointment_id"]})
+    log.info("erased appointee's waiting tasks dropped", fields={"erasure_id": data["erasure_id"], "tasks": dropped})
 
 
 # --- waiting work --------------------------------------------------------------------------------

@@ -140,11 +140,14 @@ class Sender:
     def _screen(self, tasks: list[Task], out: Settlement) -> list[Task]:
         p, now = self.ports, self.ports.clock()
         cancelled = p.ledger.cancelled(t.directive_id for t in tasks if t.directive_id)
-        opted_out = p.ledger.opted_out([p.ledger.phone_hash(t.phone) for t in tasks])
+        opted_out = p.ledger.opted_out([t.phone for t in tasks])
+        erased = p.ledger.erased(t.recipient_id for t in tasks)
         ready = []
         for task, out_of_consent in zip(tasks, opted_out):
             if task.expires_at is not None and task.expires_at < now:
                 out.skipped["expired"] += 1
+            elif task.recipient_id in erased:
+                out.skipped["erased"] += 1
             elif task.directive_id in cancelled:
                 out.skipped["cancelled"] += 1
             elif out_of_consent and task.send != OTP:

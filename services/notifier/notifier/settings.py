@@ -90,6 +90,11 @@ class NotifierSettings(PlatformSettings):
     webhook_secret_file: Path | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET_FILE")
     ack_secret: SecretStr | None = Field(None, validation_alias="NOTIFIER_ACK_SECRET")
     ack_secret_file: Path | None = Field(None, validation_alias="NOTIFIER_ACK_SECRET_FILE")
+    # Opt-outs are recorded as HMACs of the phone under a key of their own, versioned like the
+    # personal-data keyring (`<key id>:<secret>` lines, the last current): rotating the ack-link
+    # key, or this one, never forgets who said STOP.
+    optout_secret: SecretStr | None = Field(None, validation_alias="NOTIFIER_OPTOUT_SECRET")
+    optout_secret_file: Path | None = Field(None, validation_alias="NOTIFIER_OPTOUT_SECRET_FILE")
 
     # Where this instance keeps its state: tests give each run its own topics, keys, collections.
     topic_namespace: str = Field("", validation_alias="NOTIFIER_TOPIC_NAMESPACE")
@@ -126,6 +131,8 @@ class NotifierSettings(PlatformSettings):
             raise ValueError("set PROVIDER_WEBHOOK_SECRET or PROVIDER_WEBHOOK_SECRET_FILE outside development")
         if self.ack_secret is None and self.ack_secret_file is None:
             raise ValueError("set NOTIFIER_ACK_SECRET or NOTIFIER_ACK_SECRET_FILE outside development")
+        if self.optout_secret is None and self.optout_secret_file is None:
+            raise ValueError("set NOTIFIER_OPTOUT_SECRET or NOTIFIER_OPTOUT_SECRET_FILE outside development")
         # The defaults point at the local simulator: in production that would send every
         # directive to loopback and report it failed, so a real provider must be named.
         if _is_loopback(self.provider_url):

@@ -4,6 +4,7 @@ publisher or delivery channel, and everything else stays as in production."""
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -37,12 +38,14 @@ class Adapters:
     sink: RedisStreamSink | None  # the local delivery sink, when it is the channel
     checks: dict[str, Check]
     consumer: Background | None  # None: this process sends no codes (tests of the HTTP side)
+    stopping: threading.Event  # cuts short a delivery's wait to try again
 
     def start(self) -> None:
         if self.consumer is not None:
             self.consumer.start()
 
     def stop(self) -> None:
+        self.stopping.set()
         if self.consumer is not None:
             self.consumer.stop()
         self.ports.events.close()
@@ -70,6 +73,7 @@ def bootstrap(
         topic = settings.results_topic
         publisher = otp_events.publisher(settings.kafka_bootstrap, settings.publish_timeout_s,
                                          topic_for=(lambda _: topic) if topic else None)
+    stopping = threading.Event()
     ports = Ports(
         policy=Policy.from_settings(settings),
         key=hmac_key(settings),
@@ -78,11 +82,15 @@ def bootstrap(
         events=otp_events.OtpEvents(publisher),
         clock=time.time,
         randbelow=secrets.randbelow,
+        wait=stopping.wait,
     )
 
     def make_consumer() -> EventConsumer:
+        # A delivery may be tried again for as long as its code lives: the group must not think the
+        # consumer dead meanwhile (librdkafka's default allows 5 minutes between polls).
+        poll_interval_ms = (settings.code_ttl_s + 120) * 1000
         return EventConsumer(settings.kafka_bootstrap, GROUP_ID, [topics.OTP_REQUESTS], event_handler(ports),
-                             max_attempts=HANDLER_ATTEMPTS)
+                             max_attempts=HANDLER_ATTEMPTS, config={"max.poll.interval.ms": poll_interval_ms})
 
     return Adapters(
         settings=settings,
@@ -94,4 +102,5 @@ def bootstrap(
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
         consumer=consumer_thread(make_consumer) if consume and settings.consume else None,
+        stopping=stopping,
     )

@@ -134,6 +134,15 @@ class CodeRecord:
     state: State = State.LIVE
 
 
+def delivery_retry_delay(attempt: int, *, now: float, expires_at: float, ttl_s: int,
+                         first_s: float = 1.0, cap_s: float = 10.0) -> float | None:
+    """How long to wait before delivery attempt `attempt + 1` after a transient failure (1 s,
+    doubling, at most `cap_s`), or None once a code delivered after the wait would have less than
+    a tenth of its life left: better report it undeliverable than send a code about to die."""
+    delay = min(first_s * 2 ** (attempt - 1), cap_s)
+    return delay if now + delay < expires_at - ttl_s / 10 else None
+
+
 def issue(*, request_id: str, appointment_id: str, booth_id: str, digest: str, now: float, policy: Policy) -> CodeRecord:
     return CodeRecord(request_id, appointment_id, booth_id, digest, policy.max_attempts, now + policy.code_ttl_s)
 

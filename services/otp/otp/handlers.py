@@ -1,6 +1,9 @@
 """One function per command: send a code, verify a code. The rules are in `domain`; this module
 orders the steps and decides what is published, logged and counted.
 
+A delivery the channel cannot take just now (the notifier timed out, or its Kafka is away) is
+tried again with backoff while the code lives; a refusal withdraws the code at once.
+
 A decision that emits an event (verified, locked, expired) is kept only once Kafka confirmed
 the event: if it does not, the try is put back and the caller told to try again, so a
 verification is never lost between this service and the appointments service.
@@ -13,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from otp import domain
-from otp.adapters.delivery import DeliveryChannel
+from otp.adapters.delivery import DeliveryChannel, DeliveryUnavailable
 from otp.adapters.events import EventsUnavailable, OtpEvents
 from otp.adapters.store import Failure, RedisCodeStore
 from otp.commands import SendCode, VerifyCode
 from otp.domain import Attempt, Outcome, Policy
-from otp.metrics import CODES_SENT, LOCKS, SENDS_REJECTED, VERIFICATIONS
+from otp.metrics import CODES_SENT, DELIVERY_RETRIES, LOCKS, SENDS_REJECTED, VERIFICATIONS
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -35,6 +38,7 @@ class Ports:
     events: OtpEvents
     clock: Callable[[], float]  # epoch seconds
     randbelow: Callable[[int], int]  # a CSPRNG's secrets.randbelow
+    wait: Callable[[float], bool]  # sleeps up to n seconds; True if the service is stopping
 
 
 class CodeRejected(Exception):
@@ -66,7 +70,7 @@ def send_code(cmd: SendCode, ports: Ports) -> None:
         refuse=lambda sends: domain.refuse_send(phone=cmd.phone, requested_at=cmd.requested_at, sends=sends,
                                                 now=now, policy=policy),
     )
-    failure = _deliver(cmd, code, ports, now) if sent.issued else sent.failure
+    failure = _deliver(cmd, code, record.expires_at, ports) if sent.issued else sent.failure
     if failure is None:
         return  # delivered now, or earlier if this is a redelivered event
     if not sent.duplicate:
@@ -78,17 +82,34 @@ def send_code(cmd: SendCode, ports: Ports) -> None:
                         reason=failure.reason, at=failure.at)
 
 
-def _deliver(cmd: SendCode, code: str, ports: Ports, now: float) -> Failure | None:
+def _deliver(cmd: SendCode, code: str, expires_at: float, ports: Ports) -> Failure | None:
     text = domain.message_text(code, cmd.locale, ports.policy.code_ttl_s)
-    try:
-        ports.delivery.deliver(request_id=cmd.request_id, appointment_id=cmd.appointment_id, booth_id=cmd.booth_id,
-                               phone=cmd.phone, channel=cmd.channel, locale=cmd.locale, text=text)
-    except Exception as exc:  # any channel's refusal: the code is withdrawn, the request reported
-        log.warning("delivery failed", fields={**_ids(cmd), "error_class": type(exc).__name__})
-        return ports.store.mark_undeliverable(cmd.request_id, now)
+    attempt = 1
+    while True:
+        try:
+            ports.delivery.deliver(request_id=cmd.request_id, appointment_id=cmd.appointment_id,
+                                   booth_id=cmd.booth_id, phone=cmd.phone, channel=cmd.channel, locale=cmd.locale,
+                                   text=text)
+            break
+        except DeliveryUnavailable as exc:
+            delay = domain.delivery_retry_delay(attempt, now=ports.clock(), expires_at=expires_at,
+                                                ttl_s=ports.policy.code_ttl_s)
+            if delay is None or ports.wait(delay):  # the code is nearly dead, or the service stopping
+                return _undeliverable(cmd, ports, exc, attempt)
+            DELIVERY_RETRIES.inc()
+            log.info("delivery unavailable; trying again", fields={
+                **_ids(cmd), "error_class": type(exc).__name__, "attempt": attempt, "retry_in_s": delay})
+            attempt += 1
+        except Exception as exc:  # the channel's refusal: the code is withdrawn, the request reported
+            return _undeliverable(cmd, ports, exc, attempt)
     CODES_SENT.labels(cmd.channel).inc()
     log.info("code sent", fields={**_ids(cmd), "channel": cmd.channel})
     return None
+
+
+def _undeliverable(cmd: SendCode, ports: Ports, exc: Exception, attempts: int) -> Failure:
+    log.warning("delivery failed", fields={**_ids(cmd), "error_class": type(exc).__name__, "attempts": attempts})
+    return ports.store.mark_undeliverable(cmd.request_id, ports.clock())
 
 
 # --- verifying -----------------------------------------------------------------------------------

@@ -11,4 +11,5 @@ VERIFICATIONS = Counter(
     "sangathan_otp_verifications", "Verification calls, by outcome "
     "(verified, rejected, locked, expired, throttled, unavailable)", ["outcome"],
 )
+DELIVERY_RETRIES = Counter("sangathan_otp_delivery_retries", "Deliveries tried again after a transient failure")
 LOCKS = Counter("sangathan_otp_locks", "Codes killed by too many wrong tries")

@@ -3,7 +3,7 @@
 State, history and the outbox of unpublished events live in that one document, so a write
 either happens with its events or not at all. A small `outbox_pending` collection points the
 relay at booths with something to publish; a periodic sweep of `has_outbox` finds any booth
-whose pointer a crash lost.
+whose pointer a crash lost. Names and phones are sealed on the way in (`PersonalData`).
 """
 
 from collections.abc import Callable, Iterator
@@ -14,7 +14,8 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from appointments.domain import Appointment, BoothTeam, Person
+from appointments.adapters.personal import PersonalData
+from appointments.domain import Appointment, BoothTeam
 from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
@@ -24,13 +25,16 @@ class ConcurrentUpdate(Exception):
 
 
 class BoothTeams:
-    def __init__(self, db: Database, rules_for: Callable[[str], TeamRules]):
+    def __init__(self, db: Database, rules_for: Callable[[str], TeamRules], personal: PersonalData):
         self.teams, self.pending, self.rules_for = db.booth_teams, db.outbox_pending, rules_for
+        self.personal = personal
 
     def ensure_indexes(self) -> None:
         # Used by a real MongoDB; the local FerretDB scans these filters anyway.
         self.teams.create_index([("path_ids", ASCENDING), ("_id", ASCENDING)])
         self.teams.create_index([("has_outbox", ASCENDING)])
+        self.teams.create_index([("retained_since", ASCENDING)], sparse=True)
+        self.teams.create_index([("phone_indexes", ASCENDING)])
 
     def get(self, booth_id: str) -> BoothTeam | None:
         doc = self.teams.find_one({"_id": booth_id})
@@ -83,6 +87,35 @@ class BoothTeams:
     def outbox_backlog(self) -> int:
         return self.pending.count_documents({})
 
+    # ------------------------------------------------------------------ personal data
+
+    def with_phone(self, phone: str, unit_id: str) -> list[str]:
+        """The booths under `unit_id` whose team has (or had) this phone, found by its index."""
+        query = {"phone_indexes": self.personal.index(phone), "path_ids": unit_id}
+        return [d["_id"] for d in self.teams.find(query, {"_id": 1})]
+
+    def ended_before(self, cutoff: datetime, *, after: str = "", limit: int = 500) -> list[BoothTeam]:
+        """Teams (by booth id, from `after`) with an appointment that ended before `cutoff` and
+        still names its person: the retention job's work, read in pages."""
+        query: dict[str, Any] = {"retained_since": {"$lt": cutoff}}
+        if after:
+            query["_id"] = {"$gt": after}
+        return [self._team(d) for d in self.teams.find(query).sort("_id", ASCENDING).limit(limit)]
+
+    def seal_plaintext(self) -> int:
+        """Save again every team written before encryption (no `phone_indexes`), which seals its
+        names and phones; returns how many. Once at start-up: a scan, and then none are left."""
+        sealed = 0
+        for booth_id in [d["_id"] for d in self.teams.find({"phone_indexes": {"$exists": False}}, {"_id": 1})]:
+            for _ in range(5):
+                try:
+                    self.save(self.get(booth_id))
+                    sealed += 1
+                    break
+                except ConcurrentUpdate:
+                    continue  # changed meanwhile: read it again
+        return sealed
+
     # ------------------------------------------------------------------ portal reads
 
     def teams_under(self, unit_id: str, *, after: str = "", limit: int = 200) -> list[BoothTeam]:
@@ -100,12 +133,18 @@ class BoothTeams:
     # ------------------------------------------------------------------ mapping
 
     def _document(self, team: BoothTeam) -> dict[str, Any]:
+        appointments = [self._appointment_doc(a) for a in team.appointments]
         return {
             "booth_path": team.booth_path,
             "path_ids": ["IN", *team.booth_path.values()],
-            "appointments": [_appointment_doc(a) for a in team.appointments],
+            "appointments": appointments,
+            # Who is in this team, by phone index: finds a person's teams without their phone.
+            "phone_indexes": sorted({i for a in appointments if (i := a["person"]["phone_index"])}),
+            # When the earliest ended appointment still naming its person ended: what retention looks for.
+            "retained_since": min((a.ended_at for a in team.appointments if a.ended_at and not a.erased_at),
+                                  default=None),
             "history": team.history,
-            "outbox": team.outbox,
+            "outbox": self.personal.sealed_events(team.outbox),
             "has_outbox": bool(team.outbox),
             "idempotency": team.idempotency,
             "seen_events": team.seen_events,
@@ -116,14 +155,35 @@ class BoothTeams:
         state_code = doc["booth_path"]["state"].split("-")[1]
         return BoothTeam(
             booth_id=doc["_id"], booth_path=doc["booth_path"], rules=self.rules_for(state_code),
-            appointments=[_appointment(a) for a in doc["appointments"]], history=doc["history"],
-            outbox=doc["outbox"], idempotency=doc["idempotency"], seen_events=doc["seen_events"],
+            appointments=[self._appointment(a) for a in doc["appointments"]], history=doc["history"],
+            outbox=self.personal.opened_events(doc["outbox"]), idempotency=doc["idempotency"],
+            seen_events=doc["seen_events"],
             version=doc["version"],
         )
 
 
+    def _appointment_doc(self, a: Appointment) -> dict[str, Any]:
+        return {
+            "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
+            "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
+            "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
+            "otp_failure": a.otp_failure, "erased_at": a.erased_at,
+            "person": self.personal.person_doc(a.person),
+        }
+
+    def _appointment(self, d: dict[str, Any]) -> Appointment:
+        return Appointment(
+            id=d["id"], role=d["role"], person=self.personal.person(d["person"]), status=d["status"],
+            appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
+            otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]),
+            ended_at=_aware(d["ended_at"]), ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
+            erased_at=_aware(d.get("erased_at")),
+        )
+
+
 class PresidentPosts:
-    """One booth-president post per person nationally: a claim document per phone (`_id`).
+    """One booth-president post per person nationally: a claim document per phone, its `_id` the
+    phone's keyed index (never the phone itself).
 
     A claim is written before the booth team and removed after the president leaves; a crash in
     between leaves a stale claim, which the next claimant detects (the booth no longer has that
@@ -131,21 +191,22 @@ class PresidentPosts:
     """
 
     def __init__(self, db: Database, teams: BoothTeams):
-        self.posts, self.teams = db.president_posts, teams
+        self.posts, self.teams, self.index = db.president_posts, teams, teams.personal.index
 
     def claim(self, phone: str, booth_id: str, appointment_id: str) -> str | None:
         """Claim the post for this appointment; returns the booth already holding it, or None."""
-        mine = {"_id": phone, "booth_id": booth_id, "appointment_id": appointment_id}
+        post = self.index(phone)
+        mine = {"_id": post, "booth_id": booth_id, "appointment_id": appointment_id}
         for _ in range(5):
             try:
                 self.posts.insert_one(mine)
                 return None
             except DuplicateKeyError:
-                held = self.posts.find_one({"_id": phone})
+                held = self.posts.find_one({"_id": post})
             if held is None:
                 continue
             if held["appointment_id"] == appointment_id or not self._still_holds(held):
-                replaced = self.posts.replace_one({"_id": phone, "appointment_id": held["appointment_id"]}, mine)
+                replaced = self.posts.replace_one({"_id": post, "appointment_id": held["appointment_id"]}, mine)
                 if replaced.matched_count:
                     return None
                 continue
@@ -155,12 +216,23 @@ class PresidentPosts:
     def claim_new(self, claims: list[tuple[str, str, str]]) -> set[str]:
         """Claim posts no one holds, (phone, booth id, appointment id) each, in one batch; returns
         the phones already claimed (by anyone), which need `claim`'s one-by-one judgement."""
-        docs = [{"_id": phone, "booth_id": booth_id, "appointment_id": appointment_id}
+        phones = [phone for phone, _, _ in claims]
+        docs = [{"_id": self.index(phone), "booth_id": booth_id, "appointment_id": appointment_id}
                 for phone, booth_id, appointment_id in claims]
-        return {docs[i]["_id"] for i in insert_ignoring_duplicates(self.posts, docs)}
+        return {phones[i] for i in insert_ignoring_duplicates(self.posts, docs)}
 
     def release(self, phone: str, appointment_id: str) -> None:
-        self.posts.delete_one({"_id": phone, "appointment_id": appointment_id})
+        self.posts.delete_one({"_id": self.index(phone), "appointment_id": appointment_id})
+
+    def rekey_plaintext(self) -> int:
+        """Claims written before encryption had the phone as `_id` (E.164, so `+...`): move each to
+        the phone's index; returns how many. Once at start-up."""
+        moved = 0
+        for held in list(self.posts.find({"_id": {"$regex": r"^\+"}})):
+            insert_ignoring_duplicates(self.posts, [{**held, "_id": self.index(held["_id"])}])
+            self.posts.delete_one({"_id": held["_id"]})
+            moved += 1
+        return moved
 
     def _still_holds(self, held: dict) -> bool:
         team = self.teams.get(held["booth_id"])
@@ -168,26 +240,6 @@ class PresidentPosts:
             return False
         president = team.president()
         return president is not None and president.id == held["appointment_id"]
-
-
-def _appointment_doc(a: Appointment) -> dict[str, Any]:
-    return {
-        "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
-        "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
-        "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
-        "otp_failure": a.otp_failure,
-        "person": {"name": a.person.name, "phone": a.person.phone, "gender": a.person.gender,
-                   "channel": a.person.channel, "locale": a.person.locale},
-    }
-
-
-def _appointment(d: dict[str, Any]) -> Appointment:
-    return Appointment(
-        id=d["id"], role=d["role"], person=Person(**d["person"]), status=d["status"],
-        appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
-        otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]), ended_at=_aware(d["ended_at"]),
-        ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
-    )
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from notifier.settings import NotifierSettings
+from shared.crypto.fields import VersionedIndex, parse_keys
 from shared.secrets import checked_key, configured_key
 
 WHAT = "a notifier key"
@@ -20,6 +21,11 @@ def webhook_key(settings: NotifierSettings) -> bytes:
 
 def ack_key(settings: NotifierSettings) -> bytes:
     return _key(settings.ack_secret, settings.ack_secret_file, settings, "ack.key")
+
+
+def optout_index(settings: NotifierSettings) -> VersionedIndex:
+    raw = _key(settings.optout_secret, settings.optout_secret_file, settings, "optout.keys")
+    return VersionedIndex(*parse_keys(raw, "the opt-out keyring"))
 
 
 def _key(secret: SecretStr | None, secret_file: Path | None, settings: NotifierSettings, name: str) -> bytes:

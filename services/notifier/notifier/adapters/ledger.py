@@ -6,7 +6,7 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}lease:{delivery_id}       string  held while one worker sends it (expires if it dies)
     {p}pm:{provider id}          string  JSON: what a provider's message id delivered (receipts)
     {p}cancelled:{directive_id}  string  the directive was cancelled: send nothing more
-    {p}optout                    set     HMACs of phones that opted out
+    {p}optout                    set     `<key id>:<HMAC>` of phones that opted out (opt-out keyring)
     {p}uniq:{sender}             zset    HMACs of phones a sending number reached, by when last
     {p}deferred                  zset    task JSON by the epoch second it may go
     {p}jobs                      zset    fan-out jobs by the epoch second they are due: a directive id,
@@ -14,6 +14,7 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}fanout:{job}              hash    fan-out chunks done (resume point) -> recipients targeted
     {p}first-round:{directive_id} string the round whose recipients the directive's totals count
     {p}fb:{provider id}          string  task JSON: the next channel, should the provider report a failure
+    {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still queued
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
 holding the same task (a redelivery after a rebalance) cannot both send it.
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from notifier.domain.tasks import Task
+from shared.crypto.fields import VersionedIndex
 
 DONE_TTL_S = 7 * 86400  # longer than any lane keeps a task: a redelivery always finds it
 LEASE_S = 120
@@ -70,10 +72,11 @@ return due
 
 
 class Ledger:
-    def __init__(self, client: redis.Redis, *, prefix: str, phone_key: bytes):
+    def __init__(self, client: redis.Redis, *, prefix: str, phone_key: bytes, optouts: VersionedIndex):
         self.redis = client
         self.p = prefix
         self._phone_key = phone_key
+        self.optouts = optouts
         self._claim = client.register_script(_CLAIM)
         self._admit = client.register_script(_ADMIT)
         self._take_due = client.register_script(_TAKE_DUE)
@@ -166,14 +169,55 @@ class Ledger:
         values = self.redis.mget([f"{self.p}cancelled:{d}" for d in ids])
         return {d for d, v in zip(ids, values) if v}
 
-    def opt_out(self, phone_hash: str) -> bool:
-        return bool(self.redis.sadd(f"{self.p}optout", phone_hash))
+    # --- erasure (DPDP Act) --------------------------------------------------------------------
+
+    def forget_recipients(self, recipient_ids: set[str], ttl_s: int = 2 * 86400) -> int:
+        """Drop the waiting tasks (deferred, fallbacks) of erased appointees, whose JSON holds
+        their phone, and mark them so a task still on a lane (kept a day at most) is not sent.
+        Returns how many tasks were dropped. A scan: erasures are rare, waiting tasks bounded."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for recipient_id in recipient_ids:
+                pipe.set(f"{self.p}erased:{recipient_id}", "1", ex=ttl_s)
+            pipe.execute()
+        theirs = [r.encode() for r in recipient_ids]
+
+        def mentions(raw: bytes) -> bool:  # a cheap look first: most tasks are someone else's
+            return any(r in raw for r in theirs) and Task.from_json(raw).recipient_id in recipient_ids
+
+        deferred = [m for m, _ in self.redis.zscan_iter(f"{self.p}deferred", count=1000) if mentions(m)]
+        if deferred:
+            self.redis.zrem(f"{self.p}deferred", *deferred)
+        fallbacks = [k for k in self.redis.scan_iter(match=f"{self.p}fb:*", count=1000)
+                     if (raw := self.redis.get(k)) and mentions(raw)]
+        if fallbacks:
+            self.redis.delete(*fallbacks)
+        return len(deferred) + len(fallbacks)
+
+    def erased(self, recipient_ids: Iterable[str]) -> set[str]:
+        ids = sorted(set(recipient_ids))
+        if not ids:
+            return set()
+        return {r for r, v in zip(ids, self.redis.mget([f"{self.p}erased:{r}" for r in ids])) if v}
+
+    def opt_out(self, phone: str) -> str:
+        """Record the (E.164) phone's opt-out under the current opt-out key; returns what was recorded."""
+        recorded = self.optouts.current(phone)
+        self.redis.sadd(f"{self.p}optout", recorded)
+        return recorded
 
     def restore_optouts(self, phone_hashes: Sequence[str]) -> None:
         if phone_hashes:
             self.redis.sadd(f"{self.p}optout", *phone_hashes)
 
-    def opted_out(self, phone_hashes: Sequence[str]) -> list[bool]:
+    def opted_out(self, phones: Sequence[str]) -> list[bool]:
+        """Whether each (E.164) phone opted out, under any opt-out key still in the ring."""
+        if not phones:
+            return []
+        variants = [self.optouts.every(phone) for phone in phones]
+        found = iter(self._members([v for vs in variants for v in vs]))
+        return [any([next(found) for _ in vs]) for vs in variants]
+
+    def _members(self, phone_hashes: Sequence[str]) -> list[bool]:
         if not phone_hashes:
             return []
         return [bool(x) for x in self.redis.smismember(f"{self.p}optout", list(phone_hashes))]

@@ -18,10 +18,16 @@ from otp.domain import mask_phone
 _CODE = re.compile(r"^(\d{4,10})\b")
 
 
+class DeliveryUnavailable(Exception):
+    """The channel could not take the message just now (timed out, unreachable, overloaded):
+    another try may succeed. Any other exception from `deliver` is a refusal."""
+
+
 class DeliveryChannel(Protocol):
     def deliver(self, *, request_id: str, appointment_id: str, booth_id: str, phone: str,
                 channel: str, locale: str, text: str) -> None:
-        """Hand the message over for sending, or raise if the channel will not take it."""
+        """Hand the message over for sending; DeliveryUnavailable if the channel cannot take it
+        now, any other exception if it will not."""
 
 
 class RedisStreamSink:

@@ -16,12 +16,16 @@ from pathlib import Path
 import httpx
 import redis
 
-from otp.adapters.delivery import DeliveryChannel, RedisStreamSink
+from otp.adapters.delivery import DeliveryChannel, DeliveryUnavailable, RedisStreamSink
 from shared.auth.keys import token_file
 
 
 class DeliveryRefused(Exception):
-    """The notifier did not queue the code; the OTP service withdraws it."""
+    """The notifier will not queue the code; the OTP service withdraws it."""
+
+
+# The notifier is busy or its Kafka lanes are away (503 lanes-unavailable): worth another try.
+TRANSIENT_STATUSES = {429, 502, 503, 504}
 
 
 class NotifierDelivery:
@@ -36,8 +40,10 @@ class NotifierDelivery:
                 "channel": channel, "locale": locale, "text": text}
         try:
             response = self._client.post(self.url, json=body, headers={"Authorization": f"Bearer {self._token.get()}"})
-        except httpx.HTTPError as exc:
-            raise DeliveryRefused(type(exc).__name__) from None
+        except httpx.TransportError as exc:  # timed out, refused, reset: the notifier may be back soon
+            raise DeliveryUnavailable(type(exc).__name__) from None
+        if response.status_code in TRANSIENT_STATUSES:
+            raise DeliveryUnavailable(f"notifier answered {response.status_code}")
         if response.status_code != 202:
             raise DeliveryRefused(f"notifier answered {response.status_code}")
 

@@ -1,0 +1,1 @@
+"""Encryption of personal data at rest, shared by every service that keeps it."""

@@ -1,0 +1,50 @@
+"""Redis SIGKILLed: the OTP service's verifications and the notifier's provider webhook answer 503
+problems with Retry-After (a provider retries a 503), not 500s; once Redis is back both work again."""
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from notifier.adapters.keys import webhook_key
+from notifier.domain import signatures
+from notifier.settings import NotifierSettings
+from shared.auth.keys import LOCAL_TOKENS
+from tests.faults.conftest import NO_HANG_S, NOTIFIER, OTP, assert_outage_problem, figure, killed, timed
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.faults
+
+
+def verify_unknown_code() -> httpx.Response:
+    token = (LOCAL_TOKENS / "appointments.jwt").read_text().strip()
+    body = {"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4()), "code": "123456"}
+    return httpx.post(f"{OTP}/v1/verifications", json=body, headers={"Authorization": f"Bearer {token}"},
+                      timeout=NO_HANG_S + 5)
+
+
+def provider_reports_a_delivery() -> httpx.Response:
+    body = json.dumps({"statuses": [{"message_id": f"wamid.{uuid.uuid4().hex}", "status": "delivered",
+                                     "timestamp": "2026-01-01T00:00:00+00:00"}]}).encode()
+    signature = signatures.sign(webhook_key(NotifierSettings()), body, int(time.time()))
+    return httpx.post(f"{NOTIFIER}/v1/webhooks/provider", content=body, timeout=NO_HANG_S + 5,
+                      headers={"X-Provider-Signature": signature, "Content-Type": "application/json"})
+
+
+def test_with_redis_killed_otp_and_the_provider_webhook_answer_503_problems_then_recover():
+    assert verify_unknown_code().status_code == 422, "Redis up: an unknown code is simply rejected"
+    with killed("redis"):
+        answered, seconds = timed(verify_unknown_code)
+        assert_outage_problem(answered, seconds, "redis")
+        figure("otp /v1/verifications 503 with Redis down", seconds)
+        answered, seconds = timed(provider_reports_a_delivery)
+        assert_outage_problem(answered, seconds, "redis")
+        figure("notifier provider webhook 503 with Redis down", seconds)
+    back = time.monotonic()
+    # While Redis reloads its data it answers LOADING (BusyLoadingError): a 503 too, never a 500.
+    wait_until(lambda: verify_unknown_code().status_code == 422, 30)
+    figure("otp verifying again after Redis restarted", time.monotonic() - back)
+    wait_until(lambda: provider_reports_a_delivery().status_code == 200, 30)
+    figure("notifier webhook accepted again after Redis restarted", time.monotonic() - back)
