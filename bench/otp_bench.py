@@ -228,7 +228,7 @@ def main() -> None:
     store = RedisCodeStore(client, prefix=prefix, send_window_s=600)
     with tempfile.TemporaryDirectory() as tmp:
         service, base = start_service("otp", {
-            "SANGATHAN_ENV": "test", "OTP_HMAC_SECRET": secret, "OTP_REDIS_PREFIX": prefix,
+            "SANGATHAN_ENV": "development", "OTP_HMAC_SECRET": secret, "OTP_REDIS_PREFIX": prefix,
             "OTP_VERIFY_LIMIT_PER_MINUTE": str(int(args.rate * 60 * 10)), "OTP_CONSUME": "false",
             "OTP_RESULTS_TOPIC": topic, "OTP_DELIVERY": "dev-sink"}, Path(tmp))
         target = {"base": base, "token": service_token("appointments"), "connections": args.connections,

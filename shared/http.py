@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -21,7 +21,7 @@ from shared.auth.http import Authenticator
 from shared.health import Check, readiness
 from shared.limits import BodyLimits, BodyRules, bearer_check
 from shared.logging import configure_logging, get_logger
-from shared.problems import MEDIA_TYPE, install_problem_handlers
+from shared.problems import MEDIA_TYPE, install_problem_docs, install_problem_handlers, problems
 from shared.settings import PlatformSettings
 
 REQUESTS = Counter(
@@ -62,6 +62,7 @@ def create_app(
     off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title=f"Sangathan {service}", lifespan=lifespan, telemetry=off)
     install_problem_handlers(app)
+    install_problem_docs(app)
     _install_body_limits(app, settings, bodies)
     _install_request_metrics(app, service)
     app.include_router(_health_router(checks, settings.dependency_timeout_s))
@@ -77,12 +78,12 @@ def _health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=problems(503, kinds={503: "a dependency is down"}))
     async def readyz(request: Request) -> Response:
         status, body = await readiness(checks, timeout_s, request.url.path)
         return JSONResponse(body, status_code=status, media_type=None if status == 200 else MEDIA_TYPE)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 

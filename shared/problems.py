@@ -7,14 +7,20 @@ so a client can branch on the kind of problem and a person can read `detail`.
 A server a request needs being away (Redis down or reloading, MongoDB/FerretDB unreachable,
 Kafka not taking a message) is not the service's fault: it answers 503 `dependency-unavailable`
 with `Retry-After`, so clients, providers' webhooks and load balancers try again, instead of a 500.
+
+The OpenAPI side lives here too, once: a route names the problems it answers with
+`responses=problems(404, 409)`, and `describe_problems` adds what every route of a kind answers
+(401/403 behind a bearer token, 422 with any input). To describe a new status, add it to
+`PROBLEMS`.
 """
 
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.logging import get_logger
 
@@ -26,6 +32,97 @@ log = get_logger(__name__)
 # Long enough for a restarted Redis or FerretDB to answer again; a Kafka broker takes longer,
 # and the client simply gets another 503 meanwhile.
 OUTAGE_RETRY_AFTER_S = 5
+
+# What each problem status means to a client, whichever route answers it; `headers` are the
+# ones a client should read with it.
+PROBLEMS: dict[int, dict[str, Any]] = {
+    400: {"description": "The request cannot be read (problem details)"},
+    401: {"description": "No valid bearer token (problem details)", "headers": ["WWW-Authenticate"]},
+    403: {"description": "Not allowed: a missing scope, or outside the caller's jurisdiction (problem details)"},
+    404: {"description": "Not found (problem details)"},
+    405: {"description": "Method not allowed; `Allow` lists those that are (problem details)",
+          "headers": ["Allow"]},
+    409: {"description": "Refused in the resource's current state (problem details)"},
+    410: {"description": "Gone: closed for good (problem details)"},
+    413: {"description": "The body is too large (problem details)"},
+    422: {"description": "The request is not valid, or the change was refused (problem details)"},
+    429: {"description": "Too many requests; retry after `Retry-After` seconds (problem details)",
+          "headers": ["Retry-After"]},
+    503: {"description": "A dependency is unavailable; retry after `Retry-After` seconds (problem details)",
+          "headers": ["Retry-After"]},
+}
+_HEADERS = {
+    "WWW-Authenticate": "The authentication scheme to use",
+    "Allow": "The methods this path answers",
+    "Retry-After": "Seconds to wait before trying again",
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status"],
+    "description": "RFC 9457 problem details; extensions such as `errors` may follow",
+    "properties": {
+        "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
+        "status": {"type": "integer"}, "detail": {"type": "string"}, "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "reason": {"type": "string"}}}},
+    },
+}
+_AUTHENTICATED = (401, 403)  # every route behind a bearer token
+_WITH_INPUT = (422,)  # every route that takes parameters or a body
+_WITH_BODY = (400, 413)  # a body that cannot be parsed at all, or over its cap (shared/limits.py)
+
+
+def problems(*statuses: int, kinds: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route that answers these problems, e.g.
+    `responses=problems(404, 409, kinds={409: "wrong-appointment-state"})`."""
+    return {status: _problem_response(status, (kinds or {}).get(status)) for status in statuses}
+
+
+def _problem_response(status: int, kinds: str | None = None) -> dict[str, Any]:
+    known = PROBLEMS[status]
+    description = f"{known['description']}: {kinds}" if kinds else known["description"]
+    response: dict[str, Any] = {"description": description,
+                                "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if known.get("headers"):
+        response["headers"] = {h: {"description": _HEADERS[h], "schema": {"type": "string"}}
+                               for h in known["headers"]}
+    return response
+
+
+def describe_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the problems every route of a kind answers, FastAPI's own
+    `application/json` 422 replaced by the problem it really is, and the `Problem` schema."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            common = ((_AUTHENTICATED if operation.get("security") else ())
+                      + (_WITH_INPUT if operation.get("parameters") or operation.get("requestBody") else ())
+                      + (_WITH_BODY if operation.get("requestBody") else ()))
+            for status in common:
+                if _is_fastapi_default(responses.get(str(status))):
+                    responses[str(status)] = _problem_response(status)
+                responses.setdefault(str(status), _problem_response(status))
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
+
+
+def _is_fastapi_default(response: dict[str, Any] | None) -> bool:
+    schema = ((response or {}).get("content") or {}).get("application/json", {}).get("schema", {})
+    return schema.get("$ref", "").endswith("/HTTPValidationError")
+
+
+def install_problem_docs(app: FastAPI) -> None:
+    """Serve `describe_problems` of the app's document as its `/openapi.json`."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 class ProblemError(Exception):
@@ -61,6 +158,17 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route answers on this path: Starlette's 405 names only the first route's,
+    and a path often has several (GET, POST and DELETE of a session)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\0"})  # no method matches: path only
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError):
@@ -86,7 +194,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(exc.status_code, kind, str(exc.detail), instance=request.url.path)
+        response = problem_response(exc.status_code, kind, str(exc.detail), instance=request.url.path)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed(request)
+        return response
 
     for error, dependency in outage_errors().items():
         app.add_exception_handler(error, _outage_handler(dependency))

@@ -18,8 +18,10 @@ from shared.auth.keys import LOCAL_PUBLIC_KEY, LOCAL_TOKENS
 class PlatformSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
+    # Production unless said otherwise: a deployment that forgets the variable gets production's
+    # refusals (no placeholder secrets, no readable OTP sink, Secure cookies), never development's.
     environment: Literal["development", "test", "production"] = Field(
-        "development", validation_alias="SANGATHAN_ENV"
+        "production", validation_alias="SANGATHAN_ENV"
     )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")

@@ -5,9 +5,14 @@ Integration and e2e tests talk to the real servers that `make test` starts (or t
 test depends on another's leftovers.
 """
 
+import os
 import uuid
 
 import pytest
+
+# The services default to production; tests (and what they start) run as a developer's machine
+# does unless a test says otherwise. `make test` says so too (deploy/local/stack.py).
+os.environ.setdefault("SANGATHAN_ENV", "development")
 
 from shared.settings import PlatformSettings
 

@@ -42,6 +42,9 @@ KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT, MONGO_PORT = 9092, 9093, 6390, 27
 SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004, "dashboard": 8006}
 SIMULATOR_PORT = 8005
 PROMETHEUS_PORT = 9090
+# The services default to production; the local platform, and the tests run on it, are a
+# developer's: development (local keys, the OTP sink, plain-HTTP cookies) is said here, explicitly.
+LOCAL_ENV = {"SANGATHAN_ENV": os.environ.get("SANGATHAN_ENV", "development")}
 # How the platform's services find each other locally (beyond their defaults).
 SERVICE_ENV = {
     "otp": {"OTP_DELIVERY": "notifier"},  # codes go through the notifier's urgent lane
@@ -387,7 +390,8 @@ def service_component(name: str) -> Component:
     command, env = service_command(name, port, STATE / "analytics")
     metrics = env.get("PROMETHEUS_MULTIPROC_DIR")
     return Component(name, port, lambda: command,
-                     lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), env={**env, **SERVICE_ENV.get(name, {})},
+                     lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+                     env={**LOCAL_ENV, **env, **SERVICE_ENV.get(name, {})},
                      prepare=lambda: metrics and [p.unlink() for p in Path(metrics).glob("*.db")],
                      start_timeout=120)
 
@@ -399,7 +403,7 @@ def simulator_component() -> Component:
     callback = f"http://127.0.0.1:{SERVICE_PORTS['notifier']}/v1/webhooks/provider"
     return Component("simulator", SIMULATOR_PORT, lambda: command,
                      lambda: http_ok(f"http://127.0.0.1:{SIMULATOR_PORT}/readyz"),
-                     env={"SIMULATOR_CALLBACK_URL": callback})
+                     env={**LOCAL_ENV, "SIMULATOR_CALLBACK_URL": callback})
 
 
 def prometheus_component() -> Component:
@@ -634,7 +638,7 @@ def test(pytest_args: list[str]) -> int:
     test_tools()
     started = up()
     try:
-        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT)
+        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=dict(os.environ, **LOCAL_ENV))
     finally:
         if started:
             say("stopping what the test run started")
@@ -648,7 +652,7 @@ def bench() -> int:
     try:
         for script in sorted((ROOT / "bench").glob("*_bench.py")):
             say(f"benchmark: {script.name}")
-            failed |= subprocess.call([PYTHON, str(script)], cwd=ROOT) != 0
+            failed |= subprocess.call([PYTHON, str(script)], cwd=ROOT, env=dict(os.environ, **LOCAL_ENV)) != 0
         return int(failed)
     finally:
         if started:

@@ -40,12 +40,16 @@ class Authenticator:
         self._verified: dict[str, tuple[object, Principal, float]] = {}  # token -> (key, who, exp)
 
     def principal(self, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        return self.principal_until(credentials)[0]
+
+    def principal_until(self, credentials: HTTPAuthorizationCredentials | None) -> tuple[Principal, float]:
+        """`principal`, and the epoch second its token expires at (a stream ends then)."""
         if credentials is None:
             raise unauthenticated("send an Authorization: Bearer <token> header")
         token, key = credentials.credentials, self.key.get()
         known = self._verified.get(token)
         if known is not None and known[0] is key and time.time() < known[2]:
-            return known[1]
+            return known[1], known[2]
         try:
             who, expires = verify_until(token, key, issuer=self.issuer, audience=self.audience)
         except InvalidTokenError as exc:
@@ -53,7 +57,7 @@ class Authenticator:
         if len(self._verified) >= self.REMEMBERED:
             self._verified.clear()  # rare (services hold a handful of tokens) and safe across threads
         self._verified[token] = (key, who, expires)
-        return who
+        return who, expires
 
     # The dependencies below are `async def` although they do not wait for anything: FastAPI runs
     # a plain `def` dependency in its thread pool, one more thread hop on every request (about a

@@ -1,6 +1,7 @@
 """The local token issuer, for development and tests (production uses the identity provider).
 
     python -m shared.auth.issuer organiser --sub user-1 --unit IN-HP-D03 [--role district_president]
+        [--scope directives:override-quiet-hours]   # a scope beyond an organiser's usual ones
     python -m shared.auth.issuer services      # (re)writes each service's own token file
 
 Organiser tokens go to standard output; service tokens to `.state/auth/tokens/<service>.jwt`,
@@ -61,10 +62,12 @@ def main() -> None:
     organiser.add_argument("--unit", required=True, help="their unit, e.g. IN-HP-D03")
     organiser.add_argument("--role", default=None)
     organiser.add_argument("--hours", type=float, default=8)
+    organiser.add_argument("--scope", action="append", default=[], help="a further scope (repeatable)")
     commands.add_parser("services", help="write every service's token file")
     args = parser.parse_args()
     if args.command == "organiser":
-        print(organiser_token(sub=args.sub, unit=args.unit, role=args.role, ttl=timedelta(hours=args.hours)))
+        print(organiser_token(sub=args.sub, unit=args.unit, role=args.role, ttl=timedelta(hours=args.hours),
+                              scopes=ORGANISER_SCOPES + args.scope))
     else:
         write_service_tokens()
 

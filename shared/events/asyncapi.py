@@ -169,6 +169,8 @@ DELIVERY_TASK_FIELDS: dict[str, dict[str, Any]] = {
     "text": {"type": ["string", "null"], "description": "The whole message, for OTP codes and escalations."},
     "expires_at": {"type": ["number", "null"], "description": "Epoch seconds; dropped after it."},
     "campaign": {"type": "boolean", "description": "Quiet hours and the polling blackout apply."},
+    "quiet_hours_override": {"type": "boolean",
+                             "description": "An authorised urgent directive: quiet hours lifted, the blackout not."},
     "queued_at": {"type": "number", "description": "Epoch seconds it was first produced."},
     "round": {"type": ["string", "null"], "description": "The round of a recurring directive (its slot, UTC)."},
 }

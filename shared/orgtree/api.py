@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from shared.orgtree.index import PAGE_SIZE
 from shared.orgtree.levels import Unit
 from shared.orgtree.repository import OrgRegistry
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 
 
 class UnitRead(BaseModel):
@@ -39,7 +39,7 @@ def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
     router = APIRouter(prefix="/units", tags=["units"])
     Registry = Annotated[OrgRegistry, Depends(get_registry)]
 
-    @router.get("/{unit_id}", response_model=UnitDetailRead)
+    @router.get("/{unit_id}", response_model=UnitDetailRead, responses=problems(404))
     def read_unit(unit_id: str, registry: Registry) -> UnitDetailRead:
         unit = _known(registry, unit_id)
         return UnitDetailRead(**{
@@ -48,7 +48,7 @@ def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
             "children": [UnitRead(**c) for c in registry.children(unit_id)],
         })
 
-    @router.get("/{unit_id}/booths", response_model=BoothPageRead)
+    @router.get("/{unit_id}/booths", response_model=BoothPageRead, responses=problems(404))
     def read_booth_page(unit_id: str, registry: Registry, page: Annotated[int, Query(ge=0)] = 0) -> BoothPageRead:
         """One page of the unit's booth ids, in tree order."""
         unit = _known(registry, unit_id)

@@ -33,8 +33,10 @@ OUTAGE_S = 15  # long enough for the notifier to refuse or time out more than on
 @pytest.fixture
 def otp(settings):
     prefix = f"test-otp-{random_suffix()}:"
-    otp_settings = OtpSettings(SANGATHAN_ENV="test", OTP_HMAC_SECRET=secrets.token_hex(32), OTP_REDIS_PREFIX=prefix,
-                               OTP_DELIVERY="notifier", NOTIFIER_URL=NOTIFIER, OTP_PUBLISH_TIMEOUT_S="2")
+    # Development: the sink, which the test reads the code from, exists there only.
+    otp_settings = OtpSettings(SANGATHAN_ENV="development", OTP_HMAC_SECRET=secrets.token_hex(32),
+                               OTP_REDIS_PREFIX=prefix, OTP_DELIVERY="notifier", NOTIFIER_URL=NOTIFIER,
+                               OTP_PUBLISH_TIMEOUT_S="2")
     client = redis.Redis.from_url(settings.redis_url)
     adapters = bootstrap(otp_settings, client=client, consume=False)
     yield adapters

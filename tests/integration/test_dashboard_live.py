@@ -137,3 +137,31 @@ def test_a_stream_outside_the_viewers_unit_is_refused(dashboard):
     answer = httpx.get(f"{dashboard}/api/live/IN-HP", cookies=cookies)
     assert answer.status_code == 403 and answer.json()["type"].endswith("/outside-jurisdiction")
     assert httpx.get(f"{dashboard}/api/live/IN-HP-D05").status_code == 401  # no cookie, no stream
+
+
+def test_a_busy_stream_ends_when_its_token_expires(dashboard, coverage_topic, kafka_bootstrap):
+    from datetime import timedelta
+
+    from shared.auth.issuer import organiser_token
+
+    token = organiser_token(sub="user-it-short", unit="IN-HP", ttl=timedelta(seconds=15))
+    signed = httpx.post(f"{dashboard}/api/session", json={"token": token})
+    assert signed.status_code == 200, signed.text
+    expires = time.time() + 15
+    stream = Stream(f"{dashboard}/api/live/IN-HP", signed.cookies)
+    publisher = EventPublisher(kafka_bootstrap, "/tests/dashboard", topic_for=lambda _: coverage_topic)
+    try:
+        assert stream.next(10) == ("ready", {"unit_id": "IN-HP"})
+        seen, round_ = [], 0
+        while time.time() < expires + 10 and ("signed-out", {}) not in seen:
+            round_ += 1  # a change every 0.2 s: the stream is never quiet long enough for a keep-alive
+            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-HP-D05", "district", round_))
+            publisher.flush()
+            while (event := stream.next(0.2)) is not None:
+                seen.append(event)
+        assert "coverage" in {name for name, _ in seen}, "the stream was busy before it ended"
+        assert seen[-1] == ("signed-out", {}), "the stream did not end when its token expired"
+        assert time.time() < expires + 3
+    finally:
+        stream.close()
+        publisher.close()

@@ -54,12 +54,13 @@ class Stack:
     tmp: Path
     logs: dict[str, Path] = field(default_factory=dict)
 
-    def organiser(self, unit: str = "IN-HP", sub: str = "user-hp") -> dict[str, str]:
-        return {"Authorization": f"Bearer {organiser_token(sub=sub, unit=unit)}"}
+    def organiser(self, unit: str = "IN-HP", sub: str = "user-hp", scopes: list[str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {organiser_token(sub=sub, unit=unit, scopes=scopes)}"}
 
-    def issue(self, unit: str = "IN-HP", sub: str = "user-hp", **overrides) -> httpx.Response:
-        return httpx.post(f"{self.notifier}/v1/directives", json=directive(**overrides), headers=self.organiser(unit, sub),
-                          timeout=30)
+    def issue(self, unit: str = "IN-HP", sub: str = "user-hp", scopes: list[str] | None = None,
+              **overrides) -> httpx.Response:
+        return httpx.post(f"{self.notifier}/v1/directives", json=directive(**overrides),
+                          headers=self.organiser(unit, sub, scopes), timeout=30)
 
     def status(self, directive_id: str) -> dict:
         response = httpx.get(f"{self.notifier}/v1/directives/{directive_id}/status", headers=self.organiser(), timeout=10)

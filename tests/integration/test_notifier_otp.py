@@ -38,8 +38,8 @@ def stack(tmp_path_factory):
 def otp(stack, settings, kafka_bootstrap):
     """The OTP service's ports wired with the notifier channel (no consumer: tests call the handler)."""
     prefix = f"test-otp-{random_suffix()}:"
-    otp_settings = OtpSettings(SANGATHAN_ENV="test", OTP_HMAC_SECRET=secrets.token_hex(32), OTP_REDIS_PREFIX=prefix,
-                               OTP_DELIVERY="notifier", NOTIFIER_URL=stack.notifier)
+    otp_settings = OtpSettings(SANGATHAN_ENV="development", OTP_HMAC_SECRET=secrets.token_hex(32),
+                               OTP_REDIS_PREFIX=prefix, OTP_DELIVERY="notifier", NOTIFIER_URL=stack.notifier)
     client = redis.Redis.from_url(settings.redis_url)
     scratch = f"test-otp-results-{random_suffix()}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})

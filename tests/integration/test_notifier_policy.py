@@ -8,13 +8,16 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from notifier.domain.directives import OVERRIDE_SCOPE
 from notifier.domain.policy import IST
+from shared.auth.issuer import ORGANISER_SCOPES
 from tests.integration.test_notifier_flow import ack_link, directive_of, start_stack, stop_stack
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.integration
 
 SCOPE = ["IN-HP-D02-A01"]
+MAY_OVERRIDE = ORGANISER_SCOPES + [OVERRIDE_SCOPE]
 
 
 def quiet_hours_around_now() -> str:
@@ -45,9 +48,25 @@ def test_a_directive_issued_in_quiet_hours_waits_for_the_window(stack):
     assert not stack.accepted_for(directive_id)
 
 
+@pytest.mark.parametrize(("unit", "sub", "scopes"), [
+    ("IN-HP-D02", "user-hp-d02", MAY_OVERRIDE),  # a district, even holding the scope
+    ("IN-HP", "user-hp-plain", ORGANISER_SCOPES),  # a state, without the override's own scope
+])
+def test_only_hq_or_a_state_holding_its_scope_may_lift_quiet_hours_and_a_refusal_is_audited(stack, unit, sub, scopes):
+    reason = "Want it out tonight"
+    refused = stack.issue(unit=unit, sub=sub, scopes=scopes, scope=SCOPE, priority="urgent", channels=["whatsapp"],
+                          quiet_hours_override={"reason": reason})
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith("/override-forbidden")
+    db = MongoClient(stack.settings.mongo_url)[stack.settings.mongo_db]
+    [audit] = list(db[f"{stack.ns}_audit"].find({"actor": sub, "action": "quiet-hours-override-refused"}))
+    assert (audit["reason"], audit["unit"]) == (reason, unit)
+
+
 def test_an_urgent_override_goes_out_at_once_is_audited_and_unacknowledged_booths_get_reminded_then_escalated(stack):
     reason = "Flood warning: booths must move voter slips tonight"
-    created = stack.issue(scope=SCOPE, priority="urgent", channels=["whatsapp"],
+    created = stack.issue(scope=SCOPE, priority="urgent", channels=["whatsapp"], scopes=MAY_OVERRIDE,
                           quiet_hours_override={"reason": reason})
     assert created.status_code == 201, created.text
     directive_id = created.json()["directive_id"]

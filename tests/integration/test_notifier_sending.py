@@ -187,6 +187,20 @@ def test_a_task_outside_its_sending_window_waits_for_it_and_an_otp_does_not(ledg
     assert [c[0] for c in channels["whatsapp"].calls] == [code.phone]
 
 
+def test_in_the_48_hours_before_the_close_of_poll_every_campaign_message_waits_and_an_otp_does_not(ledger):
+    from datetime import datetime, timedelta, timezone
+
+    close = datetime.now(timezone.utc) + timedelta(hours=20)
+    sender, channels = make_sender(ledger, policy=SendingPolicy(quiet_start=None, polls={"IN-HP-D01": close}))
+    held = [task("+919800000311", lane="urgent"), task("+919800000312", lane="normal", channels=("sms",)),
+            task("+919800000313", lane="bulk"), task("+919800000314", lane="urgent", quiet_hours_override=True)]
+    code = task("+919800000315", send="otp", text="123456 is your code", campaign=False, lane="urgent")
+    settlement = deliver(sender, [*held, code])
+    assert sorted(t.phone for t, _ in settlement.deferred) == sorted(t.phone for t in held)
+    assert {opens for _, opens in settlement.deferred} == {close.timestamp()}
+    assert [c[0] for c in channels["whatsapp"].calls] == [code.phone] and not channels["sms"].calls
+
+
 def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_channel_once(ledger, scratch,
                                                                                              kafka_bootstrap):
     from confluent_kafka import Consumer, KafkaError

@@ -98,7 +98,7 @@ def make_service(redis_client, kafka_bootstrap, scratch):
     prefix, secret = f"test-otp-{random_suffix()}:", secrets.token_hex(32)
     made: list[Adapters] = []
 
-    def make(*, bootstrap_servers=None, delivery=None, environment="test", **env) -> Service:
+    def make(*, bootstrap_servers=None, delivery=None, environment="development", **env) -> Service:
         settings = OtpSettings(SANGATHAN_ENV=environment, OTP_HMAC_SECRET=secret, OTP_REDIS_PREFIX=prefix, **env)
         results = scratch() if bootstrap_servers is None else "unreachable"
         publisher = otp_events.publisher(bootstrap_servers or kafka_bootstrap, settings.publish_timeout_s,
@@ -416,7 +416,8 @@ def test_deliveries_are_readable_over_http_in_test_and_absent_in_production(make
     assert production.http.get("/v1/dev/deliveries", params={"appointment_id": data["appointment_id"]}).status_code == 404
 
 
-def test_production_refuses_the_development_sink(redis_client):
-    settings = OtpSettings(SANGATHAN_ENV="production", OTP_HMAC_SECRET=secrets.token_hex(32))
+@pytest.mark.parametrize("environment", ["test", "production"])
+def test_only_development_may_keep_codes_readable_in_the_sink(redis_client, environment):
+    settings = OtpSettings(SANGATHAN_ENV=environment, OTP_HMAC_SECRET=secrets.token_hex(32))
     with pytest.raises(RuntimeError, match="production needs a real channel"):
         bootstrap(settings, client=redis_client, consume=False)

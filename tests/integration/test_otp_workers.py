@@ -26,7 +26,7 @@ def requests_to(base: str, route: str) -> float:
 def test_two_workers_answer_and_their_metrics_are_summed(tmp_path, monkeypatch, scratch):
     monkeypatch.setenv("OTP_WORKERS", "2")
     service, base = start_service("otp", {
-        "SANGATHAN_ENV": "test", "OTP_HMAC_SECRET": secrets.token_hex(32), "OTP_CONSUME": "false",
+        "SANGATHAN_ENV": "development", "OTP_HMAC_SECRET": secrets.token_hex(32), "OTP_CONSUME": "false",
         "OTP_REDIS_PREFIX": f"test-otp-{random_suffix()}:", "OTP_RESULTS_TOPIC": scratch()}, tmp_path)
     try:
         headers = {"Authorization": f"Bearer {service_token('appointments')}"}

@@ -112,30 +112,34 @@ def ist(day: int, hour: int, minute: int = 0) -> datetime:
 ])
 def test_campaign_messages_wait_through_the_quiet_hours_until_six_in_the_morning(now, opens):
     policy = SendingPolicy()
-    at = policy.opens_at(now.astimezone(timezone.utc), campaign=True, priority="normal", channel="whatsapp", booth_id=BOOTH)
+    at = policy.opens_at(now.astimezone(timezone.utc), campaign=True, booth_id=BOOTH)
     assert at == opens
 
 
-def test_otp_codes_and_overridden_directives_are_not_held_by_quiet_hours():
-    assert SendingPolicy().opens_at(ist(21, 2, 0), campaign=False, priority="urgent", channel="sms", booth_id=BOOTH) is None
+def test_otp_codes_are_held_by_neither_quiet_hours_nor_the_blackout():
+    policy = SendingPolicy(polls={"IN-HP": ist(21, 18)})
+    assert policy.opens_at(ist(21, 2, 0), campaign=False, booth_id=BOOTH) is None
 
 
-def test_bulk_sms_and_voice_wait_out_the_48_hours_before_the_close_of_poll_in_the_constituency_only():
+def test_an_authorised_override_lifts_the_quiet_hours_but_not_the_blackout():
+    policy = SendingPolicy(polls={"IN-HP-D07-A03": ist(22, 18)})
+    assert policy.opens_at(ist(19, 2, 0), campaign=True, booth_id=BOOTH, quiet_hours=False) is None
+    assert policy.opens_at(ist(21, 2, 0), campaign=True, booth_id=BOOTH, quiet_hours=False) == ist(22, 18)
+
+
+def test_every_campaign_message_waits_out_the_48_hours_before_the_close_of_poll_in_the_constituency_only():
     close = ist(20, 18)
     policy = SendingPolicy(polls={"IN-HP-D07-A03": close})
     during = ist(19, 12)
-    assert policy.opens_at(during, campaign=True, priority="bulk", channel="sms", booth_id=BOOTH) == close
-    assert policy.opens_at(during, campaign=True, priority="bulk", channel="audio_bridge", booth_id=BOOTH) == close
-    assert policy.opens_at(during, campaign=True, priority="bulk", channel="whatsapp", booth_id=BOOTH) is None
-    assert policy.opens_at(during, campaign=True, priority="normal", channel="sms", booth_id=BOOTH) is None
+    assert policy.opens_at(during, campaign=True, booth_id=BOOTH) == close
     other = "IN-HP-D07-A04-M01-S01-B001"
-    assert policy.opens_at(during, campaign=True, priority="bulk", channel="sms", booth_id=other) is None
-    assert policy.opens_at(ist(18, 17), campaign=True, priority="bulk", channel="sms", booth_id=BOOTH) is None
+    assert policy.opens_at(during, campaign=True, booth_id=other) is None
+    assert policy.opens_at(ist(18, 17), campaign=True, booth_id=BOOTH) is None
 
 
 def test_a_blackout_that_ends_in_the_quiet_hours_waits_for_the_morning():
     policy = SendingPolicy(polls={"IN-HP": ist(20, 23)})
-    assert policy.opens_at(ist(20, 12), campaign=True, priority="bulk", channel="sms", booth_id=BOOTH) == ist(21, 6)
+    assert policy.opens_at(ist(20, 12), campaign=True, booth_id=BOOTH) == ist(21, 6)
 
 
 def test_policy_settings_parse_and_refuse_a_close_of_poll_without_a_time_zone():
@@ -229,7 +233,24 @@ def test_a_directive_that_expired_would_expire_before_sending_or_overrides_witho
     assert directives.refusal(issue(expires_at=now - timedelta(seconds=1)), now).kind == "expiry-in-past"
     assert directives.refusal(issue(send_at=now + timedelta(days=2)), now).kind == "send-after-expiry"
     assert directives.refusal(issue(override_reason="flood relief tonight"), now).kind == "override-not-allowed"
-    assert directives.refusal(issue(override_reason="flood relief tonight", priority="urgent"), now) is None
+    override = {"override_reason": "flood relief tonight", "priority": "urgent",
+                "issuer_scopes": frozenset({directives.OVERRIDE_SCOPE})}
+    assert directives.refusal(issue(**override), now) is None
+
+
+@pytest.mark.parametrize(("unit", "scopes", "allowed"), [
+    ("IN", {directives.OVERRIDE_SCOPE}, True),
+    ("IN-HP", {directives.OVERRIDE_SCOPE}, True),
+    ("IN-HP", set(), False),  # a state organiser without the override's own scope
+    ("IN-HP-D03", {directives.OVERRIDE_SCOPE}, False),  # a district, even holding it
+])
+def test_only_hq_or_a_state_holding_the_override_scope_may_lift_the_quiet_hours(unit, scopes, allowed):
+    cmd = issue(issuing_unit=unit, scope=(unit,), priority="urgent", override_reason="flood relief tonight",
+                issuer_scopes=frozenset(scopes))
+    refused = directives.refusal(cmd, datetime.now(timezone.utc))
+    assert (refused is None) == allowed
+    if not allowed:
+        assert (refused.status, refused.kind) == (403, "override-forbidden")
 
 
 def test_the_event_data_of_a_directive_is_valid_against_the_directive_issued_schema():

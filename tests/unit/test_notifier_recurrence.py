@@ -3,6 +3,7 @@ its bounds (until, COUNT, expiry), the six-a-day cap, quiet hours, missed rounds
 rules refused with a reason."""
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -179,7 +180,8 @@ def test_a_recurrence_that_cannot_be_scheduled_is_refused(cmd, kind):
 
 def test_quiet_hours_are_policy_and_an_urgent_override_may_send_at_night():
     assert rules.refusal(command("FREQ=DAILY;BYHOUR=23"), NOW, SendingPolicy(quiet_start=None)) is None
-    night = command("FREQ=DAILY;BYHOUR=23", priority="urgent", override="flood relief coordination tonight")
+    night = replace(command("FREQ=DAILY;BYHOUR=23", priority="urgent", override="flood relief coordination tonight"),
+                    issuing_unit="IN-UP", issuer_scopes=frozenset({rules.OVERRIDE_SCOPE}))
     assert rules.refusal(night, NOW, SendingPolicy()) is None
     assert rules.refusal(command("FREQ=DAILY;BYHOUR=21"), NOW, SendingPolicy(quiet_start=time(21, 0))).kind == \
         "round-in-quiet-hours"

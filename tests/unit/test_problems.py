@@ -42,3 +42,56 @@ def test_invalid_body_names_each_field_without_echoing_values():
     assert body["type"].endswith("/validation-error")
     assert [e["field"] for e in body["errors"]] == ["members"]
     assert "98123 45678" not in response.text
+
+
+def test_a_405_names_the_methods_the_path_answers():
+    response = TestClient(make_app()).delete("/booths")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "POST"
+
+
+def _documented_app() -> FastAPI:
+    from fastapi import Depends
+
+    from shared.auth.http import Credentials
+    from shared.problems import install_problem_docs, problems
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_problem_docs(app)
+
+    @app.post("/booths/{booth_id}", responses=problems(404, 503, kinds={404: "unknown-booth"}))
+    def booth(booth_id: str, body: BoothCreate, credentials: Credentials):
+        return body
+
+    @app.get("/open")
+    def open_route():
+        return {}
+
+    return app
+
+
+def test_the_openapi_document_describes_every_problem_a_route_answers():
+    document = TestClient(_documented_app()).get("/openapi.json").json()
+    answers = document["paths"]["/booths/{booth_id}"]["post"]["responses"]
+    assert sorted(answers) == ["200", "400", "401", "403", "404", "413", "422", "503"]
+    for status in ("401", "403", "404", "422", "503"):
+        assert list(answers[status]["content"]) == ["application/problem+json"], status
+    assert "unknown-booth" in answers["404"]["description"]
+    assert "Retry-After" in answers["503"]["headers"] and "WWW-Authenticate" in answers["401"]["headers"]
+    assert document["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert sorted(document["paths"]["/open"]["get"]["responses"]) == ["200"]  # no input, no token: none
+
+
+def test_a_405_names_every_method_of_every_route_on_the_path():
+    app = make_app()
+
+    @app.get("/booths")
+    def list_booths():
+        return []
+
+    response = TestClient(app).delete("/booths")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"

@@ -28,7 +28,7 @@ from shared.http import create_app
 from shared.limits import BodyRules
 from shared.logging import get_logger
 from shared.orgtree.api import units_router
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 from shared.ratelimit import LimitsUnavailable, Throttled
 
 log = get_logger(__name__)
@@ -175,7 +175,8 @@ def limits_unavailable() -> ProblemError:
 router = APIRouter(tags=["appointments"])
 
 
-@router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead)
+@router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead,
+             responses=problems(404, 409, 429, 503, kinds={429: "too-many-requests: this organiser's budget"}))
 def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
     """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
     require_jurisdiction(who, booth_id)
@@ -184,7 +185,8 @@ def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
-             response_model=AppointmentRead)
+             response_model=AppointmentRead,
+             responses=problems(404, 409, 429, 503, kinds={429: "too-many-requests: this organiser's budget"}))
 def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
             idempotency_key: IdempotencyKey = None):
     """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
@@ -240,7 +242,8 @@ def _president_refused(who: Principal, booth_id: str, refused: handlers.Presiden
         pass  # counted or not, this refusal is answered
 
 
-@router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead)
+@router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead,
+               responses=problems(404, 409, 503))
 def revoke(booth_id: str, appointment_id: str, who: Writer):
     require_jurisdiction(who, booth_id)
     return _read(booth_id, _call(handlers.revoke, booth_id=booth_id, appointment_id=appointment_id,
@@ -248,7 +251,9 @@ def revoke(booth_id: str, appointment_id: str, who: Writer):
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead,
-             responses={429: {"description": "too-many-requests: this organiser's or appointment's budget"}})
+             responses=problems(404, 409, 429, 503, kinds={
+                 409: "wrong-appointment-state or appointment-barred",
+                 429: "too-many-requests: this organiser's or appointment's budget"}))
 def resend_otp(booth_id: str, appointment_id: str, who: Writer):
     """Send a new code (the previous one stops working)."""
     require_jurisdiction(who, booth_id)
@@ -259,8 +264,11 @@ def resend_otp(booth_id: str, appointment_id: str, who: Writer):
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
              responses={202: {"description": "Code accepted; the appointment turns verified in a moment"},
-                        409: {"description": "code-not-usable: locked, expired or undelivered; ask for a new code"},
-                        429: {"description": "too-many-requests: this organiser's or appointment's budget"}})
+                        **problems(404, 409, 422, 429, 503, kinds={
+                            409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, expired "
+                                 "or undelivered: ask for a new code)",
+                            422: "otp-rejected",
+                            429: "too-many-requests: this organiser's or appointment's budget"})})
 def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
     """The code the appointee received, as they read it out; the OTP service checks it."""
     require_jurisdiction(who, booth_id)
@@ -305,8 +313,9 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,
-             responses={403: {"description": "unlock-not-allowed: below district level, or the appointing organiser"},
-                        409: {"description": "wrong-appointment-state: not barred"}})
+             responses=problems(403, 404, 409, 503, kinds={
+                 403: "unlock-not-allowed: below district level, or the appointing organiser",
+                 409: "wrong-appointment-state: not barred"}))
 def unlock(booth_id: str, appointment_id: str, who: Writer):
     """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
     may be asked for. Only an organiser of the district or above who did not appoint the person."""
@@ -316,7 +325,9 @@ def unlock(booth_id: str, appointment_id: str, who: Writer):
     log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
                                              "appointment_id": appointment_id})
     return _read(booth_id, appointment)
-@router.post("/erasures", status_code=201, response_model=ErasureRead)
+
+
+@router.post("/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503))
 def erase(body: ErasureCreate, who: Writer):
     """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
     inside your unit. Active appointments end; the request is audited (who, when, what; no phone)."""
@@ -334,13 +345,13 @@ def erase(body: ErasureCreate, who: Writer):
     return ErasureRead(erasure_id=erasure_id, erased=[ErasedRead(booth_id=b, appointment_id=a) for b, a in erased])
 
 
-@router.get("/booths/{booth_id}/team", response_model=TeamRead)
+@router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))
 def booth_team(booth_id: str, who: Reader):
     require_jurisdiction(who, booth_id)
     return _team_read(_call(handlers.load_team, booth_id=booth_id))
 
 
-@router.get("/units/{unit_id}/teams", response_model=list[TeamRead])
+@router.get("/units/{unit_id}/teams", response_model=list[TeamRead], responses=problems(503))
 def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int, Query(ge=1, le=500)] = 100):
     """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
     require_jurisdiction(who, unit_id)
@@ -348,7 +359,7 @@ def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int,
 
 
 @router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
 async def live(unit_id: str, who: Reader, request: Request):
     """Server-sent events: every appointment change under the unit, as it happens."""
     require_jurisdiction(who, unit_id)
@@ -374,9 +385,14 @@ async def live(unit_id: str, who: Reader, request: Request):
 
 @router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
              responses={200: {"content": {"application/x-ndjson": {}}},
-                        409: {"description": "import-in-progress: this organiser's previous import is still running"},
-                        413: {"description": "body-too-large: over IMPORT_MAX_BYTES; split the file by district"},
-                        429: {"description": "imports-busy: this server runs as many imports as its disk holds"}})
+                        **problems(409, 413, 422, 429, 503, kinds={
+                            409: "import-in-progress: this organiser's previous import is still running",
+                            413: "body-too-large: over IMPORT_MAX_BYTES; split the file by district",
+                            422: "bad-csv",
+                            429: "imports-busy: this server runs as many imports as its disk holds"})},
+             openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
+                 "type": "string", "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
+                                                  "(channel and locale optional), then one appointment a row"}}}}})
 async def bulk_import(unit_id: str, who: Writer, request: Request):
     """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
     An organiser runs one import at a time."""
@@ -476,7 +492,8 @@ internal = APIRouter(tags=["internal"])
 
 
 @internal.get("/internal/recipients", response_class=StreamingResponse,
-              responses={200: {"content": {"application/x-ndjson": {}}}})
+              responses={200: {"content": {"application/x-ndjson": {}}},
+                         **problems(404, 503, kinds={503: "recipients-building"})})
 def recipients(unit: str, who: RecipientsReader, roles: str = ""):
     """Verified appointees under a unit, with phones, for the notifier only (service token)."""
     if adapters.context.registry.get(unit) is None:

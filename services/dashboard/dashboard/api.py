@@ -6,6 +6,7 @@ request re-checks it. The numbers come from analytics, asked with that same toke
 """
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from shared.auth.tokens import ORGANISER, InvalidTokenError, Principal
 from shared.http import create_app
 from shared.limits import BodyRules
 from shared.logging import get_logger
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 
 SCOPE = "coverage:read"
 STATIC = Path(__file__).with_name("static")
@@ -49,6 +50,7 @@ log = get_logger(__name__)
 class Viewer:
     who: Principal
     token: str  # passed on to analytics; never logged, never sent back to the browser
+    expires: float  # epoch seconds: the token's `exp`
 
     @property
     def unit(self) -> str:
@@ -56,12 +58,17 @@ class Viewer:
 
 
 def _check(token: str) -> Principal:
-    who = auth.principal(HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
+    return _checked(token)[0]
+
+
+def _checked(token: str) -> tuple[Principal, float]:
+    """The organiser a token names and when it expires; 401/403 problems otherwise."""
+    who, expires = auth.principal_until(HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
     if who.kind != ORGANISER:
         raise forbidden("not-an-organiser", "only an organiser may sign in to the dashboard")
     if SCOPE not in who.scopes:
         raise forbidden("missing-scope", f"the token lacks the {SCOPE!r} scope")
-    return who
+    return who, expires
 
 
 def _viewer(request: Request, credentials: Credentials) -> Viewer:
@@ -69,7 +76,8 @@ def _viewer(request: Request, credentials: Credentials) -> Viewer:
     token = credentials.credentials if credentials else request.cookies.get(domain.SESSION_COOKIE)
     if not token:
         raise unauthenticated("sign in with an organiser's bearer token")
-    return Viewer(_check(token), token)
+    who, expires = _checked(token)
+    return Viewer(who, token, expires)
 
 
 SignedIn = Annotated[Viewer, Depends(_viewer)]
@@ -100,7 +108,7 @@ def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/api/session", response_model=SessionRead)
+@router.post("/api/session", response_model=SessionRead, responses=problems(401, 403))
 def sign_in(body: SessionCreate, response: Response):
     """Check an organiser's token and keep it in an HttpOnly cookie for the page and its live stream."""
     who = _check(body.token)
@@ -121,21 +129,21 @@ def sign_out(response: Response):
                            secure=settings.secure_cookie, path="/")
 
 
-@router.get("/api/coverage/{unit_id}")
+@router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
 async def coverage(unit_id: str, viewer: SignedIn):
     """The unit with its children: booths total, with a verified president, complete, deadline."""
     _require_view(viewer, unit_id)
     return await _analytics(f"/coverage/{unit_id}", viewer)
 
 
-@router.get("/api/coverage/{unit_id}/directives")
+@router.get("/api/coverage/{unit_id}/directives", responses=problems(404, 503))
 async def directives(unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10):
     """The latest directives issued in or aimed into the unit, with their delivered/acknowledged shares."""
     _require_view(viewer, unit_id)
     return await _analytics(f"/coverage/{unit_id}/directives", viewer, {"limit": limit})
 
 
-@router.get("/api/coverage/{unit_id}/booths-without-president")
+@router.get("/api/coverage/{unit_id}/booths-without-president", responses=problems(404, 503))
 async def booths_without_president(unit_id: str, viewer: SignedIn,
                                    limit: Annotated[int, Query(ge=1, le=5000)] = 500):
     """Booths of a mandal-sized unit still without a verified president."""
@@ -144,7 +152,7 @@ async def booths_without_president(unit_id: str, viewer: SignedIn,
 
 
 @router.get("/api/live/{unit_id}", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
 async def live(unit_id: str, viewer: SignedIn, request: Request):
     """Server-sent events: `coverage` for the unit and each child as its numbers change."""
     _require_view(viewer, unit_id)
@@ -155,8 +163,12 @@ async def live(unit_id: str, viewer: SignedIn, request: Request):
             yield "retry: 3000\n\n"
             yield domain.sse_frame("ready", {"unit_id": unit_id})
             while not await request.is_disconnected():
+                left = viewer.expires - time.time()  # a busy stream must end on time too, not only a quiet one
+                if left <= 0:
+                    yield domain.sse_frame("signed-out", {})
+                    return
                 try:
-                    item = await asyncio.wait_for(listener.queue.get(), timeout=KEEP_ALIVE_S)
+                    item = await asyncio.wait_for(listener.queue.get(), timeout=min(KEEP_ALIVE_S, left))
                 except TimeoutError:
                     if not _still_valid(viewer.token):
                         yield domain.sse_frame("signed-out", {})

@@ -38,7 +38,7 @@ from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.limits import WEBHOOK_MAX_BYTES, BodyRules
 from shared.logging import get_logger
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 from shared.teams.rules import rules_for
 
 log = get_logger(__name__)
@@ -178,11 +178,11 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         require_jurisdiction(who, doc["issuing_unit"])
         return doc
 
-    @router.post("", status_code=201, response_model=DirectiveRead, responses={
-        403: {"description": "not an organiser, or a scope unit outside their jurisdiction"},
-        422: {"description": "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
-                             "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, "
-                             "too-many-rounds"}})
+    @router.post("", status_code=201, response_model=DirectiveRead, responses=problems(403, 422, kinds={
+        403: "not an organiser, a scope unit outside their jurisdiction, or override-forbidden "
+             "(quiet_hours_override needs HQ or a state and its own scope)",
+        422: "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
+             "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, too-many-rounds"}))
     def issue(body: DirectiveCreate, who: Organiser, response: Response,
               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None):
         for unit in body.scope:
@@ -197,6 +197,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             scope=tuple(body.scope), audience=tuple(body.audience), channels=tuple(body.channels),
             priority=body.priority, send_at=body.send_at, expires_at=body.expires_at,
             override_reason=body.quiet_hours_override.reason if body.quiet_hours_override else None,
+            issuer_scopes=who.scopes,
             recurrence=body.recurrence.model_dump() if body.recurrence else None,
         )
         try:
@@ -207,12 +208,12 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         response.headers["Location"] = f"/v1/directives/{directive_id}"
         return directive_read(doc)
 
-    @router.get("/{directive_id}", response_model=DirectiveRead)
+    @router.get("/{directive_id}", response_model=DirectiveRead, responses=problems(404))
     def read(directive_id: str, who: Organiser):
         return directive_read(readable(directive_id, who))
 
     @router.post("/{directive_id}/cancel", response_model=DirectiveRead,
-                 responses={409: {"description": "not-cancellable: already fully sent or cancelled"}})
+                 responses=problems(404, 409, kinds={409: "not-cancellable: already fully sent or cancelled"}))
     def cancel(directive_id: str, who: Organiser):
         readable(directive_id, who)
         try:
@@ -220,7 +221,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         except handlers.Refused as exc:
             raise problem(exc) from None
 
-    @router.get("/{directive_id}/status")
+    @router.get("/{directive_id}/status", responses=problems(404))
     def status(directive_id: str, who: Organiser):
         doc = readable(directive_id, who)
         answer = {"directive_id": directive_id, "state": doc["state"], **ports.tally.snapshot(directive_id),
@@ -230,7 +231,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         return answer
 
     @router.get("/{directive_id}/status/stream", response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}}}})
+                responses={200: {"content": {"text/event-stream": {}}}, **problems(404)})
     async def stream(directive_id: str, who: Organiser, request: Request,
                      interval_s: Annotated[float, Query(ge=0.2, le=30)] = 1.0,
                      max_s: Annotated[float, Query(ge=1, le=3600)] = 3600):
@@ -251,13 +252,13 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
                 yield ": keep-alive\n\n"
             await asyncio.sleep(interval_s)
 
-    @router.get("/{directive_id}/failures")
+    @router.get("/{directive_id}/failures", responses=problems(404))
     def failures(directive_id: str, who: Organiser, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
         readable(directive_id, who)
         found = ports.tally.failures(directive_id, limit)
         return {"directive_id": directive_id, "failures": found, "count": len(found)}
 
-    @router.get("/{directive_id}/booths")
+    @router.get("/{directive_id}/booths", responses=problems(404))
     def booths(directive_id: str, who: Organiser, missing: Literal["reached", "acknowledged"] = "reached",
                limit: Annotated[int, Query(ge=1, le=100_000)] = 1000):
         readable(directive_id, who)
@@ -287,9 +288,8 @@ def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["otp"])
     Service = Annotated[Principal, Depends(auth.service(SEND_SCOPE))]
 
-    @router.post("/otp-deliveries", status_code=202, responses={
-        403: {"description": f"not a service holding {SEND_SCOPE}"},
-        503: {"description": "lanes-unavailable: the code was not queued; try again"}})
+    @router.post("/otp-deliveries", status_code=202, responses=problems(403, 503, kinds={
+        403: f"not a service holding {SEND_SCOPE}", 503: "lanes-unavailable: the code was not queued; try again"}))
     def deliver_otp(body: OtpDeliveryCreate, caller: Service):
         cmd = SendOtp(request_id=str(body.request_id), appointment_id=str(body.appointment_id), booth_id=body.booth_id,
                       phone=body.phone, channel=body.channel, locale=body.locale, text=body.text)
@@ -308,8 +308,8 @@ def receipts_router(adapters: Adapters) -> APIRouter:
     router = APIRouter(tags=["receipts"])
     ports = adapters.ports
 
-    @router.post("/v1/webhooks/provider", responses={401: {"description": "bad-signature"},
-                                                      503: {"description": "events-unavailable: call again"}})
+    @router.post("/v1/webhooks/provider", responses=problems(400, 401, 503, kinds={
+        400: "bad-payload", 401: "bad-signature", 503: "events-unavailable: call again"}))
     async def provider_webhook(request: Request,
                                signature: Annotated[str | None, Header(alias="X-Provider-Signature")] = None):
         body = await request.body()
@@ -339,7 +339,8 @@ def receipts_router(adapters: Adapters) -> APIRouter:
             raise ProblemError(403, "invalid-ack-token", "This acknowledgement link is not valid",
                                "The link was changed or was not sent by the organisation.") from None
 
-    @router.get("/a/{token}", response_class=HTMLResponse, tags=["acknowledgements"])
+    @router.get("/a/{token}", response_class=HTMLResponse, tags=["acknowledgements"],
+                responses=problems(403, 404, kinds={403: "invalid-ack-token"}))
     def ack_page(token: str):
         found = claim(token)
         doc = ports.store.get(found.directive_id)
@@ -351,8 +352,8 @@ def receipts_router(adapters: Adapters) -> APIRouter:
 <h1>{title}</h1><p>{body}</p>
 <form method="post"><button>पुष्टि करें / Acknowledge</button></form>""")
 
-    @router.post("/a/{token}", tags=["acknowledgements"], responses={
-        403: {"description": "invalid-ack-token"}, 410: {"description": "directive-closed"}})
+    @router.post("/a/{token}", tags=["acknowledgements"], responses=problems(
+        403, 404, 410, 503, kinds={403: "invalid-ack-token", 410: "directive-closed"}))
     def acknowledge(token: str, request: Request):
         found = claim(token)
         try:

@@ -170,11 +170,10 @@ class FanOut:
         return chunks
 
     def _window(self, doc: dict, at: float | None = None) -> float | None:
-        """When the directive as a whole may start (quiet hours); per-booth rules wait at send time."""
-        if doc.get("quiet_hours_override"):
-            return None
+        """When the directive as a whole may start (quiet hours); per-booth rules (the blackout) wait
+        at send time."""
         now = datetime.fromtimestamp(max(self.clock(), at or doc.get("send_ts") or 0), timezone.utc)
-        opens = self.policy.opens_at(now, campaign=True, priority=doc["priority"], channel=doc["channels"][0], booth_id="")
+        opens = self.policy.opens_at(now, campaign=True, booth_id="", quiet_hours=not doc.get("quiet_hours_override"))
         return opens.timestamp() if opens else None
 
     def _chunk(self, doc: dict, unit: str, job: str, round_id: str | None, totals: bool) -> None:
@@ -216,7 +215,7 @@ class FanOut:
                 send=DIRECTIVE, lane=lane, booth_id=recipient.booth_id, booth_path=recipient.booth_path,
                 recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
                 channels=channels, directive_id=doc["_id"], expires_at=doc["expires_ts"],
-                campaign=not doc.get("quiet_hours_override"), queued_at=now, round=round_id,
+                quiet_hours_override=bool(doc.get("quiet_hours_override")), queued_at=now, round=round_id,
             ))
             count_target(counts, recipient.booth_path)
             booths.add(recipient.booth_id)

@@ -73,7 +73,7 @@ class FollowUps:
                 lane=lane, booth_id=recipient.booth_id, booth_path=recipient.booth_path,
                 recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
                 channels=channels, directive_id=doc["_id"], expires_at=doc["expires_ts"],
-                campaign=not doc.get("quiet_hours_override"), queued_at=self.clock(),
+                quiet_hours_override=bool(doc.get("quiet_hours_override")), queued_at=self.clock(),
             ))
             sent += 1
         return sent

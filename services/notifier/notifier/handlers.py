@@ -75,6 +75,9 @@ def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[dict, bool]:
     now = datetime.fromtimestamp(ports.clock(), timezone.utc)
     refusal = rules.refusal(cmd, now, ports.policy)
     if refusal is not None:
+        if refusal.kind == rules.OVERRIDE_FORBIDDEN:  # who tried to lift the quiet hours, and why
+            ports.store.audit("quiet-hours-override-refused", actor=cmd.issued_by, subject=cmd.directive_id,
+                              reason=cmd.override_reason, unit=cmd.issuing_unit)
         raise Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
     for unit in cmd.scope:
         if ports.registry.get(unit) is None:

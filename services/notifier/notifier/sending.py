@@ -153,7 +153,7 @@ class Sender:
             elif out_of_consent and task.send != OTP:
                 out.skipped["opted_out"] += 1
             elif opens := p.policy.opens_at(datetime.fromtimestamp(now, timezone.utc), campaign=task.campaign,
-                                            priority=task.lane, channel=task.channel, booth_id=task.booth_id):
+                                            booth_id=task.booth_id, quiet_hours=not task.quiet_hours_override):
                 out.deferred.append((task, opens.timestamp()))
                 out.skipped["outside_window"] += 1
             else:

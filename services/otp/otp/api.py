@@ -1,7 +1,7 @@
 """HTTP entrypoint of the OTP service: translates requests to commands and outcomes to answers.
 
     POST /v1/verifications          a service holding otp:verify checks a code
-    GET  /v1/dev/deliveries         development and test only: the local sink's messages
+    GET  /v1/dev/deliveries         development only: the local sink's messages
 """
 
 import uuid
@@ -18,7 +18,7 @@ from otp.settings import OtpSettings
 from shared.auth.http import Authenticator
 from shared.auth.tokens import Principal
 from shared.http import create_app
-from shared.problems import ProblemError
+from shared.problems import ProblemError, problems
 
 VERIFY_SCOPE = "otp:verify"
 
@@ -68,12 +68,12 @@ def verifications_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["verifications"])
     Caller = Annotated[Principal, Depends(auth.service(VERIFY_SCOPE))]
 
-    @router.post("/verifications", response_model=VerificationRead, responses={
-        401: {"description": "no valid bearer token"}, 403: {"description": f"not a service holding {VERIFY_SCOPE}"},
-        422: {"description": "otp-rejected (one answer for every reason) or validation-error"},
-        429: {"description": "too-many-verifications: this caller's per-minute cap; see Retry-After"},
-        503: {"description": "events-unavailable: nothing decided, the same code may be tried again"},
-    })
+    @router.post("/verifications", response_model=VerificationRead, responses=problems(403, 422, 429, 503, kinds={
+        403: f"not a service holding {VERIFY_SCOPE}",
+        422: "otp-rejected (one answer for every reason) or validation-error",
+        429: "too-many-verifications: this caller's per-minute cap",
+        503: "events-unavailable: nothing decided, the same code may be tried again",
+    }))
     def verify(body: VerificationCreate, caller: Caller) -> VerificationRead:
         command = VerifyCode(request_id=str(body.request_id), appointment_id=str(body.appointment_id),
                              code=body.code, caller=caller.subject, on_behalf_of=body.on_behalf_of)
@@ -110,7 +110,7 @@ def create_otp_app(adapters: Adapters) -> FastAPI:
     routers = [verifications_router(adapters, Authenticator(settings))]
     # Codes readable over HTTP only on a developer's machine or in tests: elsewhere the route
     # does not exist (404).
-    if settings.environment in ("development", "test") and adapters.sink is not None:
+    if settings.environment == "development" and adapters.sink is not None:
         routers.append(dev_router(adapters.sink))
     return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
                       on_startup=adapters.start, on_shutdown=adapters.stop)

@@ -64,8 +64,9 @@ def bootstrap(
     if delivery is None and settings.delivery == "notifier":
         delivery, sink = notifier_channel(settings, client)
     if delivery is None:
-        if settings.environment == "production":
-            raise RuntimeError("OTP_DELIVERY=dev-sink keeps codes readable in Redis; production needs a real channel")
+        if settings.environment != "development":
+            raise RuntimeError("OTP_DELIVERY=dev-sink keeps codes readable in Redis: development only; "
+                               "production needs a real channel")
         sink = delivery = RedisStreamSink(client, key=f"{settings.redis_prefix}dev-sink", maxlen=settings.dev_sink_maxlen,
                                           ttl_s=settings.dev_sink_ttl_s, prefixes=settings.allowed_prefixes)
     if publisher is None:

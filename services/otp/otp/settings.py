@@ -45,7 +45,7 @@ class OtpSettings(PlatformSettings):
     hmac_secret_file: Path | None = Field(None, validation_alias="OTP_HMAC_SECRET_FILE")
 
     # Where codes go: the local sink (keeps codes readable, so bootstrap refuses it in production)
-    # or the notifier's urgent lane (which in development and tests also copies them to the sink).
+    # or the notifier's urgent lane (which in development also copies them to the sink).
     delivery: Literal["dev-sink", "notifier"] = Field("dev-sink", validation_alias="OTP_DELIVERY")
     notifier_url: str = Field("http://127.0.0.1:8003", validation_alias="NOTIFIER_URL")
     notifier_token_file: Path = Field(LOCAL_TOKENS / "otp.jwt", validation_alias="OTP_TOKEN_FILE")

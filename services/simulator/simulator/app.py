@@ -312,24 +312,37 @@ def sends(provider: Provider):
     return whatsapp, sms, push, bridge, one
 
 
+def _refusals(*statuses: int) -> dict[int, dict]:
+    """The provider's own refusals as its real counterparts answer them (`{"error": {...}}`, not problem details)."""
+    meaning = {400: "Refused for good (template, DLT header, recipient)", 404: "Unknown message",
+               429: "This sender exceeded its rate; see Retry-After", 503: "Temporary error, try again later"}
+    error = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "retryable": {"type": "boolean"}}}}}
+    return {status: {"description": meaning[status], "content": {"application/json": {"schema": error}}}
+            for status in statuses}
+
+
+SEND_REFUSALS = _refusals(400, 429, 503)
+
+
 def routes(provider: Provider) -> APIRouter:
     router = APIRouter(tags=["provider"])
     whatsapp, sms, push, bridge, one = sends(provider)
     IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
-    @router.post("/whatsapp/v1/{sender}/messages")
+    @router.post("/whatsapp/v1/{sender}/messages", responses=SEND_REFUSALS)
     async def whatsapp_message(sender: str, message: WhatsAppMessage, idempotency_key: IdempotencyKey = None):
         return whatsapp(sender, message, idempotency_key).response()
 
-    @router.post("/sms/v1/messages")
+    @router.post("/sms/v1/messages", responses=SEND_REFUSALS)
     async def sms_message(message: SmsMessage, idempotency_key: IdempotencyKey = None):
         return sms(message, idempotency_key).response()
 
-    @router.post("/push/v1/messages")
+    @router.post("/push/v1/messages", responses=SEND_REFUSALS)
     async def push_message(message: PushMessage, idempotency_key: IdempotencyKey = None):
         return push(message, idempotency_key).response()
 
-    @router.post("/bridge/v1/invites")
+    @router.post("/bridge/v1/invites", responses=SEND_REFUSALS)
     async def bridge_invite(invite: BridgeInvite, idempotency_key: IdempotencyKey = None):
         return bridge(invite, idempotency_key).response()
 
@@ -341,7 +354,7 @@ def routes(provider: Provider) -> APIRouter:
         return JSONResponse({"responses": [{"status": a.status, "body": a.body, "headers": a.headers or {}}
                                            for a in answers]})
 
-    @router.post("/v1/replies")
+    @router.post("/v1/replies", responses=_refusals(404))
     async def reply(body: Reply):
         inbound = provider.reply(body)
         if not inbound:

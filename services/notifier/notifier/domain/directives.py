@@ -9,6 +9,11 @@ from datetime import datetime
 from notifier.commands import IssueDirective
 from notifier.domain import recurrence as rec
 from notifier.domain.policy import SendingPolicy
+from shared.orgtree.levels import level_of
+
+OVERRIDE_SCOPE = "directives:override-quiet-hours"
+OVERRIDE_LEVELS = ("national", "state")
+OVERRIDE_FORBIDDEN = "override-forbidden"
 
 
 @dataclass(frozen=True)
@@ -31,9 +36,21 @@ def refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy | None = N
     if cmd.override_reason is not None and cmd.priority != "urgent":
         return Refusal(422, "override-not-allowed", "Only urgent directives may override quiet hours",
                        "quiet_hours_override is for urgent internal directives; raise the priority or drop it.")
+    if cmd.override_reason is not None and not may_override(cmd.issuing_unit, cmd.issuer_scopes):
+        return Refusal(403, OVERRIDE_FORBIDDEN, "Only HQ or a state may override quiet hours",
+                       f"quiet_hours_override needs the {OVERRIDE_SCOPE!r} scope, held by an organiser of the "
+                       "nation or of a state.")
     if cmd.recurrence is not None:
         return recurrence_refusal(cmd, now, policy or SendingPolicy())
     return None
+
+
+def may_override(unit: str, scopes: frozenset[str]) -> bool:
+    """Lifting the quiet hours is HQ's or a state's call, and needs its own scope."""
+    try:
+        return OVERRIDE_SCOPE in scopes and level_of(unit) in OVERRIDE_LEVELS
+    except ValueError:  # not a unit at all
+        return False
 
 
 QUIET_CHECK_SLOTS = 200  # enough to meet every time of day and weekday of any rule allowed
@@ -62,8 +79,7 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
                        "No slot of the rule falls between the start (send_at or now) and the earlier of "
                        "recurrence.until and expires_at.")
     if cmd.override_reason is None:
-        quiet = [s for s in slots if policy.opens_at(s, campaign=True, priority=cmd.priority,
-                                                     channel=cmd.channels[0], booth_id="")]
+        quiet = [s for s in slots if policy.opens_at(s, campaign=True, booth_id="")]
         if quiet:
             local = quiet[0].astimezone(policy.timezone).strftime("%H:%M:%S")
             return Refusal(422, "round-in-quiet-hours", "A round falls in quiet hours",

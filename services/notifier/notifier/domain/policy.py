@@ -1,10 +1,11 @@
 """Sending windows: when a message may go out, as policy.
 
 The defaults are the Election Commission's rules for campaign messages: none between 10 pm and
-6 am (India time), and no bulk SMS or voice calls in the 48 hours that end with the close of poll
-in a constituency. A message outside its window waits for it. OTP codes are not campaign
-messages; an urgent internal directive may override the rules, and that override is audited
-where it is granted (the directive API), not here.
+6 am (India time), and none in the 48 hours that end with the close of poll in a constituency,
+whatever the channel (SMS, WhatsApp, voice, push) or priority. A message outside its window waits
+for it. OTP codes are not campaign messages. An urgent directive from HQ or a state may lift the
+quiet hours (granted and audited where it is issued, `notifier.domain.directives`); nothing
+lifts the blackout.
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ class SendingPolicy:
     quiet_end: time = time(6, 0)
     timezone: ZoneInfo = IST
     blackout: timedelta = timedelta(hours=48)
-    blackout_channels: frozenset[str] = frozenset({"sms", "audio_bridge"})
-    blackout_priorities: frozenset[str] = frozenset({"bulk"})
     # Close of poll per unit (usually an assembly constituency); a booth under the unit follows it.
     polls: dict[str, datetime] = field(default_factory=dict)
 
-    def opens_at(self, now: datetime, *, campaign: bool, priority: str, channel: str, booth_id: str) -> datetime | None:
-        """None if the message may go now; else the earliest moment it may."""
+    def opens_at(self, now: datetime, *, campaign: bool, booth_id: str, quiet_hours: bool = True) -> datetime | None:
+        """None if the message may go now; else the earliest moment it may. `quiet_hours=False`:
+        an authorised override lifts them for this message; the blackout still holds."""
         if not campaign:
             return None
         at = now
         for _ in range(4):  # leaving one window can land in the other; they do not chain further
-            moved = self._after_quiet_hours(at)
-            moved = self._after_blackout(moved, priority, channel, booth_id)
+            moved = self._after_quiet_hours(at) if quiet_hours else at
+            moved = self._after_blackout(moved, booth_id)
             if moved == at:
                 break
             at = moved
@@ -53,9 +53,7 @@ class SendingPolicy:
         day = local.date() + timedelta(days=1) if overnight and clock >= start else local.date()
         return datetime.combine(day, end, self.timezone).astimezone(at.tzinfo)
 
-    def _after_blackout(self, at: datetime, priority: str, channel: str, booth_id: str) -> datetime:
-        if priority not in self.blackout_priorities or channel not in self.blackout_channels:
-            return at
+    def _after_blackout(self, at: datetime, booth_id: str) -> datetime:
         for unit, close in self.polls.items():
             if (booth_id == unit or booth_id.startswith(unit + "-")) and close - self.blackout <= at < close:
                 at = close

@@ -64,7 +64,8 @@ class Task:
     otp_request_id: str | None = None
     text: str | None = None  # the whole message (OTP codes, escalations); directives are looked up by id
     expires_at: float | None = None  # epoch seconds; after it the task is dropped
-    campaign: bool = True  # quiet hours and the polling blackout apply
+    campaign: bool = True  # quiet hours and the polling blackout apply (not to OTP codes)
+    quiet_hours_override: bool = False  # an authorised urgent directive: quiet hours lifted, blackout not
     queued_at: float = 0.0  # epoch seconds the task was first produced (lane latency)
     round: str | None = None  # the round of a recurring directive (notifier.domain.recurrence)
 

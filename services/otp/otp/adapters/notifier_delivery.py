@@ -4,8 +4,9 @@ ahead of any bulk traffic.
 
     POST {NOTIFIER_URL}/v1/otp-deliveries   with this service's token (scope messages:send)
 
-In development and tests each code is also kept in the local sink, so developers and tests still
-read codes from GET /v1/dev/deliveries while the notifier really sends them.
+In development (the local platform and its tests) each code is also kept in the local sink, so
+developers and tests still read codes from GET /v1/dev/deliveries while the notifier really sends
+them.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ class AlsoToSink:
 
 
 def notifier_channel(settings, client: redis.Redis) -> tuple[DeliveryChannel, RedisStreamSink | None]:
-    """The notifier channel, plus the sink outside production; (channel, sink or None)."""
+    """The notifier channel, plus the sink in development only; (channel, sink or None)."""
     channel = NotifierDelivery(settings.notifier_url, settings.notifier_token_file, settings.notifier_timeout_s)
-    if settings.environment == "production":
+    if settings.environment != "development":
         return channel, None
     sink = RedisStreamSink(client, key=f"{settings.redis_prefix}dev-sink", maxlen=settings.dev_sink_maxlen,
                            ttl_s=settings.dev_sink_ttl_s, prefixes=settings.allowed_prefixes)

@@ -1,0 +1,60 @@
+"""A service whose environment nobody named runs as production and refuses development's
+shortcuts; the local platform (`make up`, `make test`) names development itself."""
+
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from tests.processes import ROOT
+
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import stack  # noqa: E402
+
+SECRETS = ["OTP_HMAC_SECRET", "OTP_HMAC_SECRET_FILE", "PROVIDER_WEBHOOK_SECRET", "PROVIDER_WEBHOOK_SECRET_FILE",
+           "NOTIFIER_ACK_SECRET", "NOTIFIER_ACK_SECRET_FILE", "PROVIDER_URL", "PROVIDER_API_KEY"]
+
+
+@pytest.fixture
+def unnamed(monkeypatch):
+    """No SANGATHAN_ENV and no secrets, as a deployment that forgot them would start."""
+    for name in ["SANGATHAN_ENV", *SECRETS]:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_every_settings_class_defaults_to_production(unnamed):
+    from analytics.settings import AnalyticsSettings
+    from appointments.settings import AppointmentsSettings
+    from dashboard.settings import DashboardSettings
+    from shared.settings import PlatformSettings
+    from simulator.settings import SimulatorSettings
+
+    for settings in (PlatformSettings, AppointmentsSettings, AnalyticsSettings, DashboardSettings, SimulatorSettings):
+        assert settings().environment == "production", settings.__name__
+    assert DashboardSettings().secure_cookie, "a production session cookie is Secure"
+
+
+def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink(unnamed, tmp_path):
+    import redis
+
+    from notifier.settings import NotifierSettings
+    from otp.bootstrap import bootstrap
+    from otp.settings import OtpSettings
+    from simulator.secret import webhook_key
+
+    with pytest.raises(ValidationError, match="OTP_HMAC_SECRET"):
+        OtpSettings()
+    with pytest.raises(ValidationError, match="outside development"):
+        NotifierSettings()
+    with pytest.raises(RuntimeError, match="webhook secret"):
+        webhook_key(secret=None, secret_file=None, environment="production", state_dir=tmp_path)
+    keyed = OtpSettings(OTP_HMAC_SECRET="k" * 64)
+    with pytest.raises(RuntimeError, match="dev-sink"):
+        bootstrap(keyed, client=redis.Redis(), publisher=object(), consume=False)
+
+
+def test_the_local_platform_names_development_for_every_process_it_starts():
+    started = [c for c in stack.services() if c.name != "prometheus"]
+    assert {c.name for c in started} >= {"simulator", "appointments", "otp", "notifier", "analytics", "dashboard"}
+    for component in started:
+        assert component.env.get("SANGATHAN_ENV") == "development", component.name
