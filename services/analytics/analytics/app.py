@@ -51,7 +51,9 @@ CHECKS = {
 
 # Faust's client is not librdkafka, so the group's lag is measured from its committed offsets.
 # Every worker reports the whole group; dashboards take the max per partition.
-LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id)
+LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id, [
+    settings.appointments_topic, settings.delivery_status_topic, settings.directive_acks_topic,
+    settings.directives_topic])
 STALL_WATCH = PartitionStallWatch(settings.partition_stall_s)
 
 
