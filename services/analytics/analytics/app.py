@@ -31,6 +31,12 @@ app = faust.App(
     web_bind=settings.web_bind,
     web_port=settings.web_port,
     web_host=settings.web_bind,
+    # Faust's own views serve raw table rows (/table/...) and the cluster's layout (/router/) with
+    # no authentication; our pages (coverage, health, metrics) are all the worker serves.
+    web_tables_enabled=False,
+    web_router_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
     topic_partitions=APPOINTMENTS.partitions,
     topic_replication_factor=replication_factor(),
     # Standbys would be read in full again on every rebalance with the memory store: no gain.
