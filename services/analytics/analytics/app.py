@@ -11,6 +11,7 @@ import asyncio
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from analytics.adapters.changelog import DeliveredBeforeCommitProducer
 from analytics.coverage.watchdog import PartitionStallWatch
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
@@ -23,7 +24,14 @@ from shared.topics import APPOINTMENTS, replication_factor
 settings = AnalyticsSettings()
 configure_logging(settings.service_name, settings.log_level)
 
-app = faust.App(
+
+class App(faust.App):
+    def _new_producer(self) -> DeliveredBeforeCommitProducer:
+        # Table rows on the broker before their events' offsets are committed (adapters/changelog.py).
+        return DeliveredBeforeCommitProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+app = App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
     datadir=str(settings.data_dir),
