@@ -212,9 +212,10 @@ def _gone(pid: int) -> bool:
 
 def appointments_lags(api: CoverageClient, scratch) -> list[float]:
     """sangathan_kafka_consumer_lag of the worker's group on each appointments partition it reports."""
-    labels = f'{{group="{scratch.app_id}",topic="{scratch.topic(APPOINTMENTS)}",partition="'
+    wanted = (f'group="{scratch.app_id}"', f'topic="{scratch.topic(APPOINTMENTS)}"')  # labels come sorted by name
     lines = api.http.get("/metrics").text.splitlines()
-    return [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(f"sangathan_kafka_consumer_lag{labels}")]
+    return [float(line.rsplit(" ", 1)[1]) for line in lines
+            if line.startswith("sangathan_kafka_consumer_lag{") and all(label in line for label in wanted)]
 
 
 RESTARTS = 3
