@@ -7,7 +7,8 @@ Two sources feed the same gauge, `sangathan_kafka_consumer_lag{group, topic, par
   minus the group's committed offset. Only the partitions this process owns are reported, so the
   replicas of one group never report the same partition (except for a moment during a rebalance).
 - `GroupLagProbe`, for a group whose client is not librdkafka (the Faust analytics worker, on
-  aiokafka): committed offsets from the admin API against the partitions' high watermarks.
+  aiokafka): the group's committed offsets against the partitions' high watermarks, read through a
+  librdkafka consumer that never joins the group.
 
 Labels are group, topic and partition only, so the series are bounded by the topic registry's
 partitions per group, whatever the traffic.
@@ -18,8 +19,9 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import Gauge
 
 from shared.logging import get_logger
@@ -98,29 +100,47 @@ class LagStats(_Reporter):
 
 
 class GroupLagProbe(_Reporter):
-    """Committed offsets vs high watermarks of every partition a group has committed, on demand."""
+    """Committed offsets vs high watermarks of a group's partitions of `topics`, on demand.
 
-    def __init__(self, bootstrap: str, group: str, timeout_s: float = 5.0):
+    Read with a consumer's committed() and get_watermark_offsets(), not the admin API: librdkafka's
+    admin requests to a group coordinator (ListConsumerGroupOffsets) can abort the whole process
+    when a broker goes away and comes back under them (`rd_kafka_enq_once_del_source_return:
+    Assertion 'eonce->refcnt > 0'`, librdkafka #4605, still open in 2.16), which took the analytics
+    worker down on every other Kafka restart. The consumer asks the coordinator through the
+    consumer-group code instead, and never subscribes, so it never joins the group it measures.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topics: Iterable[str], timeout_s: float = 5.0):
         super().__init__(group)
-        self.bootstrap, self.timeout_s = bootstrap, timeout_s
-        self._admin: AdminClient | None = None  # made on first use: importing a worker connects to nothing
+        self.bootstrap, self.topics, self.timeout_s = bootstrap, list(topics), timeout_s
+        self._consumer: Consumer | None = None  # made on first use: importing a worker connects to nothing
         self.committed: dict[tuple[str, int], int] = {}  # as of the last measurement
         self.lags: Lags = {}
 
     def measure(self) -> Lags:
-        if self._admin is None:
-            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        request = [ConsumerGroupTopicPartitions(self.group)]
-        answer = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)
-        committed = {(tp.topic, tp.partition): tp.offset
-                     for tp in answer[self.group].result().topic_partitions or [] if tp.offset >= 0}
-        self.committed = committed
-        if not committed:
-            return {}
-        latest = self._admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in committed},
-                                          request_timeout=self.timeout_s)
-        return {(tp.topic, tp.partition): max(0, future.result().offset - committed[(tp.topic, tp.partition)])
-                for tp, future in latest.items()}
+        """Lag of every partition of the topics the group has committed; raises if Kafka does not answer."""
+        consumer = self._reader()
+        partitions = [TopicPartition(topic, p) for topic in self.topics for p in self._partitions_of(topic)]
+        answer = consumer.committed(partitions, timeout=self.timeout_s) if partitions else []
+        self.committed = {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None and tp.offset >= 0}
+        lags = {}
+        for (topic, partition), offset in self.committed.items():
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=self.timeout_s,
+                                                     cached=False)
+            lags[(topic, partition)] = max(0, high - offset)
+        return lags
+
+    def _reader(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
+                                       "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout_s * 1000)})
+        return self._consumer
+
+    def _partitions_of(self, topic: str) -> list[int]:
+        metadata = self._reader().list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []  # not created yet: nothing committed on it either
+        return sorted(metadata.partitions)
 
     def update(self) -> None:
         """Measure and publish; a broker that does not answer leaves the last values (and a log line)."""

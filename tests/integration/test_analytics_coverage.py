@@ -253,6 +253,18 @@ def test_the_coverage_api_needs_a_token_and_keeps_organisers_to_their_units(api,
     assert missing.status_code == 404
 
 
+def test_fausts_own_views_of_tables_and_routing_are_not_served(api, publisher, org_registry, mandals):
+    """Faust's built-in pages would hand anyone a booth's raw row; only our own pages answer."""
+    booth = booths_of(org_registry, next(mandals), 1)[0]["id"]
+    publish(publisher, rollout_events([org_registry.get(booth)]))
+    api.wait_for(lambda: api.get(booth)["booths_complete"] == 1, 60)
+    for path in (f"/table/booths/{booth}/", "/table/booths/", "/table/", "/router/", f"/router/booths/{booth}/",
+                 "/graph/", "/assignment/"):
+        for headers in ({}, api.http.headers):
+            assert httpx.get(f"{api.base}{path}", headers=headers).status_code == 404, path
+    assert api.http.get(f"/coverage/{booth}").status_code == 200
+
+
 def test_metrics_have_per_state_gauges_and_no_booth_labels(api):
     api.wait_for(lambda: api.metric("sangathan_coverage_booths_complete", '{state="IN-HP"}'), 10)
     text = api.http.get("/metrics").text

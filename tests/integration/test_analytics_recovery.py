@@ -1,5 +1,6 @@
-"""The analytics worker's numbers survive a restart, a SIGKILL mid-stream and a rebalance between
-two workers: real broker, real worker processes, scratch topics per test."""
+"""The analytics worker's numbers survive a restart, a SIGKILL mid-stream, a rebalance between
+two workers and the broker itself being SIGKILLed and restarted: real broker, real worker
+processes, scratch topics per test."""
 
 import os
 import signal
@@ -11,7 +12,9 @@ import pytest
 
 from analytics.rollout import CoverageClient, ScratchStream, rollout_events
 from shared.settings import PlatformSettings
+from shared.topics import APPOINTMENTS
 from tests.processes import start_service
+from stack import kafka_component  # noqa: E402  (tests.processes puts deploy/local on the path)
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +81,8 @@ def supervised_until(scratch, tmp_path, process, api, condition, timeout_s: floa
             restarts += 1
             process, api = start(scratch, tmp_path, f"restart-{restarts}")
         time.sleep(0.5)
-    raise AssertionError(f"condition not met within {timeout_s}s ({restarts} restarts after a stall)")
+    raise AssertionError(f"condition not met within {timeout_s}s ({restarts} restarts after a stall); "
+                         f"committed/end per appointments partition: {scratch.unread()}")
 
 
 def test_a_restarted_worker_comes_back_with_the_same_numbers(scratch, booths, tmp_path):
@@ -178,3 +182,62 @@ def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebala
         watching.set()
         a_process.stop()
         b_process.stop()
+
+
+def restart_kafka(down_s: float) -> None:
+    """SIGKILL the platform's broker (its pid from the state folder), keep it down, start it again."""
+    kafka = kafka_component()
+    pid = kafka.pid()
+    assert pid, "the platform's broker is not running (make up or make test starts it)"
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not _gone(pid):
+        assert time.monotonic() < deadline, f"broker {pid} still there 30s after SIGKILL"
+        time.sleep(0.2)
+    time.sleep(down_s)
+    kafka.start()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # ours after an earlier restart: reap it
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def appointments_lags(api: CoverageClient, scratch) -> list[float]:
+    """sangathan_kafka_consumer_lag of the worker's group on each appointments partition it reports."""
+    wanted = (f'group="{scratch.app_id}"', f'topic="{scratch.topic(APPOINTMENTS)}"')  # labels come sorted by name
+    lines = api.http.get("/metrics").text.splitlines()
+    return [float(line.rsplit(" ", 1)[1]) for line in lines
+            if line.startswith("sangathan_kafka_consumer_lag{") and all(label in line for label in wanted)]
+
+
+RESTARTS = 3
+
+
+def test_the_worker_outlives_kafka_restarts_and_keeps_counting(scratch, booths, tmp_path):
+    before, after = booths[:20], booths[20:40]
+    publish(scratch, rollout_events(before))
+    process, api = start(scratch, tmp_path, "worker")
+    try:
+        api.wait_for(lambda: api.get(STATE)["booths_complete"] == 20, 60)
+        for restart in range(1, RESTARTS + 1):
+            # Down for longer than the lag probe's 10 s, so it asks a missing broker, as in an outage.
+            restart_kafka(down_s=12)
+            time.sleep(12)  # the abort came within a second or so of the broker's return
+            assert process.proc.poll() is None, f"worker died after Kafka restart {restart}:\n{process.output()}"
+        publish(scratch, rollout_events(after))
+        body = api.wait_for(lambda: (x := api.get(STATE))["booths_complete"] == 40 and x, 120)
+        assert (body["booths_with_verified_president"], body["booths_complete"],
+                body["booths_with_whatsapp_pramukh"], body["verified_appointees"]) == (40, 40, 40, 480)
+        # The lag probe still measures the group: every partition it committed, all caught up.
+        assert api.wait_for(lambda: (lags := appointments_lags(api, scratch)) and set(lags) == {0.0}, 30)
+        assert process.proc.poll() is None
+    finally:
+        process.stop()

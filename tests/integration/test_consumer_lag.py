@@ -1,7 +1,7 @@
 """Consumer lag on /metrics (`sangathan_kafka_consumer_lag{group,topic,partition}`) against the real broker.
 
-Both sources: an EventConsumer's librdkafka statistics, and the admin-API probe used for the
-Faust worker's group. Each test has its own scratch topic and consumer group.
+Both sources: an EventConsumer's librdkafka statistics, and the probe of a group's committed
+offsets used for the Faust worker's group. Each test has its own scratch topic and consumer group.
 """
 
 import copy
@@ -75,7 +75,7 @@ def test_probe_measures_a_group_from_its_committed_offsets(kafka_bootstrap, scra
     finally:
         committer.close()
 
-    probe = GroupLagProbe(kafka_bootstrap, group)
+    probe = GroupLagProbe(kafka_bootstrap, group, [topic, f"{topic}-not-created"])
     probe.update()
 
     assert (lag(group, topic, 0), lag(group, topic, 1)) == (3, 0)

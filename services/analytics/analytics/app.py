@@ -11,6 +11,7 @@ import asyncio
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from analytics.adapters.changelog import DeliveredBeforeCommitProducer
 from analytics.coverage.watchdog import PartitionStallWatch
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
@@ -23,7 +24,14 @@ from shared.topics import APPOINTMENTS, replication_factor
 settings = AnalyticsSettings()
 configure_logging(settings.service_name, settings.log_level)
 
-app = faust.App(
+
+class App(faust.App):
+    def _new_producer(self) -> DeliveredBeforeCommitProducer:
+        # Table rows on the broker before their events' offsets are committed (adapters/changelog.py).
+        return DeliveredBeforeCommitProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+app = App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
     datadir=str(settings.data_dir),
@@ -31,6 +39,12 @@ app = faust.App(
     web_bind=settings.web_bind,
     web_port=settings.web_port,
     web_host=settings.web_bind,
+    # Faust's own views serve raw table rows (/table/...) and the cluster's layout (/router/) with
+    # no authentication; our pages (coverage, health, metrics) are all the worker serves.
+    web_tables_enabled=False,
+    web_router_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
     topic_partitions=APPOINTMENTS.partitions,
     topic_replication_factor=replication_factor(),
     # Standbys would be read in full again on every rebalance with the memory store: no gain.
@@ -51,7 +65,9 @@ CHECKS = {
 
 # Faust's client is not librdkafka, so the group's lag is measured from its committed offsets.
 # Every worker reports the whole group; dashboards take the max per partition.
-LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id)
+LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id, [
+    settings.appointments_topic, settings.delivery_status_topic, settings.directive_acks_topic,
+    settings.directives_topic])
 STALL_WATCH = PartitionStallWatch(settings.partition_stall_s)
 
 

@@ -2,7 +2,8 @@
 
 Agents run with concurrency 1: with more, faust-streaming can commit an offset past a record
 still being processed and lose it in a crash (issue #606). One record at a time, acknowledged
-only once handled, is at-least-once; the booth tables make a replay harmless.
+only once handled, and committed only once its table rows are on the broker
+(adapters/changelog.py), is at-least-once; the booth tables make a replay harmless.
 """
 
 from __future__ import annotations
