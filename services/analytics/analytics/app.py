@@ -105,9 +105,25 @@ async def metrics(web, request):
 def main() -> None:
     # Run as `python -m analytics.app`, this file is `__main__`, a second copy of this module:
     # the agents import `analytics.app`, so the worker must run that module's app, not this one.
+    import sys
+
     from analytics.app import app as the_app
 
+    if sys.argv[1:2] == ["worker"]:
+        _ensure_worker_topics(the_app)
     the_app.main()
+
+
+def _ensure_worker_topics(the_app: faust.App) -> None:
+    """Changelogs and partials exist, with every partition in the broker's metadata, before the
+    worker subscribes to them (adapters/topics.py says why)."""
+    from analytics.adapters.topics import WorkerTopic, ensure_worker_topics
+    from analytics.coverage import agents
+
+    wanted = [WorkerTopic(table.changelog_topic.get_topic_name(), table.partitions)
+              for table in the_app.tables.values()]
+    wanted.append(WorkerTopic(agents.partials_topic.get_topic_name(), APPOINTMENTS.partitions))
+    ensure_worker_topics(settings.kafka_bootstrap, wanted, replication_factor())
 
 
 if __name__ == "__main__":

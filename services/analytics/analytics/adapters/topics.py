@@ -1,0 +1,70 @@
+"""The worker's own topics (table changelogs, coverage partials), created and seen in the
+broker's metadata before Faust starts.
+
+Faust creates them itself at start and subscribes a moment later. On KRaft the broker's metadata
+can lag that moment ("Topic ... not found in cluster metadata"): the consumer then holds a
+changelog topic with no partitions until its next metadata refresh, minutes later, and every
+write to that table fails faust-streaming's co-partitioning check (`PartitionsMismatch: ... the
+changelog topic ... has 0 partitions`), crashing the table's agent again and again. Seen in a
+fresh `make test`: directive reach stopped counting for a whole test module.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerTopic:
+    name: str
+    partitions: int
+    compacted: bool = True
+
+
+def ensure_worker_topics(bootstrap: str, wanted: list[WorkerTopic], replication: int,
+                         timeout_s: float = 120.0) -> None:
+    """Create what is missing, then wait until the broker lists every partition with a leader."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            existing = admin.list_topics(timeout=10).topics
+            _create(admin, [t for t in wanted if t.name not in existing], replication)
+            if _all_ready(admin.list_topics(timeout=10).topics, wanted):
+                return
+        except KafkaException as exc:  # broker still starting: keep trying until the deadline
+            log.info("waiting for Kafka before the worker starts", fields={"error": str(exc)[:200]})
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker's topics were not ready within {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
+def _create(admin: AdminClient, missing: list[WorkerTopic], replication: int) -> None:
+    if not missing:
+        return
+    new = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication,
+                    config={"cleanup.policy": "compact"} if t.compacted else {}) for t in missing]
+    for future in admin.create_topics(new, operation_timeout=30).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another worker made it first
+                raise
+
+
+def _all_ready(listed, wanted: list[WorkerTopic]) -> bool:
+    for topic in wanted:
+        meta = listed.get(topic.name)
+        if meta is None or meta.error is not None or len(meta.partitions) != topic.partitions:
+            return False
+        if any(p.leader < 0 for p in meta.partitions.values()):
+            return False
+    return True
