@@ -118,16 +118,25 @@ class GroupLagProbe(_Reporter):
         self.lags: Lags = {}
 
     def measure(self) -> Lags:
-        """Lag of every partition of the topics the group has committed; raises if Kafka does not answer."""
+        """Lag of every partition of the topics with records the group has not handled (from the
+        earliest record where it has committed nothing); raises if Kafka does not answer."""
         consumer = self._reader()
         partitions = [TopicPartition(topic, p) for topic in self.topics for p in self._partitions_of(topic)]
         answer = consumer.committed(partitions, timeout=self.timeout_s) if partitions else []
-        self.committed = {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None and tp.offset >= 0}
-        lags = {}
-        for (topic, partition), offset in self.committed.items():
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=self.timeout_s,
-                                                     cached=False)
-            lags[(topic, partition)] = max(0, high - offset)
+        committed, lags = {}, {}
+        for tp in answer:
+            if tp.error is not None:
+                continue
+            low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s,
+                                                       cached=False)
+            if tp.offset < 0 and high <= low:
+                continue  # nothing committed and nothing to read
+            # Nothing committed yet: the group reads from the earliest kept record, so all of them
+            # wait. Counted from there, a worker that never starts a partition shows as stalled.
+            offset = tp.offset if tp.offset >= 0 else low
+            committed[(tp.topic, tp.partition)] = offset
+            lags[(tp.topic, tp.partition)] = max(0, high - offset)
+        self.committed = committed
         return lags
 
     def _reader(self) -> Consumer:

@@ -81,3 +81,21 @@ def test_probe_measures_a_group_from_its_committed_offsets(kafka_bootstrap, scra
     assert (lag(group, topic, 0), lag(group, topic, 1)) == (3, 0)
     probe.clear()
     assert lag(group, topic, 0) is None
+
+
+def test_probe_counts_every_kept_record_of_a_partition_the_group_never_committed(kafka_bootstrap, scratch):
+    # A worker that owns a partition and never starts it (nothing committed) must show a lag, or
+    # the analytics stall watch cannot see it (analytics/coverage/watchdog.py).
+    topic = scratch(partitions=2)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for _ in range(5):
+        producer.produce(topic, b"x", partition=0)  # partition 1 stays empty
+    assert producer.flush(10) == 0
+    group = f"test-probe-{random_suffix()}"
+
+    probe = GroupLagProbe(kafka_bootstrap, group, [topic])
+    probe.update()
+
+    assert lag(group, topic, 0) == 5 and probe.committed == {(topic, 0): 0}
+    assert lag(group, topic, 1) is None, "an empty partition with nothing committed says nothing"
+    probe.clear()
