@@ -28,7 +28,7 @@ from shared.http import create_app
 from shared.limits import BodyRules
 from shared.logging import get_logger
 from shared.orgtree.api import units_router
-from shared.problems import ProblemError, problems
+from shared.problems import ProblemError, dependency_unavailable, problems
 from shared.ratelimit import LimitsUnavailable, Throttled
 
 log = get_logger(__name__)
@@ -153,23 +153,17 @@ def _call(fn, **kwargs):
 
 
 def _within_budget(spend) -> None:
-    """Spend (or check) a budget: 429 once it is spent, 503 when the budgets cannot be read."""
+    """Spend (or check) a budget: 429 once it is spent. Budgets that cannot be read (Redis away)
+    are the shared 503 `dependency-unavailable` (shared/problems.py)."""
     try:
         spend()
     except Throttled as spent:
         raise too_many(spent) from None
-    except LimitsUnavailable:
-        raise limits_unavailable() from None
 
 
 def too_many(spent: Throttled) -> ProblemError:
     return ProblemError(429, "too-many-requests", "Too many requests", str(spent),
                         headers={"Retry-After": str(spent.retry_after_s)})
-
-
-def limits_unavailable() -> ProblemError:
-    return ProblemError(503, "limits-unavailable", "Try again in a moment",
-                        "the call budgets cannot be checked right now", headers={"Retry-After": "5"})
 
 
 router = APIRouter(tags=["appointments"])
@@ -432,7 +426,7 @@ def _import_problem(error: BaseException) -> ProblemError | None:
     if isinstance(error, Throttled):
         return too_many(error)
     if isinstance(error, LimitsUnavailable):
-        return limits_unavailable()
+        return dependency_unavailable("redis")
     return None
 
 
@@ -457,7 +451,7 @@ class _ImportSlot:
             leased = adapters.limits.begin_import(organiser)
         except LimitsUnavailable:
             cls.places.release()
-            raise limits_unavailable() from None
+            raise
         if not leased:
             cls.places.release()
             raise ProblemError(409, "import-in-progress", "An import of yours is still running",
