@@ -27,7 +27,7 @@ from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.limits import BodyRules
 from shared.logging import get_logger
-from shared.orgtree.api import units_router
+from shared.orgtree.api import BoothId, UnitId, units_router
 from shared.problems import ProblemError, dependency_unavailable, problems
 from shared.ratelimit import LimitsUnavailable, Throttled
 
@@ -171,7 +171,7 @@ router = APIRouter(tags=["appointments"])
 
 @router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead,
              responses=problems(404, 409, 429, 503, kinds={429: "too-many-requests: this organiser's budget"}))
-def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
+def appoint(booth_id: BoothId, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
     """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
     require_jurisdiction(who, booth_id)
     appointment = _appoint(who, booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key)
@@ -181,7 +181,7 @@ def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
              response_model=AppointmentRead,
              responses=problems(404, 409, 429, 503, kinds={429: "too-many-requests: this organiser's budget"}))
-def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
+def replace(booth_id: BoothId, appointment_id: str, body: PersonCreate, who: Writer,
             idempotency_key: IdempotencyKey = None):
     """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
     require_jurisdiction(who, booth_id)
@@ -238,7 +238,7 @@ def _president_refused(who: Principal, booth_id: str, refused: handlers.Presiden
 
 @router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead,
                responses=problems(404, 409, 503))
-def revoke(booth_id: str, appointment_id: str, who: Writer):
+def revoke(booth_id: BoothId, appointment_id: str, who: Writer):
     require_jurisdiction(who, booth_id)
     return _read(booth_id, _call(handlers.revoke, booth_id=booth_id, appointment_id=appointment_id,
                                  organiser=who.subject))
@@ -248,7 +248,7 @@ def revoke(booth_id: str, appointment_id: str, who: Writer):
              responses=problems(404, 409, 429, 503, kinds={
                  409: "wrong-appointment-state or appointment-barred",
                  429: "too-many-requests: this organiser's or appointment's budget"}))
-def resend_otp(booth_id: str, appointment_id: str, who: Writer):
+def resend_otp(booth_id: BoothId, appointment_id: str, who: Writer):
     """Send a new code (the previous one stops working)."""
     require_jurisdiction(who, booth_id)
     _within_budget(lambda: adapters.limits.resend(who.subject, appointment_id))
@@ -263,7 +263,7 @@ def resend_otp(booth_id: str, appointment_id: str, who: Writer):
                                  "or undelivered: ask for a new code)",
                             422: "otp-rejected",
                             429: "too-many-requests: this organiser's or appointment's budget"})})
-def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
+def verify(booth_id: BoothId, appointment_id: str, body: VerificationCreate, who: Writer):
     """The code the appointee received, as they read it out; the OTP service checks it."""
     require_jurisdiction(who, booth_id)
     _within_budget(lambda: adapters.limits.verification(who.subject, appointment_id))
@@ -310,7 +310,7 @@ def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Wr
              responses=problems(403, 404, 409, 503, kinds={
                  403: "unlock-not-allowed: below district level, or the appointing organiser",
                  409: "wrong-appointment-state: not barred"}))
-def unlock(booth_id: str, appointment_id: str, who: Writer):
+def unlock(booth_id: BoothId, appointment_id: str, who: Writer):
     """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
     may be asked for. Only an organiser of the district or above who did not appoint the person."""
     require_jurisdiction(who, booth_id)
@@ -340,13 +340,13 @@ def erase(body: ErasureCreate, who: Writer):
 
 
 @router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))
-def booth_team(booth_id: str, who: Reader):
+def booth_team(booth_id: BoothId, who: Reader):
     require_jurisdiction(who, booth_id)
     return _team_read(_call(handlers.load_team, booth_id=booth_id))
 
 
 @router.get("/units/{unit_id}/teams", response_model=list[TeamRead], responses=problems(503))
-def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int, Query(ge=1, le=500)] = 100):
+def unit_teams(unit_id: UnitId, who: Reader, after: str = "", limit: Annotated[int, Query(ge=1, le=500)] = 100):
     """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
     require_jurisdiction(who, unit_id)
     return [_team_read(t) for t in adapters.context.teams.teams_under(unit_id, after=after, limit=limit)]
@@ -354,7 +354,7 @@ def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int,
 
 @router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
-async def live(unit_id: str, who: Reader, request: Request):
+async def live(unit_id: UnitId, who: Reader, request: Request):
     """Server-sent events: every appointment change under the unit, as it happens."""
     require_jurisdiction(who, unit_id)
     listener = adapters.live.listen(unit_id)
@@ -387,7 +387,7 @@ async def live(unit_id: str, who: Reader, request: Request):
              openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
                  "type": "string", "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
                                                   "(channel and locale optional), then one appointment a row"}}}}})
-async def bulk_import(unit_id: str, who: Writer, request: Request):
+async def bulk_import(unit_id: UnitId, who: Writer, request: Request):
     """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
     An organiser runs one import at a time."""
     require_jurisdiction(who, unit_id)
