@@ -78,53 +78,63 @@ def load_team(ctx: Context, booth_id: str) -> BoothTeam:
     return BoothTeam(booth_id=booth_id, booth_path=path, rules=ctx.teams.rules_for(unit["state"]))
 
 
+@dataclass
+class Attempt:
+    """One compare-and-set try at a booth's team: the president posts it claimed are released
+    again if its save loses to another writer; `unchanged` skips the save (a retried request)."""
+
+    team: BoothTeam
+    claimed: list[Appointment] = field(default_factory=list)
+    unchanged: bool = False
+
+
 def _retrying(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
+    return _compare_and_set(ctx, booth_id, lambda attempt: change(attempt.team))
+
+
+def _compare_and_set(ctx: Context, booth_id: str, change: Callable[[Attempt], T]) -> T:
+    """Load the team, change it, save it unless another writer saved first; then again, at
+    most ATTEMPTS times. The one loop every change to a booth team goes through."""
     with ctx.booth_lock(booth_id):
-        return _retrying_locked(ctx, booth_id, change)
-
-
-def _retrying_locked(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
-    for _ in range(ATTEMPTS):
-        team = load_team(ctx, booth_id)
-        result = change(team)
-        try:
-            ctx.teams.save(team)
-            return result
-        except ConcurrentUpdate:
-            continue
+        for _ in range(ATTEMPTS):
+            attempt = Attempt(load_team(ctx, booth_id))
+            result = change(attempt)
+            if attempt.unchanged:
+                return result
+            try:
+                ctx.teams.save(attempt.team)
+                return result
+            except ConcurrentUpdate:
+                for appointment in attempt.claimed:
+                    ctx.posts.release(appointment.person.phone, appointment.id)
     raise ConcurrentUpdate(booth_id)
 
 
 def appoint(ctx: Context, *, booth_id: str, role: str, person: Person, organiser: str,
             key: str | None = None, replaces: str | None = None) -> Appointment:
     key = idempotency_key(organiser, key) if key else None
-    with ctx.booth_lock(booth_id):
-        return _appoint_locked(ctx, booth_id, role, person, organiser, key, replaces)
+    vacated: list[Appointment] = []  # a replaced president, whose post is free once the save holds
 
-
-def _appoint_locked(ctx: Context, booth_id: str, role: str, person: Person, organiser: str,
-                    key: str | None, replaces: str | None) -> Appointment:
-    for _ in range(ATTEMPTS):
-        team = load_team(ctx, booth_id)
+    def change(attempt: Attempt) -> Appointment:
+        team = attempt.team
         known = {a.id for a in team.appointments}
         outgoing = team.get(replaces) if replaces else None
         appointment = team.appoint(role=role, person=person, organiser=organiser, now=ctx.clock(),
                                    idempotency_key=key, replaces=replaces)
-        if appointment.id in known:
-            return appointment  # a retry: nothing changed
-        claimed = role == PRESIDENT
-        if claimed and (holder := ctx.posts.claim(person.phone, booth_id, appointment.id)):
-             raise PresidentElsewhere(holder, booth_id)
-        try:
-            ctx.teams.save(team)
-        except ConcurrentUpdate:
-            if claimed:
-                ctx.posts.release(person.phone, appointment.id)
-            continue
-        if outgoing and outgoing.role == PRESIDENT:
-            ctx.posts.release(outgoing.person.phone, outgoing.id)
+        attempt.unchanged = appointment.id in known  # a retry: nothing changed
+        if attempt.unchanged:
+            return appointment
+        if role == PRESIDENT:
+            if holder := ctx.posts.claim(person.phone, booth_id, appointment.id):
+                raise PresidentElsewhere(holder, booth_id)
+            attempt.claimed.append(appointment)
+        vacated[:] = [outgoing] if outgoing and outgoing.role == PRESIDENT else []
         return appointment
-    raise ConcurrentUpdate(booth_id)
+
+    appointment = _compare_and_set(ctx, booth_id, change)
+    for president in vacated:
+        ctx.posts.release(president.person.phone, president.id)
+    return appointment
 
 
 def revoke(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
@@ -253,8 +263,7 @@ def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str
     Each row is checked against the same rules as a single appointment; a refused row is
     reported and the rest still apply. A row already applied (the same file again) is not new.
     """
-    with ctx.booth_lock(booth_id):
-        return _appoint_rows_locked(ctx, booth_id, rows, organiser)
+    return _compare_and_set(ctx, booth_id, lambda attempt: _apply_rows(ctx, attempt, rows, organiser))
 
 
 def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser: str
@@ -317,29 +326,20 @@ def _claim_presidents(ctx: Context, drafts: dict[str, tuple[BoothTeam, dict]]) -
     return one_by_one | {booth_id for phone, booth_id, _ in claims if phone in taken}
 
 
-def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser: str) -> dict:
-    for _ in range(ATTEMPTS):
-        team = load_team(ctx, booth_id)
-        known = {a.id for a in team.appointments}
-        outcome: dict[int, Appointed | DomainError] = {}
-        claims: list[Appointment] = []
-        for row in rows:
-            try:
-                appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ctx.clock())
-            except DomainError as refused:
-                outcome[row.number] = refused
-                continue
-            if row.role == PRESIDENT and appointment.id not in known:
-                if holder := ctx.posts.claim(row.person.phone, booth_id, appointment.id):
-                    team.discard(appointment.id)
-                    outcome[row.number] = PresidentElsewhere(holder, booth_id)
-                    continue
-                claims.append(appointment)
-            outcome[row.number] = Appointed(appointment, appointment.id not in known)
+def _apply_rows(ctx: Context, attempt: Attempt, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
+    team, outcome = attempt.team, {}
+    known = {a.id for a in team.appointments}
+    for row in rows:
         try:
-            ctx.teams.save(team)
-            return outcome
-        except ConcurrentUpdate:
-            for appointment in claims:
-                ctx.posts.release(appointment.person.phone, appointment.id)
-    raise ConcurrentUpdate(booth_id)
+            appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ctx.clock())
+        except DomainError as refused:
+            outcome[row.number] = refused
+            continue
+        if row.role == PRESIDENT and appointment.id not in known:
+            if holder := ctx.posts.claim(row.person.phone, team.booth_id, appointment.id):
+                team.discard(appointment.id)
+                outcome[row.number] = PresidentElsewhere(holder, team.booth_id)
+                continue
+            attempt.claimed.append(appointment)
+        outcome[row.number] = Appointed(appointment, appointment.id not in known)
+    return outcome
