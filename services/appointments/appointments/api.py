@@ -4,7 +4,6 @@ import asyncio
 import json
 import tempfile
 import threading
-import time
 import weakref
 from datetime import datetime
 from typing import Annotated, Literal
@@ -16,10 +15,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from appointments import bulk, handlers
 from appointments.adapters.mongo import ConcurrentUpdate
-from appointments.adapters.otp_client import OtpRejected, OtpThrottled, OtpUnavailable
+from appointments.adapters.otp_client import OtpThrottled, OtpUnavailable
 from appointments.adapters.recipients import RecipientsBuilding
 from appointments.bootstrap import bootstrap
-from appointments.domain import BARRED, LOCALE, PRESIDENT, VERIFIED, Appointment, BoothTeam, DomainError, Person
+from appointments.domain import LOCALE, PRESIDENT, VERIFIED, Appointment, BoothTeam, DomainError, Person
 from appointments.phones import InvalidPhone, mask, normalise_mobile
 from appointments.settings import AppointmentsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
@@ -136,7 +135,7 @@ def _normalised(phone: str) -> str:
 
 def _problem(error: DomainError) -> ProblemError:
     errors = [{"field": error.field, "reason": error.detail}] if error.field else []
-    return ProblemError(error.status, error.kind, "The change was refused", error.detail, errors=errors)
+    return ProblemError(error.status, error.kind, error.title, error.detail, errors=errors)
 
 
 def _call(fn, **kwargs):
@@ -150,6 +149,11 @@ def _call(fn, **kwargs):
         raise ProblemError(503, "busy-booth", "The booth team is being changed by others",
                            "several changes to this booth collided; retry in a moment",
                            headers={"Retry-After": "1"}) from None
+    except OtpThrottled as exc:
+        raise ProblemError(429, "too-many-requests", "Too many requests", "the OTP service's budget for you is spent",
+                           headers={"Retry-After": str(exc.retry_after_s)}) from None
+    except OtpUnavailable:
+        raise dependency_unavailable("otp") from None
 
 
 def _within_budget(spend) -> None:
@@ -185,8 +189,7 @@ def replace(booth_id: BoothId, appointment_id: str, body: PersonCreate, who: Wri
             idempotency_key: IdempotencyKey = None):
     """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
     require_jurisdiction(who, booth_id)
-    team = _call(handlers.load_team, booth_id=booth_id)
-    role = _call(lambda _ctx: team.get(appointment_id)).role
+    role = _call(handlers.seat_of, booth_id=booth_id, appointment_id=appointment_id)
     appointment = _appoint(who, booth_id=booth_id, role=role, person=_person(body), key=idempotency_key,
                            replaces=appointment_id)
     return _read(booth_id, appointment)
@@ -267,43 +270,11 @@ def verify(booth_id: BoothId, appointment_id: str, body: VerificationCreate, who
     """The code the appointee received, as they read it out; the OTP service checks it."""
     require_jurisdiction(who, booth_id)
     _within_budget(lambda: adapters.limits.verification(who.subject, appointment_id))
-    team = _call(handlers.load_team, booth_id=booth_id)
-    appointment = _call(lambda _ctx: team.get(appointment_id))
+    appointment = _call(handlers.verify_code, booth_id=booth_id, appointment_id=appointment_id, code=body.code,
+                        organiser=who.subject)
     if appointment.status == VERIFIED:
         return _read(booth_id, appointment)
-    if appointment.status != "pending_verification" or not appointment.otp_request_id:
-        raise ProblemError(409, "wrong-appointment-state", "The change was refused",
-                           f"appointment {appointment_id} is {appointment.status}")
-    if appointment.otp_failure == BARRED:
-        raise ProblemError(409, "appointment-barred", "Too many wrong codes",
-                           "an organiser of the district or above who did not appoint this person must unlock it")
-    if appointment.otp_failure:
-        # The OTP service said this code is locked, expired or was never delivered: asking it
-        # again can only spend its budget, which every organiser shares.
-        raise ProblemError(409, "code-not-usable", "This code can no longer be used",
-                           f"the code was {appointment.otp_failure}; ask for a new code")
-    try:
-        adapters.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=body.code,
-                            on_behalf_of=who.subject)
-    except OtpRejected:
-        _call(handlers.code_rejected, booth_id=booth_id, appointment_id=appointment_id)
-        raise ProblemError(422, "otp-rejected", "The code was not accepted",
-                           "wrong, expired or already used; after 5 wrong tries ask for a new code",
-                           errors=[{"field": "code", "reason": "not accepted"}]) from None
-    except OtpThrottled as exc:
-        raise ProblemError(429, "too-many-requests", "Too many requests", "the OTP service's budget for you is spent",
-                           headers={"Retry-After": str(exc.retry_after_s)}) from None
-    except OtpUnavailable as exc:
-        raise ProblemError(503, "otp-unavailable", "Codes cannot be checked right now", str(exc),
-                           headers={"Retry-After": "5"}) from None
-    # otp-verified comes back through Kafka; show the result if it lands while we wait.
-    deadline, current = time.monotonic() + settings.verification_wait_s, appointment
-    while time.monotonic() < deadline:
-        current = adapters.context.teams.get(booth_id).get(appointment_id)
-        if current.status == VERIFIED:
-            return _read(booth_id, current)
-        time.sleep(0.05)
-    return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
+    return JSONResponse(_read(booth_id, appointment).model_dump(mode="json"), status_code=202)
 
 
 @router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,

@@ -51,7 +51,9 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     registry = OrgRegistry(db)
     personal = personal_data(settings)
     teams = BoothTeams(db, rules_for, personal)
-    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db))
+    otp = OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s)
+    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db),
+                      otp=otp, verification_wait_s=settings.verification_wait_s)
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
     namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
     publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
@@ -70,7 +72,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         org_registry=registry,
         context=context,
         recipients=recipients,
-        otp=OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s),
+        otp=otp,
         live=live,
         # Not a readiness check: without Redis only the budgeted calls (verify, resend, import)
         # answer 503; appointing and reading go on.

@@ -4,18 +4,21 @@ Every change is retried on a concurrent update (compare-and-set), so two organis
 one booth at once both succeed or get a clear refusal; none is lost.
 """
 
-from collections.abc import Callable
 import threading
+import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from appointments.adapters.erasures import ErasureLog
 from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
+from appointments.adapters.otp_client import OtpRejected
 from appointments.domain import (
-    PRESIDENT, Appointment, BoothTeam, DomainError, NotFound, Person, booth_path, idempotency_key,
+    PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, booth_path,
+    idempotency_key,
 )
 from shared.orgtree.levels import is_within
 from shared.orgtree.repository import OrgRegistry
@@ -52,12 +55,21 @@ def as_seen_by(refusal: PresidentElsewhere, jurisdiction: str | None) -> DomainE
                           "phone")
 
 
+class CodeChecker(Protocol):
+    """The OTP service: checks a code, or raises OtpRejected, OtpThrottled or OtpUnavailable."""
+
+    def verify(self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str) -> None: ...
+
+
 @dataclass
 class Context:
     registry: OrgRegistry
     teams: BoothTeams
     posts: PresidentPosts
     erasures: ErasureLog | None = None  # the erasure audit trail (erase_* handlers need it)
+    otp: CodeChecker | None = None  # verify_code needs it
+    # How long verify_code waits for otp-verified to come back through Kafka before answering.
+    verification_wait_s: float = 0.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     # Writers to one booth inside this process take turns, so they do not waste compare-and-set
     # rounds on each other; other processes are still kept honest by compare-and-set.
@@ -147,6 +159,33 @@ def revoke(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) 
 def request_otp_again(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
     return _retrying(ctx, booth_id,
                      lambda t: t.request_otp_again(appointment_id, organiser=organiser, now=ctx.clock()))
+
+
+def verify_code(ctx: Context, *, booth_id: str, appointment_id: str, code: str, organiser: str) -> Appointment:
+    """Have the OTP service check the code an appointee read out. The appointment turns verified
+    when otp-verified comes back through Kafka: shown as verified if that lands within the wait."""
+    team = load_team(ctx, booth_id)
+    appointment = team.code_to_check(appointment_id)
+    if appointment is None:
+        return team.get(appointment_id)  # verified already: a retried verification
+    try:
+        ctx.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=code,
+                       on_behalf_of=organiser)
+    except OtpRejected:
+        code_rejected(ctx, booth_id=booth_id, appointment_id=appointment_id)
+        raise CodeRejected("wrong, expired or already used; after 5 wrong tries ask for a new code", "code") from None
+    deadline = time.monotonic() + ctx.verification_wait_s
+    while time.monotonic() < deadline:
+        appointment = ctx.teams.get(booth_id).get(appointment_id)
+        if appointment.status == VERIFIED:
+            break
+        time.sleep(0.05)
+    return appointment
+
+
+def seat_of(ctx: Context, *, booth_id: str, appointment_id: str) -> str:
+    """The role of an appointment's seat: what its replacement is appointed to."""
+    return load_team(ctx, booth_id).get(appointment_id).role
 
 
 def code_rejected(ctx: Context, *, booth_id: str, appointment_id: str) -> bool:
