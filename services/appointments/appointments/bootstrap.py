@@ -31,6 +31,7 @@ SOURCE = "/sangathan/appointments"
 
 @dataclass
 class Adapters(BackgroundJobs):
+    settings: AppointmentsSettings
     db: Database
     org_registry: OrgRegistry
     context: Context
@@ -52,8 +53,11 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     personal = personal_data(settings)
     teams = BoothTeams(db, rules_for, personal)
     otp = OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s)
+    # Not a readiness check: without Redis only the budgeted calls (appoint, verify, resend,
+    # import) answer 503; reading goes on.
+    limits = AppointmentLimits(redis_client(settings), settings)
     context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db),
-                      otp=otp, verification_wait_s=settings.verification_wait_s)
+                      otp=otp, limits=limits, verification_wait_s=settings.verification_wait_s)
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
     namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
     publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
@@ -68,15 +72,14 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
 
     live = LiveFeed(settings.kafka_bootstrap)
     return Adapters(
+        settings=settings,
         db=db,
         org_registry=registry,
         context=context,
         recipients=recipients,
         otp=otp,
         live=live,
-        # Not a readiness check: without Redis only the budgeted calls (verify, resend, import)
-        # answer 503; appointing and reading go on.
-        limits=AppointmentLimits(redis_client(settings), settings),
+        limits=limits,
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),

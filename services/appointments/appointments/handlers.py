@@ -13,16 +13,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, TypeVar
 
+from appointments import commands
 from appointments.adapters.erasures import ErasureLog
+from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
 from appointments.adapters.otp_client import OtpRejected
 from appointments.domain import (
     PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, booth_path,
     idempotency_key,
 )
+from shared.auth.tokens import Principal
+from shared.logging import get_logger
 from shared.orgtree.levels import is_within
+from shared.ratelimit import LimitsUnavailable, Throttled
 from shared.orgtree.repository import OrgRegistry
 
+log = get_logger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 8
 
@@ -67,7 +73,8 @@ class Context:
     teams: BoothTeams
     posts: PresidentPosts
     erasures: ErasureLog | None = None  # the erasure audit trail (erase_* handlers need it)
-    otp: CodeChecker | None = None  # verify_code needs it
+    otp: CodeChecker | None = None  # checks codes (VerifyCode)
+    limits: AppointmentLimits | None = None  # organisers' budgets (every command but Revoke and Unlock)
     # How long verify_code waits for otp-verified to come back through Kafka before answering.
     verification_wait_s: float = 0.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -161,33 +168,6 @@ def request_otp_again(ctx: Context, *, booth_id: str, appointment_id: str, organ
                      lambda t: t.request_otp_again(appointment_id, organiser=organiser, now=ctx.clock()))
 
 
-def verify_code(ctx: Context, *, booth_id: str, appointment_id: str, code: str, organiser: str) -> Appointment:
-    """Have the OTP service check the code an appointee read out. The appointment turns verified
-    when otp-verified comes back through Kafka: shown as verified if that lands within the wait."""
-    team = load_team(ctx, booth_id)
-    appointment = team.code_to_check(appointment_id)
-    if appointment is None:
-        return team.get(appointment_id)  # verified already: a retried verification
-    try:
-        ctx.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=code,
-                       on_behalf_of=organiser)
-    except OtpRejected:
-        code_rejected(ctx, booth_id=booth_id, appointment_id=appointment_id)
-        raise CodeRejected("wrong, expired or already used; after 5 wrong tries ask for a new code", "code") from None
-    deadline = time.monotonic() + ctx.verification_wait_s
-    while time.monotonic() < deadline:
-        appointment = ctx.teams.get(booth_id).get(appointment_id)
-        if appointment.status == VERIFIED:
-            break
-        time.sleep(0.05)
-    return appointment
-
-
-def seat_of(ctx: Context, *, booth_id: str, appointment_id: str) -> str:
-    """The role of an appointment's seat: what its replacement is appointed to."""
-    return load_team(ctx, booth_id).get(appointment_id).role
-
-
 def code_rejected(ctx: Context, *, booth_id: str, appointment_id: str) -> bool:
     """Count a wrong code against the appointment's daily allowance; True if it is now barred."""
     return _retrying(ctx, booth_id, lambda t: t.code_rejected(appointment_id, now=ctx.clock()))
@@ -215,6 +195,100 @@ def otp_failed(ctx: Context, *, event_id: str, booth_id: str, appointment_id: st
             now=ctx.clock()))
     except (UnknownBooth, NotFound):
         return False
+
+
+# --- what an organiser asks (commands.py): budgets, refusals as they may see them, audits -------
+
+
+def handle(ctx: Context, command: commands.Command, who: Principal):
+    """Carry out an organiser's command; the entrypoint has checked their jurisdiction over the
+    booth. Raises DomainError (refused), Throttled (a budget spent) or an adapter's outage."""
+    return _HANDLERS[type(command)](ctx, command, who)
+
+
+def _appoint_for(ctx: Context, cmd: commands.Appoint | commands.Replace, who: Principal) -> Appointment:
+    """`appoint`, with "already president elsewhere" told only inside the organiser's unit, every
+    such refusal audited, and few of them an hour (see AppointmentLimits)."""
+    replaces = cmd.appointment_id if isinstance(cmd, commands.Replace) else None
+    role = load_team(ctx, cmd.booth_id).get(replaces).role if replaces else cmd.role
+    ctx.limits.may_send_to_new_numbers(who.subject)
+    if role == PRESIDENT:
+        ctx.limits.may_try_president(who.subject)
+    try:
+        appointment = appoint(ctx, booth_id=cmd.booth_id, role=role, person=cmd.person, organiser=who.subject,
+                              key=cmd.key, replaces=replaces)
+    except PresidentElsewhere as refused:
+        president_refused(ctx, who, cmd.booth_id, refused)
+        raise as_seen_by(refused, who.unit) from None
+    ctx.limits.sent_to(who.subject, appointment.person.phone)
+    return appointment
+
+
+def president_refused(ctx: Context, who: Principal, booth_id: str, refused: PresidentElsewhere,
+                      spent_ends: bool = False) -> None:
+    """Audit and count a refusal because the phone is a president elsewhere: each one tells
+    something. With `spent_ends` (an import), Throttled once the organiser's refusals are spent."""
+    # The audit line names who asked and where, never the phone.
+    log.warning("president post refused", fields={
+        "organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
+        "holder_in_jurisdiction": who.may_act_in(refused.holder_booth)})
+    try:
+        ctx.limits.president_refusal(who.subject)
+    except Throttled:
+        if spent_ends:
+            raise
+    except LimitsUnavailable:
+        pass  # counted or not, this refusal is answered
+
+
+def _revoke(ctx: Context, cmd: commands.Revoke, who: Principal) -> Appointment:
+    return revoke(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+
+
+def _resend_code(ctx: Context, cmd: commands.ResendCode, who: Principal) -> Appointment:
+    ctx.limits.resend(who.subject, cmd.appointment_id)
+    return request_otp_again(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+
+
+def _verify_code(ctx: Context, cmd: commands.VerifyCode, who: Principal) -> Appointment:
+    """Have the OTP service check the code an appointee read out. The appointment turns verified
+    when otp-verified comes back through Kafka: shown as verified if that lands within the wait."""
+    ctx.limits.verification(who.subject, cmd.appointment_id)
+    team = load_team(ctx, cmd.booth_id)
+    appointment = team.code_to_check(cmd.appointment_id)
+    if appointment is None:
+        return team.get(cmd.appointment_id)  # verified already: a retried verification
+    try:
+        ctx.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment.id, code=cmd.code,
+                       on_behalf_of=who.subject)
+    except OtpRejected:
+        code_rejected(ctx, booth_id=cmd.booth_id, appointment_id=appointment.id)
+        raise CodeRejected("wrong, expired or already used; after 5 wrong tries ask for a new code", "code") from None
+    deadline = time.monotonic() + ctx.verification_wait_s
+    while time.monotonic() < deadline:
+        appointment = ctx.teams.get(cmd.booth_id).get(appointment.id)
+        if appointment.status == VERIFIED:
+            break
+        time.sleep(0.05)
+    return appointment
+
+
+def _unlock(ctx: Context, cmd: commands.Unlock, who: Principal) -> Appointment:
+    appointment = unlock(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject,
+                         unit=who.unit)
+    log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": cmd.booth_id,
+                                             "appointment_id": cmd.appointment_id})
+    return appointment
+
+
+def _erase_appointment(ctx: Context, cmd: commands.EraseAppointment, who: Principal) -> tuple[str, list]:
+    erasure_id = erase_appointment(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id,
+                                   requested_by=who.subject, unit=who.unit)
+    return erasure_id, [(cmd.booth_id, cmd.appointment_id)]
+
+
+def _erase_phone(ctx: Context, cmd: commands.ErasePhone, who: Principal) -> tuple[str, list]:
+    return erase_person(ctx, phone=cmd.phone, requested_by=who.subject, unit=who.unit)
 
 
 # --- personal data: erasure and retention ---------------------------------------------------------
@@ -382,3 +456,10 @@ def _apply_rows(ctx: Context, attempt: Attempt, rows: list[Row], organiser: str)
             attempt.claimed.append(appointment)
         outcome[row.number] = Appointed(appointment, appointment.id not in known)
     return outcome
+
+
+_HANDLERS = {
+    commands.Appoint: _appoint_for, commands.Replace: _appoint_for, commands.Revoke: _revoke,
+    commands.ResendCode: _resend_code, commands.VerifyCode: _verify_code, commands.Unlock: _unlock,
+    commands.EraseAppointment: _erase_appointment, commands.ErasePhone: _erase_phone,
+}
