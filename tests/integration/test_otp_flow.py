@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from otp import handlers
 from otp.adapters import events as otp_events
-from otp.adapters.delivery import DeliveryUnavailable
+from otp.ports import DeliveryUnavailable
 from otp.api import create_otp_app
 from otp.bootstrap import Adapters, bootstrap
 from otp.commands import SendCode

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import redis
 
 from otp.adapters import events as otp_events
-from otp.adapters.delivery import DeliveryChannel, RedisStreamSink
+from otp.adapters.delivery import RedisStreamSink
 from otp.adapters.notifier_delivery import notifier_channel
 from otp.adapters.secret import hmac_key
 from otp.adapters.store import RedisCodeStore
 from otp.consumer import GROUP_ID, RESTART_PAUSE_S, event_handler
 from otp.domain import Policy
 from otp.handlers import Ports
+from otp.ports import DeliveryChannel
 from otp.settings import OtpSettings
 from shared import topics
 from shared.background import BackgroundJobs, consuming
