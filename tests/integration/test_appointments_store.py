@@ -9,10 +9,10 @@ import pytest
 from confluent_kafka import Consumer
 
 from appointments import handlers
-from appointments.adapters.mongo import ConcurrentUpdate
 from appointments.adapters.outbox import OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import DomainError, Person, RoleFilled
+from appointments.ports import ConcurrentUpdate
 from shared.events.contracts import from_kafka
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.teams.rules import rules_for

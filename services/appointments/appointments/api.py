@@ -29,12 +29,11 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from appointments import bulk, commands, handlers
 from appointments.adapters.limits import AppointmentLimits
-from appointments.adapters.mongo import ConcurrentUpdate
-from appointments.adapters.otp_client import OtpThrottled, OtpUnavailable
 from appointments.adapters.recipients import RecipientsBuilding
 from appointments.bootstrap import Adapters, bootstrap
 from appointments.domain import LOCALE, VERIFIED, Appointment, BoothTeam, DomainError, Person
 from appointments.phones import InvalidPhone, mask, normalise_mobile
+from appointments.ports import ConcurrentUpdate, OtpThrottled, OtpUnavailable
 from appointments.settings import AppointmentsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal

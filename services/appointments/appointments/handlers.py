@@ -11,22 +11,21 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from appointments import commands
-from appointments.adapters.erasures import ErasureLog
-from appointments.adapters.limits import AppointmentLimits
-from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
-from appointments.adapters.otp_client import OtpRejected
 from appointments.domain import (
     PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, booth_path,
     idempotency_key,
 )
+from appointments.ports import (
+    CodeChecker, ConcurrentUpdate, ErasureTrail, OrganiserBudgets, OtpRejected, PresidentPostRegister, TeamStore,
+)
 from shared.auth.tokens import Principal
 from shared.logging import get_logger
 from shared.orgtree.levels import is_within
-from shared.ratelimit import LimitsUnavailable, Throttled
 from shared.orgtree.repository import OrgRegistry
+from shared.ratelimit import LimitsUnavailable, Throttled
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -61,20 +60,16 @@ def as_seen_by(refusal: PresidentElsewhere, jurisdiction: str | None) -> DomainE
                           "phone")
 
 
-class CodeChecker(Protocol):
-    """The OTP service: checks a code, or raises OtpRejected, OtpThrottled or OtpUnavailable."""
-
-    def verify(self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str) -> None: ...
-
-
 @dataclass
 class Context:
+    """Everything the handlers need (ports.py); bootstrap wires the real ones."""
+
     registry: OrgRegistry
-    teams: BoothTeams
-    posts: PresidentPosts
-    erasures: ErasureLog | None = None  # the erasure audit trail (erase_* handlers need it)
+    teams: TeamStore
+    posts: PresidentPostRegister
+    erasures: ErasureTrail | None = None  # the erasure audit trail (erase_* handlers need it)
     otp: CodeChecker | None = None  # checks codes (VerifyCode)
-    limits: AppointmentLimits | None = None  # organisers' budgets (every command but Revoke and Unlock)
+    limits: OrganiserBudgets | None = None  # organisers' budgets (every command but Revoke and Unlock)
     # How long verify_code waits for otp-verified to come back through Kafka before answering.
     verification_wait_s: float = 0.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
