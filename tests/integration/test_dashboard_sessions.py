@@ -13,7 +13,7 @@ import redis
 
 from shared.auth.issuer import organiser_token
 from tests.integration.test_dashboard_live import Stream
-from tests.processes import start_service
+from tests.processes import closed_port, start_service
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +117,19 @@ def test_over_https_the_session_cookie_is_host_prefixed_secure_and_for_the_whole
     out = httpx.delete(f"{base}/api/session", headers={"Cookie": f"{name}={morsel.value}"})
     assert out.status_code == 204 and "__Host-sangathan_session=" in out.headers["set-cookie"]
     assert "Secure" in out.headers["set-cookie"]
+
+
+def test_with_redis_away_signing_in_and_sessions_answer_503_problems(tmp_path):
+    process, base = start_service("dashboard", {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}, tmp_path)
+    try:
+        token = organiser_token(sub="user-it-noredis", unit="IN-HP")
+        signing_in = httpx.post(f"{base}/api/session", json={"token": token}, timeout=10)
+        assert "set-cookie" not in signing_in.headers
+        for answer in (signing_in, httpx.get(f"{base}/api/session", cookies={"sangathan_session": "x" * 43},
+                                             timeout=10)):
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["type"].endswith("/dependency-unavailable") and "Retry-After" in answer.headers
+        ready = httpx.get(f"{base}/readyz", timeout=10)
+        assert ready.status_code == 503 and "redis" in ready.text
+    finally:
+        process.stop()
