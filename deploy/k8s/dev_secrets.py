@@ -8,8 +8,9 @@ the local issuer's public key (python -m shared.auth.issuer makes the pair once,
 .state/auth) and a token per service signed by it, so tokens minted locally work against the
 dev cluster, a fresh key pair for the dashboard's token exchange, and a self-signed certificate
 for the dev overlay's public hosts (the Ingress's TLS). Nothing is written to disk beyond the
-local issuer's keys; run it once per cluster, as running it again rotates every password. Production creates the same names from its own vault,
-and cert-manager the certificate (README.md).
+local issuer's keys; run it once per cluster, as running it again rotates every password.
+Production creates the same names from its own vault, and cert-manager the certificate
+(README.md).
 """
 
 from __future__ import annotations
