@@ -78,14 +78,14 @@ def read_all(bootstrap: str, topic: str) -> list:
 def test_a_directive_accepted_while_kafka_is_away_is_published_by_the_relay_once(ports, kafka_bootstrap, scratch):
     cmd = command()
     document, created = handlers.issue_directive(cmd, ports)
-    assert created and ports.store.get(cmd.directive_id)["outbox"]["published"] is False
+    assert created and ports.store.get(cmd.directive_id).published is False
 
     ports.events = ev.NotifierEvents(ev.publisher(kafka_bootstrap, lambda name: scratch))
     assert handlers.relay_outbox(ports) == 1
     assert handlers.relay_outbox(ports) == 0, "published once, then marked"
-    assert ports.store.get(cmd.directive_id)["outbox"]["published"] is True
+    assert ports.store.get(cmd.directive_id).published is True
     [event] = read_all(kafka_bootstrap, scratch)
-    assert event.type == types.DIRECTIVE_ISSUED and event.id == document["outbox"]["event_id"]
+    assert event.type == types.DIRECTIVE_ISSUED and event.id == document.outbox_event_id
     assert event.data["directive_id"] == cmd.directive_id and event.key == "IN-HP"
 
 

@@ -6,6 +6,7 @@ and opted-out, cancelled, expired or out-of-window tasks are not sent."""
 import asyncio
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from datetime import time as clock_time
 
 import pytest
@@ -14,6 +15,7 @@ import redis
 from notifier.adapters.channels import ACCEPTED, PERMANENT, TRANSIENT, Outcome
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.tally import Tally
+from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, booth_path, delivery_id
@@ -61,7 +63,11 @@ def ledger(settings):
 
 def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3, clock=time.time):
     channels = {"whatsapp": whatsapp or ScriptedChannel("whatsapp"), "sms": sms or ScriptedChannel("sms")}
-    directive = {"title": {"en": "T", "hi": "टी"}, "body": {"en": "B", "hi": "बी"}}
+    now = datetime.now(timezone.utc)
+    directive = Directive(directive_id=DIRECTIVE_ID, issued_by="user-hp", issuing_unit="IN-HP",
+                          title={"en": "T", "hi": "टी"}, body={"en": "B", "hi": "बी"}, scope=("IN-HP",),
+                          audience=("booth_president",), channels=("whatsapp", "sms"), priority="normal",
+                          send_at=None, expires_at=now + timedelta(days=1), issued_at=now, recurrence=None)
     ports = SendPorts(ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.p), channels=channels,
                       directives=DirectiveCache(lambda _: directive), policy=policy or SendingPolicy(quiet_start=None),
                       ack_key=b"a" * 32, public_url="http://n", max_attempts=max_attempts, backoff_base_s=1,

@@ -17,11 +17,11 @@ from notifier.adapters import events as ev
 from notifier.adapters.events import NotifierEvents
 from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.ledger import Ledger
-from notifier.adapters.store import (ACCEPTED, CANCELLABLE, CANCELLED, SCHEDULED, SENT, DirectiveStore,
-                                     DuplicateDirective)
+from notifier.adapters.store import DirectiveStore, DuplicateDirective
 from notifier.adapters.tally import Tally
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
 from notifier.domain import directives as rules
+from notifier.domain.directives import CANCEL, CANCELLED, SCHEDULE, SENT, Directive, fanout_job
 from notifier.domain import recurrence as rec
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.receipts import DELIVERED, FAILED, READ
@@ -67,8 +67,8 @@ class Ports:
 # --- directives ----------------------------------------------------------------------------------
 
 
-def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[dict, bool]:
-    """Store the directive with its event (the outbox) and publish it; (document, created).
+def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[Directive, bool]:
+    """Store the directive with its event (the outbox) and publish it; (directive, created).
 
     Jurisdiction is checked by the caller (the API) before this runs.
     """
@@ -86,61 +86,46 @@ def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[dict, bool]:
         refusal = rules.rounds_per_day_refusal(cmd, ports.store.recurring())
         if refusal is not None:
             raise Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
-    data = rules.event_data(cmd, now)
-    document = {
-        "_id": cmd.directive_id, **data, "state": ACCEPTED, "expires_ts": cmd.expires_at.timestamp(),
-        "send_ts": cmd.send_at.timestamp() if cmd.send_at else None,
-        # Rounds run from here (send_at, or now); COUNT counts from it too.
-        "rounds_start": max(cmd.send_at or now, now) if cmd.recurrence else None,
-        "quiet_hours_override": {"reason": cmd.override_reason, "by": cmd.issued_by, "at": now} if cmd.override_reason else None,
-        "outbox": {"event_id": ev.event_id(f"issued:{cmd.directive_id}"), "published": False},
-        "timeline": {ACCEPTED: now},
-    }
+    directive = Directive.issue(cmd, now, event_id=ev.event_id(f"issued:{cmd.directive_id}"))
     try:
-        ports.store.insert(document)
+        ports.store.insert(directive)
     except DuplicateDirective:
         return ports.store.get(cmd.directive_id), False
     if cmd.override_reason:
         ports.store.audit("quiet-hours-override", actor=cmd.issued_by, subject=cmd.directive_id,
                           reason=cmd.override_reason, unit=cmd.issuing_unit)
         log.warning("quiet hours overridden", fields={"directive_id": cmd.directive_id, "by": cmd.issued_by})
-    publish_outbox(document, ports)
-    return document, True
+    publish_outbox(directive, ports)
+    return directive, True
 
 
-def publish_outbox(document: dict, ports: Ports) -> bool:
+def publish_outbox(directive: Directive, ports: Ports) -> bool:
     """Publish a stored directive's event; the relay retries whatever this could not."""
     try:
-        ports.events.publish([ev.directive_issued(event_data_of(document))])
+        ports.events.publish([ev.directive_issued(directive.event_data())])
     except ev.EventsUnavailable as exc:
         log.warning("directive-issued not published yet; the relay retries",
-                    fields={"directive_id": document["_id"], "error": str(exc)[:200]})
+                    fields={"directive_id": directive.directive_id, "error": str(exc)[:200]})
         return False
-    ports.store.mark_published(document["_id"])
+    ports.store.mark_published(directive.directive_id)
     return True
 
 
 def relay_outbox(ports: Ports) -> int:
     published = 0
-    for document in ports.store.unpublished():
-        published += publish_outbox(document, ports)
+    for directive in ports.store.unpublished():
+        published += publish_outbox(directive, ports)
     return published
 
 
-def event_data_of(document: dict) -> dict:
-    fields = ("directive_id", "issued_by", "issuing_unit", "title", "body", "scope", "audience", "channels",
-              "priority", "send_at", "recurrence", "expires_at", "issued_at")
-    return {f: document[f] for f in fields}
-
-
-def cancel_directive(cmd: CancelDirective, ports: Ports) -> dict:
-    moved = ports.store.move(cmd.directive_id, CANCELLABLE, CANCELLED, cancelled_by=cmd.cancelled_by)
+def cancel_directive(cmd: CancelDirective, ports: Ports) -> Directive:
+    moved = ports.store.move(cmd.directive_id, CANCEL, cancelled_by=cmd.cancelled_by)
     if moved is None:
         existing = ports.store.get(cmd.directive_id)
         if existing is None:
             raise NotFound(cmd.directive_id)
         raise Refused(409, "not-cancellable", "The directive can no longer be cancelled",
-                      f"It is {existing['state']}; only a directive not yet fully sent can be cancelled.")
+                      f"It is {existing.state}; only a directive not yet fully sent can be cancelled.")
     ports.ledger.cancel(cmd.directive_id)  # lanes drop its tasks not yet sent
     ports.store.audit("cancel", actor=cmd.cancelled_by, subject=cmd.directive_id)
     return moved
@@ -148,56 +133,27 @@ def cancel_directive(cmd: CancelDirective, ports: Ports) -> dict:
 
 def schedule_fanout(data: dict, ports: Ports) -> None:
     """On directive-issued: queue its fan-out (or its first round) for when it is due."""
-    document = ports.store.get(data["directive_id"])
-    if document is None or document["state"] == CANCELLED:
+    directive = ports.store.get(data["directive_id"])
+    if directive is None or directive.state == CANCELLED:
         return  # another notifier's directive (its own database), or cancelled already
-    if document.get("recurrence"):
+    if directive.recurring:
         # A redelivered event after some rounds ran queues the round after the last one recorded.
-        ran = [rec.slot_of(r) for r in document.get("rounds") or {}]
-        following = next_round(document, after=max(ran, default=None))
-        if following is not None and document["state"] != SENT:
-            schedule_round(document, following, ports.ledger, ports.store)
+        following = directive.round_after_the_last()
+        if following is not None and directive.state != SENT:
+            schedule_round(directive, following, ports.ledger, ports.store)
         return
     now = ports.clock()
-    due = max(now, document.get("send_ts") or now)
-    ports.ledger.schedule_fanout(document["_id"], due)
+    due = directive.due(now)
+    ports.ledger.schedule_fanout(directive.directive_id, due)
     if due > now + 1:
-        ports.store.move(document["_id"], (ACCEPTED,), SCHEDULED, due_at=datetime.fromtimestamp(due, timezone.utc))
+        ports.store.move(directive.directive_id, SCHEDULE, due_at=datetime.fromtimestamp(due, timezone.utc))
 
 
-def recurrence_of(document: dict) -> rec.Recurrence:
-    given = document["recurrence"]
-    until = datetime.fromisoformat(given["until"]) if given.get("until") else None
-    return rec.parse(given["rrule"], given["timezone"], until)
-
-
-def next_round(document: dict, after: datetime | None) -> datetime | None:
-    """The slot of the directive's first round after `after` (its first round if None)."""
-    start = _aware(document["rounds_start"])
-    end = datetime.fromtimestamp(document["expires_ts"], timezone.utc)
-    return recurrence_of(document).next_slot(start, end, after)
-
-
-def catch_up_round(document: dict, missed: datetime, now: datetime) -> datetime | None:
-    start = _aware(document["rounds_start"])
-    end = datetime.fromtimestamp(document["expires_ts"], timezone.utc)
-    return rec.catch_up(recurrence_of(document), start, end, missed, now)
-
-
-def schedule_round(document: dict, slot: datetime, ledger: Ledger, store: DirectiveStore) -> None:
+def schedule_round(directive: Directive, slot: datetime, ledger: Ledger, store: DirectiveStore) -> None:
     """Queue the round at `slot` (idempotent: its job is named by its round id, and a redelivery
     never postpones it) and show the directive waiting for it."""
-    ledger.schedule_fanout(round_job(document["_id"], rec.round_id(slot)), slot.timestamp())
-    store.next_round(document["_id"], slot)
-
-
-def round_job(directive_id: str, round_id: str) -> str:
-    """A fan-out job's name: the directive id, and for a round `<directive id>@<round id>`."""
-    return f"{directive_id}@{round_id}"
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # MongoDB hands datetimes back naive (UTC)
+    ledger.schedule_fanout(fanout_job(directive.directive_id, rec.round_id(slot)), slot.timestamp())
+    store.next_round(directive.directive_id, slot)
 
 
 # --- OTP codes -----------------------------------------------------------------------------------
@@ -305,10 +261,10 @@ def receipt_events(pairs: list[tuple[dict, dict]]) -> list[tuple]:
 
 def acknowledge(cmd: Acknowledge, ports: Ports) -> bool:
     """Record an acknowledgement once; False if it was already recorded."""
-    document = ports.store.get(cmd.directive_id)
-    if document is None:
+    directive = ports.store.get(cmd.directive_id)
+    if directive is None:
         raise NotFound(cmd.directive_id)
-    if document["state"] == CANCELLED or document["expires_ts"] <= ports.clock():
+    if not directive.acknowledgeable(ports.clock()):
         raise Refused(410, "directive-closed", "The directive is no longer open",
                       "It was cancelled or has expired; acknowledgements are closed.")
     path = booth_path(cmd.booth_id)

@@ -35,6 +35,7 @@ from notifier.adapters.http import Batches
 from notifier.adapters.ledger import LEASE_S, Ledger
 from notifier.adapters.tally import Tally
 from notifier.domain import acks
+from notifier.domain.directives import Directive
 from notifier.domain.messages import Message, directive_message, otp_message
 from notifier.domain.pacing import Pacer
 from notifier.domain.policy import SendingPolicy
@@ -53,11 +54,11 @@ LANE_LATENCY = Histogram("sangathan_notifier_lane_latency_seconds", "From task q
 class DirectiveCache:
     """Directive texts by id, re-read after `ttl_s`: tasks carry the id, not 4 KB of text each."""
 
-    def __init__(self, load: Callable[[str], dict | None], ttl_s: float = 60.0, size: int = 256):
+    def __init__(self, load: Callable[[str], Directive | None], ttl_s: float = 60.0, size: int = 256):
         self._load, self._ttl_s, self._size = load, ttl_s, size
-        self._items: dict[str, tuple[float, dict | None]] = {}
+        self._items: dict[str, tuple[float, Directive | None]] = {}
 
-    def get(self, directive_id: str) -> dict | None:
+    def get(self, directive_id: str) -> Directive | None:
         now = time.monotonic()
         hit = self._items.get(directive_id)
         if hit is None or now - hit[0] > self._ttl_s:
@@ -225,7 +226,7 @@ class Sender:
         if directive is None:
             return None
         token = acks.mint(self.ports.ack_key, acks.AckClaim(task.directive_id, task.recipient_id, task.booth_id))
-        return directive_message(title=directive["title"], body=directive["body"], locale=task.locale,
+        return directive_message(title=directive.title, body=directive.body, locale=task.locale,
                                  link=f"{self.ports.public_url}/a/{token}", reminder=task.send == REMINDER)
 
     # --- 5. settle -----------------------------------------------------------------------------
