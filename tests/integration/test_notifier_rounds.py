@@ -142,7 +142,7 @@ def tasks_on(world, topic: str) -> list[Task]:
 
 
 def job_members(ports) -> list[str]:
-    return sorted(m.decode() for m in ports.ledger.redis.zrange(f"{ports.ledger.p}jobs", 0, -1))
+    return sorted(m.decode() for m in ports.ledger.redis.zrange(f"{ports.ledger.prefix}jobs", 0, -1))
 
 
 def test_two_schedulers_racing_for_one_slot_send_it_once(world):

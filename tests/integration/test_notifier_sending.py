@@ -68,7 +68,7 @@ def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_a
                           title={"en": "T", "hi": "टी"}, body={"en": "B", "hi": "बी"}, scope=("IN-HP",),
                           audience=("booth_president",), channels=("whatsapp", "sms"), priority="normal",
                           send_at=None, expires_at=now + timedelta(days=1), issued_at=now, recurrence=None)
-    ports = SendPorts(ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.p), channels=channels,
+    ports = SendPorts(ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.prefix), channels=channels,
                       directives=DirectiveCache(lambda _: directive), policy=policy or SendingPolicy(quiet_start=None),
                       ack_key=b"a" * 32, public_url="http://n", max_attempts=max_attempts, backoff_base_s=1,
                       backoff_cap_s=8, whatsapp_daily_cap=cap, clock=clock, rand=lambda: 0.5)

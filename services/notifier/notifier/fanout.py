@@ -191,10 +191,8 @@ class FanOut:
                     unconfirmed = 0
         self._emit(directive, batch, counts, booths, round_id)
         self.producer.flush()  # raises unless Kafka took every task of the chunk
-        with self.ledger.redis.pipeline() as pipe:
-            self.tally.targeted_ops(pipe, directive.directive_id, counts if totals else Counter(), booths)
-            self.ledger.chunk_done_ops(pipe, job, unit, counts["all"])
-            pipe.execute()
+        self.ledger.chunk_done(job, unit, counts["all"], counted=self.tally.targeted(
+            directive.directive_id, counts if totals else Counter(), booths))
         log.info("fan-out chunk done", fields={"directive_id": directive.directive_id, "round": round_id, "unit": unit,
                                                "recipients": counts["all"], "booths": len(booths),
                                                "seconds": round(time.monotonic() - started, 2)})

@@ -38,7 +38,6 @@ ACKS = Metric("sangathan_notifier_acknowledgements", "Acknowledgements received,
 
 STOP_WORDS = {"STOP", "STOP ALL", "UNSUBSCRIBE", "रोकें", "बंद करें", "बंद"}
 OTP_LIFETIME_S = 600
-ACK_MARK_TTL_S = 45 * 86400
 
 
 class Refused(Exception):
@@ -270,15 +269,14 @@ def acknowledge(cmd: Acknowledge, ports: Ports) -> bool:
     path = booth_path(cmd.booth_id)
     if path is None:
         raise Refused(422, "not-a-booth", "Not a booth", "The acknowledgement names no booth.")
-    mark = f"{ports.ledger.p}acked:{cmd.directive_id}:{cmd.recipient_id}"
-    if not ports.ledger.redis.set(mark, cmd.via, nx=True, ex=ACK_MARK_TTL_S):
+    if not ports.ledger.mark_acknowledged(cmd.directive_id, cmd.recipient_id, cmd.via):
         return False
     event = ev.acknowledged(directive_id=cmd.directive_id, booth_id=cmd.booth_id, booth_path=path,
                             recipient_id=cmd.recipient_id, via=cmd.via, at=ev.now())
     try:
         announce([event], ports.tally, ports.events)
     except ev.EventsUnavailable:
-        ports.ledger.redis.delete(mark)  # not recorded: the recipient may try again
+        ports.ledger.unmark_acknowledged(cmd.directive_id, cmd.recipient_id)  # not recorded: they may try again
         raise
     ACKS.labels(cmd.via).inc()
     return True

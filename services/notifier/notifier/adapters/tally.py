@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 
 import redis
+from redis.client import Pipeline
 
 from notifier.domain.receipts import RANK
 from shared.events import types
@@ -77,12 +79,12 @@ def count_target(counts: Counter, path: dict[str, str] | None) -> None:
 class Tally:
     def __init__(self, client: redis.Redis, *, prefix: str):
         self.redis = client
-        self.p = prefix
+        self.prefix = prefix
         self._status = client.register_script(_STATUS)
         self._ack = client.register_script(_ACK)
 
     def key(self, directive_id: str, name: str) -> str:
-        return f"{self.p}d:{{{directive_id}}}:{name}"
+        return f"{self.prefix}d:{{{directive_id}}}:{name}"
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -118,16 +120,19 @@ class Tally:
                                       booth_id=data["booth_id"], path=data["booth_path"], client=pipe)
             pipe.execute()
 
-    def targeted_ops(self, pipe, directive_id: str, counts: Counter, booths: set[str]) -> None:
-        """Queue on `pipe` a fan-out chunk's targeted recipients: `counts` per scope (all, state,
-        district ids, as `count_targets` makes them) and the booths they are in."""
-        for scope, n in counts.items():
-            pipe.hincrby(self.key(directive_id, "counts"), f"{scope}|targeted", n)
-        if booths:
-            pipe.sadd(self.key(directive_id, "booths"), *booths)
-        for name in ("counts", "booths"):
-            pipe.expire(self.key(directive_id, name), TTL_S)
-        pipe.incr(self.key(directive_id, "seq"))
+    def targeted(self, directive_id: str, counts: Counter, booths: set[str]) -> Callable[[Pipeline], None]:
+        """A fan-out chunk's targeted recipients, `counts` per scope (all, state, district ids, as
+        `count_target` makes them) and the booths they are in, as writes for the ledger to make
+        with the chunk's resume point (`Ledger.chunk_done`), in one transaction."""
+        def write(pipe: Pipeline) -> None:
+            for scope, n in counts.items():
+                pipe.hincrby(self.key(directive_id, "counts"), f"{scope}|targeted", n)
+            if booths:
+                pipe.sadd(self.key(directive_id, "booths"), *booths)
+            for name in ("counts", "booths"):
+                pipe.expire(self.key(directive_id, name), TTL_S)
+            pipe.incr(self.key(directive_id, "seq"))
+        return write
 
     # --- reads ---------------------------------------------------------------------------------
 
