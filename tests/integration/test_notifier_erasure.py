@@ -8,7 +8,7 @@ import pytest
 
 from notifier import consumer
 from notifier.domain.tasks import Task
-from notifier.handlers import Ports
+from notifier.handlers.ports import Ports
 from shared.events import types
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher

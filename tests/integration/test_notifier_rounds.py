@@ -21,7 +21,8 @@ from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
-from notifier import handlers
+from notifier.handlers import directives
+from notifier.handlers.ports import Ports
 from notifier.adapters import events as ev
 from notifier.adapters.lanes import LANE_TOPICS, TaskProducer
 from notifier.adapters.ledger import Ledger
@@ -83,7 +84,7 @@ def world(settings, mongo_db, kafka_bootstrap):
     client = redis.Redis.from_url(settings.redis_url)
     clock = Clock(DAY.replace(hour=7))
     store = DirectiveStore(mongo_db, "n_")
-    ports = handlers.Ports(
+    ports = Ports(
         store=store,
         ledger=Ledger(client, prefix=f"{ns}:", phone_key=b"k" * 32, optouts=OPTOUTS),
         tally=Tally(client, prefix=f"{ns}:"),
@@ -115,7 +116,7 @@ def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> Directive:
         scope=("IN-HP-D02",), audience=("booth_president",), channels=("whatsapp", "sms"), priority="bulk",
         send_at=None, expires_at=now + timedelta(days=2), override_reason=None,
         recurrence={"rrule": rrule, "timezone": "Asia/Kolkata", "until": None})
-    document, created = handlers.issue_directive(cmd, ports)
+    document, created = directives.issue_directive(cmd, ports)
     assert created
     return document
 
@@ -149,7 +150,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     ports, clock = world["ports"], world["clock"]
     document = issue(ports)
     for _ in range(2):  # directive-issued delivered twice
-        handlers.schedule_fanout(document.event_data(), ports)
+        directives.schedule_fanout(document.event_data(), ports)
     nine = rec.round_id(DAY.replace(hour=9))
     assert job_members(ports) == [f"{document.directive_id}@{nine}"]
     assert ports.store.get(document.directive_id).state == SCHEDULED
@@ -179,7 +180,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     eleven = f"{document.directive_id}@{rec.round_id(DAY.replace(hour=11))}"
     assert job_members(ports) == [eleven]
     assert ports.tally.snapshot(document.directive_id)["total"]["targeted"] == 3
-    handlers.schedule_fanout(document.event_data(), ports)  # the event again, after a restart
+    directives.schedule_fanout(document.event_data(), ports)  # the event again, after a restart
     assert job_members(ports) == [eleven]
     assert ports.store.get(document.directive_id).next_round_at == DAY.replace(hour=11).astimezone(timezone.utc)
 
@@ -187,7 +188,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
 def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(world):
     ports, clock = world["ports"], world["clock"]
     document = issue(ports)
-    handlers.schedule_fanout(document.event_data(), ports)
+    directives.schedule_fanout(document.event_data(), ports)
     scheduler = world["scheduler"]()
     clock.set(DAY.replace(hour=13, minute=5))  # the scheduler was away through 9:00 and 11:00
     while scheduler.run_due():
@@ -204,15 +205,15 @@ def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(wo
 def test_the_last_round_sends_the_directive_and_a_cancelled_one_sends_no_further_round(world):
     ports, clock = world["ports"], world["clock"]
     once = issue(ports, "FREQ=DAILY;BYHOUR=9;COUNT=1")
-    handlers.schedule_fanout(once.event_data(), ports)
+    directives.schedule_fanout(once.event_data(), ports)
     cancelled = issue(ports, "FREQ=DAILY;BYHOUR=10,12")
-    handlers.schedule_fanout(cancelled.event_data(), ports)
+    directives.schedule_fanout(cancelled.event_data(), ports)
     scheduler = world["scheduler"]()
     clock.set(DAY.replace(hour=10, second=1))
     while scheduler.run_due():
         pass
     assert ports.store.get(once.directive_id).state == SENT
-    handlers.cancel_directive(CancelDirective(cancelled.directive_id, "user-hp-d02"), ports)
+    directives.cancel_directive(CancelDirective(cancelled.directive_id, "user-hp-d02"), ports)
     clock.set(DAY.replace(hour=12, second=1))
     while scheduler.run_due():
         pass

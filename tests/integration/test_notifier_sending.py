@@ -212,7 +212,7 @@ def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_c
     from confluent_kafka import Consumer, KafkaError
 
     from notifier.adapters.lanes import TaskProducer
-    from notifier.handlers import fall_back_late
+    from notifier.handlers.receipts import fall_back_late
 
     topic = scratch()
     producer = TaskProducer(kafka_bootstrap, lambda _: topic)

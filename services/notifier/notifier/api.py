@@ -27,7 +27,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from notifier import handlers
+from notifier.handlers import directives, otp_codes, receipts
+from notifier.handlers.ports import NotFound, Refused
 from notifier.adapters.events import EventsUnavailable
 from notifier.bootstrap import Adapters, bootstrap
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
@@ -155,7 +156,7 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def problem(exc: handlers.Refused) -> ProblemError:
+def problem(exc: Refused) -> ProblemError:
     return ProblemError(exc.status, exc.kind, exc.title, exc.detail)
 
 
@@ -199,8 +200,8 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             recurrence=body.recurrence.model_dump() if body.recurrence else None,
         )
         try:
-            directive, created = handlers.issue_directive(cmd, ports)
-        except handlers.Refused as exc:
+            directive, created = directives.issue_directive(cmd, ports)
+        except Refused as exc:
             raise problem(exc) from None
         response.status_code = 201 if created else 200
         response.headers["Location"] = f"/v1/directives/{directive_id}"
@@ -215,8 +216,8 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     def cancel(directive_id: str, who: Organiser):
         readable(directive_id, who)
         try:
-            return directive_read(handlers.cancel_directive(CancelDirective(directive_id, who.subject), ports))
-        except handlers.Refused as exc:
+            return directive_read(directives.cancel_directive(CancelDirective(directive_id, who.subject), ports))
+        except Refused as exc:
             raise problem(exc) from None
 
     @router.get("/{directive_id}/status", responses=problems(404))
@@ -289,7 +290,7 @@ def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         cmd = SendOtp(request_id=str(body.request_id), appointment_id=str(body.appointment_id), booth_id=body.booth_id,
                       phone=body.phone, channel=body.channel, locale=body.locale, text=body.text)
         try:
-            delivery_id = handlers.queue_otp(cmd, adapters.ports)
+            delivery_id = otp_codes.queue_otp(cmd, adapters.ports)
         except Exception as exc:  # Kafka did not take it: the caller must know nothing was queued
             log.warning("otp not queued", fields={"request_id": cmd.request_id, "error_class": type(exc).__name__})
             raise ProblemError(503, "lanes-unavailable", "The code could not be queued", "Try again shortly.",
@@ -322,7 +323,7 @@ def receipts_router(adapters: Adapters) -> APIRouter:
         except ValueError:
             raise ProblemError(400, "bad-payload", "The payload is not a JSON object") from None
         try:
-            return await run_in_threadpool(handlers.record_receipts, payload, ports)
+            return await run_in_threadpool(receipts.record_receipts, payload, ports)
         except EventsUnavailable:
             raise ProblemError(503, "events-unavailable", "Receipts not recorded", "Call again.",
                                headers={"Retry-After": "5"}) from None
@@ -352,10 +353,10 @@ def receipts_router(adapters: Adapters) -> APIRouter:
     def acknowledge(token: str, request: Request):
         found = claim(token)
         try:
-            new = handlers.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"), ports)
-        except handlers.NotFound:
+            new = receipts.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"), ports)
+        except NotFound:
             raise not_found(found.directive_id) from None
-        except handlers.Refused as exc:
+        except Refused as exc:
             raise problem(exc) from None
         except EventsUnavailable:
             raise ProblemError(503, "events-unavailable", "Not recorded", "Please try again.",

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo.database import Database
 
-from notifier import consumer, handlers
+from notifier import consumer
 from notifier.adapters import events as ev
 from notifier.adapters.channels import channels
 from notifier.adapters.keys import ack_key, optout_index, webhook_key
@@ -24,6 +24,9 @@ from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.domain.policy import SendingPolicy, parse_polls, parse_quiet_hours
 from notifier.fanout import FanOut
+from notifier.handlers.directives import relay_outbox
+from notifier.handlers.mover import move_due_tasks
+from notifier.handlers.ports import Ports
 from notifier.followups import FollowUps
 from notifier.lanes import Lane, LaneWorkers
 from notifier.sending import DirectiveCache, SendPorts
@@ -49,7 +52,7 @@ class Adapters:
     db: Database
     redis: redis.Redis
     org_registry: OrgRegistry
-    ports: handlers.Ports
+    ports: Ports
     webhook_key: bytes
     ack_key: bytes
     policy: SendingPolicy
@@ -102,7 +105,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls))
     publish = lambda: ev.NotifierEvents(ev.publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
     produce = lambda: TaskProducer(settings.kafka_bootstrap, settings.topic)  # noqa: E731
-    ports = handlers.Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
+    ports = Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
                            registry=registry, policy=policy)
     adapters = Adapters(
         settings=settings, db=db, redis=client, org_registry=registry, ports=ports, webhook_key=hooks, ack_key=acks,
@@ -120,7 +123,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     return adapters
 
 
-def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPolicy, acks: bytes,
+def workers(settings: NotifierSettings, ports: Ports, policy: SendingPolicy, acks: bytes,
             recipients: RecipientSource, publish, produce) -> list:
     group = lambda name: f"{settings.topic_namespace}{name}"  # noqa: E731
     send_ports = SendPorts(
@@ -154,9 +157,9 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
             consumer.SCHEDULER_GROUP, [topics.DIRECTIVES], consumer.issued_handler(ports))),
         consuming("notifier-erasures", event_consumer(
             consumer.ERASURE_GROUP, [topics.ERASURES], consumer.erasure_handler(ports))),
-        periodic("notifier-outbox", lambda: handlers.relay_outbox(ports), 2.0),
+        periodic("notifier-outbox", lambda: relay_outbox(ports), 2.0),
         periodic("notifier-fanout", fanout.run_due, 0.25),
-        periodic("notifier-mover", lambda: handlers.move_due_tasks(ports, mover), 0.25),
+        periodic("notifier-mover", lambda: move_due_tasks(ports, mover), 0.25),
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
     ] + ([LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
                       batch=settings.lane_batch, provider_url=settings.provider_url,

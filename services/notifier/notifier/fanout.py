@@ -29,6 +29,7 @@ from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_
                                         fanout_job, independent, splits)
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
+from notifier.handlers.rounds import schedule_round
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 
@@ -71,8 +72,6 @@ class FanOut:
     def run_round(self, directive_id: str, round_id: str) -> None:
         """One round of a recurring directive: claimed in MongoDB (so it is sent by one scheduler,
         once), fanned out like a directive with delivery ids of its own, then the next round queued."""
-        from notifier.handlers import schedule_round  # (import cycle)
-
         job = fanout_job(directive_id, round_id)
         directive = self.store.get(directive_id)
         if directive is None or not directive.sendable(self.clock()):

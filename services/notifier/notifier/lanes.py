@@ -19,7 +19,7 @@ from notifier.adapters.events import EventsUnavailable, NotifierEvents
 from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
-from notifier.handlers import announce, fall_back_late, receipt_events
+from notifier.handlers.receipts import announce, fall_back_late, receipt_events
 from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)

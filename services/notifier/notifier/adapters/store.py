@@ -23,12 +23,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, CLAIM_ROUND, ROUND_DONE, ROUND_MISSED,
-                                        ROUND_SENDING, SCHEDULED, SENDING, SENT, Directive, FollowUpsDone, Move,
-                                        Override, Round, utc)
-
-
-class DuplicateDirective(Exception):
-    """A directive with this id exists (an Idempotency-Key used again)."""
+                                        ROUND_SENDING, SCHEDULED, SENDING, SENT, Directive, DuplicateDirective,
+                                        FollowUpsDone, Move, Override, Round, utc)
 
 
 class DirectiveStore:

@@ -22,6 +22,10 @@ OVERRIDE_LEVELS = ("national", "state")
 OVERRIDE_FORBIDDEN = "override-forbidden"
 
 
+class DuplicateDirective(Exception):
+    """A directive with this id exists (an Idempotency-Key used again)."""
+
+
 @dataclass(frozen=True)
 class Refusal:
     status: int
