@@ -28,7 +28,7 @@ from notifier.handlers.directives import relay_outbox
 from notifier.handlers.mover import move_due_tasks
 from notifier.handlers.ports import Ports
 from notifier.followups import FollowUps
-from notifier.lanes import Lane, LaneWorkers
+from notifier.lane_workers import Lane, LaneWorkers
 from notifier.sending import DirectiveCache, SendPorts
 from notifier.settings import NotifierSettings
 from shared.background import Background, consuming, periodic
