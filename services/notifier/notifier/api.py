@@ -353,7 +353,8 @@ def receipts_router(adapters: Adapters) -> APIRouter:
     def acknowledge(token: str, request: Request):
         found = claim(token)
         try:
-            new = receipts.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"), ports)
+            new = receipts.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"),
+                                       ports)
         except NotFound:
             raise not_found(found.directive_id) from None
         except Refused as exc:

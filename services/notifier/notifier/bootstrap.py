@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo.database import Database
 
 from notifier import consumer
-from notifier.adapters import events as ev
+from notifier.adapters.events import NotifierEvents, publisher
 from notifier.adapters.channels import channels
 from notifier.adapters.keys import ack_key, optout_index, webhook_key
 from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
@@ -103,7 +103,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     registry = OrgRegistry(db)
     quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)
     policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls))
-    publish = lambda: ev.NotifierEvents(ev.publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
+    publish = lambda: NotifierEvents(publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
     produce = lambda: TaskProducer(settings.kafka_bootstrap, settings.topic)  # noqa: E731
     ports = Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
                            registry=registry, policy=policy)
@@ -149,7 +149,8 @@ def workers(settings: NotifierSettings, ports: Ports, policy: SendingPolicy, ack
                            producer=produce(), settings=settings)
 
     def event_consumer(name: str, topic_list, handler, batch_size: int = 100):
-        return lambda: EventConsumer(settings.kafka_bootstrap, group(name), [settings.topic(t.name) for t in topic_list],
+        return lambda: EventConsumer(settings.kafka_bootstrap, group(name),
+                                     [settings.topic(topic.name) for topic in topic_list],
                                      handler, dead_letter_topic=dead_topic, batch_size=batch_size)
 
     return [
@@ -174,8 +175,8 @@ def ensure_topics(settings: NotifierSettings) -> None:
         return
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=10).topics
-    wanted = [NewTopic(settings.topic(t.name), num_partitions=min(t.partitions, 3), replication_factor=1)
-              for t in NOTIFIER_TOPICS if settings.topic(t.name) not in existing]
+    wanted = [NewTopic(settings.topic(topic.name), num_partitions=min(topic.partitions, 3), replication_factor=1)
+              for topic in NOTIFIER_TOPICS if settings.topic(topic.name) not in existing]
     for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
         try:
             future.result()

@@ -24,7 +24,7 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally, count_target
-from notifier.domain import recurrence as rec
+from notifier.domain import recurrence
 from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_SENDING, SCHEDULE, START, Directive,
                                         fanout_job, independent, splits)
 from notifier.domain.policy import SendingPolicy
@@ -77,12 +77,13 @@ class FanOut:
         if directive is None or not directive.sendable(self.clock()):
             self.ledger.finish_fanout(job)
             return
-        slot, now = rec.slot_of(round_id), datetime.fromtimestamp(self.clock(), timezone.utc)
+        slot, now = recurrence.slot_of(round_id), datetime.fromtimestamp(self.clock(), timezone.utc)
         following = directive.next_round(after=slot)
         if round_id not in directive.rounds and following is not None and following <= now:
             self.store.miss_round(directive_id, round_id, slot)  # late: the next round goes instead
             ROUNDS.labels("missed").inc()
-            log.warning("round missed: the next slot came first", fields={"directive_id": directive_id, "round": round_id})
+            log.warning("round missed: the next slot came first",
+                        fields={"directive_id": directive_id, "round": round_id})
             schedule_round(directive, directive.catch_up_round(slot, now) or following, self.ledger, self.store)
             self.ledger.finish_fanout(job)
             return
@@ -101,7 +102,7 @@ class FanOut:
             return  # cancelled meanwhile
         if self.store.finish_round(directive_id, round_id, owner=self.owner, targeted=targeted,
                                    next_slot=following) is not None and following is not None:
-            self.ledger.schedule_fanout(fanout_job(directive_id, rec.round_id(following)), following.timestamp())
+            self.ledger.schedule_fanout(fanout_job(directive_id, recurrence.round_id(following)), following.timestamp())
         self.ledger.finish_fanout(job)
         ROUNDS.labels("sent").inc()
         log.info("round done", fields={"directive_id": directive_id, "round": round_id, "targeted": targeted})
@@ -116,7 +117,7 @@ class FanOut:
             return  # another scheduler sends it; if it dies, its claim lapses and this job comes back
         ROUNDS.labels("duplicate").inc()
         if state in (ROUND_DONE, ROUND_MISSED) and following is not None and not directive.closed:
-            self.ledger.schedule_fanout(fanout_job(directive_id, rec.round_id(following)), following.timestamp())
+            self.ledger.schedule_fanout(fanout_job(directive_id, recurrence.round_id(following)), following.timestamp())
         self.ledger.finish_fanout(job)
 
     def run(self, directive_id: str) -> None:

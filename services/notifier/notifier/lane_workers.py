@@ -99,11 +99,12 @@ class LaneWorkers:
         records, offsets = consumer.poll(self._batch, 0)  # non-blocking: the loop serves every lane
         if not records:
             return None
-        tasks = [t for _, t in records if t is not None]
+        tasks = [task for _, task in records if task is not None]
         malformed = len(records) - len(tasks)
         if malformed:
             SKIPPED.labels(lane.name, "malformed").inc(malformed)
-        origins = {t.delivery_id: (m.topic(), m.partition(), m.offset()) for m, t in records if t is not None}
+        origins = {task.delivery_id: (record.topic(), record.partition(), record.offset())
+                   for record, task in records if task is not None}
         started = time.monotonic()
         settlement = await sender.deliver(tasks)
         sent_s = time.monotonic() - started
@@ -130,9 +131,9 @@ class LaneWorkers:
         for reason, n in out.skipped.items():
             SKIPPED.labels(lane.name, reason).inc(n)
         early = ledger.take_early([provider_id for _, provider_id in out.sent])
-        contexts = ledger.delivered_by([r["message_id"] for r in early])
-        events = [e for e in out.events if e is not None]
-        events += receipt_events([(c, r) for c, r in zip(contexts, early) if c is not None])
+        contexts = ledger.delivered_by([receipt["message_id"] for receipt in early])
+        events = [event for event in out.events if event is not None]
+        events += receipt_events([(context, receipt) for context, receipt in zip(contexts, early) if context is not None])
         try:
             announce(events, self.ports.tally, lane.events)
         except EventsUnavailable as exc:

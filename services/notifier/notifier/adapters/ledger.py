@@ -91,8 +91,9 @@ class Ledger:
 
     def claim(self, delivery_ids: Sequence[str], owner: str) -> list[int]:
         with self.redis.pipeline(transaction=False) as pipe:
-            for d in delivery_ids:
-                self._claim(keys=[f"{self.prefix}done:{d}", f"{self.prefix}lease:{d}"], args=[owner, LEASE_S], client=pipe)
+            for delivery_id in delivery_ids:
+                self._claim(keys=[f"{self.prefix}done:{delivery_id}", f"{self.prefix}lease:{delivery_id}"],
+                            args=[owner, LEASE_S], client=pipe)
             return [int(r) for r in pipe.execute()]
 
     def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
@@ -164,7 +165,8 @@ class Ledger:
 
     def mark_acknowledged(self, directive_id: str, recipient_id: str, via: str) -> bool:
         """Mark the recipient's acknowledgement; False if it was marked already (SET NX)."""
-        return bool(self.redis.set(f"{self.prefix}acked:{directive_id}:{recipient_id}", via, nx=True, ex=ACK_MARK_TTL_S))
+        key = f"{self.prefix}acked:{directive_id}:{recipient_id}"
+        return bool(self.redis.set(key, via, nx=True, ex=ACK_MARK_TTL_S))
 
     def unmark_acknowledged(self, directive_id: str, recipient_id: str) -> None:
         """It could not be recorded after all: the recipient may acknowledge again."""

@@ -92,18 +92,18 @@ class Tally:
                status: str, channel: str, code: str | None, client=None) -> bool:
         """Apply one reported status; True if the recipient's state moved forward (or, given a
         pipeline as `client`, queue it there)."""
-        k = lambda name: self.key(directive_id, name)  # noqa: E731
+        named = lambda name: self.key(directive_id, name)  # noqa: E731
         failure = json.dumps({"booth_id": booth_id, "channel": channel, "code": code})
         return bool(self._status(
-            keys=[k(f"r:{recipient_id}"), k("counts"), k("reached"), k("failures"), k("seq")],
+            keys=[named(f"r:{recipient_id}"), named("counts"), named("reached"), named("failures"), named("seq")],
             args=[status, (path or {}).get("state", ""), (path or {}).get("district", ""), booth_id,
                   recipient_id, failure, TTL_S], client=client))
 
     def acknowledged(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None,
                      client=None) -> bool:
-        k = lambda name: self.key(directive_id, name)  # noqa: E731
+        named = lambda name: self.key(directive_id, name)  # noqa: E731
         return bool(self._ack(
-            keys=[k(f"ack:{recipient_id}"), k("counts"), k("acked"), k("seq")],
+            keys=[named(f"ack:{recipient_id}"), named("counts"), named("acked"), named("seq")],
             args=[(path or {}).get("state", ""), (path or {}).get("district", ""), booth_id, TTL_S], client=client))
 
     def count(self, events: list[tuple]) -> None:

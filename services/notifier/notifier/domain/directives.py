@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from notifier.commands import IssueDirective
-from notifier.domain import recurrence as rec
+from notifier.domain import recurrence
 from notifier.domain.policy import SendingPolicy
 from shared.orgtree.levels import level_of
 
@@ -66,17 +66,17 @@ def may_override(unit: str, scopes: frozenset[str]) -> bool:
 QUIET_CHECK_SLOTS = 200  # enough to meet every time of day and weekday of any rule allowed
 
 
-def recurrence(cmd: IssueDirective) -> rec.Recurrence | None:
+def rule_of(cmd: IssueDirective) -> recurrence.Recurrence | None:
     """The parsed rule (the command's was validated at issue)."""
     if cmd.recurrence is None:
         return None
-    return rec.parse(cmd.recurrence["rrule"], cmd.recurrence["timezone"], cmd.recurrence.get("until"))
+    return recurrence.parse(cmd.recurrence["rrule"], cmd.recurrence["timezone"], cmd.recurrence.get("until"))
 
 
 def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy) -> Refusal | None:
     try:
-        rule = recurrence(cmd)
-    except rec.InvalidRecurrence as exc:
+        rule = rule_of(cmd)
+    except recurrence.InvalidRecurrence as exc:
         return Refusal(422, "invalid-recurrence", "The recurrence cannot be scheduled", f"{exc}.")
     start = max(cmd.send_at or now, now)
     slots = []
@@ -107,18 +107,19 @@ def scopes_overlap(a: list[str] | tuple[str, ...], b: list[str] | tuple[str, ...
 def rounds_per_day_refusal(cmd: IssueDirective, others: list[dict]) -> Refusal | None:
     """At most six rounds a day reach any unit, counting the recurring directives already running
     whose scope overlaps this one's (as if their slots fell on the same day: the safe reading)."""
-    rule = recurrence(cmd)
+    rule = rule_of(cmd)
     if rule is None:
         return None
-    taken = [(d["_id"], rec.parse(d["recurrence"]["rrule"], d["recurrence"]["timezone"], None).per_day)
+    taken = [(d["_id"], recurrence.parse(d["recurrence"]["rrule"], d["recurrence"]["timezone"], None).per_day)
              for d in others if d.get("recurrence") and scopes_overlap(cmd.scope, d["scope"])]
     total = rule.per_day + sum(n for _, n in taken)
-    if total <= rec.MAX_ROUNDS_PER_DAY:
+    if total <= recurrence.MAX_ROUNDS_PER_DAY:
         return None
     running = ", ".join(f"{i} ({n} a day)" for i, n in taken)
     return Refusal(422, "too-many-rounds", "Too many rounds a day for this scope",
                    f"This adds {rule.per_day} rounds a day to a scope that recurring directives {running} already "
-                   f"reach; at most {rec.MAX_ROUNDS_PER_DAY} a day may reach a unit. Cancel one or use fewer slots.")
+                   f"reach; at most {recurrence.MAX_ROUNDS_PER_DAY} a day may reach a unit. "
+                   "Cancel one or use fewer slots.")
 
 
 def event_data(cmd: IssueDirective, issued_at: datetime) -> dict:
@@ -130,7 +131,7 @@ def _recurrence_data(given: dict | None) -> dict | None:
     if given is None:
         return None
     until = given.get("until")
-    return {"rrule": rec.canonical(given["rrule"]), "timezone": given["timezone"],
+    return {"rrule": recurrence.canonical(given["rrule"]), "timezone": given["timezone"],
             "until": until.isoformat() if until else None}
 
 
@@ -288,10 +289,10 @@ class Directive:
     def recurring(self) -> bool:
         return bool(self.recurrence)
 
-    def rule(self) -> rec.Recurrence:
+    def rule(self) -> recurrence.Recurrence:
         given = self.recurrence or {}
         until = datetime.fromisoformat(given["until"]) if given.get("until") else None
-        return rec.parse(given["rrule"], given["timezone"], until)
+        return recurrence.parse(given["rrule"], given["timezone"], until)
 
     def next_round(self, after: datetime | None) -> datetime | None:
         """The slot of its first round after `after` (its first round if None)."""
@@ -299,11 +300,11 @@ class Directive:
 
     def round_after_the_last(self) -> datetime | None:
         """The round after the last one recorded (its first, if none ran)."""
-        ran = [rec.slot_of(round_id) for round_id in self.rounds]
+        ran = [recurrence.slot_of(round_id) for round_id in self.rounds]
         return self.next_round(after=max(ran, default=None))
 
     def catch_up_round(self, missed: datetime, now: datetime) -> datetime | None:
-        return rec.catch_up(self.rule(), self.rounds_start, self.expires_at, missed, now)
+        return recurrence.catch_up(self.rule(), self.rounds_start, self.expires_at, missed, now)
 
     def round_state(self, round_id: str) -> str | None:
         found = self.rounds.get(round_id)

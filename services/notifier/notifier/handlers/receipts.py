@@ -26,9 +26,9 @@ def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
     """A provider's (verified) webhook: statuses become delivery-status events, replies become
     acknowledgements or opt-outs. Raises EventsUnavailable so the provider calls again."""
     outcome: dict[str, int] = {"statuses": 0, "early": 0, "acknowledgements": 0, "opt_outs": 0}
-    statuses = [s for s in payload.get("statuses") or []
-                if isinstance(s, dict) and s.get("status") in (DELIVERED, READ, FAILED) and s.get("message_id")]
-    contexts = ports.ledger.delivered_by([str(s["message_id"]) for s in statuses])
+    statuses = [status for status in payload.get("statuses") or [] if isinstance(status, dict)
+                and status.get("status") in (DELIVERED, READ, FAILED) and status.get("message_id")]
+    contexts = ports.ledger.delivered_by([str(status["message_id"]) for status in statuses])
     events, early = [], []
     for status, context in zip(statuses, contexts):
         if context is None:
@@ -39,12 +39,13 @@ def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
     ports.ledger.park_early(early)
     outcome["early"] = len(early)
     # The send may have been recorded between the look-up and the parking: look again.
-    recorded = [m for m, c in zip(early, ports.ledger.delivered_by([s["message_id"] for s in early])) if c]
+    known = ports.ledger.delivered_by([status["message_id"] for status in early])
+    recorded = [status for status, context in zip(early, known) if context]
     if recorded:
-        taken = ports.ledger.take_early([s["message_id"] for s in recorded])
-        found = ports.ledger.delivered_by([s["message_id"] for s in taken])
-        events.extend(receipt_events([(c, s) for c, s in zip(found, taken) if c]))
-    for message in [m for m in payload.get("messages") or [] if isinstance(m, dict)]:
+        taken = ports.ledger.take_early([status["message_id"] for status in recorded])
+        found = ports.ledger.delivered_by([status["message_id"] for status in taken])
+        events.extend(receipt_events([(context, status) for context, status in zip(found, taken) if context]))
+    for message in [message for message in payload.get("messages") or [] if isinstance(message, dict)]:
         text = str(message.get("text", "")).strip()
         if text.upper() in STOP_WORDS:
             opt_out(str(message.get("from", "")), str(message.get("channel", "?")), "reply", ports)
@@ -66,10 +67,10 @@ def fall_back_late(statuses: list[dict], ledger: DeliveryLedger, producer: TaskL
     preference, as a failure at send time does; delivered or read, it never will. Once: the next
     channel's task is taken from the ledger only after Kafka has it, and a copy produced twice
     (two webhook calls at once) has the same delivery id, so it sends once."""
-    failed = [str(s["message_id"]) for s in statuses if s.get("status") == FAILED]
-    reached = [str(s["message_id"]) for s in statuses if s.get("status") in (DELIVERED, READ)]
+    failed = [str(status["message_id"]) for status in statuses if status.get("status") == FAILED]
+    reached = [str(status["message_id"]) for status in statuses if status.get("status") in (DELIVERED, READ)]
     ledger.forget_fallbacks(reached)
-    waiting = ledger.fallbacks([m for m in failed if m not in reached])
+    waiting = ledger.fallbacks([message_id for message_id in failed if message_id not in reached])
     if not waiting:
         return 0
     with lock or threading.Lock():
@@ -77,7 +78,7 @@ def fall_back_late(statuses: list[dict], ledger: DeliveryLedger, producer: TaskL
             task = Task.from_json(raw)
             producer.produce_raw(task.lane, task.booth_id.encode(), raw, task.delivery_id)
         producer.flush(10)  # raises unless Kafka took them: the provider calls again and this repeats
-    ledger.forget_fallbacks([m for m, _ in waiting])
+    ledger.forget_fallbacks([message_id for message_id, _ in waiting])
     RECEIPTS.labels(FAILED, "fell_back").inc(len(waiting))
     return len(waiting)
 
