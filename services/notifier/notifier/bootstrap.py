@@ -22,6 +22,7 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import HttpRecipients, RecipientSource
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
+from notifier.domain.acks import AckLinks
 from notifier.domain.policy import SendingPolicy, parse_polls, parse_quiet_hours
 from notifier.fanout import FanOut
 from notifier.handlers.directives import relay_outbox
@@ -29,7 +30,7 @@ from notifier.handlers.mover import move_due_tasks
 from notifier.handlers.ports import Ports
 from notifier.followups import FollowUps
 from notifier.lane_workers import Lane, LaneWorkers
-from notifier.sending import DirectiveCache, SendPorts
+from notifier.sending import DirectiveCache
 from notifier.settings import NotifierSettings
 from shared.background import Background, consuming, periodic
 from shared import topics
@@ -102,11 +103,14 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     tally = Tally(client, prefix=settings.redis_prefix)
     registry = OrgRegistry(db)
     quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)
-    policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls))
+    policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls),
+                           max_attempts=settings.max_attempts, backoff_base_s=settings.backoff_base_s,
+                           backoff_cap_s=settings.backoff_cap_s, whatsapp_daily_cap=settings.whatsapp_daily_unique_cap)
     publish = lambda: NotifierEvents(publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
     produce = lambda: TaskProducer(settings.kafka_bootstrap, settings.topic)  # noqa: E731
-    ports = Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
-                           registry=registry, policy=policy)
+    ports = Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(), registry=registry,
+                  policy=policy, channels=channels(settings), texts=DirectiveCache(store.get),
+                  links=AckLinks(acks, settings.public_url.rstrip("/")))
     adapters = Adapters(
         settings=settings, db=db, redis=client, org_registry=registry, ports=ports, webhook_key=hooks, ack_key=acks,
         policy=policy,
@@ -119,19 +123,12 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     if settings.run_workers if run_workers is None else run_workers:
         recipients = recipients or HttpRecipients(settings.recipients_url, settings.token_file,
                                                   settings.recipients_timeout_s)
-        adapters.background = workers(settings, ports, policy, acks, recipients, publish, produce)
+        adapters.background = workers(settings, ports, recipients, publish, produce)
     return adapters
 
 
-def workers(settings: NotifierSettings, ports: Ports, policy: SendingPolicy, acks: bytes,
-            recipients: RecipientSource, publish, produce) -> list:
+def workers(settings: NotifierSettings, ports: Ports, recipients: RecipientSource, publish, produce) -> list:
     group = lambda name: f"{settings.topic_namespace}{name}"  # noqa: E731
-    send_ports = SendPorts(
-        ledger=ports.ledger, tally=ports.tally, channels=channels(settings), directives=DirectiveCache(ports.store.get), policy=policy,
-        ack_key=acks, public_url=settings.public_url.rstrip("/"), max_attempts=settings.max_attempts,
-        backoff_base_s=settings.backoff_base_s, backoff_cap_s=settings.backoff_cap_s,
-        whatsapp_daily_cap=settings.whatsapp_daily_unique_cap,
-    )
     concurrency = {"urgent": settings.urgent_concurrency, "normal": settings.normal_concurrency,
                    "bulk": settings.bulk_concurrency}
 
@@ -144,7 +141,7 @@ def workers(settings: NotifierSettings, ports: Ports, policy: SendingPolicy, ack
     dead_topic = settings.topic(topics.DEAD_LETTER.name)
     mover = produce()
     fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=recipients,
-                    registry=ports.registry, producer=produce(), policy=policy, batch=settings.fanout_batch)
+                    registry=ports.registry, producer=produce(), policy=ports.policy, batch=settings.fanout_batch)
     follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=recipients, chunks=fanout.chunks,
                            producer=produce(), settings=settings)
 
@@ -162,7 +159,7 @@ def workers(settings: NotifierSettings, ports: Ports, policy: SendingPolicy, ack
         periodic("notifier-fanout", fanout.run_due, 0.25),
         periodic("notifier-mover", lambda: move_due_tasks(ports, mover), 0.25),
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
-    ] + ([LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
+    ] + ([LaneWorkers(lanes, ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
                       batch=settings.lane_batch, provider_url=settings.provider_url,
                       provider_timeout_s=settings.provider_timeout_s, provider_batch=settings.provider_batch,
                       provider_linger_s=settings.provider_linger_ms / 1000).background] if lanes else [])

@@ -20,7 +20,8 @@ from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
 from notifier.handlers.receipts import announce, fall_back_late, receipt_events
-from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
+from notifier.handlers.ports import Ports
+from notifier.sending import SKIPPED, Sender, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
 from shared.background import Background
@@ -43,7 +44,7 @@ class LaneWorkers:
     """Every lane in one asyncio loop, on a shared background thread (restarted after a failure).
     The service starts and stops `background`, like its other workers."""
 
-    def __init__(self, lanes: list[Lane], ports: SendPorts, dead_letters: ConfirmedProducer, dead_letter_topic: str,
+    def __init__(self, lanes: list[Lane], ports: Ports, dead_letters: ConfirmedProducer, dead_letter_topic: str,
                  *, batch: int, provider_url: str, provider_timeout_s: float, provider_batch: int = 1,
                  provider_linger_s: float = 0.02):
         self.lanes, self.ports = lanes, ports

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import socket
 import time
 from collections import Counter
@@ -30,16 +29,15 @@ from datetime import datetime, timezone
 from prometheus_client import Counter as Metric, Histogram
 
 from notifier.adapters.events import delivery_status, now
-from notifier.adapters.channels import ACCEPTED, PERMANENT, Channel, Outcome
+from notifier.adapters.channels import ACCEPTED, PERMANENT, Outcome
 from notifier.adapters.http import Batches
-from notifier.adapters.ledger import LEASE_S, Ledger
-from notifier.adapters.tally import Tally
-from notifier.domain import acks
+from notifier.adapters.ledger import LEASE_S
+from notifier.domain.acks import AckClaim
 from notifier.domain.directives import Directive
 from notifier.domain.messages import Message, directive_message, otp_message
 from notifier.domain.pacing import Pacer
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import ESCALATION, OTP, REMINDER, URGENT, Task, backoff_s
+from notifier.handlers.ports import Ports
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -89,23 +87,6 @@ class AsyncPacing:
 
 
 @dataclass
-class SendPorts:
-    ledger: Ledger
-    tally: Tally
-    channels: dict[str, Channel]
-    directives: DirectiveCache
-    policy: SendingPolicy
-    ack_key: bytes
-    public_url: str
-    max_attempts: int
-    backoff_base_s: float
-    backoff_cap_s: float
-    whatsapp_daily_cap: int
-    clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = random.random
-
-
-@dataclass
 class Settlement:
     """What a batch's sends came to, and the bookkeeping it needs."""
 
@@ -120,7 +101,7 @@ class Settlement:
 
 
 class Sender:
-    def __init__(self, ports: SendPorts, client: Batches | None):
+    def __init__(self, ports: Ports, client: Batches | None):
         self.ports = ports
         self.client = client  # its connection pool bounds the requests in flight
         self.pacing = AsyncPacing()
@@ -192,7 +173,7 @@ class Sender:
         capped = [(task, sender) for task, sender in paired if task.channel == "whatsapp"]
         now = ports.clock()
         admitted = ports.ledger.admit([(sender, ports.ledger.phone_hash(task.phone)) for task, sender in capped],
-                                      cap=ports.whatsapp_daily_cap, now=now)
+                                      cap=ports.policy.whatsapp_daily_cap, now=now)
         refused = {task.delivery_id for (task, _), ok in zip(capped, admitted) if not ok}
         ready = []
         for task, sender in paired:
@@ -223,17 +204,17 @@ class Sender:
             return otp_message(task.text or "", task.locale)
         if task.send == ESCALATION:
             return Message(ESCALATION, "en", "Escalation", task.text or "")
-        directive = self.ports.directives.get(task.directive_id)
+        directive = self.ports.texts.get(task.directive_id)
         if directive is None:
             return None
-        token = acks.mint(self.ports.ack_key, acks.AckClaim(task.directive_id, task.recipient_id, task.booth_id))
-        return directive_message(title=directive.title, body=directive.body, locale=task.locale,
-                                 link=f"{self.ports.public_url}/a/{token}", reminder=task.send == REMINDER)
+        link = self.ports.links.link(AckClaim(task.directive_id, task.recipient_id, task.booth_id))
+        return directive_message(title=directive.title, body=directive.body, locale=task.locale, link=link,
+                                 reminder=task.send == REMINDER)
 
     # --- 5. settle -----------------------------------------------------------------------------
 
     def _settle(self, task: Task, outcome: Outcome, out: Settlement) -> None:
-        ports, now = self.ports, self.ports.clock()
+        ports, policy, now = self.ports, self.ports.policy, self.ports.clock()
         MESSAGES.labels(task.channel, outcome.kind).inc()
         if outcome.kind == ACCEPTED:
             out.sent.append((task, outcome.provider_id))
@@ -241,9 +222,9 @@ class Sender:
             if task.queued_at:
                 LANE_LATENCY.labels(task.lane).observe(max(0.0, now - task.queued_at))
             return
-        if outcome.kind != PERMANENT and task.attempt + 1 < ports.max_attempts:
+        if outcome.kind != PERMANENT and task.attempt + 1 < policy.max_attempts:
             wait = max(outcome.retry_after_s or 0.0,
-                       backoff_s(task.attempt, base_s=ports.backoff_base_s, cap_s=ports.backoff_cap_s,
+                       backoff_s(task.attempt, base_s=policy.backoff_base_s, cap_s=policy.backoff_cap_s,
                                  rand=ports.rand()))
             out.released.append(task)
             out.deferred.append((task.retried(), now + wait))

@@ -6,13 +6,16 @@ the org registry); a test may hand in its own behind the same methods.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from notifier.adapters.channels import Channel
+from notifier.domain.acks import AckLinks
 from notifier.domain.directives import Directive, Move
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import Task
@@ -41,7 +44,8 @@ class DirectiveRepository(Protocol):
 
 
 class DeliveryLedger(Protocol):
-    """What was sent and what waits (notifier.adapters.ledger.Ledger): the handlers' part of it."""
+    """What was sent and what waits (notifier.adapters.ledger.Ledger): the part handlers and the
+    sender use (the fan-out's jobs and resume points are the fan-out's own)."""
 
     def cancel(self, directive_id: str) -> None: ...
 
@@ -68,6 +72,27 @@ class DeliveryLedger(Protocol):
     def take_due_tasks(self, now: float, limit: int = 1000) -> list[bytes]: ...
 
     def forget_tasks(self, members: Sequence[bytes]) -> None: ...
+
+    def defer(self, tasks: Sequence[tuple[Task, float]]) -> None: ...
+
+    # the sender's screening, claims, caps and bookkeeping (notifier.sending, notifier.lane_workers)
+
+    def cancelled(self, directive_ids: Iterable[str]) -> set[str]: ...
+
+    def opted_out(self, phones: Sequence[str]) -> list[bool]: ...
+
+    def erased(self, recipient_ids: Iterable[str]) -> set[str]: ...
+
+    def claim(self, delivery_ids: Sequence[str], owner: str) -> list[int]: ...
+
+    def phone_hash(self, phone: str) -> str: ...
+
+    def admit(self, pairs: Sequence[tuple[str, str]], *, cap: int, now: float) -> list[bool]: ...
+
+    def cap_frees_at(self, sender: str) -> float | None: ...
+
+    def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
+               released: Iterable[Task] = ()) -> None: ...
 
 
 class StatusTally(Protocol):
@@ -96,12 +121,18 @@ class TaskLanes(Protocol):
     def close(self) -> None: ...
 
 
+class DirectiveTexts(Protocol):
+    """Directives by id for their texts, cached (notifier.sending.DirectiveCache)."""
+
+    def get(self, directive_id: str) -> Directive | None: ...
+
+
 class UnitRegistry(Protocol):
     """The organisation's units (shared.orgtree.repository.OrgRegistry)."""
 
-    def get(self, unit_id: str) -> dict | None: ...
+    def get(self, unit_id: str) -> Any | None: ...
 
-    def children(self, unit_id: str) -> Iterable[dict]: ...
+    def children(self, unit_id: str) -> Iterable[Any]: ...
 
 
 @dataclass
@@ -116,7 +147,13 @@ class Ports:
     registry: UnitRegistry
     clock: Callable[[], float] = time.time
     produce_lock: threading.Lock = field(default_factory=threading.Lock)
-    policy: SendingPolicy = field(default_factory=SendingPolicy)  # quiet hours a recurrence must avoid
+    policy: SendingPolicy = field(default_factory=SendingPolicy)  # windows, retries and caps
+    # What the lanes' sender needs besides (notifier.sending): the provider channels by name,
+    # directives' texts, acknowledgement links, and a random source for the retries' jitter.
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+    texts: DirectiveTexts | None = None
+    links: AckLinks | None = None
+    rand: Callable[[], float] = random.random
 
 
 class Refused(Exception):
