@@ -6,6 +6,10 @@ turned into tasks batch by batch: the audience never sits in memory, and there i
 booth. A chunk counts as done only after Kafka took all its tasks; its targeted counts and the
 resume point are then written together, so a fan-out cut short resumes at its first unfinished
 chunk, and a chunk begun twice produces tasks with the same delivery ids, which send once.
+
+Jobs are queued by `notifier.handlers.directives.schedule_fanout` (and, for the rounds of a
+recurring directive, `notifier.handlers.rounds`); the tasks are sent by `notifier.sending.Sender`,
+which `notifier.lane_workers` feeds from each lane.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Directives: issue one (stored with its event, the outbox, then published), relay what Kafka did
 not confirm, cancel one, and on directive-issued queue its fan-out or its first round.
-The rules live in `notifier.domain.directives`; these functions order the steps."""
+The rules live in `notifier.domain.directives`; these functions order the steps.
+
+Next on a directive's way: `notifier.consumer` hands directive-issued to `schedule_fanout`, which
+queues a fan-out job; `notifier.fanout` runs it when due."""
 
 from __future__ import annotations
 
