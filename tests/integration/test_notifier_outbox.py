@@ -47,9 +47,9 @@ def ports(settings, mongo_db, kafka_bootstrap):
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree
     away = ev.NotifierEvents(ev.publisher(f"127.0.0.1:{closed_port()}", lambda name: name, timeout_s=1.0), timeout_s=1.0)
     made = Ports(store=DirectiveStore(mongo_db, "n_"),
-                          ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
-                          tally=Tally(client, prefix=prefix), events=away,
-                          producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
+                 ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
+                 tally=Tally(client, prefix=prefix), events=away,
+                 producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
     yield made
     for publisher in {away, made.events}:
         try:

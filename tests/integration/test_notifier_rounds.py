@@ -29,7 +29,7 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
-from notifier.commands import CancelDirective, IssueDirective
+from notifier.commands import CancelDirective, IssueDirective, ScheduleFanOut
 from notifier.domain import recurrence as rec
 from notifier.domain.directives import CANCELLED, SCHEDULED, SENT, Directive
 from notifier.domain.policy import SendingPolicy
@@ -150,7 +150,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     ports, clock = world["ports"], world["clock"]
     document = issue(ports)
     for _ in range(2):  # directive-issued delivered twice
-        directives.schedule_fanout(document.event_data(), ports)
+        directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)
     nine = rec.round_id(DAY.replace(hour=9))
     assert job_members(ports) == [f"{document.directive_id}@{nine}"]
     assert ports.store.get(document.directive_id).state == SCHEDULED
@@ -180,7 +180,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     eleven = f"{document.directive_id}@{rec.round_id(DAY.replace(hour=11))}"
     assert job_members(ports) == [eleven]
     assert ports.tally.snapshot(document.directive_id)["total"]["targeted"] == 3
-    directives.schedule_fanout(document.event_data(), ports)  # the event again, after a restart
+    directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)  # the event again, after a restart
     assert job_members(ports) == [eleven]
     assert ports.store.get(document.directive_id).next_round_at == DAY.replace(hour=11).astimezone(timezone.utc)
 
@@ -188,7 +188,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
 def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(world):
     ports, clock = world["ports"], world["clock"]
     document = issue(ports)
-    directives.schedule_fanout(document.event_data(), ports)
+    directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)
     scheduler = world["scheduler"]()
     clock.set(DAY.replace(hour=13, minute=5))  # the scheduler was away through 9:00 and 11:00
     while scheduler.run_due():
@@ -205,9 +205,9 @@ def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(wo
 def test_the_last_round_sends_the_directive_and_a_cancelled_one_sends_no_further_round(world):
     ports, clock = world["ports"], world["clock"]
     once = issue(ports, "FREQ=DAILY;BYHOUR=9;COUNT=1")
-    directives.schedule_fanout(once.event_data(), ports)
+    directives.schedule_fanout(ScheduleFanOut(once.directive_id), ports)
     cancelled = issue(ports, "FREQ=DAILY;BYHOUR=10,12")
-    directives.schedule_fanout(cancelled.event_data(), ports)
+    directives.schedule_fanout(ScheduleFanOut(cancelled.directive_id), ports)
     scheduler = world["scheduler"]()
     clock.set(DAY.replace(hour=10, second=1))
     while scheduler.run_due():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from notifier.commands import ForgetAppointee, ScheduleFanOut
 from notifier.handlers.consent import forget_erased
 from notifier.handlers.directives import schedule_fanout
 from notifier.handlers.ports import Ports
@@ -22,12 +23,12 @@ ERASURE_GROUP = "notifier-erasures"
 def erasure_handler(ports: Ports) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         if event.type == types.PERSON_ERASED:
-            forget_erased(event.data, ports)
+            forget_erased(ForgetAppointee(event.data["appointment_id"], event.data["erasure_id"]), ports)
     return handle
 
 
 def issued_handler(ports: Ports) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         if event.type == types.DIRECTIVE_ISSUED:
-            schedule_fanout(event.data, ports)
+            schedule_fanout(ScheduleFanOut(event.data["directive_id"]), ports)
     return handle

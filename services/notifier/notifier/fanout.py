@@ -33,7 +33,7 @@ from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_
                                         fanout_job, independent, splits)
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
-from notifier.handlers.rounds import schedule_round
+from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 
@@ -106,7 +106,7 @@ class FanOut:
             return  # cancelled meanwhile
         if self.store.finish_round(directive_id, round_id, owner=self.owner, targeted=targeted,
                                    next_slot=following) is not None and following is not None:
-            self.ledger.schedule_fanout(fanout_job(directive_id, recurrence.round_id(following)), following.timestamp())
+            queue_round(directive_id, following, self.ledger)
         self.ledger.finish_fanout(job)
         ROUNDS.labels("sent").inc()
         log.info("round done", fields={"directive_id": directive_id, "round": round_id, "targeted": targeted})
@@ -121,7 +121,7 @@ class FanOut:
             return  # another scheduler sends it; if it dies, its claim lapses and this job comes back
         ROUNDS.labels("duplicate").inc()
         if state in (ROUND_DONE, ROUND_MISSED) and following is not None and not directive.closed:
-            self.ledger.schedule_fanout(fanout_job(directive_id, recurrence.round_id(following)), following.timestamp())
+            queue_round(directive_id, following, self.ledger)
         self.ledger.finish_fanout(job)
 
     def run(self, directive_id: str) -> None:

@@ -134,7 +134,8 @@ class LaneWorkers:
         early = ledger.take_early([provider_id for _, provider_id in out.sent])
         contexts = ledger.delivered_by([receipt["message_id"] for receipt in early])
         events = [event for event in out.events if event is not None]
-        events += receipt_events([(context, receipt) for context, receipt in zip(contexts, early) if context is not None])
+        events += receipt_events([(context, receipt) for context, receipt in zip(contexts, early)
+                                  if context is not None])
         try:
             announce(events, self.ports.tally, lane.events)
         except EventsUnavailable as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter as Metric
 
+from notifier.commands import ForgetAppointee
 from notifier.handlers.ports import Ports
 from shared.logging import get_logger
 from shared.phones import to_e164
@@ -28,7 +29,7 @@ def opt_out(phone: str, channel: str, via: str, ports: Ports) -> None:
     log.info("recipient opted out", fields={"channel": channel, "via": via})
 
 
-def forget_erased(data: dict, ports: Ports) -> None:
+def forget_erased(cmd: ForgetAppointee, ports: Ports) -> None:
     """person-erased: the appointee's tasks waiting here (which hold their phone) are dropped."""
-    dropped = ports.ledger.forget_recipients({data["appointment_id"]})
-    log.info("erased appointee's waiting tasks dropped", fields={"erasure_id": data["erasure_id"], "tasks": dropped})
+    dropped = ports.ledger.forget_recipients({cmd.appointment_id})
+    log.info("erased appointee's waiting tasks dropped", fields={"erasure_id": cmd.erasure_id, "tasks": dropped})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from notifier.adapters.events import EventsUnavailable, directive_issued, event_id
-from notifier.commands import CancelDirective, IssueDirective
+from notifier.commands import CancelDirective, IssueDirective, ScheduleFanOut
 from notifier.domain import directives as rules
 from notifier.domain.directives import CANCEL, CANCELLED, SCHEDULE, SENT, Directive, DuplicateDirective
 from notifier.handlers.ports import NotFound, Ports, Refused
@@ -84,9 +84,9 @@ def cancel_directive(cmd: CancelDirective, ports: Ports) -> Directive:
     return moved
 
 
-def schedule_fanout(data: dict, ports: Ports) -> None:
+def schedule_fanout(cmd: ScheduleFanOut, ports: Ports) -> None:
     """On directive-issued: queue its fan-out (or its first round) for when it is due."""
-    directive = ports.store.get(data["directive_id"])
+    directive = ports.store.get(cmd.directive_id)
     if directive is None or directive.state == CANCELLED:
         return  # another notifier's directive (its own database), or cancelled already
     if directive.recurring:

@@ -16,7 +16,8 @@ from notifier.domain.tasks import Task, booth_path
 from notifier.handlers.consent import opt_out
 from notifier.handlers.ports import DeliveryLedger, EventPublisher, NotFound, Ports, Refused, StatusTally, TaskLanes
 
-RECEIPTS = Metric("sangathan_notifier_receipts", "Provider status reports, by status and outcome", ["status", "outcome"])
+RECEIPTS = Metric("sangathan_notifier_receipts", "Provider status reports, by status and outcome",
+                  ["status", "outcome"])
 ACKS = Metric("sangathan_notifier_acknowledgements", "Acknowledgements received, by way", ["via"])
 
 STOP_WORDS = {"STOP", "STOP ALL", "UNSUBSCRIBE", "रोकें", "बंद करें", "बंद"}
@@ -62,7 +63,8 @@ def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
     return outcome
 
 
-def fall_back_late(statuses: list[dict], ledger: DeliveryLedger, producer: TaskLanes, lock: threading.Lock | None = None) -> int:
+def fall_back_late(statuses: list[dict], ledger: DeliveryLedger, producer: TaskLanes,
+                   lock: threading.Lock | None = None) -> int:
     """A message the provider accepted and later reports failed goes on the next channel of
     preference, as a failure at send time does; delivered or read, it never will. Once: the next
     channel's task is taken from the ledger only after Kafka has it, and a copy produced twice
