@@ -26,19 +26,7 @@ def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[Directive, bool]
     Jurisdiction is checked by the caller (the API) before this runs.
     """
     now = datetime.fromtimestamp(ports.clock(), timezone.utc)
-    refusal = rules.refusal(cmd, now, ports.policy)
-    if refusal is not None:
-        if refusal.kind == rules.OVERRIDE_FORBIDDEN:  # who tried to lift the quiet hours, and why
-            ports.store.audit("quiet-hours-override-refused", actor=cmd.issued_by, subject=cmd.directive_id,
-                              reason=cmd.override_reason, unit=cmd.issuing_unit)
-        raise Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
-    for unit in cmd.scope:
-        if ports.registry.get(unit) is None:
-            raise Refused(422, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit!r}.")
-    if cmd.recurrence is not None and ports.store.get(cmd.directive_id) is None:  # a repeat is answered below
-        refusal = rules.rounds_per_day_refusal(cmd, ports.store.recurring())
-        if refusal is not None:
-            raise Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
+    _refuse_if_not_allowed(cmd, now, ports)
     directive = Directive.issue(cmd, now, event_id=event_id(f"issued:{cmd.directive_id}"))
     try:
         ports.store.insert(directive)
@@ -50,6 +38,28 @@ def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[Directive, bool]
         log.warning("quiet hours overridden", fields={"directive_id": cmd.directive_id, "by": cmd.issued_by})
     publish_outbox(directive, ports)
     return directive, True
+
+
+def _refuse_if_not_allowed(cmd: IssueDirective, now: datetime, ports: Ports) -> None:
+    """Refused if the rules, the org tree or the rounds already running say no; a refused
+    attempt to lift the quiet hours is audited (who tried, and why)."""
+    refusal = rules.refusal(cmd, now, ports.policy)
+    if refusal is not None:
+        if refusal.kind == rules.OVERRIDE_FORBIDDEN:
+            ports.store.audit("quiet-hours-override-refused", actor=cmd.issued_by, subject=cmd.directive_id,
+                              reason=cmd.override_reason, unit=cmd.issuing_unit)
+        raise _refused(refusal)
+    for unit in cmd.scope:
+        if ports.registry.get(unit) is None:
+            raise Refused(422, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit!r}.")
+    if cmd.recurrence is not None and ports.store.get(cmd.directive_id) is None:  # a repeat gets the stored one back
+        refusal = rules.rounds_per_day_refusal(cmd, ports.store.recurring())
+        if refusal is not None:
+            raise _refused(refusal)
+
+
+def _refused(refusal: rules.Refusal) -> Refused:
+    return Refused(refusal.status, refusal.kind, refusal.title, refusal.detail)
 
 
 def publish_outbox(directive: Directive, ports: Ports) -> bool:
