@@ -170,7 +170,9 @@ def panel_queries() -> list[tuple[str, str, str]]:
 
 
 def variable_values() -> dict[str, str]:
-    """A real value for each dashboard variable, from the query Grafana would run (label_values)."""
+    """A real value for each dashboard variable, from the query Grafana would run (label_values):
+    the workload's state where the variable lists it (with the national tree loaded it lists
+    every state, most without a deadline set), else the first."""
     values = dict(BUILTINS)
     for path in DASHBOARDS:
         for variable in json.loads(path.read_text())["templating"]["list"]:
@@ -179,7 +181,7 @@ def variable_values() -> dict[str, str]:
             metric, label = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["definition"]).groups()
             seen = sorted({series[label] for series in prometheus("series", **{"match[]": metric}) if label in series})
             assert seen, f"variable ${variable['name']} of {path.name} has no values"
-            values[variable["name"]] = seen[0]
+            values[variable["name"]] = STATE if STATE in seen else seen[0]
     return values
 
 
