@@ -54,8 +54,9 @@ token: venv ## print a local organiser's bearer token: make token UNIT=IN-HP-D05
 	@$(PY) -m shared.auth.issuer organiser --sub user-local --unit $(UNIT)
 
 RETIRE ?=
+# On the local platform by default; in a deployment run `python -m appointments.rekey` where its keys are.
 rekey: venv ## re-seal stored names and phones under the current key; RETIRE=<key id> checks a key may go
-	$(PY) -m appointments.rekey $(if $(RETIRE),--retire $(RETIRE))
+	SANGATHAN_ENV=$${SANGATHAN_ENV:-development} $(PY) -m appointments.rekey $(if $(RETIRE),--retire $(RETIRE))
 
 OVERLAY ?= dev
 k8s-render: venv ## print a Kubernetes overlay's manifests: make k8s-render OVERLAY=prod
