@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PLATFORM := $(PY) deploy/local/stack.py
 
-.PHONY: help venv up down status test unit integration e2e faults bench token rekey k8s-render k8s-check load-national clean
+.PHONY: help venv up down status test unit integration e2e faults bench token rekey k8s-render k8s-check \
+	load-national clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'

@@ -191,9 +191,8 @@ class EventConsumer:
             (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
         ] + ([(DLT_SEALED, sealed.encode())] if sealed else [])
         where = _where(msg)
-        self._dead_letters.produce(
-            self.dead_letter_topic, msg.key(), value, headers, ref=f"{where['topic']}/{where['partition']}/{where['offset']}"
-        )
+        ref = f"{where['topic']}/{where['partition']}/{where['offset']}"
+        self._dead_letters.produce(self.dead_letter_topic, msg.key(), value, headers, ref=ref)
         EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
         log.warning("record dead-lettered", fields={
             **where, "reason": reason, "error_class": type(exc).__name__, "error": str(exc)[:300],

@@ -101,5 +101,6 @@ def dead_letter_seal(settings: PlatformSettings) -> DeadLetterSeal:
         log.warning("no dead-letter keyring (DEAD_LETTER_KEYS_FILE): personal fields of dead letters are masked, "
                     "and cannot be replayed")
         return DeadLetterSeal(None)
-    raw = configured_key(secret, settings.dead_letter_keys_file, development=development, what="the dead-letter keyring")
-    return DeadLetterSeal(keyring(raw, "the dead-letter keyring"))
+    what = "the dead-letter keyring"
+    raw = configured_key(secret, settings.dead_letter_keys_file, development=development, what=what)
+    return DeadLetterSeal(keyring(raw, what))

@@ -125,7 +125,8 @@ class RecipientDirectory:
         for _ in range(5):
             if value is None or not self.personal.stale(_phones(value)):
                 return
-            if self.docs.update_one({"_id": doc_id, field: value}, {"$set": {field: self._resealed(value)}}).matched_count:
+            resealed = {"$set": {field: self._resealed(value)}}
+            if self.docs.update_one({"_id": doc_id, field: value}, resealed).matched_count:
                 done.resealed += 1
                 return
             done.raced += 1
