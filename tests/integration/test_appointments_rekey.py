@@ -92,6 +92,29 @@ def test_a_rekey_pass_resumes_where_it_stopped_and_loses_no_write_made_meanwhile
     assert reseal(mongo_db, after.teams.personal, batch=2)["booth_teams"].resealed == 1
 
 
+def test_a_team_written_between_the_passs_read_and_its_save_is_read_again_and_keeps_that_write(ctx, mongo_db):
+    before, _ = stores(ctx, mongo_db, OLD)
+    handlers.appoint(before, booth_id=BOOTH, role="member", person=someone("Pehla"), organiser="u")
+    rotated = PersonalData(keyring(f"{OLD}\n{NEW}".encode(), "test keys"), ctx.teams.personal.index)
+
+    class Racing(BoothTeams):
+        """The real adapter, but an old-keyring process writes the team just before the first save."""
+        raced = False
+
+        def save(self, team):
+            if not Racing.raced:
+                Racing.raced = True
+                handlers.appoint(before, booth_id=BOOTH, role="member", person=someone("Doosra"), organiser="u")
+            super().save(team)
+
+    page = Racing(mongo_db, rules_for, rotated).reseal_page(after="", limit=10)
+
+    assert (page.scanned, page.raced, page.resealed) == (1, 1, 1)
+    assert {a.person.name for a in BoothTeams(mongo_db, rules_for, rotated).get(BOOTH).appointments} == {
+        "Pehla", "Doosra"}, "the write made meanwhile is kept"
+    assert key_ids(mongo_db) == {"B"}
+
+
 def key_ids(db, booth_id: str | None = None) -> set[str]:
     query = {"_id": booth_id} if booth_id else {}
     found = repr(list(db.booth_teams.find(query))) + repr(list(db.verified_recipients.find()))
