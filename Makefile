@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PLATFORM := $(PY) deploy/local/stack.py
 
-.PHONY: help venv up down status test unit integration e2e faults bench token k8s-render k8s-check load-national clean
+.PHONY: help venv up down status test unit integration e2e faults bench token rekey k8s-render k8s-check \
+	load-national clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,6 +53,11 @@ bench: venv ## benchmarks (bench/*_bench.py) with the platform running, each aga
 UNIT ?= IN-HP
 token: venv ## print a local organiser's bearer token: make token UNIT=IN-HP-D05 [AUDIENCE=dashboard]
 	@$(PY) -m shared.auth.issuer organiser --sub user-local --unit $(UNIT) $(if $(AUDIENCE),--audience $(AUDIENCE))
+
+RETIRE ?=
+# On the local platform by default; in a deployment run `python -m appointments.rekey` where its keys are.
+rekey: venv ## re-seal stored names and phones under the current key; RETIRE=<key id> checks a key may go
+	SANGATHAN_ENV=$${SANGATHAN_ENV:-development} $(PY) -m appointments.rekey $(if $(RETIRE),--retire $(RETIRE))
 
 OVERLAY ?= dev
 k8s-render: venv ## print a Kubernetes overlay's manifests: make k8s-render OVERLAY=prod

@@ -9,10 +9,12 @@ MongoDB replica set instead of the local FerretDB.
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth.keys import LOCAL_PUBLIC_KEY, LOCAL_TOKENS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class PlatformSettings(BaseSettings):
@@ -42,6 +44,12 @@ class PlatformSettings(BaseSettings):
     auth_public_key_file: Path = Field(LOCAL_PUBLIC_KEY, validation_alias="AUTH_PUBLIC_KEY_FILE")
     # This service's own bearer token for calling other services (a mounted, rotated file).
     service_token_file: Path | None = Field(None, validation_alias="SERVICE_TOKEN_FILE")
+    # Development keys live here (made once); production names its keys in settings.
+    state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
+    # Seals phones and names in dead letters (shared/kafka/deadletters.py): `<key id>:<secret>`
+    # lines, the last current; one keyring for every service, so any of them can open a replay.
+    dead_letter_keys: SecretStr | None = Field(None, validation_alias="DEAD_LETTER_KEYS")
+    dead_letter_keys_file: Path | None = Field(None, validation_alias="DEAD_LETTER_KEYS_FILE")
 
     @property
     def audience(self) -> str:

@@ -123,8 +123,8 @@ DELIVERY_TASKS_BULK = Topic(
 )
 DEAD_LETTER = Topic(
     "sangathan.dead-letter.v1", 3, None, (),
-    "Messages a consumer could not use, unchanged, with dlt_* headers saying why and where from. "
-    "May hold copies of OTP requests (phones), so it keeps a week, long enough to look after a holiday.",
+    "Messages a consumer could not use, with dlt_* headers saying why and where from; phones and names "
+    "sealed (dead-letter keyring), the rest unchanged. Kept a week, long enough to look after a holiday.",
     carries=DEAD_LETTERS,
 )
 

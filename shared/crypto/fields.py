@@ -5,8 +5,8 @@ wherever the plaintext did (a document field, an entry inside a string). The fie
 ("name", "phone") is authenticated with it: a phone's ciphertext cannot be passed off as a name.
 
 Rotation by key id: a keyring holds every key still needed to read; new writes use the current
-one and every listed key still opens what it sealed. To retire a key, make another current, let
-saves (or a re-seal pass) rewrite the fields, then drop the old line.
+one and every listed key still opens what it sealed. To retire a key, make another current, re-seal
+what it sealed (appointments: `python -m appointments.rekey`), then drop the old line.
 
 The phone index is HMAC-SHA256 under its own key: equal phones give equal values, so uniqueness
 and look-ups work without the phone, and no one without the key can test a guessed number. It
@@ -61,6 +61,12 @@ class FieldCipher:
 
 def is_sealed(value: str) -> bool:
     return value.startswith(PREFIX + ".")
+
+
+def sealed_with(value: str) -> str | None:
+    """The id of the key that sealed this field, or None if it is not a sealed field."""
+    prefix, key_id, _ = _parts(value)
+    return key_id if prefix == PREFIX else None
 
 
 def _parts(token: str) -> tuple[str, str, str]:

@@ -2,7 +2,8 @@
 
 A record that cannot be used (unparseable, breaking its contract, refused by the handler with
 `PermanentEventError`, or still failing after bounded retries) goes to the dead-letter topic
-unchanged, with `dlt_*` headers saying why and where it came from, and consumption goes on.
+with its personal fields sealed (shared/kafka/deadletters.py) and otherwise unchanged, with
+`dlt_*` headers saying why and where it came from, and consumption goes on.
 Offsets are committed after the batch is handled and its dead letters acknowledged, so a crash
 re-delivers (at-least-once): handlers must be idempotent, e.g. by event id.
 """
@@ -16,9 +17,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from prometheus_client import Counter
 
 from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
+from shared.kafka.deadletters import DLT_SEALED, DeadLetterSeal, dead_letter_seal
 from shared.kafka.lag import LagStats
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger, mask_phones
+from shared.settings import PlatformSettings
 from shared.topics import DEAD_LETTER, Topic
 
 log = get_logger(__name__)
@@ -69,11 +72,13 @@ class EventConsumer:
         batch_size: int = 100,
         poll_timeout_s: float = 1.0,
         config: dict[str, Any] | None = None,
+        seal: DeadLetterSeal | None = None,
     ):
         """`max_attempts` handler calls per event, waiting backoff_s, 2*backoff_s, ... in between.
 
         `config` overrides the consumer's librdkafka settings. A new group starts from the
         earliest retained event; a service that must not replay history sets auto.offset.reset.
+        `seal` takes personal data out of dead letters; by default the keyring the environment names.
         """
         self.group_id = group_id
         self.dead_letter_topic = dead_letter_topic
@@ -93,6 +98,7 @@ class EventConsumer:
         })
         self._consumer.subscribe([t.name if isinstance(t, Topic) else t for t in topics])
         self._dead_letters = ConfirmedProducer(bootstrap)
+        self._seal = seal or dead_letter_seal(PlatformSettings())
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; it also cuts short a retry's backoff.
@@ -173,6 +179,7 @@ class EventConsumer:
 
     def _dead_letter(self, msg: Message, reason: str, exc: Exception) -> None:
         # Error text can quote what was wrong, so phone numbers are masked as in logs.
+        value, sealed = self._seal(msg.value())
         headers = list(msg.headers() or []) + [
             (DLT_REASON, reason.encode()),
             (DLT_ERROR_CLASS, type(exc).__name__.encode()),
@@ -182,11 +189,10 @@ class EventConsumer:
             (DLT_ORIGINAL_OFFSET, str(msg.offset()).encode()),
             (DLT_GROUP, self.group_id.encode()),
             (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
-        ]
+        ] + ([(DLT_SEALED, sealed.encode())] if sealed else [])
         where = _where(msg)
-        self._dead_letters.produce(
-            self.dead_letter_topic, msg.key(), msg.value(), headers, ref=f"{where['topic']}/{where['partition']}/{where['offset']}"
-        )
+        ref = f"{where['topic']}/{where['partition']}/{where['offset']}"
+        self._dead_letters.produce(self.dead_letter_topic, msg.key(), value, headers, ref=ref)
         EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
         log.warning("record dead-lettered", fields={
             **where, "reason": reason, "error_class": type(exc).__name__, "error": str(exc)[:300],

@@ -1,6 +1,7 @@
 """Appointments through the running platform, as an organiser and a portal page meet them:
 appoint, read the OTP from the local delivery sink, verify, see it verified and on Kafka."""
 
+import hashlib
 import json
 import os
 import random
@@ -8,6 +9,7 @@ import threading
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from shared import topics
 from shared.auth.keys import LOCAL_TOKENS
@@ -170,6 +172,25 @@ def test_a_retried_request_with_the_same_idempotency_key_creates_one_appointment
     assert first.json()["id"] == again.json()["id"]
     members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"]
     assert len(members) == 1
+
+
+def test_an_idempotent_appointment_keeps_no_guessable_hash_of_the_name_and_phone(booth, organiser, settings):
+    body = {"role": "whatsapp_pramukh", "name": "Ravi Kumar", "phone": phone(), "gender": "male"}
+    headers = {**organiser, "Idempotency-Key": f"hash-{random.random()}"}
+    first = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+
+    stored = MongoClient(settings.mongo_url)[settings.mongo_db].booth_teams.find_one({"_id": booth})["idempotency"]
+    e164 = body["phone"].replace(" ", "")
+    old_fingerprint = "|".join([body["role"], body["name"], e164, body["gender"], "sms", ""])
+    assert hashlib.sha256(old_fingerprint.encode()).hexdigest() not in repr(stored)
+    assert list(stored.values()) == [{"appointment_id": first.json()["id"]}]
+
+    again = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json=body, headers=headers)
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    for changed in ({"name": "Ravi Kumar Singh"}, {"phone": phone()}, {"gender": "other"}, {"channel": "whatsapp"}):
+        other = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json={**body, **changed}, headers=headers)
+        assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused"), changed
 
 
 def test_a_bulk_csv_appoints_the_good_rows_and_reports_the_bad_ones(organiser, booth):

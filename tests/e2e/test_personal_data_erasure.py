@@ -2,6 +2,7 @@
 person from its stores (read raw afterwards), the person-erased event reaches Kafka, and only an
 organiser holding the booth (or above it) may ask."""
 
+import os
 import re
 
 import httpx
@@ -10,10 +11,34 @@ from pymongo import MongoClient
 
 from shared import topics
 from shared.events import types
-from tests.e2e.test_appointments_flow import APPOINTMENTS, appoint, booth, code_for, organiser, verify  # noqa: F401
+from tests.e2e.test_appointments_flow import (APPOINTMENTS, appoint, booth, code_for, organiser, phone,  # noqa: F401
+                                              verify)
+from tests.processes import wait_until
 from tests.topic_tail import TopicTail
 
 pytestmark = pytest.mark.e2e
+
+SIMULATOR = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8005")
+
+
+def simulator_messages(number: str) -> list[dict]:
+    return httpx.get(f"{SIMULATOR}/v1/messages", params={"to": number, "limit": 1000}, timeout=10).json()["messages"]
+
+
+def test_an_erased_appointees_messages_leave_the_provider_simulator(booth, organiser):  # noqa: F811
+    erased, stays = phone(), phone()
+    made = appoint(booth, organiser, name="Simulated Copy", phone=erased)
+    assert made.status_code == 201, made.text
+    other = appoint(booth, organiser, role="whatsapp_pramukh", name="Stays Here", phone=stays)
+    assert other.status_code == 201, other.text
+    for number in (erased, stays):  # their codes went out through the notifier
+        wait_until(lambda: simulator_messages(number.replace(" ", "")), 60)
+
+    body = {"booth_id": booth, "appointment_id": made.json()["id"]}
+    assert httpx.post(f"{APPOINTMENTS}/erasures", json=body, headers=organiser).status_code == 201
+
+    wait_until(lambda: not simulator_messages(erased.replace(" ", "")), 60)
+    assert simulator_messages(stays.replace(" ", "")), "only the erased person's messages go"
 
 
 def test_an_organiser_erases_an_appointee_and_no_store_keeps_their_name_or_phone(booth, organiser,  # noqa: F811

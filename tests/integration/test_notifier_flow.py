@@ -11,6 +11,7 @@ sees nor disturbs the running platform. The recipients stand-in reads the demo o
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import time
@@ -28,10 +29,13 @@ from pymongo import MongoClient
 from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskProducer
 from notifier.domain.tasks import OTP, Task, booth_path, delivery_id
+from shared import topics
 from shared.auth.issuer import organiser_token, service_token
+from shared.kafka.deadletters import dead_letter_seal
 from shared.settings import PlatformSettings
 from tests.conftest import random_suffix
 from tests.processes import Process, free_port, wait_until
+from tests.topic_tail import TopicTail
 
 pytestmark = pytest.mark.integration
 
@@ -238,6 +242,23 @@ def test_permanent_failures_on_the_only_channel_are_listed_with_the_providers_co
     assert {f["code"] for f in failures} == {"131026"} and {f["channel"] for f in failures} == {"whatsapp"}
     assert all(f["booth_id"].startswith(OTHER_DISTRICT + "-") for f in failures)
     assert all("phone" not in f and "+91" not in str(f) for f in failures)
+
+    # Each refused task is dead-lettered with why, its recipient's phone sealed (still replayable).
+    tail = TopicTail(stack.settings.kafka_bootstrap, f"{stack.ns}.{topics.DEAD_LETTER.name}", from_start=True)
+    try:
+        letters, deadline = [], time.monotonic() + 30
+        while len(letters) < len(failures) and time.monotonic() < deadline:
+            letters += [m for m in tail.consumer.consume(100, 1) if not m.error()
+                        and json.loads(m.value()).get("directive_id") == directive_id]
+    finally:
+        tail.close()
+    assert len(letters) == len(failures)
+    seal = dead_letter_seal(stack.settings)
+    for letter in letters:
+        headers = dict(letter.headers())
+        assert (headers["dlt_reason"], headers["dlt_sealed"]) == (b"rejected", b"fields")
+        assert b"131026" in headers["dlt_error"] and not re.search(rb"\+91\d{10}", letter.value())
+        assert json.loads(seal.opened(letter.value(), "fields"))["phone"].startswith("+91")
 
 
 def test_a_task_delivered_twice_sends_once(stack):

@@ -161,11 +161,11 @@ class BoothTeam:
         Retrying is safe: the same Idempotency-Key, or the same person already active in the
         same role, returns the existing appointment and changes nothing.
         """
-        fingerprint = _fingerprint(role, person, replaces)
         if idempotency_key and (earlier := self.idempotency.get(idempotency_key)):
-            if earlier["fingerprint"] != fingerprint:
+            first = self.get(earlier["appointment_id"])
+            if not _same_request(first, role, person, replaces):
                 raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
-            return self.get(earlier["appointment_id"])
+            return first
         if person.gender not in GENDERS:
             raise RuleBroken(f"gender must be one of {', '.join(GENDERS)}", "gender")
         if person.channel not in CHANNELS:
@@ -198,7 +198,7 @@ class BoothTeam:
             self.appointments, self.history, self.outbox = before
             raise
         if idempotency_key:
-            self._remember(idempotency_key, appointment.id, fingerprint)
+            self._remember(idempotency_key, appointment.id)
         return appointment
 
     def _appoint(self, appointment: Appointment, outgoing: Appointment | None, organiser: str, now: datetime) -> None:
@@ -358,8 +358,10 @@ class BoothTeam:
         self.outbox.append(_event(event_type, now, data))
         self.history.append(_entry(now, action, appointment, by))
 
-    def _remember(self, key: str, appointment_id: str, fingerprint: str) -> None:
-        self.idempotency[key] = {"appointment_id": appointment_id, "fingerprint": fingerprint}
+    def _remember(self, key: str, appointment_id: str) -> None:
+        # Only the appointment: a retry is compared with what it made, so nothing derived from the
+        # request (a hash of a name and phone, guessable over India's 10^10 numbers) is kept.
+        self.idempotency[key] = {"appointment_id": appointment_id}
         while len(self.idempotency) > IDEMPOTENCY_KEYS_KEPT:
             self.idempotency.pop(next(iter(self.idempotency)))
 
@@ -386,9 +388,11 @@ def _entry(now: datetime, action: str, appointment: Appointment, by: str, **extr
             "role": appointment.role, "by": by, **extra}
 
 
-def _fingerprint(role: str, person: Person, replaces: str | None) -> str:
-    raw = "|".join([role, person.name, person.phone, person.gender, person.channel, replaces or ""])
-    return hashlib.sha256(raw.encode()).hexdigest()
+def _same_request(first: Appointment, role: str, person: Person, replaces: str | None) -> bool:
+    """Whether a retried appointment asks for what the first one made (its locale aside)."""
+    made = first.person
+    return (first.role, made.name, made.phone, made.gender, made.channel, first.replaces) == (
+        role, person.name, person.phone, person.gender, person.channel, replaces)
 
 
 def idempotency_key(organiser: str, key: str) -> str:

@@ -37,6 +37,7 @@ from shared import topics
 from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check, redis_check
 from shared.kafka.consumer import EventConsumer
+from shared.kafka.deadletters import dead_letter_seal
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
@@ -160,7 +161,7 @@ def workers(settings: NotifierSettings, ports: Ports, recipients: RecipientSourc
         periodic("notifier-mover", lambda: move_due_tasks(ports, mover), 0.25),
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
     ] + ([LaneWorkers(lanes, ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
-                      batch=settings.lane_batch, provider_url=settings.provider_url,
+                      seal=dead_letter_seal(settings), batch=settings.lane_batch, provider_url=settings.provider_url,
                       provider_timeout_s=settings.provider_timeout_s, provider_batch=settings.provider_batch,
                       provider_linger_s=settings.provider_linger_ms / 1000).background] if lanes else [])
 

@@ -25,6 +25,7 @@ from notifier.sending import SKIPPED, Sender, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
 from shared.background import Background
+from shared.kafka.deadletters import DLT_SEALED, DeadLetterSeal
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
 
@@ -45,10 +46,10 @@ class LaneWorkers:
     The service starts and stops `background`, like its other workers."""
 
     def __init__(self, lanes: list[Lane], ports: Ports, dead_letters: ConfirmedProducer, dead_letter_topic: str,
-                 *, batch: int, provider_url: str, provider_timeout_s: float, provider_batch: int = 1,
-                 provider_linger_s: float = 0.02):
+                 *, seal: DeadLetterSeal, batch: int, provider_url: str, provider_timeout_s: float,
+                 provider_batch: int = 1, provider_linger_s: float = 0.02):
         self.lanes, self.ports = lanes, ports
-        self._dead, self._dead_topic = dead_letters, dead_letter_topic
+        self._dead, self._dead_topic, self._seal = dead_letters, dead_letter_topic, seal
         self._batch = batch
         self._provider_url, self._provider_timeout_s = provider_url, provider_timeout_s
         self._provider_batch, self._provider_linger_s = provider_batch, provider_linger_s
@@ -156,6 +157,8 @@ class LaneWorkers:
                            (DLT_ORIGINAL_TOPIC, topic.encode()), (DLT_ORIGINAL_PARTITION, str(partition).encode()),
                            (DLT_ORIGINAL_OFFSET, str(offset).encode()), (DLT_GROUP, f"notifier-{lane}".encode()),
                            (DLT_TIME, now)]
-                self._dead.produce(self._dead_topic, task.booth_id.encode(), task.to_json(), headers, ref=task.delivery_id)
+                value, sealed = self._seal(task.to_json())  # the task holds the recipient's phone
+                headers += [(DLT_SEALED, sealed.encode())] if sealed else []
+                self._dead.produce(self._dead_topic, task.booth_id.encode(), value, headers, ref=task.delivery_id)
             self._dead.flush()
         EVENTS_DEAD_LETTERED.labels(f"notifier-{lane}", REJECTED).inc(len(dead))  # the same count as every consumer's

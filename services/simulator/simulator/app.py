@@ -20,6 +20,12 @@ sits on) and the many-recipient calls of SMS gateways: `{"requests": [{"path", "
 "body"}]}` in, `{"responses": [{"status", "body", "headers"}]}` out, in the same order. Each
 request is decided exactly as if it had come alone (rate limit, failures, idempotency, its own
 message id and signed status webhooks); a sender cannot send faster by batching.
+
+A send may carry the sender's reference for its recipient (WhatsApp's `biz_opaque_callback_data`,
+the SMS gateway's and the bridge's `reference`; a push is addressed by it): the notifier puts the
+appointment id there. When the platform erases a person (person-erased, DPDP Act), the messages
+kept for that appointment, and the status reports still owed on them, are dropped, as a provider
+deletes its copies when the data fiduciary asks; the simulator reads the erasure topic for it.
 """
 
 
@@ -40,9 +46,13 @@ from fastapi import APIRouter, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from shared.background import Background, consuming
+from shared.events import types
 from shared.http import create_app
+from shared.kafka.consumer import EventConsumer
 from shared.limits import BodyRules
 from shared.logging import get_logger
+from shared.topics import DEAD_LETTER, ERASURES
 from simulator import provider as p
 from simulator.secret import webhook_key
 from simulator.settings import SimulatorSettings
@@ -58,9 +68,13 @@ class Template(BaseModel):
     parameters: list[str] = []
 
 
+Reference = Annotated[str | None, Field(max_length=512)]
+
+
 class WhatsAppMessage(BaseModel):
     to: Phone
     type: str = Field(pattern="^(template|text)$")
+    biz_opaque_callback_data: Reference = None
     template: Template | None = None
     text: str | None = Field(None, max_length=4096)
 
@@ -71,6 +85,7 @@ class SmsMessage(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     dlt_entity_id: str
     dlt_template_id: str
+    reference: Reference = None
 
 
 class PushMessage(BaseModel):
@@ -86,6 +101,7 @@ class BridgeInvite(BaseModel):
     to: Phone
     pin: str = Field(pattern=r"^\d{4,8}$")
     starts_at: datetime
+    reference: Reference = None
 
 
 class Reply(BaseModel):
@@ -142,6 +158,7 @@ class Provider:
         self._due: list[tuple[float, int, dict]] = []  # (due, seq, status or inbound message)
         self._seq = 0
         self._task: asyncio.Task | None = None
+        self._erasures: Background | None = None
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -201,6 +218,36 @@ class Provider:
         self._schedule(time.monotonic(), {"messages": [inbound]})
         return inbound
 
+    # --- erasure ------------------------------------------------------------------------------
+
+    def forget(self, references: set[str]) -> int:
+        """Drop the messages sent for these references (appointment ids), with the status
+        reports and replies still due on them; returns how many messages went."""
+        gone = {message_id for message_id, record in self.messages.items() if record.get("reference") in references}
+        for message_id in gone:
+            del self.messages[message_id]
+        self._due = [entry for entry in self._due if not _concerns(entry[2], gone)]
+        heapq.heapify(self._due)
+        self.stats["erased"] += len(gone)
+        return len(gone)
+
+    def honour_erasures(self, make_consumer) -> None:
+        """Read person-erased events in a background thread; each is applied on the event loop,
+        which owns the state, before its offset is committed."""
+        loop = asyncio.get_running_loop()
+
+        async def forget(references: set[str]) -> int:
+            return self.forget(references)
+
+        def on_event(event) -> None:
+            if event.type == types.PERSON_ERASED:
+                dropped = asyncio.run_coroutine_threadsafe(forget({event.data["appointment_id"]}), loop).result(30)
+                log.info("erased person's messages dropped", fields={"erasure_id": event.data["erasure_id"],
+                                                                     "messages": dropped})
+
+        self._erasures = consuming("simulator-erasures", lambda: make_consumer(on_event))
+        self._erasures.start()
+
     # --- reporting ----------------------------------------------------------------------------
 
     def _schedule(self, due: float, item: dict, attempt: int = 0) -> None:
@@ -213,6 +260,8 @@ class Provider:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self._erasures is not None:
+            self._erasures.stop()
 
     async def _report_forever(self) -> None:
         interval = self.settings.callback_interval_ms / 1000
@@ -259,6 +308,12 @@ class Provider:
                 self.stats["callbacks_abandoned"] += 1
 
 
+def _concerns(item: dict, message_ids: set[str]) -> bool:
+    """Whether a scheduled report (statuses) or reply (inbound messages) is about these messages."""
+    return any(status["message_id"] in message_ids for status in item.get("statuses", ())) or any(
+        (inbound.get("context") or {}).get("message_id") in message_ids for inbound in item.get("messages", ()))
+
+
 def sends(provider: Provider):
     """Each send endpoint's decision from its validated body: one function per path, shared by
     the single and the batch endpoints."""
@@ -271,7 +326,8 @@ def sends(provider: Provider):
                 check = p.Refusal(400, p.TEMPLATE_NOT_APPROVED, "the template is not approved for this business")
         elif not message.text:
             check = p.Refusal(400, "131008", "text messages need a text")
-        content = {"template": message.template.model_dump() if message.template else None, "text": message.text}
+        content = {"template": message.template.model_dump() if message.template else None, "text": message.text,
+                   "reference": message.biz_opaque_callback_data}
         return provider.send("whatsapp", sender, message.to, content, idempotency_key, check)
 
     def sms(message: SmsMessage, idempotency_key: str | None) -> Answer:
@@ -280,15 +336,15 @@ def sends(provider: Provider):
             check = p.Refusal(400, p.DLT_HEADER_UNREGISTERED, "the sender header is not registered on DLT")
         elif message.dlt_template_id not in settings.dlt_templates:
             check = p.Refusal(400, p.DLT_TEMPLATE_MISMATCH, "the message matches no registered DLT template")
-        content = {"text": message.text, "dlt_template_id": message.dlt_template_id}
+        content = {"text": message.text, "dlt_template_id": message.dlt_template_id, "reference": message.reference}
         return provider.send("sms", message.sender, message.to, content, idempotency_key, check)
 
     def push(message: PushMessage, idempotency_key: str | None) -> Answer:
-        content = {"title": message.title, "text": message.body, "link": message.link}
+        content = {"title": message.title, "text": message.body, "link": message.link, "reference": message.to}
         return provider.send("app_push", message.app, message.to, content, idempotency_key, None)
 
     def bridge(invite: BridgeInvite, idempotency_key: str | None) -> Answer:
-        content = {"pin": invite.pin, "starts_at": invite.starts_at.isoformat()}
+        content = {"pin": invite.pin, "starts_at": invite.starts_at.isoformat(), "reference": invite.reference}
         return provider.send("audio_bridge", invite.bridge, invite.to, content, idempotency_key, None)
 
     def one(request: BatchRequest) -> Answer:
@@ -383,12 +439,27 @@ def routes(provider: Provider) -> APIRouter:
 BATCH_MAX_BYTES = 16 * 1024 * 1024  # a batch of long messages in many scripts
 
 
+def erasure_consumer(settings: SimulatorSettings, handler) -> EventConsumer:
+    """Every simulator reads every erasure (its messages live in its own memory), so each process
+    is a group of its own, from the newest: what it held before it started is gone anyway."""
+    return EventConsumer(settings.kafka_bootstrap, f"simulator-erasures-{uuid.uuid4().hex[:12]}",
+                         [settings.topic_namespace + ERASURES.name], handler,
+                         dead_letter_topic=settings.topic_namespace + DEAD_LETTER.name,
+                         config={"auto.offset.reset": "latest"})
+
+
 def create_simulator_app(settings: SimulatorSettings) -> FastAPI:
     provider = Provider(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback is noise
+
+    def start() -> None:
+        provider.start()
+        if settings.honour_erasures:
+            provider.honour_erasures(lambda handler: erasure_consumer(settings, handler))
+
     # A provider's endpoints take its API key, not our bearer tokens, and batches of many messages.
     app = create_app(service=settings.service_name, settings=settings, checks={}, routers=[routes(provider)],
-                     on_startup=provider.start, on_shutdown=provider.stop,
+                     on_startup=start, on_shutdown=provider.stop,
                      bodies=BodyRules(json_max_bytes=BATCH_MAX_BYTES, token=False))
     app.state.provider = provider
     return app

@@ -54,6 +54,9 @@ class SimulatorSettings(PlatformSettings):
     messages_kept: int = Field(20_000, ge=100, validation_alias="SIMULATOR_MESSAGES_KEPT")
     idempotency_kept: int = Field(500_000, ge=100, validation_alias="SIMULATOR_IDEMPOTENCY_KEPT")
     seed: int | None = Field(None, validation_alias="SIMULATOR_SEED")
+    # Drop an erased person's messages on person-erased (Kafka); a topic prefix for tests' own topics.
+    honour_erasures: bool = Field(True, validation_alias="SIMULATOR_HONOUR_ERASURES")
+    topic_namespace: str = Field("", validation_alias="SIMULATOR_TOPIC_NAMESPACE")
 
     @field_validator("approved_templates", "dlt_templates", "sms_headers", mode="before")
     @classmethod

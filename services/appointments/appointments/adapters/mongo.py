@@ -7,6 +7,7 @@ whose pointer a crash lost. Names and phones are sealed on the way in (`Personal
 """
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,11 +18,22 @@ from pymongo.errors import DuplicateKeyError
 from appointments.adapters.personal import PersonalData
 from appointments.domain import Appointment, BoothTeam
 from appointments.ports import ConcurrentUpdate
+from shared.crypto.fields import sealed_with
 from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
 
 PERSONAL = ("phone", "name")
+
+
+@dataclass
+class Resealed:
+    """One page of a re-seal pass: the last booth id read (None: nothing left) and counts."""
+
+    last: str | None
+    scanned: int
+    resealed: int = 0
+    raced: int = 0  # teams changed while being re-sealed, read again
 
 
 class BoothTeams:
@@ -125,6 +137,37 @@ class BoothTeams:
                     continue  # changed meanwhile: read it again
         return sealed
 
+    def reseal_page(self, *, after: str, limit: int) -> "Resealed":
+        """Save again, from booth id `after`, the next `limit` teams holding a field not sealed under
+        the current key (or an unkeyed request hash): the save seals under the current key, by the
+        compare-and-set every write uses, so a team changed meanwhile is read again, never lost."""
+        query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
+        docs = list(self.teams.find(query).sort("_id", ASCENDING).limit(limit))
+        done = Resealed(last=docs[-1]["_id"] if docs else None, scanned=len(docs))
+        for doc in docs:
+            for _ in range(5):
+                if doc is None or not self._stale(doc):
+                    break
+                try:
+                    self.save(self._team(doc))
+                    done.resealed += 1
+                    break
+                except ConcurrentUpdate:
+                    done.raced += 1
+                    doc = self.teams.find_one({"_id": doc["_id"]})
+            else:
+                raise ConcurrentUpdate(f"booth {doc['_id']} kept changing while it was re-sealed")
+        return done
+
+    def fields_sealed_with(self, key_id: str) -> int:
+        """How many stored fields the key `key_id` sealed (a scan: for retiring a key)."""
+        with self.teams.find({}, {"appointments": 1, "outbox": 1}) as cursor:
+            return sum(sealed_with(v) == key_id for doc in cursor for v in _personal_values(doc))
+
+    def _stale(self, doc: dict[str, Any]) -> bool:
+        legacy = any("fingerprint" in entry for entry in doc.get("idempotency", {}).values())
+        return legacy or self.personal.stale(_personal_values(doc))
+
     # ------------------------------------------------------------------ portal reads
 
     def teams_under(self, unit_id: str, *, after: str = "", limit: int = 200) -> list[BoothTeam]:
@@ -165,7 +208,7 @@ class BoothTeams:
         return BoothTeam(
             booth_id=doc["_id"], booth_path=doc["booth_path"], rules=self.rules_for(state_code),
             appointments=[self._appointment(a) for a in doc["appointments"]], history=doc["history"],
-            outbox=self.personal.opened_events(doc["outbox"]), idempotency=doc["idempotency"],
+            outbox=self.personal.opened_events(doc["outbox"]), idempotency=_idempotency(doc["idempotency"]),
             seen_events=doc["seen_events"],
             version=doc["version"],
         )
@@ -249,6 +292,18 @@ class PresidentPosts:
             return False
         president = team.president()
         return president is not None and president.id == held["appointment_id"]
+
+
+def _personal_values(doc: dict[str, Any]) -> list[str]:
+    """Every name and phone a stored team holds: its appointees' and its unsent code requests'."""
+    people = [a["person"][field] for a in doc.get("appointments", []) for field in PERSONAL]
+    return people + [e["data"]["phone"] for e in doc.get("outbox", []) if e.get("data", {}).get("phone")]
+
+
+def _idempotency(stored: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    # Entries written before retries were compared with their appointment also held an unkeyed
+    # hash of the request (name and phone): dropped here, so the next save leaves it out.
+    return {key: {"appointment_id": entry["appointment_id"]} for key, entry in stored.items()}
 
 
 def _aware(value: datetime | None) -> datetime | None:

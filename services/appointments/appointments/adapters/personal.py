@@ -9,12 +9,13 @@ sealed inside the entry string; opened only when a fan-out asks for recipients).
 A field written before encryption (plaintext) is still read, and sealed on the next save.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from appointments.domain import Person
 from appointments.settings import AppointmentsSettings
-from shared.crypto.fields import FieldCipher, PhoneIndex, is_sealed, keyring
+from shared.crypto.fields import FieldCipher, PhoneIndex, is_sealed, keyring, sealed_with
 from shared.secrets import configured_key
 
 NAME, PHONE = "name", "phone"
@@ -47,6 +48,10 @@ class PersonalData:
 
     def opened_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [_with_phone(e, self.open_phone) for e in events]
+
+    def stale(self, stored: Iterable[str]) -> bool:
+        """Whether any of these stored fields is plaintext or sealed under a key that is not current."""
+        return any(value and sealed_with(value) != self.cipher.current for value in stored)
 
     def _open(self, value: str, purpose: str) -> str:
         return self.cipher.open(value, purpose) if is_sealed(value) else value

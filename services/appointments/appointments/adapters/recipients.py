@@ -24,8 +24,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from appointments.adapters.mongo import Resealed
 from appointments.adapters.personal import PersonalData
 from appointments.domain import BoothTeam, booth_path
+from shared.crypto.fields import sealed_with
 from shared.logging import get_logger
 from shared.orgtree.levels import BY_NAME, LEVELS, ancestor_ids, is_within, level_of
 from shared.orgtree.repository import OrgRegistry
@@ -49,6 +51,11 @@ def entry(team: BoothTeam, role: str, seal_phone: Callable[[str], str]) -> str:
 
 def _version(version: int) -> str:
     return f"{version:0{VERSION_DIGITS}d}"
+
+
+def _phones(value: str) -> list[str]:
+    """The (sealed) phones in a booth's entry."""
+    return [person.split(",")[1] for person in value.split("|")[1:]]
 
 
 class RecipientsBuilding(Exception):
@@ -98,6 +105,45 @@ class RecipientDirectory:
         self._built = True
         log.info("verified recipients filled from existing booth teams", fields={"teams": read})
         return read
+
+    # ------------------------------------------------------------------ re-sealing (key rotation)
+
+    def reseal_page(self, *, after: str, limit: int) -> Resealed:
+        """Re-seal, from document id `after`, the next `limit` seat documents' phones under the
+        current key. An entry is replaced only if it still holds what was read: one the relay
+        rewrote meanwhile is read again (a relay of this keyring sealed it under the current key)."""
+        query = {"_id": {"$gt": after}} if after else {}
+        docs = list(self.docs.find(query).sort("_id", 1).limit(limit))
+        done = Resealed(last=docs[-1]["_id"] if docs else None, scanned=len(docs))
+        for doc in docs:
+            for booth_id, value in doc.get("booths", {}).items():
+                self._reseal_entry(doc["_id"], booth_id, value, done)
+        return done
+
+    def _reseal_entry(self, doc_id: str, booth_id: str, value: str | None, done: Resealed) -> None:
+        field = f"booths.{booth_id}"
+        for _ in range(5):
+            if value is None or not self.personal.stale(_phones(value)):
+                return
+            resealed = {"$set": {field: self._resealed(value)}}
+            if self.docs.update_one({"_id": doc_id, field: value}, resealed).matched_count:
+                done.resealed += 1
+                return
+            done.raced += 1
+            value = (self.docs.find_one({"_id": doc_id}) or {}).get("booths", {}).get(booth_id)
+        raise RuntimeError(f"the recipients of {doc_id} kept changing while they were re-sealed")
+
+    def _resealed(self, value: str) -> str:
+        version, *people = value.split("|")
+        opened = [person.split(",") for person in people]
+        return "|".join([version, *(f"{appointment_id},{self.personal.seal_phone(self.personal.open_phone(phone))},"
+                                    f"{locale}" for appointment_id, phone, locale in opened)])
+
+    def fields_sealed_with(self, key_id: str) -> int:
+        """How many stored phones the key `key_id` sealed (a scan: for retiring a key)."""
+        with self.docs.find({}) as cursor:
+            return sum(sealed_with(phone) == key_id for doc in cursor for value in doc.get("booths", {}).values()
+                       for phone in _phones(value))
 
     # ------------------------------------------------------------------ reading (the fan-out)
 

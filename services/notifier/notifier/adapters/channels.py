@@ -4,7 +4,8 @@
 Providers answer the same way whatever the channel: 2xx with a message id (accepted), 429 or 5xx
 or no answer (transient: retry later), any other 4xx (permanent: this channel will never take
 it). Every request carries the delivery id as Idempotency-Key, so a provider that got a request
-whose answer was lost does not send it twice when it is retried.
+whose answer was lost does not send it twice when it is retried, and the recipient's appointment
+id as the provider's own reference field, by which an erased person's messages are found there.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class WhatsApp(HttpChannel):
             parameters = [message.body]
         else:
             parameters = [message.title, message.body, message.link or ""]
-        body = {"to": task.phone, "type": "template",
+        body = {"to": task.phone, "type": "template", "biz_opaque_callback_data": task.recipient_id,
                 "template": {"name": templates[message.kind], "language": message.language, "parameters": parameters}}
         return await self._post(client, f"/whatsapp/v1/{sender}/messages", body, task)
 
@@ -100,7 +101,7 @@ class Sms(HttpChannel):
     name = "sms"
 
     async def send(self, client, task, message, sender):
-        body = {"sender": sender, "to": task.phone, "text": message.sms_text(),
+        body = {"sender": sender, "to": task.phone, "text": message.sms_text(), "reference": task.recipient_id,
                 "dlt_entity_id": self.settings.dlt_entity_id, "dlt_template_id": self.settings.dlt_templates[message.kind]}
         return await self._post(client, "/sms/v1/messages", body, task)
 
@@ -130,7 +131,8 @@ class AudioBridge(HttpChannel):
 
         subject = task.directive_id or task.otp_request_id or task.delivery_id
         pin = f"{int(hashlib.sha256(subject.encode()).hexdigest(), 16) % 10**6:06d}"
-        body = {"bridge": sender, "to": task.phone, "pin": pin, "starts_at": datetime.now(timezone.utc).isoformat()}
+        body = {"bridge": sender, "to": task.phone, "pin": pin, "starts_at": datetime.now(timezone.utc).isoformat(),
+                "reference": task.recipient_id}
         return await self._post(client, "/bridge/v1/invites", body, task)
 
 
