@@ -25,6 +25,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import kustomize  # noqa: E402
+import rules  # noqa: E402
 
 OVERLAYS = HERE / "overlays"
 CRD_SCHEMAS = HERE / "crd-schemas"
@@ -102,9 +103,18 @@ def errors(obj: dict) -> list[str]:
     return found
 
 
+def rule_problems(objects: list[dict], overlay: str) -> list[str]:
+    """What the manifests promise beyond their schemas (rules.py), for this overlay."""
+    import dev_secrets
+    provider = dev_secrets.DEV_PROVIDER_URL if overlay == "dev" else None
+    return (rules.mongodb_problems(objects) + rules.redis_problems(objects)
+            + rules.egress_problems(objects, provider))
+
+
 def check(overlay: Path) -> tuple[list[dict], list[str]]:
     objects = render(overlay)
-    return objects, [f"{overlay.name}: {name_of(o)}: {e}" for o in objects for e in errors(o)]
+    problems = [f"{name_of(o)}: {e}" for o in objects for e in errors(o)] + rule_problems(objects, overlay.name)
+    return objects, [f"{overlay.name}: {p}" for p in problems]
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 
     python deploy/k8s/dev_secrets.py | kubectl apply -n sangathan -f -
 
-Random passwords for MongoDB's users and Redis, random OTP, provider-webhook and acknowledgement
+Random passwords for MongoDB's and Redis's users, random OTP, provider-webhook and acknowledgement
 HMAC keys, the messaging provider's address (the dev overlay's simulator) with a random API key,
 the local issuer's public key (python -m shared.auth.issuer makes the pair once, under
 .state/auth) and a token per service signed by it, so tokens minted locally work against the
@@ -35,6 +35,9 @@ DEV_PROVIDER_URL = "http://provider-simulator:8005"
 # The dev overlay's public hosts (overlays/dev/ingress.yaml): its certificate names exactly these.
 DEV_PUBLIC_HOSTS = ("sangathan.localtest.me", "links.sangathan.localtest.me")
 CERTIFICATE_DAYS = 90
+# The users of base/mongodb/mongodb.yaml and base/redis/users.acl (a test holds them equal).
+MONGODB_USERS = ("appointments", "notifier", "analytics", "orgtree")
+REDIS_USERS = ("appointments", "otp", "notifier", "probe")
 # The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
 MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
 
@@ -66,8 +69,9 @@ def objects() -> list[dict]:
              "data": {"issuer-public.pem": public_key.read_text(encoding="utf-8")}}]
     made += [secret(f"sangathan-{service}-service-token", token=service_token(service)) for service in SERVICE_SCOPES]
     made += [secret(f"sangathan-mongodb-{user}-password", password=secrets.token_urlsafe(24))
-             for user in ("appointments", "notifier", "analytics")]
-    made.append(secret("sangathan-redis", password=secrets.token_hex(24)))  # hex: safe inside REDIS_URL
+             for user in MONGODB_USERS]
+    # Hex: safe inside REDIS_URL. A key per Redis ACL user (base/redis/users.acl).
+    made.append(secret("sangathan-redis-users", **{user: secrets.token_hex(24) for user in REDIS_USERS}))
     made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
     # Appointments' personal data: a keyring of one key id (rotation adds a line), the phone index key.
     made.append(secret("sangathan-appointments-personal-data",
@@ -112,10 +116,12 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
         for volume in pod.get("volumes", []):
             if "secret" in volume:
                 want("Secret", volume["secret"]["secretName"], None)
+                for item in volume["secret"].get("items", []):
+                    want("Secret", volume["secret"]["secretName"], item["key"])
             if "configMap" in volume:
                 want("ConfigMap", volume["configMap"]["name"], None)
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             for var in container.get("env", []):
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
