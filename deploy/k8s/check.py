@@ -108,7 +108,7 @@ def rule_problems(objects: list[dict], overlay: str) -> list[str]:
     import dev_secrets
     provider = dev_secrets.DEV_PROVIDER_URL if overlay == "dev" else None
     return (rules.mongodb_problems(objects) + rules.redis_problems(objects)
-            + rules.egress_problems(objects, provider))
+            + rules.egress_problems(objects, provider) + rules.kafka_problems(objects) + rules.kafka_code_problems())
 
 
 def check(overlay: Path) -> tuple[list[dict], list[str]]:

@@ -90,10 +90,15 @@ def objects() -> list[dict]:
 
 def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
     """(kind, name) -> keys, for every Secret and ConfigMap the rendered objects use but do not
-    define, leaving out what the MongoDB operator writes (connection strings, SCRAM secrets)."""
+    define, leaving out what the operators write (MongoDB's connection strings and SCRAM secrets,
+    Strimzi's users and CA, cert-manager's certificates)."""
     defined = {(o["kind"], o["metadata"]["name"]) for o in rendered}
     by_operator = {u["connectionStringSecretName"] for o in rendered if o["kind"] == "MongoDBCommunity"
                    for u in o["spec"]["users"]}
+    # Strimzi writes each KafkaUser's Secret and its cluster CA's; cert-manager each Certificate's.
+    by_operator |= {o["metadata"]["name"] for o in rendered if o["kind"] == "KafkaUser"}
+    by_operator |= {f"{o['metadata']['name']}-cluster-ca-cert" for o in rendered if o["kind"] == "Kafka"}
+    by_operator |= {o["spec"]["secretName"] for o in rendered if o["kind"] == "Certificate"}
     config_maps = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "ConfigMap"}
     wanted: dict[tuple[str, str], set[str]] = {}
 

@@ -384,3 +384,61 @@ def egress_problems(objects: list[dict], provider_url: str | None = None) -> lis
         if "PROVIDER_URL" not in env and egress_to_internet(objects, labels, 443):
             problems.append(f"{name}: egress to the internet it does not need")
     return problems
+
+
+# ---------------------------------------------------------------- Kafka
+
+def _mounted(workload: dict, path: str) -> tuple[str, str] | None:
+    """(Secret name, key) a mounted file path shows, or None."""
+    pod = workload["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container(workload).get("volumeMounts", []):
+        if path.startswith(mount["mountPath"] + "/") and "secret" in volumes[mount["name"]]:
+            source, file = volumes[mount["name"]]["secret"], path[len(mount["mountPath"]) + 1:]
+            return source["secretName"], {i["path"]: i["key"] for i in source.get("items", [])}.get(file, file)
+    return None
+
+
+def kafka_problems(objects: list[dict]) -> list[str]:
+    """Authenticated listeners with ACLs, and each client its own KafkaUser's identity."""
+    import gen_kafka_users
+    problems = []
+    for kafka in of_kind(objects, "Kafka").values():
+        for listener in kafka["spec"]["kafka"]["listeners"]:
+            if listener.get("authentication", {}).get("type") not in ("scram-sha-512", "tls"):
+                problems.append(f"Kafka listener {listener['name']} lets clients in unauthenticated")
+        if kafka["spec"]["kafka"].get("authorization", {}).get("type") != "simple":
+            problems.append("Kafka: no authorization, so any client may read the urgent lane's codes")
+    users = of_kind(objects, "KafkaUser")
+    for name, deployment in services_of_code(objects).items():
+        env, package = environment(deployment, objects), package_of(deployment)
+        if "KAFKA_BOOTSTRAP" not in env:
+            continue
+        user = env.get("KAFKA_SASL_USERNAME")
+        if not env.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_") or user not in users:
+            problems.append(f"{name}: its Kafka clients do not authenticate as a KafkaUser")
+            continue
+        if user != gen_kafka_users.user_name(package):
+            problems.append(f"{name}: authenticates to Kafka as {user}, not as {package}'s own user")
+        if _mounted(deployment, env.get("KAFKA_SASL_PASSWORD_FILE", "")) != (user, "password"):
+            problems.append(f"{name}: KAFKA_SASL_PASSWORD_FILE is not its KafkaUser's password")
+    return problems
+
+
+def kafka_code_problems() -> list[str]:
+    """A service whose code names a topic, or publishes an event type, its KafkaUser may not touch."""
+    import gen_kafka_users
+    from shared import topics
+    from shared.events import types
+    by_constant = {name: value for name, value in vars(topics).items() if isinstance(value, topics.Topic)}
+    event_types = {name: value for name, value in vars(types).items() if isinstance(value, str) and name.isupper()}
+    problems = []
+    for service, access in gen_kafka_users.ACCESS.items():
+        allowed = {t.name for t in access.reads + access.writes}
+        source = "\n".join(f.read_text(encoding="utf-8") for f in _package_files(service))
+        named = {by_constant[n].name for n in re.findall(r"\b([A-Z_]+)\b", source) if n in by_constant}
+        published = {topics.topic_for(event_types[n]).name for n in re.findall(r"\btypes\.([A-Z_]+)\b", source)
+                     if n in event_types and event_types[n] in topics._BY_EVENT_TYPE}
+        problems += [f"{service}'s code uses {topic}, which its KafkaUser may not touch (gen_kafka_users.ACCESS)"
+                     for topic in sorted((named | published) - allowed)]
+    return problems
