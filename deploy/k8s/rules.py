@@ -442,3 +442,91 @@ def kafka_code_problems() -> list[str]:
         problems += [f"{service}'s code uses {topic}, which its KafkaUser may not touch (gen_kafka_users.ACCESS)"
                      for topic in sorted((named | published) - allowed)]
     return problems
+
+
+# ---------------------------------------------------------------- the kubelet's $(VAR) expansion
+
+def env_order_problems(objects: list[dict]) -> list[str]:
+    """A $(VAR) in an env value expands only if VAR comes earlier in the list (else it stays literal)."""
+    problems = []
+    for workload in [*of_kind(objects, "Deployment").values(), *of_kind(objects, "StatefulSet").values()]:
+        seen: set[str] = set()
+        for var in container(workload).get("env", []):
+            problems += [f"{workload['metadata']['name']}: {var['name']} uses $({ref}) before it is defined"
+                         for ref in re.findall(r"\$\(([A-Z0-9_]+)\)", var.get("value", "")) if ref not in seen]
+            seen.add(var["name"])
+    return problems
+
+
+# ---------------------------------------------------------------- TLS (prod)
+
+def _certificate_names(objects: list[dict]) -> dict[str, list[str]]:
+    """Secret name -> the DNS names its cert-manager Certificate covers."""
+    return {c["spec"]["secretName"]: c["spec"].get("dnsNames", []) for c in of_kind(objects, "Certificate").values()}
+
+
+def _covers(names: list[str], host: str) -> bool:
+    return any(n == host or (n.startswith("*.") and host.split(".", 1)[-1] == n[2:] and "." in host) for n in names)
+
+
+def _ca_mounted_from(workload: dict, path: str, secrets: set[str]) -> bool:
+    mounted = _mounted(workload, path)
+    return mounted is not None and mounted[0] in secrets and mounted[1] == "ca.crt"
+
+
+def tls_problems(objects: list[dict]) -> list[str]:
+    """Every server speaks TLS with a certificate its clients check; every client asks for TLS."""
+    problems = []
+    certificates = _certificate_names(objects)
+    kafka = next(iter(of_kind(objects, "Kafka").values()))
+    kafka_ca = f"{kafka['metadata']['name']}-cluster-ca-cert"
+    problems += [f"Kafka listener {lst['name']} is not TLS" for lst in kafka["spec"]["kafka"]["listeners"]
+                 if not lst.get("tls")]
+    mongodb = next(iter(of_kind(objects, "MongoDBCommunity").values()))["spec"]
+    mongo_tls = mongodb.get("security", {}).get("tls", {})
+    mongo_secret = mongo_tls.get("certificateKeySecretRef", {}).get("name")
+    member = "sangathan-mongodb-0.sangathan-mongodb-svc.sangathan.svc.cluster.local"
+    if not mongo_tls.get("enabled") or not _covers(certificates.get(mongo_secret, []), member):
+        problems.append(f"MongoDB: TLS off, or its certificate does not name its members ({member})")
+    connection = mongodb.get("additionalConnectionStringConfig", {})
+    redis = of_kind(objects, "StatefulSet")["sangathan-redis"]
+    args = container(redis).get("args", [])
+    flags = dict(zip(args[1::2], args[2::2]))  # after redis.conf, `--name value` pairs
+    redis_secret = (_mounted(redis, flags.get("--tls-cert-file", "")) or (None,))[0]
+    if "--tls-port" not in flags or flags.get("--port") != "0" or redis_secret not in certificates:
+        problems.append("Redis: no TLS port with a certificate, or the clear-text port still open (--port 0)")
+    for name, deployment in services_of_code(objects).items():
+        env = environment(deployment, objects)
+        if "KAFKA_BOOTSTRAP" in env and (env.get("KAFKA_SECURITY_PROTOCOL") not in ("SSL", "SASL_SSL") or
+                                         not _ca_mounted_from(deployment, env.get("KAFKA_SSL_CA_FILE", ""), {kafka_ca})):
+            problems.append(f"{name}: Kafka without TLS, or without Strimzi's cluster CA to check the brokers")
+        if "MONGO_URL" in env and (connection.get("tls") is not True or
+                                   not _ca_mounted_from(deployment, connection.get("tlsCAFile", ""), {mongo_secret})):
+            problems.append(f"{name}: MongoDB without TLS, or without the CA of its certificate")
+        if "REDIS_URL" in env:
+            url = urlsplit(env["REDIS_URL"])
+            ca = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p).get("ssl_ca_certs", "")
+            if url.scheme != "rediss" or not _ca_mounted_from(deployment, ca, {redis_secret}):
+                problems.append(f"{name}: Redis without TLS (rediss://), or without the CA of its certificate")
+            elif not _covers(certificates.get(redis_secret, []), url.hostname):
+                problems.append(f"{name}: Redis's certificate does not name {url.hostname}")
+    return problems
+
+
+# ---------------------------------------------------------------- images
+
+OWN_IMAGE = "sangathan"
+BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+def image_problems(objects: list[dict], release: bool = False) -> list[str]:
+    """Third-party images by digest always; ours by digest once the release pipeline pinned it."""
+    problems = []
+    for workload in [*of_kind(objects, "Deployment").values(), *of_kind(objects, "StatefulSet").values()]:
+        pod = workload["spec"]["template"]["spec"]
+        for c in pod["containers"] + pod.get("initContainers", []):
+            image = c["image"]
+            own = image.split("@")[0].split(":")[0].rsplit("/", 1)[-1] == OWN_IMAGE
+            if (release or not own) and not BY_DIGEST.match(image):
+                problems.append(f"{workload['metadata']['name']}/{c['name']}: image {image} is not pinned by digest")
+    return problems
