@@ -497,8 +497,9 @@ def tls_problems(objects: list[dict]) -> list[str]:
         problems.append("Redis: no TLS port with a certificate, or the clear-text port still open (--port 0)")
     for name, deployment in services_of_code(objects).items():
         env = environment(deployment, objects)
-        if "KAFKA_BOOTSTRAP" in env and (env.get("KAFKA_SECURITY_PROTOCOL") not in ("SSL", "SASL_SSL") or
-                                         not _ca_mounted_from(deployment, env.get("KAFKA_SSL_CA_FILE", ""), {kafka_ca})):
+        kafka_tls = env.get("KAFKA_SECURITY_PROTOCOL") in ("SSL", "SASL_SSL")
+        kafka_ca_mounted = _ca_mounted_from(deployment, env.get("KAFKA_SSL_CA_FILE", ""), {kafka_ca})
+        if "KAFKA_BOOTSTRAP" in env and not (kafka_tls and kafka_ca_mounted):
             problems.append(f"{name}: Kafka without TLS, or without Strimzi's cluster CA to check the brokers")
         if "MONGO_URL" in env and (connection.get("tls") is not True or
                                    not _ca_mounted_from(deployment, connection.get("tlsCAFile", ""), {mongo_secret})):
