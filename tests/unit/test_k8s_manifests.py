@@ -23,6 +23,7 @@ from simulator.settings import SimulatorSettings
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "k8s"))
 import check  # noqa: E402
+from rules import selects  # noqa: E402
 
 OVERLAYS = check.overlays()
 SETTINGS = {"appointments": AppointmentsSettings, "otp": OtpSettings, "notifier": NotifierSettings,
@@ -81,23 +82,6 @@ def datastores_used_by_code(package: str) -> set[str]:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "services" / package / package).rglob("*.py"))
     found = re.findall(r"\b(kafka|mongo|redis)_check\(", source) + re.findall(r"\b(redis)_client\(", source)
     return {"mongodb" if name == "mongo" else name for name in found}
-
-
-def selects(selector: dict, labels: dict) -> bool:
-    """A Kubernetes label selector (matchLabels and matchExpressions) applied to `labels`."""
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expr in selector.get("matchExpressions", []):
-        value, key = labels.get(expr["key"]), expr["key"]
-        if expr["operator"] == "In" and value not in expr["values"]:
-            return False
-        if expr["operator"] == "NotIn" and value in expr["values"]:
-            return False
-        if expr["operator"] == "Exists" and key not in labels:
-            return False
-        if expr["operator"] == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 # ---------------------------------------------------------------- schemas
