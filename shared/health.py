@@ -28,7 +28,7 @@ DEPENDENCY_UP = Gauge(
 def kafka_check(bootstrap: str, timeout_s: float) -> Check:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(client_config(bootstrap, **{"socket.timeout.ms": int(timeout_s * 1000)}))
+    admin = AdminClient(client_config(bootstrap, {"socket.timeout.ms": int(timeout_s * 1000)}))
 
     def check() -> None:
         metadata = admin.list_topics(timeout=timeout_s)

@@ -84,7 +84,7 @@ class EventConsumer:
         self._stop = threading.Event()
         self._closed = False
         self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag, from librdkafka's statistics
-        self._consumer = Consumer(client_config(bootstrap, **{
+        self._consumer = Consumer(client_config(bootstrap, {
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

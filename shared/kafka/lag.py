@@ -142,7 +142,7 @@ class GroupLagProbe(_Reporter):
 
     def _reader(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer(client_config(self.bootstrap, **{"group.id": self.group,
+            self._consumer = Consumer(client_config(self.bootstrap, {"group.id": self.group,
                                        "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout_s * 1000)}))
         return self._consumer
 

@@ -70,7 +70,7 @@ class TopicFanout:
             self._listeners.discard(listener)
 
     def run(self, stop: threading.Event) -> None:
-        consumer = Consumer(client_config(self.bootstrap, **{
+        consumer = Consumer(client_config(self.bootstrap, {
             "group.id": f"{self.group_prefix}-{uuid.uuid4()}", "auto.offset.reset": "latest",
             "enable.auto.commit": False,
         }))

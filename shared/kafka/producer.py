@@ -35,7 +35,7 @@ class ConfirmedProducer:
     """A confluent Producer that tracks each message by a caller's ref until the broker acks it."""
 
     def __init__(self, bootstrap: str, config: dict[str, Any] | None = None):
-        self._producer = Producer(client_config(bootstrap, **RELIABLE, **(config or {})))
+        self._producer = Producer(client_config(bootstrap, {**RELIABLE, **(config or {})}))
         self._pending: dict[int, str] = {}  # one entry per produce call, even for a repeated ref
         self._failed: dict[str, str] = {}
         self._sent = 0

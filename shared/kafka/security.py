@@ -99,9 +99,10 @@ def security() -> KafkaSecurity:
     return KafkaSecurity()
 
 
-def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    """A librdkafka client's base config: the bootstrap servers and the platform's security."""
-    return {"bootstrap.servers": bootstrap, **security().librdkafka(), **extra}
+def client_config(bootstrap: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A librdkafka client's config: the bootstrap servers, the platform's security, then the
+    client's own `settings` (later keys win, as in a dict literal)."""
+    return {"bootstrap.servers": bootstrap, **security().librdkafka(), **(settings or {})}
 
 
 def aiokafka_auth() -> dict[str, Any]:

@@ -57,13 +57,27 @@ def test_the_local_platform_stays_in_the_clear_by_default(monkeypatch):
 
 
 def test_every_librdkafka_client_gets_scram_over_tls_from_the_environment(scram_over_tls, ca_file):
-    config = kafka_security.client_config("sangathan-kafka-bootstrap:9093", **{"group.id": "otp"})
+    config = kafka_security.client_config("sangathan-kafka-bootstrap:9093", {"group.id": "otp"})
     assert config == {"bootstrap.servers": "sangathan-kafka-bootstrap:9093", "security.protocol": "SASL_SSL",
                       "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "sangathan-notifier",
                       "sasl.password": "s3cret-from-strimzi", "ssl.ca.location": str(ca_file), "group.id": "otp"}
     # librdkafka itself accepts them (it checks every property and loads the CA when a client is made).
     Producer(kafka_security.client_config("127.0.0.1:1")).flush(0)
     AdminClient(kafka_security.client_config("127.0.0.1:1"))
+
+
+def test_the_services_own_clients_start_with_scram_over_tls_and_their_own_settings(scram_over_tls):
+    """Each client's settings go on top of the security ones (a lane's linger, otp's timeout)."""
+    from notifier.adapters.lanes import TaskConsumer, TaskProducer
+    from otp.adapters.events import ConfirmingPublisher
+    from shared.kafka.consumer import EventConsumer
+    from shared.kafka.producer import ConfirmedProducer
+    ConfirmingPublisher("127.0.0.1:1", timeout_s=1.0).close()
+    TaskProducer("127.0.0.1:1", lambda name: name).close()
+    TaskConsumer("127.0.0.1:1", "lane", "notifier-urgent")
+    EventConsumer("127.0.0.1:1", "otp", ["topic"], lambda event: None)
+    ConfirmedProducer("127.0.0.1:1", {"linger.ms": 1}).close()
+    assert kafka_security.client_config("b:9093", {"linger.ms": 5, "security.protocol": "SASL_SSL"})["linger.ms"] == 5
 
 
 def test_a_rotated_password_reaches_the_next_client_without_a_restart(scram_over_tls):

@@ -134,7 +134,7 @@ class ScratchStream:
         Said when a test fails, to tell a worker that stopped reading from one that miscounted.
         """
         topic = self.topic(topics.APPOINTMENTS)
-        probe = Consumer(client_config(self.bootstrap, **{"group.id": self.app_id,
+        probe = Consumer(client_config(self.bootstrap, {"group.id": self.app_id,
                                                   "enable.auto.commit": False}))
         try:
             parts = [TopicPartition(topic, p) for p in range(topics.APPOINTMENTS.partitions)]

@@ -48,7 +48,7 @@ class TaskConsumer:
     def __init__(self, bootstrap: str, topic: str, group_id: str, config: dict | None = None):
         self.topic = topic
         self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag of this lane's partitions
-        self._consumer = Consumer(client_config(bootstrap, **{
+        self._consumer = Consumer(client_config(bootstrap, {
             "group.id": group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **self._lag.config(), **(config or {}),
         }))

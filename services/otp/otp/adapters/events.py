@@ -44,8 +44,8 @@ class ConfirmingPublisher:
     def __init__(self, bootstrap: str, timeout_s: float, topic_for: Callable[[str], str] | None = None):
         # librdkafka gives up on a message when the caller stops waiting for it, so a 503 is not
         # followed by the event turning up later anyway.
-        self._producer = Producer(client_config(bootstrap, **RELIABLE, **{"linger.ms": LINGER_MS,
-                                   "message.timeout.ms": int(timeout_s * 1000)}))
+        self._producer = Producer(client_config(bootstrap, {**RELIABLE, "linger.ms": LINGER_MS,
+                                                            "message.timeout.ms": int(timeout_s * 1000)}))
         self._timeout_s = timeout_s
         self._topic_for = topic_for or (lambda event_type: topics.topic_for(event_type).name)
         self._stop = threading.Event()
