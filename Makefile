@@ -52,8 +52,8 @@ bench: venv ## benchmarks (bench/*_bench.py) with the platform running, each aga
 	$(PLATFORM) bench
 
 UNIT ?= IN-HP
-token: venv ## print a local organiser's bearer token: make token UNIT=IN-HP-D05
-	@$(PY) -m shared.auth.issuer organiser --sub user-local --unit $(UNIT)
+token: venv ## print a local organiser's bearer token: make token UNIT=IN-HP-D05 [AUDIENCE=dashboard]
+	@$(PY) -m shared.auth.issuer organiser --sub user-local --unit $(UNIT) $(if $(AUDIENCE),--audience $(AUDIENCE))
 
 OVERLAY ?= dev
 k8s-render: venv ## print a Kubernetes overlay's manifests: make k8s-render OVERLAY=prod

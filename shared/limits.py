@@ -111,13 +111,10 @@ def too_large(cap: int) -> ProblemError:
 
 def bearer_check(principal: Callable) -> Callable[[str | None], object]:
     """`authenticate` from an Authenticator's `principal` (401 ProblemError for a bad token)."""
-    from fastapi.security import HTTPAuthorizationCredentials
+    from shared.auth.access import bearer_token
 
     def check(header: str | None):
-        scheme, _, token = (header or "").partition(" ")
-        credentials = (HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
-                       if scheme.lower() == "bearer" and token.strip() else None)
-        return principal(credentials)
+        return principal(bearer_token(header))
 
     return check
 

@@ -219,9 +219,17 @@ def outage_errors() -> dict[type[BaseException], str]:
     from pymongo.errors import ConnectionFailure
 
     from shared.kafka.producer import DeliveryError
+    from shared.ratelimit import LimitsUnavailable
 
-    return {redis.ConnectionError: "redis", redis.TimeoutError: "redis", ConnectionFailure: "mongodb",
-            DeliveryError: "kafka", KafkaException: "kafka"}
+    return {redis.ConnectionError: "redis", redis.TimeoutError: "redis", LimitsUnavailable: "redis",
+            ConnectionFailure: "mongodb", DeliveryError: "kafka", KafkaException: "kafka"}
+
+
+def dependency_unavailable(dependency: str) -> ProblemError:
+    """The one answer for a server that is away, whichever route meets it."""
+    return ProblemError(503, "dependency-unavailable", "A dependency is unavailable",
+                        f"{dependency} is not answering; try again shortly.",
+                        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)}, dependency=dependency)
 
 
 def _outage_handler(dependency: str):
@@ -229,11 +237,10 @@ def _outage_handler(dependency: str):
         # The class only: a driver's message can name hosts, and never helps the caller.
         log.warning("dependency unavailable", fields={"path": request.url.path, "dependency": dependency,
                                                       "error_class": type(exc).__name__})
-        response = problem_response(
-            503, "dependency-unavailable", "A dependency is unavailable",
-            f"{dependency} is not answering; try again shortly.", request.url.path, dependency=dependency,
-        )
-        response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
+        problem = dependency_unavailable(dependency)
+        response = problem_response(problem.status, problem.kind, problem.title, problem.detail,
+                                    request.url.path, **problem.extensions)
+        response.headers.update(problem.headers)
         return response
 
     return outage

@@ -34,12 +34,20 @@ class PlatformSettings(KafkaSecurity, BaseSettings):
     dependency_timeout_s: float = Field(2.0, validation_alias="DEPENDENCY_TIMEOUT_S")
     # How long one MongoDB operation may wait for the server's answer (a bulk write included).
     mongo_socket_timeout_s: float = Field(8.0, gt=0, validation_alias="MONGO_SOCKET_TIMEOUT_S")
+    # The service's name; every service's settings say it (its logs, its token's audience).
+    service_name: str = "platform"
     # Bearer tokens: who issues them, for whom, and the public key that checks their signature.
     auth_issuer: str = Field("sangathan-local", validation_alias="AUTH_ISSUER")
-    auth_audience: str = Field("sangathan", validation_alias="AUTH_AUDIENCE")
+    # The `aud` this service accepts; by default its own name, so a token meant for one service
+    # is refused by every other (AUTH_AUDIENCE when an identity provider names them otherwise).
+    auth_audience: str | None = Field(None, validation_alias="AUTH_AUDIENCE")
     auth_public_key_file: Path = Field(LOCAL_PUBLIC_KEY, validation_alias="AUTH_PUBLIC_KEY_FILE")
     # This service's own bearer token for calling other services (a mounted, rotated file).
     service_token_file: Path | None = Field(None, validation_alias="SERVICE_TOKEN_FILE")
+
+    @property
+    def audience(self) -> str:
+        return self.auth_audience or self.service_name
 
     def own_token_file(self, service: str) -> Path:
         """SERVICE_TOKEN_FILE, or the local issuer's token for `service` in development."""

@@ -6,10 +6,11 @@ Random passwords for MongoDB's and Redis's users, random OTP, provider-webhook a
 HMAC keys, the messaging provider's address (the dev overlay's simulator) with a random API key,
 the local issuer's public key (python -m shared.auth.issuer makes the pair once, under
 .state/auth) and a token per service signed by it, so tokens minted locally work against the
-dev cluster, and a self-signed certificate for the dev overlay's public hosts (the Ingress's
-TLS). Nothing is written to disk beyond the local issuer's keys; run it once per cluster, as
-running it again rotates every password. Production creates the same names from its own vault,
-and cert-manager the certificate (README.md).
+dev cluster, a fresh key pair for the dashboard's token exchange, and a self-signed certificate
+for the dev overlay's public hosts (the Ingress's TLS). Nothing is written to disk beyond the
+local issuer's keys; run it once per cluster, as running it again rotates every password.
+Production creates the same names from its own vault, and cert-manager the certificate
+(README.md).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from pathlib import Path
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from shared.auth.issuer import SERVICE_SCOPES, service_token  # noqa: E402
+from shared.auth.issuer import SERVICE_CALLS, service_token  # noqa: E402
 from shared.auth.keys import ensure_local_keys  # noqa: E402
 
 # The dev overlay's messaging provider: the simulator's Service (overlays/dev/provider-simulator).
@@ -63,15 +64,29 @@ def self_signed(hosts: tuple[str, ...]) -> dict[str, str]:
                                          serialization.NoEncryption()).decode()}
 
 
+def exchange_key_pair() -> tuple[str, str]:
+    """An Ed25519 pair as PEM text: the private key (PKCS#8) and its public half."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private.decode(), public.decode()
+
+
 def objects() -> list[dict]:
     _, public_key = ensure_local_keys()
     made = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sangathan-issuer-public-key"},
              "data": {"issuer-public.pem": public_key.read_text(encoding="utf-8")}}]
-    made += [secret(f"sangathan-{service}-service-token", token=service_token(service)) for service in SERVICE_SCOPES]
+    made += [secret(f"sangathan-{service}-service-token", token=service_token(service)) for service in SERVICE_CALLS]
     made += [secret(f"sangathan-mongodb-{user}-password", password=secrets.token_urlsafe(24))
              for user in MONGODB_USERS]
     # Hex: safe inside REDIS_URL. A key per Redis ACL user (base/redis/users.acl).
     made.append(secret("sangathan-redis-users", **{user: secrets.token_hex(24) for user in REDIS_USERS}))
+    # The dashboard's exchange key: a fresh pair; analytics reads the public half.
+    private, public = exchange_key_pair()
+    made.append(secret("sangathan-dashboard-exchange-key", **{"private.pem": private}))
+    made.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sangathan-dashboard-public-key"},
+                 "data": {"dashboard-public.pem": public}})
     made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
     # Appointments' personal data: a keyring of one key id (rotation adds a line), the phone index key.
     made.append(secret("sangathan-appointments-personal-data",

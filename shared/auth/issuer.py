@@ -2,10 +2,17 @@
 
     python -m shared.auth.issuer organiser --sub user-1 --unit IN-HP-D03 [--role district_president]
         [--scope directives:override-quiet-hours]   # a scope beyond an organiser's usual ones
-    python -m shared.auth.issuer services      # (re)writes each service's own token file
+        [--audience dashboard]                      # only these services (repeatable)
+    python -m shared.auth.issuer services      # (re)writes each service's own token file (and
+                                               # makes the dashboard's exchange key pair once)
 
 Organiser tokens go to standard output; service tokens to `.state/auth/tokens/<service>.jwt`,
 which each service reads (SERVICE_TOKEN_FILE) when it calls another.
+
+Every token names the services it is for (`aud`), and each service accepts only tokens naming it.
+An organiser's token names the services an organiser's client calls (the portal's appointments,
+directives, coverage and the dashboard), as an identity provider's token for the organisation's
+app would; a narrower one is a flag away. A service's token names only the service it calls.
 """
 
 import argparse
@@ -13,39 +20,43 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from shared.auth import tokens
+from shared.auth import exchange, tokens
 from shared.auth.keys import LOCAL_TOKENS, ensure_local_keys, private_key_file
 
 ISSUER = "sangathan-local"
-AUDIENCE = "sangathan"
 ORGANISER_SCOPES = ["appointments:read", "appointments:write", "directives:issue", "coverage:read"]
-# What each service may ask of the others.
-SERVICE_SCOPES = {
-    "appointments": ["otp:verify"],
-    "otp": ["messages:send"],  # hands codes to the notifier
-    "notifier": ["recipients:read"],
-    "analytics": [],
+# The services an organiser calls; the OTP service is not one of them (appointments asks it).
+ORGANISER_AUDIENCES = ["appointments", "notifier", "analytics", "dashboard"]
+# What each service may ask of which other: {caller: {the service it calls (its token's audience): scopes}}.
+SERVICE_CALLS = {
+    "appointments": {"otp": ["otp:verify"]},
+    "otp": {"notifier": ["messages:send"]},  # hands codes to the notifier
+    "notifier": {"appointments": ["recipients:read"]},
+    "analytics": {},
 }
 
 
-def organiser_token(*, sub: str, unit: str, role: str | None = None,
-                    ttl: timedelta = timedelta(hours=8), scopes: list[str] | None = None) -> str:
+def organiser_token(*, sub: str, unit: str, role: str | None = None, ttl: timedelta = timedelta(hours=8),
+                    scopes: list[str] | None = None, audiences: list[str] | None = None) -> str:
     private, _ = ensure_local_keys()
-    return tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience=AUDIENCE,
+    return tokens.issue(private_key_file(private).get(), issuer=ISSUER,
+                        audience=ORGANISER_AUDIENCES if audiences is None else audiences,
                         subject=sub, kind=tokens.ORGANISER, unit=unit, role=role,
                         scopes=ORGANISER_SCOPES if scopes is None else scopes, ttl=ttl)
 
 
 def service_token(service: str, ttl: timedelta = timedelta(days=30)) -> str:
+    """`service`'s token for the services it calls, with the scopes it needs there."""
     private, _ = ensure_local_keys()
-    return tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience=AUDIENCE,
-                        subject=f"svc:{service}", kind=tokens.SERVICE,
-                        scopes=SERVICE_SCOPES[service], ttl=ttl)
+    calls = SERVICE_CALLS[service]
+    scopes = sorted({scope for needed in calls.values() for scope in needed})
+    return tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience=sorted(calls),
+                        subject=f"svc:{service}", kind=tokens.SERVICE, scopes=scopes, ttl=ttl)
 
 
 def write_service_tokens(directory: Path = LOCAL_TOKENS) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for service in SERVICE_SCOPES:
+    for service in SERVICE_CALLS:
         path = directory / f"{service}.jwt"
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -63,13 +74,16 @@ def main() -> None:
     organiser.add_argument("--role", default=None)
     organiser.add_argument("--hours", type=float, default=8)
     organiser.add_argument("--scope", action="append", default=[], help="a further scope (repeatable)")
+    organiser.add_argument("--audience", action="append", default=None, choices=ORGANISER_AUDIENCES,
+                           help=f"a service the token is for (repeatable; default: {' '.join(ORGANISER_AUDIENCES)})")
     commands.add_parser("services", help="write every service's token file")
     args = parser.parse_args()
     if args.command == "organiser":
         print(organiser_token(sub=args.sub, unit=args.unit, role=args.role, ttl=timedelta(hours=args.hours),
-                              scopes=ORGANISER_SCOPES + args.scope))
+                              scopes=ORGANISER_SCOPES + args.scope, audiences=args.audience))
     else:
         write_service_tokens()
+        exchange.local_signing_key()  # the dashboard's, whose public half analytics reads
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ LOCAL_PUBLIC_KEY = LOCAL_DIR / "issuer-public.pem"
 LOCAL_TOKENS = LOCAL_DIR / "tokens"
 
 
-def ensure_local_keys(directory: Path = LOCAL_DIR) -> tuple[Path, Path]:
-    """Create the local issuer's key pair once; the private key is readable by its owner only."""
-    private, public = directory / LOCAL_PRIVATE_KEY.name, directory / LOCAL_PUBLIC_KEY.name
+def ensure_local_keys(directory: Path = LOCAL_DIR, name: str = "issuer") -> tuple[Path, Path]:
+    """Create a local signing key pair once (the issuer's, or another signer's such as the
+    dashboard's): `<name>-private.pem`, readable by its owner only, and `<name>-public.pem`."""
+    private, public = directory / f"{name}-private.pem", directory / f"{name}-public.pem"
     if not private.exists():
         directory.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()

@@ -25,6 +25,8 @@ class Principal:
     unit: str | None = None  # an organiser's unit; they act only inside its subtree
     role: str | None = None  # the organiser's post, e.g. "district_president"; informative
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # Who acts for the organiser, when a token was exchanged (RFC 8693 `act`), e.g. "svc:dashboard".
+    actor: str | None = None
 
     def may_act_in(self, unit_id: str) -> bool:
         """Whether `unit_id` is the principal's unit or below it.
@@ -45,19 +47,34 @@ def subject_id(sub: str) -> str:
     return "sub-" + hashlib.sha256(sub.encode()).hexdigest()[:40]
 
 
-def issue(private_key, *, issuer: str, audience: str, subject: str, kind: str,
+def issue(private_key, *, issuer: str, audience: str | list[str], subject: str, kind: str,
           unit: str | None = None, role: str | None = None, scopes: list[str] = (),
-          ttl: timedelta = timedelta(hours=1)) -> str:
+          ttl: timedelta = timedelta(hours=1), expires: datetime | None = None, actor: str | None = None) -> str:
+    """A signed token for `audience`: one service, or a list of them (a client calling several).
+    It expires after `ttl`, or at `expires` when that comes first."""
     now = datetime.now(timezone.utc)
     claims = {
-        "iss": issuer, "aud": audience, "sub": subject, "iat": now, "nbf": now, "exp": now + ttl,
+        "iss": issuer, "aud": audience, "sub": subject, "iat": now, "nbf": now,
+        "exp": min(now + ttl, expires) if expires else now + ttl,
         "jti": str(uuid.uuid4()), "kind": kind, "scope": " ".join(scopes),
     }
     if unit:
         claims["unit"] = unit
     if role:
         claims["role"] = role
+    if actor:
+        claims["act"] = {"sub": actor}
     return jwt.encode(claims, private_key, algorithm=ALGORITHM)
+
+
+def issuer_of(token: str) -> str | None:
+    """The `iss` a token claims, unverified: only to pick the key that must then verify it."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise InvalidTokenError(str(exc)) from exc
+    issuer = claims.get("iss")
+    return issuer if isinstance(issuer, str) else None
 
 
 def verify(token: str, public_key, *, issuer: str, audience: str) -> Principal:
@@ -69,6 +86,8 @@ def verify_until(token: str, public_key, *, issuer: str, audience: str) -> tuple
     try:
         claims = jwt.decode(token, public_key, algorithms=[ALGORITHM], issuer=issuer,
                             audience=audience, options={"require": ["exp", "iss", "aud", "sub"]})
+    except jwt.InvalidAudienceError:
+        raise InvalidTokenError(f"it is not for this service: its audience (aud) does not name {audience!r}") from None
     except jwt.PyJWTError as exc:
         raise InvalidTokenError(str(exc)) from exc
     kind = claims.get("kind")
@@ -76,5 +95,6 @@ def verify_until(token: str, public_key, *, issuer: str, audience: str) -> tuple
         raise InvalidTokenError("token names no known kind of caller")
     if kind == ORGANISER and not claims.get("unit"):
         raise InvalidTokenError("an organiser's token must name their unit")
+    actor = claims.get("act", {}).get("sub") if isinstance(claims.get("act"), dict) else None
     return Principal(subject=subject_id(claims["sub"]), kind=kind, unit=claims.get("unit"), role=claims.get("role"),
-                     scopes=frozenset(claims.get("scope", "").split())), float(claims["exp"])
+                     scopes=frozenset(claims.get("scope", "").split()), actor=actor), float(claims["exp"])

@@ -3,13 +3,21 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from shared.orgtree.index import PAGE_SIZE
 from shared.orgtree.levels import Unit
 from shared.orgtree.repository import OrgRegistry
 from shared.problems import ProblemError, problems
+
+
+# A unit id in a path: the same rule as the events' `booth_id`, so a malformed id is a 422 at the
+# door rather than a 403 or 404 further in. The examples are demo-tree units (`make up`), which
+# OpenAPI readers and the contract fuzzer (tests/e2e/test_contracts.py) can really reach.
+UNIT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+UnitId = Annotated[str, Path(pattern=UNIT_ID_PATTERN, examples=["IN-HP-D17"])]
+BoothId = Annotated[str, Path(pattern=UNIT_ID_PATTERN, examples=["IN-HP-D17-A01-M01-S01-B001"])]
 
 
 class UnitRead(BaseModel):
@@ -40,7 +48,7 @@ def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
     Registry = Annotated[OrgRegistry, Depends(get_registry)]
 
     @router.get("/{unit_id}", response_model=UnitDetailRead, responses=problems(404))
-    def read_unit(unit_id: str, registry: Registry) -> UnitDetailRead:
+    def read_unit(unit_id: UnitId, registry: Registry) -> UnitDetailRead:
         unit = _known(registry, unit_id)
         return UnitDetailRead(**{
             **unit,
@@ -49,7 +57,7 @@ def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
         })
 
     @router.get("/{unit_id}/booths", response_model=BoothPageRead, responses=problems(404))
-    def read_booth_page(unit_id: str, registry: Registry, page: Annotated[int, Query(ge=0)] = 0) -> BoothPageRead:
+    def read_booth_page(unit_id: UnitId, registry: Registry, page: Annotated[int, Query(ge=0)] = 0) -> BoothPageRead:
         """One page of the unit's booth ids, in tree order."""
         unit = _known(registry, unit_id)
         more = (page + 1) * PAGE_SIZE < unit["booths"]

@@ -149,6 +149,12 @@ def test_an_unknown_booth_is_a_404_problem(organiser):
     assert refused.status_code == 404 and refused.json()["type"].endswith("/unknown-booth")
 
 
+def test_a_malformed_booth_id_is_a_422_problem_naming_the_path_not_a_403(organiser_token):
+    national = organiser_token("IN", sub="user-national")
+    refused = httpx.get(f"{APPOINTMENTS}/booths/not%20a%20booth/team", headers=national)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "path.booth_id", refused.text
+
+
 def test_a_filled_seat_is_a_409_problem(booth, organiser):
     assert appoint(booth, organiser).status_code == 201
     refused = appoint(booth, organiser)

@@ -153,3 +153,27 @@ def test_a_district_organiser_on_a_phone_sees_their_district_without_horizontal_
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(ARTEFACTS.joinpath("dashboard-phone.png")), full_page=True)
     page.context.close()
+
+
+def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_works(browser, tmp_path):
+    """A dashboard told it is served over HTTPS, as in production: chromium keeps its `__Host-`
+    Secure cookie (it treats loopback as a secure origin), and the page and its live stream work."""
+    from shared.auth.issuer import organiser_token as mint
+    from tests.processes import start_service
+
+    process, base = start_service("dashboard", {"DASHBOARD_HTTPS": "true"}, tmp_path)
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(base)
+        page.fill("#token", mint(sub="user-e2e-tls", unit="IN"))
+        page.click("#sign-in button[type=submit]")
+        page.wait_for_selector("#live[data-state=on]")
+        page.wait_for_selector('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')
+        [cookie] = context.cookies()
+        assert (cookie["name"], cookie["secure"], cookie["httpOnly"], cookie["path"]) == (
+            "__Host-sangathan_session", True, True, "/")
+        context.close()
+    finally:
+        process.stop()

@@ -9,13 +9,16 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 DASHBOARD = os.environ.get("DASHBOARD_URL", "http://127.0.0.1:8006")
+APPOINTMENTS = os.environ.get("APPOINTMENTS_URL", "http://127.0.0.1:8001")
+NOTIFIER = os.environ.get("NOTIFIER_URL", "http://127.0.0.1:8003")
+BOOTH = "IN-HP-D05-A05-M01-S01-B001"
 
 
 def test_the_dashboard_is_alive_ready_and_exposes_metrics():
     assert httpx.get(f"{DASHBOARD}/healthz", timeout=5).json() == {"status": "ok"}
     ready = httpx.get(f"{DASHBOARD}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
-    assert set(ready.json()["checks"]) == {"kafka", "analytics"}
+    assert set(ready.json()["checks"]) == {"kafka", "redis", "analytics"}
     assert "sangathan_http_requests_total" in httpx.get(f"{DASHBOARD}/metrics", timeout=5).text
 
 
@@ -41,3 +44,29 @@ def test_a_mandal_lists_its_booths_without_a_verified_president(organiser_token)
     body = response.json()
     assert 0 <= body["count"] <= body["booths_total"] == 98
     assert all(booth.startswith(mandal + "-") for booth in body["booths"])
+
+
+def test_a_signed_in_organiser_reads_coverage_with_a_cookie_no_other_service_takes(organiser_token):
+    from shared.auth.issuer import organiser_token as mint
+
+    token = mint(sub="user-e2e-session", unit="IN-HP")  # the organiser's token works at appointments too
+    signed = httpx.post(f"{DASHBOARD}/api/session", json={"token": token}, timeout=15)
+    assert signed.status_code == 200, signed.text
+    [cookie] = signed.cookies.values()
+    assert cookie != token and cookie not in token
+    coverage = httpx.get(f"{DASHBOARD}/api/coverage/IN-HP", cookies=signed.cookies, timeout=15)
+    assert coverage.status_code == 200, coverage.text
+    assert {child["unit_id"] for child in coverage.json()["children"]} >= {"IN-HP-D05"}
+    as_bearer = {"Authorization": f"Bearer {cookie}"}
+    for method, url in [("GET", f"{APPOINTMENTS}/booths/{BOOTH}/team"),
+                        ("POST", f"{APPOINTMENTS}/booths/{BOOTH}/appointments"),
+                        ("POST", f"{NOTIFIER}/v1/directives"),
+                        ("GET", f"{DASHBOARD}/api/coverage/IN-HP")]:
+        refused = httpx.request(method, url, headers=as_bearer, json={}, timeout=15)
+        assert refused.status_code == 401, (url, refused.text)
+        assert refused.json()["type"].endswith("/unauthenticated")
+    assert httpx.get(f"{APPOINTMENTS}/booths/{BOOTH}/team", headers={"Authorization": f"Bearer {token}"},
+                     timeout=15).status_code == 200, "while the organiser's own token does"
+    out = httpx.delete(f"{DASHBOARD}/api/session", cookies=signed.cookies, timeout=15)
+    assert out.status_code == 204
+    assert httpx.get(f"{DASHBOARD}/api/coverage/IN-HP", cookies=signed.cookies, timeout=15).status_code == 401

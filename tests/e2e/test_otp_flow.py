@@ -100,5 +100,8 @@ def test_verifying_needs_a_service_token_with_the_otp_verify_scope(organiser_tok
     data = {"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4())}
     missing = verify(data, "123456", headers={})
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
-    organiser = verify(data, "123456", headers=organiser_token("IN-HP"))
-    assert organiser.status_code == 403 and organiser.json()["type"].endswith("/missing-scope")
+    organiser = verify(data, "123456", headers=organiser_token("IN-HP"))  # a token not for the OTP service
+    assert organiser.status_code == 401 and organiser.json()["type"].endswith("/unauthenticated")
+    for_otp = organiser_token("IN-HP", audiences=["otp"])
+    organiser = verify(data, "123456", headers=for_otp)
+    assert organiser.status_code == 403 and organiser.json()["type"].endswith("/not-a-service")

@@ -1,5 +1,6 @@
-"""Redis SIGKILLed: the OTP service's verifications and the notifier's provider webhook answer 503
-problems with Retry-After (a provider retries a 503), not 500s; once Redis is back both work again."""
+"""Redis SIGKILLed: the OTP service's verifications, the notifier's provider webhook and appointments
+(whose call budgets live in Redis) answer the same 503 problem with Retry-After (a provider retries a
+503), not 500s; once Redis is back all of them work again."""
 
 import json
 import time
@@ -12,10 +13,13 @@ from notifier.adapters.keys import webhook_key
 from notifier.domain import signatures
 from notifier.settings import NotifierSettings
 from shared.auth.keys import LOCAL_TOKENS
+from tests.faults.appointing import appoint, booths_under, random_mandal, vacate
 from tests.faults.conftest import NO_HANG_S, NOTIFIER, OTP, assert_outage_problem, figure, killed, timed
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.faults
+
+DISTRICT = "IN-HP-D08"
 
 
 def verify_unknown_code() -> httpx.Response:
@@ -33,9 +37,16 @@ def provider_reports_a_delivery() -> httpx.Response:
                       headers={"X-Provider-Signature": signature, "Content-Type": "application/json"})
 
 
-def test_with_redis_killed_otp_and_the_provider_webhook_answer_503_problems_then_recover():
+def test_with_redis_killed_otp_the_provider_webhook_and_appointments_answer_503_problems_then_recover(
+        organiser_token):
+    headers = organiser_token(DISTRICT, sub="user-faults-redis")
+    booth = booths_under(random_mandal(DISTRICT))[0]
+    vacate(booth, headers)
     assert verify_unknown_code().status_code == 422, "Redis up: an unknown code is simply rejected"
     with killed("redis"):
+        answered, seconds = timed(lambda: appoint(booth, headers))
+        assert_outage_problem(answered, seconds, "redis")  # its budgets cannot be counted
+        figure("appointments POST appointment 503 with Redis down", seconds)
         answered, seconds = timed(verify_unknown_code)
         assert_outage_problem(answered, seconds, "redis")
         figure("otp /v1/verifications 503 with Redis down", seconds)
@@ -48,3 +59,4 @@ def test_with_redis_killed_otp_and_the_provider_webhook_answer_503_problems_then
     figure("otp verifying again after Redis restarted", time.monotonic() - back)
     wait_until(lambda: provider_reports_a_delivery().status_code == 200, 30)
     figure("notifier webhook accepted again after Redis restarted", time.monotonic() - back)
+    wait_until(lambda: appoint(booth, headers).status_code == 201, 30)

@@ -3,15 +3,16 @@ one-president rule, concurrent organisers, and the outbox relay through a Kafka 
 
 import random
 import threading
+import uuid
 
 import pytest
 from confluent_kafka import Consumer
 
 from appointments import handlers
-from appointments.adapters.mongo import ConcurrentUpdate
 from appointments.adapters.outbox import OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import DomainError, Person, RoleFilled
+from appointments.ports import ConcurrentUpdate
 from shared.events.contracts import from_kafka
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.teams.rules import rules_for
@@ -77,13 +78,17 @@ def test_a_revoked_president_may_take_another_booth(ctx):
     same = person()
     first = handlers.appoint(ctx, booth_id=BOOTHS[0], role="booth_president", person=same, organiser="u")
     handlers.revoke(ctx, booth_id=BOOTHS[0], appointment_id=first.id, organiser="u")
-    handlers.appoint(ctx, booth_id=BOOTHS[3], role="booth_president", person=same, organiser="u")
+    second = handlers.appoint(ctx, booth_id=BOOTHS[3], role="booth_president", person=same, organiser="u")
+    assert ctx.teams.get(BOOTHS[3]).president().id == second.id
+    assert ctx.posts.claim(same.phone, BOOTHS[1], str(uuid.uuid4())) == BOOTHS[3], "the post moved with them"
 
 
 def test_a_claim_left_by_a_crash_before_the_team_was_saved_is_taken_over(ctx):
     same = person()
     ctx.posts.claim(same.phone, BOOTHS[0], "00000000-0000-4000-8000-000000000000")  # the team was never saved
-    handlers.appoint(ctx, booth_id=BOOTHS[4], role="booth_president", person=same, organiser="u")
+    appointed = handlers.appoint(ctx, booth_id=BOOTHS[4], role="booth_president", person=same, organiser="u")
+    assert ctx.teams.get(BOOTHS[4]).president().id == appointed.id
+    assert ctx.posts.claim(same.phone, BOOTHS[0], str(uuid.uuid4())) == BOOTHS[4], "the stale claim is gone"
 
 
 def test_teams_inserted_in_one_batch_leave_existing_teams_as_they_are(ctx):

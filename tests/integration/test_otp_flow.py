@@ -20,14 +20,14 @@ from prometheus_client import REGISTRY
 
 from otp import handlers
 from otp.adapters import events as otp_events
-from otp.adapters.delivery import DeliveryUnavailable
+from otp.ports import DeliveryUnavailable
 from otp.api import create_otp_app
 from otp.bootstrap import Adapters, bootstrap
 from otp.commands import SendCode
 from otp.consumer import event_handler
 from otp.settings import OtpSettings
 from shared.auth import tokens
-from shared.auth.issuer import ISSUER, AUDIENCE, service_token
+from shared.auth.issuer import ISSUER, service_token
 from shared.auth.keys import ensure_local_keys, private_key_file
 from shared.events import types
 from shared.events.contracts import from_kafka
@@ -381,7 +381,7 @@ def test_a_caller_over_its_per_minute_cap_gets_429_with_retry_after(make_service
     assert 1 <= int(throttled.headers["Retry-After"]) <= 30
 
     private, _ = ensure_local_keys()
-    other = tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience=AUDIENCE, subject="svc:other",
+    other = tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience="otp", subject="svc:other",
                          kind=tokens.SERVICE, scopes=["otp:verify"])
     assert service.verify(data, "000000", headers={"Authorization": f"Bearer {other}"}).status_code == 422, \
         "the cap is per caller"
@@ -391,9 +391,16 @@ def test_only_services_holding_otp_verify_may_verify(make_service, organiser_tok
     service = make_service()
     data = requested()
     assert service.verify(data, "123456", headers={}).status_code == 401
-    assert service.verify(data, "123456", headers=organiser_token("IN-HP")).status_code == 403
+    # Tokens for other services are refused whatever they hold: an organiser's, the notifier's.
+    assert service.verify(data, "123456", headers=organiser_token("IN-HP")).status_code == 401
     notifier = {"Authorization": f"Bearer {service_token('notifier')}"}
-    assert service.verify(data, "123456", headers=notifier).status_code == 403
+    assert service.verify(data, "123456", headers=notifier).status_code == 401
+    private, _ = ensure_local_keys()
+    for kind, unit, scopes in [(tokens.ORGANISER, "IN", ["otp:verify"]), (tokens.SERVICE, None, ["messages:send"])]:
+        for_otp = tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience="otp", subject="x-1",
+                               kind=kind, unit=unit, scopes=scopes)
+        refused = service.verify(data, "123456", headers={"Authorization": f"Bearer {for_otp}"})
+        assert refused.status_code == 403, (kind, refused.text)
 
 
 # --- the development sink ---------------------------------------------------------------------

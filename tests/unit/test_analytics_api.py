@@ -5,13 +5,15 @@ from datetime import timedelta
 import pytest
 
 from analytics.coverage.access import CoverageAccess
+from analytics.settings import AnalyticsSettings
 from analytics.coverage.domain import Counts, Reach
 from analytics.coverage.report import booths_without_president, directives_within, reach_body, unit_body
-from shared.auth.issuer import organiser_token, service_token
+from shared.auth import exchange, tokens
+from shared.auth.issuer import ISSUER, organiser_token, service_token
+from shared.auth.keys import ensure_local_keys, private_key_file
 from shared.problems import ProblemError
-from shared.settings import PlatformSettings
 
-access = CoverageAccess(PlatformSettings())
+access = CoverageAccess(AnalyticsSettings())
 
 
 def bearer(token: str) -> str:
@@ -54,9 +56,51 @@ def test_headquarters_reads_everything():
 
 
 def test_a_service_needs_the_scope_too():
+    private, _ = ensure_local_keys()
+    scopeless = tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience="analytics",
+                             subject="svc:other", kind=tokens.SERVICE, scopes=["recipients:read"])
     with pytest.raises(ProblemError) as caught:
-        access.reader(bearer(service_token("notifier")))
-    assert caught.value.status == 403
+        access.reader(bearer(scopeless))
+    assert (caught.value.status, caught.value.kind) == (403, "missing-scope")
+
+
+def test_another_services_token_is_401_here():
+    with pytest.raises(ProblemError) as caught:
+        access.reader(bearer(service_token("notifier")))  # it is for appointments
+    assert caught.value.status == 401
+
+
+def test_a_token_for_another_service_is_401():
+    with pytest.raises(ProblemError) as caught:
+        access.reader(bearer(organiser_token(sub="user-1", unit="IN", audiences=["appointments", "dashboard"])))
+    assert (caught.value.status, caught.value.kind) == (401, "unauthenticated") and "audience" in caught.value.detail
+
+
+def dashboard_signed(**claims) -> str:
+    """A token signed with the dashboard's exchange key, as the dashboard (or a thief of its key) might."""
+    key = private_key_file(exchange.local_signing_key()).get()
+    fields = dict(issuer=exchange.ISSUER, audience="analytics", subject="user-1", kind=tokens.ORGANISER,
+                  unit="IN-HP", scopes=["coverage:read"], actor=exchange.ACTOR)
+    return tokens.issue(key, **(fields | claims))
+
+
+def test_the_dashboards_exchanged_token_reads_the_organisers_own_unit_only():
+    who = access.reader(bearer(dashboard_signed()))
+    assert (who.unit, who.actor, who.scopes) == ("IN-HP", "svc:dashboard", frozenset({"coverage:read"}))
+    access.require(who, ["IN-HP-D03"])
+    with pytest.raises(ProblemError):
+        access.require(who, ["IN-UP"])
+
+
+@pytest.mark.parametrize("claims", [
+    {"scopes": ["coverage:read", "appointments:write"]},  # more than the dashboard may grant
+    {"kind": tokens.SERVICE, "unit": None},  # the dashboard speaks only for organisers
+    {"audience": "appointments"},  # for another service
+])
+def test_the_dashboards_key_signs_nothing_beyond_reading_coverage(claims):
+    with pytest.raises(ProblemError) as caught:
+        access.reader(bearer(dashboard_signed(**claims)))
+    assert caught.value.status == 401
 
 
 DISTRICT = {"id": "IN-HP-D01", "level": "district", "parent": "IN-HP", "ancestors": ["IN", "IN-HP"],

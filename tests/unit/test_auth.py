@@ -12,12 +12,18 @@ from shared.auth.keys import ensure_local_keys
 from shared.problems import install_problem_handlers
 from shared.settings import PlatformSettings
 
+from appointments.settings import AppointmentsSettings
+from analytics.settings import AnalyticsSettings
+from dashboard.settings import DashboardSettings
+from notifier.settings import NotifierSettings
+from otp.settings import OtpSettings
+
 KEY = Ed25519PrivateKey.generate()
-ISS, AUD = "test-issuer", "sangathan"
+ISS, AUD = "test-issuer", "appointments"
 
 
-def organiser(unit="IN-HP-D03", scopes=("appointments:write",), key=KEY, **kw):
-    return tokens.issue(key, issuer=ISS, audience=AUD, subject="user-1", kind=tokens.ORGANISER,
+def organiser(unit="IN-HP-D03", scopes=("appointments:write",), key=KEY, audience=AUD, **kw):
+    return tokens.issue(key, issuer=ISS, audience=audience, subject="user-1", kind=tokens.ORGANISER,
                         unit=unit, scopes=list(scopes), **kw)
 
 
@@ -58,7 +64,7 @@ def client(tmp_path):
     private, public = ensure_local_keys(tmp_path)
     from shared.auth.keys import private_key_file
     key = private_key_file(private).get()
-    auth = Authenticator(PlatformSettings(AUTH_PUBLIC_KEY_FILE=str(public), AUTH_ISSUER=ISS))
+    auth = Authenticator(AppointmentsSettings(AUTH_PUBLIC_KEY_FILE=str(public), AUTH_ISSUER=ISS))
     app = FastAPI()
     install_problem_handlers(app)
 
@@ -80,6 +86,21 @@ def test_http_without_a_token_is_401_with_a_bearer_challenge(client):
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.json()["type"].endswith("/unauthenticated")
+
+
+def test_each_service_accepts_tokens_for_itself_by_default():
+    settings = [AppointmentsSettings(), OtpSettings(), NotifierSettings(), AnalyticsSettings(), DashboardSettings()]
+    assert [s.audience for s in settings] == ["appointments", "otp", "notifier", "analytics", "dashboard"]
+    assert PlatformSettings(AUTH_AUDIENCE="https://api.example.org/x").audience == "https://api.example.org/x"
+
+
+def test_a_token_for_the_notifier_is_refused_by_appointments_with_a_401_problem(client):
+    http, key = client
+    response = http.post("/units/IN-HP-D03/things", headers=bearer(organiser(key=key, audience="notifier")))
+    assert response.status_code == 401 and response.json()["type"].endswith("/unauthenticated")
+    assert "audience" in response.json()["detail"]
+    both = organiser(key=key, audience=["notifier", "appointments"])  # a client calling both
+    assert http.post("/units/IN-HP-D03/things", headers=bearer(both)).status_code == 200
 
 
 def test_http_outside_jurisdiction_is_403_naming_the_reason(client):

@@ -12,7 +12,8 @@ sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
 SECRETS = ["OTP_HMAC_SECRET", "OTP_HMAC_SECRET_FILE", "PROVIDER_WEBHOOK_SECRET", "PROVIDER_WEBHOOK_SECRET_FILE",
-           "NOTIFIER_ACK_SECRET", "NOTIFIER_ACK_SECRET_FILE", "PROVIDER_URL", "PROVIDER_API_KEY"]
+           "NOTIFIER_ACK_SECRET", "NOTIFIER_ACK_SECRET_FILE", "PROVIDER_URL", "PROVIDER_API_KEY",
+           "DASHBOARD_EXCHANGE_KEY_FILE", "DASHBOARD_HTTPS"]
 
 
 @pytest.fixture
@@ -29,14 +30,17 @@ def test_every_settings_class_defaults_to_production(unnamed):
     from shared.settings import PlatformSettings
     from simulator.settings import SimulatorSettings
 
-    for settings in (PlatformSettings, AppointmentsSettings, AnalyticsSettings, DashboardSettings, SimulatorSettings):
+    for settings in (PlatformSettings, AppointmentsSettings, AnalyticsSettings, SimulatorSettings):
         assert settings().environment == "production", settings.__name__
-    assert DashboardSettings().secure_cookie, "a production session cookie is Secure"
+    dashboard = DashboardSettings(DASHBOARD_EXCHANGE_KEY_FILE="/run/secrets/exchange.pem")
+    assert dashboard.environment == "production"
+    assert dashboard.secure_cookie, "a production session cookie is Secure (and __Host-)"
 
 
 def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink(unnamed, tmp_path):
     import redis
 
+    from dashboard.settings import DashboardSettings
     from notifier.settings import NotifierSettings
     from otp.bootstrap import bootstrap
     from otp.settings import OtpSettings
@@ -46,6 +50,8 @@ def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink
         OtpSettings()
     with pytest.raises(ValidationError, match="outside development"):
         NotifierSettings()
+    with pytest.raises(ValidationError, match="DASHBOARD_EXCHANGE_KEY_FILE"):
+        DashboardSettings()
     with pytest.raises(RuntimeError, match="webhook secret"):
         webhook_key(secret=None, secret_file=None, environment="production", state_dir=tmp_path)
     keyed = OtpSettings(OTP_HMAC_SECRET="k" * 64)

@@ -2,10 +2,12 @@
 deploy/k8s/dev_secrets.py makes exactly those for a dev cluster, with real random values."""
 
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from appointments.adapters.personal import personal_data
@@ -15,7 +17,8 @@ from notifier.adapters.keys import checked as notifier_key_checked
 from otp.settings import check_secret
 from simulator.secret import webhook_key as simulator_webhook_key
 from shared.auth import tokens
-from shared.auth.issuer import AUDIENCE, ISSUER
+from shared.auth import exchange
+from shared.auth.issuer import ISSUER, SERVICE_CALLS
 from shared.auth.keys import public_key_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,14 +67,29 @@ def test_the_service_tokens_verify_against_the_public_key_the_pods_mount(tmp_pat
     for (kind, name), data in produced.items():
         if name.endswith("-service-token"):
             service = name.removeprefix("sangathan-").removesuffix("-service-token")
-            who = tokens.verify(data["token"], public_key_file(pem).get(), issuer=ISSUER, audience=AUDIENCE)
-            assert (who.kind, who.subject) == (tokens.SERVICE, f"svc:{service}")
+            for callee in SERVICE_CALLS[service]:  # each verifies for the services it calls, and only those
+                who = tokens.verify(data["token"], public_key_file(pem).get(), issuer=ISSUER, audience=callee)
+                assert (who.kind, who.subject) == (tokens.SERVICE, f"svc:{service}")
+            with pytest.raises(tokens.InvalidTokenError):
+                tokens.verify(data["token"], public_key_file(pem).get(), issuer=ISSUER, audience="dashboard")
 
 
-def test_the_dev_overlay_trusts_the_issuer_that_signed_them():
+def test_the_dev_overlay_trusts_the_issuer_that_signed_them_and_each_service_its_own_audience():
     platform = next(o for o in check.render(check.OVERLAYS / "dev")
                     if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("sangathan-platform"))
-    assert (platform["data"]["AUTH_ISSUER"], platform["data"]["AUTH_AUDIENCE"]) == (ISSUER, AUDIENCE)
+    assert platform["data"]["AUTH_ISSUER"] == ISSUER and "AUTH_AUDIENCE" not in platform["data"]
+
+
+def test_analytics_trusts_the_exchange_key_the_dashboard_signs_with(tmp_path):
+    produced = made()
+    private = tmp_path / "private.pem"
+    private.write_text(produced[("Secret", "sangathan-dashboard-exchange-key")]["private.pem"])
+    public = tmp_path / "dashboard-public.pem"
+    public.write_text(produced[("ConfigMap", "sangathan-dashboard-public-key")]["dashboard-public.pem"])
+    who = tokens.Principal(subject="user-1", kind=tokens.ORGANISER, unit="IN-HP")
+    token = exchange.Exchanger(private).narrowed(who, expires=time.time() + 60)
+    read = tokens.verify(token, public_key_file(public).get(), issuer=exchange.ISSUER, audience="analytics")
+    assert (read.unit, read.scopes, read.actor) == ("IN-HP", exchange.SCOPES, exchange.ACTOR)
 
 
 def test_the_notifier_keys_are_random_and_strong_enough_for_the_notifier_and_the_simulator(tmp_path):

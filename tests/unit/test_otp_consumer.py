@@ -5,7 +5,8 @@ import copy
 import threading
 
 from otp.commands import SendCode
-from otp.consumer import consumer_thread, to_command
+from otp.consumer import to_command
+from shared.background import consuming
 from shared.events import types
 from shared.events.contracts import load_schema, new_event
 
@@ -50,7 +51,7 @@ def test_a_failed_consumer_is_closed_and_replaced_and_stop_ends_the_thread():
         made.append(FailingOnce(len(made) + 1))
         return made[-1]
 
-    runner = consumer_thread(make, restart_pause_s=0.01)
+    runner = consuming("otp-consumer", make, restart_pause_s=0.01)
     runner.start()
     deadline = threading.Event()
     for _ in range(200):

@@ -3,6 +3,7 @@ from pathlib import Path
 from pydantic import Field
 
 from shared import topics
+from shared.auth import exchange
 from shared.settings import PlatformSettings
 
 TARGETS = Path(__file__).with_name("coverage") / "targets.yaml"
@@ -12,6 +13,8 @@ class AnalyticsSettings(PlatformSettings):
     """Settings of the analytics worker (environment variables, local defaults)."""
 
     service_name: str = "analytics"
+    # The dashboard's public key: analytics takes its exchanged, read-only organiser tokens.
+    dashboard_public_key_file: Path = Field(exchange.LOCAL_PUBLIC_KEY, validation_alias="DASHBOARD_PUBLIC_KEY_FILE")
     # Faust's own web server serves the coverage API, health and metrics; loopback by default.
     web_bind: str = Field("127.0.0.1", validation_alias="ANALYTICS_WEB_BIND")
     web_port: int = Field(8004, validation_alias="ANALYTICS_WEB_PORT")

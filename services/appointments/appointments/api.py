@@ -1,44 +1,48 @@
-"""HTTP entrypoint of the appointments service: translates requests, nothing more."""
+"""HTTP entrypoint of the appointments service: a request becomes a command (commands.py) for
+`handlers.handle`; an outcome or a refusal becomes an answer. Nothing else happens here.
+
+    POST   /booths/{booth}/appointments                       appoint (an OTP goes to the phone)
+    POST   /booths/{booth}/appointments/{id}/replacement      a new person in the seat
+    DELETE /booths/{booth}/appointments/{id}                  revoke
+    POST   /booths/{booth}/appointments/{id}/otp              a new code
+    POST   /booths/{booth}/appointments/{id}/verification     the code the appointee read out
+    POST   /booths/{booth}/appointments/{id}/unlock           lift a bar after too many wrong codes
+    POST   /erasures                                          erase a person (DPDP Act)
+    GET    /booths/{booth}/team, /units/{unit}/teams          read teams
+    GET    /units/{unit}/appointments/live                    server-sent events of changes
+    POST   /units/{unit}/appointments/import                  a CSV of appointments
+    GET    /internal/recipients                               the notifier's verified recipients
+"""
 
 import asyncio
 import json
 import tempfile
 import threading
-import time
 import weakref
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from appointments import bulk, handlers
-from appointments.adapters.mongo import ConcurrentUpdate
-from appointments.adapters.otp_client import OtpRejected, OtpThrottled, OtpUnavailable
+from appointments import bulk, commands, handlers
+from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.recipients import RecipientsBuilding
-from appointments.bootstrap import bootstrap
-from appointments.domain import BARRED, LOCALE, PRESIDENT, VERIFIED, Appointment, BoothTeam, DomainError, Person
+from appointments.bootstrap import Adapters, bootstrap
+from appointments.domain import LOCALE, VERIFIED, Appointment, BoothTeam, DomainError, Person
 from appointments.phones import InvalidPhone, mask, normalise_mobile
+from appointments.ports import ConcurrentUpdate, OtpThrottled, OtpUnavailable
 from appointments.settings import AppointmentsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.limits import BodyRules
-from shared.logging import get_logger
-from shared.orgtree.api import units_router
-from shared.problems import ProblemError, problems
+from shared.orgtree.api import BoothId, UnitId, units_router
+from shared.problems import ProblemError, dependency_unavailable, problems
 from shared.ratelimit import LimitsUnavailable, Throttled
 
-log = get_logger(__name__)
-settings = AppointmentsSettings()
-adapters = bootstrap(settings)
-auth = Authenticator(settings)
-
-Writer = Annotated[Principal, Depends(auth.organiser("appointments:write"))]
-Reader = Annotated[Principal, Depends(auth.organiser("appointments:read"))]
-RecipientsReader = Annotated[Principal, Depends(auth.service("recipients:read"))]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
@@ -136,30 +140,35 @@ def _normalised(phone: str) -> str:
 
 def _problem(error: DomainError) -> ProblemError:
     errors = [{"field": error.field, "reason": error.detail}] if error.field else []
-    return ProblemError(error.status, error.kind, "The change was refused", error.detail, errors=errors)
+    return ProblemError(error.status, error.kind, error.title, error.detail, errors=errors)
 
 
-def _call(fn, **kwargs):
+def _carried_out(adapters: Adapters, command: commands.Command, who: Principal):
+    """handlers.handle, its refusals as problems."""
     try:
-        return fn(adapters.context, **kwargs)
-    except handlers.PresidentElsewhere:
-        raise  # told as the organiser may see it (_appoint)
+        return handlers.handle(adapters.context, command, who)
     except DomainError as error:
         raise _problem(error) from None
+    except Throttled as spent:
+        raise too_many(spent) from None
     except ConcurrentUpdate:
         raise ProblemError(503, "busy-booth", "The booth team is being changed by others",
                            "several changes to this booth collided; retry in a moment",
                            headers={"Retry-After": "1"}) from None
+    except OtpThrottled as exc:
+        raise ProblemError(429, "too-many-requests", "Too many requests", "the OTP service's budget for you is spent",
+                           headers={"Retry-After": str(exc.retry_after_s)}) from None
+    except OtpUnavailable:
+        raise dependency_unavailable("otp") from None
+    # Budgets that cannot be read (LimitsUnavailable: Redis away) are the shared 503
+    # `dependency-unavailable` (shared/problems.py).
 
 
-def _within_budget(spend) -> None:
-    """Spend (or check) a budget: 429 once it is spent, 503 when the budgets cannot be read."""
+def _team(adapters: Adapters, booth_id: str) -> BoothTeam:
     try:
-        spend()
-    except Throttled as spent:
-        raise too_many(spent) from None
-    except LimitsUnavailable:
-        raise limits_unavailable() from None
+        return handlers.load_team(adapters.context, booth_id)
+    except DomainError as error:
+        raise _problem(error) from None
 
 
 def too_many(spent: Throttled) -> ProblemError:
@@ -167,263 +176,177 @@ def too_many(spent: Throttled) -> ProblemError:
                         headers={"Retry-After": str(spent.retry_after_s)})
 
 
-def limits_unavailable() -> ProblemError:
-    return ProblemError(503, "limits-unavailable", "Try again in a moment",
-                        "the call budgets cannot be checked right now", headers={"Retry-After": "5"})
+BUDGETED = "too-many-requests: this organiser's budget"
 
 
-router = APIRouter(tags=["appointments"])
+def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(tags=["appointments"])
+    Writer = Annotated[Principal, Depends(auth.organiser("appointments:write"))]
+    Reader = Annotated[Principal, Depends(auth.organiser("appointments:read"))]
+
+    def carry_out(command: commands.Command, who: Principal):
+        require_jurisdiction(who, command.booth_id)
+        return _carried_out(adapters, command, who)
+
+    @router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead,
+                 responses=problems(404, 409, 429, 503, kinds={429: BUDGETED}))
+    def appoint(booth_id: BoothId, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
+        """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
+        command = commands.Appoint(booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key)
+        return _read(booth_id, carry_out(command, who))
+
+    @router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
+                 response_model=AppointmentRead, responses=problems(404, 409, 429, 503, kinds={429: BUDGETED}))
+    def replace(booth_id: BoothId, appointment_id: str, body: PersonCreate, who: Writer,
+                idempotency_key: IdempotencyKey = None):
+        """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
+        command = commands.Replace(booth_id=booth_id, appointment_id=appointment_id, person=_person(body),
+                                   key=idempotency_key)
+        return _read(booth_id, carry_out(command, who))
+
+    @router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead,
+                   responses=problems(404, 409, 503))
+    def revoke(booth_id: BoothId, appointment_id: str, who: Writer):
+        return _read(booth_id, carry_out(commands.Revoke(booth_id=booth_id, appointment_id=appointment_id), who))
+
+    @router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202,
+                 response_model=AppointmentRead, responses=problems(404, 409, 429, 503, kinds={
+                     409: "wrong-appointment-state or appointment-barred",
+                     429: "too-many-requests: this organiser's or appointment's budget"}))
+    def resend_otp(booth_id: BoothId, appointment_id: str, who: Writer):
+        """Send a new code (the previous one stops working)."""
+        command = commands.ResendCode(booth_id=booth_id, appointment_id=appointment_id)
+        return _read(booth_id, carry_out(command, who))
+
+    @router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
+                 responses={202: {"description": "Code accepted; the appointment turns verified in a moment"},
+                            **problems(404, 409, 422, 429, 503, kinds={
+                                409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, "
+                                     "expired or undelivered: ask for a new code)",
+                                422: "otp-rejected",
+                                429: "too-many-requests: this organiser's or appointment's budget"})})
+    def verify(booth_id: BoothId, appointment_id: str, body: VerificationCreate, who: Writer):
+        """The code the appointee received, as they read it out; the OTP service checks it."""
+        command = commands.VerifyCode(booth_id=booth_id, appointment_id=appointment_id, code=body.code)
+        appointment = carry_out(command, who)
+        if appointment.status == VERIFIED:
+            return _read(booth_id, appointment)
+        return JSONResponse(_read(booth_id, appointment).model_dump(mode="json"), status_code=202)
+
+    @router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,
+                 responses=problems(403, 404, 409, 503, kinds={
+                     403: "unlock-not-allowed: below district level, or the appointing organiser",
+                     409: "wrong-appointment-state: not barred"}))
+    def unlock(booth_id: BoothId, appointment_id: str, who: Writer):
+        """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
+        may be asked for. Only an organiser of the district or above who did not appoint the person."""
+        return _read(booth_id, carry_out(commands.Unlock(booth_id=booth_id, appointment_id=appointment_id), who))
+
+    @router.post("/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503))
+    def erase(body: ErasureCreate, who: Writer):
+        """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
+        inside your unit. Active appointments end; the request is audited (who, when, what; no phone)."""
+        if body.phone is not None and body.booth_id is None and body.appointment_id is None:
+            # Within the organiser's unit by construction: only their unit's booths are searched.
+            erasure_id, erased = _carried_out(adapters, commands.ErasePhone(phone=_normalised(body.phone)), who)
+        elif body.phone is None and body.booth_id and body.appointment_id:
+            command = commands.EraseAppointment(booth_id=body.booth_id, appointment_id=body.appointment_id)
+            erasure_id, erased = carry_out(command, who)
+        else:
+            raise ProblemError(422, "validation-error", "Name one appointment or one phone",
+                               "give booth_id and appointment_id, or phone alone")
+        return ErasureRead(erasure_id=erasure_id,
+                           erased=[ErasedRead(booth_id=b, appointment_id=a) for b, a in erased])
+
+    @router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))
+    def booth_team(booth_id: BoothId, who: Reader):
+        require_jurisdiction(who, booth_id)
+        return _team_read(_team(adapters, booth_id))
+
+    @router.get("/units/{unit_id}/teams", response_model=list[TeamRead], responses=problems(503))
+    def unit_teams(unit_id: UnitId, who: Reader, after: str = "",
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100):
+        """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
+        require_jurisdiction(who, unit_id)
+        return [_team_read(t) for t in adapters.context.teams.teams_under(unit_id, after=after, limit=limit)]
+
+    @router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
+    async def live(unit_id: UnitId, who: Reader, request: Request):
+        """Server-sent events: every appointment change under the unit, as it happens."""
+        require_jurisdiction(who, unit_id)
+        return StreamingResponse(_changes(adapters, unit_id, request), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return router
 
 
-@router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead,
-             responses=problems(404, 409, 429, 503, kinds={429: "too-many-requests: this organiser's budget"}))
-def appoint(booth_id: str, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
-    """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
-    require_jurisdiction(who, booth_id)
-    appointment = _appoint(who, booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key)
-    return _read(booth_id, appointment)
-
-
-@router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
-             response_model=AppointmentRead,
-             responses=problems(404, 409, 429, 503, kinds={429: "too-many-requests: this organiser's budget"}))
-def replace(booth_id: str, appointment_id: str, body: PersonCreate, who: Writer,
-            idempotency_key: IdempotencyKey = None):
-    """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
-    require_jurisdiction(who, booth_id)
-    team = _call(handlers.load_team, booth_id=booth_id)
-    role = _call(lambda _ctx: team.get(appointment_id)).role
-    appointment = _appoint(who, booth_id=booth_id, role=role, person=_person(body), key=idempotency_key,
-                           replaces=appointment_id)
-    return _read(booth_id, appointment)
-
-
-def _appoint(who: Principal, *, role: str, **kwargs) -> Appointment:
-    """handlers.appoint, with "already president elsewhere" told only inside the organiser's
-    unit, every such refusal audited, and few of them an hour (see AppointmentLimits)."""
-    _within_budget(lambda: adapters.limits.may_send_to_new_numbers(who.subject))
-    if role == PRESIDENT:
-        _within_budget(lambda: adapters.limits.may_try_president(who.subject))
-    try:
-        appointment = _call(handlers.appoint, role=role, organiser=who.subject, **kwargs)
-    except handlers.PresidentElsewhere as refused:
-        _president_refused(who, kwargs["booth_id"], refused)
-        raise _problem(handlers.as_seen_by(refused, who.unit)) from None
-    adapters.limits.sent_to(who.subject, appointment.person.phone)
-    return appointment
-
-
-def _import_hooks(who: Principal) -> bulk.Hooks:
-    return bulk.Hooks(seen=lambda refused, booth_id: _seen_in_import(who, booth_id, refused),
-                      sent=lambda phone: adapters.limits.sent_to(who.subject, phone),
-                      # Over the day's new numbers, the rest of the file waits for tomorrow.
-                      next_batch=lambda: adapters.limits.may_send_to_new_numbers(who.subject))
-
-
-def _seen_in_import(who: Principal, booth_id: str, refused: handlers.PresidentElsewhere) -> DomainError:
-    """A bulk row refused for a president elsewhere: audited and counted like a single one; the
-    import ends once the organiser's budget is spent (Throttled)."""
-    _president_refused(who, booth_id, refused, spent_ends=True)
-    return handlers.as_seen_by(refused, who.unit)
-
-
-def _president_refused(who: Principal, booth_id: str, refused: handlers.PresidentElsewhere,
-                       spent_ends: bool = False) -> None:
-    # The audit line names who asked and where, never the phone.
-    log.warning("president post refused", fields={
-        "organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
-        "holder_in_jurisdiction": who.may_act_in(refused.holder_booth)})
-    try:
-        adapters.limits.president_refusal(who.subject)
-    except Throttled:
-        if spent_ends:
-            raise
-    except LimitsUnavailable:
-        pass  # counted or not, this refusal is answered
-
-
-@router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead,
-               responses=problems(404, 409, 503))
-def revoke(booth_id: str, appointment_id: str, who: Writer):
-    require_jurisdiction(who, booth_id)
-    return _read(booth_id, _call(handlers.revoke, booth_id=booth_id, appointment_id=appointment_id,
-                                 organiser=who.subject))
-
-
-@router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202, response_model=AppointmentRead,
-             responses=problems(404, 409, 429, 503, kinds={
-                 409: "wrong-appointment-state or appointment-barred",
-                 429: "too-many-requests: this organiser's or appointment's budget"}))
-def resend_otp(booth_id: str, appointment_id: str, who: Writer):
-    """Send a new code (the previous one stops working)."""
-    require_jurisdiction(who, booth_id)
-    _within_budget(lambda: adapters.limits.resend(who.subject, appointment_id))
-    return _read(booth_id, _call(handlers.request_otp_again, booth_id=booth_id, appointment_id=appointment_id,
-                                 organiser=who.subject))
-
-
-@router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
-             responses={202: {"description": "Code accepted; the appointment turns verified in a moment"},
-                        **problems(404, 409, 422, 429, 503, kinds={
-                            409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, expired "
-                                 "or undelivered: ask for a new code)",
-                            422: "otp-rejected",
-                            429: "too-many-requests: this organiser's or appointment's budget"})})
-def verify(booth_id: str, appointment_id: str, body: VerificationCreate, who: Writer):
-    """The code the appointee received, as they read it out; the OTP service checks it."""
-    require_jurisdiction(who, booth_id)
-    _within_budget(lambda: adapters.limits.verification(who.subject, appointment_id))
-    team = _call(handlers.load_team, booth_id=booth_id)
-    appointment = _call(lambda _ctx: team.get(appointment_id))
-    if appointment.status == VERIFIED:
-        return _read(booth_id, appointment)
-    if appointment.status != "pending_verification" or not appointment.otp_request_id:
-        raise ProblemError(409, "wrong-appointment-state", "The change was refused",
-                           f"appointment {appointment_id} is {appointment.status}")
-    if appointment.otp_failure == BARRED:
-        raise ProblemError(409, "appointment-barred", "Too many wrong codes",
-                           "an organiser of the district or above who did not appoint this person must unlock it")
-    if appointment.otp_failure:
-        # The OTP service said this code is locked, expired or was never delivered: asking it
-        # again can only spend its budget, which every organiser shares.
-        raise ProblemError(409, "code-not-usable", "This code can no longer be used",
-                           f"the code was {appointment.otp_failure}; ask for a new code")
-    try:
-        adapters.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment_id, code=body.code,
-                            on_behalf_of=who.subject)
-    except OtpRejected:
-        _call(handlers.code_rejected, booth_id=booth_id, appointment_id=appointment_id)
-        raise ProblemError(422, "otp-rejected", "The code was not accepted",
-                           "wrong, expired or already used; after 5 wrong tries ask for a new code",
-                           errors=[{"field": "code", "reason": "not accepted"}]) from None
-    except OtpThrottled as exc:
-        raise ProblemError(429, "too-many-requests", "Too many requests", "the OTP service's budget for you is spent",
-                           headers={"Retry-After": str(exc.retry_after_s)}) from None
-    except OtpUnavailable as exc:
-        raise ProblemError(503, "otp-unavailable", "Codes cannot be checked right now", str(exc),
-                           headers={"Retry-After": "5"}) from None
-    # otp-verified comes back through Kafka; show the result if it lands while we wait.
-    deadline, current = time.monotonic() + settings.verification_wait_s, appointment
-    while time.monotonic() < deadline:
-        current = adapters.context.teams.get(booth_id).get(appointment_id)
-        if current.status == VERIFIED:
-            return _read(booth_id, current)
-        time.sleep(0.05)
-    return JSONResponse(_read(booth_id, current).model_dump(mode="json"), status_code=202)
-
-
-@router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,
-             responses=problems(403, 404, 409, 503, kinds={
-                 403: "unlock-not-allowed: below district level, or the appointing organiser",
-                 409: "wrong-appointment-state: not barred"}))
-def unlock(booth_id: str, appointment_id: str, who: Writer):
-    """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
-    may be asked for. Only an organiser of the district or above who did not appoint the person."""
-    require_jurisdiction(who, booth_id)
-    appointment = _call(handlers.unlock, booth_id=booth_id, appointment_id=appointment_id,
-                        organiser=who.subject, unit=who.unit)
-    log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
-                                             "appointment_id": appointment_id})
-    return _read(booth_id, appointment)
-
-
-@router.post("/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503))
-def erase(body: ErasureCreate, who: Writer):
-    """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
-    inside your unit. Active appointments end; the request is audited (who, when, what; no phone)."""
-    if body.phone is not None and body.booth_id is None and body.appointment_id is None:
-        phone = _normalised(body.phone)
-        erasure_id, erased = _call(handlers.erase_person, phone=phone, requested_by=who.subject, unit=who.unit)
-    elif body.phone is None and body.booth_id and body.appointment_id:
-        require_jurisdiction(who, body.booth_id)
-        erasure_id = _call(handlers.erase_appointment, booth_id=body.booth_id, appointment_id=body.appointment_id,
-                           requested_by=who.subject, unit=who.unit)
-        erased = [(body.booth_id, body.appointment_id)]
-    else:
-        raise ProblemError(422, "validation-error", "Name one appointment or one phone",
-                           "give booth_id and appointment_id, or phone alone")
-    return ErasureRead(erasure_id=erasure_id, erased=[ErasedRead(booth_id=b, appointment_id=a) for b, a in erased])
-
-
-@router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))
-def booth_team(booth_id: str, who: Reader):
-    require_jurisdiction(who, booth_id)
-    return _team_read(_call(handlers.load_team, booth_id=booth_id))
-
-
-@router.get("/units/{unit_id}/teams", response_model=list[TeamRead], responses=problems(503))
-def unit_teams(unit_id: str, who: Reader, after: str = "", limit: Annotated[int, Query(ge=1, le=500)] = 100):
-    """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
-    require_jurisdiction(who, unit_id)
-    return [_team_read(t) for t in adapters.context.teams.teams_under(unit_id, after=after, limit=limit)]
-
-
-@router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
-async def live(unit_id: str, who: Reader, request: Request):
-    """Server-sent events: every appointment change under the unit, as it happens."""
-    require_jurisdiction(who, unit_id)
+async def _changes(adapters: Adapters, unit_id: str, request: Request):
     listener = adapters.live.listen(unit_id)
-
-    async def events():
-        try:
-            yield ": connected\n\n"
-            while not await request.is_disconnected():
-                try:
-                    item = await asyncio.wait_for(listener.queue.get(), timeout=15)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                name = item["type"].split(".")[2]
-                yield f"id: {item['id']}\nevent: {name}\ndata: {json.dumps(item)}\n\n"
-        finally:
-            adapters.live.forget(listener)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-@router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
-             responses={200: {"content": {"application/x-ndjson": {}}},
-                        **problems(409, 413, 422, 429, 503, kinds={
-                            409: "import-in-progress: this organiser's previous import is still running",
-                            413: "body-too-large: over IMPORT_MAX_BYTES; split the file by district",
-                            422: "bad-csv",
-                            429: "imports-busy: this server runs as many imports as its disk holds"})},
-             openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
-                 "type": "string", "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
-                                                  "(channel and locale optional), then one appointment a row"}}}}})
-async def bulk_import(unit_id: str, who: Writer, request: Request):
-    """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
-    An organiser runs one import at a time."""
-    require_jurisdiction(who, unit_id)
-    _within_budget(lambda: adapters.limits.may_send_to_new_numbers(who.subject))
-    slot = _ImportSlot.take(who.subject)
     try:
-        slot.upload = await _spool(request)
-        lines = bulk.import_rows(adapters.context, slot.upload, unit_id=unit_id, organiser=who.subject,
-                                 hooks=_import_hooks(who))
-        first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
-    except BaseException as error:
-        slot.release()
-        if (problem := _import_problem(error)) is None:
-            raise
-        raise problem from None
+        yield ": connected\n\n"
+        while not await request.is_disconnected():
+            try:
+                item = await asyncio.wait_for(listener.queue.get(), timeout=15)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            name = item["type"].split(".")[2]
+            yield f"id: {item['id']}\nevent: {name}\ndata: {json.dumps(item)}\n\n"
+    finally:
+        adapters.live.forget(listener)
 
-    async def report():
+
+def imports_router(adapters: Adapters, auth: Authenticator, slots: "ImportSlots") -> APIRouter:
+    router = APIRouter(tags=["appointments"])
+    Writer = Annotated[Principal, Depends(auth.organiser("appointments:write"))]
+
+    @router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
+                 responses={200: {"content": {"application/x-ndjson": {}}},
+                            **problems(409, 413, 422, 429, 503, kinds={
+                                409: "import-in-progress: this organiser's previous import is still running",
+                                413: "body-too-large: over IMPORT_MAX_BYTES; split the file by district",
+                                422: "bad-csv",
+                                429: "imports-busy: this server runs as many imports as its disk holds"})},
+                 openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
+                     "type": "string", "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
+                                                      "(channel and locale optional), then one appointment a row"}}}}})
+    async def bulk_import(unit_id: UnitId, who: Writer, request: Request):
+        """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
+        An organiser runs one import at a time."""
+        require_jurisdiction(who, unit_id)
         try:
-            yield json.dumps(first) + "\n"
-            async for line in iterate_in_threadpool(lines):
-                yield json.dumps(line) + "\n"
-        except (bulk.BadFile, Throttled, LimitsUnavailable) as error:  # after the stream began: a last line
-            problem = _import_problem(error)
-            yield json.dumps({"problem": {"type": problem.kind, "detail": problem.detail}}) + "\n"
-        finally:
+            adapters.limits.may_send_to_new_numbers(who.subject)
+        except Throttled as spent:
+            raise too_many(spent) from None
+        slot = slots.take(who.subject)
+        try:
+            slot.upload = await _spool(request)
+            lines = bulk.import_rows(adapters.context, slot.upload, unit_id=unit_id, organiser=who.subject,
+                                     hooks=bulk.organiser_hooks(adapters.context, who))
+            first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
+        except BaseException as error:
             slot.release()
+            if (problem := _import_problem(error)) is None:
+                raise
+            raise problem from None
+        stream = _import_report(first, lines, slot)
+        weakref.finalize(stream, slot.release)  # a stream never started (the client left first) frees it too
+        return StreamingResponse(stream, media_type="application/x-ndjson")
 
-    stream = report()
-    weakref.finalize(stream, slot.release)  # a stream never started (the client left first) frees it too
-    return StreamingResponse(stream, media_type="application/x-ndjson")
+    return router
+
+
+async def _import_report(first: dict, lines, slot: "ImportSlot"):
+    try:
+        yield json.dumps(first) + "\n"
+        async for line in iterate_in_threadpool(lines):
+            yield json.dumps(line) + "\n"
+    except (bulk.BadFile, Throttled, LimitsUnavailable) as error:  # after the stream began: a last line
+        problem = _import_problem(error)
+        yield json.dumps({"problem": {"type": problem.kind, "detail": problem.detail}}) + "\n"
+    finally:
+        slot.release()
 
 
 def _import_problem(error: BaseException) -> ProblemError | None:
@@ -432,37 +355,41 @@ def _import_problem(error: BaseException) -> ProblemError | None:
     if isinstance(error, Throttled):
         return too_many(error)
     if isinstance(error, LimitsUnavailable):
-        return limits_unavailable()
+        return dependency_unavailable("redis")
     return None
 
 
-class _ImportSlot:
-    """One running import: a place on this pod's disk and the organiser's lease, given back once.
+class ImportSlots:
+    """Room for imports on this pod's disk. Uploads are spooled to /tmp, a volume of a fixed size
+    (deploy/k8s/base/appointments): at most IMPORTS_PER_POD at once, each at most IMPORT_MAX_BYTES
+    (shared/limits.py refuses larger bodies); and one running import per organiser (a lease)."""
 
-    Uploads are spooled to /tmp, a volume of a fixed size (deploy/k8s/base/appointments): at most
-    IMPORTS_PER_POD at once, each at most IMPORT_MAX_BYTES (shared/limits.py refuses larger bodies)."""
+    def __init__(self, limits: AppointmentLimits, places: int):
+        self.limits, self.places = limits, threading.BoundedSemaphore(places)
 
-    places = threading.BoundedSemaphore(settings.imports_per_pod)
-
-    def __init__(self, organiser: str):
-        self.organiser, self.upload, self._released, self._lock = organiser, None, False, threading.Lock()
-
-    @classmethod
-    def take(cls, organiser: str) -> "_ImportSlot":
-        if not cls.places.acquire(blocking=False):
+    def take(self, organiser: str) -> "ImportSlot":
+        if not self.places.acquire(blocking=False):
             raise ProblemError(429, "imports-busy", "Too many imports at once",
                                "this server is running as many imports as it has room for; try again shortly",
                                headers={"Retry-After": "30"})
         try:
-            leased = adapters.limits.begin_import(organiser)
+            leased = self.limits.begin_import(organiser)
         except LimitsUnavailable:
-            cls.places.release()
-            raise limits_unavailable() from None
+            self.places.release()
+            raise
         if not leased:
-            cls.places.release()
+            self.places.release()
             raise ProblemError(409, "import-in-progress", "An import of yours is still running",
                                "wait for your previous import's summary line, then send the next file")
-        return cls(organiser)
+        return ImportSlot(self, organiser)
+
+
+class ImportSlot:
+    """One running import: its place on disk and the organiser's lease, given back once."""
+
+    def __init__(self, slots: ImportSlots, organiser: str):
+        self.slots, self.organiser, self.upload = slots, organiser, None
+        self._released, self._lock = False, threading.Lock()
 
     def release(self) -> None:
         with self._lock:
@@ -471,8 +398,8 @@ class _ImportSlot:
             self._released = True
         if self.upload is not None:
             self.upload.close()
-        adapters.limits.end_import(self.organiser)
-        self.places.release()
+        self.slots.limits.end_import(self.organiser)
+        self.slots.places.release()
 
 
 async def _spool(request: Request):
@@ -488,23 +415,26 @@ async def _spool(request: Request):
     return upload
 
 
-internal = APIRouter(tags=["internal"])
+def internal_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(tags=["internal"])
+    RecipientsReader = Annotated[Principal, Depends(auth.service("recipients:read"))]
 
+    @router.get("/internal/recipients", response_class=StreamingResponse,
+                responses={200: {"content": {"application/x-ndjson": {}}},
+                           **problems(404, 503, kinds={503: "recipients-building"})})
+    def recipients(unit: str, who: RecipientsReader, roles: str = ""):
+        """Verified appointees under a unit, with phones, for the notifier only (service token)."""
+        if adapters.context.registry.get(unit) is None:
+            raise ProblemError(404, "unknown-unit", "No such unit", f"{unit} is not in the registry")
+        wanted = {r for r in roles.split(",") if r} or None
+        try:
+            rows = adapters.recipients.under(unit, wanted)
+        except RecipientsBuilding as exc:
+            raise ProblemError(503, "recipients-building", "Recipients are being prepared", str(exc),
+                               headers={"Retry-After": "30"}) from None
+        return StreamingResponse(_ndjson_chunks(rows), media_type="application/x-ndjson")
 
-@internal.get("/internal/recipients", response_class=StreamingResponse,
-              responses={200: {"content": {"application/x-ndjson": {}}},
-                         **problems(404, 503, kinds={503: "recipients-building"})})
-def recipients(unit: str, who: RecipientsReader, roles: str = ""):
-    """Verified appointees under a unit, with phones, for the notifier only (service token)."""
-    if adapters.context.registry.get(unit) is None:
-        raise ProblemError(404, "unknown-unit", "No such unit", f"{unit} is not in the registry")
-    wanted = {r for r in roles.split(",") if r} or None
-    try:
-        rows = adapters.recipients.under(unit, wanted)
-    except RecipientsBuilding as exc:
-        raise ProblemError(503, "recipients-building", "Recipients are being prepared", str(exc),
-                           headers={"Retry-After": "30"}) from None
-    return StreamingResponse(_ndjson_chunks(rows), media_type="application/x-ndjson")
+    return router
 
 
 def _ndjson_chunks(rows, size: int = 1000):
@@ -520,12 +450,15 @@ def _ndjson_chunks(rows, size: int = 1000):
         yield "\n".join(chunk) + "\n"
 
 
-app = create_app(
-    service=settings.service_name,
-    settings=settings,
-    checks=adapters.checks,
-    routers=[units_router(lambda: adapters.org_registry), router, internal],
-    on_startup=adapters.start,
-    on_shutdown=adapters.stop,
-    bodies=BodyRules(larger=((r"/units/[^/]+/appointments/import", settings.import_max_bytes),)),
-)
+def create_appointments_app(adapters: Adapters) -> FastAPI:
+    settings = adapters.settings
+    auth = Authenticator(settings)
+    routers = [units_router(lambda: adapters.org_registry), appointments_router(adapters, auth),
+               imports_router(adapters, auth, ImportSlots(adapters.limits, settings.imports_per_pod)),
+               internal_router(adapters, auth)]
+    return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
+                      on_startup=adapters.start, on_shutdown=adapters.stop,
+                      bodies=BodyRules(larger=((r"/units/[^/]+/appointments/import", settings.import_max_bytes),)))
+
+
+app = create_appointments_app(bootstrap(AppointmentsSettings()))

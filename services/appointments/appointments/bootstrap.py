@@ -31,6 +31,7 @@ SOURCE = "/sangathan/appointments"
 
 @dataclass
 class Adapters(BackgroundJobs):
+    settings: AppointmentsSettings
     db: Database
     org_registry: OrgRegistry
     context: Context
@@ -51,7 +52,12 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     registry = OrgRegistry(db)
     personal = personal_data(settings)
     teams = BoothTeams(db, rules_for, personal)
-    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db))
+    otp = OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s)
+    # Not a readiness check: without Redis only the budgeted calls (appoint, verify, resend,
+    # import) answer 503; reading goes on.
+    limits = AppointmentLimits(redis_client(settings), settings)
+    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db),
+                      otp=otp, limits=limits, verification_wait_s=settings.verification_wait_s)
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
     namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
     publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
@@ -66,15 +72,14 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
 
     live = LiveFeed(settings.kafka_bootstrap)
     return Adapters(
+        settings=settings,
         db=db,
         org_registry=registry,
         context=context,
         recipients=recipients,
-        otp=OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s),
+        otp=otp,
         live=live,
-        # Not a readiness check: without Redis only the budgeted calls (verify, resend, import)
-        # answer 503; appointing and reading go on.
-        limits=AppointmentLimits(redis_client(settings), settings),
+        limits=limits,
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),

@@ -15,6 +15,7 @@ from typing import IO
 from appointments import handlers
 from appointments.domain import DomainError, Person
 from appointments.phones import InvalidPhone, normalise_mobile
+from shared.auth.tokens import Principal
 
 REQUIRED_COLUMNS = ("booth_id", "role", "name", "phone", "gender")
 MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is not a team
@@ -31,6 +32,19 @@ class Hooks:
     seen: Callable[[handlers.PresidentElsewhere, str], DomainError] = lambda refused, booth_id: refused
     sent: Callable[[str], None] = lambda phone: None
     next_batch: Callable[[], None] = lambda: None
+
+
+def organiser_hooks(ctx: handlers.Context, who: Principal) -> Hooks:
+    """An organiser's import: "president elsewhere" refusals audited and counted like single ones
+    (the import ends once their budget is spent), each new number counted, and each batch of
+    booths waits for the day's allowance of new numbers (the rest of the file, for tomorrow)."""
+
+    def seen(refused: handlers.PresidentElsewhere, booth_id: str) -> DomainError:
+        handlers.president_refused(ctx, who, booth_id, refused, spent_ends=True)
+        return handlers.as_seen_by(refused, who.unit)
+
+    return Hooks(seen=seen, sent=lambda phone: ctx.limits.sent_to(who.subject, phone),
+                 next_batch=lambda: ctx.limits.may_send_to_new_numbers(who.subject))
 
 
 class BadFile(Exception):

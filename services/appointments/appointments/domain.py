@@ -41,6 +41,7 @@ class DomainError(Exception):
 
     status = 422
     kind = "rule-broken"
+    title = "The change was refused"
 
     def __init__(self, detail: str, field: str | None = None):
         super().__init__(detail)
@@ -64,7 +65,15 @@ class WrongState(DomainError):
 
 
 class Barred(DomainError):
-    status, kind = 409, "appointment-barred"
+    status, kind, title = 409, "appointment-barred", "Too many wrong codes"
+
+
+class CodeNotUsable(DomainError):
+    status, kind, title = 409, "code-not-usable", "This code can no longer be used"
+
+
+class CodeRejected(DomainError):
+    status, kind, title = 422, "otp-rejected", "The code was not accepted"
 
 
 class NotHigher(DomainError):
@@ -99,7 +108,6 @@ class Appointment:
     ended_by: str | None = None
     otp_failure: str | None = None  # the last otp-failed reason, or BARRED; shown on the portal
     wrong_codes: list[datetime] = field(default_factory=list)  # within WRONG_CODES_WINDOW
-    otp_failure: str | None = None  # the last otp-failed reason, shown on the portal
     erased_at: datetime | None = None  # name and phone scrubbed (an erasure request, or retention)
 
     @property
@@ -220,6 +228,22 @@ class BoothTeam:
             raise Barred(f"{WRONG_CODES_ALLOWED} wrong codes in a day: an organiser of the district or above "
                          "who did not appoint this person must unlock it first")
         self._request_otp(appointment, organiser, now)
+        return appointment
+
+    def code_to_check(self, appointment_id: str) -> Appointment | None:
+        """The appointment whose code the OTP service may be asked to check; None if it is
+        verified already (a retried verification)."""
+        appointment = self.get(appointment_id)
+        if appointment.status == VERIFIED:
+            return None
+        if appointment.status != PENDING or not appointment.otp_request_id:
+            raise WrongState(f"appointment {appointment_id} is {appointment.status}")
+        if appointment.otp_failure == BARRED:
+            raise Barred("an organiser of the district or above who did not appoint this person must unlock it")
+        if appointment.otp_failure:
+            # The OTP service said this code is locked, expired or was never delivered: asking it
+            # again can only spend its budget, which every organiser shares.
+            raise CodeNotUsable(f"the code was {appointment.otp_failure}; ask for a new code")
         return appointment
 
     def confirm_otp(self, *, appointment_id: str, otp_request_id: str, event_id: str, now: datetime) -> bool:

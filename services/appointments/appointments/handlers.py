@@ -4,22 +4,30 @@ Every change is retried on a concurrent update (compare-and-set), so two organis
 one booth at once both succeed or get a clear refusal; none is lost.
 """
 
-from collections.abc import Callable
 import threading
+import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
-from appointments.adapters.erasures import ErasureLog
-from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate, PresidentPosts
+from appointments import commands
 from appointments.domain import (
-    PRESIDENT, Appointment, BoothTeam, DomainError, NotFound, Person, booth_path, idempotency_key,
+    PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, booth_path,
+    idempotency_key,
 )
+from appointments.ports import (
+    CodeChecker, ConcurrentUpdate, ErasureTrail, OrganiserBudgets, OtpRejected, PresidentPostRegister, TeamStore,
+)
+from shared.auth.tokens import Principal
+from shared.logging import get_logger
 from shared.orgtree.levels import is_within
 from shared.orgtree.repository import OrgRegistry
+from shared.ratelimit import LimitsUnavailable, Throttled
 
+log = get_logger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 8
 
@@ -54,10 +62,16 @@ def as_seen_by(refusal: PresidentElsewhere, jurisdiction: str | None) -> DomainE
 
 @dataclass
 class Context:
+    """Everything the handlers need (ports.py); bootstrap wires the real ones."""
+
     registry: OrgRegistry
-    teams: BoothTeams
-    posts: PresidentPosts
-    erasures: ErasureLog | None = None  # the erasure audit trail (erase_* handlers need it)
+    teams: TeamStore
+    posts: PresidentPostRegister
+    erasures: ErasureTrail | None = None  # the erasure audit trail (erase_* handlers need it)
+    otp: CodeChecker | None = None  # checks codes (VerifyCode)
+    limits: OrganiserBudgets | None = None  # organisers' budgets (every command but Revoke and Unlock)
+    # How long verify_code waits for otp-verified to come back through Kafka before answering.
+    verification_wait_s: float = 0.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     # Writers to one booth inside this process take turns, so they do not waste compare-and-set
     # rounds on each other; other processes are still kept honest by compare-and-set.
@@ -78,53 +92,63 @@ def load_team(ctx: Context, booth_id: str) -> BoothTeam:
     return BoothTeam(booth_id=booth_id, booth_path=path, rules=ctx.teams.rules_for(unit["state"]))
 
 
+@dataclass
+class Attempt:
+    """One compare-and-set try at a booth's team: the president posts it claimed are released
+    again if its save loses to another writer; `unchanged` skips the save (a retried request)."""
+
+    team: BoothTeam
+    claimed: list[Appointment] = field(default_factory=list)
+    unchanged: bool = False
+
+
 def _retrying(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
+    return _compare_and_set(ctx, booth_id, lambda attempt: change(attempt.team))
+
+
+def _compare_and_set(ctx: Context, booth_id: str, change: Callable[[Attempt], T]) -> T:
+    """Load the team, change it, save it unless another writer saved first; then again, at
+    most ATTEMPTS times. The one loop every change to a booth team goes through."""
     with ctx.booth_lock(booth_id):
-        return _retrying_locked(ctx, booth_id, change)
-
-
-def _retrying_locked(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
-    for _ in range(ATTEMPTS):
-        team = load_team(ctx, booth_id)
-        result = change(team)
-        try:
-            ctx.teams.save(team)
-            return result
-        except ConcurrentUpdate:
-            continue
+        for _ in range(ATTEMPTS):
+            attempt = Attempt(load_team(ctx, booth_id))
+            result = change(attempt)
+            if attempt.unchanged:
+                return result
+            try:
+                ctx.teams.save(attempt.team)
+                return result
+            except ConcurrentUpdate:
+                for appointment in attempt.claimed:
+                    ctx.posts.release(appointment.person.phone, appointment.id)
     raise ConcurrentUpdate(booth_id)
 
 
 def appoint(ctx: Context, *, booth_id: str, role: str, person: Person, organiser: str,
             key: str | None = None, replaces: str | None = None) -> Appointment:
     key = idempotency_key(organiser, key) if key else None
-    with ctx.booth_lock(booth_id):
-        return _appoint_locked(ctx, booth_id, role, person, organiser, key, replaces)
+    vacated: list[Appointment] = []  # a replaced president, whose post is free once the save holds
 
-
-def _appoint_locked(ctx: Context, booth_id: str, role: str, person: Person, organiser: str,
-                    key: str | None, replaces: str | None) -> Appointment:
-    for _ in range(ATTEMPTS):
-        team = load_team(ctx, booth_id)
+    def change(attempt: Attempt) -> Appointment:
+        team = attempt.team
         known = {a.id for a in team.appointments}
         outgoing = team.get(replaces) if replaces else None
         appointment = team.appoint(role=role, person=person, organiser=organiser, now=ctx.clock(),
                                    idempotency_key=key, replaces=replaces)
-        if appointment.id in known:
-            return appointment  # a retry: nothing changed
-        claimed = role == PRESIDENT
-        if claimed and (holder := ctx.posts.claim(person.phone, booth_id, appointment.id)):
-             raise PresidentElsewhere(holder, booth_id)
-        try:
-            ctx.teams.save(team)
-        except ConcurrentUpdate:
-            if claimed:
-                ctx.posts.release(person.phone, appointment.id)
-            continue
-        if outgoing and outgoing.role == PRESIDENT:
-            ctx.posts.release(outgoing.person.phone, outgoing.id)
+        attempt.unchanged = appointment.id in known  # a retry: nothing changed
+        if attempt.unchanged:
+            return appointment
+        if role == PRESIDENT:
+            if holder := ctx.posts.claim(person.phone, booth_id, appointment.id):
+                raise PresidentElsewhere(holder, booth_id)
+            attempt.claimed.append(appointment)
+        vacated[:] = [outgoing] if outgoing and outgoing.role == PRESIDENT else []
         return appointment
-    raise ConcurrentUpdate(booth_id)
+
+    appointment = _compare_and_set(ctx, booth_id, change)
+    for president in vacated:
+        ctx.posts.release(president.person.phone, president.id)
+    return appointment
 
 
 def revoke(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
@@ -166,6 +190,100 @@ def otp_failed(ctx: Context, *, event_id: str, booth_id: str, appointment_id: st
             now=ctx.clock()))
     except (UnknownBooth, NotFound):
         return False
+
+
+# --- what an organiser asks (commands.py): budgets, refusals as they may see them, audits -------
+
+
+def handle(ctx: Context, command: commands.Command, who: Principal):
+    """Carry out an organiser's command; the entrypoint has checked their jurisdiction over the
+    booth. Raises DomainError (refused), Throttled (a budget spent) or an adapter's outage."""
+    return _HANDLERS[type(command)](ctx, command, who)
+
+
+def _appoint_for(ctx: Context, cmd: commands.Appoint | commands.Replace, who: Principal) -> Appointment:
+    """`appoint`, with "already president elsewhere" told only inside the organiser's unit, every
+    such refusal audited, and few of them an hour (see AppointmentLimits)."""
+    replaces = cmd.appointment_id if isinstance(cmd, commands.Replace) else None
+    role = load_team(ctx, cmd.booth_id).get(replaces).role if replaces else cmd.role
+    ctx.limits.may_send_to_new_numbers(who.subject)
+    if role == PRESIDENT:
+        ctx.limits.may_try_president(who.subject)
+    try:
+        appointment = appoint(ctx, booth_id=cmd.booth_id, role=role, person=cmd.person, organiser=who.subject,
+                              key=cmd.key, replaces=replaces)
+    except PresidentElsewhere as refused:
+        president_refused(ctx, who, cmd.booth_id, refused)
+        raise as_seen_by(refused, who.unit) from None
+    ctx.limits.sent_to(who.subject, appointment.person.phone)
+    return appointment
+
+
+def president_refused(ctx: Context, who: Principal, booth_id: str, refused: PresidentElsewhere,
+                      spent_ends: bool = False) -> None:
+    """Audit and count a refusal because the phone is a president elsewhere: each one tells
+    something. With `spent_ends` (an import), Throttled once the organiser's refusals are spent."""
+    # The audit line names who asked and where, never the phone.
+    log.warning("president post refused", fields={
+        "organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
+        "holder_in_jurisdiction": who.may_act_in(refused.holder_booth)})
+    try:
+        ctx.limits.president_refusal(who.subject)
+    except Throttled:
+        if spent_ends:
+            raise
+    except LimitsUnavailable:
+        pass  # counted or not, this refusal is answered
+
+
+def _revoke(ctx: Context, cmd: commands.Revoke, who: Principal) -> Appointment:
+    return revoke(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+
+
+def _resend_code(ctx: Context, cmd: commands.ResendCode, who: Principal) -> Appointment:
+    ctx.limits.resend(who.subject, cmd.appointment_id)
+    return request_otp_again(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+
+
+def _verify_code(ctx: Context, cmd: commands.VerifyCode, who: Principal) -> Appointment:
+    """Have the OTP service check the code an appointee read out. The appointment turns verified
+    when otp-verified comes back through Kafka: shown as verified if that lands within the wait."""
+    ctx.limits.verification(who.subject, cmd.appointment_id)
+    team = load_team(ctx, cmd.booth_id)
+    appointment = team.code_to_check(cmd.appointment_id)
+    if appointment is None:
+        return team.get(cmd.appointment_id)  # verified already: a retried verification
+    try:
+        ctx.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment.id, code=cmd.code,
+                       on_behalf_of=who.subject)
+    except OtpRejected:
+        code_rejected(ctx, booth_id=cmd.booth_id, appointment_id=appointment.id)
+        raise CodeRejected("wrong, expired or already used; after 5 wrong tries ask for a new code", "code") from None
+    deadline = time.monotonic() + ctx.verification_wait_s
+    while time.monotonic() < deadline:
+        appointment = ctx.teams.get(cmd.booth_id).get(appointment.id)
+        if appointment.status == VERIFIED:
+            break
+        time.sleep(0.05)
+    return appointment
+
+
+def _unlock(ctx: Context, cmd: commands.Unlock, who: Principal) -> Appointment:
+    appointment = unlock(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject,
+                         unit=who.unit)
+    log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": cmd.booth_id,
+                                             "appointment_id": cmd.appointment_id})
+    return appointment
+
+
+def _erase_appointment(ctx: Context, cmd: commands.EraseAppointment, who: Principal) -> tuple[str, list]:
+    erasure_id = erase_appointment(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id,
+                                   requested_by=who.subject, unit=who.unit)
+    return erasure_id, [(cmd.booth_id, cmd.appointment_id)]
+
+
+def _erase_phone(ctx: Context, cmd: commands.ErasePhone, who: Principal) -> tuple[str, list]:
+    return erase_person(ctx, phone=cmd.phone, requested_by=who.subject, unit=who.unit)
 
 
 # --- personal data: erasure and retention ---------------------------------------------------------
@@ -253,8 +371,7 @@ def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str
     Each row is checked against the same rules as a single appointment; a refused row is
     reported and the rest still apply. A row already applied (the same file again) is not new.
     """
-    with ctx.booth_lock(booth_id):
-        return _appoint_rows_locked(ctx, booth_id, rows, organiser)
+    return _compare_and_set(ctx, booth_id, lambda attempt: _apply_rows(ctx, attempt, rows, organiser))
 
 
 def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser: str
@@ -317,29 +434,27 @@ def _claim_presidents(ctx: Context, drafts: dict[str, tuple[BoothTeam, dict]]) -
     return one_by_one | {booth_id for phone, booth_id, _ in claims if phone in taken}
 
 
-def _appoint_rows_locked(ctx: Context, booth_id: str, rows: list[Row], organiser: str) -> dict:
-    for _ in range(ATTEMPTS):
-        team = load_team(ctx, booth_id)
-        known = {a.id for a in team.appointments}
-        outcome: dict[int, Appointed | DomainError] = {}
-        claims: list[Appointment] = []
-        for row in rows:
-            try:
-                appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ctx.clock())
-            except DomainError as refused:
-                outcome[row.number] = refused
-                continue
-            if row.role == PRESIDENT and appointment.id not in known:
-                if holder := ctx.posts.claim(row.person.phone, booth_id, appointment.id):
-                    team.discard(appointment.id)
-                    outcome[row.number] = PresidentElsewhere(holder, booth_id)
-                    continue
-                claims.append(appointment)
-            outcome[row.number] = Appointed(appointment, appointment.id not in known)
+def _apply_rows(ctx: Context, attempt: Attempt, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
+    team, outcome = attempt.team, {}
+    known = {a.id for a in team.appointments}
+    for row in rows:
         try:
-            ctx.teams.save(team)
-            return outcome
-        except ConcurrentUpdate:
-            for appointment in claims:
-                ctx.posts.release(appointment.person.phone, appointment.id)
-    raise ConcurrentUpdate(booth_id)
+            appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ctx.clock())
+        except DomainError as refused:
+            outcome[row.number] = refused
+            continue
+        if row.role == PRESIDENT and appointment.id not in known:
+            if holder := ctx.posts.claim(row.person.phone, team.booth_id, appointment.id):
+                team.discard(appointment.id)
+                outcome[row.number] = PresidentElsewhere(holder, team.booth_id)
+                continue
+            attempt.claimed.append(appointment)
+        outcome[row.number] = Appointed(appointment, appointment.id not in known)
+    return outcome
+
+
+_HANDLERS = {
+    commands.Appoint: _appoint_for, commands.Replace: _appoint_for, commands.Revoke: _revoke,
+    commands.ResendCode: _resend_code, commands.VerifyCode: _verify_code, commands.Unlock: _unlock,
+    commands.EraseAppointment: _erase_appointment, commands.ErasePhone: _erase_phone,
+}

@@ -1,20 +1,22 @@
 """HTTP entrypoint of the HQ dashboard: the page, a session cookie, coverage and live changes.
 
 EventSource cannot send an Authorization header, so the page signs in once with an organiser's
-bearer token, which the dashboard checks and keeps in an HttpOnly, SameSite=Strict cookie; every
-request re-checks it. The numbers come from analytics, asked with that same token.
+bearer token. The dashboard checks it and does not keep it: it opens a session in Redis (an
+opaque id in an HttpOnly, SameSite=Strict cookie, `__Host-` and Secure over HTTPS) that names the
+organiser, their unit and only `coverage:read`, and ends no later than the token. Numbers come
+from analytics, asked with a read-only token exchanged for the viewer (shared/auth/exchange.py).
+API clients may send their own bearer token for the dashboard instead of the cookie.
 """
 
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,8 +24,9 @@ from dashboard import domain
 from dashboard.adapters.analytics import AnalyticsUnavailable
 from dashboard.bootstrap import bootstrap
 from dashboard.settings import DashboardSettings
-from shared.auth.http import Authenticator, Credentials, forbidden, unauthenticated
-from shared.auth.tokens import ORGANISER, InvalidTokenError, Principal
+from shared.auth import exchange
+from shared.auth.http import Authenticator, Credentials, forbidden, token_of, unauthenticated
+from shared.auth.tokens import ORGANISER, Principal
 from shared.http import create_app
 from shared.limits import BodyRules
 from shared.logging import get_logger
@@ -43,41 +46,37 @@ SECURITY_HEADERS = {
 settings = DashboardSettings()
 adapters = bootstrap(settings)
 auth = Authenticator(settings)
+COOKIE = domain.session_cookie(settings.secure_cookie)
 log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class Viewer:
     who: Principal
-    token: str  # passed on to analytics; never logged, never sent back to the browser
-    expires: float  # epoch seconds: the token's `exp`
+    expires: float  # epoch seconds: the session's (or the bearer token's) end
+    session: str | None = None  # the session id, for a signed-in browser
+    bearer: str | None = None  # an API client's own token, for this request only; never stored
 
     @property
     def unit(self) -> str:
         return self.who.unit
 
 
-def _check(token: str) -> Principal:
-    return _checked(token)[0]
-
-
-def _checked(token: str) -> tuple[Principal, float]:
-    """The organiser a token names and when it expires; 401/403 problems otherwise."""
-    who, expires = auth.principal_until(HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
-    if who.kind != ORGANISER:
-        raise forbidden("not-an-organiser", "only an organiser may sign in to the dashboard")
-    if SCOPE not in who.scopes:
-        raise forbidden("missing-scope", f"the token lacks the {SCOPE!r} scope")
-    return who, expires
+def _organiser(token: str | None) -> tuple[Principal, float]:
+    """The organiser a token for the dashboard names and when it expires; 401/403 problems otherwise."""
+    return auth.caller(token, scope=SCOPE, kind=ORGANISER)
 
 
 def _viewer(request: Request, credentials: Credentials) -> Viewer:
     """The signed-in organiser, from the session cookie (or a bearer header, for API clients)."""
-    token = credentials.credentials if credentials else request.cookies.get(domain.SESSION_COOKIE)
-    if not token:
+    if credentials is not None:
+        who, expires = _organiser(token_of(credentials))
+        return Viewer(who, expires, bearer=token_of(credentials))
+    session_id = request.cookies.get(COOKIE)
+    found = adapters.sessions.find(session_id) if session_id else None
+    if found is None:
         raise unauthenticated("sign in with an organiser's bearer token")
-    who, expires = _checked(token)
-    return Viewer(who, token, expires)
+    return Viewer(*found, session=session_id)
 
 
 SignedIn = Annotated[Viewer, Depends(_viewer)]
@@ -108,12 +107,15 @@ def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/api/session", response_model=SessionRead, responses=problems(401, 403))
+@router.post("/api/session", response_model=SessionRead, responses=problems(401, 403, 503))
 def sign_in(body: SessionCreate, response: Response):
-    """Check an organiser's token and keep it in an HttpOnly cookie for the page and its live stream."""
-    who = _check(body.token)
-    response.set_cookie(domain.SESSION_COOKIE, body.token, max_age=int(timedelta(hours=settings.session_hours).total_seconds()),
-                        httponly=True, samesite="strict", secure=settings.secure_cookie, path="/")
+    """Check an organiser's token, then forget it: open a session for the page and its live stream."""
+    who, token_expires = _organiser(body.token)
+    now = time.time()
+    expires = domain.session_ends(token_expires, now, settings.session_hours * 3600)
+    session_id = adapters.sessions.open(who, expires, who.scopes & exchange.SCOPES)
+    response.set_cookie(COOKIE, session_id, max_age=max(1, int(expires - now)), httponly=True, samesite="strict",
+                        secure=settings.secure_cookie, path="/")
     log.info("signed in", fields={"unit": who.unit, "subject": who.subject})
     return SessionRead(unit=who.unit, role=who.role)
 
@@ -123,10 +125,13 @@ def session(viewer: SignedIn):
     return SessionRead(unit=viewer.unit, role=viewer.who.role)
 
 
-@router.delete("/api/session", status_code=204)
-def sign_out(response: Response):
-    response.delete_cookie(domain.SESSION_COOKIE, httponly=True, samesite="strict",
-                           secure=settings.secure_cookie, path="/")
+@router.delete("/api/session", status_code=204, responses=problems(503))
+def sign_out(request: Request, response: Response):
+    """End the session here, for every tab and stream using it, and drop the cookie."""
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        adapters.sessions.close(session_id)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=settings.secure_cookie, path="/")
 
 
 @router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
@@ -162,17 +167,18 @@ async def live(unit_id: str, viewer: SignedIn, request: Request):
         try:
             yield "retry: 3000\n\n"
             yield domain.sse_frame("ready", {"unit_id": unit_id})
+            recheck_at = time.monotonic() + KEEP_ALIVE_S
             while not await request.is_disconnected():
                 left = viewer.expires - time.time()  # a busy stream must end on time too, not only a quiet one
+                if time.monotonic() >= recheck_at:
+                    recheck_at = time.monotonic() + KEEP_ALIVE_S
+                    left = left if await asyncio.to_thread(_still_valid, viewer) else 0
                 if left <= 0:
                     yield domain.sse_frame("signed-out", {})
                     return
                 try:
                     item = await asyncio.wait_for(listener.queue.get(), timeout=min(KEEP_ALIVE_S, left))
                 except TimeoutError:
-                    if not _still_valid(viewer.token):
-                        yield domain.sse_frame("signed-out", {})
-                        return
                     yield ": keep-alive\n\n"
                     continue
                 yield domain.sse_frame("coverage", domain.coverage_change(item), item["id"])
@@ -183,18 +189,25 @@ async def live(unit_id: str, viewer: SignedIn, request: Request):
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-def _still_valid(token: str) -> bool:
-    """A stream outliving its token (expired, key rotated) ends; the page asks to sign in again."""
+def _still_valid(viewer: Viewer) -> bool:
+    """A stream outliving its session (signed out, ended) or its token (key rotated) ends; the
+    page asks to sign in again."""
+    if viewer.session is not None:
+        try:
+            return adapters.sessions.find(viewer.session) is not None
+        except redis.RedisError:
+            return True  # cannot tell while Redis is away; the session's end still ends the stream
     try:
-        _check(token)
+        _organiser(viewer.bearer)
         return True
-    except (ProblemError, InvalidTokenError):
+    except ProblemError:
         return False
 
 
 async def _analytics(path: str, viewer: Viewer, params: dict[str, Any] | None = None) -> Any:
+    token = adapters.exchanger.narrowed(viewer.who, expires=viewer.expires)
     try:
-        return await adapters.analytics.get(path, viewer.token, params)
+        return await adapters.analytics.get(path, token, params)
     except AnalyticsUnavailable as exc:
         raise ProblemError(503, "dependency-unavailable", "A dependency is unavailable",
                            f"the coverage service did not answer ({exc})", headers={"Retry-After": "2"}) from None

@@ -6,25 +6,34 @@ import httpx
 
 from dashboard.adapters.analytics import AnalyticsClient
 from dashboard.adapters.live import CoverageFeed
+from dashboard.adapters.sessions import SessionStore
 from dashboard.settings import DashboardSettings
+from shared.auth import exchange
 from shared.background import Background, BackgroundJobs
-from shared.health import Check, kafka_check
+from shared.clients import redis_client
+from shared.health import Check, kafka_check, redis_check
 
 
 @dataclass
 class Adapters(BackgroundJobs):
     analytics: AnalyticsClient
     live: CoverageFeed
+    sessions: SessionStore
+    exchanger: exchange.Exchanger
     checks: dict[str, Check]
 
 
 def bootstrap(settings: DashboardSettings) -> Adapters:
     live = CoverageFeed(settings.kafka_bootstrap, settings.coverage_topic)
+    redis = redis_client(settings)
     return Adapters(
         analytics=AnalyticsClient(settings.analytics_url, settings.analytics_timeout_s),
         live=live,
+        sessions=SessionStore(redis),
+        exchanger=exchange.Exchanger(settings.exchange_key_file or exchange.local_signing_key()),
         checks={
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
+            "redis": redis_check(redis),
             "analytics": _alive(f"{settings.analytics_url}/healthz", settings.dependency_timeout_s),
         },
         background=[Background("coverage-feed", live.run)],

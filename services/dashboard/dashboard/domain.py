@@ -7,13 +7,25 @@ from typing import Any
 
 from shared.kafka.live import within
 
+# The session cookie: `__Host-` whenever the site is HTTPS, so the browser takes it only when it
+# is Secure, for Path=/ and without a Domain (no subdomain can set or read it).
 SESSION_COOKIE = "sangathan_session"
+HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 # What a live change carries to the page: numbers only (the coverage-updated contract has no
 # personal data, and nothing else is passed on).
 COVERAGE_FIELDS = ("unit_id", "level", "booths_total", "booths_with_verified_president", "booths_complete",
                    "booths_with_whatsapp_pramukh", "verified_appointees", "as_of")
 # A page shows a unit and its children: those are the changes it is sent.
 LIVE_DEPTH = 1
+
+
+def session_cookie(https: bool) -> str:
+    return HOST_SESSION_COOKIE if https else SESSION_COOKIE
+
+
+def session_ends(token_expires: float, now: float, longest_s: float) -> float:
+    """A session ends with the organiser's token, or after `longest_s`, whichever comes first."""
+    return min(token_expires, now + longest_s)
 
 
 def may_view(home_unit: str, unit_id: str) -> bool:

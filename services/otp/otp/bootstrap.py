@@ -11,16 +11,17 @@ from dataclasses import dataclass
 import redis
 
 from otp.adapters import events as otp_events
-from otp.adapters.delivery import DeliveryChannel, RedisStreamSink
+from otp.adapters.delivery import RedisStreamSink
 from otp.adapters.notifier_delivery import notifier_channel
 from otp.adapters.secret import hmac_key
 from otp.adapters.store import RedisCodeStore
-from otp.consumer import GROUP_ID, consumer_thread, event_handler
+from otp.consumer import GROUP_ID, RESTART_PAUSE_S, event_handler
 from otp.domain import Policy
 from otp.handlers import Ports
+from otp.ports import DeliveryChannel
 from otp.settings import OtpSettings
 from shared import topics
-from shared.background import Background
+from shared.background import BackgroundJobs, consuming
 from shared.clients import redis_client
 from shared.health import Check, kafka_check, redis_check
 from shared.kafka.consumer import EventConsumer
@@ -31,23 +32,17 @@ HANDLER_ATTEMPTS = 12
 
 
 @dataclass
-class Adapters:
+class Adapters(BackgroundJobs):
     settings: OtpSettings
     redis: redis.Redis
     ports: Ports
     sink: RedisStreamSink | None  # the local delivery sink, when it is the channel
     checks: dict[str, Check]
-    consumer: Background | None  # None: this process sends no codes (tests of the HTTP side)
     stopping: threading.Event  # cuts short a delivery's wait to try again
-
-    def start(self) -> None:
-        if self.consumer is not None:
-            self.consumer.start()
 
     def stop(self) -> None:
         self.stopping.set()
-        if self.consumer is not None:
-            self.consumer.stop()
+        super().stop()
         self.ports.events.close()
 
 
@@ -101,6 +96,7 @@ def bootstrap(
             "redis": redis_check(client),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
-        consumer=consumer_thread(make_consumer) if consume and settings.consume else None,
         stopping=stopping,
+        # No consumer: this process sends no codes (tests of the HTTP side).
+        background=[consuming("otp-consumer", make_consumer, RESTART_PAUSE_S)] if consume and settings.consume else [],
     )

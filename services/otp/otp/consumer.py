@@ -8,13 +8,12 @@ from datetime import datetime
 
 from otp import handlers
 from otp.commands import SendCode
-from shared.background import Background, consuming
 from shared.events import types
 from shared.events.contracts import Event
-from shared.kafka.consumer import EventConsumer
-
 
 GROUP_ID = "otp"
+# A consumer that failed (a fatal client error, the dead-letter topic unwritable) is replaced by
+# a fresh one that rejoins the group from the last committed offset, after this pause.
 RESTART_PAUSE_S = 5.0
 
 
@@ -35,11 +34,3 @@ def event_handler(ports: handlers.Ports) -> Callable[[Event], None]:
         if command is not None:
             handlers.send_code(command, ports)
     return handle
-
-
-def consumer_thread(make_consumer: Callable[[], EventConsumer], restart_pause_s: float = RESTART_PAUSE_S) -> Background:
-    """Runs an EventConsumer until stopped. If the consumer fails (a fatal client error, the
-    dead-letter topic unwritable) a fresh one rejoins the group from the last committed offset,
-    so a hiccup never silently stops codes going out."""
-    return consuming("otp-consumer", make_consumer, restart_pause_s)
-

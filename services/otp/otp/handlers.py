@@ -16,12 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from otp import domain
-from otp.adapters.delivery import DeliveryChannel, DeliveryUnavailable
-from otp.adapters.events import EventsUnavailable, OtpEvents
-from otp.adapters.store import Failure, RedisCodeStore
 from otp.commands import SendCode, VerifyCode
 from otp.domain import Attempt, Outcome, Policy
 from otp.metrics import CODES_SENT, DELIVERY_RETRIES, LOCKS, SENDS_REJECTED, VERIFICATIONS
+from otp.ports import CodeStore, DeliveryChannel, DeliveryUnavailable, EventsUnavailable, Failure, ResultEvents
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -33,9 +31,9 @@ class Ports:
 
     policy: Policy
     key: bytes  # the HMAC key
-    store: RedisCodeStore
+    store: CodeStore
     delivery: DeliveryChannel
-    events: OtpEvents
+    events: ResultEvents
     clock: Callable[[], float]  # epoch seconds
     randbelow: Callable[[int], int]  # a CSPRNG's secrets.randbelow
     wait: Callable[[float], bool]  # sleeps up to n seconds; True if the service is stopping
@@ -147,7 +145,7 @@ def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
     return attempt.after
 
 
-def _announce(attempt: Attempt, events: OtpEvents, now: float) -> None:
+def _announce(attempt: Attempt, events: ResultEvents, now: float) -> None:
     record = attempt.after
     if attempt.outcome is Outcome.VERIFIED:
         events.verified(request_id=record.request_id, appointment_id=record.appointment_id,

@@ -37,6 +37,8 @@ _IDS = uuid.UUID("6a0f5d2e-41b7-4c8e-9f3a-b2d17e5c0a94")
 
 class RecipientsSettings(PlatformSettings):
     service_name: str = "recipients-simulator"
+    # It stands in for appointments' /internal/recipients, so it takes the tokens meant for that.
+    auth_audience: str | None = Field("appointments", validation_alias="AUTH_AUDIENCE")
     source: str = Field("registry", pattern="^(registry|generated)$", validation_alias="SIMULATOR_RECIPIENTS_SOURCE")
     team_size: int = Field(12, ge=1, le=12, validation_alias="SIMULATOR_TEAM_SIZE")
     # Every n-th booth only (1: all): a national audience scaled down without changing its shape.

@@ -1,47 +1,29 @@
-"""Who may read coverage: bearer tokens checked on Faust's aiohttp web server.
+"""Who may read coverage, on Faust's aiohttp web server: the platform's one token check
+(shared.auth.access) and what a reader sees.
 
-shared/auth/http.py does this for FastAPI; the rules are the same here. Organisers need the
-coverage:read scope and see their own unit's subtree (HQ, unit "IN", sees all); a service
-holding coverage:read (a dashboard's backend) sees all.
+Organisers need the coverage:read scope and see their own unit's subtree (HQ, unit "IN", sees
+all); a service holding coverage:read sees all. Besides the organisation's issuer, analytics
+trusts the dashboard for the read-only tokens it exchanges for signed-in organisers
+(shared.auth.exchange), and for nothing more.
 """
 
 from __future__ import annotations
 
-from shared.auth.keys import public_key_file
-from shared.auth.tokens import ORGANISER, InvalidTokenError, Principal, verify
-from shared.problems import ProblemError
-from shared.settings import PlatformSettings
+from analytics.settings import AnalyticsSettings
+from shared.auth import exchange
+from shared.auth.access import Authenticator, bearer_token, forbidden
+from shared.auth.tokens import ORGANISER, Principal
 
 SCOPE = "coverage:read"
 
 
-def unauthenticated(detail: str) -> ProblemError:
-    return ProblemError(401, "unauthenticated", "Authentication required", detail,
-                        headers={"WWW-Authenticate": 'Bearer realm="sangathan"'})
-
-
 class CoverageAccess:
-    def __init__(self, settings: PlatformSettings):
-        self.key = public_key_file(settings.auth_public_key_file)  # re-read when rotated
-        self.issuer, self.audience = settings.auth_issuer, settings.auth_audience
+    def __init__(self, settings: AnalyticsSettings):
+        self.auth = Authenticator(settings, delegates=[exchange.delegate(settings.dashboard_public_key_file)])
 
     def reader(self, authorization: str | None) -> Principal:
         """The caller, who must hold coverage:read; ProblemError 401/403 otherwise."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthenticated("send an Authorization: Bearer <token> header")
-        try:
-            key = self.key.get()
-        except OSError:
-            raise ProblemError(503, "auth-unavailable", "Cannot check tokens now",
-                               "the issuer's public key cannot be read") from None
-        try:
-            who = verify(token.strip(), key, issuer=self.issuer, audience=self.audience)
-        except InvalidTokenError as exc:
-            raise unauthenticated(f"the bearer token is not valid: {exc}") from None
-        if SCOPE not in who.scopes:
-            raise ProblemError(403, "missing-scope", "Not allowed", f"the token lacks the {SCOPE!r} scope")
-        return who
+        return self.auth.caller(bearer_token(authorization), scope=SCOPE)[0]
 
     @staticmethod
     def may_read(who: Principal, unit_ids: list[str]) -> bool:
@@ -50,5 +32,5 @@ class CoverageAccess:
 
     def require(self, who: Principal, unit_ids: list[str]) -> None:
         if not self.may_read(who, unit_ids):
-            raise ProblemError(403, "outside-jurisdiction", "Not allowed",
-                               f"{unit_ids[0]} is outside your unit {who.unit}; you see only your own unit's coverage")
+            raise forbidden("outside-jurisdiction",
+                            f"{unit_ids[0]} is outside your unit {who.unit}; you see only your own unit's coverage")

@@ -16,15 +16,12 @@ from pymongo.errors import DuplicateKeyError
 
 from appointments.adapters.personal import PersonalData
 from appointments.domain import Appointment, BoothTeam
+from appointments.ports import ConcurrentUpdate
 from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
 
 PERSONAL = ("phone", "name")
-
-
-class ConcurrentUpdate(Exception):
-    """Someone saved the booth team since we read it; read again and retry."""
 
 
 class BoothTeams:

@@ -4,23 +4,8 @@ from pathlib import Path
 
 import httpx
 
+from appointments.ports import OtpRejected, OtpThrottled, OtpUnavailable
 from shared.auth.keys import token_file
-
-
-class OtpUnavailable(Exception):
-    """The OTP service could not decide now (down, or its events not confirmed): try again."""
-
-
-class OtpThrottled(Exception):
-    """The OTP service's budget for this organiser (or this service) is spent for now."""
-
-    def __init__(self, retry_after_s: int):
-        super().__init__(f"retry after {retry_after_s}s")
-        self.retry_after_s = retry_after_s
-
-
-class OtpRejected(Exception):
-    """Wrong, expired, used or locked code: the OTP service does not say which, by design."""
 
 
 class OtpClient:

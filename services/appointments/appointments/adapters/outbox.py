@@ -14,7 +14,8 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge
 
-from appointments.adapters.mongo import BoothTeams, ConcurrentUpdate
+from appointments.adapters.mongo import BoothTeams
+from appointments.ports import ConcurrentUpdate
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import BoothTeam, roles_reached_differently
 from shared.events.contracts import EventError

@@ -1,5 +1,6 @@
-"""The analytics coverage API, called on behalf of the signed-in organiser (their own token), so
-analytics applies the same jurisdiction as the dashboard does."""
+"""The analytics coverage API, called on behalf of the signed-in organiser with a read-only token
+exchanged for them (shared/auth/exchange.py), so analytics applies the same jurisdiction as the
+dashboard does."""
 
 from __future__ import annotations
 

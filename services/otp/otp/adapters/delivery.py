@@ -1,33 +1,17 @@
-"""Where codes go: the delivery port, and the local sink that stands in for SMS and WhatsApp.
-
-The notifier service will provide the real channel behind the same `DeliveryChannel` port.
-Until then the sink keeps each message in a capped Redis stream that developers and tests
+"""The local sink that stands in for SMS and WhatsApp behind the `DeliveryChannel` port
+(otp/ports.py); the notifier provides the real channel (notifier_delivery.py). The sink keeps each message in a capped Redis stream that developers and tests
 read (`GET /v1/dev/deliveries`); the phone is stored masked, the text holds the code.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Protocol
-
 import redis
 
 from otp.domain import mask_phone
 
 # The code is the message's first word, in every locale's template.
 _CODE = re.compile(r"^(\d{4,10})\b")
-
-
-class DeliveryUnavailable(Exception):
-    """The channel could not take the message just now (timed out, unreachable, overloaded):
-    another try may succeed. Any other exception from `deliver` is a refusal."""
-
-
-class DeliveryChannel(Protocol):
-    def deliver(self, *, request_id: str, appointment_id: str, booth_id: str, phone: str,
-                channel: str, locale: str, text: str) -> None:
-        """Hand the message over for sending; DeliveryUnavailable if the channel cannot take it
-        now, any other exception if it will not."""
 
 
 class RedisStreamSink:

@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from otp.ports import EventsUnavailable
 from shared import topics
 from shared.events import types
 from shared.events.contracts import new_event, to_kafka
@@ -30,10 +31,6 @@ SOURCE = "/sangathan/otp"
 _IDS = uuid.UUID("5f0c9d0e-7f1a-4b43-9a8e-0d6c2f1b7a31")  # namespace of this service's event ids
 # A verification waits for its event; batching it longer than a millisecond would only add latency.
 LINGER_MS = 1
-
-
-class EventsUnavailable(Exception):
-    """Kafka did not confirm the event in time; nothing may be decided on it."""
 
 
 class ConfirmingPublisher:

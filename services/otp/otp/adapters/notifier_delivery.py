@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from otp.adapters.delivery import DeliveryChannel, DeliveryUnavailable, RedisStreamSink
+from otp.adapters.delivery import RedisStreamSink
+from otp.ports import DeliveryChannel, DeliveryUnavailable
 from shared.auth.keys import token_file
 
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import redis
 
 from otp.domain import Attempt, CodeRecord, Refusal, State
+from otp.ports import Failure, Sent
 
 # A record stays an hour past its expiry, so a late try is reported `expired` once instead of
 # looking unknown; after that every try is simply rejected.
@@ -34,24 +34,6 @@ RETAIN_AFTER_EXPIRY_S = 3600
 OUTCOME_TTL_S = 7 * 3600
 ISSUED = "issued"
 _UNREAD = object()  # `attempt` was given no record read beforehand
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A request that ended without a code sent, as the otp-failed event reports it."""
-
-    reason: str  # rejected | undeliverable
-    at: float
-    refusal: str = ""  # why it was rejected (metric label), "" otherwise
-
-
-@dataclass(frozen=True)
-class Sent:
-    """What `record_send` did: issued the code, refused it, or found the request handled before."""
-
-    issued: bool
-    failure: Failure | None = None
-    duplicate: bool = False
 
 
 class RedisCodeStore:
