@@ -38,7 +38,7 @@ DEV_PUBLIC_HOSTS = ("sangathan.localtest.me", "links.sangathan.localtest.me")
 CERTIFICATE_DAYS = 90
 # The users of base/mongodb/mongodb.yaml and base/redis/users.acl (a test holds them equal).
 MONGODB_USERS = ("appointments", "notifier", "analytics", "orgtree")
-REDIS_USERS = ("appointments", "otp", "notifier", "probe")
+REDIS_USERS = ("appointments", "otp", "notifier", "dashboard", "probe")
 # The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
 MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
 

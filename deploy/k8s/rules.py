@@ -212,11 +212,13 @@ def _settings_class(package: str):
 def redis_prefixes() -> dict[str, str]:
     """Each service's Redis key prefix, from its code: the settings' default or the adapter's."""
     from appointments.adapters.limits import AppointmentLimits
+    from dashboard.adapters import sessions
     from notifier.settings import NotifierSettings
     from otp.settings import OtpSettings
     return {"appointments": inspect.signature(AppointmentLimits).parameters["prefix"].default,
             "notifier": NotifierSettings.model_fields["redis_prefix"].default,
-            "otp": OtpSettings.model_fields["redis_prefix"].default}
+            "otp": OtpSettings.model_fields["redis_prefix"].default,
+            "dashboard": sessions.PREFIX}
 
 
 def parse_acl(text: str) -> dict[str, list[str]]:

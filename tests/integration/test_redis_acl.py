@@ -89,7 +89,7 @@ def _write_acl(folder: Path, passwords: dict[str, str]) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("redis-acl")
-    passwords = {user: secrets.token_hex(24) for user in ("appointments", "otp", "notifier", "probe")}
+    passwords = {user: secrets.token_hex(24) for user in ("appointments", "otp", "notifier", "dashboard", "probe")}
     _certificates(folder)
     port = _free_port()
     process = subprocess.Popen(
