@@ -28,11 +28,13 @@ from cryptography.x509.oid import NameOID
 
 from appointments.adapters.limits import AppointmentLimits
 from appointments.settings import AppointmentsSettings
+from dashboard.adapters.sessions import SessionStore
 from notifier.adapters.tally import Tally
 from otp.adapters.store import RedisCodeStore
 from otp.domain import Outcome
 from otp.settings import OtpSettings
 from shared.clients import redis_client
+from shared.auth.tokens import ORGANISER, Principal
 from shared.ratelimit import Throttled
 from tests.integration.test_otp_store import new_record, send, try_code
 
@@ -165,6 +167,18 @@ def test_appointments_spends_its_budgets_as_its_own_user(server):
         limits.verification(organiser, str(uuid.uuid4()))
     limits.sent_to(organiser, "+919812345678")
     limits.may_send_to_new_numbers(organiser)
+
+
+def test_the_dashboard_keeps_sessions_as_its_own_user_and_no_other_service_reads_them(server):
+    sessions = SessionStore(as_user(server, "dashboard"))
+    who = Principal(subject="user-1", kind=ORGANISER, unit="IN-HP", role="state_organiser", scopes=frozenset())
+    session = sessions.open(who, time.time() + 60, frozenset())
+    assert sessions.find(session)[0].subject == "user-1"
+    key = next(iter(as_user(server, "dashboard").scan_iter(match="dashboard:session:*")))
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_user(server, "notifier").get(key)
+    sessions.close(session)
+    assert sessions.find(session) is None
 
 
 def test_a_client_without_a_user_or_in_the_clear_gets_nothing(server):
