@@ -8,7 +8,7 @@ import pytest
 
 from notifier import consumer
 from notifier.domain.tasks import Task
-from notifier.handlers import Ports
+from notifier.handlers.ports import Ports
 from shared.events import types
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
@@ -29,7 +29,7 @@ def test_a_person_erased_event_drops_their_waiting_tasks_and_stops_their_queued_
                                                                                      scratch):
     erased, kept = task("+919811100001"), task("+919811100002")
     ledger.defer([(erased, time.time() + 3600), (kept, time.time() + 3600)])
-    ledger.redis.set(f"{ledger.p}fb:pm-{uuid.uuid4().hex}", erased.fallback().to_json())
+    ledger.redis.set(f"{ledger.prefix}fb:pm-{uuid.uuid4().hex}", erased.fallback().to_json())
 
     topic = scratch(partitions=1)
     publisher = EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic)
@@ -42,7 +42,7 @@ def test_a_person_erased_event_drops_their_waiting_tasks_and_stops_their_queued_
     finally:
         reader.close()
 
-    held = b"".join(_value(ledger.redis, k) for k in ledger.redis.scan_iter(match=ledger.p + "*"))
+    held = b"".join(_value(ledger.redis, k) for k in ledger.redis.scan_iter(match=ledger.prefix + "*"))
     assert erased.phone.encode() not in held and kept.phone.encode() in held
     sender, channels = make_sender(ledger)
     settlement = deliver(sender, [erased, kept])

@@ -12,7 +12,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from notifier import handlers
+from notifier.handlers import directives
+from notifier.handlers.ports import Ports, Refused
 from notifier.adapters import events as ev
 from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.ledger import Ledger
@@ -45,10 +46,10 @@ def ports(settings, mongo_db, kafka_bootstrap):
     prefix = f"test-outbox-{random_suffix()}:"
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree
     away = ev.NotifierEvents(ev.publisher(f"127.0.0.1:{closed_port()}", lambda name: name, timeout_s=1.0), timeout_s=1.0)
-    made = handlers.Ports(store=DirectiveStore(mongo_db, "n_"),
-                          ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
-                          tally=Tally(client, prefix=prefix), events=away,
-                          producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
+    made = Ports(store=DirectiveStore(mongo_db, "n_"),
+                 ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
+                 tally=Tally(client, prefix=prefix), events=away,
+                 producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
     yield made
     for publisher in {away, made.events}:
         try:
@@ -77,15 +78,15 @@ def read_all(bootstrap: str, topic: str) -> list:
 
 def test_a_directive_accepted_while_kafka_is_away_is_published_by_the_relay_once(ports, kafka_bootstrap, scratch):
     cmd = command()
-    document, created = handlers.issue_directive(cmd, ports)
-    assert created and ports.store.get(cmd.directive_id)["outbox"]["published"] is False
+    document, created = directives.issue_directive(cmd, ports)
+    assert created and ports.store.get(cmd.directive_id).published is False
 
     ports.events = ev.NotifierEvents(ev.publisher(kafka_bootstrap, lambda name: scratch))
-    assert handlers.relay_outbox(ports) == 1
-    assert handlers.relay_outbox(ports) == 0, "published once, then marked"
-    assert ports.store.get(cmd.directive_id)["outbox"]["published"] is True
+    assert directives.relay_outbox(ports) == 1
+    assert directives.relay_outbox(ports) == 0, "published once, then marked"
+    assert ports.store.get(cmd.directive_id).published is True
     [event] = read_all(kafka_bootstrap, scratch)
-    assert event.type == types.DIRECTIVE_ISSUED and event.id == document["outbox"]["event_id"]
+    assert event.type == types.DIRECTIVE_ISSUED and event.id == document.outbox_event_id
     assert event.data["directive_id"] == cmd.directive_id and event.key == "IN-HP"
 
 
@@ -97,12 +98,12 @@ def test_a_directive_that_could_not_be_stored_is_never_announced(ports, kafka_bo
 
     monkeypatch.setattr(ports.store, "insert", refuse)
     with pytest.raises(PyMongoError):
-        handlers.issue_directive(command(), ports)
+        directives.issue_directive(command(), ports)
     assert read_all(kafka_bootstrap, scratch) == []
 
 
 def test_an_unknown_unit_is_refused_before_anything_is_stored(ports):
     cmd = command()
-    with pytest.raises(handlers.Refused) as refused:
-        handlers.issue_directive(IssueDirective(**{**cmd.__dict__, "scope": ("IN-HP-D01", "IN-HP-D77")}), ports)
+    with pytest.raises(Refused) as refused:
+        directives.issue_directive(IssueDirective(**{**cmd.__dict__, "scope": ("IN-HP-D01", "IN-HP-D77")}), ports)
     assert refused.value.kind == "unknown-unit" and ports.store.get(cmd.directive_id) is None

@@ -21,15 +21,17 @@ from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
-from notifier import handlers
+from notifier.handlers import directives
+from notifier.handlers.ports import Ports
 from notifier.adapters import events as ev
 from notifier.adapters.lanes import LANE_TOPICS, TaskProducer
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient
-from notifier.adapters.store import CANCELLED, SCHEDULED, SENT, DirectiveStore
+from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
-from notifier.commands import CancelDirective, IssueDirective
+from notifier.commands import CancelDirective, IssueDirective, ScheduleFanOut
 from notifier.domain import recurrence as rec
+from notifier.domain.directives import CANCELLED, SCHEDULED, SENT, Directive
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import Task, booth_path
 from notifier.fanout import FanOut
@@ -82,7 +84,7 @@ def world(settings, mongo_db, kafka_bootstrap):
     client = redis.Redis.from_url(settings.redis_url)
     clock = Clock(DAY.replace(hour=7))
     store = DirectiveStore(mongo_db, "n_")
-    ports = handlers.Ports(
+    ports = Ports(
         store=store,
         ledger=Ledger(client, prefix=f"{ns}:", phone_key=b"k" * 32, optouts=OPTOUTS),
         tally=Tally(client, prefix=f"{ns}:"),
@@ -106,7 +108,7 @@ def world(settings, mongo_db, kafka_bootstrap):
         client.delete(key)
 
 
-def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> dict:
+def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> Directive:
     now = datetime.fromtimestamp(ports.clock(), timezone.utc)
     cmd = IssueDirective(
         directive_id=str(uuid.uuid4()), issued_by="user-hp-d02", issuing_unit="IN-HP-D02",
@@ -114,7 +116,7 @@ def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> dict:
         scope=("IN-HP-D02",), audience=("booth_president",), channels=("whatsapp", "sms"), priority="bulk",
         send_at=None, expires_at=now + timedelta(days=2), override_reason=None,
         recurrence={"rrule": rrule, "timezone": "Asia/Kolkata", "until": None})
-    document, created = handlers.issue_directive(cmd, ports)
+    document, created = directives.issue_directive(cmd, ports)
     assert created
     return document
 
@@ -141,17 +143,17 @@ def tasks_on(world, topic: str) -> list[Task]:
 
 
 def job_members(ports) -> list[str]:
-    return sorted(m.decode() for m in ports.ledger.redis.zrange(f"{ports.ledger.p}jobs", 0, -1))
+    return sorted(m.decode() for m in ports.ledger.redis.zrange(f"{ports.ledger.prefix}jobs", 0, -1))
 
 
 def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     ports, clock = world["ports"], world["clock"]
     document = issue(ports)
     for _ in range(2):  # directive-issued delivered twice
-        handlers.schedule_fanout(handlers.event_data_of(document), ports)
+        directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)
     nine = rec.round_id(DAY.replace(hour=9))
-    assert job_members(ports) == [f"{document['_id']}@{nine}"]
-    assert ports.store.get(document["_id"])["state"] == SCHEDULED
+    assert job_members(ports) == [f"{document.directive_id}@{nine}"]
+    assert ports.store.get(document.directive_id).state == SCHEDULED
 
     clock.set(DAY.replace(hour=9, second=1))
     first, second = world["scheduler"](), world["scheduler"]()
@@ -159,7 +161,7 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
 
     def race(scheduler):
         start.wait()
-        scheduler.run_round(document["_id"], nine)  # both hold the job, as after a lost Redis lease
+        scheduler.run_round(document.directive_id, nine)  # both hold the job, as after a lost Redis lease
 
     threads = [threading.Thread(target=race, args=(s,)) for s in (first, second)]
     for thread in threads:
@@ -172,50 +174,50 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     sent = tasks_on(world, world["bulk"])
     assert sorted(t.booth_id for t in sent) == BOOTHS
     assert {t.round for t in sent} == {nine} and len({t.delivery_id for t in sent}) == 3
-    stored = ports.store.get(document["_id"])
-    assert stored["rounds"][nine]["state"] == "done" and stored["rounds"][nine]["targeted"] == 3
-    assert stored["state"] == SCHEDULED
-    eleven = f"{document['_id']}@{rec.round_id(DAY.replace(hour=11))}"
+    stored = ports.store.get(document.directive_id)
+    assert stored.rounds[nine].state == "done" and stored.rounds[nine].targeted == 3
+    assert stored.state == SCHEDULED
+    eleven = f"{document.directive_id}@{rec.round_id(DAY.replace(hour=11))}"
     assert job_members(ports) == [eleven]
-    assert ports.tally.snapshot(document["_id"])["total"]["targeted"] == 3
-    handlers.schedule_fanout(handlers.event_data_of(document), ports)  # the event again, after a restart
+    assert ports.tally.snapshot(document.directive_id)["total"]["targeted"] == 3
+    directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)  # the event again, after a restart
     assert job_members(ports) == [eleven]
-    assert ports.store.get(document["_id"])["next_round_at"] == DAY.replace(hour=11).astimezone(timezone.utc).replace(tzinfo=None)
+    assert ports.store.get(document.directive_id).next_round_at == DAY.replace(hour=11).astimezone(timezone.utc)
 
 
 def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(world):
     ports, clock = world["ports"], world["clock"]
     document = issue(ports)
-    handlers.schedule_fanout(handlers.event_data_of(document), ports)
+    directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)
     scheduler = world["scheduler"]()
     clock.set(DAY.replace(hour=13, minute=5))  # the scheduler was away through 9:00 and 11:00
     while scheduler.run_due():
         pass
-    stored = ports.store.get(document["_id"])
-    states = {rid: r["state"] for rid, r in stored["rounds"].items()}
+    stored = ports.store.get(document.directive_id)
+    states = {round_id: r.state for round_id, r in stored.rounds.items()}
     assert states == {rec.round_id(DAY.replace(hour=9)): "missed", rec.round_id(DAY.replace(hour=13)): "done"}
     assert {t.round for t in tasks_on(world, world["bulk"])} == {rec.round_id(DAY.replace(hour=13))}
     # 13:00 was today's last slot; tomorrow's come next, then the expiry ends the rounds.
-    assert stored["state"] == SCHEDULED and job_members(ports) == [
-        f"{document['_id']}@{rec.round_id(DAY.replace(hour=9) + timedelta(days=1))}"]
+    assert stored.state == SCHEDULED and job_members(ports) == [
+        f"{document.directive_id}@{rec.round_id(DAY.replace(hour=9) + timedelta(days=1))}"]
 
 
 def test_the_last_round_sends_the_directive_and_a_cancelled_one_sends_no_further_round(world):
     ports, clock = world["ports"], world["clock"]
     once = issue(ports, "FREQ=DAILY;BYHOUR=9;COUNT=1")
-    handlers.schedule_fanout(handlers.event_data_of(once), ports)
+    directives.schedule_fanout(ScheduleFanOut(once.directive_id), ports)
     cancelled = issue(ports, "FREQ=DAILY;BYHOUR=10,12")
-    handlers.schedule_fanout(handlers.event_data_of(cancelled), ports)
+    directives.schedule_fanout(ScheduleFanOut(cancelled.directive_id), ports)
     scheduler = world["scheduler"]()
     clock.set(DAY.replace(hour=10, second=1))
     while scheduler.run_due():
         pass
-    assert ports.store.get(once["_id"])["state"] == SENT
-    handlers.cancel_directive(CancelDirective(cancelled["_id"], "user-hp-d02"), ports)
+    assert ports.store.get(once.directive_id).state == SENT
+    directives.cancel_directive(CancelDirective(cancelled.directive_id, "user-hp-d02"), ports)
     clock.set(DAY.replace(hour=12, second=1))
     while scheduler.run_due():
         pass
     rounds = {(t.directive_id, t.round) for t in tasks_on(world, world["bulk"])}
-    assert rounds == {(once["_id"], rec.round_id(DAY.replace(hour=9))),
-                      (cancelled["_id"], rec.round_id(DAY.replace(hour=10)))}
-    assert ports.store.get(cancelled["_id"])["state"] == CANCELLED and job_members(ports) == []
+    assert rounds == {(once.directive_id, rec.round_id(DAY.replace(hour=9))),
+                      (cancelled.directive_id, rec.round_id(DAY.replace(hour=10)))}
+    assert ports.store.get(cancelled.directive_id).state == CANCELLED and job_members(ports) == []

@@ -6,6 +6,8 @@ and opted-out, cancelled, expired or out-of-window tasks are not sent."""
 import asyncio
 import time
 import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from datetime import time as clock_time
 
 import pytest
@@ -14,10 +16,13 @@ import redis
 from notifier.adapters.channels import ACCEPTED, PERMANENT, TRANSIENT, Outcome
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.tally import Tally
+from notifier.domain.acks import AckLinks
+from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, booth_path, delivery_id
-from notifier.sending import DirectiveCache, Sender, SendPorts
+from notifier.handlers.ports import Ports
+from notifier.sending import DirectiveCache, Sender
 from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
 
@@ -61,11 +66,16 @@ def ledger(settings):
 
 def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3, clock=time.time):
     channels = {"whatsapp": whatsapp or ScriptedChannel("whatsapp"), "sms": sms or ScriptedChannel("sms")}
-    directive = {"title": {"en": "T", "hi": "टी"}, "body": {"en": "B", "hi": "बी"}}
-    ports = SendPorts(ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.p), channels=channels,
-                      directives=DirectiveCache(lambda _: directive), policy=policy or SendingPolicy(quiet_start=None),
-                      ack_key=b"a" * 32, public_url="http://n", max_attempts=max_attempts, backoff_base_s=1,
-                      backoff_cap_s=8, whatsapp_daily_cap=cap, clock=clock, rand=lambda: 0.5)
+    now = datetime.now(timezone.utc)
+    directive = Directive(directive_id=DIRECTIVE_ID, issued_by="user-hp", issuing_unit="IN-HP",
+                          title={"en": "T", "hi": "टी"}, body={"en": "B", "hi": "बी"}, scope=("IN-HP",),
+                          audience=("booth_president",), channels=("whatsapp", "sms"), priority="normal",
+                          send_at=None, expires_at=now + timedelta(days=1), issued_at=now, recurrence=None)
+    policy = replace(policy or SendingPolicy(quiet_start=None), max_attempts=max_attempts, backoff_base_s=1,
+                     backoff_cap_s=8, whatsapp_daily_cap=cap)
+    ports = Ports(store=None, ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.prefix), events=None,
+                  producer=None, registry=None, clock=clock, policy=policy, channels=channels,
+                  texts=DirectiveCache(lambda _: directive), links=AckLinks(b"a" * 32, "http://n"), rand=lambda: 0.5)
     return Sender(ports, client=None), channels
 
 
@@ -206,7 +216,7 @@ def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_c
     from confluent_kafka import Consumer, KafkaError
 
     from notifier.adapters.lanes import TaskProducer
-    from notifier.handlers import fall_back_late
+    from notifier.handlers.receipts import fall_back_late
 
     topic = scratch()
     producer = TaskProducer(kafka_bootstrap, lambda _: topic)

@@ -8,9 +8,11 @@ from collections import Counter
 import pytest
 import redis
 
+from notifier.adapters.ledger import Ledger
 from notifier.adapters.tally import Tally
 from notifier.domain import receipts
 from notifier.domain.tasks import booth_path
+from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
@@ -75,3 +77,53 @@ def test_an_acknowledgement_counts_once_per_recipient_and_marks_the_booth(tally)
     snapshot = tally.snapshot(directive)
     assert snapshot["total"]["acknowledged"] == 1 and snapshot["states"]["IN-HP"]["acknowledged"] == 1
     assert snapshot["booths"]["acknowledged"] == 1 and tally.acked_booths(directive, BOOTHS) == [True, False, False]
+
+
+def test_a_fan_out_chunk_records_its_targeted_counts_and_its_resume_point_in_one_transaction(tally):
+    ledger = Ledger(tally.redis, prefix=tally.prefix, phone_key=b"k" * 32,
+                    optouts=VersionedIndex({"v1": b"o" * 32}, "v1"))
+    directive_id = str(uuid.uuid4())
+    counts = Counter({"all": 2, "IN-HP": 2, "IN-HP-D01": 2})
+    with MonitoredCalls(tally.redis) as calls:
+        ledger.chunk_done(directive_id, "IN-HP-D01", 2, counted=tally.targeted(directive_id, counts, set(BOOTHS[:2])))
+    assert calls.transactions == 1, "the counts and the resume point are written together, in one round trip"
+    assert ledger.chunks_done(directive_id) == {"IN-HP-D01"} and ledger.targeted(directive_id) == 2
+    snapshot = tally.snapshot(directive_id)
+    assert snapshot["total"]["targeted"] == 2 and snapshot["booths"]["targeted"] == 2
+    assert snapshot["districts"]["IN-HP-D01"]["targeted"] == 2
+
+
+def test_an_acknowledgement_mark_is_taken_once_and_can_be_given_back(tally):
+    ledger = Ledger(tally.redis, prefix=tally.prefix, phone_key=b"k" * 32,
+                    optouts=VersionedIndex({"v1": b"o" * 32}, "v1"))
+    directive_id, recipient_id = str(uuid.uuid4()), str(uuid.uuid4())
+    assert ledger.mark_acknowledged(directive_id, recipient_id, "link") is True
+    assert ledger.mark_acknowledged(directive_id, recipient_id, "reply") is False, "the second is a repeat"
+    ledger.unmark_acknowledged(directive_id, recipient_id)  # its event could not be published
+    assert ledger.mark_acknowledged(directive_id, recipient_id, "reply") is True
+
+
+class MonitoredCalls:
+    """Counts MULTI/EXEC transactions sent on a client while in the block (redis-py's pipeline
+    sends each as one request)."""
+
+    def __init__(self, client: redis.Redis):
+        self.client, self.transactions = client, 0
+
+    def __enter__(self):
+        original = self.client.pipeline
+
+        def counting(*args, **kwargs):
+            pipe = original(*args, **kwargs)
+            execute = pipe.execute
+
+            def counted_execute(*a, **k):
+                self.transactions += bool(pipe.transaction)
+                return execute(*a, **k)
+            pipe.execute = counted_execute
+            return pipe
+        self.client.pipeline = counting
+        return self
+
+    def __exit__(self, *exc):
+        del self.client.pipeline

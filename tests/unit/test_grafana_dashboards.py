@@ -17,7 +17,7 @@ from tests.processes import ROOT
 GRAFANA = ROOT / "deploy" / "grafana"
 # Every module that defines Prometheus metrics; importing them registers the metrics.
 METRIC_MODULES = ["shared.http", "shared.health", "shared.kafka.consumer", "shared.kafka.producer", "shared.kafka.lag",
-                  "appointments.adapters.outbox", "otp.metrics", "notifier.sending", "notifier.handlers",
+                  "appointments.adapters.outbox", "otp.metrics", "notifier.sending", "notifier.handlers.receipts",
                   "notifier.fanout", "notifier.adapters.channels", "analytics.coverage.metrics"]
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
 

@@ -19,7 +19,7 @@ import html
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
@@ -27,11 +27,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from notifier import handlers
+from notifier.handlers import directives, otp_codes, receipts
+from notifier.handlers.ports import NotFound, Refused
 from notifier.adapters.events import EventsUnavailable
 from notifier.bootstrap import Adapters, bootstrap
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
 from notifier.domain import acks, signatures
+from notifier.domain.directives import ROUND_DONE, Directive
 from notifier.settings import NotifierSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
@@ -143,21 +145,18 @@ class OtpDeliveryCreate(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
 
 
-def directive_read(doc: dict) -> DirectiveRead:
-    override = doc.get("quiet_hours_override")
-    if override:
-        override = {"reason": override["reason"], "by": override["by"]}
-    local = ("state", "quiet_hours_override", "recurrence", "next_round_at")
-    return DirectiveRead(**{k: doc[k] for k in DirectiveRead.model_fields if k not in local},
-                         state=doc["state"], quiet_hours_override=override, recurrence=doc.get("recurrence"),
-                         next_round_at=_iso(doc.get("next_round_at")) if doc["state"] not in ("cancelled", "sent") else None)
+def directive_read(directive: Directive) -> DirectiveRead:
+    override = directive.override
+    return DirectiveRead(**directive.event_data(), state=directive.state,
+                         quiet_hours_override={"reason": override.reason, "by": override.by} if override else None,
+                         next_round_at=_iso(directive.next_due))
 
 
 def _iso(at: datetime | None) -> str | None:
-    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).isoformat() if at else None
+    return at.isoformat() if at else None
 
 
-def problem(exc: handlers.Refused) -> ProblemError:
+def problem(exc: Refused) -> ProblemError:
     return ProblemError(exc.status, exc.kind, exc.title, exc.detail)
 
 
@@ -171,12 +170,12 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     Organiser = Annotated[Principal, Depends(auth.organiser(ISSUE_SCOPE))]
     roles = set(rules_for().roles)
 
-    def readable(directive_id: str, who: Principal) -> dict:
-        doc = ports.store.get(directive_id)
-        if doc is None:
+    def readable(directive_id: str, who: Principal) -> Directive:
+        directive = ports.store.get(directive_id)
+        if directive is None:
             raise not_found(directive_id)
-        require_jurisdiction(who, doc["issuing_unit"])
-        return doc
+        require_jurisdiction(who, directive.issuing_unit)
+        return directive
 
     @router.post("", status_code=201, response_model=DirectiveRead, responses=problems(403, 422, kinds={
         403: "not an organiser, a scope unit outside their jurisdiction, or override-forbidden "
@@ -201,12 +200,12 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             recurrence=body.recurrence.model_dump() if body.recurrence else None,
         )
         try:
-            doc, created = handlers.issue_directive(cmd, ports)
-        except handlers.Refused as exc:
+            directive, created = directives.issue_directive(cmd, ports)
+        except Refused as exc:
             raise problem(exc) from None
         response.status_code = 201 if created else 200
         response.headers["Location"] = f"/v1/directives/{directive_id}"
-        return directive_read(doc)
+        return directive_read(directive)
 
     @router.get("/{directive_id}", response_model=DirectiveRead, responses=problems(404))
     def read(directive_id: str, who: Organiser):
@@ -217,17 +216,17 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     def cancel(directive_id: str, who: Organiser):
         readable(directive_id, who)
         try:
-            return directive_read(handlers.cancel_directive(CancelDirective(directive_id, who.subject), ports))
-        except handlers.Refused as exc:
+            return directive_read(directives.cancel_directive(CancelDirective(directive_id, who.subject), ports))
+        except Refused as exc:
             raise problem(exc) from None
 
     @router.get("/{directive_id}/status", responses=problems(404))
     def status(directive_id: str, who: Organiser):
-        doc = readable(directive_id, who)
-        answer = {"directive_id": directive_id, "state": doc["state"], **ports.tally.snapshot(directive_id),
-                  "follow_ups": _follow_ups(doc)}
-        if doc.get("recurrence"):
-            answer["rounds"] = _rounds(doc)
+        directive = readable(directive_id, who)
+        answer = {"directive_id": directive_id, "state": directive.state, **ports.tally.snapshot(directive_id),
+                  "follow_ups": _follow_ups(directive)}
+        if directive.recurring:
+            answer["rounds"] = _rounds(directive)
         return answer
 
     @router.get("/{directive_id}/status/stream", response_class=StreamingResponse,
@@ -269,19 +268,16 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     return router
 
 
-def _rounds(doc: dict) -> dict:
+def _rounds(directive: Directive) -> dict:
     """A recurring directive's rounds: each that ran (or was missed, or is sending), and the next due."""
-    ran = [{"round_id": rid, "slot": _iso(r.get("slot")), "state": r["state"], "started_at": _iso(r.get("started_at")),
-            "finished_at": _iso(r.get("finished_at")), "targeted": r.get("targeted")}
-           for rid, r in sorted((doc.get("rounds") or {}).items())]
-    waiting = doc["state"] not in ("cancelled", "sent")
-    return {"ran": ran, "done": sum(r["state"] == "done" for r in ran),
-            "next_due": _iso(doc.get("next_round_at")) if waiting else None}
+    ran = [{"round_id": round_id, "slot": _iso(r.slot), "state": r.state, "started_at": _iso(r.started_at),
+            "finished_at": _iso(r.finished_at), "targeted": r.targeted}
+           for round_id, r in sorted(directive.rounds.items())]
+    return {"ran": ran, "done": sum(r["state"] == ROUND_DONE for r in ran), "next_due": _iso(directive.next_due)}
 
 
-def _follow_ups(doc: dict) -> dict:
-    done = doc.get("follow_ups") or {}
-    return {"reminders": done.get("reminders"), "escalations": done.get("escalations")}
+def _follow_ups(directive: Directive) -> dict:
+    return {"reminders": directive.follow_ups.reminders, "escalations": directive.follow_ups.escalations}
 
 
 def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
@@ -294,7 +290,7 @@ def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         cmd = SendOtp(request_id=str(body.request_id), appointment_id=str(body.appointment_id), booth_id=body.booth_id,
                       phone=body.phone, channel=body.channel, locale=body.locale, text=body.text)
         try:
-            delivery_id = handlers.queue_otp(cmd, adapters.ports)
+            delivery_id = otp_codes.queue_otp(cmd, adapters.ports)
         except Exception as exc:  # Kafka did not take it: the caller must know nothing was queued
             log.warning("otp not queued", fields={"request_id": cmd.request_id, "error_class": type(exc).__name__})
             raise ProblemError(503, "lanes-unavailable", "The code could not be queued", "Try again shortly.",
@@ -327,7 +323,7 @@ def receipts_router(adapters: Adapters) -> APIRouter:
         except ValueError:
             raise ProblemError(400, "bad-payload", "The payload is not a JSON object") from None
         try:
-            return await run_in_threadpool(handlers.record_receipts, payload, ports)
+            return await run_in_threadpool(receipts.record_receipts, payload, ports)
         except EventsUnavailable:
             raise ProblemError(503, "events-unavailable", "Receipts not recorded", "Call again.",
                                headers={"Retry-After": "5"}) from None
@@ -343,11 +339,11 @@ def receipts_router(adapters: Adapters) -> APIRouter:
                 responses=problems(403, 404, kinds={403: "invalid-ack-token"}))
     def ack_page(token: str):
         found = claim(token)
-        doc = ports.store.get(found.directive_id)
-        if doc is None:
+        directive = ports.store.get(found.directive_id)
+        if directive is None:
             raise not_found(found.directive_id)
-        title = html.escape(doc["title"].get("hi", doc["title"]["en"]) + " / " + doc["title"]["en"])
-        body = html.escape(doc["body"]["en"])
+        title = html.escape(directive.title.get("hi", directive.title["en"]) + " / " + directive.title["en"])
+        body = html.escape(directive.body["en"])
         return HTMLResponse(f"""<!doctype html><meta charset="utf-8"><title>{title}</title>
 <h1>{title}</h1><p>{body}</p>
 <form method="post"><button>पुष्टि करें / Acknowledge</button></form>""")
@@ -357,10 +353,11 @@ def receipts_router(adapters: Adapters) -> APIRouter:
     def acknowledge(token: str, request: Request):
         found = claim(token)
         try:
-            new = handlers.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"), ports)
-        except handlers.NotFound:
+            new = receipts.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"),
+                                       ports)
+        except NotFound:
             raise not_found(found.directive_id) from None
-        except handlers.Refused as exc:
+        except Refused as exc:
             raise problem(exc) from None
         except EventsUnavailable:
             raise ProblemError(503, "events-unavailable", "Not recorded", "Please try again.",

@@ -13,8 +13,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo.database import Database
 
-from notifier import consumer, handlers
-from notifier.adapters import events as ev
+from notifier import consumer
+from notifier.adapters.events import NotifierEvents, publisher
 from notifier.adapters.channels import channels
 from notifier.adapters.keys import ack_key, optout_index, webhook_key
 from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
@@ -22,11 +22,15 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import HttpRecipients, RecipientSource
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
+from notifier.domain.acks import AckLinks
 from notifier.domain.policy import SendingPolicy, parse_polls, parse_quiet_hours
 from notifier.fanout import FanOut
+from notifier.handlers.directives import relay_outbox
+from notifier.handlers.mover import move_due_tasks
+from notifier.handlers.ports import Ports
 from notifier.followups import FollowUps
-from notifier.lanes import Lane, LaneWorkers
-from notifier.sending import DirectiveCache, SendPorts
+from notifier.lane_workers import Lane, LaneWorkers
+from notifier.sending import DirectiveCache
 from notifier.settings import NotifierSettings
 from shared.background import Background, consuming, periodic
 from shared import topics
@@ -50,7 +54,7 @@ class Adapters:
     db: Database
     redis: redis.Redis
     org_registry: OrgRegistry
-    ports: handlers.Ports
+    ports: Ports
     webhook_key: bytes
     ack_key: bytes
     policy: SendingPolicy
@@ -100,11 +104,14 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     tally = Tally(client, prefix=settings.redis_prefix)
     registry = OrgRegistry(db)
     quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)
-    policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls))
-    publish = lambda: ev.NotifierEvents(ev.publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
+    policy = SendingPolicy(quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls),
+                           max_attempts=settings.max_attempts, backoff_base_s=settings.backoff_base_s,
+                           backoff_cap_s=settings.backoff_cap_s, whatsapp_daily_cap=settings.whatsapp_daily_unique_cap)
+    publish = lambda: NotifierEvents(publisher(settings.kafka_bootstrap, settings.topic))  # noqa: E731
     produce = lambda: TaskProducer(settings.kafka_bootstrap, settings.topic)  # noqa: E731
-    ports = handlers.Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(),
-                           registry=registry, policy=policy)
+    ports = Ports(store=store, ledger=ledger, tally=tally, events=publish(), producer=produce(), registry=registry,
+                  policy=policy, channels=channels(settings), texts=DirectiveCache(store.get),
+                  links=AckLinks(acks, settings.public_url.rstrip("/")))
     adapters = Adapters(
         settings=settings, db=db, redis=client, org_registry=registry, ports=ports, webhook_key=hooks, ack_key=acks,
         policy=policy,
@@ -117,19 +124,12 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     if settings.run_workers if run_workers is None else run_workers:
         recipients = recipients or HttpRecipients(settings.recipients_url, settings.token_file,
                                                   settings.recipients_timeout_s)
-        adapters.background = workers(settings, ports, policy, acks, recipients, publish, produce)
+        adapters.background = workers(settings, ports, recipients, publish, produce)
     return adapters
 
 
-def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPolicy, acks: bytes,
-            recipients: RecipientSource, publish, produce) -> list:
+def workers(settings: NotifierSettings, ports: Ports, recipients: RecipientSource, publish, produce) -> list:
     group = lambda name: f"{settings.topic_namespace}{name}"  # noqa: E731
-    send_ports = SendPorts(
-        ledger=ports.ledger, tally=ports.tally, channels=channels(settings), directives=DirectiveCache(ports.store.get), policy=policy,
-        ack_key=acks, public_url=settings.public_url.rstrip("/"), max_attempts=settings.max_attempts,
-        backoff_base_s=settings.backoff_base_s, backoff_cap_s=settings.backoff_cap_s,
-        whatsapp_daily_cap=settings.whatsapp_daily_unique_cap,
-    )
     concurrency = {"urgent": settings.urgent_concurrency, "normal": settings.normal_concurrency,
                    "bulk": settings.bulk_concurrency}
 
@@ -142,12 +142,13 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
     dead_topic = settings.topic(topics.DEAD_LETTER.name)
     mover = produce()
     fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=recipients,
-                    registry=ports.registry, producer=produce(), policy=policy, batch=settings.fanout_batch)
+                    registry=ports.registry, producer=produce(), policy=ports.policy, batch=settings.fanout_batch)
     follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=recipients, chunks=fanout.chunks,
                            producer=produce(), settings=settings)
 
     def event_consumer(name: str, topic_list, handler, batch_size: int = 100):
-        return lambda: EventConsumer(settings.kafka_bootstrap, group(name), [settings.topic(t.name) for t in topic_list],
+        return lambda: EventConsumer(settings.kafka_bootstrap, group(name),
+                                     [settings.topic(topic.name) for topic in topic_list],
                                      handler, dead_letter_topic=dead_topic, batch_size=batch_size)
 
     return [
@@ -155,11 +156,11 @@ def workers(settings: NotifierSettings, ports: handlers.Ports, policy: SendingPo
             consumer.SCHEDULER_GROUP, [topics.DIRECTIVES], consumer.issued_handler(ports))),
         consuming("notifier-erasures", event_consumer(
             consumer.ERASURE_GROUP, [topics.ERASURES], consumer.erasure_handler(ports))),
-        periodic("notifier-outbox", lambda: handlers.relay_outbox(ports), 2.0),
+        periodic("notifier-outbox", lambda: relay_outbox(ports), 2.0),
         periodic("notifier-fanout", fanout.run_due, 0.25),
-        periodic("notifier-mover", lambda: handlers.move_due_tasks(ports, mover), 0.25),
+        periodic("notifier-mover", lambda: move_due_tasks(ports, mover), 0.25),
         periodic("notifier-follow-ups", follow_ups.run_once, settings.follow_up_interval_s),
-    ] + ([LaneWorkers(lanes, send_ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
+    ] + ([LaneWorkers(lanes, ports, ConfirmedProducer(settings.kafka_bootstrap), dead_topic,
                       batch=settings.lane_batch, provider_url=settings.provider_url,
                       provider_timeout_s=settings.provider_timeout_s, provider_batch=settings.provider_batch,
                       provider_linger_s=settings.provider_linger_ms / 1000).background] if lanes else [])
@@ -172,8 +173,8 @@ def ensure_topics(settings: NotifierSettings) -> None:
         return
     admin = AdminClient(client_config(settings.kafka_bootstrap))
     existing = admin.list_topics(timeout=10).topics
-    wanted = [NewTopic(settings.topic(t.name), num_partitions=min(t.partitions, 3), replication_factor=1)
-              for t in NOTIFIER_TOPICS if settings.topic(t.name) not in existing]
+    wanted = [NewTopic(settings.topic(topic.name), num_partitions=min(topic.partitions, 3), replication_factor=1)
+              for topic in NOTIFIER_TOPICS if settings.topic(topic.name) not in existing]
     for future in admin.create_topics(wanted, operation_timeout=30).values() if wanted else ():
         try:
             future.result()

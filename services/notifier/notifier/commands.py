@@ -32,6 +32,21 @@ class CancelDirective:
 
 
 @dataclass(frozen=True)
+class ScheduleFanOut:
+    """From a directive-issued event: queue the directive's fan-out, or its first round."""
+
+    directive_id: str
+
+
+@dataclass(frozen=True)
+class ForgetAppointee:
+    """From a person-erased event: drop what waits here for the appointee (it holds their phone)."""
+
+    appointment_id: str
+    erasure_id: str
+
+
+@dataclass(frozen=True)
 class SendOtp:
     """A code from the OTP service. `phone` and `text` are secrets in transit: never logged."""
 

@@ -2,14 +2,17 @@
 postpones the schedule), as at-least-once delivery requires.
 
 The per-directive counts are not fed from Kafka: the notifier counts each delivery-status and
-directive-acknowledged event as it makes it (see handlers.announce), which saves reading back and
+directive-acknowledged event as it makes it (see handlers.receipts.announce), which saves reading back and
 validating its own largest stream."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from notifier import handlers
+from notifier.commands import ForgetAppointee, ScheduleFanOut
+from notifier.handlers.consent import forget_erased
+from notifier.handlers.directives import schedule_fanout
+from notifier.handlers.ports import Ports
 from shared.events import types
 from shared.events.contracts import Event
 
@@ -17,15 +20,15 @@ SCHEDULER_GROUP = "notifier-fanout"
 ERASURE_GROUP = "notifier-erasures"
 
 
-def erasure_handler(ports: handlers.Ports) -> Callable[[Event], None]:
+def erasure_handler(ports: Ports) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         if event.type == types.PERSON_ERASED:
-            handlers.forget_erased(event.data, ports)
+            forget_erased(ForgetAppointee(event.data["appointment_id"], event.data["erasure_id"]), ports)
     return handle
 
 
-def issued_handler(ports: handlers.Ports) -> Callable[[Event], None]:
+def issued_handler(ports: Ports) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         if event.type == types.DIRECTIVE_ISSUED:
-            handlers.schedule_fanout(event.data, ports)
+            schedule_fanout(ScheduleFanOut(event.data["directive_id"]), ports)
     return handle

@@ -6,6 +6,10 @@ turned into tasks batch by batch: the audience never sits in memory, and there i
 booth. A chunk counts as done only after Kafka took all its tasks; its targeted counts and the
 resume point are then written together, so a fan-out cut short resumes at its first unfinished
 chunk, and a chunk begun twice produces tasks with the same delivery ids, which send once.
+
+Jobs are queued by `notifier.handlers.directives.schedule_fanout` (and, for the rounds of a
+recurring directive, `notifier.handlers.rounds`); the tasks are sent by `notifier.sending.Sender`,
+which `notifier.lane_workers` feeds from each lane.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from prometheus_client import Counter as Metric
 from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
-from notifier.adapters.store import ACCEPTED, CANCELLED, SCHEDULED, SENDING, SENT, DirectiveStore
+from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally, count_target
-from notifier.domain import recurrence as rec
-from notifier.domain.directives import independent, splits
+from notifier.domain import recurrence
+from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_SENDING, SCHEDULE, START, Directive,
+                                        fanout_job, independent, splits)
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
+from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 
@@ -70,25 +76,23 @@ class FanOut:
     def run_round(self, directive_id: str, round_id: str) -> None:
         """One round of a recurring directive: claimed in MongoDB (so it is sent by one scheduler,
         once), fanned out like a directive with delivery ids of its own, then the next round queued."""
-        from notifier.handlers import catch_up_round, next_round, round_job, schedule_round  # (import cycle)
-
-        job = round_job(directive_id, round_id)
-        doc = self.store.get(directive_id)
-        if doc is None or doc["state"] in (CANCELLED, SENT) or doc["expires_ts"] <= self.clock():
+        job = fanout_job(directive_id, round_id)
+        directive = self.store.get(directive_id)
+        if directive is None or not directive.sendable(self.clock()):
             self.ledger.finish_fanout(job)
             return
-        slot, now = rec.slot_of(round_id), datetime.fromtimestamp(self.clock(), timezone.utc)
-        following = next_round(doc, after=slot)
-        rounds = doc.get("rounds") or {}
-        if round_id not in rounds and following is not None and following <= now:
+        slot, now = recurrence.slot_of(round_id), datetime.fromtimestamp(self.clock(), timezone.utc)
+        following = directive.next_round(after=slot)
+        if round_id not in directive.rounds and following is not None and following <= now:
             self.store.miss_round(directive_id, round_id, slot)  # late: the next round goes instead
             ROUNDS.labels("missed").inc()
-            log.warning("round missed: the next slot came first", fields={"directive_id": directive_id, "round": round_id})
-            schedule_round(doc, catch_up_round(doc, slot, now) or following, self.ledger, self.store)
+            log.warning("round missed: the next slot came first",
+                        fields={"directive_id": directive_id, "round": round_id})
+            schedule_round(directive, directive.catch_up_round(slot, now) or following, self.ledger, self.store)
             self.ledger.finish_fanout(job)
             return
-        opens = self._window(doc, at=slot.timestamp())
-        if opens is not None and round_id not in rounds:
+        opens = self._window(directive, at=slot.timestamp())
+        if opens is not None and round_id not in directive.rounds:
             self.ledger.reschedule_fanout(job, opens)
             log.info("round waits for its sending window", fields={"directive_id": directive_id, "round": round_id})
             return
@@ -102,7 +106,7 @@ class FanOut:
             return  # cancelled meanwhile
         if self.store.finish_round(directive_id, round_id, owner=self.owner, targeted=targeted,
                                    next_slot=following) is not None and following is not None:
-            self.ledger.schedule_fanout(round_job(directive_id, rec.round_id(following)), following.timestamp())
+            queue_round(directive_id, following, self.ledger)
         self.ledger.finish_fanout(job)
         ROUNDS.labels("sent").inc()
         log.info("round done", fields={"directive_id": directive_id, "round": round_id, "targeted": targeted})
@@ -110,112 +114,113 @@ class FanOut:
     def _not_claimed(self, directive_id: str, round_id: str, job: str, following) -> None:
         """Done, missed or held: a done round makes sure the next is queued (a scheduler may have
         stopped between the two); a live claim elsewhere is left to its owner."""
-        from notifier.handlers import round_job
-
-        doc = self.store.get(directive_id)
-        state = ((doc or {}).get("rounds") or {}).get(round_id, {}).get("state")
-        if state == "sending":
+        directive = self.store.get(directive_id)
+        state = directive.round_state(round_id) if directive else None
+        if state == ROUND_SENDING:
             ROUNDS.labels("held").inc()
             return  # another scheduler sends it; if it dies, its claim lapses and this job comes back
         ROUNDS.labels("duplicate").inc()
-        if state in ("done", "missed") and following is not None and doc["state"] not in (CANCELLED, SENT):
-            self.ledger.schedule_fanout(round_job(directive_id, rec.round_id(following)), following.timestamp())
+        if state in (ROUND_DONE, ROUND_MISSED) and following is not None and not directive.closed:
+            queue_round(directive_id, following, self.ledger)
         self.ledger.finish_fanout(job)
 
     def run(self, directive_id: str) -> None:
-        doc = self.store.get(directive_id)
-        if doc is None or doc["state"] in (CANCELLED, SENT) or doc["expires_ts"] <= self.clock():
+        directive = self.store.get(directive_id)
+        if directive is None or not directive.sendable(self.clock()):
             self.ledger.finish_fanout(directive_id)  # another instance's, over, or too late
             return
-        opens = self._window(doc)
+        opens = self._window(directive)
         if opens is not None:
             self.ledger.reschedule_fanout(directive_id, opens)
-            self.store.move(directive_id, (ACCEPTED,), SCHEDULED, due_at=datetime.fromtimestamp(opens, timezone.utc))
+            self.store.move(directive_id, SCHEDULE, due_at=datetime.fromtimestamp(opens, timezone.utc))
             log.info("directive waits for its sending window", fields={"directive_id": directive_id})
             return
-        if self.store.move(directive_id, (ACCEPTED, SCHEDULED, SENDING), SENDING) is None:
+        if self.store.move(directive_id, START) is None:
             self.ledger.finish_fanout(directive_id)  # cancelled meanwhile
             return
-        if self._fan_out(doc, directive_id, None) is None:
+        if self._fan_out(directive, directive_id, None) is None:
             return
-        self.store.move(directive_id, (SENDING,), SENT, fanned_out_at=datetime.now(timezone.utc))
+        self.store.move(directive_id, FINISH, fanned_out_at=datetime.now(timezone.utc))
         self.ledger.finish_fanout(directive_id)
         log.info("fan-out done", fields={"directive_id": directive_id})
 
-    def _fan_out(self, doc: dict, job: str, round_id: str | None) -> int | None:
+    def _fan_out(self, directive: Directive, job: str, round_id: str | None) -> int | None:
         """Every chunk not yet done; the recipients targeted (None if the directive was cancelled)."""
-        directive_id = doc["_id"]
+        directive_id = directive.directive_id
         done = self.ledger.chunks_done(job)
         # The directive's totals count people once: its first round to run adds them, later
         # rounds count into their own total only.
         totals = round_id is None or self.ledger.first_round(directive_id, round_id)
-        for chunk in self.chunks(doc["scope"]):
+        for chunk in self.chunks(directive.scope):
             if chunk in done:
                 continue
             if self.ledger.cancelled([directive_id]):
                 log.info("fan-out stopped: directive cancelled", fields={"directive_id": directive_id})
                 self.ledger.finish_fanout(job)
                 return None
-            self._chunk(doc, chunk, job, round_id, totals)
+            self._chunk(directive, chunk, job, round_id, totals)
             self.ledger.renew_fanout(job, self.clock() + self.lease_s)
             if round_id:
                 self.store.renew_round(directive_id, round_id, owner=self.owner, until=self.clock() + self.lease_s)
         return self.ledger.targeted(job)
 
-    def chunks(self, scope: list[str]) -> list[str]:
+    def chunks(self, scope: tuple[str, ...] | list[str]) -> list[str]:
         chunks = []
         for unit in independent(scope):
             children = [c["id"] for c in self.registry.children(unit)] if splits(unit) else []
             chunks.extend(children or [unit])
         return chunks
 
-    def _window(self, doc: dict, at: float | None = None) -> float | None:
+    def _window(self, directive: Directive, at: float | None = None) -> float | None:
         """When the directive as a whole may start (quiet hours); per-booth rules (the blackout) wait
         at send time."""
-        now = datetime.fromtimestamp(max(self.clock(), at or doc.get("send_ts") or 0), timezone.utc)
-        opens = self.policy.opens_at(now, campaign=True, booth_id="", quiet_hours=not doc.get("quiet_hours_override"))
+        send_ts = directive.send_at.timestamp() if directive.send_at else None
+        now = datetime.fromtimestamp(max(self.clock(), at or send_ts or 0), timezone.utc)
+        opens = self.policy.opens_at(now, campaign=True, booth_id="", quiet_hours=not directive.quiet_hours_lifted)
         return opens.timestamp() if opens else None
 
-    def _chunk(self, doc: dict, unit: str, job: str, round_id: str | None, totals: bool) -> None:
+    def _chunk(self, directive: Directive, unit: str, job: str, round_id: str | None, totals: bool) -> None:
         started = time.monotonic()
         counts: Counter[str] = Counter()
         booths: set[str] = set()
         batch: list[Recipient] = []
         unconfirmed = 0
-        for recipient in self.recipients.stream(unit, doc["audience"]):
+        for recipient in self.recipients.stream(unit, directive.audience):
             batch.append(recipient)
             if len(batch) >= self.batch:
-                unconfirmed += self._emit(doc, batch, counts, booths, round_id)
+                unconfirmed += self._emit(directive, batch, counts, booths, round_id)
                 batch = []
                 if unconfirmed >= FLUSH_EVERY:
                     self.producer.flush()
                     unconfirmed = 0
-        self._emit(doc, batch, counts, booths, round_id)
+        self._emit(directive, batch, counts, booths, round_id)
         self.producer.flush()  # raises unless Kafka took every task of the chunk
-        with self.ledger.redis.pipeline() as pipe:
-            self.tally.targeted_ops(pipe, doc["_id"], counts if totals else Counter(), booths)
-            self.ledger.chunk_done_ops(pipe, job, unit, counts["all"])
-            pipe.execute()
-        log.info("fan-out chunk done", fields={"directive_id": doc["_id"], "round": round_id, "unit": unit,
+        self.ledger.chunk_done(job, unit, counts["all"], counted=self.tally.targeted(
+            directive.directive_id, counts if totals else Counter(), booths))
+        log.info("fan-out chunk done", fields={"directive_id": directive.directive_id, "round": round_id, "unit": unit,
                                                "recipients": counts["all"], "booths": len(booths),
                                                "seconds": round(time.monotonic() - started, 2)})
 
-    def _emit(self, doc: dict, batch: list[Recipient], counts: Counter, booths: set[str], round_id: str | None) -> int:
+    def _emit(self, directive: Directive, batch: list[Recipient], counts: Counter, booths: set[str],
+              round_id: str | None) -> int:
         if not batch:
             return 0
         opted_out = self.ledger.opted_out([r.phone for r in batch])
-        lane, channels, now = lane_for(doc["priority"]), tuple(doc["channels"]), self.clock()
+        lane, channels, now = lane_for(directive.priority), directive.channels, self.clock()
+        directive_id, expires_at = directive.directive_id, directive.expires_at.timestamp()
+        lifted = directive.quiet_hours_lifted
         produced = 0
         for recipient, out in zip(batch, opted_out):
             if out:
                 OPTED_OUT.inc()
                 continue
             self.producer.produce(Task(
-                delivery_id=delivery_id(subject_of(doc["_id"], round_id), recipient.appointment_id, channels[0], DIRECTIVE),
+                delivery_id=delivery_id(subject_of(directive_id, round_id), recipient.appointment_id, channels[0],
+                                        DIRECTIVE),
                 send=DIRECTIVE, lane=lane, booth_id=recipient.booth_id, booth_path=recipient.booth_path,
                 recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
-                channels=channels, directive_id=doc["_id"], expires_at=doc["expires_ts"],
-                quiet_hours_override=bool(doc.get("quiet_hours_override")), queued_at=now, round=round_id,
+                channels=channels, directive_id=directive_id, expires_at=expires_at,
+                quiet_hours_override=lifted, queued_at=now, round=round_id,
             ))
             count_target(counts, recipient.booth_path)
             booths.add(recipient.booth_id)

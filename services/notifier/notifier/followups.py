@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.recipients import RecipientSource
-from notifier.adapters.store import SENT, DirectiveStore
+from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
+from notifier.domain.directives import SENT, Directive
 from notifier.domain.tasks import ESCALATION, REMINDER, Task, delivery_id, lane_for
 from notifier.settings import NotifierSettings
 from shared.logging import get_logger
@@ -33,70 +33,65 @@ class FollowUps:
 
     def run_once(self) -> bool:
         now = self.clock()
-        for doc in self.store.sent_since((SENT,)):
-            fanned = doc.get("fanned_out_at")
-            if fanned is None:
+        for directive in self.store.sent_since((SENT,)):
+            if directive.fanned_out_at is None:
                 continue
-            since = now - fanned.replace(tzinfo=fanned.tzinfo or timezone.utc).timestamp()
-            done = doc.get("follow_ups") or {}
-            if "reminded" not in done and since >= self.settings.remind_after_s:
-                sent = self.remind(doc)
-                self.store.record(doc["_id"], **{"follow_ups.reminded": _now(), "follow_ups.reminders": sent})
-            elif "reminded" in done and "escalated" not in done and since >= self.settings.escalate_after_s:
-                units = self.escalate(doc)
-                self.store.record(doc["_id"], **{"follow_ups.escalated": _now(), "follow_ups.escalations": units})
+            since = now - directive.fanned_out_at.timestamp()
+            done = directive.follow_ups
+            if done.reminded_at is None and since >= self.settings.remind_after_s:
+                self.store.record_reminders(directive.directive_id, self.remind(directive))
+            elif done.reminded_at is not None and done.escalated_at is None and since >= self.settings.escalate_after_s:
+                self.store.record_escalations(directive.directive_id, self.escalate(directive))
         return False
 
-    def remind(self, doc: dict) -> int:
+    def remind(self, directive: Directive) -> int:
         """A reminder to every recipient of a booth that has not acknowledged; how many."""
-        lane, channels, sent = lane_for(doc["priority"]), tuple(doc["channels"]), 0
-        for chunk in self.chunks(doc["scope"]):
+        sent = 0
+        for chunk in self.chunks(directive.scope):
             batch = []
-            for recipient in self.recipients.stream(chunk, doc["audience"]):
+            for recipient in self.recipients.stream(chunk, directive.audience):
                 batch.append(recipient)
                 if len(batch) >= BATCH:
-                    sent += self._remind_batch(doc, batch, lane, channels)
+                    sent += self._remind_batch(directive, batch)
                     batch = []
-            sent += self._remind_batch(doc, batch, lane, channels)
+            sent += self._remind_batch(directive, batch)
         self.producer.flush()
-        log.info("reminders queued", fields={"directive_id": doc["_id"], "reminders": sent})
+        log.info("reminders queued", fields={"directive_id": directive.directive_id, "reminders": sent})
         return sent
 
-    def _remind_batch(self, doc: dict, batch: list, lane: str, channels: tuple[str, ...]) -> int:
-        acked = self.tally.acked_booths(doc["_id"], [r.booth_id for r in batch])
+    def _remind_batch(self, directive: Directive, batch: list) -> int:
+        directive_id, channels = directive.directive_id, directive.channels
+        acked = self.tally.acked_booths(directive_id, [r.booth_id for r in batch])
         sent = 0
         for recipient, done in zip(batch, acked):
             if done:
                 continue
             self.producer.produce(Task(
-                delivery_id=delivery_id(doc["_id"], recipient.appointment_id, channels[0], REMINDER), send=REMINDER,
-                lane=lane, booth_id=recipient.booth_id, booth_path=recipient.booth_path,
+                delivery_id=delivery_id(directive_id, recipient.appointment_id, channels[0], REMINDER), send=REMINDER,
+                lane=lane_for(directive.priority), booth_id=recipient.booth_id, booth_path=recipient.booth_path,
                 recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
-                channels=channels, directive_id=doc["_id"], expires_at=doc["expires_ts"],
-                quiet_hours_override=bool(doc.get("quiet_hours_override")), queued_at=self.clock(),
+                channels=channels, directive_id=directive_id, expires_at=directive.expires_at.timestamp(),
+                quiet_hours_override=directive.quiet_hours_lifted, queued_at=self.clock(),
             ))
             sent += 1
         return sent
 
-    def escalate(self, doc: dict) -> dict[str, int]:
+    def escalate(self, directive: Directive) -> dict[str, int]:
         """Tell each sector with booths still silent how many; {sector: booths}."""
-        silent = self.tally.booths_without(doc["_id"], "acked", limit=10**7)
+        directive_id = directive.directive_id
+        silent = self.tally.booths_without(directive_id, "acked", limit=10**7)
         by_sector: dict[str, int] = defaultdict(int)
         for booth in silent:
             by_sector[booth.rsplit("-", 1)[0]] += 1
-        title = doc["title"]["en"]
+        title = directive.title["en"]
         for sector, booths in by_sector.items():
             self.producer.produce(Task(
-                delivery_id=delivery_id(doc["_id"], sector, "webhook", ESCALATION), send=ESCALATION,
-                lane=lane_for(doc["priority"]), booth_id=sector, booth_path=None, recipient_id=sector, phone="",
-                locale="en", channels=("webhook",), directive_id=doc["_id"], expires_at=doc["expires_ts"],
-                campaign=False, queued_at=self.clock(),
+                delivery_id=delivery_id(directive_id, sector, "webhook", ESCALATION), send=ESCALATION,
+                lane=lane_for(directive.priority), booth_id=sector, booth_path=None, recipient_id=sector, phone="",
+                locale="en", channels=("webhook",), directive_id=directive_id,
+                expires_at=directive.expires_at.timestamp(), campaign=False, queued_at=self.clock(),
                 text=f"{booths} booth(s) of {sector} have not acknowledged the directive '{title}'.",
             ))
         self.producer.flush()
-        log.info("escalated", fields={"directive_id": doc["_id"], "units": len(by_sector), "booths": len(silent)})
+        log.info("escalated", fields={"directive_id": directive_id, "units": len(by_sector), "booths": len(silent)})
         return dict(by_sector)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)

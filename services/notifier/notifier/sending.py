@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import socket
 import time
 from collections import Counter
@@ -29,16 +28,16 @@ from datetime import datetime, timezone
 
 from prometheus_client import Counter as Metric, Histogram
 
-from notifier.adapters import events as ev
-from notifier.adapters.channels import ACCEPTED, PERMANENT, Channel, Outcome
+from notifier.adapters.events import delivery_status, now
+from notifier.adapters.channels import ACCEPTED, PERMANENT, Outcome
 from notifier.adapters.http import Batches
-from notifier.adapters.ledger import LEASE_S, Ledger
-from notifier.adapters.tally import Tally
-from notifier.domain import acks
+from notifier.adapters.ledger import LEASE_S
+from notifier.domain.acks import AckClaim
+from notifier.domain.directives import Directive
 from notifier.domain.messages import Message, directive_message, otp_message
 from notifier.domain.pacing import Pacer
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import ESCALATION, OTP, REMINDER, URGENT, Task, backoff_s
+from notifier.handlers.ports import Ports
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -53,11 +52,11 @@ LANE_LATENCY = Histogram("sangathan_notifier_lane_latency_seconds", "From task q
 class DirectiveCache:
     """Directive texts by id, re-read after `ttl_s`: tasks carry the id, not 4 KB of text each."""
 
-    def __init__(self, load: Callable[[str], dict | None], ttl_s: float = 60.0, size: int = 256):
+    def __init__(self, load: Callable[[str], Directive | None], ttl_s: float = 60.0, size: int = 256):
         self._load, self._ttl_s, self._size = load, ttl_s, size
-        self._items: dict[str, tuple[float, dict | None]] = {}
+        self._items: dict[str, tuple[float, Directive | None]] = {}
 
-    def get(self, directive_id: str) -> dict | None:
+    def get(self, directive_id: str) -> Directive | None:
         now = time.monotonic()
         hit = self._items.get(directive_id)
         if hit is None or now - hit[0] > self._ttl_s:
@@ -88,23 +87,6 @@ class AsyncPacing:
 
 
 @dataclass
-class SendPorts:
-    ledger: Ledger
-    tally: Tally
-    channels: dict[str, Channel]
-    directives: DirectiveCache
-    policy: SendingPolicy
-    ack_key: bytes
-    public_url: str
-    max_attempts: int
-    backoff_base_s: float
-    backoff_cap_s: float
-    whatsapp_daily_cap: int
-    clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = random.random
-
-
-@dataclass
 class Settlement:
     """What a batch's sends came to, and the bookkeeping it needs."""
 
@@ -119,7 +101,7 @@ class Settlement:
 
 
 class Sender:
-    def __init__(self, ports: SendPorts, client: Batches | None):
+    def __init__(self, ports: Ports, client: Batches | None):
         self.ports = ports
         self.client = client  # its connection pool bounds the requests in flight
         self.pacing = AsyncPacing()
@@ -138,10 +120,10 @@ class Sender:
     # --- 1. screen -----------------------------------------------------------------------------
 
     def _screen(self, tasks: list[Task], out: Settlement) -> list[Task]:
-        p, now = self.ports, self.ports.clock()
-        cancelled = p.ledger.cancelled(t.directive_id for t in tasks if t.directive_id)
-        opted_out = p.ledger.opted_out([t.phone for t in tasks])
-        erased = p.ledger.erased(t.recipient_id for t in tasks)
+        ports, now = self.ports, self.ports.clock()
+        cancelled = ports.ledger.cancelled(task.directive_id for task in tasks if task.directive_id)
+        opted_out = ports.ledger.opted_out([task.phone for task in tasks])
+        erased = ports.ledger.erased(task.recipient_id for task in tasks)
         ready = []
         for task, out_of_consent in zip(tasks, opted_out):
             if task.expires_at is not None and task.expires_at < now:
@@ -152,7 +134,7 @@ class Sender:
                 out.skipped["cancelled"] += 1
             elif out_of_consent and task.send != OTP:
                 out.skipped["opted_out"] += 1
-            elif opens := p.policy.opens_at(datetime.fromtimestamp(now, timezone.utc), campaign=task.campaign,
+            elif opens := ports.policy.opens_at(datetime.fromtimestamp(now, timezone.utc), campaign=task.campaign,
                                             booth_id=task.booth_id, quiet_hours=not task.quiet_hours_override):
                 out.deferred.append((task, opens.timestamp()))
                 out.skipped["outside_window"] += 1
@@ -170,7 +152,7 @@ class Sender:
             else:
                 unique[task.delivery_id] = task
         tasks = list(unique.values())
-        claims = self.ports.ledger.claim([t.delivery_id for t in tasks], self.owner)
+        claims = self.ports.ledger.claim([task.delivery_id for task in tasks], self.owner)
         ready = []
         for task, claim in zip(tasks, claims):
             if claim == 1:
@@ -185,13 +167,14 @@ class Sender:
     # --- 3. caps -------------------------------------------------------------------------------
 
     def _within_caps(self, tasks: list[Task], out: Settlement) -> list[tuple[Task, str]]:
-        p = self.ports
-        paired = [(t, p.channels[t.channel].sender(t, p.ledger.phone_hash(t.phone))) for t in tasks]
-        capped = [(t, s) for t, s in paired if t.channel == "whatsapp"]
-        now = p.clock()
-        admitted = p.ledger.admit([(s, p.ledger.phone_hash(t.phone)) for t, s in capped],
-                                  cap=p.whatsapp_daily_cap, now=now)
-        refused = {t.delivery_id for (t, _), ok in zip(capped, admitted) if not ok}
+        ports = self.ports
+        paired = [(task, ports.channels[task.channel].sender(task, ports.ledger.phone_hash(task.phone)))
+                  for task in tasks]
+        capped = [(task, sender) for task, sender in paired if task.channel == "whatsapp"]
+        now = ports.clock()
+        admitted = ports.ledger.admit([(sender, ports.ledger.phone_hash(task.phone)) for task, sender in capped],
+                                      cap=ports.policy.whatsapp_daily_cap, now=now)
+        refused = {task.delivery_id for (task, _), ok in zip(capped, admitted) if not ok}
         ready = []
         for task, sender in paired:
             if task.delivery_id not in refused:
@@ -203,7 +186,7 @@ class Sender:
             if following is not None:
                 out.fallbacks.append(following)
             else:  # no other channel: it waits until the number's oldest recipient leaves the window
-                out.deferred.append((task, p.ledger.cap_frees_at(sender) or now + 60))
+                out.deferred.append((task, ports.ledger.cap_frees_at(sender) or now + 60))
         return ready
 
     # --- 4. send -------------------------------------------------------------------------------
@@ -221,17 +204,17 @@ class Sender:
             return otp_message(task.text or "", task.locale)
         if task.send == ESCALATION:
             return Message(ESCALATION, "en", "Escalation", task.text or "")
-        directive = self.ports.directives.get(task.directive_id)
+        directive = self.ports.texts.get(task.directive_id)
         if directive is None:
             return None
-        token = acks.mint(self.ports.ack_key, acks.AckClaim(task.directive_id, task.recipient_id, task.booth_id))
-        return directive_message(title=directive["title"], body=directive["body"], locale=task.locale,
-                                 link=f"{self.ports.public_url}/a/{token}", reminder=task.send == REMINDER)
+        link = self.ports.links.link(AckClaim(task.directive_id, task.recipient_id, task.booth_id))
+        return directive_message(title=directive.title, body=directive.body, locale=task.locale, link=link,
+                                 reminder=task.send == REMINDER)
 
     # --- 5. settle -----------------------------------------------------------------------------
 
     def _settle(self, task: Task, outcome: Outcome, out: Settlement) -> None:
-        p, now = self.ports, self.ports.clock()
+        ports, policy, now = self.ports, self.ports.policy, self.ports.clock()
         MESSAGES.labels(task.channel, outcome.kind).inc()
         if outcome.kind == ACCEPTED:
             out.sent.append((task, outcome.provider_id))
@@ -239,9 +222,10 @@ class Sender:
             if task.queued_at:
                 LANE_LATENCY.labels(task.lane).observe(max(0.0, now - task.queued_at))
             return
-        if outcome.kind != PERMANENT and task.attempt + 1 < p.max_attempts:
+        if outcome.kind != PERMANENT and task.attempt + 1 < policy.max_attempts:
             wait = max(outcome.retry_after_s or 0.0,
-                       backoff_s(task.attempt, base_s=p.backoff_base_s, cap_s=p.backoff_cap_s, rand=p.rand()))
+                       backoff_s(task.attempt, base_s=policy.backoff_base_s, cap_s=policy.backoff_cap_s,
+                                 rand=ports.rand()))
             out.released.append(task)
             out.deferred.append((task.retried(), now + wait))
             return
@@ -261,5 +245,5 @@ class Sender:
         context = {"delivery_id": task.delivery_id, "directive_id": task.directive_id,
                    "otp_request_id": task.otp_request_id, "booth_id": task.booth_id, "booth_path": task.booth_path,
                    "recipient_id": task.recipient_id, "channel": task.channel}
-        return ev.delivery_status(context, status, ev.now(), provider_id, error)
+        return delivery_status(context, status, now(), provider_id, error)
 

@@ -15,6 +15,7 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}first-round:{directive_id} string the round whose recipients the directive's totals count
     {p}fb:{provider id}          string  task JSON: the next channel, should the provider report a failure
     {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still queued
+    {p}acked:{directive_id}:{recipient}  string  how they acknowledged: counted once
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
 holding the same task (a redelivery after a rebalance) cannot both send it.
@@ -26,14 +27,16 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import redis
+from redis.client import Pipeline
 
 from notifier.domain.tasks import Task
 from shared.crypto.fields import VersionedIndex
 
 DONE_TTL_S = 7 * 86400  # longer than any lane keeps a task: a redelivery always finds it
+ACK_MARK_TTL_S = 45 * 86400
 LEASE_S = 120
 PM_TTL_S = 7 * 86400
 
@@ -74,7 +77,7 @@ return due
 class Ledger:
     def __init__(self, client: redis.Redis, *, prefix: str, phone_key: bytes, optouts: VersionedIndex):
         self.redis = client
-        self.p = prefix
+        self.prefix = prefix
         self._phone_key = phone_key
         self.optouts = optouts
         self._claim = client.register_script(_CLAIM)
@@ -88,8 +91,9 @@ class Ledger:
 
     def claim(self, delivery_ids: Sequence[str], owner: str) -> list[int]:
         with self.redis.pipeline(transaction=False) as pipe:
-            for d in delivery_ids:
-                self._claim(keys=[f"{self.p}done:{d}", f"{self.p}lease:{d}"], args=[owner, LEASE_S], client=pipe)
+            for delivery_id in delivery_ids:
+                self._claim(keys=[f"{self.prefix}done:{delivery_id}", f"{self.prefix}lease:{delivery_id}"],
+                            args=[owner, LEASE_S], client=pipe)
             return [int(r) for r in pipe.execute()]
 
     def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
@@ -99,18 +103,18 @@ class Ledger:
         now = time.time()
         with self.redis.pipeline(transaction=False) as pipe:
             for task, provider_id in sent:
-                pipe.set(f"{self.p}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S)
-                pipe.set(f"{self.p}pm:{provider_id}", json.dumps(_context(task)), ex=PM_TTL_S)
-                pipe.delete(f"{self.p}lease:{task.delivery_id}")
+                pipe.set(f"{self.prefix}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S)
+                pipe.set(f"{self.prefix}pm:{provider_id}", json.dumps(_context(task)), ex=PM_TTL_S)
+                pipe.delete(f"{self.prefix}lease:{task.delivery_id}")
                 following = task.fallback()
                 if following is not None:  # kept until the task expires: a failure reported later still falls back
                     ttl = PM_TTL_S if task.expires_at is None else int(min(PM_TTL_S, max(60, task.expires_at - now)))
-                    pipe.set(f"{self.p}fb:{provider_id}", following.to_json(), ex=ttl)
+                    pipe.set(f"{self.prefix}fb:{provider_id}", following.to_json(), ex=ttl)
             for task, code in failed:
-                pipe.set(f"{self.p}done:{task.delivery_id}", f"failed:{code}", ex=DONE_TTL_S)
-                pipe.delete(f"{self.p}lease:{task.delivery_id}")
+                pipe.set(f"{self.prefix}done:{task.delivery_id}", f"failed:{code}", ex=DONE_TTL_S)
+                pipe.delete(f"{self.prefix}lease:{task.delivery_id}")
             for task in released:
-                pipe.delete(f"{self.p}lease:{task.delivery_id}")
+                pipe.delete(f"{self.prefix}lease:{task.delivery_id}")
             pipe.execute()
 
     def park_early(self, receipts: Sequence[dict], ttl_s: int = 600) -> None:
@@ -120,7 +124,7 @@ class Ledger:
             return
         with self.redis.pipeline(transaction=False) as pipe:
             for receipt in receipts:
-                key = f"{self.p}early:{receipt['message_id']}"
+                key = f"{self.prefix}early:{receipt['message_id']}"
                 pipe.rpush(key, json.dumps(receipt))
                 pipe.expire(key, ttl_s)
             pipe.execute()
@@ -130,8 +134,8 @@ class Ledger:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
             for m in provider_ids:
-                pipe.lrange(f"{self.p}early:{m}", 0, -1)
-                pipe.delete(f"{self.p}early:{m}")
+                pipe.lrange(f"{self.prefix}early:{m}", 0, -1)
+                pipe.delete(f"{self.prefix}early:{m}")
             found = pipe.execute()[::2]
         return [json.loads(raw) for entries in found for raw in entries]
 
@@ -139,34 +143,45 @@ class Ledger:
         """(provider id, next channel's task) for messages that have one waiting."""
         if not provider_ids:
             return []
-        values = self.redis.mget([f"{self.p}fb:{m}" for m in provider_ids])
+        values = self.redis.mget([f"{self.prefix}fb:{m}" for m in provider_ids])
         return [(m, v) for m, v in zip(provider_ids, values) if v]
 
     def forget_fallbacks(self, provider_ids: Sequence[str]) -> None:
         """Taken (produced to its lane) or no longer needed (the message was delivered)."""
         if provider_ids:
-            self.redis.delete(*[f"{self.p}fb:{m}" for m in provider_ids])
+            self.redis.delete(*[f"{self.prefix}fb:{m}" for m in provider_ids])
 
     def done(self, delivery_id: str) -> str | None:
-        value = self.redis.get(f"{self.p}done:{delivery_id}")
+        value = self.redis.get(f"{self.prefix}done:{delivery_id}")
         return value.decode() if value else None
 
     def delivered_by(self, provider_ids: Sequence[str]) -> list[dict | None]:
         if not provider_ids:
             return []
-        values = self.redis.mget([f"{self.p}pm:{m}" for m in provider_ids])
+        values = self.redis.mget([f"{self.prefix}pm:{m}" for m in provider_ids])
         return [json.loads(v) if v else None for v in values]
+
+    # --- acknowledgements ----------------------------------------------------------------------
+
+    def mark_acknowledged(self, directive_id: str, recipient_id: str, via: str) -> bool:
+        """Mark the recipient's acknowledgement; False if it was marked already (SET NX)."""
+        key = f"{self.prefix}acked:{directive_id}:{recipient_id}"
+        return bool(self.redis.set(key, via, nx=True, ex=ACK_MARK_TTL_S))
+
+    def unmark_acknowledged(self, directive_id: str, recipient_id: str) -> None:
+        """It could not be recorded after all: the recipient may acknowledge again."""
+        self.redis.delete(f"{self.prefix}acked:{directive_id}:{recipient_id}")
 
     # --- cancellation and consent --------------------------------------------------------------
 
     def cancel(self, directive_id: str, ttl_s: int = 90 * 86400) -> None:
-        self.redis.set(f"{self.p}cancelled:{directive_id}", "1", ex=ttl_s)
+        self.redis.set(f"{self.prefix}cancelled:{directive_id}", "1", ex=ttl_s)
 
     def cancelled(self, directive_ids: Iterable[str]) -> set[str]:
         ids = sorted(set(directive_ids))
         if not ids:
             return set()
-        values = self.redis.mget([f"{self.p}cancelled:{d}" for d in ids])
+        values = self.redis.mget([f"{self.prefix}cancelled:{d}" for d in ids])
         return {d for d, v in zip(ids, values) if v}
 
     # --- erasure (DPDP Act) --------------------------------------------------------------------
@@ -177,17 +192,17 @@ class Ledger:
         Returns how many tasks were dropped. A scan: erasures are rare, waiting tasks bounded."""
         with self.redis.pipeline(transaction=False) as pipe:
             for recipient_id in recipient_ids:
-                pipe.set(f"{self.p}erased:{recipient_id}", "1", ex=ttl_s)
+                pipe.set(f"{self.prefix}erased:{recipient_id}", "1", ex=ttl_s)
             pipe.execute()
         theirs = [r.encode() for r in recipient_ids]
 
         def mentions(raw: bytes) -> bool:  # a cheap look first: most tasks are someone else's
             return any(r in raw for r in theirs) and Task.from_json(raw).recipient_id in recipient_ids
 
-        deferred = [m for m, _ in self.redis.zscan_iter(f"{self.p}deferred", count=1000) if mentions(m)]
+        deferred = [m for m, _ in self.redis.zscan_iter(f"{self.prefix}deferred", count=1000) if mentions(m)]
         if deferred:
-            self.redis.zrem(f"{self.p}deferred", *deferred)
-        fallbacks = [k for k in self.redis.scan_iter(match=f"{self.p}fb:*", count=1000)
+            self.redis.zrem(f"{self.prefix}deferred", *deferred)
+        fallbacks = [k for k in self.redis.scan_iter(match=f"{self.prefix}fb:*", count=1000)
                      if (raw := self.redis.get(k)) and mentions(raw)]
         if fallbacks:
             self.redis.delete(*fallbacks)
@@ -197,17 +212,17 @@ class Ledger:
         ids = sorted(set(recipient_ids))
         if not ids:
             return set()
-        return {r for r, v in zip(ids, self.redis.mget([f"{self.p}erased:{r}" for r in ids])) if v}
+        return {r for r, v in zip(ids, self.redis.mget([f"{self.prefix}erased:{r}" for r in ids])) if v}
 
     def opt_out(self, phone: str) -> str:
         """Record the (E.164) phone's opt-out under the current opt-out key; returns what was recorded."""
         recorded = self.optouts.current(phone)
-        self.redis.sadd(f"{self.p}optout", recorded)
+        self.redis.sadd(f"{self.prefix}optout", recorded)
         return recorded
 
     def restore_optouts(self, phone_hashes: Sequence[str]) -> None:
         if phone_hashes:
-            self.redis.sadd(f"{self.p}optout", *phone_hashes)
+            self.redis.sadd(f"{self.prefix}optout", *phone_hashes)
 
     def opted_out(self, phones: Sequence[str]) -> list[bool]:
         """Whether each (E.164) phone opted out, under any opt-out key still in the ring."""
@@ -220,7 +235,7 @@ class Ledger:
     def _members(self, phone_hashes: Sequence[str]) -> list[bool]:
         if not phone_hashes:
             return []
-        return [bool(x) for x in self.redis.smismember(f"{self.p}optout", list(phone_hashes))]
+        return [bool(x) for x in self.redis.smismember(f"{self.prefix}optout", list(phone_hashes))]
 
     # --- unique-recipient caps per sending number, over a rolling 24 hours ----------------------
 
@@ -228,65 +243,71 @@ class Ledger:
         """For (sender, phone hash) pairs: may the sender message the phone now?"""
         if not pairs:
             return []
-        keys = [f"{self.p}uniq:{sender}" for sender, _ in pairs]
+        keys = [f"{self.prefix}uniq:{sender}" for sender, _ in pairs]
         return [bool(x) for x in self._admit(keys=keys, args=[cap, now, UNIQUE_WINDOW_S, *[h for _, h in pairs]])]
 
     def cap_frees_at(self, sender: str) -> float | None:
         """When the sender's oldest recipient leaves the window, making room for a new one."""
-        oldest = self.redis.zrange(f"{self.p}uniq:{sender}", 0, 0, withscores=True)
+        oldest = self.redis.zrange(f"{self.prefix}uniq:{sender}", 0, 0, withscores=True)
         return oldest[0][1] + UNIQUE_WINDOW_S if oldest else None
 
     # --- waiting tasks -------------------------------------------------------------------------
 
     def defer(self, tasks: Sequence[tuple[Task, float]]) -> None:
         if tasks:
-            self.redis.zadd(f"{self.p}deferred", {t.to_json(): at for t, at in tasks})
+            self.redis.zadd(f"{self.prefix}deferred", {t.to_json(): at for t, at in tasks})
 
     def take_due_tasks(self, now: float, limit: int = 1000, lease_s: float = 60) -> list[bytes]:
-        return self._take_due(keys=[f"{self.p}deferred"], args=[now, limit, now + lease_s])
+        return self._take_due(keys=[f"{self.prefix}deferred"], args=[now, limit, now + lease_s])
 
     def forget_tasks(self, members: Sequence[bytes]) -> None:
         if members:
-            self.redis.zrem(f"{self.p}deferred", *members)
+            self.redis.zrem(f"{self.prefix}deferred", *members)
 
     def waiting(self) -> int:
-        return self.redis.zcard(f"{self.p}deferred")
+        return self.redis.zcard(f"{self.prefix}deferred")
 
     # --- fan-out jobs --------------------------------------------------------------------------
 
     def schedule_fanout(self, directive_id: str, due: float) -> None:
-        self.redis.zadd(f"{self.p}jobs", {directive_id: due}, nx=True)  # a redelivery never postpones
+        self.redis.zadd(f"{self.prefix}jobs", {directive_id: due}, nx=True)  # a redelivery never postpones
 
     def reschedule_fanout(self, directive_id: str, due: float) -> None:
-        self.redis.zadd(f"{self.p}jobs", {directive_id: due})
+        self.redis.zadd(f"{self.prefix}jobs", {directive_id: due})
 
     def take_due_fanout(self, now: float, lease_s: float) -> str | None:
-        due = self._take_due(keys=[f"{self.p}jobs"], args=[now, 1, now + lease_s])
+        due = self._take_due(keys=[f"{self.prefix}jobs"], args=[now, 1, now + lease_s])
         return due[0].decode() if due else None
 
     def renew_fanout(self, directive_id: str, until: float) -> None:
-        self.redis.zadd(f"{self.p}jobs", {directive_id: until}, xx=True)
+        self.redis.zadd(f"{self.prefix}jobs", {directive_id: until}, xx=True)
 
     def finish_fanout(self, directive_id: str) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.zrem(f"{self.p}jobs", directive_id)
-            pipe.delete(f"{self.p}fanout:{directive_id}")
+            pipe.zrem(f"{self.prefix}jobs", directive_id)
+            pipe.delete(f"{self.prefix}fanout:{directive_id}")
             pipe.execute()
 
     def chunks_done(self, directive_id: str) -> set[str]:
-        return {c.decode() for c in self.redis.hkeys(f"{self.p}fanout:{directive_id}")}
+        return {c.decode() for c in self.redis.hkeys(f"{self.prefix}fanout:{directive_id}")}
 
-    def chunk_done_ops(self, pipe, job: str, chunk: str, targeted: int = 0) -> None:
-        pipe.hset(f"{self.p}fanout:{job}", chunk, targeted)
-        pipe.expire(f"{self.p}fanout:{job}", 30 * 86400)
+    def chunk_done(self, job: str, chunk: str, targeted: int, *, counted: Callable[[Pipeline], None]) -> None:
+        """Record a fan-out chunk done (the resume point) and, in the same transaction, the
+        `counted` writes of its targeted recipients (`Tally.targeted`): a crash leaves both or
+        neither, so a resumed fan-out never counts a chunk twice. One round trip."""
+        with self.redis.pipeline() as pipe:
+            counted(pipe)
+            pipe.hset(f"{self.prefix}fanout:{job}", chunk, targeted)
+            pipe.expire(f"{self.prefix}fanout:{job}", 30 * 86400)
+            pipe.execute()
 
     def targeted(self, job: str) -> int:
         """Recipients the job's chunks done so far targeted."""
-        return sum(int(v) for v in self.redis.hvals(f"{self.p}fanout:{job}"))
+        return sum(int(v) for v in self.redis.hvals(f"{self.prefix}fanout:{job}"))
 
     def first_round(self, directive_id: str, round_id: str) -> bool:
         """Whether this round is the directive's first to run (the same answer when it resumes)."""
-        key = f"{self.p}first-round:{directive_id}"
+        key = f"{self.prefix}first-round:{directive_id}"
         if self.redis.set(key, round_id, nx=True, ex=90 * 86400):
             return True
         return (self.redis.get(key) or b"").decode() == round_id

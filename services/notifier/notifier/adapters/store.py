@@ -7,6 +7,10 @@ a few directives a day, never one document per booth or recipient.
 The outbox is a field of the directive itself: the directive and the event announcing it are
 written in one single-document insert, so neither exists without the other; `published` turns
 true only after Kafka acknowledged the event, and a relay re-publishes anything left false.
+
+A directive is inserted once, as issued; every later change is one targeted update, and every
+change of state is a `Move` of the domain, checked and written in one step. Documents become
+`Directive`s here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,12 +22,9 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-ACCEPTED, SCHEDULED, SENDING, SENT, CANCELLED = "accepted", "scheduled", "sending", "sent", "cancelled"
-CANCELLABLE = (ACCEPTED, SCHEDULED, SENDING)
-
-
-class DuplicateDirective(Exception):
-    """A directive with this id exists (an Idempotency-Key used again)."""
+from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, CLAIM_ROUND, ROUND_DONE, ROUND_MISSED,
+                                        ROUND_SENDING, SCHEDULED, SENDING, SENT, Directive, DuplicateDirective,
+                                        FollowUpsDone, Move, Override, Round, utc)
 
 
 class DirectiveStore:
@@ -34,97 +35,104 @@ class DirectiveStore:
 
     # --- directives ----------------------------------------------------------------------------
 
-    def insert(self, document: dict[str, Any]) -> None:
+    def insert(self, directive: Directive) -> None:
         try:
-            self.directives.insert_one(document)
+            self.directives.insert_one(to_document(directive))
         except DuplicateKeyError:
-            raise DuplicateDirective(document["_id"]) from None
+            raise DuplicateDirective(directive.directive_id) from None
 
-    def get(self, directive_id: str) -> dict[str, Any] | None:
-        return self.directives.find_one({"_id": directive_id})
+    def get(self, directive_id: str) -> Directive | None:
+        return from_document(self.directives.find_one({"_id": directive_id}))
 
     def mark_published(self, directive_id: str) -> None:
         self.directives.update_one({"_id": directive_id}, {"$set": {"outbox.published": True,
                                                                     "outbox.published_at": _now()}})
 
-    def unpublished(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self.directives.find({"outbox.published": False}).limit(limit))
+    def unpublished(self, limit: int = 100) -> list[Directive]:
+        return [from_document(d) for d in self.directives.find({"outbox.published": False}).limit(limit)]
 
-    def move(self, directive_id: str, from_states: tuple[str, ...], to_state: str, **fields: Any) -> dict | None:
-        """Change the state if it is one of `from_states` (atomic, one document); the new
-        document, or None if it was in another state."""
-        return self.directives.find_one_and_update(
-            {"_id": directive_id, "state": {"$in": list(from_states)}},
-            {"$set": {"state": to_state, f"timeline.{to_state}": _now(), **fields}},
+    def move(self, directive_id: str, move: Move, **fields: Any) -> Directive | None:
+        """Make the move if the directive is in one of its `before` states (atomic, one document);
+        the directive after it, or None if it was in another state."""
+        return from_document(self.directives.find_one_and_update(
+            {"_id": directive_id, "state": {"$in": list(move.before)}},
+            {"$set": {"state": move.after, f"timeline.{move.after}": _now(), **fields}},
             return_document=ReturnDocument.AFTER,
-        )
+        ))
 
-    def record(self, directive_id: str, **fields: Any) -> None:
-        self.directives.update_one({"_id": directive_id}, {"$set": fields})
+    def record_reminders(self, directive_id: str, reminders: int) -> None:
+        self.directives.update_one({"_id": directive_id}, {"$set": {"follow_ups.reminded": _now(),
+                                                                    "follow_ups.reminders": reminders}})
 
-    def sent_since(self, states: tuple[str, ...] = (SENT,), limit: int = 200) -> list[dict[str, Any]]:
+    def record_escalations(self, directive_id: str, escalations: dict[str, int]) -> None:
+        self.directives.update_one({"_id": directive_id}, {"$set": {"follow_ups.escalated": _now(),
+                                                                    "follow_ups.escalations": escalations}})
+
+    def sent_since(self, states: tuple[str, ...] = (SENT,), limit: int = 200) -> list[Directive]:
         """Directives whose fan-out is done and which have not expired (follow-ups look at these)."""
         now = datetime.now(timezone.utc).timestamp()
-        return [d for d in self.directives.find({"state": {"$in": list(states)}}).limit(limit)
+        return [from_document(d) for d in self.directives.find({"state": {"$in": list(states)}}).limit(limit)
                 if d.get("expires_ts", 0) > now]
 
     def recurring(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Recurring directives still running (issue-time checks of rounds a day per unit)."""
+        """Recurring directives still running (issue-time checks of rounds a day per unit): their
+        `_id`, `scope` and `recurrence` only, as `domain.directives.rounds_per_day_refusal` reads them."""
         return list(self.directives.find({"recurrence": {"$ne": None}, "state": {"$in": list(CANCELLABLE)}},
                                          {"_id": 1, "scope": 1, "recurrence": 1}).limit(limit))
 
     # --- rounds of a recurring directive --------------------------------------------------------
     # Each round is a field of its directive, `rounds.<round id>`: {state, slot, owner, lease_until,
-    # started_at, finished_at}. State: sending -> done, or missed. A claim is one atomic update, so
+    # started_at, finished_at, targeted}. A claim is one atomic update, so
     # of two schedulers that reach the same round one sends it; a claim whose owner died (its
     # lease ran out) may be taken over, and a round done is never claimed again.
 
     def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str, now: float,
-                    lease_s: float) -> dict | None:
+                    lease_s: float) -> Directive | None:
         """The directive with the round claimed for `owner` (and the directive sending), or None if
         the round is done, missed, held by a live claim, or the directive no longer sends."""
         key = f"rounds.{round_id}"
-        return self.directives.find_one_and_update(
-            {"_id": directive_id, "state": {"$in": list(CANCELLABLE)}, "$or": [
+        return from_document(self.directives.find_one_and_update(
+            {"_id": directive_id, "state": {"$in": list(CLAIM_ROUND.before)}, "$or": [
                 {key: {"$exists": False}},
-                {f"{key}.state": "sending", f"{key}.owner": owner},
-                {f"{key}.state": "sending", f"{key}.lease_until": {"$lt": now}},
+                {f"{key}.state": ROUND_SENDING, f"{key}.owner": owner},
+                {f"{key}.state": ROUND_SENDING, f"{key}.lease_until": {"$lt": now}},
             ]},
-            {"$set": {"state": SENDING, f"timeline.{SENDING}": _now(),
-                      key: {"state": "sending", "slot": slot, "owner": owner, "lease_until": now + lease_s,
+            {"$set": {"state": CLAIM_ROUND.after, f"timeline.{CLAIM_ROUND.after}": _now(),
+                      key: {"state": ROUND_SENDING, "slot": slot, "owner": owner, "lease_until": now + lease_s,
                             "started_at": _now()}}},
             return_document=ReturnDocument.AFTER,
-        )
+        ))
 
     def finish_round(self, directive_id: str, round_id: str, *, owner: str, targeted: int,
-                     next_slot: datetime | None) -> dict | None:
+                     next_slot: datetime | None) -> Directive | None:
         """Mark the claimed round done and the directive waiting for its next round (or sent, after
         the last); None if the claim was lost or the directive was cancelled meanwhile."""
         key = f"rounds.{round_id}"
         after = ({"state": SCHEDULED, "due_at": next_slot, "next_round_at": next_slot} if next_slot else
                  {"state": SENT, f"timeline.{SENT}": _now(), "fanned_out_at": _now(), "next_round_at": None})
-        return self.directives.find_one_and_update(
-            {"_id": directive_id, "state": SENDING, f"{key}.state": "sending", f"{key}.owner": owner},
-            {"$set": {f"{key}.state": "done", f"{key}.finished_at": _now(), f"{key}.targeted": targeted,
+        return from_document(self.directives.find_one_and_update(
+            {"_id": directive_id, "state": SENDING, f"{key}.state": ROUND_SENDING, f"{key}.owner": owner},
+            {"$set": {f"{key}.state": ROUND_DONE, f"{key}.finished_at": _now(), f"{key}.targeted": targeted,
                       f"{key}.lease_until": None, **after}},
             return_document=ReturnDocument.AFTER,
-        )
+        ))
 
     def renew_round(self, directive_id: str, round_id: str, *, owner: str, until: float) -> None:
         key = f"rounds.{round_id}"
-        self.directives.update_one({"_id": directive_id, f"{key}.state": "sending", f"{key}.owner": owner},
+        self.directives.update_one({"_id": directive_id, f"{key}.state": ROUND_SENDING, f"{key}.owner": owner},
                                    {"$set": {f"{key}.lease_until": until}})
 
     def miss_round(self, directive_id: str, round_id: str, slot: datetime) -> None:
         """A round whose next slot came before it could go: recorded, never sent."""
         key = f"rounds.{round_id}"
         self.directives.update_one({"_id": directive_id, key: {"$exists": False}},
-                                   {"$set": {key: {"state": "missed", "slot": slot, "finished_at": _now()}}})
+                                   {"$set": {key: {"state": ROUND_MISSED, "slot": slot, "finished_at": _now()}}})
 
     def next_round(self, directive_id: str, next_slot: datetime) -> None:
         """Between rounds: waiting for the next slot (a directive cancelled meanwhile stays so)."""
-        self.directives.update_one({"_id": directive_id, "state": {"$in": [ACCEPTED, SCHEDULED]}},
-                                   {"$set": {"state": SCHEDULED, "due_at": next_slot, "next_round_at": next_slot}})
+        self.directives.update_one({"_id": directive_id, "state": {"$in": list(AWAIT_ROUND.before)}},
+                                   {"$set": {"state": AWAIT_ROUND.after, "due_at": next_slot,
+                                             "next_round_at": next_slot}})
 
     # --- audit and consent ---------------------------------------------------------------------
 
@@ -141,6 +149,55 @@ class DirectiveStore:
 
     def optout_keys(self) -> list[str]:
         return [d["_id"] for d in self.optouts.find({}, {"_id": 1})]
+
+
+# --- documents <-> directives -----------------------------------------------------------------
+
+
+def to_document(directive: Directive) -> dict[str, Any]:
+    """A directive as issued: its event's data, its state, the outbox and the times it is read by."""
+    override = directive.override
+    return {
+        "_id": directive.directive_id, **directive.event_data(), "state": directive.state,
+        "expires_ts": directive.expires_at.timestamp(),
+        "send_ts": directive.send_at.timestamp() if directive.send_at else None,
+        "rounds_start": directive.rounds_start,
+        "quiet_hours_override": {"reason": override.reason, "by": override.by, "at": override.at} if override else None,
+        "outbox": {"event_id": directive.outbox_event_id, "published": directive.published},
+        "timeline": {directive.state: directive.issued_at},
+    }
+
+
+def from_document(document: dict[str, Any] | None) -> Directive | None:
+    if document is None:
+        return None
+    override, done = document.get("quiet_hours_override"), document.get("follow_ups") or {}
+    send_at = document.get("send_at")
+    return Directive(
+        directive_id=document["_id"], issued_by=document["issued_by"], issuing_unit=document["issuing_unit"],
+        title=document["title"], body=document["body"], scope=tuple(document["scope"]),
+        audience=tuple(document["audience"]), channels=tuple(document["channels"]), priority=document["priority"],
+        send_at=datetime.fromisoformat(send_at) if send_at else None,
+        expires_at=datetime.fromisoformat(document["expires_at"]),
+        issued_at=datetime.fromisoformat(document["issued_at"]), recurrence=document.get("recurrence"),
+        state=document["state"], rounds_start=_utc(document.get("rounds_start")),
+        override=Override(override["reason"], override["by"], utc(override["at"])) if override else None,
+        outbox_event_id=document["outbox"]["event_id"], published=document["outbox"]["published"],
+        rounds={round_id: _round(round_id, r) for round_id, r in (document.get("rounds") or {}).items()},
+        next_round_at=_utc(document.get("next_round_at")), fanned_out_at=_utc(document.get("fanned_out_at")),
+        follow_ups=FollowUpsDone(reminded_at=_utc(done.get("reminded")), reminders=done.get("reminders"),
+                                 escalated_at=_utc(done.get("escalated")), escalations=done.get("escalations")),
+    )
+
+
+def _round(round_id: str, stored: dict[str, Any]) -> Round:
+    return Round(round_id=round_id, state=stored["state"], slot=_utc(stored.get("slot")),
+                 started_at=_utc(stored.get("started_at")), finished_at=_utc(stored.get("finished_at")),
+                 targeted=stored.get("targeted"))
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return utc(at) if at else None
 
 
 def _now() -> datetime:

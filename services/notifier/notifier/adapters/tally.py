@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 
 import redis
+from redis.client import Pipeline
 
 from notifier.domain.receipts import RANK
 from shared.events import types
@@ -77,12 +79,12 @@ def count_target(counts: Counter, path: dict[str, str] | None) -> None:
 class Tally:
     def __init__(self, client: redis.Redis, *, prefix: str):
         self.redis = client
-        self.p = prefix
+        self.prefix = prefix
         self._status = client.register_script(_STATUS)
         self._ack = client.register_script(_ACK)
 
     def key(self, directive_id: str, name: str) -> str:
-        return f"{self.p}d:{{{directive_id}}}:{name}"
+        return f"{self.prefix}d:{{{directive_id}}}:{name}"
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -90,18 +92,18 @@ class Tally:
                status: str, channel: str, code: str | None, client=None) -> bool:
         """Apply one reported status; True if the recipient's state moved forward (or, given a
         pipeline as `client`, queue it there)."""
-        k = lambda name: self.key(directive_id, name)  # noqa: E731
+        named = lambda name: self.key(directive_id, name)  # noqa: E731
         failure = json.dumps({"booth_id": booth_id, "channel": channel, "code": code})
         return bool(self._status(
-            keys=[k(f"r:{recipient_id}"), k("counts"), k("reached"), k("failures"), k("seq")],
+            keys=[named(f"r:{recipient_id}"), named("counts"), named("reached"), named("failures"), named("seq")],
             args=[status, (path or {}).get("state", ""), (path or {}).get("district", ""), booth_id,
                   recipient_id, failure, TTL_S], client=client))
 
     def acknowledged(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None,
                      client=None) -> bool:
-        k = lambda name: self.key(directive_id, name)  # noqa: E731
+        named = lambda name: self.key(directive_id, name)  # noqa: E731
         return bool(self._ack(
-            keys=[k(f"ack:{recipient_id}"), k("counts"), k("acked"), k("seq")],
+            keys=[named(f"ack:{recipient_id}"), named("counts"), named("acked"), named("seq")],
             args=[(path or {}).get("state", ""), (path or {}).get("district", ""), booth_id, TTL_S], client=client))
 
     def count(self, events: list[tuple]) -> None:
@@ -118,16 +120,19 @@ class Tally:
                                       booth_id=data["booth_id"], path=data["booth_path"], client=pipe)
             pipe.execute()
 
-    def targeted_ops(self, pipe, directive_id: str, counts: Counter, booths: set[str]) -> None:
-        """Queue on `pipe` a fan-out chunk's targeted recipients: `counts` per scope (all, state,
-        district ids, as `count_targets` makes them) and the booths they are in."""
-        for scope, n in counts.items():
-            pipe.hincrby(self.key(directive_id, "counts"), f"{scope}|targeted", n)
-        if booths:
-            pipe.sadd(self.key(directive_id, "booths"), *booths)
-        for name in ("counts", "booths"):
-            pipe.expire(self.key(directive_id, name), TTL_S)
-        pipe.incr(self.key(directive_id, "seq"))
+    def targeted(self, directive_id: str, counts: Counter, booths: set[str]) -> Callable[[Pipeline], None]:
+        """A fan-out chunk's targeted recipients, `counts` per scope (all, state, district ids, as
+        `count_target` makes them) and the booths they are in, as writes for the ledger to make
+        with the chunk's resume point (`Ledger.chunk_done`), in one transaction."""
+        def write(pipe: Pipeline) -> None:
+            for scope, n in counts.items():
+                pipe.hincrby(self.key(directive_id, "counts"), f"{scope}|targeted", n)
+            if booths:
+                pipe.sadd(self.key(directive_id, "booths"), *booths)
+            for name in ("counts", "booths"):
+                pipe.expire(self.key(directive_id, name), TTL_S)
+            pipe.incr(self.key(directive_id, "seq"))
+        return write
 
     # --- reads ---------------------------------------------------------------------------------
 

@@ -28,6 +28,17 @@ class AckClaim:
     booth_id: str
 
 
+@dataclass(frozen=True)
+class AckLinks:
+    """The links the service sends: its public address and a token only it can mint."""
+
+    key: bytes
+    public_url: str
+
+    def link(self, claim: AckClaim) -> str:
+        return f"{self.public_url}/a/{mint(self.key, claim)}"
+
+
 def mint(key: bytes, claim: AckClaim) -> str:
     payload = uuid.UUID(claim.directive_id).bytes + uuid.UUID(claim.recipient_id).bytes + claim.booth_id.encode()
     return _b64(payload) + "." + _b64(_mac(key, payload))

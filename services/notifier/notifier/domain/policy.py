@@ -25,6 +25,12 @@ class SendingPolicy:
     blackout: timedelta = timedelta(hours=48)
     # Close of poll per unit (usually an assembly constituency); a booth under the unit follows it.
     polls: dict[str, datetime] = field(default_factory=dict)
+    # How often a send is tried on one channel (transient failures back off, with jitter, from
+    # base to cap), and how many unique people a WhatsApp number may reach in a rolling day.
+    max_attempts: int = 6
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 60.0
+    whatsapp_daily_cap: int = 100_000
 
     def opens_at(self, now: datetime, *, campaign: bool, booth_id: str, quiet_hours: bool = True) -> datetime | None:
         """None if the message may go now; else the earliest moment it may. `quiet_hours=False`:

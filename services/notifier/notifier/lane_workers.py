@@ -19,8 +19,9 @@ from notifier.adapters.events import EventsUnavailable, NotifierEvents
 from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
-from notifier.handlers import announce, fall_back_late, receipt_events
-from notifier.sending import SKIPPED, Sender, SendPorts, Settlement
+from notifier.handlers.receipts import announce, fall_back_late, receipt_events
+from notifier.handlers.ports import Ports
+from notifier.sending import SKIPPED, Sender, Settlement
 from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
                                    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
 from shared.background import Background
@@ -43,7 +44,7 @@ class LaneWorkers:
     """Every lane in one asyncio loop, on a shared background thread (restarted after a failure).
     The service starts and stops `background`, like its other workers."""
 
-    def __init__(self, lanes: list[Lane], ports: SendPorts, dead_letters: ConfirmedProducer, dead_letter_topic: str,
+    def __init__(self, lanes: list[Lane], ports: Ports, dead_letters: ConfirmedProducer, dead_letter_topic: str,
                  *, batch: int, provider_url: str, provider_timeout_s: float, provider_batch: int = 1,
                  provider_linger_s: float = 0.02):
         self.lanes, self.ports = lanes, ports
@@ -99,11 +100,12 @@ class LaneWorkers:
         records, offsets = consumer.poll(self._batch, 0)  # non-blocking: the loop serves every lane
         if not records:
             return None
-        tasks = [t for _, t in records if t is not None]
+        tasks = [task for _, task in records if task is not None]
         malformed = len(records) - len(tasks)
         if malformed:
             SKIPPED.labels(lane.name, "malformed").inc(malformed)
-        origins = {t.delivery_id: (m.topic(), m.partition(), m.offset()) for m, t in records if t is not None}
+        origins = {task.delivery_id: (record.topic(), record.partition(), record.offset())
+                   for record, task in records if task is not None}
         started = time.monotonic()
         settlement = await sender.deliver(tasks)
         sent_s = time.monotonic() - started
@@ -130,9 +132,10 @@ class LaneWorkers:
         for reason, n in out.skipped.items():
             SKIPPED.labels(lane.name, reason).inc(n)
         early = ledger.take_early([provider_id for _, provider_id in out.sent])
-        contexts = ledger.delivered_by([r["message_id"] for r in early])
-        events = [e for e in out.events if e is not None]
-        events += receipt_events([(c, r) for c, r in zip(contexts, early) if c is not None])
+        contexts = ledger.delivered_by([receipt["message_id"] for receipt in early])
+        events = [event for event in out.events if event is not None]
+        events += receipt_events([(context, receipt) for context, receipt in zip(contexts, early)
+                                  if context is not None])
         try:
             announce(events, self.ports.tally, lane.events)
         except EventsUnavailable as exc:
