@@ -12,11 +12,13 @@ PLATFORM := $(PY) deploy/local/stack.py
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-# The environment is rebuilt only when the pins change.
+# The environment is rebuilt only when the pins change. Every package (pip and setuptools too)
+# comes from the lock and must match one of its hashes; the project itself is then built with
+# that setuptools (no isolated build fetching an unpinned one) and adds nothing unpinned.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed ## create the virtual environment

@@ -14,6 +14,7 @@ from typing import Callable
 from prometheus_client import Gauge
 
 from shared.problems import problem_body
+from shared.kafka.security import client_config
 
 Check = Callable[[], None]  # raises when the dependency is not usable
 
@@ -27,7 +28,7 @@ DEPENDENCY_UP = Gauge(
 def kafka_check(bootstrap: str, timeout_s: float) -> Check:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout_s * 1000)})
+    admin = AdminClient(client_config(bootstrap, {"socket.timeout.ms": int(timeout_s * 1000)}))
 
     def check() -> None:
         metadata = admin.list_topics(timeout=timeout_s)

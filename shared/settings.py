@@ -13,11 +13,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth.keys import LOCAL_PUBLIC_KEY, LOCAL_TOKENS
+from shared.kafka.security import KafkaSecurity
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class PlatformSettings(BaseSettings):
+class PlatformSettings(KafkaSecurity, BaseSettings):
+    # KafkaSecurity: KAFKA_SECURITY_PROTOCOL and the SASL and TLS settings of every Kafka client.
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     # Production unless said otherwise: a deployment that forgets the variable gets production's

@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared.events import types as t
+from shared.kafka.security import client_config
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -150,7 +151,7 @@ def replication_factor() -> int:
 
 def ensure_topics(bootstrap: str, timeout: float = 30.0) -> list[str]:
     """Create every registry topic the cluster lacks; return the names created (idempotent)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = admin.list_topics(timeout=timeout).topics
     rf = replication_factor()
     missing = [

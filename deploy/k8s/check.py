@@ -1,12 +1,14 @@
 """Render every overlay and validate every object offline, as an API server would.
 
-    python deploy/k8s/check.py        # exit 1 and say what is wrong, or one line per overlay
+    python deploy/k8s/check.py            # exit 1 and say what is wrong, or one line per overlay
+    python deploy/k8s/check.py --release  # also: prod runs our own image by digest (the release pipeline)
 
 Kubernetes' own kinds are checked against the schemas the kubernetes-validate package bundles,
 strictly (an unknown field is an error, as `kubectl apply --validate=strict` makes it), for the
 oldest and the newest Kubernetes version we support. The operators' kinds (Strimzi, the MongoDB
 operator, Prometheus Operator) are checked against their own CRDs' schemas, kept in
-crd-schemas/ (see its README), made just as strict.
+crd-schemas/ (see its README), made just as strict. Then the rules of rules.py: what the
+manifests promise about users, ACLs, egress, TLS and images, read against the code.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import kustomize  # noqa: E402
+import rules  # noqa: E402
 
 OVERLAYS = HERE / "overlays"
 CRD_SCHEMAS = HERE / "crd-schemas"
@@ -102,15 +105,29 @@ def errors(obj: dict) -> list[str]:
     return found
 
 
-def check(overlay: Path) -> tuple[list[dict], list[str]]:
+def rule_problems(objects: list[dict], overlay: str, release: bool = False) -> list[str]:
+    """What the manifests promise beyond their schemas (rules.py), for this overlay; `release`:
+    the release pipeline's run, after it pinned our own image by digest (README, "Releasing")."""
+    import dev_secrets
+    provider = dev_secrets.DEV_PROVIDER_URL if overlay == "dev" else None
+    problems = (rules.mongodb_problems(objects) + rules.redis_problems(objects) + rules.env_order_problems(objects)
+                + rules.egress_problems(objects, provider) + rules.kafka_problems(objects)
+                + rules.kafka_code_problems() + rules.image_problems(objects, release and overlay == "prod"))
+    return problems + (rules.tls_problems(objects) if overlay == "prod" else [])
+
+
+def check(overlay: Path, release: bool = False) -> tuple[list[dict], list[str]]:
     objects = render(overlay)
-    return objects, [f"{overlay.name}: {name_of(o)}: {e}" for o in objects for e in errors(o)]
+    problems = [f"{name_of(o)}: {e}" for o in objects for e in errors(o)]
+    problems += rule_problems(objects, overlay.name, release)
+    return objects, [f"{overlay.name}: {p}" for p in problems]
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    release = "--release" in argv
     failed = False
     for overlay in overlays():
-        objects, problems = check(overlay)
+        objects, problems = check(overlay, release)
         for problem in problems:
             print(problem)
         failed |= bool(problems)
@@ -119,4 +136,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

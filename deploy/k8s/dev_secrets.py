@@ -2,7 +2,7 @@
 
     python deploy/k8s/dev_secrets.py | kubectl apply -n sangathan -f -
 
-Random passwords for MongoDB's users and Redis, random OTP, provider-webhook and acknowledgement
+Random passwords for MongoDB's and Redis's users, random OTP, provider-webhook and acknowledgement
 HMAC keys, the messaging provider's address (the dev overlay's simulator) with a random API key,
 the local issuer's public key (python -m shared.auth.issuer makes the pair once, under
 .state/auth) and a token per service signed by it, so tokens minted locally work against the
@@ -36,6 +36,9 @@ DEV_PROVIDER_URL = "http://provider-simulator:8005"
 # The dev overlay's public hosts (overlays/dev/ingress.yaml): its certificate names exactly these.
 DEV_PUBLIC_HOSTS = ("sangathan.localtest.me", "links.sangathan.localtest.me")
 CERTIFICATE_DAYS = 90
+# The users of base/mongodb/mongodb.yaml and base/redis/users.acl (a test holds them equal).
+MONGODB_USERS = ("appointments", "notifier", "analytics", "orgtree")
+REDIS_USERS = ("appointments", "otp", "notifier", "dashboard", "probe")
 # The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
 MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
 
@@ -76,8 +79,9 @@ def objects() -> list[dict]:
              "data": {"issuer-public.pem": public_key.read_text(encoding="utf-8")}}]
     made += [secret(f"sangathan-{service}-service-token", token=service_token(service)) for service in SERVICE_CALLS]
     made += [secret(f"sangathan-mongodb-{user}-password", password=secrets.token_urlsafe(24))
-             for user in ("appointments", "notifier", "analytics")]
-    made.append(secret("sangathan-redis", password=secrets.token_hex(24)))  # hex: safe inside REDIS_URL
+             for user in MONGODB_USERS]
+    # Hex: safe inside REDIS_URL. A key per Redis ACL user (base/redis/users.acl).
+    made.append(secret("sangathan-redis-users", **{user: secrets.token_hex(24) for user in REDIS_USERS}))
     # The dashboard's exchange key: a fresh pair; analytics reads the public half.
     private, public = exchange_key_pair()
     made.append(secret("sangathan-dashboard-exchange-key", **{"private.pem": private}))
@@ -101,10 +105,15 @@ def objects() -> list[dict]:
 
 def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
     """(kind, name) -> keys, for every Secret and ConfigMap the rendered objects use but do not
-    define, leaving out what the MongoDB operator writes (connection strings, SCRAM secrets)."""
+    define, leaving out what the operators write (MongoDB's connection strings and SCRAM secrets,
+    Strimzi's users and CA, cert-manager's certificates)."""
     defined = {(o["kind"], o["metadata"]["name"]) for o in rendered}
     by_operator = {u["connectionStringSecretName"] for o in rendered if o["kind"] == "MongoDBCommunity"
                    for u in o["spec"]["users"]}
+    # Strimzi writes each KafkaUser's Secret and its cluster CA's; cert-manager each Certificate's.
+    by_operator |= {o["metadata"]["name"] for o in rendered if o["kind"] == "KafkaUser"}
+    by_operator |= {f"{o['metadata']['name']}-cluster-ca-cert" for o in rendered if o["kind"] == "Kafka"}
+    by_operator |= {o["spec"]["secretName"] for o in rendered if o["kind"] == "Certificate"}
     config_maps = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "ConfigMap"}
     wanted: dict[tuple[str, str], set[str]] = {}
 
@@ -127,10 +136,12 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
         for volume in pod.get("volumes", []):
             if "secret" in volume:
                 want("Secret", volume["secret"]["secretName"], None)
+                for item in volume["secret"].get("items", []):
+                    want("Secret", volume["secret"]["secretName"], item["key"])
             if "configMap" in volume:
                 want("ConfigMap", volume["configMap"]["name"], None)
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             for var in container.get("env", []):
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
                 if ref:

@@ -20,6 +20,7 @@ from shared.events.contracts import Event, InvalidEventError, UnparseableEventEr
 from shared.kafka.deadletters import DLT_SEALED, DeadLetterSeal, dead_letter_seal
 from shared.kafka.lag import LagStats
 from shared.kafka.producer import ConfirmedProducer
+from shared.kafka.security import client_config
 from shared.logging import get_logger, mask_phones
 from shared.settings import PlatformSettings
 from shared.topics import DEAD_LETTER, Topic
@@ -88,14 +89,13 @@ class EventConsumer:
         self._stop = threading.Event()
         self._closed = False
         self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag, from librdkafka's statistics
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap,
+        self._consumer = Consumer(client_config(bootstrap, {
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             **self._lag.config(),
             **(config or {}),
-        })
+        }))
         self._consumer.subscribe([t.name if isinstance(t, Topic) else t for t in topics])
         self._dead_letters = ConfirmedProducer(bootstrap)
         self._seal = seal or dead_letter_seal(PlatformSettings())

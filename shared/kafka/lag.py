@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import Gauge
 
 from shared.logging import get_logger
+from shared.kafka.security import client_config
 
 log = get_logger(__name__)
 
@@ -141,8 +142,8 @@ class GroupLagProbe(_Reporter):
 
     def _reader(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
-                                       "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout_s * 1000)})
+            self._consumer = Consumer(client_config(self.bootstrap, {"group.id": self.group,
+                                       "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout_s * 1000)}))
         return self._consumer
 
     def _partitions_of(self, topic: str) -> list[int]:

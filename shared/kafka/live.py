@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer
 
 from shared.events.contracts import EventError, from_kafka
+from shared.kafka.security import client_config
 from shared.logging import get_logger
 from shared.topics import Topic
 
@@ -69,10 +70,10 @@ class TopicFanout:
             self._listeners.discard(listener)
 
     def run(self, stop: threading.Event) -> None:
-        consumer = Consumer({
-            "bootstrap.servers": self.bootstrap, "group.id": f"{self.group_prefix}-{uuid.uuid4()}",
-            "auto.offset.reset": "latest", "enable.auto.commit": False,
-        })
+        consumer = Consumer(client_config(self.bootstrap, {
+            "group.id": f"{self.group_prefix}-{uuid.uuid4()}", "auto.offset.reset": "latest",
+            "enable.auto.commit": False,
+        }))
         consumer.subscribe([self.topic], on_assign=lambda *_: self.assigned.set())
         try:
             while not stop.is_set():

@@ -12,6 +12,7 @@ from prometheus_client import Counter
 
 from shared import topics
 from shared.events.contracts import Event, new_event, to_kafka
+from shared.kafka.security import client_config
 
 EVENTS_PUBLISHED = Counter("sangathan_events_published", "Events the broker acknowledged, by type", ["type"])
 PUBLISH_FAILURES = Counter("sangathan_event_publish_failures", "Messages the broker did not acknowledge, by topic", ["topic"])
@@ -34,7 +35,7 @@ class ConfirmedProducer:
     """A confluent Producer that tracks each message by a caller's ref until the broker acks it."""
 
     def __init__(self, bootstrap: str, config: dict[str, Any] | None = None):
-        self._producer = Producer({"bootstrap.servers": bootstrap, **RELIABLE, **(config or {})})
+        self._producer = Producer(client_config(bootstrap, {**RELIABLE, **(config or {})}))
         self._pending: dict[int, str] = {}  # one entry per produce call, even for a repeated ref
         self._failed: dict[str, str] = {}
         self._sent = 0

@@ -52,9 +52,12 @@ def test_the_values_are_random_and_strong_enough_for_the_services_that_check_the
     first, second = made(), made()
     hmac = first[("Secret", "sangathan-otp-hmac")]["secret"].encode()
     assert check_secret(hmac) == hmac
-    passwords = [k for k in first if k[1].endswith("-password") or k[1] == "sangathan-redis"]
+    passwords = [k for k in first if k[1].endswith("-password")]
     assert passwords and all(first[k]["password"] != second[k]["password"] for k in passwords)
-    assert first[("Secret", "sangathan-redis")]["password"].isalnum(), "goes into REDIS_URL unescaped"
+    redis_users = first[("Secret", "sangathan-redis-users")]
+    assert all(v.isalnum() and len(v) >= 32 for v in redis_users.values()), "goes into REDIS_URL unescaped"
+    assert len(set(redis_users.values())) == len(redis_users), "one password per Redis user"
+    assert all(redis_users[u] != second[("Secret", "sangathan-redis-users")][u] for u in redis_users)
 
 
 def test_the_service_tokens_verify_against_the_public_key_the_pods_mount(tmp_path):

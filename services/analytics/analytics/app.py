@@ -17,6 +17,7 @@ from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
 from shared.health import kafka_check, mongo_check, readiness
 from shared.kafka.lag import GroupLagProbe
+from shared.kafka.security import faust_credentials
 from shared.logging import configure_logging
 from shared.problems import MEDIA_TYPE, problem_body
 from shared.topics import APPOINTMENTS, replication_factor
@@ -34,6 +35,7 @@ class App(faust.App):
 app = App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
+    broker_credentials=faust_credentials(),  # TLS and SCRAM as every other client (shared/kafka/security.py)
     datadir=str(settings.data_dir),
     store="memory://",  # tables come back from their changelog topics on restart
     web_bind=settings.web_bind,

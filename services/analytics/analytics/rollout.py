@@ -23,6 +23,7 @@ from shared.auth.issuer import organiser_token
 from shared.events import types as t
 from shared.events.contracts import Event, new_event
 from shared.kafka.producer import EventPublisher
+from shared.kafka.security import client_config
 from shared.orgtree.levels import Unit
 from shared.teams.rules import PRESIDENT
 
@@ -104,7 +105,7 @@ class ScratchStream:
             topics.COVERAGE.name: f"{self.prefix}.coverage",
             topics.DEAD_LETTER.name: f"{self.prefix}.dead-letter",
         }
-        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._admin = AdminClient(client_config(bootstrap))
 
     def topic(self, registry_topic: topics.Topic) -> str:
         return self.names[registry_topic.name]
@@ -133,8 +134,8 @@ class ScratchStream:
         Said when a test fails, to tell a worker that stopped reading from one that miscounted.
         """
         topic = self.topic(topics.APPOINTMENTS)
-        probe = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.app_id,
-                          "enable.auto.commit": False})
+        probe = Consumer(client_config(self.bootstrap, {"group.id": self.app_id,
+                                                  "enable.auto.commit": False}))
         try:
             parts = [TopicPartition(topic, p) for p in range(topics.APPOINTMENTS.partitions)]
             committed = {tp.partition: (tp.offset if tp.offset >= 0 else None)

@@ -39,6 +39,7 @@ from shared.health import Check, kafka_check, mongo_check, redis_check
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.deadletters import dead_letter_seal
 from shared.kafka.producer import ConfirmedProducer
+from shared.kafka.security import client_config
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 
@@ -171,7 +172,7 @@ def ensure_topics(settings: NotifierSettings) -> None:
     if not settings.topic_namespace:
         topics.ensure_topics(settings.kafka_bootstrap)
         return
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap))
     existing = admin.list_topics(timeout=10).topics
     wanted = [NewTopic(settings.topic(topic.name), num_partitions=min(topic.partitions, 3), replication_factor=1)
               for topic in NOTIFIER_TOPICS if settings.topic(topic.name) not in existing]

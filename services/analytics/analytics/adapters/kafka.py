@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.events.contracts import new_event, to_kafka
 from shared.events.types import COVERAGE_UPDATED
+from shared.kafka.security import aiokafka_auth
 from shared.kafka.consumer import (
     DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
     DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED,
@@ -143,7 +144,7 @@ class ViewReader:
         consumer = AIOKafkaConsumer(
             self.partials_topic, self.coverage_topic, bootstrap_servers=self.bootstrap, group_id=None,
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024, **aiokafka_auth(),
         )
         await consumer.start()
         try:

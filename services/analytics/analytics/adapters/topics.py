@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared.logging import get_logger
+from shared.kafka.security import client_config
 
 log = get_logger(__name__)
 
@@ -32,7 +33,7 @@ class WorkerTopic:
 def ensure_worker_topics(bootstrap: str, wanted: list[WorkerTopic], replication: int,
                          timeout_s: float = 120.0) -> None:
     """Create what is missing, then wait until the broker lists every partition with a leader."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -16,6 +16,7 @@ from notifier.domain.tasks import BULK, NORMAL, URGENT, Task
 from shared import topics
 from shared.kafka.lag import LagStats
 from shared.kafka.producer import ConfirmedProducer
+from shared.kafka.security import client_config
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -47,10 +48,10 @@ class TaskConsumer:
     def __init__(self, bootstrap: str, topic: str, group_id: str, config: dict | None = None):
         self.topic = topic
         self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag of this lane's partitions
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False,
+        self._consumer = Consumer(client_config(bootstrap, {
+            "group.id": group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **self._lag.config(), **(config or {}),
-        })
+        }))
         self._consumer.subscribe([topic])
 
     def poll(self, size: int, timeout: float) -> tuple[list[tuple[Message, Task | None]], dict]:

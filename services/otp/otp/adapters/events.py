@@ -25,6 +25,7 @@ from shared import topics
 from shared.events import types
 from shared.events.contracts import new_event, to_kafka
 from shared.kafka.producer import EVENTS_PUBLISHED, PUBLISH_FAILURES, RELIABLE
+from shared.kafka.security import client_config
 
 SOURCE = "/sangathan/otp"
 _IDS = uuid.UUID("5f0c9d0e-7f1a-4b43-9a8e-0d6c2f1b7a31")  # namespace of this service's event ids
@@ -40,8 +41,8 @@ class ConfirmingPublisher:
     def __init__(self, bootstrap: str, timeout_s: float, topic_for: Callable[[str], str] | None = None):
         # librdkafka gives up on a message when the caller stops waiting for it, so a 503 is not
         # followed by the event turning up later anyway.
-        self._producer = Producer({"bootstrap.servers": bootstrap, **RELIABLE, "linger.ms": LINGER_MS,
-                                   "message.timeout.ms": int(timeout_s * 1000)})
+        self._producer = Producer(client_config(bootstrap, {**RELIABLE, "linger.ms": LINGER_MS,
+                                                            "message.timeout.ms": int(timeout_s * 1000)}))
         self._timeout_s = timeout_s
         self._topic_for = topic_for or (lambda event_type: topics.topic_for(event_type).name)
         self._stop = threading.Event()
