@@ -52,6 +52,7 @@ def test_an_organiser_reads_their_own_subtree_only():
 
 def test_headquarters_reads_everything():
     who = access.reader(bearer(organiser_token(sub="user-hq", unit="IN")))
+    assert access.may_read(who, ["IN-UP-D44", "IN-HP-D01-A01-M01-S01-B001", "IN"])
     access.require(who, ["IN-UP-D44"])
 
 
