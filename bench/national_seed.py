@@ -29,7 +29,8 @@ from pymongo.database import Database  # noqa: E402
 from appointments.adapters.mongo import BoothTeams  # noqa: E402
 from appointments.adapters.personal import personal_data  # noqa: E402
 from appointments.adapters.recipients import RecipientDirectory, document_id, entry  # noqa: E402
-from appointments.domain import BoothTeam, Person, booth_path  # noqa: E402
+from appointments.domain import BoothTeam, Person  # noqa: E402
+from shared.orgtree.levels import booth_path  # noqa: E402
 from appointments.settings import AppointmentsSettings  # noqa: E402
 from shared.mongo import insert_ignoring_duplicates  # noqa: E402
 from shared.orgtree.generator import DEFAULT_SEED, generate_national  # noqa: E402
@@ -79,7 +80,7 @@ def seed(settings: PlatformSettings | None = None) -> Database:
 def president_team(unit: dict, n: int) -> BoothTeam:
     """A booth team whose president is appointed and verified, its events taken as published."""
     now = datetime.now(timezone.utc)
-    team = BoothTeam(booth_id=unit["id"], booth_path=booth_path(unit["ancestors"]), rules=rules_for(unit["state"]))
+    team = BoothTeam(booth_id=unit["id"], booth_path=booth_path(unit["id"]), rules=rules_for(unit["state"]))
     person = Person(name=f"President {n}", phone=f"+917{n:09d}", gender="female", channel="whatsapp")
     appointment = team.appoint(role=PRESIDENT, person=person, organiser="bench-seed", now=now)
     team.confirm_otp(appointment_id=appointment.id, otp_request_id=appointment.otp_request_id,

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 
+from shared.orgtree.levels import is_within
+
 ALGORITHM = "EdDSA"
 SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")  # the events' organiser id pattern
 ORGANISER = "organiser"
@@ -29,13 +31,10 @@ class Principal:
     actor: str | None = None
 
     def may_act_in(self, unit_id: str) -> bool:
-        """Whether `unit_id` is the principal's unit or below it.
-
-        Unit ids extend their parent's id (`IN-HP-D07` is under `IN-HP`), so this needs no lookup.
-        """
+        """Whether `unit_id` is the principal's unit or below it (no lookup: see shared/orgtree/levels)."""
         if self.kind != ORGANISER or not self.unit:
             return False
-        return unit_id == self.unit or unit_id.startswith(self.unit + "-")
+        return is_within(unit_id, self.unit)
 
 
 def subject_id(sub: str) -> str:

@@ -19,15 +19,11 @@ from confluent_kafka import Consumer
 from shared.events.contracts import EventError, from_kafka
 from shared.kafka.security import client_config
 from shared.logging import get_logger
+from shared.orgtree.levels import is_within
 from shared.topics import Topic
 
 log = get_logger(__name__)
 QUEUE_SIZE = 1000
-
-
-def within(unit_id: str, ancestor_id: str) -> bool:
-    """Unit ids extend their parent's (`IN-HP-D07` is under `IN-HP`), so no lookup is needed."""
-    return unit_id == ancestor_id or unit_id.startswith(ancestor_id + "-")
 
 
 @dataclass(eq=False)
@@ -38,7 +34,7 @@ class Listener:
     depth: int | None = None  # levels below the unit it wants (0: the unit only); None: all
 
     def wants(self, subject: str) -> bool:
-        if not within(subject, self.unit_id):
+        if not is_within(subject, self.unit_id):
             return False
         return self.depth is None or subject.count("-") - self.unit_id.count("-") <= self.depth
 

@@ -5,6 +5,7 @@ reads like an address. Each level below the state has a one-letter prefix and a 
 zero-padded width, so ids sort in tree order as plain strings.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -62,6 +63,35 @@ def ancestor_ids(unit_id: str) -> list[str]:
     return ["-".join(parts[:n]) for n in range(1, len(parts))]
 
 
+# Unit ids extend their parent's by one segment (`IN-HP-D07` is under `IN-HP`), so the rules
+# below read the tree from ids alone, with no lookup. Every service asks them here.
+
+
 def is_within(unit_id: str, ancestor_id: str) -> bool:
-    """Whether the unit is the given unit or lies in its subtree, read from the ids."""
+    """Whether the unit is the given unit or lies in its subtree."""
     return unit_id == ancestor_id or unit_id.startswith(ancestor_id + "-")
+
+
+def overlap(units: Iterable[str], others: Iterable[str]) -> bool:
+    """Whether some booth lies in both sets of units: one unit is the other or under it."""
+    others = list(others)
+    return any(is_within(u, o) or is_within(o, u) for u in units for o in others)
+
+
+def outermost(units: Iterable[str]) -> list[str]:
+    """The units not inside another of them, sorted (`IN-HP` covers `IN-HP-D03`): a scope in
+    which no booth is counted or reached twice."""
+    kept: list[str] = []
+    for unit in sorted(set(units), key=lambda u: (u.count("-"), u)):
+        if not any(is_within(unit, k) for k in kept):
+            kept.append(unit)
+    return sorted(kept)
+
+
+def booth_path(booth_id: str) -> dict[str, str] | None:
+    """A booth's ancestors by level, as events carry them (`booth_path`), or None for an id that is
+    not a booth's."""
+    ancestors = ancestor_ids(booth_id)
+    if len(ancestors) != len(LEVELS) - 1:
+        return None
+    return {level.name: unit for level, unit in zip(LEVELS[1:], ancestors[1:])}

@@ -24,8 +24,9 @@ import pytest
 
 from notifier.adapters.lanes import TaskProducer
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import OTP, Task, booth_path, delivery_id
+from notifier.domain.tasks import OTP, Task, delivery_id
 from shared.auth.keys import LOCAL_TOKENS
+from shared.orgtree.levels import booth_path
 from tests.processes import Process, port_open, wait_until
 
 pytestmark = pytest.mark.e2e

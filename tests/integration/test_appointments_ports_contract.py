@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
-from appointments.domain import PRESIDENT, BoothTeam, Person, booth_path
+from appointments.domain import PRESIDENT, BoothTeam, Person
 from appointments.ports import ConcurrentUpdate
-from shared.orgtree.levels import ancestor_ids
+from shared.orgtree.levels import booth_path
 from shared.teams.rules import rules_for
 from tests.fakes.appointments import InMemoryBoothTeams, InMemoryPresidentPosts
 
@@ -36,7 +36,7 @@ def phone() -> str:
 
 
 def new_team(booth_id: str, *presidents: Person) -> BoothTeam:
-    team = BoothTeam(booth_id=booth_id, booth_path=booth_path(ancestor_ids(booth_id)), rules=rules_for("HP"))
+    team = BoothTeam(booth_id=booth_id, booth_path=booth_path(booth_id), rules=rules_for("HP"))
     for person in presidents:
         team.appoint(role=PRESIDENT, person=person, organiser="u", now=NOW)
     return team

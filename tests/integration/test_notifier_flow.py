@@ -28,10 +28,11 @@ from pymongo import MongoClient
 
 from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskProducer
-from notifier.domain.tasks import OTP, Task, booth_path, delivery_id
+from notifier.domain.tasks import OTP, Task, delivery_id
 from shared import topics
 from shared.auth.issuer import organiser_token, service_token
 from shared.kafka.deadletters import dead_letter_seal
+from shared.orgtree.levels import booth_path
 from shared.settings import PlatformSettings
 from tests.conftest import random_suffix
 from tests.processes import Process, free_port, wait_until

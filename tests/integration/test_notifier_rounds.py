@@ -33,9 +33,10 @@ from notifier.commands import CancelDirective, IssueDirective, ScheduleFanOut
 from notifier.domain import recurrence as rec
 from notifier.domain.directives import CANCELLED, SCHEDULED, SENT, Directive
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import Task, booth_path
+from notifier.domain.tasks import Task
 from notifier.fanout import FanOut
 from shared import topics
+from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
 from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix

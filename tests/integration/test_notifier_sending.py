@@ -20,10 +20,11 @@ from notifier.domain.acks import AckLinks
 from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import DIRECTIVE, Task, booth_path, delivery_id
+from notifier.domain.tasks import DIRECTIVE, Task, delivery_id
 from notifier.handlers.ports import Ports
 from notifier.sending import DirectiveCache, Sender
 from shared.crypto.fields import VersionedIndex
+from shared.orgtree.levels import booth_path
 from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration

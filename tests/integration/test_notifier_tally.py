@@ -11,8 +11,8 @@ import redis
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.tally import Tally
 from notifier.domain import receipts
-from notifier.domain.tasks import booth_path
 from shared.crypto.fields import VersionedIndex
+from shared.orgtree.levels import booth_path
 from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,10 @@ import pytest
 
 from analytics.coverage.domain import (
     ACKNOWLEDGED, DELIVERED, PENDING, REVOKED, VERIFIED, AppointmentChange, BoothTeam, Counts,
-    contributions, directive_mark, mark_directive, path_matches, reach_of, targeted_scope, units_above,
+    contributions, directive_mark, mark_directive, path_matches, reach_of, units_above,
 )
 from shared.events import types as t
+from shared.orgtree.levels import outermost
 
 PATH = {"state": "IN-HP", "district": "IN-HP-D01", "assembly": "IN-HP-D01-A01",
         "mandal": "IN-HP-D01-A01-M01", "sector": "IN-HP-D01-A01-M01-S01"}
@@ -166,5 +167,5 @@ def test_directive_marks_ignore_repeats_and_order():
 
 
 def test_a_scope_inside_another_scope_unit_counts_once():
-    assert targeted_scope(["IN-HP-D01", "IN-HP", "IN-UP-D44", "IN-UP-D44"]) == ["IN-HP", "IN-UP-D44"]
-    assert targeted_scope(["IN-HP-D1", "IN-HP-D10"]) == ["IN-HP-D1", "IN-HP-D10"]
+    assert outermost(["IN-HP-D01", "IN-HP", "IN-UP-D44", "IN-UP-D44"]) == ["IN-HP", "IN-UP-D44"]
+    assert outermost(["IN-HP-D1", "IN-HP-D10"]) == ["IN-HP-D1", "IN-HP-D10"]

@@ -6,16 +6,17 @@ import pytest
 
 from appointments.domain import (
     PENDING, REPLACED, REVOKED, VERIFIED, BoothTeam, IdempotencyKeyReused, Person, RoleFilled, RuleBroken,
-    WrongState, booth_path, roles_reached_differently,
+    WrongState, roles_reached_differently,
 )
 from appointments.phones import InvalidPhone, mask, normalise_mobile
 from shared.events import types
 from shared.events.contracts import validate
+from shared.orgtree.levels import booth_path
 from shared.teams.rules import rules_for
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 BOOTH = "IN-HP-D01-A01-M01-S01-B001"
-PATH = booth_path(["IN", "IN-HP", "IN-HP-D01", "IN-HP-D01-A01", "IN-HP-D01-A01-M01", "IN-HP-D01-A01-M01-S01"])
+PATH = booth_path(BOOTH)
 
 
 def team() -> BoothTeam:

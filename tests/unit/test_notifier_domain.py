@@ -14,7 +14,8 @@ from notifier.domain import acks, directives, receipts, signatures
 from notifier.domain.messages import directive_message
 from notifier.domain.pacing import Pacer
 from notifier.domain.policy import IST, SendingPolicy, parse_polls, parse_quiet_hours
-from notifier.domain.tasks import DIRECTIVE, OTP, REMINDER, Task, backoff_s, booth_path, delivery_id
+from notifier.domain.tasks import DIRECTIVE, OTP, REMINDER, Task, backoff_s, delivery_id
+from shared.orgtree.levels import booth_path, outermost
 
 BOOTH = "IN-HP-D07-A03-M02-S05-B012"
 KEY = b"k" * 32
@@ -261,8 +262,8 @@ def test_the_event_data_of_a_directive_is_valid_against_the_directive_issued_sch
 
 
 def test_a_scope_drops_units_already_covered_by_another_and_only_nation_and_states_split():
-    assert directives.independent(["IN-HP-D03", "IN-HP", "IN-MP-D01", "IN-MP-D01-A02"]) == ["IN-HP", "IN-MP-D01"]
-    assert directives.independent(["IN", "IN-HP"]) == ["IN"]
+    assert outermost(["IN-HP-D03", "IN-HP", "IN-MP-D01", "IN-MP-D01-A02"]) == ["IN-HP", "IN-MP-D01"]
+    assert outermost(["IN", "IN-HP"]) == ["IN"]
     assert [directives.splits(u) for u in ("IN", "IN-HP", "IN-HP-D01")] == [True, True, False]
 
 

@@ -16,6 +16,7 @@ from appointments import handlers
 from appointments.domain import DomainError, Person
 from appointments.phones import InvalidPhone, normalise_mobile
 from shared.auth.tokens import Principal
+from shared.orgtree.levels import is_within
 
 REQUIRED_COLUMNS = ("booth_id", "role", "name", "phone", "gender")
 MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is not a team
@@ -127,7 +128,7 @@ def _applied(ctx, groups, unit_id: str, organiser: str, hooks: Hooks) -> Iterato
 
 def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tuple[list[handlers.Row], list[dict]]:
     """A booth's rows that can be tried, and the lines of those refused before any is tried."""
-    if not (booth_id == unit_id or booth_id.startswith(unit_id + "-")):
+    if not is_within(booth_id, unit_id):
         detail = f"{booth_id or '(empty)'} is not in {unit_id}"
         return [], [_refused(n, booth_id, "outside-jurisdiction", "booth_id", detail) for n, _ in records]
     rows, refused = [], []

@@ -403,9 +403,3 @@ def idempotency_key(organiser: str, key: str) -> str:
 def roles_reached_differently(events: list[dict[str, Any]]) -> set[str]:
     """The roles whose verified appointees these outbox events changed: a verification, an end."""
     return {e["data"]["role"] for e in events if e["type"] in (types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED)}
-
-
-def booth_path(ancestors: list[str]) -> dict[str, str]:
-    """The registry's ancestor ids (national first) as the events' named path."""
-    _national, state, district, assembly, mandal, sector = ancestors
-    return {"state": state, "district": district, "assembly": assembly, "mandal": mandal, "sector": sector}

@@ -15,15 +15,14 @@ from typing import TypeVar
 
 from appointments import commands
 from appointments.domain import (
-    PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, booth_path,
-    idempotency_key,
+    PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, idempotency_key,
 )
 from appointments.ports import (
     CodeChecker, ConcurrentUpdate, ErasureTrail, OrganiserBudgets, OtpRejected, PresidentPostRegister, TeamStore,
 )
 from shared.auth.tokens import Principal
 from shared.logging import get_logger
-from shared.orgtree.levels import is_within
+from shared.orgtree.levels import booth_path, is_within
 from shared.orgtree.repository import OrgRegistry
 from shared.ratelimit import LimitsUnavailable, Throttled
 
@@ -88,7 +87,7 @@ def load_team(ctx: Context, booth_id: str) -> BoothTeam:
     unit = ctx.registry.get(booth_id)
     if unit is None or unit["level"] != "booth":
         raise UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
-    path = booth_path(unit["ancestors"])
+    path = booth_path(booth_id)
     return BoothTeam(booth_id=booth_id, booth_path=path, rules=ctx.teams.rules_for(unit["state"]))
 
 
@@ -392,7 +391,7 @@ def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser:
         if unit is None:
             results[booth_id] = UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
             continue
-        team = BoothTeam(booth_id=booth_id, booth_path=booth_path(unit["ancestors"]),
+        team = BoothTeam(booth_id=booth_id, booth_path=booth_path(booth_id),
                          rules=ctx.teams.rules_for(unit["state"]))
         drafts[booth_id] = (team, _draft(team, rows, organiser, ctx.clock()))
     one_by_one = _claim_presidents(ctx, drafts)

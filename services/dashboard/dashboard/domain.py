@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.kafka.live import within
+from shared.orgtree.levels import is_within
 
 # The session cookie: `__Host-` whenever the site is HTTPS, so the browser takes it only when it
 # is Secure, for Path=/ and without a Domain (no subdomain can set or read it).
@@ -30,7 +30,7 @@ def session_ends(token_expires: float, now: float, longest_s: float) -> float:
 
 def may_view(home_unit: str, unit_id: str) -> bool:
     """An organiser sees their own unit's subtree; HQ (unit IN) sees the nation."""
-    return within(unit_id, home_unit)
+    return is_within(unit_id, home_unit)
 
 
 def coverage_change(item: dict[str, Any]) -> dict[str, Any]:

@@ -30,11 +30,12 @@ from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally, count_target
 from notifier.domain import recurrence
 from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_SENDING, SCHEDULE, START, Directive,
-                                        fanout_job, independent, splits)
+                                        fanout_job, splits)
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
 from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
+from shared.orgtree.levels import outermost
 from shared.orgtree.repository import OrgRegistry
 
 log = get_logger(__name__)
@@ -166,7 +167,7 @@ class FanOut:
 
     def chunks(self, scope: tuple[str, ...] | list[str]) -> list[str]:
         chunks = []
-        for unit in independent(scope):
+        for unit in outermost(scope):
             children = [c["id"] for c in self.registry.children(unit)] if splits(unit) else []
             chunks.extend(children or [unit])
         return chunks

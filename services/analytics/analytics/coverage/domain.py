@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from shared.events import types as t
+from shared.orgtree.levels import is_within
 from shared.teams.rules import PRESIDENT, WHATSAPP_PRAMUKH, rules_for
 
 PENDING, VERIFIED, REVOKED = 0, 1, 2
@@ -241,7 +242,7 @@ def contributions(team: BoothTeam) -> dict[str, Counts]:
 
 def path_matches(booth_id: str, units: tuple[str, ...], registry_ancestors: list[str]) -> bool:
     """Whether an event's booth_path names the booth's ancestors as the registry has them."""
-    return list(units) == list(registry_ancestors) and booth_id.startswith(units[-1] + "-")
+    return list(units) == list(registry_ancestors) and booth_id != units[-1] and is_within(booth_id, units[-1])
 
 
 # --- directives -----------------------------------------------------------------------------
@@ -314,9 +315,3 @@ def mark_directive(marks: Mapping[str, int], directive_id: str, mark: int) -> di
 
 def reach_of(flags: int, at: float | None) -> Reach:
     return Reach(int(bool(flags & DELIVERED)), int(bool(flags & ACKNOWLEDGED)), at)
-
-
-def targeted_scope(scope: Iterable[str]) -> list[str]:
-    """The scope without units already inside another scope unit (their booths count once)."""
-    units = sorted(set(scope))
-    return [u for u in units if not any(u != o and u.startswith(o + "-") for o in units)]

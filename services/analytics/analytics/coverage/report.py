@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from shared.orgtree.levels import is_within
 from shared.teams.rules import rules_for
 
 from analytics.coverage.domain import Counts, Reach, state_code
@@ -57,7 +58,7 @@ def directives_within(directives: Iterable[Mapping[str, Any]], unit_id: str, lim
     The rule /directives/{id}/reach applies to its caller: a directive belongs to a unit when its
     issuing unit or a unit of its scope lies inside it (a national directive is HQ's, not a state's).
     """
-    mine = [d for d in directives if any(_within(u, unit_id) for u in (d["issuing_unit"], *d["scope"]))]
+    mine = [d for d in directives if any(is_within(u, unit_id) for u in (d["issuing_unit"], *d["scope"]))]
     return sorted(mine, key=lambda d: (d["issued_at"], d["directive_id"]), reverse=True)[:limit]
 
 
@@ -66,10 +67,6 @@ def booths_without_president(booth_ids: Iterable[str], has_president: Callable[[
     """How many of the booths still lack a verified president, and the first `limit` of them in booth order."""
     missing = sorted(b for b in booth_ids if not has_president(b))
     return {"count": len(missing), "booths": missing[:limit]}
-
-
-def _within(unit_id: str, ancestor_id: str) -> bool:
-    return unit_id == ancestor_id or unit_id.startswith(ancestor_id + "-")
 
 
 def _share(part: int, whole: int) -> float:

@@ -17,7 +17,7 @@ from shared.events import types as t
 from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
 from shared.kafka.consumer import EVENTS_CONSUMED, INVALID, REJECTED, UNPARSEABLE
 from shared.logging import get_logger
-from shared.orgtree.levels import level_of
+from shared.orgtree.levels import level_of, outermost
 
 from analytics.adapters.kafka import CoverageOut, DeadLetters, PartialsOut
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
@@ -25,7 +25,7 @@ from analytics.coverage import metrics
 from analytics.coverage.deadline import Target, progress
 from analytics.coverage.domain import (
     APPOINTMENT_TYPES, HOUR_S, NATIONAL, PENDING, AppointmentChange, BoothTeam, Counts, Reach, contributions,
-    directive_mark, mark_directive, path_matches, reach_of, targeted_scope, units_above,
+    directive_mark, mark_directive, path_matches, reach_of, units_above,
 )
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.partials import COVERAGE, REACH, CoverageView, PartialBook, due_updates
@@ -128,7 +128,7 @@ class CoverageStream:
         if event.type != t.DIRECTIVE_ISSUED:
             return self._count(event, "ignored")
         data = event.data
-        scope = targeted_scope(data["scope"])
+        scope = outermost(data["scope"])  # a booth under two scope units counts once
         units = [await self.registry.unit_until_answered(u, self.stopping) for u in scope]
         unknown = [u for u, unit in zip(scope, units) if unit is None]
         if unknown:

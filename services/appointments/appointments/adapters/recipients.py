@@ -26,10 +26,10 @@ from pymongo.errors import DuplicateKeyError
 
 from appointments.adapters.mongo import Resealed
 from appointments.adapters.personal import PersonalData
-from appointments.domain import BoothTeam, booth_path
+from appointments.domain import BoothTeam
 from shared.crypto.fields import sealed_with
 from shared.logging import get_logger
-from shared.orgtree.levels import BY_NAME, LEVELS, ancestor_ids, is_within, level_of
+from shared.orgtree.levels import BY_NAME, LEVELS, booth_path, is_within, level_of
 from shared.orgtree.repository import OrgRegistry
 
 log = get_logger(__name__)
@@ -165,7 +165,7 @@ class RecipientDirectory:
                 doc = self.docs.find_one({"_id": document_id(assembly, role)})
                 for booth_id, value in sorted((doc or {}).get("booths", {}).items()):
                     if is_within(booth_id, unit_id):
-                        path = booth_path(ancestor_ids(booth_id))
+                        path = booth_path(booth_id)
                         for person in value.split("|")[1:]:
                             appointment_id, phone, locale = person.split(",")
                             yield {"booth_id": booth_id, "booth_path": path, "appointment_id": appointment_id,

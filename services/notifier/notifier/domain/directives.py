@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from notifier.commands import IssueDirective
 from notifier.domain import recurrence
 from notifier.domain.policy import SendingPolicy
-from shared.orgtree.levels import level_of
+from shared.orgtree.levels import level_of, overlap
 
 OVERRIDE_SCOPE = "directives:override-quiet-hours"
 OVERRIDE_LEVELS = ("national", "state")
@@ -98,12 +98,6 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
     return None
 
 
-def scopes_overlap(a: list[str] | tuple[str, ...], b: list[str] | tuple[str, ...]) -> bool:
-    """Whether some booth is in both scopes: one unit is the other or lies under it (unit ids
-    extend their parent's, so this needs no lookup)."""
-    return any(x == y or x.startswith(y + "-") or y.startswith(x + "-") for x in a for y in b)
-
-
 def rounds_per_day_refusal(cmd: IssueDirective, others: list[dict]) -> Refusal | None:
     """At most six rounds a day reach any unit, counting the recurring directives already running
     whose scope overlaps this one's (as if their slots fell on the same day: the safe reading)."""
@@ -111,7 +105,7 @@ def rounds_per_day_refusal(cmd: IssueDirective, others: list[dict]) -> Refusal |
     if rule is None:
         return None
     taken = [(d["_id"], recurrence.parse(d["recurrence"]["rrule"], d["recurrence"]["timezone"], None).per_day)
-             for d in others if d.get("recurrence") and scopes_overlap(cmd.scope, d["scope"])]
+             for d in others if d.get("recurrence") and overlap(cmd.scope, d["scope"])]
     total = rule.per_day + sum(n for _, n in taken)
     if total <= recurrence.MAX_ROUNDS_PER_DAY:
         return None
@@ -133,17 +127,6 @@ def _recurrence_data(given: dict | None) -> dict | None:
     until = given.get("until")
     return {"rrule": recurrence.canonical(given["rrule"]), "timezone": given["timezone"],
             "until": until.isoformat() if until else None}
-
-
-def independent(scope: tuple[str, ...] | list[str]) -> list[str]:
-    """The scope without units that lie under another unit of it (IN-HP covers IN-HP-D03), so
-    no booth is fanned out twice. Unit ids extend their parent's, so this needs no lookup."""
-    ordered = sorted(set(scope), key=lambda u: (u.count("-"), u))
-    kept: list[str] = []
-    for unit in ordered:
-        if not any(unit == k or unit.startswith(k + "-") for k in kept):
-            kept.append(unit)
-    return sorted(kept)
 
 
 def splits(unit_id: str) -> bool:

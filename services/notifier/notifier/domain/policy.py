@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.orgtree.levels import is_within
+
 IST = ZoneInfo("Asia/Kolkata")
 
 
@@ -61,7 +63,7 @@ class SendingPolicy:
 
     def _after_blackout(self, at: datetime, booth_id: str) -> datetime:
         for unit, close in self.polls.items():
-            if (booth_id == unit or booth_id.startswith(unit + "-")) and close - self.blackout <= at < close:
+            if is_within(booth_id, unit) and close - self.blackout <= at < close:
                 at = close
         return at
 

@@ -37,16 +37,6 @@ def lane_for(priority: str) -> str:
     return priority
 
 
-def booth_path(booth_id: str) -> dict[str, str] | None:
-    """A booth's ancestors read from its id (`IN-HP-D07-A03-M02-S05-B012` extends each parent's
-    id by one segment), or None for an id that is not a booth's."""
-    parts = booth_id.split("-")
-    if len(parts) != 7:
-        return None
-    prefix = lambda n: "-".join(parts[:n])  # noqa: E731
-    return {"state": prefix(2), "district": prefix(3), "assembly": prefix(4), "mandal": prefix(5), "sector": prefix(6)}
-
-
 @dataclass(frozen=True)
 class Task:
     delivery_id: str

@@ -4,8 +4,9 @@ caller hears they are queued."""
 from __future__ import annotations
 
 from notifier.commands import SendOtp
-from notifier.domain.tasks import OTP, URGENT, Task, booth_path, delivery_id
+from notifier.domain.tasks import OTP, URGENT, Task, delivery_id
 from notifier.handlers.ports import Ports
+from shared.orgtree.levels import booth_path
 
 OTP_LIFETIME_S = 600
 

@@ -12,9 +12,10 @@ from prometheus_client import Counter as Metric
 from notifier.adapters.events import EventsUnavailable, acknowledged, delivery_status, now
 from notifier.commands import Acknowledge
 from notifier.domain.receipts import DELIVERED, FAILED, READ
-from notifier.domain.tasks import Task, booth_path
+from notifier.domain.tasks import Task
 from notifier.handlers.consent import opt_out
 from notifier.handlers.ports import DeliveryLedger, EventPublisher, NotFound, Ports, Refused, StatusTally, TaskLanes
+from shared.orgtree.levels import booth_path
 
 RECEIPTS = Metric("sangathan_notifier_receipts", "Provider status reports, by status and outcome",
                   ["status", "outcome"])
