@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "docs"))
 import gen_topic_table  # noqa: E402
 from shared import topics  # noqa: E402
 
-MAPS = [ROOT / "docs" / "architecture.md"]
+MAPS = [ROOT / "docs" / "architecture.md", ROOT / "CONTRIBUTING.md"]
 FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 QUOTED = re.compile(r"`([^`\n]+)`")
 PATH = re.compile(r"^[\w.\-/*]+$")
