@@ -51,6 +51,24 @@ DLT_GROUP = "dlt_group"
 DLT_TIME = "dlt_time"
 
 
+def dead_letter_headers(original: list[tuple[str, bytes]], *, reason: str, error_class: str, error: str, topic: str,
+                        partition: int, offset: int, group: str, sealed: str | None = None) -> list[tuple[str, bytes]]:
+    """A dead letter's headers: the record's own, then why (reason, error) and where it came from
+    (topic, partition, offset, group), and how its personal data was sealed (DLT_SEALED). The
+    one shape every dead letter has, whoever writes it; the error text is masked as logs are,
+    since it can quote what was wrong."""
+    return list(original) + [
+        (DLT_REASON, reason.encode()),
+        (DLT_ERROR_CLASS, error_class.encode()),
+        (DLT_ERROR, mask_phones(error)[:1000].encode()),
+        (DLT_ORIGINAL_TOPIC, topic.encode()),
+        (DLT_ORIGINAL_PARTITION, str(partition).encode()),
+        (DLT_ORIGINAL_OFFSET, str(offset).encode()),
+        (DLT_GROUP, group.encode()),
+        (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
+    ] + ([(DLT_SEALED, sealed.encode())] if sealed else [])
+
+
 class PermanentEventError(Exception):
     """Raised by a handler for an event that can never succeed: dead-letter it now, no retries."""
 
@@ -178,18 +196,10 @@ class EventConsumer:
         return True  # max_attempts < 1: nothing to do
 
     def _dead_letter(self, msg: Message, reason: str, exc: Exception) -> None:
-        # Error text can quote what was wrong, so phone numbers are masked as in logs.
         value, sealed = self._seal(msg.value())
-        headers = list(msg.headers() or []) + [
-            (DLT_REASON, reason.encode()),
-            (DLT_ERROR_CLASS, type(exc).__name__.encode()),
-            (DLT_ERROR, mask_phones(str(exc))[:1000].encode()),
-            (DLT_ORIGINAL_TOPIC, msg.topic().encode()),
-            (DLT_ORIGINAL_PARTITION, str(msg.partition()).encode()),
-            (DLT_ORIGINAL_OFFSET, str(msg.offset()).encode()),
-            (DLT_GROUP, self.group_id.encode()),
-            (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
-        ] + ([(DLT_SEALED, sealed.encode())] if sealed else [])
+        headers = dead_letter_headers(msg.headers() or [], reason=reason, error_class=type(exc).__name__,
+                                      error=str(exc), topic=msg.topic(), partition=msg.partition(),
+                                      offset=msg.offset(), group=self.group_id, sealed=sealed)
         where = _where(msg)
         ref = f"{where['topic']}/{where['partition']}/{where['offset']}"
         self._dead_letters.produce(self.dead_letter_topic, msg.key(), value, headers, ref=ref)

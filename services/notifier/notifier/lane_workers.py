@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from notifier.adapters.events import EventsUnavailable, NotifierEvents
 from notifier.adapters.http import Batches, PooledHttp
@@ -22,10 +21,9 @@ from notifier.domain.tasks import Task
 from notifier.handlers.receipts import announce, fall_back_late, receipt_events
 from notifier.handlers.ports import Ports
 from notifier.sending import SKIPPED, Sender, Settlement
-from shared.kafka.consumer import (DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
-                                   DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED, REJECTED)
+from shared.kafka.consumer import EVENTS_DEAD_LETTERED, REJECTED, dead_letter_headers
 from shared.background import Background
-from shared.kafka.deadletters import DLT_SEALED, DeadLetterSeal
+from shared.kafka.deadletters import DeadLetterSeal
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
 
@@ -148,17 +146,14 @@ class LaneWorkers:
             log.warning("late fallback not queued", fields={"lane": lane.name, "error_class": type(exc).__name__})
 
     def _dead_letter(self, lane: str, dead: list[tuple[Task, str]], origins: dict) -> None:
-        now = datetime.now(timezone.utc).isoformat().encode()
         with self._dead_lock:
             for task, code in dead:
                 topic, partition, offset = origins.get(task.delivery_id, ("fallback", -1, -1))
-                headers = [(DLT_REASON, REJECTED.encode()), (DLT_ERROR_CLASS, b"ProviderRefused"),
-                           (DLT_ERROR, f"provider refused on {task.channel}: {code}".encode()),
-                           (DLT_ORIGINAL_TOPIC, topic.encode()), (DLT_ORIGINAL_PARTITION, str(partition).encode()),
-                           (DLT_ORIGINAL_OFFSET, str(offset).encode()), (DLT_GROUP, f"notifier-{lane}".encode()),
-                           (DLT_TIME, now)]
                 value, sealed = self._seal(task.to_json())  # the task holds the recipient's phone
-                headers += [(DLT_SEALED, sealed.encode())] if sealed else []
+                headers = dead_letter_headers([], reason=REJECTED, error_class="ProviderRefused",
+                                              error=f"provider refused on {task.channel}: {code}", topic=topic,
+                                              partition=partition, offset=offset, group=f"notifier-{lane}",
+                                              sealed=sealed)
                 self._dead.produce(self._dead_topic, task.booth_id.encode(), value, headers, ref=task.delivery_id)
             self._dead.flush()
         EVENTS_DEAD_LETTERED.labels(f"notifier-{lane}", REJECTED).inc(len(dead))  # the same count as every consumer's

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -17,10 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from shared.events.contracts import new_event, to_kafka
 from shared.events.types import COVERAGE_UPDATED
 from shared.kafka.security import aiokafka_auth
-from shared.kafka.consumer import (
-    DLT_ERROR, DLT_ERROR_CLASS, DLT_GROUP, DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_PARTITION,
-    DLT_ORIGINAL_TOPIC, DLT_REASON, DLT_TIME, EVENTS_DEAD_LETTERED,
-)
+from shared.kafka.consumer import EVENTS_DEAD_LETTERED, dead_letter_headers
 from shared.logging import get_logger, mask_phones
 
 from analytics.coverage.domain import Counts
@@ -83,16 +79,9 @@ class DeadLetters:
         self._producer_of, self.topic, self.group = producer_of, topic, group
 
     async def send(self, message, reason: str, exc: Exception) -> None:
-        headers = list(_header_pairs(message.headers)) + [
-            (DLT_REASON, reason.encode()),
-            (DLT_ERROR_CLASS, type(exc).__name__.encode()),
-            (DLT_ERROR, mask_phones(str(exc))[:1000].encode()),
-            (DLT_ORIGINAL_TOPIC, message.topic.encode()),
-            (DLT_ORIGINAL_PARTITION, str(message.partition).encode()),
-            (DLT_ORIGINAL_OFFSET, str(message.offset).encode()),
-            (DLT_GROUP, self.group.encode()),
-            (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
-        ]
+        headers = dead_letter_headers(_header_pairs(message.headers), reason=reason, error_class=type(exc).__name__,
+                                      error=str(exc), topic=message.topic, partition=message.partition,
+                                      offset=message.offset, group=self.group)
         # Waited for: the offset is committed after this, and a dead letter must not be lost.
         await self._producer_of().send_and_wait(self.topic, message.key, message.value, None, None, headers)
         EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
