@@ -9,7 +9,7 @@ the default) or from the deterministic national tree generator (=generated, for 
 benchmark without loading 1.28 million units). Phones and appointment ids are derived from the
 booth and seat, so the same unit always yields the same people.
 
-    python -m uvicorn simulator.recipients:app --host 127.0.0.1 --port 8006
+    python -m uvicorn testkit.recipients:app --host 127.0.0.1 --port 8006
 """
 
 import hashlib

@@ -26,7 +26,7 @@ from notifier.adapters.lanes import TaskProducer
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import OTP, Task, booth_path, delivery_id
 from shared.auth.keys import LOCAL_TOKENS
-from tests.processes import Process, port_open, wait_until
+from testkit.processes import Process, port_open, wait_until
 
 pytestmark = pytest.mark.e2e
 
