@@ -42,7 +42,7 @@ import httpx  # noqa: E402
 from confluent_kafka import Consumer, Producer  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from analytics.rollout import APPOINTMENTS_SOURCE, ScratchStream, team  # noqa: E402
+from testkit.rollout import APPOINTMENTS_SOURCE, ScratchStream, team  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.events import types as t  # noqa: E402
 from shared.events.contracts import CONTENT_TYPE, from_kafka, schema_uri  # noqa: E402
@@ -50,7 +50,7 @@ from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from shared.teams.rules import PRESIDENT  # noqa: E402
 from shared.topics import APPOINTMENTS  # noqa: E402
-from tests.processes import start_service  # noqa: E402
+from testkit.processes import start_service  # noqa: E402
 
 # Every input event the worker has handled, whatever it did with it (counted, pending, duplicate, ...).
 EVENTS_HANDLED = re.compile(r'^sangathan_analytics_events_total\{[^}]*\} ([0-9.e+]+)$', re.M)

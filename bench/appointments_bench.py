@@ -53,14 +53,14 @@ from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.topics import APPOINTMENTS  # noqa: E402
-from tests.processes import start_service  # noqa: E402
+from testkit.processes import start_service  # noqa: E402
 
 # The benchmark's own service measures throughput, not the abuse budgets: one bench organiser
 # imports a whole state (Madhya Pradesh's file is ~50 MB) and appoints far past a day's numbers.
 UNBUDGETED = {"IMPORT_MAX_BYTES": str(1024 ** 3), "NEW_NUMBERS_PER_ORGANISER_PER_DAY": str(10 ** 9),
               "VERIFY_PER_ORGANISER_PER_MIN": str(10 ** 9), "VERIFY_PER_APPOINTMENT_PER_MIN": str(10 ** 9),
               "RESEND_PER_ORGANISER_PER_10MIN": str(10 ** 9)}
-from tests.topic_tail import TopicTail  # noqa: E402
+from testkit.topic_tail import TopicTail  # noqa: E402
 
 DISTRICT = "IN-HP-D03"
 SCHEMA = ROOT / "shared/events/schemas/booth-president-appointed/v1.json"

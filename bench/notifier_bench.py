@@ -51,9 +51,9 @@ from pymongo import MongoClient  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.orgtree.generator import NATIONAL_BOOTHS, generate_national  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
-from simulator.recipients import SEATS  # noqa: E402
+from testkit.recipients import SEATS  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
-from tests.processes import Process, free_port, start_service, wait_until  # noqa: E402
+from testkit.processes import Process, free_port, start_service, wait_until  # noqa: E402
 import national_seed  # noqa: E402  (beside this file)
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -79,7 +79,7 @@ class Run:
              "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0",
              "SIMULATOR_MESSAGES_KEPT": "1000"}, tmp / f"{name}-simulator.log")
         self.recipients = None if recipients_url else Process(
-            [PYTHON, "-m", "uvicorn", "simulator.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
+            [PYTHON, "-m", "uvicorn", "testkit.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
              "--no-access-log"],
             {"SANGATHAN_ENV": "test", "SIMULATOR_RECIPIENTS_SOURCE": "generated", "SIMULATOR_BOOTH_STRIDE": str(stride)},
             tmp / f"{name}-recipients.log")

@@ -207,7 +207,7 @@ def row(name: str, result: Result, n: int, cpu_s: float | None) -> str:
 
 
 def main() -> None:
-    from tests.processes import start_service
+    from testkit.processes import start_service
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=2000, help="verifications per second, open loop")

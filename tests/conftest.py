@@ -6,7 +6,6 @@ test depends on another's leftovers.
 """
 
 import os
-import uuid
 
 import pytest
 
@@ -15,10 +14,7 @@ import pytest
 os.environ.setdefault("SANGATHAN_ENV", "development")
 
 from shared.settings import PlatformSettings
-
-
-def random_suffix() -> str:
-    return uuid.uuid4().hex[:10]
+from testkit import random_suffix  # noqa: F401  (tests import it from here too)
 
 
 @pytest.fixture(scope="session")

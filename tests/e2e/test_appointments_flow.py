@@ -14,7 +14,7 @@ from pymongo import MongoClient
 from shared import topics
 from shared.auth.keys import LOCAL_TOKENS
 from shared.events import types
-from tests.topic_tail import TopicTail
+from testkit.topic_tail import TopicTail
 
 pytestmark = pytest.mark.e2e
 

@@ -159,7 +159,7 @@ def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_wo
     """A dashboard told it is served over HTTPS, as in production: chromium keeps its `__Host-`
     Secure cookie (it treats loopback as a secure origin), and the page and its live stream work."""
     from shared.auth.issuer import organiser_token as mint
-    from tests.processes import start_service
+    from testkit.processes import start_service
 
     process, base = start_service("dashboard", {"DASHBOARD_HTTPS": "true"}, tmp_path)
     try:

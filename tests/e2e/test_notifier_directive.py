@@ -27,7 +27,7 @@ from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import OTP, Task, delivery_id
 from shared.auth.keys import LOCAL_TOKENS
 from shared.orgtree.levels import booth_path
-from tests.processes import Process, port_open, wait_until
+from testkit.processes import Process, port_open, wait_until
 
 pytestmark = pytest.mark.e2e
 

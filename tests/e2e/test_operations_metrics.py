@@ -24,9 +24,9 @@ from confluent_kafka import Producer
 
 from notifier.domain.policy import SendingPolicy
 from shared import topics
-from tests.processes import ROOT, wait_until
+from testkit.processes import ROOT, wait_until
 
-import stack  # deploy/local/stack.py, on the path through tests.processes: the processes `make up` runs
+import stack  # deploy/local/stack.py, on the path through testkit.processes: the processes `make up` runs
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from shared.auth.keys import LOCAL_TOKENS
 from shared.events import types
 from shared.kafka.producer import EventPublisher
 from tests.conftest import random_suffix
-from tests.processes import wait_until
-from tests.topic_tail import TopicTail
+from testkit.processes import wait_until
+from testkit.topic_tail import TopicTail
 
 pytestmark = pytest.mark.e2e
 

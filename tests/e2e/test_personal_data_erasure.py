@@ -13,8 +13,8 @@ from shared import topics
 from shared.events import types
 from tests.e2e.test_appointments_flow import (APPOINTMENTS, appoint, booth, code_for, organiser, phone,  # noqa: F401
                                               verify)
-from tests.processes import wait_until
-from tests.topic_tail import TopicTail
+from testkit.processes import wait_until
+from testkit.topic_tail import TopicTail
 
 pytestmark = pytest.mark.e2e
 

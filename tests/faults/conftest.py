@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.processes import ROOT, wait_until
+from testkit.processes import ROOT, wait_until
 
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402  the platform's own components, by pid file

@@ -10,7 +10,7 @@ import pytest
 
 from tests.faults.appointing import appoint, booths_under, random_mandal, team_ids, vacate
 from tests.faults.conftest import APPOINTMENTS, NO_HANG_S, assert_outage_problem, figure, killed, timed
-from tests.processes import wait_until
+from testkit.processes import wait_until
 
 pytestmark = pytest.mark.faults
 

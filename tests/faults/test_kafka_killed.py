@@ -17,8 +17,8 @@ from shared import topics
 from shared.events import types
 from tests.faults.appointing import appoint, booths_under, random_mandal, vacate
 from tests.faults.conftest import ANALYTICS, APPOINTMENTS, OTP, component, figure, killed, stack
-from tests.processes import wait_until
-from tests.topic_tail import TopicTail
+from testkit.processes import wait_until
+from testkit.topic_tail import TopicTail
 
 pytestmark = pytest.mark.faults
 

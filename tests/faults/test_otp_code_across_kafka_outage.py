@@ -22,7 +22,7 @@ from otp.commands import SendCode
 from otp.settings import OtpSettings
 from tests.conftest import random_suffix
 from tests.faults.conftest import NOTIFIER, figure, killed, wait_ready
-from tests.processes import wait_until
+from testkit.processes import wait_until
 
 pytestmark = pytest.mark.faults
 

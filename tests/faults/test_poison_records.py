@@ -21,8 +21,8 @@ from shared.events import types
 from shared.events.contracts import new_event, to_kafka
 from shared.kafka.producer import EventPublisher
 from tests.faults.conftest import OTP, figure
-from tests.processes import wait_until
-from tests.topic_tail import TopicTail
+from testkit.processes import wait_until
+from testkit.topic_tail import TopicTail
 
 pytestmark = pytest.mark.faults
 

@@ -15,7 +15,7 @@ from notifier.settings import NotifierSettings
 from shared.auth.keys import LOCAL_TOKENS
 from tests.faults.appointing import appoint, booths_under, random_mandal, vacate
 from tests.faults.conftest import NO_HANG_S, NOTIFIER, OTP, assert_outage_problem, figure, killed, timed
-from tests.processes import wait_until
+from testkit.processes import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.faults.conftest import component, figure, stack
-from tests.processes import ROOT, wait_until
+from testkit.processes import ROOT, wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from analytics.rollout import CoverageClient, ScratchStream, Seat, rollout_events, team
+from testkit.rollout import CoverageClient, ScratchStream, Seat, rollout_events, team
 from shared import topics
 from shared.events import types as t
 from shared.events.contracts import from_kafka, new_event, to_kafka
 from shared.settings import PlatformSettings
-from tests.processes import start_service
+from testkit.processes import start_service
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ import time
 import httpx
 import pytest
 
-from analytics.rollout import CoverageClient, ScratchStream, rollout_events
+from testkit.rollout import CoverageClient, ScratchStream, rollout_events
 from shared.settings import PlatformSettings
 from shared.topics import APPOINTMENTS
-from tests.processes import start_service
-from stack import kafka_component  # noqa: E402  (tests.processes puts deploy/local on the path)
+from testkit.processes import start_service
+from stack import kafka_component  # noqa: E402  (testkit.processes puts deploy/local on the path)
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from appointments.rekey import reseal
 from shared.crypto.fields import keyring
 from shared.teams.rules import rules_for
 from tests.integration.test_appointments_personal_data import BOOTH, someone
-from tests.processes import ROOT
+from testkit.processes import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from shared.events.contracts import from_kafka
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.teams.rules import rules_for
 from tests.conftest import random_suffix
-from tests.processes import closed_port
+from testkit.processes import closed_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import redis
 
 from shared.auth.issuer import organiser_token
 from tests.integration.test_dashboard_live import Stream
-from tests.processes import closed_port, start_service
+from testkit.processes import closed_port, start_service
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT
+from testkit.processes import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
 from tests.conftest import random_suffix
 from tests.integration.test_notifier_sending import deliver, ledger, make_sender, task  # noqa: F401
-from tests.processes import wait_until
+from testkit.processes import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -35,8 +35,8 @@ from shared.kafka.deadletters import dead_letter_seal
 from shared.orgtree.levels import booth_path
 from shared.settings import PlatformSettings
 from tests.conftest import random_suffix
-from tests.processes import Process, free_port, wait_until
-from tests.topic_tail import TopicTail
+from testkit.processes import Process, free_port, wait_until
+from testkit.topic_tail import TopicTail
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def start_stack(tmp: Path, *, simulator_env: dict | None = None, notifier_env: d
          "SIMULATOR_DELIVERED_DELAY_MS": "100,600", "SIMULATOR_READ_DELAY_MS": "100,800", **(simulator_env or {})},
         tmp / "simulator.log")
     recipients = Process(
-        [PYTHON, "-m", "uvicorn", "simulator.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
+        [PYTHON, "-m", "uvicorn", "testkit.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
          "--no-access-log"], {"SANGATHAN_ENV": "test"}, tmp / "recipients.log")
     env = {
         **secret_env, "NOTIFIER_ACK_SECRET": secrets.token_hex(32), "NOTIFIER_TOPIC_NAMESPACE": f"{ns}.",

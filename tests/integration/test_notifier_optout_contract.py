@@ -11,7 +11,7 @@ import pytest
 
 from notifier.domain.signatures import sign
 from tests.integration.test_notifier_flow import PYTHON, _ready, start_stack, stop_stack
-from tests.processes import Process, wait_until
+from testkit.processes import Process, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from otp.commands import SendCode
 from otp.settings import OtpSettings
 from tests.conftest import random_suffix
 from tests.integration.test_notifier_flow import start_stack, stop_stack
-from tests.processes import wait_until
+from testkit.processes import wait_until
 
 pytestmark = pytest.mark.integration
 

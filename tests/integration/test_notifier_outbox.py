@@ -25,7 +25,7 @@ from shared.events.contracts import from_kafka
 from shared.orgtree.repository import OrgRegistry
 from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
-from tests.processes import closed_port
+from testkit.processes import closed_port
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")

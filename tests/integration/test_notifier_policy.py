@@ -12,7 +12,7 @@ from notifier.domain.directives import OVERRIDE_SCOPE
 from notifier.domain.policy import IST
 from shared.auth.issuer import ORGANISER_SCOPES
 from tests.integration.test_notifier_flow import ack_link, directive_of, start_stack, stop_stack
-from tests.processes import wait_until
+from testkit.processes import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth.issuer import service_token
 from tests.conftest import random_suffix
-from tests.processes import start_service
+from testkit.processes import start_service
 
 pytestmark = pytest.mark.integration
 

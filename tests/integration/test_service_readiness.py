@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from tests.conftest import random_suffix
-from tests.processes import closed_port, start_redis, start_service
+from testkit.processes import closed_port, start_redis, start_service
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ import secrets
 import httpx
 import pytest
 
-from tests.processes import ROOT, Process, free_port, wait_until
+from testkit.processes import ROOT, Process, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

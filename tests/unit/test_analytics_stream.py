@@ -13,7 +13,7 @@ from analytics.coverage.deadline import Target
 from analytics.coverage.domain import Counts
 from analytics.coverage.partials import COVERAGE, REACH, partial_key
 from analytics.coverage.stream import CoverageStream
-from analytics.rollout import Seat, team
+from testkit.rollout import Seat, team
 from shared.events import types as t
 from shared.events.contracts import new_event, to_kafka
 

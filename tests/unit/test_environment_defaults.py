@@ -6,7 +6,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from tests.processes import ROOT
+from testkit.processes import ROOT
 
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402

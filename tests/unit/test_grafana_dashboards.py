@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from tests.processes import ROOT
+from testkit.processes import ROOT
 
 GRAFANA = ROOT / "deploy" / "grafana"
 # Every module that defines Prometheus metrics; importing them registers the metrics.

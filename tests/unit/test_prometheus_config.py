@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from tests.processes import ROOT
+from testkit.processes import ROOT
 
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402

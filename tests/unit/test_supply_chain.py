@@ -2,7 +2,7 @@
 
 import tomllib
 
-from tests.processes import ROOT
+from testkit.processes import ROOT
 
 
 def test_the_build_backend_is_pinned_to_one_version():

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard import domain
 from dashboard.adapters.analytics import AnalyticsUnavailable
-from dashboard.bootstrap import bootstrap
+from dashboard.bootstrap import Adapters, bootstrap
 from dashboard.settings import DashboardSettings
 from shared.auth import exchange
 from shared.auth.http import Authenticator, Credentials, forbidden, token_of, unauthenticated
@@ -43,10 +43,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-settings = DashboardSettings()
-adapters = bootstrap(settings)
-auth = Authenticator(settings)
-COOKIE = domain.session_cookie(settings.secure_cookie)
 log = get_logger(__name__)
 
 
@@ -62,24 +58,9 @@ class Viewer:
         return self.who.unit
 
 
-def _organiser(token: str | None) -> tuple[Principal, float]:
+def _organiser(auth: Authenticator, token: str | None) -> tuple[Principal, float]:
     """The organiser a token for the dashboard names and when it expires; 401/403 problems otherwise."""
     return auth.caller(token, scope=SCOPE, kind=ORGANISER)
-
-
-def _viewer(request: Request, credentials: Credentials) -> Viewer:
-    """The signed-in organiser, from the session cookie (or a bearer header, for API clients)."""
-    if credentials is not None:
-        who, expires = _organiser(token_of(credentials))
-        return Viewer(who, expires, bearer=token_of(credentials))
-    session_id = request.cookies.get(COOKIE)
-    found = adapters.sessions.find(session_id) if session_id else None
-    if found is None:
-        raise unauthenticated("sign in with an organiser's bearer token")
-    return Viewer(*found, session=session_id)
-
-
-SignedIn = Annotated[Viewer, Depends(_viewer)]
 
 
 def _require_view(viewer: Viewer, unit_id: str) -> None:
@@ -99,97 +80,109 @@ class SessionRead(BaseModel):
     role: str | None = None
 
 
-router = APIRouter()
+def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    settings = adapters.settings
+    cookie = domain.session_cookie(settings.secure_cookie)
+    router = APIRouter()
+
+    def signed_in(request: Request, credentials: Credentials) -> Viewer:
+        """The signed-in organiser, from the session cookie (or a bearer header, for API clients)."""
+        if credentials is not None:
+            who, expires = _organiser(auth, token_of(credentials))
+            return Viewer(who, expires, bearer=token_of(credentials))
+        session_id = request.cookies.get(cookie)
+        found = adapters.sessions.find(session_id) if session_id else None
+        if found is None:
+            raise unauthenticated("sign in with an organiser's bearer token")
+        return Viewer(*found, session=session_id)
+
+    SignedIn = Annotated[Viewer, Depends(signed_in)]
+
+    @router.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    @router.post("/api/session", response_model=SessionRead, responses=problems(401, 403, 503))
+    def sign_in(body: SessionCreate, response: Response):
+        """Check an organiser's token, then forget it: open a session for the page and its live stream."""
+        who, token_expires = _organiser(auth, body.token)
+        now = time.time()
+        expires = domain.session_ends(token_expires, now, settings.session_hours * 3600)
+        session_id = adapters.sessions.open(who, expires, who.scopes & exchange.SCOPES)
+        response.set_cookie(cookie, session_id, max_age=max(1, int(expires - now)), httponly=True,
+                            samesite="strict", secure=settings.secure_cookie, path="/")
+        log.info("signed in", fields={"unit": who.unit, "subject": who.subject})
+        return SessionRead(unit=who.unit, role=who.role)
+
+    @router.get("/api/session", response_model=SessionRead)
+    def session(viewer: SignedIn):
+        return SessionRead(unit=viewer.unit, role=viewer.who.role)
+
+    @router.delete("/api/session", status_code=204, responses=problems(503))
+    def sign_out(request: Request, response: Response):
+        """End the session here, for every tab and stream using it, and drop the cookie."""
+        session_id = request.cookies.get(cookie)
+        if session_id:
+            adapters.sessions.close(session_id)
+        response.delete_cookie(cookie, httponly=True, samesite="strict", secure=settings.secure_cookie, path="/")
+
+    @router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
+    async def coverage(unit_id: str, viewer: SignedIn):
+        """The unit with its children: booths total, with a verified president, complete, deadline."""
+        _require_view(viewer, unit_id)
+        return await _analytics(adapters, f"/coverage/{unit_id}", viewer)
+
+    @router.get("/api/coverage/{unit_id}/directives", responses=problems(404, 503))
+    async def directives(unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10):
+        """The latest directives issued in or aimed into the unit, with their delivered/acknowledged shares."""
+        _require_view(viewer, unit_id)
+        return await _analytics(adapters, f"/coverage/{unit_id}/directives", viewer, {"limit": limit})
+
+    @router.get("/api/coverage/{unit_id}/booths-without-president", responses=problems(404, 503))
+    async def booths_without_president(unit_id: str, viewer: SignedIn,
+                                       limit: Annotated[int, Query(ge=1, le=5000)] = 500):
+        """Booths of a mandal-sized unit still without a verified president."""
+        _require_view(viewer, unit_id)
+        return await _analytics(adapters, f"/coverage/{unit_id}/booths-without-president", viewer, {"limit": limit})
+
+    @router.get("/api/live/{unit_id}", response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
+    async def live(unit_id: str, viewer: SignedIn, request: Request):
+        """Server-sent events: `coverage` for the unit and each child as its numbers change."""
+        _require_view(viewer, unit_id)
+        listener = adapters.live.listen(unit_id, depth=domain.LIVE_DEPTH)
+        return StreamingResponse(_changes(adapters, auth, listener, unit_id, viewer, request),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return router
 
 
-@router.get("/", include_in_schema=False)
-def page() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+async def _changes(adapters: Adapters, auth: Authenticator, listener, unit_id: str, viewer: Viewer,
+                   request: Request):
+    try:
+        yield "retry: 3000\n\n"
+        yield domain.sse_frame("ready", {"unit_id": unit_id})
+        recheck_at = time.monotonic() + KEEP_ALIVE_S
+        while not await request.is_disconnected():
+            left = viewer.expires - time.time()  # a busy stream must end on time too, not only a quiet one
+            if time.monotonic() >= recheck_at:
+                recheck_at = time.monotonic() + KEEP_ALIVE_S
+                left = left if await asyncio.to_thread(_still_valid, adapters, auth, viewer) else 0
+            if left <= 0:
+                yield domain.sse_frame("signed-out", {})
+                return
+            try:
+                item = await asyncio.wait_for(listener.queue.get(), timeout=min(KEEP_ALIVE_S, left))
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            yield domain.sse_frame("coverage", domain.coverage_change(item), item["id"])
+    finally:
+        adapters.live.forget(listener)
 
 
-@router.post("/api/session", response_model=SessionRead, responses=problems(401, 403, 503))
-def sign_in(body: SessionCreate, response: Response):
-    """Check an organiser's token, then forget it: open a session for the page and its live stream."""
-    who, token_expires = _organiser(body.token)
-    now = time.time()
-    expires = domain.session_ends(token_expires, now, settings.session_hours * 3600)
-    session_id = adapters.sessions.open(who, expires, who.scopes & exchange.SCOPES)
-    response.set_cookie(COOKIE, session_id, max_age=max(1, int(expires - now)), httponly=True, samesite="strict",
-                        secure=settings.secure_cookie, path="/")
-    log.info("signed in", fields={"unit": who.unit, "subject": who.subject})
-    return SessionRead(unit=who.unit, role=who.role)
-
-
-@router.get("/api/session", response_model=SessionRead)
-def session(viewer: SignedIn):
-    return SessionRead(unit=viewer.unit, role=viewer.who.role)
-
-
-@router.delete("/api/session", status_code=204, responses=problems(503))
-def sign_out(request: Request, response: Response):
-    """End the session here, for every tab and stream using it, and drop the cookie."""
-    session_id = request.cookies.get(COOKIE)
-    if session_id:
-        adapters.sessions.close(session_id)
-    response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=settings.secure_cookie, path="/")
-
-
-@router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
-async def coverage(unit_id: str, viewer: SignedIn):
-    """The unit with its children: booths total, with a verified president, complete, deadline."""
-    _require_view(viewer, unit_id)
-    return await _analytics(f"/coverage/{unit_id}", viewer)
-
-
-@router.get("/api/coverage/{unit_id}/directives", responses=problems(404, 503))
-async def directives(unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10):
-    """The latest directives issued in or aimed into the unit, with their delivered/acknowledged shares."""
-    _require_view(viewer, unit_id)
-    return await _analytics(f"/coverage/{unit_id}/directives", viewer, {"limit": limit})
-
-
-@router.get("/api/coverage/{unit_id}/booths-without-president", responses=problems(404, 503))
-async def booths_without_president(unit_id: str, viewer: SignedIn,
-                                   limit: Annotated[int, Query(ge=1, le=5000)] = 500):
-    """Booths of a mandal-sized unit still without a verified president."""
-    _require_view(viewer, unit_id)
-    return await _analytics(f"/coverage/{unit_id}/booths-without-president", viewer, {"limit": limit})
-
-
-@router.get("/api/live/{unit_id}", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
-async def live(unit_id: str, viewer: SignedIn, request: Request):
-    """Server-sent events: `coverage` for the unit and each child as its numbers change."""
-    _require_view(viewer, unit_id)
-    listener = adapters.live.listen(unit_id, depth=domain.LIVE_DEPTH)
-
-    async def events():
-        try:
-            yield "retry: 3000\n\n"
-            yield domain.sse_frame("ready", {"unit_id": unit_id})
-            recheck_at = time.monotonic() + KEEP_ALIVE_S
-            while not await request.is_disconnected():
-                left = viewer.expires - time.time()  # a busy stream must end on time too, not only a quiet one
-                if time.monotonic() >= recheck_at:
-                    recheck_at = time.monotonic() + KEEP_ALIVE_S
-                    left = left if await asyncio.to_thread(_still_valid, viewer) else 0
-                if left <= 0:
-                    yield domain.sse_frame("signed-out", {})
-                    return
-                try:
-                    item = await asyncio.wait_for(listener.queue.get(), timeout=min(KEEP_ALIVE_S, left))
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield domain.sse_frame("coverage", domain.coverage_change(item), item["id"])
-        finally:
-            adapters.live.forget(listener)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-def _still_valid(viewer: Viewer) -> bool:
+def _still_valid(adapters: Adapters, auth: Authenticator, viewer: Viewer) -> bool:
     """A stream outliving its session (signed out, ended) or its token (key rotated) ends; the
     page asks to sign in again."""
     if viewer.session is not None:
@@ -198,13 +191,13 @@ def _still_valid(viewer: Viewer) -> bool:
         except redis.RedisError:
             return True  # cannot tell while Redis is away; the session's end still ends the stream
     try:
-        _organiser(viewer.bearer)
+        _organiser(auth, viewer.bearer)
         return True
     except ProblemError:
         return False
 
 
-async def _analytics(path: str, viewer: Viewer, params: dict[str, Any] | None = None) -> Any:
+async def _analytics(adapters: Adapters, path: str, viewer: Viewer, params: dict[str, Any] | None = None) -> Any:
     token = adapters.exchanger.narrowed(viewer.who, expires=viewer.expires)
     try:
         return await adapters.analytics.get(path, token, params)
@@ -213,15 +206,22 @@ async def _analytics(path: str, viewer: Viewer, params: dict[str, Any] | None = 
                            f"the coverage service did not answer ({exc})", headers={"Retry-After": "2"}) from None
 
 
-app = create_app(service="dashboard", settings=settings, checks=adapters.checks, routers=[router],
-                 on_startup=adapters.start, on_shutdown=adapters.stop,
-                 bodies=BodyRules(open_paths=(r"/api/session",)))  # signing in brings the token in its body
-app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-
-@app.middleware("http")
-async def security_headers(request: Request, call_next):
+async def _security_headers(request: Request, call_next):
     response = await call_next(request)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def create_dashboard_app(adapters: Adapters) -> FastAPI:
+    settings = adapters.settings
+    app = create_app(service="dashboard", settings=settings, checks=adapters.checks,
+                     routers=[dashboard_router(adapters, Authenticator(settings))],
+                     on_startup=adapters.start, on_shutdown=adapters.stop,
+                     bodies=BodyRules(open_paths=(r"/api/session",)))  # signing in brings the token in its body
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.middleware("http")(_security_headers)
+    return app
+
+
+app = create_dashboard_app(bootstrap(DashboardSettings()))

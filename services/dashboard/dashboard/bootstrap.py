@@ -16,6 +16,7 @@ from shared.health import Check, kafka_check, redis_check
 
 @dataclass
 class Adapters(BackgroundJobs):
+    settings: DashboardSettings
     analytics: AnalyticsClient
     live: CoverageFeed
     sessions: SessionStore
@@ -27,6 +28,7 @@ def bootstrap(settings: DashboardSettings) -> Adapters:
     live = CoverageFeed(settings.kafka_bootstrap, settings.coverage_topic)
     redis = redis_client(settings)
     return Adapters(
+        settings=settings,
         analytics=AnalyticsClient(settings.analytics_url, settings.analytics_timeout_s),
         live=live,
         sessions=SessionStore(redis),

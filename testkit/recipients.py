@@ -9,7 +9,7 @@ the default) or from the deterministic national tree generator (=generated, for 
 benchmark without loading 1.28 million units). Phones and appointment ids are derived from the
 booth and seat, so the same unit always yields the same people.
 
-    python -m uvicorn simulator.recipients:app --host 127.0.0.1 --port 8006
+    python -m uvicorn testkit.recipients:app --host 127.0.0.1 --port 8006
 """
 
 import hashlib
@@ -27,6 +27,7 @@ from shared.auth.tokens import Principal
 from shared.clients import mongo_client
 from shared.http import create_app
 from shared.orgtree.generator import generate_national, generate_state
+from shared.orgtree.levels import is_within
 from shared.orgtree.repository import OrgRegistry
 from shared.settings import PlatformSettings
 
@@ -62,7 +63,7 @@ def generated_booths(unit_id: str) -> Iterator[str]:
     parts = unit_id.split("-")
     units = generate_national() if len(parts) == 1 else generate_state(parts[1])
     for unit in units:
-        if unit["level"] == "booth" and (unit["id"] == unit_id or unit["id"].startswith(unit_id + "-")):
+        if unit["level"] == "booth" and is_within(unit["id"], unit_id):
             yield unit["id"]
 
 

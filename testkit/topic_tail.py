@@ -5,7 +5,7 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from shared.events.contracts import Event, from_kafka
-from tests.conftest import random_suffix
+from testkit import random_suffix
 
 
 class TopicTail:
