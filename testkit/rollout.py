@@ -24,7 +24,7 @@ from shared.events import types as t
 from shared.events.contracts import Event, new_event
 from shared.kafka.producer import EventPublisher
 from shared.kafka.security import client_config
-from shared.orgtree.levels import Unit, booth_path
+from shared.orgtree.levels import Unit, path_of
 from shared.teams.rules import PRESIDENT
 
 APPOINTMENTS_SOURCE = "/sangathan/appointments"
@@ -48,7 +48,7 @@ class Seat:
 
     def base(self) -> dict:
         return {"appointment_id": self.appointment_id, "booth_id": self.booth["id"],
-                "booth_path": booth_path(self.booth["id"]), "role": self.role, "gender": self.gender}
+                "booth_path": path_of(self.booth["ancestors"]), "role": self.role, "gender": self.gender}
 
     def appointed(self, at: datetime) -> Event:
         event_type = t.BOOTH_PRESIDENT_APPOINTED if self.role == PRESIDENT else t.BOOTH_MEMBER_APPOINTED

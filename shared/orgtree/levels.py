@@ -92,6 +92,9 @@ def booth_path(booth_id: str) -> dict[str, str] | None:
     """A booth's ancestors by level, as events carry them (`booth_path`), or None for an id that is
     not a booth's."""
     ancestors = ancestor_ids(booth_id)
-    if len(ancestors) != len(LEVELS) - 1:
-        return None
+    return path_of(ancestors) if len(ancestors) == len(LEVELS) - 1 else None
+
+
+def path_of(ancestors: list[str]) -> dict[str, str]:
+    """Ancestor ids (national first) named by level: {"state": ..., ..., "sector": ...}."""
     return {level.name: unit for level, unit in zip(LEVELS[1:], ancestors[1:])}
