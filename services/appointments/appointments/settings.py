@@ -4,7 +4,6 @@ from pydantic import Field, SecretStr
 
 from shared.settings import PlatformSettings
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 class AppointmentsSettings(PlatformSettings):
@@ -44,8 +43,6 @@ class AppointmentsSettings(PlatformSettings):
     # after the appointment ended; the job looks this often.
     retention_days: float = Field(180.0, gt=0, validation_alias="PERSONAL_DATA_RETENTION_DAYS")
     retention_interval_s: float = Field(3600.0, gt=0, validation_alias="PERSONAL_DATA_RETENTION_INTERVAL_S")
-    # Development keys live here (made once); production names its keys below.
-    state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
     # Names and phones at rest: a keyring of `<key id>:<secret>` lines, the last the current key
     # (older lines still decrypt), and the phone index's HMAC key. A Secret's file in production.
     personal_data_keys: SecretStr | None = Field(None, validation_alias="PERSONAL_DATA_KEYS")

@@ -17,7 +17,6 @@ from shared.auth.keys import LOCAL_TOKENS
 from shared.secrets import is_placeholder
 from shared.settings import PlatformSettings
 
-ROOT = Path(__file__).resolve().parents[3]
 Names = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -27,7 +26,6 @@ class NotifierSettings(PlatformSettings):
     # A refusal's message must not quote the input: it holds the provider's key and URL.
     model_config = SettingsConfigDict(hide_input_in_errors=True)
     service_name: str = "notifier"
-    state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
     # Where recipients open acknowledgement links.
     public_url: str = Field("http://127.0.0.1:8003", validation_alias="NOTIFIER_PUBLIC_URL")
 

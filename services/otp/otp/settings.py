@@ -14,7 +14,6 @@ from shared.auth.keys import LOCAL_TOKENS
 from shared.secrets import checked_key
 from shared.settings import PlatformSettings
 
-ROOT = Path(__file__).resolve().parents[3]
 SECRET_NAME = "the OTP HMAC secret"
 
 
@@ -22,7 +21,6 @@ class OtpSettings(PlatformSettings):
     """Settings of the OTP service (environment variables, local defaults)."""
 
     service_name: str = "otp"
-    state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
 
     # The code.
     code_digits: int = Field(6, ge=6, le=10, validation_alias="OTP_CODE_DIGITS")

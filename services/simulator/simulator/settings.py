@@ -11,12 +11,10 @@ from pydantic_settings import NoDecode
 
 from shared.settings import PlatformSettings
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 class SimulatorSettings(PlatformSettings):
     service_name: str = "simulator"
-    state_dir: Path = Field(ROOT / ".state", validation_alias="SANGATHAN_STATE")
 
     # WhatsApp's default: 80 messages a second per sending number; SMS headers get the same here.
     rate_per_sender: float = Field(80.0, gt=0, validation_alias="SIMULATOR_RATE_PER_SENDER")
