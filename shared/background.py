@@ -69,16 +69,50 @@ def consuming(name: str, make: Callable[[], EventConsumer], restart_pause_s: flo
     return Background(name, body, restart_pause_s)
 
 
+PREPARE_RETRY_S = 2.0
+
+
 @dataclass
 class BackgroundJobs:
-    """A service's wiring that runs jobs beside its HTTP app: started with it, stopped in reverse."""
+    """A service's wiring that runs jobs beside its HTTP app: started with it, stopped in reverse.
+
+    A service whose jobs need something done first (its topics made, a cache restored) gives
+    `prepare`: it is retried in its own thread until it succeeds and only then are the jobs
+    started, so the HTTP app comes up at once while a datastore is still down and /readyz says
+    what is missing meanwhile."""
 
     background: list[Background] = field(default_factory=list, kw_only=True)
+    prepare: Callable[[], None] | None = field(default=None, kw_only=True)
+    _started: list[Background] = field(default_factory=list, init=False, repr=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def start(self) -> None:
-        for job in self.background:
-            job.start()
+        if self.prepare is None:
+            self._start_jobs()
+            return
+        threading.Thread(target=self._prepare_then_start, name="prepare", daemon=True).start()
 
     def stop(self) -> None:
-        for job in reversed(self.background):
+        with self._lock:  # no job starts after this
+            self._stopping.set()
+        for job in reversed(self._started):
             job.stop()
+
+    def _prepare_then_start(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.prepare()
+                break
+            except Exception as exc:
+                log.warning("start-up waits for its datastores", fields={"error_class": type(exc).__name__})
+                self._stopping.wait(PREPARE_RETRY_S)
+        self._start_jobs()
+
+    def _start_jobs(self) -> None:
+        with self._lock:
+            for job in self.background:
+                if self._stopping.is_set():
+                    return
+                job.start()
+                self._started.append(job)

@@ -5,8 +5,7 @@ production."""
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 from confluent_kafka import KafkaError, KafkaException
@@ -32,7 +31,7 @@ from notifier.followups import FollowUps
 from notifier.lane_workers import Lane, LaneWorkers
 from notifier.sending import DirectiveCache
 from notifier.settings import NotifierSettings
-from shared.background import Background, consuming, periodic
+from shared.background import BackgroundJobs, consuming, periodic
 from shared import topics
 from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check, redis_check
@@ -40,17 +39,14 @@ from shared.kafka.consumer import EventConsumer
 from shared.kafka.deadletters import dead_letter_seal
 from shared.kafka.producer import ConfirmedProducer
 from shared.kafka.security import client_config
-from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
-
-log = get_logger(__name__)
 
 NOTIFIER_TOPICS = (topics.DIRECTIVES, topics.DELIVERY_STATUS, topics.DIRECTIVE_ACKS, *LANE_TOPICS.values(),
                    topics.DEAD_LETTER, topics.ERASURES)
 
 
 @dataclass
-class Adapters:
+class Adapters(BackgroundJobs):
     settings: NotifierSettings
     db: Database
     redis: redis.Redis
@@ -60,37 +56,18 @@ class Adapters:
     ack_key: bytes
     policy: SendingPolicy
     checks: dict[str, Check]
-    background: list[Background] = field(default_factory=list)
-
-    started: list = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        # The datastores may be down when the service starts: prepare and start the workers in
-        # the background, retrying, while /readyz says what is missing.
-        threading.Thread(target=self._prepare_then_run, name="notifier-start", daemon=True).start()
-
-    def _prepare_then_run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                ensure_topics(self.settings)
-                self.ports.ledger.restore_optouts(self.ports.store.optout_keys())
-                break
-            except Exception as exc:
-                log.warning("start-up waits for its datastores", fields={"error": type(exc).__name__})
-                self.stopping.wait(2)
-        for worker in self.background:
-            if self.stopping.is_set():
-                return
-            worker.start()
-            self.started.append(worker)
 
     def stop(self) -> None:
-        self.stopping.set()
-        for worker in reversed(self.started):
-            worker.stop()
+        super().stop()
         self.ports.events.close()
         self.ports.producer.close()
+
+
+def prepare_sending(settings: NotifierSettings, ports: Ports) -> None:
+    """Before any worker runs: the topics exist, and Redis knows every opt-out MongoDB holds (it
+    may have restarted empty)."""
+    ensure_topics(settings)
+    ports.ledger.restore_optouts(ports.store.optout_keys())
 
 
 def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None = None,
@@ -116,6 +93,7 @@ def bootstrap(settings: NotifierSettings, *, recipients: RecipientSource | None 
     adapters = Adapters(
         settings=settings, db=db, redis=client, org_registry=registry, ports=ports, webhook_key=hooks, ack_key=acks,
         policy=policy,
+        prepare=lambda: prepare_sending(settings, ports),
         checks={
             "mongodb": mongo_check(mongo),
             "redis": redis_check(client),
