@@ -7,6 +7,7 @@ won. Outside development, keys come from settings (a secret or a mounted file), 
 
 `configured_key` is the one rule every service's keys follow: the setting, else its file, else
 (development and tests only) the development key; a placeholder or a short key is refused.
+Services reach it through `PlatformSettings.key`, which decides where development keys may be made.
 """
 
 import os
@@ -18,6 +19,10 @@ from pathlib import Path
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "change_me", "secret", "otp-secret", "development", "test",
                           "xxx"})
 MIN_KEY_BYTES = 32
+# The environments that make their own keys on disk; production reads every key from settings.
+DEVELOPMENT_KEY_ENVIRONMENTS = frozenset({"development", "test"})
+# The provider webhook's development key: the notifier checks with it, the local simulator signs.
+PROVIDER_WEBHOOK_DEVELOPMENT_FILE = "notifier/provider-webhook.key"
 
 
 def is_placeholder(value: str) -> bool:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth.keys import LOCAL_PUBLIC_KEY, LOCAL_TOKENS
 from shared.kafka.security import KafkaSecurity
+from shared.secrets import DEVELOPMENT_KEY_ENVIRONMENTS, configured_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +57,18 @@ class PlatformSettings(KafkaSecurity, BaseSettings):
     @property
     def audience(self) -> str:
         return self.auth_audience or self.service_name
+
+    @property
+    def makes_development_keys(self) -> bool:
+        return self.environment in DEVELOPMENT_KEY_ENVIRONMENTS
+
+    def key(self, secret: SecretStr | None, secret_file: Path | None, *, development_file: str,
+            what: str) -> bytes:
+        """A key from its setting or its mounted file; in development and tests only, without
+        either, the key made once at `state_dir/development_file` (shared.secrets)."""
+        development = self.state_dir / development_file if self.makes_development_keys else None
+        value = secret.get_secret_value() if secret is not None else None
+        return configured_key(value, secret_file, development=development, what=what)
 
     def own_token_file(self, service: str) -> Path:
         """SERVICE_TOKEN_FILE, or the local issuer's token for `service` in development."""

@@ -18,7 +18,6 @@ from typing import Any
 
 from shared.crypto.fields import FieldCipher, is_sealed, keyring
 from shared.logging import get_logger, mask_phones
-from shared.secrets import configured_key
 from shared.settings import PlatformSettings
 
 log = get_logger(__name__)
@@ -94,13 +93,12 @@ def _each_personal(node: Any, change) -> bool:
 def dead_letter_seal(settings: PlatformSettings) -> DeadLetterSeal:
     """The keyring from settings (a mounted Secret), the development key in development; masking
     where neither is there (production without the Secret)."""
-    development = settings.state_dir / "dead-letters.keys" if settings.environment in ("development", "test") \
-        else None
-    secret = settings.dead_letter_keys.get_secret_value() if settings.dead_letter_keys is not None else None
-    if secret is None and settings.dead_letter_keys_file is None and development is None:
+    configured = settings.dead_letter_keys is not None or settings.dead_letter_keys_file is not None
+    if not configured and not settings.makes_development_keys:
         log.warning("no dead-letter keyring (DEAD_LETTER_KEYS_FILE): personal fields of dead letters are masked, "
                     "and cannot be replayed")
         return DeadLetterSeal(None)
     what = "the dead-letter keyring"
-    raw = configured_key(secret, settings.dead_letter_keys_file, development=development, what=what)
+    raw = settings.key(settings.dead_letter_keys, settings.dead_letter_keys_file,
+                       development_file="dead-letters.keys", what=what)
     return DeadLetterSeal(keyring(raw, what))

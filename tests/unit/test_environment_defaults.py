@@ -45,6 +45,7 @@ def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink
     from otp.bootstrap import bootstrap
     from otp.settings import OtpSettings
     from simulator.secret import webhook_key
+    from simulator.settings import SimulatorSettings
 
     with pytest.raises(ValidationError, match="OTP_HMAC_SECRET"):
         OtpSettings()
@@ -53,7 +54,7 @@ def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink
     with pytest.raises(ValidationError, match="DASHBOARD_EXCHANGE_KEY_FILE"):
         DashboardSettings()
     with pytest.raises(RuntimeError, match="webhook secret"):
-        webhook_key(secret=None, secret_file=None, environment="production", state_dir=tmp_path)
+        webhook_key(SimulatorSettings(SANGATHAN_STATE=str(tmp_path)))
     keyed = OtpSettings(OTP_HMAC_SECRET="k" * 64)
     with pytest.raises(RuntimeError, match="dev-sink"):
         bootstrap(keyed, client=redis.Redis(), publisher=object(), consume=False)

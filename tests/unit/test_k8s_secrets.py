@@ -16,6 +16,7 @@ from appointments.settings import AppointmentsSettings
 from notifier.adapters.keys import checked as notifier_key_checked
 from otp.settings import check_secret
 from simulator.secret import webhook_key as simulator_webhook_key
+from simulator.settings import SimulatorSettings
 from shared.auth import tokens
 from shared.auth import exchange
 from shared.auth.issuer import ISSUER, SERVICE_CALLS
@@ -99,8 +100,8 @@ def test_the_notifier_keys_are_random_and_strong_enough_for_the_notifier_and_the
     for name, value in keys.items():
         assert notifier_key_checked(value.encode()) == value.encode()
         assert value != second[("Secret", "sangathan-notifier-keys")][name]
-    assert simulator_webhook_key(secret=keys["webhook-secret"], secret_file=None, environment="development",
-                                 state_dir=tmp_path) == keys["webhook-secret"].encode()
+    simulator = SimulatorSettings(SANGATHAN_ENV="production", PROVIDER_WEBHOOK_SECRET=keys["webhook-secret"])
+    assert simulator_webhook_key(simulator) == keys["webhook-secret"].encode()
     api_keys = [made_[("Secret", "sangathan-provider")]["api-key"] for made_ in (first, second)]
     assert len(set(api_keys)) == 2 and len(api_keys[0]) >= 32
 

@@ -7,16 +7,31 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from otp.adapters.secret import development_key, hmac_key
+from notifier.adapters.keys import webhook_key as notifier_webhook_key
+from notifier.settings import NotifierSettings
+from otp.adapters.secret import hmac_key
 from otp.settings import OtpSettings
+from shared.kafka.deadletters import dead_letter_seal
+from shared.secrets import development_key
+from shared.settings import PlatformSettings
+from simulator.secret import webhook_key as simulator_webhook_key
+from simulator.settings import SimulatorSettings
 
 GOOD = "f" * 16 + "0123456789abcdef0123456789abcdef"
 
 
-@pytest.mark.parametrize("environment", ["test", "production"])
-def test_outside_development_a_missing_secret_is_refused(environment):
+def test_in_production_a_missing_secret_is_refused():
     with pytest.raises(ValueError, match="OTP_HMAC_SECRET"):
-        OtpSettings(SANGATHAN_ENV=environment)
+        OtpSettings(SANGATHAN_ENV="production")
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_every_service_makes_its_development_keys_in_development_and_tests_alike(environment, tmp_path):
+    state = {"SANGATHAN_ENV": environment, "SANGATHAN_STATE": str(tmp_path)}
+    assert len(hmac_key(OtpSettings(**state))) == 64
+    signed_by = simulator_webhook_key(SimulatorSettings(**state))
+    assert notifier_webhook_key(NotifierSettings(**state)) == signed_by, "the simulator signs what the notifier checks"
+    assert dead_letter_seal(PlatformSettings(**state)).cipher is not None
 
 
 @pytest.mark.parametrize("secret", ["changeme", "secret", "short-but-random-3f9a"])

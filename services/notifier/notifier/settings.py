@@ -123,7 +123,7 @@ class NotifierSettings(PlatformSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "NotifierSettings":
-        if self.environment in ("development", "test"):
+        if self.makes_development_keys:
             return self  # missing keys are made once under .state/notifier (adapters.keys)
         if self.webhook_secret is None and self.webhook_secret_file is None:
             raise ValueError("set PROVIDER_WEBHOOK_SECRET or PROVIDER_WEBHOOK_SECRET_FILE outside development")

@@ -148,9 +148,7 @@ class Provider:
             delivered_delay_s=tuple(ms / 1000 for ms in settings.delivered_delay_ms),
             read_delay_s=tuple(ms / 1000 for ms in settings.read_delay_ms),
         )
-        self.key = webhook_key(
-            secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-            secret_file=settings.webhook_secret_file, environment=settings.environment, state_dir=settings.state_dir)
+        self.key = webhook_key(settings)
         self.messages = p.Bounded(settings.messages_kept)  # id -> record
         self.answers = p.Bounded(settings.idempotency_kept)  # idempotency key -> message id
         self.stats: Counter[str] = Counter()

@@ -1,13 +1,10 @@
-"""The webhook signing key: from the settings, or in development one random key on disk that the
-notifier reads too (shared.secrets makes it atomically, so whichever process starts first makes it)."""
+"""The webhook signing key: from the settings, or in development and tests the random key on disk
+that the notifier checks with (shared.secrets makes it atomically: whichever starts first makes it)."""
 
-from pathlib import Path
-
-from shared.secrets import configured_key
-
-DEVELOPMENT_FILE = Path("notifier") / "provider-webhook.key"
+from shared.secrets import PROVIDER_WEBHOOK_DEVELOPMENT_FILE
+from simulator.settings import SimulatorSettings
 
 
-def webhook_key(*, secret: str | None, secret_file: Path | None, environment: str, state_dir: Path) -> bytes:
-    development = state_dir / DEVELOPMENT_FILE if environment in ("development", "test") else None
-    return configured_key(secret, secret_file, development=development, what="the webhook secret")
+def webhook_key(settings: SimulatorSettings) -> bytes:
+    return settings.key(settings.webhook_secret, settings.webhook_secret_file,
+                        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE, what="the webhook secret")

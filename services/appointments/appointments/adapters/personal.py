@@ -10,13 +10,11 @@ A field written before encryption (plaintext) is still read, and sealed on the n
 """
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from appointments.domain import Person
 from appointments.settings import AppointmentsSettings
 from shared.crypto.fields import FieldCipher, PhoneIndex, is_sealed, keyring, sealed_with
-from shared.secrets import configured_key
 
 NAME, PHONE = "name", "phone"
 
@@ -64,13 +62,8 @@ def _with_phone(event: dict[str, Any], change) -> dict[str, Any]:
 
 def personal_data(settings: AppointmentsSettings) -> PersonalData:
     """The keys from settings (a mounted Secret in production); development keys on disk otherwise."""
-    def key(secret, secret_file: Path | None, name: str, what: str) -> bytes:
-        development = (settings.state_dir / "appointments" / name
-                       if settings.environment in ("development", "test") else None)
-        value = secret.get_secret_value() if secret is not None else None
-        return configured_key(value, secret_file, development=development, what=what)
-
-    fields = key(settings.personal_data_keys, settings.personal_data_keys_file, "personal-data.keys",
-                 "the personal-data keyring")
-    index = key(settings.phone_index_key, settings.phone_index_key_file, "phone-index.key", "the phone index key")
+    fields = settings.key(settings.personal_data_keys, settings.personal_data_keys_file,
+                          development_file="appointments/personal-data.keys", what="the personal-data keyring")
+    index = settings.key(settings.phone_index_key, settings.phone_index_key_file,
+                         development_file="appointments/phone-index.key", what="the phone index key")
     return PersonalData(keyring(fields, "the personal-data keyring"), PhoneIndex(index))

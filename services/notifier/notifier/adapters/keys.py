@@ -4,33 +4,27 @@ The provider-webhook key's development file is the one the local simulator signs
 two agree without configuration (shared.secrets makes it atomically).
 """
 
-from pathlib import Path
-
-from pydantic import SecretStr
-
 from notifier.settings import NotifierSettings
 from shared.crypto.fields import VersionedIndex, parse_keys
-from shared.secrets import checked_key, configured_key
+from shared.secrets import PROVIDER_WEBHOOK_DEVELOPMENT_FILE, checked_key
 
 WHAT = "a notifier key"
 
 
 def webhook_key(settings: NotifierSettings) -> bytes:
-    return _key(settings.webhook_secret, settings.webhook_secret_file, settings, "provider-webhook.key")
+    return settings.key(settings.webhook_secret, settings.webhook_secret_file,
+                        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE, what=WHAT)
 
 
 def ack_key(settings: NotifierSettings) -> bytes:
-    return _key(settings.ack_secret, settings.ack_secret_file, settings, "ack.key")
+    return settings.key(settings.ack_secret, settings.ack_secret_file, development_file="notifier/ack.key",
+                        what=WHAT)
 
 
 def optout_index(settings: NotifierSettings) -> VersionedIndex:
-    raw = _key(settings.optout_secret, settings.optout_secret_file, settings, "optout.keys")
+    raw = settings.key(settings.optout_secret, settings.optout_secret_file,
+                       development_file="notifier/optout.keys", what=WHAT)
     return VersionedIndex(*parse_keys(raw, "the opt-out keyring"))
-
-
-def _key(secret: SecretStr | None, secret_file: Path | None, settings: NotifierSettings, name: str) -> bytes:
-    development = settings.state_dir / "notifier" / name if settings.environment in ("development", "test") else None
-    return configured_key(secret.get_secret_value() if secret else None, secret_file, development=development, what=WHAT)
 
 
 def checked(secret: bytes) -> bytes:
