@@ -95,10 +95,10 @@ def timed_threads(n_threads: int, work: list, do) -> float:
 
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return len(work) / (time.perf_counter() - started)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared.events import types as t
+from shared.events import types
 from shared.kafka.security import client_config
 from shared.logging import get_logger
 
@@ -62,41 +62,41 @@ class Topic:
 # consumer group can spread ~1 million booths over up to 12 workers.
 APPOINTMENTS = Topic(
     "sangathan.appointments.v1", 12, "booth_id",
-    (t.BOOTH_PRESIDENT_APPOINTED, t.BOOTH_MEMBER_APPOINTED, t.APPOINTMENT_VERIFIED, t.APPOINTMENT_REVOKED),
+    (types.BOOTH_PRESIDENT_APPOINTED, types.BOOTH_MEMBER_APPOINTED, types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED),
     "Every appointment change, one topic so a booth's appointed/verified/revoked stay in order.",
     # Kept for ever: analytics rebuilds coverage by replaying it from the start.
     retention_ms=FOREVER,
 )
 OTP_REQUESTS = Topic(
-    "sangathan.otp-requests.v1", 12, "booth_id", (t.OTP_REQUESTED,),
+    "sangathan.otp-requests.v1", 12, "booth_id", (types.OTP_REQUESTED,),
     "Codes to send. Carries phone numbers, so it keeps only hours: a code is valid for minutes.",
     retention_ms=6 * HOUR_MS, segment_ms=HOUR_MS,
 )
 OTP_RESULTS = Topic(
-    "sangathan.otp-results.v1", 12, "booth_id", (t.OTP_VERIFIED, t.OTP_FAILED),
+    "sangathan.otp-results.v1", 12, "booth_id", (types.OTP_VERIFIED, types.OTP_FAILED),
     "Outcome of each code: verified or failed, in order per booth.",
 )
 DIRECTIVES = Topic(
-    "sangathan.directives.v1", 6, "issuing_unit", (t.DIRECTIVE_ISSUED,),
+    "sangathan.directives.v1", 6, "issuing_unit", (types.DIRECTIVE_ISSUED,),
     "Directives from HQ down; few and unit-keyed, the fan-out to booths happens in the notifier.",
     retention_ms=30 * DAY_MS,
 )
 DELIVERY_STATUS = Topic(
-    "sangathan.delivery-status.v1", 12, "booth_id", (t.DELIVERY_STATUS,),
+    "sangathan.delivery-status.v1", 12, "booth_id", (types.DELIVERY_STATUS,),
     "Per-message channel status; the largest stream (booths x members x channels x statuses).",
 )
 DIRECTIVE_ACKS = Topic(
-    "sangathan.directive-acks.v1", 12, "booth_id", (t.DIRECTIVE_ACKNOWLEDGED,),
+    "sangathan.directive-acks.v1", 12, "booth_id", (types.DIRECTIVE_ACKNOWLEDGED,),
     "Booth-team members confirming directives.",
     retention_ms=30 * DAY_MS,
 )
 COVERAGE = Topic(
-    "sangathan.coverage.v1", 6, "unit_id", (t.COVERAGE_UPDATED,),
+    "sangathan.coverage.v1", 6, "unit_id", (types.COVERAGE_UPDATED,),
     "Latest coverage per unit; compacted, so reading it from the start gives the current picture.",
     retention_ms=None,
 )
 ERASURES = Topic(
-    "sangathan.personal-data-erasures.v1", 12, "booth_id", (t.PERSON_ERASED,),
+    "sangathan.personal-data-erasures.v1", 12, "booth_id", (types.PERSON_ERASED,),
     "Appointees whose name and phone were erased (DPDP Act): consumers holding copies delete them. "
     "Names appointments, never people; kept a month so a consumer that was down still honours it.",
     retention_ms=30 * DAY_MS,

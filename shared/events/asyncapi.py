@@ -30,7 +30,7 @@ def message_id(event_type: str) -> str:
 
 
 def document() -> dict[str, Any]:
-    messages = {message_id(t): _message(t) for t in types.ALL}
+    messages = {message_id(event_type): _message(event_type) for event_type in types.ALL}
     messages["dead-letter"] = _dead_letter_message()
     messages["delivery-task"] = _delivery_task_message()
     return {
@@ -53,7 +53,8 @@ def document() -> dict[str, Any]:
         "components": {
             "messages": messages,
             "schemas": {
-                message_id(t): {"schemaFormat": SCHEMA_FORMAT, "schema": load_schema(t)} for t in types.ALL
+                message_id(event_type): {"schemaFormat": SCHEMA_FORMAT, "schema": load_schema(event_type)}
+                for event_type in types.ALL
             },
         },
     }
@@ -64,7 +65,7 @@ def _refs(topic: Topic) -> list[str]:
         return ["delivery-task"]
     if topic.carries == DEAD_LETTERS:
         return ["dead-letter"]
-    return [message_id(t) for t in topic.event_types]
+    return [message_id(event_type) for event_type in topic.event_types]
 
 
 def _channel(topic: Topic) -> dict[str, Any]:

@@ -114,7 +114,7 @@ class EventConsumer:
             **self._lag.config(),
             **(config or {}),
         }))
-        self._consumer.subscribe([t.name if isinstance(t, Topic) else t for t in topics])
+        self._consumer.subscribe([topic.name if isinstance(topic, Topic) else topic for topic in topics])
         self._dead_letters = ConfirmedProducer(bootstrap)
         self._seal = seal or dead_letter_seal(PlatformSettings())
 

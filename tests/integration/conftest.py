@@ -21,11 +21,11 @@ def personal() -> PersonalData:
 
 
 @pytest.fixture
-def ctx(settings, mongo_db, personal):
-    """Appointments' handler context: the demo registry make up loads, booth teams in this test's database."""
+def ports(settings, mongo_db, personal):
+    """Appointments' handler ports: the demo registry make up loads, booth teams in this test's database."""
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])
     if registry.get(DEMO_BOOTH) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")
     teams = BoothTeams(mongo_db, rules_for, personal)
-    return handlers.Context(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams),
+    return handlers.Ports(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams),
                             erasures=ErasureLog(mongo_db))

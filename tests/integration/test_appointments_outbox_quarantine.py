@@ -48,24 +48,24 @@ def published_ids(bootstrap: str, topic: str, expected: int) -> set[str]:
 
 
 def test_an_event_that_breaks_its_contract_is_quarantined_and_the_round_goes_on(
-        ctx, mongo_db, kafka_bootstrap, scratch):
+        ports, mongo_db, kafka_bootstrap, scratch):
     topic = scratch(partitions=1)
-    directory = RecipientDirectory(mongo_db, ctx.registry, lambda state: rules_for(state).roles, ctx.teams.personal)
+    directory = RecipientDirectory(mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal)
     directory.backfill([])
-    relay = OutboxRelay(ctx.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic))
+    relay = OutboxRelay(ports.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic))
     for booth in BOOTHS:
-        handlers.appoint(ctx, booth_id=booth, role="booth_president", person=person(), organiser="user-1")
+        handlers.appoint(ports, booth_id=booth, role="booth_president", person=person(), organiser="user-1")
     # An event recorded before its contract was checked on the way in (an older release's data).
-    team = ctx.teams.get(BOOTHS[0])
+    team = ports.teams.get(BOOTHS[0])
     bad = next(e for e in team.outbox if e["type"] == types.OTP_REQUESTED)
     bad["data"]["locale"] = "hindi"
-    ctx.teams.save(team)
-    good = {e["id"] for b in BOOTHS for e in ctx.teams.get(b).outbox} - {bad["id"]}
+    ports.teams.save(team)
+    good = {e["id"] for b in BOOTHS for e in ports.teams.get(b).outbox} - {bad["id"]}
     before = quarantined(types.OTP_REQUESTED)
 
     relay.relay_once()
 
-    assert all(not ctx.teams.get(b).outbox for b in BOOTHS), "nothing is left to wedge the booth"
+    assert all(not ports.teams.get(b).outbox for b in BOOTHS), "nothing is left to wedge the booth"
     assert published_ids(kafka_bootstrap, topic, len(good)) == good
     letter = mongo_db.outbox_dead_letters.find_one({"_id": bad["id"]})
     assert letter["booth_id"] == BOOTHS[0] and letter["type"] == types.OTP_REQUESTED

@@ -29,15 +29,15 @@ def rekey(db, ring: str, *args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def stores(ctx, db, ring: str) -> tuple[handlers.Context, RecipientDirectory]:
-    personal = PersonalData(keyring(ring.encode(), "test keys"), ctx.teams.personal.index)
+def stores(ports, db, ring: str) -> tuple[handlers.Ports, RecipientDirectory]:
+    personal = PersonalData(keyring(ring.encode(), "test keys"), ports.teams.personal.index)
     teams = BoothTeams(db, rules_for, personal)
-    directory = RecipientDirectory(db, ctx.registry, lambda state: rules_for(state).roles, personal)
-    return handlers.Context(registry=ctx.registry, teams=teams, posts=PresidentPosts(db, teams)), directory
+    directory = RecipientDirectory(db, ports.registry, lambda state: rules_for(state).roles, personal)
+    return handlers.Ports(registry=ports.registry, teams=teams, posts=PresidentPosts(db, teams)), directory
 
 
-def test_an_old_key_is_retired_only_after_rekey_and_everything_still_reads_without_it(ctx, mongo_db):
-    before, directory = stores(ctx, mongo_db, OLD)
+def test_an_old_key_is_retired_only_after_rekey_and_everything_still_reads_without_it(ports, mongo_db):
+    before, directory = stores(ports, mongo_db, OLD)
     president, member = someone("Savitri Negi"), someone("Lata Rana")
     appointed = handlers.appoint(before, booth_id=BOOTH, role="booth_president", person=president, organiser="u",
                                  key="k1")
@@ -64,7 +64,7 @@ def test_an_old_key_is_retired_only_after_rekey_and_everything_still_reads_witho
     retired = rekey(mongo_db, rotated, "--retire", "A")
     assert retired.returncode == 0 and "seals nothing" in retired.stdout, retired.stdout + retired.stderr
 
-    after, directory = stores(ctx, mongo_db, NEW)  # the old key's line removed
+    after, directory = stores(ports, mongo_db, NEW)  # the old key's line removed
     team = after.teams.get(BOOTH)
     assert {a.person for a in team.appointments} == {president, member}
     assert [r["phone"] for r in directory.under(BOOTH, {"booth_president"})] == [president.phone]
@@ -72,12 +72,12 @@ def test_an_old_key_is_retired_only_after_rekey_and_everything_still_reads_witho
     assert again.id == appointed.id, "a retried request is still answered from what it made"
 
 
-def test_a_rekey_pass_resumes_where_it_stopped_and_loses_no_write_made_meanwhile(ctx, mongo_db):
-    before, _ = stores(ctx, mongo_db, OLD)
+def test_a_rekey_pass_resumes_where_it_stopped_and_loses_no_write_made_meanwhile(ports, mongo_db):
+    before, _ = stores(ports, mongo_db, OLD)
     booths = [f"{BOOTH[:-3]}{n:03d}" for n in (1, 2, 3)]
     for booth_id in booths:
         handlers.appoint(before, booth_id=booth_id, role="member", person=someone("Purana"), organiser="u")
-    after, _ = stores(ctx, mongo_db, f"{OLD}\n{NEW}")
+    after, _ = stores(ports, mongo_db, f"{OLD}\n{NEW}")
     mongo_db.personal_data_meta.insert_one({"_id": "rekey", "key": "B", "store": "booth_teams", "after": booths[0]})
 
     # A write made during the pass by a service already on the new keyring, to a team not yet reached.
@@ -92,10 +92,10 @@ def test_a_rekey_pass_resumes_where_it_stopped_and_loses_no_write_made_meanwhile
     assert reseal(mongo_db, after.teams.personal, batch=2)["booth_teams"].resealed == 1
 
 
-def test_a_team_written_between_the_passs_read_and_its_save_is_read_again_and_keeps_that_write(ctx, mongo_db):
-    before, _ = stores(ctx, mongo_db, OLD)
+def test_a_team_written_between_the_passs_read_and_its_save_is_read_again_and_keeps_that_write(ports, mongo_db):
+    before, _ = stores(ports, mongo_db, OLD)
     handlers.appoint(before, booth_id=BOOTH, role="member", person=someone("Pehla"), organiser="u")
-    rotated = PersonalData(keyring(f"{OLD}\n{NEW}".encode(), "test keys"), ctx.teams.personal.index)
+    rotated = PersonalData(keyring(f"{OLD}\n{NEW}".encode(), "test keys"), ports.teams.personal.index)
 
     class Racing(BoothTeams):
         """The real adapter, but an old-keyring process writes the team just before the first save."""

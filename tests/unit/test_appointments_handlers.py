@@ -23,93 +23,93 @@ ELSEWHERE = "IN-UP-D01-A01-M01-S01-B001"
 DISTRICT = Principal(subject="user-district", kind="organiser", unit="IN-HP-D01", scopes=frozenset({"appointments:write"}))
 
 
-def make_context(budgets: Budgets | None = None) -> handlers.Context:
+def make_ports(budgets: Budgets | None = None) -> handlers.Ports:
     teams = InMemoryBoothTeams()
-    ctx = handlers.Context(registry=IdRegistry(), teams=teams, posts=InMemoryPresidentPosts(teams),
+    ports = handlers.Ports(registry=IdRegistry(), teams=teams, posts=InMemoryPresidentPosts(teams),
                            erasures=InMemoryErasureLog(), limits=budgets or Budgets(), verification_wait_s=0.2)
     # The OTP service's otp-verified, as it comes back through Kafka.
-    ctx.otp = ScriptedOtp(on_verified=lambda request_id, appointment_id: handlers.otp_verified(
-        ctx, event_id=str(uuid.uuid4()), booth_id=BOOTH, appointment_id=appointment_id, request_id=request_id))
-    return ctx
+    ports.otp = ScriptedOtp(on_verified=lambda request_id, appointment_id: handlers.otp_verified(
+        ports, event_id=str(uuid.uuid4()), booth_id=BOOTH, appointment_id=appointment_id, request_id=request_id))
+    return ports
 
 
 def person() -> Person:
     return Person(name="Asha Devi", phone=f"+9198{random.randrange(10**8):08d}", gender="female")
 
 
-def appoint(ctx, booth=BOOTH, who=DISTRICT, someone=None, role=PRESIDENT):
-    return handlers.handle(ctx, commands.Appoint(booth_id=booth, role=role, person=someone or person()), who)
+def appoint(ports, booth=BOOTH, who=DISTRICT, someone=None, role=PRESIDENT):
+    return handlers.handle(ports, commands.Appoint(booth_id=booth, role=role, person=someone or person()), who)
 
 
 def test_an_appointment_waits_for_its_code_and_asks_for_one():
-    ctx = make_context()
-    appointment = appoint(ctx)
+    ports = make_ports()
+    appointment = appoint(ports)
     assert appointment.status == PENDING and appointment.otp_request_id
-    assert types.OTP_REQUESTED in [e["type"] for e in ctx.teams.get(BOOTH).outbox]
+    assert types.OTP_REQUESTED in [e["type"] for e in ports.teams.get(BOOTH).outbox]
 
 
 def test_the_right_code_verifies_the_appointment():
-    ctx = make_context()
-    appointment = appoint(ctx)
-    verified = handlers.handle(ctx, commands.VerifyCode(BOOTH, appointment.id, "123456"), DISTRICT)
+    ports = make_ports()
+    appointment = appoint(ports)
+    verified = handlers.handle(ports, commands.VerifyCode(BOOTH, appointment.id, "123456"), DISTRICT)
     assert verified.status == VERIFIED
-    assert ctx.otp.asked == [(appointment.otp_request_id, DISTRICT.subject)], "the organiser is named to OTP"
+    assert ports.otp.asked == [(appointment.otp_request_id, DISTRICT.subject)], "the organiser is named to OTP"
 
 
 def test_wrong_codes_are_counted_until_the_appointment_is_barred():
-    ctx = make_context()
-    appointment = appoint(ctx)
+    ports = make_ports()
+    appointment = appoint(ports)
     for _ in range(WRONG_CODES_ALLOWED):
         with pytest.raises(CodeRejected):
-            handlers.handle(ctx, commands.VerifyCode(BOOTH, appointment.id, "000000"), DISTRICT)
+            handlers.handle(ports, commands.VerifyCode(BOOTH, appointment.id, "000000"), DISTRICT)
     with pytest.raises(Barred):
-        handlers.handle(ctx, commands.VerifyCode(BOOTH, appointment.id, "123456"), DISTRICT)
-    assert len(ctx.otp.asked) == WRONG_CODES_ALLOWED, "a barred code is not sent to the OTP service"
+        handlers.handle(ports, commands.VerifyCode(BOOTH, appointment.id, "123456"), DISTRICT)
+    assert len(ports.otp.asked) == WRONG_CODES_ALLOWED, "a barred code is not sent to the OTP service"
 
 
 def test_a_spent_verification_budget_stops_before_the_otp_service_is_asked():
-    ctx = make_context(Budgets(spent=("verification",)))
-    appointment = appoint(ctx)
+    ports = make_ports(Budgets(spent=("verification",)))
+    appointment = appoint(ports)
     with pytest.raises(Throttled):
-        handlers.handle(ctx, commands.VerifyCode(BOOTH, appointment.id, "123456"), DISTRICT)
-    assert ctx.otp.asked == []
+        handlers.handle(ports, commands.VerifyCode(BOOTH, appointment.id, "123456"), DISTRICT)
+    assert ports.otp.asked == []
 
 
 def test_a_president_elsewhere_is_named_inside_the_organisers_unit():
-    ctx = make_context()
+    ports = make_ports()
     same = person()
-    appoint(ctx, someone=same)
+    appoint(ports, someone=same)
     with pytest.raises(handlers.PresidentElsewhere):
-        appoint(ctx, booth="IN-HP-D01-A01-M01-S01-B002", someone=same)
+        appoint(ports, booth="IN-HP-D01-A01-M01-S01-B002", someone=same)
 
 
 def test_a_president_elsewhere_outside_the_unit_gets_a_neutral_refusal_counted_against_the_organiser():
-    ctx = make_context()
+    ports = make_ports()
     same = person()
     national = Principal(subject="user-hq", kind="organiser", unit="IN", scopes=frozenset({"appointments:write"}))
-    appoint(ctx, booth=ELSEWHERE, who=national, someone=same)
+    appoint(ports, booth=ELSEWHERE, who=national, someone=same)
     with pytest.raises(handlers.NotAppointable):
-        appoint(ctx, someone=same)
-    assert ctx.limits.refusals == 1
+        appoint(ports, someone=same)
+    assert ports.limits.refusals == 1
 
 
 def test_a_replacement_takes_the_seat_and_the_president_post():
-    ctx = make_context()
+    ports = make_ports()
     outgoing_person = person()
-    outgoing = appoint(ctx, someone=outgoing_person)
-    incoming = handlers.handle(ctx, commands.Replace(BOOTH, outgoing.id, person()), DISTRICT)
-    team = ctx.teams.get(BOOTH)
+    outgoing = appoint(ports, someone=outgoing_person)
+    incoming = handlers.handle(ports, commands.Replace(BOOTH, outgoing.id, person()), DISTRICT)
+    team = ports.teams.get(BOOTH)
     assert team.get(outgoing.id).status == REPLACED and team.president().id == incoming.id
-    assert appoint(ctx, booth="IN-HP-D01-A01-M01-S01-B002", someone=outgoing_person).status == PENDING
+    assert appoint(ports, booth="IN-HP-D01-A01-M01-S01-B002", someone=outgoing_person).status == PENDING
 
 
 def test_erasing_a_phone_reaches_only_the_organisers_unit():
-    ctx = make_context()
+    ports = make_ports()
     same = person()
     national = Principal(subject="user-hq", kind="organiser", unit="IN", scopes=frozenset({"appointments:write"}))
-    appoint(ctx, someone=same, role="member")
-    appoint(ctx, booth=ELSEWHERE, who=national, someone=same, role="member")
-    erasure_id, erased = handlers.handle(ctx, commands.ErasePhone(same.phone), DISTRICT)
+    appoint(ports, someone=same, role="member")
+    appoint(ports, booth=ELSEWHERE, who=national, someone=same, role="member")
+    erasure_id, erased = handlers.handle(ports, commands.ErasePhone(same.phone), DISTRICT)
     assert [booth for booth, _ in erased] == [BOOTH]
-    assert ctx.erasures.get(erasure_id)["requested_by"] == DISTRICT.subject
-    assert ctx.teams.with_phone(same.phone, "IN") == [ELSEWHERE]
+    assert ports.erasures.get(erasure_id)["requested_by"] == DISTRICT.subject
+    assert ports.teams.with_phone(same.phone, "IN") == [ELSEWHERE]

@@ -146,7 +146,7 @@ def _problem(error: DomainError) -> ProblemError:
 def _carried_out(adapters: Adapters, command: commands.Command, who: Principal):
     """handlers.handle, its refusals as problems."""
     try:
-        return handlers.handle(adapters.context, command, who)
+        return handlers.handle(adapters.ports, command, who)
     except DomainError as error:
         raise _problem(error) from None
     except Throttled as spent:
@@ -166,7 +166,7 @@ def _carried_out(adapters: Adapters, command: commands.Command, who: Principal):
 
 def _team(adapters: Adapters, booth_id: str) -> BoothTeam:
     try:
-        return handlers.load_team(adapters.context, booth_id)
+        return handlers.load_team(adapters.ports, booth_id)
     except DomainError as error:
         raise _problem(error) from None
 
@@ -268,7 +268,7 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
                    limit: Annotated[int, Query(ge=1, le=500)] = 100):
         """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
         require_jurisdiction(who, unit_id)
-        return [_team_read(t) for t in adapters.context.teams.teams_under(unit_id, after=after, limit=limit)]
+        return [_team_read(team) for team in adapters.ports.teams.teams_under(unit_id, after=after, limit=limit)]
 
     @router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
@@ -322,8 +322,8 @@ def imports_router(adapters: Adapters, auth: Authenticator, slots: "ImportSlots"
         slot = slots.take(who.subject)
         try:
             slot.upload = await _spool(request)
-            lines = bulk.import_rows(adapters.context, slot.upload, unit_id=unit_id, organiser=who.subject,
-                                     hooks=bulk.organiser_hooks(adapters.context, who))
+            lines = bulk.import_rows(adapters.ports, slot.upload, unit_id=unit_id, organiser=who.subject,
+                                     hooks=bulk.organiser_hooks(adapters.ports, who))
             first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
         except BaseException as error:
             slot.release()
@@ -424,7 +424,7 @@ def internal_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
                            **problems(404, 503, kinds={503: "recipients-building"})})
     def recipients(unit: str, who: RecipientsReader, roles: str = ""):
         """Verified appointees under a unit, with phones, for the notifier only (service token)."""
-        if adapters.context.registry.get(unit) is None:
+        if adapters.ports.registry.get(unit) is None:
             raise ProblemError(404, "unknown-unit", "No such unit", f"{unit} is not in the registry")
         wanted = {r for r in roles.split(",") if r} or None
         try:

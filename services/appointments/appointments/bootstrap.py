@@ -14,7 +14,7 @@ from appointments.adapters.otp_client import OtpClient
 from appointments.adapters.personal import personal_data
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
 from appointments.adapters.recipients import RecipientDirectory
-from appointments.handlers import Context
+from appointments.handlers import Ports
 from appointments.settings import AppointmentsSettings
 from shared.background import Background, BackgroundJobs, consuming
 from shared.clients import mongo_client, redis_client
@@ -34,7 +34,7 @@ class Adapters(BackgroundJobs):
     settings: AppointmentsSettings
     db: Database
     org_registry: OrgRegistry
-    context: Context
+    ports: Ports
     recipients: RecipientDirectory
     otp: OtpClient
     live: LiveFeed
@@ -56,7 +56,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     # Not a readiness check: without Redis only the budgeted calls (appoint, verify, resend,
     # import) answer 503; reading goes on.
     limits = AppointmentLimits(redis_client(settings), settings)
-    context = Context(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db),
+    ports = Ports(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db),
                       otp=otp, limits=limits, verification_wait_s=settings.verification_wait_s)
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
     namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
@@ -68,14 +68,14 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
 
     def otp_results() -> EventConsumer:
         return EventConsumer(settings.kafka_bootstrap, settings.consumer_group, [OTP_RESULTS],
-                             lambda event: consumer.on_otp_result(context, event))
+                             lambda event: consumer.on_otp_result(ports, event))
 
     live = LiveFeed(settings.kafka_bootstrap)
     return Adapters(
         settings=settings,
         db=db,
         org_registry=registry,
-        context=context,
+        ports=ports,
         recipients=recipients,
         otp=otp,
         live=live,
@@ -86,7 +86,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         },
         background=[
             Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
-            Background("seal-plaintext", lambda stop: _once(lambda: _seal_once(db, context.posts, teams), stop),
+            Background("seal-plaintext", lambda stop: _once(lambda: _seal_once(db, ports.posts, teams), stop),
                        restart_pause_s=5),
             Background("recipients-backfill", lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
                        restart_pause_s=5),
@@ -94,7 +94,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
             consuming("otp-results", otp_results),
             Background("live-feed", live.run),
             Background("retention", lambda stop: _every(settings.retention_interval_s, stop, lambda: handlers.retain(
-                context, keep=timedelta(days=settings.retention_days))), restart_pause_s=60),
+                ports, keep=timedelta(days=settings.retention_days))), restart_pause_s=60),
         ],
     )
 

@@ -35,24 +35,24 @@ class Hooks:
     next_batch: Callable[[], None] = lambda: None
 
 
-def organiser_hooks(ctx: handlers.Context, who: Principal) -> Hooks:
+def organiser_hooks(ports: handlers.Ports, who: Principal) -> Hooks:
     """An organiser's import: "president elsewhere" refusals audited and counted like single ones
     (the import ends once their budget is spent), each new number counted, and each batch of
     booths waits for the day's allowance of new numbers (the rest of the file, for tomorrow)."""
 
     def seen(refused: handlers.PresidentElsewhere, booth_id: str) -> DomainError:
-        handlers.president_refused(ctx, who, booth_id, refused, spent_ends=True)
+        handlers.president_refused(ports, who, booth_id, refused, spent_ends=True)
         return handlers.as_seen_by(refused, who.unit)
 
-    return Hooks(seen=seen, sent=lambda phone: ctx.limits.sent_to(who.subject, phone),
-                 next_batch=lambda: ctx.limits.may_send_to_new_numbers(who.subject))
+    return Hooks(seen=seen, sent=lambda phone: ports.limits.sent_to(who.subject, phone),
+                 next_batch=lambda: ports.limits.may_send_to_new_numbers(who.subject))
 
 
 class BadFile(Exception):
     """The upload is not a CSV with the required columns."""
 
 
-def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organiser: str,
+def import_rows(ports: handlers.Ports, source: IO[bytes], *, unit_id: str, organiser: str,
                 progress_every: int = 1000, hooks: Hooks = None) -> Iterator[dict]:
     """Yields one report line per refused row, progress lines, and a summary at the end."""
     hooks = hooks or Hooks()
@@ -61,7 +61,7 @@ def import_rows(ctx: handlers.Context, source: IO[bytes], *, unit_id: str, organ
     if missing:
         raise BadFile(f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}")
     totals = {"rows": 0, "appointed": 0, "unchanged": 0, "refused": 0}
-    for line in _applied(ctx, _booth_groups(reader), unit_id, organiser, hooks):
+    for line in _applied(ports, _booth_groups(reader), unit_id, organiser, hooks):
         totals["rows"] += 1
         totals[line.pop("outcome")] += 1
         if "problem" in line:
@@ -113,17 +113,17 @@ def _booth_groups(reader: _Checked) -> Iterator[tuple[str, list[tuple[int, dict]
         yield booth, rows
 
 
-def _applied(ctx, groups, unit_id: str, organiser: str, hooks: Hooks) -> Iterator[dict]:
+def _applied(ports, groups, unit_id: str, organiser: str, hooks: Hooks) -> Iterator[dict]:
     """One line per row, booth by booth in file order, BATCH_BOOTHS booths appointed at a time."""
     batch: list[tuple[str, list[handlers.Row], list[dict]]] = []
     for booth_id, records in groups:
         if len(batch) >= BATCH_BOOTHS or any(booth_id == b for b, _, _ in batch):
             hooks.next_batch()
-            yield from _appoint(ctx, batch, organiser, hooks)
+            yield from _appoint(ports, batch, organiser, hooks)
             batch = []
         batch.append((booth_id, *_checked(booth_id, records, unit_id)))
     hooks.next_batch()
-    yield from _appoint(ctx, batch, organiser, hooks)
+    yield from _appoint(ports, batch, organiser, hooks)
 
 
 def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tuple[list[handlers.Row], list[dict]]:
@@ -140,10 +140,10 @@ def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tu
     return rows, refused
 
 
-def _appoint(ctx, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str,
+def _appoint(ports, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str,
              hooks: Hooks) -> Iterator[dict]:
     tried = [(booth_id, rows) for booth_id, rows, _ in batch if rows]
-    outcomes = handlers.appoint_booths(ctx, tried, organiser) if tried else {}
+    outcomes = handlers.appoint_booths(ports, tried, organiser) if tried else {}
     for booth_id, rows, refused in batch:
         yield from refused
         booth = outcomes.get(booth_id)

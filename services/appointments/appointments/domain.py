@@ -274,7 +274,7 @@ class BoothTeam:
     def code_rejected(self, appointment_id: str, *, now: datetime) -> bool:
         """The OTP service refused a code for this appointment; True if that bars it."""
         appointment = self.get(appointment_id)
-        recent = [t for t in appointment.wrong_codes if now - t < WRONG_CODES_WINDOW] + [now]
+        recent = [at for at in appointment.wrong_codes if now - at < WRONG_CODES_WINDOW] + [now]
         appointment.wrong_codes = recent
         if len(recent) < WRONG_CODES_ALLOWED or appointment.otp_failure == BARRED:
             return False

@@ -60,7 +60,7 @@ def as_seen_by(refusal: PresidentElsewhere, jurisdiction: str | None) -> DomainE
 
 
 @dataclass
-class Context:
+class Ports:
     """Everything the handlers need (ports.py); bootstrap wires the real ones."""
 
     registry: OrgRegistry
@@ -80,15 +80,15 @@ class Context:
         return self._locks[zlib.crc32(booth_id.encode()) % len(self._locks)]
 
 
-def load_team(ctx: Context, booth_id: str) -> BoothTeam:
-    team = ctx.teams.get(booth_id)
+def load_team(ports: Ports, booth_id: str) -> BoothTeam:
+    team = ports.teams.get(booth_id)
     if team is not None:
         return team
-    unit = ctx.registry.get(booth_id)
+    unit = ports.registry.get(booth_id)
     if unit is None or unit["level"] != "booth":
         raise UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
     path = booth_path(booth_id)
-    return BoothTeam(booth_id=booth_id, booth_path=path, rules=ctx.teams.rules_for(unit["state"]))
+    return BoothTeam(booth_id=booth_id, booth_path=path, rules=ports.teams.rules_for(unit["state"]))
 
 
 @dataclass
@@ -101,29 +101,29 @@ class Attempt:
     unchanged: bool = False
 
 
-def _retrying(ctx: Context, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
-    return _compare_and_set(ctx, booth_id, lambda attempt: change(attempt.team))
+def _retrying(ports: Ports, booth_id: str, change: Callable[[BoothTeam], T]) -> T:
+    return _compare_and_set(ports, booth_id, lambda attempt: change(attempt.team))
 
 
-def _compare_and_set(ctx: Context, booth_id: str, change: Callable[[Attempt], T]) -> T:
+def _compare_and_set(ports: Ports, booth_id: str, change: Callable[[Attempt], T]) -> T:
     """Load the team, change it, save it unless another writer saved first; then again, at
     most ATTEMPTS times. The one loop every change to a booth team goes through."""
-    with ctx.booth_lock(booth_id):
+    with ports.booth_lock(booth_id):
         for _ in range(ATTEMPTS):
-            attempt = Attempt(load_team(ctx, booth_id))
+            attempt = Attempt(load_team(ports, booth_id))
             result = change(attempt)
             if attempt.unchanged:
                 return result
             try:
-                ctx.teams.save(attempt.team)
+                ports.teams.save(attempt.team)
                 return result
             except ConcurrentUpdate:
                 for appointment in attempt.claimed:
-                    ctx.posts.release(appointment.person.phone, appointment.id)
+                    ports.posts.release(appointment.person.phone, appointment.id)
     raise ConcurrentUpdate(booth_id)
 
 
-def appoint(ctx: Context, *, booth_id: str, role: str, person: Person, organiser: str,
+def appoint(ports: Ports, *, booth_id: str, role: str, person: Person, organiser: str,
             key: str | None = None, replaces: str | None = None) -> Appointment:
     key = idempotency_key(organiser, key) if key else None
     vacated: list[Appointment] = []  # a replaced president, whose post is free once the save holds
@@ -132,61 +132,61 @@ def appoint(ctx: Context, *, booth_id: str, role: str, person: Person, organiser
         team = attempt.team
         known = {a.id for a in team.appointments}
         outgoing = team.get(replaces) if replaces else None
-        appointment = team.appoint(role=role, person=person, organiser=organiser, now=ctx.clock(),
+        appointment = team.appoint(role=role, person=person, organiser=organiser, now=ports.clock(),
                                    idempotency_key=key, replaces=replaces)
         attempt.unchanged = appointment.id in known  # a retry: nothing changed
         if attempt.unchanged:
             return appointment
         if role == PRESIDENT:
-            if holder := ctx.posts.claim(person.phone, booth_id, appointment.id):
+            if holder := ports.posts.claim(person.phone, booth_id, appointment.id):
                 raise PresidentElsewhere(holder, booth_id)
             attempt.claimed.append(appointment)
         vacated[:] = [outgoing] if outgoing and outgoing.role == PRESIDENT else []
         return appointment
 
-    appointment = _compare_and_set(ctx, booth_id, change)
+    appointment = _compare_and_set(ports, booth_id, change)
     for president in vacated:
-        ctx.posts.release(president.person.phone, president.id)
+        ports.posts.release(president.person.phone, president.id)
     return appointment
 
 
-def revoke(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
-    appointment = _retrying(ctx, booth_id, lambda t: t.revoke(appointment_id, organiser=organiser, now=ctx.clock()))
+def revoke(ports: Ports, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
+    appointment = _retrying(ports, booth_id, lambda team: team.revoke(appointment_id, organiser=organiser, now=ports.clock()))
     if appointment.role == PRESIDENT:
-        ctx.posts.release(appointment.person.phone, appointment.id)
+        ports.posts.release(appointment.person.phone, appointment.id)
     return appointment
 
 
-def request_otp_again(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
-    return _retrying(ctx, booth_id,
-                     lambda t: t.request_otp_again(appointment_id, organiser=organiser, now=ctx.clock()))
+def request_otp_again(ports: Ports, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
+    return _retrying(ports, booth_id,
+                     lambda team: team.request_otp_again(appointment_id, organiser=organiser, now=ports.clock()))
 
 
-def code_rejected(ctx: Context, *, booth_id: str, appointment_id: str) -> bool:
+def code_rejected(ports: Ports, *, booth_id: str, appointment_id: str) -> bool:
     """Count a wrong code against the appointment's daily allowance; True if it is now barred."""
-    return _retrying(ctx, booth_id, lambda t: t.code_rejected(appointment_id, now=ctx.clock()))
+    return _retrying(ports, booth_id, lambda team: team.code_rejected(appointment_id, now=ports.clock()))
 
 
-def unlock(ctx: Context, *, booth_id: str, appointment_id: str, organiser: str, unit: str) -> Appointment:
-    return _retrying(ctx, booth_id, lambda t: t.unlock(appointment_id, organiser=organiser, unit=unit,
-                                                           now=ctx.clock()))
+def unlock(ports: Ports, *, booth_id: str, appointment_id: str, organiser: str, unit: str) -> Appointment:
+    return _retrying(ports, booth_id, lambda team: team.unlock(appointment_id, organiser=organiser, unit=unit,
+                                                           now=ports.clock()))
 
 
-def otp_verified(ctx: Context, *, event_id: str, booth_id: str, appointment_id: str, request_id: str) -> bool:
+def otp_verified(ports: Ports, *, event_id: str, booth_id: str, appointment_id: str, request_id: str) -> bool:
     """otp-verified -> appointment-verified. False for an appointment this service does not know."""
     try:
-        return _retrying(ctx, booth_id, lambda t: t.confirm_otp(
-            appointment_id=appointment_id, otp_request_id=request_id, event_id=event_id, now=ctx.clock()))
+        return _retrying(ports, booth_id, lambda team: team.confirm_otp(
+            appointment_id=appointment_id, otp_request_id=request_id, event_id=event_id, now=ports.clock()))
     except (UnknownBooth, NotFound):
         return False
 
 
-def otp_failed(ctx: Context, *, event_id: str, booth_id: str, appointment_id: str, request_id: str,
+def otp_failed(ports: Ports, *, event_id: str, booth_id: str, appointment_id: str, request_id: str,
                reason: str) -> bool:
     try:
-        return _retrying(ctx, booth_id, lambda t: t.otp_failed(
+        return _retrying(ports, booth_id, lambda team: team.otp_failed(
             appointment_id=appointment_id, otp_request_id=request_id, reason=reason, event_id=event_id,
-            now=ctx.clock()))
+            now=ports.clock()))
     except (UnknownBooth, NotFound):
         return False
 
@@ -194,31 +194,31 @@ def otp_failed(ctx: Context, *, event_id: str, booth_id: str, appointment_id: st
 # --- what an organiser asks (commands.py): budgets, refusals as they may see them, audits -------
 
 
-def handle(ctx: Context, command: commands.Command, who: Principal):
+def handle(ports: Ports, command: commands.Command, who: Principal):
     """Carry out an organiser's command; the entrypoint has checked their jurisdiction over the
     booth. Raises DomainError (refused), Throttled (a budget spent) or an adapter's outage."""
-    return _HANDLERS[type(command)](ctx, command, who)
+    return _HANDLERS[type(command)](ports, command, who)
 
 
-def _appoint_for(ctx: Context, cmd: commands.Appoint | commands.Replace, who: Principal) -> Appointment:
+def _appoint_for(ports: Ports, cmd: commands.Appoint | commands.Replace, who: Principal) -> Appointment:
     """`appoint`, with "already president elsewhere" told only inside the organiser's unit, every
     such refusal audited, and few of them an hour (see AppointmentLimits)."""
     replaces = cmd.appointment_id if isinstance(cmd, commands.Replace) else None
-    role = load_team(ctx, cmd.booth_id).get(replaces).role if replaces else cmd.role
-    ctx.limits.may_send_to_new_numbers(who.subject)
+    role = load_team(ports, cmd.booth_id).get(replaces).role if replaces else cmd.role
+    ports.limits.may_send_to_new_numbers(who.subject)
     if role == PRESIDENT:
-        ctx.limits.may_try_president(who.subject)
+        ports.limits.may_try_president(who.subject)
     try:
-        appointment = appoint(ctx, booth_id=cmd.booth_id, role=role, person=cmd.person, organiser=who.subject,
+        appointment = appoint(ports, booth_id=cmd.booth_id, role=role, person=cmd.person, organiser=who.subject,
                               key=cmd.key, replaces=replaces)
     except PresidentElsewhere as refused:
-        president_refused(ctx, who, cmd.booth_id, refused)
+        president_refused(ports, who, cmd.booth_id, refused)
         raise as_seen_by(refused, who.unit) from None
-    ctx.limits.sent_to(who.subject, appointment.person.phone)
+    ports.limits.sent_to(who.subject, appointment.person.phone)
     return appointment
 
 
-def president_refused(ctx: Context, who: Principal, booth_id: str, refused: PresidentElsewhere,
+def president_refused(ports: Ports, who: Principal, booth_id: str, refused: PresidentElsewhere,
                       spent_ends: bool = False) -> None:
     """Audit and count a refusal because the phone is a president elsewhere: each one tells
     something. With `spent_ends` (an import), Throttled once the organiser's refusals are spent."""
@@ -227,7 +227,7 @@ def president_refused(ctx: Context, who: Principal, booth_id: str, refused: Pres
         "organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
         "holder_in_jurisdiction": who.may_act_in(refused.holder_booth)})
     try:
-        ctx.limits.president_refusal(who.subject)
+        ports.limits.president_refusal(who.subject)
     except Throttled:
         if spent_ends:
             raise
@@ -235,89 +235,89 @@ def president_refused(ctx: Context, who: Principal, booth_id: str, refused: Pres
         pass  # counted or not, this refusal is answered
 
 
-def _revoke(ctx: Context, cmd: commands.Revoke, who: Principal) -> Appointment:
-    return revoke(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+def _revoke(ports: Ports, cmd: commands.Revoke, who: Principal) -> Appointment:
+    return revoke(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
 
 
-def _resend_code(ctx: Context, cmd: commands.ResendCode, who: Principal) -> Appointment:
-    ctx.limits.resend(who.subject, cmd.appointment_id)
-    return request_otp_again(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+def _resend_code(ports: Ports, cmd: commands.ResendCode, who: Principal) -> Appointment:
+    ports.limits.resend(who.subject, cmd.appointment_id)
+    return request_otp_again(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
 
 
-def _verify_code(ctx: Context, cmd: commands.VerifyCode, who: Principal) -> Appointment:
+def _verify_code(ports: Ports, cmd: commands.VerifyCode, who: Principal) -> Appointment:
     """Have the OTP service check the code an appointee read out. The appointment turns verified
     when otp-verified comes back through Kafka: shown as verified if that lands within the wait."""
-    ctx.limits.verification(who.subject, cmd.appointment_id)
-    team = load_team(ctx, cmd.booth_id)
+    ports.limits.verification(who.subject, cmd.appointment_id)
+    team = load_team(ports, cmd.booth_id)
     appointment = team.code_to_check(cmd.appointment_id)
     if appointment is None:
         return team.get(cmd.appointment_id)  # verified already: a retried verification
     try:
-        ctx.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment.id, code=cmd.code,
+        ports.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment.id, code=cmd.code,
                        on_behalf_of=who.subject)
     except OtpRejected:
-        code_rejected(ctx, booth_id=cmd.booth_id, appointment_id=appointment.id)
+        code_rejected(ports, booth_id=cmd.booth_id, appointment_id=appointment.id)
         raise CodeRejected("wrong, expired or already used; after 5 wrong tries ask for a new code", "code") from None
-    deadline = time.monotonic() + ctx.verification_wait_s
+    deadline = time.monotonic() + ports.verification_wait_s
     while time.monotonic() < deadline:
-        appointment = ctx.teams.get(cmd.booth_id).get(appointment.id)
+        appointment = ports.teams.get(cmd.booth_id).get(appointment.id)
         if appointment.status == VERIFIED:
             break
         time.sleep(0.05)
     return appointment
 
 
-def _unlock(ctx: Context, cmd: commands.Unlock, who: Principal) -> Appointment:
-    appointment = unlock(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject,
+def _unlock(ports: Ports, cmd: commands.Unlock, who: Principal) -> Appointment:
+    appointment = unlock(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject,
                          unit=who.unit)
     log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": cmd.booth_id,
                                              "appointment_id": cmd.appointment_id})
     return appointment
 
 
-def _erase_appointment(ctx: Context, cmd: commands.EraseAppointment, who: Principal) -> tuple[str, list]:
-    erasure_id = erase_appointment(ctx, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id,
+def _erase_appointment(ports: Ports, cmd: commands.EraseAppointment, who: Principal) -> tuple[str, list]:
+    erasure_id = erase_appointment(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id,
                                    requested_by=who.subject, unit=who.unit)
     return erasure_id, [(cmd.booth_id, cmd.appointment_id)]
 
 
-def _erase_phone(ctx: Context, cmd: commands.ErasePhone, who: Principal) -> tuple[str, list]:
-    return erase_person(ctx, phone=cmd.phone, requested_by=who.subject, unit=who.unit)
+def _erase_phone(ports: Ports, cmd: commands.ErasePhone, who: Principal) -> tuple[str, list]:
+    return erase_person(ports, phone=cmd.phone, requested_by=who.subject, unit=who.unit)
 
 
 # --- personal data: erasure and retention ---------------------------------------------------------
 
 
-def erase_appointment(ctx: Context, *, booth_id: str, appointment_id: str, requested_by: str,
+def erase_appointment(ports: Ports, *, booth_id: str, appointment_id: str, requested_by: str,
                       unit: str | None) -> str:
     """An erasure request naming one appointment; returns the erasure id (its audit record)."""
-    erasure_id = _open_erasure(ctx, requested_by, unit, "request", "appointment")
-    _erase(ctx, booth_id, appointment_id, requested_by, "request", erasure_id)
+    erasure_id = _open_erasure(ports, requested_by, unit, "request", "appointment")
+    _erase(ports, booth_id, appointment_id, requested_by, "request", erasure_id)
     return erasure_id
 
 
-def erase_person(ctx: Context, *, phone: str, requested_by: str, unit: str) -> tuple[str, list[tuple[str, str]]]:
+def erase_person(ports: Ports, *, phone: str, requested_by: str, unit: str) -> tuple[str, list[tuple[str, str]]]:
     """An erasure request naming a phone: every appointment of it under the requester's unit
     (HQ: everywhere). Returns the erasure id and the (booth, appointment) pairs erased."""
-    erasure_id = _open_erasure(ctx, requested_by, unit, "request", "phone")
+    erasure_id = _open_erasure(ports, requested_by, unit, "request", "phone")
     erased = []
-    for booth_id in ctx.teams.with_phone(phone, unit):
-        team = ctx.teams.get(booth_id)
+    for booth_id in ports.teams.with_phone(phone, unit):
+        team = ports.teams.get(booth_id)
         for appointment in [a for a in team.appointments if a.person.phone == phone]:
-            _erase(ctx, booth_id, appointment.id, requested_by, "request", erasure_id)
+            _erase(ports, booth_id, appointment.id, requested_by, "request", erasure_id)
             erased.append((booth_id, appointment.id))
     return erasure_id, erased
 
 
-def retain(ctx: Context, *, keep: timedelta, batch: int = 500) -> int:
+def retain(ports: Ports, *, keep: timedelta, batch: int = 500) -> int:
     """Scrub everyone whose appointment ended (revoked, replaced) more than `keep` ago; returns
     how many. One audit record per run that found someone."""
-    cutoff, after, erased, erasure_id = ctx.clock() - keep, "", 0, None
-    while teams := ctx.teams.ended_before(cutoff, after=after, limit=batch):
+    cutoff, after, erased, erasure_id = ports.clock() - keep, "", 0, None
+    while teams := ports.teams.ended_before(cutoff, after=after, limit=batch):
         for team in teams:
             for appointment in team.ended_before(cutoff):
-                erasure_id = erasure_id or _open_erasure(ctx, RETENTION, None, "retention", "retention")
-                _erase(ctx, team.booth_id, appointment.id, RETENTION, "retention", erasure_id)
+                erasure_id = erasure_id or _open_erasure(ports, RETENTION, None, "retention", "retention")
+                _erase(ports, team.booth_id, appointment.id, RETENTION, "retention", erasure_id)
                 erased += 1
         after = teams[-1].booth_id
     return erased
@@ -326,23 +326,23 @@ def retain(ctx: Context, *, keep: timedelta, batch: int = 500) -> int:
 RETENTION = "svc:retention"
 
 
-def _open_erasure(ctx: Context, requested_by: str, unit: str | None, reason: str, by: str) -> str:
+def _open_erasure(ports: Ports, requested_by: str, unit: str | None, reason: str, by: str) -> str:
     erasure_id = str(uuid.uuid4())
-    ctx.erasures.opened(erasure_id, requested_by=requested_by, unit=unit, reason=reason, by=by, at=ctx.clock())
+    ports.erasures.opened(erasure_id, requested_by=requested_by, unit=unit, reason=reason, by=by, at=ports.clock())
     return erasure_id
 
 
-def _erase(ctx: Context, booth_id: str, appointment_id: str, by: str, reason: str, erasure_id: str) -> None:
+def _erase(ports: Ports, booth_id: str, appointment_id: str, by: str, reason: str, erasure_id: str) -> None:
     held: dict[str, str] = {}
 
     def change(team: BoothTeam) -> Appointment:
         held["phone"] = team.get(appointment_id).person.phone
-        return team.erase(appointment_id, by=by, reason=reason, erasure_id=erasure_id, now=ctx.clock())
+        return team.erase(appointment_id, by=by, reason=reason, erasure_id=erasure_id, now=ports.clock())
 
-    appointment = _retrying(ctx, booth_id, change)
+    appointment = _retrying(ports, booth_id, change)
     if appointment.role == PRESIDENT and held["phone"]:
-        ctx.posts.release(held["phone"], appointment.id)
-    ctx.erasures.erased(erasure_id, booth_id, appointment_id)
+        ports.posts.release(held["phone"], appointment.id)
+    ports.erasures.erased(erasure_id, booth_id, appointment_id)
 
 
 def _describe(holder_booth: str, booth_id: str) -> str:
@@ -364,16 +364,16 @@ class Appointed:
     new: bool
 
 
-def appoint_rows(ctx: Context, *, booth_id: str, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
+def appoint_rows(ports: Ports, *, booth_id: str, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
     """Appoint one booth's rows of a bulk import with one read and one write of its team.
 
     Each row is checked against the same rules as a single appointment; a refused row is
     reported and the rest still apply. A row already applied (the same file again) is not new.
     """
-    return _compare_and_set(ctx, booth_id, lambda attempt: _apply_rows(ctx, attempt, rows, organiser))
+    return _compare_and_set(ports, booth_id, lambda attempt: _apply_rows(ports, attempt, rows, organiser))
 
 
-def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser: str
+def appoint_booths(ports: Ports, booths: list[tuple[str, list[Row]]], organiser: str
                    ) -> dict[str, dict[int, Appointed | DomainError] | DomainError]:
     """Appoint many booths' rows of a bulk import; by booth id, each row's outcome (or the
     refusal of the whole booth, e.g. an unknown one).
@@ -383,7 +383,7 @@ def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser:
     turns out to have a team, or whose president's phone is claimed already or twice in this
     batch, goes the one-by-one way of `appoint_rows`, so every rule is judged as for one row.
     """
-    units = ctx.registry.booth_units(booth_id for booth_id, _ in booths)
+    units = ports.registry.booth_units(booth_id for booth_id, _ in booths)
     results: dict[str, dict[int, Appointed | DomainError] | DomainError] = {}
     drafts: dict[str, tuple[BoothTeam, dict[int, Appointed | DomainError]]] = {}
     for booth_id, rows in booths:
@@ -392,17 +392,17 @@ def appoint_booths(ctx: Context, booths: list[tuple[str, list[Row]]], organiser:
             results[booth_id] = UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
             continue
         team = BoothTeam(booth_id=booth_id, booth_path=booth_path(booth_id),
-                         rules=ctx.teams.rules_for(unit["state"]))
-        drafts[booth_id] = (team, _draft(team, rows, organiser, ctx.clock()))
-    one_by_one = _claim_presidents(ctx, drafts)
+                         rules=ports.teams.rules_for(unit["state"]))
+        drafts[booth_id] = (team, _draft(team, rows, organiser, ports.clock()))
+    one_by_one = _claim_presidents(ports, drafts)
     fresh = [team for booth_id, (team, _) in drafts.items() if booth_id not in one_by_one]
-    for booth_id in ctx.teams.insert_new(fresh):
+    for booth_id in ports.teams.insert_new(fresh):
         one_by_one.add(booth_id)
         if president := drafts[booth_id][0].president():
-            ctx.posts.release(president.person.phone, president.id)
+            ports.posts.release(president.person.phone, president.id)
     rows_of = dict(booths)
     for booth_id, (_, outcome) in drafts.items():
-        results[booth_id] = (appoint_rows(ctx, booth_id=booth_id, rows=rows_of[booth_id], organiser=organiser)
+        results[booth_id] = (appoint_rows(ports, booth_id=booth_id, rows=rows_of[booth_id], organiser=organiser)
                              if booth_id in one_by_one else outcome)
     return results
 
@@ -419,7 +419,7 @@ def _draft(team: BoothTeam, rows: list[Row], organiser: str, now: datetime) -> d
     return outcome
 
 
-def _claim_presidents(ctx: Context, drafts: dict[str, tuple[BoothTeam, dict]]) -> set[str]:
+def _claim_presidents(ports: Ports, drafts: dict[str, tuple[BoothTeam, dict]]) -> set[str]:
     """Claim the drafted presidents' posts in one batch; returns the booths to appoint one by one."""
     presidents = {booth_id: p for booth_id, (team, _) in drafts.items() if (p := team.president())}
     seen: set[str] = set()
@@ -429,21 +429,21 @@ def _claim_presidents(ctx: Context, drafts: dict[str, tuple[BoothTeam, dict]]) -
             one_by_one.add(booth_id)  # the same person twice in a file: judged after the first is saved
         seen.add(president.person.phone)
     claims = [(p.person.phone, b, p.id) for b, p in presidents.items() if b not in one_by_one]
-    taken = ctx.posts.claim_new(claims)
+    taken = ports.posts.claim_new(claims)
     return one_by_one | {booth_id for phone, booth_id, _ in claims if phone in taken}
 
 
-def _apply_rows(ctx: Context, attempt: Attempt, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
+def _apply_rows(ports: Ports, attempt: Attempt, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
     team, outcome = attempt.team, {}
     known = {a.id for a in team.appointments}
     for row in rows:
         try:
-            appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ctx.clock())
+            appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ports.clock())
         except DomainError as refused:
             outcome[row.number] = refused
             continue
         if row.role == PRESIDENT and appointment.id not in known:
-            if holder := ctx.posts.claim(row.person.phone, team.booth_id, appointment.id):
+            if holder := ports.posts.claim(row.person.phone, team.booth_id, appointment.id):
                 team.discard(appointment.id)
                 outcome[row.number] = PresidentElsewhere(holder, team.booth_id)
                 continue

@@ -88,7 +88,7 @@ def refuse_send(
         return Refusal.PREFIX
     if now - requested_at > policy.code_ttl_s:
         return Refusal.STALE  # e.g. replayed after an outage: the person stopped waiting long ago
-    recent = [t for t in sends if t > now - policy.send_window_s]
+    recent = [sent_at for sent_at in sends if sent_at > now - policy.send_window_s]
     if len(recent) >= policy.send_limit:
         return Refusal.RATE_LIMIT
     if recent and now - max(recent) < policy.resend_cooldown_s:

@@ -38,7 +38,7 @@ def ensure_worker_topics(bootstrap: str, wanted: list[WorkerTopic], replication:
     while True:
         try:
             existing = admin.list_topics(timeout=10).topics
-            _create(admin, [t for t in wanted if t.name not in existing], replication)
+            _create(admin, [topic for topic in wanted if topic.name not in existing], replication)
             if _all_ready(admin.list_topics(timeout=10).topics, wanted):
                 return
         except KafkaException as exc:  # broker still starting: keep trying until the deadline
@@ -51,8 +51,8 @@ def ensure_worker_topics(bootstrap: str, wanted: list[WorkerTopic], replication:
 def _create(admin: AdminClient, missing: list[WorkerTopic], replication: int) -> None:
     if not missing:
         return
-    new = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication,
-                    config={"cleanup.policy": "compact"} if t.compacted else {}) for t in missing]
+    new = [NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=replication,
+                    config={"cleanup.policy": "compact"} if topic.compacted else {}) for topic in missing]
     for future in admin.create_topics(new, operation_timeout=30).values():
         try:
             future.result()

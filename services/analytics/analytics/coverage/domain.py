@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from shared.events import types as t
+from shared.events import types
 from shared.orgtree.levels import is_within
 from shared.teams.rules import PRESIDENT, WHATSAPP_PRAMUKH, rules_for
 
 PENDING, VERIFIED, REVOKED = 0, 1, 2
 STATUS_OF = {
-    t.BOOTH_PRESIDENT_APPOINTED: PENDING,
-    t.BOOTH_MEMBER_APPOINTED: PENDING,
-    t.APPOINTMENT_VERIFIED: VERIFIED,
-    t.APPOINTMENT_REVOKED: REVOKED,
+    types.BOOTH_PRESIDENT_APPOINTED: PENDING,
+    types.BOOTH_MEMBER_APPOINTED: PENDING,
+    types.APPOINTMENT_VERIFIED: VERIFIED,
+    types.APPOINTMENT_REVOKED: REVOKED,
 }
 APPOINTMENT_TYPES = frozenset(STATUS_OF)
 PATH_LEVELS = ("state", "district", "assembly", "mandal", "sector")
@@ -290,9 +290,9 @@ class Reach:
 
 def directive_mark(event_type: str, data: Mapping) -> int:
     """The flag an event sets for its booth and directive, or 0 if it says nothing about reach."""
-    if event_type == t.DIRECTIVE_ACKNOWLEDGED:
+    if event_type == types.DIRECTIVE_ACKNOWLEDGED:
         return ACKNOWLEDGED
-    if event_type == t.DELIVERY_STATUS and data["directive_id"] and data["status"] in REACHING_STATUSES:
+    if event_type == types.DELIVERY_STATUS and data["directive_id"] and data["status"] in REACHING_STATUSES:
         return DELIVERED
     return 0
 

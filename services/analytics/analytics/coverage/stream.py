@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.events import types as t
+from shared.events import types
 from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
 from shared.kafka.consumer import EVENTS_CONSUMED, INVALID, REJECTED, UNPARSEABLE
 from shared.logging import get_logger
@@ -67,7 +67,7 @@ class CoverageStream:
             await self._dead_letter(message, "unparseable", UNPARSEABLE, exc)
         except InvalidEventError as exc:
             # The type is the sender's text: a metric label only if it is one we know.
-            known = exc.event_type if exc.event_type in t.ALL else "unknown"
+            known = exc.event_type if exc.event_type in types.ALL else "unknown"
             await self._dead_letter(message, known, INVALID, exc)
         return None
 
@@ -125,7 +125,7 @@ class CoverageStream:
         event = await self.parse(message)
         if event is None:
             return "dead_lettered"
-        if event.type != t.DIRECTIVE_ISSUED:
+        if event.type != types.DIRECTIVE_ISSUED:
             return self._count(event, "ignored")
         data = event.data
         scope = outermost(data["scope"])  # a booth under two scope units counts once

@@ -75,7 +75,7 @@ class BoothTeams:
         that already had one (those teams are left as they are, unsaved)."""
         docs = [{"_id": t.booth_id, **self._document(t), "version": 1} for t in teams]
         existing = {docs[i]["_id"] for i in insert_ignoring_duplicates(self.teams, docs)}
-        new = [t for t in teams if t.booth_id not in existing]
+        new = [team for team in teams if team.booth_id not in existing]
         for team in new:
             team.version = 1
         insert_ignoring_duplicates(self.pending, [{"_id": t.booth_id, "since": _now()} for t in new if t.outbox])
