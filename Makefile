@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PLATFORM := $(PY) deploy/local/stack.py
 
-.PHONY: help venv up down status test unit integration e2e faults bench token rekey k8s-render k8s-check \
+.PHONY: help venv up down status lint test unit integration e2e faults bench token rekey k8s-render k8s-check \
 	load-national clean
 
 help:
@@ -32,8 +32,12 @@ down: venv ## stop everything `make up` started
 status: venv ## show what runs
 	$(PLATFORM) status
 
+lint: venv ## ruff: pyflakes, import order, line length and one format for every Python file
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # The fault suite runs last: it kills and restarts Kafka, Redis and FerretDB (and leaves them running).
-test: venv ## run unit, integration, e2e and fault tests against real servers (started and stopped here)
+test: venv lint ## lint, then unit, integration, e2e and fault tests against real servers (started and stopped here)
 	$(PLATFORM) test -- tests/unit tests/integration tests/e2e tests/faults
 
 unit: venv ## unit tests only (no servers; installs the Debian tools they drive, e.g. promtool)
