@@ -42,7 +42,6 @@ import httpx  # noqa: E402
 from confluent_kafka import Consumer, Producer  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from testkit.rollout import APPOINTMENTS_SOURCE, ScratchStream, team  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.events import types as t  # noqa: E402
 from shared.events.contracts import CONTENT_TYPE, from_kafka, schema_uri  # noqa: E402
@@ -51,10 +50,11 @@ from shared.settings import PlatformSettings  # noqa: E402
 from shared.teams.rules import PRESIDENT  # noqa: E402
 from shared.topics import APPOINTMENTS  # noqa: E402
 from testkit.processes import start_service  # noqa: E402
+from testkit.rollout import APPOINTMENTS_SOURCE, ScratchStream, team  # noqa: E402
 
 # Every input event the worker has handled, whatever it did with it (counted, pending, duplicate, ...).
-EVENTS_HANDLED = re.compile(r'^sangathan_analytics_events_total\{[^}]*\} ([0-9.e+]+)$', re.M)
-CPU_SECONDS = re.compile(r'^process_cpu_seconds_total ([0-9.e+]+)$', re.M)
+EVENTS_HANDLED = re.compile(r"^sangathan_analytics_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+CPU_SECONDS = re.compile(r"^process_cpu_seconds_total ([0-9.e+]+)$", re.M)
 
 
 # --- the rollout, encoded fast ----------------------------------------------------------------------
@@ -62,12 +62,17 @@ CPU_SECONDS = re.compile(r'^process_cpu_seconds_total ([0-9.e+]+)$', re.M)
 # what is measured, so it writes the same binary-mode records directly. The first records are checked
 # with from_kafka, so a drift from the contract fails the run instead of skewing it.
 
+
 def record(event_type: str, data: dict, at: datetime) -> tuple[bytes, bytes, list]:
     headers = [
-        ("ce_specversion", b"1.0"), ("ce_id", str(uuid.uuid4()).encode()),
-        ("ce_source", APPOINTMENTS_SOURCE.encode()), ("ce_type", event_type.encode()),
-        ("ce_subject", data["booth_id"].encode()), ("ce_time", at.isoformat().replace("+00:00", "Z").encode()),
-        ("content-type", CONTENT_TYPE.encode()), ("ce_dataschema", schema_uri(event_type).encode()),
+        ("ce_specversion", b"1.0"),
+        ("ce_id", str(uuid.uuid4()).encode()),
+        ("ce_source", APPOINTMENTS_SOURCE.encode()),
+        ("ce_type", event_type.encode()),
+        ("ce_subject", data["booth_id"].encode()),
+        ("ce_time", at.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_dataschema", schema_uri(event_type).encode()),
     ]
     return data["booth_id"].encode(), json.dumps(data).encode(), headers
 
@@ -77,17 +82,29 @@ def booth_records(booth: dict, at: datetime) -> list[tuple[bytes, bytes, list, f
     out = []
     seats = team(booth)
     for seat in seats:
-        event_type = t.BOOTH_PRESIDENT_APPOINTED if seat.role == PRESIDENT else t.BOOTH_MEMBER_APPOINTED
-        data = {**seat.base(), "organiser_id": "user-bench", "replaces_appointment_id": None,
-                "appointed_at": at.isoformat()}
+        event_type = (
+            t.BOOTH_PRESIDENT_APPOINTED if seat.role == PRESIDENT else t.BOOTH_MEMBER_APPOINTED
+        )
+        data = {
+            **seat.base(),
+            "organiser_id": "user-bench",
+            "replaces_appointment_id": None,
+            "appointed_at": at.isoformat(),
+        }
         out.append((event_type, data))
     for seat in seats:
-        out.append((t.APPOINTMENT_VERIFIED, {**seat.base(), "otp_request_id": str(uuid.uuid4()),
-                                             "verified_at": at.isoformat()}))
+        out.append(
+            (
+                t.APPOINTMENT_VERIFIED,
+                {**seat.base(), "otp_request_id": str(uuid.uuid4()), "verified_at": at.isoformat()},
+            )
+        )
     return out
 
 
-def produce(producer: Producer, topic: str, items, paced_rate: float | None = None) -> list[tuple[float, str]]:
+def produce(
+    producer: Producer, topic: str, items, paced_rate: float | None = None
+) -> list[tuple[float, str]]:
     """Send (event_type, data) items; returns (event time, type) per item, in send order."""
     sent = []
     started = time.monotonic()
@@ -114,11 +131,18 @@ def produce(producer: Producer, topic: str, items, paced_rate: float | None = No
 
 # --- measurements ------------------------------------------------------------------------------------
 
+
 def baseline(bootstrap: str, topic: str, expected: int, parse: bool) -> tuple[float, float]:
     """(events per second of wall time, per second of CPU time) a plain confluent-kafka consumer
     reads (and optionally validates)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     seen, started, cpu_started = 0, None, None
     try:
@@ -131,7 +155,9 @@ def baseline(bootstrap: str, topic: str, expected: int, parse: bool) -> tuple[fl
                 if parse:
                     from_kafka(msg.headers(), msg.key(), msg.value())
                 seen += 1
-        return seen / (time.monotonic() - started), seen / max(time.process_time() - cpu_started, 1e-6)
+        return seen / (time.monotonic() - started), seen / max(
+            time.process_time() - cpu_started, 1e-6
+        )
     finally:
         consumer.close()
 
@@ -154,12 +180,18 @@ def sustained_rate(base: str, expected: int, timeout_s: float) -> tuple[float, f
             break
         time.sleep(0.25)
     else:
-        raise SystemExit(f"worker handled {marks[-1][1]:.0f} of {expected} events in {timeout_s:.0f} s")
+        raise SystemExit(
+            f"worker handled {marks[-1][1]:.0f} of {expected} events in {timeout_s:.0f} s"
+        )
     low = next(m for m in marks if m[1] >= 0.05 * expected)
     high = next(m for m in marks if m[1] >= 0.95 * expected)
     first = next(m for m in marks if m[1] > 0)
     events = high[1] - low[1]
-    return events / max(high[0] - low[0], 1e-6), events / max(high[2] - low[2], 1e-6), marks[-1][0] - first[0]
+    return (
+        events / max(high[0] - low[0], 1e-6),
+        events / max(high[2] - low[2], 1e-6),
+        marks[-1][0] - first[0],
+    )
 
 
 class StatePoller(threading.Thread):
@@ -199,20 +231,31 @@ def percentile(values: list[float], p: float) -> float:
 
 # --- the run -------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--state", default="HP", help="a state loaded in the registry (default HP, the demo)")
-    parser.add_argument("--booths", type=int, default=2000, help="booths in the burst (0: the whole state)")
+    parser.add_argument(
+        "--state", default="HP", help="a state loaded in the registry (default HP, the demo)"
+    )
+    parser.add_argument(
+        "--booths", type=int, default=2000, help="booths in the burst (0: the whole state)"
+    )
     parser.add_argument("--paced-booths", type=int, default=800, help="booths in the paced phase")
-    parser.add_argument("--pace", type=float, default=5000, help="events/s published in the paced phase")
-    parser.add_argument("--timeout", type=float, default=240, help="seconds the worker gets for the burst")
+    parser.add_argument(
+        "--pace", type=float, default=5000, help="events/s published in the paced phase"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=240, help="seconds the worker gets for the burst"
+    )
     args = parser.parse_args(argv)
 
     settings = PlatformSettings()
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])
     state = registry.get(f"IN-{args.state}")
     if state is None:
-        raise SystemExit(f"state IN-{args.state} is not in the registry; load it: python -m shared.orgtree.load --state {args.state}")
+        raise SystemExit(
+            f"state IN-{args.state} is not in the registry; load it: python -m shared.orgtree.load --state {args.state}"
+        )
     print(f"reading {state['name']}'s booths from the registry ...", flush=True)
     all_booths = sorted(registry.booth_ids_under(state["id"]))
     burst_n = args.booths or len(all_booths) - args.paced_booths
@@ -223,15 +266,24 @@ def main(argv: list[str] | None = None) -> int:
     burst_items = [item for booth in burst for item in booth_records(booth, now)]
     paced_items = [item for booth in paced for item in booth_records(booth, now)]
     full = state["booths"] * 24
-    print(f"burst: {len(burst)} booths, {len(burst_items):,} events "
-          f"({len(burst_items) / full:.1%} of {state['name']}'s full rollout of {full:,}); "
-          f"paced: {len(paced)} booths, {len(paced_items):,} events", flush=True)
+    print(
+        f"burst: {len(burst)} booths, {len(burst_items):,} events "
+        f"({len(burst_items) / full:.1%} of {state['name']}'s full rollout of {full:,}); "
+        f"paced: {len(paced)} booths, {len(paced_items):,} events",
+        flush=True,
+    )
 
     scratch = ScratchStream(settings.kafka_bootstrap)
     scratch.create()
     topic = scratch.topic(APPOINTMENTS)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True,
-                         "acks": "all", "linger.ms": 20})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+        }
+    )
     worker = None
     try:
         started = time.monotonic()
@@ -245,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="analytics-bench-"))
         worker, base = start_service("analytics", scratch.worker_env(), tmp)
         rate, cpu_rate, drain_s = sustained_rate(base, len(burst_items), args.timeout)
-        print(f"worker: {rate:,.0f} events/s sustained ({cpu_rate:,.0f} per CPU second), "
-              f"backlog counted in {drain_s:.1f} s", flush=True)
+        print(
+            f"worker: {rate:,.0f} events/s sustained ({cpu_rate:,.0f} per CPU second), "
+            f"backlog counted in {drain_s:.1f} s",
+            flush=True,
+        )
 
         headers = {"Authorization": "Bearer " + organiser_token(sub="user-bench", unit="IN")}
         poller = StatePoller(base, state["id"], headers)
@@ -258,15 +313,30 @@ def main(argv: list[str] | None = None) -> int:
         sent = produce(producer, topic, paced_items, paced_rate=args.pace)
         pace = len(sent) / (time.monotonic() - sending)  # what this machine reached
         verified = [at for at, event_type in sent if event_type == t.APPOINTMENT_VERIFIED]
-        deadline = time.monotonic() + 30 + len(paced_items) / rate  # a worker slower than the pace catches up
+        deadline = (
+            time.monotonic() + 30 + len(paced_items) / rate
+        )  # a worker slower than the pace catches up
         while poller.samples[-1][1] < before + len(verified) and time.monotonic() < deadline:
             time.sleep(0.1)
         poller.stop.set()
         poller.join()
         measured = lags(verified, poller.samples, before)
         if len(measured) < len(verified):
-            raise SystemExit(f"only {len(measured)} of {len(verified)} verifications became visible")
-        report(len(burst_items), (rate, cpu_rate), drain_s, raw, parsed, args.pace, pace, measured, state, len(burst))
+            raise SystemExit(
+                f"only {len(measured)} of {len(verified)} verifications became visible"
+            )
+        report(
+            len(burst_items),
+            (rate, cpu_rate),
+            drain_s,
+            raw,
+            parsed,
+            args.pace,
+            pace,
+            measured,
+            state,
+            len(burst),
+        )
         return 0
     finally:
         if worker is not None:
@@ -274,9 +344,18 @@ def main(argv: list[str] | None = None) -> int:
         scratch.delete()
 
 
-def report(events: int, worker: tuple[float, float], drain_s: float, raw: tuple[float, float],
-           parsed: tuple[float, float], asked: float, pace: float, measured: list[float], state: dict,
-           booths: int) -> None:
+def report(
+    events: int,
+    worker: tuple[float, float],
+    drain_s: float,
+    raw: tuple[float, float],
+    parsed: tuple[float, float],
+    asked: float,
+    pace: float,
+    measured: list[float],
+    state: dict,
+    booths: int,
+) -> None:
     p50, p99 = percentile(measured, 50), percentile(measured, 99)
     rows = [
         ("analytics worker (Faust, counts + tables)", worker),
@@ -284,21 +363,33 @@ def report(events: int, worker: tuple[float, float], drain_s: float, raw: tuple[
         ("confluent-kafka consumer + from_kafka validation", parsed),
     ]
     print()
-    print(f"Burst: {events:,} events ({booths:,} booths x 12 appointed + 12 verified), "
-          f"{events / (state['booths'] * 24):.1%} of {state['name']}'s full rollout; counted in {drain_s:.1f} s.")
+    print(
+        f"Burst: {events:,} events ({booths:,} booths x 12 appointed + 12 verified), "
+        f"{events / (state['booths'] * 24):.1%} of {state['name']}'s full rollout; counted in {drain_s:.1f} s."
+    )
     print(f"{'consumer':<50} {'events/s':>10} {'worker ÷':>9} {'per CPU s':>10} {'worker ÷':>9}")
     for name, (wall, cpu) in rows:
-        print(f"{name:<50} {wall:>10,.0f} {worker[0] / wall:>9.3f} {cpu:>10,.0f} {worker[1] / cpu:>9.3f}")
+        print(
+            f"{name:<50} {wall:>10,.0f} {worker[0] / wall:>9.3f} {cpu:>10,.0f} {worker[1] / cpu:>9.3f}"
+        )
     print()
-    reached = "" if pace >= 0.95 * asked else f"; {asked:,.0f} asked, this machine's publisher reached no more"
-    print(f"Visibility lag, event time -> state coverage through the API (paced at {pace:,.0f} events/s{reached}; "
-          f"{len(measured):,} verifications, API polled every 50 ms):")
+    reached = (
+        ""
+        if pace >= 0.95 * asked
+        else f"; {asked:,.0f} asked, this machine's publisher reached no more"
+    )
+    print(
+        f"Visibility lag, event time -> state coverage through the API (paced at {pace:,.0f} events/s{reached}; "
+        f"{len(measured):,} verifications, API polled every 50 ms):"
+    )
     print(f"{'p50':<6} {p50 * 1000:>8.0f} ms")
     print(f"{'p99':<6} {p99 * 1000:>8.0f} ms")
     print(f"{'max':<6} {max(measured) * 1000:>8.0f} ms")
     mp_events = 65_015 * 24
-    print(f"\nAt {worker[0]:,.0f} events/s Madhya Pradesh's full rollout ({mp_events:,} events) takes "
-          f"~{mp_events / worker[0] / 60:.0f} min for one worker.")
+    print(
+        f"\nAt {worker[0]:,.0f} events/s Madhya Pradesh's full rollout ({mp_events:,} events) takes "
+        f"~{mp_events / worker[0] / 60:.0f} min for one worker."
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ from appointments.adapters.mongo import BoothTeams  # noqa: E402
 from appointments.adapters.personal import personal_data  # noqa: E402
 from appointments.adapters.recipients import RecipientDirectory, document_id, entry  # noqa: E402
 from appointments.domain import BoothTeam, Person  # noqa: E402
-from shared.orgtree.levels import booth_path  # noqa: E402
 from appointments.settings import AppointmentsSettings  # noqa: E402
 from shared.mongo import insert_ignoring_duplicates  # noqa: E402
 from shared.orgtree.generator import DEFAULT_SEED, generate_national  # noqa: E402
+from shared.orgtree.levels import booth_path  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from shared.teams.rules import PRESIDENT, rules_for  # noqa: E402
@@ -71,7 +71,9 @@ def seed(settings: PlatformSettings | None = None) -> Database:
             print(f"[seed] {done:,} booth teams ({time.monotonic() - started:.0f} s)", flush=True)
     _write_seats(db, seats)
     teams.ensure_indexes()  # as the service would at start; built here, not while a benchmark runs
-    RecipientDirectory(db, registry, lambda s: rules_for(s).roles, personal).backfill([])  # every team is in it
+    RecipientDirectory(db, registry, lambda s: rules_for(s).roles, personal).backfill(
+        []
+    )  # every team is in it
     db.bench_meta.replace_one({"_id": SEEDED["_id"]}, SEEDED, upsert=True)
     print(f"[seed] {done:,} verified presidents in {time.monotonic() - started:.0f} s", flush=True)
     return db
@@ -80,11 +82,19 @@ def seed(settings: PlatformSettings | None = None) -> Database:
 def president_team(unit: dict, n: int) -> BoothTeam:
     """A booth team whose president is appointed and verified, its events taken as published."""
     now = datetime.now(timezone.utc)
-    team = BoothTeam(booth_id=unit["id"], booth_path=booth_path(unit["id"]), rules=rules_for(unit["state"]))
-    person = Person(name=f"President {n}", phone=f"+917{n:09d}", gender="female", channel="whatsapp")
+    team = BoothTeam(
+        booth_id=unit["id"], booth_path=booth_path(unit["id"]), rules=rules_for(unit["state"])
+    )
+    person = Person(
+        name=f"President {n}", phone=f"+917{n:09d}", gender="female", channel="whatsapp"
+    )
     appointment = team.appoint(role=PRESIDENT, person=person, organiser="bench-seed", now=now)
-    team.confirm_otp(appointment_id=appointment.id, otp_request_id=appointment.otp_request_id,
-                     event_id=str(uuid.uuid4()), now=now)
+    team.confirm_otp(
+        appointment_id=appointment.id,
+        otp_request_id=appointment.otp_request_id,
+        event_id=str(uuid.uuid4()),
+        now=now,
+    )
     team.outbox.clear()
     team.version = 1  # as insert_new stores it
     return team
@@ -92,7 +102,9 @@ def president_team(unit: dict, n: int) -> BoothTeam:
 
 def _write_seats(db: Database, seats: dict[str, dict[str, dict]]) -> None:
     # A seeding cut short and run again finds some there already: those are kept.
-    insert_ignoring_duplicates(db.verified_recipients, [{"_id": d, "booths": b} for d, b in seats.items()])
+    insert_ignoring_duplicates(
+        db.verified_recipients, [{"_id": d, "booths": b} for d, b in seats.items()]
+    )
     seats.clear()
 
 

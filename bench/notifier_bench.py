@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 import httpx  # noqa: E402
+import national_seed  # noqa: E402  (beside this file)
 import redis  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
@@ -51,10 +52,9 @@ from pymongo import MongoClient  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.orgtree.generator import NATIONAL_BOOTHS, generate_national  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
-from testkit.recipients import SEATS  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 from testkit.processes import Process, free_port, start_service, wait_until  # noqa: E402
-import national_seed  # noqa: E402  (beside this file)
+from testkit.recipients import SEATS  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 NUMBERS = ",".join(f"+9111410{i:05d}" for i in range(80))
@@ -63,8 +63,16 @@ NUMBERS = ",".join(f"+9111410{i:05d}" for i in range(80))
 class Run:
     """One notifier with its stand-ins; everything it made is removed by `close`."""
 
-    def __init__(self, name: str, *, stride: int, lanes: str, tmp: Path, recipients_url: str | None = None,
-                 notifier_env: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        stride: int,
+        lanes: str,
+        tmp: Path,
+        recipients_url: str | None = None,
+        notifier_env: dict | None = None,
+    ):
         self.settings = PlatformSettings()
         self.ns = f"bench-{uuid.uuid4().hex[:8]}"
         self.db_name = f"bench_notifier_{self.ns[6:]}"
@@ -73,55 +81,131 @@ class Run:
         notifier_port, simulator_port, recipients_port = free_port(), free_port(), free_port()
         secret = {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)}
         self.simulator = Process(
-            [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1", "--port", str(simulator_port),
-             "--no-access-log"],
-            {**secret, "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{notifier_port}/v1/webhooks/provider",
-             "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0",
-             "SIMULATOR_MESSAGES_KEPT": "1000"}, tmp / f"{name}-simulator.log")
-        self.recipients = None if recipients_url else Process(
-            [PYTHON, "-m", "uvicorn", "testkit.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
-             "--no-access-log"],
-            {"SANGATHAN_ENV": "test", "SIMULATOR_RECIPIENTS_SOURCE": "generated", "SIMULATOR_BOOTH_STRIDE": str(stride)},
-            tmp / f"{name}-recipients.log")
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "simulator.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(simulator_port),
+                "--no-access-log",
+            ],
+            {
+                **secret,
+                "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{notifier_port}/v1/webhooks/provider",
+                "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0",
+                "SIMULATOR_PERMANENT_FAILURE_SHARE": "0",
+                "SIMULATOR_MESSAGES_KEPT": "1000",
+            },
+            tmp / f"{name}-simulator.log",
+        )
+        self.recipients = (
+            None
+            if recipients_url
+            else Process(
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "testkit.recipients:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(recipients_port),
+                    "--no-access-log",
+                ],
+                {
+                    "SANGATHAN_ENV": "test",
+                    "SIMULATOR_RECIPIENTS_SOURCE": "generated",
+                    "SIMULATOR_BOOTH_STRIDE": str(stride),
+                },
+                tmp / f"{name}-recipients.log",
+            )
+        )
         self.notifier = Process(
-            [PYTHON, "-m", "uvicorn", "notifier.api:app", "--host", "127.0.0.1", "--port", str(notifier_port),
-             "--no-access-log"],
-            {**secret, "NOTIFIER_ACK_SECRET": secrets.token_hex(32), "MONGO_DB": self.db_name, "LOG_LEVEL": "WARNING",
-             "NOTIFIER_TOPIC_NAMESPACE": f"{self.ns}.", "NOTIFIER_REDIS_PREFIX": f"{self.ns}:",
-             "NOTIFIER_RECIPIENTS_URL": recipients_url or f"http://127.0.0.1:{recipients_port}",
-             "PROVIDER_URL": f"http://127.0.0.1:{simulator_port}", "NOTIFIER_QUIET_HOURS": "off",
-             "NOTIFIER_LANES": lanes, "NOTIFIER_WHATSAPP_NUMBERS": NUMBERS, "NOTIFIER_NORMAL_CONCURRENCY": "16",
-             **(notifier_env or {})},
-            tmp / f"{name}-notifier.log")
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "notifier.api:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(notifier_port),
+                "--no-access-log",
+            ],
+            {
+                **secret,
+                "NOTIFIER_ACK_SECRET": secrets.token_hex(32),
+                "MONGO_DB": self.db_name,
+                "LOG_LEVEL": "WARNING",
+                "NOTIFIER_TOPIC_NAMESPACE": f"{self.ns}.",
+                "NOTIFIER_REDIS_PREFIX": f"{self.ns}:",
+                "NOTIFIER_RECIPIENTS_URL": recipients_url or f"http://127.0.0.1:{recipients_port}",
+                "PROVIDER_URL": f"http://127.0.0.1:{simulator_port}",
+                "NOTIFIER_QUIET_HOURS": "off",
+                "NOTIFIER_LANES": lanes,
+                "NOTIFIER_WHATSAPP_NUMBERS": NUMBERS,
+                "NOTIFIER_NORMAL_CONCURRENCY": "16",
+                **(notifier_env or {}),
+            },
+            tmp / f"{name}-notifier.log",
+        )
         self.processes = {"notifier": self.notifier, "simulator": self.simulator}
         if self.recipients:
             self.processes["recipients stand-in"] = self.recipients
-        self.urls = {"notifier": f"http://127.0.0.1:{notifier_port}", "simulator": f"http://127.0.0.1:{simulator_port}"}
-        for process, port in ((self.simulator, simulator_port), (self.recipients, recipients_port),
-                              (self.notifier, notifier_port)):
+        self.urls = {
+            "notifier": f"http://127.0.0.1:{notifier_port}",
+            "simulator": f"http://127.0.0.1:{simulator_port}",
+        }
+        for process, port in (
+            (self.simulator, simulator_port),
+            (self.recipients, recipients_port),
+            (self.notifier, notifier_port),
+        ):
             if process is None:
                 continue
             wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
 
-    def issue(self, scope: str = "IN", audience: tuple[str, ...] = ("booth_president",)) -> tuple[str, float]:
+    def issue(
+        self, scope: str = "IN", audience: tuple[str, ...] = ("booth_president",)
+    ) -> tuple[str, float]:
         headers = {"Authorization": f"Bearer {organiser_token(sub='user-hq', unit='IN')}"}
-        body = {"title": {"en": "Mann Ki Baat on Sunday", "hi": "रविवार को मन की बात"},
-                "body": {"en": "Gather booth residents to listen together at 11 am.",
-                         "hi": "सुबह 11 बजे बूथ के लोगों के साथ मिलकर सुनें।"},
-                "scope": [scope], "audience": list(audience), "channels": ["whatsapp"], "priority": "normal",
-                "expires_at": "2099-01-01T00:00:00+05:30"}
+        body = {
+            "title": {"en": "Mann Ki Baat on Sunday", "hi": "रविवार को मन की बात"},
+            "body": {
+                "en": "Gather booth residents to listen together at 11 am.",
+                "hi": "सुबह 11 बजे बूथ के लोगों के साथ मिलकर सुनें।",
+            },
+            "scope": [scope],
+            "audience": list(audience),
+            "channels": ["whatsapp"],
+            "priority": "normal",
+            "expires_at": "2099-01-01T00:00:00+05:30",
+        }
         started = time.monotonic()
-        response = httpx.post(f"{self.urls['notifier']}/v1/directives", json=body, headers=headers, timeout=30)
+        response = httpx.post(
+            f"{self.urls['notifier']}/v1/directives", json=body, headers=headers, timeout=30
+        )
         response.raise_for_status()
         self.headers = headers
         return response.json()["directive_id"], started
 
     def status(self, directive_id: str) -> dict:
-        return httpx.get(f"{self.urls['notifier']}/v1/directives/{directive_id}/status", headers=self.headers,
-                         timeout=30).json()
+        return httpx.get(
+            f"{self.urls['notifier']}/v1/directives/{directive_id}/status",
+            headers=self.headers,
+            timeout=30,
+        ).json()
 
     def accepted(self) -> int:
-        return httpx.get(f"{self.urls['simulator']}/v1/stats", timeout=30).json()["stats"].get("accepted", 0)
+        return (
+            httpx.get(f"{self.urls['simulator']}/v1/stats", timeout=30)
+            .json()["stats"]
+            .get("accepted", 0)
+        )
 
     def peak_rss_mb(self) -> dict[str, float]:
         return {name: _vm_hwm_mb(p.proc.pid) for name, p in self.processes.items()}
@@ -159,8 +243,13 @@ def _vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def fanout_run(tmp: Path, name: str = "fanout", scope: str = "IN",
-               audience: tuple[str, ...] = ("booth_president",), recipients_url: str | None = None) -> dict:
+def fanout_run(
+    tmp: Path,
+    name: str = "fanout",
+    scope: str = "IN",
+    audience: tuple[str, ...] = ("booth_president",),
+    recipients_url: str | None = None,
+) -> dict:
     run = Run(name, stride=1, lanes="", tmp=tmp, recipients_url=recipients_url)
     try:
         directive_id, started = run.issue(scope, audience)
@@ -175,7 +264,13 @@ def fanout_run(tmp: Path, name: str = "fanout", scope: str = "IN",
         tasks = seen["total"]["targeted"]
         size = sample_task_size(run)
         raw = raw_produce(run.settings.kafka_bootstrap, tasks, size, run.ns)
-        return {"tasks": tasks, "seconds": seconds, "raw_seconds": raw, "task_bytes": size, "rss": run.peak_rss_mb()}
+        return {
+            "tasks": tasks,
+            "seconds": seconds,
+            "raw_seconds": raw,
+            "task_bytes": size,
+            "rss": run.peak_rss_mb(),
+        }
     finally:
         run.close()
 
@@ -183,9 +278,15 @@ def fanout_run(tmp: Path, name: str = "fanout", scope: str = "IN",
 def real_recipients_fanout(tmp: Path) -> dict:
     """The national fan-out reading appointments' /internal/recipients over the seeded national store."""
     db = national_seed.seed()
-    service, base = start_service("appointments", {
-        "MONGO_DB": db.name, "APPOINTMENTS_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}", "LOG_LEVEL": "WARNING"},
-        tmp)
+    service, base = start_service(
+        "appointments",
+        {
+            "MONGO_DB": db.name,
+            "APPOINTMENTS_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}",
+            "LOG_LEVEL": "WARNING",
+        },
+        tmp,
+    )
     try:
         result = fanout_run(tmp, "national-real", recipients_url=base)
         result["rss"]["appointments"] = _vm_hwm_mb(service.proc.pid)
@@ -198,7 +299,9 @@ def sample_task_size(run: Run) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
     topic = f"{run.ns}.sangathan.delivery-tasks-normal.v1"
-    consumer = Consumer({"bootstrap.servers": run.settings.kafka_bootstrap, "group.id": f"{run.ns}-sample"})
+    consumer = Consumer(
+        {"bootstrap.servers": run.settings.kafka_bootstrap, "group.id": f"{run.ns}-sample"}
+    )
     consumer.assign([TopicPartition(topic, 0, 0)])
     messages = [m for m in consumer.consume(100, 10) if not m.error()]
     consumer.close()
@@ -210,8 +313,15 @@ def raw_produce(bootstrap: str, count: int, size: int, ns: str) -> float:
     topic = f"{ns}.raw-baseline"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20,
-                         "batch.num.messages": 10000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "batch.num.messages": 10000,
+        }
+    )
     value = json.dumps({"pad": "x" * max(0, size - 12)}).encode()
     started = time.monotonic()
     for i in range(count):
@@ -227,8 +337,13 @@ def raw_produce(bootstrap: str, count: int, size: int, ns: str) -> float:
 
 
 def sending_run(tmp: Path, stride: int, *, provider_batch: int, timeout_s: float) -> dict:
-    run = Run("send", stride=stride, lanes="urgent,normal,bulk", tmp=tmp,
-              notifier_env={"PROVIDER_BATCH": str(provider_batch), "NOTIFIER_LANE_BATCH": "2000"})
+    run = Run(
+        "send",
+        stride=stride,
+        lanes="urgent,normal,bulk",
+        tmp=tmp,
+        notifier_env={"PROVIDER_BATCH": str(provider_batch), "NOTIFIER_LANE_BATCH": "2000"},
+    )
     try:
         directive_id, started = run.issue()
         expected, samples = {"n": None}, []  # (seconds since issue, accepted)
@@ -253,8 +368,16 @@ def sending_run(tmp: Path, stride: int, *, provider_batch: int, timeout_s: float
         rss = run.peak_rss_mb()
         raw_single = raw_send(run.urls["simulator"], 1, 8)
         raw_batched = raw_send(run.urls["simulator"], provider_batch, 8)
-        return {"messages": accepted, "expected": expected["n"], "seconds": last - first, "total_seconds": last,
-                "rss": rss, "counts": delivered, "raw_single": raw_single, "raw_batched": raw_batched}
+        return {
+            "messages": accepted,
+            "expected": expected["n"],
+            "seconds": last - first,
+            "total_seconds": last,
+            "rss": rss,
+            "counts": delivered,
+            "raw_single": raw_single,
+            "raw_batched": raw_batched,
+        }
     finally:
         run.close()
 
@@ -268,19 +391,33 @@ def raw_send(simulator: str, batch: int, seconds: float) -> tuple[int, float]:
     from notifier.adapters.http import PooledHttp
 
     client = PooledHttp(simulator, threads=16, timeout_s=30, name="raw")
-    body = {"to": "+919800000000", "type": "template",
-            "template": {"name": "directive_v1", "language": "hi", "parameters": ["Mann Ki Baat on Sunday", "x" * 120,
-                                                                                   "http://127.0.0.1/a/" + "t" * 150]}}
+    body = {
+        "to": "+919800000000",
+        "type": "template",
+        "template": {
+            "name": "directive_v1",
+            "language": "hi",
+            "parameters": ["Mann Ki Baat on Sunday", "x" * 120, "http://127.0.0.1/a/" + "t" * 150],
+        },
+    }
     stop_at = time.monotonic() + seconds
     counter = iter(range(10**9))
 
     def worker() -> int:
         sent = 0
         while time.monotonic() < stop_at:
-            requests = [{"path": f"/whatsapp/v1/+9111{next(counter) % 4000:08d}/messages",
-                         "idempotency_key": uuid.uuid4().hex, "body": body} for _ in range(batch)]
+            requests = [
+                {
+                    "path": f"/whatsapp/v1/+9111{next(counter) % 4000:08d}/messages",
+                    "idempotency_key": uuid.uuid4().hex,
+                    "body": body,
+                }
+                for _ in range(batch)
+            ]
             if batch == 1:
-                answer = client.post_now(requests[0]["path"], body, {"Idempotency-Key": requests[0]["idempotency_key"]})
+                answer = client.post_now(
+                    requests[0]["path"], body, {"Idempotency-Key": requests[0]["idempotency_key"]}
+                )
                 sent += answer.status == 200
             else:
                 answer = client.post_now("/v1/batch", {"requests": requests}, {})
@@ -296,10 +433,21 @@ def raw_send(simulator: str, batch: int, seconds: float) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--send-stride", type=int, default=17, help="send to every n-th booth's president")
-    parser.add_argument("--provider-batch", type=int, default=100, help="sends per request to the simulator (1: none)")
-    parser.add_argument("--send-timeout", type=float, default=300, help="seconds the sending run may take")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--send-stride", type=int, default=17, help="send to every n-th booth's president"
+    )
+    parser.add_argument(
+        "--provider-batch",
+        type=int,
+        default=100,
+        help="sends per request to the simulator (1: none)",
+    )
+    parser.add_argument(
+        "--send-timeout", type=float, default=300, help="seconds the sending run may take"
+    )
     parser.add_argument("--team-state", default="RJ", help="state code for the full-teams fan-out")
     parser.add_argument("--skip-fanout", action="store_true", help="only the sending run")
     args = parser.parse_args(argv)
@@ -308,48 +456,95 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_fanout:
         real = real_recipients_fanout(tmp)
         rows += [
-            ("national fan-out, appointments' real recipients path", f"{real['tasks']:,} tasks", real["seconds"],
-             real["tasks"] / real["seconds"]),
-            ("  baseline: raw confluent-kafka produce", f"{real['tasks']:,} x {real['task_bytes']} B",
-             real["raw_seconds"], real["tasks"] / real["raw_seconds"]),
+            (
+                "national fan-out, appointments' real recipients path",
+                f"{real['tasks']:,} tasks",
+                real["seconds"],
+                real["tasks"] / real["seconds"],
+            ),
+            (
+                "  baseline: raw confluent-kafka produce",
+                f"{real['tasks']:,} x {real['task_bytes']} B",
+                real["raw_seconds"],
+                real["tasks"] / real["raw_seconds"],
+            ),
         ]
         fan = fanout_run(tmp)
         rows += [
-            ("national fan-out: every task on Kafka", f"{fan['tasks']:,} tasks", fan["seconds"],
-             fan["tasks"] / fan["seconds"]),
-            ("  baseline: raw confluent-kafka produce", f"{fan['tasks']:,} x {fan['task_bytes']} B", fan["raw_seconds"],
-             fan["tasks"] / fan["raw_seconds"]),
+            (
+                "national fan-out: every task on Kafka",
+                f"{fan['tasks']:,} tasks",
+                fan["seconds"],
+                fan["tasks"] / fan["seconds"],
+            ),
+            (
+                "  baseline: raw confluent-kafka produce",
+                f"{fan['tasks']:,} x {fan['task_bytes']} B",
+                fan["raw_seconds"],
+                fan["tasks"] / fan["raw_seconds"],
+            ),
         ]
         teams = fanout_run(tmp, "teams", f"IN-{args.team_state}", tuple(dict.fromkeys(SEATS)))
         rows += [
-            (f"IN-{args.team_state} full teams fan-out: every task on Kafka", f"{teams['tasks']:,} tasks",
-             teams["seconds"], teams["tasks"] / teams["seconds"]),
-            ("  baseline: raw confluent-kafka produce", f"{teams['tasks']:,} x {teams['task_bytes']} B",
-             teams["raw_seconds"], teams["tasks"] / teams["raw_seconds"]),
+            (
+                f"IN-{args.team_state} full teams fan-out: every task on Kafka",
+                f"{teams['tasks']:,} tasks",
+                teams["seconds"],
+                teams["tasks"] / teams["seconds"],
+            ),
+            (
+                "  baseline: raw confluent-kafka produce",
+                f"{teams['tasks']:,} x {teams['task_bytes']} B",
+                teams["raw_seconds"],
+                teams["tasks"] / teams["raw_seconds"],
+            ),
         ]
-    send = sending_run(tmp, args.send_stride, provider_batch=args.provider_batch, timeout_s=args.send_timeout)
-    every = "all" if send["messages"] >= (send["expected"] or 0) else f"{send['messages']:,} of {send['expected']}"
-    rows.append((f"every {args.send_stride}th booth, 1 notifier process: accepted {every}",
-                 f"{send['messages']:,} messages", send["seconds"], send["messages"] / max(send["seconds"], 1e-9)))
-    for label, (sent, seconds) in (("  baseline: raw HTTP, 1 message a request", send["raw_single"]),
-                                   (f"  baseline: raw HTTP, {args.provider_batch} a batch request", send["raw_batched"])):
+    send = sending_run(
+        tmp, args.send_stride, provider_batch=args.provider_batch, timeout_s=args.send_timeout
+    )
+    every = (
+        "all"
+        if send["messages"] >= (send["expected"] or 0)
+        else f"{send['messages']:,} of {send['expected']}"
+    )
+    rows.append(
+        (
+            f"every {args.send_stride}th booth, 1 notifier process: accepted {every}",
+            f"{send['messages']:,} messages",
+            send["seconds"],
+            send["messages"] / max(send["seconds"], 1e-9),
+        )
+    )
+    for label, (sent, seconds) in (
+        ("  baseline: raw HTTP, 1 message a request", send["raw_single"]),
+        (f"  baseline: raw HTTP, {args.provider_batch} a batch request", send["raw_batched"]),
+    ):
         rows.append((label, f"{sent:,} messages", seconds, sent / seconds))
-    print(f"\nNotifier benchmark (booth presidents, national tree of {NATIONAL_BOOTHS:,} booths; logs in {tmp})\n")
+    print(
+        f"\nNotifier benchmark (booth presidents, national tree of {NATIONAL_BOOTHS:,} booths; logs in {tmp})\n"
+    )
     print(f"| {'measure':<52} | {'volume':>22} | {'seconds':>8} | {'per second':>10} |")
     print(f"|{'-' * 54}|{'-' * 24}|{'-' * 10}|{'-' * 12}|")
     for name, volume, seconds, rate in rows:
         print(f"| {name:<52} | {volume:>22} | {seconds:>8.1f} | {rate:>10,.0f} |")
     if not args.skip_fanout:
-        print(f"\nfan-out / raw produce: national presidents (real path) {real['seconds'] / real['raw_seconds']:.1f}x, "
-              f"(stand-in) {fan['seconds'] / fan['raw_seconds']:.1f}x the time, "
-              f"state full teams {teams['seconds'] / teams['raw_seconds']:.1f}x")
+        print(
+            f"\nfan-out / raw produce: national presidents (real path) {real['seconds'] / real['raw_seconds']:.1f}x, "
+            f"(stand-in) {fan['seconds'] / fan['raw_seconds']:.1f}x the time, "
+            f"state full teams {teams['seconds'] / teams['raw_seconds']:.1f}x"
+        )
     print("\npeak memory (VmHWM, MB):")
-    fanouts = ([("real-path run", real), ("fan-out run", fan), ("full-teams run", teams)]
-               if not args.skip_fanout else [])
+    fanouts = (
+        [("real-path run", real), ("fan-out run", fan), ("full-teams run", teams)]
+        if not args.skip_fanout
+        else []
+    )
     for label, run in fanouts + [("sending run", send)]:
         print(f"  {label}: " + ", ".join(f"{name} {mb:,.0f}" for name, mb in run["rss"].items()))
-    print(f"\nsending run: first to last accepted {send['seconds']:.1f} s, issue to last {send['total_seconds']:.1f} s; "
-          f"counts {send['counts']}")
+    print(
+        f"\nsending run: first to last accepted {send['seconds']:.1f} s, issue to last {send['total_seconds']:.1f} s; "
+        f"counts {send['counts']}"
+    )
 
 
 if __name__ == "__main__":

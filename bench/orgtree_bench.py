@@ -36,7 +36,11 @@ from shared.orgtree.index import page_id  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
 
-APPOINTMENTS, ANALYTICS, DASHBOARD = "http://127.0.0.1:8001", "http://127.0.0.1:8004", "http://127.0.0.1:8006"
+APPOINTMENTS, ANALYTICS, DASHBOARD = (
+    "http://127.0.0.1:8001",
+    "http://127.0.0.1:8004",
+    "http://127.0.0.1:8006",
+)
 
 
 def timed(call, repeat: int) -> tuple[float, float]:
@@ -48,7 +52,9 @@ def timed(call, repeat: int) -> tuple[float, float]:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
+    return statistics.median(samples), samples[
+        min(len(samples) - 1, round(0.99 * (len(samples) - 1)))
+    ]
 
 
 def deepest_path(registry: OrgRegistry) -> list[str]:
@@ -75,37 +81,76 @@ def main() -> None:
     registry = OrgRegistry(db)
     national = registry.loaded("national", 2024) is not None
     path = deepest_path(registry)
-    print(f"tree: {'national' if national else 'demo only (run make load-national for the national figures)'}; "
-          f"{len(registry.children('IN'))} states; path {' > '.join(path)}")
+    print(
+        f"tree: {'national' if national else 'demo only (run make load-national for the national figures)'}; "
+        f"{len(registry.children('IN'))} states; path {' > '.join(path)}"
+    )
 
     hq = {"Authorization": f"Bearer {organiser_token(sub='bench-hq', unit='IN')}"}
     client = httpx.Client(timeout=60, headers=hq)
     rows = []
     for unit_id in path:
         level = unit_id.count("-")
-        page = min(3, (registry.get(unit_id)["booths"] - 1) // 1000)  # a page past the first where there is one
-        rows.append((unit_id, [
-            timed(lambda: registry.children(unit_id), args.repeat),
-            timed(lambda: registry.booth_page(unit_id, page), args.repeat),
-            timed(lambda: db.org_children.find_one({"_id": unit_id}), args.repeat) if level < 6 else None,
-            timed(lambda: db.org_booth_pages.find_one({"_id": page_id(unit_id, page)}), args.repeat)
-            if 0 < level < 6 else None,
-            timed(lambda: ok(client.get(f"{APPOINTMENTS}/units/{unit_id}")), args.repeat),
-            timed(lambda: ok(client.get(f"{APPOINTMENTS}/units/{unit_id}/booths", params={"page": page})),
-                  args.repeat),
-            timed(lambda: ok(client.get(f"{ANALYTICS}/coverage/{unit_id}")), args.repeat),
-            timed(lambda: ok(client.get(f"{DASHBOARD}/api/coverage/{unit_id}")), args.repeat),
-        ]))
+        page = min(
+            3, (registry.get(unit_id)["booths"] - 1) // 1000
+        )  # a page past the first where there is one
+        rows.append(
+            (
+                unit_id,
+                [
+                    timed(lambda: registry.children(unit_id), args.repeat),
+                    timed(lambda: registry.booth_page(unit_id, page), args.repeat),
+                    timed(lambda: db.org_children.find_one({"_id": unit_id}), args.repeat)
+                    if level < 6
+                    else None,
+                    timed(
+                        lambda: db.org_booth_pages.find_one({"_id": page_id(unit_id, page)}),
+                        args.repeat,
+                    )
+                    if 0 < level < 6
+                    else None,
+                    timed(lambda: ok(client.get(f"{APPOINTMENTS}/units/{unit_id}")), args.repeat),
+                    timed(
+                        lambda: ok(
+                            client.get(
+                                f"{APPOINTMENTS}/units/{unit_id}/booths", params={"page": page}
+                            )
+                        ),
+                        args.repeat,
+                    ),
+                    timed(lambda: ok(client.get(f"{ANALYTICS}/coverage/{unit_id}")), args.repeat),
+                    timed(
+                        lambda: ok(client.get(f"{DASHBOARD}/api/coverage/{unit_id}")), args.repeat
+                    ),
+                ],
+            )
+        )
     hp = timed(lambda: ok(client.get(f"{APPOINTMENTS}/units/IN-HP")), args.repeat)
 
-    heads = ["children", "booth page", "raw children", "raw page", "GET /units", "GET booths",
-             "coverage", "dashboard"]
-    print(f"\np50 / p99 in ms, {args.repeat} calls each (raw = pymongo find_one by _id of the same document)")
+    heads = [
+        "children",
+        "booth page",
+        "raw children",
+        "raw page",
+        "GET /units",
+        "GET booths",
+        "coverage",
+        "dashboard",
+    ]
+    print(
+        f"\np50 / p99 in ms, {args.repeat} calls each (raw = pymongo find_one by _id of the same document)"
+    )
     print(f"{'unit':<28}" + "".join(f"{h:>15}" for h in heads))
     for unit_id, cells in rows:
-        print(f"{unit_id:<28}" + "".join(f"{'-' if c is None else f'{c[0]:.1f}/{c[1]:.1f}':>15}" for c in cells))
+        print(
+            f"{unit_id:<28}"
+            + "".join(f"{'-' if c is None else f'{c[0]:.1f}/{c[1]:.1f}':>15}" for c in cells)
+        )
     print(f"\nGET /units/IN-HP: p50 {hp[0]:.1f} ms, p99 {hp[1]:.1f} ms")
-    worst = {h: max(c[1] for _, cells in rows if (c := cells[i]) is not None) for i, h in enumerate(heads)}
+    worst = {
+        h: max(c[1] for _, cells in rows if (c := cells[i]) is not None)
+        for i, h in enumerate(heads)
+    }
     print("worst p99 per column (ms): " + ", ".join(f"{h} {v:.1f}" for h, v in worst.items()))
 
 

@@ -80,8 +80,17 @@ def issue(store: RedisCodeStore, key: bytes, n: int, wrong: float) -> list[Job]:
             rid, aid = str(uuid.uuid4()), str(uuid.uuid4())
             code = domain.new_code(6)
             digest = domain.code_digest(key, request_id=rid, appointment_id=aid, code=code)
-            store._write(pipe, domain.issue(request_id=rid, appointment_id=aid, booth_id="IN-BENCH",
-                                            digest=digest, now=now, policy=policy))
+            store._write(
+                pipe,
+                domain.issue(
+                    request_id=rid,
+                    appointment_id=aid,
+                    booth_id="IN-BENCH",
+                    digest=digest,
+                    now=now,
+                    policy=policy,
+                ),
+            )
             right = secrets.randbelow(1000) >= wrong * 1000
             jobs.append(Job(rid, aid, code if right else f"{(int(code) + 1) % 10**6:06d}", right))
             if i % 1000 == 999:
@@ -93,7 +102,9 @@ def issue(store: RedisCodeStore, key: bytes, n: int, wrong: float) -> list[Job]:
 # --- the load generator (runs in --procs processes) ---------------------------------------------
 
 
-def drive(kind: str, jobs: list[Job], rate: float, offset: int, stride: int, start: float, target: dict) -> Result:
+def drive(
+    kind: str, jobs: list[Job], rate: float, offset: int, stride: int, start: float, target: dict
+) -> Result:
     import uvloop
 
     return uvloop.run(_drive(kind, jobs, rate, offset, stride, start, target))
@@ -110,18 +121,28 @@ async def _drive(kind, jobs, rate, offset, stride, start, target) -> Result:
         pool = ThreadPoolExecutor(48)
         session = None
     else:
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=target["connections"]),
-                                        timeout=aiohttp.ClientTimeout(total=30))
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=target["connections"]),
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
     headers = {"Authorization": f"Bearer {target['token']}"}
 
     async def one(job: Job, due: float) -> None:
         result.late.append(time.time() - due)
         try:
             if kind == "redis":
-                status = await loop.run_in_executor(pool, raw_redis_verify, store, target["key"], job)
+                status = await loop.run_in_executor(
+                    pool, raw_redis_verify, store, target["key"], job
+                )
             elif kind == "http":
-                body = {"request_id": job.request_id, "appointment_id": job.appointment_id, "code": job.code}
-                async with session.post(target["base"] + "/v1/verifications", json=body, headers=headers) as r:
+                body = {
+                    "request_id": job.request_id,
+                    "appointment_id": job.appointment_id,
+                    "code": job.code,
+                }
+                async with session.post(
+                    target["base"] + "/v1/verifications", json=body, headers=headers
+                ) as r:
                     await r.read()
                     status = r.status
             else:
@@ -153,15 +174,23 @@ def raw_redis_verify(store: RedisCodeStore, key: bytes, job: Job) -> int:
     """The Redis calls of one verification, as `handlers.verify_code` makes them."""
     now = time.time()
     _, _, record = store.count_call_and_load(CALLER, job.request_id, now)
-    digest = domain.code_digest(key, request_id=job.request_id, appointment_id=job.appointment_id, code=job.code)
-    attempt = store.attempt(job.request_id, lambda record: domain.try_code(
-        record, appointment_id=job.appointment_id, digest=digest, now=now), seen=record)
+    digest = domain.code_digest(
+        key, request_id=job.request_id, appointment_id=job.appointment_id, code=job.code
+    )
+    attempt = store.attempt(
+        job.request_id,
+        lambda record: domain.try_code(
+            record, appointment_id=job.appointment_id, digest=digest, now=now
+        ),
+        seen=record,
+    )
     return 200 if attempt.outcome in (domain.Outcome.VERIFIED, domain.Outcome.REJECTED) else 500
 
 
 def warm(_: int) -> None:
     import aiohttp  # noqa: F401
     import uvloop  # noqa: F401
+
     time.sleep(0.2)  # one task per process: no process takes two while another is still starting
 
 
@@ -171,7 +200,9 @@ def run(kind: str, jobs: list[Job], rate: float, procs: int, target: dict) -> Re
     with context.Pool(procs) as pool:
         pool.map(warm, range(procs))  # every process started and its imports done before the clock
         start = time.time() + 0.5
-        parts = pool.starmap(drive, [(kind, jobs[p::procs], rate, p, procs, start, target) for p in range(procs)])
+        parts = pool.starmap(
+            drive, [(kind, jobs[p::procs], rate, p, procs, start, target) for p in range(procs)]
+        )
     merged = Result(elapsed=max(p.elapsed for p in parts))
     for part in parts:
         merged.latencies += part.latencies
@@ -201,21 +232,35 @@ def row(name: str, result: Result, n: int, cpu_s: float | None) -> str:
     late = statistics.quantiles(result.late, n=100)[98]
     answered = sum(count for status, count in result.statuses.items() if status.isdigit())
     cpu = f"{cpu_s / answered * 1000:>8.2f}" if cpu_s is not None and answered else f"{'-':>8}"
-    return (f"{name:<34}{(n - result.errors) / result.elapsed:>9.0f}{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
-            f"{max(result.latencies) * 1000:>8.0f}{late * 1000:>8.1f}{result.errors:>8}{cpu}   "
-            f"{dict(sorted(result.statuses.items()))}")
+    return (
+        f"{name:<34}{(n - result.errors) / result.elapsed:>9.0f}{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
+        f"{max(result.latencies) * 1000:>8.0f}{late * 1000:>8.1f}{result.errors:>8}{cpu}   "
+        f"{dict(sorted(result.statuses.items()))}"
+    )
 
 
 def main() -> None:
     from testkit.processes import start_service
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=2000, help="verifications per second, open loop")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rate", type=float, default=2000, help="verifications per second, open loop"
+    )
     parser.add_argument("--seconds", type=float, default=20, help="how long each measurement runs")
     parser.add_argument("--wrong", type=float, default=0.1, help="share of tries with a wrong code")
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
-    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections per process")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["http", "healthz", "redis"], help="rows to leave out")
+    parser.add_argument(
+        "--connections", type=int, default=64, help="keep-alive connections per process"
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["http", "healthz", "redis"],
+        help="rows to leave out",
+    )
     args = parser.parse_args()
     n = int(args.rate * args.seconds)
     settings = PlatformSettings()
@@ -227,18 +272,37 @@ def main() -> None:
     client = redis.Redis.from_url(settings.redis_url)
     store = RedisCodeStore(client, prefix=prefix, send_window_s=600)
     with tempfile.TemporaryDirectory() as tmp:
-        service, base = start_service("otp", {
-            "SANGATHAN_ENV": "development", "OTP_HMAC_SECRET": secret, "OTP_REDIS_PREFIX": prefix,
-            "OTP_VERIFY_LIMIT_PER_MINUTE": str(int(args.rate * 60 * 10)), "OTP_CONSUME": "false",
-            "OTP_RESULTS_TOPIC": topic, "OTP_DELIVERY": "dev-sink"}, Path(tmp))
-        target = {"base": base, "token": service_token("appointments"), "connections": args.connections,
-                  "redis_url": settings.redis_url, "prefix": prefix, "key": key}
+        service, base = start_service(
+            "otp",
+            {
+                "SANGATHAN_ENV": "development",
+                "OTP_HMAC_SECRET": secret,
+                "OTP_REDIS_PREFIX": prefix,
+                "OTP_VERIFY_LIMIT_PER_MINUTE": str(int(args.rate * 60 * 10)),
+                "OTP_CONSUME": "false",
+                "OTP_RESULTS_TOPIC": topic,
+                "OTP_DELIVERY": "dev-sink",
+            },
+            Path(tmp),
+        )
+        target = {
+            "base": base,
+            "token": service_token("appointments"),
+            "connections": args.connections,
+            "redis_url": settings.redis_url,
+            "prefix": prefix,
+            "key": key,
+        }
         results, cpu = {}, {}
         try:
             for kind in ("http", "healthz", "redis"):
                 if kind in args.skip:
                     continue
-                jobs = issue(store, key, n, args.wrong) if kind != "healthz" else [Job("", "", "", True)] * n
+                jobs = (
+                    issue(store, key, n, args.wrong)
+                    if kind != "healthz"
+                    else [Job("", "", "", True)] * n
+                )
                 print(f"[bench] {kind}: {n} at {args.rate:.0f}/s", flush=True)
                 cpu_before = group_cpu_s(service.proc.pid)
                 results[kind] = run(kind, jobs, args.rate, args.procs, target)
@@ -247,18 +311,27 @@ def main() -> None:
             service.stop()
             keys = list(client.scan_iter(match=prefix + "*", count=5000))
             for i in range(0, len(keys), 5000):
-                client.delete(*keys[i:i + 5000])
+                client.delete(*keys[i : i + 5000])
             admin.delete_topics([topic])
-    print(f"\nOTP verification benchmark ({n} per row, open loop at {args.rate:.0f}/s, {args.procs} aiohttp "
-          f"processes x {args.connections} keep-alive connections, {args.wrong:.0%} wrong codes, 2 cores)")
-    print(f"{'row':<34}{'ok/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'late99':>8}{'errors':>8}{'cpu ms':>8}   statuses")
-    names = {"http": "POST /v1/verifications", "healthz": "GET /healthz (framework floor)",
-             "redis": "raw Redis, same calls (baseline)"}
+    print(
+        f"\nOTP verification benchmark ({n} per row, open loop at {args.rate:.0f}/s, {args.procs} aiohttp "
+        f"processes x {args.connections} keep-alive connections, {args.wrong:.0%} wrong codes, 2 cores)"
+    )
+    print(
+        f"{'row':<34}{'ok/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'late99':>8}{'errors':>8}{'cpu ms':>8}   statuses"
+    )
+    names = {
+        "http": "POST /v1/verifications",
+        "healthz": "GET /healthz (framework floor)",
+        "redis": "raw Redis, same calls (baseline)",
+    }
     for kind, result in results.items():
         print(row(names[kind], result, n, cpu[kind]))
     if "http" in results and "redis" in results:
-        ratio = statistics.quantiles(results["http"].latencies, n=100)[98] / statistics.quantiles(
-            results["redis"].latencies, n=100)[98]
+        ratio = (
+            statistics.quantiles(results["http"].latencies, n=100)[98]
+            / statistics.quantiles(results["redis"].latencies, n=100)[98]
+        )
         print(f"p99 service / p99 raw Redis: {ratio:.1f}")
 
 

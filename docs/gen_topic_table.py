@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "k8s")]
 from gen_kafka_users import ACCESS  # noqa: E402
+
 from shared.events.types import PREFIX  # noqa: E402
 from shared.topics import TOPICS, Topic  # noqa: E402
 
@@ -25,17 +26,28 @@ BLOCK = re.compile(re.escape(START) + r"\n.*?" + re.escape(END), re.DOTALL)
 
 
 def _services(topic: Topic, side: str) -> str:
-    return ", ".join(name for name, access in ACCESS.items() if topic in getattr(access, side)) or "-"
+    return (
+        ", ".join(name for name, access in ACCESS.items() if topic in getattr(access, side)) or "-"
+    )
 
 
 def render() -> str:
     """Two tables, each line within 120 characters: the topics, then the event types each carries."""
-    topics = ["| topic | partitions | key | records | written by | read by |", "|---|---|---|---|---|---|"]
-    topics += [f"| `{topic.name}` | {topic.partitions} | {topic.key_field or '-'} | {topic.carries} "
-               f"| {_services(topic, 'writes')} | {_services(topic, 'reads')} |" for topic in TOPICS]
+    topics = [
+        "| topic | partitions | key | records | written by | read by |",
+        "|---|---|---|---|---|---|",
+    ]
+    topics += [
+        f"| `{topic.name}` | {topic.partitions} | {topic.key_field or '-'} | {topic.carries} "
+        f"| {_services(topic, 'writes')} | {_services(topic, 'reads')} |"
+        for topic in TOPICS
+    ]
     events = ["| event type | topic |", "|---|---|"]
-    events += [f"| {event_type.removeprefix(PREFIX)} | `{topic.name}` |" for topic in TOPICS
-               for event_type in topic.event_types]
+    events += [
+        f"| {event_type.removeprefix(PREFIX)} | `{topic.name}` |"
+        for topic in TOPICS
+        for event_type in topic.event_types
+    ]
     return "\n".join([START, *topics, "", *events, END])
 
 

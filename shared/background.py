@@ -18,7 +18,12 @@ RESTART_PAUSE_S = 2.0
 class Background:
     """A thread running `body(stop)` until stopped; restarted after a failure."""
 
-    def __init__(self, name: str, body: Callable[[threading.Event], None], restart_pause_s: float = RESTART_PAUSE_S):
+    def __init__(
+        self,
+        name: str,
+        body: Callable[[threading.Event], None],
+        restart_pause_s: float = RESTART_PAUSE_S,
+    ):
         self.name, self._body, self._pause_s = name, body, restart_pause_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -39,24 +44,35 @@ class Background:
             try:
                 self._body(self._stop)
             except Exception as exc:
-                log.error("background job failed; restarting", fields={
-                    "job": self.name, "error_class": type(exc).__name__, "error": str(exc)[:300]})
+                log.error(
+                    "background job failed; restarting",
+                    fields={
+                        "job": self.name,
+                        "error_class": type(exc).__name__,
+                        "error": str(exc)[:300],
+                    },
+                )
                 self._stop.wait(self._pause_s)
 
 
 def periodic(name: str, job: Callable[[], int | bool], interval_s: float) -> Background:
     """Run `job` again at once while it finds work, else every `interval_s`."""
+
     def body(stop: threading.Event) -> None:
         while not stop.is_set():
             if not job():
                 stop.wait(interval_s)
+
     return Background(name, body)
 
 
-def consuming(name: str, make: Callable[[], EventConsumer], restart_pause_s: float = RESTART_PAUSE_S) -> Background:
+def consuming(
+    name: str, make: Callable[[], EventConsumer], restart_pause_s: float = RESTART_PAUSE_S
+) -> Background:
     """Run a fresh consumer from `make` until stopped; after a failure a new one rejoins the group
     from the last committed offset. Closing leaves the group at once, so a restarted service gets
     its partitions without waiting out its old self's session timeout."""
+
     def body(stop: threading.Event) -> None:
         consumer = make()
         try:
@@ -65,7 +81,11 @@ def consuming(name: str, make: Callable[[], EventConsumer], restart_pause_s: flo
             try:
                 consumer.close()
             except Exception as exc:
-                log.warning("consumer did not close cleanly", fields={"job": name, "error_class": type(exc).__name__})
+                log.warning(
+                    "consumer did not close cleanly",
+                    fields={"job": name, "error_class": type(exc).__name__},
+                )
+
     return Background(name, body, restart_pause_s)
 
 
@@ -105,7 +125,9 @@ class BackgroundJobs:
                 self.prepare()
                 break
             except Exception as exc:
-                log.warning("start-up waits for its datastores", fields={"error_class": type(exc).__name__})
+                log.warning(
+                    "start-up waits for its datastores", fields={"error_class": type(exc).__name__}
+                )
                 self._stopping.wait(PREPARE_RETRY_S)
         self._start_jobs()
 

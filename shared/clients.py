@@ -11,8 +11,12 @@ def mongo_client(settings: PlatformSettings) -> MongoClient:
     timeout_ms = int(settings.dependency_timeout_s * 1000)
     # A socket timeout too: a server that stops answering mid-operation (hung, not gone) fails the
     # request (503) instead of holding it for ever.
-    return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
-                       socketTimeoutMS=int(settings.mongo_socket_timeout_s * 1000))
+    return MongoClient(
+        settings.mongo_url,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=int(settings.mongo_socket_timeout_s * 1000),
+    )
 
 
 def redis_client(settings: PlatformSettings) -> redis.Redis:

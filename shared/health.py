@@ -13,13 +13,15 @@ from typing import Callable
 
 from prometheus_client import Gauge
 
-from shared.problems import problem_body
 from shared.kafka.security import client_config
+from shared.problems import problem_body
 
 Check = Callable[[], None]  # raises when the dependency is not usable
 
 DEPENDENCY_UP = Gauge(
-    "sangathan_dependency_up", "1 if the last readiness check of a dependency passed", ["dependency"],
+    "sangathan_dependency_up",
+    "1 if the last readiness check of a dependency passed",
+    ["dependency"],
     # With worker processes (OTP_WORKERS), the value last set by any of them, not one per pid.
     multiprocess_mode="mostrecent",
 )
@@ -72,5 +74,11 @@ async def readiness(checks: dict[str, Check], timeout_s: float, instance: str) -
     if ready:
         return 200, {"status": "ready", "checks": results}
     down = ", ".join(name for name, r in results.items() if r != "ok")
-    return 503, problem_body(503, "dependency-unavailable", "A dependency is unavailable",
-                             f"not ready: {down}", instance, checks=results)
+    return 503, problem_body(
+        503,
+        "dependency-unavailable",
+        "A dependency is unavailable",
+        f"not ready: {down}",
+        instance,
+        checks=results,
+    )

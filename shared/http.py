@@ -14,7 +14,14 @@ from typing import AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from shared.auth.http import Authenticator
@@ -28,7 +35,9 @@ REQUESTS = Counter(
     "sangathan_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )
 LATENCY = Histogram(
-    "sangathan_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+    "sangathan_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -81,7 +90,9 @@ def _health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
     @router.get("/readyz", responses=problems(503, kinds={503: "a dependency is down"}))
     async def readyz(request: Request) -> Response:
         status, body = await readiness(checks, timeout_s, request.url.path)
-        return JSONResponse(body, status_code=status, media_type=None if status == 200 else MEDIA_TYPE)
+        return JSONResponse(
+            body, status_code=status, media_type=None if status == 200 else MEDIA_TYPE
+        )
 
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
@@ -130,7 +141,9 @@ class _RequestMetrics:
             # The route template, not the raw path: ids in paths would explode label cardinality.
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(self.service, scope["method"], route, status).inc()
-            LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+            LATENCY.labels(self.service, scope["method"], route).observe(
+                time.perf_counter() - started
+            )
 
         async def measured_send(message) -> None:
             nonlocal answered

@@ -42,7 +42,10 @@ class BodyRules:
     token: bool = True
 
     def cap(self, path: str) -> int:
-        return next((size for pattern, size in self.larger if re.fullmatch(pattern, path)), self.json_max_bytes)
+        return next(
+            (size for pattern, size in self.larger if re.fullmatch(pattern, path)),
+            self.json_max_bytes,
+        )
 
     def needs_token(self, path: str) -> bool:
         return self.token and not any(re.fullmatch(pattern, path) for pattern in self.open_paths)
@@ -58,7 +61,9 @@ class _Refused(HTTPException):
 class BodyLimits:
     """ASGI middleware enforcing `BodyRules`; `authenticate(header)` raises a 401 ProblemError."""
 
-    def __init__(self, app, *, rules: BodyRules, authenticate: Callable[[str | None], object] | None):
+    def __init__(
+        self, app, *, rules: BodyRules, authenticate: Callable[[str | None], object] | None
+    ):
         self.app, self.rules, self.authenticate = app, rules, authenticate
 
     async def __call__(self, scope, receive, send) -> None:
@@ -105,8 +110,12 @@ class _Capped:
 
 
 def too_large(cap: int) -> ProblemError:
-    return ProblemError(413, "body-too-large", "The request body is too large",
-                        f"this route accepts at most {cap} bytes")
+    return ProblemError(
+        413,
+        "body-too-large",
+        "The request body is too large",
+        f"this route accepts at most {cap} bytes",
+    )
 
 
 def bearer_check(principal: Callable) -> Callable[[str | None], object]:
@@ -120,7 +129,9 @@ def bearer_check(principal: Callable) -> Callable[[str | None], object]:
 
 
 async def _answer(scope, send, problem: ProblemError) -> None:
-    response = problem_response(problem.status, problem.kind, problem.title, problem.detail, scope["path"])
+    response = problem_response(
+        problem.status, problem.kind, problem.title, problem.detail, scope["path"]
+    )
     response.headers.update(problem.headers)
     # The unread body is left to the server, which closes the connection rather than read it.
     response.headers["Connection"] = "close"

@@ -21,7 +21,9 @@ _UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def mask_phones(text: str) -> str:
     # Odd pieces of the split are UUIDs, left as they are.
-    return "".join(piece if i % 2 else _PHONE.sub(_masked, piece) for i, piece in enumerate(_UUID.split(text)))
+    return "".join(
+        piece if i % 2 else _PHONE.sub(_masked, piece) for i, piece in enumerate(_UUID.split(text))
+    )
 
 
 def _masked(match: re.Match) -> str:

@@ -37,19 +37,30 @@ OUTAGE_RETRY_AFTER_S = 5
 # ones a client should read with it.
 PROBLEMS: dict[int, dict[str, Any]] = {
     400: {"description": "The request cannot be read (problem details)"},
-    401: {"description": "No valid bearer token (problem details)", "headers": ["WWW-Authenticate"]},
-    403: {"description": "Not allowed: a missing scope, or outside the caller's jurisdiction (problem details)"},
+    401: {
+        "description": "No valid bearer token (problem details)",
+        "headers": ["WWW-Authenticate"],
+    },
+    403: {
+        "description": "Not allowed: a missing scope, or outside the caller's jurisdiction (problem details)"
+    },
     404: {"description": "Not found (problem details)"},
-    405: {"description": "Method not allowed; `Allow` lists those that are (problem details)",
-          "headers": ["Allow"]},
+    405: {
+        "description": "Method not allowed; `Allow` lists those that are (problem details)",
+        "headers": ["Allow"],
+    },
     409: {"description": "Refused in the resource's current state (problem details)"},
     410: {"description": "Gone: closed for good (problem details)"},
     413: {"description": "The body is too large (problem details)"},
     422: {"description": "The request is not valid, or the change was refused (problem details)"},
-    429: {"description": "Too many requests; retry after `Retry-After` seconds (problem details)",
-          "headers": ["Retry-After"]},
-    503: {"description": "A dependency is unavailable; retry after `Retry-After` seconds (problem details)",
-          "headers": ["Retry-After"]},
+    429: {
+        "description": "Too many requests; retry after `Retry-After` seconds (problem details)",
+        "headers": ["Retry-After"],
+    },
+    503: {
+        "description": "A dependency is unavailable; retry after `Retry-After` seconds (problem details)",
+        "headers": ["Retry-After"],
+    },
 }
 _HEADERS = {
     "WWW-Authenticate": "The authentication scheme to use",
@@ -57,13 +68,23 @@ _HEADERS = {
     "Retry-After": "Seconds to wait before trying again",
 }
 PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem", "type": "object", "required": ["type", "title", "status"],
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status"],
     "description": "RFC 9457 problem details; extensions such as `errors` may follow",
     "properties": {
-        "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
-        "status": {"type": "integer"}, "detail": {"type": "string"}, "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "reason": {"type": "string"}}}},
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
     },
 }
 _AUTHENTICATED = (401, 403)  # every route behind a bearer token
@@ -71,7 +92,9 @@ _WITH_INPUT = (422,)  # every route that takes parameters or a body
 _WITH_BODY = (400, 413)  # a body that cannot be parsed at all, or over its cap (shared/limits.py)
 
 
-def problems(*statuses: int, kinds: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+def problems(
+    *statuses: int, kinds: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for a route that answers these problems, e.g.
     `responses=problems(404, 409, kinds={409: "wrong-appointment-state"})`."""
     return {status: _problem_response(status, (kinds or {}).get(status)) for status in statuses}
@@ -80,11 +103,14 @@ def problems(*statuses: int, kinds: dict[int, str] | None = None) -> dict[int | 
 def _problem_response(status: int, kinds: str | None = None) -> dict[str, Any]:
     known = PROBLEMS[status]
     description = f"{known['description']}: {kinds}" if kinds else known["description"]
-    response: dict[str, Any] = {"description": description,
-                                "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     if known.get("headers"):
-        response["headers"] = {h: {"description": _HEADERS[h], "schema": {"type": "string"}}
-                               for h in known["headers"]}
+        response["headers"] = {
+            h: {"description": _HEADERS[h], "schema": {"type": "string"}} for h in known["headers"]
+        }
     return response
 
 
@@ -94,9 +120,15 @@ def describe_problems(document: dict[str, Any]) -> dict[str, Any]:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            common = ((_AUTHENTICATED if operation.get("security") else ())
-                      + (_WITH_INPUT if operation.get("parameters") or operation.get("requestBody") else ())
-                      + (_WITH_BODY if operation.get("requestBody") else ()))
+            common = (
+                (_AUTHENTICATED if operation.get("security") else ())
+                + (
+                    _WITH_INPUT
+                    if operation.get("parameters") or operation.get("requestBody")
+                    else ()
+                )
+                + (_WITH_BODY if operation.get("requestBody") else ())
+            )
             for status in common:
                 if _is_fastapi_default(responses.get(str(status))):
                     responses[str(status)] = _problem_response(status)
@@ -128,8 +160,15 @@ def install_problem_docs(app: FastAPI) -> None:
 class ProblemError(Exception):
     """An error a client can act on. `kind` becomes the problem's type URI."""
 
-    def __init__(self, status: int, kind: str, title: str, detail: str = "",
-                 headers: dict[str, str] | None = None, **extensions: Any):
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str = "",
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ):
         super().__init__(detail or title)
         self.headers = headers or {}
         self.status = status
@@ -186,15 +225,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem_response(
-            422, "validation-error", "The request is not valid",
+            422,
+            "validation-error",
+            "The request is not valid",
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
-            request.url.path, errors=errors,
+            request.url.path,
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        response = problem_response(exc.status_code, kind, str(exc.detail), instance=request.url.path)
+        response = problem_response(
+            exc.status_code, kind, str(exc.detail), instance=request.url.path
+        )
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:
             response.headers["Allow"] = _allowed(request)
@@ -206,7 +250,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error", fields={"path": request.url.path})
-        return problem_response(500, "internal-error", "Internal server error", instance=request.url.path)
+        return problem_response(
+            500, "internal-error", "Internal server error", instance=request.url.path
+        )
 
 
 def outage_errors() -> dict[type[BaseException], str]:
@@ -221,25 +267,48 @@ def outage_errors() -> dict[type[BaseException], str]:
     from shared.kafka.producer import DeliveryError
     from shared.ratelimit import LimitsUnavailable
 
-    return {redis.ConnectionError: "redis", redis.TimeoutError: "redis", LimitsUnavailable: "redis",
-            ConnectionFailure: "mongodb", DeliveryError: "kafka", KafkaException: "kafka"}
+    return {
+        redis.ConnectionError: "redis",
+        redis.TimeoutError: "redis",
+        LimitsUnavailable: "redis",
+        ConnectionFailure: "mongodb",
+        DeliveryError: "kafka",
+        KafkaException: "kafka",
+    }
 
 
 def dependency_unavailable(dependency: str) -> ProblemError:
     """The one answer for a server that is away, whichever route meets it."""
-    return ProblemError(503, "dependency-unavailable", "A dependency is unavailable",
-                        f"{dependency} is not answering; try again shortly.",
-                        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)}, dependency=dependency)
+    return ProblemError(
+        503,
+        "dependency-unavailable",
+        "A dependency is unavailable",
+        f"{dependency} is not answering; try again shortly.",
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)},
+        dependency=dependency,
+    )
 
 
 def _outage_handler(dependency: str):
     async def outage(request: Request, exc: Exception):
         # The class only: a driver's message can name hosts, and never helps the caller.
-        log.warning("dependency unavailable", fields={"path": request.url.path, "dependency": dependency,
-                                                      "error_class": type(exc).__name__})
+        log.warning(
+            "dependency unavailable",
+            fields={
+                "path": request.url.path,
+                "dependency": dependency,
+                "error_class": type(exc).__name__,
+            },
+        )
         problem = dependency_unavailable(dependency)
-        response = problem_response(problem.status, problem.kind, problem.title, problem.detail,
-                                    request.url.path, **problem.extensions)
+        response = problem_response(
+            problem.status,
+            problem.kind,
+            problem.title,
+            problem.detail,
+            request.url.path,
+            **problem.extensions,
+        )
         response.headers.update(problem.headers)
         return response
 

@@ -47,7 +47,11 @@ class RateLimiter:
                 counts = pipe.execute()[::2]
         except redis.RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from None
-        spent = [(limit, window_left(limit, now)) for (limit, _), count in zip(charges, counts) if count > limit.calls]
+        spent = [
+            (limit, window_left(limit, now))
+            for (limit, _), count in zip(charges, counts)
+            if count > limit.calls
+        ]
         if spent:
             raise Throttled(*max(spent, key=lambda s: s[1]))
 

@@ -14,10 +14,10 @@ import os
 import secrets
 from pathlib import Path
 
-
 # Values people put in a setting meaning "fill me in": refused as keys anywhere but development.
-PLACEHOLDERS = frozenset({"", "changeme", "change-me", "change_me", "secret", "otp-secret", "development", "test",
-                          "xxx"})
+PLACEHOLDERS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "otp-secret", "development", "test", "xxx"}
+)
 MIN_KEY_BYTES = 32
 # The environments that make their own keys on disk; production reads every key from settings.
 DEVELOPMENT_KEY_ENVIRONMENTS = frozenset({"development", "test"})
@@ -36,7 +36,9 @@ def checked_key(secret: bytes, what: str) -> bytes:
     return secret
 
 
-def configured_key(secret: str | None, secret_file: Path | None, *, development: Path | None, what: str) -> bytes:
+def configured_key(
+    secret: str | None, secret_file: Path | None, *, development: Path | None, what: str
+) -> bytes:
     """The key from its setting or its file; without either, the development key at `development`
     (None outside development and tests: then a missing key is an error, never a made-up one)."""
     if secret is not None:

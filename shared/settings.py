@@ -62,8 +62,14 @@ class PlatformSettings(KafkaSecurity, BaseSettings):
     def makes_development_keys(self) -> bool:
         return self.environment in DEVELOPMENT_KEY_ENVIRONMENTS
 
-    def key(self, secret: SecretStr | None, secret_file: Path | None, *, development_file: str,
-            what: str) -> bytes:
+    def key(
+        self,
+        secret: SecretStr | None,
+        secret_file: Path | None,
+        *,
+        development_file: str,
+        what: str,
+    ) -> bytes:
         """A key from its setting or its mounted file; in development and tests only, without
         either, the key made once at `state_dir/development_file` (shared.secrets)."""
         development = self.state_dir / development_file if self.makes_development_keys else None

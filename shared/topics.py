@@ -34,7 +34,9 @@ DEAD_LETTERS = "dead-letters"  # records a consumer could not use, unchanged, wi
 class Topic:
     name: str
     partitions: int
-    key_field: str | None  # the field whose value is the message key (for events also the CE subject)
+    key_field: (
+        str | None
+    )  # the field whose value is the message key (for events also the CE subject)
     event_types: tuple[str, ...]
     description: str
     retention_ms: int | None = 7 * DAY_MS  # None: compacted, the latest value per key is kept
@@ -61,42 +63,71 @@ class Topic:
 # Booth-keyed streams get 12 partitions: a booth's events stay in order on one partition, and a
 # consumer group can spread ~1 million booths over up to 12 workers.
 APPOINTMENTS = Topic(
-    "sangathan.appointments.v1", 12, "booth_id",
-    (types.BOOTH_PRESIDENT_APPOINTED, types.BOOTH_MEMBER_APPOINTED, types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED),
+    "sangathan.appointments.v1",
+    12,
+    "booth_id",
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        types.BOOTH_MEMBER_APPOINTED,
+        types.APPOINTMENT_VERIFIED,
+        types.APPOINTMENT_REVOKED,
+    ),
     "Every appointment change, one topic so a booth's appointed/verified/revoked stay in order.",
     # Kept for ever: analytics rebuilds coverage by replaying it from the start.
     retention_ms=FOREVER,
 )
 OTP_REQUESTS = Topic(
-    "sangathan.otp-requests.v1", 12, "booth_id", (types.OTP_REQUESTED,),
+    "sangathan.otp-requests.v1",
+    12,
+    "booth_id",
+    (types.OTP_REQUESTED,),
     "Codes to send. Carries phone numbers, so it keeps only hours: a code is valid for minutes.",
-    retention_ms=6 * HOUR_MS, segment_ms=HOUR_MS,
+    retention_ms=6 * HOUR_MS,
+    segment_ms=HOUR_MS,
 )
 OTP_RESULTS = Topic(
-    "sangathan.otp-results.v1", 12, "booth_id", (types.OTP_VERIFIED, types.OTP_FAILED),
+    "sangathan.otp-results.v1",
+    12,
+    "booth_id",
+    (types.OTP_VERIFIED, types.OTP_FAILED),
     "Outcome of each code: verified or failed, in order per booth.",
 )
 DIRECTIVES = Topic(
-    "sangathan.directives.v1", 6, "issuing_unit", (types.DIRECTIVE_ISSUED,),
+    "sangathan.directives.v1",
+    6,
+    "issuing_unit",
+    (types.DIRECTIVE_ISSUED,),
     "Directives from HQ down; few and unit-keyed, the fan-out to booths happens in the notifier.",
     retention_ms=30 * DAY_MS,
 )
 DELIVERY_STATUS = Topic(
-    "sangathan.delivery-status.v1", 12, "booth_id", (types.DELIVERY_STATUS,),
+    "sangathan.delivery-status.v1",
+    12,
+    "booth_id",
+    (types.DELIVERY_STATUS,),
     "Per-message channel status; the largest stream (booths x members x channels x statuses).",
 )
 DIRECTIVE_ACKS = Topic(
-    "sangathan.directive-acks.v1", 12, "booth_id", (types.DIRECTIVE_ACKNOWLEDGED,),
+    "sangathan.directive-acks.v1",
+    12,
+    "booth_id",
+    (types.DIRECTIVE_ACKNOWLEDGED,),
     "Booth-team members confirming directives.",
     retention_ms=30 * DAY_MS,
 )
 COVERAGE = Topic(
-    "sangathan.coverage.v1", 6, "unit_id", (types.COVERAGE_UPDATED,),
+    "sangathan.coverage.v1",
+    6,
+    "unit_id",
+    (types.COVERAGE_UPDATED,),
     "Latest coverage per unit; compacted, so reading it from the start gives the current picture.",
     retention_ms=None,
 )
 ERASURES = Topic(
-    "sangathan.personal-data-erasures.v1", 12, "booth_id", (types.PERSON_ERASED,),
+    "sangathan.personal-data-erasures.v1",
+    12,
+    "booth_id",
+    (types.PERSON_ERASED,),
     "Appointees whose name and phone were erased (DPDP Act): consumers holding copies delete them. "
     "Names appointments, never people; kept a month so a consumer that was down still honours it.",
     retention_ms=30 * DAY_MS,
@@ -106,31 +137,61 @@ ERASURES = Topic(
 # reads them). One topic per lane, each with its own consumer group, so urgent traffic (OTP codes,
 # urgent directives) is never queued behind a bulk send. They carry phones: kept only hours.
 DELIVERY_TASKS_URGENT = Topic(
-    "sangathan.delivery-tasks-urgent.v1", 12, "booth_id", (),
+    "sangathan.delivery-tasks-urgent.v1",
+    12,
+    "booth_id",
+    (),
     "Notifier work queue, urgent lane: OTP codes and urgent directives. "
     "Carries phones and codes, so it keeps hours only.",
-    retention_ms=6 * HOUR_MS, segment_ms=HOUR_MS, carries=TASKS,
+    retention_ms=6 * HOUR_MS,
+    segment_ms=HOUR_MS,
+    carries=TASKS,
 )
 DELIVERY_TASKS_NORMAL = Topic(
-    "sangathan.delivery-tasks-normal.v1", 12, "booth_id", (),
+    "sangathan.delivery-tasks-normal.v1",
+    12,
+    "booth_id",
+    (),
     "Notifier work queue, normal lane: directives of normal priority. Carries phones.",
-    retention_ms=DAY_MS, segment_ms=HOUR_MS, carries=TASKS,
+    retention_ms=DAY_MS,
+    segment_ms=HOUR_MS,
+    carries=TASKS,
 )
 DELIVERY_TASKS_BULK = Topic(
-    "sangathan.delivery-tasks-bulk.v1", 12, "booth_id", (),
+    "sangathan.delivery-tasks-bulk.v1",
+    12,
+    "booth_id",
+    (),
     "Notifier work queue, bulk lane: bulk directives, which yield to the other lanes. "
     "Carries phones.",
-    retention_ms=DAY_MS, segment_ms=HOUR_MS, carries=TASKS,
+    retention_ms=DAY_MS,
+    segment_ms=HOUR_MS,
+    carries=TASKS,
 )
 DEAD_LETTER = Topic(
-    "sangathan.dead-letter.v1", 3, None, (),
+    "sangathan.dead-letter.v1",
+    3,
+    None,
+    (),
     "Messages a consumer could not use, with dlt_* headers saying why and where from; phones and names "
     "sealed (dead-letter keyring), the rest unchanged. Kept a week, long enough to look after a holiday.",
     carries=DEAD_LETTERS,
 )
 
-TOPICS = (APPOINTMENTS, OTP_REQUESTS, OTP_RESULTS, DIRECTIVES, DELIVERY_STATUS, DIRECTIVE_ACKS, COVERAGE, ERASURES,
-          DELIVERY_TASKS_URGENT, DELIVERY_TASKS_NORMAL, DELIVERY_TASKS_BULK, DEAD_LETTER)
+TOPICS = (
+    APPOINTMENTS,
+    OTP_REQUESTS,
+    OTP_RESULTS,
+    DIRECTIVES,
+    DELIVERY_STATUS,
+    DIRECTIVE_ACKS,
+    COVERAGE,
+    ERASURES,
+    DELIVERY_TASKS_URGENT,
+    DELIVERY_TASKS_NORMAL,
+    DELIVERY_TASKS_BULK,
+    DEAD_LETTER,
+)
 _BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 
 
@@ -155,7 +216,12 @@ def ensure_topics(bootstrap: str, timeout: float = 30.0) -> list[str]:
     existing = admin.list_topics(timeout=timeout).topics
     rf = replication_factor()
     missing = [
-        NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=rf, config=topic.config(rf))
+        NewTopic(
+            topic.name,
+            num_partitions=topic.partitions,
+            replication_factor=rf,
+            config=topic.config(rf),
+        )
         for topic in TOPICS
         if topic.name not in existing
     ]
@@ -173,8 +239,14 @@ def ensure_topics(bootstrap: str, timeout: float = 30.0) -> list[str]:
     for topic in TOPICS:
         found = existing.get(topic.name)
         if found is not None and len(found.partitions) != topic.partitions:
-            log.warning("topic partition count differs from the registry",
-                        fields={"topic": topic.name, "partitions": len(found.partitions), "registry": topic.partitions})
+            log.warning(
+                "topic partition count differs from the registry",
+                fields={
+                    "topic": topic.name,
+                    "partitions": len(found.partitions),
+                    "registry": topic.partitions,
+                },
+            )
     if created:
         log.info("created topics", fields={"topics": sorted(created), "replication_factor": rf})
     return sorted(created)
@@ -183,9 +255,13 @@ def ensure_topics(bootstrap: str, timeout: float = 30.0) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     from shared.settings import PlatformSettings
 
-    parser = argparse.ArgumentParser(prog="python -m shared.topics", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.topics", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("command", choices=["ensure"])
-    parser.add_argument("--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP or 127.0.0.1:9092")
+    parser.add_argument(
+        "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP or 127.0.0.1:9092"
+    )
     args = parser.parse_args(argv)
     created = ensure_topics(args.bootstrap or PlatformSettings().kafka_bootstrap)
     print("created: " + (", ".join(created) if created else "nothing, every topic exists"))

@@ -33,8 +33,12 @@ class Process:
         self.log = log
         self._file = open(log, "wb")
         self.proc = subprocess.Popen(
-            command, cwd=ROOT, stdout=self._file, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, start_new_session=True,
+            command,
+            cwd=ROOT,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            start_new_session=True,
         )
 
     def stop(self) -> None:
@@ -63,8 +67,21 @@ def start_service(name: str, env: dict[str, str], tmp_path: Path) -> tuple[Proce
 
 def start_redis(tmp_path: Path) -> tuple[Process, str]:
     port = free_port()
-    process = Process(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                       "--dir", str(tmp_path)], {}, tmp_path / "redis.log")
+    process = Process(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
+        {},
+        tmp_path / "redis.log",
+    )
     wait_until(lambda: port_open(port), 10, process)
     return process, f"redis://127.0.0.1:{port}/0"
 

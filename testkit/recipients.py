@@ -31,8 +31,16 @@ from shared.orgtree.levels import is_within
 from shared.orgtree.repository import OrgRegistry
 from shared.settings import PlatformSettings
 
-SEATS = ("booth_president", "mann_ki_baat_pramukh", "labharthi_pramukh", "whatsapp_pramukh", "it_social_media",
-         *["panna_pramukh"] * 5, "member", "member")
+SEATS = (
+    "booth_president",
+    "mann_ki_baat_pramukh",
+    "labharthi_pramukh",
+    "whatsapp_pramukh",
+    "it_social_media",
+    *["panna_pramukh"] * 5,
+    "member",
+    "member",
+)
 _IDS = uuid.UUID("6a0f5d2e-41b7-4c8e-9f3a-b2d17e5c0a94")
 
 
@@ -40,7 +48,9 @@ class RecipientsSettings(PlatformSettings):
     service_name: str = "recipients-simulator"
     # It stands in for appointments' /internal/recipients, so it takes the tokens meant for that.
     auth_audience: str | None = Field("appointments", validation_alias="AUTH_AUDIENCE")
-    source: str = Field("registry", pattern="^(registry|generated)$", validation_alias="SIMULATOR_RECIPIENTS_SOURCE")
+    source: str = Field(
+        "registry", pattern="^(registry|generated)$", validation_alias="SIMULATOR_RECIPIENTS_SOURCE"
+    )
     team_size: int = Field(12, ge=1, le=12, validation_alias="SIMULATOR_TEAM_SIZE")
     # Every n-th booth only (1: all): a national audience scaled down without changing its shape.
     booth_stride: int = Field(1, ge=1, validation_alias="SIMULATOR_BOOTH_STRIDE")
@@ -48,13 +58,19 @@ class RecipientsSettings(PlatformSettings):
 
 def appointee(booth_id: str, seat: int) -> dict:
     parts = booth_id.split("-")
-    path = dict(zip(("state", "district", "assembly", "mandal", "sector"),
-                    ("-".join(parts[:n]) for n in range(2, 7))))
+    path = dict(
+        zip(
+            ("state", "district", "assembly", "mandal", "sector"),
+            ("-".join(parts[:n]) for n in range(2, 7)),
+        )
+    )
     digest = int.from_bytes(hashlib.sha256(f"{booth_id}:{seat}".encode()).digest()[:8], "big")
     return {
-        "booth_id": booth_id, "booth_path": path,
+        "booth_id": booth_id,
+        "booth_path": path,
         "appointment_id": str(uuid.uuid5(_IDS, f"{booth_id}:{seat}")),
-        "role": SEATS[seat], "phone": f"+91{6 + digest % 4}{digest // 4 % 10**9:09d}",
+        "role": SEATS[seat],
+        "phone": f"+91{6 + digest % 4}{digest // 4 % 10**9:09d}",
         "locale": "en" if digest % 5 == 0 else "hi",
     }
 
@@ -69,12 +85,20 @@ def generated_booths(unit_id: str) -> Iterator[str]:
 
 def router(settings: RecipientsSettings) -> APIRouter:
     auth = Authenticator(settings)
-    registry = OrgRegistry(mongo_client(settings)[settings.mongo_db]) if settings.source == "registry" else None
+    registry = (
+        OrgRegistry(mongo_client(settings)[settings.mongo_db])
+        if settings.source == "registry"
+        else None
+    )
     Caller = Annotated[Principal, Depends(auth.service("recipients:read"))]
     api = APIRouter(tags=["recipients"])
 
     @api.get("/internal/recipients", response_class=StreamingResponse)
-    def recipients(caller: Caller, unit: Annotated[str, Query(min_length=1, max_length=64)], roles: str | None = None):
+    def recipients(
+        caller: Caller,
+        unit: Annotated[str, Query(min_length=1, max_length=64)],
+        roles: str | None = None,
+    ):
         wanted = set(roles.split(",")) if roles else None
         seats = [i for i in range(settings.team_size) if wanted is None or SEATS[i] in wanted]
         booths = registry.booth_ids_under(unit) if registry is not None else generated_booths(unit)
@@ -96,7 +120,9 @@ def router(settings: RecipientsSettings) -> APIRouter:
 
 
 def create_recipients_app(settings: RecipientsSettings) -> FastAPI:
-    return create_app(service=settings.service_name, settings=settings, checks={}, routers=[router(settings)])
+    return create_app(
+        service=settings.service_name, settings=settings, checks={}, routers=[router(settings)]
+    )
 
 
 app = create_recipients_app(RecipientsSettings())

@@ -30,10 +30,18 @@ from shared.teams.rules import PRESIDENT
 APPOINTMENTS_SOURCE = "/sangathan/appointments"
 # A complete team under the default rules: every required role, 12 members, 3 of them women.
 TEAM = (
-    (PRESIDENT, "female"), ("mann_ki_baat_pramukh", "male"), ("labharthi_pramukh", "female"),
-    ("whatsapp_pramukh", "male"), ("it_social_media", "male"), ("panna_pramukh", "female"),
-    ("panna_pramukh", "male"), ("panna_pramukh", "male"), ("panna_pramukh", "male"),
-    ("panna_pramukh", "male"), ("member", "male"), ("member", "male"),
+    (PRESIDENT, "female"),
+    ("mann_ki_baat_pramukh", "male"),
+    ("labharthi_pramukh", "female"),
+    ("whatsapp_pramukh", "male"),
+    ("it_social_media", "male"),
+    ("panna_pramukh", "female"),
+    ("panna_pramukh", "male"),
+    ("panna_pramukh", "male"),
+    ("panna_pramukh", "male"),
+    ("panna_pramukh", "male"),
+    ("member", "male"),
+    ("member", "male"),
 )
 
 
@@ -47,13 +55,24 @@ class Seat:
     appointment_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def base(self) -> dict:
-        return {"appointment_id": self.appointment_id, "booth_id": self.booth["id"],
-                "booth_path": path_of(self.booth["ancestors"]), "role": self.role, "gender": self.gender}
+        return {
+            "appointment_id": self.appointment_id,
+            "booth_id": self.booth["id"],
+            "booth_path": path_of(self.booth["ancestors"]),
+            "role": self.role,
+            "gender": self.gender,
+        }
 
     def appointed(self, at: datetime) -> Event:
-        event_type = t.BOOTH_PRESIDENT_APPOINTED if self.role == PRESIDENT else t.BOOTH_MEMBER_APPOINTED
-        data = {**self.base(), "organiser_id": "user-rollout", "replaces_appointment_id": None,
-                "appointed_at": at.isoformat()}
+        event_type = (
+            t.BOOTH_PRESIDENT_APPOINTED if self.role == PRESIDENT else t.BOOTH_MEMBER_APPOINTED
+        )
+        data = {
+            **self.base(),
+            "organiser_id": "user-rollout",
+            "replaces_appointment_id": None,
+            "appointed_at": at.isoformat(),
+        }
         return new_event(event_type, data, APPOINTMENTS_SOURCE, time=at)
 
     def verified(self, at: datetime) -> Event:
@@ -61,8 +80,13 @@ class Seat:
         return new_event(t.APPOINTMENT_VERIFIED, data, APPOINTMENTS_SOURCE, time=at)
 
     def revoked(self, at: datetime, reason: str = "revoked") -> Event:
-        data = {**self.base(), "organiser_id": "user-rollout", "reason": reason,
-                "replaced_by_appointment_id": None, "revoked_at": at.isoformat()}
+        data = {
+            **self.base(),
+            "organiser_id": "user-rollout",
+            "reason": reason,
+            "replaced_by_appointment_id": None,
+            "revoked_at": at.isoformat(),
+        }
         return new_event(t.APPOINTMENT_REVOKED, data, APPOINTMENTS_SOURCE, time=at)
 
 
@@ -70,8 +94,13 @@ def team(booth: Unit, members: Iterable[tuple[str, str]] = TEAM) -> list[Seat]:
     return [Seat(booth, role, gender) for role, gender in members]
 
 
-def rollout_events(booths: Iterable[Unit], *, verify: bool = True, start: datetime | None = None,
-                   step: timedelta = timedelta(milliseconds=1)) -> Iterator[Event]:
+def rollout_events(
+    booths: Iterable[Unit],
+    *,
+    verify: bool = True,
+    start: datetime | None = None,
+    step: timedelta = timedelta(milliseconds=1),
+) -> Iterator[Event]:
     """Each booth's whole team appointed, then verified, booth after booth."""
     at = start or datetime.now(timezone.utc)
     for booth in booths:
@@ -107,8 +136,15 @@ class ScratchStream:
 
     def create(self) -> None:
         by_name = {topic.name: topic for topic in topics.TOPICS}
-        new = [NewTopic(scratch, num_partitions=by_name[real].partitions, replication_factor=1,
-                        config=by_name[real].config(1)) for real, scratch in self.names.items()]
+        new = [
+            NewTopic(
+                scratch,
+                num_partitions=by_name[real].partitions,
+                replication_factor=1,
+                config=by_name[real].config(1),
+            )
+            for real, scratch in self.names.items()
+        ]
         for future in self._admin.create_topics(new, operation_timeout=30).values():
             future.result()
 
@@ -129,14 +165,22 @@ class ScratchStream:
         Said when a test fails, to tell a worker that stopped reading from one that miscounted.
         """
         topic = self.topic(topics.APPOINTMENTS)
-        probe = Consumer(client_config(self.bootstrap, {"group.id": self.app_id,
-                                                  "enable.auto.commit": False}))
+        probe = Consumer(
+            client_config(self.bootstrap, {"group.id": self.app_id, "enable.auto.commit": False})
+        )
         try:
             parts = [TopicPartition(topic, p) for p in range(topics.APPOINTMENTS.partitions)]
-            committed = {tp.partition: (tp.offset if tp.offset >= 0 else None)
-                         for tp in probe.committed(parts, timeout=10)}
-            return {p: (committed[p], probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                    for p in committed}
+            committed = {
+                tp.partition: (tp.offset if tp.offset >= 0 else None)
+                for tp in probe.committed(parts, timeout=10)
+            }
+            return {
+                p: (
+                    committed[p],
+                    probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1],
+                )
+                for p in committed
+            }
         finally:
             probe.close()
 
@@ -154,8 +198,11 @@ class ScratchStream:
 
     def publisher(self, source: str = APPOINTMENTS_SOURCE) -> EventPublisher:
         """Publishes to this run's topics, exactly as the services publish to the real ones."""
-        return EventPublisher(self.bootstrap, source,
-                              topic_for=lambda event_type: self.names[topics.topic_for(event_type).name])
+        return EventPublisher(
+            self.bootstrap,
+            source,
+            topic_for=lambda event_type: self.names[topics.topic_for(event_type).name],
+        )
 
 
 class CoverageClient:
@@ -163,8 +210,11 @@ class CoverageClient:
 
     def __init__(self, base: str, unit: str = "IN"):
         self.base = base
-        self.http = httpx.Client(base_url=base, timeout=10,
-                                 headers={"Authorization": f"Bearer {organiser_token(sub='user-hq', unit=unit)}"})
+        self.http = httpx.Client(
+            base_url=base,
+            timeout=10,
+            headers={"Authorization": f"Bearer {organiser_token(sub='user-hq', unit=unit)}"},
+        )
 
     def get(self, unit_id: str) -> dict:
         response = self.http.get(f"/coverage/{unit_id}")

@@ -23,40 +23,111 @@ RATE = "$__rate_interval"
 
 
 def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict:
-    return {"refId": ref, "datasource": DS, "expr": expr, "legendFormat": legend or "__auto",
-            "range": not instant, "instant": instant}
+    return {
+        "refId": ref,
+        "datasource": DS,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "range": not instant,
+        "instant": instant,
+    }
 
 
-def panel(kind: str, title: str, description: str, targets: list[dict], unit: str = "short", **extra) -> dict:
-    return {"type": kind, "title": title, "description": description, "datasource": DS,
-            "fieldConfig": {"defaults": {"unit": unit, **extra.pop("defaults", {})}, "overrides": []},
-            "options": extra.pop("options", {}), "targets": targets, **extra}
+def panel(
+    kind: str, title: str, description: str, targets: list[dict], unit: str = "short", **extra
+) -> dict:
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "fieldConfig": {"defaults": {"unit": unit, **extra.pop("defaults", {})}, "overrides": []},
+        "options": extra.pop("options", {}),
+        "targets": targets,
+        **extra,
+    }
 
 
 def timeseries(title: str, description: str, *targets: dict, unit: str = "short") -> dict:
-    return panel("timeseries", title, description, list(targets), unit,
-                 options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                          "tooltip": {"mode": "multi", "sort": "desc"}})
+    return panel(
+        "timeseries",
+        title,
+        description,
+        list(targets),
+        unit,
+        options={
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    )
 
 
-def stat(title: str, description: str, *targets: dict, unit: str = "short", mappings: list | None = None,
-         thresholds: list | None = None) -> dict:
-    defaults = {"mappings": mappings or [],
-                "thresholds": {"mode": "absolute", "steps": thresholds or [{"color": "green", "value": None}]}}
-    return panel("stat", title, description, list(targets), unit, defaults=defaults,
-                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                          "colorMode": "background", "graphMode": "none", "textMode": "value_and_name"})
+def stat(
+    title: str,
+    description: str,
+    *targets: dict,
+    unit: str = "short",
+    mappings: list | None = None,
+    thresholds: list | None = None,
+) -> dict:
+    defaults = {
+        "mappings": mappings or [],
+        "thresholds": {
+            "mode": "absolute",
+            "steps": thresholds or [{"color": "green", "value": None}],
+        },
+    }
+    return panel(
+        "stat",
+        title,
+        description,
+        list(targets),
+        unit,
+        defaults=defaults,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name",
+        },
+    )
 
 
 def bargauge(title: str, description: str, *targets: dict, unit: str = "percent") -> dict:
-    defaults = {"min": 0, "max": 100, "thresholds": {"mode": "absolute", "steps": [
-        {"color": "red", "value": None}, {"color": "orange", "value": 50}, {"color": "green", "value": 90}]}}
-    return panel("bargauge", title, description, list(targets), unit, defaults=defaults,
-                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                          "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True})
+    defaults = {
+        "min": 0,
+        "max": 100,
+        "thresholds": {
+            "mode": "absolute",
+            "steps": [
+                {"color": "red", "value": None},
+                {"color": "orange", "value": 50},
+                {"color": "green", "value": 90},
+            ],
+        },
+    }
+    return panel(
+        "bargauge",
+        title,
+        description,
+        list(targets),
+        unit,
+        defaults=defaults,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal",
+            "displayMode": "gradient",
+            "showUnfilled": True,
+        },
+    )
 
 
-UP_DOWN = [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]
+UP_DOWN = [
+    {
+        "type": "value",
+        "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}},
+    }
+]
 RED_GREEN = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
 
 
@@ -65,28 +136,62 @@ def p95(metric: str, by: str, selector: str = "") -> str:
 
 
 def datasource_variable() -> dict:
-    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-            "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+        "options": [],
+    }
 
 
 def query_variable(name: str, label: str, query: str, multi: bool = False) -> dict:
-    return {"name": name, "label": label, "type": "query", "datasource": DS,
-            "query": {"query": query, "refId": "StandardVariableQuery"}, "definition": query,
-            "refresh": 2, "sort": 1, "multi": multi, "includeAll": multi, "allValue": ".*" if multi else None,
-            "current": {}, "hide": 0, "options": [], "regex": ""}
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "query": {"query": query, "refId": "StandardVariableQuery"},
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "multi": multi,
+        "includeAll": multi,
+        "allValue": ".*" if multi else None,
+        "current": {},
+        "hide": 0,
+        "options": [],
+        "regex": "",
+    }
 
 
-def dashboard(uid: str, title: str, description: str, panels: list[dict], variables: list[dict] = ()) -> dict:
+def dashboard(
+    uid: str, title: str, description: str, panels: list[dict], variables: list[dict] = ()
+) -> dict:
     """Panels are laid out two to a row, in the order given; ids are their positions."""
     for i, p in enumerate(panels):
         p["id"] = i + 1
         p["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
     return {
-        "uid": uid, "title": title, "description": description, "tags": ["sangathan"],
-        "editable": True, "schemaVersion": 39, "version": 1, "refresh": "10s", "timezone": "browser",
-        "time": {"from": "now-1h", "to": "now"}, "graphTooltip": 1,
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["sangathan"],
+        "editable": True,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "10s",
+        "timezone": "browser",
+        "time": {"from": "now-1h", "to": "now"},
+        "graphTooltip": 1,
         "annotations": {"list": []},
-        "links": [{"title": "Sangathan", "type": "dashboards", "tags": ["sangathan"], "asDropdown": True}],
+        "links": [
+            {"title": "Sangathan", "type": "dashboards", "tags": ["sangathan"], "asDropdown": True}
+        ],
         "templating": {"list": [datasource_variable(), *variables]},
         "panels": panels,
     }
@@ -98,158 +203,353 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict], variab
 def http_panels(service: str) -> list[dict]:
     sel = f'{{service="{service}"}}'
     return [
-        timeseries("Requests per second by route", "HTTP requests by route template and status.",
-                   target(f"sum by (method, route, status) (rate(sangathan_http_requests_total{sel}[{RATE}]))",
-                          "{{method}} {{route}} {{status}}"), unit="reqps"),
-        timeseries("Latency p95 by route", "95th percentile of request duration.",
-                   target(p95("sangathan_http_request_duration_seconds", "method, route", sel), "{{method}} {{route}}"),
-                   unit="s"),
+        timeseries(
+            "Requests per second by route",
+            "HTTP requests by route template and status.",
+            target(
+                f"sum by (method, route, status) (rate(sangathan_http_requests_total{sel}[{RATE}]))",
+                "{{method}} {{route}} {{status}}",
+            ),
+            unit="reqps",
+        ),
+        timeseries(
+            "Latency p95 by route",
+            "95th percentile of request duration.",
+            target(
+                p95("sangathan_http_request_duration_seconds", "method, route", sel),
+                "{{method}} {{route}}",
+            ),
+            unit="s",
+        ),
     ]
 
 
 def lag_panel(selector: str) -> dict:
-    return timeseries("Consumer lag by group and topic",
-                      "Records not yet handled: high watermark minus committed offset, summed over partitions "
-                      "(each partition counted once even if several workers report it).",
-                      target(f"sum by (group, topic) (max by (group, topic, partition) "
-                             f"(sangathan_kafka_consumer_lag{selector}))", "{{group}} {{topic}}"))
+    return timeseries(
+        "Consumer lag by group and topic",
+        "Records not yet handled: high watermark minus committed offset, summed over partitions "
+        "(each partition counted once even if several workers report it).",
+        target(
+            f"sum by (group, topic) (max by (group, topic, partition) "
+            f"(sangathan_kafka_consumer_lag{selector}))",
+            "{{group}} {{topic}}",
+        ),
+    )
 
 
 def dead_letter_panel(selector: str) -> dict:
-    return timeseries("Dead letters in the last hour", "Records sent to sangathan.dead-letter.v1, by consumer group "
-                      "and reason (their dlt_* headers say more).",
-                      target(f"sum by (group, reason) (increase(sangathan_events_dead_lettered_total{selector}[1h]))",
-                             "{{group}} {{reason}}"))
+    return timeseries(
+        "Dead letters in the last hour",
+        "Records sent to sangathan.dead-letter.v1, by consumer group "
+        "and reason (their dlt_* headers say more).",
+        target(
+            f"sum by (group, reason) (increase(sangathan_events_dead_lettered_total{selector}[1h]))",
+            "{{group}} {{reason}}",
+        ),
+    )
 
 
 def dependency_panel(job: str) -> dict:
-    return stat("Dependencies", "1 if the last readiness check of the dependency passed.",
-                target(f'min by (dependency) (sangathan_dependency_up{{job="{job}"}})', "{{dependency}}"),
-                mappings=UP_DOWN, thresholds=RED_GREEN)
+    return stat(
+        "Dependencies",
+        "1 if the last readiness check of the dependency passed.",
+        target(f'min by (dependency) (sangathan_dependency_up{{job="{job}"}})', "{{dependency}}"),
+        mappings=UP_DOWN,
+        thresholds=RED_GREEN,
+    )
 
 
 # --- the dashboards --------------------------------------------------------------------------------
 
 
 def overview() -> dict:
-    return dashboard("sangathan-overview", "Sangathan / Platform overview",
-                     "Every service at a glance: up, traffic, errors, latency, Kafka lag, dead letters.", [
-        stat("Services up", "Prometheus's own scrape of each process (1 up, 0 down).",
-             target('up{job!="prometheus"}', "{{job}}"), mappings=UP_DOWN, thresholds=RED_GREEN),
-        stat("Dependencies", "Readiness checks per service and dependency.",
-             target("min by (job, dependency) (sangathan_dependency_up)", "{{job}} {{dependency}}"),
-             mappings=UP_DOWN, thresholds=RED_GREEN),
-        timeseries("Requests per second by service", "HTTP requests, all routes.",
-                   target(f"sum by (service) (rate(sangathan_http_requests_total[{RATE}]))", "{{service}}"),
-                   unit="reqps"),
-        timeseries("Error responses per second", "HTTP answers with a 4xx or 5xx status, by service and status.",
-                   target(f'sum by (service, status) (rate(sangathan_http_requests_total{{status=~"[45].."}}[{RATE}]))',
-                          "{{service}} {{status}}"), unit="reqps"),
-        timeseries("Latency p95 by service", "95th percentile of request duration, all routes.",
-                   target(p95("sangathan_http_request_duration_seconds", "service"), "{{service}}"), unit="s"),
-        timeseries("Requests per second by route: $service", "Pick the service above.",
-                   target(f'sum by (method, route) (rate(sangathan_http_requests_total{{service="$service"}}[{RATE}]))',
-                          "{{method}} {{route}}"), unit="reqps"),
-        lag_panel(""),
-        dead_letter_panel(""),
-        timeseries("Events handled per second by consumer group", "Events consumers handled (after de-duplication "
-                   "and validation).",
-                   target(f"sum by (group) (rate(sangathan_events_consumed_total[{RATE}]))", "{{group}}")),
-        timeseries("Events published per second by type", "Events the broker acknowledged: published by the "
-                   "services (A) and relayed from the appointments outbox (B).",
-                   target(f"sum by (type) (rate(sangathan_events_published_total[{RATE}]))", "{{type}}"),
-                   target(f"sum by (type) (rate(sangathan_outbox_events_relayed_total[{RATE}]))", "outbox {{type}}",
-                          ref="B")),
-        timeseries("Appointments outbox backlog", "Booth teams with events not yet published to Kafka.",
-                   target("sum(sangathan_outbox_backlog_booths)", "booth teams")),
-        timeseries("Deliveries per second by channel and outcome", "Provider answers to the notifier's sends.",
-                   target(f"sum by (channel, outcome) (rate(sangathan_notifier_messages_total[{RATE}]))",
-                          "{{channel}} {{outcome}}")),
-    ], [query_variable("service", "Service", "label_values(sangathan_http_requests_total, service)")])
+    return dashboard(
+        "sangathan-overview",
+        "Sangathan / Platform overview",
+        "Every service at a glance: up, traffic, errors, latency, Kafka lag, dead letters.",
+        [
+            stat(
+                "Services up",
+                "Prometheus's own scrape of each process (1 up, 0 down).",
+                target('up{job!="prometheus"}', "{{job}}"),
+                mappings=UP_DOWN,
+                thresholds=RED_GREEN,
+            ),
+            stat(
+                "Dependencies",
+                "Readiness checks per service and dependency.",
+                target(
+                    "min by (job, dependency) (sangathan_dependency_up)", "{{job}} {{dependency}}"
+                ),
+                mappings=UP_DOWN,
+                thresholds=RED_GREEN,
+            ),
+            timeseries(
+                "Requests per second by service",
+                "HTTP requests, all routes.",
+                target(
+                    f"sum by (service) (rate(sangathan_http_requests_total[{RATE}]))", "{{service}}"
+                ),
+                unit="reqps",
+            ),
+            timeseries(
+                "Error responses per second",
+                "HTTP answers with a 4xx or 5xx status, by service and status.",
+                target(
+                    f'sum by (service, status) (rate(sangathan_http_requests_total{{status=~"[45].."}}[{RATE}]))',
+                    "{{service}} {{status}}",
+                ),
+                unit="reqps",
+            ),
+            timeseries(
+                "Latency p95 by service",
+                "95th percentile of request duration, all routes.",
+                target(p95("sangathan_http_request_duration_seconds", "service"), "{{service}}"),
+                unit="s",
+            ),
+            timeseries(
+                "Requests per second by route: $service",
+                "Pick the service above.",
+                target(
+                    f'sum by (method, route) (rate(sangathan_http_requests_total{{service="$service"}}[{RATE}]))',
+                    "{{method}} {{route}}",
+                ),
+                unit="reqps",
+            ),
+            lag_panel(""),
+            dead_letter_panel(""),
+            timeseries(
+                "Events handled per second by consumer group",
+                "Events consumers handled (after de-duplication and validation).",
+                target(
+                    f"sum by (group) (rate(sangathan_events_consumed_total[{RATE}]))", "{{group}}"
+                ),
+            ),
+            timeseries(
+                "Events published per second by type",
+                "Events the broker acknowledged: published by the "
+                "services (A) and relayed from the appointments outbox (B).",
+                target(
+                    f"sum by (type) (rate(sangathan_events_published_total[{RATE}]))", "{{type}}"
+                ),
+                target(
+                    f"sum by (type) (rate(sangathan_outbox_events_relayed_total[{RATE}]))",
+                    "outbox {{type}}",
+                    ref="B",
+                ),
+            ),
+            timeseries(
+                "Appointments outbox backlog",
+                "Booth teams with events not yet published to Kafka.",
+                target("sum(sangathan_outbox_backlog_booths)", "booth teams"),
+            ),
+            timeseries(
+                "Deliveries per second by channel and outcome",
+                "Provider answers to the notifier's sends.",
+                target(
+                    f"sum by (channel, outcome) (rate(sangathan_notifier_messages_total[{RATE}]))",
+                    "{{channel}} {{outcome}}",
+                ),
+            ),
+        ],
+        [
+            query_variable(
+                "service", "Service", "label_values(sangathan_http_requests_total, service)"
+            )
+        ],
+    )
 
 
 def appointments() -> dict:
-    return dashboard("sangathan-appointments", "Sangathan / Appointments",
-                     "Booth appointments API, its outbox relay and its OTP-results consumer.", [
-        *http_panels("appointments"),
-        timeseries("Outbox backlog", "Booth teams with events not yet published; grows while Kafka is down.",
-                   target("sum(sangathan_outbox_backlog_booths)", "booth teams")),
-        timeseries("Outbox events relayed per second by type", "Events the relay published and Kafka acknowledged.",
-                   target(f"sum by (type) (rate(sangathan_outbox_events_relayed_total[{RATE}]))", "{{type}}")),
-        timeseries("Outbox relay failures", "Relay rounds that could not publish, per interval.",
-                   target(f"sum(increase(sangathan_outbox_relay_failures_total[{RATE}]))", "failed rounds")),
-        timeseries("OTP results handled per second", "otp-verified / otp-failed events applied to booth teams.",
-                   target(f'sum by (type) (rate(sangathan_events_consumed_total{{job="appointments"}}[{RATE}]))',
-                          "{{type}}")),
-        lag_panel('{job="appointments"}'),
-        dependency_panel("appointments"),
-    ])
+    return dashboard(
+        "sangathan-appointments",
+        "Sangathan / Appointments",
+        "Booth appointments API, its outbox relay and its OTP-results consumer.",
+        [
+            *http_panels("appointments"),
+            timeseries(
+                "Outbox backlog",
+                "Booth teams with events not yet published; grows while Kafka is down.",
+                target("sum(sangathan_outbox_backlog_booths)", "booth teams"),
+            ),
+            timeseries(
+                "Outbox events relayed per second by type",
+                "Events the relay published and Kafka acknowledged.",
+                target(
+                    f"sum by (type) (rate(sangathan_outbox_events_relayed_total[{RATE}]))",
+                    "{{type}}",
+                ),
+            ),
+            timeseries(
+                "Outbox relay failures",
+                "Relay rounds that could not publish, per interval.",
+                target(
+                    f"sum(increase(sangathan_outbox_relay_failures_total[{RATE}]))", "failed rounds"
+                ),
+            ),
+            timeseries(
+                "OTP results handled per second",
+                "otp-verified / otp-failed events applied to booth teams.",
+                target(
+                    f'sum by (type) (rate(sangathan_events_consumed_total{{job="appointments"}}[{RATE}]))',
+                    "{{type}}",
+                ),
+            ),
+            lag_panel('{job="appointments"}'),
+            dependency_panel("appointments"),
+        ],
+    )
 
 
 def otp() -> dict:
     failed = 'sangathan_otp_verifications_total{outcome!="verified"}'
-    return dashboard("sangathan-otp", "Sangathan / OTP",
-                     "One-time codes: sent, refused, verified, failed, locked.", [
-        timeseries("Codes sent per second by channel", "Codes handed to a delivery channel.",
-                   target(f"sum by (channel) (rate(sangathan_otp_codes_sent_total[{RATE}]))", "{{channel}}")),
-        timeseries("Sends refused in the last hour by reason", "Requests that got no code: prefix, stale, "
-                   "rate_limit, cooldown, undeliverable.",
-                   target("sum by (reason) (increase(sangathan_otp_sends_rejected_total[1h]))", "{{reason}}")),
-        timeseries("Verifications per second by outcome", "verified, rejected, locked, expired, throttled, unavailable.",
-                   target(f"sum by (outcome) (rate(sangathan_otp_verifications_total[{RATE}]))", "{{outcome}}")),
-        timeseries("Verification failure share (last hour)", "Share of verifications that did not verify.",
-                   target(f"sum(increase({failed}[1h])) / sum(increase(sangathan_otp_verifications_total[1h]))",
-                          "failed share"), unit="percentunit"),
-        timeseries("Codes locked in the last hour", "Codes killed by too many wrong tries.",
-                   target("sum(increase(sangathan_otp_locks_total[1h]))", "locked")),
-        *http_panels("otp"),
-        lag_panel('{job="otp"}'),
-        dead_letter_panel('{job="otp"}'),
-    ])
+    return dashboard(
+        "sangathan-otp",
+        "Sangathan / OTP",
+        "One-time codes: sent, refused, verified, failed, locked.",
+        [
+            timeseries(
+                "Codes sent per second by channel",
+                "Codes handed to a delivery channel.",
+                target(
+                    f"sum by (channel) (rate(sangathan_otp_codes_sent_total[{RATE}]))",
+                    "{{channel}}",
+                ),
+            ),
+            timeseries(
+                "Sends refused in the last hour by reason",
+                "Requests that got no code: prefix, stale, rate_limit, cooldown, undeliverable.",
+                target(
+                    "sum by (reason) (increase(sangathan_otp_sends_rejected_total[1h]))",
+                    "{{reason}}",
+                ),
+            ),
+            timeseries(
+                "Verifications per second by outcome",
+                "verified, rejected, locked, expired, throttled, unavailable.",
+                target(
+                    f"sum by (outcome) (rate(sangathan_otp_verifications_total[{RATE}]))",
+                    "{{outcome}}",
+                ),
+            ),
+            timeseries(
+                "Verification failure share (last hour)",
+                "Share of verifications that did not verify.",
+                target(
+                    f"sum(increase({failed}[1h])) / sum(increase(sangathan_otp_verifications_total[1h]))",
+                    "failed share",
+                ),
+                unit="percentunit",
+            ),
+            timeseries(
+                "Codes locked in the last hour",
+                "Codes killed by too many wrong tries.",
+                target("sum(increase(sangathan_otp_locks_total[1h]))", "locked"),
+            ),
+            *http_panels("otp"),
+            lag_panel('{job="otp"}'),
+            dead_letter_panel('{job="otp"}'),
+        ],
+    )
 
 
 def notifier() -> dict:
-    return dashboard("sangathan-notifier", "Sangathan / Notifier",
-                     "Directives fanned out to booths: lanes, channels, providers, receipts.", [
-        timeseries("Deliveries per second by channel and outcome", "Provider answers: accepted, transient "
-                   "(retried), permanent (next channel or dead letter).",
-                   target(f"sum by (channel, outcome) (rate(sangathan_notifier_messages_total[{RATE}]))",
-                          "{{channel}} {{outcome}}")),
-        timeseries("Provider latency p95 by channel", "One provider request, sent to answered.",
-                   target(p95("sangathan_notifier_provider_latency_seconds", "channel"), "{{channel}}"), unit="s"),
-        timeseries("Queued to accepted p95 by lane", "From a task put on its lane to the provider accepting it.",
-                   target(p95("sangathan_notifier_lane_latency_seconds", "lane"), "{{lane}}"), unit="s"),
-        timeseries("Tasks put on lanes per second", "Delivery tasks produced by the fan-out, by lane.",
-                   target(f"sum by (lane) (rate(sangathan_notifier_tasks_produced_total[{RATE}]))", "{{lane}}")),
-        timeseries("Provider status reports per second", "Webhook receipts by status (sent, delivered, read, failed).",
-                   target(f"sum by (status) (rate(sangathan_notifier_receipts_total[{RATE}]))", "{{status}}")),
-        lag_panel('{job="notifier"}'),
-        dead_letter_panel('{job="notifier"}'),
-        *http_panels("notifier"),
-        dependency_panel("notifier"),
-    ])
+    return dashboard(
+        "sangathan-notifier",
+        "Sangathan / Notifier",
+        "Directives fanned out to booths: lanes, channels, providers, receipts.",
+        [
+            timeseries(
+                "Deliveries per second by channel and outcome",
+                "Provider answers: accepted, transient "
+                "(retried), permanent (next channel or dead letter).",
+                target(
+                    f"sum by (channel, outcome) (rate(sangathan_notifier_messages_total[{RATE}]))",
+                    "{{channel}} {{outcome}}",
+                ),
+            ),
+            timeseries(
+                "Provider latency p95 by channel",
+                "One provider request, sent to answered.",
+                target(
+                    p95("sangathan_notifier_provider_latency_seconds", "channel"), "{{channel}}"
+                ),
+                unit="s",
+            ),
+            timeseries(
+                "Queued to accepted p95 by lane",
+                "From a task put on its lane to the provider accepting it.",
+                target(p95("sangathan_notifier_lane_latency_seconds", "lane"), "{{lane}}"),
+                unit="s",
+            ),
+            timeseries(
+                "Tasks put on lanes per second",
+                "Delivery tasks produced by the fan-out, by lane.",
+                target(
+                    f"sum by (lane) (rate(sangathan_notifier_tasks_produced_total[{RATE}]))",
+                    "{{lane}}",
+                ),
+            ),
+            timeseries(
+                "Provider status reports per second",
+                "Webhook receipts by status (sent, delivered, read, failed).",
+                target(
+                    f"sum by (status) (rate(sangathan_notifier_receipts_total[{RATE}]))",
+                    "{{status}}",
+                ),
+            ),
+            lag_panel('{job="notifier"}'),
+            dead_letter_panel('{job="notifier"}'),
+            *http_panels("notifier"),
+            dependency_panel("notifier"),
+        ],
+    )
 
 
 def analytics() -> dict:
     group = '{group="sangathan-analytics"}'
-    return dashboard("sangathan-analytics", "Sangathan / Analytics",
-                     "The Faust coverage worker: input events, visibility lag, partitions, Kafka lag.", [
-        timeseries("Input events per second by type and outcome", "counted, duplicate, ignored, dead_lettered.",
-                   target(f"sum by (type, outcome) (rate(sangathan_analytics_events_total[{RATE}]))",
-                          "{{type}} {{outcome}}")),
-        timeseries("Visibility lag p95", "From an appointment event's time to its partial being visible to every "
-                   "worker's API.",
-                   target(p95("sangathan_analytics_visibility_lag_seconds", "job"), "p95"), unit="s"),
-        timeseries("Partitions owned", "Booth-keyed partitions each worker counts.",
-                   target("sum by (instance) (sangathan_analytics_partitions_owned)", "{{instance}}")),
-        timeseries("Published per second", "Partial records (A) and coverage-updated events (B).",
-                   target(f"sum(rate(sangathan_analytics_partials_published_total[{RATE}]))", "partials"),
-                   target(f"sum(rate(sangathan_analytics_coverage_updates_published_total[{RATE}]))",
-                          "coverage-updated", ref="B")),
-        lag_panel(group),
-        dead_letter_panel(group),
-        dependency_panel("analytics"),
-    ])
+    return dashboard(
+        "sangathan-analytics",
+        "Sangathan / Analytics",
+        "The Faust coverage worker: input events, visibility lag, partitions, Kafka lag.",
+        [
+            timeseries(
+                "Input events per second by type and outcome",
+                "counted, duplicate, ignored, dead_lettered.",
+                target(
+                    f"sum by (type, outcome) (rate(sangathan_analytics_events_total[{RATE}]))",
+                    "{{type}} {{outcome}}",
+                ),
+            ),
+            timeseries(
+                "Visibility lag p95",
+                "From an appointment event's time to its partial being visible to every "
+                "worker's API.",
+                target(p95("sangathan_analytics_visibility_lag_seconds", "job"), "p95"),
+                unit="s",
+            ),
+            timeseries(
+                "Partitions owned",
+                "Booth-keyed partitions each worker counts.",
+                target("sum by (instance) (sangathan_analytics_partitions_owned)", "{{instance}}"),
+            ),
+            timeseries(
+                "Published per second",
+                "Partial records (A) and coverage-updated events (B).",
+                target(
+                    f"sum(rate(sangathan_analytics_partials_published_total[{RATE}]))", "partials"
+                ),
+                target(
+                    f"sum(rate(sangathan_analytics_coverage_updates_published_total[{RATE}]))",
+                    "coverage-updated",
+                    ref="B",
+                ),
+            ),
+            lag_panel(group),
+            dead_letter_panel(group),
+            dependency_panel("analytics"),
+        ],
+    )
 
 
 def coverage() -> dict:
@@ -261,47 +561,111 @@ def coverage() -> dict:
     def share(metric: str) -> str:
         return f"100 * {per_state(metric)} / {per_state('booths_total')}"
 
-    return dashboard("sangathan-coverage", "Sangathan / Coverage by state",
-                     "Booth coverage per state from the analytics worker; lower units are in the coverage API "
-                     "and the HQ dashboard (too many for Prometheus labels).", [
-        bargauge("Booths with a verified president", "Share of the state's booths.",
-                 target(share("booths_with_verified_president"), "{{state}}")),
-        bargauge("Booths with a complete team", "Every required role and at least 3 women, verified.",
-                 target(share("booths_complete"), "{{state}}")),
-        timeseries("Booths with a verified president", "Count per state.",
-                   target(per_state("booths_with_verified_president"), "{{state}}")),
-        timeseries("Booths with a complete team", "Count per state.",
-                   target(per_state("booths_complete"), "{{state}}")),
-        timeseries("Verified appointees", "Verified booth-team members per state.",
-                   target(per_state("verified_appointees"), "{{state}}")),
-        timeseries("Booths with a WhatsApp pramukh", "Count per state.",
-                   target(per_state("booths_with_whatsapp_pramukh"), "{{state}}")),
-        timeseries("Progress rate (booths per hour)", "Booths reaching the deadline's measure per hour, recent window.",
-                   target(per_state("deadline_rate_per_hour"), "{{state}}")),
-        timeseries("Booths still to go", "Booths still to reach the deadline's measure.",
-                   target(per_state("deadline_remaining_booths"), "{{state}}")),
-        stat("On track for the deadline", "1 if the recent rate completes the state before its deadline.",
-             target(per_state("deadline_on_track"), "{{state}}"),
-             mappings=[{"type": "value", "options": {"0": {"text": "behind", "color": "red"},
-                                                     "1": {"text": "on track", "color": "green"}}}],
-             thresholds=RED_GREEN),
-        stat("Deadline and projected completion", "The state's deadline (A) and when the recent rate completes it "
-             "(B; empty with no recent progress).",
-             target(f"1000 * {per_state('deadline_target_timestamp_seconds')}", "{{state}} deadline"),
-             target(f"1000 * {per_state('deadline_projected_timestamp_seconds')}", "{{state}} projected", ref="B"),
-             unit="dateTimeAsIso"),
-        stat("Booths total", "Booths in the state (org registry).",
-             target(per_state("booths_total"), "{{state}}")),
-    ], [query_variable("state", "State", "label_values(sangathan_coverage_booths_total, state)", multi=True)])
+    return dashboard(
+        "sangathan-coverage",
+        "Sangathan / Coverage by state",
+        "Booth coverage per state from the analytics worker; lower units are in the coverage API "
+        "and the HQ dashboard (too many for Prometheus labels).",
+        [
+            bargauge(
+                "Booths with a verified president",
+                "Share of the state's booths.",
+                target(share("booths_with_verified_president"), "{{state}}"),
+            ),
+            bargauge(
+                "Booths with a complete team",
+                "Every required role and at least 3 women, verified.",
+                target(share("booths_complete"), "{{state}}"),
+            ),
+            timeseries(
+                "Booths with a verified president",
+                "Count per state.",
+                target(per_state("booths_with_verified_president"), "{{state}}"),
+            ),
+            timeseries(
+                "Booths with a complete team",
+                "Count per state.",
+                target(per_state("booths_complete"), "{{state}}"),
+            ),
+            timeseries(
+                "Verified appointees",
+                "Verified booth-team members per state.",
+                target(per_state("verified_appointees"), "{{state}}"),
+            ),
+            timeseries(
+                "Booths with a WhatsApp pramukh",
+                "Count per state.",
+                target(per_state("booths_with_whatsapp_pramukh"), "{{state}}"),
+            ),
+            timeseries(
+                "Progress rate (booths per hour)",
+                "Booths reaching the deadline's measure per hour, recent window.",
+                target(per_state("deadline_rate_per_hour"), "{{state}}"),
+            ),
+            timeseries(
+                "Booths still to go",
+                "Booths still to reach the deadline's measure.",
+                target(per_state("deadline_remaining_booths"), "{{state}}"),
+            ),
+            stat(
+                "On track for the deadline",
+                "1 if the recent rate completes the state before its deadline.",
+                target(per_state("deadline_on_track"), "{{state}}"),
+                mappings=[
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "behind", "color": "red"},
+                            "1": {"text": "on track", "color": "green"},
+                        },
+                    }
+                ],
+                thresholds=RED_GREEN,
+            ),
+            stat(
+                "Deadline and projected completion",
+                "The state's deadline (A) and when the recent rate completes it "
+                "(B; empty with no recent progress).",
+                target(
+                    f"1000 * {per_state('deadline_target_timestamp_seconds')}", "{{state}} deadline"
+                ),
+                target(
+                    f"1000 * {per_state('deadline_projected_timestamp_seconds')}",
+                    "{{state}} projected",
+                    ref="B",
+                ),
+                unit="dateTimeAsIso",
+            ),
+            stat(
+                "Booths total",
+                "Booths in the state (org registry).",
+                target(per_state("booths_total"), "{{state}}"),
+            ),
+        ],
+        [
+            query_variable(
+                "state", "State", "label_values(sangathan_coverage_booths_total, state)", multi=True
+            )
+        ],
+    )
 
 
-DASHBOARDS = {"overview": overview, "appointments": appointments, "otp": otp, "notifier": notifier,
-              "analytics": analytics, "coverage": coverage}
+DASHBOARDS = {
+    "overview": overview,
+    "appointments": appointments,
+    "otp": otp,
+    "notifier": notifier,
+    "analytics": analytics,
+    "coverage": coverage,
+}
 
 
 def render() -> dict[str, str]:
     """File name -> JSON text, as committed."""
-    return {f"{name}.json": json.dumps(build(), indent=2, ensure_ascii=False) + "\n" for name, build in DASHBOARDS.items()}
+    return {
+        f"{name}.json": json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+        for name, build in DASHBOARDS.items()
+    }
 
 
 def main() -> int:

@@ -55,8 +55,11 @@ def _strict(schema):
     if not isinstance(schema, dict):
         return schema
     schema = {k: _strict(v) for k, v in schema.items()}
-    if ("properties" in schema and "additionalProperties" not in schema
-            and not schema.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
         schema["additionalProperties"] = False
     return schema
 
@@ -76,7 +79,10 @@ def crd_validator(api_version: str, kind: str) -> jsonschema.Validator | None:
 def _metadata_errors(obj: dict) -> list[str]:
     metadata = obj.get("metadata") or {}
     errors = []
-    if not DNS_SUBDOMAIN.match(str(metadata.get("name", ""))) or len(metadata.get("name", "")) > 253:
+    if (
+        not DNS_SUBDOMAIN.match(str(metadata.get("name", "")))
+        or len(metadata.get("name", "")) > 253
+    ):
         errors.append(f"metadata.name {metadata.get('name')!r} is not a DNS subdomain")
     for field in ("labels", "annotations"):
         for key, value in (metadata.get(field) or {}).items():
@@ -90,15 +96,19 @@ def errors(obj: dict) -> list[str]:
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     validator = crd_validator(api_version, kind)
     if validator is not None:
-        found = [f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                 for e in validator.iter_errors(obj)]
+        found = [
+            f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in validator.iter_errors(obj)
+        ]
         return found + _metadata_errors(obj)
     found = []
     for version in KUBERNETES_VERSIONS:
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
-            return [f"no schema for {api_version} {kind}: neither Kubernetes' own nor in crd-schemas/"]
+            return [
+                f"no schema for {api_version} {kind}: neither Kubernetes' own nor in crd-schemas/"
+            ]
         except kubernetes_validate.ValidationError as exc:
             path = ".".join(map(str, exc.absolute_path)) or "(root)"
             found.append(f"Kubernetes {version}: {path}: {exc.message}")
@@ -109,10 +119,17 @@ def rule_problems(objects: list[dict], overlay: str, release: bool = False) -> l
     """What the manifests promise beyond their schemas (rules.py), for this overlay; `release`:
     the release pipeline's run, after it pinned our own image by digest (README, "Releasing")."""
     import dev_secrets
+
     provider = dev_secrets.DEV_PROVIDER_URL if overlay == "dev" else None
-    problems = (rules.mongodb_problems(objects) + rules.redis_problems(objects) + rules.env_order_problems(objects)
-                + rules.egress_problems(objects, provider) + rules.kafka_problems(objects)
-                + rules.kafka_code_problems() + rules.image_problems(objects, release and overlay == "prod"))
+    problems = (
+        rules.mongodb_problems(objects)
+        + rules.redis_problems(objects)
+        + rules.env_order_problems(objects)
+        + rules.egress_problems(objects, provider)
+        + rules.kafka_problems(objects)
+        + rules.kafka_code_problems()
+        + rules.image_problems(objects, release and overlay == "prod")
+    )
     return problems + (rules.tls_problems(objects) if overlay == "prod" else [])
 
 

@@ -44,7 +44,13 @@ MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
 
 
 def secret(name: str, type_: str = "Opaque", **values: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": type_, "stringData": values}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": type_,
+        "stringData": values,
+    }
 
 
 def self_signed(hosts: tuple[str, ...]) -> dict[str, str]:
@@ -52,54 +58,105 @@ def self_signed(hosts: tuple[str, ...]) -> dict[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
-    return {"tls.crt": certificate.public_bytes(serialization.Encoding.PEM).decode(),
-            "tls.key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption()).decode()}
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return {
+        "tls.crt": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        "tls.key": key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    }
 
 
 def exchange_key_pair() -> tuple[str, str]:
     """An Ed25519 pair as PEM text: the private key (PKCS#8) and its public half."""
     key = ed25519.Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private.decode(), public.decode()
 
 
 def objects() -> list[dict]:
     _, public_key = ensure_local_keys()
-    made = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sangathan-issuer-public-key"},
-             "data": {"issuer-public.pem": public_key.read_text(encoding="utf-8")}}]
-    made += [secret(f"sangathan-{service}-service-token", token=service_token(service)) for service in SERVICE_CALLS]
-    made += [secret(f"sangathan-mongodb-{user}-password", password=secrets.token_urlsafe(24))
-             for user in MONGODB_USERS]
+    made = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "sangathan-issuer-public-key"},
+            "data": {"issuer-public.pem": public_key.read_text(encoding="utf-8")},
+        }
+    ]
+    made += [
+        secret(f"sangathan-{service}-service-token", token=service_token(service))
+        for service in SERVICE_CALLS
+    ]
+    made += [
+        secret(f"sangathan-mongodb-{user}-password", password=secrets.token_urlsafe(24))
+        for user in MONGODB_USERS
+    ]
     # Hex: safe inside REDIS_URL. A key per Redis ACL user (base/redis/users.acl).
-    made.append(secret("sangathan-redis-users", **{user: secrets.token_hex(24) for user in REDIS_USERS}))
+    made.append(
+        secret("sangathan-redis-users", **{user: secrets.token_hex(24) for user in REDIS_USERS})
+    )
     # The dashboard's exchange key: a fresh pair; analytics reads the public half.
     private, public = exchange_key_pair()
     made.append(secret("sangathan-dashboard-exchange-key", **{"private.pem": private}))
-    made.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sangathan-dashboard-public-key"},
-                 "data": {"dashboard-public.pem": public}})
+    made.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "sangathan-dashboard-public-key"},
+            "data": {"dashboard-public.pem": public},
+        }
+    )
     made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
     # Appointments' personal data: a keyring of one key id (rotation adds a line), the phone index key.
-    made.append(secret("sangathan-appointments-personal-data",
-                       **{"field-keys": f"k1:{secrets.token_urlsafe(48)}\n",
-                          "phone-index-key": secrets.token_urlsafe(48)}))
+    made.append(
+        secret(
+            "sangathan-appointments-personal-data",
+            **{
+                "field-keys": f"k1:{secrets.token_urlsafe(48)}\n",
+                "phone-index-key": secrets.token_urlsafe(48),
+            },
+        )
+    )
     # The simulator signs its webhooks with the notifier's webhook key (it mounts that key only).
-    made.append(secret("sangathan-notifier-keys", **{"webhook-secret": secrets.token_urlsafe(48),
-                                                     "ack-secret": secrets.token_urlsafe(48),
-                                                     "optout-secret": f"v1:{secrets.token_urlsafe(48)}\n"}))
+    made.append(
+        secret(
+            "sangathan-notifier-keys",
+            **{
+                "webhook-secret": secrets.token_urlsafe(48),
+                "ack-secret": secrets.token_urlsafe(48),
+                "optout-secret": f"v1:{secrets.token_urlsafe(48)}\n",
+            },
+        )
+    )
     # The simulator takes any key; a real provider's key comes from its contract, in production.
-    made.append(secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)}))
+    made.append(
+        secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)})
+    )
     # The Ingress's certificate; in production cert-manager issues it from the prod overlay's annotation.
-    made.append(secret("sangathan-public-tls", "kubernetes.io/tls", **self_signed(DEV_PUBLIC_HOSTS)))
+    made.append(
+        secret("sangathan-public-tls", "kubernetes.io/tls", **self_signed(DEV_PUBLIC_HOSTS))
+    )
     return made
 
 
@@ -108,17 +165,27 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
     define, leaving out what the operators write (MongoDB's connection strings and SCRAM secrets,
     Strimzi's users and CA, cert-manager's certificates)."""
     defined = {(o["kind"], o["metadata"]["name"]) for o in rendered}
-    by_operator = {u["connectionStringSecretName"] for o in rendered if o["kind"] == "MongoDBCommunity"
-                   for u in o["spec"]["users"]}
+    by_operator = {
+        u["connectionStringSecretName"]
+        for o in rendered
+        if o["kind"] == "MongoDBCommunity"
+        for u in o["spec"]["users"]
+    }
     # Strimzi writes each KafkaUser's Secret and its cluster CA's; cert-manager each Certificate's.
     by_operator |= {o["metadata"]["name"] for o in rendered if o["kind"] == "KafkaUser"}
-    by_operator |= {f"{o['metadata']['name']}-cluster-ca-cert" for o in rendered if o["kind"] == "Kafka"}
+    by_operator |= {
+        f"{o['metadata']['name']}-cluster-ca-cert" for o in rendered if o["kind"] == "Kafka"
+    }
     by_operator |= {o["spec"]["secretName"] for o in rendered if o["kind"] == "Certificate"}
     config_maps = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "ConfigMap"}
     wanted: dict[tuple[str, str], set[str]] = {}
 
     def want(kind: str, name: str, key: str | None) -> None:
-        if (kind, name) in defined or name in by_operator or name.endswith(MADE_BY_OPERATOR_SUFFIXES):
+        if (
+            (kind, name) in defined
+            or name in by_operator
+            or name.endswith(MADE_BY_OPERATOR_SUFFIXES)
+        ):
             return
         wanted.setdefault((kind, name), set()).update([key] if key else [])
 
@@ -129,7 +196,11 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
                     want("Secret", tls["secretName"], key)
         if o["kind"] == "MongoDBCommunity":
             for user in o["spec"]["users"]:
-                want("Secret", user["passwordSecretRef"]["name"], user["passwordSecretRef"].get("key", "password"))
+                want(
+                    "Secret",
+                    user["passwordSecretRef"]["name"],
+                    user["passwordSecretRef"].get("key", "password"),
+                )
         if o["kind"] not in ("Deployment", "StatefulSet"):
             continue
         pod = o["spec"]["template"]["spec"]
@@ -150,7 +221,7 @@ def referenced(rendered: list[dict]) -> dict[tuple[str, str], set[str]]:
             for path in _file_settings(container, config_maps):
                 for mount in container.get("volumeMounts", []):
                     if path.startswith(mount["mountPath"] + "/"):
-                        file, volume = path[len(mount["mountPath"]) + 1:], volumes[mount["name"]]
+                        file, volume = path[len(mount["mountPath"]) + 1 :], volumes[mount["name"]]
                         source = volume.get("secret") or volume.get("configMap") or {}
                         # `items` may mount a key under another file name.
                         key = {i["path"]: i["key"] for i in source.get("items", [])}.get(file, file)
@@ -173,8 +244,12 @@ class _Dumper(yaml.SafeDumper):
     """Multi-line values (the PEM key) as literal blocks, readable as they are."""
 
 
-_Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+_Dumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    ),
+)
 
 
 def main() -> None:

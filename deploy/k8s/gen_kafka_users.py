@@ -27,8 +27,10 @@ from shared.topics import TOPICS, Topic  # noqa: E402
 
 TARGET = Path(__file__).resolve().parent / "base" / "kafka" / "users.yaml"
 CLUSTER = "sangathan"  # the Strimzi `Kafka` resource in base/kafka/kafka.yaml
-HEADER = ("# Generated from shared/topics.py and ACCESS in deploy/k8s/gen_kafka_users.py by that script;"
-          " do not edit by hand.\n")
+HEADER = (
+    "# Generated from shared/topics.py and ACCESS in deploy/k8s/gen_kafka_users.py by that script;"
+    " do not edit by hand.\n"
+)
 LANES = (t.DELIVERY_TASKS_URGENT, t.DELIVERY_TASKS_NORMAL, t.DELIVERY_TASKS_BULK)
 
 
@@ -45,20 +47,33 @@ class Access:
 ACCESS = {
     # Publishes appointment changes, codes to send and erasures from its outbox; reads codes'
     # outcomes, and its own appointments for the portal's live view.
-    "appointments": Access(reads=(t.OTP_RESULTS, t.APPOINTMENTS),
-                           writes=(t.APPOINTMENTS, t.OTP_REQUESTS, t.ERASURES, t.DEAD_LETTER),
-                           groups=("appointments",), group_prefixes=("appointments-live-",)),
+    "appointments": Access(
+        reads=(t.OTP_RESULTS, t.APPOINTMENTS),
+        writes=(t.APPOINTMENTS, t.OTP_REQUESTS, t.ERASURES, t.DEAD_LETTER),
+        groups=("appointments",),
+        group_prefixes=("appointments-live-",),
+    ),
     "otp": Access(reads=(t.OTP_REQUESTS,), writes=(t.OTP_RESULTS, t.DEAD_LETTER), groups=("otp",)),
     # Issues directives and schedules them (reads them back), sends through its three lanes,
     # reports statuses and acknowledgements, honours erasures.
-    "notifier": Access(reads=(t.DIRECTIVES, t.ERASURES, *LANES),
-                       writes=(t.DIRECTIVES, t.DELIVERY_STATUS, t.DIRECTIVE_ACKS, *LANES, t.DEAD_LETTER),
-                       groups=("notifier-fanout", "notifier-erasures", "notifier-urgent", "notifier-normal",
-                               "notifier-bulk")),
+    "notifier": Access(
+        reads=(t.DIRECTIVES, t.ERASURES, *LANES),
+        writes=(t.DIRECTIVES, t.DELIVERY_STATUS, t.DIRECTIVE_ACKS, *LANES, t.DEAD_LETTER),
+        groups=(
+            "notifier-fanout",
+            "notifier-erasures",
+            "notifier-urgent",
+            "notifier-normal",
+            "notifier-bulk",
+        ),
+    ),
     # The Faust app: its group and its own topics are its app id (ANALYTICS_APP_ID).
-    "analytics": Access(reads=(t.APPOINTMENTS, t.DELIVERY_STATUS, t.DIRECTIVE_ACKS, t.DIRECTIVES, t.COVERAGE),
-                        writes=(t.COVERAGE, t.DEAD_LETTER), groups=("sangathan-analytics",),
-                        own_topic_prefix="sangathan-analytics-"),
+    "analytics": Access(
+        reads=(t.APPOINTMENTS, t.DELIVERY_STATUS, t.DIRECTIVE_ACKS, t.DIRECTIVES, t.COVERAGE),
+        writes=(t.COVERAGE, t.DEAD_LETTER),
+        groups=("sangathan-analytics",),
+        own_topic_prefix="sangathan-analytics-",
+    ),
     "dashboard": Access(reads=(t.COVERAGE,), group_prefixes=("dashboard-live-",)),
 }
 
@@ -68,19 +83,30 @@ def user_name(service: str) -> str:
 
 
 def _acl(kind: str, name: str, operations: list[str], pattern: str = "literal") -> dict:
-    return {"resource": {"type": kind, "name": name, "patternType": pattern}, "operations": operations}
+    return {
+        "resource": {"type": kind, "name": name, "patternType": pattern},
+        "operations": operations,
+    }
 
 
 def acls(access: Access) -> list[dict]:
     rules = []
     for topic in TOPICS:
-        operations = (["Read"] if topic in access.reads else []) + (["Write"] if topic in access.writes else [])
+        operations = (["Read"] if topic in access.reads else []) + (
+            ["Write"] if topic in access.writes else []
+        )
         rules.append(_acl("topic", topic.name, operations + ["Describe"]))
     rules += [_acl("group", group, ["Read"]) for group in access.groups]
     rules += [_acl("group", prefix, ["Read"], "prefix") for prefix in access.group_prefixes]
     if access.own_topic_prefix:
-        rules.append(_acl("topic", access.own_topic_prefix, ["Create", "Read", "Write", "Describe",
-                                                             "DescribeConfigs"], "prefix"))
+        rules.append(
+            _acl(
+                "topic",
+                access.own_topic_prefix,
+                ["Create", "Read", "Write", "Describe", "DescribeConfigs"],
+                "prefix",
+            )
+        )
     return rules
 
 
@@ -89,13 +115,17 @@ def kafka_user(service: str, access: Access) -> dict:
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",
         "metadata": {"name": user_name(service), "labels": {"strimzi.io/cluster": CLUSTER}},
-        "spec": {"authentication": {"type": "scram-sha-512"},
-                 "authorization": {"type": "simple", "acls": acls(access)}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls(access)},
+        },
     }
 
 
 def render() -> str:
-    documents = [yaml.safe_dump(kafka_user(s, a), sort_keys=False, width=200) for s, a in ACCESS.items()]
+    documents = [
+        yaml.safe_dump(kafka_user(s, a), sort_keys=False, width=200) for s, a in ACCESS.items()
+    ]
     return HEADER + "---\n".join(documents)
 
 

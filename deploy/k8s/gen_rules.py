@@ -35,8 +35,13 @@ def in_cluster(expr: str) -> str:
 
 
 def prometheus_rule(groups: list[dict]) -> dict:
-    groups = [{**group, "rules": [{**rule, "expr": in_cluster(str(rule["expr"]))} for rule in group["rules"]]}
-              for group in groups]
+    groups = [
+        {
+            **group,
+            "rules": [{**rule, "expr": in_cluster(str(rule["expr"]))} for rule in group["rules"]],
+        }
+        for group in groups
+    ]
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -49,13 +54,19 @@ class _Dumper(yaml.SafeDumper):
     """Multi-line expressions as literal blocks, readable as alerts.yml writes them."""
 
 
-_Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+_Dumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    ),
+)
 
 
 def render() -> str:
     groups = yaml.safe_load(SOURCE.read_text(encoding="utf-8"))["groups"]
-    return HEADER + yaml.dump(prometheus_rule(groups), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+    return HEADER + yaml.dump(
+        prometheus_rule(groups), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True
+    )
 
 
 def main() -> None:

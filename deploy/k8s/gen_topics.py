@@ -33,9 +33,16 @@ def kafka_topic(topic: Topic, replicas: int = REPLICAS) -> dict:
         "metadata": {
             "name": topic.name,
             "labels": {"strimzi.io/cluster": CLUSTER},
-            "annotations": {"sangathan.io/key": topic.key_field or "none", "sangathan.io/description": topic.description},
+            "annotations": {
+                "sangathan.io/key": topic.key_field or "none",
+                "sangathan.io/description": topic.description,
+            },
         },
-        "spec": {"partitions": topic.partitions, "replicas": replicas, "config": topic.config(replicas)},
+        "spec": {
+            "partitions": topic.partitions,
+            "replicas": replicas,
+            "config": topic.config(replicas),
+        },
     }
 
 

@@ -38,15 +38,22 @@ def ensure() -> Path:
     print(f"[kustomize] installing {MODULE}@{VERSION} (first run)", file=sys.stderr, flush=True)
     # Into a private folder first, so a second process never runs half a binary.
     with tempfile.TemporaryDirectory(dir=target.parent) as gobin:
-        subprocess.run(["go", "install", f"{MODULE}@{VERSION}"], check=True, timeout=INSTALL_TIMEOUT_S,
-                       env=dict(os.environ, GOBIN=gobin, CGO_ENABLED="0"), stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["go", "install", f"{MODULE}@{VERSION}"],
+            check=True,
+            timeout=INSTALL_TIMEOUT_S,
+            env=dict(os.environ, GOBIN=gobin, CGO_ENABLED="0"),
+            stdout=subprocess.DEVNULL,
+        )
         os.replace(Path(gobin) / "kustomize", target)
     return target
 
 
 def build(path: Path) -> str:
     """`kustomize build PATH`: the rendered YAML stream."""
-    result = subprocess.run([str(ensure()), "build", str(path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(ensure()), "build", str(path)], capture_output=True, text=True, timeout=120
+    )
     if result.returncode != 0:
         raise RuntimeError(f"kustomize build {path} failed:\n{result.stderr}")
     return result.stdout

@@ -39,7 +39,13 @@ RUN, LOGS, BIN = STATE / "run", STATE / "logs", STATE / "bin"
 PYTHON = sys.executable
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT, MONGO_PORT = 9092, 9093, 6390, 27017
-SERVICE_PORTS = {"appointments": 8001, "otp": 8002, "notifier": 8003, "analytics": 8004, "dashboard": 8006}
+SERVICE_PORTS = {
+    "appointments": 8001,
+    "otp": 8002,
+    "notifier": 8003,
+    "analytics": 8004,
+    "dashboard": 8006,
+}
 SIMULATOR_PORT = 8005
 PROMETHEUS_PORT = 9090
 # The services default to production; the local platform, and the tests run on it, are a
@@ -62,8 +68,10 @@ class StartFailed(Exception):
 
 def run(cmd: list[str], **kw) -> None:
     if not shutil.which(cmd[0]):
-        sys.exit(f"[stack] `{cmd[0]}` is not installed; this machine needs Java 17, Maven and Go "
-                 f"(see the README)")
+        sys.exit(
+            f"[stack] `{cmd[0]}` is not installed; this machine needs Java 17, Maven and Go "
+            f"(see the README)"
+        )
     subprocess.run(cmd, check=True, **kw)
 
 
@@ -83,6 +91,7 @@ def http_ok(url: str) -> bool:
 
 # ---------------------------------------------------------------- installs (first run only)
 
+
 def apt_install(package: str, command: str) -> None:
     """Install a Debian package unless its command (or file, given as an absolute path) is there."""
     if shutil.which(command) or (command.startswith("/") and Path(command).exists()):
@@ -99,9 +108,18 @@ def kafka_libs() -> Path:
     if not (libs / ".complete").exists():
         say("fetching the Kafka broker's jars from Maven Central (first run)")
         shutil.rmtree(libs, ignore_errors=True)
-        run(["mvn", "-q", "-B", "-f", str(ROOT / "deploy/local/kafka/pom.xml"),
-             "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
-             f"-DoutputDirectory={libs}", "-DincludeScope=runtime"])
+        run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(ROOT / "deploy/local/kafka/pom.xml"),
+                "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ]
+        )
         (libs / ".complete").touch()
     return libs
 
@@ -113,12 +131,17 @@ def ferretdb_binary() -> Path:
     binary = BIN / "ferretdb"
     src = ROOT / "deploy/local/ferretdb"
     stale = binary.exists() and any(
-        f.stat().st_mtime > binary.stat().st_mtime for f in src.iterdir())
+        f.stat().st_mtime > binary.stat().st_mtime for f in src.iterdir()
+    )
     if not binary.exists() or stale:
         say("building FerretDB v1.24 from the Go module proxy (first run, ~2 min)")
         BIN.mkdir(parents=True, exist_ok=True)
         workspace = patched_ferretdb_workspace(src)
-        run(["go", "build", "-o", str(binary), "."], cwd=src, env=dict(os.environ, GOWORK=str(workspace)))
+        run(
+            ["go", "build", "-o", str(binary), "."],
+            cwd=src,
+            env=dict(os.environ, GOWORK=str(workspace)),
+        )
     return binary
 
 
@@ -135,7 +158,9 @@ def patched_ferretdb_workspace(src: Path) -> Path:
     digest = "\n".join(f"{p.name} {p.stat().st_size} {p.stat().st_mtime_ns}" for p in patches)
     if not (stamp.exists() and stamp.read_text() == digest):
         apt_install("patch", "patch")
-        module = json.loads(subprocess.check_output(["go", "mod", "download", "-json", FERRETDB_MODULE], cwd=src))
+        module = json.loads(
+            subprocess.check_output(["go", "mod", "download", "-json", FERRETDB_MODULE], cwd=src)
+        )
         shutil.rmtree(source, ignore_errors=True)
         shutil.copytree(module["Dir"], source)
         for path in source.rglob("*"):  # the module cache is read-only
@@ -149,6 +174,7 @@ def patched_ferretdb_workspace(src: Path) -> Path:
 
 
 # ---------------------------------------------------------------- processes
+
 
 @dataclass
 class Component:
@@ -176,16 +202,24 @@ class Component:
         if self.pid():
             return False
         if port_open(self.port):
-            raise StartFailed(f"port {self.port} for {self.name} is taken by a process "
-                              f"this platform did not start; stop it or free the port")
+            raise StartFailed(
+                f"port {self.port} for {self.name} is taken by a process "
+                f"this platform did not start; stop it or free the port"
+            )
         self.prepare()
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         log = open(LOGS / f"{self.name}.log", "ab")
         env = dict(os.environ, PYTHONPATH=str(ROOT), **self.env)
-        proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
-                                start_new_session=True)  # own process group: `down` stops its children too
+        proc = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )  # own process group: `down` stops its children too
         log.close()  # the child has its own copy
         self.pidfile.write_text(str(proc.pid))
         deadline = time.monotonic() + self.start_timeout
@@ -195,8 +229,10 @@ class Component:
                 raise StartFailed(f"{self.name} exited during start; see {LOGS / self.name}.log")
             if time.monotonic() > deadline:
                 self.stop()
-                raise StartFailed(f"{self.name} not ready after {self.start_timeout:.0f}s; "
-                                  f"see {LOGS / self.name}.log")
+                raise StartFailed(
+                    f"{self.name} not ready after {self.start_timeout:.0f}s; "
+                    f"see {LOGS / self.name}.log"
+                )
             time.sleep(0.3)
         say(f"{self.name} up on 127.0.0.1:{self.port} (pid {proc.pid})")
         return True
@@ -275,9 +311,21 @@ def redis_component() -> Component:
 
     def command() -> list[str]:
         data.mkdir(parents=True, exist_ok=True)
-        return ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-                "--dir", str(data), "--appendonly", "yes", "--save", "",
-                "--protected-mode", "yes"]
+        return [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(REDIS_PORT),
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+        ]
 
     def ready() -> bool:
         try:
@@ -287,7 +335,13 @@ def redis_component() -> Component:
         except OSError:
             return False
 
-    return Component("redis", REDIS_PORT, command, ready, prepare=lambda: apt_install("redis-server", "redis-server"))
+    return Component(
+        "redis",
+        REDIS_PORT,
+        command,
+        ready,
+        prepare=lambda: apt_install("redis-server", "redis-server"),
+    )
 
 
 def ferretdb_component() -> Component:
@@ -295,15 +349,26 @@ def ferretdb_component() -> Component:
 
     def command() -> list[str]:
         data.mkdir(parents=True, exist_ok=True)
-        return [str(ferretdb_binary()), "-listen-addr", f"127.0.0.1:{MONGO_PORT}",
-                "-sqlite-url", f"file:{data}/"]
+        return [
+            str(ferretdb_binary()),
+            "-listen-addr",
+            f"127.0.0.1:{MONGO_PORT}",
+            "-sqlite-url",
+            f"file:{data}/",
+        ]
 
-    return Component("ferretdb", MONGO_PORT, command, lambda: port_open(MONGO_PORT),
-                     prepare=ferretdb_binary)
+    return Component(
+        "ferretdb", MONGO_PORT, command, lambda: port_open(MONGO_PORT), prepare=ferretdb_binary
+    )
 
 
-def kafka_component(name: str = "kafka", port: int = KAFKA_PORT, controller: int = KAFKA_CONTROLLER_PORT,
-                    home: Path = STATE / "kafka", heap: str = "1g") -> Component:
+def kafka_component(
+    name: str = "kafka",
+    port: int = KAFKA_PORT,
+    controller: int = KAFKA_CONTROLLER_PORT,
+    home: Path = STATE / "kafka",
+    heap: str = "1g",
+) -> Component:
     """A one-node KRaft broker; tests start a second one (own name, ports, folder) to stop at will."""
     data, config = home / "data", home / "server.properties"
 
@@ -312,22 +377,33 @@ def kafka_component(name: str = "kafka", port: int = KAFKA_PORT, controller: int
         config.write_text(KAFKA_CONFIG.format(data=data, port=port, controller=controller))
         if not (data / "meta.properties").exists():
             say(f"formatting {name}'s KRaft storage")
-            run(java(kafka_libs(), "kafka.tools.StorageTool") +
-                ["format", "-t", cluster_id(), "-c", str(config), "--ignore-formatted"],
-                stdout=subprocess.DEVNULL)
+            run(
+                java(kafka_libs(), "kafka.tools.StorageTool")
+                + ["format", "-t", cluster_id(), "-c", str(config), "--ignore-formatted"],
+                stdout=subprocess.DEVNULL,
+            )
 
     def command() -> list[str]:
         return java(kafka_libs(), "kafka.Kafka", heap=heap) + [str(config)]
 
     # A broker restarted after a crash recovers its logs first: minutes on a busy machine.
-    return Component(name, port, command, lambda: kafka_ready(port), prepare=prepare,
-                     start_timeout=300)
+    return Component(
+        name, port, command, lambda: kafka_ready(port), prepare=prepare, start_timeout=300
+    )
 
 
 def java(libs: Path, main: str, heap: str = "256m") -> list[str]:
-    return ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{ROOT / 'deploy/local/kafka/log4j.properties'}",
-            "-cp", f"{libs}/*", main]
+    return [
+        "java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration=file:{ROOT / 'deploy/local/kafka/log4j.properties'}",
+        "-cp",
+        f"{libs}/*",
+        main,
+    ]
 
 
 def cluster_id() -> str:
@@ -372,9 +448,21 @@ log.retention.hours=168
 def service_command(name: str, port: int, data_dir: Path) -> tuple[list[str], dict[str, str]]:
     """How a service is started, here and by the tests: command line and extra environment."""
     if name == "analytics":
-        return ([PYTHON, "-m", "analytics.app", "worker", "--loglevel", "info"],
-                {"ANALYTICS_WEB_PORT": str(port), "ANALYTICS_DATA_DIR": str(data_dir)})
-    command = [PYTHON, "-m", "uvicorn", f"{name}.api:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        return (
+            [PYTHON, "-m", "analytics.app", "worker", "--loglevel", "info"],
+            {"ANALYTICS_WEB_PORT": str(port), "ANALYTICS_DATA_DIR": str(data_dir)},
+        )
+    command = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        f"{name}.api:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     workers = int(os.environ.get("OTP_WORKERS", "1")) if name == "otp" else 1
     if workers == 1:
         return command, {}
@@ -389,21 +477,38 @@ def service_component(name: str) -> Component:
     port = SERVICE_PORTS[name]
     command, env = service_command(name, port, STATE / "analytics")
     metrics = env.get("PROMETHEUS_MULTIPROC_DIR")
-    return Component(name, port, lambda: command,
-                     lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
-                     env={**LOCAL_ENV, **env, **SERVICE_ENV.get(name, {})},
-                     prepare=lambda: metrics and [p.unlink() for p in Path(metrics).glob("*.db")],
-                     start_timeout=120)
+    return Component(
+        name,
+        port,
+        lambda: command,
+        lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+        env={**LOCAL_ENV, **env, **SERVICE_ENV.get(name, {})},
+        prepare=lambda: metrics and [p.unlink() for p in Path(metrics).glob("*.db")],
+        start_timeout=120,
+    )
 
 
 def simulator_component() -> Component:
     """The local messaging-provider simulator the notifier sends to (WhatsApp, SMS, push, bridge)."""
-    command = [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1",
-               "--port", str(SIMULATOR_PORT), "--no-access-log"]
+    command = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "simulator.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(SIMULATOR_PORT),
+        "--no-access-log",
+    ]
     callback = f"http://127.0.0.1:{SERVICE_PORTS['notifier']}/v1/webhooks/provider"
-    return Component("simulator", SIMULATOR_PORT, lambda: command,
-                     lambda: http_ok(f"http://127.0.0.1:{SIMULATOR_PORT}/readyz"),
-                     env={**LOCAL_ENV, "SIMULATOR_CALLBACK_URL": callback})
+    return Component(
+        "simulator",
+        SIMULATOR_PORT,
+        lambda: command,
+        lambda: http_ok(f"http://127.0.0.1:{SIMULATOR_PORT}/readyz"),
+        env={**LOCAL_ENV, "SIMULATOR_CALLBACK_URL": callback},
+    )
 
 
 def prometheus_component() -> Component:
@@ -412,14 +517,22 @@ def prometheus_component() -> Component:
 
     def command() -> list[str]:
         data.mkdir(parents=True, exist_ok=True)
-        return ["prometheus", f"--config.file={ROOT / 'deploy/prometheus/prometheus.yml'}",
-                f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=7d",
-                f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
-                "--web.enable-lifecycle"]  # `curl -XPOST 127.0.0.1:9090/-/reload` picks up edited rules
+        return [
+            "prometheus",
+            f"--config.file={ROOT / 'deploy/prometheus/prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=7d",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+            "--web.enable-lifecycle",
+        ]  # `curl -XPOST 127.0.0.1:9090/-/reload` picks up edited rules
 
-    return Component("prometheus", PROMETHEUS_PORT, command,
-                     lambda: http_ok(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"),
-                     prepare=lambda: apt_install("prometheus", "prometheus"))
+    return Component(
+        "prometheus",
+        PROMETHEUS_PORT,
+        command,
+        lambda: http_ok(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"),
+        prepare=lambda: apt_install("prometheus", "prometheus"),
+    )
 
 
 def infrastructure() -> list[Component]:
@@ -427,7 +540,11 @@ def infrastructure() -> list[Component]:
 
 
 def services() -> list[Component]:
-    return [simulator_component()] + [service_component(n) for n in SERVICE_PORTS] + [prometheus_component()]
+    return (
+        [simulator_component()]
+        + [service_component(n) for n in SERVICE_PORTS]
+        + [prometheus_component()]
+    )
 
 
 def all_components() -> list[Component]:
@@ -454,8 +571,14 @@ def start_supervisor() -> None:
         return
     LOGS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / "supervisor.log", "ab") as log:
-        proc = subprocess.Popen([PYTHON, str(Path(__file__).resolve()), "supervise"], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(
+            [PYTHON, str(Path(__file__).resolve()), "supervise"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
     SUPERVISOR_PID.write_text(str(proc.pid))
     say(f"supervisor watching what runs (pid {proc.pid}; restarts in {LOGS / 'supervisor.log'})")
 
@@ -507,8 +630,10 @@ def supervise() -> int:
             if c.name not in retry_at:
                 crashes[c.name] = crashes.get(c.name, 0) + 1
                 retry_at[c.name] = now + backoff_s(crashes[c.name])
-                say(f"{c.name} is not running (crash {crashes[c.name]} in a row); "
-                    f"restarting in {backoff_s(crashes[c.name]):.0f}s")
+                say(
+                    f"{c.name} is not running (crash {crashes[c.name]} in a row); "
+                    f"restarting in {backoff_s(crashes[c.name]):.0f}s"
+                )
             elif now >= retry_at.pop(c.name):
                 if restart_crashed(c):
                     failing.discard(c.name)
@@ -544,6 +669,7 @@ def reap_children() -> None:
 
 # ---------------------------------------------------------------- commands
 
+
 def create_topics_and_demo_data() -> None:
     sys.path.insert(0, str(ROOT))
     from shared.topics import ensure_topics
@@ -552,13 +678,20 @@ def create_topics_and_demo_data() -> None:
     if created:
         say(f"created topics: {', '.join(created)}")
     say("loading demo org tree (Himachal Pradesh) if not loaded yet")
-    run([PYTHON, "-m", "shared.orgtree.load", "--state", "HP"], cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    run(
+        [PYTHON, "-m", "shared.orgtree.load", "--state", "HP"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 def prepare_local_auth() -> None:
     """The local token issuer's keys (made once) and fresh tokens the services call each other with."""
-    run([PYTHON, "-m", "shared.auth.issuer", "services"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    run(
+        [PYTHON, "-m", "shared.auth.issuer", "services"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 def up(infra_only: bool = False) -> list[Component]:
@@ -589,7 +722,9 @@ def status() -> int:
             state += f", restarted {record['count']}x (last {record['last']}: {record['outcome']})"
         print(f"  {c.name:<13} 127.0.0.1:{c.port:<6} {state}")
     pid = supervisor_pid()
-    print(f"  supervisor    {f'running (pid {pid})' if pid else 'not running'}  log {LOGS / 'supervisor.log'}")
+    print(
+        f"  supervisor    {f'running (pid {pid})' if pid else 'not running'}  log {LOGS / 'supervisor.log'}"
+    )
     print(f"  state folder: {STATE}")
     return 0
 
@@ -603,10 +738,16 @@ def print_where_to_look(infra_only: bool) -> None:
         for name, port in SERVICE_PORTS.items():
             docs = "" if name == "analytics" else f"  docs http://127.0.0.1:{port}/docs"
             print(f"  {name:<12} http://127.0.0.1:{port}/readyz  metrics /metrics{docs}")
-        print(f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)")
+        print(
+            f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)"
+        )
         print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
-        print(f"  prometheus   http://127.0.0.1:{PROMETHEUS_PORT}/targets  (alerts /alerts; Grafana dashboards: deploy/grafana)")
-        print(f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make -s token UNIT=IN` prints)")
+        print(
+            f"  prometheus   http://127.0.0.1:{PROMETHEUS_PORT}/targets  (alerts /alerts; Grafana dashboards: deploy/grafana)"
+        )
+        print(
+            f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make -s token UNIT=IN` prints)"
+        )
     print(f"  logs       {LOGS}/")
     print("Stop everything with: make down\n")
 
@@ -638,7 +779,9 @@ def test(pytest_args: list[str]) -> int:
     test_tools()
     started = up()
     try:
-        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=dict(os.environ, **LOCAL_ENV))
+        return subprocess.call(
+            [PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=dict(os.environ, **LOCAL_ENV)
+        )
     finally:
         if started:
             say("stopping what the test run started")
@@ -652,7 +795,10 @@ def bench() -> int:
     try:
         for script in sorted((ROOT / "bench").glob("*_bench.py")):
             say(f"benchmark: {script.name}")
-            failed |= subprocess.call([PYTHON, str(script)], cwd=ROOT, env=dict(os.environ, **LOCAL_ENV)) != 0
+            failed |= (
+                subprocess.call([PYTHON, str(script)], cwd=ROOT, env=dict(os.environ, **LOCAL_ENV))
+                != 0
+            )
         return int(failed)
     finally:
         if started:
@@ -661,11 +807,15 @@ def bench() -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     if sys.argv[1:2] == ["restart"]:  # restart NAME...: pick up a service's changed code
         return restart(sys.argv[2:])
-    parser.add_argument("command", choices=["up", "down", "status", "test", "tools", "bench", "restart",
-                                            "supervise"])
+    parser.add_argument(
+        "command",
+        choices=["up", "down", "status", "test", "tools", "bench", "restart", "supervise"],
+    )
     parser.add_argument("--infra", action="store_true", help="only Kafka, Redis and FerretDB")
     args, pytest_args = parser.parse_known_args()
     if args.command == "up":

@@ -19,18 +19,32 @@ from pathlib import Path
 from typing import Iterable
 
 from shared.auth.keys import KeyFile, public_key_file
-from shared.auth.tokens import ORGANISER, SERVICE, InvalidTokenError, Principal, issuer_of, verify_until
+from shared.auth.tokens import (
+    ORGANISER,
+    SERVICE,
+    InvalidTokenError,
+    Principal,
+    issuer_of,
+    verify_until,
+)
 from shared.problems import ProblemError
 from shared.settings import PlatformSettings
 
 # What a caller of the wrong kind is told.
-WRONG_KIND = {ORGANISER: ("not-an-organiser", "only an organiser may do this"),
-              SERVICE: ("not-a-service", "only a service may call this")}
+WRONG_KIND = {
+    ORGANISER: ("not-an-organiser", "only an organiser may do this"),
+    SERVICE: ("not-a-service", "only a service may call this"),
+}
 
 
 def unauthenticated(detail: str) -> ProblemError:
-    return ProblemError(401, "unauthenticated", "Authentication required", detail,
-                        headers={"WWW-Authenticate": 'Bearer realm="sangathan"'})
+    return ProblemError(
+        401,
+        "unauthenticated",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="sangathan"'},
+    )
 
 
 def forbidden(kind: str, detail: str) -> ProblemError:
@@ -46,8 +60,10 @@ def bearer_token(authorization: str | None) -> str | None:
 def require_jurisdiction(who: Principal, unit_id: str) -> None:
     """403 unless the organiser's unit is `unit_id` or above it."""
     if not who.may_act_in(unit_id):
-        raise forbidden("outside-jurisdiction",
-                        f"{unit_id} is outside your unit {who.unit}; you act only inside your own unit")
+        raise forbidden(
+            "outside-jurisdiction",
+            f"{unit_id} is outside your unit {who.unit}; you act only inside your own unit",
+        )
 
 
 @dataclass(frozen=True)
@@ -78,11 +94,17 @@ class Authenticator:
 
     def __init__(self, settings: PlatformSettings, delegates: Iterable[Delegate] = ()):
         self.issuer, self.audience = settings.auth_issuer, settings.audience
-        self._trusted = {self.issuer: _Trusted(public_key_file(settings.auth_public_key_file), None)}
-        self._trusted |= {d.issuer: _Trusted(public_key_file(d.public_key_file), d.scopes) for d in delegates}
+        self._trusted = {
+            self.issuer: _Trusted(public_key_file(settings.auth_public_key_file), None)
+        }
+        self._trusted |= {
+            d.issuer: _Trusted(public_key_file(d.public_key_file), d.scopes) for d in delegates
+        }
         self._verified: dict[str, tuple[object, Principal, float]] = {}  # token -> (key, who, exp)
 
-    def caller(self, token: str | None, *, scope: str, kind: str | None = None) -> tuple[Principal, float]:
+    def caller(
+        self, token: str | None, *, scope: str, kind: str | None = None
+    ) -> tuple[Principal, float]:
         """The caller a token names, who must be of `kind` (any if None) and hold `scope`, and the
         epoch second its token expires at (a stream ends then); problems otherwise."""
         who, expires = self.principal_until(token)
@@ -105,7 +127,9 @@ class Authenticator:
             raise unauthenticated(f"the bearer token is not valid: {exc}") from None
         trusted = self._trusted.get(issuer)
         if trusted is None:
-            raise unauthenticated("the bearer token is not valid: not from an issuer this service trusts")
+            raise unauthenticated(
+                "the bearer token is not valid: not from an issuer this service trusts"
+            )
         key = _read(trusted.key)
         known = self._verified.get(token)
         if known is not None and known[0] is key and time.time() < known[2]:
@@ -125,8 +149,13 @@ def _read(key: KeyFile):
     try:
         return key.get()
     except OSError:
-        raise ProblemError(503, "auth-unavailable", "Cannot check tokens now",
-                           "the issuer's public key cannot be read", headers={"Retry-After": "5"}) from None
+        raise ProblemError(
+            503,
+            "auth-unavailable",
+            "Cannot check tokens now",
+            "the issuer's public key cannot be read",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 def _within_grant(who: Principal, issuer: str, scopes: frozenset[str] | None) -> None:

@@ -47,6 +47,16 @@ class Exchanger:
 
     def narrowed(self, who: Principal, *, expires: float) -> str:
         """A token for analytics to read `who`'s coverage, ending by `expires` (epoch seconds)."""
-        return tokens.issue(self.key.get(), issuer=ISSUER, audience=AUDIENCE, subject=who.subject,
-                            kind=tokens.ORGANISER, unit=who.unit, role=who.role, scopes=sorted(SCOPES),
-                            ttl=TTL, expires=datetime.fromtimestamp(expires, timezone.utc), actor=ACTOR)
+        return tokens.issue(
+            self.key.get(),
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            subject=who.subject,
+            kind=tokens.ORGANISER,
+            unit=who.unit,
+            role=who.role,
+            scopes=sorted(SCOPES),
+            ttl=TTL,
+            expires=datetime.fromtimestamp(expires, timezone.utc),
+            actor=ACTOR,
+        )

@@ -9,7 +9,9 @@ from shared.auth import access
 from shared.auth.access import forbidden, require_jurisdiction, unauthenticated  # noqa: F401 (re-exported)
 from shared.auth.tokens import ORGANISER, SERVICE, Principal
 
-_bearer = HTTPBearer(auto_error=False, description="An OAuth2 bearer JWT from the organisation's issuer")
+_bearer = HTTPBearer(
+    auto_error=False, description="An OAuth2 bearer JWT from the organisation's issuer"
+)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -27,12 +29,16 @@ class Authenticator(access.Authenticator):
 
     def organiser(self, scope: str):
         """A dependency: the calling organiser, who must hold `scope`."""
+
         async def dependency(credentials: Credentials) -> Principal:
             return self.caller(token_of(credentials), scope=scope, kind=ORGANISER)[0]
+
         return dependency
 
     def service(self, scope: str):
         """A dependency: the calling service, which must hold `scope`."""
+
         async def dependency(credentials: Credentials) -> Principal:
             return self.caller(token_of(credentials), scope=scope, kind=SERVICE)[0]
+
         return dependency

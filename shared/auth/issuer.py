@@ -36,13 +36,27 @@ SERVICE_CALLS = {
 }
 
 
-def organiser_token(*, sub: str, unit: str, role: str | None = None, ttl: timedelta = timedelta(hours=8),
-                    scopes: list[str] | None = None, audiences: list[str] | None = None) -> str:
+def organiser_token(
+    *,
+    sub: str,
+    unit: str,
+    role: str | None = None,
+    ttl: timedelta = timedelta(hours=8),
+    scopes: list[str] | None = None,
+    audiences: list[str] | None = None,
+) -> str:
     private, _ = ensure_local_keys()
-    return tokens.issue(private_key_file(private).get(), issuer=ISSUER,
-                        audience=ORGANISER_AUDIENCES if audiences is None else audiences,
-                        subject=sub, kind=tokens.ORGANISER, unit=unit, role=role,
-                        scopes=ORGANISER_SCOPES if scopes is None else scopes, ttl=ttl)
+    return tokens.issue(
+        private_key_file(private).get(),
+        issuer=ISSUER,
+        audience=ORGANISER_AUDIENCES if audiences is None else audiences,
+        subject=sub,
+        kind=tokens.ORGANISER,
+        unit=unit,
+        role=role,
+        scopes=ORGANISER_SCOPES if scopes is None else scopes,
+        ttl=ttl,
+    )
 
 
 def service_token(service: str, ttl: timedelta = timedelta(days=30)) -> str:
@@ -50,8 +64,15 @@ def service_token(service: str, ttl: timedelta = timedelta(days=30)) -> str:
     private, _ = ensure_local_keys()
     calls = SERVICE_CALLS[service]
     scopes = sorted({scope for needed in calls.values() for scope in needed})
-    return tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience=sorted(calls),
-                        subject=f"svc:{service}", kind=tokens.SERVICE, scopes=scopes, ttl=ttl)
+    return tokens.issue(
+        private_key_file(private).get(),
+        issuer=ISSUER,
+        audience=sorted(calls),
+        subject=f"svc:{service}",
+        kind=tokens.SERVICE,
+        scopes=scopes,
+        ttl=ttl,
+    )
 
 
 def write_service_tokens(directory: Path = LOCAL_TOKENS) -> None:
@@ -66,21 +87,38 @@ def write_service_tokens(directory: Path = LOCAL_TOKENS) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     organiser = commands.add_parser("organiser", help="print an organiser's token")
     organiser.add_argument("--sub", required=True, help="account id, e.g. user-4821")
     organiser.add_argument("--unit", required=True, help="their unit, e.g. IN-HP-D03")
     organiser.add_argument("--role", default=None)
     organiser.add_argument("--hours", type=float, default=8)
-    organiser.add_argument("--scope", action="append", default=[], help="a further scope (repeatable)")
-    organiser.add_argument("--audience", action="append", default=None, choices=ORGANISER_AUDIENCES,
-                           help=f"a service the token is for (repeatable; default: {' '.join(ORGANISER_AUDIENCES)})")
+    organiser.add_argument(
+        "--scope", action="append", default=[], help="a further scope (repeatable)"
+    )
+    organiser.add_argument(
+        "--audience",
+        action="append",
+        default=None,
+        choices=ORGANISER_AUDIENCES,
+        help=f"a service the token is for (repeatable; default: {' '.join(ORGANISER_AUDIENCES)})",
+    )
     commands.add_parser("services", help="write every service's token file")
     args = parser.parse_args()
     if args.command == "organiser":
-        print(organiser_token(sub=args.sub, unit=args.unit, role=args.role, ttl=timedelta(hours=args.hours),
-                              scopes=ORGANISER_SCOPES + args.scope, audiences=args.audience))
+        print(
+            organiser_token(
+                sub=args.sub,
+                unit=args.unit,
+                role=args.role,
+                ttl=timedelta(hours=args.hours),
+                scopes=ORGANISER_SCOPES + args.scope,
+                audiences=args.audience,
+            )
+        )
     else:
         write_service_tokens()
         exchange.local_signing_key()  # the dashboard's, whose public half analytics reads

@@ -46,16 +46,33 @@ def subject_id(sub: str) -> str:
     return "sub-" + hashlib.sha256(sub.encode()).hexdigest()[:40]
 
 
-def issue(private_key, *, issuer: str, audience: str | list[str], subject: str, kind: str,
-          unit: str | None = None, role: str | None = None, scopes: list[str] = (),
-          ttl: timedelta = timedelta(hours=1), expires: datetime | None = None, actor: str | None = None) -> str:
+def issue(
+    private_key,
+    *,
+    issuer: str,
+    audience: str | list[str],
+    subject: str,
+    kind: str,
+    unit: str | None = None,
+    role: str | None = None,
+    scopes: list[str] = (),
+    ttl: timedelta = timedelta(hours=1),
+    expires: datetime | None = None,
+    actor: str | None = None,
+) -> str:
     """A signed token for `audience`: one service, or a list of them (a client calling several).
     It expires after `ttl`, or at `expires` when that comes first."""
     now = datetime.now(timezone.utc)
     claims = {
-        "iss": issuer, "aud": audience, "sub": subject, "iat": now, "nbf": now,
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
         "exp": min(now + ttl, expires) if expires else now + ttl,
-        "jti": str(uuid.uuid4()), "kind": kind, "scope": " ".join(scopes),
+        "jti": str(uuid.uuid4()),
+        "kind": kind,
+        "scope": " ".join(scopes),
     }
     if unit:
         claims["unit"] = unit
@@ -83,10 +100,18 @@ def verify(token: str, public_key, *, issuer: str, audience: str) -> Principal:
 def verify_until(token: str, public_key, *, issuer: str, audience: str) -> tuple[Principal, float]:
     """`verify`, and the epoch second the token expires at."""
     try:
-        claims = jwt.decode(token, public_key, algorithms=[ALGORITHM], issuer=issuer,
-                            audience=audience, options={"require": ["exp", "iss", "aud", "sub"]})
+        claims = jwt.decode(
+            token,
+            public_key,
+            algorithms=[ALGORITHM],
+            issuer=issuer,
+            audience=audience,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
     except jwt.InvalidAudienceError:
-        raise InvalidTokenError(f"it is not for this service: its audience (aud) does not name {audience!r}") from None
+        raise InvalidTokenError(
+            f"it is not for this service: its audience (aud) does not name {audience!r}"
+        ) from None
     except jwt.PyJWTError as exc:
         raise InvalidTokenError(str(exc)) from exc
     kind = claims.get("kind")
@@ -95,5 +120,11 @@ def verify_until(token: str, public_key, *, issuer: str, audience: str) -> tuple
     if kind == ORGANISER and not claims.get("unit"):
         raise InvalidTokenError("an organiser's token must name their unit")
     actor = claims.get("act", {}).get("sub") if isinstance(claims.get("act"), dict) else None
-    return Principal(subject=subject_id(claims["sub"]), kind=kind, unit=claims.get("unit"), role=claims.get("role"),
-                     scopes=frozenset(claims.get("scope", "").split()), actor=actor), float(claims["exp"])
+    return Principal(
+        subject=subject_id(claims["sub"]),
+        kind=kind,
+        unit=claims.get("unit"),
+        role=claims.get("role"),
+        scopes=frozenset(claims.get("scope", "").split()),
+        actor=actor,
+    ), float(claims["exp"])

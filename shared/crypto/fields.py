@@ -51,10 +51,16 @@ class FieldCipher:
     def open(self, token: str, purpose: str) -> str:
         prefix, key_id, body = _parts(token)
         if prefix != PREFIX or key_id not in self._aead:
-            raise UnreadableField(f"no key {key_id!r} in the keyring" if prefix == PREFIX else "not a sealed field")
+            raise UnreadableField(
+                f"no key {key_id!r} in the keyring" if prefix == PREFIX else "not a sealed field"
+            )
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         try:
-            return self._aead[key_id].decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], purpose.encode()).decode()
+            return (
+                self._aead[key_id]
+                .decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], purpose.encode())
+                .decode()
+            )
         except InvalidTag:
             raise UnreadableField(f"a {purpose} field failed its integrity check") from None
 
@@ -89,7 +95,11 @@ def parse_keys(raw: bytes, what: str) -> tuple[dict[str, bytes], str]:
     """Key id -> secret from `<key id>:<secret>` lines, and the current id (the last line's).
 
     One bare secret is a keyring of one (key id "0"): the development key is made that way."""
-    lines = [line.strip() for line in raw.decode().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in raw.decode().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     if len(lines) == 1 and ":" not in lines[0]:
         lines = [f"{BARE_KEY_ID}:{lines[0]}"]
     keys: dict[str, bytes] = {}

@@ -47,13 +47,20 @@ def document() -> dict[str, Any]:
         },
         "defaultContentType": CONTENT_TYPE,
         "servers": {
-            "local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "The single-node broker of `make up`."},
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "The single-node broker of `make up`.",
+            },
         },
         "channels": {channel_id(topic): _channel(topic) for topic in TOPICS},
         "components": {
             "messages": messages,
             "schemas": {
-                message_id(event_type): {"schemaFormat": SCHEMA_FORMAT, "schema": load_schema(event_type)}
+                message_id(event_type): {
+                    "schemaFormat": SCHEMA_FORMAT,
+                    "schema": load_schema(event_type),
+                }
                 for event_type in types.ALL
             },
         },
@@ -100,7 +107,10 @@ def _message(event_type: str) -> dict[str, Any]:
         "payload": {"$ref": f"#/components/schemas/{message_id(event_type)}"},
         "bindings": {
             "kafka": {
-                "key": {"type": "string", "description": f"The event's {key_field} (also ce_subject)."},
+                "key": {
+                    "type": "string",
+                    "description": f"The event's {key_field} (also ce_subject).",
+                },
                 "bindingVersion": KAFKA_BINDING,
             }
         },
@@ -111,10 +121,22 @@ def _cloudevents_headers(event_type: str, key_field: str) -> dict[str, Any]:
     text = lambda description, **more: {"type": "string", "description": description, **more}  # noqa: E731
     return {
         "type": "object",
-        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "ce_dataschema", "content-type"],
+        "required": [
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_time",
+            "ce_subject",
+            "ce_dataschema",
+            "content-type",
+        ],
         "properties": {
             "ce_specversion": text("CloudEvents version.", const="1.0"),
-            "ce_id": text("Unique per event; a re-published event keeps its id, so consumers deduplicate on it.", format="uuid"),
+            "ce_id": text(
+                "Unique per event; a re-published event keeps its id, so consumers deduplicate on it.",
+                format="uuid",
+            ),
             "ce_source": text("The emitting service, e.g. /sangathan/appointments."),
             "ce_type": text("The event type; names the payload schema.", const=event_type),
             "ce_time": text("When the event happened (RFC 3339).", format="date-time"),
@@ -133,8 +155,16 @@ def _dead_letter_message() -> dict[str, Any]:
         "summary": "The original key, value and headers, unchanged, plus dlt_* headers.",
         "headers": {
             "type": "object",
-            "required": [dlt.DLT_REASON, dlt.DLT_ERROR_CLASS, dlt.DLT_ERROR, dlt.DLT_ORIGINAL_TOPIC,
-                         dlt.DLT_ORIGINAL_PARTITION, dlt.DLT_ORIGINAL_OFFSET, dlt.DLT_GROUP, dlt.DLT_TIME],
+            "required": [
+                dlt.DLT_REASON,
+                dlt.DLT_ERROR_CLASS,
+                dlt.DLT_ERROR,
+                dlt.DLT_ORIGINAL_TOPIC,
+                dlt.DLT_ORIGINAL_PARTITION,
+                dlt.DLT_ORIGINAL_OFFSET,
+                dlt.DLT_GROUP,
+                dlt.DLT_TIME,
+            ],
             "properties": {
                 dlt.DLT_REASON: {"type": "string", "enum": list(dlt.DEAD_LETTER_REASONS)},
                 dlt.DLT_ERROR_CLASS: text("The exception's class."),
@@ -154,26 +184,48 @@ def _dead_letter_message() -> dict[str, Any]:
 # The notifier's delivery task (notifier.domain.tasks.Task) as it is written to a lane; a unit
 # test keeps these fields equal to the dataclass's.
 DELIVERY_TASK_FIELDS: dict[str, dict[str, Any]] = {
-    "delivery_id": {"type": "string", "format": "uuid", "description": "Derived from what is delivered: the idempotency key."},
+    "delivery_id": {
+        "type": "string",
+        "format": "uuid",
+        "description": "Derived from what is delivered: the idempotency key.",
+    },
     "send": {"type": "string", "enum": ["directive", "reminder", "otp", "escalation"]},
     "lane": {"type": "string", "enum": ["urgent", "normal", "bulk"]},
     "booth_id": {"type": "string", "description": "The message key."},
-    "booth_path": {"type": ["object", "null"], "description": "The booth's ancestors; null for a unit's escalation."},
+    "booth_path": {
+        "type": ["object", "null"],
+        "description": "The booth's ancestors; null for a unit's escalation.",
+    },
     "recipient_id": {"type": "string"},
-    "phone": {"type": "string", "description": "Personal data: why these topics keep hours to a day."},
+    "phone": {
+        "type": "string",
+        "description": "Personal data: why these topics keep hours to a day.",
+    },
     "locale": {"type": "string"},
-    "channels": {"type": "array", "items": {"type": "string"}, "description": "In order of preference."},
+    "channels": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "In order of preference.",
+    },
     "channel_index": {"type": "integer", "description": "The channel this task sends on."},
     "attempt": {"type": "integer", "description": "Transient failures so far on this channel."},
     "directive_id": {"type": ["string", "null"]},
     "otp_request_id": {"type": ["string", "null"]},
-    "text": {"type": ["string", "null"], "description": "The whole message, for OTP codes and escalations."},
+    "text": {
+        "type": ["string", "null"],
+        "description": "The whole message, for OTP codes and escalations.",
+    },
     "expires_at": {"type": ["number", "null"], "description": "Epoch seconds; dropped after it."},
     "campaign": {"type": "boolean", "description": "Quiet hours and the polling blackout apply."},
-    "quiet_hours_override": {"type": "boolean",
-                             "description": "An authorised urgent directive: quiet hours lifted, the blackout not."},
+    "quiet_hours_override": {
+        "type": "boolean",
+        "description": "An authorised urgent directive: quiet hours lifted, the blackout not.",
+    },
     "queued_at": {"type": "number", "description": "Epoch seconds it was first produced."},
-    "round": {"type": ["string", "null"], "description": "The round of a recurring directive (its slot, UTC)."},
+    "round": {
+        "type": ["string", "null"],
+        "description": "The round of a recurring directive (its slot, UTC).",
+    },
 }
 
 
@@ -182,13 +234,28 @@ def _delivery_task_message() -> dict[str, Any]:
         "name": "delivery-task",
         "title": "One message to one recipient on one channel",
         "summary": "The notifier's own work queue record: plain JSON, not a CloudEvent, read only by the notifier's "
-                   "lanes. A task with the same delivery_id is the same message and is sent once.",
+        "lanes. A task with the same delivery_id is the same message and is sent once.",
         "contentType": "application/json",
-        "payload": {"type": "object", "required": ["delivery_id", "send", "lane", "booth_id", "recipient_id", "phone",
-                                                   "locale", "channels"],
-                    "properties": DELIVERY_TASK_FIELDS},
-        "bindings": {"kafka": {"key": {"type": "string", "description": "The booth id."},
-                               "bindingVersion": KAFKA_BINDING}},
+        "payload": {
+            "type": "object",
+            "required": [
+                "delivery_id",
+                "send",
+                "lane",
+                "booth_id",
+                "recipient_id",
+                "phone",
+                "locale",
+                "channels",
+            ],
+            "properties": DELIVERY_TASK_FIELDS,
+        },
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": "The booth id."},
+                "bindingVersion": KAFKA_BINDING,
+            }
+        },
     }
 
 

@@ -137,10 +137,14 @@ def validate(event_type: str, data: Any) -> None:
         return
     except fastjsonschema.JsonSchemaValueException as refused:
         # Kept for where only the stricter fastjsonschema refuses (see _compiled).
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in refused.path[1:]).lstrip(".")
+        path = "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in refused.path[1:]
+        ).lstrip(".")
         stricter = (path or "data", f"fails {refused.rule}: {refused.rule_definition}")
     # Refused: jsonschema, slower, names every field that breaks the schema and why.
-    errors = sorted(_validator(event_type).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        _validator(event_type).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
+    )
     # One reason per field: a bad uuid fails both its format and its pattern.
     problems: dict[str, str] = {}
     for error in errors:
@@ -150,18 +154,32 @@ def validate(event_type: str, data: Any) -> None:
 
 
 def _describe(error: ValidationError) -> list[tuple[str, str]]:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(
+        "."
+    )
     v, expected = error.validator, error.validator_value
     field = lambda name: f"{path}.{name}" if path else name  # noqa: E731
     if v == "required":  # one error per missing field, named only in its message
         missing = re.match(r"^'(.+)' is a required property$", error.message)
         return [(field(missing[1] if missing else "?"), "is required")]
     if v == "additionalProperties":  # one error for all the extra fields
-        known, patterns = error.schema.get("properties", {}), error.schema.get("patternProperties", {})
-        extra = [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
-        return [(field(k), "is not allowed (the schema lists every field an event may carry)") for k in extra]
+        known, patterns = (
+            error.schema.get("properties", {}),
+            error.schema.get("patternProperties", {}),
+        )
+        extra = [
+            k
+            for k in error.instance
+            if k not in known and not any(re.search(p, k) for p in patterns)
+        ]
+        return [
+            (field(k), "is not allowed (the schema lists every field an event may carry)")
+            for k in extra
+        ]
     reasons = {
-        "type": lambda: f"must be of type {' or '.join(expected) if isinstance(expected, list) else expected}",
+        "type": lambda: (
+            f"must be of type {' or '.join(expected) if isinstance(expected, list) else expected}"
+        ),
         "enum": lambda: "must be one of " + ", ".join(map(str, expected)),
         "const": lambda: f"must be {expected!r}",
         "pattern": lambda: f"does not match {expected}",
@@ -242,7 +260,12 @@ def from_kafka(headers: Headers, key: bytes | str | None, value: bytes | None) -
     if problems:
         raise InvalidEventError(event_type, problems)
     return Event(
-        cloud_event.get_id(), event_type, cloud_event.get_source(), subject, cloud_event.get_time(), data
+        cloud_event.get_id(),
+        event_type,
+        cloud_event.get_source(),
+        subject,
+        cloud_event.get_time(),
+        data,
     )
 
 
@@ -251,7 +274,8 @@ def _parse(headers: Headers, key: bytes | str | None, value: bytes | None) -> Cl
     try:
         # Kafka allows repeated and null headers; the last value of a name wins.
         header_bytes = {
-            name.lower(): (raw.encode() if isinstance(raw, str) else raw or b"") for name, raw in pairs
+            name.lower(): (raw.encode() if isinstance(raw, str) else raw or b"")
+            for name, raw in pairs
         }
     except (AttributeError, TypeError, ValueError) as exc:
         raise UnparseableEventError(f"headers are not name/value pairs: {exc}") from exc
@@ -266,7 +290,11 @@ def _parse(headers: Headers, key: bytes | str | None, value: bytes | None) -> Cl
     try:
         message = ce_kafka.KafkaMessage(headers=header_bytes, key=key, value=value or b"")
         cloud_event = ce_kafka.from_binary(message, _FORMAT, CloudEvent)
-    except (ValueError, OverflowError, BaseCloudEventException) as exc:  # bad UTF-8, bad ce_time, ...
+    except (
+        ValueError,
+        OverflowError,
+        BaseCloudEventException,
+    ) as exc:  # bad UTF-8, bad ce_time, ...
         raise UnparseableEventError(f"not a CloudEvent: {type(exc).__name__}: {exc}") from exc
     # The binding falls back to the raw text when the value is not JSON.
     if not isinstance(cloud_event.get_data(), dict):

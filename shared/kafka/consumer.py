@@ -27,11 +27,17 @@ from shared.topics import DEAD_LETTER, Topic
 
 log = get_logger(__name__)
 
-EVENTS_CONSUMED = Counter("sangathan_events_consumed", "Events handled, by consumer group and type", ["group", "type"])
-EVENTS_DEAD_LETTERED = Counter(
-    "sangathan_events_dead_lettered", "Records sent to the dead-letter topic, by consumer group and reason", ["group", "reason"]
+EVENTS_CONSUMED = Counter(
+    "sangathan_events_consumed", "Events handled, by consumer group and type", ["group", "type"]
 )
-HANDLER_RETRIES = Counter("sangathan_event_handler_retries", "Handler calls retried after an error", ["group", "type"])
+EVENTS_DEAD_LETTERED = Counter(
+    "sangathan_events_dead_lettered",
+    "Records sent to the dead-letter topic, by consumer group and reason",
+    ["group", "reason"],
+)
+HANDLER_RETRIES = Counter(
+    "sangathan_event_handler_retries", "Handler calls retried after an error", ["group", "type"]
+)
 
 # Dead-letter reasons (the dlt_reason header and the metric's label).
 UNPARSEABLE = "unparseable"
@@ -51,22 +57,36 @@ DLT_GROUP = "dlt_group"
 DLT_TIME = "dlt_time"
 
 
-def dead_letter_headers(original: list[tuple[str, bytes]], *, reason: str, error_class: str, error: str, topic: str,
-                        partition: int, offset: int, group: str, sealed: str | None = None) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    original: list[tuple[str, bytes]],
+    *,
+    reason: str,
+    error_class: str,
+    error: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    group: str,
+    sealed: str | None = None,
+) -> list[tuple[str, bytes]]:
     """A dead letter's headers: the record's own, then why (reason, error) and where it came from
     (topic, partition, offset, group), and how its personal data was sealed (DLT_SEALED). The
     one shape every dead letter has, whoever writes it; the error text is masked as logs are,
     since it can quote what was wrong."""
-    return list(original) + [
-        (DLT_REASON, reason.encode()),
-        (DLT_ERROR_CLASS, error_class.encode()),
-        (DLT_ERROR, mask_phones(error)[:1000].encode()),
-        (DLT_ORIGINAL_TOPIC, topic.encode()),
-        (DLT_ORIGINAL_PARTITION, str(partition).encode()),
-        (DLT_ORIGINAL_OFFSET, str(offset).encode()),
-        (DLT_GROUP, group.encode()),
-        (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
-    ] + ([(DLT_SEALED, sealed.encode())] if sealed else [])
+    return (
+        list(original)
+        + [
+            (DLT_REASON, reason.encode()),
+            (DLT_ERROR_CLASS, error_class.encode()),
+            (DLT_ERROR, mask_phones(error)[:1000].encode()),
+            (DLT_ORIGINAL_TOPIC, topic.encode()),
+            (DLT_ORIGINAL_PARTITION, str(partition).encode()),
+            (DLT_ORIGINAL_OFFSET, str(offset).encode()),
+            (DLT_GROUP, group.encode()),
+            (DLT_TIME, datetime.now(timezone.utc).isoformat().encode()),
+        ]
+        + ([(DLT_SEALED, sealed.encode())] if sealed else [])
+    )
 
 
 class PermanentEventError(Exception):
@@ -101,20 +121,31 @@ class EventConsumer:
         """
         self.group_id = group_id
         self.dead_letter_topic = dead_letter_topic
-        self.max_attempts, self.backoff_s, self.max_backoff_s = max_attempts, backoff_s, max_backoff_s
+        self.max_attempts, self.backoff_s, self.max_backoff_s = (
+            max_attempts,
+            backoff_s,
+            max_backoff_s,
+        )
         self.batch_size, self.poll_timeout_s = batch_size, poll_timeout_s
         self._handler = handler
         self._stop = threading.Event()
         self._closed = False
         self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag, from librdkafka's statistics
-        self._consumer = Consumer(client_config(bootstrap, {
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            **self._lag.config(),
-            **(config or {}),
-        }))
-        self._consumer.subscribe([topic.name if isinstance(topic, Topic) else topic for topic in topics])
+        self._consumer = Consumer(
+            client_config(
+                bootstrap,
+                {
+                    "group.id": group_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    **self._lag.config(),
+                    **(config or {}),
+                },
+            )
+        )
+        self._consumer.subscribe(
+            [topic.name if isinstance(topic, Topic) else topic for topic in topics]
+        )
         self._dead_letters = ConfirmedProducer(bootstrap)
         self._seal = seal or dead_letter_seal(PlatformSettings())
 
@@ -187,26 +218,47 @@ class EventConsumer:
                     return True
                 delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
                 HANDLER_RETRIES.labels(self.group_id, event.type).inc()
-                log.warning("event handler failed; retrying", fields={
-                    **_where(msg), "type": event.type, "event_id": event.id, "attempt": attempt,
-                    "error_class": type(exc).__name__, "retry_in_s": delay,
-                })
+                log.warning(
+                    "event handler failed; retrying",
+                    fields={
+                        **_where(msg),
+                        "type": event.type,
+                        "event_id": event.id,
+                        "attempt": attempt,
+                        "error_class": type(exc).__name__,
+                        "retry_in_s": delay,
+                    },
+                )
                 if self._stop.wait(delay):
                     return False
         return True  # max_attempts < 1: nothing to do
 
     def _dead_letter(self, msg: Message, reason: str, exc: Exception) -> None:
         value, sealed = self._seal(msg.value())
-        headers = dead_letter_headers(msg.headers() or [], reason=reason, error_class=type(exc).__name__,
-                                      error=str(exc), topic=msg.topic(), partition=msg.partition(),
-                                      offset=msg.offset(), group=self.group_id, sealed=sealed)
+        headers = dead_letter_headers(
+            msg.headers() or [],
+            reason=reason,
+            error_class=type(exc).__name__,
+            error=str(exc),
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+            group=self.group_id,
+            sealed=sealed,
+        )
         where = _where(msg)
         ref = f"{where['topic']}/{where['partition']}/{where['offset']}"
         self._dead_letters.produce(self.dead_letter_topic, msg.key(), value, headers, ref=ref)
         EVENTS_DEAD_LETTERED.labels(self.group_id, reason).inc()
-        log.warning("record dead-lettered", fields={
-            **where, "reason": reason, "error_class": type(exc).__name__, "error": str(exc)[:300],
-        })
+        log.warning(
+            "record dead-lettered",
+            fields={
+                **where,
+                "reason": reason,
+                "error_class": type(exc).__name__,
+                "error": str(exc)[:300],
+            },
+        )
 
     # --- offsets -------------------------------------------------------------------------------
 
@@ -227,7 +279,10 @@ class EventConsumer:
     def _commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
         if not next_offsets:
             return
-        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
+        offsets = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in next_offsets.items()
+        ]
         try:
             results = self._consumer.commit(offsets=offsets, asynchronous=False) or []
         except KafkaException as exc:
@@ -237,8 +292,15 @@ class EventConsumer:
             return
         for tp in results:
             if tp.error:
-                log.warning("offset commit failed", fields={"group": self.group_id, "topic": tp.topic,
-                                                           "partition": tp.partition, "error": str(tp.error)})
+                log.warning(
+                    "offset commit failed",
+                    fields={
+                        "group": self.group_id,
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "error": str(tp.error),
+                    },
+                )
 
 
 def _where(msg: Message) -> dict[str, Any]:

@@ -43,8 +43,14 @@ class DeadLetterSeal:
         except ValueError:
             return self._raw(value)
         changed = _each_personal(document, self._field)
-        return (json.dumps(document, ensure_ascii=False).encode(), MASKED if self.cipher is None else FIELDS) \
-            if changed else (value, None)
+        return (
+            (
+                json.dumps(document, ensure_ascii=False).encode(),
+                MASKED if self.cipher is None else FIELDS,
+            )
+            if changed
+            else (value, None)
+        )
 
     def opened(self, value: bytes, how: str | None) -> bytes:
         """The value as it was first consumed (JSON re-encoded): what a replay publishes again."""
@@ -53,7 +59,9 @@ class DeadLetterSeal:
         if how != FIELDS:
             return value
         document = json.loads(value)
-        _each_personal(document, lambda field, v: self._cipher().open(v, field) if is_sealed(v) else v)
+        _each_personal(
+            document, lambda field, v: self._cipher().open(v, field) if is_sealed(v) else v
+        )
         return json.dumps(document, ensure_ascii=False).encode()
 
     def _field(self, field: str, value: str) -> str:
@@ -64,7 +72,9 @@ class DeadLetterSeal:
         return "***" + value[-2:] if field == "phone" else "***"
 
     def _raw(self, value: bytes) -> tuple[bytes, str | None]:
-        text = value.decode("latin-1")  # any bytes, one character each: masking keeps the rest as it was
+        text = value.decode(
+            "latin-1"
+        )  # any bytes, one character each: masking keeps the rest as it was
         if mask_phones(text) == text:
             return value, None
         if self.cipher is None:
@@ -80,7 +90,13 @@ class DeadLetterSeal:
 def _each_personal(node: Any, change) -> bool:
     """Replace every personal field's text, at any depth, by change(field, text); True if any."""
     changed = False
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
     for key, child in list(items):
         if key in PERSONAL_FIELDS and isinstance(child, str) and child:
             node[key] = change(key, child)
@@ -95,10 +111,16 @@ def dead_letter_seal(settings: PlatformSettings) -> DeadLetterSeal:
     where neither is there (production without the Secret)."""
     configured = settings.dead_letter_keys is not None or settings.dead_letter_keys_file is not None
     if not configured and not settings.makes_development_keys:
-        log.warning("no dead-letter keyring (DEAD_LETTER_KEYS_FILE): personal fields of dead letters are masked, "
-                    "and cannot be replayed")
+        log.warning(
+            "no dead-letter keyring (DEAD_LETTER_KEYS_FILE): personal fields of dead letters are masked, "
+            "and cannot be replayed"
+        )
         return DeadLetterSeal(None)
     what = "the dead-letter keyring"
-    raw = settings.key(settings.dead_letter_keys, settings.dead_letter_keys_file,
-                       development_file="dead-letters.keys", what=what)
+    raw = settings.key(
+        settings.dead_letter_keys,
+        settings.dead_letter_keys_file,
+        development_file="dead-letters.keys",
+        what=what,
+    )
     return DeadLetterSeal(keyring(raw, what))

@@ -17,15 +17,14 @@ partitions per group, whatever the traffic.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
-
 from collections.abc import Iterable
+from contextlib import suppress
 
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import Gauge
 
-from shared.logging import get_logger
 from shared.kafka.security import client_config
+from shared.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -96,8 +95,10 @@ class LagStats(_Reporter):
         try:
             self.publish(partition_lags(json.loads(raw)))
         except Exception as exc:
-            log.warning("consumer statistics not understood", fields={"group": self.group,
-                                                                      "error": str(exc)[:200]})
+            log.warning(
+                "consumer statistics not understood",
+                fields={"group": self.group, "error": str(exc)[:200]},
+            )
 
 
 class GroupLagProbe(_Reporter):
@@ -114,7 +115,9 @@ class GroupLagProbe(_Reporter):
     def __init__(self, bootstrap: str, group: str, topics: Iterable[str], timeout_s: float = 5.0):
         super().__init__(group)
         self.bootstrap, self.topics, self.timeout_s = bootstrap, list(topics), timeout_s
-        self._consumer: Consumer | None = None  # made on first use: importing a worker connects to nothing
+        self._consumer: Consumer | None = (
+            None  # made on first use: importing a worker connects to nothing
+        )
         self.committed: dict[tuple[str, int], int] = {}  # as of the last measurement
         self.lags: Lags = {}
 
@@ -122,14 +125,17 @@ class GroupLagProbe(_Reporter):
         """Lag of every partition of the topics with records the group has not handled (from the
         earliest record where it has committed nothing); raises if Kafka does not answer."""
         consumer = self._reader()
-        partitions = [TopicPartition(topic, p) for topic in self.topics for p in self._partitions_of(topic)]
+        partitions = [
+            TopicPartition(topic, p) for topic in self.topics for p in self._partitions_of(topic)
+        ]
         answer = consumer.committed(partitions, timeout=self.timeout_s) if partitions else []
         committed, lags = {}, {}
         for tp in answer:
             if tp.error is not None:
                 continue
-            low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s,
-                                                       cached=False)
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s, cached=False
+            )
             if tp.offset < 0 and high <= low:
                 continue  # nothing committed and nothing to read
             # Nothing committed yet: the group reads from the earliest kept record, so all of them
@@ -142,8 +148,16 @@ class GroupLagProbe(_Reporter):
 
     def _reader(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer(client_config(self.bootstrap, {"group.id": self.group,
-                                       "enable.auto.commit": False, "socket.timeout.ms": int(self.timeout_s * 1000)}))
+            self._consumer = Consumer(
+                client_config(
+                    self.bootstrap,
+                    {
+                        "group.id": self.group,
+                        "enable.auto.commit": False,
+                        "socket.timeout.ms": int(self.timeout_s * 1000),
+                    },
+                )
+            )
         return self._consumer
 
     def _partitions_of(self, topic: str) -> list[int]:
@@ -159,4 +173,6 @@ class GroupLagProbe(_Reporter):
             self.publish(self.lags)
         except Exception as exc:
             self.lags, self.committed = {}, {}  # unknown, not unchanged
-            log.warning("consumer lag not measured", fields={"group": self.group, "error": str(exc)[:200]})
+            log.warning(
+                "consumer lag not measured", fields={"group": self.group, "error": str(exc)[:200]}
+            )

@@ -66,10 +66,16 @@ class TopicFanout:
             self._listeners.discard(listener)
 
     def run(self, stop: threading.Event) -> None:
-        consumer = Consumer(client_config(self.bootstrap, {
-            "group.id": f"{self.group_prefix}-{uuid.uuid4()}", "auto.offset.reset": "latest",
-            "enable.auto.commit": False,
-        }))
+        consumer = Consumer(
+            client_config(
+                self.bootstrap,
+                {
+                    "group.id": f"{self.group_prefix}-{uuid.uuid4()}",
+                    "auto.offset.reset": "latest",
+                    "enable.auto.commit": False,
+                },
+            )
+        )
         consumer.subscribe([self.topic], on_assign=lambda *_: self.assigned.set())
         try:
             while not stop.is_set():
@@ -87,7 +93,12 @@ class TopicFanout:
             event = from_kafka(headers, key, value)
         except EventError:
             return 0  # the topic's own consumers dead-letter it; a live page just skips it
-        item = {"id": event.id, "type": event.type, "time": event.time.isoformat(), "data": event.data}
+        item = {
+            "id": event.id,
+            "type": event.type,
+            "time": event.time.isoformat(),
+            "data": event.data,
+        }
         with self._lock:
             listeners = [l for l in self._listeners if l.wants(event.subject)]
         for listener in listeners:

@@ -14,8 +14,14 @@ from shared import topics
 from shared.events.contracts import Event, new_event, to_kafka
 from shared.kafka.security import client_config
 
-EVENTS_PUBLISHED = Counter("sangathan_events_published", "Events the broker acknowledged, by type", ["type"])
-PUBLISH_FAILURES = Counter("sangathan_event_publish_failures", "Messages the broker did not acknowledge, by topic", ["topic"])
+EVENTS_PUBLISHED = Counter(
+    "sangathan_events_published", "Events the broker acknowledged, by type", ["type"]
+)
+PUBLISH_FAILURES = Counter(
+    "sangathan_event_publish_failures",
+    "Messages the broker did not acknowledge, by topic",
+    ["topic"],
+)
 
 # Idempotence makes the producer's own retries safe (no duplicates, order kept per partition).
 # No compression: Faust's client (aiokafka) reads zstd, lz4 and snappy only with extra packages.
@@ -123,12 +129,21 @@ class EventPublisher:
         """Queue the event (validated on the way out); `flush` confirms it. Refs are event ids."""
         _, key, value, headers = to_kafka(event)
         self._producer.produce(
-            self._topic_for(event.type), key, value, headers, ref=event.id,
+            self._topic_for(event.type),
+            key,
+            value,
+            headers,
+            ref=event.id,
             on_delivered=EVENTS_PUBLISHED.labels(event.type).inc,
         )
 
     def emit(
-        self, event_type: str, data: dict[str, Any], *, event_id: str | None = None, time: datetime | None = None
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
     ) -> Event:
         """Build and publish an event from this publisher's source.
 

@@ -31,20 +31,28 @@ class KafkaSecurity(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(
-        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
     kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password_file: Path | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD_FILE")
     kafka_ssl_ca_file: Path | None = Field(None, validation_alias="KAFKA_SSL_CA_FILE")
 
     @model_validator(mode="after")
     def _complete(self):
-        if self.kafka_security_protocol in SASL and not (self.kafka_sasl_username and self.kafka_sasl_password_file):
-            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE")
+        if self.kafka_security_protocol in SASL and not (
+            self.kafka_sasl_username and self.kafka_sasl_password_file
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE"
+            )
         if self.kafka_ssl_ca_file and self.kafka_security_protocol not in TLS:
-            raise ValueError("KAFKA_SSL_CA_FILE is set but KAFKA_SECURITY_PROTOCOL is not SSL or SASL_SSL")
+            raise ValueError(
+                "KAFKA_SSL_CA_FILE is set but KAFKA_SECURITY_PROTOCOL is not SSL or SASL_SSL"
+            )
         return self
 
     @property
@@ -62,8 +70,11 @@ class KafkaSecurity(BaseSettings):
         """The librdkafka properties (confluent-kafka's config) for this security setting."""
         config = {"security.protocol": self.kafka_security_protocol}
         if self.sasl:
-            config |= {"sasl.mechanism": self.kafka_sasl_mechanism, "sasl.username": self.kafka_sasl_username,
-                       "sasl.password": self.password()}
+            config |= {
+                "sasl.mechanism": self.kafka_sasl_mechanism,
+                "sasl.username": self.kafka_sasl_username,
+                "sasl.password": self.password(),
+            }
         if self.tls and self.kafka_ssl_ca_file:
             config["ssl.ca.location"] = str(self.kafka_ssl_ca_file)
         return config
@@ -72,14 +83,22 @@ class KafkaSecurity(BaseSettings):
         """Verifies the brokers' certificates and names (against the CA file, else the system's)."""
         if not self.tls:
             return None
-        return ssl.create_default_context(cafile=str(self.kafka_ssl_ca_file) if self.kafka_ssl_ca_file else None)
+        return ssl.create_default_context(
+            cafile=str(self.kafka_ssl_ca_file) if self.kafka_ssl_ca_file else None
+        )
 
     def aiokafka(self) -> dict[str, Any]:
         """Keyword arguments for an aiokafka client."""
-        auth: dict[str, Any] = {"security_protocol": self.kafka_security_protocol, "ssl_context": self.ssl_context()}
+        auth: dict[str, Any] = {
+            "security_protocol": self.kafka_security_protocol,
+            "ssl_context": self.ssl_context(),
+        }
         if self.sasl:
-            auth |= {"sasl_mechanism": self.kafka_sasl_mechanism, "sasl_plain_username": self.kafka_sasl_username,
-                     "sasl_plain_password": self.password()}
+            auth |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.password(),
+            }
         return auth
 
     def faust_credentials(self):
@@ -87,8 +106,12 @@ class KafkaSecurity(BaseSettings):
         import faust
 
         if self.sasl:
-            return faust.SASLCredentials(username=self.kafka_sasl_username, password=self.password(),
-                                         mechanism=self.kafka_sasl_mechanism, ssl_context=self.ssl_context())
+            return faust.SASLCredentials(
+                username=self.kafka_sasl_username,
+                password=self.password(),
+                mechanism=self.kafka_sasl_mechanism,
+                ssl_context=self.ssl_context(),
+            )
         if self.tls:
             return faust.SSLCredentials(self.ssl_context())
         return None

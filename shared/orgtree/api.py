@@ -11,7 +11,6 @@ from shared.orgtree.levels import Unit
 from shared.orgtree.repository import OrgRegistry
 from shared.problems import ProblemError, problems
 
-
 # A unit id in a path: the same rule as the events' `booth_id`, so a malformed id is a 422 at the
 # door rather than a 403 or 404 further in. The examples are demo-tree units (`make up`), which
 # OpenAPI readers and the contract fuzzer (tests/e2e/test_contracts.py) can really reach.
@@ -50,19 +49,28 @@ def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
     @router.get("/{unit_id}", response_model=UnitDetailRead, responses=problems(404))
     def read_unit(unit_id: UnitId, registry: Registry) -> UnitDetailRead:
         unit = _known(registry, unit_id)
-        return UnitDetailRead(**{
-            **unit,
-            "ancestors": [UnitRead(**a) for a in registry.ancestors(unit)],
-            "children": [UnitRead(**c) for c in registry.children(unit_id)],
-        })
+        return UnitDetailRead(
+            **{
+                **unit,
+                "ancestors": [UnitRead(**a) for a in registry.ancestors(unit)],
+                "children": [UnitRead(**c) for c in registry.children(unit_id)],
+            }
+        )
 
     @router.get("/{unit_id}/booths", response_model=BoothPageRead, responses=problems(404))
-    def read_booth_page(unit_id: UnitId, registry: Registry, page: Annotated[int, Query(ge=0)] = 0) -> BoothPageRead:
+    def read_booth_page(
+        unit_id: UnitId, registry: Registry, page: Annotated[int, Query(ge=0)] = 0
+    ) -> BoothPageRead:
         """One page of the unit's booth ids, in tree order."""
         unit = _known(registry, unit_id)
         more = (page + 1) * PAGE_SIZE < unit["booths"]
-        return BoothPageRead(unit_id=unit_id, page=page, page_size=PAGE_SIZE,
-                             booths=registry.booth_page(unit_id, page), next_page=page + 1 if more else None)
+        return BoothPageRead(
+            unit_id=unit_id,
+            page=page,
+            page_size=PAGE_SIZE,
+            booths=registry.booth_page(unit_id, page),
+            next_page=page + 1 if more else None,
+        )
 
     return router
 
@@ -70,5 +78,7 @@ def units_router(get_registry: Callable[..., OrgRegistry]) -> APIRouter:
 def _known(registry: OrgRegistry, unit_id: str) -> Unit:
     unit = registry.get(unit_id)
     if unit is None:
-        raise ProblemError(404, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit_id!r}.")
+        raise ProblemError(
+            404, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit_id!r}."
+        )
     return unit

@@ -63,7 +63,9 @@ class StatePlan:
 SULTANPUR = PinnedDistrict(80, "Sultanpur", "सुल्तानपुर", assemblies=5, booths=2_172)
 
 STATES = (
-    StatePlan("UP", "Uttar Pradesh", "उत्तर प्रदेश", booths=162_069, districts=92, pinned=(SULTANPUR,)),
+    StatePlan(
+        "UP", "Uttar Pradesh", "उत्तर प्रदेश", booths=162_069, districts=92, pinned=(SULTANPUR,)
+    ),
     StatePlan("MH", "Maharashtra", "महाराष्ट्र", booths=98_140),
     StatePlan("WB", "West Bengal", "पश्चिम बंगाल", booths=80_530),
     StatePlan("BR", "Bihar", "बिहार", booths=77_462),
@@ -84,7 +86,15 @@ STATES = (
     StatePlan("DL", "Delhi", "दिल्ली", weight=13_600),
     StatePlan("JK", "Jammu and Kashmir", "जम्मू और कश्मीर", weight=11_800),
     StatePlan("UK", "Uttarakhand", "उत्तराखंड", weight=11_700),
-    StatePlan("HP", "Himachal Pradesh", "हिमाचल प्रदेश", booths=7_773, districts=17, assemblies=68, mandals=68),
+    StatePlan(
+        "HP",
+        "Himachal Pradesh",
+        "हिमाचल प्रदेश",
+        booths=7_773,
+        districts=17,
+        assemblies=68,
+        mandals=68,
+    ),
     StatePlan("ML", "Meghalaya", "मेघालय", weight=3_500),
     StatePlan("TR", "Tripura", "त्रिपुरा", weight=3_300),
     StatePlan("MN", "Manipur", "मणिपुर", weight=2_900),
@@ -94,7 +104,12 @@ STATES = (
     StatePlan("MZ", "Mizoram", "मिज़ोरम", weight=1_300),
     StatePlan("PY", "Puducherry", "पुडुचेरी", weight=1_000),
     StatePlan("CH", "Chandigarh", "चंडीगढ़", weight=600),
-    StatePlan("DH", "Dadra and Nagar Haveli and Daman and Diu", "दादरा और नगर हवेली और दमन और दीव", weight=600),
+    StatePlan(
+        "DH",
+        "Dadra and Nagar Haveli and Daman and Diu",
+        "दादरा और नगर हवेली और दमन और दीव",
+        weight=600,
+    ),
     StatePlan("LA", "Ladakh", "लद्दाख", weight=580),
     StatePlan("SK", "Sikkim", "सिक्किम", weight=580),
     StatePlan("AN", "Andaman and Nicobar Islands", "अंडमान और निकोबार द्वीपसमूह", weight=410),
@@ -129,8 +144,16 @@ def state_booths() -> dict[str, int]:
 
 
 def national_unit() -> Unit:
-    return Unit(id=NATIONAL_ID, level="national", parent=None, ancestors=[], state=None,
-                name="India", name_hi="भारत", booths=NATIONAL_BOOTHS)
+    return Unit(
+        id=NATIONAL_ID,
+        level="national",
+        parent=None,
+        ancestors=[],
+        state=None,
+        name="India",
+        name_hi="भारत",
+        booths=NATIONAL_BOOTHS,
+    )
 
 
 def generate_national(seed: int = DEFAULT_SEED) -> Iterator[Unit]:
@@ -144,8 +167,16 @@ def generate_state(code: str, seed: int = DEFAULT_SEED) -> Iterator[Unit]:
     plan = STATE_PLANS[code]
     rng = random.Random(f"{seed}:{code}")  # str seeds hash stably, unlike hash()
     booths = state_booths()[code]
-    state = Unit(id=f"{NATIONAL_ID}-{code}", level="state", parent=NATIONAL_ID, ancestors=[NATIONAL_ID],
-                 state=code, name=plan.name, name_hi=plan.name_hi, booths=booths)
+    state = Unit(
+        id=f"{NATIONAL_ID}-{code}",
+        level="state",
+        parent=NATIONAL_ID,
+        ancestors=[NATIONAL_ID],
+        state=code,
+        name=plan.name,
+        name_hi=plan.name_hi,
+        booths=booths,
+    )
     yield state
 
     n_districts = plan.districts or max(1, round(booths / BOOTHS_PER_DISTRICT))
@@ -157,19 +188,34 @@ def generate_state(code: str, seed: int = DEFAULT_SEED) -> Iterator[Unit]:
     assemblies = _with_pins(pins, free, "assemblies", n_assemblies, _vary(rng, len(free)))
     mandals = iter(apportion(n_mandals, _vary(rng, n_assemblies)))
     mandals_by_district = {n: [next(mandals) for _ in range(assemblies[n])] for n in assemblies}
-    district_booths = _with_pins(pins, free, "booths", booths, _vary(rng, len(free)),
-                                 [sum(mandals_by_district[n]) for n in free])
+    district_booths = _with_pins(
+        pins,
+        free,
+        "booths",
+        booths,
+        _vary(rng, len(free)),
+        [sum(mandals_by_district[n]) for n in free],
+    )
 
     for number in range(1, n_districts + 1):
         pin = pins.get(number)
-        district = _child(state, BY_NAME["district"], number, district_booths[number],
-                          (pin.name, pin.name_hi) if pin else None)
+        district = _child(
+            state,
+            BY_NAME["district"],
+            number,
+            district_booths[number],
+            (pin.name, pin.name_hi) if pin else None,
+        )
         yield district
         yield from _district(rng, district, mandals_by_district[number])
 
 
-def _district(rng: random.Random, district: Unit, mandals_per_assembly: list[int]) -> Iterator[Unit]:
-    shares = apportion(district["booths"], _vary(rng, len(mandals_per_assembly)), mandals_per_assembly)
+def _district(
+    rng: random.Random, district: Unit, mandals_per_assembly: list[int]
+) -> Iterator[Unit]:
+    shares = apportion(
+        district["booths"], _vary(rng, len(mandals_per_assembly)), mandals_per_assembly
+    )
     for number, (n_mandals, booths) in enumerate(zip(mandals_per_assembly, shares), 1):
         assembly = _child(district, BY_NAME["assembly"], number, booths)
         yield assembly
@@ -187,8 +233,14 @@ def _district(rng: random.Random, district: Unit, mandals_per_assembly: list[int
                     yield _child(sector, BY_NAME["booth"], next(part_numbers), 1)
 
 
-def _with_pins(pins: dict[int, PinnedDistrict], free: list[int], attr: str, total: int,
-               weights: list[int], minimum: int | list[int] = 1) -> dict[int, int]:
+def _with_pins(
+    pins: dict[int, PinnedDistrict],
+    free: list[int],
+    attr: str,
+    total: int,
+    weights: list[int],
+    minimum: int | list[int] = 1,
+) -> dict[int, int]:
     """Pinned districts keep their published figure; the free ones share the rest."""
     pinned = {n: getattr(pin, attr) for n, pin in pins.items()}
     shares = apportion(total - sum(pinned.values()), weights, minimum)
@@ -199,9 +251,17 @@ def _vary(rng: random.Random, n: int) -> list[int]:
     return [rng.randint(*VARIATION) for _ in range(n)]
 
 
-def _child(parent: Unit, level: Level, number: int, booths: int,
-           names: tuple[str, str] | None = None) -> Unit:
+def _child(
+    parent: Unit, level: Level, number: int, booths: int, names: tuple[str, str] | None = None
+) -> Unit:
     name, name_hi = names or (f"{level.label} {number}", f"{level.name_hi} {number}")
-    return Unit(id=child_id(parent["id"], level, number), level=level.name, parent=parent["id"],
-                ancestors=[*parent["ancestors"], parent["id"]], state=parent["state"],
-                name=name, name_hi=name_hi, booths=booths)
+    return Unit(
+        id=child_id(parent["id"], level, number),
+        level=level.name,
+        parent=parent["id"],
+        ancestors=[*parent["ancestors"], parent["id"]],
+        state=parent["state"],
+        name=name,
+        name_hi=name_hi,
+        booths=booths,
+    )

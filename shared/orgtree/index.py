@@ -33,8 +33,13 @@ def page_id(unit_id: str, page: int) -> str:
 
 
 def children_document(parent: Unit, children: Iterable[Unit]) -> dict:
-    return {"_id": parent["id"], "ancestors": [*parent["ancestors"], parent["id"]],
-            "children": sorted(({k: c[k] for k in CHILD_FIELDS} for c in children), key=lambda c: c["id"])}
+    return {
+        "_id": parent["id"],
+        "ancestors": [*parent["ancestors"], parent["id"]],
+        "children": sorted(
+            ({k: c[k] for k in CHILD_FIELDS} for c in children), key=lambda c: c["id"]
+        ),
+    }
 
 
 def children_of(document: dict | None) -> list[Unit]:
@@ -42,8 +47,19 @@ def children_of(document: dict | None) -> list[Unit]:
     if document is None:
         return []
     parent = document["_id"]
-    return [Unit(id=c["id"], level=c["level"], parent=parent, ancestors=document["ancestors"], state=c["state"],
-                 name=c["name"], name_hi=c["name_hi"], booths=c["booths"]) for c in document["children"]]
+    return [
+        Unit(
+            id=c["id"],
+            level=c["level"],
+            parent=parent,
+            ancestors=document["ancestors"],
+            state=c["state"],
+            name=c["name"],
+            name_hi=c["name_hi"],
+            booths=c["booths"],
+        )
+        for c in document["children"]
+    ]
 
 
 def merged_children(existing: dict | None, new: dict) -> dict:
@@ -57,6 +73,7 @@ def merged_children(existing: dict | None, new: dict) -> dict:
 @dataclass
 class _Open:
     """A unit whose subtree is still streaming in."""
+
     unit: Unit
     children: list[Unit] = field(default_factory=list)
     page: list[str] = field(default_factory=list)

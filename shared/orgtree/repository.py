@@ -60,11 +60,19 @@ class OrgRegistry:
 
     def loaded(self, tree: str, seed: int) -> int | None:
         """How many units a completed load of this tree left, or None if there was none."""
-        meta = self.meta.find_one({"_id": tree, "seed": seed, "version": GENERATOR_VERSION, "index": INDEX_VERSION})
+        meta = self.meta.find_one(
+            {"_id": tree, "seed": seed, "version": GENERATOR_VERSION, "index": INDEX_VERSION}
+        )
         return meta["units"] if meta else None
 
-    def load(self, units: Iterable[Unit], batch_size: int = 5000, *,
-             tree: str | None = None, seed: int | None = None) -> LoadReport:
+    def load(
+        self,
+        units: Iterable[Unit],
+        batch_size: int = 5000,
+        *,
+        tree: str | None = None,
+        seed: int | None = None,
+    ) -> LoadReport:
         """Insert units in unordered batches; units already present are left as they are.
 
         `units` must come depth-first, parents before children (the generator's order, or a
@@ -90,13 +98,25 @@ class OrgRegistry:
         if tree is not None:
             self.meta.replace_one(
                 {"_id": tree},
-                {"seed": seed, "version": GENERATOR_VERSION, "index": INDEX_VERSION, "units": total,
-                 "loaded_at": datetime.now(timezone.utc)},
+                {
+                    "seed": seed,
+                    "version": GENERATOR_VERSION,
+                    "index": INDEX_VERSION,
+                    "units": total,
+                    "loaded_at": datetime.now(timezone.utc),
+                },
                 upsert=True,
             )
         report = LoadReport(total, inserted, time.monotonic() - started, skipped=False)
-        log.info("org units loaded", fields={"tree": tree, "units": total, "inserted": inserted,
-                                             "seconds": round(report.seconds, 1)})
+        log.info(
+            "org units loaded",
+            fields={
+                "tree": tree,
+                "units": total,
+                "inserted": inserted,
+                "seconds": round(report.seconds, 1),
+            },
+        )
         return report
 
     def get(self, unit_id: str) -> Unit | None:
@@ -131,8 +151,15 @@ class OrgRegistry:
     def booth_units(self, booth_ids: Iterable[str]) -> dict[str, Unit]:
         """The booths among these ids that exist, by id: one lookup per sector, not per booth."""
         wanted = set(booth_ids)
-        sectors = {b.rsplit("-", 1)[0] for b in wanted if b.count("-") == len(LEVELS) - 1}  # booth depth
-        return {u["id"]: u for sector in sorted(sectors) for u in self.children(sector) if u["id"] in wanted}
+        sectors = {
+            b.rsplit("-", 1)[0] for b in wanted if b.count("-") == len(LEVELS) - 1
+        }  # booth depth
+        return {
+            u["id"]: u
+            for sector in sorted(sectors)
+            for u in self.children(sector)
+            if u["id"] in wanted
+        }
 
     def booth_ids_under(self, unit_id: str) -> Iterator[str]:
         """Every booth id in the unit's subtree (the booth itself, for a booth), streamed page by page."""
@@ -172,22 +199,31 @@ class OrgRegistry:
     def level_counts(self, state: str | None = None) -> dict[str, int]:
         """Units per level, in level order (for a state, or the whole registry)."""
         match = {"state": state} if state else {}
-        rows = self.units.aggregate([{"$match": match}, {"$group": {"_id": "$level", "n": {"$sum": 1}}}])
+        rows = self.units.aggregate(
+            [{"$match": match}, {"$group": {"_id": "$level", "n": {"$sum": 1}}}]
+        )
         counts = {row["_id"]: row["n"] for row in rows}
         return {level.name: counts[level.name] for level in LEVELS if level.name in counts}
 
     def _insert_new(self, batch: list[dict]) -> int:
         return len(batch) - len(insert_ignoring_duplicates(self.units, batch))
+
     def _write_index(self, docs: list[tuple[str, dict]]) -> None:
         children = [doc for kind, doc in docs if kind == "children"]
         # Each state's load brings the nation's unit: its children are those of every load.
-        children = [merged_children(self.child_lists.find_one({"_id": NATIONAL_ID}), doc)
-                    if doc["_id"] == NATIONAL_ID else doc for doc in children]
+        children = [
+            merged_children(self.child_lists.find_one({"_id": NATIONAL_ID}), doc)
+            if doc["_id"] == NATIONAL_ID
+            else doc
+            for doc in children
+        ]
         _put_all(self.child_lists, children)
         _put_all(self.booth_pages, [doc for kind, doc in docs if kind == "pages"])
 
     def _refuse_other_trees(self, seed: int | None) -> None:
-        other = self.meta.find_one({"$or": [{"seed": {"$ne": seed}}, {"version": {"$ne": GENERATOR_VERSION}}]})
+        other = self.meta.find_one(
+            {"$or": [{"seed": {"$ne": seed}}, {"version": {"$ne": GENERATOR_VERSION}}]}
+        )
         if other:
             raise TreeMismatch(
                 f"registry holds tree {other['_id']!r} (seed {other['seed']}, version {other['version']}); "

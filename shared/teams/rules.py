@@ -43,7 +43,9 @@ class TeamRules:
         held = sum(1 for r, _ in members if r == role)
         if held >= self.roles[role].max:
             seats = self.roles[role].max
-            return f"role {role} is already filled ({seats} seat{'s' if seats != 1 else ''} per booth)"
+            return (
+                f"role {role} is already filled ({seats} seat{'s' if seats != 1 else ''} per booth)"
+            )
         return None
 
     def is_complete(self, members: Iterable[tuple[str, str]]) -> bool:

@@ -47,5 +47,5 @@ def test_metrics_carry_state_gauges_only(organiser_token):
             break
         time.sleep(0.5)
     assert re.search(r'^sangathan_coverage_booths_total\{state="IN-HP"\} 7773\.0$', text, re.M)
-    labels = re.findall(r'^sangathan_coverage_\w+\{([^}]*)\}', text, re.M)
+    labels = re.findall(r"^sangathan_coverage_\w+\{([^}]*)\}", text, re.M)
     assert labels and all(re.fullmatch(r'state="IN-[A-Z]{2}"', label) for label in labels)

@@ -47,7 +47,9 @@ def booth(organiser):
     booth_id = random_booth()
     team = httpx.get(f"{APPOINTMENTS}/booths/{booth_id}/team", headers=organiser).json()
     for member in team["members"]:
-        httpx.delete(f"{APPOINTMENTS}/booths/{booth_id}/appointments/{member['id']}", headers=organiser)
+        httpx.delete(
+            f"{APPOINTMENTS}/booths/{booth_id}/appointments/{member['id']}", headers=organiser
+        )
     return booth_id
 
 
@@ -66,7 +68,9 @@ def appoint(booth_id: str, headers: dict, role: str = "booth_president", **extra
 def code_for(appointment_id: str) -> str:
     deliveries = []
     for _ in range(100):
-        deliveries = httpx.get(f"{OTP}/v1/dev/deliveries", params={"appointment_id": appointment_id}).json()["deliveries"]
+        deliveries = httpx.get(
+            f"{OTP}/v1/dev/deliveries", params={"appointment_id": appointment_id}
+        ).json()["deliveries"]
         if deliveries:
             return deliveries[0]["code"]
         threading.Event().wait(0.1)
@@ -74,17 +78,24 @@ def code_for(appointment_id: str) -> str:
 
 
 def verify(booth_id: str, appointment_id: str, code: str, headers: dict) -> httpx.Response:
-    return httpx.post(f"{APPOINTMENTS}/booths/{booth_id}/appointments/{appointment_id}/verification",
-                      json={"code": code}, headers=headers, timeout=10)
+    return httpx.post(
+        f"{APPOINTMENTS}/booths/{booth_id}/appointments/{appointment_id}/verification",
+        json={"code": code},
+        headers=headers,
+        timeout=10,
+    )
 
 
 def test_a_president_appointed_over_http_is_verified_by_otp_and_shows_on_portal_and_kafka(
-        booth, organiser, appointment_events):
+    booth, organiser, appointment_events
+):
     created = appoint(booth, organiser)
     assert created.status_code == 201, created.text
     appointment = created.json()
     assert appointment["status"] == "pending_verification"
-    assert appointment["phone"].startswith("+91") and "*" in appointment["phone"], "phones are masked"
+    assert appointment["phone"].startswith("+91") and "*" in appointment["phone"], (
+        "phones are masked"
+    )
 
     verified = verify(booth, appointment["id"], code_for(appointment["id"]), organiser)
     # 200 once verified; 202 if the confirmation is still on its way through Kafka.
@@ -96,9 +107,13 @@ def test_a_president_appointed_over_http_is_verified_by_otp_and_shows_on_portal_
     assert all("phone" not in e.data for e in events)
 
 
-def wait_for_status(booth: str, appointment_id: str, status: str, headers: dict, timeout_s: float = 15) -> bool:
+def wait_for_status(
+    booth: str, appointment_id: str, status: str, headers: dict, timeout_s: float = 15
+) -> bool:
     for _ in range(int(timeout_s * 10)):
-        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()["members"]
+        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()[
+            "members"
+        ]
         if [(m["id"], m["status"]) for m in members] == [(appointment_id, status)]:
             return True
         threading.Event().wait(0.1)
@@ -113,15 +128,21 @@ def test_five_wrong_codes_lock_the_code_and_the_portal_says_so(booth, organiser)
         refused = verify(booth, appointment["id"], wrong, organiser)
         assert refused.status_code == 422 and refused.json()["type"].endswith("/otp-rejected")
     # The code is dead: the OTP service refuses it, or appointments already knows it is locked.
-    assert verify(booth, appointment["id"], right, organiser).status_code in (422, 409), "the code is dead"
+    assert verify(booth, appointment["id"], right, organiser).status_code in (422, 409), (
+        "the code is dead"
+    )
     for _ in range(50):
-        member = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"][0]
+        member = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()[
+            "members"
+        ][0]
         if member["otp_failure"]:
             break
         threading.Event().wait(0.1)
     assert member["status"] == "pending_verification" and member["otp_failure"] == "locked"
     # The organiser may ask for a new code (the OTP service's resend cooldown decides when one goes).
-    resent = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment['id']}/otp", headers=organiser)
+    resent = httpx.post(
+        f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment['id']}/otp", headers=organiser
+    )
     assert resent.status_code == 202 and resent.json()["otp_failure"] is None
 
 
@@ -143,7 +164,9 @@ def test_a_bad_phone_is_a_problem_naming_the_field_and_leaves_no_record(booth, o
     assert refused.json()["type"].endswith("/invalid-phone")
     assert refused.json()["errors"][0]["field"] == "phone"
     assert "67890" not in refused.text, "the submitted value is not echoed"
-    assert httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
+    assert (
+        httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
+    )
 
 
 def test_an_unknown_booth_is_a_404_problem(organiser):
@@ -154,7 +177,9 @@ def test_an_unknown_booth_is_a_404_problem(organiser):
 def test_a_malformed_booth_id_is_a_422_problem_naming_the_path_not_a_403(organiser_token):
     national = organiser_token("IN", sub="user-national")
     refused = httpx.get(f"{APPOINTMENTS}/booths/not%20a%20booth/team", headers=national)
-    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "path.booth_id", refused.text
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "path.booth_id", (
+        refused.text
+    )
 
 
 def test_a_filled_seat_is_a_409_problem(booth, organiser):
@@ -174,13 +199,17 @@ def test_a_retried_request_with_the_same_idempotency_key_creates_one_appointment
     assert len(members) == 1
 
 
-def test_an_idempotent_appointment_keeps_no_guessable_hash_of_the_name_and_phone(booth, organiser, settings):
+def test_an_idempotent_appointment_keeps_no_guessable_hash_of_the_name_and_phone(
+    booth, organiser, settings
+):
     body = {"role": "whatsapp_pramukh", "name": "Ravi Kumar", "phone": phone(), "gender": "male"}
     headers = {**organiser, "Idempotency-Key": f"hash-{random.random()}"}
     first = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json=body, headers=headers)
     assert first.status_code == 201, first.text
 
-    stored = MongoClient(settings.mongo_url)[settings.mongo_db].booth_teams.find_one({"_id": booth})["idempotency"]
+    stored = MongoClient(settings.mongo_url)[settings.mongo_db].booth_teams.find_one(
+        {"_id": booth}
+    )["idempotency"]
     e164 = body["phone"].replace(" ", "")
     old_fingerprint = "|".join([body["role"], body["name"], e164, body["gender"], "sms", ""])
     assert hashlib.sha256(old_fingerprint.encode()).hexdigest() not in repr(stored)
@@ -188,9 +217,18 @@ def test_an_idempotent_appointment_keeps_no_guessable_hash_of_the_name_and_phone
 
     again = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json=body, headers=headers)
     assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
-    for changed in ({"name": "Ravi Kumar Singh"}, {"phone": phone()}, {"gender": "other"}, {"channel": "whatsapp"}):
-        other = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json={**body, **changed}, headers=headers)
-        assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused"), changed
+    for changed in (
+        {"name": "Ravi Kumar Singh"},
+        {"phone": phone()},
+        {"gender": "other"},
+        {"channel": "whatsapp"},
+    ):
+        other = httpx.post(
+            f"{APPOINTMENTS}/booths/{booth}/appointments", json={**body, **changed}, headers=headers
+        )
+        assert other.status_code == 422 and other.json()["type"].endswith(
+            "/idempotency-key-reused"
+        ), changed
 
 
 def test_a_bulk_csv_appoints_the_good_rows_and_reports_the_bad_ones(organiser, booth):
@@ -206,20 +244,32 @@ def test_a_bulk_csv_appoints_the_good_rows_and_reports_the_bad_ones(organiser, b
         f"IN-HP-D06-A01-M01-S01-B001,member,Sita,{phone()},female",  # outside the unit
         f"{other},member,Gopal,{phone()},male",
     ]
-    response = httpx.post(f"{APPOINTMENTS}/units/{DISTRICT}/appointments/import", content="\n".join(rows) + "\n",
-                          headers={**organiser, "Content-Type": "text/csv"}, timeout=60)
+    response = httpx.post(
+        f"{APPOINTMENTS}/units/{DISTRICT}/appointments/import",
+        content="\n".join(rows) + "\n",
+        headers={**organiser, "Content-Type": "text/csv"},
+        timeout=60,
+    )
     assert response.status_code == 200, response.text
     lines = [json.loads(line) for line in response.text.splitlines()]
     refused = {line["row"]: line["problem"]["field"] for line in lines if "problem" in line}
     assert refused == {3: "phone", 4: "role", 6: "booth_id"}
     assert lines[-1] == {"summary": {"rows": 6, "appointed": 3, "unchanged": 0, "refused": 3}}
-    roles = {m["role"] for m in httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"]}
+    roles = {
+        m["role"]
+        for m in httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()[
+            "members"
+        ]
+    }
     assert roles == {"booth_president", "labharthi_pramukh"}
 
 
 def test_a_csv_without_the_required_columns_is_a_problem(organiser):
-    response = httpx.post(f"{APPOINTMENTS}/units/{DISTRICT}/appointments/import", content="booth,name\nx,y\n",
-                          headers={**organiser, "Content-Type": "text/csv"})
+    response = httpx.post(
+        f"{APPOINTMENTS}/units/{DISTRICT}/appointments/import",
+        content="booth,name\nx,y\n",
+        headers={**organiser, "Content-Type": "text/csv"},
+    )
     assert response.status_code == 422 and response.json()["type"].endswith("/bad-csv")
 
 
@@ -229,8 +279,12 @@ def test_a_portal_page_sees_appointment_changes_live(booth, organiser):
     connected, done = threading.Event(), threading.Event()
 
     def listen():
-        with httpx.stream("GET", f"{APPOINTMENTS}/units/{mandal}/appointments/live", headers=organiser,
-                          timeout=httpx.Timeout(20)) as stream:
+        with httpx.stream(
+            "GET",
+            f"{APPOINTMENTS}/units/{mandal}/appointments/live",
+            headers=organiser,
+            timeout=httpx.Timeout(20),
+        ) as stream:
             for line in stream.iter_lines():
                 if line.startswith(": connected"):
                     connected.set()
@@ -259,11 +313,18 @@ def test_the_notifier_reads_verified_recipients_with_its_service_token_only(boot
     assert wait_for_status(booth, appointment["id"], "verified", organiser)
     mandal = booth.rsplit("-", 2)[0]
     service = {"Authorization": f"Bearer {(LOCAL_TOKENS / 'notifier.jwt').read_text().strip()}"}
-    response = httpx.get(f"{APPOINTMENTS}/internal/recipients", params={"unit": mandal, "roles": "booth_president"},
-                         headers=service)
+    response = httpx.get(
+        f"{APPOINTMENTS}/internal/recipients",
+        params={"unit": mandal, "roles": "booth_president"},
+        headers=service,
+    )
     assert response.status_code == 200
     recipients = [json.loads(line) for line in response.text.splitlines()]
     mine = [r for r in recipients if r["appointment_id"] == appointment["id"]]
     assert len(mine) == 1 and mine[0]["phone"].startswith("+91") and mine[0]["booth_id"] == booth
-    assert httpx.get(f"{APPOINTMENTS}/internal/recipients", params={"unit": mandal},
-                     headers=organiser).status_code == 403
+    assert (
+        httpx.get(
+            f"{APPOINTMENTS}/internal/recipients", params={"unit": mandal}, headers=organiser
+        ).status_code
+        == 403
+    )

@@ -5,15 +5,14 @@ refused, one import at a time, unreadable CSVs, and "president elsewhere" told o
 import os
 import random
 import socket
-import threading
 import time
 import uuid
 
 import httpx
 import pytest
 
-from tests.e2e.test_appointments_flow import APPOINTMENTS, OTP, appoint, code_for, phone, verify
 from shared.auth.keys import LOCAL_TOKENS
+from tests.e2e.test_appointments_flow import APPOINTMENTS, OTP, appoint, code_for, phone, verify
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +28,9 @@ def empty_booth(district: str, headers: dict) -> str:
     unit = district
     while unit.count("-") < 6:
         unit = random.choice(httpx.get(f"{APPOINTMENTS}/units/{unit}").json()["children"])["id"]
-    for member in httpx.get(f"{APPOINTMENTS}/booths/{unit}/team", headers=headers).json()["members"]:
+    for member in httpx.get(f"{APPOINTMENTS}/booths/{unit}/team", headers=headers).json()[
+        "members"
+    ]:
         httpx.delete(f"{APPOINTMENTS}/booths/{unit}/appointments/{member['id']}", headers=headers)
     return unit
 
@@ -41,15 +42,22 @@ def locked(booth: str, appointment_id: str, headers: dict) -> None:
     for _ in range(5):
         verify(booth, appointment_id, wrong, headers)
     for _ in range(100):
-        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()["members"]
+        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()[
+            "members"
+        ]
         if any(m["id"] == appointment_id and m["otp_failure"] == "locked" for m in members):
             return
         time.sleep(0.1)
     raise AssertionError("the lock never reached the portal")
 
 
-def test_an_organiser_hammering_a_locked_code_is_throttled_while_another_organiser_verifies(organiser_token):
-    hammerer, other = organiser_token("IN-HP-D05", sub=someone()), organiser_token("IN-HP-D07", sub=someone())
+def test_an_organiser_hammering_a_locked_code_is_throttled_while_another_organiser_verifies(
+    organiser_token,
+):
+    hammerer, other = (
+        organiser_token("IN-HP-D05", sub=someone()),
+        organiser_token("IN-HP-D07", sub=someone()),
+    )
     booth = empty_booth("IN-HP-D05", hammerer)
     appointment = appoint(booth, hammerer).json()
     locked(booth, appointment["id"], hammerer)
@@ -64,15 +72,22 @@ def test_an_organiser_hammering_a_locked_code_is_throttled_while_another_organis
     assert int(throttled[0].headers["Retry-After"]) >= 1
     theirs_booth = empty_booth("IN-HP-D07", other)
     theirs = appoint(theirs_booth, other).json()
-    assert verify(theirs_booth, theirs["id"], code_for(theirs["id"]), other).status_code in (200, 202)
+    assert verify(theirs_booth, theirs["id"], code_for(theirs["id"]), other).status_code in (
+        200,
+        202,
+    )
 
 
 def test_the_otp_service_budgets_each_organiser_a_service_acts_for():
     service = {"Authorization": f"Bearer {(LOCAL_TOKENS / 'appointments.jwt').read_text().strip()}"}
 
     def verification(organiser: str) -> httpx.Response:
-        body = {"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4()), "code": "123456",
-                "on_behalf_of": organiser}
+        body = {
+            "request_id": str(uuid.uuid4()),
+            "appointment_id": str(uuid.uuid4()),
+            "code": "123456",
+            "on_behalf_of": organiser,
+        }
         return httpx.post(f"{OTP}/v1/verifications", json=body, headers=service)
 
     hammerer = someone()
@@ -93,19 +108,29 @@ def test_an_unknown_field_is_refused_naming_it(organiser_token):
     refused = appoint(booth, organiser, nickname="x")
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["nickname"]
-    assert httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
+    assert (
+        httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
+    )
 
 
 def test_a_padded_body_is_refused_with_413_as_it_streams(organiser_token):
     organiser = organiser_token("IN-HP-D05", sub=someone())
     booth = empty_booth("IN-HP-D05", organiser)
-    body = (f'{{"role": "booth_president", "name": "A", "phone": "{phone()}", "gender": "female", "pad": "'
-            + "x" * (5 * 1024 * 1024) + '"}').encode()
-    declared = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", content=body,
-                          headers={**organiser, "Content-Type": "application/json"})
-    chunked = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments",
-                         content=(body[i:i + 65536] for i in range(0, len(body), 65536)),
-                         headers={**organiser, "Content-Type": "application/json"})
+    body = (
+        f'{{"role": "booth_president", "name": "A", "phone": "{phone()}", "gender": "female", "pad": "'
+        + "x" * (5 * 1024 * 1024)
+        + '"}'
+    ).encode()
+    declared = httpx.post(
+        f"{APPOINTMENTS}/booths/{booth}/appointments",
+        content=body,
+        headers={**organiser, "Content-Type": "application/json"},
+    )
+    chunked = httpx.post(
+        f"{APPOINTMENTS}/booths/{booth}/appointments",
+        content=(body[i : i + 65536] for i in range(0, len(body), 65536)),
+        headers={**organiser, "Content-Type": "application/json"},
+    )
     for refused in (declared, chunked):
         assert refused.status_code == 413, refused.text
         assert refused.json()["type"].endswith("/body-too-large")
@@ -114,8 +139,12 @@ def test_a_padded_body_is_refused_with_413_as_it_streams(organiser_token):
 def test_a_large_body_without_a_token_is_refused_before_it_is_read():
     """20 MB announced, 1 KB sent: the 401 comes without waiting for the rest."""
     with socket.create_connection((HOST, PORT), timeout=5) as conn:
-        conn.sendall(b"POST /booths/IN-HP-D05-A01-M01-S01-B001/appointments HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 20971520\r\n\r\n" + b"{" + b" " * 1023)
+        conn.sendall(
+            b"POST /booths/IN-HP-D05-A01-M01-S01-B001/appointments HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 20971520\r\n\r\n"
+            + b"{"
+            + b" " * 1023
+        )
         answer = _read_until_closed(conn)
     assert answer.startswith("HTTP/1.1 401"), answer[:200]
     assert "/unauthenticated" in answer
@@ -130,14 +159,18 @@ def _read_until_closed(conn: socket.socket) -> str:
 
 
 def csv_upload(unit: str, headers: dict, content) -> httpx.Response:
-    return httpx.post(f"{APPOINTMENTS}/units/{unit}/appointments/import", content=content,
-                      headers={**headers, "Content-Type": "text/csv"}, timeout=30)
+    return httpx.post(
+        f"{APPOINTMENTS}/units/{unit}/appointments/import",
+        content=content,
+        headers={**headers, "Content-Type": "text/csv"},
+        timeout=30,
+    )
 
 
 def test_a_csv_field_over_128_kib_answers_bad_csv(organiser_token):
     organiser = organiser_token("IN-HP-D05", sub=someone())
     booth = empty_booth("IN-HP-D05", organiser)
-    rows = f"booth_id,role,name,phone,gender\n{booth},booth_president,\"{'a' * 200_000}\",+919812345678,female\n"
+    rows = f'booth_id,role,name,phone,gender\n{booth},booth_president,"{"a" * 200_000}",+919812345678,female\n'
     refused = csv_upload("IN-HP-D05", organiser, rows.encode())
     assert refused.status_code == 422, refused.text
     assert refused.json()["type"].endswith("/bad-csv")
@@ -147,8 +180,10 @@ def test_a_csv_field_over_128_kib_answers_bad_csv(organiser_token):
 def test_an_organiser_runs_one_import_at_a_time(organiser_token):
     organiser = organiser_token("IN-HP-D05", sub=someone())
     booth = empty_booth("IN-HP-D05", organiser)
-    head = (f"POST /units/IN-HP-D05/appointments/import HTTP/1.1\r\nHost: x\r\n{_header(organiser)}\r\n"
-            f"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n").encode()
+    head = (
+        f"POST /units/IN-HP-D05/appointments/import HTTP/1.1\r\nHost: x\r\n{_header(organiser)}\r\n"
+        f"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n"
+    ).encode()
     with socket.create_connection((HOST, PORT), timeout=5) as first:
         first.sendall(head + b"booth_id,role,name,phone,gender\n")  # still uploading
         time.sleep(0.5)
@@ -172,8 +207,10 @@ def _header(headers: dict) -> str:
 def test_a_csv_row_with_a_bad_locale_is_refused_like_the_single_route(organiser_token):
     organiser = organiser_token("IN-HP-D05", sub=someone())
     booth = empty_booth("IN-HP-D05", organiser)
-    rows = (f"booth_id,role,name,phone,gender,locale\n{booth},booth_president,Asha,{phone()},female,hindi\n"
-            f"{booth},member,Ravi,{phone()},male,en-IN\n")
+    rows = (
+        f"booth_id,role,name,phone,gender,locale\n{booth},booth_president,Asha,{phone()},female,hindi\n"
+        f"{booth},member,Ravi,{phone()},male,en-IN\n"
+    )
     report = csv_upload("IN-HP-D05", organiser, rows.encode())
     lines = [line for line in report.text.splitlines() if '"problem"' in line]
     assert len(lines) == 1 and '"field": "locale"' in lines[0], report.text
@@ -190,8 +227,13 @@ def test_an_identity_providers_subject_of_any_shape_still_gets_the_code_sent(org
     assert code_for(created.json()["id"])
 
 
-def test_president_elsewhere_is_told_only_inside_ones_unit_and_refusals_are_limited(organiser_token):
-    home, state = organiser_token("IN-HP-D05", sub=someone()), organiser_token("IN-HP", sub=someone())
+def test_president_elsewhere_is_told_only_inside_ones_unit_and_refusals_are_limited(
+    organiser_token,
+):
+    home, state = (
+        organiser_token("IN-HP-D05", sub=someone()),
+        organiser_token("IN-HP", sub=someone()),
+    )
     prober = organiser_token("IN-HP-D06", sub=someone())
     president = phone()
     assert appoint(empty_booth("IN-HP-D05", home), home, phone=president).status_code == 201
@@ -201,7 +243,9 @@ def test_president_elsewhere_is_told_only_inside_ones_unit_and_refusals_are_limi
     assert neutral.status_code == 409 and neutral.json()["type"].endswith("/appointment-refused")
     assert "president" not in neutral.text
     precise = appoint(empty_booth("IN-HP-D07", state), state, phone=president)
-    assert precise.status_code == 409 and precise.json()["type"].endswith("/already-president-elsewhere")
+    assert precise.status_code == 409 and precise.json()["type"].endswith(
+        "/already-president-elsewhere"
+    )
 
     answers = [appoint(elsewhere, prober, phone=president).status_code for _ in range(25)]
     assert 429 in answers, answers
@@ -209,12 +253,17 @@ def test_president_elsewhere_is_told_only_inside_ones_unit_and_refusals_are_limi
     assert appoint(elsewhere, prober).status_code == 429
 
 
-def test_a_day_of_wrong_codes_bars_the_appointment_until_a_higher_organiser_unlocks_it(organiser_token, settings):
+def test_a_day_of_wrong_codes_bars_the_appointment_until_a_higher_organiser_unlocks_it(
+    organiser_token, settings
+):
     from datetime import datetime, timedelta, timezone
 
     from pymongo import MongoClient
 
-    appointer, state = organiser_token("IN-HP-D05", sub=someone()), organiser_token("IN-HP", sub=someone())
+    appointer, state = (
+        organiser_token("IN-HP-D05", sub=someone()),
+        organiser_token("IN-HP", sub=someone()),
+    )
     booth = empty_booth("IN-HP-D05", appointer)
     appointment = appoint(booth, appointer).json()
     right = code_for(appointment["id"])
@@ -225,14 +274,26 @@ def test_a_day_of_wrong_codes_bars_the_appointment_until_a_higher_organiser_unlo
     for a in doc["appointments"]:
         if a["id"] == appointment["id"]:
             a["wrong_codes"] = earlier
-    assert teams.update_one({"_id": booth, "version": doc["version"]},
-                            {"$set": {"appointments": doc["appointments"]}}).matched_count == 1
+    assert (
+        teams.update_one(
+            {"_id": booth, "version": doc["version"]},
+            {"$set": {"appointments": doc["appointments"]}},
+        ).matched_count
+        == 1
+    )
     base = f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment['id']}"
 
-    assert verify(booth, appointment["id"], f"{(int(right) + 1) % 1_000_000:06d}", appointer).status_code == 422
+    assert (
+        verify(
+            booth, appointment["id"], f"{(int(right) + 1) % 1_000_000:06d}", appointer
+        ).status_code
+        == 422
+    )
     barred = verify(booth, appointment["id"], right, appointer)
     assert barred.status_code == 409 and barred.json()["type"].endswith("/appointment-barred")
-    assert httpx.post(f"{base}/otp", headers=appointer).json()["type"].endswith("/appointment-barred")
+    assert (
+        httpx.post(f"{base}/otp", headers=appointer).json()["type"].endswith("/appointment-barred")
+    )
     own = httpx.post(f"{base}/unlock", headers=appointer)
     assert own.status_code == 403 and own.json()["type"].endswith("/unlock-not-allowed")
     unlocked = httpx.post(f"{base}/unlock", headers=state)
@@ -257,32 +318,55 @@ def test_an_organiser_has_codes_sent_to_a_days_allowance_of_new_numbers(organise
     assert refused.status_code == 429 and refused.headers["Retry-After"].isdigit()
     rows = f"booth_id,role,name,phone,gender\n{booth},booth_president,Asha,{phone()},female\n"
     assert csv_upload("IN-HP-D05", organiser, rows.encode()).status_code == 429
-    assert httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
-    assert appoint(booth, organiser_token("IN-HP-D05", sub=someone())).status_code == 201, "others go on"
+    assert (
+        httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=organiser).json()["members"] == []
+    )
+    assert appoint(booth, organiser_token("IN-HP-D05", sub=someone())).status_code == 201, (
+        "others go on"
+    )
 
 
 def test_the_notifier_refuses_unknown_fields_and_caps_its_webhook_before_reading_it():
     notifier = os.environ.get("NOTIFIER_URL", "http://127.0.0.1:8003")
     otp = {"Authorization": f"Bearer {(LOCAL_TOKENS / 'otp.jwt').read_text().strip()}"}
-    body = {"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4()),
-            "booth_id": "IN-HP-D05-A01-M01-S01-B001", "phone": "+919812345678", "channel": "sms",
-            "locale": "en", "text": "123456 is your code", "priority": "bulk"}
+    body = {
+        "request_id": str(uuid.uuid4()),
+        "appointment_id": str(uuid.uuid4()),
+        "booth_id": "IN-HP-D05-A01-M01-S01-B001",
+        "phone": "+919812345678",
+        "channel": "sms",
+        "locale": "en",
+        "text": "123456 is your code",
+        "priority": "bulk",
+    }
     refused = httpx.post(f"{notifier}/v1/otp-deliveries", json=body, headers=otp)
-    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["priority"]
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == [
+        "priority"
+    ]
     # The provider's webhook carries no bearer token (its signature is checked): only the cap applies.
-    webhook = httpx.post(f"{notifier}/v1/webhooks/provider", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                         headers={"Content-Type": "application/json"})
+    webhook = httpx.post(
+        f"{notifier}/v1/webhooks/provider",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert webhook.status_code == 413 and webhook.json()["type"].endswith("/body-too-large")
     unsigned = httpx.post(f"{notifier}/v1/webhooks/provider", json={"statuses": []})
     assert unsigned.status_code == 401 and unsigned.json()["type"].endswith("/bad-signature")
 
 
 def test_a_csv_row_for_a_president_elsewhere_is_told_neutrally_outside_ones_unit(organiser_token):
-    home, prober = organiser_token("IN-HP-D05", sub=someone()), organiser_token("IN-HP-D06", sub=someone())
+    home, prober = (
+        organiser_token("IN-HP-D05", sub=someone()),
+        organiser_token("IN-HP-D06", sub=someone()),
+    )
     president = phone()
     assert appoint(empty_booth("IN-HP-D05", home), home, phone=president).status_code == 201
     booth = empty_booth("IN-HP-D06", prober)
-    report = csv_upload("IN-HP-D06", prober, f"booth_id,role,name,phone,gender\n"
-                                             f"{booth},booth_president,Asha,{president},female\n".encode())
+    report = csv_upload(
+        "IN-HP-D06",
+        prober,
+        f"booth_id,role,name,phone,gender\n"
+        f"{booth},booth_president,Asha,{president},female\n".encode(),
+    )
     [line] = [line for line in report.text.splitlines() if '"problem"' in line]
     assert '"type": "appointment-refused"' in line and "president" not in line

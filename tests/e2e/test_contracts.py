@@ -17,10 +17,17 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-CHECKS = ",".join([
-    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
-    "response_schema_conformance", "unsupported_method", "allow_header_conformance",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "unsupported_method",
+        "allow_header_conformance",
+    ]
+)
 EXAMPLES_PER_OPERATION = 5
 TIME_CAP_S = 240
 # Streams stay open while the client does; a fuzzer's request would only time out.
@@ -34,7 +41,9 @@ class Run:
     caller: str  # "organiser", a service's name whose token to send, or "" for none
     include: str = ""  # path regex; empty: every operation
     exclude: str = STREAMS
-    server_errors_expected: str = ""  # statuses 5xx a service answers on purpose (the provider simulator's 503)
+    server_errors_expected: str = (
+        ""  # statuses 5xx a service answers on purpose (the provider simulator's 503)
+    )
 
 
 RUNS = [
@@ -60,28 +69,56 @@ def _token(caller: str) -> str:
 def _config(run: Run, folder: Path) -> Path:
     """schemathesis.toml for one run: statuses it must not count as server errors."""
     path = folder / f"{run.name}.toml"
-    expected = ["2XX", "3XX", "4XX"] + ([run.server_errors_expected] if run.server_errors_expected else [])
-    path.write_text("[checks.not_a_server_error]\nexpected-statuses = [%s]\n"
-                    % ", ".join(f'"{s}"' for s in expected))
+    expected = ["2XX", "3XX", "4XX"] + (
+        [run.server_errors_expected] if run.server_errors_expected else []
+    )
+    path.write_text(
+        "[checks.not_a_server_error]\nexpected-statuses = [%s]\n"
+        % ", ".join(f'"{s}"' for s in expected)
+    )
     return path
 
 
 @pytest.mark.parametrize("run", RUNS, ids=lambda r: r.name)
 def test_every_answer_of_a_service_is_described_by_its_openapi_document(run: Run, tmp_path):
     base = os.environ.get(f"{run.name.split('-')[0].upper()}_URL", f"http://127.0.0.1:{run.port}")
-    assert base.startswith(("http://127.0.0.1", "http://localhost")), "the fuzzer runs on loopback only"
+    assert base.startswith(("http://127.0.0.1", "http://localhost")), (
+        "the fuzzer runs on loopback only"
+    )
     command = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(_config(run, tmp_path)), "run",
-        f"{base}/openapi.json", "--checks", CHECKS, "--max-examples", str(EXAMPLES_PER_OPERATION),
-        "--no-shrink", "--seed", "11", "--workers", "1", "--request-timeout", "15",
-        "--exclude-path-regex", run.exclude, "--report-dir", str(tmp_path / "report"),
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(_config(run, tmp_path)),
+        "run",
+        f"{base}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--no-shrink",
+        "--seed",
+        "11",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "15",
+        "--exclude-path-regex",
+        run.exclude,
+        "--report-dir",
+        str(tmp_path / "report"),
     ]
     if run.include:
         command += ["--include-path-regex", run.include]
     if run.caller:
         command += ["--header", f"Authorization: Bearer {_token(run.caller)}"]
     try:
-        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=TIME_CAP_S)
+        done = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=TIME_CAP_S
+        )
     except subprocess.TimeoutExpired as slow:
-        pytest.fail(f"schemathesis did not finish in {TIME_CAP_S} s:\n{(slow.stdout or b'')[-6000:]}")
+        pytest.fail(
+            f"schemathesis did not finish in {TIME_CAP_S} s:\n{(slow.stdout or b'')[-6000:]}"
+        )
     assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-3000:]

@@ -20,15 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = os.environ.get("DASHBOARD_URL", "http://127.0.0.1:8006")
 ARTEFACTS = Path(os.environ.get("SANGATHAN_STATE", ROOT / ".state")) / "artefacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT_MS = 30_000  # every wait is bounded; none is asserted on
 DISTRICT = "IN-HP-D07"  # apart from the appointments tests' district
 
 
 def install_chromium() -> None:
     """The same first-run install `make test` does (deploy/local/stack.py), for a bare pytest run."""
-    spec = importlib.util.spec_from_file_location("sangathan_stack", ROOT / "deploy" / "local" / "stack.py")
+    spec = importlib.util.spec_from_file_location(
+        "sangathan_stack", ROOT / "deploy" / "local" / "stack.py"
+    )
     stack = sys.modules.setdefault("sangathan_stack", importlib.util.module_from_spec(spec))
     spec.loader.exec_module(stack)  # its dataclasses look their module up in sys.modules
     stack.apt_install("chromium", "chromium")
@@ -40,7 +50,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -56,8 +68,10 @@ def sign_in(browser, token: str, **context_options):
 
 
 def verified_presidents(page, unit: str) -> int:
-    value = page.get_attribute(f'#children [data-unit="{unit}"] [data-field="booths_with_verified_president"]',
-                               "data-value")
+    value = page.get_attribute(
+        f'#children [data-unit="{unit}"] [data-field="booths_with_verified_president"]',
+        "data-value",
+    )
     return int(value)
 
 
@@ -65,7 +79,9 @@ def booth_without_appointments(headers: dict) -> str:
     """A booth of the demo tree with no pending or verified member, so a new president counts."""
     for _ in range(20):
         booth = random_booth(DISTRICT)
-        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()["members"]
+        members = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers).json()[
+            "members"
+        ]
         if not any(m["status"] in ("pending_verification", "verified") for m in members):
             return booth
     raise AssertionError(f"no booth without appointments found in {DISTRICT}")
@@ -73,14 +89,21 @@ def booth_without_appointments(headers: dict) -> str:
 
 def expect(locator):
     from playwright.sync_api import expect as playwright_expect
+
     return playwright_expect(locator)
 
 
-def test_hq_sees_himachals_verified_presidents_change_live_without_a_reload(browser, organiser_token):
+def test_hq_sees_himachals_verified_presidents_change_live_without_a_reload(
+    browser, organiser_token
+):
     from shared.auth.issuer import organiser_token as mint
 
-    page = sign_in(browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900})
-    page.wait_for_selector('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')
+    page = sign_in(
+        browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900}
+    )
+    page.wait_for_selector(
+        '#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]'
+    )
     before = verified_presidents(page, "IN-HP")
     page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
 
@@ -93,12 +116,14 @@ def test_hq_sees_himachals_verified_presidents_change_live_without_a_reload(brow
     assert verified.status_code in (200, 202), verified.text
 
     # Locator waits run outside the page's scripts, so its strict Content-Security-Policy stays on.
-    expect(page.locator('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')) \
-        .not_to_have_attribute("data-value", str(before), timeout=WAIT_MS)
+    expect(
+        page.locator('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')
+    ).not_to_have_attribute("data-value", str(before), timeout=WAIT_MS)
     assert verified_presidents(page, "IN-HP") > before
     assert page.evaluate("window.__sameDocument") is True, "the number changed by a reload"
-    assert page.get_attribute('#children [data-unit="IN-HP"] progress[data-bar="booths_with_verified_president"]',
-                              "value") == str(verified_presidents(page, "IN-HP"))
+    assert page.get_attribute(
+        '#children [data-unit="IN-HP"] progress[data-bar="booths_with_verified_president"]', "value"
+    ) == str(verified_presidents(page, "IN-HP"))
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
 
@@ -112,8 +137,12 @@ def test_hq_sees_himachals_verified_presidents_change_live_without_a_reload(brow
     page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"][data-unit*="-M"]')
     page.wait_for_selector("#missing-section:not([hidden]) #missing li[data-booth]")
     mandal = page.get_attribute("#summary", "data-unit")
-    assert all(b.startswith(mandal + "-") for b in page.eval_on_selector_all(
-        "#missing li[data-booth]", "nodes => nodes.map(n => n.dataset.booth)"))
+    assert all(
+        b.startswith(mandal + "-")
+        for b in page.eval_on_selector_all(
+            "#missing li[data-booth]", "nodes => nodes.map(n => n.dataset.booth)"
+        )
+    )
     page.screenshot(path=str(ARTEFACTS / "dashboard-mandal.png"), full_page=True)
     page.context.close()
 
@@ -138,14 +167,21 @@ def test_labels_switch_to_hindi_and_back(browser):
 def test_a_district_organiser_on_a_phone_sees_their_district_without_horizontal_scrolling(browser):
     from shared.auth.issuer import organiser_token as mint
 
-    page = sign_in(browser, mint(sub="user-e2e-d07", unit=DISTRICT),
-                   viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = sign_in(
+        browser,
+        mint(sub="user-e2e-d07", unit=DISTRICT),
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
     page.goto(f"{DASHBOARD}/#IN-HP")  # above their unit: the page keeps them in their own subtree
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
     page.wait_for_selector("#children a.unit")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.click(f"#children a.unit >> nth={random.randrange(page.locator('#children a.unit').count())}")
+    page.click(
+        f"#children a.unit >> nth={random.randrange(page.locator('#children a.unit').count())}"
+    )
     page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"]')
     page.click("#children a.unit")  # a mandal: the longest lines, booth ids in the missing list
     page.wait_for_selector(f'#summary[data-unit^="{DISTRICT}-A"][data-unit*="-M"]')
@@ -155,7 +191,9 @@ def test_a_district_organiser_on_a_phone_sees_their_district_without_horizontal_
     page.context.close()
 
 
-def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_works(browser, tmp_path):
+def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_works(
+    browser, tmp_path
+):
     """A dashboard told it is served over HTTPS, as in production: chromium keeps its `__Host-`
     Secure cookie (it treats loopback as a secure origin), and the page and its live stream work."""
     from shared.auth.issuer import organiser_token as mint
@@ -170,10 +208,16 @@ def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_wo
         page.fill("#token", mint(sub="user-e2e-tls", unit="IN"))
         page.click("#sign-in button[type=submit]")
         page.wait_for_selector("#live[data-state=on]")
-        page.wait_for_selector('#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]')
+        page.wait_for_selector(
+            '#children [data-unit="IN-HP"] [data-field="booths_with_verified_president"]'
+        )
         [cookie] = context.cookies()
         assert (cookie["name"], cookie["secure"], cookie["httpOnly"], cookie["path"]) == (
-            "__Host-sangathan_session", True, True, "/")
+            "__Host-sangathan_session",
+            True,
+            True,
+            "/",
+        )
         context.close()
     finally:
         process.stop()

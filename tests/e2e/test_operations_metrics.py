@@ -15,18 +15,16 @@ import re
 import secrets
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
+import stack  # deploy/local/stack.py, on the path through testkit.processes: the processes `make up` runs
 import yaml
 from confluent_kafka import Producer
 
 from notifier.domain.policy import SendingPolicy
 from shared import topics
 from testkit.processes import ROOT, wait_until
-
-import stack  # deploy/local/stack.py, on the path through testkit.processes: the processes `make up` runs
 
 pytestmark = pytest.mark.e2e
 
@@ -50,23 +48,39 @@ def organiser(unit: str) -> dict[str, str]:
     from shared.auth.issuer import ORGANISER_SCOPES, organiser_token
 
     # A state's organiser may lift quiet hours (when the tests run at night); a district's may not.
-    token = organiser_token(sub='user-e2e-ops', unit=unit, scopes=ORGANISER_SCOPES + [OVERRIDE_SCOPE])
+    token = organiser_token(
+        sub="user-e2e-ops", unit=unit, scopes=ORGANISER_SCOPES + [OVERRIDE_SCOPE]
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
 def empty_booth(headers: dict) -> str:
     unit = DISTRICT
     while unit.count("-") < 6:
-        unit = random.choice(httpx.get(f"{APPOINTMENTS}/units/{unit}", timeout=10).json()["children"])["id"]
-    for member in httpx.get(f"{APPOINTMENTS}/booths/{unit}/team", headers=headers, timeout=10).json()["members"]:
-        httpx.delete(f"{APPOINTMENTS}/booths/{unit}/appointments/{member['id']}", headers=headers, timeout=10)
+        unit = random.choice(
+            httpx.get(f"{APPOINTMENTS}/units/{unit}", timeout=10).json()["children"]
+        )["id"]
+    for member in httpx.get(
+        f"{APPOINTMENTS}/booths/{unit}/team", headers=headers, timeout=10
+    ).json()["members"]:
+        httpx.delete(
+            f"{APPOINTMENTS}/booths/{unit}/appointments/{member['id']}", headers=headers, timeout=10
+        )
     return unit
 
 
 def appoint_president(booth: str, headers: dict) -> str:
-    created = httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", headers=headers, timeout=10,
-                         json={"role": "booth_president", "name": "सुनीता देवी", "gender": "female",
-                               "phone": f"+919{secrets.randbelow(10**9):09d}"})
+    created = httpx.post(
+        f"{APPOINTMENTS}/booths/{booth}/appointments",
+        headers=headers,
+        timeout=10,
+        json={
+            "role": "booth_president",
+            "name": "सुनीता देवी",
+            "gender": "female",
+            "phone": f"+919{secrets.randbelow(10**9):09d}",
+        },
+    )
     assert created.status_code == 201, created.text
     return created.json()["id"]
 
@@ -75,8 +89,9 @@ def code_for(appointment_id: str) -> str:
     found: list = []
 
     def delivered() -> bool:
-        found[:] = httpx.get(f"{OTP}/v1/dev/deliveries", params={"appointment_id": appointment_id},
-                             timeout=10).json()["deliveries"]
+        found[:] = httpx.get(
+            f"{OTP}/v1/dev/deliveries", params={"appointment_id": appointment_id}, timeout=10
+        ).json()["deliveries"]
         return bool(found)
 
     wait_until(delivered, 30)
@@ -84,18 +99,30 @@ def code_for(appointment_id: str) -> str:
 
 
 def verify(booth: str, appointment_id: str, code: str, headers: dict) -> httpx.Response:
-    return httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment_id}/verification",
-                      json={"code": code}, headers=headers, timeout=10)
+    return httpx.post(
+        f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment_id}/verification",
+        json={"code": code},
+        headers=headers,
+        timeout=10,
+    )
 
 
 def directive(scope: str) -> dict:
-    body = {"title": {"en": "Operations check", "hi": "संचालन जाँच"},
-            "body": {"en": "Please confirm you received this.", "hi": "कृपया पुष्टि करें।"},
-            "scope": [scope], "audience": ["booth_president"], "channels": ["whatsapp", "sms"], "priority": "normal",
-            "expires_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()}
+    body = {
+        "title": {"en": "Operations check", "hi": "संचालन जाँच"},
+        "body": {"en": "Please confirm you received this.", "hi": "कृपया पुष्टि करें।"},
+        "scope": [scope],
+        "audience": ["booth_president"],
+        "channels": ["whatsapp", "sms"],
+        "priority": "normal",
+        "expires_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+    }
     if SendingPolicy().opens_at(datetime.now(timezone.utc), campaign=True, booth_id=""):
         # Quiet hours: only an urgent directive with an (audited) override goes now.
-        body.update(priority="urgent", quiet_hours_override={"reason": "operations test run during quiet hours"})
+        body.update(
+            priority="urgent",
+            quiet_hours_override={"reason": "operations test run during quiet hours"},
+        )
     return body
 
 
@@ -122,10 +149,14 @@ def workload():
     other = empty_booth(headers)
     pending = appoint_president(other, headers)
     code_for(pending)
-    resent = httpx.post(f"{APPOINTMENTS}/booths/{other}/appointments/{pending}/otp", headers=headers, timeout=10)
+    resent = httpx.post(
+        f"{APPOINTMENTS}/booths/{other}/appointments/{pending}/otp", headers=headers, timeout=10
+    )
     assert resent.status_code == 202, resent.text  # the OTP service then refuses it: cooldown
 
-    sent = httpx.post(f"{NOTIFIER}/v1/directives", json=directive(DISTRICT), headers=organiser(STATE), timeout=30)
+    sent = httpx.post(
+        f"{NOTIFIER}/v1/directives", json=directive(DISTRICT), headers=organiser(STATE), timeout=30
+    )
     assert sent.status_code == 201, sent.text
     unreadable_records(PlatformSettings().kafka_bootstrap)
 
@@ -178,8 +209,16 @@ def variable_values() -> dict[str, str]:
         for variable in json.loads(path.read_text())["templating"]["list"]:
             if variable["type"] != "query":
                 continue
-            metric, label = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["definition"]).groups()
-            seen = sorted({series[label] for series in prometheus("series", **{"match[]": metric}) if label in series})
+            metric, label = re.fullmatch(
+                r"label_values\((\w+), *(\w+)\)", variable["definition"]
+            ).groups()
+            seen = sorted(
+                {
+                    series[label]
+                    for series in prometheus("series", **{"match[]": metric})
+                    if label in series
+                }
+            )
             assert seen, f"variable ${variable['name']} of {path.name} has no values"
             values[variable["name"]] = STATE if STATE in seen else seen[0]
     return values
@@ -191,16 +230,27 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 def rule_expressions() -> list[tuple[str, str]]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
-    return [(rule.get("alert") or rule["record"], rule["expr"]) for group in groups for rule in group["rules"]]
+    return [
+        (rule.get("alert") or rule["record"], rule["expr"])
+        for group in groups
+        for rule in group["rules"]
+    ]
 
 
 def test_every_process_of_the_platform_is_a_target_that_is_up(loaded_prometheus):
-    expected = {c.name for c in stack.services()}  # the services, the simulator and Prometheus itself
+    expected = {
+        c.name for c in stack.services()
+    }  # the services, the simulator and Prometheus itself
     health: dict[str, str] = {}
 
     def all_up() -> bool:
         health.clear()
-        health.update({t["labels"]["job"]: t["health"] for t in prometheus("targets", state="active")["activeTargets"]})
+        health.update(
+            {
+                t["labels"]["job"]: t["health"]
+                for t in prometheus("targets", state="active")["activeTargets"]
+            }
+        )
         return all(health.get(job) == "up" for job in expected)
 
     keep_trying(all_up, 60)
@@ -213,19 +263,29 @@ def test_every_dashboard_panel_returns_data_after_a_short_workload(loaded_promet
 
     def all_have_data() -> bool:
         values = variable_values()
-        empty[:] = [f"{board} / {title}: {substitute(expr, values)}" for board, title, expr in panel_queries()
-                    if not query(substitute(expr, values))]
+        empty[:] = [
+            f"{board} / {title}: {substitute(expr, values)}"
+            for board, title, expr in panel_queries()
+            if not query(substitute(expr, values))
+        ]
         return not empty
 
-    keep_trying(all_have_data, 120)  # counters appear as the workload's events go through, then get scraped
+    keep_trying(
+        all_have_data, 120
+    )  # counters appear as the workload's events go through, then get scraped
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
 
 
 def test_every_alert_and_recording_rule_parses_and_evaluates_without_error(loaded_prometheus):
     rules = rule_expressions()
-    assert {name for name, _ in rules} >= {"SangathanServiceDown", "SangathanConsumerLagGrowing", "SangathanDeadLetters",
-                                          "SangathanOtpFailureSpike", "SangathanDeliveryFailureRate",
-                                          "SangathanOutboxBacklog"}
+    assert {name for name, _ in rules} >= {
+        "SangathanServiceDown",
+        "SangathanConsumerLagGrowing",
+        "SangathanDeadLetters",
+        "SangathanOtpFailureSpike",
+        "SangathanDeliveryFailureRate",
+        "SangathanOutboxBacklog",
+    }
     for _, expr in rules:
         query(expr)  # a parse or evaluation error fails here, with Prometheus's message
 
@@ -233,8 +293,13 @@ def test_every_alert_and_recording_rule_parses_and_evaluates_without_error(loade
 
     def evaluated() -> bool:
         loaded.clear()
-        loaded.update({rule["name"]: rule["health"] for group in prometheus("rules")["groups"]
-                       for rule in group["rules"]})
+        loaded.update(
+            {
+                rule["name"]: rule["health"]
+                for group in prometheus("rules")["groups"]
+                for rule in group["rules"]
+            }
+        )
         return all(loaded.get(name) == "ok" for name, _ in rules)
 
     keep_trying(evaluated, 30)  # "unknown" until the first evaluation after the reload

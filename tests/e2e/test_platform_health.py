@@ -24,7 +24,7 @@ def test_every_service_is_alive_ready_and_exposes_metrics(service):
     assert all(v == "ok" for v in ready.json()["checks"].values())
     metrics = httpx.get(f"{base}/metrics", timeout=5)
     assert metrics.status_code == 200
-    assert 'sangathan_dependency_up{dependency=' in metrics.text
+    assert "sangathan_dependency_up{dependency=" in metrics.text
 
 
 def test_demo_org_tree_of_himachal_is_served_by_the_registry_api():

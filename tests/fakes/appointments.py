@@ -13,7 +13,8 @@ from appointments.domain import BoothTeam
 from appointments.ports import ConcurrentUpdate, OtpRejected
 from shared.orgtree.levels import ancestor_ids, level_of
 from shared.ratelimit import Limit, Throttled
-from shared.teams.rules import TeamRules, rules_for as national_rules
+from shared.teams.rules import TeamRules
+from shared.teams.rules import rules_for as national_rules
 
 
 class InMemoryBoothTeams:
@@ -51,9 +52,15 @@ class InMemoryBoothTeams:
             return existing
 
     def with_phone(self, phone: str, unit_id: str) -> list[str]:
-        return [t.booth_id for t in self._under(unit_id) if any(a.person.phone == phone for a in t.appointments)]
+        return [
+            t.booth_id
+            for t in self._under(unit_id)
+            if any(a.person.phone == phone for a in t.appointments)
+        ]
 
-    def ended_before(self, cutoff: datetime, *, after: str = "", limit: int = 500) -> list[BoothTeam]:
+    def ended_before(
+        self, cutoff: datetime, *, after: str = "", limit: int = 500
+    ) -> list[BoothTeam]:
         due = [t for t in self._sorted() if t.booth_id > after and t.ended_before(cutoff)]
         return [copy.deepcopy(t) for t in due[:limit]]
 
@@ -110,10 +117,25 @@ class InMemoryErasureLog:
     def __init__(self):
         self.requests: dict[str, dict[str, Any]] = {}
 
-    def opened(self, erasure_id: str, *, requested_by: str, unit: str | None, reason: str, by: str,
-               at: datetime) -> None:
-        self.requests[erasure_id] = {"_id": erasure_id, "requested_by": requested_by, "unit": unit,
-                                     "reason": reason, "by": by, "at": at, "erased": []}
+    def opened(
+        self,
+        erasure_id: str,
+        *,
+        requested_by: str,
+        unit: str | None,
+        reason: str,
+        by: str,
+        at: datetime,
+    ) -> None:
+        self.requests[erasure_id] = {
+            "_id": erasure_id,
+            "requested_by": requested_by,
+            "unit": unit,
+            "reason": reason,
+            "by": by,
+            "at": at,
+            "erased": [],
+        }
 
     def erased(self, erasure_id: str, booth_id: str, appointment_id: str) -> None:
         entry = {"booth_id": booth_id, "appointment_id": appointment_id}
@@ -158,7 +180,9 @@ class Budgets:
 class ScriptedOtp:
     """The OTP service: accepts `right_code` and announces it through `on_verified`, refuses others."""
 
-    def __init__(self, right_code: str = "123456", on_verified: Callable[[str, str], None] | None = None):
+    def __init__(
+        self, right_code: str = "123456", on_verified: Callable[[str, str], None] | None = None
+    ):
         self.right_code, self.on_verified, self.asked = right_code, on_verified, []
 
     def verify(self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str) -> None:
@@ -179,8 +203,13 @@ class IdRegistry:
         except ValueError:
             return None
         ancestors = ancestor_ids(unit_id)
-        return {"id": unit_id, "level": level, "parent": ancestors[-1] if ancestors else None,
-                "ancestors": ancestors, "state": unit_id.split("-")[1] if "-" in unit_id else None}
+        return {
+            "id": unit_id,
+            "level": level,
+            "parent": ancestors[-1] if ancestors else None,
+            "ancestors": ancestors,
+            "state": unit_id.split("-")[1] if "-" in unit_id else None,
+        }
 
     def booth_units(self, booth_ids) -> dict[str, dict[str, Any]]:
         return {b: unit for b in booth_ids if (unit := self.get(b)) and unit["level"] == "booth"}

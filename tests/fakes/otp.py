@@ -21,17 +21,27 @@ class InMemoryCodeStore:
         self.codes: dict[str, CodeRecord] = {}
         self.current: dict[str, str] = {}  # appointment id -> newest request id
         self.outcomes: dict[str, Failure | None] = {}  # None: issued
-        self.sends: dict[str, dict[str, float]] = defaultdict(dict)  # phone key -> request id -> time
+        self.sends: dict[str, dict[str, float]] = defaultdict(
+            dict
+        )  # phone key -> request id -> time
         self.calls: Counter[tuple[str, int]] = Counter()
         self._lock = threading.Lock()
 
-    def record_send(self, *, record: CodeRecord, phone_key: str, now: float,
-                    refuse: Callable[[list[float]], Refusal | None]) -> Sent:
+    def record_send(
+        self,
+        *,
+        record: CodeRecord,
+        phone_key: str,
+        now: float,
+        refuse: Callable[[list[float]], Refusal | None],
+    ) -> Sent:
         rid = record.request_id
         with self._lock:
             if rid in self.outcomes:
                 return Sent(issued=False, failure=self.outcomes[rid], duplicate=True)
-            recent = {r: t for r, t in self.sends[phone_key].items() if t >= now - self.send_window_s}
+            recent = {
+                r: t for r, t in self.sends[phone_key].items() if t >= now - self.send_window_s
+            }
             if (refusal := refuse(sorted(recent.values()))) is not None:
                 self.outcomes[rid] = Failure("rejected", now, refusal.value)
                 return Sent(issued=False, failure=self.outcomes[rid])
@@ -52,16 +62,25 @@ class InMemoryCodeStore:
     def load(self, request_id: str) -> CodeRecord | None:
         return self.codes.get(request_id)
 
-    def count_calls_and_load(self, callers: list[str], request_id: str, now: float,
-                             window_s: int = 60) -> tuple[list[int], float, CodeRecord | None]:
+    def count_calls_and_load(
+        self, callers: list[str], request_id: str, now: float, window_s: int = 60
+    ) -> tuple[list[int], float, CodeRecord | None]:
         window = int(now // window_s)
         with self._lock:
             for caller in callers:
                 self.calls[(caller, window)] += 1
-            return [self.calls[(c, window)] for c in callers], (window + 1) * window_s - now, self.load(request_id)
+            return (
+                [self.calls[(c, window)] for c in callers],
+                (window + 1) * window_s - now,
+                self.load(request_id),
+            )
 
-    def attempt(self, request_id: str, decide: Callable[[CodeRecord | None], Attempt],
-                seen: CodeRecord | None | object = _UNREAD) -> Attempt:
+    def attempt(
+        self,
+        request_id: str,
+        decide: Callable[[CodeRecord | None], Attempt],
+        seen: CodeRecord | None | object = _UNREAD,
+    ) -> Attempt:
         while True:
             record = self.load(request_id) if seen is _UNREAD else seen
             attempt = decide(record)

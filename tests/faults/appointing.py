@@ -20,7 +20,9 @@ def booths_under(unit: str) -> list[str]:
 def random_mandal(district: str) -> str:
     unit = district
     while unit.count("-") < 4:
-        unit = random.choice(httpx.get(f"{APPOINTMENTS}/units/{unit}", timeout=10).json()["children"])["id"]
+        unit = random.choice(
+            httpx.get(f"{APPOINTMENTS}/units/{unit}", timeout=10).json()["children"]
+        )["id"]
     return unit
 
 
@@ -28,14 +30,26 @@ def vacate(booth: str, headers: dict) -> None:
     """Revoke earlier runs' appointments, so the booth takes a new president."""
     team = httpx.get(f"{APPOINTMENTS}/booths/{booth}/team", headers=headers, timeout=10).json()
     for member in team["members"]:
-        httpx.delete(f"{APPOINTMENTS}/booths/{booth}/appointments/{member['id']}", headers=headers, timeout=10)
+        httpx.delete(
+            f"{APPOINTMENTS}/booths/{booth}/appointments/{member['id']}",
+            headers=headers,
+            timeout=10,
+        )
 
 
 def appoint(booth: str, headers: dict) -> httpx.Response:
-    body = {"role": "booth_president", "name": "Asha Devi", "phone": f"+919{random.randrange(10**9):09d}",
-            "gender": "female"}
-    return httpx.post(f"{APPOINTMENTS}/booths/{booth}/appointments", json=body, headers=headers,
-                      timeout=NO_HANG_S + 5)
+    body = {
+        "role": "booth_president",
+        "name": "Asha Devi",
+        "phone": f"+919{random.randrange(10**9):09d}",
+        "gender": "female",
+    }
+    return httpx.post(
+        f"{APPOINTMENTS}/booths/{booth}/appointments",
+        json=body,
+        headers=headers,
+        timeout=NO_HANG_S + 5,
+    )
 
 
 def team_ids(booth: str, headers: dict) -> set[str]:

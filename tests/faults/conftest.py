@@ -30,7 +30,9 @@ NO_HANG_S = 10
 
 def component(name: str) -> stack.Component:
     [found] = [c for c in stack.all_components() if c.name == name]
-    assert found.pid(), f"{name} is not running from {stack.STATE}: run the fault suite with `make test`"
+    assert found.pid(), (
+        f"{name} is not running from {stack.STATE}: run the fault suite with `make test`"
+    )
     return found
 
 
@@ -73,7 +75,9 @@ def assert_outage_problem(response: httpx.Response, seconds: float, dependency: 
     assert response.headers["content-type"].startswith("application/problem+json")
     assert int(response.headers["retry-after"]) > 0
     body = response.json()
-    assert body["type"].endswith("/dependency-unavailable") and body["dependency"] == dependency, body
+    assert body["type"].endswith("/dependency-unavailable") and body["dependency"] == dependency, (
+        body
+    )
     assert seconds < NO_HANG_S, f"answered after {seconds:.1f}s"
 
 

@@ -8,9 +8,16 @@ import time
 import httpx
 import pytest
 
-from tests.faults.appointing import appoint, booths_under, random_mandal, team_ids, vacate
-from tests.faults.conftest import APPOINTMENTS, NO_HANG_S, assert_outage_problem, figure, killed, timed
 from testkit.processes import wait_until
+from tests.faults.appointing import appoint, booths_under, random_mandal, team_ids, vacate
+from tests.faults.conftest import (
+    APPOINTMENTS,
+    NO_HANG_S,
+    assert_outage_problem,
+    figure,
+    killed,
+    timed,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -18,7 +25,9 @@ DISTRICT = "IN-HP-D09"
 BOOTHS = 16  # enough to be writing before, during and after the outage
 
 
-def test_with_ferretdb_killed_appointments_answer_503_problems_in_time_and_lose_nothing(organiser_token):
+def test_with_ferretdb_killed_appointments_answer_503_problems_in_time_and_lose_nothing(
+    organiser_token,
+):
     headers = organiser_token(DISTRICT, sub="user-faults-d09")
     booths = booths_under(random_mandal(DISTRICT))[:BOOTHS]
     for booth in booths:
@@ -38,7 +47,9 @@ def test_with_ferretdb_killed_appointments_answer_503_problems_in_time_and_lose_
     writer.start()
     wait_until(lambda: len(answers) >= 2, 30)
     with killed("ferretdb"):
-        read, seconds = timed(lambda: httpx.get(f"{APPOINTMENTS}/units/IN-HP", timeout=NO_HANG_S + 5))
+        read, seconds = timed(
+            lambda: httpx.get(f"{APPOINTMENTS}/units/IN-HP", timeout=NO_HANG_S + 5)
+        )
         assert_outage_problem(read, seconds, "mongodb")
         figure("appointments GET /units/IN-HP 503 with FerretDB down", seconds)
         refused_before = sum(r.status_code == 503 for _, r, _ in answers)
@@ -52,8 +63,10 @@ def test_with_ferretdb_killed_appointments_answer_503_problems_in_time_and_lose_
         if response.status_code == 503:
             assert_outage_problem(response, seconds, "mongodb")
     accepted = {booth: r.json()["id"] for booth, r, _ in answers if r.status_code == 201}
-    figure(f"slowest of {len(answers)} appointment answers ({statuses.count(503)} were 503)",
-           max(s for _, _, s in answers))
+    figure(
+        f"slowest of {len(answers)} appointment answers ({statuses.count(503)} were 503)",
+        max(s for _, _, s in answers),
+    )
     wait_until(lambda: httpx.get(f"{APPOINTMENTS}/units/IN-HP", timeout=10).status_code == 200, 30)
     lost = {b: a for b, a in accepted.items() if a not in team_ids(b, headers)}
     assert not lost, f"accepted but not kept: {lost}"

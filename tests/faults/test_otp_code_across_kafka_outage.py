@@ -20,9 +20,9 @@ from otp import handlers
 from otp.bootstrap import bootstrap
 from otp.commands import SendCode
 from otp.settings import OtpSettings
+from testkit.processes import wait_until
 from tests.conftest import random_suffix
 from tests.faults.conftest import NOTIFIER, figure, killed, wait_ready
-from testkit.processes import wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -34,9 +34,14 @@ OUTAGE_S = 15  # long enough for the notifier to refuse or time out more than on
 def otp(settings):
     prefix = f"test-otp-{random_suffix()}:"
     # Development: the sink, which the test reads the code from, exists there only.
-    otp_settings = OtpSettings(SANGATHAN_ENV="development", OTP_HMAC_SECRET=secrets.token_hex(32),
-                               OTP_REDIS_PREFIX=prefix, OTP_DELIVERY="notifier", NOTIFIER_URL=NOTIFIER,
-                               OTP_PUBLISH_TIMEOUT_S="2")
+    otp_settings = OtpSettings(
+        SANGATHAN_ENV="development",
+        OTP_HMAC_SECRET=secrets.token_hex(32),
+        OTP_REDIS_PREFIX=prefix,
+        OTP_DELIVERY="notifier",
+        NOTIFIER_URL=NOTIFIER,
+        OTP_PUBLISH_TIMEOUT_S="2",
+    )
     client = redis.Redis.from_url(settings.redis_url)
     adapters = bootstrap(otp_settings, client=client, consume=False)
     yield adapters
@@ -53,9 +58,15 @@ def retries() -> float:
 @pytest.mark.timeout(900)
 def test_a_code_asked_for_while_kafka_is_down_is_delivered_once_it_is_back(otp):
     phone = f"+9170{secrets.randbelow(10**8):08d}"
-    command = SendCode(request_id=str(uuid.uuid4()), appointment_id=str(uuid.uuid4()),
-                       booth_id="IN-HP-D08-A01-M01-S01-B001", phone=phone, channel="sms", locale="en",
-                       requested_at=datetime.now(timezone.utc).timestamp())
+    command = SendCode(
+        request_id=str(uuid.uuid4()),
+        appointment_id=str(uuid.uuid4()),
+        booth_id="IN-HP-D08-A01-M01-S01-B001",
+        phone=phone,
+        channel="sms",
+        locale="en",
+        requested_at=datetime.now(timezone.utc).timestamp(),
+    )
     retried_before = retries()
     with killed("kafka"):
         asked = time.monotonic()
@@ -68,10 +79,20 @@ def test_a_code_asked_for_while_kafka_is_down_is_delivered_once_it_is_back(otp):
     record = otp.ports.store.load(command.request_id)
     assert record is not None and record.state.value == "live", "the code was not withdrawn"
     [kept] = otp.sink.deliveries(command.appointment_id)  # kept only once the notifier queued it
-    wait_until(lambda: httpx.get(f"{SIMULATOR}/v1/messages", params={"to": phone}, timeout=10).json()["messages"], 60)
+    wait_until(
+        lambda: httpx.get(f"{SIMULATOR}/v1/messages", params={"to": phone}, timeout=10).json()[
+            "messages"
+        ],
+        60,
+    )
     figure("code asked for during the Kafka outage delivered after", time.monotonic() - asked)
-    print(f"[fault figure] delivery tries of that code: {1 + retries() - retried_before:.0f}", flush=True)
+    print(
+        f"[fault figure] delivery tries of that code: {1 + retries() - retried_before:.0f}",
+        flush=True,
+    )
     assert retries() - retried_before >= 1
-    [message] = httpx.get(f"{SIMULATOR}/v1/messages", params={"to": phone}, timeout=10).json()["messages"]
+    [message] = httpx.get(f"{SIMULATOR}/v1/messages", params={"to": phone}, timeout=10).json()[
+        "messages"
+    ]
     assert message["text"].startswith(kept["code"])
     wait_ready(NOTIFIER)

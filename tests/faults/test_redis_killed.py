@@ -13,9 +13,17 @@ from notifier.adapters.keys import webhook_key
 from notifier.domain import signatures
 from notifier.settings import NotifierSettings
 from shared.auth.keys import LOCAL_TOKENS
-from tests.faults.appointing import appoint, booths_under, random_mandal, vacate
-from tests.faults.conftest import NO_HANG_S, NOTIFIER, OTP, assert_outage_problem, figure, killed, timed
 from testkit.processes import wait_until
+from tests.faults.appointing import appoint, booths_under, random_mandal, vacate
+from tests.faults.conftest import (
+    NO_HANG_S,
+    NOTIFIER,
+    OTP,
+    assert_outage_problem,
+    figure,
+    killed,
+    timed,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -25,20 +33,38 @@ DISTRICT = "IN-HP-D08"
 def verify_unknown_code() -> httpx.Response:
     token = (LOCAL_TOKENS / "appointments.jwt").read_text().strip()
     body = {"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4()), "code": "123456"}
-    return httpx.post(f"{OTP}/v1/verifications", json=body, headers={"Authorization": f"Bearer {token}"},
-                      timeout=NO_HANG_S + 5)
+    return httpx.post(
+        f"{OTP}/v1/verifications",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=NO_HANG_S + 5,
+    )
 
 
 def provider_reports_a_delivery() -> httpx.Response:
-    body = json.dumps({"statuses": [{"message_id": f"wamid.{uuid.uuid4().hex}", "status": "delivered",
-                                     "timestamp": "2026-01-01T00:00:00+00:00"}]}).encode()
+    body = json.dumps(
+        {
+            "statuses": [
+                {
+                    "message_id": f"wamid.{uuid.uuid4().hex}",
+                    "status": "delivered",
+                    "timestamp": "2026-01-01T00:00:00+00:00",
+                }
+            ]
+        }
+    ).encode()
     signature = signatures.sign(webhook_key(NotifierSettings()), body, int(time.time()))
-    return httpx.post(f"{NOTIFIER}/v1/webhooks/provider", content=body, timeout=NO_HANG_S + 5,
-                      headers={"X-Provider-Signature": signature, "Content-Type": "application/json"})
+    return httpx.post(
+        f"{NOTIFIER}/v1/webhooks/provider",
+        content=body,
+        timeout=NO_HANG_S + 5,
+        headers={"X-Provider-Signature": signature, "Content-Type": "application/json"},
+    )
 
 
 def test_with_redis_killed_otp_the_provider_webhook_and_appointments_answer_503_problems_then_recover(
-        organiser_token):
+    organiser_token,
+):
     headers = organiser_token(DISTRICT, sub="user-faults-redis")
     booth = booths_under(random_mandal(DISTRICT))[0]
     vacate(booth, headers)

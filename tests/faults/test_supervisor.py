@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import component, figure, stack
 from testkit.processes import ROOT, wait_until
+from tests.faults.conftest import component, figure, stack
 
 pytestmark = pytest.mark.faults
 
@@ -26,8 +26,13 @@ def supervisor():
 
 
 def status() -> str:
-    done = subprocess.run([stack.PYTHON, "deploy/local/stack.py", "status"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        [stack.PYTHON, "deploy/local/stack.py", "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return done.stdout
 
 
@@ -43,4 +48,7 @@ def test_a_crashed_service_is_restarted_logged_and_shown_in_status(supervisor):
     line = next(s for s in status().splitlines() if s.strip().startswith("simulator"))
     assert f"running (pid {simulator.pid()}), restarted {before + 1}x" in line, line
     log = (stack.LOGS / "supervisor.log").read_text()
-    assert "simulator is not running" in log and f"simulator: restarted as pid {simulator.pid()}" in log
+    assert (
+        "simulator is not running" in log
+        and f"simulator: restarted as pid {simulator.pid()}" in log
+    )

@@ -27,5 +27,9 @@ def ports(settings, mongo_db, personal):
     if registry.get(DEMO_BOOTH) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")
     teams = BoothTeams(mongo_db, rules_for, personal)
-    return handlers.Ports(registry=registry, teams=teams, posts=PresidentPosts(mongo_db, teams),
-                            erasures=ErasureLog(mongo_db))
+    return handlers.Ports(
+        registry=registry,
+        teams=teams,
+        posts=PresidentPosts(mongo_db, teams),
+        erasures=ErasureLog(mongo_db),
+    )

@@ -28,14 +28,17 @@ def test_the_flush_before_a_commit_returns_only_once_earlier_table_rows_are_on_t
         # Until its topic exists the row waits in the producer (for metadata), as it waits for a
         # full batch to drain on a busy worker: the row is queued, not yet on the broker.
         time.sleep(HELD_S)
-        admin.create_topics([NewTopic(changelog, num_partitions=1, replication_factor=1)])[changelog].result()
+        admin.create_topics([NewTopic(changelog, num_partitions=1, replication_factor=1)])[
+            changelog
+        ].result()
 
     async def flush_with_a_row_on_its_way() -> tuple[bool, float]:
         producer = app.producer
         await producer.start()
         try:
             row = app.topic(changelog, key_serializer="raw", value_serializer="raw").send_soon(
-                key=b"IN-HP-D01-A01-M01-S01-B001", value=b"{}", partition=0)
+                key=b"IN-HP-D01-A01-M01-S01-B001", value=b"{}", partition=0
+            )
             await asyncio.sleep(0.05)  # the producer's buffer task has taken it off its queue
             started = time.monotonic()
             await producer.flush()

@@ -9,19 +9,23 @@ import time
 
 import httpx
 import pytest
+from stack import kafka_component  # noqa: E402  (testkit.processes puts deploy/local on the path)
 
-from testkit.rollout import CoverageClient, ScratchStream, rollout_events
 from shared.settings import PlatformSettings
 from shared.topics import APPOINTMENTS
 from testkit.processes import start_service
-from stack import kafka_component  # noqa: E402  (testkit.processes puts deploy/local on the path)
+from testkit.rollout import CoverageClient, ScratchStream, rollout_events
 
 pytestmark = pytest.mark.integration
 
 SETTINGS = PlatformSettings()
 # A killed worker's partitions move after the session timeout: the broker's minimum here.
-FAST = {"ANALYTICS_PUBLISH_INTERVAL_S": "0.2", "ANALYTICS_COVERAGE_INTERVAL_S": "0.5", "ANALYTICS_SESSION_TIMEOUT_S": "6",
-        "ANALYTICS_PARTITION_STALL_S": "10"}
+FAST = {
+    "ANALYTICS_PUBLISH_INTERVAL_S": "0.2",
+    "ANALYTICS_COVERAGE_INTERVAL_S": "0.5",
+    "ANALYTICS_SESSION_TIMEOUT_S": "6",
+    "ANALYTICS_PARTITION_STALL_S": "10",
+}
 STATE = "IN-HP"
 
 
@@ -81,8 +85,10 @@ def supervised_until(scratch, tmp_path, process, api, condition, timeout_s: floa
             restarts += 1
             process, api = start(scratch, tmp_path, f"restart-{restarts}")
         time.sleep(0.5)
-    raise AssertionError(f"condition not met within {timeout_s}s ({restarts} restarts after a stall); "
-                         f"committed/end per appointments partition: {scratch.unread()}")
+    raise AssertionError(
+        f"condition not met within {timeout_s}s ({restarts} restarts after a stall); "
+        f"committed/end per appointments partition: {scratch.unread()}"
+    )
 
 
 def test_a_restarted_worker_comes_back_with_the_same_numbers(scratch, booths, tmp_path):
@@ -107,8 +113,16 @@ def test_a_restarted_worker_comes_back_with_the_same_numbers(scratch, booths, tm
         assert snapshot(api, units) == before
         # The tables really came back: the same events again are all duplicates.
         publish(scratch, events)
-        api.wait_for(lambda: api.metric("sangathan_analytics_events_total",
-                                        '{outcome="duplicate",type="org.sangathan.appointment-verified.v1"}') == 72, 30)
+        api.wait_for(
+            lambda: (
+                api.metric(
+                    "sangathan_analytics_events_total",
+                    '{outcome="duplicate",type="org.sangathan.appointment-verified.v1"}',
+                )
+                == 72
+            ),
+            30,
+        )
         assert snapshot(api, units) == before
     finally:
         process.stop()
@@ -119,24 +133,33 @@ def test_a_worker_killed_mid_stream_loses_nothing(scratch, booths, tmp_path):
     publish(scratch, rollout_events(mine))
     process, api = start(scratch, tmp_path, "first")
     try:
-        seen = api.wait_for(lambda: (n := api.get(STATE)["verified_appointees"]) >= 200 and n, 30, 0.05)
+        seen = api.wait_for(
+            lambda: (n := api.get(STATE)["verified_appointees"]) >= 200 and n, 30, 0.05
+        )
     finally:
         kill(process)
     assert seen < 300 * 12, "the worker must be killed mid-stream"
 
     process, api = start(scratch, tmp_path, "second")
     try:
-        process, api = supervised_until(scratch, tmp_path, process, api,
-                                        lambda a: a.get(STATE)["booths_complete"] == 300, 120)
+        process, api = supervised_until(
+            scratch, tmp_path, process, api, lambda a: a.get(STATE)["booths_complete"] == 300, 120
+        )
         time.sleep(1)  # anything counted twice would show by now
         body = api.get(STATE)
-        assert (body["booths_with_verified_president"], body["booths_complete"],
-                body["booths_with_whatsapp_pramukh"], body["verified_appointees"]) == (300, 300, 300, 3600)
+        assert (
+            body["booths_with_verified_president"],
+            body["booths_complete"],
+            body["booths_with_whatsapp_pramukh"],
+            body["verified_appointees"],
+        ) == (300, 300, 300, 3600)
     finally:
         process.stop()
 
 
-def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebalance(scratch, booths, tmp_path):
+def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebalance(
+    scratch, booths, tmp_path
+):
     first, second = booths[:100], booths[100:200]
     publish(scratch, rollout_events(first))
     a_process, a = start(scratch, tmp_path, "a")
@@ -153,9 +176,20 @@ def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebala
             time.sleep(0.05)
 
     try:
-        owned = a.wait_for(lambda: (x := (a.metric("sangathan_analytics_partitions_owned") or 0,
-                                          b.metric("sangathan_analytics_partitions_owned") or 0))
-                           and sum(x) == 12 and min(x) > 0 and x, 30)
+        owned = a.wait_for(
+            lambda: (
+                (
+                    x := (
+                        a.metric("sangathan_analytics_partitions_owned") or 0,
+                        b.metric("sangathan_analytics_partitions_owned") or 0,
+                    )
+                )
+                and sum(x) == 12
+                and min(x) > 0
+                and x
+            ),
+            30,
+        )
         for api in (a, b):
             assert api.wait_for(lambda api=api: api.get(STATE)["verified_appointees"] == 1200, 30)
         assert owned[0] > 0 and owned[1] > 0
@@ -169,9 +203,11 @@ def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebala
         try:
             body = a.wait_for(lambda: (x := a.get(STATE))["verified_appointees"] == 2400 and x, 20)
         except AssertionError:
-            raise AssertionError(f"totals after the rebalance: {a.get(STATE)}; seen mid-rebalance up to "
-                                 f"{max(highest, default=None)}; committed/end per partition: "
-                                 f"{scratch.unread()}") from None
+            raise AssertionError(
+                f"totals after the rebalance: {a.get(STATE)}; seen mid-rebalance up to "
+                f"{max(highest, default=None)}; committed/end per partition: "
+                f"{scratch.unread()}"
+            ) from None
         assert body["booths_complete"] == 200 and body["booths_with_verified_president"] == 200
         time.sleep(1)
         assert a.get(STATE)["verified_appointees"] == 2400
@@ -212,10 +248,17 @@ def _gone(pid: int) -> bool:
 
 def appointments_lags(api: CoverageClient, scratch) -> list[float]:
     """sangathan_kafka_consumer_lag of the worker's group on each appointments partition it reports."""
-    wanted = (f'group="{scratch.app_id}"', f'topic="{scratch.topic(APPOINTMENTS)}"')  # labels come sorted by name
+    wanted = (
+        f'group="{scratch.app_id}"',
+        f'topic="{scratch.topic(APPOINTMENTS)}"',
+    )  # labels come sorted by name
     lines = api.http.get("/metrics").text.splitlines()
-    return [float(line.rsplit(" ", 1)[1]) for line in lines
-            if line.startswith("sangathan_kafka_consumer_lag{") and all(label in line for label in wanted)]
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("sangathan_kafka_consumer_lag{")
+        and all(label in line for label in wanted)
+    ]
 
 
 RESTARTS = 3
@@ -231,13 +274,21 @@ def test_the_worker_outlives_kafka_restarts_and_keeps_counting(scratch, booths, 
             # Down for longer than the lag probe's 10 s, so it asks a missing broker, as in an outage.
             restart_kafka(down_s=12)
             time.sleep(12)  # the abort came within a second or so of the broker's return
-            assert process.proc.poll() is None, f"worker died after Kafka restart {restart}:\n{process.output()}"
+            assert process.proc.poll() is None, (
+                f"worker died after Kafka restart {restart}:\n{process.output()}"
+            )
         publish(scratch, rollout_events(after))
         body = api.wait_for(lambda: (x := api.get(STATE))["booths_complete"] == 40 and x, 120)
-        assert (body["booths_with_verified_president"], body["booths_complete"],
-                body["booths_with_whatsapp_pramukh"], body["verified_appointees"]) == (40, 40, 40, 480)
+        assert (
+            body["booths_with_verified_president"],
+            body["booths_complete"],
+            body["booths_with_whatsapp_pramukh"],
+            body["verified_appointees"],
+        ) == (40, 40, 40, 480)
         # The lag probe still measures the group: every partition it committed, all caught up.
-        assert api.wait_for(lambda: (lags := appointments_lags(api, scratch)) and set(lags) == {0.0}, 30)
+        assert api.wait_for(
+            lambda: (lags := appointments_lags(api, scratch)) and set(lags) == {0.0}, 30
+        )
         assert process.proc.poll() is None
     finally:
         process.stop()

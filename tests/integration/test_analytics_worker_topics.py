@@ -17,8 +17,10 @@ BOOTSTRAP = PlatformSettings().kafka_bootstrap
 
 def test_the_workers_topics_are_listed_with_every_partition_led_before_it_starts(admin):
     suffix = random_suffix()
-    wanted = [WorkerTopic(f"scratch-worker-{suffix}-booths-changelog", 12),
-              WorkerTopic(f"scratch-worker-{suffix}-coverage-partials", 12)]
+    wanted = [
+        WorkerTopic(f"scratch-worker-{suffix}-booths-changelog", 12),
+        WorkerTopic(f"scratch-worker-{suffix}-coverage-partials", 12),
+    ]
     try:
         ensure_worker_topics(BOOTSTRAP, wanted, replication=1)
         # What a new consumer of the worker sees at once, with no retry of its own:
@@ -27,12 +29,19 @@ def test_the_workers_topics_are_listed_with_every_partition_led_before_it_starts
         consumer.close()
         for topic in wanted:
             partitions = listed[topic.name].partitions
-            assert len(partitions) == 12 and all(p.leader >= 0 for p in partitions.values()), topic.name
-        configs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t.name) for t in wanted])
+            assert len(partitions) == 12 and all(p.leader >= 0 for p in partitions.values()), (
+                topic.name
+            )
+        configs = admin.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, t.name) for t in wanted]
+        )
         for future in configs.values():
-            assert future.result()["cleanup.policy"].value == "compact", "changelogs and partials are compacted"
-        ensure_worker_topics(BOOTSTRAP, wanted, replication=1)  # a second worker: nothing to create, no error
+            assert future.result()["cleanup.policy"].value == "compact", (
+                "changelogs and partials are compacted"
+            )
+        ensure_worker_topics(
+            BOOTSTRAP, wanted, replication=1
+        )  # a second worker: nothing to create, no error
     finally:
         for future in admin.delete_topics([t.name for t in wanted], operation_timeout=30).values():
             future.result()
-

@@ -27,12 +27,20 @@ def person() -> Person:
 
 
 def quarantined(event_type: str) -> float:
-    return REGISTRY.get_sample_value("sangathan_outbox_events_quarantined_total", {"type": event_type}) or 0.0
+    return (
+        REGISTRY.get_sample_value("sangathan_outbox_events_quarantined_total", {"type": event_type})
+        or 0.0
+    )
 
 
 def published_ids(bootstrap: str, topic: str, expected: int) -> set[str]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     ids: set[str] = set()
     try:
@@ -48,13 +56,20 @@ def published_ids(bootstrap: str, topic: str, expected: int) -> set[str]:
 
 
 def test_an_event_that_breaks_its_contract_is_quarantined_and_the_round_goes_on(
-        ports, mongo_db, kafka_bootstrap, scratch):
+    ports, mongo_db, kafka_bootstrap, scratch
+):
     topic = scratch(partitions=1)
-    directory = RecipientDirectory(mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal)
+    directory = RecipientDirectory(
+        mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal
+    )
     directory.backfill([])
-    relay = OutboxRelay(ports.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic))
+    relay = OutboxRelay(
+        ports.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic)
+    )
     for booth in BOOTHS:
-        handlers.appoint(ports, booth_id=booth, role="booth_president", person=person(), organiser="user-1")
+        handlers.appoint(
+            ports, booth_id=booth, role="booth_president", person=person(), organiser="user-1"
+        )
     # An event recorded before its contract was checked on the way in (an older release's data).
     team = ports.teams.get(BOOTHS[0])
     bad = next(e for e in team.outbox if e["type"] == types.OTP_REQUESTED)
@@ -70,5 +85,8 @@ def test_an_event_that_breaks_its_contract_is_quarantined_and_the_round_goes_on(
     letter = mongo_db.outbox_dead_letters.find_one({"_id": bad["id"]})
     assert letter["booth_id"] == BOOTHS[0] and letter["type"] == types.OTP_REQUESTED
     assert "locale" in letter["reason"]
-    assert "phone" not in letter["data"] and letter["data"]["appointment_id"] == bad["data"]["appointment_id"]
+    assert (
+        "phone" not in letter["data"]
+        and letter["data"]["appointment_id"] == bad["data"]["appointment_id"]
+    )
     assert quarantined(types.OTP_REQUESTED) == before + 1

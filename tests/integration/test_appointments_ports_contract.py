@@ -68,7 +68,9 @@ def test_inserting_new_teams_leaves_existing_ones_and_names_them(stores):
     teams, _ = stores
     teams.save(new_team(BOOTHS[0], person()))
     assert teams.insert_new([new_team(BOOTHS[0]), new_team(BOOTHS[1], person())]) == {BOOTHS[0]}
-    assert len(teams.get(BOOTHS[0]).appointments) == 1 and len(teams.get(BOOTHS[1]).appointments) == 1
+    assert (
+        len(teams.get(BOOTHS[0]).appointments) == 1 and len(teams.get(BOOTHS[1]).appointments) == 1
+    )
 
 
 def test_a_phones_teams_are_found_inside_a_unit_only(stores):
@@ -95,7 +97,6 @@ def test_teams_with_people_past_retention_come_in_booth_order_pages(stores):
     assert teams.ended_before(NOW - timedelta(days=1)) == []
 
 
-
 def test_a_post_held_by_a_saved_president_is_refused_and_free_once_released(stores):
     teams, posts = stores
     holder = person()
@@ -105,7 +106,9 @@ def test_a_post_held_by_a_saved_president_is_refused_and_free_once_released(stor
     assert posts.claim(holder.phone, BOOTHS[0], president.id) is None
     assert posts.claim(holder.phone, BOOTHS[1], str(uuid.uuid4())) == BOOTHS[0]
     posts.release(holder.phone, "someone-else")
-    assert posts.claim(holder.phone, BOOTHS[1], str(uuid.uuid4())) == BOOTHS[0], "only the holder releases"
+    assert posts.claim(holder.phone, BOOTHS[1], str(uuid.uuid4())) == BOOTHS[0], (
+        "only the holder releases"
+    )
     posts.release(holder.phone, president.id)
     assert posts.claim(holder.phone, BOOTHS[1], str(uuid.uuid4())) is None
 
@@ -121,5 +124,7 @@ def test_claiming_in_a_batch_names_the_phones_already_held(stores):
     _, posts = stores
     held, free = phone(), phone()
     posts.claim(held, BOOTHS[0], str(uuid.uuid4()))
-    taken = posts.claim_new([(held, BOOTHS[1], str(uuid.uuid4())), (free, BOOTHS[2], str(uuid.uuid4()))])
+    taken = posts.claim_new(
+        [(held, BOOTHS[1], str(uuid.uuid4())), (free, BOOTHS[2], str(uuid.uuid4()))]
+    )
     assert taken == {held}

@@ -21,7 +21,9 @@ BOOTHS = [f"{MANDAL}-S01-B00{i}" for i in range(1, 4)]
 
 @pytest.fixture
 def directory(ports, mongo_db):
-    directory = RecipientDirectory(mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal)
+    directory = RecipientDirectory(
+        mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal
+    )
     directory.backfill([])
     return directory
 
@@ -29,7 +31,9 @@ def directory(ports, mongo_db):
 @pytest.fixture
 def relay(ports, directory, kafka_bootstrap, scratch):
     topic = scratch(partitions=1)
-    return OutboxRelay(ports.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic))
+    return OutboxRelay(
+        ports.teams, directory, EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: topic)
+    )
 
 
 def person(gender="female") -> Person:
@@ -38,8 +42,13 @@ def person(gender="female") -> Person:
 
 def appoint_verified(ports, booth: str, role: str = "booth_president"):
     appointment = handlers.appoint(ports, booth_id=booth, role=role, person=person(), organiser="u")
-    handlers.otp_verified(ports, event_id=str(uuid.uuid4()), booth_id=booth, appointment_id=appointment.id,
-                          request_id=ports.teams.get(booth).get(appointment.id).otp_request_id)
+    handlers.otp_verified(
+        ports,
+        event_id=str(uuid.uuid4()),
+        booth_id=booth,
+        appointment_id=appointment.id,
+        request_id=ports.teams.get(booth).get(appointment.id).otp_request_id,
+    )
     return appointment
 
 
@@ -47,16 +56,24 @@ def ids(rows) -> set[str]:
     return {r["appointment_id"] for r in rows}
 
 
-def test_a_verified_appointee_is_a_recipient_of_every_unit_above_the_booth_once_the_relay_ran(ports, directory, relay):
+def test_a_verified_appointee_is_a_recipient_of_every_unit_above_the_booth_once_the_relay_ran(
+    ports, directory, relay
+):
     appointed = appoint_verified(ports, BOOTHS[0])
-    pending = handlers.appoint(ports, booth_id=BOOTHS[1], role="booth_president", person=person(), organiser="u")
+    pending = handlers.appoint(
+        ports, booth_id=BOOTHS[1], role="booth_president", person=person(), organiser="u"
+    )
     relay.relay_once()
     for unit in (BOOTHS[0], MANDAL, "IN-HP-D01", "IN-HP", "IN"):
         rows = [r for r in directory.under(unit, {"booth_president"}) if r["booth_id"] in BOOTHS]
         assert ids(rows) == {appointed.id}, unit
     row = next(r for r in directory.under(MANDAL, None) if r["appointment_id"] == appointed.id)
     assert row["phone"] == ports.teams.get(BOOTHS[0]).get(appointed.id).person.phone
-    assert (row["role"], row["locale"], row["booth_path"]["sector"]) == ("booth_president", "hi", f"{MANDAL}-S01")
+    assert (row["role"], row["locale"], row["booth_path"]["sector"]) == (
+        "booth_president",
+        "hi",
+        f"{MANDAL}-S01",
+    )
     assert pending.id not in ids(directory.under(MANDAL, None))
     assert not list(directory.under("IN-HP-D02", {"booth_president"}))
     assert not [r for r in directory.under(MANDAL, {"whatsapp_pramukh"}) if r["booth_id"] in BOOTHS]
@@ -84,11 +101,15 @@ def test_an_older_version_of_a_team_never_overwrites_a_newer_one(ports, director
 
 def test_teams_made_before_the_directory_are_filled_in_once_and_reads_wait_for_it(ports, mongo_db):
     appointed = appoint_verified(ports, BOOTHS[1])
-    directory = RecipientDirectory(mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal)
+    directory = RecipientDirectory(
+        mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal
+    )
     with pytest.raises(RecipientsBuilding):
         directory.under(MANDAL, None)
     assert directory.backfill(ports.teams.every()) == 1
     assert ids(directory.under(MANDAL, None)) == {appointed.id}
-    again = RecipientDirectory(mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal)
+    again = RecipientDirectory(
+        mongo_db, ports.registry, lambda state: rules_for(state).roles, ports.teams.personal
+    )
     assert again.backfill(ports.teams.every()) == 0, "filled once"
     assert ids(again.under(MANDAL, None)) == {appointed.id}

@@ -21,8 +21,10 @@ pytestmark = pytest.mark.integration
 
 
 def lag(group: str, topic: str, partition: int = 0) -> float | None:
-    return REGISTRY.get_sample_value("sangathan_kafka_consumer_lag",
-                                     {"group": group, "topic": topic, "partition": str(partition)})
+    return REGISTRY.get_sample_value(
+        "sangathan_kafka_consumer_lag",
+        {"group": group, "topic": topic, "partition": str(partition)},
+    )
 
 
 def produce_events(bootstrap: str, topic: str, n: int) -> None:
@@ -30,7 +32,9 @@ def produce_events(bootstrap: str, topic: str, n: int) -> None:
     for i in range(n):
         data = copy.deepcopy(load_schema(types.BOOTH_MEMBER_APPOINTED)["examples"][0])
         data["booth_id"] = f"IN-MP-D07-A03-M02-S05-B{i:03d}"
-        _, key, value, headers = to_kafka(new_event(types.BOOTH_MEMBER_APPOINTED, data, "/sangathan/test"))
+        _, key, value, headers = to_kafka(
+            new_event(types.BOOTH_MEMBER_APPOINTED, data, "/sangathan/test")
+        )
         producer.produce(topic, value, key, headers=headers)
     assert producer.flush(10) == 0
 
@@ -48,9 +52,17 @@ def test_event_consumer_reports_records_left_after_its_last_commit(kafka_bootstr
             raise RuntimeError("stopped on purpose")
         handled.append(event.id)
 
-    consumer = EventConsumer(kafka_bootstrap, group, [topic], handler, dead_letter_topic=dead_letters,
-                             batch_size=4, poll_timeout_s=0.2, backoff_s=0.01,
-                             config={"statistics.interval.ms": 200})
+    consumer = EventConsumer(
+        kafka_bootstrap,
+        group,
+        [topic],
+        handler,
+        dead_letter_topic=dead_letters,
+        batch_size=4,
+        poll_timeout_s=0.2,
+        backoff_s=0.01,
+        config={"statistics.interval.ms": 200},
+    )
     try:
         deadline = time.monotonic() + 20
         while lag(group, topic) != 6:
@@ -71,7 +83,9 @@ def test_probe_measures_a_group_from_its_committed_offsets(kafka_bootstrap, scra
     group = f"test-probe-{random_suffix()}"
     committer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
     try:
-        committer.commit(offsets=[TopicPartition(topic, 0, 1), TopicPartition(topic, 1, 3)], asynchronous=False)
+        committer.commit(
+            offsets=[TopicPartition(topic, 0, 1), TopicPartition(topic, 1, 3)], asynchronous=False
+        )
     finally:
         committer.close()
 
@@ -83,7 +97,9 @@ def test_probe_measures_a_group_from_its_committed_offsets(kafka_bootstrap, scra
     assert lag(group, topic, 0) is None
 
 
-def test_probe_counts_every_kept_record_of_a_partition_the_group_never_committed(kafka_bootstrap, scratch):
+def test_probe_counts_every_kept_record_of_a_partition_the_group_never_committed(
+    kafka_bootstrap, scratch
+):
     # A worker that owns a partition and never starts it (nothing committed) must show a lag, or
     # the analytics stall watch cannot see it (analytics/coverage/watchdog.py).
     topic = scratch(partitions=2)

@@ -38,8 +38,22 @@ def dashboard(coverage_topic, tmp_path):
     port = free_port()
     env = dict(os.environ, DASHBOARD_COVERAGE_TOPIC=coverage_topic, SANGATHAN_ENV="development")
     log = open(tmp_path / "dashboard.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "dashboard.api:app", "--host", "127.0.0.1",
-                                "--port", str(port), "--no-access-log"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "dashboard.api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -50,7 +64,9 @@ def dashboard(coverage_topic, tmp_path):
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            raise AssertionError("the dashboard did not start: " + (tmp_path / "dashboard.log").read_text())
+            raise AssertionError(
+                "the dashboard did not start: " + (tmp_path / "dashboard.log").read_text()
+            )
         yield base
     finally:
         process.terminate()
@@ -59,9 +75,16 @@ def dashboard(coverage_topic, tmp_path):
 
 
 def coverage(unit_id: str, level: str, verified: int) -> dict:
-    return {"unit_id": unit_id, "level": level, "booths_total": 100, "booths_with_verified_president": verified,
-            "booths_complete": 0, "booths_with_whatsapp_pramukh": 0, "verified_appointees": verified,
-            "as_of": datetime.now(timezone.utc).isoformat()}
+    return {
+        "unit_id": unit_id,
+        "level": level,
+        "booths_total": 100,
+        "booths_with_verified_president": verified,
+        "booths_complete": 0,
+        "booths_with_whatsapp_pramukh": 0,
+        "verified_appointees": verified,
+        "as_of": datetime.now(timezone.utc).isoformat(),
+    }
 
 
 class Stream:
@@ -98,14 +121,21 @@ class Stream:
 
 def signed_in(base: str, unit: str) -> httpx.Cookies:
     from shared.auth.issuer import organiser_token
-    answer = httpx.post(f"{base}/api/session", json={"token": organiser_token(sub="user-it", unit=unit)})
+
+    answer = httpx.post(
+        f"{base}/api/session", json={"token": organiser_token(sub="user-it", unit=unit)}
+    )
     assert answer.status_code == 200, answer.text
     return answer.cookies
 
 
-def test_a_change_in_the_viewers_state_reaches_their_stream_and_others_do_not(dashboard, coverage_topic, kafka_bootstrap):
+def test_a_change_in_the_viewers_state_reaches_their_stream_and_others_do_not(
+    dashboard, coverage_topic, kafka_bootstrap
+):
     stream = Stream(f"{dashboard}/api/live/IN-HP", signed_in(dashboard, "IN-HP"))
-    publisher = EventPublisher(kafka_bootstrap, "/tests/dashboard", topic_for=lambda _: coverage_topic)
+    publisher = EventPublisher(
+        kafka_bootstrap, "/tests/dashboard", topic_for=lambda _: coverage_topic
+    )
     try:
         assert stream.next(10) == ("ready", {"unit_id": "IN-HP"})
         # The dashboard's consumer starts at the topic's end once it has its partition, which it
@@ -114,10 +144,18 @@ def test_a_change_in_the_viewers_state_reaches_their_stream_and_others_do_not(da
         received, deadline, round_ = [], time.monotonic() + 45, 0
         while not received and time.monotonic() < deadline:
             round_ += 1
-            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-UP", "state", round_))  # another state
-            publisher.emit(types.COVERAGE_UPDATED, coverage("IN", "national", round_))  # above the viewer
-            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-HP-D05-A05", "assembly", round_))  # below the page
-            publisher.emit(types.COVERAGE_UPDATED, coverage("IN-HP-D05", "district", round_))  # a child: shown
+            publisher.emit(
+                types.COVERAGE_UPDATED, coverage("IN-UP", "state", round_)
+            )  # another state
+            publisher.emit(
+                types.COVERAGE_UPDATED, coverage("IN", "national", round_)
+            )  # above the viewer
+            publisher.emit(
+                types.COVERAGE_UPDATED, coverage("IN-HP-D05-A05", "assembly", round_)
+            )  # below the page
+            publisher.emit(
+                types.COVERAGE_UPDATED, coverage("IN-HP-D05", "district", round_)
+            )  # a child: shown
             publisher.flush()
             while (event := stream.next(1.5)) is not None:
                 received.append(event)
@@ -125,8 +163,16 @@ def test_a_change_in_the_viewers_state_reaches_their_stream_and_others_do_not(da
         assert {name for name, _ in received} == {"coverage"}
         assert {data["unit_id"] for _, data in received} == {"IN-HP-D05"}
         assert received[0][1]["booths_with_verified_president"] >= 1
-        assert set(received[0][1]) == {"unit_id", "level", "booths_total", "booths_with_verified_president",
-                                       "booths_complete", "booths_with_whatsapp_pramukh", "verified_appointees", "as_of"}
+        assert set(received[0][1]) == {
+            "unit_id",
+            "level",
+            "booths_total",
+            "booths_with_verified_president",
+            "booths_complete",
+            "booths_with_whatsapp_pramukh",
+            "verified_appointees",
+            "as_of",
+        }
     finally:
         stream.close()
         publisher.close()
@@ -149,12 +195,16 @@ def test_a_busy_stream_ends_when_its_token_expires(dashboard, coverage_topic, ka
     assert signed.status_code == 200, signed.text
     expires = time.time() + 15
     stream = Stream(f"{dashboard}/api/live/IN-HP", signed.cookies)
-    publisher = EventPublisher(kafka_bootstrap, "/tests/dashboard", topic_for=lambda _: coverage_topic)
+    publisher = EventPublisher(
+        kafka_bootstrap, "/tests/dashboard", topic_for=lambda _: coverage_topic
+    )
     try:
         assert stream.next(10) == ("ready", {"unit_id": "IN-HP"})
         seen, round_ = [], 0
         while time.time() < expires + 10 and ("signed-out", {}) not in seen:
-            round_ += 1  # a change every 0.2 s: the stream is never quiet long enough for a keep-alive
+            round_ += (
+                1  # a change every 0.2 s: the stream is never quiet long enough for a keep-alive
+            )
             publisher.emit(types.COVERAGE_UPDATED, coverage("IN-HP-D05", "district", round_))
             publisher.flush()
             while (event := stream.next(0.2)) is not None:

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from shared.auth.issuer import organiser_token
-from tests.integration.test_dashboard_live import Stream
 from testkit.processes import closed_port, start_service
+from tests.integration.test_dashboard_live import Stream
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +55,18 @@ def test_signing_in_keeps_an_opaque_session_server_side_and_never_the_token(dash
     assert signed.status_code == 200, signed.text
     [(name, morsel)] = set_cookie(signed).items()
     session_id = morsel.value
-    assert name == "sangathan_session" and morsel["httponly"] and morsel["samesite"].lower() == "strict"
+    assert (
+        name == "sangathan_session"
+        and morsel["httponly"]
+        and morsel["samesite"].lower() == "strict"
+    )
     assert session_id != token and session_id not in token and token not in signed.text
     assert session_id.count(".") == 0, "not a JWT"
     stored = sessions.get(session_key(session_id))
     assert stored is not None and token.encode() not in stored
-    assert b"coverage:read" in stored and b"appointments:write" not in stored, "the session can only read"
+    assert b"coverage:read" in stored and b"appointments:write" not in stored, (
+        "the session can only read"
+    )
     assert sessions.get("dashboard:session:" + session_id) is None, "kept under a hash of the id"
     again = httpx.get(f"{dashboards['http']}/api/session", cookies={name: session_id})
     assert again.status_code == 200 and again.json()["unit"] == "IN-HP"
@@ -75,9 +81,13 @@ def test_a_session_lasts_no_longer_than_the_organisers_token(dashboards, session
     assert 0 < sessions.pttl(session_key(morsel.value)) <= 20_000
 
 
-def test_after_signing_out_the_session_is_dead_server_side_and_its_live_stream_ends(dashboards, sessions):
+def test_after_signing_out_the_session_is_dead_server_side_and_its_live_stream_ends(
+    dashboards, sessions
+):
     base = dashboards["http"]
-    signed = httpx.post(f"{base}/api/session", json={"token": organiser_token(sub="user-it-out", unit="IN-HP")})
+    signed = httpx.post(
+        f"{base}/api/session", json={"token": organiser_token(sub="user-it-out", unit="IN-HP")}
+    )
     assert signed.status_code == 200, signed.text
     [(name, morsel)] = set_cookie(signed).items()
     copied = {name: morsel.value}  # as a thief who copied the cookie would keep it
@@ -102,33 +112,51 @@ def test_after_signing_out_the_session_is_dead_server_side_and_its_live_stream_e
 
 def test_over_https_the_session_cookie_is_host_prefixed_secure_and_for_the_whole_host(dashboards):
     base = dashboards["https"]
-    signed = httpx.post(f"{base}/api/session", json={"token": organiser_token(sub="user-it-tls", unit="IN-HP")})
+    signed = httpx.post(
+        f"{base}/api/session", json={"token": organiser_token(sub="user-it-tls", unit="IN-HP")}
+    )
     assert signed.status_code == 200, signed.text
     header = signed.headers["set-cookie"]
     [(name, morsel)] = set_cookie(signed).items()
     assert name == "__Host-sangathan_session"
-    assert morsel["secure"] and morsel["path"] == "/" and not morsel["domain"] and "domain" not in header.lower()
+    assert (
+        morsel["secure"]
+        and morsel["path"] == "/"
+        and not morsel["domain"]
+        and "domain" not in header.lower()
+    )
     assert morsel["httponly"] and morsel["samesite"].lower() == "strict"
     # What a browser sends back over HTTPS (TLS ends in front of the dashboard, as at the Ingress):
     back = httpx.get(f"{base}/api/session", headers={"Cookie": f"{name}={morsel.value}"})
     assert back.status_code == 200 and back.json()["unit"] == "IN-HP"
-    unprefixed = httpx.get(f"{base}/api/session", headers={"Cookie": f"sangathan_session={morsel.value}"})
-    assert unprefixed.status_code == 401, "a cookie without the prefix (settable by a subdomain) is not read"
+    unprefixed = httpx.get(
+        f"{base}/api/session", headers={"Cookie": f"sangathan_session={morsel.value}"}
+    )
+    assert unprefixed.status_code == 401, (
+        "a cookie without the prefix (settable by a subdomain) is not read"
+    )
     out = httpx.delete(f"{base}/api/session", headers={"Cookie": f"{name}={morsel.value}"})
     assert out.status_code == 204 and "__Host-sangathan_session=" in out.headers["set-cookie"]
     assert "Secure" in out.headers["set-cookie"]
 
 
 def test_with_redis_away_signing_in_and_sessions_answer_503_problems(tmp_path):
-    process, base = start_service("dashboard", {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}, tmp_path)
+    process, base = start_service(
+        "dashboard", {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}, tmp_path
+    )
     try:
         token = organiser_token(sub="user-it-noredis", unit="IN-HP")
         signing_in = httpx.post(f"{base}/api/session", json={"token": token}, timeout=10)
         assert "set-cookie" not in signing_in.headers
-        for answer in (signing_in, httpx.get(f"{base}/api/session", cookies={"sangathan_session": "x" * 43},
-                                             timeout=10)):
+        for answer in (
+            signing_in,
+            httpx.get(f"{base}/api/session", cookies={"sangathan_session": "x" * 43}, timeout=10),
+        ):
             assert answer.status_code == 503, answer.text
-            assert answer.json()["type"].endswith("/dependency-unavailable") and "Retry-After" in answer.headers
+            assert (
+                answer.json()["type"].endswith("/dependency-unavailable")
+                and "Retry-After" in answer.headers
+            )
         ready = httpx.get(f"{base}/readyz", timeout=10)
         assert ready.status_code == 503 and "redis" in ready.text
     finally:

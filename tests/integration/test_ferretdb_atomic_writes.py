@@ -17,7 +17,9 @@ def test_concurrent_updates_of_one_document_are_all_applied(mongo_db):
 
     def bump(worker: int) -> None:
         for i in range(40):
-            counters.update_one({"_id": "booth"}, {"$inc": {"n": 1}, "$push": {"events": f"{worker}-{i}"}})
+            counters.update_one(
+                {"_id": "booth"}, {"$inc": {"n": 1}, "$push": {"events": f"{worker}-{i}"}}
+            )
 
     threads = [threading.Thread(target=bump, args=(w,)) for w in range(6)]
     for t in threads:
@@ -36,7 +38,9 @@ def test_compare_and_set_lets_exactly_one_of_two_writers_win(mongo_db):
     results = []
 
     def claim(owner: str) -> None:
-        r = teams.update_one({"_id": "booth", "version": 0}, {"$set": {"owner": owner}, "$inc": {"version": 1}})
+        r = teams.update_one(
+            {"_id": "booth", "version": 0}, {"$set": {"owner": owner}, "$inc": {"version": 1}}
+        )
         results.append(r.modified_count)
 
     threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(8)]
@@ -55,4 +59,6 @@ def test_a_filter_on_id_and_version_is_narrowed_by_id_on_the_server(mongo_db):
     plan = teams.find({"_id": "B00007", "version": 1}).explain()
     assert plan.get("filterPushdown", True), f"the _id condition was not pushed down: {plan}"
     assert list(teams.find({"_id": "B00007", "version": 1})) == [{"_id": "B00007", "version": 1}]
-    assert list(teams.find({"_id": "B00007", "version": 2})) == [], "the rest of the filter still applies"
+    assert list(teams.find({"_id": "B00007", "version": 2})) == [], (
+        "the rest of the filter still applies"
+    )

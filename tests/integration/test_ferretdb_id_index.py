@@ -32,8 +32,12 @@ def _plan(file: Path, expression_query: str) -> str:
     # closing(): sqlite3's own context manager commits but leaves the connection open, and an
     # open connection when FerretDB drops the database leaves its -wal/-shm files behind.
     with closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as db:
-        table = db.execute("SELECT table_name FROM _ferretdb_collections WHERE name = 'booths'").fetchone()[0]
-        rows = db.execute(f'EXPLAIN QUERY PLAN SELECT 1 FROM "{table}" WHERE {expression_query}', ['"B-1"'])
+        table = db.execute(
+            "SELECT table_name FROM _ferretdb_collections WHERE name = 'booths'"
+        ).fetchone()[0]
+        rows = db.execute(
+            f'EXPLAIN QUERY PLAN SELECT 1 FROM "{table}" WHERE {expression_query}', ['"B-1"']
+        )
         return " ".join(str(r[3]) for r in rows)
 
 

@@ -40,10 +40,17 @@ def consumers(kafka_bootstrap):
     """EventConsumer factory with fast retries; closes what it made."""
     made: list[EventConsumer] = []
 
-    def make(topic: str, dead_letters: str, handler, group: str | None = None, **options) -> EventConsumer:
+    def make(
+        topic: str, dead_letters: str, handler, group: str | None = None, **options
+    ) -> EventConsumer:
         options = {"backoff_s": 0.01, "poll_timeout_s": 0.2, **options}
         consumer = EventConsumer(
-            kafka_bootstrap, group or f"test-{random_suffix()}", [topic], handler, dead_letter_topic=dead_letters, **options
+            kafka_bootstrap,
+            group or f"test-{random_suffix()}",
+            [topic],
+            handler,
+            dead_letter_topic=dead_letters,
+            **options,
         )
         made.append(consumer)
         return consumer
@@ -61,7 +68,13 @@ def run_until(consumer: EventConsumer, done: Callable[[], bool], timeout: float 
 
 
 def read_records(bootstrap: str, topic: str, count: int, timeout: float = 10.0) -> list:
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{random_suffix()}", "enable.auto.commit": False})
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{random_suffix()}",
+            "enable.auto.commit": False,
+        }
+    )
     reader.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     records, deadline = [], time.monotonic() + timeout
     try:
@@ -73,7 +86,9 @@ def read_records(bootstrap: str, topic: str, count: int, timeout: float = 10.0) 
 
 
 def committed_offset(bootstrap: str, group: str, topic: str) -> int:
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    probe = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
     try:
         return probe.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
     finally:
@@ -97,7 +112,9 @@ def test_ensure_topics_creates_every_registry_topic_and_is_idempotent(kafka_boot
     assert config["retention.ms"].value == str(topics.OTP_REQUESTS.retention_ms)
 
 
-def test_published_events_are_consumed_validated_with_headers_intact(kafka_bootstrap, scratch, consumers):
+def test_published_events_are_consumed_validated_with_headers_intact(
+    kafka_bootstrap, scratch, consumers
+):
     topic, dead_letters = scratch(), scratch()
     sent = [appointed(1, types.BOOTH_PRESIDENT_APPOINTED), appointed(2)]
     publisher = publisher_to(kafka_bootstrap, topic)
@@ -132,7 +149,9 @@ def test_invalid_records_are_dead_lettered_with_their_reason_and_the_next_event_
 
     received: list[Event] = []
     group = f"test-{random_suffix()}"
-    run_until(consumers(topic, dead_letters, received.append, group=group), lambda: len(received) == 1)
+    run_until(
+        consumers(topic, dead_letters, received.append, group=group), lambda: len(received) == 1
+    )
 
     assert received == [valid]
     assert committed_offset(kafka_bootstrap, group, topic) == 3
@@ -145,20 +164,37 @@ def test_invalid_records_are_dead_lettered_with_their_reason_and_the_next_event_
     assert [h["dlt_reason"] for h in dlt] == [b"unparseable", b"invalid"]
     assert [h["dlt_error_class"] for h in dlt] == [b"UnparseableEventError", b"InvalidEventError"]
     assert b"phone is not allowed" in dlt[1]["dlt_error"]
-    assert [(h["dlt_original_topic"], h["dlt_original_partition"], h["dlt_original_offset"]) for h in dlt] == [
-        (topic.encode(), b"0", b"0"), (topic.encode(), b"0", b"1"),
+    assert [
+        (h["dlt_original_topic"], h["dlt_original_partition"], h["dlt_original_offset"])
+        for h in dlt
+    ] == [
+        (topic.encode(), b"0", b"0"),
+        (topic.encode(), b"0", b"1"),
     ]
     assert all(h["dlt_group"] == group.encode() and h["dlt_time"] for h in dlt)
-    assert REGISTRY.get_sample_value("sangathan_events_dead_lettered_total", {"group": group, "reason": "invalid"}) == 1
-    assert REGISTRY.get_sample_value("sangathan_events_consumed_total", {"group": group, "type": valid.type}) == 1
+    assert (
+        REGISTRY.get_sample_value(
+            "sangathan_events_dead_lettered_total", {"group": group, "reason": "invalid"}
+        )
+        == 1
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "sangathan_events_consumed_total", {"group": group, "type": valid.type}
+        )
+        == 1
+    )
 
 
 def test_a_poison_record_carrying_a_phone_is_dead_lettered_sealed_with_its_reason_and_opens_for_a_replay(
     kafka_bootstrap, scratch, consumers
 ):
     topic, dead_letters = scratch(), scratch()
-    request = new_event(types.OTP_REQUESTED, {**load_schema(types.OTP_REQUESTED)["examples"][0],
-                                              "phone": "+919812345678"}, SOURCE)
+    request = new_event(
+        types.OTP_REQUESTED,
+        {**load_schema(types.OTP_REQUESTED)["examples"][0], "phone": "+919812345678"},
+        SOURCE,
+    )
     _, key, value, headers = to_kafka(request)
     raw = Producer({"bootstrap.servers": kafka_bootstrap})
     raw.produce(topic, value, key, headers=headers)  # a valid event its handler refuses
@@ -174,10 +210,18 @@ def test_a_poison_record_carrying_a_phone_is_dead_lettered_sealed_with_its_reaso
 
     refused, unparseable = read_records(kafka_bootstrap, dead_letters, 2)
     for letter in (refused, unparseable):
-        assert b"12345678" not in letter.value() and b"123456" not in b"".join(v for _, v in letter.headers())
+        assert b"12345678" not in letter.value() and b"123456" not in b"".join(
+            v for _, v in letter.headers()
+        )
     meta = dict(refused.headers())
-    assert (meta["dlt_reason"], meta["dlt_sealed"], meta["ce_id"]) == (b"rejected", b"fields", request.id.encode())
-    assert json.loads(refused.value())["request_id"] == request.data["request_id"], "the rest stays readable"
+    assert (meta["dlt_reason"], meta["dlt_sealed"], meta["ce_id"]) == (
+        b"rejected",
+        b"fields",
+        request.id.encode(),
+    )
+    assert json.loads(refused.value())["request_id"] == request.data["request_id"], (
+        "the rest stays readable"
+    )
     assert dict(unparseable.headers())["dlt_reason"] == b"unparseable"
 
     seal = dead_letter_seal(PlatformSettings())
@@ -186,7 +230,9 @@ def test_a_poison_record_carrying_a_phone_is_dead_lettered_sealed_with_its_reaso
     assert seal.opened(unparseable.value(), "value") == b"not an event, call +91 98123 45679"
 
 
-def test_transient_handler_errors_are_retried_and_permanent_ones_dead_lettered(kafka_bootstrap, scratch, consumers):
+def test_transient_handler_errors_are_retried_and_permanent_ones_dead_lettered(
+    kafka_bootstrap, scratch, consumers
+):
     topic, dead_letters = scratch(), scratch()
     flaky, refused, broken = appointed(4), appointed(5), appointed(6)
     publisher = publisher_to(kafka_bootstrap, topic)
@@ -212,7 +258,8 @@ def test_transient_handler_errors_are_retried_and_permanent_ones_dead_lettered(k
     assert calls == {flaky.id: 3, refused.id: 1, broken.id: 3}
     letters = read_records(kafka_bootstrap, dead_letters, 2)
     assert [(dict(m.headers())["ce_id"], dict(m.headers())["dlt_reason"]) for m in letters] == [
-        (refused.id.encode(), b"rejected"), (broken.id.encode(), b"retries_exhausted"),
+        (refused.id.encode(), b"rejected"),
+        (broken.id.encode(), b"retries_exhausted"),
     ]
     assert dict(letters[1].headers())["dlt_error_class"] == b"ConnectionError"
 
@@ -257,7 +304,9 @@ def test_publisher_flush_raises_when_the_broker_is_unreachable():
     publisher.close(timeout=1)  # nothing left: closes at once without raising
 
 
-def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consumer(kafka_bootstrap, scratch, consumers):
+def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consumer(
+    kafka_bootstrap, scratch, consumers
+):
     topic, dead_letters = scratch(), scratch()
     group = f"test-{random_suffix()}"
     event = appointed(10)
@@ -282,5 +331,7 @@ def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consu
 
     assert committed_offset(kafka_bootstrap, group, topic) < 0  # nothing committed
     received: list[Event] = []
-    run_until(consumers(topic, dead_letters, received.append, group=group), lambda: len(received) == 1)
+    run_until(
+        consumers(topic, dead_letters, received.append, group=group), lambda: len(received) == 1
+    )
     assert received == [event]

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
-                                   ResourcePatternType, ResourceType)
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from shared import topics
 from shared.kafka import security as kafka_security
@@ -29,12 +36,17 @@ sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import gen_kafka_users  # noqa: E402
 import stack  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("java") is None, reason="needs Java")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("java") is None, reason="needs Java"),
+]
 ADMIN = ("admin", "admin-secret")
 # The local platform's broker (deploy/local/stack.py), its client listener SCRAM-only, with ACLs.
-CONFIG = stack.KAFKA_CONFIG.replace("PLAINTEXT://", "SASL_PLAINTEXT://").replace(
-    "PLAINTEXT:PLAINTEXT", "SASL_PLAINTEXT:SASL_PLAINTEXT").replace(
-    "inter.broker.listener.name=PLAINTEXT", "inter.broker.listener.name=SASL_PLAINTEXT") + """\
+CONFIG = (
+    stack.KAFKA_CONFIG.replace("PLAINTEXT://", "SASL_PLAINTEXT://")
+    .replace("PLAINTEXT:PLAINTEXT", "SASL_PLAINTEXT:SASL_PLAINTEXT")
+    .replace("inter.broker.listener.name=PLAINTEXT", "inter.broker.listener.name=SASL_PLAINTEXT")
+    + """\
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
@@ -44,8 +56,14 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:admin;User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
 """
-OPERATIONS = {"Read": AclOperation.READ, "Write": AclOperation.WRITE, "Describe": AclOperation.DESCRIBE,
-              "Create": AclOperation.CREATE, "DescribeConfigs": AclOperation.DESCRIBE_CONFIGS}
+)
+OPERATIONS = {
+    "Read": AclOperation.READ,
+    "Write": AclOperation.WRITE,
+    "Describe": AclOperation.DESCRIBE,
+    "Create": AclOperation.CREATE,
+    "DescribeConfigs": AclOperation.DESCRIBE_CONFIGS,
+}
 
 
 def _free_port() -> int:
@@ -55,19 +73,34 @@ def _free_port() -> int:
 
 
 def admin_config(port: int) -> dict:
-    return {"bootstrap.servers": f"127.0.0.1:{port}", "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": ADMIN[0], "sasl.password": ADMIN[1]}
+    return {
+        "bootstrap.servers": f"127.0.0.1:{port}",
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": ADMIN[0],
+        "sasl.password": ADMIN[1],
+    }
 
 
 def bindings(service: str) -> list[AclBinding]:
     """The generated KafkaUser's ACLs, as the User Operator would create them."""
     user = gen_kafka_users.kafka_user(service, gen_kafka_users.ACCESS[service])
     principal = f"User:{user['metadata']['name']}"
-    return [AclBinding(ResourceType[acl["resource"]["type"].upper()], acl["resource"]["name"],
-                       ResourcePatternType.LITERAL if acl["resource"]["patternType"] == "literal"
-                       else ResourcePatternType.PREFIXED, principal, "*", OPERATIONS[operation],
-                       AclPermissionType.ALLOW)
-            for acl in user["spec"]["authorization"]["acls"] for operation in acl["operations"]]
+    return [
+        AclBinding(
+            ResourceType[acl["resource"]["type"].upper()],
+            acl["resource"]["name"],
+            ResourcePatternType.LITERAL
+            if acl["resource"]["patternType"] == "literal"
+            else ResourcePatternType.PREFIXED,
+            principal,
+            "*",
+            OPERATIONS[operation],
+            AclPermissionType.ALLOW,
+        )
+        for acl in user["spec"]["authorization"]["acls"]
+        for operation in acl["operations"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +111,22 @@ def broker(tmp_path_factory):
     config.write_text(CONFIG.format(port=port, controller=controller, data=home / "data"))
     passwords = {"sangathan-otp": uuid.uuid4().hex}
     scram = [f"--add-scram=SCRAM-SHA-512=[name={ADMIN[0]},password={ADMIN[1]}]"] + [
-        f"--add-scram=SCRAM-SHA-512=[name={name},password={password}]" for name, password in passwords.items()]
-    subprocess.run(stack.java(stack.kafka_libs(), "kafka.tools.StorageTool") +
-                   ["format", "-t", stack.cluster_id(), "-c", str(config), *scram],
-                   check=True, stdout=subprocess.DEVNULL, timeout=120)
+        f"--add-scram=SCRAM-SHA-512=[name={name},password={password}]"
+        for name, password in passwords.items()
+    ]
+    subprocess.run(
+        stack.java(stack.kafka_libs(), "kafka.tools.StorageTool")
+        + ["format", "-t", stack.cluster_id(), "-c", str(config), *scram],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
     log = (home / "kafka.log").open("w")
-    process = subprocess.Popen(stack.java(stack.kafka_libs(), "kafka.Kafka", heap="512m") + [str(config)],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        stack.java(stack.kafka_libs(), "kafka.Kafka", heap="512m") + [str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         admin = AdminClient(admin_config(port))
         deadline = time.monotonic() + 240
@@ -93,9 +135,16 @@ def broker(tmp_path_factory):
                 admin.list_topics(timeout=5)
                 break
             except KafkaException:
-                assert process.poll() is None and time.monotonic() < deadline, (home / "kafka.log").read_text()[-3000:]
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    home / "kafka.log"
+                ).read_text()[-3000:]
                 time.sleep(1)
-        wanted = [topics.OTP_REQUESTS, topics.OTP_RESULTS, topics.DELIVERY_TASKS_URGENT, topics.DEAD_LETTER]
+        wanted = [
+            topics.OTP_REQUESTS,
+            topics.OTP_RESULTS,
+            topics.DELIVERY_TASKS_URGENT,
+            topics.DEAD_LETTER,
+        ]
         for future in admin.create_topics([NewTopic(t.name, 1, 1) for t in wanted]).values():
             future.result()
         for future in admin.create_acls(bindings("otp")).values():
@@ -129,7 +178,11 @@ def test_otp_publishes_outcomes_and_reads_codes_to_send_as_its_own_user(as_otp, 
     producer.produce(topics.OTP_RESULTS.name, b"booth", b"verified", [], ref="outcome")
     producer.flush(30)  # raises DeliveryError if the broker refused it
     producer.close()
-    consumer = Consumer(kafka_security.client_config(bootstrap, {"group.id": "otp", "auto.offset.reset": "earliest"}))
+    consumer = Consumer(
+        kafka_security.client_config(
+            bootstrap, {"group.id": "otp", "auto.offset.reset": "earliest"}
+        )
+    )
     consumer.subscribe([topics.OTP_REQUESTS.name])
     deadline, message = time.monotonic() + 60, None
     while message is None and time.monotonic() < deadline:
@@ -143,11 +196,17 @@ def test_otp_publishes_outcomes_and_reads_codes_to_send_as_its_own_user(as_otp, 
 def test_otp_can_neither_write_nor_read_the_notifiers_urgent_lane(as_otp):
     bootstrap, _ = as_otp
     producer = ConfirmedProducer(bootstrap, {"message.timeout.ms": 15000})
-    producer.produce(topics.DELIVERY_TASKS_URGENT.name, b"booth", b"a forged task", [], ref="forged")
+    producer.produce(
+        topics.DELIVERY_TASKS_URGENT.name, b"booth", b"a forged task", [], ref="forged"
+    )
     with pytest.raises(DeliveryError) as refused:
         producer.flush(30)
     assert "authoriz" in str(refused.value).lower()
-    consumer = Consumer(kafka_security.client_config(bootstrap, {"group.id": "otp", "auto.offset.reset": "earliest"}))
+    consumer = Consumer(
+        kafka_security.client_config(
+            bootstrap, {"group.id": "otp", "auto.offset.reset": "earliest"}
+        )
+    )
     consumer.subscribe([topics.DELIVERY_TASKS_URGENT.name])
     errors, deadline = [], time.monotonic() + 30
     while not errors and time.monotonic() < deadline:

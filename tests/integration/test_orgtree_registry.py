@@ -48,8 +48,13 @@ def registry(settings):
 
 def test_loaded_himachal_has_17_districts_68_assemblies_68_mandals_and_7773_booths(registry):
     counts = registry.level_counts("HP")
-    assert (counts["state"], counts["district"], counts["assembly"], counts["mandal"], counts["booth"]) == (
-        1, 17, 68, 68, 7_773)
+    assert (
+        counts["state"],
+        counts["district"],
+        counts["assembly"],
+        counts["mandal"],
+        counts["booth"],
+    ) == (1, 17, 68, 68, 7_773)
     assert registry.level_counts()["national"] == 1
 
 
@@ -62,7 +67,9 @@ def test_reloading_the_same_tree_adds_nothing_and_skips_at_once(fresh_registry):
 def test_reloading_without_a_record_skips_duplicates_and_fills_gaps(fresh_registry):
     fresh_registry.units.delete_one({"_id": BOOTH})
     before = fresh_registry.units.count_documents({})
-    report = fresh_registry.load(himachal(), batch_size=3000)  # no tree name: every unit is offered again
+    report = fresh_registry.load(
+        himachal(), batch_size=3000
+    )  # no tree name: every unit is offered again
     assert report.inserted == 1 and not report.skipped
     assert fresh_registry.units.count_documents({}) == before + 1
 
@@ -74,14 +81,24 @@ def test_loading_another_seed_over_a_loaded_tree_is_refused(fresh_registry):
 
 def test_get_returns_the_unit_and_none_for_an_unknown_id(registry):
     booth = registry.get(BOOTH)
-    assert booth["level"] == "booth" and booth["booths"] == 1 and booth["parent"] == "IN-HP-D03-A02-M01-S02"
+    assert (
+        booth["level"] == "booth"
+        and booth["booths"] == 1
+        and booth["parent"] == "IN-HP-D03-A02-M01-S02"
+    )
     assert registry.get("IN-HP-D99") is None
 
 
 def test_ancestors_come_national_first(registry):
     ancestors = registry.ancestors(registry.get(BOOTH))
     assert [a["id"] for a in ancestors] == [
-        "IN", "IN-HP", "IN-HP-D03", "IN-HP-D03-A02", "IN-HP-D03-A02-M01", "IN-HP-D03-A02-M01-S02"]
+        "IN",
+        "IN-HP",
+        "IN-HP-D03",
+        "IN-HP-D03-A02",
+        "IN-HP-D03-A02-M01",
+        "IN-HP-D03-A02-M01-S02",
+    ]
     assert ancestors[1]["name_hi"] == "हिमाचल प्रदेश"
 
 
@@ -107,7 +124,9 @@ def test_a_page_of_booths_is_the_units_booths_in_tree_order(registry):
     district = registry.get("IN-HP-D03")
     every = list(registry.booth_ids_under("IN-HP-D03"))
     assert every == sorted(every)
-    pages = [registry.booth_page("IN-HP-D03", n) for n in range(-(-district["booths"] // PAGE_SIZE) + 1)]
+    pages = [
+        registry.booth_page("IN-HP-D03", n) for n in range(-(-district["booths"] // PAGE_SIZE) + 1)
+    ]
     assert [len(p) for p in pages[:-2]] == [PAGE_SIZE] * (len(pages) - 2) and pages[-1] == []
     assert [b for page in pages for b in page] == every
     assert registry.booth_page("IN", 1) == registry.booth_page("IN-HP", 1)
@@ -115,7 +134,9 @@ def test_a_page_of_booths_is_the_units_booths_in_tree_order(registry):
 
 
 def test_the_nations_children_are_every_loaded_states(fresh_registry):
-    fresh_registry.load(itertools.chain([national_unit()], generate_state("GA", SEED)), tree="state:GA", seed=SEED)
+    fresh_registry.load(
+        itertools.chain([national_unit()], generate_state("GA", SEED)), tree="state:GA", seed=SEED
+    )
     assert [s["id"] for s in fresh_registry.children("IN")] == ["IN-GA", "IN-HP"]
     booths = list(fresh_registry.booth_ids_under("IN"))
     assert len(booths) == fresh_registry.get("IN-GA")["booths"] + 7_773
@@ -135,8 +156,9 @@ def test_a_registry_loaded_before_its_index_existed_is_indexed_by_the_next_load(
 
 def test_booth_units_are_found_by_their_sectors_and_unknown_ids_left_out(registry):
     sector_booths = [b["id"] for b in registry.children("IN-HP-D03-A02-M01-S02")]
-    found = registry.booth_units([BOOTH, *sector_booths, "IN-HP-D03-A02-M01-S02-B999", "IN-HP-D99", "nonsense",
-                                  BOOTH + "-X"])
+    found = registry.booth_units(
+        [BOOTH, *sector_booths, "IN-HP-D03-A02-M01-S02-B999", "IN-HP-D99", "nonsense", BOOTH + "-X"]
+    )
     assert set(found) == {BOOTH, *sector_booths}
     assert found[BOOTH] == registry.get(BOOTH)
 

@@ -20,11 +20,11 @@ from prometheus_client import REGISTRY
 
 from otp import handlers
 from otp.adapters import events as otp_events
-from otp.ports import DeliveryUnavailable
 from otp.api import create_otp_app
 from otp.bootstrap import Adapters, bootstrap
 from otp.commands import SendCode
 from otp.consumer import event_handler
+from otp.ports import DeliveryUnavailable
 from otp.settings import OtpSettings
 from shared.auth import tokens
 from shared.auth.issuer import ISSUER, service_token
@@ -46,7 +46,9 @@ def random_phone() -> str:
     return f"+919{secrets.randbelow(10**9):09d}"
 
 
-def requested(phone=None, *, appointment_id=None, request_id=None, requested_at=None, locale="en") -> dict:
+def requested(
+    phone=None, *, appointment_id=None, request_id=None, requested_at=None, locale="en"
+) -> dict:
     return {
         "request_id": request_id or str(uuid.uuid4()),
         "appointment_id": appointment_id or str(uuid.uuid4()),
@@ -61,9 +63,15 @@ def requested(phone=None, *, appointment_id=None, request_id=None, requested_at=
 
 
 def command(data: dict) -> SendCode:
-    return SendCode(request_id=data["request_id"], appointment_id=data["appointment_id"], booth_id=data["booth_id"],
-                    phone=data["phone"], channel=data["channel"], locale=data["locale"],
-                    requested_at=datetime.fromisoformat(data["requested_at"]).timestamp())
+    return SendCode(
+        request_id=data["request_id"],
+        appointment_id=data["appointment_id"],
+        booth_id=data["booth_id"],
+        phone=data["phone"],
+        channel=data["channel"],
+        locale=data["locale"],
+        requested_at=datetime.fromisoformat(data["requested_at"]).timestamp(),
+    )
 
 
 @dataclass
@@ -81,8 +89,16 @@ class Service:
         return delivery["code"]
 
     def verify(self, data: dict, code: str, headers=None, appointment_id=None):
-        body = {"request_id": data["request_id"], "appointment_id": appointment_id or data["appointment_id"], "code": code}
-        return self.http.post("/v1/verifications", json=body, headers=appointments_headers() if headers is None else headers)
+        body = {
+            "request_id": data["request_id"],
+            "appointment_id": appointment_id or data["appointment_id"],
+            "code": code,
+        }
+        return self.http.post(
+            "/v1/verifications",
+            json=body,
+            headers=appointments_headers() if headers is None else headers,
+        )
 
 
 @pytest.fixture
@@ -99,11 +115,18 @@ def make_service(redis_client, kafka_bootstrap, scratch):
     made: list[Adapters] = []
 
     def make(*, bootstrap_servers=None, delivery=None, environment="development", **env) -> Service:
-        settings = OtpSettings(SANGATHAN_ENV=environment, OTP_HMAC_SECRET=secret, OTP_REDIS_PREFIX=prefix, **env)
+        settings = OtpSettings(
+            SANGATHAN_ENV=environment, OTP_HMAC_SECRET=secret, OTP_REDIS_PREFIX=prefix, **env
+        )
         results = scratch() if bootstrap_servers is None else "unreachable"
-        publisher = otp_events.publisher(bootstrap_servers or kafka_bootstrap, settings.publish_timeout_s,
-                                         topic_for=lambda _: results)
-        adapters = bootstrap(settings, client=redis_client, publisher=publisher, delivery=delivery, consume=False)
+        publisher = otp_events.publisher(
+            bootstrap_servers or kafka_bootstrap,
+            settings.publish_timeout_s,
+            topic_for=lambda _: results,
+        )
+        adapters = bootstrap(
+            settings, client=redis_client, publisher=publisher, delivery=delivery, consume=False
+        )
         made.append(adapters)
         return Service(adapters, TestClient(create_otp_app(adapters)), results)
 
@@ -121,7 +144,13 @@ def make_service(redis_client, kafka_bootstrap, scratch):
 def read_events(bootstrap: str, topic: str, count: int, timeout: float = 10.0, linger: float = 1.0):
     """Every event on `topic` once `count` arrived (or the timeout passed), waiting `linger`
     more seconds for any surplus."""
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{random_suffix()}", "enable.auto.commit": False})
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{random_suffix()}",
+            "enable.auto.commit": False,
+        }
+    )
     reader.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     found, deadline = [], time.monotonic() + timeout
     try:
@@ -136,24 +165,36 @@ def read_events(bootstrap: str, topic: str, count: int, timeout: float = 10.0, l
 
 
 def failure_counts(reason: str) -> float:
-    return REGISTRY.get_sample_value("sangathan_otp_sends_rejected_total", {"reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value("sangathan_otp_sends_rejected_total", {"reason": reason}) or 0.0
+    )
 
 
 # --- the whole flow --------------------------------------------------------------------------
 
 
-def test_a_requested_code_is_consumed_delivered_once_and_verified_once(make_service, scratch, kafka_bootstrap):
+def test_a_requested_code_is_consumed_delivered_once_and_verified_once(
+    make_service, scratch, kafka_bootstrap
+):
     service = make_service()
     requests_topic, dead_letters = scratch(), scratch()
     data = requested(locale="hi")
-    publisher = EventPublisher(kafka_bootstrap, "/sangathan/appointments", topic_for=lambda _: requests_topic)
+    publisher = EventPublisher(
+        kafka_bootstrap, "/sangathan/appointments", topic_for=lambda _: requests_topic
+    )
     event = publisher.emit(types.OTP_REQUESTED, data)
     publisher.publish(event)  # the same event redelivered
     publisher.emit(types.OTP_REQUESTED, data)  # the same request re-sent under a new event id
     publisher.close()
 
-    consumer = EventConsumer(kafka_bootstrap, f"test-{random_suffix()}", [requests_topic],
-                             event_handler(service.adapters.ports), dead_letter_topic=dead_letters, poll_timeout_s=0.2)
+    consumer = EventConsumer(
+        kafka_bootstrap,
+        f"test-{random_suffix()}",
+        [requests_topic],
+        event_handler(service.adapters.ports),
+        dead_letter_topic=dead_letters,
+        poll_timeout_s=0.2,
+    )
     try:
         handled, deadline = 0, time.monotonic() + 15
         while handled < 3 and time.monotonic() < deadline:
@@ -167,11 +208,19 @@ def test_a_requested_code_is_consumed_delivered_once_and_verified_once(make_serv
     delivery = deliveries[0]
     assert delivery["text"].startswith(delivery["code"] + " आपका संगठन सत्यापन कोड है")
     assert delivery["phone"] == "+91********" + data["phone"][-2:]
-    assert (delivery["request_id"], delivery["booth_id"], delivery["channel"]) == (data["request_id"], data["booth_id"], "sms")
+    assert (delivery["request_id"], delivery["booth_id"], delivery["channel"]) == (
+        data["request_id"],
+        data["booth_id"],
+        "sms",
+    )
 
     response = service.verify(data, delivery["code"])
     assert response.status_code == 200, response.text
-    assert response.json() == {"verified": True, "request_id": data["request_id"], "appointment_id": data["appointment_id"]}
+    assert response.json() == {
+        "verified": True,
+        "request_id": data["request_id"],
+        "appointment_id": data["appointment_id"],
+    }
     again = service.verify(data, delivery["code"])
     assert again.status_code == 422 and again.json()["type"].endswith("/otp-rejected"), "single use"
 
@@ -179,7 +228,8 @@ def test_a_requested_code_is_consumed_delivered_once_and_verified_once(make_serv
     assert verified.type == types.OTP_VERIFIED and verified.source == "/sangathan/otp"
     assert verified.key == data["booth_id"]
     assert {k: verified.data[k] for k in ("request_id", "appointment_id", "booth_id")} == {
-        k: data[k] for k in ("request_id", "appointment_id", "booth_id")}
+        k: data[k] for k in ("request_id", "appointment_id", "booth_id")
+    }
 
 
 def test_a_new_request_for_the_appointment_makes_the_previous_code_useless(make_service):
@@ -208,7 +258,8 @@ def test_five_codes_per_phone_per_ten_minutes_then_a_rejected_event(make_service
     assert service.adapters.sink.deliveries(sent[5]["appointment_id"]) == []
     events = read_events(kafka_bootstrap, service.results, 2)
     assert [(e.type, e.data["reason"], e.data["request_id"]) for e in events] == [
-        (types.OTP_FAILED, "rejected", sent[5]["request_id"])] * 2
+        (types.OTP_FAILED, "rejected", sent[5]["request_id"])
+    ] * 2
     assert events[0].id == events[1].id, "a repeated refusal is the same event"
     assert failure_counts("rate_limit") == before + 1
 
@@ -236,11 +287,15 @@ def test_foreign_numbers_and_stale_requests_get_no_code(make_service, kafka_boot
     assert service.adapters.sink.deliveries(stale["appointment_id"]) == []
     events = read_events(kafka_bootstrap, service.results, 2)
     assert {(e.data["request_id"], e.data["reason"]) for e in events} == {
-        (foreign["request_id"], "rejected"), (stale["request_id"], "rejected")}
+        (foreign["request_id"], "rejected"),
+        (stale["request_id"], "rejected"),
+    }
     assert (failure_counts("prefix"), failure_counts("stale")) == (before[0] + 1, before[1] + 1)
 
 
-def test_a_channel_that_refuses_the_message_withdraws_the_code_and_reports_undeliverable(make_service, kafka_bootstrap):
+def test_a_channel_that_refuses_the_message_withdraws_the_code_and_reports_undeliverable(
+    make_service, kafka_bootstrap
+):
     class Refusing:
         def deliver(self, **message):
             raise ConnectionError("gateway down")
@@ -253,7 +308,9 @@ def test_a_channel_that_refuses_the_message_withdraws_the_code_and_reports_undel
     assert failed.data["reason"] == "undeliverable"
 
 
-def test_a_channel_that_cannot_take_the_message_yet_is_tried_again_and_the_code_goes_out(make_service):
+def test_a_channel_that_cannot_take_the_message_yet_is_tried_again_and_the_code_goes_out(
+    make_service,
+):
     class BackSoon:
         tries = 0
 
@@ -273,7 +330,8 @@ def test_a_channel_that_cannot_take_the_message_yet_is_tried_again_and_the_code_
 
 
 def test_a_channel_unavailable_until_the_code_would_be_nearly_dead_gives_it_up_as_undeliverable(
-        make_service, kafka_bootstrap):
+    make_service, kafka_bootstrap
+):
     class Away:
         def deliver(self, **message):
             raise DeliveryUnavailable("ConnectTimeout")
@@ -323,7 +381,9 @@ def test_every_refusal_is_the_same_answer(make_service):
     assert "attempts_left" not in bodies["unknown"]
 
 
-def test_the_fifth_wrong_try_locks_the_code_once_and_the_right_one_is_then_refused(make_service, kafka_bootstrap):
+def test_the_fifth_wrong_try_locks_the_code_once_and_the_right_one_is_then_refused(
+    make_service, kafka_bootstrap
+):
     service = make_service()
     data = requested()
     service.send(data)
@@ -360,18 +420,24 @@ def test_when_kafka_is_down_a_right_code_gets_503_and_stays_usable(make_service,
     started = time.monotonic()
     response = cut_off.verify(data, code)
     assert response.status_code == 503, response.text
-    assert response.json()["type"].endswith("/events-unavailable") and response.headers["Retry-After"]
+    assert (
+        response.json()["type"].endswith("/events-unavailable") and response.headers["Retry-After"]
+    )
     assert time.monotonic() - started < 5
     stored = service.adapters.ports.store.load(data["request_id"])
     assert (stored.state.value, stored.attempts_left) == ("live", 5), "the try was put back"
 
     assert service.verify(data, code).status_code == 200
-    assert [e.type for e in read_events(kafka_bootstrap, service.results, 1)] == [types.OTP_VERIFIED]
+    assert [e.type for e in read_events(kafka_bootstrap, service.results, 1)] == [
+        types.OTP_VERIFIED
+    ]
 
 
 def test_a_caller_over_its_per_minute_cap_gets_429_with_retry_after(make_service):
     service = make_service(OTP_VERIFY_LIMIT_PER_MINUTE=3)
-    minute = (time.time() // 60 + 0.5) * 60  # mid-minute, so the window cannot roll over in the test
+    minute = (
+        time.time() // 60 + 0.5
+    ) * 60  # mid-minute, so the window cannot roll over in the test
     service.adapters.ports.clock = lambda: minute
     data = requested()
     answers = [service.verify(data, "000000").status_code for _ in range(4)]
@@ -381,10 +447,18 @@ def test_a_caller_over_its_per_minute_cap_gets_429_with_retry_after(make_service
     assert 1 <= int(throttled.headers["Retry-After"]) <= 30
 
     private, _ = ensure_local_keys()
-    other = tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience="otp", subject="svc:other",
-                         kind=tokens.SERVICE, scopes=["otp:verify"])
-    assert service.verify(data, "000000", headers={"Authorization": f"Bearer {other}"}).status_code == 422, \
-        "the cap is per caller"
+    other = tokens.issue(
+        private_key_file(private).get(),
+        issuer=ISSUER,
+        audience="otp",
+        subject="svc:other",
+        kind=tokens.SERVICE,
+        scopes=["otp:verify"],
+    )
+    assert (
+        service.verify(data, "000000", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 422
+    ), "the cap is per caller"
 
 
 def test_only_services_holding_otp_verify_may_verify(make_service, organiser_token):
@@ -396,9 +470,19 @@ def test_only_services_holding_otp_verify_may_verify(make_service, organiser_tok
     notifier = {"Authorization": f"Bearer {service_token('notifier')}"}
     assert service.verify(data, "123456", headers=notifier).status_code == 401
     private, _ = ensure_local_keys()
-    for kind, unit, scopes in [(tokens.ORGANISER, "IN", ["otp:verify"]), (tokens.SERVICE, None, ["messages:send"])]:
-        for_otp = tokens.issue(private_key_file(private).get(), issuer=ISSUER, audience="otp", subject="x-1",
-                               kind=kind, unit=unit, scopes=scopes)
+    for kind, unit, scopes in [
+        (tokens.ORGANISER, "IN", ["otp:verify"]),
+        (tokens.SERVICE, None, ["messages:send"]),
+    ]:
+        for_otp = tokens.issue(
+            private_key_file(private).get(),
+            issuer=ISSUER,
+            audience="otp",
+            subject="x-1",
+            kind=kind,
+            unit=unit,
+            scopes=scopes,
+        )
         refused = service.verify(data, "123456", headers={"Authorization": f"Bearer {for_otp}"})
         assert refused.status_code == 403, (kind, refused.text)
 
@@ -410,7 +494,9 @@ def test_deliveries_are_readable_over_http_in_test_and_absent_in_production(make
     service = make_service()
     data = requested()
     service.send(data)
-    response = service.http.get("/v1/dev/deliveries", params={"appointment_id": data["appointment_id"]})
+    response = service.http.get(
+        "/v1/dev/deliveries", params={"appointment_id": data["appointment_id"]}
+    )
     assert response.status_code == 200
     [delivery] = response.json()["deliveries"]
     assert delivery["code"] == service.code(data) and data["phone"] not in response.text
@@ -420,7 +506,12 @@ def test_deliveries_are_readable_over_http_in_test_and_absent_in_production(make
             pass
 
     production = make_service(environment="production", delivery=Channel())
-    assert production.http.get("/v1/dev/deliveries", params={"appointment_id": data["appointment_id"]}).status_code == 404
+    assert (
+        production.http.get(
+            "/v1/dev/deliveries", params={"appointment_id": data["appointment_id"]}
+        ).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize("environment", ["test", "production"])

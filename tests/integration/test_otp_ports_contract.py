@@ -35,9 +35,17 @@ def store(request, settings):
 
 def record(appointment_id: str | None = None, code: str = "123456") -> domain.CodeRecord:
     request_id, appointment_id = str(uuid.uuid4()), appointment_id or str(uuid.uuid4())
-    digest = domain.code_digest(KEY, request_id=request_id, appointment_id=appointment_id, code=code)
-    return domain.issue(request_id=request_id, appointment_id=appointment_id, booth_id="IN-HP-D01-A01-M01-S01-B001",
-                        digest=digest, now=NOW, policy=Policy())
+    digest = domain.code_digest(
+        KEY, request_id=request_id, appointment_id=appointment_id, code=code
+    )
+    return domain.issue(
+        request_id=request_id,
+        appointment_id=appointment_id,
+        booth_id="IN-HP-D01-A01-M01-S01-B001",
+        digest=digest,
+        now=NOW,
+        policy=Policy(),
+    )
 
 
 def send(store, rec, *, phone_key="phone-a", now=NOW, refusal=None, seen=None):
@@ -45,12 +53,17 @@ def send(store, rec, *, phone_key="phone-a", now=NOW, refusal=None, seen=None):
         if seen is not None:
             seen.append(times)
         return refusal
+
     return store.record_send(record=rec, phone_key=phone_key, now=now, refuse=refuse)
 
 
 def right_try(rec, now=NOW):
-    digest = domain.code_digest(KEY, request_id=rec.request_id, appointment_id=rec.appointment_id, code="123456")
-    return lambda stored: domain.try_code(stored, appointment_id=rec.appointment_id, digest=digest, now=now)
+    digest = domain.code_digest(
+        KEY, request_id=rec.request_id, appointment_id=rec.appointment_id, code="123456"
+    )
+    return lambda stored: domain.try_code(
+        stored, appointment_id=rec.appointment_id, digest=digest, now=now
+    )
 
 
 def test_a_code_is_issued_once_and_the_same_request_again_is_a_duplicate(store):
@@ -64,7 +77,11 @@ def test_a_code_is_issued_once_and_the_same_request_again_is_a_duplicate(store):
 def test_a_refused_send_is_remembered_as_rejected(store):
     rec = record()
     refused = send(store, rec, refusal=Refusal.COOLDOWN)
-    assert not refused.issued and refused.failure.reason == "rejected" and refused.failure.refusal == "cooldown"
+    assert (
+        not refused.issued
+        and refused.failure.reason == "rejected"
+        and refused.failure.refusal == "cooldown"
+    )
     assert send(store, rec).failure == refused.failure, "the request keeps its first outcome"
     assert store.load(rec.request_id) is None
 
@@ -130,5 +147,7 @@ def test_a_try_is_put_back_only_if_nothing_changed_since(store):
     attempt = store.attempt(rec.request_id, right_try(rec))
     assert store.put_back(attempt) and store.load(rec.request_id) == rec
     used = store.attempt(rec.request_id, right_try(rec))
-    send(store, record(appointment_id=rec.appointment_id), phone_key="phone-b")  # replaced meanwhile
+    send(
+        store, record(appointment_id=rec.appointment_id), phone_key="phone-b"
+    )  # replaced meanwhile
     assert not store.put_back(used)

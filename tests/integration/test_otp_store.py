@@ -47,22 +47,36 @@ def store(client, prefix):
 
 def new_record(code="123456", appointment_id=None, now=NOW, policy=Policy()):
     request_id, appointment_id = str(uuid.uuid4()), appointment_id or str(uuid.uuid4())
-    digest = domain.code_digest(KEY, request_id=request_id, appointment_id=appointment_id, code=code)
-    return domain.issue(request_id=request_id, appointment_id=appointment_id, booth_id="IN-HP-D01-B001",
-                        digest=digest, now=now, policy=policy)
+    digest = domain.code_digest(
+        KEY, request_id=request_id, appointment_id=appointment_id, code=code
+    )
+    return domain.issue(
+        request_id=request_id,
+        appointment_id=appointment_id,
+        booth_id="IN-HP-D01-B001",
+        digest=digest,
+        now=now,
+        policy=policy,
+    )
 
 
 def send(store, record, *, phone=PHONE, now=NOW, policy=Policy()):
     return store.record_send(
-        record=record, phone_key=domain.phone_key(KEY, phone), now=now,
-        refuse=lambda sends: domain.refuse_send(phone=phone, requested_at=now, sends=sends, now=now, policy=policy),
+        record=record,
+        phone_key=domain.phone_key(KEY, phone),
+        now=now,
+        refuse=lambda sends: domain.refuse_send(
+            phone=phone, requested_at=now, sends=sends, now=now, policy=policy
+        ),
     )
 
 
 def try_code(store, record, code, *, appointment_id=None, now=NOW + 1, pause=0.0):
     """One try; `pause` holds the decision open so concurrent tries really overlap."""
     appointment_id = appointment_id or record.appointment_id
-    digest = domain.code_digest(KEY, request_id=record.request_id, appointment_id=appointment_id, code=code)
+    digest = domain.code_digest(
+        KEY, request_id=record.request_id, appointment_id=appointment_id, code=code
+    )
 
     def decide(stored):
         time.sleep(pause)
@@ -124,7 +138,10 @@ def test_under_a_storm_of_guesses_the_right_code_wins_only_within_the_allowed_tr
     for n in range(5):
         record = new_record()
         assert send(store, record, phone=f"+9198000000{n:02d}").issued
-        results = all_at_once(16, lambda i: try_code(store, record, "123456" if i == 8 else f"{900000 + i}", pause=0.01))
+        results = all_at_once(
+            16,
+            lambda i: try_code(store, record, "123456" if i == 8 else f"{900000 + i}", pause=0.01),
+        )
         counted = [r for r in results if r.changed]
         assert len(counted) <= 5
         verified = [r for r in results if r.outcome is Outcome.VERIFIED]
@@ -140,10 +157,14 @@ def test_a_try_decided_on_a_record_read_before_another_try_is_decided_again(stor
 
     def decide(stored):
         decided_on.append(stored.attempts_left)
-        return domain.try_code(stored, appointment_id=record.appointment_id, digest=record.digest, now=NOW + 1)
+        return domain.try_code(
+            stored, appointment_id=record.appointment_id, digest=record.digest, now=NOW + 1
+        )
 
     attempt = store.attempt(record.request_id, decide, seen=record)
-    assert decided_on == [5, 4], "the stale decision was not written; the fresh record was decided on"
+    assert decided_on == [5, 4], (
+        "the stale decision was not written; the fresh record was decided on"
+    )
     assert attempt.outcome is Outcome.VERIFIED and attempt.before.attempts_left == 4
     assert store.load(record.request_id) == attempt.after
 
@@ -158,7 +179,10 @@ def test_a_try_counts_the_call_and_reads_the_record_in_one_step(store):
 def test_a_wrong_appointment_spends_a_try(store):
     record = new_record()
     send(store, record)
-    assert try_code(store, record, "123456", appointment_id=str(uuid.uuid4())).outcome is Outcome.REJECTED
+    assert (
+        try_code(store, record, "123456", appointment_id=str(uuid.uuid4())).outcome
+        is Outcome.REJECTED
+    )
     assert store.load(record.request_id).attempts_left == 4
 
 
@@ -186,7 +210,9 @@ def test_five_sends_per_phone_per_window_and_the_sixth_refused_and_remembered(st
     results = [send(store, new_record(), now=NOW + i, policy=policy) for i in range(6)]
     assert [r.issued for r in results] == [True] * 5 + [False]
     assert results[5].failure.reason == "rejected" and results[5].failure.refusal == "rate_limit"
-    assert send(store, new_record(), phone="+919800000009", now=NOW + 6, policy=policy).issued, "other phones unaffected"
+    assert send(store, new_record(), phone="+919800000009", now=NOW + 6, policy=policy).issued, (
+        "other phones unaffected"
+    )
     assert send(store, new_record(), now=NOW + 601, policy=policy).issued, "the window slides"
 
 
@@ -223,12 +249,21 @@ def test_every_key_has_a_ttl_and_no_key_or_value_holds_the_phone(client, prefix,
     try_code(store, new_record(now=now), "999999", now=now + 2)  # unknown: writes the decoy
     store.count_call("svc:appointments", now)
     store.mark_undeliverable(str(uuid.uuid4()), now)
-    sink = RedisStreamSink(client, key=prefix + "dev-sink", maxlen=100, ttl_s=3600, prefixes=("+91",))
-    sink.deliver(request_id=record.request_id, appointment_id=record.appointment_id, booth_id=record.booth_id,
-                 phone=PHONE, channel="sms", locale="en", text="123456 is your code")
+    sink = RedisStreamSink(
+        client, key=prefix + "dev-sink", maxlen=100, ttl_s=3600, prefixes=("+91",)
+    )
+    sink.deliver(
+        request_id=record.request_id,
+        appointment_id=record.appointment_id,
+        booth_id=record.booth_id,
+        phone=PHONE,
+        channel="sms",
+        locale="en",
+        text="123456 is your code",
+    )
 
     keys = sorted(k.decode() for k in client.scan_iter(match=prefix + "*"))
-    kinds = {k[len(prefix):].split(":")[0] for k in keys}
+    kinds = {k[len(prefix) :].split(":")[0] for k in keys}
     assert kinds == {"code", "current", "outcome", "sends", "calls", "dev-sink", "decoy"}
     longest = max(OUTCOME_TTL_S, 600 + RETAIN_AFTER_EXPIRY_S)
     for key in keys:
@@ -236,7 +271,11 @@ def test_every_key_has_a_ttl_and_no_key_or_value_holds_the_phone(client, prefix,
         assert PHONE[1:] not in key and PHONE[3:] not in key
     for key in keys:
         kind = client.type(key).decode()
-        dump = {"string": lambda: client.get(key), "hash": lambda: client.hgetall(key),
-                "zset": lambda: client.zrange(key, 0, -1), "stream": lambda: client.xrange(key)}[kind]()
+        dump = {
+            "string": lambda: client.get(key),
+            "hash": lambda: client.hgetall(key),
+            "zset": lambda: client.zrange(key, 0, -1),
+            "stream": lambda: client.xrange(key),
+        }[kind]()
         assert PHONE[3:].encode() not in repr(dump).encode(), key
     assert sink.deliveries(record.appointment_id)[0]["phone"] == "+91********78"

@@ -33,8 +33,8 @@ from notifier.adapters.tally import Tally
 from otp.adapters.store import RedisCodeStore
 from otp.domain import Outcome
 from otp.settings import OtpSettings
-from shared.clients import redis_client
 from shared.auth.tokens import ORGANISER, Principal
+from shared.clients import redis_client
 from shared.ratelimit import Throttled
 from tests.integration.test_otp_store import new_record, send, try_code
 
@@ -43,8 +43,12 @@ sys.path.insert(0, str(ROOT / "deploy" / "k8s"))
 import check  # noqa: E402
 import rules  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("redis-server") is None,
-                                                        reason="Debian's redis-server (make up installs it)")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="Debian's redis-server (make up installs it)"
+    ),
+]
 NOW = 1_900_000_000.0
 
 
@@ -59,31 +63,58 @@ def _certificates(folder: Path) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     (folder / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (folder / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (folder / "tls.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def _write_acl(folder: Path, passwords: dict[str, str]) -> Path:
     """Run the Redis pod's init container script on the manifest's users.acl."""
     objects = check.render(check.OVERLAYS / "prod")
-    init = rules.of_kind(objects, "StatefulSet")["sangathan-redis"]["spec"]["template"]["spec"]["initContainers"][0]
-    config = next(c for n, c in rules.of_kind(objects, "ConfigMap").items() if n.startswith("sangathan-redis"))
+    init = rules.of_kind(objects, "StatefulSet")["sangathan-redis"]["spec"]["template"]["spec"][
+        "initContainers"
+    ][0]
+    config = next(
+        c for n, c in rules.of_kind(objects, "ConfigMap").items() if n.startswith("sangathan-redis")
+    )
     (folder / "users.acl.in").write_text(config["data"]["users.acl"])
     (folder / "passwords").mkdir()
     for user, password in passwords.items():
         (folder / "passwords" / user).write_text(password)
-    env = dict(os.environ, ACL_TEMPLATE=str(folder / "users.acl.in"), ACL_PASSWORDS=str(folder / "passwords"),
-               ACL_FILE=str(folder / "users.acl"))
+    env = dict(
+        os.environ,
+        ACL_TEMPLATE=str(folder / "users.acl.in"),
+        ACL_PASSWORDS=str(folder / "passwords"),
+        ACL_FILE=str(folder / "users.acl"),
+    )
     subprocess.run([*init["command"], *init["args"]], env=env, check=True, timeout=30)
     return folder / "users.acl"
 
@@ -91,15 +122,41 @@ def _write_acl(folder: Path, passwords: dict[str, str]) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("redis-acl")
-    passwords = {user: secrets.token_hex(24) for user in ("appointments", "otp", "notifier", "dashboard", "probe")}
+    passwords = {
+        user: secrets.token_hex(24)
+        for user in ("appointments", "otp", "notifier", "dashboard", "probe")
+    }
     _certificates(folder)
     port = _free_port()
     process = subprocess.Popen(
-        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(folder / "tls.crt"), "--tls-key-file", str(folder / "tls.key"),
-         "--tls-ca-cert-file", str(folder / "ca.crt"), "--tls-auth-clients", "no",
-         "--aclfile", str(_write_acl(folder, passwords)), "--dir", str(folder), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            str(folder / "tls.crt"),
+            "--tls-key-file",
+            str(folder / "tls.key"),
+            "--tls-ca-cert-file",
+            str(folder / "ca.crt"),
+            "--tls-auth-clients",
+            "no",
+            "--aclfile",
+            str(_write_acl(folder, passwords)),
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -124,24 +181,34 @@ def as_user(server, user: str) -> redis.Redis:
 
 
 def test_otp_issues_and_checks_codes_as_its_own_user(server):
-    store = RedisCodeStore(as_user(server, "otp"), prefix=OtpSettings().redis_prefix, send_window_s=600)
+    store = RedisCodeStore(
+        as_user(server, "otp"), prefix=OtpSettings().redis_prefix, send_window_s=600
+    )
     record = new_record(code="424242")
     assert send(store, record).issued  # WATCH/MULTI/EXEC
     calls, _, loaded = store.count_call_and_load("svc:appointments", record.request_id, NOW)
     assert calls == 1 and loaded == record
-    assert try_code(store, record, "424242").outcome == Outcome.VERIFIED  # the compare-and-set: EVALSHA
+    assert (
+        try_code(store, record, "424242").outcome == Outcome.VERIFIED
+    )  # the compare-and-set: EVALSHA
 
 
 def test_the_notifier_cannot_read_reset_or_overwrite_an_otp_counter(server):
-    otp = RedisCodeStore(as_user(server, "otp"), prefix=OtpSettings().redis_prefix, send_window_s=600)
+    otp = RedisCodeStore(
+        as_user(server, "otp"), prefix=OtpSettings().redis_prefix, send_window_s=600
+    )
     caller = f"svc:appointments-{uuid.uuid4()}"
     otp.count_call(caller, NOW)
     otp.count_call(caller, NOW)
     counter = f"{OtpSettings().redis_prefix}calls:{caller}:{int(NOW // 60)}"
     notifier = as_user(server, "notifier")
-    for command in (lambda: notifier.get(counter), lambda: notifier.delete(counter),
-                    lambda: notifier.set(counter, 0), lambda: notifier.expire(counter, 1),
-                    lambda: notifier.register_script("return redis.call('DEL', KEYS[1])")(keys=[counter])):
+    for command in (
+        lambda: notifier.get(counter),
+        lambda: notifier.delete(counter),
+        lambda: notifier.set(counter, 0),
+        lambda: notifier.expire(counter, 1),
+        lambda: notifier.register_script("return redis.call('DEL', KEYS[1])")(keys=[counter]),
+    ):
         with pytest.raises(redis.exceptions.NoPermissionError):
             command()
     assert otp.count_call(caller, NOW)[0] == 3, "the counter went on untouched"
@@ -150,10 +217,21 @@ def test_the_notifier_cannot_read_reset_or_overwrite_an_otp_counter(server):
 def test_the_notifier_tallies_as_its_own_user(server):
     tally = Tally(as_user(server, "notifier"), prefix="notifier:")
     directive = str(uuid.uuid4())
-    assert tally.status(directive_id=directive, recipient_id="r1", booth_id="IN-HP-D01-A01-M01-S01-B001",
-                        path={"state": "IN-HP", "district": "IN-HP-D01"}, status="delivered", channel="sms", code=None)
-    assert tally.acknowledged(directive_id=directive, recipient_id="r1", booth_id="IN-HP-D01-A01-M01-S01-B001",
-                              path={"state": "IN-HP", "district": "IN-HP-D01"})
+    assert tally.status(
+        directive_id=directive,
+        recipient_id="r1",
+        booth_id="IN-HP-D01-A01-M01-S01-B001",
+        path={"state": "IN-HP", "district": "IN-HP-D01"},
+        status="delivered",
+        channel="sms",
+        code=None,
+    )
+    assert tally.acknowledged(
+        directive_id=directive,
+        recipient_id="r1",
+        booth_id="IN-HP-D01-A01-M01-S01-B001",
+        path={"state": "IN-HP", "district": "IN-HP-D01"},
+    )
     assert tally.seq(directive) >= 2
 
 
@@ -171,7 +249,9 @@ def test_appointments_spends_its_budgets_as_its_own_user(server):
 
 def test_the_dashboard_keeps_sessions_as_its_own_user_and_no_other_service_reads_them(server):
     sessions = SessionStore(as_user(server, "dashboard"))
-    who = Principal(subject="user-1", kind=ORGANISER, unit="IN-HP", role="state_organiser", scopes=frozenset())
+    who = Principal(
+        subject="user-1", kind=ORGANISER, unit="IN-HP", role="state_organiser", scopes=frozenset()
+    )
     session = sessions.open(who, time.time() + 60, frozenset())
     assert sessions.find(session)[0].subject == "user-1"
     key = next(iter(as_user(server, "dashboard").scan_iter(match="dashboard:session:*")))
@@ -183,10 +263,14 @@ def test_the_dashboard_keeps_sessions_as_its_own_user_and_no_other_service_reads
 
 def test_a_client_without_a_user_or_in_the_clear_gets_nothing(server):
     port, passwords, ca = server
-    anonymous = redis.Redis.from_url(f"rediss://localhost:{port}/0?ssl_ca_certs={ca}", socket_timeout=2)
+    anonymous = redis.Redis.from_url(
+        f"rediss://localhost:{port}/0?ssl_ca_certs={ca}", socket_timeout=2
+    )
     with pytest.raises(redis.exceptions.AuthenticationError):
         anonymous.ping()
-    clear = redis.Redis.from_url(f"redis://otp:{passwords['otp']}@localhost:{port}/0", socket_timeout=2)
+    clear = redis.Redis.from_url(
+        f"redis://otp:{passwords['otp']}@localhost:{port}/0", socket_timeout=2
+    )
     with pytest.raises(redis.exceptions.ConnectionError):
         clear.ping()
     with pytest.raises(redis.exceptions.AuthenticationError):

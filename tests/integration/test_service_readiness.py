@@ -4,8 +4,8 @@ is down when it is not."""
 import httpx
 import pytest
 
-from tests.conftest import random_suffix
 from testkit.processes import closed_port, start_redis, start_service
+from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +27,10 @@ FAST = {"DEPENDENCY_TIMEOUT_S": "1"}
 def isolated(service: str) -> dict[str, str]:
     """Consumer groups of the test's own, so the platform's running services keep their partitions."""
     suffix = random_suffix()
-    return {"appointments": {"APPOINTMENTS_CONSUMER_GROUP": f"scratch-readiness-{suffix}"},
-            "analytics": {"ANALYTICS_APP_ID": f"scratch-readiness-{suffix}"}}.get(service, {})
+    return {
+        "appointments": {"APPOINTMENTS_CONSUMER_GROUP": f"scratch-readiness-{suffix}"},
+        "analytics": {"ANALYTICS_APP_ID": f"scratch-readiness-{suffix}"},
+    }.get(service, {})
 
 
 @pytest.mark.parametrize(
@@ -36,9 +38,13 @@ def isolated(service: str) -> dict[str, str]:
     [(s, d) for s, deps in DEPENDENCIES.items() for d in deps],
 )
 def test_readyz_is_503_naming_the_dependency_that_is_down(service, dependency, tmp_path):
-    process, base = start_service(service, {**FAST, **isolated(service), **BROKEN[dependency]()}, tmp_path)
+    process, base = start_service(
+        service, {**FAST, **isolated(service), **BROKEN[dependency]()}, tmp_path
+    )
     try:
-        assert httpx.get(base + "/healthz").status_code == 200, "liveness must not depend on servers"
+        assert httpx.get(base + "/healthz").status_code == 200, (
+            "liveness must not depend on servers"
+        )
         response = httpx.get(base + "/readyz", timeout=10)
         assert response.status_code == 503
         assert response.headers["content-type"].startswith("application/problem+json")

@@ -13,14 +13,29 @@ pytestmark = pytest.mark.integration
 def test_filtering_the_simulators_message_list_by_phone_leaves_no_phone_in_its_log(tmp_path):
     port = free_port()
     log = tmp_path / "simulator.log"
-    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "uvicorn", "simulator.app:app",
-               "--host", "127.0.0.1", "--port", str(port)]
-    simulator = Process(command, {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)}, log)
+    command = [
+        str(ROOT / ".venv" / "bin" / "python"),
+        "-m",
+        "uvicorn",
+        "simulator.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    simulator = Process(
+        command, {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)}, log
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(base), 60, simulator)
         for to in ("+919812345678", "919812345678x", "phone9812345678"):
-            assert httpx.get(f"{base}/v1/messages", params={"to": to, "limit": 1}, timeout=10).status_code == 200
+            assert (
+                httpx.get(
+                    f"{base}/v1/messages", params={"to": to, "limit": 1}, timeout=10
+                ).status_code
+                == 200
+            )
         wait_until(lambda: log.read_text().count("/v1/messages") >= 3, 10, simulator)
     finally:
         simulator.stop()

@@ -5,24 +5,49 @@ import uuid
 import pytest
 
 from analytics.coverage.domain import (
-    ACKNOWLEDGED, DELIVERED, PENDING, REVOKED, VERIFIED, AppointmentChange, BoothTeam, Counts,
-    contributions, directive_mark, mark_directive, path_matches, reach_of, units_above,
+    ACKNOWLEDGED,
+    DELIVERED,
+    PENDING,
+    REVOKED,
+    VERIFIED,
+    AppointmentChange,
+    BoothTeam,
+    Counts,
+    contributions,
+    directive_mark,
+    mark_directive,
+    path_matches,
+    reach_of,
+    units_above,
 )
 from shared.events import types as t
 from shared.orgtree.levels import outermost
 
-PATH = {"state": "IN-HP", "district": "IN-HP-D01", "assembly": "IN-HP-D01-A01",
-        "mandal": "IN-HP-D01-A01-M01", "sector": "IN-HP-D01-A01-M01-S01"}
+PATH = {
+    "state": "IN-HP",
+    "district": "IN-HP-D01",
+    "assembly": "IN-HP-D01-A01",
+    "mandal": "IN-HP-D01-A01-M01",
+    "sector": "IN-HP-D01-A01-M01-S01",
+}
 BOOTH = "IN-HP-D01-A01-M01-S01-B001"
-FULL_TEAM = [("booth_president", "female"), ("mann_ki_baat_pramukh", "male"), ("labharthi_pramukh", "female"),
-             ("whatsapp_pramukh", "male"), ("it_social_media", "male"), ("panna_pramukh", "female")]
+FULL_TEAM = [
+    ("booth_president", "female"),
+    ("mann_ki_baat_pramukh", "male"),
+    ("labharthi_pramukh", "female"),
+    ("whatsapp_pramukh", "male"),
+    ("it_social_media", "male"),
+    ("panna_pramukh", "female"),
+]
 
 
 def team(units=None) -> BoothTeam:
     return BoothTeam(BOOTH, units or units_above(PATH))
 
 
-def change(role="booth_president", gender="female", status=VERIFIED, at=1000.0, appointment_id=None):
+def change(
+    role="booth_president", gender="female", status=VERIFIED, at=1000.0, appointment_id=None
+):
     return AppointmentChange(appointment_id or str(uuid.uuid4()), role, gender, status, at)
 
 
@@ -42,7 +67,11 @@ def test_a_pending_appointment_does_not_count_and_changes_nothing():
 def test_a_verified_president_counts_for_the_booth():
     booth = team().apply(change())
     counts = booth.counts()
-    assert (counts.booths_with_verified_president, counts.verified_appointees, counts.verified_women) == (1, 1, 1)
+    assert (
+        counts.booths_with_verified_president,
+        counts.verified_appointees,
+        counts.verified_women,
+    ) == (1, 1, 1)
     assert booth.president_since == 1000.0
 
 
@@ -53,7 +82,11 @@ def test_the_same_verification_twice_is_the_same_booth():
 
 def test_a_revocation_after_verification_takes_the_booth_out():
     appointment = str(uuid.uuid4())
-    booth = team().apply(change(appointment_id=appointment)).apply(change(status=REVOKED, appointment_id=appointment, at=1500.0))
+    booth = (
+        team()
+        .apply(change(appointment_id=appointment))
+        .apply(change(status=REVOKED, appointment_id=appointment, at=1500.0))
+    )
     assert booth.counts().booths_with_verified_president == 0
     assert booth.president_since is None
     assert booth.as_of == 1500.0
@@ -61,7 +94,11 @@ def test_a_revocation_after_verification_takes_the_booth_out():
 
 def test_a_late_duplicate_verification_does_not_bring_a_revoked_appointment_back():
     appointment = str(uuid.uuid4())
-    revoked = team().apply(change(appointment_id=appointment)).apply(change(status=REVOKED, appointment_id=appointment))
+    revoked = (
+        team()
+        .apply(change(appointment_id=appointment))
+        .apply(change(status=REVOKED, appointment_id=appointment))
+    )
     assert revoked.apply(change(appointment_id=appointment)) is revoked
 
 
@@ -89,7 +126,14 @@ def test_a_team_with_two_women_is_not_complete():
 
 def test_ladakh_needs_only_two_women():
     members = [(role, "male" if role == "panna_pramukh" else gender) for role, gender in FULL_TEAM]
-    ladakh = ("IN", "IN-LA", "IN-LA-D01", "IN-LA-D01-A01", "IN-LA-D01-A01-M01", "IN-LA-D01-A01-M01-S01")
+    ladakh = (
+        "IN",
+        "IN-LA",
+        "IN-LA-D01",
+        "IN-LA-D01-A01",
+        "IN-LA-D01-A01-M01",
+        "IN-LA-D01-A01-M01-S01",
+    )
     booth = BoothTeam("IN-LA-D01-A01-M01-S01-B001", ladakh)
     for role, gender in members:
         booth = booth.apply(change(role, gender))
@@ -147,7 +191,9 @@ def test_a_path_must_match_the_registry():
     assert not path_matches("IN-HP-D09-A01-M01-S01-B001", units, list(units))
 
 
-@pytest.mark.parametrize("status,expected", [("sent", 0), ("failed", 0), ("delivered", DELIVERED), ("read", DELIVERED)])
+@pytest.mark.parametrize(
+    "status,expected", [("sent", 0), ("failed", 0), ("delivered", DELIVERED), ("read", DELIVERED)]
+)
 def test_only_delivered_or_read_reach_a_booth(status, expected):
     data = {"directive_id": str(uuid.uuid4()), "status": status}
     assert directive_mark(t.DELIVERY_STATUS, data) == expected

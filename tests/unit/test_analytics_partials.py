@@ -3,17 +3,45 @@
 import random
 import uuid
 
-from analytics.coverage.domain import REVOKED, VERIFIED, AppointmentChange, BoothTeam, Counts, contributions
+from analytics.coverage.domain import (
+    REVOKED,
+    VERIFIED,
+    AppointmentChange,
+    BoothTeam,
+    Counts,
+    contributions,
+)
 from analytics.coverage.partials import (
-    COVERAGE, REACH, CoverageView, PartialBook, directive_key, due_updates, parse_key, partial_key,
+    COVERAGE,
+    REACH,
+    CoverageView,
+    PartialBook,
+    directive_key,
+    due_updates,
+    parse_key,
+    partial_key,
 )
 
-ROLES = [("booth_president", "female"), ("mann_ki_baat_pramukh", "male"), ("labharthi_pramukh", "female"),
-         ("whatsapp_pramukh", "male"), ("it_social_media", "male"), ("panna_pramukh", "female"), ("member", "male")]
+ROLES = [
+    ("booth_president", "female"),
+    ("mann_ki_baat_pramukh", "male"),
+    ("labharthi_pramukh", "female"),
+    ("whatsapp_pramukh", "male"),
+    ("it_social_media", "male"),
+    ("panna_pramukh", "female"),
+    ("member", "male"),
+]
 
 
 def units(mandal: int) -> tuple[str, ...]:
-    return ("IN", "IN-HP", "IN-HP-D01", "IN-HP-D01-A01", f"IN-HP-D01-A01-M{mandal:02d}", f"IN-HP-D01-A01-M{mandal:02d}-S01")
+    return (
+        "IN",
+        "IN-HP",
+        "IN-HP-D01",
+        "IN-HP-D01-A01",
+        f"IN-HP-D01-A01-M{mandal:02d}",
+        f"IN-HP-D01-A01-M{mandal:02d}-S01",
+    )
 
 
 def random_history(rng: random.Random, booths: int, events: int):
@@ -25,14 +53,20 @@ def random_history(rng: random.Random, booths: int, events: int):
         known = seats.setdefault(booth, [])
         roll = rng.random()
         if known and roll < 0.2:
-            history.append(history[-1] if history and history[-1][1] == booth else (None, booth, rng.choice(known)))
+            history.append(
+                history[-1]
+                if history and history[-1][1] == booth
+                else (None, booth, rng.choice(known))
+            )
             continue
         if known and roll < 0.35:
             old = rng.choice(known)
             item = AppointmentChange(old.appointment_id, old.role, old.gender, REVOKED, old.at + 1)
         else:
             role, gender = rng.choice(ROLES)
-            item = AppointmentChange(str(uuid.uuid4()), role, gender, VERIFIED, 1000.0 + len(history))
+            item = AppointmentChange(
+                str(uuid.uuid4()), role, gender, VERIFIED, 1000.0 + len(history)
+            )
         known.append(item)
         history.append((None, booth, item))
     return [(hash(b) % 4, b, c) for _, b, c in history]
@@ -67,8 +101,15 @@ def test_incremental_partials_equal_a_rebuild_from_the_final_booths():
     book, teams = apply_incrementally(history)
     rebuilt: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
     for partition in range(4):
-        rebuilt.rebuild(partition, [kv for p, team in teams.values() if p == partition
-                                    for kv in contributions(team).items()])
+        rebuilt.rebuild(
+            partition,
+            [
+                kv
+                for p, team in teams.values()
+                if p == partition
+                for kv in contributions(team).items()
+            ],
+        )
     incremental, fresh = totals_seen_by([book]), totals_seen_by([rebuilt])
     for unit in ["IN", "IN-HP", "IN-HP-D01-A01-M02", *teams]:
         assert incremental.totals(unit).numbers() == fresh.totals(unit).numbers(), unit
@@ -123,7 +164,9 @@ def test_changes_that_failed_to_publish_are_taken_again():
 def test_coverage_is_due_only_where_the_reported_numbers_changed():
     view = CoverageView()
     view.on_record(partial_key(COVERAGE, "IN-HP", 0), Counts(1, 0, 1, 5, 2, as_of=1.0).to_json())
-    view.on_record(partial_key(COVERAGE, "IN-HP-D01", 0), Counts(1, 0, 1, 5, 2, as_of=1.0).to_json())
+    view.on_record(
+        partial_key(COVERAGE, "IN-HP-D01", 0), Counts(1, 0, 1, 5, 2, as_of=1.0).to_json()
+    )
     view.published["IN-HP"] = (1, 0, 1, 5)
     assert view.take_changed() == {"IN-HP", "IN-HP-D01"}
     due = due_updates(view, ["IN-HP", "IN-HP-D01"], lambda unit: True)

@@ -13,18 +13,32 @@ from analytics.coverage.deadline import Target
 from analytics.coverage.domain import Counts
 from analytics.coverage.partials import COVERAGE, REACH, partial_key
 from analytics.coverage.stream import CoverageStream
-from testkit.rollout import Seat, team
 from shared.events import types as t
 from shared.events.contracts import new_event, to_kafka
+from testkit.rollout import Seat, team
 
-ANCESTORS = ["IN", "IN-HP", "IN-HP-D01", "IN-HP-D01-A01", "IN-HP-D01-A01-M01", "IN-HP-D01-A01-M01-S01"]
+ANCESTORS = [
+    "IN",
+    "IN-HP",
+    "IN-HP-D01",
+    "IN-HP-D01-A01",
+    "IN-HP-D01-A01-M01",
+    "IN-HP-D01-A01-M01-S01",
+]
 
 
 def unit(unit_id: str, level: str, booths: int) -> dict:
     depth = unit_id.count("-")
-    return {"id": unit_id, "level": level, "parent": ANCESTORS[depth - 1] if depth else None,
-            "ancestors": ANCESTORS[:depth], "state": "HP" if depth else None,
-            "name": unit_id, "name_hi": unit_id, "booths": booths}
+    return {
+        "id": unit_id,
+        "level": level,
+        "parent": ANCESTORS[depth - 1] if depth else None,
+        "ancestors": ANCESTORS[:depth],
+        "state": "HP" if depth else None,
+        "name": unit_id,
+        "name_hi": unit_id,
+        "booths": booths,
+    }
 
 
 class FakeOrgRegistry:
@@ -92,16 +106,27 @@ def org():
 @pytest.fixture
 def stream(org):
     return CoverageStream(
-        registry=CachedRegistry(org, children_ttl_s=60), partials=FakePartials(), coverage=FakeCoverage(),
-        dead_letters=FakeDeadLetters(), targets={"IN-HP": Target("IN-HP", datetime(2030, 1, 1, tzinfo=timezone.utc))},
-        rate_window_hours=6, group="test-analytics",
+        registry=CachedRegistry(org, children_ttl_s=60),
+        partials=FakePartials(),
+        coverage=FakeCoverage(),
+        dead_letters=FakeDeadLetters(),
+        targets={"IN-HP": Target("IN-HP", datetime(2030, 1, 1, tzinfo=timezone.utc))},
+        rate_window_hours=6,
+        group="test-analytics",
     )
 
 
 def message(event, partition=3, offset=0, **override):
     _, key, value, headers = to_kafka(event)
-    fields = {"topic": "scratch.appointments", "partition": partition, "offset": offset,
-              "key": key, "value": value, "headers": headers, **override}
+    fields = {
+        "topic": "scratch.appointments",
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "value": value,
+        "headers": headers,
+        **override,
+    }
     return SimpleNamespace(**fields)
 
 
@@ -114,19 +139,34 @@ def published(stream, unit_id, partition=3):
 
 
 def unknown_units() -> float:
-    return REGISTRY.get_sample_value("sangathan_analytics_unknown_units_total", {"type": t.APPOINTMENT_VERIFIED}) or 0
+    return (
+        REGISTRY.get_sample_value(
+            "sangathan_analytics_unknown_units_total", {"type": t.APPOINTMENT_VERIFIED}
+        )
+        or 0
+    )
 
 
 def test_a_verified_team_is_counted_for_the_booth_and_every_unit_above(stream):
     booths = {}
     seats = team(BOOTH)
-    outcomes = [run(stream.on_appointment(message(s.appointed(datetime.now(timezone.utc))), booths)) for s in seats]
-    outcomes += [run(stream.on_appointment(message(s.verified(datetime.now(timezone.utc))), booths)) for s in seats]
+    outcomes = [
+        run(stream.on_appointment(message(s.appointed(datetime.now(timezone.utc))), booths))
+        for s in seats
+    ]
+    outcomes += [
+        run(stream.on_appointment(message(s.verified(datetime.now(timezone.utc))), booths))
+        for s in seats
+    ]
     assert outcomes == ["pending"] * 12 + ["counted"] * 12
     run(stream.publish_partials())
     for unit_id in [*ANCESTORS, BOOTH["id"]]:
         counts = published(stream, unit_id)
-        assert (counts["booths_complete"], counts["verified_appointees"], counts["verified_women"]) == (1, 12, 3)
+        assert (
+            counts["booths_complete"],
+            counts["verified_appointees"],
+            counts["verified_women"],
+        ) == (1, 12, 3)
     assert booths[BOOTH["id"]].partition == 3
 
 
@@ -140,7 +180,9 @@ def test_a_replayed_event_is_a_duplicate_and_changes_nothing(stream):
 
 
 def test_a_record_that_is_not_a_cloudevent_is_dead_lettered(stream):
-    garbage = SimpleNamespace(topic="x", partition=0, offset=5, key=b"k", value=b"not json", headers=[])
+    garbage = SimpleNamespace(
+        topic="x", partition=0, offset=5, key=b"k", value=b"not json", headers=[]
+    )
     assert run(stream.on_appointment(garbage, {})) == "dead_lettered"
     assert stream.dead_letters.sent[0][0] == "unparseable"
 
@@ -159,7 +201,9 @@ def test_an_event_for_a_booth_the_registry_lacks_is_counted_and_dead_lettered(st
     before = unknown_units()
     event = Seat(ghost, "booth_president", "female").verified(datetime.now(timezone.utc))
     assert run(stream.on_appointment(message(event), {})) == "dead_lettered"
-    assert stream.dead_letters.sent == [("rejected", f"booth {ghost['id']} is not in the org registry")]
+    assert stream.dead_letters.sent == [
+        ("rejected", f"booth {ghost['id']} is not in the org registry")
+    ]
     assert unknown_units() == before + 1
 
 
@@ -184,10 +228,15 @@ def test_a_rebuild_from_the_table_publishes_what_the_events_did(stream, org):
     run(stream.publish_partials())
     incremental = dict(stream.partials.sent)
     stream.partials.sent.clear()
-    stream.view.on_record(partial_key(COVERAGE, "IN-UP", 3), Counts(booths_with_verified_president=9).to_json())
+    stream.view.on_record(
+        partial_key(COVERAGE, "IN-UP", 3), Counts(booths_with_verified_president=9).to_json()
+    )
     run(stream.rebuild({3}, booths.values(), []))
     assert {k: v for k, v in stream.partials.sent.items() if "IN-UP" not in k} == incremental
-    assert stream.partials.sent[partial_key(COVERAGE, "IN-UP", 3)]["booths_with_verified_president"] == 0
+    assert (
+        stream.partials.sent[partial_key(COVERAGE, "IN-UP", 3)]["booths_with_verified_president"]
+        == 0
+    )
 
 
 def test_revoked_partitions_are_published_then_forgotten(stream):
@@ -212,7 +261,11 @@ def test_the_leader_says_each_changed_unit_once_and_no_more(stream):
     assert run(stream.emit_coverage(is_leader=True)) == len(ANCESTORS)  # every unit but the booth
     assert {u["unit_id"] for u in stream.coverage.sent} == set(ANCESTORS)
     state = next(u for u in stream.coverage.sent if u["unit_id"] == "IN-HP")
-    assert (state["level"], state["booths_total"], state["booths_with_verified_president"]) == ("state", 2, 1)
+    assert (state["level"], state["booths_total"], state["booths_with_verified_president"]) == (
+        "state",
+        2,
+        1,
+    )
     feed_view(stream)  # the same partials again: nothing new to say
     assert run(stream.emit_coverage(is_leader=True)) == 0
 
@@ -224,28 +277,55 @@ def test_reach_counts_each_booth_once_whatever_the_order_of_reports(stream):
     run(stream.on_appointment(message(verified), booths))
 
     def report(event_type, **data):
-        base = {"directive_id": directive_id, "booth_id": BOOTH["id"], "booth_path": dict(zip(
-            ["state", "district", "assembly", "mandal", "sector"], ANCESTORS[1:])), "recipient_id": str(uuid.uuid4())}
+        base = {
+            "directive_id": directive_id,
+            "booth_id": BOOTH["id"],
+            "booth_path": dict(
+                zip(["state", "district", "assembly", "mandal", "sector"], ANCESTORS[1:])
+            ),
+            "recipient_id": str(uuid.uuid4()),
+        }
         event = new_event(event_type, {**base, **data}, "/sangathan/notifier")
         return run(stream.on_reach(message(event), marks, booths))
 
-    delivery = {"delivery_id": str(uuid.uuid4()), "otp_request_id": None, "channel": "whatsapp",
-                "provider_message_id": "wamid.1", "occurred_at": "2026-11-01T10:00:00Z", "error": None}
+    delivery = {
+        "delivery_id": str(uuid.uuid4()),
+        "otp_request_id": None,
+        "channel": "whatsapp",
+        "provider_message_id": "wamid.1",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "error": None,
+    }
     assert report(t.DELIVERY_STATUS, status="read", **delivery) == "counted"
     assert report(t.DELIVERY_STATUS, status="delivered", **delivery) == "duplicate"
     assert report(t.DELIVERY_STATUS, status="sent", **delivery) == "ignored"
-    assert report(t.DIRECTIVE_ACKNOWLEDGED, via="reply", acknowledged_at="2026-11-01T10:05:00Z") == "counted"
+    assert (
+        report(t.DIRECTIVE_ACKNOWLEDGED, via="reply", acknowledged_at="2026-11-01T10:05:00Z")
+        == "counted"
+    )
     run(stream.publish_partials())
     reach = stream.partials.sent[partial_key(REACH, directive_id, 3)]
     assert (reach["delivered"], reach["acknowledged"]) == (1, 1)
 
 
 def test_a_directive_targets_the_booths_of_its_scope_once(stream):
-    data = {"directive_id": str(uuid.uuid4()), "issued_by": "user-7", "issuing_unit": "IN",
-            "title": {"en": "T", "hi": "T"}, "body": {"en": "B", "hi": "B"},
-            "scope": ["IN-HP", "IN-HP-D01"], "audience": ["booth_president"], "channels": ["whatsapp"],
-            "priority": "normal", "send_at": None, "recurrence": None,
-            "expires_at": "2026-12-01T00:00:00Z", "issued_at": "2026-11-01T00:00:00Z"}
+    data = {
+        "directive_id": str(uuid.uuid4()),
+        "issued_by": "user-7",
+        "issuing_unit": "IN",
+        "title": {"en": "T", "hi": "T"},
+        "body": {"en": "B", "hi": "B"},
+        "scope": ["IN-HP", "IN-HP-D01"],
+        "audience": ["booth_president"],
+        "channels": ["whatsapp"],
+        "priority": "normal",
+        "send_at": None,
+        "recurrence": None,
+        "expires_at": "2026-12-01T00:00:00Z",
+        "issued_at": "2026-11-01T00:00:00Z",
+    }
     event = new_event(t.DIRECTIVE_ISSUED, data, "/sangathan/notifier")
     assert run(stream.on_directive(message(event, partition=0))) == "counted"
-    assert stream.partials.directives[0]["booths_targeted"] == 2  # IN-HP's booths; D01 lies inside it
+    assert (
+        stream.partials.directives[0]["booths_targeted"] == 2
+    )  # IN-HP's booths; D01 lies inside it

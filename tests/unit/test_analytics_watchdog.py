@@ -82,7 +82,9 @@ def test_a_partition_that_commits_or_catches_up_is_not_stalled():
     guard = PartitionStallWatch(timeout_s=120, clock=clock)
     guard.observe({TP0, TP1}, {TP0: 5, TP1: 7}, {TP0: 3, TP1: 2}, busy=False)
     clock.now = 100
-    guard.observe({TP0, TP1}, {TP0: 9, TP1: 7}, {TP0: 4, TP1: 0}, busy=False)  # TP0 moved, TP1 caught up
+    guard.observe(
+        {TP0, TP1}, {TP0: 9, TP1: 7}, {TP0: 4, TP1: 0}, busy=False
+    )  # TP0 moved, TP1 caught up
     clock.now = 200
     assert guard.observe({TP0, TP1}, {TP0: 9, TP1: 7}, {TP0: 4, TP1: 0}, busy=False) == []
     clock.now = 221
@@ -97,6 +99,10 @@ def test_partitions_of_other_workers_and_paused_streams_are_not_stalls():
     assert guard.observe({TP1}, {TP0: 5}, {TP0: 3}, busy=False) == []
     guard.observe({TP0}, {TP0: 5}, {TP0: 3}, busy=False)
     clock.now = 1000
-    assert guard.observe({TP0}, {TP0: 5}, {TP0: 3}, busy=True) == [], "rebalancing or recovering: paused on purpose"
+    assert guard.observe({TP0}, {TP0: 5}, {TP0: 3}, busy=True) == [], (
+        "rebalancing or recovering: paused on purpose"
+    )
     clock.now = 1100
-    assert guard.observe({TP0}, {TP0: 5}, {TP0: 3}, busy=False) == [], "the wait starts again after a rebalance"
+    assert guard.observe({TP0}, {TP0: 5}, {TP0: 3}, busy=False) == [], (
+        "the wait starts again after a rebalance"
+    )

@@ -5,8 +5,17 @@ from datetime import datetime, timezone
 import pytest
 
 from appointments.domain import (
-    PENDING, REPLACED, REVOKED, VERIFIED, BoothTeam, IdempotencyKeyReused, Person, RoleFilled, RuleBroken,
-    WrongState, roles_reached_differently,
+    PENDING,
+    REPLACED,
+    REVOKED,
+    VERIFIED,
+    BoothTeam,
+    IdempotencyKeyReused,
+    Person,
+    RoleFilled,
+    RuleBroken,
+    WrongState,
+    roles_reached_differently,
 )
 from appointments.phones import InvalidPhone, mask, normalise_mobile
 from shared.events import types
@@ -28,7 +37,9 @@ def person(n: int = 0, gender: str = "female") -> Person:
 
 
 def appoint(t: BoothTeam, role: str = "booth_president", n: int = 0, **kw):
-    return t.appoint(role=role, person=person(n, kw.pop("gender", "female")), organiser="user-1", now=NOW, **kw)
+    return t.appoint(
+        role=role, person=person(n, kw.pop("gender", "female")), organiser="user-1", now=NOW, **kw
+    )
 
 
 def outbox_types(t: BoothTeam) -> list[str]:
@@ -46,7 +57,9 @@ def test_every_outbox_event_meets_its_published_schema():
     t = team()
     first = appoint(t)
     appoint(t, "member", 1)
-    t.confirm_otp(appointment_id=first.id, otp_request_id=first.otp_request_id, event_id="e1", now=NOW)
+    t.confirm_otp(
+        appointment_id=first.id, otp_request_id=first.otp_request_id, event_id="e1", now=NOW
+    )
     appoint(t, n=2, replaces=first.id)
     for event in t.outbox:
         validate(event["type"], event["data"])
@@ -63,20 +76,30 @@ def test_a_confirmed_otp_verifies_once_and_emits_appointment_verified():
     t = team()
     a = appoint(t)
     t.outbox.clear()
-    assert t.confirm_otp(appointment_id=a.id, otp_request_id=a.otp_request_id, event_id="e1", now=NOW)
+    assert t.confirm_otp(
+        appointment_id=a.id, otp_request_id=a.otp_request_id, event_id="e1", now=NOW
+    )
     assert a.status == VERIFIED
     assert outbox_types(t) == [types.APPOINTMENT_VERIFIED]
-    assert not t.confirm_otp(appointment_id=a.id, otp_request_id=a.otp_request_id, event_id="e1", now=NOW)
-    assert outbox_types(t) == [types.APPOINTMENT_VERIFIED], "a duplicate otp-verified changes nothing"
+    assert not t.confirm_otp(
+        appointment_id=a.id, otp_request_id=a.otp_request_id, event_id="e1", now=NOW
+    )
+    assert outbox_types(t) == [types.APPOINTMENT_VERIFIED], (
+        "a duplicate otp-verified changes nothing"
+    )
 
 
 def test_only_a_verification_or_an_end_changes_who_a_role_reaches():
     t = team()
     president = appoint(t)
     member = appoint(t, role="whatsapp_pramukh", n=1)
-    assert roles_reached_differently(t.outbox) == set(), "pending appointees are reached by nobody yet"
+    assert roles_reached_differently(t.outbox) == set(), (
+        "pending appointees are reached by nobody yet"
+    )
     t.outbox.clear()
-    t.confirm_otp(appointment_id=president.id, otp_request_id=president.otp_request_id, event_id="e1", now=NOW)
+    t.confirm_otp(
+        appointment_id=president.id, otp_request_id=president.otp_request_id, event_id="e1", now=NOW
+    )
     assert roles_reached_differently(t.outbox) == {"booth_president"}
     assert t.verified("booth_president") == [president] and t.verified("whatsapp_pramukh") == []
     t.outbox.clear()
@@ -89,7 +112,9 @@ def test_a_code_from_a_superseded_request_does_not_verify():
     a = appoint(t)
     old_request = a.otp_request_id
     t.request_otp_again(a.id, organiser="user-1", now=NOW)
-    assert not t.confirm_otp(appointment_id=a.id, otp_request_id=old_request, event_id="e1", now=NOW)
+    assert not t.confirm_otp(
+        appointment_id=a.id, otp_request_id=old_request, event_id="e1", now=NOW
+    )
     assert a.status == PENDING
 
 
@@ -104,7 +129,9 @@ def test_a_second_president_is_refused_as_role_filled():
 def test_a_thirteenth_member_is_refused():
     t = team()
     appoint(t)
-    for n, role in enumerate(["mann_ki_baat_pramukh", "labharthi_pramukh", "whatsapp_pramukh", "it_social_media"], 1):
+    for n, role in enumerate(
+        ["mann_ki_baat_pramukh", "labharthi_pramukh", "whatsapp_pramukh", "it_social_media"], 1
+    ):
         appoint(t, role, n)
     for n in range(5, 12):
         appoint(t, "panna_pramukh" if n < 12 else "member", n)
@@ -142,7 +169,11 @@ def test_replacing_ends_the_old_appointment_and_links_the_new_one():
     t.outbox.clear()
     new = appoint(t, n=1, replaces=old.id)
     assert old.status == REPLACED and new.replaces == old.id and new.status == PENDING
-    assert outbox_types(t) == [types.BOOTH_PRESIDENT_APPOINTED, types.APPOINTMENT_REVOKED, types.OTP_REQUESTED]
+    assert outbox_types(t) == [
+        types.BOOTH_PRESIDENT_APPOINTED,
+        types.APPOINTMENT_REVOKED,
+        types.OTP_REQUESTED,
+    ]
     revoked = t.outbox[1]["data"]
     assert revoked["reason"] == "replaced" and revoked["replaced_by_appointment_id"] == new.id
 
@@ -161,12 +192,22 @@ def test_a_revoked_appointment_cannot_be_replaced_and_revoking_twice_is_a_no_op(
 
 def test_a_team_is_complete_only_with_verified_required_roles_and_three_women():
     t = team()
-    roles = ["booth_president", "mann_ki_baat_pramukh", "labharthi_pramukh", "whatsapp_pramukh",
-             "it_social_media", "panna_pramukh"]
-    made = [appoint(t, role, n, gender="female" if n < 3 else "male") for n, role in enumerate(roles)]
+    roles = [
+        "booth_president",
+        "mann_ki_baat_pramukh",
+        "labharthi_pramukh",
+        "whatsapp_pramukh",
+        "it_social_media",
+        "panna_pramukh",
+    ]
+    made = [
+        appoint(t, role, n, gender="female" if n < 3 else "male") for n, role in enumerate(roles)
+    ]
     assert not t.is_complete(), "pending appointees do not count"
     for n, a in enumerate(made):
-        t.confirm_otp(appointment_id=a.id, otp_request_id=a.otp_request_id, event_id=f"e{n}", now=NOW)
+        t.confirm_otp(
+            appointment_id=a.id, otp_request_id=a.otp_request_id, event_id=f"e{n}", now=NOW
+        )
     assert t.is_complete()
     t.revoke(made[0].id, organiser="user-1", now=NOW)
     assert not t.is_complete()
@@ -177,7 +218,10 @@ def test_history_says_who_did_what_without_personal_data():
     a = appoint(t)
     t.revoke(a.id, organiser="user-2", now=NOW)
     assert [(h["action"], h["by"]) for h in t.history] == [
-        ("appointed", "user-1"), ("otp_requested", "user-1"), ("revoked", "user-2")]
+        ("appointed", "user-1"),
+        ("otp_requested", "user-1"),
+        ("revoked", "user-2"),
+    ]
     assert all("Person" not in str(h) and "+91" not in str(h) for h in t.history)
 
 
@@ -186,8 +230,15 @@ def test_indian_mobiles_are_normalised_to_e164(raw):
     assert normalise_mobile(raw) == "+919816012345"
 
 
-@pytest.mark.parametrize("raw, why", [("12345", "valid"), ("+1 415 555 0123", "IN"), ("011 2345 6789", "mobile"),
-                                      ("phone", "phone")])
+@pytest.mark.parametrize(
+    "raw, why",
+    [
+        ("12345", "valid"),
+        ("+1 415 555 0123", "IN"),
+        ("011 2345 6789", "mobile"),
+        ("phone", "phone"),
+    ],
+)
 def test_bad_phones_are_refused_with_a_reason(raw, why):
     with pytest.raises(InvalidPhone, match=why):
         normalise_mobile(raw)
@@ -200,8 +251,12 @@ def test_a_masked_phone_keeps_only_the_country_and_last_four_digits():
 def test_a_bad_locale_is_refused_like_a_bad_channel_and_leaves_the_team_unchanged():
     t = team()
     with pytest.raises(RuleBroken) as refused:
-        t.appoint(role="booth_president", person=Person(name="A", phone="+919816000001", gender="female",
-                                                         locale="hindi"), organiser="user-1", now=NOW)
+        t.appoint(
+            role="booth_president",
+            person=Person(name="A", phone="+919816000001", gender="female", locale="hindi"),
+            organiser="user-1",
+            now=NOW,
+        )
     assert refused.value.field == "locale"
     assert (t.appointments, t.outbox, t.history) == ([], [], [])
 
@@ -222,14 +277,23 @@ def test_twenty_wrong_codes_in_a_day_bar_the_appointment_until_a_higher_organise
     t = team()
     a = appoint(t)
     t.code_rejected(a.id, now=NOW - timedelta(hours=25))  # outside the day: not counted
-    barred = [t.code_rejected(a.id, now=NOW + timedelta(minutes=i)) for i in range(WRONG_CODES_ALLOWED)]
+    barred = [
+        t.code_rejected(a.id, now=NOW + timedelta(minutes=i)) for i in range(WRONG_CODES_ALLOWED)
+    ]
     assert barred == [False] * (WRONG_CODES_ALLOWED - 1) + [True] and a.otp_failure == BARRED
     with pytest.raises(Barred):
         t.request_otp_again(a.id, organiser="user-1", now=NOW)
-    assert not t.otp_failed(appointment_id=a.id, otp_request_id=a.otp_request_id, reason="locked",
-                            event_id="e1", now=NOW), "a code's end does not hide the bar"
+    assert not t.otp_failed(
+        appointment_id=a.id,
+        otp_request_id=a.otp_request_id,
+        reason="locked",
+        event_id="e1",
+        now=NOW,
+    ), "a code's end does not hide the bar"
     with pytest.raises(NotHigher):
-        t.unlock(a.id, organiser="user-2", unit="IN-HP-D01-A01", now=NOW)  # an assembly: below district
+        t.unlock(
+            a.id, organiser="user-2", unit="IN-HP-D01-A01", now=NOW
+        )  # an assembly: below district
     with pytest.raises(NotHigher):
         t.unlock(a.id, organiser="user-1", unit="IN-HP-D01", now=NOW)  # the organiser who appointed
     with pytest.raises(NotHigher):

@@ -40,18 +40,28 @@ def test_every_registry_topic_is_a_channel_carrying_exactly_its_event_types(docu
     for topic in topics.TOPICS:
         channel = channels[topic.name]
         carried = {
-            _resolve(document, m["$ref"]).get("headers", {}).get("properties", {}).get("ce_type", {}).get("const")
+            _resolve(document, m["$ref"])
+            .get("headers", {})
+            .get("properties", {})
+            .get("ce_type", {})
+            .get("const")
             for m in channel["messages"].values()
         }
         assert carried == (set(topic.event_types) or {None}), topic.name
         assert channel["bindings"]["kafka"]["partitions"] == topic.partitions
 
 
-def test_task_topics_carry_the_delivery_task_and_only_the_dead_letter_topic_carries_dead_letters(document):
+def test_task_topics_carry_the_delivery_task_and_only_the_dead_letter_topic_carries_dead_letters(
+    document,
+):
     by_address = {c["address"]: set(c["messages"]) for c in document["channels"].values()}
     for topic in topics.TOPICS:
-        expected = {topics.TASKS: {"delivery-task"}, topics.DEAD_LETTERS: {"dead-letter"}}.get(topic.carries)
-        assert by_address[topic.name] == (expected or {asyncapi.message_id(t) for t in topic.event_types}), topic.name
+        expected = {topics.TASKS: {"delivery-task"}, topics.DEAD_LETTERS: {"dead-letter"}}.get(
+            topic.carries
+        )
+        assert by_address[topic.name] == (
+            expected or {asyncapi.message_id(t) for t in topic.event_types}
+        ), topic.name
 
 
 def test_the_delivery_task_message_lists_exactly_the_notifiers_task_fields(document):

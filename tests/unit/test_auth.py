@@ -6,25 +6,32 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
+from analytics.settings import AnalyticsSettings
+from appointments.settings import AppointmentsSettings
+from dashboard.settings import DashboardSettings
+from notifier.settings import NotifierSettings
+from otp.settings import OtpSettings
 from shared.auth import tokens
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.keys import ensure_local_keys
 from shared.problems import install_problem_handlers
 from shared.settings import PlatformSettings
 
-from appointments.settings import AppointmentsSettings
-from analytics.settings import AnalyticsSettings
-from dashboard.settings import DashboardSettings
-from notifier.settings import NotifierSettings
-from otp.settings import OtpSettings
-
 KEY = Ed25519PrivateKey.generate()
 ISS, AUD = "test-issuer", "appointments"
 
 
 def organiser(unit="IN-HP-D03", scopes=("appointments:write",), key=KEY, audience=AUD, **kw):
-    return tokens.issue(key, issuer=ISS, audience=audience, subject="user-1", kind=tokens.ORGANISER,
-                        unit=unit, scopes=list(scopes), **kw)
+    return tokens.issue(
+        key,
+        issuer=ISS,
+        audience=audience,
+        subject="user-1",
+        kind=tokens.ORGANISER,
+        unit=unit,
+        scopes=list(scopes),
+        **kw,
+    )
 
 
 def check(token):
@@ -43,18 +50,23 @@ def test_a_service_acts_in_no_unit():
     assert not svc.may_act_in("IN")
 
 
-@pytest.mark.parametrize("token, why", [
-    (organiser(key=Ed25519PrivateKey.generate()), "signature"),
-    (organiser(ttl=timedelta(seconds=-5)), "expired"),
-    ("not-a-jwt", "decode"),
-])
+@pytest.mark.parametrize(
+    "token, why",
+    [
+        (organiser(key=Ed25519PrivateKey.generate()), "signature"),
+        (organiser(ttl=timedelta(seconds=-5)), "expired"),
+        ("not-a-jwt", "decode"),
+    ],
+)
 def test_a_forged_expired_or_garbled_token_is_refused(token, why):
     with pytest.raises(tokens.InvalidTokenError):
         check(token)
 
 
 def test_a_token_for_another_audience_is_refused():
-    token = tokens.issue(KEY, issuer=ISS, audience="elsewhere", subject="u", kind=tokens.ORGANISER, unit="IN")
+    token = tokens.issue(
+        KEY, issuer=ISS, audience="elsewhere", subject="u", kind=tokens.ORGANISER, unit="IN"
+    )
     with pytest.raises(tokens.InvalidTokenError):
         check(token)
 
@@ -63,6 +75,7 @@ def test_a_token_for_another_audience_is_refused():
 def client(tmp_path):
     private, public = ensure_local_keys(tmp_path)
     from shared.auth.keys import private_key_file
+
     key = private_key_file(private).get()
     auth = Authenticator(AppointmentsSettings(AUTH_PUBLIC_KEY_FILE=str(public), AUTH_ISSUER=ISS))
     app = FastAPI()
@@ -89,14 +102,31 @@ def test_http_without_a_token_is_401_with_a_bearer_challenge(client):
 
 
 def test_each_service_accepts_tokens_for_itself_by_default():
-    settings = [AppointmentsSettings(), OtpSettings(), NotifierSettings(), AnalyticsSettings(), DashboardSettings()]
-    assert [s.audience for s in settings] == ["appointments", "otp", "notifier", "analytics", "dashboard"]
-    assert PlatformSettings(AUTH_AUDIENCE="https://api.example.org/x").audience == "https://api.example.org/x"
+    settings = [
+        AppointmentsSettings(),
+        OtpSettings(),
+        NotifierSettings(),
+        AnalyticsSettings(),
+        DashboardSettings(),
+    ]
+    assert [s.audience for s in settings] == [
+        "appointments",
+        "otp",
+        "notifier",
+        "analytics",
+        "dashboard",
+    ]
+    assert (
+        PlatformSettings(AUTH_AUDIENCE="https://api.example.org/x").audience
+        == "https://api.example.org/x"
+    )
 
 
 def test_a_token_for_the_notifier_is_refused_by_appointments_with_a_401_problem(client):
     http, key = client
-    response = http.post("/units/IN-HP-D03/things", headers=bearer(organiser(key=key, audience="notifier")))
+    response = http.post(
+        "/units/IN-HP-D03/things", headers=bearer(organiser(key=key, audience="notifier"))
+    )
     assert response.status_code == 401 and response.json()["type"].endswith("/unauthenticated")
     assert "audience" in response.json()["detail"]
     both = organiser(key=key, audience=["notifier", "appointments"])  # a client calling both
@@ -112,7 +142,9 @@ def test_http_outside_jurisdiction_is_403_naming_the_reason(client):
 
 def test_http_without_the_scope_is_403(client):
     http, key = client
-    response = http.post("/units/IN-HP-D03/things", headers=bearer(organiser(key=key, scopes=["coverage:read"])))
+    response = http.post(
+        "/units/IN-HP-D03/things", headers=bearer(organiser(key=key, scopes=["coverage:read"]))
+    )
     assert response.status_code == 403 and response.json()["type"].endswith("/missing-scope")
 
 
@@ -145,4 +177,6 @@ def test_an_identity_providers_subject_is_recorded_as_an_id_the_events_accept():
     odd = ["auth0|5f7c8ec7c33c6c004bbafe82", "asha@example.org", "x" * 200, "-leading-dash"]
     mapped = [tokens.subject_id(sub) for sub in odd]
     assert all(tokens.SUBJECT.fullmatch(m) for m in mapped)
-    assert len(set(mapped)) == len(odd) and mapped == [tokens.subject_id(sub) for sub in odd], "stable, distinct"
+    assert len(set(mapped)) == len(odd) and mapped == [tokens.subject_id(sub) for sub in odd], (
+        "stable, distinct"
+    )

@@ -17,6 +17,7 @@ def recording_job(ran: threading.Event) -> Background:
     def body(stop: threading.Event) -> None:
         ran.set()
         stop.wait()
+
     return Background("recording", body)
 
 

@@ -44,10 +44,22 @@ def test_a_full_listener_queue_drops_its_oldest_change():
 
 
 def test_a_live_change_carries_the_coverage_numbers_and_nothing_else():
-    item = {"id": "e1", "type": "x", "time": "t", "data": {
-        "unit_id": "IN-HP", "level": "state", "booths_total": 7773, "booths_with_verified_president": 12,
-        "booths_complete": 3, "booths_with_whatsapp_pramukh": 4, "verified_appointees": 40,
-        "as_of": "2024-11-20T10:00:00+00:00", "unexpected": "+91 98160 12345"}}
+    item = {
+        "id": "e1",
+        "type": "x",
+        "time": "t",
+        "data": {
+            "unit_id": "IN-HP",
+            "level": "state",
+            "booths_total": 7773,
+            "booths_with_verified_president": 12,
+            "booths_complete": 3,
+            "booths_with_whatsapp_pramukh": 4,
+            "verified_appointees": 40,
+            "as_of": "2024-11-20T10:00:00+00:00",
+            "unexpected": "+91 98160 12345",
+        },
+    }
     change = domain.coverage_change(item)
     assert change["booths_with_verified_president"] == 12 and change["unit_id"] == "IN-HP"
     assert "unexpected" not in change
@@ -70,7 +82,9 @@ def test_production_is_always_https_and_development_only_when_it_says_so():
     key = {"DASHBOARD_EXCHANGE_KEY_FILE": "/run/secrets/dashboard-exchange.pem"}
     assert DashboardSettings(SANGATHAN_ENV="production", **key).secure_cookie
     assert DashboardSettings(SANGATHAN_ENV="test").secure_cookie
-    assert not DashboardSettings(SANGATHAN_ENV="development").secure_cookie  # the local platform's plain HTTP
+    assert not DashboardSettings(
+        SANGATHAN_ENV="development"
+    ).secure_cookie  # the local platform's plain HTTP
     assert DashboardSettings(SANGATHAN_ENV="development", DASHBOARD_HTTPS="true").secure_cookie
     with pytest.raises(ValidationError, match="DASHBOARD_HTTPS=false is refused in production"):
         DashboardSettings(SANGATHAN_ENV="production", DASHBOARD_HTTPS="false", **key)
@@ -85,9 +99,11 @@ def test_a_session_ends_with_the_organisers_token_or_after_the_longest_session()
 
 # ---------------------------------------------------------------- HTTP, without servers
 
+
 @pytest.fixture(scope="module")
 def client():
     from dashboard.api import app
+
     return TestClient(app)  # not entered: no lifespan, so no Kafka consumer starts
 
 
@@ -106,8 +122,14 @@ def test_a_token_for_other_services_only_does_not_sign_in(client):
 
 
 def test_a_service_or_a_token_without_coverage_read_cannot_sign_in(client):
-    svc = tokens.issue(private_key_file(ensure_local_keys()[0]).get(), issuer=ISSUER, audience="dashboard",
-                       subject="svc:other", kind=tokens.SERVICE, scopes=["coverage:read"])
+    svc = tokens.issue(
+        private_key_file(ensure_local_keys()[0]).get(),
+        issuer=ISSUER,
+        audience="dashboard",
+        subject="svc:other",
+        kind=tokens.SERVICE,
+        scopes=["coverage:read"],
+    )
     answer = client.post("/api/session", json={"token": svc})
     assert answer.status_code == 403 and answer.json()["type"].endswith("/not-an-organiser")
     narrow = organiser_token(sub="user-1", unit="IN", scopes=["appointments:read"])
@@ -121,10 +143,19 @@ def test_without_a_session_the_api_answers_401(client):
     assert response.status_code == 401 and response.json()["type"].endswith("/unauthenticated")
 
 
-@pytest.mark.parametrize("path", ["/api/coverage/IN", "/api/coverage/IN-UP-D01/directives",
-                                  "/api/coverage/IN-UP-D01-A01-M01/booths-without-president", "/api/live/IN-UP"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/coverage/IN",
+        "/api/coverage/IN-UP-D01/directives",
+        "/api/coverage/IN-UP-D01-A01-M01/booths-without-president",
+        "/api/live/IN-UP",
+    ],
+)
 def test_an_organiser_is_refused_what_lies_outside_their_unit(client, path):
-    own = {"Authorization": f"Bearer {organiser_token(sub='user-1', unit='IN-HP', audiences=['dashboard'])}"}
+    own = {
+        "Authorization": f"Bearer {organiser_token(sub='user-1', unit='IN-HP', audiences=['dashboard'])}"
+    }
     response = client.get(path, headers=own)
     assert response.status_code == 403
     assert response.json()["type"].endswith("/outside-jurisdiction")

@@ -7,8 +7,12 @@ import pytest
 from shared.crypto.fields import keyring
 from shared.kafka.deadletters import FIELDS, MASKED, VALUE, DeadLetterSeal
 
-TASK = {"delivery_id": "d-1", "phone": "+919812345678", "text": "code 123456",
-        "recipient": {"name": "Sunita Devi", "phones": [{"phone": "+919812345679"}]}}
+TASK = {
+    "delivery_id": "d-1",
+    "phone": "+919812345678",
+    "text": "code 123456",
+    "recipient": {"name": "Sunita Devi", "phones": [{"phone": "+919812345679"}]},
+}
 
 
 @pytest.fixture
@@ -34,7 +38,11 @@ def test_a_value_that_is_not_json_is_sealed_whole_only_when_it_holds_a_phone(sea
 def test_without_a_keyring_personal_fields_are_masked_not_kept():
     masked = DeadLetterSeal(None)
     value, how = masked(json.dumps(TASK).encode())
-    assert how == MASKED and json.loads(value)["phone"] == "***78" and json.loads(value)["recipient"]["name"] == "***"
+    assert (
+        how == MASKED
+        and json.loads(value)["phone"] == "***78"
+        and json.loads(value)["recipient"]["name"] == "***"
+    )
     assert masked(b"to +919812345678")[0] == b"to ***78"
 
 

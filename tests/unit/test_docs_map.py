@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs"))
 import gen_topic_table  # noqa: E402
+
 from shared import topics  # noqa: E402
 
 MAPS = [ROOT / "docs" / "architecture.md", ROOT / "CONTRIBUTING.md"]
@@ -52,14 +53,19 @@ def missing(mention: str) -> str | None:
 def test_the_topic_tables_in_the_architecture_map_are_what_the_registry_says():
     text = gen_topic_table.TARGET.read_text(encoding="utf-8")
     assert gen_topic_table.current(text) == gen_topic_table.render(), (
-        "regenerate: .venv/bin/python docs/gen_topic_table.py")
+        "regenerate: .venv/bin/python docs/gen_topic_table.py"
+    )
 
 
 def test_a_topic_added_to_the_registry_but_not_to_the_map_is_caught(monkeypatch):
-    new = topics.Topic("sangathan.new-things.v1", 12, "booth_id", (), "A topic the map does not know yet.")
+    new = topics.Topic(
+        "sangathan.new-things.v1", 12, "booth_id", (), "A topic the map does not know yet."
+    )
     monkeypatch.setattr(gen_topic_table, "TOPICS", (*topics.TOPICS, new))
     assert new.name in gen_topic_table.render()
-    assert new.name not in gen_topic_table.current(gen_topic_table.TARGET.read_text(encoding="utf-8"))
+    assert new.name not in gen_topic_table.current(
+        gen_topic_table.TARGET.read_text(encoding="utf-8")
+    )
 
 
 @pytest.mark.parametrize("document", MAPS, ids=lambda p: p.name)
@@ -72,7 +78,10 @@ def test_every_path_and_name_the_map_mentions_exists(document):
 
 def test_the_path_check_notices_a_renamed_file_or_function():
     assert missing("services/otp/otp/handlers.py:send_code") is None
-    assert missing("services/otp/otp/handlers.py:send_codes") == "services/otp/otp/handlers.py defines no send_codes"
+    assert (
+        missing("services/otp/otp/handlers.py:send_codes")
+        == "services/otp/otp/handlers.py defines no send_codes"
+    )
     assert missing("services/otp/otp/handler.py") == "services/otp/otp/handler.py does not exist"
     assert missing("services/appointments/appointments/domain.py:BoothTeam.appoint") is None
     assert missing("services/appointments/appointments/domain.py:Team.appoint") is not None
@@ -80,5 +89,9 @@ def test_the_path_check_notices_a_renamed_file_or_function():
 
 @pytest.mark.parametrize("document", MAPS, ids=lambda p: p.name)
 def test_the_map_keeps_lines_within_120_characters(document):
-    long = [n for n, line in enumerate(document.read_text(encoding="utf-8").splitlines(), 1) if len(line) > 120]
+    long = [
+        n
+        for n, line in enumerate(document.read_text(encoding="utf-8").splitlines(), 1)
+        if len(line) > 120
+    ]
     assert not long, f"{document.name}: lines {long} are longer than 120 characters"

@@ -11,9 +11,18 @@ from testkit.processes import ROOT
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-SECRETS = ["OTP_HMAC_SECRET", "OTP_HMAC_SECRET_FILE", "PROVIDER_WEBHOOK_SECRET", "PROVIDER_WEBHOOK_SECRET_FILE",
-           "NOTIFIER_ACK_SECRET", "NOTIFIER_ACK_SECRET_FILE", "PROVIDER_URL", "PROVIDER_API_KEY",
-           "DASHBOARD_EXCHANGE_KEY_FILE", "DASHBOARD_HTTPS"]
+SECRETS = [
+    "OTP_HMAC_SECRET",
+    "OTP_HMAC_SECRET_FILE",
+    "PROVIDER_WEBHOOK_SECRET",
+    "PROVIDER_WEBHOOK_SECRET_FILE",
+    "NOTIFIER_ACK_SECRET",
+    "NOTIFIER_ACK_SECRET_FILE",
+    "PROVIDER_URL",
+    "PROVIDER_API_KEY",
+    "DASHBOARD_EXCHANGE_KEY_FILE",
+    "DASHBOARD_HTTPS",
+]
 
 
 @pytest.fixture
@@ -62,6 +71,13 @@ def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink
 
 def test_the_local_platform_names_development_for_every_process_it_starts():
     started = [c for c in stack.services() if c.name != "prometheus"]
-    assert {c.name for c in started} >= {"simulator", "appointments", "otp", "notifier", "analytics", "dashboard"}
+    assert {c.name for c in started} >= {
+        "simulator",
+        "appointments",
+        "otp",
+        "notifier",
+        "analytics",
+        "dashboard",
+    }
     for component in started:
         assert component.env.get("SANGATHAN_ENV") == "development", component.name

@@ -28,7 +28,9 @@ def example(event_type: str) -> dict:
 
 
 def president_appointed() -> Event:
-    return new_event(types.BOOTH_PRESIDENT_APPOINTED, example(types.BOOTH_PRESIDENT_APPOINTED), SOURCE)
+    return new_event(
+        types.BOOTH_PRESIDENT_APPOINTED, example(types.BOOTH_PRESIDENT_APPOINTED), SOURCE
+    )
 
 
 @pytest.mark.parametrize("event_type", types.ALL)
@@ -50,13 +52,20 @@ def test_record_is_cloudevents_binary_mode_keyed_by_booth():
     assert h["ce_id"] == event.id.encode()
     assert h["ce_type"] == b"org.sangathan.booth-president-appointed.v1"
     assert h["ce_source"] == SOURCE.encode()
-    assert h["ce_dataschema"] == b"https://sangathan.example/schemas/events/booth-president-appointed/v1.json"
+    assert (
+        h["ce_dataschema"]
+        == b"https://sangathan.example/schemas/events/booth-president-appointed/v1.json"
+    )
     assert datetime.fromisoformat(h["ce_time"].decode()) == event.time
 
 
 def test_new_event_takes_its_key_from_the_topic_key_field():
-    directive = new_event(types.DIRECTIVE_ISSUED, example(types.DIRECTIVE_ISSUED), "/sangathan/notifier")
-    coverage = new_event(types.COVERAGE_UPDATED, example(types.COVERAGE_UPDATED), "/sangathan/analytics")
+    directive = new_event(
+        types.DIRECTIVE_ISSUED, example(types.DIRECTIVE_ISSUED), "/sangathan/notifier"
+    )
+    coverage = new_event(
+        types.COVERAGE_UPDATED, example(types.COVERAGE_UPDATED), "/sangathan/analytics"
+    )
     assert (directive.key, coverage.key) == ("IN", "IN-MP-D07")
     uuid.UUID(directive.id)
     assert directive.time.tzinfo is not None
@@ -70,7 +79,12 @@ def test_republishing_keeps_the_callers_event_id_and_time():
 
 def test_new_event_refuses_a_naive_time():
     with pytest.raises(ValueError, match="timezone"):
-        new_event(types.OTP_VERIFIED, example(types.OTP_VERIFIED), "/sangathan/otp", time=datetime(2024, 11, 2, 10, 0))
+        new_event(
+            types.OTP_VERIFIED,
+            example(types.OTP_VERIFIED),
+            "/sangathan/otp",
+            time=datetime(2024, 11, 2, 10, 0),
+        )
 
 
 def test_new_event_validates_the_data():
@@ -87,7 +101,9 @@ def test_to_kafka_validates_on_the_way_out():
 
 
 def test_hindi_text_round_trips_intact():
-    event = new_event(types.DIRECTIVE_ISSUED, example(types.DIRECTIVE_ISSUED), "/sangathan/notifier")
+    event = new_event(
+        types.DIRECTIVE_ISSUED, example(types.DIRECTIVE_ISSUED), "/sangathan/notifier"
+    )
     _, key, value, headers = to_kafka(event)
     assert from_kafka(headers, key, value).data["title"]["hi"] == "रविवार को मन की बात"
 
@@ -99,7 +115,10 @@ def test_from_kafka_accepts_confluent_style_headers_with_a_null_value_and_dict_h
 
 
 def test_ce_time_with_offset_is_read_as_the_same_instant():
-    event = replace(president_appointed(), time=datetime(2024, 11, 2, 10, 15, tzinfo=timezone(timedelta(hours=5, minutes=30))))
+    event = replace(
+        president_appointed(),
+        time=datetime(2024, 11, 2, 10, 15, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    )
     _, key, value, headers = to_kafka(event)
     assert from_kafka(headers, key, value).time == event.time
 
@@ -137,12 +156,31 @@ def test_a_record_that_is_not_a_cloudevent_is_unparseable(record):
 
 
 INVALID = {
-    "data breaks schema": (_record(value=json.dumps(example(types.BOOTH_PRESIDENT_APPOINTED) | {"phone": "+919876543210"}).encode()), "phone"),
-    "unknown type": (_record(headers={"ce_type": b"org.sangathan.booth-president-appointed.v7"}), "type"),
+    "data breaks schema": (
+        _record(
+            value=json.dumps(
+                example(types.BOOTH_PRESIDENT_APPOINTED) | {"phone": "+919876543210"}
+            ).encode()
+        ),
+        "phone",
+    ),
+    "unknown type": (
+        _record(headers={"ce_type": b"org.sangathan.booth-president-appointed.v7"}),
+        "type",
+    ),
     "key is another booth": (_record(key=b"IN-MP-D07-A03-M02-S05-B013"), "subject"),
-    "subject is another booth": (_record(headers={"ce_subject": b"IN-MP-D07-A03-M02-S05-B013"}), "subject"),
-    "data is about another booth": (_record(headers={"ce_subject": b"B013"}, key=b"B013"), "booth_id"),
-    "wrong dataschema": (_record(headers={"ce_dataschema": b"https://example.com/x.json"}), "dataschema"),
+    "subject is another booth": (
+        _record(headers={"ce_subject": b"IN-MP-D07-A03-M02-S05-B013"}),
+        "subject",
+    ),
+    "data is about another booth": (
+        _record(headers={"ce_subject": b"B013"}, key=b"B013"),
+        "booth_id",
+    ),
+    "wrong dataschema": (
+        _record(headers={"ce_dataschema": b"https://example.com/x.json"}),
+        "dataschema",
+    ),
 }
 
 

@@ -40,7 +40,9 @@ def test_every_example_in_a_schema_is_valid(event_type):
 
 
 def _object_schemas(schema: dict, path: str = ""):
-    if "object" in (schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]):
+    if "object" in (
+        schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    ):
         yield path or "(root)", schema
     for name, sub in schema.get("properties", {}).items():
         yield from _object_schemas(sub, f"{path}.{name}")
@@ -62,14 +64,24 @@ PERSONAL = ("phone", "mobile", "name", "email", "address", "voter_id", "aadhaar"
 
 @pytest.mark.parametrize("event_type", types.ALL)
 def test_only_otp_requested_may_carry_a_phone_and_no_event_carries_names(event_type):
-    fields = {name for _, obj in _object_schemas(load_schema(event_type)) for name in obj["properties"]}
+    fields = {
+        name for _, obj in _object_schemas(load_schema(event_type)) for name in obj["properties"]
+    }
     carried = {f for f in fields if f in PERSONAL}
     assert carried == ({"phone"} if event_type == types.OTP_REQUESTED else set())
 
 
 # Fields that mean the same thing must be defined the same way in every schema that has them,
 # or one team's valid booth_path is another team's invalid one.
-SHARED_FIELDS = ("booth_id", "booth_path", "appointment_id", "gender", "organiser_id", "request_id", "recipient_id")
+SHARED_FIELDS = (
+    "booth_id",
+    "booth_path",
+    "appointment_id",
+    "gender",
+    "organiser_id",
+    "request_id",
+    "recipient_id",
+)
 
 
 @pytest.mark.parametrize("field", SHARED_FIELDS)
@@ -101,17 +113,59 @@ REJECTED = [
     # (event type, field set to value, field named in the error, words in the reason)
     (types.BOOTH_PRESIDENT_APPOINTED, "phone", "+919876543210", "phone", "not allowed"),
     (types.BOOTH_PRESIDENT_APPOINTED, "name", "Ram Kumar", "name", "not allowed"),
-    (types.BOOTH_PRESIDENT_APPOINTED, "booth_path.phone", "+919876543210", "booth_path.phone", "not allowed"),
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        "booth_path.phone",
+        "+919876543210",
+        "booth_path.phone",
+        "not allowed",
+    ),
     (types.BOOTH_PRESIDENT_APPOINTED, "role", "member", "role", "booth_president"),
     (types.BOOTH_PRESIDENT_APPOINTED, "gender", "f", "gender", "one of female, male, other"),
     (types.BOOTH_PRESIDENT_APPOINTED, "gender", _DELETE, "gender", "required"),
-    (types.BOOTH_PRESIDENT_APPOINTED, "booth_path.mandal", _DELETE, "booth_path.mandal", "required"),
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        "booth_path.mandal",
+        _DELETE,
+        "booth_path.mandal",
+        "required",
+    ),
     (types.BOOTH_PRESIDENT_APPOINTED, "appointment_id", "42", "appointment_id", "not a valid uuid"),
-    (types.BOOTH_PRESIDENT_APPOINTED, "appointed_at", "2024-11-02 10:15", "appointed_at", "date-time"),
-    (types.BOOTH_PRESIDENT_APPOINTED, "appointed_at", "2024-11-02T10:15:00", "appointed_at", "date-time"),
-    (types.BOOTH_PRESIDENT_APPOINTED, "appointed_at", "2024-02-30T10:15:00Z", "appointed_at", "date-time"),
-    (types.BOOTH_PRESIDENT_APPOINTED, "replaces_appointment_id", 7, "replaces_appointment_id", "string or null"),
-    (types.BOOTH_MEMBER_APPOINTED, "role", "booth_president", "role", "must not be 'booth_president'"),
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        "appointed_at",
+        "2024-11-02 10:15",
+        "appointed_at",
+        "date-time",
+    ),
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        "appointed_at",
+        "2024-11-02T10:15:00",
+        "appointed_at",
+        "date-time",
+    ),
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        "appointed_at",
+        "2024-02-30T10:15:00Z",
+        "appointed_at",
+        "date-time",
+    ),
+    (
+        types.BOOTH_PRESIDENT_APPOINTED,
+        "replaces_appointment_id",
+        7,
+        "replaces_appointment_id",
+        "string or null",
+    ),
+    (
+        types.BOOTH_MEMBER_APPOINTED,
+        "role",
+        "booth_president",
+        "role",
+        "must not be 'booth_president'",
+    ),
     (types.BOOTH_MEMBER_APPOINTED, "role", "Panna Pramukh", "role", "does not match"),
     (types.APPOINTMENT_VERIFIED, "phone", "+919876543210", "phone", "not allowed"),
     (types.APPOINTMENT_REVOKED, "reason", "fired", "reason", "one of revoked, replaced"),
@@ -119,7 +173,13 @@ REJECTED = [
     (types.OTP_REQUESTED, "phone", "+0123456789", "phone", "does not match"),
     (types.OTP_REQUESTED, "channel", "email", "channel", "one of sms, whatsapp"),
     (types.OTP_VERIFIED, "phone", "+919876543210", "phone", "not allowed"),
-    (types.OTP_FAILED, "reason", "timeout", "reason", "one of expired, locked, undeliverable, rejected"),
+    (
+        types.OTP_FAILED,
+        "reason",
+        "timeout",
+        "reason",
+        "one of expired, locked, undeliverable, rejected",
+    ),
     (types.DIRECTIVE_ISSUED, "scope", [], "scope", "at least 1"),
     (types.DIRECTIVE_ISSUED, "channels", ["whatsapp", "fax"], "channels[1]", "one of whatsapp"),
     (types.DIRECTIVE_ISSUED, "channels", ["sms", "sms"], "channels", "repeat"),
@@ -127,7 +187,13 @@ REJECTED = [
     (types.DIRECTIVE_ISSUED, "priority", "high", "priority", "one of urgent, normal, bulk"),
     (types.DELIVERY_STATUS, "recipient_id", "+919876543210", "recipient_id", "not a valid uuid"),
     (types.DELIVERY_STATUS, "status", "seen", "status", "one of sent, delivered, read, failed"),
-    (types.DELIVERY_STATUS, "error", {"code": "x", "retryable": True, "message": "bad number"}, "error.message", "not allowed"),
+    (
+        types.DELIVERY_STATUS,
+        "error",
+        {"code": "x", "retryable": True, "message": "bad number"},
+        "error.message",
+        "not allowed",
+    ),
     (types.DIRECTIVE_ACKNOWLEDGED, "via", "call", "via", "one of reply, link"),
     (types.COVERAGE_UPDATED, "booths_total", -1, "booths_total", "at least 0"),
 ]
@@ -138,7 +204,9 @@ def test_bad_data_is_rejected_naming_the_field_and_reason(event_type, field, val
     data = _set(example(event_type), field, value)
     with pytest.raises(InvalidEventError) as caught:
         validate(event_type, data)
-    assert (caught.value.field, reason in caught.value.reason) == (named, True), caught.value.problems
+    assert (caught.value.field, reason in caught.value.reason) == (named, True), (
+        caught.value.problems
+    )
     assert named in str(caught.value)
 
 
@@ -148,7 +216,9 @@ def test_a_trailing_newline_is_refused_where_a_pattern_ends_the_value():
     data["booth_id"] += "\n"
     with pytest.raises(InvalidEventError) as caught:
         validate(types.APPOINTMENT_VERIFIED, data)
-    assert (caught.value.field, "pattern" in caught.value.reason) == ("booth_id", True), caught.value.problems
+    assert (caught.value.field, "pattern" in caught.value.reason) == ("booth_id", True), (
+        caught.value.problems
+    )
 
 
 def test_rejection_never_quotes_the_offending_value():
@@ -176,4 +246,9 @@ def test_every_missing_and_every_extra_field_is_listed():
     data |= {"phone": "+919876543210", "name": "x"}
     with pytest.raises(InvalidEventError) as caught:
         validate(types.OTP_VERIFIED, data)
-    assert {field for field, _ in caught.value.problems} == {"request_id", "verified_at", "phone", "name"}
+    assert {field for field, _ in caught.value.problems} == {
+        "request_id",
+        "verified_at",
+        "phone",
+        "name",
+    }

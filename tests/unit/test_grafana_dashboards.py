@@ -16,9 +16,20 @@ from testkit.processes import ROOT
 
 GRAFANA = ROOT / "deploy" / "grafana"
 # Every module that defines Prometheus metrics; importing them registers the metrics.
-METRIC_MODULES = ["shared.http", "shared.health", "shared.kafka.consumer", "shared.kafka.producer", "shared.kafka.lag",
-                  "appointments.adapters.outbox", "otp.metrics", "notifier.sending", "notifier.handlers.receipts",
-                  "notifier.fanout", "notifier.adapters.channels", "analytics.coverage.metrics"]
+METRIC_MODULES = [
+    "shared.http",
+    "shared.health",
+    "shared.kafka.consumer",
+    "shared.kafka.producer",
+    "shared.kafka.lag",
+    "appointments.adapters.outbox",
+    "otp.metrics",
+    "notifier.sending",
+    "notifier.handlers.receipts",
+    "notifier.fanout",
+    "notifier.adapters.channels",
+    "analytics.coverage.metrics",
+]
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
 
 
@@ -30,7 +41,9 @@ def generator():
 
 
 def dashboards() -> dict[str, dict]:
-    return {p.name: json.loads(p.read_text()) for p in sorted((GRAFANA / "dashboards").glob("*.json"))}
+    return {
+        p.name: json.loads(p.read_text()) for p in sorted((GRAFANA / "dashboards").glob("*.json"))
+    }
 
 
 def exprs(board: dict) -> list[str]:
@@ -44,8 +57,14 @@ def test_the_committed_json_is_what_the_generator_writes():
 
 
 def test_an_overview_a_dashboard_per_service_and_one_for_coverage():
-    assert set(dashboards()) == {"overview.json", "appointments.json", "otp.json", "notifier.json",
-                                 "analytics.json", "coverage.json"}
+    assert set(dashboards()) == {
+        "overview.json",
+        "appointments.json",
+        "otp.json",
+        "notifier.json",
+        "analytics.json",
+        "coverage.json",
+    }
     uids = [b["uid"] for b in dashboards().values()]
     assert len(set(uids)) == len(uids)
 
@@ -53,7 +72,11 @@ def test_an_overview_a_dashboard_per_service_and_one_for_coverage():
 @pytest.mark.parametrize("name", sorted(dashboards()))
 def test_every_panel_reads_the_chosen_data_source_and_only_defined_variables(name):
     board = dashboards()[name]
-    variables = {v["name"] for v in board["templating"]["list"]} | {"__rate_interval", "__interval", "__range"}
+    variables = {v["name"] for v in board["templating"]["list"]} | {
+        "__rate_interval",
+        "__interval",
+        "__range",
+    }
     assert "datasource" in variables
     ids = [p["id"] for p in board["panels"]]
     assert len(set(ids)) == len(ids)
@@ -77,14 +100,20 @@ def defined_series_names() -> set[str]:
 
 def test_every_metric_a_panel_or_alert_reads_is_defined_by_the_services():
     rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"]
-    queries = [e for b in dashboards().values() for e in exprs(b)] + [r["expr"] for g in rules for r in g["rules"]]
+    queries = [e for b in dashboards().values() for e in exprs(b)] + [
+        r["expr"] for g in rules for r in g["rules"]
+    ]
     used = {name for q in queries for name in re.findall(r"\bsangathan_[a-z0-9_]+", q)}
     assert len(used) > 30
     assert used - defined_series_names() == set()
 
 
 def test_provisioning_points_grafana_at_prometheus_and_the_dashboards_folder():
-    datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/sangathan.yml").read_text())["datasources"]
+    datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/sangathan.yml").read_text())[
+        "datasources"
+    ]
     assert [d["type"] for d in datasources] == ["prometheus"]
-    providers = yaml.safe_load((GRAFANA / "provisioning/dashboards/sangathan.yml").read_text())["providers"]
+    providers = yaml.safe_load((GRAFANA / "provisioning/dashboards/sangathan.yml").read_text())[
+        "providers"
+    ]
     assert [p["type"] for p in providers] == ["file"] and providers[0]["options"]["path"]

@@ -28,16 +28,25 @@ def test_requests_are_counted_by_route_template_and_status_and_timed_once_each()
         def body():
             yield b"first\n"
             yield b"last\n"
+
         return StreamingResponse(body())
 
-    http = TestClient(create_app(service=service, settings=PlatformSettings(), checks={}, routers=[router]))
-    assert [http.get(path).status_code for path in ("/things/a", "/things/b", "/nowhere", "/stream")] == [200, 200, 404, 200]
+    http = TestClient(
+        create_app(service=service, settings=PlatformSettings(), checks={}, routers=[router])
+    )
+    assert [
+        http.get(path).status_code for path in ("/things/a", "/things/b", "/nowhere", "/stream")
+    ] == [200, 200, 404, 200]
 
     total = "sangathan_http_requests_total"
-    assert sample(total, service=service, method="GET", route="/things/{thing_id}", status="200") == 2
+    assert (
+        sample(total, service=service, method="GET", route="/things/{thing_id}", status="200") == 2
+    )
     assert sample(total, service=service, method="GET", route="unmatched", status="404") == 1
     seconds = dict(service=service, method="GET", route="/stream")
-    assert sample("sangathan_http_request_duration_seconds_count", **seconds) == 1, "a stream is timed once"
+    assert sample("sangathan_http_request_duration_seconds_count", **seconds) == 1, (
+        "a stream is timed once"
+    )
 
 
 def test_an_unhandled_error_is_counted_as_a_500_and_a_dependency_outage_as_a_503():
@@ -54,11 +63,25 @@ def test_an_unhandled_error_is_counted_as_a_500_and_a_dependency_outage_as_a_503
     def needs_redis() -> dict:
         raise redis.ConnectionError("Connection refused")
 
-    http = TestClient(create_app(service=service, settings=PlatformSettings(), checks={}, routers=[router]),
-                      raise_server_exceptions=False)
-    assert [http.get(path).status_code for path in ("/broken", "/broken", "/needs-redis")] == [500, 500, 503]
+    http = TestClient(
+        create_app(service=service, settings=PlatformSettings(), checks={}, routers=[router]),
+        raise_server_exceptions=False,
+    )
+    assert [http.get(path).status_code for path in ("/broken", "/broken", "/needs-redis")] == [
+        500,
+        500,
+        503,
+    ]
 
     total = "sangathan_http_requests_total"
     assert sample(total, service=service, method="GET", route="/broken", status="500") == 2
     assert sample(total, service=service, method="GET", route="/needs-redis", status="503") == 1
-    assert sample("sangathan_http_request_duration_seconds_count", service=service, method="GET", route="/broken") == 2
+    assert (
+        sample(
+            "sangathan_http_request_duration_seconds_count",
+            service=service,
+            method="GET",
+            route="/broken",
+        )
+        == 2
+    )

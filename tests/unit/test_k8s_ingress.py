@@ -15,11 +15,27 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.unit.test_k8s_manifests import OVERLAYS, ROOT, SIMULATOR, check, environment, of_kind, selects
+from tests.unit.test_k8s_manifests import (
+    OVERLAYS,
+    ROOT,
+    SIMULATOR,
+    check,
+    environment,
+    of_kind,
+    selects,
+)
 
 SERVICES = ROOT / "services"
 # What shared.http.create_app and FastAPI add to every app, on the same port as its routes.
-PLATFORM_ROUTES = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+PLATFORM_ROUTES = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/docs/oauth2-redirect",
+}
 
 
 @pytest.fixture(scope="module", params=OVERLAYS, ids=lambda p: p.name)
@@ -47,7 +63,7 @@ def backend_for(ingress: dict, host: str, url: str) -> str | None:
             kind, wanted = path["pathType"], path["path"]
             if kind == "Exact" and url == wanted:
                 candidates.append((2, len(wanted), path))
-            elif kind == "Prefix" and _elements(url)[:len(_elements(wanted))] == _elements(wanted):
+            elif kind == "Prefix" and _elements(url)[: len(_elements(wanted))] == _elements(wanted):
                 candidates.append((1, len(wanted), path))
             elif kind not in ("Exact", "Prefix"):
                 pytest.fail(f"{kind} paths match as the controller pleases: use Exact or Prefix")
@@ -75,9 +91,11 @@ def routes(module: Path) -> list[str]:
 def notifier_routes() -> tuple[set[str], set[str]]:
     """(public, internal) routes of the notifier's API: public are those of its receipts router."""
     source = (SERVICES / "notifier" / "notifier" / "api.py").read_text(encoding="utf-8")
-    receipts = source[source.index("def receipts_router"):]
-    receipts = receipts[:receipts.index("\ndef ", 1)]
-    public = {re.sub(r"\{[^}]+\}", "x0", p) for p in re.findall(r'@router\.\w+\(\s*"([^"]*)"', receipts)}
+    receipts = source[source.index("def receipts_router") :]
+    receipts = receipts[: receipts.index("\ndef ", 1)]
+    public = {
+        re.sub(r"\{[^}]+\}", "x0", p) for p in re.findall(r'@router\.\w+\(\s*"([^"]*)"', receipts)
+    }
     every = set(routes(SERVICES / "notifier" / "notifier" / "api.py"))
     assert public and public < every
     return public, every - public | PLATFORM_ROUTES
@@ -96,31 +114,50 @@ def hosts_of(ingress: dict) -> dict[str, str]:
 def backend_deployments(objects) -> set[str]:
     """The Deployments whose pods the Ingress's Services select."""
     services = of_kind(objects, "Service")
-    named = {p["backend"]["service"]["name"] for r in the_ingress(objects)["spec"]["rules"] for p in r["http"]["paths"]}
-    return {n for n, d in of_kind(objects, "Deployment").items() for s in named
-            if selects({"matchLabels": services[s]["spec"]["selector"]}, d["spec"]["template"]["metadata"]["labels"])}
+    named = {
+        p["backend"]["service"]["name"]
+        for r in the_ingress(objects)["spec"]["rules"]
+        for p in r["http"]["paths"]
+    }
+    return {
+        n
+        for n, d in of_kind(objects, "Deployment").items()
+        for s in named
+        if selects(
+            {"matchLabels": services[s]["spec"]["selector"]},
+            d["spec"]["template"]["metadata"]["labels"],
+        )
+    }
 
 
 # ---------------------------------------------------------------- what is routed
+
 
 def test_the_check_validates_the_ingress_against_kubernetes_own_schema(objects):
     ingress = the_ingress(objects)
     assert check.errors(ingress) == []
     wrong = copy.deepcopy(ingress)
-    wrong["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {"serviceName": "dashboard", "servicePort": 80}
+    wrong["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {
+        "serviceName": "dashboard",
+        "servicePort": 80,
+    }
     assert check.errors(wrong) != [], "the v1beta1 backend shape, gone since Kubernetes 1.22"
-
 
 
 def test_the_ingress_routes_only_to_the_dashboard_and_the_notifiers_api(objects):
     ingress = the_ingress(objects)
-    assert "defaultBackend" not in ingress["spec"], "no catch-all: an unknown host or path is the edge's 404"
+    assert "defaultBackend" not in ingress["spec"], (
+        "no catch-all: an unknown host or path is the edge's 404"
+    )
     backends = [p["backend"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
     assert {b["service"]["name"] for b in backends} == {"dashboard", "notifier"}
     services = of_kind(objects, "Service")
     for backend in backends:
         ports = services[backend["service"]["name"]]["spec"]["ports"]
-        assert backend["service"]["port"] in ({"name": "http"}, *({"number": p["port"]} for p in ports if p["name"] == "http"))
+        assert backend["service"]["port"] in (
+            {"name": "http"},
+            *({"number": p["port"]} for p in ports if p["name"] == "http"),
+        )
     assert backend_deployments(objects) == {"dashboard", "notifier"}, "not the channel workers"
 
 
@@ -128,9 +165,13 @@ def test_every_dashboard_route_is_public_and_its_metrics_health_and_docs_are_not
     ingress = the_ingress(objects)
     host = hosts_of(ingress)["dashboard"]
     page = routes(SERVICES / "dashboard" / "dashboard" / "api.py")
-    assert "/" in page and any(r.startswith("/api/live/") for r in page) and "/static/file.js" in page
+    assert (
+        "/" in page and any(r.startswith("/api/live/") for r in page) and "/static/file.js" in page
+    )
     assert {r: backend_for(ingress, host, r) for r in page} == {r: "dashboard" for r in page}
-    assert {r: backend_for(ingress, host, r) for r in PLATFORM_ROUTES} == {r: None for r in PLATFORM_ROUTES}
+    assert {r: backend_for(ingress, host, r) for r in PLATFORM_ROUTES} == {
+        r: None for r in PLATFORM_ROUTES
+    }
 
 
 def test_the_notifier_is_reachable_only_at_its_acknowledgement_links_and_webhook(objects):
@@ -147,12 +188,29 @@ def test_the_notifier_is_reachable_only_at_its_acknowledgement_links_and_webhook
 
 def test_the_matcher_follows_the_ingress_path_rules():
     """The helper the tests above trust, on the API documentation's own examples."""
+
     def ingress(*paths):
-        return {"spec": {"rules": [{"host": "h", "http": {"paths": [
-            {"path": p, "pathType": t, "backend": {"service": {"name": n}}} for p, t, n in paths]}}]}}
+        return {
+            "spec": {
+                "rules": [
+                    {
+                        "host": "h",
+                        "http": {
+                            "paths": [
+                                {"path": p, "pathType": t, "backend": {"service": {"name": n}}}
+                                for p, t, n in paths
+                            ]
+                        },
+                    }
+                ]
+            }
+        }
+
     prefix = ingress(("/foo/bar", "Prefix", "s"))
-    assert [backend_for(prefix, "h", u) for u in ("/foo/bar", "/foo/bar/", "/foo/bar/baz", "/foo/barbaz", "/foo")] == [
-        "s", "s", "s", None, None]
+    assert [
+        backend_for(prefix, "h", u)
+        for u in ("/foo/bar", "/foo/bar/", "/foo/bar/baz", "/foo/barbaz", "/foo")
+    ] == ["s", "s", "s", None, None]
     assert backend_for(ingress(("/", "Prefix", "s")), "h", "/anything") == "s"
     assert backend_for(ingress(("/", "Exact", "s")), "h", "/anything") is None
     both = ingress(("/a", "Prefix", "p"), ("/a/b", "Prefix", "longer"), ("/a", "Exact", "exact"))
@@ -162,13 +220,16 @@ def test_the_matcher_follows_the_ingress_path_rules():
 
 # ---------------------------------------------------------------- hosts, TLS, the links' URL
 
+
 def test_each_overlay_names_its_own_hosts_class_and_certificate(objects):
     ingress = the_ingress(objects)
     hosts = [r["host"] for r in ingress["spec"]["rules"]]
     assert len(set(hosts)) == len(hosts) == 2
     assert not [h for h in hosts if h.endswith(".invalid")], "the base's placeholders are replaced"
     assert ingress["spec"].get("ingressClassName"), "the overlay names the controller"
-    assert [sorted(t["hosts"]) for t in ingress["spec"]["tls"]] == [sorted(hosts)], "every host on TLS"
+    assert [sorted(t["hosts"]) for t in ingress["spec"]["tls"]] == [sorted(hosts)], (
+        "every host on TLS"
+    )
     assert all(t.get("secretName") for t in ingress["spec"]["tls"])
 
 
@@ -176,26 +237,39 @@ def test_acknowledgement_links_point_at_the_notifiers_public_host_over_https(obj
     ingress = the_ingress(objects)
     host = hosts_of(ingress)["notifier"]
     for name in ("notifier", "notifier-workers"):  # the workers build the links they send
-        url = urlsplit(environment(of_kind(objects, "Deployment")[name], objects)["NOTIFIER_PUBLIC_URL"])
-        assert (url.scheme, url.hostname, url.port, url.path.rstrip("/")) == ("https", host, None, ""), name
+        url = urlsplit(
+            environment(of_kind(objects, "Deployment")[name], objects)["NOTIFIER_PUBLIC_URL"]
+        )
+        assert (url.scheme, url.hostname, url.port, url.path.rstrip("/")) == (
+            "https",
+            host,
+            None,
+            "",
+        ), name
         assert backend_for(ingress, host, "/a/some-token") == "notifier"
 
 
 def test_production_certificates_are_issued_by_cert_manager():
     ingress = the_ingress(check.render(check.OVERLAYS / "prod"))
-    issuers = {k: v for k, v in ingress["metadata"].get("annotations", {}).items()
-               if k in ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")}
+    issuers = {
+        k: v
+        for k, v in ingress["metadata"].get("annotations", {}).items()
+        if k in ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
+    }
     assert len(issuers) == 1 and all(issuers.values())
 
 
 def test_the_services_behind_the_ingress_trust_its_forwarded_scheme(objects):
     """TLS ends at the controller: without X-Forwarded-Proto the app thinks it is on http."""
     for name in backend_deployments(objects):
-        command = of_kind(objects, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]["command"]
+        command = of_kind(objects, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0][
+            "command"
+        ]
         assert "--proxy-headers" in command and "--forwarded-allow-ips" in command, name
 
 
 # ---------------------------------------------------------------- who may reach the pods
+
 
 def _peer(peer: dict) -> str:
     return json.dumps(peer, sort_keys=True)
@@ -203,8 +277,11 @@ def _peer(peer: dict) -> str:
 
 def opened_from_outside(objects) -> dict[str, dict[str, set]]:
     """Deployment -> {peer from another namespace -> ports it may reach}, from the ingress rules."""
-    policies = [p for p in of_kind(objects, "NetworkPolicy").values()
-                if "Ingress" in p["spec"]["policyTypes"] and p["spec"]["podSelector"]]
+    policies = [
+        p
+        for p in of_kind(objects, "NetworkPolicy").values()
+        if "Ingress" in p["spec"]["policyTypes"] and p["spec"]["podSelector"]
+    ]
     reached: dict[str, dict[str, set]] = {}
     for name, deployment in of_kind(objects, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -213,7 +290,9 @@ def opened_from_outside(objects) -> dict[str, dict[str, set]]:
             if not selects(policy["spec"]["podSelector"], labels):
                 continue
             for rule in policy["spec"].get("ingress", []):
-                assert rule.get("from"), f"{policy['metadata']['name']}: a rule open to every namespace"
+                assert rule.get("from"), (
+                    f"{policy['metadata']['name']}: a rule open to every namespace"
+                )
                 ports = {p["port"] for p in rule.get("ports", [{"port": "any"}])}
                 for peer in rule["from"]:
                     assert "ipBlock" not in peer, policy["metadata"]["name"]
@@ -224,16 +303,27 @@ def opened_from_outside(objects) -> dict[str, dict[str, set]]:
 
 def test_only_prometheus_and_the_ingress_controller_come_from_other_namespaces(objects):
     policies = of_kind(objects, "NetworkPolicy")
-    prometheus = [_peer(p) for r in policies["sangathan-http"]["spec"]["ingress"] for p in r["from"] if "namespaceSelector" in p]
-    controller = [_peer(p) for r in policies["ingress-controller"]["spec"]["ingress"] for p in r["from"]]
+    prometheus = [
+        _peer(p)
+        for r in policies["sangathan-http"]["spec"]["ingress"]
+        for p in r["from"]
+        if "namespaceSelector" in p
+    ]
+    controller = [
+        _peer(p) for r in policies["ingress-controller"]["spec"]["ingress"] for p in r["from"]
+    ]
     assert len(prometheus) == len(controller) == 1 and prometheus != controller
     assert all("namespaceSelector" in json.loads(p) for p in controller)
     reached = opened_from_outside(objects)
     platform = {n for n in reached if n != SIMULATOR}
     for name in platform:
         assert reached[name].get(prometheus[0]) == {"http"}, f"Prometheus scrapes {name}"
-    assert {n for n, peers in reached.items() if controller[0] in peers} == backend_deployments(objects)
-    assert all(peers[controller[0]] == {"http"} for peers in reached.values() if controller[0] in peers)
+    assert {n for n, peers in reached.items() if controller[0] in peers} == backend_deployments(
+        objects
+    )
+    assert all(
+        peers[controller[0]] == {"http"} for peers in reached.values() if controller[0] in peers
+    )
     assert {p for peers in reached.values() for p in peers} == {prometheus[0], controller[0]}
 
 
@@ -241,7 +331,13 @@ def test_the_controllers_namespace_is_named_by_its_label():
     """kubernetes.io/metadata.name is set by the API server on every namespace: always present."""
     policies = of_kind(check.render(check.OVERLAYS / "prod"), "NetworkPolicy")
     for name in ("sangathan-http", "ingress-controller"):
-        selectors = [p["namespaceSelector"] for r in policies[name]["spec"]["ingress"] for p in r["from"]
-                     if "namespaceSelector" in p]
-        assert selectors and all(set(s) == {"matchLabels"} and set(s["matchLabels"]) == {"kubernetes.io/metadata.name"}
-                                 for s in selectors), name
+        selectors = [
+            p["namespaceSelector"]
+            for r in policies[name]["spec"]["ingress"]
+            for p in r["from"]
+            if "namespaceSelector" in p
+        ]
+        assert selectors and all(
+            set(s) == {"matchLabels"} and set(s["matchLabels"]) == {"kubernetes.io/metadata.name"}
+            for s in selectors
+        ), name

@@ -36,16 +36,27 @@ def test_every_overlay_loads_exactly_the_local_rules_with_up_scoped_to_our_names
     assert [r["metadata"]["namespace"] for r in resources] == [gen_rules.NAMESPACE]
     groups = resources[0]["spec"]["groups"]
     exprs = [str(rule["expr"]) for group in groups for rule in group["rules"]]
-    assert all(f"up{{{SCOPE}" in e for e in exprs if re.search(r"\bup\b", e)), "every `up` is ours only"
-    unscoped = [{**g, "rules": [{**r, "expr": str(r["expr"]).replace(SCOPE, "")} for r in g["rules"]]} for g in groups]
+    assert all(f"up{{{SCOPE}" in e for e in exprs if re.search(r"\bup\b", e)), (
+        "every `up` is ours only"
+    )
+    unscoped = [
+        {**g, "rules": [{**r, "expr": str(r["expr"]).replace(SCOPE, "")} for r in g["rules"]]}
+        for g in groups
+    ]
     assert unscoped == yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
 
 
 def test_promtool_accepts_the_generated_rules(tmp_path):
-    assert shutil.which("promtool"), "promtool missing: install Debian's prometheus package (make unit does)"
+    assert shutil.which("promtool"), (
+        "promtool missing: install Debian's prometheus package (make unit does)"
+    )
     rules = tmp_path / "rules.yml"
-    rules.write_text(yaml.safe_dump({"groups": rule_resources(check.OVERLAYS / "prod")[0]["spec"]["groups"]}))
-    done = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    rules.write_text(
+        yaml.safe_dump({"groups": rule_resources(check.OVERLAYS / "prod")[0]["spec"]["groups"]})
+    )
+    done = subprocess.run(
+        ["promtool", "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -56,10 +67,21 @@ def test_the_service_monitors_jobs_are_the_local_jobs_of_the_same_services():
     services = [o for o in objects if o["kind"] == "Service"]
     monitors = [o for o in objects if o["kind"] == "ServiceMonitor"]
     assert all("jobLabel" not in m["spec"] for m in monitors)
-    jobs = {s["metadata"]["name"] for m in monitors for s in services
-            if all(s["metadata"].get("labels", {}).get(k) == v for k, v in m["spec"]["selector"]["matchLabels"].items())}
-    local = {job["job_name"] for job in yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml")
-                                                        .read_text(encoding="utf-8"))["scrape_configs"]}
+    jobs = {
+        s["metadata"]["name"]
+        for m in monitors
+        for s in services
+        if all(
+            s["metadata"].get("labels", {}).get(k) == v
+            for k, v in m["spec"]["selector"]["matchLabels"].items()
+        )
+    }
+    local = {
+        job["job_name"]
+        for job in yaml.safe_load(
+            (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+        )["scrape_configs"]
+    }
     # Locally the notifier runs its channel workers in its own process, and the simulator and
     # Prometheus scrape as themselves; in the cluster the workers are their own Deployment.
     assert jobs == local - {"prometheus", "simulator"} | {"notifier-workers"}

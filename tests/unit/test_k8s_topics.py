@@ -48,7 +48,9 @@ def test_dev_fits_its_single_broker():
     brokers = sum(p["spec"]["replicas"] for p in nodes if "broker" in p["spec"]["roles"])
     for name, resource in kafka_topics(check.OVERLAYS / "dev").items():
         assert resource["spec"]["replicas"] <= brokers, name
-        assert int(resource["spec"]["config"]["min.insync.replicas"]) <= resource["spec"]["replicas"], name
+        assert (
+            int(resource["spec"]["config"]["min.insync.replicas"]) <= resource["spec"]["replicas"]
+        ), name
 
 
 def test_the_kafka_cluster_the_topics_name_exists_and_is_kraft_with_three_brokers_in_prod():
@@ -67,8 +69,15 @@ def test_every_topic_creator_uses_the_replication_the_overlay_gives_its_topics(o
     """The registry's topics, shared.topics.ensure_topics and Faust's own topics: one factor."""
     objects = check.render(overlay)
     replicas = {t["spec"]["replicas"] for t in objects if t["kind"] == "KafkaTopic"}
-    config = {o["metadata"]["name"].rsplit("-", 1)[0]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    config = {
+        o["metadata"]["name"].rsplit("-", 1)[0]: o.get("data", {})
+        for o in objects
+        if o["kind"] == "ConfigMap"
+    }
     assert replicas == {int(config["sangathan-platform"]["KAFKA_REPLICATION_FACTOR"])}
     assert replicas == {int(config["analytics"]["TOPIC_REPLICATION_FACTOR"])}
     kafka = next(o for o in objects if o["kind"] == "Kafka")["spec"]["kafka"]["config"]
-    assert replicas == {kafka["default.replication.factor"], kafka["offsets.topic.replication.factor"]}
+    assert replicas == {
+        kafka["default.replication.factor"],
+        kafka["offsets.topic.replication.factor"],
+    }

@@ -13,7 +13,9 @@ def test_phone_numbers_are_masked_in_any_spelling():
 
 def test_log_lines_are_json_and_never_carry_a_phone(capsys):
     configure_logging("test-service")
-    get_logger("t").info("sent code to +919812345678", fields={"to": "+919812345678", "booth": "IN-HP-D01"})
+    get_logger("t").info(
+        "sent code to +919812345678", fields={"to": "+919812345678", "booth": "IN-HP-D01"}
+    )
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["service"] == "test-service"
     assert line["booth"] == "IN-HP-D01"
@@ -27,8 +29,14 @@ def test_uuids_and_unit_ids_are_not_mistaken_for_phones():
 
 
 def test_url_encoded_and_letter_adjacent_phones_are_masked():
-    for text in ["GET /v1/messages?to=%2B919812345678&limit=1", "GET /v1/messages?to=%2b919812345678",
-                 "to=919812345678x", "phone9812345678 verified", "abc+919812345678def", "tel:+91-98123-45678;"]:
+    for text in [
+        "GET /v1/messages?to=%2B919812345678&limit=1",
+        "GET /v1/messages?to=%2b919812345678",
+        "to=919812345678x",
+        "phone9812345678 verified",
+        "abc+919812345678def",
+        "tel:+91-98123-45678;",
+    ]:
         assert "98123" not in mask_phones(text) and "12345678" not in mask_phones(text), text
 
 

@@ -6,8 +6,17 @@ from shared.crypto.fields import VersionedIndex
 from shared.phones import to_e164
 
 
-@pytest.mark.parametrize("spelt", ["919876543210", "+91 98765-43210", "09876543210", "whatsapp:+919876543210",
-                                   "9876543210", " +919876543210 "])
+@pytest.mark.parametrize(
+    "spelt",
+    [
+        "919876543210",
+        "+91 98765-43210",
+        "09876543210",
+        "whatsapp:+919876543210",
+        "9876543210",
+        " +919876543210 ",
+    ],
+)
 def test_a_providers_spelling_of_a_number_becomes_the_e164_recipients_are_sent_to(spelt):
     assert to_e164(spelt) == "+919876543210"
 

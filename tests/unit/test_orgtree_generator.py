@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from shared.orgtree.generator import (
-    NATIONAL_BOOTHS, STATES, apportion, generate_national, generate_state, state_booths,
+    NATIONAL_BOOTHS,
+    STATES,
+    apportion,
+    generate_national,
+    generate_state,
+    state_booths,
 )
 from shared.orgtree.levels import LEVELS, level_of
 
@@ -18,6 +23,7 @@ LEVEL_INDEX = {level.name: i for i, level in enumerate(LEVELS)}
 @dataclass
 class Audit:
     """What a stream of units adds up to, checked unit by unit as it streams past."""
+
     levels: Counter = field(default_factory=Counter)
     declared_booths: dict = field(default_factory=dict)  # non-booth id -> its `booths`
     counted_booths: Counter = field(default_factory=Counter)  # non-booth id -> booths seen under it
@@ -45,7 +51,9 @@ class Audit:
             self.declared_booths[uid] = unit["booths"]
 
     def check_booth_counts(self):
-        assert self.declared_booths == {uid: self.counted_booths[uid] for uid in self.declared_booths}
+        assert self.declared_booths == {
+            uid: self.counted_booths[uid] for uid in self.declared_booths
+        }
 
 
 def audit(units, above=()) -> Audit:
@@ -87,15 +95,26 @@ def test_states_and_uts_share_exactly_1048202_booths_with_published_counts_exact
     assert len(booths) == len(STATES) == 36
     assert sum(booths.values()) == NATIONAL_BOOTHS == 1_048_202
     assert {code: booths[code] for code in ("UP", "MH", "WB", "BR", "TN", "KA", "MP", "HP")} == {
-        "UP": 162_069, "MH": 98_140, "WB": 80_530, "BR": 77_462,
-        "TN": 68_321, "KA": 58_871, "MP": 65_015, "HP": 7_773,
+        "UP": 162_069,
+        "MH": 98_140,
+        "WB": 80_530,
+        "BR": 77_462,
+        "TN": 68_321,
+        "KA": 58_871,
+        "MP": 65_015,
+        "HP": 7_773,
     }
     assert 52_000 < booths["RJ"] < 53_500 and 50 <= booths["LD"] <= 60
 
 
 def test_himachal_has_17_districts_68_assemblies_68_mandals_and_7773_booths():
     levels = audit(generate_state("HP", seed=7), above=["IN"]).levels
-    assert (levels["district"], levels["assembly"], levels["mandal"], levels["booth"]) == (17, 68, 68, 7_773)
+    assert (levels["district"], levels["assembly"], levels["mandal"], levels["booth"]) == (
+        17,
+        68,
+        68,
+        7_773,
+    )
 
 
 def test_madhya_pradesh_has_65015_booths():
@@ -123,7 +142,11 @@ def test_generated_units_are_named_in_english_and_hindi_by_number():
     mandal = next(u for u in generate_state("HP", seed=7) if u["id"] == "IN-HP-D01-A01-M01")
     assert (mandal["name"], mandal["name_hi"]) == ("Mandal 1", "मंडल 1")
     state = next(generate_state("HP", seed=7))
-    assert (state["name"], state["name_hi"], state["ancestors"]) == ("Himachal Pradesh", "हिमाचल प्रदेश", ["IN"])
+    assert (state["name"], state["name_hi"], state["ancestors"]) == (
+        "Himachal Pradesh",
+        "हिमाचल प्रदेश",
+        ["IN"],
+    )
 
 
 def test_the_same_seed_gives_the_same_tree_and_another_seed_a_different_one():

@@ -25,7 +25,9 @@ def test_every_unit_above_the_booth_lists_exactly_its_children_in_id_order():
     for unit in units:
         if unit["level"] != "booth":
             listed = children_of(children[unit["id"]])
-            expected = sorted((u for u in units if u["parent"] == unit["id"]), key=lambda u: u["id"])
+            expected = sorted(
+                (u for u in units if u["parent"] == unit["id"]), key=lambda u: u["id"]
+            )
             assert listed == expected
 
 
@@ -57,7 +59,10 @@ def test_merged_children_keep_every_loads_children():
     units = himachal()
     children, _ = index_of(units)
     nation = children["IN"]
-    other = {**nation, "children": [{**nation["children"][0], "id": "IN-GA", "state": "GA", "booths": 1700}]}
+    other = {
+        **nation,
+        "children": [{**nation["children"][0], "id": "IN-GA", "state": "GA", "booths": 1700}],
+    }
     merged = merged_children(nation, other)
     assert [c["id"] for c in merged["children"]] == ["IN-GA", "IN-HP"]
     assert merged_children(None, nation) == nation

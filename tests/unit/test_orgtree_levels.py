@@ -3,7 +3,15 @@
 
 import pytest
 
-from shared.orgtree.levels import BY_NAME, booth_path, child_id, is_within, level_of, outermost, overlap
+from shared.orgtree.levels import (
+    BY_NAME,
+    booth_path,
+    child_id,
+    is_within,
+    level_of,
+    outermost,
+    overlap,
+)
 
 
 def test_a_child_id_is_the_parent_id_plus_a_zero_padded_segment():
@@ -18,7 +26,11 @@ def test_a_number_too_wide_for_its_level_is_refused():
 
 def test_an_id_tells_its_level():
     assert [level_of(i) for i in ("IN", "IN-HP", "IN-HP-D07", "IN-HP-D07-A03-M02-S05-B012")] == [
-        "national", "state", "district", "booth"]
+        "national",
+        "state",
+        "district",
+        "booth",
+    ]
     with pytest.raises(ValueError):
         level_of("IN-HP-D07-A03-M02-S05-B012-X1")
 
@@ -39,11 +51,19 @@ def test_scopes_overlap_when_one_unit_is_or_lies_under_the_other():
 
 
 def test_the_outermost_units_of_a_scope_cover_each_booth_once():
-    assert outermost(["IN-HP-D03", "IN-HP", "IN-MP-D01", "IN-MP-D01-A02", "IN-HP"]) == ["IN-HP", "IN-MP-D01"]
+    assert outermost(["IN-HP-D03", "IN-HP", "IN-MP-D01", "IN-MP-D01-A02", "IN-HP"]) == [
+        "IN-HP",
+        "IN-MP-D01",
+    ]
     assert outermost(["IN-HP-D70", "IN-HP-D7"]) == ["IN-HP-D7", "IN-HP-D70"]
 
 
 def test_a_booths_path_names_its_ancestors_by_level_and_other_units_have_none():
-    assert booth_path(BOOTH) == {"state": "IN-HP", "district": "IN-HP-D07", "assembly": "IN-HP-D07-A03",
-                                 "mandal": "IN-HP-D07-A03-M02", "sector": "IN-HP-D07-A03-M02-S05"}
+    assert booth_path(BOOTH) == {
+        "state": "IN-HP",
+        "district": "IN-HP-D07",
+        "assembly": "IN-HP-D07-A03",
+        "mandal": "IN-HP-D07-A03-M02",
+        "sector": "IN-HP-D07-A03-M02-S05",
+    }
     assert booth_path("IN-HP-D07-A03-M02-S05") is None and booth_path("IN") is None

@@ -15,8 +15,12 @@ def test_an_otp_requested_event_becomes_a_send_code_command():
     data = copy.deepcopy(load_schema(types.OTP_REQUESTED)["examples"][0])
     command = to_command(new_event(types.OTP_REQUESTED, data, "/sangathan/appointments"))
     assert command == SendCode(
-        request_id=data["request_id"], appointment_id=data["appointment_id"], booth_id=data["booth_id"],
-        phone=data["phone"], channel="sms", locale="hi",
+        request_id=data["request_id"],
+        appointment_id=data["appointment_id"],
+        booth_id=data["booth_id"],
+        phone=data["phone"],
+        channel="sms",
+        locale="hi",
         requested_at=1730522701.0,  # 2024-11-02T10:15:01+05:30
     )
 

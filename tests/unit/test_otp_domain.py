@@ -13,14 +13,26 @@ POLICY = Policy()
 INDIAN = "+919876543210"
 
 
-def record(code="123456", *, request_id="r-1", appointment_id="a-1", now=NOW, policy=POLICY) -> CodeRecord:
-    digest = domain.code_digest(KEY, request_id=request_id, appointment_id=appointment_id, code=code)
-    return domain.issue(request_id=request_id, appointment_id=appointment_id, booth_id="IN-HP-B001",
-                        digest=digest, now=now, policy=policy)
+def record(
+    code="123456", *, request_id="r-1", appointment_id="a-1", now=NOW, policy=POLICY
+) -> CodeRecord:
+    digest = domain.code_digest(
+        KEY, request_id=request_id, appointment_id=appointment_id, code=code
+    )
+    return domain.issue(
+        request_id=request_id,
+        appointment_id=appointment_id,
+        booth_id="IN-HP-B001",
+        digest=digest,
+        now=now,
+        policy=policy,
+    )
 
 
 def attempt(stored, code, *, appointment_id="a-1", request_id="r-1", now=NOW + 1):
-    digest = domain.code_digest(KEY, request_id=request_id, appointment_id=appointment_id, code=code)
+    digest = domain.code_digest(
+        KEY, request_id=request_id, appointment_id=appointment_id, code=code
+    )
     return domain.try_code(stored, appointment_id=appointment_id, digest=digest, now=now)
 
 
@@ -60,13 +72,17 @@ def test_a_phone_key_never_shows_the_phone():
 
 
 def refuse(phone=INDIAN, sends=(), requested_at=NOW, now=NOW, policy=POLICY):
-    return domain.refuse_send(phone=phone, requested_at=requested_at, sends=list(sends), now=now, policy=policy)
+    return domain.refuse_send(
+        phone=phone, requested_at=requested_at, sends=list(sends), now=now, policy=policy
+    )
 
 
 def test_only_allowed_country_prefixes_get_a_code():
     assert refuse() is None
     assert refuse("+447700900123") is Refusal.PREFIX
-    assert refuse("+8821234567890") is Refusal.PREFIX  # satellite ranges, a favourite of SMS pumping
+    assert (
+        refuse("+8821234567890") is Refusal.PREFIX
+    )  # satellite ranges, a favourite of SMS pumping
     assert refuse("+9779812345678", policy=Policy(allowed_prefixes=("+91", "+977"))) is None
 
 
@@ -92,7 +108,10 @@ def test_the_message_is_hindi_for_hindi_and_english_otherwise_with_code_first():
     hindi = domain.message_text("004211", "hi-IN", 600)
     english = domain.message_text("004211", "en", 600)
     assert hindi.startswith("004211 ") and "10 मिनट" in hindi and "साझा न करें" in hindi
-    assert english == "004211 is your Sangathan verification code. It expires in 10 minutes. Do not share it."
+    assert (
+        english
+        == "004211 is your Sangathan verification code. It expires in 10 minutes. Do not share it."
+    )
     assert domain.message_text("1", "ta", 90).endswith("It expires in 2 minutes. Do not share it.")
 
 
@@ -113,7 +132,9 @@ def test_the_right_code_for_the_right_appointment_verifies_once():
 def test_a_code_is_bound_to_its_appointment_and_a_wrong_appointment_spends_a_try():
     result = attempt(record(), "123456", appointment_id="a-2")
     assert result.outcome is Outcome.REJECTED
-    assert result.after.attempts_left == POLICY.max_attempts - 1 and result.after.state is State.LIVE
+    assert (
+        result.after.attempts_left == POLICY.max_attempts - 1 and result.after.state is State.LIVE
+    )
 
 
 def test_the_fifth_wrong_try_locks_the_code_and_the_right_one_is_then_refused():
@@ -130,10 +151,15 @@ def test_the_fifth_wrong_try_locks_the_code_and_the_right_one_is_then_refused():
 
 def test_a_code_expires_after_its_lifetime_and_says_so_once():
     stored = record()
-    assert attempt(stored, "123456", now=NOW + POLICY.code_ttl_s - 0.001).outcome is Outcome.VERIFIED
+    assert (
+        attempt(stored, "123456", now=NOW + POLICY.code_ttl_s - 0.001).outcome is Outcome.VERIFIED
+    )
     expired = attempt(stored, "123456", now=NOW + POLICY.code_ttl_s)
     assert expired.outcome is Outcome.EXPIRED and expired.after.state is State.EXPIRED
-    assert attempt(expired.after, "123456", now=NOW + POLICY.code_ttl_s + 1).outcome is Outcome.REJECTED
+    assert (
+        attempt(expired.after, "123456", now=NOW + POLICY.code_ttl_s + 1).outcome
+        is Outcome.REJECTED
+    )
 
 
 def test_every_failure_looks_the_same_to_the_caller():
@@ -147,7 +173,9 @@ def test_every_failure_looks_the_same_to_the_caller():
         "wrong code": attempt(record(), "654321"),
         "wrong appointment": attempt(record(), "123456", appointment_id="a-9"),
     }
-    assert {name: r.outcome for name, r in cases.items()} == {name: Outcome.REJECTED for name in cases}
+    assert {name: r.outcome for name, r in cases.items()} == {
+        name: Outcome.REJECTED for name in cases
+    }
 
 
 def test_an_unknown_request_changes_nothing():
@@ -162,9 +190,15 @@ def test_the_per_client_cap_allows_exactly_the_limit():
 def test_policy_is_read_from_settings():
     from otp.settings import OtpSettings
 
-    settings = OtpSettings(OTP_SEND_LIMIT=3, OTP_ALLOWED_PREFIXES="+91, +977", OTP_RESEND_COOLDOWN_S=0)
+    settings = OtpSettings(
+        OTP_SEND_LIMIT=3, OTP_ALLOWED_PREFIXES="+91, +977", OTP_RESEND_COOLDOWN_S=0
+    )
     policy = Policy.from_settings(settings)
-    assert (policy.send_limit, policy.allowed_prefixes, policy.resend_cooldown_s) == (3, ("+91", "+977"), 0)
+    assert (policy.send_limit, policy.allowed_prefixes, policy.resend_cooldown_s) == (
+        3,
+        ("+91", "+977"),
+        0,
+    )
 
 
 @pytest.mark.parametrize("prefixes", ["91", "+9a", "+"])
@@ -179,4 +213,6 @@ def test_a_delivery_is_tried_again_after_1_2_4_8_then_10_s_while_the_code_keeps_
     delays = [domain.delivery_retry_delay(n, now=0, expires_at=600, ttl_s=600) for n in range(1, 7)]
     assert delays == [1, 2, 4, 8, 10, 10]
     assert domain.delivery_retry_delay(1, now=538, expires_at=600, ttl_s=600) == 1
-    assert domain.delivery_retry_delay(1, now=539, expires_at=600, ttl_s=600) is None, "60 s left after the wait"
+    assert domain.delivery_retry_delay(1, now=539, expires_at=600, ttl_s=600) is None, (
+        "60 s left after the wait"
+    )

@@ -23,22 +23,43 @@ class Clock:
 
 
 def make_ports(channel: RecordingChannel | None = None, stopping: bool = False) -> handlers.Ports:
-    return handlers.Ports(policy=Policy(), key=b"unit-test-key-0123456789abcdef", store=InMemoryCodeStore(),
-                          delivery=channel or RecordingChannel(), events=RecordingEvents(), clock=Clock(),
-                          randbelow=lambda n: 123456, wait=lambda seconds: stopping)
+    return handlers.Ports(
+        policy=Policy(),
+        key=b"unit-test-key-0123456789abcdef",
+        store=InMemoryCodeStore(),
+        delivery=channel or RecordingChannel(),
+        events=RecordingEvents(),
+        clock=Clock(),
+        randbelow=lambda n: 123456,
+        wait=lambda seconds: stopping,
+    )
 
 
 def send(ports: handlers.Ports, appointment_id: str | None = None, phone: str = PHONE) -> SendCode:
-    command = SendCode(request_id=str(uuid.uuid4()), appointment_id=appointment_id or str(uuid.uuid4()),
-                       booth_id="IN-HP-D01-A01-M01-S01-B001", phone=phone, channel="sms", locale="en",
-                       requested_at=ports.clock())
+    command = SendCode(
+        request_id=str(uuid.uuid4()),
+        appointment_id=appointment_id or str(uuid.uuid4()),
+        booth_id="IN-HP-D01-A01-M01-S01-B001",
+        phone=phone,
+        channel="sms",
+        locale="en",
+        requested_at=ports.clock(),
+    )
     handlers.send_code(command, ports)
     return command
 
 
 def verify(ports: handlers.Ports, sent: SendCode, code: str = "123456") -> None:
-    handlers.verify_code(VerifyCode(request_id=sent.request_id, appointment_id=sent.appointment_id, code=code,
-                                    caller="svc:appointments", on_behalf_of="user-1"), ports)
+    handlers.verify_code(
+        VerifyCode(
+            request_id=sent.request_id,
+            appointment_id=sent.appointment_id,
+            code=code,
+            caller="svc:appointments",
+            on_behalf_of="user-1",
+        ),
+        ports,
+    )
 
 
 def test_a_code_goes_out_once_even_if_its_event_comes_twice():
@@ -66,7 +87,9 @@ def test_the_last_wrong_try_locks_the_code_and_says_so_once():
             verify(ports, sent, code="000000")
     with pytest.raises(handlers.CodeRejected):
         verify(ports, sent)
-    assert [(kind, data["reason"]) for kind, data in ports.events.published] == [("failed", "locked")]
+    assert [(kind, data["reason"]) for kind, data in ports.events.published] == [
+        ("failed", "locked")
+    ]
 
 
 def test_an_outcome_kafka_did_not_take_is_put_back_and_the_code_stays_usable():
@@ -89,7 +112,9 @@ def test_a_channel_that_cannot_take_the_message_yet_is_tried_again():
 def test_a_channel_that_refuses_withdraws_the_code_and_reports_it_undeliverable():
     ports = make_ports(RecordingChannel(refuse=True))
     sent = send(ports)
-    assert [(kind, data["reason"]) for kind, data in ports.events.published] == [("failed", "undeliverable")]
+    assert [(kind, data["reason"]) for kind, data in ports.events.published] == [
+        ("failed", "undeliverable")
+    ]
     with pytest.raises(handlers.CodeRejected):
         verify(ports, sent)
 
@@ -99,7 +124,9 @@ def test_a_second_code_to_a_phone_within_the_cooldown_is_rejected():
     send(ports)
     send(ports)
     assert len(ports.delivery.messages) == 1
-    assert [(kind, data["reason"]) for kind, data in ports.events.published] == [("failed", "rejected")]
+    assert [(kind, data["reason"]) for kind, data in ports.events.published] == [
+        ("failed", "rejected")
+    ]
 
 
 def test_a_person_over_their_per_minute_budget_is_throttled():
@@ -114,5 +141,13 @@ def test_a_person_over_their_per_minute_budget_is_throttled():
 
 def _wrong_request(ports: handlers.Ports) -> None:
     """A try on an unknown request: counted against the caller's budget, spending no code's tries."""
-    handlers.verify_code(VerifyCode(request_id=str(uuid.uuid4()), appointment_id=str(uuid.uuid4()), code="000000",
-                                    caller="svc:appointments", on_behalf_of="user-1"), ports)
+    handlers.verify_code(
+        VerifyCode(
+            request_id=str(uuid.uuid4()),
+            appointment_id=str(uuid.uuid4()),
+            code="000000",
+            caller="svc:appointments",
+            on_behalf_of="user-1",
+        ),
+        ports,
+    )

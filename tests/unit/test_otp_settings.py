@@ -26,11 +26,15 @@ def test_in_production_a_missing_secret_is_refused():
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])
-def test_every_service_makes_its_development_keys_in_development_and_tests_alike(environment, tmp_path):
+def test_every_service_makes_its_development_keys_in_development_and_tests_alike(
+    environment, tmp_path
+):
     state = {"SANGATHAN_ENV": environment, "SANGATHAN_STATE": str(tmp_path)}
     assert len(hmac_key(OtpSettings(**state))) == 64
     signed_by = simulator_webhook_key(SimulatorSettings(**state))
-    assert notifier_webhook_key(NotifierSettings(**state)) == signed_by, "the simulator signs what the notifier checks"
+    assert notifier_webhook_key(NotifierSettings(**state)) == signed_by, (
+        "the simulator signs what the notifier checks"
+    )
     assert dead_letter_seal(PlatformSettings(**state)).cipher is not None
 
 
@@ -44,7 +48,10 @@ def test_a_configured_secret_or_secret_file_is_the_key(tmp_path):
     assert hmac_key(OtpSettings(SANGATHAN_ENV="production", OTP_HMAC_SECRET=GOOD)) == GOOD.encode()
     path = tmp_path / "otp.key"
     path.write_text(GOOD + "\n")
-    assert hmac_key(OtpSettings(SANGATHAN_ENV="production", OTP_HMAC_SECRET_FILE=str(path))) == GOOD.encode()
+    assert (
+        hmac_key(OtpSettings(SANGATHAN_ENV="production", OTP_HMAC_SECRET_FILE=str(path)))
+        == GOOD.encode()
+    )
     path.write_text("changeme\n")
     with pytest.raises(ValueError):
         hmac_key(OtpSettings(SANGATHAN_ENV="production", OTP_HMAC_SECRET_FILE=str(path)))

@@ -41,7 +41,9 @@ def test_the_same_phone_seals_differently_each_time_but_indexes_the_same():
     assert index("+919876543210") != PhoneIndex(b"j" * 32)("+919876543210")
 
 
-@pytest.mark.parametrize("keys", ["k1:changeme", "k1:short", "changeme", "k1.x:" + "a" * 43, f"{OLD}\n{OLD}"])
+@pytest.mark.parametrize(
+    "keys", ["k1:changeme", "k1:short", "changeme", "k1.x:" + "a" * 43, f"{OLD}\n{OLD}"]
+)
 def test_a_placeholder_short_or_malformed_keyring_is_refused(keys):
     with pytest.raises(ValueError):
         keyring(keys.encode(), "keys")

@@ -30,13 +30,18 @@ def test_a_raised_problem_is_rfc9457_json():
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "type": "https://sangathan.example/problems/unknown-unit", "title": "Unknown unit",
-        "status": 404, "detail": "no unit IN-ZZ", "instance": "/units/IN-ZZ",
+        "type": "https://sangathan.example/problems/unknown-unit",
+        "title": "Unknown unit",
+        "status": 404,
+        "detail": "no unit IN-ZZ",
+        "instance": "/units/IN-ZZ",
     }
 
 
 def test_invalid_body_names_each_field_without_echoing_values():
-    response = TestClient(make_app()).post("/booths", json={"booth_id": "B1", "members": "+91 98123 45678"})
+    response = TestClient(make_app()).post(
+        "/booths", json={"booth_id": "B1", "members": "+91 98123 45678"}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["type"].endswith("/validation-error")
@@ -52,7 +57,6 @@ def test_a_405_names_the_methods_the_path_answers():
 
 
 def _documented_app() -> FastAPI:
-    from fastapi import Depends
 
     from shared.auth.http import Credentials
     from shared.problems import install_problem_docs, problems
@@ -79,10 +83,15 @@ def test_the_openapi_document_describes_every_problem_a_route_answers():
     for status in ("401", "403", "404", "422", "503"):
         assert list(answers[status]["content"]) == ["application/problem+json"], status
     assert "unknown-booth" in answers["404"]["description"]
-    assert "Retry-After" in answers["503"]["headers"] and "WWW-Authenticate" in answers["401"]["headers"]
+    assert (
+        "Retry-After" in answers["503"]["headers"]
+        and "WWW-Authenticate" in answers["401"]["headers"]
+    )
     assert document["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
     assert "HTTPValidationError" not in document["components"]["schemas"]
-    assert sorted(document["paths"]["/open"]["get"]["responses"]) == ["200"]  # no input, no token: none
+    assert sorted(document["paths"]["/open"]["get"]["responses"]) == [
+        "200"
+    ]  # no input, no token: none
 
 
 def test_a_405_names_every_method_of_every_route_on_the_path():

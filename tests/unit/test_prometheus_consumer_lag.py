@@ -12,7 +12,12 @@ def stats(**partitions) -> dict:
 
 
 def part(fetch_state="active", consumer_lag=0, hi_offset=10, lo_offset=0) -> dict:
-    return {"fetch_state": fetch_state, "consumer_lag": consumer_lag, "hi_offset": hi_offset, "lo_offset": lo_offset}
+    return {
+        "fetch_state": fetch_state,
+        "consumer_lag": consumer_lag,
+        "hi_offset": hi_offset,
+        "lo_offset": lo_offset,
+    }
 
 
 def test_lag_of_each_owned_partition_is_reported():
@@ -21,20 +26,35 @@ def test_lag_of_each_owned_partition_is_reported():
 
 
 def test_partitions_not_owned_and_the_internal_one_are_left_out():
-    lags = partition_lags(stats(**{"-1": part(consumer_lag=5), "2": part(fetch_state="none", consumer_lag=5),
-                                   "3": part(fetch_state="stopped", consumer_lag=5)}))
+    lags = partition_lags(
+        stats(
+            **{
+                "-1": part(consumer_lag=5),
+                "2": part(fetch_state="none", consumer_lag=5),
+                "3": part(fetch_state="stopped", consumer_lag=5),
+            }
+        )
+    )
     assert lags == {}
 
 
 def test_before_the_first_commit_the_whole_retained_log_is_behind():
-    lags = partition_lags(stats(**{"0": part(consumer_lag=-1, hi_offset=12, lo_offset=2),
-                                   "1": part(consumer_lag=-1, hi_offset=-1, lo_offset=-1)}))
+    lags = partition_lags(
+        stats(
+            **{
+                "0": part(consumer_lag=-1, hi_offset=12, lo_offset=2),
+                "1": part(consumer_lag=-1, hi_offset=-1, lo_offset=-1),
+            }
+        )
+    )
     assert lags == {("sangathan.otp-requests.v1", 0): 10}
 
 
 def gauge(group: str, partition: str) -> float | None:
-    return REGISTRY.get_sample_value("sangathan_kafka_consumer_lag",
-                                     {"group": group, "topic": "sangathan.otp-requests.v1", "partition": partition})
+    return REGISTRY.get_sample_value(
+        "sangathan_kafka_consumer_lag",
+        {"group": group, "topic": "sangathan.otp-requests.v1", "partition": partition},
+    )
 
 
 def test_a_partition_moved_away_by_a_rebalance_disappears_from_the_gauge():

@@ -20,7 +20,10 @@ def test_topic_for_finds_the_topic_and_refuses_unknown_types():
 
 def test_all_four_appointment_events_share_one_topic_so_a_booth_stays_in_order():
     assert set(topics.APPOINTMENTS.event_types) == {
-        types.BOOTH_PRESIDENT_APPOINTED, types.BOOTH_MEMBER_APPOINTED, types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED,
+        types.BOOTH_PRESIDENT_APPOINTED,
+        types.BOOTH_MEMBER_APPOINTED,
+        types.APPOINTMENT_VERIFIED,
+        types.APPOINTMENT_REVOKED,
     }
 
 
@@ -41,8 +44,13 @@ def test_the_key_field_is_a_required_field_of_every_event_the_topic_carries(topi
 def test_booth_keyed_streams_have_12_partitions():
     booth_keyed = [t for t in topics.TOPICS if t.key_field == "booth_id"]
     assert {t.name for t in booth_keyed if t.carries == topics.EVENTS} == {
-        topics.OTP_REQUESTS.name, topics.OTP_RESULTS.name, topics.DELIVERY_STATUS.name, topics.DIRECTIVE_ACKS.name,
-        topics.APPOINTMENTS.name, topics.ERASURES.name}
+        topics.OTP_REQUESTS.name,
+        topics.OTP_RESULTS.name,
+        topics.DELIVERY_STATUS.name,
+        topics.DIRECTIVE_ACKS.name,
+        topics.APPOINTMENTS.name,
+        topics.ERASURES.name,
+    }
     assert {t.partitions for t in booth_keyed} == {12}
 
 
@@ -54,7 +62,11 @@ def test_every_topic_says_what_it_carries_and_only_event_topics_carry_event_type
 
 def test_the_notifiers_lane_topics_are_task_queues_keyed_by_booth():
     lanes = [t for t in topics.TOPICS if t.carries == topics.TASKS]
-    assert lanes == [topics.DELIVERY_TASKS_URGENT, topics.DELIVERY_TASKS_NORMAL, topics.DELIVERY_TASKS_BULK]
+    assert lanes == [
+        topics.DELIVERY_TASKS_URGENT,
+        topics.DELIVERY_TASKS_NORMAL,
+        topics.DELIVERY_TASKS_BULK,
+    ]
     assert {t.key_field for t in lanes} == {"booth_id"}
     # They carry phones: kept a day at most.
     assert all(int(t.config(1)["retention.ms"]) <= topics.DAY_MS for t in lanes)
@@ -62,14 +74,18 @@ def test_the_notifiers_lane_topics_are_task_queues_keyed_by_booth():
 
 def test_the_dead_letter_topic_carries_no_event_type_of_its_own():
     assert topics.DEAD_LETTER in topics.TOPICS
-    assert topics.DEAD_LETTER.event_types == () and topics.DEAD_LETTER.carries == topics.DEAD_LETTERS
+    assert (
+        topics.DEAD_LETTER.event_types == () and topics.DEAD_LETTER.carries == topics.DEAD_LETTERS
+    )
     assert topics.DEAD_LETTER.key_field is None  # records keep whatever key they had
 
 
 def test_retention_fits_what_each_topic_holds():
     assert topics.APPOINTMENTS.config(1)["retention.ms"] == "-1"  # analytics replays from the start
     otp = topics.OTP_REQUESTS.config(1)  # phones: hours, not days
-    assert int(otp["retention.ms"]) <= 24 * topics.HOUR_MS and int(otp["segment.ms"]) <= topics.HOUR_MS
+    assert (
+        int(otp["retention.ms"]) <= 24 * topics.HOUR_MS and int(otp["segment.ms"]) <= topics.HOUR_MS
+    )
     assert topics.COVERAGE.config(1)["cleanup.policy"] == "compact"
     assert "retention.ms" not in topics.COVERAGE.config(1)
 

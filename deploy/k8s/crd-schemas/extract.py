@@ -43,7 +43,9 @@ def main(paths: list[str]) -> None:
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             for name, schema in schemas(crd):
-                (HERE / name).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+                (HERE / name).write_text(
+                    json.dumps(schema, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+                )
                 print(f"wrote {name}")
 
 

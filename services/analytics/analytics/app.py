@@ -67,9 +67,16 @@ CHECKS = {
 
 # Faust's client is not librdkafka, so the group's lag is measured from its committed offsets.
 # Every worker reports the whole group; dashboards take the max per partition.
-LAG_PROBE = GroupLagProbe(settings.kafka_bootstrap, settings.app_id, [
-    settings.appointments_topic, settings.delivery_status_topic, settings.directive_acks_topic,
-    settings.directives_topic])
+LAG_PROBE = GroupLagProbe(
+    settings.kafka_bootstrap,
+    settings.app_id,
+    [
+        settings.appointments_topic,
+        settings.delivery_status_topic,
+        settings.directive_acks_topic,
+        settings.directives_topic,
+    ],
+)
 STALL_WATCH = PartitionStallWatch(settings.partition_stall_s)
 
 
@@ -85,9 +92,14 @@ async def measure_consumer_lag() -> None:
 async def healthz(web, request):
     if STALL_WATCH.stalled:
         stalled = ", ".join(f"{topic}:{partition}" for topic, partition in STALL_WATCH.stalled)
-        body = problem_body(503, "partition-stalled", "A partition has stopped moving",
-                            f"records wait on {stalled} and nothing was committed for "
-                            f"{settings.partition_stall_s:.0f}s; restart this worker", request.path)
+        body = problem_body(
+            503,
+            "partition-stalled",
+            "A partition has stopped moving",
+            f"records wait on {stalled} and nothing was committed for "
+            f"{settings.partition_stall_s:.0f}s; restart this worker",
+            request.path,
+        )
         return web.json(body, status=503, content_type=MEDIA_TYPE)
     return web.json({"status": "ok"})
 
@@ -122,8 +134,10 @@ def _ensure_worker_topics(the_app: faust.App) -> None:
     from analytics.adapters.topics import WorkerTopic, ensure_worker_topics
     from analytics.coverage import agents
 
-    wanted = [WorkerTopic(table.changelog_topic.get_topic_name(), table.partitions)
-              for table in the_app.tables.values()]
+    wanted = [
+        WorkerTopic(table.changelog_topic.get_topic_name(), table.partitions)
+        for table in the_app.tables.values()
+    ]
     wanted.append(WorkerTopic(agents.partials_topic.get_topic_name(), APPOINTMENTS.partitions))
     ensure_worker_topics(settings.kafka_bootstrap, wanted, replication_factor())
 

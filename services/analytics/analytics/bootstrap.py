@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import faust
 
-from shared.clients import mongo_client
-from shared.orgtree.repository import OrgRegistry
-
 from analytics.adapters.kafka import CoverageOut, DeadLetters, PartialsOut, ViewReader
 from analytics.adapters.registry import CachedRegistry
 from analytics.coverage.deadline import load_targets
 from analytics.coverage.stream import CoverageStream
 from analytics.settings import AnalyticsSettings
+from shared.clients import mongo_client
+from shared.orgtree.repository import OrgRegistry
 
 
 def partials_topic_name(settings: AnalyticsSettings) -> str:
@@ -21,7 +20,9 @@ def partials_topic_name(settings: AnalyticsSettings) -> str:
 
 def build_stream(app: faust.App, settings: AnalyticsSettings) -> tuple[CoverageStream, ViewReader]:
     producer_of = lambda: app.producer  # noqa: E731  created when the app starts, not before
-    registry = CachedRegistry(OrgRegistry(mongo_client(settings)[settings.mongo_db]), settings.children_cache_s)
+    registry = CachedRegistry(
+        OrgRegistry(mongo_client(settings)[settings.mongo_db]), settings.children_cache_s
+    )
     stream = CoverageStream(
         registry=registry,
         partials=PartialsOut(producer_of, partials_topic_name(settings)),
@@ -32,5 +33,10 @@ def build_stream(app: faust.App, settings: AnalyticsSettings) -> tuple[CoverageS
         group=settings.app_id,
         stopping=lambda: app.should_stop,
     )
-    reader = ViewReader(settings.kafka_bootstrap, partials_topic_name(settings), settings.coverage_topic, stream.view)
+    reader = ViewReader(
+        settings.kafka_bootstrap,
+        partials_topic_name(settings),
+        settings.coverage_topic,
+        stream.view,
+    )
     return stream, reader

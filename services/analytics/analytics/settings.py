@@ -14,7 +14,9 @@ class AnalyticsSettings(PlatformSettings):
 
     service_name: str = "analytics"
     # The dashboard's public key: analytics takes its exchanged, read-only organiser tokens.
-    dashboard_public_key_file: Path = Field(exchange.LOCAL_PUBLIC_KEY, validation_alias="DASHBOARD_PUBLIC_KEY_FILE")
+    dashboard_public_key_file: Path = Field(
+        exchange.LOCAL_PUBLIC_KEY, validation_alias="DASHBOARD_PUBLIC_KEY_FILE"
+    )
     # Faust's own web server serves the coverage API, health and metrics; loopback by default.
     web_bind: str = Field("127.0.0.1", validation_alias="ANALYTICS_WEB_BIND")
     web_port: int = Field(8004, validation_alias="ANALYTICS_WEB_PORT")
@@ -24,19 +26,31 @@ class AnalyticsSettings(PlatformSettings):
     # Workers with the same id share the partitions; tests give each worker group its own.
     app_id: str = Field("sangathan-analytics", validation_alias="ANALYTICS_APP_ID")
     # Topics read and written; the registry's by default, scratch topics in tests.
-    appointments_topic: str = Field(topics.APPOINTMENTS.name, validation_alias="ANALYTICS_APPOINTMENTS_TOPIC")
-    delivery_status_topic: str = Field(topics.DELIVERY_STATUS.name, validation_alias="ANALYTICS_DELIVERY_STATUS_TOPIC")
-    directive_acks_topic: str = Field(topics.DIRECTIVE_ACKS.name, validation_alias="ANALYTICS_DIRECTIVE_ACKS_TOPIC")
-    directives_topic: str = Field(topics.DIRECTIVES.name, validation_alias="ANALYTICS_DIRECTIVES_TOPIC")
+    appointments_topic: str = Field(
+        topics.APPOINTMENTS.name, validation_alias="ANALYTICS_APPOINTMENTS_TOPIC"
+    )
+    delivery_status_topic: str = Field(
+        topics.DELIVERY_STATUS.name, validation_alias="ANALYTICS_DELIVERY_STATUS_TOPIC"
+    )
+    directive_acks_topic: str = Field(
+        topics.DIRECTIVE_ACKS.name, validation_alias="ANALYTICS_DIRECTIVE_ACKS_TOPIC"
+    )
+    directives_topic: str = Field(
+        topics.DIRECTIVES.name, validation_alias="ANALYTICS_DIRECTIVES_TOPIC"
+    )
     coverage_topic: str = Field(topics.COVERAGE.name, validation_alias="ANALYTICS_COVERAGE_TOPIC")
-    dead_letter_topic: str = Field(topics.DEAD_LETTER.name, validation_alias="ANALYTICS_DEAD_LETTER_TOPIC")
+    dead_letter_topic: str = Field(
+        topics.DEAD_LETTER.name, validation_alias="ANALYTICS_DEAD_LETTER_TOPIC"
+    )
     # How often this worker publishes its changed partials: the floor of the API's freshness.
     publish_interval_s: float = Field(0.25, gt=0, validation_alias="ANALYTICS_PUBLISH_INTERVAL_S")
     # At most one coverage-updated event per unit per this many seconds.
     coverage_interval_s: float = Field(1.0, gt=0, validation_alias="ANALYTICS_COVERAGE_INTERVAL_S")
     # Deadlines per state, and the window over which a state's recent rate is measured.
     targets_file: Path = Field(TARGETS, validation_alias="ANALYTICS_TARGETS_FILE")
-    rate_window_hours: float = Field(6.0, gt=0, le=168, validation_alias="ANALYTICS_RATE_WINDOW_HOURS")
+    rate_window_hours: float = Field(
+        6.0, gt=0, le=168, validation_alias="ANALYTICS_RATE_WINDOW_HOURS"
+    )
     # How soon a worker that died without leaving (SIGKILL, lost node) loses its partitions to
     # the others; the broker's floor is 6 s. Heartbeats go every third of it.
     session_timeout_s: float = Field(10.0, ge=6, validation_alias="ANALYTICS_SESSION_TIMEOUT_S")

@@ -50,7 +50,9 @@ class PersonCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field is refused, never silently dropped
 
     name: str = Field(min_length=1, max_length=100)
-    phone: str = Field(min_length=6, max_length=24, description="An Indian mobile; any common format")
+    phone: str = Field(
+        min_length=6, max_length=24, description="An Indian mobile; any common format"
+    )
     gender: Literal["female", "male", "other"]
     channel: Literal["sms", "whatsapp"] = "sms"
     locale: str = Field("hi", pattern=LOCALE)
@@ -86,6 +88,7 @@ class AppointmentRead(BaseModel):
 class ErasureCreate(BaseModel):
     """Either one appointment (booth_id and appointment_id) or a phone: every appointment of that
     phone inside the requester's unit."""
+
     model_config = ConfigDict(extra="forbid")
     booth_id: str | None = Field(None, max_length=64)
     appointment_id: str | None = Field(None, max_length=64)
@@ -113,29 +116,55 @@ class TeamRead(BaseModel):
 
 def _read(booth_id: str, a: Appointment) -> AppointmentRead:
     return AppointmentRead(
-        id=a.id, booth_id=booth_id, role=a.role, status=a.status, name=a.person.name, phone=mask(a.person.phone),
-        gender=a.person.gender, channel=a.person.channel, appointed_by=a.appointed_by, appointed_at=a.appointed_at,
-        verified_at=a.verified_at, ended_at=a.ended_at, replaces=a.replaces, otp_failure=a.otp_failure)
+        id=a.id,
+        booth_id=booth_id,
+        role=a.role,
+        status=a.status,
+        name=a.person.name,
+        phone=mask(a.person.phone),
+        gender=a.person.gender,
+        channel=a.person.channel,
+        appointed_by=a.appointed_by,
+        appointed_at=a.appointed_at,
+        verified_at=a.verified_at,
+        ended_at=a.ended_at,
+        replaces=a.replaces,
+        otp_failure=a.otp_failure,
+    )
 
 
 def _team_read(team: BoothTeam) -> TeamRead:
-    return TeamRead(booth_id=team.booth_id, booth_path=team.booth_path, complete=team.is_complete(),
-                    missing=team.rules.missing(team.verified_members()),
-                    members=[_read(team.booth_id, a) for a in team.appointments if a.active],
-                    history=team.history)
+    return TeamRead(
+        booth_id=team.booth_id,
+        booth_path=team.booth_path,
+        complete=team.is_complete(),
+        missing=team.rules.missing(team.verified_members()),
+        members=[_read(team.booth_id, a) for a in team.appointments if a.active],
+        history=team.history,
+    )
 
 
 def _person(body: PersonCreate) -> Person:
-    return Person(name=body.name.strip(), phone=_normalised(body.phone), gender=body.gender, channel=body.channel,
-                  locale=body.locale)
+    return Person(
+        name=body.name.strip(),
+        phone=_normalised(body.phone),
+        gender=body.gender,
+        channel=body.channel,
+        locale=body.locale,
+    )
 
 
 def _normalised(phone: str) -> str:
     try:
         return normalise_mobile(phone)
     except InvalidPhone as bad:
-        raise ProblemError(422, "invalid-phone", "The phone number is not valid", f"phone: {bad}",
-                           errors=[{"field": "phone", "reason": str(bad)}]) from None
+        raise ProblemError(
+            422,
+            "invalid-phone",
+            "The phone number is not valid",
+            f"phone: {bad}",
+            errors=[{"field": "phone", "reason": str(bad)}],
+        ) from None
 
 
 def _problem(error: DomainError) -> ProblemError:
@@ -152,12 +181,21 @@ def _carried_out(adapters: Adapters, command: commands.Command, who: Principal):
     except Throttled as spent:
         raise too_many(spent) from None
     except ConcurrentUpdate:
-        raise ProblemError(503, "busy-booth", "The booth team is being changed by others",
-                           "several changes to this booth collided; retry in a moment",
-                           headers={"Retry-After": "1"}) from None
+        raise ProblemError(
+            503,
+            "busy-booth",
+            "The booth team is being changed by others",
+            "several changes to this booth collided; retry in a moment",
+            headers={"Retry-After": "1"},
+        ) from None
     except OtpThrottled as exc:
-        raise ProblemError(429, "too-many-requests", "Too many requests", "the OTP service's budget for you is spent",
-                           headers={"Retry-After": str(exc.retry_after_s)}) from None
+        raise ProblemError(
+            429,
+            "too-many-requests",
+            "Too many requests",
+            "the OTP service's budget for you is spent",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from None
     except OtpUnavailable:
         raise dependency_unavailable("otp") from None
     # Budgets that cannot be read (LimitsUnavailable: Redis away) are the shared 503
@@ -172,8 +210,13 @@ def _team(adapters: Adapters, booth_id: str) -> BoothTeam:
 
 
 def too_many(spent: Throttled) -> ProblemError:
-    return ProblemError(429, "too-many-requests", "Too many requests", str(spent),
-                        headers={"Retry-After": str(spent.retry_after_s)})
+    return ProblemError(
+        429,
+        "too-many-requests",
+        "Too many requests",
+        str(spent),
+        headers={"Retry-After": str(spent.retry_after_s)},
+    )
 
 
 BUDGETED = "too-many-requests: this organiser's budget"
@@ -188,75 +231,156 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         require_jurisdiction(who, command.booth_id)
         return _carried_out(adapters, command, who)
 
-    @router.post("/booths/{booth_id}/appointments", status_code=201, response_model=AppointmentRead,
-                 responses=problems(404, 409, 429, 503, kinds={429: BUDGETED}))
-    def appoint(booth_id: BoothId, body: AppointmentCreate, who: Writer, idempotency_key: IdempotencyKey = None):
+    @router.post(
+        "/booths/{booth_id}/appointments",
+        status_code=201,
+        response_model=AppointmentRead,
+        responses=problems(404, 409, 429, 503, kinds={429: BUDGETED}),
+    )
+    def appoint(
+        booth_id: BoothId,
+        body: AppointmentCreate,
+        who: Writer,
+        idempotency_key: IdempotencyKey = None,
+    ):
         """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
-        command = commands.Appoint(booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key)
+        command = commands.Appoint(
+            booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key
+        )
         return _read(booth_id, carry_out(command, who))
 
-    @router.post("/booths/{booth_id}/appointments/{appointment_id}/replacement", status_code=201,
-                 response_model=AppointmentRead, responses=problems(404, 409, 429, 503, kinds={429: BUDGETED}))
-    def replace(booth_id: BoothId, appointment_id: str, body: PersonCreate, who: Writer,
-                idempotency_key: IdempotencyKey = None):
+    @router.post(
+        "/booths/{booth_id}/appointments/{appointment_id}/replacement",
+        status_code=201,
+        response_model=AppointmentRead,
+        responses=problems(404, 409, 429, 503, kinds={429: BUDGETED}),
+    )
+    def replace(
+        booth_id: BoothId,
+        appointment_id: str,
+        body: PersonCreate,
+        who: Writer,
+        idempotency_key: IdempotencyKey = None,
+    ):
         """Put a new person in an appointment's seat; the old appointment becomes `replaced`."""
-        command = commands.Replace(booth_id=booth_id, appointment_id=appointment_id, person=_person(body),
-                                   key=idempotency_key)
+        command = commands.Replace(
+            booth_id=booth_id,
+            appointment_id=appointment_id,
+            person=_person(body),
+            key=idempotency_key,
+        )
         return _read(booth_id, carry_out(command, who))
 
-    @router.delete("/booths/{booth_id}/appointments/{appointment_id}", response_model=AppointmentRead,
-                   responses=problems(404, 409, 503))
+    @router.delete(
+        "/booths/{booth_id}/appointments/{appointment_id}",
+        response_model=AppointmentRead,
+        responses=problems(404, 409, 503),
+    )
     def revoke(booth_id: BoothId, appointment_id: str, who: Writer):
-        return _read(booth_id, carry_out(commands.Revoke(booth_id=booth_id, appointment_id=appointment_id), who))
+        return _read(
+            booth_id,
+            carry_out(commands.Revoke(booth_id=booth_id, appointment_id=appointment_id), who),
+        )
 
-    @router.post("/booths/{booth_id}/appointments/{appointment_id}/otp", status_code=202,
-                 response_model=AppointmentRead, responses=problems(404, 409, 429, 503, kinds={
-                     409: "wrong-appointment-state or appointment-barred",
-                     429: "too-many-requests: this organiser's or appointment's budget"}))
+    @router.post(
+        "/booths/{booth_id}/appointments/{appointment_id}/otp",
+        status_code=202,
+        response_model=AppointmentRead,
+        responses=problems(
+            404,
+            409,
+            429,
+            503,
+            kinds={
+                409: "wrong-appointment-state or appointment-barred",
+                429: "too-many-requests: this organiser's or appointment's budget",
+            },
+        ),
+    )
     def resend_otp(booth_id: BoothId, appointment_id: str, who: Writer):
         """Send a new code (the previous one stops working)."""
         command = commands.ResendCode(booth_id=booth_id, appointment_id=appointment_id)
         return _read(booth_id, carry_out(command, who))
 
-    @router.post("/booths/{booth_id}/appointments/{appointment_id}/verification", response_model=AppointmentRead,
-                 responses={202: {"description": "Code accepted; the appointment turns verified in a moment"},
-                            **problems(404, 409, 422, 429, 503, kinds={
-                                409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, "
-                                     "expired or undelivered: ask for a new code)",
-                                422: "otp-rejected",
-                                429: "too-many-requests: this organiser's or appointment's budget"})})
+    @router.post(
+        "/booths/{booth_id}/appointments/{appointment_id}/verification",
+        response_model=AppointmentRead,
+        responses={
+            202: {"description": "Code accepted; the appointment turns verified in a moment"},
+            **problems(
+                404,
+                409,
+                422,
+                429,
+                503,
+                kinds={
+                    409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, "
+                    "expired or undelivered: ask for a new code)",
+                    422: "otp-rejected",
+                    429: "too-many-requests: this organiser's or appointment's budget",
+                },
+            ),
+        },
+    )
     def verify(booth_id: BoothId, appointment_id: str, body: VerificationCreate, who: Writer):
         """The code the appointee received, as they read it out; the OTP service checks it."""
-        command = commands.VerifyCode(booth_id=booth_id, appointment_id=appointment_id, code=body.code)
+        command = commands.VerifyCode(
+            booth_id=booth_id, appointment_id=appointment_id, code=body.code
+        )
         appointment = carry_out(command, who)
         if appointment.status == VERIFIED:
             return _read(booth_id, appointment)
         return JSONResponse(_read(booth_id, appointment).model_dump(mode="json"), status_code=202)
 
-    @router.post("/booths/{booth_id}/appointments/{appointment_id}/unlock", response_model=AppointmentRead,
-                 responses=problems(403, 404, 409, 503, kinds={
-                     403: "unlock-not-allowed: below district level, or the appointing organiser",
-                     409: "wrong-appointment-state: not barred"}))
+    @router.post(
+        "/booths/{booth_id}/appointments/{appointment_id}/unlock",
+        response_model=AppointmentRead,
+        responses=problems(
+            403,
+            404,
+            409,
+            503,
+            kinds={
+                403: "unlock-not-allowed: below district level, or the appointing organiser",
+                409: "wrong-appointment-state: not barred",
+            },
+        ),
+    )
     def unlock(booth_id: BoothId, appointment_id: str, who: Writer):
         """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
         may be asked for. Only an organiser of the district or above who did not appoint the person."""
-        return _read(booth_id, carry_out(commands.Unlock(booth_id=booth_id, appointment_id=appointment_id), who))
+        return _read(
+            booth_id,
+            carry_out(commands.Unlock(booth_id=booth_id, appointment_id=appointment_id), who),
+        )
 
-    @router.post("/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503))
+    @router.post(
+        "/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503)
+    )
     def erase(body: ErasureCreate, who: Writer):
         """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
         inside your unit. Active appointments end; the request is audited (who, when, what; no phone)."""
         if body.phone is not None and body.booth_id is None and body.appointment_id is None:
             # Within the organiser's unit by construction: only their unit's booths are searched.
-            erasure_id, erased = _carried_out(adapters, commands.ErasePhone(phone=_normalised(body.phone)), who)
+            erasure_id, erased = _carried_out(
+                adapters, commands.ErasePhone(phone=_normalised(body.phone)), who
+            )
         elif body.phone is None and body.booth_id and body.appointment_id:
-            command = commands.EraseAppointment(booth_id=body.booth_id, appointment_id=body.appointment_id)
+            command = commands.EraseAppointment(
+                booth_id=body.booth_id, appointment_id=body.appointment_id
+            )
             erasure_id, erased = carry_out(command, who)
         else:
-            raise ProblemError(422, "validation-error", "Name one appointment or one phone",
-                               "give booth_id and appointment_id, or phone alone")
-        return ErasureRead(erasure_id=erasure_id,
-                           erased=[ErasedRead(booth_id=b, appointment_id=a) for b, a in erased])
+            raise ProblemError(
+                422,
+                "validation-error",
+                "Name one appointment or one phone",
+                "give booth_id and appointment_id, or phone alone",
+            )
+        return ErasureRead(
+            erasure_id=erasure_id,
+            erased=[ErasedRead(booth_id=b, appointment_id=a) for b, a in erased],
+        )
 
     @router.get("/booths/{booth_id}/team", response_model=TeamRead, responses=problems(404, 503))
     def booth_team(booth_id: BoothId, who: Reader):
@@ -264,19 +388,32 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         return _team_read(_team(adapters, booth_id))
 
     @router.get("/units/{unit_id}/teams", response_model=list[TeamRead], responses=problems(503))
-    def unit_teams(unit_id: UnitId, who: Reader, after: str = "",
-                   limit: Annotated[int, Query(ge=1, le=500)] = 100):
+    def unit_teams(
+        unit_id: UnitId,
+        who: Reader,
+        after: str = "",
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ):
         """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
         require_jurisdiction(who, unit_id)
-        return [_team_read(team) for team in adapters.ports.teams.teams_under(unit_id, after=after, limit=limit)]
+        return [
+            _team_read(team)
+            for team in adapters.ports.teams.teams_under(unit_id, after=after, limit=limit)
+        ]
 
-    @router.get("/units/{unit_id}/appointments/live", response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
+    @router.get(
+        "/units/{unit_id}/appointments/live",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, **problems(503)},
+    )
     async def live(unit_id: UnitId, who: Reader, request: Request):
         """Server-sent events: every appointment change under the unit, as it happens."""
         require_jurisdiction(who, unit_id)
-        return StreamingResponse(_changes(adapters, unit_id, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _changes(adapters, unit_id, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     return router
 
@@ -301,16 +438,40 @@ def imports_router(adapters: Adapters, auth: Authenticator, slots: "ImportSlots"
     router = APIRouter(tags=["appointments"])
     Writer = Annotated[Principal, Depends(auth.organiser("appointments:write"))]
 
-    @router.post("/units/{unit_id}/appointments/import", response_class=StreamingResponse,
-                 responses={200: {"content": {"application/x-ndjson": {}}},
-                            **problems(409, 413, 422, 429, 503, kinds={
-                                409: "import-in-progress: this organiser's previous import is still running",
-                                413: "body-too-large: over IMPORT_MAX_BYTES; split the file by district",
-                                422: "bad-csv",
-                                429: "imports-busy: this server runs as many imports as its disk holds"})},
-                 openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
-                     "type": "string", "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
-                                                      "(channel and locale optional), then one appointment a row"}}}}})
+    @router.post(
+        "/units/{unit_id}/appointments/import",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"application/x-ndjson": {}}},
+            **problems(
+                409,
+                413,
+                422,
+                429,
+                503,
+                kinds={
+                    409: "import-in-progress: this organiser's previous import is still running",
+                    413: "body-too-large: over IMPORT_MAX_BYTES; split the file by district",
+                    422: "bad-csv",
+                    429: "imports-busy: this server runs as many imports as its disk holds",
+                },
+            ),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "text/csv": {
+                        "schema": {
+                            "type": "string",
+                            "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
+                            "(channel and locale optional), then one appointment a row",
+                        }
+                    }
+                },
+            }
+        },
+    )
     async def bulk_import(unit_id: UnitId, who: Writer, request: Request):
         """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
         An organiser runs one import at a time."""
@@ -322,16 +483,25 @@ def imports_router(adapters: Adapters, auth: Authenticator, slots: "ImportSlots"
         slot = slots.take(who.subject)
         try:
             slot.upload = await _spool(request)
-            lines = bulk.import_rows(adapters.ports, slot.upload, unit_id=unit_id, organiser=who.subject,
-                                     hooks=bulk.organiser_hooks(adapters.ports, who))
-            first = await run_in_threadpool(next, lines)  # a bad header is a 422, before the stream starts
+            lines = bulk.import_rows(
+                adapters.ports,
+                slot.upload,
+                unit_id=unit_id,
+                organiser=who.subject,
+                hooks=bulk.organiser_hooks(adapters.ports, who),
+            )
+            first = await run_in_threadpool(
+                next, lines
+            )  # a bad header is a 422, before the stream starts
         except BaseException as error:
             slot.release()
             if (problem := _import_problem(error)) is None:
                 raise
             raise problem from None
         stream = _import_report(first, lines, slot)
-        weakref.finalize(stream, slot.release)  # a stream never started (the client left first) frees it too
+        weakref.finalize(
+            stream, slot.release
+        )  # a stream never started (the client left first) frees it too
         return StreamingResponse(stream, media_type="application/x-ndjson")
 
     return router
@@ -342,7 +512,11 @@ async def _import_report(first: dict, lines, slot: "ImportSlot"):
         yield json.dumps(first) + "\n"
         async for line in iterate_in_threadpool(lines):
             yield json.dumps(line) + "\n"
-    except (bulk.BadFile, Throttled, LimitsUnavailable) as error:  # after the stream began: a last line
+    except (
+        bulk.BadFile,
+        Throttled,
+        LimitsUnavailable,
+    ) as error:  # after the stream began: a last line
         problem = _import_problem(error)
         yield json.dumps({"problem": {"type": problem.kind, "detail": problem.detail}}) + "\n"
     finally:
@@ -369,9 +543,13 @@ class ImportSlots:
 
     def take(self, organiser: str) -> "ImportSlot":
         if not self.places.acquire(blocking=False):
-            raise ProblemError(429, "imports-busy", "Too many imports at once",
-                               "this server is running as many imports as it has room for; try again shortly",
-                               headers={"Retry-After": "30"})
+            raise ProblemError(
+                429,
+                "imports-busy",
+                "Too many imports at once",
+                "this server is running as many imports as it has room for; try again shortly",
+                headers={"Retry-After": "30"},
+            )
         try:
             leased = self.limits.begin_import(organiser)
         except LimitsUnavailable:
@@ -379,8 +557,12 @@ class ImportSlots:
             raise
         if not leased:
             self.places.release()
-            raise ProblemError(409, "import-in-progress", "An import of yours is still running",
-                               "wait for your previous import's summary line, then send the next file")
+            raise ProblemError(
+                409,
+                "import-in-progress",
+                "An import of yours is still running",
+                "wait for your previous import's summary line, then send the next file",
+            )
         return ImportSlot(self, organiser)
 
 
@@ -419,19 +601,31 @@ def internal_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(tags=["internal"])
     RecipientsReader = Annotated[Principal, Depends(auth.service("recipients:read"))]
 
-    @router.get("/internal/recipients", response_class=StreamingResponse,
-                responses={200: {"content": {"application/x-ndjson": {}}},
-                           **problems(404, 503, kinds={503: "recipients-building"})})
+    @router.get(
+        "/internal/recipients",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"application/x-ndjson": {}}},
+            **problems(404, 503, kinds={503: "recipients-building"}),
+        },
+    )
     def recipients(unit: str, who: RecipientsReader, roles: str = ""):
         """Verified appointees under a unit, with phones, for the notifier only (service token)."""
         if adapters.ports.registry.get(unit) is None:
-            raise ProblemError(404, "unknown-unit", "No such unit", f"{unit} is not in the registry")
+            raise ProblemError(
+                404, "unknown-unit", "No such unit", f"{unit} is not in the registry"
+            )
         wanted = {r for r in roles.split(",") if r} or None
         try:
             rows = adapters.recipients.under(unit, wanted)
         except RecipientsBuilding as exc:
-            raise ProblemError(503, "recipients-building", "Recipients are being prepared", str(exc),
-                               headers={"Retry-After": "30"}) from None
+            raise ProblemError(
+                503,
+                "recipients-building",
+                "Recipients are being prepared",
+                str(exc),
+                headers={"Retry-After": "30"},
+            ) from None
         return StreamingResponse(_ndjson_chunks(rows), media_type="application/x-ndjson")
 
     return router
@@ -453,12 +647,23 @@ def _ndjson_chunks(rows, size: int = 1000):
 def create_appointments_app(adapters: Adapters) -> FastAPI:
     settings = adapters.settings
     auth = Authenticator(settings)
-    routers = [units_router(lambda: adapters.org_registry), appointments_router(adapters, auth),
-               imports_router(adapters, auth, ImportSlots(adapters.limits, settings.imports_per_pod)),
-               internal_router(adapters, auth)]
-    return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
-                      on_startup=adapters.start, on_shutdown=adapters.stop,
-                      bodies=BodyRules(larger=((r"/units/[^/]+/appointments/import", settings.import_max_bytes),)))
+    routers = [
+        units_router(lambda: adapters.org_registry),
+        appointments_router(adapters, auth),
+        imports_router(adapters, auth, ImportSlots(adapters.limits, settings.imports_per_pod)),
+        internal_router(adapters, auth),
+    ]
+    return create_app(
+        service=settings.service_name,
+        settings=settings,
+        checks=adapters.checks,
+        routers=routers,
+        on_startup=adapters.start,
+        on_shutdown=adapters.stop,
+        bodies=BodyRules(
+            larger=((r"/units/[^/]+/appointments/import", settings.import_max_bytes),)
+        ),
+    )
 
 
 app = create_appointments_app(bootstrap(AppointmentsSettings()))

@@ -11,11 +11,12 @@ from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
-from appointments.adapters.personal import personal_data
 from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
+from appointments.adapters.personal import personal_data
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Ports
 from appointments.settings import AppointmentsSettings
+from shared import topics
 from shared.background import Background, BackgroundJobs, consuming
 from shared.clients import mongo_client, redis_client
 from shared.health import Check, kafka_check, mongo_check
@@ -23,7 +24,6 @@ from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
 from shared.orgtree.repository import OrgRegistry
 from shared.teams.rules import rules_for
-from shared import topics
 from shared.topics import OTP_RESULTS
 
 SOURCE = "/sangathan/appointments"
@@ -52,23 +52,45 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     registry = OrgRegistry(db)
     personal = personal_data(settings)
     teams = BoothTeams(db, rules_for, personal)
-    otp = OtpClient(settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s)
+    otp = OtpClient(
+        settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s
+    )
     # Not a readiness check: without Redis only the budgeted calls (appoint, verify, resend,
     # import) answer 503; reading goes on.
     limits = AppointmentLimits(redis_client(settings), settings)
-    ports = Ports(registry=registry, teams=teams, posts=PresidentPosts(db, teams), erasures=ErasureLog(db),
-                      otp=otp, limits=limits, verification_wait_s=settings.verification_wait_s)
+    ports = Ports(
+        registry=registry,
+        teams=teams,
+        posts=PresidentPosts(db, teams),
+        erasures=ErasureLog(db),
+        otp=otp,
+        limits=limits,
+        verification_wait_s=settings.verification_wait_s,
+    )
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
-    namespaced = (lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name)
-    publisher = EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG,
-                               topic_for=namespaced if settings.topic_namespace else None)
-    relay = OutboxRelay(teams, recipients, publisher,
-                        batch=settings.relay_batch, interval_s=settings.relay_interval_s,
-                        sweep_interval_s=settings.relay_sweep_interval_s)
+    namespaced = lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name
+    publisher = EventPublisher(
+        settings.kafka_bootstrap,
+        SOURCE,
+        config=PRODUCER_CONFIG,
+        topic_for=namespaced if settings.topic_namespace else None,
+    )
+    relay = OutboxRelay(
+        teams,
+        recipients,
+        publisher,
+        batch=settings.relay_batch,
+        interval_s=settings.relay_interval_s,
+        sweep_interval_s=settings.relay_sweep_interval_s,
+    )
 
     def otp_results() -> EventConsumer:
-        return EventConsumer(settings.kafka_bootstrap, settings.consumer_group, [OTP_RESULTS],
-                             lambda event: consumer.on_otp_result(ports, event))
+        return EventConsumer(
+            settings.kafka_bootstrap,
+            settings.consumer_group,
+            [OTP_RESULTS],
+            lambda event: consumer.on_otp_result(ports, event),
+        )
 
     live = LiveFeed(settings.kafka_bootstrap)
     return Adapters(
@@ -85,16 +107,31 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
         background=[
-            Background("indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5),
-            Background("seal-plaintext", lambda stop: _once(lambda: _seal_once(db, ports.posts, teams), stop),
-                       restart_pause_s=5),
-            Background("recipients-backfill", lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
-                       restart_pause_s=5),
+            Background(
+                "indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5
+            ),
+            Background(
+                "seal-plaintext",
+                lambda stop: _once(lambda: _seal_once(db, ports.posts, teams), stop),
+                restart_pause_s=5,
+            ),
+            Background(
+                "recipients-backfill",
+                lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
+                restart_pause_s=5,
+            ),
             Background("outbox-relay", relay.run),
             consuming("otp-results", otp_results),
             Background("live-feed", live.run),
-            Background("retention", lambda stop: _every(settings.retention_interval_s, stop, lambda: handlers.retain(
-                ports, keep=timedelta(days=settings.retention_days))), restart_pause_s=60),
+            Background(
+                "retention",
+                lambda stop: _every(
+                    settings.retention_interval_s,
+                    stop,
+                    lambda: handlers.retain(ports, keep=timedelta(days=settings.retention_days)),
+                ),
+                restart_pause_s=60,
+            ),
         ],
     )
 
@@ -106,8 +143,9 @@ def _seal_once(db: Database, posts: PresidentPosts, teams: BoothTeams) -> None:
         return
     posts.rekey_plaintext()
     teams.seal_plaintext()
-    db.personal_data_meta.replace_one({"_id": "sealed"}, {"_id": "sealed", "at": datetime.now(timezone.utc)},
-                                      upsert=True)
+    db.personal_data_meta.replace_one(
+        {"_id": "sealed"}, {"_id": "sealed", "at": datetime.now(timezone.utc)}, upsert=True
+    )
 
 
 def _every(interval_s: float, stop, step) -> None:

@@ -20,7 +20,9 @@ from shared.orgtree.levels import is_within
 
 REQUIRED_COLUMNS = ("booth_id", "role", "name", "phone", "gender")
 MAX_BOOTH_ROWS = 50  # a booth has 12 seats; more rows for one booth in a row is not a team
-BATCH_BOOTHS = 200  # booths appointed together: a few batched writes instead of round trips per booth
+BATCH_BOOTHS = (
+    200  # booths appointed together: a few batched writes instead of round trips per booth
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,9 @@ class Hooks:
     is asked before each batch of booths is applied. `seen` and `next_batch` may raise to end the
     import (shared.ratelimit.Throttled): rows already applied are reported, the rest untouched."""
 
-    seen: Callable[[handlers.PresidentElsewhere, str], DomainError] = lambda refused, booth_id: refused
+    seen: Callable[[handlers.PresidentElsewhere, str], DomainError] = lambda refused, booth_id: (
+        refused
+    )
     sent: Callable[[str], None] = lambda phone: None
     next_batch: Callable[[], None] = lambda: None
 
@@ -44,22 +48,34 @@ def organiser_hooks(ports: handlers.Ports, who: Principal) -> Hooks:
         handlers.president_refused(ports, who, booth_id, refused, spent_ends=True)
         return handlers.as_seen_by(refused, who.unit)
 
-    return Hooks(seen=seen, sent=lambda phone: ports.limits.sent_to(who.subject, phone),
-                 next_batch=lambda: ports.limits.may_send_to_new_numbers(who.subject))
+    return Hooks(
+        seen=seen,
+        sent=lambda phone: ports.limits.sent_to(who.subject, phone),
+        next_batch=lambda: ports.limits.may_send_to_new_numbers(who.subject),
+    )
 
 
 class BadFile(Exception):
     """The upload is not a CSV with the required columns."""
 
 
-def import_rows(ports: handlers.Ports, source: IO[bytes], *, unit_id: str, organiser: str,
-                progress_every: int = 1000, hooks: Hooks = None) -> Iterator[dict]:
+def import_rows(
+    ports: handlers.Ports,
+    source: IO[bytes],
+    *,
+    unit_id: str,
+    organiser: str,
+    progress_every: int = 1000,
+    hooks: Hooks = None,
+) -> Iterator[dict]:
     """Yields one report line per refused row, progress lines, and a summary at the end."""
     hooks = hooks or Hooks()
     reader = _Checked(csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline="")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise BadFile(f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}")
+        raise BadFile(
+            f"the CSV lacks column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}"
+        )
     totals = {"rows": 0, "appointed": 0, "unchanged": 0, "refused": 0}
     for line in _applied(ports, _booth_groups(reader), unit_id, organiser, hooks):
         totals["rows"] += 1
@@ -126,11 +142,15 @@ def _applied(ports, groups, unit_id: str, organiser: str, hooks: Hooks) -> Itera
     yield from _appoint(ports, batch, organiser, hooks)
 
 
-def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tuple[list[handlers.Row], list[dict]]:
+def _checked(
+    booth_id: str, records: list[tuple[int, dict]], unit_id: str
+) -> tuple[list[handlers.Row], list[dict]]:
     """A booth's rows that can be tried, and the lines of those refused before any is tried."""
     if not is_within(booth_id, unit_id):
         detail = f"{booth_id or '(empty)'} is not in {unit_id}"
-        return [], [_refused(n, booth_id, "outside-jurisdiction", "booth_id", detail) for n, _ in records]
+        return [], [
+            _refused(n, booth_id, "outside-jurisdiction", "booth_id", detail) for n, _ in records
+        ]
     rows, refused = [], []
     for number, record in records:
         try:
@@ -140,15 +160,18 @@ def _checked(booth_id: str, records: list[tuple[int, dict]], unit_id: str) -> tu
     return rows, refused
 
 
-def _appoint(ports, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str,
-             hooks: Hooks) -> Iterator[dict]:
+def _appoint(
+    ports, batch: list[tuple[str, list[handlers.Row], list[dict]]], organiser: str, hooks: Hooks
+) -> Iterator[dict]:
     tried = [(booth_id, rows) for booth_id, rows, _ in batch if rows]
     outcomes = handlers.appoint_booths(ports, tried, organiser) if tried else {}
     for booth_id, rows, refused in batch:
         yield from refused
         booth = outcomes.get(booth_id)
         for row in rows:
-            result = booth if isinstance(booth, DomainError) else booth[row.number]  # a whole booth refused
+            result = (
+                booth if isinstance(booth, DomainError) else booth[row.number]
+            )  # a whole booth refused
             if isinstance(result, handlers.Appointed):
                 if result.new:
                     hooks.sent(row.person.phone)
@@ -167,12 +190,20 @@ def _person(record: dict) -> Person:
         phone = normalise_mobile(record.get("phone") or "")
     except InvalidPhone as bad:
         raise DomainError(f"bad phone: {bad}", "phone") from None
-    return Person(name=name, phone=phone, gender=(record.get("gender") or "").strip().lower(),
-                  channel=(record.get("channel") or "sms").strip().lower() or "sms",
-                  locale=(record.get("locale") or "hi").strip() or "hi")
+    return Person(
+        name=name,
+        phone=phone,
+        gender=(record.get("gender") or "").strip().lower(),
+        channel=(record.get("channel") or "sms").strip().lower() or "sms",
+        locale=(record.get("locale") or "hi").strip() or "hi",
+    )
 
 
 def _refused(number: int, booth_id: str, kind: str, field: str | None, detail: str) -> dict:
     # The report names the row, the field and why; it never echoes the submitted values.
-    return {"row": number, "booth_id": booth_id, "outcome": "refused",
-            "problem": {"type": kind, "field": field, "detail": detail}}
+    return {
+        "row": number,
+        "booth_id": booth_id,
+        "outcome": "refused",
+        "problem": {"type": kind, "field": field, "detail": detail},
+    }

@@ -63,4 +63,6 @@ class ErasePhone:
     phone: str  # E.164
 
 
-Command = Appoint | Replace | Revoke | ResendCode | VerifyCode | Unlock | EraseAppointment | ErasePhone
+Command = (
+    Appoint | Replace | Revoke | ResendCode | VerifyCode | Unlock | EraseAppointment | ErasePhone
+)

@@ -10,8 +10,12 @@ log = get_logger(__name__)
 
 def on_otp_result(ports: handlers.Ports, event: Event) -> None:
     data = event.data
-    common = {"event_id": event.id, "booth_id": data["booth_id"], "appointment_id": data["appointment_id"],
-              "request_id": data["request_id"]}
+    common = {
+        "event_id": event.id,
+        "booth_id": data["booth_id"],
+        "appointment_id": data["appointment_id"],
+        "request_id": data["request_id"],
+    }
     if event.type == types.OTP_VERIFIED:
         changed = handlers.otp_verified(ports, **common)
     elif event.type == types.OTP_FAILED:
@@ -20,4 +24,7 @@ def on_otp_result(ports: handlers.Ports, event: Event) -> None:
         return
     if not changed:
         # Another appointment service's code, a superseded request, or a duplicate: nothing to do.
-        log.debug("otp result changed nothing", fields={"type": event.type, "appointment_id": data["appointment_id"]})
+        log.debug(
+            "otp result changed nothing",
+            fields={"type": event.type, "appointment_id": data["appointment_id"]},
+        )

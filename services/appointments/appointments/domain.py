@@ -154,8 +154,16 @@ class BoothTeam:
 
     # ------------------------------------------------------------------ changes
 
-    def appoint(self, *, role: str, person: Person, organiser: str, now: datetime,
-                idempotency_key: str | None = None, replaces: str | None = None) -> Appointment:
+    def appoint(
+        self,
+        *,
+        role: str,
+        person: Person,
+        organiser: str,
+        now: datetime,
+        idempotency_key: str | None = None,
+        replaces: str | None = None,
+    ) -> Appointment:
         """Appoint a person to a seat; pending until their OTP is confirmed.
 
         Retrying is safe: the same Idempotency-Key, or the same person already active in the
@@ -176,20 +184,33 @@ class BoothTeam:
         if same and same.role == role and replaces is None:
             return same
         if same:
-            raise RuleBroken(f"this person already holds the {same.role} seat in this booth", "phone")
+            raise RuleBroken(
+                f"this person already holds the {same.role} seat in this booth", "phone"
+            )
 
         outgoing = self.get(replaces) if replaces else None
         if outgoing and not outgoing.active:
-            raise WrongState(f"appointment {replaces} is {outgoing.status}; only an active one can be replaced")
+            raise WrongState(
+                f"appointment {replaces} is {outgoing.status}; only an active one can be replaced"
+            )
         if outgoing and outgoing.role != role:
-            raise RuleBroken(f"a replacement takes the same seat ({outgoing.role}), not {role}", "role")
+            raise RuleBroken(
+                f"a replacement takes the same seat ({outgoing.role}), not {role}", "role"
+            )
         others = [(a.role, a.person.gender) for a in self.active() if a is not outgoing]
         if why := self.rules.violation(others, role):
             error = RoleFilled if "already filled" in why else RuleBroken
             raise error(why, "role")
 
-        appointment = Appointment(id=str(uuid.uuid4()), role=role, person=person, status=PENDING,
-                                  appointed_by=organiser, appointed_at=now, replaces=replaces)
+        appointment = Appointment(
+            id=str(uuid.uuid4()),
+            role=role,
+            person=person,
+            status=PENDING,
+            appointed_by=organiser,
+            appointed_at=now,
+            replaces=replaces,
+        )
         # A bulk import saves the team after refused rows, so a refusal below undoes every change.
         before = copy.deepcopy((self.appointments, self.history, self.outbox))
         try:
@@ -201,12 +222,26 @@ class BoothTeam:
             self._remember(idempotency_key, appointment.id)
         return appointment
 
-    def _appoint(self, appointment: Appointment, outgoing: Appointment | None, organiser: str, now: datetime) -> None:
+    def _appoint(
+        self, appointment: Appointment, outgoing: Appointment | None, organiser: str, now: datetime
+    ) -> None:
         role, replaces = appointment.role, appointment.replaces
         self.appointments.append(appointment)
-        event_type = types.BOOTH_PRESIDENT_APPOINTED if role == PRESIDENT else types.BOOTH_MEMBER_APPOINTED
-        self._record(event_type, "appointed", appointment, organiser, now, {
-            "organiser_id": organiser, "replaces_appointment_id": replaces, "appointed_at": now.isoformat()})
+        event_type = (
+            types.BOOTH_PRESIDENT_APPOINTED if role == PRESIDENT else types.BOOTH_MEMBER_APPOINTED
+        )
+        self._record(
+            event_type,
+            "appointed",
+            appointment,
+            organiser,
+            now,
+            {
+                "organiser_id": organiser,
+                "replaces_appointment_id": replaces,
+                "appointed_at": now.isoformat(),
+            },
+        )
         if outgoing:
             self._end(outgoing, REPLACED, organiser, now, replaced_by=appointment.id)
         self._request_otp(appointment, organiser, now)
@@ -220,13 +255,19 @@ class BoothTeam:
         self._end(appointment, REVOKED, organiser, now)
         return appointment
 
-    def request_otp_again(self, appointment_id: str, *, organiser: str, now: datetime) -> Appointment:
+    def request_otp_again(
+        self, appointment_id: str, *, organiser: str, now: datetime
+    ) -> Appointment:
         appointment = self.get(appointment_id)
         if appointment.status != PENDING:
-            raise WrongState(f"appointment {appointment_id} is {appointment.status}; only a pending one needs a code")
+            raise WrongState(
+                f"appointment {appointment_id} is {appointment.status}; only a pending one needs a code"
+            )
         if appointment.otp_failure == BARRED:
-            raise Barred(f"{WRONG_CODES_ALLOWED} wrong codes in a day: an organiser of the district or above "
-                         "who did not appoint this person must unlock it first")
+            raise Barred(
+                f"{WRONG_CODES_ALLOWED} wrong codes in a day: an organiser of the district or above "
+                "who did not appoint this person must unlock it first"
+            )
         self._request_otp(appointment, organiser, now)
         return appointment
 
@@ -239,14 +280,18 @@ class BoothTeam:
         if appointment.status != PENDING or not appointment.otp_request_id:
             raise WrongState(f"appointment {appointment_id} is {appointment.status}")
         if appointment.otp_failure == BARRED:
-            raise Barred("an organiser of the district or above who did not appoint this person must unlock it")
+            raise Barred(
+                "an organiser of the district or above who did not appoint this person must unlock it"
+            )
         if appointment.otp_failure:
             # The OTP service said this code is locked, expired or was never delivered: asking it
             # again can only spend its budget, which every organiser shares.
             raise CodeNotUsable(f"the code was {appointment.otp_failure}; ask for a new code")
         return appointment
 
-    def confirm_otp(self, *, appointment_id: str, otp_request_id: str, event_id: str, now: datetime) -> bool:
+    def confirm_otp(
+        self, *, appointment_id: str, otp_request_id: str, event_id: str, now: datetime
+    ) -> bool:
         """The OTP service confirmed the code: the appointment is verified. False if nothing changed."""
         if self._seen(event_id):
             return False
@@ -254,12 +299,19 @@ class BoothTeam:
         if appointment.status != PENDING or appointment.otp_request_id != otp_request_id:
             return False  # revoked meanwhile, or a code from a superseded request
         appointment.status, appointment.verified_at, appointment.otp_failure = VERIFIED, now, None
-        self._record(types.APPOINTMENT_VERIFIED, "verified", appointment, "svc:otp", now, {
-            "otp_request_id": otp_request_id, "verified_at": now.isoformat()})
+        self._record(
+            types.APPOINTMENT_VERIFIED,
+            "verified",
+            appointment,
+            "svc:otp",
+            now,
+            {"otp_request_id": otp_request_id, "verified_at": now.isoformat()},
+        )
         return True
 
-    def otp_failed(self, *, appointment_id: str, otp_request_id: str, reason: str, event_id: str,
-                   now: datetime) -> bool:
+    def otp_failed(
+        self, *, appointment_id: str, otp_request_id: str, reason: str, event_id: str, now: datetime
+    ) -> bool:
         if self._seen(event_id):
             return False
         appointment = self.get(appointment_id)
@@ -279,24 +331,34 @@ class BoothTeam:
         if len(recent) < WRONG_CODES_ALLOWED or appointment.otp_failure == BARRED:
             return False
         appointment.otp_failure = BARRED
-        self.history.append(_entry(now, "barred", appointment, "svc:appointments", wrong_codes=len(recent)))
+        self.history.append(
+            _entry(now, "barred", appointment, "svc:appointments", wrong_codes=len(recent))
+        )
         return True
 
-    def unlock(self, appointment_id: str, *, organiser: str, unit: str, now: datetime) -> Appointment:
+    def unlock(
+        self, appointment_id: str, *, organiser: str, unit: str, now: datetime
+    ) -> Appointment:
         """Lift a bar: only an organiser of the district or above, over this booth, who did not
         appoint the person (the one whose tries ran out cannot undo it themselves)."""
         appointment = self.get(appointment_id)
         if appointment.otp_failure != BARRED:
             raise WrongState(f"appointment {appointment_id} is not barred")
         if level_of(unit) not in UNLOCK_LEVELS or not is_within(self.booth_id, unit):
-            raise NotHigher("only an organiser of the booth's district, state or the national team may unlock")
+            raise NotHigher(
+                "only an organiser of the booth's district, state or the national team may unlock"
+            )
         if organiser == appointment.appointed_by:
-            raise NotHigher("the organiser who appointed this person cannot unlock it; ask the one above you")
+            raise NotHigher(
+                "the organiser who appointed this person cannot unlock it; ask the one above you"
+            )
         appointment.otp_failure, appointment.wrong_codes = None, []
         self.history.append(_entry(now, "unlocked", appointment, organiser))
         return appointment
 
-    def erase(self, appointment_id: str, *, by: str, reason: str, erasure_id: str, now: datetime) -> Appointment:
+    def erase(
+        self, appointment_id: str, *, by: str, reason: str, erasure_id: str, now: datetime
+    ) -> Appointment:
         """Scrub the appointee's name and phone (DPDP Act): an active appointment ends first, an
         unsent code request is dropped, and consumers holding copies are told. Safe to repeat."""
         appointment = self.get(appointment_id)
@@ -305,21 +367,42 @@ class BoothTeam:
         if appointment.active:
             self._end(appointment, REVOKED, by, now)
         person = appointment.person
-        appointment.person = Person(name="", phone="", gender=person.gender, channel=person.channel,
-                                    locale=person.locale)
+        appointment.person = Person(
+            name="", phone="", gender=person.gender, channel=person.channel, locale=person.locale
+        )
         appointment.erased_at = now
-        self.outbox = [e for e in self.outbox
-                       if not (e["data"].get("appointment_id") == appointment_id and "phone" in e["data"])]
-        self.idempotency = {k: v for k, v in self.idempotency.items() if v["appointment_id"] != appointment_id}
-        self.outbox.append(_event(types.PERSON_ERASED, now, {
-            "erasure_id": erasure_id, "appointment_id": appointment_id, "booth_id": self.booth_id,
-            "requested_by": by, "reason": reason, "erased_at": now.isoformat()}))
+        self.outbox = [
+            e
+            for e in self.outbox
+            if not (e["data"].get("appointment_id") == appointment_id and "phone" in e["data"])
+        ]
+        self.idempotency = {
+            k: v for k, v in self.idempotency.items() if v["appointment_id"] != appointment_id
+        }
+        self.outbox.append(
+            _event(
+                types.PERSON_ERASED,
+                now,
+                {
+                    "erasure_id": erasure_id,
+                    "appointment_id": appointment_id,
+                    "booth_id": self.booth_id,
+                    "requested_by": by,
+                    "reason": reason,
+                    "erased_at": now.isoformat(),
+                },
+            )
+        )
         self.history.append(_entry(now, "erased", appointment, by, reason=reason))
         return appointment
 
     def ended_before(self, cutoff: datetime) -> list[Appointment]:
         """Appointments that ended before `cutoff` and still hold a person: due for retention."""
-        return [a for a in self.appointments if a.ended_at is not None and a.ended_at < cutoff and a.erased_at is None]
+        return [
+            a
+            for a in self.appointments
+            if a.ended_at is not None and a.ended_at < cutoff and a.erased_at is None
+        ]
 
     def discard(self, appointment_id: str) -> None:
         """Take back an appointment made in this unsaved change (its seat was refused elsewhere)."""
@@ -333,28 +416,69 @@ class BoothTeam:
 
     # ------------------------------------------------------------------ internals
 
-    def _end(self, appointment: Appointment, status: str, organiser: str, now: datetime,
-             replaced_by: str | None = None) -> None:
+    def _end(
+        self,
+        appointment: Appointment,
+        status: str,
+        organiser: str,
+        now: datetime,
+        replaced_by: str | None = None,
+    ) -> None:
         appointment.status, appointment.ended_at, appointment.ended_by = status, now, organiser
-        self._record(types.APPOINTMENT_REVOKED, status, appointment, organiser, now, {
-            "organiser_id": organiser, "reason": status, "replaced_by_appointment_id": replaced_by,
-            "revoked_at": now.isoformat()})
+        self._record(
+            types.APPOINTMENT_REVOKED,
+            status,
+            appointment,
+            organiser,
+            now,
+            {
+                "organiser_id": organiser,
+                "reason": status,
+                "replaced_by_appointment_id": replaced_by,
+                "revoked_at": now.isoformat(),
+            },
+        )
 
     def _request_otp(self, appointment: Appointment, organiser: str, now: datetime) -> None:
         appointment.otp_request_id = str(uuid.uuid4())
         appointment.otp_failure = None
         # The only event carrying a phone; it goes to the OTP service's short-lived topic.
-        self.outbox.append(_event(types.OTP_REQUESTED, now, {
-            "request_id": appointment.otp_request_id, "appointment_id": appointment.id,
-            "booth_id": self.booth_id, "phone": appointment.person.phone,
-            "channel": appointment.person.channel, "purpose": "appointment_verification",
-            "locale": appointment.person.locale, "requested_by": organiser, "requested_at": now.isoformat()}))
+        self.outbox.append(
+            _event(
+                types.OTP_REQUESTED,
+                now,
+                {
+                    "request_id": appointment.otp_request_id,
+                    "appointment_id": appointment.id,
+                    "booth_id": self.booth_id,
+                    "phone": appointment.person.phone,
+                    "channel": appointment.person.channel,
+                    "purpose": "appointment_verification",
+                    "locale": appointment.person.locale,
+                    "requested_by": organiser,
+                    "requested_at": now.isoformat(),
+                },
+            )
+        )
         self.history.append(_entry(now, "otp_requested", appointment, organiser))
 
-    def _record(self, event_type: str, action: str, appointment: Appointment, by: str, now: datetime,
-                extra: dict[str, Any]) -> None:
-        data = {"appointment_id": appointment.id, "booth_id": self.booth_id, "booth_path": self.booth_path,
-                "role": appointment.role, "gender": appointment.person.gender, **extra}
+    def _record(
+        self,
+        event_type: str,
+        action: str,
+        appointment: Appointment,
+        by: str,
+        now: datetime,
+        extra: dict[str, Any],
+    ) -> None:
+        data = {
+            "appointment_id": appointment.id,
+            "booth_id": self.booth_id,
+            "booth_path": self.booth_path,
+            "role": appointment.role,
+            "gender": appointment.person.gender,
+            **extra,
+        }
         self.outbox.append(_event(event_type, now, data))
         self.history.append(_entry(now, action, appointment, by))
 
@@ -378,21 +502,37 @@ def _event(event_type: str, now: datetime, data: dict[str, Any]) -> dict[str, An
     try:
         validate(event_type, data)
     except InvalidEventError as bad:
-        raise RuleBroken(f"the change cannot be announced: {bad.field} {bad.reason}", bad.field) from None
+        raise RuleBroken(
+            f"the change cannot be announced: {bad.field} {bad.reason}", bad.field
+        ) from None
     return {"id": str(uuid.uuid4()), "type": event_type, "time": now.isoformat(), "data": data}
 
 
-def _entry(now: datetime, action: str, appointment: Appointment, by: str, **extra: Any) -> dict[str, Any]:
+def _entry(
+    now: datetime, action: str, appointment: Appointment, by: str, **extra: Any
+) -> dict[str, Any]:
     # History says who did what and when; never the person's name or phone.
-    return {"at": now.isoformat(), "action": action, "appointment_id": appointment.id,
-            "role": appointment.role, "by": by, **extra}
+    return {
+        "at": now.isoformat(),
+        "action": action,
+        "appointment_id": appointment.id,
+        "role": appointment.role,
+        "by": by,
+        **extra,
+    }
 
 
 def _same_request(first: Appointment, role: str, person: Person, replaces: str | None) -> bool:
     """Whether a retried appointment asks for what the first one made (its locale aside)."""
     made = first.person
     return (first.role, made.name, made.phone, made.gender, made.channel, first.replaces) == (
-        role, person.name, person.phone, person.gender, person.channel, replaces)
+        role,
+        person.name,
+        person.phone,
+        person.gender,
+        person.channel,
+        replaces,
+    )
 
 
 def idempotency_key(organiser: str, key: str) -> str:
@@ -402,4 +542,8 @@ def idempotency_key(organiser: str, key: str) -> str:
 
 def roles_reached_differently(events: list[dict[str, Any]]) -> set[str]:
     """The roles whose verified appointees these outbox events changed: a verification, an end."""
-    return {e["data"]["role"] for e in events if e["type"] in (types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED)}
+    return {
+        e["data"]["role"]
+        for e in events
+        if e["type"] in (types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED)
+    }

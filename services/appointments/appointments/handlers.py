@@ -15,10 +15,24 @@ from typing import TypeVar
 
 from appointments import commands
 from appointments.domain import (
-    PRESIDENT, VERIFIED, Appointment, BoothTeam, CodeRejected, DomainError, NotFound, Person, idempotency_key,
+    PRESIDENT,
+    VERIFIED,
+    Appointment,
+    BoothTeam,
+    CodeRejected,
+    DomainError,
+    NotFound,
+    Person,
+    idempotency_key,
 )
 from appointments.ports import (
-    CodeChecker, ConcurrentUpdate, ErasureTrail, OrganiserBudgets, OtpRejected, PresidentPostRegister, TeamStore,
+    CodeChecker,
+    ConcurrentUpdate,
+    ErasureTrail,
+    OrganiserBudgets,
+    OtpRejected,
+    PresidentPostRegister,
+    TeamStore,
 )
 from shared.auth.tokens import Principal
 from shared.logging import get_logger
@@ -39,7 +53,10 @@ class PresidentElsewhere(DomainError):
     status, kind = 409, "already-president-elsewhere"
 
     def __init__(self, holder_booth: str, booth_id: str):
-        super().__init__(f"this person is already booth president of {_describe(holder_booth, booth_id)}", "phone")
+        super().__init__(
+            f"this person is already booth president of {_describe(holder_booth, booth_id)}",
+            "phone",
+        )
         self.holder_booth = holder_booth
 
 
@@ -55,8 +72,9 @@ def as_seen_by(refusal: PresidentElsewhere, jurisdiction: str | None) -> DomainE
     neutral outside it."""
     if jurisdiction and is_within(refusal.holder_booth, jurisdiction):
         return refusal
-    return NotAppointable("this person cannot be appointed to this seat; the organiser above you can say why",
-                          "phone")
+    return NotAppointable(
+        "this person cannot be appointed to this seat; the organiser above you can say why", "phone"
+    )
 
 
 @dataclass
@@ -68,13 +86,17 @@ class Ports:
     posts: PresidentPostRegister
     erasures: ErasureTrail | None = None  # the erasure audit trail (erase_* handlers need it)
     otp: CodeChecker | None = None  # checks codes (VerifyCode)
-    limits: OrganiserBudgets | None = None  # organisers' budgets (every command but Revoke and Unlock)
+    limits: OrganiserBudgets | None = (
+        None  # organisers' budgets (every command but Revoke and Unlock)
+    )
     # How long verify_code waits for otp-verified to come back through Kafka before answering.
     verification_wait_s: float = 0.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     # Writers to one booth inside this process take turns, so they do not waste compare-and-set
     # rounds on each other; other processes are still kept honest by compare-and-set.
-    _locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(256)))
+    _locks: tuple[threading.Lock, ...] = field(
+        default_factory=lambda: tuple(threading.Lock() for _ in range(256))
+    )
 
     def booth_lock(self, booth_id: str) -> threading.Lock:
         return self._locks[zlib.crc32(booth_id.encode()) % len(self._locks)]
@@ -123,8 +145,16 @@ def _compare_and_set(ports: Ports, booth_id: str, change: Callable[[Attempt], T]
     raise ConcurrentUpdate(booth_id)
 
 
-def appoint(ports: Ports, *, booth_id: str, role: str, person: Person, organiser: str,
-            key: str | None = None, replaces: str | None = None) -> Appointment:
+def appoint(
+    ports: Ports,
+    *,
+    booth_id: str,
+    role: str,
+    person: Person,
+    organiser: str,
+    key: str | None = None,
+    replaces: str | None = None,
+) -> Appointment:
     key = idempotency_key(organiser, key) if key else None
     vacated: list[Appointment] = []  # a replaced president, whose post is free once the save holds
 
@@ -132,8 +162,14 @@ def appoint(ports: Ports, *, booth_id: str, role: str, person: Person, organiser
         team = attempt.team
         known = {a.id for a in team.appointments}
         outgoing = team.get(replaces) if replaces else None
-        appointment = team.appoint(role=role, person=person, organiser=organiser, now=ports.clock(),
-                                   idempotency_key=key, replaces=replaces)
+        appointment = team.appoint(
+            role=role,
+            person=person,
+            organiser=organiser,
+            now=ports.clock(),
+            idempotency_key=key,
+            replaces=replaces,
+        )
         attempt.unchanged = appointment.id in known  # a retry: nothing changed
         if attempt.unchanged:
             return appointment
@@ -151,42 +187,77 @@ def appoint(ports: Ports, *, booth_id: str, role: str, person: Person, organiser
 
 
 def revoke(ports: Ports, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
-    appointment = _retrying(ports, booth_id, lambda team: team.revoke(appointment_id, organiser=organiser, now=ports.clock()))
+    appointment = _retrying(
+        ports,
+        booth_id,
+        lambda team: team.revoke(appointment_id, organiser=organiser, now=ports.clock()),
+    )
     if appointment.role == PRESIDENT:
         ports.posts.release(appointment.person.phone, appointment.id)
     return appointment
 
 
-def request_otp_again(ports: Ports, *, booth_id: str, appointment_id: str, organiser: str) -> Appointment:
-    return _retrying(ports, booth_id,
-                     lambda team: team.request_otp_again(appointment_id, organiser=organiser, now=ports.clock()))
+def request_otp_again(
+    ports: Ports, *, booth_id: str, appointment_id: str, organiser: str
+) -> Appointment:
+    return _retrying(
+        ports,
+        booth_id,
+        lambda team: team.request_otp_again(appointment_id, organiser=organiser, now=ports.clock()),
+    )
 
 
 def code_rejected(ports: Ports, *, booth_id: str, appointment_id: str) -> bool:
     """Count a wrong code against the appointment's daily allowance; True if it is now barred."""
-    return _retrying(ports, booth_id, lambda team: team.code_rejected(appointment_id, now=ports.clock()))
+    return _retrying(
+        ports, booth_id, lambda team: team.code_rejected(appointment_id, now=ports.clock())
+    )
 
 
-def unlock(ports: Ports, *, booth_id: str, appointment_id: str, organiser: str, unit: str) -> Appointment:
-    return _retrying(ports, booth_id, lambda team: team.unlock(appointment_id, organiser=organiser, unit=unit,
-                                                           now=ports.clock()))
+def unlock(
+    ports: Ports, *, booth_id: str, appointment_id: str, organiser: str, unit: str
+) -> Appointment:
+    return _retrying(
+        ports,
+        booth_id,
+        lambda team: team.unlock(appointment_id, organiser=organiser, unit=unit, now=ports.clock()),
+    )
 
 
-def otp_verified(ports: Ports, *, event_id: str, booth_id: str, appointment_id: str, request_id: str) -> bool:
+def otp_verified(
+    ports: Ports, *, event_id: str, booth_id: str, appointment_id: str, request_id: str
+) -> bool:
     """otp-verified -> appointment-verified. False for an appointment this service does not know."""
     try:
-        return _retrying(ports, booth_id, lambda team: team.confirm_otp(
-            appointment_id=appointment_id, otp_request_id=request_id, event_id=event_id, now=ports.clock()))
+        return _retrying(
+            ports,
+            booth_id,
+            lambda team: team.confirm_otp(
+                appointment_id=appointment_id,
+                otp_request_id=request_id,
+                event_id=event_id,
+                now=ports.clock(),
+            ),
+        )
     except (UnknownBooth, NotFound):
         return False
 
 
-def otp_failed(ports: Ports, *, event_id: str, booth_id: str, appointment_id: str, request_id: str,
-               reason: str) -> bool:
+def otp_failed(
+    ports: Ports, *, event_id: str, booth_id: str, appointment_id: str, request_id: str, reason: str
+) -> bool:
     try:
-        return _retrying(ports, booth_id, lambda team: team.otp_failed(
-            appointment_id=appointment_id, otp_request_id=request_id, reason=reason, event_id=event_id,
-            now=ports.clock()))
+        return _retrying(
+            ports,
+            booth_id,
+            lambda team: team.otp_failed(
+                appointment_id=appointment_id,
+                otp_request_id=request_id,
+                reason=reason,
+                event_id=event_id,
+                now=ports.clock(),
+            ),
+        )
     except (UnknownBooth, NotFound):
         return False
 
@@ -200,7 +271,9 @@ def handle(ports: Ports, command: commands.Command, who: Principal):
     return _HANDLERS[type(command)](ports, command, who)
 
 
-def _appoint_for(ports: Ports, cmd: commands.Appoint | commands.Replace, who: Principal) -> Appointment:
+def _appoint_for(
+    ports: Ports, cmd: commands.Appoint | commands.Replace, who: Principal
+) -> Appointment:
     """`appoint`, with "already president elsewhere" told only inside the organiser's unit, every
     such refusal audited, and few of them an hour (see AppointmentLimits)."""
     replaces = cmd.appointment_id if isinstance(cmd, commands.Replace) else None
@@ -209,8 +282,15 @@ def _appoint_for(ports: Ports, cmd: commands.Appoint | commands.Replace, who: Pr
     if role == PRESIDENT:
         ports.limits.may_try_president(who.subject)
     try:
-        appointment = appoint(ports, booth_id=cmd.booth_id, role=role, person=cmd.person, organiser=who.subject,
-                              key=cmd.key, replaces=replaces)
+        appointment = appoint(
+            ports,
+            booth_id=cmd.booth_id,
+            role=role,
+            person=cmd.person,
+            organiser=who.subject,
+            key=cmd.key,
+            replaces=replaces,
+        )
     except PresidentElsewhere as refused:
         president_refused(ports, who, cmd.booth_id, refused)
         raise as_seen_by(refused, who.unit) from None
@@ -218,14 +298,25 @@ def _appoint_for(ports: Ports, cmd: commands.Appoint | commands.Replace, who: Pr
     return appointment
 
 
-def president_refused(ports: Ports, who: Principal, booth_id: str, refused: PresidentElsewhere,
-                      spent_ends: bool = False) -> None:
+def president_refused(
+    ports: Ports,
+    who: Principal,
+    booth_id: str,
+    refused: PresidentElsewhere,
+    spent_ends: bool = False,
+) -> None:
     """Audit and count a refusal because the phone is a president elsewhere: each one tells
     something. With `spent_ends` (an import), Throttled once the organiser's refusals are spent."""
     # The audit line names who asked and where, never the phone.
-    log.warning("president post refused", fields={
-        "organiser": who.subject, "unit": who.unit, "booth_id": booth_id,
-        "holder_in_jurisdiction": who.may_act_in(refused.holder_booth)})
+    log.warning(
+        "president post refused",
+        fields={
+            "organiser": who.subject,
+            "unit": who.unit,
+            "booth_id": booth_id,
+            "holder_in_jurisdiction": who.may_act_in(refused.holder_booth),
+        },
+    )
     try:
         ports.limits.president_refusal(who.subject)
     except Throttled:
@@ -236,12 +327,16 @@ def president_refused(ports: Ports, who: Principal, booth_id: str, refused: Pres
 
 
 def _revoke(ports: Ports, cmd: commands.Revoke, who: Principal) -> Appointment:
-    return revoke(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+    return revoke(
+        ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject
+    )
 
 
 def _resend_code(ports: Ports, cmd: commands.ResendCode, who: Principal) -> Appointment:
     ports.limits.resend(who.subject, cmd.appointment_id)
-    return request_otp_again(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject)
+    return request_otp_again(
+        ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject
+    )
 
 
 def _verify_code(ports: Ports, cmd: commands.VerifyCode, who: Principal) -> Appointment:
@@ -253,11 +348,17 @@ def _verify_code(ports: Ports, cmd: commands.VerifyCode, who: Principal) -> Appo
     if appointment is None:
         return team.get(cmd.appointment_id)  # verified already: a retried verification
     try:
-        ports.otp.verify(request_id=appointment.otp_request_id, appointment_id=appointment.id, code=cmd.code,
-                       on_behalf_of=who.subject)
+        ports.otp.verify(
+            request_id=appointment.otp_request_id,
+            appointment_id=appointment.id,
+            code=cmd.code,
+            on_behalf_of=who.subject,
+        )
     except OtpRejected:
         code_rejected(ports, booth_id=cmd.booth_id, appointment_id=appointment.id)
-        raise CodeRejected("wrong, expired or already used; after 5 wrong tries ask for a new code", "code") from None
+        raise CodeRejected(
+            "wrong, expired or already used; after 5 wrong tries ask for a new code", "code"
+        ) from None
     deadline = time.monotonic() + ports.verification_wait_s
     while time.monotonic() < deadline:
         appointment = ports.teams.get(cmd.booth_id).get(appointment.id)
@@ -268,16 +369,35 @@ def _verify_code(ports: Ports, cmd: commands.VerifyCode, who: Principal) -> Appo
 
 
 def _unlock(ports: Ports, cmd: commands.Unlock, who: Principal) -> Appointment:
-    appointment = unlock(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id, organiser=who.subject,
-                         unit=who.unit)
-    log.info("appointment unlocked", fields={"organiser": who.subject, "unit": who.unit, "booth_id": cmd.booth_id,
-                                             "appointment_id": cmd.appointment_id})
+    appointment = unlock(
+        ports,
+        booth_id=cmd.booth_id,
+        appointment_id=cmd.appointment_id,
+        organiser=who.subject,
+        unit=who.unit,
+    )
+    log.info(
+        "appointment unlocked",
+        fields={
+            "organiser": who.subject,
+            "unit": who.unit,
+            "booth_id": cmd.booth_id,
+            "appointment_id": cmd.appointment_id,
+        },
+    )
     return appointment
 
 
-def _erase_appointment(ports: Ports, cmd: commands.EraseAppointment, who: Principal) -> tuple[str, list]:
-    erasure_id = erase_appointment(ports, booth_id=cmd.booth_id, appointment_id=cmd.appointment_id,
-                                   requested_by=who.subject, unit=who.unit)
+def _erase_appointment(
+    ports: Ports, cmd: commands.EraseAppointment, who: Principal
+) -> tuple[str, list]:
+    erasure_id = erase_appointment(
+        ports,
+        booth_id=cmd.booth_id,
+        appointment_id=cmd.appointment_id,
+        requested_by=who.subject,
+        unit=who.unit,
+    )
     return erasure_id, [(cmd.booth_id, cmd.appointment_id)]
 
 
@@ -288,15 +408,18 @@ def _erase_phone(ports: Ports, cmd: commands.ErasePhone, who: Principal) -> tupl
 # --- personal data: erasure and retention ---------------------------------------------------------
 
 
-def erase_appointment(ports: Ports, *, booth_id: str, appointment_id: str, requested_by: str,
-                      unit: str | None) -> str:
+def erase_appointment(
+    ports: Ports, *, booth_id: str, appointment_id: str, requested_by: str, unit: str | None
+) -> str:
     """An erasure request naming one appointment; returns the erasure id (its audit record)."""
     erasure_id = _open_erasure(ports, requested_by, unit, "request", "appointment")
     _erase(ports, booth_id, appointment_id, requested_by, "request", erasure_id)
     return erasure_id
 
 
-def erase_person(ports: Ports, *, phone: str, requested_by: str, unit: str) -> tuple[str, list[tuple[str, str]]]:
+def erase_person(
+    ports: Ports, *, phone: str, requested_by: str, unit: str
+) -> tuple[str, list[tuple[str, str]]]:
     """An erasure request naming a phone: every appointment of it under the requester's unit
     (HQ: everywhere). Returns the erasure id and the (booth, appointment) pairs erased."""
     erasure_id = _open_erasure(ports, requested_by, unit, "request", "phone")
@@ -316,7 +439,9 @@ def retain(ports: Ports, *, keep: timedelta, batch: int = 500) -> int:
     while teams := ports.teams.ended_before(cutoff, after=after, limit=batch):
         for team in teams:
             for appointment in team.ended_before(cutoff):
-                erasure_id = erasure_id or _open_erasure(ports, RETENTION, None, "retention", "retention")
+                erasure_id = erasure_id or _open_erasure(
+                    ports, RETENTION, None, "retention", "retention"
+                )
                 _erase(ports, team.booth_id, appointment.id, RETENTION, "retention", erasure_id)
                 erased += 1
         after = teams[-1].booth_id
@@ -328,16 +453,22 @@ RETENTION = "svc:retention"
 
 def _open_erasure(ports: Ports, requested_by: str, unit: str | None, reason: str, by: str) -> str:
     erasure_id = str(uuid.uuid4())
-    ports.erasures.opened(erasure_id, requested_by=requested_by, unit=unit, reason=reason, by=by, at=ports.clock())
+    ports.erasures.opened(
+        erasure_id, requested_by=requested_by, unit=unit, reason=reason, by=by, at=ports.clock()
+    )
     return erasure_id
 
 
-def _erase(ports: Ports, booth_id: str, appointment_id: str, by: str, reason: str, erasure_id: str) -> None:
+def _erase(
+    ports: Ports, booth_id: str, appointment_id: str, by: str, reason: str, erasure_id: str
+) -> None:
     held: dict[str, str] = {}
 
     def change(team: BoothTeam) -> Appointment:
         held["phone"] = team.get(appointment_id).person.phone
-        return team.erase(appointment_id, by=by, reason=reason, erasure_id=erasure_id, now=ports.clock())
+        return team.erase(
+            appointment_id, by=by, reason=reason, erasure_id=erasure_id, now=ports.clock()
+        )
 
     appointment = _retrying(ports, booth_id, change)
     if appointment.role == PRESIDENT and held["phone"]:
@@ -364,17 +495,22 @@ class Appointed:
     new: bool
 
 
-def appoint_rows(ports: Ports, *, booth_id: str, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
+def appoint_rows(
+    ports: Ports, *, booth_id: str, rows: list[Row], organiser: str
+) -> dict[int, Appointed | DomainError]:
     """Appoint one booth's rows of a bulk import with one read and one write of its team.
 
     Each row is checked against the same rules as a single appointment; a refused row is
     reported and the rest still apply. A row already applied (the same file again) is not new.
     """
-    return _compare_and_set(ports, booth_id, lambda attempt: _apply_rows(ports, attempt, rows, organiser))
+    return _compare_and_set(
+        ports, booth_id, lambda attempt: _apply_rows(ports, attempt, rows, organiser)
+    )
 
 
-def appoint_booths(ports: Ports, booths: list[tuple[str, list[Row]]], organiser: str
-                   ) -> dict[str, dict[int, Appointed | DomainError] | DomainError]:
+def appoint_booths(
+    ports: Ports, booths: list[tuple[str, list[Row]]], organiser: str
+) -> dict[str, dict[int, Appointed | DomainError] | DomainError]:
     """Appoint many booths' rows of a bulk import; by booth id, each row's outcome (or the
     refusal of the whole booth, e.g. an unknown one).
 
@@ -389,10 +525,15 @@ def appoint_booths(ports: Ports, booths: list[tuple[str, list[Row]]], organiser:
     for booth_id, rows in booths:
         unit = units.get(booth_id)
         if unit is None:
-            results[booth_id] = UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
+            results[booth_id] = UnknownBooth(
+                f"{booth_id} is not a booth in the organisation's registry", "booth_id"
+            )
             continue
-        team = BoothTeam(booth_id=booth_id, booth_path=booth_path(booth_id),
-                         rules=ports.teams.rules_for(unit["state"]))
+        team = BoothTeam(
+            booth_id=booth_id,
+            booth_path=booth_path(booth_id),
+            rules=ports.teams.rules_for(unit["state"]),
+        )
         drafts[booth_id] = (team, _draft(team, rows, organiser, ports.clock()))
     one_by_one = _claim_presidents(ports, drafts)
     fresh = [team for booth_id, (team, _) in drafts.items() if booth_id not in one_by_one]
@@ -402,18 +543,24 @@ def appoint_booths(ports: Ports, booths: list[tuple[str, list[Row]]], organiser:
             ports.posts.release(president.person.phone, president.id)
     rows_of = dict(booths)
     for booth_id, (_, outcome) in drafts.items():
-        results[booth_id] = (appoint_rows(ports, booth_id=booth_id, rows=rows_of[booth_id], organiser=organiser)
-                             if booth_id in one_by_one else outcome)
+        results[booth_id] = (
+            appoint_rows(ports, booth_id=booth_id, rows=rows_of[booth_id], organiser=organiser)
+            if booth_id in one_by_one
+            else outcome
+        )
     return results
 
 
-def _draft(team: BoothTeam, rows: list[Row], organiser: str, now: datetime) -> dict[int, Appointed | DomainError]:
+def _draft(
+    team: BoothTeam, rows: list[Row], organiser: str, now: datetime
+) -> dict[int, Appointed | DomainError]:
     """Apply rows to a new team in memory: each row appointed or refused by the team's rules."""
     outcome: dict[int, Appointed | DomainError] = {}
     for row in rows:
         try:
-            outcome[row.number] = Appointed(team.appoint(role=row.role, person=row.person, organiser=organiser,
-                                                         now=now), True)
+            outcome[row.number] = Appointed(
+                team.appoint(role=row.role, person=row.person, organiser=organiser, now=now), True
+            )
         except DomainError as refused:
             outcome[row.number] = refused
     return outcome
@@ -426,19 +573,25 @@ def _claim_presidents(ports: Ports, drafts: dict[str, tuple[BoothTeam, dict]]) -
     one_by_one = set()
     for booth_id, president in presidents.items():
         if president.person.phone in seen:
-            one_by_one.add(booth_id)  # the same person twice in a file: judged after the first is saved
+            one_by_one.add(
+                booth_id
+            )  # the same person twice in a file: judged after the first is saved
         seen.add(president.person.phone)
     claims = [(p.person.phone, b, p.id) for b, p in presidents.items() if b not in one_by_one]
     taken = ports.posts.claim_new(claims)
     return one_by_one | {booth_id for phone, booth_id, _ in claims if phone in taken}
 
 
-def _apply_rows(ports: Ports, attempt: Attempt, rows: list[Row], organiser: str) -> dict[int, Appointed | DomainError]:
+def _apply_rows(
+    ports: Ports, attempt: Attempt, rows: list[Row], organiser: str
+) -> dict[int, Appointed | DomainError]:
     team, outcome = attempt.team, {}
     known = {a.id for a in team.appointments}
     for row in rows:
         try:
-            appointment = team.appoint(role=row.role, person=row.person, organiser=organiser, now=ports.clock())
+            appointment = team.appoint(
+                role=row.role, person=row.person, organiser=organiser, now=ports.clock()
+            )
         except DomainError as refused:
             outcome[row.number] = refused
             continue
@@ -453,7 +606,12 @@ def _apply_rows(ports: Ports, attempt: Attempt, rows: list[Row], organiser: str)
 
 
 _HANDLERS = {
-    commands.Appoint: _appoint_for, commands.Replace: _appoint_for, commands.Revoke: _revoke,
-    commands.ResendCode: _resend_code, commands.VerifyCode: _verify_code, commands.Unlock: _unlock,
-    commands.EraseAppointment: _erase_appointment, commands.ErasePhone: _erase_phone,
+    commands.Appoint: _appoint_for,
+    commands.Replace: _appoint_for,
+    commands.Revoke: _revoke,
+    commands.ResendCode: _resend_code,
+    commands.VerifyCode: _verify_code,
+    commands.Unlock: _unlock,
+    commands.EraseAppointment: _erase_appointment,
+    commands.ErasePhone: _erase_phone,
 }

@@ -18,7 +18,10 @@ def normalise_mobile(raw: str, region: str = "IN") -> str:
         raise InvalidPhone(f"not a {region} number")
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone("not a valid number")
-    if phonenumbers.number_type(number) not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if phonenumbers.number_type(number) not in (
+        PhoneNumberType.MOBILE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
         raise InvalidPhone("not a mobile number (codes are sent by SMS or WhatsApp)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

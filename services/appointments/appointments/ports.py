@@ -33,10 +33,14 @@ class TeamStore(Protocol):
     def with_phone(self, phone: str, unit_id: str) -> list[str]:
         """The booths under `unit_id` whose team has (or had) this phone."""
 
-    def ended_before(self, cutoff: datetime, *, after: str = "", limit: int = 500) -> list[BoothTeam]:
+    def ended_before(
+        self, cutoff: datetime, *, after: str = "", limit: int = 500
+    ) -> list[BoothTeam]:
         """Teams, by booth id from `after`, with an ended appointment still naming its person."""
 
-    def teams_under(self, unit_id: str, *, after: str = "", limit: int = 200) -> list[BoothTeam]: ...
+    def teams_under(
+        self, unit_id: str, *, after: str = "", limit: int = 200
+    ) -> list[BoothTeam]: ...
 
 
 class PresidentPostRegister(Protocol):
@@ -52,8 +56,16 @@ class PresidentPostRegister(Protocol):
 
 
 class ErasureTrail(Protocol):
-    def opened(self, erasure_id: str, *, requested_by: str, unit: str | None, reason: str, by: str,
-               at: datetime) -> None: ...
+    def opened(
+        self,
+        erasure_id: str,
+        *,
+        requested_by: str,
+        unit: str | None,
+        reason: str,
+        by: str,
+        at: datetime,
+    ) -> None: ...
 
     def erased(self, erasure_id: str, booth_id: str, appointment_id: str) -> None: ...
 
@@ -94,4 +106,6 @@ class OtpRejected(Exception):
 class CodeChecker(Protocol):
     """The OTP service: checks a code, or raises OtpRejected, OtpThrottled or OtpUnavailable."""
 
-    def verify(self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str) -> None: ...
+    def verify(
+        self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str
+    ) -> None: ...

@@ -46,8 +46,12 @@ class Counts:
 def stores(db: Database, personal: PersonalData) -> dict:
     """Every store holding sealed fields, in the order a pass visits them."""
     teams = BoothTeams(db, rules_for, personal)
-    return {"booth_teams": teams,
-            "verified_recipients": RecipientDirectory(db, OrgRegistry(db), lambda s: rules_for(s).roles, personal)}
+    return {
+        "booth_teams": teams,
+        "verified_recipients": RecipientDirectory(
+            db, OrgRegistry(db), lambda s: rules_for(s).roles, personal
+        ),
+    }
 
 
 def reseal(db: Database, personal: PersonalData, *, batch: int) -> dict[str, Counts]:
@@ -65,10 +69,16 @@ def reseal(db: Database, personal: PersonalData, *, batch: int) -> dict[str, Cou
         while (page := store.reseal_page(after=after, limit=batch)).last is not None:
             counts[name].add(page)
             after = page.last
-            db.personal_data_meta.replace_one({"_id": PROGRESS}, {"_id": PROGRESS, "key": current, "store": name,
-                                                                  "after": after}, upsert=True)
-    db.personal_data_meta.replace_one({"_id": PROGRESS}, {"_id": PROGRESS, "key": current, "store": "done",
-                                                          "after": ""}, upsert=True)
+            db.personal_data_meta.replace_one(
+                {"_id": PROGRESS},
+                {"_id": PROGRESS, "key": current, "store": name, "after": after},
+                upsert=True,
+            )
+    db.personal_data_meta.replace_one(
+        {"_id": PROGRESS},
+        {"_id": PROGRESS, "key": current, "store": "done", "after": ""},
+        upsert=True,
+    )
     return counts
 
 
@@ -78,27 +88,40 @@ def in_use(db: Database, personal: PersonalData, key_id: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m appointments.rekey", description=__doc__.split("\n")[0])
-    parser.add_argument("--retire", metavar="KEY_ID", help="only check whether this key still seals anything")
-    parser.add_argument("--batch", type=int, default=200, help="booth teams (or seat documents) a page")
+    parser = argparse.ArgumentParser(
+        prog="python -m appointments.rekey", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--retire", metavar="KEY_ID", help="only check whether this key still seals anything"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=200, help="booth teams (or seat documents) a page"
+    )
     args = parser.parse_args(argv)
     settings = AppointmentsSettings()
     personal = personal_data(settings)
     db = mongo_client(settings)[settings.mongo_db]
     if args.retire is None:
         for name, c in reseal(db, personal, batch=args.batch).items():
-            print(f"{name}: {c.scanned} read, {c.resealed} re-sealed under key {personal.cipher.current}, "
-                  f"{c.raced} changed meanwhile and read again")
+            print(
+                f"{name}: {c.scanned} read, {c.resealed} re-sealed under key {personal.cipher.current}, "
+                f"{c.raced} changed meanwhile and read again"
+            )
         return 0
     if args.retire == personal.cipher.current:
         print(f"key {args.retire} is the current key: make another current (a new last line) first")
         return 2
     used = in_use(db, personal, args.retire)
     if any(used.values()):
-        print(f"key {args.retire} is still in use: " + ", ".join(f"{n}: {c} fields" for n, c in used.items() if c)
-              + "; run `make rekey` first")
+        print(
+            f"key {args.retire} is still in use: "
+            + ", ".join(f"{n}: {c} fields" for n, c in used.items() if c)
+            + "; run `make rekey` first"
+        )
         return 1
-    print(f"key {args.retire} seals nothing stored: its line can be removed from PERSONAL_DATA_KEYS")
+    print(
+        f"key {args.retire} seals nothing stored: its line can be removed from PERSONAL_DATA_KEYS"
+    )
     return 0
 
 

@@ -38,7 +38,7 @@ KEEP_ALIVE_S = 15.0
 # The page, its script and its styles come from here only; nothing inline, nothing third-party.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                               "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -65,14 +65,18 @@ def _organiser(auth: Authenticator, token: str | None) -> tuple[Principal, float
 
 def _require_view(viewer: Viewer, unit_id: str) -> None:
     if not domain.may_view(viewer.unit, unit_id):
-        raise forbidden("outside-jurisdiction",
-                        f"{unit_id} is outside your unit {viewer.unit}; you see only your own unit's subtree")
+        raise forbidden(
+            "outside-jurisdiction",
+            f"{unit_id} is outside your unit {viewer.unit}; you see only your own unit's subtree",
+        )
 
 
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: str = Field(min_length=20, max_length=8000, description="An organiser's bearer token (a JWT)")
+    token: str = Field(
+        min_length=20, max_length=8000, description="An organiser's bearer token (a JWT)"
+    )
 
 
 class SessionRead(BaseModel):
@@ -109,8 +113,15 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         now = time.time()
         expires = domain.session_ends(token_expires, now, settings.session_hours * 3600)
         session_id = adapters.sessions.open(who, expires, who.scopes & exchange.SCOPES)
-        response.set_cookie(cookie, session_id, max_age=max(1, int(expires - now)), httponly=True,
-                            samesite="strict", secure=settings.secure_cookie, path="/")
+        response.set_cookie(
+            cookie,
+            session_id,
+            max_age=max(1, int(expires - now)),
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookie,
+            path="/",
+        )
         log.info("signed in", fields={"unit": who.unit, "subject": who.subject})
         return SessionRead(unit=who.unit, role=who.role)
 
@@ -124,7 +135,9 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         session_id = request.cookies.get(cookie)
         if session_id:
             adapters.sessions.close(session_id)
-        response.delete_cookie(cookie, httponly=True, samesite="strict", secure=settings.secure_cookie, path="/")
+        response.delete_cookie(
+            cookie, httponly=True, samesite="strict", secure=settings.secure_cookie, path="/"
+        )
 
     @router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
     async def coverage(unit_id: str, viewer: SignedIn):
@@ -133,39 +146,59 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         return await _analytics(adapters, f"/coverage/{unit_id}", viewer)
 
     @router.get("/api/coverage/{unit_id}/directives", responses=problems(404, 503))
-    async def directives(unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10):
+    async def directives(
+        unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    ):
         """The latest directives issued in or aimed into the unit, with their delivered/acknowledged shares."""
         _require_view(viewer, unit_id)
-        return await _analytics(adapters, f"/coverage/{unit_id}/directives", viewer, {"limit": limit})
+        return await _analytics(
+            adapters, f"/coverage/{unit_id}/directives", viewer, {"limit": limit}
+        )
 
     @router.get("/api/coverage/{unit_id}/booths-without-president", responses=problems(404, 503))
-    async def booths_without_president(unit_id: str, viewer: SignedIn,
-                                       limit: Annotated[int, Query(ge=1, le=5000)] = 500):
+    async def booths_without_president(
+        unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+    ):
         """Booths of a mandal-sized unit still without a verified president."""
         _require_view(viewer, unit_id)
-        return await _analytics(adapters, f"/coverage/{unit_id}/booths-without-president", viewer, {"limit": limit})
+        return await _analytics(
+            adapters, f"/coverage/{unit_id}/booths-without-president", viewer, {"limit": limit}
+        )
 
-    @router.get("/api/live/{unit_id}", response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}}}, **problems(503)})
+    @router.get(
+        "/api/live/{unit_id}",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, **problems(503)},
+    )
     async def live(unit_id: str, viewer: SignedIn, request: Request):
         """Server-sent events: `coverage` for the unit and each child as its numbers change."""
         _require_view(viewer, unit_id)
         listener = adapters.live.listen(unit_id, depth=domain.LIVE_DEPTH)
-        return StreamingResponse(_changes(adapters, auth, listener, unit_id, viewer, request),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _changes(adapters, auth, listener, unit_id, viewer, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     return router
 
 
-async def _changes(adapters: Adapters, auth: Authenticator, listener, unit_id: str, viewer: Viewer,
-                   request: Request):
+async def _changes(
+    adapters: Adapters,
+    auth: Authenticator,
+    listener,
+    unit_id: str,
+    viewer: Viewer,
+    request: Request,
+):
     try:
         yield "retry: 3000\n\n"
         yield domain.sse_frame("ready", {"unit_id": unit_id})
         recheck_at = time.monotonic() + KEEP_ALIVE_S
         while not await request.is_disconnected():
-            left = viewer.expires - time.time()  # a busy stream must end on time too, not only a quiet one
+            left = (
+                viewer.expires - time.time()
+            )  # a busy stream must end on time too, not only a quiet one
             if time.monotonic() >= recheck_at:
                 recheck_at = time.monotonic() + KEEP_ALIVE_S
                 left = left if await asyncio.to_thread(_still_valid, adapters, auth, viewer) else 0
@@ -197,13 +230,20 @@ def _still_valid(adapters: Adapters, auth: Authenticator, viewer: Viewer) -> boo
         return False
 
 
-async def _analytics(adapters: Adapters, path: str, viewer: Viewer, params: dict[str, Any] | None = None) -> Any:
+async def _analytics(
+    adapters: Adapters, path: str, viewer: Viewer, params: dict[str, Any] | None = None
+) -> Any:
     token = adapters.exchanger.narrowed(viewer.who, expires=viewer.expires)
     try:
         return await adapters.analytics.get(path, token, params)
     except AnalyticsUnavailable as exc:
-        raise ProblemError(503, "dependency-unavailable", "A dependency is unavailable",
-                           f"the coverage service did not answer ({exc})", headers={"Retry-After": "2"}) from None
+        raise ProblemError(
+            503,
+            "dependency-unavailable",
+            "A dependency is unavailable",
+            f"the coverage service did not answer ({exc})",
+            headers={"Retry-After": "2"},
+        ) from None
 
 
 async def _security_headers(request: Request, call_next):
@@ -215,10 +255,15 @@ async def _security_headers(request: Request, call_next):
 
 def create_dashboard_app(adapters: Adapters) -> FastAPI:
     settings = adapters.settings
-    app = create_app(service="dashboard", settings=settings, checks=adapters.checks,
-                     routers=[dashboard_router(adapters, Authenticator(settings))],
-                     on_startup=adapters.start, on_shutdown=adapters.stop,
-                     bodies=BodyRules(open_paths=(r"/api/session",)))  # signing in brings the token in its body
+    app = create_app(
+        service="dashboard",
+        settings=settings,
+        checks=adapters.checks,
+        routers=[dashboard_router(adapters, Authenticator(settings))],
+        on_startup=adapters.start,
+        on_shutdown=adapters.stop,
+        bodies=BodyRules(open_paths=(r"/api/session",)),
+    )  # signing in brings the token in its body
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(_security_headers)
     return app

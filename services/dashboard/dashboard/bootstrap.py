@@ -45,4 +45,5 @@ def bootstrap(settings: DashboardSettings) -> Adapters:
 def _alive(url: str, timeout_s: float) -> Check:
     def check() -> None:
         httpx.get(url, timeout=timeout_s).raise_for_status()
+
     return check

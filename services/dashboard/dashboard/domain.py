@@ -13,8 +13,16 @@ SESSION_COOKIE = "sangathan_session"
 HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 # What a live change carries to the page: numbers only (the coverage-updated contract has no
 # personal data, and nothing else is passed on).
-COVERAGE_FIELDS = ("unit_id", "level", "booths_total", "booths_with_verified_president", "booths_complete",
-                   "booths_with_whatsapp_pramukh", "verified_appointees", "as_of")
+COVERAGE_FIELDS = (
+    "unit_id",
+    "level",
+    "booths_total",
+    "booths_with_verified_president",
+    "booths_complete",
+    "booths_with_whatsapp_pramukh",
+    "verified_appointees",
+    "as_of",
+)
 # A page shows a unit and its children: those are the changes it is sent.
 LIVE_DEPTH = 1
 

@@ -28,9 +28,13 @@ class DashboardSettings(PlatformSettings):
     @model_validator(mode="after")
     def _production_is_https(self) -> "DashboardSettings":
         if self.environment == "production" and self.https is False:
-            raise ValueError("DASHBOARD_HTTPS=false is refused in production: its cookie is always __Host- and Secure")
+            raise ValueError(
+                "DASHBOARD_HTTPS=false is refused in production: its cookie is always __Host- and Secure"
+            )
         if self.environment == "production" and self.exchange_key_file is None:
-            raise ValueError("set DASHBOARD_EXCHANGE_KEY_FILE (the dashboard's signing key) in production")
+            raise ValueError(
+                "set DASHBOARD_EXCHANGE_KEY_FILE (the dashboard's signing key) in production"
+            )
         return self
 
     @property

@@ -60,19 +60,31 @@ def bootstrap(
         delivery, sink = notifier_channel(settings, client)
     if delivery is None:
         if settings.environment != "development":
-            raise RuntimeError("OTP_DELIVERY=dev-sink keeps codes readable in Redis: development only; "
-                               "production needs a real channel")
-        sink = delivery = RedisStreamSink(client, key=f"{settings.redis_prefix}dev-sink", maxlen=settings.dev_sink_maxlen,
-                                          ttl_s=settings.dev_sink_ttl_s, prefixes=settings.allowed_prefixes)
+            raise RuntimeError(
+                "OTP_DELIVERY=dev-sink keeps codes readable in Redis: development only; "
+                "production needs a real channel"
+            )
+        sink = delivery = RedisStreamSink(
+            client,
+            key=f"{settings.redis_prefix}dev-sink",
+            maxlen=settings.dev_sink_maxlen,
+            ttl_s=settings.dev_sink_ttl_s,
+            prefixes=settings.allowed_prefixes,
+        )
     if publisher is None:
         topic = settings.results_topic
-        publisher = otp_events.publisher(settings.kafka_bootstrap, settings.publish_timeout_s,
-                                         topic_for=(lambda _: topic) if topic else None)
+        publisher = otp_events.publisher(
+            settings.kafka_bootstrap,
+            settings.publish_timeout_s,
+            topic_for=(lambda _: topic) if topic else None,
+        )
     stopping = threading.Event()
     ports = Ports(
         policy=Policy.from_settings(settings),
         key=hmac_key(settings),
-        store=RedisCodeStore(client, prefix=settings.redis_prefix, send_window_s=settings.send_window_s),
+        store=RedisCodeStore(
+            client, prefix=settings.redis_prefix, send_window_s=settings.send_window_s
+        ),
         delivery=delivery,
         events=otp_events.OtpEvents(publisher),
         clock=time.time,
@@ -84,8 +96,14 @@ def bootstrap(
         # A delivery may be tried again for as long as its code lives: the group must not think the
         # consumer dead meanwhile (librdkafka's default allows 5 minutes between polls).
         poll_interval_ms = (settings.code_ttl_s + 120) * 1000
-        return EventConsumer(settings.kafka_bootstrap, GROUP_ID, [topics.OTP_REQUESTS], event_handler(ports),
-                             max_attempts=HANDLER_ATTEMPTS, config={"max.poll.interval.ms": poll_interval_ms})
+        return EventConsumer(
+            settings.kafka_bootstrap,
+            GROUP_ID,
+            [topics.OTP_REQUESTS],
+            event_handler(ports),
+            max_attempts=HANDLER_ATTEMPTS,
+            config={"max.poll.interval.ms": poll_interval_ms},
+        )
 
     return Adapters(
         settings=settings,
@@ -98,5 +116,7 @@ def bootstrap(
         },
         stopping=stopping,
         # No consumer: this process sends no codes (tests of the HTTP side).
-        background=[consuming("otp-consumer", make_consumer, RESTART_PAUSE_S)] if consume and settings.consume else [],
+        background=[consuming("otp-consumer", make_consumer, RESTART_PAUSE_S)]
+        if consume and settings.consume
+        else [],
     )

@@ -22,8 +22,12 @@ def to_command(event: Event) -> SendCode | None:
         return None  # a type this service does not act on
     data = event.data
     return SendCode(
-        request_id=data["request_id"], appointment_id=data["appointment_id"], booth_id=data["booth_id"],
-        phone=data["phone"], channel=data["channel"], locale=data["locale"],
+        request_id=data["request_id"],
+        appointment_id=data["appointment_id"],
+        booth_id=data["booth_id"],
+        phone=data["phone"],
+        channel=data["channel"],
+        locale=data["locale"],
         requested_at=datetime.fromisoformat(data["requested_at"]).timestamp(),
     )
 
@@ -33,4 +37,5 @@ def event_handler(ports: handlers.Ports) -> Callable[[Event], None]:
         command = to_command(event)
         if command is not None:
             handlers.send_code(command, ports)
+
     return handle

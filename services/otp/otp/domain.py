@@ -41,7 +41,7 @@ class Policy:
 
 def new_code(digits: int, randbelow: Callable[[int], int] = secrets.randbelow) -> str:
     """A uniformly random code of `digits` digits, leading zeros kept (000042 is a code)."""
-    return f"{randbelow(10 ** digits):0{digits}d}"
+    return f"{randbelow(10**digits):0{digits}d}"
 
 
 def code_digest(key: bytes, *, request_id: str, appointment_id: str, code: str) -> str:
@@ -100,15 +100,17 @@ def message_text(code: str, locale: str, ttl_s: int) -> str:
     """The message, worded like a registered DLT template (fixed text, one variable)."""
     minutes = math.ceil(ttl_s / 60)
     if locale.split("-")[0] == "hi":
-        return (f"{code} आपका संगठन सत्यापन कोड है। यह {minutes} मिनट में समाप्त हो जाएगा। "
-                "इसे किसी के साथ साझा न करें।")
+        return (
+            f"{code} आपका संगठन सत्यापन कोड है। यह {minutes} मिनट में समाप्त हो जाएगा। "
+            "इसे किसी के साथ साझा न करें।"
+        )
     return f"{code} is your Sangathan verification code. It expires in {minutes} minutes. Do not share it."
 
 
 def mask_phone(phone: str, prefixes: Sequence[str] = ("+91",)) -> str:
     """+919876543210 -> +91********10: enough to tell two numbers apart, not to dial one."""
     prefix = next((p for p in prefixes if phone.startswith(p)), phone[:3])
-    rest = phone[len(prefix):]
+    rest = phone[len(prefix) :]
     return prefix + "*" * max(len(rest) - 2, 0) + rest[-2:]
 
 
@@ -135,8 +137,15 @@ class CodeRecord:
     state: State = State.LIVE
 
 
-def delivery_retry_delay(attempt: int, *, now: float, expires_at: float, ttl_s: int,
-                         first_s: float = 1.0, cap_s: float = 10.0) -> float | None:
+def delivery_retry_delay(
+    attempt: int,
+    *,
+    now: float,
+    expires_at: float,
+    ttl_s: int,
+    first_s: float = 1.0,
+    cap_s: float = 10.0,
+) -> float | None:
     """How long to wait before delivery attempt `attempt + 1` after a transient failure (1 s,
     doubling, at most `cap_s`), or None once a code delivered after the wait would have less than
     a tenth of its life left: better report it undeliverable than send a code about to die."""
@@ -144,13 +153,19 @@ def delivery_retry_delay(attempt: int, *, now: float, expires_at: float, ttl_s: 
     return delay if now + delay < expires_at - ttl_s / 10 else None
 
 
-def issue(*, request_id: str, appointment_id: str, booth_id: str, digest: str, now: float, policy: Policy) -> CodeRecord:
-    return CodeRecord(request_id, appointment_id, booth_id, digest, policy.max_attempts, now + policy.code_ttl_s)
+def issue(
+    *, request_id: str, appointment_id: str, booth_id: str, digest: str, now: float, policy: Policy
+) -> CodeRecord:
+    return CodeRecord(
+        request_id, appointment_id, booth_id, digest, policy.max_attempts, now + policy.code_ttl_s
+    )
 
 
 class Outcome(str, Enum):
     VERIFIED = "verified"
-    REJECTED = "rejected"  # wrong, unknown, replaced, used, locked or expired before: all look alike
+    REJECTED = (
+        "rejected"  # wrong, unknown, replaced, used, locked or expired before: all look alike
+    )
     LOCKED = "locked"  # this wrong try was the last one allowed
     EXPIRED = "expired"  # first try after the code's time ran out
 

@@ -19,7 +19,14 @@ from otp import domain
 from otp.commands import SendCode, VerifyCode
 from otp.domain import Attempt, Outcome, Policy
 from otp.metrics import CODES_SENT, DELIVERY_RETRIES, LOCKS, SENDS_REJECTED, VERIFICATIONS
-from otp.ports import CodeStore, DeliveryChannel, DeliveryUnavailable, EventsUnavailable, Failure, ResultEvents
+from otp.ports import (
+    CodeStore,
+    DeliveryChannel,
+    DeliveryUnavailable,
+    EventsUnavailable,
+    Failure,
+    ResultEvents,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -60,13 +67,24 @@ def send_code(cmd: SendCode, ports: Ports) -> None:
     """Issue and deliver a code for an otp-requested event, at most once per request_id."""
     now, policy = ports.clock(), ports.policy
     code = domain.new_code(policy.code_digits, ports.randbelow)
-    digest = domain.code_digest(ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=code)
-    record = domain.issue(request_id=cmd.request_id, appointment_id=cmd.appointment_id, booth_id=cmd.booth_id,
-                          digest=digest, now=now, policy=policy)
+    digest = domain.code_digest(
+        ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=code
+    )
+    record = domain.issue(
+        request_id=cmd.request_id,
+        appointment_id=cmd.appointment_id,
+        booth_id=cmd.booth_id,
+        digest=digest,
+        now=now,
+        policy=policy,
+    )
     sent = ports.store.record_send(
-        record=record, phone_key=domain.phone_key(ports.key, cmd.phone), now=now,
-        refuse=lambda sends: domain.refuse_send(phone=cmd.phone, requested_at=cmd.requested_at, sends=sends,
-                                                now=now, policy=policy),
+        record=record,
+        phone_key=domain.phone_key(ports.key, cmd.phone),
+        now=now,
+        refuse=lambda sends: domain.refuse_send(
+            phone=cmd.phone, requested_at=cmd.requested_at, sends=sends, now=now, policy=policy
+        ),
     )
     failure = _deliver(cmd, code, record.expires_at, ports) if sent.issued else sent.failure
     if failure is None:
@@ -76,8 +94,13 @@ def send_code(cmd: SendCode, ports: Ports) -> None:
         log.info("no code sent", fields={**_ids(cmd), "why": failure.refusal or failure.reason})
     # Also for a duplicate: the first attempt may have died before Kafka confirmed the event;
     # it carries the same id, so consumers drop a copy.
-    ports.events.failed(request_id=cmd.request_id, appointment_id=cmd.appointment_id, booth_id=cmd.booth_id,
-                        reason=failure.reason, at=failure.at)
+    ports.events.failed(
+        request_id=cmd.request_id,
+        appointment_id=cmd.appointment_id,
+        booth_id=cmd.booth_id,
+        reason=failure.reason,
+        at=failure.at,
+    )
 
 
 def _deliver(cmd: SendCode, code: str, expires_at: float, ports: Ports) -> Failure | None:
@@ -85,20 +108,38 @@ def _deliver(cmd: SendCode, code: str, expires_at: float, ports: Ports) -> Failu
     attempt = 1
     while True:
         try:
-            ports.delivery.deliver(request_id=cmd.request_id, appointment_id=cmd.appointment_id,
-                                   booth_id=cmd.booth_id, phone=cmd.phone, channel=cmd.channel, locale=cmd.locale,
-                                   text=text)
+            ports.delivery.deliver(
+                request_id=cmd.request_id,
+                appointment_id=cmd.appointment_id,
+                booth_id=cmd.booth_id,
+                phone=cmd.phone,
+                channel=cmd.channel,
+                locale=cmd.locale,
+                text=text,
+            )
             break
         except DeliveryUnavailable as exc:
-            delay = domain.delivery_retry_delay(attempt, now=ports.clock(), expires_at=expires_at,
-                                                ttl_s=ports.policy.code_ttl_s)
-            if delay is None or ports.wait(delay):  # the code is nearly dead, or the service stopping
+            delay = domain.delivery_retry_delay(
+                attempt, now=ports.clock(), expires_at=expires_at, ttl_s=ports.policy.code_ttl_s
+            )
+            if delay is None or ports.wait(
+                delay
+            ):  # the code is nearly dead, or the service stopping
                 return _undeliverable(cmd, ports, exc, attempt)
             DELIVERY_RETRIES.inc()
-            log.info("delivery unavailable; trying again", fields={
-                **_ids(cmd), "error_class": type(exc).__name__, "attempt": attempt, "retry_in_s": delay})
+            log.info(
+                "delivery unavailable; trying again",
+                fields={
+                    **_ids(cmd),
+                    "error_class": type(exc).__name__,
+                    "attempt": attempt,
+                    "retry_in_s": delay,
+                },
+            )
             attempt += 1
-        except Exception as exc:  # the channel's refusal: the code is withdrawn, the request reported
+        except (
+            Exception
+        ) as exc:  # the channel's refusal: the code is withdrawn, the request reported
             return _undeliverable(cmd, ports, exc, attempt)
     CODES_SENT.labels(cmd.channel).inc()
     log.info("code sent", fields={**_ids(cmd), "channel": cmd.channel})
@@ -106,7 +147,10 @@ def _deliver(cmd: SendCode, code: str, expires_at: float, ports: Ports) -> Failu
 
 
 def _undeliverable(cmd: SendCode, ports: Ports, exc: Exception, attempts: int) -> Failure:
-    log.warning("delivery failed", fields={**_ids(cmd), "error_class": type(exc).__name__, "attempts": attempts})
+    log.warning(
+        "delivery failed",
+        fields={**_ids(cmd), "error_class": type(exc).__name__, "attempts": attempts},
+    )
     return ports.store.mark_undeliverable(cmd.request_id, ports.clock())
 
 
@@ -126,9 +170,14 @@ def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
         VERIFICATIONS.labels("throttled").inc()
         raise Throttled(max(1, math.ceil(retry_after)))
     # Hashed whether or not the request is known, so an unknown one costs what a known one does.
-    digest = domain.code_digest(ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=cmd.code)
+    digest = domain.code_digest(
+        ports.key, request_id=cmd.request_id, appointment_id=cmd.appointment_id, code=cmd.code
+    )
     attempt = ports.store.attempt(
-        cmd.request_id, lambda record: domain.try_code(record, appointment_id=cmd.appointment_id, digest=digest, now=now),
+        cmd.request_id,
+        lambda record: domain.try_code(
+            record, appointment_id=cmd.appointment_id, digest=digest, now=now
+        ),
         seen=record,
     )
     try:
@@ -136,10 +185,15 @@ def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
     except EventsUnavailable:
         ports.store.put_back(attempt)
         VERIFICATIONS.labels("unavailable").inc()
-        log.warning("outcome not published; try put back", fields={**_ids(cmd), "outcome": attempt.outcome.value})
+        log.warning(
+            "outcome not published; try put back",
+            fields={**_ids(cmd), "outcome": attempt.outcome.value},
+        )
         raise Unavailable() from None
     VERIFICATIONS.labels(attempt.outcome.value).inc()
-    log.info("verification", fields={**_ids(cmd), "outcome": attempt.outcome.value, "caller": cmd.caller})
+    log.info(
+        "verification", fields={**_ids(cmd), "outcome": attempt.outcome.value, "caller": cmd.caller}
+    )
     if attempt.outcome is not Outcome.VERIFIED:
         raise CodeRejected()
     return attempt.after
@@ -148,11 +202,20 @@ def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
 def _announce(attempt: Attempt, events: ResultEvents, now: float) -> None:
     record = attempt.after
     if attempt.outcome is Outcome.VERIFIED:
-        events.verified(request_id=record.request_id, appointment_id=record.appointment_id,
-                        booth_id=record.booth_id, at=now)
+        events.verified(
+            request_id=record.request_id,
+            appointment_id=record.appointment_id,
+            booth_id=record.booth_id,
+            at=now,
+        )
     elif attempt.outcome in (Outcome.LOCKED, Outcome.EXPIRED):
-        events.failed(request_id=record.request_id, appointment_id=record.appointment_id,
-                      booth_id=record.booth_id, reason=attempt.outcome.value, at=now)
+        events.failed(
+            request_id=record.request_id,
+            appointment_id=record.appointment_id,
+            booth_id=record.booth_id,
+            reason=attempt.outcome.value,
+            at=now,
+        )
         if attempt.outcome is Outcome.LOCKED:
             LOCKS.inc()
 

@@ -34,8 +34,14 @@ class CodeStore(Protocol):
     """Codes, their outcomes, the phones' send history and the callers' counts. Every step that
     reads and writes is atomic against other processes of the service."""
 
-    def record_send(self, *, record: CodeRecord, phone_key: str, now: float,
-                    refuse: Callable[[list[float]], Refusal | None]) -> Sent:
+    def record_send(
+        self,
+        *,
+        record: CodeRecord,
+        phone_key: str,
+        now: float,
+        refuse: Callable[[list[float]], Refusal | None],
+    ) -> Sent:
         """Issue `record` unless its request was handled before or `refuse` (given the phone's
         recent send times) says no. A new code replaces the appointment's previous one."""
 
@@ -44,13 +50,18 @@ class CodeStore(Protocol):
 
     def load(self, request_id: str) -> CodeRecord | None: ...
 
-    def count_calls_and_load(self, callers: list[str], request_id: str, now: float,
-                             window_s: int = 60) -> tuple[list[int], float, CodeRecord | None]:
+    def count_calls_and_load(
+        self, callers: list[str], request_id: str, now: float, window_s: int = 60
+    ) -> tuple[list[int], float, CodeRecord | None]:
         """One call counted for each caller in the current fixed window, and the record loaded:
         (calls so far by each, seconds left in the window, the record)."""
 
-    def attempt(self, request_id: str, decide: Callable[[CodeRecord | None], Attempt],
-                seen: CodeRecord | None | object = ...) -> Attempt:
+    def attempt(
+        self,
+        request_id: str,
+        decide: Callable[[CodeRecord | None], Attempt],
+        seen: CodeRecord | None | object = ...,
+    ) -> Attempt:
         """Decide one try on the stored record and store the result, as one atomic step; `seen`
         is the record just read, if it was (decided again if it changed meanwhile)."""
 
@@ -64,8 +75,17 @@ class DeliveryUnavailable(Exception):
 
 
 class DeliveryChannel(Protocol):
-    def deliver(self, *, request_id: str, appointment_id: str, booth_id: str, phone: str,
-                channel: str, locale: str, text: str) -> None:
+    def deliver(
+        self,
+        *,
+        request_id: str,
+        appointment_id: str,
+        booth_id: str,
+        phone: str,
+        channel: str,
+        locale: str,
+        text: str,
+    ) -> None:
         """Hand the message over for sending; DeliveryUnavailable if the channel cannot take it
         now, any other exception if it will not."""
 
@@ -78,8 +98,12 @@ class ResultEvents(Protocol):
     """otp-verified and otp-failed, each returned from only once the broker has it
     (EventsUnavailable otherwise)."""
 
-    def verified(self, *, request_id: str, appointment_id: str, booth_id: str, at: float) -> None: ...
+    def verified(
+        self, *, request_id: str, appointment_id: str, booth_id: str, at: float
+    ) -> None: ...
 
-    def failed(self, *, request_id: str, appointment_id: str, booth_id: str, reason: str, at: float) -> None: ...
+    def failed(
+        self, *, request_id: str, appointment_id: str, booth_id: str, reason: str, at: float
+    ) -> None: ...
 
     def close(self) -> None: ...

@@ -31,12 +31,16 @@ class OtpSettings(PlatformSettings):
     send_window_s: int = Field(600, ge=1, validation_alias="OTP_SEND_WINDOW_S")
     resend_cooldown_s: int = Field(30, ge=0, validation_alias="OTP_RESEND_COOLDOWN_S")
     # Only these country prefixes get a code (SMS pumping goes to premium foreign numbers).
-    allowed_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(("+91",), validation_alias="OTP_ALLOWED_PREFIXES")
+    allowed_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("+91",), validation_alias="OTP_ALLOWED_PREFIXES"
+    )
     # Verifying: tries per calling principal (a service) per minute, all codes together.
     verify_limit_per_minute: int = Field(1200, ge=1, validation_alias="OTP_VERIFY_LIMIT_PER_MINUTE")
     # ... and per person a service acts for (`on_behalf_of`: an organiser), so no one organiser
     # spends the budget every organiser shares.
-    verify_limit_per_user_per_minute: int = Field(60, ge=1, validation_alias="OTP_VERIFY_LIMIT_PER_USER_PER_MINUTE")
+    verify_limit_per_user_per_minute: int = Field(
+        60, ge=1, validation_alias="OTP_VERIFY_LIMIT_PER_USER_PER_MINUTE"
+    )
 
     # The HMAC key codes and phones are hashed with: the value, or a file holding it.
     hmac_secret: SecretStr | None = Field(None, validation_alias="OTP_HMAC_SECRET")
@@ -57,7 +61,9 @@ class OtpSettings(PlatformSettings):
     # A benchmark's own OTP process answers verifications only: it must neither take the
     # platform's otp-requests (it hashes with another key) nor feed its outcomes to appointments.
     consume: bool = Field(True, validation_alias="OTP_CONSUME")
-    results_topic: str | None = Field(None, validation_alias="OTP_RESULTS_TOPIC")  # None: the registry's
+    results_topic: str | None = Field(
+        None, validation_alias="OTP_RESULTS_TOPIC"
+    )  # None: the registry's
 
     @field_validator("allowed_prefixes", mode="before")
     @classmethod

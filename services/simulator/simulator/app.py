@@ -28,11 +28,10 @@ kept for that appointment, and the status reports still owed on them, are droppe
 deletes its copies when the data fiduciary asks; the simulator reads the erasure topic for it.
 """
 
-
 import asyncio
-import logging
 import heapq
 import json
+import logging
 import random
 import time
 import uuid
@@ -90,7 +89,9 @@ class SmsMessage(BaseModel):
 
 class PushMessage(BaseModel):
     app: str
-    to: str = Field(min_length=1, max_length=128)  # the app's id for the person (here the appointment id)
+    to: str = Field(
+        min_length=1, max_length=128
+    )  # the app's id for the person (here the appointment id)
     title: str
     body: str
     link: str | None = None
@@ -140,11 +141,16 @@ class Provider:
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.limits = p.TokenBucket(settings.rate_per_sender)
-        self.fates = p.Fates(transient=settings.transient_failure_share,
-                             permanent=settings.permanent_failure_share, rng=self.rng)
+        self.fates = p.Fates(
+            transient=settings.transient_failure_share,
+            permanent=settings.permanent_failure_share,
+            rng=self.rng,
+        )
         self.reporting = p.Reporting(
-            read_share=settings.read_share, read_before_delivered_share=settings.read_before_delivered_share,
-            duplicate_share=settings.duplicate_share, undeliverable_share=settings.undeliverable_share,
+            read_share=settings.read_share,
+            read_before_delivered_share=settings.read_before_delivered_share,
+            duplicate_share=settings.duplicate_share,
+            undeliverable_share=settings.undeliverable_share,
             delivered_delay_s=tuple(ms / 1000 for ms in settings.delivered_delay_ms),
             read_delay_s=tuple(ms / 1000 for ms in settings.read_delay_ms),
         )
@@ -160,15 +166,28 @@ class Provider:
 
     # --- sending ------------------------------------------------------------------------------
 
-    def send(self, channel: str, sender: str, to: str, content: dict[str, Any], idempotency_key: str | None,
-             check: p.Refusal | None) -> Answer:
+    def send(
+        self,
+        channel: str,
+        sender: str,
+        to: str,
+        content: dict[str, Any],
+        idempotency_key: str | None,
+        check: p.Refusal | None,
+    ) -> Answer:
         if idempotency_key and idempotency_key in self.answers:
             self.stats["duplicates"] += 1
             return Answer(200, {"id": self.answers[idempotency_key], "duplicate": True})
         wait = self.limits.take(f"{channel}:{sender}", time.monotonic())
         if wait:
-            return self._refuse(p.Refusal(429, p.RATE_LIMITED, f"{sender} exceeded {self.settings.rate_per_sender:g} messages/s"),
-                                retry_after=wait)
+            return self._refuse(
+                p.Refusal(
+                    429,
+                    p.RATE_LIMITED,
+                    f"{sender} exceeded {self.settings.rate_per_sender:g} messages/s",
+                ),
+                retry_after=wait,
+            )
         refusal = check or self.fates.refusal(channel, to)
         if refusal is not None:
             return self._refuse(refusal)
@@ -176,8 +195,13 @@ class Provider:
         if idempotency_key:
             self.answers[idempotency_key] = message_id
         self.messages[message_id] = {
-            "id": message_id, "channel": channel, "sender": sender, "to": to, **content,
-            "idempotency_key": idempotency_key, "accepted_at": time.time(),
+            "id": message_id,
+            "channel": channel,
+            "sender": sender,
+            "to": to,
+            **content,
+            "idempotency_key": idempotency_key,
+            "accepted_at": time.time(),
         }
         self.stats[f"accepted:{channel}"] += 1
         self.stats["accepted"] += 1
@@ -189,13 +213,22 @@ class Provider:
     def _refuse(self, refusal: p.Refusal, retry_after: float | None = None) -> Answer:
         self.stats[f"refused:{refusal.code}"] += 1
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-        body = {"error": {"code": refusal.code, "message": refusal.message, "retryable": refusal.retryable}}
+        body = {
+            "error": {
+                "code": refusal.code,
+                "message": refusal.message,
+                "retryable": refusal.retryable,
+            }
+        }
         return Answer(refusal.status, body, headers)
 
     @staticmethod
     def _status(report: p.Report, channel: str, to: str) -> dict:
         return {
-            "message_id": report.message_id, "status": report.status, "channel": channel, "recipient": to,
+            "message_id": report.message_id,
+            "status": report.status,
+            "channel": channel,
+            "recipient": to,
             "timestamp": None,  # stamped when the report is sent (formatting a time per message cost ~9% of the CPU)
             "error": {"code": report.error} if report.error else None,
         }
@@ -208,8 +241,11 @@ class Provider:
             return {}
         sender = original["to"] if original else reply.from_
         inbound = {
-            "id": f"in.{uuid.uuid4().hex}", "from": sender, "channel": original["channel"] if original else reply.channel,
-            "text": reply.text, "timestamp": datetime.now(timezone.utc).isoformat(),
+            "id": f"in.{uuid.uuid4().hex}",
+            "from": sender,
+            "channel": original["channel"] if original else reply.channel,
+            "text": reply.text,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
             "context": {"message_id": reply.message_id} if original else None,
         }
         self.stats["replies"] += 1
@@ -221,7 +257,11 @@ class Provider:
     def forget(self, references: set[str]) -> int:
         """Drop the messages sent for these references (appointment ids), with the status
         reports and replies still due on them; returns how many messages went."""
-        gone = {message_id for message_id, record in self.messages.items() if record.get("reference") in references}
+        gone = {
+            message_id
+            for message_id, record in self.messages.items()
+            if record.get("reference") in references
+        }
         for message_id in gone:
             del self.messages[message_id]
         self._due = [entry for entry in self._due if not _concerns(entry[2], gone)]
@@ -239,9 +279,13 @@ class Provider:
 
         def on_event(event) -> None:
             if event.type == types.PERSON_ERASED:
-                dropped = asyncio.run_coroutine_threadsafe(forget({event.data["appointment_id"]}), loop).result(30)
-                log.info("erased person's messages dropped", fields={"erasure_id": event.data["erasure_id"],
-                                                                     "messages": dropped})
+                dropped = asyncio.run_coroutine_threadsafe(
+                    forget({event.data["appointment_id"]}), loop
+                ).result(30)
+                log.info(
+                    "erased person's messages dropped",
+                    fields={"erasure_id": event.data["erasure_id"], "messages": dropped},
+                )
 
         self._erasures = consuming("simulator-erasures", lambda: make_consumer(on_event))
         self._erasures.start()
@@ -277,7 +321,7 @@ class Provider:
         while self._due and self._due[0][0] <= now and len(due) < self.settings.callback_batch * 4:
             due.append(heapq.heappop(self._due)[2])
         for start in range(0, len(due), self.settings.callback_batch):
-            await self._post(client, due[start:start + self.settings.callback_batch])
+            await self._post(client, due[start : start + self.settings.callback_batch])
 
     async def _post(self, client: httpx.AsyncClient, items: list[dict]) -> None:
         stamp = datetime.now(timezone.utc).isoformat()
@@ -287,7 +331,10 @@ class Provider:
                 payload["statuses"].append({**status, "timestamp": stamp})
             payload["messages"].extend(item.get("messages", []))
         body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "X-Provider-Signature": p.sign(self.key, body, int(time.time()))}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Provider-Signature": p.sign(self.key, body, int(time.time())),
+        }
         try:
             response = await client.post(self.settings.callback_url, content=body, headers=headers)
             ok = response.status_code < 300
@@ -301,7 +348,7 @@ class Provider:
         for item in items:  # try again later, backing off, like providers do
             attempt = item["_attempt"] + 1
             if attempt < self.settings.callback_attempts:
-                self._schedule(time.monotonic() + min(2 ** attempt * 0.5, 30), item, attempt)
+                self._schedule(time.monotonic() + min(2**attempt * 0.5, 30), item, attempt)
             else:
                 self.stats["callbacks_abandoned"] += 1
 
@@ -309,7 +356,9 @@ class Provider:
 def _concerns(item: dict, message_ids: set[str]) -> bool:
     """Whether a scheduled report (statuses) or reply (inbound messages) is about these messages."""
     return any(status["message_id"] in message_ids for status in item.get("statuses", ())) or any(
-        (inbound.get("context") or {}).get("message_id") in message_ids for inbound in item.get("messages", ()))
+        (inbound.get("context") or {}).get("message_id") in message_ids
+        for inbound in item.get("messages", ())
+    )
 
 
 def sends(provider: Provider):
@@ -321,35 +370,63 @@ def sends(provider: Provider):
         check = None
         if message.type == "template":
             if message.template is None or message.template.name not in settings.approved_templates:
-                check = p.Refusal(400, p.TEMPLATE_NOT_APPROVED, "the template is not approved for this business")
+                check = p.Refusal(
+                    400, p.TEMPLATE_NOT_APPROVED, "the template is not approved for this business"
+                )
         elif not message.text:
             check = p.Refusal(400, "131008", "text messages need a text")
-        content = {"template": message.template.model_dump() if message.template else None, "text": message.text,
-                   "reference": message.biz_opaque_callback_data}
+        content = {
+            "template": message.template.model_dump() if message.template else None,
+            "text": message.text,
+            "reference": message.biz_opaque_callback_data,
+        }
         return provider.send("whatsapp", sender, message.to, content, idempotency_key, check)
 
     def sms(message: SmsMessage, idempotency_key: str | None) -> Answer:
         check = None
         if message.sender not in settings.sms_headers:
-            check = p.Refusal(400, p.DLT_HEADER_UNREGISTERED, "the sender header is not registered on DLT")
+            check = p.Refusal(
+                400, p.DLT_HEADER_UNREGISTERED, "the sender header is not registered on DLT"
+            )
         elif message.dlt_template_id not in settings.dlt_templates:
-            check = p.Refusal(400, p.DLT_TEMPLATE_MISMATCH, "the message matches no registered DLT template")
-        content = {"text": message.text, "dlt_template_id": message.dlt_template_id, "reference": message.reference}
+            check = p.Refusal(
+                400, p.DLT_TEMPLATE_MISMATCH, "the message matches no registered DLT template"
+            )
+        content = {
+            "text": message.text,
+            "dlt_template_id": message.dlt_template_id,
+            "reference": message.reference,
+        }
         return provider.send("sms", message.sender, message.to, content, idempotency_key, check)
 
     def push(message: PushMessage, idempotency_key: str | None) -> Answer:
-        content = {"title": message.title, "text": message.body, "link": message.link, "reference": message.to}
+        content = {
+            "title": message.title,
+            "text": message.body,
+            "link": message.link,
+            "reference": message.to,
+        }
         return provider.send("app_push", message.app, message.to, content, idempotency_key, None)
 
     def bridge(invite: BridgeInvite, idempotency_key: str | None) -> Answer:
-        content = {"pin": invite.pin, "starts_at": invite.starts_at.isoformat(), "reference": invite.reference}
-        return provider.send("audio_bridge", invite.bridge, invite.to, content, idempotency_key, None)
+        content = {
+            "pin": invite.pin,
+            "starts_at": invite.starts_at.isoformat(),
+            "reference": invite.reference,
+        }
+        return provider.send(
+            "audio_bridge", invite.bridge, invite.to, content, idempotency_key, None
+        )
 
     def one(request: BatchRequest) -> Answer:
         """A batch's request, routed by its path as the single endpoints are."""
         path, body, key = request.path, request.body, request.idempotency_key
         try:
-            if path.startswith("/whatsapp/v1/") and path.endswith("/messages") and path.count("/") == 4:
+            if (
+                path.startswith("/whatsapp/v1/")
+                and path.endswith("/messages")
+                and path.count("/") == 4
+            ):
                 return whatsapp(path.split("/")[3], WhatsAppMessage.model_validate(body), key)
             if path == "/sms/v1/messages":
                 return sms(SmsMessage.model_validate(body), key)
@@ -358,22 +435,55 @@ def sends(provider: Provider):
             if path == "/bridge/v1/invites":
                 return bridge(BridgeInvite.model_validate(body), key)
         except ValidationError as exc:
-            return Answer(422, {"error": {"code": "invalid-request", "message": str(exc.errors()[0]["msg"])[:200],
-                                          "retryable": False}})
-        return Answer(404, {"error": {"code": "unknown-path", "message": f"no such endpoint: {path[:64]}",
-                                      "retryable": False}})
+            return Answer(
+                422,
+                {
+                    "error": {
+                        "code": "invalid-request",
+                        "message": str(exc.errors()[0]["msg"])[:200],
+                        "retryable": False,
+                    }
+                },
+            )
+        return Answer(
+            404,
+            {
+                "error": {
+                    "code": "unknown-path",
+                    "message": f"no such endpoint: {path[:64]}",
+                    "retryable": False,
+                }
+            },
+        )
 
     return whatsapp, sms, push, bridge, one
 
 
 def _refusals(*statuses: int) -> dict[int, dict]:
     """The provider's own refusals as its real counterparts answer them (`{"error": {...}}`, not problem details)."""
-    meaning = {400: "Refused for good (template, DLT header, recipient)", 404: "Unknown message",
-               429: "This sender exceeded its rate; see Retry-After", 503: "Temporary error, try again later"}
-    error = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "retryable": {"type": "boolean"}}}}}
-    return {status: {"description": meaning[status], "content": {"application/json": {"schema": error}}}
-            for status in statuses}
+    meaning = {
+        400: "Refused for good (template, DLT header, recipient)",
+        404: "Unknown message",
+        429: "This sender exceeded its rate; see Retry-After",
+        503: "Temporary error, try again later",
+    }
+    error = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "retryable": {"type": "boolean"},
+                },
+            }
+        },
+    }
+    return {
+        status: {"description": meaning[status], "content": {"application/json": {"schema": error}}}
+        for status in statuses
+    }
 
 
 SEND_REFUSALS = _refusals(400, 429, 503)
@@ -385,7 +495,9 @@ def routes(provider: Provider) -> APIRouter:
     IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
     @router.post("/whatsapp/v1/{sender}/messages", responses=SEND_REFUSALS)
-    async def whatsapp_message(sender: str, message: WhatsAppMessage, idempotency_key: IdempotencyKey = None):
+    async def whatsapp_message(
+        sender: str, message: WhatsAppMessage, idempotency_key: IdempotencyKey = None
+    ):
         return whatsapp(sender, message, idempotency_key).response()
 
     @router.post("/sms/v1/messages", responses=SEND_REFUSALS)
@@ -405,23 +517,39 @@ def routes(provider: Provider) -> APIRouter:
         provider.stats["batches"] += 1
         answers = [one(request) for request in body.requests]
         # A response object, not a dict: FastAPI's encoder walking every answer cost ~12% of the CPU.
-        return JSONResponse({"responses": [{"status": a.status, "body": a.body, "headers": a.headers or {}}
-                                           for a in answers]})
+        return JSONResponse(
+            {
+                "responses": [
+                    {"status": a.status, "body": a.body, "headers": a.headers or {}}
+                    for a in answers
+                ]
+            }
+        )
 
     @router.post("/v1/replies", responses=_refusals(404))
     async def reply(body: Reply):
         inbound = provider.reply(body)
         if not inbound:
-            return JSONResponse({"error": {"code": "unknown-message", "message": "no such message"}}, status_code=404)
+            return JSONResponse(
+                {"error": {"code": "unknown-message", "message": "no such message"}},
+                status_code=404,
+            )
         return {"id": inbound["id"]}
 
     @router.get("/v1/messages")
-    async def messages(to: str | None = None, idempotency_key: str | None = None, channel: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
+    async def messages(
+        to: str | None = None,
+        idempotency_key: str | None = None,
+        channel: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ):
         found = []
         for record in reversed(provider.messages.values()):
-            if (to is None or record["to"] == to) and (channel is None or record["channel"] == channel) and (
-                    idempotency_key is None or record["idempotency_key"] == idempotency_key):
+            if (
+                (to is None or record["to"] == to)
+                and (channel is None or record["channel"] == channel)
+                and (idempotency_key is None or record["idempotency_key"] == idempotency_key)
+            ):
                 found.append(record)
                 if len(found) == limit:
                     break
@@ -429,7 +557,11 @@ def routes(provider: Provider) -> APIRouter:
 
     @router.get("/v1/stats")
     async def stats():
-        return {"stats": dict(provider.stats), "per_sender": dict(provider.per_sender), "pending_reports": len(provider._due)}
+        return {
+            "stats": dict(provider.stats),
+            "per_sender": dict(provider.per_sender),
+            "pending_reports": len(provider._due),
+        }
 
     return router
 
@@ -440,10 +572,14 @@ BATCH_MAX_BYTES = 16 * 1024 * 1024  # a batch of long messages in many scripts
 def erasure_consumer(settings: SimulatorSettings, handler) -> EventConsumer:
     """Every simulator reads every erasure (its messages live in its own memory), so each process
     is a group of its own, from the newest: what it held before it started is gone anyway."""
-    return EventConsumer(settings.kafka_bootstrap, f"simulator-erasures-{uuid.uuid4().hex[:12]}",
-                         [settings.topic_namespace + ERASURES.name], handler,
-                         dead_letter_topic=settings.topic_namespace + DEAD_LETTER.name,
-                         config={"auto.offset.reset": "latest"})
+    return EventConsumer(
+        settings.kafka_bootstrap,
+        f"simulator-erasures-{uuid.uuid4().hex[:12]}",
+        [settings.topic_namespace + ERASURES.name],
+        handler,
+        dead_letter_topic=settings.topic_namespace + DEAD_LETTER.name,
+        config={"auto.offset.reset": "latest"},
+    )
 
 
 def create_simulator_app(settings: SimulatorSettings) -> FastAPI:
@@ -456,9 +592,15 @@ def create_simulator_app(settings: SimulatorSettings) -> FastAPI:
             provider.honour_erasures(lambda handler: erasure_consumer(settings, handler))
 
     # A provider's endpoints take its API key, not our bearer tokens, and batches of many messages.
-    app = create_app(service=settings.service_name, settings=settings, checks={}, routers=[routes(provider)],
-                     on_startup=start, on_shutdown=provider.stop,
-                     bodies=BodyRules(json_max_bytes=BATCH_MAX_BYTES, token=False))
+    app = create_app(
+        service=settings.service_name,
+        settings=settings,
+        checks={},
+        routers=[routes(provider)],
+        on_startup=start,
+        on_shutdown=provider.stop,
+        bodies=BodyRules(json_max_bytes=BATCH_MAX_BYTES, token=False),
+    )
     app.state.provider = provider
     return app
 

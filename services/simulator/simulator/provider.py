@@ -100,7 +100,9 @@ class Reporting:
             reports.append(Report(read_at, message_id, "read"))
         if rng.random() < self.duplicate_share:
             first = rng.choice(reports)
-            reports.append(Report(first.due + rng.uniform(0.05, 0.5), message_id, first.status, first.error))
+            reports.append(
+                Report(first.due + rng.uniform(0.05, 0.5), message_id, first.status, first.error)
+            )
         return reports
 
 

@@ -6,5 +6,9 @@ from simulator.settings import SimulatorSettings
 
 
 def webhook_key(settings: SimulatorSettings) -> bytes:
-    return settings.key(settings.webhook_secret, settings.webhook_secret_file,
-                        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE, what="the webhook secret")
+    return settings.key(
+        settings.webhook_secret,
+        settings.webhook_secret_file,
+        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE,
+        what="the webhook secret",
+    )

@@ -12,26 +12,39 @@ from pydantic_settings import NoDecode
 from shared.settings import PlatformSettings
 
 
-
 class SimulatorSettings(PlatformSettings):
     service_name: str = "simulator"
 
     # WhatsApp's default: 80 messages a second per sending number; SMS headers get the same here.
     rate_per_sender: float = Field(80.0, gt=0, validation_alias="SIMULATOR_RATE_PER_SENDER")
     # Requests answered 503 (try again) and 4xx (never works) before anything is sent.
-    transient_failure_share: float = Field(0.02, ge=0, le=1, validation_alias="SIMULATOR_TRANSIENT_FAILURE_SHARE")
+    transient_failure_share: float = Field(
+        0.02, ge=0, le=1, validation_alias="SIMULATOR_TRANSIENT_FAILURE_SHARE"
+    )
     # Decided per (channel, phone), so a bad number stays bad on every retry, as a real one does.
-    permanent_failure_share: float = Field(0.01, ge=0, le=1, validation_alias="SIMULATOR_PERMANENT_FAILURE_SHARE")
+    permanent_failure_share: float = Field(
+        0.01, ge=0, le=1, validation_alias="SIMULATOR_PERMANENT_FAILURE_SHARE"
+    )
     # Accepted, then reported `failed` by webhook (a phone switched off for days).
-    undeliverable_share: float = Field(0.0, ge=0, le=1, validation_alias="SIMULATOR_UNDELIVERABLE_SHARE")
+    undeliverable_share: float = Field(
+        0.0, ge=0, le=1, validation_alias="SIMULATOR_UNDELIVERABLE_SHARE"
+    )
     read_share: float = Field(0.7, ge=0, le=1, validation_alias="SIMULATOR_READ_SHARE")
-    read_before_delivered_share: float = Field(0.1, ge=0, le=1, validation_alias="SIMULATOR_READ_BEFORE_DELIVERED_SHARE")
+    read_before_delivered_share: float = Field(
+        0.1, ge=0, le=1, validation_alias="SIMULATOR_READ_BEFORE_DELIVERED_SHARE"
+    )
     duplicate_share: float = Field(0.1, ge=0, le=1, validation_alias="SIMULATOR_DUPLICATE_SHARE")
-    delivered_delay_ms: Annotated[tuple[int, int], NoDecode] = Field((200, 1500), validation_alias="SIMULATOR_DELIVERED_DELAY_MS")
-    read_delay_ms: Annotated[tuple[int, int], NoDecode] = Field((500, 3000), validation_alias="SIMULATOR_READ_DELAY_MS")
+    delivered_delay_ms: Annotated[tuple[int, int], NoDecode] = Field(
+        (200, 1500), validation_alias="SIMULATOR_DELIVERED_DELAY_MS"
+    )
+    read_delay_ms: Annotated[tuple[int, int], NoDecode] = Field(
+        (500, 3000), validation_alias="SIMULATOR_READ_DELAY_MS"
+    )
 
     # Status webhooks: where, how many statuses per call (providers batch them), how often.
-    callback_url: str = Field("http://127.0.0.1:8003/v1/webhooks/provider", validation_alias="SIMULATOR_CALLBACK_URL")
+    callback_url: str = Field(
+        "http://127.0.0.1:8003/v1/webhooks/provider", validation_alias="SIMULATOR_CALLBACK_URL"
+    )
     callback_batch: int = Field(200, ge=1, validation_alias="SIMULATOR_CALLBACK_BATCH")
     callback_interval_ms: int = Field(100, ge=10, validation_alias="SIMULATOR_CALLBACK_INTERVAL_MS")
     callback_attempts: int = Field(8, ge=1, validation_alias="SIMULATOR_CALLBACK_ATTEMPTS")
@@ -42,11 +55,21 @@ class SimulatorSettings(PlatformSettings):
 
     # What the provider accepts: approved WhatsApp templates, registered DLT templates and headers.
     approved_templates: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("directive_v1", "reminder_v1", "escalation_v1", "otp_v1"), validation_alias="SIMULATOR_APPROVED_TEMPLATES")
+        ("directive_v1", "reminder_v1", "escalation_v1", "otp_v1"),
+        validation_alias="SIMULATOR_APPROVED_TEMPLATES",
+    )
     dlt_templates: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("1107170000000000001", "1107170000000000002", "1107170000000000003", "1107170000000000004"),
-        validation_alias="SIMULATOR_DLT_TEMPLATES")
-    sms_headers: Annotated[tuple[str, ...], NoDecode] = Field(("SNGTHN", "SNGOTP"), validation_alias="SIMULATOR_SMS_HEADERS")
+        (
+            "1107170000000000001",
+            "1107170000000000002",
+            "1107170000000000003",
+            "1107170000000000004",
+        ),
+        validation_alias="SIMULATOR_DLT_TEMPLATES",
+    )
+    sms_headers: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("SNGTHN", "SNGOTP"), validation_alias="SIMULATOR_SMS_HEADERS"
+    )
 
     # Memory bounds: recent messages kept for inspection, idempotency keys remembered.
     messages_kept: int = Field(20_000, ge=100, validation_alias="SIMULATOR_MESSAGES_KEPT")

@@ -49,5 +49,7 @@ class DeliveredBeforeCommitProducer(Producer):
         done, pending = await asyncio.wait(queued, timeout=self.request_timeout)
         failed = [fut for fut in done if not fut.cancelled() and fut.exception() is not None]
         if pending or failed:
-            raise ChangelogNotDelivered(f"{len(pending)} records still unsent after {self.request_timeout:.0f}s, "
-                                        f"{len(failed)} refused; offsets not committed")
+            raise ChangelogNotDelivered(
+                f"{len(pending)} records still unsent after {self.request_timeout:.0f}s, "
+                f"{len(failed)} refused; offsets not committed"
+            )

@@ -13,14 +13,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from shared.events.contracts import new_event, to_kafka
-from shared.events.types import COVERAGE_UPDATED
-from shared.kafka.security import aiokafka_auth
-from shared.kafka.consumer import EVENTS_DEAD_LETTERED, dead_letter_headers
-from shared.logging import get_logger, mask_phones
-
 from analytics.coverage.domain import Counts
 from analytics.coverage.partials import CoverageView, directive_key, partial_key
+from shared.events.contracts import new_event, to_kafka
+from shared.events.types import COVERAGE_UPDATED
+from shared.kafka.consumer import EVENTS_DEAD_LETTERED, dead_letter_headers
+from shared.kafka.security import aiokafka_auth
+from shared.logging import get_logger, mask_phones
 
 log = get_logger(__name__)
 
@@ -42,8 +41,14 @@ class PartialsOut:
     async def publish(self, kind: str, items: Iterable[tuple[int, str, Any]]) -> int:
         producer = self._producer_of()
         pending = [
-            await producer.send(self.topic, partial_key(kind, ident, partition).encode(), _json(value.to_json()),
-                                partition, None, None)
+            await producer.send(
+                self.topic,
+                partial_key(kind, ident, partition).encode(),
+                _json(value.to_json()),
+                partition,
+                None,
+                None,
+            )
             for partition, ident, value in items
         ]
         if pending:
@@ -79,23 +84,42 @@ class DeadLetters:
         self._producer_of, self.topic, self.group = producer_of, topic, group
 
     async def send(self, message, reason: str, exc: Exception) -> None:
-        headers = dead_letter_headers(_header_pairs(message.headers), reason=reason, error_class=type(exc).__name__,
-                                      error=str(exc), topic=message.topic, partition=message.partition,
-                                      offset=message.offset, group=self.group)
+        headers = dead_letter_headers(
+            _header_pairs(message.headers),
+            reason=reason,
+            error_class=type(exc).__name__,
+            error=str(exc),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            group=self.group,
+        )
         # Waited for: the offset is committed after this, and a dead letter must not be lost.
-        await self._producer_of().send_and_wait(self.topic, message.key, message.value, None, None, headers)
+        await self._producer_of().send_and_wait(
+            self.topic, message.key, message.value, None, None, headers
+        )
         EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
-        log.warning("record dead-lettered", fields={
-            "topic": message.topic, "partition": message.partition, "offset": message.offset,
-            "reason": reason, "error_class": type(exc).__name__, "error": mask_phones(str(exc))[:300],
-        })
+        log.warning(
+            "record dead-lettered",
+            fields={
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "reason": reason,
+                "error_class": type(exc).__name__,
+                "error": mask_phones(str(exc))[:300],
+            },
+        )
 
 
 def _header_pairs(headers) -> Iterable[tuple[str, bytes]]:
     if not headers:
         return []
     pairs = headers.items() if isinstance(headers, dict) else headers
-    return [(name, value if isinstance(value, bytes) else (value or "").encode()) for name, value in pairs]
+    return [
+        (name, value if isinstance(value, bytes) else (value or "").encode())
+        for name, value in pairs
+    ]
 
 
 class ViewReader:
@@ -106,8 +130,14 @@ class ViewReader:
     where the topics ended when it started.
     """
 
-    def __init__(self, bootstrap: str, partials_topic: str, coverage_topic: str, view: CoverageView):
-        self.bootstrap, self.partials_topic, self.coverage_topic = bootstrap, partials_topic, coverage_topic
+    def __init__(
+        self, bootstrap: str, partials_topic: str, coverage_topic: str, view: CoverageView
+    ):
+        self.bootstrap, self.partials_topic, self.coverage_topic = (
+            bootstrap,
+            partials_topic,
+            coverage_topic,
+        )
         self.view = view
         self.ready = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -123,7 +153,9 @@ class ViewReader:
 
         def done(task: asyncio.Task) -> None:
             if not task.cancelled() and task.exception() is not None:
-                log.error("coverage view reader stopped", fields={"error": repr(task.exception())[:300]})
+                log.error(
+                    "coverage view reader stopped", fields={"error": repr(task.exception())[:300]}
+                )
                 on_crash(task.exception())
 
         self._task = asyncio.ensure_future(read())
@@ -131,9 +163,15 @@ class ViewReader:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            self.partials_topic, self.coverage_topic, bootstrap_servers=self.bootstrap, group_id=None,
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50,
-            max_partition_fetch_bytes=4 * 1024 * 1024, **aiokafka_auth(),
+            self.partials_topic,
+            self.coverage_topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **aiokafka_auth(),
         )
         await consumer.start()
         try:
@@ -160,7 +198,9 @@ class ViewReader:
             key = record.key.decode()
             value = None if record.value is None else json.loads(record.value)
         except (AttributeError, UnicodeDecodeError, ValueError):
-            log.warning("unreadable record skipped", fields={"topic": topic, "offset": record.offset})
+            log.warning(
+                "unreadable record skipped", fields={"topic": topic, "offset": record.offset}
+            )
             return
         if topic == self.partials_topic:
             self.view.on_record(key, value)

@@ -25,8 +25,15 @@ class RegistryUnavailable(Exception):
 
 
 class CachedRegistry:
-    def __init__(self, registry: OrgRegistry, children_ttl_s: float, *,
-                 max_units: int = 50_000, missing_ttl_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        registry: OrgRegistry,
+        children_ttl_s: float,
+        *,
+        max_units: int = 50_000,
+        missing_ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._registry = registry
         self._children_ttl_s, self._missing_ttl_s = children_ttl_s, missing_ttl_s
         self._max_units = max_units
@@ -71,8 +78,13 @@ class CachedRegistry:
         except Exception as exc:  # pymongo raises many kinds; all mean "not now"
             raise RegistryUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
-    async def unit_until_answered(self, unit_id: str, stopping: Callable[[], bool],
-                                  backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> Unit | None:
+    async def unit_until_answered(
+        self,
+        unit_id: str,
+        stopping: Callable[[], bool],
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+    ) -> Unit | None:
         """For the stream: wait out a registry outage rather than drop or dead-letter an event."""
         delay = backoff_s
         while True:
@@ -81,7 +93,9 @@ class CachedRegistry:
             except RegistryUnavailable as exc:
                 if stopping():
                     raise
-                log.warning("registry unavailable; retrying", fields={"unit_id": unit_id, "error": str(exc),
-                                                                      "retry_in_s": delay})
+                log.warning(
+                    "registry unavailable; retrying",
+                    fields={"unit_id": unit_id, "error": str(exc), "retry_in_s": delay},
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_backoff_s)

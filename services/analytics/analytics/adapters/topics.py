@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared.logging import get_logger
 from shared.kafka.security import client_config
+from shared.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -30,8 +30,9 @@ class WorkerTopic:
     compacted: bool = True
 
 
-def ensure_worker_topics(bootstrap: str, wanted: list[WorkerTopic], replication: int,
-                         timeout_s: float = 120.0) -> None:
+def ensure_worker_topics(
+    bootstrap: str, wanted: list[WorkerTopic], replication: int, timeout_s: float = 120.0
+) -> None:
     """Create what is missing, then wait until the broker lists every partition with a leader."""
     admin = AdminClient(client_config(bootstrap))
     deadline = time.monotonic() + timeout_s
@@ -51,13 +52,22 @@ def ensure_worker_topics(bootstrap: str, wanted: list[WorkerTopic], replication:
 def _create(admin: AdminClient, missing: list[WorkerTopic], replication: int) -> None:
     if not missing:
         return
-    new = [NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=replication,
-                    config={"cleanup.policy": "compact"} if topic.compacted else {}) for topic in missing]
+    new = [
+        NewTopic(
+            topic.name,
+            num_partitions=topic.partitions,
+            replication_factor=replication,
+            config={"cleanup.policy": "compact"} if topic.compacted else {},
+        )
+        for topic in missing
+    ]
     for future in admin.create_topics(new, operation_timeout=30).values():
         try:
             future.result()
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another worker made it first
+            if (
+                exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS
+            ):  # another worker made it first
                 raise
 
 

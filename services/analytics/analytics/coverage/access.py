@@ -19,7 +19,9 @@ SCOPE = "coverage:read"
 
 class CoverageAccess:
     def __init__(self, settings: AnalyticsSettings):
-        self.auth = Authenticator(settings, delegates=[exchange.delegate(settings.dashboard_public_key_file)])
+        self.auth = Authenticator(
+            settings, delegates=[exchange.delegate(settings.dashboard_public_key_file)]
+        )
 
     def reader(self, authorization: str | None) -> Principal:
         """The caller, who must hold coverage:read; ProblemError 401/403 otherwise."""
@@ -32,5 +34,7 @@ class CoverageAccess:
 
     def require(self, who: Principal, unit_ids: list[str]) -> None:
         if not self.may_read(who, unit_ids):
-            raise forbidden("outside-jurisdiction",
-                            f"{unit_ids[0]} is outside your unit {who.unit}; you see only your own unit's coverage")
+            raise forbidden(
+                "outside-jurisdiction",
+                f"{unit_ids[0]} is outside your unit {who.unit}; you see only your own unit's coverage",
+            )

@@ -10,33 +10,45 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.logging import get_logger
-from shared.topics import APPOINTMENTS
-
 from analytics.app import app, settings
 from analytics.bootstrap import build_stream, partials_topic_name
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.watchdog import RecoveryWatch
+from shared.logging import get_logger
+from shared.topics import APPOINTMENTS
 
 log = get_logger(__name__)
 
 stream, view_reader = build_stream(app, settings)
 
-BOOTH_KEYED = (settings.appointments_topic, settings.delivery_status_topic, settings.directive_acks_topic)
+BOOTH_KEYED = (
+    settings.appointments_topic,
+    settings.delivery_status_topic,
+    settings.directive_acks_topic,
+)
 # Raw bytes in: the stream validates each record itself, so one bad record cannot stop it.
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 appointments_topic = app.topic(settings.appointments_topic, **RAW)
 reach_topic = app.topic(settings.delivery_status_topic, settings.directive_acks_topic, **RAW)
 directives_topic = app.topic(settings.directives_topic, **RAW)
-partials_topic = app.topic(partials_topic_name(settings), partitions=APPOINTMENTS.partitions,
-                           internal=True, compacting=True, **RAW)
+partials_topic = app.topic(
+    partials_topic_name(settings),
+    partitions=APPOINTMENTS.partitions,
+    internal=True,
+    compacting=True,
+    **RAW,
+)
 
 # Keyed by booth and co-partitioned with the booth-keyed topics: a booth's row is written to the
 # changelog partition of the record that changed it, and comes back from there on restart.
 booths = app.Table("booths", key_type=str, value_type=BoothRow, partitions=APPOINTMENTS.partitions)
-booth_directives = app.Table("booth-directives", key_type=str, value_type=BoothDirectivesRow,
-                             partitions=APPOINTMENTS.partitions)
+booth_directives = app.Table(
+    "booth-directives",
+    key_type=str,
+    value_type=BoothDirectivesRow,
+    partitions=APPOINTMENTS.partitions,
+)
 
 
 @app.agent(appointments_topic, concurrency=1)
@@ -60,11 +72,16 @@ async def count_directives(records):
 def start_view_reader() -> None:
     # Started by the first rebalance, which waits for it: Faust runs @app.task coroutines only
     # once the worker is up, and the worker is up only after that first rebalance.
-    view_reader.start(partials_topic.maybe_declare, lambda exc: asyncio.ensure_future(app.crash(exc)))
+    view_reader.start(
+        partials_topic.maybe_declare, lambda exc: asyncio.ensure_future(app.crash(exc))
+    )
 
 
-recovery_watch = RecoveryWatch(app.tables.recovery, settings.recovery_stall_s,
-                               lambda exc: asyncio.ensure_future(app.crash(exc)))
+recovery_watch = RecoveryWatch(
+    app.tables.recovery,
+    settings.recovery_stall_s,
+    lambda exc: asyncio.ensure_future(app.crash(exc)),
+)
 
 
 @app.on_partitions_assigned.connect
@@ -112,5 +129,7 @@ async def _guarded(work) -> None:
     try:
         await work
     except Exception as exc:
-        log.warning("periodic work failed; retrying next tick",
-                    fields={"error_class": type(exc).__name__, "error": str(exc)[:300]})
+        log.warning(
+            "periodic work failed; retrying next tick",
+            fields={"error_class": type(exc).__name__, "error": str(exc)[:300]},
+        )

@@ -58,13 +58,17 @@ class Progress:
             "remaining": self.remaining,
             "rate_per_hour": round(self.rate_per_hour, 3),
             "window_hours": self.window_hours,
-            "projected_completion": self.projected_completion.isoformat() if self.projected_completion else None,
+            "projected_completion": self.projected_completion.isoformat()
+            if self.projected_completion
+            else None,
             "met": self.met,
             "on_track": self.on_track,
         }
 
 
-def progress(target: Target, counts: Counts, booths_in_registry: int, now: float, window_hours: float) -> Progress:
+def progress(
+    target: Target, counts: Counts, booths_in_registry: int, now: float, window_hours: float
+) -> Progress:
     """How far the state is, how fast it went over the last `window_hours`, and when it ends."""
     achieved = getattr(counts, target.measure)
     hours: Mapping[int, int] = getattr(counts, MEASURES[target.measure])
@@ -91,6 +95,8 @@ def load_targets(path: Path) -> dict[str, Target]:
         by = spec["by"]
         by = by if isinstance(by, datetime) else datetime.fromisoformat(str(by))
         if by.tzinfo is None:
-            raise ValueError(f"{path}: {state}: 'by' needs a time zone offset (IST or UTC is ambiguous)")
+            raise ValueError(
+                f"{path}: {state}: 'by' needs a time zone offset (IST or UTC is ambiguous)"
+            )
         targets[state] = Target(state, by, measure, spec.get("booths"))
     return targets

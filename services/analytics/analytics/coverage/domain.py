@@ -79,8 +79,13 @@ class Counts:
     complete_hours: dict[int, int] = field(default_factory=dict)
     as_of: float | None = None  # time of the latest event counted; a maximum, never subtracted
 
-    NUMBERS = ("booths_with_verified_president", "booths_complete", "booths_with_whatsapp_pramukh",
-               "verified_appointees", "verified_women")
+    NUMBERS = (
+        "booths_with_verified_president",
+        "booths_complete",
+        "booths_with_whatsapp_pramukh",
+        "verified_appointees",
+        "verified_women",
+    )
     # The numbers a coverage-updated event carries (besides booths_total, the registry's).
     REPORTED = NUMBERS[:4]
 
@@ -90,7 +95,11 @@ class Counts:
         _add_into(self.verified_by_role, other.verified_by_role, sign)
         _add_into(self.president_hours, other.president_hours, sign, keep_known=True)
         _add_into(self.complete_hours, other.complete_hours, sign, keep_known=True)
-        if sign > 0 and other.as_of is not None and (self.as_of is None or other.as_of > self.as_of):
+        if (
+            sign > 0
+            and other.as_of is not None
+            and (self.as_of is None or other.as_of > self.as_of)
+        ):
             self.as_of = other.as_of
 
     def numbers(self) -> tuple:
@@ -101,8 +110,13 @@ class Counts:
         return tuple(getattr(self, name) for name in self.REPORTED)
 
     def copy(self) -> Counts:
-        return Counts(*self.numbers(), dict(self.verified_by_role), dict(self.president_hours),
-                      dict(self.complete_hours), self.as_of)
+        return Counts(
+            *self.numbers(),
+            dict(self.verified_by_role),
+            dict(self.president_hours),
+            dict(self.complete_hours),
+            self.as_of,
+        )
 
     def without_hours(self) -> Counts:
         return Counts(*self.numbers(), dict(self.verified_by_role), as_of=self.as_of)
@@ -114,17 +128,23 @@ class Counts:
                 del hours[hour]
 
     def to_json(self) -> dict:
-        return {**{name: getattr(self, name) for name in self.NUMBERS},
-                "verified_by_role": self.verified_by_role,
-                "president_hours": {str(h): n for h, n in self.president_hours.items()},
-                "complete_hours": {str(h): n for h, n in self.complete_hours.items()},
-                "as_of": self.as_of}
+        return {
+            **{name: getattr(self, name) for name in self.NUMBERS},
+            "verified_by_role": self.verified_by_role,
+            "president_hours": {str(h): n for h, n in self.president_hours.items()},
+            "complete_hours": {str(h): n for h, n in self.complete_hours.items()},
+            "as_of": self.as_of,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping) -> Counts:
-        return cls(*(data[name] for name in cls.NUMBERS), dict(data["verified_by_role"]),
-                   {int(h): n for h, n in data["president_hours"].items()},
-                   {int(h): n for h, n in data["complete_hours"].items()}, data["as_of"])
+        return cls(
+            *(data[name] for name in cls.NUMBERS),
+            dict(data["verified_by_role"]),
+            {int(h): n for h, n in data["president_hours"].items()},
+            {int(h): n for h, n in data["complete_hours"].items()},
+            data["as_of"],
+        )
 
     @classmethod
     def sum(cls, parts: Iterable[Counts]) -> Counts:
@@ -182,7 +202,9 @@ class BoothTeam:
         president, complete = team.has_verified_president(), team.is_complete()
         return replace(
             team,
-            president_since=_since(self.president_since, self.has_verified_president(), president, change.at),
+            president_since=_since(
+                self.president_since, self.has_verified_president(), president, change.at
+            ),
             complete_since=_since(self.complete_since, self.is_complete(), complete, change.at),
         )
 
@@ -242,7 +264,11 @@ def contributions(team: BoothTeam) -> dict[str, Counts]:
 
 def path_matches(booth_id: str, units: tuple[str, ...], registry_ancestors: list[str]) -> bool:
     """Whether an event's booth_path names the booth's ancestors as the registry has them."""
-    return list(units) == list(registry_ancestors) and booth_id != units[-1] and is_within(booth_id, units[-1])
+    return (
+        list(units) == list(registry_ancestors)
+        and booth_id != units[-1]
+        and is_within(booth_id, units[-1])
+    )
 
 
 # --- directives -----------------------------------------------------------------------------
@@ -264,7 +290,11 @@ class Reach:
     def add(self, other: Reach, sign: int = 1) -> None:
         self.delivered += sign * other.delivered
         self.acknowledged += sign * other.acknowledged
-        if sign > 0 and other.as_of is not None and (self.as_of is None or other.as_of > self.as_of):
+        if (
+            sign > 0
+            and other.as_of is not None
+            and (self.as_of is None or other.as_of > self.as_of)
+        ):
             self.as_of = other.as_of
 
     def numbers(self) -> tuple:
@@ -292,7 +322,11 @@ def directive_mark(event_type: str, data: Mapping) -> int:
     """The flag an event sets for its booth and directive, or 0 if it says nothing about reach."""
     if event_type == types.DIRECTIVE_ACKNOWLEDGED:
         return ACKNOWLEDGED
-    if event_type == types.DELIVERY_STATUS and data["directive_id"] and data["status"] in REACHING_STATUSES:
+    if (
+        event_type == types.DELIVERY_STATUS
+        and data["directive_id"]
+        and data["status"] in REACHING_STATUSES
+    ):
         return DELIVERED
     return 0
 

@@ -4,16 +4,24 @@ lower units are ~10 lakh label values, which no Prometheus should hold; the API 
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
-    "sangathan_analytics_events", "Input events by type and outcome (counted, duplicate, ignored, dead_lettered)",
+    "sangathan_analytics_events",
+    "Input events by type and outcome (counted, duplicate, ignored, dead_lettered)",
     ["type", "outcome"],
 )
 UNKNOWN_UNITS = Counter(
-    "sangathan_analytics_unknown_units", "Events naming a booth or unit the org registry does not hold (dead-lettered)",
+    "sangathan_analytics_unknown_units",
+    "Events naming a booth or unit the org registry does not hold (dead-lettered)",
     ["type"],
 )
-PARTIALS_PUBLISHED = Counter("sangathan_analytics_partials_published", "Partial records this worker published")
-COVERAGE_PUBLISHED = Counter("sangathan_analytics_coverage_updates_published", "coverage-updated events published")
-PARTITIONS_OWNED = Gauge("sangathan_analytics_partitions_owned", "Booth-keyed partitions this worker counts")
+PARTIALS_PUBLISHED = Counter(
+    "sangathan_analytics_partials_published", "Partial records this worker published"
+)
+COVERAGE_PUBLISHED = Counter(
+    "sangathan_analytics_coverage_updates_published", "coverage-updated events published"
+)
+PARTITIONS_OWNED = Gauge(
+    "sangathan_analytics_partitions_owned", "Booth-keyed partitions this worker counts"
+)
 VISIBILITY_LAG = Histogram(
     "sangathan_analytics_visibility_lag_seconds",
     "From an appointment event's time to its partial being published (visible to every worker's API)",
@@ -30,15 +38,25 @@ _STATE_GAUGES = {
         "verified_appointees": "Verified booth-team members",
     }.items()
 }
-DEADLINE_RATE = Gauge("sangathan_coverage_deadline_rate_per_hour",
-                      "Booths reaching the deadline's measure per hour, over the rate window", ["state"])
-DEADLINE_REMAINING = Gauge("sangathan_coverage_deadline_remaining_booths", "Booths still to reach the measure", ["state"])
-DEADLINE_TARGET = Gauge("sangathan_coverage_deadline_target_timestamp_seconds", "The state's deadline", ["state"])
+DEADLINE_RATE = Gauge(
+    "sangathan_coverage_deadline_rate_per_hour",
+    "Booths reaching the deadline's measure per hour, over the rate window",
+    ["state"],
+)
+DEADLINE_REMAINING = Gauge(
+    "sangathan_coverage_deadline_remaining_booths", "Booths still to reach the measure", ["state"]
+)
+DEADLINE_TARGET = Gauge(
+    "sangathan_coverage_deadline_target_timestamp_seconds", "The state's deadline", ["state"]
+)
 DEADLINE_PROJECTED = Gauge(
     "sangathan_coverage_deadline_projected_timestamp_seconds",
-    "When the recent rate completes the state (NaN: no progress in the window, or met)", ["state"],
+    "When the recent rate completes the state (NaN: no progress in the window, or met)",
+    ["state"],
 )
-DEADLINE_ON_TRACK = Gauge("sangathan_coverage_deadline_on_track", "1 if the projection meets the deadline", ["state"])
+DEADLINE_ON_TRACK = Gauge(
+    "sangathan_coverage_deadline_on_track", "1 if the projection meets the deadline", ["state"]
+)
 
 
 def set_state(state: str, booths_total: int, counts) -> None:

@@ -24,17 +24,24 @@ class BoothRow(faust.Record, serializer="json", include_metadata=False):
 
     def team(self) -> BoothTeam:
         return BoothTeam(
-            self.booth_id, tuple(self.units),
+            self.booth_id,
+            tuple(self.units),
             {key: Seat(role, gender, status) for key, (role, gender, status) in self.seats.items()},
-            self.president_since, self.complete_since, self.as_of,
+            self.president_since,
+            self.complete_since,
+            self.as_of,
         )
 
     @classmethod
     def of(cls, team: BoothTeam, partition: int) -> BoothRow:
         return cls(
-            booth_id=team.booth_id, units=list(team.units), partition=partition,
+            booth_id=team.booth_id,
+            units=list(team.units),
+            partition=partition,
             seats={key: [s.role, s.gender, s.status] for key, s in team.seats.items()},
-            president_since=team.president_since, complete_since=team.complete_since, as_of=team.as_of,
+            president_since=team.president_since,
+            complete_since=team.complete_since,
+            as_of=team.as_of,
         )
 
 

@@ -67,7 +67,9 @@ class PartialBook(Generic[V]):
                 value.add(new)
             dirty.add(key)
 
-    def rebuild(self, partition: int, contributions: Iterable[tuple[str, V]], stale: Iterable[str] = ()) -> None:
+    def rebuild(
+        self, partition: int, contributions: Iterable[tuple[str, V]], stale: Iterable[str] = ()
+    ) -> None:
         """Start the partition over from its booths; keys published before but now absent become zero."""
         part: dict[str, V] = {}
         for key, value in contributions:
@@ -124,7 +126,11 @@ class CoverageView:
             else:
                 self.directives[ident] = value
             return
-        store, decode = (self._coverage, Counts.from_json) if kind == COVERAGE else (self._reach, Reach.from_json)
+        store, decode = (
+            (self._coverage, Counts.from_json)
+            if kind == COVERAGE
+            else (self._reach, Reach.from_json)
+        )
         parts = store.setdefault(ident, {})
         if value is None:
             parts.pop(partition, None)
@@ -157,7 +163,9 @@ class CoverageView:
         return changed
 
 
-def due_updates(view: CoverageView, units: Iterable[str], countable: Callable[[str], bool]) -> list[tuple[str, Counts]]:
+def due_updates(
+    view: CoverageView, units: Iterable[str], countable: Callable[[str], bool]
+) -> list[tuple[str, Counts]]:
     """Units whose totals differ from what the coverage topic last said, with those totals."""
     due = []
     for unit in units:

@@ -13,22 +13,33 @@ from collections.abc import Callable, Iterable, MutableMapping
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.events import types
-from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
-from shared.kafka.consumer import EVENTS_CONSUMED, INVALID, REJECTED, UNPARSEABLE
-from shared.logging import get_logger
-from shared.orgtree.levels import level_of, outermost
-
 from analytics.adapters.kafka import CoverageOut, DeadLetters, PartialsOut
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
 from analytics.coverage import metrics
 from analytics.coverage.deadline import Target, progress
 from analytics.coverage.domain import (
-    APPOINTMENT_TYPES, HOUR_S, NATIONAL, PENDING, AppointmentChange, BoothTeam, Counts, Reach, contributions,
-    directive_mark, mark_directive, path_matches, reach_of, units_above,
+    APPOINTMENT_TYPES,
+    HOUR_S,
+    NATIONAL,
+    PENDING,
+    AppointmentChange,
+    BoothTeam,
+    Counts,
+    Reach,
+    contributions,
+    directive_mark,
+    mark_directive,
+    path_matches,
+    reach_of,
+    units_above,
 )
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.partials import COVERAGE, REACH, CoverageView, PartialBook, due_updates
+from shared.events import types
+from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
+from shared.kafka.consumer import EVENTS_CONSUMED, INVALID, REJECTED, UNPARSEABLE
+from shared.logging import get_logger
+from shared.orgtree.levels import level_of, outermost
 
 log = get_logger(__name__)
 
@@ -45,17 +56,34 @@ class PathMismatchError(Exception):
 
 
 class CoverageStream:
-    def __init__(self, *, registry: CachedRegistry, partials: PartialsOut, coverage: CoverageOut,
-                 dead_letters: DeadLetters, targets: dict[str, Target], rate_window_hours: float,
-                 group: str, stopping: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time):
-        self.registry, self.partials, self.coverage, self.dead_letters = registry, partials, coverage, dead_letters
+    def __init__(
+        self,
+        *,
+        registry: CachedRegistry,
+        partials: PartialsOut,
+        coverage: CoverageOut,
+        dead_letters: DeadLetters,
+        targets: dict[str, Target],
+        rate_window_hours: float,
+        group: str,
+        stopping: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.registry, self.partials, self.coverage, self.dead_letters = (
+            registry,
+            partials,
+            coverage,
+            dead_letters,
+        )
         self.targets, self.rate_window_hours, self.group = targets, rate_window_hours, group
         self.stopping, self.clock = stopping, clock
         self.coverage_book: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
         self.reach_book: PartialBook[Reach] = PartialBook(REACH, Reach)
         self.view = CoverageView()
         self._was_leader = False
-        self._oldest_event: dict[int, float] = {}  # per partition: oldest event time not yet published
+        self._oldest_event: dict[
+            int, float
+        ] = {}  # per partition: oldest event time not yet published
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -91,12 +119,18 @@ class CoverageStream:
         booths[event.subject] = BoothRow.of(updated, message.partition)
         before = contributions(team) if row is not None else {}
         after = contributions(updated)
-        self.coverage_book.change(message.partition, ((k, before.get(k), after.get(k)) for k in after))
+        self.coverage_book.change(
+            message.partition, ((k, before.get(k), after.get(k)) for k in after)
+        )
         self._oldest_event.setdefault(message.partition, at)
         return self._count(event, "counted")
 
-    async def on_reach(self, message, booth_directives: MutableMapping[str, BoothDirectivesRow],
-                       booths: MutableMapping[str, BoothRow]) -> str:
+    async def on_reach(
+        self,
+        message,
+        booth_directives: MutableMapping[str, BoothDirectivesRow],
+        booths: MutableMapping[str, BoothRow],
+    ) -> str:
         """delivery-status and directive-acknowledged: which booths a directive reached."""
         event = await self.parse(message)
         if event is None:
@@ -105,7 +139,11 @@ class CoverageStream:
         if not mark:
             return self._count(event, "ignored")
         row = booth_directives.get(event.subject)
-        if row is None and event.subject not in booths and await self._new_team(message, event) is None:
+        if (
+            row is None
+            and event.subject not in booths
+            and await self._new_team(message, event) is None
+        ):
             return "dead_lettered"
         marks = row.marks if row is not None else {}
         updated = mark_directive(marks, event.data["directive_id"], mark)
@@ -114,10 +152,19 @@ class CoverageStream:
         at = event.time.timestamp()
         before_at = row.as_of if row is not None else None
         booth_directives[event.subject] = BoothDirectivesRow(
-            booth_id=event.subject, partition=message.partition, marks=updated, as_of=max(at, before_at or at))
+            booth_id=event.subject,
+            partition=message.partition,
+            marks=updated,
+            as_of=max(at, before_at or at),
+        )
         changed = {d for d in set(marks) | set(updated) if marks.get(d, 0) != updated.get(d, 0)}
-        self.reach_book.change(message.partition, (
-            (d, reach_of(marks.get(d, 0), None), reach_of(updated.get(d, 0), at)) for d in changed))
+        self.reach_book.change(
+            message.partition,
+            (
+                (d, reach_of(marks.get(d, 0), None), reach_of(updated.get(d, 0), at))
+                for d in changed
+            ),
+        )
         return self._count(event, "counted")
 
     async def on_directive(self, message) -> str:
@@ -133,14 +180,26 @@ class CoverageStream:
         unknown = [u for u, unit in zip(scope, units) if unit is None]
         if unknown:
             metrics.UNKNOWN_UNITS.labels(event.type).inc()
-            await self._dead_letter(message, event.type, REJECTED,
-                                    UnknownUnitError(f"scope names units the registry does not hold: {', '.join(unknown)}"))
+            await self._dead_letter(
+                message,
+                event.type,
+                REJECTED,
+                UnknownUnitError(
+                    f"scope names units the registry does not hold: {', '.join(unknown)}"
+                ),
+            )
             return "dead_lettered"
-        await self.partials.publish_directive({
-            "directive_id": data["directive_id"], "issuing_unit": data["issuing_unit"], "scope": data["scope"],
-            "booths_targeted": sum(unit["booths"] for unit in units), "priority": data["priority"],
-            "issued_at": data["issued_at"], "expires_at": data["expires_at"],
-        })
+        await self.partials.publish_directive(
+            {
+                "directive_id": data["directive_id"],
+                "issuing_unit": data["issuing_unit"],
+                "scope": data["scope"],
+                "booths_targeted": sum(unit["booths"] for unit in units),
+                "priority": data["priority"],
+                "issued_at": data["issued_at"],
+                "expires_at": data["expires_at"],
+            }
+        )
         return self._count(event, "counted")
 
     async def _new_team(self, message, event: Event) -> BoothTeam | None:
@@ -150,12 +209,22 @@ class CoverageStream:
         unit = await self.registry.unit_until_answered(booth_id, self.stopping)
         if unit is None or unit["level"] != "booth":
             metrics.UNKNOWN_UNITS.labels(event.type).inc()
-            await self._dead_letter(message, event.type, REJECTED,
-                                    UnknownUnitError(f"booth {booth_id} is not in the org registry"))
+            await self._dead_letter(
+                message,
+                event.type,
+                REJECTED,
+                UnknownUnitError(f"booth {booth_id} is not in the org registry"),
+            )
             return None
         if not path_matches(booth_id, units, unit["ancestors"]):
-            await self._dead_letter(message, event.type, REJECTED, PathMismatchError(
-                f"booth_path of {booth_id} does not match the registry: {'/'.join(unit['ancestors'])}"))
+            await self._dead_letter(
+                message,
+                event.type,
+                REJECTED,
+                PathMismatchError(
+                    f"booth_path of {booth_id} does not match the registry: {'/'.join(unit['ancestors'])}"
+                ),
+            )
             return None
         return BoothTeam(booth_id, units)
 
@@ -210,8 +279,12 @@ class CoverageStream:
                 self.reach_book.drop(partition)
         metrics.PARTITIONS_OWNED.set(len(self.coverage_book.partitions()))
 
-    async def rebuild(self, partitions: set[int], booths: Iterable[BoothRow],
-                      booth_directives: Iterable[BoothDirectivesRow]) -> int:
+    async def rebuild(
+        self,
+        partitions: set[int],
+        booths: Iterable[BoothRow],
+        booth_directives: Iterable[BoothDirectivesRow],
+    ) -> int:
         """Recount the partitions this worker now owns from their recovered tables, and publish.
 
         Partials another owner published for units these booths no longer count towards are
@@ -224,7 +297,9 @@ class CoverageStream:
         reach: dict[int, list] = {p: [] for p in partitions}
         for row in booth_directives:
             if row.partition in reach:
-                reach[row.partition].extend((d, reach_of(flags, row.as_of)) for d, flags in row.marks.items())
+                reach[row.partition].extend(
+                    (d, reach_of(flags, row.as_of)) for d, flags in row.marks.items()
+                )
         async with self.partials.lock:
             for partition in self.coverage_book.partitions() - partitions:
                 self.coverage_book.drop(partition)
@@ -235,7 +310,10 @@ class CoverageStream:
                 self.reach_book.rebuild(partition, reach[partition], stale[REACH])
             sent = await self._publish(partitions)
         metrics.PARTITIONS_OWNED.set(len(partitions))
-        log.info("partials rebuilt from tables", fields={"partitions": sorted(partitions), "published": sent})
+        log.info(
+            "partials rebuilt from tables",
+            fields={"partitions": sorted(partitions), "published": sent},
+        )
         return sent
 
     # --- outputs -------------------------------------------------------------------------------------
@@ -259,7 +337,9 @@ class CoverageStream:
                 unit = await self.registry.unit(unit_id)
             except RegistryUnavailable:
                 self.view.mark_changed([u for u, _ in due])  # said next time instead
-                log.warning("registry unavailable; coverage updates wait", fields={"units": len(due)})
+                log.warning(
+                    "registry unavailable; coverage updates wait", fields={"units": len(due)}
+                )
                 return 0
             if unit is None or totals.as_of is None:
                 continue
@@ -291,7 +371,9 @@ class CoverageStream:
 def coverage_data(unit: dict[str, Any], totals: Counts) -> dict[str, Any]:
     """The data of a coverage-updated event for a unit."""
     return {
-        "unit_id": unit["id"], "level": unit["level"], "booths_total": unit["booths"],
+        "unit_id": unit["id"],
+        "level": unit["level"],
+        "booths_total": unit["booths"],
         **{name: getattr(totals, name) for name in Counts.REPORTED},
         "as_of": datetime.fromtimestamp(totals.as_of, timezone.utc).isoformat(),
     }

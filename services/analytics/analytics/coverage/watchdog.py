@@ -26,9 +26,19 @@ class RecoveryStalled(Exception):
 
 
 class RecoveryWatch:
-    def __init__(self, recovery, timeout_s: float, on_stall: Callable[[Exception], object],
-                 clock: Callable[[], float] = time.monotonic):
-        self.recovery, self.timeout_s, self.on_stall, self.clock = recovery, timeout_s, on_stall, clock
+    def __init__(
+        self,
+        recovery,
+        timeout_s: float,
+        on_stall: Callable[[Exception], object],
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.recovery, self.timeout_s, self.on_stall, self.clock = (
+            recovery,
+            timeout_s,
+            on_stall,
+            clock,
+        )
         self._last: tuple | None = None
         self._since = clock()
         self._task: asyncio.Task | None = None
@@ -56,9 +66,13 @@ class RecoveryWatch:
         if self.clock() - self._since < self.timeout_s:
             return True
         stalled = {str(tp): offset for tp, offset in progress}
-        log.error("table recovery stalled; crashing so the worker is started afresh",
-                  fields={"stalled_s": round(self.clock() - self._since), "offsets": stalled})
-        self.on_stall(RecoveryStalled(f"no changelog record for {self.timeout_s:.0f}s during recovery"))
+        log.error(
+            "table recovery stalled; crashing so the worker is started afresh",
+            fields={"stalled_s": round(self.clock() - self._since), "offsets": stalled},
+        )
+        self.on_stall(
+            RecoveryStalled(f"no changelog record for {self.timeout_s:.0f}s during recovery")
+        )
         return False
 
     def start(self, interval_s: float = 2.0) -> None:
@@ -89,7 +103,9 @@ class PartitionStallWatch:
         self._seen: dict[TP, tuple[int, float]] = {}  # partition -> (committed offset, since when)
         self.stalled: list[TP] = []
 
-    def observe(self, owned: set[TP], committed: dict[TP, int], lag: dict[TP, int], busy: bool) -> list[TP]:
+    def observe(
+        self, owned: set[TP], committed: dict[TP, int], lag: dict[TP, int], busy: bool
+    ) -> list[TP]:
         """Take one measurement; returns (and keeps in `stalled`) the partitions stalled now."""
         now = self.clock()
         if busy:
@@ -103,9 +119,16 @@ class PartitionStallWatch:
             if lag.get(tp) and tp in committed:
                 offset, since = self._seen.get(tp, (None, now))
                 self._seen[tp] = (committed[tp], since if offset == committed[tp] else now)
-        stalled = sorted(tp for tp, (_, since) in self._seen.items() if now - since >= self.timeout_s)
+        stalled = sorted(
+            tp for tp, (_, since) in self._seen.items() if now - since >= self.timeout_s
+        )
         if stalled and stalled != self.stalled:
-            log.error("partitions with records waiting have not moved; /healthz fails so the worker restarts",
-                      fields={"partitions": [f"{t}:{p}" for t, p in stalled], "stalled_s": self.timeout_s})
+            log.error(
+                "partitions with records waiting have not moved; /healthz fails so the worker restarts",
+                fields={
+                    "partitions": [f"{t}:{p}" for t, p in stalled],
+                    "stalled_s": self.timeout_s,
+                },
+            )
         self.stalled = stalled
         return stalled

@@ -9,7 +9,8 @@ import time
 
 import redis
 
-from shared.ratelimit import Limit, LimitsUnavailable, RateLimiter, Throttled, window_left as _left
+from shared.ratelimit import Limit, LimitsUnavailable, RateLimiter, Throttled
+from shared.ratelimit import window_left as _left
 
 
 class AppointmentLimits:
@@ -18,19 +19,31 @@ class AppointmentLimits:
         self.limiter = RateLimiter(client, prefix)
         s = settings
         self.verify_organiser = Limit("verify-per-organiser", s.verify_per_organiser_per_min, 60)
-        self.verify_appointment = Limit("verify-per-appointment", s.verify_per_appointment_per_min, 60)
+        self.verify_appointment = Limit(
+            "verify-per-appointment", s.verify_per_appointment_per_min, 60
+        )
         self.resend_organiser = Limit("resend-per-organiser", s.resend_per_organiser_per_10min, 600)
-        self.resend_appointment = Limit("resend-per-appointment", s.resend_per_appointment_per_10min, 600)
-        self.refusals_organiser = Limit("president-refusals-per-organiser", s.president_refusals_per_hour, 3600)
-        self.new_numbers = Limit("new-numbers-per-organiser", s.new_numbers_per_organiser_per_day, 86400)
+        self.resend_appointment = Limit(
+            "resend-per-appointment", s.resend_per_appointment_per_10min, 600
+        )
+        self.refusals_organiser = Limit(
+            "president-refusals-per-organiser", s.president_refusals_per_hour, 3600
+        )
+        self.new_numbers = Limit(
+            "new-numbers-per-organiser", s.new_numbers_per_organiser_per_day, 86400
+        )
         self.import_lease_s = s.import_lease_s
 
     def verification(self, organiser: str, appointment_id: str) -> None:
         """Throttled or LimitsUnavailable, else the try is counted."""
-        self.limiter.spend((self.verify_organiser, organiser), (self.verify_appointment, appointment_id))
+        self.limiter.spend(
+            (self.verify_organiser, organiser), (self.verify_appointment, appointment_id)
+        )
 
     def resend(self, organiser: str, appointment_id: str) -> None:
-        self.limiter.spend((self.resend_organiser, organiser), (self.resend_appointment, appointment_id))
+        self.limiter.spend(
+            (self.resend_organiser, organiser), (self.resend_appointment, appointment_id)
+        )
 
     def president_refusal(self, organiser: str) -> None:
         """Count a refusal because the phone is a president elsewhere: each one tells something."""

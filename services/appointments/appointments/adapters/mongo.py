@@ -22,7 +22,6 @@ from shared.crypto.fields import sealed_with
 from shared.mongo import insert_ignoring_duplicates
 from shared.teams.rules import TeamRules
 
-
 PERSONAL = ("phone", "name")
 
 
@@ -62,8 +61,10 @@ class BoothTeams:
             except DuplicateKeyError:
                 raise ConcurrentUpdate(team.booth_id) from None
         else:
-            result = self.teams.update_one({"_id": team.booth_id, "version": team.version},
-                                           {"$set": {**doc, "version": team.version + 1}})
+            result = self.teams.update_one(
+                {"_id": team.booth_id, "version": team.version},
+                {"$set": {**doc, "version": team.version + 1}},
+            )
             if result.matched_count == 0:
                 raise ConcurrentUpdate(team.booth_id)
         team.version += 1
@@ -78,7 +79,9 @@ class BoothTeams:
         new = [team for team in teams if team.booth_id not in existing]
         for team in new:
             team.version = 1
-        insert_ignoring_duplicates(self.pending, [{"_id": t.booth_id, "since": _now()} for t in new if t.outbox])
+        insert_ignoring_duplicates(
+            self.pending, [{"_id": t.booth_id, "since": _now()} for t in new if t.outbox]
+        )
         return existing
 
     # ------------------------------------------------------------------ outbox pointers
@@ -96,9 +99,20 @@ class BoothTeams:
         """Keep an event that cannot be published, with why, for a person to look at; without
         the personal data it may carry (a phone), which a dead letter does not need."""
         data = {k: v for k, v in event["data"].items() if k not in PERSONAL}
-        self.dead_letters.update_one({"_id": event["id"]}, {"$setOnInsert": {
-            "booth_id": booth_id, "type": event["type"], "time": event["time"], "data": data,
-            "reason": reason, "quarantined_at": _now()}}, upsert=True)
+        self.dead_letters.update_one(
+            {"_id": event["id"]},
+            {
+                "$setOnInsert": {
+                    "booth_id": booth_id,
+                    "type": event["type"],
+                    "time": event["time"],
+                    "data": data,
+                    "reason": reason,
+                    "quarantined_at": _now(),
+                }
+            },
+            upsert=True,
+        )
 
     def booths_with_outbox(self) -> Iterator[str]:
         with self.teams.find({"has_outbox": True}, {"_id": 1}) as cursor:
@@ -115,7 +129,9 @@ class BoothTeams:
         query = {"phone_indexes": self.personal.index(phone), "path_ids": unit_id}
         return [d["_id"] for d in self.teams.find(query, {"_id": 1})]
 
-    def ended_before(self, cutoff: datetime, *, after: str = "", limit: int = 500) -> list[BoothTeam]:
+    def ended_before(
+        self, cutoff: datetime, *, after: str = "", limit: int = 500
+    ) -> list[BoothTeam]:
         """Teams (by booth id, from `after`) with an appointment that ended before `cutoff` and
         still names its person: the retention job's work, read in pages."""
         query: dict[str, Any] = {"retained_since": {"$lt": cutoff}}
@@ -127,7 +143,9 @@ class BoothTeams:
         """Save again every team written before encryption (no `phone_indexes`), which seals its
         names and phones; returns how many. Once at start-up: a scan, and then none are left."""
         sealed = 0
-        for booth_id in [d["_id"] for d in self.teams.find({"phone_indexes": {"$exists": False}}, {"_id": 1})]:
+        for booth_id in [
+            d["_id"] for d in self.teams.find({"phone_indexes": {"$exists": False}}, {"_id": 1})
+        ]:
             for _ in range(5):
                 try:
                     self.save(self.get(booth_id))
@@ -193,8 +211,10 @@ class BoothTeams:
             # Who is in this team, by phone index: finds a person's teams without their phone.
             "phone_indexes": sorted({i for a in appointments if (i := a["person"]["phone_index"])}),
             # When the earliest ended appointment still naming its person ended: what retention looks for.
-            "retained_since": min((a.ended_at for a in team.appointments if a.ended_at and not a.erased_at),
-                                  default=None),
+            "retained_since": min(
+                (a.ended_at for a in team.appointments if a.ended_at and not a.erased_at),
+                default=None,
+            ),
             "history": team.history,
             "outbox": self.personal.sealed_events(team.outbox),
             "has_outbox": bool(team.outbox),
@@ -206,30 +226,51 @@ class BoothTeams:
     def _team(self, doc: dict[str, Any]) -> BoothTeam:
         state_code = doc["booth_path"]["state"].split("-")[1]
         return BoothTeam(
-            booth_id=doc["_id"], booth_path=doc["booth_path"], rules=self.rules_for(state_code),
-            appointments=[self._appointment(a) for a in doc["appointments"]], history=doc["history"],
-            outbox=self.personal.opened_events(doc["outbox"]), idempotency=_idempotency(doc["idempotency"]),
+            booth_id=doc["_id"],
+            booth_path=doc["booth_path"],
+            rules=self.rules_for(state_code),
+            appointments=[self._appointment(a) for a in doc["appointments"]],
+            history=doc["history"],
+            outbox=self.personal.opened_events(doc["outbox"]),
+            idempotency=_idempotency(doc["idempotency"]),
             seen_events=doc["seen_events"],
             version=doc["version"],
         )
 
-
     def _appointment_doc(self, a: Appointment) -> dict[str, Any]:
         return {
-            "id": a.id, "role": a.role, "status": a.status, "appointed_by": a.appointed_by,
-            "appointed_at": a.appointed_at, "replaces": a.replaces, "otp_request_id": a.otp_request_id,
-            "verified_at": a.verified_at, "ended_at": a.ended_at, "ended_by": a.ended_by,
-            "otp_failure": a.otp_failure, "erased_at": a.erased_at, "wrong_codes": a.wrong_codes,
+            "id": a.id,
+            "role": a.role,
+            "status": a.status,
+            "appointed_by": a.appointed_by,
+            "appointed_at": a.appointed_at,
+            "replaces": a.replaces,
+            "otp_request_id": a.otp_request_id,
+            "verified_at": a.verified_at,
+            "ended_at": a.ended_at,
+            "ended_by": a.ended_by,
+            "otp_failure": a.otp_failure,
+            "erased_at": a.erased_at,
+            "wrong_codes": a.wrong_codes,
             "person": self.personal.person_doc(a.person),
         }
 
     def _appointment(self, d: dict[str, Any]) -> Appointment:
         return Appointment(
-            id=d["id"], role=d["role"], person=self.personal.person(d["person"]), status=d["status"],
-            appointed_by=d["appointed_by"], appointed_at=_aware(d["appointed_at"]), replaces=d["replaces"],
-            otp_request_id=d["otp_request_id"], verified_at=_aware(d["verified_at"]),
-            ended_at=_aware(d["ended_at"]), ended_by=d["ended_by"], otp_failure=d.get("otp_failure"),
-            erased_at=_aware(d.get("erased_at")), wrong_codes=[_aware(t) for t in d.get("wrong_codes", [])],
+            id=d["id"],
+            role=d["role"],
+            person=self.personal.person(d["person"]),
+            status=d["status"],
+            appointed_by=d["appointed_by"],
+            appointed_at=_aware(d["appointed_at"]),
+            replaces=d["replaces"],
+            otp_request_id=d["otp_request_id"],
+            verified_at=_aware(d["verified_at"]),
+            ended_at=_aware(d["ended_at"]),
+            ended_by=d["ended_by"],
+            otp_failure=d.get("otp_failure"),
+            erased_at=_aware(d.get("erased_at")),
+            wrong_codes=[_aware(t) for t in d.get("wrong_codes", [])],
         )
 
 
@@ -258,7 +299,9 @@ class PresidentPosts:
             if held is None:
                 continue
             if held["appointment_id"] == appointment_id or not self._still_holds(held):
-                replaced = self.posts.replace_one({"_id": post, "appointment_id": held["appointment_id"]}, mine)
+                replaced = self.posts.replace_one(
+                    {"_id": post, "appointment_id": held["appointment_id"]}, mine
+                )
                 if replaced.matched_count:
                     return None
                 continue
@@ -269,8 +312,10 @@ class PresidentPosts:
         """Claim posts no one holds, (phone, booth id, appointment id) each, in one batch; returns
         the phones already claimed (by anyone), which need `claim`'s one-by-one judgement."""
         phones = [phone for phone, _, _ in claims]
-        docs = [{"_id": self.index(phone), "booth_id": booth_id, "appointment_id": appointment_id}
-                for phone, booth_id, appointment_id in claims]
+        docs = [
+            {"_id": self.index(phone), "booth_id": booth_id, "appointment_id": appointment_id}
+            for phone, booth_id, appointment_id in claims
+        ]
         return {phones[i] for i in insert_ignoring_duplicates(self.posts, docs)}
 
     def release(self, phone: str, appointment_id: str) -> None:
@@ -297,7 +342,9 @@ class PresidentPosts:
 def _personal_values(doc: dict[str, Any]) -> list[str]:
     """Every name and phone a stored team holds: its appointees' and its unsent code requests'."""
     people = [a["person"][field] for a in doc.get("appointments", []) for field in PERSONAL]
-    return people + [e["data"]["phone"] for e in doc.get("outbox", []) if e.get("data", {}).get("phone")]
+    return people + [
+        e["data"]["phone"] for e in doc.get("outbox", []) if e.get("data", {}).get("phone")
+    ]
 
 
 def _idempotency(stored: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -308,7 +355,9 @@ def _idempotency(stored: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]
 
 def _aware(value: datetime | None) -> datetime | None:
     # BSON dates come back naive (UTC); the domain works in aware datetimes.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return (
+        value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    )
 
 
 def _now() -> datetime:

@@ -16,17 +16,25 @@ class OtpClient:
 
     def verify(self, *, request_id: str, appointment_id: str, code: str, on_behalf_of: str) -> None:
         """`on_behalf_of` names the organiser, so the OTP service budgets each one, not only us."""
-        body = {"request_id": request_id, "appointment_id": appointment_id, "code": code, "on_behalf_of": on_behalf_of}
+        body = {
+            "request_id": request_id,
+            "appointment_id": appointment_id,
+            "code": code,
+            "on_behalf_of": on_behalf_of,
+        }
         try:
             response = self.http.post(
                 "/v1/verifications",
                 json=body,
-                headers={"Authorization": f"Bearer {self.token.get()}"})
+                headers={"Authorization": f"Bearer {self.token.get()}"},
+            )
         except (httpx.HTTPError, OSError) as exc:
             raise OtpUnavailable(f"the OTP service did not answer: {type(exc).__name__}") from None
         if response.status_code == 200:
             return
-        if response.status_code == 422 and response.json().get("type", "").endswith("/otp-rejected"):
+        if response.status_code == 422 and response.json().get("type", "").endswith(
+            "/otp-rejected"
+        ):
             raise OtpRejected()
         if response.status_code == 429:
             retry_after = response.headers.get("Retry-After", "")

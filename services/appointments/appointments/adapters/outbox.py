@@ -15,19 +15,26 @@ from datetime import datetime
 from prometheus_client import Counter, Gauge
 
 from appointments.adapters.mongo import BoothTeams
-from appointments.ports import ConcurrentUpdate
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.domain import BoothTeam, roles_reached_differently
+from appointments.ports import ConcurrentUpdate
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-RELAYED = Counter("sangathan_outbox_events_relayed", "Outbox events published to Kafka, by type", ["type"])
-RELAY_FAILURES = Counter("sangathan_outbox_relay_failures", "Relay rounds that could not publish (Kafka unavailable)")
-QUARANTINED = Counter("sangathan_outbox_events_quarantined",
-                      "Outbox events that break their contract, set aside as dead letters", ["type"])
+RELAYED = Counter(
+    "sangathan_outbox_events_relayed", "Outbox events published to Kafka, by type", ["type"]
+)
+RELAY_FAILURES = Counter(
+    "sangathan_outbox_relay_failures", "Relay rounds that could not publish (Kafka unavailable)"
+)
+QUARANTINED = Counter(
+    "sangathan_outbox_events_quarantined",
+    "Outbox events that break their contract, set aside as dead letters",
+    ["type"],
+)
 # The relay's producer gives up on a message after PRODUCER_CONFIG's timeout, before the flush
 # does, so a Kafka outage never piles copies of the same events into the client's queue.
 PRODUCER_CONFIG = {"message.timeout.ms": 8000}
@@ -36,9 +43,17 @@ BACKLOG = Gauge("sangathan_outbox_backlog_booths", "Booth teams with events not 
 
 
 class OutboxRelay:
-    def __init__(self, teams: BoothTeams, recipients: RecipientDirectory, publisher: EventPublisher, *,
-                 batch: int = 500, interval_s: float = 0.05, sweep_interval_s: float = 60.0,
-                 max_backoff_s: float = 5.0):
+    def __init__(
+        self,
+        teams: BoothTeams,
+        recipients: RecipientDirectory,
+        publisher: EventPublisher,
+        *,
+        batch: int = 500,
+        interval_s: float = 0.05,
+        sweep_interval_s: float = 60.0,
+        max_backoff_s: float = 5.0,
+    ):
         self.teams, self.recipients, self.publisher = teams, recipients, publisher
         self.batch, self.interval_s, self.sweep_interval_s = batch, interval_s, sweep_interval_s
         self.max_backoff_s = max_backoff_s
@@ -52,7 +67,9 @@ class OutboxRelay:
                 backoff = self.interval_s
             except DeliveryError as exc:
                 RELAY_FAILURES.inc()
-                log.warning("outbox relay could not publish; will retry", fields={"error": str(exc)[:200]})
+                log.warning(
+                    "outbox relay could not publish; will retry", fields={"error": str(exc)[:200]}
+                )
                 published, backoff = 0, min(backoff * 2 or 0.1, self.max_backoff_s)
             except Exception:
                 log.exception("outbox relay round failed; will retry")
@@ -92,13 +109,24 @@ class OutboxRelay:
         """Queue one event; one that breaks its contract can never be published, so it is set
         aside with its reason (and counted, for the alert) and the booth's other events go on."""
         try:
-            self.publisher.emit(event["type"], event["data"], event_id=event["id"],
-                                time=datetime.fromisoformat(event["time"]))
+            self.publisher.emit(
+                event["type"],
+                event["data"],
+                event_id=event["id"],
+                time=datetime.fromisoformat(event["time"]),
+            )
         except EventError as bad:
             self.teams.quarantine(booth_id, event, str(bad))
             QUARANTINED.labels(event["type"]).inc()
-            log.error("outbox event quarantined", fields={"booth_id": booth_id, "event_id": event["id"],
-                                                          "type": event["type"], "reason": str(bad)})
+            log.error(
+                "outbox event quarantined",
+                fields={
+                    "booth_id": booth_id,
+                    "event_id": event["id"],
+                    "type": event["type"],
+                    "reason": str(bad),
+                },
+            )
 
     def sweep(self) -> None:
         for booth_id in self.teams.booths_with_outbox():

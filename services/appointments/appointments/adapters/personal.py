@@ -25,15 +25,31 @@ class PersonalData:
 
     def person_doc(self, person: Person) -> dict[str, Any]:
         if not person.phone:  # erased: nothing left to seal or to find it by
-            return {"name": "", "phone": "", "phone_index": None, "gender": person.gender,
-                    "channel": person.channel, "locale": person.locale}
-        return {"name": self.cipher.seal(person.name, NAME), "phone": self.seal_phone(person.phone),
-                "phone_index": self.index(person.phone), "gender": person.gender,
-                "channel": person.channel, "locale": person.locale}
+            return {
+                "name": "",
+                "phone": "",
+                "phone_index": None,
+                "gender": person.gender,
+                "channel": person.channel,
+                "locale": person.locale,
+            }
+        return {
+            "name": self.cipher.seal(person.name, NAME),
+            "phone": self.seal_phone(person.phone),
+            "phone_index": self.index(person.phone),
+            "gender": person.gender,
+            "channel": person.channel,
+            "locale": person.locale,
+        }
 
     def person(self, doc: dict[str, Any]) -> Person:
-        return Person(name=self._open(doc["name"], NAME), phone=self.open_phone(doc["phone"]), gender=doc["gender"],
-                      channel=doc["channel"], locale=doc["locale"])
+        return Person(
+            name=self._open(doc["name"], NAME),
+            phone=self.open_phone(doc["phone"]),
+            gender=doc["gender"],
+            channel=doc["channel"],
+            locale=doc["locale"],
+        )
 
     def seal_phone(self, phone: str) -> str:
         return self.cipher.seal(phone, PHONE)
@@ -62,8 +78,16 @@ def _with_phone(event: dict[str, Any], change) -> dict[str, Any]:
 
 def personal_data(settings: AppointmentsSettings) -> PersonalData:
     """The keys from settings (a mounted Secret in production); development keys on disk otherwise."""
-    fields = settings.key(settings.personal_data_keys, settings.personal_data_keys_file,
-                          development_file="appointments/personal-data.keys", what="the personal-data keyring")
-    index = settings.key(settings.phone_index_key, settings.phone_index_key_file,
-                         development_file="appointments/phone-index.key", what="the phone index key")
+    fields = settings.key(
+        settings.personal_data_keys,
+        settings.personal_data_keys_file,
+        development_file="appointments/personal-data.keys",
+        what="the personal-data keyring",
+    )
+    index = settings.key(
+        settings.phone_index_key,
+        settings.phone_index_key_file,
+        development_file="appointments/phone-index.key",
+        what="the phone index key",
+    )
     return PersonalData(keyring(fields, "the personal-data keyring"), PhoneIndex(index))

@@ -45,8 +45,15 @@ def document_id(assembly_id: str, role: str) -> str:
 
 def entry(team: BoothTeam, role: str, seal_phone: Callable[[str], str]) -> str:
     """A booth's entry in its seat's document for a role: the team's version and who it reaches."""
-    return "|".join([_version(team.version), *(f"{a.id},{seal_phone(a.person.phone)},{a.person.locale}"
-                                               for a in team.verified(role))])
+    return "|".join(
+        [
+            _version(team.version),
+            *(
+                f"{a.id},{seal_phone(a.person.phone)},{a.person.locale}"
+                for a in team.verified(role)
+            ),
+        ]
+    )
 
 
 def _version(version: int) -> str:
@@ -63,11 +70,19 @@ class RecipientsBuilding(Exception):
 
 
 class RecipientDirectory:
-    def __init__(self, db: Database, registry: OrgRegistry, roles_of: Callable[[str], Iterable[str]],
-                 personal: PersonalData):
+    def __init__(
+        self,
+        db: Database,
+        registry: OrgRegistry,
+        roles_of: Callable[[str], Iterable[str]],
+        personal: PersonalData,
+    ):
         self.docs, self.meta = db.verified_recipients, db.verified_recipients_meta
         self.personal = personal
-        self.registry, self.roles_of = registry, roles_of  # roles_of(state code) -> every role there
+        self.registry, self.roles_of = (
+            registry,
+            roles_of,
+        )  # roles_of(state code) -> every role there
         self._built = False
 
     # ------------------------------------------------------------------ writing (the relay)
@@ -75,8 +90,11 @@ class RecipientDirectory:
     def record(self, team: BoothTeam, roles: Iterable[str]) -> None:
         """Write the team's verified appointees of these roles, unless a newer version is there."""
         for role in roles:
-            self._put(document_id(team.booth_path["assembly"], role), team.booth_id,
-                      entry(team, role, self.personal.seal_phone))
+            self._put(
+                document_id(team.booth_path["assembly"], role),
+                team.booth_id,
+                entry(team, role, self.personal.seal_phone),
+            )
 
     def _put(self, doc_id: str, booth_id: str, value: str) -> None:
         field = f"booths.{booth_id}"
@@ -136,14 +154,26 @@ class RecipientDirectory:
     def _resealed(self, value: str) -> str:
         version, *people = value.split("|")
         opened = [person.split(",") for person in people]
-        return "|".join([version, *(f"{appointment_id},{self.personal.seal_phone(self.personal.open_phone(phone))},"
-                                    f"{locale}" for appointment_id, phone, locale in opened)])
+        return "|".join(
+            [
+                version,
+                *(
+                    f"{appointment_id},{self.personal.seal_phone(self.personal.open_phone(phone))},"
+                    f"{locale}"
+                    for appointment_id, phone, locale in opened
+                ),
+            ]
+        )
 
     def fields_sealed_with(self, key_id: str) -> int:
         """How many stored phones the key `key_id` sealed (a scan: for retiring a key)."""
         with self.docs.find({}) as cursor:
-            return sum(sealed_with(phone) == key_id for doc in cursor for value in doc.get("booths", {}).values()
-                       for phone in _phones(value))
+            return sum(
+                sealed_with(phone) == key_id
+                for doc in cursor
+                for value in doc.get("booths", {}).values()
+                for phone in _phones(value)
+            )
 
     # ------------------------------------------------------------------ reading (the fan-out)
 
@@ -154,7 +184,9 @@ class RecipientDirectory:
         directory is still being filled."""
         if not self._built:
             if not self.meta.find_one({"_id": BUILT["_id"], "version": BUILT["version"]}):
-                raise RecipientsBuilding("verified recipients are still being filled from existing teams")
+                raise RecipientsBuilding(
+                    "verified recipients are still being filled from existing teams"
+                )
             self._built = True
         return self._stream(unit_id, roles)
 
@@ -168,14 +200,20 @@ class RecipientDirectory:
                         path = booth_path(booth_id)
                         for person in value.split("|")[1:]:
                             appointment_id, phone, locale = person.split(",")
-                            yield {"booth_id": booth_id, "booth_path": path, "appointment_id": appointment_id,
-                                   "role": role, "phone": self.personal.open_phone(phone), "locale": locale}
+                            yield {
+                                "booth_id": booth_id,
+                                "booth_path": path,
+                                "appointment_id": appointment_id,
+                                "role": role,
+                                "phone": self.personal.open_phone(phone),
+                                "locale": locale,
+                            }
 
     def _assemblies(self, unit_id: str) -> Iterator[str]:
         """The assembly seats covering the unit: its own (at or below a seat), or all below it."""
         depth = LEVELS.index(BY_NAME[level_of(unit_id)])
         if depth >= ASSEMBLY_DEPTH:
-            yield "-".join(unit_id.split("-")[:ASSEMBLY_DEPTH + 1])
+            yield "-".join(unit_id.split("-")[: ASSEMBLY_DEPTH + 1])
             return
         for child in self.registry.children(unit_id):
             yield from self._assemblies(child["id"])

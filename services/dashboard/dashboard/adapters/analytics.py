@@ -22,7 +22,9 @@ class AnalyticsClient:
     async def get(self, path: str, token: str, params: dict[str, Any] | None = None) -> Any:
         """The JSON answer; analytics' own problem (401, 403, 404, 422, 503) as a ProblemError."""
         try:
-            response = await self._client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+            response = await self._client.get(
+                path, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
         except httpx.HTTPError as exc:
             raise AnalyticsUnavailable(type(exc).__name__) from exc
         if response.status_code == 200:
@@ -39,7 +41,17 @@ def _problem(response: httpx.Response) -> ProblemError:
     except ValueError:
         body = {}
     kind = str(body.get("type", "")).rsplit("/", 1)[-1] or "analytics-error"
-    extensions = {k: v for k, v in body.items() if k not in ("type", "title", "status", "detail", "instance")}
-    headers = {h: response.headers[h] for h in ("Retry-After", "WWW-Authenticate") if h in response.headers}
-    return ProblemError(response.status_code, kind, body.get("title", "Analytics refused the request"),
-                        body.get("detail", ""), headers=headers, **extensions)
+    extensions = {
+        k: v for k, v in body.items() if k not in ("type", "title", "status", "detail", "instance")
+    }
+    headers = {
+        h: response.headers[h] for h in ("Retry-After", "WWW-Authenticate") if h in response.headers
+    }
+    return ProblemError(
+        response.status_code,
+        kind,
+        body.get("title", "Analytics refused the request"),
+        body.get("detail", ""),
+        headers=headers,
+        **extensions,
+    )

@@ -27,8 +27,13 @@ class SessionStore:
     def open(self, who: Principal, expires: float, scopes: frozenset[str]) -> str:
         """A new session for `who` with `scopes`, ending at `expires` (epoch seconds); its id."""
         session_id = secrets.token_urlsafe(ID_BYTES)
-        record = {"subject": who.subject, "unit": who.unit, "role": who.role, "scopes": sorted(scopes),
-                  "expires": expires}
+        record = {
+            "subject": who.subject,
+            "unit": who.unit,
+            "role": who.role,
+            "scopes": sorted(scopes),
+            "expires": expires,
+        }
         self.client.set(_key(session_id), json.dumps(record), pxat=int(expires * 1000))
         return session_id
 
@@ -40,8 +45,13 @@ class SessionStore:
         if raw is None:
             return None
         record = json.loads(raw)
-        who = Principal(subject=record["subject"], kind=ORGANISER, unit=record["unit"], role=record["role"],
-                        scopes=frozenset(record["scopes"]))
+        who = Principal(
+            subject=record["subject"],
+            kind=ORGANISER,
+            unit=record["unit"],
+            role=record["role"],
+            scopes=frozenset(record["scopes"]),
+        )
         return who, record["expires"]
 
     def close(self, session_id: str) -> None:

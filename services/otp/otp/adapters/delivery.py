@@ -6,6 +6,7 @@ read (`GET /v1/dev/deliveries`); the phone is stored masked, the text holds the 
 from __future__ import annotations
 
 import re
+
 import redis
 
 from otp.domain import mask_phone
@@ -17,16 +18,43 @@ _CODE = re.compile(r"^(\d{4,10})\b")
 class RedisStreamSink:
     """A DeliveryChannel that keeps messages in one capped, expiring Redis stream."""
 
-    def __init__(self, client: redis.Redis, *, key: str, maxlen: int, ttl_s: int, prefixes: tuple[str, ...]):
-        self.redis, self.key, self.maxlen, self.ttl_s, self.prefixes = client, key, maxlen, ttl_s, prefixes
+    def __init__(
+        self, client: redis.Redis, *, key: str, maxlen: int, ttl_s: int, prefixes: tuple[str, ...]
+    ):
+        self.redis, self.key, self.maxlen, self.ttl_s, self.prefixes = (
+            client,
+            key,
+            maxlen,
+            ttl_s,
+            prefixes,
+        )
 
-    def deliver(self, *, request_id: str, appointment_id: str, booth_id: str, phone: str,
-                channel: str, locale: str, text: str) -> None:
+    def deliver(
+        self,
+        *,
+        request_id: str,
+        appointment_id: str,
+        booth_id: str,
+        phone: str,
+        channel: str,
+        locale: str,
+        text: str,
+    ) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.xadd(self.key, {
-                "request_id": request_id, "appointment_id": appointment_id, "booth_id": booth_id,
-                "channel": channel, "locale": locale, "phone": mask_phone(phone, self.prefixes), "text": text,
-            }, maxlen=self.maxlen, approximate=True)
+            pipe.xadd(
+                self.key,
+                {
+                    "request_id": request_id,
+                    "appointment_id": appointment_id,
+                    "booth_id": booth_id,
+                    "channel": channel,
+                    "locale": locale,
+                    "phone": mask_phone(phone, self.prefixes),
+                    "text": text,
+                },
+                maxlen=self.maxlen,
+                approximate=True,
+            )
             pipe.expire(self.key, self.ttl_s)
             pipe.execute()
 

@@ -38,18 +38,28 @@ class ConfirmingPublisher:
 
     One thread serves the delivery reports; callers only wait for their own."""
 
-    def __init__(self, bootstrap: str, timeout_s: float, topic_for: Callable[[str], str] | None = None):
+    def __init__(
+        self, bootstrap: str, timeout_s: float, topic_for: Callable[[str], str] | None = None
+    ):
         # librdkafka gives up on a message when the caller stops waiting for it, so a 503 is not
         # followed by the event turning up later anyway.
-        self._producer = Producer(client_config(bootstrap, {**RELIABLE, "linger.ms": LINGER_MS,
-                                                            "message.timeout.ms": int(timeout_s * 1000)}))
+        self._producer = Producer(
+            client_config(
+                bootstrap,
+                {**RELIABLE, "linger.ms": LINGER_MS, "message.timeout.ms": int(timeout_s * 1000)},
+            )
+        )
         self._timeout_s = timeout_s
         self._topic_for = topic_for or (lambda event_type: topics.topic_for(event_type).name)
         self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._serve_reports, name="otp-events-reports", daemon=True)
+        self._poller = threading.Thread(
+            target=self._serve_reports, name="otp-events-reports", daemon=True
+        )
         self._poller.start()
 
-    def publish(self, event_type: str, data: dict[str, Any], *, event_id: str, time: datetime) -> None:
+    def publish(
+        self, event_type: str, data: dict[str, Any], *, event_id: str, time: datetime
+    ) -> None:
         event = new_event(event_type, data, SOURCE, event_id=event_id, time=time)
         _, key, value, headers = to_kafka(event)
         topic, done, failure = self._topic_for(event_type), threading.Event(), []
@@ -96,22 +106,41 @@ class OtpEvents:
         self._publisher = publisher
 
     def verified(self, *, request_id: str, appointment_id: str, booth_id: str, at: float) -> None:
-        self._publisher.publish(types.OTP_VERIFIED, {
-            "request_id": request_id, "appointment_id": appointment_id, "booth_id": booth_id,
-            "verified_at": _iso(at),
-        }, event_id=_event_id(f"verified:{request_id}"), time=_at(at))
+        self._publisher.publish(
+            types.OTP_VERIFIED,
+            {
+                "request_id": request_id,
+                "appointment_id": appointment_id,
+                "booth_id": booth_id,
+                "verified_at": _iso(at),
+            },
+            event_id=_event_id(f"verified:{request_id}"),
+            time=_at(at),
+        )
 
-    def failed(self, *, request_id: str, appointment_id: str, booth_id: str, reason: str, at: float) -> None:
-        self._publisher.publish(types.OTP_FAILED, {
-            "request_id": request_id, "appointment_id": appointment_id, "booth_id": booth_id,
-            "reason": reason, "failed_at": _iso(at),
-        }, event_id=_event_id(f"failed:{request_id}"), time=_at(at))
+    def failed(
+        self, *, request_id: str, appointment_id: str, booth_id: str, reason: str, at: float
+    ) -> None:
+        self._publisher.publish(
+            types.OTP_FAILED,
+            {
+                "request_id": request_id,
+                "appointment_id": appointment_id,
+                "booth_id": booth_id,
+                "reason": reason,
+                "failed_at": _iso(at),
+            },
+            event_id=_event_id(f"failed:{request_id}"),
+            time=_at(at),
+        )
 
     def close(self) -> None:
         self._publisher.close()
 
 
-def publisher(bootstrap: str, timeout_s: float, topic_for: Callable[[str], str] | None = None) -> ConfirmingPublisher:
+def publisher(
+    bootstrap: str, timeout_s: float, topic_for: Callable[[str], str] | None = None
+) -> ConfirmingPublisher:
     """`topic_for` is the registry by default; tests pass scratch topics."""
     return ConfirmingPublisher(bootstrap, timeout_s, topic_for)
 

@@ -35,13 +35,33 @@ class NotifierDelivery:
         self._token = token_file(token_path)
         self._client = httpx.Client(timeout=timeout_s)
 
-    def deliver(self, *, request_id: str, appointment_id: str, booth_id: str, phone: str,
-                channel: str, locale: str, text: str) -> None:
-        body = {"request_id": request_id, "appointment_id": appointment_id, "booth_id": booth_id, "phone": phone,
-                "channel": channel, "locale": locale, "text": text}
+    def deliver(
+        self,
+        *,
+        request_id: str,
+        appointment_id: str,
+        booth_id: str,
+        phone: str,
+        channel: str,
+        locale: str,
+        text: str,
+    ) -> None:
+        body = {
+            "request_id": request_id,
+            "appointment_id": appointment_id,
+            "booth_id": booth_id,
+            "phone": phone,
+            "channel": channel,
+            "locale": locale,
+            "text": text,
+        }
         try:
-            response = self._client.post(self.url, json=body, headers={"Authorization": f"Bearer {self._token.get()}"})
-        except httpx.TransportError as exc:  # timed out, refused, reset: the notifier may be back soon
+            response = self._client.post(
+                self.url, json=body, headers={"Authorization": f"Bearer {self._token.get()}"}
+            )
+        except (
+            httpx.TransportError
+        ) as exc:  # timed out, refused, reset: the notifier may be back soon
             raise DeliveryUnavailable(type(exc).__name__) from None
         if response.status_code in TRANSIENT_STATUSES:
             raise DeliveryUnavailable(f"notifier answered {response.status_code}")
@@ -60,11 +80,20 @@ class AlsoToSink:
         self.sink.deliver(**message)
 
 
-def notifier_channel(settings, client: redis.Redis) -> tuple[DeliveryChannel, RedisStreamSink | None]:
+def notifier_channel(
+    settings, client: redis.Redis
+) -> tuple[DeliveryChannel, RedisStreamSink | None]:
     """The notifier channel, plus the sink in development only; (channel, sink or None)."""
-    channel = NotifierDelivery(settings.notifier_url, settings.notifier_token_file, settings.notifier_timeout_s)
+    channel = NotifierDelivery(
+        settings.notifier_url, settings.notifier_token_file, settings.notifier_timeout_s
+    )
     if settings.environment != "development":
         return channel, None
-    sink = RedisStreamSink(client, key=f"{settings.redis_prefix}dev-sink", maxlen=settings.dev_sink_maxlen,
-                           ttl_s=settings.dev_sink_ttl_s, prefixes=settings.allowed_prefixes)
+    sink = RedisStreamSink(
+        client,
+        key=f"{settings.redis_prefix}dev-sink",
+        maxlen=settings.dev_sink_maxlen,
+        ttl_s=settings.dev_sink_ttl_s,
+        prefixes=settings.allowed_prefixes,
+    )
     return AlsoToSink(channel, sink), sink

@@ -9,5 +9,9 @@ from otp.settings import SECRET_NAME, OtpSettings
 
 
 def hmac_key(settings: OtpSettings) -> bytes:
-    return settings.key(settings.hmac_secret, settings.hmac_secret_file, development_file="otp/hmac.key",
-                        what=SECRET_NAME)
+    return settings.key(
+        settings.hmac_secret,
+        settings.hmac_secret_file,
+        development_file="otp/hmac.key",
+        what=SECRET_NAME,
+    )

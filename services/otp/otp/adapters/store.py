@@ -46,18 +46,32 @@ class RedisCodeStore:
     # --- sending -------------------------------------------------------------------------------
 
     def record_send(
-        self, *, record: CodeRecord, phone_key: str, now: float, refuse: Callable[[list[float]], Refusal | None]
+        self,
+        *,
+        record: CodeRecord,
+        phone_key: str,
+        now: float,
+        refuse: Callable[[list[float]], Refusal | None],
     ) -> Sent:
         """Issue `record` unless the request was handled before or `refuse` (given the phone's
         recent send times) says no. A new code replaces the appointment's previous one."""
         rid = record.request_id
-        outcome, sends, current = self._outcome(rid), self._sends(phone_key), self._current(record.appointment_id)
+        outcome, sends, current = (
+            self._outcome(rid),
+            self._sends(phone_key),
+            self._current(record.appointment_id),
+        )
 
         def transaction(pipe: redis.client.Pipeline) -> Sent:
             earlier = pipe.get(outcome)
             if earlier is not None:
                 return Sent(issued=False, failure=_failure(earlier), duplicate=True)
-            times = [score for _, score in pipe.zrangebyscore(sends, now - self.send_window_s, "+inf", withscores=True)]
+            times = [
+                score
+                for _, score in pipe.zrangebyscore(
+                    sends, now - self.send_window_s, "+inf", withscores=True
+                )
+            ]
             refusal = refuse(times)
             previous = pipe.get(current)
             pipe.multi()
@@ -75,7 +89,9 @@ class RedisCodeStore:
             pipe.expire(sends, self.send_window_s)
             return Sent(issued=True)
 
-        return self.redis.transaction(transaction, outcome, sends, current, value_from_callable=True)
+        return self.redis.transaction(
+            transaction, outcome, sends, current, value_from_callable=True
+        )
 
     def mark_undeliverable(self, request_id: str, now: float) -> Failure:
         """The code could not be handed to a channel: forget it and remember why."""
@@ -91,14 +107,16 @@ class RedisCodeStore:
     def load(self, request_id: str) -> CodeRecord | None:
         return _record(self.redis.hgetall(self._code(request_id)))
 
-    def count_call_and_load(self, caller: str, request_id: str, now: float,
-                            window_s: int = 60) -> tuple[int, float, CodeRecord | None]:
+    def count_call_and_load(
+        self, caller: str, request_id: str, now: float, window_s: int = 60
+    ) -> tuple[int, float, CodeRecord | None]:
         """`count_call` and `load` in one round trip: (calls so far, seconds left, the record)."""
         (calls,), left, record = self.count_calls_and_load([caller], request_id, now, window_s)
         return calls, left, record
 
-    def count_calls_and_load(self, callers: list[str], request_id: str, now: float,
-                             window_s: int = 60) -> tuple[list[int], float, CodeRecord | None]:
+    def count_calls_and_load(
+        self, callers: list[str], request_id: str, now: float, window_s: int = 60
+    ) -> tuple[list[int], float, CodeRecord | None]:
         """One call counted for each of `callers` (a service, the person it acts for) and the
         record loaded, in one round trip: (calls so far by each, seconds left, the record)."""
         with self.redis.pipeline(transaction=False) as pipe:
@@ -110,8 +128,12 @@ class RedisCodeStore:
             *counts, fields = pipe.execute()
         return counts[::2], left, _record(fields)
 
-    def attempt(self, request_id: str, decide: Callable[[CodeRecord | None], Attempt],
-                seen: CodeRecord | None | object = _UNREAD) -> Attempt:
+    def attempt(
+        self,
+        request_id: str,
+        decide: Callable[[CodeRecord | None], Attempt],
+        seen: CodeRecord | None | object = _UNREAD,
+    ) -> Attempt:
         """Decide one try on the stored record and store the result, as one atomic step.
 
         `seen` is the record just read (by `count_call_and_load`), if it was."""
@@ -152,11 +174,17 @@ class RedisCodeStore:
         window = int(now // window_s)
         return f"{self.prefix}calls:{caller}:{window}", (window + 1) * window_s - now
 
-    def _compare_and_set(self, key: str, expected: CodeRecord | None, target: str, record: CodeRecord) -> bool:
+    def _compare_and_set(
+        self, key: str, expected: CodeRecord | None, target: str, record: CodeRecord
+    ) -> bool:
         """Write `record` to `target` if the record at `key` is still `expected` (None: absent)."""
         was = [""] * len(FIELDS) if expected is None else list(_fields(expected).values())
         new = list(_fields(record).values())
-        return bool(self._cas(keys=[key, target], args=[_expiry_ms(record), len(FIELDS), *FIELDS, *was, *new]))
+        return bool(
+            self._cas(
+                keys=[key, target], args=[_expiry_ms(record), len(FIELDS), *FIELDS, *was, *new]
+            )
+        )
 
     # --- keys and records ----------------------------------------------------------------------
 
@@ -176,13 +204,23 @@ class RedisCodeStore:
     def _decoy_key(self) -> str:
         return f"{self.prefix}decoy"
 
-    def _write(self, pipe: redis.client.Pipeline, record: CodeRecord, key: str | None = None) -> None:
+    def _write(
+        self, pipe: redis.client.Pipeline, record: CodeRecord, key: str | None = None
+    ) -> None:
         key = key or self._code(record.request_id)
         pipe.hset(key, mapping=_fields(record))
         pipe.pexpireat(key, _expiry_ms(record))
 
 
-FIELDS = ("request_id", "appointment_id", "booth_id", "digest", "attempts_left", "expires_at", "state")
+FIELDS = (
+    "request_id",
+    "appointment_id",
+    "booth_id",
+    "digest",
+    "attempts_left",
+    "expires_at",
+    "state",
+)
 
 # KEYS: the code's key, the key to write. ARGV: expiry (ms), n, n field names, the n values the
 # code's record must still hold ("" for each: no record), the n values to write.
@@ -219,7 +257,9 @@ def _fields(record: CodeRecord) -> dict[str, str]:
 
 def _decoy(request_id: str) -> CodeRecord:
     """A record shaped like a real one, written for unknown requests; it lives a minute."""
-    return CodeRecord(request_id, "-", "-", "0" * 64, 0, time.time() - RETAIN_AFTER_EXPIRY_S + 60, State.LOCKED)
+    return CodeRecord(
+        request_id, "-", "-", "0" * 64, 0, time.time() - RETAIN_AFTER_EXPIRY_S + 60, State.LOCKED
+    )
 
 
 def _expiry_ms(record: CodeRecord) -> int:
