@@ -2,15 +2,15 @@
 
     python deploy/k8s/dev_secrets.py | kubectl apply -n sangathan -f -
 
-Random passwords for MongoDB's and Redis's users, random OTP, provider-webhook and acknowledgement
-HMAC keys, the messaging provider's address (the dev overlay's simulator) with a random API key,
-the local issuer's public key (python -m shared.auth.issuer makes the pair once, under
-.state/auth) and a token per service signed by it, so tokens minted locally work against the
-dev cluster, a fresh key pair for the dashboard's token exchange, and a self-signed certificate
-for the dev overlay's public hosts (the Ingress's TLS). Nothing is written to disk beyond the
-local issuer's keys; run it once per cluster, as running it again rotates every password.
-Production creates the same names from its own vault, and cert-manager the certificate
-(README.md).
+Random passwords for MongoDB's and Redis's users, random OTP, provider-webhook and
+acknowledgement HMAC keys, the dead-letter keyring, the messaging provider's address (the dev
+overlay's simulator) with a random API key, the local issuer's public key (python -m
+shared.auth.issuer makes the pair once, under .state/auth) and a token per service signed by it,
+so tokens minted locally work against the dev cluster, a fresh key pair for the dashboard's
+token exchange, and a self-signed certificate for the dev overlay's public hosts (the Ingress's
+TLS). Nothing is written to disk beyond the local issuer's keys; run it once per cluster, as
+running it again rotates every password. Production creates the same names from its own vault,
+and cert-manager the certificate (README.md).
 """
 
 from __future__ import annotations
@@ -149,6 +149,8 @@ def objects() -> list[dict]:
             },
         )
     )
+    # One dead-letter keyring for every service (shared/kafka/deadletters.py), like the above.
+    made.append(secret("sangathan-dead-letter-keys", keys=f"k1:{secrets.token_urlsafe(48)}\n"))
     # The simulator takes any key; a real provider's key comes from its contract, in production.
     made.append(
         secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)})
