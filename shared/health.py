@@ -69,7 +69,8 @@ async def run_checks(checks: dict[str, Check], timeout_s: float) -> tuple[bool, 
 
 
 async def readiness(checks: dict[str, Check], timeout_s: float, instance: str) -> tuple[int, dict]:
-    """The /readyz answer, for FastAPI and Faust alike: 200, or 503 as a problem naming what is down."""
+    """The /readyz answer, for FastAPI and Faust alike: 200, or 503 as a problem naming what is
+    down."""
     ready, results = await run_checks(checks, timeout_s)
     if ready:
         return 200, {"status": "ready", "checks": results}

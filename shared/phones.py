@@ -1,4 +1,5 @@
-"""Phone numbers from outside (a provider's webhook, a reply) brought to E.164 with libphonenumber."""
+"""Phone numbers from outside (a provider's webhook, a reply) brought to E.164 with
+libphonenumber."""
 
 import phonenumbers
 from phonenumbers import NumberParseException
@@ -7,8 +8,9 @@ CHANNEL_PREFIXES = ("whatsapp:", "tel:", "sms:")
 
 
 def to_e164(raw: str, region: str = "IN") -> str | None:
-    """`919876543210`, `+91 98765-43210`, `09876543210`, `whatsapp:+919876543210` -> `+919876543210`;
-    None if no valid number can be read. Providers often drop the `+` of the country code."""
+    """`919876543210`, `+91 98765-43210`, `09876543210`, `whatsapp:+919876543210` ->
+    `+919876543210`; None if no valid number can be read. Providers often drop the `+` of the
+    country code."""
     text = raw.strip()
     for prefix in CHANNEL_PREFIXES:
         text = text.removeprefix(prefix)

@@ -42,7 +42,9 @@ PROBLEMS: dict[int, dict[str, Any]] = {
         "headers": ["WWW-Authenticate"],
     },
     403: {
-        "description": "Not allowed: a missing scope, or outside the caller's jurisdiction (problem details)"
+        "description": (
+            "Not allowed: a missing scope, or outside the caller's jurisdiction (problem details)"
+        )
     },
     404: {"description": "Not found (problem details)"},
     405: {
@@ -58,7 +60,9 @@ PROBLEMS: dict[int, dict[str, Any]] = {
         "headers": ["Retry-After"],
     },
     503: {
-        "description": "A dependency is unavailable; retry after `Retry-After` seconds (problem details)",
+        "description": (
+            "A dependency is unavailable; retry after `Retry-After` seconds (problem details)"
+        ),
         "headers": ["Retry-After"],
     },
 }

@@ -36,7 +36,8 @@ class RateLimiter:
         self.redis, self.prefix = client, prefix
 
     def spend(self, *charges: tuple[Limit, str], now: float | None = None) -> None:
-        """Count one call against each (limit, whom); Throttled (the longest wait) if any is spent."""
+        """Count one call against each (limit, whom); Throttled (the longest wait) if any is
+        spent."""
         now = time.time() if now is None else now
         keys = [self._key(limit, whom, now) for limit, whom in charges]
         try:

@@ -173,8 +173,9 @@ DEAD_LETTER = Topic(
     3,
     None,
     (),
-    "Messages a consumer could not use, with dlt_* headers saying why and where from; phones and names "
-    "sealed (dead-letter keyring), the rest unchanged. Kept a week, long enough to look after a holiday.",
+    "Messages a consumer could not use, with dlt_* headers saying why and where from; "
+    "phones and names sealed (dead-letter keyring), the rest unchanged. "
+    "Kept a week, long enough to look after a holiday.",
     carries=DEAD_LETTERS,
 )
 

@@ -140,7 +140,8 @@ class Authenticator:
         except InvalidTokenError as exc:
             raise unauthenticated(f"the bearer token is not valid: {exc}") from None
         if len(self._verified) >= self.REMEMBERED:
-            self._verified.clear()  # rare (services hold a handful of tokens) and safe across threads
+            # rare (services hold a handful of tokens) and safe across threads
+            self._verified.clear()
         self._verified[token] = (key, who, expires)
         return who, expires
 

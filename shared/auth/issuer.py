@@ -27,7 +27,8 @@ ISSUER = "sangathan-local"
 ORGANISER_SCOPES = ["appointments:read", "appointments:write", "directives:issue", "coverage:read"]
 # The services an organiser calls; the OTP service is not one of them (appointments asks it).
 ORGANISER_AUDIENCES = ["appointments", "notifier", "analytics", "dashboard"]
-# What each service may ask of which other: {caller: {the service it calls (its token's audience): scopes}}.
+# What each service may ask of which other: {caller: {the service it calls (its token's audience):
+# scopes}}.
 SERVICE_CALLS = {
     "appointments": {"otp": ["otp:verify"]},
     "otp": {"notifier": ["messages:send"]},  # hands codes to the notifier

@@ -36,7 +36,8 @@ def ensure_local_keys(directory: Path = LOCAL_DIR, name: str = "issuer") -> tupl
 
 
 class KeyFile:
-    """A PEM file re-read when it changes, so a rotated key (or token) is picked up without a restart."""
+    """A PEM file re-read when it changes, so a rotated key (or token) is picked up without a
+    restart."""
 
     def __init__(self, path: Path, loader):
         self.path, self.loader = Path(path), loader

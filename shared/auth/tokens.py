@@ -31,7 +31,8 @@ class Principal:
     actor: str | None = None
 
     def may_act_in(self, unit_id: str) -> bool:
-        """Whether `unit_id` is the principal's unit or below it (no lookup: see shared/orgtree/levels)."""
+        """Whether `unit_id` is the principal's unit or below it (no lookup: see
+        shared/orgtree/levels)."""
         if self.kind != ORGANISER or not self.unit:
             return False
         return is_within(unit_id, self.unit)

@@ -46,7 +46,10 @@ class FieldCipher:
     def seal(self, value: str, purpose: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead[self.current].encrypt(nonce, value.encode(), purpose.encode())
-        return f"{PREFIX}.{self.current}.{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
+        return (
+            f"{PREFIX}.{self.current}."
+            f"{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
+        )
 
     def open(self, token: str, purpose: str) -> str:
         prefix, key_id, body = _parts(token)

@@ -40,8 +40,8 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Every event the Sangathan services exchange over Kafka: CloudEvents 1.0 in binary "
-                "content mode (attributes in ce_* headers, JSON data as the value, the booth or unit "
-                "id as the message key and ce_subject). Generated from shared/topics.py and "
+                "content mode (attributes in ce_* headers, JSON data as the value, the booth or "
+                "unit id as the message key and ce_subject). Generated from shared/topics.py and "
                 "shared/events/schemas by `python -m shared.events.asyncapi`."
             ),
         },
@@ -134,7 +134,8 @@ def _cloudevents_headers(event_type: str, key_field: str) -> dict[str, Any]:
         "properties": {
             "ce_specversion": text("CloudEvents version.", const="1.0"),
             "ce_id": text(
-                "Unique per event; a re-published event keeps its id, so consumers deduplicate on it.",
+                "Unique per event; a re-published event keeps its id, "
+                "so consumers deduplicate on it.",
                 format="uuid",
             ),
             "ce_source": text("The emitting service, e.g. /sangathan/appointments."),
@@ -233,8 +234,11 @@ def _delivery_task_message() -> dict[str, Any]:
     return {
         "name": "delivery-task",
         "title": "One message to one recipient on one channel",
-        "summary": "The notifier's own work queue record: plain JSON, not a CloudEvent, read only by the notifier's "
-        "lanes. A task with the same delivery_id is the same message and is sent once.",
+        "summary": (
+            "The notifier's own work queue record: plain JSON, not a CloudEvent, "
+            "read only by the notifier's lanes. "
+            "A task with the same delivery_id is the same message and is sent once."
+        ),
         "contentType": "application/json",
         "payload": {
             "type": "object",

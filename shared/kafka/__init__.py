@@ -1,1 +1,2 @@
-"""Kafka helpers shared by every service: confirmed publishing, validated consuming with a dead-letter topic."""
+"""Kafka helpers shared by every service: confirmed publishing, validated consuming with a
+dead-letter topic."""

@@ -117,7 +117,8 @@ class EventConsumer:
 
         `config` overrides the consumer's librdkafka settings. A new group starts from the
         earliest retained event; a service that must not replay history sets auto.offset.reset.
-        `seal` takes personal data out of dead letters; by default the keyring the environment names.
+        `seal` takes personal data out of dead letters; by default the keyring the environment
+        names.
         """
         self.group_id = group_id
         self.dead_letter_topic = dead_letter_topic
@@ -176,7 +177,8 @@ class EventConsumer:
                 break
             next_offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
             consumed += 1
-        # Raises (and so commits nothing) if a dead letter was not acknowledged: never drop a record.
+        # Raises (and so commits nothing) if a dead letter was not acknowledged: never drop a
+        # record.
         self._dead_letters.flush()
         self._commit(next_offsets)
         return consumed

@@ -112,8 +112,8 @@ def dead_letter_seal(settings: PlatformSettings) -> DeadLetterSeal:
     configured = settings.dead_letter_keys is not None or settings.dead_letter_keys_file is not None
     if not configured and not settings.makes_development_keys:
         log.warning(
-            "no dead-letter keyring (DEAD_LETTER_KEYS_FILE): personal fields of dead letters are masked, "
-            "and cannot be replayed"
+            "no dead-letter keyring (DEAD_LETTER_KEYS_FILE): "
+            "personal fields of dead letters are masked, and cannot be replayed"
         )
         return DeadLetterSeal(None)
     what = "the dead-letter keyring"

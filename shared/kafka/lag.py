@@ -1,4 +1,5 @@
-"""Kafka consumer lag as one Prometheus gauge: records a consumer group has yet to handle, per partition.
+"""Kafka consumer lag as one Prometheus gauge: records a consumer group has yet to handle, per
+partition.
 
 Two sources feed the same gauge, `sangathan_kafka_consumer_lag{group, topic, partition}`:
 
@@ -30,7 +31,8 @@ log = get_logger(__name__)
 
 CONSUMER_LAG = Gauge(
     "sangathan_kafka_consumer_lag",
-    "Records not yet handled by a consumer group (high watermark minus committed offset), by partition",
+    "Records not yet handled by a consumer group (high watermark minus committed offset), "
+    "by partition",
     ["group", "topic", "partition"],
     # With worker processes (OTP_WORKERS), the value last set by any of them, not one per pid.
     multiprocess_mode="mostrecent",
@@ -85,7 +87,8 @@ class _Reporter:
 
 
 class LagStats(_Reporter):
-    """librdkafka statistics of one consumer -> the lag gauge. Add `config()` to the consumer's settings."""
+    """librdkafka statistics of one consumer -> the lag gauge. Add `config()` to the consumer's
+    settings."""
 
     def config(self, interval_ms: int = STATS_INTERVAL_MS) -> dict:
         return {"statistics.interval.ms": interval_ms, "stats_cb": self.on_stats}
@@ -167,7 +170,8 @@ class GroupLagProbe(_Reporter):
         return sorted(metadata.partitions)
 
     def update(self) -> None:
-        """Measure and publish; a broker that does not answer leaves the last values (and a log line)."""
+        """Measure and publish; a broker that does not answer leaves the last values (and a log
+        line)."""
         try:
             self.lags = self.measure()
             self.publish(self.lags)

@@ -45,7 +45,8 @@ class Listener:
 
 
 class TopicFanout:
-    """Tails `topic` in `run` (a background thread) and hands each event to the listeners that want it."""
+    """Tails `topic` in `run` (a background thread) and hands each event to the listeners that want
+    it."""
 
     def __init__(self, bootstrap: str, topic: Topic | str, group_prefix: str):
         self.bootstrap = bootstrap
@@ -100,7 +101,7 @@ class TopicFanout:
             "data": event.data,
         }
         with self._lock:
-            listeners = [l for l in self._listeners if l.wants(event.subject)]
+            listeners = [listener for listener in self._listeners if listener.wants(event.subject)]
         for listener in listeners:
             listener.loop.call_soon_threadsafe(listener.offer, item)
         return len(listeners)

@@ -85,7 +85,8 @@ class ConfirmedProducer:
             self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait for every message produced so far; raise DeliveryError if any failed or timed out."""
+        """Wait for every message produced so far; raise DeliveryError if any failed or timed
+        out."""
         self._producer.flush(timeout)
         failed, self._failed = self._failed, {}
         for ref in self._pending.values():

@@ -1,4 +1,5 @@
-"""How every Kafka client of the platform authenticates and encrypts: read once, from the environment.
+"""How every Kafka client of the platform authenticates and encrypts: read once, from the
+environment.
 
     KAFKA_SECURITY_PROTOCOL   PLAINTEXT (the local platform), SSL, SASL_PLAINTEXT or SASL_SSL
     KAFKA_SASL_MECHANISM      SCRAM-SHA-512 (Strimzi's `scram-sha-512` KafkaUsers) or SCRAM-SHA-256

@@ -163,7 +163,8 @@ def generate_national(seed: int = DEFAULT_SEED) -> Iterator[Unit]:
 
 
 def generate_state(code: str, seed: int = DEFAULT_SEED) -> Iterator[Unit]:
-    """One state's subtree (the state unit first); its parent, the national unit, is not included."""
+    """One state's subtree (the state unit first); its parent, the national unit, is not
+    included."""
     plan = STATE_PLANS[code]
     rng = random.Random(f"{seed}:{code}")  # str seeds hash stably, unlike hash()
     booths = state_booths()[code]

@@ -132,7 +132,8 @@ class OrgRegistry:
         return [u for u in found if u is not None]
 
     def children(self, unit_id: str) -> list[Unit]:
-        """The unit's children in id order (zero-padded ids sort in the organisation's numbering)."""
+        """The unit's children in id order (zero-padded ids sort in the organisation's
+        numbering)."""
         return children_of(self.child_lists.find_one({"_id": unit_id}))
 
     def subtree(self, unit_id: str) -> Iterator[Unit]:
@@ -162,7 +163,8 @@ class OrgRegistry:
         }
 
     def booth_ids_under(self, unit_id: str) -> Iterator[str]:
-        """Every booth id in the unit's subtree (the booth itself, for a booth), streamed page by page."""
+        """Every booth id in the unit's subtree (the booth itself, for a booth), streamed page by
+        page."""
         if level_of(unit_id) == "booth":
             if self.get(unit_id) is not None:
                 yield unit_id
@@ -177,7 +179,8 @@ class OrgRegistry:
                 yield from doc["booths"]
 
     def booth_page(self, unit_id: str, page: int) -> list[str]:
-        """Page `page` (from 0) of the unit's booth ids in tree order, PAGE_SIZE a page; [] past the end."""
+        """Page `page` (from 0) of the unit's booth ids in tree order, PAGE_SIZE a page; [] past the
+        end."""
         if level_of(unit_id) == "booth":
             return [unit_id] if page == 0 and self.get(unit_id) is not None else []
         if unit_id == NATIONAL_ID:  # the nation's pages are its states' pages, state after state
@@ -226,13 +229,15 @@ class OrgRegistry:
         )
         if other:
             raise TreeMismatch(
-                f"registry holds tree {other['_id']!r} (seed {other['seed']}, version {other['version']}); "
+                f"registry holds tree {other['_id']!r} "
+                f"(seed {other['seed']}, version {other['version']}); "
                 f"drop org_units before loading seed {seed}, version {GENERATOR_VERSION}"
             )
 
 
 def _put_all(collection, docs: list[dict]) -> None:
-    """Insert in one unordered batch; a document already there (a tree indexed again) is replaced."""
+    """Insert in one unordered batch; a document already there (a tree indexed again) is
+    replaced."""
     for i in insert_ignoring_duplicates(collection, docs):
         collection.replace_one({"_id": docs[i]["_id"]}, docs[i])
 

@@ -34,7 +34,8 @@ class TeamRules:
     roles: dict[str, Role] = field(default_factory=dict)
 
     def violation(self, members: Iterable[tuple[str, str]], role: str) -> str | None:
-        """Why adding one `role` to a team of active (role, gender) members breaks a rule, or None."""
+        """Why adding one `role` to a team of active (role, gender) members breaks a rule, or
+        None."""
         members = list(members)
         if role not in self.roles:
             return f"unknown role {role!r}; known roles: {', '.join(self.roles)}"

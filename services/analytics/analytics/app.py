@@ -28,14 +28,16 @@ configure_logging(settings.service_name, settings.log_level)
 
 class App(faust.App):
     def _new_producer(self) -> DeliveredBeforeCommitProducer:
-        # Table rows on the broker before their events' offsets are committed (adapters/changelog.py).
+        # Table rows on the broker before their events' offsets are committed
+        # (adapters/changelog.py).
         return DeliveredBeforeCommitProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
 
 app = App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
-    broker_credentials=faust_credentials(),  # TLS and SCRAM as every other client (shared/kafka/security.py)
+    # TLS and SCRAM as every other client (shared/kafka/security.py)
+    broker_credentials=faust_credentials(),
     datadir=str(settings.data_dir),
     store="memory://",  # tables come back from their changelog topics on restart
     web_bind=settings.web_bind,

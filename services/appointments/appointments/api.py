@@ -243,7 +243,8 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         who: Writer,
         idempotency_key: IdempotencyKey = None,
     ):
-        """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits for it."""
+        """Appoint a person to a booth seat; an OTP goes to their phone and the appointment waits
+        for it."""
         command = commands.Appoint(
             booth_id=booth_id, role=body.role, person=_person(body), key=idempotency_key
         )
@@ -347,8 +348,8 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         ),
     )
     def unlock(booth_id: BoothId, appointment_id: str, who: Writer):
-        """Lift the bar an appointment gets after too many wrong codes in a day; then a new code
-        may be asked for. Only an organiser of the district or above who did not appoint the person."""
+        """Lift the bar an appointment gets after too many wrong codes in a day; then a new code may
+        be asked for. Only an organiser of the district or above who did not appoint the person."""
         return _read(
             booth_id,
             carry_out(commands.Unlock(booth_id=booth_id, appointment_id=appointment_id), who),
@@ -358,8 +359,9 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         "/erasures", status_code=201, response_model=ErasureRead, responses=problems(404, 503)
     )
     def erase(body: ErasureCreate, who: Writer):
-        """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a phone
-        inside your unit. Active appointments end; the request is audited (who, when, what; no phone)."""
+        """Erase a person's name and phone (DPDP Act): one appointment, or every appointment of a
+        phone inside your unit. Active appointments end; the request is audited (who, when, what; no
+        phone)."""
         if body.phone is not None and body.booth_id is None and body.appointment_id is None:
             # Within the organiser's unit by construction: only their unit's booths are searched.
             erasure_id, erased = _carried_out(
@@ -394,7 +396,8 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         after: str = "",
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ):
-        """Teams of the booths under a unit that have any appointment, in booth order; page with `after`."""
+        """Teams of the booths under a unit that have any appointment, in booth order; page with
+        `after`."""
         require_jurisdiction(who, unit_id)
         return [
             _team_read(team)
@@ -464,8 +467,11 @@ def imports_router(adapters: Adapters, auth: Authenticator, slots: "ImportSlots"
                     "text/csv": {
                         "schema": {
                             "type": "string",
-                            "description": f"A header row naming {', '.join(bulk.REQUIRED_COLUMNS)} "
-                            "(channel and locale optional), then one appointment a row",
+                            "description": (
+                                "A header row naming "
+                                f"{', '.join(bulk.REQUIRED_COLUMNS)} "
+                                "(channel and locale optional), then one appointment a row"
+                            ),
                         }
                     }
                 },
@@ -473,8 +479,8 @@ def imports_router(adapters: Adapters, auth: Authenticator, slots: "ImportSlots"
         },
     )
     async def bulk_import(unit_id: UnitId, who: Writer, request: Request):
-        """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream back.
-        An organiser runs one import at a time."""
+        """Upload a CSV (text/csv) of appointments for a unit; refused rows and a summary stream
+        back. An organiser runs one import at a time."""
         require_jurisdiction(who, unit_id)
         try:
             adapters.limits.may_send_to_new_numbers(who.subject)

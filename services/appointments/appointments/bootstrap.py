@@ -68,7 +68,10 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         verification_wait_s=settings.verification_wait_s,
     )
     recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
-    namespaced = lambda event_type: settings.topic_namespace + topics.topic_for(event_type).name
+
+    def namespaced(event_type: str) -> str:
+        return settings.topic_namespace + topics.topic_for(event_type).name
+
     publisher = EventPublisher(
         settings.kafka_bootstrap,
         SOURCE,
@@ -155,6 +158,7 @@ def _every(interval_s: float, stop, step) -> None:
 
 
 def _once(step, stop) -> None:
-    """A start-up step, retried (by Background) until MongoDB answers; the HTTP app is not held up."""
+    """A start-up step, retried (by Background) until MongoDB answers; the HTTP app is not held
+    up."""
     step()
     stop.wait()

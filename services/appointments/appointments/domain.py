@@ -261,12 +261,14 @@ class BoothTeam:
         appointment = self.get(appointment_id)
         if appointment.status != PENDING:
             raise WrongState(
-                f"appointment {appointment_id} is {appointment.status}; only a pending one needs a code"
+                f"appointment {appointment_id} is {appointment.status}; "
+                "only a pending one needs a code"
             )
         if appointment.otp_failure == BARRED:
             raise Barred(
-                f"{WRONG_CODES_ALLOWED} wrong codes in a day: an organiser of the district or above "
-                "who did not appoint this person must unlock it first"
+                f"{WRONG_CODES_ALLOWED} wrong codes in a day: "
+                "an organiser of the district or above who did not appoint this person "
+                "must unlock it first"
             )
         self._request_otp(appointment, organiser, now)
         return appointment
@@ -281,7 +283,8 @@ class BoothTeam:
             raise WrongState(f"appointment {appointment_id} is {appointment.status}")
         if appointment.otp_failure == BARRED:
             raise Barred(
-                "an organiser of the district or above who did not appoint this person must unlock it"
+                "an organiser of the district or above who did not appoint this person "
+                "must unlock it"
             )
         if appointment.otp_failure:
             # The OTP service said this code is locked, expired or was never delivered: asking it
@@ -292,7 +295,8 @@ class BoothTeam:
     def confirm_otp(
         self, *, appointment_id: str, otp_request_id: str, event_id: str, now: datetime
     ) -> bool:
-        """The OTP service confirmed the code: the appointment is verified. False if nothing changed."""
+        """The OTP service confirmed the code: the appointment is verified. False if nothing
+        changed."""
         if self._seen(event_id):
             return False
         appointment = self.get(appointment_id)

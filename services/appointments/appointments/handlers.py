@@ -567,7 +567,8 @@ def _draft(
 
 
 def _claim_presidents(ports: Ports, drafts: dict[str, tuple[BoothTeam, dict]]) -> set[str]:
-    """Claim the drafted presidents' posts in one batch; returns the booths to appoint one by one."""
+    """Claim the drafted presidents' posts in one batch; returns the booths to appoint one by
+    one."""
     presidents = {booth_id: p for booth_id, (team, _) in drafts.items() if (p := team.president())}
     seen: set[str] = set()
     one_by_one = set()

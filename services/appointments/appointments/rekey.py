@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.retire is None:
         for name, c in reseal(db, personal, batch=args.batch).items():
             print(
-                f"{name}: {c.scanned} read, {c.resealed} re-sealed under key {personal.cipher.current}, "
-                f"{c.raced} changed meanwhile and read again"
+                f"{name}: {c.scanned} read, {c.resealed} re-sealed under key "
+                f"{personal.cipher.current}, {c.raced} changed meanwhile and read again"
             )
         return 0
     if args.retire == personal.cipher.current:

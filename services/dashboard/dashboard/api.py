@@ -37,8 +37,10 @@ STATIC = Path(__file__).with_name("static")
 KEEP_ALIVE_S = 15.0
 # The page, its script and its styles come from here only; nothing inline, nothing third-party.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -59,7 +61,8 @@ class Viewer:
 
 
 def _organiser(auth: Authenticator, token: str | None) -> tuple[Principal, float]:
-    """The organiser a token for the dashboard names and when it expires; 401/403 problems otherwise."""
+    """The organiser a token for the dashboard names and when it expires; 401/403 problems
+    otherwise."""
     return auth.caller(token, scope=SCOPE, kind=ORGANISER)
 
 
@@ -90,7 +93,8 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter()
 
     def signed_in(request: Request, credentials: Credentials) -> Viewer:
-        """The signed-in organiser, from the session cookie (or a bearer header, for API clients)."""
+        """The signed-in organiser, from the session cookie (or a bearer header, for API
+        clients)."""
         if credentials is not None:
             who, expires = _organiser(auth, token_of(credentials))
             return Viewer(who, expires, bearer=token_of(credentials))
@@ -108,7 +112,8 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
     @router.post("/api/session", response_model=SessionRead, responses=problems(401, 403, 503))
     def sign_in(body: SessionCreate, response: Response):
-        """Check an organiser's token, then forget it: open a session for the page and its live stream."""
+        """Check an organiser's token, then forget it: open a session for the page and its live
+        stream."""
         who, token_expires = _organiser(auth, body.token)
         now = time.time()
         expires = domain.session_ends(token_expires, now, settings.session_hours * 3600)
@@ -141,7 +146,8 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
     @router.get("/api/coverage/{unit_id}", responses=problems(404, 503))
     async def coverage(unit_id: str, viewer: SignedIn):
-        """The unit with its children: booths total, with a verified president, complete, deadline."""
+        """The unit with its children: booths total, with a verified president, complete,
+        deadline."""
         _require_view(viewer, unit_id)
         return await _analytics(adapters, f"/coverage/{unit_id}", viewer)
 
@@ -149,7 +155,8 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     async def directives(
         unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10
     ):
-        """The latest directives issued in or aimed into the unit, with their delivered/acknowledged shares."""
+        """The latest directives issued in or aimed into the unit, with their delivered/acknowledged
+        shares."""
         _require_view(viewer, unit_id)
         return await _analytics(
             adapters, f"/coverage/{unit_id}/directives", viewer, {"limit": limit}

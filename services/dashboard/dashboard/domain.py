@@ -1,4 +1,5 @@
-"""The dashboard's rules, without I/O: which live changes a viewer is sent, and how they are framed."""
+"""The dashboard's rules, without I/O: which live changes a viewer is sent, and how they are
+framed."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ class DashboardSettings(PlatformSettings):
     def _production_is_https(self) -> "DashboardSettings":
         if self.environment == "production" and self.https is False:
             raise ValueError(
-                "DASHBOARD_HTTPS=false is refused in production: its cookie is always __Host- and Secure"
+                "DASHBOARD_HTTPS=false is refused in production: "
+                "its cookie is always __Host- and Secure"
             )
         if self.environment == "production" and self.exchange_key_file is None:
             raise ValueError(

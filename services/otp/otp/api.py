@@ -110,7 +110,8 @@ def verifications_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
                 429,
                 "too-many-verifications",
                 "Too many verifications",
-                "This caller, or the person it acts for, has spent its verifications for this minute.",
+                "This caller, or the person it acts for, "
+                "has spent its verifications for this minute.",
                 headers={"Retry-After": str(exc.retry_after_s)},
             ) from None
         except handlers.Unavailable:
@@ -118,7 +119,8 @@ def verifications_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
                 503,
                 "events-unavailable",
                 "Verification temporarily unavailable",
-                "The outcome could not be recorded; the code was not used. Try the same code again.",
+                "The outcome could not be recorded; the code was not used. "
+                "Try the same code again.",
                 headers={"Retry-After": "5"},
             ) from None
         return VerificationRead(

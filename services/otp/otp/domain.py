@@ -104,7 +104,10 @@ def message_text(code: str, locale: str, ttl_s: int) -> str:
             f"{code} आपका संगठन सत्यापन कोड है। यह {minutes} मिनट में समाप्त हो जाएगा। "
             "इसे किसी के साथ साझा न करें।"
         )
-    return f"{code} is your Sangathan verification code. It expires in {minutes} minutes. Do not share it."
+    return (
+        f"{code} is your Sangathan verification code. "
+        f"It expires in {minutes} minutes. Do not share it."
+    )
 
 
 def mask_phone(phone: str, prefixes: Sequence[str] = ("+91",)) -> str:

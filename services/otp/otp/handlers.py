@@ -158,7 +158,8 @@ def _undeliverable(cmd: SendCode, ports: Ports, exc: Exception, attempts: int) -
 
 
 def verify_code(cmd: VerifyCode, ports: Ports) -> domain.CodeRecord:
-    """The used code's record if `cmd.code` is right; CodeRejected, Throttled or Unavailable if not."""
+    """The used code's record if `cmd.code` is right; CodeRejected, Throttled or Unavailable if
+    not."""
     now = ports.clock()
     # The call is counted and the record read in one round trip; a throttled call writes nothing.
     # A service acting for an organiser names them, and each organiser has a budget of their own,

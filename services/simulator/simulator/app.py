@@ -1,19 +1,21 @@
 """The provider simulator's HTTP face.
 
-    POST /whatsapp/v1/{sender}/messages   a WhatsApp message from one sending number (template or text)
+    POST /whatsapp/v1/{sender}/messages   a WhatsApp message from one sending number
+                                          (template or text)
     POST /sms/v1/messages                 an SMS under a registered DLT header and template
     POST /push/v1/messages                a push to the organisation's app (or its webhook)
     POST /bridge/v1/invites               an invitation call to an audio bridge
-    POST /v1/batch                        many of the sends above in one request, each answered on its own
+    POST /v1/batch                        many of the sends above in one request, each answered
+                                          on its own
     POST /v1/replies                      make a recipient reply (an acknowledgement, or STOP)
     GET  /v1/messages?to=&idempotency_key=  what was accepted, newest first (tests read it)
     GET  /v1/stats                        counts of accepted, refused, duplicates, callbacks
 
 Routes are `async def`: all state is in memory, and the thread pool a plain `def` would use costs
-more than the work. Every send answers 200 `{"id": ...}`, 429 (per-sender rate), 400 (permanent) or 503 (transient),
-errors as `{"error": {"code", "message", "retryable"}}` the way providers shape them. A repeated
-`Idempotency-Key` gets the first answer back and sends nothing. Accepted messages are reported
-to SIMULATOR_CALLBACK_URL later, signed in the X-Provider-Signature header.
+more than the work. Every send answers 200 `{"id": ...}`, 429 (per-sender rate), 400 (permanent) or
+503 (transient), errors as `{"error": {"code", "message", "retryable"}}` the way providers shape
+them. A repeated `Idempotency-Key` gets the first answer back and sends nothing. Accepted messages
+are reported to SIMULATOR_CALLBACK_URL later, signed in the X-Provider-Signature header.
 
 The batch endpoint is shaped like the Graph API's batch requests (which the WhatsApp Cloud API
 sits on) and the many-recipient calls of SMS gateways: `{"requests": [{"path", "idempotency_key",
@@ -229,7 +231,8 @@ class Provider:
             "status": report.status,
             "channel": channel,
             "recipient": to,
-            "timestamp": None,  # stamped when the report is sent (formatting a time per message cost ~9% of the CPU)
+            # stamped when the report is sent (formatting a time per message cost ~9% of the CPU)
+            "timestamp": None,
             "error": {"code": report.error} if report.error else None,
         }
 
@@ -460,7 +463,8 @@ def sends(provider: Provider):
 
 
 def _refusals(*statuses: int) -> dict[int, dict]:
-    """The provider's own refusals as its real counterparts answer them (`{"error": {...}}`, not problem details)."""
+    """The provider's own refusals as its real counterparts answer them (`{"error": {...}}`, not
+    problem details)."""
     meaning = {
         400: "Refused for good (template, DLT header, recipient)",
         404: "Unknown message",
@@ -516,7 +520,8 @@ def routes(provider: Provider) -> APIRouter:
     async def batch(body: Batch):
         provider.stats["batches"] += 1
         answers = [one(request) for request in body.requests]
-        # A response object, not a dict: FastAPI's encoder walking every answer cost ~12% of the CPU.
+        # A response object, not a dict: FastAPI's encoder walking every answer cost ~12% of the
+        # CPU.
         return JSONResponse(
             {
                 "responses": [

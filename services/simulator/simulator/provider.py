@@ -88,7 +88,8 @@ class Reporting:
     read_delay_s: tuple[float, float]
 
     def plan(self, message_id: str, now: float, rng: random.Random) -> list[Report]:
-        """The status reports one accepted message gets: late, sometimes twice, sometimes out of order."""
+        """The status reports one accepted message gets: late, sometimes twice, sometimes out of
+        order."""
         delivered_at = now + rng.uniform(*self.delivered_delay_s)
         if rng.random() < self.undeliverable_share:
             return [Report(delivered_at, message_id, "failed", UNDELIVERABLE)]

@@ -1,4 +1,5 @@
-"""Settings of the provider simulator: how it fails, how fast it lets senders go, where it calls back.
+"""Settings of the provider simulator: how it fails, how fast it lets senders go, where it calls
+back.
 
 Every share is a probability in [0, 1]; tests set them to 0 or 1 to make behaviour certain.
 """
@@ -75,7 +76,8 @@ class SimulatorSettings(PlatformSettings):
     messages_kept: int = Field(20_000, ge=100, validation_alias="SIMULATOR_MESSAGES_KEPT")
     idempotency_kept: int = Field(500_000, ge=100, validation_alias="SIMULATOR_IDEMPOTENCY_KEPT")
     seed: int | None = Field(None, validation_alias="SIMULATOR_SEED")
-    # Drop an erased person's messages on person-erased (Kafka); a topic prefix for tests' own topics.
+    # Drop an erased person's messages on person-erased (Kafka); a topic prefix for tests' own
+    # topics.
     honour_erasures: bool = Field(True, validation_alias="SIMULATOR_HONOUR_ERASURES")
     topic_namespace: str = Field("", validation_alias="SIMULATOR_TOPIC_NAMESPACE")
 

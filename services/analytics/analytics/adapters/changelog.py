@@ -27,7 +27,8 @@ from faust.types.tuples import FutureMessage
 
 
 class ChangelogNotDelivered(Exception):
-    """Records queued before an offset commit did not reach the broker: the commit must not happen."""
+    """Records queued before an offset commit did not reach the broker: the commit must not
+    happen."""
 
 
 class DeliveredBeforeCommitProducer(Producer):

@@ -78,7 +78,8 @@ class CoverageOut:
 
 
 class DeadLetters:
-    """Records the stream cannot use go to the dead-letter topic unchanged, with why in dlt_* headers."""
+    """Records the stream cannot use go to the dead-letter topic unchanged, with why in dlt_*
+    headers."""
 
     def __init__(self, producer_of: Callable[[], Any], topic: str, group: str):
         self._producer_of, self.topic, self.group = producer_of, topic, group

@@ -36,5 +36,6 @@ class CoverageAccess:
         if not self.may_read(who, unit_ids):
             raise forbidden(
                 "outside-jurisdiction",
-                f"{unit_ids[0]} is outside your unit {who.unit}; you see only your own unit's coverage",
+                f"{unit_ids[0]} is outside your unit {who.unit}; "
+                "you see only your own unit's coverage",
             )

@@ -106,7 +106,8 @@ class Counts:
         return tuple(getattr(self, name) for name in self.NUMBERS)
 
     def reported(self) -> tuple:
-        """What a coverage-updated event carries, to tell whether anything changed since the last."""
+        """What a coverage-updated event carries, to tell whether anything changed since the
+        last."""
         return tuple(getattr(self, name) for name in self.REPORTED)
 
     def copy(self) -> Counts:

@@ -24,7 +24,8 @@ PARTITIONS_OWNED = Gauge(
 )
 VISIBILITY_LAG = Histogram(
     "sangathan_analytics_visibility_lag_seconds",
-    "From an appointment event's time to its partial being published (visible to every worker's API)",
+    "From an appointment event's time to its partial being published "
+    "(visible to every worker's API)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 

@@ -1,4 +1,5 @@
-"""Totals split by source partition, so that several workers can add them up without double counting.
+"""Totals split by source partition, so that several workers can add them up without double
+counting.
 
 A worker owns some partitions of the booth-keyed topics. For each one it keeps, per unit (and
 per directive), what that partition's booths add up to: a *partial*. It publishes partials to a
@@ -45,7 +46,8 @@ def parse_key(key: str) -> tuple[str, str, int | None]:
 
 
 class PartialBook(Generic[V]):
-    """One worker's partials of one kind, per partition it owns, with what changed since published."""
+    """One worker's partials of one kind, per partition it owns, with what changed since
+    published."""
 
     def __init__(self, kind: str, zero: Callable[[], V]):
         self.kind = kind
@@ -54,7 +56,8 @@ class PartialBook(Generic[V]):
         self._dirty: dict[int, set[str]] = {}
 
     def change(self, partition: int, changes: Iterable[tuple[str, V | None, V | None]]) -> None:
-        """Replace what booths added to keys: (key, what it added before or None, what it adds now)."""
+        """Replace what booths added to keys: (key, what it added before or None, what it adds
+        now)."""
         part = self._parts.setdefault(partition, {})
         dirty = self._dirty.setdefault(partition, set())
         for key, old, new in changes:
@@ -70,7 +73,8 @@ class PartialBook(Generic[V]):
     def rebuild(
         self, partition: int, contributions: Iterable[tuple[str, V]], stale: Iterable[str] = ()
     ) -> None:
-        """Start the partition over from its booths; keys published before but now absent become zero."""
+        """Start the partition over from its booths; keys published before but now absent become
+        zero."""
         part: dict[str, V] = {}
         for key, value in contributions:
             total = part.get(key)
@@ -115,7 +119,8 @@ class CoverageView:
         self._reach: dict[str, dict[int, Reach]] = {}
         self.directives: dict[str, dict] = {}
         self._changed: set[str] = set()
-        # Counts.reported() last published on the coverage topic, per unit (read back, or sent by us).
+        # Counts.reported() last published on the coverage topic, per unit (read back, or sent by
+        # us).
         self.published: dict[str, tuple] = {}
 
     def on_record(self, key: str, value: dict | None) -> None:
@@ -146,7 +151,8 @@ class CoverageView:
         return Reach.sum(self._reach.get(directive_id, {}).values())
 
     def keys_of_partition(self, partition: int) -> dict[str, list[str]]:
-        """Keys (by kind) holding a partial of `partition`: zeroed by a new owner that lacks them."""
+        """Keys (by kind) holding a partial of `partition`: zeroed by a new owner that lacks
+        them."""
         return {
             COVERAGE: [u for u, parts in self._coverage.items() if partition in parts],
             REACH: [d for d, parts in self._reach.items() if partition in parts],

@@ -71,7 +71,8 @@ def directives_within(
     """The `limit` latest directives issued in or aimed into `unit_id`'s subtree, newest first.
 
     The rule /directives/{id}/reach applies to its caller: a directive belongs to a unit when its
-    issuing unit or a unit of its scope lies inside it (a national directive is HQ's, not a state's).
+    issuing unit or a unit of its scope lies inside it (a national directive is HQ's, not a
+    state's).
     """
     mine = [
         d
@@ -84,7 +85,8 @@ def directives_within(
 def booths_without_president(
     booth_ids: Iterable[str], has_president: Callable[[str], bool], limit: int
 ) -> dict[str, Any]:
-    """How many of the booths still lack a verified president, and the first `limit` of them in booth order."""
+    """How many of the booths still lack a verified president, and the first `limit` of them in
+    booth order."""
     missing = sorted(b for b in booth_ids if not has_president(b))
     return {"count": len(missing), "booths": missing[:limit]}
 

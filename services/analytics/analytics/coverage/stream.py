@@ -222,7 +222,8 @@ class CoverageStream:
                 event.type,
                 REJECTED,
                 PathMismatchError(
-                    f"booth_path of {booth_id} does not match the registry: {'/'.join(unit['ancestors'])}"
+                    f"booth_path of {booth_id} does not match the registry: "
+                    f"{'/'.join(unit['ancestors'])}"
                 ),
             )
             return None
@@ -237,7 +238,7 @@ class CoverageStream:
         metrics.EVENTS.labels(event_type, "dead_lettered").inc()
         await self.dead_letters.send(message, reason, exc)
 
-    # --- partials ----------------------------------------------------------------------------------
+    # --- partials --------------------------------------------------------------------------------
 
     async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
         """Publish what changed (in the given partitions, or all) and wait for the broker."""
@@ -257,7 +258,8 @@ class CoverageStream:
             sent = await self.partials.publish(COVERAGE, coverage)
             sent += await self.partials.publish(REACH, reach)
         except Exception:
-            # Not lost: published again on the next tick (a partial is the latest value, not a delta).
+            # Not lost: published again on the next tick (a partial is the latest value, not a
+            # delta).
             self.coverage_book.mark_dirty((p, k) for p, k, _ in coverage)
             self.reach_book.mark_dirty((p, k) for p, k, _ in reach)
             raise
@@ -316,7 +318,7 @@ class CoverageStream:
         )
         return sent
 
-    # --- outputs -------------------------------------------------------------------------------------
+    # --- outputs ---------------------------------------------------------------------------------
 
     async def emit_coverage(self, is_leader: bool) -> int:
         """coverage-updated for units whose totals changed since last said (the leader only).

@@ -3,7 +3,7 @@
 Every worker answers for every unit: its view sums the partials of all workers.
 
     GET /coverage/{unit_id}                  national, state, ... sector, or one booth
-    GET /coverage/{unit_id}/directives?limit=10            latest directives in the subtree, with reach
+    GET /coverage/{unit_id}/directives?limit=10   latest directives in the subtree, with reach
     GET /coverage/{unit_id}/booths-without-president?limit=200   (units of at most 5,000 booths)
     GET /directives/{directive_id}/reach
 """
@@ -65,7 +65,8 @@ async def unit_booths_without_president(web, request, unit_id: str):
                 422,
                 "unit-too-large",
                 "Too many booths to list",
-                f"{unit_id} has {unit['booths']} booths; list a unit of at most {MAX_BOOTHS_LISTED}",
+                f"{unit_id} has {unit['booths']} booths; "
+                f"list a unit of at most {MAX_BOOTHS_LISTED}",
             )
         booths = await stream.registry.booth_ids_under(unit_id)
         missing = booths_without_president(

@@ -124,7 +124,8 @@ class PartitionStallWatch:
         )
         if stalled and stalled != self.stalled:
             log.error(
-                "partitions with records waiting have not moved; /healthz fails so the worker restarts",
+                "partitions with records waiting have not moved; "
+                "/healthz fails so the worker restarts",
                 fields={
                     "partitions": [f"{t}:{p}" for t, p in stalled],
                     "stalled_s": self.timeout_s,

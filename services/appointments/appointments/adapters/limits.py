@@ -80,7 +80,10 @@ class AppointmentLimits:
             pass  # the code is already on its way; an uncounted number only loosens the cap
 
     def _numbers(self, organiser: str, now: float) -> str:
-        return f"{self.prefix}{self.new_numbers.name}:{organiser}:{int(now // self.new_numbers.window_s)}"
+        return (
+            f"{self.prefix}{self.new_numbers.name}:{organiser}:"
+            f"{int(now // self.new_numbers.window_s)}"
+        )
 
     # --- imports -------------------------------------------------------------------------------
 

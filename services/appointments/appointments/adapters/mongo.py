@@ -53,7 +53,8 @@ class BoothTeams:
         return None if doc is None else self._team(doc)
 
     def save(self, team: BoothTeam) -> None:
-        """Insert a new team or update the one read at `team.version`; ConcurrentUpdate if it moved on."""
+        """Insert a new team or update the one read at `team.version`; ConcurrentUpdate if it moved
+        on."""
         doc = self._document(team)
         if team.version == 0:
             try:
@@ -156,9 +157,10 @@ class BoothTeams:
         return sealed
 
     def reseal_page(self, *, after: str, limit: int) -> "Resealed":
-        """Save again, from booth id `after`, the next `limit` teams holding a field not sealed under
-        the current key (or an unkeyed request hash): the save seals under the current key, by the
-        compare-and-set every write uses, so a team changed meanwhile is read again, never lost."""
+        """Save again, from booth id `after`, the next `limit` teams holding a field not sealed
+        under the current key (or an unkeyed request hash): the save seals under the current key, by
+        the compare-and-set every write uses, so a team changed meanwhile is read again, never
+        lost."""
         query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
         docs = list(self.teams.find(query).sort("_id", ASCENDING).limit(limit))
         done = Resealed(last=docs[-1]["_id"] if docs else None, scanned=len(docs))
@@ -210,7 +212,8 @@ class BoothTeams:
             "appointments": appointments,
             # Who is in this team, by phone index: finds a person's teams without their phone.
             "phone_indexes": sorted({i for a in appointments if (i := a["person"]["phone_index"])}),
-            # When the earliest ended appointment still naming its person ended: what retention looks for.
+            # When the earliest ended appointment still naming its person ended: what retention
+            # looks for.
             "retained_since": min(
                 (a.ended_at for a in team.appointments if a.ended_at and not a.erased_at),
                 default=None,

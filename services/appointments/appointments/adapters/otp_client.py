@@ -1,4 +1,5 @@
-"""The OTP service, as the appointments service calls it: check a code with our own service token."""
+"""The OTP service, as the appointments service calls it: check a code with our own service
+token."""
 
 from pathlib import Path
 

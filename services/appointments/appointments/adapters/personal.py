@@ -64,7 +64,8 @@ class PersonalData:
         return [_with_phone(e, self.open_phone) for e in events]
 
     def stale(self, stored: Iterable[str]) -> bool:
-        """Whether any of these stored fields is plaintext or sealed under a key that is not current."""
+        """Whether any of these stored fields is plaintext or sealed under a key that is not
+        current."""
         return any(value and sealed_with(value) != self.cipher.current for value in stored)
 
     def _open(self, value: str, purpose: str) -> str:
@@ -77,7 +78,8 @@ def _with_phone(event: dict[str, Any], change) -> dict[str, Any]:
 
 
 def personal_data(settings: AppointmentsSettings) -> PersonalData:
-    """The keys from settings (a mounted Secret in production); development keys on disk otherwise."""
+    """The keys from settings (a mounted Secret in production); development keys on disk
+    otherwise."""
     fields = settings.key(
         settings.personal_data_keys,
         settings.personal_data_keys_file,

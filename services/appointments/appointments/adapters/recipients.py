@@ -5,7 +5,8 @@ every booth team (about a minute a pass nationally, and a fan-out makes one pass
 So the outbox relay, which visits every booth whose team changed, also writes the booth's verified
 appointees of each role that changed into one document per assembly seat and role:
 
-    _id "<assembly id>/<role>"   booths: {<booth id>: "<team version>|<appointment id>,<sealed phone>,<locale>|..."}
+    _id "<assembly id>/<role>"
+    booths: {<booth id>: "<team version>|<appointment id>,<sealed phone>,<locale>|..."}
 
 An entry is one string, its version zero-padded first: FerretDB v1 reads a seat's document of
 strings about five times faster than the same entries as nested documents (270 booths: 14 ms
@@ -129,7 +130,8 @@ class RecipientDirectory:
     def reseal_page(self, *, after: str, limit: int) -> Resealed:
         """Re-seal, from document id `after`, the next `limit` seat documents' phones under the
         current key. An entry is replaced only if it still holds what was read: one the relay
-        rewrote meanwhile is read again (a relay of this keyring sealed it under the current key)."""
+        rewrote meanwhile is read again (a relay of this keyring sealed it under the current
+        key)."""
         query = {"_id": {"$gt": after}} if after else {}
         docs = list(self.docs.find(query).sort("_id", 1).limit(limit))
         done = Resealed(last=docs[-1]["_id"] if docs else None, scanned=len(docs))

@@ -1,6 +1,7 @@
 """The local sink that stands in for SMS and WhatsApp behind the `DeliveryChannel` port
-(otp/ports.py); the notifier provides the real channel (notifier_delivery.py). The sink keeps each message in a capped Redis stream that developers and tests
-read (`GET /v1/dev/deliveries`); the phone is stored masked, the text holds the code.
+(otp/ports.py); the notifier provides the real channel (notifier_delivery.py). The sink keeps each
+message in a capped Redis stream that developers and tests read (`GET /v1/dev/deliveries`); the
+phone is stored masked, the text holds the code.
 """
 
 from __future__ import annotations

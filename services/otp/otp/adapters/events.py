@@ -83,7 +83,8 @@ class ConfirmingPublisher:
         EVENTS_PUBLISHED.labels(event_type).inc()
 
     def close(self) -> None:
-        """Stop serving reports, wait for what is still queued, then release the client. Idempotent."""
+        """Stop serving reports, wait for what is still queued, then release the client.
+        Idempotent."""
         if self._stop.is_set():
             return
         self._stop.set()
