@@ -1,6 +1,7 @@
 """Benchmark of the analytics worker: a state-wide team rollout in a burst, then at a steady pace.
 
-    .venv/bin/python bench/analytics_bench.py [--state HP] [--booths 2000] [--paced-booths 800] [--pace 5000]
+    .venv/bin/python bench/analytics_bench.py [--state HP] [--booths 2000] \
+        [--paced-booths 800] [--pace 5000]
 
 Needs the platform's Kafka and registry (make up); touches neither's data: the rollout goes to
 scratch topics that a worker of its own (a scratch Faust app id) counts, and they are deleted at
@@ -52,15 +53,16 @@ from shared.topics import APPOINTMENTS  # noqa: E402
 from testkit.processes import start_service  # noqa: E402
 from testkit.rollout import APPOINTMENTS_SOURCE, ScratchStream, team  # noqa: E402
 
-# Every input event the worker has handled, whatever it did with it (counted, pending, duplicate, ...).
+# Every input event the worker has handled, whatever it did with it
+# (counted, pending, duplicate, ...).
 EVENTS_HANDLED = re.compile(r"^sangathan_analytics_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 CPU_SECONDS = re.compile(r"^process_cpu_seconds_total ([0-9.e+]+)$", re.M)
 
 
-# --- the rollout, encoded fast ----------------------------------------------------------------------
+# --- the rollout, encoded fast --------------------------------------------------------------------
 # Building events with new_event/to_kafka validates each twice (~0.35 ms); the load generator is not
-# what is measured, so it writes the same binary-mode records directly. The first records are checked
-# with from_kafka, so a drift from the contract fails the run instead of skewing it.
+# what is measured, so it writes the same binary-mode records directly. The first records are
+# checked with from_kafka, so a drift from the contract fails the run instead of skewing it.
 
 
 def record(event_type: str, data: dict, at: datetime) -> tuple[bytes, bytes, list]:
@@ -129,7 +131,7 @@ def produce(
     return sent
 
 
-# --- measurements ------------------------------------------------------------------------------------
+# --- measurements ---------------------------------------------------------------------------------
 
 
 def baseline(bootstrap: str, topic: str, expected: int, parse: bool) -> tuple[float, float]:
@@ -213,7 +215,8 @@ class StatePoller(threading.Thread):
 
 
 def lags(verifications: list[float], samples: list[tuple[float, int]], before: int) -> list[float]:
-    """For the k-th verification in time order: when the count first reached before + k, minus its time."""
+    """For the k-th verification in time order: when the count first reached before + k, minus
+    its time."""
     result, i = [], 0
     for k, at in enumerate(sorted(verifications), start=1):
         while i < len(samples) and samples[i][1] < before + k:
@@ -229,7 +232,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-# --- the run -------------------------------------------------------------------------------------------
+# --- the run --------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     state = registry.get(f"IN-{args.state}")
     if state is None:
         raise SystemExit(
-            f"state IN-{args.state} is not in the registry; load it: python -m shared.orgtree.load --state {args.state}"
+            f"state IN-{args.state} is not in the registry; load it: "
+            f"python -m shared.orgtree.load --state {args.state}"
         )
     print(f"reading {state['name']}'s booths from the registry ...", flush=True)
     all_booths = sorted(registry.booth_ids_under(state["id"]))
@@ -365,12 +369,14 @@ def report(
     print()
     print(
         f"Burst: {events:,} events ({booths:,} booths x 12 appointed + 12 verified), "
-        f"{events / (state['booths'] * 24):.1%} of {state['name']}'s full rollout; counted in {drain_s:.1f} s."
+        f"{events / (state['booths'] * 24):.1%} of {state['name']}'s full rollout; "
+        f"counted in {drain_s:.1f} s."
     )
     print(f"{'consumer':<50} {'events/s':>10} {'worker ÷':>9} {'per CPU s':>10} {'worker ÷':>9}")
     for name, (wall, cpu) in rows:
         print(
-            f"{name:<50} {wall:>10,.0f} {worker[0] / wall:>9.3f} {cpu:>10,.0f} {worker[1] / cpu:>9.3f}"
+            f"{name:<50} {wall:>10,.0f} {worker[0] / wall:>9.3f} "
+            f"{cpu:>10,.0f} {worker[1] / cpu:>9.3f}"
         )
     print()
     reached = (
@@ -379,7 +385,8 @@ def report(
         else f"; {asked:,.0f} asked, this machine's publisher reached no more"
     )
     print(
-        f"Visibility lag, event time -> state coverage through the API (paced at {pace:,.0f} events/s{reached}; "
+        "Visibility lag, event time -> state coverage through the API "
+        f"(paced at {pace:,.0f} events/s{reached}; "
         f"{len(measured):,} verifications, API polled every 50 ms):"
     )
     print(f"{'p50':<6} {p50 * 1000:>8.0f} ms")
@@ -387,7 +394,8 @@ def report(
     print(f"{'max':<6} {max(measured) * 1000:>8.0f} ms")
     mp_events = 65_015 * 24
     print(
-        f"\nAt {worker[0]:,.0f} events/s Madhya Pradesh's full rollout ({mp_events:,} events) takes "
+        f"\nAt {worker[0]:,.0f} events/s Madhya Pradesh's full rollout "
+        f"({mp_events:,} events) takes "
         f"~{mp_events / worker[0] / 60:.0f} min for one worker."
     )
 

@@ -17,10 +17,10 @@ Kafka, FerretDB and OTP service do the rest. It measures, on this machine:
    number of events, so each rate reads as a ratio;
 5. a whole state's import (`--import-state`, default Goa: 1,702 booths x 12 = 20,424 rows;
    Madhya Pradesh's 65,015 booths x 12 = 7,80,180 rows with `--import-state MP`, about half an
-   hour at the rate measured on 2 cores) by a second appointments service of its own (scratch database with
-   the state's tree, its events on scratch topics so no code is sent), timed to the report's
-   summary, with its peak memory, beside raw pymongo doing the same batched writes of the same
-   team documents; meanwhile (3) runs again on the first service: appoint -> verified beside
+   hour at the rate measured on 2 cores) by a second appointments service of its own (scratch
+   database with the state's tree, its events on scratch topics so no code is sent), timed to the
+   report's summary, with its peak memory, beside raw pymongo doing the same batched writes of the
+   same team documents; meanwhile (3) runs again on the first service: appoint -> verified beside
    the import, sharing its MongoDB and Kafka.
 """
 
@@ -467,16 +467,19 @@ def main() -> None:
             client.drop_database(scratch.name)
     q = statistics.quantiles(latency, n=100)
     print(
-        f"\nappointments benchmark (district {DISTRICT}, 2 cores, FerretDB on SQLite, one Kafka broker)"
+        f"\nappointments benchmark (district {DISTRICT}, 2 cores, "
+        "FerretDB on SQLite, one Kafka broker)"
     )
     print(f"{'measure':<52}{'value':>14}{'baseline':>14}{'ratio':>8}")
     print(
         f"{'API appointments/s (8 clients, ' + str(args.api) + ')':<52}{api_rate:>14.0f}"
-        f"{mongo_rate:>14.0f}{api_rate / mongo_rate:>8.2f}   baseline: raw pymongo insert_one/s, 8 threads"
+        f"{mongo_rate:>14.0f}{api_rate / mongo_rate:>8.2f}"
+        "   baseline: raw pymongo insert_one/s, 8 threads"
     )
     print(
         f"{'  the same, against the same operations raw':<52}{api_rate:>14.0f}"
-        f"{same_rate:>14.0f}{api_rate / same_rate:>8.2f}   baseline: one appointment's reads, writes and produces, "
+        f"{same_rate:>14.0f}{api_rate / same_rate:>8.2f}"
+        "   baseline: one appointment's reads, writes and produces, "
         f"8 threads"
     )
     print(
@@ -484,33 +487,40 @@ def main() -> None:
         f"{mongo_rate:>14.0f}{bulk_rate / mongo_rate:>8.2f}   baseline: same"
     )
     print(
-        f"{'service peak RSS before / after bulk import (MB)':<52}{rss_before:>14.0f}{rss_after:>14.0f}"
+        f"{'service peak RSS before / after bulk import (MB)':<52}"
+        f"{rss_before:>14.0f}{rss_after:>14.0f}"
     )
     print(
         f"{'events the API rate implies/s (2 per appointment)':<52}{api_rate * 2:>14.0f}"
-        f"{kafka_rate:>14.0f}{api_rate * 2 / kafka_rate:>8.3f}   baseline: raw confluent-kafka produce/s"
+        f"{kafka_rate:>14.0f}{api_rate * 2 / kafka_rate:>8.3f}"
+        "   baseline: raw confluent-kafka produce/s"
     )
     print(f"{'appoint -> appointment-verified on Kafka p50 (ms)':<52}{q[49] * 1000:>14.0f}")
     print(
-        f"{'appoint -> appointment-verified on Kafka p99 (ms)':<52}{q[98] * 1000:>14.0f}   ({len(latency)} round trips)"
+        f"{'appoint -> appointment-verified on Kafka p99 (ms)':<52}{q[98] * 1000:>14.0f}"
+        f"   ({len(latency)} round trips)"
     )
     state_rate = state["rows"] / state["seconds"]
     raw_rate = state["raw_booths_per_s"] * len(ROLES)
     print(
-        f"\nIN-{args.import_state}: every seat of its {state['booths']:,} booths in one CSV ({state['rows']:,} rows)"
+        f"\nIN-{args.import_state}: every seat of its {state['booths']:,} booths in one CSV "
+        f"({state['rows']:,} rows)"
     )
     print(f"{'state import: seconds to the summary':<52}{state['seconds']:>14.1f}")
     print(
-        f"{'state import rows/s':<52}{state_rate:>14.0f}{raw_rate:>14.0f}{state_rate / raw_rate:>8.2f}"
+        f"{'state import rows/s':<52}{state_rate:>14.0f}{raw_rate:>14.0f}"
+        f"{state_rate / raw_rate:>8.2f}"
         f"   baseline: raw pymongo, the same batched writes of the same team documents"
     )
     print(
-        f"{'service peak RSS before / after the state import (MB)':<52}{state['rss'][0]:>14.0f}{state['rss'][1]:>14.0f}"
+        f"{'service peak RSS before / after the state import (MB)':<52}"
+        f"{state['rss'][0]:>14.0f}{state['rss'][1]:>14.0f}"
     )
     if beside:
         b = statistics.quantiles(beside, n=100)
         print(
-            f"{'appoint -> verified beside the import p50 / p99 (ms)':<52}{b[49] * 1000:>14.0f}{b[98] * 1000:>14.0f}"
+            f"{'appoint -> verified beside the import p50 / p99 (ms)':<52}"
+            f"{b[49] * 1000:>14.0f}{b[98] * 1000:>14.0f}"
             f"   ({len(beside)} round trips)"
         )
 

@@ -81,10 +81,8 @@ def main() -> None:
     registry = OrgRegistry(db)
     national = registry.loaded("national", 2024) is not None
     path = deepest_path(registry)
-    print(
-        f"tree: {'national' if national else 'demo only (run make load-national for the national figures)'}; "
-        f"{len(registry.children('IN'))} states; path {' > '.join(path)}"
-    )
+    tree = "national" if national else "demo only (run make load-national for the national figures)"
+    print(f"tree: {tree}; {len(registry.children('IN'))} states; path {' > '.join(path)}")
 
     hq = {"Authorization": f"Bearer {organiser_token(sub='bench-hq', unit='IN')}"}
     client = httpx.Client(timeout=60, headers=hq)
@@ -138,7 +136,8 @@ def main() -> None:
         "dashboard",
     ]
     print(
-        f"\np50 / p99 in ms, {args.repeat} calls each (raw = pymongo find_one by _id of the same document)"
+        f"\np50 / p99 in ms, {args.repeat} calls each "
+        "(raw = pymongo find_one by _id of the same document)"
     )
     print(f"{'unit':<28}" + "".join(f"{h:>15}" for h in heads))
     for unit_id, cells in rows:

@@ -233,7 +233,8 @@ def row(name: str, result: Result, n: int, cpu_s: float | None) -> str:
     answered = sum(count for status, count in result.statuses.items() if status.isdigit())
     cpu = f"{cpu_s / answered * 1000:>8.2f}" if cpu_s is not None and answered else f"{'-':>8}"
     return (
-        f"{name:<34}{(n - result.errors) / result.elapsed:>9.0f}{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
+        f"{name:<34}{(n - result.errors) / result.elapsed:>9.0f}"
+        f"{q[49] * 1000:>8.1f}{q[98] * 1000:>8.1f}"
         f"{max(result.latencies) * 1000:>8.0f}{late * 1000:>8.1f}{result.errors:>8}{cpu}   "
         f"{dict(sorted(result.statuses.items()))}"
     )
@@ -314,11 +315,13 @@ def main() -> None:
                 client.delete(*keys[i : i + 5000])
             admin.delete_topics([topic])
     print(
-        f"\nOTP verification benchmark ({n} per row, open loop at {args.rate:.0f}/s, {args.procs} aiohttp "
-        f"processes x {args.connections} keep-alive connections, {args.wrong:.0%} wrong codes, 2 cores)"
+        f"\nOTP verification benchmark ({n} per row, open loop at {args.rate:.0f}/s, "
+        f"{args.procs} aiohttp processes x {args.connections} keep-alive connections, "
+        f"{args.wrong:.0%} wrong codes, 2 cores)"
     )
     print(
-        f"{'row':<34}{'ok/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'late99':>8}{'errors':>8}{'cpu ms':>8}   statuses"
+        f"{'row':<34}{'ok/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+        f"{'late99':>8}{'errors':>8}{'cpu ms':>8}   statuses"
     )
     names = {
         "http": "POST /v1/verifications",

@@ -32,7 +32,8 @@ def _services(topic: Topic, side: str) -> str:
 
 
 def render() -> str:
-    """Two tables, each line within 120 characters: the topics, then the event types each carries."""
+    """Two tables, each line within 120 characters: the topics, then the event types each
+    carries."""
     topics = [
         "| topic | partitions | key | records | written by | read by |",
         "|---|---|---|---|---|---|",

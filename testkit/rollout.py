@@ -149,7 +149,8 @@ class ScratchStream:
             future.result()
 
     def delete(self) -> None:
-        """Every topic of the run: ours and those its workers' Faust app made (changelogs, partials)."""
+        """Every topic of the run: ours and those its workers' Faust app made
+        (changelogs, partials)."""
         existing = self._admin.list_topics(timeout=10).topics
         doomed = [name for name in existing if name.startswith(self.prefix)]
         if doomed:
@@ -235,7 +236,8 @@ class CoverageClient:
         return float(match[1]) if match else None
 
     def wait_for(self, condition, timeout_s: float = 20.0, interval_s: float = 0.1):
-        """Poll `condition()` until it returns something truthy; return that, or raise after timeout."""
+        """Poll `condition()` until it returns something truthy; return that, or raise after
+        timeout."""
         deadline = time.monotonic() + timeout_s
         last = None
         while time.monotonic() < deadline:

@@ -66,7 +66,8 @@ class TopicTail:
     def ids_until(
         self, wanted, expected: set[str], key: str = "appointment_id", timeout: float = 30.0
     ) -> set[str]:
-        """Collect `data[key]` of wanted events until all `expected` were seen (duplicates allowed)."""
+        """Collect `data[key]` of wanted events until all `expected` were seen
+        (duplicates allowed)."""
         seen, deadline = set(), time.monotonic() + timeout
         while not expected <= seen and time.monotonic() < deadline:
             seen |= {e.data[key] for e in self.wait_until(wanted, count=1, timeout=1)}

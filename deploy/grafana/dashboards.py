@@ -1,4 +1,5 @@
-"""The Grafana dashboards as code: `python deploy/grafana/dashboards.py` writes deploy/grafana/dashboards/*.json.
+"""The Grafana dashboards as code: `python deploy/grafana/dashboards.py` writes
+deploy/grafana/dashboards/*.json.
 
 The JSON files are what Grafana loads (provisioning/dashboards/sangathan.yml points at them, or
 import them by hand); this script is where they are edited. tests/unit/test_grafana_dashboards.py
@@ -197,7 +198,7 @@ def dashboard(
     }
 
 
-# --- panels more than one dashboard shows ----------------------------------------------------------
+# --- panels more than one dashboard shows ---------------------------------------------------------
 
 
 def http_panels(service: str) -> list[dict]:
@@ -207,7 +208,8 @@ def http_panels(service: str) -> list[dict]:
             "Requests per second by route",
             "HTTP requests by route template and status.",
             target(
-                f"sum by (method, route, status) (rate(sangathan_http_requests_total{sel}[{RATE}]))",
+                "sum by (method, route, status) "
+                f"(rate(sangathan_http_requests_total{sel}[{RATE}]))",
                 "{{method}} {{route}} {{status}}",
             ),
             unit="reqps",
@@ -243,7 +245,8 @@ def dead_letter_panel(selector: str) -> dict:
         "Records sent to sangathan.dead-letter.v1, by consumer group "
         "and reason (their dlt_* headers say more).",
         target(
-            f"sum by (group, reason) (increase(sangathan_events_dead_lettered_total{selector}[1h]))",
+            "sum by (group, reason) "
+            f"(increase(sangathan_events_dead_lettered_total{selector}[1h]))",
             "{{group}} {{reason}}",
         ),
     )
@@ -259,7 +262,7 @@ def dependency_panel(job: str) -> dict:
     )
 
 
-# --- the dashboards --------------------------------------------------------------------------------
+# --- the dashboards -------------------------------------------------------------------------------
 
 
 def overview() -> dict:
@@ -296,7 +299,8 @@ def overview() -> dict:
                 "Error responses per second",
                 "HTTP answers with a 4xx or 5xx status, by service and status.",
                 target(
-                    f'sum by (service, status) (rate(sangathan_http_requests_total{{status=~"[45].."}}[{RATE}]))',
+                    "sum by (service, status) "
+                    f'(rate(sangathan_http_requests_total{{status=~"[45].."}}[{RATE}]))',
                     "{{service}} {{status}}",
                 ),
                 unit="reqps",
@@ -311,7 +315,8 @@ def overview() -> dict:
                 "Requests per second by route: $service",
                 "Pick the service above.",
                 target(
-                    f'sum by (method, route) (rate(sangathan_http_requests_total{{service="$service"}}[{RATE}]))',
+                    "sum by (method, route) "
+                    f'(rate(sangathan_http_requests_total{{service="$service"}}[{RATE}]))',
                     "{{method}} {{route}}",
                 ),
                 unit="reqps",
@@ -391,7 +396,8 @@ def appointments() -> dict:
                 "OTP results handled per second",
                 "otp-verified / otp-failed events applied to booth teams.",
                 target(
-                    f'sum by (type) (rate(sangathan_events_consumed_total{{job="appointments"}}[{RATE}]))',
+                    "sum by (type) "
+                    f'(rate(sangathan_events_consumed_total{{job="appointments"}}[{RATE}]))',
                     "{{type}}",
                 ),
             ),
@@ -436,7 +442,8 @@ def otp() -> dict:
                 "Verification failure share (last hour)",
                 "Share of verifications that did not verify.",
                 target(
-                    f"sum(increase({failed}[1h])) / sum(increase(sangathan_otp_verifications_total[1h]))",
+                    f"sum(increase({failed}[1h])) "
+                    "/ sum(increase(sangathan_otp_verifications_total[1h]))",
                     "failed share",
                 ),
                 unit="percentunit",

@@ -1,7 +1,8 @@
 """Render every overlay and validate every object offline, as an API server would.
 
     python deploy/k8s/check.py            # exit 1 and say what is wrong, or one line per overlay
-    python deploy/k8s/check.py --release  # also: prod runs our own image by digest (the release pipeline)
+    python deploy/k8s/check.py --release  # also: prod runs our own image by digest
+                                          # (the release pipeline)
 
 Kubernetes' own kinds are checked against the schemas the kubernetes-validate package bundles,
 strictly (an unknown field is an error, as `kubectl apply --validate=strict` makes it), for the
@@ -49,7 +50,8 @@ def name_of(obj: dict) -> str:
 
 
 def _strict(schema):
-    """A CRD schema that refuses unknown fields, as the API server's strict field validation does."""
+    """A CRD schema that refuses unknown fields, as the API server's strict field validation
+    does."""
     if isinstance(schema, list):
         return [_strict(s) for s in schema]
     if not isinstance(schema, dict):

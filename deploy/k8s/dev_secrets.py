@@ -128,7 +128,8 @@ def objects() -> list[dict]:
         }
     )
     made.append(secret("sangathan-otp-hmac", secret=secrets.token_urlsafe(48)))
-    # Appointments' personal data: a keyring of one key id (rotation adds a line), the phone index key.
+    # Appointments' personal data: a keyring of one key id (rotation adds a line), the phone index
+    # key.
     made.append(
         secret(
             "sangathan-appointments-personal-data",
@@ -155,7 +156,8 @@ def objects() -> list[dict]:
     made.append(
         secret("sangathan-provider", url=DEV_PROVIDER_URL, **{"api-key": secrets.token_urlsafe(32)})
     )
-    # The Ingress's certificate; in production cert-manager issues it from the prod overlay's annotation.
+    # The Ingress's certificate; in production cert-manager issues it from the prod overlay's
+    # annotation.
     made.append(
         secret("sangathan-public-tls", "kubernetes.io/tls", **self_signed(DEV_PUBLIC_HOSTS))
     )

@@ -25,7 +25,10 @@ SOURCE = ROOT / "deploy" / "prometheus" / "alerts.yml"
 TARGET = Path(__file__).resolve().parent / "base" / "monitoring" / "prometheus-rule.yaml"
 NAMESPACE = "sangathan"  # base/kustomization.yaml's namespace
 NAME = "sangathan-alerts"
-HEADER = "# Generated from deploy/prometheus/alerts.yml by deploy/k8s/gen_rules.py; do not edit by hand.\n"
+HEADER = (
+    "# Generated from deploy/prometheus/alerts.yml by deploy/k8s/gen_rules.py; "
+    "do not edit by hand.\n"
+)
 UP = re.compile(r"\bup\{")
 
 

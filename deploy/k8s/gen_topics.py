@@ -29,7 +29,8 @@ def kafka_topic(topic: Topic, replicas: int = REPLICAS) -> dict:
     return {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaTopic",
-        # Registry names (lower case, dots) are valid resource names, so the topic needs no topicName.
+        # Registry names (lower case, dots) are valid resource names, so the topic needs no
+        # topicName.
         "metadata": {
             "name": topic.name,
             "labels": {"strimzi.io/cluster": CLUSTER},

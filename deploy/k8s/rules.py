@@ -224,7 +224,8 @@ def _user_problems(user: dict, roles: dict[str, dict], db: str, package: str) ->
     for role in user["roles"]:
         if role["db"] != "admin" or role["name"] not in roles:
             problems.append(
-                f"MongoDB user {user['name']} has the built-in role {role['name']}: not one of its own"
+                f"MongoDB user {user['name']} has the built-in role {role['name']}: "
+                "not one of its own"
             )
             continue
         granted, wider = _granted(roles[role["name"]], db)
@@ -375,7 +376,8 @@ def _egress_policies(objects: list[dict], labels: dict) -> list[dict]:
 
 
 def _peer_reaches(peer: dict, labels: dict, namespace_labels: dict | None) -> bool:
-    """A `to` peer admits a pod with `labels` in a namespace with `namespace_labels` (None: ours)."""
+    """A `to` peer admits a pod with `labels` in a namespace with `namespace_labels`
+    (None: ours)."""
     if "ipBlock" in peer:
         return False
     if "namespaceSelector" in peer:
@@ -541,7 +543,8 @@ def kafka_problems(objects: list[dict]) -> list[str]:
 
 
 def kafka_code_problems() -> list[str]:
-    """A service whose code names a topic, or publishes an event type, its KafkaUser may not touch."""
+    """A service whose code names a topic, or publishes an event type, its KafkaUser may not
+    touch."""
     import gen_kafka_users
 
     from shared import topics
@@ -568,7 +571,8 @@ def kafka_code_problems() -> list[str]:
             if n in event_types and event_types[n] in topics._BY_EVENT_TYPE
         }
         problems += [
-            f"{service}'s code uses {topic}, which its KafkaUser may not touch (gen_kafka_users.ACCESS)"
+            f"{service}'s code uses {topic}, which its KafkaUser may not touch "
+            "(gen_kafka_users.ACCESS)"
             for topic in sorted((named | published) - allowed)
         ]
     return problems
@@ -578,7 +582,8 @@ def kafka_code_problems() -> list[str]:
 
 
 def env_order_problems(objects: list[dict]) -> list[str]:
-    """A $(VAR) in an env value expands only if VAR comes earlier in the list (else it stays literal)."""
+    """A $(VAR) in an env value expands only if VAR comes earlier in the list
+    (else it stays literal)."""
     problems = []
     for workload in [
         *of_kind(objects, "Deployment").values(),
@@ -694,6 +699,7 @@ def image_problems(objects: list[dict], release: bool = False) -> list[str]:
             own = image.split("@")[0].split(":")[0].rsplit("/", 1)[-1] == OWN_IMAGE
             if (release or not own) and not BY_DIGEST.match(image):
                 problems.append(
-                    f"{workload['metadata']['name']}/{c['name']}: image {image} is not pinned by digest"
+                    f"{workload['metadata']['name']}/{c['name']}: "
+                    f"image {image} is not pinned by digest"
                 )
     return problems

@@ -295,7 +295,8 @@ def wait_gone(pid: int, timeout_s: float) -> bool:
     """Wait for a process to end; True if it did."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        # Reap it if it is our own child (`test` starts and stops in one process, so does the supervisor).
+        # Reap it if it is our own child
+        # (`test` starts and stops in one process, so does the supervisor).
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
@@ -369,7 +370,8 @@ def kafka_component(
     home: Path = STATE / "kafka",
     heap: str = "1g",
 ) -> Component:
-    """A one-node KRaft broker; tests start a second one (own name, ports, folder) to stop at will."""
+    """A one-node KRaft broker; tests start a second one (own name, ports, folder)
+    to stop at will."""
     data, config = home / "data", home / "server.properties"
 
     def prepare() -> None:
@@ -489,7 +491,8 @@ def service_component(name: str) -> Component:
 
 
 def simulator_component() -> Component:
-    """The local messaging-provider simulator the notifier sends to (WhatsApp, SMS, push, bridge)."""
+    """The local messaging-provider simulator the notifier sends to
+    (WhatsApp, SMS, push, bridge)."""
     command = [
         PYTHON,
         "-m",
@@ -512,7 +515,8 @@ def simulator_component() -> Component:
 
 
 def prometheus_component() -> Component:
-    """Debian's Prometheus scraping the services (deploy/prometheus: scrape config and alert rules)."""
+    """Debian's Prometheus scraping the services
+    (deploy/prometheus: scrape config and alert rules)."""
     data = STATE / "prometheus"
 
     def command() -> list[str]:
@@ -686,7 +690,8 @@ def create_topics_and_demo_data() -> None:
 
 
 def prepare_local_auth() -> None:
-    """The local token issuer's keys (made once) and fresh tokens the services call each other with."""
+    """The local token issuer's keys (made once) and fresh tokens the services call each
+    other with."""
     run(
         [PYTHON, "-m", "shared.auth.issuer", "services"],
         cwd=ROOT,
@@ -723,7 +728,8 @@ def status() -> int:
         print(f"  {c.name:<13} 127.0.0.1:{c.port:<6} {state}")
     pid = supervisor_pid()
     print(
-        f"  supervisor    {f'running (pid {pid})' if pid else 'not running'}  log {LOGS / 'supervisor.log'}"
+        f"  supervisor    {f'running (pid {pid})' if pid else 'not running'}"
+        f"  log {LOGS / 'supervisor.log'}"
     )
     print(f"  state folder: {STATE}")
     return 0
@@ -739,14 +745,17 @@ def print_where_to_look(infra_only: bool) -> None:
             docs = "" if name == "analytics" else f"  docs http://127.0.0.1:{port}/docs"
             print(f"  {name:<12} http://127.0.0.1:{port}/readyz  metrics /metrics{docs}")
         print(
-            f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz  (messaging provider stand-in)"
+            f"  simulator    http://127.0.0.1:{SIMULATOR_PORT}/readyz"
+            "  (messaging provider stand-in)"
         )
         print(f"  org registry  http://127.0.0.1:{SERVICE_PORTS['appointments']}/units/IN-HP")
         print(
-            f"  prometheus   http://127.0.0.1:{PROMETHEUS_PORT}/targets  (alerts /alerts; Grafana dashboards: deploy/grafana)"
+            f"  prometheus   http://127.0.0.1:{PROMETHEUS_PORT}/targets"
+            "  (alerts /alerts; Grafana dashboards: deploy/grafana)"
         )
         print(
-            f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/  (sign in with the token `make -s token UNIT=IN` prints)"
+            f"  HQ dashboard  http://127.0.0.1:{SERVICE_PORTS['dashboard']}/"
+            "  (sign in with the token `make -s token UNIT=IN` prints)"
         )
     print(f"  logs       {LOGS}/")
     print("Stop everything with: make down\n")

@@ -139,7 +139,8 @@ def test_five_wrong_codes_lock_the_code_and_the_portal_says_so(booth, organiser)
             break
         threading.Event().wait(0.1)
     assert member["status"] == "pending_verification" and member["otp_failure"] == "locked"
-    # The organiser may ask for a new code (the OTP service's resend cooldown decides when one goes).
+    # The organiser may ask for a new code
+    # (the OTP service's resend cooldown decides when one goes).
     resent = httpx.post(
         f"{APPOINTMENTS}/booths/{booth}/appointments/{appointment['id']}/otp", headers=organiser
     )

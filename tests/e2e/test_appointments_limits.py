@@ -1,6 +1,7 @@
 """Abuse and limits, through the running services as an organiser (or an attacker) meets them:
 budgets per organiser and per appointment, body caps with the token checked first, unknown fields
-refused, one import at a time, unreadable CSVs, and "president elsewhere" told only in one's unit."""
+refused, one import at a time, unreadable CSVs, and "president elsewhere" told only in one's
+unit."""
 
 import os
 import random
@@ -64,7 +65,8 @@ def test_an_organiser_hammering_a_locked_code_is_throttled_while_another_organis
 
     answers = [verify(booth, appointment["id"], "123456", hammerer) for _ in range(40)]
 
-    # Not sent to the OTP service once it said "locked": appointments answers itself, then throttles.
+    # Not sent to the OTP service once it said "locked":
+    # appointments answers itself, then throttles.
     assert answers[0].status_code == 409 and answers[0].json()["type"].endswith("/code-not-usable")
     throttled = [a for a in answers if a.status_code == 429]
     assert throttled, [a.status_code for a in answers]
@@ -117,9 +119,8 @@ def test_a_padded_body_is_refused_with_413_as_it_streams(organiser_token):
     organiser = organiser_token("IN-HP-D05", sub=someone())
     booth = empty_booth("IN-HP-D05", organiser)
     body = (
-        f'{{"role": "booth_president", "name": "A", "phone": "{phone()}", "gender": "female", "pad": "'
-        + "x" * (5 * 1024 * 1024)
-        + '"}'
+        f'{{"role": "booth_president", "name": "A", "phone": "{phone()}", '
+        '"gender": "female", "pad": "' + "x" * (5 * 1024 * 1024) + '"}'
     ).encode()
     declared = httpx.post(
         f"{APPOINTMENTS}/booths/{booth}/appointments",
@@ -170,7 +171,10 @@ def csv_upload(unit: str, headers: dict, content) -> httpx.Response:
 def test_a_csv_field_over_128_kib_answers_bad_csv(organiser_token):
     organiser = organiser_token("IN-HP-D05", sub=someone())
     booth = empty_booth("IN-HP-D05", organiser)
-    rows = f'booth_id,role,name,phone,gender\n{booth},booth_president,"{"a" * 200_000}",+919812345678,female\n'
+    rows = (
+        f"booth_id,role,name,phone,gender\n{booth},booth_president,"
+        f'"{"a" * 200_000}",+919812345678,female\n'
+    )
     refused = csv_upload("IN-HP-D05", organiser, rows.encode())
     assert refused.status_code == 422, refused.text
     assert refused.json()["type"].endswith("/bad-csv")
@@ -343,7 +347,8 @@ def test_the_notifier_refuses_unknown_fields_and_caps_its_webhook_before_reading
     assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == [
         "priority"
     ]
-    # The provider's webhook carries no bearer token (its signature is checked): only the cap applies.
+    # The provider's webhook carries no bearer token (its signature is checked):
+    # only the cap applies.
     webhook = httpx.post(
         f"{notifier}/v1/webhooks/provider",
         content=b"{" + b" " * (2 * 1024 * 1024) + b"}",

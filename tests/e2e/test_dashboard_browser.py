@@ -35,7 +35,8 @@ DISTRICT = "IN-HP-D07"  # apart from the appointments tests' district
 
 
 def install_chromium() -> None:
-    """The same first-run install `make test` does (deploy/local/stack.py), for a bare pytest run."""
+    """The same first-run install `make test` does (deploy/local/stack.py),
+    for a bare pytest run."""
     spec = importlib.util.spec_from_file_location(
         "sangathan_stack", ROOT / "deploy" / "local" / "stack.py"
     )
@@ -127,7 +128,8 @@ def test_hq_sees_himachals_verified_presidents_change_live_without_a_reload(
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
 
-    # Drill down: Himachal, its district, an assembly, a mandal with its booths still missing a president.
+    # Drill down: Himachal, its district, an assembly,
+    # a mandal with its booths still missing a president.
     page.click('#children a[data-unit="IN-HP"]')
     page.click(f'#children a[data-unit="{DISTRICT}"]')
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')

@@ -18,7 +18,9 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-import stack  # deploy/local/stack.py, on the path through testkit.processes: the processes `make up` runs
+
+# deploy/local/stack.py, on the path through testkit.processes: the processes `make up` runs
+import stack
 import yaml
 from confluent_kafka import Producer
 
@@ -36,7 +38,8 @@ DISTRICT = "IN-HP-D11"
 STATE = "IN-HP"
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
 RULES = ROOT / "deploy/prometheus/alerts.yml"
-# What Grafana puts in place of its built-in variables (the values do not matter, only that they parse).
+# What Grafana puts in place of its built-in variables
+# (the values do not matter, only that they parse).
 BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
 
 
@@ -165,7 +168,8 @@ def workload():
 
 
 def keep_trying(condition, timeout_s: float, pause_s: float = 2.0) -> None:
-    """Until the condition holds or the time is up; the caller's assertion then says what is missing."""
+    """Until the condition holds or the time is up; the caller's assertion then says what is
+    missing."""
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
         time.sleep(pause_s)
@@ -184,7 +188,8 @@ def query(expr: str) -> list:
 
 @pytest.fixture(scope="module")
 def loaded_prometheus():
-    """The platform's Prometheus, re-reading deploy/prometheus (in case the files changed since it started)."""
+    """The platform's Prometheus, re-reading deploy/prometheus
+    (in case the files changed since it started)."""
     assert httpx.post(f"{PROMETHEUS}/-/reload", timeout=15).status_code == 200
     return PROMETHEUS
 

@@ -19,7 +19,8 @@ BOOTH = "IN-HP-D05-A05-M01-S01-B001"
 # A read each service answers an organiser of IN-HP-D05 with, once it has taken their token.
 READS = {
     "appointments": f"{APPOINTMENTS}/booths/{BOOTH}/team",
-    "notifier": f"{NOTIFIER}/v1/directives/00000000-0000-4000-8000-000000000000/status",  # 404: no such directive
+    # 404: no such directive
+    "notifier": f"{NOTIFIER}/v1/directives/00000000-0000-4000-8000-000000000000/status",
     "analytics": f"{ANALYTICS}/coverage/IN-HP-D05",
     "dashboard": f"{DASHBOARD}/api/coverage/IN-HP-D05",
 }

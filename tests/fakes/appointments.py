@@ -178,7 +178,8 @@ class Budgets:
 
 
 class ScriptedOtp:
-    """The OTP service: accepts `right_code` and announces it through `on_verified`, refuses others."""
+    """The OTP service: accepts `right_code` and announces it through `on_verified`,
+    refuses others."""
 
     def __init__(
         self, right_code: str = "123456", on_verified: Callable[[str, str], None] | None = None

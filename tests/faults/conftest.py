@@ -1,6 +1,7 @@
-"""The fault suite: the platform's own servers (the Kafka, Redis and FerretDB `make up` / `make test`
-run) are SIGKILLed as a crash would, the platform is watched while they are away, and each server is
-started again by deploy/local/stack.py before the test ends, so whatever runs next finds them up.
+"""The fault suite: the platform's own servers (the Kafka, Redis and FerretDB `make up` /
+`make test` run) are SIGKILLed as a crash would, the platform is watched while they are away,
+and each server is started again by deploy/local/stack.py before the test ends, so whatever runs
+next finds them up.
 
 Each test reports its figures (seconds to a 503, events after a restart, ...) on stdout:
 `pytest -s tests/faults` shows them.

@@ -54,7 +54,7 @@ def coverage(unit: str, headers: dict) -> dict | None:
 
 # A crashed broker takes one to three minutes to recover its logs on a busy two-core machine.
 @pytest.mark.timeout(900)
-def test_kafka_killed_during_an_appointment_burst_loses_no_event_duplicates_none_and_codes_still_arrive(
+def test_kafka_killed_during_an_appointment_burst_loses_no_event_duplicates_none_and_codes_still_arrive(  # noqa: E501
     organiser_token, kafka_bootstrap
 ):
     headers = organiser_token(DISTRICT, sub="user-faults-d10")
@@ -100,7 +100,8 @@ def test_kafka_killed_during_an_appointment_burst_loses_no_event_duplicates_none
     finally:
         tail.close()
     figure(
-        f"all {len(made)} appointed events ({during} made before and during the outage) on Kafka after its restart",
+        f"all {len(made)} appointed events ({during} made before and during the outage) "
+        "on Kafka after its restart",
         time.monotonic() - back,
     )
     assert made <= appointed.keys(), f"events missing for {made - appointed.keys()}"
@@ -119,7 +120,10 @@ def test_kafka_killed_during_an_appointment_burst_loses_no_event_duplicates_none
     )
     assert codes.keys() == made, "every appointee got a code"
     for appointment in (a.json() for a in answers):
-        path = f"{APPOINTMENTS}/booths/{appointment['booth_id']}/appointments/{appointment['id']}/verification"
+        path = (
+            f"{APPOINTMENTS}/booths/{appointment['booth_id']}"
+            f"/appointments/{appointment['id']}/verification"
+        )
         verified = httpx.post(
             path, json={"code": codes[appointment["id"]]}, headers=headers, timeout=30
         )
@@ -143,7 +147,8 @@ def test_kafka_killed_during_an_appointment_burst_loses_no_event_duplicates_none
     assert counted and counted["booths_with_verified_president"] == expected, counted
     if worker.pid() != analytics and LIBRDKAFKA_ABORT in analytics_log.read_bytes()[logged_before:]:
         pytest.xfail(
-            "the analytics worker aborted when Kafka came back (librdkafka assertion in the lag probe, "
+            "the analytics worker aborted when Kafka came back "
+            "(librdkafka assertion in the lag probe, "
             "shared/kafka/lag.py; fixed separately); everything else held"
         )
     assert worker.pid() == analytics, "the analytics worker crashed"

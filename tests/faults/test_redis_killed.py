@@ -1,6 +1,6 @@
-"""Redis SIGKILLed: the OTP service's verifications, the notifier's provider webhook and appointments
-(whose call budgets live in Redis) answer the same 503 problem with Retry-After (a provider retries a
-503), not 500s; once Redis is back all of them work again."""
+"""Redis SIGKILLed: the OTP service's verifications, the notifier's provider webhook and
+appointments (whose call budgets live in Redis) answer the same 503 problem with Retry-After (a
+provider retries a 503), not 500s; once Redis is back all of them work again."""
 
 import json
 import time
@@ -62,7 +62,7 @@ def provider_reports_a_delivery() -> httpx.Response:
     )
 
 
-def test_with_redis_killed_otp_the_provider_webhook_and_appointments_answer_503_problems_then_recover(
+def test_with_redis_killed_otp_the_provider_webhook_and_appointments_answer_503_problems_then_recover(  # noqa: E501
     organiser_token,
 ):
     headers = organiser_token(DISTRICT, sub="user-faults-redis")

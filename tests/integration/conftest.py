@@ -22,7 +22,8 @@ def personal() -> PersonalData:
 
 @pytest.fixture
 def ports(settings, mongo_db, personal):
-    """Appointments' handler ports: the demo registry make up loads, booth teams in this test's database."""
+    """Appointments' handler ports: the demo registry make up loads, booth teams in this test's
+    database."""
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])
     if registry.get(DEMO_BOOTH) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")

@@ -288,9 +288,10 @@ def test_a_directives_reach_counts_each_booth_once(api, org_registry, mandals, s
             "issued_at": datetime.now(timezone.utc).isoformat(),
         },
     )
-    path = lambda b: dict(
-        zip(["state", "district", "assembly", "mandal", "sector"], b["ancestors"][1:])
-    )  # noqa: E731
+
+    def path(b):
+        return dict(zip(["state", "district", "assembly", "mandal", "sector"], b["ancestors"][1:]))
+
     for booth, statuses in (
         (booths[0], ["read", "delivered", "delivered"]),
         (booths[1], ["sent", "delivered"]),

@@ -221,7 +221,8 @@ def test_two_workers_share_the_partitions_and_totals_stay_right_through_a_rebala
 
 
 def restart_kafka(down_s: float) -> None:
-    """SIGKILL the platform's broker (its pid from the state folder), keep it down, start it again."""
+    """SIGKILL the platform's broker (its pid from the state folder), keep it down, start it
+    again."""
     kafka = kafka_component()
     pid = kafka.pid()
     assert pid, "the platform's broker is not running (make up or make test starts it)"
@@ -247,7 +248,8 @@ def _gone(pid: int) -> bool:
 
 
 def appointments_lags(api: CoverageClient, scratch) -> list[float]:
-    """sangathan_kafka_consumer_lag of the worker's group on each appointments partition it reports."""
+    """sangathan_kafka_consumer_lag of the worker's group on each appointments partition it
+    reports."""
     wanted = (
         f'group="{scratch.app_id}"',
         f'topic="{scratch.topic(APPOINTMENTS)}"',
@@ -271,7 +273,8 @@ def test_the_worker_outlives_kafka_restarts_and_keeps_counting(scratch, booths, 
     try:
         api.wait_for(lambda: api.get(STATE)["booths_complete"] == 20, 60)
         for restart in range(1, RESTARTS + 1):
-            # Down for longer than the lag probe's 10 s, so it asks a missing broker, as in an outage.
+            # Down for longer than the lag probe's 10 s, so it asks a missing broker,
+            # as in an outage.
             restart_kafka(down_s=12)
             time.sleep(12)  # the abort came within a second or so of the broker's return
             assert process.proc.poll() is None, (

@@ -117,7 +117,8 @@ def test_a_rekey_pass_resumes_where_it_stopped_and_loses_no_write_made_meanwhile
         {"_id": "rekey", "key": "B", "store": "booth_teams", "after": booths[0]}
     )
 
-    # A write made during the pass by a service already on the new keyring, to a team not yet reached.
+    # A write made during the pass by a service already on the new keyring,
+    # to a team not yet reached.
     handlers.appoint(
         after, booth_id=booths[2], role="member", person=someone("Naya"), organiser="u"
     )
@@ -141,7 +142,8 @@ def test_a_team_written_between_the_passs_read_and_its_save_is_read_again_and_ke
     )
 
     class Racing(BoothTeams):
-        """The real adapter, but an old-keyring process writes the team just before the first save."""
+        """The real adapter, but an old-keyring process writes the team just before the first
+        save."""
 
         raced = False
 

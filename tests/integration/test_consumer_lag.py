@@ -1,4 +1,5 @@
-"""Consumer lag on /metrics (`sangathan_kafka_consumer_lag{group,topic,partition}`) against the real broker.
+"""Consumer lag on /metrics (`sangathan_kafka_consumer_lag{group,topic,partition}`) against the
+real broker.
 
 Both sources: an EventConsumer's librdkafka statistics, and the probe of a group's committed
 offsets used for the Faust worker's group. Each test has its own scratch topic and consumer group.

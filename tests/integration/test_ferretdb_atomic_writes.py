@@ -53,7 +53,8 @@ def test_compare_and_set_lets_exactly_one_of_two_writers_win(mongo_db):
 
 
 def test_a_filter_on_id_and_version_is_narrowed_by_id_on_the_server(mongo_db):
-    """FerretDB's explain says whether the filter reached SQLite; MongoDB always uses _id's index."""
+    """FerretDB's explain says whether the filter reached SQLite; MongoDB always uses _id's
+    index."""
     teams = mongo_db.teams
     teams.insert_many([{"_id": f"B{i:05d}", "version": i % 3} for i in range(50)])
     plan = teams.find({"_id": "B00007", "version": 1}).explain()

@@ -186,7 +186,7 @@ def test_invalid_records_are_dead_lettered_with_their_reason_and_the_next_event_
     )
 
 
-def test_a_poison_record_carrying_a_phone_is_dead_lettered_sealed_with_its_reason_and_opens_for_a_replay(
+def test_a_poison_record_carrying_a_phone_is_dead_lettered_sealed_with_its_reason_and_opens_for_a_replay(  # noqa: E501
     kafka_bootstrap, scratch, consumers
 ):
     topic, dead_letters = scratch(), scratch()

@@ -50,7 +50,8 @@ CONFIG = (
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
-org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";
+org.apache.kafka.common.security.scram.ScramLoginModule required \
+username="admin" password="admin-secret";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 # ANONYMOUS: the node itself on its plain controller listener (loopback); clients only use SASL.
 super.users=User:admin;User:ANONYMOUS

@@ -25,7 +25,8 @@ FAST = {"DEPENDENCY_TIMEOUT_S": "1"}
 
 
 def isolated(service: str) -> dict[str, str]:
-    """Consumer groups of the test's own, so the platform's running services keep their partitions."""
+    """Consumer groups of the test's own, so the platform's running services keep their
+    partitions."""
     suffix = random_suffix()
     return {
         "appointments": {"APPOINTMENTS_CONSUMER_GROUP": f"scratch-readiness-{suffix}"},

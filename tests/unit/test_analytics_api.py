@@ -96,7 +96,8 @@ def test_a_token_for_another_service_is_401():
 
 
 def dashboard_signed(**claims) -> str:
-    """A token signed with the dashboard's exchange key, as the dashboard (or a thief of its key) might."""
+    """A token signed with the dashboard's exchange key, as the dashboard
+    (or a thief of its key) might."""
     key = private_key_file(exchange.local_signing_key()).get()
     fields = dict(
         issuer=exchange.ISSUER,

@@ -121,7 +121,7 @@ def test_a_president_elsewhere_is_named_inside_the_organisers_unit():
         appoint(ports, booth="IN-HP-D01-A01-M01-S01-B002", someone=same)
 
 
-def test_a_president_elsewhere_outside_the_unit_gets_a_neutral_refusal_counted_against_the_organiser():
+def test_a_president_elsewhere_outside_the_unit_gets_a_neutral_refusal_counted_against_the_organiser():  # noqa: E501
     ports = make_ports()
     same = person()
     national = Principal(

@@ -154,7 +154,9 @@ def test_without_a_session_the_api_answers_401(client):
 )
 def test_an_organiser_is_refused_what_lies_outside_their_unit(client, path):
     own = {
-        "Authorization": f"Bearer {organiser_token(sub='user-1', unit='IN-HP', audiences=['dashboard'])}"
+        "Authorization": (
+            f"Bearer {organiser_token(sub='user-1', unit='IN-HP', audiences=['dashboard'])}"
+        )
     }
     response = client.get(path, headers=own)
     assert response.status_code == 403

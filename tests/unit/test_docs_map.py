@@ -1,5 +1,5 @@
-"""The newcomer's map (docs/architecture.md, CONTRIBUTING.md) must not drift from the code: its topic
-tables are what the registry says, and every path and `file:name` it mentions exists."""
+"""The newcomer's map (docs/architecture.md, CONTRIBUTING.md) must not drift from the code: its
+topic tables are what the registry says, and every path and `file:name` it mentions exists."""
 
 import re
 import sys
@@ -20,8 +20,8 @@ PATH = re.compile(r"^[\w.\-/*]+$")
 
 
 def mentions(text: str) -> list[str]:
-    """The backquoted paths a map names (`dir/file.py`, `dir/`, `file.py:Name`), outside code blocks;
-    placeholders (`<name>`), routes (`/v1/...`) and commands are not paths."""
+    """The backquoted paths a map names (`dir/file.py`, `dir/`, `file.py:Name`), outside code
+    blocks; placeholders (`<name>`), routes (`/v1/...`) and commands are not paths."""
     found = []
     for quoted in QUOTED.findall(FENCED.sub("", text)):
         path = quoted.split(":", 1)[0]
@@ -31,7 +31,8 @@ def mentions(text: str) -> list[str]:
 
 
 def defines(source: str, name: str) -> bool:
-    """`name` is a function, class or module-level name of `source`; `Class.method` a method of the class."""
+    """`name` is a function, class or module-level name of `source`; `Class.method` a method of
+    the class."""
     *owner, last = name.split(".")
     if owner and not re.search(rf"^class {re.escape(owner[0])}\b", source, re.MULTILINE):
         return False

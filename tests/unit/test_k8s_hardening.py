@@ -1,5 +1,6 @@
-"""The isolation the manifests promise (deploy/k8s/rules.py, run by `make k8s-check`): each rule holds
-in every overlay, and each one fails on a manifest that breaks it, so none can pass by accident.
+"""The isolation the manifests promise (deploy/k8s/rules.py, run by `make k8s-check`): each rule
+holds in every overlay, and each one fails on a manifest that breaks it, so none can pass by
+accident.
 
 MongoDB users own only their code's collections; Redis users reach only their code's key prefix;
 egress is denied unless needed; Kafka clients authenticate as their own KafkaUser; prod speaks

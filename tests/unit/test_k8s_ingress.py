@@ -75,8 +75,8 @@ def backend_for(ingress: dict, host: str, url: str) -> str | None:
 
 
 def routes(module: Path) -> list[str]:
-    """The paths a FastAPI module serves, per router function: its prefix plus each decorator's path;
-    path parameters as a sample value; mounted folders with a sample file."""
+    """The paths a FastAPI module serves, per router function: its prefix plus each decorator's
+    path; path parameters as a sample value; mounted folders with a sample file."""
     source = module.read_text(encoding="utf-8")
     found = []
     for block in re.split(r"\n(?=def |router = |app = )", source):

@@ -73,7 +73,8 @@ def module_of(deployment: dict) -> str:
 
 
 def environment(deployment: dict, objects: list[dict]) -> dict[str, str]:
-    """Every variable the container gets: from its ConfigMaps, then its own env (values or a marker)."""
+    """Every variable the container gets: from its ConfigMaps, then its own env
+    (values or a marker)."""
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     config_maps = of_kind(objects, "ConfigMap")
     env = {}
@@ -206,7 +207,8 @@ def test_every_command_runs_a_module_of_the_project(objects):
 
 
 def test_every_uvicorn_command_names_an_app_its_module_defines(objects):
-    """`module:app` must be assigned at the module's top level (read, not imported: no side effects)."""
+    """`module:app` must be assigned at the module's top level
+    (read, not imported: no side effects)."""
     for name, deployment in of_kind(objects, "Deployment").items():
         command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
         if "uvicorn" not in command:
@@ -569,7 +571,7 @@ def test_the_dev_simulator_calls_back_the_notifiers_webhook_signed_with_the_noti
     )
 
 
-def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_reaches_only_the_notifier():
+def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_reaches_only_the_notifier():  # noqa: E501
     objects = dev_objects()
     deployments = of_kind(objects, "Deployment")
     simulator = deployments[SIMULATOR]["spec"]["template"]["metadata"]["labels"]

@@ -1,6 +1,6 @@
-"""Kafka's TLS and SCRAM settings reach every client from the environment (shared/kafka/security.py):
-librdkafka, aiokafka and Faust get the same protocol, user and CA; a half-set configuration is
-refused at start-up; and no client in the code is built around it."""
+"""Kafka's TLS and SCRAM settings reach every client from the environment
+(shared/kafka/security.py): librdkafka, aiokafka and Faust get the same protocol, user and CA; a
+half-set configuration is refused at start-up; and no client in the code is built around it."""
 
 import ast
 import datetime
@@ -84,7 +84,8 @@ def test_every_librdkafka_client_gets_scram_over_tls_from_the_environment(scram_
         "ssl.ca.location": str(ca_file),
         "group.id": "otp",
     }
-    # librdkafka itself accepts them (it checks every property and loads the CA when a client is made).
+    # librdkafka itself accepts them
+    # (it checks every property and loads the CA when a client is made).
     Producer(kafka_security.client_config("127.0.0.1:1")).flush(0)
     AdminClient(kafka_security.client_config("127.0.0.1:1"))
 
@@ -159,7 +160,8 @@ def test_a_service_refuses_to_start_with_half_a_kafka_security_setting(environme
 
 
 def _kafka_clients(path: Path):
-    """(line, constructor, first argument) of every Producer/Consumer/AdminClient/AIOKafkaConsumer call."""
+    """(line, constructor, first argument) of every Producer/Consumer/AdminClient/AIOKafkaConsumer
+    call."""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if (
             isinstance(node, ast.Call)

@@ -120,7 +120,7 @@ def test_a_masked_phone_keeps_the_country_and_last_two_digits():
     assert domain.mask_phone("+9779812345678", ("+91", "+977")) == "+977********78"
 
 
-# --- verifying -------------------------------------------------------------------------------------
+# --- verifying ------------------------------------------------------------------------------------
 
 
 def test_the_right_code_for_the_right_appointment_verifies_once():
@@ -209,7 +209,7 @@ def test_a_malformed_country_prefix_is_refused(prefixes):
         OtpSettings(OTP_ALLOWED_PREFIXES=prefixes)
 
 
-def test_a_delivery_is_tried_again_after_1_2_4_8_then_10_s_while_the_code_keeps_a_tenth_of_its_life():
+def test_a_delivery_is_tried_again_after_1_2_4_8_then_10_s_while_the_code_keeps_a_tenth_of_its_life():  # noqa: E501
     delays = [domain.delivery_retry_delay(n, now=0, expires_at=600, ttl_s=600) for n in range(1, 7)]
     assert delays == [1, 2, 4, 8, 10, 10]
     assert domain.delivery_retry_delay(1, now=538, expires_at=600, ttl_s=600) == 1

@@ -140,7 +140,8 @@ def test_a_person_over_their_per_minute_budget_is_throttled():
 
 
 def _wrong_request(ports: handlers.Ports) -> None:
-    """A try on an unknown request: counted against the caller's budget, spending no code's tries."""
+    """A try on an unknown request: counted against the caller's budget, spending no code's
+    tries."""
     handlers.verify_code(
         VerifyCode(
             request_id=str(uuid.uuid4()),

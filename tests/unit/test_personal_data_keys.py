@@ -1,4 +1,5 @@
-"""Names and phones sealed per field: rotation by key id, integrity, and the key rule in production."""
+"""Names and phones sealed per field: rotation by key id, integrity, and the key rule in
+production."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""Reading consumer lag from librdkafka's statistics document (the shape of statistics.interval.ms's JSON)."""
+"""Reading consumer lag from librdkafka's statistics document
+(the shape of statistics.interval.ms's JSON)."""
 
 import json
 
