@@ -13,13 +13,7 @@ from shared import topics
 from shared.events import types
 from testkit.processes import wait_until
 from testkit.topic_tail import TopicTail
-from tests.e2e.test_appointments_flow import (
-    APPOINTMENTS,
-    appoint,
-    code_for,
-    phone,  # noqa: F401
-    verify,
-)
+from tests.e2e.test_appointments_flow import APPOINTMENTS, appoint, code_for, phone, verify
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +26,7 @@ def simulator_messages(number: str) -> list[dict]:
     ).json()["messages"]
 
 
-def test_an_erased_appointees_messages_leave_the_provider_simulator(booth, organiser):  # noqa: F811
+def test_an_erased_appointees_messages_leave_the_provider_simulator(booth, organiser):
     erased, stays = phone(), phone()
     made = appoint(booth, organiser, name="Simulated Copy", phone=erased)
     assert made.status_code == 201, made.text
@@ -50,7 +44,7 @@ def test_an_erased_appointees_messages_leave_the_provider_simulator(booth, organ
 
 def test_an_organiser_erases_an_appointee_and_no_store_keeps_their_name_or_phone(
     booth,
-    organiser,  # noqa: F811
+    organiser,
     organiser_token,
     kafka_bootstrap,
     settings,
@@ -115,7 +109,7 @@ def test_an_organiser_erases_an_appointee_and_no_store_keeps_their_name_or_phone
         tail.close()
 
 
-def test_an_erasure_must_name_one_appointment_or_one_phone(organiser):  # noqa: F811
+def test_an_erasure_must_name_one_appointment_or_one_phone(organiser):
     for body in (
         {},
         {"booth_id": "IN-HP-D05-A01-M01-S01-B001"},
