@@ -74,11 +74,11 @@ class DirectiveStore:
         return [from_document(d) for d in self.directives.find({"state": {"$in": list(states)}}).limit(limit)
                 if d.get("expires_ts", 0) > now]
 
-    def recurring(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Recurring directives still running (issue-time checks of rounds a day per unit): their
-        `_id`, `scope` and `recurrence` only, as `domain.directives.rounds_per_day_refusal` reads them."""
-        return list(self.directives.find({"recurrence": {"$ne": None}, "state": {"$in": list(CANCELLABLE)}},
-                                         {"_id": 1, "scope": 1, "recurrence": 1}).limit(limit))
+    def recurring(self, limit: int = 500) -> list[Directive]:
+        """Recurring directives still running, for the issue-time check of rounds a day per unit
+        (`domain.directives.rounds_per_day_refusal`): a few a day, so read whole."""
+        found = self.directives.find({"recurrence": {"$ne": None}, "state": {"$in": list(CANCELLABLE)}})
+        return [from_document(document) for document in found.limit(limit)]
 
     # --- rounds of a recurring directive --------------------------------------------------------
     # Each round is a field of its directive, `rounds.<round id>`: {state, slot, owner, lease_until,

@@ -8,7 +8,7 @@ resume one at a time. Pure: the store keeps a directive and makes each of its mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -98,14 +98,14 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
     return None
 
 
-def rounds_per_day_refusal(cmd: IssueDirective, others: list[dict]) -> Refusal | None:
+def rounds_per_day_refusal(cmd: IssueDirective, running: Sequence[Directive]) -> Refusal | None:
     """At most six rounds a day reach any unit, counting the recurring directives already running
     whose scope overlaps this one's (as if their slots fell on the same day: the safe reading)."""
     rule = rule_of(cmd)
     if rule is None:
         return None
-    taken = [(d["_id"], recurrence.parse(d["recurrence"]["rrule"], d["recurrence"]["timezone"], None).per_day)
-             for d in others if d.get("recurrence") and overlap(cmd.scope, d["scope"])]
+    taken = [(other.directive_id, other.rule().per_day) for other in running
+             if other.recurring and overlap(cmd.scope, other.scope)]
     total = rule.per_day + sum(n for _, n in taken)
     if total <= recurrence.MAX_ROUNDS_PER_DAY:
         return None
