@@ -18,6 +18,7 @@ from typing import Any
 
 from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
+from notifier.adapters.tally import COUNTED
 from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, SENT, Directive, DuplicateDirective,
                                         Move)
 from notifier.domain.receipts import NONE, RANK, count_changes, reached
@@ -305,10 +306,20 @@ class InMemoryTally:
         booths = self.booths[directive_id]
         return sorted(booths["booths"] - booths[which])[:limit]
 
-    def total(self, directive_id: str) -> dict[str, int]:
-        """The directive's counts over every scope (the real Tally's `snapshot(...)["total"]`)."""
-        return {key.partition("|")[2]: n for key, n in self.counts[directive_id].items()
-                if key.startswith("all|") and n}
+    def snapshot(self, directive_id: str) -> dict:
+        """The real Tally's snapshot, without its change counter (`seq`)."""
+        scopes: dict[str, dict[str, int]] = {}
+        for key, n in self.counts[directive_id].items():
+            scope, _, status = key.rpartition("|")
+            scopes.setdefault(scope, dict.fromkeys(COUNTED, 0))[status] = n
+        total = scopes.pop("all", dict.fromkeys(COUNTED, 0))
+        booths = self.booths[directive_id]
+        targeted, reached_, acked = (len(booths[name]) for name in ("booths", "reached", "acked"))
+        return {"total": total,
+                "states": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 1},
+                "districts": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 2},
+                "booths": {"targeted": targeted, "reached": reached_, "acknowledged": acked,
+                           "not_reached": targeted - reached_, "not_acknowledged": targeted - acked}}
 
 
 class RecordingEvents:
