@@ -24,6 +24,7 @@ from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, SENT, Directiv
 from notifier.domain.receipts import NONE, RANK, count_changes, reached
 from notifier.domain.tasks import Task
 from shared.crypto.fields import VersionedIndex
+from shared.orgtree.levels import ancestor_ids
 from shared.events import types
 
 _DIRECTIVE_FIELDS = {field.name for field in fields(Directive)}
@@ -320,6 +321,21 @@ class InMemoryTally:
                 "districts": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 2},
                 "booths": {"targeted": targeted, "reached": reached_, "acknowledged": acked,
                            "not_reached": targeted - reached_, "not_acknowledged": targeted - acked}}
+
+
+class KnownUnits:
+    """UnitRegistry's answers for the units named, as the org registry holds them: any other id,
+    however well formed, is unknown."""
+
+    def __init__(self, unit_ids: Iterable[str]):
+        self.units = {unit_id: {"id": unit_id, "parent": (ancestor_ids(unit_id) or [None])[-1]}
+                      for unit_id in unit_ids}
+
+    def get(self, unit_id: str) -> dict[str, Any] | None:
+        return self.units.get(unit_id)
+
+    def children(self, unit_id: str) -> list[dict[str, Any]]:
+        return [unit for unit in self.units.values() if unit["parent"] == unit_id]
 
 
 class RecordingEvents:
