@@ -11,20 +11,22 @@ import hmac
 import json
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
+from notifier.adapters.recipients import Recipient
 from notifier.adapters.tally import COUNTED
-from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, SENT, Directive, DuplicateDirective,
-                                        Move)
+from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, CLAIM_ROUND, ROUND_DONE, ROUND_MISSED,
+                                        ROUND_SENDING, SCHEDULED, SENDING, SENT, Directive,
+                                        DuplicateDirective, Move, Round)
 from notifier.domain.receipts import NONE, RANK, count_changes, reached
 from notifier.domain.tasks import Task
 from shared.crypto.fields import VersionedIndex
-from shared.orgtree.levels import ancestor_ids
+from shared.orgtree.levels import ancestor_ids, is_within
 from shared.events import types
 
 _DIRECTIVE_FIELDS = {field.name for field in fields(Directive)}
@@ -40,6 +42,7 @@ class InMemoryDirectives:
         self.extra: dict[str, dict[str, Any]] = defaultdict(dict)
         self.audit_log: list[dict[str, Any]] = []
         self.optouts: dict[str, dict[str, Any]] = {}
+        self.leases: dict[tuple[str, str], tuple[str, float | None]] = {}  # a round's owner, until
         self._lock = threading.Lock()
 
     def insert(self, directive: Directive) -> None:
@@ -75,6 +78,56 @@ class InMemoryDirectives:
             if directive is not None and directive.state in AWAIT_ROUND.before:
                 self._change(directive_id, state=AWAIT_ROUND.after, next_round_at=next_slot,
                              due_at=next_slot)
+
+    # --- rounds: a claim is taken by one owner, may be resumed by it or taken over once its
+    # lease ran out; a done or missed round is never claimed again
+
+    def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str, now: float,
+                    lease_s: float) -> Directive | None:
+        with self._lock:
+            directive = self.stored.get(directive_id)
+            if directive is None or directive.state not in CLAIM_ROUND.before:
+                return None
+            held = directive.rounds.get(round_id)
+            holder, until = self.leases.get((directive_id, round_id), (None, None))
+            if held is not None and not (held.state == ROUND_SENDING and (holder == owner or until < now)):
+                return None
+            self.leases[(directive_id, round_id)] = (owner, now + lease_s)
+            claimed = Round(round_id, ROUND_SENDING, slot=slot, started_at=_now())
+            return self._change(directive_id, state=CLAIM_ROUND.after,
+                                rounds={**directive.rounds, round_id: claimed})
+
+    def finish_round(self, directive_id: str, round_id: str, *, owner: str, targeted: int,
+                     next_slot: datetime | None) -> Directive | None:
+        with self._lock:
+            directive = self.stored.get(directive_id)
+            if directive is None or not self._holds(directive, round_id, owner) or directive.state != SENDING:
+                return None
+            self.leases[(directive_id, round_id)] = (owner, None)
+            done = replace(directive.rounds[round_id], state=ROUND_DONE, finished_at=_now(), targeted=targeted)
+            after = (dict(state=SCHEDULED, due_at=next_slot, next_round_at=next_slot) if next_slot else
+                     dict(state=SENT, fanned_out_at=_now(), next_round_at=None))
+            return self._change(directive_id, rounds={**directive.rounds, round_id: done}, **after)
+
+    def renew_round(self, directive_id: str, round_id: str, *, owner: str, until: float) -> None:
+        with self._lock:
+            directive = self.stored.get(directive_id)
+            if directive is not None and self._holds(directive, round_id, owner):
+                self.leases[(directive_id, round_id)] = (owner, until)
+
+    def miss_round(self, directive_id: str, round_id: str, slot: datetime) -> None:
+        with self._lock:
+            directive = self.stored.get(directive_id)
+            if directive is not None and round_id not in directive.rounds:
+                missed = Round(round_id, ROUND_MISSED, slot=slot, finished_at=_now())
+                self._change(directive_id, rounds={**directive.rounds, round_id: missed})
+
+    def _holds(self, directive: Directive, round_id: str, owner: str) -> bool:
+        held = directive.rounds.get(round_id)
+        holder, _ = self.leases.get((directive.directive_id, round_id), (None, None))
+        return held is not None and held.state == ROUND_SENDING and holder == owner
+
+    # --- follow-ups
 
     def sent_since(self, states: tuple[str, ...] = (SENT,), limit: int = 200) -> list[Directive]:
         now = datetime.now(timezone.utc)
@@ -130,6 +183,8 @@ class InMemoryLedger:
         self.opted: set[str] = set()
         self.deferred: dict[bytes, float] = {}  # task JSON -> when it may go
         self.jobs: dict[str, float] = {}  # fan-out job -> when it is due
+        self.chunks: dict[str, dict[str, int]] = {}  # fan-out job -> chunk done -> targeted
+        self.first_rounds: dict[str, str] = {}  # directive -> the round its totals count
         self._lock = threading.Lock()
 
     def phone_hash(self, phone: str) -> str:
@@ -250,6 +305,33 @@ class InMemoryLedger:
             self.jobs[job] = now + lease_s
             return job
 
+    def reschedule_fanout(self, job: str, due: float) -> None:
+        self.jobs[job] = due
+
+    def renew_fanout(self, job: str, until: float) -> None:
+        if job in self.jobs:  # a finished job stays finished
+            self.jobs[job] = until
+
+    def finish_fanout(self, job: str) -> None:
+        with self._lock:
+            self.jobs.pop(job, None)
+            self.chunks.pop(job, None)
+
+    def chunks_done(self, job: str) -> set[str]:
+        return set(self.chunks.get(job, {}))
+
+    def chunk_done(self, job: str, chunk: str, targeted: int, *, counted: Callable[[Any], None]) -> None:
+        with self._lock:  # the counts and the resume point together, as one transaction
+            counted(None)
+            self.chunks.setdefault(job, {})[chunk] = targeted
+
+    def targeted(self, job: str) -> int:
+        return sum(self.chunks.get(job, {}).values())
+
+    def first_round(self, directive_id: str, round_id: str) -> bool:
+        with self._lock:
+            return self.first_rounds.setdefault(directive_id, round_id) == round_id
+
 
 class InMemoryTally:
     """StatusTally's contract: a recipient's state only moves forward (notifier.domain.receipts),
@@ -336,6 +418,17 @@ class KnownUnits:
 
     def children(self, unit_id: str) -> list[dict[str, Any]]:
         return [unit for unit in self.units.values() if unit["parent"] == unit_id]
+
+
+class ListedRecipients:
+    """RecipientSource over a list: the recipients of a unit's booths with one of the roles."""
+
+    def __init__(self, recipients: Iterable[Recipient]):
+        self.recipients = list(recipients)
+
+    def stream(self, unit_id: str, roles: Sequence[str]) -> Iterator[Recipient]:
+        return (recipient for recipient in self.recipients
+                if is_within(recipient.booth_id, unit_id) and recipient.role in roles)
 
 
 class RecordingEvents:

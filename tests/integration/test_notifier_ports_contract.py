@@ -315,3 +315,97 @@ def test_the_tally_counts_statuses_forward_only_and_acknowledgements_once(tally)
     after = tally.snapshot(directive_id)
     assert after["total"]["failed"] == 0 and after["total"]["delivered"] == 2
     assert after["booths"]["reached"] == 2 and after["booths"]["acknowledged"] == 1
+
+
+# --- rounds of a recurring directive (the fan-out's claims) --------------------------------------
+
+SLOT = NOW + timedelta(hours=2)
+ROUND = "2030-01-01T06:30:00Z"
+
+
+def test_a_round_is_claimed_by_one_owner_resumed_by_it_and_taken_over_once_its_lease_ran_out(store):
+    issued = directive(recurrence=DAILY)
+    store.insert(issued)
+    at = SLOT.timestamp()
+    claimed = store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at, lease_s=60)
+    assert claimed.state == SENDING and claimed.round_state(ROUND) == "sending"
+    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="b", now=at + 10, lease_s=60) is None
+    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at + 10, lease_s=60)
+    store.renew_round(issued.directive_id, ROUND, owner="a", until=at + 120)
+    store.renew_round(issued.directive_id, ROUND, owner="b", until=at + 10_000)  # not b's to renew
+    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="b", now=at + 100, lease_s=60) is None
+    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="b", now=at + 121, lease_s=60)
+    assert store.finish_round(issued.directive_id, ROUND, owner="a", targeted=3, next_slot=None) is None
+
+
+def test_a_round_done_waits_for_the_next_and_is_never_claimed_again(store):
+    issued = directive(recurrence=DAILY)
+    store.insert(issued)
+    at, following = SLOT.timestamp(), SLOT + timedelta(hours=4)
+    store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at, lease_s=60)
+    done = store.finish_round(issued.directive_id, ROUND, owner="a", targeted=3, next_slot=following)
+    assert done.state == SCHEDULED and done.next_round_at == following
+    assert (done.rounds[ROUND].state, done.rounds[ROUND].targeted) == ("done", 3)
+    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at + 1e6, lease_s=60) is None
+
+
+def test_the_last_round_done_sends_the_directive(store):
+    issued = directive(recurrence=DAILY)
+    store.insert(issued)
+    store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=SLOT.timestamp(), lease_s=60)
+    last = store.finish_round(issued.directive_id, ROUND, owner="a", targeted=0, next_slot=None)
+    assert last.state == SENT and last.fanned_out_at is not None and last.next_due is None
+
+
+def test_a_round_of_a_directive_cancelled_while_it_ran_is_not_finished(store):
+    issued = directive(recurrence=DAILY)
+    store.insert(issued)
+    store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=SLOT.timestamp(), lease_s=60)
+    store.move(issued.directive_id, CANCEL)
+    assert store.finish_round(issued.directive_id, ROUND, owner="a", targeted=3, next_slot=SLOT) is None
+    assert store.get(issued.directive_id).state == CANCELLED
+
+
+def test_a_missed_round_is_recorded_once_and_a_cancelled_directive_claims_none(store):
+    issued = directive(recurrence=DAILY)
+    store.insert(issued)
+    store.miss_round(issued.directive_id, ROUND, SLOT)
+    store.miss_round(issued.directive_id, ROUND, SLOT + timedelta(days=1))
+    missed = store.get(issued.directive_id).rounds[ROUND]
+    assert (missed.state, missed.slot) == ("missed", SLOT)
+    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=0, lease_s=60) is None
+    store.move(issued.directive_id, CANCEL)
+    later = "2030-01-02T06:30:00Z"
+    assert store.claim_round(issued.directive_id, later, SLOT, owner="a", now=0, lease_s=60) is None
+
+
+# --- fan-out jobs and their resume points --------------------------------------------------------
+
+
+def test_a_fan_out_resumes_after_its_chunks_done_and_finishing_forgets_them(ledger):
+    job, counted = str(uuid.uuid4()), []
+    ledger.schedule_fanout(job, 100.0)
+    ledger.chunk_done(job, "IN-HP-D01", 3, counted=counted.append)
+    ledger.chunk_done(job, "IN-HP-D02", 4, counted=counted.append)
+    assert len(counted) == 2, "the counts are written with the resume point"
+    assert ledger.chunks_done(job) == {"IN-HP-D01", "IN-HP-D02"} and ledger.targeted(job) == 7
+    ledger.finish_fanout(job)
+    assert ledger.chunks_done(job) == set() and ledger.targeted(job) == 0
+    ledger.renew_fanout(job, 200.0)  # a renewal after the end brings nothing back
+    assert ledger.take_due_fanout(1e12, lease_s=30) is None
+
+
+def test_a_fan_out_job_rescheduled_moves_either_way_and_a_renewal_holds_it(ledger):
+    job = str(uuid.uuid4())
+    ledger.schedule_fanout(job, 1e11)
+    ledger.reschedule_fanout(job, 500.0)
+    assert ledger.take_due_fanout(500.0, lease_s=30) == job
+    ledger.renew_fanout(job, 1e11)
+    assert ledger.take_due_fanout(1e10, lease_s=30) is None
+
+
+def test_the_first_round_to_run_is_the_one_the_totals_count(ledger):
+    directive_id = str(uuid.uuid4())
+    assert ledger.first_round(directive_id, ROUND)
+    assert ledger.first_round(directive_id, ROUND), "the same answer when it resumes"
+    assert not ledger.first_round(directive_id, "2030-01-02T06:30:00Z")
