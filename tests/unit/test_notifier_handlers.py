@@ -17,9 +17,12 @@ from notifier.commands import (Acknowledge, CancelDirective, ForgetAppointee, Is
                                ScheduleFanOut, SendOtp)
 from notifier.domain import recurrence
 from notifier.domain.directives import (ACCEPTED, CANCELLED, FINISH, OVERRIDE_SCOPE, SCHEDULED,
-                                        START, fanout_job)
+                                        SENT, START, fanout_job)
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import DIRECTIVE, OTP, URGENT, Task, delivery_id
+from notifier.adapters.recipients import Recipient
+from notifier.domain.tasks import DIRECTIVE, ESCALATION, OTP, REMINDER, URGENT, Task, delivery_id
+from notifier.fanout import FanOut
+from notifier.followups import FollowUps
 from notifier.handlers.consent import forget_erased, opt_out
 from notifier.handlers.directives import (cancel_directive, issue_directive, relay_outbox,
                                           schedule_fanout)
@@ -32,7 +35,7 @@ from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.orgtree.levels import booth_path
 from tests.fakes.notifier import (InMemoryDirectives, InMemoryLedger, InMemoryTally, KnownUnits,
-                                  RecordingEvents, RecordingLanes)
+                                  ListedRecipients, RecordingEvents, RecordingLanes)
 
 NOW = datetime(2030, 1, 1, 5, 30, tzinfo=timezone.utc)  # 11:00 in India: outside quiet hours
 BOOTH = "IN-HP-D01-A01-M01-S01-B001"
@@ -349,3 +352,131 @@ def test_an_otp_code_goes_on_the_urgent_lane_with_sms_after_whatsapp(ports):
     [task] = ports.producer.tasks(URGENT)
     assert task.delivery_id == queued and task.send == OTP and task.channels == ("whatsapp", "sms")
     assert not task.campaign and task.expires_at == NOW.timestamp() + 600
+
+
+# --- the fan-out and the follow-ups on the same ports ------------------------------------------
+
+
+class Clock:
+    def __init__(self, at: datetime):
+        self.now = at.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, at: datetime) -> None:
+        self.now = at.timestamp()
+
+
+def recipient(booth: str, role: str = "booth_president", phone: str | None = None) -> Recipient:
+    return Recipient(booth_id=booth, booth_path=booth_path(booth), appointment_id=str(uuid.uuid4()),
+                     role=role, phone=phone or f"+9198{uuid.uuid4().int % 10**8:08d}", locale="hi")
+
+
+D01_BOOTHS = [f"IN-HP-D01-A01-M01-S01-B00{n}" for n in (1, 2, 3)]
+D02_BOOTH = "IN-HP-D02-A01-M01-S01-B001"
+PEOPLE = [recipient(booth) for booth in D01_BOOTHS] + [
+    recipient(D02_BOOTH), recipient(D02_BOOTH, role="booth_member"),
+    recipient("IN-UP-D01-A01-M01-S01-B001")]
+
+
+@pytest.fixture
+def world(ports):
+    """The ports with a clock to move, and a fan-out and follow-ups over them."""
+    clock = Clock(NOW)
+    ports.clock = clock
+    ports.registry = KnownUnits([*UNITS, "IN-UP", "IN-UP-D01"])
+    source = ListedRecipients(PEOPLE)
+    fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=source,
+                    registry=ports.registry, producer=ports.producer, policy=ports.policy, batch=2,
+                    clock=clock)
+    follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=source, chunks=fanout.chunks,
+                           producer=ports.producer, remind_after_s=3600, escalate_after_s=7200, clock=clock)
+    return ports, clock, fanout, follow_ups
+
+
+def test_a_due_directive_fans_out_chunk_by_chunk_to_its_scope_leaving_out_opted_out_phones(world):
+    ports, _, fanout, _ = world
+    opt_out(PEOPLE[0].phone, "whatsapp", "reply", ports)
+    directive, _ = issue_directive(command(scope=("IN-HP",)), ports)
+    schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
+    assert fanout.run_due() and not fanout.run_due()
+    sent = ports.producer.tasks(URGENT)
+    assert sorted(task.recipient_id for task in sent) == sorted(p.appointment_id for p in PEOPLE[1:4])
+    assert {task.send for task in sent} == {DIRECTIVE}
+    assert ports.store.get(directive.directive_id).state == SENT
+    counts = ports.tally.snapshot(directive.directive_id)
+    assert counts["total"]["targeted"] == 3 and counts["districts"]["IN-HP-D02"]["targeted"] == 1
+    assert ports.ledger.jobs == {} and ports.ledger.chunks == {}
+
+
+def test_a_fan_out_cut_short_resumes_at_its_first_unfinished_chunk(world):
+    ports, _, fanout, _ = world
+    directive, _ = issue_directive(command(scope=("IN-HP",)), ports)
+    schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
+    ports.ledger.chunk_done(directive.directive_id, "IN-HP-D01", 3, counted=lambda _: None)
+    fanout.run_due()
+    assert [task.booth_id for task in ports.producer.tasks()] == [D02_BOOTH]
+    assert ports.store.get(directive.directive_id).state == SENT
+
+
+def test_a_directive_due_in_quiet_hours_waits_for_the_window_to_open(world):
+    ports, clock, fanout, _ = world
+    directive, _ = issue_directive(command(), ports)
+    schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
+    clock.set(datetime(2030, 1, 1, 17, 30, tzinfo=timezone.utc))  # 23:00 in India
+    assert fanout.run_due()
+    opens = datetime(2030, 1, 2, 0, 30, tzinfo=timezone.utc)  # 06:00 in India
+    assert ports.ledger.jobs == {directive.directive_id: opens.timestamp()}
+    assert ports.store.get(directive.directive_id).state == SCHEDULED and ports.producer.flushed == []
+
+
+def test_a_directive_cancelled_before_its_fan_out_sends_nothing(world):
+    ports, _, fanout, _ = world
+    directive, _ = issue_directive(command(), ports)
+    schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
+    cancel_directive(CancelDirective(directive.directive_id, "user-hp"), ports)
+    assert fanout.run_due()
+    assert ports.producer.flushed == [] and ports.ledger.jobs == {}
+
+
+def test_a_round_is_sent_once_and_the_next_round_queued(world):
+    ports, clock, fanout, _ = world
+    directive, _ = issue_directive(command(scope=("IN-HP-D01",), recurrence=WAR_ROOM, priority="bulk"),
+                                   ports)
+    schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
+    noon, two = (datetime(2030, 1, 1, hour, 30, tzinfo=timezone.utc) for hour in (6, 8))
+    clock.set(noon)
+    assert fanout.run_due()
+    round_id = recurrence.round_id(noon)
+    assert {task.round for task in ports.producer.tasks("bulk")} == {round_id}
+    assert len(ports.producer.tasks("bulk")) == 3
+    after = ports.store.get(directive.directive_id)
+    assert after.state == SCHEDULED and after.next_due == two and after.round_state(round_id) == "done"
+    assert ports.ledger.jobs == {fanout_job(directive.directive_id, recurrence.round_id(two)):
+                                 two.timestamp()}
+
+
+def test_silent_booths_are_reminded_then_escalated_to_their_sector_once_each(world):
+    ports, clock, fanout, follow_ups = world
+    directive, _ = issue_directive(command(scope=("IN-HP-D01",)), ports)
+    schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
+    fanout.run_due()
+    assert ports.store.get(directive.directive_id).fanned_out_at == NOW
+    acknowledge(Acknowledge(directive.directive_id, PEOPLE[0].appointment_id, D01_BOOTHS[0], "link"), ports)
+    produced = len(ports.producer.flushed)
+    clock.set(NOW + timedelta(minutes=30))
+    follow_ups.run_once()
+    assert len(ports.producer.flushed) == produced, "too early to remind"
+    clock.set(NOW + timedelta(hours=1))
+    follow_ups.run_once()
+    follow_ups.run_once()
+    reminders = [task for task in ports.producer.tasks() if task.send == REMINDER]
+    assert sorted(task.booth_id for task in reminders) == D01_BOOTHS[1:]
+    assert ports.store.get(directive.directive_id).follow_ups.reminders == 2
+    clock.set(NOW + timedelta(hours=2))
+    follow_ups.run_once()
+    follow_ups.run_once()
+    [escalation] = [task for task in ports.producer.tasks() if task.send == ESCALATION]
+    assert escalation.booth_id == "IN-HP-D01-A01-M01-S01" and escalation.text.startswith("2 booth(s)")
+    assert ports.store.get(directive.directive_id).follow_ups.escalations == {"IN-HP-D01-A01-M01-S01": 2}

@@ -139,7 +139,7 @@ class FanOut:
             return
         if self._fan_out(directive, directive_id, None) is None:
             return
-        self.store.move(directive_id, FINISH, fanned_out_at=datetime.now(timezone.utc))
+        self.store.move(directive_id, FINISH, fanned_out_at=datetime.fromtimestamp(self.clock(), timezone.utc))
         self.ledger.finish_fanout(directive_id)
         log.info("fan-out done", fields={"directive_id": directive_id})
 
