@@ -20,9 +20,9 @@ from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
 from notifier.adapters.recipients import Recipient
 from notifier.adapters.tally import COUNTED
-from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, CLAIM_ROUND, ROUND_DONE, ROUND_MISSED,
-                                        ROUND_SENDING, SCHEDULED, SENDING, SENT, Directive,
-                                        DuplicateDirective, Move, Round)
+from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, CLAIM_ROUND, ROUND_DONE,
+                                        ROUND_MISSED, ROUND_SENDING, SCHEDULED, SENDING, SENT,
+                                        Directive, DuplicateDirective, Move, Round)
 from notifier.domain.receipts import NONE, RANK, count_changes, reached
 from notifier.domain.tasks import Task
 from shared.crypto.fields import VersionedIndex
@@ -82,15 +82,16 @@ class InMemoryDirectives:
     # --- rounds: a claim is taken by one owner, may be resumed by it or taken over once its
     # lease ran out; a done or missed round is never claimed again
 
-    def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str, now: float,
-                    lease_s: float) -> Directive | None:
+    def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str,
+                    now: float, lease_s: float) -> Directive | None:
         with self._lock:
             directive = self.stored.get(directive_id)
             if directive is None or directive.state not in CLAIM_ROUND.before:
                 return None
             held = directive.rounds.get(round_id)
             holder, until = self.leases.get((directive_id, round_id), (None, None))
-            if held is not None and not (held.state == ROUND_SENDING and (holder == owner or until < now)):
+            resumable = holder == owner or (until is not None and until < now)
+            if held is not None and not (held.state == ROUND_SENDING and resumable):
                 return None
             self.leases[(directive_id, round_id)] = (owner, now + lease_s)
             claimed = Round(round_id, ROUND_SENDING, slot=slot, started_at=_now())
@@ -101,12 +102,15 @@ class InMemoryDirectives:
                      next_slot: datetime | None) -> Directive | None:
         with self._lock:
             directive = self.stored.get(directive_id)
-            if directive is None or not self._holds(directive, round_id, owner) or directive.state != SENDING:
+            if directive is None or directive.state != SENDING:
+                return None
+            if not self._holds(directive, round_id, owner):
                 return None
             self.leases[(directive_id, round_id)] = (owner, None)
-            done = replace(directive.rounds[round_id], state=ROUND_DONE, finished_at=_now(), targeted=targeted)
-            after = (dict(state=SCHEDULED, due_at=next_slot, next_round_at=next_slot) if next_slot else
-                     dict(state=SENT, fanned_out_at=_now(), next_round_at=None))
+            done = replace(directive.rounds[round_id], state=ROUND_DONE, finished_at=_now(),
+                           targeted=targeted)
+            after = (dict(state=SCHEDULED, due_at=next_slot, next_round_at=next_slot) if next_slot
+                     else dict(state=SENT, fanned_out_at=_now(), next_round_at=None))
             return self._change(directive_id, rounds={**directive.rounds, round_id: done}, **after)
 
     def renew_round(self, directive_id: str, round_id: str, *, owner: str, until: float) -> None:
@@ -320,7 +324,8 @@ class InMemoryLedger:
     def chunks_done(self, job: str) -> set[str]:
         return set(self.chunks.get(job, {}))
 
-    def chunk_done(self, job: str, chunk: str, targeted: int, *, counted: Callable[[Any], None]) -> None:
+    def chunk_done(self, job: str, chunk: str, targeted: int, *,
+                   counted: Callable[[Any], None]) -> None:
         with self._lock:  # the counts and the resume point together, as one transaction
             counted(None)
             self.chunks.setdefault(job, {})[chunk] = targeted
@@ -375,7 +380,8 @@ class InMemoryTally:
             if scope:
                 self.counts[directive_id][f"{scope}|{status}"] += change
 
-    def targeted(self, directive_id: str, counts: Counter, booths: set[str]) -> Callable[[Any], None]:
+    def targeted(self, directive_id: str, counts: Counter,
+                 booths: set[str]) -> Callable[[Any], None]:
         def write(_transaction: Any) -> None:
             for scope, n in counts.items():
                 self.counts[directive_id][f"{scope}|targeted"] += n
@@ -399,10 +405,13 @@ class InMemoryTally:
         booths = self.booths[directive_id]
         targeted, reached_, acked = (len(booths[name]) for name in ("booths", "reached", "acked"))
         return {"total": total,
-                "states": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 1},
-                "districts": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 2},
+                "states": {unit: n for unit, n in sorted(scopes.items())
+                           if unit.count("-") == 1},
+                "districts": {unit: n for unit, n in sorted(scopes.items())
+                              if unit.count("-") == 2},
                 "booths": {"targeted": targeted, "reached": reached_, "acknowledged": acked,
-                           "not_reached": targeted - reached_, "not_acknowledged": targeted - acked}}
+                           "not_reached": targeted - reached_,
+                           "not_acknowledged": targeted - acked}}
 
 
 class KnownUnits:

@@ -74,7 +74,8 @@ def tally(request):
 def directive(*, recurrence: dict | None = None, scope=("IN-HP-D01",), **changes) -> Directive:
     cmd = IssueDirective(
         directive_id=str(uuid.uuid4()), issued_by="user-hp", issuing_unit="IN-HP",
-        title={"en": "Flood relief", "hi": "बाढ़ राहत"}, body={"en": "Report at 6.", "hi": "6 बजे।"},
+        title={"en": "Flood relief", "hi": "बाढ़ राहत"},
+        body={"en": "Report at 6.", "hi": "6 बजे।"},
         scope=tuple(scope), audience=("booth_president",), channels=("whatsapp", "sms"),
         priority="urgent", send_at=None, expires_at=NOW + timedelta(days=2), override_reason=None,
         recurrence=recurrence)
@@ -131,19 +132,21 @@ def test_published_directives_leave_the_outbox(store):
     first, second = directive(), directive()
     store.insert(first)
     store.insert(second)
-    assert {d.directive_id for d in store.unpublished()} == {first.directive_id, second.directive_id}
+    waiting = {unpublished.directive_id for unpublished in store.unpublished()}
+    assert waiting == {first.directive_id, second.directive_id}
     store.mark_published(first.directive_id)
-    assert [d.directive_id for d in store.unpublished()] == [second.directive_id]
+    assert [waiting.directive_id for waiting in store.unpublished()] == [second.directive_id]
     assert store.get(first.directive_id).published and not store.get(second.directive_id).published
 
 
 def test_running_recurring_directives_come_back_as_directives(store):
-    running, single, cancelled = directive(recurrence=DAILY), directive(), directive(recurrence=DAILY)
+    running, single = directive(recurrence=DAILY), directive()
+    cancelled = directive(recurrence=DAILY)
     for issued in (running, single, cancelled):
         store.insert(issued)
     store.move(cancelled.directive_id, CANCEL)
     found = store.recurring()
-    assert [d.directive_id for d in found] == [running.directive_id]
+    assert [recurring.directive_id for recurring in found] == [running.directive_id]
     assert found[0].rule().per_day == 2 and found[0].scope == ("IN-HP-D01",)
 
 
@@ -193,7 +196,7 @@ def test_sent_directives_not_yet_expired_are_found_for_follow_ups(store):
     for issued in (sent, expired):
         store.move(issued.directive_id, START)
         store.move(issued.directive_id, FINISH, fanned_out_at=NOW)
-    assert [d.directive_id for d in store.sent_since((SENT,))] == [sent.directive_id]
+    assert [found.directive_id for found in store.sent_since((SENT,))] == [sent.directive_id]
     assert store.get(waiting.directive_id).state == ACCEPTED
 
 
@@ -211,7 +214,7 @@ def test_a_fan_out_job_scheduled_again_keeps_its_first_due_time(ledger):
     job = str(uuid.uuid4())
     start = 1_000_000_000.0 + int(uuid.uuid4().int % 1000)  # apart from other tests' jobs
     ledger.schedule_fanout(job, start + 100)
-    ledger.schedule_fanout(job, start + 10)  # a redelivered directive-issued: never earlier or later
+    ledger.schedule_fanout(job, start + 10)  # a redelivered directive-issued moves nothing
     assert ledger.take_due_fanout(start + 50, lease_s=30) is None
     assert ledger.take_due_fanout(start + 100, lease_s=30) == job
     assert ledger.take_due_fanout(start + 110, lease_s=30) is None, "taken: leased until 130"
@@ -273,7 +276,8 @@ def test_an_erased_recipients_waiting_tasks_are_dropped_and_they_are_marked(ledg
     ledger.settle(sent=[(sent_first, f"pm-{uuid.uuid4()}")])  # its SMS fallback waits
     assert ledger.forget_recipients({erased}) == 2
     assert ledger.erased([erased, kept]) == {erased}
-    assert [Task.from_json(raw).recipient_id for raw in ledger.take_due_tasks(NOW.timestamp())] == [kept]
+    waiting = ledger.take_due_tasks(NOW.timestamp())
+    assert [Task.from_json(raw).recipient_id for raw in waiting] == [kept]
 
 
 def test_due_tasks_are_taken_in_time_order_and_come_back_unless_forgotten(ledger):
@@ -281,7 +285,8 @@ def test_due_tasks_are_taken_in_time_order_and_come_back_unless_forgotten(ledger
     at = NOW.timestamp()
     ledger.defer([(late, at + 20), (early, at + 10), (later, at + 500)])
     taken = ledger.take_due_tasks(at + 30, lease_s=60)
-    assert [Task.from_json(raw).delivery_id for raw in taken] == [early.delivery_id, late.delivery_id]
+    assert [Task.from_json(raw).delivery_id for raw in taken] == [early.delivery_id,
+                                                                  late.delivery_id]
     assert ledger.take_due_tasks(at + 30) == [], "leased to their taker"
     ledger.forget_tasks(taken[:1])
     back = ledger.take_due_tasks(at + 95)
@@ -292,9 +297,9 @@ def test_due_tasks_are_taken_in_time_order_and_come_back_unless_forgotten(ledger
 
 
 def _status(directive_id: str, recipient: str, status: str, booth: str = BOOTH) -> tuple:
-    context = {"delivery_id": f"{recipient}-d", "directive_id": directive_id, "otp_request_id": None,
-               "booth_id": booth, "booth_path": booth_path(booth), "recipient_id": recipient,
-               "channel": "whatsapp"}
+    context = {"delivery_id": f"{recipient}-d", "directive_id": directive_id,
+               "otp_request_id": None, "booth_id": booth, "booth_path": booth_path(booth),
+               "recipient_id": recipient, "channel": "whatsapp"}
     error = {"code": "UNDELIVERABLE", "retryable": False} if status == "failed" else None
     return delivery_status(context, status, NOW, f"pm-{recipient}", error)
 
@@ -306,10 +311,11 @@ def test_the_tally_counts_statuses_forward_only_and_acknowledgements_once(tally)
     tally.count([_status(directive_id, reader, "read"), _status(directive_id, reader, "delivered"),
                  _status(directive_id, failing, "failed", OTHER_BOOTH), ack])
     # repeated and late: nothing changes, and the reader stays read however late reports come
-    tally.count([ack, _status(directive_id, reader, "sent"), _status(directive_id, reader, "delivered")])
+    tally.count([ack, _status(directive_id, reader, "sent"),
+                 _status(directive_id, reader, "delivered")])
     counts = tally.snapshot(directive_id)
-    assert counts["total"] == {"targeted": 0, "sent": 1, "delivered": 1, "read": 1, "acknowledged": 1,
-                               "failed": 1}
+    assert counts["total"] == {"targeted": 0, "sent": 1, "delivered": 1, "read": 1,
+                               "acknowledged": 1, "failed": 1}
     assert counts["districts"]["IN-HP-D02"]["failed"] == 1
     tally.count([_status(directive_id, failing, "delivered", OTHER_BOOTH)])  # the SMS got through
     after = tally.snapshot(directive_id)
@@ -323,46 +329,57 @@ SLOT = NOW + timedelta(hours=2)
 ROUND = "2030-01-01T06:30:00Z"
 
 
+def claim(store, issued: Directive, *, owner: str, now: float, lease_s: float) -> Directive | None:
+    return store.claim_round(issued.directive_id, ROUND, SLOT, owner=owner, now=now,
+                             lease_s=lease_s)
+
+
+def finish(store, issued: Directive, *, owner: str, targeted: int,
+           next_slot: datetime | None) -> Directive | None:
+    return store.finish_round(issued.directive_id, ROUND, owner=owner, targeted=targeted,
+                              next_slot=next_slot)
+
+
 def test_a_round_is_claimed_by_one_owner_resumed_by_it_and_taken_over_once_its_lease_ran_out(store):
     issued = directive(recurrence=DAILY)
     store.insert(issued)
     at = SLOT.timestamp()
-    claimed = store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at, lease_s=60)
+    claimed = claim(store, issued, owner="a", now=at, lease_s=60)
     assert claimed.state == SENDING and claimed.round_state(ROUND) == "sending"
-    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="b", now=at + 10, lease_s=60) is None
-    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at + 10, lease_s=60)
+    assert claim(store, issued, owner="b", now=at + 10, lease_s=60) is None
+    assert claim(store, issued, owner="a", now=at + 10, lease_s=60)
     store.renew_round(issued.directive_id, ROUND, owner="a", until=at + 120)
     store.renew_round(issued.directive_id, ROUND, owner="b", until=at + 10_000)  # not b's to renew
-    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="b", now=at + 100, lease_s=60) is None
-    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="b", now=at + 121, lease_s=60)
-    assert store.finish_round(issued.directive_id, ROUND, owner="a", targeted=3, next_slot=None) is None
+    assert claim(store, issued, owner="b", now=at + 100, lease_s=60) is None
+    assert claim(store, issued, owner="b", now=at + 121, lease_s=60)
+    assert finish(store, issued, owner="a", targeted=3, next_slot=None) is None
 
 
 def test_a_round_done_waits_for_the_next_and_is_never_claimed_again(store):
     issued = directive(recurrence=DAILY)
     store.insert(issued)
     at, following = SLOT.timestamp(), SLOT + timedelta(hours=4)
-    store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at, lease_s=60)
-    done = store.finish_round(issued.directive_id, ROUND, owner="a", targeted=3, next_slot=following)
+    claim(store, issued, owner="a", now=at, lease_s=60)
+    done = finish(store, issued, owner="a", targeted=3, next_slot=following)
     assert done.state == SCHEDULED and done.next_round_at == following
     assert (done.rounds[ROUND].state, done.rounds[ROUND].targeted) == ("done", 3)
-    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=at + 1e6, lease_s=60) is None
+    assert claim(store, issued, owner="a", now=at + 1e6, lease_s=60) is None
 
 
 def test_the_last_round_done_sends_the_directive(store):
     issued = directive(recurrence=DAILY)
     store.insert(issued)
-    store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=SLOT.timestamp(), lease_s=60)
-    last = store.finish_round(issued.directive_id, ROUND, owner="a", targeted=0, next_slot=None)
+    claim(store, issued, owner="a", now=SLOT.timestamp(), lease_s=60)
+    last = finish(store, issued, owner="a", targeted=0, next_slot=None)
     assert last.state == SENT and last.fanned_out_at is not None and last.next_due is None
 
 
 def test_a_round_of_a_directive_cancelled_while_it_ran_is_not_finished(store):
     issued = directive(recurrence=DAILY)
     store.insert(issued)
-    store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=SLOT.timestamp(), lease_s=60)
+    claim(store, issued, owner="a", now=SLOT.timestamp(), lease_s=60)
     store.move(issued.directive_id, CANCEL)
-    assert store.finish_round(issued.directive_id, ROUND, owner="a", targeted=3, next_slot=SLOT) is None
+    assert finish(store, issued, owner="a", targeted=3, next_slot=SLOT) is None
     assert store.get(issued.directive_id).state == CANCELLED
 
 
@@ -373,7 +390,7 @@ def test_a_missed_round_is_recorded_once_and_a_cancelled_directive_claims_none(s
     store.miss_round(issued.directive_id, ROUND, SLOT + timedelta(days=1))
     missed = store.get(issued.directive_id).rounds[ROUND]
     assert (missed.state, missed.slot) == ("missed", SLOT)
-    assert store.claim_round(issued.directive_id, ROUND, SLOT, owner="a", now=0, lease_s=60) is None
+    assert claim(store, issued, owner="a", now=0, lease_s=60) is None
     store.move(issued.directive_id, CANCEL)
     later = "2030-01-02T06:30:00Z"
     assert store.claim_round(issued.directive_id, later, SLOT, owner="a", now=0, lease_s=60) is None

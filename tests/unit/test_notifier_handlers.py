@@ -46,15 +46,17 @@ WAR_ROOM = {"rrule": "FREQ=DAILY;BYHOUR=12,14,16", "timezone": "Asia/Kolkata", "
 
 @pytest.fixture
 def ports() -> Ports:
-    return Ports(store=InMemoryDirectives(), ledger=InMemoryLedger(VersionedIndex({"v1": b"o" * 32}, "v1")),
-                 tally=InMemoryTally(), events=RecordingEvents(), producer=RecordingLanes(),
+    keys = VersionedIndex({"v1": b"o" * 32}, "v1")
+    return Ports(store=InMemoryDirectives(), ledger=InMemoryLedger(keys), tally=InMemoryTally(),
+                 events=RecordingEvents(), producer=RecordingLanes(),
                  registry=KnownUnits(UNITS), clock=NOW.timestamp, policy=SendingPolicy())
 
 
 def command(**changes) -> IssueDirective:
     cmd = IssueDirective(
         directive_id=str(uuid.uuid4()), issued_by="user-hp", issuing_unit="IN-HP",
-        title={"en": "Flood relief", "hi": "बाढ़ राहत"}, body={"en": "Report at 6.", "hi": "6 बजे।"},
+        title={"en": "Flood relief", "hi": "बाढ़ राहत"},
+        body={"en": "Report at 6.", "hi": "6 बजे।"},
         scope=("IN-HP-D01",), audience=("booth_president",), channels=("whatsapp", "sms"),
         priority="urgent", send_at=None, expires_at=NOW + timedelta(days=2), override_reason=None)
     return replace(cmd, **changes)
@@ -88,11 +90,13 @@ def test_a_directive_issued_again_with_its_id_comes_back_as_stored_without_a_sec
 def test_a_directive_kafka_did_not_take_waits_in_the_outbox_until_the_relay_publishes_it(ports):
     ports.events.down = True
     directive, created = issue_directive(command(), ports)
-    assert created and [d.directive_id for d in ports.store.unpublished()] == [directive.directive_id]
+    waiting = [unpublished.directive_id for unpublished in ports.store.unpublished()]
+    assert created and waiting == [directive.directive_id]
     assert relay_outbox(ports) == 0, "still down"
     ports.events.down = False
     assert relay_outbox(ports) == 1
-    assert ports.store.unpublished() == [] and len(ports.events.of_type(types.DIRECTIVE_ISSUED)) == 1
+    assert ports.store.unpublished() == []
+    assert len(ports.events.of_type(types.DIRECTIVE_ISSUED)) == 1
 
 
 def test_a_directive_that_has_expired_is_refused_and_not_stored(ports):
@@ -118,30 +122,33 @@ def test_a_district_trying_to_lift_the_quiet_hours_is_refused_and_audited(ports)
 
 
 def test_a_state_lifting_the_quiet_hours_is_audited_with_its_reason(ports):
-    cmd = command(override_reason="the river is rising tonight", issuer_scopes=frozenset({OVERRIDE_SCOPE}))
+    cmd = command(override_reason="the river is rising tonight",
+                  issuer_scopes=frozenset({OVERRIDE_SCOPE}))
     directive, _ = issue_directive(cmd, ports)
     assert directive.quiet_hours_lifted
     [entry] = ports.store.audit_entries(cmd.directive_id)
-    assert (entry["action"], entry["reason"]) == ("quiet-hours-override", "the river is rising tonight")
+    assert entry["action"] == "quiet-hours-override"
+    assert entry["reason"] == "the river is rising tonight"
 
 
-def test_rounds_beyond_six_a_day_over_a_unit_are_refused_but_a_repeat_gets_its_directive_back(ports):
+def test_rounds_beyond_six_a_day_over_a_unit_are_refused_but_a_repeat_gets_its_own_back(ports):
     running, _ = issue_directive(command(recurrence=WAR_ROOM, priority="bulk"), ports)
     four = {**WAR_ROOM, "rrule": "FREQ=DAILY;BYHOUR=11,13,15,17"}
     refused = refusal_of(command(scope=(BOOTH,), recurrence=four, priority="bulk"), ports)
     assert refused.kind == "too-many-rounds" and running.directive_id in refused.detail
     repeat = command(recurrence=WAR_ROOM, priority="bulk", directive_id=running.directive_id)
     assert issue_directive(repeat, ports) == (ports.store.get(running.directive_id), False)
-    assert issue_directive(command(scope=("IN-HP-D02",), recurrence=four, priority="bulk"), ports)[1]
+    elsewhere = command(scope=("IN-HP-D02",), recurrence=four, priority="bulk")
+    assert issue_directive(elsewhere, ports)[1], "a scope the running directive does not reach"
 
 
 def test_a_cancelled_directive_is_dropped_from_the_lanes_and_the_cancel_is_audited(ports):
     directive, _ = issue_directive(command(), ports)
     cancelled = cancel_directive(CancelDirective(directive.directive_id, "user-hp-d01"), ports)
-    assert cancelled.state == CANCELLED and ports.store.get(directive.directive_id).state == CANCELLED
+    assert cancelled.state == ports.store.get(directive.directive_id).state == CANCELLED
     assert ports.ledger.cancelled([directive.directive_id]) == {directive.directive_id}
-    assert [(e["action"], e["actor"]) for e in ports.store.audit_entries(directive.directive_id)] == \
-        [("cancel", "user-hp-d01")]
+    entries = ports.store.audit_entries(directive.directive_id)
+    assert [(entry["action"], entry["actor"]) for entry in entries] == [("cancel", "user-hp-d01")]
 
 
 def test_a_directive_sent_in_full_or_unknown_cannot_be_cancelled(ports):
@@ -188,7 +195,8 @@ def test_a_recurring_directive_queues_its_first_round_and_waits_for_it(ports):
     directive, _ = issue_directive(command(recurrence=WAR_ROOM, priority="bulk"), ports)
     schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
     noon = datetime(2030, 1, 1, 6, 30, tzinfo=timezone.utc)  # 12:00 in India
-    assert ports.ledger.jobs == {fanout_job(directive.directive_id, recurrence.round_id(noon)): noon.timestamp()}
+    first = fanout_job(directive.directive_id, recurrence.round_id(noon))
+    assert ports.ledger.jobs == {first: noon.timestamp()}
     waiting = ports.store.get(directive.directive_id)
     assert waiting.state == SCHEDULED and waiting.next_due == noon
 
@@ -210,8 +218,9 @@ def test_a_round_queued_again_keeps_its_slot_and_a_cancelled_directive_does_not_
 def sent_task(ports: Ports, directive_id: str, recipient_id: str | None = None) -> tuple[Task, str]:
     """A directive's message the sender handed to a provider: (its task, the provider's id)."""
     recipient_id = recipient_id or str(uuid.uuid4())
-    task = Task(delivery_id=delivery_id(directive_id, recipient_id, "whatsapp", DIRECTIVE), send=DIRECTIVE,
-                lane="urgent", booth_id=BOOTH, booth_path=booth_path(BOOTH), recipient_id=recipient_id,
+    task = Task(delivery_id=delivery_id(directive_id, recipient_id, "whatsapp", DIRECTIVE),
+                send=DIRECTIVE, lane="urgent", booth_id=BOOTH, booth_path=booth_path(BOOTH),
+                recipient_id=recipient_id,
                 phone=PHONE, locale="hi", channels=("whatsapp", "sms"), directive_id=directive_id,
                 expires_at=(NOW + timedelta(days=1)).timestamp())
     provider_id = f"wamid.{uuid.uuid4().hex}"
@@ -247,7 +256,8 @@ def test_a_message_reported_failed_later_goes_on_its_next_channel_once(ports):
     assert outcome["fallbacks"] == 1
     [fallback] = ports.producer.tasks(URGENT)
     assert fallback.channel == "sms" and fallback.recipient_id == task.recipient_id
-    assert fallback.delivery_id == delivery_id(directive.directive_id, task.recipient_id, "sms", DIRECTIVE)
+    sms = delivery_id(directive.directive_id, task.recipient_id, "sms", DIRECTIVE)
+    assert fallback.delivery_id == sms, "the next channel's message is a delivery of its own"
     assert record_receipts({"statuses": [status(provider_id, "failed")]}, ports)["fallbacks"] == 0
     assert ports.tally.snapshot(directive.directive_id)["total"]["failed"] == 1
 
@@ -264,7 +274,8 @@ def test_a_reply_to_a_directive_acknowledges_it_and_stop_opts_the_sender_out(por
     directive, _ = issue_directive(command(), ports)
     task, provider_id = sent_task(ports, directive.directive_id)
     outcome = record_receipts({"messages": [
-        {"from": "919876543210", "text": "ok", "channel": "whatsapp", "context": {"message_id": provider_id}},
+        {"from": "919876543210", "text": "ok", "channel": "whatsapp",
+         "context": {"message_id": provider_id}},
         {"from": "whatsapp:+919812345678", "text": " stop ", "channel": "whatsapp"},
     ]}, ports)
     assert (outcome["acknowledgements"], outcome["opt_outs"]) == (1, 1)
@@ -328,8 +339,10 @@ def test_an_erased_appointees_waiting_tasks_are_dropped(ports):
     ports.ledger.defer([(theirs.retried(), NOW.timestamp()), (others.retried(), NOW.timestamp())])
     forget_erased(ForgetAppointee(erased, "erasure-1"), ports)
     assert ports.ledger.erased([erased, kept]) == {erased}
-    assert [Task.from_json(raw).recipient_id for raw in ports.ledger.take_due_tasks(NOW.timestamp())] == [kept]
-    assert [Task.from_json(raw).recipient_id for _, raw in ports.ledger.fallback_tasks.items()] == [kept]
+    waiting = ports.ledger.take_due_tasks(NOW.timestamp())
+    assert [Task.from_json(raw).recipient_id for raw in waiting] == [kept]
+    fallbacks = ports.ledger.fallback_tasks.values()
+    assert [Task.from_json(raw).recipient_id for raw in fallbacks] == [kept]
 
 
 # --- waiting tasks and OTP codes ---------------------------------------------------------------
@@ -390,8 +403,9 @@ def world(ports):
     fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=source,
                     registry=ports.registry, producer=ports.producer, policy=ports.policy, batch=2,
                     clock=clock)
-    follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=source, chunks=fanout.chunks,
-                           producer=ports.producer, remind_after_s=3600, escalate_after_s=7200, clock=clock)
+    follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=source,
+                           chunks=fanout.chunks, producer=ports.producer, remind_after_s=3600,
+                           escalate_after_s=7200, clock=clock)
     return ports, clock, fanout, follow_ups
 
 
@@ -402,7 +416,8 @@ def test_a_due_directive_fans_out_chunk_by_chunk_to_its_scope_leaving_out_opted_
     schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
     assert fanout.run_due() and not fanout.run_due()
     sent = ports.producer.tasks(URGENT)
-    assert sorted(task.recipient_id for task in sent) == sorted(p.appointment_id for p in PEOPLE[1:4])
+    in_scope = sorted(person.appointment_id for person in PEOPLE[1:4])
+    assert sorted(task.recipient_id for task in sent) == in_scope
     assert {task.send for task in sent} == {DIRECTIVE}
     assert ports.store.get(directive.directive_id).state == SENT
     counts = ports.tally.snapshot(directive.directive_id)
@@ -428,7 +443,8 @@ def test_a_directive_due_in_quiet_hours_waits_for_the_window_to_open(world):
     assert fanout.run_due()
     opens = datetime(2030, 1, 2, 0, 30, tzinfo=timezone.utc)  # 06:00 in India
     assert ports.ledger.jobs == {directive.directive_id: opens.timestamp()}
-    assert ports.store.get(directive.directive_id).state == SCHEDULED and ports.producer.flushed == []
+    assert ports.store.get(directive.directive_id).state == SCHEDULED
+    assert ports.producer.flushed == []
 
 
 def test_a_directive_cancelled_before_its_fan_out_sends_nothing(world):
@@ -442,8 +458,8 @@ def test_a_directive_cancelled_before_its_fan_out_sends_nothing(world):
 
 def test_a_round_is_sent_once_and_the_next_round_queued(world):
     ports, clock, fanout, _ = world
-    directive, _ = issue_directive(command(scope=("IN-HP-D01",), recurrence=WAR_ROOM, priority="bulk"),
-                                   ports)
+    cmd = command(scope=("IN-HP-D01",), recurrence=WAR_ROOM, priority="bulk")
+    directive, _ = issue_directive(cmd, ports)
     schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
     noon, two = (datetime(2030, 1, 1, hour, 30, tzinfo=timezone.utc) for hour in (6, 8))
     clock.set(noon)
@@ -452,7 +468,8 @@ def test_a_round_is_sent_once_and_the_next_round_queued(world):
     assert {task.round for task in ports.producer.tasks("bulk")} == {round_id}
     assert len(ports.producer.tasks("bulk")) == 3
     after = ports.store.get(directive.directive_id)
-    assert after.state == SCHEDULED and after.next_due == two and after.round_state(round_id) == "done"
+    assert (after.state, after.next_due) == (SCHEDULED, two)
+    assert after.round_state(round_id) == "done"
     assert ports.ledger.jobs == {fanout_job(directive.directive_id, recurrence.round_id(two)):
                                  two.timestamp()}
 
@@ -463,7 +480,9 @@ def test_silent_booths_are_reminded_then_escalated_to_their_sector_once_each(wor
     schedule_fanout(ScheduleFanOut(directive.directive_id), ports)
     fanout.run_due()
     assert ports.store.get(directive.directive_id).fanned_out_at == NOW
-    acknowledge(Acknowledge(directive.directive_id, PEOPLE[0].appointment_id, D01_BOOTHS[0], "link"), ports)
+    first = PEOPLE[0]
+    acknowledge(Acknowledge(directive.directive_id, first.appointment_id, first.booth_id, "link"),
+                ports)
     produced = len(ports.producer.flushed)
     clock.set(NOW + timedelta(minutes=30))
     follow_ups.run_once()
@@ -478,5 +497,6 @@ def test_silent_booths_are_reminded_then_escalated_to_their_sector_once_each(wor
     follow_ups.run_once()
     follow_ups.run_once()
     [escalation] = [task for task in ports.producer.tasks() if task.send == ESCALATION]
-    assert escalation.booth_id == "IN-HP-D01-A01-M01-S01" and escalation.text.startswith("2 booth(s)")
-    assert ports.store.get(directive.directive_id).follow_ups.escalations == {"IN-HP-D01-A01-M01-S01": 2}
+    sector = "IN-HP-D01-A01-M01-S01"
+    assert escalation.booth_id == sector and escalation.text.startswith("2 booth(s)")
+    assert ports.store.get(directive.directive_id).follow_ups.escalations == {sector: 2}
