@@ -483,5 +483,18 @@ class RecordingLanes:
         pass
 
 
+class Clock:
+    """A clock a test sets: `Ports.clock`, the fan-out's and the follow-ups'."""
+
+    def __init__(self, at: datetime):
+        self.now = at.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, at: datetime) -> None:
+        self.now = at.timestamp()
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)

@@ -34,8 +34,8 @@ from notifier.handlers.rounds import schedule_round
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.orgtree.levels import booth_path
-from tests.fakes.notifier import (InMemoryDirectives, InMemoryLedger, InMemoryTally, KnownUnits,
-                                  ListedRecipients, RecordingEvents, RecordingLanes)
+from tests.fakes.notifier import (Clock, InMemoryDirectives, InMemoryLedger, InMemoryTally,
+                                  KnownUnits, ListedRecipients, RecordingEvents, RecordingLanes)
 
 NOW = datetime(2030, 1, 1, 5, 30, tzinfo=timezone.utc)  # 11:00 in India: outside quiet hours
 BOOTH = "IN-HP-D01-A01-M01-S01-B001"
@@ -368,17 +368,6 @@ def test_an_otp_code_goes_on_the_urgent_lane_with_sms_after_whatsapp(ports):
 
 
 # --- the fan-out and the follow-ups on the same ports ------------------------------------------
-
-
-class Clock:
-    def __init__(self, at: datetime):
-        self.now = at.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, at: datetime) -> None:
-        self.now = at.timestamp()
 
 
 def recipient(booth: str, role: str = "booth_president", phone: str | None = None) -> Recipient:
