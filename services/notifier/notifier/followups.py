@@ -59,7 +59,7 @@ class FollowUps:
 
     def _remind_batch(self, directive: Directive, batch: list) -> int:
         directive_id, channels = directive.directive_id, directive.channels
-        acked = self.tally.acked_booths(directive_id, [r.booth_id for r in batch])
+        acked = self.tally.acked_booths(directive_id, [recipient.booth_id for recipient in batch])
         sent = 0
         for recipient, done in zip(batch, acked):
             if done:
