@@ -40,6 +40,7 @@ from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
 from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
+from tests.fakes.notifier import Clock
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
@@ -47,17 +48,6 @@ OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
 IST = ZoneInfo("Asia/Kolkata")
 DAY = datetime(2030, 1, 1, tzinfo=IST)
 BOOTHS = [f"IN-HP-D02-A01-M01-S01-B00{i}" for i in range(1, 4)]
-
-
-class Clock:
-    def __init__(self, at: datetime):
-        self.now = at.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, at: datetime) -> None:
-        self.now = at.timestamp()
 
 
 class SlowRecipients:

@@ -188,10 +188,10 @@ def test_quiet_hours_are_policy_and_an_urgent_override_may_send_at_night():
 
 
 def test_at_most_six_rounds_a_day_reach_a_unit_across_its_recurring_directives():
-    running = [{"_id": "d-district", "scope": ["IN-UP-D44"], "recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8,12,16",
-                                                                            "timezone": "Asia/Kolkata", "until": None}},
-               {"_id": "d-other", "scope": ["IN-UP-D45"], "recurrence": {"rrule": WAR_ROOM, "timezone": "Asia/Kolkata",
-                                                                         "until": None}}]
+    running = [rules.Directive.issue(replace(command("FREQ=DAILY;BYHOUR=8,12,16"), directive_id="d-district"),
+                                     NOW, event_id="e1"),
+               rules.Directive.issue(replace(command(WAR_ROOM, scope=("IN-UP-D45",)), directive_id="d-other"),
+                                     NOW, event_id="e2")]
     assert rules.rounds_per_day_refusal(command("FREQ=DAILY;BYHOUR=9,13,17"), running) is None
     too_many = rules.rounds_per_day_refusal(command("FREQ=DAILY;BYHOUR=9,13,17,19"), running)
     assert too_many.kind == "too-many-rounds" and "d-district (3 a day)" in too_many.detail

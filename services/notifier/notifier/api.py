@@ -186,7 +186,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None):
         for unit in body.scope:
             require_jurisdiction(who, unit)
-        unknown = [r for r in body.audience if r not in roles]
+        unknown = [role for role in body.audience if role not in roles]
         if unknown:
             raise ProblemError(422, "unknown-role", "Unknown role",
                                f"{', '.join(unknown)} is not a booth-team role; roles: {', '.join(sorted(roles))}.")
@@ -270,10 +270,11 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
 def _rounds(directive: Directive) -> dict:
     """A recurring directive's rounds: each that ran (or was missed, or is sending), and the next due."""
-    ran = [{"round_id": round_id, "slot": _iso(r.slot), "state": r.state, "started_at": _iso(r.started_at),
-            "finished_at": _iso(r.finished_at), "targeted": r.targeted}
-           for round_id, r in sorted(directive.rounds.items())]
-    return {"ran": ran, "done": sum(r["state"] == ROUND_DONE for r in ran), "next_due": _iso(directive.next_due)}
+    ran = [{"round_id": round_id, "slot": _iso(held.slot), "state": held.state, "started_at": _iso(held.started_at),
+            "finished_at": _iso(held.finished_at), "targeted": held.targeted}
+           for round_id, held in sorted(directive.rounds.items())]
+    done = sum(entry["state"] == ROUND_DONE for entry in ran)
+    return {"ran": ran, "done": done, "next_due": _iso(directive.next_due)}
 
 
 def _follow_ups(directive: Directive) -> dict:

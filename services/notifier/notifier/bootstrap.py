@@ -123,7 +123,8 @@ def workers(settings: NotifierSettings, ports: Ports, recipients: RecipientSourc
     fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=recipients,
                     registry=ports.registry, producer=produce(), policy=ports.policy, batch=settings.fanout_batch)
     follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=recipients, chunks=fanout.chunks,
-                           producer=produce(), settings=settings)
+                           producer=produce(), remind_after_s=settings.remind_after_s,
+                           escalate_after_s=settings.escalate_after_s)
 
     def event_consumer(name: str, topic_list, handler, batch_size: int = 100):
         return lambda: EventConsumer(settings.kafka_bootstrap, group(name),

@@ -23,20 +23,17 @@ from datetime import datetime, timezone
 
 from prometheus_client import Counter as Metric
 
-from notifier.adapters.lanes import TaskProducer
-from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
-from notifier.adapters.store import DirectiveStore
-from notifier.adapters.tally import Tally, count_target
+from notifier.adapters.tally import count_target
 from notifier.domain import recurrence
 from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_SENDING, SCHEDULE, START, Directive,
                                         fanout_job, splits)
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
+from notifier.handlers.ports import FanOutLedger, RoundRepository, StatusTally, TaskLanes, UnitRegistry
 from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
 from shared.orgtree.levels import outermost
-from shared.orgtree.repository import OrgRegistry
 
 log = get_logger(__name__)
 
@@ -49,9 +46,10 @@ RETRY_S = 10.0
 
 
 class FanOut:
-    def __init__(self, *, store: DirectiveStore, ledger: Ledger, tally: Tally, recipients: RecipientSource,
-                 registry: OrgRegistry, producer: TaskProducer, policy: SendingPolicy, batch: int,
-                 lease_s: float = 300.0, clock: Callable[[], float] = time.time):
+    def __init__(self, *, store: RoundRepository, ledger: FanOutLedger, tally: StatusTally,
+                 recipients: RecipientSource, registry: UnitRegistry, producer: TaskLanes,
+                 policy: SendingPolicy, batch: int, lease_s: float = 300.0,
+                 clock: Callable[[], float] = time.time):
         self.store, self.ledger, self.tally = store, ledger, tally
         self.recipients, self.registry, self.producer = recipients, registry, producer
         self.policy, self.batch, self.lease_s, self.clock = policy, batch, lease_s, clock
@@ -141,7 +139,7 @@ class FanOut:
             return
         if self._fan_out(directive, directive_id, None) is None:
             return
-        self.store.move(directive_id, FINISH, fanned_out_at=datetime.now(timezone.utc))
+        self.store.move(directive_id, FINISH, fanned_out_at=datetime.fromtimestamp(self.clock(), timezone.utc))
         self.ledger.finish_fanout(directive_id)
         log.info("fan-out done", fields={"directive_id": directive_id})
 
@@ -168,7 +166,7 @@ class FanOut:
     def chunks(self, scope: tuple[str, ...] | list[str]) -> list[str]:
         chunks = []
         for unit in outermost(scope):
-            children = [c["id"] for c in self.registry.children(unit)] if splits(unit) else []
+            children = [child["id"] for child in self.registry.children(unit)] if splits(unit) else []
             chunks.extend(children or [unit])
         return chunks
 
@@ -206,7 +204,7 @@ class FanOut:
               round_id: str | None) -> int:
         if not batch:
             return 0
-        opted_out = self.ledger.opted_out([r.phone for r in batch])
+        opted_out = self.ledger.opted_out([recipient.phone for recipient in batch])
         lane, channels, now = lane_for(directive.priority), directive.channels, self.clock()
         directive_id, expires_at = directive.directive_id, directive.expires_at.timestamp()
         lifted = directive.quiet_hours_lifted

@@ -10,13 +10,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.recipients import RecipientSource
-from notifier.adapters.store import DirectiveStore
-from notifier.adapters.tally import Tally
 from notifier.domain.directives import SENT, Directive
 from notifier.domain.tasks import ESCALATION, REMINDER, Task, delivery_id, lane_for
-from notifier.settings import NotifierSettings
+from notifier.handlers.ports import FollowUpRecords, StatusTally, TaskLanes
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -25,11 +22,12 @@ BATCH = 1000
 
 
 class FollowUps:
-    def __init__(self, *, store: DirectiveStore, tally: Tally, recipients: RecipientSource,
-                 chunks: Callable[[list[str]], list[str]], producer: TaskProducer, settings: NotifierSettings,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, *, store: FollowUpRecords, tally: StatusTally, recipients: RecipientSource,
+                 chunks: Callable[[list[str]], list[str]], producer: TaskLanes, remind_after_s: float,
+                 escalate_after_s: float, clock: Callable[[], float] = time.time):
         self.store, self.tally, self.recipients, self.chunks = store, tally, recipients, chunks
-        self.producer, self.settings, self.clock = producer, settings, clock
+        self.producer, self.clock = producer, clock
+        self.remind_after_s, self.escalate_after_s = remind_after_s, escalate_after_s
 
     def run_once(self) -> bool:
         now = self.clock()
@@ -38,9 +36,9 @@ class FollowUps:
                 continue
             since = now - directive.fanned_out_at.timestamp()
             done = directive.follow_ups
-            if done.reminded_at is None and since >= self.settings.remind_after_s:
+            if done.reminded_at is None and since >= self.remind_after_s:
                 self.store.record_reminders(directive.directive_id, self.remind(directive))
-            elif done.reminded_at is not None and done.escalated_at is None and since >= self.settings.escalate_after_s:
+            elif done.reminded_at is not None and done.escalated_at is None and since >= self.escalate_after_s:
                 self.store.record_escalations(directive.directive_id, self.escalate(directive))
         return False
 
@@ -61,7 +59,7 @@ class FollowUps:
 
     def _remind_batch(self, directive: Directive, batch: list) -> int:
         directive_id, channels = directive.directive_id, directive.channels
-        acked = self.tally.acked_booths(directive_id, [r.booth_id for r in batch])
+        acked = self.tally.acked_booths(directive_id, [recipient.booth_id for recipient in batch])
         sent = 0
         for recipient, done in zip(batch, acked):
             if done:

@@ -38,7 +38,7 @@ class NotifierSettings(PlatformSettings):
     provider_url: str = Field("http://127.0.0.1:8005", validation_alias="PROVIDER_URL")
     provider_api_key: SecretStr | None = Field(None, validation_alias="PROVIDER_API_KEY")
     provider_timeout_s: float = Field(10.0, gt=0, validation_alias="PROVIDER_TIMEOUT_S")
-    whatsapp_numbers: Names = Field(tuple(f"+9111400000{i:02d}" for i in range(1, 9)),
+    whatsapp_numbers: Names = Field(tuple(f"+9111400000{number:02d}" for number in range(1, 9)),
                                     validation_alias="NOTIFIER_WHATSAPP_NUMBERS")
     whatsapp_rate: float = Field(80.0, gt=0, validation_alias="NOTIFIER_WHATSAPP_RATE")
     # The provider's cap of unique recipients per number in a rolling 24 hours (its messaging tier).
@@ -106,7 +106,7 @@ class NotifierSettings(PlatformSettings):
     @classmethod
     def _split(cls, value):
         if isinstance(value, str):
-            value = tuple(v.strip() for v in value.split(",") if v.strip())
+            value = tuple(item.strip() for item in value.split(",") if item.strip())
         if not value:
             raise ValueError("at least one sender is needed")
         return tuple(value)
@@ -115,7 +115,7 @@ class NotifierSettings(PlatformSettings):
     @classmethod
     def _lanes(cls, value):
         if isinstance(value, str):
-            value = tuple(v.strip() for v in value.split(",") if v.strip())
+            value = tuple(item.strip() for item in value.split(",") if item.strip())
         unknown = set(value) - {"urgent", "normal", "bulk"}
         if unknown:
             raise ValueError(f"unknown lane(s): {', '.join(sorted(unknown))}")

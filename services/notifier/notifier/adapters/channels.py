@@ -152,7 +152,7 @@ def _error_code(answer: Answer) -> str:
         code = str(answer.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         code = f"HTTP_{answer.status}"
-    return "".join(c for c in code if c.isalnum() or c in "_.:-")[:64] or f"HTTP_{answer.status}"
+    return "".join(char for char in code if char.isalnum() or char in "_.:-")[:64] or f"HTTP_{answer.status}"
 
 
 def _retry_after(answer: Answer) -> float | None:

@@ -43,11 +43,11 @@ class NotifierEvents:
             return
         with self._lock:
             try:
-                for event_type, eid, data, at in events:
+                for event_type, identifier, data, at in events:
                     # Built here rather than by `emit`, which validates the data a second time:
                     # `publish` validates it on the way out, once per event (~0.2 ms each).
                     subject = data[topic_for(event_type).key_field]
-                    self._publisher.publish(Event(eid, event_type, self._publisher.source, subject, at, data))
+                    self._publisher.publish(Event(identifier, event_type, self._publisher.source, subject, at, data))
                 self._publisher.flush(self._timeout_s)
             except (DeliveryError, KafkaException, BufferError) as exc:
                 raise EventsUnavailable(str(exc)) from exc

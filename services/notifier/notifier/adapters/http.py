@@ -68,7 +68,7 @@ class PooledHttp:
                 data = response.read()
                 if response.getheader("connection", "").lower() == "close":
                     self._drop()
-                return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+                return Answer(response.status, {name.lower(): value for name, value in response.getheaders()}, data)
             except _STALE as exc:
                 self._drop()
                 if fresh or attempt == 2:
@@ -114,7 +114,7 @@ class Batches:
         if self._size <= 1:
             return await self.http.post(path, body, headers)
         loop = asyncio.get_running_loop()
-        shared = tuple(sorted((k, v) for k, v in headers.items() if k != "Idempotency-Key"))
+        shared = tuple(sorted((name, value) for name, value in headers.items() if name != "Idempotency-Key"))
         future = loop.create_future()
         waiting = self._waiting.setdefault(shared, [])
         waiting.append(({"path": path, "idempotency_key": headers.get("Idempotency-Key"), "body": body}, future))
@@ -157,8 +157,9 @@ def _split(answer: Answer, n: int) -> list[Answer | CallFailed]:
         responses = answer.json()["responses"]
         if len(responses) != n:
             raise ValueError
-        return [Answer(int(r["status"]), {k.lower(): str(v) for k, v in (r.get("headers") or {}).items()}, b"",
-                       r.get("body") or {}) for r in responses]
+        return [Answer(int(answer["status"]),
+                       {name.lower(): str(value) for name, value in (answer.get("headers") or {}).items()}, b"",
+                       answer.get("body") or {}) for answer in responses]
     except (ValueError, KeyError, TypeError):
         # The sends may have gone: their Idempotency-Keys make the retries safe.
         return [CallFailed("BAD_BATCH_ANSWER")] * n

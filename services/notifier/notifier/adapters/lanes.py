@@ -27,7 +27,7 @@ LANE_TOPICS = {URGENT: topics.DELIVERY_TASKS_URGENT, NORMAL: topics.DELIVERY_TAS
 class TaskProducer:
     def __init__(self, bootstrap: str, topic_name: Callable[[str], str], config: dict | None = None):
         self._producer = ConfirmedProducer(bootstrap, {"linger.ms": 20, "batch.num.messages": 10000, **(config or {})})
-        self._topic = {lane: topic_name(t.name) for lane, t in LANE_TOPICS.items()}
+        self._topic = {lane: topic_name(topic.name) for lane, topic in LANE_TOPICS.items()}
 
     def produce(self, task: Task) -> None:
         self._producer.produce(self._topic[task.lane], task.booth_id.encode(), task.to_json(), [], ref=task.delivery_id)
@@ -76,7 +76,8 @@ class TaskConsumer:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+            self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)
+                                           for (topic, partition), offset in offsets.items()],
                                   asynchronous=False)
         except KafkaException as exc:
             # A rebalance moved the partition: its new owner re-reads from the last commit, and the

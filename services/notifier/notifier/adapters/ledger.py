@@ -94,7 +94,7 @@ class Ledger:
             for delivery_id in delivery_ids:
                 self._claim(keys=[f"{self.prefix}done:{delivery_id}", f"{self.prefix}lease:{delivery_id}"],
                             args=[owner, LEASE_S], client=pipe)
-            return [int(r) for r in pipe.execute()]
+            return [int(outcome) for outcome in pipe.execute()]
 
     def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
                released: Iterable[Task] = ()) -> None:
@@ -104,7 +104,7 @@ class Ledger:
         with self.redis.pipeline(transaction=False) as pipe:
             for task, provider_id in sent:
                 pipe.set(f"{self.prefix}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S)
-                pipe.set(f"{self.prefix}pm:{provider_id}", json.dumps(_context(task)), ex=PM_TTL_S)
+                pipe.set(f"{self.prefix}pm:{provider_id}", json.dumps(delivered_context(task)), ex=PM_TTL_S)
                 pipe.delete(f"{self.prefix}lease:{task.delivery_id}")
                 following = task.fallback()
                 if following is not None:  # kept until the task expires: a failure reported later still falls back
@@ -133,9 +133,9 @@ class Ledger:
         if not provider_ids:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
-            for m in provider_ids:
-                pipe.lrange(f"{self.prefix}early:{m}", 0, -1)
-                pipe.delete(f"{self.prefix}early:{m}")
+            for provider_id in provider_ids:
+                pipe.lrange(f"{self.prefix}early:{provider_id}", 0, -1)
+                pipe.delete(f"{self.prefix}early:{provider_id}")
             found = pipe.execute()[::2]
         return [json.loads(raw) for entries in found for raw in entries]
 
@@ -143,13 +143,13 @@ class Ledger:
         """(provider id, next channel's task) for messages that have one waiting."""
         if not provider_ids:
             return []
-        values = self.redis.mget([f"{self.prefix}fb:{m}" for m in provider_ids])
-        return [(m, v) for m, v in zip(provider_ids, values) if v]
+        tasks = self.redis.mget([f"{self.prefix}fb:{provider_id}" for provider_id in provider_ids])
+        return [(provider_id, task) for provider_id, task in zip(provider_ids, tasks) if task]
 
     def forget_fallbacks(self, provider_ids: Sequence[str]) -> None:
         """Taken (produced to its lane) or no longer needed (the message was delivered)."""
         if provider_ids:
-            self.redis.delete(*[f"{self.prefix}fb:{m}" for m in provider_ids])
+            self.redis.delete(*[f"{self.prefix}fb:{provider_id}" for provider_id in provider_ids])
 
     def done(self, delivery_id: str) -> str | None:
         value = self.redis.get(f"{self.prefix}done:{delivery_id}")
@@ -158,8 +158,8 @@ class Ledger:
     def delivered_by(self, provider_ids: Sequence[str]) -> list[dict | None]:
         if not provider_ids:
             return []
-        values = self.redis.mget([f"{self.prefix}pm:{m}" for m in provider_ids])
-        return [json.loads(v) if v else None for v in values]
+        contexts = self.redis.mget([f"{self.prefix}pm:{provider_id}" for provider_id in provider_ids])
+        return [json.loads(context) if context else None for context in contexts]
 
     # --- acknowledgements ----------------------------------------------------------------------
 
@@ -181,8 +181,8 @@ class Ledger:
         ids = sorted(set(directive_ids))
         if not ids:
             return set()
-        values = self.redis.mget([f"{self.prefix}cancelled:{d}" for d in ids])
-        return {d for d, v in zip(ids, values) if v}
+        marks = self.redis.mget([f"{self.prefix}cancelled:{directive_id}" for directive_id in ids])
+        return {directive_id for directive_id, mark in zip(ids, marks) if mark}
 
     # --- erasure (DPDP Act) --------------------------------------------------------------------
 
@@ -194,16 +194,17 @@ class Ledger:
             for recipient_id in recipient_ids:
                 pipe.set(f"{self.prefix}erased:{recipient_id}", "1", ex=ttl_s)
             pipe.execute()
-        theirs = [r.encode() for r in recipient_ids]
+        theirs = [recipient_id.encode() for recipient_id in recipient_ids]
 
         def mentions(raw: bytes) -> bool:  # a cheap look first: most tasks are someone else's
-            return any(r in raw for r in theirs) and Task.from_json(raw).recipient_id in recipient_ids
+            return any(their in raw for their in theirs) and Task.from_json(raw).recipient_id in recipient_ids
 
-        deferred = [m for m, _ in self.redis.zscan_iter(f"{self.prefix}deferred", count=1000) if mentions(m)]
+        deferred = [member for member, _ in self.redis.zscan_iter(f"{self.prefix}deferred", count=1000)
+                    if mentions(member)]
         if deferred:
             self.redis.zrem(f"{self.prefix}deferred", *deferred)
-        fallbacks = [k for k in self.redis.scan_iter(match=f"{self.prefix}fb:*", count=1000)
-                     if (raw := self.redis.get(k)) and mentions(raw)]
+        fallbacks = [key for key in self.redis.scan_iter(match=f"{self.prefix}fb:*", count=1000)
+                     if (raw := self.redis.get(key)) and mentions(raw)]
         if fallbacks:
             self.redis.delete(*fallbacks)
         return len(deferred) + len(fallbacks)
@@ -212,7 +213,8 @@ class Ledger:
         ids = sorted(set(recipient_ids))
         if not ids:
             return set()
-        return {r for r, v in zip(ids, self.redis.mget([f"{self.prefix}erased:{r}" for r in ids])) if v}
+        marks = self.redis.mget([f"{self.prefix}erased:{recipient_id}" for recipient_id in ids])
+        return {recipient_id for recipient_id, mark in zip(ids, marks) if mark}
 
     def opt_out(self, phone: str) -> str:
         """Record the (E.164) phone's opt-out under the current opt-out key; returns what was recorded."""
@@ -229,13 +231,13 @@ class Ledger:
         if not phones:
             return []
         variants = [self.optouts.every(phone) for phone in phones]
-        found = iter(self._members([v for vs in variants for v in vs]))
-        return [any([next(found) for _ in vs]) for vs in variants]
+        found = iter(self._members([key for keys in variants for key in keys]))
+        return [any([next(found) for _ in keys]) for keys in variants]
 
     def _members(self, phone_hashes: Sequence[str]) -> list[bool]:
         if not phone_hashes:
             return []
-        return [bool(x) for x in self.redis.smismember(f"{self.prefix}optout", list(phone_hashes))]
+        return [bool(member) for member in self.redis.smismember(f"{self.prefix}optout", list(phone_hashes))]
 
     # --- unique-recipient caps per sending number, over a rolling 24 hours ----------------------
 
@@ -244,7 +246,8 @@ class Ledger:
         if not pairs:
             return []
         keys = [f"{self.prefix}uniq:{sender}" for sender, _ in pairs]
-        return [bool(x) for x in self._admit(keys=keys, args=[cap, now, UNIQUE_WINDOW_S, *[h for _, h in pairs]])]
+        hashes = [phone_hash for _, phone_hash in pairs]
+        return [bool(admitted) for admitted in self._admit(keys=keys, args=[cap, now, UNIQUE_WINDOW_S, *hashes])]
 
     def cap_frees_at(self, sender: str) -> float | None:
         """When the sender's oldest recipient leaves the window, making room for a new one."""
@@ -255,7 +258,7 @@ class Ledger:
 
     def defer(self, tasks: Sequence[tuple[Task, float]]) -> None:
         if tasks:
-            self.redis.zadd(f"{self.prefix}deferred", {t.to_json(): at for t, at in tasks})
+            self.redis.zadd(f"{self.prefix}deferred", {task.to_json(): at for task, at in tasks})
 
     def take_due_tasks(self, now: float, limit: int = 1000, lease_s: float = 60) -> list[bytes]:
         return self._take_due(keys=[f"{self.prefix}deferred"], args=[now, limit, now + lease_s])
@@ -289,7 +292,7 @@ class Ledger:
             pipe.execute()
 
     def chunks_done(self, directive_id: str) -> set[str]:
-        return {c.decode() for c in self.redis.hkeys(f"{self.prefix}fanout:{directive_id}")}
+        return {chunk.decode() for chunk in self.redis.hkeys(f"{self.prefix}fanout:{directive_id}")}
 
     def chunk_done(self, job: str, chunk: str, targeted: int, *, counted: Callable[[Pipeline], None]) -> None:
         """Record a fan-out chunk done (the resume point) and, in the same transaction, the
@@ -303,7 +306,7 @@ class Ledger:
 
     def targeted(self, job: str) -> int:
         """Recipients the job's chunks done so far targeted."""
-        return sum(int(v) for v in self.redis.hvals(f"{self.prefix}fanout:{job}"))
+        return sum(int(targeted) for targeted in self.redis.hvals(f"{self.prefix}fanout:{job}"))
 
     def first_round(self, directive_id: str, round_id: str) -> bool:
         """Whether this round is the directive's first to run (the same answer when it resumes)."""
@@ -313,7 +316,7 @@ class Ledger:
         return (self.redis.get(key) or b"").decode() == round_id
 
 
-def _context(task: Task) -> dict:
+def delivered_context(task: Task) -> dict:
     """What a receipt needs to become a delivery-status event: ids only, never the phone."""
     return {"delivery_id": task.delivery_id, "directive_id": task.directive_id, "otp_request_id": task.otp_request_id,
             "booth_id": task.booth_id, "booth_path": task.booth_path, "recipient_id": task.recipient_id,

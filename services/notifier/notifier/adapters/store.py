@@ -49,7 +49,8 @@ class DirectiveStore:
                                                                     "outbox.published_at": _now()}})
 
     def unpublished(self, limit: int = 100) -> list[Directive]:
-        return [from_document(d) for d in self.directives.find({"outbox.published": False}).limit(limit)]
+        return [from_document(document)
+                for document in self.directives.find({"outbox.published": False}).limit(limit)]
 
     def move(self, directive_id: str, move: Move, **fields: Any) -> Directive | None:
         """Make the move if the directive is in one of its `before` states (atomic, one document);
@@ -71,14 +72,14 @@ class DirectiveStore:
     def sent_since(self, states: tuple[str, ...] = (SENT,), limit: int = 200) -> list[Directive]:
         """Directives whose fan-out is done and which have not expired (follow-ups look at these)."""
         now = datetime.now(timezone.utc).timestamp()
-        return [from_document(d) for d in self.directives.find({"state": {"$in": list(states)}}).limit(limit)
-                if d.get("expires_ts", 0) > now]
+        found = self.directives.find({"state": {"$in": list(states)}}).limit(limit)
+        return [from_document(document) for document in found if document.get("expires_ts", 0) > now]
 
-    def recurring(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Recurring directives still running (issue-time checks of rounds a day per unit): their
-        `_id`, `scope` and `recurrence` only, as `domain.directives.rounds_per_day_refusal` reads them."""
-        return list(self.directives.find({"recurrence": {"$ne": None}, "state": {"$in": list(CANCELLABLE)}},
-                                         {"_id": 1, "scope": 1, "recurrence": 1}).limit(limit))
+    def recurring(self, limit: int = 500) -> list[Directive]:
+        """Recurring directives still running, for the issue-time check of rounds a day per unit
+        (`domain.directives.rounds_per_day_refusal`): a few a day, so read whole."""
+        found = self.directives.find({"recurrence": {"$ne": None}, "state": {"$in": list(CANCELLABLE)}})
+        return [from_document(document) for document in found.limit(limit)]
 
     # --- rounds of a recurring directive --------------------------------------------------------
     # Each round is a field of its directive, `rounds.<round id>`: {state, slot, owner, lease_until,
@@ -148,7 +149,7 @@ class DirectiveStore:
                                 {"$setOnInsert": {"at": _now(), "via": via, "channel": channel}}, upsert=True)
 
     def optout_keys(self) -> list[str]:
-        return [d["_id"] for d in self.optouts.find({}, {"_id": 1})]
+        return [optout["_id"] for optout in self.optouts.find({}, {"_id": 1})]
 
 
 # --- documents <-> directives -----------------------------------------------------------------
@@ -183,7 +184,7 @@ def from_document(document: dict[str, Any] | None) -> Directive | None:
         state=document["state"], rounds_start=_utc(document.get("rounds_start")),
         override=Override(override["reason"], override["by"], utc(override["at"])) if override else None,
         outbox_event_id=document["outbox"]["event_id"], published=document["outbox"]["published"],
-        rounds={round_id: _round(round_id, r) for round_id, r in (document.get("rounds") or {}).items()},
+        rounds={round_id: _round(round_id, stored) for round_id, stored in (document.get("rounds") or {}).items()},
         next_round_at=_utc(document.get("next_round_at")), fanned_out_at=_utc(document.get("fanned_out_at")),
         follow_ups=FollowUpsDone(reminded_at=_utc(done.get("reminded")), reminders=done.get("reminders"),
                                  escalated_at=_utc(done.get("escalated")), escalations=done.get("escalations")),

@@ -147,8 +147,8 @@ class Tally:
             scope, _, status = field.decode().rpartition("|")
             scopes.setdefault(scope, dict.fromkeys(COUNTED, 0))[status] = int(value)
         total = scopes.pop("all", dict.fromkeys(COUNTED, 0))
-        states = {s: c for s, c in scopes.items() if s.count("-") == 1}
-        districts = {s: c for s, c in scopes.items() if s.count("-") == 2}
+        states = {unit: counts for unit, counts in scopes.items() if unit.count("-") == 1}
+        districts = {unit: counts for unit, counts in scopes.items() if unit.count("-") == 2}
         with self.redis.pipeline(transaction=False) as pipe:
             for name in ("booths", "reached", "acked"):
                 pipe.scard(self.key(directive_id, name))
@@ -161,12 +161,12 @@ class Tally:
     def booths_without(self, directive_id: str, which: str, limit: int) -> list[str]:
         """Targeted booths not yet `reached` or `acked`, sorted, at most `limit`."""
         missing = self.redis.sdiff(self.key(directive_id, "booths"), self.key(directive_id, which))
-        return sorted(m.decode() for m in missing)[:limit]
+        return sorted(booth.decode() for booth in missing)[:limit]
 
     def acked_booths(self, directive_id: str, booth_ids: list[str]) -> list[bool]:
         if not booth_ids:
             return []
-        return [bool(x) for x in self.redis.smismember(self.key(directive_id, "acked"), booth_ids)]
+        return [bool(acked) for acked in self.redis.smismember(self.key(directive_id, "acked"), booth_ids)]
 
     def failures(self, directive_id: str, limit: int) -> list[dict]:
         found = []
@@ -174,4 +174,4 @@ class Tally:
             found.append({"recipient_id": recipient.decode(), **json.loads(raw)})
             if len(found) >= limit:
                 break
-        return sorted(found, key=lambda f: (f["booth_id"], f["recipient_id"]))
+        return sorted(found, key=lambda failure: (failure["booth_id"], failure["recipient_id"]))

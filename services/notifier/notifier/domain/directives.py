@@ -8,7 +8,7 @@ resume one at a time. Pure: the store keeps a directive and makes each of its mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -89,7 +89,7 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
                        "No slot of the rule falls between the start (send_at or now) and the earlier of "
                        "recurrence.until and expires_at.")
     if cmd.override_reason is None:
-        quiet = [s for s in slots if policy.opens_at(s, campaign=True, booth_id="")]
+        quiet = [slot for slot in slots if policy.opens_at(slot, campaign=True, booth_id="")]
         if quiet:
             local = quiet[0].astimezone(policy.timezone).strftime("%H:%M:%S")
             return Refusal(422, "round-in-quiet-hours", "A round falls in quiet hours",
@@ -98,20 +98,20 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
     return None
 
 
-def rounds_per_day_refusal(cmd: IssueDirective, others: list[dict]) -> Refusal | None:
+def rounds_per_day_refusal(cmd: IssueDirective, running: Sequence[Directive]) -> Refusal | None:
     """At most six rounds a day reach any unit, counting the recurring directives already running
     whose scope overlaps this one's (as if their slots fell on the same day: the safe reading)."""
     rule = rule_of(cmd)
     if rule is None:
         return None
-    taken = [(d["_id"], recurrence.parse(d["recurrence"]["rrule"], d["recurrence"]["timezone"], None).per_day)
-             for d in others if d.get("recurrence") and overlap(cmd.scope, d["scope"])]
+    taken = [(other.directive_id, other.rule().per_day) for other in running
+             if other.recurring and overlap(cmd.scope, other.scope)]
     total = rule.per_day + sum(n for _, n in taken)
     if total <= recurrence.MAX_ROUNDS_PER_DAY:
         return None
-    running = ", ".join(f"{i} ({n} a day)" for i, n in taken)
+    named = ", ".join(f"{directive_id} ({per_day} a day)" for directive_id, per_day in taken)
     return Refusal(422, "too-many-rounds", "Too many rounds a day for this scope",
-                   f"This adds {rule.per_day} rounds a day to a scope that recurring directives {running} already "
+                   f"This adds {rule.per_day} rounds a day to a scope that recurring directives {named} already "
                    f"reach; at most {recurrence.MAX_ROUNDS_PER_DAY} a day may reach a unit. "
                    "Cancel one or use fewer slots.")
 

@@ -16,7 +16,7 @@ class Pacer:
         self.senders = tuple(senders)
         self.interval = 1.0 / rate
         self.horizon_s = horizon_s
-        self._next_free = {s: 0.0 for s in self.senders}
+        self._next_free = {sender: 0.0 for sender in self.senders}
 
     def sender_for(self, recipient_key: str, salt: int = 0) -> str:
         """The number a recipient hears from: always the same one (their chat stays in one thread

@@ -88,7 +88,7 @@ class Recurrence:
             return True
         if self.freq == "DAILY":
             return (day - first).days % self.interval == 0
-        week = lambda d: (d - timedelta(days=d.weekday())).toordinal() // 7  # noqa: E731 (Monday-based)
+        week = lambda day: (day - timedelta(days=day.weekday())).toordinal() // 7  # noqa: E731 (Monday-based)
         return (week(day) - week(first)) % self.interval == 0
 
 
@@ -107,7 +107,7 @@ def parse(rrule: str, tz_name: str, until: datetime | None) -> Recurrence:
     hours = _numbers(parts, "BYHOUR", 0, 23)
     minutes = _numbers(parts, "BYMINUTE", 0, 59) if "BYMINUTE" in parts else (0,)
     seconds = _numbers(parts, "BYSECOND", 0, 59) if "BYSECOND" in parts else (0,)
-    times = tuple(sorted(time(h, m, s) for h, m, s in product(hours, minutes, seconds)))
+    times = tuple(sorted(time(hour, minute, second) for hour, minute, second in product(hours, minutes, seconds)))
     if len(times) > MAX_ROUNDS_PER_DAY:
         raise InvalidRecurrence(f"{len(times)} rounds a day (BYHOUR x BYMINUTE x BYSECOND); "
                                 f"at most {MAX_ROUNDS_PER_DAY} are allowed")
@@ -116,10 +116,10 @@ def parse(rrule: str, tz_name: str, until: datetime | None) -> Recurrence:
     weekdays = None
     if "BYDAY" in parts:
         days = parts["BYDAY"].split(",")
-        wrong = [d for d in days if d not in WEEKDAYS]
+        wrong = [day for day in days if day not in WEEKDAYS]
         if wrong:
             raise InvalidRecurrence(f"BYDAY takes weekdays {','.join(WEEKDAYS)} without ordinals, not {','.join(wrong)}")
-        weekdays = frozenset(WEEKDAYS.index(d) for d in days)
+        weekdays = frozenset(WEEKDAYS.index(day) for day in days)
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -181,10 +181,10 @@ def _numbers(parts: dict[str, str], name: str, low: int, high: int, single: bool
     if single and len(items) != 1:
         raise InvalidRecurrence(f"{name} takes one number")
     try:
-        values = tuple(int(v) for v in items)
+        values = tuple(int(item) for item in items)
     except ValueError:
         raise InvalidRecurrence(f"{name} takes numbers from {low} to {high}") from None
-    if any(not low <= v <= high for v in values):
+    if any(not low <= value <= high for value in values):
         raise InvalidRecurrence(f"{name} takes numbers from {low} to {high}")
     if len(set(values)) != len(values):
         raise InvalidRecurrence(f"{name} repeats a value")

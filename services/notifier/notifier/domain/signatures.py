@@ -17,8 +17,9 @@ def check(key: bytes, body: bytes, header: str | None, now: float, max_age_s: in
     if not header:
         raise BadSignature("no signature header")
     try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        stamp, given = int(parts["t"]), parts["v1"]
+        # `t` and `v1` are the header's own names (the providers' wire format)
+        signed = dict(item.split("=", 1) for item in header.split(","))
+        stamp, given = int(signed["t"]), signed["v1"]
     except (ValueError, KeyError):
         raise BadSignature("malformed signature header") from None
     if abs(now - stamp) > max_age_s:

@@ -87,7 +87,7 @@ class Task:
         return cls(**data)
 
 
-_FIELDS = tuple(f.name for f in fields(Task))
+_FIELDS = tuple(field.name for field in fields(Task))
 
 
 def backoff_s(attempt: int, *, base_s: float, cap_s: float, rand: float) -> float:

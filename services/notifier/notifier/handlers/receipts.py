@@ -134,7 +134,7 @@ def acknowledge(cmd: Acknowledge, ports: Ports) -> bool:
 
 def _code(status: dict) -> str:
     code = str((status.get("error") or {}).get("code") or "FAILED")
-    return "".join(c for c in code if c.isalnum() or c in "_.:-")[:64] or "FAILED"
+    return "".join(char for char in code if char.isalnum() or char in "_.:-")[:64] or "FAILED"
 
 
 def _time(text) -> datetime:
