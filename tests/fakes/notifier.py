@@ -20,14 +20,26 @@ from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
 from notifier.adapters.recipients import Recipient
 from notifier.adapters.tally import COUNTED
-from notifier.domain.directives import (AWAIT_ROUND, CANCELLABLE, CLAIM_ROUND, ROUND_DONE,
-                                        ROUND_MISSED, ROUND_SENDING, SCHEDULED, SENDING, SENT,
-                                        Directive, DuplicateDirective, Move, Round)
+from notifier.domain.directives import (
+    AWAIT_ROUND,
+    CANCELLABLE,
+    CLAIM_ROUND,
+    ROUND_DONE,
+    ROUND_MISSED,
+    ROUND_SENDING,
+    SCHEDULED,
+    SENDING,
+    SENT,
+    Directive,
+    DuplicateDirective,
+    Move,
+    Round,
+)
 from notifier.domain.receipts import NONE, RANK, count_changes, reached
 from notifier.domain.tasks import Task
 from shared.crypto.fields import VersionedIndex
-from shared.orgtree.levels import ancestor_ids, is_within
 from shared.events import types
+from shared.orgtree.levels import ancestor_ids, is_within
 
 _DIRECTIVE_FIELDS = {field.name for field in fields(Directive)}
 
@@ -76,14 +88,23 @@ class InMemoryDirectives:
         with self._lock:
             directive = self.stored.get(directive_id)
             if directive is not None and directive.state in AWAIT_ROUND.before:
-                self._change(directive_id, state=AWAIT_ROUND.after, next_round_at=next_slot,
-                             due_at=next_slot)
+                self._change(
+                    directive_id, state=AWAIT_ROUND.after, next_round_at=next_slot, due_at=next_slot
+                )
 
     # --- rounds: a claim is taken by one owner, may be resumed by it or taken over once its
     # lease ran out; a done or missed round is never claimed again
 
-    def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str,
-                    now: float, lease_s: float) -> Directive | None:
+    def claim_round(
+        self,
+        directive_id: str,
+        round_id: str,
+        slot: datetime,
+        *,
+        owner: str,
+        now: float,
+        lease_s: float,
+    ) -> Directive | None:
         with self._lock:
             directive = self.stored.get(directive_id)
             if directive is None or directive.state not in CLAIM_ROUND.before:
@@ -95,11 +116,21 @@ class InMemoryDirectives:
                 return None
             self.leases[(directive_id, round_id)] = (owner, now + lease_s)
             claimed = Round(round_id, ROUND_SENDING, slot=slot, started_at=_now())
-            return self._change(directive_id, state=CLAIM_ROUND.after,
-                                rounds={**directive.rounds, round_id: claimed})
+            return self._change(
+                directive_id,
+                state=CLAIM_ROUND.after,
+                rounds={**directive.rounds, round_id: claimed},
+            )
 
-    def finish_round(self, directive_id: str, round_id: str, *, owner: str, targeted: int,
-                     next_slot: datetime | None) -> Directive | None:
+    def finish_round(
+        self,
+        directive_id: str,
+        round_id: str,
+        *,
+        owner: str,
+        targeted: int,
+        next_slot: datetime | None,
+    ) -> Directive | None:
         with self._lock:
             directive = self.stored.get(directive_id)
             if directive is None or directive.state != SENDING:
@@ -107,10 +138,14 @@ class InMemoryDirectives:
             if not self._holds(directive, round_id, owner):
                 return None
             self.leases[(directive_id, round_id)] = (owner, None)
-            done = replace(directive.rounds[round_id], state=ROUND_DONE, finished_at=_now(),
-                           targeted=targeted)
-            after = (dict(state=SCHEDULED, due_at=next_slot, next_round_at=next_slot) if next_slot
-                     else dict(state=SENT, fanned_out_at=_now(), next_round_at=None))
+            done = replace(
+                directive.rounds[round_id], state=ROUND_DONE, finished_at=_now(), targeted=targeted
+            )
+            after = (
+                dict(state=SCHEDULED, due_at=next_slot, next_round_at=next_slot)
+                if next_slot
+                else dict(state=SENT, fanned_out_at=_now(), next_round_at=None)
+            )
             return self._change(directive_id, rounds={**directive.rounds, round_id: done}, **after)
 
     def renew_round(self, directive_id: str, round_id: str, *, owner: str, until: float) -> None:
@@ -140,18 +175,22 @@ class InMemoryDirectives:
     def record_reminders(self, directive_id: str, reminders: int) -> None:
         with self._lock:
             done = self.stored[directive_id].follow_ups
-            self._change(directive_id, follow_ups=replace(done, reminded_at=_now(),
-                                                          reminders=reminders))
+            self._change(
+                directive_id, follow_ups=replace(done, reminded_at=_now(), reminders=reminders)
+            )
 
     def record_escalations(self, directive_id: str, escalations: dict[str, int]) -> None:
         with self._lock:
             done = self.stored[directive_id].follow_ups
-            self._change(directive_id, follow_ups=replace(done, escalated_at=_now(),
-                                                          escalations=dict(escalations)))
+            self._change(
+                directive_id,
+                follow_ups=replace(done, escalated_at=_now(), escalations=dict(escalations)),
+            )
 
     def audit(self, action: str, *, actor: str, subject: str, **details: Any) -> None:
-        self.audit_log.append({"action": action, "actor": actor, "subject": subject, "at": _now(),
-                               **details})
+        self.audit_log.append(
+            {"action": action, "actor": actor, "subject": subject, "at": _now(), **details}
+        )
 
     def audit_entries(self, subject: str) -> list[dict[str, Any]]:
         return [dict(entry) for entry in self.audit_log if entry["subject"] == subject]
@@ -207,8 +246,13 @@ class InMemoryLedger:
         self.leases[delivery_id] = owner
         return 1
 
-    def settle(self, *, sent: Iterable[tuple[Task, str]] = (),
-               failed: Iterable[tuple[Task, str]] = (), released: Iterable[Task] = ()) -> None:
+    def settle(
+        self,
+        *,
+        sent: Iterable[tuple[Task, str]] = (),
+        failed: Iterable[tuple[Task, str]] = (),
+        released: Iterable[Task] = (),
+    ) -> None:
         with self._lock:
             for task, provider_id in sent:
                 self.done[task.delivery_id] = f"sent:{provider_id}"
@@ -232,12 +276,18 @@ class InMemoryLedger:
 
     def take_early(self, provider_ids: Sequence[str]) -> list[dict]:
         with self._lock:
-            return [receipt for provider_id in provider_ids
-                    for receipt in self.early.pop(provider_id, [])]
+            return [
+                receipt
+                for provider_id in provider_ids
+                for receipt in self.early.pop(provider_id, [])
+            ]
 
     def fallbacks(self, provider_ids: Sequence[str]) -> list[tuple[str, bytes]]:
-        return [(provider_id, self.fallback_tasks[provider_id]) for provider_id in provider_ids
-                if provider_id in self.fallback_tasks]
+        return [
+            (provider_id, self.fallback_tasks[provider_id])
+            for provider_id in provider_ids
+            if provider_id in self.fallback_tasks
+        ]
 
     def forget_fallbacks(self, provider_ids: Sequence[str]) -> None:
         for provider_id in provider_ids:
@@ -324,8 +374,9 @@ class InMemoryLedger:
     def chunks_done(self, job: str) -> set[str]:
         return set(self.chunks.get(job, {}))
 
-    def chunk_done(self, job: str, chunk: str, targeted: int, *,
-                   counted: Callable[[Any], None]) -> None:
+    def chunk_done(
+        self, job: str, chunk: str, targeted: int, *, counted: Callable[[Any], None]
+    ) -> None:
         with self._lock:  # the counts and the resume point together, as one transaction
             counted(None)
             self.chunks.setdefault(job, {})[chunk] = targeted
@@ -380,12 +431,14 @@ class InMemoryTally:
             if scope:
                 self.counts[directive_id][f"{scope}|{status}"] += change
 
-    def targeted(self, directive_id: str, counts: Counter,
-                 booths: set[str]) -> Callable[[Any], None]:
+    def targeted(
+        self, directive_id: str, counts: Counter, booths: set[str]
+    ) -> Callable[[Any], None]:
         def write(_transaction: Any) -> None:
             for scope, n in counts.items():
                 self.counts[directive_id][f"{scope}|targeted"] += n
             self.booths[directive_id]["booths"] |= booths
+
         return write
 
     def acked_booths(self, directive_id: str, booth_ids: list[str]) -> list[bool]:
@@ -404,14 +457,18 @@ class InMemoryTally:
         total = scopes.pop("all", dict.fromkeys(COUNTED, 0))
         booths = self.booths[directive_id]
         targeted, reached_, acked = (len(booths[name]) for name in ("booths", "reached", "acked"))
-        return {"total": total,
-                "states": {unit: n for unit, n in sorted(scopes.items())
-                           if unit.count("-") == 1},
-                "districts": {unit: n for unit, n in sorted(scopes.items())
-                              if unit.count("-") == 2},
-                "booths": {"targeted": targeted, "reached": reached_, "acknowledged": acked,
-                           "not_reached": targeted - reached_,
-                           "not_acknowledged": targeted - acked}}
+        return {
+            "total": total,
+            "states": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 1},
+            "districts": {unit: n for unit, n in sorted(scopes.items()) if unit.count("-") == 2},
+            "booths": {
+                "targeted": targeted,
+                "reached": reached_,
+                "acknowledged": acked,
+                "not_reached": targeted - reached_,
+                "not_acknowledged": targeted - acked,
+            },
+        }
 
 
 class KnownUnits:
@@ -419,8 +476,10 @@ class KnownUnits:
     however well formed, is unknown."""
 
     def __init__(self, unit_ids: Iterable[str]):
-        self.units = {unit_id: {"id": unit_id, "parent": (ancestor_ids(unit_id) or [None])[-1]}
-                      for unit_id in unit_ids}
+        self.units = {
+            unit_id: {"id": unit_id, "parent": (ancestor_ids(unit_id) or [None])[-1]}
+            for unit_id in unit_ids
+        }
 
     def get(self, unit_id: str) -> dict[str, Any] | None:
         return self.units.get(unit_id)
@@ -436,8 +495,11 @@ class ListedRecipients:
         self.recipients = list(recipients)
 
     def stream(self, unit_id: str, roles: Sequence[str]) -> Iterator[Recipient]:
-        return (recipient for recipient in self.recipients
-                if is_within(recipient.booth_id, unit_id) and recipient.role in roles)
+        return (
+            recipient
+            for recipient in self.recipients
+            if is_within(recipient.booth_id, unit_id) and recipient.role in roles
+        )
 
 
 class RecordingEvents:

@@ -34,9 +34,9 @@ from shared.auth.issuer import organiser_token, service_token
 from shared.kafka.deadletters import dead_letter_seal
 from shared.orgtree.levels import booth_path
 from shared.settings import PlatformSettings
-from tests.conftest import random_suffix
 from testkit.processes import Process, free_port, wait_until
 from testkit.topic_tail import TopicTail
+from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
 
@@ -59,16 +59,31 @@ class Stack:
     tmp: Path
     logs: dict[str, Path] = field(default_factory=dict)
 
-    def organiser(self, unit: str = "IN-HP", sub: str = "user-hp", scopes: list[str] | None = None) -> dict[str, str]:
+    def organiser(
+        self, unit: str = "IN-HP", sub: str = "user-hp", scopes: list[str] | None = None
+    ) -> dict[str, str]:
         return {"Authorization": f"Bearer {organiser_token(sub=sub, unit=unit, scopes=scopes)}"}
 
-    def issue(self, unit: str = "IN-HP", sub: str = "user-hp", scopes: list[str] | None = None,
-              **overrides) -> httpx.Response:
-        return httpx.post(f"{self.notifier}/v1/directives", json=directive(**overrides),
-                          headers=self.organiser(unit, sub, scopes), timeout=30)
+    def issue(
+        self,
+        unit: str = "IN-HP",
+        sub: str = "user-hp",
+        scopes: list[str] | None = None,
+        **overrides,
+    ) -> httpx.Response:
+        return httpx.post(
+            f"{self.notifier}/v1/directives",
+            json=directive(**overrides),
+            headers=self.organiser(unit, sub, scopes),
+            timeout=30,
+        )
 
     def status(self, directive_id: str) -> dict:
-        response = httpx.get(f"{self.notifier}/v1/directives/{directive_id}/status", headers=self.organiser(), timeout=10)
+        response = httpx.get(
+            f"{self.notifier}/v1/directives/{directive_id}/status",
+            headers=self.organiser(),
+            timeout=10,
+        )
         response.raise_for_status()
         return response.json()
 
@@ -82,11 +97,15 @@ class Stack:
         try:
             wait_until(met, timeout_s)
         except AssertionError:
-            raise AssertionError(f"status never met the condition; last: {seen.get('state')} {seen.get('total')}") from None
+            raise AssertionError(
+                f"status never met the condition; last: {seen.get('state')} {seen.get('total')}"
+            ) from None
         return seen
 
     def messages(self, **params) -> list[dict]:
-        response = httpx.get(f"{self.simulator}/v1/messages", params={"limit": 10_000, **params}, timeout=10)
+        response = httpx.get(
+            f"{self.simulator}/v1/messages", params={"limit": 10_000, **params}, timeout=10
+        )
         return response.json()["messages"]
 
     def accepted_for(self, directive_id: str) -> list[dict]:
@@ -100,41 +119,107 @@ class Stack:
 def directive(**overrides) -> dict:
     body = {
         "title": {"en": "Booth meeting on Sunday", "hi": "रविवार को बूथ बैठक"},
-        "body": {"en": "Hold the booth meeting at 11 am and send a photo.", "hi": "सुबह 11 बजे बूथ बैठक करें और फोटो भेजें।"},
-        "scope": [DISTRICT], "audience": ["booth_president"], "channels": ["whatsapp", "sms"], "priority": "normal",
+        "body": {
+            "en": "Hold the booth meeting at 11 am and send a photo.",
+            "hi": "सुबह 11 बजे बूथ बैठक करें और फोटो भेजें।",
+        },
+        "scope": [DISTRICT],
+        "audience": ["booth_president"],
+        "channels": ["whatsapp", "sms"],
+        "priority": "normal",
         "expires_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
     }
     return {**body, **overrides}
 
 
-def start_stack(tmp: Path, *, simulator_env: dict | None = None, notifier_env: dict | None = None) -> Stack:
+def start_stack(
+    tmp: Path, *, simulator_env: dict | None = None, notifier_env: dict | None = None
+) -> Stack:
     settings = PlatformSettings()
     ns = f"test-{random_suffix()}"
     notifier_port, simulator_port, recipients_port = free_port(), free_port(), free_port()
     secret_env = {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32)}
     simulator = Process(
-        [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1", "--port", str(simulator_port), "--no-access-log"],
-        {**secret_env, "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{notifier_port}/v1/webhooks/provider",
-         "SIMULATOR_DELIVERED_DELAY_MS": "100,600", "SIMULATOR_READ_DELAY_MS": "100,800", **(simulator_env or {})},
-        tmp / "simulator.log")
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "simulator.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(simulator_port),
+            "--no-access-log",
+        ],
+        {
+            **secret_env,
+            "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{notifier_port}/v1/webhooks/provider",
+            "SIMULATOR_DELIVERED_DELAY_MS": "100,600",
+            "SIMULATOR_READ_DELAY_MS": "100,800",
+            **(simulator_env or {}),
+        },
+        tmp / "simulator.log",
+    )
     recipients = Process(
-        [PYTHON, "-m", "uvicorn", "testkit.recipients:app", "--host", "127.0.0.1", "--port", str(recipients_port),
-         "--no-access-log"], {"SANGATHAN_ENV": "test"}, tmp / "recipients.log")
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "testkit.recipients:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(recipients_port),
+            "--no-access-log",
+        ],
+        {"SANGATHAN_ENV": "test"},
+        tmp / "recipients.log",
+    )
     env = {
-        **secret_env, "NOTIFIER_ACK_SECRET": secrets.token_hex(32), "NOTIFIER_TOPIC_NAMESPACE": f"{ns}.",
-        "NOTIFIER_REDIS_PREFIX": f"{ns}:", "NOTIFIER_COLLECTION_PREFIX": f"{ns}_",
-        "NOTIFIER_RECIPIENTS_URL": f"http://127.0.0.1:{recipients_port}", "PROVIDER_URL": f"http://127.0.0.1:{simulator_port}",
-        "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{notifier_port}", "NOTIFIER_QUIET_HOURS": "off",
-        "NOTIFIER_BACKOFF_BASE_S": "0.2", "NOTIFIER_BACKOFF_CAP_S": "2", **(notifier_env or {}),
+        **secret_env,
+        "NOTIFIER_ACK_SECRET": secrets.token_hex(32),
+        "NOTIFIER_TOPIC_NAMESPACE": f"{ns}.",
+        "NOTIFIER_REDIS_PREFIX": f"{ns}:",
+        "NOTIFIER_COLLECTION_PREFIX": f"{ns}_",
+        "NOTIFIER_RECIPIENTS_URL": f"http://127.0.0.1:{recipients_port}",
+        "PROVIDER_URL": f"http://127.0.0.1:{simulator_port}",
+        "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{notifier_port}",
+        "NOTIFIER_QUIET_HOURS": "off",
+        "NOTIFIER_BACKOFF_BASE_S": "0.2",
+        "NOTIFIER_BACKOFF_CAP_S": "2",
+        **(notifier_env or {}),
     }
     notifier = Process(
-        [PYTHON, "-m", "uvicorn", "notifier.api:app", "--host", "127.0.0.1", "--port", str(notifier_port), "--no-access-log"],
-        env, tmp / "notifier.log")
-    stack = Stack(ns, f"http://127.0.0.1:{notifier_port}", f"http://127.0.0.1:{simulator_port}",
-                  [simulator, recipients, notifier], settings, env, tmp,
-                  {"notifier": tmp / "notifier.log", "simulator": tmp / "simulator.log"})
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "notifier.api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(notifier_port),
+            "--no-access-log",
+        ],
+        env,
+        tmp / "notifier.log",
+    )
+    stack = Stack(
+        ns,
+        f"http://127.0.0.1:{notifier_port}",
+        f"http://127.0.0.1:{simulator_port}",
+        [simulator, recipients, notifier],
+        settings,
+        env,
+        tmp,
+        {"notifier": tmp / "notifier.log", "simulator": tmp / "simulator.log"},
+    )
     try:
-        for process, port in ((simulator, simulator_port), (recipients, recipients_port), (notifier, notifier_port)):
+        for process, port in (
+            (simulator, simulator_port),
+            (recipients, recipients_port),
+            (notifier, notifier_port),
+        ):
             wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 60, process)
     except AssertionError:
         stop_stack(stack)
@@ -172,16 +257,26 @@ def stack(tmp_path_factory):
     # messages a second together, so a district's send lasts long enough to overtake.
     running = start_stack(
         tmp_path_factory.mktemp("notifier"),
-        simulator_env={"SIMULATOR_TRANSIENT_FAILURE_SHARE": "0.08", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0.03",
-                       "SIMULATOR_RATE_PER_SENDER": "50"},
-        notifier_env={"NOTIFIER_WHATSAPP_NUMBERS": "+911140000101,+911140000102", "NOTIFIER_WHATSAPP_RATE": "50"},
+        simulator_env={
+            "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0.08",
+            "SIMULATOR_PERMANENT_FAILURE_SHARE": "0.03",
+            "SIMULATOR_RATE_PER_SENDER": "50",
+        },
+        notifier_env={
+            "NOTIFIER_WHATSAPP_NUMBERS": "+911140000101,+911140000102",
+            "NOTIFIER_WHATSAPP_RATE": "50",
+        },
     )
     yield running
     stop_stack(running)
 
 
 def ack_link(message: dict) -> str | None:
-    text = message["template"]["parameters"][-1] if message.get("template") else message.get("text") or ""
+    text = (
+        message["template"]["parameters"][-1]
+        if message.get("template")
+        else message.get("text") or ""
+    )
     found = re.search(r"https?://\S+/a/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", text)
     return found.group(0) if found else None
 
@@ -199,26 +294,42 @@ def directive_of(stack: Stack, message: dict) -> str | None:
 # --- the whole flow ------------------------------------------------------------------------------
 
 
-def test_a_district_directive_reaches_every_president_and_counts_climb_to_delivered_and_acknowledged(stack):
+def test_a_district_directive_reaches_every_president_and_counts_climb_to_delivered_and_acknowledged(
+    stack,
+):
     response = stack.issue()
     assert response.status_code == 201, response.text
     directive_id = response.json()["directive_id"]
     assert response.headers["location"] == f"/v1/directives/{directive_id}"
 
-    done = stack.wait_for(directive_id, lambda s: s["total"]["targeted"] == 325
-                          and s["total"]["delivered"] + s["total"]["failed"] == 325, timeout_s=90)
+    done = stack.wait_for(
+        directive_id,
+        lambda s: (
+            s["total"]["targeted"] == 325 and s["total"]["delivered"] + s["total"]["failed"] == 325
+        ),
+        timeout_s=90,
+    )
     total = done["total"]
     assert done["state"] == "sent"
     assert total["sent"] + total["failed"] == 325 and total["read"] <= total["delivered"]
-    assert done["districts"][DISTRICT]["targeted"] == 325 and done["states"]["IN-HP"]["delivered"] == total["delivered"]
+    assert (
+        done["districts"][DISTRICT]["targeted"] == 325
+        and done["states"]["IN-HP"]["delivered"] == total["delivered"]
+    )
     assert done["booths"]["targeted"] == 325 and done["booths"]["reached"] == total["delivered"]
 
     sent = [m for m in stack.messages() if directive_of(stack, m) == directive_id]
-    assert len({m["to"] for m in sent}) == total["sent"], "one accepted message per reached president"
+    assert len({m["to"] for m in sent}) == total["sent"], (
+        "one accepted message per reached president"
+    )
     # The simulator refused some sends for a moment (retried) and some numbers on WhatsApp for
     # good (sent by SMS instead).
     stats = stack.stats()
-    assert stats.get("refused:131000", 0) > 0 and stats.get("refused:131026", 0) > 0 and stats.get("accepted:sms", 0) > 0
+    assert (
+        stats.get("refused:131000", 0) > 0
+        and stats.get("refused:131026", 0) > 0
+        and stats.get("accepted:sms", 0) > 0
+    )
 
     acknowledged = [m for m in sent if m["channel"] == "whatsapp"][:20]
     for message in acknowledged:
@@ -227,30 +338,51 @@ def test_a_district_directive_reaches_every_president_and_counts_climb_to_delive
     again = httpx.post(ack_link(acknowledged[0]), timeout=10)
     assert again.status_code == 200 and again.json()["already"] is True
     final = stack.wait_for(directive_id, lambda s: s["total"]["acknowledged"] == 20)
-    assert final["booths"]["acknowledged"] == 20 and final["districts"][DISTRICT]["acknowledged"] == 20
-    missing = httpx.get(f"{stack.notifier}/v1/directives/{directive_id}/booths", params={"missing": "acknowledged"},
-                        headers=stack.organiser(), timeout=10).json()["booths"]
+    assert (
+        final["booths"]["acknowledged"] == 20 and final["districts"][DISTRICT]["acknowledged"] == 20
+    )
+    missing = httpx.get(
+        f"{stack.notifier}/v1/directives/{directive_id}/booths",
+        params={"missing": "acknowledged"},
+        headers=stack.organiser(),
+        timeout=10,
+    ).json()["booths"]
     assert len(missing) == 305 and all(b.startswith(DISTRICT + "-") for b in missing)
 
 
 def test_permanent_failures_on_the_only_channel_are_listed_with_the_providers_code(stack):
     directive_id = stack.issue(scope=[OTHER_DISTRICT], channels=["whatsapp"]).json()["directive_id"]
-    done = stack.wait_for(directive_id, lambda s: s["total"]["targeted"] == 317
-                          and s["total"]["sent"] + s["total"]["failed"] == 317, timeout_s=90)
-    failures = httpx.get(f"{stack.notifier}/v1/directives/{directive_id}/failures", headers=stack.organiser(),
-                         timeout=10).json()["failures"]
+    done = stack.wait_for(
+        directive_id,
+        lambda s: (
+            s["total"]["targeted"] == 317 and s["total"]["sent"] + s["total"]["failed"] == 317
+        ),
+        timeout_s=90,
+    )
+    failures = httpx.get(
+        f"{stack.notifier}/v1/directives/{directive_id}/failures",
+        headers=stack.organiser(),
+        timeout=10,
+    ).json()["failures"]
     assert len(failures) == done["total"]["failed"] > 0
-    assert {f["code"] for f in failures} == {"131026"} and {f["channel"] for f in failures} == {"whatsapp"}
+    assert {f["code"] for f in failures} == {"131026"} and {f["channel"] for f in failures} == {
+        "whatsapp"
+    }
     assert all(f["booth_id"].startswith(OTHER_DISTRICT + "-") for f in failures)
     assert all("phone" not in f and "+91" not in str(f) for f in failures)
 
     # Each refused task is dead-lettered with why, its recipient's phone sealed (still replayable).
-    tail = TopicTail(stack.settings.kafka_bootstrap, f"{stack.ns}.{topics.DEAD_LETTER.name}", from_start=True)
+    tail = TopicTail(
+        stack.settings.kafka_bootstrap, f"{stack.ns}.{topics.DEAD_LETTER.name}", from_start=True
+    )
     try:
         letters, deadline = [], time.monotonic() + 30
         while len(letters) < len(failures) and time.monotonic() < deadline:
-            letters += [m for m in tail.consumer.consume(100, 1) if not m.error()
-                        and json.loads(m.value()).get("directive_id") == directive_id]
+            letters += [
+                m
+                for m in tail.consumer.consume(100, 1)
+                if not m.error() and json.loads(m.value()).get("directive_id") == directive_id
+            ]
     finally:
         tail.close()
     assert len(letters) == len(failures)
@@ -266,9 +398,21 @@ def test_a_task_delivered_twice_sends_once(stack):
     phone = f"+9170{secrets.randbelow(10**8):08d}"
     request_id, appointment = str(uuid.uuid4()), str(uuid.uuid4())
     booth = "IN-HP-D02-A01-M01-S01-B001"
-    task = Task(delivery_id=delivery_id(request_id, appointment, "sms", OTP), send=OTP, lane="urgent", booth_id=booth,
-                booth_path=booth_path(booth), recipient_id=appointment, phone=phone, locale="en", channels=("sms",),
-                otp_request_id=request_id, text="123456 is your code", expires_at=time.time() + 600, campaign=False)
+    task = Task(
+        delivery_id=delivery_id(request_id, appointment, "sms", OTP),
+        send=OTP,
+        lane="urgent",
+        booth_id=booth,
+        booth_path=booth_path(booth),
+        recipient_id=appointment,
+        phone=phone,
+        locale="en",
+        channels=("sms",),
+        otp_request_id=request_id,
+        text="123456 is your code",
+        expires_at=time.time() + 600,
+        campaign=False,
+    )
     producer = TaskProducer(stack.settings.kafka_bootstrap, lambda name: f"{stack.ns}.{name}")
     for _ in range(3):
         producer.produce(task)
@@ -282,32 +426,54 @@ def test_a_task_delivered_twice_sends_once(stack):
     [message] = stack.messages(to=phone)
     assert message["idempotency_key"] == task.delivery_id
     metrics = httpx.get(f"{stack.notifier}/metrics", timeout=10).text
-    assert re.search(r'sangathan_notifier_tasks_skipped_total\{lane="urgent",reason="duplicate"\} [3-9]', metrics)
+    assert re.search(
+        r'sangathan_notifier_tasks_skipped_total\{lane="urgent",reason="duplicate"\} [3-9]', metrics
+    )
 
 
 def test_an_otp_sent_during_a_bulk_send_on_the_same_numbers_arrives_first(stack):
-    bulk_id = stack.issue(scope=["IN-HP-D11"], priority="bulk", channels=["whatsapp"]).json()["directive_id"]
+    bulk_id = stack.issue(scope=["IN-HP-D11"], priority="bulk", channels=["whatsapp"]).json()[
+        "directive_id"
+    ]
     wait_until(lambda: len(stack.accepted_for(bulk_id)) >= 30, 60)  # the bulk send is under way
     phone = f"+9170{secrets.randbelow(10**8):08d}"
     booth = "IN-HP-D11-A01-M01-S01-B001"
     asked = time.time()
-    response = httpx.post(f"{stack.notifier}/v1/otp-deliveries", headers={"Authorization": f"Bearer {service_token('otp')}"},
-                          json={"request_id": str(uuid.uuid4()), "appointment_id": str(uuid.uuid4()), "booth_id": booth,
-                                "phone": phone, "channel": "whatsapp", "locale": "en", "text": "424242 is your code"},
-                          timeout=10)
+    response = httpx.post(
+        f"{stack.notifier}/v1/otp-deliveries",
+        headers={"Authorization": f"Bearer {service_token('otp')}"},
+        json={
+            "request_id": str(uuid.uuid4()),
+            "appointment_id": str(uuid.uuid4()),
+            "booth_id": booth,
+            "phone": phone,
+            "channel": "whatsapp",
+            "locale": "en",
+            "text": "424242 is your code",
+        },
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     wait_until(lambda: stack.messages(to=phone), 10)
     [otp] = stack.messages(to=phone)
     # Every bulk message sent or failed: a message the simulator refuses a few times in a row
     # waits out its backoff (1, 2, 4, 8, 16 s with jitter), so allow well beyond a minute.
-    stack.wait_for(bulk_id, lambda s: s["total"]["sent"] + s["total"]["failed"] == 339, timeout_s=180)
-    after = [m for m in stack.messages(channel="whatsapp")
-             if m["template"]["name"] == "directive_v1" and directive_of(stack, m) == bulk_id
-             and m["accepted_at"] > otp["accepted_at"]]
+    stack.wait_for(
+        bulk_id, lambda s: s["total"]["sent"] + s["total"]["failed"] == 339, timeout_s=180
+    )
+    after = [
+        m
+        for m in stack.messages(channel="whatsapp")
+        if m["template"]["name"] == "directive_v1"
+        and directive_of(stack, m) == bulk_id
+        and m["accepted_at"] > otp["accepted_at"]
+    ]
     waited = otp["accepted_at"] - asked
     assert waited < 1.5, f"the OTP waited {waited:.2f}s"
     assert len(after) > 100, "most of the bulk send was still to come when the OTP went out"
-    assert otp["sender"] in ("+911140000101", "+911140000102") and otp["template"]["name"] == "otp_v1"
+    assert (
+        otp["sender"] in ("+911140000101", "+911140000102") and otp["template"]["name"] == "otp_v1"
+    )
 
 
 # --- who may do what, and bad input --------------------------------------------------------------
@@ -321,25 +487,47 @@ def test_a_state_organiser_is_refused_another_state_and_a_district_organiser_the
     assert stack.issue(unit="IN-HP-D02", scope=["IN-HP-D02", "IN-HP-D03"]).status_code == 403
     unauthenticated = httpx.post(f"{stack.notifier}/v1/directives", json=directive(), timeout=10)
     assert unauthenticated.status_code == 401
-    service = httpx.post(f"{stack.notifier}/v1/directives", json=directive(), timeout=10,
-                         headers={"Authorization": f"Bearer {service_token('otp')}"})
+    service = httpx.post(
+        f"{stack.notifier}/v1/directives",
+        json=directive(),
+        timeout=10,
+        headers={"Authorization": f"Bearer {service_token('otp')}"},
+    )
     assert service.status_code == 403
 
 
-@pytest.mark.parametrize(("change", "kind"), [
-    ({"title": {"en": "", "hi": "x"}}, "validation-error"),
-    ({"body": {"en": "only English"}}, "validation-error"),
-    ({"scope": []}, "validation-error"),
-    ({"scope": ["IN-HP-D99"]}, "unknown-unit"),
-    ({"channels": ["pigeon"]}, "validation-error"),
-    ({"audience": ["chief_guest"]}, "unknown-role"),
-    ({"expires_at": "2020-01-01T00:00:00+05:30"}, "expiry-in-past"),
-    ({"quiet_hours_override": {"reason": "it cannot wait for the morning"}}, "override-not-allowed"),
-    ({"recurrence": {"rrule": "FREQ=HOURLY;BYHOUR=8", "timezone": "Asia/Kolkata", "until": None}}, "invalid-recurrence"),
-    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=6,8,10,12,14,16,18"}}, "invalid-recurrence"),
-    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "count": 3}}, "validation-error"),
-    ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "until": "2020-01-01T00:00:00+05:30"}}, "no-rounds"),
-])
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        ({"title": {"en": "", "hi": "x"}}, "validation-error"),
+        ({"body": {"en": "only English"}}, "validation-error"),
+        ({"scope": []}, "validation-error"),
+        ({"scope": ["IN-HP-D99"]}, "unknown-unit"),
+        ({"channels": ["pigeon"]}, "validation-error"),
+        ({"audience": ["chief_guest"]}, "unknown-role"),
+        ({"expires_at": "2020-01-01T00:00:00+05:30"}, "expiry-in-past"),
+        (
+            {"quiet_hours_override": {"reason": "it cannot wait for the morning"}},
+            "override-not-allowed",
+        ),
+        (
+            {
+                "recurrence": {
+                    "rrule": "FREQ=HOURLY;BYHOUR=8",
+                    "timezone": "Asia/Kolkata",
+                    "until": None,
+                }
+            },
+            "invalid-recurrence",
+        ),
+        ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=6,8,10,12,14,16,18"}}, "invalid-recurrence"),
+        ({"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "count": 3}}, "validation-error"),
+        (
+            {"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=8", "until": "2020-01-01T00:00:00+05:30"}},
+            "no-rounds",
+        ),
+    ],
+)
 def test_bad_directives_are_refused_with_a_problem_naming_why(stack, change, kind):
     response = stack.issue(**change)
     assert response.status_code == 422, response.text
@@ -348,14 +536,26 @@ def test_bad_directives_are_refused_with_a_problem_naming_why(stack, change, kin
 
 
 def test_an_empty_body_is_a_validation_problem(stack):
-    response = httpx.post(f"{stack.notifier}/v1/directives", content=b"", headers=stack.organiser(), timeout=10)
+    response = httpx.post(
+        f"{stack.notifier}/v1/directives", content=b"", headers=stack.organiser(), timeout=10
+    )
     assert response.status_code == 422 and response.json()["type"].endswith("/validation-error")
 
 
 def test_the_same_idempotency_key_issues_one_directive(stack):
     headers = {**stack.organiser(), "Idempotency-Key": random_suffix()}
-    first = httpx.post(f"{stack.notifier}/v1/directives", json=directive(send_at=_later()), headers=headers, timeout=10)
-    second = httpx.post(f"{stack.notifier}/v1/directives", json=directive(send_at=_later()), headers=headers, timeout=10)
+    first = httpx.post(
+        f"{stack.notifier}/v1/directives",
+        json=directive(send_at=_later()),
+        headers=headers,
+        timeout=10,
+    )
+    second = httpx.post(
+        f"{stack.notifier}/v1/directives",
+        json=directive(send_at=_later()),
+        headers=headers,
+        timeout=10,
+    )
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["directive_id"] == second.json()["directive_id"]
 
@@ -368,18 +568,31 @@ def test_a_scheduled_directive_can_be_cancelled_before_it_is_sent_and_then_sends
     created = stack.issue(send_at=_later()).json()
     directive_id = created["directive_id"]
     wait_until(lambda: _read(stack, directive_id)["state"] == "scheduled", 20)
-    cancelled = httpx.post(f"{stack.notifier}/v1/directives/{directive_id}/cancel", headers=stack.organiser(), timeout=10)
+    cancelled = httpx.post(
+        f"{stack.notifier}/v1/directives/{directive_id}/cancel",
+        headers=stack.organiser(),
+        timeout=10,
+    )
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
-    again = httpx.post(f"{stack.notifier}/v1/directives/{directive_id}/cancel", headers=stack.organiser(), timeout=10)
+    again = httpx.post(
+        f"{stack.notifier}/v1/directives/{directive_id}/cancel",
+        headers=stack.organiser(),
+        timeout=10,
+    )
     assert again.status_code == 409 and again.json()["type"].endswith("/not-cancellable")
-    other_state = httpx.post(f"{stack.notifier}/v1/directives/{directive_id}/cancel",
-                             headers=stack.organiser("IN-MP", "user-mp"), timeout=10)
+    other_state = httpx.post(
+        f"{stack.notifier}/v1/directives/{directive_id}/cancel",
+        headers=stack.organiser("IN-MP", "user-mp"),
+        timeout=10,
+    )
     assert other_state.status_code == 403
     assert stack.status(directive_id)["total"]["targeted"] == 0
 
 
 def _read(stack: Stack, directive_id: str) -> dict:
-    return httpx.get(f"{stack.notifier}/v1/directives/{directive_id}", headers=stack.organiser(), timeout=10).json()
+    return httpx.get(
+        f"{stack.notifier}/v1/directives/{directive_id}", headers=stack.organiser(), timeout=10
+    ).json()
 
 
 # --- receipts, acknowledgements and consent -------------------------------------------------------
@@ -389,8 +602,13 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_logged_without_its_payloa
     phone = "+919876501234"
     body = b'{"messages": [{"from": "' + phone.encode() + b'", "text": "STOP", "channel": "sms"}]}'
     for header in (None, "t=1,v1=00", f"t={int(time.time())},v1={'0' * 64}"):
-        headers = {"Content-Type": "application/json", **({"X-Provider-Signature": header} if header else {})}
-        response = httpx.post(f"{stack.notifier}/v1/webhooks/provider", content=body, headers=headers, timeout=10)
+        headers = {
+            "Content-Type": "application/json",
+            **({"X-Provider-Signature": header} if header else {}),
+        }
+        response = httpx.post(
+            f"{stack.notifier}/v1/webhooks/provider", content=body, headers=headers, timeout=10
+        )
         assert response.status_code == 401 and response.json()["type"].endswith("/bad-signature")
     time.sleep(0.5)
     log = stack.logs["notifier"].read_text()
@@ -407,12 +625,19 @@ def test_an_ack_link_that_was_forged_or_rewritten_for_another_directive_is_refus
     genuine = acks.mint(key, acks.AckClaim(first, recipient, "IN-HP-D02-A01-M01-S01-B001"))
     other = acks.mint(key, acks.AckClaim(second, recipient, "IN-HP-D02-A01-M01-S01-B001"))
     spliced = other.split(".")[0] + "." + genuine.split(".")[1]
-    forged = acks.mint(secrets.token_bytes(32), acks.AckClaim(first, recipient, "IN-HP-D02-A01-M01-S01-B001"))
+    forged = acks.mint(
+        secrets.token_bytes(32), acks.AckClaim(first, recipient, "IN-HP-D02-A01-M01-S01-B001")
+    )
     for token in (spliced, forged, genuine[:-3] + "abc"):
         response = httpx.post(f"{stack.notifier}/a/{token}", timeout=10)
-        assert response.status_code == 403 and response.json()["type"].endswith("/invalid-ack-token")
+        assert response.status_code == 403 and response.json()["type"].endswith(
+            "/invalid-ack-token"
+        )
     assert httpx.post(f"{stack.notifier}/a/{genuine}", timeout=10).json() == {
-        "acknowledged": True, "directive_id": first, "already": False}
+        "acknowledged": True,
+        "directive_id": first,
+        "already": False,
+    }
     page = httpx.get(f"{stack.notifier}/a/{other}", timeout=10)
     assert page.status_code == 200 and "रविवार को बूथ बैठक" in page.text
 
@@ -420,33 +645,65 @@ def test_an_ack_link_that_was_forged_or_rewritten_for_another_directive_is_refus
 def test_a_stop_reply_opts_the_recipient_out_of_the_next_directive_at_once(stack):
     scope = ["IN-HP-D02-A01"]
     first = stack.issue(scope=scope, channels=["sms"]).json()["directive_id"]
-    done = stack.wait_for(first, lambda s: s["total"]["targeted"] > 0 and s["total"]["sent"] + s["total"]["failed"]
-                          == s["total"]["targeted"])
+    done = stack.wait_for(
+        first,
+        lambda s: (
+            s["total"]["targeted"] > 0
+            and s["total"]["sent"] + s["total"]["failed"] == s["total"]["targeted"]
+        ),
+    )
     targeted = done["total"]["targeted"]
     [message] = [m for m in stack.messages(channel="sms") if directive_of(stack, m) == first][:1]
-    reply = httpx.post(f"{stack.simulator}/v1/replies", json={"message_id": message["id"], "text": "STOP"}, timeout=10)
+    reply = httpx.post(
+        f"{stack.simulator}/v1/replies",
+        json={"message_id": message["id"], "text": "STOP"},
+        timeout=10,
+    )
     assert reply.status_code == 200
-    wait_until(lambda: re.search(r'sangathan_notifier_opt_outs_total\{channel="sms"\} [1-9]',
-                                 httpx.get(f"{stack.notifier}/metrics", timeout=10).text), 20)
+    wait_until(
+        lambda: re.search(
+            r'sangathan_notifier_opt_outs_total\{channel="sms"\} [1-9]',
+            httpx.get(f"{stack.notifier}/metrics", timeout=10).text,
+        ),
+        20,
+    )
     second = stack.issue(scope=scope, channels=["sms"]).json()["directive_id"]
-    again = stack.wait_for(second, lambda s: s["state"] == "sent" and s["total"]["sent"] + s["total"]["failed"]
-                           == s["total"]["targeted"] > 0)
+    again = stack.wait_for(
+        second,
+        lambda s: (
+            s["state"] == "sent"
+            and s["total"]["sent"] + s["total"]["failed"] == s["total"]["targeted"] > 0
+        ),
+    )
     assert again["total"]["targeted"] == targeted - 1
     assert not [m for m in stack.messages(to=message["to"]) if directive_of(stack, m) == second]
     db = MongoClient(stack.settings.mongo_url)[stack.settings.mongo_db]
     [record] = list(db[f"{stack.ns}_optouts"].find({}))
-    assert record["via"] == "reply" and record["channel"] == "sms" and message["to"] not in str(record)
+    assert (
+        record["via"] == "reply" and record["channel"] == "sms" and message["to"] not in str(record)
+    )
 
 
 def test_a_reply_to_a_directive_acknowledges_it(stack):
     scope = ["IN-HP-D02-A02"]
     directive_id = stack.issue(scope=scope, channels=["sms"]).json()["directive_id"]
     stack.wait_for(directive_id, lambda s: s["total"]["sent"] > 0)
-    wait_until(lambda: [m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id], 20)
+    wait_until(
+        lambda: [
+            m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id
+        ],
+        20,
+    )
     # The simulator may still report a message failed after accepting it, and a failed delivery
     # is final; so reply to up to three recipients until one reply counts.
-    for message in [m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id][:3]:
-        httpx.post(f"{stack.simulator}/v1/replies", json={"message_id": message["id"], "text": "ठीक है"}, timeout=10)
+    for message in [
+        m for m in stack.messages(channel="sms") if directive_of(stack, m) == directive_id
+    ][:3]:
+        httpx.post(
+            f"{stack.simulator}/v1/replies",
+            json={"message_id": message["id"], "text": "ठीक है"},
+            timeout=10,
+        )
         try:
             stack.wait_for(directive_id, lambda s: s["total"]["acknowledged"] >= 1, timeout_s=10)
             return
@@ -458,13 +715,21 @@ def test_a_reply_to_a_directive_acknowledges_it(stack):
 def test_the_live_stream_sends_the_counts_as_they_change(stack):
     directive_id = stack.issue(scope=["IN-HP-D02-A03"]).json()["directive_id"]
     events = []
-    with httpx.stream("GET", f"{stack.notifier}/v1/directives/{directive_id}/status/stream",
-                      params={"interval_s": 0.2, "max_s": 8}, headers=stack.organiser(), timeout=20) as response:
+    with httpx.stream(
+        "GET",
+        f"{stack.notifier}/v1/directives/{directive_id}/status/stream",
+        params={"interval_s": 0.2, "max_s": 8},
+        headers=stack.organiser(),
+        timeout=20,
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
             if line.startswith("data: "):
                 events.append(__import__("json").loads(line[6:]))
-                if events[-1]["total"]["targeted"] and events[-1]["total"]["delivered"] == events[-1]["total"]["targeted"]:
+                if (
+                    events[-1]["total"]["targeted"]
+                    and events[-1]["total"]["delivered"] == events[-1]["total"]["targeted"]
+                ):
                     break
     assert len(events) >= 2 and events[0]["total"]["delivered"] < events[-1]["total"]["delivered"]
 
@@ -474,10 +739,26 @@ def simulator(tmp_path):
     """A simulator of its own that fails nothing by chance, so every answer below is certain."""
     port = free_port()
     process = Process(
-        [PYTHON, "-m", "uvicorn", "simulator.app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        {"SANGATHAN_ENV": "test", "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32),
-         "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{free_port()}/v1/webhooks/provider",
-         "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0", "SIMULATOR_PERMANENT_FAILURE_SHARE": "0"}, tmp_path / "simulator.log")
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "simulator.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        {
+            "SANGATHAN_ENV": "test",
+            "PROVIDER_WEBHOOK_SECRET": secrets.token_hex(32),
+            "SIMULATOR_CALLBACK_URL": f"http://127.0.0.1:{free_port()}/v1/webhooks/provider",
+            "SIMULATOR_TRANSIENT_FAILURE_SHARE": "0",
+            "SIMULATOR_PERMANENT_FAILURE_SHARE": "0",
+        },
+        tmp_path / "simulator.log",
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(f"{url}/readyz"), 60, process)
@@ -486,24 +767,42 @@ def simulator(tmp_path):
         process.stop()
 
 
-def test_sends_gathered_into_one_batch_request_each_get_their_own_answer_id_and_idempotency(simulator):
+def test_sends_gathered_into_one_batch_request_each_get_their_own_answer_id_and_idempotency(
+    simulator,
+):
     phone, other = "+919811000001", "+919811000002"
     key = f"batch-{uuid.uuid4().hex}"
-    template = {"to": phone, "type": "template",
-                "template": {"name": "directive_v1", "language": "en", "parameters": ["T", "B", "L"]}}
+    template = {
+        "to": phone,
+        "type": "template",
+        "template": {"name": "directive_v1", "language": "en", "parameters": ["T", "B", "L"]},
+    }
     sends = [
         ("/whatsapp/v1/+911140000301/messages", template, key),
-        ("/whatsapp/v1/+911140000301/messages", template, key),  # the same send again: answered, not sent twice
-        ("/whatsapp/v1/+911140000301/messages", {**template, "to": other, "template": {"name": "not_approved"}},
-         f"batch-{uuid.uuid4().hex}"),
-        ("/sms/v1/messages", {"sender": "SNGTHN", "to": "not a phone"}, f"batch-{uuid.uuid4().hex}"),
+        (
+            "/whatsapp/v1/+911140000301/messages",
+            template,
+            key,
+        ),  # the same send again: answered, not sent twice
+        (
+            "/whatsapp/v1/+911140000301/messages",
+            {**template, "to": other, "template": {"name": "not_approved"}},
+            f"batch-{uuid.uuid4().hex}",
+        ),
+        (
+            "/sms/v1/messages",
+            {"sender": "SNGTHN", "to": "not a phone"},
+            f"batch-{uuid.uuid4().hex}",
+        ),
     ]
 
     async def send_all():
         http = PooledHttp(simulator, threads=2, timeout_s=10)
         batches = Batches(http, size=len(sends), linger_s=5)  # full before the linger: one request
         try:
-            return await asyncio.gather(*(batches.post(path, body, {"Idempotency-Key": k}) for path, body, k in sends))
+            return await asyncio.gather(
+                *(batches.post(path, body, {"Idempotency-Key": k}) for path, body, k in sends)
+            )
         finally:
             http.close()
 
@@ -513,5 +812,7 @@ def test_sends_gathered_into_one_batch_request_each_get_their_own_answer_id_and_
     assert (first.status, again.status, refused.status, invalid.status) == (200, 200, 400, 422)
     assert again.json() == {"id": first.json()["id"], "duplicate": True}
     assert refused.json()["error"]["code"] == "132001"
-    [sent] = httpx.get(f"{simulator}/v1/messages", params={"idempotency_key": key}, timeout=10).json()["messages"]
+    [sent] = httpx.get(
+        f"{simulator}/v1/messages", params={"idempotency_key": key}, timeout=10
+    ).json()["messages"]
     assert sent["id"] == first.json()["id"] and sent["to"] == phone

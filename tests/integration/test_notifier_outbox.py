@@ -12,20 +12,20 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from notifier.handlers import directives
-from notifier.handlers.ports import Ports, Refused
 from notifier.adapters import events as ev
 from notifier.adapters.lanes import TaskProducer
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.commands import IssueDirective
+from notifier.handlers import directives
+from notifier.handlers.ports import Ports, Refused
+from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.events.contracts import from_kafka
 from shared.orgtree.repository import OrgRegistry
-from shared.crypto.fields import VersionedIndex
-from tests.conftest import random_suffix
 from testkit.processes import closed_port
+from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
@@ -45,11 +45,17 @@ def ports(settings, mongo_db, kafka_bootstrap):
     client = redis.Redis.from_url(settings.redis_url)
     prefix = f"test-outbox-{random_suffix()}:"
     registry = OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db])  # the demo tree
-    away = ev.NotifierEvents(ev.publisher(f"127.0.0.1:{closed_port()}", lambda name: name, timeout_s=1.0), timeout_s=1.0)
-    made = Ports(store=DirectiveStore(mongo_db, "n_"),
-                 ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
-                 tally=Tally(client, prefix=prefix), events=away,
-                 producer=TaskProducer(kafka_bootstrap, lambda name: name), registry=registry)
+    away = ev.NotifierEvents(
+        ev.publisher(f"127.0.0.1:{closed_port()}", lambda name: name, timeout_s=1.0), timeout_s=1.0
+    )
+    made = Ports(
+        store=DirectiveStore(mongo_db, "n_"),
+        ledger=Ledger(client, prefix=prefix, phone_key=b"k" * 32, optouts=OPTOUTS),
+        tally=Tally(client, prefix=prefix),
+        events=away,
+        producer=TaskProducer(kafka_bootstrap, lambda name: name),
+        registry=registry,
+    )
     yield made
     for publisher in {away, made.events}:
         try:
@@ -62,10 +68,20 @@ def ports(settings, mongo_db, kafka_bootstrap):
 
 
 def command() -> IssueDirective:
-    return IssueDirective(directive_id=str(uuid.uuid4()), issued_by="user-hp", issuing_unit="IN-HP",
-                          title={"en": "T", "hi": "टी"}, body={"en": "B", "hi": "बी"}, scope=("IN-HP-D01",),
-                          audience=("booth_president",), channels=("sms",), priority="normal", send_at=None,
-                          expires_at=datetime.now(timezone.utc) + timedelta(days=1), override_reason=None)
+    return IssueDirective(
+        directive_id=str(uuid.uuid4()),
+        issued_by="user-hp",
+        issuing_unit="IN-HP",
+        title={"en": "T", "hi": "टी"},
+        body={"en": "B", "hi": "बी"},
+        scope=("IN-HP-D01",),
+        audience=("booth_president",),
+        channels=("sms",),
+        priority="normal",
+        send_at=None,
+        expires_at=datetime.now(timezone.utc) + timedelta(days=1),
+        override_reason=None,
+    )
 
 
 def read_all(bootstrap: str, topic: str) -> list:
@@ -76,7 +92,9 @@ def read_all(bootstrap: str, topic: str) -> list:
     return [from_kafka(m.headers(), m.key(), m.value()) for m in found]
 
 
-def test_a_directive_accepted_while_kafka_is_away_is_published_by_the_relay_once(ports, kafka_bootstrap, scratch):
+def test_a_directive_accepted_while_kafka_is_away_is_published_by_the_relay_once(
+    ports, kafka_bootstrap, scratch
+):
     cmd = command()
     document, created = directives.issue_directive(cmd, ports)
     assert created and ports.store.get(cmd.directive_id).published is False
@@ -90,7 +108,9 @@ def test_a_directive_accepted_while_kafka_is_away_is_published_by_the_relay_once
     assert event.data["directive_id"] == cmd.directive_id and event.key == "IN-HP"
 
 
-def test_a_directive_that_could_not_be_stored_is_never_announced(ports, kafka_bootstrap, scratch, monkeypatch):
+def test_a_directive_that_could_not_be_stored_is_never_announced(
+    ports, kafka_bootstrap, scratch, monkeypatch
+):
     ports.events = ev.NotifierEvents(ev.publisher(kafka_bootstrap, lambda name: scratch))
 
     def refuse(document):
@@ -105,5 +125,7 @@ def test_a_directive_that_could_not_be_stored_is_never_announced(ports, kafka_bo
 def test_an_unknown_unit_is_refused_before_anything_is_stored(ports):
     cmd = command()
     with pytest.raises(Refused) as refused:
-        directives.issue_directive(IssueDirective(**{**cmd.__dict__, "scope": ("IN-HP-D01", "IN-HP-D77")}), ports)
+        directives.issue_directive(
+            IssueDirective(**{**cmd.__dict__, "scope": ("IN-HP-D01", "IN-HP-D77")}), ports
+        )
     assert refused.value.kind == "unknown-unit" and ports.store.get(cmd.directive_id) is None

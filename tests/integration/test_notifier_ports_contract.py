@@ -17,9 +17,20 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.commands import IssueDirective
-from notifier.domain.directives import (ACCEPTED, AWAIT_ROUND, CANCEL, CANCELLED, FINISH, SCHEDULE,
-                                        SCHEDULED, SENDING, SENT, START, Directive,
-                                        DuplicateDirective)
+from notifier.domain.directives import (
+    ACCEPTED,
+    AWAIT_ROUND,
+    CANCEL,
+    CANCELLED,
+    FINISH,
+    SCHEDULE,
+    SCHEDULED,
+    SENDING,
+    SENT,
+    START,
+    Directive,
+    DuplicateDirective,
+)
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id
 from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
@@ -73,22 +84,39 @@ def tally(request):
 
 def directive(*, recurrence: dict | None = None, scope=("IN-HP-D01",), **changes) -> Directive:
     cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()), issued_by="user-hp", issuing_unit="IN-HP",
+        directive_id=str(uuid.uuid4()),
+        issued_by="user-hp",
+        issuing_unit="IN-HP",
         title={"en": "Flood relief", "hi": "बाढ़ राहत"},
         body={"en": "Report at 6.", "hi": "6 बजे।"},
-        scope=tuple(scope), audience=("booth_president",), channels=("whatsapp", "sms"),
-        priority="urgent", send_at=None, expires_at=NOW + timedelta(days=2), override_reason=None,
-        recurrence=recurrence)
+        scope=tuple(scope),
+        audience=("booth_president",),
+        channels=("whatsapp", "sms"),
+        priority="urgent",
+        send_at=None,
+        expires_at=NOW + timedelta(days=2),
+        override_reason=None,
+        recurrence=recurrence,
+    )
     return replace(Directive.issue(cmd, NOW, event_id=str(uuid.uuid4())), **changes)
 
 
 def task(recipient_id: str | None = None, channels=("whatsapp", "sms")) -> Task:
     recipient_id = recipient_id or str(uuid.uuid4())
     directive_id = str(uuid.uuid4())
-    return Task(delivery_id=delivery_id(directive_id, recipient_id, channels[0], DIRECTIVE),
-                send=DIRECTIVE, lane="urgent", booth_id=BOOTH, booth_path=booth_path(BOOTH),
-                recipient_id=recipient_id, phone="+919800000001", locale="hi", channels=channels,
-                directive_id=directive_id, expires_at=NOW.timestamp() + 86400)
+    return Task(
+        delivery_id=delivery_id(directive_id, recipient_id, channels[0], DIRECTIVE),
+        send=DIRECTIVE,
+        lane="urgent",
+        booth_id=BOOTH,
+        booth_path=booth_path(BOOTH),
+        recipient_id=recipient_id,
+        phone="+919800000001",
+        locale="hi",
+        channels=channels,
+        directive_id=directive_id,
+        expires_at=NOW.timestamp() + 86400,
+    )
 
 
 # --- the directive store -----------------------------------------------------------------------
@@ -166,8 +194,10 @@ def test_audit_entries_are_kept_per_subject(store):
     store.audit("cancel", actor="user-hp-d01", subject=subject)
     store.audit("cancel", actor="user-hp", subject=str(uuid.uuid4()))
     entries = store.audit_entries(subject)
-    assert [(e["action"], e["actor"]) for e in entries] == [("quiet-hours-override", "user-hp"),
-                                                          ("cancel", "user-hp-d01")]
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("quiet-hours-override", "user-hp"),
+        ("cancel", "user-hp-d01"),
+    ]
     assert entries[0]["reason"] == "flood"
 
 
@@ -262,8 +292,12 @@ def test_a_sent_message_is_known_by_its_provider_id_and_keeps_its_fallback(ledge
 
 def test_early_receipts_are_kept_until_taken_once(ledger):
     provider_id = f"pm-{uuid.uuid4()}"
-    ledger.park_early([{"message_id": provider_id, "status": "delivered"},
-                       {"message_id": provider_id, "status": "read"}])
+    ledger.park_early(
+        [
+            {"message_id": provider_id, "status": "delivered"},
+            {"message_id": provider_id, "status": "read"},
+        ]
+    )
     taken = ledger.take_early([provider_id])
     assert [receipt["status"] for receipt in taken] == ["delivered", "read"]
     assert ledger.take_early([provider_id]) == []
@@ -285,8 +319,10 @@ def test_due_tasks_are_taken_in_time_order_and_come_back_unless_forgotten(ledger
     at = NOW.timestamp()
     ledger.defer([(late, at + 20), (early, at + 10), (later, at + 500)])
     taken = ledger.take_due_tasks(at + 30, lease_s=60)
-    assert [Task.from_json(raw).delivery_id for raw in taken] == [early.delivery_id,
-                                                                  late.delivery_id]
+    assert [Task.from_json(raw).delivery_id for raw in taken] == [
+        early.delivery_id,
+        late.delivery_id,
+    ]
     assert ledger.take_due_tasks(at + 30) == [], "leased to their taker"
     ledger.forget_tasks(taken[:1])
     back = ledger.take_due_tasks(at + 95)
@@ -297,25 +333,50 @@ def test_due_tasks_are_taken_in_time_order_and_come_back_unless_forgotten(ledger
 
 
 def _status(directive_id: str, recipient: str, status: str, booth: str = BOOTH) -> tuple:
-    context = {"delivery_id": f"{recipient}-d", "directive_id": directive_id,
-               "otp_request_id": None, "booth_id": booth, "booth_path": booth_path(booth),
-               "recipient_id": recipient, "channel": "whatsapp"}
+    context = {
+        "delivery_id": f"{recipient}-d",
+        "directive_id": directive_id,
+        "otp_request_id": None,
+        "booth_id": booth,
+        "booth_path": booth_path(booth),
+        "recipient_id": recipient,
+        "channel": "whatsapp",
+    }
     error = {"code": "UNDELIVERABLE", "retryable": False} if status == "failed" else None
     return delivery_status(context, status, NOW, f"pm-{recipient}", error)
 
 
 def test_the_tally_counts_statuses_forward_only_and_acknowledgements_once(tally):
     directive_id, reader, failing = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    ack = acknowledged(directive_id=directive_id, booth_id=BOOTH, booth_path=booth_path(BOOTH),
-                       recipient_id=reader, via="link", at=NOW)
-    tally.count([_status(directive_id, reader, "read"), _status(directive_id, reader, "delivered"),
-                 _status(directive_id, failing, "failed", OTHER_BOOTH), ack])
+    ack = acknowledged(
+        directive_id=directive_id,
+        booth_id=BOOTH,
+        booth_path=booth_path(BOOTH),
+        recipient_id=reader,
+        via="link",
+        at=NOW,
+    )
+    tally.count(
+        [
+            _status(directive_id, reader, "read"),
+            _status(directive_id, reader, "delivered"),
+            _status(directive_id, failing, "failed", OTHER_BOOTH),
+            ack,
+        ]
+    )
     # repeated and late: nothing changes, and the reader stays read however late reports come
-    tally.count([ack, _status(directive_id, reader, "sent"),
-                 _status(directive_id, reader, "delivered")])
+    tally.count(
+        [ack, _status(directive_id, reader, "sent"), _status(directive_id, reader, "delivered")]
+    )
     counts = tally.snapshot(directive_id)
-    assert counts["total"] == {"targeted": 0, "sent": 1, "delivered": 1, "read": 1,
-                               "acknowledged": 1, "failed": 1}
+    assert counts["total"] == {
+        "targeted": 0,
+        "sent": 1,
+        "delivered": 1,
+        "read": 1,
+        "acknowledged": 1,
+        "failed": 1,
+    }
     assert counts["districts"]["IN-HP-D02"]["failed"] == 1
     tally.count([_status(directive_id, failing, "delivered", OTHER_BOOTH)])  # the SMS got through
     after = tally.snapshot(directive_id)
@@ -330,14 +391,17 @@ ROUND = "2030-01-01T06:30:00Z"
 
 
 def claim(store, issued: Directive, *, owner: str, now: float, lease_s: float) -> Directive | None:
-    return store.claim_round(issued.directive_id, ROUND, SLOT, owner=owner, now=now,
-                             lease_s=lease_s)
+    return store.claim_round(
+        issued.directive_id, ROUND, SLOT, owner=owner, now=now, lease_s=lease_s
+    )
 
 
-def finish(store, issued: Directive, *, owner: str, targeted: int,
-           next_slot: datetime | None) -> Directive | None:
-    return store.finish_round(issued.directive_id, ROUND, owner=owner, targeted=targeted,
-                              next_slot=next_slot)
+def finish(
+    store, issued: Directive, *, owner: str, targeted: int, next_slot: datetime | None
+) -> Directive | None:
+    return store.finish_round(
+        issued.directive_id, ROUND, owner=owner, targeted=targeted, next_slot=next_slot
+    )
 
 
 def test_a_round_is_claimed_by_one_owner_resumed_by_it_and_taken_over_once_its_lease_ran_out(store):

@@ -21,8 +21,6 @@ from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
-from notifier.handlers import directives
-from notifier.handlers.ports import Ports
 from notifier.adapters import events as ev
 from notifier.adapters.lanes import LANE_TOPICS, TaskProducer
 from notifier.adapters.ledger import Ledger
@@ -35,10 +33,12 @@ from notifier.domain.directives import CANCELLED, SCHEDULED, SENT, Directive
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import Task
 from notifier.fanout import FanOut
+from notifier.handlers import directives
+from notifier.handlers.ports import Ports
 from shared import topics
+from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
-from shared.crypto.fields import VersionedIndex
 from tests.conftest import random_suffix
 from tests.fakes.notifier import Clock
 
@@ -60,8 +60,14 @@ class SlowRecipients:
         self.streams += 1
         for booth in BOOTHS:
             time.sleep(0.1)
-            yield Recipient(booth_id=booth, booth_path=booth_path(booth), appointment_id=str(uuid.uuid5(uuid.NAMESPACE_OID, booth)),
-                            role="booth_president", phone="+9198000000" + booth[-2:], locale="hi")
+            yield Recipient(
+                booth_id=booth,
+                booth_path=booth_path(booth),
+                appointment_id=str(uuid.uuid5(uuid.NAMESPACE_OID, booth)),
+                role="booth_president",
+                phone="+9198000000" + booth[-2:],
+                locale="hi",
+            )
 
 
 @pytest.fixture
@@ -79,18 +85,35 @@ def world(settings, mongo_db, kafka_bootstrap):
         store=store,
         ledger=Ledger(client, prefix=f"{ns}:", phone_key=b"k" * 32, optouts=OPTOUTS),
         tally=Tally(client, prefix=f"{ns}:"),
-        events=ev.NotifierEvents(ev.publisher(kafka_bootstrap, name)), producer=TaskProducer(kafka_bootstrap, name),
-        registry=OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db]), clock=clock,
-        policy=SendingPolicy(quiet_start=None))
+        events=ev.NotifierEvents(ev.publisher(kafka_bootstrap, name)),
+        producer=TaskProducer(kafka_bootstrap, name),
+        registry=OrgRegistry(MongoClient(settings.mongo_url)[settings.mongo_db]),
+        clock=clock,
+        policy=SendingPolicy(quiet_start=None),
+    )
     recipients = SlowRecipients()
 
     def scheduler() -> FanOut:
-        return FanOut(store=store, ledger=ports.ledger, tally=ports.tally, recipients=recipients,
-                      registry=ports.registry, producer=TaskProducer(kafka_bootstrap, name),
-                      policy=ports.policy, batch=2, clock=clock)
+        return FanOut(
+            store=store,
+            ledger=ports.ledger,
+            tally=ports.tally,
+            recipients=recipients,
+            registry=ports.registry,
+            producer=TaskProducer(kafka_bootstrap, name),
+            policy=ports.policy,
+            batch=2,
+            clock=clock,
+        )
 
-    yield {"ports": ports, "clock": clock, "scheduler": scheduler, "recipients": recipients,
-           "bulk": name(topics.DELIVERY_TASKS_BULK.name), "bootstrap": kafka_bootstrap}
+    yield {
+        "ports": ports,
+        "clock": clock,
+        "scheduler": scheduler,
+        "recipients": recipients,
+        "bulk": name(topics.DELIVERY_TASKS_BULK.name),
+        "bootstrap": kafka_bootstrap,
+    }
     ports.events.close()
     ports.producer.close()
     for future in admin.delete_topics(made, operation_timeout=30).values():
@@ -102,11 +125,20 @@ def world(settings, mongo_db, kafka_bootstrap):
 def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> Directive:
     now = datetime.fromtimestamp(ports.clock(), timezone.utc)
     cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()), issued_by="user-hp-d02", issuing_unit="IN-HP-D02",
-        title={"en": "War room content", "hi": "वॉर रूम सामग्री"}, body={"en": "In the app.", "hi": "ऐप में है।"},
-        scope=("IN-HP-D02",), audience=("booth_president",), channels=("whatsapp", "sms"), priority="bulk",
-        send_at=None, expires_at=now + timedelta(days=2), override_reason=None,
-        recurrence={"rrule": rrule, "timezone": "Asia/Kolkata", "until": None})
+        directive_id=str(uuid.uuid4()),
+        issued_by="user-hp-d02",
+        issuing_unit="IN-HP-D02",
+        title={"en": "War room content", "hi": "वॉर रूम सामग्री"},
+        body={"en": "In the app.", "hi": "ऐप में है।"},
+        scope=("IN-HP-D02",),
+        audience=("booth_president",),
+        channels=("whatsapp", "sms"),
+        priority="bulk",
+        send_at=None,
+        expires_at=now + timedelta(days=2),
+        override_reason=None,
+        recurrence={"rrule": rrule, "timezone": "Asia/Kolkata", "until": None},
+    )
     document, created = directives.issue_directive(cmd, ports)
     assert created
     return document
@@ -114,8 +146,15 @@ def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> Directive:
 
 def tasks_on(world, topic: str) -> list[Task]:
     """Every task on the topic, read to its end (the producers confirmed before returning)."""
-    consumer = Consumer({"bootstrap.servers": world["bootstrap"], "group.id": f"test-{random_suffix()}",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True, "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": world["bootstrap"],
+            "group.id": f"test-{random_suffix()}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     found, deadline = [], time.monotonic() + 30
     try:
@@ -134,7 +173,9 @@ def tasks_on(world, topic: str) -> list[Task]:
 
 
 def job_members(ports) -> list[str]:
-    return sorted(m.decode() for m in ports.ledger.redis.zrange(f"{ports.ledger.prefix}jobs", 0, -1))
+    return sorted(
+        m.decode() for m in ports.ledger.redis.zrange(f"{ports.ledger.prefix}jobs", 0, -1)
+    )
 
 
 def test_two_schedulers_racing_for_one_slot_send_it_once(world):
@@ -152,7 +193,9 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
 
     def race(scheduler):
         start.wait()
-        scheduler.run_round(document.directive_id, nine)  # both hold the job, as after a lost Redis lease
+        scheduler.run_round(
+            document.directive_id, nine
+        )  # both hold the job, as after a lost Redis lease
 
     threads = [threading.Thread(target=race, args=(s,)) for s in (first, second)]
     for thread in threads:
@@ -171,9 +214,13 @@ def test_two_schedulers_racing_for_one_slot_send_it_once(world):
     eleven = f"{document.directive_id}@{rec.round_id(DAY.replace(hour=11))}"
     assert job_members(ports) == [eleven]
     assert ports.tally.snapshot(document.directive_id)["total"]["targeted"] == 3
-    directives.schedule_fanout(ScheduleFanOut(document.directive_id), ports)  # the event again, after a restart
+    directives.schedule_fanout(
+        ScheduleFanOut(document.directive_id), ports
+    )  # the event again, after a restart
     assert job_members(ports) == [eleven]
-    assert ports.store.get(document.directive_id).next_round_at == DAY.replace(hour=11).astimezone(timezone.utc)
+    assert ports.store.get(document.directive_id).next_round_at == DAY.replace(hour=11).astimezone(
+        timezone.utc
+    )
 
 
 def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(world):
@@ -186,11 +233,15 @@ def test_a_late_round_is_missed_the_next_goes_and_the_last_ends_the_directive(wo
         pass
     stored = ports.store.get(document.directive_id)
     states = {round_id: r.state for round_id, r in stored.rounds.items()}
-    assert states == {rec.round_id(DAY.replace(hour=9)): "missed", rec.round_id(DAY.replace(hour=13)): "done"}
+    assert states == {
+        rec.round_id(DAY.replace(hour=9)): "missed",
+        rec.round_id(DAY.replace(hour=13)): "done",
+    }
     assert {t.round for t in tasks_on(world, world["bulk"])} == {rec.round_id(DAY.replace(hour=13))}
     # 13:00 was today's last slot; tomorrow's come next, then the expiry ends the rounds.
     assert stored.state == SCHEDULED and job_members(ports) == [
-        f"{document.directive_id}@{rec.round_id(DAY.replace(hour=9) + timedelta(days=1))}"]
+        f"{document.directive_id}@{rec.round_id(DAY.replace(hour=9) + timedelta(days=1))}"
+    ]
 
 
 def test_the_last_round_sends_the_directive_and_a_cancelled_one_sends_no_further_round(world):
@@ -209,6 +260,8 @@ def test_the_last_round_sends_the_directive_and_a_cancelled_one_sends_no_further
     while scheduler.run_due():
         pass
     rounds = {(t.directive_id, t.round) for t in tasks_on(world, world["bulk"])}
-    assert rounds == {(once.directive_id, rec.round_id(DAY.replace(hour=9))),
-                      (cancelled.directive_id, rec.round_id(DAY.replace(hour=10)))}
+    assert rounds == {
+        (once.directive_id, rec.round_id(DAY.replace(hour=9))),
+        (cancelled.directive_id, rec.round_id(DAY.replace(hour=10))),
+    }
     assert ports.store.get(cancelled.directive_id).state == CANCELLED and job_members(ports) == []

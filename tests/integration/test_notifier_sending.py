@@ -65,32 +65,76 @@ def ledger(settings):
         client.delete(key)
 
 
-def make_sender(ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3, clock=time.time):
-    channels = {"whatsapp": whatsapp or ScriptedChannel("whatsapp"), "sms": sms or ScriptedChannel("sms")}
+def make_sender(
+    ledger, *, whatsapp=None, sms=None, policy=None, cap=1000, max_attempts=3, clock=time.time
+):
+    channels = {
+        "whatsapp": whatsapp or ScriptedChannel("whatsapp"),
+        "sms": sms or ScriptedChannel("sms"),
+    }
     now = datetime.now(timezone.utc)
-    directive = Directive(directive_id=DIRECTIVE_ID, issued_by="user-hp", issuing_unit="IN-HP",
-                          title={"en": "T", "hi": "टी"}, body={"en": "B", "hi": "बी"}, scope=("IN-HP",),
-                          audience=("booth_president",), channels=("whatsapp", "sms"), priority="normal",
-                          send_at=None, expires_at=now + timedelta(days=1), issued_at=now, recurrence=None)
-    policy = replace(policy or SendingPolicy(quiet_start=None), max_attempts=max_attempts, backoff_base_s=1,
-                     backoff_cap_s=8, whatsapp_daily_cap=cap)
-    ports = Ports(store=None, ledger=ledger, tally=Tally(ledger.redis, prefix=ledger.prefix), events=None,
-                  producer=None, registry=None, clock=clock, policy=policy, channels=channels,
-                  texts=DirectiveCache(lambda _: directive), links=AckLinks(b"a" * 32, "http://n"), rand=lambda: 0.5)
+    directive = Directive(
+        directive_id=DIRECTIVE_ID,
+        issued_by="user-hp",
+        issuing_unit="IN-HP",
+        title={"en": "T", "hi": "टी"},
+        body={"en": "B", "hi": "बी"},
+        scope=("IN-HP",),
+        audience=("booth_president",),
+        channels=("whatsapp", "sms"),
+        priority="normal",
+        send_at=None,
+        expires_at=now + timedelta(days=1),
+        issued_at=now,
+        recurrence=None,
+    )
+    policy = replace(
+        policy or SendingPolicy(quiet_start=None),
+        max_attempts=max_attempts,
+        backoff_base_s=1,
+        backoff_cap_s=8,
+        whatsapp_daily_cap=cap,
+    )
+    ports = Ports(
+        store=None,
+        ledger=ledger,
+        tally=Tally(ledger.redis, prefix=ledger.prefix),
+        events=None,
+        producer=None,
+        registry=None,
+        clock=clock,
+        policy=policy,
+        channels=channels,
+        texts=DirectiveCache(lambda _: directive),
+        links=AckLinks(b"a" * 32, "http://n"),
+        rand=lambda: 0.5,
+    )
     return Sender(ports, client=None), channels
 
 
 def task(phone: str, **overrides) -> Task:
     recipient = overrides.pop("recipient_id", str(uuid.uuid5(uuid.NAMESPACE_OID, phone)))
-    fields = dict(delivery_id=delivery_id(DIRECTIVE_ID, recipient, "whatsapp"), send=DIRECTIVE, lane="normal",
-                  booth_id=BOOTH, booth_path=booth_path(BOOTH), recipient_id=recipient, phone=phone, locale="hi",
-                  channels=("whatsapp", "sms"), directive_id=DIRECTIVE_ID, expires_at=time.time() + 3600)
+    fields = dict(
+        delivery_id=delivery_id(DIRECTIVE_ID, recipient, "whatsapp"),
+        send=DIRECTIVE,
+        lane="normal",
+        booth_id=BOOTH,
+        booth_path=booth_path(BOOTH),
+        recipient_id=recipient,
+        phone=phone,
+        locale="hi",
+        channels=("whatsapp", "sms"),
+        directive_id=DIRECTIVE_ID,
+        expires_at=time.time() + 3600,
+    )
     return Task(**{**fields, **overrides})
 
 
 def deliver(sender, tasks):
     settlement = asyncio.run(sender.deliver(tasks))
-    sender.ports.ledger.settle(sent=settlement.sent, failed=settlement.failed, released=settlement.released)
+    sender.ports.ledger.settle(
+        sent=settlement.sent, failed=settlement.failed, released=settlement.released
+    )
     return settlement
 
 
@@ -104,9 +148,13 @@ def test_a_task_repeated_in_a_batch_or_later_is_sent_once(ledger):
     assert ledger.done(one.delivery_id).startswith("sent:")
 
 
-def test_a_transient_failure_waits_with_backoff_and_gives_up_to_the_next_channel_after_max_attempts(ledger):
+def test_a_transient_failure_waits_with_backoff_and_gives_up_to_the_next_channel_after_max_attempts(
+    ledger,
+):
     phone = "+919800000002"
-    sender, channels = make_sender(ledger, whatsapp=ScriptedChannel("whatsapp", {phone: [TRANSIENT] * 3}))
+    sender, channels = make_sender(
+        ledger, whatsapp=ScriptedChannel("whatsapp", {phone: [TRANSIENT] * 3})
+    )
     first = deliver(sender, [task(phone)])
     [(retry, at)] = first.deferred
     assert retry.attempt == 1 and 0 < at - time.time() <= 1.0  # rand 0.5 of base 1 s
@@ -117,20 +165,30 @@ def test_a_transient_failure_waits_with_backoff_and_gives_up_to_the_next_channel
     last = deliver(sender, [retry2])
     assert not last.deferred and [code for _, code in last.failed] == ["131000"]
     [fallback] = last.fallbacks
-    assert fallback.channel == "sms" and fallback.delivery_id == delivery_id(DIRECTIVE_ID, retry.recipient_id, "sms")
+    assert fallback.channel == "sms" and fallback.delivery_id == delivery_id(
+        DIRECTIVE_ID, retry.recipient_id, "sms"
+    )
     [event] = [e for e in last.events if e]
-    assert event[2]["status"] == "failed" and event[2]["error"] == {"code": "131000", "retryable": True}
+    assert event[2]["status"] == "failed" and event[2]["error"] == {
+        "code": "131000",
+        "retryable": True,
+    }
 
 
 def test_a_permanent_failure_falls_back_to_sms_and_on_the_last_channel_is_dead_lettered(ledger):
     phone = "+919800000003"
-    sender, channels = make_sender(ledger, whatsapp=ScriptedChannel("whatsapp", {phone: [PERMANENT]}),
-                                   sms=ScriptedChannel("sms", {phone: [PERMANENT]}))
+    sender, channels = make_sender(
+        ledger,
+        whatsapp=ScriptedChannel("whatsapp", {phone: [PERMANENT]}),
+        sms=ScriptedChannel("sms", {phone: [PERMANENT]}),
+    )
     first = deliver(sender, [task(phone)])
     [fallback] = first.fallbacks
     assert not first.dead and ledger.done(first.failed[0][0].delivery_id) == "failed:131026"
     second = deliver(sender, [fallback])
-    assert not second.fallbacks and [(t.channel, code) for t, code in second.dead] == [("sms", "131026")]
+    assert not second.fallbacks and [(t.channel, code) for t, code in second.dead] == [
+        ("sms", "131026")
+    ]
 
 
 def test_past_a_numbers_daily_cap_of_unique_recipients_the_message_goes_by_sms(ledger):
@@ -145,7 +203,9 @@ def test_past_a_numbers_daily_cap_of_unique_recipients_the_message_goes_by_sms(l
     assert settlement.skipped["daily_cap"] == 10
     repeat = [p for number, reached in by_number.items() for p in reached][0]
     other = task(repeat, recipient_id=str(uuid.uuid4()))  # the same person, another message today
-    assert deliver(sender, [other]).sent, "someone already reached today is not a new unique recipient"
+    assert deliver(sender, [other]).sent, (
+        "someone already reached today is not a new unique recipient"
+    )
 
 
 def test_a_numbers_unique_recipients_are_counted_over_a_rolling_24_hours_not_a_calendar_day(ledger):
@@ -153,9 +213,15 @@ def test_a_numbers_unique_recipients_are_counted_over_a_rolling_24_hours_not_a_c
     t0 = 1_800_000_000 // day * day + 23 * 3600  # 23:00 UTC: the next two hours cross midnight
     assert ledger.admit([("n1", "a")], cap=2, now=t0) == [True]
     assert ledger.admit([("n1", "b")], cap=2, now=t0 + 3600) == [True]
-    assert ledger.admit([("n1", "c")], cap=2, now=t0 + 7200) == [False], "a new UTC day is not a new window"
-    assert ledger.admit([("n1", "a")], cap=2, now=t0 + 7200) == [True], "someone already reached is not new"
-    assert ledger.admit([("n2", "c")], cap=2, now=t0 + 7200) == [True], "each number has its own window"
+    assert ledger.admit([("n1", "c")], cap=2, now=t0 + 7200) == [False], (
+        "a new UTC day is not a new window"
+    )
+    assert ledger.admit([("n1", "a")], cap=2, now=t0 + 7200) == [True], (
+        "someone already reached is not new"
+    )
+    assert ledger.admit([("n2", "c")], cap=2, now=t0 + 7200) == [True], (
+        "each number has its own window"
+    )
     assert ledger.cap_frees_at("n1") == t0 + 3600 + day  # a was reached again, so b is the oldest
     assert ledger.admit([("n1", "c")], cap=2, now=t0 + 3600 + day + 1) == [True]
 
@@ -188,32 +254,47 @@ def test_a_task_outside_its_sending_window_waits_for_it_and_an_otp_does_not(ledg
     from notifier.domain.policy import IST
 
     now = datetime.now(IST)
-    quiet = SendingPolicy(quiet_start=clock_time((now.hour - 1) % 24), quiet_end=clock_time((now.hour + 1) % 24))
+    quiet = SendingPolicy(
+        quiet_start=clock_time((now.hour - 1) % 24), quiet_end=clock_time((now.hour + 1) % 24)
+    )
     sender, channels = make_sender(ledger, policy=quiet)
     waiting = task("+919800000301")
-    code = task("+919800000302", send="otp", text="123456 is your code", campaign=False, lane="urgent")
+    code = task(
+        "+919800000302", send="otp", text="123456 is your code", campaign=False, lane="urgent"
+    )
     settlement = deliver(sender, [waiting, code])
     [(parked, opens)] = settlement.deferred
     assert parked == waiting and 0 < opens - time.time() <= 2 * 3600
     assert [c[0] for c in channels["whatsapp"].calls] == [code.phone]
 
 
-def test_in_the_48_hours_before_the_close_of_poll_every_campaign_message_waits_and_an_otp_does_not(ledger):
+def test_in_the_48_hours_before_the_close_of_poll_every_campaign_message_waits_and_an_otp_does_not(
+    ledger,
+):
     from datetime import datetime, timedelta, timezone
 
     close = datetime.now(timezone.utc) + timedelta(hours=20)
-    sender, channels = make_sender(ledger, policy=SendingPolicy(quiet_start=None, polls={"IN-HP-D01": close}))
-    held = [task("+919800000311", lane="urgent"), task("+919800000312", lane="normal", channels=("sms",)),
-            task("+919800000313", lane="bulk"), task("+919800000314", lane="urgent", quiet_hours_override=True)]
-    code = task("+919800000315", send="otp", text="123456 is your code", campaign=False, lane="urgent")
+    sender, channels = make_sender(
+        ledger, policy=SendingPolicy(quiet_start=None, polls={"IN-HP-D01": close})
+    )
+    held = [
+        task("+919800000311", lane="urgent"),
+        task("+919800000312", lane="normal", channels=("sms",)),
+        task("+919800000313", lane="bulk"),
+        task("+919800000314", lane="urgent", quiet_hours_override=True),
+    ]
+    code = task(
+        "+919800000315", send="otp", text="123456 is your code", campaign=False, lane="urgent"
+    )
     settlement = deliver(sender, [*held, code])
     assert sorted(t.phone for t, _ in settlement.deferred) == sorted(t.phone for t in held)
     assert {opens for _, opens in settlement.deferred} == {close.timestamp()}
     assert [c[0] for c in channels["whatsapp"].calls] == [code.phone] and not channels["sms"].calls
 
 
-def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_channel_once(ledger, scratch,
-                                                                                             kafka_bootstrap):
+def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_channel_once(
+    ledger, scratch, kafka_bootstrap
+):
     from confluent_kafka import Consumer, KafkaError
 
     from notifier.adapters.lanes import TaskProducer
@@ -222,18 +303,36 @@ def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_c
     topic = scratch()
     producer = TaskProducer(kafka_bootstrap, lambda _: topic)
     sender, _ = make_sender(ledger)
-    late, reached, single = task("+919800000401"), task("+919800000402"), task("+919800000403", channels=("whatsapp",))
-    sent = dict((t.phone, provider_id) for t, provider_id in deliver(sender, [late, reached, single]).sent)
+    late, reached, single = (
+        task("+919800000401"),
+        task("+919800000402"),
+        task("+919800000403", channels=("whatsapp",)),
+    )
+    sent = dict(
+        (t.phone, provider_id) for t, provider_id in deliver(sender, [late, reached, single]).sent
+    )
     report = lambda phone, status: {"message_id": sent[phone], "status": status}  # noqa: E731
 
     fall_back_late([report(reached.phone, "delivered")], ledger, producer)
-    queued = [fall_back_late([report(p, "failed") for p in (late.phone, reached.phone, single.phone)], ledger, producer)
-              for _ in range(2)]  # the provider calls twice
+    queued = [
+        fall_back_late(
+            [report(p, "failed") for p in (late.phone, reached.phone, single.phone)],
+            ledger,
+            producer,
+        )
+        for _ in range(2)
+    ]  # the provider calls twice
     producer.close()
     assert queued == [1, 0], "only the undelivered message with a channel left falls back, and once"
 
-    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"test-{random_suffix()}",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": f"test-{random_suffix()}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
     consumer.subscribe([topic])
     found, deadline = [], time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -22,9 +22,18 @@ KEY = b"k" * 32
 
 
 def task(**overrides) -> Task:
-    fields = dict(delivery_id=delivery_id("d-1", "r-1", "whatsapp"), send=DIRECTIVE, lane="normal", booth_id=BOOTH,
-                  booth_path=booth_path(BOOTH), recipient_id="r-1", phone="+919812345678", locale="hi",
-                  channels=("whatsapp", "sms"), directive_id="d-1")
+    fields = dict(
+        delivery_id=delivery_id("d-1", "r-1", "whatsapp"),
+        send=DIRECTIVE,
+        lane="normal",
+        booth_id=BOOTH,
+        booth_path=booth_path(BOOTH),
+        recipient_id="r-1",
+        phone="+919812345678",
+        locale="hi",
+        channels=("whatsapp", "sms"),
+        directive_id="d-1",
+    )
     return Task(**{**fields, **overrides})
 
 
@@ -34,9 +43,13 @@ def task(**overrides) -> Task:
 def test_a_delivery_id_is_the_same_for_the_same_message_and_differs_for_anything_else():
     same = delivery_id("d-1", "r-1", "whatsapp")
     assert same == delivery_id("d-1", "r-1", "whatsapp")
-    others = {delivery_id("d-2", "r-1", "whatsapp"), delivery_id("d-1", "r-2", "whatsapp"),
-              delivery_id("d-1", "r-1", "sms"), delivery_id("d-1", "r-1", "whatsapp", REMINDER),
-              delivery_id("d-1", "r-1", "whatsapp", OTP)}
+    others = {
+        delivery_id("d-2", "r-1", "whatsapp"),
+        delivery_id("d-1", "r-2", "whatsapp"),
+        delivery_id("d-1", "r-1", "sms"),
+        delivery_id("d-1", "r-1", "whatsapp", REMINDER),
+        delivery_id("d-1", "r-1", "whatsapp", OTP),
+    }
     assert same not in others and len(others) == 5
 
 
@@ -54,13 +67,27 @@ def test_fallback_moves_to_the_next_channel_with_its_own_delivery_id_and_ends_af
 
 
 def test_a_booth_path_is_read_from_the_booth_id_and_anything_else_has_none():
-    assert booth_path(BOOTH) == {"state": "IN-HP", "district": "IN-HP-D07", "assembly": "IN-HP-D07-A03",
-                                 "mandal": "IN-HP-D07-A03-M02", "sector": "IN-HP-D07-A03-M02-S05"}
+    assert booth_path(BOOTH) == {
+        "state": "IN-HP",
+        "district": "IN-HP-D07",
+        "assembly": "IN-HP-D07-A03",
+        "mandal": "IN-HP-D07-A03-M02",
+        "sector": "IN-HP-D07-A03-M02-S05",
+    }
     assert booth_path("E2E-OTP-abc") is None and booth_path("IN-HP-D07") is None
 
 
 def test_backoff_grows_exponentially_up_to_its_cap_and_is_spread_by_jitter():
-    assert [backoff_s(a, base_s=1, cap_s=60, rand=1.0) for a in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert [backoff_s(a, base_s=1, cap_s=60, rand=1.0) for a in range(8)] == [
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        60,
+        60,
+    ]
     assert backoff_s(3, base_s=1, cap_s=60, rand=0.25) == 2.0
     waits = {backoff_s(4, base_s=1, cap_s=60, rand=random.random()) for _ in range(50)}
     assert len(waits) > 40 and all(0 <= w < 16 for w in waits)
@@ -79,7 +106,11 @@ def test_the_state_ends_at_read_whatever_order_the_reports_arrive_in(order):
 
 def test_a_failure_counts_until_a_fallback_gets_through_and_changes_nothing_after_that():
     assert receipts.count_changes("none", "failed") == {"failed": 1}
-    assert receipts.count_changes("failed", "delivered") == {"failed": -1, "sent": 1, "delivered": 1}
+    assert receipts.count_changes("failed", "delivered") == {
+        "failed": -1,
+        "sent": 1,
+        "delivered": 1,
+    }
     assert receipts.count_changes("delivered", "failed") == {}
     assert receipts.advance("delivered", "failed") == "delivered"
 
@@ -95,7 +126,9 @@ def test_counts_are_cumulative_so_a_read_before_delivered_counts_sent_delivered_
 
 
 def test_a_booth_is_reached_once_a_message_is_delivered():
-    assert [receipts.reached(s) for s in ("none", "failed", "sent", "delivered", "read")] == [False] * 3 + [True] * 2
+    assert [receipts.reached(s) for s in ("none", "failed", "sent", "delivered", "read")] == [
+        False
+    ] * 3 + [True] * 2
 
 
 # --- sending windows -----------------------------------------------------------------------------
@@ -105,12 +138,15 @@ def ist(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2024, 11, day, hour, minute, tzinfo=IST)
 
 
-@pytest.mark.parametrize(("now", "opens"), [
-    (ist(20, 21, 59), None),
-    (ist(20, 22, 0), ist(21, 6, 0)),
-    (ist(21, 2, 30), ist(21, 6, 0)),
-    (ist(21, 6, 0), None),
-])
+@pytest.mark.parametrize(
+    ("now", "opens"),
+    [
+        (ist(20, 21, 59), None),
+        (ist(20, 22, 0), ist(21, 6, 0)),
+        (ist(21, 2, 30), ist(21, 6, 0)),
+        (ist(21, 6, 0), None),
+    ],
+)
 def test_campaign_messages_wait_through_the_quiet_hours_until_six_in_the_morning(now, opens):
     policy = SendingPolicy()
     at = policy.opens_at(now.astimezone(timezone.utc), campaign=True, booth_id=BOOTH)
@@ -125,7 +161,9 @@ def test_otp_codes_are_held_by_neither_quiet_hours_nor_the_blackout():
 def test_an_authorised_override_lifts_the_quiet_hours_but_not_the_blackout():
     policy = SendingPolicy(polls={"IN-HP-D07-A03": ist(22, 18)})
     assert policy.opens_at(ist(19, 2, 0), campaign=True, booth_id=BOOTH, quiet_hours=False) is None
-    assert policy.opens_at(ist(21, 2, 0), campaign=True, booth_id=BOOTH, quiet_hours=False) == ist(22, 18)
+    assert policy.opens_at(ist(21, 2, 0), campaign=True, booth_id=BOOTH, quiet_hours=False) == ist(
+        22, 18
+    )
 
 
 def test_every_campaign_message_waits_out_the_48_hours_before_the_close_of_poll_in_the_constituency_only():
@@ -167,9 +205,17 @@ def test_an_ack_token_cannot_be_rewritten_for_another_directive_or_minted_withou
     original = claim()
     token = acks.mint(KEY, original)
     payload, mac = token.split(".")
-    other = acks.mint(KEY, claim(recipient=original.recipient_id))  # the same person, another directive
+    other = acks.mint(
+        KEY, claim(recipient=original.recipient_id)
+    )  # the same person, another directive
     spliced = other.split(".")[0] + "." + mac
-    for forged in (spliced, acks.mint(b"x" * 32, original), payload + "." + mac[:-2] + "AA", "garbage", ""):
+    for forged in (
+        spliced,
+        acks.mint(b"x" * 32, original),
+        payload + "." + mac[:-2] + "AA",
+        "garbage",
+        "",
+    ):
         with pytest.raises(acks.InvalidAckToken):
             acks.read(KEY, forged)
 
@@ -181,9 +227,13 @@ def test_a_signed_body_passes_and_any_change_stale_time_or_other_key_fails():
     body = b'{"statuses": []}'
     header = signatures.sign(KEY, body, 1_700_000_000)
     signatures.check(KEY, body, header, now=1_700_000_010)
-    for bad_body, bad_header, now in [(body + b" ", header, 1_700_000_010), (body, header, 1_700_001_000),
-                                      (body, signatures.sign(b"y" * 32, body, 1_700_000_000), 1_700_000_010),
-                                      (body, None, 1_700_000_010), (body, "v1=abc", 1_700_000_010)]:
+    for bad_body, bad_header, now in [
+        (body + b" ", header, 1_700_000_010),
+        (body, header, 1_700_001_000),
+        (body, signatures.sign(b"y" * 32, body, 1_700_000_000), 1_700_000_010),
+        (body, None, 1_700_000_010),
+        (body, "v1=abc", 1_700_000_010),
+    ]:
         with pytest.raises(signatures.BadSignature):
             signatures.check(KEY, bad_body, bad_header, now=now)
 
@@ -213,7 +263,9 @@ def test_non_urgent_sends_book_at_most_the_horizon_ahead_so_an_urgent_one_goes_n
     while (wait := pacer.book("+911", 0.0, urgent=False)) is not None:
         booked.append(wait)
     assert booked == pytest.approx([0.0, 0.1, 0.2])
-    assert pacer.book("+911", 0.0, urgent=True) == pytest.approx(0.3)  # straight after what is booked
+    assert pacer.book("+911", 0.0, urgent=True) == pytest.approx(
+        0.3
+    )  # straight after what is booked
     assert pacer.free_in("+911", 0.0) == pytest.approx(0.15)
 
 
@@ -222,32 +274,64 @@ def test_non_urgent_sends_book_at_most_the_horizon_ahead_so_an_urgent_one_goes_n
 
 def issue(**overrides) -> IssueDirective:
     now = datetime.now(timezone.utc)
-    fields = dict(directive_id=str(uuid.uuid4()), issued_by="user-1", issuing_unit="IN-HP", title={"en": "T", "hi": "टी"},
-                  body={"en": "B", "hi": "बी"}, scope=("IN-HP",), audience=("booth_president",), channels=("whatsapp",),
-                  priority="normal", send_at=None, expires_at=now + timedelta(days=1), override_reason=None)
+    fields = dict(
+        directive_id=str(uuid.uuid4()),
+        issued_by="user-1",
+        issuing_unit="IN-HP",
+        title={"en": "T", "hi": "टी"},
+        body={"en": "B", "hi": "बी"},
+        scope=("IN-HP",),
+        audience=("booth_president",),
+        channels=("whatsapp",),
+        priority="normal",
+        send_at=None,
+        expires_at=now + timedelta(days=1),
+        override_reason=None,
+    )
     return IssueDirective(**{**fields, **overrides})
 
 
 def test_a_directive_that_expired_would_expire_before_sending_or_overrides_without_urgency_is_refused():
     now = datetime.now(timezone.utc)
     assert directives.refusal(issue(), now) is None
-    assert directives.refusal(issue(expires_at=now - timedelta(seconds=1)), now).kind == "expiry-in-past"
-    assert directives.refusal(issue(send_at=now + timedelta(days=2)), now).kind == "send-after-expiry"
-    assert directives.refusal(issue(override_reason="flood relief tonight"), now).kind == "override-not-allowed"
-    override = {"override_reason": "flood relief tonight", "priority": "urgent",
-                "issuer_scopes": frozenset({directives.OVERRIDE_SCOPE})}
+    assert (
+        directives.refusal(issue(expires_at=now - timedelta(seconds=1)), now).kind
+        == "expiry-in-past"
+    )
+    assert (
+        directives.refusal(issue(send_at=now + timedelta(days=2)), now).kind == "send-after-expiry"
+    )
+    assert (
+        directives.refusal(issue(override_reason="flood relief tonight"), now).kind
+        == "override-not-allowed"
+    )
+    override = {
+        "override_reason": "flood relief tonight",
+        "priority": "urgent",
+        "issuer_scopes": frozenset({directives.OVERRIDE_SCOPE}),
+    }
     assert directives.refusal(issue(**override), now) is None
 
 
-@pytest.mark.parametrize(("unit", "scopes", "allowed"), [
-    ("IN", {directives.OVERRIDE_SCOPE}, True),
-    ("IN-HP", {directives.OVERRIDE_SCOPE}, True),
-    ("IN-HP", set(), False),  # a state organiser without the override's own scope
-    ("IN-HP-D03", {directives.OVERRIDE_SCOPE}, False),  # a district, even holding it
-])
-def test_only_hq_or_a_state_holding_the_override_scope_may_lift_the_quiet_hours(unit, scopes, allowed):
-    cmd = issue(issuing_unit=unit, scope=(unit,), priority="urgent", override_reason="flood relief tonight",
-                issuer_scopes=frozenset(scopes))
+@pytest.mark.parametrize(
+    ("unit", "scopes", "allowed"),
+    [
+        ("IN", {directives.OVERRIDE_SCOPE}, True),
+        ("IN-HP", {directives.OVERRIDE_SCOPE}, True),
+        ("IN-HP", set(), False),  # a state organiser without the override's own scope
+        ("IN-HP-D03", {directives.OVERRIDE_SCOPE}, False),  # a district, even holding it
+    ],
+)
+def test_only_hq_or_a_state_holding_the_override_scope_may_lift_the_quiet_hours(
+    unit, scopes, allowed
+):
+    cmd = issue(
+        issuing_unit=unit,
+        scope=(unit,),
+        priority="urgent",
+        override_reason="flood relief tonight",
+        issuer_scopes=frozenset(scopes),
+    )
     refused = directives.refusal(cmd, datetime.now(timezone.utc))
     assert (refused is None) == allowed
     if not allowed:
@@ -271,7 +355,12 @@ def test_a_directive_reads_in_the_recipients_language_or_english_with_the_link_i
     title, body = {"en": "Meeting", "hi": "बैठक"}, {"en": "At 11", "hi": "11 बजे"}
     hindi = directive_message(title=title, body=body, locale="hi-IN", link="https://x/a/t")
     tamil = directive_message(title=title, body=body, locale="ta", link="https://x/a/t")
-    assert (hindi.language, hindi.title) == ("hi", "बैठक") and (tamil.language, tamil.title) == ("en", "Meeting")
+    assert (hindi.language, hindi.title) == ("hi", "बैठक") and (tamil.language, tamil.title) == (
+        "en",
+        "Meeting",
+    )
     assert hindi.sms_text().endswith("https://x/a/t") and "बैठक" in hindi.sms_text()
-    long_title = directive_message(title={"en": "x" * 500, "hi": "y"}, body=body, locale="en", link="L")
+    long_title = directive_message(
+        title={"en": "x" * 500, "hi": "y"}, body=body, locale="en", link="L"
+    )
     assert len(long_title.sms_text()) < 200

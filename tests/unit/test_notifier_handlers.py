@@ -13,19 +13,37 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from notifier.adapters.events import EventsUnavailable
-from notifier.commands import (Acknowledge, CancelDirective, ForgetAppointee, IssueDirective,
-                               ScheduleFanOut, SendOtp)
-from notifier.domain import recurrence
-from notifier.domain.directives import (ACCEPTED, CANCELLED, FINISH, OVERRIDE_SCOPE, SCHEDULED,
-                                        SENT, START, fanout_job)
-from notifier.domain.policy import SendingPolicy
 from notifier.adapters.recipients import Recipient
+from notifier.commands import (
+    Acknowledge,
+    CancelDirective,
+    ForgetAppointee,
+    IssueDirective,
+    ScheduleFanOut,
+    SendOtp,
+)
+from notifier.domain import recurrence
+from notifier.domain.directives import (
+    ACCEPTED,
+    CANCELLED,
+    FINISH,
+    OVERRIDE_SCOPE,
+    SCHEDULED,
+    SENT,
+    START,
+    fanout_job,
+)
+from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, ESCALATION, OTP, REMINDER, URGENT, Task, delivery_id
 from notifier.fanout import FanOut
 from notifier.followups import FollowUps
 from notifier.handlers.consent import forget_erased, opt_out
-from notifier.handlers.directives import (cancel_directive, issue_directive, relay_outbox,
-                                          schedule_fanout)
+from notifier.handlers.directives import (
+    cancel_directive,
+    issue_directive,
+    relay_outbox,
+    schedule_fanout,
+)
 from notifier.handlers.mover import move_due_tasks
 from notifier.handlers.otp_codes import queue_otp
 from notifier.handlers.ports import NotFound, Ports, Refused
@@ -34,8 +52,16 @@ from notifier.handlers.rounds import schedule_round
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.orgtree.levels import booth_path
-from tests.fakes.notifier import (Clock, InMemoryDirectives, InMemoryLedger, InMemoryTally,
-                                  KnownUnits, ListedRecipients, RecordingEvents, RecordingLanes)
+from tests.fakes.notifier import (
+    Clock,
+    InMemoryDirectives,
+    InMemoryLedger,
+    InMemoryTally,
+    KnownUnits,
+    ListedRecipients,
+    RecordingEvents,
+    RecordingLanes,
+)
 
 NOW = datetime(2030, 1, 1, 5, 30, tzinfo=timezone.utc)  # 11:00 in India: outside quiet hours
 BOOTH = "IN-HP-D01-A01-M01-S01-B001"
@@ -47,18 +73,33 @@ WAR_ROOM = {"rrule": "FREQ=DAILY;BYHOUR=12,14,16", "timezone": "Asia/Kolkata", "
 @pytest.fixture
 def ports() -> Ports:
     keys = VersionedIndex({"v1": b"o" * 32}, "v1")
-    return Ports(store=InMemoryDirectives(), ledger=InMemoryLedger(keys), tally=InMemoryTally(),
-                 events=RecordingEvents(), producer=RecordingLanes(),
-                 registry=KnownUnits(UNITS), clock=NOW.timestamp, policy=SendingPolicy())
+    return Ports(
+        store=InMemoryDirectives(),
+        ledger=InMemoryLedger(keys),
+        tally=InMemoryTally(),
+        events=RecordingEvents(),
+        producer=RecordingLanes(),
+        registry=KnownUnits(UNITS),
+        clock=NOW.timestamp,
+        policy=SendingPolicy(),
+    )
 
 
 def command(**changes) -> IssueDirective:
     cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()), issued_by="user-hp", issuing_unit="IN-HP",
+        directive_id=str(uuid.uuid4()),
+        issued_by="user-hp",
+        issuing_unit="IN-HP",
         title={"en": "Flood relief", "hi": "बाढ़ राहत"},
         body={"en": "Report at 6.", "hi": "6 बजे।"},
-        scope=("IN-HP-D01",), audience=("booth_president",), channels=("whatsapp", "sms"),
-        priority="urgent", send_at=None, expires_at=NOW + timedelta(days=2), override_reason=None)
+        scope=("IN-HP-D01",),
+        audience=("booth_president",),
+        channels=("whatsapp", "sms"),
+        priority="urgent",
+        send_at=None,
+        expires_at=NOW + timedelta(days=2),
+        override_reason=None,
+    )
     return replace(cmd, **changes)
 
 
@@ -74,8 +115,9 @@ def refusal_of(cmd: IssueDirective, ports: Ports) -> Refused:
 def test_an_issued_directive_is_stored_accepted_and_announced_once(ports):
     directive, created = issue_directive(command(), ports)
     assert created and ports.store.get(directive.directive_id).state == ACCEPTED
-    assert [data["directive_id"] for data in ports.events.of_type(types.DIRECTIVE_ISSUED)] == \
-        [directive.directive_id]
+    assert [data["directive_id"] for data in ports.events.of_type(types.DIRECTIVE_ISSUED)] == [
+        directive.directive_id
+    ]
     assert ports.store.get(directive.directive_id).published and ports.store.unpublished() == []
 
 
@@ -112,8 +154,11 @@ def test_a_directive_to_a_unit_that_does_not_exist_is_refused(ports):
 
 
 def test_a_district_trying_to_lift_the_quiet_hours_is_refused_and_audited(ports):
-    cmd = command(issuing_unit="IN-HP-D01", override_reason="the river is rising tonight",
-                  issuer_scopes=frozenset({OVERRIDE_SCOPE}))
+    cmd = command(
+        issuing_unit="IN-HP-D01",
+        override_reason="the river is rising tonight",
+        issuer_scopes=frozenset({OVERRIDE_SCOPE}),
+    )
     refused = refusal_of(cmd, ports)
     assert (refused.status, refused.kind) == (403, "override-forbidden")
     [entry] = ports.store.audit_entries(cmd.directive_id)
@@ -122,8 +167,9 @@ def test_a_district_trying_to_lift_the_quiet_hours_is_refused_and_audited(ports)
 
 
 def test_a_state_lifting_the_quiet_hours_is_audited_with_its_reason(ports):
-    cmd = command(override_reason="the river is rising tonight",
-                  issuer_scopes=frozenset({OVERRIDE_SCOPE}))
+    cmd = command(
+        override_reason="the river is rising tonight", issuer_scopes=frozenset({OVERRIDE_SCOPE})
+    )
     directive, _ = issue_directive(cmd, ports)
     assert directive.quiet_hours_lifted
     [entry] = ports.store.audit_entries(cmd.directive_id)
@@ -218,11 +264,19 @@ def test_a_round_queued_again_keeps_its_slot_and_a_cancelled_directive_does_not_
 def sent_task(ports: Ports, directive_id: str, recipient_id: str | None = None) -> tuple[Task, str]:
     """A directive's message the sender handed to a provider: (its task, the provider's id)."""
     recipient_id = recipient_id or str(uuid.uuid4())
-    task = Task(delivery_id=delivery_id(directive_id, recipient_id, "whatsapp", DIRECTIVE),
-                send=DIRECTIVE, lane="urgent", booth_id=BOOTH, booth_path=booth_path(BOOTH),
-                recipient_id=recipient_id,
-                phone=PHONE, locale="hi", channels=("whatsapp", "sms"), directive_id=directive_id,
-                expires_at=(NOW + timedelta(days=1)).timestamp())
+    task = Task(
+        delivery_id=delivery_id(directive_id, recipient_id, "whatsapp", DIRECTIVE),
+        send=DIRECTIVE,
+        lane="urgent",
+        booth_id=BOOTH,
+        booth_path=booth_path(BOOTH),
+        recipient_id=recipient_id,
+        phone=PHONE,
+        locale="hi",
+        channels=("whatsapp", "sms"),
+        directive_id=directive_id,
+        expires_at=(NOW + timedelta(days=1)).timestamp(),
+    )
     provider_id = f"wamid.{uuid.uuid4().hex}"
     ports.ledger.settle(sent=[(task, provider_id)])
     return task, provider_id
@@ -273,11 +327,20 @@ def test_a_message_delivered_never_falls_back(ports):
 def test_a_reply_to_a_directive_acknowledges_it_and_stop_opts_the_sender_out(ports):
     directive, _ = issue_directive(command(), ports)
     task, provider_id = sent_task(ports, directive.directive_id)
-    outcome = record_receipts({"messages": [
-        {"from": "919876543210", "text": "ok", "channel": "whatsapp",
-         "context": {"message_id": provider_id}},
-        {"from": "whatsapp:+919812345678", "text": " stop ", "channel": "whatsapp"},
-    ]}, ports)
+    outcome = record_receipts(
+        {
+            "messages": [
+                {
+                    "from": "919876543210",
+                    "text": "ok",
+                    "channel": "whatsapp",
+                    "context": {"message_id": provider_id},
+                },
+                {"from": "whatsapp:+919812345678", "text": " stop ", "channel": "whatsapp"},
+            ]
+        },
+        ports,
+    )
     assert (outcome["acknowledgements"], outcome["opt_outs"]) == (1, 1)
     [ack] = ports.events.of_type(types.DIRECTIVE_ACKNOWLEDGED)
     assert (ack["recipient_id"], ack["via"]) == (task.recipient_id, "reply")
@@ -359,8 +422,15 @@ def test_tasks_whose_wait_is_over_go_back_on_their_lanes_and_leave_the_ledger(po
 
 
 def test_an_otp_code_goes_on_the_urgent_lane_with_sms_after_whatsapp(ports):
-    cmd = SendOtp(request_id=str(uuid.uuid4()), appointment_id=str(uuid.uuid4()), booth_id=BOOTH,
-                  phone=PHONE, channel="whatsapp", locale="hi", text="Your code is 123456")
+    cmd = SendOtp(
+        request_id=str(uuid.uuid4()),
+        appointment_id=str(uuid.uuid4()),
+        booth_id=BOOTH,
+        phone=PHONE,
+        channel="whatsapp",
+        locale="hi",
+        text="Your code is 123456",
+    )
     queued = queue_otp(cmd, ports)
     [task] = ports.producer.tasks(URGENT)
     assert task.delivery_id == queued and task.send == OTP and task.channels == ("whatsapp", "sms")
@@ -371,15 +441,23 @@ def test_an_otp_code_goes_on_the_urgent_lane_with_sms_after_whatsapp(ports):
 
 
 def recipient(booth: str, role: str = "booth_president", phone: str | None = None) -> Recipient:
-    return Recipient(booth_id=booth, booth_path=booth_path(booth), appointment_id=str(uuid.uuid4()),
-                     role=role, phone=phone or f"+9198{uuid.uuid4().int % 10**8:08d}", locale="hi")
+    return Recipient(
+        booth_id=booth,
+        booth_path=booth_path(booth),
+        appointment_id=str(uuid.uuid4()),
+        role=role,
+        phone=phone or f"+9198{uuid.uuid4().int % 10**8:08d}",
+        locale="hi",
+    )
 
 
 D01_BOOTHS = [f"IN-HP-D01-A01-M01-S01-B00{n}" for n in (1, 2, 3)]
 D02_BOOTH = "IN-HP-D02-A01-M01-S01-B001"
 PEOPLE = [recipient(booth) for booth in D01_BOOTHS] + [
-    recipient(D02_BOOTH), recipient(D02_BOOTH, role="booth_member"),
-    recipient("IN-UP-D01-A01-M01-S01-B001")]
+    recipient(D02_BOOTH),
+    recipient(D02_BOOTH, role="booth_member"),
+    recipient("IN-UP-D01-A01-M01-S01-B001"),
+]
 
 
 @pytest.fixture
@@ -389,12 +467,27 @@ def world(ports):
     ports.clock = clock
     ports.registry = KnownUnits([*UNITS, "IN-UP", "IN-UP-D01"])
     source = ListedRecipients(PEOPLE)
-    fanout = FanOut(store=ports.store, ledger=ports.ledger, tally=ports.tally, recipients=source,
-                    registry=ports.registry, producer=ports.producer, policy=ports.policy, batch=2,
-                    clock=clock)
-    follow_ups = FollowUps(store=ports.store, tally=ports.tally, recipients=source,
-                           chunks=fanout.chunks, producer=ports.producer, remind_after_s=3600,
-                           escalate_after_s=7200, clock=clock)
+    fanout = FanOut(
+        store=ports.store,
+        ledger=ports.ledger,
+        tally=ports.tally,
+        recipients=source,
+        registry=ports.registry,
+        producer=ports.producer,
+        policy=ports.policy,
+        batch=2,
+        clock=clock,
+    )
+    follow_ups = FollowUps(
+        store=ports.store,
+        tally=ports.tally,
+        recipients=source,
+        chunks=fanout.chunks,
+        producer=ports.producer,
+        remind_after_s=3600,
+        escalate_after_s=7200,
+        clock=clock,
+    )
     return ports, clock, fanout, follow_ups
 
 
@@ -459,8 +552,9 @@ def test_a_round_is_sent_once_and_the_next_round_queued(world):
     after = ports.store.get(directive.directive_id)
     assert (after.state, after.next_due) == (SCHEDULED, two)
     assert after.round_state(round_id) == "done"
-    assert ports.ledger.jobs == {fanout_job(directive.directive_id, recurrence.round_id(two)):
-                                 two.timestamp()}
+    assert ports.ledger.jobs == {
+        fanout_job(directive.directive_id, recurrence.round_id(two)): two.timestamp()
+    }
 
 
 def test_silent_booths_are_reminded_then_escalated_to_their_sector_once_each(world):
@@ -470,8 +564,9 @@ def test_silent_booths_are_reminded_then_escalated_to_their_sector_once_each(wor
     fanout.run_due()
     assert ports.store.get(directive.directive_id).fanned_out_at == NOW
     first = PEOPLE[0]
-    acknowledge(Acknowledge(directive.directive_id, first.appointment_id, first.booth_id, "link"),
-                ports)
+    acknowledge(
+        Acknowledge(directive.directive_id, first.appointment_id, first.booth_id, "link"), ports
+    )
     produced = len(ports.producer.flushed)
     clock.set(NOW + timedelta(minutes=30))
     follow_ups.run_once()

@@ -9,11 +9,15 @@ from notifier.settings import NotifierSettings
 
 KEY = "k" * 48
 # What production needs, each test taking one thing away.
-PRODUCTION = {"SANGATHAN_ENV": "production", "PROVIDER_WEBHOOK_SECRET_FILE": "/var/run/secrets/keys/webhook-secret",
-              "NOTIFIER_ACK_SECRET_FILE": "/var/run/secrets/keys/ack-secret",
-              "NOTIFIER_OPTOUT_SECRET_FILE": "/var/run/secrets/keys/optout-secret",
-              "PROVIDER_URL": "https://api.provider.example/v1", "PROVIDER_API_KEY": KEY,
-              "NOTIFIER_PUBLIC_URL": "https://links.sangathan.example"}
+PRODUCTION = {
+    "SANGATHAN_ENV": "production",
+    "PROVIDER_WEBHOOK_SECRET_FILE": "/var/run/secrets/keys/webhook-secret",
+    "NOTIFIER_ACK_SECRET_FILE": "/var/run/secrets/keys/ack-secret",
+    "NOTIFIER_OPTOUT_SECRET_FILE": "/var/run/secrets/keys/optout-secret",
+    "PROVIDER_URL": "https://api.provider.example/v1",
+    "PROVIDER_API_KEY": KEY,
+    "NOTIFIER_PUBLIC_URL": "https://links.sangathan.example",
+}
 
 
 def settings(**changes) -> NotifierSettings:
@@ -24,7 +28,12 @@ def settings(**changes) -> NotifierSettings:
 @pytest.fixture(autouse=True)
 def _no_outside_environment(monkeypatch):
     """The variables under test come from each test, not from whoever runs it."""
-    for name in [*PRODUCTION, "PROVIDER_WEBHOOK_SECRET", "NOTIFIER_ACK_SECRET", "NOTIFIER_OPTOUT_SECRET"]:
+    for name in [
+        *PRODUCTION,
+        "PROVIDER_WEBHOOK_SECRET",
+        "NOTIFIER_ACK_SECRET",
+        "NOTIFIER_OPTOUT_SECRET",
+    ]:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -36,24 +45,39 @@ def test_production_with_keys_a_real_provider_and_its_key_is_accepted():
 
 
 def test_a_cluster_service_name_is_a_real_provider_address():
-    assert settings(PROVIDER_URL="http://provider-simulator:8005").provider_url == "http://provider-simulator:8005"
+    assert (
+        settings(PROVIDER_URL="http://provider-simulator:8005").provider_url
+        == "http://provider-simulator:8005"
+    )
 
 
-@pytest.mark.parametrize("missing, named", [
-    ("PROVIDER_WEBHOOK_SECRET_FILE", "PROVIDER_WEBHOOK_SECRET"),
-    ("NOTIFIER_ACK_SECRET_FILE", "NOTIFIER_ACK_SECRET"),
-    ("NOTIFIER_OPTOUT_SECRET_FILE", "NOTIFIER_OPTOUT_SECRET"),
-])
+@pytest.mark.parametrize(
+    "missing, named",
+    [
+        ("PROVIDER_WEBHOOK_SECRET_FILE", "PROVIDER_WEBHOOK_SECRET"),
+        ("NOTIFIER_ACK_SECRET_FILE", "NOTIFIER_ACK_SECRET"),
+        ("NOTIFIER_OPTOUT_SECRET_FILE", "NOTIFIER_OPTOUT_SECRET"),
+    ],
+)
 def test_production_without_a_key_is_refused(missing, named):
     with pytest.raises(ValueError, match=named):
         settings(**{missing: None})
 
 
-@pytest.mark.parametrize("url", [
-    None,  # the default: the local simulator
-    "http://127.0.0.1:8005", "http://127.9.9.9", "http://localhost:8005/", "https://LOCALHOST.",
-    "http://api.localhost", "http://[::1]:8005", "http://0.0.0.0:8005", "provider.example/v1",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        None,  # the default: the local simulator
+        "http://127.0.0.1:8005",
+        "http://127.9.9.9",
+        "http://localhost:8005/",
+        "https://LOCALHOST.",
+        "http://api.localhost",
+        "http://[::1]:8005",
+        "http://0.0.0.0:8005",
+        "provider.example/v1",
+    ],
+)
 def test_production_refuses_a_provider_on_this_machine_or_with_no_host(url):
     with pytest.raises(ValueError, match="PROVIDER_URL.s host .* is this machine"):
         settings(PROVIDER_URL=url)
@@ -65,10 +89,17 @@ def test_production_refuses_a_missing_or_placeholder_provider_key(key):
         settings(PROVIDER_API_KEY=key)
 
 
-@pytest.mark.parametrize("url", [
-    None,  # the default: the local notifier
-    "http://127.0.0.1:8003", "https://localhost", "http://links.localhost", "http://[::1]:8003", "links.example/a",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        None,  # the default: the local notifier
+        "http://127.0.0.1:8003",
+        "https://localhost",
+        "http://links.localhost",
+        "http://[::1]:8003",
+        "links.example/a",
+    ],
+)
 def test_production_refuses_acknowledgement_links_on_this_machine_or_with_no_host(url):
     with pytest.raises(ValueError, match="NOTIFIER_PUBLIC_URL.s host .* is this machine"):
         settings(NOTIFIER_PUBLIC_URL=url)
@@ -90,5 +121,9 @@ def test_the_refusal_names_the_host_but_not_credentials_in_the_url():
 
 def test_a_refusal_does_not_quote_the_other_settings_it_was_given():
     with pytest.raises(ValueError) as refused:
-        settings(PROVIDER_URL="http://localhost", NOTIFIER_ACK_SECRET_FILE=None, NOTIFIER_ACK_SECRET=KEY + "-ack-key")
+        settings(
+            PROVIDER_URL="http://localhost",
+            NOTIFIER_ACK_SECRET_FILE=None,
+            NOTIFIER_ACK_SECRET=KEY + "-ack-key",
+        )
     assert "ack-key" not in str(refused.value)

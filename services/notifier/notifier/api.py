@@ -1,18 +1,17 @@
 """HTTP entrypoint of the notifier: translates requests to commands and outcomes to answers.
 
-    POST /v1/directives                     an organiser issues a directive in their jurisdiction
-    GET  /v1/directives/{id}                the directive and its state
-    POST /v1/directives/{id}/cancel         stop it before it is fully sent
-    GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per state and
-                                            district; for a recurring directive its rounds (ran, next due)
-    GET  /v1/directives/{id}/status/stream  the same, live (Server-Sent Events)
-    GET  /v1/directives/{id}/failures       recipients whose every channel failed
-    GET  /v1/directives/{id}/booths?missing=reached|acknowledged   booths not yet reached or acknowledged
-    POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
-    POST /v1/webhooks/provider              signed provider receipts and replies
-    GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
+POST /v1/directives                     an organiser issues a directive in their jurisdiction
+GET  /v1/directives/{id}                the directive and its state
+POST /v1/directives/{id}/cancel         stop it before it is fully sent
+GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per state and
+                                        district; for a recurring directive its rounds (ran, next due)
+GET  /v1/directives/{id}/status/stream  the same, live (Server-Sent Events)
+GET  /v1/directives/{id}/failures       recipients whose every channel failed
+GET  /v1/directives/{id}/booths?missing=reached|acknowledged   booths not yet reached or acknowledged
+POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
+POST /v1/webhooks/provider              signed provider receipts and replies
+GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
 """
-
 
 import asyncio
 import html
@@ -27,13 +26,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from notifier.handlers import directives, otp_codes, receipts
-from notifier.handlers.ports import NotFound, Refused
 from notifier.adapters.events import EventsUnavailable
 from notifier.bootstrap import Adapters, bootstrap
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
 from notifier.domain import acks, signatures
 from notifier.domain.directives import ROUND_DONE, Directive
+from notifier.handlers import directives, otp_codes, receipts
+from notifier.handlers.ports import NotFound, Refused
 from notifier.settings import NotifierSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
@@ -57,7 +56,9 @@ ChannelName = Literal["whatsapp", "sms", "app_push", "webhook", "audio_bridge"]
 def _texts(value: dict[str, str], limit: int) -> dict[str, str]:
     missing = {"en", "hi"} - set(value)
     if missing:
-        raise ValueError(f"needs {' and '.join(sorted(missing))} (English and Hindi are always required)")
+        raise ValueError(
+            f"needs {' and '.join(sorted(missing))} (English and Hindi are always required)"
+        )
     for language, text in value.items():
         if not (2 <= len(language) <= 3 and language.isalpha() and language.islower()):
             raise ValueError(f"{language!r} is not an ISO 639 language code")
@@ -72,7 +73,9 @@ DIRECTIVE_MAX_BYTES = 256 * 1024
 class Override(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=10, max_length=500, description="Why this urgent directive may not wait")
+    reason: str = Field(
+        min_length=10, max_length=500, description="Why this urgent directive may not wait"
+    )
 
 
 class RecurrenceCreate(BaseModel):
@@ -80,12 +83,22 @@ class RecurrenceCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rrule: str = Field(min_length=6, max_length=200, examples=["FREQ=DAILY;BYHOUR=8,10,12,14,16,18;BYMINUTE=0"],
-                       description="RFC 5545 RRULE: FREQ=DAILY|WEEKLY, BYHOUR (required), BYMINUTE, BYSECOND, "
-                                   "BYDAY, INTERVAL, COUNT; at most 6 slots a day")
-    timezone: str = Field("Asia/Kolkata", pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$", max_length=64,
-                          description="IANA time zone of BYHOUR/BYMINUTE")
-    until: AwareDatetime | None = Field(None, description="No round after this; null: until expires_at")
+    rrule: str = Field(
+        min_length=6,
+        max_length=200,
+        examples=["FREQ=DAILY;BYHOUR=8,10,12,14,16,18;BYMINUTE=0"],
+        description="RFC 5545 RRULE: FREQ=DAILY|WEEKLY, BYHOUR (required), BYMINUTE, BYSECOND, "
+        "BYDAY, INTERVAL, COUNT; at most 6 slots a day",
+    )
+    timezone: str = Field(
+        "Asia/Kolkata",
+        pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$",
+        max_length=64,
+        description="IANA time zone of BYHOUR/BYMINUTE",
+    )
+    until: AwareDatetime | None = Field(
+        None, description="No round after this; null: until expires_at"
+    )
 
 
 class DirectiveCreate(BaseModel):
@@ -101,7 +114,9 @@ class DirectiveCreate(BaseModel):
     send_at: AwareDatetime | None = None
     expires_at: AwareDatetime
     quiet_hours_override: Override | None = None
-    recurrence: RecurrenceCreate | None = Field(None, description="Send again at these slots, one round each")
+    recurrence: RecurrenceCreate | None = Field(
+        None, description="Send again at these slots, one round each"
+    )
 
     _title = field_validator("title")(lambda cls, v: _texts(v, 200))
     _body = field_validator("body")(lambda cls, v: _texts(v, 4096))
@@ -147,9 +162,12 @@ class OtpDeliveryCreate(BaseModel):
 
 def directive_read(directive: Directive) -> DirectiveRead:
     override = directive.override
-    return DirectiveRead(**directive.event_data(), state=directive.state,
-                         quiet_hours_override={"reason": override.reason, "by": override.by} if override else None,
-                         next_round_at=_iso(directive.next_due))
+    return DirectiveRead(
+        **directive.event_data(),
+        state=directive.state,
+        quiet_hours_override={"reason": override.reason, "by": override.by} if override else None,
+        next_round_at=_iso(directive.next_due),
+    )
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -161,7 +179,9 @@ def problem(exc: Refused) -> ProblemError:
 
 
 def not_found(directive_id: str) -> ProblemError:
-    return ProblemError(404, "unknown-directive", "Unknown directive", f"No directive has id {directive_id!r}.")
+    return ProblemError(
+        404, "unknown-directive", "Unknown directive", f"No directive has id {directive_id!r}."
+    )
 
 
 def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
@@ -177,24 +197,56 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         require_jurisdiction(who, directive.issuing_unit)
         return directive
 
-    @router.post("", status_code=201, response_model=DirectiveRead, responses=problems(403, 422, kinds={
-        403: "not an organiser, a scope unit outside their jurisdiction, or override-forbidden "
-             "(quiet_hours_override needs HQ or a state and its own scope)",
-        422: "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
-             "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, too-many-rounds"}))
-    def issue(body: DirectiveCreate, who: Organiser, response: Response,
-              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None):
+    @router.post(
+        "",
+        status_code=201,
+        response_model=DirectiveRead,
+        responses=problems(
+            403,
+            422,
+            kinds={
+                403: "not an organiser, a scope unit outside their jurisdiction, or override-forbidden "
+                "(quiet_hours_override needs HQ or a state and its own scope)",
+                422: "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
+                "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, too-many-rounds",
+            },
+        ),
+    )
+    def issue(
+        body: DirectiveCreate,
+        who: Organiser,
+        response: Response,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", max_length=128)
+        ] = None,
+    ):
         for unit in body.scope:
             require_jurisdiction(who, unit)
         unknown = [role for role in body.audience if role not in roles]
         if unknown:
-            raise ProblemError(422, "unknown-role", "Unknown role",
-                               f"{', '.join(unknown)} is not a booth-team role; roles: {', '.join(sorted(roles))}.")
-        directive_id = str(uuid.uuid5(_IDS, f"{who.subject}:{idempotency_key}") if idempotency_key else uuid.uuid4())
+            raise ProblemError(
+                422,
+                "unknown-role",
+                "Unknown role",
+                f"{', '.join(unknown)} is not a booth-team role; roles: {', '.join(sorted(roles))}.",
+            )
+        directive_id = str(
+            uuid.uuid5(_IDS, f"{who.subject}:{idempotency_key}")
+            if idempotency_key
+            else uuid.uuid4()
+        )
         cmd = IssueDirective(
-            directive_id=directive_id, issued_by=who.subject, issuing_unit=who.unit, title=body.title, body=body.body,
-            scope=tuple(body.scope), audience=tuple(body.audience), channels=tuple(body.channels),
-            priority=body.priority, send_at=body.send_at, expires_at=body.expires_at,
+            directive_id=directive_id,
+            issued_by=who.subject,
+            issuing_unit=who.unit,
+            title=body.title,
+            body=body.body,
+            scope=tuple(body.scope),
+            audience=tuple(body.audience),
+            channels=tuple(body.channels),
+            priority=body.priority,
+            send_at=body.send_at,
+            expires_at=body.expires_at,
             override_reason=body.quiet_hours_override.reason if body.quiet_hours_override else None,
             issuer_scopes=who.scopes,
             recurrence=body.recurrence.model_dump() if body.recurrence else None,
@@ -211,32 +263,53 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     def read(directive_id: str, who: Organiser):
         return directive_read(readable(directive_id, who))
 
-    @router.post("/{directive_id}/cancel", response_model=DirectiveRead,
-                 responses=problems(404, 409, kinds={409: "not-cancellable: already fully sent or cancelled"}))
+    @router.post(
+        "/{directive_id}/cancel",
+        response_model=DirectiveRead,
+        responses=problems(
+            404, 409, kinds={409: "not-cancellable: already fully sent or cancelled"}
+        ),
+    )
     def cancel(directive_id: str, who: Organiser):
         readable(directive_id, who)
         try:
-            return directive_read(directives.cancel_directive(CancelDirective(directive_id, who.subject), ports))
+            return directive_read(
+                directives.cancel_directive(CancelDirective(directive_id, who.subject), ports)
+            )
         except Refused as exc:
             raise problem(exc) from None
 
     @router.get("/{directive_id}/status", responses=problems(404))
     def status(directive_id: str, who: Organiser):
         directive = readable(directive_id, who)
-        answer = {"directive_id": directive_id, "state": directive.state, **ports.tally.snapshot(directive_id),
-                  "follow_ups": _follow_ups(directive)}
+        answer = {
+            "directive_id": directive_id,
+            "state": directive.state,
+            **ports.tally.snapshot(directive_id),
+            "follow_ups": _follow_ups(directive),
+        }
         if directive.recurring:
             answer["rounds"] = _rounds(directive)
         return answer
 
-    @router.get("/{directive_id}/status/stream", response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}}}, **problems(404)})
-    async def stream(directive_id: str, who: Organiser, request: Request,
-                     interval_s: Annotated[float, Query(ge=0.2, le=30)] = 1.0,
-                     max_s: Annotated[float, Query(ge=1, le=3600)] = 3600):
+    @router.get(
+        "/{directive_id}/status/stream",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, **problems(404)},
+    )
+    async def stream(
+        directive_id: str,
+        who: Organiser,
+        request: Request,
+        interval_s: Annotated[float, Query(ge=0.2, le=30)] = 1.0,
+        max_s: Annotated[float, Query(ge=1, le=3600)] = 3600,
+    ):
         await run_in_threadpool(readable, directive_id, who)
-        return StreamingResponse(_events(directive_id, request, interval_s, max_s), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _events(directive_id, request, interval_s, max_s),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     async def _events(directive_id: str, request: Request, interval_s: float, max_s: float):
         last, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + max_s
@@ -252,14 +325,20 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             await asyncio.sleep(interval_s)
 
     @router.get("/{directive_id}/failures", responses=problems(404))
-    def failures(directive_id: str, who: Organiser, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+    def failures(
+        directive_id: str, who: Organiser, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+    ):
         readable(directive_id, who)
         found = ports.tally.failures(directive_id, limit)
         return {"directive_id": directive_id, "failures": found, "count": len(found)}
 
     @router.get("/{directive_id}/booths", responses=problems(404))
-    def booths(directive_id: str, who: Organiser, missing: Literal["reached", "acknowledged"] = "reached",
-               limit: Annotated[int, Query(ge=1, le=100_000)] = 1000):
+    def booths(
+        directive_id: str,
+        who: Organiser,
+        missing: Literal["reached", "acknowledged"] = "reached",
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    ):
         readable(directive_id, who)
         which = "reached" if missing == "reached" else "acked"
         found = ports.tally.booths_without(directive_id, which, limit)
@@ -270,32 +349,68 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
 def _rounds(directive: Directive) -> dict:
     """A recurring directive's rounds: each that ran (or was missed, or is sending), and the next due."""
-    ran = [{"round_id": round_id, "slot": _iso(held.slot), "state": held.state, "started_at": _iso(held.started_at),
-            "finished_at": _iso(held.finished_at), "targeted": held.targeted}
-           for round_id, held in sorted(directive.rounds.items())]
+    ran = [
+        {
+            "round_id": round_id,
+            "slot": _iso(held.slot),
+            "state": held.state,
+            "started_at": _iso(held.started_at),
+            "finished_at": _iso(held.finished_at),
+            "targeted": held.targeted,
+        }
+        for round_id, held in sorted(directive.rounds.items())
+    ]
     done = sum(entry["state"] == ROUND_DONE for entry in ran)
     return {"ran": ran, "done": done, "next_due": _iso(directive.next_due)}
 
 
 def _follow_ups(directive: Directive) -> dict:
-    return {"reminders": directive.follow_ups.reminders, "escalations": directive.follow_ups.escalations}
+    return {
+        "reminders": directive.follow_ups.reminders,
+        "escalations": directive.follow_ups.escalations,
+    }
 
 
 def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["otp"])
     Service = Annotated[Principal, Depends(auth.service(SEND_SCOPE))]
 
-    @router.post("/otp-deliveries", status_code=202, responses=problems(403, 503, kinds={
-        403: f"not a service holding {SEND_SCOPE}", 503: "lanes-unavailable: the code was not queued; try again"}))
+    @router.post(
+        "/otp-deliveries",
+        status_code=202,
+        responses=problems(
+            403,
+            503,
+            kinds={
+                403: f"not a service holding {SEND_SCOPE}",
+                503: "lanes-unavailable: the code was not queued; try again",
+            },
+        ),
+    )
     def deliver_otp(body: OtpDeliveryCreate, caller: Service):
-        cmd = SendOtp(request_id=str(body.request_id), appointment_id=str(body.appointment_id), booth_id=body.booth_id,
-                      phone=body.phone, channel=body.channel, locale=body.locale, text=body.text)
+        cmd = SendOtp(
+            request_id=str(body.request_id),
+            appointment_id=str(body.appointment_id),
+            booth_id=body.booth_id,
+            phone=body.phone,
+            channel=body.channel,
+            locale=body.locale,
+            text=body.text,
+        )
         try:
             delivery_id = otp_codes.queue_otp(cmd, adapters.ports)
         except Exception as exc:  # Kafka did not take it: the caller must know nothing was queued
-            log.warning("otp not queued", fields={"request_id": cmd.request_id, "error_class": type(exc).__name__})
-            raise ProblemError(503, "lanes-unavailable", "The code could not be queued", "Try again shortly.",
-                               headers={"Retry-After": "2"}) from None
+            log.warning(
+                "otp not queued",
+                fields={"request_id": cmd.request_id, "error_class": type(exc).__name__},
+            )
+            raise ProblemError(
+                503,
+                "lanes-unavailable",
+                "The code could not be queued",
+                "Try again shortly.",
+                headers={"Retry-After": "2"},
+            ) from None
         return {"delivery_id": delivery_id, "lane": "urgent"}
 
     return router
@@ -305,18 +420,31 @@ def receipts_router(adapters: Adapters) -> APIRouter:
     router = APIRouter(tags=["receipts"])
     ports = adapters.ports
 
-    @router.post("/v1/webhooks/provider", responses=problems(400, 401, 503, kinds={
-        400: "bad-payload", 401: "bad-signature", 503: "events-unavailable: call again"}))
-    async def provider_webhook(request: Request,
-                               signature: Annotated[str | None, Header(alias="X-Provider-Signature")] = None):
+    @router.post(
+        "/v1/webhooks/provider",
+        responses=problems(
+            400,
+            401,
+            503,
+            kinds={400: "bad-payload", 401: "bad-signature", 503: "events-unavailable: call again"},
+        ),
+    )
+    async def provider_webhook(
+        request: Request,
+        signature: Annotated[str | None, Header(alias="X-Provider-Signature")] = None,
+    ):
         body = await request.body()
         try:
             signatures.check(adapters.webhook_key, body, signature, time.time())
         except signatures.BadSignature as exc:
             # Only the reason and the size: the payload holds phone numbers.
             log.warning("provider webhook refused", fields={"reason": str(exc), "bytes": len(body)})
-            raise ProblemError(401, "bad-signature", "Signature not accepted",
-                               "The X-Provider-Signature header is missing, stale or does not match.") from None
+            raise ProblemError(
+                401,
+                "bad-signature",
+                "Signature not accepted",
+                "The X-Provider-Signature header is missing, stale or does not match.",
+            ) from None
         try:
             payload = json.loads(body)
             if not isinstance(payload, dict):
@@ -326,43 +454,69 @@ def receipts_router(adapters: Adapters) -> APIRouter:
         try:
             return await run_in_threadpool(receipts.record_receipts, payload, ports)
         except EventsUnavailable:
-            raise ProblemError(503, "events-unavailable", "Receipts not recorded", "Call again.",
-                               headers={"Retry-After": "5"}) from None
+            raise ProblemError(
+                503,
+                "events-unavailable",
+                "Receipts not recorded",
+                "Call again.",
+                headers={"Retry-After": "5"},
+            ) from None
 
     def claim(token: str) -> acks.AckClaim:
         try:
             return acks.read(adapters.ack_key, token)
         except acks.InvalidAckToken:
-            raise ProblemError(403, "invalid-ack-token", "This acknowledgement link is not valid",
-                               "The link was changed or was not sent by the organisation.") from None
+            raise ProblemError(
+                403,
+                "invalid-ack-token",
+                "This acknowledgement link is not valid",
+                "The link was changed or was not sent by the organisation.",
+            ) from None
 
-    @router.get("/a/{token}", response_class=HTMLResponse, tags=["acknowledgements"],
-                responses=problems(403, 404, kinds={403: "invalid-ack-token"}))
+    @router.get(
+        "/a/{token}",
+        response_class=HTMLResponse,
+        tags=["acknowledgements"],
+        responses=problems(403, 404, kinds={403: "invalid-ack-token"}),
+    )
     def ack_page(token: str):
         found = claim(token)
         directive = ports.store.get(found.directive_id)
         if directive is None:
             raise not_found(found.directive_id)
-        title = html.escape(directive.title.get("hi", directive.title["en"]) + " / " + directive.title["en"])
+        title = html.escape(
+            directive.title.get("hi", directive.title["en"]) + " / " + directive.title["en"]
+        )
         body = html.escape(directive.body["en"])
         return HTMLResponse(f"""<!doctype html><meta charset="utf-8"><title>{title}</title>
 <h1>{title}</h1><p>{body}</p>
 <form method="post"><button>पुष्टि करें / Acknowledge</button></form>""")
 
-    @router.post("/a/{token}", tags=["acknowledgements"], responses=problems(
-        403, 404, 410, 503, kinds={403: "invalid-ack-token", 410: "directive-closed"}))
+    @router.post(
+        "/a/{token}",
+        tags=["acknowledgements"],
+        responses=problems(
+            403, 404, 410, 503, kinds={403: "invalid-ack-token", 410: "directive-closed"}
+        ),
+    )
     def acknowledge(token: str, request: Request):
         found = claim(token)
         try:
-            new = receipts.acknowledge(Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"),
-                                       ports)
+            new = receipts.acknowledge(
+                Acknowledge(found.directive_id, found.recipient_id, found.booth_id, "link"), ports
+            )
         except NotFound:
             raise not_found(found.directive_id) from None
         except Refused as exc:
             raise problem(exc) from None
         except EventsUnavailable:
-            raise ProblemError(503, "events-unavailable", "Not recorded", "Please try again.",
-                               headers={"Retry-After": "5"}) from None
+            raise ProblemError(
+                503,
+                "events-unavailable",
+                "Not recorded",
+                "Please try again.",
+                headers={"Retry-After": "5"},
+            ) from None
         answer = {"acknowledged": True, "directive_id": found.directive_id, "already": not new}
         if "text/html" in request.headers.get("accept", ""):
             return HTMLResponse("<!doctype html><meta charset='utf-8'><p>धन्यवाद / Thank you.</p>")
@@ -374,15 +528,31 @@ def receipts_router(adapters: Adapters) -> APIRouter:
 def create_notifier_app(adapters: Adapters) -> FastAPI:
     settings = adapters.settings
     auth = Authenticator(settings)
-    routers = [directives_router(adapters, auth), otp_router(adapters, auth), receipts_router(adapters)]
-    return create_app(service=settings.service_name, settings=settings, checks=adapters.checks, routers=routers,
-                      on_startup=adapters.start, on_shutdown=adapters.stop, bodies=BODIES)
+    routers = [
+        directives_router(adapters, auth),
+        otp_router(adapters, auth),
+        receipts_router(adapters),
+    ]
+    return create_app(
+        service=settings.service_name,
+        settings=settings,
+        checks=adapters.checks,
+        routers=routers,
+        on_startup=adapters.start,
+        on_shutdown=adapters.stop,
+        bodies=BODIES,
+    )
 
 
 # The provider signs its webhook and a link carries its own HMAC: neither brings a bearer token.
 # A directive's texts in many languages may pass the JSON cap; a provider's batch of receipts too.
-BODIES = BodyRules(larger=((r"/v1/directives", DIRECTIVE_MAX_BYTES), (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES)),
-                   open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"))
+BODIES = BodyRules(
+    larger=(
+        (r"/v1/directives", DIRECTIVE_MAX_BYTES),
+        (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES),
+    ),
+    open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"),
+)
 
 
 app = create_notifier_app(bootstrap(NotifierSettings()))

@@ -20,7 +20,9 @@ class IssueDirective:
     send_at: datetime | None
     expires_at: datetime
     override_reason: str | None  # quiet-hours override, urgent only, audited
-    issuer_scopes: frozenset[str] = frozenset()  # what the organiser's token grants (the override needs its own)
+    issuer_scopes: frozenset[str] = (
+        frozenset()
+    )  # what the organiser's token grants (the override needs its own)
     # War-room slots: {"rrule", "timezone", "until": datetime | None} (notifier.domain.recurrence).
     recurrence: dict | None = None
 

@@ -23,7 +23,10 @@ ERASURE_GROUP = "notifier-erasures"
 def erasure_handler(ports: Ports) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         if event.type == types.PERSON_ERASED:
-            forget_erased(ForgetAppointee(event.data["appointment_id"], event.data["erasure_id"]), ports)
+            forget_erased(
+                ForgetAppointee(event.data["appointment_id"], event.data["erasure_id"]), ports
+            )
+
     return handle
 
 
@@ -31,4 +34,5 @@ def issued_handler(ports: Ports) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         if event.type == types.DIRECTIVE_ISSUED:
             schedule_fanout(ScheduleFanOut(event.data["directive_id"]), ports)
+
     return handle

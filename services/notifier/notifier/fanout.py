@@ -26,30 +26,62 @@ from prometheus_client import Counter as Metric
 from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
 from notifier.adapters.tally import count_target
 from notifier.domain import recurrence
-from notifier.domain.directives import (FINISH, ROUND_DONE, ROUND_MISSED, ROUND_SENDING, SCHEDULE, START, Directive,
-                                        fanout_job, splits)
+from notifier.domain.directives import (
+    FINISH,
+    ROUND_DONE,
+    ROUND_MISSED,
+    ROUND_SENDING,
+    SCHEDULE,
+    START,
+    Directive,
+    fanout_job,
+    splits,
+)
 from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
-from notifier.handlers.ports import FanOutLedger, RoundRepository, StatusTally, TaskLanes, UnitRegistry
+from notifier.handlers.ports import (
+    FanOutLedger,
+    RoundRepository,
+    StatusTally,
+    TaskLanes,
+    UnitRegistry,
+)
 from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
 from shared.orgtree.levels import outermost
 
 log = get_logger(__name__)
 
-ROUNDS = Metric("sangathan_notifier_rounds", "Rounds of recurring directives, by outcome", ["outcome"])
-TASKS_PRODUCED = Metric("sangathan_notifier_tasks_produced", "Delivery tasks the fan-out put on a lane", ["lane"])
-OPTED_OUT = Metric("sangathan_notifier_recipients_opted_out", "Recipients left out of a fan-out because they opted out")
+ROUNDS = Metric(
+    "sangathan_notifier_rounds", "Rounds of recurring directives, by outcome", ["outcome"]
+)
+TASKS_PRODUCED = Metric(
+    "sangathan_notifier_tasks_produced", "Delivery tasks the fan-out put on a lane", ["lane"]
+)
+OPTED_OUT = Metric(
+    "sangathan_notifier_recipients_opted_out",
+    "Recipients left out of a fan-out because they opted out",
+)
 
 FLUSH_EVERY = 50_000  # tasks; bounds what the producer tracks in memory between confirmations
 RETRY_S = 10.0
 
 
 class FanOut:
-    def __init__(self, *, store: RoundRepository, ledger: FanOutLedger, tally: StatusTally,
-                 recipients: RecipientSource, registry: UnitRegistry, producer: TaskLanes,
-                 policy: SendingPolicy, batch: int, lease_s: float = 300.0,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        *,
+        store: RoundRepository,
+        ledger: FanOutLedger,
+        tally: StatusTally,
+        recipients: RecipientSource,
+        registry: UnitRegistry,
+        producer: TaskLanes,
+        policy: SendingPolicy,
+        batch: int,
+        lease_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store, self.ledger, self.tally = store, ledger, tally
         self.recipients, self.registry, self.producer = recipients, registry, producer
         self.policy, self.batch, self.lease_s, self.clock = policy, batch, lease_s, clock
@@ -67,8 +99,10 @@ class FanOut:
             else:
                 self.run(directive_id)
         except RecipientsUnavailable as exc:
-            log.warning("recipients unavailable; fan-out resumes later",
-                        fields={"directive_id": directive_id, "round": round_id, "error": str(exc)[:200]})
+            log.warning(
+                "recipients unavailable; fan-out resumes later",
+                fields={"directive_id": directive_id, "round": round_id, "error": str(exc)[:200]},
+            )
             self.ledger.reschedule_fanout(job, self.clock() + RETRY_S)
         return True
 
@@ -85,30 +119,46 @@ class FanOut:
         if round_id not in directive.rounds and following is not None and following <= now:
             self.store.miss_round(directive_id, round_id, slot)  # late: the next round goes instead
             ROUNDS.labels("missed").inc()
-            log.warning("round missed: the next slot came first",
-                        fields={"directive_id": directive_id, "round": round_id})
-            schedule_round(directive, directive.catch_up_round(slot, now) or following, self.ledger, self.store)
+            log.warning(
+                "round missed: the next slot came first",
+                fields={"directive_id": directive_id, "round": round_id},
+            )
+            schedule_round(
+                directive, directive.catch_up_round(slot, now) or following, self.ledger, self.store
+            )
             self.ledger.finish_fanout(job)
             return
         opens = self._window(directive, at=slot.timestamp())
         if opens is not None and round_id not in directive.rounds:
             self.ledger.reschedule_fanout(job, opens)
-            log.info("round waits for its sending window", fields={"directive_id": directive_id, "round": round_id})
+            log.info(
+                "round waits for its sending window",
+                fields={"directive_id": directive_id, "round": round_id},
+            )
             return
-        claimed = self.store.claim_round(directive_id, round_id, slot, owner=self.owner, now=self.clock(),
-                                         lease_s=self.lease_s)
+        claimed = self.store.claim_round(
+            directive_id, round_id, slot, owner=self.owner, now=self.clock(), lease_s=self.lease_s
+        )
         if claimed is None:
             self._not_claimed(directive_id, round_id, job, following)
             return
         targeted = self._fan_out(claimed, job, round_id)
         if targeted is None:
             return  # cancelled meanwhile
-        if self.store.finish_round(directive_id, round_id, owner=self.owner, targeted=targeted,
-                                   next_slot=following) is not None and following is not None:
+        if (
+            self.store.finish_round(
+                directive_id, round_id, owner=self.owner, targeted=targeted, next_slot=following
+            )
+            is not None
+            and following is not None
+        ):
             queue_round(directive_id, following, self.ledger)
         self.ledger.finish_fanout(job)
         ROUNDS.labels("sent").inc()
-        log.info("round done", fields={"directive_id": directive_id, "round": round_id, "targeted": targeted})
+        log.info(
+            "round done",
+            fields={"directive_id": directive_id, "round": round_id, "targeted": targeted},
+        )
 
     def _not_claimed(self, directive_id: str, round_id: str, job: str, following) -> None:
         """Done, missed or held: a done round makes sure the next is queued (a scheduler may have
@@ -131,15 +181,21 @@ class FanOut:
         opens = self._window(directive)
         if opens is not None:
             self.ledger.reschedule_fanout(directive_id, opens)
-            self.store.move(directive_id, SCHEDULE, due_at=datetime.fromtimestamp(opens, timezone.utc))
-            log.info("directive waits for its sending window", fields={"directive_id": directive_id})
+            self.store.move(
+                directive_id, SCHEDULE, due_at=datetime.fromtimestamp(opens, timezone.utc)
+            )
+            log.info(
+                "directive waits for its sending window", fields={"directive_id": directive_id}
+            )
             return
         if self.store.move(directive_id, START) is None:
             self.ledger.finish_fanout(directive_id)  # cancelled meanwhile
             return
         if self._fan_out(directive, directive_id, None) is None:
             return
-        self.store.move(directive_id, FINISH, fanned_out_at=datetime.fromtimestamp(self.clock(), timezone.utc))
+        self.store.move(
+            directive_id, FINISH, fanned_out_at=datetime.fromtimestamp(self.clock(), timezone.utc)
+        )
         self.ledger.finish_fanout(directive_id)
         log.info("fan-out done", fields={"directive_id": directive_id})
 
@@ -154,19 +210,25 @@ class FanOut:
             if chunk in done:
                 continue
             if self.ledger.cancelled([directive_id]):
-                log.info("fan-out stopped: directive cancelled", fields={"directive_id": directive_id})
+                log.info(
+                    "fan-out stopped: directive cancelled", fields={"directive_id": directive_id}
+                )
                 self.ledger.finish_fanout(job)
                 return None
             self._chunk(directive, chunk, job, round_id, totals)
             self.ledger.renew_fanout(job, self.clock() + self.lease_s)
             if round_id:
-                self.store.renew_round(directive_id, round_id, owner=self.owner, until=self.clock() + self.lease_s)
+                self.store.renew_round(
+                    directive_id, round_id, owner=self.owner, until=self.clock() + self.lease_s
+                )
         return self.ledger.targeted(job)
 
     def chunks(self, scope: tuple[str, ...] | list[str]) -> list[str]:
         chunks = []
         for unit in outermost(scope):
-            children = [child["id"] for child in self.registry.children(unit)] if splits(unit) else []
+            children = (
+                [child["id"] for child in self.registry.children(unit)] if splits(unit) else []
+            )
             chunks.extend(children or [unit])
         return chunks
 
@@ -175,10 +237,14 @@ class FanOut:
         at send time."""
         send_ts = directive.send_at.timestamp() if directive.send_at else None
         now = datetime.fromtimestamp(max(self.clock(), at or send_ts or 0), timezone.utc)
-        opens = self.policy.opens_at(now, campaign=True, booth_id="", quiet_hours=not directive.quiet_hours_lifted)
+        opens = self.policy.opens_at(
+            now, campaign=True, booth_id="", quiet_hours=not directive.quiet_hours_lifted
+        )
         return opens.timestamp() if opens else None
 
-    def _chunk(self, directive: Directive, unit: str, job: str, round_id: str | None, totals: bool) -> None:
+    def _chunk(
+        self, directive: Directive, unit: str, job: str, round_id: str | None, totals: bool
+    ) -> None:
         started = time.monotonic()
         counts: Counter[str] = Counter()
         booths: set[str] = set()
@@ -194,14 +260,34 @@ class FanOut:
                     unconfirmed = 0
         self._emit(directive, batch, counts, booths, round_id)
         self.producer.flush()  # raises unless Kafka took every task of the chunk
-        self.ledger.chunk_done(job, unit, counts["all"], counted=self.tally.targeted(
-            directive.directive_id, counts if totals else Counter(), booths))
-        log.info("fan-out chunk done", fields={"directive_id": directive.directive_id, "round": round_id, "unit": unit,
-                                               "recipients": counts["all"], "booths": len(booths),
-                                               "seconds": round(time.monotonic() - started, 2)})
+        self.ledger.chunk_done(
+            job,
+            unit,
+            counts["all"],
+            counted=self.tally.targeted(
+                directive.directive_id, counts if totals else Counter(), booths
+            ),
+        )
+        log.info(
+            "fan-out chunk done",
+            fields={
+                "directive_id": directive.directive_id,
+                "round": round_id,
+                "unit": unit,
+                "recipients": counts["all"],
+                "booths": len(booths),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
 
-    def _emit(self, directive: Directive, batch: list[Recipient], counts: Counter, booths: set[str],
-              round_id: str | None) -> int:
+    def _emit(
+        self,
+        directive: Directive,
+        batch: list[Recipient],
+        counts: Counter,
+        booths: set[str],
+        round_id: str | None,
+    ) -> int:
         if not batch:
             return 0
         opted_out = self.ledger.opted_out([recipient.phone for recipient in batch])
@@ -213,14 +299,29 @@ class FanOut:
             if out:
                 OPTED_OUT.inc()
                 continue
-            self.producer.produce(Task(
-                delivery_id=delivery_id(subject_of(directive_id, round_id), recipient.appointment_id, channels[0],
-                                        DIRECTIVE),
-                send=DIRECTIVE, lane=lane, booth_id=recipient.booth_id, booth_path=recipient.booth_path,
-                recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
-                channels=channels, directive_id=directive_id, expires_at=expires_at,
-                quiet_hours_override=lifted, queued_at=now, round=round_id,
-            ))
+            self.producer.produce(
+                Task(
+                    delivery_id=delivery_id(
+                        subject_of(directive_id, round_id),
+                        recipient.appointment_id,
+                        channels[0],
+                        DIRECTIVE,
+                    ),
+                    send=DIRECTIVE,
+                    lane=lane,
+                    booth_id=recipient.booth_id,
+                    booth_path=recipient.booth_path,
+                    recipient_id=recipient.appointment_id,
+                    phone=recipient.phone,
+                    locale=recipient.locale,
+                    channels=channels,
+                    directive_id=directive_id,
+                    expires_at=expires_at,
+                    quiet_hours_override=lifted,
+                    queued_at=now,
+                    round=round_id,
+                )
+            )
             count_target(counts, recipient.booth_path)
             booths.add(recipient.booth_id)
             produced += 1

@@ -22,9 +22,18 @@ BATCH = 1000
 
 
 class FollowUps:
-    def __init__(self, *, store: FollowUpRecords, tally: StatusTally, recipients: RecipientSource,
-                 chunks: Callable[[list[str]], list[str]], producer: TaskLanes, remind_after_s: float,
-                 escalate_after_s: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        *,
+        store: FollowUpRecords,
+        tally: StatusTally,
+        recipients: RecipientSource,
+        chunks: Callable[[list[str]], list[str]],
+        producer: TaskLanes,
+        remind_after_s: float,
+        escalate_after_s: float,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store, self.tally, self.recipients, self.chunks = store, tally, recipients, chunks
         self.producer, self.clock = producer, clock
         self.remind_after_s, self.escalate_after_s = remind_after_s, escalate_after_s
@@ -38,7 +47,11 @@ class FollowUps:
             done = directive.follow_ups
             if done.reminded_at is None and since >= self.remind_after_s:
                 self.store.record_reminders(directive.directive_id, self.remind(directive))
-            elif done.reminded_at is not None and done.escalated_at is None and since >= self.escalate_after_s:
+            elif (
+                done.reminded_at is not None
+                and done.escalated_at is None
+                and since >= self.escalate_after_s
+            ):
                 self.store.record_escalations(directive.directive_id, self.escalate(directive))
         return False
 
@@ -54,7 +67,9 @@ class FollowUps:
                     batch = []
             sent += self._remind_batch(directive, batch)
         self.producer.flush()
-        log.info("reminders queued", fields={"directive_id": directive.directive_id, "reminders": sent})
+        log.info(
+            "reminders queued", fields={"directive_id": directive.directive_id, "reminders": sent}
+        )
         return sent
 
     def _remind_batch(self, directive: Directive, batch: list) -> int:
@@ -64,13 +79,25 @@ class FollowUps:
         for recipient, done in zip(batch, acked):
             if done:
                 continue
-            self.producer.produce(Task(
-                delivery_id=delivery_id(directive_id, recipient.appointment_id, channels[0], REMINDER), send=REMINDER,
-                lane=lane_for(directive.priority), booth_id=recipient.booth_id, booth_path=recipient.booth_path,
-                recipient_id=recipient.appointment_id, phone=recipient.phone, locale=recipient.locale,
-                channels=channels, directive_id=directive_id, expires_at=directive.expires_at.timestamp(),
-                quiet_hours_override=directive.quiet_hours_lifted, queued_at=self.clock(),
-            ))
+            self.producer.produce(
+                Task(
+                    delivery_id=delivery_id(
+                        directive_id, recipient.appointment_id, channels[0], REMINDER
+                    ),
+                    send=REMINDER,
+                    lane=lane_for(directive.priority),
+                    booth_id=recipient.booth_id,
+                    booth_path=recipient.booth_path,
+                    recipient_id=recipient.appointment_id,
+                    phone=recipient.phone,
+                    locale=recipient.locale,
+                    channels=channels,
+                    directive_id=directive_id,
+                    expires_at=directive.expires_at.timestamp(),
+                    quiet_hours_override=directive.quiet_hours_lifted,
+                    queued_at=self.clock(),
+                )
+            )
             sent += 1
         return sent
 
@@ -83,13 +110,27 @@ class FollowUps:
             by_sector[booth.rsplit("-", 1)[0]] += 1
         title = directive.title["en"]
         for sector, booths in by_sector.items():
-            self.producer.produce(Task(
-                delivery_id=delivery_id(directive_id, sector, "webhook", ESCALATION), send=ESCALATION,
-                lane=lane_for(directive.priority), booth_id=sector, booth_path=None, recipient_id=sector, phone="",
-                locale="en", channels=("webhook",), directive_id=directive_id,
-                expires_at=directive.expires_at.timestamp(), campaign=False, queued_at=self.clock(),
-                text=f"{booths} booth(s) of {sector} have not acknowledged the directive '{title}'.",
-            ))
+            self.producer.produce(
+                Task(
+                    delivery_id=delivery_id(directive_id, sector, "webhook", ESCALATION),
+                    send=ESCALATION,
+                    lane=lane_for(directive.priority),
+                    booth_id=sector,
+                    booth_path=None,
+                    recipient_id=sector,
+                    phone="",
+                    locale="en",
+                    channels=("webhook",),
+                    directive_id=directive_id,
+                    expires_at=directive.expires_at.timestamp(),
+                    campaign=False,
+                    queued_at=self.clock(),
+                    text=f"{booths} booth(s) of {sector} have not acknowledged the directive '{title}'.",
+                )
+            )
         self.producer.flush()
-        log.info("escalated", fields={"directive_id": directive_id, "units": len(by_sector), "booths": len(silent)})
+        log.info(
+            "escalated",
+            fields={"directive_id": directive_id, "units": len(by_sector), "booths": len(silent)},
+        )
         return dict(by_sector)

@@ -18,11 +18,11 @@ from notifier.adapters.events import EventsUnavailable, NotifierEvents
 from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskConsumer, TaskProducer
 from notifier.domain.tasks import Task
-from notifier.handlers.receipts import announce, fall_back_late, receipt_events
 from notifier.handlers.ports import Ports
+from notifier.handlers.receipts import announce, fall_back_late, receipt_events
 from notifier.sending import SKIPPED, Sender, Settlement
-from shared.kafka.consumer import EVENTS_DEAD_LETTERED, REJECTED, dead_letter_headers
 from shared.background import Background
+from shared.kafka.consumer import EVENTS_DEAD_LETTERED, REJECTED, dead_letter_headers
 from shared.kafka.deadletters import DeadLetterSeal
 from shared.kafka.producer import ConfirmedProducer
 from shared.logging import get_logger
@@ -43,9 +43,20 @@ class LaneWorkers:
     """Every lane in one asyncio loop, on a shared background thread (restarted after a failure).
     The service starts and stops `background`, like its other workers."""
 
-    def __init__(self, lanes: list[Lane], ports: Ports, dead_letters: ConfirmedProducer, dead_letter_topic: str,
-                 *, seal: DeadLetterSeal, batch: int, provider_url: str, provider_timeout_s: float,
-                 provider_batch: int = 1, provider_linger_s: float = 0.02):
+    def __init__(
+        self,
+        lanes: list[Lane],
+        ports: Ports,
+        dead_letters: ConfirmedProducer,
+        dead_letter_topic: str,
+        *,
+        seal: DeadLetterSeal,
+        batch: int,
+        provider_url: str,
+        provider_timeout_s: float,
+        provider_batch: int = 1,
+        provider_linger_s: float = 0.02,
+    ):
         self.lanes, self.ports = lanes, ports
         self._dead, self._dead_topic, self._seal = dead_letters, dead_letter_topic, seal
         self._batch = batch
@@ -57,12 +68,30 @@ class LaneWorkers:
     async def _serve(self, stop: threading.Event) -> None:
         # Each lane its own connections, so bulk calls never hold the ones urgent sends need;
         # made per run, so a restart after a failure starts with fresh ones.
-        clients = {lane.name: PooledHttp(self._provider_url, threads=lane.concurrency,
-                                         timeout_s=self._provider_timeout_s, name=lane.name) for lane in self.lanes}
+        clients = {
+            lane.name: PooledHttp(
+                self._provider_url,
+                threads=lane.concurrency,
+                timeout_s=self._provider_timeout_s,
+                name=lane.name,
+            )
+            for lane in self.lanes
+        }
         try:
-            await asyncio.gather(*(self._lane_forever(
-                lane, Batches(clients[lane.name], size=self._provider_batch, linger_s=self._provider_linger_s), stop)
-                for lane in self.lanes))
+            await asyncio.gather(
+                *(
+                    self._lane_forever(
+                        lane,
+                        Batches(
+                            clients[lane.name],
+                            size=self._provider_batch,
+                            linger_s=self._provider_linger_s,
+                        ),
+                        stop,
+                    )
+                    for lane in self.lanes
+                )
+            )
         finally:
             for client in clients.values():
                 client.close()
@@ -84,16 +113,25 @@ class LaneWorkers:
                     await asyncio.sleep(0.02)
                 if bookkeeping is not None:
                     await bookkeeping
-            except Exception as exc:  # keep the lane alive: restart its consumer from the last commit
-                log.error("lane failed; restarting", fields={"lane": lane.name, "error_class": type(exc).__name__,
-                                                             "error": str(exc)[:300]})
+            except (
+                Exception
+            ) as exc:  # keep the lane alive: restart its consumer from the last commit
+                log.error(
+                    "lane failed; restarting",
+                    fields={
+                        "lane": lane.name,
+                        "error_class": type(exc).__name__,
+                        "error": str(exc)[:300],
+                    },
+                )
                 await asyncio.sleep(2)
             finally:
                 if consumer is not None:
                     await asyncio.to_thread(consumer.close)
 
-    async def _one_batch(self, lane: Lane, consumer: TaskConsumer, sender: Sender,
-                         previous: asyncio.Task | None) -> asyncio.Task | None:
+    async def _one_batch(
+        self, lane: Lane, consumer: TaskConsumer, sender: Sender, previous: asyncio.Task | None
+    ) -> asyncio.Task | None:
         """Send one batch; its bookkeeping and commit run while the next batch sends. The
         previous batch's bookkeeping is awaited first, so commits stay in order."""
         records, offsets = consumer.poll(self._batch, 0)  # non-blocking: the loop serves every lane
@@ -103,8 +141,11 @@ class LaneWorkers:
         malformed = len(records) - len(tasks)
         if malformed:
             SKIPPED.labels(lane.name, "malformed").inc(malformed)
-        origins = {task.delivery_id: (record.topic(), record.partition(), record.offset())
-                   for record, task in records if task is not None}
+        origins = {
+            task.delivery_id: (record.topic(), record.partition(), record.offset())
+            for record, task in records
+            if task is not None
+        }
         started = time.monotonic()
         settlement = await sender.deliver(tasks)
         sent_s = time.monotonic() - started
@@ -114,8 +155,16 @@ class LaneWorkers:
         async def bookkeeping() -> None:
             await asyncio.to_thread(self._apply, lane, settlement, origins)
             await asyncio.to_thread(consumer.commit, offsets)
-            log.info("lane batch", fields={"lane": lane.name, "tasks": len(tasks), "sent": len(settlement.sent),
-                                           "send_s": round(sent_s, 3), "total_s": round(time.monotonic() - started, 3)})
+            log.info(
+                "lane batch",
+                fields={
+                    "lane": lane.name,
+                    "tasks": len(tasks),
+                    "sent": len(settlement.sent),
+                    "send_s": round(sent_s, 3),
+                    "total_s": round(time.monotonic() - started, 3),
+                },
+            )
 
         return asyncio.create_task(bookkeeping())
 
@@ -133,27 +182,49 @@ class LaneWorkers:
         early = ledger.take_early([provider_id for _, provider_id in out.sent])
         contexts = ledger.delivered_by([receipt["message_id"] for receipt in early])
         events = [event for event in out.events if event is not None]
-        events += receipt_events([(context, receipt) for context, receipt in zip(contexts, early)
-                                  if context is not None])
+        events += receipt_events(
+            [(context, receipt) for context, receipt in zip(contexts, early) if context is not None]
+        )
         try:
             announce(events, self.ports.tally, lane.events)
         except EventsUnavailable as exc:
             # The ledger already holds the outcome; later receipts still move the counts.
-            log.warning("delivery-status events not published", fields={"lane": lane.name, "error": str(exc)[:200]})
+            log.warning(
+                "delivery-status events not published",
+                fields={"lane": lane.name, "error": str(exc)[:200]},
+            )
         try:
-            fall_back_late(early, ledger, lane.producer)  # a failure reported before the send returned
-        except Exception as exc:  # the next channel's task stays in the ledger; logged for the operators
-            log.warning("late fallback not queued", fields={"lane": lane.name, "error_class": type(exc).__name__})
+            fall_back_late(
+                early, ledger, lane.producer
+            )  # a failure reported before the send returned
+        except (
+            Exception
+        ) as exc:  # the next channel's task stays in the ledger; logged for the operators
+            log.warning(
+                "late fallback not queued",
+                fields={"lane": lane.name, "error_class": type(exc).__name__},
+            )
 
     def _dead_letter(self, lane: str, dead: list[tuple[Task, str]], origins: dict) -> None:
         with self._dead_lock:
             for task, code in dead:
                 topic, partition, offset = origins.get(task.delivery_id, ("fallback", -1, -1))
                 value, sealed = self._seal(task.to_json())  # the task holds the recipient's phone
-                headers = dead_letter_headers([], reason=REJECTED, error_class="ProviderRefused",
-                                              error=f"provider refused on {task.channel}: {code}", topic=topic,
-                                              partition=partition, offset=offset, group=f"notifier-{lane}",
-                                              sealed=sealed)
-                self._dead.produce(self._dead_topic, task.booth_id.encode(), value, headers, ref=task.delivery_id)
+                headers = dead_letter_headers(
+                    [],
+                    reason=REJECTED,
+                    error_class="ProviderRefused",
+                    error=f"provider refused on {task.channel}: {code}",
+                    topic=topic,
+                    partition=partition,
+                    offset=offset,
+                    group=f"notifier-{lane}",
+                    sealed=sealed,
+                )
+                self._dead.produce(
+                    self._dead_topic, task.booth_id.encode(), value, headers, ref=task.delivery_id
+                )
             self._dead.flush()
-        EVENTS_DEAD_LETTERED.labels(f"notifier-{lane}", REJECTED).inc(len(dead))  # the same count as every consumer's
+        EVENTS_DEAD_LETTERED.labels(f"notifier-{lane}", REJECTED).inc(
+            len(dead)
+        )  # the same count as every consumer's

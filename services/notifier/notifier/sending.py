@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from prometheus_client import Counter as Metric, Histogram
+from prometheus_client import Counter as Metric
+from prometheus_client import Histogram
 
-from notifier.adapters.events import delivery_status, now
 from notifier.adapters.channels import ACCEPTED, PERMANENT, Outcome
+from notifier.adapters.events import delivery_status, now
 from notifier.adapters.http import Batches
 from notifier.adapters.ledger import LEASE_S
 from notifier.domain.acks import AckClaim
@@ -42,17 +43,28 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-MESSAGES = Metric("sangathan_notifier_messages", "Provider answers to sends, by channel and outcome",
-                  ["channel", "outcome"])
-SKIPPED = Metric("sangathan_notifier_tasks_skipped", "Tasks not sent, by reason", ["lane", "reason"])
-LANE_LATENCY = Histogram("sangathan_notifier_lane_latency_seconds", "From task queued to provider accepted, by lane",
-                         ["lane"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
+MESSAGES = Metric(
+    "sangathan_notifier_messages",
+    "Provider answers to sends, by channel and outcome",
+    ["channel", "outcome"],
+)
+SKIPPED = Metric(
+    "sangathan_notifier_tasks_skipped", "Tasks not sent, by reason", ["lane", "reason"]
+)
+LANE_LATENCY = Histogram(
+    "sangathan_notifier_lane_latency_seconds",
+    "From task queued to provider accepted, by lane",
+    ["lane"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
 
 
 class DirectiveCache:
     """Directive texts by id, re-read after `ttl_s`: tasks carry the id, not 4 KB of text each."""
 
-    def __init__(self, load: Callable[[str], Directive | None], ttl_s: float = 60.0, size: int = 256):
+    def __init__(
+        self, load: Callable[[str], Directive | None], ttl_s: float = 60.0, size: int = 256
+    ):
         self._load, self._ttl_s, self._size = load, ttl_s, size
         self._items: dict[str, tuple[float, Directive | None]] = {}
 
@@ -134,8 +146,12 @@ class Sender:
                 out.skipped["cancelled"] += 1
             elif out_of_consent and task.send != OTP:
                 out.skipped["opted_out"] += 1
-            elif opens := ports.policy.opens_at(datetime.fromtimestamp(now, timezone.utc), campaign=task.campaign,
-                                            booth_id=task.booth_id, quiet_hours=not task.quiet_hours_override):
+            elif opens := ports.policy.opens_at(
+                datetime.fromtimestamp(now, timezone.utc),
+                campaign=task.campaign,
+                booth_id=task.booth_id,
+                quiet_hours=not task.quiet_hours_override,
+            ):
                 out.deferred.append((task, opens.timestamp()))
                 out.skipped["outside_window"] += 1
             else:
@@ -168,12 +184,17 @@ class Sender:
 
     def _within_caps(self, tasks: list[Task], out: Settlement) -> list[tuple[Task, str]]:
         ports = self.ports
-        paired = [(task, ports.channels[task.channel].sender(task, ports.ledger.phone_hash(task.phone)))
-                  for task in tasks]
+        paired = [
+            (task, ports.channels[task.channel].sender(task, ports.ledger.phone_hash(task.phone)))
+            for task in tasks
+        ]
         capped = [(task, sender) for task, sender in paired if task.channel == "whatsapp"]
         now = ports.clock()
-        admitted = ports.ledger.admit([(sender, ports.ledger.phone_hash(task.phone)) for task, sender in capped],
-                                      cap=ports.policy.whatsapp_daily_cap, now=now)
+        admitted = ports.ledger.admit(
+            [(sender, ports.ledger.phone_hash(task.phone)) for task, sender in capped],
+            cap=ports.policy.whatsapp_daily_cap,
+            now=now,
+        )
         refused = {task.delivery_id for (task, _), ok in zip(capped, admitted) if not ok}
         ready = []
         for task, sender in paired:
@@ -208,8 +229,13 @@ class Sender:
         if directive is None:
             return None
         link = self.ports.links.link(AckClaim(task.directive_id, task.recipient_id, task.booth_id))
-        return directive_message(title=directive.title, body=directive.body, locale=task.locale, link=link,
-                                 reminder=task.send == REMINDER)
+        return directive_message(
+            title=directive.title,
+            body=directive.body,
+            locale=task.locale,
+            link=link,
+            reminder=task.send == REMINDER,
+        )
 
     # --- 5. settle -----------------------------------------------------------------------------
 
@@ -223,15 +249,25 @@ class Sender:
                 LANE_LATENCY.labels(task.lane).observe(max(0.0, now - task.queued_at))
             return
         if outcome.kind != PERMANENT and task.attempt + 1 < policy.max_attempts:
-            wait = max(outcome.retry_after_s or 0.0,
-                       backoff_s(task.attempt, base_s=policy.backoff_base_s, cap_s=policy.backoff_cap_s,
-                                 rand=ports.rand()))
+            wait = max(
+                outcome.retry_after_s or 0.0,
+                backoff_s(
+                    task.attempt,
+                    base_s=policy.backoff_base_s,
+                    cap_s=policy.backoff_cap_s,
+                    rand=ports.rand(),
+                ),
+            )
             out.released.append(task)
             out.deferred.append((task.retried(), now + wait))
             return
         code = outcome.code or "UNKNOWN"
         out.failed.append((task, code))
-        out.events.append(self._event(task, "failed", None, {"code": code, "retryable": outcome.kind != PERMANENT}))
+        out.events.append(
+            self._event(
+                task, "failed", None, {"code": code, "retryable": outcome.kind != PERMANENT}
+            )
+        )
         following = task.fallback()
         if following is not None:
             out.fallbacks.append(following)
@@ -239,11 +275,18 @@ class Sender:
             out.dead.append((task, code))
 
     @staticmethod
-    def _event(task: Task, status: str, provider_id: str | None, error: dict | None) -> tuple | None:
+    def _event(
+        task: Task, status: str, provider_id: str | None, error: dict | None
+    ) -> tuple | None:
         if task.booth_path is None:
             return None  # not a booth's recipient (e.g. a test's OTP): no event can describe it
-        context = {"delivery_id": task.delivery_id, "directive_id": task.directive_id,
-                   "otp_request_id": task.otp_request_id, "booth_id": task.booth_id, "booth_path": task.booth_path,
-                   "recipient_id": task.recipient_id, "channel": task.channel}
+        context = {
+            "delivery_id": task.delivery_id,
+            "directive_id": task.directive_id,
+            "otp_request_id": task.otp_request_id,
+            "booth_id": task.booth_id,
+            "booth_path": task.booth_path,
+            "recipient_id": task.recipient_id,
+            "channel": task.channel,
+        }
         return delivery_status(context, status, now(), provider_id, error)
-

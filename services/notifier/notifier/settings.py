@@ -32,27 +32,39 @@ class NotifierSettings(PlatformSettings):
     # Recipients: the appointments service's stream of verified appointees, with our own token.
     recipients_url: str = Field("http://127.0.0.1:8001", validation_alias="NOTIFIER_RECIPIENTS_URL")
     token_file: Path = Field(LOCAL_TOKENS / "notifier.jwt", validation_alias="NOTIFIER_TOKEN_FILE")
-    recipients_timeout_s: float = Field(60.0, gt=0, validation_alias="NOTIFIER_RECIPIENTS_TIMEOUT_S")
+    recipients_timeout_s: float = Field(
+        60.0, gt=0, validation_alias="NOTIFIER_RECIPIENTS_TIMEOUT_S"
+    )
 
     # Providers: one base URL (the local simulator by default); each channel's senders and rates.
     provider_url: str = Field("http://127.0.0.1:8005", validation_alias="PROVIDER_URL")
     provider_api_key: SecretStr | None = Field(None, validation_alias="PROVIDER_API_KEY")
     provider_timeout_s: float = Field(10.0, gt=0, validation_alias="PROVIDER_TIMEOUT_S")
-    whatsapp_numbers: Names = Field(tuple(f"+9111400000{number:02d}" for number in range(1, 9)),
-                                    validation_alias="NOTIFIER_WHATSAPP_NUMBERS")
+    whatsapp_numbers: Names = Field(
+        tuple(f"+9111400000{number:02d}" for number in range(1, 9)),
+        validation_alias="NOTIFIER_WHATSAPP_NUMBERS",
+    )
     whatsapp_rate: float = Field(80.0, gt=0, validation_alias="NOTIFIER_WHATSAPP_RATE")
     # The provider's cap of unique recipients per number in a rolling 24 hours (its messaging tier).
-    whatsapp_daily_unique_cap: int = Field(100_000, ge=1, validation_alias="NOTIFIER_WHATSAPP_DAILY_CAP")
+    whatsapp_daily_unique_cap: int = Field(
+        100_000, ge=1, validation_alias="NOTIFIER_WHATSAPP_DAILY_CAP"
+    )
     whatsapp_templates: dict[str, str] = Field(
         {"directive": "directive_v1", "reminder": "reminder_v1", "otp": "otp_v1"},
-        validation_alias="NOTIFIER_WHATSAPP_TEMPLATES")
+        validation_alias="NOTIFIER_WHATSAPP_TEMPLATES",
+    )
     sms_headers: Names = Field(("SNGTHN",), validation_alias="NOTIFIER_SMS_HEADERS")
     sms_otp_headers: Names = Field(("SNGOTP",), validation_alias="NOTIFIER_SMS_OTP_HEADERS")
     sms_rate: float = Field(80.0, gt=0, validation_alias="NOTIFIER_SMS_RATE")
     dlt_entity_id: str = Field("1101700000000000001", validation_alias="NOTIFIER_DLT_ENTITY_ID")
     dlt_templates: dict[str, str] = Field(
-        {"directive": "1107170000000000001", "reminder": "1107170000000000002", "otp": "1107170000000000004"},
-        validation_alias="NOTIFIER_DLT_TEMPLATES")
+        {
+            "directive": "1107170000000000001",
+            "reminder": "1107170000000000002",
+            "otp": "1107170000000000004",
+        },
+        validation_alias="NOTIFIER_DLT_TEMPLATES",
+    )
     push_app: str = Field("sangathan-app", validation_alias="NOTIFIER_PUSH_APP")
     push_rate: float = Field(500.0, gt=0, validation_alias="NOTIFIER_PUSH_RATE")
     bridge_numbers: Names = Field(("+911140009999",), validation_alias="NOTIFIER_BRIDGE_NUMBERS")
@@ -81,7 +93,9 @@ class NotifierSettings(PlatformSettings):
     # Booths that have not acknowledged: a reminder after this long, then the unit above is told.
     remind_after_s: float = Field(3600.0, gt=0, validation_alias="NOTIFIER_REMIND_AFTER_S")
     escalate_after_s: float = Field(7200.0, gt=0, validation_alias="NOTIFIER_ESCALATE_AFTER_S")
-    follow_up_interval_s: float = Field(30.0, gt=0, validation_alias="NOTIFIER_FOLLOW_UP_INTERVAL_S")
+    follow_up_interval_s: float = Field(
+        30.0, gt=0, validation_alias="NOTIFIER_FOLLOW_UP_INTERVAL_S"
+    )
 
     # Keys: provider webhooks' HMAC (the same variables the simulator reads) and ack links' HMAC.
     webhook_secret: SecretStr | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET")
@@ -102,7 +116,9 @@ class NotifierSettings(PlatformSettings):
     # (then `python -m notifier.worker` processes run them).
     run_workers: bool = Field(True, validation_alias="NOTIFIER_RUN_WORKERS")
 
-    @field_validator("whatsapp_numbers", "sms_headers", "sms_otp_headers", "bridge_numbers", mode="before")
+    @field_validator(
+        "whatsapp_numbers", "sms_headers", "sms_otp_headers", "bridge_numbers", mode="before"
+    )
     @classmethod
     def _split(cls, value):
         if isinstance(value, str):
@@ -126,26 +142,38 @@ class NotifierSettings(PlatformSettings):
         if self.makes_development_keys:
             return self  # missing keys are made once under .state/notifier (adapters.keys)
         if self.webhook_secret is None and self.webhook_secret_file is None:
-            raise ValueError("set PROVIDER_WEBHOOK_SECRET or PROVIDER_WEBHOOK_SECRET_FILE outside development")
+            raise ValueError(
+                "set PROVIDER_WEBHOOK_SECRET or PROVIDER_WEBHOOK_SECRET_FILE outside development"
+            )
         if self.ack_secret is None and self.ack_secret_file is None:
-            raise ValueError("set NOTIFIER_ACK_SECRET or NOTIFIER_ACK_SECRET_FILE outside development")
+            raise ValueError(
+                "set NOTIFIER_ACK_SECRET or NOTIFIER_ACK_SECRET_FILE outside development"
+            )
         if self.optout_secret is None and self.optout_secret_file is None:
-            raise ValueError("set NOTIFIER_OPTOUT_SECRET or NOTIFIER_OPTOUT_SECRET_FILE outside development")
+            raise ValueError(
+                "set NOTIFIER_OPTOUT_SECRET or NOTIFIER_OPTOUT_SECRET_FILE outside development"
+            )
         # The defaults point at the local simulator: in production that would send every
         # directive to loopback and report it failed, so a real provider must be named.
         if _is_loopback(self.provider_url):
             # The host only: a provider URL may carry credentials.
-            raise ValueError(f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine (the local"
-                             " simulator's default) or none; set the messaging provider's URL outside development")
+            raise ValueError(
+                f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine (the local"
+                " simulator's default) or none; set the messaging provider's URL outside development"
+            )
         key = self.provider_api_key.get_secret_value().strip() if self.provider_api_key else ""
         if is_placeholder(key):
-            raise ValueError("set PROVIDER_API_KEY (the messaging provider's key) outside development")
+            raise ValueError(
+                "set PROVIDER_API_KEY (the messaging provider's key) outside development"
+            )
         # Acknowledgement links are opened on recipients' phones: a loopback address (the local
         # default) would send every booth a link that can never be acknowledged.
         if _is_loopback(self.public_url):
-            raise ValueError(f"NOTIFIER_PUBLIC_URL's host {urlsplit(self.public_url).hostname!r} is this machine (the"
-                             " local default) or none; set the public address recipients open links at outside"
-                             " development")
+            raise ValueError(
+                f"NOTIFIER_PUBLIC_URL's host {urlsplit(self.public_url).hostname!r} is this machine (the"
+                " local default) or none; set the public address recipients open links at outside"
+                " development"
+            )
         return self
 
     def topic(self, name: str) -> str:

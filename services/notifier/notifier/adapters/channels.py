@@ -26,8 +26,10 @@ from notifier.settings import NotifierSettings
 ACCEPTED, TRANSIENT, PERMANENT = "accepted", "transient", "permanent"
 
 PROVIDER_LATENCY = Histogram(
-    "sangathan_notifier_provider_latency_seconds", "One provider request, from sent to answered (or failed), by channel",
-    ["channel"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    "sangathan_notifier_provider_latency_seconds",
+    "One provider request, from sent to answered (or failed), by channel",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
 
@@ -67,7 +69,9 @@ class HttpChannel:
     async def _post(self, client: Batches, path: str, body: dict, task: Task) -> Outcome:
         started = time.perf_counter()
         try:
-            answer = await client.post(path, body, {**self.headers, "Idempotency-Key": task.delivery_id})
+            answer = await client.post(
+                path, body, {**self.headers, "Idempotency-Key": task.delivery_id}
+            )
         except CallFailed as exc:
             return Outcome(TRANSIENT, code=str(exc)[:64])
         finally:
@@ -76,7 +80,9 @@ class HttpChannel:
             try:
                 return Outcome(ACCEPTED, provider_id=str(answer.json()["id"]))
             except (ValueError, KeyError, TypeError):
-                return Outcome(TRANSIENT, code="BAD_ANSWER")  # the Idempotency-Key makes a retry safe
+                return Outcome(
+                    TRANSIENT, code="BAD_ANSWER"
+                )  # the Idempotency-Key makes a retry safe
         code = _error_code(answer)
         if answer.status == 429 or answer.status >= 500:
             return Outcome(TRANSIENT, code=code, retry_after_s=_retry_after(answer))
@@ -92,8 +98,16 @@ class WhatsApp(HttpChannel):
             parameters = [message.body]
         else:
             parameters = [message.title, message.body, message.link or ""]
-        body = {"to": task.phone, "type": "template", "biz_opaque_callback_data": task.recipient_id,
-                "template": {"name": templates[message.kind], "language": message.language, "parameters": parameters}}
+        body = {
+            "to": task.phone,
+            "type": "template",
+            "biz_opaque_callback_data": task.recipient_id,
+            "template": {
+                "name": templates[message.kind],
+                "language": message.language,
+                "parameters": parameters,
+            },
+        }
         return await self._post(client, f"/whatsapp/v1/{sender}/messages", body, task)
 
 
@@ -101,8 +115,14 @@ class Sms(HttpChannel):
     name = "sms"
 
     async def send(self, client, task, message, sender):
-        body = {"sender": sender, "to": task.phone, "text": message.sms_text(), "reference": task.recipient_id,
-                "dlt_entity_id": self.settings.dlt_entity_id, "dlt_template_id": self.settings.dlt_templates[message.kind]}
+        body = {
+            "sender": sender,
+            "to": task.phone,
+            "text": message.sms_text(),
+            "reference": task.recipient_id,
+            "dlt_entity_id": self.settings.dlt_entity_id,
+            "dlt_template_id": self.settings.dlt_templates[message.kind],
+        }
         return await self._post(client, "/sms/v1/messages", body, task)
 
 
@@ -112,8 +132,13 @@ class AppPush(HttpChannel):
     name = "app_push"
 
     async def send(self, client, task, message, sender):
-        body = {"app": sender, "to": task.recipient_id, "title": message.title or "Sangathan",
-                "body": message.body, "link": message.link}
+        body = {
+            "app": sender,
+            "to": task.recipient_id,
+            "title": message.title or "Sangathan",
+            "body": message.body,
+            "link": message.link,
+        }
         return await self._post(client, "/push/v1/messages", body, task)
 
 
@@ -131,8 +156,13 @@ class AudioBridge(HttpChannel):
 
         subject = task.directive_id or task.otp_request_id or task.delivery_id
         pin = f"{int(hashlib.sha256(subject.encode()).hexdigest(), 16) % 10**6:06d}"
-        body = {"bridge": sender, "to": task.phone, "pin": pin, "starts_at": datetime.now(timezone.utc).isoformat(),
-                "reference": task.recipient_id}
+        body = {
+            "bridge": sender,
+            "to": task.phone,
+            "pin": pin,
+            "starts_at": datetime.now(timezone.utc).isoformat(),
+            "reference": task.recipient_id,
+        }
         return await self._post(client, "/bridge/v1/invites", body, task)
 
 
@@ -140,7 +170,11 @@ def channels(settings: NotifierSettings) -> dict[str, HttpChannel]:
     push = Pacer([settings.push_app], settings.push_rate)
     return {
         "whatsapp": WhatsApp(settings, Pacer(settings.whatsapp_numbers, settings.whatsapp_rate)),
-        "sms": Sms(settings, Pacer(settings.sms_headers, settings.sms_rate), Pacer(settings.sms_otp_headers, settings.sms_rate)),
+        "sms": Sms(
+            settings,
+            Pacer(settings.sms_headers, settings.sms_rate),
+            Pacer(settings.sms_otp_headers, settings.sms_rate),
+        ),
         "app_push": AppPush(settings, push),
         "webhook": Webhook(settings, Pacer([f"{settings.push_app}-webhook"], settings.push_rate)),
         "audio_bridge": AudioBridge(settings, Pacer(settings.bridge_numbers, settings.bridge_rate)),
@@ -152,7 +186,10 @@ def _error_code(answer: Answer) -> str:
         code = str(answer.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         code = f"HTTP_{answer.status}"
-    return "".join(char for char in code if char.isalnum() or char in "_.:-")[:64] or f"HTTP_{answer.status}"
+    return (
+        "".join(char for char in code if char.isalnum() or char in "_.:-")[:64]
+        or f"HTTP_{answer.status}"
+    )
 
 
 def _retry_after(answer: Answer) -> float | None:

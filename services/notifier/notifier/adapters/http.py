@@ -24,8 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, http.client.CannotSendRequest,
-          http.client.BadStatusLine)
+_STALE = (
+    http.client.RemoteDisconnected,
+    BrokenPipeError,
+    ConnectionResetError,
+    http.client.CannotSendRequest,
+    http.client.BadStatusLine,
+)
 
 
 class CallFailed(Exception):
@@ -68,7 +73,11 @@ class PooledHttp:
                 data = response.read()
                 if response.getheader("connection", "").lower() == "close":
                     self._drop()
-                return Answer(response.status, {name.lower(): value for name, value in response.getheaders()}, data)
+                return Answer(
+                    response.status,
+                    {name.lower(): value for name, value in response.getheaders()},
+                    data,
+                )
             except _STALE as exc:
                 self._drop()
                 if fresh or attempt == 2:
@@ -106,7 +115,9 @@ class Batches:
 
     def __init__(self, http: PooledHttp, *, size: int, linger_s: float):
         self.http, self._size, self._linger_s = http, size, linger_s
-        self._waiting: dict[tuple, list[tuple[dict, asyncio.Future]]] = {}  # by the headers they share
+        self._waiting: dict[
+            tuple, list[tuple[dict, asyncio.Future]]
+        ] = {}  # by the headers they share
         self._timers: dict[tuple, asyncio.TimerHandle] = {}
         self._calls: set[asyncio.Task] = set()
 
@@ -114,10 +125,17 @@ class Batches:
         if self._size <= 1:
             return await self.http.post(path, body, headers)
         loop = asyncio.get_running_loop()
-        shared = tuple(sorted((name, value) for name, value in headers.items() if name != "Idempotency-Key"))
+        shared = tuple(
+            sorted((name, value) for name, value in headers.items() if name != "Idempotency-Key")
+        )
         future = loop.create_future()
         waiting = self._waiting.setdefault(shared, [])
-        waiting.append(({"path": path, "idempotency_key": headers.get("Idempotency-Key"), "body": body}, future))
+        waiting.append(
+            (
+                {"path": path, "idempotency_key": headers.get("Idempotency-Key"), "body": body},
+                future,
+            )
+        )
         if len(waiting) >= self._size:
             self._flush(shared)
         elif shared not in self._timers:
@@ -134,9 +152,13 @@ class Batches:
             self._calls.add(call)  # held until done: the loop keeps only weak references to tasks
             call.add_done_callback(self._calls.discard)
 
-    async def _call(self, headers: dict[str, str], items: list[tuple[dict, asyncio.Future]]) -> None:
+    async def _call(
+        self, headers: dict[str, str], items: list[tuple[dict, asyncio.Future]]
+    ) -> None:
         try:
-            answer = await self.http.post(self.PATH, {"requests": [request for request, _ in items]}, headers)
+            answer = await self.http.post(
+                self.PATH, {"requests": [request for request, _ in items]}, headers
+            )
             answers = _split(answer, len(items))
         except CallFailed as exc:
             answers = [exc] * len(items)
@@ -157,9 +179,15 @@ def _split(answer: Answer, n: int) -> list[Answer | CallFailed]:
         responses = answer.json()["responses"]
         if len(responses) != n:
             raise ValueError
-        return [Answer(int(answer["status"]),
-                       {name.lower(): str(value) for name, value in (answer.get("headers") or {}).items()}, b"",
-                       answer.get("body") or {}) for answer in responses]
+        return [
+            Answer(
+                int(answer["status"]),
+                {name.lower(): str(value) for name, value in (answer.get("headers") or {}).items()},
+                b"",
+                answer.get("body") or {},
+            )
+            for answer in responses
+        ]
     except (ValueError, KeyError, TypeError):
         # The sends may have gone: their Idempotency-Keys make the retries safe.
         return [CallFailed("BAD_BATCH_ANSWER")] * n

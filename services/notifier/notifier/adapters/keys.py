@@ -12,18 +12,30 @@ WHAT = "a notifier key"
 
 
 def webhook_key(settings: NotifierSettings) -> bytes:
-    return settings.key(settings.webhook_secret, settings.webhook_secret_file,
-                        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE, what=WHAT)
+    return settings.key(
+        settings.webhook_secret,
+        settings.webhook_secret_file,
+        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE,
+        what=WHAT,
+    )
 
 
 def ack_key(settings: NotifierSettings) -> bytes:
-    return settings.key(settings.ack_secret, settings.ack_secret_file, development_file="notifier/ack.key",
-                        what=WHAT)
+    return settings.key(
+        settings.ack_secret,
+        settings.ack_secret_file,
+        development_file="notifier/ack.key",
+        what=WHAT,
+    )
 
 
 def optout_index(settings: NotifierSettings) -> VersionedIndex:
-    raw = settings.key(settings.optout_secret, settings.optout_secret_file,
-                       development_file="notifier/optout.keys", what=WHAT)
+    raw = settings.key(
+        settings.optout_secret,
+        settings.optout_secret_file,
+        development_file="notifier/optout.keys",
+        what=WHAT,
+    )
     return VersionedIndex(*parse_keys(raw, "the opt-out keyring"))
 
 

@@ -21,16 +21,26 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-LANE_TOPICS = {URGENT: topics.DELIVERY_TASKS_URGENT, NORMAL: topics.DELIVERY_TASKS_NORMAL, BULK: topics.DELIVERY_TASKS_BULK}
+LANE_TOPICS = {
+    URGENT: topics.DELIVERY_TASKS_URGENT,
+    NORMAL: topics.DELIVERY_TASKS_NORMAL,
+    BULK: topics.DELIVERY_TASKS_BULK,
+}
 
 
 class TaskProducer:
-    def __init__(self, bootstrap: str, topic_name: Callable[[str], str], config: dict | None = None):
-        self._producer = ConfirmedProducer(bootstrap, {"linger.ms": 20, "batch.num.messages": 10000, **(config or {})})
+    def __init__(
+        self, bootstrap: str, topic_name: Callable[[str], str], config: dict | None = None
+    ):
+        self._producer = ConfirmedProducer(
+            bootstrap, {"linger.ms": 20, "batch.num.messages": 10000, **(config or {})}
+        )
         self._topic = {lane: topic_name(topic.name) for lane, topic in LANE_TOPICS.items()}
 
     def produce(self, task: Task) -> None:
-        self._producer.produce(self._topic[task.lane], task.booth_id.encode(), task.to_json(), [], ref=task.delivery_id)
+        self._producer.produce(
+            self._topic[task.lane], task.booth_id.encode(), task.to_json(), [], ref=task.delivery_id
+        )
 
     def produce_raw(self, lane: str, key: bytes, value: bytes, ref: str) -> None:
         self._producer.produce(self._topic[lane], key, value, [], ref=ref)
@@ -48,10 +58,19 @@ class TaskConsumer:
     def __init__(self, bootstrap: str, topic: str, group_id: str, config: dict | None = None):
         self.topic = topic
         self._lag = LagStats(group_id)  # sangathan_kafka_consumer_lag of this lane's partitions
-        self._consumer = Consumer(client_config(bootstrap, {
-            "group.id": group_id, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **self._lag.config(), **(config or {}),
-        }))
+        self._consumer = Consumer(
+            client_config(
+                bootstrap,
+                {
+                    "group.id": group_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "fetch.wait.max.ms": 50,
+                    **self._lag.config(),
+                    **(config or {}),
+                },
+            )
+        )
         self._consumer.subscribe([topic])
 
     def poll(self, size: int, timeout: float) -> tuple[list[tuple[Message, Task | None]], dict]:
@@ -63,7 +82,10 @@ class TaskConsumer:
                 if msg.error().fatal():
                     raise KafkaException(msg.error())
                 if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("lane consumer error", fields={"topic": self.topic, "error": msg.error().str()})
+                    log.warning(
+                        "lane consumer error",
+                        fields={"topic": self.topic, "error": msg.error().str()},
+                    )
                 continue
             offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
             try:
@@ -76,9 +98,13 @@ class TaskConsumer:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)
-                                           for (topic, partition), offset in offsets.items()],
-                                  asynchronous=False)
+            self._consumer.commit(
+                offsets=[
+                    TopicPartition(topic, partition, offset)
+                    for (topic, partition), offset in offsets.items()
+                ],
+                asynchronous=False,
+            )
         except KafkaException as exc:
             # A rebalance moved the partition: its new owner re-reads from the last commit, and the
             # ledger makes that harmless.

@@ -75,7 +75,9 @@ return due
 
 
 class Ledger:
-    def __init__(self, client: redis.Redis, *, prefix: str, phone_key: bytes, optouts: VersionedIndex):
+    def __init__(
+        self, client: redis.Redis, *, prefix: str, phone_key: bytes, optouts: VersionedIndex
+    ):
         self.redis = client
         self.prefix = prefix
         self._phone_key = phone_key
@@ -85,30 +87,52 @@ class Ledger:
         self._take_due = client.register_script(_TAKE_DUE)
 
     def phone_hash(self, phone: str) -> str:
-        return hmac.new(self._phone_key, f"phone\x00{phone}".encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._phone_key, f"phone\x00{phone}".encode(), hashlib.sha256).hexdigest()[
+            :32
+        ]
 
     # --- idempotency ---------------------------------------------------------------------------
 
     def claim(self, delivery_ids: Sequence[str], owner: str) -> list[int]:
         with self.redis.pipeline(transaction=False) as pipe:
             for delivery_id in delivery_ids:
-                self._claim(keys=[f"{self.prefix}done:{delivery_id}", f"{self.prefix}lease:{delivery_id}"],
-                            args=[owner, LEASE_S], client=pipe)
+                self._claim(
+                    keys=[f"{self.prefix}done:{delivery_id}", f"{self.prefix}lease:{delivery_id}"],
+                    args=[owner, LEASE_S],
+                    client=pipe,
+                )
             return [int(outcome) for outcome in pipe.execute()]
 
-    def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
-               released: Iterable[Task] = ()) -> None:
+    def settle(
+        self,
+        *,
+        sent: Iterable[tuple[Task, str]] = (),
+        failed: Iterable[tuple[Task, str]] = (),
+        released: Iterable[Task] = (),
+    ) -> None:
         """Record outcomes: sent (with the provider's id, mapped back for receipts), failed for
         good, or released for a retry."""
         now = time.time()
         with self.redis.pipeline(transaction=False) as pipe:
             for task, provider_id in sent:
-                pipe.set(f"{self.prefix}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S)
-                pipe.set(f"{self.prefix}pm:{provider_id}", json.dumps(delivered_context(task)), ex=PM_TTL_S)
+                pipe.set(
+                    f"{self.prefix}done:{task.delivery_id}", f"sent:{provider_id}", ex=DONE_TTL_S
+                )
+                pipe.set(
+                    f"{self.prefix}pm:{provider_id}",
+                    json.dumps(delivered_context(task)),
+                    ex=PM_TTL_S,
+                )
                 pipe.delete(f"{self.prefix}lease:{task.delivery_id}")
                 following = task.fallback()
-                if following is not None:  # kept until the task expires: a failure reported later still falls back
-                    ttl = PM_TTL_S if task.expires_at is None else int(min(PM_TTL_S, max(60, task.expires_at - now)))
+                if (
+                    following is not None
+                ):  # kept until the task expires: a failure reported later still falls back
+                    ttl = (
+                        PM_TTL_S
+                        if task.expires_at is None
+                        else int(min(PM_TTL_S, max(60, task.expires_at - now)))
+                    )
                     pipe.set(f"{self.prefix}fb:{provider_id}", following.to_json(), ex=ttl)
             for task, code in failed:
                 pipe.set(f"{self.prefix}done:{task.delivery_id}", f"failed:{code}", ex=DONE_TTL_S)
@@ -158,7 +182,9 @@ class Ledger:
     def delivered_by(self, provider_ids: Sequence[str]) -> list[dict | None]:
         if not provider_ids:
             return []
-        contexts = self.redis.mget([f"{self.prefix}pm:{provider_id}" for provider_id in provider_ids])
+        contexts = self.redis.mget(
+            [f"{self.prefix}pm:{provider_id}" for provider_id in provider_ids]
+        )
         return [json.loads(context) if context else None for context in contexts]
 
     # --- acknowledgements ----------------------------------------------------------------------
@@ -197,14 +223,23 @@ class Ledger:
         theirs = [recipient_id.encode() for recipient_id in recipient_ids]
 
         def mentions(raw: bytes) -> bool:  # a cheap look first: most tasks are someone else's
-            return any(their in raw for their in theirs) and Task.from_json(raw).recipient_id in recipient_ids
+            return (
+                any(their in raw for their in theirs)
+                and Task.from_json(raw).recipient_id in recipient_ids
+            )
 
-        deferred = [member for member, _ in self.redis.zscan_iter(f"{self.prefix}deferred", count=1000)
-                    if mentions(member)]
+        deferred = [
+            member
+            for member, _ in self.redis.zscan_iter(f"{self.prefix}deferred", count=1000)
+            if mentions(member)
+        ]
         if deferred:
             self.redis.zrem(f"{self.prefix}deferred", *deferred)
-        fallbacks = [key for key in self.redis.scan_iter(match=f"{self.prefix}fb:*", count=1000)
-                     if (raw := self.redis.get(key)) and mentions(raw)]
+        fallbacks = [
+            key
+            for key in self.redis.scan_iter(match=f"{self.prefix}fb:*", count=1000)
+            if (raw := self.redis.get(key)) and mentions(raw)
+        ]
         if fallbacks:
             self.redis.delete(*fallbacks)
         return len(deferred) + len(fallbacks)
@@ -237,7 +272,10 @@ class Ledger:
     def _members(self, phone_hashes: Sequence[str]) -> list[bool]:
         if not phone_hashes:
             return []
-        return [bool(member) for member in self.redis.smismember(f"{self.prefix}optout", list(phone_hashes))]
+        return [
+            bool(member)
+            for member in self.redis.smismember(f"{self.prefix}optout", list(phone_hashes))
+        ]
 
     # --- unique-recipient caps per sending number, over a rolling 24 hours ----------------------
 
@@ -247,7 +285,10 @@ class Ledger:
             return []
         keys = [f"{self.prefix}uniq:{sender}" for sender, _ in pairs]
         hashes = [phone_hash for _, phone_hash in pairs]
-        return [bool(admitted) for admitted in self._admit(keys=keys, args=[cap, now, UNIQUE_WINDOW_S, *hashes])]
+        return [
+            bool(admitted)
+            for admitted in self._admit(keys=keys, args=[cap, now, UNIQUE_WINDOW_S, *hashes])
+        ]
 
     def cap_frees_at(self, sender: str) -> float | None:
         """When the sender's oldest recipient leaves the window, making room for a new one."""
@@ -273,7 +314,9 @@ class Ledger:
     # --- fan-out jobs --------------------------------------------------------------------------
 
     def schedule_fanout(self, directive_id: str, due: float) -> None:
-        self.redis.zadd(f"{self.prefix}jobs", {directive_id: due}, nx=True)  # a redelivery never postpones
+        self.redis.zadd(
+            f"{self.prefix}jobs", {directive_id: due}, nx=True
+        )  # a redelivery never postpones
 
     def reschedule_fanout(self, directive_id: str, due: float) -> None:
         self.redis.zadd(f"{self.prefix}jobs", {directive_id: due})
@@ -294,7 +337,9 @@ class Ledger:
     def chunks_done(self, directive_id: str) -> set[str]:
         return {chunk.decode() for chunk in self.redis.hkeys(f"{self.prefix}fanout:{directive_id}")}
 
-    def chunk_done(self, job: str, chunk: str, targeted: int, *, counted: Callable[[Pipeline], None]) -> None:
+    def chunk_done(
+        self, job: str, chunk: str, targeted: int, *, counted: Callable[[Pipeline], None]
+    ) -> None:
         """Record a fan-out chunk done (the resume point) and, in the same transaction, the
         `counted` writes of its targeted recipients (`Tally.targeted`): a crash leaves both or
         neither, so a resumed fan-out never counts a chunk twice. One round trip."""
@@ -318,7 +363,15 @@ class Ledger:
 
 def delivered_context(task: Task) -> dict:
     """What a receipt needs to become a delivery-status event: ids only, never the phone."""
-    return {"delivery_id": task.delivery_id, "directive_id": task.directive_id, "otp_request_id": task.otp_request_id,
-            "booth_id": task.booth_id, "booth_path": task.booth_path, "recipient_id": task.recipient_id,
-            "channel": task.channel, "send": task.send, "channels": list(task.channels),
-            "channel_index": task.channel_index}
+    return {
+        "delivery_id": task.delivery_id,
+        "directive_id": task.directive_id,
+        "otp_request_id": task.otp_request_id,
+        "booth_id": task.booth_id,
+        "booth_path": task.booth_path,
+        "recipient_id": task.recipient_id,
+        "channel": task.channel,
+        "send": task.send,
+        "channels": list(task.channels),
+        "channel_index": task.channel_index,
+    }

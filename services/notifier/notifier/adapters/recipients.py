@@ -50,19 +50,37 @@ class HttpRecipients:
         if roles:
             params["roles"] = ",".join(roles)
         try:
-            headers = {"Authorization": f"Bearer {self._token.get()}", "Accept": "application/x-ndjson"}
-            with httpx.stream("GET", f"{self.base_url}/internal/recipients", params=params, headers=headers,
-                              timeout=self._timeout) as response:
+            headers = {
+                "Authorization": f"Bearer {self._token.get()}",
+                "Accept": "application/x-ndjson",
+            }
+            with httpx.stream(
+                "GET",
+                f"{self.base_url}/internal/recipients",
+                params=params,
+                headers=headers,
+                timeout=self._timeout,
+            ) as response:
                 if response.status_code != 200:
                     response.read()
-                    raise RecipientsUnavailable(f"recipients answered {response.status_code} for {unit_id}")
+                    raise RecipientsUnavailable(
+                        f"recipients answered {response.status_code} for {unit_id}"
+                    )
                 for line in response.iter_lines():
                     if line.strip():
                         yield _recipient(json.loads(line))
         except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
-            raise RecipientsUnavailable(f"{type(exc).__name__} while streaming recipients of {unit_id}") from exc
+            raise RecipientsUnavailable(
+                f"{type(exc).__name__} while streaming recipients of {unit_id}"
+            ) from exc
 
 
 def _recipient(row: dict) -> Recipient:
-    return Recipient(booth_id=row["booth_id"], booth_path=row["booth_path"], appointment_id=row["appointment_id"],
-                     role=row["role"], phone=row["phone"], locale=row.get("locale") or "hi")
+    return Recipient(
+        booth_id=row["booth_id"],
+        booth_path=row["booth_path"],
+        appointment_id=row["appointment_id"],
+        role=row["role"],
+        phone=row["phone"],
+        locale=row.get("locale") or "hi",
+    )

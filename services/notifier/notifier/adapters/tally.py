@@ -35,8 +35,11 @@ COUNTED = ("targeted", "sent", "delivered", "read", "acknowledged", "failed")
 _RANKS = "{" + ", ".join(f"{name} = {rank}" for name, rank in RANK.items()) + "}"
 
 # KEYS: state, counts, reached, failures, seq. ARGV: status, state, district, booth, recipient, failure, ttl
-_STATUS = """
-local rank = """ + _RANKS + """
+_STATUS = (
+    """
+local rank = """
+    + _RANKS
+    + """
 local before = redis.call('GET', KEYS[1]) or 'none'
 local after = ARGV[1]
 if rank[after] <= rank[before] then return 0 end
@@ -55,6 +58,7 @@ for i = 2, 5 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
 redis.call('INCR', KEYS[5])
 return 1
 """
+)
 
 # KEYS: ack marker, counts, acked, seq. ARGV: state, district, booth, ttl
 _ACK = """
@@ -88,23 +92,66 @@ class Tally:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def status(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None,
-               status: str, channel: str, code: str | None, client=None) -> bool:
+    def status(
+        self,
+        *,
+        directive_id: str,
+        recipient_id: str,
+        booth_id: str,
+        path: dict[str, str] | None,
+        status: str,
+        channel: str,
+        code: str | None,
+        client=None,
+    ) -> bool:
         """Apply one reported status; True if the recipient's state moved forward (or, given a
         pipeline as `client`, queue it there)."""
         named = lambda name: self.key(directive_id, name)  # noqa: E731
         failure = json.dumps({"booth_id": booth_id, "channel": channel, "code": code})
-        return bool(self._status(
-            keys=[named(f"r:{recipient_id}"), named("counts"), named("reached"), named("failures"), named("seq")],
-            args=[status, (path or {}).get("state", ""), (path or {}).get("district", ""), booth_id,
-                  recipient_id, failure, TTL_S], client=client))
+        return bool(
+            self._status(
+                keys=[
+                    named(f"r:{recipient_id}"),
+                    named("counts"),
+                    named("reached"),
+                    named("failures"),
+                    named("seq"),
+                ],
+                args=[
+                    status,
+                    (path or {}).get("state", ""),
+                    (path or {}).get("district", ""),
+                    booth_id,
+                    recipient_id,
+                    failure,
+                    TTL_S,
+                ],
+                client=client,
+            )
+        )
 
-    def acknowledged(self, *, directive_id: str, recipient_id: str, booth_id: str, path: dict[str, str] | None,
-                     client=None) -> bool:
+    def acknowledged(
+        self,
+        *,
+        directive_id: str,
+        recipient_id: str,
+        booth_id: str,
+        path: dict[str, str] | None,
+        client=None,
+    ) -> bool:
         named = lambda name: self.key(directive_id, name)  # noqa: E731
-        return bool(self._ack(
-            keys=[named(f"ack:{recipient_id}"), named("counts"), named("acked"), named("seq")],
-            args=[(path or {}).get("state", ""), (path or {}).get("district", ""), booth_id, TTL_S], client=client))
+        return bool(
+            self._ack(
+                keys=[named(f"ack:{recipient_id}"), named("counts"), named("acked"), named("seq")],
+                args=[
+                    (path or {}).get("state", ""),
+                    (path or {}).get("district", ""),
+                    booth_id,
+                    TTL_S,
+                ],
+                client=client,
+            )
+        )
 
     def count(self, events: list[tuple]) -> None:
         """Count delivery-status and directive-acknowledged events (type, id, data, time) in one
@@ -112,18 +159,33 @@ class Tally:
         with self.redis.pipeline(transaction=False) as pipe:
             for event_type, _, data, _ in events:
                 if event_type == types.DELIVERY_STATUS and data["directive_id"]:
-                    self.status(directive_id=data["directive_id"], recipient_id=data["recipient_id"],
-                                booth_id=data["booth_id"], path=data["booth_path"], status=data["status"],
-                                channel=data["channel"], code=(data["error"] or {}).get("code"), client=pipe)
+                    self.status(
+                        directive_id=data["directive_id"],
+                        recipient_id=data["recipient_id"],
+                        booth_id=data["booth_id"],
+                        path=data["booth_path"],
+                        status=data["status"],
+                        channel=data["channel"],
+                        code=(data["error"] or {}).get("code"),
+                        client=pipe,
+                    )
                 elif event_type == types.DIRECTIVE_ACKNOWLEDGED:
-                    self.acknowledged(directive_id=data["directive_id"], recipient_id=data["recipient_id"],
-                                      booth_id=data["booth_id"], path=data["booth_path"], client=pipe)
+                    self.acknowledged(
+                        directive_id=data["directive_id"],
+                        recipient_id=data["recipient_id"],
+                        booth_id=data["booth_id"],
+                        path=data["booth_path"],
+                        client=pipe,
+                    )
             pipe.execute()
 
-    def targeted(self, directive_id: str, counts: Counter, booths: set[str]) -> Callable[[Pipeline], None]:
+    def targeted(
+        self, directive_id: str, counts: Counter, booths: set[str]
+    ) -> Callable[[Pipeline], None]:
         """A fan-out chunk's targeted recipients, `counts` per scope (all, state, district ids, as
         `count_target` makes them) and the booths they are in, as writes for the ledger to make
         with the chunk's resume point (`Ledger.chunk_done`), in one transaction."""
+
         def write(pipe: Pipeline) -> None:
             for scope, n in counts.items():
                 pipe.hincrby(self.key(directive_id, "counts"), f"{scope}|targeted", n)
@@ -132,6 +194,7 @@ class Tally:
             for name in ("counts", "booths"):
                 pipe.expire(self.key(directive_id, name), TTL_S)
             pipe.incr(self.key(directive_id, "seq"))
+
         return write
 
     # --- reads ---------------------------------------------------------------------------------
@@ -153,10 +216,19 @@ class Tally:
             for name in ("booths", "reached", "acked"):
                 pipe.scard(self.key(directive_id, name))
             booths, reached, acked = pipe.execute()
-        return {"total": total, "states": dict(sorted(states.items())), "districts": dict(sorted(districts.items())),
-                "booths": {"targeted": booths, "reached": reached, "acknowledged": acked,
-                           "not_reached": booths - reached, "not_acknowledged": booths - acked},
-                "seq": self.seq(directive_id)}
+        return {
+            "total": total,
+            "states": dict(sorted(states.items())),
+            "districts": dict(sorted(districts.items())),
+            "booths": {
+                "targeted": booths,
+                "reached": reached,
+                "acknowledged": acked,
+                "not_reached": booths - reached,
+                "not_acknowledged": booths - acked,
+            },
+            "seq": self.seq(directive_id),
+        }
 
     def booths_without(self, directive_id: str, which: str, limit: int) -> list[str]:
         """Targeted booths not yet `reached` or `acked`, sorted, at most `limit`."""
@@ -166,7 +238,10 @@ class Tally:
     def acked_booths(self, directive_id: str, booth_ids: list[str]) -> list[bool]:
         if not booth_ids:
             return []
-        return [bool(acked) for acked in self.redis.smismember(self.key(directive_id, "acked"), booth_ids)]
+        return [
+            bool(acked)
+            for acked in self.redis.smismember(self.key(directive_id, "acked"), booth_ids)
+        ]
 
     def failures(self, directive_id: str, limit: int) -> list[dict]:
         found = []

@@ -40,7 +40,11 @@ class AckLinks:
 
 
 def mint(key: bytes, claim: AckClaim) -> str:
-    payload = uuid.UUID(claim.directive_id).bytes + uuid.UUID(claim.recipient_id).bytes + claim.booth_id.encode()
+    payload = (
+        uuid.UUID(claim.directive_id).bytes
+        + uuid.UUID(claim.recipient_id).bytes
+        + claim.booth_id.encode()
+    )
     return _b64(payload) + "." + _b64(_mac(key, payload))
 
 

@@ -34,22 +34,40 @@ class Refusal:
     detail: str
 
 
-def refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy | None = None) -> Refusal | None:
+def refusal(
+    cmd: IssueDirective, now: datetime, policy: SendingPolicy | None = None
+) -> Refusal | None:
     """Why this directive may not be issued (beyond auth, unknown units and other directives'
     rounds), or None."""
     if cmd.expires_at <= now:
-        return Refusal(422, "expiry-in-past", "The expiry is in the past",
-                       "expires_at must be later than now; a directive that has expired is never sent.")
+        return Refusal(
+            422,
+            "expiry-in-past",
+            "The expiry is in the past",
+            "expires_at must be later than now; a directive that has expired is never sent.",
+        )
     if cmd.send_at is not None and cmd.send_at >= cmd.expires_at:
-        return Refusal(422, "send-after-expiry", "The directive would expire before it is sent",
-                       "send_at must be earlier than expires_at.")
+        return Refusal(
+            422,
+            "send-after-expiry",
+            "The directive would expire before it is sent",
+            "send_at must be earlier than expires_at.",
+        )
     if cmd.override_reason is not None and cmd.priority != "urgent":
-        return Refusal(422, "override-not-allowed", "Only urgent directives may override quiet hours",
-                       "quiet_hours_override is for urgent internal directives; raise the priority or drop it.")
+        return Refusal(
+            422,
+            "override-not-allowed",
+            "Only urgent directives may override quiet hours",
+            "quiet_hours_override is for urgent internal directives; raise the priority or drop it.",
+        )
     if cmd.override_reason is not None and not may_override(cmd.issuing_unit, cmd.issuer_scopes):
-        return Refusal(403, OVERRIDE_FORBIDDEN, "Only HQ or a state may override quiet hours",
-                       f"quiet_hours_override needs the {OVERRIDE_SCOPE!r} scope, held by an organiser of the "
-                       "nation or of a state.")
+        return Refusal(
+            403,
+            OVERRIDE_FORBIDDEN,
+            "Only HQ or a state may override quiet hours",
+            f"quiet_hours_override needs the {OVERRIDE_SCOPE!r} scope, held by an organiser of the "
+            "nation or of a state.",
+        )
     if cmd.recurrence is not None:
         return recurrence_refusal(cmd, now, policy or SendingPolicy())
     return None
@@ -70,7 +88,9 @@ def rule_of(cmd: IssueDirective) -> recurrence.Recurrence | None:
     """The parsed rule (the command's was validated at issue)."""
     if cmd.recurrence is None:
         return None
-    return recurrence.parse(cmd.recurrence["rrule"], cmd.recurrence["timezone"], cmd.recurrence.get("until"))
+    return recurrence.parse(
+        cmd.recurrence["rrule"], cmd.recurrence["timezone"], cmd.recurrence.get("until")
+    )
 
 
 def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy) -> Refusal | None:
@@ -85,16 +105,24 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
         if len(slots) >= QUIET_CHECK_SLOTS:
             break
     if not slots:
-        return Refusal(422, "no-rounds", "The recurrence has no slot before it ends",
-                       "No slot of the rule falls between the start (send_at or now) and the earlier of "
-                       "recurrence.until and expires_at.")
+        return Refusal(
+            422,
+            "no-rounds",
+            "The recurrence has no slot before it ends",
+            "No slot of the rule falls between the start (send_at or now) and the earlier of "
+            "recurrence.until and expires_at.",
+        )
     if cmd.override_reason is None:
         quiet = [slot for slot in slots if policy.opens_at(slot, campaign=True, booth_id="")]
         if quiet:
             local = quiet[0].astimezone(policy.timezone).strftime("%H:%M:%S")
-            return Refusal(422, "round-in-quiet-hours", "A round falls in quiet hours",
-                           f"The slot at {local} ({policy.timezone.key}) is inside the sending window's quiet hours, "
-                           "when campaign messages may not go; move it, or (urgent only) give quiet_hours_override.")
+            return Refusal(
+                422,
+                "round-in-quiet-hours",
+                "A round falls in quiet hours",
+                f"The slot at {local} ({policy.timezone.key}) is inside the sending window's quiet hours, "
+                "when campaign messages may not go; move it, or (urgent only) give quiet_hours_override.",
+            )
     return None
 
 
@@ -104,16 +132,23 @@ def rounds_per_day_refusal(cmd: IssueDirective, running: Sequence[Directive]) ->
     rule = rule_of(cmd)
     if rule is None:
         return None
-    taken = [(other.directive_id, other.rule().per_day) for other in running
-             if other.recurring and overlap(cmd.scope, other.scope)]
+    taken = [
+        (other.directive_id, other.rule().per_day)
+        for other in running
+        if other.recurring and overlap(cmd.scope, other.scope)
+    ]
     total = rule.per_day + sum(n for _, n in taken)
     if total <= recurrence.MAX_ROUNDS_PER_DAY:
         return None
     named = ", ".join(f"{directive_id} ({per_day} a day)" for directive_id, per_day in taken)
-    return Refusal(422, "too-many-rounds", "Too many rounds a day for this scope",
-                   f"This adds {rule.per_day} rounds a day to a scope that recurring directives {named} already "
-                   f"reach; at most {recurrence.MAX_ROUNDS_PER_DAY} a day may reach a unit. "
-                   "Cancel one or use fewer slots.")
+    return Refusal(
+        422,
+        "too-many-rounds",
+        "Too many rounds a day for this scope",
+        f"This adds {rule.per_day} rounds a day to a scope that recurring directives {named} already "
+        f"reach; at most {recurrence.MAX_ROUNDS_PER_DAY} a day may reach a unit. "
+        "Cancel one or use fewer slots.",
+    )
 
 
 def event_data(cmd: IssueDirective, issued_at: datetime) -> dict:
@@ -125,8 +160,11 @@ def _recurrence_data(given: dict | None) -> dict | None:
     if given is None:
         return None
     until = given.get("until")
-    return {"rrule": recurrence.canonical(given["rrule"]), "timezone": given["timezone"],
-            "until": until.isoformat() if until else None}
+    return {
+        "rrule": recurrence.canonical(given["rrule"]),
+        "timezone": given["timezone"],
+        "until": until.isoformat() if until else None,
+    }
 
 
 def splits(unit_id: str) -> bool:
@@ -137,7 +175,13 @@ def splits(unit_id: str) -> bool:
 
 # --- the directive, its states and its rounds --------------------------------------------------
 
-ACCEPTED, SCHEDULED, SENDING, SENT, CANCELLED = "accepted", "scheduled", "sending", "sent", "cancelled"
+ACCEPTED, SCHEDULED, SENDING, SENT, CANCELLED = (
+    "accepted",
+    "scheduled",
+    "sending",
+    "sent",
+    "cancelled",
+)
 CANCELLABLE = (ACCEPTED, SCHEDULED, SENDING)
 CLOSED = (CANCELLED, SENT)  # nothing more goes out
 
@@ -203,9 +247,13 @@ class Directive:
     send_at: datetime | None
     expires_at: datetime
     issued_at: datetime
-    recurrence: dict | None  # as directive-issued carries it: {"rrule", "timezone", "until": ISO | None}
+    recurrence: (
+        dict | None
+    )  # as directive-issued carries it: {"rrule", "timezone", "until": ISO | None}
     state: str = ACCEPTED
-    rounds_start: datetime | None = None  # rounds run (and COUNT counts) from here: send_at, or issue time
+    rounds_start: datetime | None = (
+        None  # rounds run (and COUNT counts) from here: send_at, or issue time
+    )
     override: Override | None = None
     outbox_event_id: str = ""  # the directive-issued event written with it
     published: bool = False  # Kafka acknowledged that event
@@ -218,12 +266,23 @@ class Directive:
     def issue(cls, cmd: IssueDirective, now: datetime, event_id: str) -> Directive:
         """A directive as accepted; `event_id` names the directive-issued event sent with it."""
         return cls(
-            directive_id=cmd.directive_id, issued_by=cmd.issued_by, issuing_unit=cmd.issuing_unit,
-            title=dict(cmd.title), body=dict(cmd.body), scope=tuple(cmd.scope), audience=tuple(cmd.audience),
-            channels=tuple(cmd.channels), priority=cmd.priority, send_at=cmd.send_at, expires_at=cmd.expires_at,
-            issued_at=now, recurrence=_recurrence_data(cmd.recurrence),
+            directive_id=cmd.directive_id,
+            issued_by=cmd.issued_by,
+            issuing_unit=cmd.issuing_unit,
+            title=dict(cmd.title),
+            body=dict(cmd.body),
+            scope=tuple(cmd.scope),
+            audience=tuple(cmd.audience),
+            channels=tuple(cmd.channels),
+            priority=cmd.priority,
+            send_at=cmd.send_at,
+            expires_at=cmd.expires_at,
+            issued_at=now,
+            recurrence=_recurrence_data(cmd.recurrence),
             rounds_start=max(cmd.send_at or now, now) if cmd.recurrence else None,
-            override=Override(cmd.override_reason, cmd.issued_by, now) if cmd.override_reason else None,
+            override=Override(cmd.override_reason, cmd.issued_by, now)
+            if cmd.override_reason
+            else None,
             outbox_event_id=event_id,
         )
 
@@ -259,11 +318,19 @@ class Directive:
     def event_data(self) -> dict:
         """The directive-issued event's data (the schema's every field, no other)."""
         return {
-            "directive_id": self.directive_id, "issued_by": self.issued_by, "issuing_unit": self.issuing_unit,
-            "title": dict(self.title), "body": dict(self.body), "scope": list(self.scope),
-            "audience": list(self.audience), "channels": list(self.channels), "priority": self.priority,
-            "send_at": self.send_at.isoformat() if self.send_at else None, "recurrence": self.recurrence,
-            "expires_at": self.expires_at.isoformat(), "issued_at": self.issued_at.isoformat(),
+            "directive_id": self.directive_id,
+            "issued_by": self.issued_by,
+            "issuing_unit": self.issuing_unit,
+            "title": dict(self.title),
+            "body": dict(self.body),
+            "scope": list(self.scope),
+            "audience": list(self.audience),
+            "channels": list(self.channels),
+            "priority": self.priority,
+            "send_at": self.send_at.isoformat() if self.send_at else None,
+            "recurrence": self.recurrence,
+            "expires_at": self.expires_at.isoformat(),
+            "issued_at": self.issued_at.isoformat(),
         }
 
     # --- rounds -------------------------------------------------------------------------------

@@ -35,11 +35,14 @@ def language_of(locale: str, available: dict[str, str]) -> str:
     return language if language in available else "en"
 
 
-def directive_message(*, title: dict[str, str], body: dict[str, str], locale: str, link: str,
-                      reminder: bool = False) -> Message:
+def directive_message(
+    *, title: dict[str, str], body: dict[str, str], locale: str, link: str, reminder: bool = False
+) -> Message:
     language = language_of(locale, title)
     body_text = body.get(language, body["en"])
-    return Message("reminder" if reminder else "directive", language, title[language], body_text, link)
+    return Message(
+        "reminder" if reminder else "directive", language, title[language], body_text, link
+    )
 
 
 def otp_message(text: str, locale: str) -> Message:

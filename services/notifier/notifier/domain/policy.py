@@ -34,7 +34,9 @@ class SendingPolicy:
     backoff_cap_s: float = 60.0
     whatsapp_daily_cap: int = 100_000
 
-    def opens_at(self, now: datetime, *, campaign: bool, booth_id: str, quiet_hours: bool = True) -> datetime | None:
+    def opens_at(
+        self, now: datetime, *, campaign: bool, booth_id: str, quiet_hours: bool = True
+    ) -> datetime | None:
         """None if the message may go now; else the earliest moment it may. `quiet_hours=False`:
         an authorised override lifts them for this message; the blackout still holds."""
         if not campaign:

@@ -61,7 +61,11 @@ class Recurrence:
             end = min(end, self.until)
         first = start.astimezone(self.tz).date()
         last = end.astimezone(self.tz).date()
-        weekdays = self.weekdays if self.weekdays is not None or self.freq == "DAILY" else frozenset({first.weekday()})
+        weekdays = (
+            self.weekdays
+            if self.weekdays is not None or self.freq == "DAILY"
+            else frozenset({first.weekday()})
+        )
         made = 0
         day = first
         while day <= last:
@@ -76,7 +80,9 @@ class Recurrence:
                     yield slot
             day += timedelta(days=1)
 
-    def next_slot(self, start: datetime, end: datetime, after: datetime | None = None) -> datetime | None:
+    def next_slot(
+        self, start: datetime, end: datetime, after: datetime | None = None
+    ) -> datetime | None:
         """The first slot after `after` (or the first of all), or None when the rounds are over."""
         for slot in self.slots(start, end):
             if after is None or slot > after:
@@ -98,19 +104,29 @@ def parse(rrule: str, tz_name: str, until: datetime | None) -> Recurrence:
     if "UNTIL" in unknown:
         raise InvalidRecurrence("put the end in recurrence.until, not in the RRULE")
     if unknown:
-        raise InvalidRecurrence(f"{', '.join(unknown)} is not supported; an RRULE here may use {', '.join(SUPPORTED)}")
+        raise InvalidRecurrence(
+            f"{', '.join(unknown)} is not supported; an RRULE here may use {', '.join(SUPPORTED)}"
+        )
     freq = parts.get("FREQ")
     if freq not in ("DAILY", "WEEKLY"):
         raise InvalidRecurrence("FREQ must be DAILY or WEEKLY: a war-room slot is a time of day")
     if "BYHOUR" not in parts:
-        raise InvalidRecurrence("BYHOUR is required: it names the hours of the day the rounds go out")
+        raise InvalidRecurrence(
+            "BYHOUR is required: it names the hours of the day the rounds go out"
+        )
     hours = _numbers(parts, "BYHOUR", 0, 23)
     minutes = _numbers(parts, "BYMINUTE", 0, 59) if "BYMINUTE" in parts else (0,)
     seconds = _numbers(parts, "BYSECOND", 0, 59) if "BYSECOND" in parts else (0,)
-    times = tuple(sorted(time(hour, minute, second) for hour, minute, second in product(hours, minutes, seconds)))
+    times = tuple(
+        sorted(
+            time(hour, minute, second) for hour, minute, second in product(hours, minutes, seconds)
+        )
+    )
     if len(times) > MAX_ROUNDS_PER_DAY:
-        raise InvalidRecurrence(f"{len(times)} rounds a day (BYHOUR x BYMINUTE x BYSECOND); "
-                                f"at most {MAX_ROUNDS_PER_DAY} are allowed")
+        raise InvalidRecurrence(
+            f"{len(times)} rounds a day (BYHOUR x BYMINUTE x BYSECOND); "
+            f"at most {MAX_ROUNDS_PER_DAY} are allowed"
+        )
     interval = _numbers(parts, "INTERVAL", 1, 366, single=True)[0] if "INTERVAL" in parts else 1
     count = _numbers(parts, "COUNT", 1, MAX_COUNT, single=True)[0] if "COUNT" in parts else None
     weekdays = None
@@ -118,7 +134,9 @@ def parse(rrule: str, tz_name: str, until: datetime | None) -> Recurrence:
         days = parts["BYDAY"].split(",")
         wrong = [day for day in days if day not in WEEKDAYS]
         if wrong:
-            raise InvalidRecurrence(f"BYDAY takes weekdays {','.join(WEEKDAYS)} without ordinals, not {','.join(wrong)}")
+            raise InvalidRecurrence(
+                f"BYDAY takes weekdays {','.join(WEEKDAYS)} without ordinals, not {','.join(wrong)}"
+            )
         weekdays = frozenset(WEEKDAYS.index(day) for day in days)
     try:
         tz = ZoneInfo(tz_name)
@@ -150,7 +168,9 @@ def missed(rule: Recurrence, slot: datetime, start: datetime, end: datetime, now
     return following is not None and following <= now
 
 
-def catch_up(rule: Recurrence, start: datetime, end: datetime, after: datetime, now: datetime) -> datetime | None:
+def catch_up(
+    rule: Recurrence, start: datetime, end: datetime, after: datetime, now: datetime
+) -> datetime | None:
     """The round to go after a missed one: the latest slot already due, else the next to come."""
     latest = None
     for slot in rule.slots(start, end):
@@ -176,7 +196,9 @@ def _parts(rrule: str) -> dict[str, str]:
     return parts
 
 
-def _numbers(parts: dict[str, str], name: str, low: int, high: int, single: bool = False) -> tuple[int, ...]:
+def _numbers(
+    parts: dict[str, str], name: str, low: int, high: int, single: bool = False
+) -> tuple[int, ...]:
     items = parts[name].split(",")
     if single and len(items) != 1:
         raise InvalidRecurrence(f"{name} takes one number")

@@ -13,7 +13,9 @@ class BadSignature(Exception):
     """Missing, malformed, stale, or not made with our key. The reason is safe to log."""
 
 
-def check(key: bytes, body: bytes, header: str | None, now: float, max_age_s: int = MAX_AGE_S) -> None:
+def check(
+    key: bytes, body: bytes, header: str | None, now: float, max_age_s: int = MAX_AGE_S
+) -> None:
     if not header:
         raise BadSignature("no signature header")
     try:

@@ -52,10 +52,14 @@ class Task:
     attempt: int = 0  # transient failures so far on this channel
     directive_id: str | None = None
     otp_request_id: str | None = None
-    text: str | None = None  # the whole message (OTP codes, escalations); directives are looked up by id
+    text: str | None = (
+        None  # the whole message (OTP codes, escalations); directives are looked up by id
+    )
     expires_at: float | None = None  # epoch seconds; after it the task is dropped
     campaign: bool = True  # quiet hours and the polling blackout apply (not to OTP codes)
-    quiet_hours_override: bool = False  # an authorised urgent directive: quiet hours lifted, blackout not
+    quiet_hours_override: bool = (
+        False  # an authorised urgent directive: quiet hours lifted, blackout not
+    )
     queued_at: float = 0.0  # epoch seconds the task was first produced (lane latency)
     round: str | None = None  # the round of a recurring directive (notifier.domain.recurrence)
 
@@ -68,9 +72,17 @@ class Task:
         if self.channel_index + 1 >= len(self.channels):
             return None
         channel = self.channels[self.channel_index + 1]
-        subject = subject_of(self.directive_id, self.round) if self.directive_id else self.otp_request_id or ""
-        return replace(self, channel_index=self.channel_index + 1, attempt=0,
-                       delivery_id=delivery_id(subject, self.recipient_id, channel, self.send))
+        subject = (
+            subject_of(self.directive_id, self.round)
+            if self.directive_id
+            else self.otp_request_id or ""
+        )
+        return replace(
+            self,
+            channel_index=self.channel_index + 1,
+            attempt=0,
+            delivery_id=delivery_id(subject, self.recipient_id, channel, self.send),
+        )
 
     def retried(self) -> Task:
         return replace(self, attempt=self.attempt + 1)
@@ -93,4 +105,4 @@ _FIELDS = tuple(field.name for field in fields(Task))
 def backoff_s(attempt: int, *, base_s: float, cap_s: float, rand: float) -> float:
     """Exponential backoff with full jitter: a random wait in [0, min(cap, base * 2^attempt)),
     so retries of a burst of failures spread out instead of arriving together."""
-    return rand * min(cap_s, base_s * 2 ** attempt)
+    return rand * min(cap_s, base_s * 2**attempt)

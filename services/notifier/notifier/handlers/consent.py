@@ -12,7 +12,9 @@ from shared.phones import to_e164
 
 log = get_logger(__name__)
 
-OPT_OUTS = Metric("sangathan_notifier_opt_outs", "Recipients who opted out, by channel", ["channel"])
+OPT_OUTS = Metric(
+    "sangathan_notifier_opt_outs", "Recipients who opted out, by channel", ["channel"]
+)
 
 
 def opt_out(phone: str, channel: str, via: str, ports: Ports) -> None:
@@ -22,7 +24,9 @@ def opt_out(phone: str, channel: str, via: str, ports: Ports) -> None:
     E.164, the form recipients are sent to, or the opt-out would never match a send."""
     e164 = to_e164(phone)
     if e164 is None:
-        log.warning("opt-out from an unreadable number ignored", fields={"channel": channel, "via": via})
+        log.warning(
+            "opt-out from an unreadable number ignored", fields={"channel": channel, "via": via}
+        )
         return
     ports.store.record_optout(ports.ledger.opt_out(e164), via=via, channel=channel)
     OPT_OUTS.labels(channel[:16]).inc()
@@ -32,4 +36,7 @@ def opt_out(phone: str, channel: str, via: str, ports: Ports) -> None:
 def forget_erased(cmd: ForgetAppointee, ports: Ports) -> None:
     """person-erased: the appointee's tasks waiting here (which hold their phone) are dropped."""
     dropped = ports.ledger.forget_recipients({cmd.appointment_id})
-    log.info("erased appointee's waiting tasks dropped", fields={"erasure_id": cmd.erasure_id, "tasks": dropped})
+    log.info(
+        "erased appointee's waiting tasks dropped",
+        fields={"erasure_id": cmd.erasure_id, "tasks": dropped},
+    )

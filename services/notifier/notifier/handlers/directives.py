@@ -12,7 +12,14 @@ from datetime import datetime, timezone
 from notifier.adapters.events import EventsUnavailable, directive_issued, event_id
 from notifier.commands import CancelDirective, IssueDirective, ScheduleFanOut
 from notifier.domain import directives as rules
-from notifier.domain.directives import CANCEL, CANCELLED, SCHEDULE, SENT, Directive, DuplicateDirective
+from notifier.domain.directives import (
+    CANCEL,
+    CANCELLED,
+    SCHEDULE,
+    SENT,
+    Directive,
+    DuplicateDirective,
+)
 from notifier.handlers.ports import NotFound, Ports, Refused
 from notifier.handlers.rounds import schedule_round
 from shared.logging import get_logger
@@ -33,9 +40,16 @@ def issue_directive(cmd: IssueDirective, ports: Ports) -> tuple[Directive, bool]
     except DuplicateDirective:
         return ports.store.get(cmd.directive_id), False
     if cmd.override_reason:
-        ports.store.audit("quiet-hours-override", actor=cmd.issued_by, subject=cmd.directive_id,
-                          reason=cmd.override_reason, unit=cmd.issuing_unit)
-        log.warning("quiet hours overridden", fields={"directive_id": cmd.directive_id, "by": cmd.issued_by})
+        ports.store.audit(
+            "quiet-hours-override",
+            actor=cmd.issued_by,
+            subject=cmd.directive_id,
+            reason=cmd.override_reason,
+            unit=cmd.issuing_unit,
+        )
+        log.warning(
+            "quiet hours overridden", fields={"directive_id": cmd.directive_id, "by": cmd.issued_by}
+        )
     publish_outbox(directive, ports)
     return directive, True
 
@@ -46,13 +60,22 @@ def _refuse_if_not_allowed(cmd: IssueDirective, now: datetime, ports: Ports) -> 
     refusal = rules.refusal(cmd, now, ports.policy)
     if refusal is not None:
         if refusal.kind == rules.OVERRIDE_FORBIDDEN:
-            ports.store.audit("quiet-hours-override-refused", actor=cmd.issued_by, subject=cmd.directive_id,
-                              reason=cmd.override_reason, unit=cmd.issuing_unit)
+            ports.store.audit(
+                "quiet-hours-override-refused",
+                actor=cmd.issued_by,
+                subject=cmd.directive_id,
+                reason=cmd.override_reason,
+                unit=cmd.issuing_unit,
+            )
         raise _refused(refusal)
     for unit in cmd.scope:
         if ports.registry.get(unit) is None:
-            raise Refused(422, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit!r}.")
-    if cmd.recurrence is not None and ports.store.get(cmd.directive_id) is None:  # a repeat gets the stored one back
+            raise Refused(
+                422, "unknown-unit", "Unknown unit", f"No organisational unit has id {unit!r}."
+            )
+    if (
+        cmd.recurrence is not None and ports.store.get(cmd.directive_id) is None
+    ):  # a repeat gets the stored one back
         refusal = rules.rounds_per_day_refusal(cmd, ports.store.recurring())
         if refusal is not None:
             raise _refused(refusal)
@@ -67,8 +90,10 @@ def publish_outbox(directive: Directive, ports: Ports) -> bool:
     try:
         ports.events.publish([directive_issued(directive.event_data())])
     except EventsUnavailable as exc:
-        log.warning("directive-issued not published yet; the relay retries",
-                    fields={"directive_id": directive.directive_id, "error": str(exc)[:200]})
+        log.warning(
+            "directive-issued not published yet; the relay retries",
+            fields={"directive_id": directive.directive_id, "error": str(exc)[:200]},
+        )
         return False
     ports.store.mark_published(directive.directive_id)
     return True
@@ -87,8 +112,12 @@ def cancel_directive(cmd: CancelDirective, ports: Ports) -> Directive:
         existing = ports.store.get(cmd.directive_id)
         if existing is None:
             raise NotFound(cmd.directive_id)
-        raise Refused(409, "not-cancellable", "The directive can no longer be cancelled",
-                      f"It is {existing.state}; only a directive not yet fully sent can be cancelled.")
+        raise Refused(
+            409,
+            "not-cancellable",
+            "The directive can no longer be cancelled",
+            f"It is {existing.state}; only a directive not yet fully sent can be cancelled.",
+        )
     ports.ledger.cancel(cmd.directive_id)  # lanes drop its tasks not yet sent
     ports.store.audit("cancel", actor=cmd.cancelled_by, subject=cmd.directive_id)
     return moved
@@ -109,4 +138,6 @@ def schedule_fanout(cmd: ScheduleFanOut, ports: Ports) -> None:
     due = directive.due(now)
     ports.ledger.schedule_fanout(directive.directive_id, due)
     if due > now + 1:
-        ports.store.move(directive.directive_id, SCHEDULE, due_at=datetime.fromtimestamp(due, timezone.utc))
+        ports.store.move(
+            directive.directive_id, SCHEDULE, due_at=datetime.fromtimestamp(due, timezone.utc)
+        )

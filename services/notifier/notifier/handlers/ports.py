@@ -47,13 +47,30 @@ class DirectiveRepository(Protocol):
 class RoundRepository(DirectiveRepository, Protocol):
     """Directives with the rounds the fan-out claims, one scheduler at a time (DirectiveStore)."""
 
-    def claim_round(self, directive_id: str, round_id: str, slot: datetime, *, owner: str, now: float,
-                    lease_s: float) -> Directive | None: ...
+    def claim_round(
+        self,
+        directive_id: str,
+        round_id: str,
+        slot: datetime,
+        *,
+        owner: str,
+        now: float,
+        lease_s: float,
+    ) -> Directive | None: ...
 
-    def finish_round(self, directive_id: str, round_id: str, *, owner: str, targeted: int,
-                     next_slot: datetime | None) -> Directive | None: ...
+    def finish_round(
+        self,
+        directive_id: str,
+        round_id: str,
+        *,
+        owner: str,
+        targeted: int,
+        next_slot: datetime | None,
+    ) -> Directive | None: ...
 
-    def renew_round(self, directive_id: str, round_id: str, *, owner: str, until: float) -> None: ...
+    def renew_round(
+        self, directive_id: str, round_id: str, *, owner: str, until: float
+    ) -> None: ...
 
     def miss_round(self, directive_id: str, round_id: str, slot: datetime) -> None: ...
 
@@ -116,8 +133,13 @@ class DeliveryLedger(Protocol):
 
     def cap_frees_at(self, sender: str) -> float | None: ...
 
-    def settle(self, *, sent: Iterable[tuple[Task, str]] = (), failed: Iterable[tuple[Task, str]] = (),
-               released: Iterable[Task] = ()) -> None: ...
+    def settle(
+        self,
+        *,
+        sent: Iterable[tuple[Task, str]] = (),
+        failed: Iterable[tuple[Task, str]] = (),
+        released: Iterable[Task] = (),
+    ) -> None: ...
 
 
 class FanOutLedger(Protocol):
@@ -136,7 +158,9 @@ class FanOutLedger(Protocol):
 
     def chunks_done(self, job: str) -> set[str]: ...
 
-    def chunk_done(self, job: str, chunk: str, targeted: int, *, counted: Callable[[Any], None]) -> None: ...
+    def chunk_done(
+        self, job: str, chunk: str, targeted: int, *, counted: Callable[[Any], None]
+    ) -> None: ...
 
     def targeted(self, job: str) -> int: ...
 
@@ -153,7 +177,9 @@ class StatusTally(Protocol):
     def count(self, events: list[tuple]) -> None: ...
 
     # the fan-out's targeted recipients, written with its resume point (FanOutLedger.chunk_done)
-    def targeted(self, directive_id: str, counts: Counter, booths: set[str]) -> Callable[[Any], None]: ...
+    def targeted(
+        self, directive_id: str, counts: Counter, booths: set[str]
+    ) -> Callable[[Any], None]: ...
 
     # the follow-ups' reads (notifier.followups)
     def acked_booths(self, directive_id: str, booth_ids: list[str]) -> list[bool]: ...
@@ -164,7 +190,9 @@ class StatusTally(Protocol):
 class EventPublisher(Protocol):
     """The notifier's events on Kafka (notifier.adapters.events.NotifierEvents)."""
 
-    def publish(self, events: list[tuple[str, str, dict, datetime]]) -> None: ...  # EventsUnavailable
+    def publish(
+        self, events: list[tuple[str, str, dict, datetime]]
+    ) -> None: ...  # EventsUnavailable
 
     def close(self) -> None: ...
 

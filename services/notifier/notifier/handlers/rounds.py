@@ -11,7 +11,9 @@ from notifier.domain.directives import Directive, fanout_job
 from notifier.handlers.ports import DeliveryLedger, DirectiveRepository
 
 
-def schedule_round(directive: Directive, slot: datetime, ledger: DeliveryLedger, store: DirectiveRepository) -> None:
+def schedule_round(
+    directive: Directive, slot: datetime, ledger: DeliveryLedger, store: DirectiveRepository
+) -> None:
     """Queue the round at `slot` and show the directive waiting for it."""
     queue_round(directive.directive_id, slot, ledger)
     store.next_round(directive.directive_id, slot)
