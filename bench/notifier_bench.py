@@ -85,7 +85,7 @@ class Run:
                 PYTHON,
                 "-m",
                 "uvicorn",
-                "simulator.app:app",
+                "simulator.api:app",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -497,7 +497,7 @@ def simulator_component() -> Component:
         PYTHON,
         "-m",
         "uvicorn",
-        "simulator.app:app",
+        "simulator.api:app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -50,7 +50,7 @@ def simulator(tmp_path_factory):
             sys.executable,
             "-m",
             "uvicorn",
-            "simulator.app:app",
+            "simulator.api:app",
             "--host",
             "127.0.0.1",
             "--port",

@@ -17,7 +17,7 @@ def test_filtering_the_simulators_message_list_by_phone_leaves_no_phone_in_its_l
         str(ROOT / ".venv" / "bin" / "python"),
         "-m",
         "uvicorn",
-        "simulator.app:app",
+        "simulator.api:app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -53,7 +53,7 @@ def test_production_by_default_refuses_missing_secrets_and_the_readable_otp_sink
     from notifier.settings import NotifierSettings
     from otp.bootstrap import bootstrap
     from otp.settings import OtpSettings
-    from simulator.secret import webhook_key
+    from simulator.adapters.keys import webhook_key
     from simulator.settings import SimulatorSettings
 
     with pytest.raises(ValidationError, match="OTP_HMAC_SECRET"):

@@ -18,7 +18,7 @@ from otp.settings import check_secret
 from shared.auth import exchange, tokens
 from shared.auth.issuer import ISSUER, SERVICE_CALLS
 from shared.auth.keys import public_key_file
-from simulator.secret import webhook_key as simulator_webhook_key
+from simulator.adapters.keys import webhook_key as simulator_webhook_key
 from simulator.settings import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[2]

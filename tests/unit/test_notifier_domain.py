@@ -239,7 +239,7 @@ def test_a_signed_body_passes_and_any_change_stale_time_or_other_key_fails():
 
 
 def test_the_simulator_signs_the_way_the_notifier_checks():
-    from simulator.provider import sign
+    from simulator.domain import sign
 
     body = b'{"messages": []}'
     signatures.check(KEY, body, sign(KEY, body, 1_700_000_000), now=1_700_000_000)

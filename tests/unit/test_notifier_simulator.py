@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from simulator import provider as p
+from simulator import domain as p
 from simulator.settings import SimulatorSettings
 
 
@@ -94,13 +94,16 @@ def test_the_bounded_store_forgets_its_oldest_entries():
 def simulator(monkeypatch, tmp_path):
     from fastapi.testclient import TestClient
 
-    from simulator.app import create_simulator_app
+    from simulator.api import create_simulator_app
+    from simulator.bootstrap import bootstrap
 
     monkeypatch.setenv("SANGATHAN_STATE", str(tmp_path))
     monkeypatch.setenv("SIMULATOR_TRANSIENT_FAILURE_SHARE", "0")
     monkeypatch.setenv("SIMULATOR_PERMANENT_FAILURE_SHARE", "0")
     monkeypatch.setenv("SIMULATOR_RATE_PER_SENDER", "5")
-    return TestClient(create_simulator_app(SimulatorSettings()))  # no lifespan: no callbacks
+    return TestClient(
+        create_simulator_app(bootstrap(SimulatorSettings()))
+    )  # no lifespan: no callbacks
 
 
 def sms(**overrides) -> dict:

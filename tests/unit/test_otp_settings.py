@@ -14,7 +14,7 @@ from otp.settings import OtpSettings
 from shared.kafka.deadletters import dead_letter_seal
 from shared.secrets import development_key
 from shared.settings import PlatformSettings
-from simulator.secret import webhook_key as simulator_webhook_key
+from simulator.adapters.keys import webhook_key as simulator_webhook_key
 from simulator.settings import SimulatorSettings
 
 GOOD = "f" * 16 + "0123456789abcdef0123456789abcdef"

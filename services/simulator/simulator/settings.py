@@ -50,7 +50,7 @@ class SimulatorSettings(PlatformSettings):
     callback_interval_ms: int = Field(100, ge=10, validation_alias="SIMULATOR_CALLBACK_INTERVAL_MS")
     callback_attempts: int = Field(8, ge=1, validation_alias="SIMULATOR_CALLBACK_ATTEMPTS")
     # The key webhooks are signed with; in development a random one shared with the notifier
-    # through a file under .state (see simulator.secret).
+    # through a file under .state (see simulator.adapters.keys).
     webhook_secret: SecretStr | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET")
     webhook_secret_file: Path | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET_FILE")
 

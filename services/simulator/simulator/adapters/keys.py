@@ -1,6 +1,6 @@
 """The webhook signing key: from the settings, or in development and tests the random key on disk
-that the notifier checks with (shared.secrets makes it atomically: whichever starts first makes
-it)."""
+that the notifier checks with (shared.secrets makes it atomically: whoever starts first makes it).
+"""
 
 from shared.secrets import PROVIDER_WEBHOOK_DEVELOPMENT_FILE
 from simulator.settings import SimulatorSettings

@@ -1,5 +1,6 @@
 """How the simulated provider decides, as plain objects with the clock and randomness passed in:
-rate limits per sender, the fate of each request, and the status reports that follow."""
+rate limits per sender, the fate of each request, the status reports that follow, and the answer
+a request gets. No I/O: the handlers keep the state, the adapters call back and read erasures."""
 
 from __future__ import annotations
 
@@ -50,6 +51,22 @@ class Refusal:
     @property
     def retryable(self) -> bool:
         return self.status >= 429
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One send's answer: HTTP status, JSON body, headers (a batch carries them per request)."""
+
+    status: int
+    body: dict
+    headers: dict[str, str] | None = None
+
+
+def refused(refusal: Refusal, retry_after_s: float | None = None) -> Answer:
+    """A refusal shaped the way providers answer: `{"error": {"code", "message", "retryable"}}`."""
+    headers = {"Retry-After": str(max(1, round(retry_after_s)))} if retry_after_s else None
+    error = {"code": refusal.code, "message": refusal.message, "retryable": refusal.retryable}
+    return Answer(refusal.status, {"error": error}, headers)
 
 
 @dataclass(frozen=True)
