@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer
 from shared import topics
 from shared.events import types as t
 from shared.events.contracts import from_kafka, to_kafka
+from shared.kafka.deadletters import DLT_SEALED, FIELDS, dead_letter_seal
 from shared.settings import PlatformSettings
 from testkit.processes import start_service
 from testkit.rollout import CoverageClient, ScratchStream, Seat, rollout_events, team
@@ -263,6 +264,25 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(
         )
         >= 1
     )
+
+
+def test_a_bad_record_carrying_a_phone_is_dead_lettered_sealed_and_opens_for_a_replay(api, scratch):
+    appointments = scratch.topic(topics.APPOINTMENTS)
+    key = f"phone-record-{uuid.uuid4().hex[:8]}".encode()
+    record = b'{"data": {"phone": "+919876543210", "booth_id": "IN-HP-D01"}}'
+    producer = Producer({"bootstrap.servers": SETTINGS.kafka_bootstrap})
+    producer.produce(appointments, record, key)
+    producer.flush(10)
+
+    def mine() -> list:
+        return [m for m in read_all(scratch.topic(topics.DEAD_LETTER), 2) if m.key() == key]
+
+    (letter,) = api.wait_for(lambda: mine(), 20)
+    assert b"+919876543210" not in letter.value() and b"IN-HP-D01" in letter.value()
+    how = dict(letter.headers())[DLT_SEALED].decode()
+    assert how == FIELDS, "sealed with the keyring, not masked"
+    opened = dead_letter_seal(PlatformSettings()).opened(letter.value(), how)
+    assert b"+919876543210" in opened
 
 
 def test_a_directives_reach_counts_each_booth_once(api, org_registry, mandals, scratch):

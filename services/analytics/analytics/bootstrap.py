@@ -10,6 +10,7 @@ from analytics.coverage.deadline import load_targets
 from analytics.coverage.stream import CoverageStream
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
+from shared.kafka.deadletters import dead_letter_seal
 from shared.orgtree.repository import OrgRegistry
 
 
@@ -27,7 +28,9 @@ def build_stream(app: faust.App, settings: AnalyticsSettings) -> tuple[CoverageS
         registry=registry,
         partials=PartialsOut(producer_of, partials_topic_name(settings)),
         coverage=CoverageOut(producer_of, settings.coverage_topic),
-        dead_letters=DeadLetters(producer_of, settings.dead_letter_topic, settings.app_id),
+        dead_letters=DeadLetters(
+            producer_of, settings.dead_letter_topic, settings.app_id, dead_letter_seal(settings)
+        ),
         targets=load_targets(settings.targets_file),
         rate_window_hours=settings.rate_window_hours,
         group=settings.app_id,

@@ -18,6 +18,7 @@ from analytics.coverage.partials import CoverageView, directive_key, partial_key
 from shared.events.contracts import new_event, to_kafka
 from shared.events.types import COVERAGE_UPDATED
 from shared.kafka.consumer import EVENTS_DEAD_LETTERED, dead_letter_headers
+from shared.kafka.deadletters import DeadLetterSeal
 from shared.kafka.security import aiokafka_auth
 from shared.logging import get_logger, mask_phones
 
@@ -78,13 +79,16 @@ class CoverageOut:
 
 
 class DeadLetters:
-    """Records the stream cannot use go to the dead-letter topic unchanged, with why in dlt_*
-    headers."""
+    """Records the stream cannot use go to the dead-letter topic with why in dlt_* headers, their
+    phones and names sealed as every service seals them (shared/kafka/deadletters.py)."""
 
-    def __init__(self, producer_of: Callable[[], Any], topic: str, group: str):
-        self._producer_of, self.topic, self.group = producer_of, topic, group
+    def __init__(
+        self, producer_of: Callable[[], Any], topic: str, group: str, seal: DeadLetterSeal
+    ):
+        self._producer_of, self.topic, self.group, self._seal = producer_of, topic, group, seal
 
     async def send(self, message, reason: str, exc: Exception) -> None:
+        value, sealed = self._seal(message.value)
         headers = dead_letter_headers(
             _header_pairs(message.headers),
             reason=reason,
@@ -94,11 +98,10 @@ class DeadLetters:
             partition=message.partition,
             offset=message.offset,
             group=self.group,
+            sealed=sealed,
         )
         # Waited for: the offset is committed after this, and a dead letter must not be lost.
-        await self._producer_of().send_and_wait(
-            self.topic, message.key, message.value, None, None, headers
-        )
+        await self._producer_of().send_and_wait(self.topic, message.key, value, None, None, headers)
         EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
         log.warning(
             "record dead-lettered",
