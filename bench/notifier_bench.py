@@ -276,7 +276,8 @@ def fanout_run(
 
 
 def real_recipients_fanout(tmp: Path) -> dict:
-    """The national fan-out reading appointments' /internal/recipients over the seeded national store."""
+    """The national fan-out reading appointments' /internal/recipients over the seeded national
+    store."""
     db = national_seed.seed()
     service, base = start_service(
         "appointments",
@@ -309,7 +310,8 @@ def sample_task_size(run: Run) -> int:
 
 
 def raw_produce(bootstrap: str, count: int, size: int, ns: str) -> float:
-    """confluent-kafka alone: as many messages of the same size, booth-keyed, idempotent, acks=all."""
+    """confluent-kafka alone: as many messages of the same size, booth-keyed, idempotent,
+    acks=all."""
     topic = f"{ns}.raw-baseline"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
@@ -385,7 +387,8 @@ def sending_run(tmp: Path, stride: int, *, provider_batch: int, timeout_s: float
 def raw_send(simulator: str, batch: int, seconds: float) -> tuple[int, float]:
     """The notifier's HTTP client alone (16 kept-alive connections, as the lane has) posting the
     lanes' WhatsApp payload to the simulator for `seconds`: one message per request, or `batch`
-    per request to its batch endpoint. 4,000 numbers, so no sender meets the simulator's rate limit."""
+    per request to its batch endpoint. 4,000 numbers, so no sender meets the simulator's rate
+    limit."""
     from concurrent.futures import ThreadPoolExecutor
 
     from notifier.adapters.http import PooledHttp
@@ -521,7 +524,8 @@ def main(argv: list[str] | None = None) -> None:
     ):
         rows.append((label, f"{sent:,} messages", seconds, sent / seconds))
     print(
-        f"\nNotifier benchmark (booth presidents, national tree of {NATIONAL_BOOTHS:,} booths; logs in {tmp})\n"
+        f"\nNotifier benchmark (booth presidents, national tree of {NATIONAL_BOOTHS:,} booths; "
+        f"logs in {tmp})\n"
     )
     print(f"| {'measure':<52} | {'volume':>22} | {'seconds':>8} | {'per second':>10} |")
     print(f"|{'-' * 54}|{'-' * 24}|{'-' * 10}|{'-' * 12}|")
@@ -529,7 +533,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name:<52} | {volume:>22} | {seconds:>8.1f} | {rate:>10,.0f} |")
     if not args.skip_fanout:
         print(
-            f"\nfan-out / raw produce: national presidents (real path) {real['seconds'] / real['raw_seconds']:.1f}x, "
+            "\nfan-out / raw produce: national presidents (real path) "
+            f"{real['seconds'] / real['raw_seconds']:.1f}x, "
             f"(stand-in) {fan['seconds'] / fan['raw_seconds']:.1f}x the time, "
             f"state full teams {teams['seconds'] / teams['raw_seconds']:.1f}x"
         )
@@ -542,7 +547,8 @@ def main(argv: list[str] | None = None) -> None:
     for label, run in fanouts + [("sending run", send)]:
         print(f"  {label}: " + ", ".join(f"{name} {mb:,.0f}" for name, mb in run["rss"].items()))
     print(
-        f"\nsending run: first to last accepted {send['seconds']:.1f} s, issue to last {send['total_seconds']:.1f} s; "
+        f"\nsending run: first to last accepted {send['seconds']:.1f} s, "
+        f"issue to last {send['total_seconds']:.1f} s; "
         f"counts {send['counts']}"
     )
 

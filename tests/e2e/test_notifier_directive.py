@@ -89,7 +89,8 @@ def code_for(appointment_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def presidents():
-    """Verified booth presidents in a few booths of the district: [(booth id, appointment id, phone)]."""
+    """Verified booth presidents in a few booths of the district: [(booth id, appointment id,
+    phone)]."""
     from shared.auth.issuer import organiser_token
 
     headers = {"Authorization": f"Bearer {organiser_token(sub='user-e2e-d09', unit=DISTRICT)}"}

@@ -294,7 +294,7 @@ def directive_of(stack: Stack, message: dict) -> str | None:
 # --- the whole flow ------------------------------------------------------------------------------
 
 
-def test_a_district_directive_reaches_every_president_and_counts_climb_to_delivered_and_acknowledged(
+def test_a_district_directive_reaches_every_president_and_counts_climb_to_delivered_and_acknowledged(  # noqa: E501
     stack,
 ):
     response = stack.issue()

@@ -19,7 +19,8 @@ SCOPE = ["IN-HP-D02-A01"]
 
 
 def provider_stop(phone: str) -> dict:
-    """The shape a WhatsApp Business provider posts for an inbound text (trimmed to what matters)."""
+    """The shape a WhatsApp Business provider posts for an inbound text (trimmed to what
+    matters)."""
     return {
         "messages": [
             {

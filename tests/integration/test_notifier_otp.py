@@ -43,7 +43,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def otp(stack, settings, kafka_bootstrap):
-    """The OTP service's ports wired with the notifier channel (no consumer: tests call the handler)."""
+    """The OTP service's ports wired with the notifier channel (no consumer: tests call the
+    handler)."""
     prefix = f"test-otp-{random_suffix()}:"
     otp_settings = OtpSettings(
         SANGATHAN_ENV="development",

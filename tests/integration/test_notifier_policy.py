@@ -88,7 +88,7 @@ def test_only_hq_or_a_state_holding_its_scope_may_lift_quiet_hours_and_a_refusal
     assert (audit["reason"], audit["unit"]) == (reason, unit)
 
 
-def test_an_urgent_override_goes_out_at_once_is_audited_and_unacknowledged_booths_get_reminded_then_escalated(
+def test_an_urgent_override_goes_out_at_once_is_audited_and_unacknowledged_booths_get_reminded_then_escalated(  # noqa: E501
     stack,
 ):
     reason = "Flood warning: booths must move voter slips tonight"

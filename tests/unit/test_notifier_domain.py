@@ -166,7 +166,7 @@ def test_an_authorised_override_lifts_the_quiet_hours_but_not_the_blackout():
     )
 
 
-def test_every_campaign_message_waits_out_the_48_hours_before_the_close_of_poll_in_the_constituency_only():
+def test_every_campaign_message_waits_out_the_48_hours_before_the_close_of_poll_in_the_constituency_only():  # noqa: E501
     close = ist(20, 18)
     policy = SendingPolicy(polls={"IN-HP-D07-A03": close})
     during = ist(19, 12)
@@ -291,7 +291,7 @@ def issue(**overrides) -> IssueDirective:
     return IssueDirective(**{**fields, **overrides})
 
 
-def test_a_directive_that_expired_would_expire_before_sending_or_overrides_without_urgency_is_refused():
+def test_a_directive_that_expired_would_expire_before_sending_or_overrides_without_urgency_is_refused():  # noqa: E501
     now = datetime.now(timezone.utc)
     assert directives.refusal(issue(), now) is None
     assert (

@@ -3,11 +3,13 @@
 POST /v1/directives                     an organiser issues a directive in their jurisdiction
 GET  /v1/directives/{id}                the directive and its state
 POST /v1/directives/{id}/cancel         stop it before it is fully sent
-GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per state and
-                                        district; for a recurring directive its rounds (ran, next due)
+GET  /v1/directives/{id}/status         targeted/sent/delivered/read/acknowledged/failed, per
+                                        state and district; for a recurring directive its rounds
+                                        (ran, next due)
 GET  /v1/directives/{id}/status/stream  the same, live (Server-Sent Events)
 GET  /v1/directives/{id}/failures       recipients whose every channel failed
-GET  /v1/directives/{id}/booths?missing=reached|acknowledged   booths not yet reached or acknowledged
+GET  /v1/directives/{id}/booths?missing=reached|acknowledged
+                                        booths not yet reached or acknowledged
 POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
 POST /v1/webhooks/provider              signed provider receipts and replies
 GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
@@ -205,10 +207,11 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             403,
             422,
             kinds={
-                403: "not an organiser, a scope unit outside their jurisdiction, or override-forbidden "
-                "(quiet_hours_override needs HQ or a state and its own scope)",
-                422: "validation-error, unknown-unit, unknown-role, expiry-in-past, send-after-expiry, "
-                "override-not-allowed, invalid-recurrence, no-rounds, round-in-quiet-hours, too-many-rounds",
+                403: "not an organiser, a scope unit outside their jurisdiction, or "
+                "override-forbidden (quiet_hours_override needs HQ or a state and its own scope)",
+                422: "validation-error, unknown-unit, unknown-role, expiry-in-past, "
+                "send-after-expiry, override-not-allowed, invalid-recurrence, no-rounds, "
+                "round-in-quiet-hours, too-many-rounds",
             },
         ),
     )
@@ -228,7 +231,8 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
                 422,
                 "unknown-role",
                 "Unknown role",
-                f"{', '.join(unknown)} is not a booth-team role; roles: {', '.join(sorted(roles))}.",
+                f"{', '.join(unknown)} is not a booth-team role; "
+                f"roles: {', '.join(sorted(roles))}.",
             )
         directive_id = str(
             uuid.uuid5(_IDS, f"{who.subject}:{idempotency_key}")
@@ -318,7 +322,10 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             if seq != last:
                 snapshot = await run_in_threadpool(ports.tally.snapshot, directive_id)
                 last, quiet_since = seq, time.monotonic()
-                yield f"event: status\nid: {seq}\ndata: {json.dumps(snapshot, separators=(',', ':'))}\n\n"
+                yield (
+                    f"event: status\nid: {seq}\n"
+                    f"data: {json.dumps(snapshot, separators=(',', ':'))}\n\n"
+                )
             elif time.monotonic() - quiet_since > 15:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"
@@ -348,7 +355,8 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
 
 def _rounds(directive: Directive) -> dict:
-    """A recurring directive's rounds: each that ran (or was missed, or is sending), and the next due."""
+    """A recurring directive's rounds: each that ran (or was missed, or is sending), and the next
+    due."""
     ran = [
         {
             "round_id": round_id,

@@ -2,8 +2,8 @@
 postpones the schedule), as at-least-once delivery requires.
 
 The per-directive counts are not fed from Kafka: the notifier counts each delivery-status and
-directive-acknowledged event as it makes it (see handlers.receipts.announce), which saves reading back and
-validating its own largest stream."""
+directive-acknowledged event as it makes it (see handlers.receipts.announce), which saves reading
+back and validating its own largest stream."""
 
 from __future__ import annotations
 

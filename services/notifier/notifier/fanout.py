@@ -108,7 +108,8 @@ class FanOut:
 
     def run_round(self, directive_id: str, round_id: str) -> None:
         """One round of a recurring directive: claimed in MongoDB (so it is sent by one scheduler,
-        once), fanned out like a directive with delivery ids of its own, then the next round queued."""
+        once), fanned out like a directive with delivery ids of its own, then the next round
+        queued."""
         job = fanout_job(directive_id, round_id)
         directive = self.store.get(directive_id)
         if directive is None or not directive.sendable(self.clock()):
@@ -167,7 +168,8 @@ class FanOut:
         state = directive.round_state(round_id) if directive else None
         if state == ROUND_SENDING:
             ROUNDS.labels("held").inc()
-            return  # another scheduler sends it; if it dies, its claim lapses and this job comes back
+            # another scheduler sends it; if it dies, its claim lapses and this job comes back
+            return
         ROUNDS.labels("duplicate").inc()
         if state in (ROUND_DONE, ROUND_MISSED) and following is not None and not directive.closed:
             queue_round(directive_id, following, self.ledger)
@@ -200,7 +202,8 @@ class FanOut:
         log.info("fan-out done", fields={"directive_id": directive_id})
 
     def _fan_out(self, directive: Directive, job: str, round_id: str | None) -> int | None:
-        """Every chunk not yet done; the recipients targeted (None if the directive was cancelled)."""
+        """Every chunk not yet done; the recipients targeted (None if the directive was
+        cancelled)."""
         directive_id = directive.directive_id
         done = self.ledger.chunks_done(job)
         # The directive's totals count people once: its first round to run adds them, later
@@ -233,8 +236,8 @@ class FanOut:
         return chunks
 
     def _window(self, directive: Directive, at: float | None = None) -> float | None:
-        """When the directive as a whole may start (quiet hours); per-booth rules (the blackout) wait
-        at send time."""
+        """When the directive as a whole may start (quiet hours); per-booth rules (the blackout)
+        wait at send time."""
         send_ts = directive.send_at.timestamp() if directive.send_at else None
         now = datetime.fromtimestamp(max(self.clock(), at or send_ts or 0), timezone.utc)
         opens = self.policy.opens_at(

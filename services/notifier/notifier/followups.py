@@ -125,7 +125,10 @@ class FollowUps:
                     expires_at=directive.expires_at.timestamp(),
                     campaign=False,
                     queued_at=self.clock(),
-                    text=f"{booths} booth(s) of {sector} have not acknowledged the directive '{title}'.",
+                    text=(
+                        f"{booths} booth(s) of {sector} have not acknowledged "
+                        f"the directive '{title}'."
+                    ),
                 )
             )
         self.producer.flush()

@@ -108,7 +108,8 @@ class LaneWorkers:
                         bookkeeping = sent
                         continue
                     if bookkeeping is not None and bookkeeping.done():
-                        bookkeeping.result()  # raises if it failed: the lane restarts from the last commit
+                        # raises if it failed: the lane restarts from the last commit
+                        bookkeeping.result()
                         bookkeeping = None
                     await asyncio.sleep(0.02)
                 if bookkeeping is not None:

@@ -175,7 +175,9 @@ class Sender:
                 ready.append(task)
             elif claim == 0:
                 out.skipped["duplicate"] += 1
-            else:  # another worker holds it; if that worker died, its lease runs out and this copy goes
+            else:
+                # another worker holds it; if that worker died, its lease runs out and this copy
+                # goes
                 out.deferred.append((task, self.ports.clock() + LEASE_S + 1))
                 out.skipped["leased"] += 1
         return ready
@@ -206,7 +208,8 @@ class Sender:
             following = task.fallback()
             if following is not None:
                 out.fallbacks.append(following)
-            else:  # no other channel: it waits until the number's oldest recipient leaves the window
+            else:
+                # no other channel: it waits until the number's oldest recipient leaves the window
                 out.deferred.append((task, ports.ledger.cap_frees_at(sender) or now + 60))
         return ready
 

@@ -158,8 +158,9 @@ class NotifierSettings(PlatformSettings):
         if _is_loopback(self.provider_url):
             # The host only: a provider URL may carry credentials.
             raise ValueError(
-                f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine (the local"
-                " simulator's default) or none; set the messaging provider's URL outside development"
+                f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine "
+                "(the local simulator's default) or none; set the messaging provider's URL "
+                "outside development"
             )
         key = self.provider_api_key.get_secret_value().strip() if self.provider_api_key else ""
         if is_placeholder(key):
@@ -170,9 +171,9 @@ class NotifierSettings(PlatformSettings):
         # default) would send every booth a link that can never be acknowledged.
         if _is_loopback(self.public_url):
             raise ValueError(
-                f"NOTIFIER_PUBLIC_URL's host {urlsplit(self.public_url).hostname!r} is this machine (the"
-                " local default) or none; set the public address recipients open links at outside"
-                " development"
+                f"NOTIFIER_PUBLIC_URL's host {urlsplit(self.public_url).hostname!r} is this "
+                "machine (the local default) or none; set the public address recipients open "
+                "links at outside development"
             )
         return self
 
@@ -181,7 +182,8 @@ class NotifierSettings(PlatformSettings):
 
 
 def _is_loopback(url: str) -> bool:
-    """True for a URL on this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0) or with no host at all."""
+    """True for a URL on this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0) or with no host at
+    all."""
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if not host or host == "localhost" or host.endswith(".localhost"):
         return True

@@ -127,7 +127,8 @@ class Sms(HttpChannel):
 
 
 class AppPush(HttpChannel):
-    """A push to the organisation's app; `webhook` is the same call to the app's webhook endpoint."""
+    """A push to the organisation's app; `webhook` is the same call to the app's webhook
+    endpoint."""
 
     name = "app_push"
 

@@ -6,15 +6,19 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}lease:{delivery_id}       string  held while one worker sends it (expires if it dies)
     {p}pm:{provider id}          string  JSON: what a provider's message id delivered (receipts)
     {p}cancelled:{directive_id}  string  the directive was cancelled: send nothing more
-    {p}optout                    set     `<key id>:<HMAC>` of phones that opted out (opt-out keyring)
+    {p}optout                    set     `<key id>:<HMAC>` of phones that opted out (opt-out
+                                         keyring)
     {p}uniq:{sender}             zset    HMACs of phones a sending number reached, by when last
     {p}deferred                  zset    task JSON by the epoch second it may go
-    {p}jobs                      zset    fan-out jobs by the epoch second they are due: a directive id,
-                                         or `<directive id>@<round id>` for a round of a recurring one
+    {p}jobs                      zset    fan-out jobs by the epoch second they are due: a directive
+                                         id, or `<directive id>@<round id>` for a round of a
+                                         recurring one
     {p}fanout:{job}              hash    fan-out chunks done (resume point) -> recipients targeted
     {p}first-round:{directive_id} string the round whose recipients the directive's totals count
-    {p}fb:{provider id}          string  task JSON: the next channel, should the provider report a failure
-    {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still queued
+    {p}fb:{provider id}          string  task JSON: the next channel, should the provider report a
+                                         failure
+    {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still
+                                         queued
     {p}acked:{directive_id}:{recipient}  string  how they acknowledged: counted once
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
@@ -252,7 +256,8 @@ class Ledger:
         return {recipient_id for recipient_id, mark in zip(ids, marks) if mark}
 
     def opt_out(self, phone: str) -> str:
-        """Record the (E.164) phone's opt-out under the current opt-out key; returns what was recorded."""
+        """Record the (E.164) phone's opt-out under the current opt-out key; returns what was
+        recorded."""
         recorded = self.optouts.current(phone)
         self.redis.sadd(f"{self.prefix}optout", recorded)
         return recorded

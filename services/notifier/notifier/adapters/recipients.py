@@ -1,6 +1,7 @@
 """Recipients: the appointments service's stream of verified, active appointees under a unit.
 
-    GET {url}/internal/recipients?unit=<unit id>&roles=<role,role>   (service token, recipients:read)
+    GET {url}/internal/recipients?unit=<unit id>&roles=<role,role>
+        (service token, recipients:read)
     -> application/x-ndjson, one line per appointee:
        {"booth_id", "booth_path": {...}, "appointment_id", "role", "phone", "locale"}
 

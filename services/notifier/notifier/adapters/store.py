@@ -95,7 +95,8 @@ class DirectiveStore:
         )
 
     def sent_since(self, states: tuple[str, ...] = (SENT,), limit: int = 200) -> list[Directive]:
-        """Directives whose fan-out is done and which have not expired (follow-ups look at these)."""
+        """Directives whose fan-out is done and which have not expired (follow-ups look at
+        these)."""
         now = datetime.now(timezone.utc).timestamp()
         found = self.directives.find({"state": {"$in": list(states)}}).limit(limit)
         return [
@@ -233,7 +234,8 @@ class DirectiveStore:
         return list(self.audit_log.find({"subject": subject}, {"_id": 0}))
 
     def record_optout(self, phone_key: str, *, via: str, channel: str) -> None:
-        """`phone_key` is the phone's HMAC: the record says who opted out without holding a number."""
+        """`phone_key` is the phone's HMAC: the record says who opted out without holding a
+        number."""
         self.optouts.update_one(
             {"_id": phone_key},
             {"$setOnInsert": {"at": _now(), "via": via, "channel": channel}},
@@ -248,7 +250,8 @@ class DirectiveStore:
 
 
 def to_document(directive: Directive) -> dict[str, Any]:
-    """A directive as issued: its event's data, its state, the outbox and the times it is read by."""
+    """A directive as issued: its event's data, its state, the outbox and the times it is read
+    by."""
     override = directive.override
     return {
         "_id": directive.directive_id,

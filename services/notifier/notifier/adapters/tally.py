@@ -34,7 +34,8 @@ COUNTED = ("targeted", "sent", "delivered", "read", "acknowledged", "failed")
 
 _RANKS = "{" + ", ".join(f"{name} = {rank}" for name, rank in RANK.items()) + "}"
 
-# KEYS: state, counts, reached, failures, seq. ARGV: status, state, district, booth, recipient, failure, ttl
+# KEYS: state, counts, reached, failures, seq.
+# ARGV: status, state, district, booth, recipient, failure, ttl
 _STATUS = (
     """
 local rank = """
@@ -46,14 +47,16 @@ if rank[after] <= rank[before] then return 0 end
 redis.call('SET', KEYS[1], after, 'EX', ARGV[7])
 local scopes = {'all', ARGV[2], ARGV[3]}
 local function bump(status, n)
-  for _, s in ipairs(scopes) do if s ~= '' then redis.call('HINCRBY', KEYS[2], s .. '|' .. status, n) end end
+  for _, s in ipairs(scopes) do if s ~= '' then \
+redis.call('HINCRBY', KEYS[2], s .. '|' .. status, n) end end
 end
 if before == 'failed' then bump('failed', -1); redis.call('HDEL', KEYS[4], ARGV[5]) end
 if after == 'failed' then bump('failed', 1); redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
 for _, st in ipairs({'sent', 'delivered', 'read'}) do
   if rank[before] < rank[st] and rank[st] <= rank[after] then bump(st, 1) end
 end
-if rank[after] >= rank['delivered'] and rank[before] < rank['delivered'] then redis.call('SADD', KEYS[3], ARGV[4]) end
+if rank[after] >= rank['delivered'] and rank[before] < rank['delivered'] then \
+redis.call('SADD', KEYS[3], ARGV[4]) end
 for i = 2, 5 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
 redis.call('INCR', KEYS[5])
 return 1

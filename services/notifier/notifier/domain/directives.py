@@ -58,7 +58,8 @@ def refusal(
             422,
             "override-not-allowed",
             "Only urgent directives may override quiet hours",
-            "quiet_hours_override is for urgent internal directives; raise the priority or drop it.",
+            "quiet_hours_override is for urgent internal directives; "
+            "raise the priority or drop it.",
         )
     if cmd.override_reason is not None and not may_override(cmd.issuing_unit, cmd.issuer_scopes):
         return Refusal(
@@ -120,8 +121,9 @@ def recurrence_refusal(cmd: IssueDirective, now: datetime, policy: SendingPolicy
                 422,
                 "round-in-quiet-hours",
                 "A round falls in quiet hours",
-                f"The slot at {local} ({policy.timezone.key}) is inside the sending window's quiet hours, "
-                "when campaign messages may not go; move it, or (urgent only) give quiet_hours_override.",
+                f"The slot at {local} ({policy.timezone.key}) is inside the sending window's "
+                "quiet hours, when campaign messages may not go; move it, or (urgent only) give "
+                "quiet_hours_override.",
             )
     return None
 
@@ -145,8 +147,8 @@ def rounds_per_day_refusal(cmd: IssueDirective, running: Sequence[Directive]) ->
         422,
         "too-many-rounds",
         "Too many rounds a day for this scope",
-        f"This adds {rule.per_day} rounds a day to a scope that recurring directives {named} already "
-        f"reach; at most {recurrence.MAX_ROUNDS_PER_DAY} a day may reach a unit. "
+        f"This adds {rule.per_day} rounds a day to a scope that recurring directives {named} "
+        f"already reach; at most {recurrence.MAX_ROUNDS_PER_DAY} a day may reach a unit. "
         "Cancel one or use fewer slots.",
     )
 

@@ -10,7 +10,8 @@ The subset understood (anything else is refused, naming the part):
     FREQ=DAILY | WEEKLY     a war-room slot is a time of day, on every day or on some weekdays
     INTERVAL=n              every n-th day (DAILY) or week (WEEKLY, weeks start on Monday); 1..366
     BYHOUR=h,...            required: the hours of the slots (0..23)
-    BYMINUTE=m,...          default 0 (RFC 5545 would take DTSTART's minute; an API caller sets no DTSTART)
+    BYMINUTE=m,...          default 0 (RFC 5545 would take DTSTART's minute; an API caller sets
+                            no DTSTART)
     BYSECOND=s,...          default 0
     BYDAY=MO,TU,...         weekdays without ordinals; WEEKLY without it means the start's weekday
     COUNT=n                 at most n rounds in all; 1..10000
