@@ -30,13 +30,17 @@ FAST = {"ANALYTICS_PUBLISH_INTERVAL_S": "0.2", "ANALYTICS_COVERAGE_INTERVAL_S": 
 
 @pytest.fixture(scope="module")
 def mandals(org_registry):
-    """Himachal's mandals, each test taking its own."""
-    return iter(
-        sorted(
-            doc["_id"]
-            for doc in org_registry.units.find({"state": "HP", "level": "mandal"}, {"_id": 1})
-        )
-    )
+    """Himachal's mandals, each test taking its own; found by walking down the tree's children
+    (lookups by id), which stays fast with the national tree loaded."""
+
+    def under(unit_id: str):
+        for child in org_registry.children(unit_id):
+            if child["level"] == "mandal":
+                yield child["id"]
+            else:
+                yield from under(child["id"])
+
+    return iter(sorted(under("IN-HP")))
 
 
 def booths_of(org_registry, mandal: str, n: int) -> list[dict]:
