@@ -10,16 +10,18 @@ import hashlib
 import hmac
 import json
 import threading
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
 from notifier.adapters.recipients import Recipient
 from notifier.adapters.tally import COUNTED
+from notifier.commands import IssueDirective
 from notifier.domain.directives import (
     AWAIT_ROUND,
     CANCELLABLE,
@@ -560,3 +562,24 @@ class Clock:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def issue_command(now: datetime, **changes: Any) -> IssueDirective:
+    """A directive the rules accept, for tests to start from: Himachal's state organiser sends an
+    urgent one to a district's booth presidents by WhatsApp and SMS, at once, for two days;
+    `changes` set any field (a test says only what it is about)."""
+    command = IssueDirective(
+        directive_id=str(uuid.uuid4()),
+        issued_by="user-hp",
+        issuing_unit="IN-HP",
+        title={"en": "Flood relief", "hi": "बाढ़ राहत"},
+        body={"en": "Report at 6.", "hi": "6 बजे।"},
+        scope=("IN-HP-D01",),
+        audience=("booth_president",),
+        channels=("whatsapp", "sms"),
+        priority="urgent",
+        send_at=None,
+        expires_at=now + timedelta(days=2),
+        override_reason=None,
+    )
+    return replace(command, **changes)

@@ -2,7 +2,6 @@
 is announced even when Kafka was away at the time, exactly under its own event id, and a
 directive that could not be stored is never announced."""
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -26,6 +25,7 @@ from shared.events.contracts import from_kafka
 from shared.orgtree.repository import OrgRegistry
 from testkit.processes import closed_port
 from tests.conftest import random_suffix
+from tests.fakes.notifier import issue_command
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
@@ -68,19 +68,9 @@ def ports(settings, mongo_db, kafka_bootstrap):
 
 
 def command() -> IssueDirective:
-    return IssueDirective(
-        directive_id=str(uuid.uuid4()),
-        issued_by="user-hp",
-        issuing_unit="IN-HP",
-        title={"en": "T", "hi": "टी"},
-        body={"en": "B", "hi": "बी"},
-        scope=("IN-HP-D01",),
-        audience=("booth_president",),
-        channels=("sms",),
-        priority="normal",
-        send_at=None,
-        expires_at=datetime.now(timezone.utc) + timedelta(days=1),
-        override_reason=None,
+    now = datetime.now(timezone.utc)
+    return issue_command(
+        now, channels=("sms",), priority="normal", expires_at=now + timedelta(days=1)
     )
 
 

@@ -16,7 +16,6 @@ from notifier.adapters.events import acknowledged, delivery_status
 from notifier.adapters.ledger import Ledger
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
-from notifier.commands import IssueDirective
 from notifier.domain.directives import (
     ACCEPTED,
     AWAIT_ROUND,
@@ -35,7 +34,7 @@ from notifier.domain.tasks import DIRECTIVE, Task, delivery_id
 from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
 from tests.conftest import random_suffix
-from tests.fakes.notifier import InMemoryDirectives, InMemoryLedger, InMemoryTally
+from tests.fakes.notifier import InMemoryDirectives, InMemoryLedger, InMemoryTally, issue_command
 
 pytestmark = pytest.mark.integration
 
@@ -83,21 +82,7 @@ def tally(request):
 
 
 def directive(*, recurrence: dict | None = None, scope=("IN-HP-D01",), **changes) -> Directive:
-    cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()),
-        issued_by="user-hp",
-        issuing_unit="IN-HP",
-        title={"en": "Flood relief", "hi": "बाढ़ राहत"},
-        body={"en": "Report at 6.", "hi": "6 बजे।"},
-        scope=tuple(scope),
-        audience=("booth_president",),
-        channels=("whatsapp", "sms"),
-        priority="urgent",
-        send_at=None,
-        expires_at=NOW + timedelta(days=2),
-        override_reason=None,
-        recurrence=recurrence,
-    )
+    cmd = issue_command(NOW, scope=tuple(scope), recurrence=recurrence)
     return replace(Directive.issue(cmd, NOW, event_id=str(uuid.uuid4())), **changes)
 
 

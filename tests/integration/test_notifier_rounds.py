@@ -27,7 +27,7 @@ from notifier.adapters.ledger import Ledger
 from notifier.adapters.recipients import Recipient
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
-from notifier.commands import CancelDirective, IssueDirective, ScheduleFanOut
+from notifier.commands import CancelDirective, ScheduleFanOut
 from notifier.domain import recurrence as rec
 from notifier.domain.directives import CANCELLED, SCHEDULED, SENT, Directive
 from notifier.domain.policy import SendingPolicy
@@ -40,7 +40,7 @@ from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
 from tests.conftest import random_suffix
-from tests.fakes.notifier import Clock
+from tests.fakes.notifier import Clock, issue_command
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
@@ -124,19 +124,12 @@ def world(settings, mongo_db, kafka_bootstrap):
 
 def issue(ports, rrule: str = "FREQ=DAILY;BYHOUR=9,11,13") -> Directive:
     now = datetime.fromtimestamp(ports.clock(), timezone.utc)
-    cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()),
+    cmd = issue_command(
+        now,
         issued_by="user-hp-d02",
         issuing_unit="IN-HP-D02",
-        title={"en": "War room content", "hi": "वॉर रूम सामग्री"},
-        body={"en": "In the app.", "hi": "ऐप में है।"},
         scope=("IN-HP-D02",),
-        audience=("booth_president",),
-        channels=("whatsapp", "sms"),
         priority="bulk",
-        send_at=None,
-        expires_at=now + timedelta(days=2),
-        override_reason=None,
         recurrence={"rrule": rrule, "timezone": "Asia/Kolkata", "until": None},
     )
     document, created = directives.issue_directive(cmd, ports)

@@ -3,7 +3,6 @@ store keeps it as (MongoDB hands datetimes back naive, in UTC)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -24,27 +23,15 @@ from notifier.domain.directives import (
     Round,
     fanout_job,
 )
+from tests.fakes.notifier import issue_command
 
 IST = ZoneInfo("Asia/Kolkata")
 NOW = datetime(2030, 1, 1, 7, 0, tzinfo=IST)
 
 
 def command(**changes) -> IssueDirective:
-    cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()),
-        issued_by="user-up",
-        issuing_unit="IN-UP",
-        title={"en": "Flood relief", "hi": "बाढ़ राहत"},
-        body={"en": "Report at 6.", "hi": "6 बजे बताएं।"},
-        scope=("IN-UP-D44",),
-        audience=("booth_president",),
-        channels=("whatsapp", "sms"),
-        priority="urgent",
-        send_at=NOW + timedelta(hours=1),
-        expires_at=NOW + timedelta(days=2),
-        override_reason=None,
-    )
-    return replace(cmd, **changes)
+    up = dict(issued_by="user-up", issuing_unit="IN-UP", scope=("IN-UP-D44",))
+    return issue_command(NOW, **{**up, "send_at": NOW + timedelta(hours=1), **changes})
 
 
 def as_mongo_returns(value):

@@ -16,6 +16,7 @@ from notifier.domain.pacing import Pacer
 from notifier.domain.policy import IST, SendingPolicy, parse_polls, parse_quiet_hours
 from notifier.domain.tasks import DIRECTIVE, OTP, REMINDER, Task, backoff_s, delivery_id
 from shared.orgtree.levels import booth_path, outermost
+from tests.fakes.notifier import issue_command
 
 BOOTH = "IN-HP-D07-A03-M02-S05-B012"
 KEY = b"k" * 32
@@ -274,21 +275,8 @@ def test_non_urgent_sends_book_at_most_the_horizon_ahead_so_an_urgent_one_goes_n
 
 def issue(**overrides) -> IssueDirective:
     now = datetime.now(timezone.utc)
-    fields = dict(
-        directive_id=str(uuid.uuid4()),
-        issued_by="user-1",
-        issuing_unit="IN-HP",
-        title={"en": "T", "hi": "टी"},
-        body={"en": "B", "hi": "बी"},
-        scope=("IN-HP",),
-        audience=("booth_president",),
-        channels=("whatsapp",),
-        priority="normal",
-        send_at=None,
-        expires_at=now + timedelta(days=1),
-        override_reason=None,
-    )
-    return IssueDirective(**{**fields, **overrides})
+    fields = dict(scope=("IN-HP",), channels=("whatsapp",), priority="normal")
+    return issue_command(now, **{**fields, "expires_at": now + timedelta(days=1), **overrides})
 
 
 def test_a_directive_that_expired_would_expire_before_sending_or_overrides_without_urgency_is_refused():  # noqa: E501

@@ -61,6 +61,7 @@ from tests.fakes.notifier import (
     ListedRecipients,
     RecordingEvents,
     RecordingLanes,
+    issue_command,
 )
 
 NOW = datetime(2030, 1, 1, 5, 30, tzinfo=timezone.utc)  # 11:00 in India: outside quiet hours
@@ -86,21 +87,7 @@ def ports() -> Ports:
 
 
 def command(**changes) -> IssueDirective:
-    cmd = IssueDirective(
-        directive_id=str(uuid.uuid4()),
-        issued_by="user-hp",
-        issuing_unit="IN-HP",
-        title={"en": "Flood relief", "hi": "बाढ़ राहत"},
-        body={"en": "Report at 6.", "hi": "6 बजे।"},
-        scope=("IN-HP-D01",),
-        audience=("booth_president",),
-        channels=("whatsapp", "sms"),
-        priority="urgent",
-        send_at=None,
-        expires_at=NOW + timedelta(days=2),
-        override_reason=None,
-    )
-    return replace(cmd, **changes)
+    return issue_command(NOW, **changes)
 
 
 def refusal_of(cmd: IssueDirective, ports: Ports) -> Refused:
