@@ -9,7 +9,7 @@ import pytest
 
 from notifier.adapters.keys import webhook_key as notifier_webhook_key
 from notifier.settings import NotifierSettings
-from otp.adapters.secret import hmac_key
+from otp.adapters.keys import hmac_key
 from otp.settings import OtpSettings
 from shared.kafka.deadletters import dead_letter_seal
 from shared.secrets import development_key

@@ -12,8 +12,8 @@ import redis
 
 from otp.adapters import events as otp_events
 from otp.adapters.delivery import RedisStreamSink
+from otp.adapters.keys import hmac_key
 from otp.adapters.notifier_delivery import notifier_channel
-from otp.adapters.secret import hmac_key
 from otp.adapters.store import RedisCodeStore
 from otp.consumer import GROUP_ID, RESTART_PAUSE_S, event_handler
 from otp.domain import Policy

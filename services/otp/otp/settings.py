@@ -78,7 +78,7 @@ class OtpSettings(PlatformSettings):
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "OtpSettings":
         if self.makes_development_keys:
-            return self  # a missing secret is made once under .state/otp (adapters.secret)
+            return self  # a missing secret is made once under .state/otp (adapters.keys)
         if self.hmac_secret is None and self.hmac_secret_file is None:
             raise ValueError("set OTP_HMAC_SECRET or OTP_HMAC_SECRET_FILE outside development")
         if self.hmac_secret is not None:
