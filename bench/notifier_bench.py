@@ -160,14 +160,18 @@ class Run:
             "notifier": f"http://127.0.0.1:{notifier_port}",
             "simulator": f"http://127.0.0.1:{simulator_port}",
         }
-        for process, port in (
-            (self.simulator, simulator_port),
-            (self.recipients, recipients_port),
-            (self.notifier, notifier_port),
-        ):
-            if process is None:
-                continue
-            wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
+        try:
+            for process, port in (
+                (self.simulator, simulator_port),
+                (self.recipients, recipients_port),
+                (self.notifier, notifier_port),
+            ):
+                if process is None:
+                    continue
+                wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
+        except BaseException:
+            self.close()  # a run that never got ready leaves no process behind
+            raise
 
     def issue(
         self, scope: str = "IN", audience: tuple[str, ...] = ("booth_president",)
