@@ -24,10 +24,9 @@ import pytest
 
 from notifier.adapters.lanes import TaskProducer
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import OTP, Task, delivery_id
 from shared.auth.keys import LOCAL_TOKENS
-from shared.orgtree.levels import booth_path
 from testkit.processes import Process, port_open, wait_until
+from tests.fakes.notifier import otp_task
 
 pytestmark = pytest.mark.e2e
 
@@ -247,23 +246,7 @@ def test_a_state_organiser_is_refused_another_state():
 
 def test_a_task_delivered_twice_is_sent_once(simulator, kafka_bootstrap):
     phone = f"+9170{secrets.randbelow(10**8):08d}"
-    request_id, appointment = str(uuid.uuid4()), str(uuid.uuid4())
-    booth = "IN-HP-D09-A01-M01-S01-B001"
-    task = Task(
-        delivery_id=delivery_id(request_id, appointment, "sms", OTP),
-        send=OTP,
-        lane="urgent",
-        booth_id=booth,
-        booth_path=booth_path(booth),
-        recipient_id=appointment,
-        phone=phone,
-        locale="en",
-        channels=("sms",),
-        otp_request_id=request_id,
-        text="123456 is your code",
-        expires_at=time.time() + 600,
-        campaign=False,
-    )
+    task = otp_task(phone, "IN-HP-D09-A01-M01-S01-B001", now=time.time())
     producer = TaskProducer(kafka_bootstrap, lambda name: name)
     producer.produce(task)
     producer.produce(task)

@@ -38,10 +38,10 @@ from notifier.domain.directives import (
     Round,
 )
 from notifier.domain.receipts import NONE, RANK, count_changes, reached
-from notifier.domain.tasks import Task
+from notifier.domain.tasks import DIRECTIVE, OTP, Task, delivery_id
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
-from shared.orgtree.levels import ancestor_ids, is_within
+from shared.orgtree.levels import ancestor_ids, booth_path, is_within
 
 _DIRECTIVE_FIELDS = {field.name for field in fields(Directive)}
 
@@ -583,3 +583,44 @@ def issue_command(now: datetime, **changes: Any) -> IssueDirective:
         override_reason=None,
     )
     return replace(command, **changes)
+
+
+def directive_task(
+    directive_id: str, recipient_id: str, *, phone: str, booth_id: str, expires_at: float, **changes
+) -> Task:
+    """One recipient's message of a directive, WhatsApp falling back to SMS, on the normal lane;
+    `changes` set any other field."""
+    task = Task(
+        delivery_id=delivery_id(directive_id, recipient_id, "whatsapp", DIRECTIVE),
+        send=DIRECTIVE,
+        lane="normal",
+        booth_id=booth_id,
+        booth_path=booth_path(booth_id),
+        recipient_id=recipient_id,
+        phone=phone,
+        locale="hi",
+        channels=("whatsapp", "sms"),
+        directive_id=directive_id,
+        expires_at=expires_at,
+    )
+    return replace(task, **changes)
+
+
+def otp_task(phone: str, booth_id: str, *, now: float) -> Task:
+    """A new appointee's OTP code by SMS on the urgent lane, as the OTP service asks for it."""
+    request_id, appointment_id = str(uuid.uuid4()), str(uuid.uuid4())
+    return Task(
+        delivery_id=delivery_id(request_id, appointment_id, "sms", OTP),
+        send=OTP,
+        lane="urgent",
+        booth_id=booth_id,
+        booth_path=booth_path(booth_id),
+        recipient_id=appointment_id,
+        phone=phone,
+        locale="en",
+        channels=("sms",),
+        otp_request_id=request_id,
+        text="123456 is your code",
+        expires_at=now + 600,
+        campaign=False,
+    )

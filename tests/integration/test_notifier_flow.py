@@ -28,15 +28,14 @@ from pymongo import MongoClient
 
 from notifier.adapters.http import Batches, PooledHttp
 from notifier.adapters.lanes import TaskProducer
-from notifier.domain.tasks import OTP, Task, delivery_id
 from shared import topics
 from shared.auth.issuer import organiser_token, service_token
 from shared.kafka.deadletters import dead_letter_seal
-from shared.orgtree.levels import booth_path
 from shared.settings import PlatformSettings
 from testkit.processes import Process, free_port, wait_until
 from testkit.topic_tail import TopicTail
 from tests.conftest import random_suffix
+from tests.fakes.notifier import otp_task
 
 pytestmark = pytest.mark.integration
 
@@ -396,23 +395,7 @@ def test_permanent_failures_on_the_only_channel_are_listed_with_the_providers_co
 
 def test_a_task_delivered_twice_sends_once(stack):
     phone = f"+9170{secrets.randbelow(10**8):08d}"
-    request_id, appointment = str(uuid.uuid4()), str(uuid.uuid4())
-    booth = "IN-HP-D02-A01-M01-S01-B001"
-    task = Task(
-        delivery_id=delivery_id(request_id, appointment, "sms", OTP),
-        send=OTP,
-        lane="urgent",
-        booth_id=booth,
-        booth_path=booth_path(booth),
-        recipient_id=appointment,
-        phone=phone,
-        locale="en",
-        channels=("sms",),
-        otp_request_id=request_id,
-        text="123456 is your code",
-        expires_at=time.time() + 600,
-        campaign=False,
-    )
+    task = otp_task(phone, "IN-HP-D02-A01-M01-S01-B001", now=time.time())
     producer = TaskProducer(stack.settings.kafka_bootstrap, lambda name: f"{stack.ns}.{name}")
     for _ in range(3):
         producer.produce(task)

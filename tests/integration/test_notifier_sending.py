@@ -20,12 +20,12 @@ from notifier.domain.acks import AckLinks
 from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
 from notifier.domain.policy import SendingPolicy
-from notifier.domain.tasks import DIRECTIVE, Task, delivery_id
+from notifier.domain.tasks import Task, delivery_id
 from notifier.handlers.ports import Ports
 from notifier.sending import DirectiveCache, Sender
 from shared.crypto.fields import VersionedIndex
-from shared.orgtree.levels import booth_path
 from tests.conftest import random_suffix
+from tests.fakes.notifier import directive_task
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
@@ -114,20 +114,11 @@ def make_sender(
 
 def task(phone: str, **overrides) -> Task:
     recipient = overrides.pop("recipient_id", str(uuid.uuid5(uuid.NAMESPACE_OID, phone)))
-    fields = dict(
-        delivery_id=delivery_id(DIRECTIVE_ID, recipient, "whatsapp"),
-        send=DIRECTIVE,
-        lane="normal",
-        booth_id=BOOTH,
-        booth_path=booth_path(BOOTH),
-        recipient_id=recipient,
-        phone=phone,
-        locale="hi",
-        channels=("whatsapp", "sms"),
-        directive_id=DIRECTIVE_ID,
-        expires_at=time.time() + 3600,
+    # Overrides after the ids are made: a task may name another directive under the same id.
+    made = directive_task(
+        DIRECTIVE_ID, recipient, phone=phone, booth_id=BOOTH, expires_at=time.time() + 3600
     )
-    return Task(**{**fields, **overrides})
+    return replace(made, **overrides)
 
 
 def deliver(sender, tasks):

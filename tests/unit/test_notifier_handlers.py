@@ -61,6 +61,7 @@ from tests.fakes.notifier import (
     ListedRecipients,
     RecordingEvents,
     RecordingLanes,
+    directive_task,
     issue_command,
 )
 
@@ -251,18 +252,14 @@ def test_a_round_queued_again_keeps_its_slot_and_a_cancelled_directive_does_not_
 def sent_task(ports: Ports, directive_id: str, recipient_id: str | None = None) -> tuple[Task, str]:
     """A directive's message the sender handed to a provider: (its task, the provider's id)."""
     recipient_id = recipient_id or str(uuid.uuid4())
-    task = Task(
-        delivery_id=delivery_id(directive_id, recipient_id, "whatsapp", DIRECTIVE),
-        send=DIRECTIVE,
-        lane="urgent",
-        booth_id=BOOTH,
-        booth_path=booth_path(BOOTH),
-        recipient_id=recipient_id,
+    expires_at = (NOW + timedelta(days=1)).timestamp()
+    task = directive_task(
+        directive_id,
+        recipient_id,
         phone=PHONE,
-        locale="hi",
-        channels=("whatsapp", "sms"),
-        directive_id=directive_id,
-        expires_at=(NOW + timedelta(days=1)).timestamp(),
+        booth_id=BOOTH,
+        expires_at=expires_at,
+        lane="urgent",
     )
     provider_id = f"wamid.{uuid.uuid4().hex}"
     ports.ledger.settle(sent=[(task, provider_id)])
