@@ -132,6 +132,30 @@ ERASURES = Topic(
     "Names appointments, never people; kept a month so a consumer that was down still honours it.",
     retention_ms=30 * DAY_MS,
 )
+MEETINGS = Topic(
+    "sangathan.meetings.v1",
+    6,
+    "meeting_id",
+    (types.MEETING_SCHEDULED, types.MEETING_STARTED, types.MEETING_ENDED),
+    "Each meeting's life: scheduled, started, ended with its totals. Few and meeting-keyed.",
+    # Kept for ever: analytics rebuilds meetings held per unit by replaying it from the start.
+    retention_ms=FOREVER,
+)
+MEETING_ATTENDANCE = Topic(
+    "sangathan.meeting-attendance.v1",
+    12,
+    "booth_id",
+    (
+        types.PARTICIPANT_INVITED,
+        types.CALL_ATTEMPTED,
+        types.PARTICIPANT_JOINED,
+        types.PARTICIPANT_LEFT,
+        types.PARTICIPANT_CONFIRMED,
+    ),
+    "Who was invited, rang, joined, left and confirmed, booth-keyed so a booth's stay in order. "
+    "Appointment ids only, never phones. Kept for ever: analytics replays it to rebuild reach.",
+    retention_ms=FOREVER,
+)
 # The notifier's own work queues: one delivery task (one message to one recipient on one
 # channel) per record, keyed by booth_id, in plain JSON rather than CloudEvents (no other service
 # reads them). One topic per lane, each with its own consumer group, so urgent traffic (OTP codes,
@@ -188,6 +212,8 @@ TOPICS = (
     DIRECTIVE_ACKS,
     COVERAGE,
     ERASURES,
+    MEETINGS,
+    MEETING_ATTENDANCE,
     DELIVERY_TASKS_URGENT,
     DELIVERY_TASKS_NORMAL,
     DELIVERY_TASKS_BULK,

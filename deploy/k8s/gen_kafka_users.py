@@ -67,9 +67,24 @@ ACCESS = {
             "notifier-bulk",
         ),
     ),
+    # Publishes each meeting's life and its attendance from its outbox; drops the phones it
+    # holds for dial-out when an appointee is erased.
+    "meetings": Access(
+        reads=(t.ERASURES,),
+        writes=(t.MEETINGS, t.MEETING_ATTENDANCE, t.DEAD_LETTER),
+        groups=("meetings",),
+    ),
     # The Faust app: its group and its own topics are its app id (ANALYTICS_APP_ID).
     "analytics": Access(
-        reads=(t.APPOINTMENTS, t.DELIVERY_STATUS, t.DIRECTIVE_ACKS, t.DIRECTIVES, t.COVERAGE),
+        reads=(
+            t.APPOINTMENTS,
+            t.DELIVERY_STATUS,
+            t.DIRECTIVE_ACKS,
+            t.DIRECTIVES,
+            t.COVERAGE,
+            t.MEETINGS,
+            t.MEETING_ATTENDANCE,
+        ),
         writes=(t.COVERAGE, t.DEAD_LETTER),
         groups=("sangathan-analytics",),
         own_topic_prefix="sangathan-analytics-",

@@ -24,9 +24,15 @@ from shared.auth import exchange, tokens
 from shared.auth.keys import LOCAL_TOKENS, ensure_local_keys, private_key_file
 
 ISSUER = "sangathan-local"
-ORGANISER_SCOPES = ["appointments:read", "appointments:write", "directives:issue", "coverage:read"]
+ORGANISER_SCOPES = [
+    "appointments:read",
+    "appointments:write",
+    "directives:issue",
+    "coverage:read",
+    "meetings:schedule",
+]
 # The services an organiser calls; the OTP service is not one of them (appointments asks it).
-ORGANISER_AUDIENCES = ["appointments", "notifier", "analytics", "dashboard"]
+ORGANISER_AUDIENCES = ["appointments", "notifier", "analytics", "dashboard", "meetings"]
 # What each service may ask of which other: {caller: {the service it calls (its token's audience):
 # scopes}}.
 SERVICE_CALLS = {

@@ -22,6 +22,14 @@ DELIVERY_STATUS = "org.sangathan.delivery-status.v1"
 DIRECTIVE_ACKNOWLEDGED = "org.sangathan.directive-acknowledged.v1"
 COVERAGE_UPDATED = "org.sangathan.coverage-updated.v1"
 PERSON_ERASED = "org.sangathan.person-erased.v1"
+MEETING_SCHEDULED = "org.sangathan.meeting-scheduled.v1"
+MEETING_STARTED = "org.sangathan.meeting-started.v1"
+MEETING_ENDED = "org.sangathan.meeting-ended.v1"
+PARTICIPANT_INVITED = "org.sangathan.participant-invited.v1"
+CALL_ATTEMPTED = "org.sangathan.call-attempted.v1"
+PARTICIPANT_JOINED = "org.sangathan.participant-joined.v1"
+PARTICIPANT_LEFT = "org.sangathan.participant-left.v1"
+PARTICIPANT_CONFIRMED = "org.sangathan.participant-confirmed.v1"
 
 ALL = (
     BOOTH_PRESIDENT_APPOINTED,
@@ -36,6 +44,14 @@ ALL = (
     DIRECTIVE_ACKNOWLEDGED,
     COVERAGE_UPDATED,
     PERSON_ERASED,
+    MEETING_SCHEDULED,
+    MEETING_STARTED,
+    MEETING_ENDED,
+    PARTICIPANT_INVITED,
+    CALL_ATTEMPTED,
+    PARTICIPANT_JOINED,
+    PARTICIPANT_LEFT,
+    PARTICIPANT_CONFIRMED,
 )
 
 

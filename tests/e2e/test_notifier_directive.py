@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from notifier.adapters.lanes import TaskProducer
-from notifier.domain.policy import SendingPolicy
 from shared.auth.keys import LOCAL_TOKENS
+from shared.sending.policy import SendingPolicy
 from testkit.processes import Process, port_open, wait_until
 from tests.fakes.notifier import otp_task
 

@@ -24,8 +24,8 @@ import stack
 import yaml
 from confluent_kafka import Producer
 
-from notifier.domain.policy import SendingPolicy
 from shared import topics
+from shared.sending.policy import SendingPolicy
 from testkit.processes import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e

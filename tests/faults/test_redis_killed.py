@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from notifier.adapters.keys import webhook_key
-from notifier.domain import signatures
 from notifier.settings import NotifierSettings
 from shared.auth.keys import LOCAL_TOKENS
+from shared.sending import signatures
 from testkit.processes import wait_until
 from tests.faults.appointing import appoint, booths_under, random_mandal, vacate
 from tests.faults.conftest import (

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from notifier.domain.signatures import sign
+from shared.sending.signatures import sign
 from testkit.processes import Process, wait_until
 from tests.integration.test_notifier_flow import PYTHON, _ready, start_stack, stop_stack
 

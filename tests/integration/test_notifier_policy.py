@@ -9,8 +9,8 @@ import pytest
 from pymongo import MongoClient
 
 from notifier.domain.directives import OVERRIDE_SCOPE
-from notifier.domain.policy import IST
 from shared.auth.issuer import ORGANISER_SCOPES
+from shared.sending.policy import IST
 from testkit.processes import wait_until
 from tests.integration.test_notifier_flow import ack_link, directive_of, start_stack, stop_stack
 

@@ -28,9 +28,7 @@ from notifier.adapters.recipients import Recipient
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.commands import CancelDirective, ScheduleFanOut
-from notifier.domain import recurrence as rec
 from notifier.domain.directives import CANCELLED, SCHEDULED, SENT, Directive
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import Task
 from notifier.fanout import FanOut
 from notifier.handlers import directives
@@ -39,6 +37,8 @@ from shared import topics
 from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
+from shared.sending import recurrence as rec
+from shared.sending.policy import SendingPolicy
 from tests.conftest import random_suffix
 from tests.fakes.notifier import Clock, issue_command
 

@@ -19,11 +19,11 @@ from notifier.adapters.tally import Tally
 from notifier.domain.acks import AckLinks
 from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import Task, delivery_id
 from notifier.handlers.ports import Ports
 from notifier.sending import DirectiveCache, Sender
 from shared.crypto.fields import VersionedIndex
+from shared.sending.policy import SendingPolicy
 from tests.conftest import random_suffix
 from tests.fakes.notifier import directive_task
 
@@ -242,7 +242,7 @@ def test_opted_out_cancelled_and_expired_tasks_are_not_sent(ledger):
 def test_a_task_outside_its_sending_window_waits_for_it_and_an_otp_does_not(ledger):
     from datetime import datetime
 
-    from notifier.domain.policy import IST
+    from shared.sending.policy import IST
 
     now = datetime.now(IST)
     quiet = SendingPolicy(

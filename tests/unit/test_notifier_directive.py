@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from notifier.adapters.store import from_document, to_document
 from notifier.commands import IssueDirective
-from notifier.domain import recurrence as rec
 from notifier.domain.directives import (
     CANCEL,
     CANCELLED,
@@ -23,6 +22,7 @@ from notifier.domain.directives import (
     Round,
     fanout_job,
 )
+from shared.sending import recurrence as rec
 from tests.fakes.notifier import issue_command
 
 IST = ZoneInfo("Asia/Kolkata")

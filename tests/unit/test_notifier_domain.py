@@ -10,12 +10,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from notifier.commands import IssueDirective
-from notifier.domain import acks, directives, receipts, signatures
+from notifier.domain import acks, directives, receipts
 from notifier.domain.messages import directive_message
 from notifier.domain.pacing import Pacer
-from notifier.domain.policy import IST, SendingPolicy, parse_polls, parse_quiet_hours
 from notifier.domain.tasks import DIRECTIVE, OTP, REMINDER, Task, backoff_s, delivery_id
 from shared.orgtree.levels import booth_path, outermost
+from shared.sending import signatures
+from shared.sending.policy import IST, SendingPolicy, parse_polls, parse_quiet_hours
 from tests.fakes.notifier import issue_command
 
 BOOTH = "IN-HP-D07-A03-M02-S05-B012"
@@ -237,13 +238,6 @@ def test_a_signed_body_passes_and_any_change_stale_time_or_other_key_fails():
     ]:
         with pytest.raises(signatures.BadSignature):
             signatures.check(KEY, bad_body, bad_header, now=now)
-
-
-def test_the_simulator_signs_the_way_the_notifier_checks():
-    from simulator.domain import sign
-
-    body = b'{"messages": []}'
-    signatures.check(KEY, body, sign(KEY, body, 1_700_000_000), now=1_700_000_000)
 
 
 # --- pacing --------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from notifier.commands import (
     ScheduleFanOut,
     SendOtp,
 )
-from notifier.domain import recurrence
 from notifier.domain.directives import (
     ACCEPTED,
     CANCELLED,
@@ -33,7 +32,6 @@ from notifier.domain.directives import (
     START,
     fanout_job,
 )
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, ESCALATION, OTP, REMINDER, URGENT, Task, delivery_id
 from notifier.fanout import FanOut
 from notifier.followups import FollowUps
@@ -52,6 +50,8 @@ from notifier.handlers.rounds import schedule_round
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.orgtree.levels import booth_path
+from shared.sending import recurrence
+from shared.sending.policy import SendingPolicy
 from tests.fakes.notifier import (
     Clock,
     InMemoryDirectives,

@@ -11,11 +11,11 @@ import pytest
 
 from notifier.commands import IssueDirective
 from notifier.domain import directives as rules
-from notifier.domain import recurrence as rec
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, subject_of
 from shared.events import types
 from shared.events.contracts import validate
+from shared.sending import recurrence as rec
+from shared.sending.policy import SendingPolicy
 
 IST = ZoneInfo("Asia/Kolkata")
 WAR_ROOM = "FREQ=DAILY;BYHOUR=8,10,12,14,16,18;BYMINUTE=0"

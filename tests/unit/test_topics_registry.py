@@ -50,6 +50,7 @@ def test_booth_keyed_streams_have_12_partitions():
         topics.DIRECTIVE_ACKS.name,
         topics.APPOINTMENTS.name,
         topics.ERASURES.name,
+        topics.MEETING_ATTENDANCE.name,
     }
     assert {t.partitions for t in booth_keyed} == {12}
 

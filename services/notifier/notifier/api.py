@@ -31,7 +31,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from notifier.adapters.events import EventsUnavailable
 from notifier.bootstrap import Adapters, bootstrap
 from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
-from notifier.domain import acks, signatures
+from notifier.domain import acks
 from notifier.domain.directives import ROUND_DONE, Directive
 from notifier.handlers import directives, otp_codes, receipts
 from notifier.handlers.ports import NotFound, Refused
@@ -42,6 +42,7 @@ from shared.http import create_app
 from shared.limits import WEBHOOK_MAX_BYTES, BodyRules
 from shared.logging import get_logger
 from shared.problems import ProblemError, problems
+from shared.sending import signatures
 from shared.teams.rules import rules_for
 
 log = get_logger(__name__)
@@ -81,7 +82,7 @@ class Override(BaseModel):
 
 
 class RecurrenceCreate(BaseModel):
-    """War-room slots: see notifier.domain.recurrence for the RRULE subset understood."""
+    """War-room slots: see shared.sending.recurrence for the RRULE subset understood."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -22,7 +22,6 @@ from notifier.adapters.recipients import HttpRecipients, RecipientSource
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.domain.acks import AckLinks
-from notifier.domain.policy import SendingPolicy, parse_polls, parse_quiet_hours
 from notifier.fanout import FanOut
 from notifier.followups import FollowUps
 from notifier.handlers.directives import relay_outbox
@@ -40,6 +39,7 @@ from shared.kafka.deadletters import dead_letter_seal
 from shared.kafka.producer import ConfirmedProducer
 from shared.kafka.security import client_config
 from shared.orgtree.repository import OrgRegistry
+from shared.sending.policy import SendingPolicy, parse_polls, parse_quiet_hours
 
 NOTIFIER_TOPICS = (
     topics.DIRECTIVES,

@@ -23,7 +23,7 @@ class IssueDirective:
     issuer_scopes: frozenset[str] = (
         frozenset()
     )  # what the organiser's token grants (the override needs its own)
-    # War-room slots: {"rrule", "timezone", "until": datetime | None} (notifier.domain.recurrence).
+    # War-room slots: {"rrule", "timezone", "until": datetime | None} (shared.sending.recurrence).
     recurrence: dict | None = None
 
 

@@ -25,7 +25,6 @@ from prometheus_client import Counter as Metric
 
 from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
 from notifier.adapters.tally import count_target
-from notifier.domain import recurrence
 from notifier.domain.directives import (
     FINISH,
     ROUND_DONE,
@@ -37,7 +36,6 @@ from notifier.domain.directives import (
     fanout_job,
     splits,
 )
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import DIRECTIVE, Task, delivery_id, lane_for, subject_of
 from notifier.handlers.ports import (
     FanOutLedger,
@@ -49,6 +47,8 @@ from notifier.handlers.ports import (
 from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
 from shared.orgtree.levels import outermost
+from shared.sending import recurrence
+from shared.sending.policy import SendingPolicy
 
 log = get_logger(__name__)
 

@@ -87,7 +87,7 @@ class NotifierSettings(PlatformSettings):
     backoff_cap_s: float = Field(60.0, gt=0, validation_alias="NOTIFIER_BACKOFF_CAP_S")
     fanout_batch: int = Field(1000, ge=1, validation_alias="NOTIFIER_FANOUT_BATCH")
 
-    # Sending windows (see notifier.domain.policy).
+    # Sending windows (see shared.sending.policy).
     quiet_hours: str = Field("22:00-06:00", validation_alias="NOTIFIER_QUIET_HOURS")
     polls: str = Field("", validation_alias="NOTIFIER_POLLS")
     # Booths that have not acknowledged: a reminder after this long, then the unit above is told.

@@ -5,7 +5,6 @@ a request gets. No I/O: the handlers keep the state, the adapters call back and 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import random
 import re
 from collections import OrderedDict
@@ -135,12 +134,6 @@ class Bounded(OrderedDict):
         super().__setitem__(key, value)
         if len(self) > self.limit:
             self.popitem(last=False)
-
-
-def sign(key: bytes, body: bytes, timestamp: int) -> str:
-    """The X-Provider-Signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t." + body>`."""
-    digest = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def _share(text: str) -> float:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from notifier.commands import IssueDirective
-from notifier.domain import recurrence
-from notifier.domain.policy import SendingPolicy
 from shared.orgtree.levels import level_of, overlap
+from shared.sending import recurrence
+from shared.sending.policy import SendingPolicy
 
 OVERRIDE_SCOPE = "directives:override-quiet-hours"
 OVERRIDE_LEVELS = ("national", "state")
@@ -210,7 +210,7 @@ ROUND_SENDING, ROUND_DONE, ROUND_MISSED = "sending", "done", "missed"
 
 @dataclass(frozen=True)
 class Round:
-    round_id: str  # its slot in UTC (notifier.domain.recurrence.round_id)
+    round_id: str  # its slot in UTC (shared.sending.recurrence.round_id)
     state: str
     slot: datetime | None = None
     started_at: datetime | None = None

@@ -61,7 +61,7 @@ class Task:
         False  # an authorised urgent directive: quiet hours lifted, blackout not
     )
     queued_at: float = 0.0  # epoch seconds the task was first produced (lane latency)
-    round: str | None = None  # the round of a recurring directive (notifier.domain.recurrence)
+    round: str | None = None  # the round of a recurring directive (shared.sending.recurrence)
 
     @property
     def channel(self) -> str:

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from notifier.adapters.channels import Channel
 from notifier.domain.acks import AckLinks
 from notifier.domain.directives import Directive, Move
-from notifier.domain.policy import SendingPolicy
 from notifier.domain.tasks import Task
+from shared.sending.policy import SendingPolicy
 
 
 class DirectiveRepository(Protocol):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from notifier.domain import recurrence
 from notifier.domain.directives import Directive, fanout_job
 from notifier.handlers.ports import DeliveryLedger, DirectiveRepository
+from shared.sending import recurrence
 
 
 def schedule_round(

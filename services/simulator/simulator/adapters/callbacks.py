@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import httpx
 
 from shared.logging import get_logger
-from simulator.domain import sign
+from shared.sending.signatures import sign
 from simulator.handlers import Provider
 from simulator.settings import SimulatorSettings
 
