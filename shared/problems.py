@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from shared.logging import get_logger
@@ -250,6 +251,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     for error, dependency in outage_errors().items():
         app.add_exception_handler(error, _outage_handler(dependency))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, exc: ClientDisconnect):
+        # A phone on a bad network dropping an upload is not our error: no 500, no stack trace.
+        log.info("client left before its request was read", fields={"path": request.url.path})
+        return problem_response(
+            400,
+            "client-disconnected",
+            "The client left before its request arrived",
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -104,3 +104,51 @@ def test_a_405_names_every_method_of_every_route_on_the_path():
     response = TestClient(app).delete("/booths")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
+
+
+def test_a_client_leaving_mid_upload_is_logged_as_such_not_as_an_unhandled_error(caplog):
+    import asyncio
+
+    from fastapi import Request
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/upload")
+    async def upload(request: Request):
+        async for _ in request.stream():
+            pass
+        return {}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "query_string": b"",
+        "headers": [(b"content-length", b"1000")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+    events = iter(
+        [
+            {"type": "http.request", "body": b"x" * 10, "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent = []
+
+    async def receive():
+        return next(events)
+
+    async def send(message):
+        sent.append(message)
+
+    with caplog.at_level("INFO"):
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert "unhandled error" not in caplog.text
+    assert "client left before its request was read" in caplog.text
