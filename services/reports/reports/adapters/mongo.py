@@ -38,14 +38,12 @@ from reports.ports import AlreadyExists, ConcurrentUpdate
 from shared.mongo import insert_ignoring_duplicates
 from shared.orgtree.levels import is_within
 
-PENDING = "report_outbox_pending"
-
 
 class OutboxPointers:
     """Which documents hold events to publish: `<collection>:<_id>` pointers, and the sweep."""
 
     def __init__(self, db: Database):
-        self.pending = db[PENDING]
+        self.pending = db.report_outbox_pending
         self.db = db
 
     def mark(self, collection: str, doc_id: str) -> None:

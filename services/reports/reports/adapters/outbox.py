@@ -53,6 +53,7 @@ class OutboxRelay:
         max_backoff_s: float = 5.0,
     ):
         self.db, self.pointers, self.publisher = db, pointers, publisher
+        self.dead_letters = db.report_outbox_dead_letters
         self.batch, self.interval_s, self.sweep_interval_s = batch, interval_s, sweep_interval_s
         self.max_backoff_s = max_backoff_s
 
@@ -107,7 +108,7 @@ class OutboxRelay:
             )
             return True
         except EventError as bad:
-            self.db.report_outbox_dead_letters.insert_one(
+            self.dead_letters.insert_one(
                 {"collection": collection, "doc_id": doc_id, "event": event, "reason": str(bad)}
             )
             take_outbox(self.db[collection], doc_id, {event["id"]})
