@@ -6,8 +6,6 @@ dispatches, answers and reviews only inside the caller's jurisdiction. Answers' 
 reviewers' notes are stored and returned to those who may read them, never logged.
 """
 
-from __future__ import annotations
-
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict
