@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from reports import commands, handlers
+from reports import commands, domain, handlers
 from reports.adapters.fanout import FanOut
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
@@ -16,7 +16,8 @@ from reports.bootstrap import SOURCE, load_builtin_forms
 from reports.handlers import Ports
 from reports.settings import BUILTIN_FORMS
 from shared.events import types
-from shared.kafka.producer import DeliveryError, EventPublisher
+from shared.kafka.producer import ConfirmedProducer, DeliveryError, EventPublisher
+from shared.orgtree.levels import booth_path
 from testkit.processes import closed_port
 from testkit.topic_tail import TopicTail
 
@@ -45,7 +46,14 @@ def wiring(mongo_db, org_registry, scratch, kafka_bootstrap):
     yield {
         "ports": ports,
         "relay": OutboxRelay(mongo_db, pointers, publisher),
-        "fanout": FanOut(rounds, org_registry, publisher, pages_per_flush=1),
+        "fanout": FanOut(
+            rounds,
+            org_registry,
+            ConfirmedProducer(kafka_bootstrap),
+            SOURCE,
+            topic_for=lambda _: topic,
+            pages_per_flush=1,
+        ),
         "rounds": rounds,
         "tail": tail,
         "db": mongo_db,
@@ -113,7 +121,12 @@ def test_a_dispatch_puts_one_report_dispatched_per_booth_on_kafka_and_a_rerun_re
     }
     first = tail.wait_until(lambda e: e.type == types.REPORT_DISPATCHED, len(booths), 30)
     assert {e.key for e in first} == booths and len(first) == len(booths)
-    assert first[0].data["booth_path"]["district"] == DISTRICT
+    # Each record is what the domain says for its booth, though only one a page was built whole.
+    assert all(
+        e.data == domain.report_dispatched(round_, e.key, booth_path(e.key), round_.send_at)
+        and e.id == domain.dispatched_event_id(round_.dispatch_id, e.key)
+        for e in first
+    )
     # A crash before the cursor moved: the fan-out runs again from the start.
     fanout.fan_out(round_, {"unit": 0, "page": 0, "booths": 0, "done": False})
     again = tail.wait_until(lambda e: e.type == types.REPORT_DISPATCHED, len(booths), 30)

@@ -11,7 +11,7 @@ import yaml
 from pymongo.database import Database
 
 from reports import handlers
-from reports.adapters.fanout import FanOut
+from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
 from reports.handlers import Ports
@@ -20,7 +20,7 @@ from shared import topics
 from shared.background import Background, BackgroundJobs, periodic
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
-from shared.kafka.producer import EventPublisher
+from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 
@@ -69,7 +69,14 @@ def bootstrap(
         interval_s=settings.relay_interval_s,
         sweep_interval_s=settings.relay_sweep_interval_s,
     )
-    fanout = FanOut(rounds, registry, publisher, pages_per_flush=settings.fanout_pages_per_flush)
+    fanout = FanOut(
+        rounds,
+        registry,
+        ConfirmedProducer(settings.kafka_bootstrap, {**PRODUCER_CONFIG, **FANOUT_CONFIG}),
+        SOURCE,
+        topic_for=topic_for,
+        pages_per_flush=settings.fanout_pages_per_flush,
+    )
 
     def prepare() -> None:
         if topic_for is None:

@@ -6,11 +6,20 @@ booths are ~1,050 reads, never one per booth), publishes a page's events, and af
 confirmed them moves the round's cursor on. A crash between publishing and the cursor publishes
 those pages again with the same event ids (derived from dispatch and booth), which consumers
 de-duplicate; nothing is skipped. Rounds are few, so one thread serves them in turn.
+
+Every event of a round is the same but for its booth (the id, the path read from it, and the
+event id derived from both), so the first event of each page goes through the full contract
+(`to_kafka`: schema, CloudEvents binding) and the page's others are that record with the booth's
+fields put in, each booth id checked against the schema's pattern first: the schema's judgement
+without paying for it a million times (the nation's dispatch must be on Kafka in 30 s).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+from collections.abc import Callable
 
 from prometheus_client import Counter
 
@@ -19,8 +28,8 @@ from reports.adapters.mongo import Rounds
 from reports.domain import Round
 from reports.ports import Units
 from shared.events import types
-from shared.events.contracts import Event
-from shared.kafka.producer import DeliveryError, EventPublisher
+from shared.events.contracts import Event, load_schema, to_kafka
+from shared.kafka.producer import ConfirmedProducer, DeliveryError
 from shared.logging import get_logger
 from shared.orgtree.levels import booth_path
 
@@ -30,6 +39,13 @@ DISPATCHED = Counter(
     "sangathan_reports_booths_dispatched", "report-dispatched events Kafka confirmed"
 )
 FLUSH_TIMEOUT_S = 30.0
+# Large batches: a national round is a million small records in a few seconds.
+FANOUT_CONFIG = {
+    "linger.ms": 20,
+    "batch.num.messages": 10000,
+    "queue.buffering.max.messages": 500000,
+}
+BOOTH_ID = re.compile(load_schema(types.REPORT_DISPATCHED)["properties"]["booth_id"]["pattern"])
 
 
 class FanOut:
@@ -37,12 +53,15 @@ class FanOut:
         self,
         rounds: Rounds,
         units: Units,
-        publisher: EventPublisher,
+        producer: ConfirmedProducer,
+        source: str,
         *,
+        topic_for: Callable[[str], str] | None = None,
         pages_per_flush: int = 20,
         interval_s: float = 0.5,
     ):
-        self.rounds, self.units, self.publisher = rounds, units, publisher
+        self.rounds, self.units, self.producer, self.source = rounds, units, producer, source
+        self.topic_for = topic_for
         self.pages_per_flush, self.interval_s = pages_per_flush, interval_s
 
     def run(self, stop: threading.Event) -> None:
@@ -72,8 +91,7 @@ class FanOut:
             if not booths:
                 cursor.update(unit=cursor["unit"] + 1, page=0)
                 continue
-            for booth_id in booths:
-                self.publisher.publish(self._event(round_, booth_id))
+            self._publish_page(round_, booths)
             cursor.update(page=cursor["page"] + 1, booths=cursor["booths"] + len(booths))
             pages += 1
             if pages % self.pages_per_flush == 0:
@@ -87,19 +105,47 @@ class FanOut:
 
     def _confirm(self, round_: Round, cursor: dict) -> None:
         before = (self.rounds.progress(round_.dispatch_id) or {}).get("booths", 0)
-        self.publisher.flush(FLUSH_TIMEOUT_S)
+        self.producer.flush(FLUSH_TIMEOUT_S)
         self.rounds.advance(round_.dispatch_id, cursor)
         DISPATCHED.inc(cursor["booths"] - before)
 
+    def _publish_page(self, round_: Round, booths: list[str]) -> None:
+        topic, _, value, headers = to_kafka(self._event(round_, booths[0]))
+        topic = self.topic_for(types.REPORT_DISPATCHED) if self.topic_for else topic
+        before, between, after = _value_template(json.loads(value))
+        for booth_id in booths:
+            # The pattern admits no character JSON escapes, so the id and its ancestors' ids are
+            # written into the record as they are.
+            if not BOOTH_ID.fullmatch(booth_id) or (path := booth_path(booth_id)) is None:
+                raise ValueError(f"{booth_id!r} from the registry is not a booth id")
+            event_id = domain.dispatched_event_id(round_.dispatch_id, booth_id)
+            path_json = ", ".join(f'"{level}": "{unit}"' for level, unit in path.items())
+            value = f'{before}"{booth_id}"{between}{{{path_json}}}{after}'
+            per_booth = {"ce_id": event_id.encode(), "ce_subject": booth_id.encode()}
+            self.producer.produce(
+                topic,
+                booth_id.encode(),
+                value.encode(),
+                [(name, per_booth.get(name, raw)) for name, raw in headers],
+                ref=event_id,
+            )
+
     def _event(self, round_: Round, booth_id: str) -> Event:
-        # Built here rather than with `emit`: the publisher validates it once on the way out, and
-        # the id and time are the round's, so a page published again is the very same event.
+        # The id and time are the round's, so a page published again is the very same event.
         data = domain.report_dispatched(round_, booth_id, booth_path(booth_id), round_.send_at)
         return Event(
             domain.dispatched_event_id(round_.dispatch_id, booth_id),
             types.REPORT_DISPATCHED,
-            self.publisher.source,
+            self.source,
             booth_id,
             round_.send_at,
             data,
         )
+
+
+def _value_template(data: dict) -> tuple[str, str, str]:
+    """The record's JSON around its booth id and booth path: (before, between, after)."""
+    marker = "\u0000booth\u0000"
+    text = json.dumps({**data, "booth_id": marker, "booth_path": marker}, ensure_ascii=False)
+    before, between, after = text.split(json.dumps(marker))
+    return before, between, after
