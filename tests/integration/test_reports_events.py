@@ -9,17 +9,16 @@ import uuid
 import pytest
 
 from reports import commands, domain, handlers
-from reports.adapters.fanout import FanOut
-from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
+from reports.adapters.mongo import OutboxPointers
 from reports.adapters.outbox import OutboxRelay
-from reports.bootstrap import SOURCE, load_builtin_forms
-from reports.handlers import Ports
-from reports.settings import BUILTIN_FORMS
+from reports.bootstrap import SOURCE, bootstrap, load_builtin_forms
+from reports.settings import BUILTIN_FORMS, ReportsSettings
 from shared.events import types
-from shared.kafka.producer import ConfirmedProducer, DeliveryError, EventPublisher
+from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.orgtree.levels import booth_path
 from testkit.processes import closed_port
 from testkit.topic_tail import TopicTail
+from tests.unit.test_reports_handlers import dispatch as plan
 
 pytestmark = pytest.mark.integration
 
@@ -32,52 +31,23 @@ def wiring(mongo_db, org_registry, scratch, kafka_bootstrap):
     if org_registry.get(DISTRICT) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")
     topic = scratch(3)
-    pointers = OutboxPointers(mongo_db)
-    rounds = Rounds(mongo_db)
-    ports = Ports(
-        forms=Forms(mongo_db, pointers),
-        plans=Plans(mongo_db),
-        rounds=rounds,
-        reports=BoothReports(mongo_db, pointers),
-        units=org_registry,
+    adapters = bootstrap(
+        ReportsSettings(REPORTS_FANOUT_PAGES_PER_FLUSH=1), db=mongo_db, topic_for=lambda _: topic
     )
-    publisher = EventPublisher(kafka_bootstrap, SOURCE, topic_for=lambda _: topic)
     tail = TopicTail(kafka_bootstrap, topic, from_start=True)
     yield {
-        "ports": ports,
-        "relay": OutboxRelay(mongo_db, pointers, publisher),
-        "fanout": FanOut(
-            rounds,
-            org_registry,
-            ConfirmedProducer(kafka_bootstrap),
-            SOURCE,
-            topic_for=lambda _: topic,
-            pages_per_flush=1,
-        ),
-        "rounds": rounds,
+        "ports": adapters.ports,
+        "relay": adapters.relay,
+        "fanout": adapters.fanout,
+        "rounds": adapters.rounds,
         "tail": tail,
-        "db": mongo_db,
     }
     tail.close()
-    publisher.close()
+    adapters.relay.publisher.close()
 
 
-def dispatch(ports, scope=(DISTRICT,)):
-    command = commands.PlanDispatch(
-        unit="IN-HP",
-        by="user-hp",
-        form_id=SEVA,
-        version=None,
-        scope=scope,
-        audience=("booth_president",),
-        cadence="once",
-        weekdays=(),
-        starts_on=None,
-        send_time=None,
-        due_after_h=12,
-        remind_before_h=2,
-    )
-    return handlers.handle(command, ports)[1][0]
+def dispatch(ports):
+    return handlers.handle(plan(SEVA, scope=(DISTRICT,)), ports)[1][0]
 
 
 def test_published_forms_and_an_answer_reach_kafka_once_and_leave_the_outbox(wiring):

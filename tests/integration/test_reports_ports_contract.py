@@ -2,17 +2,17 @@
 tests use (tests/fakes/reports.py) and against the MongoDB adapters on the real FerretDB, so the
 fakes cannot drift."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 import pytest
 
 from reports import domain
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
-from reports.domain import BoothReport, Form, Plan
+from reports.domain import BoothReport, Form
 from reports.ports import AlreadyExists, ConcurrentUpdate
 from shared.sending.policy import IST
 from tests.fakes import reports as fakes
-from tests.unit.test_reports_domain import FEEDBACK
+from tests.unit.test_reports_domain import FEEDBACK, plan
 
 pytestmark = pytest.mark.integration
 
@@ -78,25 +78,6 @@ def test_a_unit_reads_forms_above_and_inside_it_and_not_another_states(stores):
         forms.add(new_form(form_id, owner))
     assert [f.form_id for f in forms.readable_by("IN-HP-D01")] == ["hp", "hq"]
     assert [f.form_id for f in forms.readable_by("IN")] == ["hp", "hq", "mp"]
-
-
-def plan() -> Plan:
-    return Plan(
-        plan_id="7b0c2f3e-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
-        form_id="f-1",
-        form_version=1,
-        owner_unit="IN-HP",
-        scope=("IN-HP-D01",),
-        audience=("booth_president",),
-        cadence="daily",
-        weekdays=(),
-        starts_on=date(2026, 11, 30),
-        send_time=time(9, 0),
-        due_after=timedelta(hours=12),
-        remind_before=timedelta(hours=2),
-        dispatched_by="user-1",
-        dispatched_at=AT,
-    )
 
 
 def test_a_plan_stays_active_with_its_last_round_day_until_finished(stores):

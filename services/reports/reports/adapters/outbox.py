@@ -1,8 +1,7 @@
 """The outbox relay: publishes the events forms and booth reports hold, then removes them.
 
 At-least-once: a crash after publishing and before removal publishes again with the same event
-ids, which consumers de-duplicate. Kafka being down only delays events: the writes that caused
-them have already succeeded, and the relay retries with backoff until Kafka is back. An event
+ids, which consumers de-duplicate; the loop, its backoff and its sweep are shared.outbox's. An event
 that breaks its contract can never be published: it is set aside in `report_outbox_dead_letters`
 with its reason and the document's other events go on.
 """
@@ -10,7 +9,6 @@ with its reason and the document's other events go on.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 
 from prometheus_client import Counter
@@ -20,6 +18,7 @@ from reports.adapters.mongo import OutboxPointers, take_outbox
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
+from shared.outbox import relay_until_stopped
 
 log = get_logger(__name__)
 
@@ -58,20 +57,14 @@ class OutboxRelay:
         self.max_backoff_s = max_backoff_s
 
     def run(self, stop: threading.Event) -> None:
-        self.pointers.sweep(COLLECTIONS)  # pointers a crash may have lost
-        next_sweep, backoff = time.monotonic() + self.sweep_interval_s, self.interval_s
-        while not stop.is_set():
-            try:
-                published = self.relay_once()
-                backoff = self.interval_s
-            except DeliveryError as exc:
-                log.warning("reports outbox could not publish", fields={"error": str(exc)[:200]})
-                published, backoff = 0, min(backoff * 2, self.max_backoff_s)
-            if time.monotonic() >= next_sweep:
-                self.pointers.sweep(COLLECTIONS)
-                next_sweep = time.monotonic() + self.sweep_interval_s
-            if not published:
-                stop.wait(backoff)
+        relay_until_stopped(
+            stop,
+            self.relay_once,
+            lambda: self.pointers.sweep(COLLECTIONS),
+            interval_s=self.interval_s,
+            sweep_interval_s=self.sweep_interval_s,
+            max_backoff_s=self.max_backoff_s,
+        )
 
     def relay_once(self) -> int:
         """Publish the events of up to `batch` documents; returns how many went out."""
