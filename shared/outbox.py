@@ -14,6 +14,11 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
+# A relay's producer gives up on a message after this, before its flush does, so a Kafka outage
+# never piles copies of the same events into the client's queue.
+PRODUCER_CONFIG = {"message.timeout.ms": 8000}
+FLUSH_TIMEOUT_S = 10.0
+
 
 def relay_until_stopped(
     stop: threading.Event,

@@ -13,7 +13,7 @@ from pymongo.database import Database
 from reports import handlers
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
-from reports.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
+from reports.adapters.outbox import OutboxRelay
 from reports.handlers import Ports
 from reports.settings import ReportsSettings
 from shared import topics
@@ -23,6 +23,7 @@ from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
+from shared.outbox import PRODUCER_CONFIG
 
 SOURCE = "/sangathan/reports"
 log = get_logger(__name__)

@@ -20,7 +20,7 @@ from appointments.ports import ConcurrentUpdate
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
-from shared.outbox import relay_until_stopped
+from shared.outbox import FLUSH_TIMEOUT_S, relay_until_stopped
 
 log = get_logger(__name__)
 
@@ -35,10 +35,6 @@ QUARANTINED = Counter(
     "Outbox events that break their contract, set aside as dead letters",
     ["type"],
 )
-# The relay's producer gives up on a message after PRODUCER_CONFIG's timeout, before the flush
-# does, so a Kafka outage never piles copies of the same events into the client's queue.
-PRODUCER_CONFIG = {"message.timeout.ms": 8000}
-FLUSH_TIMEOUT_S = 10.0
 BACKLOG = Gauge("sangathan_outbox_backlog_booths", "Booth teams with events not yet published")
 
 

@@ -1,7 +1,7 @@
 """The outbox relay: publishes the events forms and booth reports hold, then removes them.
 
 At-least-once: a crash after publishing and before removal publishes again with the same event
-ids, which consumers de-duplicate; the loop, its backoff and its sweep are shared.outbox's. An event
+ids, which consumers de-duplicate; the loop, its backoff and sweep are shared.outbox's. An event
 that breaks its contract can never be published: it is set aside in `report_outbox_dead_letters`
 with its reason and the document's other events go on.
 """
@@ -18,7 +18,7 @@ from reports.adapters.mongo import OutboxPointers, take_outbox
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
-from shared.outbox import relay_until_stopped
+from shared.outbox import FLUSH_TIMEOUT_S, relay_until_stopped
 
 log = get_logger(__name__)
 
@@ -32,10 +32,6 @@ QUARANTINED = Counter(
     "Reports outbox events that break their contract, set aside",
     ["type"],
 )
-# The producer gives up on a message before the flush does, so an outage never piles copies of
-# the same events into the client's queue.
-PRODUCER_CONFIG = {"message.timeout.ms": 8000}
-FLUSH_TIMEOUT_S = 10.0
 COLLECTIONS = ("report_forms", "report_booth_reports")
 
 
