@@ -112,3 +112,15 @@ def test_kafka_away_only_delays_the_outbox(wiring, kafka_bootstrap, mongo_db):
     assert len(ports.forms.get(SEVA).outbox) == 1  # still there, and pointed at again
     assert wiring["relay"].relay_once() == 2
     assert len(tail.wait_until(lambda e: e.type == types.FORM_PUBLISHED, 2, 10)) == 2
+
+
+def test_a_round_is_fanned_out_by_one_process_at_a_time_until_its_lease_runs_out(wiring):
+    ports, rounds = wiring["ports"], wiring["rounds"]
+    load_builtin_forms(ports, BUILTIN_FORMS)
+    round_ = dispatch(ports)
+    assert rounds.claim(round_.dispatch_id, "pod-a", 1000.0, 60) is not None
+    assert rounds.claim(round_.dispatch_id, "pod-b", 1030.0, 60) is None
+    assert not rounds.advance(round_.dispatch_id, {"unit": 0}, "pod-b", 1090.0)
+    taken_over = rounds.claim(round_.dispatch_id, "pod-b", 1061.0, 60)
+    assert taken_over == {"unit": 0, "page": 0, "booths": 0, "done": False}
+    assert not rounds.advance(round_.dispatch_id, {"unit": 1}, "pod-a", 1090.0)

@@ -23,7 +23,7 @@ from reports.settings import ReportsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
-from shared.orgtree.levels import is_within
+from shared.orgtree.levels import overlap
 from shared.problems import ProblemError, problems
 
 UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -247,7 +247,8 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     def read(dispatch_id: uuid.UUID, who: Reader) -> RoundRead:
         with refusals_as_problems():
             found = handlers.dispatch_round(ports, str(dispatch_id))
-        if not any(who.may_act_in(u) or is_within(who.unit or "", u) for u in found.scope):
+        # Those above the scope and those inside it (a district sees HQ's round for its booths).
+        if not overlap([who.unit or ""], found.scope):
             require_jurisdiction(who, found.scope[0])
         return round_read(found, adapters.rounds.progress(found.dispatch_id))
 

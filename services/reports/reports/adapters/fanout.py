@@ -5,7 +5,10 @@ booths page by page (the registry's booth pages, 1,000 booths a lookup, so the n
 booths are ~1,050 reads, never one per booth), publishes a page's events, and after Kafka
 confirmed them moves the round's cursor on. A crash between publishing and the cursor publishes
 those pages again with the same event ids (derived from dispatch and booth), which consumers
-de-duplicate; nothing is skipped. Rounds are few, so one thread serves them in turn.
+de-duplicate; nothing is skipped. Rounds are few, so one thread serves them in turn, and each
+round is leased to one process at a time (renewed at every confirmed step), so the service's
+replicas never fan the same round out together; a lease left by a crashed process runs out and
+another process goes on from the cursor.
 
 Every event of a round is the same but for its booth (the id, the path read from it, and the
 event id derived from both), so the first event of each page goes through the full contract
@@ -17,8 +20,11 @@ without paying for it a million times (the nation's dispatch must be on Kafka in
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+import time
+import uuid
 from collections.abc import Callable
 
 from prometheus_client import Counter
@@ -39,6 +45,7 @@ DISPATCHED = Counter(
     "sangathan_reports_booths_dispatched", "report-dispatched events Kafka confirmed"
 )
 FLUSH_TIMEOUT_S = 30.0
+LEASE_S = 60.0  # well above a confirmed step (pages_per_flush pages and their flush)
 # Large batches: a national round is a million small records in a few seconds.
 FANOUT_CONFIG = {
     "linger.ms": 20,
@@ -62,6 +69,8 @@ class FanOut:
     ):
         self.rounds, self.units, self.producer, self.source = rounds, units, producer, source
         self.topic_for = topic_for
+        self.owner = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.lease_s, self.clock = LEASE_S, time.time
         self.pages_per_flush, self.interval_s = pages_per_flush, interval_s
 
     def run(self, stop: threading.Event) -> None:
@@ -77,9 +86,11 @@ class FanOut:
     def once(self, stop: threading.Event | None = None) -> bool:
         """Finish (or go on with) every round still fanning out; whether there was any."""
         found = False
-        for round_, cursor in self.rounds.fanning_out():
-            found = True
-            self.fan_out(round_, dict(cursor), stop)
+        for round_, _ in self.rounds.fanning_out():
+            cursor = self.rounds.claim(round_.dispatch_id, self.owner, self.clock(), self.lease_s)
+            if cursor is not None:
+                found = True
+                self.fan_out(round_, dict(cursor), stop)
         return found
 
     def fan_out(self, round_: Round, cursor: dict, stop: threading.Event | None = None) -> None:
@@ -94,20 +105,27 @@ class FanOut:
             self._publish_page(round_, booths)
             cursor.update(page=cursor["page"] + 1, booths=cursor["booths"] + len(booths))
             pages += 1
-            if pages % self.pages_per_flush == 0:
-                self._confirm(round_, cursor)
+            if pages % self.pages_per_flush == 0 and not self._confirm(round_, cursor):
+                return
         cursor["done"] = True
-        self._confirm(round_, cursor)
+        if not self._confirm(round_, cursor):
+            return
         log.info(
             "report dispatched",
             fields={"dispatch_id": round_.dispatch_id, "booths": cursor["booths"]},
         )
 
-    def _confirm(self, round_: Round, cursor: dict) -> None:
+    def _confirm(self, round_: Round, cursor: dict) -> bool:
+        """Kafka has the pages so far: move the cursor (False: another process took the round
+        over, this one stops)."""
         before = (self.rounds.progress(round_.dispatch_id) or {}).get("booths", 0)
         self.producer.flush(FLUSH_TIMEOUT_S)
-        self.rounds.advance(round_.dispatch_id, cursor)
+        until = self.clock() + self.lease_s
+        if not self.rounds.advance(round_.dispatch_id, cursor, self.owner, until):
+            log.warning("fan-out lease lost", fields={"dispatch_id": round_.dispatch_id})
+            return False
         DISPATCHED.inc(cursor["booths"] - before)
+        return True
 
     def _publish_page(self, round_: Round, booths: list[str]) -> None:
         topic, _, value, headers = to_kafka(self._event(round_, booths[0]))

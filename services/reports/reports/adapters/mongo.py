@@ -243,6 +243,7 @@ class Rounds:
                 **{k: _plain(v) for k, v in asdict(r).items()},
                 "_id": r.dispatch_id,
                 "fanout": {"unit": 0, "page": 0, "booths": 0, "done": False},
+                "fanout_lease": {"owner": None, "until": 0.0},
             }
             for r in rounds
         ]
@@ -262,8 +263,26 @@ class Rounds:
         for doc in docs:
             yield _round(doc), doc["fanout"]
 
-    def advance(self, dispatch_id: str, fanout: dict[str, Any]) -> None:
-        self.rounds.update_one({"_id": dispatch_id}, {"$set": {"fanout": fanout}})
+    def claim(self, dispatch_id: str, owner: str, now: float, lease_s: float) -> dict | None:
+        """The round's cursor if `owner` may fan it out now (no one else holds a live lease),
+        leased to it for `lease_s`; None while another process holds it."""
+        taken = self.rounds.update_one(
+            {
+                "_id": dispatch_id,
+                "fanout.done": False,
+                "$or": [{"fanout_lease.until": {"$lt": now}}, {"fanout_lease.owner": owner}],
+            },
+            {"$set": {"fanout_lease": {"owner": owner, "until": now + lease_s}}},
+        )
+        return self.progress(dispatch_id) if taken.matched_count else None
+
+    def advance(self, dispatch_id: str, fanout: dict, owner: str, until: float) -> bool:
+        """Move the cursor and renew the lease; False if the lease was lost to another process."""
+        moved = self.rounds.update_one(
+            {"_id": dispatch_id, "fanout_lease.owner": owner},
+            {"$set": {"fanout": fanout, "fanout_lease.until": until}},
+        )
+        return moved.matched_count == 1
 
 
 def _round(doc: dict[str, Any]) -> Round:
