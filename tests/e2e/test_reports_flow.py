@@ -154,6 +154,19 @@ def test_hq_publishes_a_state_dispatches_to_a_district_and_a_retried_answer_is_o
             f"/v1/dispatches/{dispatch_id}/submissions", json=redo, headers=district
         )
         assert (second.status_code, second.json()["attempt"]) == (201, 2)
+        later = tail.wait_until(
+            lambda e: (
+                e.type in (types.REPORT_REVIEWED, types.REPORT_SUBMITTED)
+                and e.data["dispatch_id"] == dispatch_id
+            ),
+            2,
+            15,
+        )
+        assert [(e.type, e.data.get("reason"), e.data.get("attempt")) for e in later] == [
+            (types.REPORT_REVIEWED, "implausible_numbers", None),
+            (types.REPORT_SUBMITTED, None, 2),
+        ]
+        assert "flooded" not in str(later[1].data)
     finally:
         tail.close()
     assert "flooded" not in (_log("reports"))
