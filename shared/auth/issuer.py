@@ -30,9 +30,21 @@ ORGANISER_SCOPES = [
     "directives:issue",
     "coverage:read",
     "meetings:schedule",
+    "reports:design",
+    "reports:dispatch",
+    "reports:answer",
+    "reports:review",
+    "reports:read",
 ]
 # The services an organiser calls; the OTP service is not one of them (appointments asks it).
-ORGANISER_AUDIENCES = ["appointments", "notifier", "analytics", "dashboard", "meetings"]
+ORGANISER_AUDIENCES = [
+    "appointments",
+    "notifier",
+    "analytics",
+    "dashboard",
+    "meetings",
+    "reports",
+]
 # What each service may ask of which other: {caller: {the service it calls (its token's audience):
 # scopes}}.
 SERVICE_CALLS = {
@@ -40,6 +52,7 @@ SERVICE_CALLS = {
     "otp": {"notifier": ["messages:send"]},  # hands codes to the notifier
     "notifier": {"appointments": ["recipients:read"]},
     "analytics": {},
+    "reports": {},  # calls no other service yet
 }
 
 

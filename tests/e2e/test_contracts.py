@@ -53,6 +53,7 @@ RUNS = [
     Run("notifier", 8003, "organiser", exclude=f"{STREAMS}|/otp-deliveries"),
     Run("notifier-otp", 8003, "otp", include="/otp-deliveries"),
     Run("dashboard", 8006, "organiser"),
+    Run("reports", 8008, "organiser"),
     # A provider stand-in: a share of its answers are the provider's own "try again" 503, by design.
     Run("simulator", 8005, "", server_errors_expected="503"),
 ]

@@ -15,6 +15,7 @@ DEPENDENCIES = {
     "otp": ["redis", "kafka"],
     "notifier": ["mongodb", "redis", "kafka"],
     "analytics": ["mongodb"],  # the Faust worker cannot start at all without Kafka
+    "reports": ["mongodb", "kafka"],
 }
 BROKEN = {
     "mongodb": lambda: {"MONGO_URL": f"mongodb://127.0.0.1:{closed_port()}/"},

@@ -18,6 +18,7 @@ from appointments.settings import AppointmentsSettings
 from dashboard.settings import DashboardSettings
 from notifier.settings import NotifierSettings
 from otp.settings import OtpSettings
+from reports.settings import ReportsSettings
 from simulator.settings import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +34,11 @@ SETTINGS = {
     "analytics": AnalyticsSettings,
     "dashboard": DashboardSettings,
     "simulator": SimulatorSettings,
+    "reports": ReportsSettings,
 }
 # Datastore -> the environment variable that points a service at it.
 DATASTORE_ENV = {"kafka": "KAFKA_BOOTSTRAP", "mongodb": "MONGO_URL", "redis": "REDIS_URL"}
-API_SERVICES = {"appointments", "otp", "notifier", "dashboard"}
+API_SERVICES = {"appointments", "otp", "notifier", "dashboard", "reports"}
 # The dev overlay's stand-in for the messaging provider: not a platform service (one in-memory
 # pod, reached only by the notifier, so neither disrupted by budget nor scraped by Prometheus).
 SIMULATOR = "provider-simulator"

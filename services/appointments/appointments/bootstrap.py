@@ -11,7 +11,7 @@ from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
 from appointments.adapters.otp_client import OtpClient
-from appointments.adapters.outbox import PRODUCER_CONFIG, OutboxRelay
+from appointments.adapters.outbox import OutboxRelay
 from appointments.adapters.personal import personal_data
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.handlers import Ports
@@ -23,6 +23,7 @@ from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
 from shared.orgtree.repository import OrgRegistry
+from shared.outbox import PRODUCER_CONFIG
 from shared.teams.rules import rules_for
 from shared.topics import OTP_RESULTS
 

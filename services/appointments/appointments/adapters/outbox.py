@@ -9,7 +9,6 @@ at-least-once path (a crash in between leaves the events, and the next round doe
 """
 
 import threading
-import time
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge
@@ -21,6 +20,7 @@ from appointments.ports import ConcurrentUpdate
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
+from shared.outbox import FLUSH_TIMEOUT_S, relay_until_stopped
 
 log = get_logger(__name__)
 
@@ -35,10 +35,6 @@ QUARANTINED = Counter(
     "Outbox events that break their contract, set aside as dead letters",
     ["type"],
 )
-# The relay's producer gives up on a message after PRODUCER_CONFIG's timeout, before the flush
-# does, so a Kafka outage never piles copies of the same events into the client's queue.
-PRODUCER_CONFIG = {"message.timeout.ms": 8000}
-FLUSH_TIMEOUT_S = 10.0
 BACKLOG = Gauge("sangathan_outbox_backlog_booths", "Booth teams with events not yet published")
 
 
@@ -59,26 +55,15 @@ class OutboxRelay:
         self.max_backoff_s = max_backoff_s
 
     def run(self, stop: threading.Event) -> None:
-        self.sweep()  # pointers a crash may have lost
-        next_sweep, backoff = time.monotonic() + self.sweep_interval_s, self.interval_s
-        while not stop.is_set():
-            try:
-                published = self.relay_once()
-                backoff = self.interval_s
-            except DeliveryError as exc:
-                RELAY_FAILURES.inc()
-                log.warning(
-                    "outbox relay could not publish; will retry", fields={"error": str(exc)[:200]}
-                )
-                published, backoff = 0, min(backoff * 2 or 0.1, self.max_backoff_s)
-            except Exception:
-                log.exception("outbox relay round failed; will retry")
-                published, backoff = 0, min(backoff * 2 or 0.1, self.max_backoff_s)
-            if time.monotonic() >= next_sweep:
-                self.sweep()
-                next_sweep = time.monotonic() + self.sweep_interval_s
-            if not published:
-                stop.wait(backoff)
+        relay_until_stopped(
+            stop,
+            self.relay_once,
+            self.sweep,
+            interval_s=self.interval_s,
+            sweep_interval_s=self.sweep_interval_s,
+            max_backoff_s=self.max_backoff_s,
+            failures=RELAY_FAILURES,
+        )
 
     def relay_once(self) -> int:
         """Publish the events of up to `batch` booths; returns how many events went out."""

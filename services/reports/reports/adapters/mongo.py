@@ -1,0 +1,387 @@
+"""Forms, plans, rounds and booth reports in MongoDB (FerretDB locally).
+
+Every hot read and write names one document by `_id`, the only filter FerretDB v1 serves from an
+index: a booth's report is `<dispatch_id>/<booth_id>`. The scans (active plans, rounds still
+fanning out, forms a unit may read) read small collections: a few documents a day.
+
+A form and a booth's report each carry their unpublished events in an `outbox` field, written in
+the same single-document write as the change (compare-and-set on `rev`), so neither exists
+without the other. A pointer in `report_outbox_pending` sends the relay (adapters/outbox.py)
+there; a crash between the write and the pointer is found by the relay's sweep of `has_outbox`.
+Times are stored as ISO 8601 strings with their offset, so they read back exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from reports.domain import (
+    Answer,
+    BoothReport,
+    Form,
+    Option,
+    Plan,
+    Question,
+    Round,
+    ShowIf,
+    Submission,
+    Version,
+)
+from reports.ports import AlreadyExists, ConcurrentUpdate
+from shared.mongo import insert_ignoring_duplicates
+from shared.orgtree.levels import is_within
+
+
+class OutboxPointers:
+    """Which documents hold events to publish: `<collection>:<_id>` pointers, and the sweep."""
+
+    def __init__(self, db: Database):
+        self.pending = db.report_outbox_pending
+        self.db = db
+
+    def mark(self, collection: str, doc_id: str) -> None:
+        self.pending.update_one(
+            {"_id": f"{collection}:{doc_id}"}, {"$set": {"at": _iso(None)}}, upsert=True
+        )
+
+    def take(self, limit: int) -> list[tuple[str, str]]:
+        found = [d["_id"] for d in self.pending.find({}, {"_id": 1}).limit(limit)]
+        return [tuple(p.split(":", 1)) for p in found]
+
+    def clear(self, collection: str, doc_id: str) -> None:
+        self.pending.delete_one({"_id": f"{collection}:{doc_id}"})
+
+    def sweep(self, collections: Iterable[str]) -> int:
+        marked = 0
+        for name in collections:
+            with self.db[name].find({"has_outbox": True}, {"_id": 1}) as cursor:
+                for doc in cursor:
+                    self.mark(name, doc["_id"])
+                    marked += 1
+        return marked
+
+
+def save_with_outbox(
+    collection: Collection, pointers: OutboxPointers, doc: dict[str, Any], rev: int
+) -> int:
+    """Insert (rev 0) or compare-and-set the document; point the relay at it if it has events.
+    Returns the new rev."""
+    doc = {**doc, "rev": rev + 1, "has_outbox": bool(doc.get("outbox"))}
+    if rev == 0:
+        try:
+            collection.insert_one(doc)
+        except DuplicateKeyError:
+            raise ConcurrentUpdate(doc["_id"]) from None
+    elif collection.replace_one({"_id": doc["_id"], "rev": rev}, doc).matched_count == 0:
+        raise ConcurrentUpdate(doc["_id"])
+    if doc["has_outbox"]:
+        pointers.mark(collection.name, doc["_id"])
+    return rev + 1
+
+
+def take_outbox(collection: Collection, doc_id: str, event_ids: set[str]) -> int:
+    """Remove published events from the document's outbox; returns how many were removed."""
+    for _ in range(10):
+        doc = collection.find_one({"_id": doc_id}, {"outbox": 1, "rev": 1})
+        if doc is None:
+            return 0
+        left = [e for e in doc.get("outbox", []) if e["id"] not in event_ids]
+        change = {"outbox": left, "has_outbox": bool(left), "rev": doc["rev"] + 1}
+        if collection.update_one(
+            {"_id": doc_id, "rev": doc["rev"]}, {"$set": change}
+        ).matched_count:
+            return len(doc.get("outbox", [])) - len(left)
+    raise ConcurrentUpdate(doc_id)
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+class Forms:
+    def __init__(self, db: Database, pointers: OutboxPointers):
+        self.forms, self.pointers = db.report_forms, pointers
+
+    def get(self, form_id: str) -> Form | None:
+        doc = self.forms.find_one({"_id": form_id})
+        return _form(doc) if doc else None
+
+    def add(self, form: Form) -> None:
+        try:
+            form.rev = save_with_outbox(self.forms, self.pointers, _form_doc(form), 0)
+        except ConcurrentUpdate:
+            raise AlreadyExists(form.form_id) from None
+
+    def save(self, form: Form) -> None:
+        form.rev = save_with_outbox(self.forms, self.pointers, _form_doc(form), form.rev)
+
+    def readable_by(self, unit: str) -> list[Form]:
+        # A small collection (forms are designed by HQ and 36 states): filtered here.
+        with self.forms.find({}) as cursor:
+            forms = [_form(d) for d in cursor]
+        return sorted(
+            (f for f in forms if is_within(unit, f.owner_unit) or is_within(f.owner_unit, unit)),
+            key=lambda f: f.form_id,
+        )
+
+
+def _form_doc(form: Form) -> dict[str, Any]:
+    return {
+        "_id": form.form_id,
+        "owner_unit": form.owner_unit,
+        "kind": form.kind,
+        "versions": [_version_doc(v) for v in form.versions],
+        "outbox": form.outbox,
+    }
+
+
+def _version_doc(version: Version) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "title": version.title,
+        "questions": [asdict(q) for q in version.questions],
+        "published_at": _iso(version.published_at) if version.published_at else None,
+        "published_by": version.published_by,
+    }
+
+
+def _form(doc: dict[str, Any]) -> Form:
+    return Form(
+        doc["_id"],
+        doc["owner_unit"],
+        doc["kind"],
+        [_version(v) for v in doc["versions"]],
+        rev=doc["rev"],
+        outbox=doc.get("outbox", []),
+    )
+
+
+def _version(doc: dict[str, Any]) -> Version:
+    return Version(
+        doc["number"],
+        doc["title"],
+        tuple(_question(q) for q in doc["questions"]),
+        _time(doc["published_at"]),
+        doc["published_by"],
+    )
+
+
+def _question(doc: dict[str, Any]) -> Question:
+    show_if = doc.get("show_if")
+    return Question(
+        **{
+            **doc,
+            "options": tuple(Option(**o) for o in doc["options"]),
+            "show_if": ShowIf(**show_if) if show_if else None,
+        }
+    )
+
+
+# --- plans and rounds ------------------------------------------------------------------------
+
+
+class Plans:
+    def __init__(self, db: Database):
+        self.plans = db.report_plans
+
+    def add(self, plan: Plan) -> None:
+        doc = asdict(plan)
+        self.plans.insert_one(
+            {
+                **{k: _plain(v) for k, v in doc.items()},
+                "_id": plan.plan_id,
+                "last_day": None,
+                "finished": False,
+            }
+        )
+
+    def active(self) -> list[tuple[Plan, date | None]]:
+        with self.plans.find({"finished": False}) as cursor:
+            return [(_plan(d), _day(d["last_day"])) for d in cursor]
+
+    def made_rounds_until(self, plan_id: str, day: date, finished: bool) -> None:
+        self.plans.update_one(
+            {"_id": plan_id}, {"$set": {"last_day": day.isoformat(), "finished": finished}}
+        )
+
+
+def _plan(doc: dict[str, Any]) -> Plan:
+    return Plan(
+        plan_id=doc["plan_id"],
+        form_id=doc["form_id"],
+        form_version=doc["form_version"],
+        owner_unit=doc["owner_unit"],
+        scope=tuple(doc["scope"]),
+        audience=tuple(doc["audience"]),
+        cadence=doc["cadence"],
+        weekdays=tuple(doc["weekdays"]),
+        starts_on=date.fromisoformat(doc["starts_on"]),
+        send_time=time.fromisoformat(doc["send_time"]),
+        due_after=timedelta(seconds=doc["due_after"]),
+        remind_before=timedelta(seconds=doc["remind_before"]),
+        dispatched_by=doc["dispatched_by"],
+        dispatched_at=datetime.fromisoformat(doc["dispatched_at"]),
+        until=_day(doc["until"]),
+    )
+
+
+class Rounds:
+    """Rounds, and how far each one's fan-out to its booths has come (`fanout`)."""
+
+    def __init__(self, db: Database):
+        self.rounds = db.report_rounds
+
+    def add(self, rounds: Iterable[Round]) -> None:
+        docs = [
+            {
+                **{k: _plain(v) for k, v in asdict(r).items()},
+                "_id": r.dispatch_id,
+                "fanout": {"unit": 0, "page": 0, "booths": 0, "done": False},
+                "fanout_lease": {"owner": None, "until": 0.0},
+            }
+            for r in rounds
+        ]
+        insert_ignoring_duplicates(self.rounds, docs)
+
+    def get(self, dispatch_id: str) -> Round | None:
+        doc = self.rounds.find_one({"_id": dispatch_id})
+        return _round(doc) if doc else None
+
+    def progress(self, dispatch_id: str) -> dict[str, Any] | None:
+        doc = self.rounds.find_one({"_id": dispatch_id}, {"fanout": 1})
+        return doc["fanout"] if doc else None
+
+    def fanning_out(self, limit: int = 10) -> Iterator[tuple[Round, dict[str, Any]]]:
+        with self.rounds.find({"fanout.done": False}).limit(limit) as cursor:
+            docs = list(cursor)
+        for doc in docs:
+            yield _round(doc), doc["fanout"]
+
+    def claim(self, dispatch_id: str, owner: str, now: float, lease_s: float) -> dict | None:
+        """The round's cursor if `owner` may fan it out now (no one else holds a live lease),
+        leased to it for `lease_s`; None while another process holds it."""
+        taken = self.rounds.update_one(
+            {
+                "_id": dispatch_id,
+                "fanout.done": False,
+                "$or": [{"fanout_lease.until": {"$lt": now}}, {"fanout_lease.owner": owner}],
+            },
+            {"$set": {"fanout_lease": {"owner": owner, "until": now + lease_s}}},
+        )
+        return self.progress(dispatch_id) if taken.matched_count else None
+
+    def advance(self, dispatch_id: str, fanout: dict, owner: str, until: float) -> bool:
+        """Move the cursor and renew the lease; False if the lease was lost to another process."""
+        moved = self.rounds.update_one(
+            {"_id": dispatch_id, "fanout_lease.owner": owner},
+            {"$set": {"fanout": fanout, "fanout_lease.until": until}},
+        )
+        return moved.matched_count == 1
+
+
+def _round(doc: dict[str, Any]) -> Round:
+    return Round(
+        dispatch_id=doc["dispatch_id"],
+        plan_id=doc["plan_id"],
+        form_id=doc["form_id"],
+        form_version=doc["form_version"],
+        scope=tuple(doc["scope"]),
+        audience=tuple(doc["audience"]),
+        period_key=doc["period_key"],
+        send_at=datetime.fromisoformat(doc["send_at"]),
+        due_at=datetime.fromisoformat(doc["due_at"]),
+        remind_at=datetime.fromisoformat(doc["remind_at"]),
+    )
+
+
+# --- booth reports ---------------------------------------------------------------------------
+
+
+class BoothReports:
+    def __init__(self, db: Database, pointers: OutboxPointers):
+        self.reports, self.pointers = db.report_booth_reports, pointers
+
+    def get(self, dispatch_id: str, booth_id: str) -> BoothReport | None:
+        doc = self.reports.find_one({"_id": f"{dispatch_id}/{booth_id}"})
+        return _report(doc) if doc else None
+
+    def save(self, report: BoothReport) -> None:
+        doc = {
+            "_id": f"{report.dispatch_id}/{report.booth_id}",
+            "dispatch_id": report.dispatch_id,
+            "booth_id": report.booth_id,
+            "booth_path": report.booth_path,
+            "period_key": report.period_key,
+            "form_id": report.form_id,
+            "form_version": report.form_version,
+            "submissions": [_submission_doc(s) for s in report.submissions],
+            "outbox": report.outbox,
+        }
+        report.rev = save_with_outbox(self.reports, self.pointers, doc, report.rev)
+
+
+def _submission_doc(submission: Submission) -> dict[str, Any]:
+    doc = {k: _plain(v) for k, v in asdict(submission).items()}
+    doc["answers"] = [asdict(a) for a in submission.answers]
+    return doc
+
+
+def _report(doc: dict[str, Any]) -> BoothReport:
+    return BoothReport(
+        doc["dispatch_id"],
+        doc["booth_id"],
+        doc["booth_path"],
+        doc["period_key"],
+        doc["form_id"],
+        doc["form_version"],
+        [_submission(s) for s in doc["submissions"]],
+        rev=doc["rev"],
+        outbox=doc.get("outbox", []),
+    )
+
+
+def _submission(doc: dict[str, Any]) -> Submission:
+    answers = tuple(
+        Answer(**{**a, "option_ids": tuple(a["option_ids"]) if a["option_ids"] else None})
+        for a in doc["answers"]
+    )
+    return Submission(
+        **{
+            **doc,
+            "answers": answers,
+            "submitted_at": datetime.fromisoformat(doc["submitted_at"]),
+            "reviewed_at": _time(doc["reviewed_at"]),
+        }
+    )
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A value as stored: times and dates as ISO strings, durations in seconds, tuples as lists."""
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _iso(value: datetime | None) -> str:
+    return (value or datetime.now().astimezone()).isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

@@ -1,0 +1,392 @@
+"""HTTP entrypoint of the reports service: translates requests to commands and refusals to
+problems (docs/reports.md lists the calls).
+
+Forms are designed by HQ or a state and read by the units above and inside their owner;
+dispatches, answers and reviews only inside the caller's jurisdiction. Answers' free text and
+reviewers' notes are stored and returned to those who may read them, never logged.
+"""
+
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime, time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from reports import commands, domain, handlers
+from reports.bootstrap import Adapters, bootstrap
+from reports.domain import Form, Invalid, Refused, Round, Submission, Version
+from reports.ports import AlreadyExists, ConcurrentUpdate
+from reports.settings import ReportsSettings
+from shared.auth.http import Authenticator, require_jurisdiction
+from shared.auth.tokens import Principal
+from shared.http import create_app
+from shared.orgtree.levels import overlap
+from shared.problems import ProblemError, problems
+
+UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ROLE = r"^[a-z][a-z_]{1,39}$"
+FORBIDDEN = ("outside-jurisdiction", "not-the-owner", "not-a-designer")
+
+Labels = dict[Literal["hi", "en"], str]
+
+
+class DraftWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Labels
+    questions: list[dict[str, Any]] = Field(max_length=domain.MAX_QUESTIONS)
+
+
+class FormCreate(DraftWrite):
+    kind: Literal["feedback", "seva"]
+
+
+class VersionRead(BaseModel):
+    number: int
+    status: Literal["draft", "published"]
+    title: dict[str, str]
+    questions: list[dict[str, Any]]
+    published_at: datetime | None
+    published_by: str | None
+
+
+class FormRead(BaseModel):
+    form_id: str
+    owner_unit: str
+    kind: str
+    versions: list[VersionRead]
+
+
+class FormsRead(BaseModel):
+    forms: list[FormRead]
+
+
+class DispatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    form_id: uuid.UUID
+    version: int | None = Field(None, ge=1, description="default: the latest published")
+    scope: list[Annotated[str, Field(pattern=UNIT)]] = Field(min_length=1, max_length=1000)
+    audience: list[Annotated[str, Field(pattern=ROLE)]] = Field(min_length=1, max_length=12)
+    cadence: Literal["once", "daily", "twice_weekly"] = "once"
+    weekdays: list[Literal[domain.WEEKDAYS]] = Field(default_factory=list, max_length=2)
+    starts_on: date | None = Field(None, description="default: today (IST)")
+    send_time: time | None = Field(None, description="IST; default now (once) or 09:00")
+    due_after_h: float = Field(12, gt=0, le=168)
+    remind_before_h: float = Field(2, ge=0, le=167)
+    until: date | None = None
+
+
+class RoundRead(BaseModel):
+    dispatch_id: str
+    plan_id: str
+    form_id: str
+    form_version: int
+    scope: list[str]
+    audience: list[str]
+    period_key: str
+    send_at: datetime
+    due_at: datetime
+    remind_at: datetime
+    booths_dispatched: int | None = None
+    fanned_out: bool | None = None
+
+
+class PlanRead(BaseModel):
+    plan_id: str
+    cadence: str
+    rounds: list[RoundRead]  # the rounds already due
+
+
+class SubmissionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    submission_id: uuid.UUID = Field(description="Made by the client: a retry sends the same id")
+    booth_id: str = Field(pattern=UNIT)
+    answers: dict[Annotated[str, Field(max_length=40)], Any] = Field(
+        max_length=domain.MAX_QUESTIONS
+    )
+
+
+class SubmissionRead(BaseModel):
+    submission_id: str
+    attempt: int
+    late: bool
+    status: str
+    submitted_at: datetime
+    answers: list[dict[str, Any]] | None = None
+    reason: str | None = None
+    note: str | None = None
+    reviewed_at: datetime | None = None
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    submission_id: uuid.UUID
+    outcome: Literal["accepted", "rejected"]
+    reason: Literal[domain.REJECTION_REASONS] | None = None
+    note: str | None = Field(None, max_length=500)
+
+
+class BoothReportRead(BaseModel):
+    dispatch_id: str
+    booth_id: str
+    period_key: str
+    form_id: str
+    form_version: int
+    submissions: list[SubmissionRead]
+
+
+def create_reports_app(adapters: Adapters) -> FastAPI:
+    settings = adapters.settings
+    auth = Authenticator(settings)
+    return create_app(
+        service=settings.service_name,
+        settings=settings,
+        checks=adapters.checks,
+        routers=[forms_router(adapters, auth), dispatches_router(adapters, auth)],
+        on_startup=adapters.start,
+        on_shutdown=adapters.stop,
+    )
+
+
+def forms_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix="/v1/forms", tags=["forms"])
+    ports = adapters.ports
+    Designer = Annotated[Principal, Depends(auth.organiser("reports:design"))]
+    Reader = Annotated[Principal, Depends(auth.organiser("reports:read"))]
+    refusals = problems(403, 404, 409, 503)
+
+    @router.post("", status_code=201, response_model=FormRead, responses=problems(403, 503))
+    def design(body: FormCreate, who: Designer) -> FormRead:
+        draft = {"title": body.title, "questions": body.questions}
+        with refusals_as_problems():
+            form = handlers.handle(commands.DesignForm(who.unit, body.kind, draft), ports)
+        return form_read(form)
+
+    @router.get("", response_model=FormsRead)
+    def readable(who: Reader) -> FormsRead:
+        return FormsRead(forms=[form_read(f) for f in ports.forms.readable_by(who.unit)])
+
+    @router.get("/{form_id}", response_model=FormRead, responses=refusals)
+    def read(form_id: uuid.UUID, who: Reader) -> FormRead:
+        with refusals_as_problems():
+            return form_read(handlers.readable_form(ports, str(form_id), who.unit))
+
+    @router.get("/{form_id}/versions/{number}", response_model=VersionRead, responses=refusals)
+    def read_version(form_id: uuid.UUID, number: int, who: Reader) -> VersionRead:
+        with refusals_as_problems():
+            version = handlers.readable_form(ports, str(form_id), who.unit).version(number)
+        if version is None:
+            raise ProblemError(404, "unknown-version", "No such version", f"no version {number}")
+        return version_read(version)
+
+    @router.put("/{form_id}/draft", response_model=VersionRead, responses=refusals)
+    def revise(form_id: uuid.UUID, body: DraftWrite, who: Designer) -> VersionRead:
+        draft = {"title": body.title, "questions": body.questions}
+        with refusals_as_problems():
+            command = commands.ReviseDraft(who.unit, str(form_id), draft)
+            return version_read(handlers.handle(command, ports))
+
+    @router.post("/{form_id}/publish", response_model=VersionRead, responses=refusals)
+    def publish(form_id: uuid.UUID, who: Designer) -> VersionRead:
+        with refusals_as_problems():
+            command = commands.PublishForm(who.unit, str(form_id), who.subject)
+            return version_read(handlers.handle(command, ports))
+
+    @router.post(
+        "/{form_id}/duplicate", status_code=201, response_model=FormRead, responses=refusals
+    )
+    def duplicate(form_id: uuid.UUID, who: Designer) -> FormRead:
+        with refusals_as_problems():
+            command = commands.DuplicateForm(who.unit, str(form_id))
+            return form_read(handlers.handle(command, ports))
+
+    return router
+
+
+def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix="/v1/dispatches", tags=["dispatches"])
+    ports = adapters.ports
+    Dispatcher = Annotated[Principal, Depends(auth.organiser("reports:dispatch"))]
+    Answerer = Annotated[Principal, Depends(auth.organiser("reports:answer"))]
+    Reviewer = Annotated[Principal, Depends(auth.organiser("reports:review"))]
+    Reader = Annotated[Principal, Depends(auth.organiser("reports:read"))]
+    refusals = problems(403, 404, 409, 503)
+
+    @router.post("", status_code=201, response_model=PlanRead, responses=refusals)
+    def dispatch(body: DispatchCreate, who: Dispatcher) -> PlanRead:
+        for unit in body.scope:
+            require_jurisdiction(who, unit)
+        command = commands.PlanDispatch(
+            unit=who.unit,
+            by=who.subject,
+            form_id=str(body.form_id),
+            version=body.version,
+            scope=tuple(body.scope),
+            audience=tuple(body.audience),
+            cadence=body.cadence,
+            weekdays=tuple(body.weekdays),
+            starts_on=body.starts_on,
+            send_time=body.send_time,
+            due_after_h=body.due_after_h,
+            remind_before_h=body.remind_before_h,
+            until=body.until,
+        )
+        with refusals_as_problems():
+            plan, rounds = handlers.handle(command, ports)
+        return PlanRead(
+            plan_id=plan.plan_id, cadence=plan.cadence, rounds=[round_read(r) for r in rounds]
+        )
+
+    @router.get("/{dispatch_id}", response_model=RoundRead, responses=refusals)
+    def read(dispatch_id: uuid.UUID, who: Reader) -> RoundRead:
+        with refusals_as_problems():
+            found = handlers.dispatch_round(ports, str(dispatch_id))
+        # Those above the scope and those inside it (a district sees HQ's round for its booths).
+        if not overlap([who.unit or ""], found.scope):
+            require_jurisdiction(who, found.scope[0])
+        return round_read(found, adapters.rounds.progress(found.dispatch_id))
+
+    @router.post(
+        "/{dispatch_id}/submissions",
+        status_code=201,
+        response_model=SubmissionRead,
+        responses=problems(
+            403, 404, 409, 503, kinds={409: "already-submitted: answered, and not rejected"}
+        ),
+    )
+    def submit(
+        dispatch_id: uuid.UUID, body: SubmissionCreate, who: Answerer, response: Response
+    ) -> SubmissionRead:
+        require_jurisdiction(who, body.booth_id)
+        command = commands.SubmitReport(
+            str(dispatch_id), body.booth_id, str(body.submission_id), body.answers, who.subject
+        )
+        with refusals_as_problems():
+            submission, new = handlers.handle(command, ports)
+        if not new:
+            response.status_code = 200  # the same submission, sent again
+        return submission_read(submission)
+
+    @router.post(
+        "/{dispatch_id}/booths/{booth_id}/review",
+        response_model=SubmissionRead,
+        responses=refusals,
+    )
+    def review(
+        dispatch_id: uuid.UUID,
+        booth_id: str,
+        body: ReviewCreate,
+        who: Reviewer,
+    ) -> SubmissionRead:
+        require_jurisdiction(who, booth_id)
+        if who.unit == booth_id:
+            raise ProblemError(403, "own-booth", "Not allowed", "a booth does not review itself")
+        command = commands.ReviewReport(
+            str(dispatch_id),
+            booth_id,
+            str(body.submission_id),
+            body.outcome,
+            body.reason,
+            body.note,
+            who.subject,
+        )
+        with refusals_as_problems():
+            return submission_read(handlers.handle(command, ports), full=True)
+
+    @router.get(
+        "/{dispatch_id}/booths/{booth_id}", response_model=BoothReportRead, responses=refusals
+    )
+    def booth_report(dispatch_id: uuid.UUID, booth_id: str, who: Reader) -> BoothReportRead:
+        require_jurisdiction(who, booth_id)
+        with refusals_as_problems():
+            report = handlers.booth_report(ports, str(dispatch_id), booth_id)
+        return BoothReportRead(
+            dispatch_id=report.dispatch_id,
+            booth_id=report.booth_id,
+            period_key=report.period_key,
+            form_id=report.form_id,
+            form_version=report.form_version,
+            submissions=[submission_read(s, full=True) for s in report.submissions],
+        )
+
+    return router
+
+
+@contextmanager
+def refusals_as_problems():
+    try:
+        yield
+    except Invalid as bad:
+        errors = [{"field": f, "reason": r} for f, r in bad.errors]
+        raise ProblemError(
+            422, "invalid", "The request is not valid", str(bad), errors=errors
+        ) from None
+    except Refused as refused:
+        status = 403 if refused.kind in FORBIDDEN else 409
+        raise ProblemError(status, refused.kind, "Refused", refused.detail) from None
+    except handlers.NotFound as missing:
+        raise ProblemError(404, missing.kind, "Not found", missing.detail) from None
+    except AlreadyExists:
+        raise ProblemError(409, "form-exists", "Refused", "a form with this id exists") from None
+    except ConcurrentUpdate:
+        raise ProblemError(
+            503,
+            "busy",
+            "Busy",
+            "others changed the same document meanwhile; try again",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+def form_read(form: Form) -> FormRead:
+    return FormRead(
+        form_id=form.form_id,
+        owner_unit=form.owner_unit,
+        kind=form.kind,
+        versions=[version_read(v) for v in form.versions],
+    )
+
+
+def version_read(version: Version) -> VersionRead:
+    return VersionRead(
+        number=version.number,
+        status="published" if version.published else "draft",
+        title=version.title,
+        questions=[asdict(q) for q in version.questions],
+        published_at=version.published_at,
+        published_by=version.published_by,
+    )
+
+
+def round_read(found: Round, progress: dict | None = None) -> RoundRead:
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(found).items()}
+    if progress is not None:
+        fields |= {"booths_dispatched": progress["booths"], "fanned_out": progress["done"]}
+    return RoundRead(**fields)
+
+
+def submission_read(submission: Submission, *, full: bool = False) -> SubmissionRead:
+    read = SubmissionRead(
+        submission_id=submission.submission_id,
+        attempt=submission.attempt,
+        late=submission.late,
+        status=submission.status,
+        submitted_at=submission.submitted_at,
+    )
+    if full:  # what the booth wrote, for those who review it
+        read.answers = [asdict(a) for a in submission.answers]
+        read.reason, read.note, read.reviewed_at = (
+            submission.reason,
+            submission.note,
+            submission.reviewed_at,
+        )
+    return read
+
+
+app = create_reports_app(bootstrap(ReportsSettings()))

@@ -1,0 +1,117 @@
+"""The one place that wires the reports service's real adapters and background jobs. Tests pass
+their own database or publisher (scratch topics); everything else stays as in production."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pymongo.database import Database
+
+from reports import handlers
+from reports.adapters.fanout import FANOUT_CONFIG, FanOut
+from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
+from reports.adapters.outbox import OutboxRelay
+from reports.handlers import Ports
+from reports.settings import ReportsSettings
+from shared import topics
+from shared.background import Background, BackgroundJobs, periodic
+from shared.clients import mongo_client
+from shared.health import Check, kafka_check, mongo_check
+from shared.kafka.producer import ConfirmedProducer, EventPublisher
+from shared.logging import get_logger
+from shared.orgtree.repository import OrgRegistry
+from shared.outbox import PRODUCER_CONFIG
+
+SOURCE = "/sangathan/reports"
+log = get_logger(__name__)
+
+
+@dataclass
+class Adapters(BackgroundJobs):
+    settings: ReportsSettings
+    db: Database
+    ports: Ports
+    rounds: Rounds
+    relay: OutboxRelay
+    fanout: FanOut
+    checks: dict[str, Check]
+
+
+def bootstrap(
+    settings: ReportsSettings,
+    *,
+    db: Database | None = None,
+    registry: OrgRegistry | None = None,
+    topic_for: Callable[[str], str] | None = None,
+) -> Adapters:
+    mongo = mongo_client(settings)
+    db = db if db is not None else mongo[settings.mongo_db]
+    registry = registry or OrgRegistry(mongo[settings.mongo_db])
+    pointers = OutboxPointers(db)
+    rounds = Rounds(db)
+    ports = Ports(
+        forms=Forms(db, pointers),
+        plans=Plans(db),
+        rounds=rounds,
+        reports=BoothReports(db, pointers),
+        units=registry,
+    )
+    publisher = EventPublisher(
+        settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG, topic_for=topic_for
+    )
+    relay = OutboxRelay(
+        db,
+        pointers,
+        publisher,
+        batch=settings.relay_batch,
+        interval_s=settings.relay_interval_s,
+        sweep_interval_s=settings.relay_sweep_interval_s,
+    )
+    fanout = FanOut(
+        rounds,
+        registry,
+        ConfirmedProducer(settings.kafka_bootstrap, {**PRODUCER_CONFIG, **FANOUT_CONFIG}),
+        SOURCE,
+        topic_for=topic_for,
+        pages_per_flush=settings.fanout_pages_per_flush,
+    )
+
+    def prepare() -> None:
+        if topic_for is None:
+            topics.ensure_topics(settings.kafka_bootstrap)
+        load_builtin_forms(ports, settings.builtin_forms_dir)
+
+    return Adapters(
+        settings=settings,
+        db=db,
+        ports=ports,
+        rounds=rounds,
+        relay=relay,
+        fanout=fanout,
+        checks={
+            "mongodb": mongo_check(mongo),
+            "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
+        },
+        prepare=prepare,
+        background=[
+            Background("outbox-relay", relay.run),
+            Background("fan-out", fanout.run),
+            periodic(
+                "rounds", lambda: handlers.open_due_rounds(ports), settings.schedule_interval_s
+            ),
+        ],
+    )
+
+
+def load_builtin_forms(ports: Ports, directory: Path) -> None:
+    """Publish each built-in form (a new version where its file changed)."""
+    for path in sorted(directory.glob("*.yaml")):
+        form = yaml.safe_load(path.read_text(encoding="utf-8"))
+        version = handlers.load_builtin(ports, form)
+        log.info(
+            "built-in form ready",
+            fields={"form": path.stem, "form_id": form["form_id"], "version": version.number},
+        )

@@ -1,0 +1,268 @@
+"""One short function per command, and `handle`, the table that routes them. Handlers load, ask
+the domain, and save through the ports; refusals are the domain's `Invalid` and `Refused`, or
+`NotFound` here. Each save is a compare-and-set: on a concurrent write the change is made again on
+what the other writer saved."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Any, TypeVar
+
+from reports import commands, domain
+from reports.domain import BoothReport, Form, Invalid, Plan, Refused, Round, Submission, Version
+from reports.ports import ConcurrentUpdate, FormStore, PlanStore, ReportStore, RoundStore, Units
+from shared.orgtree.levels import NATIONAL_ID, booth_path, is_within, outermost
+from shared.sending.policy import IST
+
+ATTEMPTS = 5
+DEFAULT_SEND_TIME = time(9, 0)
+T = TypeVar("T")
+
+
+class NotFound(Exception):
+    def __init__(self, kind: str, detail: str):
+        self.kind, self.detail = kind, detail
+        super().__init__(detail)
+
+
+@dataclass
+class Ports:
+    forms: FormStore
+    plans: PlanStore
+    rounds: RoundStore
+    reports: ReportStore
+    units: Units
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+def design_form(command: commands.DesignForm, ports: Ports) -> Form:
+    form = Form.design(
+        form_id=command.form_id or ports.new_id(),
+        owner_unit=command.unit,
+        kind=command.kind,
+        draft=domain.parse_version(command.draft),
+    )
+    ports.forms.add(form)
+    return form
+
+
+def revise_draft(command: commands.ReviseDraft, ports: Ports) -> Version:
+    draft = domain.parse_version(command.draft)
+    return _change_form(
+        ports, command.form_id, command.unit, lambda f: f.revise(draft.title, draft.questions)
+    )
+
+
+def publish_form(command: commands.PublishForm, ports: Ports) -> Version:
+    at = ports.clock()
+    return _change_form(
+        ports, command.form_id, command.unit, lambda f: f.publish(by=command.by, at=at)
+    )
+
+
+def duplicate_form(command: commands.DuplicateForm, ports: Ports) -> Form:
+    source = readable_form(ports, command.form_id, command.unit)
+    copy = source.duplicate(form_id=ports.new_id(), owner_unit=command.unit)
+    ports.forms.add(copy)
+    return copy
+
+
+def readable_form(ports: Ports, form_id: str, unit: str) -> Form:
+    form = ports.forms.get(form_id)
+    if form is None:
+        raise NotFound("unknown-form", f"no form {form_id}")
+    if not domain.may_read(form, unit):
+        raise Refused("outside-jurisdiction", f"form {form_id} belongs to {form.owner_unit}")
+    return form
+
+
+def _change_form(ports: Ports, form_id: str, unit: str, change: Callable[[Form], T]) -> T:
+    def load() -> Form:
+        form = readable_form(ports, form_id, unit)
+        if not domain.may_edit(form, unit):
+            raise Refused("not-the-owner", f"only {form.owner_unit} changes form {form_id}")
+        return form
+
+    return _compare_and_set(load, change, ports.forms.save)
+
+
+def load_builtin(ports: Ports, form: dict[str, Any], *, by: str = "sangathan") -> Version:
+    """A built-in form from its YAML, owned by HQ: published as version 1 the first time, and as a
+    new version whenever the file's questions or title changed."""
+    form_id, kind = form["form_id"], form["kind"]
+    wanted = domain.parse_version(form)
+    if ports.forms.get(form_id) is None:
+        design_form(commands.DesignForm(NATIONAL_ID, kind, form, form_id=form_id), ports)
+    stored = ports.forms.get(form_id)
+    latest = stored.latest
+    if latest is not None and (latest.title, latest.questions) == (wanted.title, wanted.questions):
+        return latest
+    revise_draft(commands.ReviseDraft(NATIONAL_ID, form_id, form), ports)
+    return publish_form(commands.PublishForm(NATIONAL_ID, form_id, by), ports)
+
+
+# --- dispatch --------------------------------------------------------------------------------
+
+
+def plan_dispatch(command: commands.PlanDispatch, ports: Ports) -> tuple[Plan, list[Round]]:
+    """Record the plan and make the rounds already due (a dispatch for now goes out at once)."""
+    form = readable_form(ports, command.form_id, command.unit)
+    version = form.latest if command.version is None else form.version(command.version)
+    if version is None or not version.published:
+        raise Refused("unpublished-form", "only a published version of a form is dispatched")
+    now = ports.clock()
+    today = now.astimezone(IST).date()
+    once_now = command.cadence == "once" and command.send_time is None
+    send_time = now.astimezone(IST).time() if once_now else command.send_time
+    plan = Plan(
+        plan_id=ports.new_id(),
+        form_id=form.form_id,
+        form_version=version.number,
+        owner_unit=form.owner_unit,
+        scope=tuple(outermost(command.scope)),
+        audience=tuple(dict.fromkeys(command.audience)),
+        cadence=command.cadence,
+        weekdays=tuple(command.weekdays),
+        starts_on=command.starts_on or today,
+        send_time=send_time or DEFAULT_SEND_TIME,
+        due_after=timedelta(hours=command.due_after_h),
+        remind_before=timedelta(hours=command.remind_before_h),
+        dispatched_by=command.by,
+        dispatched_at=now,
+        until=command.until,
+    )
+    domain.check_plan(plan)
+    ports.plans.add(plan)
+    return plan, _open_rounds(ports, plan, None, now)
+
+
+def open_due_rounds(ports: Ports) -> int:
+    """The scheduler's step: make every active plan's rounds whose time has come."""
+    now = ports.clock()
+    return sum(len(_open_rounds(ports, plan, last, now)) for plan, last in ports.plans.active())
+
+
+def _open_rounds(ports: Ports, plan: Plan, last_day, now: datetime) -> list[Round]:
+    rounds = domain.rounds_due(plan, last_day, now)
+    if rounds:
+        ports.rounds.add(rounds)
+        day = rounds[-1].send_at.astimezone(IST).date()
+        ports.plans.made_rounds_until(plan.plan_id, day, finished=plan.cadence == "once")
+    return rounds
+
+
+def dispatch_round(ports: Ports, dispatch_id: str) -> Round:
+    found = ports.rounds.get(dispatch_id)
+    if found is None:
+        raise NotFound("unknown-dispatch", f"no dispatch {dispatch_id}")
+    return found
+
+
+# --- answers and reviews ---------------------------------------------------------------------
+
+
+def submit_report(command: commands.SubmitReport, ports: Ports) -> tuple[Submission, bool]:
+    """(the submission, whether it is new): a retried submission id gives the first one back."""
+    round_ = dispatch_round(ports, command.dispatch_id)
+    path = _dispatched_booth(ports, round_, command.booth_id)
+    version = _version_of(ports, round_)
+    answers = domain.judge_answers(version, command.answers)
+    at = ports.clock()
+
+    def load() -> BoothReport:
+        return ports.reports.get(round_.dispatch_id, command.booth_id) or BoothReport(
+            round_.dispatch_id,
+            command.booth_id,
+            path,
+            round_.period_key,
+            round_.form_id,
+            round_.form_version,
+        )
+
+    def submit(report: BoothReport) -> tuple[Submission, bool]:
+        return report.submit(
+            submission_id=command.submission_id,
+            answers=answers,
+            by=command.by,
+            at=at,
+            due_at=round_.due_at,
+        )
+
+    return _compare_and_set(load, submit, ports.reports.save, unchanged=lambda out: not out[1])
+
+
+def review_report(command: commands.ReviewReport, ports: Ports) -> Submission:
+    if command.outcome not in ("accepted", "rejected"):
+        raise Invalid([("outcome", "must be accepted or rejected")])
+    at = ports.clock()
+    return _compare_and_set(
+        lambda: booth_report(ports, command.dispatch_id, command.booth_id),
+        lambda report: report.review(
+            submission_id=command.submission_id,
+            outcome=command.outcome,
+            reason=command.reason,
+            note=command.note,
+            by=command.by,
+            at=at,
+        ),
+        ports.reports.save,
+    )
+
+
+def booth_report(ports: Ports, dispatch_id: str, booth_id: str) -> BoothReport:
+    report = ports.reports.get(dispatch_id, booth_id)
+    if report is None:
+        raise NotFound("no-submission", f"booth {booth_id} has not answered dispatch {dispatch_id}")
+    return report
+
+
+def _dispatched_booth(ports: Ports, round_: Round, booth_id: str) -> dict[str, str]:
+    path = booth_path(booth_id)
+    asked = path is not None and any(is_within(booth_id, unit) for unit in round_.scope)
+    if not asked or ports.units.get(booth_id) is None:
+        raise NotFound("not-dispatched", f"dispatch {round_.dispatch_id} did not ask {booth_id}")
+    return path
+
+
+def _version_of(ports: Ports, round_: Round) -> Version:
+    form = ports.forms.get(round_.form_id)
+    version = form.version(round_.form_version) if form else None
+    if version is None:
+        raise NotFound("unknown-form", f"form {round_.form_id} v{round_.form_version} is gone")
+    return version
+
+
+def _compare_and_set(load, change, save, unchanged=lambda _: False):
+    for _ in range(ATTEMPTS):
+        document = load()
+        outcome = change(document)
+        if unchanged(outcome):
+            return outcome
+        try:
+            save(document)
+            return outcome
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate("the document kept changing under this write")
+
+
+HANDLERS: dict[type, Callable[[Any, Ports], Any]] = {
+    commands.DesignForm: design_form,
+    commands.ReviseDraft: revise_draft,
+    commands.PublishForm: publish_form,
+    commands.DuplicateForm: duplicate_form,
+    commands.PlanDispatch: plan_dispatch,
+    commands.SubmitReport: submit_report,
+    commands.ReviewReport: review_report,
+}
+
+
+def handle(command: Any, ports: Ports) -> Any:
+    return HANDLERS[type(command)](command, ports)

@@ -1,0 +1,26 @@
+"""Settings of the reports service, from the environment."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shared.settings import PlatformSettings
+
+BUILTIN_FORMS = Path(__file__).resolve().parent / "forms"
+
+
+class ReportsSettings(PlatformSettings):
+    """Settings of the reports service (environment variables, local defaults)."""
+
+    service_name: str = "reports"
+    # The built-in forms (YAML), published by HQ at start; a changed file is a new version.
+    builtin_forms_dir: Path = Field(BUILTIN_FORMS, validation_alias="REPORTS_BUILTIN_FORMS_DIR")
+    # The outbox relay: how often it looks for pointers, how many documents a round, and how often
+    # it sweeps for pointers a crash lost.
+    relay_interval_s: float = Field(0.05, gt=0, validation_alias="REPORTS_RELAY_INTERVAL_S")
+    relay_batch: int = Field(500, ge=1, validation_alias="REPORTS_RELAY_BATCH")
+    relay_sweep_interval_s: float = Field(60.0, gt=0, validation_alias="REPORTS_SWEEP_INTERVAL_S")
+    # The scheduler looks for rounds whose time has come this often.
+    schedule_interval_s: float = Field(30.0, gt=0, validation_alias="REPORTS_SCHEDULE_INTERVAL_S")
+    # The fan-out confirms its cursor with Kafka every so many pages of 1,000 booths.
+    fanout_pages_per_flush: int = Field(20, ge=1, validation_alias="REPORTS_FANOUT_PAGES_PER_FLUSH")

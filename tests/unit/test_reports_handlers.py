@@ -1,0 +1,176 @@
+"""The reports handlers on in-memory ports: built-in forms published once, a new version only when
+their file changes; dispatch inside the form's owner and not before it is published; rounds made
+once; a submission to a booth the dispatch did not ask is refused."""
+
+import uuid
+from datetime import date, datetime, time
+
+import pytest
+import yaml
+
+from reports import commands, handlers
+from reports.domain import Invalid, Refused
+from reports.handlers import NotFound
+from reports.settings import BUILTIN_FORMS
+from shared.sending.policy import IST
+from tests.fakes.reports import in_memory_ports
+
+BOOTHS = ["IN-HP-D01-A01-M01-S01-B001", "IN-HP-D01-A01-M01-S01-B002", "IN-HP-D02-A01-M01-S01-B001"]
+NOW = datetime(2026, 12, 3, 10, 0, tzinfo=IST)
+
+
+@pytest.fixture
+def ports():
+    clock = {"now": NOW}
+    made = iter(str(uuid.UUID(int=n)) for n in range(1, 1000))
+    ports = in_memory_ports(BOOTHS, clock=lambda: clock["now"], new_id=lambda: next(made))
+    ports.test_clock = clock
+    return ports
+
+
+def builtin(name: str) -> dict:
+    return yaml.safe_load((BUILTIN_FORMS / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def test_a_built_in_form_is_published_once_and_again_only_when_its_file_changes(ports):
+    form = builtin("daily_feedback")
+    assert handlers.load_builtin(ports, form).number == 1
+    assert handlers.load_builtin(ports, form).number == 1
+    form["title"]["en"] = "Daily feedback (v2)"
+    assert handlers.load_builtin(ports, form).number == 2
+    stored = ports.forms.get(form["form_id"])
+    assert (stored.owner_unit, len(stored.outbox)) == ("IN", 2)
+
+
+def dispatch(form_id, unit="IN-HP", scope=("IN-HP-D01",), **kw) -> commands.PlanDispatch:
+    fields = dict(
+        unit=unit,
+        by="user-1",
+        form_id=form_id,
+        version=None,
+        scope=scope,
+        audience=("booth_president",),
+        cadence="once",
+        weekdays=(),
+        starts_on=None,
+        send_time=None,
+        due_after_h=12,
+        remind_before_h=2,
+    )
+    return commands.PlanDispatch(**{**fields, **kw})
+
+
+def test_a_state_dispatches_hqs_form_now_as_one_round_keyed_by_today(ports):
+    form_id = builtin("daily_feedback")["form_id"]
+    handlers.load_builtin(ports, builtin("daily_feedback"))
+    plan, rounds = handlers.handle(dispatch(form_id), ports)
+    assert [(r.period_key, r.send_at, r.scope) for r in rounds] == [
+        ("2026-12-03", NOW, ("IN-HP-D01",))
+    ]
+    assert handlers.open_due_rounds(ports) == 0  # made once
+
+
+def test_a_daily_plan_makes_tomorrows_round_when_its_time_comes(ports):
+    handlers.load_builtin(ports, builtin("seva_tally"))
+    command = dispatch(builtin("seva_tally")["form_id"], cadence="daily", send_time=time(18, 0))
+    _, rounds = handlers.handle(command, ports)
+    assert rounds == []
+    ports.test_clock["now"] = datetime(2026, 12, 4, 18, 0, tzinfo=IST)
+    assert handlers.open_due_rounds(ports) == 2  # today's 18:00 and tomorrow's
+    assert handlers.open_due_rounds(ports) == 0
+
+
+def test_a_form_of_another_state_is_refused_to_read_and_to_dispatch(ports):
+    draft = builtin("daily_feedback")
+    mp = handlers.handle(commands.DesignForm("IN-MP", "feedback", draft), ports)
+    handlers.handle(commands.PublishForm("IN-MP", mp.form_id, "user-mp"), ports)
+    with pytest.raises(Refused) as refused:
+        handlers.handle(dispatch(mp.form_id), ports)
+    assert refused.value.kind == "outside-jurisdiction"
+    with pytest.raises(Refused):
+        handlers.handle(commands.DuplicateForm("IN-HP", mp.form_id), ports)
+
+
+def test_hq_may_not_dispatch_a_states_form_beyond_that_state(ports):
+    hp = handlers.handle(commands.DesignForm("IN-HP", "feedback", builtin("seva_tally")), ports)
+    handlers.handle(commands.PublishForm("IN-HP", hp.form_id, "user-hp"), ports)
+    with pytest.raises(Invalid) as invalid:
+        handlers.handle(dispatch(hp.form_id, unit="IN", scope=("IN-MP",)), ports)
+    assert dict(invalid.value.errors).keys() == {"scope"}
+
+
+def test_a_draft_is_not_dispatched_and_a_district_cannot_publish_its_states_form(ports):
+    form = handlers.handle(commands.DesignForm("IN-HP", "feedback", builtin("seva_tally")), ports)
+    with pytest.raises(Refused) as refused:
+        handlers.handle(dispatch(form.form_id), ports)
+    assert refused.value.kind == "unpublished-form"
+    with pytest.raises(Refused) as refused:
+        handlers.handle(commands.PublishForm("IN-HP-D01", form.form_id, "user-d1"), ports)
+    assert refused.value.kind == "not-the-owner"
+
+
+def submit(dispatch_id, booth=BOOTHS[0], submission_id=None, answers=None):
+    return commands.SubmitReport(
+        dispatch_id,
+        booth,
+        submission_id or str(uuid.uuid4()),
+        answers if answers is not None else {"seva_done": False},
+        "user-1",
+    )
+
+
+def seva_round(ports):
+    handlers.load_builtin(ports, builtin("seva_tally"))
+    _, rounds = handlers.handle(dispatch(builtin("seva_tally")["form_id"]), ports)
+    return rounds[0]
+
+
+def test_a_retried_submission_is_one_submission(ports):
+    round_ = seva_round(ports)
+    command = submit(round_.dispatch_id)
+    first, new = handlers.handle(command, ports)
+    again, new_again = handlers.handle(command, ports)
+    assert (new, new_again, again.submission_id) == (True, False, first.submission_id)
+    report = ports.reports.get(round_.dispatch_id, BOOTHS[0])
+    assert len(report.submissions) == len(report.outbox) == 1
+
+
+def test_a_booth_the_dispatch_did_not_ask_is_refused(ports):
+    round_ = seva_round(ports)
+    with pytest.raises(NotFound) as missing:
+        handlers.handle(submit(round_.dispatch_id, booth=BOOTHS[2]), ports)
+    assert missing.value.kind == "not-dispatched"
+
+
+def test_an_answer_after_the_due_time_is_kept_and_marked_late(ports):
+    round_ = seva_round(ports)
+    ports.test_clock["now"] = round_.due_at.replace(minute=1)
+    submission, _ = handlers.handle(submit(round_.dispatch_id), ports)
+    assert submission.late
+
+
+def test_a_rejected_answer_may_be_answered_again(ports):
+    round_ = seva_round(ports)
+    first, _ = handlers.handle(submit(round_.dispatch_id), ports)
+    review = commands.ReviewReport(
+        round_.dispatch_id, BOOTHS[0], first.submission_id, "rejected", "incomplete", None, "u-2"
+    )
+    handlers.handle(review, ports)
+    answers = {
+        "seva_done": True,
+        "food_packets": 10,
+        "ration_kits": 2,
+        "masks": 0,
+        "people_served": 12,
+        "relief_fund_rupees": 500,
+    }
+    second, new = handlers.handle(submit(round_.dispatch_id, answers=answers), ports)
+    assert (new, second.attempt) == (True, 2)
+
+
+def test_starts_on_a_date_makes_no_round_before_it(ports):
+    handlers.load_builtin(ports, builtin("seva_tally"))
+    command = dispatch(
+        builtin("seva_tally")["form_id"], cadence="daily", starts_on=date(2026, 12, 10)
+    )
+    assert handlers.handle(command, ports)[1] == []
