@@ -35,7 +35,7 @@ from notifier.adapters.http import Batches
 from notifier.adapters.ledger import LEASE_S
 from notifier.domain.acks import AckClaim
 from notifier.domain.directives import Directive
-from notifier.domain.messages import Message, directive_message, otp_message
+from notifier.domain.messages import WHOLE_TEXTS, Message, directive_message, whole_text
 from notifier.domain.pacing import Pacer
 from notifier.domain.tasks import ESCALATION, OTP, REMINDER, URGENT, Task, backoff_s
 from notifier.handlers.ports import Ports
@@ -224,8 +224,8 @@ class Sender:
         return await channel.send(self.client, task, message, sender)
 
     def _message(self, task: Task) -> Message | None:
-        if task.send == OTP:
-            return otp_message(task.text or "", task.locale)
+        if task.send in WHOLE_TEXTS:
+            return whole_text(task.send, task.text or "", task.locale)
         if task.send == ESCALATION:
             return Message(ESCALATION, "en", "Escalation", task.text or "")
         directive = self.ports.texts.get(task.directive_id)

@@ -20,6 +20,7 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still
                                          queued
     {p}acked:{directive_id}:{recipient}  string  how they acknowledged: counted once
+    {p}queued:{kind}:{message_id}  string  a service's message is on its lane: never queue it again
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
 holding the same task (a redelivery after a rebalance) cannot both send it.
@@ -190,6 +191,25 @@ class Ledger:
             [f"{self.prefix}pm:{provider_id}" for provider_id in provider_ids]
         )
         return [json.loads(context) if context else None for context in contexts]
+
+    # --- a service's messages, queued once -----------------------------------------------------
+
+    def queued_before(self, kind: str, message_ids: Sequence[str]) -> list[bool]:
+        """Whether each of a service's messages was queued already (one round trip)."""
+        if not message_ids:
+            return []
+        marks = self.redis.mget([f"{self.prefix}queued:{kind}:{m}" for m in message_ids])
+        return [mark is not None for mark in marks]
+
+    def mark_queued(self, kind: str, message_ids: Sequence[str]) -> None:
+        """Kafka has them: a retried request queues them no more. Kept as long as a send's own
+        mark, past any retry a caller would make."""
+        if not message_ids:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.set(f"{self.prefix}queued:{kind}:{message_id}", "1", ex=DONE_TTL_S)
+            pipe.execute()
 
     # --- acknowledgements ----------------------------------------------------------------------
 
