@@ -86,6 +86,8 @@ def _texts(value: dict[str, str], limit: int) -> dict[str, str]:
 
 
 DIRECTIVE_MAX_BYTES = 256 * 1024
+# A thousand messages of 1,000 characters each, in Devanagari (three bytes a character).
+MESSAGES_MAX_BYTES = 4 * 1024 * 1024
 
 
 class Override(BaseModel):
@@ -669,10 +671,12 @@ def create_notifier_app(adapters: Adapters) -> FastAPI:
 
 
 # The provider signs its webhook and a link carries its own HMAC: neither brings a bearer token.
-# A directive's texts in many languages may pass the JSON cap; a provider's batch of receipts too.
+# A directive's texts in many languages may pass the JSON cap; a provider's batch of receipts and
+# a service's thousand messages too.
 BODIES = BodyRules(
     larger=(
         (r"/v1/directives", DIRECTIVE_MAX_BYTES),
+        (r"/v1/messages", MESSAGES_MAX_BYTES),
         (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES),
     ),
     open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"),
