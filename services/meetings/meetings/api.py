@@ -6,7 +6,6 @@ GET  /v1/meetings/{id}             one meeting
 POST /v1/meetings/{id}/cancel      cancel it before it is held
 """
 
-
 import uuid
 from typing import Annotated, Literal
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
+from prometheus_client import Counter
+
 from meetings.commands import (
     CancelMeeting,
     ForgetAppointee,
@@ -58,6 +60,12 @@ from shared.recipients import Recipient, RecipientSource
 from shared.sending.policy import SendingPolicy
 
 log = get_logger(__name__)
+
+JOB_LEASE = timedelta(minutes=10)  # longer than a state's invitations take
+JOB_RETRY = timedelta(seconds=15)
+JOB_FAILURES = Counter(
+    "sangathan_meetings_job_failures", "Meeting jobs that failed and wait to be retried", ["job"]
+)
 
 
 class NotFound(Exception):
@@ -192,12 +200,30 @@ def cancel_meeting(cmd: CancelMeeting, ports: Ports) -> Meeting:
 
 
 def run_due(ports: Ports) -> bool:
-    """Run every job that is due, invitations first; True if there was work."""
+    """Run every job that is due, invitations first; True if one ran. A job is claimed for a
+    while first, so two processes never run the same one at once; one that fails (appointments,
+    the notifier or Kafka away) is tried again after a pause, from its first unfinished chunk."""
     worked = False
     for job in JOBS:
-        for meeting in ports.meetings.due(job, ports.clock(), 20):
-            _JOBS[job](meeting, ports)
-            worked = True
+        now = ports.clock()
+        for meeting in ports.meetings.due(job, now, 20):
+            if not ports.meetings.claim(meeting.meeting_id, job, now, now + JOB_LEASE):
+                continue
+            try:
+                _JOBS[job](meeting, ports)
+                worked = True
+            except Exception as exc:
+                JOB_FAILURES.labels(job).inc()
+                log.warning(
+                    "meeting job failed; tried again shortly",
+                    fields={
+                        "meeting_id": meeting.meeting_id,
+                        "job": job,
+                        "error_class": type(exc).__name__,
+                        "error": str(exc)[:200],
+                    },
+                )
+                ports.meetings.release(meeting.meeting_id, job, now + JOB_RETRY)
     return worked
 
 

@@ -15,7 +15,8 @@
     scheduled_at
     outbox            {event_id, published}: meeting-scheduled, written with the meeting, so
                       neither exists without the other; a relay re-publishes what is false
-    jobs              {invite|notify|remind: {due_ts (epoch s | null), done_at, chunks [unit]}}
+    jobs              {invite|notify|remind: {due_ts (epoch s | null), done_at, chunks [unit],
+                      reached (invitees so far), lease_until (epoch s: a process holds it)}}
 
 `{prefix}invitees`, one document per (meeting, invitee):
 
@@ -97,9 +98,24 @@ class MongoMeetings:
                 "state": SCHEDULED,
                 f"jobs.{job}.done_at": None,
                 f"jobs.{job}.due_ts": {"$lte": now.timestamp()},
+                f"jobs.{job}.lease_until": {"$lt": now.timestamp()},
             }
         ).limit(limit)
         return [self._meeting(doc) for doc in found]
+
+    def claim(self, meeting_id: str, job: str, now: datetime, until: datetime) -> bool:
+        """Take the job for this process until `until`, unless another holds it (atomic)."""
+        taken = self.meetings.find_one_and_update(
+            {"_id": meeting_id, f"jobs.{job}.lease_until": {"$lt": now.timestamp()}},
+            {"$set": {f"jobs.{job}.lease_until": until.timestamp()}},
+            projection={"_id": 1},
+        )
+        return taken is not None
+
+    def release(self, meeting_id: str, job: str, until: datetime) -> None:
+        self.meetings.update_one(
+            {"_id": meeting_id}, {"$set": {f"jobs.{job}.lease_until": until.timestamp()}}
+        )
 
     def chunks_done(self, meeting_id: str, job: str) -> set[str]:
         doc = self.meetings.find_one({"_id": meeting_id}, {f"jobs.{job}.chunks": 1})
@@ -152,6 +168,7 @@ class MongoMeetings:
                     "due_ts": dues[job].timestamp() if dues.get(job) else None,
                     "done_at": None if dues.get(job) else meeting.scheduled_at,
                     "chunks": [],
+                    "lease_until": 0.0,
                 }
                 for job in JOBS
             },
