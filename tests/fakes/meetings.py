@@ -16,6 +16,7 @@ from meetings.links import JoinLinks
 from meetings.ports import MessagesUnavailable
 from shared.kafka.producer import DeliveryError
 from shared.orgtree.levels import booth_path, is_within
+from shared.phones import to_e164
 from shared.recipients import Recipient, RecipientsUnavailable
 from shared.sending.policy import SendingPolicy
 
@@ -165,7 +166,8 @@ class StaticRecipients:
 
 
 class RecordingMessages:
-    """The notifier's /v1/messages: takes a message id once; `down` answers 503."""
+    """The notifier's /v1/messages: takes a message id once, leaves out a phone it cannot read;
+    `down` answers 503."""
 
     def __init__(self):
         self.sent: dict[str, dict] = {}
@@ -174,9 +176,10 @@ class RecordingMessages:
     def send(self, messages: Sequence[dict]) -> tuple[int, int]:
         if self.down:
             raise MessagesUnavailable("notifier answered 503")
-        fresh = [m for m in messages if m["message_id"] not in self.sent]
+        readable = [m for m in messages if to_e164(m["phone"]) is not None]
+        fresh = [m for m in readable if m["message_id"] not in self.sent]
         self.sent.update({m["message_id"]: m for m in fresh})
-        return len(fresh), len(messages) - len(fresh)
+        return len(fresh), len(readable) - len(fresh)
 
 
 class TreeRegistry:

@@ -108,7 +108,6 @@ class MongoMeetings:
         taken = self.meetings.find_one_and_update(
             {"_id": meeting_id, f"jobs.{job}.lease_until": {"$lt": now.timestamp()}},
             {"$set": {f"jobs.{job}.lease_until": until.timestamp()}},
-            projection={"_id": 1},
         )
         return taken is not None
 
