@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
@@ -259,20 +260,25 @@ def _scheduled(meeting_id: str, job: str, ports: Ports) -> Meeting | None:
 
 
 def _invite(meeting: Meeting, ports: Ports) -> None:
-    """Store and announce every invitee, chunk by chunk."""
+    """Store and announce every invitee, chunk by chunk. A batch's documents are written on
+    another thread while its events are made (the store waits on the server, the events on the
+    CPU); the chunk counts as done only after both, so a crash in between repeats the chunk."""
 
     def chunk(unit: str, found: Iterator[Recipient]) -> int:
-        count = 0
-        for batch in _batches(found, ports.batch):
-            invitees = [_invitee(meeting, r, ports) for r in batch]
-            ports.invitees.add(invitees)
-            for invitee in invitees:
-                ports.events.emit(
-                    types.PARTICIPANT_INVITED,
-                    invitee.event_data(),
-                    event_id=invited_event_id(meeting.meeting_id, invitee.participant_id),
-                )
-            count += len(invitees)
+        count, writes = 0, []
+        with ThreadPoolExecutor(1, thread_name_prefix="invitees") as writer:
+            for batch in _batches(found, ports.batch):
+                invitees = [_invitee(meeting, r, ports) for r in batch]
+                writes.append(writer.submit(ports.invitees.add, invitees))
+                for invitee in invitees:
+                    ports.events.emit(
+                        types.PARTICIPANT_INVITED,
+                        invitee.event_data(),
+                        event_id=invited_event_id(meeting.meeting_id, invitee.participant_id),
+                    )
+                count += len(invitees)
+            for write in writes:
+                write.result()  # raises what the store raised
         ports.events.flush(30.0)  # raises unless Kafka took the chunk's events
         return count
 
