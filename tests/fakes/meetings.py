@@ -92,7 +92,16 @@ class InMemoryMeetings:
         return set(self.jobs[meeting_id][job]["chunks"])
 
     def chunk_done(self, meeting_id: str, job: str, unit: str, count: int) -> None:
-        self.jobs[meeting_id][job]["chunks"].add(unit)
+        state = self.jobs[meeting_id][job]
+        if unit not in state["chunks"]:  # as $addToSet and $inc in one update would
+            state["reached"] = state.get("reached", 0) + count
+        state["chunks"].add(unit)
+
+    def progress(self, meeting_id: str) -> dict[str, dict]:
+        return {
+            job: {"reached": state.get("reached", 0), "done_at": state["done_at"]}
+            for job, state in self.jobs.get(meeting_id, {}).items()
+        }
 
     def job_done(self, meeting_id: str, job: str, at: datetime) -> None:
         self.jobs[meeting_id][job]["done_at"] = at

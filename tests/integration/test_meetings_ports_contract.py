@@ -119,12 +119,15 @@ def test_a_job_is_due_once_claimed_by_one_and_resumes_at_its_unfinished_chunks(m
     assert not meetings.claim(meeting.meeting_id, INVITE, NOW, NOW + timedelta(minutes=10))
     assert meetings.due(INVITE, NOW, 10) == []
     meetings.chunk_done(meeting.meeting_id, INVITE, "IN-HP-D01", 12)
+    meetings.chunk_done(meeting.meeting_id, INVITE, "IN-HP-D01", 12)  # a repeat counts once
     meetings.release(meeting.meeting_id, INVITE, NOW + timedelta(seconds=15))
     later = NOW + timedelta(seconds=16)
     assert [m.meeting_id for m in meetings.due(INVITE, later, 10)] == [meeting.meeting_id]
     assert meetings.chunks_done(meeting.meeting_id, INVITE) == {"IN-HP-D01"}
+    assert meetings.progress(meeting.meeting_id)[INVITE] == {"reached": 12, "done_at": None}
     meetings.job_done(meeting.meeting_id, INVITE, later)
     assert meetings.due(INVITE, later, 10) == []
+    assert meetings.progress(meeting.meeting_id)[INVITE]["done_at"] == later
 
 
 def test_a_reminder_not_needed_is_never_due(meetings):

@@ -42,6 +42,9 @@ class MeetingStore(Protocol):
 
     def chunk_done(self, meeting_id: str, job: str, unit: str, count: int) -> None: ...
 
+    def progress(self, meeting_id: str) -> dict[str, dict]:
+        """Per job: {reached: invitees so far, done_at: datetime | None}."""
+
     def job_done(self, meeting_id: str, job: str, at: datetime) -> None: ...
 
 

@@ -121,10 +121,21 @@ class MongoMeetings:
         return set(((doc or {}).get("jobs", {}).get(job) or {}).get("chunks", []))
 
     def chunk_done(self, meeting_id: str, job: str, unit: str, count: int) -> None:
+        # Counted once: a chunk already recorded (two processes after a lease ran out) is not.
         self.meetings.update_one(
-            {"_id": meeting_id},
-            {"$addToSet": {f"jobs.{job}.chunks": unit}, "$inc": {f"jobs.{job}.reached": count}},
+            {"_id": meeting_id, f"jobs.{job}.chunks": {"$ne": unit}},
+            {"$push": {f"jobs.{job}.chunks": unit}, "$inc": {f"jobs.{job}.reached": count}},
         )
+
+    def progress(self, meeting_id: str) -> dict[str, dict]:
+        doc = self.meetings.find_one({"_id": meeting_id}, {"jobs": 1}) or {}
+        return {
+            job: {
+                "reached": state.get("reached", 0),
+                "done_at": _utc(state["done_at"]) if state.get("done_at") else None,
+            }
+            for job, state in doc.get("jobs", {}).items()
+        }
 
     def job_done(self, meeting_id: str, job: str, at: datetime) -> None:
         self.meetings.update_one({"_id": meeting_id}, {"$set": {f"jobs.{job}.done_at": at}})
