@@ -3,7 +3,8 @@ and OTP-verified in a Himachal district, the state's organiser schedules an audi
 them, and every one of them is invited (participant-invited on Kafka, no phone in any event),
 the meeting announced (meeting-scheduled) and each invitation handed to the notifier's normal lane
 with the meeting's PIN; a video meeting gives each invitee a link of their own; a unit of another
-state is refused, and so is a meeting at night. The presidents come from the notifier's e2e
+state is refused, and so is a meeting at night; an erased appointee's phone leaves their
+invitations. The presidents come from the notifier's e2e
 module (tests/e2e/test_notifier_directive.py), which appoints them in IN-HP-D09."""
 
 import json
@@ -30,6 +31,7 @@ from tests.e2e.test_notifier_directive import DISTRICT, presidents  # noqa: F401
 pytestmark = pytest.mark.e2e
 
 MEETINGS = os.environ.get("MEETINGS_URL", "http://127.0.0.1:8007")
+APPOINTMENTS = os.environ.get("APPOINTMENTS_URL", "http://127.0.0.1:8001")
 IST = ZoneInfo("Asia/Kolkata")
 
 
@@ -166,6 +168,30 @@ def test_each_invitee_of_a_video_meeting_gets_a_join_link_of_their_own(
         token = task["text"].rsplit("/j/", 1)[1].split()[0]
         claim = links.read(key, token)
         assert (claim.meeting_id, claim.participant_id) == (meeting["meeting_id"], appointment)
+
+
+def invitee_document(meeting_id: str, appointment: str) -> dict | None:
+    from pymongo import MongoClient
+
+    settings = MeetingsSettings()
+    with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
+        invitees = client[settings.mongo_db][f"{settings.collection_prefix}invitees"]
+        return invitees.find_one({"_id": f"{meeting_id}/{appointment}"})
+
+
+def test_an_erased_appointee_keeps_no_phone_in_their_invitation(presidents):  # noqa: F811
+    booth, appointment, phone = presidents[-1]
+    [meeting] = schedule(meeting_body(starts_at=tomorrow_at(20))).json()["meetings"]
+    wait_until(lambda: invitee_document(meeting["meeting_id"], appointment), 60)
+    sealed = invitee_document(meeting["meeting_id"], appointment)["phone"]
+    assert sealed.startswith("pd1.") and phone not in sealed
+
+    erasure = {"booth_id": booth, "appointment_id": appointment}
+    erased = httpx.post(
+        f"{APPOINTMENTS}/erasures", json=erasure, headers=state_organiser(), timeout=30
+    )
+    assert erased.status_code == 201, erased.text
+    wait_until(lambda: "phone" not in invitee_document(meeting["meeting_id"], appointment), 60)
 
 
 def test_a_state_organiser_is_refused_a_unit_of_another_state():
