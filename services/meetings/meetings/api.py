@@ -28,12 +28,12 @@ from meetings.domain import (
     visible_to,
 )
 from meetings.settings import MeetingsSettings
+from shared.audience import require_audience
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.phones import to_e164
 from shared.problems import ProblemError, problems
-from shared.teams.rules import rules_for
 
 SCHEDULE_SCOPE = "meetings:schedule"
 _GUESTS = uuid.UUID("9d2f6a41-3c8e-4b7a-b5d0-71e2c4a9f803")
@@ -203,7 +203,6 @@ def meetings_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
     ports, dial_in = adapters.ports, adapters.settings.dial_in_number
     Organiser = Annotated[Principal, Depends(auth.organiser(SCHEDULE_SCOPE))]
-    roles = set(rules_for().roles)
 
     def readable(meeting_id: str, who: Principal) -> Meeting:
         meeting = ports.meetings.get(meeting_id)
@@ -237,17 +236,7 @@ def meetings_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             str | None, Header(alias="Idempotency-Key", max_length=128)
         ] = None,
     ) -> MeetingsRead:
-        for unit in body.scope:
-            require_jurisdiction(who, unit)
-        unknown = [role for role in body.audience if role not in roles]
-        if unknown:
-            raise ProblemError(
-                422,
-                "unknown-role",
-                "Unknown role",
-                f"{', '.join(unknown)} is not a booth-team role; "
-                f"roles: {', '.join(sorted(roles))}.",
-            )
+        require_audience(who, body.scope, body.audience)
         speakers, guests = _people(body, who)
         cmd = ScheduleMeeting(
             organiser=who.subject,

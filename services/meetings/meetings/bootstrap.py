@@ -101,7 +101,7 @@ def bootstrap(
                     settings.kafka_bootstrap,
                     consumer.GROUP,
                     [topics.ERASURES],
-                    consumer.erasure_handler(ports),
+                    consumer.erasures(ports),
                 ),
                 consumer.RESTART_PAUSE_S,
             ),
