@@ -45,6 +45,7 @@ SERVICE_PORTS = {
     "notifier": 8003,
     "analytics": 8004,
     "dashboard": 8006,
+    "meetings": 8007,
     "reports": 8008,
 }
 SIMULATOR_PORT = 8005

@@ -46,6 +46,7 @@ from notifier.domain.tasks import OTP, PERSONAL, URGENT
 from notifier.handlers import directives, receipts, service_messages
 from notifier.handlers.ports import NotFound, Refused
 from notifier.settings import NotifierSettings
+from shared.audience import require_audience
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
@@ -56,7 +57,6 @@ from shared.orgtree.levels import booth_path
 from shared.phones import to_e164
 from shared.problems import ProblemError, problems
 from shared.sending import signatures
-from shared.teams.rules import rules_for
 
 log = get_logger(__name__)
 
@@ -253,7 +253,6 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1/directives", tags=["directives"])
     ports = adapters.ports
     Organiser = Annotated[Principal, Depends(auth.organiser(ISSUE_SCOPE))]
-    roles = set(rules_for().roles)
 
     def readable(directive_id: str, who: Principal) -> Directive:
         directive = ports.store.get(directive_id)
@@ -286,17 +285,7 @@ def directives_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             str | None, Header(alias="Idempotency-Key", max_length=128)
         ] = None,
     ):
-        for unit in body.scope:
-            require_jurisdiction(who, unit)
-        unknown = [role for role in body.audience if role not in roles]
-        if unknown:
-            raise ProblemError(
-                422,
-                "unknown-role",
-                "Unknown role",
-                f"{', '.join(unknown)} is not a booth-team role; "
-                f"roles: {', '.join(sorted(roles))}.",
-            )
+        require_audience(who, body.scope, body.audience)
         directive_id = str(
             uuid.uuid5(_IDS, f"{who.subject}:{idempotency_key}")
             if idempotency_key

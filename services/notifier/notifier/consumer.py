@@ -13,6 +13,7 @@ from notifier.commands import ForgetAppointee, ScheduleFanOut
 from notifier.handlers.consent import forget_erased
 from notifier.handlers.directives import schedule_fanout
 from notifier.handlers.ports import Ports
+from shared.erasures import erasure_handler as erasures
 from shared.events import types
 from shared.events.contracts import Event
 
@@ -21,13 +22,11 @@ ERASURE_GROUP = "notifier-erasures"
 
 
 def erasure_handler(ports: Ports) -> Callable[[Event], None]:
-    def handle(event: Event) -> None:
-        if event.type == types.PERSON_ERASED:
-            forget_erased(
-                ForgetAppointee(event.data["appointment_id"], event.data["erasure_id"]), ports
-            )
-
-    return handle
+    return erasures(
+        lambda appointment_id, erasure_id: forget_erased(
+            ForgetAppointee(appointment_id, erasure_id), ports
+        )
+    )
 
 
 def issued_handler(ports: Ports) -> Callable[[Event], None]:
