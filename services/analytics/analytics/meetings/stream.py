@@ -160,6 +160,7 @@ class MeetingsStream(Intake):
             at = self._oldest_event.pop(partition, None)
             if at is not None:
                 metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
+        coverage_metrics.PARTIALS_PUBLISHED.inc(sent)
         return sent
 
     async def on_revoked(self, partitions: set[int]) -> None:
