@@ -114,6 +114,21 @@ def rollout_events(
                 at += step
 
 
+def mandals_under(registry, unit_id: str) -> Iterator[str]:
+    """The mandals under a unit, found by walking down the tree's children (lookups by id, which
+    stay fast with the national tree loaded)."""
+    for child in registry.children(unit_id):
+        if child["level"] == "mandal":
+            yield child["id"]
+        else:
+            yield from mandals_under(registry, child["id"])
+
+
+def first_booths(registry, unit_id: str, n: int) -> list[Unit]:
+    """The unit's first `n` booths in id order."""
+    return [registry.get(b) for b in sorted(registry.booth_ids_under(unit_id))[:n]]
+
+
 class ScratchStream:
     """Topics of its own for one test or benchmark run, and the environment of its workers."""
 
@@ -126,6 +141,8 @@ class ScratchStream:
             topics.DELIVERY_STATUS.name: f"{self.prefix}.delivery-status",
             topics.DIRECTIVE_ACKS.name: f"{self.prefix}.directive-acks",
             topics.DIRECTIVES.name: f"{self.prefix}.directives",
+            topics.MEETINGS.name: f"{self.prefix}.meetings",
+            topics.MEETING_ATTENDANCE.name: f"{self.prefix}.meeting-attendance",
             topics.COVERAGE.name: f"{self.prefix}.coverage",
             topics.DEAD_LETTER.name: f"{self.prefix}.dead-letter",
         }
@@ -192,6 +209,8 @@ class ScratchStream:
             "ANALYTICS_DELIVERY_STATUS_TOPIC": self.topic(topics.DELIVERY_STATUS),
             "ANALYTICS_DIRECTIVE_ACKS_TOPIC": self.topic(topics.DIRECTIVE_ACKS),
             "ANALYTICS_DIRECTIVES_TOPIC": self.topic(topics.DIRECTIVES),
+            "ANALYTICS_MEETINGS_TOPIC": self.topic(topics.MEETINGS),
+            "ANALYTICS_MEETING_ATTENDANCE_TOPIC": self.topic(topics.MEETING_ATTENDANCE),
             "ANALYTICS_COVERAGE_TOPIC": self.topic(topics.COVERAGE),
             "ANALYTICS_DEAD_LETTER_TOPIC": self.topic(topics.DEAD_LETTER),
             **extra,

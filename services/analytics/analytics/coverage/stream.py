@@ -1,9 +1,8 @@
 """What the worker does with each event, and with its partials: the stream's handlers.
 
 Agents (agents.py) hand every record here; tables are passed in as mappings, so unit tests run
-the same code over dicts. Nothing here raises out of a handler for a bad record: it is
-dead-lettered and the stream goes on (an exception in a Faust agent would crash it and, with
-Faust's commit on error, skip the record; faust-streaming issue #315).
+the same code over dicts. A bad record is dead-lettered and the stream goes on
+(analytics/intake.py).
 """
 
 from __future__ import annotations
@@ -35,9 +34,11 @@ from analytics.coverage.domain import (
 )
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.partials import COVERAGE, REACH, CoverageView, PartialBook, due_updates
+from analytics.intake import Intake
+from analytics.owned import OwnedPartials, by_partition
 from shared.events import types
-from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
-from shared.kafka.consumer import EVENTS_CONSUMED, INVALID, REJECTED, UNPARSEABLE
+from shared.events.contracts import Event
+from shared.kafka.consumer import REJECTED
 from shared.logging import get_logger
 from shared.orgtree.levels import level_of, outermost
 
@@ -55,7 +56,7 @@ class PathMismatchError(Exception):
     """The event's booth_path does not match the booth's place in the org registry."""
 
 
-class CoverageStream:
+class CoverageStream(Intake):
     def __init__(
         self,
         *,
@@ -69,35 +70,23 @@ class CoverageStream:
         stopping: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
     ):
-        self.registry, self.partials, self.coverage, self.dead_letters = (
-            registry,
-            partials,
-            coverage,
-            dead_letters,
-        )
-        self.targets, self.rate_window_hours, self.group = targets, rate_window_hours, group
+        super().__init__(dead_letters=dead_letters, group=group)
+        self.registry, self.partials, self.coverage = registry, partials, coverage
+        self.targets, self.rate_window_hours = targets, rate_window_hours
         self.stopping, self.clock = stopping, clock
         self.coverage_book: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
         self.reach_book: PartialBook[Reach] = PartialBook(REACH, Reach)
+        self.owned = OwnedPartials(
+            partials,
+            [self.coverage_book, self.reach_book],
+            metrics.VISIBILITY_LAG,
+            clock,
+            self._prune_hours,
+        )
         self.view = CoverageView()
         self._was_leader = False
-        self._oldest_event: dict[
-            int, float
-        ] = {}  # per partition: oldest event time not yet published
 
     # --- input records ---------------------------------------------------------------------------
-
-    async def parse(self, message) -> Event | None:
-        """The record's event, or None once it is dead-lettered for failing its contract."""
-        try:
-            return from_kafka(message.headers, message.key, message.value)
-        except UnparseableEventError as exc:
-            await self._dead_letter(message, "unparseable", UNPARSEABLE, exc)
-        except InvalidEventError as exc:
-            # The type is the sender's text: a metric label only if it is one we know.
-            known = exc.event_type if exc.event_type in types.ALL else "unknown"
-            await self._dead_letter(message, known, INVALID, exc)
-        return None
 
     async def on_appointment(self, message, booths: MutableMapping[str, BoothRow]) -> str:
         event = await self.parse(message)
@@ -122,7 +111,7 @@ class CoverageStream:
         self.coverage_book.change(
             message.partition, ((k, before.get(k), after.get(k)) for k in after)
         )
-        self._oldest_event.setdefault(message.partition, at)
+        self.owned.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_reach(
@@ -229,56 +218,25 @@ class CoverageStream:
             return None
         return BoothTeam(booth_id, units)
 
-    def _count(self, event: Event, outcome: str) -> str:
-        metrics.EVENTS.labels(event.type, outcome).inc()
-        EVENTS_CONSUMED.labels(self.group, event.type).inc()
-        return outcome
-
-    async def _dead_letter(self, message, event_type: str, reason: str, exc: Exception) -> None:
-        metrics.EVENTS.labels(event_type, "dead_lettered").inc()
-        await self.dead_letters.send(message, reason, exc)
-
     # --- partials --------------------------------------------------------------------------------
 
     async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
         """Publish what changed (in the given partitions, or all) and wait for the broker."""
-        async with self.partials.lock:
-            return await self._publish(partitions)
+        return await self.owned.publish(partitions)
 
-    async def _publish(self, partitions: Iterable[int] | None) -> int:
-        partitions = None if partitions is None else list(partitions)
-        coverage = self.coverage_book.take_dirty(partitions)
+    def _prune_hours(self, book: PartialBook, items: list) -> None:
+        """No rate window reaches back further than a week: older hours are not sent or kept."""
+        if book is not self.coverage_book:
+            return
         oldest_hour = int(self.clock() // HOUR_S) - MAX_HOURS_KEPT
-        for partition, unit_id, counts in coverage:
+        for partition, unit_id, counts in items:
             if counts.president_hours or counts.complete_hours:
                 counts.prune_hours(oldest_hour)
                 self.coverage_book.get(partition, unit_id).prune_hours(oldest_hour)
-        reach = self.reach_book.take_dirty(partitions)
-        try:
-            sent = await self.partials.publish(COVERAGE, coverage)
-            sent += await self.partials.publish(REACH, reach)
-        except Exception:
-            # Not lost: published again on the next tick (a partial is the latest value, not a
-            # delta).
-            self.coverage_book.mark_dirty((p, k) for p, k, _ in coverage)
-            self.reach_book.mark_dirty((p, k) for p, k, _ in reach)
-            raise
-        now = self.clock()
-        for partition in list(self._oldest_event) if partitions is None else partitions:
-            at = self._oldest_event.pop(partition, None)
-            if at is not None:
-                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
-        metrics.PARTIALS_PUBLISHED.inc(sent)
-        return sent
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Last word on partitions leaving this worker, before their new owner starts over."""
-        async with self.partials.lock:
-            mine = partitions & (self.coverage_book.partitions() | self.reach_book.partitions())
-            await self._publish(mine)
-            for partition in mine:
-                self.coverage_book.drop(partition)
-                self.reach_book.drop(partition)
+        await self.owned.revoke(partitions)
         metrics.PARTITIONS_OWNED.set(len(self.coverage_book.partitions()))
 
     async def rebuild(
@@ -292,25 +250,19 @@ class CoverageStream:
         Partials another owner published for units these booths no longer count towards are
         overwritten with zeros, so the view never keeps a stale share.
         """
-        coverage: dict[int, list] = {p: [] for p in partitions}
-        for row in booths:
-            if row.partition in coverage:
-                coverage[row.partition].extend(contributions(row.team()).items())
-        reach: dict[int, list] = {p: [] for p in partitions}
-        for row in booth_directives:
-            if row.partition in reach:
-                reach[row.partition].extend(
-                    (d, reach_of(flags, row.as_of)) for d, flags in row.marks.items()
-                )
-        async with self.partials.lock:
-            for partition in self.coverage_book.partitions() - partitions:
-                self.coverage_book.drop(partition)
-                self.reach_book.drop(partition)
-            for partition in partitions:
-                stale = self.view.keys_of_partition(partition)
-                self.coverage_book.rebuild(partition, coverage[partition], stale[COVERAGE])
-                self.reach_book.rebuild(partition, reach[partition], stale[REACH])
-            sent = await self._publish(partitions)
+        counted = {
+            COVERAGE: by_partition(
+                partitions, booths, lambda row: contributions(row.team()).items()
+            ),
+            REACH: by_partition(
+                partitions,
+                booth_directives,
+                lambda row: ((d, reach_of(flags, row.as_of)) for d, flags in row.marks.items()),
+            ),
+        }
+        sent = await self.owned.rebuild(
+            partitions, counted, lambda ps: {p: self.view.keys_of_partition(p) for p in ps}
+        )
         metrics.PARTITIONS_OWNED.set(len(partitions))
         log.info(
             "partials rebuilt from tables",
