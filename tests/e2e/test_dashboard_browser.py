@@ -1,7 +1,8 @@
 """The HQ dashboard in a real browser (Debian's chromium, driven by Playwright) against the
 running platform: sign in, watch Himachal's verified presidents go up by themselves when one is
 appointed and verified through the API, drill down to a mandal's missing booths, switch to
-Hindi, and fit a phone's width. A screenshot of the live page is kept as an artefact."""
+Hindi, and fit a phone's width; follow a running meeting's reach per assembly as its attendance
+events reach the analytics worker. Screenshots of the live page are kept as artefacts."""
 
 import importlib.util
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.processes import wait_until
 from tests.e2e.test_appointments_flow import APPOINTMENTS, appoint, code_for, random_booth, verify
 
 pytestmark = pytest.mark.e2e
@@ -223,3 +225,147 @@ def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_wo
         context.close()
     finally:
         process.stop()
+
+
+# --- meetings -------------------------------------------------------------------------------------
+
+MEETING_DISTRICT = "IN-HP-D09"  # apart from the other tests' districts
+ASSEMBLIES = (f"{MEETING_DISTRICT}-A01", f"{MEETING_DISTRICT}-A02")
+
+
+@pytest.fixture(scope="module")
+def meetings_topic():
+    """Publishes to the platform's meetings and attendance topics, as the meetings service does."""
+    from shared.kafka.producer import EventPublisher
+    from shared.settings import PlatformSettings
+    from testkit.meetings import MEETINGS_SOURCE
+
+    publisher = EventPublisher(PlatformSettings().kafka_bootstrap, MEETINGS_SOURCE)
+
+    def publish(*events) -> None:
+        for event in events:
+            publisher.publish(event)
+        publisher.flush()
+
+    yield publish
+    publisher.close()
+
+
+def running_meeting(publish, organiser_token):
+    """A district's audio meeting for two booth presidents in each of two assemblies, under way:
+    in the first assembly both answered and joined, one confirmed; in the second nobody yet.
+    Returned once the dashboard lists it."""
+    from testkit.meetings import Meeting
+
+    meeting = Meeting(MEETING_DISTRICT, [MEETING_DISTRICT])
+    invitees = {}
+    for assembly in ASSEMBLIES:
+        booths = httpx.get(f"{APPOINTMENTS}/units/{assembly}/booths", timeout=10).json()["booths"]
+        invitees[assembly] = [meeting.invitee(b) for b in random.sample(booths, 2)]
+    everyone = [i for group in invitees.values() for i in group]
+    first = invitees[ASSEMBLIES[0]]
+    publish(meeting.scheduled(), meeting.started(invited=len(everyone)))
+    publish(*[i.invited() for i in everyone])
+    publish(*[e for i in first for e in (i.called(), i.joined())], first[0].confirmed())
+    headers = organiser_token(MEETING_DISTRICT, audiences=["dashboard"])
+
+    def listed() -> bool:
+        answer = httpx.get(
+            f"{DASHBOARD}/api/coverage/{MEETING_DISTRICT}/meetings", headers=headers, timeout=10
+        )
+        return answer.status_code == 200 and meeting.meeting_id in answer.text
+
+    wait_until(listed, WAIT_MS / 1000)
+    return meeting, invitees
+
+
+def reach_value(page, unit: str, field: str) -> str:
+    return page.get_attribute(
+        f'#reach-units [data-reach-unit="{unit}"] [data-field="{field}"]', "data-value"
+    )
+
+
+def choose(page, meeting_id: str) -> None:
+    page.click(f'#meetings [data-meeting="{meeting_id}"] button.choose')
+    page.wait_for_selector(f'#reach-section[data-meeting="{meeting_id}"]:not([hidden])')
+
+
+def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hindi(
+    browser, meetings_topic, organiser_token
+):
+    from shared.auth.issuer import organiser_token as mint
+
+    meeting, invitees = running_meeting(meetings_topic, organiser_token)
+    page = sign_in(
+        browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900}
+    )
+    page.goto(f"{DASHBOARD}/#{MEETING_DISTRICT}")
+    page.wait_for_selector(f'#meetings-summary[data-unit="{MEETING_DISTRICT}"]:not([hidden])')
+    assert int(page.get_attribute('#meetings-summary [data-field="invited"]', "data-value")) >= 4
+    card = page.text_content(f'#meetings [data-meeting="{meeting.meeting_id}"]')
+    assert "Booth presidents' meeting" in card and "audio bridge" in card
+    choose(page, meeting.meeting_id)
+    first, second = ASSEMBLIES
+    assert [
+        reach_value(page, first, f) for f in ("invited", "answered", "joined", "confirmed")
+    ] == [
+        "2",
+        "2",
+        "2",
+        "1",
+    ]
+    assert [reach_value(page, second, f) for f in ("invited", "joined")] == ["2", "0"]
+    page.evaluate("window.__sameDocument = true")
+
+    late = invitees[second]
+    meetings_topic(*[e for i in late for e in (i.called(), i.joined(via="dial_in"))])
+    expect(
+        page.locator(f'#reach-units [data-reach-unit="{second}"] [data-field="joined"]')
+    ).to_have_attribute("data-value", "2", timeout=WAIT_MS)
+    assert page.get_attribute('#reach-totals [data-field="joined"]', "data-value") == "4"
+    assert page.evaluate("window.__sameDocument") is True, "the reach changed by a reload"
+
+    everyone = [i for group in invitees.values() for i in group]
+    meetings_topic(*[i.left(600) for i in everyone], meeting.ended(4, 4, 1, 2400))
+    page.wait_for_selector('#reach-section[data-state="ended"]')
+    expect(
+        page.locator(f'#reach-units [data-reach-unit="{first}"] [data-field="minutes"]')
+    ).to_have_attribute("data-value", "20", timeout=WAIT_MS)
+    page.screenshot(path=str(ARTEFACTS / "dashboard-meeting.png"), full_page=True)
+
+    page.click("#language")
+    page.wait_for_selector("html[lang=hi]", state="attached")
+    assert page.text_content("#meetings-section h2") == "बैठकें"
+    reach = page.text_content("#reach-section")
+    assert "जुड़े" in reach and "पुष्टि की" in reach and "समाप्त" in reach and "Joined" not in reach
+    assert "बूथ अध्यक्ष बैठक" in page.text_content(f'#meetings [data-meeting="{meeting.meeting_id}"]')
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.context.close()
+
+
+def test_a_district_organiser_on_a_phone_reads_a_meetings_reach_in_hindi_and_english(
+    browser, meetings_topic, organiser_token
+):
+    from shared.auth.issuer import organiser_token as mint
+
+    meeting, _ = running_meeting(meetings_topic, organiser_token)
+    page = sign_in(
+        browser,
+        mint(sub="user-e2e-d09", unit=MEETING_DISTRICT),
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
+    page.wait_for_selector(f'#meetings [data-meeting="{meeting.meeting_id}"]')
+    for language, joined in (("hi", "जुड़े"), ("en", "Joined")):
+        if page.get_attribute("html", "lang") != language:
+            page.click("#language")
+            page.wait_for_selector(f"html[lang={language}]", state="attached")
+        choose(page, meeting.meeting_id)
+        assert reach_value(page, ASSEMBLIES[0], "joined") == "2"
+        assert joined in page.text_content("#reach-units")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(
+            path=str(ARTEFACTS / f"dashboard-meeting-phone-{language}.png"), full_page=True
+        )
+    page.context.close()
