@@ -130,6 +130,17 @@ UP_DOWN = [
     }
 ]
 RED_GREEN = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
+ON_TRACK = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "behind", "color": "red"},
+            "1": {"text": "on track", "color": "green"},
+        },
+    }
+]
+# The analytics worker's label for the meeting events it takes (their CloudEvents type's name).
+MEETING_TYPES = "org.sangathan.(meeting|participant|call)-.*"
 
 
 def p95(metric: str, by: str, selector: str = "") -> str:
@@ -618,15 +629,7 @@ def coverage() -> dict:
                 "On track for the deadline",
                 "1 if the recent rate completes the state before its deadline.",
                 target(per_state("deadline_on_track"), "{{state}}"),
-                mappings=[
-                    {
-                        "type": "value",
-                        "options": {
-                            "0": {"text": "behind", "color": "red"},
-                            "1": {"text": "on track", "color": "green"},
-                        },
-                    }
-                ],
+                mappings=ON_TRACK,
                 thresholds=RED_GREEN,
             ),
             stat(
@@ -657,6 +660,114 @@ def coverage() -> dict:
     )
 
 
+def meetings() -> dict:
+    state = '{state=~"$state"}'
+
+    def per_state(metric: str) -> str:
+        return f"max by (state) (sangathan_meetings_{metric}{state})"
+
+    return dashboard(
+        "sangathan-meetings",
+        "Sangathan / Meetings by state",
+        "Audio bridges and video conferences per state from the analytics worker: held against "
+        "the target, attendance live, confirmations, calls; each meeting's reach per unit is in "
+        "the HQ dashboard (meetings and booths are too many for Prometheus labels).",
+        [
+            timeseries(
+                "Meetings held",
+                "Meetings ended that the state or a unit under it held.",
+                target(per_state("held"), "{{state}}"),
+            ),
+            timeseries(
+                "Meetings in progress",
+                "Meetings started and not yet ended, held in the state.",
+                target(per_state("in_progress"), "{{state}}"),
+            ),
+            stat(
+                "Meetings still to hold for the target",
+                "The state's meetings target (analytics' targets file) less the meetings held.",
+                target(per_state("target_remaining"), "{{state}}"),
+            ),
+            stat(
+                "On track for the meetings target",
+                "1 if the recent rate of meetings held meets the target by its date.",
+                target(per_state("target_on_track"), "{{state}}"),
+                mappings=ON_TRACK,
+                thresholds=RED_GREEN,
+            ),
+            timeseries(
+                "Participants joined, by state",
+                "Invitees who joined (A) out of those invited (B), over all meetings; each "
+                "counted once a meeting however often they dialled in again.",
+                target(per_state("joined"), "{{state}} joined"),
+                target(per_state("invited"), "{{state}} invited", ref="B"),
+            ),
+            timeseries(
+                "Joins in the last 5 minutes",
+                "Invitees joining now: the change of the joined count over 5 minutes.",
+                target(
+                    f"max by (state) (delta(sangathan_meetings_joined{state}[5m]))",
+                    "{{state}}",
+                ),
+            ),
+            timeseries(
+                "Confirmations",
+                "Invitees who pressed 1 on the call or checked in with their join link.",
+                target(per_state("confirmed"), "{{state}}"),
+            ),
+            bargauge(
+                "Confirmed share of those who joined",
+                "Confirmations against joins, over all meetings.",
+                target(f"100 * {per_state('confirmed')} / {per_state('joined')}", "{{state}}"),
+            ),
+            timeseries(
+                "Call outcomes",
+                "Dial-out per state: invitees rung (A), who answered (B), and rung but never "
+                "answered after the retries (C: busy, no answer, failed).",
+                target(per_state("rang"), "{{state}} rang"),
+                target(per_state("answered"), "{{state}} answered", ref="B"),
+                target(
+                    f"{per_state('rang')} - {per_state('answered')}",
+                    "{{state}} not answered",
+                    ref="C",
+                ),
+            ),
+            timeseries(
+                "Workers reached",
+                "Distinct appointees of the state who joined any meeting.",
+                target(per_state("workers_reached"), "{{state}}"),
+            ),
+            timeseries(
+                "Hours attended",
+                "Time in meetings, summed over every invitee's legs.",
+                target(f"{per_state('attended_seconds')} / 3600", "{{state}}"),
+            ),
+            timeseries(
+                "Attendance visibility lag p95",
+                "From an attendance event's time to its count being visible to every "
+                "analytics worker's API.",
+                target(p95("sangathan_analytics_attendance_visibility_lag_seconds", "job"), "p95"),
+                unit="s",
+            ),
+            timeseries(
+                "Meeting events per second by type and outcome",
+                "Meeting and attendance events the analytics worker took: counted, duplicate "
+                "(replays and provider retries count once), ignored, dead_lettered.",
+                target(
+                    "sum by (type, outcome) "
+                    f'(rate(sangathan_analytics_events_total{{type=~"{MEETING_TYPES}"}}[{RATE}]))',
+                    "{{type}} {{outcome}}",
+                ),
+            ),
+        ],
+        [
+            query_variable(
+                "state", "State", "label_values(sangathan_meetings_held, state)", multi=True
+            )
+        ],
+    )
+
+
 DASHBOARDS = {
     "overview": overview,
     "appointments": appointments,
@@ -664,6 +775,7 @@ DASHBOARDS = {
     "notifier": notifier,
     "analytics": analytics,
     "coverage": coverage,
+    "meetings": meetings,
 }
 
 

@@ -4,7 +4,8 @@ error, and every process of the platform is a target that is up.
 
 The workload: a booth president appointed, a wrong code tried, then verified; a second one's
 code re-requested at once (refused by the resend cooldown); a directive to the district's booth
-presidents; unreadable records on two topics, so that dead letters exist.
+presidents; an audio meeting of the district with its attendance (one invitee answers, joins,
+confirms and leaves, one is busy); unreadable records on two topics, so that dead letters exist.
 """
 
 from __future__ import annotations
@@ -129,6 +130,34 @@ def directive(scope: str) -> dict:
     return body
 
 
+def audio_meeting(bootstrap: str) -> None:
+    """As the meetings service publishes one, from scheduled to ended."""
+    from shared.kafka.producer import EventPublisher
+    from testkit.meetings import MEETINGS_SOURCE, Meeting
+
+    booths = httpx.get(f"{APPOINTMENTS}/units/{DISTRICT}/booths", timeout=10).json()["booths"]
+    meeting = Meeting(DISTRICT, [DISTRICT])
+    present, busy = (meeting.invitee(booth) for booth in random.sample(booths, 2))
+    publisher = EventPublisher(bootstrap, MEETINGS_SOURCE)
+    try:
+        for event in (
+            meeting.scheduled(),
+            meeting.started(invited=2),
+            present.invited(),
+            busy.invited(),
+            present.called(),
+            busy.called("busy"),
+            present.joined(),
+            present.confirmed(),
+            present.left(90),
+            meeting.ended(invited=2, joined=1, confirmed=1, attended_seconds=90),
+        ):
+            publisher.publish(event)
+        publisher.flush()
+    finally:
+        publisher.close()
+
+
 def unreadable_records(bootstrap: str) -> None:
     """Not CloudEvents at all: the otp, notifier and analytics consumers dead-letter them."""
     producer = Producer({"bootstrap.servers": bootstrap})
@@ -161,6 +190,7 @@ def workload():
         f"{NOTIFIER}/v1/directives", json=directive(DISTRICT), headers=organiser(STATE), timeout=30
     )
     assert sent.status_code == 201, sent.text
+    audio_meeting(PlatformSettings().kafka_bootstrap)
     unreadable_records(PlatformSettings().kafka_bootstrap)
 
 
