@@ -12,9 +12,17 @@ from datetime import datetime, timedelta, timezone
 
 from shared.events import types as t
 from shared.events.contracts import Event, new_event
+from shared.kafka.producer import EventPublisher
 from shared.orgtree.levels import booth_path
 
 MEETINGS_SOURCE = "/sangathan/meetings"
+
+
+def publish(publisher: EventPublisher, *events: Event) -> None:
+    """Every event, confirmed by the broker before returning."""
+    for event in events:
+        publisher.publish(event)
+    publisher.flush()
 
 
 def _id() -> str:

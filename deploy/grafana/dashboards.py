@@ -273,6 +273,13 @@ def dependency_panel(job: str) -> dict:
     )
 
 
+def on_track_panel(title: str, description: str, expr: str) -> dict:
+    """A 0/1 per-state gauge of a projection shown as behind / on track."""
+    return stat(
+        title, description, target(expr, "{{state}}"), mappings=ON_TRACK, thresholds=RED_GREEN
+    )
+
+
 # --- the dashboards -------------------------------------------------------------------------------
 
 
@@ -625,12 +632,10 @@ def coverage() -> dict:
                 "Booths still to reach the deadline's measure.",
                 target(per_state("deadline_remaining_booths"), "{{state}}"),
             ),
-            stat(
+            on_track_panel(
                 "On track for the deadline",
                 "1 if the recent rate completes the state before its deadline.",
-                target(per_state("deadline_on_track"), "{{state}}"),
-                mappings=ON_TRACK,
-                thresholds=RED_GREEN,
+                per_state("deadline_on_track"),
             ),
             stat(
                 "Deadline and projected completion",
@@ -688,12 +693,10 @@ def meetings() -> dict:
                 "The state's meetings target (analytics' targets file) less the meetings held.",
                 target(per_state("target_remaining"), "{{state}}"),
             ),
-            stat(
+            on_track_panel(
                 "On track for the meetings target",
                 "1 if the recent rate of meetings held meets the target by its date.",
-                target(per_state("target_on_track"), "{{state}}"),
-                mappings=ON_TRACK,
-                thresholds=RED_GREEN,
+                per_state("target_on_track"),
             ),
             timeseries(
                 "Participants joined, by state",

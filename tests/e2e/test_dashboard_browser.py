@@ -4,6 +4,7 @@ appointed and verified through the API, drill down to a mandal's missing booths,
 Hindi, and fit a phone's width; follow a running meeting's reach per assembly as its attendance
 events reach the analytics worker. Screenshots of the live page are kept as artefacts."""
 
+import functools
 import importlib.util
 import os
 import random
@@ -33,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 30_000  # every wait is bounded; none is asserted on
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 DISTRICT = "IN-HP-D07"  # apart from the appointments tests' district
 
 
@@ -171,13 +173,7 @@ def test_labels_switch_to_hindi_and_back(browser):
 def test_a_district_organiser_on_a_phone_sees_their_district_without_horizontal_scrolling(browser):
     from shared.auth.issuer import organiser_token as mint
 
-    page = sign_in(
-        browser,
-        mint(sub="user-e2e-d07", unit=DISTRICT),
-        viewport={"width": 390, "height": 844},
-        is_mobile=True,
-        has_touch=True,
-    )
+    page = sign_in(browser, mint(sub="user-e2e-d07", unit=DISTRICT), **PHONE)
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
     page.goto(f"{DASHBOARD}/#IN-HP")  # above their unit: the page keeps them in their own subtree
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
@@ -238,16 +234,10 @@ def meetings_topic():
     """Publishes to the platform's meetings and attendance topics, as the meetings service does."""
     from shared.kafka.producer import EventPublisher
     from shared.settings import PlatformSettings
-    from testkit.meetings import MEETINGS_SOURCE
+    from testkit.meetings import MEETINGS_SOURCE, publish
 
     publisher = EventPublisher(PlatformSettings().kafka_bootstrap, MEETINGS_SOURCE)
-
-    def publish(*events) -> None:
-        for event in events:
-            publisher.publish(event)
-        publisher.flush()
-
-    yield publish
+    yield functools.partial(publish, publisher)
     publisher.close()
 
 
@@ -349,13 +339,7 @@ def test_a_district_organiser_on_a_phone_reads_a_meetings_reach_in_hindi_and_eng
     from shared.auth.issuer import organiser_token as mint
 
     meeting, _ = running_meeting(meetings_topic, organiser_token)
-    page = sign_in(
-        browser,
-        mint(sub="user-e2e-d09", unit=MEETING_DISTRICT),
-        viewport={"width": 390, "height": 844},
-        is_mobile=True,
-        has_touch=True,
-    )
+    page = sign_in(browser, mint(sub="user-e2e-d09", unit=MEETING_DISTRICT), **PHONE)
     page.wait_for_selector(f'#meetings [data-meeting="{meeting.meeting_id}"]')
     for language, joined in (("hi", "जुड़े"), ("en", "Joined")):
         if page.get_attribute("html", "lang") != language:

@@ -133,14 +133,15 @@ def directive(scope: str) -> dict:
 def audio_meeting(bootstrap: str) -> None:
     """As the meetings service publishes one, from scheduled to ended."""
     from shared.kafka.producer import EventPublisher
-    from testkit.meetings import MEETINGS_SOURCE, Meeting
+    from testkit.meetings import MEETINGS_SOURCE, Meeting, publish
 
     booths = httpx.get(f"{APPOINTMENTS}/units/{DISTRICT}/booths", timeout=10).json()["booths"]
     meeting = Meeting(DISTRICT, [DISTRICT])
     present, busy = (meeting.invitee(booth) for booth in random.sample(booths, 2))
     publisher = EventPublisher(bootstrap, MEETINGS_SOURCE)
     try:
-        for event in (
+        publish(
+            publisher,
             meeting.scheduled(),
             meeting.started(invited=2),
             present.invited(),
@@ -151,9 +152,7 @@ def audio_meeting(bootstrap: str) -> None:
             present.confirmed(),
             present.left(90),
             meeting.ended(invited=2, joined=1, confirmed=1, attended_seconds=90),
-        ):
-            publisher.publish(event)
-        publisher.flush()
+        )
     finally:
         publisher.close()
 

@@ -4,6 +4,7 @@ read through a dashboard process pointed at that worker: a unit's meetings, a me
 unit one level down, the live stream following a running meeting until it ends, and jurisdiction.
 """
 
+import functools
 import time
 
 import httpx
@@ -11,25 +12,17 @@ import pytest
 
 from shared import topics
 from shared.auth.issuer import organiser_token
-from shared.settings import PlatformSettings
+from testkit import meetings
 from testkit.meetings import MEETINGS_SOURCE, Meeting
 from testkit.processes import start_service
-from testkit.rollout import CoverageClient, ScratchStream
+from testkit.rollout import CoverageClient
+from tests.integration import test_analytics_coverage as counted
 from tests.integration.test_dashboard_live import Stream
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = PlatformSettings()
-FAST = {"ANALYTICS_PUBLISH_INTERVAL_S": "0.2", "ANALYTICS_COVERAGE_INTERVAL_S": "0.5"}
 WAIT_S = 30
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    stream = ScratchStream(SETTINGS.kafka_bootstrap)
-    stream.create()
-    yield stream
-    stream.delete()
+scratch = counted.scratch  # the analytics tests' fixture: topics of the module's own
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,7 @@ def dashboard(scratch, tmp_path_factory):
     started = []
     try:
         worker = start_service(
-            "analytics", scratch.worker_env(**FAST), tmp_path_factory.mktemp("analytics")
+            "analytics", scratch.worker_env(**counted.FAST), tmp_path_factory.mktemp("analytics")
         )
         started.append(worker[0])
         coverage = CoverageClient(worker[1])
@@ -59,13 +52,7 @@ def dashboard(scratch, tmp_path_factory):
 @pytest.fixture(scope="module")
 def publish(scratch):
     publisher = scratch.publisher(MEETINGS_SOURCE)
-
-    def send(*events) -> None:
-        for event in events:
-            publisher.publish(event)
-        publisher.flush()
-
-    yield send
+    yield functools.partial(meetings.publish, publisher)
     publisher.close()
 
 
