@@ -291,6 +291,8 @@ def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hi
     )
     page.goto(f"{DASHBOARD}/#{MEETING_DISTRICT}")
     page.wait_for_selector(f'#meetings-summary[data-unit="{MEETING_DISTRICT}"]:not([hidden])')
+    summary = page.text_content("#meetings-summary")
+    assert "Meetings held" in summary and "Workers reached" in summary and "null" not in summary
     assert int(page.get_attribute('#meetings-summary [data-field="invited"]', "data-value")) >= 4
     card = page.text_content(f'#meetings [data-meeting="{meeting.meeting_id}"]')
     assert "Booth presidents' meeting" in card and "audio bridge" in card

@@ -286,8 +286,9 @@ function renderMeetingsSummary() {
   $("meetings-summary").dataset.unit = state.coverage.unit_id;
   $("meetings-summary").replaceChildren(
     el("div", { class: "name" }, el("strong", { text: unitName(state.coverage) }), el("small", { text: t("meetings_title") })),
-    figure("meetings_held", "held", m.held, m.held_target || null),
-    m.held_target ? figure("held_target", "held_target", m.held_target) : null,
+    figure("meetings_held", "held", m.held, m.held_target || null));
+  if (m.held_target) $("meetings-summary").append(figure("held_target", "held_target", m.held_target));
+  $("meetings-summary").append(
     figure("workers_reached", "workers_reached", m.workers_reached),
     figure("invited", "invited", m.invited),
     figure("joined", "joined", m.joined, m.invited),
