@@ -4,11 +4,11 @@ appointed and verified through the API, drill down to a mandal's missing booths,
 Hindi, and fit a phone's width; follow a running meeting's reach per assembly as its attendance
 events reach the analytics worker. Screenshots of the live page are kept as artefacts."""
 
-import functools
 import importlib.util
 import os
 import random
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -229,34 +229,44 @@ MEETING_DISTRICT = "IN-HP-D09"  # apart from the other tests' districts
 ASSEMBLIES = (f"{MEETING_DISTRICT}-A01", f"{MEETING_DISTRICT}-A02")
 
 
-@pytest.fixture(scope="module")
-def meetings_topic():
-    """Publishes to the platform's meetings and attendance topics, as the meetings service does."""
+def publish_meeting_events(*events) -> None:
+    """On the platform's meetings and attendance topics, as the meetings service publishes them."""
     from shared.kafka.producer import EventPublisher
     from shared.settings import PlatformSettings
-    from testkit.meetings import MEETINGS_SOURCE, publish
+    from testkit.attendance import MEETINGS_SOURCE
 
     publisher = EventPublisher(PlatformSettings().kafka_bootstrap, MEETINGS_SOURCE)
-    yield functools.partial(publish, publisher)
-    publisher.close()
+    try:
+        for event in events:
+            publisher.publish(event)
+    finally:
+        publisher.close()
 
 
-def running_meeting(publish, organiser_token):
+def booth(booth_id: str) -> dict:
+    """A booth as the org registry holds it, as far as attendance events need it."""
+    from shared.orgtree.levels import ancestor_ids
+
+    return {"id": booth_id, "ancestors": ancestor_ids(booth_id)}
+
+
+def running_meeting(organiser_token):
     """A district's audio meeting for two booth presidents in each of two assemblies, under way:
     in the first assembly both answered and joined, one confirmed; in the second nobody yet.
     Returned once the dashboard lists it."""
-    from testkit.meetings import Meeting
+    from testkit.attendance import Meeting
 
     meeting = Meeting(MEETING_DISTRICT, [MEETING_DISTRICT])
     invitees = {}
     for assembly in ASSEMBLIES:
         booths = httpx.get(f"{APPOINTMENTS}/units/{assembly}/booths", timeout=10).json()["booths"]
-        invitees[assembly] = [meeting.invitee(b) for b in random.sample(booths, 2)]
+        invitees[assembly] = [meeting.invitee(booth(b)) for b in random.sample(booths, 2)]
     everyone = [i for group in invitees.values() for i in group]
     first = invitees[ASSEMBLIES[0]]
-    publish(meeting.scheduled(), meeting.started(invited=len(everyone)))
-    publish(*[i.invited() for i in everyone])
-    publish(*[e for i in first for e in (i.called(), i.joined())], first[0].confirmed())
+    publish_meeting_events(meeting.scheduled(), meeting.started(invited=len(everyone)))
+    publish_meeting_events(*[i.invited() for i in everyone])
+    joins = [e for i in first for e in (i.called(), i.joined(leg_of(i)))]
+    publish_meeting_events(*joins, first[0].confirmed())
     headers = organiser_token(MEETING_DISTRICT, audiences=["dashboard"])
 
     def listed() -> bool:
@@ -267,6 +277,11 @@ def running_meeting(publish, organiser_token):
 
     wait_until(listed, WAIT_MS / 1000)
     return meeting, invitees
+
+
+def leg_of(invitee) -> str:
+    """The invitee's one leg in these tests: the same id joins and leaves."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, invitee.participant_id))
 
 
 def reach_value(page, unit: str, field: str) -> str:
@@ -281,11 +296,11 @@ def choose(page, meeting_id: str) -> None:
 
 
 def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hindi(
-    browser, meetings_topic, organiser_token
+    browser, organiser_token
 ):
     from shared.auth.issuer import organiser_token as mint
 
-    meeting, invitees = running_meeting(meetings_topic, organiser_token)
+    meeting, invitees = running_meeting(organiser_token)
     page = sign_in(
         browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900}
     )
@@ -310,7 +325,7 @@ def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hi
     page.evaluate("window.__sameDocument = true")
 
     late = invitees[second]
-    meetings_topic(*[e for i in late for e in (i.called(), i.joined(via="dial_in"))])
+    publish_meeting_events(*[e for i in late for e in (i.called(), i.joined(leg_of(i), "dial_in"))])
     expect(
         page.locator(f'#reach-units [data-reach-unit="{second}"] [data-field="joined"]')
     ).to_have_attribute("data-value", "2", timeout=WAIT_MS)
@@ -318,7 +333,7 @@ def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hi
     assert page.evaluate("window.__sameDocument") is True, "the reach changed by a reload"
 
     everyone = [i for group in invitees.values() for i in group]
-    meetings_topic(*[i.left(600) for i in everyone], meeting.ended(4, 4, 1, 2400))
+    publish_meeting_events(*[i.left(leg_of(i), 600) for i in everyone], meeting.ended())
     page.wait_for_selector('#reach-section[data-state="ended"]')
     expect(
         page.locator(f'#reach-units [data-reach-unit="{first}"] [data-field="minutes"]')
@@ -336,11 +351,11 @@ def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hi
 
 
 def test_a_district_organiser_on_a_phone_reads_a_meetings_reach_in_hindi_and_english(
-    browser, meetings_topic, organiser_token
+    browser, organiser_token
 ):
     from shared.auth.issuer import organiser_token as mint
 
-    meeting, _ = running_meeting(meetings_topic, organiser_token)
+    meeting, _ = running_meeting(organiser_token)
     page = sign_in(browser, mint(sub="user-e2e-d09", unit=MEETING_DISTRICT), **PHONE)
     page.wait_for_selector(f'#meetings [data-meeting="{meeting.meeting_id}"]')
     for language, joined in (("hi", "जुड़े"), ("en", "Joined")):

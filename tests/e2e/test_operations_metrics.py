@@ -130,31 +130,22 @@ def directive(scope: str) -> dict:
     return body
 
 
-def audio_meeting(bootstrap: str) -> None:
+def audio_meeting() -> None:
     """As the meetings service publishes one, from scheduled to ended."""
-    from shared.kafka.producer import EventPublisher
-    from testkit.meetings import MEETINGS_SOURCE, Meeting, publish
+    from testkit.attendance import Meeting
+    from tests.e2e.test_dashboard_browser import booth, publish_meeting_events
 
     booths = httpx.get(f"{APPOINTMENTS}/units/{DISTRICT}/booths", timeout=10).json()["booths"]
     meeting = Meeting(DISTRICT, [DISTRICT])
-    present, busy = (meeting.invitee(booth) for booth in random.sample(booths, 2))
-    publisher = EventPublisher(bootstrap, MEETINGS_SOURCE)
-    try:
-        publish(
-            publisher,
-            meeting.scheduled(),
-            meeting.started(invited=2),
-            present.invited(),
-            busy.invited(),
-            present.called(),
-            busy.called("busy"),
-            present.joined(),
-            present.confirmed(),
-            present.left(90),
-            meeting.ended(invited=2, joined=1, confirmed=1, attended_seconds=90),
-        )
-    finally:
-        publisher.close()
+    present, busy = (meeting.invitee(booth(b)) for b in random.sample(booths, 2))
+    publish_meeting_events(
+        meeting.scheduled(),
+        meeting.started(invited=2),
+        busy.invited(),
+        busy.called("busy"),
+        *present.attended(90),
+        meeting.ended(),
+    )
 
 
 def unreadable_records(bootstrap: str) -> None:
@@ -189,7 +180,7 @@ def workload():
         f"{NOTIFIER}/v1/directives", json=directive(DISTRICT), headers=organiser(STATE), timeout=30
     )
     assert sent.status_code == 201, sent.text
-    audio_meeting(PlatformSettings().kafka_bootstrap)
+    audio_meeting()
     unreadable_records(PlatformSettings().kafka_bootstrap)
 
 

@@ -4,19 +4,19 @@ read through a dashboard process pointed at that worker: a unit's meetings, a me
 unit one level down, the live stream following a running meeting until it ends, and jurisdiction.
 """
 
-import functools
 import time
+import uuid
 
 import httpx
 import pytest
 
 from shared import topics
 from shared.auth.issuer import organiser_token
-from testkit import meetings
-from testkit.meetings import MEETINGS_SOURCE, Meeting
+from testkit.attendance import Meeting
 from testkit.processes import start_service
 from testkit.rollout import CoverageClient
 from tests.integration import test_analytics_coverage as counted
+from tests.integration.test_analytics_meetings import publish as publish_on
 from tests.integration.test_dashboard_live import Stream
 
 pytestmark = pytest.mark.integration
@@ -51,9 +51,7 @@ def dashboard(scratch, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def publish(scratch):
-    publisher = scratch.publisher(MEETINGS_SOURCE)
-    yield functools.partial(meetings.publish, publisher)
-    publisher.close()
+    return lambda *events: publish_on(scratch, events)
 
 
 def signed_in(base: str, unit: str) -> httpx.Client:
@@ -72,10 +70,12 @@ def wait_for(condition, timeout_s: float = WAIT_S):
 
 
 def invitees_in(org_registry, meeting: Meeting, assemblies: list[str], n: int = 2) -> dict:
-    return {
-        assembly: [meeting.invitee(b) for b in sorted(org_registry.booth_ids_under(assembly))[:n]]
-        for assembly in assemblies
-    }
+    booths = {a: sorted(org_registry.booth_ids_under(a))[:n] for a in assemblies}
+    return {a: [meeting.invitee(org_registry.get(b)) for b in ids] for a, ids in booths.items()}
+
+
+def leg() -> str:
+    return str(uuid.uuid4())
 
 
 def first_assemblies(org_registry, district: str) -> list[str]:
@@ -111,7 +111,14 @@ def test_a_units_meetings_and_a_meetings_reach_per_assembly_read_through_the_das
     everyone = [i for group in invitees.values() for i in group]
     publish(meeting.scheduled(), meeting.started(invited=4))
     publish(*[i.invited() for i in everyone])
-    publish(*[e for i in invitees[first] for e in (i.joined(via="link"), i.confirmed("link"))])
+    legs = {i.participant_id: leg() for i in invitees[first]}
+    publish(
+        *[
+            e
+            for i in invitees[first]
+            for e in (i.joined(legs[i.participant_id], "link"), i.confirmed("link"))
+        ]
+    )
 
     viewer = signed_in(dashboard, "IN-HP")
     reach = wait_for(
@@ -133,10 +140,10 @@ def test_a_units_meetings_and_a_meetings_reach_per_assembly_read_through_the_das
     }
     listed = viewer.get(f"/api/coverage/{district}/meetings", params={"limit": 5}).json()
     [mine] = [m for m in listed["meetings"] if m["meeting_id"] == meeting.meeting_id]
-    assert mine["title"] == meeting.title and (mine["invited"], mine["joined"]) == (4, 2)
+    assert mine["title"]["hi"] == "बूथ अध्यक्ष बैठक" and (mine["invited"], mine["joined"]) == (4, 2)
 
     held_before = viewer.get(f"/api/coverage/{district}").json()["meetings"]["held"]
-    publish(*[i.left(300) for i in invitees[first]], meeting.ended(4, 2, 2, 600))
+    publish(*[i.left(legs[i.participant_id], 300) for i in invitees[first]], meeting.ended())
     summary = wait_for(
         lambda: (
             (m := viewer.get(f"/api/coverage/{district}").json()["meetings"])["held"]
@@ -169,7 +176,8 @@ def test_the_live_stream_follows_a_running_meetings_reach_until_it_ends(
         reach = next_reach(stream, 10)
         assert reach["totals"]["joined"] == 0 and reach["state"] == "started"
 
-        publish(*[e for i in everyone for e in (i.called(), i.joined())])
+        legs = {i.participant_id: leg() for i in everyone}
+        publish(*[e for i in everyone for e in (i.called(), i.joined(legs[i.participant_id]))])
         seen = []
         while (reach := next_reach(stream, WAIT_S)) and reach["totals"]["joined"] < 4:
             seen.append(reach["totals"])
@@ -179,7 +187,7 @@ def test_the_live_stream_follows_a_running_meetings_reach_until_it_ends(
             second: 2,
         }
 
-        publish(*[i.left(120) for i in everyone], meeting.ended(4, 4, 0, 480))
+        publish(*[i.left(legs[i.participant_id], 120) for i in everyone], meeting.ended())
         while (reach := next_reach(stream, WAIT_S)) and reach["state"] != "ended":
             pass
         assert reach is not None and reach["totals"]["attended_seconds"] == 480
