@@ -147,7 +147,8 @@ async function load(unitId) {
 }
 
 function reachOf(meetingId, unitId) {
-  return api(`/api/meetings/${encodeURIComponent(meetingId)}/reach?unit=${encodeURIComponent(unitId)}`).catch(() => null);
+  const query = `unit=${encodeURIComponent(unitId)}`;
+  return api(`/api/meetings/${encodeURIComponent(meetingId)}/reach?${query}`).catch(() => null);
 }
 
 async function chooseMeeting(meetingId) {
@@ -266,7 +267,8 @@ function minutes(seconds) {
 }
 
 function when(iso) {
-  return new Date(iso).toLocaleString(state.lang === "hi" ? "hi-IN" : "en-IN", { dateStyle: "medium", timeStyle: "short" });
+  const locale = state.lang === "hi" ? "hi-IN" : "en-IN";
+  return new Date(iso).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
 }
 
 function word(group, value) {
@@ -285,7 +287,8 @@ function renderMeetingsSummary() {
   if (!m) return;
   $("meetings-summary").dataset.unit = state.coverage.unit_id;
   $("meetings-summary").replaceChildren(
-    el("div", { class: "name" }, el("strong", { text: unitName(state.coverage) }), el("small", { text: t("meetings_title") })),
+    el("div", { class: "name" },
+      el("strong", { text: unitName(state.coverage) }), el("small", { text: t("meetings_title") })),
     figure("meetings_held", "held", m.held, m.held_target || null));
   if (m.held_target) $("meetings-summary").append(figure("held_target", "held_target", m.held_target));
   $("meetings-summary").append(
@@ -305,12 +308,15 @@ function renderMeetings() {
   }
   $("meetings").replaceChildren(...state.meetings.map((m) => {
     const chosen = m.meeting_id === state.meeting;
-    const open = el("button", { type: "button", class: "choose", "aria-pressed": String(chosen), text: t("show_reach") });
+    const open = el("button",
+      { type: "button", class: "choose", "aria-pressed": String(chosen), text: t("show_reach") });
     open.addEventListener("click", () => chooseMeeting(m.meeting_id));
-    return el("div", { class: "directive meeting", "data-meeting": m.meeting_id, "data-state": m.state, "data-chosen": String(chosen) },
+    const about = [word("kind", m.kind), word("meeting_state", m.state), when(m.starts_at), m.organiser_unit];
+    const attrs = { class: "directive meeting", "data-meeting": m.meeting_id, "data-state": m.state };
+    return el("div", { ...attrs, "data-chosen": String(chosen) },
       el("div", { class: "name" },
         el("strong", { text: titleOf(m) }),
-        el("small", { text: `${word("kind", m.kind)} · ${word("meeting_state", m.state)} · ${when(m.starts_at)} · ${m.organiser_unit}` })),
+        el("small", { text: about.join(" · ") })),
       figure("invited", "invited", m.invited),
       figure("joined", "joined", m.joined, m.invited),
       figure("confirmed", "confirmed", m.confirmed, m.invited),
@@ -326,7 +332,8 @@ function renderReach(changed = new Set()) {
   const meeting = state.meetings.find((m) => m.meeting_id === reach.meeting_id);
   $("reach-section").dataset.meeting = reach.meeting_id;
   $("reach-section").dataset.state = reach.state;
-  $("reach-title").textContent = `${t("reach_title")}: ${meeting ? titleOf(meeting) : word("kind", reach.kind)} · ${word("meeting_state", reach.state)}`;
+  const title = meeting ? titleOf(meeting) : word("kind", reach.kind);
+  $("reach-title").textContent = `${t("reach_title")}: ${title} · ${word("meeting_state", reach.state)}`;
   $("reach-totals").replaceChildren(...reachCard(reach.totals, state.unit, ["rang"]).childNodes);
   $("reach-totals").dataset.reachUnit = state.unit;
   $("reach-units").replaceChildren(...reach.units.map((u) => reachCard(u, u.unit_id)));
@@ -358,7 +365,8 @@ function applyReach(reach) {
   const changed = new Set();
   for (const [unitId, counts] of [[state.unit, reach.totals], ...reach.units.map((u) => [u.unit_id, u])]) {
     const old = before.get(unitId);
-    if (!old || REACH_COUNTS.some((f) => old[f] !== counts[f]) || old.attended_seconds !== counts.attended_seconds) changed.add(unitId);
+    const moved = (f) => old[f] !== counts[f];
+    if (!old || REACH_COUNTS.some(moved) || moved("attended_seconds")) changed.add(unitId);
   }
   state.reach = reach;
   renderReach(changed);
@@ -370,7 +378,6 @@ function renderDirectives() {
     return;
   }
   $("directives").replaceChildren(...state.directives.map((d) => {
-    const when = new Date(d.issued_at).toLocaleString(state.lang === "hi" ? "hi-IN" : "en-IN", { dateStyle: "medium", timeStyle: "short" });
     const bar = (label, n, s) => el("div", { class: "metric" },
       el("span", { class: "label", text: t(label) }),
       el("span", { class: "value", text: format(n) }),
@@ -378,7 +385,7 @@ function renderDirectives() {
       el("progress", { max: "1", value: String(s) }));
     return el("div", { class: "directive", "data-directive": d.directive_id },
       el("div", { class: "name" },
-        el("strong", { text: `${when} · ${d.issuing_unit}` }),
+        el("strong", { text: `${when(d.issued_at)} · ${d.issuing_unit}` }),
         el("small", { text: `${t(`priority.${d.priority}`)} · ${d.scope.join(", ")} · ${t("targeted", { n: d.booths_targeted })}` })),
       bar("delivered", d.booths_delivered, d.shares.delivered),
       bar("acknowledged", d.booths_acknowledged, d.shares.acknowledged));
