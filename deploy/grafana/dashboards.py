@@ -63,6 +63,18 @@ def timeseries(title: str, description: str, *targets: dict, unit: str = "short"
     )
 
 
+# A 0/1 "on track" gauge, said in words.
+ON_TRACK = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "behind", "color": "red"},
+            "1": {"text": "on track", "color": "green"},
+        },
+    }
+]
+
+
 def stat(
     title: str,
     description: str,
@@ -130,15 +142,6 @@ UP_DOWN = [
     }
 ]
 RED_GREEN = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
-ON_TRACK = [
-    {
-        "type": "value",
-        "options": {
-            "0": {"text": "behind", "color": "red"},
-            "1": {"text": "on track", "color": "green"},
-        },
-    }
-]
 # The analytics worker's label for the meeting events it takes (their CloudEvents type's name).
 MEETING_TYPES = "org.sangathan.(meeting|participant|call)-.*"
 
@@ -765,7 +768,7 @@ def meetings() -> dict:
         ],
         [
             query_variable(
-                "state", "State", "label_values(sangathan_meetings_held, state)", multi=True
+                "state", "State", "label_values(sangathan_meetings_invited, state)", multi=True
             )
         ],
     )

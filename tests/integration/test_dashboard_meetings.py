@@ -22,23 +22,24 @@ from tests.integration.test_dashboard_live import Stream
 pytestmark = pytest.mark.integration
 
 WAIT_S = 30
-scratch = counted.scratch  # the analytics tests' fixture: topics of the module's own
 
 
 @pytest.fixture(scope="module")
-def dashboard(scratch, tmp_path_factory):
+def dashboard(analytics_scratch, tmp_path_factory):
     """An analytics worker on the scratch topics, and a dashboard asking it (reach every 0.5 s)."""
     started = []
     try:
         worker = start_service(
-            "analytics", scratch.worker_env(**counted.FAST), tmp_path_factory.mktemp("analytics")
+            "analytics",
+            analytics_scratch.worker_env(**counted.FAST),
+            tmp_path_factory.mktemp("analytics"),
         )
         started.append(worker[0])
         coverage = CoverageClient(worker[1])
         coverage.wait_for(coverage.ready, 60)
         env = {
             "ANALYTICS_URL": worker[1],
-            "DASHBOARD_COVERAGE_TOPIC": scratch.topic(topics.COVERAGE),
+            "DASHBOARD_COVERAGE_TOPIC": analytics_scratch.topic(topics.COVERAGE),
             "DASHBOARD_REACH_INTERVAL_S": "0.5",
         }
         process, base = start_service("dashboard", env, tmp_path_factory.mktemp("dashboard"))
@@ -50,8 +51,8 @@ def dashboard(scratch, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def publish(scratch):
-    return lambda *events: publish_on(scratch, events)
+def publish(analytics_scratch):
+    return lambda *events: publish_on(analytics_scratch, events)
 
 
 def signed_in(base: str, unit: str) -> httpx.Client:
