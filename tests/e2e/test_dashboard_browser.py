@@ -347,6 +347,19 @@ def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hi
     assert "जुड़े" in reach and "पुष्टि की" in reach and "समाप्त" in reach and "Joined" not in reach
     assert "बूथ अध्यक्ष बैठक" in page.text_content(f'#meetings [data-meeting="{meeting.meeting_id}"]')
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    # Himachal's target counts video conferences only, against its deadline, with the projection.
+    page.click('#trail a[href="#IN-HP"]')
+    page.wait_for_selector('#meetings-summary[data-unit="IN-HP"] [data-field="held_target"]')
+    assert (
+        page.get_attribute('#meetings-summary [data-field="held_target"]', "data-value") == "5000"
+    )
+    summary = page.text_content("#meetings-summary")
+    assert "लक्ष्य की ओर वीडियो कॉन्फ़्रेंस" in summary and "समय-सीमा" in summary
+    page.click("#language")
+    page.wait_for_selector("html[lang=en]", state="attached")
+    summary = page.text_content("#meetings-summary")
+    assert "Video conferences towards the target" in summary and "Deadline" in summary
     page.context.close()
 
 

@@ -276,8 +276,9 @@ function word(group, value) {
   return text === `${group}.${value}` ? value : text;
 }
 
+// A meeting whose meeting-scheduled analytics has not seen yet has no title or start: its kind.
 function titleOf(meeting) {
-  return meeting.title[state.lang] || meeting.title.en;
+  return (meeting.title && (meeting.title[state.lang] || meeting.title.en)) || word("kind", meeting.kind);
 }
 
 // The unit's meetings against its target, with the deadline projection, and the workers reached.
@@ -289,8 +290,14 @@ function renderMeetingsSummary() {
   $("meetings-summary").replaceChildren(
     el("div", { class: "name" },
       el("strong", { text: unitName(state.coverage) }), el("small", { text: t("meetings_title") })),
-    figure("meetings_held", "held", m.held, m.held_target || null));
-  if (m.held_target) $("meetings-summary").append(figure("held_target", "held_target", m.held_target));
+    figure("meetings_held", "held", m.held));
+  if (m.deadline) {
+    // The target may count one kind only (Himachal: video conferences), so its progress is its own.
+    const d = m.deadline;
+    $("meetings-summary").append(
+      figure(`toward_target.${d.kind || "any"}`, "achieved", d.achieved, d.target_held),
+      figure("held_target", "held_target", d.target_held));
+  }
   $("meetings-summary").append(
     figure("workers_reached", "workers_reached", m.workers_reached),
     figure("invited", "invited", m.invited),
@@ -311,12 +318,13 @@ function renderMeetings() {
     const open = el("button",
       { type: "button", class: "choose", "aria-pressed": String(chosen), text: t("show_reach") });
     open.addEventListener("click", () => chooseMeeting(m.meeting_id));
-    const about = [word("kind", m.kind), word("meeting_state", m.state), when(m.starts_at), m.organiser_unit];
+    const starts = m.starts_at && when(m.starts_at);
+    const about = [word("kind", m.kind), word("meeting_state", m.state), starts, m.organiser_unit];
     const attrs = { class: "directive meeting", "data-meeting": m.meeting_id, "data-state": m.state };
     return el("div", { ...attrs, "data-chosen": String(chosen) },
       el("div", { class: "name" },
         el("strong", { text: titleOf(m) }),
-        el("small", { text: about.join(" · ") })),
+        el("small", { text: about.filter(Boolean).join(" · ") })),
       figure("invited", "invited", m.invited),
       figure("joined", "joined", m.joined, m.invited),
       figure("confirmed", "confirmed", m.confirmed, m.invited),
