@@ -142,6 +142,8 @@ UP_DOWN = [
     }
 ]
 RED_GREEN = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
+# The analytics worker's label for the meeting events it takes (their CloudEvents type's name).
+MEETING_TYPES = "org.sangathan.(meeting|participant|call)-.*"
 
 
 def p95(metric: str, by: str, selector: str = "") -> str:
@@ -271,6 +273,13 @@ def dependency_panel(job: str) -> dict:
         target(f'min by (dependency) (sangathan_dependency_up{{job="{job}"}})', "{{dependency}}"),
         mappings=UP_DOWN,
         thresholds=RED_GREEN,
+    )
+
+
+def on_track_panel(title: str, description: str, expr: str) -> dict:
+    """A 0/1 per-state gauge of a projection shown as behind / on track."""
+    return stat(
+        title, description, target(expr, "{{state}}"), mappings=ON_TRACK, thresholds=RED_GREEN
     )
 
 
@@ -626,12 +635,10 @@ def coverage() -> dict:
                 "Booths still to reach the deadline's measure.",
                 target(per_state("deadline_remaining_booths"), "{{state}}"),
             ),
-            stat(
+            on_track_panel(
                 "On track for the deadline",
                 "1 if the recent rate completes the state before its deadline.",
-                target(per_state("deadline_on_track"), "{{state}}"),
-                mappings=ON_TRACK,
-                thresholds=RED_GREEN,
+                per_state("deadline_on_track"),
             ),
             stat(
                 "Deadline and projected completion",
@@ -670,23 +677,66 @@ def meetings() -> dict:
     return dashboard(
         "sangathan-meetings",
         "Sangathan / Meetings by state",
-        "Audio bridges and video conferences per state from the analytics worker: attendance over "
-        "all meetings, meetings held against the target; one meeting's reach per unit is in the "
-        "API (GET /meetings/{id}/reach) and the HQ dashboard.",
+        "Audio bridges and video conferences per state from the analytics worker: held against "
+        "the target, attendance live, confirmations, calls; each meeting's reach per unit is in "
+        "the HQ dashboard (meetings and booths are too many for Prometheus labels).",
         [
             timeseries(
-                "Invited, joined and confirmed",
-                "Invitees of the state's booths over all meetings: invited (A), joined (B), "
-                "confirmed they listened (C).",
-                target(per_state("invited"), "{{state}} invited"),
-                target(per_state("joined"), "{{state}} joined", ref="B"),
-                target(per_state("confirmed"), "{{state}} confirmed", ref="C"),
+                "Meetings held",
+                "Meetings ended that the state or a unit under it held.",
+                target(per_state("held"), "{{state}}"),
             ),
             timeseries(
-                "Calls rung and answered",
-                "Invitees whose phone rang (A) and who answered (B).",
+                "Meetings in progress",
+                "Meetings started and not yet ended, held in the state.",
+                target(per_state("in_progress"), "{{state}}"),
+            ),
+            stat(
+                "Meetings still to hold for the target",
+                "The state's meetings target (analytics' targets file) less the meetings held.",
+                target(per_state("target_remaining"), "{{state}}"),
+            ),
+            on_track_panel(
+                "On track for the meetings target",
+                "1 if the recent rate of meetings held meets the target by its date.",
+                per_state("target_on_track"),
+            ),
+            timeseries(
+                "Participants joined, by state",
+                "Invitees who joined (A) out of those invited (B), over all meetings; each "
+                "counted once a meeting however often they dialled in again.",
+                target(per_state("joined"), "{{state}} joined"),
+                target(per_state("invited"), "{{state}} invited", ref="B"),
+            ),
+            timeseries(
+                "Joins in the last 5 minutes",
+                "Invitees joining now: the change of the joined count over 5 minutes.",
+                target(
+                    f"max by (state) (delta(sangathan_meetings_joined{state}[5m]))",
+                    "{{state}}",
+                ),
+            ),
+            timeseries(
+                "Confirmations",
+                "Invitees who pressed 1 on the call or checked in with their join link.",
+                target(per_state("confirmed"), "{{state}}"),
+            ),
+            bargauge(
+                "Confirmed share of those who joined",
+                "Confirmations against joins, over all meetings.",
+                target(f"100 * {per_state('confirmed')} / {per_state('joined')}", "{{state}}"),
+            ),
+            timeseries(
+                "Call outcomes",
+                "Dial-out per state: invitees rung (A), who answered (B), and rung but never "
+                "answered after the retries (C: busy, no answer, failed).",
                 target(per_state("rang"), "{{state}} rang"),
                 target(per_state("answered"), "{{state}} answered", ref="B"),
+                target(
+                    f"{per_state('rang')} - {per_state('answered')}",
+                    "{{state}} not answered",
+                    ref="C",
+                ),
             ),
             timeseries(
                 "Workers reached",
@@ -695,30 +745,25 @@ def meetings() -> dict:
             ),
             timeseries(
                 "Hours attended",
-                "Hours in meetings, summed over every leg of every invitee.",
+                "Time in meetings, summed over every invitee's legs.",
                 target(f"{per_state('attended_seconds')} / 3600", "{{state}}"),
             ),
-            stat(
-                "Meetings in progress",
-                "Started and not ended, held by the state or a unit under it.",
-                target(per_state("in_progress"), "{{state}}"),
-            ),
-            stat(
-                "Meetings held",
-                "Ended, held by the state or a unit under it.",
-                target(per_state("held"), "{{state}}"),
+            timeseries(
+                "Attendance visibility lag p95",
+                "From an attendance event's time to its count being visible to every "
+                "analytics worker's API.",
+                target(p95("sangathan_analytics_attendance_visibility_lag_seconds", "job"), "p95"),
+                unit="s",
             ),
             timeseries(
-                "Meetings still to hold",
-                "Against the state's meetings target (Himachal: 5,000 video conferences).",
-                target(per_state("target_remaining"), "{{state}}"),
-            ),
-            stat(
-                "On track for the meetings target",
-                "1 if the recent rate holds the target's meetings by its date.",
-                target(per_state("target_on_track"), "{{state}}"),
-                mappings=ON_TRACK,
-                thresholds=RED_GREEN,
+                "Meeting events per second by type and outcome",
+                "Meeting and attendance events the analytics worker took: counted, duplicate "
+                "(replays and provider retries count once), ignored, dead_lettered.",
+                target(
+                    "sum by (type, outcome) "
+                    f'(rate(sangathan_analytics_events_total{{type=~"{MEETING_TYPES}"}}[{RATE}]))',
+                    "{{type}} {{outcome}}",
+                ),
             ),
         ],
         [

@@ -1,17 +1,20 @@
 """The HQ dashboard in a real browser (Debian's chromium, driven by Playwright) against the
 running platform: sign in, watch Himachal's verified presidents go up by themselves when one is
 appointed and verified through the API, drill down to a mandal's missing booths, switch to
-Hindi, and fit a phone's width. A screenshot of the live page is kept as an artefact."""
+Hindi, and fit a phone's width; follow a running meeting's reach per assembly as its attendance
+events reach the analytics worker. Screenshots of the live page are kept as artefacts."""
 
 import importlib.util
 import os
 import random
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
+from testkit.processes import wait_until
 from tests.e2e.test_appointments_flow import APPOINTMENTS, appoint, code_for, random_booth, verify
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 30_000  # every wait is bounded; none is asserted on
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 DISTRICT = "IN-HP-D07"  # apart from the appointments tests' district
 
 
@@ -169,13 +173,7 @@ def test_labels_switch_to_hindi_and_back(browser):
 def test_a_district_organiser_on_a_phone_sees_their_district_without_horizontal_scrolling(browser):
     from shared.auth.issuer import organiser_token as mint
 
-    page = sign_in(
-        browser,
-        mint(sub="user-e2e-d07", unit=DISTRICT),
-        viewport={"width": 390, "height": 844},
-        is_mobile=True,
-        has_touch=True,
-    )
+    page = sign_in(browser, mint(sub="user-e2e-d07", unit=DISTRICT), **PHONE)
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
     page.goto(f"{DASHBOARD}/#IN-HP")  # above their unit: the page keeps them in their own subtree
     page.wait_for_selector(f'#summary[data-unit="{DISTRICT}"]')
@@ -223,3 +221,165 @@ def test_a_browser_keeps_the_host_prefixed_secure_session_cookie_and_the_page_wo
         context.close()
     finally:
         process.stop()
+
+
+# --- meetings -------------------------------------------------------------------------------------
+
+MEETING_DISTRICT = "IN-HP-D09"  # apart from the other tests' districts
+ASSEMBLIES = (f"{MEETING_DISTRICT}-A01", f"{MEETING_DISTRICT}-A02")
+
+
+def publish_meeting_events(*events) -> None:
+    """On the platform's meetings and attendance topics, as the meetings service publishes them."""
+    from shared.kafka.producer import EventPublisher
+    from shared.settings import PlatformSettings
+    from testkit.attendance import MEETINGS_SOURCE
+
+    publisher = EventPublisher(PlatformSettings().kafka_bootstrap, MEETINGS_SOURCE)
+    try:
+        for event in events:
+            publisher.publish(event)
+    finally:
+        publisher.close()
+
+
+def booth(booth_id: str) -> dict:
+    """A booth as the org registry holds it, as far as attendance events need it."""
+    from shared.orgtree.levels import ancestor_ids
+
+    return {"id": booth_id, "ancestors": ancestor_ids(booth_id)}
+
+
+def running_meeting(organiser_token):
+    """A district's audio meeting for two booth presidents in each of two assemblies, under way:
+    in the first assembly both answered and joined, one confirmed; in the second nobody yet.
+    Returned once the dashboard lists it."""
+    from testkit.attendance import Meeting
+
+    meeting = Meeting(MEETING_DISTRICT, [MEETING_DISTRICT])
+    invitees = {}
+    for assembly in ASSEMBLIES:
+        booths = httpx.get(f"{APPOINTMENTS}/units/{assembly}/booths", timeout=10).json()["booths"]
+        invitees[assembly] = [meeting.invitee(booth(b)) for b in random.sample(booths, 2)]
+    everyone = [i for group in invitees.values() for i in group]
+    first = invitees[ASSEMBLIES[0]]
+    publish_meeting_events(meeting.scheduled(), meeting.started(invited=len(everyone)))
+    publish_meeting_events(*[i.invited() for i in everyone])
+    joins = [e for i in first for e in (i.called(), i.joined(leg_of(i)))]
+    publish_meeting_events(*joins, first[0].confirmed())
+    headers = organiser_token(MEETING_DISTRICT, audiences=["dashboard"])
+
+    def listed() -> bool:
+        answer = httpx.get(
+            f"{DASHBOARD}/api/coverage/{MEETING_DISTRICT}/meetings", headers=headers, timeout=10
+        )
+        return answer.status_code == 200 and meeting.meeting_id in answer.text
+
+    wait_until(listed, WAIT_MS / 1000)
+    return meeting, invitees
+
+
+def leg_of(invitee) -> str:
+    """The invitee's one leg in these tests: the same id joins and leaves."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, invitee.participant_id))
+
+
+def reach_value(page, unit: str, field: str) -> str:
+    return page.get_attribute(
+        f'#reach-units [data-reach-unit="{unit}"] [data-field="{field}"]', "data-value"
+    )
+
+
+def choose(page, meeting_id: str) -> None:
+    page.click(f'#meetings [data-meeting="{meeting_id}"] button.choose')
+    page.wait_for_selector(f'#reach-section[data-meeting="{meeting_id}"]:not([hidden])')
+
+
+def test_hq_follows_a_running_meetings_reach_per_assembly_live_in_english_and_hindi(
+    browser, organiser_token
+):
+    from shared.auth.issuer import organiser_token as mint
+
+    meeting, invitees = running_meeting(organiser_token)
+    page = sign_in(
+        browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900}
+    )
+    page.goto(f"{DASHBOARD}/#{MEETING_DISTRICT}")
+    page.wait_for_selector(f'#meetings-summary[data-unit="{MEETING_DISTRICT}"]:not([hidden])')
+    summary = page.text_content("#meetings-summary")
+    assert "Meetings held" in summary and "Workers reached" in summary and "null" not in summary
+    assert int(page.get_attribute('#meetings-summary [data-field="invited"]', "data-value")) >= 4
+    card = page.text_content(f'#meetings [data-meeting="{meeting.meeting_id}"]')
+    assert "Booth presidents' meeting" in card and "audio bridge" in card
+    choose(page, meeting.meeting_id)
+    first, second = ASSEMBLIES
+    assert [
+        reach_value(page, first, f) for f in ("invited", "answered", "joined", "confirmed")
+    ] == [
+        "2",
+        "2",
+        "2",
+        "1",
+    ]
+    assert [reach_value(page, second, f) for f in ("invited", "joined")] == ["2", "0"]
+    page.evaluate("window.__sameDocument = true")
+
+    late = invitees[second]
+    publish_meeting_events(*[e for i in late for e in (i.called(), i.joined(leg_of(i), "dial_in"))])
+    expect(
+        page.locator(f'#reach-units [data-reach-unit="{second}"] [data-field="joined"]')
+    ).to_have_attribute("data-value", "2", timeout=WAIT_MS)
+    assert page.get_attribute('#reach-totals [data-field="joined"]', "data-value") == "4"
+    assert page.evaluate("window.__sameDocument") is True, "the reach changed by a reload"
+
+    everyone = [i for group in invitees.values() for i in group]
+    publish_meeting_events(*[i.left(leg_of(i), 600) for i in everyone], meeting.ended())
+    page.wait_for_selector('#reach-section[data-state="ended"]')
+    expect(
+        page.locator(f'#reach-units [data-reach-unit="{first}"] [data-field="minutes"]')
+    ).to_have_attribute("data-value", "20", timeout=WAIT_MS)
+    page.screenshot(path=str(ARTEFACTS / "dashboard-meeting.png"), full_page=True)
+
+    page.click("#language")
+    page.wait_for_selector("html[lang=hi]", state="attached")
+    assert page.text_content("#meetings-section h2") == "बैठकें"
+    reach = page.text_content("#reach-section")
+    assert "जुड़े" in reach and "पुष्टि की" in reach and "समाप्त" in reach and "Joined" not in reach
+    assert "बूथ अध्यक्ष बैठक" in page.text_content(f'#meetings [data-meeting="{meeting.meeting_id}"]')
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    # Himachal's target counts video conferences only, against its deadline, with the projection.
+    page.click('#trail a[href="#IN-HP"]')
+    page.wait_for_selector('#meetings-summary[data-unit="IN-HP"] [data-field="held_target"]')
+    assert (
+        page.get_attribute('#meetings-summary [data-field="held_target"]', "data-value") == "5000"
+    )
+    summary = page.text_content("#meetings-summary")
+    assert "लक्ष्य की ओर वीडियो कॉन्फ़्रेंस" in summary and "समय-सीमा" in summary
+    page.click("#language")
+    page.wait_for_selector("html[lang=en]", state="attached")
+    summary = page.text_content("#meetings-summary")
+    assert "Video conferences towards the target" in summary and "Deadline" in summary
+    page.context.close()
+
+
+def test_a_district_organiser_on_a_phone_reads_a_meetings_reach_in_hindi_and_english(
+    browser, organiser_token
+):
+    from shared.auth.issuer import organiser_token as mint
+
+    meeting, _ = running_meeting(organiser_token)
+    page = sign_in(browser, mint(sub="user-e2e-d09", unit=MEETING_DISTRICT), **PHONE)
+    page.wait_for_selector(f'#meetings [data-meeting="{meeting.meeting_id}"]')
+    for language, joined in (("hi", "जुड़े"), ("en", "Joined")):
+        if page.get_attribute("html", "lang") != language:
+            page.click("#language")
+            page.wait_for_selector(f"html[lang={language}]", state="attached")
+        choose(page, meeting.meeting_id)
+        assert reach_value(page, ASSEMBLIES[0], "joined") == "2"
+        assert joined in page.text_content("#reach-units")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(
+            path=str(ARTEFACTS / f"dashboard-meeting-phone-{language}.png"), full_page=True
+        )
+    page.context.close()

@@ -4,7 +4,8 @@ error, and every process of the platform is a target that is up.
 
 The workload: a booth president appointed, a wrong code tried, then verified; a second one's
 code re-requested at once (refused by the resend cooldown); a directive to the district's booth
-presidents; unreadable records on two topics, so that dead letters exist.
+presidents; an audio meeting of the district with its attendance (one invitee answers, joins,
+confirms and leaves, one is busy); unreadable records on two topics, so that dead letters exist.
 """
 
 from __future__ import annotations
@@ -129,6 +130,24 @@ def directive(scope: str) -> dict:
     return body
 
 
+def audio_meeting() -> None:
+    """As the meetings service publishes one, from scheduled to ended."""
+    from testkit.attendance import Meeting
+    from tests.e2e.test_dashboard_browser import booth, publish_meeting_events
+
+    booths = httpx.get(f"{APPOINTMENTS}/units/{DISTRICT}/booths", timeout=10).json()["booths"]
+    meeting = Meeting(DISTRICT, [DISTRICT])
+    present, busy = (meeting.invitee(booth(b)) for b in random.sample(booths, 2))
+    publish_meeting_events(
+        meeting.scheduled(),
+        meeting.started(invited=2),
+        busy.invited(),
+        busy.called("busy"),
+        *present.attended(90),
+        meeting.ended(),
+    )
+
+
 def unreadable_records(bootstrap: str) -> None:
     """Not CloudEvents at all: the otp, notifier and analytics consumers dead-letter them."""
     producer = Producer({"bootstrap.servers": bootstrap})
@@ -161,6 +180,7 @@ def workload():
         f"{NOTIFIER}/v1/directives", json=directive(DISTRICT), headers=organiser(STATE), timeout=30
     )
     assert sent.status_code == 201, sent.text
+    audio_meeting()
     unreadable_records(PlatformSettings().kafka_bootstrap)
 
 

@@ -14,6 +14,9 @@ from shared.auth import tokens
 from shared.auth.issuer import ISSUER, organiser_token
 from shared.auth.keys import ensure_local_keys, private_key_file
 from shared.kafka.live import Listener
+from shared.problems import ProblemError
+
+MEETING = "7c1e4b2a-5d3f-4e6a-9b8c-1a2b3c4d5e6f"
 
 
 def test_an_organiser_views_their_subtree_and_hq_the_nation():
@@ -149,7 +152,11 @@ def test_without_a_session_the_api_answers_401(client):
         "/api/coverage/IN",
         "/api/coverage/IN-UP-D01/directives",
         "/api/coverage/IN-UP-D01-A01-M01/booths-without-president",
+        "/api/coverage/IN-UP-D01/meetings",
+        f"/api/meetings/{MEETING}/reach?unit=IN-UP",
+        f"/api/meetings/{MEETING}/reach?unit=IN",
         "/api/live/IN-UP",
+        f"/api/live/IN-UP?meeting={MEETING}",
     ],
 )
 def test_an_organiser_is_refused_what_lies_outside_their_unit(client, path):
@@ -171,3 +178,108 @@ def test_the_page_and_its_files_are_served_with_a_strict_content_policy(client):
     assert script.status_code == 200 and "EventSource" in script.text
     labels = client.get("/static/i18n.js").text
     assert "सत्यापित अध्यक्ष" in labels and "Verified president" in labels
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/meetings/not-a-meeting/reach",
+        f"/api/meetings/{MEETING}/reach?unit=IN HP",
+        "/api/live/IN-HP?meeting=42",
+    ],
+)
+def test_a_malformed_meeting_or_unit_is_a_422_problem_not_passed_on(client, path):
+    own = bearer("IN")
+    response = client.get(path, headers=own)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_with_analytics_away_the_meetings_api_answers_503_problems_with_retry_after():
+    from dashboard.api import create_dashboard_app
+    from dashboard.bootstrap import bootstrap
+    from testkit.processes import closed_port
+
+    settings = DashboardSettings(
+        SANGATHAN_ENV="development", ANALYTICS_URL=f"http://127.0.0.1:{closed_port()}"
+    )
+    away = TestClient(create_dashboard_app(bootstrap(settings)))  # not entered: no Kafka consumer
+    own = bearer("IN-HP")
+    for path in (
+        "/api/coverage/IN-HP",
+        "/api/coverage/IN-HP/meetings",
+        f"/api/meetings/{MEETING}/reach?unit=IN-HP-D05",
+        f"/api/live/IN-HP?meeting={MEETING}",
+    ):
+        response = away.get(path, headers=own)
+        assert response.status_code == 503, (path, response.text)
+        assert response.json()["type"].endswith("/dependency-unavailable")
+        assert response.headers["Retry-After"] == "2"
+
+
+def bearer(unit: str) -> dict:
+    token = organiser_token(sub="user-1", unit=unit, audiences=["dashboard"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+# ---------------------------------------------------------------- a running meeting, watched
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reach(state: str, joined: int) -> dict:
+    totals = {"invited": 10, "rang": 9, "answered": 8, "joined": joined, "confirmed": 1}
+    return {
+        "meeting_id": MEETING,
+        "kind": "audio_bridge",
+        "organiser_unit": "IN-HP",
+        "state": state,
+        "totals": {**totals, "attended_seconds": 60},
+        "units": [{"unit_id": "IN-HP-D05", **totals, "attended_seconds": 60}],
+        "unexpected": "+91 98160 12345",
+    }
+
+
+def watched(answers: list, interval_s: float = 2.0):
+    from dashboard.meeting_watch import MeetingWatch
+
+    clock, asked = Clock(), []
+
+    async def fetch():
+        asked.append(clock.now)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return MeetingWatch(fetch, interval_s, clock), clock, asked
+
+
+def test_a_watched_meeting_is_sent_only_when_its_reach_changed_and_asked_once_an_interval():
+    watch, clock, asked = watched([reach("started", 3), reach("started", 3), reach("started", 5)])
+    first = asyncio.run(watch.change())
+    assert first["totals"]["joined"] == 3 and "unexpected" not in first
+    assert asyncio.run(watch.change()) is None and asked == [100.0], "not due yet"
+    assert watch.wait_s() == 2.0
+    clock.now += 2
+    assert asyncio.run(watch.change()) is None, "the same numbers are not sent again"
+    clock.now += 2
+    assert asyncio.run(watch.change())["totals"]["joined"] == 5
+    assert asked == [100.0, 102.0, 104.0] and not watch.done
+
+
+def test_a_watch_rides_out_analytics_being_away_and_stops_once_the_meeting_ended():
+    away = ProblemError(503, "dependency-unavailable", "A dependency is unavailable", "down")
+    watch, clock, asked = watched([away, reach("ended", 7)])
+    assert asyncio.run(watch.change()) is None and not watch.done
+    clock.now += 2
+    assert asyncio.run(watch.change())["state"] == "ended"
+    assert watch.done and watch.wait_s() == float("inf")
+    clock.now += 60
+    assert asyncio.run(watch.change()) is None and len(asked) == 2

@@ -10,6 +10,7 @@ API clients may send their own bearer token for the dashboard instead of the coo
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboard import domain
 from dashboard.adapters.analytics import AnalyticsUnavailable
 from dashboard.bootstrap import Adapters, bootstrap
+from dashboard.meeting_watch import MeetingWatch
 from dashboard.settings import DashboardSettings
 from shared.auth import exchange
 from shared.auth.http import Authenticator, Credentials, forbidden, token_of, unauthenticated
@@ -30,6 +32,7 @@ from shared.auth.tokens import ORGANISER, Principal
 from shared.http import create_app
 from shared.limits import BodyRules
 from shared.logging import get_logger
+from shared.orgtree.api import UNIT_ID_PATTERN
 from shared.problems import ProblemError, problems
 
 SCOPE = "coverage:read"
@@ -46,6 +49,8 @@ SECURITY_HEADERS = {
 }
 
 log = get_logger(__name__)
+
+UnitQuery = Annotated[str | None, Query(pattern=UNIT_ID_PATTERN)]
 
 
 @dataclass(frozen=True)
@@ -172,17 +177,44 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             adapters, f"/coverage/{unit_id}/booths-without-president", viewer, {"limit": limit}
         )
 
+    @router.get("/api/coverage/{unit_id}/meetings", responses=problems(404, 503))
+    async def meetings(
+        unit_id: str, viewer: SignedIn, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    ):
+        """The latest meetings held in or aimed into the unit, with invited, joined and
+        confirmed."""
+        _require_view(viewer, unit_id)
+        return await _analytics(adapters, f"/coverage/{unit_id}/meetings", viewer, {"limit": limit})
+
+    @router.get("/api/meetings/{meeting_id}/reach", responses=problems(404, 503))
+    async def meeting_reach(meeting_id: uuid.UUID, viewer: SignedIn, unit: UnitQuery = None):
+        """A meeting's invited, rang, answered, joined, confirmed and seconds under `unit` (the
+        organiser's unit if left out), and per unit one level below it."""
+        if unit is not None:
+            _require_view(viewer, unit)
+        return await _reach(adapters, meeting_id, unit, viewer)
+
     @router.get(
         "/api/live/{unit_id}",
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}, **problems(503)},
     )
-    async def live(unit_id: str, viewer: SignedIn, request: Request):
-        """Server-sent events: `coverage` for the unit and each child as its numbers change."""
+    async def live(
+        unit_id: str, viewer: SignedIn, request: Request, meeting: uuid.UUID | None = None
+    ):
+        """Server-sent events: `coverage` for the unit and each child as its numbers change;
+        with `meeting`, also `reach`: that meeting's reach under the unit whenever it changes,
+        until the meeting has ended."""
         _require_view(viewer, unit_id)
+        watch = None
+        if meeting is not None:
+            await _reach(adapters, meeting, unit_id, viewer)  # refused or unknown: a problem now
+            watch = MeetingWatch(
+                lambda: _reach(adapters, meeting, unit_id, viewer), settings.reach_interval_s
+            )
         listener = adapters.live.listen(unit_id, depth=domain.LIVE_DEPTH)
         return StreamingResponse(
-            _changes(adapters, auth, listener, unit_id, viewer, request),
+            _changes(adapters, auth, listener, unit_id, viewer, request, watch),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -197,12 +229,15 @@ async def _changes(
     unit_id: str,
     viewer: Viewer,
     request: Request,
+    watch: MeetingWatch | None = None,
 ):
     try:
         yield "retry: 3000\n\n"
         yield domain.sse_frame("ready", {"unit_id": unit_id})
         recheck_at = time.monotonic() + KEEP_ALIVE_S
         while not await request.is_disconnected():
+            if watch is not None and (reach := await watch.change()) is not None:
+                yield domain.sse_frame("reach", reach)
             left = (
                 viewer.expires - time.time()
             )  # a busy stream must end on time too, not only a quiet one
@@ -213,7 +248,8 @@ async def _changes(
                 yield domain.sse_frame("signed-out", {})
                 return
             try:
-                item = await asyncio.wait_for(listener.queue.get(), timeout=min(KEEP_ALIVE_S, left))
+                wait_s = min(KEEP_ALIVE_S, left, watch.wait_s() if watch else KEEP_ALIVE_S)
+                item = await asyncio.wait_for(listener.queue.get(), timeout=wait_s)
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
@@ -235,6 +271,13 @@ def _still_valid(adapters: Adapters, auth: Authenticator, viewer: Viewer) -> boo
         return True
     except ProblemError:
         return False
+
+
+async def _reach(
+    adapters: Adapters, meeting_id: uuid.UUID, unit: str | None, viewer: Viewer
+) -> Any:
+    params = {"unit": unit} if unit is not None else None
+    return await _analytics(adapters, f"/meetings/{meeting_id}/reach", viewer, params)
 
 
 async def _analytics(

@@ -26,6 +26,10 @@ COVERAGE_FIELDS = (
 )
 # A page shows a unit and its children: those are the changes it is sent.
 LIVE_DEPTH = 1
+# What a live meeting reach carries to the page: counts per unit, no participant.
+REACH_FIELDS = ("meeting_id", "kind", "organiser_unit", "state", "totals", "units")
+# A meeting in this state has its final, reconciled numbers: watching it further shows nothing new.
+MEETING_ENDED = "ended"
 
 
 def session_cookie(https: bool) -> str:
@@ -46,6 +50,15 @@ def coverage_change(item: dict[str, Any]) -> dict[str, Any]:
     """The page's view of a coverage-updated event."""
     data = item["data"]
     return {name: data.get(name) for name in COVERAGE_FIELDS}
+
+
+def meeting_reach(body: dict[str, Any]) -> dict[str, Any]:
+    """The page's view of analytics' reach of a meeting."""
+    return {name: body.get(name) for name in REACH_FIELDS}
+
+
+def reach_is_final(reach: dict[str, Any]) -> bool:
+    return reach.get("state") == MEETING_ENDED
 
 
 def sse_frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:

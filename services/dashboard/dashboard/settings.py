@@ -15,6 +15,11 @@ class DashboardSettings(PlatformSettings):
     analytics_timeout_s: float = Field(10.0, gt=0, validation_alias="ANALYTICS_TIMEOUT_S")
     # The topic of coverage-updated events; the registry's by default, a scratch topic in tests.
     coverage_topic: str = Field(topics.COVERAGE.name, validation_alias="DASHBOARD_COVERAGE_TOPIC")
+    # How often a page watching a running meeting has its reach asked of analytics (its counts
+    # live in analytics' tables, which publish no change stream of them).
+    reach_interval_s: float = Field(
+        2.0, ge=0.2, le=60, validation_alias="DASHBOARD_REACH_INTERVAL_S"
+    )
     # The longest a session lasts; the organiser's token's own expiry ends it sooner.
     session_hours: float = Field(8.0, gt=0, le=24, validation_alias="DASHBOARD_SESSION_HOURS")
     # Whether browsers reach the dashboard over HTTPS: then the session cookie is `__Host-` and

@@ -1,5 +1,6 @@
 // The HQ dashboard page: coverage of a unit and its children, drill-down by URL hash (#IN-HP),
-// live changes over server-sent events, English and Hindi. No framework, no build step.
+// its meetings and a chosen meeting's reach per child unit, live changes over server-sent events,
+// English and Hindi. No framework, no build step.
 "use strict";
 
 const MAX_BOOTHS_LISTED = 5000; // analytics lists missing booths for units of at most this many
@@ -12,6 +13,9 @@ const state = {
   coverage: null, // its /api/coverage answer
   directives: [],
   missing: null,
+  meetings: [], // the unit's recent meetings
+  meeting: null, // the meeting chosen to see its reach, kept while moving between units
+  reach: null, // its reach under the unit shown, refreshed by the live stream while it runs
   names: {}, // unit id -> {name, name_hi}, as units are seen
   stream: null,
   refresh: null,
@@ -127,14 +131,32 @@ async function load(unitId) {
   state.coverage = coverage;
   for (const unit of [coverage, ...coverage.children]) state.names[unit.unit_id] = unit;
   const listMissing = coverage.level !== "booth" && coverage.booths_total <= MAX_BOOTHS_LISTED;
-  const [directives, missing] = await Promise.all([
+  const [directives, missing, meetings, reach] = await Promise.all([
     api(`/api/coverage/${encodeURIComponent(unitId)}/directives?limit=10`).catch(() => ({ directives: [] })),
     listMissing ? api(`/api/coverage/${encodeURIComponent(unitId)}/booths-without-president`).catch(() => null) : null,
+    api(`/api/coverage/${encodeURIComponent(unitId)}/meetings?limit=10`).catch(() => ({ meetings: [] })),
+    state.meeting ? reachOf(state.meeting, unitId) : null,
   ]);
   if (unitId !== state.unit) return;
   state.directives = directives.directives;
   state.missing = missing;
+  state.meetings = meetings.meetings;
+  state.reach = reach;
   $("error").textContent = "";
+  render();
+}
+
+function reachOf(meetingId, unitId) {
+  const query = `unit=${encodeURIComponent(unitId)}`;
+  return api(`/api/meetings/${encodeURIComponent(meetingId)}/reach?${query}`).catch(() => null);
+}
+
+async function chooseMeeting(meetingId) {
+  state.meeting = meetingId;
+  const reach = await reachOf(meetingId, state.unit);
+  if (meetingId !== state.meeting) return;
+  state.reach = reach;
+  openStream(state.unit); // now also watching the meeting's reach while it runs
   render();
 }
 
@@ -158,6 +180,8 @@ function render() {
   $("summary").dataset.unit = coverage.unit_id;
   $("children").replaceChildren(...coverage.children.map((child) => unitCard(child, child.level !== "booth")));
   renderMissing();
+  renderMeetings();
+  renderReach();
   renderDirectives();
 }
 
@@ -187,18 +211,26 @@ function unitCard(unit, link) {
     metric(unit, "booths_complete", "complete", true),
   );
   if (unit.deadline) card.append(deadline(unit.deadline));
+  if (unit.meetings && unit !== state.coverage) {
+    card.append(figure("meetings_held", "meetings_held", unit.meetings.held),
+      figure("workers_reached", "workers_reached", unit.meetings.workers_reached));
+  }
   return card;
 }
 
 function metric(unit, field, label, withBar) {
-  const value = unit[field];
+  return figure(label, field, unit[field], withBar ? unit.booths_total : null);
+}
+
+// One labelled number; with a whole, its share and a bar too.
+function figure(label, field, value, whole = null) {
   const box = el("div", { class: "metric", "data-metric": field },
     el("span", { class: "label", text: t(label) }),
     el("span", { class: "value", "data-field": field, "data-value": String(value), text: format(value) }));
-  if (withBar) {
+  if (whole !== null && whole !== undefined) {
     box.append(
-      el("span", { class: "share", "data-share": field, text: share(value, unit.booths_total) }),
-      el("progress", { "data-bar": field, max: String(Math.max(unit.booths_total, 1)), value: String(value) }));
+      el("span", { class: "share", "data-share": field, text: share(value, whole) }),
+      el("progress", { "data-bar": field, max: String(Math.max(whole, 1)), value: String(value) }));
   }
   return box;
 }
@@ -226,13 +258,134 @@ function renderMissing() {
   $("missing").replaceChildren(...items);
 }
 
+// --- meetings ------------------------------------------------------------------------------
+
+const REACH_COUNTS = ["invited", "answered", "joined", "confirmed"];
+
+function minutes(seconds) {
+  return Math.round(seconds / 60);
+}
+
+function when(iso) {
+  const locale = state.lang === "hi" ? "hi-IN" : "en-IN";
+  return new Date(iso).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function word(group, value) {
+  const text = t(`${group}.${value}`);
+  return text === `${group}.${value}` ? value : text;
+}
+
+// A meeting whose meeting-scheduled analytics has not seen yet has no title or start: its kind.
+function titleOf(meeting) {
+  return (meeting.title && (meeting.title[state.lang] || meeting.title.en)) || word("kind", meeting.kind);
+}
+
+// The unit's meetings against its target, with the deadline projection, and the workers reached.
+function renderMeetingsSummary() {
+  const m = state.coverage.meetings;
+  $("meetings-summary").hidden = !m;
+  if (!m) return;
+  $("meetings-summary").dataset.unit = state.coverage.unit_id;
+  $("meetings-summary").replaceChildren(
+    el("div", { class: "name" },
+      el("strong", { text: unitName(state.coverage) }), el("small", { text: t("meetings_title") })),
+    figure("meetings_held", "held", m.held));
+  if (m.deadline) {
+    // The target may count one kind only (Himachal: video conferences), so its progress is its own.
+    const d = m.deadline;
+    $("meetings-summary").append(
+      figure(`toward_target.${d.kind || "any"}`, "achieved", d.achieved, d.target_held),
+      figure("held_target", "held_target", d.target_held));
+  }
+  $("meetings-summary").append(
+    figure("workers_reached", "workers_reached", m.workers_reached),
+    figure("invited", "invited", m.invited),
+    figure("joined", "joined", m.joined, m.invited),
+    figure("confirmed", "confirmed", m.confirmed, m.invited),
+    figure("minutes", "minutes", minutes(m.attended_seconds)));
+  if (m.deadline) $("meetings-summary").append(deadline(m.deadline));
+}
+
+function renderMeetings() {
+  renderMeetingsSummary();
+  if (!state.meetings.length) {
+    $("meetings").replaceChildren(el("p", { class: "hint", text: t("no_meetings") }));
+    return;
+  }
+  $("meetings").replaceChildren(...state.meetings.map((m) => {
+    const chosen = m.meeting_id === state.meeting;
+    const open = el("button",
+      { type: "button", class: "choose", "aria-pressed": String(chosen), text: t("show_reach") });
+    open.addEventListener("click", () => chooseMeeting(m.meeting_id));
+    const starts = m.starts_at && when(m.starts_at);
+    const about = [word("kind", m.kind), word("meeting_state", m.state), starts, m.organiser_unit];
+    const attrs = { class: "directive meeting", "data-meeting": m.meeting_id, "data-state": m.state };
+    return el("div", { ...attrs, "data-chosen": String(chosen) },
+      el("div", { class: "name" },
+        el("strong", { text: titleOf(m) }),
+        el("small", { text: about.filter(Boolean).join(" · ") })),
+      figure("invited", "invited", m.invited),
+      figure("joined", "joined", m.joined, m.invited),
+      figure("confirmed", "confirmed", m.confirmed, m.invited),
+      open);
+  }));
+}
+
+// The chosen meeting under the unit shown: totals, then one card per unit one level down.
+function renderReach(changed = new Set()) {
+  const reach = state.reach;
+  $("reach-section").hidden = !reach;
+  if (!reach) return;
+  const meeting = state.meetings.find((m) => m.meeting_id === reach.meeting_id);
+  $("reach-section").dataset.meeting = reach.meeting_id;
+  $("reach-section").dataset.state = reach.state;
+  const title = meeting ? titleOf(meeting) : word("kind", reach.kind);
+  $("reach-title").textContent = `${t("reach_title")}: ${title} · ${word("meeting_state", reach.state)}`;
+  $("reach-totals").replaceChildren(...reachCard(reach.totals, state.unit, ["rang"]).childNodes);
+  $("reach-totals").dataset.reachUnit = state.unit;
+  $("reach-units").replaceChildren(...reach.units.map((u) => reachCard(u, u.unit_id)));
+  for (const card of document.querySelectorAll("[data-reach-unit]")) {
+    if (changed.has(card.dataset.reachUnit)) card.classList.add("changed");
+  }
+}
+
+function reachCard(counts, unitId, extra = []) {
+  const known = state.names[unitId];
+  const link = unitId !== state.unit && (!known || known.level !== "booth");
+  const fields = [...REACH_COUNTS.slice(0, 1), ...extra, ...REACH_COUNTS.slice(1)];
+  return el(link ? "a" : "div", { class: "unit", "data-reach-unit": unitId, href: link ? `#${unitId}` : null },
+    el("div", { class: "name" }, el("strong", { text: known ? unitName(known) : unitId })),
+    el("div", { class: "counts" },
+      ...fields.map((f) => count(f, counts[f])),
+      count("minutes", minutes(counts.attended_seconds))));
+}
+
+function count(field, value) {
+  return el("span", { class: "count", "data-field": field, "data-value": String(value) },
+    el("small", { text: t(field) }), el("b", { text: format(value) }));
+}
+
+// A live reach of the chosen meeting: redrawn in place, the units whose numbers moved highlighted.
+function applyReach(reach) {
+  if (!state.reach || reach.meeting_id !== state.meeting) return;
+  const before = new Map([[state.unit, state.reach.totals], ...state.reach.units.map((u) => [u.unit_id, u])]);
+  const changed = new Set();
+  for (const [unitId, counts] of [[state.unit, reach.totals], ...reach.units.map((u) => [u.unit_id, u])]) {
+    const old = before.get(unitId);
+    const moved = (f) => old[f] !== counts[f];
+    if (!old || REACH_COUNTS.some(moved) || moved("attended_seconds")) changed.add(unitId);
+  }
+  state.reach = reach;
+  renderReach(changed);
+}
+
 function renderDirectives() {
   if (!state.directives.length) {
     $("directives").replaceChildren(el("p", { class: "hint", text: t("no_directives") }));
     return;
   }
   $("directives").replaceChildren(...state.directives.map((d) => {
-    const when = new Date(d.issued_at).toLocaleString(state.lang === "hi" ? "hi-IN" : "en-IN", { dateStyle: "medium", timeStyle: "short" });
     const bar = (label, n, s) => el("div", { class: "metric" },
       el("span", { class: "label", text: t(label) }),
       el("span", { class: "value", text: format(n) }),
@@ -240,7 +393,7 @@ function renderDirectives() {
       el("progress", { max: "1", value: String(s) }));
     return el("div", { class: "directive", "data-directive": d.directive_id },
       el("div", { class: "name" },
-        el("strong", { text: `${when} · ${d.issuing_unit}` }),
+        el("strong", { text: `${when(d.issued_at)} · ${d.issuing_unit}` }),
         el("small", { text: `${t(`priority.${d.priority}`)} · ${d.scope.join(", ")} · ${t("targeted", { n: d.booths_targeted })}` })),
       bar("delivered", d.booths_delivered, d.shares.delivered),
       bar("acknowledged", d.booths_acknowledged, d.shares.acknowledged));
@@ -249,13 +402,18 @@ function renderDirectives() {
 
 // --- live changes -------------------------------------------------------------------------
 
-function openStream(unitId) {
+function openStream(unitId, watchMeeting = true) {
   closeStream();
-  const stream = new EventSource(`/api/live/${encodeURIComponent(unitId)}`);
+  const meeting = watchMeeting && state.meeting ? `?meeting=${encodeURIComponent(state.meeting)}` : "";
+  const stream = new EventSource(`/api/live/${encodeURIComponent(unitId)}${meeting}`);
   stream.addEventListener("ready", () => setLive(true));
   stream.addEventListener("coverage", (event) => applyChange(JSON.parse(event.data)));
+  stream.addEventListener("reach", (event) => applyReach(JSON.parse(event.data)));
   stream.addEventListener("signed-out", () => showSignIn(t("signed_out")));
-  stream.onerror = () => setLive(false); // EventSource reconnects by itself
+  stream.onerror = () => {
+    setLive(false); // EventSource reconnects by itself, unless refused (the meeting, say): then without it
+    if (meeting && stream.readyState === EventSource.CLOSED && state.stream === stream) openStream(unitId, false);
+  };
   state.stream = stream;
 }
 
