@@ -156,6 +156,34 @@ MEETING_ATTENDANCE = Topic(
     "Appointment ids only, never phones. Kept for ever: analytics replays it to rebuild reach.",
     retention_ms=FOREVER,
 )
+REPORT_FORMS = Topic(
+    "sangathan.report-forms.v1",
+    6,
+    "form_id",
+    (types.FORM_PUBLISHED,),
+    "Report form versions as published (questions' ids, types, options; labels stay in reports). "
+    "Few and form-keyed; kept for ever so a consumer rebuilds what each answer means.",
+    retention_ms=FOREVER,
+)
+REPORT_SUBMISSIONS = Topic(
+    "sangathan.report-submissions.v1",
+    12,
+    "booth_id",
+    (types.REPORT_DISPATCHED, types.REPORT_SUBMITTED, types.REPORT_REVIEWED),
+    "Reports asked of each booth, its answers and their reviews, booth-keyed so a booth's stay in "
+    "order (asked before answered before reviewed). Option ids and numbers only, never free text "
+    "or phones. Kept for ever: analytics replays it to rebuild expected and submitted.",
+    retention_ms=FOREVER,
+)
+WHATSAPP_GROUPS = Topic(
+    "sangathan.whatsapp-groups.v1",
+    12,
+    "booth_id",
+    (types.WHATSAPP_GROUP_UPDATED,),
+    "Booth WhatsApp groups and broadcast lists: kind and member count, never names or invite "
+    "links. Kept for ever: analytics replays it for coverage.",
+    retention_ms=FOREVER,
+)
 # The notifier's own work queues: one delivery task (one message to one recipient on one
 # channel) per record, keyed by booth_id, in plain JSON rather than CloudEvents (no other service
 # reads them). One topic per lane, each with its own consumer group, so urgent traffic (OTP codes,
@@ -214,6 +242,9 @@ TOPICS = (
     ERASURES,
     MEETINGS,
     MEETING_ATTENDANCE,
+    REPORT_FORMS,
+    REPORT_SUBMISSIONS,
+    WHATSAPP_GROUPS,
     DELIVERY_TASKS_URGENT,
     DELIVERY_TASKS_NORMAL,
     DELIVERY_TASKS_BULK,

@@ -74,6 +74,11 @@ ACCESS = {
         writes=(t.MEETINGS, t.MEETING_ATTENDANCE, t.DEAD_LETTER),
         groups=("meetings",),
     ),
+    # Publishes forms as published, the reports asked of each booth, their answers and reviews,
+    # and booth WhatsApp groups, all from its outbox.
+    "reports": Access(
+        writes=(t.REPORT_FORMS, t.REPORT_SUBMISSIONS, t.WHATSAPP_GROUPS, t.DEAD_LETTER),
+    ),
     # The Faust app: its group and its own topics are its app id (ANALYTICS_APP_ID).
     "analytics": Access(
         reads=(

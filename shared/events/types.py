@@ -30,6 +30,11 @@ CALL_ATTEMPTED = "org.sangathan.call-attempted.v1"
 PARTICIPANT_JOINED = "org.sangathan.participant-joined.v1"
 PARTICIPANT_LEFT = "org.sangathan.participant-left.v1"
 PARTICIPANT_CONFIRMED = "org.sangathan.participant-confirmed.v1"
+FORM_PUBLISHED = "org.sangathan.form-published.v1"
+REPORT_DISPATCHED = "org.sangathan.report-dispatched.v1"
+REPORT_SUBMITTED = "org.sangathan.report-submitted.v1"
+REPORT_REVIEWED = "org.sangathan.report-reviewed.v1"
+WHATSAPP_GROUP_UPDATED = "org.sangathan.whatsapp-group-updated.v1"
 
 ALL = (
     BOOTH_PRESIDENT_APPOINTED,
@@ -52,6 +57,11 @@ ALL = (
     PARTICIPANT_JOINED,
     PARTICIPANT_LEFT,
     PARTICIPANT_CONFIRMED,
+    FORM_PUBLISHED,
+    REPORT_DISPATCHED,
+    REPORT_SUBMITTED,
+    REPORT_REVIEWED,
+    WHATSAPP_GROUP_UPDATED,
 )
 
 

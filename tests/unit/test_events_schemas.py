@@ -196,6 +196,29 @@ REJECTED = [
     ),
     (types.DIRECTIVE_ACKNOWLEDGED, "via", "call", "via", "one of reply, link"),
     (types.COVERAGE_UPDATED, "booths_total", -1, "booths_total", "at least 0"),
+    # Reports: free text and phones stay in the reports service; the platform's caps hold.
+    (
+        types.REPORT_SUBMITTED,
+        "answers",
+        [{"question_id": "q", "text": "x"}],
+        "answers[0].text",
+        "not allowed",
+    ),
+    (types.REPORT_SUBMITTED, "phone", "+919876543210", "phone", "not allowed"),
+    (types.REPORT_SUBMITTED, "period_key", "yesterday", "period_key", "does not match"),
+    (types.REPORT_REVIEWED, "reason", "numbers look made up", "reason", "one of incomplete"),
+    (types.REPORT_DISPATCHED, "audience", [], "audience", "at least 1"),
+    (types.FORM_PUBLISHED, "questions", [], "questions", "at least 1"),
+    (types.FORM_PUBLISHED, "kind", "poll", "kind", "one of feedback, seva"),
+    (types.WHATSAPP_GROUP_UPDATED, "name", "Booth 12 parivar", "name", "not allowed"),
+    (
+        types.WHATSAPP_GROUP_UPDATED,
+        "invite_link",
+        "https://chat.whatsapp.com/x",
+        "invite_link",
+        "not allowed",
+    ),
+    (types.WHATSAPP_GROUP_UPDATED, "members", 1025, "members", "fails maximum"),
 ]
 
 

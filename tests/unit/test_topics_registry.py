@@ -51,6 +51,8 @@ def test_booth_keyed_streams_have_12_partitions():
         topics.APPOINTMENTS.name,
         topics.ERASURES.name,
         topics.MEETING_ATTENDANCE.name,
+        topics.REPORT_SUBMISSIONS.name,
+        topics.WHATSAPP_GROUPS.name,
     }
     assert {t.partitions for t in booth_keyed} == {12}
 
