@@ -45,6 +45,18 @@ def parse_key(key: str) -> tuple[str, str, int | None]:
     return kind, ident, int(partition)
 
 
+def replace_part(store: dict[str, dict], ident: str, partition: int, new):
+    """Put a partition's new value (None: gone) for an ident in a view's store of partials;
+    return the one it replaces."""
+    parts = store.setdefault(ident, {})
+    old = parts.pop(partition, None)
+    if new is not None:
+        parts[partition] = new
+    elif not parts:
+        del store[ident]
+    return old
+
+
 class PartialBook(Generic[V]):
     """One worker's partials of one kind, per partition it owns, with what changed since
     published."""
