@@ -131,14 +131,10 @@ class BoothReport:
             flags |= SUBMITTED | (LATE if self.answer.late else 0)
         return flags
 
-    def counts(self, listing: bool = False) -> ReportCounts:
-        """What the booth adds to a unit's rollup (with itself listed, for a mandal or sector)."""
+    def counts(self) -> ReportCounts:
+        """What the booth adds to a unit's rollup."""
         answer = self.answer
-        counts = ReportCounts(
-            expected=int(self.dispatched),
-            versions={self.form_version: 1},
-            booths={self.booth_id: self.flags()} if listing else {},
-        )
+        counts = ReportCounts(expected=int(self.dispatched), versions={self.form_version: 1})
         if answer is None:
             return counts
         counts.submitted, counts.late = 1, int(answer.late)
@@ -154,9 +150,11 @@ class BoothReport:
 
 
 def report_contributions(report: BoothReport) -> list[tuple[str, ReportCounts]]:
-    """What a booth adds to each unit above it for its form and period, nation to sector."""
+    """What a booth adds to each unit above it for its form and period, nation to sector (a
+    mandal and a sector also list the booth). Contributions are only read, never changed, so
+    the levels share one."""
     plain = report.counts()
-    listed = report.counts(listing=True)
+    listed = replace(plain, booths={report.booth_id: report.flags()})
     return [
         (
             rollup_ident(report.form_id, report.period_key, unit),
