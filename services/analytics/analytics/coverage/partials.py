@@ -28,6 +28,26 @@ class Additive(Protocol):
 V = TypeVar("V", bound=Additive)
 
 
+class Tally:
+    """Named numbers that add up, listed in NUMBERS by a dataclass: a partial, or a sum of them."""
+
+    NUMBERS: tuple[str, ...] = ()
+
+    def add(self, other, sign: int = 1) -> None:
+        for name in self.NUMBERS:
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+
+    def numbers(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.NUMBERS}
+
+    @classmethod
+    def sum(cls, parts: Iterable):
+        total = cls()
+        for part in parts:
+            total.add(part)
+        return total
+
+
 def partial_key(kind: str, ident: str, partition: int) -> str:
     return f"{kind}|{ident}|{partition}"
 
@@ -55,6 +75,24 @@ def replace_part(store: dict[str, dict], ident: str, partition: int, new):
     elif not parts:
         del store[ident]
     return old
+
+
+class Freshness:
+    """Per partition, the oldest event counted since its partials were last published: once
+    they are, how long that event took to be visible to every worker's API."""
+
+    def __init__(self, histogram):
+        self._histogram = histogram
+        self._oldest: dict[int, float] = {}
+
+    def counted(self, partition: int, at: float) -> None:
+        self._oldest.setdefault(partition, at)
+
+    def published(self, partitions: Iterable[int] | None, now: float) -> None:
+        for partition in list(self._oldest) if partitions is None else partitions:
+            at = self._oldest.pop(partition, None)
+            if at is not None:
+                self._histogram.observe(max(0.0, now - at))
 
 
 class PartialBook(Generic[V]):

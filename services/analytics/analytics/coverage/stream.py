@@ -33,7 +33,14 @@ from analytics.coverage.domain import (
     units_above,
 )
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
-from analytics.coverage.partials import COVERAGE, REACH, CoverageView, PartialBook, due_updates
+from analytics.coverage.partials import (
+    COVERAGE,
+    REACH,
+    CoverageView,
+    Freshness,
+    PartialBook,
+    due_updates,
+)
 from analytics.intake import Intake
 from shared.events import types
 from shared.events.contracts import Event
@@ -77,9 +84,7 @@ class CoverageStream(Intake):
         self.reach_book: PartialBook[Reach] = PartialBook(REACH, Reach)
         self.view = CoverageView()
         self._was_leader = False
-        self._oldest_event: dict[
-            int, float
-        ] = {}  # per partition: oldest event time not yet published
+        self.freshness = Freshness(metrics.VISIBILITY_LAG)
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -106,7 +111,7 @@ class CoverageStream(Intake):
         self.coverage_book.change(
             message.partition, ((k, before.get(k), after.get(k)) for k in after)
         )
-        self._oldest_event.setdefault(message.partition, at)
+        self.freshness.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_reach(
@@ -238,11 +243,7 @@ class CoverageStream(Intake):
             self.coverage_book.mark_dirty((p, k) for p, k, _ in coverage)
             self.reach_book.mark_dirty((p, k) for p, k, _ in reach)
             raise
-        now = self.clock()
-        for partition in list(self._oldest_event) if partitions is None else partitions:
-            at = self._oldest_event.pop(partition, None)
-            if at is not None:
-                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
+        self.freshness.published(partitions, self.clock())
         metrics.PARTIALS_PUBLISHED.inc(sent)
         return sent
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 
-from analytics.adapters.kafka import DeadLetters, PartialsOut
+from analytics.adapters.kafka import DeadLetters, PartialsOut, publish_books
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
 from analytics.coverage import metrics as coverage_metrics
 from analytics.coverage.domain import NATIONAL
-from analytics.coverage.partials import PartialBook
+from analytics.coverage.partials import Freshness, PartialBook
 from analytics.coverage.stream import PathMismatchError, UnknownUnitError
 from analytics.intake import Intake
 from analytics.meetings import metrics
@@ -64,7 +64,7 @@ class MeetingsStream(Intake):
         self.attendance_book: PartialBook[MeetingCounts] = PartialBook(ATTENDANCE, MeetingCounts)
         self.workers_book: PartialBook[Workers] = PartialBook(WORKERS, Workers)
         self.view = MeetingsView()
-        self._oldest_event: dict[int, float] = {}  # per partition: oldest event not yet published
+        self.freshness = Freshness(metrics.VISIBILITY_LAG)
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ class MeetingsStream(Intake):
             self.workers_book.change(
                 message.partition, ((u, None, w) for u, w in worker_contributions(booth_id, at))
             )
-        self._oldest_event.setdefault(message.partition, at)
+        self.freshness.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_meeting(self, message, meetings: MutableMapping[str, dict]) -> str:
@@ -145,21 +145,9 @@ class MeetingsStream(Intake):
 
     async def _publish(self, partitions: Iterable[int] | None) -> int:
         partitions = None if partitions is None else list(partitions)
-        attendance = self.attendance_book.take_dirty(partitions)
-        workers = self.workers_book.take_dirty(partitions)
-        try:
-            sent = await self.partials.publish(ATTENDANCE, attendance)
-            sent += await self.partials.publish(WORKERS, workers)
-        except Exception:
-            # Not lost: published again on the next tick (a partial is the latest value).
-            self.attendance_book.mark_dirty((p, k) for p, k, _ in attendance)
-            self.workers_book.mark_dirty((p, k) for p, k, _ in workers)
-            raise
-        now = self.clock()
-        for partition in list(self._oldest_event) if partitions is None else partitions:
-            at = self._oldest_event.pop(partition, None)
-            if at is not None:
-                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
+        books = {ATTENDANCE: self.attendance_book, WORKERS: self.workers_book}
+        sent = await publish_books(self.partials, books, partitions)
+        self.freshness.published(partitions, self.clock())
         return sent
 
     async def on_revoked(self, partitions: set[int]) -> None:

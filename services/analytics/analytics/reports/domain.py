@@ -13,11 +13,12 @@ Each rule compares with what the row holds, so a duplicate or replay finds itsel
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from analytics.coverage.domain import units_above
+from analytics.coverage.partials import Tally
 from shared.events import types
 
 REPORT_TYPES = frozenset({types.REPORT_DISPATCHED, types.REPORT_SUBMITTED, types.REPORT_REVIEWED})
@@ -165,7 +166,7 @@ def report_contributions(report: BoothReport) -> list[tuple[str, ReportCounts]]:
 
 
 @dataclass
-class ReportCounts:
+class ReportCounts(Tally):
     """A unit's rollup for one form and period, or a part of it. Additive: a booth's old
     contribution subtracted and its new one added is the booth's answer replaced."""
 
@@ -182,8 +183,7 @@ class ReportCounts:
     NUMBERS = ("expected", "submitted", "late", "accepted", "rejected")
 
     def add(self, other: ReportCounts, sign: int = 1) -> None:
-        for name in self.NUMBERS:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+        super().add(other, sign)
         for question, picked in other.options.items():
             mine = self.options.setdefault(question, {})
             _add_counts(mine, picked, sign)
@@ -216,7 +216,7 @@ class ReportCounts:
 
     def to_json(self) -> dict:
         return {
-            **{name: getattr(self, name) for name in self.NUMBERS},
+            **self.numbers(),
             "options": self.options,
             "sums": self.sums,
             "versions": {str(v): n for v, n in self.versions.items()},
@@ -232,13 +232,6 @@ class ReportCounts:
             versions={int(v): n for v, n in data.get("versions", {}).items()},
             booths=dict(data.get("booths", {})),
         )
-
-    @classmethod
-    def sum(cls, parts: Iterable[ReportCounts]) -> ReportCounts:
-        total = cls()
-        for part in parts:
-            total.add(part)
-        return total
 
 
 def _add_counts(mine: dict, other: Mapping, sign: int) -> None:
@@ -302,7 +295,7 @@ def group_contributions(booth: BoothGroups) -> list[tuple[str, WhatsAppCounts]]:
 
 
 @dataclass
-class WhatsAppCounts:
+class WhatsAppCounts(Tally):
     booths_with_group: int = 0
     members_reached: int = 0
     broadcast_lists: int = 0
@@ -310,23 +303,12 @@ class WhatsAppCounts:
 
     NUMBERS = ("booths_with_group", "members_reached", "broadcast_lists", "broadcast_recipients")
 
-    def add(self, other: WhatsAppCounts, sign: int = 1) -> None:
-        for name in self.NUMBERS:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
-
     def copy(self) -> WhatsAppCounts:
         return replace(self)
 
     def to_json(self) -> dict:
-        return {name: getattr(self, name) for name in self.NUMBERS}
+        return self.numbers()
 
     @classmethod
     def from_json(cls, data: Mapping) -> WhatsAppCounts:
         return cls(**{name: data.get(name, 0) for name in cls.NUMBERS})
-
-    @classmethod
-    def sum(cls, parts: Iterable[WhatsAppCounts]) -> WhatsAppCounts:
-        total = cls()
-        for part in parts:
-            total.add(part)
-        return total

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import datetime
 
-from analytics.adapters.kafka import DeadLetters, PartialsOut
+from analytics.adapters.kafka import DeadLetters, PartialsOut, publish_books
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
 from analytics.coverage.domain import NATIONAL, units_above
-from analytics.coverage.partials import PartialBook
+from analytics.coverage.partials import Freshness, PartialBook
 from analytics.coverage.stream import PathMismatchError
 from analytics.intake import Intake
 from analytics.meetings.domain import path_agrees
@@ -59,7 +59,7 @@ class ReportsStream(Intake):
             WHATSAPP: PartialBook(WHATSAPP, WhatsAppCounts),
         }
         self.view = ReportsView()
-        self._oldest_event: dict[int, float] = {}  # per partition: oldest event not yet published
+        self.freshness = Freshness(metrics.VISIBILITY_LAG)
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -90,7 +90,7 @@ class ReportsStream(Intake):
             message.partition,
             ((ident, old.get(ident), new) for ident, new in report_contributions(after)),
         )
-        self._oldest_event.setdefault(message.partition, at)
+        self.freshness.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_group(self, message, groups: MutableMapping[str, GroupsRow]) -> str:
@@ -117,7 +117,7 @@ class ReportsStream(Intake):
             message.partition,
             ((unit, old[unit], new) for unit, new in group_contributions(after)),
         )
-        self._oldest_event.setdefault(message.partition, event.time.timestamp())
+        self.freshness.counted(message.partition, event.time.timestamp())
         return self._count(event, "counted")
 
     # --- partials --------------------------------------------------------------------------------
@@ -129,21 +129,8 @@ class ReportsStream(Intake):
 
     async def _publish(self, partitions: Iterable[int] | None) -> int:
         partitions = None if partitions is None else list(partitions)
-        taken = {kind: book.take_dirty(partitions) for kind, book in self.books.items()}
-        sent = 0
-        try:
-            for kind, items in taken.items():
-                sent += await self.partials.publish(kind, items)
-        except Exception:
-            # Not lost: published again on the next tick (a partial is the latest value).
-            for kind, items in taken.items():
-                self.books[kind].mark_dirty((p, k) for p, k, _ in items)
-            raise
-        now = self.clock()
-        for partition in list(self._oldest_event) if partitions is None else partitions:
-            at = self._oldest_event.pop(partition, None)
-            if at is not None:
-                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
+        sent = await publish_books(self.partials, self.books, partitions)
+        self.freshness.published(partitions, self.clock())
         return sent
 
     async def on_revoked(self, partitions: set[int]) -> None:
