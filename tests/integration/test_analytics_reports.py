@@ -19,10 +19,10 @@ from shared.events.contracts import to_kafka
 from shared.sending.policy import IST
 from shared.settings import PlatformSettings
 from testkit.reports import REPORTS_SOURCE, Round, answer, group_updated
-from testkit.rollout import ScratchStream
+from testkit.rollout import ScratchStream, first_booths, mandals_under
 
 from .test_analytics_coverage import read_all
-from .test_analytics_meetings import _mandals_under, booths_of, start_worker
+from .test_analytics_meetings import start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -32,28 +32,20 @@ SETTINGS = PlatformSettings()
 @pytest.fixture(scope="module")
 def mandals(org_registry):
     """Himachal's mandals in order, one per test (the module's worker and topics are its own)."""
-    return _mandals_under(org_registry, "IN-HP")
+    return mandals_under(org_registry, "IN-HP")
 
 
 @pytest.fixture(scope="module")
-def scratch():
-    stream = ScratchStream(SETTINGS.kafka_bootstrap)
-    stream.create()
-    yield stream
-    stream.delete()
-
-
-@pytest.fixture(scope="module")
-def api(scratch, tmp_path_factory):
-    process, client = start_worker(scratch, tmp_path_factory.mktemp("analytics"))
+def api(analytics_scratch, tmp_path_factory):
+    process, client = start_worker(analytics_scratch, tmp_path_factory.mktemp("analytics"))
     try:
         yield client
     finally:
         process.stop()
 
 
-def publish(scratch, events) -> None:
-    publisher = scratch.publisher(REPORTS_SOURCE)
+def publish(stream, events) -> None:
+    publisher = stream.publisher(REPORTS_SOURCE)
     for event in events:
         publisher.publish(event)
     publisher.close()
@@ -76,11 +68,11 @@ def today() -> str:
 
 def a_mandal(org_registry, mandals, n: int) -> tuple[str, list[str]]:
     mandal = next(mandals)
-    return mandal, [b["id"] for b in booths_of(org_registry, mandal, n)]
+    return mandal, [b["id"] for b in first_booths(org_registry, mandal, n)]
 
 
 def test_a_districts_expected_submitted_options_and_silent_booths_show_within_seconds(
-    api, scratch, org_registry, mandals
+    api, analytics_scratch, org_registry, mandals
 ):
     mandal, booths = a_mandal(org_registry, mandals, 5)
     district = mandal.rsplit("-", 2)[0]
@@ -94,7 +86,7 @@ def test_a_districts_expected_submitted_options_and_silent_booths_show_within_se
         day.submitted(booths[2], [answer("mood", options=["good"]), answer("issues", text=True)]),
         *(day.dispatched(b) for b in booths),  # a resumed fan-out repeats its dispatches
     ]
-    publish(scratch, events)
+    publish(analytics_scratch, events)
     started = time.monotonic()
 
     api.wait_for(lambda: rollup(api, district, day)["submitted"] == 3)
@@ -121,18 +113,20 @@ def test_a_districts_expected_submitted_options_and_silent_booths_show_within_se
 
 
 def test_an_answer_after_a_rejection_replaces_the_earlier_one_in_the_counts(
-    api, scratch, org_registry, mandals
+    api, analytics_scratch, org_registry, mandals
 ):
     mandal, (booth,) = a_mandal(org_registry, mandals, 1)
     day = Round(period_key="2024-11-23")
     first = day.submitted(booth, [answer("mood", options=["good"]), answer("meetings", number=4)])
-    publish(scratch, [day.dispatched(booth), first, day.reviewed(first, "rejected", "other")])
+    publish(
+        analytics_scratch, [day.dispatched(booth), first, day.reviewed(first, "rejected", "other")]
+    )
     api.wait_for(lambda: rollup(api, mandal, day)["rejected"] == 1)
 
     second = day.submitted(
         booth, [answer("mood", options=["mixed"]), answer("meetings", number=1)], attempt=2
     )
-    publish(scratch, [second, first, day.reviewed(second, "accepted")])
+    publish(analytics_scratch, [second, first, day.reviewed(second, "accepted")])
     body = api.wait_for(lambda: (r := rollup(api, mandal, day))["accepted"] == 1 and r)
     assert (body["expected"], body["submitted"], body["rejected"]) == (1, 1, 0)
     assert body["options"] == {"mood": {"mixed": 1}}
@@ -141,7 +135,7 @@ def test_an_answer_after_a_rejection_replaces_the_earlier_one_in_the_counts(
 
 
 def test_seva_tallies_sum_per_day_for_a_mandal_its_district_and_its_state(
-    api, scratch, org_registry, mandals
+    api, analytics_scratch, org_registry, mandals
 ):
     mandal, booths = a_mandal(org_registry, mandals, 3)
     district = mandal.rsplit("-", 2)[0]
@@ -154,7 +148,7 @@ def test_seva_tallies_sum_per_day_for_a_mandal_its_district_and_its_state(
         ),
         tuesday.submitted(booths[2], [answer("food_packets", number=10)]),
     ]
-    publish(scratch, events)
+    publish(analytics_scratch, events)
     for unit in (mandal, district, "IN-HP"):
         body = api.wait_for(lambda u=unit: (r := rollup(api, u, monday))["submitted"] == 2 and r)
         assert body["sums"] == {"food_packets": 200, "rupees": 501}, unit
@@ -167,12 +161,12 @@ def test_seva_tallies_sum_per_day_for_a_mandal_its_district_and_its_state(
     ]
 
 
-def test_a_booths_whatsapp_group_counts_on_coverage(api, scratch, org_registry, mandals):
+def test_a_booths_whatsapp_group_counts_on_coverage(api, analytics_scratch, org_registry, mandals):
     mandal, booths = a_mandal(org_registry, mandals, 2)
     group = str(uuid.uuid4())
     before = api.get("IN-HP")["whatsapp"]
     publish(
-        scratch,
+        analytics_scratch,
         [
             group_updated(booths[0], 120, group_id=group),
             group_updated(booths[0], 148, group_id=group),
@@ -195,10 +189,12 @@ def test_a_booths_whatsapp_group_counts_on_coverage(api, scratch, org_registry, 
     assert state["booths_with_group"] - before["booths_with_group"] == 1
 
 
-def test_a_reader_of_another_state_is_refused(api, scratch, org_registry, mandals, organiser_token):
+def test_a_reader_of_another_state_is_refused(
+    api, analytics_scratch, org_registry, mandals, organiser_token
+):
     mandal, (booth,) = a_mandal(org_registry, mandals, 1)
     day = Round()
-    publish(scratch, [day.dispatched(booth)])
+    publish(analytics_scratch, [day.dispatched(booth)])
     api.wait_for(lambda: rollup(api, mandal, day)["expected"] == 1)
     params = {"form_id": day.form_id, "period_key": day.period_key}
 
@@ -220,26 +216,30 @@ def test_a_reader_of_another_state_is_refused(api, scratch, org_registry, mandal
 
 
 def test_bad_report_records_are_dead_lettered_with_the_reason_and_counting_goes_on(
-    api, scratch, org_registry, mandals
+    api, analytics_scratch, org_registry, mandals
 ):
     mandal, (booth,) = a_mandal(org_registry, mandals, 1)
     day = Round()
     misplaced = day.dispatched(booth)
     misplaced.data["booth_path"]["district"] = "IN-HP-D99"
     producer = Producer({"bootstrap.servers": SETTINGS.kafka_bootstrap})
-    submissions = scratch.topic(topics.REPORT_SUBMISSIONS)
+    submissions = analytics_scratch.topic(topics.REPORT_SUBMISSIONS)
     key = f"garbage-{uuid.uuid4().hex[:8]}".encode()
     producer.produce(submissions, b"not a cloudevent", key)
     _, bad_key, value, headers = to_kafka(misplaced)
     producer.produce(submissions, value, bad_key, headers=headers)
     producer.flush(10)
-    publish(scratch, [day.dispatched(booth)])
+    publish(analytics_scratch, [day.dispatched(booth)])
 
     api.wait_for(lambda: rollup(api, mandal, day)["expected"] == 1)
     letters = api.wait_for(
         lambda: (
-            [m for m in read_all(scratch.topic(topics.DEAD_LETTER), 2) if m.key() in (key, bad_key)]
-            if len(read_all(scratch.topic(topics.DEAD_LETTER), 2)) >= 2
+            [
+                m
+                for m in read_all(analytics_scratch.topic(topics.DEAD_LETTER), 2)
+                if m.key() in (key, bad_key)
+            ]
+            if len(read_all(analytics_scratch.topic(topics.DEAD_LETTER), 2)) >= 2
             else None
         ),
         20,
@@ -265,8 +265,8 @@ def test_a_restarted_worker_comes_back_with_the_same_reports(org_registry, tmp_p
     stream = ScratchStream(SETTINGS.kafka_bootstrap)
     stream.create()
     try:
-        mandal = next(_mandals_under(org_registry, "IN-HP-D04"))
-        booths = [b["id"] for b in booths_of(org_registry, mandal, 6)]
+        mandal = min(mandals_under(org_registry, "IN-HP-D04"))
+        booths = [b["id"] for b in first_booths(org_registry, mandal, 6)]
         day = Round(period_key=today())
         first = day.submitted(booths[0], [answer("mood", options=["good"])])
         events = [day.dispatched(b) for b in booths]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
@@ -70,24 +70,6 @@ class PartialsOut:
         await self._producer_of().send_and_wait(
             self.topic, key.encode(), _json(value), None, None, None
         )
-
-
-async def publish_books(
-    partials: PartialsOut, books: Mapping[str, Any], partitions: list[int] | None
-) -> int:
-    """Publish what changed in each PartialBook (of the given partitions, or all), by kind.
-    If the broker refuses, the partials are marked changed again: a partial is the latest
-    value, not a delta, so the next tick sends it instead."""
-    taken = {kind: book.take_dirty(partitions) for kind, book in books.items()}
-    sent = 0
-    try:
-        for kind, items in taken.items():
-            sent += await partials.publish(kind, items)
-    except Exception:
-        for kind, items in taken.items():
-            books[kind].mark_dirty((p, k) for p, k, _ in items)
-        raise
-    return sent
 
 
 class CoverageOut:

@@ -77,24 +77,6 @@ def replace_part(store: dict[str, dict], ident: str, partition: int, new):
     return old
 
 
-class Freshness:
-    """Per partition, the oldest event counted since its partials were last published: once
-    they are, how long that event took to be visible to every worker's API."""
-
-    def __init__(self, histogram):
-        self._histogram = histogram
-        self._oldest: dict[int, float] = {}
-
-    def counted(self, partition: int, at: float) -> None:
-        self._oldest.setdefault(partition, at)
-
-    def published(self, partitions: Iterable[int] | None, now: float) -> None:
-        for partition in list(self._oldest) if partitions is None else partitions:
-            at = self._oldest.pop(partition, None)
-            if at is not None:
-                self._histogram.observe(max(0.0, now - at))
-
-
 class PartialBook(Generic[V]):
     """One worker's partials of one kind, per partition it owns, with what changed since
     published."""

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import datetime
 
-from analytics.adapters.kafka import DeadLetters, PartialsOut, publish_books
+from analytics.adapters.kafka import DeadLetters, PartialsOut
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
 from analytics.coverage.domain import NATIONAL, units_above
-from analytics.coverage.partials import Freshness, PartialBook
+from analytics.coverage.partials import PartialBook
 from analytics.coverage.stream import PathMismatchError
 from analytics.intake import Intake
 from analytics.meetings.domain import path_agrees
+from analytics.owned import OwnedPartials, by_partition
 from analytics.reports import metrics
 from analytics.reports.domain import (
     REPORT_TYPES,
@@ -54,12 +55,12 @@ class ReportsStream(Intake):
     ):
         super().__init__(dead_letters=dead_letters, group=group)
         self.registry, self.partials, self.clock = registry, partials, clock
-        self.books: dict[str, PartialBook] = {
-            ROLLUP: PartialBook(ROLLUP, ReportCounts),
-            WHATSAPP: PartialBook(WHATSAPP, WhatsAppCounts),
-        }
+        self.rollup_book: PartialBook[ReportCounts] = PartialBook(ROLLUP, ReportCounts)
+        self.whatsapp_book: PartialBook[WhatsAppCounts] = PartialBook(WHATSAPP, WhatsAppCounts)
+        self.owned = OwnedPartials(
+            partials, (self.rollup_book, self.whatsapp_book), metrics.VISIBILITY_LAG, clock
+        )
         self.view = ReportsView()
-        self.freshness = Freshness(metrics.VISIBILITY_LAG)
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -86,11 +87,11 @@ class ReportsStream(Intake):
             return self._count(event, "duplicate")
         reports[key] = ReportRow.of(after, message.partition)
         old = dict(report_contributions(before)) if row is not None else {}
-        self.books[ROLLUP].change(
+        self.rollup_book.change(
             message.partition,
             ((ident, old.get(ident), new) for ident, new in report_contributions(after)),
         )
-        self.freshness.counted(message.partition, at)
+        self.owned.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_group(self, message, groups: MutableMapping[str, GroupsRow]) -> str:
@@ -113,55 +114,30 @@ class ReportsStream(Intake):
             return self._count(event, "duplicate")
         groups[booth_id] = GroupsRow.of(after, message.partition)
         old = dict(group_contributions(before))
-        self.books[WHATSAPP].change(
+        self.whatsapp_book.change(
             message.partition,
             ((unit, old[unit], new) for unit, new in group_contributions(after)),
         )
-        self.freshness.counted(message.partition, event.time.timestamp())
+        self.owned.counted(message.partition, event.time.timestamp())
         return self._count(event, "counted")
 
     # --- partials --------------------------------------------------------------------------------
 
     async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
-        """Publish what changed (in the given partitions, or all) and wait for the broker."""
-        async with self.partials.lock:
-            return await self._publish(partitions)
-
-    async def _publish(self, partitions: Iterable[int] | None) -> int:
-        partitions = None if partitions is None else list(partitions)
-        sent = await publish_books(self.partials, self.books, partitions)
-        self.freshness.published(partitions, self.clock())
-        return sent
+        return await self.owned.publish(partitions)
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Last word on partitions leaving this worker, before their new owner starts over."""
-        async with self.partials.lock:
-            mine = partitions & set().union(*(b.partitions() for b in self.books.values()))
-            await self._publish(mine)
-            for partition in mine:
-                for book in self.books.values():
-                    book.drop(partition)
+        await self.owned.revoke(partitions)
 
     async def rebuild(
         self, partitions: set[int], reports: Iterable[ReportRow], groups: Iterable[GroupsRow]
     ) -> int:
-        """Recount the partitions this worker now owns from their recovered tables, and publish;
-        partials of these partitions that no row makes any more are overwritten with zeros."""
-        counted = {kind: {p: [] for p in partitions} for kind in self.books}
-        for row in reports:
-            if row.partition in partitions:
-                counted[ROLLUP][row.partition].extend(report_contributions(row.report()))
-        for row in groups:
-            if row.partition in partitions:
-                counted[WHATSAPP][row.partition].extend(group_contributions(row.booth()))
-        async with self.partials.lock:
-            stale = self.view.keys_of_partitions(partitions)
-            for kind, book in self.books.items():
-                for partition in book.partitions() - partitions:
-                    book.drop(partition)
-                for partition in partitions:
-                    book.rebuild(partition, counted[kind][partition], stale[partition][kind])
-            sent = await self._publish(partitions)
+        """Recount the partitions this worker now owns from their recovered tables, and publish."""
+        counted = {
+            ROLLUP: by_partition(partitions, reports, lambda r: report_contributions(r.report())),
+            WHATSAPP: by_partition(partitions, groups, lambda r: group_contributions(r.booth())),
+        }
+        sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
         log.info(
             "report partials rebuilt from tables",
             fields={"partitions": sorted(partitions), "published": sent},
