@@ -148,6 +148,10 @@ def _ensure_worker_topics(the_app: faust.App) -> None:
         for table in the_app.tables.values()
     ]
     wanted.append(WorkerTopic(agents.partials_topic.get_topic_name(), APPOINTMENTS.partitions))
+    # Faust's leader election topic too: missing from the metadata at the first assignment, no
+    # worker owns it until the next rebalance, so none is leader and no coverage-updated goes out
+    # (seen with seven tables starting on a loaded machine).
+    wanted.append(WorkerTopic(f"{the_app.conf.id}-__assignor-__leader", 1, compacted=False))
     ensure_worker_topics(settings.kafka_bootstrap, wanted, replication_factor())
 
 
