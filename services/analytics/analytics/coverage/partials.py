@@ -11,7 +11,7 @@ partials simply replace the old owner's. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, Protocol, TypeVar
 
 from analytics.coverage.domain import Counts, Reach
@@ -75,6 +75,20 @@ def replace_part(store: dict[str, dict], ident: str, partition: int, new):
     elif not parts:
         del store[ident]
     return old
+
+
+def keys_of_partitions(
+    stores: Mapping[str, Mapping[str, Mapping[int, object]]], partitions: Iterable[int]
+) -> dict[int, dict[str, list[str]]]:
+    """Per partition, then kind, the idents a view holds a partial of that partition for (its
+    stores by kind: ident -> partition -> partial): zeroed by a new owner lacking them."""
+    keys: dict[int, dict[str, list[str]]] = {p: {kind: [] for kind in stores} for p in partitions}
+    for kind, store in stores.items():
+        for ident, parts in store.items():
+            for partition in parts:
+                if partition in keys:
+                    keys[partition][kind].append(ident)
+    return keys
 
 
 class PartialBook(Generic[V]):

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from analytics.coverage.domain import HOUR_S
-from analytics.coverage.partials import parse_key, replace_part
+from analytics.coverage.partials import keys_of_partitions, parse_key, replace_part
 from analytics.meetings.domain import (
     MeetingCounts,
     Workers,
@@ -128,11 +128,6 @@ class MeetingsView:
         return sorted(mine, key=lambda m: (meeting_time(m), m["meeting_id"]), reverse=True)[:limit]
 
     def keys_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, list[str]]]:
-        """Per partition, the idents holding a partial of it: zeroed by a new owner lacking them."""
-        keys = {p: {ATTENDANCE: [], WORKERS: []} for p in partitions}
-        for kind, store in ((ATTENDANCE, self._attendance), (WORKERS, self._workers)):
-            for ident, parts in store.items():
-                for partition in parts:
-                    if partition in keys:
-                        keys[partition][kind].append(ident)
-        return keys
+        return keys_of_partitions(
+            {ATTENDANCE: self._attendance, WORKERS: self._workers}, partitions
+        )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from analytics.coverage.partials import parse_key, replace_part
+from analytics.coverage.partials import keys_of_partitions, parse_key, replace_part
 from analytics.reports.domain import ReportCounts, WhatsAppCounts, split_rollup_ident
 
 ROLLUP, WHATSAPP = "rp", "wa"
@@ -68,11 +68,4 @@ class ReportsView:
         return WhatsAppCounts.sum(self._whatsapp.get(unit_id, {}).values())
 
     def keys_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, list[str]]]:
-        """Per partition, the idents holding a partial of it: zeroed by a new owner lacking them."""
-        keys = {p: {ROLLUP: [], WHATSAPP: []} for p in partitions}
-        for kind, store in ((ROLLUP, self._rollups), (WHATSAPP, self._whatsapp)):
-            for ident, parts in store.items():
-                for partition in parts:
-                    if partition in keys:
-                        keys[partition][kind].append(ident)
-        return keys
+        return keys_of_partitions({ROLLUP: self._rollups, WHATSAPP: self._whatsapp}, partitions)
