@@ -143,6 +143,8 @@ class ScratchStream:
             topics.DIRECTIVES.name: f"{self.prefix}.directives",
             topics.MEETINGS.name: f"{self.prefix}.meetings",
             topics.MEETING_ATTENDANCE.name: f"{self.prefix}.meeting-attendance",
+            topics.REPORT_SUBMISSIONS.name: f"{self.prefix}.report-submissions",
+            topics.WHATSAPP_GROUPS.name: f"{self.prefix}.whatsapp-groups",
             topics.COVERAGE.name: f"{self.prefix}.coverage",
             topics.DEAD_LETTER.name: f"{self.prefix}.dead-letter",
         }
@@ -211,6 +213,8 @@ class ScratchStream:
             "ANALYTICS_DIRECTIVES_TOPIC": self.topic(topics.DIRECTIVES),
             "ANALYTICS_MEETINGS_TOPIC": self.topic(topics.MEETINGS),
             "ANALYTICS_MEETING_ATTENDANCE_TOPIC": self.topic(topics.MEETING_ATTENDANCE),
+            "ANALYTICS_REPORT_SUBMISSIONS_TOPIC": self.topic(topics.REPORT_SUBMISSIONS),
+            "ANALYTICS_WHATSAPP_GROUPS_TOPIC": self.topic(topics.WHATSAPP_GROUPS),
             "ANALYTICS_COVERAGE_TOPIC": self.topic(topics.COVERAGE),
             "ANALYTICS_DEAD_LETTER_TOPIC": self.topic(topics.DEAD_LETTER),
             **extra,

@@ -774,6 +774,66 @@ def meetings() -> dict:
     )
 
 
+def reports() -> dict:
+    state = '{state=~"$state"}'
+
+    def per_state(metric: str) -> str:
+        return f"max by (state) (sangathan_{metric}{state})"
+
+    return dashboard(
+        "sangathan-reports",
+        "Sangathan / Field reports and WhatsApp groups by state",
+        "Booth reports asked and answered today (IST) over every form, and booth WhatsApp groups, "
+        "per state from the analytics worker; a form's options, sums and silent booths per unit "
+        "are in the API (GET /reports/{unit}) and the HQ dashboard.",
+        [
+            timeseries(
+                "Reports asked, submitted and late today",
+                "Booths asked for today's period (A), that answered (B), after their due time (C).",
+                target(per_state("reports_expected_today"), "{{state}} asked"),
+                target(per_state("reports_submitted_today"), "{{state}} submitted", ref="B"),
+                target(per_state("reports_late_today"), "{{state}} late", ref="C"),
+            ),
+            bargauge(
+                "Share of today's reports in",
+                "Submitted over asked, today's period.",
+                target(
+                    f"100 * {per_state('reports_submitted_today')} "
+                    f"/ clamp_min({per_state('reports_expected_today')}, 1)",
+                    "{{state}}",
+                    instant=True,
+                ),
+            ),
+            timeseries(
+                "Booths with a WhatsApp group",
+                "Booths whose WhatsApp pramukh registered an active group.",
+                target(per_state("whatsapp_booths_with_group"), "{{state}}"),
+            ),
+            timeseries(
+                "Members reached",
+                "Members of active booth groups (A) and recipients of active broadcast lists (B).",
+                target(per_state("whatsapp_members_reached"), "{{state}} group members"),
+                target(
+                    per_state("whatsapp_broadcast_recipients"), "{{state}} list recipients", ref="B"
+                ),
+            ),
+            stat(
+                "Broadcast lists",
+                "Active booth broadcast lists (up to 256 recipients each).",
+                target(per_state("whatsapp_broadcast_lists"), "{{state}}"),
+            ),
+        ],
+        [
+            query_variable(
+                "state",
+                "State",
+                "label_values(sangathan_reports_expected_today, state)",
+                multi=True,
+            )
+        ],
+    )
+
+
 DASHBOARDS = {
     "overview": overview,
     "appointments": appointments,
@@ -782,6 +842,7 @@ DASHBOARDS = {
     "analytics": analytics,
     "coverage": coverage,
     "meetings": meetings,
+    "reports": reports,
 }
 
 

@@ -89,6 +89,8 @@ ACCESS = {
             t.COVERAGE,
             t.MEETINGS,
             t.MEETING_ATTENDANCE,
+            t.REPORT_SUBMISSIONS,
+            t.WHATSAPP_GROUPS,
         ),
         writes=(t.COVERAGE, t.DEAD_LETTER),
         groups=("sangathan-analytics",),

@@ -30,6 +30,7 @@ METRIC_MODULES = [
     "notifier.adapters.channels",
     "analytics.coverage.metrics",
     "analytics.meetings.metrics",
+    "analytics.reports.metrics",
 ]
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
 
@@ -57,7 +58,7 @@ def test_the_committed_json_is_what_the_generator_writes():
     assert committed == rendered, "run: .venv/bin/python deploy/grafana/dashboards.py"
 
 
-def test_an_overview_a_dashboard_per_service_and_one_each_for_coverage_and_meetings():
+def test_an_overview_a_dashboard_per_service_and_one_each_for_coverage_meetings_and_reports():
     assert set(dashboards()) == {
         "overview.json",
         "appointments.json",
@@ -66,6 +67,7 @@ def test_an_overview_a_dashboard_per_service_and_one_each_for_coverage_and_meeti
         "analytics.json",
         "coverage.json",
         "meetings.json",
+        "reports.json",
     }
     uids = [b["uid"] for b in dashboards().values()]
     assert len(set(uids)) == len(uids)

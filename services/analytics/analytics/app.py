@@ -2,8 +2,9 @@
 
 Run it with `python -m analytics.app worker` (or `python -m analytics worker`). Health,
 readiness, metrics and the coverage API are pages on Faust's own web server, so the worker
-needs no second HTTP server. The streams live in `analytics.coverage` and `analytics.meetings`
-(agents, tables, views), found by Faust's autodiscovery, which names those packages explicitly.
+needs no second HTTP server. The streams live in `analytics.coverage`, `analytics.meetings` and
+`analytics.reports` (agents, tables, views), found by Faust's autodiscovery, which names those
+packages explicitly.
 """
 
 import asyncio
@@ -57,7 +58,7 @@ app = App(
     producer_linger=0.005,  # batch changelog writes: one per counted event
     broker_session_timeout=settings.session_timeout_s,
     broker_heartbeat_interval=settings.session_timeout_s / 3,
-    autodiscover=["analytics.coverage", "analytics.meetings"],
+    autodiscover=["analytics.coverage", "analytics.meetings", "analytics.reports"],
     origin="analytics",
 )
 
@@ -79,6 +80,8 @@ LAG_PROBE = GroupLagProbe(
         settings.directives_topic,
         settings.meeting_attendance_topic,
         settings.meetings_topic,
+        settings.report_submissions_topic,
+        settings.whatsapp_groups_topic,
     ],
 )
 STALL_WATCH = PartitionStallWatch(settings.partition_stall_s)
@@ -138,6 +141,7 @@ def _ensure_worker_topics(the_app: faust.App) -> None:
     from analytics.adapters.topics import WorkerTopic, ensure_worker_topics
     from analytics.coverage import agents
     from analytics.meetings import agents as _meetings  # noqa: F401  (its tables, too)
+    from analytics.reports import agents as _reports  # noqa: F401  (and these)
 
     wanted = [
         WorkerTopic(table.changelog_topic.get_topic_name(), table.partitions)

@@ -1,4 +1,5 @@
-"""The one place that wires the coverage and meetings streams to the real registry and topics."""
+"""The one place that wires the coverage, meetings and reports streams to the real registry and
+topics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from analytics.coverage.deadline import load_targets
 from analytics.coverage.stream import CoverageStream
 from analytics.meetings.stream import MeetingsStream
 from analytics.meetings.targets import load_meeting_targets
+from analytics.reports.stream import ReportsStream
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
 from shared.kafka.deadletters import dead_letter_seal
@@ -23,9 +25,9 @@ def partials_topic_name(settings: AnalyticsSettings) -> str:
 
 def build_streams(
     app: faust.App, settings: AnalyticsSettings
-) -> tuple[CoverageStream, MeetingsStream, ViewReader]:
-    """Both streams share the registry, the partials topic (and its lock) and the dead letters;
-    one reader brings every worker's partials back into both views."""
+) -> tuple[CoverageStream, MeetingsStream, ReportsStream, ViewReader]:
+    """The streams share the registry, the partials topic (and its lock) and the dead letters;
+    one reader brings every worker's partials back into every view."""
     producer_of = lambda: app.producer  # noqa: E731  created when the app starts, not before
     registry = CachedRegistry(
         OrgRegistry(mongo_client(settings)[settings.mongo_db]), settings.children_cache_s
@@ -48,11 +50,15 @@ def build_streams(
         targets=load_targets(settings.targets_file),
     )
     meetings = MeetingsStream(**common, targets=load_meeting_targets(settings.targets_file))
+    reports = ReportsStream(
+        registry=registry, partials=partials, dead_letters=dead_letters, group=settings.app_id
+    )
     reader = ViewReader(
         settings.kafka_bootstrap,
         partials_topic_name(settings),
         settings.coverage_topic,
         coverage.view,
         meetings.view,
+        reports.view,
     )
-    return coverage, meetings, reader
+    return coverage, meetings, reports, reader

@@ -42,6 +42,12 @@ class AnalyticsSettings(PlatformSettings):
     meeting_attendance_topic: str = Field(
         topics.MEETING_ATTENDANCE.name, validation_alias="ANALYTICS_MEETING_ATTENDANCE_TOPIC"
     )
+    report_submissions_topic: str = Field(
+        topics.REPORT_SUBMISSIONS.name, validation_alias="ANALYTICS_REPORT_SUBMISSIONS_TOPIC"
+    )
+    whatsapp_groups_topic: str = Field(
+        topics.WHATSAPP_GROUPS.name, validation_alias="ANALYTICS_WHATSAPP_GROUPS_TOPIC"
+    )
     coverage_topic: str = Field(topics.COVERAGE.name, validation_alias="ANALYTICS_COVERAGE_TOPIC")
     dead_letter_topic: str = Field(
         topics.DEAD_LETTER.name, validation_alias="ANALYTICS_DEAD_LETTER_TOPIC"

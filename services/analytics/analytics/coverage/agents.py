@@ -19,7 +19,7 @@ from shared.topics import APPOINTMENTS
 
 log = get_logger(__name__)
 
-stream, meetings_stream, view_reader = build_streams(app, settings)
+stream, meetings_stream, reports_stream, view_reader = build_streams(app, settings)
 
 BOOTH_KEYED = (
     settings.appointments_topic,

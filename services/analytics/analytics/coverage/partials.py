@@ -11,7 +11,7 @@ partials simply replace the old owner's. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, Protocol, TypeVar
 
 from analytics.coverage.domain import Counts, Reach
@@ -26,6 +26,26 @@ class Additive(Protocol):
 
 
 V = TypeVar("V", bound=Additive)
+
+
+class Tally:
+    """Named numbers that add up, listed in NUMBERS by a dataclass: a partial, or a sum of them."""
+
+    NUMBERS: tuple[str, ...] = ()
+
+    def add(self, other, sign: int = 1) -> None:
+        for name in self.NUMBERS:
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+
+    def numbers(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.NUMBERS}
+
+    @classmethod
+    def sum(cls, parts: Iterable):
+        total = cls()
+        for part in parts:
+            total.add(part)
+        return total
 
 
 def partial_key(kind: str, ident: str, partition: int) -> str:
@@ -43,6 +63,32 @@ def parse_key(key: str) -> tuple[str, str, int | None]:
         return kind, rest, None
     ident, _, partition = rest.rpartition("|")
     return kind, ident, int(partition)
+
+
+def replace_part(store: dict[str, dict], ident: str, partition: int, new):
+    """Put a partition's new value (None: gone) for an ident in a view's store of partials;
+    return the one it replaces."""
+    parts = store.setdefault(ident, {})
+    old = parts.pop(partition, None)
+    if new is not None:
+        parts[partition] = new
+    elif not parts:
+        del store[ident]
+    return old
+
+
+def keys_of_partitions(
+    stores: Mapping[str, Mapping[str, Mapping[int, object]]], partitions: Iterable[int]
+) -> dict[int, dict[str, list[str]]]:
+    """Per partition, then kind, the idents a view holds a partial of that partition for (its
+    stores by kind: ident -> partition -> partial): zeroed by a new owner lacking them."""
+    keys: dict[int, dict[str, list[str]]] = {p: {kind: [] for kind in stores} for p in partitions}
+    for kind, store in stores.items():
+        for ident, parts in store.items():
+            for partition in parts:
+                if partition in keys:
+                    keys[partition][kind].append(ident)
+    return keys
 
 
 class PartialBook(Generic[V]):

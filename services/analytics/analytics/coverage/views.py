@@ -13,7 +13,7 @@ from __future__ import annotations
 from analytics.adapters.registry import RegistryUnavailable
 from analytics.app import app, settings
 from analytics.coverage.access import CoverageAccess
-from analytics.coverage.agents import meetings_stream, stream, view_reader
+from analytics.coverage.agents import meetings_stream, reports_stream, stream, view_reader
 from analytics.coverage.report import (
     booths_without_president,
     directives_within,
@@ -107,11 +107,12 @@ def limit_of(request, *, default: int, most: int) -> int:
 
 
 def _coverage(unit: dict) -> dict:
-    """A unit's body, with its deadline's progress where it has one (states), and its meetings
-    (analytics/meetings)."""
+    """A unit's body, with its deadline's progress where it has one (states), its meetings
+    (analytics/meetings), and its reports today and WhatsApp groups (analytics/reports)."""
     totals = stream.view.totals(unit["id"])
     body = unit_body(unit, totals)
     body["meetings"] = meetings_stream.section(unit["id"])
+    body.update(reports_stream.section(unit["id"]))
     target = stream.targets.get(unit["id"])
     if target is not None:
         body["deadline"] = stream.deadline(target, totals, unit["booths"]).to_json()

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from analytics.coverage.domain import HOUR_S
-from analytics.coverage.partials import parse_key
+from analytics.coverage.partials import keys_of_partitions, parse_key, replace_part
 from analytics.meetings.domain import (
     MeetingCounts,
     Workers,
@@ -80,14 +80,14 @@ class MeetingsView:
         _, ident, partition = parse_key(key)
         if kind == ATTENDANCE:
             new = None if value is None else MeetingCounts.from_json(value)
-            old = _replace(self._attendance, ident, partition, new)
+            old = replace_part(self._attendance, ident, partition, new)
             total = self._unit_totals.setdefault(split_meeting_unit(ident)[1], MeetingCounts())
             if old is not None:
                 total.add(old, -1)
             if new is not None:
                 total.add(new)
         elif kind == WORKERS:
-            _replace(
+            replace_part(
                 self._workers, ident, partition, None if value is None else Workers.from_json(value)
             )
 
@@ -128,22 +128,6 @@ class MeetingsView:
         return sorted(mine, key=lambda m: (meeting_time(m), m["meeting_id"]), reverse=True)[:limit]
 
     def keys_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, list[str]]]:
-        """Per partition, the idents holding a partial of it: zeroed by a new owner lacking them."""
-        keys = {p: {ATTENDANCE: [], WORKERS: []} for p in partitions}
-        for kind, store in ((ATTENDANCE, self._attendance), (WORKERS, self._workers)):
-            for ident, parts in store.items():
-                for partition in parts:
-                    if partition in keys:
-                        keys[partition][kind].append(ident)
-        return keys
-
-
-def _replace(store: dict[str, dict], ident: str, partition: int, new):
-    """Put a partition's new value (None: gone) for an ident; return the one it replaces."""
-    parts = store.setdefault(ident, {})
-    old = parts.pop(partition, None)
-    if new is not None:
-        parts[partition] = new
-    elif not parts:
-        del store[ident]
-    return old
+        return keys_of_partitions(
+            {ATTENDANCE: self._attendance, WORKERS: self._workers}, partitions
+        )

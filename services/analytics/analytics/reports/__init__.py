@@ -1,0 +1,1 @@
+"""Field reports and booth WhatsApp groups, counted per unit and period."""

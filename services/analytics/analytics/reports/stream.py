@@ -1,0 +1,188 @@
+"""What the worker does with each report and WhatsApp group event, and with their partials.
+
+Agents (agents.py) hand every record here; tables are passed in as mappings, so unit tests run
+the same code over dicts. Per report event: one table row read and written (the booth's part in
+that dispatch) and, in memory, six partial rollups changed (nation … sector: the booth's old
+contribution out, its new one in); per WhatsApp event, one row (the booth's groups) and seven
+partials (the booth too). Partials go out on a timer, only those changed, not per event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+from datetime import datetime
+
+from analytics.adapters.kafka import DeadLetters, PartialsOut
+from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
+from analytics.coverage.domain import NATIONAL, units_above
+from analytics.coverage.partials import PartialBook
+from analytics.coverage.stream import PathMismatchError
+from analytics.intake import Intake
+from analytics.meetings.domain import path_agrees
+from analytics.owned import OwnedPartials, by_partition
+from analytics.reports import metrics
+from analytics.reports.domain import (
+    REPORT_TYPES,
+    BoothGroups,
+    BoothReport,
+    ReportCounts,
+    WhatsAppCounts,
+    group_contributions,
+    report_contributions,
+    report_key,
+)
+from analytics.reports.models import GroupsRow, ReportRow
+from analytics.reports.report import coverage_sections
+from analytics.reports.totals import ROLLUP, WHATSAPP, ReportsView
+from shared.events import types
+from shared.kafka.consumer import REJECTED
+from shared.logging import get_logger
+from shared.sending.policy import IST
+
+log = get_logger(__name__)
+
+
+class ReportsStream(Intake):
+    def __init__(
+        self,
+        *,
+        registry: CachedRegistry,
+        partials: PartialsOut,
+        dead_letters: DeadLetters,
+        group: str,
+        clock: Callable[[], float] = time.time,
+    ):
+        super().__init__(dead_letters=dead_letters, group=group)
+        self.registry, self.partials, self.clock = registry, partials, clock
+        self.rollup_book: PartialBook[ReportCounts] = PartialBook(ROLLUP, ReportCounts)
+        self.whatsapp_book: PartialBook[WhatsAppCounts] = PartialBook(WHATSAPP, WhatsAppCounts)
+        self.owned = OwnedPartials(
+            partials, (self.rollup_book, self.whatsapp_book), metrics.VISIBILITY_LAG, clock
+        )
+        self.view = ReportsView()
+
+    # --- input records ---------------------------------------------------------------------------
+
+    async def on_report(self, message, reports: MutableMapping[str, ReportRow]) -> str:
+        """report-dispatched, -submitted, -reviewed: the booth's part in its dispatch."""
+        event = await self.parse(message)
+        if event is None:
+            return "dead_lettered"
+        if event.type not in REPORT_TYPES:
+            return self._count(event, "ignored")
+        data = event.data
+        key = report_key(data["dispatch_id"], data["booth_id"])
+        row = reports.get(key)
+        problem = _misplaced(event.subject, data) or _another_round(row, data)
+        if problem:
+            await self._dead_letter(message, event.type, REJECTED, PathMismatchError(problem))
+            return "dead_lettered"
+        if row is None and event.type == types.REPORT_REVIEWED:
+            return self._count(event, "unmatched")  # a review of an answer never counted
+        before = row.report() if row is not None else BoothReport.of(data)
+        at = event.time.timestamp()
+        after = before.apply(event.type, data, at)
+        if after is before and row is not None:
+            return self._count(event, "duplicate")
+        reports[key] = ReportRow.of(after, message.partition)
+        old = dict(report_contributions(before)) if row is not None else {}
+        self.rollup_book.change(
+            message.partition,
+            ((ident, old.get(ident), new) for ident, new in report_contributions(after)),
+        )
+        self.owned.counted(message.partition, at)
+        return self._count(event, "counted")
+
+    async def on_group(self, message, groups: MutableMapping[str, GroupsRow]) -> str:
+        """whatsapp-group-updated: the booth's groups and lists, each its latest state."""
+        event = await self.parse(message)
+        if event is None:
+            return "dead_lettered"
+        if event.type != types.WHATSAPP_GROUP_UPDATED:
+            return self._count(event, "ignored")
+        data, booth_id = event.data, event.subject
+        problem = _misplaced(booth_id, data)
+        if problem:
+            await self._dead_letter(message, event.type, REJECTED, PathMismatchError(problem))
+            return "dead_lettered"
+        row = groups.get(booth_id)
+        units = units_above(data["booth_path"])
+        before = row.booth() if row is not None else BoothGroups(booth_id, units)
+        after = before.apply(data["group_id"], data)
+        if after is before:
+            return self._count(event, "duplicate")
+        groups[booth_id] = GroupsRow.of(after, message.partition)
+        old = dict(group_contributions(before))
+        self.whatsapp_book.change(
+            message.partition,
+            ((unit, old[unit], new) for unit, new in group_contributions(after)),
+        )
+        self.owned.counted(message.partition, event.time.timestamp())
+        return self._count(event, "counted")
+
+    # --- partials --------------------------------------------------------------------------------
+
+    async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
+        return await self.owned.publish(partitions)
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        await self.owned.revoke(partitions)
+
+    async def rebuild(
+        self, partitions: set[int], reports: Iterable[ReportRow], groups: Iterable[GroupsRow]
+    ) -> int:
+        """Recount the partitions this worker now owns from their recovered tables, and publish."""
+        counted = {
+            ROLLUP: by_partition(partitions, reports, lambda r: report_contributions(r.report())),
+            WHATSAPP: by_partition(partitions, groups, lambda r: group_contributions(r.booth())),
+        }
+        sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
+        log.info(
+            "report partials rebuilt from tables",
+            fields={"partitions": sorted(partitions), "published": sent},
+        )
+        return sent
+
+    # --- outputs ---------------------------------------------------------------------------------
+
+    def today(self) -> str:
+        """Today's period key: the local (IST) date, as dispatches name their daily rounds."""
+        return datetime.fromtimestamp(self.clock(), IST).date().isoformat()
+
+    def section(self, unit_id: str) -> dict:
+        """What GET /coverage/{unit_id} says of the unit's reports today and WhatsApp groups."""
+        return coverage_sections(self.view.day(unit_id, self.today()), self.view.whatsapp(unit_id))
+
+    async def refresh_gauges(self) -> None:
+        """Per-state gauges from the view, for every state in the registry."""
+        try:
+            states = await self.registry.children(NATIONAL)
+        except RegistryUnavailable:
+            return
+        for unit in states:
+            section = self.section(unit["id"])
+            metrics.set_state(
+                unit["id"],
+                {
+                    **{f"reports_{k}": n for k, n in section["reports"].items()},
+                    **{f"whatsapp_{k}": n for k, n in section["whatsapp"].items()},
+                },
+            )
+
+
+def _misplaced(booth_id: str, data: dict) -> str | None:
+    """Why a booth event cannot be counted where it says, or None if it can."""
+    if booth_id != data["booth_id"] or not path_agrees(booth_id, data["booth_path"]):
+        return f"booth_path of {data['booth_id']} does not match the booth's place in the tree"
+    return None
+
+
+def _another_round(row: ReportRow | None, data: dict) -> str | None:
+    """A booth's events of one dispatch name one form and period; anything else is not ours."""
+    if row is None or (row.form_id, row.period_key) == (data["form_id"], data["period_key"]):
+        return None
+    return (
+        f"dispatch {data['dispatch_id']} is form {row.form_id} for {row.period_key}, "
+        f"not {data['form_id']} for {data['period_key']}"
+    )
