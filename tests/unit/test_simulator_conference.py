@@ -213,3 +213,12 @@ def test_opening_a_video_room_twice_is_one_leg_and_audio_calls_are_refused_there
     with pytest.raises(ConferenceRefusal) as refused:
         dial(c, room, "r1")
     assert refused.value.kind == "not-an-audio-bridge"
+
+
+def test_a_bridge_takes_the_pin_its_invitees_were_given_and_refuses_one_already_taken():
+    c = conferences()
+    first = bridge(c, "b1", pin="4321")
+    assert c.dial_in("4321", "+919812345678", 1).bridge_id == first
+    with pytest.raises(ConferenceRefusal) as refused:
+        bridge(c, "b2", pin="4321")
+    assert refused.value.kind == "pin-taken"

@@ -310,6 +310,7 @@ class BridgeCreate(BaseModel):
     record: bool = False
     parent_bridge_id: str | None = Field(None, max_length=64)
     status_callback: str | None = Field(None, max_length=512)
+    pin: str | None = Field(None, pattern=r"^\d{4,8}$")
 
 
 class CallCreate(BaseModel):

@@ -77,6 +77,7 @@ class CreateBridge:
     record: bool = False
     parent_bridge_id: str | None = None  # this bridge hears the parent's speakers
     status_callback: str | None = None
+    pin: str | None = None  # the PIN the caller already told invitees; else one is made
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,8 @@ class Conferences:
         parent = request.parent_bridge_id
         if parent and (parent not in self.bridges or self.bridges[parent].ended):
             raise ConferenceRefusal(422, "unknown-parent-bridge", "no live parent bridge")
+        if request.pin and request.pin in self.by_pin:
+            raise ConferenceRefusal(409, "pin-taken", "another bridge has this PIN")
         bridge_id = stable_id(f"bridge:{request.bridge_ref}")
         bridge = Bridge(
             bridge_id=bridge_id,
@@ -174,7 +176,7 @@ class Conferences:
             record=request.record,
             parent_bridge_id=parent,
             status_callback=request.status_callback,
-            pin=self._new_pin(bridge_id),
+            pin=request.pin or self._new_pin(bridge_id),
         )
         self.bridges[bridge_id], self.by_ref[bridge.bridge_ref] = bridge, bridge_id
         self.by_pin[bridge.pin] = bridge_id
