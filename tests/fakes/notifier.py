@@ -19,7 +19,6 @@ from typing import Any
 
 from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
-from notifier.adapters.recipients import Recipient
 from notifier.adapters.tally import COUNTED
 from notifier.commands import IssueDirective
 from notifier.domain.directives import (
@@ -42,6 +41,7 @@ from notifier.domain.tasks import DIRECTIVE, OTP, Task, delivery_id
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.orgtree.levels import ancestor_ids, booth_path, is_within
+from shared.recipients import Recipient
 
 _DIRECTIVE_FIELDS = {field.name for field in fields(Directive)}
 

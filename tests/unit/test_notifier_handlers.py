@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from notifier.adapters.events import EventsUnavailable
-from notifier.adapters.recipients import Recipient
 from notifier.commands import (
     Acknowledge,
     CancelDirective,
@@ -50,6 +49,7 @@ from notifier.handlers.rounds import schedule_round
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
 from shared.orgtree.levels import booth_path
+from shared.recipients import Recipient
 from shared.sending import recurrence
 from shared.sending.policy import SendingPolicy
 from tests.fakes.notifier import (
