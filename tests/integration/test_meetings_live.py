@@ -17,10 +17,11 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from confluent_kafka import KafkaException
-from meetings.adapters.keys import phone_cipher
+from meetings.adapters.keys import link_key, phone_cipher
 from meetings.adapters.store import MongoInvitees, MongoMeetings
 from meetings.conference import call_ref
-from meetings.domain import AUDIO, Invitee, Meeting
+from meetings.domain import AUDIO, VIDEO, Invitee, Meeting
+from meetings.links import JoinClaim, mint
 from meetings.settings import MeetingsSettings
 from pymongo import MongoClient
 
@@ -58,12 +59,15 @@ def booths() -> list[str]:
 
 
 def answered_on(meeting_id: str, participant: str) -> int | None:
-    """The attempt on which the simulator answers this invitee (None: never, within ATTEMPTS)."""
+    """The attempt on which the simulator answers this invitee (None: never, within ATTEMPTS; a
+    busy or unanswered call is dialled again only if its failure reached us)."""
     for attempt in range(1, ATTEMPTS + 1):
-        outcome = fate_of(call_ref(meeting_id, participant, attempt), RULES).outcome
+        ref = call_ref(meeting_id, participant, attempt)
+        outcome = fate_of(ref, RULES).outcome
         if outcome == "answered":
             return attempt
-        if outcome == "failed":
+        failure = stable_id(f"{stable_id(f'call:{ref}')}:call.failed")
+        if outcome == "failed" or _share(f"lost:{failure}") < RULES.lost_share:
             return None
     return None
 
@@ -121,8 +125,9 @@ def stack(tmp_path_factory, settings):
             "PROVIDER_WEBHOOK_SECRET": KEY,
             "SIMULATOR_HONOUR_ERASURES": "false",
             "SIMULATOR_CALLBACK_INTERVAL_MS": "20",
+            "SIMULATOR_CONFERENCE_BASE_URL": f"http://127.0.0.1:{sim_port}",
             "SIMULATOR_CONFERENCE_CAP": str(CAP),
-            "SIMULATOR_CONFERENCE_CPS": "4",
+            "SIMULATOR_CONFERENCE_CPS": "2",
             "SIMULATOR_CONFERENCE_RING_MS": "300",
             "SIMULATOR_CONFERENCE_EARLY_STAY_MS": "1500",
             **{f"SIMULATOR_CONFERENCE_{k}": str(v) for k, v in SHARES.items()},
@@ -162,16 +167,16 @@ def stack(tmp_path_factory, settings):
                 db.drop_collection(name)
 
 
-def schedule_now(stack) -> tuple[str, list[str]]:
-    """An audio meeting for twelve booth presidents, due now, invitations done."""
+def schedule_now(stack, kind: str = AUDIO) -> tuple[str, list[str]]:
+    """A meeting for twelve booth presidents, due now, invitations done."""
     cipher = phone_cipher(MeetingsSettings())
     participants = [str(uuid.uuid4()) for _ in range(INVITEES)]
-    meeting_id = chosen_meeting(participants)
+    meeting_id = chosen_meeting(participants) if kind == AUDIO else str(uuid.uuid4())
     now = datetime.now(timezone.utc)
     meeting = Meeting(
         meeting_id=meeting_id,
         series_id=meeting_id,
-        kind=AUDIO,
+        kind=kind,
         organiser="user-mp-d07",
         organiser_unit=DISTRICT,
         scope=(DISTRICT,),
@@ -180,7 +185,8 @@ def schedule_now(stack) -> tuple[str, list[str]]:
         starts_at=now - timedelta(seconds=1),
         duration_minutes=10,
         scheduled_at=now - timedelta(minutes=5),
-        pin=f"{secrets.randbelow(10**6):06d}",
+        pin=f"{secrets.randbelow(10**6):06d}" if kind == AUDIO else None,
+        room="per_meeting" if kind == VIDEO else None,
         event_id=str(uuid.uuid4()),
         published=True,
     )
@@ -339,6 +345,54 @@ def test_replayed_webhooks_change_nothing(stack, live_meeting, settings):
         tail.close()
     assert told_again == []
     assert signed_post(stack, meeting_id, replay, key=b"x" * 32).status_code == 401
+
+
+def test_the_organiser_unmutes_and_mutes_every_listener_and_another_district_is_refused(
+    stack, live_meeting
+):
+    meeting_id, _, _, _ = live_meeting
+    wait_until(lambda: attendance(stack, meeting_id)["totals"]["joined"] > 0, 60)
+    listeners = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": meeting_id})["live"]
+    bridge = listeners["bridges"]["1"]["bridge_id"]
+
+    def muted() -> set[bool]:
+        listed = httpx.get(
+            f"{stack['simulator']}/conference/v1/bridges/{bridge}/participants", timeout=10
+        ).json()["participants"]
+        return {p["muted"] for p in listed if p["left_at"] is None}
+
+    url = f"{stack['meetings']}/v1/meetings/{meeting_id}"
+    assert httpx.post(f"{url}/unmute", headers=organiser(), timeout=10).status_code == 204
+    assert muted() <= {False}
+    assert httpx.post(f"{url}/mute", headers=organiser(), timeout=10).status_code == 204
+    assert muted() <= {True}
+    outsider = organiser(f"{DISTRICT[:-1]}8")  # a district next door
+    assert httpx.post(f"{url}/unmute", headers=outsider, timeout=10).status_code in (403, 404)
+
+
+def test_a_video_invitee_opens_their_join_link_is_checked_in_and_lands_in_the_room(stack, settings):
+    meeting_id, participants = schedule_now(stack, kind=VIDEO)
+    wait_until(lambda: attendance(stack, meeting_id)["state"] == "started", 30)
+    invitee, booth = participants[0], booths()[0]
+    token = mint(link_key(MeetingsSettings()), JoinClaim(meeting_id, invitee, booth))
+    opened = httpx.get(f"{stack['meetings']}/j/{token}", timeout=10)
+    assert opened.status_code == 303
+    room = opened.headers["location"]
+    assert f"participant_ref={meeting_id}%2F{invitee}" in room
+    assert httpx.get(room, timeout=10).status_code == 200  # the simulator's room: in
+    totals = attendance(stack, meeting_id)["totals"]
+    assert (totals["confirmed"], totals["rang"]) == (1, 0)  # checked in by link, never dialled
+    # The room's join webhook may be among those the simulator loses: the end's reconciliation
+    # counts the join either way.
+    ended = httpx.post(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/end", headers=organiser(), timeout=10
+    )
+    assert ended.status_code == 204
+    wait_until(lambda: attendance(stack, meeting_id)["state"] == "ended", 30)
+    totals = attendance(stack, meeting_id)["totals"]
+    assert (totals["joined"], totals["confirmed"], totals["invited"]) == (1, 1, INVITEES)
+    forged = httpx.get(f"{stack['meetings']}/j/{token[:-2]}xx", timeout=10)
+    assert forged.status_code == 404
 
 
 def test_ending_reconciles_lost_callbacks_and_announces_the_totals(stack, live_meeting):

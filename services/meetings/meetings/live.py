@@ -107,7 +107,7 @@ def start_meeting(meeting_id: str, ports: LivePorts) -> None:
     if meeting.kind == AUDIO:
         bridges = _open_bridges(meeting, invitees, ports)
     else:
-        bridges = [_open_room(meeting, ports)]
+        bridges = _open_room(meeting, ports)
     ports.events.emit(
         types.MEETING_STARTED,
         {
