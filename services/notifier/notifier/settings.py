@@ -49,7 +49,12 @@ class NotifierSettings(PlatformSettings):
         100_000, ge=1, validation_alias="NOTIFIER_WHATSAPP_DAILY_CAP"
     )
     whatsapp_templates: dict[str, str] = Field(
-        {"directive": "directive_v1", "reminder": "reminder_v1", "otp": "otp_v1"},
+        {
+            "directive": "directive_v1",
+            "reminder": "reminder_v1",
+            "otp": "otp_v1",
+            "personal": "personal_v1",
+        },
         validation_alias="NOTIFIER_WHATSAPP_TEMPLATES",
     )
     sms_headers: Names = Field(("SNGTHN",), validation_alias="NOTIFIER_SMS_HEADERS")
@@ -61,6 +66,7 @@ class NotifierSettings(PlatformSettings):
             "directive": "1107170000000000001",
             "reminder": "1107170000000000002",
             "otp": "1107170000000000004",
+            "personal": "1107170000000000005",
         },
         validation_alias="NOTIFIER_DLT_TEMPLATES",
     )

@@ -56,7 +56,7 @@ class SimulatorSettings(PlatformSettings):
 
     # What the provider accepts: approved WhatsApp templates, registered DLT templates and headers.
     approved_templates: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("directive_v1", "reminder_v1", "escalation_v1", "otp_v1"),
+        ("directive_v1", "reminder_v1", "escalation_v1", "otp_v1", "personal_v1"),
         validation_alias="SIMULATOR_APPROVED_TEMPLATES",
     )
     dlt_templates: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -65,6 +65,7 @@ class SimulatorSettings(PlatformSettings):
             "1107170000000000002",
             "1107170000000000003",
             "1107170000000000004",
+            "1107170000000000005",
         ),
         validation_alias="SIMULATOR_DLT_TEMPLATES",
     )
