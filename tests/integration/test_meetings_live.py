@@ -17,14 +17,14 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from confluent_kafka import KafkaException
+from pymongo import MongoClient
+
 from meetings.adapters.keys import link_key, phone_cipher
 from meetings.adapters.store import MongoInvitees, MongoMeetings
 from meetings.conference import call_ref
 from meetings.domain import AUDIO, VIDEO, Invitee, Meeting
 from meetings.links import JoinClaim, mint
 from meetings.settings import MeetingsSettings
-from pymongo import MongoClient
-
 from shared import topics
 from shared.auth.issuer import organiser_token
 from shared.events import types
@@ -110,30 +110,23 @@ def _ready(url: str) -> bool:
 def stack(tmp_path_factory, settings):
     tmp = tmp_path_factory.mktemp("meetings-live")
     sim_port, meetings_port = free_port(), free_port()
-    simulator = Process(
-        [
-            str(ROOT / ".venv/bin/python"),
-            "-m",
-            "uvicorn",
-            "simulator.api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-        ],  # fmt: skip
-        {
-            "PROVIDER_WEBHOOK_SECRET": KEY,
-            "SIMULATOR_HONOUR_ERASURES": "false",
-            "SIMULATOR_CALLBACK_INTERVAL_MS": "20",
-            "SIMULATOR_CONFERENCE_BASE_URL": f"http://127.0.0.1:{sim_port}",
-            "SIMULATOR_CONFERENCE_CAP": str(CAP),
-            "SIMULATOR_CONFERENCE_CPS": "2",
-            "SIMULATOR_CONFERENCE_RING_MS": "300",
-            "SIMULATOR_CONFERENCE_EARLY_STAY_MS": "1500",
-            **{f"SIMULATOR_CONFERENCE_{k}": str(v) for k, v in SHARES.items()},
-        },
-        tmp / "simulator.log",
-    )
+    sim_command = [
+        *(str(ROOT / ".venv/bin/python"), "-m", "uvicorn", "simulator.api:app"),
+        *("--host", "127.0.0.1", "--port", str(sim_port)),
+    ]
+    sim_env = {
+        "PROVIDER_WEBHOOK_SECRET": KEY,
+        "SIMULATOR_HONOUR_ERASURES": "false",
+        "SIMULATOR_CALLBACK_INTERVAL_MS": "20",
+        "SIMULATOR_CONFERENCE_BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "SIMULATOR_CONFERENCE_CAP": str(CAP),
+        "SIMULATOR_CONFERENCE_CPS": "2",
+        "SIMULATOR_CONFERENCE_RING_MS": "300",
+        "SIMULATOR_CONFERENCE_EARLY_STAY_MS": "1500",
+        **{f"SIMULATOR_CONFERENCE_{k}": str(v) for k, v in SHARES.items()},
+    }
+    simulators = [Process(sim_command, sim_env, tmp / "simulator.log")]
+    simulator = simulators[0]
     wait_until(lambda: _ready(f"http://127.0.0.1:{sim_port}/readyz"), 60, simulator)
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     command, extra = service_command("meetings", meetings_port, tmp / "data")
@@ -157,11 +150,18 @@ def stack(tmp_path_factory, settings):
     wait_until(lambda: _ready(f"{base}/readyz"), 90, meetings)
     db = MongoClient(settings.mongo_url)[settings.mongo_db]
     try:
-        yield {"simulator": f"http://127.0.0.1:{sim_port}", "meetings": base, "db": db,
-               "prefix": prefix, "logs": tmp}  # fmt: skip
+        yield {
+            "simulator": f"http://127.0.0.1:{sim_port}",
+            "meetings": base,
+            "db": db,
+            "prefix": prefix,
+            "simulators": simulators,
+            "restart": lambda: Process(sim_command, sim_env, tmp / "simulator-2.log"),
+        }
     finally:
         meetings.stop()
-        simulator.stop()
+        for process in simulators:
+            process.stop()
         for name in db.list_collection_names():
             if name.startswith(prefix):
                 db.drop_collection(name)
@@ -422,3 +422,22 @@ def test_ending_reconciles_lost_callbacks_and_announces_the_totals(stack, live_m
         f"{stack['meetings']}/v1/meetings/{meeting_id}/mute", headers=organiser(), timeout=10
     )
     assert again.status_code == 409
+
+
+def test_with_the_provider_down_moderation_answers_503_and_a_due_meeting_starts_once_it_is_back(
+    stack, settings
+):
+    live_one, _ = schedule_now(stack, kind=VIDEO)
+    wait_until(lambda: attendance(stack, live_one)["state"] == "started", 30)
+    stack["simulators"][0].stop()
+    url = f"{stack['meetings']}/v1/meetings/{live_one}/mute"
+    down = httpx.post(url, headers=organiser(), timeout=30)
+    assert down.status_code == 503 and int(down.headers["Retry-After"]) >= 1
+    assert down.headers["content-type"].startswith("application/problem+json")
+    waiting, _ = schedule_now(stack)
+    time.sleep(3)
+    assert attendance(stack, waiting)["state"] == "starting"  # claimed, tried, not started
+    stack["simulators"].append(stack["restart"]())
+    wait_until(lambda: attendance(stack, waiting)["state"] == "started", 60)
+    bridges = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": waiting})["live"]
+    assert len(bridges["bridges"]) == 1 + math.ceil(INVITEES / CAP)
