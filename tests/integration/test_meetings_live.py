@@ -72,10 +72,25 @@ def answered_on(meeting_id: str, participant: str) -> int | None:
     return None
 
 
-def lost_leg_webhook(meeting_id: str, participant: str, attempt: int) -> bool:
+def lost_leg_webhook(
+    meeting_id: str,
+    participant: str,
+    attempt: int,
+    kinds=("participant.joined", "participant.left"),
+) -> bool:
     call_id = stable_id(f"call:{call_ref(meeting_id, participant, attempt)}")
-    kinds = ("participant.joined", "participant.left")
     return any(_share(f"lost:{stable_id(f'{call_id}:{k}')}") < RULES.lost_share for k in kinds)
+
+
+def told_stayers(meeting_id: str, participants: list[str]) -> list[str]:
+    """Invitees who answer, stay until the end, and whose join webhook is not lost."""
+    found = []
+    for p in participants:
+        attempt = answered_on(meeting_id, p)
+        if attempt and fate_of(call_ref(meeting_id, p, attempt), RULES).stay_s is None:
+            if not lost_leg_webhook(meeting_id, p, attempt, ("participant.joined",)):
+                found.append(p)
+    return found
 
 
 def rings_told(meeting_id: str, participant: str) -> bool:
@@ -95,6 +110,7 @@ def chosen_meeting(participants: list[str]) -> str:
             len(reached) >= 6
             and any(lost_leg_webhook(meeting_id, p, a) for p, a in reached)
             and all(rings_told(meeting_id, p) for p in participants)
+            and told_stayers(meeting_id, participants)
         ):
             return meeting_id
 
@@ -305,13 +321,7 @@ def signed_post(stack, meeting_id: str, body: dict, key: bytes = KEY.encode()) -
 
 def test_replayed_webhooks_change_nothing(stack, live_meeting, settings):
     meeting_id, participants, attendance_tail, _ = live_meeting
-    stayers = [
-        p
-        for p in participants
-        if answered_on(meeting_id, p)
-        and fate_of(call_ref(meeting_id, p, answered_on(meeting_id, p)), RULES).stay_s is None
-    ]
-    joiner = stayers[0]
+    joiner = told_stayers(meeting_id, participants)[0]
     wait_until(lambda: booth_row(stack, meeting_id, joiner, participants)["joined"] == 1, 60)
     time.sleep(1)  # their press of 1, if any, is in
     before = booth_row(stack, meeting_id, joiner, participants)
