@@ -86,14 +86,20 @@ class LivePorts:
 
 def start_due(ports: LivePorts) -> bool:
     """Start one meeting that is due, if any; True if one was found."""
-    meeting_id = ports.live.claim_start(ports.clock(), ports.pod, ports.lease_s)
+    return _claimed(ports.live.claim_start, start_meeting, "start", ports)
+
+
+def _claimed(claim, work, step: str, ports: LivePorts) -> bool:
+    """Claim one meeting for `step` and do it; with the provider away, the claim lapses after
+    `retry_s` and a pod (this one or another) tries the step again."""
+    meeting_id = claim(ports.clock(), ports.pod, ports.lease_s)
     if meeting_id is None:
         return False
     try:
-        start_meeting(meeting_id, ports)
+        work(meeting_id, ports)
     except ProviderUnavailable as exc:
         log.warning(
-            "provider away; start retried",
+            f"provider away; {step} retried",
             fields={"meeting_id": meeting_id, "error_class": str(exc)},
         )
         ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
@@ -411,14 +417,7 @@ def moderate(meeting_id: str, action: str, ports: LivePorts, recording_url: str 
 
 def end_due(ports: LivePorts) -> bool:
     """End one meeting that is past its end or was ended by a moderator; True if one was found."""
-    meeting_id = ports.live.claim_end(ports.clock(), ports.pod, ports.lease_s)
-    if meeting_id is None:
-        return False
-    try:
-        end_meeting(meeting_id, ports)
-    except ProviderUnavailable:
-        ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
-    return True
+    return _claimed(ports.live.claim_end, end_meeting, "end", ports)
 
 
 def end_meeting(meeting_id: str, ports: LivePorts) -> None:
