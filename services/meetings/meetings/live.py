@@ -426,7 +426,10 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
     ports.live.drop_calls(meeting_id)
     bridges = [b["bridge_id"] for _, b in sorted(live.get("bridges", {}).items())]
     for bridge_id in bridges:
-        ports.provider.end(bridge_id)
+        if meeting.room == "standing":  # a unit's standing room outlives each of its meetings
+            _show_out(meeting_id, bridge_id, ports)
+        else:
+            ports.provider.end(bridge_id)
     for bridge_id in bridges:
         reconcile(meeting_id, meeting.kind, bridge_id, ports)
     totals = attendance_totals(meeting_id, ports)
@@ -444,6 +447,14 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
     )
     ports.events.flush(10.0)
     ports.live.ended(meeting_id, now, totals)
+
+
+def _show_out(meeting_id: str, bridge_id: str, ports: LivePorts) -> None:
+    """This meeting's invitees still in a standing room leave it; others' meetings go on."""
+    for record in ports.provider.participants(bridge_id):
+        ours = (record.get("participant_ref") or "").startswith(f"{meeting_id}/")
+        if ours and record.get("left_at") is None:
+            ports.provider.kick(bridge_id, record["call_id"])
 
 
 def reconcile(meeting_id: str, kind: str, bridge_id: str, ports: LivePorts) -> int:
