@@ -575,7 +575,7 @@ def test_the_dev_simulator_calls_back_the_notifiers_webhook_signed_with_the_noti
     )
 
 
-def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_reaches_only_the_notifier():  # noqa: E501
+def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_calls_back_only_them():
     objects = dev_objects()
     deployments = of_kind(objects, "Deployment")
     simulator = deployments[SIMULATOR]["spec"]["template"]["metadata"]["labels"]
@@ -598,7 +598,7 @@ def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_reaches
     given_provider = {
         n for n, d in deployments.items() if "PROVIDER_URL" in environment(d, objects)
     }
-    assert senders == given_provider == {"notifier", "notifier-workers"}
+    assert senders == given_provider == {"notifier", "notifier-workers", "meetings"}
     assert all(set(peer) == {"podSelector"} for peer in ingress), (
         "not open to other namespaces or ranges"
     )
@@ -622,7 +622,7 @@ def test_only_the_pods_given_the_provider_reach_the_dev_simulator_and_it_reaches
         if set(peer) == {"podSelector"}
         and selects(peer["podSelector"], d["spec"]["template"]["metadata"]["labels"])
     }
-    assert reached == {"notifier"}
+    assert reached == {"notifier", "meetings"}  # their webhooks: receipts, conference events
     api_port = {
         p["name"]: p["containerPort"]
         for p in deployments["notifier"]["spec"]["template"]["spec"]["containers"][0]["ports"]

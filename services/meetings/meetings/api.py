@@ -27,11 +27,13 @@ from meetings.domain import (
     Speaker,
     visible_to,
 )
+from meetings.live_api import OPEN_PATHS, live_router
 from meetings.settings import MeetingsSettings
 from shared.audience import require_audience
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.limits import BodyRules
 from shared.phones import to_e164
 from shared.problems import ProblemError, problems
 
@@ -296,13 +298,18 @@ def meetings_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
 def create_meetings_app(adapters: Adapters) -> FastAPI:
     settings = adapters.settings
+    auth = Authenticator(settings)
     return create_app(
         service=settings.service_name,
         settings=settings,
         checks=adapters.checks,
-        routers=[meetings_router(adapters, Authenticator(settings))],
+        routers=[
+            meetings_router(adapters, auth),
+            live_router(adapters.live, auth, adapters.ports.links.key),
+        ],
         on_startup=adapters.start,
         on_shutdown=adapters.stop,
+        bodies=BodyRules(open_paths=OPEN_PATHS),
     )
 
 
