@@ -8,6 +8,7 @@ Meetings may not start in quiet hours, so the meeting is scheduled for tomorrow 
 brought forward in its document, as the clock would: the platform's own start job takes it from
 there."""
 
+import os
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -23,6 +24,7 @@ from tests.e2e.test_meetings_flow import MEETINGS, meeting_body, schedule, state
 from tests.e2e.test_notifier_directive import DISTRICT, presidents  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.e2e
+ANALYTICS = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
 
 
 def meetings_collection():
@@ -52,6 +54,17 @@ def bring_forward(meeting_id: str) -> None:
                 }
             },
         )
+
+
+def reach(meeting_id: str, unit: str) -> dict:
+    """What HQ's dashboard shows of the meeting: the analytics worker's count of its events."""
+    answer = httpx.get(
+        f"{ANALYTICS}/meetings/{meeting_id}/reach",
+        params={"unit": unit},
+        headers=state_organiser(),
+        timeout=10,
+    )
+    return answer.json() if answer.status_code == 200 else {}
 
 
 def attendance(meeting_id: str, unit: str | None = None, headers: dict | None = None):
@@ -107,6 +120,15 @@ def test_an_audio_meeting_for_a_districts_presidents_is_held_and_counted_per_man
         assert row["invited"] >= 1 and row["rang"] >= 1
     assert attendance(meeting_id, headers=state_organiser("IN-MP")).status_code == 404
 
+    # The same attendance reaches analytics over Kafka while the meeting runs, per mandal too.
+    wait_until(
+        lambda: reach(meeting_id, DISTRICT).get("totals", {}).get("joined", 0) >= len(ours), 60
+    )
+    for booth, _, _ in presidents:
+        assembly, mandal = "-".join(booth.split("-")[:4]), "-".join(booth.split("-")[:5])
+        row = next(u for u in reach(meeting_id, assembly)["units"] if u["unit_id"] == mandal)
+        assert row["invited"] >= 1 and row["joined"] >= 1
+
     ended = httpx.post(
         f"{MEETINGS}/v1/meetings/{meeting_id}/end", headers=state_organiser(), timeout=10
     )
@@ -124,3 +146,10 @@ def test_an_audio_meeting_for_a_districts_presidents_is_held_and_counted_per_man
     )
     assert ours <= left
     assert attendance(meeting_id, unit=DISTRICT).json()["state"] == "ended"
+
+    def counted_as_held() -> bool:
+        coverage = httpx.get(f"{ANALYTICS}/coverage/IN-HP", headers=state_organiser(), timeout=10)
+        return coverage.status_code == 200 and coverage.json()["meetings"]["held"] >= 1
+
+    wait_until(lambda: reach(meeting_id, DISTRICT).get("state") == "ended", 60)
+    wait_until(counted_as_held, 60)
