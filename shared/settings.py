@@ -6,8 +6,10 @@ addresses carry the plain names the README documents (`KAFKA_BOOTSTRAP`, `REDIS_
 MongoDB replica set instead of the local FerretDB.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,3 +81,16 @@ class PlatformSettings(KafkaSecurity, BaseSettings):
     def own_token_file(self, service: str) -> Path:
         """SERVICE_TOKEN_FILE, or the local issuer's token for `service` in development."""
         return self.service_token_file or LOCAL_TOKENS / f"{service}.jwt"
+
+
+def is_loopback(url: str) -> bool:
+    """True for a URL on this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0) or with no host at
+    all."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: resolved by the cluster's DNS, not ours to judge
+    return address.is_loopback or address.is_unspecified

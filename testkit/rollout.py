@@ -126,6 +126,8 @@ class ScratchStream:
             topics.DELIVERY_STATUS.name: f"{self.prefix}.delivery-status",
             topics.DIRECTIVE_ACKS.name: f"{self.prefix}.directive-acks",
             topics.DIRECTIVES.name: f"{self.prefix}.directives",
+            topics.MEETINGS.name: f"{self.prefix}.meetings",
+            topics.MEETING_ATTENDANCE.name: f"{self.prefix}.meeting-attendance",
             topics.COVERAGE.name: f"{self.prefix}.coverage",
             topics.DEAD_LETTER.name: f"{self.prefix}.dead-letter",
         }
@@ -192,6 +194,8 @@ class ScratchStream:
             "ANALYTICS_DELIVERY_STATUS_TOPIC": self.topic(topics.DELIVERY_STATUS),
             "ANALYTICS_DIRECTIVE_ACKS_TOPIC": self.topic(topics.DIRECTIVE_ACKS),
             "ANALYTICS_DIRECTIVES_TOPIC": self.topic(topics.DIRECTIVES),
+            "ANALYTICS_MEETINGS_TOPIC": self.topic(topics.MEETINGS),
+            "ANALYTICS_MEETING_ATTENDANCE_TOPIC": self.topic(topics.MEETING_ATTENDANCE),
             "ANALYTICS_COVERAGE_TOPIC": self.topic(topics.COVERAGE),
             "ANALYTICS_DEAD_LETTER_TOPIC": self.topic(topics.DEAD_LETTER),
             **extra,

@@ -657,6 +657,82 @@ def coverage() -> dict:
     )
 
 
+def meetings() -> dict:
+    state = '{state=~"$state"}'
+
+    def per_state(metric: str) -> str:
+        return f"max by (state) (sangathan_meetings_{metric}{state})"
+
+    return dashboard(
+        "sangathan-meetings",
+        "Sangathan / Meetings by state",
+        "Audio bridges and video conferences per state from the analytics worker: attendance over "
+        "all meetings, meetings held against the target; one meeting's reach per unit is in the "
+        "API (GET /meetings/{id}/reach) and the HQ dashboard.",
+        [
+            timeseries(
+                "Invited, joined and confirmed",
+                "Invitees of the state's booths over all meetings: invited (A), joined (B), "
+                "confirmed they listened (C).",
+                target(per_state("invited"), "{{state}} invited"),
+                target(per_state("joined"), "{{state}} joined", ref="B"),
+                target(per_state("confirmed"), "{{state}} confirmed", ref="C"),
+            ),
+            timeseries(
+                "Calls rung and answered",
+                "Invitees whose phone rang (A) and who answered (B).",
+                target(per_state("rang"), "{{state}} rang"),
+                target(per_state("answered"), "{{state}} answered", ref="B"),
+            ),
+            timeseries(
+                "Workers reached",
+                "Distinct appointees of the state who joined any meeting.",
+                target(per_state("workers_reached"), "{{state}}"),
+            ),
+            timeseries(
+                "Hours attended",
+                "Hours in meetings, summed over every leg of every invitee.",
+                target(f"{per_state('attended_seconds')} / 3600", "{{state}}"),
+            ),
+            stat(
+                "Meetings in progress",
+                "Started and not ended, held by the state or a unit under it.",
+                target(per_state("in_progress"), "{{state}}"),
+            ),
+            stat(
+                "Meetings held",
+                "Ended, held by the state or a unit under it.",
+                target(per_state("held"), "{{state}}"),
+            ),
+            timeseries(
+                "Meetings still to hold",
+                "Against the state's meetings target (Himachal: 5,000 video conferences).",
+                target(per_state("target_remaining"), "{{state}}"),
+            ),
+            stat(
+                "On track for the meetings target",
+                "1 if the recent rate holds the target's meetings by its date.",
+                target(per_state("target_on_track"), "{{state}}"),
+                mappings=[
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "behind", "color": "red"},
+                            "1": {"text": "on track", "color": "green"},
+                        },
+                    }
+                ],
+                thresholds=RED_GREEN,
+            ),
+        ],
+        [
+            query_variable(
+                "state", "State", "label_values(sangathan_meetings_invited, state)", multi=True
+            )
+        ],
+    )
+
+
 DASHBOARDS = {
     "overview": overview,
     "appointments": appointments,
@@ -664,6 +740,7 @@ DASHBOARDS = {
     "notifier": notifier,
     "analytics": analytics,
     "coverage": coverage,
+    "meetings": meetings,
 }
 
 

@@ -45,6 +45,7 @@ SERVICE_PORTS = {
     "notifier": 8003,
     "analytics": 8004,
     "dashboard": 8006,
+    "meetings": 8007,
 }
 SIMULATOR_PORT = 8005
 PROMETHEUS_PORT = 9090

@@ -40,6 +40,8 @@ SERVICE_CALLS = {
     "otp": {"notifier": ["messages:send"]},  # hands codes to the notifier
     "notifier": {"appointments": ["recipients:read"]},
     "analytics": {},
+    # resolves a meeting's invitees and hands their invitations to the notifier's lanes
+    "meetings": {"appointments": ["recipients:read"], "notifier": ["messages:send"]},
 }
 
 

@@ -190,7 +190,7 @@ DELIVERY_TASK_FIELDS: dict[str, dict[str, Any]] = {
         "format": "uuid",
         "description": "Derived from what is delivered: the idempotency key.",
     },
-    "send": {"type": "string", "enum": ["directive", "reminder", "otp", "escalation"]},
+    "send": {"type": "string", "enum": ["directive", "reminder", "otp", "escalation", "personal"]},
     "lane": {"type": "string", "enum": ["urgent", "normal", "bulk"]},
     "booth_id": {"type": "string", "description": "The message key."},
     "booth_path": {
@@ -214,7 +214,7 @@ DELIVERY_TASK_FIELDS: dict[str, dict[str, Any]] = {
     "otp_request_id": {"type": ["string", "null"]},
     "text": {
         "type": ["string", "null"],
-        "description": "The whole message, for OTP codes and escalations.",
+        "description": "The whole message, for OTP codes, escalations and services' messages.",
     },
     "expires_at": {"type": ["number", "null"], "description": "Epoch seconds; dropped after it."},
     "campaign": {"type": "boolean", "description": "Quiet hours and the polling blackout apply."},
@@ -226,6 +226,10 @@ DELIVERY_TASK_FIELDS: dict[str, dict[str, Any]] = {
     "round": {
         "type": ["string", "null"],
         "description": "The round of a recurring directive (its slot, UTC).",
+    },
+    "message_id": {
+        "type": ["string", "null"],
+        "description": "The calling service's id of a personal message (POST /v1/messages).",
     },
 }
 

@@ -25,6 +25,7 @@ import pytest
 from notifier.adapters.lanes import TaskProducer
 from shared.auth.keys import LOCAL_TOKENS
 from shared.sending.policy import SendingPolicy
+from testkit.phones import indian_mobile
 from testkit.processes import Process, port_open, wait_until
 from tests.fakes.notifier import otp_task
 
@@ -245,7 +246,7 @@ def test_a_state_organiser_is_refused_another_state():
 
 
 def test_a_task_delivered_twice_is_sent_once(simulator, kafka_bootstrap):
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)  # one the simulator delivers to
     task = otp_task(phone, "IN-HP-D09-A01-M01-S01-B001", now=time.time())
     producer = TaskProducer(kafka_bootstrap, lambda name: name)
     producer.produce(task)
@@ -263,7 +264,7 @@ def test_a_task_delivered_twice_is_sent_once(simulator, kafka_bootstrap):
 
 
 def test_the_otp_service_token_hands_a_code_to_the_urgent_lane(simulator):
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)  # one the simulator delivers to
     token = (LOCAL_TOKENS / "otp.jwt").read_text().strip()
     response = httpx.post(
         f"{NOTIFIER}/v1/otp-deliveries",

@@ -19,7 +19,6 @@ from typing import Any
 
 from notifier.adapters.events import EventsUnavailable
 from notifier.adapters.ledger import delivered_context
-from notifier.adapters.recipients import Recipient
 from notifier.adapters.tally import COUNTED
 from notifier.commands import IssueDirective
 from notifier.domain.directives import (
@@ -41,7 +40,9 @@ from notifier.domain.receipts import NONE, RANK, count_changes, reached
 from notifier.domain.tasks import DIRECTIVE, OTP, Task, delivery_id
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
+from shared.kafka.producer import DeliveryError
 from shared.orgtree.levels import ancestor_ids, booth_path, is_within
+from shared.recipients import Recipient
 
 _DIRECTIVE_FIELDS = {field.name for field in fields(Directive)}
 
@@ -230,6 +231,7 @@ class InMemoryLedger:
         self.jobs: dict[str, float] = {}  # fan-out job -> when it is due
         self.chunks: dict[str, dict[str, int]] = {}  # fan-out job -> chunk done -> targeted
         self.first_rounds: dict[str, str] = {}  # directive -> the round its totals count
+        self.queued: set[tuple[str, str]] = set()  # (kind, message id) of services' messages
         self._lock = threading.Lock()
 
     def phone_hash(self, phone: str) -> str:
@@ -283,6 +285,13 @@ class InMemoryLedger:
                 for provider_id in provider_ids
                 for receipt in self.early.pop(provider_id, [])
             ]
+
+    def queued_before(self, kind: str, message_ids: Sequence[str]) -> list[bool]:
+        return [(kind, message_id) in self.queued for message_id in message_ids]
+
+    def mark_queued(self, kind: str, message_ids: Sequence[str]) -> None:
+        with self._lock:
+            self.queued.update((kind, message_id) for message_id in message_ids)
 
     def fallbacks(self, provider_ids: Sequence[str]) -> list[tuple[str, bytes]]:
         return [
@@ -524,11 +533,14 @@ class RecordingEvents:
 
 
 class RecordingLanes:
-    """TaskLanes that keeps what it is given, by lane; tasks count as taken only at `flush`."""
+    """TaskLanes that keeps what it is given, by lane; tasks count as taken only at `flush`. While
+    `down`, `flush` loses what is pending and raises DeliveryError, as the confirmed producer
+    does."""
 
     def __init__(self):
         self.pending: list[tuple[str, bytes]] = []
         self.flushed: list[tuple[str, bytes]] = []
+        self.down = False
 
     def produce(self, task: Task) -> None:
         self.pending.append((task.lane, task.to_json()))
@@ -537,6 +549,9 @@ class RecordingLanes:
         self.pending.append((lane, value))
 
     def flush(self, timeout: float = 30.0) -> None:
+        if self.down:
+            lost, self.pending = self.pending, []
+            raise DeliveryError({str(n): "broker away" for n in range(len(lost))})
         self.flushed.extend(self.pending)
         self.pending.clear()
 

@@ -30,7 +30,7 @@ from notifier.domain.directives import (
     Directive,
     DuplicateDirective,
 )
-from notifier.domain.tasks import DIRECTIVE, Task, delivery_id
+from notifier.domain.tasks import DIRECTIVE, OTP, PERSONAL, Task, delivery_id
 from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
 from tests.conftest import random_suffix
@@ -297,6 +297,15 @@ def test_an_erased_recipients_waiting_tasks_are_dropped_and_they_are_marked(ledg
     assert ledger.erased([erased, kept]) == {erased}
     waiting = ledger.take_due_tasks(NOW.timestamp())
     assert [Task.from_json(raw).recipient_id for raw in waiting] == [kept]
+
+
+def test_a_services_message_marked_queued_is_known_by_its_kind_and_id_only(ledger):
+    queued, other = f"m-{uuid.uuid4()}", f"m-{uuid.uuid4()}"
+    assert ledger.queued_before(PERSONAL, [queued, other]) == [False, False]
+    ledger.mark_queued(PERSONAL, [queued])
+    ledger.mark_queued(PERSONAL, [])
+    assert ledger.queued_before(PERSONAL, [other, queued, queued]) == [False, True, True]
+    assert ledger.queued_before(OTP, [queued]) == [False]
 
 
 def test_due_tasks_are_taken_in_time_order_and_come_back_unless_forgotten(ledger):

@@ -24,7 +24,6 @@ from pymongo import MongoClient
 from notifier.adapters import events as ev
 from notifier.adapters.lanes import LANE_TOPICS, TaskProducer
 from notifier.adapters.ledger import Ledger
-from notifier.adapters.recipients import Recipient
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.commands import CancelDirective, ScheduleFanOut
@@ -37,6 +36,7 @@ from shared import topics
 from shared.crypto.fields import VersionedIndex
 from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
+from shared.recipients import Recipient
 from shared.sending import recurrence as rec
 from shared.sending.policy import SendingPolicy
 from tests.conftest import random_suffix

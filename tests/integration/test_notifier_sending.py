@@ -4,6 +4,7 @@ ones fall back to the next channel or are dead-lettered, daily caps move recipie
 and opted-out, cancelled, expired or out-of-window tasks are not sent."""
 
 import asyncio
+import json
 import time
 import uuid
 from dataclasses import replace
@@ -21,6 +22,7 @@ from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
 from notifier.domain.tasks import Task, delivery_id
 from notifier.handlers.ports import Ports
+from notifier.lane_workers import not_sent
 from notifier.sending import DirectiveCache, Sender
 from shared.crypto.fields import VersionedIndex
 from shared.sending.policy import SendingPolicy
@@ -338,3 +340,28 @@ def test_a_failure_reported_after_the_provider_accepted_falls_back_to_the_next_c
     assert fallback.delivery_id == delivery_id(DIRECTIVE_ID, late.recipient_id, "sms")
     again = deliver(sender, [fallback, fallback])
     assert len(again.sent) == 1 and again.skipped["duplicate"] == 1
+
+
+def test_the_lane_log_names_why_each_task_of_a_batch_was_not_sent_without_a_phone(ledger):
+    """An OTP code to a number the provider refuses for good on its only channel is failed and
+    dead-lettered: the batch's log line says so, by delivery id, as it says which tasks were
+    duplicates, retried or opted out."""
+    refused, flaky, opted = "+919800000301", "+919800000302", "+919800000303"
+    sender, _ = make_sender(
+        ledger,
+        sms=ScriptedChannel("sms", {refused: [PERMANENT]}),
+        whatsapp=ScriptedChannel("whatsapp", {flaky: [TRANSIENT]}),
+    )
+    ledger.opt_out(opted)
+    dead = task(refused, channels=("sms",))
+    retried, sent, out = task(flaky), task("+919800000304"), task(opted)
+    settlement = deliver(sender, [dead, retried, sent, sent, out])
+    logged = not_sent(settlement)
+    assert logged == {
+        "duplicate": {"tasks": 1, "delivery_ids": [sent.delivery_id]},
+        "failed:131026": {"tasks": 1, "delivery_ids": [dead.delivery_id]},
+        "opted_out": {"tasks": 1, "delivery_ids": [out.delivery_id]},
+        "retry:131000": {"tasks": 1, "delivery_ids": [retried.delivery_id]},
+    }
+    assert len(settlement.sent) == 1
+    assert not any(phone in json.dumps(logged) for phone in (refused, flaky, opted))

@@ -66,6 +66,7 @@ class FakePartials:
         self.lock = asyncio.Lock()
         self.sent: dict[str, dict] = {}
         self.directives: list[dict] = []
+        self.records: dict[str, dict] = {}
 
     async def publish(self, kind, items):
         items = list(items)
@@ -75,6 +76,9 @@ class FakePartials:
 
     async def publish_directive(self, directive):
         self.directives.append(directive)
+
+    async def publish_record(self, key, value):
+        self.records[key] = value
 
 
 class FakeCoverage:

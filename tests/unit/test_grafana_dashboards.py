@@ -29,6 +29,7 @@ METRIC_MODULES = [
     "notifier.fanout",
     "notifier.adapters.channels",
     "analytics.coverage.metrics",
+    "analytics.meetings.metrics",
 ]
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
 
@@ -56,7 +57,7 @@ def test_the_committed_json_is_what_the_generator_writes():
     assert committed == rendered, "run: .venv/bin/python deploy/grafana/dashboards.py"
 
 
-def test_an_overview_a_dashboard_per_service_and_one_for_coverage():
+def test_an_overview_a_dashboard_per_service_and_one_each_for_coverage_and_meetings():
     assert set(dashboards()) == {
         "overview.json",
         "appointments.json",
@@ -64,6 +65,7 @@ def test_an_overview_a_dashboard_per_service_and_one_for_coverage():
         "notifier.json",
         "analytics.json",
         "coverage.json",
+        "meetings.json",
     }
     uids = [b["uid"] for b in dashboards().values()]
     assert len(set(uids)) == len(uids)

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from notifier.adapters.events import EventsUnavailable
-from notifier.adapters.recipients import Recipient
 from notifier.commands import (
     Acknowledge,
     CancelDirective,
     ForgetAppointee,
     IssueDirective,
     ScheduleFanOut,
-    SendOtp,
+    SendMessages,
+    ServiceMessage,
 )
 from notifier.domain.directives import (
     ACCEPTED,
@@ -32,7 +32,18 @@ from notifier.domain.directives import (
     START,
     fanout_job,
 )
-from notifier.domain.tasks import DIRECTIVE, ESCALATION, OTP, REMINDER, URGENT, Task, delivery_id
+from notifier.domain.tasks import (
+    BULK,
+    DIRECTIVE,
+    ESCALATION,
+    NORMAL,
+    OTP,
+    PERSONAL,
+    REMINDER,
+    URGENT,
+    Task,
+    delivery_id,
+)
 from notifier.fanout import FanOut
 from notifier.followups import FollowUps
 from notifier.handlers.consent import forget_erased, opt_out
@@ -43,13 +54,15 @@ from notifier.handlers.directives import (
     schedule_fanout,
 )
 from notifier.handlers.mover import move_due_tasks
-from notifier.handlers.otp_codes import queue_otp
 from notifier.handlers.ports import NotFound, Ports, Refused
 from notifier.handlers.receipts import acknowledge, record_receipts
 from notifier.handlers.rounds import schedule_round
+from notifier.handlers.service_messages import queue_messages
 from shared.crypto.fields import VersionedIndex
 from shared.events import types
+from shared.kafka.producer import DeliveryError
 from shared.orgtree.levels import booth_path
+from shared.recipients import Recipient
 from shared.sending import recurrence
 from shared.sending.policy import SendingPolicy
 from tests.fakes.notifier import (
@@ -405,20 +418,66 @@ def test_tasks_whose_wait_is_over_go_back_on_their_lanes_and_leave_the_ledger(po
     assert list(ports.ledger.deferred) == [later.to_json()]
 
 
-def test_an_otp_code_goes_on_the_urgent_lane_with_sms_after_whatsapp(ports):
-    cmd = SendOtp(
-        request_id=str(uuid.uuid4()),
+def service_message(lane: str = NORMAL, **changes) -> ServiceMessage:
+    message = ServiceMessage(
+        message_id=str(uuid.uuid4()),
         appointment_id=str(uuid.uuid4()),
         booth_id=BOOTH,
         phone=PHONE,
         channel="whatsapp",
         locale="hi",
         text="Your code is 123456",
+        lane=lane,
     )
-    queued = queue_otp(cmd, ports)
+    return replace(message, **changes)
+
+
+def test_an_otp_code_goes_on_the_urgent_lane_with_sms_after_whatsapp(ports):
+    message = service_message(URGENT)
+    queued = queue_messages(SendMessages(OTP, (message,)), ports)
     [task] = ports.producer.tasks(URGENT)
-    assert task.delivery_id == queued and task.send == OTP and task.channels == ("whatsapp", "sms")
+    assert queued.tasks == (task,) and task.send == OTP and task.channels == ("whatsapp", "sms")
+    assert task.otp_request_id == message.message_id and task.message_id is None
     assert not task.campaign and task.expires_at == NOW.timestamp() + 600
+
+
+def test_a_services_messages_go_on_their_lanes_as_campaign_messages_that_do_not_expire(ports):
+    invite, reminder = service_message(NORMAL), service_message(BULK, channel="sms")
+    queued = queue_messages(SendMessages(PERSONAL, (invite, reminder)), ports)
+    [normal], [bulk] = ports.producer.tasks(NORMAL), ports.producer.tasks(BULK)
+    assert (queued.tasks, queued.duplicates) == ((normal, bulk), 0)
+    assert normal.send == PERSONAL and normal.message_id == invite.message_id
+    assert normal.text == invite.text and normal.campaign and normal.expires_at is None
+    assert normal.booth_path == booth_path(BOOTH) and normal.channels == ("whatsapp", "sms")
+    assert bulk.channels == ("sms",) and bulk.otp_request_id is None
+    assert normal.fallback().delivery_id == delivery_id(
+        invite.message_id, invite.appointment_id, "sms", PERSONAL
+    )
+
+
+def test_a_message_queued_before_or_repeated_in_the_request_is_a_duplicate(ports):
+    first, second = service_message(), service_message()
+    queue_messages(SendMessages(PERSONAL, (first,)), ports)
+    again = queue_messages(SendMessages(PERSONAL, (first, second, second)), ports)
+    assert [task.message_id for task in again.tasks] == [second.message_id]
+    assert again.duplicates == 2 and len(ports.producer.tasks(NORMAL)) == 2
+
+
+def test_messages_kafka_did_not_take_are_not_marked_queued_and_go_on_a_retry(ports):
+    message = service_message()
+    ports.producer.down = True
+    with pytest.raises(DeliveryError):
+        queue_messages(SendMessages(PERSONAL, (message,)), ports)
+    ports.producer.down = False
+    queued = queue_messages(SendMessages(PERSONAL, (message,)), ports)
+    assert len(queued.tasks) == 1 and queued.duplicates == 0
+
+
+def test_a_campaign_message_on_the_urgent_lane_is_refused_naming_it(ports):
+    with pytest.raises(Refused) as refused:
+        queue_messages(SendMessages(PERSONAL, (service_message(), service_message(URGENT))), ports)
+    assert refused.value.kind == "wrong-lane" and "[1]" in refused.value.detail
+    assert ports.producer.tasks(NORMAL) == []
 
 
 # --- the fan-out and the follow-ups on the same ports ------------------------------------------

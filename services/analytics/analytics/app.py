@@ -2,8 +2,8 @@
 
 Run it with `python -m analytics.app worker` (or `python -m analytics worker`). Health,
 readiness, metrics and the coverage API are pages on Faust's own web server, so the worker
-needs no second HTTP server. The stream lives in `analytics.coverage` (agents, tables, views),
-found by Faust's autodiscovery, which names that package explicitly.
+needs no second HTTP server. The streams live in `analytics.coverage` and `analytics.meetings`
+(agents, tables, views), found by Faust's autodiscovery, which names those packages explicitly.
 """
 
 import asyncio
@@ -57,7 +57,7 @@ app = App(
     producer_linger=0.005,  # batch changelog writes: one per counted event
     broker_session_timeout=settings.session_timeout_s,
     broker_heartbeat_interval=settings.session_timeout_s / 3,
-    autodiscover=["analytics.coverage"],
+    autodiscover=["analytics.coverage", "analytics.meetings"],
     origin="analytics",
 )
 
@@ -77,6 +77,8 @@ LAG_PROBE = GroupLagProbe(
         settings.delivery_status_topic,
         settings.directive_acks_topic,
         settings.directives_topic,
+        settings.meeting_attendance_topic,
+        settings.meetings_topic,
     ],
 )
 STALL_WATCH = PartitionStallWatch(settings.partition_stall_s)
@@ -135,6 +137,7 @@ def _ensure_worker_topics(the_app: faust.App) -> None:
     worker subscribes to them (adapters/topics.py says why)."""
     from analytics.adapters.topics import WorkerTopic, ensure_worker_topics
     from analytics.coverage import agents
+    from analytics.meetings import agents as _meetings  # noqa: F401  (its tables, too)
 
     wanted = [
         WorkerTopic(table.changelog_topic.get_topic_name(), table.partitions)

@@ -1,4 +1,4 @@
-"""The one place that wires the coverage stream to the real registry and topics."""
+"""The one place that wires the coverage and meetings streams to the real registry and topics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from analytics.adapters.kafka import CoverageOut, DeadLetters, PartialsOut, View
 from analytics.adapters.registry import CachedRegistry
 from analytics.coverage.deadline import load_targets
 from analytics.coverage.stream import CoverageStream
+from analytics.meetings.stream import MeetingsStream
+from analytics.meetings.targets import load_meeting_targets
 from analytics.settings import AnalyticsSettings
 from shared.clients import mongo_client
 from shared.kafka.deadletters import dead_letter_seal
@@ -19,27 +21,38 @@ def partials_topic_name(settings: AnalyticsSettings) -> str:
     return f"{settings.app_id}-coverage-partials"
 
 
-def build_stream(app: faust.App, settings: AnalyticsSettings) -> tuple[CoverageStream, ViewReader]:
+def build_streams(
+    app: faust.App, settings: AnalyticsSettings
+) -> tuple[CoverageStream, MeetingsStream, ViewReader]:
+    """Both streams share the registry, the partials topic (and its lock) and the dead letters;
+    one reader brings every worker's partials back into both views."""
     producer_of = lambda: app.producer  # noqa: E731  created when the app starts, not before
     registry = CachedRegistry(
         OrgRegistry(mongo_client(settings)[settings.mongo_db]), settings.children_cache_s
     )
-    stream = CoverageStream(
-        registry=registry,
-        partials=PartialsOut(producer_of, partials_topic_name(settings)),
-        coverage=CoverageOut(producer_of, settings.coverage_topic),
-        dead_letters=DeadLetters(
-            producer_of, settings.dead_letter_topic, settings.app_id, dead_letter_seal(settings)
-        ),
-        targets=load_targets(settings.targets_file),
-        rate_window_hours=settings.rate_window_hours,
-        group=settings.app_id,
-        stopping=lambda: app.should_stop,
+    partials = PartialsOut(producer_of, partials_topic_name(settings))
+    dead_letters = DeadLetters(
+        producer_of, settings.dead_letter_topic, settings.app_id, dead_letter_seal(settings)
     )
+    common = {
+        "registry": registry,
+        "partials": partials,
+        "dead_letters": dead_letters,
+        "rate_window_hours": settings.rate_window_hours,
+        "group": settings.app_id,
+        "stopping": lambda: app.should_stop,
+    }
+    coverage = CoverageStream(
+        **common,
+        coverage=CoverageOut(producer_of, settings.coverage_topic),
+        targets=load_targets(settings.targets_file),
+    )
+    meetings = MeetingsStream(**common, targets=load_meeting_targets(settings.targets_file))
     reader = ViewReader(
         settings.kafka_bootstrap,
         partials_topic_name(settings),
         settings.coverage_topic,
-        stream.view,
+        coverage.view,
+        meetings.view,
     )
-    return stream, reader
+    return coverage, meetings, reader

@@ -38,6 +38,10 @@ class AnalyticsSettings(PlatformSettings):
     directives_topic: str = Field(
         topics.DIRECTIVES.name, validation_alias="ANALYTICS_DIRECTIVES_TOPIC"
     )
+    meetings_topic: str = Field(topics.MEETINGS.name, validation_alias="ANALYTICS_MEETINGS_TOPIC")
+    meeting_attendance_topic: str = Field(
+        topics.MEETING_ATTENDANCE.name, validation_alias="ANALYTICS_MEETING_ATTENDANCE_TOPIC"
+    )
     coverage_topic: str = Field(topics.COVERAGE.name, validation_alias="ANALYTICS_COVERAGE_TOPIC")
     dead_letter_topic: str = Field(
         topics.DEAD_LETTER.name, validation_alias="ANALYTICS_DEAD_LETTER_TOPIC"
@@ -46,7 +50,8 @@ class AnalyticsSettings(PlatformSettings):
     publish_interval_s: float = Field(0.25, gt=0, validation_alias="ANALYTICS_PUBLISH_INTERVAL_S")
     # At most one coverage-updated event per unit per this many seconds.
     coverage_interval_s: float = Field(1.0, gt=0, validation_alias="ANALYTICS_COVERAGE_INTERVAL_S")
-    # Deadlines per state, and the window over which a state's recent rate is measured.
+    # Deadlines per state and meetings targets per unit (one file), and the window over which a
+    # state's recent rate is measured.
     targets_file: Path = Field(TARGETS, validation_alias="ANALYTICS_TARGETS_FILE")
     rate_window_hours: float = Field(
         6.0, gt=0, le=168, validation_alias="ANALYTICS_RATE_WINDOW_HOURS"

@@ -11,6 +11,8 @@ GET  /v1/directives/{id}/failures       recipients whose every channel failed
 GET  /v1/directives/{id}/booths?missing=reached|acknowledged
                                         booths not yet reached or acknowledged
 POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
+POST /v1/messages                       a service's per-recipient messages, up to 1,000 a request
+                                        (scope messages:send): a meeting's invitations
 POST /v1/webhooks/provider              signed provider receipts and replies
 GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
 """
@@ -23,6 +25,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -30,17 +33,27 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from notifier.adapters.events import EventsUnavailable
 from notifier.bootstrap import Adapters, bootstrap
-from notifier.commands import Acknowledge, CancelDirective, IssueDirective, SendOtp
+from notifier.commands import (
+    Acknowledge,
+    CancelDirective,
+    IssueDirective,
+    SendMessages,
+    ServiceMessage,
+)
 from notifier.domain import acks
 from notifier.domain.directives import ROUND_DONE, Directive
-from notifier.handlers import directives, otp_codes, receipts
+from notifier.domain.tasks import OTP, PERSONAL, URGENT
+from notifier.handlers import directives, receipts, service_messages
 from notifier.handlers.ports import NotFound, Refused
 from notifier.settings import NotifierSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.kafka.producer import DeliveryError
 from shared.limits import WEBHOOK_MAX_BYTES, BodyRules
 from shared.logging import get_logger
+from shared.orgtree.levels import booth_path
+from shared.phones import to_e164
 from shared.problems import ProblemError, problems
 from shared.sending import signatures
 from shared.teams.rules import rules_for
@@ -54,6 +67,8 @@ _IDS = uuid.UUID("e1f4a6c2-9d3b-4b7e-8a51-6c0d2f9e3b74")
 UnitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 Role = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,47}$")]
 ChannelName = Literal["whatsapp", "sms", "app_push", "webhook", "audio_bridge"]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?$")]
+MESSAGES_PER_REQUEST = 1000
 
 
 def _texts(value: dict[str, str], limit: int) -> dict[str, str]:
@@ -71,6 +86,8 @@ def _texts(value: dict[str, str], limit: int) -> dict[str, str]:
 
 
 DIRECTIVE_MAX_BYTES = 256 * 1024
+# A thousand messages of 1,000 characters each, in Devanagari (three bytes a character).
+MESSAGES_MAX_BYTES = 4 * 1024 * 1024
 
 
 class Override(BaseModel):
@@ -159,8 +176,53 @@ class OtpDeliveryCreate(BaseModel):
     booth_id: UnitId
     phone: str = Field(pattern=r"^\+[1-9]\d{7,14}$")
     channel: Literal["sms", "whatsapp"]
-    locale: str = Field(pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?$")
+    locale: Locale
     text: str = Field(min_length=1, max_length=1000)
+
+
+class MessageCreate(BaseModel):
+    """One text a service wrote for one appointee. Never logged: it holds a phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$",
+        description="The caller's id: a message is queued once by it, whatever the retries; "
+        "unique across every caller's messages (a UUID, or prefixed by the caller)",
+    )
+    appointment_id: uuid.UUID
+    booth_id: UnitId
+    phone: str = Field(max_length=32, description="E.164, or a number libphonenumber reads")
+    channel: Literal["whatsapp", "sms"] = Field(description="whatsapp falls back to sms")
+    locale: Locale
+    text: str = Field(min_length=1, max_length=1000)
+    lane: Literal["normal", "bulk"] = "normal"
+
+    @field_validator("booth_id")
+    @classmethod
+    def _a_booth(cls, value: str) -> str:
+        if booth_path(value) is None:
+            raise ValueError("is not a booth's id")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _a_phone(cls, value: str) -> str:
+        e164 = to_e164(value)
+        if e164 is None:
+            raise ValueError("is not a phone number")  # the value itself is never echoed
+        return e164
+
+
+class MessagesCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageCreate] = Field(min_length=1, max_length=MESSAGES_PER_REQUEST)
+
+
+class MessagesQueued(BaseModel):
+    queued: int = Field(description="Messages put on their lanes by this request")
+    duplicates: int = Field(description="Messages queued before (same message_id): not again")
 
 
 def directive_read(directive: Directive) -> DirectiveRead:
@@ -380,9 +442,30 @@ def _follow_ups(directive: Directive) -> dict:
     }
 
 
-def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["otp"])
+def lanes_unavailable(what: str, exc: Exception, **fields) -> ProblemError:
+    """Kafka did not take them: the caller must know nothing new was queued."""
+    log.warning(f"{what} not queued", fields={**fields, "error_class": type(exc).__name__})
+    return ProblemError(
+        503,
+        "lanes-unavailable",
+        "Not queued",
+        "The delivery lanes are not taking messages; try again shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
+def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["messages"])
     Service = Annotated[Principal, Depends(auth.service(SEND_SCOPE))]
+    ports = adapters.ports
+
+    def queue(kind: str, messages: tuple[ServiceMessage, ...]) -> service_messages.Queued:
+        try:
+            return service_messages.queue_messages(SendMessages(kind, messages), ports)
+        except Refused as exc:
+            raise problem(exc) from None
+        except (DeliveryError, KafkaException, BufferError) as exc:
+            raise lanes_unavailable(kind, exc, messages=len(messages)) from None
 
     @router.post(
         "/otp-deliveries",
@@ -397,30 +480,64 @@ def otp_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         ),
     )
     def deliver_otp(body: OtpDeliveryCreate, caller: Service):
-        cmd = SendOtp(
-            request_id=str(body.request_id),
+        message = ServiceMessage(
+            message_id=str(body.request_id),
             appointment_id=str(body.appointment_id),
             booth_id=body.booth_id,
             phone=body.phone,
             channel=body.channel,
             locale=body.locale,
             text=body.text,
+            lane=URGENT,
         )
-        try:
-            delivery_id = otp_codes.queue_otp(cmd, adapters.ports)
-        except Exception as exc:  # Kafka did not take it: the caller must know nothing was queued
-            log.warning(
-                "otp not queued",
-                fields={"request_id": cmd.request_id, "error_class": type(exc).__name__},
+        queued = queue(OTP, (message,))
+        delivery_id = (
+            queued.tasks[0].delivery_id
+            if queued.tasks
+            else service_messages.delivery_of(OTP, message)
+        )
+        return {"delivery_id": delivery_id, "lane": URGENT}
+
+    @router.post(
+        "/messages",
+        status_code=202,
+        response_model=MessagesQueued,
+        responses=problems(
+            403,
+            422,
+            503,
+            kinds={
+                403: f"not a service holding {SEND_SCOPE}",
+                422: "validation-error naming each message at fault (messages.<index>.<field>), "
+                "wrong-lane",
+                503: "lanes-unavailable: nothing new was queued; send the same request again",
+            },
+        ),
+    )
+    def send_messages(body: MessagesCreate, caller: Service):
+        messages = tuple(
+            ServiceMessage(
+                message_id=m.message_id,
+                appointment_id=str(m.appointment_id),
+                booth_id=m.booth_id,
+                phone=m.phone,
+                channel=m.channel,
+                locale=m.locale,
+                text=m.text,
+                lane=m.lane,
             )
-            raise ProblemError(
-                503,
-                "lanes-unavailable",
-                "The code could not be queued",
-                "Try again shortly.",
-                headers={"Retry-After": "2"},
-            ) from None
-        return {"delivery_id": delivery_id, "lane": "urgent"}
+            for m in body.messages
+        )
+        queued = queue(PERSONAL, messages)
+        log.info(
+            "service messages queued",
+            fields={
+                "caller": caller.subject,
+                "queued": len(queued.tasks),
+                "duplicates": queued.duplicates,
+            },
+        )
+        return MessagesQueued(queued=len(queued.tasks), duplicates=queued.duplicates)
 
     return router
 
@@ -539,7 +656,7 @@ def create_notifier_app(adapters: Adapters) -> FastAPI:
     auth = Authenticator(settings)
     routers = [
         directives_router(adapters, auth),
-        otp_router(adapters, auth),
+        messages_router(adapters, auth),
         receipts_router(adapters),
     ]
     return create_app(
@@ -554,10 +671,12 @@ def create_notifier_app(adapters: Adapters) -> FastAPI:
 
 
 # The provider signs its webhook and a link carries its own HMAC: neither brings a bearer token.
-# A directive's texts in many languages may pass the JSON cap; a provider's batch of receipts too.
+# A directive's texts in many languages may pass the JSON cap; a provider's batch of receipts and
+# a service's thousand messages too.
 BODIES = BodyRules(
     larger=(
         (r"/v1/directives", DIRECTIVE_MAX_BYTES),
+        (r"/v1/messages", MESSAGES_MAX_BYTES),
         (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES),
     ),
     open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"),

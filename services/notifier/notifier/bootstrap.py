@@ -18,7 +18,6 @@ from notifier.adapters.events import NotifierEvents, publisher
 from notifier.adapters.keys import ack_key, optout_index, webhook_key
 from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
 from notifier.adapters.ledger import Ledger
-from notifier.adapters.recipients import HttpRecipients, RecipientSource
 from notifier.adapters.store import DirectiveStore
 from notifier.adapters.tally import Tally
 from notifier.domain.acks import AckLinks
@@ -39,6 +38,7 @@ from shared.kafka.deadletters import dead_letter_seal
 from shared.kafka.producer import ConfirmedProducer
 from shared.kafka.security import client_config
 from shared.orgtree.repository import OrgRegistry
+from shared.recipients import HttpRecipients, RecipientSource
 from shared.sending.policy import SendingPolicy, parse_polls, parse_quiet_hours
 
 NOTIFIER_TOPICS = (

@@ -49,16 +49,27 @@ class ForgetAppointee:
 
 
 @dataclass(frozen=True)
-class SendOtp:
-    """A code from the OTP service. `phone` and `text` are secrets in transit: never logged."""
+class ServiceMessage:
+    """One text another service wrote for one appointee. `phone` and `text` are secrets in
+    transit: never logged. `message_id` is the caller's: the same id is queued once."""
 
-    request_id: str
+    message_id: str
     appointment_id: str
     booth_id: str
-    phone: str
-    channel: str
+    phone: str  # E.164
+    channel: str  # whatsapp | sms
     locale: str
     text: str
+    lane: str
+
+
+@dataclass(frozen=True)
+class SendMessages:
+    """A service's per-recipient messages of one kind (`notifier.domain.tasks.SERVICE_SENDS`):
+    OTP codes from the OTP service, PERSONAL texts such as a meeting's invitations."""
+
+    kind: str
+    messages: tuple[ServiceMessage, ...]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 
 from prometheus_client import Counter as Metric
 
-from notifier.adapters.recipients import Recipient, RecipientSource, RecipientsUnavailable
 from notifier.adapters.tally import count_target
 from notifier.domain.directives import (
     FINISH,
@@ -47,6 +46,7 @@ from notifier.handlers.ports import (
 from notifier.handlers.rounds import queue_round, schedule_round
 from shared.logging import get_logger
 from shared.orgtree.levels import outermost
+from shared.recipients import Recipient, RecipientSource, RecipientsUnavailable
 from shared.sending import recurrence
 from shared.sending.policy import SendingPolicy
 

@@ -10,11 +10,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from notifier.adapters.recipients import RecipientSource
 from notifier.domain.directives import SENT, Directive
 from notifier.domain.tasks import ESCALATION, REMINDER, Task, delivery_id, lane_for
 from notifier.handlers.ports import FollowUpRecords, StatusTally, TaskLanes
 from shared.logging import get_logger
+from shared.recipients import RecipientSource
 
 log = get_logger(__name__)
 

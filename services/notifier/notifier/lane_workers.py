@@ -39,6 +39,18 @@ class Lane:
     concurrency: int  # provider calls in flight: the lane's own connections and threads
 
 
+LOGGED_IDS = 20  # delivery ids a batch's log names per reason; the count is always whole
+
+
+def not_sent(out: Settlement) -> dict[str, dict]:
+    """Why the batch's other tasks were not sent now, by reason: how many, and which (delivery ids,
+    never a phone or a text), so one missing message can be traced from the log."""
+    return {
+        reason: {"tasks": len(ids), "delivery_ids": ids[:LOGGED_IDS]}
+        for reason, ids in sorted(out.why_not.items())
+    }
+
+
 class LaneWorkers:
     """Every lane in one asyncio loop, on a shared background thread (restarted after a failure).
     The service starts and stops `background`, like its other workers."""
@@ -162,6 +174,8 @@ class LaneWorkers:
                     "lane": lane.name,
                     "tasks": len(tasks),
                     "sent": len(settlement.sent),
+                    "not_sent": not_sent(settlement),
+                    "malformed": malformed,
                     "send_s": round(sent_s, 3),
                     "total_s": round(time.monotonic() - started, 3),
                 },

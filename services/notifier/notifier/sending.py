@@ -35,7 +35,7 @@ from notifier.adapters.http import Batches
 from notifier.adapters.ledger import LEASE_S
 from notifier.domain.acks import AckClaim
 from notifier.domain.directives import Directive
-from notifier.domain.messages import Message, directive_message, otp_message
+from notifier.domain.messages import WHOLE_TEXTS, Message, directive_message, whole_text
 from notifier.domain.pacing import Pacer
 from notifier.domain.tasks import ESCALATION, OTP, REMINDER, URGENT, Task, backoff_s
 from notifier.handlers.ports import Ports
@@ -110,6 +110,16 @@ class Settlement:
     dead: list[tuple[Task, str]] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
+    # Why each task that was not sent now was not: reason -> delivery ids (never a phone), for
+    # the lane's log. Skips as counted above, plus `retry:<code>` and `failed:<code>`.
+    why_not: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, task: Task) -> None:
+        self.skipped[reason] += 1
+        self.not_sent(reason, task)
+
+    def not_sent(self, reason: str, task: Task) -> None:
+        self.why_not.setdefault(reason, []).append(task.delivery_id)
 
 
 class Sender:
@@ -139,13 +149,13 @@ class Sender:
         ready = []
         for task, out_of_consent in zip(tasks, opted_out):
             if task.expires_at is not None and task.expires_at < now:
-                out.skipped["expired"] += 1
+                out.skip("expired", task)
             elif task.recipient_id in erased:
-                out.skipped["erased"] += 1
+                out.skip("erased", task)
             elif task.directive_id in cancelled:
-                out.skipped["cancelled"] += 1
+                out.skip("cancelled", task)
             elif out_of_consent and task.send != OTP:
-                out.skipped["opted_out"] += 1
+                out.skip("opted_out", task)
             elif opens := ports.policy.opens_at(
                 datetime.fromtimestamp(now, timezone.utc),
                 campaign=task.campaign,
@@ -153,7 +163,7 @@ class Sender:
                 quiet_hours=not task.quiet_hours_override,
             ):
                 out.deferred.append((task, opens.timestamp()))
-                out.skipped["outside_window"] += 1
+                out.skip("outside_window", task)
             else:
                 ready.append(task)
         return ready
@@ -164,7 +174,7 @@ class Sender:
         unique: dict[str, Task] = {}
         for task in tasks:  # the same delivery twice in one batch: the copy is a duplicate
             if task.delivery_id in unique:
-                out.skipped["duplicate"] += 1
+                out.skip("duplicate", task)
             else:
                 unique[task.delivery_id] = task
         tasks = list(unique.values())
@@ -174,12 +184,12 @@ class Sender:
             if claim == 1:
                 ready.append(task)
             elif claim == 0:
-                out.skipped["duplicate"] += 1
+                out.skip("duplicate", task)
             else:
                 # another worker holds it; if that worker died, its lease runs out and this copy
                 # goes
                 out.deferred.append((task, self.ports.clock() + LEASE_S + 1))
-                out.skipped["leased"] += 1
+                out.skip("leased", task)
         return ready
 
     # --- 3. caps -------------------------------------------------------------------------------
@@ -203,7 +213,7 @@ class Sender:
             if task.delivery_id not in refused:
                 ready.append((task, sender))
                 continue
-            out.skipped["daily_cap"] += 1
+            out.skip("daily_cap", task)
             out.released.append(task)
             following = task.fallback()
             if following is not None:
@@ -224,8 +234,8 @@ class Sender:
         return await channel.send(self.client, task, message, sender)
 
     def _message(self, task: Task) -> Message | None:
-        if task.send == OTP:
-            return otp_message(task.text or "", task.locale)
+        if task.send in WHOLE_TEXTS:
+            return whole_text(task.send, task.text or "", task.locale)
         if task.send == ESCALATION:
             return Message(ESCALATION, "en", "Escalation", task.text or "")
         directive = self.ports.texts.get(task.directive_id)
@@ -263,9 +273,11 @@ class Sender:
             )
             out.released.append(task)
             out.deferred.append((task.retried(), now + wait))
+            out.not_sent(f"retry:{outcome.code or 'UNKNOWN'}", task)
             return
         code = outcome.code or "UNKNOWN"
         out.failed.append((task, code))
+        out.not_sent(f"failed:{code}", task)
         out.events.append(
             self._event(
                 task, "failed", None, {"code": code, "retryable": outcome.kind != PERMANENT}

@@ -5,7 +5,6 @@ Secrets come from the environment or a mounted file; only in development (and te
 service make random keys of its own under .state/notifier, shared with the local simulator.
 """
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.auth.keys import LOCAL_TOKENS
 from shared.secrets import is_placeholder
-from shared.settings import PlatformSettings
+from shared.settings import PlatformSettings, is_loopback
 
 Names = Annotated[tuple[str, ...], NoDecode]
 
@@ -50,7 +49,12 @@ class NotifierSettings(PlatformSettings):
         100_000, ge=1, validation_alias="NOTIFIER_WHATSAPP_DAILY_CAP"
     )
     whatsapp_templates: dict[str, str] = Field(
-        {"directive": "directive_v1", "reminder": "reminder_v1", "otp": "otp_v1"},
+        {
+            "directive": "directive_v1",
+            "reminder": "reminder_v1",
+            "otp": "otp_v1",
+            "personal": "personal_v1",
+        },
         validation_alias="NOTIFIER_WHATSAPP_TEMPLATES",
     )
     sms_headers: Names = Field(("SNGTHN",), validation_alias="NOTIFIER_SMS_HEADERS")
@@ -62,6 +66,7 @@ class NotifierSettings(PlatformSettings):
             "directive": "1107170000000000001",
             "reminder": "1107170000000000002",
             "otp": "1107170000000000004",
+            "personal": "1107170000000000005",
         },
         validation_alias="NOTIFIER_DLT_TEMPLATES",
     )
@@ -155,7 +160,7 @@ class NotifierSettings(PlatformSettings):
             )
         # The defaults point at the local simulator: in production that would send every
         # directive to loopback and report it failed, so a real provider must be named.
-        if _is_loopback(self.provider_url):
+        if is_loopback(self.provider_url):
             # The host only: a provider URL may carry credentials.
             raise ValueError(
                 f"PROVIDER_URL's host {urlsplit(self.provider_url).hostname!r} is this machine "
@@ -169,7 +174,7 @@ class NotifierSettings(PlatformSettings):
             )
         # Acknowledgement links are opened on recipients' phones: a loopback address (the local
         # default) would send every booth a link that can never be acknowledged.
-        if _is_loopback(self.public_url):
+        if is_loopback(self.public_url):
             raise ValueError(
                 f"NOTIFIER_PUBLIC_URL's host {urlsplit(self.public_url).hostname!r} is this "
                 "machine (the local default) or none; set the public address recipients open "
@@ -179,16 +184,3 @@ class NotifierSettings(PlatformSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_namespace}{name}"
-
-
-def _is_loopback(url: str) -> bool:
-    """True for a URL on this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0) or with no host at
-    all."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if not host or host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name: resolved by the cluster's DNS, not ours to judge
-    return address.is_loopback or address.is_unspecified

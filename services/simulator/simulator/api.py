@@ -11,6 +11,11 @@
     GET  /v1/messages?to=&idempotency_key=  what was accepted, newest first (tests read it)
     GET  /v1/stats                        counts of accepted, refused, duplicates, callbacks
 
+The conference provider of docs/meetings.md (bridges, dial-out, mute, play, kick, end,
+participants, the dev dial-in and the video room) is under /conference/v1; its errors are problem
+details, and its webhooks go to each bridge's `status_callback` (simulator.conference says how the
+simulated calls behave).
+
 Routes are `async def`: all state is in memory, and the thread pool a plain `def` would use costs
 more than the work. Every send answers 200 `{"id": ...}`, 429 (per-sender rate), 400 (permanent) or
 503 (transient), errors as `{"error": {"code", "message", "retryable"}}` the way providers shape
@@ -30,19 +35,22 @@ kept for that appointment, and the status reports still owed on them, are droppe
 deletes its copies when the data fiduciary asks; the simulator reads the erasure topic for it.
 """
 
+import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Header, Query
+from fastapi import APIRouter, FastAPI, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.http import create_app
 from shared.limits import BodyRules
+from shared.problems import ProblemError, problems
 from simulator import commands
 from simulator import domain as d
 from simulator.bootstrap import Adapters, bootstrap
-from simulator.handlers import Provider, handle
+from simulator.conference import ConferenceRefusal
+from simulator.handlers import Provider, handle, participants
 from simulator.settings import SimulatorSettings
 
 Phone = Annotated[str, Field(pattern=d.E164.pattern)]
@@ -282,7 +290,116 @@ def routes(provider: Provider) -> APIRouter:
             "stats": dict(provider.stats),
             "per_sender": dict(provider.per_sender),
             "pending_reports": provider.pending_reports,
+            "conference": {
+                **provider.conferences.counts,
+                "pending_webhooks": provider.conferences.pending,
+            },
         }
+
+    return router
+
+
+Ref = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class BridgeCreate(BaseModel):
+    bridge_ref: Ref
+    kind: Literal["audio", "video"] = "audio"
+    capacity: int = Field(ge=1)
+    listen_only: bool = False
+    record: bool = False
+    parent_bridge_id: str | None = Field(None, max_length=64)
+    status_callback: str | None = Field(None, max_length=512)
+    pin: str | None = Field(None, pattern=r"^\d{4,8}$")
+
+
+class CallCreate(BaseModel):
+    call_ref: Ref
+    to: Phone
+    caller_id: str | None = Field(None, max_length=32)
+    muted: bool = True
+    ring_timeout_s: float | None = Field(None, gt=0, le=120)
+    participant_ref: Ref | None = None
+
+
+class Mute(BaseModel):
+    muted: bool
+    call_id: str | None = Field(None, max_length=64)
+
+
+class Play(BaseModel):
+    recording_url: str = Field(min_length=1, max_length=512)
+
+
+class DialInCall(BaseModel):
+    pin: str = Field(pattern=r"^\d{4,8}$")
+    from_: Phone = Field(alias="from")
+
+
+def carried_out(provider: Provider, command: commands.Command):
+    """The handler's answer, or the provider's refusal as problem details."""
+    try:
+        return handle(provider, command)
+    except ConferenceRefusal as refusal:
+        headers = {}
+        if refusal.retry_after_s:
+            headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after_s)))
+        raise ProblemError(
+            refusal.status, refusal.kind, refusal.title, headers=headers, **refusal.extra
+        ) from None
+
+
+def conference_routes(provider: Provider) -> APIRouter:
+    router = APIRouter(prefix="/conference/v1", tags=["conference"])
+
+    @router.post("/bridges", status_code=201, responses=problems(404, 409, 422))
+    async def create_bridge(body: BridgeCreate, response: Response):
+        answer, made = carried_out(provider, commands.CreateBridge(**body.model_dump()))
+        response.status_code = 201 if made else 200
+        return answer
+
+    @router.post("/bridges/{bridge_id}/calls", status_code=202, responses=problems(409, 429))
+    async def dial_out(bridge_id: str, body: CallCreate):
+        return carried_out(provider, commands.DialOut(bridge_id, **body.model_dump()))
+
+    @router.post("/bridges/{bridge_id}/mute", status_code=204, responses=problems(404, 409))
+    async def mute(bridge_id: str, body: Mute):
+        carried_out(provider, commands.MuteBridge(bridge_id, body.muted, body.call_id))
+        return Response(status_code=204)
+
+    @router.post("/bridges/{bridge_id}/play", status_code=204, responses=problems(404, 409))
+    async def play(bridge_id: str, body: Play):
+        carried_out(provider, commands.PlayRecording(bridge_id, body.recording_url))
+        return Response(status_code=204)
+
+    @router.delete(
+        "/bridges/{bridge_id}/calls/{call_id}", status_code=204, responses=problems(404, 409)
+    )
+    async def kick(bridge_id: str, call_id: str):
+        carried_out(provider, commands.KickCall(bridge_id, call_id))
+        return Response(status_code=204)
+
+    @router.post("/bridges/{bridge_id}/end", status_code=204, responses=problems(404))
+    async def end(bridge_id: str):
+        carried_out(provider, commands.EndBridge(bridge_id))
+        return Response(status_code=204)
+
+    @router.get("/bridges/{bridge_id}/participants", responses=problems(404))
+    async def list_participants(bridge_id: str):
+        try:
+            return participants(provider, bridge_id)
+        except ConferenceRefusal as refusal:
+            raise ProblemError(refusal.status, refusal.kind, refusal.title) from None
+
+    @router.post("/dev/dial-in", status_code=202, responses=problems(404, 409))
+    async def late_joiner(body: DialInCall):
+        return carried_out(provider, commands.DialIn(body.pin, body.from_))
+
+    @router.get("/rooms/{bridge_id}", responses=problems(404, 409))
+    async def room(bridge_id: str, participant_ref: Ref, token: str | None = None):
+        """The video room an invitee's join link opens: they are in it (the token is the
+        meetings service's business, not the provider's)."""
+        return carried_out(provider, commands.JoinRoom(bridge_id, participant_ref))
 
     return router
 
@@ -296,7 +413,7 @@ def create_simulator_app(adapters: Adapters) -> FastAPI:
         service=adapters.settings.service_name,
         settings=adapters.settings,
         checks={},
-        routers=[routes(adapters.provider)],
+        routers=[routes(adapters.provider), conference_routes(adapters.provider)],
         on_startup=adapters.start,
         on_shutdown=adapters.stop,
         bodies=BodyRules(json_max_bytes=BATCH_MAX_BYTES, token=False),

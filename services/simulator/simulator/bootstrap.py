@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from shared.background import BackgroundJobs
-from simulator.adapters.callbacks import Callbacks
+from simulator.adapters.callbacks import Callbacks, ConferenceCallbacks
 from simulator.adapters.erasures import erasures_job
 from simulator.adapters.keys import webhook_key
 from simulator.handlers import Provider
@@ -20,28 +20,34 @@ class Adapters(BackgroundJobs):
     settings: SimulatorSettings
     provider: Provider
     callbacks: Callbacks
-    _reporting: asyncio.Task | None = field(default=None, init=False, repr=False)
+    conference_callbacks: ConferenceCallbacks
+    _reporting: list[asyncio.Task] = field(default_factory=list, init=False, repr=False)
 
     def start(self) -> None:
         # Called on the event loop (the app's startup): reporting is a task of the loop that
         # owns the provider's state.
         loop = asyncio.get_running_loop()
-        self._reporting = loop.create_task(self.callbacks.run())
+        self._reporting = [
+            loop.create_task(self.callbacks.run()),
+            loop.create_task(self.conference_callbacks.run()),
+        ]
         if self.settings.honour_erasures:
             self.background = [erasures_job(self.settings, self.provider, loop)]
         super().start()
 
     def stop(self) -> None:
-        if self._reporting is not None:
-            self._reporting.cancel()
+        for task in self._reporting:
+            task.cancel()
         super().stop()
 
 
 def bootstrap(settings: SimulatorSettings) -> Adapters:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback is noise
-    provider = Provider(settings)
+    key = webhook_key(settings)
+    provider = Provider(settings, caller_key=key)
     return Adapters(
         settings=settings,
         provider=provider,
-        callbacks=Callbacks(provider, settings, webhook_key(settings)),
+        callbacks=Callbacks(provider, settings, key),
+        conference_callbacks=ConferenceCallbacks(provider, settings, key),
     )

@@ -65,5 +65,70 @@ class ForgetPeople:
     references: frozenset[str]
 
 
+# --- the conference provider (docs/meetings.md) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateBridge:
+    bridge_ref: str  # the caller's id for the bridge: the same ref gets the same bridge
+    kind: str  # audio | video
+    capacity: int
+    listen_only: bool = False
+    record: bool = False
+    parent_bridge_id: str | None = None  # this bridge hears the parent's speakers
+    status_callback: str | None = None
+    pin: str | None = None  # the PIN the caller already told invitees; else one is made
+
+
+@dataclass(frozen=True)
+class DialOut:
+    bridge_id: str
+    call_ref: str  # the caller's id for this attempt: the same ref dials once
+    to: str
+    caller_id: str | None = None
+    muted: bool = True
+    ring_timeout_s: float | None = None
+    participant_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class MuteBridge:
+    bridge_id: str
+    muted: bool
+    call_id: str | None = None  # None: every listener
+
+
+@dataclass(frozen=True)
+class PlayRecording:
+    bridge_id: str
+    recording_url: str
+
+
+@dataclass(frozen=True)
+class KickCall:
+    bridge_id: str
+    call_id: str
+
+
+@dataclass(frozen=True)
+class EndBridge:
+    bridge_id: str
+
+
+@dataclass(frozen=True)
+class DialIn:
+    """A late joiner rings the dial-in number and keys the PIN (a development route)."""
+
+    pin: str
+    caller: str
+
+
+@dataclass(frozen=True)
+class JoinRoom:
+    bridge_id: str
+    participant_ref: str
+
+
 Send = SendWhatsApp | SendSms | SendPush | InviteToBridge
-Command = Send | MakeReply | ForgetPeople
+Conference = CreateBridge | DialOut | MuteBridge | PlayRecording | KickCall | EndBridge | DialIn
+Command = Send | MakeReply | ForgetPeople | Conference | JoinRoom

@@ -14,15 +14,22 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from shared.sending.signatures import caller_hash
 from simulator import commands
 from simulator import domain as d
+from simulator.conference import ConferenceRules, Conferences
 from simulator.settings import SimulatorSettings
 
 
 class Provider:
     """Limits, decisions, what was accepted, and the reports and replies still to call back."""
 
-    def __init__(self, settings: SimulatorSettings, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        settings: SimulatorSettings,
+        clock: Callable[[], float] = time.monotonic,
+        caller_key: bytes = b"",
+    ):
         self.settings, self.clock = settings, clock
         self.rng = random.Random(settings.seed)
         self.limits = d.TokenBucket(settings.rate_per_sender)
@@ -45,6 +52,11 @@ class Provider:
         self.per_sender: Counter[str] = Counter()
         self._due: list[tuple[float, int, dict]] = []  # (due, seq, status or inbound message)
         self._seq = 0
+        self.conferences = Conferences(
+            conference_rules(settings),
+            caller_hash=lambda phone: caller_hash(caller_key, phone),
+            wall_offset=time.time() - clock(),
+        )
 
     def send(
         self,
@@ -227,6 +239,84 @@ def forget_people(provider: Provider, command: commands.ForgetPeople) -> int:
     return len(gone)
 
 
+# --- the conference provider: time moves to now before each request --------------------------
+
+
+def create_bridge(provider: Provider, command: commands.CreateBridge) -> tuple[dict, bool]:
+    """The bridge's answer, and whether it was made by this request."""
+    conferences = _now(provider)
+    bridge, made = conferences.create_bridge(command, provider.clock())
+    rules = conferences.rules
+    return {
+        "bridge_id": bridge.bridge_id,
+        "capacity": bridge.capacity,
+        "dial_in_number": rules.dial_in_number if bridge.kind == "audio" else None,
+        "pin": bridge.pin,
+        "room_url": f"{rules.base_url}/conference/v1/rooms/{bridge.bridge_id}"
+        if bridge.kind == "video"
+        else None,
+    }, made
+
+
+def dial_out(provider: Provider, command: commands.DialOut) -> dict:
+    call_id, _ = _now(provider).dial_out(command, provider.clock())
+    return {"call_id": call_id}
+
+
+def mute_bridge(provider: Provider, command: commands.MuteBridge) -> None:
+    _now(provider).mute(command.bridge_id, command.muted, command.call_id)
+
+
+def play_recording(provider: Provider, command: commands.PlayRecording) -> None:
+    _now(provider).play(command.bridge_id, command.recording_url)
+
+
+def kick_call(provider: Provider, command: commands.KickCall) -> None:
+    _now(provider).kick(command.bridge_id, command.call_id, provider.clock())
+
+
+def end_bridge(provider: Provider, command: commands.EndBridge) -> None:
+    _now(provider).end(command.bridge_id, provider.clock())
+
+
+def dial_in(provider: Provider, command: commands.DialIn) -> dict:
+    leg = _now(provider).dial_in(command.pin, command.caller, provider.clock())
+    return {"call_id": leg.call_id, "bridge_id": leg.bridge_id}
+
+
+def join_room(provider: Provider, command: commands.JoinRoom) -> dict:
+    leg = _now(provider).join_room(command.bridge_id, command.participant_ref, provider.clock())
+    return {"call_id": leg.call_id, "bridge_id": leg.bridge_id}
+
+
+def participants(provider: Provider, bridge_id: str) -> dict:
+    return {"participants": _now(provider).participants(bridge_id, provider.clock())}
+
+
+def _now(provider: Provider) -> Conferences:
+    provider.conferences.advance(provider.clock())
+    return provider.conferences
+
+
+def conference_rules(settings: SimulatorSettings) -> ConferenceRules:
+    return ConferenceRules(
+        cap=settings.conference_cap,
+        calls_per_second=settings.conference_cps,
+        no_answer_share=settings.conference_no_answer_share,
+        busy_share=settings.conference_busy_share,
+        failed_share=settings.conference_failed_share,
+        leave_early_share=settings.conference_leave_early_share,
+        confirm_share=settings.conference_confirm_share,
+        ring_s=settings.conference_ring_ms / 1000,
+        early_stay_s=settings.conference_early_stay_ms / 1000,
+        duplicate_share=settings.conference_duplicate_share,
+        out_of_order_share=settings.conference_out_of_order_share,
+        lost_share=settings.conference_lost_share,
+        base_url=settings.conference_base_url.rstrip("/"),
+        dial_in_number=settings.conference_dial_in_number,
+    )
+
+
 def _concerns(item: dict, message_ids: set[str]) -> bool:
     """Whether a scheduled report (statuses) or reply (inbound messages) is about these messages."""
     return any(status["message_id"] in message_ids for status in item.get("statuses", ())) or any(
@@ -242,6 +332,14 @@ HANDLERS: dict[type, Callable[[Provider, Any], Any]] = {
     commands.InviteToBridge: invite_to_bridge,
     commands.MakeReply: make_reply,
     commands.ForgetPeople: forget_people,
+    commands.CreateBridge: create_bridge,
+    commands.DialOut: dial_out,
+    commands.MuteBridge: mute_bridge,
+    commands.PlayRecording: play_recording,
+    commands.KickCall: kick_call,
+    commands.EndBridge: end_bridge,
+    commands.DialIn: dial_in,
+    commands.JoinRoom: join_room,
 }
 
 

@@ -56,7 +56,7 @@ class SimulatorSettings(PlatformSettings):
 
     # What the provider accepts: approved WhatsApp templates, registered DLT templates and headers.
     approved_templates: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("directive_v1", "reminder_v1", "escalation_v1", "otp_v1"),
+        ("directive_v1", "reminder_v1", "escalation_v1", "otp_v1", "personal_v1"),
         validation_alias="SIMULATOR_APPROVED_TEMPLATES",
     )
     dlt_templates: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -65,6 +65,7 @@ class SimulatorSettings(PlatformSettings):
             "1107170000000000002",
             "1107170000000000003",
             "1107170000000000004",
+            "1107170000000000005",
         ),
         validation_alias="SIMULATOR_DLT_TEMPLATES",
     )
@@ -80,6 +81,47 @@ class SimulatorSettings(PlatformSettings):
     # topics.
     honour_erasures: bool = Field(True, validation_alias="SIMULATOR_HONOUR_ERASURES")
     topic_namespace: str = Field("", validation_alias="SIMULATOR_TOPIC_NAMESPACE")
+
+    # The conference provider (docs/meetings.md): a per-bridge cap (Twilio/Telnyx: 250), dial-out
+    # calls per second, each call's fate as shares, and time: how long a call rings, how long an
+    # early leaver stays. Shares of webhooks sent twice, pairs swapped, and lost.
+    conference_cap: int = Field(250, ge=1, validation_alias="SIMULATOR_CONFERENCE_CAP")
+    conference_cps: float = Field(50.0, gt=0, validation_alias="SIMULATOR_CONFERENCE_CPS")
+    conference_no_answer_share: float = Field(
+        0.1, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_NO_ANSWER_SHARE"
+    )
+    conference_busy_share: float = Field(
+        0.05, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_BUSY_SHARE"
+    )
+    conference_failed_share: float = Field(
+        0.02, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_FAILED_SHARE"
+    )
+    conference_leave_early_share: float = Field(
+        0.1, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_LEAVE_EARLY_SHARE"
+    )
+    conference_confirm_share: float = Field(
+        0.8, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_CONFIRM_SHARE"
+    )
+    conference_ring_ms: int = Field(1000, ge=0, validation_alias="SIMULATOR_CONFERENCE_RING_MS")
+    conference_early_stay_ms: int = Field(
+        5000, ge=0, validation_alias="SIMULATOR_CONFERENCE_EARLY_STAY_MS"
+    )
+    conference_duplicate_share: float = Field(
+        0.1, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_DUPLICATE_SHARE"
+    )
+    conference_out_of_order_share: float = Field(
+        0.1, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_OUT_OF_ORDER_SHARE"
+    )
+    conference_lost_share: float = Field(
+        0.0, ge=0, le=1, validation_alias="SIMULATOR_CONFERENCE_LOST_SHARE"
+    )
+    # Where the simulator is reached (room links, recordings) and the number late joiners ring.
+    conference_base_url: str = Field(
+        "http://127.0.0.1:8005", validation_alias="SIMULATOR_CONFERENCE_BASE_URL"
+    )
+    conference_dial_in_number: str = Field(
+        "+911140000000", validation_alias="SIMULATOR_CONFERENCE_DIAL_IN_NUMBER"
+    )
 
     @field_validator("approved_templates", "dlt_templates", "sms_headers", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
 
@@ -25,6 +25,12 @@ from shared.logging import get_logger, mask_phones
 log = get_logger(__name__)
 
 SOURCE = "/sangathan/analytics"
+
+
+class PartialsView(Protocol):
+    KINDS: frozenset[str]  # the first segment of the keys it keeps
+
+    def on_record(self, key: str, value: dict | None) -> None: ...
 
 
 def _json(value: dict) -> bytes:
@@ -57,8 +63,13 @@ class PartialsOut:
         return len(pending)
 
     async def publish_directive(self, directive: dict) -> None:
-        key = directive_key(directive["directive_id"]).encode()
-        await self._producer_of().send_and_wait(self.topic, key, _json(directive), None, None, None)
+        await self.publish_record(directive_key(directive["directive_id"]), directive)
+
+    async def publish_record(self, key: str, value: dict) -> None:
+        """A fact every worker's view keeps by its key (a directive, a meeting), waited for."""
+        await self._producer_of().send_and_wait(
+            self.topic, key.encode(), _json(value), None, None, None
+        )
 
 
 class CoverageOut:
@@ -135,7 +146,12 @@ class ViewReader:
     """
 
     def __init__(
-        self, bootstrap: str, partials_topic: str, coverage_topic: str, view: CoverageView
+        self,
+        bootstrap: str,
+        partials_topic: str,
+        coverage_topic: str,
+        view: CoverageView,
+        *others: PartialsView,
     ):
         self.bootstrap, self.partials_topic, self.coverage_topic = (
             bootstrap,
@@ -143,6 +159,8 @@ class ViewReader:
             coverage_topic,
         )
         self.view = view
+        # Partials of other kinds (meetings) share the topic; each goes to the view keeping it.
+        self._by_kind = {kind: other for other in others for kind in other.KINDS}
         self.ready = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -207,7 +225,7 @@ class ViewReader:
             )
             return
         if topic == self.partials_topic:
-            self.view.on_record(key, value)
+            self._by_kind.get(key.partition("|")[0], self.view).on_record(key, value)
         elif value is not None and "unit_id" in value:
             # A coverage-updated event's data: what consumers were last told about the unit.
             self.view.published[value["unit_id"]] = tuple(value.get(n) for n in Counts.REPORTED)

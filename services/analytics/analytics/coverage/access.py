@@ -13,6 +13,7 @@ from analytics.settings import AnalyticsSettings
 from shared.auth import exchange
 from shared.auth.access import Authenticator, bearer_token, forbidden
 from shared.auth.tokens import ORGANISER, Principal
+from shared.orgtree.levels import overlap
 
 SCOPE = "coverage:read"
 
@@ -38,4 +39,14 @@ class CoverageAccess:
                 "outside-jurisdiction",
                 f"{unit_ids[0]} is outside your unit {who.unit}; "
                 "you see only your own unit's coverage",
+            )
+
+    def require_concerned(self, who: Principal, unit_ids: list[str]) -> None:
+        """Something aimed at these units (a meeting's organiser and scope) concerns organisers
+        whose unit shares a booth with them: a district's organiser follows their district's part
+        of a state meeting, not another state's meetings."""
+        if who.kind == ORGANISER and not overlap([who.unit], unit_ids):
+            raise forbidden(
+                "outside-jurisdiction",
+                f"{unit_ids[0]} and its audience are outside your unit {who.unit}",
             )

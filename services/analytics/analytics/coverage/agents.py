@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from analytics.app import app, settings
-from analytics.bootstrap import build_stream, partials_topic_name
+from analytics.bootstrap import build_streams, partials_topic_name
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.watchdog import RecoveryWatch
 from shared.logging import get_logger
@@ -19,7 +19,7 @@ from shared.topics import APPOINTMENTS
 
 log = get_logger(__name__)
 
-stream, view_reader = build_stream(app, settings)
+stream, meetings_stream, view_reader = build_streams(app, settings)
 
 BOOTH_KEYED = (
     settings.appointments_topic,
@@ -109,22 +109,22 @@ async def publish_partials() -> None:
     # Not while stopping: this worker may already have left the group, and a partial sent now
     # could land after the new owner's. The new owner recounts from the changelog instead.
     if view_reader.ready.is_set() and not app.should_stop:
-        await _guarded(stream.publish_partials())
+        await guarded(stream.publish_partials())
 
 
 @app.timer(settings.coverage_interval_s)
 async def say_coverage() -> None:
     if view_reader.ready.is_set():
-        await _guarded(stream.emit_coverage(app.is_leader()))
+        await guarded(stream.emit_coverage(app.is_leader()))
 
 
 @app.timer(5.0)
 async def refresh_gauges() -> None:
     if view_reader.ready.is_set():
-        await _guarded(stream.refresh_gauges())
+        await guarded(stream.refresh_gauges())
 
 
-async def _guarded(work) -> None:
+async def guarded(work) -> None:
     # A timer that raises stops for good; log and try again next tick instead.
     try:
         await work

@@ -1,9 +1,8 @@
 """What the worker does with each event, and with its partials: the stream's handlers.
 
 Agents (agents.py) hand every record here; tables are passed in as mappings, so unit tests run
-the same code over dicts. Nothing here raises out of a handler for a bad record: it is
-dead-lettered and the stream goes on (an exception in a Faust agent would crash it and, with
-Faust's commit on error, skip the record; faust-streaming issue #315).
+the same code over dicts. A bad record is dead-lettered and the stream goes on
+(analytics/intake.py).
 """
 
 from __future__ import annotations
@@ -35,9 +34,10 @@ from analytics.coverage.domain import (
 )
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.partials import COVERAGE, REACH, CoverageView, PartialBook, due_updates
+from analytics.intake import Intake
 from shared.events import types
-from shared.events.contracts import Event, InvalidEventError, UnparseableEventError, from_kafka
-from shared.kafka.consumer import EVENTS_CONSUMED, INVALID, REJECTED, UNPARSEABLE
+from shared.events.contracts import Event
+from shared.kafka.consumer import REJECTED
 from shared.logging import get_logger
 from shared.orgtree.levels import level_of, outermost
 
@@ -55,7 +55,7 @@ class PathMismatchError(Exception):
     """The event's booth_path does not match the booth's place in the org registry."""
 
 
-class CoverageStream:
+class CoverageStream(Intake):
     def __init__(
         self,
         *,
@@ -69,13 +69,9 @@ class CoverageStream:
         stopping: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
     ):
-        self.registry, self.partials, self.coverage, self.dead_letters = (
-            registry,
-            partials,
-            coverage,
-            dead_letters,
-        )
-        self.targets, self.rate_window_hours, self.group = targets, rate_window_hours, group
+        super().__init__(dead_letters=dead_letters, group=group)
+        self.registry, self.partials, self.coverage = registry, partials, coverage
+        self.targets, self.rate_window_hours = targets, rate_window_hours
         self.stopping, self.clock = stopping, clock
         self.coverage_book: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
         self.reach_book: PartialBook[Reach] = PartialBook(REACH, Reach)
@@ -86,18 +82,6 @@ class CoverageStream:
         ] = {}  # per partition: oldest event time not yet published
 
     # --- input records ---------------------------------------------------------------------------
-
-    async def parse(self, message) -> Event | None:
-        """The record's event, or None once it is dead-lettered for failing its contract."""
-        try:
-            return from_kafka(message.headers, message.key, message.value)
-        except UnparseableEventError as exc:
-            await self._dead_letter(message, "unparseable", UNPARSEABLE, exc)
-        except InvalidEventError as exc:
-            # The type is the sender's text: a metric label only if it is one we know.
-            known = exc.event_type if exc.event_type in types.ALL else "unknown"
-            await self._dead_letter(message, known, INVALID, exc)
-        return None
 
     async def on_appointment(self, message, booths: MutableMapping[str, BoothRow]) -> str:
         event = await self.parse(message)
@@ -228,15 +212,6 @@ class CoverageStream:
             )
             return None
         return BoothTeam(booth_id, units)
-
-    def _count(self, event: Event, outcome: str) -> str:
-        metrics.EVENTS.labels(event.type, outcome).inc()
-        EVENTS_CONSUMED.labels(self.group, event.type).inc()
-        return outcome
-
-    async def _dead_letter(self, message, event_type: str, reason: str, exc: Exception) -> None:
-        metrics.EVENTS.labels(event_type, "dead_lettered").inc()
-        await self.dead_letters.send(message, reason, exc)
 
     # --- partials --------------------------------------------------------------------------------
 

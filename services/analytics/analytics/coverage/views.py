@@ -13,7 +13,7 @@ from __future__ import annotations
 from analytics.adapters.registry import RegistryUnavailable
 from analytics.app import app, settings
 from analytics.coverage.access import CoverageAccess
-from analytics.coverage.agents import stream, view_reader
+from analytics.coverage.agents import meetings_stream, stream, view_reader
 from analytics.coverage.report import (
     booths_without_president,
     directives_within,
@@ -30,36 +30,36 @@ MAX_BOOTHS_LISTED = 5000
 @app.page("/coverage/{unit_id}")
 async def unit_coverage(web, request, unit_id: str):
     async def answer():
-        _require_readable(request, unit_id)
-        unit = await _unit(unit_id)
+        require_readable(request, unit_id)
+        unit = await unit_or_404(unit_id)
         children = [] if unit["level"] == "booth" else await stream.registry.children(unit_id)
         body = _coverage(unit)
         body["children"] = [_coverage(child) for child in children]
         return body
 
-    return await _respond(web, request, answer)
+    return await respond(web, request, answer)
 
 
 @app.page("/coverage/{unit_id}/directives")
 async def unit_directives(web, request, unit_id: str):
     async def answer():
-        _require_readable(request, unit_id)
-        limit = _limit(request, default=10, most=100)
+        require_readable(request, unit_id)
+        limit = limit_of(request, default=10, most=100)
         latest = directives_within(stream.view.directives.values(), unit_id, limit)
         return {
             "unit_id": unit_id,
             "directives": [reach_body(d, stream.view.reach(d["directive_id"])) for d in latest],
         }
 
-    return await _respond(web, request, answer)
+    return await respond(web, request, answer)
 
 
 @app.page("/coverage/{unit_id}/booths-without-president")
 async def unit_booths_without_president(web, request, unit_id: str):
     async def answer():
-        _require_readable(request, unit_id)
-        limit = _limit(request, default=200, most=MAX_BOOTHS_LISTED)
-        unit = await _unit(unit_id)
+        require_readable(request, unit_id)
+        limit = limit_of(request, default=200, most=MAX_BOOTHS_LISTED)
+        unit = await unit_or_404(unit_id)
         if unit["booths"] > MAX_BOOTHS_LISTED:
             raise ProblemError(
                 422,
@@ -74,16 +74,16 @@ async def unit_booths_without_president(web, request, unit_id: str):
         )
         return {"unit_id": unit_id, "booths_total": unit["booths"], **missing}
 
-    return await _respond(web, request, answer)
+    return await respond(web, request, answer)
 
 
-def _require_readable(request, unit_id: str) -> None:
+def require_readable(request, unit_id: str) -> None:
     """The caller may read the unit (its own subtree) and this worker's view is ready."""
     access.require(access.reader(request.headers.get("Authorization")), [unit_id])
-    _require_ready()
+    require_ready()
 
 
-async def _unit(unit_id: str) -> dict:
+async def unit_or_404(unit_id: str) -> dict:
     """The unit from the registry; 404 if there is none."""
     unit = await stream.registry.unit(unit_id)
     if unit is None:
@@ -93,7 +93,7 @@ async def _unit(unit_id: str) -> dict:
     return unit
 
 
-def _limit(request, *, default: int, most: int) -> int:
+def limit_of(request, *, default: int, most: int) -> int:
     raw = request.query.get("limit", str(default))
     if not raw.isdigit() or not 1 <= int(raw) <= most:
         raise ProblemError(
@@ -107,9 +107,11 @@ def _limit(request, *, default: int, most: int) -> int:
 
 
 def _coverage(unit: dict) -> dict:
-    """A unit's body, with its deadline's progress where it has one (states)."""
+    """A unit's body, with its deadline's progress where it has one (states), and its meetings
+    (analytics/meetings)."""
     totals = stream.view.totals(unit["id"])
     body = unit_body(unit, totals)
+    body["meetings"] = meetings_stream.section(unit["id"])
     target = stream.targets.get(unit["id"])
     if target is not None:
         body["deadline"] = stream.deadline(target, totals, unit["booths"]).to_json()
@@ -120,7 +122,7 @@ def _coverage(unit: dict) -> dict:
 async def directive_reach(web, request, directive_id: str):
     async def answer():
         who = access.reader(request.headers.get("Authorization"))
-        _require_ready()
+        require_ready()
         directive = stream.view.directives.get(directive_id)
         if directive is None:
             raise ProblemError(
@@ -132,10 +134,10 @@ async def directive_reach(web, request, directive_id: str):
         access.require(who, [directive["issuing_unit"], *directive["scope"]])
         return reach_body(directive, stream.view.reach(directive_id))
 
-    return await _respond(web, request, answer)
+    return await respond(web, request, answer)
 
 
-def _require_ready() -> None:
+def require_ready() -> None:
     if not view_reader.ready.is_set():
         raise ProblemError(
             503,
@@ -146,7 +148,7 @@ def _require_ready() -> None:
         )
 
 
-async def _respond(web, request, answer):
+async def respond(web, request, answer):
     try:
         return web.json(await answer())
     except ProblemError as exc:

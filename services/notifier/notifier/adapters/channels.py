@@ -18,7 +18,7 @@ from typing import Protocol
 from prometheus_client import Histogram
 
 from notifier.adapters.http import Answer, Batches, CallFailed
-from notifier.domain.messages import Message
+from notifier.domain.messages import WHOLE_TEXTS, Message
 from notifier.domain.pacing import Pacer
 from notifier.domain.tasks import OTP, Task
 from notifier.settings import NotifierSettings
@@ -94,7 +94,7 @@ class WhatsApp(HttpChannel):
 
     async def send(self, client, task, message, sender):
         templates = self.settings.whatsapp_templates
-        if message.kind == "otp":
+        if message.kind in WHOLE_TEXTS:
             parameters = [message.body]
         else:
             parameters = [message.title, message.body, message.link or ""]

@@ -20,6 +20,8 @@ last 24 hours (WhatsApp's messaging limit is over a rolling 24 hours, not a cale
     {p}erased:{appointment id}   string  the appointee's data was erased: send them nothing still
                                          queued
     {p}acked:{directive_id}:{recipient}  string  how they acknowledged: counted once
+    {p}queued:{kind}:{day}       set     ids of a service's messages put on their lanes that UTC day
+                                         (epoch days): never queued again
 
 Every write that must not be repeated is one atomic step (SET NX, a Lua script), so two workers
 holding the same task (a redelivery after a rebalance) cannot both send it.
@@ -43,6 +45,7 @@ DONE_TTL_S = 7 * 86400  # longer than any lane keeps a task: a redelivery always
 ACK_MARK_TTL_S = 45 * 86400
 LEASE_S = 120
 PM_TTL_S = 7 * 86400
+QUEUED_TTL_S = 2 * 86400  # a day's marks, read until the end of the next
 
 # Take a lease unless the delivery is done or leased: 1 taken, 0 done, -1 someone else sends it.
 _CLAIM = """
@@ -190,6 +193,33 @@ class Ledger:
             [f"{self.prefix}pm:{provider_id}" for provider_id in provider_ids]
         )
         return [json.loads(context) if context else None for context in contexts]
+
+    # --- a service's messages, queued once -----------------------------------------------------
+
+    def queued_before(self, kind: str, message_ids: Sequence[str]) -> list[bool]:
+        """Whether each of a service's messages was queued already, today or yesterday (UTC): a
+        caller retries within minutes. Two commands for a whole request, not one per message."""
+        if not message_ids:
+            return []
+        today = int(time.time() // 86400)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for day in (today, today - 1):
+                pipe.smismember(self._queued(kind, day), list(message_ids))
+            now, before = pipe.execute()
+        return [bool(a) or bool(b) for a, b in zip(now, before)]
+
+    def mark_queued(self, kind: str, message_ids: Sequence[str]) -> None:
+        """Kafka has them: a retried request queues them no more."""
+        if not message_ids:
+            return
+        key = self._queued(kind, int(time.time() // 86400))
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, *message_ids)
+            pipe.expire(key, QUEUED_TTL_S)
+            pipe.execute()
+
+    def _queued(self, kind: str, day: int) -> str:
+        return f"{self.prefix}queued:{kind}:{day}"
 
     # --- acknowledgements ----------------------------------------------------------------------
 

@@ -1,15 +1,18 @@
 """What a recipient reads, per language: a directive's title and body with its acknowledgement
-link, a reminder, or an OTP code's text. Channel adapters shape it into each provider's request;
-wording is fixed around variables, as India's DLT templates require."""
+link, a reminder, an OTP code's text, or a text another service wrote for them (`personal`).
+Channel adapters shape it into each provider's request; wording is fixed around variables, as
+India's DLT templates require."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+WHOLE_TEXTS = ("otp", "personal")  # sent as written: no title, no link
+
 
 @dataclass(frozen=True)
 class Message:
-    kind: str  # directive | reminder | otp
+    kind: str  # directive | reminder | otp | personal
     language: str
     title: str
     body: str
@@ -17,7 +20,7 @@ class Message:
 
     def sms_text(self, limit: int = 300) -> str:
         """SMS carries the title and the link; the body is in the link's page and on WhatsApp."""
-        if self.kind == "otp":
+        if self.kind in WHOLE_TEXTS:
             return self.body
         title = _cut(self.title, 60)
         if self.language == "hi":
@@ -45,8 +48,9 @@ def directive_message(
     )
 
 
-def otp_message(text: str, locale: str) -> Message:
-    return Message("otp", locale.split("-")[0].lower(), "", text)
+def whole_text(kind: str, text: str, locale: str) -> Message:
+    """A text its writer finished for one recipient (an OTP code's, a meeting invitation's)."""
+    return Message(kind, locale.split("-")[0].lower(), "", text)
 
 
 def _cut(text: str, limit: int) -> str:

@@ -1,8 +1,9 @@
 """Delivery tasks: one message to one recipient on one channel, as it travels the lanes.
 
 A task is the unit of idempotency. Its `delivery_id` is derived from what it delivers (the
-directive or OTP request, the recipient, the channel, and which send it is), so a task produced
-twice, redelivered by Kafka or re-created by a resumed fan-out has the same id and is sent once.
+directive, the OTP request or a service's message, the recipient, the channel, and which send it
+is), so a task produced twice, redelivered by Kafka or re-created by a resumed fan-out has the same
+id and is sent once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ LANES = (URGENT, NORMAL, BULK)  # in the order they are served
 CHANNELS = ("whatsapp", "sms", "app_push", "webhook", "audio_bridge")
 
 DIRECTIVE, REMINDER, OTP, ESCALATION = "directive", "reminder", "otp", "escalation"
+PERSONAL = "personal"  # a text another service wrote for one appointee (a meeting's invitation)
 
 _IDS = uuid.UUID("b7e8f0a2-5c1d-4e3f-9a6b-2d4c8e0f1a37")  # namespace of delivery ids
 
@@ -31,6 +33,28 @@ def subject_of(directive_id: str, round_id: str | None) -> str:
     return f"{directive_id}@{round_id}" if round_id else directive_id
 
 
+@dataclass(frozen=True)
+class ServiceSend:
+    """How a service's per-recipient messages of one kind travel: the lanes they may take, whether
+    the campaign windows (quiet hours, the polling blackout) hold them, how long they live."""
+
+    lanes: tuple[str, ...]
+    campaign: bool
+    lifetime_s: float | None  # None: until sent (or its appointee erased)
+
+
+# An OTP code is not campaign traffic and cannot wait; a meeting's invitation or reminder is.
+SERVICE_SENDS = {
+    OTP: ServiceSend(lanes=(URGENT,), campaign=False, lifetime_s=600),
+    PERSONAL: ServiceSend(lanes=(NORMAL, BULK), campaign=True, lifetime_s=None),
+}
+
+
+def channels_from(channel: str) -> tuple[str, ...]:
+    """A service's message on WhatsApp falls back to SMS; on SMS it has no other channel."""
+    return (channel, "sms") if channel == "whatsapp" else (channel,)
+
+
 def lane_for(priority: str) -> str:
     if priority not in LANES:
         raise ValueError(f"unknown priority {priority!r}")
@@ -40,7 +64,7 @@ def lane_for(priority: str) -> str:
 @dataclass(frozen=True)
 class Task:
     delivery_id: str
-    send: str  # DIRECTIVE, REMINDER or OTP
+    send: str  # DIRECTIVE, REMINDER, ESCALATION, OTP or PERSONAL
     lane: str
     booth_id: str
     booth_path: dict[str, str] | None
@@ -62,6 +86,7 @@ class Task:
     )
     queued_at: float = 0.0  # epoch seconds the task was first produced (lane latency)
     round: str | None = None  # the round of a recurring directive (shared.sending.recurrence)
+    message_id: str | None = None  # the calling service's id of a PERSONAL message
 
     @property
     def channel(self) -> str:
@@ -75,7 +100,7 @@ class Task:
         subject = (
             subject_of(self.directive_id, self.round)
             if self.directive_id
-            else self.otp_request_id or ""
+            else self.message_id or self.otp_request_id or ""
         )
         return replace(
             self,

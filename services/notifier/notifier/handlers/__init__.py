@@ -7,7 +7,8 @@
     rounds.py      a recurring directive's next round queued (here and by `notifier.fanout`)
     receipts.py    provider receipts -> delivery-status events and late fallbacks; acknowledgements
     consent.py     opt-outs and erasures
-    otp_codes.py   OTP codes onto the urgent lane
+    service_messages.py  other services' per-recipient messages (OTP codes, meeting
+                   invitations) onto their lanes, each once
     mover.py       waiting tasks back onto their lanes
 
 A directive from the route to a send: `api.py` -> `handlers/directives.py` -> `fanout.py` ->

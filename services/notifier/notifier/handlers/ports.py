@@ -117,6 +117,10 @@ class DeliveryLedger(Protocol):
 
     def defer(self, tasks: Sequence[tuple[Task, float]]) -> None: ...
 
+    def queued_before(self, kind: str, message_ids: Sequence[str]) -> list[bool]: ...
+
+    def mark_queued(self, kind: str, message_ids: Sequence[str]) -> None: ...
+
     # the sender's screening, claims, caps and bookkeeping (notifier.sending, notifier.lane_workers)
 
     def cancelled(self, directive_ids: Iterable[str]) -> set[str]: ...
@@ -231,7 +235,7 @@ class Ports:
     ledger: DeliveryLedger
     tally: StatusTally
     events: EventPublisher
-    producer: TaskLanes  # the urgent lane, for OTP codes; fallbacks found by receipts
+    producer: TaskLanes  # services' messages (OTP codes, invitations); fallbacks found by receipts
     registry: UnitRegistry
     clock: Callable[[], float] = time.time
     produce_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -62,3 +62,61 @@ class Callbacks:
             return
         stats["callback_failures"] += 1
         self.provider.try_again(items)  # later, backing off, like providers do
+
+
+class ConferenceCallbacks:
+    """Moves the conference's time on every tick and posts each owed webhook, one event a call,
+    to its bridge's `status_callback`, signed like the delivery reports; a failed post is owed
+    again later, up to SIMULATOR_CALLBACK_ATTEMPTS times."""
+
+    PARALLEL = 32  # posts in flight: a state-wide meeting owes thousands a second
+
+    def __init__(self, provider: Provider, settings: SimulatorSettings, key: bytes):
+        self.provider, self.settings, self.key = provider, settings, key
+        self.attempts: dict[str, int] = {}
+
+    async def run(self) -> None:
+        interval = self.settings.callback_interval_ms / 1000
+        limits = httpx.Limits(max_connections=self.PARALLEL)
+        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.report_due(client)
+                except Exception as exc:  # keep reporting whatever one tick did
+                    log.warning(
+                        "conference webhooks failed", fields={"error_class": type(exc).__name__}
+                    )
+
+    async def report_due(self, client: httpx.AsyncClient) -> None:
+        conferences = self.provider.conferences
+        conferences.advance(self.provider.clock())
+        owed = conferences.take_owed(self.provider.clock(), self.settings.callback_batch * 4)
+        for start in range(0, len(owed), self.PARALLEL):
+            chunk = owed[start : start + self.PARALLEL]
+            await asyncio.gather(*(self._post(client, webhook) for webhook in chunk))
+
+    async def _post(self, client: httpx.AsyncClient, webhook) -> None:
+        body = json.dumps(webhook.body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Provider-Signature": sign(self.key, body, int(time.time())),
+        }
+        try:
+            response = await client.post(webhook.url, content=body, headers=headers)
+            ok = response.status_code < 300
+        except httpx.HTTPError:
+            ok = False
+        stats = self.provider.stats
+        if ok:
+            stats["conference_webhooks"] += 1
+            return
+        stats["conference_webhook_failures"] += 1
+        # A duplicate shares its event id, so attempts count per delivery, not per event.
+        attempt = self.attempts.pop(id(webhook), 0) + 1
+        if attempt < self.settings.callback_attempts:
+            self.attempts[id(webhook)] = attempt
+            later = self.provider.clock() + min(2**attempt * 0.5, 30)
+            self.provider.conferences.owe_again(webhook, later)
+        else:
+            stats["conference_webhooks_abandoned"] += 1

@@ -1,4 +1,5 @@
-"""Recipients: the appointments service's stream of verified, active appointees under a unit.
+"""Recipients: the appointments service's stream of verified, active appointees under a unit,
+as the notifier's fan-out and the meetings' invitations read it.
 
     GET {url}/internal/recipients?unit=<unit id>&roles=<role,role>
         (service token, recipients:read)

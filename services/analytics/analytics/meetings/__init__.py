@@ -1,0 +1,1 @@
+"""Meeting attendance: invited, rang, answered, joined, confirmed, seconds, per unit and meeting."""

@@ -1,0 +1,263 @@
+"""What the worker does with each meeting and attendance event, and with their partials.
+
+Agents (agents.py) hand every record here; tables are passed in as mappings, so unit tests run
+the same code over dicts. Per attendance event: one table row read and written (the invitee in
+that meeting), a second only at a worker's first join anywhere, and in memory seven partial
+sums (nation … sector and the booth); partials go out on a timer, not per event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+
+from analytics.adapters.kafka import DeadLetters, PartialsOut
+from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
+from analytics.coverage import metrics as coverage_metrics
+from analytics.coverage.domain import NATIONAL
+from analytics.coverage.partials import PartialBook
+from analytics.coverage.stream import PathMismatchError, UnknownUnitError
+from analytics.intake import Intake
+from analytics.meetings import metrics
+from analytics.meetings.domain import (
+    ATTENDANCE_TYPES,
+    MEETING_TYPES,
+    STARTED,
+    Attendance,
+    AttendanceChange,
+    MeetingCounts,
+    Workers,
+    attendance_contributions,
+    attendance_key,
+    fold_meeting,
+    held_by,
+    path_agrees,
+    worker_contributions,
+)
+from analytics.meetings.models import AttendanceRow, WorkerRow
+from analytics.meetings.report import meetings_section
+from analytics.meetings.targets import MeetingsTarget, meetings_progress
+from analytics.meetings.totals import ATTENDANCE, WORKERS, MeetingsView, meeting_key
+from shared.kafka.consumer import REJECTED
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class MeetingsStream(Intake):
+    def __init__(
+        self,
+        *,
+        registry: CachedRegistry,
+        partials: PartialsOut,
+        dead_letters: DeadLetters,
+        targets: dict[str, MeetingsTarget],
+        rate_window_hours: float,
+        group: str,
+        stopping: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.time,
+    ):
+        super().__init__(dead_letters=dead_letters, group=group)
+        self.registry, self.partials = registry, partials
+        self.targets, self.rate_window_hours = targets, rate_window_hours
+        self.stopping, self.clock = stopping, clock
+        self.attendance_book: PartialBook[MeetingCounts] = PartialBook(ATTENDANCE, MeetingCounts)
+        self.workers_book: PartialBook[Workers] = PartialBook(WORKERS, Workers)
+        self.view = MeetingsView()
+        self._oldest_event: dict[int, float] = {}  # per partition: oldest event not yet published
+
+    # --- input records ---------------------------------------------------------------------------
+
+    async def on_attendance(
+        self,
+        message,
+        attendance: MutableMapping[str, AttendanceRow],
+        workers: MutableMapping[str, WorkerRow],
+    ) -> str:
+        event = await self.parse(message)
+        if event is None:
+            return "dead_lettered"
+        if event.type not in ATTENDANCE_TYPES:
+            return self._count(event, "ignored")
+        data, booth_id = event.data, event.subject
+        key = attendance_key(data["meeting_id"], data["participant_id"])
+        row = attendance.get(key)
+        problem = _misplaced(booth_id, data, row)
+        if problem:
+            await self._dead_letter(message, event.type, REJECTED, PathMismatchError(problem))
+            return "dead_lettered"
+        before = (
+            row.attendance()
+            if row is not None
+            else Attendance(data["meeting_id"], data["participant_id"], booth_id)
+        )
+        at = event.time.timestamp()
+        after = before.apply(AttendanceChange.from_event(event.type, data, at))
+        if after is before:
+            return self._count(event, "duplicate")
+        attendance[key] = AttendanceRow.of(after, message.partition)
+        old = before.counts()
+        self.attendance_book.change(
+            message.partition, ((k, old, new) for k, new in attendance_contributions(after))
+        )
+        if after.joined and data["participant_id"] not in workers:
+            workers[data["participant_id"]] = WorkerRow(booth_id, message.partition, at)
+            self.workers_book.change(
+                message.partition, ((u, None, w) for u, w in worker_contributions(booth_id, at))
+            )
+        self._oldest_event.setdefault(message.partition, at)
+        return self._count(event, "counted")
+
+    async def on_meeting(self, message, meetings: MutableMapping[str, dict]) -> str:
+        """meeting-scheduled/started/ended: the meeting's record, for every worker's view."""
+        event = await self.parse(message)
+        if event is None:
+            return "dead_lettered"
+        if event.type not in MEETING_TYPES:
+            return self._count(event, "ignored")
+        data = event.data
+        named = [data["organiser_unit"], *data.get("scope", ())]
+        unknown = [
+            u for u in named if await self.registry.unit_until_answered(u, self.stopping) is None
+        ]
+        if unknown:
+            coverage_metrics.UNKNOWN_UNITS.labels(event.type).inc()
+            error = UnknownUnitError(
+                f"names units the registry does not hold: {', '.join(unknown)}"
+            )
+            await self._dead_letter(message, event.type, REJECTED, error)
+            return "dead_lettered"
+        before = meetings.get(data["meeting_id"])
+        after = fold_meeting(before, event.type, data)
+        if after != before:
+            meetings[data["meeting_id"]] = after
+        # Published even for a duplicate: a replay after a crash between the table write and this
+        # send must still get the record out.
+        await self.partials.publish_record(meeting_key(data["meeting_id"]), after)
+        return self._count(event, "counted" if after != before else "duplicate")
+
+    # --- partials --------------------------------------------------------------------------------
+
+    async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
+        """Publish what changed (in the given partitions, or all) and wait for the broker."""
+        async with self.partials.lock:
+            return await self._publish(partitions)
+
+    async def _publish(self, partitions: Iterable[int] | None) -> int:
+        partitions = None if partitions is None else list(partitions)
+        attendance = self.attendance_book.take_dirty(partitions)
+        workers = self.workers_book.take_dirty(partitions)
+        try:
+            sent = await self.partials.publish(ATTENDANCE, attendance)
+            sent += await self.partials.publish(WORKERS, workers)
+        except Exception:
+            # Not lost: published again on the next tick (a partial is the latest value).
+            self.attendance_book.mark_dirty((p, k) for p, k, _ in attendance)
+            self.workers_book.mark_dirty((p, k) for p, k, _ in workers)
+            raise
+        now = self.clock()
+        for partition in list(self._oldest_event) if partitions is None else partitions:
+            at = self._oldest_event.pop(partition, None)
+            if at is not None:
+                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
+        return sent
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Last word on partitions leaving this worker, before their new owner starts over."""
+        async with self.partials.lock:
+            books = (self.attendance_book, self.workers_book)
+            mine = partitions & set().union(*(book.partitions() for book in books))
+            await self._publish(mine)
+            for partition in mine:
+                for book in books:
+                    book.drop(partition)
+
+    async def rebuild(
+        self,
+        partitions: set[int],
+        attendance: Iterable[AttendanceRow],
+        workers: Iterable[WorkerRow],
+    ) -> int:
+        """Recount the partitions this worker now owns from their recovered tables, and publish;
+        partials of these partitions that no row makes any more are overwritten with zeros."""
+        counted: dict[int, list] = {p: [] for p in partitions}
+        for row in attendance:
+            if row.partition in counted:
+                counted[row.partition].extend(attendance_contributions(row.attendance()))
+        reached: dict[int, list] = {p: [] for p in partitions}
+        for row in workers:
+            if row.partition in reached:
+                reached[row.partition].extend(
+                    worker_contributions(row.booth_id, row.first_joined_at)
+                )
+        async with self.partials.lock:
+            for partition in self.attendance_book.partitions() - partitions:
+                self.attendance_book.drop(partition)
+                self.workers_book.drop(partition)
+            stale = self.view.keys_of_partitions(partitions)
+            for partition in partitions:
+                self.attendance_book.rebuild(
+                    partition, counted[partition], stale[partition][ATTENDANCE]
+                )
+                self.workers_book.rebuild(partition, reached[partition], stale[partition][WORKERS])
+            sent = await self._publish(partitions)
+        log.info(
+            "meeting partials rebuilt from tables",
+            fields={"partitions": sorted(partitions), "published": sent},
+        )
+        return sent
+
+    # --- outputs ---------------------------------------------------------------------------------
+
+    def section(self, unit_id: str) -> dict:
+        """What GET /coverage/{unit_id} says of the unit's meetings."""
+        view = self.view
+        return meetings_section(
+            view.unit_counts(unit_id),
+            view.held(unit_id),
+            view.workers_reached(unit_id),
+            self.progress(unit_id),
+        )
+
+    def progress(self, unit_id: str):
+        """The unit's meetings target and its projection, or None without a target."""
+        target = self.targets.get(unit_id)
+        if target is None:
+            return None
+        held = self.view.held(unit_id)
+        return target, meetings_progress(target, held, self.clock(), self.rate_window_hours)
+
+    async def refresh_gauges(self) -> None:
+        """Per-state gauges from the view, for every state in the registry."""
+        try:
+            states = await self.registry.children(NATIONAL)
+        except RegistryUnavailable:
+            return
+        in_progress: dict[str, int] = {}
+        for meeting in self.view.meetings.values():
+            if meeting["state"] == STARTED:
+                for state in held_by(meeting)[1:2]:  # nation, state, ...: a national one has none
+                    in_progress[state] = in_progress.get(state, 0) + 1
+        for unit in states:
+            state = unit["id"]
+            metrics.set_state(
+                state,
+                {
+                    **self.view.unit_counts(state).numbers(),
+                    "held": self.view.held(state).count(),
+                    "in_progress": in_progress.get(state, 0),
+                    "workers_reached": self.view.workers_reached(state),
+                },
+            )
+            progress = self.progress(state)
+            if progress is not None:
+                metrics.set_target(state, progress[1])
+
+
+def _misplaced(booth_id: str, data: dict, row: AttendanceRow | None) -> str | None:
+    """Why an attendance event cannot be counted where it says, or None if it can."""
+    if booth_id != data["booth_id"] or not path_agrees(booth_id, data["booth_path"]):
+        return f"booth_path of {data['booth_id']} does not match the booth's place in the tree"
+    if row is not None and row.booth_id != booth_id:
+        return f"participant counted at booth {row.booth_id} of this meeting, not {booth_id}"
+    return None

@@ -1,0 +1,109 @@
+"""The one place that wires the meetings service's real adapters. Tests pass their own
+recipients or messages client, and everything else stays as in production."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo import MongoClient
+
+from meetings import consumer
+from meetings.adapters.keys import link_key, phone_cipher
+from meetings.adapters.messages import NotifierMessages
+from meetings.adapters.store import MongoInvitees, MongoMeetings
+from meetings.handlers import Ports, relay_outbox, run_due
+from meetings.links import JoinLinks
+from meetings.ports import Messages
+from meetings.settings import MeetingsSettings
+from shared import topics
+from shared.background import BackgroundJobs, consuming, periodic
+from shared.clients import mongo_client
+from shared.health import Check, kafka_check, mongo_check
+from shared.kafka.consumer import EventConsumer
+from shared.kafka.producer import EventPublisher
+from shared.orgtree.repository import OrgRegistry
+from shared.recipients import HttpRecipients, RecipientSource
+from shared.sending.policy import SendingPolicy, parse_polls, parse_quiet_hours
+
+# The relay's producer gives up on a message before the flush does, so a Kafka outage never
+# piles copies of the same events into the client's queue.
+PRODUCER_CONFIG = {"message.timeout.ms": 8000, "linger.ms": 20, "compression.type": "lz4"}
+SOURCE = "/sangathan/meetings"
+JOBS_INTERVAL_S = 0.5
+RELAY_INTERVAL_S = 2.0
+
+
+@dataclass
+class Adapters(BackgroundJobs):
+    settings: MeetingsSettings
+    mongo: MongoClient
+    ports: Ports
+    checks: dict[str, Check]
+
+    def stop(self) -> None:
+        super().stop()
+        self.ports.events.close(5.0)
+
+
+def bootstrap(
+    settings: MeetingsSettings,
+    *,
+    recipients: RecipientSource | None = None,
+    messages: Messages | None = None,
+    publisher: EventPublisher | None = None,
+    jobs: bool = True,
+) -> Adapters:
+    mongo = mongo_client(settings)
+    db = mongo[settings.mongo_db]
+    cipher = phone_cipher(settings)
+    quiet_start, quiet_end = parse_quiet_hours(settings.quiet_hours)
+    ports = Ports(
+        meetings=MongoMeetings(db, settings.collection_prefix, cipher),
+        invitees=MongoInvitees(db, settings.collection_prefix, cipher),
+        events=publisher
+        or EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG),
+        recipients=recipients
+        or HttpRecipients(
+            settings.recipients_url, settings.token_file, settings.recipients_timeout_s
+        ),
+        messages=messages
+        or NotifierMessages(
+            settings.notifier_url, settings.token_file, settings.notifier_timeout_s
+        ),
+        registry=OrgRegistry(db),
+        policy=SendingPolicy(
+            quiet_start=quiet_start, quiet_end=quiet_end, polls=parse_polls(settings.polls)
+        ),
+        links=JoinLinks(link_key(settings), settings.public_url),
+        dial_in=settings.dial_in_number,
+        lane=settings.invitation_lane,
+        reminder_before=timedelta(minutes=settings.reminder_before_minutes),
+        batch=settings.batch,
+    )
+    adapters = Adapters(
+        settings=settings,
+        mongo=mongo,
+        ports=ports,
+        checks={
+            "mongodb": mongo_check(mongo),
+            "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
+        },
+    )
+    if jobs and settings.background_jobs:
+        adapters.prepare = lambda: topics.ensure_topics(settings.kafka_bootstrap)
+        adapters.background = [
+            periodic("meetings-outbox", lambda: relay_outbox(ports), RELAY_INTERVAL_S),
+            periodic("meetings-jobs", lambda: run_due(ports), JOBS_INTERVAL_S),
+            consuming(
+                "meetings-erasures",
+                lambda: EventConsumer(
+                    settings.kafka_bootstrap,
+                    consumer.GROUP,
+                    [topics.ERASURES],
+                    consumer.erasure_handler(ports),
+                ),
+                consumer.RESTART_PAUSE_S,
+            ),
+        ]
+    return adapters

@@ -1,0 +1,364 @@
+"""One function per command, and `handle`, the table that routes them.
+
+Scheduling stores each meeting with its meeting-scheduled event in one document (the outbox) and
+publishes it; `relay_outbox` publishes what Kafka did not take then. A meeting's background jobs
+(`run_due`) then read its audience chunk by chunk (domain.chunks) from the appointments service:
+
+    invite   each invitee stored once (batch inserts) and announced (participant-invited)
+    notify   each invitee's invitation handed to the notifier (POST /v1/messages)
+    remind   the same, as a reminder, MEETINGS_REMINDER_BEFORE_MINUTES before the start
+
+A chunk counts as done only after Kafka took its events (invite) or the notifier took its
+messages (notify, remind); a job cut short resumes at its first unfinished chunk, and a chunk done
+twice repeats event ids and message ids, which consumers and the notifier take once. Inviting is
+its own pass, before any message, so a state's 65,015 invitations reach Kafka without waiting on
+the notifier.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from meetings.commands import (
+    CancelMeeting,
+    ForgetAppointee,
+    InviteAudience,
+    RemindInvitees,
+    ScheduleMeeting,
+)
+from meetings.domain import (
+    CANCELLED,
+    INVITE,
+    JOBS,
+    NOTIFY,
+    REMIND,
+    Invitee,
+    Meeting,
+    Refused,
+    check_schedulable,
+    chunks,
+    invited_event_id,
+    job_dues,
+    message_id,
+    message_text,
+    occurrences,
+    series_id,
+)
+from meetings.links import JoinClaim, JoinLinks
+from meetings.ports import EventOutbox, InviteeStore, MeetingStore, Messages, UnitRegistry
+from shared.events import types
+from shared.kafka.producer import DeliveryError
+from shared.logging import get_logger
+from shared.orgtree.levels import booth_path, is_within
+from shared.recipients import Recipient, RecipientSource
+from shared.sending.policy import SendingPolicy
+
+log = get_logger(__name__)
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass
+class Ports:
+    meetings: MeetingStore
+    invitees: InviteeStore
+    events: EventOutbox
+    recipients: RecipientSource
+    messages: Messages
+    registry: UnitRegistry
+    policy: SendingPolicy
+    links: JoinLinks
+    dial_in: str
+    lane: str = "normal"
+    channel: str = "whatsapp"
+    reminder_before: timedelta = timedelta(minutes=15)
+    batch: int = 1000
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    pin: Callable[[], str] = field(default=lambda: f"{secrets.randbelow(10**6):06d}")
+
+
+# --- scheduling --------------------------------------------------------------------------------
+
+
+def schedule_meeting(cmd: ScheduleMeeting, ports: Ports) -> tuple[list[Meeting], bool]:
+    """The meetings scheduled (one per occurrence) and whether this request created them; a
+    repeated request (same organiser, same Idempotency-Key) answers the meetings it made."""
+    now = ports.clock()
+    series = series_id(cmd.organiser, cmd.idempotency_key)
+    existing = _existing(series, cmd, ports)
+    if existing:
+        return existing, False
+    unknown = [unit for unit in cmd.scope if ports.registry.get(unit) is None]
+    if unknown:
+        raise Refused(
+            422, "unknown-unit", "Unknown unit", f"{', '.join(unknown)} is not in the registry."
+        )
+    first = _first(cmd, series, now)
+    planned = occurrences(first, cmd.recurrence, pin=ports.pin)
+    for meeting in planned:
+        check_schedulable(meeting, ports.policy, now)
+    created = False
+    for meeting in planned:
+        meeting = _with_event(meeting)
+        if ports.meetings.insert(meeting, job_dues(meeting, ports.reminder_before)):
+            created = True
+            publish_outbox(meeting, ports)
+    return [ports.meetings.get(m.meeting_id) for m in planned], created
+
+
+def _existing(series: str, cmd: ScheduleMeeting, ports: Ports) -> list[Meeting]:
+    if not cmd.idempotency_key:
+        return []
+    first = ports.meetings.get(series)
+    if first is not None:
+        return [first]
+    if cmd.recurrence is None:
+        return []
+    # A recurring series stores its occurrences under derived ids: plan again and look them up.
+    probe = _first(cmd, series, ports.clock())
+    try:
+        planned = occurrences(probe, cmd.recurrence, pin=lambda: "")
+    except Refused:
+        return []
+    found = [ports.meetings.get(m.meeting_id) for m in planned]
+    return [m for m in found if m is not None]
+
+
+def _first(cmd: ScheduleMeeting, series: str, now: datetime) -> Meeting:
+    return Meeting(
+        meeting_id=series,
+        series_id=series,
+        kind=cmd.kind,
+        organiser=cmd.organiser,
+        organiser_unit=cmd.organiser_unit,
+        scope=cmd.scope,
+        audience=cmd.audience,
+        title=cmd.title,
+        starts_at=cmd.starts_at,
+        duration_minutes=cmd.duration_minutes,
+        scheduled_at=now,
+        room=cmd.room,
+        speakers=cmd.speakers,
+        guests=cmd.guests,
+    )
+
+
+def _with_event(meeting: Meeting) -> Meeting:
+    return replace(meeting, event_id=str(uuid.uuid5(uuid.UUID(meeting.meeting_id), "scheduled")))
+
+
+def publish_outbox(meeting: Meeting, ports: Ports) -> bool:
+    """Publish a meeting's meeting-scheduled and mark it; False if Kafka did not take it (the
+    relay tries again)."""
+    try:
+        ports.events.emit(types.MEETING_SCHEDULED, meeting.event_data(), event_id=meeting.event_id)
+        ports.events.flush(10.0)
+    except DeliveryError as exc:
+        log.warning(
+            "meeting-scheduled not published; the relay retries",
+            fields={"meeting_id": meeting.meeting_id, "error": str(exc)[:200]},
+        )
+        return False
+    ports.meetings.mark_published(meeting.meeting_id)
+    return True
+
+
+def relay_outbox(ports: Ports) -> int:
+    published = 0
+    for meeting in ports.meetings.unpublished(100):
+        published += publish_outbox(meeting, ports)
+    return published
+
+
+def cancel_meeting(cmd: CancelMeeting, ports: Ports) -> Meeting:
+    meeting = ports.meetings.cancel(cmd.meeting_id, cmd.by, ports.clock())
+    if meeting is not None:
+        return meeting
+    current = ports.meetings.get(cmd.meeting_id)
+    if current is None:
+        raise NotFound(cmd.meeting_id)
+    raise Refused(
+        409, "not-cancellable", "Not cancellable", f"The meeting is already {current.state}."
+    )
+
+
+# --- the background jobs -----------------------------------------------------------------------
+
+
+def run_due(ports: Ports) -> bool:
+    """Run every job that is due, invitations first; True if there was work."""
+    worked = False
+    for job in JOBS:
+        for meeting in ports.meetings.due(job, ports.clock(), 20):
+            _JOBS[job](meeting, ports)
+            worked = True
+    return worked
+
+
+def invite_audience(cmd: InviteAudience, ports: Ports) -> None:
+    meeting = _scheduled(cmd.meeting_id, INVITE, ports)
+    if meeting is not None:
+        _invite(meeting, ports)
+
+
+def remind_invitees(cmd: RemindInvitees, ports: Ports) -> None:
+    meeting = _scheduled(cmd.meeting_id, REMIND, ports)
+    if meeting is not None:
+        _message(meeting, ports, REMIND)
+
+
+def forget_erased(cmd: ForgetAppointee, ports: Ports) -> int:
+    changed = ports.invitees.forget_phone(cmd.appointment_id)
+    log.info(
+        "erased appointee's invitation phones dropped",
+        fields={"erasure_id": cmd.erasure_id, "invitations": changed},
+    )
+    return changed
+
+
+def _scheduled(meeting_id: str, job: str, ports: Ports) -> Meeting | None:
+    meeting = ports.meetings.get(meeting_id)
+    if meeting is None:
+        raise NotFound(meeting_id)
+    if meeting.state == CANCELLED:
+        ports.meetings.job_done(meeting_id, job, ports.clock())
+        return None
+    return meeting
+
+
+def _invite(meeting: Meeting, ports: Ports) -> None:
+    """Store and announce every invitee, chunk by chunk."""
+
+    def chunk(unit: str, found: Iterator[Recipient]) -> int:
+        count = 0
+        for batch in _batches(found, ports.batch):
+            invitees = [_invitee(meeting, r, ports) for r in batch]
+            ports.invitees.add(invitees)
+            for invitee in invitees:
+                ports.events.emit(
+                    types.PARTICIPANT_INVITED,
+                    invitee.event_data(),
+                    event_id=invited_event_id(meeting.meeting_id, invitee.participant_id),
+                )
+            count += len(invitees)
+        ports.events.flush(30.0)  # raises unless Kafka took the chunk's events
+        return count
+
+    _each_chunk(meeting, INVITE, ports, chunk)
+
+
+def _message(meeting: Meeting, ports: Ports, purpose: str) -> None:
+    """Hand every invitee's invitation (or reminder) to the notifier, chunk by chunk."""
+
+    def chunk(unit: str, found: Iterator[Recipient]) -> int:
+        count = 0
+        for batch in _batches(found, ports.batch):
+            ports.messages.send([_message_of(meeting, r, purpose, ports) for r in batch])
+            count += len(batch)
+        return count
+
+    _each_chunk(meeting, purpose, ports, chunk)
+
+
+def _each_chunk(meeting: Meeting, job: str, ports: Ports, work) -> None:
+    done = ports.meetings.chunks_done(meeting.meeting_id, job)
+    for unit in chunks(meeting.scope, lambda u: _children(u, ports)) + [SPEAKERS]:
+        if unit in done:
+            continue
+        found = _speakers(meeting, ports) if unit == SPEAKERS else _audience(meeting, unit, ports)
+        count = work(unit, found)
+        ports.meetings.chunk_done(meeting.meeting_id, job, unit, count)
+    ports.meetings.job_done(meeting.meeting_id, job, ports.clock())
+    log.info("meeting job done", fields={"meeting_id": meeting.meeting_id, "job": job})
+
+
+SPEAKERS = "speakers"  # the chunk of appointees who speak from outside the audience
+
+
+def _children(unit: str, ports: Ports) -> list[str]:
+    return [child["id"] for child in ports.registry.children(unit)]
+
+
+def _audience(meeting: Meeting, unit: str, ports: Ports) -> Iterator[Recipient]:
+    return ports.recipients.stream(unit, meeting.audience)
+
+
+def _speakers(meeting: Meeting, ports: Ports) -> Iterator[Recipient]:
+    """Speakers and moderators whom the audience does not already reach, from their booths."""
+    for speaker in meeting.speakers:
+        for recipient in ports.recipients.stream(speaker.booth_id, ()):
+            if recipient.appointment_id != speaker.appointment_id:
+                continue
+            reached = recipient.role in meeting.audience and any(
+                is_within(recipient.booth_id, unit) for unit in meeting.scope
+            )
+            if not reached:
+                yield recipient
+
+
+def _invitee(meeting: Meeting, recipient: Recipient, ports: Ports) -> Invitee:
+    return Invitee(
+        meeting_id=meeting.meeting_id,
+        participant_id=recipient.appointment_id,
+        booth_id=recipient.booth_id,
+        booth_path=recipient.booth_path or booth_path(recipient.booth_id),
+        role=recipient.role,
+        locale=recipient.locale,
+        phone=recipient.phone,
+        part=meeting.part_of(recipient.appointment_id),
+        channel=ports.channel,
+        invited_at=ports.clock(),
+    )
+
+
+def _message_of(meeting: Meeting, recipient: Recipient, purpose: str, ports: Ports) -> dict:
+    link = None
+    if meeting.room_ref is not None:
+        claim = JoinClaim(meeting.meeting_id, recipient.appointment_id, recipient.booth_id)
+        link = ports.links.link(claim)
+    return {
+        "message_id": message_id(meeting.meeting_id, recipient.appointment_id, purpose),
+        "appointment_id": recipient.appointment_id,
+        "booth_id": recipient.booth_id,
+        "phone": recipient.phone,
+        "channel": ports.channel,
+        "locale": recipient.locale,
+        "text": message_text(meeting, purpose, recipient.locale, dial_in=ports.dial_in, link=link),
+        "lane": ports.lane,
+    }
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_JOBS = {
+    INVITE: lambda meeting, ports: _invite(meeting, ports),
+    NOTIFY: lambda meeting, ports: _message(meeting, ports, NOTIFY),
+    REMIND: lambda meeting, ports: _message(meeting, ports, REMIND),
+}
+
+HANDLERS = {
+    ScheduleMeeting: schedule_meeting,
+    CancelMeeting: cancel_meeting,
+    InviteAudience: invite_audience,
+    RemindInvitees: remind_invitees,
+    ForgetAppointee: forget_erased,
+}
+
+
+def handle(cmd, ports: Ports):
+    return HANDLERS[type(cmd)](cmd, ports)

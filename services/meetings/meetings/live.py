@@ -1,0 +1,503 @@
+"""A meeting's live half: start it at the provider, dial its invitees, fold the provider's
+webhooks into attendance, let its organiser moderate, and end it with a reconciliation.
+
+Guarantees:
+- **One start, one end.** A due meeting is claimed with one find-and-modify (adapters/live.py)
+  under a lease; a provider that is down leaves the claim to lapse a little later and the start is
+  tried again. Bridge refs and call refs make a retried step create and dial nothing twice.
+- **Dial-out paced and bounded.** Calls to make are documents (first calls and redials alike),
+  taken one at a time and paced at the provider's calls per second in this pod; a 429 pushes the
+  pace back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial).
+  Phones are opened only to hand them to the provider, never kept or logged.
+- **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
+  a compare-and-set; the facts it tells become attendance events written in the same update and
+  published after (a failed publish answers 503, the provider retries, the same facts go again
+  with the same event ids). Replays and duplicates fold to nothing new.
+- **Lost callbacks fixed.** After the end, every bridge's end-of-call records are folded the same
+  way, then meeting-ended carries the totals.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from meetings.adapters.live import attendance_of
+from meetings.conference import (
+    Attempted,
+    Attendance,
+    Confirmed,
+    Fact,
+    Joined,
+    Left,
+    Pacing,
+    ProviderEvent,
+    Redial,
+    booth_order,
+    call_ref,
+    confirm,
+    fold,
+    plan_bridges,
+    records_as_events,
+)
+from meetings.ports import ConferenceProvider, ProviderPaced, ProviderRefused, ProviderUnavailable
+from shared.events import types
+from shared.logging import get_logger
+from shared.orgtree.levels import is_within
+
+log = get_logger(__name__)
+
+AUDIO, VIDEO = "audio_bridge", "video_conference"
+HOSTS = ("speaker", "moderator")  # dialled into the speaker bridge, unmuted
+CAS_TRIES = 16
+_EVENTS = uuid.UUID("2c9d7e40-1b5a-4f3e-8d21-6a0b9c8e7f15")
+
+
+class BusyParticipant(Exception):
+    """Too many writers on one participant's attendance at once; the provider retries."""
+
+
+@dataclass
+class LivePorts:
+    provider: ConferenceProvider
+    live: Any  # meetings.adapters.live.MongoLive
+    meetings: Any  # meetings.ports.MeetingStore: get(meeting_id) -> Meeting
+    events: Any  # emit(type, data, event_id=...), flush(timeout)
+    caller_hash: Callable[[str], str]
+    callback_url: str  # where the provider posts webhooks (the meeting id is added)
+    cap: int = 250
+    pacing: Pacing = field(default_factory=lambda: Pacing(50, time.monotonic()))
+    redial: Redial = field(default_factory=lambda: Redial(attempts=3, backoff_s=60))
+    ring_timeout_s: float = 30
+    caller_id: str | None = None
+    pod: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    lease_s: float = 60
+    retry_s: float = 5  # a start or an end the provider could not take is tried again after
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    sleep: Callable[[float], None] = time.sleep
+
+
+# --- starting -----------------------------------------------------------------------------------
+
+
+def start_due(ports: LivePorts) -> bool:
+    """Start one meeting that is due, if any; True if one was found."""
+    meeting_id = ports.live.claim_start(ports.clock(), ports.pod, ports.lease_s)
+    if meeting_id is None:
+        return False
+    try:
+        start_meeting(meeting_id, ports)
+    except ProviderUnavailable as exc:
+        log.warning(
+            "provider away; start retried",
+            fields={"meeting_id": meeting_id, "error_class": str(exc)},
+        )
+        ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
+    return True
+
+
+def start_meeting(meeting_id: str, ports: LivePorts) -> None:
+    meeting = ports.meetings.get(meeting_id)
+    invitees = list(ports.live.invitees(meeting_id))
+    now = ports.clock()
+    if meeting.kind == AUDIO:
+        bridges = _open_bridges(meeting, invitees, ports)
+    else:
+        bridges = [_open_room(meeting, ports)]
+    ports.events.emit(
+        types.MEETING_STARTED,
+        {
+            "meeting_id": meeting_id,
+            "kind": meeting.kind,
+            "organiser_unit": meeting.organiser_unit,
+            "invited": len(invitees),
+            "bridges": bridges,
+            "started_at": now.isoformat(),
+        },
+        event_id=_event_id(meeting_id, "started"),
+    )
+    ports.events.flush(10.0)
+    ports.live.started(meeting_id, now, len(invitees))
+
+
+def _open_bridges(meeting, invitees: list[dict], ports: LivePorts) -> int:
+    """The speaker bridge and its listen-only children, then every invitee's first call queued
+    (hosts into the speaker bridge), spread at the provider's pace."""
+    hosts = [i for i in invitees if i.get("part") in HOSTS]
+    listeners = booth_order([(i["booth_id"], i["_id"]) for i in invitees if i not in hosts])
+    plan = plan_bridges(meeting.meeting_id, len(listeners), ports.cap, meeting.pin)
+    speakers = _bridge(meeting, plan.speakers, None, ports)
+    for planned in plan.listeners:
+        _bridge(meeting, planned, speakers["bridge_id"], ports)
+    start, pace = ports.clock().timestamp(), ports.pacing.interval
+    order = [(i["_id"], 0) for i in hosts] + [
+        (key, plan.bridge_of(n).number) for n, (_, key) in enumerate(listeners)
+    ]
+    ports.live.queue_calls(
+        [
+            _call(meeting.meeting_id, key, 1, bridge, start + n * pace)
+            for n, (key, bridge) in enumerate(order)
+        ]
+    )
+    return plan.count
+
+
+def _open_room(meeting, ports: LivePorts) -> int:
+    room = ports.provider.create_bridge(
+        bridge_ref=meeting.room_ref,
+        kind="video",
+        capacity=ports.cap,
+        listen_only=False,
+        status_callback=_callback(ports, meeting.meeting_id),
+    )
+    ports.live.save_bridge(meeting.meeting_id, 0, _bridge_doc(room, meeting.room_ref, "room"))
+    return 1
+
+
+def _bridge(meeting, planned, parent: str | None, ports: LivePorts) -> dict:
+    made = ports.provider.create_bridge(
+        bridge_ref=planned.ref,
+        kind="audio",
+        capacity=planned.capacity,
+        listen_only=planned.listen_only,
+        status_callback=_callback(ports, meeting.meeting_id),
+        parent_bridge_id=parent,
+        pin=planned.pin,
+    )
+    ports.live.save_bridge(
+        meeting.meeting_id, planned.number, _bridge_doc(made, planned.ref, planned.role)
+    )
+    return made
+
+
+def _bridge_doc(made: dict, ref: str, role: str) -> dict:
+    return {
+        "bridge_id": made["bridge_id"],
+        "ref": ref,
+        "role": role,
+        "room_url": made.get("room_url"),
+    }
+
+
+def _call(meeting_id: str, key: str, attempt: int, bridge: int, due_ts: float) -> dict:
+    return {
+        "_id": f"{key}:{attempt}",
+        "meeting_id": meeting_id,
+        "invitee": key,
+        "attempt": attempt,
+        "bridge": bridge,
+        "due_ts": due_ts,
+        "held_ts": None,
+    }
+
+
+def _callback(ports: LivePorts, meeting_id: str) -> str:
+    return f"{ports.callback_url}?meeting_id={meeting_id}"
+
+
+# --- dialling -----------------------------------------------------------------------------------
+
+
+def dial_due(ports: LivePorts) -> bool:
+    """Make the next due call, at the provider's pace; True if there was one."""
+    now = ports.clock().timestamp()
+    call = ports.live.take_call(now, hold_s=ports.lease_s)
+    if call is None:
+        return False
+    live = ports.live.live(call["meeting_id"])
+    if live.get("state") not in ("starting", "started") or live.get("end_requested"):
+        ports.live.call_made(call["_id"])  # the meeting is over: no more calls
+        return True
+    invitee = ports.live.invitee(call["invitee"], with_phone=True)
+    if invitee is None or not invitee.get("phone"):
+        ports.live.call_made(call["_id"])  # erased since: nobody to call
+        return True
+    ports.sleep(ports.pacing.wait(time.monotonic()))
+    _dial(call, invitee, live["bridges"][str(call["bridge"])]["bridge_id"], ports)
+    return True
+
+
+def _dial(call: dict, invitee: dict, bridge_id: str, ports: LivePorts) -> None:
+    try:
+        call_id = ports.provider.dial_out(
+            bridge_id,
+            call_ref=call_ref(call["meeting_id"], invitee["participant_id"], call["attempt"]),
+            to=invitee["phone"],
+            participant_ref=invitee["_id"],
+            muted=invitee.get("part") not in HOSTS,
+            ring_timeout_s=ports.ring_timeout_s,
+            caller_id=ports.caller_id,
+        )
+    except ProviderPaced as paced:
+        ports.pacing.refused_for(paced.retry_after_s, time.monotonic())
+        ports.live.call_later(call["_id"], ports.clock().timestamp() + paced.retry_after_s)
+        return
+    except ProviderUnavailable:
+        ports.live.call_later(call["_id"], ports.clock().timestamp() + ports.retry_s)
+        return
+    except ProviderRefused as refused:  # the bridge is full or gone: this call cannot be made
+        log.warning("call refused", fields={"meeting_id": call["meeting_id"], "kind": refused.kind})
+        ports.live.call_made(call["_id"])
+        return
+    ports.live.note_call(invitee["_id"], ports.caller_hash(invitee["phone"]), call["bridge"])
+    _change(invitee["_id"], lambda state: (_with_call(state, call_id, call["attempt"]), []), ports)
+    ports.live.call_made(call["_id"])
+
+
+def _with_call(state: Attendance, call_id: str, attempt: int) -> Attendance:
+    return replace(state, calls={**state.calls, call_id: attempt})
+
+
+# --- the provider's webhooks --------------------------------------------------------------------
+
+
+def provider_event(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> list[Fact]:
+    """One webhook's event folded into its participant's attendance; the facts it newly told."""
+    if not event.about_a_leg:
+        return []
+    meeting = ports.meetings.get(meeting_id)
+    if meeting is None:
+        return []
+    invitee = _invitee_of(meeting_id, event, ports)
+    if invitee is None:
+        return []  # a caller who is not an invitee, or another meeting's leg
+    via = _via(meeting.kind, event)
+    facts = _change(invitee["_id"], lambda state: fold(state, event, via), ports)
+    for fact in facts:
+        if isinstance(fact, Attempted):
+            _maybe_redial(meeting_id, invitee, fact, ports)
+    return facts
+
+
+def _invitee_of(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> dict | None:
+    ref = event.participant_ref
+    if ref:
+        return ports.live.invitee(ref) if ref.startswith(f"{meeting_id}/") else None
+    if event.from_hash:
+        return ports.live.by_caller(meeting_id, event.from_hash)
+    return None
+
+
+def _via(kind: str, event: ProviderEvent) -> str:
+    if kind == VIDEO:
+        return "link"
+    return "dial_in" if event.participant_ref is None else "dial_out"
+
+
+def _maybe_redial(meeting_id: str, invitee: dict, fact: Attempted, ports: LivePorts) -> None:
+    wait = ports.redial.after(fact.outcome, fact.attempt)
+    live = ports.live.live(meeting_id)
+    if wait is None or live.get("state") not in ("starting", "started"):
+        return
+    bridge = invitee.get("dial_bridge", 1)  # the same bridge as the call that failed
+    due = ports.clock().timestamp() + wait
+    ports.live.queue_calls([_call(meeting_id, invitee["_id"], fact.attempt + 1, bridge, due)])
+
+
+def check_in(meeting_id: str, participant_id: str, ports: LivePorts) -> str | None:
+    """A join link opened: confirmed via link; the room to send them to (None: not started)."""
+    key = f"{meeting_id}/{participant_id}"
+    if ports.live.invitee(key) is None:
+        return None
+    live = ports.live.live(meeting_id)
+    room = (live.get("bridges", {}).get("0") or {}).get("room_url")
+    if room is None or live.get("state") not in ("starting", "started"):
+        return None
+    at = ports.clock()
+    _change(key, lambda state: confirm(state, "link", at), ports)
+    return room
+
+
+# --- attendance: one participant at a time ------------------------------------------------------
+
+
+def _change(key: str, change, ports: LivePorts) -> list[Fact]:
+    """Apply `change` (Attendance -> (Attendance, facts)) with a compare-and-set; publish the new
+    facts' events, and any left from a failed publish before."""
+    for _ in range(CAS_TRIES):
+        doc = ports.live.invitee(key)
+        if doc is None:
+            return []
+        state, version = attendance_of(doc.get("att")), doc.get("att_v") or 0
+        new, facts = change(state)
+        if new == state and not facts:
+            _publish(key, doc.get("att_pending") or {}, ports)
+            return []
+        events = {_fact_event_id(doc, f): _fact_event(doc, f) for f in facts}
+        if ports.live.save_attendance(key, version, new, events):
+            _publish(key, {**(doc.get("att_pending") or {}), **events}, ports)
+            return facts
+    raise BusyParticipant(key)
+
+
+def _publish(key: str, pending: dict[str, dict], ports: LivePorts) -> None:
+    if not pending:
+        return
+    for event_id, event in pending.items():
+        ports.events.emit(event["type"], event["data"], event_id=event_id)
+    ports.events.flush(10.0)  # raises unless Kafka took them: the webhook answers 503
+    ports.live.published(key, list(pending))
+
+
+def _fact_event_id(doc: dict, fact: Fact) -> str:
+    subject = {
+        Attempted: lambda f: f"attempted:{f.call_id}",
+        Joined: lambda f: f"joined:{f.leg_id}",
+        Left: lambda f: f"left:{f.leg_id}",
+        Confirmed: lambda f: "confirmed",
+    }[type(fact)](fact)
+    return _event_id(doc["meeting_id"], f"{doc['participant_id']}:{subject}")
+
+
+def _fact_event(doc: dict, fact: Fact) -> dict:
+    base = {
+        "meeting_id": doc["meeting_id"],
+        "booth_id": doc["booth_id"],
+        "booth_path": doc["booth_path"],
+        "participant_id": doc["participant_id"],
+    }
+    if isinstance(fact, Attempted):
+        kind, data = (
+            types.CALL_ATTEMPTED,
+            {
+                "attempt": min(fact.attempt, 10),
+                "outcome": fact.outcome,
+                "occurred_at": fact.at.isoformat(),
+            },
+        )
+    elif isinstance(fact, Joined):
+        kind, data = (
+            types.PARTICIPANT_JOINED,
+            {"leg_id": fact.leg_id, "via": fact.via, "joined_at": fact.at.isoformat()},
+        )
+    elif isinstance(fact, Left):
+        kind, data = (
+            types.PARTICIPANT_LEFT,
+            {"leg_id": fact.leg_id, "seconds": fact.seconds, "left_at": fact.at.isoformat()},
+        )
+    else:
+        kind, data = (
+            types.PARTICIPANT_CONFIRMED,
+            {"via": fact.via, "confirmed_at": fact.at.isoformat()},
+        )
+    return {"type": kind, "data": {**base, **data}}
+
+
+def _event_id(meeting_id: str, subject: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(meeting_id), subject))
+
+
+# --- moderating and ending ----------------------------------------------------------------------
+
+
+def moderate(meeting_id: str, action: str, ports: LivePorts, recording_url: str | None = None):
+    """mute | unmute every listener, play a recording, or end: on every bridge of the meeting."""
+    live = ports.live.live(meeting_id)
+    if live.get("state") not in ("starting", "started"):
+        return False
+    if action == "end":
+        return ports.live.request_end(meeting_id)
+    for bridge in live.get("bridges", {}).values():
+        if action in ("mute", "unmute"):
+            ports.provider.mute(bridge["bridge_id"], action == "mute")
+        elif action == "play":
+            ports.provider.play(bridge["bridge_id"], recording_url)
+    return True
+
+
+def end_due(ports: LivePorts) -> bool:
+    """End one meeting that is past its end or was ended by a moderator; True if one was found."""
+    meeting_id = ports.live.claim_end(ports.clock(), ports.pod, ports.lease_s)
+    if meeting_id is None:
+        return False
+    try:
+        end_meeting(meeting_id, ports)
+    except ProviderUnavailable:
+        ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
+    return True
+
+
+def end_meeting(meeting_id: str, ports: LivePorts) -> None:
+    meeting = ports.meetings.get(meeting_id)
+    live = ports.live.live(meeting_id)
+    ports.live.drop_calls(meeting_id)
+    bridges = [b["bridge_id"] for _, b in sorted(live.get("bridges", {}).items())]
+    for bridge_id in bridges:
+        ports.provider.end(bridge_id)
+    for bridge_id in bridges:
+        reconcile(meeting_id, meeting.kind, bridge_id, ports)
+    totals = attendance_totals(meeting_id, ports)
+    now = ports.clock()
+    ports.events.emit(
+        types.MEETING_ENDED,
+        {
+            "meeting_id": meeting_id,
+            "kind": meeting.kind,
+            "organiser_unit": meeting.organiser_unit,
+            **{k: totals[k] for k in ("invited", "joined", "confirmed", "attended_seconds")},
+            "ended_at": now.isoformat(),
+        },
+        event_id=_event_id(meeting_id, "ended"),
+    )
+    ports.events.flush(10.0)
+    ports.live.ended(meeting_id, now, totals)
+
+
+def reconcile(meeting_id: str, kind: str, bridge_id: str, ports: LivePorts) -> int:
+    """Fold one bridge's end-of-call records: what a lost callback did not say is said now."""
+    told = 0
+    for record in ports.provider.participants(bridge_id):
+        for event in records_as_events(bridge_id, record, datetime.fromisoformat):
+            told += len(provider_event(meeting_id, event, ports))
+    return told
+
+
+# --- what the API shows -------------------------------------------------------------------------
+
+COUNTS = ("invited", "rang", "answered", "joined", "confirmed", "attended_seconds")
+
+
+def attendance_totals(meeting_id: str, ports: LivePorts, unit: str | None = None) -> dict:
+    return attendance_report(meeting_id, unit, ports)["totals"]
+
+
+def attendance_report(meeting_id: str, unit: str | None, ports: LivePorts) -> dict:
+    """Totals under `unit` (None: every invitee) and one row per unit one level below it."""
+    totals, rows = dict.fromkeys(COUNTS, 0), {}
+    for doc in ports.live.invitees(meeting_id):
+        if unit and not is_within(doc["booth_id"], unit):
+            continue
+        counts = _counts(doc.get("att") or {})
+        _add(totals, counts)
+        below = _one_below(doc["booth_id"], unit)
+        if below is not None:
+            _add(rows.setdefault(below, dict.fromkeys(COUNTS, 0)), counts)
+    units = [{"unit_id": u, **c} for u, c in sorted(rows.items())]
+    return {"meeting_id": meeting_id, "unit": unit, "totals": totals, "units": units}
+
+
+def _one_below(booth_id: str, unit: str | None) -> str | None:
+    """The unit one level below `unit` on the booth's path (None for a booth itself)."""
+    if unit is None or unit == booth_id:
+        return None
+    return "-".join(booth_id.split("-")[: unit.count("-") + 2])
+
+
+def _counts(att: dict) -> dict:
+    return {
+        "invited": 1,
+        "rang": int(bool(att.get("rang"))),
+        "answered": int(bool(att.get("answered"))),
+        "joined": int(bool(att.get("joined"))),
+        "confirmed": int(bool(att.get("confirmed"))),
+        "attended_seconds": int(att.get("seconds") or 0),
+    }
+
+
+def _add(into: dict, counts: dict) -> None:
+    for k, v in counts.items():
+        into[k] += v

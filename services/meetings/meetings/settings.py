@@ -1,0 +1,86 @@
+"""Settings of the meetings service: where invitees, the notifier and the public links are, the
+sending policy meetings share with the notifier, and the service's keys.
+
+The quiet hours and the close-of-poll schedule are the notifier's (NOTIFIER_QUIET_HOURS,
+NOTIFIER_POLLS) unless MEETINGS_* says otherwise: one exported schedule keeps a meeting and a
+directive under the same blackout.
+"""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.auth.keys import LOCAL_TOKENS
+from shared.settings import PlatformSettings, is_loopback
+
+
+class MeetingsSettings(PlatformSettings):
+    """Settings of the meetings service (environment variables, local defaults)."""
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+    service_name: str = "meetings"
+
+    # Where invitees open their join links (`{public_url}/j/{token}`).
+    public_url: str = Field("http://127.0.0.1:8007", validation_alias="MEETINGS_PUBLIC_URL")
+    # The number an audio bridge's invitee rings to join with the meeting's PIN.
+    dial_in_number: str = Field("+911140000700", validation_alias="MEETINGS_DIAL_IN_NUMBER")
+
+    # Invitees: the appointments service's stream of verified appointees, with our own token.
+    recipients_url: str = Field("http://127.0.0.1:8001", validation_alias="MEETINGS_RECIPIENTS_URL")
+    token_file: Path = Field(LOCAL_TOKENS / "meetings.jwt", validation_alias="MEETINGS_TOKEN_FILE")
+    recipients_timeout_s: float = Field(
+        60.0, gt=0, validation_alias="MEETINGS_RECIPIENTS_TIMEOUT_S"
+    )
+    # Invitations and reminders: the notifier's per-recipient messages, on this lane.
+    notifier_url: str = Field("http://127.0.0.1:8003", validation_alias="NOTIFIER_URL")
+    notifier_timeout_s: float = Field(10.0, gt=0, validation_alias="MEETINGS_NOTIFIER_TIMEOUT_S")
+    invitation_lane: str = Field(
+        "normal", pattern="^(normal|bulk)$", validation_alias="MEETINGS_LANE"
+    )
+    reminder_before_minutes: int = Field(
+        15, ge=1, le=24 * 60, validation_alias="MEETINGS_REMINDER_BEFORE_MINUTES"
+    )
+
+    # The sending policy (shared/sending/policy.py), shared with the notifier by default.
+    quiet_hours: str = Field(
+        "22:00-06:00", validation_alias=AliasChoices("MEETINGS_QUIET_HOURS", "NOTIFIER_QUIET_HOURS")
+    )
+    polls: str = Field("", validation_alias=AliasChoices("MEETINGS_POLLS", "NOTIFIER_POLLS"))
+
+    # Join links are signed with this key; invitees' phones are sealed with this keyring.
+    link_secret: SecretStr | None = Field(None, validation_alias="MEETINGS_LINK_SECRET")
+    link_secret_file: Path | None = Field(None, validation_alias="MEETINGS_LINK_SECRET_FILE")
+    personal_data_keys: SecretStr | None = Field(
+        None, validation_alias="MEETINGS_PERSONAL_DATA_KEYS"
+    )
+    personal_data_keys_file: Path | None = Field(
+        None, validation_alias="MEETINGS_PERSONAL_DATA_KEYS_FILE"
+    )
+
+    collection_prefix: str = Field("meetings_", validation_alias="MEETINGS_COLLECTION_PREFIX")
+    # How many invitees one insert and one notifier request carry (the notifier takes 1,000).
+    batch: int = Field(1000, ge=1, le=1000, validation_alias="MEETINGS_BATCH")
+    # A benchmark or a test may run the HTTP side alone.
+    background_jobs: bool = Field(True, validation_alias="MEETINGS_BACKGROUND_JOBS")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> "MeetingsSettings":
+        if self.makes_development_keys:
+            return self  # missing keys are made once under .state/meetings (adapters.keys)
+        if self.link_secret is None and self.link_secret_file is None:
+            raise ValueError(
+                "set MEETINGS_LINK_SECRET or MEETINGS_LINK_SECRET_FILE outside development"
+            )
+        if self.personal_data_keys is None and self.personal_data_keys_file is None:
+            raise ValueError(
+                "set MEETINGS_PERSONAL_DATA_KEYS or MEETINGS_PERSONAL_DATA_KEYS_FILE "
+                "outside development"
+            )
+        # Join links are opened on invitees' phones: a loopback address could never be opened.
+        if is_loopback(self.public_url):
+            raise ValueError(
+                "MEETINGS_PUBLIC_URL is this machine (the local default) or has no host; set the "
+                "public address invitees open join links at outside development"
+            )
+        return self

@@ -1,0 +1,21 @@
+"""The numbers e2e tests wait on are ones the provider simulator delivers to: a random number was
+refused for good on SMS about once in a hundred draws, and the test waiting for its code failed."""
+
+import random
+
+from simulator.domain import Fates
+from testkit.phones import indian_mobile
+
+SHARE = 0.01  # the simulator's default SIMULATOR_PERMANENT_FAILURE_SHARE
+
+
+def test_numbers_drawn_for_e2e_tests_are_never_refused_for_good_by_the_simulator():
+    fates = Fates(transient=0.0, permanent=SHARE, rng=random.Random(0))
+    drawn = [indian_mobile(spaced=False) for _ in range(3000)]
+    refused = [n for n in drawn if fates.refusal("sms", n) or fates.refusal("whatsapp", n)]
+    assert refused == [] and len(set(drawn)) > 2900
+    assert all(n.startswith("+919") and len(n) == 13 for n in drawn)
+
+
+def test_a_spaced_number_is_written_as_organisers_type_it():
+    assert indian_mobile().startswith("+91 9")
