@@ -20,6 +20,7 @@ from otp import handlers
 from otp.bootstrap import bootstrap
 from otp.commands import SendCode
 from otp.settings import OtpSettings
+from testkit.phones import indian_mobile
 from testkit.processes import wait_until
 from tests.conftest import random_suffix
 from tests.faults.conftest import NOTIFIER, figure, killed, wait_ready
@@ -57,7 +58,7 @@ def retries() -> float:
 # A crashed broker takes one to three minutes to recover its logs on a busy two-core machine.
 @pytest.mark.timeout(900)
 def test_a_code_asked_for_while_kafka_is_down_is_delivered_once_it_is_back(otp):
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)  # one the simulator delivers to
     command = SendCode(
         request_id=str(uuid.uuid4()),
         appointment_id=str(uuid.uuid4()),

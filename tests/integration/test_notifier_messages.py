@@ -6,6 +6,7 @@ named by their index."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -23,6 +24,7 @@ from shared.auth.issuer import service_token
 from shared.events import types
 from shared.kafka.producer import EventPublisher
 from testkit.processes import wait_until
+from testkit.topic_tail import TopicTail
 from tests.conftest import random_suffix
 from tests.integration.test_notifier_erasure import erased_event
 from tests.integration.test_notifier_flow import start_stack, stop_stack
@@ -117,6 +119,28 @@ def test_invitations_land_once_on_their_lane_and_reach_the_provider_as_written(s
         "language": "hi",
         "parameters": [sent[1]["text"]],
     }
+
+
+def test_a_sent_invitation_is_a_delivery_status_event_naming_no_directive_and_no_phone(stack):
+    sent = invitation()
+    assert post(stack, [sent]).status_code == 202
+    tail = TopicTail.from_start(
+        stack.settings.kafka_bootstrap, f"{stack.ns}.{topics.DELIVERY_STATUS.name}"
+    )
+    try:  # read back through the schema (from_kafka validates delivery-status.v1)
+        [event] = tail.wait_until(
+            lambda e: (
+                e.data["recipient_id"] == sent["appointment_id"] and e.data["status"] == "sent"
+            ),
+            timeout=30,
+        )
+    finally:
+        tail.close()
+    [task] = lane_tasks(stack, "bulk", {sent["message_id"]}, timeout_s=3)
+    assert event.data["delivery_id"] == task.delivery_id and event.subject == OPEN_BOOTH
+    assert event.data["directive_id"] is None and event.data["otp_request_id"] is None
+    assert event.data["booth_path"]["district"] == "IN-HP-D02" and event.data["channel"] == "sms"
+    assert sent["phone"] not in json.dumps(event.data)
 
 
 def test_a_retried_request_queues_nothing_twice(stack):

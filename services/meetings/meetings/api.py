@@ -6,7 +6,6 @@ GET  /v1/meetings/{id}             one meeting
 POST /v1/meetings/{id}/cancel      cancel it before it is held
 """
 
-
 import uuid
 from typing import Annotated, Literal
 
@@ -28,10 +27,12 @@ from meetings.domain import (
     Speaker,
     visible_to,
 )
+from meetings.live_api import OPEN_PATHS, live_router
 from meetings.settings import MeetingsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.limits import BodyRules
 from shared.phones import to_e164
 from shared.problems import ProblemError, problems
 from shared.teams.rules import rules_for
@@ -290,13 +291,18 @@ def meetings_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
 def create_meetings_app(adapters: Adapters) -> FastAPI:
     settings = adapters.settings
+    auth = Authenticator(settings)
     return create_app(
         service=settings.service_name,
         settings=settings,
         checks=adapters.checks,
-        routers=[meetings_router(adapters, Authenticator(settings))],
+        routers=[
+            meetings_router(adapters, auth),
+            live_router(adapters.live, auth, adapters.ports.links.key),
+        ],
         on_startup=adapters.start,
         on_shutdown=adapters.stop,
+        bodies=BodyRules(open_paths=OPEN_PATHS),
     )
 
 

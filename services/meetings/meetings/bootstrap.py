@@ -3,17 +3,23 @@ recipients or messages client, and everything else stays as in production."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pymongo import MongoClient
 
 from meetings import consumer
-from meetings.adapters.keys import link_key, phone_cipher
+from meetings.adapters.conference import HttpConferenceProvider
+from meetings.adapters.keys import link_key, phone_cipher, webhook_key
+from meetings.adapters.live import MongoLive
 from meetings.adapters.messages import NotifierMessages
 from meetings.adapters.store import MongoInvitees, MongoMeetings
+from meetings.conference import Pacing, Redial
 from meetings.handlers import Ports, relay_outbox, run_due
 from meetings.links import JoinLinks
+from meetings.live import LivePorts, dial_due, end_due, start_due
 from meetings.ports import Messages
 from meetings.settings import MeetingsSettings
 from shared import topics
@@ -25,6 +31,7 @@ from shared.kafka.producer import EventPublisher
 from shared.orgtree.repository import OrgRegistry
 from shared.recipients import HttpRecipients, RecipientSource
 from shared.sending.policy import SendingPolicy, parse_polls, parse_quiet_hours
+from shared.sending.signatures import caller_hash
 
 # The relay's producer gives up on a message before the flush does, so a Kafka outage never
 # piles copies of the same events into the client's queue.
@@ -40,6 +47,7 @@ class Adapters(BackgroundJobs):
     mongo: MongoClient
     ports: Ports
     checks: dict[str, Check]
+    live: LivePorts
 
     def stop(self) -> None:
         super().stop()
@@ -54,6 +62,7 @@ def bootstrap(
     publisher: EventPublisher | None = None,
     jobs: bool = True,
 ) -> Adapters:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per call is noise
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
     cipher = phone_cipher(settings)
@@ -85,6 +94,7 @@ def bootstrap(
         settings=settings,
         mongo=mongo,
         ports=ports,
+        live=live_ports(settings, ports, MongoLive(db, settings.collection_prefix, cipher)),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
@@ -95,6 +105,9 @@ def bootstrap(
         adapters.background = [
             periodic("meetings-outbox", lambda: relay_outbox(ports), RELAY_INTERVAL_S),
             periodic("meetings-jobs", lambda: run_due(ports), JOBS_INTERVAL_S),
+            periodic("meetings-start", lambda: start_due(adapters.live), settings.live_interval_s),
+            periodic("meetings-dial", lambda: dial_due(adapters.live), settings.live_interval_s),
+            periodic("meetings-end", lambda: end_due(adapters.live), settings.live_interval_s),
             consuming(
                 "meetings-erasures",
                 lambda: EventConsumer(
@@ -107,3 +120,25 @@ def bootstrap(
             ),
         ]
     return adapters
+
+
+def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> LivePorts:
+    """The live half: the conference provider, the live store, and the meeting's own store and
+    events."""
+    key = webhook_key(settings)
+    api_key = settings.provider_api_key.get_secret_value() if settings.provider_api_key else None
+    return LivePorts(
+        provider=HttpConferenceProvider(
+            settings.provider_url, api_key, key, settings.provider_timeout_s
+        ),
+        live=live,
+        meetings=ports.meetings,
+        events=ports.events,
+        caller_hash=lambda phone: caller_hash(key, phone),
+        callback_url=f"{settings.public_url.rstrip('/')}/v1/provider/conference-events",
+        cap=settings.conference_cap,
+        pacing=Pacing(settings.calls_per_second, time.monotonic()),
+        redial=Redial(settings.dial_attempts, settings.redial_backoff_s),
+        ring_timeout_s=settings.ring_timeout_s,
+        caller_id=settings.caller_id,
+    )

@@ -58,6 +58,25 @@ class MeetingsSettings(PlatformSettings):
         None, validation_alias="MEETINGS_PERSONAL_DATA_KEYS_FILE"
     )
 
+    # The conference provider (docs/meetings.md; the simulator locally): its address and key, the
+    # key its webhooks are signed with (the messaging provider's, a development file locally),
+    # its per-bridge cap and calls per second, and how invitees are dialled.
+    provider_url: str = Field("http://127.0.0.1:8005", validation_alias="PROVIDER_URL")
+    provider_api_key: SecretStr | None = Field(None, validation_alias="PROVIDER_API_KEY")
+    provider_timeout_s: float = Field(10.0, gt=0, validation_alias="MEETINGS_PROVIDER_TIMEOUT_S")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET")
+    webhook_secret_file: Path | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET_FILE")
+    conference_cap: int = Field(250, ge=2, validation_alias="MEETINGS_CONFERENCE_CAP")
+    calls_per_second: float = Field(50.0, gt=0, validation_alias="MEETINGS_CALLS_PER_SECOND")
+    # Busy and no-answer are called again: at most this many calls per invitee, waiting
+    # backoff, then twice that, between them.
+    dial_attempts: int = Field(3, ge=1, le=10, validation_alias="MEETINGS_DIAL_ATTEMPTS")
+    redial_backoff_s: float = Field(60.0, gt=0, validation_alias="MEETINGS_REDIAL_BACKOFF_S")
+    ring_timeout_s: float = Field(30.0, gt=0, le=120, validation_alias="MEETINGS_RING_TIMEOUT_S")
+    caller_id: str | None = Field(None, validation_alias="MEETINGS_CALLER_ID")
+    # How often a pod looks for meetings to start or end and calls to make, when it found none.
+    live_interval_s: float = Field(0.5, gt=0, validation_alias="MEETINGS_LIVE_INTERVAL_S")
+
     collection_prefix: str = Field("meetings_", validation_alias="MEETINGS_COLLECTION_PREFIX")
     # How many invitees one insert and one notifier request carry (the notifier takes 1,000).
     batch: int = Field(1000, ge=1, le=1000, validation_alias="MEETINGS_BATCH")
@@ -76,6 +95,15 @@ class MeetingsSettings(PlatformSettings):
             raise ValueError(
                 "set MEETINGS_PERSONAL_DATA_KEYS or MEETINGS_PERSONAL_DATA_KEYS_FILE "
                 "outside development"
+            )
+        if self.webhook_secret is None and self.webhook_secret_file is None:
+            raise ValueError(
+                "set PROVIDER_WEBHOOK_SECRET or PROVIDER_WEBHOOK_SECRET_FILE outside development"
+            )
+        if is_loopback(self.provider_url):
+            raise ValueError(
+                "PROVIDER_URL is this machine (the local simulator's default); set the conference "
+                "provider's address outside development"
             )
         # Join links are opened on invitees' phones: a loopback address could never be opened.
         if is_loopback(self.public_url):

@@ -35,6 +35,7 @@ from analytics.coverage.domain import (
 from analytics.coverage.models import BoothDirectivesRow, BoothRow
 from analytics.coverage.partials import COVERAGE, REACH, CoverageView, PartialBook, due_updates
 from analytics.intake import Intake
+from analytics.owned import OwnedPartials, by_partition
 from shared.events import types
 from shared.events.contracts import Event
 from shared.kafka.consumer import REJECTED
@@ -75,11 +76,15 @@ class CoverageStream(Intake):
         self.stopping, self.clock = stopping, clock
         self.coverage_book: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
         self.reach_book: PartialBook[Reach] = PartialBook(REACH, Reach)
+        self.owned = OwnedPartials(
+            partials,
+            [self.coverage_book, self.reach_book],
+            metrics.VISIBILITY_LAG,
+            clock,
+            self._prune_hours,
+        )
         self.view = CoverageView()
         self._was_leader = False
-        self._oldest_event: dict[
-            int, float
-        ] = {}  # per partition: oldest event time not yet published
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -106,7 +111,7 @@ class CoverageStream(Intake):
         self.coverage_book.change(
             message.partition, ((k, before.get(k), after.get(k)) for k in after)
         )
-        self._oldest_event.setdefault(message.partition, at)
+        self.owned.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_reach(
@@ -217,43 +222,21 @@ class CoverageStream(Intake):
 
     async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
         """Publish what changed (in the given partitions, or all) and wait for the broker."""
-        async with self.partials.lock:
-            return await self._publish(partitions)
+        return await self.owned.publish(partitions)
 
-    async def _publish(self, partitions: Iterable[int] | None) -> int:
-        partitions = None if partitions is None else list(partitions)
-        coverage = self.coverage_book.take_dirty(partitions)
+    def _prune_hours(self, book: PartialBook, items: list) -> None:
+        """No rate window reaches back further than a week: older hours are not sent or kept."""
+        if book is not self.coverage_book:
+            return
         oldest_hour = int(self.clock() // HOUR_S) - MAX_HOURS_KEPT
-        for partition, unit_id, counts in coverage:
+        for partition, unit_id, counts in items:
             if counts.president_hours or counts.complete_hours:
                 counts.prune_hours(oldest_hour)
                 self.coverage_book.get(partition, unit_id).prune_hours(oldest_hour)
-        reach = self.reach_book.take_dirty(partitions)
-        try:
-            sent = await self.partials.publish(COVERAGE, coverage)
-            sent += await self.partials.publish(REACH, reach)
-        except Exception:
-            # Not lost: published again on the next tick (a partial is the latest value, not a
-            # delta).
-            self.coverage_book.mark_dirty((p, k) for p, k, _ in coverage)
-            self.reach_book.mark_dirty((p, k) for p, k, _ in reach)
-            raise
-        now = self.clock()
-        for partition in list(self._oldest_event) if partitions is None else partitions:
-            at = self._oldest_event.pop(partition, None)
-            if at is not None:
-                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
-        metrics.PARTIALS_PUBLISHED.inc(sent)
-        return sent
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Last word on partitions leaving this worker, before their new owner starts over."""
-        async with self.partials.lock:
-            mine = partitions & (self.coverage_book.partitions() | self.reach_book.partitions())
-            await self._publish(mine)
-            for partition in mine:
-                self.coverage_book.drop(partition)
-                self.reach_book.drop(partition)
+        await self.owned.revoke(partitions)
         metrics.PARTITIONS_OWNED.set(len(self.coverage_book.partitions()))
 
     async def rebuild(
@@ -267,25 +250,19 @@ class CoverageStream(Intake):
         Partials another owner published for units these booths no longer count towards are
         overwritten with zeros, so the view never keeps a stale share.
         """
-        coverage: dict[int, list] = {p: [] for p in partitions}
-        for row in booths:
-            if row.partition in coverage:
-                coverage[row.partition].extend(contributions(row.team()).items())
-        reach: dict[int, list] = {p: [] for p in partitions}
-        for row in booth_directives:
-            if row.partition in reach:
-                reach[row.partition].extend(
-                    (d, reach_of(flags, row.as_of)) for d, flags in row.marks.items()
-                )
-        async with self.partials.lock:
-            for partition in self.coverage_book.partitions() - partitions:
-                self.coverage_book.drop(partition)
-                self.reach_book.drop(partition)
-            for partition in partitions:
-                stale = self.view.keys_of_partition(partition)
-                self.coverage_book.rebuild(partition, coverage[partition], stale[COVERAGE])
-                self.reach_book.rebuild(partition, reach[partition], stale[REACH])
-            sent = await self._publish(partitions)
+        counted = {
+            COVERAGE: by_partition(
+                partitions, booths, lambda row: contributions(row.team()).items()
+            ),
+            REACH: by_partition(
+                partitions,
+                booth_directives,
+                lambda row: ((d, reach_of(flags, row.as_of)) for d, flags in row.marks.items()),
+            ),
+        }
+        sent = await self.owned.rebuild(
+            partitions, counted, lambda ps: {p: self.view.keys_of_partition(p) for p in ps}
+        )
         metrics.PARTITIONS_OWNED.set(len(partitions))
         log.info(
             "partials rebuilt from tables",

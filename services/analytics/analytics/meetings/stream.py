@@ -38,6 +38,7 @@ from analytics.meetings.models import AttendanceRow, WorkerRow
 from analytics.meetings.report import meetings_section
 from analytics.meetings.targets import MeetingsTarget, meetings_progress
 from analytics.meetings.totals import ATTENDANCE, WORKERS, MeetingsView, meeting_key
+from analytics.owned import OwnedPartials, by_partition
 from shared.kafka.consumer import REJECTED
 from shared.logging import get_logger
 
@@ -64,7 +65,9 @@ class MeetingsStream(Intake):
         self.attendance_book: PartialBook[MeetingCounts] = PartialBook(ATTENDANCE, MeetingCounts)
         self.workers_book: PartialBook[Workers] = PartialBook(WORKERS, Workers)
         self.view = MeetingsView()
-        self._oldest_event: dict[int, float] = {}  # per partition: oldest event not yet published
+        self.owned = OwnedPartials(
+            partials, [self.attendance_book, self.workers_book], metrics.VISIBILITY_LAG, clock
+        )
 
     # --- input records ---------------------------------------------------------------------------
 
@@ -105,7 +108,7 @@ class MeetingsStream(Intake):
             self.workers_book.change(
                 message.partition, ((u, None, w) for u, w in worker_contributions(booth_id, at))
             )
-        self._oldest_event.setdefault(message.partition, at)
+        self.owned.counted(message.partition, at)
         return self._count(event, "counted")
 
     async def on_meeting(self, message, meetings: MutableMapping[str, dict]) -> str:
@@ -140,37 +143,10 @@ class MeetingsStream(Intake):
 
     async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
         """Publish what changed (in the given partitions, or all) and wait for the broker."""
-        async with self.partials.lock:
-            return await self._publish(partitions)
-
-    async def _publish(self, partitions: Iterable[int] | None) -> int:
-        partitions = None if partitions is None else list(partitions)
-        attendance = self.attendance_book.take_dirty(partitions)
-        workers = self.workers_book.take_dirty(partitions)
-        try:
-            sent = await self.partials.publish(ATTENDANCE, attendance)
-            sent += await self.partials.publish(WORKERS, workers)
-        except Exception:
-            # Not lost: published again on the next tick (a partial is the latest value).
-            self.attendance_book.mark_dirty((p, k) for p, k, _ in attendance)
-            self.workers_book.mark_dirty((p, k) for p, k, _ in workers)
-            raise
-        now = self.clock()
-        for partition in list(self._oldest_event) if partitions is None else partitions:
-            at = self._oldest_event.pop(partition, None)
-            if at is not None:
-                metrics.VISIBILITY_LAG.observe(max(0.0, now - at))
-        return sent
+        return await self.owned.publish(partitions)
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Last word on partitions leaving this worker, before their new owner starts over."""
-        async with self.partials.lock:
-            books = (self.attendance_book, self.workers_book)
-            mine = partitions & set().union(*(book.partitions() for book in books))
-            await self._publish(mine)
-            for partition in mine:
-                for book in books:
-                    book.drop(partition)
+        await self.owned.revoke(partitions)
 
     async def rebuild(
         self,
@@ -178,29 +154,18 @@ class MeetingsStream(Intake):
         attendance: Iterable[AttendanceRow],
         workers: Iterable[WorkerRow],
     ) -> int:
-        """Recount the partitions this worker now owns from their recovered tables, and publish;
-        partials of these partitions that no row makes any more are overwritten with zeros."""
-        counted: dict[int, list] = {p: [] for p in partitions}
-        for row in attendance:
-            if row.partition in counted:
-                counted[row.partition].extend(attendance_contributions(row.attendance()))
-        reached: dict[int, list] = {p: [] for p in partitions}
-        for row in workers:
-            if row.partition in reached:
-                reached[row.partition].extend(
-                    worker_contributions(row.booth_id, row.first_joined_at)
-                )
-        async with self.partials.lock:
-            for partition in self.attendance_book.partitions() - partitions:
-                self.attendance_book.drop(partition)
-                self.workers_book.drop(partition)
-            stale = self.view.keys_of_partitions(partitions)
-            for partition in partitions:
-                self.attendance_book.rebuild(
-                    partition, counted[partition], stale[partition][ATTENDANCE]
-                )
-                self.workers_book.rebuild(partition, reached[partition], stale[partition][WORKERS])
-            sent = await self._publish(partitions)
+        """Recount the partitions this worker now owns from their recovered tables, and publish."""
+        counted = {
+            ATTENDANCE: by_partition(
+                partitions, attendance, lambda row: attendance_contributions(row.attendance())
+            ),
+            WORKERS: by_partition(
+                partitions,
+                workers,
+                lambda row: worker_contributions(row.booth_id, row.first_joined_at),
+            ),
+        }
+        sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
         log.info(
             "meeting partials rebuilt from tables",
             fields={"partitions": sorted(partitions), "published": sent},

@@ -3,6 +3,7 @@ development and tests a random key made once on disk under .state/meetings."""
 
 from meetings.settings import MeetingsSettings
 from shared.crypto.fields import FieldCipher, keyring
+from shared.secrets import PROVIDER_WEBHOOK_DEVELOPMENT_FILE
 
 
 def link_key(settings: MeetingsSettings) -> bytes:
@@ -22,3 +23,13 @@ def phone_cipher(settings: MeetingsSettings) -> FieldCipher:
         what="the meetings personal-data keyring",
     )
     return keyring(raw, "the meetings personal-data keyring")
+
+
+def webhook_key(settings: MeetingsSettings) -> bytes:
+    """The conference provider signs its webhooks with it, and keys dial-in callers' hashes."""
+    return settings.key(
+        settings.webhook_secret,
+        settings.webhook_secret_file,
+        development_file=PROVIDER_WEBHOOK_DEVELOPMENT_FILE,
+        what="the provider webhook secret",
+    )

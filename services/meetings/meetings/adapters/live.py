@@ -42,16 +42,16 @@ PHONE = "phone"
 
 class MongoLive:
     def __init__(self, db: Database, prefix: str, cipher: FieldCipher):
-        self.meetings = db[f"{prefix}meetings"]
-        self.invitees = db[f"{prefix}invitees"]
-        self.calls = db[f"{prefix}calls"]
+        self._meetings = db[f"{prefix}meetings"]
+        self._invitees = db[f"{prefix}invitees"]
+        self._calls = db[f"{prefix}calls"]
         self.cipher = cipher
 
     # --- the meeting ---------------------------------------------------------------------------
 
     def claim_start(self, now: datetime, pod: str, lease_s: float) -> str | None:
         """A meeting due to start (invitees recorded) that no live lease holds, claimed."""
-        doc = self.meetings.find_one_and_update(
+        doc = self._meetings.find_one_and_update(
             {
                 "state": "scheduled",
                 "starts_at": {"$lte": now},
@@ -66,13 +66,12 @@ class MongoLive:
                     "live.claim_ts": now.timestamp() + lease_s,
                 }
             },
-            projection={"_id": 1},
         )
         return doc["_id"] if doc else None
 
     def claim_end(self, now: datetime, pod: str, lease_s: float) -> str | None:
         """A started meeting past its end, or whose end a moderator asked for, claimed."""
-        doc = self.meetings.find_one_and_update(
+        doc = self._meetings.find_one_and_update(
             {
                 "live.state": {"$in": ["started", "ending"]},
                 "$and": [
@@ -87,44 +86,43 @@ class MongoLive:
                     "live.claim_ts": now.timestamp() + lease_s,
                 }
             },
-            projection={"_id": 1},
         )
         return doc["_id"] if doc else None
 
     def hold(self, meeting_id: str, pod: str, until: float) -> bool:
         """Extend this pod's lease; False if another pod holds the meeting now."""
-        result = self.meetings.update_one(
+        result = self._meetings.update_one(
             {"_id": meeting_id, "live.claimed_by": pod}, {"$set": {"live.claim_ts": until}}
         )
         return result.matched_count == 1
 
     def release(self, meeting_id: str, pod: str) -> None:
-        self.meetings.update_one(
+        self._meetings.update_one(
             {"_id": meeting_id, "live.claimed_by": pod}, {"$set": {"live.claim_ts": None}}
         )
 
     def live(self, meeting_id: str) -> dict:
-        doc = self.meetings.find_one({"_id": meeting_id}, {"live": 1})
+        doc = self._meetings.find_one({"_id": meeting_id}, {"live": 1})
         return (doc or {}).get("live") or {}
 
     def save_bridge(self, meeting_id: str, number: int, bridge: dict) -> None:
-        self.meetings.update_one({"_id": meeting_id}, {"$set": {f"live.bridges.{number}": bridge}})
+        self._meetings.update_one({"_id": meeting_id}, {"$set": {f"live.bridges.{number}": bridge}})
 
     def started(self, meeting_id: str, at: datetime, invited: int) -> None:
-        self.meetings.update_one(
+        self._meetings.update_one(
             {"_id": meeting_id},
             {"$set": {"live.state": "started", "live.started_at": at, "live.invited": invited}},
         )
 
     def request_end(self, meeting_id: str) -> bool:
-        result = self.meetings.update_one(
+        result = self._meetings.update_one(
             {"_id": meeting_id, "live.state": {"$in": ["starting", "started"]}},
             {"$set": {"live.end_requested": True, "live.claim_ts": None}},
         )
         return result.matched_count == 1
 
     def ended(self, meeting_id: str, at: datetime, totals: dict) -> None:
-        self.meetings.update_one(
+        self._meetings.update_one(
             {"_id": meeting_id},
             {"$set": {"live.state": "ended", "live.ended_at": at, "live.totals": totals}},
         )
@@ -134,25 +132,25 @@ class MongoLive:
     def invitees(self, meeting_id: str, with_phones: bool = False) -> Iterator[dict]:
         """The meeting's invitees (phones opened only when asked, for dialling)."""
         fields = {"att_pending": 0} if with_phones else {PHONE: 0, "att_pending": 0}
-        for doc in self.invitees.find({"meeting_id": meeting_id}, fields):
+        for doc in self._invitees.find({"meeting_id": meeting_id}, fields):
             if with_phones:
                 doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
             yield doc
 
     def invitee(self, key: str, with_phone: bool = False) -> dict | None:
-        doc = self.invitees.find_one({"_id": key}, None if with_phone else {PHONE: 0})
+        doc = self._invitees.find_one({"_id": key}, None if with_phone else {PHONE: 0})
         if doc is not None and with_phone:
             doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
         return doc
 
     def by_caller(self, meeting_id: str, caller_hash: str) -> dict | None:
-        return self.invitees.find_one(
+        return self._invitees.find_one(
             {"meeting_id": meeting_id, "caller_hash": caller_hash}, {PHONE: 0}
         )
 
     def note_call(self, key: str, caller_hash: str, bridge: int) -> None:
         """Dialled into `bridge` (a redial goes there too); a dial-in is matched by the hash."""
-        self.invitees.update_one(
+        self._invitees.update_one(
             {"_id": key}, {"$set": {"caller_hash": caller_hash, "dial_bridge": bridge}}
         )
 
@@ -163,12 +161,12 @@ class MongoLive:
         changes = {"att": attendance_document(state), "att_v": version + 1}
         changes.update({f"att_pending.{event_id}": e for event_id, e in pending.items()})
         match = {"_id": key, "att_v": version} if version else {"_id": key, "att_v": None}
-        return self.invitees.update_one(match, {"$set": changes}).matched_count == 1
+        return self._invitees.update_one(match, {"$set": changes}).matched_count == 1
 
     def published(self, key: str, event_ids: list[str]) -> None:
         if event_ids:
             unset = {f"att_pending.{event_id}": "" for event_id in event_ids}
-            self.invitees.update_one({"_id": key}, {"$unset": unset})
+            self._invitees.update_one({"_id": key}, {"$unset": unset})
 
     # --- calls to make ----------------------------------------------------------------------
 
@@ -176,11 +174,11 @@ class MongoLive:
         """Calls to make: {_id "<invitee id>:<attempt>", meeting_id, invitee, attempt, bridge,
         due_ts}; a call queued twice (a retried start, a failure told twice) is queued once."""
         for start in range(0, len(calls), 1000):
-            insert_ignoring_duplicates(self.calls, calls[start : start + 1000])
+            insert_ignoring_duplicates(self._calls, calls[start : start + 1000])
 
     def take_call(self, now_ts: float, hold_s: float) -> dict | None:
         """The next due call, held for `hold_s` so no other dialler takes it meanwhile."""
-        return self.calls.find_one_and_update(
+        return self._calls.find_one_and_update(
             {
                 "due_ts": {"$lte": now_ts},
                 "$or": [{"held_ts": None}, {"held_ts": {"$lte": now_ts}}],
@@ -190,13 +188,13 @@ class MongoLive:
         )
 
     def call_later(self, call_id: str, due_ts: float) -> None:
-        self.calls.update_one({"_id": call_id}, {"$set": {"due_ts": due_ts, "held_ts": None}})
+        self._calls.update_one({"_id": call_id}, {"$set": {"due_ts": due_ts, "held_ts": None}})
 
     def call_made(self, call_id: str) -> None:
-        self.calls.delete_one({"_id": call_id})
+        self._calls.delete_one({"_id": call_id})
 
     def drop_calls(self, meeting_id: str) -> None:
-        self.calls.delete_many({"meeting_id": meeting_id})
+        self._calls.delete_many({"meeting_id": meeting_id})
 
 
 def attendance_document(state: Attendance) -> dict:

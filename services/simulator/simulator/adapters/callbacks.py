@@ -104,14 +104,15 @@ class ConferenceCallbacks:
         }
         try:
             response = await client.post(webhook.url, content=body, headers=headers)
-            ok = response.status_code < 300
-        except httpx.HTTPError:
-            ok = False
+            outcome = str(response.status_code)
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
         stats = self.provider.stats
-        if ok:
+        if outcome.startswith("2"):
             stats["conference_webhooks"] += 1
             return
         stats["conference_webhook_failures"] += 1
+        stats[f"conference_webhook_failures:{outcome}"] += 1
         # A duplicate shares its event id, so attempts count per delivery, not per event.
         attempt = self.attempts.pop(id(webhook), 0) + 1
         if attempt < self.settings.callback_attempts:

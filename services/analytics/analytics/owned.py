@@ -1,0 +1,106 @@
+"""The partials of the partitions this worker owns, for one stream: published together.
+
+Each stream (coverage, meetings) keeps its sums per source partition in partial books
+(coverage/partials.py). This sends what changed on each tick (a failed send goes again on the
+next: a partial is the latest value, not a delta), has the last word on partitions leaving the
+worker before their new owner starts over, and recounts partitions arriving from their recovered
+table rows, zeroing what the view still holds of them that no row counts any more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import Histogram
+
+from analytics.adapters.kafka import PartialsOut
+from analytics.coverage import metrics
+from analytics.coverage.partials import PartialBook
+
+Stale = Callable[[set[int]], Mapping[int, Mapping[str, list[str]]]]
+
+
+def by_partition(
+    partitions: set[int], rows: Iterable[Any], contributions: Callable[[Any], Iterable[tuple]]
+) -> dict[int, list]:
+    """What the table rows of each given partition contribute (rows carry their partition)."""
+    counted: dict[int, list] = {p: [] for p in partitions}
+    for row in rows:
+        if row.partition in counted:
+            counted[row.partition].extend(contributions(row))
+    return counted
+
+
+class OwnedPartials:
+    def __init__(
+        self,
+        out: PartialsOut,
+        books: Sequence[PartialBook],
+        lag: Histogram,
+        clock: Callable[[], float] = time.time,
+        prepare: Callable[[PartialBook, list], None] = lambda book, items: None,
+    ):
+        self.out, self.books, self.lag, self.clock = out, books, lag, clock
+        self.prepare = prepare  # last touches before sending (coverage prunes old hours)
+        self._oldest_event: dict[int, float] = {}  # per partition: oldest event not yet published
+
+    def counted(self, partition: int, at: float) -> None:
+        """An event of `partition` at `at` changed a partial: its lag is measured once sent."""
+        self._oldest_event.setdefault(partition, at)
+
+    def partitions(self) -> set[int]:
+        return set().union(*(book.partitions() for book in self.books))
+
+    async def publish(self, partitions: Iterable[int] | None = None) -> int:
+        """Publish what changed (in the given partitions, or all) and wait for the broker."""
+        async with self.out.lock:
+            return await self._publish(partitions)
+
+    async def _publish(self, partitions: Iterable[int] | None) -> int:
+        partitions = None if partitions is None else list(partitions)
+        taken = [(book, book.take_dirty(partitions)) for book in self.books]
+        sent = 0
+        try:
+            for book, items in taken:
+                self.prepare(book, items)
+                sent += await self.out.publish(book.kind, items)
+        except Exception:
+            for book, items in taken:
+                book.mark_dirty((p, k) for p, k, _ in items)
+            raise
+        now = self.clock()
+        for partition in list(self._oldest_event) if partitions is None else partitions:
+            at = self._oldest_event.pop(partition, None)
+            if at is not None:
+                self.lag.observe(max(0.0, now - at))
+        metrics.PARTIALS_PUBLISHED.inc(sent)
+        return sent
+
+    async def revoke(self, partitions: set[int]) -> None:
+        """Last word on partitions leaving this worker, before their new owner starts over."""
+        async with self.out.lock:
+            mine = partitions & self.partitions()
+            await self._publish(mine)
+            self._drop(mine)
+
+    async def rebuild(
+        self, partitions: set[int], counted: Mapping[str, Mapping[int, list]], stale: Stale
+    ) -> int:
+        """Start the owned partitions over from what their rows count (by book kind, then
+        partition), and publish; keys the view holds of them (`stale`) and no row makes are
+        overwritten with zeros, so the view never keeps a stale share."""
+        async with self.out.lock:
+            self._drop(self.partitions() - partitions)
+            held = stale(partitions)
+            for partition in partitions:
+                for book in self.books:
+                    keys = held.get(partition, {}).get(book.kind, ())
+                    book.rebuild(partition, counted[book.kind][partition], keys)
+            return await self._publish(partitions)
+
+    def _drop(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            for book in self.books:
+                book.drop(partition)

@@ -1,0 +1,370 @@
+"""A meeting live at the conference provider: the meetings service and the provider simulator as
+real processes on the real FerretDB and Kafka. The meeting is written straight into the store
+(its invitations done), so the test starts at the start: bridges under the cap, dial-out paced by
+the simulator's 429s, webhooks duplicated, swapped and lost, attendance per unit while it runs,
+replays that change nothing, and the end's reconciliation filling in what was lost.
+
+The simulator decides every call by its call_ref (simulator.conference.fate_of), so the test
+knows who answers, who is busy, and which webhooks the simulator drops."""
+
+import json
+import math
+import secrets
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from confluent_kafka import KafkaException
+from meetings.adapters.keys import phone_cipher
+from meetings.adapters.store import MongoInvitees, MongoMeetings
+from meetings.conference import call_ref
+from meetings.domain import AUDIO, Invitee, Meeting
+from meetings.settings import MeetingsSettings
+from pymongo import MongoClient
+
+from shared import topics
+from shared.auth.issuer import organiser_token
+from shared.events import types
+from shared.orgtree.levels import booth_path
+from shared.sending.signatures import sign
+from simulator.conference import ConferenceRules, _share, fate_of, stable_id
+from testkit.processes import ROOT, Process, free_port, service_command, wait_until
+from testkit.topic_tail import TopicTail
+
+pytestmark = pytest.mark.integration
+
+KEY = secrets.token_hex(32)
+CAP, INVITEES, DISTRICT = 5, 12, "IN-MP-D07"
+ASSEMBLY = f"{DISTRICT}-A01"
+SHARES = {
+    "NO_ANSWER_SHARE": 0.2,
+    "BUSY_SHARE": 0.1,
+    "FAILED_SHARE": 0.0,
+    "LEAVE_EARLY_SHARE": 0.3,
+    "CONFIRM_SHARE": 0.7,
+    "DUPLICATE_SHARE": 0.3,
+    "OUT_OF_ORDER_SHARE": 0.3,
+    "LOST_SHARE": 0.25,
+}
+RULES = ConferenceRules(**{k.lower(): v for k, v in SHARES.items()})
+ATTEMPTS = 2
+
+
+def booths() -> list[str]:
+    """Six booths in each of two mandals of one assembly."""
+    return [f"{ASSEMBLY}-M0{1 + n // 6}-S01-B{n % 6 + 1:03d}" for n in range(INVITEES)]
+
+
+def answered_on(meeting_id: str, participant: str) -> int | None:
+    """The attempt on which the simulator answers this invitee (None: never, within ATTEMPTS)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        outcome = fate_of(call_ref(meeting_id, participant, attempt), RULES).outcome
+        if outcome == "answered":
+            return attempt
+        if outcome == "failed":
+            return None
+    return None
+
+
+def lost_leg_webhook(meeting_id: str, participant: str, attempt: int) -> bool:
+    call_id = stable_id(f"call:{call_ref(meeting_id, participant, attempt)}")
+    kinds = ("participant.joined", "participant.left")
+    return any(_share(f"lost:{stable_id(f'{call_id}:{k}')}") < RULES.lost_share for k in kinds)
+
+
+def rings_told(meeting_id: str, participant: str) -> bool:
+    call_id = stable_id(f"call:{call_ref(meeting_id, participant, 1)}")
+    return _share(f"lost:{stable_id(f'{call_id}:call.ringing')}") >= RULES.lost_share
+
+
+def chosen_meeting(participants: list[str]) -> str:
+    """A meeting id under which some answered call loses a join or leave webhook, so the
+    reconciliation has something to fix, and every first call's ringing is told, so "rang" is
+    known while it runs (the simulator's losses hang on ids)."""
+    while True:
+        meeting_id = str(uuid.uuid4())
+        answered = [(p, answered_on(meeting_id, p)) for p in participants]
+        reached = [(p, a) for p, a in answered if a]
+        if (
+            len(reached) >= 6
+            and any(lost_leg_webhook(meeting_id, p, a) for p, a in reached)
+            and all(rings_told(meeting_id, p) for p in participants)
+        ):
+            return meeting_id
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, settings):
+    tmp = tmp_path_factory.mktemp("meetings-live")
+    sim_port, meetings_port = free_port(), free_port()
+    simulator = Process(
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "uvicorn",
+            "simulator.api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(sim_port),
+        ],  # fmt: skip
+        {
+            "PROVIDER_WEBHOOK_SECRET": KEY,
+            "SIMULATOR_HONOUR_ERASURES": "false",
+            "SIMULATOR_CALLBACK_INTERVAL_MS": "20",
+            "SIMULATOR_CONFERENCE_CAP": str(CAP),
+            "SIMULATOR_CONFERENCE_CPS": "4",
+            "SIMULATOR_CONFERENCE_RING_MS": "300",
+            "SIMULATOR_CONFERENCE_EARLY_STAY_MS": "1500",
+            **{f"SIMULATOR_CONFERENCE_{k}": str(v) for k, v in SHARES.items()},
+        },
+        tmp / "simulator.log",
+    )
+    wait_until(lambda: _ready(f"http://127.0.0.1:{sim_port}/readyz"), 60, simulator)
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    command, extra = service_command("meetings", meetings_port, tmp / "data")
+    base = f"http://127.0.0.1:{meetings_port}"
+    meetings = Process(
+        command,
+        {
+            **extra,
+            "PROVIDER_URL": f"http://127.0.0.1:{sim_port}",
+            "PROVIDER_WEBHOOK_SECRET": KEY,
+            "MEETINGS_PUBLIC_URL": base,
+            "MEETINGS_COLLECTION_PREFIX": prefix,
+            "MEETINGS_CONFERENCE_CAP": str(CAP),
+            "MEETINGS_CALLS_PER_SECOND": "20",  # faster than the simulator lets: 429s come back
+            "MEETINGS_DIAL_ATTEMPTS": str(ATTEMPTS),
+            "MEETINGS_REDIAL_BACKOFF_S": "0.5",
+            "MEETINGS_LIVE_INTERVAL_S": "0.2",
+        },
+        tmp / "meetings.log",
+    )
+    wait_until(lambda: _ready(f"{base}/readyz"), 90, meetings)
+    db = MongoClient(settings.mongo_url)[settings.mongo_db]
+    try:
+        yield {"simulator": f"http://127.0.0.1:{sim_port}", "meetings": base, "db": db,
+               "prefix": prefix, "logs": tmp}  # fmt: skip
+    finally:
+        meetings.stop()
+        simulator.stop()
+        for name in db.list_collection_names():
+            if name.startswith(prefix):
+                db.drop_collection(name)
+
+
+def schedule_now(stack) -> tuple[str, list[str]]:
+    """An audio meeting for twelve booth presidents, due now, invitations done."""
+    cipher = phone_cipher(MeetingsSettings())
+    participants = [str(uuid.uuid4()) for _ in range(INVITEES)]
+    meeting_id = chosen_meeting(participants)
+    now = datetime.now(timezone.utc)
+    meeting = Meeting(
+        meeting_id=meeting_id,
+        series_id=meeting_id,
+        kind=AUDIO,
+        organiser="user-mp-d07",
+        organiser_unit=DISTRICT,
+        scope=(DISTRICT,),
+        audience=("booth_president",),
+        title={"hi": "बैठक", "en": "Meeting"},
+        starts_at=now - timedelta(seconds=1),
+        duration_minutes=10,
+        scheduled_at=now - timedelta(minutes=5),
+        pin=f"{secrets.randbelow(10**6):06d}",
+        event_id=str(uuid.uuid4()),
+        published=True,
+    )
+    MongoMeetings(stack["db"], stack["prefix"], cipher).insert(
+        meeting, {"invite": None, "notify": None, "remind": None}
+    )
+    MongoInvitees(stack["db"], stack["prefix"], cipher).add(
+        [
+            Invitee(
+                meeting_id,
+                p,
+                booth,
+                booth_path(booth),
+                "booth_president",
+                "hi",
+                f"+9198{secrets.randbelow(10**8):08d}",
+            )  # fmt: skip
+            for p, booth in zip(participants, booths())
+        ]
+    )
+    return meeting_id, participants
+
+
+def organiser(unit: str = DISTRICT) -> dict:
+    return {"Authorization": f"Bearer {organiser_token(sub='user-mp', unit=unit)}"}
+
+
+def attendance(stack, meeting_id: str, unit: str | None = None, who: str = DISTRICT) -> dict:
+    answer = httpx.get(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/attendance",
+        params={"unit": unit} if unit else {},
+        headers=organiser(who),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def tail_when_ready(bootstrap: str, topic: str) -> TopicTail:
+    """A tail from the topic's end, once its partitions have leaders (just made topics do not)."""
+    for _ in range(30):
+        try:
+            return TopicTail(bootstrap, topic)
+        except KafkaException:
+            time.sleep(1)
+    return TopicTail(bootstrap, topic)
+
+
+@pytest.fixture(scope="module")
+def live_meeting(stack, settings):
+    topics.ensure_topics(settings.kafka_bootstrap)
+    attendance_tail = tail_when_ready(settings.kafka_bootstrap, topics.MEETING_ATTENDANCE.name)
+    meetings_tail = tail_when_ready(settings.kafka_bootstrap, topics.MEETINGS.name)
+    meeting_id, participants = schedule_now(stack)
+    yield meeting_id, participants, attendance_tail, meetings_tail
+    attendance_tail.close()
+    meetings_tail.close()
+
+
+def test_a_due_audio_meeting_opens_bridges_under_the_cap_and_dials_everyone_at_the_providers_pace(
+    stack, live_meeting
+):
+    meeting_id, participants, _, meetings_tail = live_meeting
+    [started] = meetings_tail.wait_until(
+        lambda e: e.type == types.MEETING_STARTED and e.data["meeting_id"] == meeting_id,
+        timeout=30,
+    )
+    assert started.data["bridges"] == 1 + math.ceil(INVITEES / CAP)
+    assert started.data["invited"] == INVITEES
+    wait_until(lambda: attendance(stack, meeting_id)["totals"]["rang"] == INVITEES, 60)
+    stats = httpx.get(f"{stack['simulator']}/v1/stats", timeout=10).json()["conference"]
+    assert stats["paced"] > 0  # the simulator said 429 ...
+    assert stats["calls"] >= INVITEES  # ... and every invitee was called anyway
+    assert stats.get("conference_full", 0) == 0  # no bridge was planned over its cap
+
+
+def test_attendance_shows_per_mandal_while_the_meeting_runs(stack, live_meeting):
+    meeting_id, participants, _, _ = live_meeting
+    expected = {p for p in participants if answered_on(meeting_id, p)}
+
+    def joined_enough() -> bool:
+        report = attendance(stack, meeting_id, unit=ASSEMBLY)
+        return report["totals"]["joined"] >= len(expected) // 2
+
+    wait_until(joined_enough, 60)
+    report = attendance(stack, meeting_id, unit=ASSEMBLY)
+    assert report["state"] == "started"
+    assert [u["unit_id"] for u in report["units"]] == [f"{ASSEMBLY}-M01", f"{ASSEMBLY}-M02"]
+    assert [u["invited"] for u in report["units"]] == [6, 6]
+    assert sum(u["joined"] for u in report["units"]) == report["totals"]["joined"]
+    refused = httpx.get(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/attendance",
+        headers=organiser("IN-HP"),
+        timeout=10,
+    )
+    assert refused.status_code == 404  # another state's organiser does not see it
+
+
+def booth_row(stack, meeting_id: str, participant: str, participants: list[str]) -> dict:
+    booth = booths()[participants.index(participant)]
+    sector = booth.rsplit("-", 1)[0]
+    report = attendance(stack, meeting_id, unit=sector)
+    return next(u for u in report["units"] if u["unit_id"] == booth)
+
+
+def signed_post(stack, meeting_id: str, body: dict, key: bytes = KEY.encode()) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    return httpx.post(
+        f"{stack['meetings']}/v1/provider/conference-events",
+        params={"meeting_id": meeting_id},
+        content=raw,
+        headers={"X-Provider-Signature": sign(key, raw, int(time.time()))},
+        timeout=10,
+    )
+
+
+def test_replayed_webhooks_change_nothing(stack, live_meeting, settings):
+    meeting_id, participants, attendance_tail, _ = live_meeting
+    stayers = [
+        p
+        for p in participants
+        if answered_on(meeting_id, p)
+        and fate_of(call_ref(meeting_id, p, answered_on(meeting_id, p)), RULES).stay_s is None
+    ]
+    joiner = stayers[0]
+    wait_until(lambda: booth_row(stack, meeting_id, joiner, participants)["joined"] == 1, 60)
+    time.sleep(1)  # their press of 1, if any, is in
+    before = booth_row(stack, meeting_id, joiner, participants)
+    call_id = stable_id(f"call:{call_ref(meeting_id, joiner, answered_on(meeting_id, joiner))}")
+    replay = {
+        "event_id": stable_id(f"{call_id}:participant.joined"),
+        "type": "participant.joined",
+        "bridge_id": "any",
+        "call_id": call_id,
+        "participant_ref": f"{meeting_id}/{joiner}",
+        "occurred_at": datetime.now(timezone.utc).isoformat(),
+        "reason": None,
+        "digits": None,
+        "seconds": None,
+        "recording_url": None,
+        "from_hash": None,
+    }
+    retold = {**replay, "event_id": str(uuid.uuid4())}  # the same join under a new event id
+    mark = attendance_tail.offsets(topics.MEETING_ATTENDANCE.name)
+    for body in (replay, replay, retold):
+        answer = signed_post(stack, meeting_id, body)
+        assert answer.status_code == 204, answer.text
+    assert booth_row(stack, meeting_id, joiner, participants) == before
+    tail = TopicTail(settings.kafka_bootstrap, topics.MEETING_ATTENDANCE.name, offsets=mark)
+    try:
+        told_again = tail.wait_until(
+            lambda e: e.type == types.PARTICIPANT_JOINED and e.data["participant_id"] == joiner,
+            timeout=3,
+        )
+    finally:
+        tail.close()
+    assert told_again == []
+    assert signed_post(stack, meeting_id, replay, key=b"x" * 32).status_code == 401
+
+
+def test_ending_reconciles_lost_callbacks_and_announces_the_totals(stack, live_meeting):
+    meeting_id, participants, attendance_tail, meetings_tail = live_meeting
+    time.sleep(3)  # early leavers leave, redials are made
+    ended = httpx.post(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/end", headers=organiser(), timeout=10
+    )
+    assert ended.status_code == 204, ended.text
+    [announced] = meetings_tail.wait_until(
+        lambda e: e.type == types.MEETING_ENDED and e.data["meeting_id"] == meeting_id,
+        timeout=60,
+    )
+    reached = {p for p in participants if answered_on(meeting_id, p)}
+    assert announced.data["invited"] == INVITEES
+    assert announced.data["joined"] == len(reached)
+    report = attendance(stack, meeting_id)
+    assert report["state"] == "ended" and report["totals"]["joined"] == len(reached)
+    left = attendance_tail.ids_until(
+        lambda e: e.type == types.PARTICIPANT_LEFT and e.data["meeting_id"] == meeting_id,
+        reached,
+        key="participant_id",
+        timeout=30,
+    )
+    assert left == reached  # every leg's leave told, the lost ones by reconciliation
+    again = httpx.post(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/mute", headers=organiser(), timeout=10
+    )
+    assert again.status_code == 409
