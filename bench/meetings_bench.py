@@ -372,7 +372,7 @@ def attendance_reader(run: Run, meeting_id: str, headers: dict):
     url = f"{run.urls['meetings']}/v1/meetings/{meeting_id}/attendance"
 
     def read() -> dict:
-        answer = httpx.get(url, headers=headers, timeout=60)
+        answer = httpx.get(url, headers=headers, timeout=120)
         answer.raise_for_status()
         return {**answer.json()["totals"], "state": answer.json()["state"]}
 
@@ -553,7 +553,7 @@ def _analytics_usage() -> tuple[float, float] | None:
 def report(out: dict, args) -> None:
     inv, lv, seen, n = out["invitations"], out["live"], out["seen"], out["expected"]
     samples = lv["samples"]
-    window = [s for s in samples if s[0] <= lv["end_asked"]]
+    window = [s for s in samples if lv["first"] <= s[0] <= lv["end_asked"]]
     (t_first, first), (t_last, last) = window[0], window[-1]
     calls = last.get("calls", 0) - first.get("calls", 0) + 1
     seconds = max(t_last - t_first, 1e-9)
