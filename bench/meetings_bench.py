@@ -2,7 +2,7 @@
 presidents (make bench).
 
     .venv/bin/python bench/meetings_bench.py [--state MP] [--cps 50] [--cap 250] \
-        [--dial-seconds 60] [--start-after 150]
+        [--dial-seconds 60] [--start-after 480]
 
 One run with processes of its own on the platform's Kafka and FerretDB: the meetings service
 (a scratch database holding the state and its districts), the recipients stand-in generating the
@@ -44,6 +44,7 @@ import json
 import math
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -589,8 +590,8 @@ def report(out: dict, args) -> None:
         print(f"| {name:<44} | {volume:>20} | {took_s} | {rate} |")
     print(
         f"\nbridges planned (meeting-started): {seen['bridges']} for {n:,} invitees under a cap "
-        f"of {args.cap} (ceil(n / (cap - 1)) listen-only children + 1 speaker bridge = "
-        f"{math.ceil(n / (args.cap - 1)) + 1})"
+        f"of {args.cap} (1 speaker bridge + ceil(n / cap) listen-only children = "
+        f"{math.ceil(n / args.cap) + 1})"
     )
     print(
         f"dial-out: {calls / seconds:.1f} calls/s achieved of {args.cps:g} configured "
@@ -650,10 +651,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cap", type=int, default=250, help="the provider's per-bridge cap")
     parser.add_argument("--dial-seconds", type=float, default=60, help="dial-out then ends")
     parser.add_argument(
-        "--start-after", type=float, default=150, help="seconds from scheduling to the start"
+        "--start-after",
+        type=float,
+        default=480,
+        help="seconds from scheduling to the start: every invitation must be out by then",
     )
     parser.add_argument("--end-timeout", type=float, default=300, help="seconds the end may take")
     args = parser.parse_args(argv)
+    # Stopped from outside (make bench interrupted, a timeout): still stop and drop what it made.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="meetings-bench-"))
     out = bench(args, tmp)
     out["tmp"] = tmp
