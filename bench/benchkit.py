@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from pymongo import MongoClient
 
 from testkit.processes import ROOT, Process, wait_until
 
@@ -53,6 +55,18 @@ def vm_hwm_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def stop_and_drop(processes, settings, ns: str, db_name: str) -> None:
+    """Stop a run's processes, then drop what it made: topics and Redis keys under `ns`, and its
+    scratch database."""
+    for process in processes:
+        process.stop()
+    drop_topics(settings.kafka_bootstrap, ns + ".")
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=f"{ns}:*", count=10_000):
+        client.delete(key)
+    MongoClient(settings.mongo_url).drop_database(db_name)
 
 
 def drop_topics(bootstrap: str, prefix: str) -> None:

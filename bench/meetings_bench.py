@@ -57,14 +57,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
 from benchkit import (  # noqa: E402  (beside this file)
     cpu_seconds,
-    drop_topics,
     raw_produce,
     ready,
     recipients_stand_in,
     sample_size,
+    stop_and_drop,
     uvicorn,
     vm_hwm_mb,
     wait_ready,
@@ -166,13 +165,7 @@ class Run:
         }
 
     def close(self) -> None:
-        for process in self.processes.values():
-            process.stop()
-        drop_topics(self.settings.kafka_bootstrap, self.ns + ".")
-        client = redis.Redis.from_url(self.settings.redis_url)
-        for key in client.scan_iter(match=f"{self.ns}:*", count=10_000):
-            client.delete(key)
-        MongoClient(self.settings.mongo_url).drop_database(self.db_name)
+        stop_and_drop(self.processes.values(), self.settings, self.ns, self.db_name)
 
 
 READINESS = (

@@ -43,12 +43,11 @@ sys.path[:0] = [str(ROOT)]
 
 import httpx  # noqa: E402
 import national_seed  # noqa: E402  (beside this file)
-import redis  # noqa: E402
 from benchkit import (  # noqa: E402  (beside this file)
-    drop_topics,
     raw_produce,
     recipients_stand_in,
     sample_size,
+    stop_and_drop,
     vm_hwm_mb,
     wait_ready,
 )
@@ -202,13 +201,7 @@ class Run:
         return {name: vm_hwm_mb(p.proc.pid) for name, p in self.processes.items()}
 
     def close(self) -> None:
-        for process in self.processes.values():
-            process.stop()
-        drop_topics(self.settings.kafka_bootstrap, self.ns + ".")
-        client = redis.Redis.from_url(self.settings.redis_url)
-        for key in client.scan_iter(match=f"{self.ns}:*", count=10_000):
-            client.delete(key)
-        MongoClient(self.settings.mongo_url).drop_database(self.db_name)
+        stop_and_drop(self.processes.values(), self.settings, self.ns, self.db_name)
 
 
 def load_national_and_states(db) -> None:
