@@ -114,6 +114,21 @@ def rollout_events(
                 at += step
 
 
+def mandals_under(registry, unit_id: str) -> Iterator[str]:
+    """The mandals under a unit, found by walking down the tree's children (lookups by id, which
+    stay fast with the national tree loaded)."""
+    for child in registry.children(unit_id):
+        if child["level"] == "mandal":
+            yield child["id"]
+        else:
+            yield from mandals_under(registry, child["id"])
+
+
+def first_booths(registry, unit_id: str, n: int) -> list[Unit]:
+    """The unit's first `n` booths in id order."""
+    return [registry.get(b) for b in sorted(registry.booth_ids_under(unit_id))[:n]]
+
+
 class ScratchStream:
     """Topics of its own for one test or benchmark run, and the environment of its workers."""
 

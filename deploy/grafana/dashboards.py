@@ -63,6 +63,18 @@ def timeseries(title: str, description: str, *targets: dict, unit: str = "short"
     )
 
 
+# A 0/1 "on track" gauge, said in words.
+ON_TRACK = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "behind", "color": "red"},
+            "1": {"text": "on track", "color": "green"},
+        },
+    }
+]
+
+
 def stat(
     title: str,
     description: str,
@@ -618,15 +630,7 @@ def coverage() -> dict:
                 "On track for the deadline",
                 "1 if the recent rate completes the state before its deadline.",
                 target(per_state("deadline_on_track"), "{{state}}"),
-                mappings=[
-                    {
-                        "type": "value",
-                        "options": {
-                            "0": {"text": "behind", "color": "red"},
-                            "1": {"text": "on track", "color": "green"},
-                        },
-                    }
-                ],
+                mappings=ON_TRACK,
                 thresholds=RED_GREEN,
             ),
             stat(
@@ -713,15 +717,7 @@ def meetings() -> dict:
                 "On track for the meetings target",
                 "1 if the recent rate holds the target's meetings by its date.",
                 target(per_state("target_on_track"), "{{state}}"),
-                mappings=[
-                    {
-                        "type": "value",
-                        "options": {
-                            "0": {"text": "behind", "color": "red"},
-                            "1": {"text": "on track", "color": "green"},
-                        },
-                    }
-                ],
+                mappings=ON_TRACK,
                 thresholds=RED_GREEN,
             ),
         ],

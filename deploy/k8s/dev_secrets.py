@@ -37,7 +37,7 @@ DEV_PROVIDER_URL = "http://provider-simulator:8005"
 DEV_PUBLIC_HOSTS = ("sangathan.localtest.me", "links.sangathan.localtest.me")
 CERTIFICATE_DAYS = 90
 # The users of base/mongodb/mongodb.yaml and base/redis/users.acl (a test holds them equal).
-MONGODB_USERS = ("appointments", "notifier", "analytics", "orgtree")
+MONGODB_USERS = ("appointments", "notifier", "meetings", "analytics", "orgtree")
 REDIS_USERS = ("appointments", "otp", "notifier", "dashboard", "probe")
 # The Secrets the MongoDB operator writes itself (connection strings, SCRAM credentials).
 MADE_BY_OPERATOR_SUFFIXES = ("-scram",)
@@ -147,6 +147,16 @@ def objects() -> list[dict]:
                 "webhook-secret": secrets.token_urlsafe(48),
                 "ack-secret": secrets.token_urlsafe(48),
                 "optout-secret": f"v1:{secrets.token_urlsafe(48)}\n",
+            },
+        )
+    )
+    # The meetings' join-link key and the keyring sealing invitees' phones.
+    made.append(
+        secret(
+            "sangathan-meetings-keys",
+            **{
+                "link-secret": secrets.token_urlsafe(48),
+                "personal-data-keys": f"k1:{secrets.token_urlsafe(48)}\n",
             },
         )
     )

@@ -126,9 +126,10 @@ class EventPublisher:
         self._topic_for = topic_for or (lambda event_type: topics.topic_for(event_type).name)
         self._producer = ConfirmedProducer(bootstrap, config)
 
-    def publish(self, event: Event) -> None:
-        """Queue the event (validated on the way out); `flush` confirms it. Refs are event ids."""
-        _, key, value, headers = to_kafka(event)
+    def publish(self, event: Event, *, validated: bool = False) -> None:
+        """Queue the event (validated on the way out, unless `new_event` just did); `flush`
+        confirms it. Refs are event ids."""
+        _, key, value, headers = to_kafka(event, validated=validated)
         self._producer.produce(
             self._topic_for(event.type),
             key,
@@ -152,7 +153,7 @@ class EventPublisher:
         already saw the event recognises it.
         """
         event = new_event(event_type, data, self.source, event_id=event_id, time=time)
-        self.publish(event)
+        self.publish(event, validated=True)
         return event
 
     def flush(self, timeout: float = 10.0) -> None:

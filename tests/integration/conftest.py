@@ -34,3 +34,15 @@ def ports(settings, mongo_db, personal):
         posts=PresidentPosts(mongo_db, teams),
         erasures=ErasureLog(mongo_db),
     )
+
+
+@pytest.fixture(scope="module")
+def analytics_scratch():
+    """Topics of its own for a module's analytics worker (testkit/rollout.py), deleted after it."""
+    from shared.settings import PlatformSettings
+    from testkit.rollout import ScratchStream
+
+    stream = ScratchStream(PlatformSettings().kafka_bootstrap)
+    stream.create()
+    yield stream
+    stream.delete()

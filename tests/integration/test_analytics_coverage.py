@@ -20,7 +20,14 @@ from shared.events.contracts import from_kafka, to_kafka
 from shared.kafka.deadletters import DLT_SEALED, FIELDS, dead_letter_seal
 from shared.settings import PlatformSettings
 from testkit.processes import start_service
-from testkit.rollout import CoverageClient, ScratchStream, Seat, rollout_events, team
+from testkit.rollout import (
+    CoverageClient,
+    Seat,
+    first_booths,
+    mandals_under,
+    rollout_events,
+    team,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,35 +37,14 @@ FAST = {"ANALYTICS_PUBLISH_INTERVAL_S": "0.2", "ANALYTICS_COVERAGE_INTERVAL_S": 
 
 @pytest.fixture(scope="module")
 def mandals(org_registry):
-    """Himachal's mandals, each test taking its own; found by walking down the tree's children
-    (lookups by id), which stays fast with the national tree loaded."""
-
-    def under(unit_id: str):
-        for child in org_registry.children(unit_id):
-            if child["level"] == "mandal":
-                yield child["id"]
-            else:
-                yield from under(child["id"])
-
-    return iter(sorted(under("IN-HP")))
-
-
-def booths_of(org_registry, mandal: str, n: int) -> list[dict]:
-    return [org_registry.get(b) for b in sorted(org_registry.booth_ids_under(mandal))[:n]]
+    """Himachal's mandals, each test taking its own."""
+    return iter(sorted(mandals_under(org_registry, "IN-HP")))
 
 
 @pytest.fixture(scope="module")
-def scratch():
-    stream = ScratchStream(SETTINGS.kafka_bootstrap)
-    stream.create()
-    yield stream
-    stream.delete()
-
-
-@pytest.fixture(scope="module")
-def api(scratch, tmp_path_factory):
+def api(analytics_scratch, tmp_path_factory):
     process, base = start_service(
-        "analytics", scratch.worker_env(**FAST), tmp_path_factory.mktemp("analytics")
+        "analytics", analytics_scratch.worker_env(**FAST), tmp_path_factory.mktemp("analytics")
     )
     client = CoverageClient(base)
     try:
@@ -69,8 +55,8 @@ def api(scratch, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def publisher(scratch):
-    publisher = scratch.publisher()
+def publisher(analytics_scratch):
+    publisher = analytics_scratch.publisher()
     yield publisher
     publisher.close()
 
@@ -96,7 +82,7 @@ def test_verified_teams_show_in_the_state_district_and_mandal(
     """How fast is the benchmark's business (bench/analytics_bench.py: visibility lag p50/p99);
     here every count must arrive, whatever the machine's load."""
     mandal = next(mandals)
-    booths = booths_of(org_registry, mandal, 3)
+    booths = first_booths(org_registry, mandal, 3)
     district, state = booths[0]["ancestors"][2], "IN-HP"
     before = {u: api.get(u) for u in (state, district, mandal)}
     assert before[mandal]["booths_complete"] == 0
@@ -123,7 +109,7 @@ def test_verified_teams_show_in_the_state_district_and_mandal(
 
 
 def test_pending_appointments_do_not_count(api, publisher, org_registry, mandals):
-    booth = booths_of(org_registry, next(mandals), 1)[0]
+    booth = first_booths(org_registry, next(mandals), 1)[0]
     seats = team(booth)
     now = datetime.now(timezone.utc)
     # The whole team appointed, only the president verified: the verification comes last, so once
@@ -137,7 +123,7 @@ def test_pending_appointments_do_not_count(api, publisher, org_registry, mandals
 
 def test_replayed_events_are_counted_once(api, publisher, org_registry, mandals):
     mandal = next(mandals)
-    booths = booths_of(org_registry, mandal, 2)
+    booths = first_booths(org_registry, mandal, 2)
     events = list(rollout_events(booths))
     publish(publisher, events)
     api.wait_for(lambda: api.get(mandal)["booths_complete"] == 2)
@@ -157,7 +143,7 @@ def test_a_revocation_after_verification_takes_the_booth_back_out(
     api, publisher, org_registry, mandals
 ):
     mandal = next(mandals)
-    booth = booths_of(org_registry, mandal, 1)[0]
+    booth = first_booths(org_registry, mandal, 1)[0]
     seats = team(booth)
     now = datetime.now(timezone.utc)
     publish(publisher, [s.verified(now) for s in seats])
@@ -195,10 +181,10 @@ def read_all(topic: str, timeout_s: float = 5.0) -> list:
 
 
 def test_coverage_updated_events_are_few_per_unit_and_end_at_the_apis_numbers(
-    api, publisher, org_registry, mandals, scratch
+    api, publisher, org_registry, mandals, analytics_scratch
 ):
     mandal = next(mandals)
-    booths = booths_of(org_registry, mandal, 4)
+    booths = first_booths(org_registry, mandal, 4)
     events = list(rollout_events(booths))
     started = time.monotonic()
     publish(publisher, events)
@@ -208,7 +194,7 @@ def test_coverage_updated_events_are_few_per_unit_and_end_at_the_apis_numbers(
 
     updates = [
         from_kafka(m.headers(), m.key(), m.value())
-        for m in read_all(scratch.topic(topics.COVERAGE))
+        for m in read_all(analytics_scratch.topic(topics.COVERAGE))
     ]
     assert all(u.type == t.COVERAGE_UPDATED for u in updates)
     mine = [u.data for u in updates if u.subject == mandal]
@@ -227,12 +213,12 @@ def raw_record(event):
 
 
 def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(
-    api, publisher, org_registry, mandals, scratch
+    api, publisher, org_registry, mandals, analytics_scratch
 ):
-    booth = booths_of(org_registry, next(mandals), 1)[0]
+    booth = first_booths(org_registry, next(mandals), 1)[0]
     now = datetime.now(timezone.utc)
     producer = Producer({"bootstrap.servers": SETTINGS.kafka_bootstrap})
-    appointments = scratch.topic(topics.APPOINTMENTS)
+    appointments = analytics_scratch.topic(topics.APPOINTMENTS)
 
     producer.produce(appointments, b"not a cloudevent", b"garbage-key")
     key, value, headers = raw_record(Seat(booth, "booth_president", "female").verified(now))
@@ -251,7 +237,7 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(
 
     api.wait_for(lambda: api.get(booth["id"])["booths_with_verified_president"] == 1)
     letters = api.wait_for(
-        lambda: len(r := read_all(scratch.topic(topics.DEAD_LETTER), 2)) >= 4 and r, 20
+        lambda: len(r := read_all(analytics_scratch.topic(topics.DEAD_LETTER), 2)) >= 4 and r, 20
     )
     reasons = sorted(dict(m.headers())["dlt_reason"].decode() for m in letters)
     assert reasons == ["invalid", "rejected", "rejected", "unparseable"]
@@ -270,8 +256,10 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_stream_goes_on(
     )
 
 
-def test_a_bad_record_carrying_a_phone_is_dead_lettered_sealed_and_opens_for_a_replay(api, scratch):
-    appointments = scratch.topic(topics.APPOINTMENTS)
+def test_a_bad_record_carrying_a_phone_is_dead_lettered_sealed_and_opens_for_a_replay(
+    api, analytics_scratch
+):
+    appointments = analytics_scratch.topic(topics.APPOINTMENTS)
     key = f"phone-record-{uuid.uuid4().hex[:8]}".encode()
     record = b'{"data": {"phone": "+919876543210", "booth_id": "IN-HP-D01"}}'
     producer = Producer({"bootstrap.servers": SETTINGS.kafka_bootstrap})
@@ -279,7 +267,9 @@ def test_a_bad_record_carrying_a_phone_is_dead_lettered_sealed_and_opens_for_a_r
     producer.flush(10)
 
     def mine() -> list:
-        return [m for m in read_all(scratch.topic(topics.DEAD_LETTER), 2) if m.key() == key]
+        return [
+            m for m in read_all(analytics_scratch.topic(topics.DEAD_LETTER), 2) if m.key() == key
+        ]
 
     (letter,) = api.wait_for(lambda: mine(), 20)
     assert b"+919876543210" not in letter.value() and b"IN-HP-D01" in letter.value()
@@ -289,11 +279,11 @@ def test_a_bad_record_carrying_a_phone_is_dead_lettered_sealed_and_opens_for_a_r
     assert b"+919876543210" in opened
 
 
-def test_a_directives_reach_counts_each_booth_once(api, org_registry, mandals, scratch):
+def test_a_directives_reach_counts_each_booth_once(api, org_registry, mandals, analytics_scratch):
     mandal = next(mandals)
-    booths = booths_of(org_registry, mandal, 2)
+    booths = first_booths(org_registry, mandal, 2)
     directive_id = str(uuid.uuid4())
-    notifier = scratch.publisher("/sangathan/notifier")
+    notifier = analytics_scratch.publisher("/sangathan/notifier")
     notifier.emit(
         t.DIRECTIVE_ISSUED,
         {
@@ -389,7 +379,7 @@ def test_fausts_own_views_of_tables_and_routing_are_not_served(
     api, publisher, org_registry, mandals
 ):
     """Faust's built-in pages would hand anyone a booth's raw row; only our own pages answer."""
-    booth = booths_of(org_registry, next(mandals), 1)[0]["id"]
+    booth = first_booths(org_registry, next(mandals), 1)[0]["id"]
     publish(publisher, rollout_events([org_registry.get(booth)]))
     api.wait_for(lambda: api.get(booth)["booths_complete"] == 1, 60)
     for path in (

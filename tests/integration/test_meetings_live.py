@@ -17,13 +17,14 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from confluent_kafka import KafkaException
-from meetings.adapters.keys import phone_cipher
-from meetings.adapters.store import MongoInvitees, MongoMeetings
-from meetings.conference import call_ref
-from meetings.domain import AUDIO, Invitee, Meeting
-from meetings.settings import MeetingsSettings
 from pymongo import MongoClient
 
+from meetings.adapters.keys import link_key, phone_cipher
+from meetings.adapters.store import MongoInvitees, MongoMeetings
+from meetings.conference import call_ref
+from meetings.domain import AUDIO, VIDEO, Invitee, Meeting
+from meetings.links import JoinClaim, mint
+from meetings.settings import MeetingsSettings
 from shared import topics
 from shared.auth.issuer import organiser_token
 from shared.events import types
@@ -58,20 +59,38 @@ def booths() -> list[str]:
 
 
 def answered_on(meeting_id: str, participant: str) -> int | None:
-    """The attempt on which the simulator answers this invitee (None: never, within ATTEMPTS)."""
+    """The attempt on which the simulator answers this invitee (None: never, within ATTEMPTS; a
+    busy or unanswered call is dialled again only if its failure reached us)."""
     for attempt in range(1, ATTEMPTS + 1):
-        outcome = fate_of(call_ref(meeting_id, participant, attempt), RULES).outcome
+        ref = call_ref(meeting_id, participant, attempt)
+        outcome = fate_of(ref, RULES).outcome
         if outcome == "answered":
             return attempt
-        if outcome == "failed":
+        failure = stable_id(f"{stable_id(f'call:{ref}')}:call.failed")
+        if outcome == "failed" or _share(f"lost:{failure}") < RULES.lost_share:
             return None
     return None
 
 
-def lost_leg_webhook(meeting_id: str, participant: str, attempt: int) -> bool:
+def lost_leg_webhook(
+    meeting_id: str,
+    participant: str,
+    attempt: int,
+    kinds=("participant.joined", "participant.left"),
+) -> bool:
     call_id = stable_id(f"call:{call_ref(meeting_id, participant, attempt)}")
-    kinds = ("participant.joined", "participant.left")
     return any(_share(f"lost:{stable_id(f'{call_id}:{k}')}") < RULES.lost_share for k in kinds)
+
+
+def told_stayers(meeting_id: str, participants: list[str]) -> list[str]:
+    """Invitees who answer, stay until the end, and whose join webhook is not lost."""
+    found = []
+    for p in participants:
+        attempt = answered_on(meeting_id, p)
+        if attempt and fate_of(call_ref(meeting_id, p, attempt), RULES).stay_s is None:
+            if not lost_leg_webhook(meeting_id, p, attempt, ("participant.joined",)):
+                found.append(p)
+    return found
 
 
 def rings_told(meeting_id: str, participant: str) -> bool:
@@ -91,6 +110,7 @@ def chosen_meeting(participants: list[str]) -> str:
             len(reached) >= 6
             and any(lost_leg_webhook(meeting_id, p, a) for p, a in reached)
             and all(rings_told(meeting_id, p) for p in participants)
+            and told_stayers(meeting_id, participants)
         ):
             return meeting_id
 
@@ -106,29 +126,23 @@ def _ready(url: str) -> bool:
 def stack(tmp_path_factory, settings):
     tmp = tmp_path_factory.mktemp("meetings-live")
     sim_port, meetings_port = free_port(), free_port()
-    simulator = Process(
-        [
-            str(ROOT / ".venv/bin/python"),
-            "-m",
-            "uvicorn",
-            "simulator.api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-        ],  # fmt: skip
-        {
-            "PROVIDER_WEBHOOK_SECRET": KEY,
-            "SIMULATOR_HONOUR_ERASURES": "false",
-            "SIMULATOR_CALLBACK_INTERVAL_MS": "20",
-            "SIMULATOR_CONFERENCE_CAP": str(CAP),
-            "SIMULATOR_CONFERENCE_CPS": "4",
-            "SIMULATOR_CONFERENCE_RING_MS": "300",
-            "SIMULATOR_CONFERENCE_EARLY_STAY_MS": "1500",
-            **{f"SIMULATOR_CONFERENCE_{k}": str(v) for k, v in SHARES.items()},
-        },
-        tmp / "simulator.log",
-    )
+    sim_command = [
+        *(str(ROOT / ".venv/bin/python"), "-m", "uvicorn", "simulator.api:app"),
+        *("--host", "127.0.0.1", "--port", str(sim_port)),
+    ]
+    sim_env = {
+        "PROVIDER_WEBHOOK_SECRET": KEY,
+        "SIMULATOR_HONOUR_ERASURES": "false",
+        "SIMULATOR_CALLBACK_INTERVAL_MS": "20",
+        "SIMULATOR_CONFERENCE_BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "SIMULATOR_CONFERENCE_CAP": str(CAP),
+        "SIMULATOR_CONFERENCE_CPS": "2",
+        "SIMULATOR_CONFERENCE_RING_MS": "300",
+        "SIMULATOR_CONFERENCE_EARLY_STAY_MS": "1500",
+        **{f"SIMULATOR_CONFERENCE_{k}": str(v) for k, v in SHARES.items()},
+    }
+    simulators = [Process(sim_command, sim_env, tmp / "simulator.log")]
+    simulator = simulators[0]
     wait_until(lambda: _ready(f"http://127.0.0.1:{sim_port}/readyz"), 60, simulator)
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     command, extra = service_command("meetings", meetings_port, tmp / "data")
@@ -152,26 +166,33 @@ def stack(tmp_path_factory, settings):
     wait_until(lambda: _ready(f"{base}/readyz"), 90, meetings)
     db = MongoClient(settings.mongo_url)[settings.mongo_db]
     try:
-        yield {"simulator": f"http://127.0.0.1:{sim_port}", "meetings": base, "db": db,
-               "prefix": prefix, "logs": tmp}  # fmt: skip
+        yield {
+            "simulator": f"http://127.0.0.1:{sim_port}",
+            "meetings": base,
+            "db": db,
+            "prefix": prefix,
+            "simulators": simulators,
+            "restart": lambda: Process(sim_command, sim_env, tmp / "simulator-2.log"),
+        }
     finally:
         meetings.stop()
-        simulator.stop()
+        for process in simulators:
+            process.stop()
         for name in db.list_collection_names():
             if name.startswith(prefix):
                 db.drop_collection(name)
 
 
-def schedule_now(stack) -> tuple[str, list[str]]:
-    """An audio meeting for twelve booth presidents, due now, invitations done."""
+def schedule_now(stack, kind: str = AUDIO) -> tuple[str, list[str]]:
+    """A meeting for twelve booth presidents, due now, invitations done."""
     cipher = phone_cipher(MeetingsSettings())
     participants = [str(uuid.uuid4()) for _ in range(INVITEES)]
-    meeting_id = chosen_meeting(participants)
+    meeting_id = chosen_meeting(participants) if kind == AUDIO else str(uuid.uuid4())
     now = datetime.now(timezone.utc)
     meeting = Meeting(
         meeting_id=meeting_id,
         series_id=meeting_id,
-        kind=AUDIO,
+        kind=kind,
         organiser="user-mp-d07",
         organiser_unit=DISTRICT,
         scope=(DISTRICT,),
@@ -180,7 +201,8 @@ def schedule_now(stack) -> tuple[str, list[str]]:
         starts_at=now - timedelta(seconds=1),
         duration_minutes=10,
         scheduled_at=now - timedelta(minutes=5),
-        pin=f"{secrets.randbelow(10**6):06d}",
+        pin=f"{secrets.randbelow(10**6):06d}" if kind == AUDIO else None,
+        room="per_meeting" if kind == VIDEO else None,
         event_id=str(uuid.uuid4()),
         published=True,
     )
@@ -299,13 +321,7 @@ def signed_post(stack, meeting_id: str, body: dict, key: bytes = KEY.encode()) -
 
 def test_replayed_webhooks_change_nothing(stack, live_meeting, settings):
     meeting_id, participants, attendance_tail, _ = live_meeting
-    stayers = [
-        p
-        for p in participants
-        if answered_on(meeting_id, p)
-        and fate_of(call_ref(meeting_id, p, answered_on(meeting_id, p)), RULES).stay_s is None
-    ]
-    joiner = stayers[0]
+    joiner = told_stayers(meeting_id, participants)[0]
     wait_until(lambda: booth_row(stack, meeting_id, joiner, participants)["joined"] == 1, 60)
     time.sleep(1)  # their press of 1, if any, is in
     before = booth_row(stack, meeting_id, joiner, participants)
@@ -341,6 +357,54 @@ def test_replayed_webhooks_change_nothing(stack, live_meeting, settings):
     assert signed_post(stack, meeting_id, replay, key=b"x" * 32).status_code == 401
 
 
+def test_the_organiser_unmutes_and_mutes_every_listener_and_another_district_is_refused(
+    stack, live_meeting
+):
+    meeting_id, _, _, _ = live_meeting
+    wait_until(lambda: attendance(stack, meeting_id)["totals"]["joined"] > 0, 60)
+    listeners = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": meeting_id})["live"]
+    bridge = listeners["bridges"]["1"]["bridge_id"]
+
+    def muted() -> set[bool]:
+        listed = httpx.get(
+            f"{stack['simulator']}/conference/v1/bridges/{bridge}/participants", timeout=10
+        ).json()["participants"]
+        return {p["muted"] for p in listed if p["left_at"] is None}
+
+    url = f"{stack['meetings']}/v1/meetings/{meeting_id}"
+    assert httpx.post(f"{url}/unmute", headers=organiser(), timeout=10).status_code == 204
+    assert muted() <= {False}
+    assert httpx.post(f"{url}/mute", headers=organiser(), timeout=10).status_code == 204
+    assert muted() <= {True}
+    outsider = organiser(f"{DISTRICT[:-1]}8")  # a district next door
+    assert httpx.post(f"{url}/unmute", headers=outsider, timeout=10).status_code in (403, 404)
+
+
+def test_a_video_invitee_opens_their_join_link_is_checked_in_and_lands_in_the_room(stack, settings):
+    meeting_id, participants = schedule_now(stack, kind=VIDEO)
+    wait_until(lambda: attendance(stack, meeting_id)["state"] == "started", 30)
+    invitee, booth = participants[0], booths()[0]
+    token = mint(link_key(MeetingsSettings()), JoinClaim(meeting_id, invitee, booth))
+    opened = httpx.get(f"{stack['meetings']}/j/{token}", timeout=10)
+    assert opened.status_code == 303
+    room = opened.headers["location"]
+    assert f"participant_ref={meeting_id}%2F{invitee}" in room
+    assert httpx.get(room, timeout=10).status_code == 200  # the simulator's room: in
+    totals = attendance(stack, meeting_id)["totals"]
+    assert (totals["confirmed"], totals["rang"]) == (1, 0)  # checked in by link, never dialled
+    # The room's join webhook may be among those the simulator loses: the end's reconciliation
+    # counts the join either way.
+    ended = httpx.post(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/end", headers=organiser(), timeout=10
+    )
+    assert ended.status_code == 204
+    wait_until(lambda: attendance(stack, meeting_id)["state"] == "ended", 30)
+    totals = attendance(stack, meeting_id)["totals"]
+    assert (totals["joined"], totals["confirmed"], totals["invited"]) == (1, 1, INVITEES)
+    forged = httpx.get(f"{stack['meetings']}/j/{token[:-2]}xx", timeout=10)
+    assert forged.status_code == 404
+
+
 def test_ending_reconciles_lost_callbacks_and_announces_the_totals(stack, live_meeting):
     meeting_id, participants, attendance_tail, meetings_tail = live_meeting
     time.sleep(3)  # early leavers leave, redials are made
@@ -368,3 +432,22 @@ def test_ending_reconciles_lost_callbacks_and_announces_the_totals(stack, live_m
         f"{stack['meetings']}/v1/meetings/{meeting_id}/mute", headers=organiser(), timeout=10
     )
     assert again.status_code == 409
+
+
+def test_with_the_provider_down_moderation_answers_503_and_a_due_meeting_starts_once_it_is_back(
+    stack, settings
+):
+    live_one, _ = schedule_now(stack, kind=VIDEO)
+    wait_until(lambda: attendance(stack, live_one)["state"] == "started", 30)
+    stack["simulators"][0].stop()
+    url = f"{stack['meetings']}/v1/meetings/{live_one}/mute"
+    down = httpx.post(url, headers=organiser(), timeout=30)
+    assert down.status_code == 503 and int(down.headers["Retry-After"]) >= 1
+    assert down.headers["content-type"].startswith("application/problem+json")
+    waiting, _ = schedule_now(stack)
+    time.sleep(3)
+    assert attendance(stack, waiting)["state"] == "starting"  # claimed, tried, not started
+    stack["simulators"].append(stack["restart"]())
+    wait_until(lambda: attendance(stack, waiting)["state"] == "started", 60)
+    bridges = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": waiting})["live"]
+    assert len(bridges["bridges"]) == 1 + math.ceil(INVITEES / CAP)

@@ -22,12 +22,12 @@ from notifier.domain.directives import Directive
 from notifier.domain.pacing import Pacer
 from notifier.domain.tasks import Task, delivery_id
 from notifier.handlers.ports import Ports
-from notifier.lane_workers import not_sent
+from notifier.lane_workers import Lane, LaneWorkers, not_sent
 from notifier.sending import DirectiveCache, Sender
 from shared.crypto.fields import VersionedIndex
 from shared.sending.policy import SendingPolicy
 from tests.conftest import random_suffix
-from tests.fakes.notifier import directive_task
+from tests.fakes.notifier import RecordingEvents, RecordingLanes, directive_task
 
 pytestmark = pytest.mark.integration
 OPTOUTS = VersionedIndex({"v1": b"o" * 32}, "v1")
@@ -365,3 +365,38 @@ def test_the_lane_log_names_why_each_task_of_a_batch_was_not_sent_without_a_phon
     }
     assert len(settlement.sent) == 1
     assert not any(phone in json.dumps(logged) for phone in (refused, flaky, opted))
+
+
+class MoverAtOnce(Ledger):
+    """The real ledger, with the mover putting each retry back on its lane and the next batch
+    claiming it the moment the retry is written (the mover runs every quarter second)."""
+
+    next_claims: list[int] = []
+
+    def defer(self, tasks):
+        super().defer(tasks)
+        self.next_claims = self.claim([task.delivery_id for task, _ in tasks], "next-batch")
+
+
+def test_a_retry_the_mover_brings_back_at_once_is_claimed_not_parked_behind_its_own_lease(ledger):
+    racing = MoverAtOnce(ledger.redis, prefix=ledger.prefix, phone_key=b"k" * 32, optouts=OPTOUTS)
+    phone = "+919800000401"
+    sender, _ = make_sender(racing, sms=ScriptedChannel("sms", {phone: [TRANSIENT]}))
+    code = task(phone, channels=("sms",))
+    settlement = asyncio.run(sender.deliver([code]))
+    lane = Lane(
+        "urgent", consumer=None, producer=RecordingLanes(), events=RecordingEvents(), concurrency=1
+    )
+    workers = LaneWorkers(
+        [lane],
+        sender.ports,
+        None,
+        "dead",
+        seal=None,
+        batch=10,
+        provider_url="http://x",
+        provider_timeout_s=1,
+    )
+    workers._apply(lane, settlement, {})
+    assert [retry.delivery_id for retry, _ in settlement.deferred] == [code.delivery_id]
+    assert racing.next_claims == [1], "the retry waited LEASE_S behind the lease of its first try"

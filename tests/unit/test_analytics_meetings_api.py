@@ -63,24 +63,8 @@ def test_reach_has_the_totals_and_one_row_per_unit_below():
             "attended_seconds": 70,
         },
         "units": [
-            {
-                "unit_id": "IN-HP-D01",
-                "invited": 3,
-                "rang": 2,
-                "answered": 2,
-                "joined": 2,
-                "confirmed": 1,
-                "attended_seconds": 70,
-            },
-            {
-                "unit_id": "IN-HP-D02",
-                "invited": 0,
-                "rang": 0,
-                "answered": 0,
-                "joined": 0,
-                "confirmed": 0,
-                "attended_seconds": 0,
-            },
+            {"unit_id": "IN-HP-D01", **body["totals"]},
+            {"unit_id": "IN-HP-D02", **dict.fromkeys(body["totals"], 0)},
         ],
     }
 

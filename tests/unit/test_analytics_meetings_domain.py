@@ -21,14 +21,8 @@ from analytics.meetings.totals import Held, MeetingsView, meeting_key
 from analytics.settings import TARGETS
 from shared.events import types as t
 
-BOOTH = "IN-HP-D01-A01-M01-S01-B001"
-PATH = {
-    "state": "IN-HP",
-    "district": "IN-HP-D01",
-    "assembly": "IN-HP-D01-A01",
-    "mandal": "IN-HP-D01-A01-M01",
-    "sector": "IN-HP-D01-A01-M01-S01",
-}
+from .test_analytics_domain import BOOTH, PATH
+
 MEETING = str(uuid.uuid4())
 
 

@@ -16,6 +16,7 @@ import pytest
 from analytics.settings import AnalyticsSettings
 from appointments.settings import AppointmentsSettings
 from dashboard.settings import DashboardSettings
+from meetings.settings import MeetingsSettings
 from notifier.settings import NotifierSettings
 from otp.settings import OtpSettings
 from simulator.settings import SimulatorSettings
@@ -32,11 +33,12 @@ SETTINGS = {
     "notifier": NotifierSettings,
     "analytics": AnalyticsSettings,
     "dashboard": DashboardSettings,
+    "meetings": MeetingsSettings,
     "simulator": SimulatorSettings,
 }
 # Datastore -> the environment variable that points a service at it.
 DATASTORE_ENV = {"kafka": "KAFKA_BOOTSTRAP", "mongodb": "MONGO_URL", "redis": "REDIS_URL"}
-API_SERVICES = {"appointments", "otp", "notifier", "dashboard"}
+API_SERVICES = {"appointments", "otp", "notifier", "dashboard", "meetings"}
 # The dev overlay's stand-in for the messaging provider: not a platform service (one in-memory
 # pod, reached only by the notifier, so neither disrupted by budget nor scraped by Prometheus).
 SIMULATOR = "provider-simulator"

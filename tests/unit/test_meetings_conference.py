@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
 from meetings.conference import (
     Attempted,
     Attendance,

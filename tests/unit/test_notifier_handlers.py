@@ -455,6 +455,17 @@ def test_a_services_messages_go_on_their_lanes_as_campaign_messages_that_do_not_
     )
 
 
+def test_only_a_services_message_carries_the_task_field_older_notifiers_do_not_know(ports):
+    queue_messages(SendMessages(OTP, (service_message(URGENT),)), ports)
+    queue_messages(SendMessages(PERSONAL, (service_message(),)), ports)
+    [(_, code)], [(_, invite)] = [
+        [(lane, raw) for lane, raw in ports.producer.flushed if lane == wanted]
+        for wanted in (URGENT, NORMAL)
+    ]
+    assert b'"message_id"' not in code and b'"message_id"' in invite
+    assert Task.from_json(code).message_id is None
+
+
 def test_a_message_queued_before_or_repeated_in_the_request_is_a_duplicate(ports):
     first, second = service_message(), service_message()
     queue_messages(SendMessages(PERSONAL, (first,)), ports)

@@ -133,8 +133,8 @@ def main() -> None:
 
 
 def _ensure_worker_topics(the_app: faust.App) -> None:
-    """Changelogs and partials exist, with every partition in the broker's metadata, before the
-    worker subscribes to them (adapters/topics.py says why)."""
+    """Changelogs, partials and the leader topic exist, with every partition in the broker's
+    metadata, before the worker subscribes to them (adapters/topics.py says why)."""
     from analytics.adapters.topics import WorkerTopic, ensure_worker_topics
     from analytics.coverage import agents
     from analytics.meetings import agents as _meetings  # noqa: F401  (its tables, too)
@@ -144,6 +144,9 @@ def _ensure_worker_topics(the_app: faust.App) -> None:
         for table in the_app.tables.values()
     ]
     wanted.append(WorkerTopic(agents.partials_topic.get_topic_name(), APPOINTMENTS.partitions))
+    # Faust's leader election topic has the same race: held with no partitions, no worker is
+    # leader and no coverage-updated event goes out (seen once the meetings tables came).
+    wanted.append(WorkerTopic(f"{the_app.conf.id}-__assignor-__leader", 1, compacted=False))
     ensure_worker_topics(settings.kafka_bootstrap, wanted, replication_factor())
 
 

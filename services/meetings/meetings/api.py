@@ -108,6 +108,11 @@ class SpeakerRead(BaseModel):
     part: str
 
 
+class JobRead(BaseModel):
+    reached: int  # invitees so far
+    done_at: str | None
+
+
 class MeetingRead(BaseModel):
     meeting_id: str
     series_id: str
@@ -127,13 +132,16 @@ class MeetingRead(BaseModel):
     speakers: list[SpeakerRead]
     state: str
     scheduled_at: str
+    # invite: recorded and announced; notify: invitations handed to the notifier; remind: the
+    # reminders. Absent from a list.
+    jobs: dict[str, JobRead] | None = None
 
 
 class MeetingsRead(BaseModel):
     meetings: list[MeetingRead]
 
 
-def meeting_read(meeting: Meeting, dial_in: str) -> MeetingRead:
+def meeting_read(meeting: Meeting, dial_in: str, progress: dict | None = None) -> MeetingRead:
     audio = meeting.kind == AUDIO
     return MeetingRead(
         **{k: v for k, v in meeting.event_data().items() if k not in ("meeting_id",)},
@@ -150,6 +158,15 @@ def meeting_read(meeting: Meeting, dial_in: str) -> MeetingRead:
         ]
         + [SpeakerRead(label=g.label, part=g.part) for g in meeting.guests],
         state=meeting.state,
+        jobs={
+            job: JobRead(
+                reached=state["reached"],
+                done_at=state["done_at"].isoformat() if state["done_at"] else None,
+            )
+            for job, state in progress.items()
+        }
+        if progress is not None
+        else None,
     )
 
 
@@ -270,7 +287,8 @@ def meetings_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
 
     @router.get("/{meeting_id}", response_model=MeetingRead, responses=problems(404))
     def read(meeting_id: str, who: Organiser) -> MeetingRead:
-        return meeting_read(readable(meeting_id, who), dial_in)
+        meeting = readable(meeting_id, who)
+        return meeting_read(meeting, dial_in, ports.meetings.progress(meeting_id))
 
     @router.post(
         "/{meeting_id}/cancel",

@@ -20,8 +20,11 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+
+from prometheus_client import Counter
 
 from meetings.commands import (
     CancelMeeting,
@@ -58,6 +61,12 @@ from shared.recipients import Recipient, RecipientSource
 from shared.sending.policy import SendingPolicy
 
 log = get_logger(__name__)
+
+JOB_LEASE = timedelta(minutes=10)  # longer than a state's invitations take
+JOB_RETRY = timedelta(seconds=15)
+JOB_FAILURES = Counter(
+    "sangathan_meetings_job_failures", "Meeting jobs that failed and wait to be retried", ["job"]
+)
 
 
 class NotFound(Exception):
@@ -192,12 +201,30 @@ def cancel_meeting(cmd: CancelMeeting, ports: Ports) -> Meeting:
 
 
 def run_due(ports: Ports) -> bool:
-    """Run every job that is due, invitations first; True if there was work."""
+    """Run every job that is due, invitations first; True if one ran. A job is claimed for a
+    while first, so two processes never run the same one at once; one that fails (appointments,
+    the notifier or Kafka away) is tried again after a pause, from its first unfinished chunk."""
     worked = False
     for job in JOBS:
-        for meeting in ports.meetings.due(job, ports.clock(), 20):
-            _JOBS[job](meeting, ports)
-            worked = True
+        now = ports.clock()
+        for meeting in ports.meetings.due(job, now, 20):
+            if not ports.meetings.claim(meeting.meeting_id, job, now, now + JOB_LEASE):
+                continue
+            try:
+                _JOBS[job](meeting, ports)
+                worked = True
+            except Exception as exc:
+                JOB_FAILURES.labels(job).inc()
+                log.warning(
+                    "meeting job failed; tried again shortly",
+                    fields={
+                        "meeting_id": meeting.meeting_id,
+                        "job": job,
+                        "error_class": type(exc).__name__,
+                        "error": str(exc)[:200],
+                    },
+                )
+                ports.meetings.release(meeting.meeting_id, job, now + JOB_RETRY)
     return worked
 
 
@@ -233,20 +260,25 @@ def _scheduled(meeting_id: str, job: str, ports: Ports) -> Meeting | None:
 
 
 def _invite(meeting: Meeting, ports: Ports) -> None:
-    """Store and announce every invitee, chunk by chunk."""
+    """Store and announce every invitee, chunk by chunk. A batch's documents are written on
+    another thread while its events are made (the store waits on the server, the events on the
+    CPU); the chunk counts as done only after both, so a crash in between repeats the chunk."""
 
     def chunk(unit: str, found: Iterator[Recipient]) -> int:
-        count = 0
-        for batch in _batches(found, ports.batch):
-            invitees = [_invitee(meeting, r, ports) for r in batch]
-            ports.invitees.add(invitees)
-            for invitee in invitees:
-                ports.events.emit(
-                    types.PARTICIPANT_INVITED,
-                    invitee.event_data(),
-                    event_id=invited_event_id(meeting.meeting_id, invitee.participant_id),
-                )
-            count += len(invitees)
+        count, writes = 0, []
+        with ThreadPoolExecutor(1, thread_name_prefix="invitees") as writer:
+            for batch in _batches(found, ports.batch):
+                invitees = [_invitee(meeting, r, ports) for r in batch]
+                writes.append(writer.submit(ports.invitees.add, invitees))
+                for invitee in invitees:
+                    ports.events.emit(
+                        types.PARTICIPANT_INVITED,
+                        invitee.event_data(),
+                        event_id=invited_event_id(meeting.meeting_id, invitee.participant_id),
+                    )
+                count += len(invitees)
+            for write in writes:
+                write.result()  # raises what the store raised
         ports.events.flush(30.0)  # raises unless Kafka took the chunk's events
         return count
 

@@ -86,14 +86,20 @@ class LivePorts:
 
 def start_due(ports: LivePorts) -> bool:
     """Start one meeting that is due, if any; True if one was found."""
-    meeting_id = ports.live.claim_start(ports.clock(), ports.pod, ports.lease_s)
+    return _claimed(ports.live.claim_start, start_meeting, "start", ports)
+
+
+def _claimed(claim, work, step: str, ports: LivePorts) -> bool:
+    """Claim one meeting for `step` and do it; with the provider away, the claim lapses after
+    `retry_s` and a pod (this one or another) tries the step again."""
+    meeting_id = claim(ports.clock(), ports.pod, ports.lease_s)
     if meeting_id is None:
         return False
     try:
-        start_meeting(meeting_id, ports)
+        work(meeting_id, ports)
     except ProviderUnavailable as exc:
         log.warning(
-            "provider away; start retried",
+            f"provider away; {step} retried",
             fields={"meeting_id": meeting_id, "error_class": str(exc)},
         )
         ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
@@ -107,7 +113,7 @@ def start_meeting(meeting_id: str, ports: LivePorts) -> None:
     if meeting.kind == AUDIO:
         bridges = _open_bridges(meeting, invitees, ports)
     else:
-        bridges = [_open_room(meeting, ports)]
+        bridges = _open_room(meeting, ports)
     ports.events.emit(
         types.MEETING_STARTED,
         {
@@ -411,14 +417,7 @@ def moderate(meeting_id: str, action: str, ports: LivePorts, recording_url: str 
 
 def end_due(ports: LivePorts) -> bool:
     """End one meeting that is past its end or was ended by a moderator; True if one was found."""
-    meeting_id = ports.live.claim_end(ports.clock(), ports.pod, ports.lease_s)
-    if meeting_id is None:
-        return False
-    try:
-        end_meeting(meeting_id, ports)
-    except ProviderUnavailable:
-        ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
-    return True
+    return _claimed(ports.live.claim_end, end_meeting, "end", ports)
 
 
 def end_meeting(meeting_id: str, ports: LivePorts) -> None:
@@ -427,7 +426,10 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
     ports.live.drop_calls(meeting_id)
     bridges = [b["bridge_id"] for _, b in sorted(live.get("bridges", {}).items())]
     for bridge_id in bridges:
-        ports.provider.end(bridge_id)
+        if meeting.room == "standing":  # a unit's standing room outlives each of its meetings
+            _show_out(meeting_id, bridge_id, ports)
+        else:
+            ports.provider.end(bridge_id)
     for bridge_id in bridges:
         reconcile(meeting_id, meeting.kind, bridge_id, ports)
     totals = attendance_totals(meeting_id, ports)
@@ -445,6 +447,14 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
     )
     ports.events.flush(10.0)
     ports.live.ended(meeting_id, now, totals)
+
+
+def _show_out(meeting_id: str, bridge_id: str, ports: LivePorts) -> None:
+    """This meeting's invitees still in a standing room leave it; others' meetings go on."""
+    for record in ports.provider.participants(bridge_id):
+        ours = (record.get("participant_ref") or "").startswith(f"{meeting_id}/")
+        if ours and record.get("left_at") is None:
+            ports.provider.kick(bridge_id, record["call_id"])
 
 
 def reconcile(meeting_id: str, kind: str, bridge_id: str, ports: LivePorts) -> int:

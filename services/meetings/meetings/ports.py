@@ -31,11 +31,20 @@ class MeetingStore(Protocol):
         """Cancel a scheduled meeting; None if it was not scheduled (already cancelled)."""
 
     def due(self, job: str, now: datetime, limit: int) -> list[Meeting]:
-        """Scheduled meetings whose `job` (invite | remind) is due and not done."""
+        """Scheduled meetings whose `job` is due, not done and held by no process."""
+
+    def claim(self, meeting_id: str, job: str, now: datetime, until: datetime) -> bool:
+        """Hold the job until `until` unless another process holds it now (atomic)."""
+
+    def release(self, meeting_id: str, job: str, until: datetime) -> None:
+        """Let the job be claimed again from `until`."""
 
     def chunks_done(self, meeting_id: str, job: str) -> set[str]: ...
 
     def chunk_done(self, meeting_id: str, job: str, unit: str, count: int) -> None: ...
+
+    def progress(self, meeting_id: str) -> dict[str, dict]:
+        """Per job: {reached: invitees so far, done_at: datetime | None}."""
 
     def job_done(self, meeting_id: str, job: str, at: datetime) -> None: ...
 

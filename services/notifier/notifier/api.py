@@ -442,6 +442,21 @@ def _follow_ups(directive: Directive) -> dict:
     }
 
 
+def service_message(
+    body: OtpDeliveryCreate | MessageCreate, *, message_id: str, lane: str
+) -> ServiceMessage:
+    return ServiceMessage(
+        message_id=message_id,
+        appointment_id=str(body.appointment_id),
+        booth_id=body.booth_id,
+        phone=body.phone,
+        channel=body.channel,
+        locale=body.locale,
+        text=body.text,
+        lane=lane,
+    )
+
+
 def lanes_unavailable(what: str, exc: Exception, **fields) -> ProblemError:
     """Kafka did not take them: the caller must know nothing new was queued."""
     log.warning(f"{what} not queued", fields={**fields, "error_class": type(exc).__name__})
@@ -480,16 +495,7 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         ),
     )
     def deliver_otp(body: OtpDeliveryCreate, caller: Service):
-        message = ServiceMessage(
-            message_id=str(body.request_id),
-            appointment_id=str(body.appointment_id),
-            booth_id=body.booth_id,
-            phone=body.phone,
-            channel=body.channel,
-            locale=body.locale,
-            text=body.text,
-            lane=URGENT,
-        )
+        message = service_message(body, message_id=str(body.request_id), lane=URGENT)
         queued = queue(OTP, (message,))
         delivery_id = (
             queued.tasks[0].delivery_id
@@ -516,17 +522,7 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     )
     def send_messages(body: MessagesCreate, caller: Service):
         messages = tuple(
-            ServiceMessage(
-                message_id=m.message_id,
-                appointment_id=str(m.appointment_id),
-                booth_id=m.booth_id,
-                phone=m.phone,
-                channel=m.channel,
-                locale=m.locale,
-                text=m.text,
-                lane=m.lane,
-            )
-            for m in body.messages
+            service_message(m, message_id=m.message_id, lane=m.lane) for m in body.messages
         )
         queued = queue(PERSONAL, messages)
         log.info(

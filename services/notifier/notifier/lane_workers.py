@@ -185,13 +185,17 @@ class LaneWorkers:
 
     def _apply(self, lane: Lane, out: Settlement, origins: dict) -> None:
         ledger = self.ports.ledger
+        # A retry's lease goes before the retry is written: the mover may put it back on the lane
+        # within a quarter second, and a lease still held would park it for LEASE_S (an OTP code
+        # two minutes late). A crash in between loses nothing: the batch is not committed yet.
+        ledger.settle(released=out.released)
         ledger.defer(out.deferred)
         for task in out.fallbacks:
             lane.producer.produce(task)
         lane.producer.flush()
         if out.dead:
             self._dead_letter(lane.name, out.dead, origins)
-        ledger.settle(sent=out.sent, failed=out.failed, released=out.released)
+        ledger.settle(sent=out.sent, failed=out.failed)
         for reason, n in out.skipped.items():
             SKIPPED.labels(lane.name, reason).inc(n)
         early = ledger.take_early([provider_id for _, provider_id in out.sent])

@@ -10,14 +10,23 @@ and queues a message id once, so a batch sent again after a failure queues nothi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from prometheus_client import Counter
 
 from meetings.ports import MessagesUnavailable
 from shared.auth.keys import token_file
+from shared.logging import get_logger
 
+log = get_logger(__name__)
+
+REFUSED = Counter(
+    "sangathan_meetings_messages_refused", "Invitations the notifier refused as unsendable"
+)
+_AT_FAULT = re.compile(r"^(?:body\.)?messages\.(\d+)\.")
 MAX_BATCH = 1000  # what the notifier takes in one request
 
 
@@ -35,6 +44,25 @@ class NotifierMessages:
         return queued, duplicates
 
     def _post(self, batch: list[dict]) -> dict:
+        response = self._request(batch)
+        if response.status_code == 422:
+            # Messages the notifier cannot send (a phone it cannot read): left out, counted and
+            # logged by index only, so one bad number never holds up a meeting's invitations.
+            bad = _refused_indexes(response)
+            if bad:
+                REFUSED.inc(len(bad))
+                log.warning("invitations refused by the notifier", fields={"count": len(bad)})
+                batch = [m for i, m in enumerate(batch) if i not in bad]
+                response = self._request(batch) if batch else None
+                if response is None:
+                    return {"queued": 0, "duplicates": 0}
+        if response.status_code != 202:
+            # Anything else (away, busy, the whole batch refused) stops the job, which is tried
+            # again from this chunk; the notifier takes each message id once.
+            raise MessagesUnavailable(f"notifier answered {response.status_code}")
+        return response.json()
+
+    def _request(self, batch: list[dict]) -> httpx.Response:
         try:
             response = self._client.post(
                 self.url,
@@ -43,11 +71,21 @@ class NotifierMessages:
             )
         except (httpx.TransportError, OSError) as exc:
             raise MessagesUnavailable(type(exc).__name__) from None
-        if response.status_code != 202:
-            # Refused batches (4xx) are as unsendable later as now, but one bad message must not
-            # drop a meeting's invitations silently: the job stops, logs, and is retried.
-            raise MessagesUnavailable(f"notifier answered {response.status_code}")
-        return response.json()
+        return response
 
     def close(self) -> None:
         self._client.close()
+
+
+def _refused_indexes(response: httpx.Response) -> set[int]:
+    """The messages a validation problem names (`messages.<index>.<field>`)."""
+    try:
+        errors = response.json().get("errors") or []
+    except ValueError:
+        return set()
+    found = set()
+    for error in errors:
+        match = _AT_FAULT.match(str(error.get("field", "")))
+        if match:
+            found.add(int(match.group(1)))
+    return found

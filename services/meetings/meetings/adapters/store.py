@@ -15,7 +15,8 @@
     scheduled_at
     outbox            {event_id, published}: meeting-scheduled, written with the meeting, so
                       neither exists without the other; a relay re-publishes what is false
-    jobs              {invite|notify|remind: {due_ts (epoch s | null), done_at, chunks [unit]}}
+    jobs              {invite|notify|remind: {due_ts (epoch s | null), done_at, chunks [unit],
+                      reached (invitees so far), lease_until (epoch s: a process holds it)}}
 
 `{prefix}invitees`, one document per (meeting, invitee):
 
@@ -97,19 +98,44 @@ class MongoMeetings:
                 "state": SCHEDULED,
                 f"jobs.{job}.done_at": None,
                 f"jobs.{job}.due_ts": {"$lte": now.timestamp()},
+                f"jobs.{job}.lease_until": {"$lt": now.timestamp()},
             }
         ).limit(limit)
         return [self._meeting(doc) for doc in found]
+
+    def claim(self, meeting_id: str, job: str, now: datetime, until: datetime) -> bool:
+        """Take the job for this process until `until`, unless another holds it (atomic)."""
+        taken = self.meetings.find_one_and_update(
+            {"_id": meeting_id, f"jobs.{job}.lease_until": {"$lt": now.timestamp()}},
+            {"$set": {f"jobs.{job}.lease_until": until.timestamp()}},
+        )
+        return taken is not None
+
+    def release(self, meeting_id: str, job: str, until: datetime) -> None:
+        self.meetings.update_one(
+            {"_id": meeting_id}, {"$set": {f"jobs.{job}.lease_until": until.timestamp()}}
+        )
 
     def chunks_done(self, meeting_id: str, job: str) -> set[str]:
         doc = self.meetings.find_one({"_id": meeting_id}, {f"jobs.{job}.chunks": 1})
         return set(((doc or {}).get("jobs", {}).get(job) or {}).get("chunks", []))
 
     def chunk_done(self, meeting_id: str, job: str, unit: str, count: int) -> None:
+        # Counted once: a chunk already recorded (two processes after a lease ran out) is not.
         self.meetings.update_one(
-            {"_id": meeting_id},
-            {"$addToSet": {f"jobs.{job}.chunks": unit}, "$inc": {f"jobs.{job}.reached": count}},
+            {"_id": meeting_id, f"jobs.{job}.chunks": {"$ne": unit}},
+            {"$push": {f"jobs.{job}.chunks": unit}, "$inc": {f"jobs.{job}.reached": count}},
         )
+
+    def progress(self, meeting_id: str) -> dict[str, dict]:
+        doc = self.meetings.find_one({"_id": meeting_id}, {"jobs": 1}) or {}
+        return {
+            job: {
+                "reached": state.get("reached", 0),
+                "done_at": _utc(state["done_at"]) if state.get("done_at") else None,
+            }
+            for job, state in doc.get("jobs", {}).items()
+        }
 
     def job_done(self, meeting_id: str, job: str, at: datetime) -> None:
         self.meetings.update_one({"_id": meeting_id}, {"$set": {f"jobs.{job}.done_at": at}})
@@ -152,6 +178,7 @@ class MongoMeetings:
                     "due_ts": dues[job].timestamp() if dues.get(job) else None,
                     "done_at": None if dues.get(job) else meeting.scheduled_at,
                     "chunks": [],
+                    "lease_until": 0.0,
                 }
                 for job in JOBS
             },

@@ -115,6 +115,9 @@ class Task:
     def to_json(self) -> bytes:
         # Not dataclasses.asdict: its deep copy was 60 % of a national fan-out's time.
         fields = {name: getattr(self, name) for name in _FIELDS}
+        for name in _LEFT_OUT_UNSET:
+            if fields[name] is None:
+                del fields[name]
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
@@ -125,6 +128,9 @@ class Task:
 
 
 _FIELDS = tuple(field.name for field in fields(Task))
+# Fields newer than the notifiers still running during a rolling deploy, written only when set:
+# an older worker reads every other task (a field it does not know would make it malformed).
+_LEFT_OUT_UNSET = ("message_id",)
 
 
 def backoff_s(attempt: int, *, base_s: float, cap_s: float, rand: float) -> float:

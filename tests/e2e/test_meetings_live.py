@@ -1,0 +1,126 @@
+"""A meeting held through the running platform: a state organiser's audio meeting for a district's
+booth presidents (appointed and OTP-verified by tests/e2e/test_notifier_directive.py) starts at
+the provider simulator on 8005, the simulated calls ring, answer and join, the organiser reads
+attendance per assembly and per mandal while it runs, ends it, and every leg's leave is told on
+Kafka with the meeting's totals; another state's organiser sees none of it.
+
+Meetings may not start in quiet hours, so the meeting is scheduled for tomorrow evening and then
+brought forward in its document, as the clock would: the platform's own start job takes it from
+there."""
+
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from meetings.settings import MeetingsSettings
+from shared import topics
+from shared.events import types
+from testkit.processes import wait_until
+from testkit.topic_tail import TopicTail
+from tests.e2e.test_meetings_flow import MEETINGS, meeting_body, schedule, state_organiser
+from tests.e2e.test_notifier_directive import DISTRICT, presidents  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.e2e
+
+
+def meetings_collection():
+    settings = MeetingsSettings()
+    client = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000)
+    return client, client[settings.mongo_db][f"{settings.collection_prefix}meetings"]
+
+
+def invited(meeting_id: str) -> bool:
+    client, meetings = meetings_collection()
+    with client:
+        doc = meetings.find_one({"_id": meeting_id}, {"jobs": 1})
+    return bool(doc and doc["jobs"]["invite"].get("done_at"))
+
+
+def bring_forward(meeting_id: str) -> None:
+    """Due now: what the clock does by tomorrow evening, done at once."""
+    now = datetime.now(timezone.utc)
+    client, meetings = meetings_collection()
+    with client:
+        meetings.update_one(
+            {"_id": meeting_id},
+            {
+                "$set": {
+                    "starts_at": now - timedelta(seconds=1),
+                    "ends_at": now + timedelta(minutes=30),
+                }
+            },
+        )
+
+
+def attendance(meeting_id: str, unit: str | None = None, headers: dict | None = None):
+    return httpx.get(
+        f"{MEETINGS}/v1/meetings/{meeting_id}/attendance",
+        params={"unit": unit} if unit else {},
+        headers=headers or state_organiser(),
+        timeout=10,
+    )
+
+
+@pytest.fixture
+def meeting_tails(kafka_bootstrap):
+    tails = (
+        TopicTail(kafka_bootstrap, topics.MEETINGS.name),
+        TopicTail(kafka_bootstrap, topics.MEETING_ATTENDANCE.name),
+    )
+    yield tails
+    for tail in tails:
+        tail.close()
+
+
+def test_an_audio_meeting_for_a_districts_presidents_is_held_and_counted_per_mandal_as_it_runs(
+    presidents,  # noqa: F811
+    meeting_tails,
+):
+    meetings_tail, attendance_tail = meeting_tails
+    answer = schedule(meeting_body())
+    assert answer.status_code == 202, answer.text
+    meeting_id = answer.json()["meetings"][0]["meeting_id"]
+    wait_until(lambda: invited(meeting_id), 60)
+    bring_forward(meeting_id)
+
+    [started] = meetings_tail.wait_until(
+        lambda e: e.type == types.MEETING_STARTED and e.data["meeting_id"] == meeting_id,
+        timeout=60,
+    )
+    assert started.data["bridges"] == 2  # the speaker bridge and one listeners' bridge
+    ours = {appointment for _, appointment, _ in presidents}
+
+    def all_joined() -> bool:
+        report = attendance(meeting_id, unit=DISTRICT).json()
+        return report["totals"]["joined"] >= len(ours)
+
+    wait_until(all_joined, 60)
+    report = attendance(meeting_id, unit=DISTRICT).json()
+    assert report["state"] == "started"
+    assert report["totals"]["invited"] >= len(ours)
+    for booth, _, _ in presidents:
+        assembly, mandal = booth.split("-")[:4], booth.split("-")[:5]
+        per_mandal = attendance(meeting_id, unit="-".join(assembly)).json()["units"]
+        row = next(u for u in per_mandal if u["unit_id"] == "-".join(mandal))
+        assert row["invited"] >= 1 and row["rang"] >= 1
+    assert attendance(meeting_id, headers=state_organiser("IN-MP")).status_code == 404
+
+    ended = httpx.post(
+        f"{MEETINGS}/v1/meetings/{meeting_id}/end", headers=state_organiser(), timeout=10
+    )
+    assert ended.status_code == 204, ended.text
+    [closing] = meetings_tail.wait_until(
+        lambda e: e.type == types.MEETING_ENDED and e.data["meeting_id"] == meeting_id,
+        timeout=60,
+    )
+    assert closing.data["joined"] >= len(ours)
+    left = attendance_tail.ids_until(
+        lambda e: e.type == types.PARTICIPANT_LEFT and e.data["meeting_id"] == meeting_id,
+        ours,
+        key="participant_id",
+        timeout=30,
+    )
+    assert ours <= left
+    assert attendance(meeting_id, unit=DISTRICT).json()["state"] == "ended"

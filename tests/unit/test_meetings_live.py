@@ -1,0 +1,156 @@
+"""The live half's handlers (meetings.live) on in-memory stand-ins for the live store, the meeting
+store and the event publisher: a webhook becomes attendance events once, a failed publish is sent
+again by the next webhook, and the report counts per unit one level below the one asked for."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pytest
+
+from meetings.adapters.live import attendance_document
+from meetings.conference import ProviderEvent
+from meetings.live import LivePorts, attendance_report, provider_event
+from shared.events import types
+from shared.orgtree.levels import booth_path
+
+MEETING = str(uuid.uuid4())
+AT = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+BOOTHS = ["IN-MP-D07-A01-M01-S01-B001", "IN-MP-D07-A01-M02-S01-B001", "IN-MP-D07-A02-M01-S01-B001"]
+
+
+@dataclass
+class Meeting:
+    meeting_id: str = MEETING
+    kind: str = "audio_bridge"
+    room: str | None = None
+    organiser_unit: str = "IN-MP-D07"
+
+
+class Live:
+    """The live store's invitee half, as adapters/live.py keeps it, in a dict."""
+
+    def __init__(self, participants: list[str]):
+        self.docs = {
+            f"{MEETING}/{p}": {
+                "_id": f"{MEETING}/{p}",
+                "meeting_id": MEETING,
+                "participant_id": p,
+                "booth_id": booth,
+                "booth_path": booth_path(booth),
+            }
+            for p, booth in zip(participants, BOOTHS)
+        }
+
+    def invitee(self, key, with_phone=False):
+        doc = self.docs.get(key)
+        return dict(doc) if doc else None
+
+    def invitees(self, meeting_id, with_phones=False):
+        return [dict(d) for d in self.docs.values() if d["meeting_id"] == meeting_id]
+
+    def save_attendance(self, key, version, state, pending):
+        doc = self.docs[key]
+        if (doc.get("att_v") or 0) != version:
+            return False
+        doc.update(att=attendance_document(state), att_v=version + 1)
+        doc["att_pending"] = {**doc.get("att_pending", {}), **pending}
+        return True
+
+    def published(self, key, event_ids):
+        for event_id in event_ids:
+            self.docs[key].get("att_pending", {}).pop(event_id, None)
+
+    def live(self, meeting_id):
+        return {"state": "started", "bridges": {}}
+
+
+class Events:
+    def __init__(self):
+        self.sent, self.down = [], False
+
+    def emit(self, event_type, data, event_id=None):
+        self.sent.append((event_type, data, event_id))
+
+    def flush(self, timeout=10.0):
+        if self.down:
+            self.sent.clear()
+            raise ConnectionError("kafka away")
+
+
+class Meetings:
+    def get(self, meeting_id):
+        return Meeting() if meeting_id == MEETING else None
+
+
+@pytest.fixture
+def people():
+    return [str(uuid.uuid4()) for _ in BOOTHS]
+
+
+@pytest.fixture
+def ports(people):
+    return LivePorts(
+        provider=None,
+        live=Live(people),
+        meetings=Meetings(),
+        events=Events(),
+        caller_hash=str,
+        callback_url="http://meetings.test/hook",
+    )
+
+
+def joined(participant: str, event_id: str = "e1", call: str = "c1") -> ProviderEvent:
+    return ProviderEvent(
+        event_id=event_id,
+        type="participant.joined",
+        bridge_id="b1",
+        occurred_at=AT,
+        call_id=call,
+        participant_ref=f"{MEETING}/{participant}",
+    )
+
+
+def test_a_join_is_told_once_however_often_the_provider_repeats_it(ports, people):
+    provider_event(MEETING, joined(people[0]), ports)
+    provider_event(MEETING, joined(people[0]), ports)
+    provider_event(MEETING, joined(people[0], event_id="e2"), ports)
+    told = [t for t, _, _ in ports.events.sent]
+    assert told == [types.CALL_ATTEMPTED, types.PARTICIPANT_JOINED]
+    data = ports.events.sent[1][1]
+    assert data["booth_id"] == BOOTHS[0] and data["via"] == "dial_out" and "phone" not in data
+
+
+def test_events_kafka_did_not_take_go_again_with_the_next_webhook_under_the_same_ids(ports, people):
+    ports.events.down = True
+    with pytest.raises(ConnectionError):
+        provider_event(MEETING, joined(people[0]), ports)
+    ports.events.down = False
+    provider_event(MEETING, joined(people[0]), ports)  # the provider's retry
+    assert [t for t, _, _ in ports.events.sent] == [types.CALL_ATTEMPTED, types.PARTICIPANT_JOINED]
+    assert ports.live.docs[f"{MEETING}/{people[0]}"]["att_pending"] == {}
+
+
+def test_another_meetings_leg_and_an_unknown_meeting_change_nothing(ports, people):
+    other = ProviderEvent("e9", "participant.joined", "b1", AT, "c9", f"{uuid.uuid4()}/{people[0]}")
+    assert provider_event(MEETING, other, ports) == []
+    assert provider_event(str(uuid.uuid4()), joined(people[0]), ports) == []
+    assert ports.events.sent == []
+
+
+def test_the_report_counts_per_unit_one_level_below_the_one_asked_for(ports, people):
+    provider_event(MEETING, joined(people[0]), ports)
+    provider_event(MEETING, joined(people[2], call="c2"), ports)
+    district = attendance_report(MEETING, "IN-MP-D07", ports)
+    assert district["totals"]["invited"] == 3 and district["totals"]["joined"] == 2
+    assert [(u["unit_id"], u["invited"], u["joined"]) for u in district["units"]] == [
+        ("IN-MP-D07-A01", 2, 1),
+        ("IN-MP-D07-A02", 1, 1),
+    ]
+    assembly = attendance_report(MEETING, "IN-MP-D07-A01", ports)
+    assert [(u["unit_id"], u["joined"]) for u in assembly["units"]] == [
+        ("IN-MP-D07-A01-M01", 1),
+        ("IN-MP-D07-A01-M02", 0),
+    ]
+    outside = attendance_report(MEETING, "IN-MP-D08", ports)
+    assert outside["totals"]["invited"] == 0 and outside["units"] == []
