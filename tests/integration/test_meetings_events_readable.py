@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
 from meetings.bootstrap import PRODUCER_CONFIG
 
 pytestmark = pytest.mark.integration
