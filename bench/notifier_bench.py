@@ -31,7 +31,6 @@ Peak memory (VmHWM) of each process is read from /proc at the end of each run.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 import tempfile
@@ -44,9 +43,14 @@ sys.path[:0] = [str(ROOT)]
 
 import httpx  # noqa: E402
 import national_seed  # noqa: E402  (beside this file)
-import redis  # noqa: E402
-from confluent_kafka import Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from benchkit import (  # noqa: E402  (beside this file)
+    raw_produce,
+    recipients_stand_in,
+    sample_size,
+    stop_and_drop,
+    vm_hwm_mb,
+    wait_ready,
+)
 from pymongo import MongoClient  # noqa: E402
 
 from shared.auth.issuer import organiser_token  # noqa: E402
@@ -104,25 +108,7 @@ class Run:
         self.recipients = (
             None
             if recipients_url
-            else Process(
-                [
-                    PYTHON,
-                    "-m",
-                    "uvicorn",
-                    "testkit.recipients:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(recipients_port),
-                    "--no-access-log",
-                ],
-                {
-                    "SANGATHAN_ENV": "test",
-                    "SIMULATOR_RECIPIENTS_SOURCE": "generated",
-                    "SIMULATOR_BOOTH_STRIDE": str(stride),
-                },
-                tmp / f"{name}-recipients.log",
-            )
+            else recipients_stand_in(recipients_port, tmp / f"{name}-recipients.log", stride=stride)
         )
         self.notifier = Process(
             [
@@ -168,7 +154,7 @@ class Run:
             ):
                 if process is None:
                     continue
-                wait_until(lambda: _ready(f"http://127.0.0.1:{port}/readyz"), 90, process)
+                wait_ready([(process, port)])
         except BaseException:
             self.close()  # a run that never got ready leaves no process behind
             raise
@@ -212,39 +198,15 @@ class Run:
         )
 
     def peak_rss_mb(self) -> dict[str, float]:
-        return {name: _vm_hwm_mb(p.proc.pid) for name, p in self.processes.items()}
+        return {name: vm_hwm_mb(p.proc.pid) for name, p in self.processes.items()}
 
     def close(self) -> None:
-        for process in self.processes.values():
-            process.stop()
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
-        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.ns + ".")]
-        if mine:
-            for future in admin.delete_topics(mine, operation_timeout=60).values():
-                future.result()
-        client = redis.Redis.from_url(self.settings.redis_url)
-        for key in client.scan_iter(match=f"{self.ns}:*", count=10_000):
-            client.delete(key)
-        MongoClient(self.settings.mongo_url).drop_database(self.db_name)
+        stop_and_drop(self.processes.values(), self.settings, self.ns, self.db_name)
 
 
 def load_national_and_states(db) -> None:
     """Only the nation and its states: the fan-out splits a national scope into states."""
     OrgRegistry(db).load(u for u in generate_national() if u["level"] in ("national", "state"))
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def fanout_run(
@@ -294,52 +256,15 @@ def real_recipients_fanout(tmp: Path) -> dict:
     )
     try:
         result = fanout_run(tmp, "national-real", recipients_url=base)
-        result["rss"]["appointments"] = _vm_hwm_mb(service.proc.pid)
+        result["rss"]["appointments"] = vm_hwm_mb(service.proc.pid)
         return result
     finally:
         service.stop()
 
 
 def sample_task_size(run: Run) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
     topic = f"{run.ns}.sangathan.delivery-tasks-normal.v1"
-    consumer = Consumer(
-        {"bootstrap.servers": run.settings.kafka_bootstrap, "group.id": f"{run.ns}-sample"}
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    messages = [m for m in consumer.consume(100, 10) if not m.error()]
-    consumer.close()
-    return int(sum(len(m.value()) for m in messages) / max(1, len(messages)))
-
-
-def raw_produce(bootstrap: str, count: int, size: int, ns: str) -> float:
-    """confluent-kafka alone: as many messages of the same size, booth-keyed, idempotent,
-    acks=all."""
-    topic = f"{ns}.raw-baseline"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 20,
-            "batch.num.messages": 10000,
-        }
-    )
-    value = json.dumps({"pad": "x" * max(0, size - 12)}).encode()
-    started = time.monotonic()
-    for i in range(count):
-        while True:
-            try:
-                producer.produce(topic, value, f"IN-XX-D01-A01-M01-S01-B{i % 1000:03d}".encode())
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    producer.flush(120)
-    return time.monotonic() - started
+    return sample_size(run.settings.kafka_bootstrap, topic, f"{run.ns}-sample")
 
 
 def sending_run(tmp: Path, stride: int, *, provider_batch: int, timeout_s: float) -> dict:
