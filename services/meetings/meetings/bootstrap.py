@@ -35,7 +35,7 @@ from shared.sending.signatures import caller_hash
 
 # The relay's producer gives up on a message before the flush does, so a Kafka outage never
 # piles copies of the same events into the client's queue.
-# No compression: the analytics worker (aiokafka) cannot read lz4 batches (shared/kafka/producer.py).
+# No compression: the analytics worker (aiokafka) cannot read lz4 (shared/kafka/producer.py).
 PRODUCER_CONFIG = {"message.timeout.ms": 8000, "linger.ms": 20}
 SOURCE = "/sangathan/meetings"
 JOBS_INTERVAL_S = 0.5
