@@ -70,7 +70,9 @@ def dashboard(coverage_topic, tmp_path):
         yield base
     finally:
         process.terminate()
-        process.wait(15)
+        # An open stream sees its client leave at its next keep-alive (dashboard.api.KEEP_ALIVE_S,
+        # 15 s) and uvicorn waits for it before exiting: waiting 15 s here raced it when busy.
+        process.wait(30)
         log.close()
 
 

@@ -352,7 +352,12 @@ def carried_out(provider: Provider, command: commands.Command):
 def conference_routes(provider: Provider) -> APIRouter:
     router = APIRouter(prefix="/conference/v1", tags=["conference"])
 
-    @router.post("/bridges", status_code=201, responses=problems(404, 409, 422))
+    @router.post(
+        "/bridges",
+        status_code=201,
+        responses={200: {"description": "The bridge this bridge_ref already made"}}
+        | problems(404, 409, 422),
+    )
     async def create_bridge(body: BridgeCreate, response: Response):
         answer, made = carried_out(provider, commands.CreateBridge(**body.model_dump()))
         response.status_code = 201 if made else 200
