@@ -411,8 +411,12 @@ def java(libs: Path, main: str, heap: str = "256m") -> list[str]:
 
 
 def cluster_id() -> str:
-    """A KRaft cluster id: a UUID in URL-safe base64, as `kafka-storage random-uuid` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id: a UUID in URL-safe base64, as `kafka-storage random-uuid` prints. Never
+    one starting with "-" (Kafka's own Uuid.randomUuid skips those too): `format -t -abc` reads
+    it as an option and the broker never starts (1 start in 64)."""
+    while (made := base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())[0] == "-":
+        pass
+    return made
 
 
 def kafka_ready(port: int = KAFKA_PORT) -> bool:

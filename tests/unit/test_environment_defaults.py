@@ -81,3 +81,15 @@ def test_the_local_platform_names_development_for_every_process_it_starts():
     }
     for component in started:
         assert component.env.get("SANGATHAN_ENV") == "development", component.name
+
+
+def test_a_kraft_cluster_id_never_starts_with_a_dash_that_kafka_storage_would_read_as_an_option(
+    monkeypatch,
+):
+    import uuid
+
+    first = uuid.UUID(bytes=b"\xfb" + bytes(15))  # base64url "-w...": the unlucky 1 in 64
+    draws = iter([first, uuid.UUID(int=1)])
+    monkeypatch.setattr(stack.uuid, "uuid4", lambda: next(draws))
+    made = stack.cluster_id()
+    assert not made.startswith("-") and len(made) == 22
