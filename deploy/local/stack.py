@@ -453,6 +453,9 @@ log.retention.hours=168
 """
 
 
+GRACEFUL_SHUTDOWN_S = "5"  # the same in deploy/k8s/base's uvicorn commands
+
+
 def service_command(name: str, port: int, data_dir: Path) -> tuple[list[str], dict[str, str]]:
     """How a service is started, here and by the tests: command line and extra environment."""
     if name == "analytics":
@@ -470,6 +473,11 @@ def service_command(name: str, port: int, data_dir: Path) -> tuple[list[str], di
         "--port",
         str(port),
         "--no-access-log",
+        # An open live stream (SSE) keeps a connection busy until its client goes, and uvicorn
+        # waits for every connection before it exits: past this, a stopping service ends them
+        # (browsers reconnect to another replica) instead of waiting for the kill.
+        "--timeout-graceful-shutdown",
+        GRACEFUL_SHUTDOWN_S,
     ]
     workers = int(os.environ.get("OTP_WORKERS", "1")) if name == "otp" else 1
     if workers == 1:

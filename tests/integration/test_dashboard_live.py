@@ -3,11 +3,9 @@ coverage topic; a change inside the viewer's page reaches their server-sent-even
 changes outside their jurisdiction (or below the page's children) never do."""
 
 import json
-import os
 import queue
-import socket
+import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,14 +15,9 @@ import pytest
 
 from shared.events import types
 from shared.kafka.producer import EventPublisher
+from testkit.processes import start_service
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -33,47 +26,19 @@ def coverage_topic(scratch) -> str:
 
 
 @pytest.fixture
-def dashboard(coverage_topic, tmp_path):
-    """A dashboard process of its own, reading the scratch topic; stopped however the test ends."""
-    port = free_port()
-    env = dict(os.environ, DASHBOARD_COVERAGE_TOPIC=coverage_topic, SANGATHAN_ENV="development")
-    log = open(tmp_path / "dashboard.log", "w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "dashboard.api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
+def dashboard_process(coverage_topic, tmp_path):
+    """A dashboard process of its own, started as `make up` does, reading the scratch topic."""
+    env = {"DASHBOARD_COVERAGE_TOPIC": coverage_topic, "SANGATHAN_ENV": "development"}
+    process, base = start_service("dashboard", env, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError(
-                "the dashboard did not start: " + (tmp_path / "dashboard.log").read_text()
-            )
-        yield base
+        yield process, base
     finally:
-        process.terminate()
-        # An open stream sees its client leave at its next keep-alive (dashboard.api.KEEP_ALIVE_S,
-        # 15 s) and uvicorn waits for it before exiting: waiting 15 s here raced it when busy.
-        process.wait(30)
-        log.close()
+        process.stop()
+
+
+@pytest.fixture
+def dashboard(dashboard_process) -> str:
+    return dashboard_process[1]
 
 
 def coverage(unit_id: str, level: str, verified: int) -> dict:
@@ -94,6 +59,7 @@ class Stream:
 
     def __init__(self, url: str, cookies: httpx.Cookies):
         self.events: queue.Queue = queue.Queue()
+        self.ended = threading.Event()  # the server closed the stream
         self._client = httpx.Client(cookies=cookies, timeout=httpx.Timeout(5, read=60))
         self._response = self._client.send(self._client.build_request("GET", url), stream=True)
         assert self._response.status_code == 200, self._response.read()
@@ -109,6 +75,8 @@ class Stream:
                     self.events.put((name, json.loads(line.removeprefix("data: "))))
         except httpx.HTTPError:
             pass
+        finally:
+            self.ended.set()
 
     def next(self, timeout: float):
         try:
@@ -217,3 +185,23 @@ def test_a_busy_stream_ends_when_its_token_expires(dashboard, coverage_topic, ka
     finally:
         stream.close()
         publisher.close()
+
+
+def test_a_stopping_dashboard_ends_the_streams_still_open_instead_of_waiting_for_their_viewers(
+    dashboard_process,
+):
+    """uvicorn waits for every open connection before it exits, and a live page never leaves on
+    its own: a dashboard told to stop (a rollout, a scale-down) must end its streams (browsers
+    reconnect elsewhere) rather than wait for Kubernetes' kill."""
+    process, base = dashboard_process
+    stream = Stream(f"{base}/api/live/IN-HP", signed_in(base, "IN-HP"))
+    try:
+        assert stream.next(10) == ("ready", {"unit_id": "IN-HP"})
+        process.proc.send_signal(signal.SIGTERM)
+        try:
+            process.proc.wait(30)  # graceful shutdown 5 s, then the jobs stop
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the dashboard waited for its open stream:\n" + process.output())
+        assert stream.ended.wait(5), "the viewer's stream was not closed"
+    finally:
+        stream.close()
