@@ -96,7 +96,7 @@ ACCESS = {
         groups=("sangathan-analytics",),
         own_topic_prefix="sangathan-analytics-",
     ),
-    "dashboard": Access(reads=(t.COVERAGE,), group_prefixes=("dashboard-live-",)),
+    "dashboard": Access(reads=(t.COVERAGE, t.REPORT_FORMS), group_prefixes=("dashboard-live-",)),
 }
 
 

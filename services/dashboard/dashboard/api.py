@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard import domain
+from dashboard import domain, reports
 from dashboard.adapters.analytics import AnalyticsUnavailable
 from dashboard.bootstrap import Adapters, bootstrap
 from dashboard.meeting_watch import MeetingWatch
@@ -36,6 +36,7 @@ from shared.orgtree.api import UNIT_ID_PATTERN
 from shared.problems import ProblemError, problems
 
 SCOPE = "coverage:read"
+PERIOD_PATTERN = r"^[0-9]{4}-([0-9]{2}-[0-9]{2}|W[0-9]{2}-[12])$"  # docs/reports.md, period keys
 STATIC = Path(__file__).with_name("static")
 KEEP_ALIVE_S = 15.0
 # The page, its script and its styles come from here only; nothing inline, nothing third-party.
@@ -51,6 +52,10 @@ SECURITY_HEADERS = {
 log = get_logger(__name__)
 
 UnitQuery = Annotated[str | None, Query(pattern=UNIT_ID_PATTERN)]
+FormQuery = Annotated[uuid.UUID, Query(description="A published report form's id")]
+PeriodQuery = Annotated[
+    str, Query(pattern=PERIOD_PATTERN, description="2024-11-23, or 2024-W47-1 for twice a week")
+]
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,40 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         if unit is not None:
             _require_view(viewer, unit)
         return await _reach(adapters, meeting_id, unit, viewer)
+
+    @router.get("/api/reports/forms")
+    def report_forms(viewer: SignedIn):
+        """The published report forms the organiser may read answers to (HQ's, their state's,
+        and for HQ every state's): ids, kinds, titles, questions' ids, types and options."""
+        return {"forms": adapters.forms.readable_by(viewer.unit)}
+
+    @router.get("/api/reports/{unit_id}", responses=problems(404, 422, 503))
+    async def unit_report(
+        unit_id: str, viewer: SignedIn, form_id: FormQuery, period_key: PeriodQuery
+    ):
+        """A unit's report of a form for a period: expected, submitted, late, accepted, rejected,
+        option counts, sums, silent booths (mandal or sector), and per unit one level down its
+        numbers and its own sums."""
+        _require_view(viewer, unit_id)
+        params = {"form_id": str(form_id), "period_key": period_key}
+        body = await _analytics(adapters, f"/reports/{unit_id}", viewer, params)
+        below = [row["unit_id"] for row in body["units"] if reports.rolled_up(row["unit_id"])]
+        found = await asyncio.gather(
+            *(_analytics(adapters, f"/reports/{unit}", viewer, params) for unit in below)
+        )
+        return reports.with_unit_sums(body, found)
+
+    @router.get("/api/reports/{unit_id}/trend", responses=problems(404, 422, 503))
+    async def unit_trend(
+        unit_id: str,
+        viewer: SignedIn,
+        form_id: FormQuery,
+        days: Annotated[int, Query(ge=1, le=92)] = 14,
+    ):
+        """The unit's latest periods of a form, oldest first: expected, submitted and sums."""
+        _require_view(viewer, unit_id)
+        params = {"form_id": str(form_id), "days": days}
+        return await _analytics(adapters, f"/reports/{unit_id}/trend", viewer, params)
 
     @router.get(
         "/api/live/{unit_id}",

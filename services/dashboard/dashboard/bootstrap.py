@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import httpx
 
 from dashboard.adapters.analytics import AnalyticsClient
+from dashboard.adapters.forms import FormFeed
 from dashboard.adapters.live import CoverageFeed
 from dashboard.adapters.sessions import SessionStore
 from dashboard.settings import DashboardSettings
@@ -19,6 +20,7 @@ class Adapters(BackgroundJobs):
     settings: DashboardSettings
     analytics: AnalyticsClient
     live: CoverageFeed
+    forms: FormFeed
     sessions: SessionStore
     exchanger: exchange.Exchanger
     checks: dict[str, Check]
@@ -26,11 +28,13 @@ class Adapters(BackgroundJobs):
 
 def bootstrap(settings: DashboardSettings) -> Adapters:
     live = CoverageFeed(settings.kafka_bootstrap, settings.coverage_topic)
+    forms = FormFeed(settings.kafka_bootstrap, settings.forms_topic)
     redis = redis_client(settings)
     return Adapters(
         settings=settings,
         analytics=AnalyticsClient(settings.analytics_url, settings.analytics_timeout_s),
         live=live,
+        forms=forms,
         sessions=SessionStore(redis),
         exchanger=exchange.Exchanger(settings.exchange_key_file or exchange.local_signing_key()),
         checks={
@@ -38,7 +42,7 @@ def bootstrap(settings: DashboardSettings) -> Adapters:
             "redis": redis_check(redis),
             "analytics": _alive(f"{settings.analytics_url}/healthz", settings.dependency_timeout_s),
         },
-        background=[Background("coverage-feed", live.run)],
+        background=[Background("coverage-feed", live.run), Background("form-feed", forms.run)],
     )
 
 

@@ -15,6 +15,8 @@ class DashboardSettings(PlatformSettings):
     analytics_timeout_s: float = Field(10.0, gt=0, validation_alias="ANALYTICS_TIMEOUT_S")
     # The topic of coverage-updated events; the registry's by default, a scratch topic in tests.
     coverage_topic: str = Field(topics.COVERAGE.name, validation_alias="DASHBOARD_COVERAGE_TOPIC")
+    # The topic of form-published events the reports view lists its forms from.
+    forms_topic: str = Field(topics.REPORT_FORMS.name, validation_alias="DASHBOARD_FORMS_TOPIC")
     # How often a page watching a running meeting has its reach asked of analytics (its counts
     # live in analytics' tables, which publish no change stream of them).
     reach_interval_s: float = Field(

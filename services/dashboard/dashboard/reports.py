@@ -1,0 +1,50 @@
+"""The reports view's rules, without I/O: which published forms a viewer may pick, and one
+report with each unit below it carrying its own sums (a seva tally per child unit).
+
+Forms come from form-published events (docs/reports.md): their ids, kinds, titles and questions'
+ids, types and options; the labels of questions and options stay in the reports service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared.orgtree.levels import level_of, overlap
+
+FORM_FIELDS = ("form_id", "version", "owner_unit", "kind", "title", "questions")
+
+
+class FormCatalogue:
+    """The latest published version of every form, as form-published events arrive (in any
+    order: an older version arriving late changes nothing)."""
+
+    def __init__(self):
+        self._forms: dict[str, dict[str, Any]] = {}
+
+    def on_published(self, data: Mapping[str, Any]) -> bool:
+        """Keep the version if it is the form's newest; True if it changed the catalogue."""
+        known = self._forms.get(data["form_id"])
+        if known is not None and known["version"] >= data["version"]:
+            return False
+        self._forms[data["form_id"]] = {name: data[name] for name in FORM_FIELDS}
+        return True
+
+    def readable_by(self, unit: str) -> list[dict[str, Any]]:
+        """The forms a viewer of `unit` may see answers to: those owned above or at the unit (HQ's,
+        its state's) or inside it (for HQ, every state's). Seva tallies last, then by title."""
+        forms = [f for f in self._forms.values() if overlap([f["owner_unit"]], [unit])]
+        return sorted(forms, key=lambda f: (f["kind"] == "seva", f["title"]["en"], f["form_id"]))
+
+
+def rolled_up(unit_id: str) -> bool:
+    """Analytics rolls reports up to sectors; a booth's own report is the reports service's."""
+    return level_of(unit_id) != "booth"
+
+
+def with_unit_sums(report: dict[str, Any], below: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The report with each row of `units` given its unit's own `sums` (from that unit's report,
+    {} where it has none)."""
+    sums = {child["unit_id"]: child.get("sums", {}) for child in below}
+    units = [{**row, "sums": sums.get(row["unit_id"], {})} for row in report["units"]]
+    return {**report, "units": units}
