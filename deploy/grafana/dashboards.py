@@ -809,6 +809,16 @@ def reports() -> dict:
                 "Booths whose WhatsApp pramukh registered an active group.",
                 target(per_state("whatsapp_booths_with_group"), "{{state}}"),
             ),
+            bargauge(
+                "Share of booths with a WhatsApp group",
+                "Booths with an active group over the state's booths, as the HQ dashboard shows it.",
+                target(
+                    f"100 * {per_state('whatsapp_booths_with_group')} "
+                    f"/ clamp_min({per_state('coverage_booths_total')}, 1)",
+                    "{{state}}",
+                    instant=True,
+                ),
+            ),
             timeseries(
                 "Members reached",
                 "Members of active booth groups (A) and recipients of active broadcast lists (B).",
