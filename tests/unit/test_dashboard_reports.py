@@ -1,0 +1,66 @@
+"""The reports view's rules without servers: the latest version of each published form, which
+forms an organiser may pick, and each unit below a report carrying its own sums."""
+
+from dashboard.reports import FormCatalogue, rolled_up, with_unit_sums
+
+HQ_FORM = "2b1f0c7e-4d3a-4f5b-9c8e-1a0d2e3f4b5c"
+HP_FORM = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918"
+UP_FORM = "0a6d5c4b-3a29-4180-9f7e-6d5c4b3a2918"
+
+
+def published(form_id: str, owner: str, version: int = 1, kind: str = "seva", en: str = "Seva"):
+    return {
+        "form_id": form_id,
+        "version": version,
+        "owner_unit": owner,
+        "kind": kind,
+        "title": {"hi": en, "en": en},
+        "questions": [],
+        "published_by": "user-4821",
+        "published_at": "2024-11-23T09:00:00+05:30",
+    }
+
+
+def test_a_form_is_known_by_its_newest_version_whatever_order_they_arrive_in():
+    catalogue = FormCatalogue()
+    assert catalogue.on_published(published(HQ_FORM, "IN", version=2, en="Daily v2"))
+    assert not catalogue.on_published(published(HQ_FORM, "IN", version=1, en="Daily v1"))
+    assert not catalogue.on_published(published(HQ_FORM, "IN", version=2, en="Daily v2"))
+    [form] = catalogue.readable_by("IN")
+    assert (form["version"], form["title"]["en"]) == (2, "Daily v2")
+    assert "published_by" not in form
+
+
+def test_an_organiser_picks_hqs_forms_and_their_own_states_and_hq_picks_every_states():
+    catalogue = FormCatalogue()
+    for data in (
+        published(HP_FORM, "IN-HP", en="Himachal seva"),
+        published(UP_FORM, "IN-UP", en="UP seva"),
+        published(HQ_FORM, "IN", kind="feedback", en="Daily feedback"),
+    ):
+        catalogue.on_published(data)
+    ids = lambda unit: [f["form_id"] for f in catalogue.readable_by(unit)]  # noqa: E731
+    assert ids("IN-HP-D05-A05") == [HQ_FORM, HP_FORM]  # feedback first, then seva by title
+    assert ids("IN-UP") == [HQ_FORM, UP_FORM]
+    assert ids("IN") == [HQ_FORM, HP_FORM, UP_FORM]
+    assert ids("IN-HPX") == [HQ_FORM]
+
+
+def test_each_unit_below_a_report_carries_its_own_sums_and_none_where_it_has_none():
+    report = {
+        "unit_id": "IN-HP-D05",
+        "sums": {"food_packets": 157},
+        "units": [
+            {"unit_id": "IN-HP-D05-A01", "expected": 3, "submitted": 2, "late": 1},
+            {"unit_id": "IN-HP-D05-A02", "expected": 0, "submitted": 0, "late": 0},
+        ],
+    }
+    below = [{"unit_id": "IN-HP-D05-A01", "sums": {"food_packets": 150}}]
+    body = with_unit_sums(report, below)
+    assert [row["sums"] for row in body["units"]] == [{"food_packets": 150}, {}]
+    assert body["sums"] == {"food_packets": 157} and "sums" not in report["units"][0]
+
+
+def test_reports_are_rolled_up_to_sectors_not_booths():
+    assert rolled_up("IN") and rolled_up("IN-HP-D05-A05-M01-S01")
+    assert not rolled_up("IN-HP-D05-A05-M01-S01-B001")
