@@ -1,6 +1,7 @@
 // The HQ dashboard page: coverage of a unit and its children, drill-down by URL hash (#IN-HP),
 // its meetings and a chosen meeting's reach per child unit, live changes over server-sent events,
-// English and Hindi. No framework, no build step.
+// English and Hindi; its field reports in a view of their own (reports.js, #reports/IN-HP).
+// No framework, no build step.
 "use strict";
 
 const MAX_BOOTHS_LISTED = 5000; // analytics lists missing booths for units of at most this many
@@ -9,6 +10,7 @@ const REFRESH_AFTER_LIVE_MS = 5000; // deadlines and the missing list follow a b
 const state = {
   lang: localStorage.getItem("lang") === "hi" ? "hi" : "en",
   home: null, // the signed-in organiser's unit
+  view: "coverage", // or "reports": what the URL hash asks for (#IN-HP, #reports/IN-HP)
   unit: null, // the unit shown
   coverage: null, // its /api/coverage answer
   directives: [],
@@ -70,7 +72,7 @@ async function start() {
     $("sign-in").hidden = true;
     $("dashboard").hidden = false;
     $("sign-out").hidden = false;
-    show(location.hash.slice(1) || state.home);
+    show(...route());
   } catch (error) {
     if (error instanceof SignedOut) showSignIn();
     else showError(error);
@@ -111,11 +113,25 @@ async function signOut() {
 
 // --- one unit's page ----------------------------------------------------------------------
 
-async function show(unitId) {
+const REPORTS_HASH = "reports/";
+
+// The view and unit the URL hash names: #IN-HP is coverage, #reports/IN-HP the unit's reports.
+function route() {
+  const hash = decodeURIComponent(location.hash.slice(1));
+  const reports = hash.startsWith(REPORTS_HASH);
+  return [(reports ? hash.slice(REPORTS_HASH.length) : hash) || state.home, reports ? "reports" : "coverage"];
+}
+
+function unitHref(unitId, view = state.view) {
+  return `#${view === "reports" ? REPORTS_HASH : ""}${unitId}`;
+}
+
+async function show(unitId, view = state.view) {
   if (!state.home) return;
   if (!within(unitId, state.home)) unitId = state.home; // an organiser sees their own subtree only
   const changed = unitId !== state.unit;
   state.unit = unitId;
+  state.view = view;
   if (changed) openStream(unitId);
   try {
     await load(unitId);
@@ -130,6 +146,13 @@ async function load(unitId) {
   if (unitId !== state.unit) return; // the user moved on meanwhile
   state.coverage = coverage;
   for (const unit of [coverage, ...coverage.children]) state.names[unit.unit_id] = unit;
+  if (state.view === "reports") {
+    await loadReports(unitId); // reports.js
+    if (unitId !== state.unit || state.view !== "reports") return;
+    $("error").textContent = "";
+    render();
+    return;
+  }
   const listMissing = coverage.level !== "booth" && coverage.booths_total <= MAX_BOOTHS_LISTED;
   const [directives, missing, meetings, reach] = await Promise.all([
     api(`/api/coverage/${encodeURIComponent(unitId)}/directives?limit=10`).catch(() => ({ directives: [] })),
@@ -176,6 +199,11 @@ function render() {
   if (!state.coverage) return;
   const coverage = state.coverage;
   renderTrail(coverage.unit_id);
+  renderViews();
+  if (state.view === "reports") {
+    renderReports(); // reports.js
+    return;
+  }
   $("summary").replaceChildren(...unitCard(coverage, false).childNodes);
   $("summary").dataset.unit = coverage.unit_id;
   $("children").replaceChildren(...coverage.children.map((child) => unitCard(child, child.level !== "booth")));
@@ -197,9 +225,20 @@ function renderTrail(unitId) {
     const id = parts.slice(0, i).join("-");
     if (!within(id, state.home)) continue;
     const name = state.names[id] ? unitName({ unit_id: id }) : id;
-    trail.push(id === unitId ? el("span", { text: name, "aria-current": "page" }) : el("a", { href: `#${id}`, text: name }));
+    trail.push(id === unitId ? el("span", { text: name, "aria-current": "page" }) : el("a", { href: unitHref(id), text: name }));
   }
   $("trail").replaceChildren(...trail.flatMap((node, i) => (i ? [el("span", { class: "sep", text: "›" }), node] : [node])));
+}
+
+// The two views of the unit shown, as tabs; the other view's sections hidden.
+function renderViews() {
+  for (const view of ["coverage", "reports"]) {
+    const tab = $(`to-${view}`);
+    tab.href = unitHref(state.unit, view);
+    if (view === state.view) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+    $(`${view}-view`).hidden = view !== state.view;
+  }
 }
 
 function unitCard(unit, link) {
@@ -469,7 +508,7 @@ document.addEventListener("DOMContentLoaded", () => {
     localStorage.setItem("lang", state.lang);
     render();
   });
-  window.addEventListener("hashchange", () => show(location.hash.slice(1) || state.home));
+  window.addEventListener("hashchange", () => show(...route()));
   render();
   start();
 });
