@@ -9,11 +9,13 @@ import os
 import random
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from shared.sending.policy import IST
 from testkit.processes import wait_until
 from tests.e2e.test_appointments_flow import APPOINTMENTS, appoint, code_for, random_booth, verify
 
@@ -382,4 +384,183 @@ def test_a_district_organiser_on_a_phone_reads_a_meetings_reach_in_hindi_and_eng
         page.screenshot(
             path=str(ARTEFACTS / f"dashboard-meeting-phone-{language}.png"), full_page=True
         )
+    page.context.close()
+
+
+# --- field reports --------------------------------------------------------------------------------
+
+REPORT_DISTRICT = "IN-HP-D08"  # apart from the other tests' districts
+
+
+def publish_report_events(*events) -> None:
+    """On the platform's forms, submissions and WhatsApp topics, as the reports service does."""
+    from shared.kafka.producer import EventPublisher
+    from shared.settings import PlatformSettings
+    from testkit.reports import REPORTS_SOURCE
+
+    publisher = EventPublisher(PlatformSettings().kafka_bootstrap, REPORTS_SOURCE)
+    try:
+        for event in events:
+            publisher.publish(event)
+    finally:
+        publisher.close()
+
+
+def analytics_report(unit: str, form_id: str, period_key: str) -> dict:
+    """What analytics itself answers, for the page's numbers to be checked against."""
+    from testkit.rollout import CoverageClient
+
+    analytics = CoverageClient(ANALYTICS)
+    params = {"form_id": form_id, "period_key": period_key}
+    return analytics.http.get(f"/reports/{unit}", params=params).json()
+
+
+ANALYTICS = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
+
+
+def seva_round():
+    """A seva form of HQ's, asked yesterday and today of three booths of the district's first
+    mandal and one of its second assembly: today two answered (one late), one is silent; the
+    first booth has a WhatsApp group. Returned once analytics counts today's answers."""
+    from shared.events import types
+    from shared.events.contracts import new_event
+    from testkit.reports import REPORTS_SOURCE, Round, answer, group_updated
+    from tests.integration.test_dashboard_reports import form_published
+
+    def booths_of(unit: str, n: int) -> list[str]:
+        answer_ = httpx.get(f"{APPOINTMENTS}/units/{unit}/booths", timeout=10).json()
+        return sorted(answer_["booths"])[:n]
+
+    first = booths_of(f"{REPORT_DISTRICT}-A01", 3)
+    other = booths_of(f"{REPORT_DISTRICT}-A02", 1)
+    today = datetime.now(IST).date()
+    day = Round(period_key=today.isoformat())
+    before = Round(period_key=(today - timedelta(days=1)).isoformat(), form_id=day.form_id)
+    form = form_published(day.form_id, "IN", title=f"Seva {day.form_id[:8]}")
+    publish_report_events(new_event(types.FORM_PUBLISHED, form, REPORTS_SOURCE))
+    publish_report_events(*(r.dispatched(b) for r in (before, day) for b in first + other))
+    publish_report_events(
+        before.submitted(first[0], [answer("food_packets", number=40)]),
+        day.submitted(first[0], [answer("food_packets", number=120), answer("rupees", number=501)]),
+        day.submitted(first[1], [answer("food_packets", number=30)], late=True),
+        day.submitted(other[0], [answer("food_packets", number=7)]),
+        group_updated(first[0], 148),
+    )
+    wait_until(
+        lambda: analytics_report(REPORT_DISTRICT, day.form_id, day.period_key)["submitted"] == 3,
+        WAIT_MS / 1000,
+    )
+    wait_until(lambda: analytics_whatsapp(REPORT_DISTRICT)["booths_with_group"], WAIT_MS / 1000)
+    return day, first
+
+
+def analytics_whatsapp(unit: str) -> dict:
+    from testkit.rollout import CoverageClient
+
+    return CoverageClient(ANALYTICS).get(unit)["whatsapp"]
+
+
+def shown(page, selector: str) -> int:
+    return int(page.get_attribute(selector, "data-value"))
+
+
+def open_report(page, unit: str, form_id: str) -> None:
+    page.goto(f"{DASHBOARD}/#reports/{unit}")
+    page.wait_for_selector("#report-form option >> nth=0", state="attached")
+    page.wait_for_selector(f'#report-form option[value="{form_id}"]', state="attached")
+    page.select_option("#report-form", form_id)
+    page.wait_for_selector(f'#report-summary[data-unit="{unit}"][data-form="{form_id}"]')
+
+
+def test_a_district_organiser_on_a_phone_reads_a_seva_report_as_analytics_counts_it(browser):
+    from shared.auth.issuer import organiser_token as mint
+
+    day, booths = seva_round()
+    page = sign_in(browser, mint(sub="user-e2e-d08", unit=REPORT_DISTRICT), **PHONE)
+    open_report(page, REPORT_DISTRICT, day.form_id)
+    counted = analytics_report(REPORT_DISTRICT, day.form_id, day.period_key)
+    assert page.get_attribute("#report-summary", "data-period") == day.period_key
+    for field in ("expected", "submitted", "late", "accepted", "rejected"):
+        assert shown(page, f'#report-summary [data-field="{field}"]') == counted[field], field
+    for question, total in counted["sums"].items():
+        assert shown(page, f'#report-answers [data-field="sum.{question}"]') == total
+    assembly = f"{REPORT_DISTRICT}-A01"
+    row = f'#report-units [data-report-unit="{assembly}"]'
+    assert shown(page, f'{row} [data-field="sum.food_packets"]') == 150
+    assert shown(page, f'{row} [data-field="submitted"]') == 2
+    assert page.locator("#report-trend svg g[data-period]").count() == 2
+    groups = analytics_whatsapp(REPORT_DISTRICT)
+    for field in ("booths_with_group", "members_reached"):
+        assert shown(page, f'#whatsapp-summary [data-field="{field}"]') == groups[field], field
+
+    for language, words in (("hi", ("अपेक्षित", "जमा", "देर से")), ("en", ("Expected", "Late"))):
+        if page.get_attribute("html", "lang") != language:
+            page.click("#language")
+            page.wait_for_selector(f"html[lang={language}]", state="attached")
+        summary = page.text_content("#report-summary")
+        assert all(w in summary for w in words), (language, summary)
+        assert shown(page, '#report-summary [data-field="submitted"]') == counted["submitted"]
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(
+            path=str(ARTEFACTS / f"dashboard-reports-phone-{language}.png"), full_page=True
+        )
+
+    page.context.close()
+
+
+def test_a_mandals_silent_booth_is_listed_and_its_late_answer_shows_without_a_reload(browser):
+    from shared.auth.issuer import organiser_token as mint
+    from testkit.reports import answer
+
+    day, booths = seva_round()
+    mandal = booths[0].rsplit("-", 2)[0]
+    page = sign_in(browser, mint(sub="user-e2e-d08", unit=REPORT_DISTRICT), **PHONE)
+    open_report(page, f"{REPORT_DISTRICT}-A01", day.form_id)
+    page.click(f'#report-units a[data-report-unit="{mandal}"]')  # down the hierarchy
+    page.wait_for_selector(f'#report-summary[data-unit="{mandal}"]')
+    page.wait_for_selector("#silent-section:not([hidden]) #silent li[data-booth]")
+    silent = page.eval_on_selector_all(
+        "#silent li[data-booth]", "ns => ns.map(n => n.dataset.booth)"
+    )
+    assert silent == analytics_report(mandal, day.form_id, day.period_key)["silent_booths"]
+    assert silent == [booths[2]]
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(ARTEFACTS / "dashboard-reports-mandal-phone.png"), full_page=True)
+    page.evaluate("window.__sameDocument = true")
+
+    publish_report_events(day.submitted(booths[2], [answer("food_packets", number=3)], late=True))
+    wait_until(
+        lambda: analytics_report(mandal, day.form_id, day.period_key)["submitted"] == 3,
+        WAIT_MS / 1000,
+    )
+    expect(page.locator('#report-summary [data-field="submitted"]')).to_have_attribute(
+        "data-value", "3", timeout=WAIT_MS
+    )
+    assert page.locator("#silent li[data-booth]").count() == 0
+    assert shown(page, '#report-summary [data-field="late"]') == 2
+    assert page.evaluate("window.__sameDocument") is True, "the report changed by a reload"
+    page.context.close()
+
+
+def test_hq_reads_a_report_per_state_on_a_desktop_and_is_kept_to_the_reports_tab(browser):
+    from shared.auth.issuer import organiser_token as mint
+
+    day, booths = seva_round()
+    page = sign_in(
+        browser, mint(sub="user-e2e-hq", unit="IN"), viewport={"width": 1280, "height": 900}
+    )
+    page.click("#to-reports")
+    open_report(page, "IN", day.form_id)
+    counted = analytics_report("IN-HP", day.form_id, day.period_key)
+    row = '#report-units [data-report-unit="IN-HP"]'
+    assert shown(page, f'{row} [data-field="submitted"]') == counted["submitted"]
+    assert shown(page, f'{row} [data-field="sum.food_packets"]') == counted["sums"]["food_packets"]
+    page.click(f"{row}")
+    page.wait_for_selector('#report-summary[data-unit="IN-HP"]')
+    assert page.get_attribute("#to-reports", "aria-current") == "page"
+    assert page.url.endswith("#reports/IN-HP")
+    page.screenshot(path=str(ARTEFACTS / "dashboard-reports.png"), full_page=True)
+    page.click("#to-coverage")
+    page.wait_for_selector('#summary[data-unit="IN-HP"]')
+    assert page.is_hidden("#reports-view")
     page.context.close()

@@ -1,4 +1,5 @@
-"""HTTP entrypoint of the HQ dashboard: the page, a session cookie, coverage and live changes.
+"""HTTP entrypoint of the HQ dashboard: the page, a session cookie, coverage, field reports and live
+changes.
 
 EventSource cannot send an Authorization header, so the page signs in once with an organiser's
 bearer token. The dashboard checks it and does not keep it: it opens a session in Redis (an
