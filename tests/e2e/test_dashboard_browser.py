@@ -231,18 +231,24 @@ MEETING_DISTRICT = "IN-HP-D09"  # apart from the other tests' districts
 ASSEMBLIES = (f"{MEETING_DISTRICT}-A01", f"{MEETING_DISTRICT}-A02")
 
 
-def publish_meeting_events(*events) -> None:
-    """On the platform's meetings and attendance topics, as the meetings service publishes them."""
+def publish_events(source: str, events) -> None:
+    """On the platform's own topics, as the service of `source` publishes them."""
     from shared.kafka.producer import EventPublisher
     from shared.settings import PlatformSettings
-    from testkit.attendance import MEETINGS_SOURCE
 
-    publisher = EventPublisher(PlatformSettings().kafka_bootstrap, MEETINGS_SOURCE)
+    publisher = EventPublisher(PlatformSettings().kafka_bootstrap, source)
     try:
         for event in events:
             publisher.publish(event)
     finally:
         publisher.close()
+
+
+def publish_meeting_events(*events) -> None:
+    """On the platform's meetings and attendance topics, as the meetings service publishes them."""
+    from testkit.attendance import MEETINGS_SOURCE
+
+    publish_events(MEETINGS_SOURCE, events)
 
 
 def booth(booth_id: str) -> dict:
@@ -394,16 +400,9 @@ REPORT_DISTRICT = "IN-HP-D08"  # apart from the other tests' districts
 
 def publish_report_events(*events) -> None:
     """On the platform's forms, submissions and WhatsApp topics, as the reports service does."""
-    from shared.kafka.producer import EventPublisher
-    from shared.settings import PlatformSettings
     from testkit.reports import REPORTS_SOURCE
 
-    publisher = EventPublisher(PlatformSettings().kafka_bootstrap, REPORTS_SOURCE)
-    try:
-        for event in events:
-            publisher.publish(event)
-    finally:
-        publisher.close()
+    publish_events(REPORTS_SOURCE, events)
 
 
 def analytics_report(unit: str, form_id: str, period_key: str) -> dict:

@@ -6,6 +6,7 @@ unit one level down, the live stream following a running meeting until it ends, 
 
 import time
 import uuid
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -24,9 +25,10 @@ pytestmark = pytest.mark.integration
 WAIT_S = 30
 
 
-@pytest.fixture(scope="module")
-def dashboard(analytics_scratch, tmp_path_factory):
-    """An analytics worker on the scratch topics, and a dashboard asking it (reach every 0.5 s)."""
+@contextmanager
+def analytics_and_dashboard(analytics_scratch, tmp_path_factory, env: dict[str, str]):
+    """An analytics worker on the scratch topics, and a dashboard asking it (with `env` too):
+    the dashboard's base URL and the worker's API as HQ reads it."""
     started = []
     try:
         worker = start_service(
@@ -40,14 +42,22 @@ def dashboard(analytics_scratch, tmp_path_factory):
         env = {
             "ANALYTICS_URL": worker[1],
             "DASHBOARD_COVERAGE_TOPIC": analytics_scratch.topic(topics.COVERAGE),
-            "DASHBOARD_REACH_INTERVAL_S": "0.5",
+            **env,
         }
         process, base = start_service("dashboard", env, tmp_path_factory.mktemp("dashboard"))
         started.append(process)
-        yield base
+        yield base, coverage
     finally:
         for process in started:
             process.stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard(analytics_scratch, tmp_path_factory):
+    """An analytics worker on the scratch topics, and a dashboard asking it (reach every 0.5 s)."""
+    env = {"DASHBOARD_REACH_INTERVAL_S": "0.5"}
+    with analytics_and_dashboard(analytics_scratch, tmp_path_factory, env) as (base, _):
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ pick, a unit's report with each unit below carrying its own seva sums, a mandal'
 the trend, jurisdiction, and a 503 while analytics is away.
 """
 
-import time
 import uuid
 from datetime import datetime
 
@@ -13,8 +12,6 @@ import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shared import topics
-from shared.auth.issuer import organiser_token
 from shared.events import types
 from shared.events.contracts import new_event
 from shared.kafka.producer import EventPublisher
@@ -22,12 +19,11 @@ from shared.sending.policy import IST
 from shared.settings import PlatformSettings
 from testkit.processes import start_service
 from testkit.reports import REPORTS_SOURCE, Round, answer
-from testkit.rollout import CoverageClient, first_booths, mandals_under
-from tests.integration import test_analytics_coverage as counted
+from testkit.rollout import first_booths, mandals_under
+from tests.integration.test_dashboard_meetings import analytics_and_dashboard, signed_in, wait_for
 
 pytestmark = pytest.mark.integration
 
-WAIT_S = 30
 SEVA = ("food_packets", "rupees")
 
 
@@ -79,27 +75,11 @@ def forms_topic():
 
 @pytest.fixture(scope="module")
 def dashboard(analytics_scratch, forms_topic, tmp_path_factory):
-    started = []
-    try:
-        worker = start_service(
-            "analytics",
-            analytics_scratch.worker_env(**counted.FAST),
-            tmp_path_factory.mktemp("analytics"),
-        )
-        started.append(worker[0])
-        coverage = CoverageClient(worker[1])
-        coverage.wait_for(coverage.ready, 60)
-        env = {
-            "ANALYTICS_URL": worker[1],
-            "DASHBOARD_COVERAGE_TOPIC": analytics_scratch.topic(topics.COVERAGE),
-            "DASHBOARD_FORMS_TOPIC": forms_topic[1],
-        }
-        process, base = start_service("dashboard", env, tmp_path_factory.mktemp("dashboard"))
-        started.append(process)
-        yield base, coverage
-    finally:
-        for process in started:
-            process.stop()
+    """An analytics worker on the scratch topics, and a dashboard asking it and reading forms from
+    the module's forms topic."""
+    env = {"DASHBOARD_FORMS_TOPIC": forms_topic[1]}
+    with analytics_and_dashboard(analytics_scratch, tmp_path_factory, env) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -118,21 +98,6 @@ def publish(analytics_scratch):
 @pytest.fixture(scope="module")
 def mandals(org_registry):
     return mandals_under(org_registry, "IN-HP")
-
-
-def signed_in(base: str, unit: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=10)
-    token = organiser_token(sub="user-it-reports", unit=unit)
-    assert client.post("/api/session", json={"token": token}).status_code == 200
-    return client
-
-
-def wait_for(condition, timeout_s: float = WAIT_S):
-    deadline = time.monotonic() + timeout_s
-    while not (found := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return found
 
 
 def listed(client: httpx.Client) -> set[str]:
