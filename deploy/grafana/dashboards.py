@@ -811,7 +811,7 @@ def reports() -> dict:
             ),
             bargauge(
                 "Share of booths with a WhatsApp group",
-                "Booths with an active group over the state's booths, as the HQ dashboard shows it.",
+                "Booths with an active group over the state's booths, as the HQ dashboard shows.",
                 target(
                     f"100 * {per_state('whatsapp_booths_with_group')} "
                     f"/ clamp_min({per_state('coverage_booths_total')}, 1)",

@@ -225,7 +225,8 @@ function renderTrail(unitId) {
     const id = parts.slice(0, i).join("-");
     if (!within(id, state.home)) continue;
     const name = state.names[id] ? unitName({ unit_id: id }) : id;
-    trail.push(id === unitId ? el("span", { text: name, "aria-current": "page" }) : el("a", { href: unitHref(id), text: name }));
+    const here = id === unitId;
+    trail.push(here ? el("span", { text: name, "aria-current": "page" }) : el("a", { href: unitHref(id), text: name }));
   }
   $("trail").replaceChildren(...trail.flatMap((node, i) => (i ? [el("span", { class: "sep", text: "›" }), node] : [node])));
 }

@@ -172,11 +172,13 @@ function renderTrend(form, trend) {
   days.forEach((d, i) => {
     const x = i * slot + slot * 0.15, w = slot * 0.7;
     const title = svg("title");
-    title.textContent = `${periodName(d.period_key)}: ${t("submitted")} ${format(d.submitted)} / ${t("expected")} ${format(d.expected)}`;
+    title.textContent =
+      `${periodName(d.period_key)}: ${t("submitted")} ${format(d.submitted)} / ${t("expected")} ${format(d.expected)}`;
     chart.append(svg("g", { "data-period": d.period_key, "data-expected": d.expected, "data-submitted": d.submitted },
       title,
       svg("rect", { class: "expected", x, width: w, y: y(d.expected), height: y(0) - y(d.expected) }),
-      svg("rect", { class: "submitted", x: x + w * 0.2, width: w * 0.6, y: y(d.submitted), height: y(0) - y(d.submitted) })));
+      svg("rect", { class: "submitted", x: x + w * 0.2, width: w * 0.6, y: y(d.submitted),
+        height: y(0) - y(d.submitted) })));
   });
   for (const [i, anchor] of [[0, "start"], [days.length - 1, "end"]]) {
     if (!days.length || (i === days.length - 1 && i === 0 && anchor === "end")) continue;
@@ -186,11 +188,13 @@ function renderTrend(form, trend) {
   }
   chart.append(svg("line", { x1: 0, x2: width, y1: y(0), y2: y(0), class: "axis" }));
   const legend = el("p", { class: "legend" },
-    el("span", { class: "key expected", text: t("expected") }), el("span", { class: "key submitted", text: t("submitted") }));
+    el("span", { class: "key expected", text: t("expected") }),
+    el("span", { class: "key submitted", text: t("submitted") }));
   const sums = days.filter((d) => Object.keys(d.sums).length).reverse().map((d) =>
     el("li", { "data-period": d.period_key },
       el("strong", { text: periodName(d.period_key) }),
-      ...Object.entries(d.sums).map(([q, n]) => el("span", { "data-sum": q, "data-value": String(n), text: `${idWords(q)} ${format(n)}` }))));
+      ...Object.entries(d.sums).map(([q, n]) =>
+        el("span", { "data-sum": q, "data-value": String(n), text: `${idWords(q)} ${format(n)}` }))));
   $("report-trend").replaceChildren(chart, legend, ...(sums.length ? [el("ul", { class: "sums" }, ...sums)] : []));
 }
 
@@ -199,7 +203,8 @@ function renderReportUnits(form, report) {
   const summed = form.questions.filter((q) => q.type === "number").map((q) => q.question_id);
   $("report-units").replaceChildren(...report.units.map((row) => {
     const link = (state.names[row.unit_id] || {}).level !== "booth";
-    return el(link ? "a" : "div", { class: "unit", "data-report-unit": row.unit_id, href: link ? unitHref(row.unit_id) : null },
+    const href = link ? unitHref(row.unit_id) : null;
+    return el(link ? "a" : "div", { class: "unit", "data-report-unit": row.unit_id, href },
       el("div", { class: "name" }, el("strong", { text: unitName({ unit_id: row.unit_id }) })),
       figure("submitted", "submitted", row.submitted, row.expected),
       el("div", { class: "counts" },
@@ -225,7 +230,8 @@ function renderSilent(report) {
 function renderWhatsApp() {
   const whatsappCard = (unit, link) => {
     const w = unit.whatsapp;
-    const card = el(link ? "a" : "div", { class: "unit", "data-whatsapp-unit": unit.unit_id, href: link ? unitHref(unit.unit_id) : null },
+    const href = link ? unitHref(unit.unit_id) : null;
+    const card = el(link ? "a" : "div", { class: "unit", "data-whatsapp-unit": unit.unit_id, href },
       el("div", { class: "name" }, el("strong", { text: unitName(unit) })),
       figure("booths_with_group", "booths_with_group", w.booths_with_group, unit.booths_total),
       el("div", { class: "counts" }, count("members_reached", w.members_reached),
