@@ -13,6 +13,9 @@ GET  /v1/directives/{id}/booths?missing=reached|acknowledged
 POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
 POST /v1/messages                       a service's per-recipient messages, up to 1,000 a request
                                         (scope messages:send): a meeting's invitations
+POST /v1/escalations                    a service's word to units' offices by the app webhook, as
+                                        a directive's escalations (scope messages:send): silent
+                                        booths of a report, told to their mandal
 POST /v1/webhooks/provider              signed provider receipts and replies
 GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
 """
@@ -42,7 +45,7 @@ from notifier.commands import (
 )
 from notifier.domain import acks
 from notifier.domain.directives import ROUND_DONE, Directive
-from notifier.domain.tasks import OTP, PERSONAL, URGENT
+from notifier.domain.tasks import ESCALATION, NORMAL, OTP, PERSONAL, URGENT
 from notifier.handlers import directives, receipts, service_messages
 from notifier.handlers.ports import NotFound, Refused
 from notifier.settings import NotifierSettings
@@ -218,6 +221,25 @@ class MessagesCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     messages: list[MessageCreate] = Field(min_length=1, max_length=MESSAGES_PER_REQUEST)
+
+
+class EscalationCreate(BaseModel):
+    """Word to one unit's office (its app webhook): no phone, no person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$",
+        description="The caller's id: queued once by it (as for /v1/messages)",
+    )
+    unit_id: UnitId = Field(description="The unit told, e.g. a mandal")
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class EscalationsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    escalations: list[EscalationCreate] = Field(min_length=1, max_length=MESSAGES_PER_REQUEST)
 
 
 class MessagesQueued(BaseModel):
@@ -524,6 +546,47 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
         return MessagesQueued(queued=len(queued.tasks), duplicates=queued.duplicates)
 
+    @router.post(
+        "/escalations",
+        status_code=202,
+        response_model=MessagesQueued,
+        responses=problems(
+            403,
+            422,
+            503,
+            kinds={
+                403: f"not a service holding {SEND_SCOPE}",
+                422: "validation-error naming each escalation at fault",
+                503: "lanes-unavailable: nothing new was queued; send the same request again",
+            },
+        ),
+    )
+    def escalate(body: EscalationsCreate, caller: Service):
+        # The unit is the recipient, as a directive's escalation names its sector.
+        messages = tuple(
+            ServiceMessage(
+                message_id=e.message_id,
+                appointment_id=e.unit_id,
+                booth_id=e.unit_id,
+                phone="",
+                channel="webhook",
+                locale="en",
+                text=e.text,
+                lane=NORMAL,
+            )
+            for e in body.escalations
+        )
+        queued = queue(ESCALATION, messages)
+        log.info(
+            "escalations queued",
+            fields={
+                "caller": caller.subject,
+                "queued": len(queued.tasks),
+                "duplicates": queued.duplicates,
+            },
+        )
+        return MessagesQueued(queued=len(queued.tasks), duplicates=queued.duplicates)
+
     return router
 
 
@@ -662,6 +725,7 @@ BODIES = BodyRules(
     larger=(
         (r"/v1/directives", DIRECTIVE_MAX_BYTES),
         (r"/v1/messages", MESSAGES_MAX_BYTES),
+        (r"/v1/escalations", MESSAGES_MAX_BYTES),
         (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES),
     ),
     open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"),
