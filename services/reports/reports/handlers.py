@@ -37,6 +37,7 @@ class Ports:
     units: Units
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    min_due_after: timedelta = timedelta(hours=1)  # the shortest due time a plan may set
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ def plan_dispatch(command: commands.PlanDispatch, ports: Ports) -> tuple[Plan, l
         dispatched_at=now,
         until=command.until,
     )
-    domain.check_plan(plan)
+    domain.check_plan(plan, ports.min_due_after)
     ports.plans.add(plan)
     return plan, _open_rounds(ports, plan, None, now)
 
