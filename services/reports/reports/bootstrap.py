@@ -12,6 +12,7 @@ import yaml
 from pymongo.database import Database
 
 from reports import handlers
+from reports.adapters.directives import NotifierDirectives
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.followups import FollowUps, follow_ups
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
@@ -41,6 +42,7 @@ class Adapters(BackgroundJobs):
     relay: OutboxRelay
     fanout: FanOut
     followups: FollowUps
+    directives: NotifierDirectives
     checks: dict[str, Check]
 
 
@@ -99,6 +101,7 @@ def bootstrap(
         relay=relay,
         fanout=fanout,
         followups=followups,
+        directives=NotifierDirectives(settings.notifier_url, settings.notifier_timeout_s),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),

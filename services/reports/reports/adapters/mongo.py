@@ -228,6 +228,7 @@ def _plan(doc: dict[str, Any]) -> Plan:
         dispatched_by=doc["dispatched_by"],
         dispatched_at=datetime.fromisoformat(doc["dispatched_at"]),
         until=_day(doc["until"]),
+        directive_id=doc.get("directive_id"),
     )
 
 
