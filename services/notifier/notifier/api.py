@@ -515,29 +515,10 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
         return {"delivery_id": delivery_id, "lane": URGENT}
 
-    @router.post(
-        "/messages",
-        status_code=202,
-        response_model=MessagesQueued,
-        responses=problems(
-            403,
-            422,
-            503,
-            kinds={
-                403: f"not a service holding {SEND_SCOPE}",
-                422: "validation-error naming each message at fault (messages.<index>.<field>), "
-                "wrong-lane",
-                503: "lanes-unavailable: nothing new was queued; send the same request again",
-            },
-        ),
-    )
-    def send_messages(body: MessagesCreate, caller: Service):
-        messages = tuple(
-            service_message(m, message_id=m.message_id, lane=m.lane) for m in body.messages
-        )
-        queued = queue(PERSONAL, messages)
+    def answered(kind: str, messages: tuple[ServiceMessage, ...], caller: Principal):
+        queued = queue(kind, messages)
         log.info(
-            "service messages queued",
+            f"{kind} messages queued",
             fields={
                 "caller": caller.subject,
                 "queued": len(queued.tasks),
@@ -546,20 +527,33 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
         return MessagesQueued(queued=len(queued.tasks), duplicates=queued.duplicates)
 
-    @router.post(
-        "/escalations",
-        status_code=202,
-        response_model=MessagesQueued,
-        responses=problems(
+    def refusals(what: str):
+        return problems(
             403,
             422,
             503,
             kinds={
                 403: f"not a service holding {SEND_SCOPE}",
-                422: "validation-error naming each escalation at fault",
+                422: f"validation-error naming each {what} at fault ({what}s.<index>.<field>)"
+                + (", wrong-lane" if what == "message" else ""),
                 503: "lanes-unavailable: nothing new was queued; send the same request again",
             },
-        ),
+        )
+
+    @router.post(
+        "/messages", status_code=202, response_model=MessagesQueued, responses=refusals("message")
+    )
+    def send_messages(body: MessagesCreate, caller: Service):
+        messages = tuple(
+            service_message(m, message_id=m.message_id, lane=m.lane) for m in body.messages
+        )
+        return answered(PERSONAL, messages, caller)
+
+    @router.post(
+        "/escalations",
+        status_code=202,
+        response_model=MessagesQueued,
+        responses=refusals("escalation"),
     )
     def escalate(body: EscalationsCreate, caller: Service):
         # The unit is the recipient, as a directive's escalation names its sector.
@@ -576,16 +570,7 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             )
             for e in body.escalations
         )
-        queued = queue(ESCALATION, messages)
-        log.info(
-            "escalations queued",
-            fields={
-                "caller": caller.subject,
-                "queued": len(queued.tasks),
-                "duplicates": queued.duplicates,
-            },
-        )
-        return MessagesQueued(queued=len(queued.tasks), duplicates=queued.duplicates)
+        return answered(ESCALATION, messages, caller)
 
     return router
 
