@@ -57,6 +57,8 @@ LOCAL_ENV = {"SANGATHAN_ENV": os.environ.get("SANGATHAN_ENV", "development")}
 SERVICE_ENV = {
     "otp": {"OTP_DELIVERY": "notifier"},  # codes go through the notifier's urgent lane
     "notifier": {"PROVIDER_BATCH": "100"},  # the provider simulator takes batch requests
+    # A developer's (and the e2e tests') reports fall due in a minute and are followed up at once.
+    "reports": {"REPORTS_MIN_DUE_AFTER_S": "60", "REPORTS_FOLLOWUPS_INTERVAL_S": "2"},
 }
 
 

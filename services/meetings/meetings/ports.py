@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from meetings.conference import ProviderEvent
 from meetings.domain import Invitee, Meeting
+from shared.notifier_messages import MessagesUnavailable  # noqa: F401 (the ports raise it)
 from shared.recipients import RecipientSource  # noqa: F401 (a port of the handlers too)
 
 
@@ -72,10 +73,6 @@ class EventOutbox(Protocol):
 
     def flush(self, timeout: float = 10.0) -> None:
         """Raises shared.kafka.producer.DeliveryError unless Kafka took every queued event."""
-
-
-class MessagesUnavailable(Exception):
-    """The notifier did not take the batch (away, or its lanes are); try the batch again."""
 
 
 class Messages(Protocol):

@@ -13,6 +13,9 @@ GET  /v1/directives/{id}/booths?missing=reached|acknowledged
 POST /v1/otp-deliveries                 the OTP service hands over a code (scope messages:send)
 POST /v1/messages                       a service's per-recipient messages, up to 1,000 a request
                                         (scope messages:send): a meeting's invitations
+POST /v1/escalations                    a service's word to units' offices by the app webhook, as
+                                        a directive's escalations (scope messages:send): silent
+                                        booths of a report, told to their mandal
 POST /v1/webhooks/provider              signed provider receipts and replies
 GET  /a/{token}, POST /a/{token}        a recipient's acknowledgement link
 """
@@ -42,7 +45,7 @@ from notifier.commands import (
 )
 from notifier.domain import acks
 from notifier.domain.directives import ROUND_DONE, Directive
-from notifier.domain.tasks import OTP, PERSONAL, URGENT
+from notifier.domain.tasks import ESCALATION, NORMAL, OTP, PERSONAL, URGENT
 from notifier.handlers import directives, receipts, service_messages
 from notifier.handlers.ports import NotFound, Refused
 from notifier.settings import NotifierSettings
@@ -218,6 +221,25 @@ class MessagesCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     messages: list[MessageCreate] = Field(min_length=1, max_length=MESSAGES_PER_REQUEST)
+
+
+class EscalationCreate(BaseModel):
+    """Word to one unit's office (its app webhook): no phone, no person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$",
+        description="The caller's id: queued once by it (as for /v1/messages)",
+    )
+    unit_id: UnitId = Field(description="The unit told, e.g. a mandal")
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class EscalationsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    escalations: list[EscalationCreate] = Field(min_length=1, max_length=MESSAGES_PER_REQUEST)
 
 
 class MessagesQueued(BaseModel):
@@ -493,29 +515,10 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
         return {"delivery_id": delivery_id, "lane": URGENT}
 
-    @router.post(
-        "/messages",
-        status_code=202,
-        response_model=MessagesQueued,
-        responses=problems(
-            403,
-            422,
-            503,
-            kinds={
-                403: f"not a service holding {SEND_SCOPE}",
-                422: "validation-error naming each message at fault (messages.<index>.<field>), "
-                "wrong-lane",
-                503: "lanes-unavailable: nothing new was queued; send the same request again",
-            },
-        ),
-    )
-    def send_messages(body: MessagesCreate, caller: Service):
-        messages = tuple(
-            service_message(m, message_id=m.message_id, lane=m.lane) for m in body.messages
-        )
-        queued = queue(PERSONAL, messages)
+    def answered(kind: str, messages: tuple[ServiceMessage, ...], caller: Principal):
+        queued = queue(kind, messages)
         log.info(
-            "service messages queued",
+            f"{kind} messages queued",
             fields={
                 "caller": caller.subject,
                 "queued": len(queued.tasks),
@@ -523,6 +526,51 @@ def messages_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             },
         )
         return MessagesQueued(queued=len(queued.tasks), duplicates=queued.duplicates)
+
+    def refusals(what: str):
+        return problems(
+            403,
+            422,
+            503,
+            kinds={
+                403: f"not a service holding {SEND_SCOPE}",
+                422: f"validation-error naming each {what} at fault ({what}s.<index>.<field>)"
+                + (", wrong-lane" if what == "message" else ""),
+                503: "lanes-unavailable: nothing new was queued; send the same request again",
+            },
+        )
+
+    @router.post(
+        "/messages", status_code=202, response_model=MessagesQueued, responses=refusals("message")
+    )
+    def send_messages(body: MessagesCreate, caller: Service):
+        messages = tuple(
+            service_message(m, message_id=m.message_id, lane=m.lane) for m in body.messages
+        )
+        return answered(PERSONAL, messages, caller)
+
+    @router.post(
+        "/escalations",
+        status_code=202,
+        response_model=MessagesQueued,
+        responses=refusals("escalation"),
+    )
+    def escalate(body: EscalationsCreate, caller: Service):
+        # The unit is the recipient, as a directive's escalation names its sector.
+        messages = tuple(
+            ServiceMessage(
+                message_id=e.message_id,
+                appointment_id=e.unit_id,
+                booth_id=e.unit_id,
+                phone="",
+                channel="webhook",
+                locale="en",
+                text=e.text,
+                lane=NORMAL,
+            )
+            for e in body.escalations
+        )
+        return answered(ESCALATION, messages, caller)
 
     return router
 
@@ -662,6 +710,7 @@ BODIES = BodyRules(
     larger=(
         (r"/v1/directives", DIRECTIVE_MAX_BYTES),
         (r"/v1/messages", MESSAGES_MAX_BYTES),
+        (r"/v1/escalations", MESSAGES_MAX_BYTES),
         (r"/v1/webhooks/provider", WEBHOOK_MAX_BYTES),
     ),
     open_paths=(r"/v1/webhooks/provider", r"/a/[^/]+"),

@@ -9,7 +9,7 @@ reviewers' notes are stored and returned to those who may read them, never logge
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Response
@@ -20,7 +20,7 @@ from reports.bootstrap import Adapters, bootstrap
 from reports.domain import Form, Invalid, Refused, Round, Submission, Version
 from reports.ports import AlreadyExists, ConcurrentUpdate
 from reports.settings import ReportsSettings
-from shared.auth.http import Authenticator, require_jurisdiction
+from shared.auth.http import Authenticator, Credentials, require_jurisdiction, token_of
 from shared.auth.tokens import Principal
 from shared.http import create_app
 from shared.orgtree.levels import overlap
@@ -71,7 +71,9 @@ class DispatchCreate(BaseModel):
     version: int | None = Field(None, ge=1, description="default: the latest published")
     scope: list[Annotated[str, Field(pattern=UNIT)]] = Field(min_length=1, max_length=1000)
     audience: list[Annotated[str, Field(pattern=ROLE)]] = Field(min_length=1, max_length=12)
-    cadence: Literal["once", "daily", "twice_weekly"] = "once"
+    cadence: Literal["once", "daily", "twice_weekly", *domain.TIED] = "once"
+    directive_id: uuid.UUID | None = Field(None, description="before/after_directive: which")
+    offset_h: float = Field(0, ge=0, le=168, description="hours before/after the directive")
     weekdays: list[Literal[domain.WEEKDAYS]] = Field(default_factory=list, max_length=2)
     starts_on: date | None = Field(None, description="default: today (IST)")
     send_time: time | None = Field(None, description="IST; default now (once) or 09:00")
@@ -219,9 +221,19 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     refusals = problems(403, 404, 409, 503)
 
     @router.post("", status_code=201, response_model=PlanRead, responses=refusals)
-    def dispatch(body: DispatchCreate, who: Dispatcher) -> PlanRead:
+    def dispatch(body: DispatchCreate, who: Dispatcher, credentials: Credentials) -> PlanRead:
         for unit in body.scope:
             require_jurisdiction(who, unit)
+        starts_on, send_time = body.starts_on, body.send_time
+        if body.cadence in domain.TIED and body.directive_id is not None:
+            with refusals_as_problems():
+                starts_on, send_time = adapters.directives.tied_start(
+                    body.cadence,
+                    str(body.directive_id),
+                    timedelta(hours=body.offset_h),
+                    token_of(credentials),
+                    ports.clock(),
+                )
         command = commands.PlanDispatch(
             unit=who.unit,
             by=who.subject,
@@ -231,11 +243,12 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             audience=tuple(body.audience),
             cadence=body.cadence,
             weekdays=tuple(body.weekdays),
-            starts_on=body.starts_on,
-            send_time=body.send_time,
+            starts_on=starts_on,
+            send_time=send_time,
             due_after_h=body.due_after_h,
             remind_before_h=body.remind_before_h,
             until=body.until,
+            directive_id=str(body.directive_id) if body.directive_id else None,
         )
         with refusals_as_problems():
             plan, rounds = handlers.handle(command, ports)

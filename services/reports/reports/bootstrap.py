@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from pymongo.database import Database
 
 from reports import handlers
+from reports.adapters.directives import NotifierDirectives
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
+from reports.adapters.followups import FollowUps, follow_ups
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
 from reports.handlers import Ports
@@ -24,6 +27,7 @@ from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 from shared.outbox import PRODUCER_CONFIG
+from shared.recipients import RecipientSource
 
 SOURCE = "/sangathan/reports"
 log = get_logger(__name__)
@@ -37,6 +41,8 @@ class Adapters(BackgroundJobs):
     rounds: Rounds
     relay: OutboxRelay
     fanout: FanOut
+    followups: FollowUps
+    directives: NotifierDirectives
     checks: dict[str, Check]
 
 
@@ -46,6 +52,7 @@ def bootstrap(
     db: Database | None = None,
     registry: OrgRegistry | None = None,
     topic_for: Callable[[str], str] | None = None,
+    recipients: RecipientSource | None = None,
 ) -> Adapters:
     mongo = mongo_client(settings)
     db = db if db is not None else mongo[settings.mongo_db]
@@ -58,6 +65,7 @@ def bootstrap(
         rounds=rounds,
         reports=BoothReports(db, pointers),
         units=registry,
+        min_due_after=timedelta(seconds=settings.min_due_after_s),
     )
     publisher = EventPublisher(
         settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG, topic_for=topic_for
@@ -78,6 +86,7 @@ def bootstrap(
         topic_for=topic_for,
         pages_per_flush=settings.fanout_pages_per_flush,
     )
+    followups = follow_ups(settings, ports.forms, ports.units, db, recipients)
 
     def prepare() -> None:
         if topic_for is None:
@@ -91,6 +100,8 @@ def bootstrap(
         rounds=rounds,
         relay=relay,
         fanout=fanout,
+        followups=followups,
+        directives=NotifierDirectives(settings.notifier_url, settings.notifier_timeout_s),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
@@ -102,6 +113,7 @@ def bootstrap(
             periodic(
                 "rounds", lambda: handlers.open_due_rounds(ports), settings.schedule_interval_s
             ),
+            periodic("follow-ups", followups.once, settings.followups_interval_s),
         ],
     )
 

@@ -53,6 +53,7 @@ class PlanDispatch:
     due_after_h: float
     remind_before_h: float
     until: date | None = None
+    directive_id: str | None = None  # before/after a directive: its id (the time is in send_time)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,11 @@ from shared.sending.policy import IST
 QUESTION_TYPES = ("single_choice", "multiple_choice", "number", "short_text", "yes_no", "date")
 CHOICES = ("single_choice", "multiple_choice")
 KINDS = ("feedback", "seva")
-CADENCES = ("once", "daily", "twice_weekly")
+# A round tied to a directive is one round at the directive's time less or plus an offset: its
+# pre- or post-plan feedback (reports/directive_cadence.py reads the directive's time).
+TIED = ("before_directive", "after_directive")
+CADENCES = ("once", "daily", "twice_weekly", *TIED)
+SINGLE = ("once", *TIED)  # cadences of one round
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REJECTION_REASONS = ("incomplete", "implausible_numbers", "wrong_booth", "duplicate", "other")
 DESIGNING_LEVELS = ("national", "state")
@@ -408,9 +412,11 @@ class Plan:
     dispatched_by: str
     dispatched_at: datetime
     until: date | None = None
+    directive_id: str | None = None  # a tied cadence's directive
 
 
-def check_plan(plan: Plan) -> None:
+def check_plan(plan: Plan, min_due_after: timedelta = timedelta(hours=1)) -> None:
+    """`min_due_after`: an hour, unless a test's settings make it seconds."""
     errors: list[tuple[str, str]] = []
     if plan.cadence not in CADENCES:
         errors.append(("cadence", "must be one of " + ", ".join(CADENCES)))
@@ -420,8 +426,12 @@ def check_plan(plan: Plan) -> None:
         errors.append(("weekdays", "twice a week names two different days, e.g. mon and thu"))
     if plan.cadence != "twice_weekly" and plan.weekdays:
         errors.append(("weekdays", "only a twice-weekly dispatch names weekdays"))
-    if not timedelta(hours=1) <= plan.due_after <= timedelta(days=7):
-        errors.append(("due_after_h", "must be 1 to 168 hours"))
+    if (plan.cadence in TIED) != (plan.directive_id is not None):
+        errors.append(("directive_id", "names the directive of a before/after-directive dispatch"))
+    if not min_due_after <= plan.due_after <= timedelta(days=7):
+        errors.append(
+            ("due_after_h", f"must be {min_due_after / timedelta(hours=1):g} to 168 hours")
+        )
     if not timedelta(0) <= plan.remind_before < plan.due_after:
         errors.append(("remind_before_h", "must be less than due_after_h"))
     if plan.until is not None and plan.until < plan.starts_on:
@@ -449,7 +459,7 @@ def round_days(plan: Plan, after: date | None, until: date) -> list[date]:
     """The plan's round days after `after` (None: from the start) up to `until`, inclusive."""
     first = plan.starts_on if after is None else max(plan.starts_on, after + timedelta(days=1))
     last = min(until, plan.until) if plan.until else until
-    if plan.cadence == "once":
+    if plan.cadence in SINGLE:
         return [plan.starts_on] if after is None and plan.starts_on <= last else []
     wanted = {WEEKDAYS.index(d) for d in plan.weekdays} if plan.cadence == "twice_weekly" else None
     days, day = [], first

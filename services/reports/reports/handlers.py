@@ -37,6 +37,7 @@ class Ports:
     units: Units
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    min_due_after: timedelta = timedelta(hours=1)  # the shortest due time a plan may set
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -137,8 +138,9 @@ def plan_dispatch(command: commands.PlanDispatch, ports: Ports) -> tuple[Plan, l
         dispatched_by=command.by,
         dispatched_at=now,
         until=command.until,
+        directive_id=command.directive_id,
     )
-    domain.check_plan(plan)
+    domain.check_plan(plan, ports.min_due_after)
     ports.plans.add(plan)
     return plan, _open_rounds(ports, plan, None, now)
 
@@ -154,7 +156,7 @@ def _open_rounds(ports: Ports, plan: Plan, last_day, now: datetime) -> list[Roun
     if rounds:
         ports.rounds.add(rounds)
         day = rounds[-1].send_at.astimezone(IST).date()
-        ports.plans.made_rounds_until(plan.plan_id, day, finished=plan.cadence == "once")
+        ports.plans.made_rounds_until(plan.plan_id, day, finished=plan.cadence in domain.SINGLE)
     return rounds
 
 

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from shared.settings import PlatformSettings
+from reports.followup_settings import FollowUpSettings
 
 BUILTIN_FORMS = Path(__file__).resolve().parent / "forms"
 
 
-class ReportsSettings(PlatformSettings):
+class ReportsSettings(FollowUpSettings):
     """Settings of the reports service (environment variables, local defaults)."""
 
     service_name: str = "reports"

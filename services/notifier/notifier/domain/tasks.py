@@ -43,10 +43,13 @@ class ServiceSend:
     lifetime_s: float | None  # None: until sent (or its appointee erased)
 
 
-# An OTP code is not campaign traffic and cannot wait; a meeting's invitation or reminder is.
+# An OTP code is not campaign traffic and cannot wait; a meeting's invitation or reminder is. An
+# escalation (word to a unit's office, by the organisation's app webhook, as a directive's to its
+# sectors) is internal and not held either.
 SERVICE_SENDS = {
     OTP: ServiceSend(lanes=(URGENT,), campaign=False, lifetime_s=600),
     PERSONAL: ServiceSend(lanes=(NORMAL, BULK), campaign=True, lifetime_s=None),
+    ESCALATION: ServiceSend(lanes=(NORMAL,), campaign=False, lifetime_s=24 * 3600),
 }
 
 

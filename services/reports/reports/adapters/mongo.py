@@ -228,6 +228,7 @@ def _plan(doc: dict[str, Any]) -> Plan:
         dispatched_by=doc["dispatched_by"],
         dispatched_at=datetime.fromisoformat(doc["dispatched_at"]),
         until=_day(doc["until"]),
+        directive_id=doc.get("directive_id"),
     )
 
 
@@ -266,15 +267,15 @@ class Rounds:
     def claim(self, dispatch_id: str, owner: str, now: float, lease_s: float) -> dict | None:
         """The round's cursor if `owner` may fan it out now (no one else holds a live lease),
         leased to it for `lease_s`; None while another process holds it."""
-        taken = self.rounds.update_one(
-            {
-                "_id": dispatch_id,
-                "fanout.done": False,
-                "$or": [{"fanout_lease.until": {"$lt": now}}, {"fanout_lease.owner": owner}],
-            },
-            {"$set": {"fanout_lease": {"owner": owner, "until": now + lease_s}}},
+        taken = lease(
+            self.rounds,
+            {"_id": dispatch_id, "fanout.done": False},
+            "fanout_lease",
+            owner,
+            now,
+            lease_s,
         )
-        return self.progress(dispatch_id) if taken.matched_count else None
+        return self.progress(dispatch_id) if taken else None
 
     def advance(self, dispatch_id: str, fanout: dict, owner: str, until: float) -> bool:
         """Move the cursor and renew the lease; False if the lease was lost to another process."""
@@ -283,6 +284,26 @@ class Rounds:
             {"$set": {"fanout": fanout, "fanout_lease.until": until}},
         )
         return moved.matched_count == 1
+
+
+def lease(
+    collection: Collection, match: dict, field: str, owner: str, now: float, lease_s: float
+) -> bool:
+    """Lease the document `match` finds to `owner` for `lease_s` (in its `field`) unless another
+    process holds a live lease on it; whether `owner` holds it now. A crashed holder's lease runs
+    out and another process takes the work over."""
+    taken = collection.update_one(
+        {
+            **match,
+            "$or": [
+                {field: {"$exists": False}},
+                {f"{field}.until": {"$lt": now}},
+                {f"{field}.owner": owner},
+            ],
+        },
+        {"$set": {field: {"owner": owner, "until": now + lease_s}}},
+    )
+    return taken.matched_count == 1
 
 
 def _round(doc: dict[str, Any]) -> Round:
