@@ -54,7 +54,8 @@ SERVICE_CALLS = {
     "analytics": {},
     # resolves a meeting's invitees and hands their invitations to the notifier's lanes
     "meetings": {"appointments": ["recipients:read"], "notifier": ["messages:send"]},
-    "reports": {},  # calls no other service yet
+    # finds each round's recipients and hands their answer links to the notifier's lanes
+    "reports": {"appointments": ["recipients:read"], "notifier": ["messages:send"]},
 }
 
 

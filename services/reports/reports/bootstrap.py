@@ -12,9 +12,12 @@ from pymongo.database import Database
 
 from reports import handlers
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
+from reports.adapters.links import answer_links, link_sender
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
+from reports.answer_links import AnswerLinks
 from reports.handlers import Ports
+from reports.link_sending import LinkSender, Messages
 from reports.settings import ReportsSettings
 from shared import topics
 from shared.background import Background, BackgroundJobs, periodic
@@ -24,6 +27,7 @@ from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 from shared.outbox import PRODUCER_CONFIG
+from shared.recipients import RecipientSource
 
 SOURCE = "/sangathan/reports"
 log = get_logger(__name__)
@@ -38,6 +42,8 @@ class Adapters(BackgroundJobs):
     relay: OutboxRelay
     fanout: FanOut
     checks: dict[str, Check]
+    links: AnswerLinks
+    link_sender: LinkSender
 
 
 def bootstrap(
@@ -46,6 +52,8 @@ def bootstrap(
     db: Database | None = None,
     registry: OrgRegistry | None = None,
     topic_for: Callable[[str], str] | None = None,
+    recipients: RecipientSource | None = None,
+    messages: Messages | None = None,
 ) -> Adapters:
     mongo = mongo_client(settings)
     db = db if db is not None else mongo[settings.mongo_db]
@@ -79,6 +87,9 @@ def bootstrap(
         pages_per_flush=settings.fanout_pages_per_flush,
     )
 
+    links = answer_links(settings)
+    sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
+
     def prepare() -> None:
         if topic_for is None:
             topics.ensure_topics(settings.kafka_bootstrap)
@@ -95,10 +106,13 @@ def bootstrap(
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
+        links=links,
+        link_sender=sender,
         prepare=prepare,
         background=[
             Background("outbox-relay", relay.run),
             Background("fan-out", fanout.run),
+            Background("answer-links", sender.run),
             periodic(
                 "rounds", lambda: handlers.open_due_rounds(ports), settings.schedule_interval_s
             ),

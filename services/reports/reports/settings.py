@@ -4,13 +4,15 @@ from pathlib import Path
 
 from pydantic import Field
 
+from reports.link_settings import LinkSettings
 from shared.settings import PlatformSettings
 
 BUILTIN_FORMS = Path(__file__).resolve().parent / "forms"
 
 
-class ReportsSettings(PlatformSettings):
-    """Settings of the reports service (environment variables, local defaults)."""
+class ReportsSettings(LinkSettings, PlatformSettings):
+    """Settings of the reports service (environment variables, local defaults); the answer
+    links' are LinkSettings'."""
 
     service_name: str = "reports"
     # The built-in forms (YAML), published by HQ at start; a changed file is a new version.
