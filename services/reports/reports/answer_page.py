@@ -13,6 +13,7 @@ import base64
 import hashlib
 import html
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -60,7 +61,6 @@ WORDS = {
         "answer-link-expired": "इस लिंक का समय समाप्त हो गया है।",
         "not-found": "यह रिपोर्ट अब उपलब्ध नहीं है।",
         "busy": "अभी व्यस्त है, थोड़ी देर बाद फिर से भेजें।",
-        "is required": "यह ज़रूरी है",
     },
     "en": {
         "lang": "हिन्दी",
@@ -80,9 +80,17 @@ WORDS = {
         "answer-link-expired": "This link has expired.",
         "not-found": "This report is no longer available.",
         "busy": "Busy right now; please send again in a moment.",
-        "is required": "is required",
     },
 }
+# The domain's reasons for a refused answer (domain._answer), as a Hindi reader is told them.
+HINDI_REASONS = (
+    (re.compile(r"is required"), "यह ज़रूरी है"),
+    (re.compile(r"must be between (\S+) and (\S+)"), r"\1 और \2 के बीच होना चाहिए"),
+    (re.compile(r"must be a number"), "कृपया संख्या लिखें"),
+    (re.compile(r"must be a date.*"), "कृपया तारीख चुनें"),
+    (re.compile(r"must be text of at most (\d+) characters"), r"अधिकतम \1 अक्षर"),
+    (re.compile(r"must (be one of|list distinct options of) .*"), "दिए गए विकल्पों में से चुनें"),
+)
 REASONS = {
     "hi": {
         "incomplete": "अधूरा",
@@ -171,6 +179,14 @@ def form(
     )
 
 
+def reason_in(lang: str, reason: str) -> str:
+    if lang == "hi":
+        for pattern, said in HINDI_REASONS:
+            if pattern.match(reason):
+                return pattern.sub(said, reason)
+    return reason
+
+
 def _question(q: Question, lang: str, value: object, error: str | None) -> str:
     words = WORDS[lang]
     label = _e(q.label.get(lang) or q.label["en"])
@@ -183,7 +199,7 @@ def _question(q: Question, lang: str, value: object, error: str | None) -> str:
         shown_if = f' data-if="{_e(q.show_if.question)}" data-eq="{_e(equals)}"'
     err = ""
     if error:
-        err = f'<p class="err" id="err-{_e(q.id)}">{_e(words.get(error, error))}</p>'
+        err = f'<p class="err" id="err-{_e(q.id)}">{_e(reason_in(lang, error))}</p>'
     inputs = _inputs(q, lang, value, native_required=q.required and q.show_if is None)
     return f'<fieldset id="q-{_e(q.id)}"{shown_if}><legend>{label}</legend>{inputs}{err}</fieldset>'
 
