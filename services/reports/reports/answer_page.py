@@ -122,6 +122,7 @@ def document(lang: str, title: str, body: str, *, script: bool = False) -> str:
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no favicon request on a slow network
         f"<title>{_e(title)}</title><style>{CSS}</style></head>"
         f"<body>{switch}<h1>{_e(title)}</h1>{body}{tail}</body></html>"
     )
