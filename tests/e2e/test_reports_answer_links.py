@@ -63,12 +63,12 @@ def link_tasks(lane, ids: set[str], dispatch_id: str, timeout_s: float = 90) -> 
     return found
 
 
-def links_shown(simulator: str, phone: str) -> list[str]:
+def links_shown(base: str, phone: str) -> list[str]:
     """The answer-link texts the provider simulator received for a phone (an SMS's text, or a
     WhatsApp template's parameters)."""
     texts = [
         m["text"] or " ".join((m.get("template") or {}).get("parameters", []))
-        for m in messages_to(simulator, phone)
+        for m in messages_to(base, phone)
     ]
     return [t for t in texts if "/r/" in t]
 
