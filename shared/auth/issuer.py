@@ -54,7 +54,8 @@ SERVICE_CALLS = {
     "analytics": {},
     # resolves a meeting's invitees and hands their invitations to the notifier's lanes
     "meetings": {"appointments": ["recipients:read"], "notifier": ["messages:send"]},
-    # reminds silent booths' teams and tells their mandal, through the notifier
+    # finds each round's recipients, hands their answer links and reminders to the notifier's
+    # lanes and tells a silent booth's mandal
     "reports": {"appointments": ["recipients:read"], "notifier": ["messages:send"]},
 }
 

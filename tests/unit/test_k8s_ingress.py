@@ -144,13 +144,13 @@ def test_the_check_validates_the_ingress_against_kubernetes_own_schema(objects):
     assert check.errors(wrong) != [], "the v1beta1 backend shape, gone since Kubernetes 1.22"
 
 
-def test_the_ingress_routes_only_to_the_dashboard_and_the_notifiers_api(objects):
+def test_the_ingress_routes_only_to_the_dashboard_the_notifiers_api_and_the_answer_pages(objects):
     ingress = the_ingress(objects)
     assert "defaultBackend" not in ingress["spec"], (
         "no catch-all: an unknown host or path is the edge's 404"
     )
     backends = [p["backend"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
-    assert {b["service"]["name"] for b in backends} == {"dashboard", "notifier"}
+    assert {b["service"]["name"] for b in backends} == {"dashboard", "notifier", "reports"}
     services = of_kind(objects, "Service")
     for backend in backends:
         ports = services[backend["service"]["name"]]["spec"]["ports"]
@@ -158,7 +158,9 @@ def test_the_ingress_routes_only_to_the_dashboard_and_the_notifiers_api(objects)
             {"name": "http"},
             *({"number": p["port"]} for p in ports if p["name"] == "http"),
         )
-    assert backend_deployments(objects) == {"dashboard", "notifier"}, "not the channel workers"
+    assert backend_deployments(objects) == {"dashboard", "notifier", "reports"}, (
+        "not the channel workers"
+    )
 
 
 def test_every_dashboard_route_is_public_and_its_metrics_health_and_docs_are_not(objects):
@@ -184,6 +186,15 @@ def test_the_notifier_is_reachable_only_at_its_acknowledgement_links_and_webhook
     # Near misses stay out: element-wise prefixes, an exact webhook path.
     for near in ("/ab", "/v1/webhooks/provider/x", "/v1/webhooks", "/v1/directives"):
         assert backend_for(ingress, host, near) is None, near
+
+
+def test_the_reports_service_is_reachable_only_at_its_answer_pages(objects):
+    ingress = the_ingress(objects)
+    host = hosts_of(ingress)["reports"]
+    assert host == hosts_of(ingress)["notifier"], "answer links share the links host"
+    assert backend_for(ingress, host, "/r/some-token") == "reports"
+    for private in ("/v1/forms", "/v1/dispatches/x/submissions", "/rx", *PLATFORM_ROUTES):
+        assert backend_for(ingress, host, private) is None, private
 
 
 def test_the_matcher_follows_the_ingress_path_rules():

@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from reports import commands, domain, handlers
 from reports.bootstrap import Adapters, bootstrap
 from reports.domain import Form, Invalid, Refused, Round, Submission, Version
+from reports.page import OPEN_PATHS, answer_router
 from reports.ports import AlreadyExists, ConcurrentUpdate
 from reports.settings import ReportsSettings
 from shared.auth.http import Authenticator, Credentials, require_jurisdiction, token_of
 from shared.auth.tokens import Principal
 from shared.http import create_app
+from shared.limits import BodyRules
 from shared.orgtree.levels import overlap
 from shared.problems import ProblemError, problems
 
@@ -150,7 +152,12 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
         service=settings.service_name,
         settings=settings,
         checks=adapters.checks,
-        routers=[forms_router(adapters, auth), dispatches_router(adapters, auth)],
+        routers=[
+            forms_router(adapters, auth),
+            dispatches_router(adapters, auth),
+            answer_router(adapters.ports, adapters.links.key),
+        ],
+        bodies=BodyRules(open_paths=OPEN_PATHS),
         on_startup=adapters.start,
         on_shutdown=adapters.stop,
     )

@@ -15,9 +15,12 @@ from reports import handlers
 from reports.adapters.directives import NotifierDirectives
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.followups import FollowUps, follow_ups
+from reports.adapters.links import answer_links, link_sender
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
+from reports.answer_links import AnswerLinks
 from reports.handlers import Ports
+from reports.link_sending import LinkSender, Messages
 from reports.settings import ReportsSettings
 from shared import topics
 from shared.background import Background, BackgroundJobs, periodic
@@ -44,6 +47,8 @@ class Adapters(BackgroundJobs):
     followups: FollowUps
     directives: NotifierDirectives
     checks: dict[str, Check]
+    links: AnswerLinks
+    link_sender: LinkSender
 
 
 def bootstrap(
@@ -53,6 +58,7 @@ def bootstrap(
     registry: OrgRegistry | None = None,
     topic_for: Callable[[str], str] | None = None,
     recipients: RecipientSource | None = None,
+    messages: Messages | None = None,
 ) -> Adapters:
     mongo = mongo_client(settings)
     db = db if db is not None else mongo[settings.mongo_db]
@@ -88,6 +94,9 @@ def bootstrap(
     )
     followups = follow_ups(settings, ports.forms, ports.units, db, recipients)
 
+    links = answer_links(settings)
+    sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
+
     def prepare() -> None:
         if topic_for is None:
             topics.ensure_topics(settings.kafka_bootstrap)
@@ -106,10 +115,13 @@ def bootstrap(
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
         },
+        links=links,
+        link_sender=sender,
         prepare=prepare,
         background=[
             Background("outbox-relay", relay.run),
             Background("fan-out", fanout.run),
+            Background("answer-links", sender.run),
             periodic(
                 "rounds", lambda: handlers.open_due_rounds(ports), settings.schedule_interval_s
             ),

@@ -5,12 +5,14 @@ from pathlib import Path
 from pydantic import Field
 
 from reports.followup_settings import FollowUpSettings
+from reports.link_settings import LinkSettings
 
 BUILTIN_FORMS = Path(__file__).resolve().parent / "forms"
 
 
-class ReportsSettings(FollowUpSettings):
-    """Settings of the reports service (environment variables, local defaults)."""
+class ReportsSettings(LinkSettings, FollowUpSettings):
+    """Settings of the reports service (environment variables, local defaults); the answer
+    links' are LinkSettings', the reminders' and escalations' FollowUpSettings'."""
 
     service_name: str = "reports"
     # The built-in forms (YAML), published by HQ at start; a changed file is a new version.
