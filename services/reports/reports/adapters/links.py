@@ -44,7 +44,7 @@ def link_sender(
     recipients: RecipientSource | None = None,
     messages: Messages | None = None,
 ) -> LinkSender:
-    token = settings.own_token_file(settings.service_name)
+    token = settings.token_file
     return LinkSender(
         LinkRounds(db),
         forms,
