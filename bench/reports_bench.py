@@ -378,17 +378,25 @@ def raw_mongo(db, template: dict, count: int) -> float:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def platform_analytics() -> int | None:
+def platform_pid(name: str) -> int | None:
+    """A process of the platform this checkout runs (analytics, ferretdb), if it runs."""
     try:
-        return int((ROOT / ".state" / "run" / "analytics.pid").read_text())
+        pid = int((ROOT / ".state" / "run" / f"{name}.pid").read_text())
+        cpu_seconds(pid)
+        return pid
     except (OSError, ValueError):
         return None
+
+
+def cpu_of(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid else 0.0
 
 
 def bench(args, tmp: Path) -> dict:
     booths = [u["id"] for u in generate_state(args.state) if u["level"] == "booth"]
     out: dict = {"expected": len(booths), "load_before": os.getloadavg()}
-    analytics = platform_analytics() if ready(f"{ANALYTICS_URL}/readyz") else None
+    analytics = platform_pid("analytics") if ready(f"{ANALYTICS_URL}/readyz") else None
+    ferretdb = platform_pid("ferretdb")
     run = Run(tmp, state=args.state)
     out["tree_load_s"] = run.tree_load_s
     poller = None
@@ -408,17 +416,20 @@ def bench(args, tmp: Path) -> dict:
             base = poller.read()
             poller.start()
         cpu0 = {name: cpu for name, (_, cpu) in run.usage().items()}
-        analytics_cpu0 = cpu_seconds(analytics) if analytics else 0.0
+        analytics_cpu0, ferretdb_cpu0 = cpu_of(analytics), cpu_of(ferretdb)
         sub = submissions(run, dispatch_id, answering, args)
         out["submissions"] = sub
         out["cpu_submissions"] = {
             name: cpu - cpu0.get(name, 0) for name, (_, cpu) in run.usage().items()
         }
+        # The relay's last events are written after the last answer: a moment for them.
+        time.sleep(2)
+        out["cpu_submissions"]["ferretdb"] = cpu_of(ferretdb) - ferretdb_cpu0
         print(f"submissions: {sub['statuses']} in {sub['seconds']:.1f} s", flush=True)
         if poller:
             accepted = len(sub["acked"])
             out["all_counted"] = counted_by(poller, base, accepted, args.count_timeout)
-            out["analytics_cpu"] = cpu_seconds(analytics) - analytics_cpu0
+            out["analytics_cpu"] = cpu_of(analytics) - analytics_cpu0
             poller.stop()
             out["lags"] = lags_under_load(sub["acked"], poller.samples, base)
             used = len(answering)
@@ -434,7 +445,9 @@ def bench(args, tmp: Path) -> dict:
         template = db.report_booth_reports.find_one({}) or {"pad": "x" * 900}
         out["doc_bytes"] = len(json.dumps(template, default=str))
         run.processes["reports"].stop()
+        ferretdb_cpu0, started = cpu_of(ferretdb), time.process_time()
         out["raw_mongo"] = raw_mongo(db, template, n)
+        out["raw_mongo_cpu"] = (time.process_time() - started, cpu_of(ferretdb) - ferretdb_cpu0)
         bootstrap = run.settings.kafka_bootstrap
         dispatched = out["dispatch"]
         out["raw_dispatch"] = raw_produce(
@@ -501,8 +514,13 @@ def report(out: dict, args) -> None:
         f"answers: statuses {sub['statuses']} (every 20th sent twice: 200 = the same submission); "
         f"request p50 {pct(lat, 50) * 1000:.0f} ms, p99 {pct(lat, 99) * 1000:.0f} ms"
     )
-    cpu = out["cpu_submissions"].get("reports", 0.0)
-    print(f"  reports service CPU while answering: {cpu / max(acked, 1) * 1e6:.0f} us per answer")
+    cpu, store = out["cpu_submissions"]["reports"], out["cpu_submissions"]["ferretdb"]
+    client, raw_store = out["raw_mongo_cpu"]
+    per = 1e6 / max(acked, 1)
+    print(
+        f"  CPU per answer: reports service {cpu * per:.0f} us, FerretDB {store * per:.0f} us; "
+        f"baseline raw insert_one: pymongo {client * per:.0f} us, FerretDB {raw_store * per:.0f} us"
+    )
     if "lags" in out:
         lags, unseen = out["lags"]
         print(

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from pymongo import DeleteOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -58,6 +59,12 @@ class OutboxPointers:
     def clear(self, collection: str, doc_id: str) -> None:
         self.pending.delete_one({"_id": f"{collection}:{doc_id}"})
 
+    def clear_all(self, taken: Iterable[tuple[str, str]]) -> None:
+        """Clear many pointers in one round trip (each delete still by `_id`, indexed)."""
+        deletes = [DeleteOne({"_id": f"{collection}:{doc_id}"}) for collection, doc_id in taken]
+        if deletes:
+            self.pending.bulk_write(deletes, ordered=False)
+
     def sweep(self, collections: Iterable[str]) -> int:
         marked = 0
         for name in collections:
@@ -86,18 +93,38 @@ def save_with_outbox(
     return rev + 1
 
 
+def take_outboxes(collection: Collection, published: dict[str, tuple[dict, set[str]]]) -> None:
+    """Remove published events from many documents, each as read (`{_id: (doc, event ids)}`, the
+    doc with its `outbox` and `rev`), in one round trip; a document changed since it was read
+    (its compare-and-set missed) is read again and retried on its own."""
+    updates = [
+        UpdateOne({"_id": doc_id, "rev": doc["rev"]}, {"$set": _taken(doc, ids)})
+        for doc_id, (doc, ids) in published.items()
+    ]
+    if not updates:
+        return
+    done = collection.bulk_write(updates, ordered=False).matched_count
+    if done < len(updates):  # which missed is not said: redo all, a no-op where done
+        for doc_id, (_, ids) in published.items():
+            take_outbox(collection, doc_id, ids)
+
+
+def _taken(doc: dict[str, Any], event_ids: set[str]) -> dict[str, Any]:
+    left = [e for e in doc.get("outbox", []) if e["id"] not in event_ids]
+    return {"outbox": left, "has_outbox": bool(left), "rev": doc["rev"] + 1}
+
+
 def take_outbox(collection: Collection, doc_id: str, event_ids: set[str]) -> int:
     """Remove published events from the document's outbox; returns how many were removed."""
     for _ in range(10):
         doc = collection.find_one({"_id": doc_id}, {"outbox": 1, "rev": 1})
         if doc is None:
             return 0
-        left = [e for e in doc.get("outbox", []) if e["id"] not in event_ids]
-        change = {"outbox": left, "has_outbox": bool(left), "rev": doc["rev"] + 1}
+        change = _taken(doc, event_ids)
         if collection.update_one(
             {"_id": doc_id, "rev": doc["rev"]}, {"$set": change}
         ).matched_count:
-            return len(doc.get("outbox", [])) - len(left)
+            return len(doc.get("outbox", [])) - len(change["outbox"])
     raise ConcurrentUpdate(doc_id)
 
 

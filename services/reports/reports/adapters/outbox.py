@@ -14,7 +14,7 @@ from datetime import datetime
 from prometheus_client import Counter
 from pymongo.database import Database
 
-from reports.adapters.mongo import OutboxPointers, take_outbox
+from reports.adapters.mongo import OutboxPointers, take_outbox, take_outboxes
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
@@ -63,28 +63,38 @@ class OutboxRelay:
         )
 
     def relay_once(self) -> int:
-        """Publish the events of up to `batch` documents; returns how many went out."""
-        taken: dict[tuple[str, str], list[dict]] = {}
-        for collection, doc_id in self.pointers.take(self.batch):
-            # Clear the pointer before reading: a write after this point sets it again.
-            self.pointers.clear(collection, doc_id)
-            doc = self.db[collection].find_one({"_id": doc_id}, {"outbox": 1})
-            events = (doc or {}).get("outbox") or []
-            taken[(collection, doc_id)] = [
-                e for e in events if self._publish(collection, doc_id, e)
-            ]
+        """Publish the events of up to `batch` documents; returns how many went out. The round
+        trips are per batch where they can be: pointers cleared at once, outboxes emptied at
+        once; each document is read once, and emptied on the revision read."""
+        pointed = self.pointers.take(self.batch)
+        # Clear the pointers before reading: a write after this point sets its pointer again.
+        self.pointers.clear_all(pointed)
+        taken: dict[str, dict[str, tuple[dict, list[dict]]]] = {}
+        for collection, doc_id in pointed:
+            doc = self.db[collection].find_one({"_id": doc_id}, {"outbox": 1, "rev": 1})
+            if doc is None:
+                continue
+            events = [e for e in doc.get("outbox") or [] if self._publish(collection, doc_id, e)]
+            taken.setdefault(collection, {})[doc_id] = (doc, events)
         try:
             self.publisher.flush(FLUSH_TIMEOUT_S)
         except DeliveryError:
-            for collection, doc_id in taken:
+            for collection, doc_id in pointed:
                 self.pointers.mark(collection, doc_id)
             raise
         sent = 0
-        for (collection, doc_id), events in taken.items():
-            take_outbox(self.db[collection], doc_id, {e["id"] for e in events})
-            for event in events:
-                RELAYED.labels(event["type"]).inc()
-            sent += len(events)
+        for collection, docs in taken.items():
+            take_outboxes(
+                self.db[collection],
+                {
+                    doc_id: (doc, {e["id"] for e in events})
+                    for doc_id, (doc, events) in docs.items()
+                },
+            )
+            for _, events in docs.values():
+                for event in events:
+                    RELAYED.labels(event["type"]).inc()
+                sent += len(events)
         return sent
 
     def _publish(self, collection: str, doc_id: str, event: dict) -> bool:
