@@ -340,7 +340,12 @@ def probes(run: Run, dispatch_id: str, booths: list[str], period_key: str) -> li
         for booth in booths:
             before = read()
             body = {"submission_id": str(uuid.uuid4()), "booth_id": booth, "answers": ANSWERS}
-            client.post(url, json=body, headers=headers).raise_for_status()
+            for _ in range(5):  # a 503 is retried after its Retry-After, as a client would
+                answer = client.post(url, json=body, headers=headers)
+                if answer.status_code != 503:
+                    break
+                time.sleep(float(answer.headers.get("Retry-After", "1")))
+            answer.raise_for_status()
             acked = time.time()
             while time.time() < acked + 10:
                 if read() > before:
