@@ -428,11 +428,10 @@ def bench(args, tmp: Path) -> dict:
         analytics_cpu0, ferretdb_cpu0 = cpu_of(analytics), cpu_of(ferretdb)
         sub = submissions(run, dispatch_id, answering, args)
         out["submissions"] = sub
+        time.sleep(2)  # the relay's last events are written after the last answer
         out["cpu_submissions"] = {
             name: cpu - cpu0.get(name, 0) for name, (_, cpu) in run.usage().items()
         }
-        # The relay's last events are written after the last answer: a moment for them.
-        time.sleep(2)
         out["cpu_submissions"]["ferretdb"] = cpu_of(ferretdb) - ferretdb_cpu0
         print(
             f"submissions: {sub['statuses']} in {sub['seconds']:.1f} s; CPU s "

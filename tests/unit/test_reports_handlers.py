@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from reports import commands, handlers
-from reports.memo import Remembered
 from reports.domain import Invalid, Refused
 from reports.handlers import NotFound
+from reports.memo import Remembered
 from reports.settings import BUILTIN_FORMS
 from shared.sending.policy import IST
 from tests.fakes.reports import in_memory_ports
