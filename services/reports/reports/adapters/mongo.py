@@ -18,7 +18,6 @@ from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -59,12 +58,6 @@ class OutboxPointers:
     def clear(self, collection: str, doc_id: str) -> None:
         self.pending.delete_one({"_id": f"{collection}:{doc_id}"})
 
-    def clear_all(self, taken: Iterable[tuple[str, str]]) -> None:
-        """Clear many pointers in one round trip (each delete still by `_id`, indexed)."""
-        deletes = [DeleteOne({"_id": f"{collection}:{doc_id}"}) for collection, doc_id in taken]
-        if deletes:
-            self.pending.bulk_write(deletes, ordered=False)
-
     def sweep(self, collections: Iterable[str]) -> int:
         marked = 0
         for name in collections:
@@ -93,20 +86,17 @@ def save_with_outbox(
     return rev + 1
 
 
-def take_outboxes(collection: Collection, published: dict[str, tuple[dict, set[str]]]) -> None:
-    """Remove published events from many documents, each as read (`{_id: (doc, event ids)}`, the
-    doc with its `outbox` and `rev`), in one round trip; a document changed since it was read
-    (its compare-and-set missed) is read again and retried on its own."""
-    updates = [
-        UpdateOne({"_id": doc_id, "rev": doc["rev"]}, {"$set": _taken(doc, ids)})
-        for doc_id, (doc, ids) in published.items()
-    ]
-    if not updates:
-        return
-    done = collection.bulk_write(updates, ordered=False).matched_count
-    if done < len(updates):  # which missed is not said: redo all, a no-op where done
-        for doc_id, (_, ids) in published.items():
-            take_outbox(collection, doc_id, ids)
+def take_published(collection: Collection, doc: dict[str, Any], event_ids: set[str]) -> int:
+    """Remove published events from a document as the relay read it (its `outbox` and `rev`),
+    without reading it again; if it changed since, read it again and retry. One write per
+    document: the patched local FerretDB serialises writes, and a multi-statement bulk update
+    wedged it, so none is sent."""
+    change = _taken(doc, event_ids)
+    if collection.update_one(
+        {"_id": doc["_id"], "rev": doc["rev"]}, {"$set": change}
+    ).matched_count:
+        return len(doc.get("outbox", [])) - len(change["outbox"])
+    return take_outbox(collection, doc["_id"], event_ids)
 
 
 def _taken(doc: dict[str, Any], event_ids: set[str]) -> dict[str, Any]:

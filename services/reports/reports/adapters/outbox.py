@@ -14,7 +14,7 @@ from datetime import datetime
 from prometheus_client import Counter
 from pymongo.database import Database
 
-from reports.adapters.mongo import OutboxPointers, take_outbox, take_outboxes
+from reports.adapters.mongo import OutboxPointers, take_outbox, take_published
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
@@ -63,38 +63,30 @@ class OutboxRelay:
         )
 
     def relay_once(self) -> int:
-        """Publish the events of up to `batch` documents; returns how many went out. The round
-        trips are per batch where they can be: pointers cleared at once, outboxes emptied at
-        once; each document is read once, and emptied on the revision read."""
-        pointed = self.pointers.take(self.batch)
-        # Clear the pointers before reading: a write after this point sets its pointer again.
-        self.pointers.clear_all(pointed)
-        taken: dict[str, dict[str, tuple[dict, list[dict]]]] = {}
-        for collection, doc_id in pointed:
+        """Publish the events of up to `batch` documents; returns how many went out. Each
+        document is read once, and its outbox emptied on the revision read."""
+        taken: dict[tuple[str, str], tuple[dict, list[dict]]] = {}
+        for collection, doc_id in self.pointers.take(self.batch):
+            # Clear the pointer before reading: a write after this point sets it again.
+            self.pointers.clear(collection, doc_id)
             doc = self.db[collection].find_one({"_id": doc_id}, {"outbox": 1, "rev": 1})
-            if doc is None:
-                continue
-            events = [e for e in doc.get("outbox") or [] if self._publish(collection, doc_id, e)]
-            taken.setdefault(collection, {})[doc_id] = (doc, events)
+            if doc is not None:
+                events = [
+                    e for e in doc.get("outbox") or [] if self._publish(collection, doc_id, e)
+                ]
+                taken[(collection, doc_id)] = (doc, events)
         try:
             self.publisher.flush(FLUSH_TIMEOUT_S)
         except DeliveryError:
-            for collection, doc_id in pointed:
+            for collection, doc_id in taken:
                 self.pointers.mark(collection, doc_id)
             raise
         sent = 0
-        for collection, docs in taken.items():
-            take_outboxes(
-                self.db[collection],
-                {
-                    doc_id: (doc, {e["id"] for e in events})
-                    for doc_id, (doc, events) in docs.items()
-                },
-            )
-            for _, events in docs.values():
-                for event in events:
-                    RELAYED.labels(event["type"]).inc()
-                sent += len(events)
+        for (collection, _), (doc, events) in taken.items():
+            take_published(self.db[collection], doc, {e["id"] for e in events})
+            for event in events:
+                RELAYED.labels(event["type"]).inc()
+            sent += len(events)
         return sent
 
     def _publish(self, collection: str, doc_id: str, event: dict) -> bool:
