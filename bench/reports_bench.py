@@ -36,12 +36,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import signal
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -53,7 +51,10 @@ import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 from benchkit import (  # noqa: E402  (beside this file)
     PYTHON,
+    Poller,
     cpu_seconds,
+    load_line,
+    pct,
     raw_produce,
     ready,
     stop_and_drop,
@@ -212,31 +213,6 @@ def _last_record(consumer: Consumer, parts: list[TopicPartition]) -> tuple[float
 
 
 # --- 2. answers --------------------------------------------------------------------------------
-
-
-class Poller(threading.Thread):
-    """GET `read` back to back, at most every `every` s; keeps (sent, returned, value)."""
-
-    def __init__(self, read, every: float = 0.2):
-        super().__init__(daemon=True)
-        self.read, self.every = read, every
-        self.samples: list[tuple[float, float, int]] = []
-        self.stopping = threading.Event()
-        self.failures = 0
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            sent = time.time()
-            try:
-                value = self.read()
-                self.samples.append((sent, time.time(), value))
-            except (httpx.HTTPError, KeyError, ValueError):
-                self.failures += 1
-            self.stopping.wait(max(0.0, self.every - (time.time() - sent)))
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(30)
 
 
 def submitted_reader(period_key: str):
@@ -421,7 +397,7 @@ def bench(args, tmp: Path) -> dict:
         period_key, dispatch_id = round_["period_key"], round_["dispatch_id"]
         answering = booths[: args.submissions]
         if analytics:
-            poller = Poller(submitted_reader(period_key))
+            poller = Poller(submitted_reader(period_key), every=0.2)
             base = poller.read()
             poller.start()
         cpu0 = {name: cpu for name, (_, cpu) in run.usage().items()}
@@ -473,13 +449,6 @@ def bench(args, tmp: Path) -> dict:
         if poller:
             poller.stop()
         run.close()
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def report(out: dict, args) -> None:
@@ -560,11 +529,7 @@ def report(out: dict, args) -> None:
     if out["analytics_usage"]:
         mb, cpu = out["analytics_usage"]
         print(f"  platform analytics worker (its whole life): {mb:,.0f} MB; CPU {cpu:,.1f} s")
-    print(
-        "\nload average before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f} (2 cores)".format(
-            *out["load_before"], *out["load_after"]
-        )
-    )
+    print("\n" + load_line(out["load_before"], out["load_after"]))
 
 
 def main(argv: list[str] | None = None) -> None:
