@@ -5,7 +5,9 @@ they are all measured against."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -121,3 +123,44 @@ def cpu_seconds(pid: int) -> float:
     measure of what a step costs."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of the values; nan for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def load_line(before: tuple, after: tuple) -> str:
+    return "load average before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f} (2 cores)".format(
+        *before, *after
+    )
+
+
+class Poller(threading.Thread):
+    """Asks `read` back to back (at most every `every` seconds); keeps (sent, returned, value)."""
+
+    def __init__(self, read, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.read, self.every = read, every
+        self.samples: list[tuple[float, float, object]] = []
+        self.stopping = threading.Event()
+        self.failures = 0
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            sent = time.time()
+            try:
+                value = self.read()
+            except (httpx.HTTPError, KeyError, ValueError):
+                self.failures += 1
+                value = None
+            if value is not None:
+                self.samples.append((sent, time.time(), value))
+            self.stopping.wait(max(0.0, self.every - (time.time() - sent)))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(60)

@@ -58,6 +58,7 @@ sys.path[:0] = [str(ROOT)]
 
 import httpx  # noqa: E402
 from benchkit import (  # noqa: E402  (beside this file)
+    Poller,
     cpu_seconds,
     raw_produce,
     ready,
@@ -246,33 +247,6 @@ def _seen() -> dict:
         "bridges": None,
         "ended": None,
     }
-
-
-class Poller(threading.Thread):
-    """Asks `read` back to back (at most every `every` seconds); keeps (sent, returned, value)."""
-
-    def __init__(self, read, every: float = 0.5):
-        super().__init__(daemon=True)
-        self.read, self.every = read, every
-        self.samples: list[tuple[float, float, dict]] = []
-        self.stopping = threading.Event()
-        self.failures = 0
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            sent = time.time()
-            try:
-                value = self.read()
-            except (httpx.HTTPError, KeyError, ValueError):
-                self.failures += 1
-                value = None
-            if value is not None:
-                self.samples.append((sent, time.time(), value))
-            self.stopping.wait(max(0.0, self.every - (time.time() - sent)))
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(60)
 
 
 # --- 1. invitations ----------------------------------------------------------------------------

@@ -125,3 +125,40 @@ def test_a_round_is_fanned_out_by_one_process_at_a_time_until_its_lease_runs_out
     taken_over = rounds.claim(round_.dispatch_id, "pod-b", 1061.0, 60)
     assert taken_over == {"unit": 0, "page": 0, "booths": 0, "done": False}
     assert not rounds.advance(round_.dispatch_id, {"unit": 1}, "pod-a", 1090.0)
+
+
+def test_a_review_made_while_the_answer_was_being_published_is_published_next(wiring):
+    """The relay empties a batch's outboxes at once on the revisions it read; a document written
+    in between (here a review, while the answer's event was on its way) keeps its new event."""
+    ports, relay, tail = wiring["ports"], wiring["relay"], wiring["tail"]
+    load_builtin_forms(ports, BUILTIN_FORMS)
+    relay.relay_once()
+    round_ = dispatch(ports)
+    booths = ports.units.booth_page(DISTRICT, 0)[:3]
+    answers = [
+        handlers.handle(
+            commands.SubmitReport(
+                round_.dispatch_id, b, str(uuid.uuid4()), {"seva_done": False}, "user-hp"
+            ),
+            ports,
+        )[0]
+        for b in booths
+    ]
+    review = commands.ReviewReport(
+        round_.dispatch_id, booths[0], answers[0].submission_id, "accepted", None, None, "u-2"
+    )
+    emit = relay.publisher.emit
+
+    def emit_then_review(*args, **kwargs):
+        emit(*args, **kwargs)
+        if kwargs["event_id"] == ports.reports.get(round_.dispatch_id, booths[0]).outbox[0]["id"]:
+            handlers.handle(review, ports)
+
+    relay.publisher.emit = emit_then_review
+    assert relay.relay_once() == 3
+    relay.publisher.emit = emit
+    assert [len(ports.reports.get(round_.dispatch_id, b).outbox) for b in booths] == [1, 0, 0]
+    assert relay.relay_once() == 1
+    events = tail.wait_until(lambda e: e.type != types.FORM_PUBLISHED, count=4, timeout=10)
+    assert sorted(e.type for e in events) == [types.REPORT_REVIEWED] + [types.REPORT_SUBMITTED] * 3
+    assert ports.reports.get(round_.dispatch_id, booths[0]).outbox == []

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from reports import domain
+from reports.adapters.fanout import EventIds
 from reports.domain import Form, Invalid, Plan, Refused
 from reports.settings import BUILTIN_FORMS
 from shared.sending.policy import IST
@@ -365,3 +366,10 @@ def test_the_submitted_event_says_a_text_was_written_but_not_what():
     data = booth.outbox[0]["data"]
     assert "road" not in str(data)
     assert [a["text_given"] for a in data["answers"]] == [False, True]
+
+
+def test_the_fan_outs_event_ids_are_the_domains_derived_ids():
+    dispatch_id = "76924fd5-8bac-5de9-81bb-9a1b38e6a3bb"
+    booths = [f"IN-UP-D{d:02d}-A01-M03-S02-B{b:03d}" for d in (1, 75) for b in range(1, 400)]
+    ids = EventIds(dispatch_id)
+    assert [ids(b) for b in booths] == [domain.dispatched_event_id(dispatch_id, b) for b in booths]

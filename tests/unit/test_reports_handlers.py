@@ -11,6 +11,7 @@ import yaml
 from reports import commands, handlers
 from reports.domain import Invalid, Refused
 from reports.handlers import NotFound
+from reports.memo import Remembered
 from reports.settings import BUILTIN_FORMS
 from shared.sending.policy import IST
 from tests.fakes.reports import in_memory_ports
@@ -174,3 +175,47 @@ def test_starts_on_a_date_makes_no_round_before_it(ports):
         builtin("seva_tally")["form_id"], cadence="daily", starts_on=date(2026, 12, 10)
     )
     assert handlers.handle(command, ports)[1] == []
+
+
+class Counted:
+    """A port whose reads are counted, by method name."""
+
+    def __init__(self, port):
+        self.port, self.reads = port, {}
+
+    def __getattr__(self, name):
+        found = getattr(self.port, name)
+        if name != "get":
+            return found
+
+        def get(*args):
+            self.reads[name] = self.reads.get(name, 0) + 1
+            return found(*args)
+
+        return get
+
+
+def test_answers_to_one_round_read_its_round_form_and_booths_once_not_per_answer(ports):
+    round_ = seva_round(ports)
+    for name in ("rounds", "forms", "units", "reports"):
+        setattr(ports, name, Counted(getattr(ports, name)))
+    for _ in range(3):  # the first answer, a retry of it, and a retry once more
+        handlers.handle(submit(round_.dispatch_id, submission_id="s-1"), ports)
+    handlers.handle(submit(round_.dispatch_id, booth=BOOTHS[1]), ports)
+    reads = {name: getattr(ports, name).reads.get("get", 0) for name in ("rounds", "forms")}
+    assert reads == {"rounds": 1, "forms": 1}
+    assert ports.units.reads.get("get", 0) == 2  # each booth once
+    # A first answer is inserted without a read; each retry reads the one stored.
+    assert ports.reports.reads.get("get", 0) == 2
+    assert len(ports.reports.port.get(round_.dispatch_id, BOOTHS[0]).submissions) == 1
+
+
+def test_a_draft_version_is_read_again_not_remembered(ports):
+    remembered = Remembered()
+    draft = type("V", (), {"published": False})()
+    read = []
+    for _ in range(2):
+        remembered.versions.get(
+            ("f", 1), lambda: read.append(1) or draft, keep=lambda v: v.published
+        )
+    assert len(read) == 2

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from typing import Any, TypeVar
 
 from reports import commands, domain
 from reports.domain import BoothReport, Form, Invalid, Plan, Refused, Round, Submission, Version
+from reports.memo import Remembered
 from reports.ports import ConcurrentUpdate, FormStore, PlanStore, ReportStore, RoundStore, Units
 from shared.orgtree.levels import NATIONAL_ID, booth_path, is_within, outermost
 from shared.sending.policy import IST
@@ -38,6 +39,7 @@ class Ports:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     min_due_after: timedelta = timedelta(hours=1)  # the shortest due time a plan may set
+    remembered: Remembered = field(default_factory=Remembered)
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def _open_rounds(ports: Ports, plan: Plan, last_day, now: datetime) -> list[Roun
 
 
 def dispatch_round(ports: Ports, dispatch_id: str) -> Round:
-    found = ports.rounds.get(dispatch_id)
+    found = ports.remembered.rounds.get(dispatch_id, lambda: ports.rounds.get(dispatch_id))
     if found is None:
         raise NotFound("unknown-dispatch", f"no dispatch {dispatch_id}")
     return found
@@ -177,9 +179,13 @@ def submit_report(command: commands.SubmitReport, ports: Ports) -> tuple[Submiss
     version = _version_of(ports, round_)
     answers = domain.judge_answers(version, command.answers)
     at = ports.clock()
+    tries = iter(range(ATTEMPTS))
 
     def load() -> BoothReport:
-        return ports.reports.get(round_.dispatch_id, command.booth_id) or BoothReport(
+        # Most booths answer once: the first try inserts without reading; a booth with a report
+        # already (that insert is refused as a concurrent update) is read on the next try.
+        stored = ports.reports.get(round_.dispatch_id, command.booth_id) if next(tries) else None
+        return stored or BoothReport(
             round_.dispatch_id,
             command.booth_id,
             path,
@@ -228,14 +234,20 @@ def booth_report(ports: Ports, dispatch_id: str, booth_id: str) -> BoothReport:
 def _dispatched_booth(ports: Ports, round_: Round, booth_id: str) -> dict[str, str]:
     path = booth_path(booth_id)
     asked = path is not None and any(is_within(booth_id, unit) for unit in round_.scope)
-    if not asked or ports.units.get(booth_id) is None:
+    if not asked or not ports.remembered.booths.get(
+        booth_id, lambda: ports.units.get(booth_id) is not None or None
+    ):
         raise NotFound("not-dispatched", f"dispatch {round_.dispatch_id} did not ask {booth_id}")
     return path
 
 
 def _version_of(ports: Ports, round_: Round) -> Version:
-    form = ports.forms.get(round_.form_id)
-    version = form.version(round_.form_version) if form else None
+    def read() -> Version | None:
+        form = ports.forms.get(round_.form_id)
+        return form.version(round_.form_version) if form else None
+
+    key = (round_.form_id, round_.form_version)
+    version = ports.remembered.versions.get(key, read, keep=lambda v: v.published)
     if version is None:
         raise NotFound("unknown-form", f"form {round_.form_id} v{round_.form_version} is gone")
     return version

@@ -19,6 +19,7 @@ without paying for it a million times (the nation's dispatch must be on Kafka in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -131,21 +132,27 @@ class FanOut:
         topic, _, value, headers = to_kafka(self._event(round_, booths[0]))
         topic = self.topic_for(types.REPORT_DISPATCHED) if self.topic_for else topic
         before, between, after = _value_template(json.loads(value))
+        event_id = EventIds(round_.dispatch_id)
+        paths: dict[str, str] = {}  # a page's booths share a few sectors, so a few paths
         for booth_id in booths:
             # The pattern admits no character JSON escapes, so the id and its ancestors' ids are
             # written into the record as they are.
-            if not BOOTH_ID.fullmatch(booth_id) or (path := booth_path(booth_id)) is None:
+            sector = booth_id.rpartition("-")[0]
+            path_json = paths.get(sector)
+            if path_json is None:
+                path = booth_path(booth_id)
+                path_json = paths[sector] = _path_json(path) if path else ""
+            if not path_json or not BOOTH_ID.fullmatch(booth_id):
                 raise ValueError(f"{booth_id!r} from the registry is not a booth id")
-            event_id = domain.dispatched_event_id(round_.dispatch_id, booth_id)
-            path_json = ", ".join(f'"{level}": "{unit}"' for level, unit in path.items())
+            ident = event_id(booth_id)
             value = f'{before}"{booth_id}"{between}{{{path_json}}}{after}'
-            per_booth = {"ce_id": event_id.encode(), "ce_subject": booth_id.encode()}
+            per_booth = {"ce_id": ident.encode(), "ce_subject": booth_id.encode()}
             self.producer.produce(
                 topic,
                 booth_id.encode(),
                 value.encode(),
                 [(name, per_booth.get(name, raw)) for name, raw in headers],
-                ref=event_id,
+                ref=ident,
             )
 
     def _event(self, round_: Round, booth_id: str) -> Event:
@@ -159,6 +166,26 @@ class FanOut:
             round_.send_at,
             data,
         )
+
+
+class EventIds:
+    """`domain.dispatched_event_id` for one round's booths, the round's id parsed once: a UUID 5
+    is the SHA-1 of the namespace and the name, cut to 16 bytes with its version and variant
+    bits set (RFC 9562), which `uuid.uuid5` recomputes with two UUID objects per call."""
+
+    def __init__(self, dispatch_id: str):
+        self.namespace = uuid.UUID(dispatch_id).bytes
+
+    def __call__(self, booth_id: str) -> str:
+        digest = bytearray(hashlib.sha1(self.namespace + booth_id.encode()).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x50
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        h = digest.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _path_json(path: dict[str, str]) -> str:
+    return ", ".join(f'"{level}": "{unit}"' for level, unit in path.items())
 
 
 def _value_template(data: dict) -> tuple[str, str, str]:

@@ -86,18 +86,35 @@ def save_with_outbox(
     return rev + 1
 
 
+def take_published(collection: Collection, doc: dict[str, Any], event_ids: set[str]) -> int:
+    """Remove published events from a document as the relay read it (its `outbox` and `rev`),
+    without reading it again; if it changed since, read it again and retry. One write per
+    document: the patched local FerretDB serialises writes, and a multi-statement bulk update
+    wedged it, so none is sent."""
+    change = _taken(doc, event_ids)
+    if collection.update_one(
+        {"_id": doc["_id"], "rev": doc["rev"]}, {"$set": change}
+    ).matched_count:
+        return len(doc.get("outbox", [])) - len(change["outbox"])
+    return take_outbox(collection, doc["_id"], event_ids)
+
+
+def _taken(doc: dict[str, Any], event_ids: set[str]) -> dict[str, Any]:
+    left = [e for e in doc.get("outbox", []) if e["id"] not in event_ids]
+    return {"outbox": left, "has_outbox": bool(left), "rev": doc["rev"] + 1}
+
+
 def take_outbox(collection: Collection, doc_id: str, event_ids: set[str]) -> int:
     """Remove published events from the document's outbox; returns how many were removed."""
     for _ in range(10):
         doc = collection.find_one({"_id": doc_id}, {"outbox": 1, "rev": 1})
         if doc is None:
             return 0
-        left = [e for e in doc.get("outbox", []) if e["id"] not in event_ids]
-        change = {"outbox": left, "has_outbox": bool(left), "rev": doc["rev"] + 1}
+        change = _taken(doc, event_ids)
         if collection.update_one(
             {"_id": doc_id, "rev": doc["rev"]}, {"$set": change}
         ).matched_count:
-            return len(doc.get("outbox", [])) - len(left)
+            return len(doc.get("outbox", [])) - len(change["outbox"])
     raise ConcurrentUpdate(doc_id)
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from prometheus_client import Counter
 from pymongo.database import Database
 
-from reports.adapters.mongo import OutboxPointers, take_outbox
+from reports.adapters.mongo import OutboxPointers, take_outbox, take_published
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
@@ -63,16 +63,18 @@ class OutboxRelay:
         )
 
     def relay_once(self) -> int:
-        """Publish the events of up to `batch` documents; returns how many went out."""
-        taken: dict[tuple[str, str], list[dict]] = {}
+        """Publish the events of up to `batch` documents; returns how many went out. Each
+        document is read once, and its outbox emptied on the revision read."""
+        taken: dict[tuple[str, str], tuple[dict, list[dict]]] = {}
         for collection, doc_id in self.pointers.take(self.batch):
             # Clear the pointer before reading: a write after this point sets it again.
             self.pointers.clear(collection, doc_id)
-            doc = self.db[collection].find_one({"_id": doc_id}, {"outbox": 1})
-            events = (doc or {}).get("outbox") or []
-            taken[(collection, doc_id)] = [
-                e for e in events if self._publish(collection, doc_id, e)
-            ]
+            doc = self.db[collection].find_one({"_id": doc_id}, {"outbox": 1, "rev": 1})
+            if doc is not None:
+                events = [
+                    e for e in doc.get("outbox") or [] if self._publish(collection, doc_id, e)
+                ]
+                taken[(collection, doc_id)] = (doc, events)
         try:
             self.publisher.flush(FLUSH_TIMEOUT_S)
         except DeliveryError:
@@ -80,8 +82,8 @@ class OutboxRelay:
                 self.pointers.mark(collection, doc_id)
             raise
         sent = 0
-        for (collection, doc_id), events in taken.items():
-            take_outbox(self.db[collection], doc_id, {e["id"] for e in events})
+        for (collection, _), (doc, events) in taken.items():
+            take_published(self.db[collection], doc, {e["id"] for e in events})
             for event in events:
                 RELAYED.labels(event["type"]).inc()
             sent += len(events)
