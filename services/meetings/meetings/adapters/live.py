@@ -53,6 +53,7 @@ from shared.crypto.fields import FieldCipher
 from shared.mongo import insert_ignoring_duplicates
 
 PHONE = "phone"
+CLAIM_TRIES = 4
 
 
 class MongoLive:
@@ -287,9 +288,15 @@ class MongoLive:
         document and read by its `_id`, whatever the queue's length. A held call whose hold lapsed
         (its pod died, or the provider asked to wait) is taken again first."""
         for queue in self._queues.find({}):  # a few documents per live meeting
-            call = self._retake(queue, now_ts, hold_s) or self._advance(queue, now_ts, hold_s)
-            if call is not None:
-                return call
+            for _ in range(CLAIM_TRIES):  # another dialler took the place: read the queue again
+                call = self._retake(queue, now_ts, hold_s)
+                if call is None:
+                    call, moved = self._advance(queue, now_ts, hold_s)
+                if call is not None:
+                    return call
+                if not moved:
+                    break
+                queue = self._queues.find_one({"_id": queue["_id"]}) or {}
         return None
 
     def _retake(self, queue: dict, now_ts: float, hold_s: float) -> dict | None:
@@ -304,20 +311,22 @@ class MongoLive:
                 return self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
         return None
 
-    def _advance(self, queue: dict, now_ts: float, hold_s: float) -> dict | None:
+    def _advance(self, queue: dict, now_ts: float, hold_s: float) -> tuple[dict | None, bool]:
+        """The call at the queue's next place if due, claimed; and whether `next` moved since
+        the queue was read (another dialler's claim, or a lost place skipped)."""
         place = queue.get("next") or 0
         if place >= (queue.get("end") or 0):
-            return None
+            return None, False
         call = self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
         if call is None and not self._lost(f"{queue['_id']}:{place}", now_ts, hold_s):
-            return None  # a redial's place reserved and not written yet
+            return None, False  # a redial's place reserved and not written yet
         if call is not None and call["due_ts"] > now_ts:
-            return None
+            return None, False
         held = {f"held.{place}": now_ts + hold_s} if call is not None else {}
         taken = self._queues.find_one_and_update(
             {"_id": queue["_id"], "next": place}, {"$set": {"next": place + 1, **held}}
         )
-        return call if taken else None
+        return (call if taken else None), True
 
     def _lost(self, call_id: str, now_ts: float, hold_s: float) -> bool:
         """A place still empty `hold_s` after this pod first saw it: its writer died between
