@@ -63,21 +63,24 @@ def invite(units: list[str], job: Inviting) -> None:
     arrived: queue.Queue = queue.Queue(maxsize=job.ahead)
     in_flight = threading.BoundedSemaphore(job.ahead)
     stopping = threading.Event()
-    with (
-        ThreadPoolExecutor(job.streams, thread_name_prefix="invite-read") as reading,
-        ThreadPoolExecutor(job.writers, thread_name_prefix="invite-store") as storing,
-    ):
+    reading = ThreadPoolExecutor(job.streams, thread_name_prefix="invite-read")
+    storing = ThreadPoolExecutor(job.writers, thread_name_prefix="invite-store")
+    try:
         for unit in units:
             reading.submit(_read, unit, job, arrived, stopping)
-        try:
-            _take(chunks, arrived, in_flight, storing, job)
-        except BaseException:
-            stopping.set()
-            raise
+        _take(chunks, arrived, in_flight, storing, job)
+    except BaseException:
+        stopping.set()  # the streams still open stop at their next batch
+        raise
+    finally:
+        reading.shutdown(wait=True, cancel_futures=True)  # chunks not begun are left to the retry
+        storing.shutdown(wait=True)
 
 
 def _read(unit: str, job: Inviting, arrived: queue.Queue, stopping: threading.Event) -> None:
     """One chunk's invitees, batch by batch, onto `arrived`; then _READ, or what went wrong."""
+    if stopping.is_set():
+        return
     try:
         batch: list[Invitee] = []
         for invitee in job.read(unit):
