@@ -12,7 +12,7 @@ import pytest
 from pymongo import MongoClient, monitoring
 
 from meetings.adapters.live import MongoLive
-from meetings.conference import Attendance, ProviderEvent, fold
+from meetings.conference import Attendance, ProviderEvent, counted_levels, fold
 from meetings.live import LivePorts, attendance_report, count_invited, provider_event, recount
 from shared.crypto.fields import FieldCipher
 from shared.orgtree.levels import booth_path
@@ -173,6 +173,7 @@ def test_attendance_is_read_from_the_units_counter_without_touching_an_invitee(d
     for n in (0, 1, 3):
         provider_event(meeting_id, joined(meeting_id, n), ports)
     provider_event(meeting_id, joined(meeting_id, 0), ports)  # the provider's repeat counts once
+    ports.live.flush_counts()
     db.commands.seen.clear()
     report = attendance_report(meeting_id, DISTRICT, ports)
     assert report["totals"]["invited"] == 2000 and report["totals"]["joined"] == 3
@@ -198,4 +199,39 @@ def test_the_end_recount_puts_back_what_a_lost_counting_left_out(db):
     assert live.save_attendance(docs[2]["_id"], 0, state, {})
     assert attendance_report(meeting_id, DISTRICT, ports)["totals"]["joined"] == 0
     assert recount(meeting_id, ports)["joined"] == 1
+    assert attendance_report(meeting_id, DISTRICT, ports)["totals"]["joined"] == 1
+
+
+def test_a_burst_of_webhooks_writes_each_counter_once_per_flush_not_once_per_webhook(db):
+    meeting_id = str(uuid.uuid4())
+    docs = invitee_docs(meeting_id, 200)
+    db["m_invitees"].insert_many(docs)
+    live = MongoLive(db, "m_", CIPHER)
+    ports = LivePorts(None, live, OneMeeting(meeting_id), Recorded(), str, "http://m.test/hook")
+    count_invited(meeting_id, docs, ports)
+    db.commands.seen.clear()
+    for n in range(200):
+        provider_event(meeting_id, joined(meeting_id, n), ports)
+    counted = [c for c in db.commands.seen if c[1] == "m_attendance_counts"]
+    assert counted == [], "the webhooks only tally"
+    touched = {unit for doc in docs for unit, _ in counted_levels(doc["booth_id"])}
+    assert live.flush_counts() == len(touched) == 10  # *, IN, state, district, 2 x (A, M, S)
+    writes = [c for c in db.commands.seen if c[1] == "m_attendance_counts"]
+    assert len(writes) == 1 and len(writes[0][2]["updates"]) == 10, "one $inc per counter"
+    report = attendance_report(meeting_id, DISTRICT, ports)
+    assert (report["totals"]["invited"], report["totals"]["joined"]) == (200, 200)
+    assert live.flush_counts() == 0, "nothing twice"
+    assert attendance_report(meeting_id, None, ports)["totals"]["joined"] == 200
+
+
+def test_a_recount_drops_what_the_pod_had_tallied_so_nothing_counts_twice(db):
+    meeting_id = str(uuid.uuid4())
+    docs = invitee_docs(meeting_id, 4)
+    db["m_invitees"].insert_many(docs)
+    live = MongoLive(db, "m_", CIPHER)
+    ports = LivePorts(None, live, OneMeeting(meeting_id), Recorded(), str, "http://m.test/hook")
+    count_invited(meeting_id, docs, ports)
+    provider_event(meeting_id, joined(meeting_id, 1), ports)  # tallied, not written yet
+    assert recount(meeting_id, ports)["joined"] == 1
+    live.flush_counts()
     assert attendance_report(meeting_id, DISTRICT, ports)["totals"]["joined"] == 1

@@ -482,6 +482,12 @@ def count_invited(meeting_id: str, invitees: list[dict], ports: LivePorts) -> No
     ports.live.set_counts(meeting_id, per_booth)
 
 
+def write_counts(ports: LivePorts) -> bool:
+    """Write this pod's tally of attendance counts; False: the next write waits its interval."""
+    ports.live.flush_counts()
+    return False
+
+
 def recount(meeting_id: str, ports: LivePorts) -> dict:
     """Every counter set again from the invitees' attendance, once, at the end: what a pod that
     died between a participant's change and its counting left out is counted now."""

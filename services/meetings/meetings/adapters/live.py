@@ -33,20 +33,24 @@ reads one call by `_id` and claims it with a compare-and-set on `next`: the same
 `{prefix}attendance_counts`: one counter per (meeting, unit above a booth), `_id "<meeting
 id>|<unit>"` ("*": the whole audience): {meeting_id, totals {invited, rang, answered, joined,
 confirmed, attended_seconds}, units {"<child unit>": the same counts}}. A participant's change is
-added to every counter on its booth's path right after the compare-and-set that made it, so the
-attendance a page reads is one counter by `_id`, never the invitees; the end's reconciliation
-sets every counter again from the invitees.
+added, right after the compare-and-set that made it, to this pod's tally of every counter on its
+booth's path; the tally is written every half second (bootstrap.COUNTS_INTERVAL_S: one `$inc`
+per counter touched, whatever the number of webhooks), so the attendance a page reads is one
+counter by `_id`, never the invitees. The end's reconciliation sets every counter again from
+the invitees (what a pod that died held in its tally is counted then).
 
 Starting and ending are claimed with one find-and-modify on the meeting, so one pod does each.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from meetings.conference import ROOT, Attendance, Leg, counted_levels
 from shared.crypto.fields import FieldCipher
@@ -64,6 +68,8 @@ class MongoLive:
         self._queues = db[f"{prefix}dial_queues"]
         self._counters = db[f"{prefix}attendance_counts"]
         self._empty_places: dict[str, float] = {}
+        self._tally: dict[str, dict[str, int]] = {}  # counter id -> field -> change not written
+        self._tally_lock = threading.Lock()
         self.cipher = cipher
 
     # --- the meeting ---------------------------------------------------------------------------
@@ -190,23 +196,42 @@ class MongoLive:
     # --- attendance counters --------------------------------------------------------------
 
     def count(self, meeting_id: str, booth_id: str, change: dict[str, int]) -> None:
-        """Add one participant's change of counts to every unit above its booth: one bulk write
-        of a handful of updates by `_id`, whatever the audience."""
-        if change:
-            self._counters.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": _counter_id(meeting_id, unit)},
-                        {
-                            "$inc": _fields(child, change),
-                            "$setOnInsert": {"meeting_id": meeting_id},
-                        },
-                        upsert=True,
-                    )
-                    for unit, child in counted_levels(booth_id)
-                ],
-                ordered=False,
+        """Add one participant's change of counts to every unit above its booth, in this pod's
+        tally: `flush_counts` writes the tally, so a burst of webhooks costs each counter one
+        update per flush instead of one per webhook (FerretDB serialises every update)."""
+        if not change:
+            return
+        with self._tally_lock:
+            for unit, child in counted_levels(booth_id):
+                fields = self._tally.setdefault(_counter_id(meeting_id, unit), {})
+                for name, value in _fields(child, change).items():
+                    fields[name] = fields.get(name, 0) + value
+
+    def flush_counts(self) -> int:
+        """Write the tally: one `$inc` per counter touched since the last flush; how many. A
+        failed write puts its changes back for the next flush (the end's recount sets every
+        counter from the invitees in any case)."""
+        with self._tally_lock:
+            tally, self._tally = self._tally, {}
+        updates = [
+            UpdateOne(
+                {"_id": counter},
+                {"$inc": fields, "$setOnInsert": {"meeting_id": counter.split("|", 1)[0]}},
+                upsert=True,
             )
+            for counter, fields in tally.items()
+        ]
+        try:
+            for start in range(0, len(updates), 1000):
+                self._counters.bulk_write(updates[start : start + 1000], ordered=False)
+        except PyMongoError:
+            with self._tally_lock:
+                for counter, fields in tally.items():
+                    into = self._tally.setdefault(counter, {})
+                    for name, value in fields.items():
+                        into[name] = into.get(name, 0) + value
+            raise
+        return len(updates)
 
     def set_counts(self, meeting_id: str, per_booth: dict[str, dict[str, int]]) -> None:
         """Set the named counts of every unit to what the booths' counts add up to (the start's
@@ -217,6 +242,9 @@ class MongoLive:
                 into = per_counter.setdefault(unit, {})
                 for name, value in _fields(child, counts).items():
                     into[name] = into.get(name, 0) + value
+        with self._tally_lock:  # what this pod has not written yet is in what is set now
+            for unit in per_counter:
+                self._tally.pop(_counter_id(meeting_id, unit), None)
         updates = [
             UpdateOne(
                 {"_id": _counter_id(meeting_id, unit)},
