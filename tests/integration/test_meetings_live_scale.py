@@ -187,13 +187,20 @@ def test_attendance_is_read_from_the_units_counter_without_touching_an_invitee(d
     assert booth["totals"]["joined"] == 1 and booth["units"] == []
 
 
-def test_the_end_recount_puts_back_what_a_lost_counting_left_out(db):
+def invited_meeting(db, count: int) -> tuple[str, list[dict], LivePorts]:
+    """A meeting of `count` invitees stored and counted as invited, on the live store."""
     meeting_id = str(uuid.uuid4())
-    docs = invitee_docs(meeting_id, 4)
+    docs = invitee_docs(meeting_id, count)
     db["m_invitees"].insert_many(docs)
     live = MongoLive(db, "m_", CIPHER)
     ports = LivePorts(None, live, OneMeeting(meeting_id), Recorded(), str, "http://m.test/hook")
     count_invited(meeting_id, docs, ports)
+    return meeting_id, docs, ports
+
+
+def test_the_end_recount_puts_back_what_a_lost_counting_left_out(db):
+    meeting_id, docs, ports = invited_meeting(db, 4)
+    live = ports.live
     # a pod that died between the compare-and-set and the counting: stored, not counted
     state, _ = fold(Attendance(), joined(meeting_id, 2), "dial_out")
     assert live.save_attendance(docs[2]["_id"], 0, state, {})
@@ -203,14 +210,10 @@ def test_the_end_recount_puts_back_what_a_lost_counting_left_out(db):
 
 
 def test_a_burst_of_webhooks_writes_each_counter_once_per_flush_not_once_per_webhook(db):
-    meeting_id = str(uuid.uuid4())
-    docs = invitee_docs(meeting_id, 200)
-    db["m_invitees"].insert_many(docs)
-    live = MongoLive(db, "m_", CIPHER)
-    ports = LivePorts(None, live, OneMeeting(meeting_id), Recorded(), str, "http://m.test/hook")
-    count_invited(meeting_id, docs, ports)
+    meeting_id, docs, ports = invited_meeting(db, 24)
+    live = ports.live
     db.commands.seen.clear()
-    for n in range(200):
+    for n in range(24):
         provider_event(meeting_id, joined(meeting_id, n), ports)
     counted = [c for c in db.commands.seen if c[1] == "m_attendance_counts"]
     assert counted == [], "the webhooks only tally"
@@ -219,18 +222,14 @@ def test_a_burst_of_webhooks_writes_each_counter_once_per_flush_not_once_per_web
     writes = [c for c in db.commands.seen if c[1] == "m_attendance_counts"]
     assert len(writes) == 1 and len(writes[0][2]["updates"]) == 10, "one $inc per counter"
     report = attendance_report(meeting_id, DISTRICT, ports)
-    assert (report["totals"]["invited"], report["totals"]["joined"]) == (200, 200)
+    assert (report["totals"]["invited"], report["totals"]["joined"]) == (24, 24)
     assert live.flush_counts() == 0, "nothing twice"
-    assert attendance_report(meeting_id, None, ports)["totals"]["joined"] == 200
+    assert attendance_report(meeting_id, None, ports)["totals"]["joined"] == 24
 
 
 def test_a_recount_drops_what_the_pod_had_tallied_so_nothing_counts_twice(db):
-    meeting_id = str(uuid.uuid4())
-    docs = invitee_docs(meeting_id, 4)
-    db["m_invitees"].insert_many(docs)
-    live = MongoLive(db, "m_", CIPHER)
-    ports = LivePorts(None, live, OneMeeting(meeting_id), Recorded(), str, "http://m.test/hook")
-    count_invited(meeting_id, docs, ports)
+    meeting_id, docs, ports = invited_meeting(db, 4)
+    live = ports.live
     provider_event(meeting_id, joined(meeting_id, 1), ports)  # tallied, not written yet
     assert recount(meeting_id, ports)["joined"] == 1
     live.flush_counts()
