@@ -126,6 +126,11 @@ def test_an_audio_meeting_for_a_districts_presidents_is_held_and_counted_per_man
         timeout=60,
     )
     assert answering <= joined
+    # Counters are written from each pod's tally every half second: within 2 s of the event.
+    wait_until(
+        lambda: attendance(meeting_id, unit=DISTRICT).json()["totals"]["joined"] >= len(answering),
+        5,
+    )
     report = attendance(meeting_id, unit=DISTRICT).json()
     assert report["state"] == "started"
     assert report["totals"]["invited"] >= len(ours)

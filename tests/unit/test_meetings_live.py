@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from meetings.adapters.live import attendance_document
-from meetings.conference import ProviderEvent
-from meetings.live import LivePorts, attendance_report, provider_event
+from meetings.conference import ProviderEvent, counted_levels
+from meetings.live import LivePorts, attendance_report, count_invited, provider_event
 from shared.events import types
 from shared.orgtree.levels import booth_path
 
@@ -41,6 +41,7 @@ class Live:
             }
             for p, booth in zip(participants, BOOTHS)
         }
+        self.counters = {}
 
     def invitee(self, key, with_phone=False):
         doc = self.docs.get(key)
@@ -63,6 +64,27 @@ class Live:
 
     def live(self, meeting_id):
         return {"state": "started", "bridges": {}}
+
+    def count(self, meeting_id, booth_id, change):
+        self._add(booth_id, change)
+
+    def set_counts(self, meeting_id, per_booth):
+        self.counters = {}
+        for booth_id, counts in per_booth.items():
+            self._add(booth_id, counts)
+
+    def counts(self, meeting_id, unit):
+        if unit in self.counters:
+            return self.counters[unit]["totals"], self.counters[unit]["units"]
+        above = unit.rsplit("-", 1)[0]
+        return self.counters.get(above, {"units": {}})["units"].get(unit, {}), {}
+
+    def _add(self, booth_id, change):
+        for unit, child in counted_levels(booth_id):
+            counter = self.counters.setdefault(unit, {"totals": {}, "units": {}})
+            for into in (counter["totals"], counter["units"].setdefault(child, {})):
+                for name, value in change.items():
+                    into[name] = into.get(name, 0) + value
 
 
 class Events:
@@ -139,6 +161,7 @@ def test_another_meetings_leg_and_an_unknown_meeting_change_nothing(ports, peopl
 
 
 def test_the_report_counts_per_unit_one_level_below_the_one_asked_for(ports, people):
+    count_invited(MEETING, ports.live.invitees(MEETING), ports)
     provider_event(MEETING, joined(people[0]), ports)
     provider_event(MEETING, joined(people[2], call="c2"), ports)
     district = attendance_report(MEETING, "IN-MP-D07", ports)

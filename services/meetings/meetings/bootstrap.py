@@ -19,7 +19,7 @@ from meetings.adapters.store import MongoInvitees, MongoMeetings
 from meetings.conference import Pacing, Redial
 from meetings.handlers import Ports, relay_outbox, run_due
 from meetings.links import JoinLinks
-from meetings.live import LivePorts, dial_due, end_due, start_due
+from meetings.live import LivePorts, dial_due, end_due, start_due, write_counts
 from meetings.ports import Messages
 from meetings.settings import MeetingsSettings
 from shared import topics
@@ -40,6 +40,7 @@ PRODUCER_CONFIG = {"message.timeout.ms": 8000, "linger.ms": 20}
 SOURCE = "/sangathan/meetings"
 JOBS_INTERVAL_S = 0.5
 RELAY_INTERVAL_S = 2.0
+COUNTS_INTERVAL_S = 0.5  # attendance counters written from the pod's tally (adapters/live.py)
 
 
 @dataclass
@@ -52,7 +53,10 @@ class Adapters(BackgroundJobs):
 
     def stop(self) -> None:
         super().stop()
-        self.ports.events.close(5.0)
+        try:
+            self.live.live.flush_counts()  # what the tally holds is not left to the end's recount
+        finally:
+            self.ports.events.close(5.0)
 
 
 def bootstrap(
@@ -109,6 +113,7 @@ def bootstrap(
             periodic("meetings-start", lambda: start_due(adapters.live), settings.live_interval_s),
             periodic("meetings-dial", lambda: dial_due(adapters.live), settings.live_interval_s),
             periodic("meetings-end", lambda: end_due(adapters.live), settings.live_interval_s),
+            periodic("meetings-counts", lambda: write_counts(adapters.live), COUNTS_INTERVAL_S),
             consuming(
                 "meetings-erasures",
                 lambda: EventConsumer(

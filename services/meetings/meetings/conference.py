@@ -333,3 +333,33 @@ def records_as_events(bridge_id: str, record: dict, parse) -> list[ProviderEvent
             )
         )
     return events
+
+
+# --- attendance counters ------------------------------------------------------------------------
+
+ROOT = "*"  # the counter above every unit: a meeting's whole audience
+
+
+def counted_levels(booth_id: str) -> list[tuple[str, str]]:
+    """(unit, its child on the booth's path) for every unit above the booth, the root first: the
+    counters a participant's change of counts adds to. A booth's own counts are its row in its
+    sector's counter."""
+    parts = booth_id.split("-")
+    path = ["-".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    return list(zip([ROOT, *path[:-1]], path))
+
+
+def counts_of(state: Attendance) -> dict[str, int]:
+    """What one participant adds to each count (invited is counted apart, once, at the start)."""
+    return {
+        "rang": int(state.rang),
+        "answered": int(state.answered),
+        "joined": int(state.joined),
+        "confirmed": int(state.confirmed),
+        "attended_seconds": state.seconds,
+    }
+
+
+def counts_change(before: Attendance, after: Attendance) -> dict[str, int]:
+    old, new = counts_of(before), counts_of(after)
+    return {k: new[k] - old[k] for k in new if new[k] != old[k]}

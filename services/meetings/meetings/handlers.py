@@ -4,12 +4,13 @@ Scheduling stores each meeting with its meeting-scheduled event in one document 
 publishes it; `relay_outbox` publishes what Kafka did not take then. A meeting's background jobs
 (`run_due`) then read its audience chunk by chunk (domain.chunks) from the appointments service:
 
-    invite   each invitee stored once (batch inserts) and announced (participant-invited)
+    invite   each invitee stored once (batch inserts) and announced (participant-invited),
+             chunks read in parallel (meetings.inviting)
     notify   each invitee's invitation handed to the notifier (POST /v1/messages)
     remind   the same, as a reminder, MEETINGS_REMINDER_BEFORE_MINUTES before the start
 
 A chunk counts as done only after Kafka took its events (invite) or the notifier took its
-messages (notify, remind); a job cut short resumes at its first unfinished chunk, and a chunk done
+messages (notify, remind); a job cut short resumes at its unfinished chunks, and a chunk done
 twice repeats event ids and message ids, which consumers and the notifier take once. Inviting is
 its own pass, before any message, so a state's 65,015 invitations reach Kafka without waiting on
 the notifier.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
@@ -44,13 +44,13 @@ from meetings.domain import (
     Refused,
     check_schedulable,
     chunks,
-    invited_event_id,
     job_dues,
     message_id,
     message_text,
     occurrences,
     series_id,
 )
+from meetings.inviting import Inviting, invite
 from meetings.links import JoinClaim, JoinLinks
 from meetings.ports import EventOutbox, InviteeStore, MeetingStore, Messages, UnitRegistry
 from shared.events import types
@@ -88,6 +88,7 @@ class Ports:
     channel: str = "whatsapp"
     reminder_before: timedelta = timedelta(minutes=15)
     batch: int = 1000
+    invite_streams: int = 4  # chunks of the audience read at once while inviting
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     pin: Callable[[], str] = field(default=lambda: f"{secrets.randbelow(10**6):06d}")
 
@@ -260,29 +261,29 @@ def _scheduled(meeting_id: str, job: str, ports: Ports) -> Meeting | None:
 
 
 def _invite(meeting: Meeting, ports: Ports) -> None:
-    """Store and announce every invitee, chunk by chunk. A batch's documents are written on
-    another thread while its events are made (the store waits on the server, the events on the
-    CPU); the chunk counts as done only after both, so a crash in between repeats the chunk."""
+    """Store and announce every invitee: chunks read in parallel, events produced as batches
+    arrive, invitees stored meanwhile (meetings.inviting)."""
+    done = ports.meetings.chunks_done(meeting.meeting_id, INVITE)
+    invited_at = ports.clock()
 
-    def chunk(unit: str, found: Iterator[Recipient]) -> int:
-        count, writes = 0, []
-        with ThreadPoolExecutor(1, thread_name_prefix="invitees") as writer:
-            for batch in _batches(found, ports.batch):
-                invitees = [_invitee(meeting, r, ports) for r in batch]
-                writes.append(writer.submit(ports.invitees.add, invitees))
-                for invitee in invitees:
-                    ports.events.emit(
-                        types.PARTICIPANT_INVITED,
-                        invitee.event_data(),
-                        event_id=invited_event_id(meeting.meeting_id, invitee.participant_id),
-                    )
-                count += len(invitees)
-            for write in writes:
-                write.result()  # raises what the store raised
-        ports.events.flush(30.0)  # raises unless Kafka took the chunk's events
-        return count
+    def read(unit: str) -> Iterator[Invitee]:
+        for recipient in _found(meeting, unit, ports):
+            yield _invitee(meeting, recipient, ports, invited_at)
 
-    _each_chunk(meeting, INVITE, ports, chunk)
+    def chunk_done(unit: str, count: int) -> None:
+        ports.meetings.chunk_done(meeting.meeting_id, INVITE, unit, count)
+
+    job = Inviting(
+        read=read,
+        store=ports.invitees.add,
+        emit=ports.events.emit,
+        flush=ports.events.flush,
+        done=chunk_done,
+        batch=ports.batch,
+        streams=ports.invite_streams,
+    )
+    invite([u for u in _units(meeting, ports) if u not in done], job)
+    _finished(meeting, INVITE, ports)
 
 
 def _message(meeting: Meeting, ports: Ports, purpose: str) -> None:
@@ -300,12 +301,23 @@ def _message(meeting: Meeting, ports: Ports, purpose: str) -> None:
 
 def _each_chunk(meeting: Meeting, job: str, ports: Ports, work) -> None:
     done = ports.meetings.chunks_done(meeting.meeting_id, job)
-    for unit in chunks(meeting.scope, lambda u: _children(u, ports)) + [SPEAKERS]:
+    for unit in _units(meeting, ports):
         if unit in done:
             continue
-        found = _speakers(meeting, ports) if unit == SPEAKERS else _audience(meeting, unit, ports)
-        count = work(unit, found)
+        count = work(unit, _found(meeting, unit, ports))
         ports.meetings.chunk_done(meeting.meeting_id, job, unit, count)
+    _finished(meeting, job, ports)
+
+
+def _units(meeting: Meeting, ports: Ports) -> list[str]:
+    return chunks(meeting.scope, lambda u: _children(u, ports)) + [SPEAKERS]
+
+
+def _found(meeting: Meeting, unit: str, ports: Ports) -> Iterator[Recipient]:
+    return _speakers(meeting, ports) if unit == SPEAKERS else _audience(meeting, unit, ports)
+
+
+def _finished(meeting: Meeting, job: str, ports: Ports) -> None:
     ports.meetings.job_done(meeting.meeting_id, job, ports.clock())
     log.info("meeting job done", fields={"meeting_id": meeting.meeting_id, "job": job})
 
@@ -334,7 +346,7 @@ def _speakers(meeting: Meeting, ports: Ports) -> Iterator[Recipient]:
                 yield recipient
 
 
-def _invitee(meeting: Meeting, recipient: Recipient, ports: Ports) -> Invitee:
+def _invitee(meeting: Meeting, recipient: Recipient, ports: Ports, at: datetime) -> Invitee:
     return Invitee(
         meeting_id=meeting.meeting_id,
         participant_id=recipient.appointment_id,
@@ -345,7 +357,7 @@ def _invitee(meeting: Meeting, recipient: Recipient, ports: Ports) -> Invitee:
         phone=recipient.phone,
         part=meeting.part_of(recipient.appointment_id),
         channel=ports.channel,
-        invited_at=ports.clock(),
+        invited_at=at,
     )
 
 

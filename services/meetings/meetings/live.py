@@ -28,6 +28,7 @@ from typing import Any
 
 from meetings.adapters.live import attendance_of
 from meetings.conference import (
+    ROOT,
     Attempted,
     Attendance,
     Confirmed,
@@ -40,6 +41,8 @@ from meetings.conference import (
     booth_order,
     call_ref,
     confirm,
+    counts_change,
+    counts_of,
     fold,
     plan_bridges,
     records_as_events,
@@ -47,7 +50,6 @@ from meetings.conference import (
 from meetings.ports import ConferenceProvider, ProviderPaced, ProviderRefused, ProviderUnavailable
 from shared.events import types
 from shared.logging import get_logger
-from shared.orgtree.levels import is_within
 
 log = get_logger(__name__)
 
@@ -127,6 +129,7 @@ def start_meeting(meeting_id: str, ports: LivePorts) -> None:
         event_id=_event_id(meeting_id, "started"),
     )
     ports.events.flush(10.0)
+    count_invited(meeting_id, invitees, ports)
     ports.live.started(meeting_id, now, len(invitees))
 
 
@@ -191,13 +194,11 @@ def _bridge_doc(made: dict, ref: str, role: str) -> dict:
 
 def _call(meeting_id: str, key: str, attempt: int, bridge: int, due_ts: float) -> dict:
     return {
-        "_id": f"{key}:{attempt}",
         "meeting_id": meeting_id,
         "invitee": key,
         "attempt": attempt,
         "bridge": bridge,
         "due_ts": due_ts,
-        "held_ts": None,
     }
 
 
@@ -335,6 +336,7 @@ def _change(key: str, change, ports: LivePorts) -> list[Fact]:
             return []
         events = {_fact_event_id(doc, f): _fact_event(doc, f) for f in facts}
         if ports.live.save_attendance(key, version, new, events):
+            ports.live.count(doc["meeting_id"], doc["booth_id"], counts_change(state, new))
             _publish(key, {**(doc.get("att_pending") or {}), **events}, ports)
             return facts
     raise BusyParticipant(key)
@@ -432,7 +434,7 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
             ports.provider.end(bridge_id)
     for bridge_id in bridges:
         reconcile(meeting_id, meeting.kind, bridge_id, ports)
-    totals = attendance_totals(meeting_id, ports)
+    totals = recount(meeting_id, ports)
     now = ports.clock()
     ports.events.emit(
         types.MEETING_ENDED,
@@ -471,43 +473,45 @@ def reconcile(meeting_id: str, kind: str, bridge_id: str, ports: LivePorts) -> i
 COUNTS = ("invited", "rang", "answered", "joined", "confirmed", "attended_seconds")
 
 
-def attendance_totals(meeting_id: str, ports: LivePorts, unit: str | None = None) -> dict:
-    return attendance_report(meeting_id, unit, ports)["totals"]
+def count_invited(meeting_id: str, invitees: list[dict], ports: LivePorts) -> None:
+    """Every unit's invited, set (not added: a retried start sets the same)."""
+    per_booth: dict[str, dict[str, int]] = {}
+    for invitee in invitees:
+        booth = per_booth.setdefault(invitee["booth_id"], {"invited": 0})
+        booth["invited"] += 1
+    ports.live.set_counts(meeting_id, per_booth)
+
+
+def write_counts(ports: LivePorts) -> bool:
+    """Write this pod's tally of attendance counts; False: the next write waits its interval."""
+    ports.live.flush_counts()
+    return False
+
+
+def recount(meeting_id: str, ports: LivePorts) -> dict:
+    """Every counter set again from the invitees' attendance, once, at the end: what a pod that
+    died between a participant's change and its counting left out is counted now."""
+    per_booth: dict[str, dict[str, int]] = {}
+    for doc in ports.live.invitees(meeting_id):
+        counts = {"invited": 1, **counts_of(attendance_of(doc.get("att")))}
+        booth = per_booth.setdefault(doc["booth_id"], dict.fromkeys(COUNTS, 0))
+        for name, value in counts.items():
+            booth[name] += value
+    ports.live.set_counts(meeting_id, per_booth)
+    totals = dict.fromkeys(COUNTS, 0)
+    for booth in per_booth.values():
+        for name, value in booth.items():
+            totals[name] += value
+    return totals
 
 
 def attendance_report(meeting_id: str, unit: str | None, ports: LivePorts) -> dict:
-    """Totals under `unit` (None: every invitee) and one row per unit one level below it."""
-    totals, rows = dict.fromkeys(COUNTS, 0), {}
-    for doc in ports.live.invitees(meeting_id):
-        if unit and not is_within(doc["booth_id"], unit):
-            continue
-        counts = _counts(doc.get("att") or {})
-        _add(totals, counts)
-        below = _one_below(doc["booth_id"], unit)
-        if below is not None:
-            _add(rows.setdefault(below, dict.fromkeys(COUNTS, 0)), counts)
-    units = [{"unit_id": u, **c} for u, c in sorted(rows.items())]
-    return {"meeting_id": meeting_id, "unit": unit, "totals": totals, "units": units}
+    """Totals under `unit` (None: every invitee) and one row per unit one level below it: the
+    unit's counter, whatever the number of invitees."""
+    totals, rows = ports.live.counts(meeting_id, unit or ROOT)
+    units = [{"unit_id": u, **_all(c)} for u, c in sorted(rows.items())] if unit else []
+    return {"meeting_id": meeting_id, "unit": unit, "totals": _all(totals), "units": units}
 
 
-def _one_below(booth_id: str, unit: str | None) -> str | None:
-    """The unit one level below `unit` on the booth's path (None for a booth itself)."""
-    if unit is None or unit == booth_id:
-        return None
-    return "-".join(booth_id.split("-")[: unit.count("-") + 2])
-
-
-def _counts(att: dict) -> dict:
-    return {
-        "invited": 1,
-        "rang": int(bool(att.get("rang"))),
-        "answered": int(bool(att.get("answered"))),
-        "joined": int(bool(att.get("joined"))),
-        "confirmed": int(bool(att.get("confirmed"))),
-        "attended_seconds": int(att.get("seconds") or 0),
-    }
-
-
-def _add(into: dict, counts: dict) -> None:
-    for k, v in counts.items():
-        into[k] += v
+def _all(counts: dict) -> dict:
+    return {name: int(counts.get(name) or 0) for name in COUNTS}

@@ -19,25 +19,45 @@
                    and removed once Kafka took them, so a failed publish is sent again by the
                    next webhook of that participant or by the end's reconciliation
 
-`{prefix}calls`: the dial-outs still to make, first calls and redials of busy and no-answer alike
-({_id "<invitee id>:<attempt>", meeting_id, invitee, attempt, bridge, due_ts, held_ts}); made
-calls are deleted, so the dialler scans only what is left.
+`{prefix}calls`: the dial-outs still to make, first calls and redials of busy and no-answer alike,
+in one queue per (meeting, attempt) ({_id "<meeting id>:<attempt>:<place>", meeting_id, invitee,
+attempt, bridge, due_ts, place}); made calls are deleted.
+
+`{prefix}dial_queues`: one document per (meeting, attempt) queue ({_id "<meeting id>:<attempt>",
+next, end, held {"<place>": until}}): `next` is the first place not yet taken, `end` the first
+free one, `held` the places taken and not yet made. A queue's places come due in order (first
+calls are spread at the pace, every redial of one attempt waits the same backoff), so the dialler
+reads one call by `_id` and claims it with a compare-and-set on `next`: the same cost with 60 or
+60,000 calls queued, where a sort on `due_ts` costs FerretDB a scan of the whole queue.
+
+`{prefix}attendance_counts`: one counter per (meeting, unit above a booth), `_id "<meeting
+id>|<unit>"` ("*": the whole audience): {meeting_id, totals {invited, rang, answered, joined,
+confirmed, attended_seconds}, units {"<child unit>": the same counts}}. A participant's change is
+added, right after the compare-and-set that made it, to this pod's tally of every counter on its
+booth's path; the tally is written every half second (bootstrap.COUNTS_INTERVAL_S: one `$inc`
+per counter touched, whatever the number of webhooks), so the attendance a page reads is one
+counter by `_id`, never the invitees. The end's reconciliation sets every counter again from
+the invitees (what a pod that died held in its tally is counted then).
 
 Starting and ending are claimed with one find-and-modify on the meeting, so one pod does each.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
-from meetings.conference import Attendance, Leg
+from meetings.conference import ROOT, Attendance, Leg, counted_levels
 from shared.crypto.fields import FieldCipher
 from shared.mongo import insert_ignoring_duplicates
 
 PHONE = "phone"
+CLAIM_TRIES = 4
 
 
 class MongoLive:
@@ -45,6 +65,11 @@ class MongoLive:
         self._meetings = db[f"{prefix}meetings"]
         self._invitees = db[f"{prefix}invitees"]
         self._calls = db[f"{prefix}calls"]
+        self._queues = db[f"{prefix}dial_queues"]
+        self._counters = db[f"{prefix}attendance_counts"]
+        self._empty_places: dict[str, float] = {}
+        self._tally: dict[str, dict[str, int]] = {}  # counter id -> field -> change not written
+        self._tally_lock = threading.Lock()
         self.cipher = cipher
 
     # --- the meeting ---------------------------------------------------------------------------
@@ -168,33 +193,198 @@ class MongoLive:
             unset = {f"att_pending.{event_id}": "" for event_id in event_ids}
             self._invitees.update_one({"_id": key}, {"$unset": unset})
 
+    # --- attendance counters --------------------------------------------------------------
+
+    def count(self, meeting_id: str, booth_id: str, change: dict[str, int]) -> None:
+        """Add one participant's change of counts to every unit above its booth, in this pod's
+        tally: `flush_counts` writes the tally, so a burst of webhooks costs each counter one
+        update per flush instead of one per webhook (FerretDB serialises every update)."""
+        if not change:
+            return
+        with self._tally_lock:
+            for unit, child in counted_levels(booth_id):
+                fields = self._tally.setdefault(_counter_id(meeting_id, unit), {})
+                for name, value in _fields(child, change).items():
+                    fields[name] = fields.get(name, 0) + value
+
+    def flush_counts(self) -> int:
+        """Write the tally: one `$inc` per counter touched since the last flush; how many. A
+        failed write puts its changes back for the next flush (the end's recount sets every
+        counter from the invitees in any case)."""
+        with self._tally_lock:
+            tally, self._tally = self._tally, {}
+        updates = [
+            UpdateOne(
+                {"_id": counter},
+                {"$inc": fields, "$setOnInsert": {"meeting_id": counter.split("|", 1)[0]}},
+                upsert=True,
+            )
+            for counter, fields in tally.items()
+        ]
+        try:
+            for start in range(0, len(updates), 1000):
+                self._counters.bulk_write(updates[start : start + 1000], ordered=False)
+        except PyMongoError:
+            with self._tally_lock:
+                for counter, fields in tally.items():
+                    into = self._tally.setdefault(counter, {})
+                    for name, value in fields.items():
+                        into[name] = into.get(name, 0) + value
+            raise
+        return len(updates)
+
+    def set_counts(self, meeting_id: str, per_booth: dict[str, dict[str, int]]) -> None:
+        """Set the named counts of every unit to what the booths' counts add up to (the start's
+        invited; the end's recount after reconciliation)."""
+        per_counter: dict[str, dict[str, int]] = {}
+        for booth_id, counts in per_booth.items():
+            for unit, child in counted_levels(booth_id):
+                into = per_counter.setdefault(unit, {})
+                for name, value in _fields(child, counts).items():
+                    into[name] = into.get(name, 0) + value
+        with self._tally_lock:  # what this pod has not written yet is in what is set now
+            for unit in per_counter:
+                self._tally.pop(_counter_id(meeting_id, unit), None)
+        updates = [
+            UpdateOne(
+                {"_id": _counter_id(meeting_id, unit)},
+                {"$set": fields, "$setOnInsert": {"meeting_id": meeting_id}},
+                upsert=True,
+            )
+            for unit, fields in per_counter.items()
+        ]
+        for start in range(0, len(updates), 1000):
+            self._counters.bulk_write(updates[start : start + 1000], ordered=False)
+
+    def counts(
+        self, meeting_id: str, unit: str
+    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """A unit's totals and its children's rows: its counter, read by `_id` (a booth, which
+        has no children, is its row in its sector's counter)."""
+        doc = self._counters.find_one({"_id": _counter_id(meeting_id, unit)})
+        if doc is not None:
+            units = {_unit_of(key): row for key, row in (doc.get("units") or {}).items()}
+            return doc.get("totals") or {}, units
+        above = unit.rsplit("-", 1)[0] if "-" in unit else ROOT
+        parent = self._counters.find_one({"_id": _counter_id(meeting_id, above)}) or {}
+        return (parent.get("units") or {}).get(_key_of(unit)) or {}, {}
+
     # --- calls to make ----------------------------------------------------------------------
 
     def queue_calls(self, calls: list[dict]) -> None:
-        """Calls to make: {_id "<invitee id>:<attempt>", meeting_id, invitee, attempt, bridge,
-        due_ts}; a call queued twice (a retried start, a failure told twice) is queued once."""
-        for start in range(0, len(calls), 1000):
-            insert_ignoring_duplicates(self._calls, calls[start : start + 1000])
+        """Calls to make ({meeting_id, invitee, attempt, bridge, due_ts}), appended to their
+        (meeting, attempt) queue. First calls come in one list, in dialling order: their places are
+        their index, so a retried start queues nothing twice. A redial takes the next place."""
+        for (meeting_id, attempt), queued in _by_queue(calls).items():
+            queue = f"{meeting_id}:{attempt}"
+            first_calls = attempt == 1
+            first = 0 if first_calls else self._reserve(queue, meeting_id, attempt, len(queued))
+            docs = [
+                {**call, "_id": f"{queue}:{first + n}", "place": first + n}
+                for n, call in enumerate(queued)
+            ]
+            for start in range(0, len(docs), 1000):
+                insert_ignoring_duplicates(self._calls, docs[start : start + 1000])
+            if first_calls:
+                self._queues.update_one(
+                    {"_id": queue},
+                    {
+                        "$max": {"end": len(docs)},
+                        "$setOnInsert": {"meeting_id": meeting_id, "attempt": attempt, "next": 0},
+                    },
+                    upsert=True,
+                )
+
+    def _reserve(self, queue: str, meeting_id: str, attempt: int, count: int) -> int:
+        before = self._queues.find_one_and_update(
+            {"_id": queue},
+            {
+                "$inc": {"end": count},
+                "$setOnInsert": {"meeting_id": meeting_id, "attempt": attempt, "next": 0},
+            },
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        return (before or {}).get("end") or 0
 
     def take_call(self, now_ts: float, hold_s: float) -> dict | None:
-        """The next due call, held for `hold_s` so no other dialler takes it meanwhile."""
-        return self._calls.find_one_and_update(
-            {
-                "due_ts": {"$lte": now_ts},
-                "$or": [{"held_ts": None}, {"held_ts": {"$lte": now_ts}}],
-            },
-            {"$set": {"held_ts": now_ts + hold_s}},
-            sort=[("due_ts", 1)],
+        """The next due call, held for `hold_s` so no other dialler takes it meanwhile.
+
+        Each queue's calls come due in the order of their places (first calls are spread at the
+        pace; a redial of one attempt waits the same backoff as the ones before it), so the next
+        call is the one at the queue's `next` place: claimed by a compare-and-set on the queue's
+        document and read by its `_id`, whatever the queue's length. A held call whose hold lapsed
+        (its pod died, or the provider asked to wait) is taken again first."""
+        for queue in self._queues.find({}):  # a few documents per live meeting
+            for _ in range(CLAIM_TRIES):  # another dialler took the place: read the queue again
+                call = self._retake(queue, now_ts, hold_s)
+                if call is None:
+                    call, moved = self._advance(queue, now_ts, hold_s)
+                if call is not None:
+                    return call
+                if not moved:
+                    break
+                queue = self._queues.find_one({"_id": queue["_id"]}) or {}
+        return None
+
+    def _retake(self, queue: dict, now_ts: float, hold_s: float) -> dict | None:
+        lapsed = [(until, place) for place, until in (queue.get("held") or {}).items()]
+        for until, place in sorted(lapsed):
+            if until > now_ts:
+                break
+            if self._queues.find_one_and_update(
+                {"_id": queue["_id"], f"held.{place}": until},
+                {"$set": {f"held.{place}": now_ts + hold_s}},
+            ):
+                return self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
+        return None
+
+    def _advance(self, queue: dict, now_ts: float, hold_s: float) -> tuple[dict | None, bool]:
+        """The call at the queue's next place if due, claimed; and whether `next` moved since
+        the queue was read (another dialler's claim, or a lost place skipped)."""
+        place = queue.get("next") or 0
+        if place >= (queue.get("end") or 0):
+            return None, False
+        call = self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
+        if call is None and not self._lost(f"{queue['_id']}:{place}", now_ts, hold_s):
+            return None, False  # a redial's place reserved and not written yet
+        if call is not None and call["due_ts"] > now_ts:
+            return None, False
+        held = {f"held.{place}": now_ts + hold_s} if call is not None else {}
+        taken = self._queues.find_one_and_update(
+            {"_id": queue["_id"], "next": place}, {"$set": {"next": place + 1, **held}}
         )
+        return (call if taken else None), True
+
+    def _lost(self, call_id: str, now_ts: float, hold_s: float) -> bool:
+        """A place still empty `hold_s` after this pod first saw it: its writer died between
+        reserving and writing, and the queue must not wait for it forever."""
+        first_seen = self._empty_places.setdefault(call_id, now_ts)
+        if now_ts - first_seen < hold_s:
+            return False
+        del self._empty_places[call_id]
+        return True
 
     def call_later(self, call_id: str, due_ts: float) -> None:
-        self._calls.update_one({"_id": call_id}, {"$set": {"due_ts": due_ts, "held_ts": None}})
+        """Keep the call held until `due_ts`: then it is taken again."""
+        queue, place = call_id.rsplit(":", 1)
+        self._queues.update_one({"_id": queue}, {"$set": {f"held.{place}": due_ts}})
 
     def call_made(self, call_id: str) -> None:
+        queue, place = call_id.rsplit(":", 1)
+        self._queues.update_one({"_id": queue}, {"$unset": {f"held.{place}": ""}})
         self._calls.delete_one({"_id": call_id})
 
     def drop_calls(self, meeting_id: str) -> None:
+        self._queues.delete_many({"meeting_id": meeting_id})
         self._calls.delete_many({"meeting_id": meeting_id})
+
+
+def _by_queue(calls: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    queues: dict[tuple[str, int], list[dict]] = {}
+    for call in calls:
+        queues.setdefault((call["meeting_id"], call["attempt"]), []).append(call)
+    return queues
 
 
 def attendance_document(state: Attendance) -> dict:
@@ -251,3 +441,23 @@ def _utc(at: datetime | None) -> datetime | None:
     if at is None:
         return None
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _counter_id(meeting_id: str, unit: str) -> str:
+    return f"{meeting_id}|{unit}"
+
+
+def _fields(child: str, counts: dict[str, int]) -> dict[str, int]:
+    """A unit's counter fields for one child's counts: its totals and the child's row."""
+    fields = {f"totals.{name}": value for name, value in counts.items()}
+    fields.update({f"units.{_key_of(child)}.{name}": value for name, value in counts.items()})
+    return fields
+
+
+def _key_of(unit: str) -> str:
+    """A unit id as a field name (no dots in a MongoDB field name)."""
+    return unit.replace("%", "%25").replace(".", "%2E")
+
+
+def _unit_of(key: str) -> str:
+    return key.replace("%2E", ".").replace("%25", "%")
