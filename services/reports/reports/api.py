@@ -15,10 +15,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from reports import commands, domain, handlers
+from reports import commands, domain, handlers, replies
 from reports.bootstrap import Adapters, bootstrap
 from reports.domain import Form, Invalid, Refused, Round, Submission, Version
 from reports.ports import AlreadyExists, ConcurrentUpdate
+from reports.replies_api import replies_router
 from reports.settings import ReportsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
@@ -51,6 +52,8 @@ class VersionRead(BaseModel):
     questions: list[dict[str, Any]]
     published_at: datetime | None
     published_by: str | None
+    replyable: bool = Field(description="answerable by an SMS/WhatsApp reply such as 1 3 250")
+    reply_format: dict[str, str] | None = Field(description="how to reply ({en, hi}), if so")
 
 
 class FormRead(BaseModel):
@@ -148,7 +151,11 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
         service=settings.service_name,
         settings=settings,
         checks=adapters.checks,
-        routers=[forms_router(adapters, auth), dispatches_router(adapters, auth)],
+        routers=[
+            forms_router(adapters, auth),
+            dispatches_router(adapters, auth),
+            replies_router(adapters, auth),
+        ],
         on_startup=adapters.start,
         on_shutdown=adapters.stop,
     )
@@ -361,6 +368,8 @@ def version_read(version: Version) -> VersionRead:
         questions=[asdict(q) for q in version.questions],
         published_at=version.published_at,
         published_by=version.published_by,
+        replyable=replies.replyable(version),
+        reply_format=replies.reply_format(version),
     )
 
 
