@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from reports import replying
 from shared.events import types
 from shared.secrets import PROVIDER_WEBHOOK_DEVELOPMENT_FILE
 from shared.sending.policy import SendingPolicy
@@ -86,6 +87,11 @@ def messages_to(provider: str, phone: str) -> list[str]:
     return [m.get("text") or "" for m in found["messages"]]
 
 
+def told(provider: str, phone: str, texts: dict[str, str]) -> bool:
+    """Whether the phone got this answer back, in either language (the appointee's locale)."""
+    return any(t.startswith(tuple(texts.values())) for t in messages_to(provider, phone))
+
+
 def answers_go_out_now(booth: str) -> bool:
     """Answers back are personal messages: inside the quiet hours they wait for the morning."""
     return (
@@ -120,7 +126,7 @@ def test_a_president_answers_a_dispatched_short_form_by_sms_reply_once_with_no_p
 
         reply(simulator, phone, "mood is good")
         if answers_go_out_now(booth):
-            wait_until(lambda: any("Like: 1 1 10" in t for t in messages_to(simulator, phone)), 30)
+            wait_until(lambda: told(simulator, phone, replying.NOT_UNDERSTOOD_PREFIX), 30)
         assert reports.get(booth_report, headers=district).status_code == 404
 
         reply(simulator, phone, "3 2 250", channel="whatsapp", twice=True)
@@ -149,9 +155,7 @@ def test_a_president_answers_a_dispatched_short_form_by_sms_reply_once_with_no_p
 
         reply(simulator, phone, "1 1 5")
         if answers_go_out_now(booth):
-            wait_until(
-                lambda: any("already answered" in t for t in messages_to(simulator, phone)), 30
-            )
+            wait_until(lambda: told(simulator, phone, replying.ANSWERED_BEFORE), 30)
         else:
             time.sleep(3)
         assert len(reports.get(booth_report, headers=district).json()["submissions"]) == 1

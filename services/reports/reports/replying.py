@@ -113,12 +113,13 @@ def _version(ports: Ports, round_: Round) -> Version | None:
 
 def _help(version: Version) -> dict[str, str]:
     hint = replies.reply_format(version)
-    return {
-        "en": f"Sorry, we could not read your answer. {hint['en']}",
-        "hi": f"क्षमा करें, आपका जवाब समझ नहीं आया। {hint['hi']}",
-    }
+    return {lang: f"{NOT_UNDERSTOOD_PREFIX[lang]} {hint[lang]}" for lang in ("en", "hi")}
 
 
+NOT_UNDERSTOOD_PREFIX = {
+    "en": "Sorry, we could not read your answer.",
+    "hi": "क्षमा करें, आपका जवाब समझ नहीं आया।",
+}
 THANKS = {"en": "Thank you: your booth's answer is recorded.", "hi": "धन्यवाद: बूथ का जवाब दर्ज हुआ।"}
 LATE_THANKS = {
     "en": "Thank you: your booth's answer is recorded, after the due time (marked late).",
