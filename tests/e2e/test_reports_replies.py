@@ -27,21 +27,13 @@ from testkit.processes import wait_until
 from testkit.topic_tail import TopicTail
 from tests.e2e.test_appointments_flow import APPOINTMENTS, code_for, verify
 from tests.e2e.test_notifier_directive import simulator  # noqa: F401 (fixture)
+from tests.e2e.test_reports_flow import reports  # noqa: F401 (fixture)
 from tests.unit.test_reports_replies import SHORT
 
 pytestmark = pytest.mark.e2e
 
-REPORTS = os.environ.get("REPORTS_URL", "http://127.0.0.1:8008")
 NOTIFIER = os.environ.get("NOTIFIER_URL", "http://127.0.0.1:8003")
 STATE, DISTRICT = "IN-HP", "IN-HP-D03"
-
-
-@pytest.fixture(scope="module")
-def reports():
-    with httpx.Client(base_url=REPORTS, timeout=15) as client:
-        if client.get("/readyz").status_code != 200:
-            pytest.skip("the reports service is not running (make up)")
-        yield client
 
 
 def president(booth: str, headers: dict) -> tuple[str, str]:
@@ -100,7 +92,7 @@ def answers_go_out_now(booth: str) -> bool:
 
 
 def test_a_president_answers_a_dispatched_short_form_by_sms_reply_once_with_no_phone_on_kafka(
-    reports,
+    reports,  # noqa: F811
     simulator,  # noqa: F811
     organiser_token,
     org_registry,
