@@ -50,7 +50,11 @@ ORGANISER_AUDIENCES = [
 SERVICE_CALLS = {
     "appointments": {"otp": ["otp:verify"]},
     "otp": {"notifier": ["messages:send"]},  # hands codes to the notifier
-    "notifier": {"appointments": ["recipients:read"]},
+    # reads recipients; finds an inbound reply's sender and hands the reply to reports
+    "notifier": {
+        "appointments": ["recipients:read", "appointees:find"],
+        "reports": ["reports:reply"],
+    },
     "analytics": {},
     # resolves a meeting's invitees and hands their invitations to the notifier's lanes
     "meetings": {"appointments": ["recipients:read"], "notifier": ["messages:send"]},

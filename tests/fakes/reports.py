@@ -67,6 +67,9 @@ class InMemoryRounds:
     def get(self, dispatch_id: str) -> Round | None:
         return self.rounds.get(dispatch_id)
 
+    def asking(self, units: list[str], role: str) -> list[Round]:
+        return [r for r in self.rounds.values() if set(r.scope) & set(units) and role in r.audience]
+
 
 class InMemoryReports:
     def __init__(self):

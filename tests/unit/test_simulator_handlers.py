@@ -95,3 +95,22 @@ def test_an_unapproved_whatsapp_template_is_refused_for_good(provider):
     assert answer.status == 400
     assert answer.body["error"]["code"] == domain.TEMPLATE_NOT_APPROVED
     assert answer.body["error"]["retryable"] is False
+
+
+def test_a_phone_replying_with_text_owes_a_webhook_naming_the_sender_and_a_duplicate_has_its_id(
+    provider,
+):
+    inbound = handle(
+        provider, commands.MakeReply("1 3 250", sender="+919812345678", channel="sms", twice=True)
+    )
+    due = provider.take_due(10)
+    assert [item["messages"] for item in due] == [[inbound], [inbound]]
+    assert (inbound["from"], inbound["channel"], inbound["text"]) == (
+        "+919812345678",
+        "sms",
+        "1 3 250",
+    )
+    assert inbound["id"].startswith("in.") and inbound["context"] is None
+    assert datetime.fromisoformat(inbound["received_at"]).tzinfo is not None
+    handle(provider, commands.MakeReply("1 3 250", sender="+919812345678", channel="sms"))
+    assert len(provider.take_due(10)) == 1, "no duplicate unless asked (duplicate share is 0 here)"

@@ -12,6 +12,7 @@
     GET    /units/{unit}/appointments/live                    server-sent events of changes
     POST   /units/{unit}/appointments/import                  a CSV of appointments
     GET    /internal/recipients                               the notifier's verified recipients
+    POST   /internal/appointees/search                        who an inbound reply's phone is
 """
 
 import asyncio
@@ -606,6 +607,7 @@ async def _spool(request: Request):
 def internal_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     router = APIRouter(tags=["internal"])
     RecipientsReader = Annotated[Principal, Depends(auth.service("recipients:read"))]
+    AppointeeFinder = Annotated[Principal, Depends(auth.service("appointees:find"))]
 
     @router.get(
         "/internal/recipients",
@@ -634,7 +636,47 @@ def internal_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             ) from None
         return StreamingResponse(_ndjson_chunks(rows), media_type="application/x-ndjson")
 
+    @router.post("/internal/appointees/search", responses=problems(403, 422, 503))
+    def appointees_by_phone(body: PhoneSearch, who: AppointeeFinder) -> AppointeesFound:
+        """The verified appointments of a phone (an inbound SMS or WhatsApp reply's sender), for
+        the notifier only. The phone travels in the body, never in a URL or a log line."""
+        try:
+            phone = normalise_mobile(body.phone)
+        except InvalidPhone:
+            return AppointeesFound(appointees=[])
+        found = handlers.verified_with_phone(adapters.ports, phone)
+        return AppointeesFound(
+            appointees=[
+                AppointeeFound(
+                    appointment_id=a.id,
+                    booth_id=team.booth_id,
+                    role=a.role,
+                    locale=a.person.locale,
+                    channel=a.person.channel,
+                )
+                for team, a in found
+            ]
+        )
+
     return router
+
+
+class PhoneSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=8, max_length=20, description="personal data: never logged")
+
+
+class AppointeeFound(BaseModel):
+    appointment_id: str
+    booth_id: str
+    role: str
+    locale: str
+    channel: str
+
+
+class AppointeesFound(BaseModel):
+    appointees: list[AppointeeFound]
 
 
 def _ndjson_chunks(rows, size: int = 1000):

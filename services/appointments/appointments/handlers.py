@@ -36,7 +36,7 @@ from appointments.ports import (
 )
 from shared.auth.tokens import Principal
 from shared.logging import get_logger
-from shared.orgtree.levels import booth_path, is_within
+from shared.orgtree.levels import NATIONAL_ID, booth_path, is_within
 from shared.orgtree.repository import OrgRegistry
 from shared.ratelimit import LimitsUnavailable, Throttled
 
@@ -430,6 +430,18 @@ def erase_person(
             _erase(ports, booth_id, appointment.id, requested_by, "request", erasure_id)
             erased.append((booth_id, appointment.id))
     return erasure_id, erased
+
+
+def verified_with_phone(ports: Ports, phone: str) -> list[tuple[BoothTeam, Appointment]]:
+    """Every verified appointment of this phone, anywhere: who an inbound SMS or WhatsApp reply
+    came from. Found through the phone's keyed index, so sealed phones are never scanned."""
+    found = []
+    for booth_id in ports.teams.with_phone(phone, NATIONAL_ID):
+        team = ports.teams.get(booth_id)
+        found.extend(
+            (team, a) for a in team.appointments if a.status == VERIFIED and a.person.phone == phone
+        )
+    return found
 
 
 def retain(ports: Ports, *, keep: timedelta, batch: int = 500) -> int:

@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from notifier.adapters.events import EventsUnavailable
+from notifier.adapters.inbound import InboundUnavailable
 from notifier.bootstrap import Adapters, bootstrap
 from notifier.commands import (
     Acknowledge,
@@ -585,7 +586,11 @@ def receipts_router(adapters: Adapters) -> APIRouter:
             400,
             401,
             503,
-            kinds={400: "bad-payload", 401: "bad-signature", 503: "events-unavailable: call again"},
+            kinds={
+                400: "bad-payload",
+                401: "bad-signature",
+                503: "events-unavailable or replies-unavailable: call again",
+            },
         ),
     )
     async def provider_webhook(
@@ -612,6 +617,15 @@ def receipts_router(adapters: Adapters) -> APIRouter:
             raise ProblemError(400, "bad-payload", "The payload is not a JSON object") from None
         try:
             return await run_in_threadpool(receipts.record_receipts, payload, ports)
+        except InboundUnavailable as exc:
+            log.warning("inbound reply not handed over", fields={"reason": str(exc)})
+            raise ProblemError(
+                503,
+                "replies-unavailable",
+                "Replies not handled",
+                "Call again.",
+                headers={"Retry-After": "5"},
+            ) from None
         except EventsUnavailable:
             raise ProblemError(
                 503,

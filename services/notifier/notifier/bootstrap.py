@@ -15,6 +15,7 @@ from pymongo.database import Database
 from notifier import consumer
 from notifier.adapters.channels import channels
 from notifier.adapters.events import NotifierEvents, publisher
+from notifier.adapters.inbound import HttpInbound
 from notifier.adapters.keys import ack_key, optout_index, webhook_key
 from notifier.adapters.lanes import LANE_TOPICS, TaskConsumer, TaskProducer
 from notifier.adapters.ledger import Ledger
@@ -116,6 +117,12 @@ def bootstrap(
         channels=channels(settings),
         texts=DirectiveCache(store.get),
         links=AckLinks(acks, settings.public_url.rstrip("/")),
+        inbound=HttpInbound(
+            settings.recipients_url,
+            settings.reports_url,
+            settings.token_file,
+            settings.inbound_timeout_s,
+        ),
     )
     adapters = Adapters(
         settings=settings,

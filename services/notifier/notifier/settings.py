@@ -34,6 +34,9 @@ class NotifierSettings(PlatformSettings):
     recipients_timeout_s: float = Field(
         60.0, gt=0, validation_alias="NOTIFIER_RECIPIENTS_TIMEOUT_S"
     )
+    # Inbound replies answering a report form go to the reports service (no phone in them).
+    reports_url: str = Field("http://127.0.0.1:8008", validation_alias="NOTIFIER_REPORTS_URL")
+    inbound_timeout_s: float = Field(5.0, gt=0, validation_alias="NOTIFIER_INBOUND_TIMEOUT_S")
 
     # Providers: one base URL (the local simulator by default); each channel's senders and rates.
     provider_url: str = Field("http://127.0.0.1:8005", validation_alias="PROVIDER_URL")

@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from reports import commands, domain, handlers
+from reports import commands, domain, handlers, replies
 from reports.bootstrap import Adapters, bootstrap
 from reports.domain import Form, Invalid, Refused, Round, Submission, Version
 from reports.page import OPEN_PATHS, answer_router
 from reports.ports import AlreadyExists, ConcurrentUpdate
+from reports.replies_api import replies_router
 from reports.settings import ReportsSettings
 from shared.auth.http import Authenticator, Credentials, require_jurisdiction, token_of
 from shared.auth.tokens import Principal
@@ -53,6 +54,8 @@ class VersionRead(BaseModel):
     questions: list[dict[str, Any]]
     published_at: datetime | None
     published_by: str | None
+    replyable: bool = Field(description="answerable by an SMS/WhatsApp reply such as 1 3 250")
+    reply_format: dict[str, str] | None = Field(description="how to reply ({en, hi}), if so")
 
 
 class FormRead(BaseModel):
@@ -156,6 +159,7 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
             forms_router(adapters, auth),
             dispatches_router(adapters, auth),
             answer_router(adapters.ports, adapters.links.key),
+            replies_router(adapters, auth),
         ],
         bodies=BodyRules(open_paths=OPEN_PATHS),
         on_startup=adapters.start,
@@ -381,6 +385,8 @@ def version_read(version: Version) -> VersionRead:
         questions=[asdict(q) for q in version.questions],
         published_at=version.published_at,
         published_by=version.published_by,
+        replyable=replies.replyable(version),
+        reply_format=replies.reply_format(version),
     )
 
 

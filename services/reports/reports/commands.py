@@ -77,3 +77,24 @@ class ReviewReport:
     reason: str | None
     note: str | None
     by: str
+
+
+@dataclass(frozen=True)
+class Appointee:
+    """Who sent a reply, as the notifier found them by the sender's phone (no phone here)."""
+
+    appointment_id: str
+    booth_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AnswerByReply:
+    """An SMS or WhatsApp reply ("1 3 250") from an appointee, to be read as their booth's answer
+    to its latest open round; `reply_id` is the provider's message id, so a duplicated webhook
+    is one submission. `text` is free text: stored as answers only, never logged."""
+
+    reply_id: str
+    channel: str
+    text: str
+    appointees: tuple[Appointee, ...]

@@ -53,6 +53,9 @@ class RoundStore(Protocol):
 
     def get(self, dispatch_id: str) -> Round | None: ...
 
+    def asking(self, units: list[str], role: str) -> list[Round]:
+        """The rounds whose scope names one of these units and whose audience holds the role."""
+
 
 class ReportStore(Protocol):
     def get(self, dispatch_id: str, booth_id: str) -> BoothReport | None: ...

@@ -7,7 +7,9 @@
     POST /bridge/v1/invites               an invitation call to an audio bridge
     POST /v1/batch                        many of the sends above in one request, each answered
                                           on its own
-    POST /v1/replies                      make a recipient reply (an acknowledgement, or STOP)
+    POST /v1/replies                      make a recipient reply (an acknowledgement, STOP, or a
+                                          short form's answers "1 3 250"): an inbound-message
+                                          webhook follows, once or (like receipts) twice
     GET  /v1/messages?to=&idempotency_key=  what was accepted, newest first (tests read it)
     GET  /v1/stats                        counts of accepted, refused, duplicates, callbacks
 
@@ -101,10 +103,50 @@ class BridgeInvite(BaseModel):
 
 
 class Reply(BaseModel):
-    message_id: str | None = None  # the message answered; else `from_` and `channel` say who
-    from_: Phone | None = Field(None, alias="from")
-    channel: str = "whatsapp"
+    """A phone replies: to the message named (its number and channel), else as `from` on
+    `channel`."""
+
+    message_id: str | None = Field(None, description="the message answered, if any")
+    from_: Phone | None = Field(None, alias="from", description="the replying phone (E.164)")
+    channel: Literal["sms", "whatsapp"] = "whatsapp"
     text: str = Field(min_length=1, max_length=1000)
+    twice: bool = Field(False, description="deliver the webhook twice, as providers may")
+
+
+class ReplyMade(BaseModel):
+    id: str = Field(description="the provider's message id of the inbound message")
+    received_at: datetime
+
+
+class InboundMessage(BaseModel):
+    """One inbound message as the webhook carries it (a duplicate has the same id)."""
+
+    id: str
+    from_: str = Field(alias="from", description="the sender's phone, E.164")
+    channel: Literal["sms", "whatsapp"]
+    text: str
+    received_at: datetime
+    timestamp: datetime = Field(description="the same as received_at (older receivers)")
+    context: dict[str, str] | None = Field(None, description="{message_id} of the message answered")
+
+
+class ProviderWebhook(BaseModel):
+    """What the simulator POSTs to SIMULATOR_CALLBACK_URL, signed in X-Provider-Signature
+    (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`, shared/sending/signatures.py)."""
+
+    statuses: list[dict[str, Any]] = Field(description="delivery reports of messages sent")
+    messages: list[InboundMessage] = Field(description="inbound messages (replies)")
+
+
+webhooks = APIRouter()
+
+
+@webhooks.post("{$settings.SIMULATOR_CALLBACK_URL}", status_code=200)
+def inbound_message_webhook(
+    body: ProviderWebhook,
+    signature: Annotated[str, Header(alias="X-Provider-Signature")],
+):
+    """The signed webhook a reply (and any delivery report) is called back with."""
 
 
 class BatchRequest(BaseModel):
@@ -254,16 +296,25 @@ def routes(provider: Provider) -> APIRouter:
             }
         )
 
-    @router.post("/v1/replies", responses=_refusals(404))
+    @router.post(
+        "/v1/replies",
+        response_model=ReplyMade,
+        responses=_refusals(404) | problems(422),
+        callbacks=webhooks.routes,
+    )
     async def reply(body: Reply):
-        command = commands.MakeReply(body.text, body.message_id, body.from_, body.channel)
+        if body.message_id is None and body.from_ is None:
+            raise ProblemError(422, "no-sender", "Name the message answered or the phone")
+        command = commands.MakeReply(
+            body.text, body.message_id, body.from_, body.channel, body.twice
+        )
         inbound = handle(provider, command)
         if not inbound:
             return JSONResponse(
                 {"error": {"code": "unknown-message", "message": "no such message"}},
                 status_code=404,
             )
-        return {"id": inbound["id"]}
+        return {"id": inbound["id"], "received_at": inbound["received_at"]}
 
     @router.get("/v1/messages")
     async def messages(

@@ -56,6 +56,7 @@ class MakeReply:
     message_id: str | None = None
     sender: str | None = None
     channel: str = "whatsapp"
+    twice: bool = False  # deliver the webhook twice, as providers sometimes do
 
 
 @dataclass(frozen=True)

@@ -207,20 +207,26 @@ def invite_to_bridge(provider: Provider, command: commands.InviteToBridge) -> d.
 
 
 def make_reply(provider: Provider, command: commands.MakeReply) -> dict:
-    """The inbound message, to be called back at once; {} if the message named is unknown."""
+    """The inbound message, to be called back at once; {} if the message named is unknown. Like
+    a status report it may arrive twice (SIMULATOR_DUPLICATE_SHARE, or `twice`): the same id."""
     original = provider.messages.get(command.message_id) if command.message_id else None
     if command.message_id and original is None:
         return {}
+    received_at = datetime.now(timezone.utc).isoformat()
     inbound = {
         "id": f"in.{uuid.uuid4().hex}",
         "from": original["to"] if original else command.sender,
         "channel": original["channel"] if original else command.channel,
         "text": command.text,
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "received_at": received_at,
+        "timestamp": received_at,  # the older name, kept for receivers that read it
         "context": {"message_id": command.message_id} if original else None,
     }
     provider.stats["replies"] += 1
     provider.schedule(provider.clock(), {"messages": [inbound]})
+    if command.twice or provider.rng.random() < provider.settings.duplicate_share:
+        provider.stats["reply_duplicates"] += 1
+        provider.schedule(provider.clock(), {"messages": [inbound]})
     return inbound
 
 

@@ -227,6 +227,15 @@ class UnitRegistry(Protocol):
     def children(self, unit_id: str) -> Iterable[Any]: ...
 
 
+class InboundReplies(Protocol):
+    """Whose phone a reply came from, and the reports service's reading of it
+    (notifier.adapters.inbound.HttpInbound)."""
+
+    def senders(self, phone: str) -> list[Any]: ...
+
+    def hand_over(self, reply_id: str, channel: str, text: str, senders: list[Any]) -> Any: ...
+
+
 @dataclass
 class Ports:
     """Everything the handlers need; bootstrap wires the real ones."""
@@ -246,6 +255,7 @@ class Ports:
     texts: DirectiveTexts | None = None
     links: AckLinks | None = None
     rand: Callable[[], float] = random.random
+    inbound: InboundReplies | None = None  # replies answering a report form
 
 
 class Refused(Exception):

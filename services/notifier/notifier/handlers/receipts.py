@@ -23,6 +23,7 @@ from notifier.handlers.ports import (
     StatusTally,
     TaskLanes,
 )
+from notifier.handlers.replies import take_reply
 from shared.orgtree.levels import booth_path
 
 RECEIPTS = Metric(
@@ -37,8 +38,16 @@ STOP_WORDS = {"STOP", "STOP ALL", "UNSUBSCRIBE", "रोकें", "बंद �
 
 def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
     """A provider's (verified) webhook: statuses become delivery-status events, replies become
-    acknowledgements or opt-outs. Raises EventsUnavailable so the provider calls again."""
-    outcome: dict[str, int] = {"statuses": 0, "early": 0, "acknowledgements": 0, "opt_outs": 0}
+    acknowledgements or opt-outs, and any other text goes to the reports service as a booth's
+    answer (handlers.replies). Raises EventsUnavailable or InboundUnavailable so the provider
+    calls again."""
+    outcome: dict[str, int] = {
+        "statuses": 0,
+        "early": 0,
+        "acknowledgements": 0,
+        "opt_outs": 0,
+        "replies": 0,
+    }
     statuses = [
         status
         for status in payload.get("statuses") or []
@@ -81,6 +90,9 @@ def record_receipts(payload: dict, ports: Ports) -> dict[str, int]:
             )
             if acknowledge(ack, ports):
                 outcome["acknowledgements"] += 1
+        else:  # not about a directive: perhaps a booth's answer to a report form
+            take_reply(message, ports)
+            outcome["replies"] += 1
     announce(events, ports.tally, ports.events)
     outcome["fallbacks"] = fall_back_late(
         statuses, ports.ledger, ports.producer, ports.produce_lock

@@ -254,6 +254,7 @@ class Rounds:
 
     def __init__(self, db: Database):
         self.rounds = db.report_rounds
+        self.rounds.create_index("scope")  # a reply finds the rounds asking its booth
 
     def add(self, rounds: Iterable[Round]) -> None:
         docs = [
@@ -270,6 +271,11 @@ class Rounds:
     def get(self, dispatch_id: str) -> Round | None:
         doc = self.rounds.find_one({"_id": dispatch_id})
         return _round(doc) if doc else None
+
+    def asking(self, units: list[str], role: str) -> list[Round]:
+        query = {"scope": {"$in": units}, "audience": role}
+        with self.rounds.find(query, {"fanout": 0, "fanout_lease": 0}) as cursor:
+            return [_round(doc) for doc in cursor]
 
     def progress(self, dispatch_id: str) -> dict[str, Any] | None:
         doc = self.rounds.find_one({"_id": dispatch_id}, {"fanout": 1})
