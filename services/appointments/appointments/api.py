@@ -11,6 +11,7 @@
     GET    /booths/{booth}/team, /units/{unit}/teams          read teams
     GET    /units/{unit}/appointments/live                    server-sent events of changes
     POST   /units/{unit}/appointments/import                  a CSV of appointments
+    /units/{unit}/appointments, /units/{unit}/office          a unit's office-bearers (offices_api)
     GET    /internal/recipients                               the notifier's verified recipients
 """
 
@@ -651,11 +652,15 @@ def _ndjson_chunks(rows, size: int = 1000):
 
 
 def create_appointments_app(adapters: Adapters) -> FastAPI:
+    # Here, not at the top: the office-bearers' routes reuse this module's schemas and helpers.
+    from appointments.offices_api import offices_router
+
     settings = adapters.settings
     auth = Authenticator(settings)
     routers = [
         units_router(lambda: adapters.org_registry),
         appointments_router(adapters, auth),
+        offices_router(adapters, auth),
         imports_router(adapters, auth, ImportSlots(adapters.limits, settings.imports_per_pod)),
         internal_router(adapters, auth),
     ]

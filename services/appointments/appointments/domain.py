@@ -109,6 +109,7 @@ class Appointment:
     otp_failure: str | None = None  # the last otp-failed reason, or BARRED; shown on the portal
     wrong_codes: list[datetime] = field(default_factory=list)  # within WRONG_CODES_WINDOW
     erased_at: datetime | None = None  # name and phone scrubbed (an erasure request, or retention)
+    home_booth: str | None = None  # a unit's office-bearer's own booth (offices.py); None in a team
 
     @property
     def active(self) -> bool:
@@ -163,6 +164,7 @@ class BoothTeam:
         now: datetime,
         idempotency_key: str | None = None,
         replaces: str | None = None,
+        home_booth: str | None = None,
     ) -> Appointment:
         """Appoint a person to a seat; pending until their OTP is confirmed.
 
@@ -210,6 +212,7 @@ class BoothTeam:
             appointed_by=organiser,
             appointed_at=now,
             replaces=replaces,
+            home_booth=home_booth,
         )
         # A bulk import saves the team after refused rows, so a refusal below undoes every change.
         before = copy.deepcopy((self.appointments, self.history, self.outbox))
@@ -550,4 +553,5 @@ def roles_reached_differently(events: list[dict[str, Any]]) -> set[str]:
         e["data"]["role"]
         for e in events
         if e["type"] in (types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED)
+        or (e["type"] == types.UNIT_OFFICER_CHANGED and e["data"]["change"] != "appointed")
     }
