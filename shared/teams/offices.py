@@ -49,8 +49,12 @@ def offices() -> dict[str, Office]:
 
 
 def office_at(unit_id: str) -> Office | None:
-    """The office-bearers a unit has, by its level; None for a level without any (a booth)."""
-    return offices().get(level_of(unit_id))
+    """The office-bearers a unit has, by its level; None for a level without any (a booth), or
+    an id deeper than a booth's."""
+    try:
+        return offices().get(level_of(unit_id))
+    except ValueError:
+        return None
 
 
 @cache

@@ -81,12 +81,16 @@ def test_a_mandal_president_is_pending_until_the_code_and_announced_without_a_ph
     o = office()
     appointment = appoint(o)
     assert appointment.home_booth == BOOTH and o.unit_id == MANDAL
-    assert o.booth_path == unit_path(MANDAL) == {
-        "state": "IN-HP",
-        "district": "IN-HP-D01",
-        "assembly": "IN-HP-D01-A01",
-        "mandal": MANDAL,
-    }
+    assert (
+        o.booth_path
+        == unit_path(MANDAL)
+        == {
+            "state": "IN-HP",
+            "district": "IN-HP-D01",
+            "assembly": "IN-HP-D01-A01",
+            "mandal": MANDAL,
+        }
+    )
     announced, code = o.outbox
     assert announced["type"] == types.UNIT_OFFICER_CHANGED
     assert announced["data"]["change"] == "appointed" and announced["data"]["booth_id"] == BOOTH

@@ -37,7 +37,7 @@ from appointments.ports import (
 )
 from shared.auth.tokens import Principal
 from shared.logging import get_logger
-from shared.orgtree.levels import booth_path, is_within, level_of
+from shared.orgtree.levels import booth_path, is_within
 from shared.orgtree.repository import OrgRegistry
 from shared.ratelimit import LimitsUnavailable, Throttled
 from shared.teams.offices import office_at
@@ -109,8 +109,8 @@ class Ports:
         return self._locks[zlib.crc32(booth_id.encode()) % len(self._locks)]
 
     def store_for(self, unit_id: str) -> TeamStore:
-        """A booth's team, or a unit's office-bearers: told apart by the id alone."""
-        return self.teams if level_of(unit_id) == "booth" else self.offices
+        """A unit's office-bearers, or (any other id) a booth's team: told apart by the id alone."""
+        return self.offices if self.offices is not None and office_at(unit_id) else self.teams
 
     def stores(self) -> list[TeamStore]:
         return [store for store in (self.teams, self.offices) if store is not None]
@@ -121,7 +121,7 @@ def load_team(ports: Ports, booth_id: str) -> BoothTeam:
     team = ports.store_for(booth_id).get(booth_id)
     if team is not None:
         return team
-    if level_of(booth_id) != "booth":
+    if ports.store_for(booth_id) is not ports.teams:
         return _new_office(ports, booth_id)
     unit = ports.registry.get(booth_id)
     if unit is None or unit["level"] != "booth":
@@ -132,8 +132,8 @@ def load_team(ports: Ports, booth_id: str) -> BoothTeam:
 
 def _new_office(ports: Ports, unit_id: str) -> UnitOffice:
     office = office_at(unit_id)
-    if office is None or ports.registry.get(unit_id) is None:
-        raise UnknownOffice(f"{unit_id} is not a unit with office-bearers", "unit_id")
+    if ports.registry.get(unit_id) is None:
+        raise UnknownOffice(f"{unit_id} is not in the organisation's registry", "unit_id")
     return new_office(unit_id, office)
 
 
