@@ -478,16 +478,22 @@ class BoothTeam:
         now: datetime,
         extra: dict[str, Any],
     ) -> None:
+        change = Change(event_type, action, appointment, by, now, extra)
+        self.outbox.append(self._announcement(change))
+        self.history.append(_entry(now, action, appointment, by))
+
+    def _announcement(self, change: "Change") -> dict[str, Any]:
+        """The event a change goes out as: a booth team's names the booth and its path."""
+        appointment = change.appointment
         data = {
             "appointment_id": appointment.id,
             "booth_id": self.booth_id,
             "booth_path": self.booth_path,
             "role": appointment.role,
             "gender": appointment.person.gender,
-            **extra,
+            **change.extra,
         }
-        self.outbox.append(_event(event_type, now, data))
-        self.history.append(_entry(now, action, appointment, by))
+        return _event(change.event_type, change.now, data)
 
     def _remember(self, key: str, appointment_id: str) -> None:
         # Only the appointment: a retry is compared with what it made, so nothing derived from the
@@ -501,6 +507,19 @@ class BoothTeam:
             return True
         self.seen_events = (self.seen_events + [event_id])[-100:]
         return False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to an appointment, as a team records it: the event type a booth team
+    announces it by, the history's action, who made it, when, and the event's own fields."""
+
+    event_type: str
+    action: str
+    appointment: Appointment
+    by: str
+    now: datetime
+    extra: dict[str, Any]
 
 
 def _event(event_type: str, now: datetime, data: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,9 @@ directives and meetings reach and count them, as every worker belongs to a booth
 change is announced as one `unit-officer-changed` event, never as a booth team's.
 """
 
-from datetime import datetime
 from typing import Any
 
-from appointments.domain import Appointment, BoothTeam, Person, RuleBroken, _entry, _event
+from appointments.domain import Appointment, BoothTeam, Change, RuleBroken, _event
 from shared.events import types
 from shared.orgtree.levels import ancestor_ids, booth_path, is_within, level_of, path_of
 from shared.teams.offices import Office
@@ -34,41 +33,17 @@ class UnitOffice(BoothTeam):
     def unit_id(self) -> str:
         return self.booth_id
 
-    def appoint(
-        self,
-        *,
-        role: str,
-        person: Person,
-        organiser: str,
-        now: datetime,
-        idempotency_key: str | None = None,
-        replaces: str | None = None,
-        home_booth: str | None = None,
-    ) -> Appointment:
+    def appoint(self, *, home_booth: str | None = None, **kw: Any) -> Appointment:
         """The booth team's `appoint`, with the office-bearer's own booth: a booth of the unit."""
         if not home_booth or booth_path(home_booth) is None:
             raise RuleBroken("booth_id must name the office-bearer's own booth", "booth_id")
         if not is_within(home_booth, self.unit_id):
             raise RuleBroken(f"booth {home_booth} is not inside {self.unit_id}", "booth_id")
-        return super().appoint(
-            role=role,
-            person=person,
-            organiser=organiser,
-            now=now,
-            idempotency_key=idempotency_key,
-            replaces=replaces,
-            home_booth=home_booth,
-        )
+        return super().appoint(home_booth=home_booth, **kw)
 
-    def _record(
-        self,
-        event_type: str,
-        action: str,
-        appointment: Appointment,
-        by: str,
-        now: datetime,
-        extra: dict[str, Any],
-    ) -> None:
+    def _announcement(self, change: Change) -> dict[str, Any]:
+        """Every change of an office goes out as one unit-officer-changed event."""
+        appointment = change.appointment
         data = {
             "appointment_id": appointment.id,
             "booth_id": appointment.home_booth,
@@ -76,9 +51,8 @@ class UnitOffice(BoothTeam):
             "unit_level": level_of(self.unit_id),
             "role": appointment.role,
             "gender": appointment.person.gender,
-            "change": action,  # appointed, verified, revoked or replaced: the event's words
-            "organiser_id": by,
-            "changed_at": now.isoformat(),
+            "change": change.action,  # appointed, verified, revoked or replaced: the event's words
+            "organiser_id": change.by,
+            "changed_at": change.now.isoformat(),
         }
-        self.outbox.append(_event(types.UNIT_OFFICER_CHANGED, now, data))
-        self.history.append(_entry(now, action, appointment, by))
+        return _event(types.UNIT_OFFICER_CHANGED, change.now, data)

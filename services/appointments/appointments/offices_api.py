@@ -16,12 +16,13 @@ Erasure is `POST /erasures` with the unit's id as `booth_id`, or the phone.
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from appointments import commands
 from appointments.api import (
     BUDGETED,
+    RESEND_ANSWERS,
+    VERIFY_ANSWERS,
     AppointmentCreate,
     AppointmentRead,
     IdempotencyKey,
@@ -30,9 +31,10 @@ from appointments.api import (
     _person,
     _read,
     _team,
+    verification_answer,
 )
 from appointments.bootstrap import Adapters
-from appointments.domain import VERIFIED, Appointment
+from appointments.domain import Appointment
 from shared.auth.access import forbidden
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
@@ -141,7 +143,7 @@ def offices_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         "/units/{unit_id}/appointments/{appointment_id}/otp",
         status_code=202,
         response_model=OfficerRead,
-        responses=problems(403, 404, 409, 429, 503),
+        responses={**problems(403), **RESEND_ANSWERS},
     )
     def resend_officer_otp(unit_id: UnitId, appointment_id: str, who: Writer):
         """Send a new code (the previous one stops working)."""
@@ -151,20 +153,14 @@ def offices_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     @router.post(
         "/units/{unit_id}/appointments/{appointment_id}/verification",
         response_model=OfficerRead,
-        responses={
-            202: {"description": "Code accepted; the appointment turns verified in a moment"},
-            **problems(403, 404, 409, 422, 429, 503, kinds={422: "otp-rejected"}),
-        },
+        responses={**problems(403), **VERIFY_ANSWERS},
     )
     def verify_officer(unit_id: UnitId, appointment_id: str, body: VerificationCreate, who: Writer):
         """The code the office-bearer received, as they read it out; the OTP service checks it."""
         command = commands.VerifyCode(
             booth_id=unit_id, appointment_id=appointment_id, code=body.code
         )
-        read = _officer(unit_id, carry_out(command, who))
-        if read.status == VERIFIED:
-            return read
-        return JSONResponse(read.model_dump(mode="json"), status_code=202)
+        return verification_answer(_officer(unit_id, carry_out(command, who)))
 
     @router.post(
         "/units/{unit_id}/appointments/{appointment_id}/unlock",
