@@ -71,6 +71,7 @@ APPOINTMENTS = Topic(
         types.BOOTH_MEMBER_APPOINTED,
         types.APPOINTMENT_VERIFIED,
         types.APPOINTMENT_REVOKED,
+        types.UNIT_OFFICER_CHANGED,
     ),
     "Every appointment change, one topic so a booth's appointed/verified/revoked stay in order.",
     # Kept for ever: analytics rebuilds coverage by replaying it from the start.

@@ -703,6 +703,12 @@ def create_topics_and_demo_data() -> None:
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
+    say("giving some Himachal mandals a verified president (demo) if they have none")
+    run(
+        [PYTHON, "-m", "appointments.demo", "--state", "HP"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), **LOCAL_ENV),
+    )
 
 
 def prepare_local_auth() -> None:

@@ -14,6 +14,7 @@ BOOTH_PRESIDENT_APPOINTED = "org.sangathan.booth-president-appointed.v1"
 BOOTH_MEMBER_APPOINTED = "org.sangathan.booth-member-appointed.v1"
 APPOINTMENT_VERIFIED = "org.sangathan.appointment-verified.v1"
 APPOINTMENT_REVOKED = "org.sangathan.appointment-revoked.v1"
+UNIT_OFFICER_CHANGED = "org.sangathan.unit-officer-changed.v1"
 OTP_REQUESTED = "org.sangathan.otp-requested.v1"
 OTP_VERIFIED = "org.sangathan.otp-verified.v1"
 OTP_FAILED = "org.sangathan.otp-failed.v1"
@@ -62,6 +63,7 @@ ALL = (
     REPORT_SUBMITTED,
     REPORT_REVIEWED,
     WHATSAPP_GROUP_UPDATED,
+    UNIT_OFFICER_CHANGED,
 )
 
 

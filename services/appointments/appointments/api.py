@@ -11,6 +11,7 @@
     GET    /booths/{booth}/team, /units/{unit}/teams          read teams
     GET    /units/{unit}/appointments/live                    server-sent events of changes
     POST   /units/{unit}/appointments/import                  a CSV of appointments
+    /units/{unit}/appointments, /units/{unit}/office          a unit's office-bearers (offices_api)
     GET    /internal/recipients                               the notifier's verified recipients
     POST   /internal/appointees/search                        who an inbound reply's phone is
 """
@@ -203,6 +204,13 @@ def _carried_out(adapters: Adapters, command: commands.Command, who: Principal):
     # `dependency-unavailable` (shared/problems.py).
 
 
+def verification_answer(read: AppointmentRead):
+    """200 once verified; 202 while otp-verified is still on its way back through Kafka."""
+    if read.status == VERIFIED:
+        return read
+    return JSONResponse(read.model_dump(mode="json"), status_code=202)
+
+
 def _team(adapters: Adapters, booth_id: str) -> BoothTeam:
     try:
         return handlers.load_team(adapters.ports, booth_id)
@@ -221,6 +229,26 @@ def too_many(spent: Throttled) -> ProblemError:
 
 
 BUDGETED = "too-many-requests: this organiser's budget"
+SPENT = "too-many-requests: this organiser's or appointment's budget"
+RESEND_ANSWERS = problems(
+    404, 409, 429, 503, kinds={409: "wrong-appointment-state or appointment-barred", 429: SPENT}
+)
+VERIFY_ANSWERS = {
+    202: {"description": "Code accepted; the appointment turns verified in a moment"},
+    **problems(
+        404,
+        409,
+        422,
+        429,
+        503,
+        kinds={
+            409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, "
+            "expired or undelivered: ask for a new code)",
+            422: "otp-rejected",
+            429: SPENT,
+        },
+    ),
+}
 
 
 def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
@@ -288,16 +316,7 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         "/booths/{booth_id}/appointments/{appointment_id}/otp",
         status_code=202,
         response_model=AppointmentRead,
-        responses=problems(
-            404,
-            409,
-            429,
-            503,
-            kinds={
-                409: "wrong-appointment-state or appointment-barred",
-                429: "too-many-requests: this organiser's or appointment's budget",
-            },
-        ),
+        responses=RESEND_ANSWERS,
     )
     def resend_otp(booth_id: BoothId, appointment_id: str, who: Writer):
         """Send a new code (the previous one stops working)."""
@@ -307,32 +326,14 @@ def appointments_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     @router.post(
         "/booths/{booth_id}/appointments/{appointment_id}/verification",
         response_model=AppointmentRead,
-        responses={
-            202: {"description": "Code accepted; the appointment turns verified in a moment"},
-            **problems(
-                404,
-                409,
-                422,
-                429,
-                503,
-                kinds={
-                    409: "wrong-appointment-state, appointment-barred, or code-not-usable (locked, "
-                    "expired or undelivered: ask for a new code)",
-                    422: "otp-rejected",
-                    429: "too-many-requests: this organiser's or appointment's budget",
-                },
-            ),
-        },
+        responses=VERIFY_ANSWERS,
     )
     def verify(booth_id: BoothId, appointment_id: str, body: VerificationCreate, who: Writer):
         """The code the appointee received, as they read it out; the OTP service checks it."""
         command = commands.VerifyCode(
             booth_id=booth_id, appointment_id=appointment_id, code=body.code
         )
-        appointment = carry_out(command, who)
-        if appointment.status == VERIFIED:
-            return _read(booth_id, appointment)
-        return JSONResponse(_read(booth_id, appointment).model_dump(mode="json"), status_code=202)
+        return verification_answer(_read(booth_id, carry_out(command, who)))
 
     @router.post(
         "/booths/{booth_id}/appointments/{appointment_id}/unlock",
@@ -693,11 +694,15 @@ def _ndjson_chunks(rows, size: int = 1000):
 
 
 def create_appointments_app(adapters: Adapters) -> FastAPI:
+    # Here, not at the top: the office-bearers' routes reuse this module's schemas and helpers.
+    from appointments.offices_api import offices_router
+
     settings = adapters.settings
     auth = Authenticator(settings)
     routers = [
         units_router(lambda: adapters.org_registry),
         appointments_router(adapters, auth),
+        offices_router(adapters, auth),
         imports_router(adapters, auth, ImportSlots(adapters.limits, settings.imports_per_pod)),
         internal_router(adapters, auth),
     ]

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 
 from pymongo.database import Database
 
@@ -10,6 +11,7 @@ from appointments.adapters.erasures import ErasureLog
 from appointments.adapters.limits import AppointmentLimits
 from appointments.adapters.live import LiveFeed
 from appointments.adapters.mongo import BoothTeams, PresidentPosts
+from appointments.adapters.offices import UnitOffices
 from appointments.adapters.otp_client import OtpClient
 from appointments.adapters.outbox import OutboxRelay
 from appointments.adapters.personal import personal_data
@@ -24,6 +26,7 @@ from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventPublisher
 from shared.orgtree.repository import OrgRegistry
 from shared.outbox import PRODUCER_CONFIG
+from shared.teams.offices import audience_roles
 from shared.teams.rules import rules_for
 from shared.topics import OTP_RESULTS
 
@@ -53,6 +56,7 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     registry = OrgRegistry(db)
     personal = personal_data(settings)
     teams = BoothTeams(db, rules_for, personal)
+    offices = UnitOffices(db, rules_for, personal)
     otp = OtpClient(
         settings.otp_url, settings.own_token_file(settings.service_name), settings.otp_timeout_s
     )
@@ -67,8 +71,9 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         otp=otp,
         limits=limits,
         verification_wait_s=settings.verification_wait_s,
+        offices=offices,
     )
-    recipients = RecipientDirectory(db, registry, lambda state: rules_for(state).roles, personal)
+    recipients = RecipientDirectory(db, registry, audience_roles, personal)
 
     def namespaced(event_type: str) -> str:
         return settings.topic_namespace + topics.topic_for(event_type).name
@@ -79,14 +84,17 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         config=PRODUCER_CONFIG,
         topic_for=namespaced if settings.topic_namespace else None,
     )
-    relay = OutboxRelay(
-        teams,
-        recipients,
-        publisher,
-        batch=settings.relay_batch,
-        interval_s=settings.relay_interval_s,
-        sweep_interval_s=settings.relay_sweep_interval_s,
-    )
+    relays = [
+        OutboxRelay(
+            store,
+            recipients,
+            publisher,
+            batch=settings.relay_batch,
+            interval_s=settings.relay_interval_s,
+            sweep_interval_s=settings.relay_sweep_interval_s,
+        )
+        for store in (teams, offices)
+    ]
 
     def otp_results() -> EventConsumer:
         return EventConsumer(
@@ -112,7 +120,9 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
         },
         background=[
             Background(
-                "indexes", lambda stop: _once(teams.ensure_indexes, stop), restart_pause_s=5
+                "indexes",
+                lambda stop: _once(lambda: [s.ensure_indexes() for s in (teams, offices)], stop),
+                restart_pause_s=5,
             ),
             Background(
                 "seal-plaintext",
@@ -121,10 +131,13 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
             ),
             Background(
                 "recipients-backfill",
-                lambda stop: _once(lambda: recipients.backfill(teams.every()), stop),
+                lambda stop: _once(
+                    lambda: recipients.backfill(chain(teams.every(), offices.every())), stop
+                ),
                 restart_pause_s=5,
             ),
-            Background("outbox-relay", relay.run),
+            Background("outbox-relay", relays[0].run),
+            Background("offices-outbox-relay", relays[1].run),
             consuming("otp-results", otp_results),
             Background("live-feed", live.run),
             Background(

@@ -16,6 +16,21 @@ class Appoint:
 
 
 @dataclass(frozen=True)
+class AppointOfficer:
+    """A unit's office-bearer (a mandal's president), who names their own booth in the unit."""
+
+    unit_id: str
+    role: str
+    person: Person
+    home_booth: str
+    key: str | None = None
+
+    @property
+    def booth_id(self) -> str:
+        return self.unit_id  # the document every change of the office goes through
+
+
+@dataclass(frozen=True)
 class Replace:
     """A new person in an appointment's seat; the old appointment becomes `replaced`."""
 
@@ -64,5 +79,13 @@ class ErasePhone:
 
 
 Command = (
-    Appoint | Replace | Revoke | ResendCode | VerifyCode | Unlock | EraseAppointment | ErasePhone
+    Appoint
+    | AppointOfficer
+    | Replace
+    | Revoke
+    | ResendCode
+    | VerifyCode
+    | Unlock
+    | EraseAppointment
+    | ErasePhone
 )

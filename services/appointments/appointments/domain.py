@@ -109,6 +109,7 @@ class Appointment:
     otp_failure: str | None = None  # the last otp-failed reason, or BARRED; shown on the portal
     wrong_codes: list[datetime] = field(default_factory=list)  # within WRONG_CODES_WINDOW
     erased_at: datetime | None = None  # name and phone scrubbed (an erasure request, or retention)
+    home_booth: str | None = None  # a unit's office-bearer's own booth (offices.py); None in a team
 
     @property
     def active(self) -> bool:
@@ -163,6 +164,7 @@ class BoothTeam:
         now: datetime,
         idempotency_key: str | None = None,
         replaces: str | None = None,
+        home_booth: str | None = None,
     ) -> Appointment:
         """Appoint a person to a seat; pending until their OTP is confirmed.
 
@@ -210,6 +212,7 @@ class BoothTeam:
             appointed_by=organiser,
             appointed_at=now,
             replaces=replaces,
+            home_booth=home_booth,
         )
         # A bulk import saves the team after refused rows, so a refusal below undoes every change.
         before = copy.deepcopy((self.appointments, self.history, self.outbox))
@@ -475,16 +478,22 @@ class BoothTeam:
         now: datetime,
         extra: dict[str, Any],
     ) -> None:
+        change = Change(event_type, action, appointment, by, now, extra)
+        self.outbox.append(self._announcement(change))
+        self.history.append(_entry(now, action, appointment, by))
+
+    def _announcement(self, change: "Change") -> dict[str, Any]:
+        """The event a change goes out as: a booth team's names the booth and its path."""
+        appointment = change.appointment
         data = {
             "appointment_id": appointment.id,
             "booth_id": self.booth_id,
             "booth_path": self.booth_path,
             "role": appointment.role,
             "gender": appointment.person.gender,
-            **extra,
+            **change.extra,
         }
-        self.outbox.append(_event(event_type, now, data))
-        self.history.append(_entry(now, action, appointment, by))
+        return _event(change.event_type, change.now, data)
 
     def _remember(self, key: str, appointment_id: str) -> None:
         # Only the appointment: a retry is compared with what it made, so nothing derived from the
@@ -498,6 +507,19 @@ class BoothTeam:
             return True
         self.seen_events = (self.seen_events + [event_id])[-100:]
         return False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to an appointment, as a team records it: the event type a booth team
+    announces it by, the history's action, who made it, when, and the event's own fields."""
+
+    event_type: str
+    action: str
+    appointment: Appointment
+    by: str
+    now: datetime
+    extra: dict[str, Any]
 
 
 def _event(event_type: str, now: datetime, data: dict[str, Any]) -> dict[str, Any]:
@@ -550,4 +572,5 @@ def roles_reached_differently(events: list[dict[str, Any]]) -> set[str]:
         e["data"]["role"]
         for e in events
         if e["type"] in (types.APPOINTMENT_VERIFIED, types.APPOINTMENT_REVOKED)
+        or (e["type"] == types.UNIT_OFFICER_CHANGED and e["data"]["change"] != "appointed")
     }

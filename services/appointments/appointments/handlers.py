@@ -25,6 +25,7 @@ from appointments.domain import (
     Person,
     idempotency_key,
 )
+from appointments.offices import UnitOffice, new_office
 from appointments.ports import (
     CodeChecker,
     ConcurrentUpdate,
@@ -39,6 +40,7 @@ from shared.logging import get_logger
 from shared.orgtree.levels import NATIONAL_ID, booth_path, is_within
 from shared.orgtree.repository import OrgRegistry
 from shared.ratelimit import LimitsUnavailable, Throttled
+from shared.teams.offices import office_at
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -47,6 +49,10 @@ ATTEMPTS = 8
 
 class UnknownBooth(DomainError):
     status, kind = 404, "unknown-booth"
+
+
+class UnknownOffice(DomainError):
+    status, kind = 404, "unknown-office"
 
 
 class PresidentElsewhere(DomainError):
@@ -92,6 +98,7 @@ class Ports:
     # How long verify_code waits for otp-verified to come back through Kafka before answering.
     verification_wait_s: float = 0.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    offices: TeamStore | None = None  # units' office-bearers (offices.py), kept like booth teams
     # Writers to one booth inside this process take turns, so they do not waste compare-and-set
     # rounds on each other; other processes are still kept honest by compare-and-set.
     _locks: tuple[threading.Lock, ...] = field(
@@ -101,16 +108,33 @@ class Ports:
     def booth_lock(self, booth_id: str) -> threading.Lock:
         return self._locks[zlib.crc32(booth_id.encode()) % len(self._locks)]
 
+    def store_for(self, unit_id: str) -> TeamStore:
+        """A unit's office-bearers, or (any other id) a booth's team: told apart by the id alone."""
+        return self.offices if self.offices is not None and office_at(unit_id) else self.teams
+
+    def stores(self) -> list[TeamStore]:
+        return [store for store in (self.teams, self.offices) if store is not None]
+
 
 def load_team(ports: Ports, booth_id: str) -> BoothTeam:
-    team = ports.teams.get(booth_id)
+    """The booth's team, or (for a unit's id) the unit's office-bearers, new if it has none."""
+    team = ports.store_for(booth_id).get(booth_id)
     if team is not None:
         return team
+    if ports.store_for(booth_id) is not ports.teams:
+        return _new_office(ports, booth_id)
     unit = ports.registry.get(booth_id)
     if unit is None or unit["level"] != "booth":
         raise UnknownBooth(f"{booth_id} is not a booth in the organisation's registry", "booth_id")
     path = booth_path(booth_id)
     return BoothTeam(booth_id=booth_id, booth_path=path, rules=ports.teams.rules_for(unit["state"]))
+
+
+def _new_office(ports: Ports, unit_id: str) -> UnitOffice:
+    office = office_at(unit_id)
+    if ports.registry.get(unit_id) is None:
+        raise UnknownOffice(f"{unit_id} is not in the organisation's registry", "unit_id")
+    return new_office(unit_id, office)
 
 
 @dataclass
@@ -137,7 +161,7 @@ def _compare_and_set(ports: Ports, booth_id: str, change: Callable[[Attempt], T]
             if attempt.unchanged:
                 return result
             try:
-                ports.teams.save(attempt.team)
+                ports.store_for(booth_id).save(attempt.team)
                 return result
             except ConcurrentUpdate:
                 for appointment in attempt.claimed:
@@ -239,7 +263,7 @@ def otp_verified(
                 now=ports.clock(),
             ),
         )
-    except (UnknownBooth, NotFound):
+    except (UnknownBooth, UnknownOffice, NotFound):
         return False
 
 
@@ -258,7 +282,7 @@ def otp_failed(
                 now=ports.clock(),
             ),
         )
-    except (UnknownBooth, NotFound):
+    except (UnknownBooth, UnknownOffice, NotFound):
         return False
 
 
@@ -294,6 +318,29 @@ def _appoint_for(
     except PresidentElsewhere as refused:
         president_refused(ports, who, cmd.booth_id, refused)
         raise as_seen_by(refused, who.unit) from None
+    ports.limits.sent_to(who.subject, appointment.person.phone)
+    return appointment
+
+
+def _appoint_officer(ports: Ports, cmd: commands.AppointOfficer, who: Principal) -> Appointment:
+    """A unit's office-bearer, on the same budgets as a booth appointment (a code goes out)."""
+    ports.limits.may_send_to_new_numbers(who.subject)
+    key = idempotency_key(who.subject, cmd.key) if cmd.key else None
+
+    def change(attempt: Attempt) -> Appointment:
+        known = {a.id for a in attempt.team.appointments}
+        appointment = attempt.team.appoint(
+            role=cmd.role,
+            person=cmd.person,
+            organiser=who.subject,
+            now=ports.clock(),
+            idempotency_key=key,
+            home_booth=cmd.home_booth,
+        )
+        attempt.unchanged = appointment.id in known  # a retry: nothing changed
+        return appointment
+
+    appointment = _compare_and_set(ports, cmd.unit_id, change)
     ports.limits.sent_to(who.subject, appointment.person.phone)
     return appointment
 
@@ -361,7 +408,7 @@ def _verify_code(ports: Ports, cmd: commands.VerifyCode, who: Principal) -> Appo
         ) from None
     deadline = time.monotonic() + ports.verification_wait_s
     while time.monotonic() < deadline:
-        appointment = ports.teams.get(cmd.booth_id).get(appointment.id)
+        appointment = ports.store_for(cmd.booth_id).get(cmd.booth_id).get(appointment.id)
         if appointment.status == VERIFIED:
             break
         time.sleep(0.05)
@@ -424,11 +471,12 @@ def erase_person(
     (HQ: everywhere). Returns the erasure id and the (booth, appointment) pairs erased."""
     erasure_id = _open_erasure(ports, requested_by, unit, "request", "phone")
     erased = []
-    for booth_id in ports.teams.with_phone(phone, unit):
-        team = ports.teams.get(booth_id)
-        for appointment in [a for a in team.appointments if a.person.phone == phone]:
-            _erase(ports, booth_id, appointment.id, requested_by, "request", erasure_id)
-            erased.append((booth_id, appointment.id))
+    for store in ports.stores():
+        for booth_id in store.with_phone(phone, unit):
+            team = store.get(booth_id)
+            for appointment in [a for a in team.appointments if a.person.phone == phone]:
+                _erase(ports, booth_id, appointment.id, requested_by, "request", erasure_id)
+                erased.append((booth_id, appointment.id))
     return erasure_id, erased
 
 
@@ -447,16 +495,18 @@ def verified_with_phone(ports: Ports, phone: str) -> list[tuple[BoothTeam, Appoi
 def retain(ports: Ports, *, keep: timedelta, batch: int = 500) -> int:
     """Scrub everyone whose appointment ended (revoked, replaced) more than `keep` ago; returns
     how many. One audit record per run that found someone."""
-    cutoff, after, erased, erasure_id = ports.clock() - keep, "", 0, None
-    while teams := ports.teams.ended_before(cutoff, after=after, limit=batch):
-        for team in teams:
-            for appointment in team.ended_before(cutoff):
-                erasure_id = erasure_id or _open_erasure(
-                    ports, RETENTION, None, "retention", "retention"
-                )
-                _erase(ports, team.booth_id, appointment.id, RETENTION, "retention", erasure_id)
-                erased += 1
-        after = teams[-1].booth_id
+    cutoff, erased, erasure_id = ports.clock() - keep, 0, None
+    for store in ports.stores():
+        after = ""
+        while teams := store.ended_before(cutoff, after=after, limit=batch):
+            for team in teams:
+                for appointment in team.ended_before(cutoff):
+                    erasure_id = erasure_id or _open_erasure(
+                        ports, RETENTION, None, "retention", "retention"
+                    )
+                    _erase(ports, team.booth_id, appointment.id, RETENTION, "retention", erasure_id)
+                    erased += 1
+            after = teams[-1].booth_id
     return erased
 
 
@@ -621,6 +671,7 @@ def _apply_rows(
 _HANDLERS = {
     commands.Appoint: _appoint_for,
     commands.Replace: _appoint_for,
+    commands.AppointOfficer: _appoint_officer,
     commands.Revoke: _revoke,
     commands.ResendCode: _resend_code,
     commands.VerifyCode: _verify_code,

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pymongo.database import Database
 
 from appointments.adapters.mongo import BoothTeams, Resealed
+from appointments.adapters.offices import UnitOffices
 from appointments.adapters.personal import PersonalData, personal_data
 from appointments.adapters.recipients import RecipientDirectory
 from appointments.settings import AppointmentsSettings
 from shared.clients import mongo_client
 from shared.orgtree.repository import OrgRegistry
+from shared.teams.offices import audience_roles
 from shared.teams.rules import rules_for
 
 PROGRESS = "rekey"
@@ -48,9 +50,8 @@ def stores(db: Database, personal: PersonalData) -> dict:
     teams = BoothTeams(db, rules_for, personal)
     return {
         "booth_teams": teams,
-        "verified_recipients": RecipientDirectory(
-            db, OrgRegistry(db), lambda s: rules_for(s).roles, personal
-        ),
+        "unit_offices": UnitOffices(db, rules_for, personal),
+        "verified_recipients": RecipientDirectory(db, OrgRegistry(db), audience_roles, personal),
     }
 
 

@@ -36,9 +36,13 @@ class Resealed:
 
 
 class BoothTeams:
+    # The team documents, the relay's pointers to those with events, and events set aside.
+    COLLECTIONS = ("booth_teams", "outbox_pending", "outbox_dead_letters")
+
     def __init__(self, db: Database, rules_for: Callable[[str], TeamRules], personal: PersonalData):
-        self.teams, self.pending, self.rules_for = db.booth_teams, db.outbox_pending, rules_for
-        self.dead_letters = db.outbox_dead_letters
+        teams, pending, dead_letters = self.COLLECTIONS
+        self.teams, self.pending, self.rules_for = db[teams], db[pending], rules_for
+        self.dead_letters = db[dead_letters]
         self.personal = personal
 
     def ensure_indexes(self) -> None:
@@ -227,11 +231,13 @@ class BoothTeams:
         }
 
     def _team(self, doc: dict[str, Any]) -> BoothTeam:
-        state_code = doc["booth_path"]["state"].split("-")[1]
-        return BoothTeam(
+        return self._made(doc, BoothTeam, self.rules_for(doc["booth_path"]["state"].split("-")[1]))
+
+    def _made(self, doc: dict[str, Any], kind: type[BoothTeam], rules: TeamRules) -> BoothTeam:
+        return kind(
             booth_id=doc["_id"],
             booth_path=doc["booth_path"],
-            rules=self.rules_for(state_code),
+            rules=rules,
             appointments=[self._appointment(a) for a in doc["appointments"]],
             history=doc["history"],
             outbox=self.personal.opened_events(doc["outbox"]),
@@ -256,6 +262,7 @@ class BoothTeams:
             "erased_at": a.erased_at,
             "wrong_codes": a.wrong_codes,
             "person": self.personal.person_doc(a.person),
+            **({"home_booth": a.home_booth} if a.home_booth else {}),
         }
 
     def _appointment(self, d: dict[str, Any]) -> Appointment:
@@ -274,6 +281,7 @@ class BoothTeams:
             otp_failure=d.get("otp_failure"),
             erased_at=_aware(d.get("erased_at")),
             wrong_codes=[_aware(t) for t in d.get("wrong_codes", [])],
+            home_booth=d.get("home_booth"),
         )
 
 

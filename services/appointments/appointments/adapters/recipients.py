@@ -8,6 +8,10 @@ appointees of each role that changed into one document per assembly seat and rol
     _id "<assembly id>/<role>"
     booths: {<booth id>: "<team version>|<appointment id>,<sealed phone>,<locale>|..."}
 
+A unit's office-bearers (a mandal's president) are kept the same way under the unit's id, each
+person with their own booth last (`...,<locale>,<booth id>`): a reader gets them at that booth,
+so directives and meetings count them there, and a scope reaches them when it holds their unit.
+
 An entry is one string, its version zero-padded first: FerretDB v1 reads a seat's document of
 strings about five times faster than the same entries as nested documents (270 booths: 14 ms
 against 71), and a string still compares by version. The phone in an entry is sealed (AES-GCM,
@@ -27,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from appointments.adapters.mongo import Resealed
 from appointments.adapters.personal import PersonalData
-from appointments.domain import BoothTeam
+from appointments.domain import Appointment, BoothTeam
 from shared.crypto.fields import sealed_with
 from shared.logging import get_logger
 from shared.orgtree.levels import BY_NAME, LEVELS, booth_path, is_within, level_of
@@ -47,14 +51,13 @@ def document_id(assembly_id: str, role: str) -> str:
 def entry(team: BoothTeam, role: str, seal_phone: Callable[[str], str]) -> str:
     """A booth's entry in its seat's document for a role: the team's version and who it reaches."""
     return "|".join(
-        [
-            _version(team.version),
-            *(
-                f"{a.id},{seal_phone(a.person.phone)},{a.person.locale}"
-                for a in team.verified(role)
-            ),
-        ]
+        [_version(team.version), *(_person(a, seal_phone) for a in team.verified(role))]
     )
+
+
+def _person(a: Appointment, seal_phone: Callable[[str], str]) -> str:
+    at = [a.home_booth] if a.home_booth else []  # an office-bearer's own booth
+    return ",".join([a.id, seal_phone(a.person.phone), a.person.locale, *at])
 
 
 def _version(version: int) -> str:
@@ -160,9 +163,14 @@ class RecipientDirectory:
             [
                 version,
                 *(
-                    f"{appointment_id},{self.personal.seal_phone(self.personal.open_phone(phone))},"
-                    f"{locale}"
-                    for appointment_id, phone, locale in opened
+                    ",".join(
+                        [
+                            appointment_id,
+                            self.personal.seal_phone(self.personal.open_phone(phone)),
+                            *rest,
+                        ]
+                    )
+                    for appointment_id, phone, *rest in opened
                 ),
             ]
         )
@@ -201,10 +209,11 @@ class RecipientDirectory:
                     if is_within(booth_id, unit_id):
                         path = booth_path(booth_id)
                         for person in value.split("|")[1:]:
-                            appointment_id, phone, locale = person.split(",")
+                            appointment_id, phone, locale, *home = person.split(",")
+                            at = home[0] if home else booth_id  # an office-bearer's own booth
                             yield {
-                                "booth_id": booth_id,
-                                "booth_path": path,
+                                "booth_id": at,
+                                "booth_path": booth_path(at) if home else path,
                                 "appointment_id": appointment_id,
                                 "role": role,
                                 "phone": self.personal.open_phone(phone),
