@@ -160,6 +160,12 @@ def objects() -> list[dict]:
             },
         )
     )
+    # The keyring sealing the booth WhatsApp groups' invite links in reports.
+    made.append(
+        secret(
+            "sangathan-reports-keys", **{"personal-data-keys": f"k1:{secrets.token_urlsafe(48)}\n"}
+        )
+    )
     # One dead-letter keyring for every service (shared/kafka/deadletters.py), like the above.
     made.append(secret("sangathan-dead-letter-keys", keys=f"k1:{secrets.token_urlsafe(48)}\n"))
     # The simulator takes any key; a real provider's key comes from its contract, in production.

@@ -7,7 +7,6 @@ reviewers' notes are stored and returned to those who may read them, never logge
 """
 
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
@@ -17,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reports import commands, domain, handlers
 from reports.bootstrap import Adapters, bootstrap
-from reports.domain import Form, Invalid, Refused, Round, Submission, Version
-from reports.ports import AlreadyExists, ConcurrentUpdate
+from reports.domain import Form, Round, Submission, Version
+from reports.groups_api import groups_router
+from reports.refusals import refusals_as_problems
 from reports.settings import ReportsSettings
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
@@ -28,7 +28,6 @@ from shared.problems import ProblemError, problems
 
 UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ROLE = r"^[a-z][a-z_]{1,39}$"
-FORBIDDEN = ("outside-jurisdiction", "not-the-owner", "not-a-designer")
 
 Labels = dict[Literal["hi", "en"], str]
 
@@ -148,7 +147,11 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
         service=settings.service_name,
         settings=settings,
         checks=adapters.checks,
-        routers=[forms_router(adapters, auth), dispatches_router(adapters, auth)],
+        routers=[
+            forms_router(adapters, auth),
+            dispatches_router(adapters, auth),
+            groups_router(adapters.groups, auth),
+        ],
         on_startup=adapters.start,
         on_shutdown=adapters.stop,
     )
@@ -316,32 +319,6 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
 
     return router
-
-
-@contextmanager
-def refusals_as_problems():
-    try:
-        yield
-    except Invalid as bad:
-        errors = [{"field": f, "reason": r} for f, r in bad.errors]
-        raise ProblemError(
-            422, "invalid", "The request is not valid", str(bad), errors=errors
-        ) from None
-    except Refused as refused:
-        status = 403 if refused.kind in FORBIDDEN else 409
-        raise ProblemError(status, refused.kind, "Refused", refused.detail) from None
-    except handlers.NotFound as missing:
-        raise ProblemError(404, missing.kind, "Not found", missing.detail) from None
-    except AlreadyExists:
-        raise ProblemError(409, "form-exists", "Refused", "a form with this id exists") from None
-    except ConcurrentUpdate:
-        raise ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "others changed the same document meanwhile; try again",
-            headers={"Retry-After": "1"},
-        ) from None
 
 
 def form_read(form: Form) -> FormRead:

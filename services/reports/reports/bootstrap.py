@@ -12,8 +12,10 @@ from pymongo.database import Database
 
 from reports import handlers
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
+from reports.adapters.groups import GroupStore
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
+from reports.group_handlers import GroupPorts
 from reports.handlers import Ports
 from reports.settings import ReportsSettings
 from shared import topics
@@ -38,6 +40,7 @@ class Adapters(BackgroundJobs):
     relay: OutboxRelay
     fanout: FanOut
     checks: dict[str, Check]
+    groups: GroupPorts
 
 
 def bootstrap(
@@ -91,6 +94,7 @@ def bootstrap(
         rounds=rounds,
         relay=relay,
         fanout=fanout,
+        groups=GroupPorts(GroupStore(db, pointers, settings.personal_data_cipher()), registry),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
