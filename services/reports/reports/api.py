@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reports import commands, domain, handlers
 from reports.bootstrap import Adapters, bootstrap
 from reports.domain import Form, Round, Submission, Version
+from reports.export_api import export_router
 from reports.groups_api import groups_router
 from reports.refusals import refusals_as_problems
 from reports.settings import ReportsSettings
@@ -151,6 +152,7 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
             forms_router(adapters, auth),
             dispatches_router(adapters, auth),
             groups_router(adapters.groups, auth),
+            export_router(adapters.export, auth),
         ],
         on_startup=adapters.start,
         on_shutdown=adapters.stop,

@@ -11,6 +11,7 @@ import yaml
 from pymongo.database import Database
 
 from reports import handlers
+from reports.adapters.export import ExportSource
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.groups import GroupStore
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
@@ -41,6 +42,7 @@ class Adapters(BackgroundJobs):
     fanout: FanOut
     checks: dict[str, Check]
     groups: GroupPorts
+    export: ExportSource
 
 
 def bootstrap(
@@ -94,6 +96,7 @@ def bootstrap(
         rounds=rounds,
         relay=relay,
         fanout=fanout,
+        export=ExportSource(db, rounds, ports.forms, ports.reports, registry),
         groups=GroupPorts(GroupStore(db, pointers, settings.personal_data_cipher()), registry),
         checks={
             "mongodb": mongo_check(mongo),
