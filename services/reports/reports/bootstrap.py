@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 from pymongo.database import Database
 
-from reports import handlers
+from reports import consumer, handlers
+from reports.adapters.erasures import SubmitterReports
 from reports.adapters.export import ExportSource
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.groups import GroupStore
@@ -20,9 +21,10 @@ from reports.group_handlers import GroupPorts
 from reports.handlers import Ports
 from reports.settings import ReportsSettings
 from shared import topics
-from shared.background import Background, BackgroundJobs, periodic
+from shared.background import Background, BackgroundJobs, consuming, periodic
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
+from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
@@ -108,6 +110,16 @@ def bootstrap(
             Background("fan-out", fanout.run),
             periodic(
                 "rounds", lambda: handlers.open_due_rounds(ports), settings.schedule_interval_s
+            ),
+            consuming(
+                "reports-erasures",
+                lambda: EventConsumer(
+                    settings.kafka_bootstrap,
+                    consumer.GROUP,
+                    [topics.ERASURES],
+                    consumer.erasures(SubmitterReports(db, pointers)),
+                ),
+                consumer.RESTART_PAUSE_S,
             ),
         ],
     )
