@@ -9,19 +9,12 @@ import time
 import httpx
 import pytest
 
+from tests.e2e.test_reports_flow import reports  # noqa: F401 (the fixture)
+
 pytestmark = pytest.mark.e2e
 
-REPORTS = os.environ.get("REPORTS_URL", "http://127.0.0.1:8008")
 ANALYTICS = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
 DISTRICT = "IN-HP-D06"
-
-
-@pytest.fixture(scope="module")
-def reports():
-    with httpx.Client(base_url=REPORTS, timeout=15) as client:
-        if client.get("/readyz").status_code != 200:
-            pytest.skip("the reports service is not running (make up)")
-        yield client
 
 
 def whatsapp(unit: str, headers) -> dict:
@@ -42,7 +35,9 @@ def wait_for(condition, timeout_s: float = 30.0):
 
 
 def test_a_whatsapp_pramukh_registers_a_group_and_coverage_counts_it(
-    reports, organiser_token, org_registry
+    reports,  # noqa: F811 (the fixture imported above)
+    organiser_token,
+    org_registry,
 ):
     if org_registry.get(DISTRICT) is None:
         pytest.skip("the demo org tree (Himachal) is not loaded")

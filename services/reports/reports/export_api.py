@@ -16,7 +16,7 @@ from reports.refusals import refusals_as_problems
 from reports.spreadsheet import XLSX_TYPE, csv_chunks, xlsx_chunks
 from shared.auth.http import Authenticator, require_jurisdiction
 from shared.auth.tokens import Principal
-from shared.problems import ProblemError, problems
+from shared.problems import invalid_field, problems
 
 UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_TYPE}
@@ -78,21 +78,11 @@ def export_router(source: ExportSource, auth: Authenticator) -> APIRouter:
 def _days(dispatch_id, form_id, first: date | None, last: date | None) -> tuple | None:
     """A round, or a form with the first and last day (IST) of its rounds, at most MAX_DAYS."""
     if (dispatch_id is None) == (form_id is None):
-        raise _invalid("dispatch_id", "give either dispatch_id, or form_id with from and to")
+        raise invalid_field("dispatch_id", "give either dispatch_id, or form_id with from and to")
     if form_id is None:
         return None
     if first is None or last is None:
-        raise _invalid("from" if first is None else "to", "a form's export needs from and to")
+        raise invalid_field("from" if first is None else "to", "a form's export needs from and to")
     if not timedelta(0) <= last - first < timedelta(days=MAX_DAYS):
-        raise _invalid("to", f"must be on or after from, at most {MAX_DAYS} days in all")
+        raise invalid_field("to", f"must be on or after from, at most {MAX_DAYS} days in all")
     return first, last
-
-
-def _invalid(field: str, reason: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "invalid",
-        "The request is not valid",
-        f"{field}: {reason}",
-        errors=[{"field": field, "reason": reason}],
-    )
