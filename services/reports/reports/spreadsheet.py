@@ -88,6 +88,7 @@ STYLES = (
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
     '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
 
@@ -102,7 +103,9 @@ def xlsx_chunks(sheet: str, header: list[str], rows: Iterable[list[Cell]]) -> It
         book.writestr("xl/workbook.xml", _workbook(sheet))
         book.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
         book.writestr("xl/styles.xml", STYLES)
-        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
+        # No zip64: Excel trips on its streamed form, and a sheet stays far below 2 GiB (the
+        # nation's million booths are a few hundred MB of XML).
+        with book.open("xl/worksheets/sheet1.xml", "w") as part:
             part.write(
                 (
                     XML_HEAD
