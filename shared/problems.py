@@ -183,6 +183,18 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
+def invalid_field(field: str, reason: str) -> ProblemError:
+    """A 422 naming one field, shaped as a request-validation problem, for what a route checks
+    itself (a query parameter that depends on another)."""
+    return ProblemError(
+        422,
+        "validation-error",
+        "The request is not valid",
+        f"{field}: {reason}",
+        errors=[{"field": field, "reason": reason}],
+    )
+
+
 def problem_body(
     status: int, kind: str, title: str, detail: str = "", instance: str = "", **extensions: Any
 ) -> dict[str, Any]:

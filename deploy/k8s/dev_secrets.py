@@ -160,8 +160,16 @@ def objects() -> list[dict]:
             },
         )
     )
-    # The reports' answer-link key.
-    made.append(secret("sangathan-reports-keys", **{"link-secret": secrets.token_urlsafe(48)}))
+    # The reports' answer-link key and the keyring sealing booth WhatsApp groups' invite links.
+    made.append(
+        secret(
+            "sangathan-reports-keys",
+            **{
+                "link-secret": secrets.token_urlsafe(48),
+                "personal-data-keys": f"k1:{secrets.token_urlsafe(48)}\n",
+            },
+        )
+    )
     # One dead-letter keyring for every service (shared/kafka/deadletters.py), like the above.
     made.append(secret("sangathan-dead-letter-keys", keys=f"k1:{secrets.token_urlsafe(48)}\n"))
     # The simulator takes any key; a real provider's key comes from its contract, in production.

@@ -75,9 +75,12 @@ ACCESS = {
         groups=("meetings",),
     ),
     # Publishes forms as published, the reports asked of each booth, their answers and reviews,
-    # and booth WhatsApp groups, all from its outbox.
+    # and booth WhatsApp groups, all from its outbox; takes an erased appointee out of their
+    # submissions.
     "reports": Access(
+        reads=(t.ERASURES,),
         writes=(t.REPORT_FORMS, t.REPORT_SUBMISSIONS, t.WHATSAPP_GROUPS, t.DEAD_LETTER),
+        groups=("reports-erasures",),
     ),
     # The Faust app: its group and its own topics are its app id (ANALYTICS_APP_ID).
     "analytics": Access(

@@ -35,6 +35,7 @@ ORGANISER_SCOPES = [
     "reports:answer",
     "reports:review",
     "reports:read",
+    "reports:groups",
 ]
 # The services an organiser calls; the OTP service is not one of them (appointments asks it).
 ORGANISER_AUDIENCES = [

@@ -7,7 +7,6 @@ reviewers' notes are stored and returned to those who may read them, never logge
 """
 
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -17,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reports import commands, domain, handlers, replies
 from reports.bootstrap import Adapters, bootstrap
-from reports.domain import Form, Invalid, Refused, Round, Submission, Version
+from reports.domain import Form, Round, Submission, Version
+from reports.export_api import export_router
+from reports.groups_api import groups_router
 from reports.page import OPEN_PATHS, answer_router
-from reports.ports import AlreadyExists, ConcurrentUpdate
+from reports.refusals import refusals_as_problems
 from reports.replies_api import replies_router
 from reports.settings import ReportsSettings
 from shared.auth.http import Authenticator, Credentials, require_jurisdiction, token_of
@@ -31,7 +32,6 @@ from shared.problems import ProblemError, problems
 
 UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ROLE = r"^[a-z][a-z_]{1,39}$"
-FORBIDDEN = ("outside-jurisdiction", "not-the-owner", "not-a-designer")
 
 Labels = dict[Literal["hi", "en"], str]
 
@@ -160,6 +160,8 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
             dispatches_router(adapters, auth),
             answer_router(adapters.ports, adapters.links.key),
             replies_router(adapters, auth),
+            groups_router(adapters.groups, auth),
+            export_router(adapters.export, auth),
         ],
         bodies=BodyRules(open_paths=OPEN_PATHS),
         on_startup=adapters.start,
@@ -340,32 +342,6 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
 
     return router
-
-
-@contextmanager
-def refusals_as_problems():
-    try:
-        yield
-    except Invalid as bad:
-        errors = [{"field": f, "reason": r} for f, r in bad.errors]
-        raise ProblemError(
-            422, "invalid", "The request is not valid", str(bad), errors=errors
-        ) from None
-    except Refused as refused:
-        status = 403 if refused.kind in FORBIDDEN else 409
-        raise ProblemError(status, refused.kind, "Refused", refused.detail) from None
-    except handlers.NotFound as missing:
-        raise ProblemError(404, missing.kind, "Not found", missing.detail) from None
-    except AlreadyExists:
-        raise ProblemError(409, "form-exists", "Refused", "a form with this id exists") from None
-    except ConcurrentUpdate:
-        raise ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "others changed the same document meanwhile; try again",
-            headers={"Retry-After": "1"},
-        ) from None
 
 
 def form_read(form: Form) -> FormRead:

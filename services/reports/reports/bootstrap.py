@@ -11,21 +11,26 @@ from pathlib import Path
 import yaml
 from pymongo.database import Database
 
-from reports import handlers
+from reports import consumer, handlers
 from reports.adapters.directives import NotifierDirectives
+from reports.adapters.erasures import SubmitterReports
+from reports.adapters.export import ExportSource
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.followups import FollowUps, follow_ups
+from reports.adapters.groups import GroupStore
 from reports.adapters.links import answer_links, link_sender
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
 from reports.answer_links import AnswerLinks
+from reports.group_handlers import GroupPorts
 from reports.handlers import Ports
 from reports.link_sending import LinkSender, Messages
 from reports.settings import ReportsSettings
 from shared import topics
-from shared.background import Background, BackgroundJobs, periodic
+from shared.background import Background, BackgroundJobs, consuming, periodic
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
+from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
@@ -49,6 +54,8 @@ class Adapters(BackgroundJobs):
     checks: dict[str, Check]
     links: AnswerLinks
     link_sender: LinkSender
+    groups: GroupPorts
+    export: ExportSource
 
 
 def bootstrap(
@@ -111,6 +118,8 @@ def bootstrap(
         fanout=fanout,
         followups=followups,
         directives=NotifierDirectives(settings.notifier_url, settings.notifier_timeout_s),
+        export=ExportSource(db, rounds, ports.forms, ports.reports, registry),
+        groups=GroupPorts(GroupStore(db, pointers, settings.personal_data_cipher()), registry),
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
@@ -126,6 +135,16 @@ def bootstrap(
                 "rounds", lambda: handlers.open_due_rounds(ports), settings.schedule_interval_s
             ),
             periodic("follow-ups", followups.once, settings.followups_interval_s),
+            consuming(
+                "reports-erasures",
+                lambda: EventConsumer(
+                    settings.kafka_bootstrap,
+                    consumer.GROUP,
+                    [topics.ERASURES],
+                    consumer.erasures(SubmitterReports(db, pointers)),
+                ),
+                consumer.RESTART_PAUSE_S,
+            ),
         ],
     )
 

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from reports.followup_settings import FollowUpSettings
 from reports.link_settings import LinkSettings
+from shared.crypto.fields import FieldCipher, keyring
 
 BUILTIN_FORMS = Path(__file__).resolve().parent / "forms"
 
@@ -26,3 +27,31 @@ class ReportsSettings(LinkSettings, FollowUpSettings):
     schedule_interval_s: float = Field(30.0, gt=0, validation_alias="REPORTS_SCHEDULE_INTERVAL_S")
     # The fan-out confirms its cursor with Kafka every so many pages of 1,000 booths.
     fanout_pages_per_flush: int = Field(20, ge=1, validation_alias="REPORTS_FANOUT_PAGES_PER_FLUSH")
+    # Seals the booth WhatsApp groups' invite links at rest: `<key id>:<secret>` lines, the last
+    # the current key (shared/crypto/fields.py); made once under .state/reports in development.
+    personal_data_keys: SecretStr | None = Field(
+        None, validation_alias="REPORTS_PERSONAL_DATA_KEYS"
+    )
+    personal_data_keys_file: Path | None = Field(
+        None, validation_alias="REPORTS_PERSONAL_DATA_KEYS_FILE"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_missing_keys(self) -> "ReportsSettings":
+        if self.makes_development_keys:
+            return self
+        if self.personal_data_keys is None and self.personal_data_keys_file is None:
+            raise ValueError(
+                "set REPORTS_PERSONAL_DATA_KEYS or REPORTS_PERSONAL_DATA_KEYS_FILE "
+                "outside development"
+            )
+        return self
+
+    def personal_data_cipher(self) -> FieldCipher:
+        raw = self.key(
+            self.personal_data_keys,
+            self.personal_data_keys_file,
+            development_file="reports/personal-data.keys",
+            what="the reports personal-data keyring",
+        )
+        return keyring(raw, "the reports personal-data keyring")

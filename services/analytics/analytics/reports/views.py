@@ -18,7 +18,7 @@ from analytics.app import app
 from analytics.coverage.views import require_readable, respond, unit_or_404
 from analytics.reports.agents import stream
 from analytics.reports.report import report_body, trend_body
-from shared.problems import ProblemError
+from shared.problems import ProblemError, invalid_field
 
 LISTING = frozenset({"mandal", "sector"})
 ROLLED_UP = frozenset({"national", "state", "district", "assembly", "mandal", "sector"})
@@ -79,22 +79,12 @@ async def _rolled_up_unit(unit_id: str) -> dict:
 def _query(request, name: str, pattern: re.Pattern, shape: str) -> str:
     value = request.query.get(name, "")
     if not pattern.match(value):
-        raise _invalid(name, shape)
+        raise invalid_field(name, shape)
     return value
 
 
 def _days(request) -> int:
     raw = request.query.get("days", "14")
     if not raw.isdigit() or not 1 <= int(raw) <= MOST_DAYS:
-        raise _invalid("days", f"a whole number from 1 to {MOST_DAYS}")
+        raise invalid_field("days", f"a whole number from 1 to {MOST_DAYS}")
     return int(raw)
-
-
-def _invalid(field: str, shape: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "validation-error",
-        "The request is not valid",
-        f"{field}: {shape}",
-        errors=[{"field": field, "reason": shape}],
-    )

@@ -32,7 +32,7 @@ QUARANTINED = Counter(
     "Reports outbox events that break their contract, set aside",
     ["type"],
 )
-COLLECTIONS = ("report_forms", "report_booth_reports")
+COLLECTIONS = ("report_forms", "report_booth_reports", "report_whatsapp_groups")
 
 
 class OutboxRelay:
