@@ -106,9 +106,16 @@ ORG_TREE_LOADER = "orgtree"  # the user `python -m shared.orgtree.load` runs as
 
 
 def _collections_in(path: Path, prefixes: dict[str, str]) -> set[str]:
-    """Collection names a module uses on a `db`: db.name, db["name"], db[f"{prefix}name"]."""
+    """Collection names a module uses on a `db`: db.name, db["name"], db[f"{prefix}name"], and
+    those a store names in its `COLLECTIONS = ("name", ...)` (one store class over several)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["COLLECTIONS"]
+            and isinstance(node.value, ast.Tuple)
+        ):
+            found |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
         if (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)

@@ -87,3 +87,14 @@ def test_the_service_monitors_jobs_are_the_local_jobs_of_the_same_services():
     assert jobs == local - {"prometheus", "simulator"} | {"notifier-workers"}
     named = set(re.findall(r'job[!=~]+"([^"]+)"', ALERTS.read_text(encoding="utf-8")))
     assert named and named <= local | jobs, "a job an alert names exists somewhere"
+
+
+def test_a_store_naming_its_collections_in_a_tuple_needs_a_grant_for_each(tmp_path):
+    import rules
+
+    store = tmp_path / "store.py"
+    store.write_text(
+        'class Offices:\n    COLLECTIONS = ("unit_offices", "unit_offices_dead_letters")\n'
+        "    def __init__(self, db, name):\n        self.docs = db[name]\n"
+    )
+    assert rules._collections_in(store, {}) == {"unit_offices", "unit_offices_dead_letters"}
