@@ -18,12 +18,14 @@ def test_topic_for_finds_the_topic_and_refuses_unknown_types():
         topics.topic_for("org.sangathan.nothing.v1")
 
 
-def test_all_four_appointment_events_share_one_topic_so_a_booth_stays_in_order():
+def test_all_appointment_events_share_one_topic_so_a_booth_stays_in_order():
+    # A unit office-bearer's changes are keyed by their own booth, beside its team's.
     assert set(topics.APPOINTMENTS.event_types) == {
         types.BOOTH_PRESIDENT_APPOINTED,
         types.BOOTH_MEMBER_APPOINTED,
         types.APPOINTMENT_VERIFIED,
         types.APPOINTMENT_REVOKED,
+        types.UNIT_OFFICER_CHANGED,
     }
 
 
