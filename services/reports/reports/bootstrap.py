@@ -107,6 +107,7 @@ def bootstrap(
     def prepare() -> None:
         if topic_for is None:
             topics.ensure_topics(settings.kafka_bootstrap)
+        rounds.ensure_indexes()
         load_builtin_forms(ports, settings.builtin_forms_dir)
 
     return Adapters(

@@ -58,14 +58,28 @@ class Refusal(Exception):
         super().__init__(detail)
 
 
+def _as_pages_too(responses: dict) -> dict:
+    """A refusal is a small HTML page for a browser, the problem for a JSON client."""
+    page = {"text/html": {"schema": {"type": "string"}}}
+    return {status: {**r, "content": {**r["content"], **page}} for status, r in responses.items()}
+
+
 def answer_router(
     ports: Ports,
     key: bytes,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> APIRouter:
     router = APIRouter(tags=["answer links"])
-    responses = problems(
-        403, 404, 409, 410, 503, kinds={403: "invalid-answer-link", 410: "answer-link-expired"}
+    responses = _as_pages_too(
+        problems(
+            403,
+            404,
+            409,
+            410,
+            422,
+            503,
+            kinds={403: "invalid-answer-link", 410: "answer-link-expired"},
+        )
     )
 
     @router.get("/r/{token}", response_class=HTMLResponse, responses=responses)
@@ -78,7 +92,7 @@ def answer_router(
         except Refusal as refused:
             return _refused(refused, _wants_json(request))
 
-    @router.post("/r/{token}", responses=responses | problems(422))
+    @router.post("/r/{token}", responses=responses)
     async def answer(token: str, request: Request, lang: str | None = None):
         as_json = request.headers.get("content-type", "").startswith("application/json")
         try:

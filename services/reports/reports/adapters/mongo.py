@@ -254,6 +254,10 @@ class Rounds:
 
     def __init__(self, db: Database):
         self.rounds = db.report_rounds
+
+    def ensure_indexes(self) -> None:
+        """At start, once MongoDB answers (never in the constructor: a service must come up and
+        say on /readyz that MongoDB is away)."""
         self.rounds.create_index("scope")  # a reply finds the rounds asking its booth
 
     def add(self, rounds: Iterable[Round]) -> None:
