@@ -78,17 +78,21 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
     def namespaced(event_type: str) -> str:
         return settings.topic_namespace + topics.topic_for(event_type).name
 
-    publisher = EventPublisher(
-        settings.kafka_bootstrap,
-        SOURCE,
-        config=PRODUCER_CONFIG,
-        topic_for=namespaced if settings.topic_namespace else None,
-    )
+    def publisher() -> EventPublisher:
+        return EventPublisher(
+            settings.kafka_bootstrap,
+            SOURCE,
+            config=PRODUCER_CONFIG,
+            topic_for=namespaced if settings.topic_namespace else None,
+        )
+
+    # A publisher each: its flush confirms (or reports lost) everything produced through it, so
+    # two relays sharing one would mark each other's unconfirmed events as sent.
     relays = [
         OutboxRelay(
             store,
             recipients,
-            publisher,
+            publisher(),
             batch=settings.relay_batch,
             interval_s=settings.relay_interval_s,
             sweep_interval_s=settings.relay_sweep_interval_s,
