@@ -35,7 +35,7 @@ from shared.kafka.producer import ConfirmedProducer, EventPublisher
 from shared.logging import get_logger
 from shared.orgtree.repository import OrgRegistry
 from shared.outbox import PRODUCER_CONFIG
-from shared.recipients import RecipientSource
+from shared.recipients import HttpRecipients, RecipientSource
 
 SOURCE = "/sangathan/reports"
 log = get_logger(__name__)
@@ -98,6 +98,10 @@ def bootstrap(
         SOURCE,
         topic_for=topic_for,
         pages_per_flush=settings.fanout_pages_per_flush,
+    )
+    # One client of appointments' recipients stream for the answer links and the follow-ups.
+    recipients = recipients or HttpRecipients(
+        settings.recipients_url, settings.token_file, settings.recipients_timeout_s
     )
     followups = follow_ups(settings, ports.forms, ports.units, db, recipients)
 

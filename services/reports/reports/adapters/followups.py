@@ -33,7 +33,7 @@ from reports.followups import Done, Escalation
 from reports.ports import FormStore, Units
 from shared.logging import get_logger
 from shared.notifier_messages import MessagesUnavailable, NotifierMessages
-from shared.recipients import HttpRecipients, RecipientSource, RecipientsUnavailable
+from shared.recipients import RecipientSource, RecipientsUnavailable
 
 log = get_logger(__name__)
 
@@ -199,7 +199,7 @@ def follow_ups(
     forms: FormStore,
     units: Units,
     db: Database,
-    recipients: RecipientSource | None = None,
+    recipients: RecipientSource,
 ) -> FollowUps:
     """The job as the service runs it: recipients from appointments and the notifier's lanes,
     both called with this service's own token."""
@@ -207,10 +207,7 @@ def follow_ups(
         FollowUpRecords(db),
         forms,
         units,
-        recipients
-        or HttpRecipients(
-            settings.recipients_url, settings.token_file, settings.recipients_timeout_s
-        ),
+        recipients,
         NotifierMessages(
             settings.notifier_url,
             settings.token_file,

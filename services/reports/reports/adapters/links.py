@@ -15,7 +15,7 @@ from reports.link_sending import LinkSender, Messages
 from reports.ports import FormStore
 from reports.settings import ReportsSettings
 from shared.notifier_messages import NotifierMessages
-from shared.recipients import HttpRecipients, RecipientSource
+from shared.recipients import RecipientSource
 
 REFUSED = Counter(
     "sangathan_reports_link_messages_refused", "Answer links the notifier refused as unsendable"
@@ -41,14 +41,14 @@ def link_sender(
     forms: FormStore,
     links: AnswerLinks,
     *,
-    recipients: RecipientSource | None = None,
+    recipients: RecipientSource,
     messages: Messages | None = None,
 ) -> LinkSender:
     token = settings.token_file
     return LinkSender(
         LinkRounds(db),
         forms,
-        recipients or HttpRecipients(settings.recipients_url, token, settings.recipients_timeout_s),
+        recipients,
         messages
         or NotifierMessages(
             settings.notifier_url, token, settings.notifier_timeout_s, refused=REFUSED
