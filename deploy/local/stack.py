@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -134,10 +135,13 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.0"
 def ferretdb_binary() -> Path:
     binary = BIN / "ferretdb"
     src = ROOT / "deploy/local/ferretdb"
-    stale = binary.exists() and any(
-        f.stat().st_mtime > binary.stat().st_mtime for f in src.iterdir()
-    )
-    if not binary.exists() or stale:
+    # Rebuilt when our sources or patches change: compared by content, since a checkout or a
+    # copied state folder leaves file times that say nothing about which came first.
+    sources = hashlib.sha256(
+        b"".join(f.name.encode() + f.read_bytes() for f in sorted(src.iterdir()))
+    ).hexdigest()
+    stamp = BIN / "ferretdb.sources"
+    if not binary.exists() or not stamp.exists() or stamp.read_text() != sources:
         say("building FerretDB v1.24 from the Go module proxy (first run, ~2 min)")
         BIN.mkdir(parents=True, exist_ok=True)
         workspace = patched_ferretdb_workspace(src)
@@ -146,6 +150,7 @@ def ferretdb_binary() -> Path:
             cwd=src,
             env=dict(os.environ, GOWORK=str(workspace)),
         )
+        stamp.write_text(sources)
     return binary
 
 
@@ -153,7 +158,8 @@ def patched_ferretdb_workspace(src: Path) -> Path:
     """A Go workspace building our command against FerretDB's source with our patches applied.
 
     The patches (deploy/local/ferretdb/*.patch, applied in name order) make single-document
-    writes atomic and let a filter on `_id` plus other fields use the `_id` index.
+    writes atomic, let a filter on `_id` plus other fields use the `_id` index, and let a bulk
+    write hold more updates than SQLite has pooled connections.
     """
     patches = sorted(src.glob("*.patch"))
     build = STATE / "build"

@@ -63,3 +63,24 @@ def test_a_filter_on_id_and_version_is_narrowed_by_id_on_the_server(mongo_db):
     assert list(teams.find({"_id": "B00007", "version": 2})) == [], (
         "the rest of the filter still applies"
     )
+
+
+def test_a_bulk_write_of_more_updates_than_the_server_has_connections_completes(settings):
+    """Each update of a bulk write reads its document first; if those reads stay open until the
+    whole bulk ends, the 101st waits forever for one of SQLite's 100 pooled connections (and, with
+    the atomic-writes lock held, stops every other write). The reports' rollups write such bulks."""
+    from pymongo import MongoClient, UpdateOne
+
+    client = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000, socketTimeoutMS=30_000)
+    db = client[f"test_bulk_{threading.get_ident()}"]
+    try:
+        db.booths.insert_many([{"_id": f"B{i:04d}", "n": 0} for i in range(250)])
+        result = db.booths.bulk_write(
+            [UpdateOne({"_id": f"B{i:04d}"}, {"$inc": {"n": 1}}) for i in range(250)]
+        )
+        assert result.modified_count == 250
+        assert db.booths.count_documents({"n": 1}) == 250
+        db.booths.update_one({"_id": "B0000"}, {"$inc": {"n": 1}})  # other writes still go
+    finally:
+        client.drop_database(db.name)
+        client.close()
