@@ -1,7 +1,7 @@
 """An answer link stops answering once its appointee no longer holds the post, learnt from the
 appointments service's own events on the real Kafka and kept in the real FerretDB: the appointee
-answers through the link; the appointments handlers revoke (or replace) the appointment and its
-outbox relay publishes the event as in production; the reports consumer reads it; the same link
+answers through the link; the appointments handlers revoke, replace or erase the appointment and
+its outbox relay publishes the events as in production; the reports consumer reads it; the same link
 is then refused with the notice (410, a page in the link's language or a problem) and stores
 nothing, the answer made before stays, and a replay of the events changes nothing."""
 
@@ -13,9 +13,11 @@ import pytest
 
 from appointments import handlers as appointments
 from reports import consumer
+from shared.events import types
 from shared.kafka.consumer import EventConsumer
 from testkit import random_suffix
 from tests.integration.test_appointments_erasure import appoint_verified, relay, someone  # noqa: F401
+from tests.integration.test_appointments_store import read_all
 from tests.integration.test_reports_answer_links import (  # noqa: F401 (fixtures)
     HTML,
     JSON,
@@ -159,3 +161,35 @@ def test_a_replaced_appointees_link_is_refused_and_the_new_appointees_answers(
     assert answered(api, new_link).status_code == 201
     [submission] = adapters.ports.reports.get(dispatch_id, booth).submissions
     assert submission.submitted_by == new.id
+
+
+def test_an_erased_appointees_link_is_refused(
+    api,  # noqa: F811
+    adapters,  # noqa: F811
+    ports,
+    relay,  # noqa: F811
+    organiser_token,
+    booth,  # noqa: F811
+    kafka_bootstrap,
+    mongo_db,
+):
+    outbox_relay, _, topic = relay
+    president = appoint_verified(ports, booth, someone("Erased President"))
+    dispatch_id = dispatched(api, organiser_token)
+    url = link(adapters, dispatch_id, booth, recipient=president.id)
+    assert api.get(url).status_code == 200
+
+    appointments.erase_appointment(
+        ports, booth_id=booth, appointment_id=president.id, requested_by="user-hp", unit="IN-HP"
+    )
+    outbox_relay.relay_once()  # appointment-revoked (it was active), then person-erased
+    published = read_all(kafka_bootstrap, topic, expected=99, timeout_s=3)
+    assert [e.type for e in published][-2:] == [types.APPOINTMENT_REVOKED, types.PERSON_ERASED]
+    read_holders(adapters, kafka_bootstrap, topic, lambda n: n >= len(published))
+
+    refused = api.post(url, data={"_sid": str(uuid.uuid4()), "mood": "good"})
+    assert refused.status_code == 410 and REFUSED_HI in refused.text
+    assert adapters.ports.reports.get(dispatch_id, booth) is None
+    [kept] = mongo_db.report_ended_appointments.find()
+    assert (kept["_id"], kept["how"]) == (president.id, "revoked"), "the first end stays"
+    assert "Erased" not in repr(kept)
