@@ -76,11 +76,11 @@ ACCESS = {
     ),
     # Publishes forms as published, the reports asked of each booth, their answers and reviews,
     # and booth WhatsApp groups, all from its outbox; takes an erased appointee out of their
-    # submissions.
+    # submissions; reads which appointments ended, whose answer links then stop.
     "reports": Access(
-        reads=(t.ERASURES,),
+        reads=(t.ERASURES, t.APPOINTMENTS),
         writes=(t.REPORT_FORMS, t.REPORT_SUBMISSIONS, t.WHATSAPP_GROUPS, t.DEAD_LETTER),
-        groups=("reports-erasures",),
+        groups=("reports-erasures", "reports-link-holders"),
     ),
     # The Faust app: its group and its own topics are its app id (ANALYTICS_APP_ID).
     "analytics": Access(

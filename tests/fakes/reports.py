@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 from reports.domain import BoothReport, Form, Plan, Round
 from reports.handlers import Ports
+from reports.link_holders import AppointmentEnded
 from reports.ports import AlreadyExists, ConcurrentUpdate
 from shared.orgtree.levels import is_within, level_of
 
@@ -100,6 +101,28 @@ class TreeUnits:
     def booth_page(self, unit_id: str, page: int) -> list[str]:
         under = [b for b in self.booths if is_within(b, unit_id)]
         return under[page * 1000 : (page + 1) * 1000]
+
+
+class InMemoryEndedAppointments:
+    """reports/adapters/link_holders.py in memory: the first record stays, `until` moves later."""
+
+    def __init__(self):
+        self.kept: dict[str, tuple[AppointmentEnded, datetime]] = {}
+
+    def record(self, ended: AppointmentEnded, until: datetime) -> bool:
+        first, kept_until = self.kept.get(ended.appointment_id, (ended, until))
+        new = ended.appointment_id not in self.kept
+        self.kept[ended.appointment_id] = (first, max(kept_until, until))
+        return new
+
+    def ended(self, appointment_id: str) -> bool:
+        return appointment_id in self.kept
+
+    def purge(self, now: datetime) -> int:
+        gone = [a for a, (_, until) in self.kept.items() if until < now]
+        for appointment_id in gone:
+            del self.kept[appointment_id]
+        return len(gone)
 
 
 def in_memory_ports(booths: Iterable[str] = (), **kw) -> Ports:

@@ -42,10 +42,19 @@ def booth(org_registry):
     return next(org_registry.booth_ids_under(DISTRICT))
 
 
-def link(adapters, dispatch_id, booth, *, locale="hi", expires_in=timedelta(hours=1)) -> str:
+def link(
+    adapters,
+    dispatch_id,
+    booth,
+    *,
+    locale="hi",
+    expires_in=timedelta(hours=1),
+    recipient: str | None = None,
+) -> str:
+    """A link as the sender mints it; for a made-up appointee unless `recipient` names one."""
     claim = AnswerClaim(
         dispatch_id,
-        str(uuid.uuid4()),
+        recipient or str(uuid.uuid4()),
         booth,
         datetime.now(timezone.utc) + expires_in,
         locale,

@@ -2,13 +2,15 @@
 tests use (tests/fakes/reports.py) and against the MongoDB adapters on the real FerretDB, so the
 fakes cannot drift."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from reports import domain
+from reports.adapters.link_holders import EndedAppointmentStore
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.domain import BoothReport, Form
+from reports.link_holders import AppointmentEnded
 from reports.ports import AlreadyExists, ConcurrentUpdate
 from shared.sending.policy import IST
 from tests.fakes import reports as fakes
@@ -117,3 +119,27 @@ def test_a_booth_report_is_inserted_once_and_then_saved_only_over_what_was_read(
     with pytest.raises(ConcurrentUpdate):
         reports.save(stale)
     assert reports.get("d-1", BOOTH).submissions[0].status == "accepted"
+
+
+@pytest.fixture(params=["in-memory", "mongodb"])
+def ended_appointments(request):
+    if request.param == "in-memory":
+        return fakes.InMemoryEndedAppointments()
+    store = EndedAppointmentStore(request.getfixturevalue("mongo_db"))
+    store.ensure_indexes()  # FerretDB 1.x has no TTL index: it says so and the purge job does it
+    return store
+
+
+def test_an_ended_appointment_is_kept_once_until_its_time_then_purged(ended_appointments):
+    store, now = ended_appointments, datetime.now(timezone.utc)
+    revoked = AppointmentEnded("a-1", BOOTH, now, "revoked")
+    assert not store.ended("a-1")
+    assert store.record(revoked, now + timedelta(days=9))
+    assert not store.record(revoked, now + timedelta(days=9)), "a replay changes nothing"
+    assert not store.record(AppointmentEnded("a-1", BOOTH, now, "erased"), now + timedelta(days=10))
+    store.record(AppointmentEnded("a-2", BOOTH, now, "replaced"), now + timedelta(days=1))
+    assert store.ended("a-1") and store.ended("a-2") and not store.ended("a-3")
+    assert store.purge(now + timedelta(days=2)) == 1
+    assert store.ended("a-1") and not store.ended("a-2")
+    assert store.purge(now + timedelta(days=9, hours=12)) == 0, "a later end moved its time on"
+    assert store.purge(now + timedelta(days=11)) == 1 and not store.ended("a-1")

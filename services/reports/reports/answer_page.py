@@ -59,6 +59,11 @@ WORDS = {
         "rejected": "पिछला उत्तर लौटाया गया ({reason})। कृपया फिर से भरें।",
         "invalid-answer-link": "यह लिंक मान्य नहीं है। संगठन से भेजा गया लिंक ही खोलें।",
         "answer-link-expired": "इस लिंक का समय समाप्त हो गया है।",
+        "link-closed": "यह लिंक बंद हो गया है",
+        "answer-link-revoked": (
+            "क्षमा करें, यह लिंक अब आपका नहीं है: जिस बूथ पद के लिए यह भेजा गया था, वह अब किसी और "
+            "के पास है या समाप्त हो गया है। अब इससे उत्तर नहीं भेजा जा सकता।"
+        ),
         "not-found": "यह रिपोर्ट अब उपलब्ध नहीं है।",
         "busy": "अभी व्यस्त है, थोड़ी देर बाद फिर से भेजें।",
     },
@@ -78,6 +83,11 @@ WORDS = {
         "rejected": "The previous answer was sent back ({reason}). Please answer again.",
         "invalid-answer-link": "This link is not valid. Open the link the organisation sent.",
         "answer-link-expired": "This link has expired.",
+        "link-closed": "This link is closed",
+        "answer-link-revoked": (
+            "Sorry, this link is no longer yours: the booth post it was sent for has changed "
+            "hands or ended. It can no longer send an answer."
+        ),
         "not-found": "This report is no longer available.",
         "busy": "Busy right now; please send again in a moment.",
     },

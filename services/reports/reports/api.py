@@ -158,7 +158,7 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
         routers=[
             forms_router(adapters, auth),
             dispatches_router(adapters, auth),
-            answer_router(adapters.ports, adapters.links.key),
+            answer_router(adapters.ports, adapters.links.key, adapters.holders),
             replies_router(adapters, auth),
             groups_router(adapters.groups, auth),
             export_router(adapters.export, auth),

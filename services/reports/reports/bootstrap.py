@@ -18,6 +18,7 @@ from reports.adapters.export import ExportSource
 from reports.adapters.fanout import FANOUT_CONFIG, FanOut
 from reports.adapters.followups import FollowUps, follow_ups
 from reports.adapters.groups import GroupStore
+from reports.adapters.link_holders import EndedAppointmentStore
 from reports.adapters.links import answer_links, link_sender
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
@@ -56,6 +57,7 @@ class Adapters(BackgroundJobs):
     link_sender: LinkSender
     groups: GroupPorts
     export: ExportSource
+    holders: EndedAppointmentStore  # appointments that ended: their answer links are refused
 
 
 def bootstrap(
@@ -107,11 +109,14 @@ def bootstrap(
 
     links = answer_links(settings)
     sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
+    holders = EndedAppointmentStore(db)
+    grace = timedelta(hours=settings.link_grace_h)
 
     def prepare() -> None:
         if topic_for is None:
             topics.ensure_topics(settings.kafka_bootstrap)
         rounds.ensure_indexes()
+        holders.ensure_indexes()
         load_builtin_forms(ports, settings.builtin_forms_dir)
 
     return Adapters(
@@ -131,6 +136,7 @@ def bootstrap(
         },
         links=links,
         link_sender=sender,
+        holders=holders,
         prepare=prepare,
         background=[
             Background("outbox-relay", relay.run),
@@ -149,6 +155,22 @@ def bootstrap(
                     consumer.erasures(SubmitterReports(db, pointers)),
                 ),
                 consumer.RESTART_PAUSE_S,
+            ),
+            # From appointments' own events: whose answer links stop (reports/link_holders.py).
+            consuming(
+                consumer.HOLDERS_GROUP,
+                lambda: EventConsumer(
+                    settings.kafka_bootstrap,
+                    consumer.HOLDERS_GROUP,
+                    [topics.APPOINTMENTS, topics.ERASURES],
+                    consumer.link_holders(holders, grace, ports.clock),
+                ),
+                consumer.RESTART_PAUSE_S,
+            ),
+            periodic(
+                "ended-appointments-purge",
+                lambda: holders.purge(ports.clock()),
+                settings.holders_purge_interval_s,
             ),
         ],
     )

@@ -34,6 +34,8 @@ REJECTION_REASONS = ("incomplete", "implausible_numbers", "wrong_booth", "duplic
 DESIGNING_LEVELS = ("national", "state")
 MAX_QUESTIONS = 50
 MAX_OPTIONS = 50
+# A round is due at most this long after it is sent (its answer links last this plus their grace).
+MAX_DUE_AFTER = timedelta(days=7)
 DEFAULT_TEXT_LENGTH = 200
 SLUG = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Dispatch ids of a plan's rounds are derived from the plan and the period, so a scheduler that
@@ -428,7 +430,7 @@ def check_plan(plan: Plan, min_due_after: timedelta = timedelta(hours=1)) -> Non
         errors.append(("weekdays", "only a twice-weekly dispatch names weekdays"))
     if (plan.cadence in TIED) != (plan.directive_id is not None):
         errors.append(("directive_id", "names the directive of a before/after-directive dispatch"))
-    if not min_due_after <= plan.due_after <= timedelta(days=7):
+    if not min_due_after <= plan.due_after <= MAX_DUE_AFTER:
         errors.append(
             ("due_after_h", f"must be {min_due_after / timedelta(hours=1):g} to 168 hours")
         )

@@ -25,6 +25,11 @@ class LinkSettings(BaseModel):
     )
     # How often the sender looks for rounds whose links are not all handed over yet.
     link_interval_s: float = Field(1.0, gt=0, validation_alias="REPORTS_LINK_INTERVAL_S")
+    # How often appointments ended longer ago than any link lasts are forgotten (where the
+    # server has no TTL index: FerretDB 1.x; reports/link_holders.py).
+    holders_purge_interval_s: float = Field(
+        3600.0, gt=0, validation_alias="REPORTS_HOLDERS_PURGE_INTERVAL_S"
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_links(self):

@@ -5,7 +5,9 @@ link names as `by`; the domain judges the answers, once.
 
 The link is the only credential (answer_links.py): it answers its own booth's report for its own
 round and nothing else. A forged or changed link is 403 `invalid-answer-link`, an expired one 410
-`answer-link-expired`: a small HTML page for a browser, RFC 9457 JSON for an API client. The
+`answer-link-expired`, one whose appointee no longer holds the post (revoked, replaced, erased:
+reports/link_holders.py) 410 `answer-link-revoked`, checked on opening and on submitting, so
+nothing is stored: a small HTML page for a browser, RFC 9457 JSON for an API client. The
 submission id is made by the page once per load and kept in the browser's session storage, so a
 submit retried on a slow network is one submission. Answers' free text is never logged.
 """
@@ -28,6 +30,7 @@ from reports import answer_links, answer_page, commands, handlers
 from reports.answer_links import AnswerClaim, ExpiredAnswerLink, InvalidAnswerLink
 from reports.domain import Invalid, Refused, Round, Version
 from reports.handlers import Ports
+from reports.link_holders import EndedAppointments, HolderGone, check_holder
 from reports.ports import ConcurrentUpdate
 from shared.orgtree.levels import is_within
 from shared.problems import ProblemError, problems
@@ -37,6 +40,7 @@ FORM = "application/x-www-form-urlencoded"
 _REFUSALS = {
     "invalid-answer-link": (403, "This answer link is not valid"),
     "answer-link-expired": (410, "This answer link has expired"),
+    "answer-link-revoked": (410, "The post this answer link was sent for changed hands"),
     "not-found": (404, "Not found"),
     "answered": (409, "Already answered"),
     "busy": (503, "Busy"),
@@ -67,6 +71,7 @@ def _as_pages_too(responses: dict) -> dict:
 def answer_router(
     ports: Ports,
     key: bytes,
+    holders: EndedAppointments,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> APIRouter:
     router = APIRouter(tags=["answer links"])
@@ -78,7 +83,7 @@ def answer_router(
             410,
             422,
             503,
-            kinds={403: "invalid-answer-link", 410: "answer-link-expired"},
+            kinds={403: "invalid-answer-link", 410: "answer-link-expired, answer-link-revoked"},
         )
     )
 
@@ -87,7 +92,7 @@ def answer_router(
         try:
             claim = _claim(key, token, clock)
             lang = _lang(lang, claim)
-            page, status = await run_in_threadpool(_form_page, ports, claim, lang)
+            page, status = await run_in_threadpool(_open, ports, holders, claim, lang)
             return _html(page, status)
         except Refusal as refused:
             return _refused(refused, _wants_json(request))
@@ -99,7 +104,7 @@ def answer_router(
             claim = _claim(key, token, clock)
             lang = _lang(lang, claim)
             body = await request.body()
-            return await run_in_threadpool(_answer, ports, claim, lang, body, as_json)
+            return await run_in_threadpool(_answer, ports, holders, claim, lang, body, as_json)
         except Refusal as refused:
             return _refused(refused, as_json)
 
@@ -117,6 +122,22 @@ def _claim(key: bytes, token: str, clock) -> AnswerClaim:
 
 def _lang(asked: str | None, claim: AnswerClaim) -> str:
     return asked if asked in answer_links.LOCALES else answer_links.locale_of(claim.locale)
+
+
+def _still_held(holders: EndedAppointments, claim: AnswerClaim, lang: str) -> None:
+    try:
+        check_holder(claim.recipient_id, holders)
+    except HolderGone as gone:
+        title = answer_page.WORDS[lang]["link-closed"]
+        page = answer_page.notice(lang, "answer-link-revoked", title=title)
+        raise Refusal("answer-link-revoked", str(gone), lang, page) from None
+
+
+def _open(
+    ports: Ports, holders: EndedAppointments, claim: AnswerClaim, lang: str
+) -> tuple[str, int]:
+    _still_held(holders, claim, lang)
+    return _form_page(ports, claim, lang)
 
 
 def _asked(ports: Ports, claim: AnswerClaim, lang: str) -> tuple[Round, Version]:
@@ -153,7 +174,15 @@ def _form_page(
     return page, 200 if errors is None else 422
 
 
-def _answer(ports: Ports, claim: AnswerClaim, lang: str, body: bytes, as_json: bool):
+def _answer(
+    ports: Ports,
+    holders: EndedAppointments,
+    claim: AnswerClaim,
+    lang: str,
+    body: bytes,
+    as_json: bool,
+):
+    _still_held(holders, claim, lang)
     _, version = _asked(ports, claim, lang)
     submission_id, answers, values = _read_body(version, body, as_json)
     command = commands.SubmitReport(
