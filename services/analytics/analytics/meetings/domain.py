@@ -221,6 +221,7 @@ def worker_contributions(booth_id: str, at: float | None) -> list[tuple[str, Wor
 # --- a meeting's own life -------------------------------------------------------------------
 
 SCHEDULED_FIELDS = ("kind", "organiser_unit", "scope", "title", "starts_at", "ends_at")
+FINAL = ("invited", "joined", "confirmed", "attended_seconds")  # meeting-ended's totals
 
 
 def fold_meeting(meeting: Mapping | None, event_type: str, data: Mapping) -> dict:
@@ -241,6 +242,9 @@ def fold_meeting(meeting: Mapping | None, event_type: str, data: Mapping) -> dic
         state = STARTED
     else:
         folded["ended_at"] = folded.get("ended_at") or data["ended_at"]
+        # Its totals as the meetings service reconciled them: what a read answers once the
+        # meeting's per-unit attendance is dropped (analytics.meetings.retention).
+        folded["final"] = folded.get("final") or {k: data[k] for k in FINAL if k in data}
         state = ENDED
     folded["state"] = max(folded["state"], state, key=STATES.index)
     return folded
