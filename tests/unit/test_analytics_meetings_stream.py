@@ -281,3 +281,19 @@ def test_only_the_rows_of_partitions_this_worker_owns_are_dropped(ended_stream):
     stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S + timedelta(hours=1).seconds
     assert stream.drop_ended({3}, attendance, settled) == 0 and len(attendance) == 2
     assert stream.drop_ended({3, 5}, attendance, settled) == 2 and settled.written
+
+
+def test_a_rebuild_withdraws_partials_of_a_dropped_meeting_left_by_a_worker_that_stopped(
+    ended_stream,
+):
+    stream, ended = ended_stream, Meeting(MANDAL, [MANDAL])
+    attendance, workers, settled = Rows(), {}, Rows()
+    held_and_counted(stream, ended, attendance, workers)
+    stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S
+    stream.drop_ended({3}, attendance, settled)  # rows gone; stopped before publishing
+    stream.attendance_book.drop(3)
+    stream.partials.sent.clear()
+    run(stream.rebuild({3}, attendance.values(), workers.values(), settled.values()))
+    mine = {k: v for k, v in stream.partials.sent.items() if k.startswith(f"q|{ended.meeting_id}")}
+    assert mine and all(v is None for v in mine.values())
+    assert stream.partials.sent[f"q|{SETTLED}|{MANDAL}|3"]["invited"] == 2

@@ -35,6 +35,7 @@ from analytics.meetings.domain import (
     held_by,
     meeting_unit,
     path_agrees,
+    split_meeting_unit,
     worker_contributions,
 )
 from analytics.meetings.models import AttendanceRow, SettledRow, WorkerRow
@@ -230,11 +231,25 @@ class MeetingsStream(Intake):
             ),
         }
         sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
+        sent += await self._withdraw_dropped(partitions)
         log.info(
             "meeting partials rebuilt from tables",
             fields={"partitions": sorted(partitions), "published": sent},
         )
         return sent
+
+    async def _withdraw_dropped(self, partitions: set[int]) -> int:
+        """Withdraw what the view still holds of dropped meetings in these partitions: a worker
+        that stopped between deleting a meeting's rows and publishing their withdrawal left
+        them, and the rebuild only zeroed them."""
+        held = self.view.keys_of_partitions(partitions)
+        withdrawn = 0
+        for partition in partitions:
+            idents = held.get(partition, {}).get(ATTENDANCE, ())
+            gone = [i for i in idents if self.dropped(split_meeting_unit(i)[0])]
+            self.attendance_book.forget(partition, gone)
+            withdrawn += len(gone)
+        return await self.publish_partials(partitions) if withdrawn else 0
 
     # --- outputs ---------------------------------------------------------------------------------
 
