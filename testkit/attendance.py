@@ -64,6 +64,11 @@ class Meeting:
         }
         return new_event(t.MEETING_ENDED, data, MEETINGS_SOURCE)
 
+    def cancelled(self, at: datetime | None = None, reason: str = "blackout") -> Event:
+        """Its start refused by the sending policy (meetings.live): never held."""
+        data = {**self._life(), "reason": reason, "cancelled_at": (at or _now()).isoformat()}
+        return new_event(t.MEETING_CANCELLED, data, MEETINGS_SOURCE)
+
     def invitee(self, booth: Unit, role: str = "booth_president") -> Invitee:
         return Invitee(self, booth, role)
 

@@ -297,3 +297,17 @@ def test_a_rebuild_withdraws_partials_of_a_dropped_meeting_left_by_a_worker_that
     mine = {k: v for k, v in stream.partials.sent.items() if k.startswith(f"q|{ended.meeting_id}")}
     assert mine and all(v is None for v in mine.values())
     assert stream.partials.sent[f"q|{SETTLED}|{MANDAL}|3"]["invited"] == 2
+
+
+def test_the_invitations_of_a_meeting_cancelled_at_its_start_are_dropped_too(ended_stream):
+    stream, cancelled = ended_stream, Meeting(MANDAL, [MANDAL])
+    attendance, workers, settled = Rows(), {}, Rows()
+    run(stream.on_meeting(message(cancelled.scheduled()), {}))
+    feed(stream, [cancelled.invitee(BOOTH).invited()], attendance, workers)
+    run(stream.on_meeting(message(cancelled.cancelled(at=ENDED_AT, reason="blackout")), {}))
+    run(stream.publish_partials())
+    views_read(stream)
+    assert stream.view.meetings[cancelled.meeting_id]["state"] == "cancelled"
+    stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S
+    assert stream.drop_ended({3}, attendance, settled) == 1 and attendance == {}
+    assert stream.section(MANDAL)["invited"] == 1 and stream.section(MANDAL)["held"] == 0

@@ -2,14 +2,15 @@
 
 A meeting's per-invitee rows, and the per-unit partials they make, are what a meeting needs while
 its numbers can still change: a late callback, the end's reconciliation. Kept for ever they grow
-with every meeting ever held. So once a meeting has been ended (meeting-ended) for `keep_s`
-(ANALYTICS_MEETING_KEEP_HOURS), its rows are deleted from the attendance table, and their counts
-move into their partition's *settled* counts per unit: the partials of the pseudo-meeting
-SETTLED. A unit's totals over its meetings (a sum over every meeting's partials of the unit) stay
-what they were; the meeting's own per-unit partials are withdrawn. Meetings held (the meetings
-table, one small record each, with meeting-ended's totals) and workers reached (by person) are
-kept. An attendance event of a dropped meeting is too late to count: its invitee's row is gone,
-so it would count them a second time.
+with every meeting ever held. So once a meeting has been over for `keep_s`
+(ANALYTICS_MEETING_KEEP_HOURS) since its meeting-ended (or meeting-cancelled: its start refused,
+its invitees announced), its rows are deleted from the attendance table, and their counts move
+into their partition's *settled* counts per unit: the partials of the pseudo-meeting SETTLED. A
+unit's totals over its meetings (a sum over every meeting's partials of the unit) stay what they
+were; the meeting's own per-unit partials are withdrawn. Meetings held (the meetings table, one
+small record each, with meeting-ended's totals) and workers reached (by person) are kept. An
+attendance event of a dropped meeting is too late to count: its invitee's row is gone, so it
+would count them a second time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from analytics.meetings.domain import (
     MeetingCounts,
     attendance_contributions,
-    ended_at,
+    closed_at,
     meeting_unit,
     split_meeting_unit,
 )
@@ -29,8 +30,9 @@ SETTLED = "~"  # the pseudo-meeting of dropped meetings' counts: never a meeting
 
 
 def expired(meeting: Mapping | None, now: float, keep_s: float) -> bool:
-    """Ended at least `keep_s` ago: its attendance is dropped, and no longer counted."""
-    at = ended_at(meeting) if meeting is not None else None
+    """Ended (or cancelled) at least `keep_s` ago: its attendance is dropped, and no longer
+    counted."""
+    at = closed_at(meeting) if meeting is not None else None
     return at is not None and at + keep_s <= now
 
 

@@ -47,9 +47,10 @@ async def meeting_reach(web, request, meeting_id: str):
                 410,
                 "meeting-attendance-dropped",
                 "The meeting's reach per unit is no longer kept",
-                f"meeting {meeting_id} ended at {meeting['ended_at']}; its attendance per unit is "
-                "kept for a while after the end, then only its totals",
-                ended_at=meeting["ended_at"],
+                f"meeting {meeting_id} is {meeting['state']}; its attendance per unit is kept for "
+                "a while after the end, then only its totals",
+                state=meeting["state"],
+                ended_at=meeting.get("ended_at") or meeting.get("cancelled_at"),
                 totals=final_totals(meeting),
             )
         unit_id = request.query.get("unit") or meeting["organiser_unit"]
