@@ -100,9 +100,15 @@ def test_a_close_of_poll_configured_after_scheduling_holds_back_the_start_in_its
 def test_a_start_taken_up_late_into_the_quiet_hours_is_held_back_for_them():
     evening = meeting(starts_at=datetime(2030, 1, 2, 21, 59, tzinfo=IST))
     assert start_refused(evening, SendingPolicy(), evening.starts_at) is None
-    late = datetime(2030, 1, 2, 22, 1, tzinfo=IST)
+    late = datetime(2030, 1, 2, 22, 10, tzinfo=IST)
     assert start_refused(evening, SendingPolicy(), late) == QUIET_HOURS
     assert start_refused(evening, SendingPolicy(quiet_start=None), late) is None
+
+
+def test_a_start_on_time_is_not_judged_again_for_the_quiet_hours_its_scheduling_judged():
+    evening = meeting(starts_at=datetime(2030, 1, 2, 21, 59, tzinfo=IST))
+    a_minute_late = datetime(2030, 1, 2, 22, 1, tzinfo=IST)  # within LATE_START: on time
+    assert start_refused(evening, SendingPolicy(), a_minute_late) is None
 
 
 def test_at_night_in_a_blackout_the_blackout_is_the_reason_given():

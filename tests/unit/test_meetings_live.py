@@ -33,6 +33,7 @@ class Meeting:
     room: str | None = None
     organiser_unit: str = "IN-MP-D07"
     scope: tuple[str, ...] = ("IN-MP-D07",)
+    starts_at: datetime = datetime(2026, 12, 3, 16, 0, tzinfo=timezone.utc)  # 21:30 IST
 
 
 class Live:
@@ -232,7 +233,7 @@ def test_a_refused_start_whose_event_kafka_did_not_take_repeats_the_decision_aft
         SendingPolicy(),
         lambda: datetime(2026, 12, 3, 17, 0, tzinfo=timezone.utc),
     )
-    events.down = True  # 22:30 IST: the quiet hours; Kafka away
+    events.down = True  # 22:30 IST, an hour late: the quiet hours; Kafka away
     with pytest.raises(ConnectionError):
         start_meeting(MEETING, ports)
     assert live.meeting_state == "scheduled"

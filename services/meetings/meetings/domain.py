@@ -26,6 +26,7 @@ PER_MEETING, STANDING = "per_meeting", "standing"
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 # Why a meeting due to start was cancelled instead: the sending policy forbids it now.
 BLACKOUT, QUIET_HOURS = "blackout", "quiet_hours"
+LATE_START = timedelta(minutes=5)  # a start later than this is judged again for quiet hours
 LISTENER, SPEAKER, MODERATOR = "listener", "speaker", "moderator"
 MAX_OCCURRENCES = 60
 # A meeting's background jobs: record and announce its invitees, send them the invitation, remind
@@ -266,12 +267,13 @@ def may_start_at(
 def start_refused(meeting: Meeting, policy: SendingPolicy, now: datetime) -> str | None:
     """Why the meeting may not start now, or None if it may. Scheduling checked the planned start
     against the policy of that day; a close of poll configured since (a recurring series' later
-    occurrences most of all) or a start taken up late can fall in a window, and a meeting dials
-    everyone it invites, so the policy of now is what counts. The blackout is named before the
-    quiet hours: it is the one no one may lift, and the one an organiser must plan around."""
+    occurrences most of all) can put it in a blackout, so the blackout is judged again now. The
+    quiet hours are a time of day the planned start was already judged by: they are judged again
+    only for a start taken up more than LATE_START after its time (the service was down), which
+    could otherwise ring the audience at night. The blackout is named first: no one may lift it."""
     if may_start_at(meeting, policy, now, quiet_hours=False) is not None:
         return BLACKOUT
-    if may_start_at(meeting, policy, now) is not None:
+    if now - meeting.starts_at > LATE_START and may_start_at(meeting, policy, now) is not None:
         return QUIET_HOURS
     return None
 

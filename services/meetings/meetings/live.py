@@ -6,10 +6,10 @@ Guarantees:
   under a lease; a provider that is down leaves the claim to lapse a little later and the start is
   tried again. Bridge refs and call refs make a retried step create and dial nothing twice.
 - **No start outside the sending window.** The policy is judged again at the start, with the
-  time of the start (meetings.domain.start_refused): in a blackout or the quiet hours the meeting
-  opens no bridge and dials no one; it is cancelled with the reason and announced
-  (meeting-cancelled). The decision is recorded before it is announced, so a retried start
-  repeats it even if the window has ended meanwhile.
+  time of the start (meetings.domain.start_refused): in a blackout, or in the quiet hours when
+  taken up more than a few minutes late, the meeting opens no bridge and dials no one; it is
+  cancelled with the reason and announced (meeting-cancelled). The decision is recorded before
+  it is announced, so a retried start repeats it even if the window has ended meanwhile.
 - **Dial-out paced and bounded.** Calls to make are documents (first calls and redials alike),
   taken one at a time and paced at the provider's calls per second in this pod; a 429 pushes the
   pace back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial).
