@@ -137,8 +137,9 @@ MEETINGS = Topic(
     "sangathan.meetings.v1",
     6,
     "meeting_id",
-    (types.MEETING_SCHEDULED, types.MEETING_STARTED, types.MEETING_ENDED),
-    "Each meeting's life: scheduled, started, ended with its totals. Few and meeting-keyed.",
+    (types.MEETING_SCHEDULED, types.MEETING_STARTED, types.MEETING_ENDED, types.MEETING_CANCELLED),
+    "Each meeting's life: scheduled, started, ended with its totals, or cancelled at its start by "
+    "the sending policy. Few and meeting-keyed.",
     # Kept for ever: analytics rebuilds meetings held per unit by replaying it from the start.
     retention_ms=FOREVER,
 )

@@ -51,16 +51,23 @@ class Meeting:
         data = {**self._life(), "invited": invited, "bridges": 1, "started_at": _now().isoformat()}
         return new_event(t.MEETING_STARTED, data, MEETINGS_SOURCE)
 
-    def ended(self, at: datetime | None = None) -> Event:
+    def ended(self, at: datetime | None = None, **totals: int) -> Event:
+        """Ended at `at` (now), with the given totals (invited, joined, ...; else 0)."""
         data = {
             **self._life(),
             "invited": 0,
             "joined": 0,
             "confirmed": 0,
             "attended_seconds": 0,
+            **totals,
             "ended_at": (at or _now()).isoformat(),
         }
         return new_event(t.MEETING_ENDED, data, MEETINGS_SOURCE)
+
+    def cancelled(self, at: datetime | None = None, reason: str = "blackout") -> Event:
+        """Its start refused by the sending policy (meetings.live): never held."""
+        data = {**self._life(), "reason": reason, "cancelled_at": (at or _now()).isoformat()}
+        return new_event(t.MEETING_CANCELLED, data, MEETINGS_SOURCE)
 
     def invitee(self, booth: Unit, role: str = "booth_president") -> Invitee:
         return Invitee(self, booth, role)

@@ -26,6 +26,7 @@ PERSON_ERASED = "org.sangathan.person-erased.v1"
 MEETING_SCHEDULED = "org.sangathan.meeting-scheduled.v1"
 MEETING_STARTED = "org.sangathan.meeting-started.v1"
 MEETING_ENDED = "org.sangathan.meeting-ended.v1"
+MEETING_CANCELLED = "org.sangathan.meeting-cancelled.v1"
 PARTICIPANT_INVITED = "org.sangathan.participant-invited.v1"
 CALL_ATTEMPTED = "org.sangathan.call-attempted.v1"
 PARTICIPANT_JOINED = "org.sangathan.participant-joined.v1"
@@ -53,6 +54,7 @@ ALL = (
     MEETING_SCHEDULED,
     MEETING_STARTED,
     MEETING_ENDED,
+    MEETING_CANCELLED,
     PARTICIPANT_INVITED,
     CALL_ATTEMPTED,
     PARTICIPANT_JOINED,

@@ -8,6 +8,7 @@ platform's worker is untouched; each takes a mandal of Himachal of its own.
 
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -35,9 +36,9 @@ def mandals(org_registry):
     return iter(sorted(mandals_under(org_registry, "IN-HP"), reverse=True))
 
 
-def start_worker(stream, tmp_path) -> tuple:
+def start_worker(stream, tmp_path, **env: str) -> tuple:
     tmp_path.mkdir(exist_ok=True)
-    process, base = start_service("analytics", stream.worker_env(**FAST), tmp_path)
+    process, base = start_service("analytics", stream.worker_env(**FAST, **env), tmp_path)
     client = CoverageClient(base)
     client.wait_for(client.ready, 60)
     return process, client
@@ -313,6 +314,64 @@ def test_a_restarted_worker_comes_back_with_the_same_attendance(org_registry, tm
                 lambda: api.metric("sangathan_analytics_events_total", duplicates) == 6, 30
             )
             assert snapshot(api) == before
+        finally:
+            process.stop()
+    finally:
+        stream.delete()
+
+
+def test_an_ended_meeting_past_its_grace_is_dropped_its_unit_totals_kept_across_a_restart(
+    org_registry, tmp_path
+):
+    stream = ScratchStream(SETTINGS.kafka_bootstrap)
+    stream.create()
+    # Kept an hour after its end; this meeting ended two hours ago, once its attendance counted.
+    keep = {"ANALYTICS_MEETING_KEEP_HOURS": "1", "ANALYTICS_MEETING_DROP_INTERVAL_S": "0.5"}
+    try:
+        mandal = min(mandals_under(org_registry, "IN-HP-D03"))
+        booths = first_booths(org_registry, mandal, 4)
+        meeting = Meeting(mandal, [mandal])
+        attendance = []
+        for i, booth in enumerate(booths):
+            attendance += meeting.invitee(booth).attended(60 * (i + 1))
+        publish(stream, [meeting.scheduled(), meeting.started(4), *attendance])
+        final = {"invited": 4, "joined": 4, "confirmed": 4, "attended_seconds": 600}
+
+        def section(api) -> tuple:
+            counts = api.get(mandal)["meetings"]
+            return tuple(counts[k] for k in (*final, "held", "workers_reached"))
+
+        def gone(api) -> dict | None:
+            answer = api.http.get(f"/meetings/{meeting.meeting_id}/reach")
+            return answer.json() if answer.status_code == 410 else None
+
+        process, api = start_worker(stream, tmp_path / "first", **keep)
+        try:
+            counted = dict(zip(NUMBERS, (4, 4, 4, 4, 4, 600)))
+            api.wait_for(lambda: (r := reach(api, meeting.meeting_id)) and r["totals"] == counted)
+            ended_at = datetime.now(timezone.utc) - timedelta(hours=2)
+            publish(stream, [meeting.ended(at=ended_at, **final)])
+            problem = api.wait_for(lambda: gone(api), 30)
+            assert problem["type"].endswith("meeting-attendance-dropped")
+            assert problem["totals"] == final
+            api.wait_for(lambda: section(api) == (4, 4, 4, 600, 1, 4), 30)
+            listed = api.http.get(f"/coverage/{mandal}/meetings").json()["meetings"]
+            [mine] = [m for m in listed if m["meeting_id"] == meeting.meeting_id]
+            assert (mine["state"], mine["invited"], mine["joined"]) == ("ended", 4, 4)
+        finally:
+            process.stop()
+
+        process, api = start_worker(stream, tmp_path / "second", **keep)
+        try:
+            api.wait_for(lambda: api.metric("sangathan_analytics_partitions_owned") == 12, 30)
+            api.wait_for(lambda: section(api) == (4, 4, 4, 600, 1, 4), 30)
+            assert gone(api)["totals"] == final
+            # Its rows are gone from the recovered tables: a replay is too late, not counted again.
+            publish(stream, attendance)
+            late = '{outcome="too_late",type="org.sangathan.participant-joined.v1"}'
+            api.wait_for(lambda: api.metric("sangathan_analytics_events_total", late) == 4, 30)
+            time.sleep(1)  # a tick of partials
+            assert section(api) == (4, 4, 4, 600, 1, 4)
         finally:
             process.stop()
     finally:

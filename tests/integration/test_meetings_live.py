@@ -2,7 +2,9 @@
 real processes on the real FerretDB and Kafka. The meeting is written straight into the store
 (its invitations done), so the test starts at the start: bridges under the cap, dial-out paced by
 the simulator's 429s, webhooks duplicated, swapped and lost, attendance per unit while it runs,
-replays that change nothing, and the end's reconciliation filling in what was lost.
+replays that change nothing, and the end's reconciliation filling in what was lost. The service
+runs without quiet hours (the tests run at any hour) and with a close of poll in BLACKOUT_DISTRICT
+that no meeting was scheduled against: a meeting there is held back at its start.
 
 The simulator decides every call by its call_ref (simulator.conference.fate_of), so the test
 knows who answers, who is busy, and which webhooks the simulator drops."""
@@ -39,6 +41,9 @@ pytestmark = pytest.mark.integration
 KEY = secrets.token_hex(32)
 CAP, INVITEES, DISTRICT = 5, 12, "IN-MP-D07"
 ASSEMBLY = f"{DISTRICT}-A01"
+# Its first constituency polls tomorrow: the service starts in its 48-hour blackout.
+BLACKOUT_DISTRICT = "IN-MP-D09"
+CLOSE_OF_POLL = datetime.now(timezone.utc) + timedelta(hours=24)
 SHARES = {
     "NO_ANSWER_SHARE": 0.2,
     "BUSY_SHARE": 0.1,
@@ -53,9 +58,9 @@ RULES = ConferenceRules(**{k.lower(): v for k, v in SHARES.items()})
 ATTEMPTS = 2
 
 
-def booths() -> list[str]:
+def booths(assembly: str = ASSEMBLY) -> list[str]:
     """Six booths in each of two mandals of one assembly."""
-    return [f"{ASSEMBLY}-M0{1 + n // 6}-S01-B{n % 6 + 1:03d}" for n in range(INVITEES)]
+    return [f"{assembly}-M0{1 + n // 6}-S01-B{n % 6 + 1:03d}" for n in range(INVITEES)]
 
 
 def answered_on(meeting_id: str, participant: str) -> int | None:
@@ -160,6 +165,8 @@ def stack(tmp_path_factory, settings):
             "MEETINGS_DIAL_ATTEMPTS": str(ATTEMPTS),
             "MEETINGS_REDIAL_BACKOFF_S": "0.5",
             "MEETINGS_LIVE_INTERVAL_S": "0.2",
+            "MEETINGS_QUIET_HOURS": "off",  # a start is judged by the clock: tests run at night
+            "MEETINGS_POLLS": f"{BLACKOUT_DISTRICT}-A01={CLOSE_OF_POLL.isoformat()}",
         },
         tmp / "meetings.log",
     )
@@ -183,8 +190,9 @@ def stack(tmp_path_factory, settings):
                 db.drop_collection(name)
 
 
-def schedule_now(stack, kind: str = AUDIO) -> tuple[str, list[str]]:
-    """A meeting for twelve booth presidents, due now, invitations done."""
+def schedule_now(stack, kind: str = AUDIO, district: str = DISTRICT) -> tuple[str, list[str]]:
+    """A meeting for twelve booth presidents of the district, due now, invitations done: written
+    as scheduling wrote it, before any close of poll the service knows now."""
     cipher = phone_cipher(MeetingsSettings())
     participants = [str(uuid.uuid4()) for _ in range(INVITEES)]
     meeting_id = chosen_meeting(participants) if kind == AUDIO else str(uuid.uuid4())
@@ -194,8 +202,8 @@ def schedule_now(stack, kind: str = AUDIO) -> tuple[str, list[str]]:
         series_id=meeting_id,
         kind=kind,
         organiser="user-mp-d07",
-        organiser_unit=DISTRICT,
-        scope=(DISTRICT,),
+        organiser_unit=district,
+        scope=(district,),
         audience=("booth_president",),
         title={"hi": "बैठक", "en": "Meeting"},
         starts_at=now - timedelta(seconds=1),
@@ -220,7 +228,7 @@ def schedule_now(stack, kind: str = AUDIO) -> tuple[str, list[str]]:
                 "hi",
                 f"+9198{secrets.randbelow(10**8):08d}",
             )  # fmt: skip
-            for p, booth in zip(participants, booths())
+            for p, booth in zip(participants, booths(f"{district}-A01"))
         ]
     )
     return meeting_id, participants
@@ -277,6 +285,37 @@ def test_a_due_audio_meeting_opens_bridges_under_the_cap_and_dials_everyone_at_t
     assert stats["paced"] > 0  # the simulator said 429 ...
     assert stats["calls"] >= INVITEES  # ... and every invitee was called anyway
     assert stats.get("conference_full", 0) == 0  # no bridge was planned over its cap
+
+
+def test_a_meeting_reaching_a_blackout_configured_after_it_was_scheduled_dials_nobody(
+    stack, settings
+):
+    meetings_tail = tail_when_ready(settings.kafka_bootstrap, topics.MEETINGS.name)
+    meeting_id, _ = schedule_now(stack, district=BLACKOUT_DISTRICT)
+
+    def at_its_start(event) -> bool:
+        kinds = (types.MEETING_CANCELLED, types.MEETING_STARTED)
+        return event.type in kinds and event.data["meeting_id"] == meeting_id
+
+    [cancelled] = meetings_tail.wait_until(at_its_start, timeout=30)
+    assert (cancelled.type, cancelled.data["reason"]) == (types.MEETING_CANCELLED, "blackout")
+    assert cancelled.data["organiser_unit"] == BLACKOUT_DISTRICT
+    who = organiser(BLACKOUT_DISTRICT)
+    assert attendance(stack, meeting_id, who=BLACKOUT_DISTRICT)["state"] == "cancelled"
+    read = httpx.get(f"{stack['meetings']}/v1/meetings/{meeting_id}", headers=who, timeout=10)
+    assert read.status_code == 200, read.text
+    assert (read.json()["state"], read.json()["cancel_reason"]) == ("cancelled", "blackout")
+    # Ten start intervals later: a start that went ahead would have opened a bridge and queued
+    # calls by now, and announced itself.
+    assert meetings_tail.wait_until(at_its_start, timeout=2) == []
+    meetings_tail.close()
+    speakers = stable_id(f"bridge:{meeting_id}:speakers")  # the simulator's id of its bridge
+    at_provider = httpx.get(
+        f"{stack['simulator']}/conference/v1/bridges/{speakers}/participants", timeout=10
+    )
+    assert at_provider.status_code == 404  # no bridge, so no one dialled into one
+    calls = stack["db"][stack["prefix"] + "calls"].count_documents({"meeting_id": meeting_id})
+    assert calls == 0
 
 
 def test_attendance_shows_per_mandal_while_the_meeting_runs(stack, live_meeting):

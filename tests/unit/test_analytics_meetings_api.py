@@ -5,12 +5,19 @@ from types import SimpleNamespace
 import pytest
 
 from analytics.coverage.access import CoverageAccess
-from analytics.meetings.domain import MeetingCounts
-from analytics.meetings.report import listed_meeting, meetings_section, reach_body
+from analytics.meetings.domain import MeetingCounts, fold_meeting
+from analytics.meetings.report import (
+    final_counts,
+    final_totals,
+    listed_meeting,
+    meetings_section,
+    reach_body,
+)
 from analytics.meetings.totals import Held
 from analytics.settings import AnalyticsSettings
 from shared.auth import tokens
 from shared.auth.issuer import organiser_token
+from shared.events import types as t
 from shared.problems import ProblemError
 
 access = CoverageAccess(AnalyticsSettings())
@@ -98,3 +105,25 @@ def test_a_listed_meeting_carries_its_whole_audiences_numbers():
         "joined": 6,
         "confirmed": 5,
     }
+
+
+def test_a_dropped_meeting_is_listed_with_the_totals_its_meeting_ended_gave():
+    ended = {
+        "meeting_id": "m-1",
+        "kind": "audio_bridge",
+        "organiser_unit": "IN-HP",
+        **{"invited": 12, "joined": 9, "confirmed": 7, "attended_seconds": 5400},
+        "ended_at": "2026-12-01T19:02:00+05:30",
+    }
+    record = fold_meeting(MEETING, t.MEETING_ENDED, ended)
+    assert record["state"] == "ended"
+    listed = listed_meeting(record, final_counts(record))
+    assert (listed["invited"], listed["joined"], listed["confirmed"]) == (12, 9, 7)
+    assert final_totals(record) == {
+        "invited": 12,
+        "joined": 9,
+        "confirmed": 7,
+        "attended_seconds": 5400,
+    }
+    again = fold_meeting(record, t.MEETING_ENDED, {**ended, "joined": 0})  # a replay: the first
+    assert final_counts(again).joined == 9

@@ -13,6 +13,8 @@ from analytics.meetings.domain import (
     AttendanceChange,
     MeetingCounts,
     attendance_contributions,
+    closed_at,
+    ended_at,
     fold_meeting,
     path_agrees,
 )
@@ -151,6 +153,20 @@ def test_a_meeting_only_moves_forward_whatever_the_order():
     assert ended_first == in_order and in_order["state"] == "ended"
     assert in_order["title"]["en"] == "Meeting" and in_order["scope"] == ["IN-HP-D01"]
     assert fold_meeting(in_order, t.MEETING_ENDED, ENDED) == in_order
+
+
+def test_a_meeting_cancelled_at_its_start_is_over_but_not_held():
+    cancelled = meeting_event(
+        t.MEETING_CANCELLED, reason="blackout", cancelled_at="2026-12-01T18:00:05+05:30"
+    )
+    scheduled = fold_meeting(None, t.MEETING_SCHEDULED, SCHEDULED)
+    record = fold_meeting(scheduled, t.MEETING_CANCELLED, cancelled)
+    assert (record["state"], record["cancel_reason"]) == ("cancelled", "blackout")
+    assert ended_at(record) is None  # not a meeting held
+    assert closed_at(record) == datetime.fromisoformat(cancelled["cancelled_at"]).timestamp()
+    view = MeetingsView()
+    view.on_record(meeting_key(MEETING), record)
+    assert view.held("IN-HP-D01").count() == 0
 
 
 def test_the_view_sums_partials_and_a_newer_partial_replaces_the_older():

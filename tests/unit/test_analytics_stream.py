@@ -70,8 +70,8 @@ class FakePartials:
 
     async def publish(self, kind, items):
         items = list(items)
-        for partition, ident, value in items:
-            self.sent[partial_key(kind, ident, partition)] = value.to_json()
+        for partition, ident, value in items:  # None: a tombstone, the partial withdrawn
+            self.sent[partial_key(kind, ident, partition)] = value and value.to_json()
         return len(items)
 
     async def publish_directive(self, directive):

@@ -8,7 +8,9 @@ import pytest
 from meetings import links
 from meetings.domain import (
     AUDIO,
+    BLACKOUT,
     NOTIFY,
+    QUIET_HOURS,
     REMIND,
     VIDEO,
     Meeting,
@@ -19,6 +21,7 @@ from meetings.domain import (
     message_text,
     occurrences,
     series_id,
+    start_refused,
     visible_to,
 )
 from notifier.domain import acks
@@ -84,6 +87,42 @@ def test_a_meeting_in_the_past_is_refused():
     with pytest.raises(Refused) as refused:
         check_schedulable(meeting(starts_at=NOW - timedelta(minutes=1)), SendingPolicy(), NOW)
     assert refused.value.kind == "starts-in-past"
+
+
+def test_a_close_of_poll_configured_after_scheduling_holds_back_the_start_in_its_blackout():
+    scheduled = meeting(scope=("IN-MP",))  # 2 Jan 18:00 IST: allowed when it was scheduled
+    check_schedulable(scheduled, SendingPolicy(), NOW)
+    later = SendingPolicy(polls={"IN-MP-D07-A03": datetime(2030, 1, 3, 18, 0, tzinfo=IST)})
+    assert start_refused(scheduled, later, scheduled.starts_at) == BLACKOUT
+    assert start_refused(scheduled, SendingPolicy(), scheduled.starts_at) is None
+
+
+def test_a_start_taken_up_late_into_the_quiet_hours_is_held_back_for_them():
+    evening = meeting(starts_at=datetime(2030, 1, 2, 21, 59, tzinfo=IST))
+    assert start_refused(evening, SendingPolicy(), evening.starts_at) is None
+    late = datetime(2030, 1, 2, 22, 10, tzinfo=IST)
+    assert start_refused(evening, SendingPolicy(), late) == QUIET_HOURS
+    assert start_refused(evening, SendingPolicy(quiet_start=None), late) is None
+
+
+def test_a_start_on_time_is_not_judged_again_for_the_quiet_hours_its_scheduling_judged():
+    evening = meeting(starts_at=datetime(2030, 1, 2, 21, 59, tzinfo=IST))
+    a_minute_late = datetime(2030, 1, 2, 22, 1, tzinfo=IST)  # within LATE_START: on time
+    assert start_refused(evening, SendingPolicy(), a_minute_late) is None
+
+
+def test_at_night_in_a_blackout_the_blackout_is_the_reason_given():
+    night = datetime(2030, 1, 2, 23, 0, tzinfo=IST)
+    policy = SendingPolicy(polls={"IN-MP-D07": datetime(2030, 1, 3, 18, 0, tzinfo=IST)})
+    assert start_refused(meeting(), policy, night) == BLACKOUT
+
+
+def test_the_start_is_judged_at_the_moment_given_not_the_planned_one():
+    close = datetime(2030, 1, 5, 18, 0, tzinfo=IST)  # blackout from 3 Jan 18:00
+    policy = SendingPolicy(polls={"IN-MP-D07": close})
+    planned = meeting()  # 2 Jan 18:00: before the blackout
+    assert start_refused(planned, policy, planned.starts_at) is None
+    assert start_refused(planned, policy, datetime(2030, 1, 3, 18, 0, tzinfo=IST)) == BLACKOUT
 
 
 # --- a series becomes meetings -----------------------------------------------------------------

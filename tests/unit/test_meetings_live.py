@@ -4,15 +4,22 @@ again by the next webhook, and the report counts per unit one level below the on
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from meetings.adapters.live import attendance_document
 from meetings.conference import ProviderEvent, counted_levels
-from meetings.live import LivePorts, attendance_report, count_invited, provider_event
+from meetings.live import (
+    LivePorts,
+    attendance_report,
+    count_invited,
+    provider_event,
+    start_meeting,
+)
 from shared.events import types
 from shared.orgtree.levels import booth_path
+from shared.sending.policy import SendingPolicy
 
 MEETING = str(uuid.uuid4())
 AT = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
@@ -25,6 +32,8 @@ class Meeting:
     kind: str = "audio_bridge"
     room: str | None = None
     organiser_unit: str = "IN-MP-D07"
+    scope: tuple[str, ...] = ("IN-MP-D07",)
+    starts_at: datetime = datetime(2026, 12, 3, 16, 0, tzinfo=timezone.utc)  # 21:30 IST
 
 
 class Live:
@@ -177,3 +186,61 @@ def test_the_report_counts_per_unit_one_level_below_the_one_asked_for(ports, peo
     ]
     outside = attendance_report(MEETING, "IN-MP-D08", ports)
     assert outside["totals"]["invited"] == 0 and outside["units"] == []
+
+
+# --- a start the sending policy forbids ---------------------------------------------------------
+
+
+class Starting(Live):
+    """The live store's meeting half, for a start: the recorded decision and the cancellation."""
+
+    def __init__(self, participants):
+        super().__init__(participants)
+        self.doc = {"state": "starting", "claimed_by": "pod-1"}
+        self.meeting_state = "scheduled"
+
+    def live(self, meeting_id):
+        return dict(self.doc)
+
+    def refuse_start(self, meeting_id, pod, reason, at):
+        if self.doc.get("claimed_by") == pod and self.doc.get("refused") is None:
+            self.doc["refused"] = {"reason": reason, "at": at.replace(tzinfo=None)}  # as MongoDB
+        return self.doc["refused"]
+
+    def cancelled(self, meeting_id, reason, at):
+        self.doc["state"], self.meeting_state = "cancelled", "cancelled"
+
+
+def test_a_start_in_a_blackout_configured_after_scheduling_dials_nobody_and_is_announced(people):
+    # provider=None: opening a bridge or dialling anyone would fail the test.
+    in_blackout = SendingPolicy(quiet_start=None, polls={"IN-MP-D07-A01": AT + timedelta(hours=6)})
+    live, events = Starting(people), Events()
+    ports = LivePorts(None, live, Meetings(), events, str, "http://m.test/hook", pod="pod-1")
+    ports.policy, ports.clock = in_blackout, lambda: AT
+    start_meeting(MEETING, ports)
+    assert live.meeting_state == "cancelled" and live.doc["state"] == "cancelled"
+    [(kind, data, event_id)] = events.sent
+    assert kind == types.MEETING_CANCELLED and data["reason"] == "blackout"
+    assert data["cancelled_at"] == AT.isoformat() and data["meeting_id"] == MEETING
+
+
+def test_a_refused_start_whose_event_kafka_did_not_take_repeats_the_decision_after_the_window(
+    people,
+):
+    live, events = Starting(people), Events()
+    ports = LivePorts(None, live, Meetings(), events, str, "http://m.test/hook", pod="pod-1")
+    ports.policy, ports.clock = (
+        SendingPolicy(),
+        lambda: datetime(2026, 12, 3, 17, 0, tzinfo=timezone.utc),
+    )
+    events.down = True  # 22:30 IST, an hour late: the quiet hours; Kafka away
+    with pytest.raises(ConnectionError):
+        start_meeting(MEETING, ports)
+    assert live.meeting_state == "scheduled"
+    events.down = False
+    ports.clock = lambda: datetime(2026, 12, 4, 1, 0, tzinfo=timezone.utc)  # 06:30 IST: open
+    start_meeting(MEETING, ports)  # the retry, after the claim lapsed: the same decision
+    [(kind, data, _)] = events.sent
+    assert kind == types.MEETING_CANCELLED and data["reason"] == "quiet_hours"
+    assert data["cancelled_at"] == "2026-12-03T17:00:00+00:00"
+    assert live.meeting_state == "cancelled"

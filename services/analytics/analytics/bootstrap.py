@@ -49,7 +49,11 @@ def build_streams(
         coverage=CoverageOut(producer_of, settings.coverage_topic),
         targets=load_targets(settings.targets_file),
     )
-    meetings = MeetingsStream(**common, targets=load_meeting_targets(settings.targets_file))
+    meetings = MeetingsStream(
+        **common,
+        targets=load_meeting_targets(settings.targets_file),
+        keep_ended_s=settings.meeting_keep_hours * 3600,
+    )
     reports = ReportsStream(
         registry=registry, partials=partials, dead_letters=dead_letters, group=settings.app_id
     )

@@ -62,6 +62,13 @@ class AnalyticsSettings(PlatformSettings):
     rate_window_hours: float = Field(
         6.0, gt=0, le=168, validation_alias="ANALYTICS_RATE_WINDOW_HOURS"
     )
+    # A meeting's attendance per invitee and per unit is kept this long after it ended (late
+    # callbacks still count), then dropped, its counts kept per unit (analytics.meetings.retention);
+    # the timer looks every interval.
+    meeting_keep_hours: float = Field(24.0, ge=0, validation_alias="ANALYTICS_MEETING_KEEP_HOURS")
+    meeting_drop_interval_s: float = Field(
+        60.0, gt=0, validation_alias="ANALYTICS_MEETING_DROP_INTERVAL_S"
+    )
     # How soon a worker that died without leaving (SIGKILL, lost node) loses its partitions to
     # the others; the broker's floor is 6 s. Heartbeats go every third of it.
     session_timeout_s: float = Field(10.0, ge=6, validation_alias="ANALYTICS_SESSION_TIMEOUT_S")

@@ -192,7 +192,12 @@ def dashboard_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         _require_view(viewer, unit_id)
         return await _analytics(adapters, f"/coverage/{unit_id}/meetings", viewer, {"limit": limit})
 
-    @router.get("/api/meetings/{meeting_id}/reach", responses=problems(404, 503))
+    @router.get(
+        "/api/meetings/{meeting_id}/reach",
+        responses=problems(
+            404, 410, 503, kinds={410: "meeting-attendance-dropped, with its final totals"}
+        ),
+    )
     async def meeting_reach(meeting_id: uuid.UUID, viewer: SignedIn, unit: UnitQuery = None):
         """A meeting's invited, rang, answered, joined, confirmed and seconds under `unit` (the
         organiser's unit if left out), and per unit one level below it."""

@@ -131,6 +131,9 @@ class MeetingRead(BaseModel):
     pin: str | None
     speakers: list[SpeakerRead]
     state: str
+    # Why the meeting was cancelled at its start: blackout | quiet_hours (the sending policy
+    # forbade it then; nobody was dialled). Null when the organiser cancelled it or it is not.
+    cancel_reason: str | None = None
     scheduled_at: str
     # invite: recorded and announced; notify: invitations handed to the notifier; remind: the
     # reminders. Absent from a list.
@@ -158,6 +161,7 @@ def meeting_read(meeting: Meeting, dial_in: str, progress: dict | None = None) -
         ]
         + [SpeakerRead(label=g.label, part=g.part) for g in meeting.guests],
         state=meeting.state,
+        cancel_reason=meeting.cancel_reason,
         jobs={
             job: JobRead(
                 reached=state["reached"],

@@ -147,4 +147,5 @@ def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> Liv
         redial=Redial(settings.dial_attempts, settings.redial_backoff_s),
         ring_timeout_s=settings.ring_timeout_s,
         caller_id=settings.caller_id,
+        policy=ports.policy,  # scheduling's and the start's are one: a change applies to both
     )

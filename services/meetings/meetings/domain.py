@@ -5,7 +5,8 @@ inside the organiser's unit. A recurring request becomes one meeting per occurre
 own id derived from the series id and the occurrence's instant, so a retried request names every
 occurrence the same way. A meeting may start only when a campaign voice message could go out
 (shared/sending/policy.py, the notifier's own rules): never in quiet hours, never in the 48 hours
-before the close of poll of any constituency it reaches.
+before the close of poll of any constituency it reaches. That is checked when it is scheduled and
+again when it starts (`start_refused`): a close of poll added since, or a late start, holds it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ AUDIO, VIDEO = "audio_bridge", "video_conference"
 KINDS = (AUDIO, VIDEO)
 PER_MEETING, STANDING = "per_meeting", "standing"
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
+# Why a meeting due to start was cancelled instead: the sending policy forbids it now.
+BLACKOUT, QUIET_HOURS = "blackout", "quiet_hours"
+LATE_START = timedelta(minutes=5)  # a start later than this is judged again for quiet hours
 LISTENER, SPEAKER, MODERATOR = "listener", "speaker", "moderator"
 MAX_OCCURRENCES = 60
 # A meeting's background jobs: record and announce its invitees, send them the invitation, remind
@@ -80,6 +84,9 @@ class Meeting:
     speakers: tuple[Speaker, ...] = ()
     guests: tuple[Guest, ...] = ()
     state: str = SCHEDULED
+    # blackout | quiet_hours: the policy refused its start (start_refused); None: the organiser
+    # cancelled it, or it is not cancelled.
+    cancel_reason: str | None = None
     event_id: str = ""  # meeting-scheduled, written with the meeting (the outbox)
     published: bool = False
 
@@ -238,19 +245,37 @@ def check_schedulable(meeting: Meeting, policy: SendingPolicy, now: datetime) ->
         )
 
 
-def may_start_at(meeting: Meeting, policy: SendingPolicy) -> datetime | None:
-    """None if the start is allowed; else the earliest allowed moment over every unit reached:
-    each scope unit, and each polling unit inside a scope unit (a state meeting reaches every
-    constituency in it)."""
+def may_start_at(
+    meeting: Meeting, policy: SendingPolicy, at: datetime | None = None, *, quiet_hours=True
+) -> datetime | None:
+    """None if a start at `at` (the planned start unless given) is allowed; else the earliest
+    allowed moment over every unit reached: each scope unit, and each polling unit inside a scope
+    unit (a state meeting reaches every constituency in it). `quiet_hours=False`: the blackout
+    alone."""
+    at = meeting.starts_at if at is None else at
     reached = list(meeting.scope) + [
         unit for unit in policy.polls if any(is_within(unit, scope) for scope in meeting.scope)
     ]
     latest = None
     for unit in reached:
-        opens = policy.opens_at(meeting.starts_at, campaign=True, booth_id=unit)
+        opens = policy.opens_at(at, campaign=True, booth_id=unit, quiet_hours=quiet_hours)
         if opens is not None and (latest is None or opens > latest):
             latest = opens
     return latest
+
+
+def start_refused(meeting: Meeting, policy: SendingPolicy, now: datetime) -> str | None:
+    """Why the meeting may not start now, or None if it may. Scheduling checked the planned start
+    against the policy of that day; a close of poll configured since (a recurring series' later
+    occurrences most of all) can put it in a blackout, so the blackout is judged again now. The
+    quiet hours are a time of day the planned start was already judged by: they are judged again
+    only for a start taken up more than LATE_START after its time (the service was down), which
+    could otherwise ring the audience at night. The blackout is named first: no one may lift it."""
+    if may_start_at(meeting, policy, now, quiet_hours=False) is not None:
+        return BLACKOUT
+    if now - meeting.starts_at > LATE_START and may_start_at(meeting, policy, now) is not None:
+        return QUIET_HOURS
+    return None
 
 
 def visible_to(meeting: Meeting, unit: str) -> bool:

@@ -5,6 +5,11 @@ Guarantees:
 - **One start, one end.** A due meeting is claimed with one find-and-modify (adapters/live.py)
   under a lease; a provider that is down leaves the claim to lapse a little later and the start is
   tried again. Bridge refs and call refs make a retried step create and dial nothing twice.
+- **No start outside the sending window.** The policy is judged again at the start, with the
+  time of the start (meetings.domain.start_refused): in a blackout, or in the quiet hours when
+  taken up more than a few minutes late, the meeting opens no bridge and dials no one; it is
+  cancelled with the reason and announced (meeting-cancelled). The decision is recorded before
+  it is announced, so a retried start repeats it even if the window has ended meanwhile.
 - **Dial-out paced and bounded.** Calls to make are documents (first calls and redials alike),
   taken one at a time and paced at the provider's calls per second in this pod; a 429 pushes the
   pace back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial).
@@ -47,9 +52,11 @@ from meetings.conference import (
     plan_bridges,
     records_as_events,
 )
+from meetings.domain import start_refused
 from meetings.ports import ConferenceProvider, ProviderPaced, ProviderRefused, ProviderUnavailable
 from shared.events import types
 from shared.logging import get_logger
+from shared.sending.policy import SendingPolicy
 
 log = get_logger(__name__)
 
@@ -76,6 +83,7 @@ class LivePorts:
     redial: Redial = field(default_factory=lambda: Redial(attempts=3, backoff_s=60))
     ring_timeout_s: float = 30
     caller_id: str | None = None
+    policy: SendingPolicy = field(default_factory=SendingPolicy)  # the scheduling service's own
     pod: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     lease_s: float = 60
     retry_s: float = 5  # a start or an end the provider could not take is tried again after
@@ -110,8 +118,13 @@ def _claimed(claim, work, step: str, ports: LivePorts) -> bool:
 
 def start_meeting(meeting_id: str, ports: LivePorts) -> None:
     meeting = ports.meetings.get(meeting_id)
-    invitees = list(ports.live.invitees(meeting_id))
     now = ports.clock()
+    refused = ports.live.live(meeting_id).get("refused")
+    reason = refused["reason"] if refused else start_refused(meeting, ports.policy, now)
+    if reason is not None:
+        _refuse_start(meeting, reason, now, ports)
+        return
+    invitees = list(ports.live.invitees(meeting_id))
     if meeting.kind == AUDIO:
         bridges = _open_bridges(meeting, invitees, ports)
     else:
@@ -131,6 +144,34 @@ def start_meeting(meeting_id: str, ports: LivePorts) -> None:
     ports.events.flush(10.0)
     count_invited(meeting_id, invitees, ports)
     ports.live.started(meeting_id, now, len(invitees))
+
+
+def _refuse_start(meeting, reason: str, now: datetime, ports: LivePorts) -> None:
+    """Nobody is dialled: the decision is recorded, announced, then the meeting cancelled. A
+    failed publish raises, the claim lapses, and the retry finds the decision recorded."""
+    decided = ports.live.refuse_start(meeting.meeting_id, ports.pod, reason, now)
+    at = _utc(decided["at"])
+    ports.events.emit(
+        types.MEETING_CANCELLED,
+        {
+            "meeting_id": meeting.meeting_id,
+            "kind": meeting.kind,
+            "organiser_unit": meeting.organiser_unit,
+            "reason": decided["reason"],
+            "cancelled_at": at.isoformat(),
+        },
+        event_id=_event_id(meeting.meeting_id, "cancelled"),
+    )
+    ports.events.flush(10.0)
+    ports.live.cancelled(meeting.meeting_id, decided["reason"], at)
+    log.warning(
+        "meeting not started: the sending policy forbids it now",
+        fields={"meeting_id": meeting.meeting_id, "reason": decided["reason"]},
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # MongoDB gives naive UTC
 
 
 def _open_bridges(meeting, invitees: list[dict], ports: LivePorts) -> int:

@@ -51,7 +51,7 @@ class PartialsOut:
             await producer.send(
                 self.topic,
                 partial_key(kind, ident, partition).encode(),
-                _json(value.to_json()),
+                None if value is None else _json(value.to_json()),  # None: withdrawn, a tombstone
                 partition,
                 None,
                 None,

@@ -132,6 +132,15 @@ class PartialBook(Generic[V]):
         self._parts[partition] = part
         self._dirty[partition] = set(part)
 
+    def forget(self, partition: int, keys: Iterable[str]) -> None:
+        """Withdraw keys of a partition: gone from here, and published as tombstones (None) so
+        every view lets go of them too (a dropped meeting's partials)."""
+        part = self._parts.get(partition, {})
+        dirty = self._dirty.setdefault(partition, set())
+        for key in keys:
+            part.pop(key, None)
+            dirty.add(key)
+
     def drop(self, partition: int) -> None:
         self._parts.pop(partition, None)
         self._dirty.pop(partition, None)
@@ -147,13 +156,18 @@ class PartialBook(Generic[V]):
             if partition in self._parts:
                 self._dirty.setdefault(partition, set()).add(key)
 
-    def take_dirty(self, partitions: Iterable[int] | None = None) -> list[tuple[int, str, V]]:
-        """Copies of what changed since the last call (for the given partitions), to publish."""
+    def take_dirty(
+        self, partitions: Iterable[int] | None = None
+    ) -> list[tuple[int, str, V | None]]:
+        """Copies of what changed since the last call (for the given partitions), to publish;
+        None for a key forgotten since."""
         taken = []
         for partition in list(self._dirty if partitions is None else partitions):
             keys = self._dirty.pop(partition, set())
             part = self._parts.get(partition, {})
-            taken.extend((partition, key, part[key].copy()) for key in keys if key in part)
+            taken.extend(
+                (partition, key, part[key].copy() if key in part else None) for key in keys
+            )
         return taken
 
 

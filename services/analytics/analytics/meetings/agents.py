@@ -2,12 +2,14 @@
 
 The same guarantees as coverage's (analytics/coverage/agents.py): agents run with concurrency 1,
 a record is committed only once its table rows are on the broker, and a replay finds its effect
-in the rows already. Attendance is booth-keyed and co-partitioned with its two tables; meetings
-are meeting-keyed, with their own table on the meetings topic's six partitions.
+in the rows already. Attendance is booth-keyed and co-partitioned with its three tables; meetings
+are meeting-keyed, with their own table on the meetings topic's six partitions. A timer drops
+the attendance of meetings ended ANALYTICS_MEETING_KEEP_HOURS ago (analytics.meetings.retention).
 """
 
 from __future__ import annotations
 
+from analytics.adapters.tables import PartitionedRows
 from analytics.app import app, settings
 from analytics.coverage.agents import (
     guarded,
@@ -16,7 +18,7 @@ from analytics.coverage.agents import (
     start_view_reader,
     view_reader,
 )
-from analytics.meetings.models import AttendanceRow, WorkerRow
+from analytics.meetings.models import AttendanceRow, SettledRow, WorkerRow
 from shared.topics import MEETING_ATTENDANCE, MEETINGS
 
 stream = meetings_stream
@@ -36,6 +38,13 @@ attendance = app.Table(
 # An appointee's first join of any meeting, by participant (appointment) id: workers reached.
 workers = app.Table(
     "meeting-workers", key_type=str, value_type=WorkerRow, partitions=MEETING_ATTENDANCE.partitions
+)
+# Dropped meetings' counts per (unit, partition), written when their rows are deleted.
+settled = app.Table(
+    "meeting-settled",
+    key_type=str,
+    value_type=SettledRow,
+    partitions=MEETING_ATTENDANCE.partitions,
 )
 # Each meeting's life folded (kind, organiser, title, state), by meeting id.
 meetings = app.Table("meetings", key_type=str, partitions=MEETINGS.partitions)  # JSON dicts
@@ -70,7 +79,9 @@ async def on_attendance_rebalanced(sender, **kwargs) -> None:
     with recovery_watch.held():
         await view_reader.ready.wait()
         owned = _owned(app.assignor.assigned_actives())
-        await stream.rebuild(owned, list(attendance.values()), list(workers.values()))
+        await stream.rebuild(
+            owned, list(attendance.values()), list(workers.values()), list(settled.values())
+        )
 
 
 @app.timer(settings.publish_interval_s)
@@ -78,6 +89,19 @@ async def publish_attendance() -> None:
     # Not while stopping: the new owner of a partition recounts it from the changelog instead.
     if view_reader.ready.is_set() and not app.should_stop:
         await guarded(stream.publish_partials())
+
+
+@app.timer(settings.meeting_drop_interval_s)
+async def drop_ended_meetings() -> None:
+    # Not while partitions move: rows are deleted only by their partition's settled owner.
+    if view_reader.ready.is_set() and not (app.should_stop or app.rebalancing):
+        await guarded(_drop_ended())
+
+
+async def _drop_ended() -> None:
+    owned = _owned(app.assignor.assigned_actives())
+    if stream.drop_ended(owned, PartitionedRows(attendance), PartitionedRows(settled)):
+        await stream.publish_partials(owned)
 
 
 @app.timer(5.0)

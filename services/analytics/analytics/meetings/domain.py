@@ -32,9 +32,12 @@ ATTENDANCE_TYPES = frozenset(
         types.PARTICIPANT_CONFIRMED,
     }
 )
-MEETING_TYPES = frozenset({types.MEETING_SCHEDULED, types.MEETING_STARTED, types.MEETING_ENDED})
-SCHEDULED, STARTED, ENDED = "scheduled", "started", "ended"
-STATES = (SCHEDULED, STARTED, ENDED)  # a meeting only moves forward along these
+MEETING_TYPES = frozenset(
+    {types.MEETING_SCHEDULED, types.MEETING_STARTED, types.MEETING_ENDED, types.MEETING_CANCELLED}
+)
+SCHEDULED, STARTED, CANCELLED, ENDED = "scheduled", "started", "cancelled", "ended"
+# A meeting only moves forward along these; a cancelled one (its start refused) never started.
+STATES = (SCHEDULED, STARTED, CANCELLED, ENDED)
 
 
 @dataclass
@@ -221,10 +224,12 @@ def worker_contributions(booth_id: str, at: float | None) -> list[tuple[str, Wor
 # --- a meeting's own life -------------------------------------------------------------------
 
 SCHEDULED_FIELDS = ("kind", "organiser_unit", "scope", "title", "starts_at", "ends_at")
+FINAL = ("invited", "joined", "confirmed", "attended_seconds")  # meeting-ended's totals
 
 
 def fold_meeting(meeting: Mapping | None, event_type: str, data: Mapping) -> dict:
-    """The meeting as known after a meeting-scheduled/started/ended event, in any order or twice.
+    """The meeting as known after a meeting-scheduled/started/ended/cancelled event, in any
+    order or twice.
 
     Its state only moves forward; facts are filled in by whichever event brings them, so a
     started or ended event seen before the schedule still counts (the schedule fills the rest).
@@ -239,8 +244,15 @@ def fold_meeting(meeting: Mapping | None, event_type: str, data: Mapping) -> dic
         folded["started_at"] = folded.get("started_at") or data["started_at"]
         folded["bridges"] = data["bridges"]
         state = STARTED
+    elif event_type == types.MEETING_CANCELLED:
+        folded["cancelled_at"] = folded.get("cancelled_at") or data["cancelled_at"]
+        folded["cancel_reason"] = folded.get("cancel_reason") or data["reason"]
+        state = CANCELLED
     else:
         folded["ended_at"] = folded.get("ended_at") or data["ended_at"]
+        # Its totals as the meetings service reconciled them: what a read answers once the
+        # meeting's per-unit attendance is dropped (analytics.meetings.retention).
+        folded["final"] = folded.get("final") or {k: data[k] for k in FINAL if k in data}
         state = ENDED
     folded["state"] = max(folded["state"], state, key=STATES.index)
     return folded
@@ -260,3 +272,11 @@ def meeting_time(meeting: Mapping) -> str:
 def ended_at(meeting: Mapping) -> float | None:
     value = meeting.get("ended_at") if meeting.get("state") == ENDED else None
     return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def closed_at(meeting: Mapping) -> float | None:
+    """When the meeting was over: ended, or cancelled at its start (it was never held, but its
+    invitees were announced and counted as invited)."""
+    if meeting.get("state") == CANCELLED:
+        return datetime.fromisoformat(meeting["cancelled_at"]).timestamp()
+    return ended_at(meeting)

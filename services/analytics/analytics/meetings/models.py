@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import faust
 
-from analytics.meetings.domain import Attendance
+from analytics.meetings.domain import Attendance, MeetingCounts
 
 
 class AttendanceRow(faust.Record, serializer="json", include_metadata=False):
@@ -45,3 +45,19 @@ class WorkerRow(faust.Record, serializer="json", include_metadata=False):
     booth_id: str
     partition: int
     first_joined_at: float
+
+
+class SettledRow(faust.Record, serializer="json", include_metadata=False):
+    """What dropped meetings' invitees of one partition add up to under one unit
+    (analytics.meetings.retention): kept so a recovered worker counts them again."""
+
+    unit_id: str
+    partition: int
+    counts: dict[str, int | float | None]  # MeetingCounts.to_json()
+
+    def meeting_counts(self) -> MeetingCounts:
+        return MeetingCounts.from_json(self.counts)
+
+    @classmethod
+    def of(cls, unit_id: str, partition: int, counts: MeetingCounts) -> SettledRow:
+        return cls(unit_id=unit_id, partition=partition, counts=counts.to_json())

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from analytics.coverage.deadline import Projection
-from analytics.meetings.domain import MeetingCounts
+from analytics.meetings.domain import FINAL, MeetingCounts
 from analytics.meetings.targets import MeetingsTarget, progress_json
 from analytics.meetings.totals import Held
 
@@ -47,6 +47,17 @@ def reach_body(
         "totals": totals.numbers(),
         "units": [{"unit_id": unit_id, **counts.numbers()} for unit_id, counts in units],
     }
+
+
+def final_counts(meeting: Mapping[str, Any]) -> MeetingCounts:
+    """A dropped meeting's totals: meeting-ended's, as the meetings service reconciled them."""
+    return MeetingCounts.from_json(meeting.get("final") or {})
+
+
+def final_totals(meeting: Mapping[str, Any]) -> dict[str, int]:
+    """The same as an answer: only what meeting-ended says (it does not count rings)."""
+    counts = final_counts(meeting)
+    return {name: getattr(counts, name) for name in FINAL}
 
 
 def listed_meeting(meeting: Mapping[str, Any], totals: MeetingCounts) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Agents (agents.py) hand every record here; tables are passed in as mappings, so unit tests run
 the same code over dicts. Per attendance event: one table row read and written (the invitee in
 that meeting), a second only at a worker's first join anywhere, and in memory seven partial
-sums (nation … sector and the booth); partials go out on a timer, not per event.
+sums (nation … sector and the booth); partials go out on a timer, not per event. A meeting ended
+long enough ago has its rows and partials dropped, its counts kept per unit
+(analytics.meetings.retention); its late events are not counted.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from analytics.meetings.domain import (
     attendance_key,
     fold_meeting,
     held_by,
+    meeting_unit,
     path_agrees,
+    split_meeting_unit,
     worker_contributions,
 )
-from analytics.meetings.models import AttendanceRow, WorkerRow
+from analytics.meetings.models import AttendanceRow, SettledRow, WorkerRow
 from analytics.meetings.report import meetings_section
+from analytics.meetings.retention import SETTLED, expired, plan_drop, settled_key
 from analytics.meetings.targets import MeetingsTarget, meetings_progress
 from analytics.meetings.totals import ATTENDANCE, WORKERS, MeetingsView, meeting_key
 from analytics.owned import OwnedPartials, by_partition
@@ -57,11 +62,16 @@ class MeetingsStream(Intake):
         group: str,
         stopping: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
+        keep_ended_s: float = 24 * 3600.0,
     ):
         super().__init__(dead_letters=dead_letters, group=group)
         self.registry, self.partials = registry, partials
         self.targets, self.rate_window_hours = targets, rate_window_hours
         self.stopping, self.clock = stopping, clock
+        self.keep_ended_s = keep_ended_s
+        # Meetings with rows in the partitions this worker owns: the candidates for dropping, so
+        # a timer with nothing to drop reads no table.
+        self._present: set[str] = set()
         self.attendance_book: PartialBook[MeetingCounts] = PartialBook(ATTENDANCE, MeetingCounts)
         self.workers_book: PartialBook[Workers] = PartialBook(WORKERS, Workers)
         self.view = MeetingsView()
@@ -83,6 +93,8 @@ class MeetingsStream(Intake):
         if event.type not in ATTENDANCE_TYPES:
             return self._count(event, "ignored")
         data, booth_id = event.data, event.subject
+        if self.dropped(data["meeting_id"]):
+            return self._count(event, "too_late")  # its row is gone: it would count twice
         key = attendance_key(data["meeting_id"], data["participant_id"])
         row = attendance.get(key)
         problem = _misplaced(booth_id, data, row)
@@ -99,6 +111,7 @@ class MeetingsStream(Intake):
         if after is before:
             return self._count(event, "duplicate")
         attendance[key] = AttendanceRow.of(after, message.partition)
+        self._present.add(data["meeting_id"])
         old = before.counts()
         self.attendance_book.change(
             message.partition, ((k, old, new) for k, new in attendance_contributions(after))
@@ -139,6 +152,49 @@ class MeetingsStream(Intake):
         await self.partials.publish_record(meeting_key(data["meeting_id"]), after)
         return self._count(event, "counted" if after != before else "duplicate")
 
+    # --- dropping ended meetings ---------------------------------------------------------------
+
+    def dropped(self, meeting_id: str) -> bool:
+        return expired(self.view.meetings.get(meeting_id), self.clock(), self.keep_ended_s)
+
+    def drop_ended(self, partitions: set[int], attendance, settled) -> int:
+        """Drop the rows of meetings ended `keep_ended_s` ago from the owned partitions: deleted
+        from the attendance table, their counts added to the settled table and moved to the
+        settled partials, the meeting's own partials withdrawn. Tables are written row by row
+        into each row's partition (analytics.adapters.tables). The rows dropped."""
+        due = {m for m in self._present if self.dropped(m)}
+        if not due:
+            return 0
+        rows: dict[int, list] = {}
+        elsewhere = set()  # due meetings with rows of partitions not given: looked at again
+        for key, row in attendance.items():
+            if row.meeting_id not in due:
+                continue
+            if row.partition in partitions:
+                rows.setdefault(row.partition, []).append((key, row))
+            else:
+                elsewhere.add(row.meeting_id)
+        dropped = 0
+        for partition, found in rows.items():
+            drop = plan_drop(found)
+            self.attendance_book.change(partition, drop.changes())
+            self.attendance_book.forget(partition, drop.withdrawn)
+            for unit_id, counts in drop.settled.items():
+                key = settled_key(unit_id, partition)
+                kept = settled.get(key)
+                if kept is not None:
+                    counts.add(kept.meeting_counts())
+                settled.put(partition, key, SettledRow.of(unit_id, partition, counts))
+            for key in drop.keys:
+                attendance.delete(partition, key)
+            dropped += len(drop.keys)
+        self._present -= due - elsewhere
+        log.info(
+            "ended meetings' attendance dropped",
+            fields={"meetings": sorted(due), "rows": dropped},
+        )
+        return dropped
+
     # --- partials --------------------------------------------------------------------------------
 
     async def publish_partials(self, partitions: Iterable[int] | None = None) -> int:
@@ -153,12 +209,21 @@ class MeetingsStream(Intake):
         partitions: set[int],
         attendance: Iterable[AttendanceRow],
         workers: Iterable[WorkerRow],
+        settled: Iterable[SettledRow] = (),
     ) -> int:
         """Recount the partitions this worker now owns from their recovered tables, and publish."""
+        attendance = [row for row in attendance if row.partition in partitions]
+        self._present = {row.meeting_id for row in attendance}
+        live = by_partition(
+            partitions, attendance, lambda row: attendance_contributions(row.attendance())
+        )
+        kept = by_partition(
+            partitions,
+            settled,
+            lambda row: [(meeting_unit(SETTLED, row.unit_id), row.meeting_counts())],
+        )
         counted = {
-            ATTENDANCE: by_partition(
-                partitions, attendance, lambda row: attendance_contributions(row.attendance())
-            ),
+            ATTENDANCE: {p: live[p] + kept[p] for p in partitions},
             WORKERS: by_partition(
                 partitions,
                 workers,
@@ -166,11 +231,25 @@ class MeetingsStream(Intake):
             ),
         }
         sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
+        sent += await self._withdraw_dropped(partitions)
         log.info(
             "meeting partials rebuilt from tables",
             fields={"partitions": sorted(partitions), "published": sent},
         )
         return sent
+
+    async def _withdraw_dropped(self, partitions: set[int]) -> int:
+        """Withdraw what the view still holds of dropped meetings in these partitions: a worker
+        that stopped between deleting a meeting's rows and publishing their withdrawal left
+        them, and the rebuild only zeroed them."""
+        held = self.view.keys_of_partitions(partitions)
+        withdrawn = 0
+        for partition in partitions:
+            idents = held.get(partition, {}).get(ATTENDANCE, ())
+            gone = [i for i in idents if self.dropped(split_meeting_unit(i)[0])]
+            self.attendance_book.forget(partition, gone)
+            withdrawn += len(gone)
+        return await self.publish_partials(partitions) if withdrawn else 0
 
     # --- outputs ---------------------------------------------------------------------------------
 

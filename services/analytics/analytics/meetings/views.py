@@ -5,7 +5,10 @@
     GET /coverage/{unit_id}/meetings?limit=20    latest meetings held by the unit or under it
 
 A unit's own `meetings` numbers are part of GET /coverage/{unit_id} (analytics/coverage/views.py).
-Readers see only inside their unit, as for coverage (analytics/coverage/access.py).
+Readers see only inside their unit, as for coverage (analytics/coverage/access.py). A meeting whose
+attendance was dropped (ended ANALYTICS_MEETING_KEEP_HOURS ago, analytics.meetings.retention)
+has no reach per unit any more: 410 `meeting-attendance-dropped`, with its final totals; lists
+show those totals.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from analytics.coverage.views import (
     unit_or_404,
 )
 from analytics.meetings.agents import stream
-from analytics.meetings.report import listed_meeting, reach_body
+from analytics.meetings.report import final_counts, final_totals, listed_meeting, reach_body
 from shared.problems import ProblemError
 
 
@@ -39,6 +42,17 @@ async def meeting_reach(web, request, meeting_id: str):
                 f"no meeting event for {meeting_id} has been counted",
             )
         access.require_concerned(who, [meeting["organiser_unit"], *(meeting.get("scope") or ())])
+        if stream.dropped(meeting_id):
+            raise ProblemError(
+                410,
+                "meeting-attendance-dropped",
+                "The meeting's reach per unit is no longer kept",
+                f"meeting {meeting_id} is {meeting['state']}; its attendance per unit is kept for "
+                "a while after the end, then only its totals",
+                state=meeting["state"],
+                ended_at=meeting.get("ended_at") or meeting.get("cancelled_at"),
+                totals=final_totals(meeting),
+            )
         unit_id = request.query.get("unit") or meeting["organiser_unit"]
         access.require(who, [unit_id])
         unit = await unit_or_404(unit_id)
@@ -62,7 +76,12 @@ async def unit_meetings(web, request, unit_id: str):
         return {
             "unit_id": unit_id,
             "meetings": [
-                listed_meeting(m, view.meeting_counts(m["meeting_id"], NATIONAL))
+                listed_meeting(
+                    m,
+                    final_counts(m)
+                    if stream.dropped(m["meeting_id"])
+                    else view.meeting_counts(m["meeting_id"], NATIONAL),
+                )
                 for m in view.held_within(unit_id, limit)
             ],
         }

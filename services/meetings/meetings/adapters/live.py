@@ -2,7 +2,9 @@
 
 `{prefix}meetings` gains `live`:
 
-    state          starting | started | ending | ended  (absent: not started)
+    state          starting | started | ending | ended | cancelled  (absent: not started)
+    refused        {reason, at}: the sending policy forbade the start (meetings.live); kept so
+                   a retried start announces the same decision instead of judging again
     claimed_by, claim_ts   the pod that starts (or ends) it and until when its lease holds
     bridges        {"<number>": {bridge_id, ref, role, pin, room_url}}   0: the speaker bridge
     invited, started_at, end_requested, ended_at, totals
@@ -137,6 +139,32 @@ class MongoLive:
         self._meetings.update_one(
             {"_id": meeting_id},
             {"$set": {"live.state": "started", "live.started_at": at, "live.invited": invited}},
+        )
+
+    def refuse_start(self, meeting_id: str, pod: str, reason: str, at: datetime) -> dict:
+        """Record that this start is refused, unless a decision is recorded already; the one that
+        stands. Only the pod holding the start writes it."""
+        self._meetings.update_one(
+            {"_id": meeting_id, "live.claimed_by": pod, "live.refused": None},
+            {"$set": {"live.refused": {"reason": reason, "at": at}}},
+        )
+        return self.live(meeting_id).get("refused") or {"reason": reason, "at": at}
+
+    def cancelled(self, meeting_id: str, reason: str, at: datetime) -> None:
+        """The refused meeting, cancelled for `reason` once its event is out: it is never claimed
+        to start again (claim_start takes scheduled meetings only)."""
+        self._meetings.update_one(
+            {"_id": meeting_id},
+            {
+                "$set": {
+                    "state": "cancelled",
+                    "cancelled_by": "sending-policy",
+                    "cancelled_at": at,
+                    "cancel_reason": reason,
+                    "live.state": "cancelled",
+                    "live.claim_ts": None,
+                }
+            },
         )
 
     def request_end(self, meeting_id: str) -> bool:

@@ -11,7 +11,8 @@
     pin               the audio bridge's PIN | null (never in events or logs)
     speakers          [{appointment_id, booth_id, part}]   part: speaker | moderator
     guests            [{guest_id, label, phone (sealed), part}]   speakers from outside
-    state             scheduled | cancelled;  cancelled_by, cancelled_at
+    state             scheduled | cancelled;  cancelled_by, cancelled_at (the organiser, or
+                      "sending-policy" with cancel_reason blackout | quiet_hours: adapters/live.py)
     scheduled_at
     outbox            {event_id, published}: meeting-scheduled, written with the meeting, so
                       neither exists without the other; a relay re-publishes what is false
@@ -213,6 +214,7 @@ class MongoMeetings:
                 for g in doc.get("guests", [])
             ),
             state=doc["state"],
+            cancel_reason=doc.get("cancel_reason"),
             event_id=doc["outbox"]["event_id"],
             published=doc["outbox"]["published"],
         )
