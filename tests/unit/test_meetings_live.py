@@ -10,7 +10,13 @@ import pytest
 
 from meetings.adapters.live import attendance_document
 from meetings.conference import ProviderEvent, counted_levels
-from meetings.live import LivePorts, attendance_report, count_invited, provider_event
+from meetings.live import (
+    LivePorts,
+    _open_bridges,
+    attendance_report,
+    count_invited,
+    provider_event,
+)
 from shared.events import types
 from shared.orgtree.levels import booth_path
 
@@ -25,6 +31,7 @@ class Meeting:
     kind: str = "audio_bridge"
     room: str | None = None
     organiser_unit: str = "IN-MP-D07"
+    pin: str | None = None
 
 
 class Live:
@@ -177,3 +184,40 @@ def test_the_report_counts_per_unit_one_level_below_the_one_asked_for(ports, peo
     ]
     outside = attendance_report(MEETING, "IN-MP-D08", ports)
     assert outside["totals"]["invited"] == 0 and outside["units"] == []
+
+
+class Provider:
+    """Bridges made, in order, with the parent each was given."""
+
+    def __init__(self):
+        self.made = []
+
+    def create_bridge(self, *, bridge_ref, parent_bridge_id=None, **kw):
+        self.made.append((f"id:{bridge_ref}", parent_bridge_id, kw["capacity"]))
+        return {"bridge_id": f"id:{bridge_ref}"}
+
+
+def test_a_start_makes_each_bridge_after_its_parent_and_keeps_the_speakers_seats(ports):
+    ports.cap, ports.late_joiner_seats, ports.provider = 3, 0, Provider()
+    invitees = [
+        {"_id": f"{MEETING}/p{n}", "booth_id": BOOTHS[n % 3], "part": part}
+        for n, part in enumerate(["speaker"] + ["listener"] * 7)
+    ]
+    saved, queued = {}, []
+    ports.live.save_bridge = lambda m, number, doc: saved.__setitem__(number, doc)
+    ports.live.queue_calls = queued.extend
+    assert _open_bridges(Meeting(), invitees, ports) == 1 + 2 + 4
+    made = ports.provider.made
+    ids = [bridge_id for bridge_id, _, _ in made]
+    assert made[0] == (f"id:{MEETING}:speakers", None, 3)
+    assert all(ids.index(parent) < ids.index(b) for b, parent, _ in made if parent)
+    below_speakers = [b for b, parent, _ in made if parent == ids[0]]
+    assert len(below_speakers) == 3 - 1  # one seat kept for the speaker
+    assert sorted(saved) == list(range(7)) and saved[5]["role"] == "relays"
+    assert {c["bridge"] for c in queued} == {
+        0,
+        1,
+        2,
+        3,
+        4,
+    }  # the speaker on 0; listeners 2 a bridge
