@@ -72,6 +72,7 @@ from benchkit import (  # noqa: E402  (beside this file)
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
+from meetings.conference import plan_bridges  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
 from shared.events import types  # noqa: E402
@@ -81,6 +82,7 @@ from shared.settings import PlatformSettings  # noqa: E402
 from testkit.processes import free_port, wait_until  # noqa: E402
 
 ANALYTICS_URL = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
+LATE_JOINER_SEATS = 50  # the meetings service's default (MEETINGS_LATE_JOINER_SEATS)
 
 
 class Run:
@@ -571,8 +573,8 @@ def report(out: dict, args) -> None:
         print(f"| {name:<44} | {volume:>20} | {took_s} | {rate} |")
     print(
         f"\nbridges planned (meeting-started): {seen['bridges']} for {n:,} invitees under a cap "
-        f"of {args.cap} (1 speaker bridge + ceil(n / cap) listen-only children = "
-        f"{math.ceil(n / args.cap) + 1})"
+        f"of {args.cap} (1 speaker bridge, relays, ceil(n / (cap - 1)) listener bridges = "
+        f"{plan_bridges('m', n, args.cap, None, LATE_JOINER_SEATS).count})"
     )
     print(
         f"dial-out: {calls / seconds:.1f} calls/s achieved of {args.cps:g} configured "

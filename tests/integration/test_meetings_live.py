@@ -23,7 +23,7 @@ from pymongo import MongoClient
 
 from meetings.adapters.keys import link_key, phone_cipher
 from meetings.adapters.store import MongoInvitees, MongoMeetings
-from meetings.conference import call_ref
+from meetings.conference import booth_order, call_ref, plan_bridges
 from meetings.domain import AUDIO, VIDEO, Invitee, Meeting
 from meetings.links import JoinClaim, mint
 from meetings.settings import MeetingsSettings
@@ -40,6 +40,8 @@ pytestmark = pytest.mark.integration
 
 KEY = secrets.token_hex(32)
 CAP, INVITEES, DISTRICT = 5, 12, "IN-MP-D07"
+LATE_JOINER_SEATS = 1  # the speaker bridge feeds CAP - 1 bridges; a listener bridge holds CAP - 1
+WIDE = 30  # 8 listener bridges: more than the speaker bridge may feed, so relays carry them
 ASSEMBLY = f"{DISTRICT}-A01"
 # Its first constituency polls tomorrow: the service starts in its 48-hour blackout.
 BLACKOUT_DISTRICT = "IN-MP-D09"
@@ -58,9 +60,9 @@ RULES = ConferenceRules(**{k.lower(): v for k, v in SHARES.items()})
 ATTEMPTS = 2
 
 
-def booths(assembly: str = ASSEMBLY) -> list[str]:
-    """Six booths in each of two mandals of one assembly."""
-    return [f"{assembly}-M0{1 + n // 6}-S01-B{n % 6 + 1:03d}" for n in range(INVITEES)]
+def booths(count: int = INVITEES, assembly: str = ASSEMBLY) -> list[str]:
+    """Six booths in each mandal of one assembly (two mandals for the usual twelve)."""
+    return [f"{assembly}-M0{1 + n // 6}-S01-B{n % 6 + 1:03d}" for n in range(count)]
 
 
 def answered_on(meeting_id: str, participant: str) -> int | None:
@@ -161,6 +163,7 @@ def stack(tmp_path_factory, settings):
             "MEETINGS_PUBLIC_URL": base,
             "MEETINGS_COLLECTION_PREFIX": prefix,
             "MEETINGS_CONFERENCE_CAP": str(CAP),
+            "MEETINGS_LATE_JOINER_SEATS": str(LATE_JOINER_SEATS),
             "MEETINGS_CALLS_PER_SECOND": "20",  # faster than the simulator lets: 429s come back
             "MEETINGS_DIAL_ATTEMPTS": str(ATTEMPTS),
             "MEETINGS_REDIAL_BACKOFF_S": "0.5",
@@ -190,12 +193,15 @@ def stack(tmp_path_factory, settings):
                 db.drop_collection(name)
 
 
-def schedule_now(stack, kind: str = AUDIO, district: str = DISTRICT) -> tuple[str, list[str]]:
-    """A meeting for twelve booth presidents of the district, due now, invitations done: written
-    as scheduling wrote it, before any close of poll the service knows now."""
+def schedule_now(
+    stack, kind: str = AUDIO, count: int = INVITEES, district: str = DISTRICT
+) -> tuple[str, list[str]]:
+    """A meeting for twelve (or `count`) booth presidents of the district, due now, invitations
+    done: written as scheduling wrote it, before any close of poll the service knows now."""
     cipher = phone_cipher(MeetingsSettings())
-    participants = [str(uuid.uuid4()) for _ in range(INVITEES)]
-    meeting_id = chosen_meeting(participants) if kind == AUDIO else str(uuid.uuid4())
+    participants = [str(uuid.uuid4()) for _ in range(count)]
+    chosen = kind == AUDIO and count == INVITEES
+    meeting_id = chosen_meeting(participants) if chosen else str(uuid.uuid4())
     now = datetime.now(timezone.utc)
     meeting = Meeting(
         meeting_id=meeting_id,
@@ -228,7 +234,7 @@ def schedule_now(stack, kind: str = AUDIO, district: str = DISTRICT) -> tuple[st
                 "hi",
                 f"+9198{secrets.randbelow(10**8):08d}",
             )  # fmt: skip
-            for p, booth in zip(participants, booths(f"{district}-A01"))
+            for p, booth in zip(participants, booths(count, f"{district}-A01"))
         ]
     )
     return meeting_id, participants
@@ -278,7 +284,7 @@ def test_a_due_audio_meeting_opens_bridges_under_the_cap_and_dials_everyone_at_t
         lambda e: e.type == types.MEETING_STARTED and e.data["meeting_id"] == meeting_id,
         timeout=30,
     )
-    assert started.data["bridges"] == 1 + math.ceil(INVITEES / CAP)
+    assert started.data["bridges"] == 1 + math.ceil(INVITEES / (CAP - 1))  # no relay needed
     assert started.data["invited"] == INVITEES
     wait_until(lambda: attendance(stack, meeting_id)["totals"]["rang"] == INVITEES, 60)
     stats = httpx.get(f"{stack['simulator']}/v1/stats", timeout=10).json()["conference"]
@@ -474,6 +480,69 @@ def test_ending_reconciles_lost_callbacks_and_announces_the_totals(stack, live_m
     assert again.status_code == 409
 
 
+def test_a_meeting_wider_than_the_speaker_bridge_starts_every_bridge_through_relays(
+    stack, settings
+):
+    """Thirty listeners at cap 5: eight listener bridges of four, more than the speaker bridge
+    (one seat kept for late joiners) may feed, so two relays carry them. The simulator counts
+    each cascade leg as a seat of the parent and refuses a child beyond it: the old flat plan
+    would be refused at the fifth listener bridge."""
+    full_before = conference_stats(stack).get("conference_full", 0)
+    tail = tail_when_ready(settings.kafka_bootstrap, topics.MEETINGS.name)
+    try:
+        meeting_id, participants = schedule_now(stack, count=WIDE)
+        [started] = tail.wait_until(
+            lambda e: e.type == types.MEETING_STARTED and e.data["meeting_id"] == meeting_id,
+            timeout=30,
+        )
+    finally:
+        tail.close()
+    plan = plan_bridges(meeting_id, WIDE, CAP, None, LATE_JOINER_SEATS)
+    assert (len(plan.listeners), len(plan.relays), plan.count) == (8, 2, 11)
+    assert started.data["bridges"] == plan.count
+    live = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": meeting_id})["live"]
+    roles = [b["role"] for b in live["bridges"].values()]
+    assert sorted(roles) == ["listeners"] * 8 + ["relays"] * 2 + ["speakers"]
+    keys = [key for _, key in booth_order([(b, f"{meeting_id}/{p}") for p, b in zip(
+        participants, booths(WIDE))])]  # fmt: skip
+    expected: dict[str, set[str]] = {}
+    for n, key in enumerate(keys):
+        number = plan.bridge_of(n).number
+        if answered_on(meeting_id, key.split("/")[1]):
+            expected.setdefault(live["bridges"][str(number)]["bridge_id"], set()).add(key)
+    assert len(expected) >= 6  # listeners answer on most listener bridges
+
+    def joined_where_planned() -> bool:
+        return all(
+            {r["participant_ref"] for r in participants_of(stack, bridge_id)} == keys_in
+            for bridge_id, keys_in in expected.items()
+        )
+
+    wait_until(joined_where_planned, 90)
+    assert conference_stats(stack).get("conference_full", 0) == full_before  # nothing refused
+    relays = [b["bridge_id"] for b in live["bridges"].values() if b["role"] == "relays"]
+    assert all(participants_of(stack, r) == [] for r in relays)  # relays carry no listener
+    ended = httpx.post(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/end", headers=organiser(), timeout=10
+    )
+    assert ended.status_code == 204, ended.text
+    wait_until(lambda: attendance(stack, meeting_id)["state"] == "ended", 60)
+    reached = sum(len(keys_in) for keys_in in expected.values())
+    assert attendance(stack, meeting_id)["totals"]["joined"] == reached
+
+
+def conference_stats(stack) -> dict:
+    return httpx.get(f"{stack['simulator']}/v1/stats", timeout=10).json()["conference"]
+
+
+def participants_of(stack, bridge_id: str) -> list[dict]:
+    answer = httpx.get(
+        f"{stack['simulator']}/conference/v1/bridges/{bridge_id}/participants", timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["participants"]
+
+
 def test_with_the_provider_down_moderation_answers_503_and_a_due_meeting_starts_once_it_is_back(
     stack, settings
 ):
@@ -490,4 +559,4 @@ def test_with_the_provider_down_moderation_answers_503_and_a_due_meeting_starts_
     stack["simulators"].append(stack["restart"]())
     wait_until(lambda: attendance(stack, waiting)["state"] == "started", 60)
     bridges = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": waiting})["live"]
-    assert len(bridges["bridges"]) == 1 + math.ceil(INVITEES / CAP)
+    assert len(bridges["bridges"]) == 1 + math.ceil(INVITEES / (CAP - 1))

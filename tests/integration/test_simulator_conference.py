@@ -183,6 +183,26 @@ def test_a_full_bridge_refuses_the_next_call_with_conference_full(simulator, rec
     assert refused.status_code == 409 and refused.json()["type"].endswith("conference-full")
 
 
+def test_a_child_bridge_takes_a_seat_of_its_parent_and_one_beyond_its_free_seats_is_refused(
+    simulator, receiver
+):
+    parent = create(simulator, receiver, capacity=2).json()["bridge_id"]
+    children = [
+        create(simulator, receiver, listen_only=True, parent_bridge_id=parent, capacity=3)
+        for _ in range(3)
+    ]
+    assert [c.status_code for c in children] == [201, 201, 409]
+    refused = children[2]
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith("conference-full") and refused.json()["code"] == 16020
+    child = children[0].json()["bridge_id"]
+    for ref in staying_refs(2):  # the child's leg up took its third seat
+        dial_paced(simulator, child, ref)
+    time.sleep(0.4)
+    full = dial(simulator, child, uuid.uuid4().hex)
+    assert full.status_code == 409 and full.json()["code"] == 16020
+
+
 def test_ending_a_bridge_leaves_every_leg_and_the_participant_list_keeps_the_records(
     simulator, receiver
 ):

@@ -27,18 +27,73 @@ from meetings.conference import (
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
 
 
-def test_a_state_of_65015_booth_presidents_under_a_cap_of_250_needs_262_bridges():
-    plan = plan_bridges("m1", 65_015, 250, pin="123456")
-    assert plan.count == 262 and len(plan.listeners) == 261
-    assert all(b.capacity <= 250 and b.listen_only for b in plan.listeners)
+def seats_taken(plan) -> dict[str, int]:
+    """Seats each bridge of a plan takes, as a provider counts them: listeners, a leg to each
+    bridge below, the leg up."""
+    taken = {b.ref: (1 if b.parent else 0) for b in plan.in_order}
+    for b in plan.in_order:
+        if b.parent:
+            taken[b.parent] += 1
+    for n in range(len(plan.listeners) * plan.seats):
+        taken[plan.bridge_of(n).ref] += 1
+    return taken
+
+
+def test_a_speaker_bridge_of_5_seats_feeds_100_invitees_through_two_levels_of_relays():
+    plan = plan_bridges("m1", 100, 5, pin="123456", speaker_seats=2)
+    assert plan.seats == 4 and len(plan.listeners) == 25  # a listener bridge's leg up: 1 seat
+    assert len(plan.relays) == 7 + 2 and plan.relay_levels == 2 and plan.count == 35
+    assert all(b.listen_only for b in (*plan.relays, *plan.listeners))
     assert plan.speakers.pin == "123456" and not plan.speakers.listen_only
-    assert plan.bridge_of(0).number == 1 and plan.bridge_of(249).number == 1
-    assert plan.bridge_of(250).number == 2 and plan.bridge_of(65_014).number == 261
-    assert len({b.ref for b in plan.listeners}) == 261
+    order = [b.ref for b in plan.in_order]
+    assert all(order.index(b.parent) < order.index(b.ref) for b in plan.in_order if b.parent)
+    below = [b for b in plan.in_order if b.parent == plan.speakers.ref]
+    assert len(below) <= 5 - 2  # the speaker bridge keeps its 2 seats
+    taken = seats_taken(plan)
+    assert taken[plan.speakers.ref] + 2 <= 5 and max(taken.values()) <= 5
+    assert {b.parent for b in plan.listeners} <= {r.ref for r in plan.relays if r.level == 2}
+    assert len({b.ref for b in plan.in_order}) == len({b.number for b in plan.in_order}) == 35
 
 
-def test_a_small_audience_still_gets_one_listener_bridge():
-    assert len(plan_bridges("m1", 0, 250, None).listeners) == 1
+def test_neighbours_in_booth_order_share_a_listener_bridge_and_neighbouring_bridges_a_relay():
+    plan = plan_bridges("m1", 100, 5, None, speaker_seats=2)
+    assert [plan.bridge_of(n).number for n in (0, 3, 4, 99)] == [1, 1, 2, 25]
+    parents = [b.parent for b in plan.listeners]
+    assert parents == sorted(parents, key=lambda ref: int(ref.rsplit(":", 1)[1]))
+    assert parents[:4] == ["m1:relays:2:1"] * 4 and parents[4] == "m1:relays:2:2"
+
+
+def test_a_retried_start_plans_the_same_bridges():
+    assert plan_bridges("m1", 65_015, 250, "1", 60) == plan_bridges("m1", 65_015, 250, "1", 60)
+
+
+def test_madhya_pradeshs_65015_booth_presidents_need_265_bridges_one_relay_level_deep():
+    plan = plan_bridges("m1", 65_015, 250, pin="123456", speaker_seats=50 + 10)
+    assert plan.seats == 249 and len(plan.listeners) == 262  # 65,015 / 249, rounded up
+    assert len(plan.relays) == 2 and plan.relay_levels == 1 and plan.count == 265
+    assert all(b.capacity == 250 for b in plan.in_order)
+    assert plan.bridge_of(0).number == 1 and plan.bridge_of(248).number == 1
+    assert plan.bridge_of(249).number == 2 and plan.bridge_of(65_014).number == 262
+    assert max(seats_taken(plan).values()) <= 250
+
+
+def test_the_nation_of_7_million_needs_28227_bridges_one_relay_level_deep():
+    plan = plan_bridges("m1", 7_000_000, 250, None, speaker_seats=50)
+    assert len(plan.listeners) == 28_113 and len(plan.relays) == 113
+    assert plan.relay_levels == 1 and plan.count == 28_227
+    # A speaker bridge with a single seat to feed from still needs only two relay levels.
+    crowded = plan_bridges("m1", 7_000_000, 250, None, speaker_seats=249)
+    assert crowded.relay_levels == 2 and len(crowded.listeners) == 28_113
+
+
+def test_a_small_audience_still_gets_one_listener_bridge_straight_under_the_speakers():
+    plan = plan_bridges("m1", 0, 250, None, speaker_seats=50)
+    assert plan.count == 2 and plan.relays == () and plan.listeners[0].parent == "m1:speakers"
+
+
+def test_a_cap_too_small_for_a_relay_to_fan_out_is_refused():
+    with pytest.raises(ValueError):
+        plan_bridges("m1", 10, 2, None)
 
 
 def test_invitees_fill_bridges_booth_by_booth_so_a_mandal_shares_its_bridges():

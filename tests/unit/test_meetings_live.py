@@ -12,6 +12,7 @@ from meetings.adapters.live import attendance_document
 from meetings.conference import ProviderEvent, counted_levels
 from meetings.live import (
     LivePorts,
+    _open_bridges,
     attendance_report,
     count_invited,
     provider_event,
@@ -34,6 +35,7 @@ class Meeting:
     organiser_unit: str = "IN-MP-D07"
     scope: tuple[str, ...] = ("IN-MP-D07",)
     starts_at: datetime = datetime(2026, 12, 3, 16, 0, tzinfo=timezone.utc)  # 21:30 IST
+    pin: str | None = None
 
 
 class Live:
@@ -244,3 +246,40 @@ def test_a_refused_start_whose_event_kafka_did_not_take_repeats_the_decision_aft
     assert kind == types.MEETING_CANCELLED and data["reason"] == "quiet_hours"
     assert data["cancelled_at"] == "2026-12-03T17:00:00+00:00"
     assert live.meeting_state == "cancelled"
+
+
+class Provider:
+    """Bridges made, in order, with the parent each was given."""
+
+    def __init__(self):
+        self.made = []
+
+    def create_bridge(self, *, bridge_ref, parent_bridge_id=None, **kw):
+        self.made.append((f"id:{bridge_ref}", parent_bridge_id, kw["capacity"]))
+        return {"bridge_id": f"id:{bridge_ref}"}
+
+
+def test_a_start_makes_each_bridge_after_its_parent_and_keeps_the_speakers_seats(ports):
+    ports.cap, ports.late_joiner_seats, ports.provider = 3, 0, Provider()
+    invitees = [
+        {"_id": f"{MEETING}/p{n}", "booth_id": BOOTHS[n % 3], "part": part}
+        for n, part in enumerate(["speaker"] + ["listener"] * 7)
+    ]
+    saved, queued = {}, []
+    ports.live.save_bridge = lambda m, number, doc: saved.__setitem__(number, doc)
+    ports.live.queue_calls = queued.extend
+    assert _open_bridges(Meeting(), invitees, ports) == 1 + 2 + 4
+    made = ports.provider.made
+    ids = [bridge_id for bridge_id, _, _ in made]
+    assert made[0] == (f"id:{MEETING}:speakers", None, 3)
+    assert all(ids.index(parent) < ids.index(b) for b, parent, _ in made if parent)
+    below_speakers = [b for b, parent, _ in made if parent == ids[0]]
+    assert len(below_speakers) == 3 - 1  # one seat kept for the speaker
+    assert sorted(saved) == list(range(7)) and saved[5]["role"] == "relays"
+    assert {c["bridge"] for c in queued} == {
+        0,
+        1,
+        2,
+        3,
+        4,
+    }  # the speaker on 0; listeners 2 a bridge

@@ -87,6 +87,50 @@ def test_a_full_bridge_refuses_the_next_call_like_twilio_16020():
     assert (refused.value.status, refused.value.kind) == (409, "conference-full")
 
 
+def test_a_cascade_leg_is_a_seat_of_the_parent_and_of_the_child_like_twilio():
+    c = conferences()
+    speakers = bridge(c, "speakers", capacity=3)
+    dial(c, speakers, "host", muted=False)
+    children = [
+        bridge(c, f"listeners-{n}", capacity=3, listen_only=True, parent_bridge_id=speakers)
+        for n in (1, 2)
+    ]
+    with pytest.raises(ConferenceRefusal) as refused:  # the host and two children: full
+        bridge(c, "listeners-3", capacity=3, listen_only=True, parent_bridge_id=speakers)
+    assert (refused.value.status, refused.value.kind) == (409, "conference-full")
+    assert refused.value.extra == {"code": 16020} and "listeners-3" not in c.by_ref
+    again, made = c.create_bridge(  # a retried request for a child already made is no seat more
+        CreateBridge("listeners-1", "audio", 3, True, parent_bridge_id=speakers), 1
+    )
+    assert (again.bridge_id, made) == (children[0], False)
+    dial(c, children[0], "l1")
+    dial(c, children[0], "l2")
+    with pytest.raises(ConferenceRefusal):  # its leg up took the third seat
+        dial(c, children[0], "l3")
+    c.end(children[1], 2)  # an ended child gives its seat back
+    bridge(c, "listeners-3", capacity=3, listen_only=True, parent_bridge_id=speakers)
+
+
+def test_a_flat_plan_wider_than_the_speaker_bridge_fails_and_relays_carry_it():
+    flat = conferences()
+    speakers = bridge(flat, "speakers", capacity=4)
+    for n in range(1, 5):
+        bridge(flat, f"l{n}", capacity=4, listen_only=True, parent_bridge_id=speakers)
+    with pytest.raises(ConferenceRefusal):
+        bridge(flat, "l5", capacity=4, listen_only=True, parent_bridge_id=speakers)
+    tree = conferences()
+    speakers = bridge(tree, "speakers", capacity=4)
+    relays = [
+        bridge(tree, f"r{n}", capacity=4, listen_only=True, parent_bridge_id=speakers)
+        for n in (1, 2)
+    ]
+    for n in range(1, 6):
+        parent = relays[(n - 1) // 3]
+        bridge(tree, f"l{n}", capacity=4, listen_only=True, parent_bridge_id=parent)
+    tree.end(speakers, 1)
+    assert all(b.ended for b in tree.bridges.values())  # ending the top ends the whole tree
+
+
 def test_a_calls_fate_hangs_on_its_ref_so_a_retry_draws_anew():
     rules = ConferenceRules(no_answer_share=0.3, busy_share=0.2, failed_share=0.1)
     fates = [fate_of(f"m:p{i}:1", rules).outcome for i in range(2000)]

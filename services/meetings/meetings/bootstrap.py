@@ -143,6 +143,7 @@ def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> Liv
         caller_hash=lambda phone: caller_hash(key, phone),
         callback_url=f"{settings.public_url.rstrip('/')}/v1/provider/conference-events",
         cap=settings.conference_cap,
+        late_joiner_seats=settings.late_joiner_seats,
         pacing=Pacing(settings.calls_per_second, time.monotonic()),
         redial=Redial(settings.dial_attempts, settings.redial_backoff_s),
         ring_timeout_s=settings.ring_timeout_s,

@@ -2,10 +2,17 @@
 carry it, how fast and how often invitees are dialled, and what a leg's webhooks say about one
 participant's attendance.
 
-- **Bridges under the cap.** Providers cap a conference (Twilio/Telnyx 250), so an audience is one
-  speaker bridge (the meeting's PIN: late joiners dial into it, muted) feeding listen-only child
-  bridges of `cap` listeners each (a cascade). Invitees are placed in booth order, so a mandal's
-  booths share bridges. 65,015 booth presidents under 250: 261 listener bridges + 1 = 262.
+- **Bridges under the cap, as a tree.** Providers cap a conference (Twilio/Telnyx 250) and count
+  each cascade leg as a seat on both of its ends. An audience is one speaker bridge feeding
+  listen-only bridges: listener bridges of `cap - 1` listeners (their leg up takes a seat) and,
+  when there are more of those than the speaker bridge may feed, listen-only relay bridges in
+  between (no listeners; `cap - 1` bridges below each), as many relay levels as it takes.
+  The speaker bridge keeps `speaker_seats` for the hosts and the late joiners (the meeting's PIN
+  is its PIN, and a provider's PIN leads to one conference) and feeds `cap - speaker_seats`.
+  Invitees are placed in booth order and bridges filled in that order, so a mandal's booths share
+  listener bridges and neighbouring listener bridges share a relay. At cap 250 with 50 seats kept:
+  65,015 booth presidents need 262 listener bridges under 2 relays (265 bridges); 7,000,000
+  need 28,113 listener bridges under 113 relays (28,227), one relay level either way.
 - **Pacing and retries.** Dial-out goes at the provider's calls per second (a 429's Retry-After
   wins); busy and no-answer are dialled again a bounded number of times, each wait longer.
 - **Attendance by folding.** The provider sends an event twice and out of order. `fold` takes a
@@ -24,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-SPEAKERS, LISTENERS = "speakers", "listeners"
+SPEAKERS, RELAYS, LISTENERS = "speakers", "relays", "listeners"
 RETRIED = ("busy", "no_answer")
 OUTCOMES = ("answered", "busy", "no_answer", "failed")
 SEEN_KEPT = 64  # event ids remembered per participant: a leg's story is a handful of events
@@ -37,34 +44,87 @@ _LEGS = uuid.UUID("0e7a3f52-9c1b-4d8e-a6f0-3b2c1d4e5f60")
 @dataclass(frozen=True)
 class PlannedBridge:
     ref: str  # the provider's idempotency key: a retried start makes the same bridge
-    role: str  # speakers | listeners
-    number: int  # 0 for the speakers; listener bridges count from 1
+    role: str  # speakers | relays | listeners
+    number: int  # 0 the speakers; listener bridges 1 .. n; relays n + 1 .., top level first
     capacity: int
     listen_only: bool
     pin: str | None = None
+    parent: str | None = None  # the ref of the bridge this one hears; None for the speakers
+    level: int = 0  # hops below the speaker bridge
 
 
 @dataclass(frozen=True)
 class BridgePlan:
     speakers: PlannedBridge
     listeners: tuple[PlannedBridge, ...]
+    relays: tuple[PlannedBridge, ...] = ()  # top level first
+    seats: int = 1  # listeners per listener bridge
 
     @property
     def count(self) -> int:
-        return 1 + len(self.listeners)
+        return 1 + len(self.relays) + len(self.listeners)
+
+    @property
+    def relay_levels(self) -> int:
+        return max((r.level for r in self.relays), default=0)
+
+    @property
+    def in_order(self) -> tuple[PlannedBridge, ...]:
+        """Every bridge, each after the bridge it hears: the order to create them in."""
+        return (self.speakers, *self.relays, *self.listeners)
 
     def bridge_of(self, position: int) -> PlannedBridge:
         """The listener bridge of the invitee at `position` in booth order."""
-        return self.listeners[position // self.listeners[0].capacity]
+        return self.listeners[position // self.seats]
 
 
-def plan_bridges(meeting_id: str, invitees: int, cap: int, pin: str | None) -> BridgePlan:
+def plan_bridges(
+    meeting_id: str, invitees: int, cap: int, pin: str | None, speaker_seats: int = 0
+) -> BridgePlan:
+    """The cascade for `invitees` listeners: the speaker bridge keeps `speaker_seats` (hosts and
+    late joiners) and feeds the rest of its seats; a relay or listener bridge gives one seat to
+    its leg up. Fewest bridges: listener bridges full but the last, relays likewise. The same
+    arguments give the same refs, parents and numbers (a retried start)."""
+    if cap < 3:
+        raise ValueError("a cascade needs a cap of 3: a relay must feed two bridges")
+    seats = fanout = cap - 1
+    top_fanout = max(1, cap - speaker_seats)
+    count = max(1, math.ceil(invitees / seats))
+    sizes = []  # relays per level, the lowest first
+    while (sizes[-1] if sizes else count) > top_fanout:
+        sizes.append(math.ceil((sizes[-1] if sizes else count) / fanout))
+    sizes.reverse()
     speakers = PlannedBridge(f"{meeting_id}:{SPEAKERS}", SPEAKERS, 0, cap, False, pin)
+    relays: list[PlannedBridge] = []
+    above = [speakers]
+    for level, size in enumerate(sizes, start=1):
+        row = [
+            PlannedBridge(
+                f"{meeting_id}:{RELAYS}:{level}:{k}",
+                RELAYS,
+                count + len(relays) + k,
+                cap,
+                True,
+                parent=above[(k - 1) // fanout if level > 1 else 0].ref,
+                level=level,
+            )
+            for k in range(1, size + 1)
+        ]
+        relays += row
+        above = row
     listeners = tuple(
-        PlannedBridge(f"{meeting_id}:{LISTENERS}:{n}", LISTENERS, n, cap, True)
-        for n in range(1, max(1, math.ceil(invitees / cap)) + 1)
+        PlannedBridge(
+            f"{meeting_id}:{LISTENERS}:{n}",
+            LISTENERS,
+            n,
+            cap,
+            True,
+            parent=above[(n - 1) // fanout if relays else 0].ref,
+            level=len(sizes) + 1,
+        )
+        for n in range(1, count + 1)
     )
-    return BridgePlan(speakers, listeners)
+    return BridgePlan(speakers, listeners, tuple(relays), seats)
 
 
 def booth_order(invitees: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -79,6 +79,7 @@ class LivePorts:
     caller_hash: Callable[[str], str]
     callback_url: str  # where the provider posts webhooks (the meeting id is added)
     cap: int = 250
+    late_joiner_seats: int = 50  # kept on the speaker bridge for those who dial the PIN
     pacing: Pacing = field(default_factory=lambda: Pacing(50, time.monotonic()))
     redial: Redial = field(default_factory=lambda: Redial(attempts=3, backoff_s=60))
     ring_timeout_s: float = 30
@@ -175,14 +176,18 @@ def _utc(at: datetime) -> datetime:
 
 
 def _open_bridges(meeting, invitees: list[dict], ports: LivePorts) -> int:
-    """The speaker bridge and its listen-only children, then every invitee's first call queued
-    (hosts into the speaker bridge), spread at the provider's pace."""
+    """The cascade (the speaker bridge, its relays, the listener bridges; each bridge made after
+    the one it hears), then every invitee's first call queued (hosts into the speaker bridge),
+    spread at the provider's pace. The speaker bridge keeps a seat per host and the late joiners'
+    seats: the PIN leads there."""
     hosts = [i for i in invitees if i.get("part") in HOSTS]
     listeners = booth_order([(i["booth_id"], i["_id"]) for i in invitees if i not in hosts])
-    plan = plan_bridges(meeting.meeting_id, len(listeners), ports.cap, meeting.pin)
-    speakers = _bridge(meeting, plan.speakers, None, ports)
-    for planned in plan.listeners:
-        _bridge(meeting, planned, speakers["bridge_id"], ports)
+    kept = len(hosts) + ports.late_joiner_seats
+    plan = plan_bridges(meeting.meeting_id, len(listeners), ports.cap, meeting.pin, kept)
+    made: dict[str, str] = {}  # ref -> the provider's bridge id
+    for planned in plan.in_order:
+        parent = made[planned.parent] if planned.parent else None
+        made[planned.ref] = _bridge(meeting, planned, parent, ports)["bridge_id"]
     start, pace = ports.clock().timestamp(), ports.pacing.interval
     order = [(i["_id"], 0) for i in hosts] + [
         (key, plan.bridge_of(n).number) for n, (_, key) in enumerate(listeners)

@@ -66,7 +66,10 @@ class MeetingsSettings(PlatformSettings):
     provider_timeout_s: float = Field(10.0, gt=0, validation_alias="MEETINGS_PROVIDER_TIMEOUT_S")
     webhook_secret: SecretStr | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET")
     webhook_secret_file: Path | None = Field(None, validation_alias="PROVIDER_WEBHOOK_SECRET_FILE")
-    conference_cap: int = Field(250, ge=2, validation_alias="MEETINGS_CONFERENCE_CAP")
+    conference_cap: int = Field(250, ge=3, validation_alias="MEETINGS_CONFERENCE_CAP")
+    # Seats the speaker bridge keeps, besides one per speaker and moderator, for late joiners
+    # dialling the meeting's PIN (it leads to the speaker bridge); the rest feed the cascade.
+    late_joiner_seats: int = Field(50, ge=0, validation_alias="MEETINGS_LATE_JOINER_SEATS")
     calls_per_second: float = Field(50.0, gt=0, validation_alias="MEETINGS_CALLS_PER_SECOND")
     # Busy and no-answer are called again: at most this many calls per invitee, waiting
     # backoff, then twice that, between them.

@@ -3,6 +3,10 @@ under a per-bridge cap (a cascade of listen-only children under a speaker bridge
 by calls per second and idempotent on `call_ref`, each call's fate, the legs' stories, and the
 webhooks they owe. No I/O: the handlers own one `Conferences`, the adapters post its webhooks.
 
+A cascade leg is a participant on both of its ends, as at Twilio: a child bridge takes a seat of
+its parent while both are live, and its own leg up takes one of its own seats. A child beyond its
+parent's free seats is refused like a call beyond them (409 conference-full, Twilio's 16020).
+
 Time moves only when `advance(now)` is called (the callback loop does, every tick): a call rings
 for `ring_s`, then is answered or fails; an early leaver stays a while, the others until the
 bridge ends. A call's fate hangs on its `call_ref` (a stable hash, like `domain._share`), so a test
@@ -120,10 +124,7 @@ class Bridge:
     legs: dict[str, Leg] = field(default_factory=dict)
     plays: list[str] = field(default_factory=list)
     ended: bool = False
-
-    @property
-    def occupied(self) -> int:
-        return sum(1 for leg in self.legs.values() if leg.in_bridge)
+    children: list[str] = field(default_factory=list)  # bridges that hear this one
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class Conferences:
         parent = request.parent_bridge_id
         if parent and (parent not in self.bridges or self.bridges[parent].ended):
             raise ConferenceRefusal(422, "unknown-parent-bridge", "no live parent bridge")
+        if parent:
+            self._refuse_when_full(self.bridges[parent])  # the cascade leg is a seat up there
         if request.pin and request.pin in self.by_pin:
             raise ConferenceRefusal(409, "pin-taken", "another bridge has this PIN")
         bridge_id = stable_id(f"bridge:{request.bridge_ref}")
@@ -179,6 +182,8 @@ class Conferences:
             pin=request.pin or self._new_pin(bridge_id),
         )
         self.bridges[bridge_id], self.by_ref[bridge.bridge_ref] = bridge, bridge_id
+        if parent:
+            self.bridges[parent].children.append(bridge_id)
         self.by_pin[bridge.pin] = bridge_id
         self._count("bridges")
         self._emit(bridge, None, "bridge.started", now)
@@ -262,8 +267,8 @@ class Conferences:
         if bridge.record:
             url = f"{self.rules.base_url}/conference/v1/recordings/{bridge_id}.mp3"
             self._emit(bridge, None, "recording.ready", now, recording_url=url)
-        for child in [b for b in self.bridges.values() if b.parent_bridge_id == bridge_id]:
-            self.end(child.bridge_id, now)
+        for child in bridge.children:
+            self.end(child, now)
 
     def participants(self, bridge_id: str, now: float) -> list[dict]:
         """Every leg that joined, with those that left (the end-of-call records)."""
@@ -368,8 +373,14 @@ class Conferences:
             leg.state, leg.left_at = "left", now
             self._emit(bridge, leg, "participant.left", now, seconds=_seconds(leg, now))
 
+    def occupied(self, bridge: Bridge) -> int:
+        """Seats taken: legs ringing or in, live children's cascade legs, the leg up if any."""
+        legs = sum(1 for leg in bridge.legs.values() if leg.in_bridge)
+        children = sum(1 for child in bridge.children if not self.bridges[child].ended)
+        return legs + children + (1 if bridge.parent_bridge_id else 0)
+
     def _refuse_when_full(self, bridge: Bridge) -> None:
-        if bridge.occupied >= bridge.capacity:
+        if self.occupied(bridge) >= bridge.capacity:
             self._count("conference_full")
             raise ConferenceRefusal(409, "conference-full", "the conference is full", code=16020)
 
