@@ -5,18 +5,13 @@ the quiet hours (22:00-06:00 India time), the test sees the invitation wait for 
 the notifier's ledger instead."""
 
 import os
-import time
 import uuid
-from datetime import datetime, timezone
 
 import httpx
 import pytest
-import redis
 
-from notifier.domain.tasks import Task
-from notifier.settings import NotifierSettings
 from shared.auth.keys import LOCAL_TOKENS
-from shared.sending.policy import SendingPolicy
+from testkit.notifier_ledger import opens_at, waiting_until
 from testkit.phones import indian_mobile
 from testkit.processes import wait_until
 from tests.e2e.test_notifier_directive import simulator  # noqa: F401 (fixture)
@@ -34,7 +29,6 @@ def messages_to(base: str, phone: str) -> list[dict]:
 
 def test_an_invitation_posted_with_a_service_token_reaches_the_provider_once(
     simulator,  # noqa: F811
-    settings,
 ):
     # The meetings service will hold its own token; until then the OTP service's carries the scope.
     token = (LOCAL_TOKENS / "otp.jwt").read_text().strip()
@@ -59,9 +53,9 @@ def test_an_invitation_posted_with_a_service_token_reaches_the_provider_once(
     again = httpx.post(f"{NOTIFIER}/v1/messages", json=body, headers=headers, timeout=30)
     assert first.status_code == 202 and first.json() == {"queued": 1, "duplicates": 0}
     assert again.status_code == 202 and again.json() == {"queued": 0, "duplicates": 1}
-    opens = SendingPolicy().opens_at(datetime.now(timezone.utc), campaign=True, booth_id=BOOTH)
+    opens = opens_at(BOOTH)
     if opens is not None:  # quiet hours: it waits in the ledger until they end, and goes nowhere
-        held = waiting_until(body["messages"][0]["message_id"], settings)
+        held = waiting_until(body["messages"][0]["message_id"])
         assert held == pytest.approx(opens.timestamp(), abs=1)
         assert messages_to(simulator, phone) == []
         return
@@ -69,16 +63,3 @@ def test_an_invitation_posted_with_a_service_token_reaches_the_provider_once(
     [message] = messages_to(simulator, phone)
     assert message["channel"] == "sms" and message["text"] == text
     assert message["sender"] == "SNGTHN" and message["dlt_template_id"] == "1107170000000000005"
-
-
-def waiting_until(message_id: str, settings, timeout_s: float = 30) -> float:
-    """When the platform notifier's ledger lets the message go (its deferred set)."""
-    client = redis.Redis.from_url(settings.redis_url)
-    key = f"{NotifierSettings().redis_prefix}deferred"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for raw, at in client.zrange(key, 0, -1, withscores=True):
-            if b"personal" in raw and Task.from_json(raw).message_id == message_id:
-                return at
-        time.sleep(0.5)
-    raise AssertionError("the invitation never reached the ledger's waiting tasks")
