@@ -84,3 +84,13 @@ def test_a_bulk_write_of_more_updates_than_the_server_has_connections_completes(
     finally:
         client.drop_database(db.name)
         client.close()
+
+
+def test_a_delete_many_of_more_documents_than_sqlite_binds_in_one_statement_completes(mongo_db):
+    """SQLite binds at most 32,766 variables in one statement; a meeting's end deletes a state's
+    65,015 calls with one delete_many, which MongoDB takes whatever its size."""
+    calls = mongo_db.calls
+    calls.insert_many([{"_id": f"C{i:05d}", "meeting_id": "m1"} for i in range(33_000)])
+    calls.insert_one({"_id": "other", "meeting_id": "m2"})
+    assert calls.delete_many({"meeting_id": "m1"}).deleted_count == 33_000
+    assert [d["_id"] for d in calls.find()] == ["other"]
