@@ -3,6 +3,7 @@ pacing, redials, and a leg's webhooks folded into one participant's attendance."
 
 import itertools
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -107,6 +108,13 @@ def test_dial_out_is_paced_at_the_providers_calls_per_second_and_a_429_pushes_th
     assert waits == [0, 0.25, 0.5, 0.75]
     pacing.refused_for(3, now=1)
     assert pacing.wait(1) == 3
+
+
+def test_a_pods_diallers_sharing_one_pace_each_get_a_slot_of_their_own():
+    pacing = Pacing(calls_per_second=50, now=0)
+    with ThreadPoolExecutor(8) as diallers:
+        waits = list(diallers.map(lambda _: pacing.wait(0), range(400)))
+    assert sorted(round(w * 50) for w in waits) == list(range(400))  # 50 a second, none shared
 
 
 def test_busy_and_no_answer_are_redialled_a_bounded_number_of_times_with_longer_waits():

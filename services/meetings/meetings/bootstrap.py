@@ -107,12 +107,16 @@ def bootstrap(
     )
     if jobs and settings.background_jobs:
         adapters.prepare = lambda: topics.ensure_topics(settings.kafka_bootstrap)
+        interval = settings.live_interval_s
         adapters.background = [
             periodic("meetings-outbox", lambda: relay_outbox(ports), RELAY_INTERVAL_S),
             periodic("meetings-jobs", lambda: run_due(ports), JOBS_INTERVAL_S),
-            periodic("meetings-start", lambda: start_due(adapters.live), settings.live_interval_s),
-            periodic("meetings-dial", lambda: dial_due(adapters.live), settings.live_interval_s),
-            periodic("meetings-end", lambda: end_due(adapters.live), settings.live_interval_s),
+            periodic("meetings-start", lambda: start_due(adapters.live), interval),
+            *(  # a pod's diallers: the calls of every live meeting, at the shared pace
+                periodic(f"meetings-dial-{n}", lambda: dial_due(adapters.live), interval)
+                for n in range(settings.diallers)
+            ),
+            periodic("meetings-end", lambda: end_due(adapters.live), interval),
             periodic("meetings-counts", lambda: write_counts(adapters.live), COUNTS_INTERVAL_S),
             consuming(
                 "meetings-erasures",

@@ -26,6 +26,7 @@ participant's attendance.
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -136,20 +137,24 @@ def booth_order(invitees: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class Pacing:
-    """At most `calls_per_second` dial-outs a second, and none before a 429's Retry-After."""
+    """At most `calls_per_second` dial-outs a second, and none before a 429's Retry-After. A pod's
+    diallers share one: each call takes the next slot under a lock, whichever dialler makes it."""
 
     def __init__(self, calls_per_second: float, now: float):
         self.interval = 1 / calls_per_second
         self.next_at = now
+        self._slots = threading.Lock()
 
     def wait(self, now: float) -> float:
         """Seconds to wait before the next call; the call takes its slot."""
-        at = max(now, self.next_at)
-        self.next_at = at + self.interval
-        return at - now
+        with self._slots:
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+            return at - now
 
     def refused_for(self, retry_after_s: float, now: float) -> None:
-        self.next_at = max(self.next_at, now + retry_after_s)
+        with self._slots:
+            self.next_at = max(self.next_at, now + retry_after_s)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,10 @@ class MeetingsSettings(PlatformSettings):
     # dialling the meeting's PIN (it leads to the speaker bridge); the rest feed the cascade.
     late_joiner_seats: int = Field(50, ge=0, validation_alias="MEETINGS_LATE_JOINER_SEATS")
     calls_per_second: float = Field(50.0, gt=0, validation_alias="MEETINGS_CALLS_PER_SECOND")
+    # Calls a pod makes at once. One call is a claim, a few reads and writes and the provider's
+    # answer (~0.1 s on FerretDB), so one dialler alone reached ~9 calls/s of 50: enough diallers
+    # that the pace, not a dialler's waits, sets the rate.
+    diallers: int = Field(8, ge=1, le=64, validation_alias="MEETINGS_DIALLERS")
     # Busy and no-answer are called again: at most this many calls per invitee, waiting
     # backoff, then twice that, between them.
     dial_attempts: int = Field(3, ge=1, le=10, validation_alias="MEETINGS_DIAL_ATTEMPTS")
