@@ -11,8 +11,8 @@ Guarantees:
   cancelled with the reason and announced (meeting-cancelled). The decision is recorded before
   it is announced, so a retried start repeats it even if the window has ended meanwhile.
 - **Dial-out paced and bounded.** Calls to make are documents (first calls and redials alike),
-  taken one at a time and paced at the provider's calls per second in this pod; a 429 pushes the
-  pace back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial).
+  claimed by the pod's diallers (MEETINGS_DIALLERS) and paced at the provider's calls per second
+  in this pod, one shared pace; a 429 pushes the pace back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial).
   Phones are opened only to hand them to the provider, never kept or logged.
 - **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
   a compare-and-set; the facts it tells become attendance events written in the same update and
