@@ -12,6 +12,7 @@ booth and seat, so the same unit always yields the same people.
     python -m uvicorn testkit.recipients:app --host 127.0.0.1 --port 8006
 """
 
+import functools
 import hashlib
 import json
 import uuid
@@ -76,11 +77,24 @@ def appointee(booth_id: str, seat: int) -> dict:
 
 
 def generated_booths(unit_id: str) -> Iterator[str]:
+    """The booths under `unit_id`, in the generator's order. A large audience is read a district
+    at a time (meetings' and the notifier's chunks), so a state is generated once and kept by
+    district, not generated again for each of its districts."""
     parts = unit_id.split("-")
-    units = generate_national() if len(parts) == 1 else generate_state(parts[1])
-    for unit in units:
-        if unit["level"] == "booth" and is_within(unit["id"], unit_id):
-            yield unit["id"]
+    by_district = _booths_by_district(parts[1] if len(parts) > 1 else None)
+    if len(parts) <= 2:
+        return (booth for booths in by_district.values() for booth in booths)
+    booths = by_district.get("-".join(parts[:3]), ())
+    return (booth for booth in booths if is_within(booth, unit_id))
+
+
+@functools.lru_cache(maxsize=2)
+def _booths_by_district(state: str | None) -> dict[str, list[str]]:
+    by_district: dict[str, list[str]] = {}
+    for unit in generate_national() if state is None else generate_state(state):
+        if unit["level"] == "booth":
+            by_district.setdefault(unit["id"].rsplit("-", 4)[0], []).append(unit["id"])
+    return by_district
 
 
 def router(settings: RecipientsSettings) -> APIRouter:

@@ -12,7 +12,8 @@ Guarantees:
   it is announced, so a retried start repeats it even if the window has ended meanwhile.
 - **Dial-out paced and bounded.** Calls to make are documents (first calls and redials alike),
   claimed by the pod's diallers (MEETINGS_DIALLERS) and paced at the provider's calls per second
-  in this pod, one shared pace; a 429 pushes the pace back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial).
+  in this pod, one shared pace; a 429 pushes the pace back by its Retry-After. Busy and
+  no-answer are queued again (meetings.conference.Redial).
   Phones are opened only to hand them to the provider, never kept or logged.
 - **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
   a compare-and-set; the facts it tells become attendance events written in the same update and
@@ -63,6 +64,7 @@ log = get_logger(__name__)
 AUDIO, VIDEO = "audio_bridge", "video_conference"
 HOSTS = ("speaker", "moderator")  # dialled into the speaker bridge, unmuted
 CAS_TRIES = 16
+KINDS_KEPT = 1024  # meetings whose kind a pod remembers for their webhooks
 _EVENTS = uuid.UUID("2c9d7e40-1b5a-4f3e-8d21-6a0b9c8e7f15")
 
 
@@ -90,6 +92,8 @@ class LivePorts:
     retry_s: float = 5  # a start or an end the provider could not take is tried again after
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
+    # meeting id -> kind: every webhook needs it and it never changes, so it is read once
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 # --- starting -----------------------------------------------------------------------------------
@@ -312,18 +316,30 @@ def provider_event(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> l
     """One webhook's event folded into its participant's attendance; the facts it newly told."""
     if not event.about_a_leg:
         return []
-    meeting = ports.meetings.get(meeting_id)
-    if meeting is None:
+    kind = _kind_of(meeting_id, ports)
+    if kind is None:
         return []
     invitee = _invitee_of(meeting_id, event, ports)
     if invitee is None:
         return []  # a caller who is not an invitee, or another meeting's leg
-    via = _via(meeting.kind, event)
-    facts = _change(invitee["_id"], lambda state: fold(state, event, via), ports)
+    via = _via(kind, event)
+    facts = _change(invitee["_id"], lambda state: fold(state, event, via), ports, read=invitee)
     for fact in facts:
         if isinstance(fact, Attempted):
             _maybe_redial(meeting_id, invitee, fact, ports)
     return facts
+
+
+def _kind_of(meeting_id: str, ports: LivePorts) -> str | None:
+    kind = ports.kinds.get(meeting_id)
+    if kind is None:
+        meeting = ports.meetings.get(meeting_id)
+        if meeting is None:
+            return None
+        if len(ports.kinds) >= KINDS_KEPT:
+            ports.kinds.clear()  # a pod's live meetings are a handful: this is a bound, not a cache
+        kind = ports.kinds[meeting_id] = meeting.kind
+    return kind
 
 
 def _invitee_of(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> dict | None:
@@ -368,11 +384,12 @@ def check_in(meeting_id: str, participant_id: str, ports: LivePorts) -> str | No
 # --- attendance: one participant at a time ------------------------------------------------------
 
 
-def _change(key: str, change, ports: LivePorts) -> list[Fact]:
+def _change(key: str, change, ports: LivePorts, read: dict | None = None) -> list[Fact]:
     """Apply `change` (Attendance -> (Attendance, facts)) with a compare-and-set; publish the new
-    facts' events, and any left from a failed publish before."""
+    facts' events, and any left from a failed publish before. `read`: the invitee's document as
+    the caller just read it, tried first (a lost compare-and-set reads it again)."""
     for _ in range(CAS_TRIES):
-        doc = ports.live.invitee(key)
+        doc, read = read or ports.live.invitee(key), None
         if doc is None:
             return []
         state, version = attendance_of(doc.get("att")), doc.get("att_v") or 0
