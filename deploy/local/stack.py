@@ -367,6 +367,12 @@ def ferretdb_component() -> Component:
             f"127.0.0.1:{MONGO_PORT}",
             "-sqlite-url",
             f"file:{data}/",
+            # FERRETDB_DEBUG_ADDR=127.0.0.1:8088 serves Go's pprof there, to profile the server
+            *(
+                ["-debug-addr", os.environ["FERRETDB_DEBUG_ADDR"]]
+                if "FERRETDB_DEBUG_ADDR" in os.environ
+                else []
+            ),
         ]
 
     return Component(

@@ -11,6 +11,8 @@ import (
 	"flag"
 	"log"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only when -debug-addr is given
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,6 +25,7 @@ func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI of the directory holding one database file per MongoDB database")
 	logLevel := flag.String("log-level", "error", "log level: debug, info, warn or error")
+	debugAddr := flag.String("debug-addr", "", "loopback address to serve Go's pprof profiles on (off when empty)")
 	flag.Parse()
 
 	var level slog.Level
@@ -43,6 +46,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	if *debugAddr != "" {
+		// Where the server's CPU goes under a benchmark: go tool pprof http://<addr>/debug/pprof/profile
+		go func() { logger.Error("pprof stopped", "error", http.ListenAndServe(*debugAddr, nil)) }()
+	}
 
 	logger.Warn("serving MongoDB wire protocol", "uri", server.MongoDBURI())
 	go indexIDsEvery(ctx, time.Second, *sqliteURL, logger)
