@@ -60,21 +60,34 @@ def answered(client, url, mood="good"):
     return client.post(url, data={"_sid": page_id(client.get(url).text), "mood": mood})
 
 
+@pytest.fixture
+def holder(api, adapters, ports, organiser_token, booth):  # noqa: F811
+    """holder(name, locale) -> (president, dispatch id, link): a verified president of the booth,
+    the district's daily report dispatched, and the president's answer link to it."""
+
+    def appoint_and_dispatch(name: str, locale: str = "hi"):
+        president = appoint_verified(ports, booth, someone(name))
+        dispatch_id = dispatched(api, organiser_token)
+        url = link(adapters, dispatch_id, booth, recipient=president.id, locale=locale)
+        return president, dispatch_id, url
+
+    return appoint_and_dispatch
+
+
 def test_a_revoked_appointees_link_is_refused_stores_nothing_and_a_replay_changes_nothing(
     api,  # noqa: F811
     adapters,  # noqa: F811
     ports,
     relay,  # noqa: F811
+    holder,
     organiser_token,
     booth,  # noqa: F811
     kafka_bootstrap,
     mongo_db,
 ):
     outbox_relay, _, topic = relay
-    president = appoint_verified(ports, booth, someone("Kamla Thakur"))
+    president, dispatch_id, url = holder("Kamla Thakur")
     outbox_relay.relay_once()
-    dispatch_id = dispatched(api, organiser_token)
-    url = link(adapters, dispatch_id, booth, recipient=president.id)
 
     # While they hold the post, the link answers; a rejection lets the booth answer again.
     first = answered(api, url)
@@ -128,14 +141,12 @@ def test_a_replaced_appointees_link_is_refused_and_the_new_appointees_answers(
     adapters,  # noqa: F811
     ports,
     relay,  # noqa: F811
-    organiser_token,
+    holder,
     booth,  # noqa: F811
     kafka_bootstrap,
 ):
     outbox_relay, _, topic = relay
-    old = appoint_verified(ports, booth, someone("Old President"))
-    dispatch_id = dispatched(api, organiser_token)
-    old_link = link(adapters, dispatch_id, booth, recipient=old.id, locale="en")
+    old, dispatch_id, old_link = holder("Old President", locale="en")
     assert api.get(old_link).status_code == 200
 
     new = appointments.appoint(
@@ -168,15 +179,13 @@ def test_an_erased_appointees_link_is_refused(
     adapters,  # noqa: F811
     ports,
     relay,  # noqa: F811
-    organiser_token,
+    holder,
     booth,  # noqa: F811
     kafka_bootstrap,
     mongo_db,
 ):
     outbox_relay, _, topic = relay
-    president = appoint_verified(ports, booth, someone("Erased President"))
-    dispatch_id = dispatched(api, organiser_token)
-    url = link(adapters, dispatch_id, booth, recipient=president.id)
+    president, dispatch_id, url = holder("Erased President")
     assert api.get(url).status_code == 200
 
     appointments.erase_appointment(

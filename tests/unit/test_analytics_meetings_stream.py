@@ -192,6 +192,20 @@ def held_and_counted(stream, meeting, attendance, workers, partition=3):
     views_read(stream)
 
 
+def dropped(stream, publish=True):
+    """An ended meeting held and counted in partition 3, then dropped once its grace is over:
+    (meeting, attendance rows, workers, settled rows). `publish=False`: stopped before publishing
+    the partials."""
+    ended = Meeting(MANDAL, [MANDAL])
+    attendance, workers, settled = Rows(), {}, Rows()
+    held_and_counted(stream, ended, attendance, workers)
+    stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S
+    stream.drop_ended({3}, attendance, settled)
+    if publish:
+        run(stream.publish_partials())
+    return ended, attendance, workers, settled
+
+
 @pytest.fixture
 def ended_stream(stream):
     stream.keep_ended_s = KEEP_S
@@ -228,12 +242,8 @@ def test_an_ended_meeting_is_kept_through_its_grace_then_its_rows_and_partials_d
 
 
 def test_a_recovered_worker_counts_the_same_from_the_tables_after_a_drop(ended_stream):
-    stream, ended = ended_stream, Meeting(MANDAL, [MANDAL])
-    attendance, workers, settled = Rows(), {}, Rows()
-    held_and_counted(stream, ended, attendance, workers)
-    stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S
-    stream.drop_ended({3}, attendance, settled)
-    run(stream.publish_partials())
+    stream = ended_stream
+    _, attendance, workers, settled = dropped(stream)
     live = {k: v for k, v in stream.partials.sent.items() if v is not None}
 
     fresh = MeetingsStream(
@@ -250,12 +260,8 @@ def test_a_recovered_worker_counts_the_same_from_the_tables_after_a_drop(ended_s
 
 
 def test_a_late_event_of_a_dropped_meeting_is_not_counted_again(ended_stream):
-    stream, ended = ended_stream, Meeting(MANDAL, [MANDAL])
-    attendance, workers, settled = Rows(), {}, Rows()
-    held_and_counted(stream, ended, attendance, workers)
-    stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S
-    stream.drop_ended({3}, attendance, settled)
-    run(stream.publish_partials())
+    stream = ended_stream
+    ended, attendance, workers, settled = dropped(stream)
     views_read(stream)
     before = stream.section(MANDAL)
     late = ended.invitee(BOOTH).attended(40)
@@ -286,11 +292,8 @@ def test_only_the_rows_of_partitions_this_worker_owns_are_dropped(ended_stream):
 def test_a_rebuild_withdraws_partials_of_a_dropped_meeting_left_by_a_worker_that_stopped(
     ended_stream,
 ):
-    stream, ended = ended_stream, Meeting(MANDAL, [MANDAL])
-    attendance, workers, settled = Rows(), {}, Rows()
-    held_and_counted(stream, ended, attendance, workers)
-    stream.clock = lambda: ENDED_AT.timestamp() + KEEP_S
-    stream.drop_ended({3}, attendance, settled)  # rows gone; stopped before publishing
+    stream = ended_stream
+    ended, attendance, workers, settled = dropped(stream, publish=False)  # rows gone, unpublished
     stream.attendance_book.drop(3)
     stream.partials.sent.clear()
     run(stream.rebuild({3}, attendance.values(), workers.values(), settled.values()))
