@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reports import commands, domain, handlers, replies
 from reports.bootstrap import Adapters, bootstrap
+from reports.directive_cadence import start_of
 from reports.domain import Form, Round, Submission, Version
 from reports.export_api import export_router
 from reports.groups_api import groups_router
@@ -238,15 +239,19 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         for unit in body.scope:
             require_jurisdiction(who, unit)
         starts_on, send_time = body.starts_on, body.send_time
+        occurrences: tuple[datetime, ...] = ()
         if body.cadence in domain.TIED and body.directive_id is not None:
             with refusals_as_problems():
-                starts_on, send_time = adapters.directives.tied_start(
+                sends = adapters.directives.tied_rounds(
                     body.cadence,
                     str(body.directive_id),
                     timedelta(hours=body.offset_h),
                     token_of(credentials),
                     ports.clock(),
+                    body.until,
                 )
+            starts_on, send_time = start_of(sends[0])
+            occurrences = sends if len(sends) > 1 else ()  # a recurring directive's rounds
         command = commands.PlanDispatch(
             unit=who.unit,
             by=who.subject,
@@ -262,6 +267,7 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
             remind_before_h=body.remind_before_h,
             until=body.until,
             directive_id=str(body.directive_id) if body.directive_id else None,
+            occurrences=occurrences,
         )
         with refusals_as_problems():
             plan, rounds = handlers.handle(command, ports)

@@ -2,7 +2,7 @@
 name; answers' free text is personal and stays out of logs."""
 
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Any
 
 
@@ -54,6 +54,7 @@ class PlanDispatch:
     remind_before_h: float
     until: date | None = None
     directive_id: str | None = None  # before/after a directive: its id (the time is in send_time)
+    occurrences: tuple[datetime, ...] = ()  # a recurring directive's: each round's send time
 
 
 @dataclass(frozen=True)

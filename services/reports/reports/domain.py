@@ -25,7 +25,8 @@ QUESTION_TYPES = ("single_choice", "multiple_choice", "number", "short_text", "y
 CHOICES = ("single_choice", "multiple_choice")
 KINDS = ("feedback", "seva")
 # A round tied to a directive is one round at the directive's time less or plus an offset: its
-# pre- or post-plan feedback (reports/directive_cadence.py reads the directive's time).
+# pre- or post-plan feedback (reports/directive_cadence.py reads the directive's time). A recurring
+# directive gets one per occurrence, at most one a day: the plan keeps their times (occurrences).
 TIED = ("before_directive", "after_directive")
 CADENCES = ("once", "daily", "twice_weekly", *TIED)
 SINGLE = ("once", *TIED)  # cadences of one round
@@ -415,6 +416,8 @@ class Plan:
     dispatched_at: datetime
     until: date | None = None
     directive_id: str | None = None  # a tied cadence's directive
+    # A recurring directive's rounds: their send times, one a day at most (directive_cadence.py).
+    occurrences: tuple[datetime, ...] = ()
 
 
 def check_plan(plan: Plan, min_due_after: timedelta = timedelta(hours=1)) -> None:
@@ -461,6 +464,8 @@ def round_days(plan: Plan, after: date | None, until: date) -> list[date]:
     """The plan's round days after `after` (None: from the start) up to `until`, inclusive."""
     first = plan.starts_on if after is None else max(plan.starts_on, after + timedelta(days=1))
     last = min(until, plan.until) if plan.until else until
+    if plan.occurrences:
+        return [day for day in _occurrence_days(plan) if first <= day <= last]
     if plan.cadence in SINGLE:
         return [plan.starts_on] if after is None and plan.starts_on <= last else []
     wanted = {WEEKDAYS.index(d) for d in plan.weekdays} if plan.cadence == "twice_weekly" else None
@@ -488,9 +493,23 @@ class Round:
     remind_at: datetime
 
 
+def finished(plan: Plan, day: date) -> bool:
+    """Whether the plan has no round after the one of `day`."""
+    if plan.occurrences:
+        return day >= _occurrence_days(plan)[-1]
+    return plan.cadence in SINGLE
+
+
+def _occurrence_days(plan: Plan) -> list[date]:
+    return [at.astimezone(IST).date() for at in plan.occurrences]
+
+
 def round_of(plan: Plan, day: date) -> Round:
     key = period_key(plan, day)
     send_at = datetime.combine(day, plan.send_time, IST)
+    for at in plan.occurrences:
+        if at.astimezone(IST).date() == day:
+            send_at = at.astimezone(IST).replace(microsecond=0)
     due_at = send_at + plan.due_after
     return Round(
         str(uuid.uuid5(ROUNDS, f"{plan.plan_id}/{key}")),

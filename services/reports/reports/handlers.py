@@ -141,6 +141,7 @@ def plan_dispatch(command: commands.PlanDispatch, ports: Ports) -> tuple[Plan, l
         dispatched_at=now,
         until=command.until,
         directive_id=command.directive_id,
+        occurrences=tuple(command.occurrences),
     )
     domain.check_plan(plan, ports.min_due_after)
     ports.plans.add(plan)
@@ -158,7 +159,7 @@ def _open_rounds(ports: Ports, plan: Plan, last_day, now: datetime) -> list[Roun
     if rounds:
         ports.rounds.add(rounds)
         day = rounds[-1].send_at.astimezone(IST).date()
-        ports.plans.made_rounds_until(plan.plan_id, day, finished=plan.cadence in domain.SINGLE)
+        ports.plans.made_rounds_until(plan.plan_id, day, finished=domain.finished(plan, day))
     return rounds
 
 

@@ -212,6 +212,7 @@ class Plans:
         self.plans.insert_one(
             {
                 **{k: _plain(v) for k, v in doc.items()},
+                "occurrences": [at.isoformat() for at in plan.occurrences],
                 "_id": plan.plan_id,
                 "last_day": None,
                 "finished": False,
@@ -246,6 +247,7 @@ def _plan(doc: dict[str, Any]) -> Plan:
         dispatched_at=datetime.fromisoformat(doc["dispatched_at"]),
         until=_day(doc["until"]),
         directive_id=doc.get("directive_id"),
+        occurrences=tuple(datetime.fromisoformat(at) for at in doc.get("occurrences") or ()),
     )
 
 
