@@ -168,8 +168,13 @@ class DirectiveRead(BaseModel):
     issued_at: str
     state: str
     quiet_hours_override: dict | None = None
-    recurrence: dict | None = None
-    next_round_at: str | None = None
+    recurrence: dict | None = Field(
+        None,
+        description="A recurring directive's rule as issued: {rrule (canonical), timezone, until "
+        "(ISO or null)}; its rounds run from send_at (or the issue, if later) to the earlier of "
+        "until, COUNT and expires_at (shared.sending.recurrence). Null: a single directive",
+    )
+    next_round_at: str | None = Field(None, description="A recurring directive's next slot")
 
 
 class OtpDeliveryCreate(BaseModel):
