@@ -1,11 +1,11 @@
 """A report tied to a directive as its pre- or post-plan feedback, against a real notifier and the
 real FerretDB: the directive's scheduled time is read from the notifier with the dispatcher's own
 token, and the round is made when that time less or plus the offset comes; a dispatcher the
-directive is not visible to is refused."""
+directive is not visible to is refused; a recurring directive gets a round per occurrence."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import httpx
 import pytest
@@ -15,6 +15,7 @@ from reports import handlers
 from reports.api import create_reports_app
 from reports.bootstrap import bootstrap
 from reports.settings import ReportsSettings
+from shared.sending.policy import IST
 from tests.e2e.test_reports_flow import DAILY
 from tests.integration.test_notifier_flow import start_stack, stop_stack
 
@@ -39,7 +40,7 @@ def reports(stack, mongo_db, org_registry):
     return adapters, TestClient(create_reports_app(adapters))
 
 
-def directive_at(stack, headers, send_at: datetime) -> str:
+def directive_at(stack, headers, send_at: datetime, recurrence: dict | None = None) -> str:
     body = {
         "title": {"en": "Booth meetings on Sunday", "hi": "रविवार को बूथ बैठकें"},
         "body": {"en": "Hold a booth meeting.", "hi": "बूथ बैठक करें।"},
@@ -47,8 +48,10 @@ def directive_at(stack, headers, send_at: datetime) -> str:
         "audience": ["booth_president"],
         "channels": ["sms"],
         "send_at": send_at.isoformat(),
-        "expires_at": (send_at + timedelta(days=1)).isoformat(),
+        "expires_at": (send_at + timedelta(days=1 if recurrence is None else 4)).isoformat(),
     }
+    if recurrence is not None:
+        body["recurrence"] = recurrence
     issued = httpx.post(f"{stack.notifier}/v1/directives", json=body, headers=headers, timeout=30)
     assert issued.status_code == 201, issued.text
     return issued.json()["directive_id"]
@@ -114,3 +117,54 @@ def test_a_directive_the_dispatcher_cannot_see_is_refused(stack, reports, organi
         api, state, form(api, state), "0b7e1f4a-3c2d-4e5f-8a9b-1c2d3e4f5a6b", "after_directive", 1
     )
     assert unknown.status_code == 404
+
+
+def test_a_recurring_directive_gets_a_round_per_occurrence_and_a_cancelled_one_is_refused(
+    stack, reports, organiser_token
+):
+    adapters, api = reports
+    state = organiser_token(STATE, sub="user-hp")
+    tomorrow = datetime.now(timezone.utc).astimezone(IST).date() + timedelta(days=1)
+    send_at = datetime.combine(tomorrow, time(10, 0), IST)
+    directive_id = directive_at(
+        stack,
+        state,
+        send_at,
+        recurrence={
+            "rrule": "FREQ=DAILY;BYHOUR=12",
+            "timezone": "Asia/Kolkata",
+            "until": (send_at + timedelta(days=2, hours=3)).isoformat(),
+        },
+    )
+    shown = httpx.get(f"{stack.notifier}/v1/directives/{directive_id}", headers=state, timeout=30)
+    assert shown.json()["recurrence"]["rrule"] == "FREQ=DAILY;BYHOUR=12"
+    made = tied(api, state, form(api, state), directive_id, "before_directive", 1)
+    assert made.status_code == 201, made.text
+    plan_id = made.json()["plan_id"]
+
+    ports = adapters.ports
+    first = datetime.combine(tomorrow, time(11, 0), IST)  # noon's round, an hour before
+    ports.clock = lambda: first - timedelta(seconds=1)
+    assert handlers.open_due_rounds(ports) == 0
+    ports.clock = lambda: first + timedelta(days=1, seconds=1)
+    assert handlers.open_due_rounds(ports) == 2
+    ports.clock = lambda: first + timedelta(days=5)
+    assert handlers.open_due_rounds(ports) == 1
+    assert handlers.open_due_rounds(ports) == 0  # the directive's last occurrence ended the plan
+    rounds = sorted(
+        adapters.db.report_rounds.find({"plan_id": plan_id}), key=lambda r: r["period_key"]
+    )
+    assert [(r["period_key"], datetime.fromisoformat(r["send_at"])) for r in rounds] == [
+        ((first + timedelta(days=n)).date().isoformat(), first + timedelta(days=n))
+        for n in range(3)
+    ]
+
+    cancelled = httpx.post(
+        f"{stack.notifier}/v1/directives/{directive_id}/cancel", headers=state, timeout=30
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    refused = tied(api, state, form(api, state), directive_id, "after_directive", 1)
+    assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (
+        409,
+        "directive-cancelled",
+    )

@@ -92,6 +92,15 @@ def test_a_plan_stays_active_with_its_last_round_day_until_finished(stores):
     assert plans.active() == []
 
 
+def test_a_plan_tied_to_a_recurring_directive_reads_back_its_rounds_times(stores):
+    plans = stores[1]
+    sends = tuple(datetime(2026, 12, day, 7, 0, tzinfo=IST) for day in (7, 14, 21))
+    tied = plan("before_directive", directive_id="d-1", occurrences=sends)
+    plans.add(tied)
+    [(read, _)] = plans.active()
+    assert read == tied and read.occurrences == sends
+
+
 def test_a_round_is_added_once_and_reads_back_exactly(stores):
     rounds = stores[2]
     made = domain.rounds_due(plan(), None, datetime(2026, 12, 1, 10, tzinfo=IST))
