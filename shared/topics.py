@@ -162,9 +162,10 @@ REPORT_FORMS = Topic(
     "sangathan.report-forms.v1",
     6,
     "form_id",
-    (types.FORM_PUBLISHED,),
-    "Report form versions as published (questions' ids, types, options; labels stay in reports). "
-    "Few and form-keyed; kept for ever so a consumer rebuilds what each answer means.",
+    (types.FORM_PUBLISHED, types.FORM_PUBLISHED_V2),
+    "Report form versions as published: questions' ids, types, options and (v2) their Hindi and "
+    "English labels. Few and form-keyed; kept for ever so a consumer rebuilds what each answer "
+    "means.",
     retention_ms=FOREVER,
 )
 REPORT_SUBMISSIONS = Topic(

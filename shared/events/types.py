@@ -33,6 +33,9 @@ PARTICIPANT_JOINED = "org.sangathan.participant-joined.v1"
 PARTICIPANT_LEFT = "org.sangathan.participant-left.v1"
 PARTICIPANT_CONFIRMED = "org.sangathan.participant-confirmed.v1"
 FORM_PUBLISHED = "org.sangathan.form-published.v1"
+# v2 adds each question's and option's label {hi, en}; the reports service publishes v2 and
+# every consumer of the report-forms topic accepts both (v1 forms are still on it, kept for ever).
+FORM_PUBLISHED_V2 = "org.sangathan.form-published.v2"
 REPORT_DISPATCHED = "org.sangathan.report-dispatched.v1"
 REPORT_SUBMITTED = "org.sangathan.report-submitted.v1"
 REPORT_REVIEWED = "org.sangathan.report-reviewed.v1"
@@ -61,6 +64,7 @@ ALL = (
     PARTICIPANT_LEFT,
     PARTICIPANT_CONFIRMED,
     FORM_PUBLISHED,
+    FORM_PUBLISHED_V2,
     REPORT_DISPATCHED,
     REPORT_SUBMITTED,
     REPORT_REVIEWED,

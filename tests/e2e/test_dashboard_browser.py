@@ -417,14 +417,14 @@ def analytics_report(unit: str, form_id: str, period_key: str) -> dict:
 ANALYTICS = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
 
 
-def seva_round():
+def seva_round(labelled: bool = False):
     """A seva form of HQ's, asked yesterday and today of three booths of the district's first
     mandal and one of its second assembly: today two answered (one late), one is silent; the
-    first booth has a WhatsApp group. Returned once analytics counts today's answers."""
-    from shared.events import types
+    first booth has a WhatsApp group. Returned once analytics counts today's answers. Published
+    as form-published.v1 (ids only), or v2 with each question's labels if `labelled`."""
     from shared.events.contracts import new_event
     from testkit.reports import REPORTS_SOURCE, Round, answer, group_updated
-    from tests.integration.test_dashboard_reports import form_published
+    from tests.integration.test_dashboard_reports import form_published, form_published_type
 
     def booths_of(unit: str, n: int) -> list[str]:
         answer_ = httpx.get(f"{APPOINTMENTS}/units/{unit}/booths", timeout=10).json()
@@ -435,8 +435,8 @@ def seva_round():
     today = datetime.now(IST).date()
     day = Round(period_key=today.isoformat())
     before = Round(period_key=(today - timedelta(days=1)).isoformat(), form_id=day.form_id)
-    form = form_published(day.form_id, "IN", title=f"Seva {day.form_id[:8]}")
-    publish_report_events(new_event(types.FORM_PUBLISHED, form, REPORTS_SOURCE))
+    form = form_published(day.form_id, "IN", title=f"Seva {day.form_id[:8]}", labelled=labelled)
+    publish_report_events(new_event(form_published_type(form), form, REPORTS_SOURCE))
     publish_report_events(*(r.dispatched(b) for r in (before, day) for b in first + other))
     publish_report_events(
         before.submitted(first[0], [answer("food_packets", number=40)]),
@@ -474,7 +474,7 @@ def open_report(page, unit: str, form_id: str) -> None:
 def test_a_district_organiser_on_a_phone_reads_a_seva_report_as_analytics_counts_it(browser):
     from shared.auth.issuer import organiser_token as mint
 
-    day, booths = seva_round()
+    day, booths = seva_round(labelled=True)
     page = sign_in(browser, mint(sub="user-e2e-d08", unit=REPORT_DISTRICT), **PHONE)
     open_report(page, REPORT_DISTRICT, day.form_id)
     counted = analytics_report(REPORT_DISTRICT, day.form_id, day.period_key)
@@ -498,6 +498,11 @@ def test_a_district_organiser_on_a_phone_reads_a_seva_report_as_analytics_counts
             page.wait_for_selector(f"html[lang={language}]", state="attached")
         summary = page.text_content("#report-summary")
         assert all(w in summary for w in words), (language, summary)
+        # The form's own label in the page's language (form-published.v2), not its id in words.
+        label = {"hi": "भोजन के पैकेट", "en": "Food packets"}[language]
+        sum_label = '#report-answers [data-metric="sum.food_packets"] .label'
+        assert page.text_content(sum_label) == label, language
+        assert page.text_content(f'{row} [data-field="sum.food_packets"] small') == label
         assert shown(page, '#report-summary [data-field="submitted"]') == counted["submitted"]
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         page.screenshot(
@@ -554,6 +559,9 @@ def test_hq_reads_a_report_per_state_on_a_desktop_and_is_kept_to_the_reports_tab
     row = '#report-units [data-report-unit="IN-HP"]'
     assert shown(page, f'{row} [data-field="submitted"]') == counted["submitted"]
     assert shown(page, f'{row} [data-field="sum.food_packets"]') == counted["sums"]["food_packets"]
+    # A form published as v1 has no labels: its ids in words.
+    sum_label = '#report-answers [data-metric="sum.food_packets"] .label'
+    assert page.text_content(sum_label) == "food packets"
     page.click(f"{row}")
     page.wait_for_selector('#report-summary[data-unit="IN-HP"]')
     assert page.get_attribute("#to-reports", "aria-current") == "page"

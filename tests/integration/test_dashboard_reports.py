@@ -1,8 +1,9 @@
 """The dashboard's reports view against the real analytics worker: form-published events on a
 forms topic of the module's own, report events on the module's scratch topics counted by a
 worker of its own, read through a dashboard process pointed at both: the forms an organiser may
-pick, a unit's report with each unit below carrying its own seva sums, a mandal's silent booths,
-the trend, jurisdiction, and a 503 while analytics is away.
+pick (with their labels from form-published.v2, none from a v1 form), a unit's report with each
+unit below carrying its own seva sums, a mandal's silent booths, the trend, jurisdiction, and a
+503 while analytics is away.
 """
 
 import uuid
@@ -25,10 +26,22 @@ from tests.integration.test_dashboard_meetings import analytics_and_dashboard, s
 pytestmark = pytest.mark.integration
 
 SEVA = ("food_packets", "rupees")
+# The labels a labelled (form-published.v2) form gives its questions and options: (hi, en).
+LABELS = {
+    "food_packets": ("भोजन के पैकेट", "Food packets"),
+    "rupees": ("राहत कोष में दान (रुपये)", "Relief-fund donations (rupees)"),
+    "mood": ("कार्यकर्ताओं का मनोबल", "Workers' mood"),
+    "good": ("अच्छा", "Good"),
+    "mixed": ("मिला-जुला", "Mixed"),
+    "poor": ("कमज़ोर", "Poor"),
+}
 
 
-def form_published(form_id: str, owner: str, *, kind: str = "seva", title: str = "Seva") -> dict:
-    """A form-published event's data: a yes/no, then summed numbers (seva) or a choice."""
+def form_published(
+    form_id: str, owner: str, *, kind: str = "seva", title: str = "Seva", labelled: bool = False
+) -> dict:
+    """A form-published event's data: a yes/no, then summed numbers (seva) or a choice; v1's
+    (ids only) unless `labelled`, then v2's, each question and option with its labels."""
     numbers = [
         {"question_id": q, "type": "number", "required": True, "option_ids": [], "summed": True}
         for q in SEVA
@@ -40,23 +53,41 @@ def form_published(form_id: str, owner: str, *, kind: str = "seva", title: str =
         "option_ids": ["good", "mixed", "poor"],
         "summed": False,
     }
+    questions = numbers if kind == "seva" else [choice]
+    if labelled:
+        questions = [
+            {
+                **q,
+                "label": dict(zip(("hi", "en"), LABELS[q["question_id"]])),
+                "options": [
+                    {"option_id": o, "label": dict(zip(("hi", "en"), LABELS[o]))}
+                    for o in q["option_ids"]
+                ],
+            }
+            for q in questions
+        ]
     return {
         "form_id": form_id,
         "version": 1,
         "owner_unit": owner,
         "kind": kind,
         "title": {"hi": f"{title} (हि)", "en": title},
-        "questions": numbers if kind == "seva" else [choice],
+        "questions": questions,
         "published_by": "user-4821",
         "published_at": datetime.now(IST).isoformat(),
     }
+
+
+def form_published_type(data: dict) -> str:
+    """v2 when the form carries labels, else v1 (both are on the forms topic)."""
+    return types.FORM_PUBLISHED_V2 if "label" in data["questions"][0] else types.FORM_PUBLISHED
 
 
 def publish_forms(bootstrap: str, topic: str, *forms: dict) -> None:
     publisher = EventPublisher(bootstrap, REPORTS_SOURCE, topic_for=lambda _: topic)
     try:
         for data in forms:
-            publisher.publish(new_event(types.FORM_PUBLISHED, data, REPORTS_SOURCE))
+            publisher.publish(new_event(form_published_type(data), data, REPORTS_SOURCE))
     finally:
         publisher.close()
 
@@ -199,6 +230,33 @@ def test_an_organiser_sees_forms_and_reports_of_their_own_state_only(
     assert viewer.get(f"/api/reports/{booth}", params=params).status_code == 422  # not rolled up
     missing = viewer.get("/api/reports/IN-HP-D99", params=params)
     assert missing.status_code == 404 and missing.json()["type"].endswith("/unit-not-found")
+
+
+def test_a_form_published_with_labels_lists_them_and_one_without_has_none(dashboard, forms_topic):
+    base, _ = dashboard
+    labelled, plain = str(uuid.uuid4()), str(uuid.uuid4())
+    publish_forms(
+        *forms_topic,
+        form_published(labelled, "IN", kind="feedback", title="With labels", labelled=True),
+        form_published(plain, "IN", kind="feedback", title="Ids only"),
+    )
+    viewer = signed_in(base, "IN-HP")
+    forms = wait_for(
+        lambda: (
+            (f := {f["form_id"]: f for f in viewer.get("/api/reports/forms").json()["forms"]})
+            and {labelled, plain} <= set(f)
+            and f
+        )
+    )
+    [mood] = forms[labelled]["questions"]
+    assert mood["label"] == {"hi": "कार्यकर्ताओं का मनोबल", "en": "Workers' mood"}
+    assert [(o["option_id"], o["label"]["hi"]) for o in mood["options"]] == [
+        ("good", "अच्छा"),
+        ("mixed", "मिला-जुला"),
+        ("poor", "कमज़ोर"),
+    ]
+    [bare] = forms[plain]["questions"]
+    assert bare["label"] is None and [o["label"] for o in bare["options"]] == [None] * 3
 
 
 def test_reports_are_a_503_with_retry_after_while_analytics_is_away(tmp_path, forms_topic):

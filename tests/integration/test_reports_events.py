@@ -65,8 +65,8 @@ def test_published_forms_and_an_answer_reach_kafka_once_and_leave_the_outbox(wir
     assert relay.relay_once() == 0
     events = tail.wait_until(lambda e: True, count=4, timeout=10)
     assert sorted(e.type for e in events) == [
-        types.FORM_PUBLISHED,
-        types.FORM_PUBLISHED,
+        types.FORM_PUBLISHED_V2,
+        types.FORM_PUBLISHED_V2,
         types.REPORT_SUBMITTED,
     ]
     stored = ports.reports.get(round_.dispatch_id, booth)
@@ -112,7 +112,7 @@ def test_kafka_away_only_delays_the_outbox(wiring, kafka_bootstrap, mongo_db):
         OutboxRelay(mongo_db, OutboxPointers(mongo_db), away).relay_once()
     assert len(ports.forms.get(SEVA).outbox) == 1  # still there, and pointed at again
     assert wiring["relay"].relay_once() == 2
-    assert len(tail.wait_until(lambda e: e.type == types.FORM_PUBLISHED, 2, 10)) == 2
+    assert len(tail.wait_until(lambda e: e.type == types.FORM_PUBLISHED_V2, 2, 10)) == 2
 
 
 def test_a_round_is_fanned_out_by_one_process_at_a_time_until_its_lease_runs_out(wiring):
@@ -159,6 +159,6 @@ def test_a_review_made_while_the_answer_was_being_published_is_published_next(wi
     relay.publisher.emit = emit
     assert [len(ports.reports.get(round_.dispatch_id, b).outbox) for b in booths] == [1, 0, 0]
     assert relay.relay_once() == 1
-    events = tail.wait_until(lambda e: e.type != types.FORM_PUBLISHED, count=4, timeout=10)
+    events = tail.wait_until(lambda e: e.type != types.FORM_PUBLISHED_V2, count=4, timeout=10)
     assert sorted(e.type for e in events) == [types.REPORT_REVIEWED] + [types.REPORT_SUBMITTED] * 3
     assert ports.reports.get(round_.dispatch_id, booths[0]).outbox == []

@@ -1,7 +1,12 @@
 """The reports view's rules without servers: the latest version of each published form, which
 forms an organiser may pick, and each unit below a report carrying its own sums."""
 
+import copy
+
+from dashboard.adapters.forms import FormFeed
 from dashboard.reports import FormCatalogue, rolled_up, with_unit_sums
+from shared.events import types
+from shared.events.contracts import load_schema, new_event, to_kafka
 
 HQ_FORM = "2b1f0c7e-4d3a-4f5b-9c8e-1a0d2e3f4b5c"
 HP_FORM = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918"
@@ -44,6 +49,48 @@ def test_an_organiser_picks_hqs_forms_and_their_own_states_and_hq_picks_every_st
     assert ids("IN-UP") == [HQ_FORM, UP_FORM]
     assert ids("IN") == [HQ_FORM, HP_FORM, UP_FORM]
     assert ids("IN-HPX") == [HQ_FORM]
+
+
+def record(event_type: str, data: dict):
+    """A form-published event as the dashboard's consumer reads it off Kafka."""
+    _, key, value, headers = to_kafka(new_event(event_type, data, "/sangathan/reports"))
+    return headers, key, value
+
+
+def test_the_forms_feed_takes_form_published_v1_and_v2_and_a_v1_form_has_null_labels():
+    feed = FormFeed("127.0.0.1:9", "sangathan.report-forms.v1")  # never connects: take() only
+    v2 = copy.deepcopy(load_schema(types.FORM_PUBLISHED_V2)["examples"][0])
+    v1 = copy.deepcopy(load_schema(types.FORM_PUBLISHED)["examples"][0])
+    v1["form_id"] = HP_FORM
+    v1["owner_unit"] = "IN-HP"
+    feed.take(*record(types.FORM_PUBLISHED_V2, v2))
+    feed.take(*record(types.FORM_PUBLISHED, v1))
+    feed.take([("ce_type", b"org.sangathan.form-published.v1")], b"x", b"not json")  # skipped
+    labelled, plain = feed.readable_by("IN-HP")
+    assert labelled["form_id"] == v2["form_id"] and plain["form_id"] == HP_FORM
+    mood = labelled["questions"][0]
+    assert mood["label"]["en"] == "How was the workers' mood at the booth today?"
+    assert [(o["option_id"], o["label"]["hi"]) for o in mood["options"]] == [
+        ("good", "अच्छा"),
+        ("mixed", "मिला-जुला"),
+        ("poor", "कमज़ोर"),
+    ]
+    assert plain["questions"][0]["label"] is None
+    assert plain["questions"][0]["options"] == [
+        {"option_id": o, "label": None} for o in ("good", "mixed", "poor")
+    ]
+    assert plain["questions"][0]["option_ids"] == ["good", "mixed", "poor"]
+
+
+def test_a_newer_version_with_labels_replaces_a_v1_form_and_an_older_v1_changes_nothing():
+    catalogue = FormCatalogue()
+    v2 = copy.deepcopy(load_schema(types.FORM_PUBLISHED_V2)["examples"][0])
+    older = {**copy.deepcopy(load_schema(types.FORM_PUBLISHED)["examples"][0]), "version": 1}
+    assert catalogue.on_published(older)
+    assert catalogue.on_published(v2)
+    assert not catalogue.on_published(older)
+    [form] = catalogue.readable_by("IN")
+    assert form["version"] == 2 and form["questions"][1]["label"]["en"].startswith("How many")
 
 
 def test_each_unit_below_a_report_carries_its_own_sums_and_none_where_it_has_none():

@@ -233,6 +233,35 @@ def test_bad_data_is_rejected_naming_the_field_and_reason(event_type, field, val
     assert named in str(caught.value)
 
 
+def test_form_published_v2_keeps_v1s_fields_and_requires_each_label_in_hindi_and_english():
+    v2 = example(types.FORM_PUBLISHED_V2)
+    v1 = example(types.FORM_PUBLISHED)
+    # v1's fields are all still there and mean the same; v2 only adds the labels.
+    v1_question = load_schema(types.FORM_PUBLISHED)["properties"]["questions"]["items"]
+    v2_question = load_schema(types.FORM_PUBLISHED_V2)["properties"]["questions"]["items"]
+    for name, definition in v1_question["properties"].items():
+        assert v2_question["properties"][name] == definition, name
+    assert set(v2_question["properties"]) - set(v1_question["properties"]) == {"label", "options"}
+    stripped = copy.deepcopy(v2)
+    for question in stripped["questions"]:
+        del question["label"], question["options"]
+    validate(types.FORM_PUBLISHED, stripped)
+    # Each version is its own contract: a v1 form is no v2, nor a v2 form a v1.
+    with pytest.raises(InvalidEventError) as caught:
+        validate(types.FORM_PUBLISHED_V2, v1)
+    assert caught.value.field == "questions[0].label"
+    with pytest.raises(InvalidEventError) as caught:
+        validate(types.FORM_PUBLISHED, v2)
+    assert (caught.value.field, "not allowed" in caught.value.reason) == (
+        "questions[0].label",
+        True,
+    )
+    del v2["questions"][0]["options"][1]["label"]["en"]
+    with pytest.raises(InvalidEventError) as caught:
+        validate(types.FORM_PUBLISHED_V2, v2)
+    assert caught.value.field == "questions[0].options[1].label.en"
+
+
 def test_a_trailing_newline_is_refused_where_a_pattern_ends_the_value():
     # The compiled validator reads `$` as the end of the string; jsonschema alone would let it pass.
     data = example(types.APPOINTMENT_VERIFIED)

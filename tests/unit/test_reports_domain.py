@@ -11,6 +11,8 @@ from reports import domain
 from reports.adapters.fanout import EventIds
 from reports.domain import Form, Invalid, Plan, Refused
 from reports.settings import BUILTIN_FORMS
+from shared.events import types
+from shared.events.contracts import validate
 from shared.sending.policy import IST
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=IST)
@@ -211,6 +213,31 @@ def test_a_published_version_never_changes_a_change_is_a_new_version():
     assert designed.version(1) == first and designed.version(1).title == labels("Daily feedback")
     assert designed.latest == second
     assert [e["data"]["version"] for e in designed.outbox] == [1, 2]
+
+
+def test_a_published_version_goes_out_as_form_published_v2_with_its_labels():
+    designed = Form.design(
+        form_id="2b1f0c7e-4d3a-4f5b-9c8e-1a0d2e3f4b5c",
+        owner_unit="IN",
+        kind="feedback",
+        draft=version(),
+    )
+    designed.publish(by="user-1", at=AT)
+    [event] = designed.outbox
+    assert event["type"] == types.FORM_PUBLISHED_V2
+    validate(types.FORM_PUBLISHED_V2, event["data"])
+    mood = event["data"]["questions"][0]
+    assert mood["label"] == labels("Mood") and mood["option_ids"] == ["good", "poor"]
+    assert mood["options"] == [
+        {"option_id": "good", "label": labels("Good")},
+        {"option_id": "poor", "label": labels("Poor")},
+    ]
+    # v1's fields are kept as they were: without the labels it is a valid v1.
+    v1 = {**event["data"]}
+    v1["questions"] = [
+        {k: v for k, v in q.items() if k not in ("label", "options")} for q in v1["questions"]
+    ]
+    validate(types.FORM_PUBLISHED, v1)
 
 
 def test_revising_twice_before_publishing_keeps_one_draft():

@@ -2,7 +2,9 @@
 report with each unit below it carrying its own sums (a seva tally per child unit).
 
 Forms come from form-published events (docs/reports.md): their ids, kinds, titles and questions'
-ids, types and options; the labels of questions and options stay in the reports service.
+ids, types and options, and from v2 on the questions' and options' labels in Hindi and English.
+A v1 form has none: its questions carry `label: null` and options labelled null, and the page shows
+their ids in words.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ class FormCatalogue:
         known = self._forms.get(data["form_id"])
         if known is not None and known["version"] >= data["version"]:
             return False
-        self._forms[data["form_id"]] = {name: data[name] for name in FORM_FIELDS}
+        form = {name: data[name] for name in FORM_FIELDS}
+        form["questions"] = [_labelled(q) for q in data["questions"]]
+        self._forms[data["form_id"]] = form
         return True
 
     def readable_by(self, unit: str) -> list[dict[str, Any]]:
@@ -35,6 +39,14 @@ class FormCatalogue:
         its state's) or inside it (for HQ, every state's). Seva tallies last, then by title."""
         forms = [f for f in self._forms.values() if overlap([f["owner_unit"]], [unit])]
         return sorted(forms, key=lambda f: (f["kind"] == "seva", f["title"]["en"], f["form_id"]))
+
+
+def _labelled(question: Mapping[str, Any]) -> dict[str, Any]:
+    """A question of either version in one shape: v2's labels, or null ones for a v1 form."""
+    options = question.get("options")
+    if options is None:
+        options = [{"option_id": o, "label": None} for o in question["option_ids"]]
+    return {**question, "label": question.get("label"), "options": options}
 
 
 def rolled_up(unit_id: str) -> bool:

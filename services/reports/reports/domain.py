@@ -157,7 +157,7 @@ class Form:
             raise Refused("nothing-to-publish", "the form has no draft: every version is published")
         published = replace(self.draft, published_at=at, published_by=by)
         self.versions[-1] = published
-        self.outbox.append(_event("form-published", form_published(self, published), at))
+        self.outbox.append(_event("form-published", form_published(self, published), at, 2))
         return published
 
     def duplicate(self, *, form_id: str, owner_unit: str) -> Form:
@@ -629,16 +629,17 @@ class BoothReport:
 # --- events' data ----------------------------------------------------------------------------
 
 
-def _event(name: str, data: dict, at: datetime) -> dict:
+def _event(name: str, data: dict, at: datetime, version: int = 1) -> dict:
     return {
         "id": str(uuid.uuid4()),
-        "type": f"org.sangathan.{name}.v1",
+        "type": f"org.sangathan.{name}.v{version}",
         "data": data,
         "time": at.isoformat(),
     }
 
 
 def form_published(form: Form, version: Version) -> dict:
+    """form-published.v2: v1's fields, and each question's and option's label (the form's text)."""
     return {
         "form_id": form.form_id,
         "version": version.number,
@@ -648,9 +649,14 @@ def form_published(form: Form, version: Version) -> dict:
         "questions": [
             {
                 "question_id": q.id,
+                "label": {"hi": q.label["hi"], "en": q.label["en"]},
                 "type": q.type,
                 "required": q.required,
                 "option_ids": q.option_ids(),
+                "options": [
+                    {"option_id": o.id, "label": {"hi": o.label["hi"], "en": o.label["en"]}}
+                    for o in q.options
+                ],
                 "summed": q.summed,
             }
             for q in version.questions

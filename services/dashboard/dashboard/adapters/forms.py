@@ -18,6 +18,8 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 GROUP_PREFIX = "dashboard-live-forms"
+# Both versions: the reports service publishes v2 (with labels), the topic keeps v1 forms for ever.
+FORM_PUBLISHED = (types.FORM_PUBLISHED, types.FORM_PUBLISHED_V2)
 
 
 class FormFeed:
@@ -55,7 +57,7 @@ class FormFeed:
             event = from_kafka(headers, key, value)
         except EventError:
             return  # the topic's own consumers dead-letter it; the catalogue just skips it
-        if event.type != types.FORM_PUBLISHED:
+        if event.type not in FORM_PUBLISHED:
             return
         with self._lock:
             if self.catalogue.on_published(event.data):

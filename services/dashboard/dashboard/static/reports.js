@@ -15,7 +15,7 @@ const TREND_DAYS = 14;
 const CHOICES = new Set(["single_choice", "multiple_choice", "yes_no"]);
 
 const reports = {
-  forms: [], // the published forms the organiser may read (ids, kinds, titles, questions)
+  forms: [], // the published forms the organiser may read (ids, kinds, titles, questions, labels)
   form: localStorage.getItem("report-form"), // the chosen form's id, kept across visits
   period: null, // the chosen period key; the latest with reports when not chosen
   trend: null, // /api/reports/{unit}/trend of the form
@@ -100,11 +100,24 @@ function periodName(key) {
   return new Date(`${key}T00:00:00`).toLocaleDateString(locale, { day: "numeric", month: "short", year: "numeric" });
 }
 
-// A question's or an option's id as words ("food_packets" → "food packets"): the labels stay in
-// the reports service, the forms' events carry ids only; yes and no are the page's own words.
+// A question's or an option's id as words ("food_packets" → "food packets"), for a form published
+// as form-published.v1 (ids only, no labels); yes and no are the page's own words.
 function idWords(id) {
   const own = t(`answer.${id}`);
   return own === `answer.${id}` ? id.replaceAll("_", " ") : own;
+}
+
+// A question's label in the page's language (form-published.v2), else its id in words.
+function questionName(form, id) {
+  const question = form.questions.find((q) => q.question_id === id);
+  return question && question.label ? titleIn(question.label) : idWords(id);
+}
+
+// An option's label in the page's language, else its id in words (yes/no, a v1 form, an option
+// an older version had).
+function optionName(question, id) {
+  const option = (question.options || []).find((o) => o.option_id === id);
+  return option && option.label ? titleIn(option.label) : idWords(id);
 }
 
 function renderReportSummary(form, report) {
@@ -130,21 +143,21 @@ function renderAnswers(form, report) {
     const options = q.type === "yes_no" ? ["yes", "no"] : q.option_ids;
     const all = [...options, ...Object.keys(counts).filter((o) => !options.includes(o))];
     return el("div", { class: "unit", "data-question": q.question_id },
-      el("div", { class: "name" }, el("strong", { text: idWords(q.question_id) })),
-      ...all.map((o) => named(idWords(o), `${q.question_id}.${o}`, counts[o] || 0, report.submitted)));
+      el("div", { class: "name" }, el("strong", { text: questionName(form, q.question_id) })),
+      ...all.map((o) => named(optionName(q, o), `${q.question_id}.${o}`, counts[o] || 0, report.submitted)));
   });
   const summed = [...new Set([...form.questions.filter((q) => q.type === "number").map((q) => q.question_id),
     ...Object.keys(report.sums)])];
   if (summed.length) {
     cards.push(el("div", { class: "unit", "data-question": "sums" },
       el("div", { class: "name" }, el("strong", { text: t("sums") })),
-      ...summed.map((q) => named(idWords(q), `sum.${q}`, report.sums[q] || 0))));
+      ...summed.map((q) => named(questionName(form, q), `sum.${q}`, report.sums[q] || 0))));
   }
   $("report-answers-section").hidden = !cards.length;
   $("report-answers").replaceChildren(...cards);
 }
 
-// A figure whose label is a form's id in words, not one of the page's labels.
+// A figure whose label is the form's own text (or an id in words), not one of the page's labels.
 function named(text, field, value, whole = null) {
   const box = figure("", field, value, whole);
   box.querySelector(".label").textContent = text;
@@ -194,7 +207,7 @@ function renderTrend(form, trend) {
     el("li", { "data-period": d.period_key },
       el("strong", { text: periodName(d.period_key) }),
       ...Object.entries(d.sums).map(([q, n]) =>
-        el("span", { "data-sum": q, "data-value": String(n), text: `${idWords(q)} ${format(n)}` }))));
+        el("span", { "data-sum": q, "data-value": String(n), text: `${questionName(form, q)} ${format(n)}` }))));
   $("report-trend").replaceChildren(chart, legend, ...(sums.length ? [el("ul", { class: "sums" }, ...sums)] : []));
 }
 
@@ -209,13 +222,13 @@ function renderReportUnits(form, report) {
       figure("submitted", "submitted", row.submitted, row.expected),
       el("div", { class: "counts" },
         count("expected", row.expected), count("late", row.late),
-        ...summed.map((q) => sumCount(q, (row.sums || {})[q] || 0))));
+        ...summed.map((q) => sumCount(form, q, (row.sums || {})[q] || 0))));
   }));
 }
 
-function sumCount(question, value) {
+function sumCount(form, question, value) {
   return el("span", { class: "count", "data-field": `sum.${question}`, "data-value": String(value) },
-    el("small", { text: idWords(question) }), el("b", { text: format(value) }));
+    el("small", { text: questionName(form, question) }), el("b", { text: format(value) }));
 }
 
 function renderSilent(report) {
