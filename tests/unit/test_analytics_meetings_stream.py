@@ -25,16 +25,21 @@ MANDAL = "IN-HP-D01-A01-M01"
 OTHER_BOOTH = {**BOOTH, "id": BOOTH["parent"] + "-B002"}
 
 
-@pytest.fixture
-def stream():
+def new_stream(registry=None) -> MeetingsStream:
+    """A worker's stream; give a running one's registry to start another beside it (a restart)."""
     return MeetingsStream(
-        registry=CachedRegistry(FakeOrgRegistry(), children_ttl_s=60),
+        registry=registry or CachedRegistry(FakeOrgRegistry(), children_ttl_s=60),
         partials=FakePartials(),
         dead_letters=FakeDeadLetters(),
         targets={},
         rate_window_hours=6,
         group="test-analytics",
     )
+
+
+@pytest.fixture
+def stream():
+    return new_stream()
 
 
 def feed(stream, events, attendance, workers, partition=3) -> list[str]:
@@ -102,14 +107,7 @@ def test_a_rebuild_from_the_tables_gives_the_partials_counted_live(stream):
     feed(stream, meeting.invitee(OTHER_BOOTH).attended(50, confirmed=False), attendance, workers)
     live = dict(sent(stream))
 
-    fresh = MeetingsStream(
-        registry=stream.registry,
-        partials=FakePartials(),
-        dead_letters=FakeDeadLetters(),
-        targets={},
-        rate_window_hours=6,
-        group="test-analytics",
-    )
+    fresh = new_stream(stream.registry)
     run(fresh.rebuild({3}, attendance.values(), workers.values()))
     assert fresh.partials.sent == live
 
@@ -246,14 +244,7 @@ def test_a_recovered_worker_counts_the_same_from_the_tables_after_a_drop(ended_s
     _, attendance, workers, settled = dropped(stream)
     live = {k: v for k, v in stream.partials.sent.items() if v is not None}
 
-    fresh = MeetingsStream(
-        registry=stream.registry,
-        partials=FakePartials(),
-        dead_letters=FakeDeadLetters(),
-        targets={},
-        rate_window_hours=6,
-        group="test-analytics",
-    )
+    fresh = new_stream(stream.registry)
     run(fresh.rebuild({3}, attendance.values(), workers.values(), settled.values()))
     assert fresh.partials.sent == live
     assert fresh.partials.sent[f"q|{SETTLED}|{MANDAL}|3"]["attended_seconds"] == 120
