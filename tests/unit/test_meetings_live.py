@@ -12,13 +12,16 @@ from meetings.adapters.live import attendance_document
 from meetings.conference import ProviderEvent, counted_levels
 from meetings.live import (
     LivePorts,
+    _claimed,
     _open_bridges,
     attendance_report,
     count_invited,
     provider_event,
     start_meeting,
 )
+from meetings.ports import ProviderUnavailable
 from shared.events import types
+from shared.kafka.producer import DeliveryError
 from shared.orgtree.levels import booth_path
 from shared.sending.policy import SendingPolicy
 
@@ -283,3 +286,23 @@ def test_a_start_makes_each_bridge_after_its_parent_and_keeps_the_speakers_seats
         3,
         4,
     }  # the speaker on 0; listeners 2 a bridge
+
+
+@pytest.mark.parametrize(
+    "away", [ProviderUnavailable("provider down"), DeliveryError({"e1": "not acknowledged"})]
+)
+def test_a_step_the_provider_or_kafka_did_not_take_is_tried_again_after_retry_s(people, away):
+    held = []
+
+    class Holding(Live):
+        def hold(self, meeting_id, pod, until):
+            held.append((meeting_id, pod, until))
+
+    ports = LivePorts(None, Holding(people), Meetings(), Events(), str, "http://m.test/hook")
+    ports.pod, ports.clock, ports.retry_s, ports.lease_s = "pod-1", lambda: AT, 5, 60
+
+    def step(meeting_id, ports):
+        raise away
+
+    assert _claimed(lambda *_: MEETING, step, "end", ports) is True
+    assert held == [(MEETING, "pod-1", AT.timestamp() + 5)], "not the 60 s lease"

@@ -56,6 +56,7 @@ from meetings.conference import (
 from meetings.domain import start_refused
 from meetings.ports import ConferenceProvider, ProviderPaced, ProviderRefused, ProviderUnavailable
 from shared.events import types
+from shared.kafka.producer import DeliveryError
 from shared.logging import get_logger
 from shared.sending.policy import SendingPolicy
 
@@ -105,17 +106,19 @@ def start_due(ports: LivePorts) -> bool:
 
 
 def _claimed(claim, work, step: str, ports: LivePorts) -> bool:
-    """Claim one meeting for `step` and do it; with the provider away, the claim lapses after
-    `retry_s` and a pod (this one or another) tries the step again."""
+    """Claim one meeting for `step` and do it; with the provider away, or Kafka not confirming
+    the step's event in time, the claim lapses after `retry_s` (not the whole lease) and a pod
+    (this one or another) tries the step again: every step is safe to repeat."""
     meeting_id = claim(ports.clock(), ports.pod, ports.lease_s)
     if meeting_id is None:
         return False
     try:
         work(meeting_id, ports)
-    except ProviderUnavailable as exc:
+    except (ProviderUnavailable, DeliveryError) as exc:
+        away = "provider" if isinstance(exc, ProviderUnavailable) else "kafka"
         log.warning(
-            f"provider away; {step} retried",
-            fields={"meeting_id": meeting_id, "error_class": str(exc)},
+            f"{away} away; {step} retried",
+            fields={"meeting_id": meeting_id, "error_class": type(exc).__name__},
         )
         ports.live.hold(meeting_id, ports.pod, ports.clock().timestamp() + ports.retry_s)
     return True
