@@ -72,8 +72,8 @@ class MeetingsSettings(PlatformSettings):
     late_joiner_seats: int = Field(50, ge=0, validation_alias="MEETINGS_LATE_JOINER_SEATS")
     calls_per_second: float = Field(50.0, gt=0, validation_alias="MEETINGS_CALLS_PER_SECOND")
     # Calls a pod makes at once. One call is a claim, a few reads and writes and the provider's
-    # answer (~0.1 s on FerretDB), so one dialler alone reached ~9 calls/s of 50: enough diallers
-    # that the pace, not a dialler's waits, sets the rate.
+    # answer (~0.1 s on FerretDB): one dialler made ~9 calls/s of 50, eight 12.6/s on FerretDB,
+    # whose CPU is then the limit (README, Meetings bench); on a real MongoDB the pace should be.
     diallers: int = Field(8, ge=1, le=64, validation_alias="MEETINGS_DIALLERS")
     # Busy and no-answer are called again: at most this many calls per invitee, waiting
     # backoff, then twice that, between them.
