@@ -14,7 +14,6 @@ from reports.directive_cadence import (
     TiedDirective,
     start_of,
     tied_rounds,
-    tied_start,
 )
 from reports.domain import Refused
 from shared.sending import recurrence
@@ -31,12 +30,11 @@ def weekly(weeks=4, state="scheduled", rule=WEEKLY) -> TiedDirective:
 
 def test_a_single_directive_gives_one_round_at_its_time_less_the_offset():
     now = MONDAY - timedelta(days=1)
-    assert tied_start("before_directive", MONDAY, timedelta(hours=2), "scheduled", now) == (
-        date(2026, 12, 7),
-        time(7, 0),
-    )
+    single = TiedDirective(MONDAY, "scheduled")
+    [send_at] = tied_rounds("before_directive", single, timedelta(hours=2), now)
+    assert start_of(send_at) == (date(2026, 12, 7), time(7, 0))
     with pytest.raises(Refused, match="passed"):
-        tied_start("before_directive", MONDAY, timedelta(hours=2), "scheduled", MONDAY)
+        tied_rounds("before_directive", single, timedelta(hours=2), MONDAY)
 
 
 def test_a_weekly_directive_gives_a_round_per_occurrence_at_its_ist_time_less_the_offset():

@@ -79,14 +79,6 @@ def tied_rounds(
     return tuple(sends.values())
 
 
-def tied_start(
-    cadence: str, directive_at: datetime, offset: timedelta, state: str, now: datetime
-) -> tuple[date, time]:
-    """The round's day and send time (IST) for a single directive due at `directive_at`."""
-    [send_at] = tied_rounds(cadence, TiedDirective(directive_at, state), offset, now)
-    return start_of(send_at)
-
-
 def start_of(send_at: datetime) -> tuple[date, time]:
     """A round's day and send time in IST, as a plan keeps them."""
     local = send_at.astimezone(IST)
