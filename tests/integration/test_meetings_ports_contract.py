@@ -16,6 +16,7 @@ from meetings.domain import AUDIO, INVITE, NOTIFY, REMIND, Guest, Invitee, Meeti
 from shared.auth.keys import LOCAL_TOKENS
 from shared.crypto.fields import FieldCipher
 from shared.orgtree.levels import booth_path
+from testkit.phones import indian_mobile
 from tests.fakes.meetings import InMemoryInvitees, InMemoryMeetings, RecordingMessages
 from tests.integration.test_notifier_messages import stack  # noqa: F401 (fixture)
 
@@ -205,7 +206,7 @@ def invitation(phone: str | None = None) -> dict:
         "message_id": str(uuid.uuid4()),
         "appointment_id": str(uuid.uuid4()),
         "booth_id": BOOTH,
-        "phone": phone or f"+9170{secrets.randbelow(10**8):08d}",
+        "phone": phone or indian_mobile(spaced=False),
         "channel": "sms",
         "locale": "hi",
         "text": "बैठक: कल 18:00 IST. +911140000700 डायल करें, पिन 482913",

@@ -32,6 +32,7 @@ from shared import topics
 from shared.auth.issuer import organiser_token, service_token
 from shared.kafka.deadletters import dead_letter_seal
 from shared.settings import PlatformSettings
+from testkit.phones import indian_mobile
 from testkit.processes import Process, free_port, wait_until
 from testkit.topic_tail import TopicTail
 from tests.conftest import random_suffix
@@ -394,7 +395,7 @@ def test_permanent_failures_on_the_only_channel_are_listed_with_the_providers_co
 
 
 def test_a_task_delivered_twice_sends_once(stack):
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)
     task = otp_task(phone, "IN-HP-D02-A01-M01-S01-B001", now=time.time())
     producer = TaskProducer(stack.settings.kafka_bootstrap, lambda name: f"{stack.ns}.{name}")
     for _ in range(3):
@@ -419,7 +420,7 @@ def test_an_otp_sent_during_a_bulk_send_on_the_same_numbers_arrives_first(stack)
         "directive_id"
     ]
     wait_until(lambda: len(stack.accepted_for(bulk_id)) >= 30, 60)  # the bulk send is under way
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)
     booth = "IN-HP-D11-A01-M01-S01-B001"
     asked = time.time()
     response = httpx.post(

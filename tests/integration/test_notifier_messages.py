@@ -23,6 +23,7 @@ from shared import topics
 from shared.auth.issuer import service_token
 from shared.events import types
 from shared.kafka.producer import EventPublisher
+from testkit.phones import indian_mobile
 from testkit.processes import wait_until
 from testkit.topic_tail import TopicTail
 from tests.conftest import random_suffix
@@ -55,7 +56,7 @@ def invitation(booth_id: str = OPEN_BOOTH, **changes) -> dict:
         "message_id": f"meeting-test:{uuid.uuid4()}",
         "appointment_id": str(uuid.uuid4()),
         "booth_id": booth_id,
-        "phone": f"+9170{secrets.randbelow(10**8):08d}",
+        "phone": indian_mobile(spaced=False),
         "channel": "sms",
         "locale": "hi-IN",
         "text": f"Audio meeting at 18:00: dial +911140001234, PIN {secrets.randbelow(10**6):06d}",

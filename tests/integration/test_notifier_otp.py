@@ -16,6 +16,7 @@ from otp.adapters import events as otp_events
 from otp.bootstrap import bootstrap
 from otp.commands import SendCode
 from otp.settings import OtpSettings
+from testkit.phones import indian_mobile
 from testkit.processes import wait_until
 from tests.conftest import random_suffix
 from tests.integration.test_notifier_flow import start_stack, stop_stack
@@ -81,7 +82,7 @@ def send_code(adapters, phone: str, channel: str = "whatsapp") -> SendCode:
 
 
 def test_a_code_goes_out_through_the_notifier_and_is_still_in_the_development_sink(stack, otp):
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)
     command = send_code(otp, phone, channel="sms")
     wait_until(lambda: stack.messages(to=phone), 15)
     [message] = stack.messages(to=phone)
@@ -96,7 +97,7 @@ def test_an_otp_requested_during_a_bulk_send_arrives_first(stack, otp):
         "directive_id"
     ]
     wait_until(lambda: len(stack.accepted_for(bulk)) >= 30, 60)  # the bulk send is under way
-    phone = f"+9170{secrets.randbelow(10**8):08d}"
+    phone = indian_mobile(spaced=False)
     asked = time.time()
     send_code(otp, phone)
     wait_until(lambda: stack.messages(to=phone), 10)
@@ -125,6 +126,6 @@ def test_the_notifier_refusing_a_code_withdraws_it(stack, otp, settings):
         stack.notifier, otp.settings.notifier_token_file, 5
     )
     otp.ports.delivery.channel._token.get = lambda: "not-a-token"
-    command = send_code(otp, f"+9170{secrets.randbelow(10**8):08d}")
+    command = send_code(otp, indian_mobile(spaced=False))
     assert otp.ports.store.load(command.request_id) is None, "an undeliverable code is withdrawn"
     assert otp.sink.deliveries(command.appointment_id) == []
