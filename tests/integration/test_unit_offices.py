@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import REGISTRY
 
 from appointments import commands, handlers
 from appointments.adapters.offices import UnitOffices
@@ -141,3 +142,19 @@ def test_erasing_a_phone_erases_the_mandal_president_holding_it(office_ports, re
     assert appointment.id not in {
         r["appointment_id"] for r in directory.under(DISTRICT, {MANDAL_PRESIDENT})
     }
+
+
+def test_the_offices_relay_reports_its_own_backlog_beside_the_booth_teams_one(
+    office_ports, directory, kafka_bootstrap, published
+):
+    publisher = EventPublisher(kafka_bootstrap, "/test", topic_for=lambda _: published)
+    offices = OutboxRelay(office_ports.offices, directory, publisher, name="unit_offices")
+    teams = OutboxRelay(office_ports.teams, directory, publisher, name="booth_teams")
+    appoint_president(office_ports, phone())
+    offices.relay_once()
+    teams.relay_once()  # used to set the one shared series to the booth teams' backlog
+
+    def backlog(relay: str) -> float | None:
+        return REGISTRY.get_sample_value("sangathan_outbox_backlog_booths", {"relay": relay})
+
+    assert backlog("unit_offices") >= 1 and backlog("booth_teams") is not None

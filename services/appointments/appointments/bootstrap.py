@@ -93,11 +93,12 @@ def bootstrap(settings: AppointmentsSettings) -> Adapters:
             store,
             recipients,
             publisher(),
+            name=name,
             batch=settings.relay_batch,
             interval_s=settings.relay_interval_s,
             sweep_interval_s=settings.relay_sweep_interval_s,
         )
-        for store in (teams, offices)
+        for name, store in (("booth_teams", teams), ("unit_offices", offices))
     ]
 
     def otp_results() -> EventConsumer:

@@ -35,7 +35,13 @@ QUARANTINED = Counter(
     "Outbox events that break their contract, set aside as dead letters",
     ["type"],
 )
-BACKLOG = Gauge("sangathan_outbox_backlog_booths", "Booth teams with events not yet published")
+# One series per relay: booth teams and unit offices each have their own pending pointers, and
+# one unlabelled gauge set by both showed whichever relay ran last.
+BACKLOG = Gauge(
+    "sangathan_outbox_backlog_booths",
+    "Teams (booth teams, unit offices) with events not yet published, up to a relay batch",
+    ["relay"],
+)
 
 
 class OutboxRelay:
@@ -45,6 +51,7 @@ class OutboxRelay:
         recipients: RecipientDirectory,
         publisher: EventPublisher,
         *,
+        name: str = "booth_teams",
         batch: int = 500,
         interval_s: float = 0.05,
         sweep_interval_s: float = 60.0,
@@ -53,6 +60,7 @@ class OutboxRelay:
         self.teams, self.recipients, self.publisher = teams, recipients, publisher
         self.batch, self.interval_s, self.sweep_interval_s = batch, interval_s, sweep_interval_s
         self.max_backoff_s = max_backoff_s
+        self._backlog = BACKLOG.labels(name)
 
     def run(self, stop: threading.Event) -> None:
         relay_until_stopped(
@@ -68,7 +76,7 @@ class OutboxRelay:
     def relay_once(self) -> int:
         """Publish the events of up to `batch` booths; returns how many events went out."""
         booths = self.teams.pending_booths(self.batch)
-        BACKLOG.set(len(booths))
+        self._backlog.set(len(booths))
         taken: dict[str, BoothTeam] = {}
         for booth_id in booths:
             # Clear the pointer before reading: a write after this point sets it again.
