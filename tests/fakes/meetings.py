@@ -10,7 +10,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from meetings.domain import JOBS, SCHEDULED, Invitee, Meeting, visible_to
+from meetings.domain import (
+    CANCEL_NOTICE,
+    CANCELLED,
+    JOBS,
+    ORGANISER,
+    SCHEDULED,
+    Invitee,
+    Meeting,
+    visible_to,
+)
 from meetings.handlers import Ports
 from meetings.links import JoinLinks
 from meetings.ports import MessagesUnavailable
@@ -63,14 +72,37 @@ class InMemoryMeetings:
             meeting = self.meetings.get(meeting_id)
             if meeting is None or meeting.state != SCHEDULED:
                 return None
-            self.meetings[meeting_id] = replace(meeting, state="cancelled")
+            self.meetings[meeting_id] = replace(
+                meeting,
+                state=CANCELLED,
+                cancel_reason=ORGANISER,
+                cancelled_at=at,
+                cancel_published=False,
+            )
+            self.jobs[meeting_id][CANCEL_NOTICE] = {
+                "due": at,
+                "done_at": None,
+                "chunks": set(),
+                "lease_until": 0.0,
+            }
             return self.meetings[meeting_id]
+
+    def mark_cancel_published(self, meeting_id: str) -> None:
+        self.meetings[meeting_id] = replace(self.meetings[meeting_id], cancel_published=True)
+
+    def cancel_unpublished(self, limit: int) -> list[Meeting]:
+        return [m for m in self.meetings.values() if not m.cancel_published][:limit]
+
+    def job_idle(self, meeting_id: str, job: str, now: datetime) -> bool:
+        state = self.jobs[meeting_id][job]
+        return state["done_at"] is not None or state["lease_until"] < now.timestamp()
 
     def due(self, job: str, now: datetime, limit: int) -> list[Meeting]:
         return [
             m
             for m in self.meetings.values()
-            if m.state == SCHEDULED
+            if m.state == (CANCELLED if job == CANCEL_NOTICE else SCHEDULED)
+            and job in self.jobs[m.meeting_id]
             and (state := self.jobs[m.meeting_id][job])["done_at"] is None
             and state["due"] is not None
             and state["due"] <= now

@@ -10,9 +10,20 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from meetings.adapters.live import MongoLive
 from meetings.adapters.messages import NotifierMessages
 from meetings.adapters.store import MongoInvitees, MongoMeetings
-from meetings.domain import AUDIO, INVITE, NOTIFY, REMIND, Guest, Invitee, Meeting, Speaker
+from meetings.domain import (
+    AUDIO,
+    CANCEL_NOTICE,
+    INVITE,
+    NOTIFY,
+    REMIND,
+    Guest,
+    Invitee,
+    Meeting,
+    Speaker,
+)
 from shared.auth.keys import LOCAL_TOKENS
 from shared.crypto.fields import FieldCipher
 from shared.orgtree.levels import booth_path
@@ -224,3 +235,40 @@ def test_a_message_the_notifier_cannot_send_is_left_out_and_the_others_go(messag
     batch = [invitation(), invitation(phone="12"), invitation()]
     assert messages.send(batch) == (2, 0)
     assert messages.send([batch[0], batch[2]]) == (0, 2)
+
+
+def test_an_organisers_cancel_keeps_its_event_and_its_notice_job_until_done(meetings):
+    meeting = a_meeting()
+    meetings.insert(meeting, dues(meeting))
+    meetings.mark_published(meeting.meeting_id)
+    cancelled = meetings.cancel(meeting.meeting_id, "user-hp", NOW)
+    assert (cancelled.cancel_reason, cancelled.cancelled_at) == ("organiser", NOW)
+    assert [m.meeting_id for m in meetings.cancel_unpublished(10)] == [meeting.meeting_id]
+    meetings.mark_cancel_published(meeting.meeting_id)
+    assert meetings.cancel_unpublished(10) == []
+    assert meetings.due(NOTIFY, NOW, 10) == []
+    [due] = meetings.due(CANCEL_NOTICE, NOW, 10)
+    assert due.meeting_id == meeting.meeting_id and due.state == "cancelled"
+    assert meetings.job_idle(meeting.meeting_id, NOTIFY, NOW)
+    meetings.job_done(meeting.meeting_id, CANCEL_NOTICE, NOW)
+    assert meetings.due(CANCEL_NOTICE, NOW, 10) == []
+
+
+def test_a_notify_job_held_by_a_process_is_not_idle_until_its_lease_lapses(meetings):
+    meeting = a_meeting()
+    meetings.insert(meeting, dues(meeting))
+    assert meetings.claim(meeting.meeting_id, NOTIFY, NOW, NOW + timedelta(minutes=10))
+    assert not meetings.job_idle(meeting.meeting_id, NOTIFY, NOW + timedelta(minutes=5))
+    assert meetings.job_idle(meeting.meeting_id, NOTIFY, NOW + timedelta(minutes=11))
+
+
+def test_a_meeting_whose_start_is_claimed_cannot_be_cancelled(mongo_db):
+    prefix = f"c{secrets.randbelow(10**6)}_"
+    meetings = MongoMeetings(mongo_db, prefix, CIPHER)
+    meeting = a_meeting()
+    meetings.insert(meeting, dues(meeting))
+    meetings.job_done(meeting.meeting_id, INVITE, NOW)
+    live = MongoLive(mongo_db, prefix, CIPHER)
+    assert live.claim_start(meeting.starts_at, "pod-1", 60) == meeting.meeting_id
+    assert meetings.cancel(meeting.meeting_id, "user-hp", meeting.starts_at) is None
+    assert meetings.get(meeting.meeting_id).state == "scheduled"

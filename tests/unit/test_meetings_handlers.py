@@ -7,8 +7,18 @@ from datetime import datetime, timedelta
 import pytest
 
 from meetings import handlers, links
-from meetings.commands import CancelMeeting, ForgetAppointee, ScheduleMeeting
-from meetings.domain import AUDIO, INVITE, NOTIFY, REMIND, VIDEO, Refused, Speaker
+from meetings.commands import CancelMeeting, ForgetAppointee, InviteAudience, ScheduleMeeting
+from meetings.domain import (
+    AUDIO,
+    CANCEL_NOTICE,
+    INVITE,
+    NOTIFY,
+    REMIND,
+    VIDEO,
+    Refused,
+    Speaker,
+    message_id,
+)
 from shared.events import types
 from shared.events.contracts import validate
 from shared.sending.policy import IST
@@ -174,7 +184,7 @@ def test_a_cancelled_meeting_invites_no_one_and_cannot_be_cancelled_twice():
     ports = make_ports(appointees())
     [meeting], _ = handlers.schedule_meeting(schedule(), ports)
     handlers.cancel_meeting(CancelMeeting(meeting.meeting_id, "user-mp"), ports)
-    assert not handlers.run_due(ports)
+    handlers.run_due(ports)  # only the cancel notice runs, and finds nobody invited to tell
     assert ports.invitees.invitees == {} and ports.messages.sent == {}
     with pytest.raises(Refused) as refused:
         handlers.cancel_meeting(CancelMeeting(meeting.meeting_id, "user-mp"), ports)
@@ -194,3 +204,68 @@ def test_an_erased_appointee_keeps_no_phone_in_any_invitation():
     assert handlers.forget_erased(ForgetAppointee(erased, str(uuid.uuid4())), ports) == 2
     kept = [i for (_, p), i in ports.invitees.invitees.items() if p == erased]
     assert len(kept) == 2 and all(i.phone == "" for i in kept)
+
+
+def test_an_organisers_cancel_is_announced_and_everyone_invited_is_told_once_without_the_pin():
+    people = appointees()
+    ports = make_ports(people)
+    [meeting], _ = handlers.schedule_meeting(schedule(), ports)
+    handlers.run_due(ports)  # invited and sent the invitation
+    handlers.cancel_meeting(CancelMeeting(meeting.meeting_id, "user-mp"), ports)
+    [announced] = ports.events.of_type(types.MEETING_CANCELLED)
+    validate(types.MEETING_CANCELLED, announced)
+    assert (announced["meeting_id"], announced["reason"]) == (meeting.meeting_id, "organiser")
+    handlers.run_due(ports)
+    handlers.run_due(ports)
+    told = [
+        ports.messages.sent[message_id(meeting.meeting_id, p.appointment_id, CANCEL_NOTICE)]
+        for p in people
+    ]
+    assert len(ports.messages.sent) == 2 * len(people)  # the invitation, then the cancellation
+    for message, person in zip(told, people):
+        opening = "Cancelled: Meeting" if person.locale == "en" else "रद्द: बैठक"
+        assert message["text"].startswith(opening) and "123456" not in message["text"]
+    assert ports.meetings.progress(meeting.meeting_id)[CANCEL_NOTICE]["reached"] == len(people)
+
+
+def test_a_cancel_while_invitations_go_out_stops_them_and_tells_only_those_already_sent_one():
+    people = appointees()
+    ports = make_ports(people, clock=lambda: now[0])
+    now = [NOW]
+    [meeting], _ = handlers.schedule_meeting(
+        schedule(scope=("IN-MP-D07-A01", "IN-MP-D07-A02")), ports
+    )
+    handlers.invite_audience(InviteAudience(meeting.meeting_id), ports)
+    # Another process is sending the invitations and has finished the first assembly seat.
+    assert ports.meetings.claim(meeting.meeting_id, NOTIFY, NOW, NOW + timedelta(minutes=10))
+    sent = [p for p in people if p.booth_id.startswith("IN-MP-D07-A01")]
+    ports.messages.send(
+        [{"message_id": message_id(meeting.meeting_id, p.appointment_id, NOTIFY), "phone": p.phone}
+         for p in sent]
+    )  # fmt: skip
+    ports.meetings.chunk_done(meeting.meeting_id, NOTIFY, "IN-MP-D07-A01", len(sent))
+    handlers.cancel_meeting(CancelMeeting(meeting.meeting_id, "user-mp"), ports)
+    handlers.run_due(ports)
+    assert not [
+        m for m in ports.messages.sent if "Cancelled" in ports.messages.sent[m].get("text", "")
+    ]
+    handlers._JOBS[NOTIFY](meeting, ports)  # that process goes on, sees the cancel, stops
+    now[0] = NOW + timedelta(seconds=10)
+    handlers.run_due(ports)
+    cancels = {message_id(meeting.meeting_id, p.appointment_id, CANCEL_NOTICE) for p in people}
+    told = [m for m in ports.messages.sent if m in cancels]
+    assert len(told) == len(sent) == 3
+    notified = {message_id(meeting.meeting_id, p.appointment_id, NOTIFY) for p in people}
+    assert len([m for m in ports.messages.sent if m in notified]) == len(sent)
+
+
+def test_a_cancellation_kafka_did_not_take_is_published_by_the_relay():
+    ports = make_ports(appointees())
+    [meeting], _ = handlers.schedule_meeting(schedule(), ports)
+    ports.events.down = True
+    handlers.cancel_meeting(CancelMeeting(meeting.meeting_id, "user-mp"), ports)
+    assert ports.events.of_type(types.MEETING_CANCELLED) == []
+    ports.events.down = False
+    assert handlers.relay_outbox(ports) == 1
+    assert len(ports.events.of_type(types.MEETING_CANCELLED)) == 1
+    assert handlers.relay_outbox(ports) == 0

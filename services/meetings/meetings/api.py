@@ -3,7 +3,8 @@
 POST /v1/meetings                  an organiser schedules a meeting (or a series) in their unit
 GET  /v1/meetings?unit=<id>        meetings held by or reaching into a unit inside the caller's
 GET  /v1/meetings/{id}             one meeting
-POST /v1/meetings/{id}/cancel      cancel it before it is held
+POST /v1/meetings/{id}/cancel      cancel it before it starts: announced (meeting-cancelled), and
+                                   whoever was sent the invitation is told
 """
 
 import uuid
@@ -286,7 +287,9 @@ def meetings_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
     @router.post(
         "/{meeting_id}/cancel",
         response_model=MeetingRead,
-        responses=problems(403, 404, 409, kinds={409: "not-cancellable: already cancelled"}),
+        responses=problems(
+            403, 404, 409, kinds={409: "not-cancellable: already cancelled, or starting"}
+        ),
     )
     def cancel(meeting_id: str, who: Organiser) -> MeetingRead:
         meeting = readable(meeting_id, who)

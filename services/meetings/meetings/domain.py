@@ -26,6 +26,7 @@ PER_MEETING, STANDING = "per_meeting", "standing"
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 # Why a meeting due to start was cancelled instead: the sending policy forbids it now.
 BLACKOUT, QUIET_HOURS = "blackout", "quiet_hours"
+ORGANISER = "organiser"  # why, when its organiser cancelled it before it started
 LATE_START = timedelta(minutes=5)  # a start later than this is judged again for quiet hours
 LISTENER, SPEAKER, MODERATOR = "listener", "speaker", "moderator"
 MAX_OCCURRENCES = 60
@@ -33,6 +34,8 @@ MAX_OCCURRENCES = 60
 # them shortly before the start.
 INVITE, NOTIFY, REMIND = "invite", "notify", "remind"
 JOBS = (INVITE, NOTIFY, REMIND)
+# A cancelled meeting's one job: tell the invitees already sent its invitation that it is off.
+CANCEL_NOTICE = "cancel_notice"
 MAX_DURATION_MINUTES = 8 * 60
 _SERIES = uuid.UUID("5b0e3c1a-7f42-4c8e-9a16-2d4f8b6e0c31")
 
@@ -84,11 +87,13 @@ class Meeting:
     speakers: tuple[Speaker, ...] = ()
     guests: tuple[Guest, ...] = ()
     state: str = SCHEDULED
-    # blackout | quiet_hours: the policy refused its start (start_refused); None: the organiser
-    # cancelled it, or it is not cancelled.
+    # blackout | quiet_hours: the policy refused its start (start_refused); organiser: its
+    # organiser cancelled it; None: not cancelled.
     cancel_reason: str | None = None
+    cancelled_at: datetime | None = None
     event_id: str = ""  # meeting-scheduled, written with the meeting (the outbox)
     published: bool = False
+    cancel_published: bool = True  # an organiser's cancel: meeting-cancelled is out
 
     @property
     def ends_at(self) -> datetime:
@@ -125,6 +130,21 @@ class Meeting:
             "ends_at": self.ends_at.isoformat(),
             "recurrence": self.recurrence,
             "scheduled_at": self.scheduled_at.isoformat(),
+        }
+
+    @property
+    def cancel_event_id(self) -> str:
+        """meeting-cancelled's id: one per meeting, whoever cancelled it (live.py uses it too)."""
+        return str(uuid.uuid5(uuid.UUID(self.meeting_id), "cancelled"))
+
+    def cancellation_data(self) -> dict:
+        """meeting-cancelled/v1."""
+        return {
+            "meeting_id": self.meeting_id,
+            "kind": self.kind,
+            "organiser_unit": self.organiser_unit,
+            "reason": self.cancel_reason,
+            "cancelled_at": self.cancelled_at.isoformat(),
         }
 
 
@@ -316,12 +336,14 @@ _TEXTS = {
     "en": {
         NOTIFY: "Meeting: {title}\n{when} IST, {minutes} minutes.",
         REMIND: "Reminder: {title} starts at {when} IST.",
+        CANCEL_NOTICE: "Cancelled: {title}, {when} IST, will not be held.",
         AUDIO: "We will call you. Or dial {number} and enter PIN {pin}.",
         VIDEO: "Join: {link}",
     },
     "hi": {
         NOTIFY: "बैठक: {title}\n{when} IST, {minutes} मिनट।",
         REMIND: "याद दिलाना: {title} {when} IST पर शुरू होगी।",
+        CANCEL_NOTICE: "रद्द: {title}, {when} IST की बैठक नहीं होगी।",
         AUDIO: "हम आपको कॉल करेंगे। या {number} डायल करें और पिन {pin} डालें।",
         VIDEO: "जुड़ें: {link}",
     },
@@ -331,7 +353,8 @@ _TEXTS = {
 def message_text(
     meeting: Meeting, purpose: str, locale: str, *, dial_in: str, link: str | None
 ) -> str:
-    """The invitation or reminder in the invitee's language (Hindi unless English)."""
+    """The invitation, reminder or cancellation in the invitee's language (Hindi unless
+    English); a cancellation without the way in."""
     language = "en" if locale.split("-")[0] == "en" else "hi"
     texts = _TEXTS[language]
     head = texts[purpose].format(
@@ -339,6 +362,8 @@ def message_text(
         when=_ist(meeting.starts_at),
         minutes=meeting.duration_minutes,
     )
+    if purpose == CANCEL_NOTICE:
+        return head
     how = texts[meeting.kind].format(number=dial_in, pin=meeting.pin, link=link)
     return f"{head}\n{how}"
 

@@ -34,11 +34,13 @@ from meetings.commands import (
     ScheduleMeeting,
 )
 from meetings.domain import (
+    CANCEL_NOTICE,
     CANCELLED,
     INVITE,
     JOBS,
     NOTIFY,
     REMIND,
+    SCHEDULED,
     Invitee,
     Meeting,
     Refused,
@@ -64,6 +66,7 @@ log = get_logger(__name__)
 
 JOB_LEASE = timedelta(minutes=10)  # longer than a state's invitations take
 JOB_RETRY = timedelta(seconds=15)
+NOT_YET_RETRY = timedelta(seconds=5)
 JOB_FAILURES = Counter(
     "sangathan_meetings_job_failures", "Meeting jobs that failed and wait to be retried", ["job"]
 )
@@ -183,19 +186,46 @@ def relay_outbox(ports: Ports) -> int:
     published = 0
     for meeting in ports.meetings.unpublished(100):
         published += publish_outbox(meeting, ports)
+    for meeting in ports.meetings.cancel_unpublished(100):
+        if meeting.published:  # after its meeting-scheduled: one key, one partition, that order
+            published += publish_cancellation(meeting, ports)
     return published
 
 
 def cancel_meeting(cmd: CancelMeeting, ports: Ports) -> Meeting:
+    """Cancel a meeting not yet starting: announced (meeting-cancelled, reason organiser), and
+    whoever was sent its invitation is told (the cancel_notice job)."""
     meeting = ports.meetings.cancel(cmd.meeting_id, cmd.by, ports.clock())
     if meeting is not None:
+        if meeting.published:
+            publish_cancellation(meeting, ports)
         return meeting
     current = ports.meetings.get(cmd.meeting_id)
     if current is None:
         raise NotFound(cmd.meeting_id)
-    raise Refused(
-        409, "not-cancellable", "Not cancellable", f"The meeting is already {current.state}."
+    detail = (
+        f"The meeting is already {current.state}."
+        if current.state != SCHEDULED
+        else "The meeting has started or is starting: a moderator ends it instead."
     )
+    raise Refused(409, "not-cancellable", "Not cancellable", detail)
+
+
+def publish_cancellation(meeting: Meeting, ports: Ports) -> bool:
+    """Publish an organiser's meeting-cancelled and mark it; False if Kafka did not take it."""
+    try:
+        ports.events.emit(
+            types.MEETING_CANCELLED, meeting.cancellation_data(), event_id=meeting.cancel_event_id
+        )
+        ports.events.flush(10.0)
+    except DeliveryError as exc:
+        log.warning(
+            "meeting-cancelled not published; the relay retries",
+            fields={"meeting_id": meeting.meeting_id, "error": str(exc)[:200]},
+        )
+        return False
+    ports.meetings.mark_cancel_published(meeting.meeting_id)
+    return True
 
 
 # --- the background jobs -----------------------------------------------------------------------
@@ -206,7 +236,7 @@ def run_due(ports: Ports) -> bool:
     while first, so two processes never run the same one at once; one that fails (appointments,
     the notifier or Kafka away) is tried again after a pause, from its first unfinished chunk."""
     worked = False
-    for job in JOBS:
+    for job in (*JOBS, CANCEL_NOTICE):
         now = ports.clock()
         for meeting in ports.meetings.due(job, now, 20):
             if not ports.meetings.claim(meeting.meeting_id, job, now, now + JOB_LEASE):
@@ -214,6 +244,8 @@ def run_due(ports: Ports) -> bool:
             try:
                 _JOBS[job](meeting, ports)
                 worked = True
+            except NotYet:
+                ports.meetings.release(meeting.meeting_id, job, now + NOT_YET_RETRY)
             except Exception as exc:
                 JOB_FAILURES.labels(job).inc()
                 log.warning(
@@ -299,14 +331,44 @@ def _message(meeting: Meeting, ports: Ports, purpose: str) -> None:
     _each_chunk(meeting, purpose, ports, chunk)
 
 
-def _each_chunk(meeting: Meeting, job: str, ports: Ports, work) -> None:
+def _tell_cancelled(meeting: Meeting, ports: Ports) -> None:
+    """Tell the invitees of a cancelled meeting who were sent its invitation (the chunks the
+    notify job finished), once that job has stopped sending."""
+    if not ports.meetings.job_idle(meeting.meeting_id, NOTIFY, ports.clock()):
+        raise NotYet("invitations are still going out")
+    told = ports.meetings.chunks_done(meeting.meeting_id, NOTIFY)
+
+    def chunk(unit: str, found: Iterator[Recipient]) -> int:
+        count = 0
+        for batch in _batches(found, ports.batch):
+            ports.messages.send([_message_of(meeting, r, CANCEL_NOTICE, ports) for r in batch])
+            count += len(batch)
+        return count
+
+    _each_chunk(meeting, CANCEL_NOTICE, ports, chunk, among=told)
+
+
+class NotYet(Exception):
+    """A job that must wait for another: claimed again shortly, not counted as a failure."""
+
+
+def _each_chunk(
+    meeting: Meeting, job: str, ports: Ports, work, among: set[str] | None = None
+) -> None:
     done = ports.meetings.chunks_done(meeting.meeting_id, job)
     for unit in _units(meeting, ports):
-        if unit in done:
+        if unit in done or (among is not None and unit not in among):
             continue
+        if job in (NOTIFY, REMIND) and _cancelled_meanwhile(meeting, ports):
+            break  # the cancel_notice job tells the chunks done so far
         count = work(unit, _found(meeting, unit, ports))
         ports.meetings.chunk_done(meeting.meeting_id, job, unit, count)
     _finished(meeting, job, ports)
+
+
+def _cancelled_meanwhile(meeting: Meeting, ports: Ports) -> bool:
+    current = ports.meetings.get(meeting.meeting_id)
+    return current is None or current.state == CANCELLED
 
 
 def _units(meeting: Meeting, ports: Ports) -> list[str]:
@@ -393,6 +455,7 @@ _JOBS = {
     INVITE: lambda meeting, ports: _invite(meeting, ports),
     NOTIFY: lambda meeting, ports: _message(meeting, ports, NOTIFY),
     REMIND: lambda meeting, ports: _message(meeting, ports, REMIND),
+    CANCEL_NOTICE: _tell_cancelled,
 }
 
 HANDLERS = {

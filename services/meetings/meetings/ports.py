@@ -29,10 +29,19 @@ class MeetingStore(Protocol):
     def unpublished(self, limit: int) -> list[Meeting]: ...
 
     def cancel(self, meeting_id: str, by: str, at: datetime) -> Meeting | None:
-        """Cancel a scheduled meeting; None if it was not scheduled (already cancelled)."""
+        """Cancel a scheduled meeting not yet starting, with its unpublished meeting-cancelled
+        and its cancel_notice job due at once; None if it was not (cancelled, or starting)."""
+
+    def mark_cancel_published(self, meeting_id: str) -> None: ...
+
+    def cancel_unpublished(self, limit: int) -> list[Meeting]: ...
 
     def due(self, job: str, now: datetime, limit: int) -> list[Meeting]:
-        """Scheduled meetings whose `job` is due, not done and held by no process."""
+        """Meetings whose `job` is due, not done and held by no process: scheduled ones, or for
+        cancel_notice cancelled ones."""
+
+    def job_idle(self, meeting_id: str, job: str, now: datetime) -> bool:
+        """Whether no process runs the job now: done, or no lease held."""
 
     def claim(self, meeting_id: str, job: str, now: datetime, until: datetime) -> bool:
         """Hold the job until `until` unless another process holds it now (atomic)."""

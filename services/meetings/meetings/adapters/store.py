@@ -11,13 +11,16 @@
     pin               the audio bridge's PIN | null (never in events or logs)
     speakers          [{appointment_id, booth_id, part}]   part: speaker | moderator
     guests            [{guest_id, label, phone (sealed), part}]   speakers from outside
-    state             scheduled | cancelled;  cancelled_by, cancelled_at (the organiser, or
-                      "sending-policy" with cancel_reason blackout | quiet_hours: adapters/live.py)
+    state             scheduled | cancelled;  cancelled_by, cancelled_at, cancel_reason
+                      (organiser; or "sending-policy" with blackout | quiet_hours: adapters/live.py)
     scheduled_at
     outbox            {event_id, published}: meeting-scheduled, written with the meeting, so
-                      neither exists without the other; a relay re-publishes what is false
-    jobs              {invite|notify|remind: {due_ts (epoch s | null), done_at, chunks [unit],
-                      reached (invitees so far), lease_until (epoch s: a process holds it)}}
+                      neither exists without the other; a relay re-publishes what is false.
+                      cancel_published: false from an organiser's cancel until meeting-cancelled
+                      is out (written with the cancel, for the same reason)
+    jobs              {invite|notify|remind|cancel_notice: {due_ts (epoch s | null), done_at,
+                      chunks [unit], reached (invitees so far), lease_until (epoch s: a process
+                      holds it)}}; cancel_notice only once an organiser cancelled it
 
 `{prefix}invitees`, one document per (meeting, invitee):
 
@@ -43,7 +46,10 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from meetings.domain import (
+    CANCEL_NOTICE,
+    CANCELLED,
     JOBS,
+    ORGANISER,
     SCHEDULED,
     Guest,
     Invitee,
@@ -85,18 +91,41 @@ class MongoMeetings:
         return [self._meeting(doc) for doc in found]
 
     def cancel(self, meeting_id: str, by: str, at: datetime) -> Meeting | None:
+        """Cancel a scheduled meeting whose start has not begun, in one write with its
+        meeting-cancelled (the outbox) and the job that tells its invitees."""
         return self._meeting(
             self.meetings.find_one_and_update(
-                {"_id": meeting_id, "state": SCHEDULED},
-                {"$set": {"state": "cancelled", "cancelled_by": by, "cancelled_at": at}},
+                {"_id": meeting_id, "state": SCHEDULED, "live.state": None},
+                {
+                    "$set": {
+                        "state": CANCELLED,
+                        "cancelled_by": by,
+                        "cancelled_at": at,
+                        "cancel_reason": ORGANISER,
+                        "outbox.cancel_published": False,
+                        f"jobs.{CANCEL_NOTICE}": _job(at, None),
+                    }
+                },
                 return_document=ReturnDocument.AFTER,
             )
         )
 
+    def mark_cancel_published(self, meeting_id: str) -> None:
+        self.meetings.update_one({"_id": meeting_id}, {"$set": {"outbox.cancel_published": True}})
+
+    def cancel_unpublished(self, limit: int) -> list[Meeting]:
+        found = self.meetings.find({"outbox.cancel_published": False}).limit(limit)
+        return [self._meeting(doc) for doc in found]
+
+    def job_idle(self, meeting_id: str, job: str, now: datetime) -> bool:
+        doc = self.meetings.find_one({"_id": meeting_id}, {f"jobs.{job}": 1}) or {}
+        state = doc.get("jobs", {}).get(job) or {}
+        return state.get("done_at") is not None or state.get("lease_until", 0) < now.timestamp()
+
     def due(self, job: str, now: datetime, limit: int) -> list[Meeting]:
         found = self.meetings.find(
             {
-                "state": SCHEDULED,
+                "state": CANCELLED if job == CANCEL_NOTICE else SCHEDULED,
                 f"jobs.{job}.done_at": None,
                 f"jobs.{job}.due_ts": {"$lte": now.timestamp()},
                 f"jobs.{job}.lease_until": {"$lt": now.timestamp()},
@@ -174,15 +203,7 @@ class MongoMeetings:
             "state": meeting.state,
             "scheduled_at": meeting.scheduled_at,
             "outbox": {"event_id": meeting.event_id, "published": meeting.published},
-            "jobs": {
-                job: {
-                    "due_ts": dues[job].timestamp() if dues.get(job) else None,
-                    "done_at": None if dues.get(job) else meeting.scheduled_at,
-                    "chunks": [],
-                    "lease_until": 0.0,
-                }
-                for job in JOBS
-            },
+            "jobs": {job: _job(dues.get(job), meeting.scheduled_at) for job in JOBS},
         }
 
     def _meeting(self, doc: dict | None) -> Meeting | None:
@@ -215,9 +236,21 @@ class MongoMeetings:
             ),
             state=doc["state"],
             cancel_reason=doc.get("cancel_reason"),
+            cancelled_at=_utc(doc["cancelled_at"]) if doc.get("cancelled_at") else None,
             event_id=doc["outbox"]["event_id"],
             published=doc["outbox"]["published"],
+            cancel_published=doc["outbox"].get("cancel_published", True),
         )
+
+
+def _job(due: datetime | None, not_needed_at: datetime | None) -> dict:
+    """A job's state: due then, or (due None) done already at `not_needed_at`."""
+    return {
+        "due_ts": due.timestamp() if due else None,
+        "done_at": None if due else not_needed_at,
+        "chunks": [],
+        "lease_until": 0.0,
+    }
 
 
 class MongoInvitees:
