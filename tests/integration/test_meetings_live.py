@@ -307,7 +307,10 @@ def test_a_meeting_reaching_a_blackout_configured_after_it_was_scheduled_dials_n
     assert (cancelled.type, cancelled.data["reason"]) == (types.MEETING_CANCELLED, "blackout")
     assert cancelled.data["organiser_unit"] == BLACKOUT_DISTRICT
     who = organiser(BLACKOUT_DISTRICT)
-    assert attendance(stack, meeting_id, who=BLACKOUT_DISTRICT)["state"] == "cancelled"
+    # The event goes out first, then the meeting is marked cancelled (a failed publish retries).
+    wait_until(
+        lambda: attendance(stack, meeting_id, who=BLACKOUT_DISTRICT)["state"] == "cancelled", 10
+    )
     read = httpx.get(f"{stack['meetings']}/v1/meetings/{meeting_id}", headers=who, timeout=10)
     assert read.status_code == 200, read.text
     assert (read.json()["state"], read.json()["cancel_reason"]) == ("cancelled", "blackout")
@@ -522,6 +525,19 @@ def test_a_meeting_wider_than_the_speaker_bridge_starts_every_bridge_through_rel
     assert conference_stats(stack).get("conference_full", 0) == full_before  # nothing refused
     relays = [b["bridge_id"] for b in live["bridges"].values() if b["role"] == "relays"]
     assert all(participants_of(stack, r) == [] for r in relays)  # relays carry no listener
+    recording = "https://recordings.example/address.mp3"
+    played = httpx.post(
+        f"{stack['meetings']}/v1/meetings/{meeting_id}/play",
+        json={"recording_url": recording},
+        headers=organiser(),
+        timeout=10,
+    )
+    assert played.status_code == 204, played.text
+    # Into the speaker bridge only: the cascade carries it, so no listener hears it twice.
+    heard = {b["role"]: set() for b in live["bridges"].values()}
+    for b in live["bridges"].values():
+        heard[b["role"]].update(plays_of(stack, b["bridge_id"]))
+    assert heard == {"speakers": {recording}, "relays": set(), "listeners": set()}
     ended = httpx.post(
         f"{stack['meetings']}/v1/meetings/{meeting_id}/end", headers=organiser(), timeout=10
     )
@@ -533,6 +549,13 @@ def test_a_meeting_wider_than_the_speaker_bridge_starts_every_bridge_through_rel
 
 def conference_stats(stack) -> dict:
     return httpx.get(f"{stack['simulator']}/v1/stats", timeout=10).json()["conference"]
+
+
+def plays_of(stack, bridge_id: str) -> list[str]:
+    answer = httpx.get(
+        f"{stack['simulator']}/conference/v1/bridges/{bridge_id}/participants", timeout=10
+    )
+    return answer.json()["plays"]
 
 
 def participants_of(stack, bridge_id: str) -> list[dict]:

@@ -35,6 +35,7 @@ from typing import Any
 from meetings.adapters.live import attendance_of
 from meetings.conference import (
     ROOT,
+    SPEAKERS,
     Attempted,
     Attendance,
     Confirmed,
@@ -469,7 +470,9 @@ def _event_id(meeting_id: str, subject: str) -> str:
 
 
 def moderate(meeting_id: str, action: str, ports: LivePorts, recording_url: str | None = None):
-    """mute | unmute every listener, play a recording, or end: on every bridge of the meeting."""
+    """mute | unmute every listener (on every bridge), play a recording, or end. A recording is
+    played into the speaker bridge only: the cascade carries it to every relay and listener bridge,
+    so a listener played it on their own bridge too would hear it twice."""
     live = ports.live.live(meeting_id)
     if live.get("state") not in ("starting", "started"):
         return False
@@ -478,7 +481,7 @@ def moderate(meeting_id: str, action: str, ports: LivePorts, recording_url: str 
     for bridge in live.get("bridges", {}).values():
         if action in ("mute", "unmute"):
             ports.provider.mute(bridge["bridge_id"], action == "mute")
-        elif action == "play":
+        elif action == "play" and bridge["role"] == SPEAKERS:
             ports.provider.play(bridge["bridge_id"], recording_url)
     return True
 

@@ -296,7 +296,12 @@ def join_room(provider: Provider, command: commands.JoinRoom) -> dict:
 
 
 def participants(provider: Provider, bridge_id: str) -> dict:
-    return {"participants": _now(provider).participants(bridge_id, provider.clock())}
+    """The bridge's legs, and the recordings played into it (what a test can hear)."""
+    conferences = _now(provider)
+    return {
+        "participants": conferences.participants(bridge_id, provider.clock()),
+        "plays": list(conferences.bridge(bridge_id).plays),
+    }
 
 
 def _now(provider: Provider) -> Conferences:
