@@ -12,6 +12,7 @@ import yaml
 from pymongo.database import Database
 
 from reports import consumer, handlers
+from reports.adapters.batching import Batcher
 from reports.adapters.directives import NotifierDirectives
 from reports.adapters.erasures import SubmitterReports
 from reports.adapters.export import ExportSource
@@ -74,11 +75,13 @@ def bootstrap(
     registry = registry or OrgRegistry(mongo[settings.mongo_db])
     pointers = OutboxPointers(db)
     rounds = Rounds(db)
+    reports = BoothReports(db, pointers)
+    reports.first_inserts = batcher(settings, "booth-reports", reports.insert_first)
     ports = Ports(
         forms=Forms(db, pointers),
         plans=Plans(db),
         rounds=rounds,
-        reports=BoothReports(db, pointers),
+        reports=reports,
         units=registry,
         min_due_after=timedelta(seconds=settings.min_due_after_s),
     )
@@ -110,6 +113,7 @@ def bootstrap(
     links = answer_links(settings)
     sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
     holders = EndedAppointmentStore(db)
+    holders.lookups = batcher(settings, "ended-appointments", holders.ended_among)
     grace = timedelta(hours=settings.link_grace_h)
 
     def prepare() -> None:
@@ -173,6 +177,17 @@ def bootstrap(
                 settings.holders_purge_interval_s,
             ),
         ],
+    )
+
+
+def batcher(settings: ReportsSettings, name: str, run) -> Batcher:
+    """A group commit (adapters/batching.py) with the service's settings."""
+    return Batcher(
+        name,
+        run,
+        size=settings.ingest_batch,
+        linger_s=settings.ingest_linger_s,
+        wait_s=settings.ingest_wait_s,
     )
 
 
