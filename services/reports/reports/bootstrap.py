@@ -23,6 +23,7 @@ from reports.adapters.link_holders import EndedAppointmentStore
 from reports.adapters.links import answer_links, link_sender
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
+from reports.adapters.units import BatchedUnits
 from reports.answer_links import AnswerLinks
 from reports.group_handlers import GroupPorts
 from reports.handlers import Ports
@@ -76,15 +77,16 @@ def bootstrap(
     pointers = OutboxPointers(db)
     rounds = Rounds(db)
     reports = BoothReports(db, pointers)
-    reports.first_inserts = batcher(settings, "booth-reports", reports.insert_first)
     ports = Ports(
         forms=Forms(db, pointers),
         plans=Plans(db),
         rounds=rounds,
         reports=reports,
-        units=registry,
+        units=BatchedUnits(registry),
         min_due_after=timedelta(seconds=settings.min_due_after_s),
     )
+    reports.first_inserts = batcher(settings, "booth-reports", reports.insert_first)
+    ports.units.lookups = batcher(settings, "booths", ports.units.get_among)
     publisher = EventPublisher(
         settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG, topic_for=topic_for
     )
@@ -113,7 +115,7 @@ def bootstrap(
     links = answer_links(settings)
     sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
     holders = EndedAppointmentStore(db)
-    holders.lookups = batcher(settings, "ended-appointments", holders.ended_among)
+    holders.lookups = batcher(settings, "holders", holders.ended_among)
     grace = timedelta(hours=settings.link_grace_h)
 
     def prepare() -> None:

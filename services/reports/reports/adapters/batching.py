@@ -36,7 +36,7 @@ R = TypeVar("R")
 
 BATCH_SIZES = Histogram(
     "sangathan_reports_batch_size",
-    "Items a group commit ran in one round trip, by batch (booth-reports, ended-appointments)",
+    "Items a group commit ran in one round trip, by batch (booth-reports, booths, holders)",
     ["batch"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
