@@ -215,7 +215,10 @@ def test_ferretdb_killed_mid_batch_gives_503_problems_in_time_and_loses_nothing_
     headers = organiser_token(DISTRICT, sub="user-d06")
     url = f"/v1/dispatches/{round_.dispatch_id}/submissions"
     booths = list(org_registry.booth_ids_under(DISTRICT))[:40]
-    bodies = {b: {"submission_id": str(uuid.uuid4()), "booth_id": b, "answers": {}} for b in booths}
+    bodies = {
+        b: {"submission_id": str(uuid.uuid4()), "booth_id": b, "answers": {"seva_done": False}}
+        for b in booths
+    }
     answers: dict[str, tuple[httpx.Response, float]] = {}
     second = threading.Event()
 
