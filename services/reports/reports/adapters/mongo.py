@@ -119,17 +119,32 @@ def save_with_outbox(
 
 def take_published(collection: Collection, taken: list[tuple[dict[str, Any], set[str]]]) -> int:
     """Remove published events from documents as the relay read them (each one's `outbox` and
-    `rev`, with the ids of its events published), without reading them again: one bulk write of
-    compare-and-sets. If some changed since (fewer matched), each of the batch is read again and
-    retried. Returns how many events were removed."""
-    changes = [(doc, _taken(doc, event_ids)) for doc, event_ids in taken]
-    if not changes:
-        return 0
+    `rev`, with the ids of its events published), without reading them again. The documents whose
+    every event went out (nearly all) are emptied with one `update_many` per revision read
+    (`rev` unchanged: compare-and-set), the others with one bulk write of compare-and-sets. Where
+    fewer matched (another write came between the read and this one) each of those is read again
+    and retried: removing ids is idempotent. Returns how many events were removed."""
+    emptied: dict[int, list[tuple[dict[str, Any], set[str]]]] = {}
+    partly: list[tuple[dict[str, Any], set[str]]] = []
+    for doc, event_ids in taken:
+        whole = all(e["id"] in event_ids for e in doc.get("outbox") or [])
+        (emptied.setdefault(doc["rev"], []) if whole else partly).append((doc, event_ids))
+    removed = 0
+    for rev, docs in emptied.items():
+        ids = [d["_id"] for d, _ in docs]
+        change = {"$set": {"outbox": [], "has_outbox": False, "rev": rev + 1}}
+        done = collection.update_many({"_id": {"$in": ids}, "rev": rev}, change)
+        if done.matched_count == len(ids):
+            removed += sum(len(d.get("outbox") or []) for d, _ in docs)
+        else:
+            partly += docs
+    if not partly:
+        return removed
+    changes = [(doc, _taken(doc, event_ids)) for doc, event_ids in partly]
     ops = [UpdateOne({"_id": d["_id"], "rev": d["rev"]}, {"$set": c}) for d, c in changes]
     if collection.bulk_write(ops, ordered=False).matched_count == len(ops):
-        return sum(len(d.get("outbox", [])) - len(c["outbox"]) for d, c in changes)
-    # Rare: another write came between the read and this one; removing ids is idempotent.
-    return sum(take_outbox(collection, d["_id"], ids) for d, ids in taken)
+        return removed + sum(len(d.get("outbox", [])) - len(c["outbox"]) for d, c in changes)
+    return removed + sum(take_outbox(collection, d["_id"], ids) for d, ids in partly)
 
 
 def _taken(doc: dict[str, Any], event_ids: set[str]) -> dict[str, Any]:
