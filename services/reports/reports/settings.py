@@ -30,6 +30,8 @@ class ReportsSettings(LinkSettings, FollowUpSettings):
     ingest_batch: int = Field(256, ge=1, le=5000, validation_alias="REPORTS_INGEST_BATCH")
     ingest_linger_s: float = Field(0.002, ge=0, le=1, validation_alias="REPORTS_INGEST_LINGER_S")
     ingest_wait_s: float = Field(8.0, gt=0, validation_alias="REPORTS_INGEST_WAIT_S")
+    # Threads for the HTTP handlers (their I/O is blocking): answers waiting in a batch hold one.
+    handler_threads: int = Field(128, ge=1, le=1000, validation_alias="REPORTS_HANDLER_THREADS")
     # The scheduler looks for rounds whose time has come this often.
     schedule_interval_s: float = Field(30.0, gt=0, validation_alias="REPORTS_SCHEDULE_INTERVAL_S")
     # The fan-out confirms its cursor with Kafka every so many pages of 1,000 booths.
