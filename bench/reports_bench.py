@@ -22,8 +22,9 @@ fan-out reads real booth pages) on the platform's Kafka and FerretDB:
    all (its ingest rate), the lag per answer under that load (201 returned -> a poll showing
    it), and, once quiet, `--probes` single answers each polled every 50 ms until counted.
    Baselines: the same clients on the service's trivial GET /healthz; raw pymongo inserts of as
-   many documents like the service's booth reports; raw confluent-kafka produce of as many
-   records of report-submitted's size.
+   many documents like the service's booth reports, one `insert_one` each and one `insert_many`
+   per batch of the service's mean group-commit batch size (its /metrics); raw confluent-kafka
+   produce of as many records of report-submitted's size.
 3. Peak memory (VmHWM) and CPU seconds of the reports service and of the platform's analytics
    worker (if this checkout runs it); the load average before and after.
 
@@ -360,6 +361,29 @@ def raw_mongo(db, template: dict, count: int) -> float:
     return time.monotonic() - started
 
 
+def raw_mongo_batched(db, template: dict, count: int, batch: int) -> float:
+    """pymongo alone: the same documents written `batch` at a time with one
+    insert_many(ordered=False) each, as the service's group commit writes first answers."""
+    docs = db["raw_booth_reports_batched"]
+    template = {k: v for k, v in template.items() if k != "_id"}
+    started = time.monotonic()
+    for first in range(0, count, batch):
+        last = min(first + batch, count)
+        docs.insert_many([{**template, "_id": f"raw/{n}"} for n in range(first, last)], False)
+    return time.monotonic() - started
+
+
+def mean_batch(url: str) -> float:
+    """The mean size of the service's booth-report batches, from its /metrics (1: none)."""
+    found: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("sangathan_reports_batch_size_") and 'batch="booth-reports"' in line:
+            name, value = line.split("{", 1)[0], float(line.rsplit(" ", 1)[1])
+            found[name] = value
+    count = found.get("sangathan_reports_batch_size_count", 0)
+    return found["sangathan_reports_batch_size_sum"] / count if count else 1.0
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -428,6 +452,7 @@ def bench(args, tmp: Path) -> dict:
         )
         # Baselines on quiet servers.
         n = len(sub["acked"])
+        out["mean_batch"] = mean_batch(run.url)
         out["raw_http"] = raw_http(f"{run.url}/healthz", n, args.clients, args.seconds)
         db = MongoClient(run.settings.mongo_url)[run.db_name]
         template = db.report_booth_reports.find_one({}) or {"pad": "x" * 900}
@@ -436,6 +461,8 @@ def bench(args, tmp: Path) -> dict:
         ferretdb_cpu0, started = cpu_of(ferretdb), time.process_time()
         out["raw_mongo"] = raw_mongo(db, template, n)
         out["raw_mongo_cpu"] = (time.process_time() - started, cpu_of(ferretdb) - ferretdb_cpu0)
+        batch = max(1, round(out["mean_batch"]))
+        out["raw_mongo_batched"] = raw_mongo_batched(db, template, n, batch)
         bootstrap = run.settings.kafka_bootstrap
         dispatched = out["dispatch"]
         out["raw_dispatch"] = raw_produce(
@@ -466,6 +493,8 @@ def report(out: dict, args) -> None:
         ("  baseline: same clients, GET /healthz", f"{raw_ok:,} requests", raw_s),
         ("  baseline: raw pymongo insert_one", f"{acked:,} x {out['doc_bytes']} B",
          out["raw_mongo"]),
+        (f"  baseline: raw insert_many, {max(1, round(out['mean_batch']))} per call",
+         f"{acked:,} x {out['doc_bytes']} B", out["raw_mongo_batched"]),
         ("  baseline: raw confluent-kafka produce", f"{acked:,} x {out['submitted_bytes']} B",
          out["raw_submitted"]),
         ("answers all counted by analytics", f"{acked:,} answers", counted_s),
@@ -495,6 +524,7 @@ def report(out: dict, args) -> None:
     lat = sub["latencies"]
     print(
         f"answers: statuses {sub['statuses']} (every 20th sent twice: 200 = the same submission); "
+        f"group commit: {out['mean_batch']:.1f} answers a batch on average; "
         f"request p50 {pct(lat, 50) * 1000:.0f} ms, p99 {pct(lat, 99) * 1000:.0f} ms"
     )
     cpu, store = out["cpu_submissions"]["reports"], out["cpu_submissions"]["ferretdb"]

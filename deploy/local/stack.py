@@ -160,7 +160,9 @@ def patched_ferretdb_workspace(src: Path) -> Path:
     The patches (deploy/local/ferretdb/*.patch, applied in name order) make single-document
     writes atomic, let a filter on `_id` plus other fields use the `_id` index, and let a bulk
     write hold more updates than SQLite has pooled connections, and a delete_many take more
-    documents than SQLite binds in one statement.
+    documents than SQLite binds in one statement; a filter `_id: {$in: [...]}` reads by the `_id`
+    index, and an update of many documents writes them in one SQLite transaction (one WAL sync,
+    not one each).
     """
     patches = sorted(src.glob("*.patch"))
     build = STATE / "build"

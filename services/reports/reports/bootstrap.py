@@ -12,6 +12,7 @@ import yaml
 from pymongo.database import Database
 
 from reports import consumer, handlers
+from reports.adapters.batching import Batcher
 from reports.adapters.directives import NotifierDirectives
 from reports.adapters.erasures import SubmitterReports
 from reports.adapters.export import ExportSource
@@ -22,6 +23,7 @@ from reports.adapters.link_holders import EndedAppointmentStore
 from reports.adapters.links import answer_links, link_sender
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
 from reports.adapters.outbox import OutboxRelay
+from reports.adapters.units import BatchedUnits
 from reports.answer_links import AnswerLinks
 from reports.group_handlers import GroupPorts
 from reports.handlers import Ports
@@ -74,14 +76,17 @@ def bootstrap(
     registry = registry or OrgRegistry(mongo[settings.mongo_db])
     pointers = OutboxPointers(db)
     rounds = Rounds(db)
+    reports = BoothReports(db, pointers)
     ports = Ports(
         forms=Forms(db, pointers),
         plans=Plans(db),
         rounds=rounds,
-        reports=BoothReports(db, pointers),
-        units=registry,
+        reports=reports,
+        units=BatchedUnits(registry),
         min_due_after=timedelta(seconds=settings.min_due_after_s),
     )
+    reports.first_inserts = batcher(settings, "booth-reports", reports.insert_first)
+    ports.units.lookups = batcher(settings, "booths", ports.units.get_among)
     publisher = EventPublisher(
         settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG, topic_for=topic_for
     )
@@ -110,6 +115,7 @@ def bootstrap(
     links = answer_links(settings)
     sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
     holders = EndedAppointmentStore(db)
+    holders.lookups = batcher(settings, "holders", holders.ended_among)
     grace = timedelta(hours=settings.link_grace_h)
 
     def prepare() -> None:
@@ -173,6 +179,17 @@ def bootstrap(
                 settings.holders_purge_interval_s,
             ),
         ],
+    )
+
+
+def batcher(settings: ReportsSettings, name: str, run) -> Batcher:
+    """A group commit (adapters/batching.py) with the service's settings."""
+    return Batcher(
+        name,
+        run,
+        size=settings.ingest_batch,
+        linger_s=settings.ingest_linger_s,
+        wait_s=settings.ingest_wait_s,
     )
 
 

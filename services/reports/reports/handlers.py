@@ -177,7 +177,7 @@ def submit_report(command: commands.SubmitReport, ports: Ports) -> tuple[Submiss
     """(the submission, whether it is new): a retried submission id gives the first one back."""
     round_ = dispatch_round(ports, command.dispatch_id)
     path = _dispatched_booth(ports, round_, command.booth_id)
-    version = _version_of(ports, round_)
+    version = version_of(ports, round_)
     answers = domain.judge_answers(version, command.answers)
     at = ports.clock()
     tries = iter(range(ATTEMPTS))
@@ -242,7 +242,7 @@ def _dispatched_booth(ports: Ports, round_: Round, booth_id: str) -> dict[str, s
     return path
 
 
-def _version_of(ports: Ports, round_: Round) -> Version:
+def version_of(ports: Ports, round_: Round) -> Version:
     def read() -> Version | None:
         form = ports.forms.get(round_.form_id)
         return form.version(round_.form_version) if form else None

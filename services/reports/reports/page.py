@@ -141,14 +141,19 @@ def _open(
 
 
 def _asked(ports: Ports, claim: AnswerClaim, lang: str) -> tuple[Round, Version]:
-    round_ = ports.rounds.get(claim.dispatch_id)
-    if round_ is None or not any(is_within(claim.booth_id, unit) for unit in round_.scope):
-        raise Refusal("not-found", f"no dispatch {claim.dispatch_id} for this booth", lang)
-    form = ports.forms.get(round_.form_id)
-    version = form.version(round_.form_version) if form else None
-    if version is None:
-        raise Refusal("not-found", f"form {round_.form_id} is gone", lang)
-    return round_, version
+    """The link's round and form version, read as the handler reads them (remembered: neither
+    changes once made or published)."""
+    no_round = Refusal("not-found", f"no dispatch {claim.dispatch_id} for this booth", lang)
+    try:
+        round_ = handlers.dispatch_round(ports, claim.dispatch_id)
+    except handlers.NotFound:
+        raise no_round from None
+    if not any(is_within(claim.booth_id, unit) for unit in round_.scope):
+        raise no_round
+    try:
+        return round_, handlers.version_of(ports, round_)
+    except handlers.NotFound:
+        raise Refusal("not-found", f"form {round_.form_id} is gone", lang) from None
 
 
 def _form_page(

@@ -23,6 +23,15 @@ class ReportsSettings(LinkSettings, FollowUpSettings):
     relay_interval_s: float = Field(0.05, gt=0, validation_alias="REPORTS_RELAY_INTERVAL_S")
     relay_batch: int = Field(500, ge=1, validation_alias="REPORTS_RELAY_BATCH")
     relay_sweep_interval_s: float = Field(60.0, gt=0, validation_alias="REPORTS_SWEEP_INTERVAL_S")
+    # The group commit of booths' first answers and of answer links' holder checks
+    # (adapters/batching.py): at most this many a round trip, gathered for at most this long
+    # after the first (more gather anyway while a batch is written), and how long a request waits
+    # for its batch before a 503.
+    ingest_batch: int = Field(256, ge=1, le=5000, validation_alias="REPORTS_INGEST_BATCH")
+    ingest_linger_s: float = Field(0.002, ge=0, le=1, validation_alias="REPORTS_INGEST_LINGER_S")
+    ingest_wait_s: float = Field(8.0, gt=0, validation_alias="REPORTS_INGEST_WAIT_S")
+    # Threads for the HTTP handlers (their I/O is blocking): answers waiting in a batch hold one.
+    handler_threads: int = Field(128, ge=1, le=1000, validation_alias="REPORTS_HANDLER_THREADS")
     # The scheduler looks for rounds whose time has come this often.
     schedule_interval_s: float = Field(30.0, gt=0, validation_alias="REPORTS_SCHEDULE_INTERVAL_S")
     # The fan-out confirms its cursor with Kafka every so many pages of 1,000 booths.

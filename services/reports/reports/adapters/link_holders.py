@@ -9,6 +9,10 @@ only later, so a replayed event changes nothing. `until` is a BSON date for Mong
 (expireAfterSeconds 0: gone once passed); FerretDB 1.x refuses TTL indexes (NotImplemented), so
 `purge`, run by a periodic job, deletes the same documents there. A document past its `until` that
 is not deleted yet changes nothing: every link that names it has expired.
+
+With `lookups` (a group commit, adapters/batching.py), the checks of concurrent opens and submits
+are one `find` of their ids (`_id: {$in}`), not one round trip each. Nothing is remembered between
+requests: an appointment recorded as ended refuses its link from the next check on.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import datetime
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from reports.adapters.batching import Batcher
 from reports.link_holders import AppointmentEnded
 from shared.logging import get_logger
 
@@ -26,8 +31,9 @@ NOT_IMPLEMENTED = 238
 
 
 class EndedAppointmentStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, lookups: Batcher | None = None):
         self.ended_appointments = db.report_ended_appointments
+        self.lookups = lookups
 
     def ensure_indexes(self) -> None:
         """At start, once MongoDB answers: the TTL index where the server has TTL."""
@@ -58,7 +64,17 @@ class EndedAppointmentStore:
         return False
 
     def ended(self, appointment_id: str) -> bool:
+        if self.lookups is not None:
+            return self.lookups.submit(appointment_id)
         return self.ended_appointments.find_one({"_id": appointment_id}, {"_id": 1}) is not None
+
+    def ended_among(self, appointment_ids: list[str]) -> list[bool]:
+        """The group commit's read: whether each of these appointments has ended, in one find."""
+        found = self.ended_appointments.find(
+            {"_id": {"$in": list(set(appointment_ids))}}, {"_id": 1}
+        )
+        ended = {doc["_id"] for doc in found}
+        return [a in ended for a in appointment_ids]
 
     def purge(self, now: datetime) -> int:
         return self.ended_appointments.delete_many({"until": {"$lt": now}}).deleted_count

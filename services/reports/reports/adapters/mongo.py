@@ -9,6 +9,13 @@ the same single-document write as the change (compare-and-set on `rev`), so neit
 without the other. A pointer in `report_outbox_pending` sends the relay (adapters/outbox.py)
 there; a crash between the write and the pointer is found by the relay's sweep of `has_outbox`.
 Times are stored as ISO 8601 strings with their offset, so they read back exactly.
+
+A booth's first report (the common case: a booth answers once) goes through a group commit
+(adapters/batching.py): concurrent first answers are one `insert_many(ordered=False)` of their
+documents, each with its outbox, and one write of their pointers; each caller returns once its own
+document is written. A document whose `_id` is taken (the booth has answered, or the same
+submission came twice) is that one caller's ConcurrentUpdate, and the handler's compare-and-set
+reads it and goes on as for any concurrent write.
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
+from reports.adapters.batching import Batcher
 from reports.domain import (
     Answer,
     BoothReport,
@@ -35,7 +44,7 @@ from reports.domain import (
     Version,
 )
 from reports.ports import AlreadyExists, ConcurrentUpdate
-from shared.mongo import insert_ignoring_duplicates
+from shared.mongo import DUPLICATE_KEY, insert_ignoring_duplicates
 from shared.orgtree.levels import is_within
 
 
@@ -51,12 +60,34 @@ class OutboxPointers:
             {"_id": f"{collection}:{doc_id}"}, {"$set": {"at": _iso(None)}}, upsert=True
         )
 
+    def mark_many(self, pointed: Iterable[tuple[str, str]]) -> None:
+        """Point the relay at many documents in one write (pointers already there stay)."""
+        at = _iso(None)
+        ops = [
+            UpdateOne({"_id": f"{c}:{d}"}, {"$set": {"at": at}}, upsert=True) for c, d in pointed
+        ]
+        if ops:
+            self.pending.bulk_write(ops, ordered=False)
+
+    def add_new(self, collection: str, doc_ids: list[str]) -> None:
+        """Point the relay at documents just inserted, in one insert (a pointer already there,
+        left by an earlier write, stays as it is)."""
+        at = _iso(None)
+        insert_ignoring_duplicates(
+            self.pending, [{"_id": f"{collection}:{d}", "at": at} for d in doc_ids]
+        )
+
     def take(self, limit: int) -> list[tuple[str, str]]:
         found = [d["_id"] for d in self.pending.find({}, {"_id": 1}).limit(limit)]
         return [tuple(p.split(":", 1)) for p in found]
 
     def clear(self, collection: str, doc_id: str) -> None:
         self.pending.delete_one({"_id": f"{collection}:{doc_id}"})
+
+    def clear_many(self, pointed: Iterable[tuple[str, str]]) -> None:
+        ids = [f"{c}:{d}" for c, d in pointed]
+        if ids:
+            self.pending.delete_many({"_id": {"$in": ids}})
 
     def sweep(self, collections: Iterable[str]) -> int:
         marked = 0
@@ -86,17 +117,34 @@ def save_with_outbox(
     return rev + 1
 
 
-def take_published(collection: Collection, doc: dict[str, Any], event_ids: set[str]) -> int:
-    """Remove published events from a document as the relay read it (its `outbox` and `rev`),
-    without reading it again; if it changed since, read it again and retry. One write per
-    document: the patched local FerretDB serialises writes, and a multi-statement bulk update
-    wedged it, so none is sent."""
-    change = _taken(doc, event_ids)
-    if collection.update_one(
-        {"_id": doc["_id"], "rev": doc["rev"]}, {"$set": change}
-    ).matched_count:
-        return len(doc.get("outbox", [])) - len(change["outbox"])
-    return take_outbox(collection, doc["_id"], event_ids)
+def take_published(collection: Collection, taken: list[tuple[dict[str, Any], set[str]]]) -> int:
+    """Remove published events from documents as the relay read them (each one's `outbox` and
+    `rev`, with the ids of its events published), without reading them again. The documents whose
+    every event went out (nearly all) are emptied with one `update_many` per revision read
+    (`rev` unchanged: compare-and-set), the others with one bulk write of compare-and-sets. Where
+    fewer matched (another write came between the read and this one) each of those is read again
+    and retried: removing ids is idempotent. Returns how many events were removed."""
+    emptied: dict[int, list[tuple[dict[str, Any], set[str]]]] = {}
+    partly: list[tuple[dict[str, Any], set[str]]] = []
+    for doc, event_ids in taken:
+        whole = all(e["id"] in event_ids for e in doc.get("outbox") or [])
+        (emptied.setdefault(doc["rev"], []) if whole else partly).append((doc, event_ids))
+    removed = 0
+    for rev, docs in emptied.items():
+        ids = [d["_id"] for d, _ in docs]
+        change = {"$set": {"outbox": [], "has_outbox": False, "rev": rev + 1}}
+        done = collection.update_many({"_id": {"$in": ids}, "rev": rev}, change)
+        if done.matched_count == len(ids):
+            removed += sum(len(d.get("outbox") or []) for d, _ in docs)
+        else:
+            partly += docs
+    if not partly:
+        return removed
+    changes = [(doc, _taken(doc, event_ids)) for doc, event_ids in partly]
+    ops = [UpdateOne({"_id": d["_id"], "rev": d["rev"]}, {"$set": c}) for d, c in changes]
+    if collection.bulk_write(ops, ordered=False).matched_count == len(ops):
+        return removed + sum(len(d.get("outbox", [])) - len(c["outbox"]) for d, c in changes)
+    return removed + sum(take_outbox(collection, d["_id"], ids) for d, ids in partly)
 
 
 def _taken(doc: dict[str, Any], event_ids: set[str]) -> dict[str, Any]:
@@ -354,8 +402,13 @@ def _round(doc: dict[str, Any]) -> Round:
 
 
 class BoothReports:
-    def __init__(self, db: Database, pointers: OutboxPointers):
+    """Booth reports; a first report goes through `first_inserts` (a group commit) if given."""
+
+    def __init__(
+        self, db: Database, pointers: OutboxPointers, first_inserts: Batcher | None = None
+    ):
         self.reports, self.pointers = db.report_booth_reports, pointers
+        self.first_inserts = first_inserts
 
     def get(self, dispatch_id: str, booth_id: str) -> BoothReport | None:
         doc = self.reports.find_one({"_id": f"{dispatch_id}/{booth_id}"})
@@ -373,7 +426,43 @@ class BoothReports:
             "submissions": [_submission_doc(s) for s in report.submissions],
             "outbox": report.outbox,
         }
+        if report.rev == 0 and self.first_inserts is not None:
+            self.first_inserts.submit({**doc, "rev": 1, "has_outbox": bool(report.outbox)})
+            report.rev = 1
+            return
         report.rev = save_with_outbox(self.reports, self.pointers, doc, report.rev)
+
+    def insert_first(self, docs: list[dict[str, Any]]) -> list[None | Exception]:
+        """The group commit's write (see the module's docstring): one outcome per document, None
+        once written, ConcurrentUpdate if its `_id` is taken (by an earlier write or by one
+        before it in this batch); a failure of the whole write is raised."""
+        outcomes: list[None | Exception] = [None] * len(docs)
+        first: dict[str, int] = {}
+        for n, doc in enumerate(docs):
+            if doc["_id"] in first:  # the same booth twice in one batch: the later one reads it
+                outcomes[n] = ConcurrentUpdate(doc["_id"])
+            else:
+                first[doc["_id"]] = n
+        sent = list(first.values())
+        try:
+            self.reports.insert_many([docs[n] for n in sent], ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details["writeErrors"]:
+                n = sent[error["index"]]
+                if error["code"] == DUPLICATE_KEY:
+                    outcomes[n] = ConcurrentUpdate(docs[n]["_id"])
+                else:
+                    outcomes[n] = _write_error(error)
+        written = [docs[n]["_id"] for n in sent if outcomes[n] is None]
+        pointed = [i for i in written if docs[first[i]]["has_outbox"]]
+        if pointed:
+            # After the documents: a crash between the two is found by the relay's sweep.
+            self.pointers.add_new(self.reports.name, pointed)
+        return outcomes
+
+
+def _write_error(error: dict[str, Any]) -> Exception:
+    return WriteError(error.get("errmsg", "write error"), error.get("code"), error)
 
 
 def _submission_doc(submission: Submission) -> dict[str, Any]:
