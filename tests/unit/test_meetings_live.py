@@ -306,3 +306,28 @@ def test_a_step_the_provider_or_kafka_did_not_take_is_tried_again_after_retry_s(
 
     assert _claimed(lambda *_: MEETING, step, "end", ports) is True
     assert held == [(MEETING, "pod-1", AT.timestamp() + 5)], "not the 60 s lease"
+
+
+def test_a_busy_call_is_dialled_again_into_the_bridge_the_webhook_names(ports, people):
+    """The failure can come before the dialler wrote which bridge it dialled (a batch's write):
+    the redial goes where the webhook says the call was, not to the first listener bridge."""
+    queued = []
+
+    class Started(Live):
+        def live(self, meeting_id):
+            return {
+                "state": "started",
+                "bridges": {"1": {"bridge_id": "b1"}, "3": {"bridge_id": "b3"}},
+            }
+
+        def queue_calls(self, calls):
+            queued.extend(calls)
+
+    ports.live = Started(people)
+    busy = ProviderEvent(
+        "e1", "call.failed", "b3", AT, "c1", participant_ref=f"{MEETING}/{people[0]}", reason="busy"
+    )
+    provider_event(MEETING, busy, ports)
+    assert [(c["invitee"], c["attempt"], c["bridge"]) for c in queued] == [
+        (f"{MEETING}/{people[0]}", 2, 3)
+    ]

@@ -55,6 +55,7 @@ class Adapters(BackgroundJobs):
         super().stop()
         try:
             self.live.live.flush_counts()  # what the tally holds is not left to the end's recount
+            self.live.live.flush_published()  # nor published events to be sent again
         finally:
             self.ports.events.close(5.0)
 
@@ -149,6 +150,7 @@ def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> Liv
         cap=settings.conference_cap,
         late_joiner_seats=settings.late_joiner_seats,
         pacing=Pacing(settings.calls_per_second, time.monotonic()),
+        dial_batch=settings.dial_batch,
         redial=Redial(settings.dial_attempts, settings.redial_backoff_s),
         ring_timeout_s=settings.ring_timeout_s,
         caller_id=settings.caller_id,

@@ -11,14 +11,18 @@ Guarantees:
   cancelled with the reason and announced (meeting-cancelled). The decision is recorded before
   it is announced, so a retried start repeats it even if the window has ended meanwhile.
 - **Dial-out paced and bounded.** Calls to make are documents (first calls and redials alike),
-  claimed by the pod's diallers (MEETINGS_DIALLERS) and paced at the provider's calls per second
-  in this pod, one shared pace; a 429 pushes the pace back by its Retry-After. Busy and
-  no-answer are queued again (meetings.conference.Redial).
+  claimed a few at a time (MEETINGS_DIAL_BATCH) by the pod's diallers (MEETINGS_DIALLERS) and
+  paced at the provider's calls per second in this pod, one shared pace; a 429 pushes the pace
+  back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial),
+  into the bridge the failed call was in. A batch's calls are written to their invitees with
+  one update command; a call whose write failed is dialled again with the same call ref, which
+  the provider answers with the call it made.
   Phones are opened only to hand them to the provider, never kept or logged.
 - **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
   a compare-and-set; the facts it tells become attendance events written in the same update and
   published after (a failed publish answers 503, the provider retries, the same facts go again
-  with the same event ids). Replays and duplicates fold to nothing new.
+  with the same event ids). Replays and duplicates fold to nothing new. Published events leave
+  the participant's pending ones with its next update, or the pod's next flush (write_counts).
 - **Lost callbacks fixed.** After the end, every bridge's end-of-call records are folded the same
   way, then meeting-ended carries the totals.
 """
@@ -28,16 +32,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from meetings.adapters.live import attendance_of
+from meetings.adapters.live import Dialled, attendance_of
 from meetings.conference import (
     ROOT,
     SPEAKERS,
     Attempted,
-    Attendance,
     Confirmed,
     Fact,
     Joined,
@@ -66,6 +69,9 @@ log = get_logger(__name__)
 AUDIO, VIDEO = "audio_bridge", "video_conference"
 HOSTS = ("speaker", "moderator")  # dialled into the speaker bridge, unmuted
 CAS_TRIES = 16
+PACED_TRIES = 3  # a call the provider paced is tried again after its Retry-After, then later
+NOTE_WITHIN_S = 0.5  # dialled calls are written to their invitees at least this often
+AWAY, REFUSED = "away", "refused"  # what a dial-out came to, besides a call or a later time
 KINDS_KEPT = 1024  # meetings whose kind a pod remembers for their webhooks
 _EVENTS = uuid.UUID("2c9d7e40-1b5a-4f3e-8d21-6a0b9c8e7f15")
 
@@ -85,6 +91,7 @@ class LivePorts:
     cap: int = 250
     late_joiner_seats: int = 50  # kept on the speaker bridge for those who dial the PIN
     pacing: Pacing = field(default_factory=lambda: Pacing(50, time.monotonic()))
+    dial_batch: int = 8  # calls a dialler claims at once (one queue, one compare-and-set)
     redial: Redial = field(default_factory=lambda: Redial(attempts=3, backoff_s=60))
     ring_timeout_s: float = 30
     caller_id: str | None = None
@@ -264,53 +271,88 @@ def _callback(ports: LivePorts, meeting_id: str) -> str:
 
 
 def dial_due(ports: LivePorts) -> bool:
-    """Make the next due call, at the provider's pace; True if there was one."""
+    """Make the next due calls (up to `dial_batch` of one queue, claimed together), at the
+    provider's pace; True if there were some. What the provider took is written to the invitees
+    with one bulk write per batch (sooner when the batch takes long), then the calls let go with
+    one update of their queue: a call whose write failed is held for `retry_s` and dialled again
+    with the same call ref, which the provider answers with the call it made."""
     now = ports.clock().timestamp()
-    call = ports.live.take_call(now, hold_s=ports.lease_s)
-    if call is None:
+    calls = ports.live.take_calls(now, hold_s=ports.lease_s, limit=ports.dial_batch)
+    if not calls:
         return False
-    live = ports.live.live(call["meeting_id"])
-    if live.get("state") not in ("starting", "started") or live.get("end_requested"):
-        ports.live.call_made(call["_id"])  # the meeting is over: no more calls
-        return True
-    invitee = ports.live.invitee(call["invitee"], with_phone=True)
-    if invitee is None or not invitee.get("phone"):
-        ports.live.call_made(call["_id"])  # erased since: nobody to call
-        return True
-    ports.sleep(ports.pacing.wait(time.monotonic()))
-    _dial(call, invitee, live["bridges"][str(call["bridge"])]["bridge_id"], ports)
+    made: list[str] = []
+    later: dict[str, float] = {}
+    dialled: list[tuple[dict, Dialled]] = []
+    since = time.monotonic()
+    live = ports.live.live(calls[0]["meeting_id"])  # a claim takes one queue: one meeting
+    for n, call in enumerate(calls):
+        if live.get("state") not in ("starting", "started") or live.get("end_requested"):
+            made.append(call["_id"])  # the meeting is over: no more calls
+            continue
+        invitee = ports.live.invitee(call["invitee"], with_phone=True)
+        if invitee is None or not invitee.get("phone"):
+            made.append(call["_id"])  # erased since: nobody to call
+            continue
+        outcome = _dial(call, invitee, live["bridges"][str(call["bridge"])]["bridge_id"], ports)
+        if isinstance(outcome, Dialled):
+            dialled.append((call, outcome))
+        elif outcome is REFUSED:
+            made.append(call["_id"])  # this call cannot be made
+        elif outcome is AWAY:  # the provider is away: the rest of the batch is tried later too
+            retry = ports.clock().timestamp() + ports.retry_s
+            later.update({c["_id"]: retry for c in calls[n:]})
+            break
+        else:
+            later[call["_id"]] = outcome  # paced again and again: when the provider said
+        if dialled and time.monotonic() - since >= NOTE_WITHIN_S:
+            _note(dialled, made, later, ports)
+            dialled, since = [], time.monotonic()
+    _note(dialled, made, later, ports)
+    ports.live.release_calls(made, later)
     return True
 
 
-def _dial(call: dict, invitee: dict, bridge_id: str, ports: LivePorts) -> None:
-    try:
-        call_id = ports.provider.dial_out(
-            bridge_id,
-            call_ref=call_ref(call["meeting_id"], invitee["participant_id"], call["attempt"]),
-            to=invitee["phone"],
-            participant_ref=invitee["_id"],
-            muted=invitee.get("part") not in HOSTS,
-            ring_timeout_s=ports.ring_timeout_s,
-            caller_id=ports.caller_id,
-        )
-    except ProviderPaced as paced:
-        ports.pacing.refused_for(paced.retry_after_s, time.monotonic())
-        ports.live.call_later(call["_id"], ports.clock().timestamp() + paced.retry_after_s)
-        return
-    except ProviderUnavailable:
-        ports.live.call_later(call["_id"], ports.clock().timestamp() + ports.retry_s)
-        return
-    except ProviderRefused as refused:  # the bridge is full or gone: this call cannot be made
-        log.warning("call refused", fields={"meeting_id": call["meeting_id"], "kind": refused.kind})
-        ports.live.call_made(call["_id"])
-        return
-    ports.live.note_call(invitee["_id"], ports.caller_hash(invitee["phone"]), call["bridge"])
-    _change(invitee["_id"], lambda state: (_with_call(state, call_id, call["attempt"]), []), ports)
-    ports.live.call_made(call["_id"])
+def _note(dialled: list[tuple[dict, Dialled]], made: list[str], later: dict, ports) -> None:
+    """Write what the provider took; a call whose write failed is dialled again soon."""
+    failed = set(ports.live.note_calls([d for _, d in dialled]))
+    retry = ports.clock().timestamp() + ports.retry_s
+    for n, (call, _) in enumerate(dialled):
+        if n in failed:
+            later[call["_id"]] = retry
+        else:
+            made.append(call["_id"])
+    if failed:
+        log.warning("calls not written; dialled again", fields={"calls": len(failed)})
 
 
-def _with_call(state: Attendance, call_id: str, attempt: int) -> Attendance:
-    return replace(state, calls={**state.calls, call_id: attempt})
+def _dial(call: dict, invitee: dict, bridge_id: str, ports: LivePorts) -> Dialled | float | str:
+    """The call made (what to write); when to try it again (paced); AWAY or REFUSED."""
+    for _ in range(PACED_TRIES):
+        ports.sleep(ports.pacing.wait(time.monotonic()))
+        try:
+            call_id = ports.provider.dial_out(
+                bridge_id,
+                call_ref=call_ref(call["meeting_id"], invitee["participant_id"], call["attempt"]),
+                to=invitee["phone"],
+                participant_ref=invitee["_id"],
+                muted=invitee.get("part") not in HOSTS,
+                ring_timeout_s=ports.ring_timeout_s,
+                caller_id=ports.caller_id,
+            )
+        except ProviderPaced as paced:  # wait as asked, then try again (a few times)
+            ports.pacing.refused_for(paced.retry_after_s, time.monotonic())
+            retry_at = ports.clock().timestamp() + paced.retry_after_s
+            continue
+        except ProviderUnavailable:
+            return AWAY
+        except ProviderRefused as refused:  # the bridge is full or gone: no call can be made
+            log.warning(
+                "call refused", fields={"meeting_id": call["meeting_id"], "kind": refused.kind}
+            )
+            return REFUSED
+        caller = ports.caller_hash(invitee["phone"])
+        return Dialled(invitee["_id"], caller, call["bridge"], call_id, call["attempt"])
+    return retry_at
 
 
 # --- the provider's webhooks --------------------------------------------------------------------
@@ -330,7 +372,7 @@ def provider_event(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> l
     facts = _change(invitee["_id"], lambda state: fold(state, event, via), ports, read=invitee)
     for fact in facts:
         if isinstance(fact, Attempted):
-            _maybe_redial(meeting_id, invitee, fact, ports)
+            _maybe_redial(meeting_id, invitee, fact, event.bridge_id, ports)
     return facts
 
 
@@ -361,12 +403,19 @@ def _via(kind: str, event: ProviderEvent) -> str:
     return "dial_in" if event.participant_ref is None else "dial_out"
 
 
-def _maybe_redial(meeting_id: str, invitee: dict, fact: Attempted, ports: LivePorts) -> None:
+def _maybe_redial(
+    meeting_id: str, invitee: dict, fact: Attempted, bridge_id: str, ports: LivePorts
+) -> None:
     wait = ports.redial.after(fact.outcome, fact.attempt)
-    live = ports.live.live(meeting_id)
-    if wait is None or live.get("state") not in ("starting", "started"):
+    if wait is None:
         return
-    bridge = invitee.get("dial_bridge", 1)  # the same bridge as the call that failed
+    live = ports.live.live(meeting_id)
+    if live.get("state") not in ("starting", "started"):
+        return
+    # The same bridge as the call that failed: the webhook names it (the invitee's note of it
+    # may not be written yet when a call fails fast).
+    numbers = {b.get("bridge_id"): n for n, b in (live.get("bridges") or {}).items()}
+    bridge = int(numbers.get(bridge_id, invitee.get("dial_bridge", 1)))
     due = ports.clock().timestamp() + wait
     ports.live.queue_calls([_call(meeting_id, invitee["_id"], fact.attempt + 1, bridge, due)])
 
@@ -552,8 +601,12 @@ def count_invited(meeting_id: str, invitees: list[dict], ports: LivePorts) -> No
 
 
 def write_counts(ports: LivePorts) -> bool:
-    """Write this pod's tally of attendance counts; False: the next write waits its interval."""
-    ports.live.flush_counts()
+    """Write this pod's tally of attendance counts, and remove the events it published from their
+    participants' pending ones; False: the next write waits its interval."""
+    try:
+        ports.live.flush_counts()
+    finally:
+        ports.live.flush_published()
     return False
 
 

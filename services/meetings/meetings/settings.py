@@ -75,6 +75,9 @@ class MeetingsSettings(PlatformSettings):
     # answer (~0.1 s on FerretDB): one dialler made ~9 calls/s of 50, eight 12.6/s on FerretDB,
     # whose CPU is then the limit (README, Meetings bench); on a real MongoDB the pace should be.
     diallers: int = Field(8, ge=1, le=64, validation_alias="MEETINGS_DIALLERS")
+    # Calls a dialler claims at once, from one meeting's queue (one compare-and-set), and writes
+    # to their invitees with one bulk write: fewer, cheaper store operations per call.
+    dial_batch: int = Field(8, ge=1, le=100, validation_alias="MEETINGS_DIAL_BATCH")
     # Busy and no-answer are called again: at most this many calls per invitee, waiting
     # backoff, then twice that, between them.
     dial_attempts: int = Field(3, ge=1, le=10, validation_alias="MEETINGS_DIAL_ATTEMPTS")

@@ -18,19 +18,23 @@
     att_v          its version: a webhook's update is a compare-and-set on it, so two webhooks of
                    one participant handled at once both count
     att_pending    {event_id: event}: attendance events written with the change that made them
-                   and removed once Kafka took them, so a failed publish is sent again by the
-                   next webhook of that participant or by the end's reconciliation
+                   and removed once Kafka took them (with the participant's next attendance
+                   update from the pod that sent them, or its next flush_published, whichever
+                   comes first), so a failed publish is sent again by the next webhook of that
+                   participant or by the end's reconciliation
 
 `{prefix}calls`: the dial-outs still to make, first calls and redials of busy and no-answer alike,
 in one queue per (meeting, attempt) ({_id "<meeting id>:<attempt>:<place>", meeting_id, invitee,
-attempt, bridge, due_ts, place}); made calls are deleted.
+attempt, bridge, due_ts, place}); a made call's document stays, behind its queue's `next` and
+no longer held, so nothing reads it again, until the meeting's end drops the meeting's calls.
 
 `{prefix}dial_queues`: one document per (meeting, attempt) queue ({_id "<meeting id>:<attempt>",
 next, end, held {"<place>": until}}): `next` is the first place not yet taken, `end` the first
 free one, `held` the places taken and not yet made. A queue's places come due in order (first
-calls are spread at the pace, every redial of one attempt waits the same backoff), so the dialler
-reads one call by `_id` and claims it with a compare-and-set on `next`: the same cost with 60 or
-60,000 calls queued, where a sort on `due_ts` costs FerretDB a scan of the whole queue.
+calls are spread at the pace, every redial of one attempt waits the same backoff), so a dialler
+reads the next few calls by `_id` and claims those due with one compare-and-set on `next`: the
+same cost with 60 or 60,000 calls queued, where a sort on `due_ts` costs FerretDB a scan of the
+whole queue, and one claim and one release per batch of calls instead of per call.
 
 `{prefix}attendance_counts`: one counter per (meeting, unit above a booth), `_id "<meeting
 id>|<unit>"` ("*": the whole audience): {meeting_id, totals {invited, rang, answered, joined,
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pymongo import ReturnDocument, UpdateOne
@@ -62,6 +67,17 @@ PHONE = "phone"
 CLAIM_TRIES = 4
 
 
+@dataclass(frozen=True)
+class Dialled:
+    """A call the provider took, to be written to its invitee (MongoLive.note_calls)."""
+
+    key: str  # the invitee's _id
+    caller_hash: str
+    bridge: int
+    call_id: str
+    attempt: int
+
+
 class MongoLive:
     def __init__(self, db: Database, prefix: str, cipher: FieldCipher):
         self._meetings = db[f"{prefix}meetings"]
@@ -72,6 +88,8 @@ class MongoLive:
         self._empty_places: dict[str, float] = {}
         self._tally: dict[str, dict[str, int]] = {}  # counter id -> field -> change not written
         self._tally_lock = threading.Lock()
+        self._published: dict[str, set[str]] = {}  # invitee -> events out, still in att_pending
+        self._published_lock = threading.Lock()
         self.cipher = cipher
 
     # --- the meeting ---------------------------------------------------------------------------
@@ -194,11 +212,13 @@ class MongoLive:
         doc = self._invitees.find_one({"_id": key}, None if with_phone else {PHONE: 0})
         if doc is not None and with_phone:
             doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
-        return doc
+        return self._unpublished(doc)
 
     def by_caller(self, meeting_id: str, caller_hash: str) -> dict | None:
-        return self._invitees.find_one(
-            {"meeting_id": meeting_id, "caller_hash": caller_hash}, {PHONE: 0}
+        return self._unpublished(
+            self._invitees.find_one(
+                {"meeting_id": meeting_id, "caller_hash": caller_hash}, {PHONE: 0}
+            )
         )
 
     def note_call(self, key: str, caller_hash: str, bridge: int) -> None:
@@ -207,19 +227,105 @@ class MongoLive:
             {"_id": key}, {"$set": {"caller_hash": caller_hash, "dial_bridge": bridge}}
         )
 
+    def note_calls(self, dialled: list[Dialled]) -> list[int]:
+        """Calls the provider took, each written to its invitee (one update command for them all,
+        one update per invitee): the bridge it was dialled into (a redial goes there too), the
+        caller hash (a dial-in is matched by it) and the call in its attendance, whose version
+        goes up, so a webhook's compare-and-set that read it before reads it again. The call's key
+        in `att` is its own, so this update needs no compare-and-set of its own. The positions of
+        the calls whose write failed (the others are written)."""
+        if not dialled:
+            return []
+        updates = [
+            {
+                "q": {"_id": d.key},
+                "u": {
+                    "$set": {
+                        "caller_hash": d.caller_hash,
+                        "dial_bridge": d.bridge,
+                        f"att.calls.{d.call_id}": d.attempt,
+                    },
+                    "$inc": {"att_v": 1},
+                },
+            }
+            for d in dialled
+        ]
+        # The update command itself, not bulk_write: pymongo's bulk result breaks on FerretDB's
+        # reply to a failed update (no nModified). FerretDB v1 stops at the first failed update
+        # and names it as index 0 whatever its place, so after a failure each update is sent
+        # again on its own: those already written are written again (the same fields, and one
+        # more version), and the ones that fail are known.
+        reply = self._invitees.database.command("update", self._invitees.name, updates=updates)
+        if not reply.get("writeErrors"):
+            return []
+        failed = []
+        for n, update in enumerate(updates):
+            reply = self._invitees.database.command("update", self._invitees.name, updates=[update])
+            if reply.get("writeErrors"):
+                failed.append(n)
+        return failed
+
     def save_attendance(
         self, key: str, version: int, state: Attendance, pending: dict[str, dict]
     ) -> bool:
-        """Compare-and-set: False if another writer changed the attendance since `version`."""
+        """Compare-and-set: False if another writer changed the attendance since `version`. Events
+        this pod published for the participant and has not yet removed from its `att_pending`
+        are removed by the same update."""
         changes = {"att": attendance_document(state), "att_v": version + 1}
         changes.update({f"att_pending.{event_id}": e for event_id, e in pending.items()})
+        with self._published_lock:
+            gone = set(self._published.get(key, ())) - set(pending)
+        update: dict = {"$set": changes}
+        if gone:
+            update["$unset"] = {f"att_pending.{event_id}": "" for event_id in gone}
         match = {"_id": key, "att_v": version} if version else {"_id": key, "att_v": None}
-        return self._invitees.update_one(match, {"$set": changes}).matched_count == 1
+        if self._invitees.update_one(match, update).matched_count != 1:
+            return False
+        self._forget_published({key: gone})
+        return True
 
     def published(self, key: str, event_ids: list[str]) -> None:
+        """Kafka took these events: they leave the participant's `att_pending` with its next
+        attendance update from this pod, or with the next `flush_published`, whichever comes
+        first (one write fewer per webhook that told something). Until then this pod reads the
+        participant without them, so it never sends them again."""
         if event_ids:
-            unset = {f"att_pending.{event_id}": "" for event_id in event_ids}
-            self._invitees.update_one({"_id": key}, {"$unset": unset})
+            with self._published_lock:
+                self._published.setdefault(key, set()).update(event_ids)
+
+    def flush_published(self) -> int:
+        """Remove the published events from their participants' `att_pending`: one `bulk_write`,
+        one `$unset` per participant; how many. A failed write keeps them for the next flush
+        (and were this pod gone, the events would be sent again, with the same ids)."""
+        with self._published_lock:
+            written = {key: set(ids) for key, ids in self._published.items() if ids}
+        updates = [
+            UpdateOne({"_id": key}, {"$unset": {f"att_pending.{e}": "" for e in ids}})
+            for key, ids in written.items()
+        ]
+        for start in range(0, len(updates), 1000):
+            self._invitees.bulk_write(updates[start : start + 1000], ordered=False)
+        self._forget_published(written)
+        return len(updates)
+
+    def _forget_published(self, removed: dict[str, set[str]]) -> None:
+        with self._published_lock:
+            for key, ids in removed.items():
+                left = self._published.get(key, set()) - ids
+                if left:
+                    self._published[key] = left
+                else:
+                    self._published.pop(key, None)
+
+    def _unpublished(self, doc: dict | None) -> dict | None:
+        """The document without the pending events this pod already published."""
+        if doc is None or not doc.get("att_pending"):
+            return doc
+        with self._published_lock:
+            sent = self._published.get(doc["_id"])
+            if sent:
+                doc["att_pending"] = {e: v for e, v in doc["att_pending"].items() if e not in sent}
+        return doc
 
     # --- attendance counters --------------------------------------------------------------
 
@@ -336,24 +442,32 @@ class MongoLive:
         return (before or {}).get("end") or 0
 
     def take_call(self, now_ts: float, hold_s: float) -> dict | None:
-        """The next due call, held for `hold_s` so no other dialler takes it meanwhile.
+        """The next due call, held for `hold_s` (take_calls with a limit of one)."""
+        taken = self.take_calls(now_ts, hold_s, 1)
+        return taken[0] if taken else None
+
+    def take_calls(self, now_ts: float, hold_s: float, limit: int) -> list[dict]:
+        """Up to `limit` due calls of one queue, in order, held for `hold_s` so no other dialler
+        takes them meanwhile.
 
         Each queue's calls come due in the order of their places (first calls are spread at the
         pace; a redial of one attempt waits the same backoff as the ones before it), so the next
-        call is the one at the queue's `next` place: claimed by a compare-and-set on the queue's
-        document and read by its `_id`, whatever the queue's length. A held call whose hold lapsed
-        (its pod died, or the provider asked to wait) is taken again first."""
+        calls are those from the queue's `next` place on: read by their `_id`, whatever the
+        queue's length, and claimed together by one compare-and-set on the queue's document. A
+        held call whose hold lapsed (its pod died, or the provider asked to wait) is taken again
+        first, on its own."""
         for queue in self._queues.find({}):  # a few documents per live meeting
-            for _ in range(CLAIM_TRIES):  # another dialler took the place: read the queue again
+            for _ in range(CLAIM_TRIES):  # another dialler took the places: read the queue again
                 call = self._retake(queue, now_ts, hold_s)
-                if call is None:
-                    call, moved = self._advance(queue, now_ts, hold_s)
                 if call is not None:
-                    return call
+                    return [call]
+                calls, moved = self._advance(queue, now_ts, hold_s, max(1, limit))
+                if calls:
+                    return calls
                 if not moved:
                     break
                 queue = self._queues.find_one({"_id": queue["_id"]}) or {}
-        return None
+        return []
 
     def _retake(self, queue: dict, now_ts: float, hold_s: float) -> dict | None:
         lapsed = [(until, place) for place, until in (queue.get("held") or {}).items()]
@@ -367,22 +481,29 @@ class MongoLive:
                 return self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
         return None
 
-    def _advance(self, queue: dict, now_ts: float, hold_s: float) -> tuple[dict | None, bool]:
-        """The call at the queue's next place if due, claimed; and whether `next` moved since
-        the queue was read (another dialler's claim, or a lost place skipped)."""
-        place = queue.get("next") or 0
-        if place >= (queue.get("end") or 0):
-            return None, False
-        call = self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
-        if call is None and not self._lost(f"{queue['_id']}:{place}", now_ts, hold_s):
-            return None, False  # a redial's place reserved and not written yet
-        if call is not None and call["due_ts"] > now_ts:
-            return None, False
-        held = {f"held.{place}": now_ts + hold_s} if call is not None else {}
+    def _advance(
+        self, queue: dict, now_ts: float, hold_s: float, limit: int
+    ) -> tuple[list[dict], bool]:
+        """The due calls from the queue's next place on (at most `limit`, up to the first one not
+        due or not written yet), claimed; and whether `next` moved since the queue was read
+        (another dialler's claim, or a lost place skipped)."""
+        place, end = queue.get("next") or 0, queue.get("end") or 0
+        calls: list[dict] = []
+        for at in range(place, min(place + limit, end)):
+            call = self._calls.find_one({"_id": f"{queue['_id']}:{at}"})
+            if call is None or call["due_ts"] > now_ts:
+                break
+            calls.append(call)
+        if place >= end or (not calls and call is not None):
+            return [], False  # nothing queued, or the next call is not due yet
+        if not calls and not self._lost(f"{queue['_id']}:{place}", now_ts, hold_s):
+            return [], False  # a redial's place reserved and not written yet
+        held = {f"held.{place + n}": now_ts + hold_s for n in range(len(calls))}
         taken = self._queues.find_one_and_update(
-            {"_id": queue["_id"], "next": place}, {"$set": {"next": place + 1, **held}}
+            {"_id": queue["_id"], "next": place},
+            {"$set": {"next": place + max(1, len(calls)), **held}},
         )
-        return (call if taken else None), True
+        return (calls if taken else []), True
 
     def _lost(self, call_id: str, now_ts: float, hold_s: float) -> bool:
         """A place still empty `hold_s` after this pod first saw it: its writer died between
@@ -395,13 +516,22 @@ class MongoLive:
 
     def call_later(self, call_id: str, due_ts: float) -> None:
         """Keep the call held until `due_ts`: then it is taken again."""
-        queue, place = call_id.rsplit(":", 1)
-        self._queues.update_one({"_id": queue}, {"$set": {f"held.{place}": due_ts}})
+        self.release_calls([], {call_id: due_ts})
 
     def call_made(self, call_id: str) -> None:
-        queue, place = call_id.rsplit(":", 1)
-        self._queues.update_one({"_id": queue}, {"$unset": {f"held.{place}": ""}})
-        self._calls.delete_one({"_id": call_id})
+        self.release_calls([call_id], {})
+
+    def release_calls(self, made: list[str], later: dict[str, float]) -> None:
+        """Held calls let go: `made` for good, `later` held until their time (then taken again);
+        one update per queue. A made call's document stays (its place is behind `next` and no
+        longer held, so it is never read again) until the meeting's end drops its queues."""
+        per_queue: dict[str, dict[str, dict]] = {}
+        for op, held in (("$unset", dict.fromkeys(made, "")), ("$set", later)):
+            for call_id, value in held.items():
+                queue, place = call_id.rsplit(":", 1)
+                per_queue.setdefault(queue, {}).setdefault(op, {})[f"held.{place}"] = value
+        for queue, change in per_queue.items():
+            self._queues.update_one({"_id": queue}, change)
 
     def drop_calls(self, meeting_id: str) -> None:
         self._queues.delete_many({"meeting_id": meeting_id})
