@@ -80,16 +80,37 @@ def test_diallers_claiming_batches_at_once_take_every_call_once_in_order(db):
     assert (queue["next"], queue.get("held") or {}) == (count, {}), "every call let go"
 
 
-def test_a_batch_stops_at_the_first_call_not_yet_due(db):
+def test_claimed_calls_not_due_yet_are_held_until_due_then_taken(db):
     live, meeting_id = MongoLive(db, "m_", CIPHER), str(uuid.uuid4())
-    live.queue_calls(calls(meeting_id, 5, 1000.0, 1.0))
-    first = live.take_calls(1002.5, hold_s=60, limit=8)
-    assert [c["invitee"] for c in first] == [f"{meeting_id}/p{n}" for n in range(3)]
-    assert live.take_calls(1002.5, hold_s=60, limit=8) == [], "p3 is due at 1003"
-    assert [c["invitee"] for c in live.take_calls(1010.0, hold_s=60, limit=8)] == [
-        f"{meeting_id}/p3",
-        f"{meeting_id}/p4",
+    live.queue_calls(calls(meeting_id, 6, 1000.0, 1.0))
+    first = live.take_calls(1000.5, hold_s=60, limit=8, ahead_s=1.0)
+    assert [c["invitee"] for c in first] == [f"{meeting_id}/p0", f"{meeting_id}/p1"]
+    assert live.take_calls(1001.5, hold_s=60, limit=8) == [], "p2 is due at 1002"
+    assert [c["invitee"] for c in live.take_calls(1002.0, hold_s=60, limit=8)] == [
+        f"{meeting_id}/p2"
     ]
+    later = [live.take_calls(1010.0, hold_s=60, limit=8) for _ in range(4)]
+    assert [[c["invitee"] for c in batch] for batch in later] == [
+        [f"{meeting_id}/p3"],
+        [f"{meeting_id}/p4"],
+        [f"{meeting_id}/p5"],
+        [],
+    ], "each once, in order"
+
+
+def test_a_place_whose_redial_was_never_written_does_not_hold_the_queue(db):
+    live, meeting_id = MongoLive(db, "m_", CIPHER), str(uuid.uuid4())
+    redials = [dict(c, attempt=2) for c in calls(meeting_id, 3, 1000.0, 0.0)]
+    live.queue_calls(redials[:1])
+    db["m_dial_queues"].update_one({"_id": f"{meeting_id}:2"}, {"$inc": {"end": 1}})  # writer died
+    live.queue_calls(redials[2:])
+    taken = live.take_calls(1000.0, hold_s=60, limit=8)
+    assert [c["invitee"] for c in taken] == [f"{meeting_id}/p0", f"{meeting_id}/p2"]
+    live.release_calls([c["_id"] for c in taken], {})
+    assert live.take_calls(1059.0, hold_s=60, limit=8) == []
+    assert live.take_calls(1061.0, hold_s=60, limit=8) == [], "the lost place is let go"
+    queue = db["m_dial_queues"].find_one({"_id": f"{meeting_id}:2"})
+    assert (queue["next"], queue.get("held") or {}) == (3, {})
 
 
 class Provider:

@@ -277,7 +277,8 @@ def dial_due(ports: LivePorts) -> bool:
     one update of their queue: a call whose write failed is held for `retry_s` and dialled again
     with the same call ref, which the provider answers with the call it made."""
     now = ports.clock().timestamp()
-    calls = ports.live.take_calls(now, hold_s=ports.lease_s, limit=ports.dial_batch)
+    batch = ports.dial_batch
+    calls = ports.live.take_calls(now, ports.lease_s, batch, ahead_s=batch * ports.pacing.interval)
     if not calls:
         return False
     made: list[str] = []

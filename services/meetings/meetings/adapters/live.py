@@ -446,22 +446,25 @@ class MongoLive:
         taken = self.take_calls(now_ts, hold_s, 1)
         return taken[0] if taken else None
 
-    def take_calls(self, now_ts: float, hold_s: float, limit: int) -> list[dict]:
-        """Up to `limit` due calls of one queue, in order, held for `hold_s` so no other dialler
+    def take_calls(
+        self, now_ts: float, hold_s: float, limit: int, ahead_s: float = 0
+    ) -> list[dict]:
+        """Up to `limit` calls of one queue, in order, the first due and the others due within
+        `ahead_s` (the time the batch takes at the pace), held for `hold_s` so no other dialler
         takes them meanwhile.
 
         Each queue's calls come due in the order of their places (first calls are spread at the
         pace; a redial of one attempt waits the same backoff as the ones before it), so the next
-        calls are those from the queue's `next` place on: read by their `_id`, whatever the
-        queue's length, and claimed together by one compare-and-set on the queue's document. A
-        held call whose hold lapsed (its pod died, or the provider asked to wait) is taken again
-        first, on its own."""
+        calls are those from the queue's `next` place on: claimed together by one
+        compare-and-set on the queue's document and read by their `_id`, whatever the queue's
+        length. A held call whose hold lapsed (its pod died, or the provider asked to wait) is
+        taken again first, on its own."""
         for queue in self._queues.find({}):  # a few documents per live meeting
             for _ in range(CLAIM_TRIES):  # another dialler took the places: read the queue again
                 call = self._retake(queue, now_ts, hold_s)
                 if call is not None:
                     return [call]
-                calls, moved = self._advance(queue, now_ts, hold_s, max(1, limit))
+                calls, moved = self._advance(queue, now_ts, hold_s, max(1, limit), ahead_s)
                 if calls:
                     return calls
                 if not moved:
@@ -478,32 +481,53 @@ class MongoLive:
                 {"_id": queue["_id"], f"held.{place}": until},
                 {"$set": {f"held.{place}": now_ts + hold_s}},
             ):
-                return self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
+                call = self._calls.find_one({"_id": f"{queue['_id']}:{place}"})
+                if call is not None:
+                    return call
+                # claimed in a batch and never written: its writer died (as _lost)
+                self.release_calls([f"{queue['_id']}:{place}"], {})
         return None
 
     def _advance(
-        self, queue: dict, now_ts: float, hold_s: float, limit: int
+        self, queue: dict, now_ts: float, hold_s: float, limit: int, ahead_s: float
     ) -> tuple[list[dict], bool]:
-        """The due calls from the queue's next place on (at most `limit`, up to the first one not
-        due or not written yet), claimed; and whether `next` moved since the queue was read
-        (another dialler's claim, or a lost place skipped)."""
-        place, end = queue.get("next") or 0, queue.get("end") or 0
-        calls: list[dict] = []
-        for at in range(place, min(place + limit, end)):
-            call = self._calls.find_one({"_id": f"{queue['_id']}:{at}"})
-            if call is None or call["due_ts"] > now_ts:
-                break
-            calls.append(call)
-        if place >= end or (not calls and call is not None):
-            return [], False  # nothing queued, or the next call is not due yet
-        if not calls and not self._lost(f"{queue['_id']}:{place}", now_ts, hold_s):
-            return [], False  # a redial's place reserved and not written yet
-        held = {f"held.{place + n}": now_ts + hold_s for n in range(len(calls))}
-        taken = self._queues.find_one_and_update(
-            {"_id": queue["_id"], "next": place},
-            {"$set": {"next": place + max(1, len(calls)), **held}},
-        )
-        return (calls if taken else []), True
+        """The calls from the queue's next place on, claimed (at most `limit`) if the first is
+        due; and whether `next` moved since the queue was read (another dialler's claim, or a
+        lost place skipped). The places are claimed before the calls after the first are read,
+        so diallers racing for one queue read no call in vain; a claimed call due more than
+        `ahead_s` from now is held until it is due, and a place not written yet (a redial's
+        place reserved, its call not stored yet) for `hold_s`: both are taken again then."""
+        place, end, name = queue.get("next") or 0, queue.get("end") or 0, queue.get("_id")
+        if place >= end:
+            return [], False
+        first = self._calls.find_one({"_id": f"{name}:{place}"})
+        if first is None:
+            if not self._lost(f"{name}:{place}", now_ts, hold_s):
+                return [], False  # a redial's place reserved and not written yet
+            self._queues.find_one_and_update(
+                {"_id": name, "next": place}, {"$set": {"next": place + 1}}
+            )
+            return [], True
+        if first["due_ts"] > now_ts:
+            return [], False
+        count = min(limit, end - place)
+        held = {f"held.{place + n}": now_ts + hold_s for n in range(count)}
+        if not self._queues.find_one_and_update(
+            {"_id": name, "next": place}, {"$set": {"next": place + count, **held}}
+        ):
+            return [], True
+        calls, later = [first], {}
+        for at in range(place + 1, place + count):
+            call = self._calls.find_one({"_id": f"{name}:{at}"})
+            if call is None:
+                later[f"{name}:{at}"] = now_ts + hold_s
+            elif call["due_ts"] > now_ts + ahead_s:
+                later[call["_id"]] = call["due_ts"]
+            else:
+                calls.append(call)
+        if later:
+            self.release_calls([], later)
+        return calls, True
 
     def _lost(self, call_id: str, now_ts: float, hold_s: float) -> bool:
         """A place still empty `hold_s` after this pod first saw it: its writer died between
