@@ -17,6 +17,7 @@ from meetings.live import (
     attendance_report,
     count_invited,
     provider_event,
+    reconcile,
     start_meeting,
 )
 from meetings.ports import ProviderUnavailable
@@ -331,3 +332,46 @@ def test_a_busy_call_is_dialled_again_into_the_bridge_the_webhook_names(ports, p
     assert [(c["invitee"], c["attempt"], c["bridge"]) for c in queued] == [
         (f"{MEETING}/{people[0]}", 2, 3)
     ]
+
+
+class Records:
+    """A bridge's end-of-call records: every invitee joined, one of them left."""
+
+    def __init__(self, people):
+        self.people = people
+
+    def participants(self, bridge_id):
+        at = AT.isoformat()
+        return [
+            {
+                "call_id": f"c{n}",
+                "participant_ref": f"{MEETING}/{p}",
+                "joined_at": at,
+                **(
+                    {"left_at": (AT + timedelta(seconds=30)).isoformat(), "seconds": 30}
+                    if n
+                    else {}
+                ),
+            }
+            for n, p in enumerate(self.people)
+        ]
+
+
+def test_the_ends_reconciliation_publishes_a_bridges_events_together_and_again_if_kafka_failed(
+    ports, people
+):
+    flushes = []
+    flush = ports.events.flush
+    ports.events.flush = lambda timeout=10.0: flushes.append(len(ports.events.sent)) or flush()
+    ports.provider = Records(people)
+    ports.events.down = True
+    with pytest.raises(ConnectionError):
+        reconcile(MEETING, "audio_bridge", "b1", ports)  # stored, not published
+    assert len(flushes) == 1, "one wait for Kafka for the whole bridge"
+    assert all(doc["att_pending"] for doc in ports.live.docs.values())
+    ports.events.down = False
+    assert reconcile(MEETING, "audio_bridge", "b1", ports) == 0, "nothing new to tell"
+    told = [t for t, _, _ in ports.events.sent]
+    assert told.count(types.PARTICIPANT_JOINED) == 3 and told.count(types.PARTICIPANT_LEFT) == 2
+    assert len(set(e for _, _, e in ports.events.sent)) == len(told), "each once"
+    assert all(doc["att_pending"] == {} for doc in ports.live.docs.values())

@@ -359,8 +359,11 @@ def _dial(call: dict, invitee: dict, bridge_id: str, ports: LivePorts) -> Dialle
 # --- the provider's webhooks --------------------------------------------------------------------
 
 
-def provider_event(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> list[Fact]:
-    """One webhook's event folded into its participant's attendance; the facts it newly told."""
+def provider_event(
+    meeting_id: str, event: ProviderEvent, ports: LivePorts, unsent: dict | None = None
+) -> list[Fact]:
+    """One webhook's event folded into its participant's attendance; the facts it newly told.
+    `unsent`: their events are added there, to be published by the caller, instead of now."""
     if not event.about_a_leg:
         return []
     kind = _kind_of(meeting_id, ports)
@@ -370,7 +373,9 @@ def provider_event(meeting_id: str, event: ProviderEvent, ports: LivePorts) -> l
     if invitee is None:
         return []  # a caller who is not an invitee, or another meeting's leg
     via = _via(kind, event)
-    facts = _change(invitee["_id"], lambda state: fold(state, event, via), ports, read=invitee)
+    facts = _change(
+        invitee["_id"], lambda state: fold(state, event, via), ports, read=invitee, unsent=unsent
+    )
     for fact in facts:
         if isinstance(fact, Attempted):
             _maybe_redial(meeting_id, invitee, fact, event.bridge_id, ports)
@@ -438,10 +443,13 @@ def check_in(meeting_id: str, participant_id: str, ports: LivePorts) -> str | No
 # --- attendance: one participant at a time ------------------------------------------------------
 
 
-def _change(key: str, change, ports: LivePorts, read: dict | None = None) -> list[Fact]:
+def _change(
+    key: str, change, ports: LivePorts, read: dict | None = None, unsent: dict | None = None
+) -> list[Fact]:
     """Apply `change` (Attendance -> (Attendance, facts)) with a compare-and-set; publish the new
-    facts' events, and any left from a failed publish before. `read`: the invitee's document as
-    the caller just read it, tried first (a lost compare-and-set reads it again)."""
+    facts' events, and any left from a failed publish before (or add them to `unsent`, for the
+    caller to publish). `read`: the invitee's document as the caller just read it, tried first
+    (a lost compare-and-set reads it again)."""
     for _ in range(CAS_TRIES):
         doc, read = read or ports.live.invitee(key), None
         if doc is None:
@@ -449,17 +457,20 @@ def _change(key: str, change, ports: LivePorts, read: dict | None = None) -> lis
         state, version = attendance_of(doc.get("att")), doc.get("att_v") or 0
         new, facts = change(state)
         if new == state and not facts:
-            _publish(key, doc.get("att_pending") or {}, ports)
+            _publish(key, doc.get("att_pending") or {}, ports, unsent)
             return []
         events = {_fact_event_id(doc, f): _fact_event(doc, f) for f in facts}
         if ports.live.save_attendance(key, version, new, events):
             ports.live.count(doc["meeting_id"], doc["booth_id"], counts_change(state, new))
-            _publish(key, {**(doc.get("att_pending") or {}), **events}, ports)
+            _publish(key, {**(doc.get("att_pending") or {}), **events}, ports, unsent)
             return facts
     raise BusyParticipant(key)
 
 
-def _publish(key: str, pending: dict[str, dict], ports: LivePorts) -> None:
+def _publish(key: str, pending: dict[str, dict], ports: LivePorts, unsent=None) -> None:
+    if unsent is not None:
+        unsent.setdefault(key, {}).update(pending)
+        return
     if not pending:
         return
     for event_id, event in pending.items():
@@ -579,11 +590,21 @@ def _show_out(meeting_id: str, bridge_id: str, ports: LivePorts) -> None:
 
 
 def reconcile(meeting_id: str, kind: str, bridge_id: str, ports: LivePorts) -> int:
-    """Fold one bridge's end-of-call records: what a lost callback did not say is said now."""
-    told = 0
+    """Fold one bridge's end-of-call records: what a lost callback did not say is said now. The
+    events are published together after the bridge's records are stored (one wait for Kafka,
+    not one per participant); a failed publish leaves them pending for the end's retry."""
+    told, unsent = 0, {}
     for record in ports.provider.participants(bridge_id):
         for event in records_as_events(bridge_id, record, datetime.fromisoformat):
-            told += len(provider_event(meeting_id, event, ports))
+            told += len(provider_event(meeting_id, event, ports, unsent))
+    pending = {key: events for key, events in unsent.items() if events}
+    for events in pending.values():
+        for event_id, event in events.items():
+            ports.events.emit(event["type"], event["data"], event_id=event_id)
+    if pending:
+        ports.events.flush(10.0)  # raises unless Kafka took them: the end is tried again
+    for key, events in pending.items():
+        ports.live.published(key, list(events))
     return told
 
 
