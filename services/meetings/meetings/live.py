@@ -286,11 +286,14 @@ def dial_due(ports: LivePorts) -> bool:
     dialled: list[tuple[dict, Dialled]] = []
     since = time.monotonic()
     live = ports.live.live(calls[0]["meeting_id"])  # a claim takes one queue: one meeting
+    over = live.get("state") not in ("starting", "started") or live.get("end_requested")
+    keys = [] if over else [c["invitee"] for c in calls]
+    invitees = ports.live.invitees_by_key(keys, with_phone=True) if keys else {}
     for n, call in enumerate(calls):
-        if live.get("state") not in ("starting", "started") or live.get("end_requested"):
+        if over:
             made.append(call["_id"])  # the meeting is over: no more calls
             continue
-        invitee = ports.live.invitee(call["invitee"], with_phone=True)
+        invitee = invitees.get(call["invitee"])
         if invitee is None or not invitee.get("phone"):
             made.append(call["_id"])  # erased since: nobody to call
             continue
