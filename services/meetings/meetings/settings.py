@@ -71,12 +71,12 @@ class MeetingsSettings(PlatformSettings):
     # dialling the meeting's PIN (it leads to the speaker bridge); the rest feed the cascade.
     late_joiner_seats: int = Field(50, ge=0, validation_alias="MEETINGS_LATE_JOINER_SEATS")
     calls_per_second: float = Field(50.0, gt=0, validation_alias="MEETINGS_CALLS_PER_SECOND")
-    # Calls a pod makes at once. One call is a claim, a few reads and writes and the provider's
-    # answer (~0.1 s on FerretDB): one dialler made ~9 calls/s of 50, eight 12.6/s on FerretDB,
-    # whose CPU is then the limit (README, Meetings bench); on a real MongoDB the pace should be.
+    # Batches a pod dials at once (each dialler one batch at a time, at one shared pace). With a
+    # call costing ten store operations, eight made 12.6 calls/s of 50 on FerretDB; in batches a
+    # call costs about one (README, Meetings bench).
     diallers: int = Field(8, ge=1, le=64, validation_alias="MEETINGS_DIALLERS")
-    # Calls a dialler claims at once, from one meeting's queue (one compare-and-set), and writes
-    # to their invitees with one bulk write: fewer, cheaper store operations per call.
+    # Calls a dialler claims at once, from one meeting's queue (one compare-and-set), reads with
+    # one `_id $in` find and writes to their invitees with one update command.
     dial_batch: int = Field(8, ge=1, le=100, validation_alias="MEETINGS_DIAL_BATCH")
     # Busy and no-answer are called again: at most this many calls per invitee, waiting
     # backoff, then twice that, between them.
