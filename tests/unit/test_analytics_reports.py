@@ -6,15 +6,17 @@ import asyncio
 import pytest
 
 from analytics.adapters.registry import CachedRegistry
+from analytics.coverage.partials import PartialBook
 from analytics.reports.domain import (
     BoothReport,
     ReportCounts,
     ReportEvent,
     fold_reports,
     report_contributions,
+    rollup_deltas,
 )
 from analytics.reports.stream import ReportsStream
-from analytics.reports.totals import ReportsView
+from analytics.reports.totals import ROLLUP, ReportsView
 from testkit.reports import Round, answer, group_updated
 
 from .test_analytics_stream import FakeDeadLetters, FakeOrgRegistry, FakePartials, message
@@ -413,7 +415,34 @@ def test_folding_a_batch_is_pure_and_leaves_the_stored_rows_alone():
     before, after = folded.changed[f"{day.dispatch_id}|{B1}"]
     assert before is stored[f"{day.dispatch_id}|{B1}"] and not before.dispatched
     assert after.dispatched and after.answer.outcome == "accepted"
-    contributions = folded.contributions(f"{day.dispatch_id}|{B1}")
-    assert [ident.rsplit("|", 1)[1] for ident, _, _ in contributions] == list(after.units)
-    assert all(old is not None and old.submitted == 0 for _, old, _ in contributions)
-    assert all(new.submitted == new.accepted == 1 for _, _, new in contributions)
+    deltas = rollup_deltas([(3, before, after)])[3]
+    assert [ident.rsplit("|", 1)[1] for ident in deltas] == list(reversed(after.units))
+    assert all((d.expected, d.submitted, d.accepted) == (1, 1, 1) for d in deltas.values())
+    assert deltas[f"{day.form_id}|{day.period_key}|{SECTOR}"].booths == {B1: after.flags()}
+    assert deltas[f"{day.form_id}|{day.period_key}|{DISTRICT}"].booths == {}
+
+
+def test_a_batchs_deltas_summed_per_unit_change_the_partials_as_each_row_would():
+    """Booths of two sectors, a mandal and two districts, in two partitions, some answered
+    before the batch: the partials come out the same as replacing each row's contributions."""
+    day = Round()
+    booths = [B1, B2, B3, "IN-HP-D01-A01-M01-S02-B001", OTHER_DISTRICT_BOOTH]
+    changes = []
+    for n, booth in enumerate(booths):
+        dispatched = day.dispatched(booth)
+        before = BoothReport.of(dispatched.data).apply(dispatched.type, dispatched.data, 0)
+        if n % 2:
+            answered = day.submitted(booth, [mood("good"), answer("masks", number=n)])
+            before = before.apply(answered.type, answered.data, 0)
+        again = day.submitted(booth, [mood("poor"), answer("masks", number=10)], attempt=2)
+        after = before.apply(again.type, again.data, 0)
+        changes.append((n % 2, None if n == 4 else before, after))
+    by_row, summed = PartialBook(ROLLUP, ReportCounts), PartialBook(ROLLUP, ReportCounts)
+    for partition, before, after in changes:  # the one-row-at-a-time way: old out, new in
+        old = dict(report_contributions(before)) if before is not None else {}
+        by_row.change(partition, ((i, old.get(i), new) for i, new in report_contributions(after)))
+    for partition, deltas in rollup_deltas(changes).items():
+        summed.change(partition, ((ident, None, d) for ident, d in deltas.items()))
+    left = {(p, k): v.to_json() for p, k, v in by_row.take_dirty(None)}
+    right = {(p, k): v.to_json() for p, k, v in summed.take_dirty(None)}
+    assert left == right

@@ -11,9 +11,10 @@ Counting, as docs/reports.md asks of a consumer:
 Each rule compares with what the row holds, so a duplicate or replay finds itself applied.
 
 Events come in batches (fold_reports): each event is judged against its booth's row as the
-events before it in the batch left it, exactly as one at a time, and each row changed is then
-written, and its contributions replaced, once per batch, however many of its events the batch
-held (a booth's dispatch, answer and review; a relay's repeat).
+events before it in the batch left it, exactly as one at a time; each row changed is then
+written once per batch, however many of its events the batch held (a booth's dispatch, answer
+and review; a relay's repeat), and what the changed rows add to the rollups is summed per unit,
+form and period before it changes them (rollup_deltas): a unit is changed once per batch.
 """
 
 from __future__ import annotations
@@ -282,13 +283,6 @@ class Folded:
     outcomes: list[str | Refused]
     changed: dict[str, tuple[BoothReport | None, BoothReport]]
 
-    def contributions(self, key: str) -> list[tuple[str, ReportCounts | None, ReportCounts]]:
-        """A changed row's part in each unit's rollup: (ident, what it added before the batch or
-        None, what it adds after)."""
-        before, after = self.changed[key]
-        old = dict(report_contributions(before)) if before is not None else {}
-        return [(ident, old.get(ident), new) for ident, new in report_contributions(after)]
-
 
 def fold_reports(
     events: Iterable[ReportEvent], current: Callable[[str], BoothReport | None]
@@ -325,6 +319,40 @@ def fold_reports(
         if row is not None and row is not before[key]
     }
     return Folded(outcomes, changed)
+
+
+def rollup_deltas(
+    changes: Iterable[tuple[int, BoothReport | None, BoothReport]],
+) -> dict[int, dict[str, ReportCounts]]:
+    """What a batch's changed rows ((partition, row before or None, row after)) add to each unit's
+    rollup, per partition: their new contributions less their old, summed per unit, form and
+    period (a mandal and a sector also list each booth's new flags). Summed bottom-up, sector to
+    nation, so a unit many of the batch's booths share is added to once, not once per booth."""
+    level: dict[tuple[int, str, str, tuple[str, ...]], ReportCounts] = {}
+    for partition, before, after in changes:
+        delta = after.counts()
+        if before is not None:
+            delta.add(before.counts(), -1)
+        delta.booths = {after.booth_id: after.flags()}
+        _add_into(level, (partition, after.form_id, after.period_key, after.units), delta)
+    deltas: dict[int, dict[str, ReportCounts]] = {}
+    while level:
+        above: dict[tuple[int, str, str, tuple[str, ...]], ReportCounts] = {}
+        for (partition, form_id, period_key, units), delta in level.items():
+            if len(units) - 1 not in LISTING_LEVELS:
+                delta.booths = {}
+            deltas.setdefault(partition, {})[rollup_ident(form_id, period_key, units[-1])] = delta
+            if len(units) > 1:
+                _add_into(above, (partition, form_id, period_key, units[:-1]), delta)
+        level = above
+    return deltas
+
+
+def _add_into(sums: dict, key: tuple, delta: ReportCounts) -> None:
+    total = sums.get(key)
+    if total is None:
+        total = sums[key] = ReportCounts()
+    total.add(delta)
 
 
 def another_round(row: BoothReport | None, data: Mapping) -> str | None:

@@ -2,9 +2,10 @@
 
 Agents (agents.py) hand records here; tables are passed in as mappings, so unit tests run the
 same code over dicts. Report records come in batches (Faust's take_events): per booth's part in
-a dispatch the batch touched, one table row read and written and, in memory, six partial rollups
-changed (nation … sector: the booth's old contribution out, its new one in), once per batch
-whatever number of its events the batch held (domain.fold_reports). Per WhatsApp event, one row
+a dispatch the batch touched, one table row read and written once per batch whatever number of
+its events the batch held (domain.fold_reports); in memory, the partial rollups of the units
+above (nation … sector) changed once per batch by what all its rows changed add up to
+(domain.rollup_deltas: their old contributions out, their new ones in). Per WhatsApp event, one row
 (the booth's groups) and seven partials (the booth too). Partials go out on a timer, only those
 changed, not per event.
 """
@@ -39,6 +40,7 @@ from analytics.reports.domain import (
     group_contributions,
     report_contributions,
     report_key,
+    rollup_deltas,
 )
 from analytics.reports.models import GroupsRow, ReportRow
 from analytics.reports.report import coverage_sections
@@ -114,11 +116,16 @@ class ReportsStream(Intake):
                     message.partition
                 )
                 self.owned.counted(message.partition, event.time.timestamp())
+        changes = []
         for key, partition in partition_of.items():
             if key in folded.changed:
-                after = folded.changed[key][1]
+                before, after = folded.changed[key]
                 reports.put(partition, key, ReportRow.of(after, partition))
-                self.rollup_book.change(partition, folded.contributions(key))
+                changes.append((partition, before, after))
+        for partition, deltas in rollup_deltas(changes).items():
+            self.rollup_book.change(
+                partition, ((ident, None, delta) for ident, delta in deltas.items())
+            )
         self._count_many(tally)
         return outcomes
 
