@@ -386,6 +386,7 @@ COUNTED = re.compile(
     re.M,
 )
 WORKER_CPU = re.compile(r"^process_cpu_seconds_total ([0-9.e+]+)$", re.M)
+PARTIALS = re.compile(r"^sangathan_analytics_partials_published_total ([0-9.e+]+)$", re.M)
 
 
 def submitted_record(booth: str, dispatch_id: str, period_key: str) -> tuple[bytes, bytes, list]:
@@ -489,7 +490,11 @@ def drain(base: str, expected: int, timeout_s: float) -> tuple[float, float]:
     low = next(m for m in marks if m[1] >= 0.05 * expected)
     high = next(m for m in marks if m[1] >= 0.95 * expected)
     events = high[1] - low[1]
-    return events / max(high[0] - low[0], 1e-6), events / max(high[2] - low[2], 1e-6)
+    return (
+        events / max(high[0] - low[0], 1e-6),
+        events / max(high[2] - low[2], 1e-6),
+        high[0] - low[0],
+    )
 
 
 def counting(args, tmp: Path) -> dict:
@@ -526,12 +531,19 @@ def counting(args, tmp: Path) -> dict:
             return answer.json()["submitted"] if answer.status_code == 200 else 0
 
         first = time.monotonic()
-        out["rate"], out["cpu_rate"] = drain(base, out["sent"], args.count_timeout)
+        out["rate"], out["cpu_rate"], out["drain_s"] = drain(base, out["sent"], args.count_timeout)
         while submitted() < args.counting:
             if time.monotonic() - first > args.count_timeout:
                 raise SystemExit(f"/reports/IN showed {submitted()} of {args.counting}")
             time.sleep(0.05)
         out["visible_s"] = time.monotonic() - first
+        metrics = httpx.get(base + "/metrics", timeout=5).text
+        out["partials"] = float(PARTIALS.search(metrics)[1])
+        # What the worker burns with nothing to count (timers, lag probe, view reader): on a
+        # loaded machine a slow drain adds this to every event's CPU share.
+        _, idle0 = worker_counters(base)
+        time.sleep(5)
+        out["idle_cpu"] = (worker_counters(base)[1] - idle0) / 5
         print(
             f"counting: backlog {out['rate']:,.0f} events/s ({out['cpu_rate']:,.0f} per CPU "
             f"second), all on /reports/IN {out['visible_s']:.1f} s after the worker was up",
@@ -553,6 +565,7 @@ def counting(args, tmp: Path) -> dict:
             poller.stop()
             n1, cpu1 = worker_counters(base)
             out["paced_cpu_ms"] = (cpu1 - cpu0) / max(n1 - n0, 1) * 1000
+            out["paced_s"] = time.time() - sent_at[0]
             out["lags"] = lags_under_load(sent_at, poller.samples, base_count)
         return out
     finally:
@@ -570,7 +583,15 @@ def report_counting(c: dict, args) -> None:
     print(
         f"  backlog: {c['rate']:,.0f} events/s, {c['cpu_rate']:,.0f} per worker CPU second "
         f"({1000 / c['cpu_rate']:.2f} ms CPU per event); all {c['count']:,} on /reports/IN "
-        f"{c['visible_s']:.1f} s after the worker was up"
+        f"{c['visible_s']:.1f} s after the worker was up; {c['partials']:,.0f} partial records "
+        f"published ({c['partials'] / c['count']:.2f} per answer)"
+    )
+    # Between 5% and 95% of the backlog: CPU per event less what the worker burns idle.
+    events = c["rate"] * c["drain_s"]
+    marginal = (events / c["cpu_rate"] - c["idle_cpu"] * c["drain_s"]) / events
+    print(
+        f"  worker idle: {c['idle_cpu'] * 1000:.0f} ms CPU a second; backlog less idle: "
+        f"{marginal * 1000:.2f} ms CPU per event ({1 / marginal:,.0f} events per CPU second)"
     )
     print(
         f"  baseline: raw confluent-kafka produce of {c['sent']:,} x {c['bytes']} B: "
