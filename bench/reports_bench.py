@@ -27,6 +27,14 @@ fan-out reads real booth pages) on the platform's Kafka and FerretDB:
    produce of as many records of report-submitted's size.
 3. Peak memory (VmHWM) and CPU seconds of the reports service and of the platform's analytics
    worker (if this checkout runs it); the load average before and after.
+4. Counting (`--counting`, 0 to skip; `--counting-only` runs this step alone, needing only
+   Kafka): report-submitted events for the state's booths (every 20th sent twice, as a relay
+   repeats one) written straight to scratch topics, then counted by a worker of the step's own
+   (a scratch Faust app id, testkit/rollout.py): from a backlog, events per second of wall time
+   and per CPU second of the worker between 5% and 95% of it (its own counters), and seconds
+   until /reports/IN shows them all; then `--counting-pace` events a second for
+   `--counting-seconds`, each event's time to a /reports/IN poll (every 50 ms) showing it,
+   p50/p99. Baseline: raw confluent-kafka produce of as many records of the same size.
 
 Everything is loopback and bounded in time and count; whatever the run started is stopped by pid
 and its scratch database and topics dropped, also on failure.
@@ -38,11 +46,13 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,16 +72,21 @@ from benchkit import (  # noqa: E402  (beside this file)
     vm_hwm_mb,
     wait_ready,
 )
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 from shared import topics  # noqa: E402
 from shared.auth.issuer import organiser_token  # noqa: E402
+from shared.events import types  # noqa: E402
+from shared.events.contracts import CONTENT_TYPE, from_kafka, schema_uri  # noqa: E402
 from shared.orgtree.generator import generate_state  # noqa: E402
+from shared.orgtree.levels import booth_path  # noqa: E402
 from shared.orgtree.repository import OrgRegistry  # noqa: E402
 from shared.settings import PlatformSettings  # noqa: E402
-from testkit.processes import Process, free_port  # noqa: E402
+from testkit.processes import Process, free_port, start_service  # noqa: E402
+from testkit.reports import REPORTS_SOURCE  # noqa: E402
+from testkit.rollout import ScratchStream  # noqa: E402
 
 ANALYTICS_URL = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
 NATIONAL_BOOTHS = 1_048_202
@@ -384,6 +399,239 @@ def mean_batch(url: str) -> float:
     return found["sangathan_reports_batch_size_sum"] / count if count else 1.0
 
 
+# --- 4. counting -------------------------------------------------------------------------------
+# The load generator is not what is measured: records are written in binary mode directly (the
+# first checked with from_kafka, so a drift from the contract fails the run, not skews it).
+
+COUNTED = re.compile(
+    r'^sangathan_analytics_events_total\{outcome="[^"]+",type="'
+    + re.escape(types.REPORT_SUBMITTED)
+    + r'"\} ([0-9.e+]+)$',
+    re.M,
+)
+WORKER_CPU = re.compile(r"^process_cpu_seconds_total ([0-9.e+]+)$", re.M)
+PARTIALS = re.compile(r"^sangathan_analytics_partials_published_total ([0-9.e+]+)$", re.M)
+
+
+def submitted_record(booth: str, dispatch_id: str, period_key: str) -> tuple[bytes, bytes, list]:
+    at = datetime.now(timezone.utc)
+    data = {
+        "dispatch_id": dispatch_id,
+        "form_id": DAILY_FORM,
+        "booth_id": booth,
+        "booth_path": booth_path(booth),
+        "period_key": period_key,
+        "submission_id": str(uuid.uuid4()),
+        "form_version": 1,
+        "submitted_by": "user-bench",
+        "attempt": 1,
+        "late": False,
+        "answers": [
+            {"question_id": "mood", "option_ids": ["good"], "number": None, "yes": None,
+             "date": None, "text_given": False},
+            {"question_id": "meeting_held", "option_ids": None, "number": None, "yes": True,
+             "date": None, "text_given": False},
+            {"question_id": "attendees", "option_ids": None, "number": 12, "yes": None,
+             "date": None, "text_given": False},
+        ],
+        "submitted_at": at.isoformat(),
+    }  # fmt: skip
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", str(uuid.uuid4()).encode()),
+        ("ce_source", REPORTS_SOURCE.encode()),
+        ("ce_type", types.REPORT_SUBMITTED.encode()),
+        ("ce_subject", booth.encode()),
+        ("ce_time", at.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_dataschema", schema_uri(types.REPORT_SUBMITTED).encode()),
+    ]
+    return booth.encode(), json.dumps(data).encode(), headers
+
+
+class Answers:
+    """One submission per booth and dispatch: a new dispatch id each time the booths run out."""
+
+    def __init__(self, booths: list[str], period_key: str):
+        self.booths, self.period_key, self.n = booths, period_key, 0
+        self.dispatch_id = ""
+
+    def next(self) -> tuple[bytes, bytes, list]:
+        if self.n % len(self.booths) == 0:
+            self.dispatch_id = str(uuid.uuid4())
+        booth = self.booths[self.n % len(self.booths)]
+        self.n += 1
+        return submitted_record(booth, self.dispatch_id, self.period_key)
+
+
+def produce_answers(
+    producer: Producer, topic: str, answers: Answers, count: int, pace: float | None = None
+) -> tuple[list[float], int]:
+    """`count` distinct answers, every 20th sent twice: (each distinct one's send time, bytes)."""
+    sent, size = [], 0
+    started = time.monotonic()
+    for i in range(count):
+        if pace:
+            wait = started + i / pace - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        key, value, headers = answers.next()
+        if i < 3:
+            from_kafka(headers, key, value)  # the contract still holds
+        size = len(value)
+        for _ in range(2 if i % 20 == 0 else 1):
+            while True:
+                try:
+                    producer.produce(topic, value, key, headers=headers)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+        producer.poll(0)
+        sent.append(time.time())
+    producer.flush(60)
+    return sent, size
+
+
+def worker_counters(base: str) -> tuple[float, float]:
+    """(report-submitted events the worker has handled, whatever it did; its CPU seconds)."""
+    text = httpx.get(base + "/metrics", timeout=5).text
+    return sum(float(v) for v in COUNTED.findall(text)), float(WORKER_CPU.search(text)[1])
+
+
+def drain(base: str, expected: int, timeout_s: float) -> tuple[float, float]:
+    """(events per second of wall time, per CPU second of the worker) between 5% and 95% of a
+    backlog of `expected` records."""
+    marks: list[tuple[float, float, float]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        n, cpu = worker_counters(base)
+        marks.append((time.monotonic(), n, cpu))
+        if n >= expected:
+            break
+        time.sleep(0.25)
+    else:
+        raise SystemExit(f"the worker handled {marks[-1][1]:.0f} of {expected} in {timeout_s} s")
+    low = next(m for m in marks if m[1] >= 0.05 * expected)
+    high = next(m for m in marks if m[1] >= 0.95 * expected)
+    events = high[1] - low[1]
+    return (
+        events / max(high[0] - low[0], 1e-6),
+        events / max(high[2] - low[2], 1e-6),
+        high[0] - low[0],
+    )
+
+
+def counting(args, tmp: Path) -> dict:
+    """Step 4 (see the module's docstring), on scratch topics and a scratch worker."""
+    settings = PlatformSettings()
+    booths = [u["id"] for u in generate_state(args.state) if u["level"] == "booth"]
+    period_key = datetime.now(timezone.utc).date().isoformat()
+    answers = Answers(booths, period_key)
+    scratch = ScratchStream(settings.kafka_bootstrap, f"bench-counting-{uuid.uuid4().hex[:8]}")
+    scratch.create()
+    topic = scratch.topic(topics.REPORT_SUBMISSIONS)
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True,
+         "acks": "all", "linger.ms": 20}
+    )  # fmt: skip
+    worker = None
+    out: dict = {"count": args.counting, "sent": args.counting + (args.counting + 19) // 20}
+    try:
+        started = time.monotonic()
+        _, out["bytes"] = produce_answers(producer, topic, answers, args.counting)
+        out["produce_s"] = time.monotonic() - started
+        out["raw_s"] = raw_produce(
+            settings.kafka_bootstrap, out["sent"], out["bytes"], scratch.prefix
+        )
+        print(f"counting: {out['sent']:,} records on Kafka in {out['produce_s']:.1f} s", flush=True)
+        (tmp / "counting").mkdir(exist_ok=True)
+        worker, base = start_service("analytics", scratch.worker_env(), tmp / "counting")
+        out["pid"] = worker.proc.pid
+        read = httpx.Client(base_url=base, headers=bearer("IN"), timeout=10)
+        params = {"form_id": DAILY_FORM, "period_key": period_key}
+
+        def submitted() -> int:
+            answer = read.get("/reports/IN", params=params)
+            return answer.json()["submitted"] if answer.status_code == 200 else 0
+
+        first = time.monotonic()
+        out["rate"], out["cpu_rate"], out["drain_s"] = drain(base, out["sent"], args.count_timeout)
+        while submitted() < args.counting:
+            if time.monotonic() - first > args.count_timeout:
+                raise SystemExit(f"/reports/IN showed {submitted()} of {args.counting}")
+            time.sleep(0.05)
+        out["visible_s"] = time.monotonic() - first
+        metrics = httpx.get(base + "/metrics", timeout=5).text
+        out["partials"] = float(PARTIALS.search(metrics)[1])
+        # What the worker burns with nothing to count (timers, lag probe, view reader): on a
+        # loaded machine a slow drain adds this to every event's CPU share.
+        _, idle0 = worker_counters(base)
+        time.sleep(5)
+        out["idle_cpu"] = (worker_counters(base)[1] - idle0) / 5
+        print(
+            f"counting: backlog {out['rate']:,.0f} events/s ({out['cpu_rate']:,.0f} per CPU "
+            f"second), all on /reports/IN {out['visible_s']:.1f} s after the worker was up",
+            flush=True,
+        )
+        paced = int(args.counting_pace * args.counting_seconds)
+        if paced:
+            poller = Poller(submitted, every=0.05)
+            base_count = poller.read()
+            poller.start()
+            n0, cpu0 = worker_counters(base)
+            sent_at, _ = produce_answers(producer, topic, answers, paced, args.counting_pace)
+            out["pace"] = paced / (sent_at[-1] - sent_at[0]) if paced > 1 else 0
+            deadline = time.time() + args.count_timeout
+            while time.time() < deadline and (
+                not poller.samples or poller.samples[-1][2] - base_count < paced
+            ):
+                time.sleep(0.1)
+            poller.stop()
+            n1, cpu1 = worker_counters(base)
+            out["paced_cpu_ms"] = (cpu1 - cpu0) / max(n1 - n0, 1) * 1000
+            out["paced_s"] = time.time() - sent_at[0]
+            out["lags"] = lags_under_load(sent_at, poller.samples, base_count)
+        return out
+    finally:
+        producer.flush(10)
+        if worker is not None:
+            worker.stop()
+        scratch.delete()
+
+
+def report_counting(c: dict, args) -> None:
+    print(
+        f"\nCounting: {c['count']:,} report-submitted answers of IN-{args.state} "
+        f"({c['sent']:,} records, every 20th twice, {c['bytes']} B each), a worker of its own"
+    )
+    print(
+        f"  backlog: {c['rate']:,.0f} events/s, {c['cpu_rate']:,.0f} per worker CPU second "
+        f"({1000 / c['cpu_rate']:.2f} ms CPU per event); all {c['count']:,} on /reports/IN "
+        f"{c['visible_s']:.1f} s after the worker was up; {c['partials']:,.0f} partial records "
+        f"published ({c['partials'] / c['count']:.2f} per answer)"
+    )
+    # Between 5% and 95% of the backlog: CPU per event less what the worker burns idle.
+    events = c["rate"] * c["drain_s"]
+    marginal = (events / c["cpu_rate"] - c["idle_cpu"] * c["drain_s"]) / events
+    print(
+        f"  worker idle: {c['idle_cpu'] * 1000:.0f} ms CPU a second; backlog less idle: "
+        f"{marginal * 1000:.2f} ms CPU per event ({1 / marginal:,.0f} events per CPU second)"
+    )
+    print(
+        f"  baseline: raw confluent-kafka produce of {c['sent']:,} x {c['bytes']} B: "
+        f"{c['raw_s']:.1f} s, {c['sent'] / c['raw_s']:,.0f}/s (this run's own produce: "
+        f"{c['produce_s']:.1f} s)"
+    )
+    if "lags" in c:
+        lags, unseen = c["lags"]
+        print(
+            f"  paced at {c['pace']:,.0f}/s for {args.counting_seconds:.0f} s: visible on "
+            f"/reports/IN p50 {pct(lags, 50):.2f} s, p99 {pct(lags, 99):.2f} s, max "
+            f"{max(lags, default=float('nan')):.2f} s ({unseen} not seen); worker CPU "
+            f"{c['paced_cpu_ms']:.2f} ms per event"
+        )
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -575,6 +823,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count-timeout", type=float, default=300, help="analytics' catch-up")
     parser.add_argument("--submitted-bytes", type=int, default=900, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--counting", type=int, default=20_000, help="answers counted from a backlog (0: none)"
+    )
+    parser.add_argument("--counting-pace", type=float, default=1500, help="answers/s, paced")
+    parser.add_argument("--counting-seconds", type=float, default=20, help="paced for this long")
+    parser.add_argument("--counting-only", action="store_true", help="step 4 alone (Kafka only)")
+    parser.add_argument(
         "--small", action="store_true", help="HP, 3,000 answers, 20 probes: a CI-sized run"
     )
     args = parser.parse_args(argv)
@@ -582,9 +836,12 @@ def main(argv: list[str] | None = None) -> None:
         args.state, args.submissions, args.probes = "HP", min(args.submissions, 3000), 20
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="reports-bench-"))
-    out = bench(args, tmp)
-    out["tmp"] = tmp
-    report(out, args)
+    if not args.counting_only:
+        out = bench(args, tmp)
+        out["tmp"] = tmp
+        report(out, args)
+    if args.counting:
+        report_counting(counting(args, tmp), args)
 
 
 if __name__ == "__main__":

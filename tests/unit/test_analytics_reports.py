@@ -6,9 +6,17 @@ import asyncio
 import pytest
 
 from analytics.adapters.registry import CachedRegistry
-from analytics.reports.domain import BoothReport, ReportCounts, report_contributions
+from analytics.coverage.partials import PartialBook
+from analytics.reports.domain import (
+    BoothReport,
+    ReportCounts,
+    ReportEvent,
+    fold_reports,
+    report_contributions,
+    rollup_deltas,
+)
 from analytics.reports.stream import ReportsStream
-from analytics.reports.totals import ReportsView
+from analytics.reports.totals import ROLLUP, ReportsView
 from testkit.reports import Round, answer, group_updated
 
 from .test_analytics_stream import FakeDeadLetters, FakeOrgRegistry, FakePartials, message
@@ -29,20 +37,47 @@ def stream():
     )
 
 
-@pytest.fixture
-def tables():
-    return {}, {}
+class Rows(dict):
+    """A table's rows as the reports batch writes them (adapters/tables.py), each with the
+    changelog partition it went to; `batched`: how feed hands report events over."""
+
+    def __init__(self, batched: bool):
+        super().__init__()
+        self.batched = batched
+        self.partitions: dict[str, int] = {}
+        self.writes = 0
+
+    def put(self, partition: int, key: str, value) -> None:
+        self[key] = value
+        self.partitions[key] = partition
+        self.writes += 1
+
+
+@pytest.fixture(params=[False, True], ids=["one-at-a-time", "batched"])
+def tables(request):
+    """Every test runs twice: report events one per batch, and each run of them as one batch,
+    which must count alike."""
+    return Rows(batched=request.param), {}
 
 
 def feed(stream, tables, *events, partition=3):
     async def go():
-        outcomes = []
+        outcomes, batch = [], []
+
+        async def flush():
+            if batch:
+                outcomes.extend(await stream.on_reports(batch, tables[0]))
+                batch.clear()
+
         for event in events:
-            handler = stream.on_group if event.type.endswith("whatsapp-group-updated.v1") else None
-            if handler is not None:
-                outcomes.append(await handler(message(event, partition), tables[1]))
+            if event.type.endswith("whatsapp-group-updated.v1"):
+                await flush()
+                outcomes.append(await stream.on_group(message(event, partition), tables[1]))
             else:
-                outcomes.append(await stream.on_report(message(event, partition), tables[0]))
+                batch.append(message(event, partition))
+                if not tables[0].batched:
+                    await flush()
+        await flush()
         await stream.publish_partials()
         return outcomes
 
@@ -241,3 +276,173 @@ def test_a_booths_contribution_taken_back_leaves_nothing():
         for _, counts in report_contributions(report):
             total.add(counts, sign)
     assert total == ReportCounts()
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def batch(stream, rows, *pairs):
+    """One batch of (event, partition) records through the stream, its partials published."""
+
+    async def go():
+        outcomes = await stream.on_reports([message(e, p) for e, p in pairs], rows)
+        await stream.publish_partials()
+        return outcomes
+
+    return asyncio.run(go())
+
+
+def test_a_batch_with_duplicates_counts_each_submission_once_and_writes_each_row_once(stream):
+    rows, day = Rows(batched=True), Round()
+    first = day.submitted(B1, [mood("good"), answer("masks", number=5)])
+    relayed = day.submitted(B1, [mood("poor")], submission_id=first.data["submission_id"])
+    outcomes = batch(
+        stream,
+        rows,
+        (day.dispatched(B1), 3),
+        (day.dispatched(B1), 3),
+        (first, 3),
+        (first, 3),  # the same record twice
+        (relayed, 3),  # the same submission id in another event
+        (day.submitted(B2, [mood("good")]), 5),
+    )
+    assert outcomes == ["counted", "duplicate", "counted", "duplicate", "duplicate", "counted"]
+    assert rows.writes == 2  # B1's part in the dispatch and B2's, once each
+    totals = view_of(stream).rollup(day.form_id, day.period_key, MANDAL)
+    assert (totals.expected, totals.submitted) == (1, 2)
+    assert totals.options == {"mood": {"good": 2}} and totals.sums == {"masks": 5}
+    # Across batches: the same submission in the next batch is a duplicate, nothing written.
+    assert batch(stream, rows, (first, 3), (relayed, 3)) == ["duplicate", "duplicate"]
+    assert rows.writes == 2
+    assert view_of(stream).rollup(day.form_id, day.period_key, "IN").submitted == 2
+
+
+def test_a_batch_spanning_periods_units_and_partitions_writes_each_row_to_its_own_partition(
+    stream,
+):
+    rows = Rows(batched=True)
+    monday = Round(period_key="2024-11-25")
+    tuesday = Round(period_key="2024-11-26", form_id=monday.form_id)
+    weekly = Round(period_key="2024-W48-1")
+    batch(
+        stream,
+        rows,
+        (monday.submitted(B1, [answer("food_packets", number=10)]), 1),
+        (monday.submitted(OTHER_DISTRICT_BOOTH, [answer("food_packets", number=7)]), 4),
+        (tuesday.submitted(B1, [answer("food_packets", number=3)]), 1),
+        (weekly.dispatched(B2), 2),
+        (weekly.submitted(B2, [mood("good")], late=True), 2),
+    )
+    assert rows.partitions == {
+        f"{monday.dispatch_id}|{B1}": 1,
+        f"{monday.dispatch_id}|{OTHER_DISTRICT_BOOTH}": 4,
+        f"{tuesday.dispatch_id}|{B1}": 1,
+        f"{weekly.dispatch_id}|{B2}": 2,
+    }
+    assert all(row.partition == rows.partitions[key] for key, row in rows.items())
+    view = view_of(stream)
+    assert view.rollup(monday.form_id, "2024-11-25", STATE).sums == {"food_packets": 17}
+    assert view.rollup(monday.form_id, "2024-11-25", DISTRICT).sums == {"food_packets": 10}
+    assert view.rollup(monday.form_id, "2024-11-26", STATE).sums == {"food_packets": 3}
+    week = view.rollup(weekly.form_id, "2024-W48-1", SECTOR)
+    assert (week.expected, week.submitted, week.late) == (1, 1, 1)
+    # Each partition's partials hold only its own booths: partition 4 only the other district.
+    by_partition = {key.rsplit("|", 1)[1] for key in stream.partials.sent}
+    assert by_partition == {"1", "2", "4"}
+    assert not [k for k in stream.partials.sent if k.endswith("|4") and f"|{DISTRICT}" in k]
+
+
+def test_a_rejected_then_re_answered_submission_in_one_batch_counts_the_new_answer(stream):
+    rows, day = Rows(batched=True), Round()
+    first = day.submitted(B1, [mood("good"), answer("masks", number=100)])
+    second = day.submitted(B1, [mood("poor"), answer("masks", number=40)], attempt=2)
+    events = [
+        day.dispatched(B1),
+        first,
+        day.reviewed(first, "rejected", "other"),
+        second,
+        day.reviewed(second, "accepted"),
+    ]
+    again = day.reviewed(first, "rejected", "other")  # the old review again: nothing
+    outcomes = batch(stream, rows, *((e, 3) for e in [*events, again]))
+    assert outcomes == ["counted"] * 5 + ["duplicate"]
+    assert rows.writes == 1
+    totals = view_of(stream).rollup(day.form_id, day.period_key, DISTRICT)
+    assert (totals.expected, totals.submitted, totals.rejected, totals.accepted) == (1, 1, 0, 1)
+    assert totals.options == {"mood": {"poor": 1}} and totals.sums == {"masks": 40}
+    # The same partials and row as one event at a time.
+    one_by_one = ReportsStream(
+        registry=stream.registry,
+        partials=type(stream.partials)(),
+        dead_letters=stream.dead_letters,
+        group="test-analytics",
+    )
+    singles = Rows(batched=False)
+    for event in events:
+        batch(one_by_one, singles, (event, 3))
+    assert one_by_one.partials.sent == stream.partials.sent
+    assert singles == rows and singles.writes == 5
+
+
+def test_an_event_of_another_round_in_a_batch_is_dead_lettered_and_the_rest_counted(stream):
+    rows, day = Rows(batched=True), Round()
+    stray = Round(dispatch_id=day.dispatch_id)  # the same dispatch id, another form
+    outcomes = batch(
+        stream,
+        rows,
+        (day.dispatched(B1), 3),
+        (stray.submitted(B1, [mood("good")]), 3),
+        (day.submitted(B1, [mood("poor")]), 3),
+    )
+    assert outcomes == ["counted", "dead_lettered", "counted"]
+    reason, error = stream.dead_letters.sent[0]
+    assert reason == "rejected" and f"is form {day.form_id}" in error
+    assert view_of(stream).rollup(day.form_id, day.period_key, SECTOR).options == {
+        "mood": {"poor": 1}
+    }
+
+
+def test_folding_a_batch_is_pure_and_leaves_the_stored_rows_alone():
+    day = Round()
+    first = day.submitted(B1, [mood("good")])
+    stored = {f"{day.dispatch_id}|{B1}": BoothReport.of(first.data)}
+    events = [
+        ReportEvent(e.type, e.data, 0.0)
+        for e in (day.dispatched(B1), first, first, day.reviewed(first, "accepted"))
+    ]
+    folded = fold_reports(events, stored.get)
+    assert folded.outcomes == ["counted", "counted", "duplicate", "counted"]
+    before, after = folded.changed[f"{day.dispatch_id}|{B1}"]
+    assert before is stored[f"{day.dispatch_id}|{B1}"] and not before.dispatched
+    assert after.dispatched and after.answer.outcome == "accepted"
+    deltas = rollup_deltas([(3, before, after)])[3]
+    assert [ident.rsplit("|", 1)[1] for ident in deltas] == list(reversed(after.units))
+    assert all((d.expected, d.submitted, d.accepted) == (1, 1, 1) for d in deltas.values())
+    assert deltas[f"{day.form_id}|{day.period_key}|{SECTOR}"].booths == {B1: after.flags()}
+    assert deltas[f"{day.form_id}|{day.period_key}|{DISTRICT}"].booths == {}
+
+
+def test_a_batchs_deltas_summed_per_unit_change_the_partials_as_each_row_would():
+    """Booths of two sectors, a mandal and two districts, in two partitions, some answered
+    before the batch: the partials come out the same as replacing each row's contributions."""
+    day = Round()
+    booths = [B1, B2, B3, "IN-HP-D01-A01-M01-S02-B001", OTHER_DISTRICT_BOOTH]
+    changes = []
+    for n, booth in enumerate(booths):
+        dispatched = day.dispatched(booth)
+        before = BoothReport.of(dispatched.data).apply(dispatched.type, dispatched.data, 0)
+        if n % 2:
+            answered = day.submitted(booth, [mood("good"), answer("masks", number=n)])
+            before = before.apply(answered.type, answered.data, 0)
+        again = day.submitted(booth, [mood("poor"), answer("masks", number=10)], attempt=2)
+        after = before.apply(again.type, again.data, 0)
+        changes.append((n % 2, None if n == 4 else before, after))
+    by_row, summed = PartialBook(ROLLUP, ReportCounts), PartialBook(ROLLUP, ReportCounts)
+    for partition, before, after in changes:  # the one-row-at-a-time way: old out, new in
+        old = dict(report_contributions(before)) if before is not None else {}
+        by_row.change(partition, ((i, old.get(i), new) for i, new in report_contributions(after)))
+    for partition, deltas in rollup_deltas(changes).items():
+        summed.change(partition, ((ident, None, d) for ident, d in deltas.items()))
+    left = {(p, k): v.to_json() for p, k, v in by_row.take_dirty(None)}
+    right = {(p, k): v.to_json() for p, k, v in summed.take_dirty(None)}
+    assert left == right

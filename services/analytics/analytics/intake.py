@@ -7,6 +7,8 @@ faust-streaming issue #315).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from analytics.adapters.kafka import DeadLetters
 from analytics.coverage import metrics
 from shared.events import types
@@ -34,6 +36,12 @@ class Intake:
         metrics.EVENTS.labels(event.type, outcome).inc()
         EVENTS_CONSUMED.labels(self.group, event.type).inc()
         return outcome
+
+    def _count_many(self, tally: Mapping[tuple[str, str], int]) -> None:
+        """Events counted by (type, outcome) at once: a batch's."""
+        for (event_type, outcome), n in tally.items():
+            metrics.EVENTS.labels(event_type, outcome).inc(n)
+            EVENTS_CONSUMED.labels(self.group, event_type).inc(n)
 
     async def _dead_letter(self, message, event_type: str, reason: str, exc: Exception) -> None:
         metrics.EVENTS.labels(event_type, "dead_lettered").inc()

@@ -54,6 +54,10 @@ class AnalyticsSettings(PlatformSettings):
     )
     # How often this worker publishes its changed partials: the floor of the API's freshness.
     publish_interval_s: float = Field(0.25, gt=0, validation_alias="ANALYTICS_PUBLISH_INTERVAL_S")
+    # Report records are counted in batches of at most this many, taken within this long (a lone
+    # record waits at most that before it is counted).
+    reports_batch_max: int = Field(500, ge=1, validation_alias="ANALYTICS_REPORTS_BATCH_MAX")
+    reports_batch_s: float = Field(0.05, gt=0, validation_alias="ANALYTICS_REPORTS_BATCH_S")
     # At most one coverage-updated event per unit per this many seconds.
     coverage_interval_s: float = Field(1.0, gt=0, validation_alias="ANALYTICS_COVERAGE_INTERVAL_S")
     # Deadlines per state and meetings targets per unit (one file), and the window over which a

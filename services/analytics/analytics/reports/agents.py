@@ -3,12 +3,16 @@ hooks.
 
 The same guarantees as coverage's (analytics/coverage/agents.py): agents run with concurrency 1,
 a record is committed only once its table rows are on the broker, and a replay finds its effect
-in the rows already. Both topics are booth-keyed, twelve partitions, co-partitioned with their
+in the rows already. Report records are taken in batches (take_events: acknowledged once the
+batch is handled, so a rebalance waits for it); a batch spans partitions, so each row is written
+to the changelog partition of its own booth's records (adapters/tables.py), not Faust's current
+event's. Both topics are booth-keyed, twelve partitions, co-partitioned with their
 tables and with the partials topic.
 """
 
 from __future__ import annotations
 
+from analytics.adapters.tables import PartitionedRows
 from analytics.app import app, settings
 from analytics.coverage.agents import (
     guarded,
@@ -43,8 +47,10 @@ groups = app.Table(
 
 @app.agent(submissions_topic, concurrency=1)
 async def count_reports(records):
-    async for record in records.events():
-        await stream.on_report(record.message, reports)
+    rows = PartitionedRows(reports)
+    batches = records.take_events(settings.reports_batch_max, within=settings.reports_batch_s)
+    async for batch in batches:
+        await stream.on_reports([event.message for event in batch], rows)
 
 
 @app.agent(groups_topic, concurrency=1)

@@ -9,11 +9,17 @@ Counting, as docs/reports.md asks of a consumer:
 - a review counts for the booth's current submission only, its latest outcome;
 - a WhatsApp group or list is its latest state (by updated_at); a closed one counts no more.
 Each rule compares with what the row holds, so a duplicate or replay finds itself applied.
+
+Events come in batches (fold_reports): each event is judged against its booth's row as the
+events before it in the batch left it, exactly as one at a time; each row changed is then
+written once per batch, however many of its events the batch held (a booth's dispatch, answer
+and review; a relay's repeat), and what the changed rows add to the rollups is summed per unit,
+form and period before it changes them (rollup_deltas): a unit is changed once per batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -246,6 +252,117 @@ def _add_counts(mine: dict, other: Mapping, sign: int) -> None:
 def tidy_number(value: float) -> int | float:
     """A sum as people write it: 250, not 250.0."""
     return int(value) if float(value).is_integer() else round(value, 6)
+
+
+# --- a batch of report events -------------------------------------------------------------------
+
+COUNTED, DUPLICATE, UNMATCHED = "counted", "duplicate", "unmatched"
+
+
+@dataclass(frozen=True)
+class ReportEvent:
+    """A report event that passed its contract and names its own booth's place in the tree."""
+
+    type: str
+    data: Mapping
+    at: float  # the event's time, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An event that cannot be counted where it says: dead-lettered with why."""
+
+    problem: str
+
+
+@dataclass
+class Folded:
+    """What a batch did: each event's outcome, in order (counted, duplicate, unmatched or
+    Refused), and each row it changed, as it was before the batch and after it."""
+
+    outcomes: list[str | Refused]
+    changed: dict[str, tuple[BoothReport | None, BoothReport]]
+
+
+def fold_reports(
+    events: Iterable[ReportEvent], current: Callable[[str], BoothReport | None]
+) -> Folded:
+    """A batch of report events over the booths' rows (`current`: a row as stored before the
+    batch, or None): the same outcomes and rows as the events one at a time, so duplicates
+    within the batch and across batches count once."""
+    outcomes: list[str | Refused] = []
+    before: dict[str, BoothReport | None] = {}
+    rows: dict[str, BoothReport | None] = {}
+    for event in events:
+        data = event.data
+        key = report_key(data["dispatch_id"], data["booth_id"])
+        if key not in rows:
+            before[key] = rows[key] = current(key)
+        row = rows[key]
+        problem = another_round(row, data)
+        if problem:
+            outcomes.append(Refused(problem))
+            continue
+        if row is None and event.type == types.REPORT_REVIEWED:
+            outcomes.append(UNMATCHED)  # a review of an answer never counted
+            continue
+        start = row if row is not None else BoothReport.of(data)
+        after = start.apply(event.type, data, event.at)
+        if after is start and row is not None:
+            outcomes.append(DUPLICATE)
+            continue
+        rows[key] = after
+        outcomes.append(COUNTED)
+    changed = {
+        key: (before[key], row)
+        for key, row in rows.items()
+        if row is not None and row is not before[key]
+    }
+    return Folded(outcomes, changed)
+
+
+def rollup_deltas(
+    changes: Iterable[tuple[int, BoothReport | None, BoothReport]],
+) -> dict[int, dict[str, ReportCounts]]:
+    """What a batch's changed rows ((partition, row before or None, row after)) add to each unit's
+    rollup, per partition: their new contributions less their old, summed per unit, form and
+    period (a mandal and a sector also list each booth's new flags). Summed bottom-up, sector to
+    nation, so a unit many of the batch's booths share is added to once, not once per booth."""
+    level: dict[tuple[int, str, str, tuple[str, ...]], ReportCounts] = {}
+    for partition, before, after in changes:
+        delta = after.counts()
+        if before is not None:
+            delta.add(before.counts(), -1)
+        delta.booths = {after.booth_id: after.flags()}
+        _add_into(level, (partition, after.form_id, after.period_key, after.units), delta)
+    deltas: dict[int, dict[str, ReportCounts]] = {}
+    while level:
+        above: dict[tuple[int, str, str, tuple[str, ...]], ReportCounts] = {}
+        for (partition, form_id, period_key, units), delta in level.items():
+            if len(units) - 1 not in LISTING_LEVELS:
+                delta.booths = {}
+            deltas.setdefault(partition, {})[rollup_ident(form_id, period_key, units[-1])] = delta
+            if len(units) > 1:
+                _add_into(above, (partition, form_id, period_key, units[:-1]), delta)
+        level = above
+    return deltas
+
+
+def _add_into(sums: dict, key: tuple, delta: ReportCounts) -> None:
+    total = sums.get(key)
+    if total is None:
+        total = sums[key] = ReportCounts()
+    total.add(delta)
+
+
+def another_round(row: BoothReport | None, data: Mapping) -> str | None:
+    """A booth's events of one dispatch name one form and period; anything else is not ours."""
+    if row is None or (row.form_id, row.period_key) == (data["form_id"], data["period_key"]):
+        return None
+    return (
+        f"dispatch {data['dispatch_id']} is form {row.form_id} for {row.period_key}, "
+        f"not {data['form_id']} for {data['period_key']}"
+    )
 
 
 # --- booth WhatsApp groups -----------------------------------------------------------------------

@@ -1,17 +1,22 @@
 """What the worker does with each report and WhatsApp group event, and with their partials.
 
-Agents (agents.py) hand every record here; tables are passed in as mappings, so unit tests run
-the same code over dicts. Per report event: one table row read and written (the booth's part in
-that dispatch) and, in memory, six partial rollups changed (nation … sector: the booth's old
-contribution out, its new one in); per WhatsApp event, one row (the booth's groups) and seven
-partials (the booth too). Partials go out on a timer, only those changed, not per event.
+Agents (agents.py) hand records here; tables are passed in as mappings, so unit tests run the
+same code over dicts. Report records come in batches (Faust's take_events): per booth's part in
+a dispatch the batch touched, one table row read and written once per batch whatever number of
+its events the batch held (domain.fold_reports); in memory, the partial rollups of the units
+above (nation … sector) changed once per batch by what all its rows changed add up to
+(domain.rollup_deltas: their old contributions out, their new ones in). Per WhatsApp event, one row
+(the booth's groups) and seven partials (the booth too). Partials go out on a timer, only those
+changed, not per event.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, MutableMapping
+from collections import Counter
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from datetime import datetime
+from typing import Any, Protocol
 
 from analytics.adapters.kafka import DeadLetters, PartialsOut
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
@@ -23,19 +28,25 @@ from analytics.meetings.domain import path_agrees
 from analytics.owned import OwnedPartials, by_partition
 from analytics.reports import metrics
 from analytics.reports.domain import (
+    COUNTED,
     REPORT_TYPES,
     BoothGroups,
     BoothReport,
+    Refused,
     ReportCounts,
+    ReportEvent,
     WhatsAppCounts,
+    fold_reports,
     group_contributions,
     report_contributions,
     report_key,
+    rollup_deltas,
 )
 from analytics.reports.models import GroupsRow, ReportRow
 from analytics.reports.report import coverage_sections
 from analytics.reports.totals import ROLLUP, WHATSAPP, ReportsView
 from shared.events import types
+from shared.events.contracts import Event
 from shared.kafka.consumer import REJECTED
 from shared.logging import get_logger
 from shared.sending.policy import IST
@@ -64,35 +75,59 @@ class ReportsStream(Intake):
 
     # --- input records ---------------------------------------------------------------------------
 
-    async def on_report(self, message, reports: MutableMapping[str, ReportRow]) -> str:
-        """report-dispatched, -submitted, -reviewed: the booth's part in its dispatch."""
-        event = await self.parse(message)
-        if event is None:
-            return "dead_lettered"
-        if event.type not in REPORT_TYPES:
-            return self._count(event, "ignored")
-        data = event.data
-        key = report_key(data["dispatch_id"], data["booth_id"])
-        row = reports.get(key)
-        problem = _misplaced(event.subject, data) or _another_round(row, data)
-        if problem:
-            await self._dead_letter(message, event.type, REJECTED, PathMismatchError(problem))
-            return "dead_lettered"
-        if row is None and event.type == types.REPORT_REVIEWED:
-            return self._count(event, "unmatched")  # a review of an answer never counted
-        before = row.report() if row is not None else BoothReport.of(data)
-        at = event.time.timestamp()
-        after = before.apply(event.type, data, at)
-        if after is before and row is not None:
-            return self._count(event, "duplicate")
-        reports[key] = ReportRow.of(after, message.partition)
-        old = dict(report_contributions(before)) if row is not None else {}
-        self.rollup_book.change(
-            message.partition,
-            ((ident, old.get(ident), new) for ident, new in report_contributions(after)),
+    async def on_reports(self, messages: Sequence, reports: Rows) -> list[str]:
+        """A batch of report-dispatched, -submitted, -reviewed records, in their order: each
+        validated on its own; each booth's part in its dispatch read once, written once (to the
+        changelog partition of the booth's records) and its contributions replaced once, however
+        many of the batch's records it had."""
+        outcomes: list[str] = [""] * len(messages)
+        taken: list[tuple[int, Any, Event]] = []
+        for i, message in enumerate(messages):
+            event = await self.parse(message)
+            if event is None:
+                outcomes[i] = "dead_lettered"
+            elif event.type not in REPORT_TYPES:
+                outcomes[i] = self._count(event, "ignored")
+            elif problem := _misplaced(event.subject, event.data):
+                await self._dead_letter(message, event.type, REJECTED, PathMismatchError(problem))
+                outcomes[i] = "dead_lettered"
+            else:
+                taken.append((i, message, event))
+
+        def current(key: str) -> BoothReport | None:
+            row = reports.get(key)
+            return None if row is None else row.report()
+
+        folded = fold_reports(
+            (ReportEvent(e.type, e.data, e.time.timestamp()) for _, _, e in taken), current
         )
-        self.owned.counted(message.partition, at)
-        return self._count(event, "counted")
+        partition_of: dict[str, int] = {}
+        tally: Counter[tuple[str, str]] = Counter()
+        for (i, message, event), outcome in zip(taken, folded.outcomes):
+            if isinstance(outcome, Refused):
+                error = PathMismatchError(outcome.problem)
+                await self._dead_letter(message, event.type, REJECTED, error)
+                outcomes[i] = "dead_lettered"
+                continue
+            tally[event.type, outcome] += 1
+            outcomes[i] = outcome
+            if outcome == COUNTED:
+                partition_of[report_key(event.data["dispatch_id"], event.subject)] = (
+                    message.partition
+                )
+                self.owned.counted(message.partition, event.time.timestamp())
+        changes = []
+        for key, partition in partition_of.items():
+            if key in folded.changed:
+                before, after = folded.changed[key]
+                reports.put(partition, key, ReportRow.of(after, partition))
+                changes.append((partition, before, after))
+        for partition, deltas in rollup_deltas(changes).items():
+            self.rollup_book.change(
+                partition, ((ident, None, delta) for ident, delta in deltas.items())
+            )
+        self._count_many(tally)
+        return outcomes
 
     async def on_group(self, message, groups: MutableMapping[str, GroupsRow]) -> str:
         """whatsapp-group-updated: the booth's groups and lists, each its latest state."""
@@ -178,11 +213,10 @@ def _misplaced(booth_id: str, data: dict) -> str | None:
     return None
 
 
-def _another_round(row: ReportRow | None, data: dict) -> str | None:
-    """A booth's events of one dispatch name one form and period; anything else is not ours."""
-    if row is None or (row.form_id, row.period_key) == (data["form_id"], data["period_key"]):
-        return None
-    return (
-        f"dispatch {data['dispatch_id']} is form {row.form_id} for {row.period_key}, "
-        f"not {data['form_id']} for {data['period_key']}"
-    )
+class Rows(Protocol):
+    """A table's rows as the batch writes them: each to the changelog partition it names
+    (adapters/tables.py; a dict's stand-in in unit tests)."""
+
+    def get(self, key: str) -> Any: ...
+
+    def put(self, partition: int, key: str, value: Any) -> None: ...
