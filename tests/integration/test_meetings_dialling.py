@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pymongo import MongoClient
 
 from meetings.adapters.live import MongoLive, attendance_of
 from meetings.conference import Pacing, ProviderEvent, call_ref
@@ -19,24 +18,12 @@ from meetings.live import LivePorts, dial_due, provider_event
 from shared.crypto.fields import FieldCipher
 from shared.events import types
 from shared.orgtree.levels import booth_path
-from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
 
 CIPHER = FieldCipher({"k1": b"d" * 32}, "k1")
 AT = datetime(2030, 1, 1, 4, 30, tzinfo=timezone.utc)
 BOOTH = "IN-MP-D07-A01-M01-S01-B001"
-
-
-@pytest.fixture
-def db(settings):
-    client = MongoClient(settings.mongo_url)
-    name = f"test_{random_suffix()}"
-    try:
-        yield client[name]
-    finally:
-        client.drop_database(name)
-        client.close()
 
 
 def calls(meeting_id: str, count: int, start: float, pace: float) -> list[dict]:
@@ -52,14 +39,14 @@ def calls(meeting_id: str, count: int, start: float, pace: float) -> list[dict]:
     ]
 
 
-def test_diallers_claiming_batches_at_once_take_every_call_once_in_order(db):
+def test_diallers_claiming_batches_at_once_take_every_call_once_in_order(mongo_db):
     meeting_id, count = str(uuid.uuid4()), 90
-    MongoLive(db, "m_", CIPHER).queue_calls(calls(meeting_id, count, 1000.0, 0.0))
+    MongoLive(mongo_db, "m_", CIPHER).queue_calls(calls(meeting_id, count, 1000.0, 0.0))
     batches: list[list[str]] = []
     lock = threading.Lock()
 
     def dialler() -> None:
-        live = MongoLive(db, "m_", CIPHER)  # a pod of its own
+        live = MongoLive(mongo_db, "m_", CIPHER)  # a pod of its own
         while taken := live.take_calls(1000.0, hold_s=60, limit=8):
             with lock:
                 batches.append([c["invitee"] for c in taken])
@@ -76,12 +63,12 @@ def test_diallers_claiming_batches_at_once_take_every_call_once_in_order(db):
     for batch in batches:  # a batch is consecutive places of the queue
         places = [int(invitee.rsplit("/p", 1)[1]) for invitee in batch]
         assert places == list(range(places[0], places[0] + len(places)))
-    queue = db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
+    queue = mongo_db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
     assert (queue["next"], queue.get("held") or {}) == (count, {}), "every call let go"
 
 
-def test_claimed_calls_not_due_yet_are_held_until_due_then_taken(db):
-    live, meeting_id = MongoLive(db, "m_", CIPHER), str(uuid.uuid4())
+def test_claimed_calls_not_due_yet_are_held_until_due_then_taken(mongo_db):
+    live, meeting_id = MongoLive(mongo_db, "m_", CIPHER), str(uuid.uuid4())
     live.queue_calls(calls(meeting_id, 6, 1000.0, 1.0))
     first = live.take_calls(1000.5, hold_s=60, limit=8, ahead_s=1.0)
     assert [c["invitee"] for c in first] == [f"{meeting_id}/p0", f"{meeting_id}/p1"]
@@ -98,18 +85,20 @@ def test_claimed_calls_not_due_yet_are_held_until_due_then_taken(db):
     ], "each once, in order"
 
 
-def test_a_place_whose_redial_was_never_written_does_not_hold_the_queue(db):
-    live, meeting_id = MongoLive(db, "m_", CIPHER), str(uuid.uuid4())
+def test_a_place_whose_redial_was_never_written_does_not_hold_the_queue(mongo_db):
+    live, meeting_id = MongoLive(mongo_db, "m_", CIPHER), str(uuid.uuid4())
     redials = [dict(c, attempt=2) for c in calls(meeting_id, 3, 1000.0, 0.0)]
     live.queue_calls(redials[:1])
-    db["m_dial_queues"].update_one({"_id": f"{meeting_id}:2"}, {"$inc": {"end": 1}})  # writer died
+    mongo_db["m_dial_queues"].update_one(
+        {"_id": f"{meeting_id}:2"}, {"$inc": {"end": 1}}
+    )  # writer died
     live.queue_calls(redials[2:])
     taken = live.take_calls(1000.0, hold_s=60, limit=8)
     assert [c["invitee"] for c in taken] == [f"{meeting_id}/p0", f"{meeting_id}/p2"]
     live.release_calls([c["_id"] for c in taken], {})
     assert live.take_calls(1059.0, hold_s=60, limit=8) == []
     assert live.take_calls(1061.0, hold_s=60, limit=8) == [], "the lost place is let go"
-    queue = db["m_dial_queues"].find_one({"_id": f"{meeting_id}:2"})
+    queue = mongo_db["m_dial_queues"].find_one({"_id": f"{meeting_id}:2"})
     assert (queue["next"], queue.get("held") or {}) == (3, {})
 
 
@@ -181,10 +170,10 @@ def live_meeting(db, count: int, now: datetime) -> tuple[str, LivePorts]:
     return meeting_id, ports
 
 
-def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(db):
+def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(mongo_db):
     now = AT
-    meeting_id, ports = live_meeting(db, 3, now)
-    invitees = db["m_invitees"]
+    meeting_id, ports = live_meeting(mongo_db, 3, now)
+    invitees = mongo_db["m_invitees"]
     broken = f"{meeting_id}/p1"
     invitees.update_one({"_id": broken}, {"$set": {"att": "not a document"}})  # $set att.x fails
     assert dial_due(ports)
@@ -195,7 +184,7 @@ def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(db):
         call_id = ports.provider.calls[refs[n]]
         assert doc["att"]["calls"] == {call_id: 1} and doc["att_v"] >= 1
         assert (doc["dial_bridge"], doc["caller_hash"]) == (1, f"hash-{n:02d}")
-    queue = db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
+    queue = mongo_db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
     assert queue["held"] == {"1": now.timestamp() + ports.retry_s}, "held, to be dialled again"
     invitees.update_one({"_id": broken}, {"$unset": {"att": ""}})
     assert not dial_due(ports), "not before retry_s"
@@ -204,25 +193,25 @@ def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(db):
     assert ports.provider.dialled == refs + [refs[1]], "the same call ref: no second call"
     doc = invitees.find_one({"_id": broken})
     assert doc["att"]["calls"] == {ports.provider.calls[refs[1]]: 1}
-    queue = db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
+    queue = mongo_db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
     assert (queue["next"], queue.get("held") or {}) == (3, {})
     assert not dial_due(ports)
 
 
-def test_a_webhook_that_read_before_the_dialler_wrote_reads_again_and_keeps_both(db):
+def test_a_webhook_that_read_before_the_dialler_wrote_reads_again_and_keeps_both(mongo_db):
     """The call's write changes only its own key of the attendance and moves the version, so a
     webhook's compare-and-set on what it read before fails, it reads again, nothing is lost."""
-    meeting_id, ports = live_meeting(db, 1, AT)
+    meeting_id, ports = live_meeting(mongo_db, 1, AT)
     key = f"{meeting_id}/p0"
     ports.meetings = audio_meetings()
     ringing = ProviderEvent("e1", "call.ringing", "b1", AT, "call-0", participant_ref=key)
     provider_event(meeting_id, ringing, ports)  # told before the dialler wrote its call
-    before = db["m_invitees"].find_one({"_id": key})
+    before = mongo_db["m_invitees"].find_one({"_id": key})
     assert dial_due(ports)
     assert not ports.live.save_attendance(key, before["att_v"], attendance_of(before["att"]), {})
     answered = ProviderEvent("e2", "call.answered", "b1", AT, "call-0", participant_ref=key)
     provider_event(meeting_id, answered, ports)
-    att = db["m_invitees"].find_one({"_id": key})["att"]
+    att = mongo_db["m_invitees"].find_one({"_id": key})["att"]
     assert (att["rang"], att["calls"], att["outcomes"]) == (
         True,
         {"call-0": 1},
@@ -235,12 +224,12 @@ def audio_meetings():
     return type("Meetings", (), {"get": lambda self, meeting_id: meeting})()
 
 
-def test_published_events_leave_pending_later_and_are_never_sent_twice_by_their_pod(db):
-    meeting_id, ports = live_meeting(db, 1, AT)
+def test_published_events_leave_pending_later_and_are_never_sent_twice_by_their_pod(mongo_db):
+    meeting_id, ports = live_meeting(mongo_db, 1, AT)
     ports.meetings = type(
         "M", (), {"get": lambda self, i: type("X", (), {"kind": "audio_bridge"})}
     )()
-    key, invitees = f"{meeting_id}/p0", db["m_invitees"]
+    key, invitees = f"{meeting_id}/p0", mongo_db["m_invitees"]
 
     def leg(event_id: str, kind: str, seconds: int | None = None) -> ProviderEvent:
         return ProviderEvent(event_id, kind, "b1", AT, "c1", participant_ref=key, seconds=seconds)
@@ -255,7 +244,7 @@ def test_published_events_leave_pending_later_and_are_never_sent_twice_by_their_
     assert [kind for kind, _ in ports.events.sent] == told + [types.PARTICIPANT_LEFT]
     pending = invitees.find_one({"_id": key})["att_pending"]
     assert list(pending) == [ports.events.sent[-1][1]], "the earlier ones left with this update"
-    other = LivePorts(**{**ports.__dict__, "live": MongoLive(db, "m_", CIPHER)})
+    other = LivePorts(**{**ports.__dict__, "live": MongoLive(mongo_db, "m_", CIPHER)})
     other.events = Recorded()
     provider_event(meeting_id, leg("e2", "participant.joined"), other)  # another pod, before
     assert other.events.sent == [ports.events.sent[-1]], "sent again, under the same id"

@@ -169,17 +169,12 @@ def _with_event(meeting: Meeting) -> Meeting:
 def publish_outbox(meeting: Meeting, ports: Ports) -> bool:
     """Publish a meeting's meeting-scheduled and mark it; False if Kafka did not take it (the
     relay tries again)."""
-    try:
-        ports.events.emit(types.MEETING_SCHEDULED, meeting.event_data(), event_id=meeting.event_id)
-        ports.events.flush(10.0)
-    except DeliveryError as exc:
-        log.warning(
-            "meeting-scheduled not published; the relay retries",
-            fields={"meeting_id": meeting.meeting_id, "error": str(exc)[:200]},
-        )
-        return False
-    ports.meetings.mark_published(meeting.meeting_id)
-    return True
+    return _published(
+        (types.MEETING_SCHEDULED, meeting.event_data(), meeting.event_id),
+        lambda: ports.meetings.mark_published(meeting.meeting_id),
+        meeting.meeting_id,
+        ports,
+    )
 
 
 def relay_outbox(ports: Ports) -> int:
@@ -213,18 +208,28 @@ def cancel_meeting(cmd: CancelMeeting, ports: Ports) -> Meeting:
 
 def publish_cancellation(meeting: Meeting, ports: Ports) -> bool:
     """Publish an organiser's meeting-cancelled and mark it; False if Kafka did not take it."""
+    return _published(
+        (types.MEETING_CANCELLED, meeting.cancellation_data(), meeting.cancel_event_id),
+        lambda: ports.meetings.mark_cancel_published(meeting.meeting_id),
+        meeting.meeting_id,
+        ports,
+    )
+
+
+def _published(event: tuple[str, dict, str], mark: Callable[[], None], meeting_id: str, ports):
+    """Publish one outbox event and mark it; False (logged: the relay retries) if Kafka did not
+    take it."""
+    event_type, data, event_id = event
     try:
-        ports.events.emit(
-            types.MEETING_CANCELLED, meeting.cancellation_data(), event_id=meeting.cancel_event_id
-        )
+        ports.events.emit(event_type, data, event_id=event_id)
         ports.events.flush(10.0)
     except DeliveryError as exc:
         log.warning(
-            "meeting-cancelled not published; the relay retries",
-            fields={"meeting_id": meeting.meeting_id, "error": str(exc)[:200]},
+            f"{event_type} not published; the relay retries",
+            fields={"meeting_id": meeting_id, "error": str(exc)[:200]},
         )
         return False
-    ports.meetings.mark_cancel_published(meeting.meeting_id)
+    mark()
     return True
 
 
