@@ -67,34 +67,52 @@ class Callbacks:
 class ConferenceCallbacks:
     """Moves the conference's time on every tick and posts each owed webhook, one event a call,
     to its bridge's `status_callback`, signed like the delivery reports; a failed post is owed
-    again later, up to SIMULATOR_CALLBACK_ATTEMPTS times."""
+    again later, up to SIMULATOR_CALLBACK_ATTEMPTS times.
+
+    Posts go out as a provider's do: up to PARALLEL at once, each on its own, so one slow answer
+    holds one slot, not a whole round of them (posting in locksteps of 32 capped a state-wide
+    meeting at the pace of each round's slowest answer)."""
 
     PARALLEL = 32  # posts in flight: a state-wide meeting owes thousands a second
 
     def __init__(self, provider: Provider, settings: SimulatorSettings, key: bytes):
         self.provider, self.settings, self.key = provider, settings, key
         self.attempts: dict[str, int] = {}
+        self._in_flight: set[asyncio.Task] = set()
 
     async def run(self) -> None:
         interval = self.settings.callback_interval_ms / 1000
         limits = httpx.Limits(max_connections=self.PARALLEL)
+        slots = asyncio.Semaphore(self.PARALLEL)
         async with httpx.AsyncClient(timeout=10, limits=limits) as client:
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    await self.report_due(client)
+                    self.report_due(client, slots)
                 except Exception as exc:  # keep reporting whatever one tick did
                     log.warning(
                         "conference webhooks failed", fields={"error_class": type(exc).__name__}
                     )
 
-    async def report_due(self, client: httpx.AsyncClient) -> None:
+    def report_due(self, client: httpx.AsyncClient, slots: asyncio.Semaphore) -> None:
+        """Take what is owed now, as much as may wait for a slot (a few ticks' worth), and post
+        each as soon as a slot is free; what is not taken stays owed for the next tick."""
         conferences = self.provider.conferences
         conferences.advance(self.provider.clock())
-        owed = conferences.take_owed(self.provider.clock(), self.settings.callback_batch * 4)
-        for start in range(0, len(owed), self.PARALLEL):
-            chunk = owed[start : start + self.PARALLEL]
-            await asyncio.gather(*(self._post(client, webhook) for webhook in chunk))
+        room = self.settings.callback_batch * 4 - len(self._in_flight)
+        if room <= 0:
+            return
+        for webhook in conferences.take_owed(self.provider.clock(), room):
+            task = asyncio.create_task(self._post_in_slot(client, slots, webhook))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _post_in_slot(self, client, slots: asyncio.Semaphore, webhook) -> None:
+        async with slots:
+            try:
+                await self._post(client, webhook)
+            except Exception as exc:  # one post's trouble, logged; the others go on
+                log.warning("conference webhook failed", fields={"error_class": type(exc).__name__})
 
     async def _post(self, client: httpx.AsyncClient, webhook) -> None:
         body = json.dumps(webhook.body).encode()
