@@ -323,8 +323,9 @@ def _invite(meeting: Meeting, ports: Ports) -> None:
     _finished(meeting, INVITE, ports)
 
 
-def _message(meeting: Meeting, ports: Ports, purpose: str) -> None:
-    """Hand every invitee's invitation (or reminder) to the notifier, chunk by chunk."""
+def _message(meeting: Meeting, ports: Ports, purpose: str, among: set[str] | None = None) -> None:
+    """Hand every invitee's invitation (reminder, cancellation) to the notifier, chunk by chunk;
+    `among`: only these chunks."""
 
     def chunk(unit: str, found: Iterator[Recipient]) -> int:
         count = 0
@@ -333,7 +334,7 @@ def _message(meeting: Meeting, ports: Ports, purpose: str) -> None:
             count += len(batch)
         return count
 
-    _each_chunk(meeting, purpose, ports, chunk)
+    _each_chunk(meeting, purpose, ports, chunk, among)
 
 
 def _tell_cancelled(meeting: Meeting, ports: Ports) -> None:
@@ -342,15 +343,7 @@ def _tell_cancelled(meeting: Meeting, ports: Ports) -> None:
     if not ports.meetings.job_idle(meeting.meeting_id, NOTIFY, ports.clock()):
         raise NotYet("invitations are still going out")
     told = ports.meetings.chunks_done(meeting.meeting_id, NOTIFY)
-
-    def chunk(unit: str, found: Iterator[Recipient]) -> int:
-        count = 0
-        for batch in _batches(found, ports.batch):
-            ports.messages.send([_message_of(meeting, r, CANCEL_NOTICE, ports) for r in batch])
-            count += len(batch)
-        return count
-
-    _each_chunk(meeting, CANCEL_NOTICE, ports, chunk, among=told)
+    _message(meeting, ports, CANCEL_NOTICE, among=told)
 
 
 class NotYet(Exception):
