@@ -392,11 +392,12 @@ def mean_batch(url: str) -> float:
     """The mean size of the service's booth-report batches, from its /metrics (1: none)."""
     found: dict[str, float] = {}
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("sangathan_reports_batch_size_") and 'batch="booth-reports"' in line:
+        named = line.startswith("sangathan_group_commit_batch_size_")
+        if named and 'batch="booth-reports"' in line:
             name, value = line.split("{", 1)[0], float(line.rsplit(" ", 1)[1])
             found[name] = value
-    count = found.get("sangathan_reports_batch_size_count", 0)
-    return found["sangathan_reports_batch_size_sum"] / count if count else 1.0
+    count = found.get("sangathan_group_commit_batch_size_count", 0)
+    return found["sangathan_group_commit_batch_size_sum"] / count if count else 1.0
 
 
 # --- 4. counting -------------------------------------------------------------------------------

@@ -16,11 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reports import commands, handlers
-from reports.adapters.batching import BATCH_SIZES
 from reports.api import create_reports_app
 from reports.bootstrap import bootstrap, load_builtin_forms
 from reports.domain import Refused
 from reports.settings import BUILTIN_FORMS, ReportsSettings
+from shared.batching import BATCH_SIZES
 from shared.events import types
 from testkit.processes import Process, free_port, port_open, wait_until
 from testkit.topic_tail import TopicTail
@@ -71,8 +71,8 @@ def booth_batches() -> tuple[float, float]:
         if s.labels.get("batch") == "booth-reports"
     }
     return (
-        found.get("sangathan_reports_batch_size_count", 0),
-        found.get("sangathan_reports_batch_size_sum", 0),
+        found.get("sangathan_group_commit_batch_size_count", 0),
+        found.get("sangathan_group_commit_batch_size_sum", 0),
     )
 
 

@@ -12,7 +12,6 @@ import yaml
 from pymongo.database import Database
 
 from reports import consumer, handlers
-from reports.adapters.batching import Batcher
 from reports.adapters.directives import NotifierDirectives
 from reports.adapters.erasures import SubmitterReports
 from reports.adapters.export import ExportSource
@@ -31,6 +30,7 @@ from reports.link_sending import LinkSender, Messages
 from reports.settings import ReportsSettings
 from shared import topics
 from shared.background import Background, BackgroundJobs, consuming, periodic
+from shared.batching import Batcher
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer

@@ -22,8 +22,8 @@ from datetime import datetime
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from reports.adapters.batching import Batcher
 from reports.link_holders import AppointmentEnded
+from shared.batching import Batcher
 from shared.logging import get_logger
 
 log = get_logger(__name__)

@@ -30,7 +30,6 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
-from reports.adapters.batching import Batcher
 from reports.domain import (
     Answer,
     BoothReport,
@@ -44,6 +43,7 @@ from reports.domain import (
     Version,
 )
 from reports.ports import AlreadyExists, ConcurrentUpdate
+from shared.batching import Batcher
 from shared.mongo import DUPLICATE_KEY, insert_ignoring_duplicates
 from shared.orgtree.levels import is_within
 

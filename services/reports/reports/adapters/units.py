@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.adapters.batching import Batcher
+from shared.batching import Batcher
 from shared.orgtree.levels import Unit
 from shared.orgtree.repository import OrgRegistry
 

@@ -1,8 +1,9 @@
 """Group commit: concurrent requests' MongoDB operations gathered into one round trip.
 
-The morning peak is thousands of answers a second, nearly all a booth's first, each a small
-insert. One round trip each is what bounds the service on a server that serialises writes (the
-local FerretDB: one `insert_one` ~1 ms of its time, an `insert_many` of 100 documents ~25 ms). A
+Used where many small writes arrive at once (reports' morning peak: thousands of answers a
+second, nearly all a booth's first, each a small insert). One round trip each is what bounds the
+service on a server that serialises writes (the local FerretDB: one `insert_one` ~1 ms of its
+time, an `insert_many` of 100 documents ~25 ms). A
 `Batcher` takes items from the handler threads, and its one thread runs them as batches: all that
 waited while the previous batch ran, or what comes within `linger_s` of the first, at most `size`.
 
@@ -35,8 +36,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 BATCH_SIZES = Histogram(
-    "sangathan_reports_batch_size",
-    "Items a group commit ran in one round trip, by batch (booth-reports, booths, holders)",
+    "sangathan_group_commit_batch_size",
+    "Items a group commit ran in one round trip, by batch (its name: booth-reports, booths, …)",
     ["batch"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pymongo.errors import AutoReconnect, NetworkTimeout
 
-from reports.adapters.batching import Batcher
+from shared.batching import Batcher
 
 
 def test_concurrent_callers_share_batches_and_each_gets_its_own_outcome():
