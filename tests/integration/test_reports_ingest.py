@@ -1,4 +1,4 @@
-"""Booths' answers through the group commit (reports/adapters/batching.py), against the real
+"""Booths' answers through the group commit (shared/batching.py), against the real
 FerretDB and Kafka: many concurrent first answers are stored once each, in fewer round trips than
 answers, and each is published once; a submission id sent twice in one batch or in two stays one
 submission, and a second answer of the same booth is still refused; FerretDB killed while a batch

@@ -1,4 +1,4 @@
-"""The group commit in memory (reports/adapters/batching.py): concurrent callers share a batch
+"""The group commit in memory (shared/batching.py): concurrent callers share a batch
 and each gets its own item's outcome; a batch-wide failure reaches every caller of it as a fresh
 exception; a caller whose batch does not run in time gets a NetworkTimeout, not a hang."""
 
