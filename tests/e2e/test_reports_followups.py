@@ -7,11 +7,14 @@ booths are silent and which. The presidents come from the notifier's e2e module.
 Reminders are campaign messages: run during the quiet hours (22:00-06:00 India time, or the
 notifier's NOTIFIER_QUIET_HOURS), the test sees each silent booth's reminder accepted and waiting
 in the notifier's ledger until the hours end, reaching nobody, and none queued for the booth that
-answered. An escalation is word to the mandal's office by the organisation's app webhook, not a
-campaign message (notifier.domain.tasks.SERVICE_SENDS): the mandal is told at any hour."""
+answered. The mandal is then not told at the due time either: its word waits as long as the
+reminder did, so the booths get the hour the round gave them (the dispatch's follow-ups on the API
+say when), and the test checks that it has not gone past the due time."""
 
 import os
+import time
 import uuid
+from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -111,12 +114,30 @@ def test_the_silent_booths_are_reminded_and_then_their_mandal_is_told(
     def told(mandal: str) -> list[dict]:
         return [m for m in messages_to(simulator, mandal) if mentions(m, title)]
 
+    if held:
+        mandal_not_told_before_the_reminder(dispatch_id, state, min(held.values()))
+        assert not any(told(m) for m in mandals)
+        assert set(waiting(list(reminders.values()))) == {reminders[b] for b, _ in silent}
+        return
     wait_until(lambda: all(told(m) for m in mandals), 120)
     for mandal in mandals:
         [word] = told(mandal)  # once
         booths = set(org_registry.booth_ids_under(mandal)) - {booth}
         assert word["text"].startswith(f"{len(booths)} booth(s) of {mandal} have not sent")
         assert f"{booth}," not in word["text"] and f"{booth}." not in word["text"]
-    if held:  # the mandals heard; the presidents' reminders still wait for the morning
-        assert all(reminded(phone) == [] for _, phone in silent)
-        assert set(waiting(list(reminders.values()))) == {reminders[b] for b, _ in silent}
+
+
+def mandal_not_told_before_the_reminder(dispatch_id: str, who: dict, reminded_at: datetime):
+    """The round's follow-ups on the API: the reminder goes when the quiet hours end, the mandal
+    that much after the due time; waited past the due time, the word is still to come."""
+    with httpx.Client(base_url=REPORTS, timeout=15) as reports:
+        round_ = reports.get(f"/v1/dispatches/{dispatch_id}", headers=who).json()
+    due, remind = (datetime.fromisoformat(round_[k]) for k in ("due_at", "remind_at"))
+    steps = {s["step"]: s for s in round_["followups"]}
+    assert datetime.fromisoformat(steps["remind"]["at"]) == reminded_at
+    mandal = steps["mandal"]
+    assert datetime.fromisoformat(mandal["at"]) == reminded_at + (due - remind)
+    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 10)  # 5 job runs
+    with httpx.Client(base_url=REPORTS, timeout=15) as reports:
+        again = reports.get(f"/v1/dispatches/{dispatch_id}", headers=who).json()
+    assert {s["step"]: s["done"] for s in again["followups"]}["mandal"] is False

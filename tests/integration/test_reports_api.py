@@ -2,6 +2,7 @@
 sees when MongoDB is away (503 with Retry-After, never a 500 or a hang)."""
 
 import uuid
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,3 +105,17 @@ def test_mongodb_away_is_a_503_with_retry_after(organiser_token):
     ):
         assert kind(response) == (503, "dependency-unavailable")
         assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_rounds_follow_ups_are_read_with_it_each_step_untaken_until_its_time(
+    api, organiser_token
+):
+    dispatch_id = dispatched(api, organiser_token)
+    hp = organiser_token("IN-HP", sub="user-hp")
+    read = api.get(f"/v1/dispatches/{dispatch_id}", headers=hp)
+    assert read.status_code == 200, read.text
+    round_ = read.json()
+    steps = [(s["step"], s["done"]) for s in round_["followups"]]
+    assert steps == [("remind", False), ("mandal", False), ("district", False)]
+    mandal = datetime.fromisoformat(round_["followups"][1]["at"])
+    assert mandal >= datetime.fromisoformat(round_["due_at"])

@@ -1,6 +1,7 @@
 """The follow-up rules of a round, over plain values: when a reminder and each escalation level
 are due, what counts as a booth's answer, and what the notifier is handed."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,8 +16,10 @@ from reports.followups import (
     has_answered,
     record,
     reminder_text,
+    schedule,
     silent_by_unit,
 )
+from shared.sending.policy import SendingPolicy
 
 SEND = datetime(2026, 12, 4, 3, 30, tzinfo=timezone.utc)  # 09:00 IST
 ROUND = Round(
@@ -86,3 +89,38 @@ def test_a_reminder_is_in_the_recipients_language_with_the_title_and_due_time():
     assert "दैनिक रिपोर्ट" in reminder_text(TITLE, ROUND.due_at, "hi-IN")
     english = reminder_text(TITLE, ROUND.due_at, "en")
     assert "Daily report" in english and "04-12-2026 21:00 IST" in english
+
+
+NIGHT = Escalation(
+    levels=("mandal", "district"), step=timedelta(hours=4), quiet=SendingPolicy()
+)  # 22:00-06:00 India time
+
+
+def night_round(remind_ist: str, due_ist: str) -> Round:
+    at = {
+        k: datetime.fromisoformat(f"2026-12-04T{v}+05:30")
+        for k, v in {"remind": remind_ist, "due": due_ist}.items()
+    }
+    return replace(ROUND, remind_at=at["remind"], due_at=at["due"])
+
+
+def test_a_reminder_held_by_the_quiet_hours_moves_the_escalations_by_as_long():
+    late = night_round("22:30", "23:30")  # reminded at 06:00: the mandal hears at 07:00
+    six = datetime.fromisoformat("2026-12-05T06:00+05:30")
+    assert NIGHT.reminder_goes_at(late) == six
+    assert NIGHT.at(late, "mandal") == six + timedelta(hours=1)
+    assert NIGHT.at(late, "district") == six + timedelta(hours=5)
+    assert due_steps(late, record(Done(), REMIND, NIGHT), NIGHT, late.due_at) == []
+    evening = night_round("20:00", "23:30")  # reminded at once: the mandal hears at the due time
+    assert NIGHT.at(evening, "mandal") == evening.due_at
+
+
+def test_a_rounds_schedule_lists_each_step_its_time_and_whether_it_was_taken():
+    late = night_round("22:30", "23:30")
+    steps = schedule(late, record(Done(), REMIND, NIGHT), NIGHT)
+    assert [(step, taken) for step, _, taken in steps] == [
+        (REMIND, True),
+        ("mandal", False),
+        ("district", False),
+    ]
+    assert steps[1][1] == NIGHT.at(late, "mandal")

@@ -15,7 +15,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from reports import commands, domain, handlers, replies
+from reports import commands, domain, followups, handlers, replies
 from reports.bootstrap import Adapters, bootstrap
 from reports.directive_cadence import start_of
 from reports.domain import Form, Round, Submission, Version
@@ -89,6 +89,12 @@ class DispatchCreate(BaseModel):
     until: date | None = None
 
 
+class FollowUpRead(BaseModel):
+    step: str = Field(description="`remind` (the silent booths), or the level told of them")
+    at: datetime = Field(description="When it is taken: a reminder held by the quiet hours moves")
+    done: bool
+
+
 class RoundRead(BaseModel):
     dispatch_id: str
     plan_id: str
@@ -102,6 +108,7 @@ class RoundRead(BaseModel):
     remind_at: datetime
     booths_dispatched: int | None = None
     fanned_out: bool | None = None
+    followups: list[FollowUpRead] | None = None
 
 
 class PlanRead(BaseModel):
@@ -290,7 +297,11 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         # Those above the scope and those inside it (a district sees HQ's round for its booths).
         if not overlap([who.unit or ""], found.scope):
             require_jurisdiction(who, found.scope[0])
-        return round_read(found, adapters.rounds.progress(found.dispatch_id))
+        read = round_read(found, adapters.rounds.progress(found.dispatch_id))
+        done = adapters.followups.records.done_of(found.dispatch_id)
+        steps = followups.schedule(found, done, adapters.followups.rules)
+        read.followups = [FollowUpRead(step=s, at=at, done=d) for s, at, d in steps]
+        return read
 
     @router.post(
         "/{dispatch_id}/submissions",

@@ -4,10 +4,11 @@ ReportsSettings. Tests and the local platform make the times short."""
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from reports.followups import Escalation
 from shared.auth.keys import LOCAL_TOKENS
+from shared.sending.policy import SendingPolicy, parse_quiet_hours
 from shared.settings import PlatformSettings
 
 
@@ -32,6 +33,11 @@ class FollowUpSettings(PlatformSettings):
     escalation_window_s: float = Field(
         24 * 3600.0, gt=0, validation_alias="REPORTS_ESCALATION_WINDOW_S"
     )
+    # The notifier's quiet hours (unless REPORTS_QUIET_HOURS says otherwise): a reminder held by
+    # them moves the escalations by as long.
+    quiet_hours: str = Field(
+        "22:00-06:00", validation_alias=AliasChoices("REPORTS_QUIET_HOURS", "NOTIFIER_QUIET_HOURS")
+    )
     # The shortest due time a dispatch may set (an hour; a test makes it seconds).
     min_due_after_s: float = Field(3600.0, gt=0, validation_alias="REPORTS_MIN_DUE_AFTER_S")
 
@@ -42,6 +48,7 @@ class FollowUpSettings(PlatformSettings):
             after_due=timedelta(seconds=self.escalate_after_due_s),
             step=timedelta(seconds=self.escalate_step_s),
             window=timedelta(seconds=self.escalation_window_s),
+            quiet=SendingPolicy(*parse_quiet_hours(self.quiet_hours)),
         )
 
     @model_validator(mode="after")

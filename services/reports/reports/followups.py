@@ -3,6 +3,11 @@ round's reminder time, then word up the hierarchy about the booths still silent 
 the due time or a configured delay after it, then one level up after a further delay, for as many
 levels as configured). No I/O and no clock: the job (adapters/followups.py) passes the time.
 
+A reminder that falls in the quiet hours is held by the notifier until they end; the escalations
+move by as much, so a booth always has the time between reminder and due time that its round
+planned before its mandal hears of it (a 22:30 reminder goes at 06:00, so a 23:30 due time's
+word to the mandal goes at 07:00, not at 23:30 while the booth has not yet been reminded).
+
 A booth has answered when its latest submission is pending review or accepted; a rejected one
 must be answered again, so it counts as silent. Each message has an id derived from the round and
 who it is for (a recipient's reminder; a unit's escalation at one level), and the notifier queues
@@ -18,7 +23,7 @@ from datetime import datetime, timedelta
 
 from reports.domain import Round
 from shared.orgtree.levels import BY_NAME, LEVELS, booth_path
-from shared.sending.policy import IST
+from shared.sending.policy import IST, SendingPolicy
 
 REMIND = "remind"
 ANSWERED = ("submitted", "accepted")  # a submission's status that counts as the booth's answer
@@ -30,12 +35,14 @@ ESCALATING_LEVELS = ("sector", "mandal", "assembly", "district", "state")
 class Escalation:
     """When silent booths are told up the hierarchy: `levels[0]` at due + `after_due`, each next
     level `step` later, and no step later than `window` after its time (an old round found by a
-    new process is not followed up days late)."""
+    new process is not followed up days late). `quiet`: the notifier's quiet hours, which hold a
+    reminder and so move the escalations by as long (None: no quiet hours)."""
 
     levels: tuple[str, ...] = ("mandal", "district")
     after_due: timedelta = timedelta(0)
     step: timedelta = timedelta(hours=4)
     window: timedelta = timedelta(hours=24)
+    quiet: SendingPolicy | None = None
 
     def __post_init__(self) -> None:
         depths = [_depth(level) for level in self.levels]
@@ -45,7 +52,17 @@ class Escalation:
             raise ValueError("escalation levels go up the hierarchy, each once")
 
     def at(self, round_: Round, level: str) -> datetime:
-        return round_.due_at + self.after_due + self.levels.index(level) * self.step
+        held = self.reminder_goes_at(round_) - round_.remind_at
+        return round_.due_at + held + self.after_due + self.levels.index(level) * self.step
+
+    def reminder_goes_at(self, round_: Round) -> datetime:
+        """When the round's reminder reaches the booths: its time, or the end of the quiet hours
+        it falls in. Quiet hours only: a blackout is per constituency and holds the escalations
+        at the notifier as well."""
+        if self.quiet is None:
+            return round_.remind_at
+        opens = self.quiet.opens_at(round_.remind_at, campaign=True, booth_id="")
+        return opens or round_.remind_at
 
 
 @dataclass
@@ -69,6 +86,12 @@ def due_steps(
             break
         steps.append((step, not _stale(step, round_, rules, now)))
     return steps
+
+
+def schedule(round_: Round, done: Done, rules: Escalation) -> list[tuple[str, datetime, bool]]:
+    """Every step of the round's follow-ups (REMIND, then levels): its time, and whether taken."""
+    steps = [(REMIND, rules.reminder_goes_at(round_), done.reminded)]
+    return steps + [(lv, rules.at(round_, lv), lv in done.escalated) for lv in rules.levels]
 
 
 def record(done: Done, step: str, rules: Escalation) -> Done:

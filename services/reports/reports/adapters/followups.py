@@ -65,6 +65,10 @@ class FollowUpRecords:
             docs = list(cursor)
         return [(_round(d), Done(**d.get("followups", {}))) for d in docs]
 
+    def done_of(self, dispatch_id: str) -> Done:
+        doc = self.rounds.find_one({"_id": dispatch_id}, {"followups": 1})
+        return Done(**(doc or {}).get("followups", {}))
+
     def claim(self, dispatch_id: str, owner: str, now: float, lease_s: float) -> bool:
         match = {"_id": dispatch_id, "followups.finished": {"$ne": True}}
         return lease(self.rounds, match, "followup_lease", owner, now, lease_s)
