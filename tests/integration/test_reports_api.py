@@ -119,3 +119,15 @@ def test_a_rounds_follow_ups_are_read_with_it_each_step_untaken_until_its_time(
     assert steps == [("remind", False), ("mandal", False), ("district", False)]
     mandal = datetime.fromisoformat(round_["followups"][1]["at"])
     assert mandal >= datetime.fromisoformat(round_["due_at"])
+
+
+def test_a_states_answer_links_are_sent_district_by_district_from_the_real_tree(
+    mongo_db, org_registry
+):
+    if org_registry.get(DISTRICT) is None:
+        pytest.skip("the demo org tree (Himachal) is not loaded")
+    sender = bootstrap(ReportsSettings(), db=mongo_db).link_sender
+    districts = [unit["id"] for unit in org_registry.children("IN-HP")]
+    assert len(districts) > 1 and districts == sorted(districts)
+    assert sender.districts("IN-HP") == districts
+    assert sender.districts(DISTRICT) == [DISTRICT]

@@ -113,7 +113,15 @@ def bootstrap(
     followups = follow_ups(settings, ports.forms, ports.units, db, recipients)
 
     links = answer_links(settings)
-    sender = link_sender(settings, db, ports.forms, links, recipients=recipients, messages=messages)
+    sender = link_sender(
+        settings,
+        db,
+        ports.forms,
+        links,
+        recipients=recipients,
+        registry=registry,
+        messages=messages,
+    )
     holders = EndedAppointmentStore(db)
     holders.lookups = batcher(settings, "holders", holders.ended_among)
     grace = timedelta(hours=settings.link_grace_h)

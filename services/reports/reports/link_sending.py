@@ -5,8 +5,10 @@ link of their own (answer_links.py), through the notifier's lanes (POST /v1/mess
 Recipients come from the appointments service's stream (shared/recipients.py), scope unit by
 scope unit, 1,000 a request to the notifier. Each message id is derived from the round and the
 appointee, so a batch sent again (a crash, a lost lease, the notifier or appointments away) queues
-nothing twice: the cursor moves per scope unit, and a unit cut short is sent again from its start,
-its duplicates dropped by the notifier. A round is leased to one process at a time; a round whose
+nothing twice: the cursor moves per sending unit, and a unit cut short is sent again from its
+start, its duplicates dropped by the notifier. A scope unit above a district is sent district by
+district (`districts`), so a national round cut short repeats at most a district (a few thousand
+messages), not the nation. A round is leased to one process at a time; a round whose
 links would already have expired is finished without sending (nothing could be answered).
 Phones pass through here to the notifier and are never stored nor logged.
 """
@@ -31,6 +33,7 @@ from reports.domain import Round
 from reports.ports import FormStore
 from shared.logging import get_logger
 from shared.notifier_messages import MessagesUnavailable
+from shared.orgtree.levels import level_of
 from shared.recipients import Recipient, RecipientSource, RecipientsUnavailable
 
 log = get_logger(__name__)
@@ -59,8 +62,10 @@ class LinkSender:
         batch: int = 1000,
         interval_s: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        districts: Callable[[str], list[str]] = lambda unit: [unit],
     ):
         self.rounds, self.forms, self.recipients = rounds, forms, recipients
+        self.districts = districts
         self.messages, self.links, self.grace = messages, links, grace
         self.lane, self.channel, self.batch = lane, channel, batch
         self.interval_s, self.clock = interval_s, clock
@@ -93,8 +98,10 @@ class LinkSender:
             self._advance(round_, {**cursor, "done": True})
             return
         title = self._title(round_)
-        while cursor["unit"] < len(round_.scope):
-            unit = round_.scope[cursor["unit"]]
+        # The same list every time (ids in order), so the cursor's index means the same unit.
+        units = [unit for scope in round_.scope for unit in self.districts(scope)]
+        while cursor["unit"] < len(units):
+            unit = units[cursor["unit"]]
             sent = cursor["sent"]
             found = self.recipients.stream(unit, round_.audience)
             while batch := list(islice(found, self.batch)):
@@ -143,3 +150,18 @@ class LinkSender:
             "text": answer_links.message_text(title, round_.due_at, locale, link),
             "lane": self.lane,
         }
+
+
+ABOVE_DISTRICTS = ("national", "state")
+
+
+def districts_of(children: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """A unit as the units its links are sent by: a district or below as itself, a state as its
+    districts, the nation as every state's, in id order (`children`: a unit's child ids)."""
+
+    def expand(unit: str) -> list[str]:
+        if level_of(unit) not in ABOVE_DISTRICTS:
+            return [unit]
+        return [district for child in children(unit) for district in expand(child)] or [unit]
+
+    return expand

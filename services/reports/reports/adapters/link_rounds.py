@@ -1,9 +1,12 @@
 """How far each round's answer links have gone out (`links` on the round's document in
 report_rounds), beside the fan-out's own cursor and lease and independent of it.
 
-`links` is `{unit, sent, done}`: the index of the scope unit being sent and the messages handed
-over so far. A round made before answer links existed has no `links` and counts as not done; the
-sender finishes it at once when its links would already have expired. A round is leased to one
+`links` is `{unit, sent, done}`: the index of the unit being sent (a scope unit, or one of the
+districts a state or the nation is sent by: link_sending.districts_of) and the messages handed
+over so far. A cursor made when the index counted scope units only is never ahead of the same
+place in the longer list, so such a round repeats some units and skips none. A round made before
+answer links existed has no `links` and counts as not done; the sender finishes it at once when
+its links would already have expired. A round is leased to one
 process at a time (`links_lease`), renewed at every batch the notifier took.
 """
 

@@ -11,10 +11,11 @@ from pymongo.database import Database
 
 from reports.adapters.link_rounds import LinkRounds
 from reports.answer_links import AnswerLinks
-from reports.link_sending import LinkSender, Messages
+from reports.link_sending import LinkSender, Messages, districts_of
 from reports.ports import FormStore
 from reports.settings import ReportsSettings
 from shared.notifier_messages import NotifierMessages
+from shared.orgtree.repository import OrgRegistry
 from shared.recipients import RecipientSource
 
 REFUSED = Counter(
@@ -42,6 +43,7 @@ def link_sender(
     links: AnswerLinks,
     *,
     recipients: RecipientSource,
+    registry: OrgRegistry,
     messages: Messages | None = None,
 ) -> LinkSender:
     token = settings.token_file
@@ -58,4 +60,5 @@ def link_sender(
         lane=settings.link_lane,
         channel=settings.link_channel,
         interval_s=settings.link_interval_s,
+        districts=districts_of(lambda unit: [child["id"] for child in registry.children(unit)]),
     )
