@@ -156,6 +156,10 @@ def test_seva_tallies_sum_per_day_for_a_mandal_its_district_and_its_state(
     for unit in (mandal, district, "IN-HP"):
         body = api.wait_for(lambda u=unit: (r := rollup(api, u, monday))["submitted"] == 2 and r)
         assert body["sums"] == {"food_packets": 200, "rupees": 501}, unit
+        # Each row below carries its unit's own sums: the dashboard's drill-down is one call.
+        rows = [row["sums"] for row in body["units"]]
+        totals = {q: sum(r.get(q, 0) for r in rows) for q in ("food_packets", "rupees")}
+        assert totals == {"food_packets": 200, "rupees": 501}, unit
     # Tuesday's booth is on a partition of its own: counted on its own time.
     trend = api.wait_for(
         lambda: (

@@ -4,7 +4,7 @@ forms an organiser may pick, and each unit below a report carrying its own sums.
 import copy
 
 from dashboard.adapters.forms import FormFeed
-from dashboard.reports import FormCatalogue, rolled_up, with_unit_sums
+from dashboard.reports import FormCatalogue
 from shared.events import types
 from shared.events.contracts import load_schema, new_event, to_kafka
 
@@ -91,23 +91,3 @@ def test_a_newer_version_with_labels_replaces_a_v1_form_and_an_older_v1_changes_
     assert not catalogue.on_published(older)
     [form] = catalogue.readable_by("IN")
     assert form["version"] == 2 and form["questions"][1]["label"]["en"].startswith("How many")
-
-
-def test_each_unit_below_a_report_carries_its_own_sums_and_none_where_it_has_none():
-    report = {
-        "unit_id": "IN-HP-D05",
-        "sums": {"food_packets": 157},
-        "units": [
-            {"unit_id": "IN-HP-D05-A01", "expected": 3, "submitted": 2, "late": 1},
-            {"unit_id": "IN-HP-D05-A02", "expected": 0, "submitted": 0, "late": 0},
-        ],
-    }
-    below = [{"unit_id": "IN-HP-D05-A01", "sums": {"food_packets": 150}}]
-    body = with_unit_sums(report, below)
-    assert [row["sums"] for row in body["units"]] == [{"food_packets": 150}, {}]
-    assert body["sums"] == {"food_packets": 157} and "sums" not in report["units"][0]
-
-
-def test_reports_are_rolled_up_to_sectors_not_booths():
-    assert rolled_up("IN") and rolled_up("IN-HP-D05-A05-M01-S01")
-    assert not rolled_up("IN-HP-D05-A05-M01-S01-B001")

@@ -9,10 +9,10 @@ their ids in words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from shared.orgtree.levels import level_of, overlap
+from shared.orgtree.levels import overlap
 
 FORM_FIELDS = ("form_id", "version", "owner_unit", "kind", "title", "questions")
 
@@ -47,16 +47,3 @@ def _labelled(question: Mapping[str, Any]) -> dict[str, Any]:
     if options is None:
         options = [{"option_id": o, "label": None} for o in question["option_ids"]]
     return {**question, "label": question.get("label"), "options": options}
-
-
-def rolled_up(unit_id: str) -> bool:
-    """Analytics rolls reports up to sectors; a booth's own report is the reports service's."""
-    return level_of(unit_id) != "booth"
-
-
-def with_unit_sums(report: dict[str, Any], below: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The report with each row of `units` given its unit's own `sums` (from that unit's report,
-    {} where it has none)."""
-    sums = {child["unit_id"]: child.get("sums", {}) for child in below}
-    units = [{**row, "sums": sums.get(row["unit_id"], {})} for row in report["units"]]
-    return {**report, "units": units}

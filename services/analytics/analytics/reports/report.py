@@ -16,8 +16,9 @@ def report_body(
     units: Iterable[tuple[str, ReportCounts]],
     listing: bool,
 ) -> dict[str, Any]:
-    """GET /reports/{unit}: the unit's rollup, one row per unit one level below, and (mandal or
-    below) the booths asked that have not answered."""
+    """GET /reports/{unit}: the unit's rollup, one row per unit one level below (its numbers and
+    its own sums, so a drill-down is one call), and (mandal or below) the booths asked that have
+    not answered."""
     return {
         "unit_id": unit_id,
         "form_id": form_id,
@@ -27,7 +28,13 @@ def report_body(
         "options": {q: dict(sorted(o.items())) for q, o in sorted(totals.options.items())},
         "sums": sums_json(totals),
         "units": [
-            {"unit_id": child, "expected": c.expected, "submitted": c.submitted, "late": c.late}
+            {
+                "unit_id": child,
+                "expected": c.expected,
+                "submitted": c.submitted,
+                "late": c.late,
+                "sums": sums_json(c),
+            }
             for child, c in units
         ],
         "silent_booths": totals.silent_booths() if listing else None,
