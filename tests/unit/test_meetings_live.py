@@ -65,7 +65,7 @@ class Live:
     def invitees(self, meeting_id, with_phones=False):
         return [dict(d) for d in self.docs.values() if d["meeting_id"] == meeting_id]
 
-    def save_attendance(self, key, version, state, pending):
+    def save_attendance(self, key, version, state, pending, written=None):
         doc = self.docs[key]
         if (doc.get("att_v") or 0) != version:
             return False
