@@ -32,15 +32,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from meetings.adapters.live import Dialled, attendance_of
+from meetings.adapters.live import Dialled, as_stored, attendance_of
 from meetings.conference import (
     ROOT,
     SPEAKERS,
     Attempted,
+    Attendance,
     Confirmed,
     Fact,
     Joined,
@@ -465,7 +466,7 @@ def _change(
             return []
         state, version = attendance_of(doc.get("att")), doc.get("att_v") or 0
         new, facts = change(state)
-        if new == state and not facts:
+        if _unchanged(state, new) and not facts:
             _publish(key, doc.get("att_pending") or {}, ports, unsent)
             return []
         events = {_fact_event_id(doc, f): _fact_event(doc, f) for f in facts}
@@ -474,6 +475,16 @@ def _change(
             _publish(key, {**(doc.get("att_pending") or {}), **events}, ports, unsent)
             return facts
     raise BusyParticipant(key)
+
+
+def _unchanged(before: Attendance, after: Attendance) -> bool:
+    """Nothing but the event's id remembered: not worth a write. Every fact is told once by the
+    attendance's own marks (an attempt's outcome, a leg's joined_told and left_told, the
+    confirmation), not by `seen`, which only spares folding a repeat again; so an event that
+    changed nothing else (a second ringing, a repeat under another id, a reconciled record the
+    webhooks told already; a time told again, to the microsecond the store does not keep) folds
+    to nothing again when it comes back."""
+    return as_stored(replace(after, seen=before.seen)) == as_stored(before)
 
 
 def _publish(key: str, pending: dict[str, dict], ports: LivePorts, unsent=None) -> None:

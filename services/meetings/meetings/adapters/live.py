@@ -56,7 +56,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from pymongo import ReturnDocument, UpdateOne
@@ -689,6 +689,20 @@ def attendance_document(state: Attendance) -> dict:
         "confirmed_via": state.confirmed_via,
         "seen": list(state.seen),
     }
+
+
+def as_stored(state: Attendance) -> Attendance:
+    """The attendance as it reads back: MongoDB keeps a time to the millisecond, so a time told
+    again to the microsecond is no change."""
+    legs = {
+        key: replace(leg, joined_at=_ms(leg.joined_at), left_at=_ms(leg.left_at))
+        for key, leg in state.legs.items()
+    }
+    return replace(state, legs=legs, confirmed_at=_ms(state.confirmed_at))
+
+
+def _ms(at: datetime | None) -> datetime | None:
+    return at.replace(microsecond=at.microsecond // 1000 * 1000) if at else None
 
 
 def attendance_of(doc: dict | None) -> Attendance:
