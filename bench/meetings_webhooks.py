@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     parser.add_argument("--invitees", type=int, default=600)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64, help="the group commit's size; 1: none")
-    parser.add_argument("--linger", type=float, default=0.002)
+    parser.add_argument("--linger", type=float, default=0.0)
     parser.add_argument("--mongo", default="mongodb://127.0.0.1:27017")
     parser.add_argument("--kafka", default="127.0.0.1:9092")
     args = parser.parse_args(argv)

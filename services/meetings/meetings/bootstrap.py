@@ -169,13 +169,13 @@ def group_webhooks(live: LivePorts, events, *, size: int, linger_s: float, wait_
     if size <= 1:
         return
     live.live.invitee_reads = Batcher(
-        "invitees", live.live.read_invitees, size=size, linger_s=linger_s, wait_s=wait_s
+        "webhook-reads", live.live.read_invitees, size=size, linger_s=linger_s, wait_s=wait_s
     )
     live.live.attendance_writes = Batcher(
-        "attendance", live.live.write_attendances, size=size, linger_s=linger_s, wait_s=wait_s
+        "webhook-writes", live.live.write_attendances, size=size, linger_s=linger_s, wait_s=wait_s
     )
     live.publishing = Batcher(
-        "attendance-events",
+        "webhook-events",
         lambda batch: publish_together(batch, events),
         size=size,
         linger_s=0,  # a batch's events wait for the flush before: no linger on top

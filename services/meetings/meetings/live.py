@@ -21,8 +21,13 @@ Guarantees:
 - **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
   a compare-and-set; the facts it tells become attendance events written in the same update and
   published after (a failed publish answers 503, the provider retries, the same facts go again
-  with the same event ids). Replays and duplicates fold to nothing new. Published events leave
-  the participant's pending ones with its next update, or the pod's next flush (write_counts).
+  with the same event ids). Replays and duplicates fold to nothing new, and an event that tells
+  nothing new writes nothing. Published events leave the participant's pending ones with its
+  next update, or the pod's next flush (write_counts).
+- **Concurrent webhooks share their round trips.** A pod's webhooks in flight are read with one
+  find, written with one bulk write of their compare-and-sets (a lost one reads again, as alone)
+  and published with one flush of a producer only that batch's thread flushes, each webhook
+  answered once its own events are confirmed (meetings.bootstrap.group_webhooks).
 - **Lost callbacks fixed.** After the end, every bridge's end-of-call records are folded the same
   way, then meeting-ended carries the totals.
 """
