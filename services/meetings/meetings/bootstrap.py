@@ -67,9 +67,11 @@ class Adapters(BackgroundJobs):
             self.live.live.flush_counts()  # what the tally holds is not left to the end's recount
             self.live.live.flush_published()  # nor published events to be sent again
         finally:
-            self.ports.events.close(5.0)
-            if self.webhook_events is not None:
-                self.webhook_events.close(5.0)
+            try:
+                self.ports.events.close(5.0)
+            finally:
+                if self.webhook_events is not None:
+                    self.webhook_events.close(5.0)
 
 
 def bootstrap(
