@@ -516,7 +516,7 @@ def publish_together(batch: list[dict[str, dict]], events) -> list[Exception | N
         try:
             for event_id, event in pending.items():
                 events.emit(event["type"], event["data"], event_id=event_id)
-        except Exception as refused:  # not an outage: this webhook's own (an invalid event)
+        except Exception as refused:  # this webhook's own (an invalid event, a full queue)
             outcomes[n] = refused
     try:
         events.flush(PUBLISH_TIMEOUT_S)
