@@ -117,3 +117,14 @@ def test_mongodb_away_is_a_503_with_retry_after_and_quickly(monkeypatch):
         assert answer.json()["dependency"] == "mongodb"
         assert time.monotonic() - started < 5
         assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("size, grouped", [("64", True), ("1", False)])
+def test_webhooks_are_grouped_unless_the_batch_is_one(monkeypatch, size, grouped):
+    for name, value in {**NOWHERE, "MEETINGS_WEBHOOK_BATCH": size}.items():
+        monkeypatch.setenv(name, value)
+    live = bootstrap(MeetingsSettings(), publisher=RecordingEvents(), jobs=False).live
+    batchers = [live.live.invitee_reads, live.live.attendance_writes, live.publishing]
+    assert [b is not None for b in batchers] == [grouped] * 3
+    if grouped:
+        assert live.live.attendance_writes.size == 64 and live.live.attendance_writes.linger_s == 0

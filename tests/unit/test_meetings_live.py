@@ -3,6 +3,7 @@ store and the event publisher: a webhook becomes attendance events once, a faile
 again by the next webhook, and the report counts per unit one level below the one asked for."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -17,10 +18,12 @@ from meetings.live import (
     attendance_report,
     count_invited,
     provider_event,
+    publish_together,
     reconcile,
     start_meeting,
 )
 from meetings.ports import ProviderUnavailable
+from shared.batching import Batcher
 from shared.events import types
 from shared.kafka.producer import DeliveryError
 from shared.orgtree.levels import booth_path
@@ -57,6 +60,7 @@ class Live:
             for p, booth in zip(participants, BOOTHS)
         }
         self.counters = {}
+        self.writes = 0
 
     def invitee(self, key, with_phone=False):
         doc = self.docs.get(key)
@@ -65,7 +69,8 @@ class Live:
     def invitees(self, meeting_id, with_phones=False):
         return [dict(d) for d in self.docs.values() if d["meeting_id"] == meeting_id]
 
-    def save_attendance(self, key, version, state, pending):
+    def save_attendance(self, key, version, state, pending, written=None):
+        self.writes += 1
         doc = self.docs[key]
         if (doc.get("att_v") or 0) != version:
             return False
@@ -165,6 +170,86 @@ def test_events_kafka_did_not_take_go_again_with_the_next_webhook_under_the_same
     ports.events.down = False
     provider_event(MEETING, joined(people[0]), ports)  # the provider's retry
     assert [t for t, _, _ in ports.events.sent] == [types.CALL_ATTEMPTED, types.PARTICIPANT_JOINED]
+    assert ports.live.docs[f"{MEETING}/{people[0]}"]["att_pending"] == {}
+
+
+def test_a_webhook_that_tells_nothing_new_under_a_new_id_writes_nothing(ports, people):
+    """A second ringing (a redial's: the phone rang already), a joined again after the leg's
+    story is told, its time to the microsecond the store does not keep: no write, no event."""
+    key = f"{MEETING}/{people[0]}"
+
+    def leg(event_id, kind, at=AT, seconds=None):
+        return ProviderEvent(event_id, kind, "b1", at, "c1", participant_ref=key, seconds=seconds)
+
+    provider_event(MEETING, leg("e1", "call.ringing"), ports)
+    provider_event(MEETING, leg("e2", "participant.joined"), ports)
+    provider_event(MEETING, leg("e3", "participant.left", seconds=30), ports)
+    assert ports.live.writes == 3
+    sent = list(ports.events.sent)
+    assert provider_event(MEETING, leg("e4", "call.ringing"), ports) == []
+    later = AT + timedelta(microseconds=400)  # the same millisecond
+    assert provider_event(MEETING, leg("e5", "participant.joined", at=later), ports) == []
+    assert ports.live.writes == 3 and ports.events.sent == sent
+    moved = AT + timedelta(seconds=1)  # a real change of a time is written, though it tells nothing
+    assert provider_event(MEETING, leg("e6", "participant.joined", at=moved), ports) == []
+    assert ports.live.writes == 4 and ports.events.sent == sent
+
+
+def test_webhooks_published_together_each_get_only_their_own_failure():
+    class Flaky:
+        def __init__(self):
+            self.emitted = []
+
+        def emit(self, event_type, data, event_id=None):
+            if data.get("invalid"):
+                raise ValueError("invalid event")
+            self.emitted.append(event_id)
+
+        def flush(self, timeout=10.0):
+            raise DeliveryError({"b2": "broker away", "someone-elses": "broker away"})
+
+    def pending(*ids, **data):
+        return {i: {"type": types.PARTICIPANT_JOINED, "data": data} for i in ids}
+
+    events = Flaky()
+    outcomes = publish_together(
+        [pending("a1"), pending("b1", "b2"), pending("c1", invalid=1)], events
+    )
+    assert events.emitted == ["a1", "b1", "b2"]  # one flush for all of them
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], DeliveryError) and outcomes[1].failed == {"b2": "broker away"}
+    assert isinstance(outcomes[2], ValueError)
+
+
+def test_concurrent_webhooks_through_the_group_commit_are_told_once_each(people):
+    """The group commit in memory: a batch's events with one flush, a caller returning once its
+    batch was flushed; a flush that fails answers each caller of the batch, and the retry sends
+    the same events under the same ids."""
+    events = Events()
+    flushes = []
+    real_flush = events.flush
+
+    def flush(timeout=10.0):
+        flushes.append(len(events.sent))
+        real_flush(timeout)
+
+    events.flush = flush
+    ports = LivePorts(None, Live(people), Meetings(), events, str, "http://m.test/hook")
+    ports.publishing = Batcher(
+        "test", lambda batch: publish_together(batch, events), size=10, linger_s=0.2, wait_s=5
+    )
+    with ThreadPoolExecutor(3) as pool:
+        told = list(pool.map(lambda p: provider_event(MEETING, joined(p), ports), people))
+    assert [len(facts) for facts in told] == [2, 2, 2]  # attempt answered, joined
+    assert len(events.sent) == 6 and len({e for _, _, e in events.sent}) == 6
+    assert len(flushes) < 3
+    events.down = True
+    with pytest.raises(ConnectionError):
+        provider_event(MEETING, joined(people[0], "e2", call="c2"), ports)
+    events.down = False
+    ids = set(ports.live.docs[f"{MEETING}/{people[0]}"]["att_pending"])
+    provider_event(MEETING, joined(people[0], "e2", call="c2"), ports)  # the provider's retry
+    assert {e for _, _, e in events.sent} == ids
     assert ports.live.docs[f"{MEETING}/{people[0]}"]["att_pending"] == {}
 
 

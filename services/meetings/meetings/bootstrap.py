@@ -19,11 +19,20 @@ from meetings.adapters.store import MongoInvitees, MongoMeetings
 from meetings.conference import Pacing, Redial
 from meetings.handlers import Ports, relay_outbox, run_due
 from meetings.links import JoinLinks
-from meetings.live import LivePorts, dial_due, end_due, start_due, write_counts
+from meetings.live import (
+    PUBLISH_TIMEOUT_S,
+    LivePorts,
+    dial_due,
+    end_due,
+    publish_together,
+    start_due,
+    write_counts,
+)
 from meetings.ports import Messages
 from meetings.settings import MeetingsSettings
 from shared import topics
 from shared.background import BackgroundJobs, consuming, periodic
+from shared.batching import Batcher
 from shared.clients import mongo_client
 from shared.health import Check, kafka_check, mongo_check
 from shared.kafka.consumer import EventConsumer
@@ -50,6 +59,7 @@ class Adapters(BackgroundJobs):
     ports: Ports
     checks: dict[str, Check]
     live: LivePorts
+    webhook_events: EventPublisher | None = None  # the webhooks' own producer (group_webhooks)
 
     def stop(self) -> None:
         super().stop()
@@ -57,7 +67,11 @@ class Adapters(BackgroundJobs):
             self.live.live.flush_counts()  # what the tally holds is not left to the end's recount
             self.live.live.flush_published()  # nor published events to be sent again
         finally:
-            self.ports.events.close(5.0)
+            try:
+                self.ports.events.close(5.0)
+            finally:
+                if self.webhook_events is not None:
+                    self.webhook_events.close(5.0)
 
 
 def bootstrap(
@@ -96,11 +110,27 @@ def bootstrap(
         reminder_before=timedelta(minutes=settings.reminder_before_minutes),
         batch=settings.batch,
     )
+    live = live_ports(settings, ports, MongoLive(db, settings.collection_prefix, cipher))
+    # The webhooks' events on a producer of their own, flushed by their group commit alone
+    # (meetings.live.publish_together); a test's publisher is used as it is.
+    webhook_events = (
+        None
+        if publisher
+        else EventPublisher(settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG)
+    )
+    group_webhooks(
+        live,
+        publisher or webhook_events,
+        size=settings.webhook_batch,
+        linger_s=settings.webhook_linger_s,
+        wait_s=settings.webhook_wait_s,
+    )
     adapters = Adapters(
         settings=settings,
         mongo=mongo,
         ports=ports,
-        live=live_ports(settings, ports, MongoLive(db, settings.collection_prefix, cipher)),
+        live=live,
+        webhook_events=webhook_events,
         checks={
             "mongodb": mongo_check(mongo),
             "kafka": kafka_check(settings.kafka_bootstrap, settings.dependency_timeout_s),
@@ -131,6 +161,28 @@ def bootstrap(
             ),
         ]
     return adapters
+
+
+def group_webhooks(live: LivePorts, events, *, size: int, linger_s: float, wait_s: float) -> None:
+    """Concurrent webhooks share their store read, their store write and their Kafka flush
+    (shared/batching.py): three group commits, each with its own thread, so while one batch's
+    events are confirmed the next batch is written and the one after it read.
+    A size of 1 leaves each webhook on its own."""
+    if size <= 1:
+        return
+    live.live.invitee_reads = Batcher(
+        "webhook-reads", live.live.read_invitees, size=size, linger_s=linger_s, wait_s=wait_s
+    )
+    live.live.attendance_writes = Batcher(
+        "webhook-writes", live.live.write_attendances, size=size, linger_s=linger_s, wait_s=wait_s
+    )
+    live.publishing = Batcher(
+        "webhook-events",
+        lambda batch: publish_together(batch, events),
+        size=size,
+        linger_s=0,  # a batch's events wait for the flush before: no linger on top
+        wait_s=wait_s + PUBLISH_TIMEOUT_S,  # the flush itself gives up after PUBLISH_TIMEOUT_S
+    )
 
 
 def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> LivePorts:

@@ -21,8 +21,13 @@ Guarantees:
 - **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
   a compare-and-set; the facts it tells become attendance events written in the same update and
   published after (a failed publish answers 503, the provider retries, the same facts go again
-  with the same event ids). Replays and duplicates fold to nothing new. Published events leave
-  the participant's pending ones with its next update, or the pod's next flush (write_counts).
+  with the same event ids). Replays and duplicates fold to nothing new, and an event that tells
+  nothing new writes nothing. Published events leave the participant's pending ones with its
+  next update, or the pod's next flush (write_counts).
+- **Concurrent webhooks share their round trips.** A pod's webhooks in flight are read with one
+  find, written with one bulk write of their compare-and-sets (a lost one reads again, as alone)
+  and published with one flush of a producer only that batch's thread flushes, each webhook
+  answered once its own events are confirmed (meetings.bootstrap.group_webhooks).
 - **Lost callbacks fixed.** After the end, every bridge's end-of-call records are folded the same
   way, then meeting-ended carries the totals.
 """
@@ -32,15 +37,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from meetings.adapters.live import Dialled, attendance_of
+from meetings.adapters.live import Dialled, as_stored, attendance_of
 from meetings.conference import (
     ROOT,
     SPEAKERS,
     Attempted,
+    Attendance,
     Confirmed,
     Fact,
     Joined,
@@ -59,6 +65,7 @@ from meetings.conference import (
 )
 from meetings.domain import start_refused
 from meetings.ports import ConferenceProvider, ProviderPaced, ProviderRefused, ProviderUnavailable
+from shared.batching import Batcher
 from shared.events import types
 from shared.kafka.producer import DeliveryError
 from shared.logging import get_logger
@@ -73,6 +80,7 @@ PACED_TRIES = 3  # a call the provider paced is tried again after its Retry-Afte
 NOTE_WITHIN_S = 0.5  # dialled calls are written to their invitees at least this often
 AWAY, REFUSED = "away", "refused"  # what a dial-out came to, besides a call or a later time
 KINDS_KEPT = 1024  # meetings whose kind a pod remembers for their webhooks
+PUBLISH_TIMEOUT_S = 10.0  # a webhook's events not confirmed by then: 503, the provider retries
 _EVENTS = uuid.UUID("2c9d7e40-1b5a-4f3e-8d21-6a0b9c8e7f15")
 
 
@@ -103,6 +111,10 @@ class LivePorts:
     sleep: Callable[[float], None] = time.sleep
     # meeting id -> kind: every webhook needs it and it never changes, so it is read once
     kinds: dict[str, str] = field(default_factory=dict)
+    # The webhooks' events, confirmed with one Kafka flush per batch of concurrent webhooks (a
+    # group commit of publish_together on a publisher of its own; bootstrap sets it). None:
+    # each webhook emits to `events` and flushes it.
+    publishing: Batcher[dict[str, dict], None] | None = None
 
 
 # --- starting -----------------------------------------------------------------------------------
@@ -459,15 +471,25 @@ def _change(
             return []
         state, version = attendance_of(doc.get("att")), doc.get("att_v") or 0
         new, facts = change(state)
-        if new == state and not facts:
+        if _unchanged(state, new) and not facts:
             _publish(key, doc.get("att_pending") or {}, ports, unsent)
             return []
         events = {_fact_event_id(doc, f): _fact_event(doc, f) for f in facts}
-        if ports.live.save_attendance(key, version, new, events):
+        if ports.live.save_attendance(key, version, new, events, doc.get("att_w")):
             ports.live.count(doc["meeting_id"], doc["booth_id"], counts_change(state, new))
             _publish(key, {**(doc.get("att_pending") or {}), **events}, ports, unsent)
             return facts
     raise BusyParticipant(key)
+
+
+def _unchanged(before: Attendance, after: Attendance) -> bool:
+    """Nothing but the event's id remembered: not worth a write. Every fact is told once by the
+    attendance's own marks (an attempt's outcome, a leg's joined_told and left_told, the
+    confirmation), not by `seen`, which only spares folding a repeat again; so an event that
+    changed nothing else (a second ringing, a repeat under another id, a reconciled record the
+    webhooks told already; a time told again, to the microsecond the store does not keep) folds
+    to nothing again when it comes back."""
+    return as_stored(replace(after, seen=before.seen)) == as_stored(before)
 
 
 def _publish(key: str, pending: dict[str, dict], ports: LivePorts, unsent=None) -> None:
@@ -476,10 +498,40 @@ def _publish(key: str, pending: dict[str, dict], ports: LivePorts, unsent=None) 
         return
     if not pending:
         return
-    for event_id, event in pending.items():
-        ports.events.emit(event["type"], event["data"], event_id=event_id)
-    ports.events.flush(10.0)  # raises unless Kafka took them: the webhook answers 503
+    if ports.publishing is not None:
+        ports.publishing.submit(pending)  # raises unless Kafka took them: the webhook answers 503
+    else:
+        _raise_first(publish_together([pending], ports.events))
     ports.live.published(key, list(pending))
+
+
+def publish_together(batch: list[dict[str, dict]], events) -> list[Exception | None]:
+    """Several webhooks' pending events, emitted and confirmed with one flush; per webhook, None
+    once Kafka took all of its events, else the error for its own (the webhook answers 503 and
+    its events, still pending in its participant's document, go again under the same ids). The
+    publisher is the group commit's alone: a flush reports every message its producer was
+    given, so a producer shared with other threads would fail a webhook for another's event."""
+    outcomes: list[Exception | None] = [None] * len(batch)
+    for n, pending in enumerate(batch):
+        try:
+            for event_id, event in pending.items():
+                events.emit(event["type"], event["data"], event_id=event_id)
+        except Exception as refused:  # this webhook's own (an invalid event, a full queue)
+            outcomes[n] = refused
+    try:
+        events.flush(PUBLISH_TIMEOUT_S)
+    except DeliveryError as lost:
+        for n, pending in enumerate(batch):
+            own = {e: why for e, why in lost.failed.items() if e in pending}
+            if own and outcomes[n] is None:
+                outcomes[n] = DeliveryError(own)
+    return outcomes
+
+
+def _raise_first(outcomes: list[Exception | None]) -> None:
+    for outcome in outcomes:
+        if outcome is not None:
+            raise outcome
 
 
 def _fact_event_id(doc: dict, fact: Fact) -> str:

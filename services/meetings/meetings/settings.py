@@ -87,6 +87,16 @@ class MeetingsSettings(PlatformSettings):
     # How often a pod looks for meetings to start or end and calls to make, when it found none.
     live_interval_s: float = Field(0.5, gt=0, validation_alias="MEETINGS_LIVE_INTERVAL_S")
 
+    # The webhooks' group commit (shared/batching.py): concurrent webhooks' reads of their
+    # invitees go to the store as one find, their compare-and-sets as one bulk write and their
+    # events to Kafka with one flush. At most this many a batch; gathered for this long after
+    # the first (0: none, a batch is what queued while the one before ran, so a lone webhook, or
+    # the end's reconciliation, waits for nothing); how long a webhook waits for its batch's
+    # read or write before a 503. 1: one by one.
+    webhook_batch: int = Field(64, ge=1, le=1000, validation_alias="MEETINGS_WEBHOOK_BATCH")
+    webhook_linger_s: float = Field(0.0, ge=0, le=1, validation_alias="MEETINGS_WEBHOOK_LINGER_S")
+    webhook_wait_s: float = Field(8.0, gt=0, validation_alias="MEETINGS_WEBHOOK_WAIT_S")
+
     collection_prefix: str = Field("meetings_", validation_alias="MEETINGS_COLLECTION_PREFIX")
     # How many invitees one insert and one notifier request carry (the notifier takes 1,000).
     batch: int = Field(1000, ge=1, le=1000, validation_alias="MEETINGS_BATCH")

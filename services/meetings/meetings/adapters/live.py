@@ -17,6 +17,9 @@
     att            the participant's attendance (meetings.conference.Attendance, as a document)
     att_v          its version: a webhook's update is a compare-and-set on it, so two webhooks of
                    one participant handled at once both count
+    att_w          the tokens of its last few writes (WRITES_KEPT): concurrent webhooks' compare-
+                   and-sets go to the store together (`write_attendances`, one bulk write), whose
+                   result counts matches without naming them; a short count reads the tokens back
     att_pending    {event_id: event}: attendance events written with the change that made them
                    and removed once Kafka took them (with the participant's next attendance
                    update from the pod that sent them, or its next flush_published, whichever
@@ -51,20 +54,36 @@ Starting and ending are claimed with one find-and-modify on the meeting, so one 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from meetings.conference import ROOT, Attendance, Leg, counted_levels
+from shared.batching import Batcher
 from shared.crypto.fields import FieldCipher
 from shared.mongo import insert_ignoring_duplicates
 
 PHONE = "phone"
 CLAIM_TRIES = 4
+# Write tokens an invitee keeps (`att_w`): a batch reads its own back after a short count, and
+# the few kept still show it when another pod's write came in between.
+WRITES_KEPT = 8
+
+
+@dataclass(frozen=True)
+class AttendanceWrite:
+    """One participant's compare-and-set, an item of the webhooks' group commit."""
+
+    key: str  # the invitee's _id
+    version: int  # the `att_v` it was read at
+    changes: dict  # the new attendance, its version, its write tokens and its new pending events
+    gone: frozenset[str]  # events this pod published, removed from `att_pending` by this write
+    token: str  # this write's own, added to `att_w`: tells whether it took
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,10 @@ class MongoLive:
         self._published: dict[str, set[str]] = {}  # invitee -> events out, still in att_pending
         self._published_lock = threading.Lock()
         self.cipher = cipher
+        # The webhooks' group commit of `write_attendances` (bootstrap sets it; None: one by one).
+        self.attendance_writes: Batcher[AttendanceWrite, bool] | None = None
+        # ... and of their reads of an invitee (`read_invitees`; None: one `find` each).
+        self.invitee_reads: Batcher[str, dict | None] | None = None
 
     # --- the meeting ---------------------------------------------------------------------------
 
@@ -209,10 +232,18 @@ class MongoLive:
             yield doc
 
     def invitee(self, key: str, with_phone: bool = False) -> dict | None:
+        if self.invitee_reads is not None and not with_phone:
+            return self.invitee_reads.submit(key)
         doc = self._invitees.find_one({"_id": key}, None if with_phone else {PHONE: 0})
         if doc is not None and with_phone:
             doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
         return self._unpublished(doc)
+
+    def read_invitees(self, keys: list[str]) -> list[dict | None]:
+        """The group commit's read (concurrent webhooks' invitees, phones left out): one `_id $in`
+        find; one document per key, in order, each caller its own copy."""
+        found = self.invitees_by_key(list(set(keys)))
+        return [dict(found[key]) if key in found else None for key in keys]
 
     def invitees_by_key(self, keys: list[str], with_phone: bool = False) -> dict[str, dict]:
         """Invitees by `_id`, read together (FerretDB narrows `_id $in` to its index)."""
@@ -276,23 +307,64 @@ class MongoLive:
         return failed
 
     def save_attendance(
-        self, key: str, version: int, state: Attendance, pending: dict[str, dict]
+        self,
+        key: str,
+        version: int,
+        state: Attendance,
+        pending: dict[str, dict],
+        written: list[str] | None = None,
     ) -> bool:
         """Compare-and-set: False if another writer changed the attendance since `version`. Events
         this pod published for the participant and has not yet removed from its `att_pending`
-        are removed by the same update."""
-        changes = {"att": attendance_document(state), "att_v": version + 1}
-        changes.update({f"att_pending.{event_id}": e for event_id, e in pending.items()})
+        are removed by the same update. `written`: the document's `att_w` as read. Through the
+        group commit (`attendance_writes`) when the pod has one, else alone."""
+        write = self._attendance_write(key, version, state, pending, written or [])
+        if self.attendance_writes is None:
+            [won] = self.write_attendances([write])
+        else:
+            won = self.attendance_writes.submit(write)
+        if won:
+            self._forget_published({key: set(write.gone)})
+        return won
+
+    def _attendance_write(
+        self, key: str, version: int, state: Attendance, pending: dict, written: list[str]
+    ) -> AttendanceWrite:
         with self._published_lock:
-            gone = set(self._published.get(key, ())) - set(pending)
-        update: dict = {"$set": changes}
-        if gone:
-            update["$unset"] = {f"att_pending.{event_id}": "" for event_id in gone}
-        match = {"_id": key, "att_v": version} if version else {"_id": key, "att_v": None}
-        if self._invitees.update_one(match, update).matched_count != 1:
-            return False
-        self._forget_published({key: gone})
-        return True
+            gone = frozenset(set(self._published.get(key, ())) - set(pending))
+        token = uuid.uuid4().hex[:16]
+        changes = {
+            "att": attendance_document(state),
+            "att_v": version + 1,
+            "att_w": [*written, token][-WRITES_KEPT:],
+        }
+        changes.update({f"att_pending.{event_id}": e for event_id, e in pending.items()})
+        return AttendanceWrite(key, version, changes, gone, token)
+
+    def write_attendances(self, writes: list[AttendanceWrite]) -> list[bool | Exception]:
+        """The group commit's write: every compare-and-set in one `bulk_write(ordered=False)`;
+        per write, True if it took, False if another writer had moved the version (its caller
+        reads again). The bulk result counts matches but names none, so only a short count reads
+        back which tokens took (two writes of one participant in a batch: the second loses). A
+        write that failed on its own is its caller's error; a failure of the whole write is
+        raised (each caller's 503: its update may have taken, and the provider's retry then
+        folds to nothing new and publishes what it left pending)."""
+        updates = [UpdateOne(_compared(w), _update(w)) for w in writes]
+        try:
+            matched = self._invitees.bulk_write(updates, ordered=False).matched_count
+        except BulkWriteError as failed:
+            return self._taken(writes, failed)
+        if matched in (0, len(writes)):
+            return [matched > 0] * len(writes)
+        return self._taken(writes)
+
+    def _taken(
+        self, writes: list[AttendanceWrite], failed: Exception | None = None
+    ) -> list[bool | Exception]:
+        keys = list({w.key for w in writes})
+        found = self._invitees.find({"_id": {"$in": keys}}, {"att_w": 1})
+        tokens = {doc["_id"]: set(doc.get("att_w") or ()) for doc in found}
+        return [w.token in tokens.get(w.key, ()) or failed or False for w in writes]
 
     def published(self, key: str, event_ids: list[str]) -> None:
         """Kafka took these events: they leave the participant's `att_pending` with its next
@@ -574,6 +646,18 @@ class MongoLive:
         self._calls.delete_many({"meeting_id": meeting_id})
 
 
+def _compared(write: AttendanceWrite) -> dict:
+    """The compare-and-set's match: the version it read (none yet: never written)."""
+    return {"_id": write.key, "att_v": write.version or None}
+
+
+def _update(write: AttendanceWrite) -> dict:
+    update: dict = {"$set": write.changes}
+    if write.gone:
+        update["$unset"] = {f"att_pending.{event_id}": "" for event_id in write.gone}
+    return update
+
+
 def _by_queue(calls: list[dict]) -> dict[tuple[str, int], list[dict]]:
     queues: dict[tuple[str, int], list[dict]] = {}
     for call in calls:
@@ -605,6 +689,20 @@ def attendance_document(state: Attendance) -> dict:
         "confirmed_via": state.confirmed_via,
         "seen": list(state.seen),
     }
+
+
+def as_stored(state: Attendance) -> Attendance:
+    """The attendance as it reads back: MongoDB keeps a time to the millisecond, so a time told
+    again to the microsecond is no change."""
+    legs = {
+        key: replace(leg, joined_at=_ms(leg.joined_at), left_at=_ms(leg.left_at))
+        for key, leg in state.legs.items()
+    }
+    return replace(state, legs=legs, confirmed_at=_ms(state.confirmed_at))
+
+
+def _ms(at: datetime | None) -> datetime | None:
+    return at.replace(microsecond=at.microsecond // 1000 * 1000) if at else None
 
 
 def attendance_of(doc: dict | None) -> Attendance:
