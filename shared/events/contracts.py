@@ -9,8 +9,8 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import cache, partial
+from datetime import datetime, timedelta, timezone
+from functools import cache, lru_cache, partial
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping
 
@@ -126,8 +126,23 @@ def _compiled(event_type: str) -> Callable[[Any], Any]:
     """
     if event_type not in types.ALL:
         raise UnknownEventTypeError(event_type)
-    formats = {name: partial(_FORMATS.conforms, format=name) for name in _FORMATS.checkers}
+    formats = {name: _format_check(name) for name in _FORMATS.checkers}
     return fastjsonschema.compile(load_schema(event_type), formats=formats, use_default=False)
+
+
+# Times only, never personal data, so remembering their values is safe.
+_REMEMBERED_FORMATS = {"date-time", "date"}
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _format_check(name: str) -> Callable[[str], bool]:
+    """jsonschema's check of one format, made cheaper where it is run once an event at 65,015
+    events (a state's invitations): a canonical uuid, which it always accepts, is accepted at
+    sight; a time remembers its recent answers, as a batch's events repeat theirs."""
+    check = partial(_FORMATS.conforms, format=name)
+    if name == "uuid":
+        return lambda value: _CANONICAL_UUID.match(value) is not None or check(value)
+    return lru_cache(maxsize=256)(check) if name in _REMEMBERED_FORMATS else check
 
 
 def validate(event_type: str, data: Any) -> None:
@@ -224,9 +239,77 @@ def to_kafka(
     event: Event, *, validated: bool = False
 ) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
     """(topic, key, value, headers) for `Producer.produce`; validates the data first, unless the
-    caller has just made the event with `new_event`, which did (a large batch halves its CPU)."""
+    caller has just made the event with `new_event`, which did (a large batch halves its CPU).
+
+    The record is the CloudEvents library's binary mode byte for byte (the unit tests compare
+    them), written here directly: the library's event object and its checks cost more than the
+    rest of a record, 65,015 times for a state's invitations. An event those checks would refuse
+    goes through the library, which refuses it as before."""
     if not validated:
         validate(event.type, event.data)
+    if not _plain(event):
+        return _library_record(event)
+    subject = event.subject.encode()
+    headers = [
+        ("ce_id", event.id.encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_subject", subject),
+        ("ce_time", _time_header(event.time)),
+        ("content-type", _CONTENT_TYPE_BYTES),
+        ("ce_dataschema", _schema_bytes(event.type)),
+        ("ce_specversion", b"1.0"),
+    ]
+    return topic_for(event.type).name, subject, _JSON.encode(event.data).encode(), headers
+
+
+class _JSONEncoder(json.JSONEncoder):
+    """The CloudEvents library's JSON for data (a datetime as RFC 3339, UTC as Z), made once."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            return _rfc3339(o)
+        return super().default(o)
+
+
+_JSON = _JSONEncoder()
+_CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
+
+
+@cache
+def _schema_bytes(event_type: str) -> bytes:
+    return schema_uri(event_type).encode()
+
+
+def _time_header(at: datetime) -> bytes:
+    """ce_time; remembered, as a batch's events share their time. By offset too: one instant in
+    IST and in UTC is one equal datetime, but two texts."""
+    return _time_text(at, at.utcoffset())
+
+
+@lru_cache(maxsize=64)
+def _time_text(at: datetime, offset: timedelta | None) -> bytes:
+    return _rfc3339(at).encode()
+
+
+def _rfc3339(at: datetime) -> str:
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _plain(event: Event) -> bool:
+    """Whether the library would take the event's attributes as they are."""
+    texts = (event.id, event.source, event.type, event.subject)
+    return (
+        all(isinstance(t, str) and t for t in texts)
+        and isinstance(event.time, datetime)
+        and event.time.tzinfo is not None
+        and isinstance(event.data, dict)
+    )
+
+
+def _library_record(event: Event) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
+    """The record as the CloudEvents library writes it (and refuses what it refuses)."""
     cloud_event = CloudEvent(
         {
             "id": event.id,
