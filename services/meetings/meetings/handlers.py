@@ -313,7 +313,7 @@ def _invite(meeting: Meeting, ports: Ports) -> None:
     job = Inviting(
         read=read,
         store=ports.invitees.add,
-        emit=ports.events.emit,
+        emit_many=ports.events.emit_many,
         flush=ports.events.flush,
         done=chunk_done,
         batch=ports.batch,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -42,12 +42,12 @@ class Chunk:
 @dataclass
 class Inviting:
     """What inviting needs: `read(unit)` streams a chunk's invitees (made, not yet stored),
-    `store(invitees)` stores a batch once, `emit`/`flush` are the event publisher's,
+    `store(invitees)` stores a batch once, `emit_many`/`flush` are the event publisher's,
     `done(unit, count)` records a finished chunk."""
 
     read: Callable[[str], Iterator[Invitee]]
     store: Callable[[list[Invitee]], int]
-    emit: Callable[..., object]
+    emit_many: Callable[[str, Iterable[tuple[dict, str]]], object]
     flush: Callable[[float], None]
     done: Callable[[str, int], None]
     batch: int = 1000
@@ -133,12 +133,15 @@ def _take(chunks: dict[str, Chunk], arrived, in_flight, storing, job: Inviting) 
 
 
 def _announce(invitees: list[Invitee], job: Inviting) -> None:
-    for invitee in invitees:
-        job.emit(
-            types.PARTICIPANT_INVITED,
-            invitee.event_data(),
-            event_id=invited_event_id(invitee.meeting_id, invitee.participant_id),
-        )
+    """A batch's participant-invited, produced as one batch (the publisher serves its delivery
+    reports once); each id derived from the invitee, so a retry repeats it."""
+    job.emit_many(
+        types.PARTICIPANT_INVITED,
+        (
+            (invitee.event_data(), invited_event_id(invitee.meeting_id, invitee.participant_id))
+            for invitee in invitees
+        ),
+    )
 
 
 def _record(ready: list[Chunk], job: Inviting, wait: bool, failed: Exception | None) -> list[Chunk]:
