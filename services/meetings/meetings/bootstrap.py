@@ -3,6 +3,7 @@ recipients or messages client, and everything else stays as in production."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ class Adapters(BackgroundJobs):
     ports: Ports
     checks: dict[str, Check]
     live: LivePorts
+
+    def start(self) -> None:
+        # What start-up made (modules, the app, settings) lives as long as the process: out of
+        # the collector's sight, a full collection during a state's invitations walks only what
+        # they made, not ~100,000 objects more (a seventh of their CPU, by
+        # bench/meetings_invite_ops.py --no-freeze).
+        gc.freeze()
+        super().start()
 
     def stop(self) -> None:
         super().stop()
