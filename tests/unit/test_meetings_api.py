@@ -2,6 +2,7 @@
 address where nothing listens. Bad input and refusals are RFC 9457 problems; an outage a 503
 with Retry-After, never a 500 or a hang."""
 
+import gc
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -117,3 +118,14 @@ def test_mongodb_away_is_a_503_with_retry_after_and_quickly(monkeypatch):
         assert answer.json()["dependency"] == "mongodb"
         assert time.monotonic() - started < 5
         assert client.get("/readyz").status_code == 503
+
+
+def test_start_up_leaves_what_it_made_out_of_the_collectors_sight(monkeypatch):
+    # A state's invitations make a full collection every ~10,000 invitees; it should not walk
+    # the modules and the app each time (bench/meetings_invite_ops.py --no-freeze).
+    gc.unfreeze()
+    try:
+        with app_with(monkeypatch):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
