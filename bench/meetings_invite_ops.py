@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import secrets
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -108,14 +110,9 @@ class CountingEvents:
         confirmed = publisher._producer
         confirmed._producer = CountingProducer(confirmed._producer, self.calls)
 
-    def __getattr__(self, name):  # emit, emit_many, flush
-        return self._counted(name, getattr(self.publisher, name))
-
-    def _counted(self, name: str, call):
-        def counted(*args, **kwargs):
-            self.calls[name] += 1
-            return call(*args, **kwargs)
-
+    def __getattr__(self, name):  # emit, emit_many, flush: counted, then found directly
+        counted = _counted(self.calls, name, getattr(self.publisher, name))
+        setattr(self, name, counted)
         return counted
 
 
@@ -123,14 +120,34 @@ class CountingProducer:
     def __init__(self, producer, calls: Counter):
         self.producer, self.calls = producer, calls
 
-    def __getattr__(self, name):  # produce, poll, flush
-        call = getattr(self.producer, name)
-
-        def counted(*args, **kwargs):
-            self.calls[f"kafka.{name}"] += 1
-            return call(*args, **kwargs)
-
+    def __getattr__(self, name):  # produce, poll, flush: counted, then found directly
+        counted = _counted(self.calls, f"kafka.{name}", getattr(self.producer, name))
+        setattr(self, name, counted)
         return counted
+
+
+def _counted(calls: Counter, name: str, call):
+    def counted(*args, **kwargs):
+        calls[name] += 1
+        return call(*args, **kwargs)
+
+    return counted
+
+
+def thread_cpu() -> Counter:
+    """CPU seconds so far of this process's live threads, by kind: the job's own thread,
+    librdkafka's, and the rest (pymongo's, the readers' and writers' while they live)."""
+    seen: Counter = Counter()
+    main = threading.main_thread().native_id
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        kind = "main" if int(task.name) == main else "librdkafka" if name.startswith("rdk:") else ""
+        seen[kind or "other"] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seen
 
 
 def main(argv=None) -> None:
@@ -185,9 +202,10 @@ def invite_once(ports: handlers.Ports, commands: Commands, collections: GcTime, 
     [meeting], _ = handlers.schedule_meeting(scheduled(), ports)
     ports.events.calls.clear()
     commands.take(), commands.took(), collections.take()
-    wall, cpu = time.monotonic(), time.process_time()
+    wall, cpu, threads = time.monotonic(), time.process_time(), thread_cpu()
     handlers.invite_audience(InviteAudience(meeting.meeting_id), ports)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    threads = thread_cpu() - threads
     seen, took = commands.take(), commands.took()
     n, chunks = args.invitees, args.districts + 1  # the districts and the speakers' chunk
     reached = ports.meetings.progress(meeting.meeting_id)["invite"]["reached"]
@@ -197,6 +215,12 @@ def invite_once(ports: handlers.Ports, commands: Commands, collections: GcTime, 
         f"kafka {dict(ports.events.calls)}"
     )
     print(f"  garbage collections: {collections.take()}")
+    threads["rest"] = cpu - threads["main"] - threads["librdkafka"]
+    per = {kind: f"{threads[kind] / n * 1e6:.0f}" for kind in ("main", "librdkafka", "rest")}
+    print(
+        f"  CPU µs/invitee: the job's thread {per['main']}, librdkafka's {per['librdkafka']}, "
+        f"the rest (readers, writers, pymongo) {per['rest']}"
+    )
     for key, count in sorted(seen.items()):
         print(
             f"  {key:32} {count:6} ({count / chunks:6.2f}/chunk)  {took[key] / 1000:8.0f} ms "
