@@ -104,6 +104,7 @@ def bootstrap(
         lane=settings.invitation_lane,
         reminder_before=timedelta(minutes=settings.reminder_before_minutes),
         batch=settings.batch,
+        invite_ahead=settings.invite_ahead,
     )
     adapters = Adapters(
         settings=settings,
