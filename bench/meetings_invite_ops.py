@@ -107,6 +107,7 @@ class CountingEvents:
 
     def __init__(self, publisher: EventPublisher):
         self.publisher, self.calls = publisher, Counter()
+        self.calls.last = {}  # when each kind of call last returned
         confirmed = publisher._producer
         confirmed._producer = CountingProducer(confirmed._producer, self.calls)
 
@@ -129,9 +130,20 @@ class CountingProducer:
 def _counted(calls: Counter, name: str, call):
     def counted(*args, **kwargs):
         calls[name] += 1
-        return call(*args, **kwargs)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            calls.last[name] = time.monotonic()
 
     return counted
+
+
+def vm_hwm_mb() -> float:
+    """This process's peak resident memory so far (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def thread_cpu() -> Counter:
@@ -200,21 +212,23 @@ def make_ports(db, publisher: EventPublisher, audience: Audience) -> handlers.Po
 
 def invite_once(ports: handlers.Ports, commands: Commands, collections: GcTime, args, run: int):
     [meeting], _ = handlers.schedule_meeting(scheduled(), ports)
-    ports.events.calls.clear()
+    ports.events.calls.clear(), ports.events.calls.last.clear()
     commands.take(), commands.took(), collections.take()
     wall, cpu, threads = time.monotonic(), time.process_time(), thread_cpu()
     handlers.invite_audience(InviteAudience(meeting.meeting_id), ports)
-    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    started, wall, cpu = wall, time.monotonic() - wall, time.process_time() - cpu
+    produced = ports.events.calls.last.get("emit_many", ports.events.calls.last.get("emit", 0))
     threads = thread_cpu() - threads
     seen, took = commands.take(), commands.took()
     n, chunks = args.invitees, args.districts + 1  # the districts and the speakers' chunk
     reached = ports.meetings.progress(meeting.meeting_id)["invite"]["reached"]
     print(
         f"run {run + 1}: {n:,} invitees in {chunks} chunks, reached {reached:,}: "
-        f"CPU {cpu / n * 1e6:.0f} µs/invitee ({cpu:.2f} s), wall {wall:.2f} s; "
+        f"CPU {cpu / n * 1e6:.0f} µs/invitee ({cpu:.2f} s), wall {wall:.2f} s "
+        f"(the last event produced at {produced - started:.2f} s); "
         f"kafka {dict(ports.events.calls)}"
     )
-    print(f"  garbage collections: {collections.take()}")
+    print(f"  garbage collections: {collections.take()}; peak memory so far {vm_hwm_mb():.0f} MB")
     threads["rest"] = cpu - threads["main"] - threads["librdkafka"]
     per = {kind: f"{threads[kind] / n * 1e6:.0f}" for kind in ("main", "librdkafka", "rest")}
     print(
