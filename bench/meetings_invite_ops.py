@@ -52,12 +52,12 @@ class Audience:
     """The appointments service's stream, its lines made in advance: one district a chunk."""
 
     def __init__(self, invitees: int, districts: int):
-        self.lines: dict[str, list[bytes]] = {d: [] for d in self.districts(districts)}
+        self.lines: dict[str, list[str]] = {d: [] for d in self.districts(districts)}
         names = list(self.lines)
         for n in range(invitees):
             district = names[n % districts]
             booth = f"{district}-A01-M{1 + n // 9000:02d}-S01-B{n % 9000 + 1:04d}"
-            self.lines[district].append(json.dumps(appointee(booth, 0)).encode())
+            self.lines[district].append(json.dumps(appointee(booth, 0)))
 
     @staticmethod
     def districts(count: int) -> list[str]:

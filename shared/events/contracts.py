@@ -247,20 +247,53 @@ def to_kafka(
     goes through the library, which refuses it as before."""
     if not validated:
         validate(event.type, event.data)
-    if not _plain(event):
-        return _library_record(event)
-    subject = event.subject.encode()
-    headers = [
-        ("ce_id", event.id.encode()),
-        ("ce_source", event.source.encode()),
-        ("ce_type", event.type.encode()),
-        ("ce_subject", subject),
-        ("ce_time", _time_header(event.time)),
-        ("content-type", _CONTENT_TYPE_BYTES),
-        ("ce_dataschema", _schema_bytes(event.type)),
-        ("ce_specversion", b"1.0"),
-    ]
-    return topic_for(event.type).name, subject, _JSON.encode(event.data).encode(), headers
+    batch = Batch(event.type, event.source, event.time)
+    key, value, headers = batch.written(event.id, event.subject, event.data)
+    return batch.topic, key, value, headers
+
+
+class Batch:
+    """The records of a batch of events of one type, from one source, made at one time: what
+    they share is written once, and each event's record is to_kafka's for it."""
+
+    __slots__ = ("event_type", "source", "at", "topic", "_key_field", "_plain", "_shared")
+
+    def __init__(self, event_type: str, source: str, at: datetime):
+        self.event_type, self.source, self.at = event_type, source, at
+        topic = topic_for(event_type)
+        self.topic, self._key_field = topic.name, topic.key_field
+        # What the library's checks take as it is (anything else goes through it, refused).
+        self._plain = _text(source) and isinstance(at, datetime) and at.tzinfo is not None
+        if self._plain:  # the headers but ce_id and ce_subject, in the library's order
+            self._shared = (
+                ("ce_source", source.encode()),
+                ("ce_type", event_type.encode()),
+                ("ce_time", _time_header(at)),
+                ("content-type", _CONTENT_TYPE_BYTES),
+                ("ce_dataschema", _schema_bytes(event_type)),
+                ("ce_specversion", b"1.0"),
+            )
+
+    def record(self, event_id: str, data: dict[str, Any]) -> tuple[bytes, bytes, list]:
+        """(key, value, headers) of one event of the batch, its data validated first; keyed as
+        new_event keys it."""
+        validate(self.event_type, data)
+        return self.written(event_id, data[self._key_field], data)
+
+    def written(self, event_id: str, subject: str, data: Any) -> tuple[bytes, bytes, list]:
+        """(key, value, headers) of one event of the batch whose data was validated."""
+        if not (self._plain and _text(event_id) and _text(subject) and isinstance(data, dict)):
+            event = Event(event_id, self.event_type, self.source, subject, self.at, data)
+            _, key, value, headers = _library_record(event)
+            return key, value, headers
+        key, shared = subject.encode(), self._shared
+        headers = [("ce_id", event_id.encode()), shared[0], shared[1], ("ce_subject", key)]
+        headers += shared[2:]
+        return key, _JSON.encode(data).encode(), headers
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
 
 
 class _JSONEncoder(json.JSONEncoder):
@@ -295,17 +328,6 @@ def _time_text(at: datetime, offset: timedelta | None) -> bytes:
 def _rfc3339(at: datetime) -> str:
     text = at.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _plain(event: Event) -> bool:
-    """Whether the library would take the event's attributes as they are."""
-    texts = (event.id, event.source, event.type, event.subject)
-    return (
-        all(isinstance(t, str) and t for t in texts)
-        and isinstance(event.time, datetime)
-        and event.time.tzinfo is not None
-        and isinstance(event.data, dict)
-    )
 
 
 def _library_record(event: Event) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:

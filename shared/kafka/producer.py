@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter
 
 from shared import topics
-from shared.events.contracts import Event, new_event, to_kafka
+from shared.events.contracts import Batch, Event, new_event, to_kafka
 from shared.kafka.security import client_config
 
 EVENTS_PUBLISHED = Counter(
@@ -176,13 +176,17 @@ class EventPublisher:
 
     def emit_many(self, event_type: str, batch: Iterable[tuple[dict[str, Any], str]]) -> int:
         """Build and publish a batch of events of one type, each (data, event id), made at one
-        time; how many. As `emit` each, but delivery reports are served once for the batch, not
-        once an event (a state's 65,015 invitations). `flush` confirms them."""
-        at = datetime.now(timezone.utc)
+        time; how many. As `emit` each, but what the batch shares is written once and delivery
+        reports are served once, not once an event (a state's 65,015 invitations). `flush`
+        confirms them."""
+        records = Batch(event_type, self.source, datetime.now(timezone.utc))
+        topic, delivered = self._topic_for(event_type), _published(event_type)
         count = 0
         for data, event_id in batch:
-            event = new_event(event_type, data, self.source, event_id=event_id, time=at)
-            self.publish(event, validated=True, poll=False)
+            key, value, headers = records.record(event_id, data)
+            self._producer.produce(
+                topic, key, value, headers, ref=event_id, on_delivered=delivered, poll=False
+            )
             count += 1
         self._producer.poll()
         return count

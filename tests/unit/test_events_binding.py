@@ -12,6 +12,7 @@ from cloudevents.core.exceptions import CloudEventValidationError
 from shared.events import types
 from shared.events.contracts import (
     _FORMATS,
+    Batch,
     Event,
     InvalidEventError,
     UnknownEventTypeError,
@@ -88,6 +89,25 @@ def test_one_instant_in_two_offsets_keeps_each_its_own_time_text():
 )
 def test_the_fast_uuid_check_judges_as_jsonschema_does(value):
     assert _format_check("uuid")(value) == _FORMATS.conforms(value, "uuid")
+
+
+@pytest.mark.parametrize("event_type", types.ALL)
+def test_a_batchs_record_is_the_events_own(event_type):
+    at = datetime(2030, 1, 1, 4, 30, tzinfo=timezone.utc)
+    batch = Batch(event_type, SOURCE, at)
+    data, event_id = example(event_type), str(uuid.uuid4())
+    topic, key, value, headers = to_kafka(
+        new_event(event_type, data, SOURCE, event_id=event_id, time=at)
+    )
+    assert batch.topic == topic and batch.record(event_id, data) == (key, value, headers)
+
+
+def test_a_batch_refuses_what_the_library_refuses():
+    batch = Batch(types.PARTICIPANT_INVITED, SOURCE, datetime.now(timezone.utc))
+    with pytest.raises(CloudEventValidationError):
+        batch.record("", example(types.PARTICIPANT_INVITED))
+    with pytest.raises(InvalidEventError):
+        batch.record("id", {**example(types.PARTICIPANT_INVITED), "phone": "+919812345678"})
 
 
 def test_an_event_the_library_refuses_is_still_refused():
