@@ -55,8 +55,8 @@ class Adapters(BackgroundJobs):
     def start(self) -> None:
         # What start-up made (modules, the app, settings) lives as long as the process: out of
         # the collector's sight, a full collection during a state's invitations walks only what
-        # they made, not ~100,000 objects more (a seventh of their CPU, by
-        # bench/meetings_invite_ops.py --no-freeze).
+        # they made, not ~100,000 objects more (bench/meetings_invite_ops.py, 30,000 invitees:
+        # 150 ms of CPU in full collections, 45 ms frozen).
         gc.freeze()
         super().start()
 

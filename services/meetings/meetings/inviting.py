@@ -18,7 +18,7 @@ a state's 65,015 booth presidents on Kafka in seconds rather than minutes.
   The store is the slower side (FerretDB takes one insert at a time, ~80 µs of its CPU a
   document), so `ahead` decides how long events wait for it: with 16, each batch after the
   16th waited for the store to finish one (bench/meetings_invite_ops.py, 30,000 invitees: the
-  last event at 2.2-3.1 s of a 5 s pass; with 64, at 1.1 s), a third of MP's 65 batches.
+  last event at 2.9-4.6 s of a 5-8 s pass; with 64, at 1.1-2.8 s), most of MP's 65 batches.
 """
 
 from __future__ import annotations
