@@ -9,8 +9,8 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import cache, partial
+from datetime import datetime, timedelta, timezone
+from functools import cache, lru_cache, partial
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping
 
@@ -126,8 +126,23 @@ def _compiled(event_type: str) -> Callable[[Any], Any]:
     """
     if event_type not in types.ALL:
         raise UnknownEventTypeError(event_type)
-    formats = {name: partial(_FORMATS.conforms, format=name) for name in _FORMATS.checkers}
+    formats = {name: _format_check(name) for name in _FORMATS.checkers}
     return fastjsonschema.compile(load_schema(event_type), formats=formats, use_default=False)
+
+
+# Times only, never personal data, so remembering their values is safe.
+_REMEMBERED_FORMATS = {"date-time", "date"}
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _format_check(name: str) -> Callable[[str], bool]:
+    """jsonschema's check of one format, made cheaper where it is run once an event at 65,015
+    events (a state's invitations): a canonical uuid, which it always accepts, is accepted at
+    sight; a time remembers its recent answers, as a batch's events repeat theirs."""
+    check = partial(_FORMATS.conforms, format=name)
+    if name == "uuid":
+        return lambda value: _CANONICAL_UUID.match(value) is not None or check(value)
+    return lru_cache(maxsize=256)(check) if name in _REMEMBERED_FORMATS else check
 
 
 def validate(event_type: str, data: Any) -> None:
@@ -224,9 +239,99 @@ def to_kafka(
     event: Event, *, validated: bool = False
 ) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
     """(topic, key, value, headers) for `Producer.produce`; validates the data first, unless the
-    caller has just made the event with `new_event`, which did (a large batch halves its CPU)."""
+    caller has just made the event with `new_event`, which did (a large batch halves its CPU).
+
+    The record is the CloudEvents library's binary mode byte for byte (the unit tests compare
+    them), written here directly: the library's event object and its checks cost more than the
+    rest of a record, 65,015 times for a state's invitations. An event those checks would refuse
+    goes through the library, which refuses it as before."""
     if not validated:
         validate(event.type, event.data)
+    batch = Batch(event.type, event.source, event.time)
+    key, value, headers = batch.written(event.id, event.subject, event.data)
+    return batch.topic, key, value, headers
+
+
+class Batch:
+    """The records of a batch of events of one type, from one source, made at one time: what
+    they share is written once, and each event's record is to_kafka's for it."""
+
+    __slots__ = ("event_type", "source", "at", "topic", "_key_field", "_plain", "_shared")
+
+    def __init__(self, event_type: str, source: str, at: datetime):
+        self.event_type, self.source, self.at = event_type, source, at
+        topic = topic_for(event_type)
+        self.topic, self._key_field = topic.name, topic.key_field
+        # What the library's checks take as it is (anything else goes through it, refused).
+        self._plain = _text(source) and isinstance(at, datetime) and at.tzinfo is not None
+        if self._plain:  # the headers but ce_id and ce_subject, in the library's order
+            self._shared = (
+                ("ce_source", source.encode()),
+                ("ce_type", event_type.encode()),
+                ("ce_time", _time_header(at)),
+                ("content-type", _CONTENT_TYPE_BYTES),
+                ("ce_dataschema", _schema_bytes(event_type)),
+                ("ce_specversion", b"1.0"),
+            )
+
+    def record(self, event_id: str, data: dict[str, Any]) -> tuple[bytes, bytes, list]:
+        """(key, value, headers) of one event of the batch, its data validated first; keyed as
+        new_event keys it."""
+        validate(self.event_type, data)
+        return self.written(event_id, data[self._key_field], data)
+
+    def written(self, event_id: str, subject: str, data: Any) -> tuple[bytes, bytes, list]:
+        """(key, value, headers) of one event of the batch whose data was validated."""
+        if not (self._plain and _text(event_id) and _text(subject) and isinstance(data, dict)):
+            event = Event(event_id, self.event_type, self.source, subject, self.at, data)
+            _, key, value, headers = _library_record(event)
+            return key, value, headers
+        key, shared = subject.encode(), self._shared
+        headers = [("ce_id", event_id.encode()), shared[0], shared[1], ("ce_subject", key)]
+        headers += shared[2:]
+        return key, _JSON.encode(data).encode(), headers
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+class _JSONEncoder(json.JSONEncoder):
+    """The CloudEvents library's JSON for data (a datetime as RFC 3339, UTC as Z), made once."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            return _rfc3339(o)
+        return super().default(o)
+
+
+_JSON = _JSONEncoder()
+_CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
+
+
+@cache
+def _schema_bytes(event_type: str) -> bytes:
+    return schema_uri(event_type).encode()
+
+
+def _time_header(at: datetime) -> bytes:
+    """ce_time; remembered, as a batch's events share their time. By offset too: one instant in
+    IST and in UTC is one equal datetime, but two texts."""
+    return _time_text(at, at.utcoffset())
+
+
+@lru_cache(maxsize=64)
+def _time_text(at: datetime, offset: timedelta | None) -> bytes:
+    return _rfc3339(at).encode()
+
+
+def _rfc3339(at: datetime) -> str:
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _library_record(event: Event) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
+    """The record as the CloudEvents library writes it (and refuses what it refuses)."""
     cloud_event = CloudEvent(
         {
             "id": event.id,

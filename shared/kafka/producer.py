@@ -4,14 +4,16 @@
 flush, so a caller (an outbox relay) marks an event sent only when it really is.
 """
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from functools import cache
 from typing import Any, Callable
 
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter
 
 from shared import topics
-from shared.events.contracts import Event, new_event, to_kafka
+from shared.events.contracts import Batch, Event, new_event, to_kafka
 from shared.kafka.security import client_config
 
 EVENTS_PUBLISHED = Counter(
@@ -26,6 +28,12 @@ PUBLISH_FAILURES = Counter(
 # Idempotence makes the producer's own retries safe (no duplicates, order kept per partition).
 # No compression: Faust's client (aiokafka) reads zstd, lz4 and snappy only with extra packages.
 RELIABLE = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+
+
+@cache
+def _published(event_type: str) -> Callable[[], None]:
+    """The delivered count of one type (its labelled child found once, not once an event)."""
+    return EVENTS_PUBLISHED.labels(event_type).inc
 
 
 class DeliveryError(Exception):
@@ -55,7 +63,11 @@ class ConfirmedProducer:
         headers: list[tuple[str, bytes]],
         ref: str,
         on_delivered: Callable[[], None] | None = None,
+        *,
+        poll: bool = True,
     ) -> None:
+        """Queue one message; `poll=False` leaves serving delivery reports to the caller (a batch
+        serves them once, `poll()`, rather than once a message)."""
         self._sent += 1
         seq = self._sent
 
@@ -74,7 +86,12 @@ class ConfirmedProducer:
         except Exception:
             del self._pending[seq]
             raise
-        self._producer.poll(0)  # serve earlier delivery reports
+        if poll:
+            self._producer.poll(0)  # serve earlier delivery reports
+
+    def poll(self) -> None:
+        """Serve the delivery reports that have arrived, without waiting."""
+        self._producer.poll(0)
 
     def _send(self, topic, key, value, headers, on_delivery) -> None:
         try:
@@ -126,7 +143,7 @@ class EventPublisher:
         self._topic_for = topic_for or (lambda event_type: topics.topic_for(event_type).name)
         self._producer = ConfirmedProducer(bootstrap, config)
 
-    def publish(self, event: Event, *, validated: bool = False) -> None:
+    def publish(self, event: Event, *, validated: bool = False, poll: bool = True) -> None:
         """Queue the event (validated on the way out, unless `new_event` just did); `flush`
         confirms it. Refs are event ids."""
         _, key, value, headers = to_kafka(event, validated=validated)
@@ -136,7 +153,8 @@ class EventPublisher:
             value,
             headers,
             ref=event.id,
-            on_delivered=EVENTS_PUBLISHED.labels(event.type).inc,
+            on_delivered=_published(event.type),
+            poll=poll,
         )
 
     def emit(
@@ -155,6 +173,23 @@ class EventPublisher:
         event = new_event(event_type, data, self.source, event_id=event_id, time=time)
         self.publish(event, validated=True)
         return event
+
+    def emit_many(self, event_type: str, batch: Iterable[tuple[dict[str, Any], str]]) -> int:
+        """Build and publish a batch of events of one type, each (data, event id), made at one
+        time; how many. As `emit` each, but what the batch shares is written once and delivery
+        reports are served once, not once an event (a state's 65,015 invitations). `flush`
+        confirms them."""
+        records = Batch(event_type, self.source, datetime.now(timezone.utc))
+        topic, delivered = self._topic_for(event_type), _published(event_type)
+        count = 0
+        for data, event_id in batch:
+            key, value, headers = records.record(event_id, data)
+            self._producer.produce(
+                topic, key, value, headers, ref=event_id, on_delivered=delivered, poll=False
+            )
+            count += 1
+        self._producer.poll()
+        return count
 
     def flush(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)

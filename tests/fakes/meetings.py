@@ -175,6 +175,11 @@ class RecordingEvents:
     def emit(self, event_type: str, data: dict, *, event_id: str | None = None):
         self.queued.append((event_type, data, event_id))
 
+    def emit_many(self, event_type: str, batch) -> int:
+        made = [(event_type, data, event_id) for data, event_id in batch]
+        self.queued += made
+        return len(made)
+
     def flush(self, timeout: float = 10.0) -> None:
         if self.down:
             self.queued.clear()

@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +18,14 @@ from prometheus_client import REGISTRY
 
 from shared import topics
 from shared.events import types
-from shared.events.contracts import Event, from_kafka, load_schema, new_event, to_kafka
+from shared.events.contracts import (
+    Event,
+    InvalidEventError,
+    from_kafka,
+    load_schema,
+    new_event,
+    to_kafka,
+)
 from shared.kafka.consumer import EventConsumer, PermanentEventError
 from shared.kafka.deadletters import dead_letter_seal
 from shared.kafka.producer import DeliveryError, EventPublisher
@@ -130,6 +138,43 @@ def test_published_events_are_consumed_validated_with_headers_intact(
     for record, event in zip(raw, sent):
         _, key, value, headers = to_kafka(event)
         assert (record.key(), record.value(), record.headers()) == (key, value, headers)
+
+
+def invited(n: int) -> tuple[dict, str]:
+    data = copy.deepcopy(load_schema(types.PARTICIPANT_INVITED)["examples"][0])
+    data["booth_id"] = f"IN-MP-D07-A03-M02-S05-B{n:03d}"
+    data["participant_id"] = str(uuid.uuid4())
+    return data, str(uuid.uuid4())
+
+
+def test_a_batch_emitted_at_once_arrives_as_events_with_their_own_ids_and_one_time(
+    kafka_bootstrap, scratch, consumers
+):
+    topic, dead_letters = scratch(), scratch()
+    batch = [invited(n) for n in range(1, 6)]
+    publisher = publisher_to(kafka_bootstrap, topic)
+    assert publisher.emit_many(types.PARTICIPANT_INVITED, iter(batch)) == 5
+    publisher.flush(10)  # confirms the batch: raises unless Kafka took every event
+    publisher.close()
+
+    received: list[Event] = []
+    run_until(consumers(topic, dead_letters, received.append), lambda: len(received) == 5)
+
+    assert [(e.data, e.id) for e in received] == batch
+    assert len({e.time for e in received}) == 1 and {e.subject for e in received} == {
+        data["booth_id"] for data, _ in batch
+    }
+    for record, event in zip(read_records(kafka_bootstrap, topic, 5), received):
+        _, key, value, headers = to_kafka(event)
+        assert (record.key(), record.value(), record.headers()) == (key, value, headers)
+
+
+def test_a_batch_refuses_an_event_breaking_its_contract():
+    publisher = EventPublisher("127.0.0.1:1", SOURCE, config={"message.timeout.ms": 1000})
+    data, event_id = invited(1)
+    with pytest.raises(InvalidEventError):
+        publisher.emit_many(types.PARTICIPANT_INVITED, [({**data, "phone": "+919812345678"}, "x")])
+    publisher.close(timeout=1)
 
 
 def test_invalid_records_are_dead_lettered_with_their_reason_and_the_next_event_is_still_handled(
@@ -302,6 +347,20 @@ def test_publisher_flush_raises_when_the_broker_is_unreachable():
     assert set(caught.value.failed) == {event.id}
     assert time.monotonic() - started < 5
     publisher.close(timeout=1)  # nothing left: closes at once without raising
+
+
+def test_a_batch_kafka_did_not_take_is_reported_by_flush_naming_every_event():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"
+    publisher = EventPublisher(closed, SOURCE, config={"message.timeout.ms": 1000})
+    batch = [invited(n) for n in range(1, 4)]
+    publisher.emit_many(types.PARTICIPANT_INVITED, batch)
+
+    with pytest.raises(DeliveryError) as caught:
+        publisher.flush(timeout=5)
+    assert set(caught.value.failed) == {event_id for _, event_id in batch}
+    publisher.close(timeout=1)
 
 
 def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consumer(

@@ -7,13 +7,18 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from cloudevents.core.exceptions import CloudEventValidationError
 
 from shared.events import types
 from shared.events.contracts import (
+    _FORMATS,
+    Batch,
     Event,
     InvalidEventError,
     UnknownEventTypeError,
     UnparseableEventError,
+    _format_check,
+    _library_record,
     from_kafka,
     load_schema,
     new_event,
@@ -38,6 +43,77 @@ def test_every_event_type_survives_the_round_trip(event_type):
     event = new_event(event_type, example(event_type), SOURCE)
     _, key, value, headers = to_kafka(event)
     assert from_kafka(headers, key, value) == event
+
+
+@pytest.mark.parametrize("event_type", types.ALL)
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2030, 1, 1, 4, 30, 0, 123456, tzinfo=timezone.utc),
+        datetime(2030, 1, 1, 10, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ],
+    ids=["utc", "ist"],
+)
+def test_the_record_is_the_cloudevents_librarys_byte_for_byte(event_type, at):
+    # to_kafka writes binary mode itself (per-event CPU): it must stay what the library writes.
+    event = new_event(event_type, example(event_type), SOURCE, time=at)
+    assert to_kafka(event) == _library_record(event)
+
+
+def test_one_instant_in_two_offsets_keeps_each_its_own_time_text():
+    utc = datetime(2030, 1, 1, 4, 30, tzinfo=timezone.utc)
+    ist = utc.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    for at in (utc, ist, utc):
+        event = new_event(
+            types.BOOTH_PRESIDENT_APPOINTED,
+            example(types.BOOTH_PRESIDENT_APPOINTED),
+            SOURCE,
+            time=at,
+        )
+        assert to_kafka(event) == _library_record(event)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0b6f3f4e-6a8e-4a57-9d3b-2f0c1d9a7e11",
+        "0B6F3F4E-6A8E-4A57-9D3B-2F0C1D9A7E11",
+        "{0b6f3f4e-6a8e-4a57-9d3b-2f0c1d9a7e11}",
+        "urn:uuid:0b6f3f4e-6a8e-4a57-9d3b-2f0c1d9a7e11",
+        "0b6f3f4e6a8e4a579d3b2f0c1d9a7e11",
+        "0b6f3f4e-6a8e-4a57-9d3b-2f0c1d9a7e1",
+        "0b6f3f4e-6a8e-4a57-9d3b-2f0c1d9a7e11\n",
+        "0b6f3f4e-6a8e-4a57-9d3b-2f0c1d9a7g11",
+        "",
+    ],
+)
+def test_the_fast_uuid_check_judges_as_jsonschema_does(value):
+    assert _format_check("uuid")(value) == _FORMATS.conforms(value, "uuid")
+
+
+@pytest.mark.parametrize("event_type", types.ALL)
+def test_a_batchs_record_is_the_events_own(event_type):
+    at = datetime(2030, 1, 1, 4, 30, tzinfo=timezone.utc)
+    batch = Batch(event_type, SOURCE, at)
+    data, event_id = example(event_type), str(uuid.uuid4())
+    topic, key, value, headers = to_kafka(
+        new_event(event_type, data, SOURCE, event_id=event_id, time=at)
+    )
+    assert batch.topic == topic and batch.record(event_id, data) == (key, value, headers)
+
+
+def test_a_batch_refuses_what_the_library_refuses():
+    batch = Batch(types.PARTICIPANT_INVITED, SOURCE, datetime.now(timezone.utc))
+    with pytest.raises(CloudEventValidationError):
+        batch.record("", example(types.PARTICIPANT_INVITED))
+    with pytest.raises(InvalidEventError):
+        batch.record("id", {**example(types.PARTICIPANT_INVITED), "phone": "+919812345678"})
+
+
+def test_an_event_the_library_refuses_is_still_refused():
+    empty_subject = replace(president_appointed(), subject="")
+    with pytest.raises(CloudEventValidationError):
+        to_kafka(empty_subject)
 
 
 def test_record_is_cloudevents_binary_mode_keyed_by_booth():

@@ -2,6 +2,7 @@
 address where nothing listens. Bad input and refusals are RFC 9457 problems; an outage a 503
 with Retry-After, never a 500 or a hang."""
 
+import gc
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -128,3 +129,14 @@ def test_webhooks_are_grouped_unless_the_batch_is_one(monkeypatch, size, grouped
     assert [b is not None for b in batchers] == [grouped] * 3
     if grouped:
         assert live.live.attendance_writes.size == 64 and live.live.attendance_writes.linger_s == 0
+
+
+def test_start_up_leaves_what_it_made_out_of_the_collectors_sight(monkeypatch):
+    # A state's invitations make a full collection every ~10,000 invitees; it should not walk
+    # the modules and the app each time (bench/meetings_invite_ops.py --no-freeze).
+    gc.unfreeze()
+    try:
+        with app_with(monkeypatch):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -69,6 +69,20 @@ def test_every_district_is_announced_while_the_store_is_still_writing_the_first(
     assert ports.meetings.chunks_done(meeting.meeting_id, INVITE) == {*DISTRICTS, "speakers"}
 
 
+def test_batches_announced_ahead_of_the_store_are_bounded():
+    people = state_audience(per_district=4)  # batches of 2, all full
+    ports = make_ports(people, batch=2, invite_ahead=2)
+    ports.invitees = held = HeldStore(ports.invitees)
+    handlers.schedule_meeting(schedule(scope=("IN-MP",)), ports)
+    job = run_in_background(ports)
+    announced = lambda: len([e for e in ports.events.queued if e[0] == types.PARTICIPANT_INVITED])  # noqa: E731
+    assert wait_for(lambda: announced() == 4), "two batches go out before the store took any"
+    assert not wait_for(lambda: announced() > 4, seconds=0.5), "a third waits for the store"
+    held.released.set()
+    job.join(10)
+    assert len(ports.events.of_type(types.PARTICIPANT_INVITED)) == len(people)
+
+
 class SlowStarts:
     """The appointments service answering each stream only once `streams` are open at once."""
 

@@ -92,6 +92,7 @@ class Ports:
     reminder_before: timedelta = timedelta(minutes=15)
     batch: int = 1000
     invite_streams: int = 4  # chunks of the audience read at once while inviting
+    invite_ahead: int = 64  # batches announced and not yet stored, at most (meetings.inviting)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     pin: Callable[[], str] = field(default=lambda: f"{secrets.randbelow(10**6):06d}")
 
@@ -313,11 +314,12 @@ def _invite(meeting: Meeting, ports: Ports) -> None:
     job = Inviting(
         read=read,
         store=ports.invitees.add,
-        emit=ports.events.emit,
+        emit_many=ports.events.emit_many,
         flush=ports.events.flush,
         done=chunk_done,
         batch=ports.batch,
         streams=ports.invite_streams,
+        ahead=ports.invite_ahead,
     )
     invite([u for u in _units(meeting, ports) if u not in done], job)
     _finished(meeting, INVITE, ports)

@@ -80,6 +80,9 @@ class UnitRegistry(Protocol):
 class EventOutbox(Protocol):
     def emit(self, event_type: str, data: dict[str, Any], *, event_id: str | None = None): ...
 
+    def emit_many(self, event_type: str, batch: Iterable[tuple[dict[str, Any], str]]) -> int:
+        """`emit` each (data, event id) of the batch; how many."""
+
     def flush(self, timeout: float = 10.0) -> None:
         """Raises shared.kafka.producer.DeliveryError unless Kafka took every queued event."""
 
