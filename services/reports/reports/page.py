@@ -190,8 +190,9 @@ def _answer(
     _still_held(holders, claim, lang)
     _, version = _asked(ports, claim, lang)
     submission_id, answers, values = _read_body(version, body, as_json)
+    # The link names the booth and the round under our signature: the round asked it.
     command = commands.SubmitReport(
-        claim.dispatch_id, claim.booth_id, submission_id, answers, by=claim.recipient_id
+        claim.dispatch_id, claim.booth_id, submission_id, answers, by=claim.recipient_id, asked=True
     )
     try:
         submission, new = handlers.handle(command, ports)
