@@ -552,12 +552,18 @@ def _write_error(error: dict[str, Any]) -> Exception:
 
 
 def _submission_doc(submission: Submission) -> dict[str, Any]:
-    # Field by field, not dataclasses.asdict: it deep-copies every value, and runs per answer.
-    doc = {f: _plain(getattr(submission, f)) for f in _SUBMISSION_FIELDS}
-    doc["answers"] = [
-        {f: _plain(getattr(a, f)) for f in _ANSWER_FIELDS} for a in submission.answers
-    ]
+    """A submission as stored: fields left empty are left out (an answer fills one of its five
+    values; a submission is reviewed later, if at all), so the store converts a third fewer
+    fields per answer; they read back as their defaults. Field by field, not
+    dataclasses.asdict, which deep-copies every value."""
+    doc = _given(submission, _SUBMISSION_FIELDS)
+    doc["answers"] = [_given(a, _ANSWER_FIELDS) for a in submission.answers]
     return doc
+
+
+def _given(value: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    found = ((f, getattr(value, f)) for f in names)
+    return {f: _plain(v) for f, v in found if v is not None}
 
 
 _SUBMISSION_FIELDS = tuple(f.name for f in fields(Submission) if f.name != "answers")
@@ -580,7 +586,7 @@ def _report(doc: dict[str, Any]) -> BoothReport:
 
 def _submission(doc: dict[str, Any]) -> Submission:
     answers = tuple(
-        Answer(**{**a, "option_ids": tuple(a["option_ids"]) if a["option_ids"] else None})
+        Answer(**{**a, "option_ids": tuple(a["option_ids"]) if a.get("option_ids") else None})
         for a in doc["answers"]
     )
     return Submission(
@@ -588,7 +594,7 @@ def _submission(doc: dict[str, Any]) -> Submission:
             **doc,
             "answers": answers,
             "submitted_at": datetime.fromisoformat(doc["submitted_at"]),
-            "reviewed_at": _time(doc["reviewed_at"]),
+            "reviewed_at": _time(doc.get("reviewed_at")),
         }
     )
 
