@@ -88,12 +88,13 @@ class OutboxPointers:
             self.pending, [{"_id": f"{collection}:{d}", "at": at} for d in doc_ids]
         )
 
-    def carry(self, collection: str, carried: list[tuple[str, list[dict]]]) -> str:
+    def carry(
+        self, pointer_id: str, collection: str, carried: list[tuple[str, list[dict]]]
+    ) -> None:
         """One pointer that carries many documents' new events, (document id, its events) each,
-        written before the documents (see the module's docstring); its id, random, so a retried
-        write never meets an earlier attempt's pointer."""
+        written before the documents (see the module's docstring). Its id is the writer's, random,
+        so a retried write never meets an earlier attempt's pointer."""
         entries = [{"doc_id": d, "events": events} for d, events in carried]
-        pointer_id = uuid.uuid4().hex
         # One JSON string, not nested documents: the store copies it instead of converting each
         # of its fields, and only the relay reads it.
         self.pending.insert_one(
@@ -104,7 +105,6 @@ class OutboxPointers:
                 "at": _iso(None),
             }
         )
-        return pointer_id
 
     def take(
         self, limit: int, passing: Iterable[str] = ()
@@ -494,7 +494,20 @@ class BoothReports:
                 first[doc["_id"]] = n
         sent = list(first.values())
         carried = [(docs[n]["_id"], items[n][1]) for n in sent if items[n][1]]
-        pointer = self.pointers.carry(self.reports.name, carried) if carried else None
+        pointer = uuid.uuid4().hex
+        self.written.writing(pointer)  # this process's relay waits for it, reading nothing
+        try:
+            if carried:
+                self.pointers.carry(pointer, self.reports.name, carried)
+            self._insert(docs, sent, outcomes)
+        except BaseException:
+            self.written.forget([pointer])  # the relay judges what it left by the store
+            raise
+        self.written.add(pointer, {docs[n]["_id"] for n in sent if outcomes[n] is None})
+        return outcomes
+
+    def _insert(self, docs: list[dict], sent: list[int], outcomes: list) -> None:
+        """Insert the documents `sent` (by index), setting the outcome of each refused one."""
         try:
             self.reports.insert_many([docs[n] for n in sent], ordered=False)
         except BulkWriteError as exc:
@@ -504,9 +517,6 @@ class BoothReports:
                     outcomes[n] = ConcurrentUpdate(docs[n]["_id"])
                 else:
                     outcomes[n] = _write_error(error)
-        if pointer is not None:
-            self.written.add(pointer, {docs[n]["_id"] for n in sent if outcomes[n] is None})
-        return outcomes
 
 
 def holds_submission(doc: dict[str, Any], event: dict) -> bool:
@@ -528,18 +538,29 @@ class Written:
 
     def __init__(self, size: int = 10_000):
         self.size, self.lock = size, threading.Lock()
-        self.docs: dict[str, frozenset[str]] = {}  # a dict keeps the order they came in
+        # A dict keeps the order they came in; None: being written now.
+        self.docs: dict[str, frozenset[str] | None] = {}
+
+    def writing(self, pointer_id: str) -> None:
+        self._keep(pointer_id, None)
 
     def add(self, pointer_id: str, doc_ids: Iterable[str]) -> None:
+        self._keep(pointer_id, frozenset(doc_ids))
+
+    def _keep(self, pointer_id: str, docs: frozenset[str] | None) -> None:
         with self.lock:
-            self.docs[pointer_id] = frozenset(doc_ids)
+            self.docs[pointer_id] = docs
             while len(self.docs) > self.size:
                 del self.docs[next(iter(self.docs))]
 
     def of(self, pointer_id: str) -> frozenset[str] | None:
-        """The pointer's documents written, or None: not known here."""
+        """The pointer's documents written, or None: not known (yet) here."""
         with self.lock:
             return self.docs.get(pointer_id)
+
+    def being_written(self, pointer_id: str) -> bool:
+        with self.lock:
+            return pointer_id in self.docs and self.docs[pointer_id] is None
 
     def forget(self, pointer_ids: Iterable[str]) -> None:
         with self.lock:

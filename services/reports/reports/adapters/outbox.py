@@ -171,6 +171,8 @@ class OutboxRelay:
         known = self.written.of(pointer["_id"])
         if known is not None:
             return known
+        if self.written.being_written(pointer["_id"]):
+            return None  # by this process, now: its documents come next
         holds = HOLDS[pointer["collection"]]
         ids = [e["doc_id"] for e in pointer["carried"]]
         # What HOLDS judges by (a booth report's submissions), not the whole document.
