@@ -5,17 +5,21 @@ submission, and a second answer of the same booth is still refused; FerretDB kil
 gathers gives every waiting request a 503 problem with Retry-After (never a 500 or a hang), and
 every answer accepted before is kept and published once it is back."""
 
+import json
 import shutil
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pymongo.errors import ConnectionFailure
 
-from reports import commands, handlers
+from reports import commands, domain, handlers
+from reports.adapters.outbox import OutboxRelay
 from reports.api import create_reports_app
 from reports.bootstrap import bootstrap, load_builtin_forms
 from reports.domain import Refused
@@ -101,9 +105,10 @@ def test_many_concurrent_first_answers_are_stored_once_in_few_writes_and_publish
     for booth in booths:
         stored = ports.reports.get(round_.dispatch_id, booth)
         assert [s.submission_id for s in stored.submissions] == [ids[booth]]
-        assert stored.rev == 1 and len(stored.outbox) == 1
-    pending = {p["_id"] for p in mongo_db.report_outbox_pending.find({})}
-    assert {f"report_booth_reports:{round_.dispatch_id}/{b}" for b in booths} <= pending
+        assert stored.rev == 1 and stored.outbox == []  # its event rides in its batch's pointer
+    carrying = list(mongo_db.report_outbox_pending.find({"carried": {"$exists": True}}))
+    carried = {e["doc_id"] for p in carrying for e in json.loads(p["carried"])}
+    assert carried == {f"{round_.dispatch_id}/{b}" for b in booths} and len(carrying) == runs
 
     assert relay_all(adapters.relay) == len(booths) + 2  # and the two built-in forms
     submitted = tail.wait_until(lambda e: e.type == types.REPORT_SUBMITTED, len(booths) + 1, 10)
@@ -145,6 +150,107 @@ def test_a_submission_sent_twice_in_one_batch_or_in_two_is_one_submission(
     submitted = tail.wait_until(lambda e: e.type == types.REPORT_SUBMITTED, 3, 8)
     assert sorted(e.data["submission_id"] for e in submitted) == sorted([same, once])
     adapters.relay.publisher.close()
+
+
+# --- the events a batch's pointer carries ---------------------------------------------------------
+
+
+def answer_all(ports, round_, booths, ids):
+    with ThreadPoolExecutor(len(booths)) as pool:
+        return list(pool.map(lambda b: submit(ports, round_, b, ids[b]), booths))
+
+
+def test_a_relay_that_dies_after_publishing_a_batch_publishes_it_again_under_the_same_ids(
+    mongo_db, org_registry, topic, tail
+):
+    adapters, round_ = wired(ReportsSettings(**LINGER), mongo_db, org_registry, topic)
+    relay, pointers = adapters.relay, adapters.relay.pointers
+    relay_all(relay)  # the built-in forms' events
+    booths = list(org_registry.booth_ids_under(DISTRICT))[:6]
+    ids = {booth: str(uuid.uuid4()) for booth in booths}
+    answer_all(adapters.ports, round_, booths, ids)
+
+    def died(pointer_ids):
+        raise RuntimeError("the relay's process died between publishing and deleting")
+
+    pointers.drop = died
+    with pytest.raises(RuntimeError):
+        relay.relay_once()
+    del pointers.drop
+    # Its process starts again, remembering nothing: the stored reports say what is written.
+    again = OutboxRelay(mongo_db, pointers, relay.publisher)
+    assert relay_all(again) == len(booths)
+    assert relay_all(again) == 0 and mongo_db.report_outbox_pending.count_documents({}) == 0
+
+    submitted = tail.wait_until(lambda e: e.type == types.REPORT_SUBMITTED, 2 * len(booths) + 1, 8)
+    expected = {domain.submitted_event_id(round_.dispatch_id, b, ids[b]) for b in booths}
+    assert len(submitted) == 2 * len(booths) and {e.id for e in submitted} == expected
+    assert sorted(e.data["submission_id"] for e in submitted) == sorted(2 * list(ids.values()))
+    relay.publisher.close()
+
+
+class CutOff:
+    """The booth reports' collection as FerretDB going away leaves it between a batch's two
+    writes: the pointer is written, the documents are not."""
+
+    def __init__(self, collection):
+        self.collection, self.name = collection, collection.name
+
+    def insert_many(self, *args, **kwargs):
+        raise ConnectionFailure("FerretDB went away between the pointer and the documents")
+
+
+def test_answers_whose_documents_never_got_written_are_never_published_and_their_pointer_goes(
+    mongo_db, org_registry, topic, tail
+):
+    adapters, round_ = wired(ReportsSettings(**LINGER), mongo_db, org_registry, topic)
+    ports, relay = adapters.ports, adapters.relay
+    relay_all(relay)
+    booths = list(org_registry.booth_ids_under(DISTRICT))[:5]
+    answered = booths[0]  # has answered already: its second answer is refused whatever happens
+    submit(ports, round_, answered, str(uuid.uuid4()))
+    relay_all(relay)
+    ids = {booth: str(uuid.uuid4()) for booth in booths}
+    reports = ports.reports.reports
+    ports.reports.reports = CutOff(reports)
+    with ThreadPoolExecutor(len(booths)) as pool:
+        failed = list(pool.map(lambda b: pool_error(submit, ports, round_, b, ids[b]), booths))
+    ports.reports.reports = reports
+    assert all(isinstance(f, ConnectionFailure) for f in failed), failed
+    left = mongo_db.report_outbox_pending.count_documents({})
+    assert left >= 1  # a pointer a batch, their documents never written
+
+    # Another process (or this one restarted) does not know the batch: while its documents may
+    # still be on their way, it waits; once they cannot be, it drops the pointer, publishing none.
+    other = OutboxRelay(mongo_db, relay.pointers, relay.publisher)
+    # (A pointer whose documents are all there is judged at once: here one with only the booth
+    # that had answered, if the batch was split so.)
+    assert other.relay_once() == 0
+    assert 1 <= mongo_db.report_outbox_pending.count_documents({}) <= left
+    long_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    mongo_db.report_outbox_pending.update_many({}, {"$set": {"at": long_ago}})
+    other.waiting.clear()  # its second has passed
+    assert other.relay_once() == 0 and mongo_db.report_outbox_pending.count_documents({}) == 0
+
+    # The clients send their answers again (the same ids): stored and published once each.
+    for booth in booths[1:]:
+        assert submit(ports, round_, booth, ids[booth])[1]
+    with pytest.raises(Refused):
+        submit(ports, round_, answered, ids[answered])
+    assert relay_all(relay) == len(booths) - 1
+    submitted = tail.wait_until(lambda e: e.type == types.REPORT_SUBMITTED, len(booths) + 1, 8)
+    assert sorted(e.data["submission_id"] for e in submitted if e.key != answered) == sorted(
+        ids[b] for b in booths[1:]
+    )
+    assert [e.data["submission_id"] for e in submitted if e.key == answered] != [ids[answered]]
+    relay.publisher.close()
+
+
+def pool_error(call, *args):
+    try:
+        return call(*args)
+    except Exception as exc:
+        return exc
 
 
 # --- FerretDB killed while a batch gathers -------------------------------------------------------

@@ -2,6 +2,7 @@
 expiry and locale and nothing personal; a changed, foreign or expired link is refused; a posted
 HTML form becomes the answers the API takes; the message names the form and carries the link."""
 
+import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -137,3 +138,16 @@ def test_the_page_shows_every_question_type_with_hindi_labels_for_a_hindi_reader
     ):
         assert shown in page
     assert "Count" not in page
+
+
+def test_uvicorns_access_log_never_holds_an_answer_link_and_keeps_other_requests():
+    from reports.page import AnswerLinksUnlogged
+
+    def access(path: str) -> logging.LogRecord:
+        args = ("127.0.0.1:5000", "POST", path, "1.1", 201)
+        return logging.LogRecord("uvicorn.access", 20, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+
+    unlogged = AnswerLinksUnlogged()
+    assert not unlogged.filter(access("/r/JRWgmNBgX4S6IzjcSzM6w.ZcrLLEEJLBn0vw"))
+    assert not unlogged.filter(access("/r/JRWgmNBgX4S6IzjcSzM6w.ZcrLLEEJLBn0vw?lang=en"))
+    assert unlogged.filter(access("/v1/dispatches/9c1d/submissions"))

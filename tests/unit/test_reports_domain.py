@@ -357,6 +357,23 @@ def test_the_same_submission_id_twice_is_one_submission_and_one_event():
     assert len(booth.submissions) == len(booth.outbox) == 1
 
 
+def test_every_attempt_at_storing_one_submission_names_its_event_the_same():
+    """A retry that reaches the store as a second attempt (its first was written, the answer
+    lost on the way back) makes an event a consumer counts once; another submission, another
+    booth or another round is another event."""
+    at_first, at_retry = AT, AT + timedelta(seconds=3)
+    first, retry, other = report(), report(), report()
+    first.submit(submission_id="s-1", answers=(), by="u", at=at_first, due_at=AT)
+    retry.submit(submission_id="s-1", answers=(), by="u", at=at_retry, due_at=AT)
+    other.submit(submission_id="s-2", answers=(), by="u", at=at_first, due_at=AT)
+    assert first.outbox[0]["id"] == retry.outbox[0]["id"] != other.outbox[0]["id"]
+    elsewhere = {
+        domain.submitted_event_id("d-2", first.booth_id, "s-1"),
+        domain.submitted_event_id("d-1", "IN-HP-D01-A01-M01-S01-B002", "s-1"),
+    }
+    assert first.outbox[0]["id"] not in elsewhere and len(elsewhere) == 2
+
+
 def test_a_second_answer_is_refused_until_the_first_is_rejected_and_late_answers_are_marked():
     booth = report()
     booth.submit(submission_id="s-1", answers=(), by="u", at=AT, due_at=AT)

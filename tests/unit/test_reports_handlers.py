@@ -2,6 +2,7 @@
 their file changes; dispatch inside the form's owner and not before it is published; rounds made
 once; a submission to a booth the dispatch did not ask is refused."""
 
+import dataclasses
 import uuid
 from datetime import date, datetime, time
 
@@ -140,6 +141,21 @@ def test_a_booth_the_dispatch_did_not_ask_is_refused(ports):
     round_ = seva_round(ports)
     with pytest.raises(NotFound) as missing:
         handlers.handle(submit(round_.dispatch_id, booth=BOOTHS[2]), ports)
+    assert missing.value.kind == "not-dispatched"
+
+
+def test_an_answer_link_vouches_for_its_booth_but_never_for_one_outside_the_rounds_scope(ports):
+    """The link was signed for a booth the round was sent to: the registry is not asked again
+    (here it does not know the booth); a booth outside the round's scope is refused all the same."""
+    round_ = seva_round(ports)
+    unknown = "IN-HP-D01-A01-M01-S01-B077"
+    with pytest.raises(NotFound):
+        handlers.handle(submit(round_.dispatch_id, booth=unknown), ports)
+    linked = dataclasses.replace(submit(round_.dispatch_id, booth=unknown), asked=True)
+    assert handlers.handle(linked, ports)[1]
+    outside = dataclasses.replace(submit(round_.dispatch_id, booth=BOOTHS[2]), asked=True)
+    with pytest.raises(NotFound) as missing:
+        handlers.handle(outside, ports)
     assert missing.value.kind == "not-dispatched"
 
 

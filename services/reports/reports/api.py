@@ -21,7 +21,7 @@ from reports.directive_cadence import start_of
 from reports.domain import Form, Round, Submission, Version
 from reports.export_api import export_router
 from reports.groups_api import groups_router
-from reports.page import OPEN_PATHS, answer_router
+from reports.page import OPEN_PATHS, answer_router, keep_links_out_of_access_log
 from reports.refusals import refusals_as_problems
 from reports.replies_api import replies_router
 from reports.settings import ReportsSettings
@@ -160,6 +160,7 @@ class BoothReportRead(BaseModel):
 def create_reports_app(adapters: Adapters) -> FastAPI:
     settings = adapters.settings
     auth = Authenticator(settings)
+    keep_links_out_of_access_log()
 
     def start() -> None:
         # Handlers wait for their group commit, not for a thread (anyio lends 40 by default):

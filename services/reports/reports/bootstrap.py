@@ -97,6 +97,7 @@ def bootstrap(
         batch=settings.relay_batch,
         interval_s=settings.relay_interval_s,
         sweep_interval_s=settings.relay_sweep_interval_s,
+        written=reports.written,
     )
     fanout = FanOut(
         rounds,

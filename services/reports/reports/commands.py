@@ -60,13 +60,16 @@ class PlanDispatch:
 @dataclass(frozen=True)
 class SubmitReport:
     """A booth's answers to a dispatch; `submission_id` is made by the client, so a retry is the
-    same submission."""
+    same submission. `asked`: the caller vouches that the dispatch asked this booth (an answer
+    link: this service signed it for the round and for a booth it sent the round to), so the
+    registry is not read again."""
 
     dispatch_id: str
     booth_id: str
     submission_id: str
     answers: dict[str, Any]
     by: str
+    asked: bool = False
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ SLUG = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Dispatch ids of a plan's rounds are derived from the plan and the period, so a scheduler that
 # runs twice (a restart, a second replica) names a round the same way and creates it once.
 ROUNDS = uuid.UUID("6f1d3c2e-8a4b-4c5d-9e6f-7a8b9c0d1e2f")
+# And report-submitted's ids from the submission (see submitted_event_id).
+SUBMISSIONS = uuid.UUID("3b8e4f1a-7c2d-4e9b-a5f6-0d1c2b3a4e5f")
 
 
 class Invalid(Exception):
@@ -537,6 +539,13 @@ def dispatched_event_id(dispatch_id: str, booth_id: str) -> str:
     return str(uuid.uuid5(uuid.UUID(dispatch_id), booth_id))
 
 
+def submitted_event_id(dispatch_id: str, booth_id: str, submission_id: str) -> str:
+    """report-submitted's id for one submission: derived, so every attempt at storing the same
+    submission (a client's retry, a write cut off and made again) names its event the same, and a
+    consumer counts it once."""
+    return str(uuid.uuid5(SUBMISSIONS, f"{dispatch_id}/{booth_id}/{submission_id}"))
+
+
 # --- a booth's answers to one round ----------------------------------------------------------
 
 
@@ -596,7 +605,9 @@ class BoothReport:
             submission_id, len(self.submissions) + 1, answers, by, at, late=at > due_at
         )
         self.submissions.append(submission)
-        self.outbox.append(_event("report-submitted", report_submitted(self, submission), at))
+        event_id = submitted_event_id(self.dispatch_id, self.booth_id, submission_id)
+        data = report_submitted(self, submission)
+        self.outbox.append(_event("report-submitted", data, at, event_id=event_id))
         return submission, True
 
     def review(
@@ -629,9 +640,11 @@ class BoothReport:
 # --- events' data ----------------------------------------------------------------------------
 
 
-def _event(name: str, data: dict, at: datetime, version: int = 1) -> dict:
+def _event(
+    name: str, data: dict, at: datetime, version: int = 1, *, event_id: str | None = None
+) -> dict:
     return {
-        "id": str(uuid.uuid4()),
+        "id": event_id or str(uuid.uuid4()),
         "type": f"org.sangathan.{name}.v{version}",
         "data": data,
         "time": at.isoformat(),

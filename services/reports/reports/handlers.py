@@ -176,7 +176,7 @@ def dispatch_round(ports: Ports, dispatch_id: str) -> Round:
 def submit_report(command: commands.SubmitReport, ports: Ports) -> tuple[Submission, bool]:
     """(the submission, whether it is new): a retried submission id gives the first one back."""
     round_ = dispatch_round(ports, command.dispatch_id)
-    path = _dispatched_booth(ports, round_, command.booth_id)
+    path = _dispatched_booth(ports, round_, command.booth_id, asked=command.asked)
     version = version_of(ports, round_)
     answers = domain.judge_answers(version, command.answers)
     at = ports.clock()
@@ -232,11 +232,18 @@ def booth_report(ports: Ports, dispatch_id: str, booth_id: str) -> BoothReport:
     return report
 
 
-def _dispatched_booth(ports: Ports, round_: Round, booth_id: str) -> dict[str, str]:
+def _dispatched_booth(
+    ports: Ports, round_: Round, booth_id: str, *, asked: bool = False
+) -> dict[str, str]:
+    """The booth's path if the round asked it: inside its scope, and in the registry (unless the
+    caller vouches that it was asked: see commands.SubmitReport)."""
     path = booth_path(booth_id)
-    asked = path is not None and any(is_within(booth_id, unit) for unit in round_.scope)
-    if not asked or not ports.remembered.booths.get(
-        booth_id, lambda: ports.units.get(booth_id) is not None or None
+    inside = path is not None and any(is_within(booth_id, unit) for unit in round_.scope)
+    if not inside or not (
+        asked
+        or ports.remembered.booths.get(
+            booth_id, lambda: ports.units.get(booth_id) is not None or None
+        )
     ):
         raise NotFound("not-dispatched", f"dispatch {round_.dispatch_id} did not ask {booth_id}")
     return path

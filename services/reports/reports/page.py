@@ -15,6 +15,7 @@ submit retried on a slow network is one submission. Answers' free text is never 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -45,6 +46,21 @@ _REFUSALS = {
     "answered": (409, "Already answered"),
     "busy": (503, "Busy"),
 }
+
+
+class AnswerLinksUnlogged(logging.Filter):
+    """Keeps answer links out of uvicorn's access log: a link's path is its credential, and the
+    answers' peak is thousands of requests a second (the request metrics still count them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(isinstance(a, str) and a.startswith("/r/") for a in args)
+
+
+def keep_links_out_of_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AnswerLinksUnlogged) for f in access.filters):
+        access.addFilter(AnswerLinksUnlogged())
 
 
 class LinkAnswer(BaseModel):
@@ -190,8 +206,9 @@ def _answer(
     _still_held(holders, claim, lang)
     _, version = _asked(ports, claim, lang)
     submission_id, answers, values = _read_body(version, body, as_json)
+    # The link names the booth and the round under our signature: the round asked it.
     command = commands.SubmitReport(
-        claim.dispatch_id, claim.booth_id, submission_id, answers, by=claim.recipient_id
+        claim.dispatch_id, claim.booth_id, submission_id, answers, by=claim.recipient_id, asked=True
     )
     try:
         submission, new = handlers.handle(command, ports)

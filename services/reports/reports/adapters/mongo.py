@@ -11,17 +11,28 @@ there; a crash between the write and the pointer is found by the relay's sweep o
 Times are stored as ISO 8601 strings with their offset, so they read back exactly.
 
 A booth's first report (the common case: a booth answers once) goes through a group commit
-(adapters/batching.py): concurrent first answers are one `insert_many(ordered=False)` of their
-documents, each with its outbox, and one write of their pointers; each caller returns once its own
-document is written. A document whose `_id` is taken (the booth has answered, or the same
-submission came twice) is that one caller's ConcurrentUpdate, and the handler's compare-and-set
-reads it and goes on as for any concurrent write.
+(shared/batching.py) and costs the store far less: its events are never written into the document,
+so the relay never reads nor rewrites it. Concurrent first answers are two writes of one row
+and of one row per booth: one pointer that carries the whole batch's events (`carry`), then one
+`insert_many(ordered=False)` of the documents, without outbox. The pointer first, so no document
+is ever written without the pointer that publishes its events. The writer remembers (`Written`,
+bounded) which of a pointer's documents it saw written, and the relay publishes just those; a
+process that does not know (restarted, or another replica) judges each entry by the stored
+document (`holds_submission`): it holds the submission as that attempt made it (published), it
+holds another (a taken `_id`: the booth has answered, or the same submission came twice: never
+published), or it is not there (a write on its way, or cut off by a crash or an outage: waited
+for, then given up). Each caller returns once its own document is written. A document whose `_id`
+is taken is that one caller's ConcurrentUpdate, and the handler's compare-and-set reads it and
+goes on as for any concurrent write.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -77,9 +88,40 @@ class OutboxPointers:
             self.pending, [{"_id": f"{collection}:{d}", "at": at} for d in doc_ids]
         )
 
-    def take(self, limit: int) -> list[tuple[str, str]]:
-        found = [d["_id"] for d in self.pending.find({}, {"_id": 1}).limit(limit)]
-        return [tuple(p.split(":", 1)) for p in found]
+    def carry(
+        self, pointer_id: str, collection: str, carried: list[tuple[str, list[dict]]]
+    ) -> None:
+        """One pointer that carries many documents' new events, (document id, its events) each,
+        written before the documents (see the module's docstring). Its id is the writer's, random,
+        so a retried write never meets an earlier attempt's pointer."""
+        entries = [{"doc_id": d, "events": events} for d, events in carried]
+        # One JSON string, not nested documents: the store copies it instead of converting each
+        # of its fields, and only the relay reads it.
+        self.pending.insert_one(
+            {
+                "_id": pointer_id,
+                "collection": collection,
+                "carried": json.dumps(entries, separators=(",", ":")),
+                "at": _iso(None),
+            }
+        )
+
+    def take(
+        self, limit: int, passing: Iterable[str] = ()
+    ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        """Up to `limit` pointers, but for the ids `passing` (left for later), in one round trip:
+        (the documents pointed at, the pointers that carry their events)."""
+        passing = list(passing)
+        query = {"_id": {"$nin": passing}} if passing else {}
+        found = list(self.pending.find(query).limit(limit).batch_size(limit))
+        pointed = [tuple(d["_id"].split(":", 1)) for d in found if "carried" not in d]
+        carrying = [{**d, "carried": json.loads(d["carried"])} for d in found if "carried" in d]
+        return pointed, carrying
+
+    def drop(self, ids: list[str]) -> None:
+        """Delete pointers by id (carrying ones, published or found to point at nothing)."""
+        if ids:
+            self.pending.delete_many({"_id": {"$in": ids}})
 
     def clear(self, collection: str, doc_id: str) -> None:
         self.pending.delete_one({"_id": f"{collection}:{doc_id}"})
@@ -409,6 +451,7 @@ class BoothReports:
     ):
         self.reports, self.pointers = db.report_booth_reports, pointers
         self.first_inserts = first_inserts
+        self.written = Written()  # which documents of its carrying pointers this process wrote
 
     def get(self, dispatch_id: str, booth_id: str) -> BoothReport | None:
         doc = self.reports.find_one({"_id": f"{dispatch_id}/{booth_id}"})
@@ -427,15 +470,21 @@ class BoothReports:
             "outbox": report.outbox,
         }
         if report.rev == 0 and self.first_inserts is not None:
-            self.first_inserts.submit({**doc, "rev": 1, "has_outbox": bool(report.outbox)})
-            report.rev = 1
+            # The events ride in the pointer, not in the document (the module's docstring).
+            first = {**doc, "outbox": [], "rev": 1, "has_outbox": False}
+            self.first_inserts.submit((first, report.outbox))
+            report.rev, report.outbox = 1, []
             return
         report.rev = save_with_outbox(self.reports, self.pointers, doc, report.rev)
 
-    def insert_first(self, docs: list[dict[str, Any]]) -> list[None | Exception]:
-        """The group commit's write (see the module's docstring): one outcome per document, None
-        once written, ConcurrentUpdate if its `_id` is taken (by an earlier write or by one
-        before it in this batch); a failure of the whole write is raised."""
+    def insert_first(
+        self, items: list[tuple[dict[str, Any], list[dict]]]
+    ) -> list[None | Exception]:
+        """The group commit's writes (see the module's docstring) of (document, its events): one
+        outcome per document, None once written, ConcurrentUpdate if its `_id` is taken (by an
+        earlier write or by one before it in this batch); a failure of a whole write is raised,
+        and the pointers it leaves are the relay's to judge."""
+        docs = [doc for doc, _ in items]
         outcomes: list[None | Exception] = [None] * len(docs)
         first: dict[str, int] = {}
         for n, doc in enumerate(docs):
@@ -444,6 +493,21 @@ class BoothReports:
             else:
                 first[doc["_id"]] = n
         sent = list(first.values())
+        carried = [(docs[n]["_id"], items[n][1]) for n in sent if items[n][1]]
+        pointer = uuid.uuid4().hex
+        self.written.writing(pointer)  # this process's relay waits for it, reading nothing
+        try:
+            if carried:
+                self.pointers.carry(pointer, self.reports.name, carried)
+            self._insert(docs, sent, outcomes)
+        except BaseException:
+            self.written.forget([pointer])  # the relay judges what it left by the store
+            raise
+        self.written.add(pointer, {docs[n]["_id"] for n in sent if outcomes[n] is None})
+        return outcomes
+
+    def _insert(self, docs: list[dict], sent: list[int], outcomes: list) -> None:
+        """Insert the documents `sent` (by index), setting the outcome of each refused one."""
         try:
             self.reports.insert_many([docs[n] for n in sent], ordered=False)
         except BulkWriteError as exc:
@@ -453,12 +517,55 @@ class BoothReports:
                     outcomes[n] = ConcurrentUpdate(docs[n]["_id"])
                 else:
                     outcomes[n] = _write_error(error)
-        written = [docs[n]["_id"] for n in sent if outcomes[n] is None]
-        pointed = [i for i in written if docs[first[i]]["has_outbox"]]
-        if pointed:
-            # After the documents: a crash between the two is found by the relay's sweep.
-            self.pointers.add_new(self.reports.name, pointed)
-        return outcomes
+
+
+def holds_submission(doc: dict[str, Any], event: dict) -> bool:
+    """Whether a stored booth report holds the submission a carried report-submitted tells of,
+    as that very attempt stored it (its id and its time): a retried attempt refused as a duplicate
+    made an event of the same id but its own time, and is not published."""
+    data = event["data"]
+    return any(
+        s["submission_id"] == data["submission_id"] and s["submitted_at"] == data["submitted_at"]
+        for s in doc.get("submissions") or ()
+    )
+
+
+class Written:
+    """Which documents of each carrying pointer this process saw written, for the latest `size`
+    pointers: the relay publishes those entries without reading the documents, and no other.
+    Forgotten once published; a process that forgot (restarted) or never knew (another replica
+    wrote them) reads the documents."""
+
+    def __init__(self, size: int = 10_000):
+        self.size, self.lock = size, threading.Lock()
+        # A dict keeps the order they came in; None: being written now.
+        self.docs: dict[str, frozenset[str] | None] = {}
+
+    def writing(self, pointer_id: str) -> None:
+        self._keep(pointer_id, None)
+
+    def add(self, pointer_id: str, doc_ids: Iterable[str]) -> None:
+        self._keep(pointer_id, frozenset(doc_ids))
+
+    def _keep(self, pointer_id: str, docs: frozenset[str] | None) -> None:
+        with self.lock:
+            self.docs[pointer_id] = docs
+            while len(self.docs) > self.size:
+                del self.docs[next(iter(self.docs))]
+
+    def of(self, pointer_id: str) -> frozenset[str] | None:
+        """The pointer's documents written, or None: not known (yet) here."""
+        with self.lock:
+            return self.docs.get(pointer_id)
+
+    def being_written(self, pointer_id: str) -> bool:
+        with self.lock:
+            return pointer_id in self.docs and self.docs[pointer_id] is None
+
+    def forget(self, pointer_ids: Iterable[str]) -> None:
+        with self.lock:
+            for p in pointer_ids:
+                self.docs.pop(p, None)
 
 
 def _write_error(error: dict[str, Any]) -> Exception:
@@ -466,9 +573,22 @@ def _write_error(error: dict[str, Any]) -> Exception:
 
 
 def _submission_doc(submission: Submission) -> dict[str, Any]:
-    doc = {k: _plain(v) for k, v in asdict(submission).items()}
-    doc["answers"] = [asdict(a) for a in submission.answers]
+    """A submission as stored: fields left empty are left out (an answer fills one of its five
+    values; a submission is reviewed later, if at all), so the store converts a third fewer
+    fields per answer; they read back as their defaults. Field by field, not
+    dataclasses.asdict, which deep-copies every value."""
+    doc = _given(submission, _SUBMISSION_FIELDS)
+    doc["answers"] = [_given(a, _ANSWER_FIELDS) for a in submission.answers]
     return doc
+
+
+def _given(value: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    found = ((f, getattr(value, f)) for f in names)
+    return {f: _plain(v) for f, v in found if v is not None}
+
+
+_SUBMISSION_FIELDS = tuple(f.name for f in fields(Submission) if f.name != "answers")
+_ANSWER_FIELDS = tuple(f.name for f in fields(Answer))
 
 
 def _report(doc: dict[str, Any]) -> BoothReport:
@@ -487,7 +607,7 @@ def _report(doc: dict[str, Any]) -> BoothReport:
 
 def _submission(doc: dict[str, Any]) -> Submission:
     answers = tuple(
-        Answer(**{**a, "option_ids": tuple(a["option_ids"]) if a["option_ids"] else None})
+        Answer(**{**a, "option_ids": tuple(a["option_ids"]) if a.get("option_ids") else None})
         for a in doc["answers"]
     )
     return Submission(
@@ -495,7 +615,7 @@ def _submission(doc: dict[str, Any]) -> Submission:
             **doc,
             "answers": answers,
             "submitted_at": datetime.fromisoformat(doc["submitted_at"]),
-            "reviewed_at": _time(doc["reviewed_at"]),
+            "reviewed_at": _time(doc.get("reviewed_at")),
         }
     )
 

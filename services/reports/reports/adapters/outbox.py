@@ -1,4 +1,13 @@
-"""The outbox relay: publishes the events forms and booth reports hold, then removes them.
+"""The outbox relay: publishes the events forms and booth reports hold, then removes them; and
+the events that booths' first answers carry in a pointer per batch (adapters/mongo.py), then
+deletes those pointers, never reading nor rewriting the reports themselves.
+
+Of a carrying pointer, the relay publishes the events of the documents that are written: those
+this process saw written (`Written`), else those whose stored document holds what the event tells
+of (`HOLDS`, one read of the pointer's documents). A document that holds another submission was
+refused (its `_id` taken) and its events are never published. While a document is not there at
+all (its write may be on its way) the pointer is passed over for a second at a time, and once
+`UNWRITTEN_AFTER_S` old it is published without them: that write failed, and its caller was told.
 
 At-least-once: a crash after publishing and before removal publishes again with the same event
 ids, which consumers de-duplicate; the loop, its backoff and sweep are shared.outbox's. An event
@@ -9,12 +18,19 @@ with its reason and the document's other events go on.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 from pymongo.database import Database
 
-from reports.adapters.mongo import OutboxPointers, take_outbox, take_published
+from reports.adapters.mongo import (
+    OutboxPointers,
+    Written,
+    holds_submission,
+    take_outbox,
+    take_published,
+)
 from shared.events.contracts import EventError
 from shared.kafka.producer import DeliveryError, EventPublisher
 from shared.logging import get_logger
@@ -33,6 +49,16 @@ QUARANTINED = Counter(
     ["type"],
 )
 COLLECTIONS = ("report_forms", "report_booth_reports", "report_whatsapp_groups")
+# How a stored document shows it holds a carried event, by collection.
+HOLDS = {"report_booth_reports": holds_submission}
+# A carrying pointer's documents are written right after it, or never: a write cut off by an
+# outage ends within the client's timeouts (seconds). Far beyond that, a document still not there
+# was never written.
+UNWRITTEN_AFTER_S = 300.0
+LOOK_AGAIN_S = 1.0  # a pointer whose documents are not all there yet is looked at again after
+# A carrying pointer holds a batch of answers (up to the group commit's size): a round takes this
+# many times fewer pointers than its `batch` of documents, so its events stay a few thousand.
+ANSWERS_PER_POINTER = 20
 
 
 class OutboxRelay:
@@ -46,8 +72,11 @@ class OutboxRelay:
         interval_s: float = 0.05,
         sweep_interval_s: float = 60.0,
         max_backoff_s: float = 5.0,
+        written: Written | None = None,
     ):
         self.db, self.pointers, self.publisher = db, pointers, publisher
+        self.written = written or Written()
+        self.waiting: dict[str, float] = {}  # carried pointers passed over, until when
         self.dead_letters = db.report_outbox_dead_letters
         self.batch, self.interval_s, self.sweep_interval_s = batch, interval_s, sweep_interval_s
         self.max_backoff_s = max_backoff_s
@@ -63,15 +92,46 @@ class OutboxRelay:
         )
 
     def relay_once(self) -> int:
-        """Publish the events of up to `batch` documents; returns how many went out. A few
-        round trips a batch, whatever its size: the pointers read and cleared, each
-        collection's documents read with one `$in`, one flush, and each collection's outboxes
-        emptied with one bulk write of compare-and-sets on the revision read."""
-        pointed = self.pointers.take(self.batch)
-        if not pointed:
+        """Publish the events of up to `batch` pointed documents; returns how many went out. A
+        few round trips a batch, whatever its size: the pointers read; for those that carry their
+        events, the documents of the pointers this process did not write read with one `$in`, one
+        flush, the pointers deleted; for the others, their pointers cleared, each collection's
+        documents read with one `$in`, the same flush, and each collection's outboxes emptied with
+        one bulk write of compare-and-sets on the revision read."""
+        now = time.monotonic()
+        # Passed over until their second is up, or until this process has written their documents.
+        self.waiting = {
+            p: until
+            for p, until in self.waiting.items()
+            if until > now and self.written.of(p) is None
+        }
+        limit = max(1, self.batch // ANSWERS_PER_POINTER)
+        pointed, carrying = self.pointers.take(limit, self.waiting)
+        if not pointed and not carrying:
             return 0
         # Clear the pointers before reading: a write after this point sets its pointer again.
         self.pointers.clear_many(pointed)
+        taken = self._publish_outboxes(pointed)
+        sent, done = self._publish_carried(carrying)
+        try:
+            self.publisher.flush(FLUSH_TIMEOUT_S)
+        except DeliveryError:
+            self.pointers.mark_many(pointed)  # the carrying keep their pointers
+            raise
+        for collection, docs in taken.items():
+            take_published(self.db[collection], [(d, {e["id"] for e in es}) for d, es in docs])
+            sent += [e for _, es in docs for e in es]
+        self.pointers.drop(done)
+        self.written.forget(done)
+        for event in sent:
+            RELAYED.labels(event["type"]).inc()
+        return len(sent)
+
+    def _publish_outboxes(
+        self, pointed: list[tuple[str, str]]
+    ) -> dict[str, list[tuple[dict, list[dict]]]]:
+        """Publish the outboxes of the documents pointed at: per collection, (document, the events
+        that went out)."""
         ids: dict[str, list[str]] = {}
         for collection, doc_id in pointed:
             ids.setdefault(collection, []).append(doc_id)
@@ -83,21 +143,55 @@ class OutboxRelay:
                     e for e in doc.get("outbox") or [] if self._publish(collection, doc["_id"], e)
                 ]
                 taken.setdefault(collection, []).append((doc, events))
-        try:
-            self.publisher.flush(FLUSH_TIMEOUT_S)
-        except DeliveryError:
-            self.pointers.mark_many(pointed)
-            raise
-        sent = 0
-        for collection, docs in taken.items():
-            take_published(self.db[collection], [(d, {e["id"] for e in es}) for d, es in docs])
-            for _, events in docs:
-                for event in events:
-                    RELAYED.labels(event["type"]).inc()
-                sent += len(events)
-        return sent
+        return taken
 
-    def _publish(self, collection: str, doc_id: str, event: dict) -> bool:
+    def _publish_carried(self, carrying: list[dict]) -> tuple[list[dict], list[str]]:
+        """Publish the events of the carrying pointers' written documents: (the events that went
+        out, the pointers done with)."""
+        sent: list[dict] = []
+        done: list[str] = []
+        for pointer in carrying:
+            written = self._written(pointer)
+            if written is None:
+                self.waiting[pointer["_id"]] = time.monotonic() + LOOK_AGAIN_S
+                continue
+            for entry in pointer["carried"]:
+                if entry["doc_id"] in written:
+                    sent += [
+                        e
+                        for e in entry["events"]
+                        if self._publish(pointer["collection"], entry["doc_id"], e, carried=True)
+                    ]
+            done.append(pointer["_id"])
+        return sent, done
+
+    def _written(self, pointer: dict) -> frozenset[str] | None:
+        """The ids of the pointer's documents written with its events; None while some document
+        is not there yet (and the pointer young)."""
+        known = self.written.of(pointer["_id"])
+        if known is not None:
+            return known
+        if self.written.being_written(pointer["_id"]):
+            return None  # by this process, now: its documents come next
+        holds = HOLDS[pointer["collection"]]
+        ids = [e["doc_id"] for e in pointer["carried"]]
+        # What HOLDS judges by (a booth report's submissions), not the whole document.
+        found = self.db[pointer["collection"]].find({"_id": {"$in": ids}}, {"submissions": 1})
+        docs = {d["_id"]: d for d in found}
+        if len(docs) < len(set(ids)) and _age_s(pointer) < UNWRITTEN_AFTER_S:
+            return None
+        if len(docs) < len(set(ids)):
+            log.info(
+                "answers never stored left out of the outbox",
+                fields={"pointer": pointer["_id"], "missing": len(set(ids)) - len(docs)},
+            )
+        return frozenset(
+            e["doc_id"]
+            for e in pointer["carried"]
+            if e["doc_id"] in docs and all(holds(docs[e["doc_id"]], ev) for ev in e["events"])
+        )
+
+    def _publish(self, collection: str, doc_id: str, event: dict, *, carried: bool = False) -> bool:
         try:
             self.publisher.emit(
                 event["type"],
@@ -110,10 +204,16 @@ class OutboxRelay:
             self.dead_letters.insert_one(
                 {"collection": collection, "doc_id": doc_id, "event": event, "reason": str(bad)}
             )
-            take_outbox(self.db[collection], doc_id, {event["id"]})
+            if not carried:  # a carried event goes with its pointer
+                take_outbox(self.db[collection], doc_id, {event["id"]})
             QUARANTINED.labels(event["type"]).inc()
             log.error(
                 "reports outbox event quarantined",
                 fields={"doc_id": doc_id, "type": event["type"], "reason": str(bad)},
             )
             return False
+
+
+def _age_s(pointer: dict) -> float:
+    at = datetime.fromisoformat(pointer["at"])
+    return (datetime.now(at.tzinfo) - at) / timedelta(seconds=1)
