@@ -9,7 +9,7 @@ concurrent callers answer one round, one booth each, through the answer link's h
 (`--via link`: the link's holder check, the body read as an app sends it, SubmitReport) or the
 command alone (`--via api`), every 20th answer sent twice as a retrying client does; then the
 outbox relay publishes until nothing is left (a stand-in publisher that builds and validates each
-event as the real one does, without Kafka), then one sweep. Every command pymongo sends is
+event as the real one does, without Kafka). Every command pymongo sends is
 counted (a pymongo CommandListener) by command and collection, per answer, with its time in the
 store; and the CPU this process spent per answer (the service's own share, HTTP aside), and
 FerretDB's if its pid is given. Figures on a shared machine are for before/after comparisons.
@@ -38,7 +38,6 @@ from meetings_ops import Commands  # noqa: E402  (beside this file)
 from pymongo import MongoClient  # noqa: E402
 
 from reports import answer_links, commands, handlers, page  # noqa: E402
-from reports.adapters.outbox import COLLECTIONS  # noqa: E402
 from reports.bootstrap import bootstrap, load_builtin_forms  # noqa: E402
 from reports.settings import BUILTIN_FORMS, ReportsSettings  # noqa: E402
 from shared.events import types  # noqa: E402
@@ -131,10 +130,6 @@ def run(db, listened: Commands, args) -> None:
     missing = len(set(ids.values()) - set(published))
     assert not twice and not missing, f"published twice: {twice}, never: {missing}"
 
-    with measured("one sweep (every minute, whatever the load)", args, 1) as shown:
-        adapters.relay.pointers.sweep(COLLECTIONS)
-        shown(listened, "sweep")
-
 
 def answerer(adapters, round_, via: str):
     """A function (booth, submission id) -> HTTP status, as the answer arrives by `via`."""
@@ -174,7 +169,7 @@ def show(title: str, per: str, listened: Commands, n: int) -> None:
 
 @contextmanager
 def relaying(relay):
-    """The relay's loop as the service runs it (without its sweep), until the block ends."""
+    """The relay's loop as the service runs it, until the block ends."""
     stop = threading.Event()
 
     def loop() -> None:

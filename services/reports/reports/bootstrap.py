@@ -96,7 +96,7 @@ def bootstrap(
         publisher,
         batch=settings.relay_batch,
         interval_s=settings.relay_interval_s,
-        sweep_interval_s=settings.relay_sweep_interval_s,
+        unwritten_after_s=settings.relay_unwritten_after_s,
         written=reports.written,
     )
     fanout = FanOut(

@@ -18,11 +18,14 @@ class ReportsSettings(LinkSettings, FollowUpSettings):
     service_name: str = "reports"
     # The built-in forms (YAML), published by HQ at start; a changed file is a new version.
     builtin_forms_dir: Path = Field(BUILTIN_FORMS, validation_alias="REPORTS_BUILTIN_FORMS_DIR")
-    # The outbox relay: how often it looks for pointers, how many documents a round, and how often
-    # it sweeps for pointers a crash lost.
+    # The outbox relay: how often it looks for pointers, how many documents a round, and how old
+    # a pointer whose write is not there gets before that write counts as failed (far beyond the
+    # store client's timeouts).
     relay_interval_s: float = Field(0.05, gt=0, validation_alias="REPORTS_RELAY_INTERVAL_S")
     relay_batch: int = Field(500, ge=1, validation_alias="REPORTS_RELAY_BATCH")
-    relay_sweep_interval_s: float = Field(60.0, gt=0, validation_alias="REPORTS_SWEEP_INTERVAL_S")
+    relay_unwritten_after_s: float = Field(
+        300.0, gt=0, validation_alias="REPORTS_RELAY_UNWRITTEN_AFTER_S"
+    )
     # The group commit of booths' first answers and of answer links' holder checks
     # (adapters/batching.py): at most this many a round trip, gathered for at most this long
     # after the first (more gather anyway while a batch is written), and how long a request waits

@@ -4,11 +4,15 @@ Every hot read and write names one document by `_id`, the only filter FerretDB v
 index: a booth's report is `<dispatch_id>/<booth_id>`. The scans (active plans, rounds still
 fanning out, forms a unit may read) read small collections: a few documents a day.
 
-A form and a booth's report each carry their unpublished events in an `outbox` field, written in
-the same single-document write as the change (compare-and-set on `rev`), so neither exists
-without the other. A pointer in `report_outbox_pending` sends the relay (adapters/outbox.py)
-there; a crash between the write and the pointer is found by the relay's sweep of `has_outbox`.
-Times are stored as ISO 8601 strings with their offset, so they read back exactly.
+A form, a booth's report and a booth's WhatsApp groups each carry their unpublished events in an
+`outbox` field, written in the same single-document write as the change (compare-and-set on
+`rev`), so neither exists without the other. Before that write, a pointer in
+`report_outbox_pending` (`<collection>:<_id>`, with the `rev` the write makes) sends the relay
+(adapters/outbox.py) there: pointer first, so no document holds events without a pointer and
+nothing has to sweep the collections for them (FerretDB reads every document for such a scan).
+A pointer whose write never landed (the document older than its `rev`) is waited for, then
+dropped with the events the document does hold. Times are stored as ISO 8601 strings with their
+offset, so they read back exactly.
 
 A booth's first report (the common case: a booth answers once) goes through a group commit
 (shared/batching.py) and costs the store far less: its events are never written into the document,
@@ -36,7 +40,7 @@ from dataclasses import asdict, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
@@ -60,32 +64,20 @@ from shared.orgtree.levels import is_within
 
 
 class OutboxPointers:
-    """Which documents hold events to publish: `<collection>:<_id>` pointers, and the sweep."""
+    """Which documents hold events to publish: `<collection>:<_id>` pointers, each with the `rev`
+    its write makes, and the pointers that carry first answers' events (`carry`)."""
 
     def __init__(self, db: Database):
         self.pending = db.report_outbox_pending
-        self.db = db
 
-    def mark(self, collection: str, doc_id: str) -> None:
+    def expect(self, collection: str, doc_id: str, rev: int) -> None:
+        """Point the relay at a document about to be written at `rev` (before the write: see the
+        module's docstring). A later write's pointer replaces an earlier one's, and its `at`
+        starts the wait for its write again."""
         self.pending.update_one(
-            {"_id": f"{collection}:{doc_id}"}, {"$set": {"at": _iso(None)}}, upsert=True
-        )
-
-    def mark_many(self, pointed: Iterable[tuple[str, str]]) -> None:
-        """Point the relay at many documents in one write (pointers already there stay)."""
-        at = _iso(None)
-        ops = [
-            UpdateOne({"_id": f"{c}:{d}"}, {"$set": {"at": at}}, upsert=True) for c, d in pointed
-        ]
-        if ops:
-            self.pending.bulk_write(ops, ordered=False)
-
-    def add_new(self, collection: str, doc_ids: list[str]) -> None:
-        """Point the relay at documents just inserted, in one insert (a pointer already there,
-        left by an earlier write, stays as it is)."""
-        at = _iso(None)
-        insert_ignoring_duplicates(
-            self.pending, [{"_id": f"{collection}:{d}", "at": at} for d in doc_ids]
+            {"_id": f"{collection}:{doc_id}"},
+            {"$set": {"rev": rev, "at": _iso(None)}},
+            upsert=True,
         )
 
     def carry(
@@ -114,7 +106,7 @@ class OutboxPointers:
         passing = list(passing)
         query = {"_id": {"$nin": passing}} if passing else {}
         found = list(self.pending.find(query).limit(limit).batch_size(limit))
-        pointed = [tuple(d["_id"].split(":", 1)) for d in found if "carried" not in d]
+        pointed = [_pointed(d) for d in found if "carried" not in d]
         carrying = [{**d, "carried": json.loads(d["carried"])} for d in found if "carried" in d]
         return pointed, carrying
 
@@ -123,30 +115,34 @@ class OutboxPointers:
         if ids:
             self.pending.delete_many({"_id": {"$in": ids}})
 
-    def clear(self, collection: str, doc_id: str) -> None:
-        self.pending.delete_one({"_id": f"{collection}:{doc_id}"})
+    def clear(self, pointed: Iterable[dict[str, Any]]) -> None:
+        """Delete the pointers the relay is done with, each only as it read it (same `rev`): one
+        that a write has set again since points at events still to publish, and stays."""
+        ops = [DeleteOne({"_id": p["_id"], "rev": _rev_as_read(p)}) for p in pointed]
+        if ops:
+            self.pending.bulk_write(ops, ordered=False)
 
-    def clear_many(self, pointed: Iterable[tuple[str, str]]) -> None:
-        ids = [f"{c}:{d}" for c, d in pointed]
-        if ids:
-            self.pending.delete_many({"_id": {"$in": ids}})
 
-    def sweep(self, collections: Iterable[str]) -> int:
-        marked = 0
-        for name in collections:
-            with self.db[name].find({"has_outbox": True}, {"_id": 1}) as cursor:
-                for doc in cursor:
-                    self.mark(name, doc["_id"])
-                    marked += 1
-        return marked
+def _pointed(doc: dict[str, Any]) -> dict[str, Any]:
+    """A pointer at one document: its id, collection, document id, the `rev` its write makes
+    (None for a pointer written before pointers said: any stored revision will do) and when."""
+    collection, doc_id = doc["_id"].split(":", 1)
+    return {**doc, "collection": collection, "doc_id": doc_id, "rev": doc.get("rev")}
+
+
+def _rev_as_read(pointer: dict[str, Any]) -> Any:
+    # A pointer from before pointers said their rev has none; it matches only while still so.
+    return pointer["rev"] if pointer["rev"] is not None else {"$exists": False}
 
 
 def save_with_outbox(
     collection: Collection, pointers: OutboxPointers, doc: dict[str, Any], rev: int
 ) -> int:
-    """Insert (rev 0) or compare-and-set the document; point the relay at it if it has events.
-    Returns the new rev."""
-    doc = {**doc, "rev": rev + 1, "has_outbox": bool(doc.get("outbox"))}
+    """Insert (rev 0) or compare-and-set the document; if it holds events, point the relay at it
+    first (the module's docstring). Returns the new rev."""
+    doc = {**doc, "rev": rev + 1}
+    if doc.get("outbox"):
+        pointers.expect(collection.name, doc["_id"], rev + 1)
     if rev == 0:
         try:
             collection.insert_one(doc)
@@ -154,8 +150,6 @@ def save_with_outbox(
             raise ConcurrentUpdate(doc["_id"]) from None
     elif collection.replace_one({"_id": doc["_id"], "rev": rev}, doc).matched_count == 0:
         raise ConcurrentUpdate(doc["_id"])
-    if doc["has_outbox"]:
-        pointers.mark(collection.name, doc["_id"])
     return rev + 1
 
 
@@ -174,7 +168,7 @@ def take_published(collection: Collection, taken: list[tuple[dict[str, Any], set
     removed = 0
     for rev, docs in emptied.items():
         ids = [d["_id"] for d, _ in docs]
-        change = {"$set": {"outbox": [], "has_outbox": False, "rev": rev + 1}}
+        change = {"$set": {"outbox": [], "rev": rev + 1}}
         done = collection.update_many({"_id": {"$in": ids}, "rev": rev}, change)
         if done.matched_count == len(ids):
             removed += sum(len(d.get("outbox") or []) for d, _ in docs)
@@ -191,7 +185,7 @@ def take_published(collection: Collection, taken: list[tuple[dict[str, Any], set
 
 def _taken(doc: dict[str, Any], event_ids: set[str]) -> dict[str, Any]:
     left = [e for e in doc.get("outbox", []) if e["id"] not in event_ids]
-    return {"outbox": left, "has_outbox": bool(left), "rev": doc["rev"] + 1}
+    return {"outbox": left, "rev": doc["rev"] + 1}
 
 
 def take_outbox(collection: Collection, doc_id: str, event_ids: set[str]) -> int:
@@ -471,7 +465,7 @@ class BoothReports:
         }
         if report.rev == 0 and self.first_inserts is not None:
             # The events ride in the pointer, not in the document (the module's docstring).
-            first = {**doc, "outbox": [], "rev": 1, "has_outbox": False}
+            first = {**doc, "outbox": [], "rev": 1}
             self.first_inserts.submit((first, report.outbox))
             report.rev, report.outbox = 1, []
             return
@@ -521,11 +515,15 @@ class BoothReports:
 
 def holds_submission(doc: dict[str, Any], event: dict) -> bool:
     """Whether a stored booth report holds the submission a carried report-submitted tells of,
-    as that very attempt stored it (its id and its time): a retried attempt refused as a duplicate
-    made an event of the same id but its own time, and is not published."""
+    as that very attempt stored it (its id, its time and its attempt number): a retried attempt
+    refused as a duplicate made an event of the same id but its own time, and a resubmission's
+    first try (the booth's report taken for blank, refused) one of the same time but attempt 1;
+    neither is published."""
     data = event["data"]
     return any(
-        s["submission_id"] == data["submission_id"] and s["submitted_at"] == data["submitted_at"]
+        s["submission_id"] == data["submission_id"]
+        and s["submitted_at"] == data["submitted_at"]
+        and s.get("attempt") == data.get("attempt")
         for s in doc.get("submissions") or ()
     )
 
