@@ -36,3 +36,18 @@ def test_the_loop_sweeps_first_keeps_going_through_failures_and_backs_off_doubli
     assert calls == ["sweep", "relay", "relay", "relay", "relay", "relay"]
     # work found: no wait; two failures: 1.0 then capped 1.5; then idle at the interval
     assert waits == [1.0, 1.5, 0.5, 0.5]
+
+
+def test_a_relay_whose_writes_point_first_runs_the_loop_without_a_sweep():
+    stop, calls = threading.Event(), []
+
+    def relay_once():
+        calls.append("relay")
+        stop.set()
+        return 0
+
+    # A zero interval: a sweep would be due at every turn, were there one.
+    relay_until_stopped(
+        stop, relay_once, None, interval_s=0.01, sweep_interval_s=0, max_backoff_s=0.1
+    )
+    assert calls == ["relay"]
