@@ -17,6 +17,8 @@ import secrets
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from pymongo import MongoClient, monitoring  # noqa: E402
+from pymongo.database import Database  # noqa: E402
 
 from meetings.adapters.live import MongoLive  # noqa: E402
 from meetings.conference import Pacing, ProviderEvent  # noqa: E402
@@ -95,6 +98,19 @@ class Events:
         pass
 
 
+@contextmanager
+def scratch_database(url: str, prefix: str, listener: Commands, **options) -> Iterator[Database]:
+    """A database of its own on the real server, every command counted by `listener`; dropped
+    after, also on failure (the ops benches share it)."""
+    client = MongoClient(url, event_listeners=[listener], **options)
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--invitees", type=int, default=600)
@@ -102,12 +118,8 @@ def main(argv=None) -> None:
     parser.add_argument("--mongo", default="mongodb://127.0.0.1:27017")
     args = parser.parse_args(argv)
     commands = Commands()
-    client = MongoClient(args.mongo, event_listeners=[commands])
-    name = f"ops_{secrets.token_hex(4)}"
-    try:
-        run(client[name], commands, args)
-    finally:
-        client.drop_database(name)
+    with scratch_database(args.mongo, "ops", commands) as db:
+        run(db, commands, args)
 
 
 def run(db, commands: Commands, args) -> None:
@@ -155,22 +167,27 @@ def run(db, commands: Commands, args) -> None:
     # of a phone that rang already (a redial's), a `joined` after the leg's `left`.
     again = ("call.ringing", "participant.joined")
     for kind, title in [(k, k) for k in told] + [(k, f"{k} again") for k in again]:
-        for call_id, bridge_id, ref in provider.calls:
-            event = ProviderEvent(
-                event_id=uuid.uuid4().hex,
-                type=kind,
-                bridge_id=bridge_id,
-                occurred_at=at,
-                call_id=call_id,
-                participant_ref=ref,
-                seconds=60 if kind == "participant.left" else None,
-            )
-            provider_event(meeting_id, event, ports)
+        for call in provider.calls:
+            provider_event(meeting_id, webhook(kind, call, at), ports)
         show(f"webhook {title}:", "webhook", commands, len(provider.calls))
     flush = getattr(ports.live, "flush_published", None)  # absent before events were deferred
     if flush is not None:  # what the webhooks left for the pod's half-second flush
         flush()
         show("published events removed later:", "participant", commands, len(provider.calls))
+
+
+def webhook(kind: str, call: tuple, at: datetime) -> ProviderEvent:
+    """The provider's webhook of `kind` about one dialled call (call_id, bridge_id, ref)."""
+    call_id, bridge_id, ref = call
+    return ProviderEvent(
+        event_id=uuid.uuid4().hex,
+        type=kind,
+        bridge_id=bridge_id,
+        occurred_at=at,
+        call_id=call_id,
+        participant_ref=ref,
+        seconds=60 if kind == "participant.left" else None,
+    )
 
 
 def show(title: str, per: str, commands: Commands, n: int) -> None:

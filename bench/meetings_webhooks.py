@@ -26,12 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from meetings_ops import Commands, Meeting, Provider  # noqa: E402
-from pymongo import MongoClient  # noqa: E402
+from meetings_ops import Commands, Meeting, Provider, scratch_database, webhook  # noqa: E402
 
 from meetings.adapters.live import MongoLive  # noqa: E402
 from meetings.bootstrap import group_webhooks  # noqa: E402
-from meetings.conference import Pacing, ProviderEvent  # noqa: E402
+from meetings.conference import Pacing  # noqa: E402
 from meetings.live import (  # noqa: E402
     BusyParticipant,
     LivePorts,
@@ -81,12 +80,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     topics.ensure_topics(args.kafka)
     commands = Commands()
-    client = MongoClient(args.mongo, event_listeners=[commands], maxPoolSize=args.threads + 8)
-    name = f"hooks_{secrets.token_hex(4)}"
-    try:
-        run(client[name], commands, args)
-    finally:
-        client.drop_database(name)
+    pool = {"maxPoolSize": args.threads + 8}
+    with scratch_database(args.mongo, "hooks", commands, **pool) as db:
+        run(db, commands, args)
 
 
 def run(db, commands: Commands, args) -> None:
@@ -162,19 +158,6 @@ def invitees(meeting_id: str, count: int, cipher: FieldCipher) -> list[dict]:
             }
         )
     return docs
-
-
-def webhook(kind: str, call: tuple, at: datetime) -> ProviderEvent:
-    call_id, bridge_id, ref = call
-    return ProviderEvent(
-        event_id=uuid.uuid4().hex,
-        type=kind,
-        bridge_id=bridge_id,
-        occurred_at=at,
-        call_id=call_id,
-        participant_ref=ref,
-        seconds=60 if kind == "participant.left" else None,
-    )
 
 
 def cpu_s(pid: int | None) -> float:

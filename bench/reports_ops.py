@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import threading
 import time
@@ -34,8 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("SANGATHAN_ENV", "test")
 
-from meetings_ops import Commands  # noqa: E402  (beside this file)
-from pymongo import MongoClient  # noqa: E402
+from meetings_ops import Commands, scratch_database  # noqa: E402  (beside this file)
 
 from reports import answer_links, commands, handlers, page  # noqa: E402
 from reports.bootstrap import bootstrap, load_builtin_forms  # noqa: E402
@@ -78,12 +76,8 @@ def main(argv=None) -> None:
     parser.add_argument("--mongo", default="mongodb://127.0.0.1:27017")
     args = parser.parse_args(argv)
     listened = Commands()
-    client = MongoClient(args.mongo, event_listeners=[listened])
-    name = f"ops_{secrets.token_hex(4)}"
-    try:
-        run(client[name], listened, args)
-    finally:
-        client.drop_database(name)
+    with scratch_database(args.mongo, "ops", listened) as db:
+        run(db, listened, args)
 
 
 def run(db, listened: Commands, args) -> None:
