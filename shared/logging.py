@@ -1,7 +1,9 @@
 """One structured (JSON lines) logger for every service.
 
 Personal data must never reach a log: the filter below masks anything that looks like a
-phone number, whatever code path formatted it, as a last line of defence.
+phone number, whatever code path formatted it, as a last line of defence. Nor may a link's
+token: a recipient's acknowledgement (/a/), join (/j/) or answer (/r/) link is a credential, so
+its token is blanked wherever a message names such a path (uvicorn's access log, when on).
 """
 
 import json
@@ -19,11 +21,24 @@ _ENCODED_PLUS = re.compile(r"^%2[Bb]")
 _UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
 
 
+# A link's path at the start of a path (after a space, a quote, a bracket, = or a URL's host), not
+# a path segment of another route (/v1/a/b).
+_LINK_TOKEN = re.compile(r"(^|[\s\"'(=]|//[^/\s]+)/([ajr])/[A-Za-z0-9._~%-]+")
+
+
+def mask_link_tokens(text: str) -> str:
+    return _LINK_TOKEN.sub(r"\1/\2/<token>", text)
+
+
 def mask_phones(text: str) -> str:
     # Odd pieces of the split are UUIDs, left as they are.
     return "".join(
         piece if i % 2 else _PHONE.sub(_masked, piece) for i, piece in enumerate(_UUID.split(text))
     )
+
+
+def _masked_text(text: str) -> str:
+    return mask_phones(mask_link_tokens(text))
 
 
 def _masked(match: re.Match) -> str:
@@ -42,12 +57,12 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "msg": mask_phones(record.getMessage()),
+            "msg": _masked_text(record.getMessage()),
         }
         for key, value in getattr(record, "fields", {}).items():
-            entry[key] = mask_phones(value) if isinstance(value, str) else value
+            entry[key] = _masked_text(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = mask_phones(self.formatException(record.exc_info))
+            entry["exc"] = _masked_text(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -59,8 +74,12 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        # uvicorn --no-access-log (every deployment's) leaves the access logger without handlers
+        # and not propagating: left so, or this would turn it back on.
+        switched_off = name == "uvicorn.access" and not logger.handlers and not logger.propagate
+        logger.handlers[:] = []
+        logger.propagate = not switched_off
 
 
 def get_logger(name: str) -> logging.LoggerAdapter:

@@ -43,3 +43,26 @@ def test_url_encoded_and_letter_adjacent_phones_are_masked():
 def test_dates_times_and_short_numbers_stay_readable():
     text = "2026-12-03T13:04:55 took 1234 ms, booth B001, 127.0.0.1:42042, order 12345678"
     assert mask_phones(text) == text
+
+
+def test_link_tokens_are_blanked_in_any_message(capsys):
+    access = logging.getLogger("uvicorn.access")
+    access.propagate = True  # access logs on, whatever an earlier test left
+    configure_logging("test")
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/a/eyJ0.abc-_9?x=1", "1.1", 200)
+    get_logger("t").info("opened /j/k3Y.sig, https://h.in:8/r/tok_en; kept /v1/a/b and /x/y")
+    out = capsys.readouterr().err
+    assert "eyJ0" not in out and "k3Y" not in out and "tok_en" not in out
+    assert "/a/<token>?x=1" in out and "/j/<token>" in out and "//h.in:8/r/<token>" in out
+    assert "/v1/a/b" in out and "/x/y" in out
+
+
+def test_uvicorns_no_access_log_is_left_switched_off():
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:], access.propagate = [], False  # what --no-access-log leaves
+    configure_logging("test")
+    assert access.propagate is False
+    access.propagate = True  # access logs on (uvicorn's own handler moved to ours)
+    access.addHandler(logging.NullHandler())
+    configure_logging("test")
+    assert access.propagate is True and access.handlers == []
