@@ -6,7 +6,6 @@ no more in the unit's summary."""
 import pytest
 from fastapi.testclient import TestClient
 
-from reports.adapters.groups import COLLECTION
 from reports.api import create_reports_app
 from reports.bootstrap import bootstrap
 from reports.settings import ReportsSettings
@@ -62,7 +61,7 @@ def test_a_whatsapp_pramukh_registers_the_booths_group_and_its_link_stays_sealed
         LINK,
         True,
     )
-    stored = mongo_db[COLLECTION].find_one({"_id": booth})
+    stored = mongo_db.report_whatsapp_groups.find_one({"_id": booth})
     assert LINK not in str(stored) and stored["groups"][0]["invite_link"].startswith("pd1.")
     listed = api.get(url(booth), headers=organiser_token("IN-HP-D04", sub="user-d04"))
     assert [g["invite_link"] for g in listed.json()["groups"]] == [LINK]

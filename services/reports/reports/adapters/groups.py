@@ -19,13 +19,13 @@ from reports.groups import BoothGroups, Group
 from shared.crypto.fields import FieldCipher
 from shared.orgtree.levels import level_of
 
-COLLECTION = "report_whatsapp_groups"
 PURPOSE = "invite-link"
 
 
 class GroupStore:
     def __init__(self, db: Database, pointers: OutboxPointers, cipher: FieldCipher):
-        self.groups, self.pointers, self.cipher = db[COLLECTION], pointers, cipher
+        # Named on `db` itself, so deploy/k8s/rules.py finds it for the service's MongoDB role.
+        self.groups, self.pointers, self.cipher = db.report_whatsapp_groups, pointers, cipher
 
     def get(self, booth_id: str) -> BoothGroups | None:
         doc = self.groups.find_one({"_id": booth_id})
