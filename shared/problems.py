@@ -137,7 +137,12 @@ def describe_problems(document: dict[str, Any]) -> dict[str, Any]:
             for status in common:
                 if _is_fastapi_default(responses.get(str(status))):
                     responses[str(status)] = _problem_response(status)
-                responses.setdefault(str(status), _problem_response(status))
+                described = responses.setdefault(str(status), _problem_response(status))
+                # A route's own answer of this status (the simulator's provider-shaped refusals)
+                # does not stop the platform answering it as a problem (a body it cannot parse).
+                described.setdefault("content", {}).setdefault(
+                    MEDIA_TYPE, _problem_response(status)["content"][MEDIA_TYPE]
+                )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     for unused in ("HTTPValidationError", "ValidationError"):

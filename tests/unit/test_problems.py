@@ -152,3 +152,36 @@ def test_a_client_leaving_mid_upload_is_logged_as_such_not_as_an_unhandled_error
     assert sent[0]["status"] == 400
     assert "unhandled error" not in caplog.text
     assert "client left before its request was read" in caplog.text
+
+
+def test_a_route_own_answer_of_a_status_keeps_it_and_gains_the_problem_the_platform_sends():
+    """The simulator answers a refusal in its provider's own shape with 400, while a body it
+    cannot parse is a 400 problem: the document must name both media types (Schemathesis ST105)."""
+    from shared.problems import install_problem_docs
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_problem_docs(app)
+    refusal = {"type": "object", "properties": {"error": {"type": "object"}}}
+
+    @app.post(
+        "/messages",
+        responses={
+            400: {"description": "Refused", "content": {"application/json": {"schema": refusal}}}
+        },
+    )
+    def send(body: BoothCreate):
+        return body
+
+    document = TestClient(app).get("/openapi.json").json()
+    answer = document["paths"]["/messages"]["post"]["responses"]["400"]
+    assert answer["description"] == "Refused"
+    assert answer["content"]["application/json"]["schema"] == refusal
+    assert answer["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    unparseable = TestClient(app).post(
+        "/messages", content=b"\xff{", headers={"content-type": "application/json"}
+    )
+    assert unparseable.status_code == 400
+    assert unparseable.headers["content-type"] == "application/problem+json"
