@@ -52,6 +52,7 @@ class ConfirmedProducer:
         self._producer = Producer(client_config(bootstrap, {**RELIABLE, **(config or {})}))
         self._pending: dict[int, str] = {}  # one entry per produce call, even for a repeated ref
         self._failed: dict[str, str] = {}
+        self._tally: _Tally | None = None  # `produce_many`'s messages since the last flush
         self._sent = 0
         self._closed = False
 
@@ -89,6 +90,28 @@ class ConfirmedProducer:
         if poll:
             self._producer.poll(0)  # serve earlier delivery reports
 
+    def produce_many(self, topic: str, records: Iterable[tuple[bytes, bytes, list]]) -> int:
+        """Queue (key, value, headers) records that need no ref of their own, e.g. a fan-out that
+        publishes again from its cursor whatever a flush did not confirm; how many. One delivery
+        callback serves them all and a failure is named by the message's key, so a record costs
+        a third of `produce`'s CPU (no closure, no pending entry); `flush` still raises unless
+        every one was acknowledged."""
+        if self._tally is None:
+            self._tally = _Tally()
+        tally = self._tally
+        delivered, send = tally.delivered, self._send
+        count = 0
+        for key, value, headers in records:
+            tally.owed += 1
+            try:
+                send(topic, key, value, headers, delivered)
+            except Exception:
+                tally.owed -= 1
+                raise
+            count += 1
+        self._producer.poll(0)
+        return count
+
     def poll(self) -> None:
         """Serve the delivery reports that have arrived, without waiting."""
         self._producer.poll(0)
@@ -109,6 +132,13 @@ class ConfirmedProducer:
         for ref in self._pending.values():
             failed.setdefault(ref, f"not acknowledged within {timeout}s")
         self._pending = {}
+        # A report arriving after this flush gave up goes to the tally it was sent with, not the
+        # next flush's.
+        tally, self._tally = self._tally, None
+        if tally is not None:
+            failed.update(tally.failed)
+            if tally.owed > 0:
+                failed[f"{tally.owed} record(s) of a batch"] = f"not acknowledged within {timeout}s"
         if failed:
             raise DeliveryError(failed)
 
@@ -123,6 +153,22 @@ class ConfirmedProducer:
             # Whatever is still queued was reported lost above; closing must not wait for it.
             self._producer.purge()
             self._producer.close()
+
+
+class _Tally:
+    """What `produce_many` still waits for since a flush, and what failed (by message key)."""
+
+    __slots__ = ("owed", "failed")
+
+    def __init__(self) -> None:
+        self.owed = 0
+        self.failed: dict[str, str] = {}
+
+    def delivered(self, err: KafkaError | None, msg: Message) -> None:
+        self.owed -= 1
+        if err is not None:
+            self.failed[(msg.key() or b"").decode(errors="replace")] = err.str()
+            PUBLISH_FAILURES.labels(msg.topic()).inc()
 
 
 class EventPublisher:

@@ -28,7 +28,7 @@ from shared.events.contracts import (
 )
 from shared.kafka.consumer import EventConsumer, PermanentEventError
 from shared.kafka.deadletters import dead_letter_seal
-from shared.kafka.producer import DeliveryError, EventPublisher
+from shared.kafka.producer import ConfirmedProducer, DeliveryError, EventPublisher
 from shared.settings import PlatformSettings
 from tests.conftest import random_suffix
 
@@ -361,6 +361,57 @@ def test_a_batch_kafka_did_not_take_is_reported_by_flush_naming_every_event():
         publisher.flush(timeout=5)
     assert set(caught.value.failed) == {event_id for _, event_id in batch}
     publisher.close(timeout=1)
+
+
+def _closed_port() -> str:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_records_produced_many_at_once_that_kafka_did_not_take_are_named_by_key_by_flush():
+    producer = ConfirmedProducer(_closed_port(), {"message.timeout.ms": 1000})
+    records = [(f"booth-{n}".encode(), b"{}", [("ce_id", str(n).encode())]) for n in range(3)]
+    assert producer.produce_many("report-dispatches", iter(records)) == 3
+
+    with pytest.raises(DeliveryError) as caught:
+        producer.flush(timeout=5)
+    assert set(caught.value.failed) == {"booth-0", "booth-1", "booth-2"}
+    producer.flush(timeout=1)  # reported once: the next flush owes nothing
+    producer.close(timeout=1)
+
+
+def test_a_flush_that_gives_up_on_records_produced_many_at_once_counts_them_as_lost_once():
+    producer = ConfirmedProducer(_closed_port(), {"message.timeout.ms": 60000})
+    producer.produce_many("report-dispatches", [(b"booth-1", b"{}", []), (b"booth-2", b"{}", [])])
+
+    with pytest.raises(DeliveryError) as caught:
+        producer.flush(timeout=0.5)
+    assert caught.value.failed == {"2 record(s) of a batch": "not acknowledged within 0.5s"}
+    producer.flush(timeout=0.1)  # still undelivered, but already reported: not again
+    producer.close(timeout=0.1)
+
+
+def test_records_produced_many_at_once_reach_kafka_in_order_per_key(kafka_bootstrap, scratch):
+    topic = scratch()
+    producer = ConfirmedProducer(kafka_bootstrap)
+    records = [(b"IN-MP-D07-A03-M02-S05-B001", f"{n}".encode(), []) for n in range(50)]
+    assert producer.produce_many(topic, records) == 50
+    producer.flush(timeout=10)  # every one acknowledged, or this raises
+    consumer = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": f"test-{random_suffix()}"}
+    )
+    partitions = consumer.list_topics(topic).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    values: list[int] = []
+    deadline = time.monotonic() + 20
+    while len(values) < 50 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            values.append(int(message.value()))
+    consumer.close()
+    assert values == list(range(50))
+    producer.close(timeout=1)
 
 
 def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consumer(
