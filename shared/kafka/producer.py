@@ -4,6 +4,8 @@
 flush, so a caller (an outbox relay) marks an event sent only when it really is.
 """
 
+import itertools
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import cache
@@ -46,14 +48,17 @@ class DeliveryError(Exception):
 
 
 class ConfirmedProducer:
-    """A confluent Producer that tracks each message by a caller's ref until the broker acks it."""
+    """A confluent Producer that tracks each message by a caller's ref until the broker acks it.
+
+    One producer may serve several threads (a service's outbox relay, its scheduler, its request
+    handlers): each thread's `flush` confirms what that thread produced since its own last flush,
+    and reports only that thread's failures, so one thread's message still in flight never fails
+    another thread's flush."""
 
     def __init__(self, bootstrap: str, config: dict[str, Any] | None = None):
         self._producer = Producer(client_config(bootstrap, {**RELIABLE, **(config or {})}))
-        self._pending: dict[int, str] = {}  # one entry per produce call, even for a repeated ref
-        self._failed: dict[str, str] = {}
-        self._tally: _Tally | None = None  # `produce_many`'s messages since the last flush
-        self._sent = 0
+        self._flights = _Flights()
+        self._seq = itertools.count(1)
         self._closed = False
 
     def produce(
@@ -69,23 +74,23 @@ class ConfirmedProducer:
     ) -> None:
         """Queue one message; `poll=False` leaves serving delivery reports to the caller (a batch
         serves them once, `poll()`, rather than once a message)."""
-        self._sent += 1
-        seq = self._sent
+        seq, flight = next(self._seq), self._flights.current
+        pending, failed = flight.pending, flight.failed
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
-            if self._pending.pop(seq, None) is None:  # a timed-out flush already reported it
+            if pending.pop(seq, None) is None:  # a timed-out flush already reported it
                 return
             if err is not None:
-                self._failed[ref] = err.str()
+                failed[ref] = err.str()
                 PUBLISH_FAILURES.labels(topic).inc()
             elif on_delivered is not None:
                 on_delivered()
 
-        self._pending[seq] = ref
+        pending[seq] = ref  # one entry per produce call, even for a repeated ref
         try:
             self._send(topic, key, value, headers, delivered)
         except Exception:
-            del self._pending[seq]
+            del pending[seq]
             raise
         if poll:
             self._producer.poll(0)  # serve earlier delivery reports
@@ -96,17 +101,15 @@ class ConfirmedProducer:
         callback serves them all and a failure is named by the message's key, so a record costs
         a third of `produce`'s CPU (no closure, no pending entry); `flush` still raises unless
         every one was acknowledged."""
-        if self._tally is None:
-            self._tally = _Tally()
-        tally = self._tally
-        delivered, send = tally.delivered, self._send
+        flight = self._flights.current
+        delivered, send = flight.delivered, self._send
         count = 0
         for key, value, headers in records:
-            tally.owed += 1
+            flight.owed += 1
             try:
                 send(topic, key, value, headers, delivered)
             except Exception:
-                tally.owed -= 1
+                flight.owed -= 1
                 raise
             count += 1
         self._producer.poll(0)
@@ -125,25 +128,18 @@ class ConfirmedProducer:
             self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait for every message produced so far; raise DeliveryError if any failed or timed
-        out."""
+        """Wait for every message this thread produced since its last flush; raise DeliveryError
+        if any failed or timed out. (librdkafka waits for every thread's messages; only this
+        thread's are reported.)"""
         self._producer.flush(timeout)
-        failed, self._failed = self._failed, {}
-        for ref in self._pending.values():
-            failed.setdefault(ref, f"not acknowledged within {timeout}s")
-        self._pending = {}
-        # A report arriving after this flush gave up goes to the tally it was sent with, not the
-        # next flush's.
-        tally, self._tally = self._tally, None
-        if tally is not None:
-            failed.update(tally.failed)
-            if tally.owed > 0:
-                failed[f"{tally.owed} record(s) of a batch"] = f"not acknowledged within {timeout}s"
+        # A report arriving after this flush gave up goes to the landed flight: ignored.
+        failed = self._flights.land().failures(timeout)
         if failed:
             raise DeliveryError(failed)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush (raising if anything was lost), then release the client. Idempotent."""
+        """Flush (raising if anything this thread produced was lost), then release the client.
+        Idempotent. Threads that produce stop, and flush, before their producer is closed."""
         if self._closed:
             return
         self._closed = True
@@ -155,20 +151,47 @@ class ConfirmedProducer:
             self._producer.close()
 
 
-class _Tally:
-    """What `produce_many` still waits for since a flush, and what failed (by message key)."""
+class _Flight:
+    """What one thread produced since its last flush: refs waiting for their acks, failures by
+    ref (or by key, for `produce_many`), and how many keyless records are still owed."""
 
-    __slots__ = ("owed", "failed")
+    __slots__ = ("pending", "failed", "owed", "landed")
 
     def __init__(self) -> None:
-        self.owed = 0
+        self.pending: dict[int, str] = {}
         self.failed: dict[str, str] = {}
+        self.owed = 0
+        self.landed = False
 
     def delivered(self, err: KafkaError | None, msg: Message) -> None:
+        """`produce_many`'s one callback."""
+        if self.landed:
+            return
         self.owed -= 1
         if err is not None:
             self.failed[(msg.key() or b"").decode(errors="replace")] = err.str()
             PUBLISH_FAILURES.labels(msg.topic()).inc()
+
+    def failures(self, timeout: float) -> dict[str, str]:
+        self.landed = True
+        failed = dict(self.failed)
+        for ref in self.pending.values():
+            failed.setdefault(ref, f"not acknowledged within {timeout}s")
+        self.pending.clear()  # late reports find nothing to pop
+        if self.owed > 0:
+            failed[f"{self.owed} record(s) of a batch"] = f"not acknowledged within {timeout}s"
+        return failed
+
+
+class _Flights(threading.local):
+    """Each thread's current flight."""
+
+    def __init__(self) -> None:
+        self.current = _Flight()
+
+    def land(self) -> _Flight:
+        flight, self.current = self.current, _Flight()
+        return flight
 
 
 class EventPublisher:

@@ -414,6 +414,33 @@ def test_records_produced_many_at_once_reach_kafka_in_order_per_key(kafka_bootst
     producer.close(timeout=1)
 
 
+def test_each_thread_sharing_a_producer_is_told_only_of_its_own_messages(kafka_bootstrap, scratch):
+    """A service's outbox relay and its scheduler share one producer: a message of one thread
+    that Kafka refused (a topic the broker does not have) fails that thread's flush only."""
+    topic, missing = scratch(), f"test.missing-{random_suffix()}"
+    producer = ConfirmedProducer(kafka_bootstrap, {"message.timeout.ms": 2000})
+    produced, flushed, told = threading.Event(), threading.Event(), []
+
+    def relay() -> None:
+        producer.produce(missing, b"IN-MP-D07", b"{}", [], ref="the relay's")
+        produced.set()
+        flushed.wait(30)
+        try:
+            producer.flush(timeout=5)
+        except DeliveryError as caught:
+            told.append(caught.failed)
+
+    other = threading.Thread(target=relay)
+    other.start()
+    assert produced.wait(10)
+    producer.produce(topic, b"IN-MP-D07", b"{}", [], ref="the scheduler's")
+    producer.flush(timeout=10)  # the scheduler's was taken: nothing to raise here
+    flushed.set()
+    other.join(30)
+    assert [list(failed) for failed in told] == [["the relay's"]]
+    producer.close(timeout=1)
+
+
 def test_stopping_during_a_retry_leaves_the_event_uncommitted_for_the_next_consumer(
     kafka_bootstrap, scratch, consumers
 ):
