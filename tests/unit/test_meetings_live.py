@@ -460,3 +460,18 @@ def test_the_ends_reconciliation_publishes_a_bridges_events_together_and_again_i
     assert told.count(types.PARTICIPANT_JOINED) == 3 and told.count(types.PARTICIPANT_LEFT) == 2
     assert len(set(e for _, _, e in ports.events.sent)) == len(told), "each once"
     assert all(doc["att_pending"] == {} for doc in ports.live.docs.values())
+
+
+def test_the_ends_reconciliation_folds_records_concurrently_to_what_one_at_a_time_tells(
+    ports, people
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ports.provider = Records(people)
+    with ThreadPoolExecutor(8) as folding:
+        told = reconcile(MEETING, "audio_bridge", "b1", ports, folding)
+        assert told == 8, "as one at a time: 3 answered and joined, 2 left"
+        assert reconcile(MEETING, "audio_bridge", "b1", ports, folding) == 0, "nothing new"
+    sent = [t for t, _, _ in ports.events.sent]
+    assert sent.count(types.PARTICIPANT_JOINED) == 3 and sent.count(types.PARTICIPANT_LEFT) == 2
+    assert all(doc["att_pending"] == {} for doc in ports.live.docs.values())

@@ -217,4 +217,5 @@ def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> Liv
         ring_timeout_s=settings.ring_timeout_s,
         caller_id=settings.caller_id,
         policy=ports.policy,  # scheduling's and the start's are one: a change applies to both
+        reconcile_threads=settings.reconcile_threads,
     )

@@ -37,6 +37,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -115,6 +116,7 @@ class LivePorts:
     # group commit of publish_together on a publisher of its own; bootstrap sets it). None:
     # each webhook emits to `events` and flushes it.
     publishing: Batcher[dict[str, dict], None] | None = None
+    reconcile_threads: int = 1  # end-of-call records folded at once (1: one after another)
 
 
 # --- starting -----------------------------------------------------------------------------------
@@ -617,8 +619,9 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
             _show_out(meeting_id, bridge_id, ports)
         else:
             ports.provider.end(bridge_id)
-    for bridge_id in bridges:
-        reconcile(meeting_id, meeting.kind, bridge_id, ports)
+    with ThreadPoolExecutor(ports.reconcile_threads, thread_name_prefix="reconcile") as folding:
+        for bridge_id in bridges:
+            reconcile(meeting_id, meeting.kind, bridge_id, ports, folding)
     totals = recount(meeting_id, ports)
     now = ports.clock()
     ports.events.emit(
@@ -644,14 +647,25 @@ def _show_out(meeting_id: str, bridge_id: str, ports: LivePorts) -> None:
             ports.provider.kick(bridge_id, record["call_id"])
 
 
-def reconcile(meeting_id: str, kind: str, bridge_id: str, ports: LivePorts) -> int:
-    """Fold one bridge's end-of-call records: what a lost callback did not say is said now. The
-    events are published together after the bridge's records are stored (one wait for Kafka,
-    not one per participant); a failed publish leaves them pending for the end's retry."""
-    told, unsent = 0, {}
-    for record in ports.provider.participants(bridge_id):
-        for event in records_as_events(bridge_id, record, datetime.fromisoformat):
-            told += len(provider_event(meeting_id, event, ports, unsent))
+def reconcile(
+    meeting_id: str, kind: str, bridge_id: str, ports: LivePorts, folding: Executor | None = None
+) -> int:
+    """Fold one bridge's end-of-call records: what a lost callback did not say is said now. With
+    `folding`, records are folded concurrently, so their reads and compare-and-sets go to the
+    store in the webhooks' batches (records come in any order, as webhooks do). The events are
+    published together after the bridge's records are stored (one wait for Kafka, not one per
+    participant); a failed publish leaves them pending for the end's retry."""
+    unsent: dict[str, dict] = {}
+    events = [
+        event
+        for record in ports.provider.participants(bridge_id)
+        for event in records_as_events(bridge_id, record, datetime.fromisoformat)
+    ]
+
+    def fold_one(event: ProviderEvent) -> int:
+        return len(provider_event(meeting_id, event, ports, unsent))
+
+    told = sum(folding.map(fold_one, events) if folding else map(fold_one, events))
     pending = {key: events for key, events in unsent.items() if events}
     for events in pending.values():
         for event_id, event in events.items():

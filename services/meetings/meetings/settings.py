@@ -96,6 +96,9 @@ class MeetingsSettings(PlatformSettings):
     webhook_batch: int = Field(64, ge=1, le=1000, validation_alias="MEETINGS_WEBHOOK_BATCH")
     webhook_linger_s: float = Field(0.0, ge=0, le=1, validation_alias="MEETINGS_WEBHOOK_LINGER_S")
     webhook_wait_s: float = Field(8.0, gt=0, validation_alias="MEETINGS_WEBHOOK_WAIT_S")
+    # The end's reconciliation folds a bridge's end-of-call records this many at once, so they
+    # share the webhooks' group commit (one at a time, a state's 65,015 records took ~100 s).
+    reconcile_threads: int = Field(32, ge=1, le=256, validation_alias="MEETINGS_RECONCILE_THREADS")
 
     collection_prefix: str = Field("meetings_", validation_alias="MEETINGS_COLLECTION_PREFIX")
     # How many invitees one insert and one notifier request carry (the notifier takes 1,000).
