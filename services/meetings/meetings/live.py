@@ -511,8 +511,7 @@ def publish_together(batch: list[dict[str, dict]], events) -> list[Exception | N
     """Several webhooks' pending events, emitted and confirmed with one flush; per webhook, None
     once Kafka took all of its events, else the error for its own (the webhook answers 503 and
     its events, still pending in its participant's document, go again under the same ids). The
-    publisher is the group commit's alone: a flush reports every message its producer was
-    given, so a producer shared with other threads would fail a webhook for another's event."""
+    publisher is the group commit's alone, so a batch's flush waits for its own events only."""
     outcomes: list[Exception | None] = [None] * len(batch)
     for n, pending in enumerate(batch):
         try:
