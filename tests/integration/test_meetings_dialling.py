@@ -173,9 +173,10 @@ def live_meeting(db, count: int, now: datetime) -> tuple[str, LivePorts]:
 def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(mongo_db):
     now = AT
     meeting_id, ports = live_meeting(mongo_db, 3, now)
-    invitees = mongo_db["m_invitees"]
+    invitees = mongo_db["m_attendance"]  # what a dial writes: the attendance documents
     broken = f"{meeting_id}/p1"
-    invitees.update_one({"_id": broken}, {"$set": {"att": "not a document"}})  # $set att.x fails
+    before = mongo_db["m_invitees"].find_one({"_id": broken})
+    invitees.insert_one({"_id": broken, "att": "not a document"})  # $set att.x fails
     assert dial_due(ports)
     refs = [call_ref(meeting_id, f"p{n}", 1) for n in range(3)]
     assert ports.provider.dialled == refs
@@ -187,6 +188,7 @@ def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(mongo_db):
     queue = mongo_db["m_dial_queues"].find_one({"_id": f"{meeting_id}:1"})
     assert queue["held"] == {"1": now.timestamp() + ports.retry_s}, "held, to be dialled again"
     invitees.update_one({"_id": broken}, {"$unset": {"att": ""}})
+    assert mongo_db["m_invitees"].find_one({"_id": broken}) == before, "the invitee unwritten"
     assert not dial_due(ports), "not before retry_s"
     ports.clock.at = now + timedelta(seconds=ports.retry_s)
     assert dial_due(ports)
@@ -206,12 +208,13 @@ def test_a_webhook_that_read_before_the_dialler_wrote_reads_again_and_keeps_both
     ports.meetings = audio_meetings()
     ringing = ProviderEvent("e1", "call.ringing", "b1", AT, "call-0", participant_ref=key)
     provider_event(meeting_id, ringing, ports)  # told before the dialler wrote its call
-    before = mongo_db["m_invitees"].find_one({"_id": key})
+    before = ports.live.invitee(key)
     assert dial_due(ports)
-    assert not ports.live.save_attendance(key, before["att_v"], attendance_of(before["att"]), {})
+    state = attendance_of(before["att"])
+    assert not ports.live.save_attendance(key, before["att_v"], state, {}, before)
     answered = ProviderEvent("e2", "call.answered", "b1", AT, "call-0", participant_ref=key)
     provider_event(meeting_id, answered, ports)
-    att = mongo_db["m_invitees"].find_one({"_id": key})["att"]
+    att = mongo_db["m_attendance"].find_one({"_id": key})["att"]
     assert (att["rang"], att["calls"], att["outcomes"]) == (
         True,
         {"call-0": 1},
@@ -229,7 +232,7 @@ def test_published_events_leave_pending_later_and_are_never_sent_twice_by_their_
     ports.meetings = type(
         "M", (), {"get": lambda self, i: type("X", (), {"kind": "audio_bridge"})}
     )()
-    key, invitees = f"{meeting_id}/p0", mongo_db["m_invitees"]
+    key, invitees = f"{meeting_id}/p0", mongo_db["m_attendance"]
 
     def leg(event_id: str, kind: str, seconds: int | None = None) -> ProviderEvent:
         return ProviderEvent(event_id, kind, "b1", AT, "c1", participant_ref=key, seconds=seconds)

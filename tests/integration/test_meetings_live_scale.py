@@ -203,7 +203,8 @@ def test_the_end_recount_puts_back_what_a_lost_counting_left_out(db):
     live = ports.live
     # a pod that died between the compare-and-set and the counting: stored, not counted
     state, _ = fold(Attendance(), joined(meeting_id, 2), "dial_out")
-    assert live.save_attendance(docs[2]["_id"], 0, state, {})
+    key = docs[2]["_id"]
+    assert live.save_attendance(key, 0, state, {}, live.invitee(key))
     assert attendance_report(meeting_id, DISTRICT, ports)["totals"]["joined"] == 0
     assert recount(meeting_id, ports)["joined"] == 1
     assert attendance_report(meeting_id, DISTRICT, ports)["totals"]["joined"] == 1

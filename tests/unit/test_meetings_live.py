@@ -69,7 +69,10 @@ class Live:
     def invitees(self, meeting_id, with_phones=False):
         return [dict(d) for d in self.docs.values() if d["meeting_id"] == meeting_id]
 
-    def save_attendance(self, key, version, state, pending, written=None):
+    def attendances(self, meeting_id):
+        return [(d["booth_id"], d.get("att")) for d in self.invitees(meeting_id)]
+
+    def save_attendance(self, key, version, state, pending, read=None):
         self.writes += 1
         doc = self.docs[key]
         if (doc.get("att_v") or 0) != version:

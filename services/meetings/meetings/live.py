@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from meetings.adapters.live import Dialled, as_stored, attendance_of
+from meetings.adapters.live import Dialled, as_stored, attendance_of, embedded_attendance
 from meetings.conference import (
     ROOT,
     SPEAKERS,
@@ -369,7 +369,15 @@ def _dial(call: dict, invitee: dict, bridge_id: str, ports: LivePorts) -> Dialle
             )
             return REFUSED
         caller = ports.caller_hash(invitee["phone"])
-        return Dialled(invitee["_id"], caller, call["bridge"], call_id, call["attempt"])
+        return Dialled(
+            invitee["_id"],
+            caller,
+            call["bridge"],
+            call_id,
+            call["attempt"],
+            invitee["booth_id"],
+            embedded_attendance(invitee),
+        )
     return retry_at
 
 
@@ -465,8 +473,8 @@ def _change(
 ) -> list[Fact]:
     """Apply `change` (Attendance -> (Attendance, facts)) with a compare-and-set; publish the new
     facts' events, and any left from a failed publish before (or add them to `unsent`, for the
-    caller to publish). `read`: the invitee's document as the caller just read it, tried first
-    (a lost compare-and-set reads it again)."""
+    caller to publish). `read`: the participant as the caller just read it (its attendance
+    document, adapters/live.py), tried first (a lost compare-and-set reads it again)."""
     for _ in range(CAS_TRIES):
         doc, read = read or ports.live.invitee(key), None
         if doc is None:
@@ -477,7 +485,7 @@ def _change(
             _publish(key, doc.get("att_pending") or {}, ports, unsent)
             return []
         events = {_fact_event_id(doc, f): _fact_event(doc, f) for f in facts}
-        if ports.live.save_attendance(key, version, new, events, doc.get("att_w")):
+        if ports.live.save_attendance(key, version, new, events, doc):
             ports.live.count(doc["meeting_id"], doc["booth_id"], counts_change(state, new))
             _publish(key, {**(doc.get("att_pending") or {}), **events}, ports, unsent)
             return facts
@@ -704,9 +712,9 @@ def recount(meeting_id: str, ports: LivePorts) -> dict:
     """Every counter set again from the invitees' attendance, once, at the end: what a pod that
     died between a participant's change and its counting left out is counted now."""
     per_booth: dict[str, dict[str, int]] = {}
-    for doc in ports.live.invitees(meeting_id):
-        counts = {"invited": 1, **counts_of(attendance_of(doc.get("att")))}
-        booth = per_booth.setdefault(doc["booth_id"], dict.fromkeys(COUNTS, 0))
+    for booth_id, att in ports.live.attendances(meeting_id):
+        counts = {"invited": 1, **counts_of(attendance_of(att))}
+        booth = per_booth.setdefault(booth_id, dict.fromkeys(COUNTS, 0))
         for name, value in counts.items():
             booth[name] += value
     ports.live.set_counts(meeting_id, per_booth)

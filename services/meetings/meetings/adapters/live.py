@@ -9,14 +9,25 @@
     bridges        {"<number>": {bridge_id, ref, role, pin, room_url}}   0: the speaker bridge
     invited, started_at, end_requested, ended_at, totals
 
-`{prefix}invitees` gains, per invitee:
+`{prefix}invitees` is not written while a meeting runs: what a dial and a webhook change lives in
+a small document of its own, so FerretDB (which rewrites a whole document on every update) rewrites
+a few hundred bytes per webhook instead of the invitee's ~3 KB (sealed phone, booth path, role…).
 
+`{prefix}attendance`: one document per invitee whose attendance was written (made by its first
+dial, or by its first webhook if it was never dialled), `_id` the invitee's:
+
+    meeting_id     the meeting (the end's recount and a dial-in read the meeting's documents)
+    booth_id       the invitee's booth, copied when the document is made: a webhook needs nothing
+                   else from the invitee (its events' booth_path is derived from it, the participant
+                   id from the `_id`), so the hot path never reads the invitee
     dial_bridge    the bridge number it was dialled into (redials go there)
     caller_hash    keyed hash of the phone (shared/sending/signatures.caller_hash): a dial-in
-                   is matched by it; the number never leaves the sealed field
+                   is matched by it; the number never leaves the invitee's sealed field
     att            the participant's attendance (meetings.conference.Attendance, as a document)
     att_v          its version: a webhook's update is a compare-and-set on it, so two webhooks of
-                   one participant handled at once both count
+                   one participant handled at once both count; the first write of a participant
+                   with no document is an insert, and an insert that finds one made meanwhile
+                   lost its compare-and-set the same way
     att_w          the tokens of its last few writes (WRITES_KEPT): concurrent webhooks' compare-
                    and-sets go to the store together (`write_attendances`, one bulk write), whose
                    result counts matches without naming them; a short count reads the tokens back
@@ -25,6 +36,11 @@
                    update from the pod that sent them, or its next flush_published, whichever
                    comes first), so a failed publish is sent again by the next webhook of that
                    participant or by the end's reconciliation
+
+Meetings started by the code before (these fields embedded in the invitee): a participant with no
+attendance document is read from its invitee (a projection of these fields), and the first write
+makes the document from what was read (the embedded version, tokens and pending events carried
+over); the invitee's embedded fields are then never read again (docs/meetings.md).
 
 `{prefix}calls`: the dial-outs still to make, first calls and redials of busy and no-answer alike,
 in one queue per (meeting, attempt) ({_id "<meeting id>:<attempt>:<place>", meeting_id, invitee,
@@ -46,7 +62,7 @@ added, right after the compare-and-set that made it, to this pod's tally of ever
 booth's path; the tally is written every half second (bootstrap.COUNTS_INTERVAL_S: one `$inc`
 per counter touched, whatever the number of webhooks), so the attendance a page reads is one
 counter by `_id`, never the invitees. The end's reconciliation sets every counter again from
-the invitees (what a pod that died held in its tally is counted then).
+the attendance documents (what a pod that died held in its tally is counted then).
 
 Starting and ending are claimed with one find-and-modify on the meeting, so one pod does each.
 """
@@ -67,8 +83,16 @@ from meetings.conference import ROOT, Attendance, Leg, counted_levels
 from shared.batching import Batcher
 from shared.crypto.fields import FieldCipher
 from shared.mongo import insert_ignoring_duplicates
+from shared.orgtree.levels import booth_path
 
 PHONE = "phone"
+# What a dial or a webhook writes: a participant's attendance document, or, for a meeting started
+# by the code before it, the same fields embedded in its invitee (read when it has no document).
+LIVE_FIELDS = ("dial_bridge", "caller_hash", "att", "att_v", "att_w", "att_pending")
+# An invitee read for its attendance (no document yet): these fields only, never the phone.
+AS_PARTICIPANT = dict.fromkeys(("meeting_id", "booth_id", *LIVE_FIELDS), 1)
+# Marks a participant read from its invitee: the first write makes its attendance document.
+NOT_STORED = "_not_stored"
 CLAIM_TRIES = 4
 # Write tokens an invitee keeps (`att_w`): a batch reads its own back after a short count, and
 # the few kept still show it when another pod's write came in between.
@@ -84,6 +108,7 @@ class AttendanceWrite:
     changes: dict  # the new attendance, its version, its write tokens and its new pending events
     gone: frozenset[str]  # events this pod published, removed from `att_pending` by this write
     token: str  # this write's own, added to `att_w`: tells whether it took
+    insert: dict | None = None  # the whole document, when the participant had none: made so
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,10 @@ class Dialled:
     bridge: int
     call_id: str
     attempt: int
+    booth_id: str = ""  # the invitee's: copied into its attendance document when it is made
+    # The attendance a meeting started by the code before embedded in the invitee (its document,
+    # made from it before the call is written; see `embedded_attendance`), else None.
+    embedded: dict | None = None
 
 
 class MongoLive:
@@ -104,6 +133,7 @@ class MongoLive:
         self._calls = db[f"{prefix}calls"]
         self._queues = db[f"{prefix}dial_queues"]
         self._counters = db[f"{prefix}attendance_counts"]
+        self._attendance = db[f"{prefix}attendance"]
         self._empty_places: dict[str, float] = {}
         self._tally: dict[str, dict[str, int]] = {}  # counter id -> field -> change not written
         self._tally_lock = threading.Lock()
@@ -112,7 +142,7 @@ class MongoLive:
         self.cipher = cipher
         # The webhooks' group commit of `write_attendances` (bootstrap sets it; None: one by one).
         self.attendance_writes: Batcher[AttendanceWrite, bool] | None = None
-        # ... and of their reads of an invitee (`read_invitees`; None: one `find` each).
+        # ... and of their reads of a participant (`read_invitees`; None: one `find` each).
         self.invitee_reads: Batcher[str, dict | None] | None = None
 
     # --- the meeting ---------------------------------------------------------------------------
@@ -224,26 +254,56 @@ class MongoLive:
     # --- invitees ------------------------------------------------------------------------------
 
     def invitees(self, meeting_id: str, with_phones: bool = False) -> Iterator[dict]:
-        """The meeting's invitees (phones opened only when asked, for dialling)."""
-        fields = {"att_pending": 0} if with_phones else {PHONE: 0, "att_pending": 0}
+        """The meeting's invitees (phones opened only when asked, for dialling): what does not
+        change during the meeting (the attendance: `attendances`)."""
+        left_out = dict.fromkeys(LIVE_FIELDS, 0)
+        fields = left_out if with_phones else {PHONE: 0, **left_out}
         for doc in self._invitees.find({"meeting_id": meeting_id}, fields):
             if with_phones:
                 doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
             yield doc
 
+    def attendances(self, meeting_id: str) -> Iterator[tuple[str, dict | None]]:
+        """Every invitee's booth and attendance document (`att`; None: nothing written yet), for
+        the end's recount: the meeting's attendance documents, then the invitees that have none
+        (their embedded `att` if the meeting was started by the code before)."""
+        seen = set()
+        for doc in self._attendance.find({"meeting_id": meeting_id}, {"booth_id": 1, "att": 1}):
+            seen.add(doc["_id"])
+            yield doc["booth_id"], doc.get("att")
+        for doc in self._invitees.find({"meeting_id": meeting_id}, {"booth_id": 1, "att": 1}):
+            if doc["_id"] not in seen:
+                yield doc["booth_id"], doc.get("att")
+
     def invitee(self, key: str, with_phone: bool = False) -> dict | None:
-        if self.invitee_reads is not None and not with_phone:
-            return self.invitee_reads.submit(key)
-        doc = self._invitees.find_one({"_id": key}, None if with_phone else {PHONE: 0})
-        if doc is not None and with_phone:
+        """With the phone: the invitee's document, for dialling. Without: the participant as a
+        webhook reads it (`read_invitees`), through the group commit when the pod has one."""
+        if not with_phone:
+            if self.invitee_reads is not None:
+                return self.invitee_reads.submit(key)
+            return self.read_invitees([key])[0]
+        doc = self._invitees.find_one({"_id": key})
+        if doc is not None:
             doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
-        return self._unpublished(doc)
+        return doc
 
     def read_invitees(self, keys: list[str]) -> list[dict | None]:
-        """The group commit's read (concurrent webhooks' invitees, phones left out): one `_id $in`
-        find; one document per key, in order, each caller its own copy."""
-        found = self.invitees_by_key(list(set(keys)))
+        """The group commit's read (concurrent webhooks' participants): one document per key, in
+        order, each caller its own copy (see `participants`)."""
+        found = self.participants(list(set(keys)))
         return [dict(found[key]) if key in found else None for key in keys]
+
+    def participants(self, keys: list[str]) -> dict[str, dict]:
+        """Participants as a webhook reads them, by invitee `_id`: their attendance documents,
+        read together (one `_id $in` find, which FerretDB narrows to its index), with the
+        participant id and booth path derived; the invitee itself is read (the same way, a
+        projection of its few fields) only for those with no attendance document yet."""
+        docs = {doc["_id"]: doc for doc in self._attendance.find({"_id": {"$in": keys}})}
+        missing = [key for key in keys if key not in docs]
+        if missing:
+            for doc in self._invitees.find({"_id": {"$in": missing}}, AS_PARTICIPANT):
+                docs[doc["_id"]] = {**doc, NOT_STORED: True}
+        return {key: self._unpublished(_participant(doc)) for key, doc in docs.items()}
 
     def invitees_by_key(self, keys: list[str], with_phone: bool = False) -> dict[str, dict]:
         """Invitees by `_id`, read together (FerretDB narrows `_id $in` to its index)."""
@@ -252,31 +312,44 @@ class MongoLive:
         for doc in found:
             if with_phone:
                 doc[PHONE] = self.cipher.open(doc[PHONE], PHONE) if doc.get(PHONE) else ""
-            docs[doc["_id"]] = self._unpublished(doc)
+            docs[doc["_id"]] = doc
         return docs
 
     def by_caller(self, meeting_id: str, caller_hash: str) -> dict | None:
-        return self._unpublished(
-            self._invitees.find_one(
-                {"meeting_id": meeting_id, "caller_hash": caller_hash}, {PHONE: 0}
-            )
-        )
+        """The participant a dial-in's caller hash names: its attendance document (written by its
+        dial), else an invitee of a meeting started by the code before, which kept it there."""
+        match = {"meeting_id": meeting_id, "caller_hash": caller_hash}
+        doc = self._attendance.find_one(match)
+        if doc is None:
+            doc = self._invitees.find_one(match, AS_PARTICIPANT)
+            if doc is None:
+                return None
+            doc[NOT_STORED] = True
+        return self._unpublished(_participant(doc))
 
-    def note_call(self, key: str, caller_hash: str, bridge: int) -> None:
+    def note_call(self, key: str, caller_hash: str, bridge: int, booth_id: str = "") -> None:
         """Dialled into `bridge` (a redial goes there too); a dial-in is matched by the hash."""
-        self._invitees.update_one(
-            {"_id": key}, {"$set": {"caller_hash": caller_hash, "dial_bridge": bridge}}
+        self._attendance.update_one(
+            {"_id": key},
+            {
+                "$set": {"caller_hash": caller_hash, "dial_bridge": bridge},
+                "$setOnInsert": {"meeting_id": key.split("/", 1)[0], "booth_id": booth_id},
+            },
+            upsert=True,
         )
 
     def note_calls(self, dialled: list[Dialled]) -> list[int]:
-        """Calls the provider took, each written to its invitee (one update command for them all,
-        one update per invitee): the bridge it was dialled into (a redial goes there too), the
-        caller hash (a dial-in is matched by it) and the call in its attendance, whose version
-        goes up, so a webhook's compare-and-set that read it before reads it again. The call's key
-        in `att` is its own, so this update needs no compare-and-set of its own. The positions of
-        the calls whose write failed (the others are written)."""
+        """Calls the provider took, each written to its participant's attendance document (one
+        update command for them all, one upsert per participant: the first call makes the
+        document): the bridge it was dialled into (a redial goes there too), the caller hash (a
+        dial-in is matched by it) and the call in its attendance, whose version goes up, so a
+        webhook's compare-and-set that read it before reads it again. The call's key in `att` is
+        its own, so this update needs no compare-and-set of its own. A participant of a meeting
+        started by the code before gets its document made from its invitee's embedded attendance
+        first. The positions of the calls whose write failed (the others are written)."""
         if not dialled:
             return []
+        insert_ignoring_duplicates(self._attendance, [d.embedded for d in dialled if d.embedded])
         updates = [
             {
                 "q": {"_id": d.key},
@@ -287,7 +360,9 @@ class MongoLive:
                         f"att.calls.{d.call_id}": d.attempt,
                     },
                     "$inc": {"att_v": 1},
+                    "$setOnInsert": {"meeting_id": d.key.split("/", 1)[0], "booth_id": d.booth_id},
                 },
+                "upsert": True,
             }
             for d in dialled
         ]
@@ -296,12 +371,13 @@ class MongoLive:
         # and names it as index 0 whatever its place, so after a failure each update is sent
         # again on its own: those already written are written again (the same fields, and one
         # more version), and the ones that fail are known.
-        reply = self._invitees.database.command("update", self._invitees.name, updates=updates)
+        store = self._attendance
+        reply = store.database.command("update", store.name, updates=updates)
         if not reply.get("writeErrors"):
             return []
         failed = []
         for n, update in enumerate(updates):
-            reply = self._invitees.database.command("update", self._invitees.name, updates=[update])
+            reply = store.database.command("update", store.name, updates=[update])
             if reply.get("writeErrors"):
                 failed.append(n)
         return failed
@@ -312,13 +388,14 @@ class MongoLive:
         version: int,
         state: Attendance,
         pending: dict[str, dict],
-        written: list[str] | None = None,
+        read: dict | None = None,
     ) -> bool:
         """Compare-and-set: False if another writer changed the attendance since `version`. Events
         this pod published for the participant and has not yet removed from its `att_pending`
-        are removed by the same update. `written`: the document's `att_w` as read. Through the
-        group commit (`attendance_writes`) when the pod has one, else alone."""
-        write = self._attendance_write(key, version, state, pending, written or [])
+        are removed by the same update. `read`: the participant as read (`invitee`): its `att_w`,
+        and, if it has no attendance document yet, what the insert that makes one carries.
+        Through the group commit (`attendance_writes`) when the pod has one, else alone."""
+        write = self._attendance_write(key, version, state, pending, read or {})
         if self.attendance_writes is None:
             [won] = self.write_attendances([write])
         else:
@@ -328,7 +405,7 @@ class MongoLive:
         return won
 
     def _attendance_write(
-        self, key: str, version: int, state: Attendance, pending: dict, written: list[str]
+        self, key: str, version: int, state: Attendance, pending: dict, read: dict
     ) -> AttendanceWrite:
         with self._published_lock:
             gone = frozenset(set(self._published.get(key, ())) - set(pending))
@@ -336,33 +413,52 @@ class MongoLive:
         changes = {
             "att": attendance_document(state),
             "att_v": version + 1,
-            "att_w": [*written, token][-WRITES_KEPT:],
+            "att_w": [*(read.get("att_w") or ()), token][-WRITES_KEPT:],
         }
+        if read.get(NOT_STORED):  # the first write: the whole document, made
+            kept = {e: v for e, v in (read.get("att_pending") or {}).items() if e not in gone}
+            insert = {
+                "_id": key,
+                "meeting_id": read["meeting_id"],
+                "booth_id": read["booth_id"],
+                **{f: read[f] for f in ("dial_bridge", "caller_hash") if f in read},
+                **changes,
+                "att_pending": {**kept, **pending},
+            }
+            return AttendanceWrite(key, version, changes, gone, token, insert)
         changes.update({f"att_pending.{event_id}": e for event_id, e in pending.items()})
         return AttendanceWrite(key, version, changes, gone, token)
 
     def write_attendances(self, writes: list[AttendanceWrite]) -> list[bool | Exception]:
-        """The group commit's write: every compare-and-set in one `bulk_write(ordered=False)`;
-        per write, True if it took, False if another writer had moved the version (its caller
-        reads again). The bulk result counts matches but names none, so only a short count reads
-        back which tokens took (two writes of one participant in a batch: the second loses). A
-        write that failed on its own is its caller's error; a failure of the whole write is
-        raised (each caller's 503: its update may have taken, and the provider's retry then
-        folds to nothing new and publishes what it left pending)."""
-        updates = [UpdateOne(_compared(w), _update(w)) for w in writes]
+        """The group commit's write: every compare-and-set in one `bulk_write(ordered=False)` (and
+        the first writes of participants with no document in one `insert_many`, an `_id` taken
+        meanwhile losing as a moved version does); per write, True if it took, False if another
+        writer had moved the version (its caller reads again). The bulk result counts matches but
+        names none, so only a short count reads back which tokens took (two writes of one
+        participant in a batch: the second loses). A write that failed on its own is its caller's
+        error; a failure of the whole write is raised (each caller's 503: its update may have
+        taken, and the provider's retry then folds to nothing new and publishes what it left
+        pending)."""
+        inserts = [w.insert for w in writes if w.insert is not None]
+        updates = [UpdateOne(_compared(w), _update(w)) for w in writes if w.insert is None]
+        short = False
         try:
-            matched = self._invitees.bulk_write(updates, ordered=False).matched_count
+            if inserts:
+                short = bool(insert_ignoring_duplicates(self._attendance, inserts))
+            if updates:
+                matched = self._attendance.bulk_write(updates, ordered=False).matched_count
+                if matched == 0 and not inserts:
+                    return [False] * len(writes)
+                short = short or matched < len(updates)
         except BulkWriteError as failed:
             return self._taken(writes, failed)
-        if matched in (0, len(writes)):
-            return [matched > 0] * len(writes)
-        return self._taken(writes)
+        return self._taken(writes) if short else [True] * len(writes)
 
     def _taken(
         self, writes: list[AttendanceWrite], failed: Exception | None = None
     ) -> list[bool | Exception]:
         keys = list({w.key for w in writes})
-        found = self._invitees.find({"_id": {"$in": keys}}, {"att_w": 1})
+        found = self._attendance.find({"_id": {"$in": keys}}, {"att_w": 1})
         tokens = {doc["_id"]: set(doc.get("att_w") or ()) for doc in found}
         return [w.token in tokens.get(w.key, ()) or failed or False for w in writes]
 
@@ -386,7 +482,7 @@ class MongoLive:
             for key, ids in written.items()
         ]
         for start in range(0, len(updates), 1000):
-            self._invitees.bulk_write(updates[start : start + 1000], ordered=False)
+            self._attendance.bulk_write(updates[start : start + 1000], ordered=False)
         self._forget_published(written)
         return len(updates)
 
@@ -644,6 +740,28 @@ class MongoLive:
     def drop_calls(self, meeting_id: str) -> None:
         self._queues.delete_many({"meeting_id": meeting_id})
         self._calls.delete_many({"meeting_id": meeting_id})
+
+
+def embedded_attendance(invitee: dict) -> dict | None:
+    """The attendance document of an invitee of a meeting started by the code before, made from
+    the fields embedded in it (None: nothing embedded, the invitee is this code's)."""
+    if invitee.get("att_v") is None:
+        return None
+    kept = {f: invitee[f] for f in LIVE_FIELDS if f in invitee}
+    return {
+        "_id": invitee["_id"],
+        "meeting_id": invitee["meeting_id"],
+        "booth_id": invitee["booth_id"],
+        **kept,
+    }
+
+
+def _participant(doc: dict) -> dict:
+    """A participant as a webhook reads it: the participant id from the `_id`, the booth path
+    from the booth (neither is stored with the attendance)."""
+    doc["participant_id"] = doc["_id"].split("/", 1)[1]
+    doc["booth_path"] = booth_path(doc["booth_id"])
+    return doc
 
 
 def _compared(write: AttendanceWrite) -> dict:
