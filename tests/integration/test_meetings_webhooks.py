@@ -199,6 +199,13 @@ def test_concurrent_webhooks_of_many_participants_are_stored_and_published_once_
     assert len(events) == 24 and len({e.id for e in events}) == 24
     joins = Counter(e.data["participant_id"] for e in events if e.type == types.PARTICIPANT_JOINED)
     assert joins == Counter(people)
+    stored = {e: p for d in docs.values() for e, p in d["att_pending"].items()}
+    assert stored and all("booth_path" not in p["data"] for p in stored.values()), "kept short"
+    assert all(
+        (e.data["meeting_id"], e.data["booth_id"], e.data["booth_path"])
+        == (meeting_id, BOOTH, booth_path(BOOTH))
+        for e in events
+    ), "what the stored event leaves out is added as it goes out"
 
 
 @pytest.mark.parametrize("dialled", [True, False], ids=["dialled", "no-document-yet"])

@@ -31,8 +31,10 @@ dial, or by its first webhook if it was never dialled), `_id` the invitee's:
     att_w          the tokens of its last few writes (WRITES_KEPT): concurrent webhooks' compare-
                    and-sets go to the store together (`write_attendances`, one bulk write), whose
                    result counts matches without naming them; a short count reads the tokens back
-    att_pending    {event_id: event}: attendance events written with the change that made them
-                   and removed once Kafka took them (with the participant's next attendance
+    att_pending    {event_id: {type, data}}: attendance events written with the change that made
+                   them (without what every event of the participant carries: its meeting, booth,
+                   booth path and id, added as they go out: meetings.live._told) and removed
+                   once Kafka took them (with the participant's next attendance
                    update from the pod that sent them, or its next flush_published, whichever
                    comes first), so a failed publish is sent again by the next webhook of that
                    participant or by the end's reconciliation
