@@ -254,3 +254,33 @@ def test_published_events_leave_pending_later_and_are_never_sent_twice_by_their_
     assert ports.live.flush_published() == 1
     assert invitees.find_one({"_id": key})["att_pending"] == {}
     assert ports.live.flush_published() == 0
+
+
+def test_a_meeting_owed_max_owed_call_outcomes_is_not_dialled_until_outcomes_come_in(mongo_db):
+    """The provider owes a call's outcome from its dial until its webhook is taken: above
+    max_owed a meeting's diallers wait (the webhooks' backlog stays bounded); each outcome taken
+    lets one more call go. Counted in the meeting's counter, so every pod sees the same."""
+    meeting_id, ports = live_meeting(mongo_db, 7, AT)
+    ports.meetings, ports.dial_batch, ports.max_owed = audio_meetings(), 2, 4
+    assert dial_due(ports) and dial_due(ports)
+    assert len(ports.provider.dialled) == 4 and ports.live.calls_owed(meeting_id) == 4
+    assert not dial_due(ports), "four owed: the meeting waits"
+    assert len(ports.provider.dialled) == 4
+
+    def outcome(n: int, kind: str) -> ProviderEvent:
+        call = ports.provider.calls[call_ref(meeting_id, f"p{n}", 1)]
+        ref = f"{meeting_id}/p{n}"
+        return ProviderEvent(f"{kind}-{n}", kind, "b1", AT, call, participant_ref=ref)
+
+    provider_event(meeting_id, outcome(0, "call.ringing"), ports)
+    assert not dial_due(ports), "ringing is no outcome"
+    provider_event(meeting_id, outcome(0, "call.answered"), ports)
+    provider_event(meeting_id, outcome(0, "participant.joined"), ports)  # the same call: once
+    assert ports.live.calls_owed(meeting_id) == 3
+    assert dial_due(ports) and len(ports.provider.dialled) == 6, "one batch more"
+    ports.live.flush_counts()
+    other_pod = MongoLive(mongo_db, "m_", CIPHER)
+    assert other_pod.calls_owed(meeting_id) == 5, "the counter holds what every pod sees"
+    assert not dial_due(ports)
+    ports.max_owed = 0  # no bound
+    assert dial_due(ports) and len(ports.provider.dialled) == 7

@@ -131,6 +131,24 @@ def test_webhooks_are_grouped_unless_the_batch_is_one(monkeypatch, size, grouped
         assert live.live.attendance_writes.size == 64 and live.live.attendance_writes.linger_s == 0
 
 
+@pytest.mark.parametrize(
+    "env, owed",
+    [
+        ({}, 1750),  # 50 calls/s ringing up to 30 s, and 5 s for the callbacks
+        ({"MEETINGS_CALLS_PER_SECOND": "10", "MEETINGS_RING_TIMEOUT_S": "20"}, 250),
+        ({"MEETINGS_DIAL_MAX_OWED": "400"}, 400),
+        ({"MEETINGS_DIAL_MAX_OWED": "0"}, 0),  # no bound
+    ],
+)
+def test_the_diallers_bound_on_calls_owed_is_what_ringing_at_the_pace_owes_unless_set(
+    monkeypatch, env, owed
+):
+    for name, value in {**NOWHERE, **env}.items():
+        monkeypatch.setenv(name, value)
+    live = bootstrap(MeetingsSettings(), publisher=RecordingEvents(), jobs=False).live
+    assert live.max_owed == owed
+
+
 def test_start_up_leaves_what_it_made_out_of_the_collectors_sight(monkeypatch):
     # A state's invitations make a full collection every ~10,000 invitees; it should not walk
     # the modules and the app each time (bench/meetings_invite_ops.py --no-freeze).

@@ -61,6 +61,7 @@ class Live:
         }
         self.counters = {}
         self.writes = 0
+        self.calls = {"made": 0, "settled": 0}
 
     def invitee(self, key, with_phone=False):
         doc = self.docs.get(key)
@@ -80,6 +81,10 @@ class Live:
         doc.update(att=attendance_document(state), att_v=version + 1)
         doc["att_pending"] = {**doc.get("att_pending", {}), **pending}
         return True
+
+    def count_calls(self, meeting_id, made=0, settled=0):
+        self.calls["made"] += made
+        self.calls["settled"] += settled
 
     def published(self, key, event_ids):
         for event_id in event_ids:
@@ -164,16 +169,21 @@ def test_a_join_is_told_once_however_often_the_provider_repeats_it(ports, people
     assert told == [types.CALL_ATTEMPTED, types.PARTICIPANT_JOINED]
     data = ports.events.sent[1][1]
     assert data["booth_id"] == BOOTHS[0] and data["via"] == "dial_out" and "phone" not in data
+    assert data["booth_path"] == booth_path(BOOTHS[0]) and data["participant_id"] == people[0]
+    assert ports.live.calls == {"made": 0, "settled": 1}, "the call's outcome, counted once"
 
 
 def test_events_kafka_did_not_take_go_again_with_the_next_webhook_under_the_same_ids(ports, people):
     ports.events.down = True
     with pytest.raises(ConnectionError):
         provider_event(MEETING, joined(people[0]), ports)
+    stored = ports.live.docs[f"{MEETING}/{people[0]}"]["att_pending"]
+    assert len(stored) == 2 and all("booth_path" not in e["data"] for e in stored.values())
     ports.events.down = False
     provider_event(MEETING, joined(people[0]), ports)  # the provider's retry
     assert [t for t, _, _ in ports.events.sent] == [types.CALL_ATTEMPTED, types.PARTICIPANT_JOINED]
     assert ports.live.docs[f"{MEETING}/{people[0]}"]["att_pending"] == {}
+    assert all(d["booth_path"] == booth_path(BOOTHS[0]) for _, d, _ in ports.events.sent)
 
 
 def test_a_webhook_that_tells_nothing_new_under_a_new_id_writes_nothing(ports, people):

@@ -213,6 +213,7 @@ def live_ports(settings: MeetingsSettings, ports: Ports, live: MongoLive) -> Liv
         late_joiner_seats=settings.late_joiner_seats,
         pacing=Pacing(settings.calls_per_second, time.monotonic()),
         dial_batch=settings.dial_batch,
+        max_owed=settings.max_owed,
         redial=Redial(settings.dial_attempts, settings.redial_backoff_s),
         ring_timeout_s=settings.ring_timeout_s,
         caller_id=settings.caller_id,

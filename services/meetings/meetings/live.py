@@ -14,9 +14,12 @@ Guarantees:
   claimed a few at a time (MEETINGS_DIAL_BATCH) by the pod's diallers (MEETINGS_DIALLERS) and
   paced at the provider's calls per second in this pod, one shared pace; a 429 pushes the pace
   back by its Retry-After. Busy and no-answer are queued again (meetings.conference.Redial),
-  into the bridge the failed call was in. A batch's calls are written to their invitees with
-  one update command; a call whose write failed is dialled again with the same call ref, which
-  the provider answers with the call it made.
+  into the bridge the failed call was in. A batch's calls are written to their participants'
+  attendance with one update command; a call whose write failed is dialled again with the same
+  call ref, which the provider answers with the call it made. A meeting whose calls made and not
+  yet settled (no outcome from a webhook) reach MEETINGS_DIAL_MAX_OWED is not dialled until
+  outcomes come in: the provider never owes more webhooks than the service keeps up with, so
+  the webhooks' lag stays bounded instead of growing with the meeting.
   Phones are opened only to hand them to the provider, never kept or logged.
 - **Attendance exactly once.** A webhook's event is folded into its participant's attendance with
   a compare-and-set; the facts it tells become attendance events written in the same update and
@@ -101,6 +104,9 @@ class LivePorts:
     late_joiner_seats: int = 50  # kept on the speaker bridge for those who dial the PIN
     pacing: Pacing = field(default_factory=lambda: Pacing(50, time.monotonic()))
     dial_batch: int = 8  # calls a dialler claims at once (one queue, one compare-and-set)
+    # A meeting's calls made and not settled (no outcome yet) above which it is not dialled; 0:
+    # no bound (MEETINGS_DIAL_MAX_OWED).
+    max_owed: int = 0
     redial: Redial = field(default_factory=lambda: Redial(attempts=3, backoff_s=60))
     ring_timeout_s: float = 30
     caller_id: str | None = None
@@ -292,7 +298,9 @@ def dial_due(ports: LivePorts) -> bool:
     with the same call ref, which the provider answers with the call it made."""
     now = ports.clock().timestamp()
     batch = ports.dial_batch
-    calls = ports.live.take_calls(now, ports.lease_s, batch, ahead_s=batch * ports.pacing.interval)
+    calls = ports.live.take_calls(
+        now, ports.lease_s, batch, ahead_s=batch * ports.pacing.interval, skip=_owing(ports)
+    )
     if not calls:
         return False
     made: list[str] = []
@@ -330,9 +338,22 @@ def dial_due(ports: LivePorts) -> bool:
     return True
 
 
+def _owing(ports: LivePorts) -> Callable[[str], bool] | None:
+    """Whether a meeting's diallers wait: the provider owes it the outcomes of `max_owed` calls
+    or more (made and not settled: still ringing, or their webhooks not yet taken), so dialling
+    on would only lengthen the backlog of webhooks. Dialling goes on as outcomes come in."""
+    if not ports.max_owed:
+        return None
+    return lambda meeting_id: ports.live.calls_owed(meeting_id) >= ports.max_owed
+
+
 def _note(dialled: list[tuple[dict, Dialled]], made: list[str], later: dict, ports) -> None:
-    """Write what the provider took; a call whose write failed is dialled again soon."""
+    """Write what the provider took, and count the calls made (what the provider owes the
+    meeting: `_owing`); a call whose write failed is dialled again soon (and counted then)."""
     failed = set(ports.live.note_calls([d for _, d in dialled]))
+    if len(failed) < len(dialled):
+        meeting_id = dialled[0][0]["meeting_id"]
+        ports.live.count_calls(meeting_id, made=len(dialled) - len(failed))
     retry = ports.clock().timestamp() + ports.retry_s
     for n, (call, _) in enumerate(dialled):
         if n in failed:
@@ -487,6 +508,9 @@ def _change(
         events = {_fact_event_id(doc, f): _fact_event(f) for f in facts}
         if ports.live.save_attendance(key, version, new, events, doc):
             ports.live.count(doc["meeting_id"], doc["booth_id"], counts_change(state, new))
+            settled = sum(isinstance(fact, Attempted) for fact in facts)
+            if settled:
+                ports.live.count_calls(doc["meeting_id"], settled=settled)
             _publish(key, _told(doc, {**(doc.get("att_pending") or {}), **events}), ports, unsent)
             return facts
     raise BusyParticipant(key)

@@ -6,6 +6,7 @@ NOTIFIER_POLLS) unless MEETINGS_* says otherwise: one exported schedule keeps a 
 directive under the same blackout.
 """
 
+import math
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -13,6 +14,9 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.auth.keys import LOCAL_TOKENS
 from shared.settings import PlatformSettings, is_loopback
+
+# Seconds a call may take to settle besides ringing (the provider's callbacks on their way).
+OWED_SLACK_S = 5.0
 
 
 class MeetingsSettings(PlatformSettings):
@@ -83,9 +87,21 @@ class MeetingsSettings(PlatformSettings):
     dial_attempts: int = Field(3, ge=1, le=10, validation_alias="MEETINGS_DIAL_ATTEMPTS")
     redial_backoff_s: float = Field(60.0, gt=0, validation_alias="MEETINGS_REDIAL_BACKOFF_S")
     ring_timeout_s: float = Field(30.0, gt=0, le=120, validation_alias="MEETINGS_RING_TIMEOUT_S")
+    # Calls of a meeting made and not yet settled (no outcome from the provider's webhooks: still
+    # ringing, or their callbacks not yet taken) above which its diallers wait: the provider then
+    # never owes more webhooks than the service keeps up with. Unset: the calls that ring at the
+    # pace until the ring timeout (calls_per_second x (ring_timeout_s + OWED_SLACK_S)); 0: none.
+    dial_max_owed: int | None = Field(None, ge=0, validation_alias="MEETINGS_DIAL_MAX_OWED")
     caller_id: str | None = Field(None, validation_alias="MEETINGS_CALLER_ID")
     # How often a pod looks for meetings to start or end and calls to make, when it found none.
     live_interval_s: float = Field(0.5, gt=0, validation_alias="MEETINGS_LIVE_INTERVAL_S")
+
+    @property
+    def max_owed(self) -> int:
+        """MEETINGS_DIAL_MAX_OWED, or by default what ringing at the pace owes (0: no bound)."""
+        if self.dial_max_owed is not None:
+            return self.dial_max_owed
+        return math.ceil(self.calls_per_second * (self.ring_timeout_s + OWED_SLACK_S))
 
     # The webhooks' group commit (shared/batching.py): concurrent webhooks' reads of their
     # invitees go to the store as one find, their compare-and-sets as one bulk write and their

@@ -59,7 +59,10 @@ whole queue, and one claim and one release per batch of calls instead of per cal
 
 `{prefix}attendance_counts`: one counter per (meeting, unit above a booth), `_id "<meeting
 id>|<unit>"` ("*": the whole audience): {meeting_id, totals {invited, rang, answered, joined,
-confirmed, attended_seconds}, units {"<child unit>": the same counts}}. A participant's change is
+confirmed, attended_seconds}, units {"<child unit>": the same counts}}; the "*" counter also
+`calls {made, settled}`: calls made (counted by the dialler once written) and calls whose outcome
+came in (an attempt told by a webhook), whose difference is what the provider still owes the
+meeting (the diallers wait above MEETINGS_DIAL_MAX_OWED). A participant's change is
 added, right after the compare-and-set that made it, to this pod's tally of every counter on its
 booth's path; the tally is written every half second (bootstrap.COUNTS_INTERVAL_S: one `$inc`
 per counter touched, whatever the number of webhooks), so the attendance a page reads is one
@@ -73,7 +76,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -521,6 +524,28 @@ class MongoLive:
                 for name, value in _fields(child, change).items():
                     fields[name] = fields.get(name, 0) + value
 
+    def count_calls(self, meeting_id: str, made: int = 0, settled: int = 0) -> None:
+        """Calls of the meeting made, and calls whose outcome came in, added to this pod's tally
+        of the meeting's whole-audience counter (`calls {made, settled}`, written with the other
+        counts by `flush_counts`): what the provider still owes, for the diallers' bound."""
+        with self._tally_lock:
+            fields = self._tally.setdefault(_counter_id(meeting_id, ROOT), {})
+            for name, value in (("calls.made", made), ("calls.settled", settled)):
+                if value:
+                    fields[name] = fields.get(name, 0) + value
+
+    def calls_owed(self, meeting_id: str) -> int:
+        """The meeting's calls made and not settled: its whole-audience counter read by `_id`
+        (a few fields), with what this pod has not written yet. Another pod's tally is at most
+        a flush interval behind."""
+        counter = _counter_id(meeting_id, ROOT)
+        calls = (self._counters.find_one({"_id": counter}, {"calls": 1}) or {}).get("calls") or {}
+        with self._tally_lock:
+            mine = dict(self._tally.get(counter, {}))
+        made = (calls.get("made") or 0) + mine.get("calls.made", 0)
+        settled = (calls.get("settled") or 0) + mine.get("calls.settled", 0)
+        return max(0, made - settled)
+
     def flush_counts(self) -> int:
         """Write the tally: one `$inc` per counter touched since the last flush; how many. A
         failed write puts its changes back for the next flush (the end's recount sets every
@@ -627,7 +652,12 @@ class MongoLive:
         return taken[0] if taken else None
 
     def take_calls(
-        self, now_ts: float, hold_s: float, limit: int, ahead_s: float = 0
+        self,
+        now_ts: float,
+        hold_s: float,
+        limit: int,
+        ahead_s: float = 0,
+        skip: Callable[[str], bool] | None = None,
     ) -> list[dict]:
         """Up to `limit` calls of one queue, in order, the first due and the others due within
         `ahead_s` (the time the batch takes at the pace), held for `hold_s` so no other dialler
@@ -638,8 +668,12 @@ class MongoLive:
         calls are those from the queue's `next` place on: claimed together by one
         compare-and-set on the queue's document and read by their `_id`, whatever the queue's
         length. A held call whose hold lapsed (its pod died, or the provider asked to wait) is
-        taken again first, on its own."""
+        taken again first, on its own. `skip`: meetings not to dial now (asked once each)."""
+        skipped: dict[str, bool] = {}
         for queue in self._queues.find({}):  # a few documents per live meeting
+            meeting_id = queue.get("meeting_id")
+            if skip is not None and skipped.setdefault(meeting_id, skip(meeting_id)):
+                continue
             for _ in range(CLAIM_TRIES):  # another dialler took the places: read the queue again
                 call = self._retake(queue, now_ts, hold_s)
                 if call is not None:
