@@ -11,7 +11,8 @@
 
 `{prefix}invitees` is not written while a meeting runs: what a dial and a webhook change lives in
 a small document of its own, so FerretDB (which rewrites a whole document on every update) rewrites
-a few hundred bytes per webhook instead of the invitee's ~3 KB (sealed phone, booth path, role…).
+the attendance alone (0.5–1.2 KB over a call), not the invitee's fields besides (sealed phone,
+booth path, role…: ~0.56 KB) as well.
 
 `{prefix}attendance`: one document per invitee whose attendance was written (made by its first
 dial, or by its first webhook if it was never dialled), `_id` the invitee's:
