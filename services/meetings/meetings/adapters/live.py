@@ -126,7 +126,7 @@ class Dialled:
     bridge: int
     call_id: str
     attempt: int
-    booth_id: str = ""  # the invitee's: copied into its attendance document when it is made
+    booth_id: str  # the invitee's: copied into its attendance document when it is made
     # The attendance a meeting started by the code before embedded in the invitee (its document,
     # made from it before the call is written; see `embedded_attendance`), else None.
     embedded: dict | None = None
@@ -333,7 +333,7 @@ class MongoLive:
             doc[NOT_STORED] = True
         return self._unpublished(_participant(doc))
 
-    def note_call(self, key: str, caller_hash: str, bridge: int, booth_id: str = "") -> None:
+    def note_call(self, key: str, caller_hash: str, bridge: int, booth_id: str) -> None:
         """Dialled into `bridge` (a redial goes there too); a dial-in is matched by the hash."""
         self._attendance.update_one(
             {"_id": key},
