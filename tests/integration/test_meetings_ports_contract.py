@@ -188,6 +188,27 @@ def test_an_erased_appointee_keeps_no_phone_in_any_meeting(invitees):
     assert invitees.forget_phone(person) == 0
 
 
+def test_an_erased_appointee_keeps_no_caller_hash_to_match_their_dial_in(mongo_db):
+    person, meeting_id = str(uuid.uuid4()), str(uuid.uuid4())
+    invitee, other = an_invitee(meeting_id, person), an_invitee(meeting_id)
+    MongoInvitees(mongo_db, "m_", CIPHER).add([invitee, other])
+    live = MongoLive(mongo_db, "m_", CIPHER)
+    for who in (invitee, other):
+        live.note_call(
+            f"{meeting_id}/{who.participant_id}", f"hash-{who.participant_id}", 3, who.booth_id
+        )
+    mongo_db["m_invitees"].update_one(  # a meeting started by the code before kept it here
+        {"_id": f"{meeting_id}/{person}"}, {"$set": {"caller_hash": f"hash-{person}"}}
+    )
+
+    assert MongoInvitees(mongo_db, "m_", CIPHER).forget_phone(person) == 1
+    assert live.by_caller(meeting_id, f"hash-{person}") is None
+    erased = mongo_db["m_attendance"].find_one({"_id": f"{meeting_id}/{person}"})
+    assert "caller_hash" not in erased and erased["dial_bridge"] == 3
+    assert "caller_hash" not in mongo_db["m_invitees"].find_one({"_id": f"{meeting_id}/{person}"})
+    assert live.by_caller(meeting_id, f"hash-{other.participant_id}") is not None  # others kept
+
+
 def test_the_invitee_document_is_the_documented_shape_with_a_sealed_phone(mongo_db):
     invitee = an_invitee(str(uuid.uuid4()))
     MongoInvitees(mongo_db, "m_", CIPHER).add([invitee])

@@ -256,6 +256,7 @@ def _job(due: datetime | None, not_needed_at: datetime | None) -> dict:
 class MongoInvitees:
     def __init__(self, db: Database, prefix: str, cipher: FieldCipher):
         self.invitees = db[f"{prefix}invitees"]
+        self.attendance = db[f"{prefix}attendance"]  # adapters/live.py writes it during calls
         self.cipher = cipher
 
     def add(self, invitees: Sequence[Invitee]) -> int:
@@ -280,10 +281,20 @@ class MongoInvitees:
         )
 
     def forget_phone(self, participant_id: str) -> int:
+        """The appointee's phone gone from every meeting they were invited to, and its keyed hash
+        (what matches their dial-in) from their attendance: both are the phone, pseudonymised or
+        not. How many invitees had a phone."""
+        keys = [
+            doc["_id"] for doc in self.invitees.find({"participant_id": participant_id}, {"_id": 1})
+        ]
         result = self.invitees.update_many(
             {"participant_id": participant_id, PHONE: {"$exists": True}},
             {"$unset": {PHONE: ""}},
         )
+        if keys:
+            hashed = {"_id": {"$in": keys}, "caller_hash": {"$exists": True}}
+            self.attendance.update_many(hashed, {"$unset": {"caller_hash": ""}})
+            self.invitees.update_many(hashed, {"$unset": {"caller_hash": ""}})  # older meetings
         return result.modified_count
 
     def _document(self, invitee: Invitee) -> dict:
