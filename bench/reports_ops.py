@@ -1,13 +1,16 @@
 """What one booth's answer costs the reports service and its store, without HTTP or a full bench.
 
-    .venv/bin/python bench/reports_ops.py [--answers 2000] [--threads 64] [--via link|api]
+    .venv/bin/python bench/reports_ops.py [--answers 2000] [--threads 64] [--via link|api|http]
         [--store-pid <FerretDB's pid>] [--mongo mongodb://127.0.0.1:27017]
 
 Runs the reports service's real answer path in this process on the real store (a scratch
 database, dropped after, holding Himachal's generated tree): `--threads`
 concurrent callers answer one round, one booth each, through the answer link's handler
 (`--via link`: the link's holder check, the body read as an app sends it, SubmitReport) or the
-command alone (`--via api`), every 20th answer sent twice as a retrying client does; then the
+command alone (`--via api`), or the organiser's `POST /v1/dispatches/{id}/submissions` through
+the service's ASGI app in this process (`--via http`: middleware, bearer check, body and
+response models, the thread hop; uvicorn and the socket aside), every 20th answer sent twice
+as a retrying client does; then the
 outbox relay publishes until nothing is left (a stand-in publisher that builds and validates each
 event as the real one does, without Kafka). Every command pymongo sends is
 counted (a pymongo CommandListener) by command and collection, per answer, with its time in the
@@ -18,6 +21,7 @@ FerretDB's if its pid is given. Figures on a shared machine are for before/after
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -71,7 +75,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--answers", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=64)
-    parser.add_argument("--via", choices=("link", "api"), default="link")
+    parser.add_argument("--via", choices=("link", "api", "http"), default="link")
     parser.add_argument("--store-pid", type=int, default=None, help="FerretDB's, for its CPU")
     parser.add_argument("--mongo", default="mongodb://127.0.0.1:27017")
     args = parser.parse_args(argv)
@@ -101,15 +105,13 @@ def run(db, listened: Commands, args) -> None:
     n = len(booths)
     title = f"{n} first answers via {args.via}, {args.threads} threads, with the relay"
     with measured(title, args, n) as shown, relaying(adapters.relay):
-        with ThreadPoolExecutor(args.threads) as pool:
-            statuses = list(pool.map(lambda b: answer(b, ids[b]), booths))
+        statuses = answer([(b, ids[b]) for b in booths], args.threads)
         shown(listened, "answer")
     assert statuses.count(201) == n, {s: statuses.count(s) for s in set(statuses)}
 
     again = booths[::20]
     with measured(f"{len(again)} answers sent again", args, len(again)) as shown:
-        with ThreadPoolExecutor(args.threads) as pool:
-            statuses = list(pool.map(lambda b: answer(b, ids[b]), again))
+        statuses = answer([(b, ids[b]) for b in again], args.threads)
         shown(listened, "retry")
     assert set(statuses) == {200}, statuses
 
@@ -126,6 +128,20 @@ def run(db, listened: Commands, args) -> None:
 
 
 def answerer(adapters, round_, via: str):
+    """A function ([(booth, submission id)], callers) -> their HTTP statuses, as the answers
+    arrive by `via` from that many concurrent callers."""
+    if via == "http":
+        return asgi_answerer(adapters, round_)
+    one = answerer_of_one(adapters, round_, via)
+
+    def answer(pairs: list[tuple[str, str]], callers: int) -> list[int]:
+        with ThreadPoolExecutor(callers) as pool:
+            return list(pool.map(lambda pair: one(*pair), pairs))
+
+    return answer
+
+
+def answerer_of_one(adapters, round_, via: str):
     """A function (booth, submission id) -> HTTP status, as the answer arrives by `via`."""
     ports = adapters.ports
     if via == "api":
@@ -149,6 +165,70 @@ def answerer(adapters, round_, via: str):
         return done.status_code
 
     return by_link
+
+
+def asgi_answerer(adapters, round_):
+    """Answers through the service's ASGI app on an event loop, `callers` requests at a time, each
+    as uvicorn hands it over (the app's lifespan not run: the bench runs the relay)."""
+    from anyio import to_thread
+
+    from reports.api import create_reports_app
+    from shared.auth.issuer import organiser_token
+
+    app = create_reports_app(adapters)
+    token = organiser_token(sub="user-hp", unit=STATE)
+    path = f"/v1/dispatches/{round_.dispatch_id}/submissions"
+
+    async def request(booth: str, submission_id: str) -> int:
+        body = json.dumps({"submission_id": submission_id, "booth_id": booth, "answers": ANSWERS})
+        headers = [
+            (b"host", b"reports"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8008),
+            "state": {},
+        }
+        sent = [{"type": "http.request", "body": body.encode(), "more_body": False}]
+        status = []
+
+        async def receive():
+            return sent.pop() if sent else {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def answer_all(pairs: list[tuple[str, str]], callers: int) -> list[int]:
+        # As the app's start does: handlers wait for their group commit, holding a thread.
+        to_thread.current_default_thread_limiter().total_tokens = adapters.settings.handler_threads
+        queue = iter(enumerate(pairs))
+        statuses = [0] * len(pairs)
+
+        async def caller() -> None:
+            for n, pair in queue:
+                statuses[n] = await request(*pair)
+
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        return statuses
+
+    return lambda pairs, callers: asyncio.run(answer_all(pairs, callers))
 
 
 def show(title: str, per: str, listened: Commands, n: int) -> None:

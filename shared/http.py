@@ -131,6 +131,21 @@ class _RequestMetrics:
 
     def __init__(self, app, service: str):
         self.app, self.service = app, service
+        # Each (method, route, status)'s two children, found once: `labels` checks and locks on
+        # every call, twice a request.
+        self.children: dict[tuple[str, str, int], tuple[Callable, Callable]] = {}
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Callable, Callable]:
+        found = self.children.get((method, route, status))
+        if found is None:
+            found = (
+                REQUESTS.labels(self.service, method, route, status).inc,
+                LATENCY.labels(self.service, method, route).observe,
+            )
+            # Bounded: routes are templates, methods and statuses few; never held unbounded.
+            if len(self.children) < 10_000:
+                self.children[(method, route, status)] = found
+        return found
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -140,10 +155,9 @@ class _RequestMetrics:
         def count(status: int) -> None:
             # The route template, not the raw path: ids in paths would explode label cardinality.
             route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(self.service, scope["method"], route, status).inc()
-            LATENCY.labels(self.service, scope["method"], route).observe(
-                time.perf_counter() - started
-            )
+            counted, timed = self._children(scope["method"], route, status)
+            counted()
+            timed(time.perf_counter() - started)
 
         async def measured_send(message) -> None:
             nonlocal answered

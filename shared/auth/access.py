@@ -83,7 +83,7 @@ class _Trusted:
 
 
 class Authenticator:
-    """Verifies bearer tokens for this service's audience (keys re-read when their files change).
+    """Verifies bearer tokens for this service's audience (a changed key is read within 1 s).
 
     A service sends the same token on every call for hours, and checking its signature and
     claims was a large part of a small request's CPU (the OTP service's verifications). So a

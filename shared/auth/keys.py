@@ -1,6 +1,7 @@
 """The signing key pair: where it lives, made once for local development, and read with caching."""
 
 import os
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -37,16 +38,25 @@ def ensure_local_keys(directory: Path = LOCAL_DIR, name: str = "issuer") -> tupl
 
 class KeyFile:
     """A PEM file re-read when it changes, so a rotated key (or token) is picked up without a
-    restart."""
+    restart: within `recheck_s`, for which a key read is trusted. Looked at on every call, the
+    file cost each request one `stat` per check (an answer has two: its body's and its route's),
+    and each let go of the GIL, so the event loop waited behind the handler threads to go on."""
 
-    def __init__(self, path: Path, loader):
-        self.path, self.loader = Path(path), loader
+    RECHECK_S = 1.0
+
+    def __init__(self, path: Path, loader, recheck_s: float = RECHECK_S):
+        self.path, self.loader, self.recheck_s = Path(path), loader, recheck_s
         self._mtime, self._value = None, None
+        self._checked = float("-inf")
 
     def get(self):
+        now = time.monotonic()
+        if now - self._checked < self.recheck_s:
+            return self._value
         mtime = self.path.stat().st_mtime_ns
         if mtime != self._mtime:
             self._value, self._mtime = self.loader(self.path.read_bytes()), mtime
+        self._checked = now
         return self._value
 
 

@@ -98,6 +98,9 @@ class TreeUnits:
         known = any(is_within(b, unit_id) for b in self.booths)
         return {"id": unit_id, "level": level_of(unit_id)} if known else None
 
+    def booth_exists(self, booth_id: str) -> bool:
+        return booth_id in self.booths
+
     def booth_page(self, unit_id: str, page: int) -> list[str]:
         under = [b for b in self.booths if is_within(b, unit_id)]
         return under[page * 1000 : (page + 1) * 1000]

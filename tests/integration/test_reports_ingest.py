@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pymongo.errors import ConnectionFailure
 
 from reports import commands, domain, handlers
+from reports.adapters.mongo import carried_entries
 from reports.adapters.outbox import OutboxRelay
 from reports.api import create_reports_app
 from reports.bootstrap import bootstrap, load_builtin_forms
@@ -107,7 +108,7 @@ def test_many_concurrent_first_answers_are_stored_once_in_few_writes_and_publish
         assert [s.submission_id for s in stored.submissions] == [ids[booth]]
         assert stored.rev == 1 and stored.outbox == []  # its event rides in its batch's pointer
     carrying = list(mongo_db.report_outbox_pending.find({"carried": {"$exists": True}}))
-    carried = {e["doc_id"] for p in carrying for e in json.loads(p["carried"])}
+    carried = {e["doc_id"] for p in carrying for e in carried_entries(p)}
     assert carried == {f"{round_.dispatch_id}/{b}" for b in booths} and len(carrying) == runs
 
     assert relay_all(adapters.relay) == len(booths) + 2  # and the two built-in forms
@@ -116,6 +117,33 @@ def test_many_concurrent_first_answers_are_stored_once_in_few_writes_and_publish
     assert {e.key for e in submitted} == set(booths)
     assert mongo_db.report_booth_reports.count_documents({"outbox.0": {"$exists": True}}) == 0
     assert mongo_db.report_outbox_pending.count_documents({}) == 0
+    adapters.relay.publisher.close()
+
+
+def test_a_pointer_that_carries_its_events_as_json_text_is_published_as_a_packed_one(
+    mongo_db, org_registry, topic, tail
+):
+    """Pointers are packed (pack_carried); those written before, JSON text, are still served."""
+    adapters, round_ = wired(ReportsSettings(**LINGER), mongo_db, org_registry, topic)
+    relay_all(adapters.relay)  # the built-in forms'
+    booths = list(org_registry.booth_ids_under(DISTRICT))[:4]
+    ids = {booth: str(uuid.uuid4()) for booth in booths}
+    with ThreadPoolExecutor(len(booths)) as pool:
+        list(pool.map(lambda b: submit(adapters.ports, round_, b, ids[b]), booths))
+    pointers = mongo_db.report_outbox_pending
+    packed = list(pointers.find({"carried": {"$exists": True}}))
+    assert packed and all(isinstance(p["carried"], bytes) for p in packed)
+    for pointer in packed:  # as the code before wrote them
+        text = json.dumps(carried_entries(pointer), separators=(",", ":"))
+        assert len(pointer["carried"]) < len(text) / 3
+        pointers.update_one({"_id": pointer["_id"]}, {"$set": {"carried": text}})
+
+    # A relay that did not write them (restarted: it reads their documents) publishes them once.
+    other = OutboxRelay(mongo_db, adapters.relay.pointers, adapters.relay.publisher)
+    assert relay_all(other) == len(booths)
+    submitted = tail.wait_until(lambda e: e.type == types.REPORT_SUBMITTED, len(booths), 10)
+    assert sorted(e.data["submission_id"] for e in submitted) == sorted(ids.values())
+    assert pointers.count_documents({}) == 0
     adapters.relay.publisher.close()
 
 

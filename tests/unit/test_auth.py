@@ -13,7 +13,7 @@ from notifier.settings import NotifierSettings
 from otp.settings import OtpSettings
 from shared.auth import tokens
 from shared.auth.http import Authenticator, require_jurisdiction
-from shared.auth.keys import ensure_local_keys
+from shared.auth.keys import KeyFile, ensure_local_keys, token_file
 from shared.problems import install_problem_handlers
 from shared.settings import PlatformSettings
 
@@ -169,6 +169,7 @@ def test_a_remembered_token_is_refused_once_the_issuer_key_changes(client, tmp_p
     assert http.post("/units/IN-HP-D03/things", headers=bearer(token)).status_code == 200
     (tmp_path / "issuer-private.pem").unlink()
     ensure_local_keys(tmp_path)  # a new pair: the public key file the authenticator reads changes
+    time.sleep(KeyFile.RECHECK_S + 0.1)  # the file is looked at again once this has passed
     assert http.post("/units/IN-HP-D03/things", headers=bearer(token)).status_code == 401
 
 
@@ -180,3 +181,19 @@ def test_an_identity_providers_subject_is_recorded_as_an_id_the_events_accept():
     assert len(set(mapped)) == len(odd) and mapped == [tokens.subject_id(sub) for sub in odd], (
         "stable, distinct"
     )
+
+
+def test_a_key_file_is_looked_at_again_once_its_recheck_time_has_passed(tmp_path):
+    path = tmp_path / "service.jwt"
+    path.write_text("token-1\n")
+    token = token_file(path)
+    token.recheck_s = 0.3
+    assert token.get() == "token-1"
+    path.write_text("token-2\n")
+    path.unlink()  # gone: not even looked at until the time has passed
+    assert token.get() == "token-1"
+    time.sleep(0.35)
+    with pytest.raises(OSError):
+        token.get()
+    path.write_text("token-3\n")
+    assert token.get() == "token-3"  # a failed look is no look: the next call looks again

@@ -86,7 +86,7 @@ def bootstrap(
         min_due_after=timedelta(seconds=settings.min_due_after_s),
     )
     reports.first_inserts = batcher(settings, "booth-reports", reports.insert_first)
-    ports.units.lookups = batcher(settings, "booths", ports.units.get_among)
+    ports.units.listed = batcher(settings, "booths", ports.units.listed_among)
     publisher = EventPublisher(
         settings.kafka_bootstrap, SOURCE, config=PRODUCER_CONFIG, topic_for=topic_for
     )

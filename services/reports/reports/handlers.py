@@ -241,9 +241,7 @@ def _dispatched_booth(
     inside = path is not None and any(is_within(booth_id, unit) for unit in round_.scope)
     if not inside or not (
         asked
-        or ports.remembered.booths.get(
-            booth_id, lambda: ports.units.get(booth_id) is not None or None
-        )
+        or ports.remembered.booths.get(booth_id, lambda: ports.units.booth_exists(booth_id) or None)
     ):
         raise NotFound("not-dispatched", f"dispatch {round_.dispatch_id} did not ask {booth_id}")
     return path

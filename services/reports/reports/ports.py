@@ -69,4 +69,7 @@ class Units(Protocol):
 
     def get(self, unit_id: str) -> Unit | None: ...
 
+    def booth_exists(self, booth_id: str) -> bool:
+        """Whether the registry holds this booth (an answer's, at the peak: batched)."""
+
     def booth_page(self, unit_id: str, page: int) -> list[str]: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from reports.adapters.mongo import BoothReports, OutboxPointers
+from reports.adapters.mongo import BoothReports, OutboxPointers, report_of
 from reports.domain import BoothReport
 
 
@@ -17,8 +17,8 @@ class SubmitterReports:
 
     def answered_by(self, submitter: str) -> list[tuple[str, str]]:
         where = {"submissions.submitted_by": submitter}
-        with self.collection.find(where, {"dispatch_id": 1, "booth_id": 1}) as cursor:
-            return [(d["dispatch_id"], d["booth_id"]) for d in cursor]
+        with self.collection.find(where, {"_id": 1}) as cursor:
+            return [report_of(d["_id"]) for d in cursor]
 
     def get(self, dispatch_id: str, booth_id: str) -> BoothReport | None:
         return self.reports.get(dispatch_id, booth_id)

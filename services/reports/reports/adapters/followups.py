@@ -26,7 +26,7 @@ from prometheus_client import Counter
 from pymongo.database import Database
 
 from reports import followups
-from reports.adapters.mongo import _round, lease
+from reports.adapters.mongo import _round, lease, report_id, report_of
 from reports.domain import Round
 from reports.followup_settings import FollowUpSettings
 from reports.followups import Done, Escalation
@@ -83,11 +83,11 @@ class FollowUpRecords:
 
     def answered(self, dispatch_id: str, booth_ids: list[str]) -> set[str]:
         """Those of the booths whose answer counts (pending review or accepted)."""
-        ids = [f"{dispatch_id}/{booth}" for booth in booth_ids]
-        found = self.reports.find({"_id": {"$in": ids}}, {"booth_id": 1, "submissions.status": 1})
+        ids = [report_id(dispatch_id, booth) for booth in booth_ids]
+        found = self.reports.find({"_id": {"$in": ids}}, {"submissions.status": 1})
         with found as cursor:
             return {
-                doc["booth_id"]
+                report_of(doc["_id"])[1]
                 for doc in cursor
                 if followups.has_answered(s["status"] for s in doc["submissions"])
             }
