@@ -121,15 +121,10 @@ def invitee(meeting_id: str, person: str, **embedded) -> dict:
     }
 
 
-def meeting(db, count: int, events, dialled: bool = False) -> tuple[str, list[str], LivePorts]:
-    """A started audio meeting of `count` invitees; its webhooks grouped as bootstrap does.
-    `dialled`: each invitee's call "c-<person>" written, as the dialler does (which makes its
-    attendance document); else the first webhook makes it."""
-    meeting_id = str(uuid.uuid4())
-    people = [str(uuid.uuid4()) for _ in range(count)]
-    db["m_invitees"].insert_many([invitee(meeting_id, p) for p in people])
+def audio_ports(db, events) -> LivePorts:
+    """The live ports a webhook goes through, for audio meetings, on the real store."""
     kind = type("Meeting", (), {"kind": "audio_bridge"})()
-    ports = LivePorts(
+    return LivePorts(
         provider=None,
         live=MongoLive(db, "m_", CIPHER),
         meetings=type("Meetings", (), {"get": lambda self, i: kind})(),
@@ -137,6 +132,16 @@ def meeting(db, count: int, events, dialled: bool = False) -> tuple[str, list[st
         caller_hash=str,
         callback_url="http://meetings.test/hook",
     )
+
+
+def meeting(db, count: int, events, dialled: bool = False) -> tuple[str, list[str], LivePorts]:
+    """A started audio meeting of `count` invitees; its webhooks grouped as bootstrap does.
+    `dialled`: each invitee's call "c-<person>" written, as the dialler does (which makes its
+    attendance document); else the first webhook makes it."""
+    meeting_id = str(uuid.uuid4())
+    people = [str(uuid.uuid4()) for _ in range(count)]
+    db["m_invitees"].insert_many([invitee(meeting_id, p) for p in people])
+    ports = audio_ports(db, events)
     if dialled:
         calls = [Dialled(f"{meeting_id}/{p}", f"h-{p}", 1, f"c-{p}", 1, BOOTH) for p in people]
         assert ports.live.note_calls(calls) == []
@@ -330,7 +335,6 @@ def test_a_meeting_started_by_the_code_before_goes_on_from_its_invitees(
         ]
     )
     invitees = {x["_id"]: x for x in db["m_invitees"].find({"meeting_id": meeting_id})}
-    kind = type("Meeting", (), {"kind": "audio_bridge"})()
     sent = []
     events = type(
         "Events",
@@ -340,14 +344,7 @@ def test_a_meeting_started_by_the_code_before_goes_on_from_its_invitees(
             "flush": lambda *a: None,
         },
     )()
-    ports = LivePorts(
-        provider=None,
-        live=MongoLive(db, "m_", CIPHER),
-        meetings=type("Meetings", (), {"get": lambda self, i: kind})(),
-        events=events,
-        caller_hash=str,
-        callback_url="http://meetings.test/hook",
-    )
+    ports = audio_ports(db, events)
     # a: a webhook of a participant with no document: from the invitee, into a new document
     facts = provider_event(meeting_id, leg_event(meeting_id, a, 9, "participant.joined"), ports)
     assert len(facts) == 1, facts  # the join; the call's answer was told before
