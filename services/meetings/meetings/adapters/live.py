@@ -85,6 +85,7 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from meetings.adapters.store import invitee_of
 from meetings.conference import ROOT, Attendance, Leg, counted_levels
 from shared.batching import Batcher
 from shared.crypto.fields import FieldCipher
@@ -339,7 +340,7 @@ class MongoLive:
             {"_id": key},
             {
                 "$set": {"caller_hash": caller_hash, "dial_bridge": bridge},
-                "$setOnInsert": {"meeting_id": key.split("/", 1)[0], "booth_id": booth_id},
+                "$setOnInsert": {"meeting_id": invitee_of(key)[0], "booth_id": booth_id},
             },
             upsert=True,
         )
@@ -366,7 +367,7 @@ class MongoLive:
                         f"att.calls.{d.call_id}": d.attempt,
                     },
                     "$inc": {"att_v": 1},
-                    "$setOnInsert": {"meeting_id": d.key.split("/", 1)[0], "booth_id": d.booth_id},
+                    "$setOnInsert": {"meeting_id": invitee_of(d.key)[0], "booth_id": d.booth_id},
                 },
                 "upsert": True,
             }
@@ -796,7 +797,7 @@ def embedded_attendance(invitee: dict) -> dict | None:
 def _participant(doc: dict) -> dict:
     """A participant as a webhook reads it: the participant id from the `_id`, the booth path
     from the booth (neither is stored with the attendance)."""
-    doc["participant_id"] = doc["_id"].split("/", 1)[1]
+    doc["participant_id"] = invitee_of(doc["_id"])[1]
     doc["booth_path"] = booth_path(doc["booth_id"])
     return doc
 

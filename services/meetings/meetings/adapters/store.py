@@ -317,5 +317,11 @@ def invitee_id(meeting_id: str, participant_id: str) -> str:
     return f"{meeting_id}/{participant_id}"
 
 
+def invitee_of(key: str) -> tuple[str, str]:
+    """(meeting id, participant id) of an invitee's `_id` (its attendance document's too)."""
+    meeting_id, participant_id = key.split("/", 1)
+    return meeting_id, participant_id
+
+
 def _utc(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
