@@ -4,12 +4,19 @@ The outbox and every compare-and-set write rest on it: two concurrent updates of
 must both land, and a filter on `_id` plus a version must use the `_id` index.
 """
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
+
+# Where `stack.py` keeps FerretDB's SQLite files (one per database).
+FERRETDB_FILES = (
+    Path(os.environ.get("SANGATHAN_STATE", Path(__file__).parents[2] / ".state")) / "ferretdb"
+)
 
 
 def test_concurrent_updates_of_one_document_are_all_applied(mongo_db):
@@ -126,3 +133,21 @@ def test_an_update_of_many_documents_applies_its_filter_to_each_and_counts_right
     assert (done.matched_count, done.modified_count) == (299, 299)
     assert docs.count_documents({"outbox": []}) == 299
     assert docs.find_one({"_id": "d/7"})["outbox"] == [7]
+
+
+def test_the_write_ahead_log_is_checkpointed_though_no_commit_checkpoints_it(mongo_db):
+    """Commits no longer copy SQLite's WAL into the database file (the atomic-writes lock held
+    every other writer while one did); a background checkpoint once a second keeps the log from
+    growing with everything ever written."""
+    booths = mongo_db.booths
+    booths.insert_one({"_id": "first"})
+    wal = FERRETDB_FILES / f"{mongo_db.name}.sqlite-wal"
+    if not wal.exists():
+        pytest.skip("the server is not the local FerretDB on SQLite")
+    payload = "x" * 2_000
+    for second in range(8):
+        booths.insert_many([{"_id": f"{second}-{i}", "payload": payload} for i in range(1_000)])
+        time.sleep(1.5)
+    written = 8 * 1_000 * len(payload)
+    assert wal.stat().st_size < written / 3, f"the WAL holds {wal.stat().st_size:,} bytes"
+    assert booths.count_documents({}) == 8_001
