@@ -25,6 +25,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from shared.auth.http import Authenticator
+from shared.collector import settle_after_startup
 from shared.health import Check, readiness
 from shared.limits import BodyLimits, BodyRules, bearer_check
 from shared.logging import configure_logging, get_logger
@@ -60,6 +61,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if on_startup:
             on_startup()
+        settle_after_startup()
         log.info("started", fields={"environment": settings.environment})
         yield
         if on_shutdown:

@@ -129,9 +129,11 @@ def main() -> None:
     import sys
 
     from analytics.app import app as the_app
+    from shared.collector import settle_after_startup
 
     if sys.argv[1:2] == ["worker"]:
         _ensure_worker_topics(the_app)
+        settle_after_startup()
     the_app.main()
 
 

@@ -3,7 +3,6 @@ recipients or messages client, and everything else stays as in production."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -61,14 +60,6 @@ class Adapters(BackgroundJobs):
     checks: dict[str, Check]
     live: LivePorts
     webhook_events: EventPublisher | None = None  # the webhooks' own producer (group_webhooks)
-
-    def start(self) -> None:
-        # What start-up made (modules, the app, settings) lives as long as the process: out of
-        # the collector's sight, a full collection during a state's invitations walks only what
-        # they made, not ~100,000 objects more (bench/meetings_invite_ops.py, 30,000 invitees:
-        # 150 ms of CPU in full collections, 45 ms frozen).
-        gc.freeze()
-        super().start()
 
     def stop(self) -> None:
         super().stop()
