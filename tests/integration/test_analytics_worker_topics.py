@@ -45,3 +45,24 @@ def test_the_workers_topics_are_listed_with_every_partition_led_before_it_starts
     finally:
         for future in admin.delete_topics([t.name for t in wanted], operation_timeout=30).values():
             future.result()
+
+
+def test_a_compacted_topic_rolls_its_segments_often_enough_to_be_compacted_even_if_made_before(
+    admin,
+):
+    """Kafka compacts closed segments only; at 1 GiB / 7 days a worker's partials topic grew
+    to 20 million records, every one read back at each start."""
+    from confluent_kafka.admin import NewTopic
+
+    name = f"scratch-worker-{random_suffix()}-meeting-attendance-changelog"
+    made_before = NewTopic(name, num_partitions=2, config={"cleanup.policy": "compact"})
+    admin.create_topics([made_before], operation_timeout=30)[name].result()
+    try:
+        ensure_worker_topics(BOOTSTRAP, [WorkerTopic(name, 2)], replication=1)
+        resource = ConfigResource(ResourceType.TOPIC, name)
+        config = admin.describe_configs([resource])[resource].result()
+        assert config["cleanup.policy"].value == "compact"
+        assert int(config["segment.ms"].value) == 10 * 60 * 1000
+        assert int(config["segment.bytes"].value) == 64 * 1024 * 1024
+    finally:
+        admin.delete_topics([name], operation_timeout=30)[name].result()

@@ -191,7 +191,12 @@ def test_the_view_sums_partials_and_a_newer_partial_replaces_the_older():
     view.on_record("w|IN-HP|3", {"reached": 2, "as_of": 1.0})
     view.on_record("w|IN-HP|7", {"reached": 1, "as_of": 1.0})
     assert view.workers_reached("IN-HP") == 3
-    assert view.keys_of_partitions([3]) == {3: {"q": [f"{MEETING}|IN-HP"], "w": ["IN-HP"]}}
+    held = view.held_of_partitions([3])[3]
+    assert {kind: list(partials) for kind, partials in held.items()} == {
+        "q": [f"{MEETING}|IN-HP"],
+        "w": ["IN-HP"],
+    }
+    assert held["w"]["IN-HP"].reached == 2
 
 
 def test_an_ended_meeting_is_held_by_its_organiser_and_every_unit_above_once():

@@ -112,6 +112,22 @@ def test_a_rebuild_from_the_tables_gives_the_partials_counted_live(stream):
     assert fresh.partials.sent == live
 
 
+def test_a_restarted_worker_whose_view_holds_its_partials_publishes_none_of_them_again(stream):
+    meeting = Meeting(MANDAL, [MANDAL])
+    attendance, workers = {}, {}
+    feed(stream, meeting.invitee(BOOTH).attended(30), attendance, workers)
+    feed(stream, meeting.invitee(OTHER_BOOTH).attended(50, confirmed=False), attendance, workers)
+    live = dict(sent(stream))
+    changed_since = next(k for k in live if k.startswith("q|") and k.endswith(f"|{BOOTH['id']}|3"))
+
+    restarted = new_stream(stream.registry)
+    for key, value in live.items():
+        restarted.view.on_record(key, value)
+    restarted.view.on_record(changed_since, {"invited": 9, "as_of": 1.0})  # not what rows say
+    run(restarted.rebuild({3}, attendance.values(), workers.values()))
+    assert restarted.partials.sent == {changed_since: live[changed_since]}
+
+
 def test_a_rebuild_zeroes_what_the_view_holds_for_a_partition_no_row_counts_any_more(stream):
     stream.view.on_record(f"q|{uuid.uuid4()}|IN-HP|3", {"invited": 4, "as_of": 1.0})
     stream.view.on_record("w|IN-HP|3", {"reached": 2, "as_of": 1.0})

@@ -138,10 +138,24 @@ def test_a_new_owners_partial_replaces_the_old_owners():
 
 def test_a_rebuild_zeroes_what_the_partition_no_longer_counts():
     book: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
-    book.rebuild(2, [("IN-HP", Counts(1, 0, 0, 1, 1))], stale=["IN-UP"])
+    book.rebuild(2, [("IN-HP", Counts(1, 0, 0, 1, 1))], held={"IN-UP": Counts(3, 0, 0, 3, 3)})
     published = {unit: counts.numbers() for _, unit, counts in book.take_dirty()}
     assert published == {"IN-HP": (1, 0, 0, 1, 1), "IN-UP": (0, 0, 0, 0, 0)}
     assert book.take_dirty() == []
+
+
+def test_a_rebuild_publishes_only_the_partials_that_differ_from_the_views():
+    """After a restart the old owner had published every partial; sending them all again (a
+    state's meetings: millions) is what kept a recovering worker busy for minutes."""
+    book: PartialBook[Counts] = PartialBook(COVERAGE, Counts)
+    view = CoverageView()
+    view.on_record(partial_key(COVERAGE, "IN-HP", 2), Counts(2, 0, 0, 2, 2, as_of=5.0).to_json())
+    view.on_record(partial_key(COVERAGE, "IN-UP", 2), Counts(1, 0, 0, 1, 1, as_of=5.0).to_json())
+    rows = [("IN-HP", Counts(1, 0, 0, 1, 1, as_of=5.0)), ("IN-HP", Counts(1, 0, 0, 1, 1))]
+    rows += [("IN-UP", Counts(2, 0, 0, 2, 2, as_of=5.0)), ("IN-MP", Counts(1))]
+    book.rebuild(2, rows, held=view.held_of_partition(2)[COVERAGE])
+    published = {unit: counts.numbers() for _, unit, counts in book.take_dirty()}
+    assert published == {"IN-UP": (2, 0, 0, 2, 2), "IN-MP": (1, 0, 0, 0, 0)}
 
 
 def test_only_owned_partitions_are_taken_and_dropped_ones_are_forgotten():

@@ -9,8 +9,10 @@ table rows, zeroing what the view still holds of them that no row counts any mor
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
 from typing import Any
 
 from prometheus_client import Histogram
@@ -19,18 +21,25 @@ from analytics.adapters.kafka import PartialsOut
 from analytics.coverage import metrics
 from analytics.coverage.partials import PartialBook
 
-Stale = Callable[[set[int]], Mapping[int, Mapping[str, list[str]]]]
+# What the view holds, per partition, then kind: ident -> partial.
+Held = Callable[[set[int]], Mapping[int, Mapping[str, Mapping[str, Any]]]]
+
+# Contributions folded between two turns of the event loop during a rebuild: a state's meetings
+# are millions, and a rebuild that held the loop for minutes missed the consumer's heartbeats,
+# so the group rebalanced and the worker rebuilt again, over and over.
+FOLD_CHUNK = 20_000
 
 
 def by_partition(
     partitions: set[int], rows: Iterable[Any], contributions: Callable[[Any], Iterable[tuple]]
-) -> dict[int, list]:
-    """What the table rows of each given partition contribute (rows carry their partition)."""
-    counted: dict[int, list] = {p: [] for p in partitions}
+) -> dict[int, Iterator[tuple]]:
+    """What the table rows of each given partition contribute (rows carry their partition),
+    computed as the rebuild takes them, not all held at once."""
+    rows_of: dict[int, list] = {p: [] for p in partitions}
     for row in rows:
-        if row.partition in counted:
-            counted[row.partition].extend(contributions(row))
-    return counted
+        if row.partition in rows_of:
+            rows_of[row.partition].append(row)
+    return {p: chain.from_iterable(map(contributions, rows)) for p, rows in rows_of.items()}
 
 
 class OwnedPartials:
@@ -86,18 +95,23 @@ class OwnedPartials:
             self._drop(mine)
 
     async def rebuild(
-        self, partitions: set[int], counted: Mapping[str, Mapping[int, list]], stale: Stale
+        self, partitions: set[int], counted: Mapping[str, Mapping[int, Iterable]], held: Held
     ) -> int:
         """Start the owned partitions over from what their rows count (by book kind, then
-        partition), and publish; keys the view holds of them (`stale`) and no row makes are
-        overwritten with zeros, so the view never keeps a stale share."""
+        partition), and publish what differs from the view's (`held`); keys the view holds of
+        them and no row makes are overwritten with zeros, so the view never keeps a stale
+        share. The event loop runs between chunks of the count."""
         async with self.out.lock:
             self._drop(self.partitions() - partitions)
-            held = stale(partitions)
+            views = held(partitions)
             for partition in partitions:
                 for book in self.books:
-                    keys = held.get(partition, {}).get(book.kind, ())
-                    book.rebuild(partition, counted[book.kind][partition], keys)
+                    part: dict = {}
+                    contributions = iter(counted[book.kind][partition])
+                    while chunk := list(islice(contributions, FOLD_CHUNK)):
+                        book.fold(part, chunk)
+                        await asyncio.sleep(0)
+                    book.replace(partition, part, views.get(partition, {}).get(book.kind, {}))
             return await self._publish(partitions)
 
     def _drop(self, partitions: Iterable[int]) -> None:

@@ -7,6 +7,10 @@ changelog topic with no partitions until its next metadata refresh, minutes late
 write to that table fails faust-streaming's co-partitioning check (`PartitionsMismatch: ... the
 changelog topic ... has 0 partitions`), crashing the table's agent again and again. Seen in a
 fresh `make test`: directive reach stopped counting for a whole test module.
+
+Compacted topics roll a segment every 10 minutes (or 64 MiB), as Kafka Streams' own internal
+topics do: Kafka compacts only closed segments, and at its defaults (1 GiB, 7 days) a worker's
+partials topic held 20 million records, all read back at every start.
 """
 
 from __future__ import annotations
@@ -15,12 +19,25 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from shared.kafka.security import client_config
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+
+COMPACTED = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(10 * 60 * 1000),
+    "segment.bytes": str(64 * 1024 * 1024),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,7 @@ def ensure_worker_topics(
         try:
             existing = admin.list_topics(timeout=10).topics
             _create(admin, [topic for topic in wanted if topic.name not in existing], replication)
+            _compact_sooner(admin, [t for t in wanted if t.compacted and t.name in existing])
             if _all_ready(admin.list_topics(timeout=10).topics, wanted):
                 return
         except KafkaException as exc:  # broker still starting: keep trying until the deadline
@@ -57,7 +75,7 @@ def _create(admin: AdminClient, missing: list[WorkerTopic], replication: int) ->
             topic.name,
             num_partitions=topic.partitions,
             replication_factor=replication,
-            config={"cleanup.policy": "compact"} if topic.compacted else {},
+            config=COMPACTED if topic.compacted else {},
         )
         for topic in missing
     ]
@@ -69,6 +87,19 @@ def _create(admin: AdminClient, missing: list[WorkerTopic], replication: int) ->
                 exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS
             ):  # another worker made it first
                 raise
+
+
+def _compact_sooner(admin: AdminClient, existing: list[WorkerTopic]) -> None:
+    """Topics made before their segments were bounded get the bound too (idempotent)."""
+    if not existing:
+        return
+    entries = [
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+        for name, value in COMPACTED.items()
+    ]
+    resources = [ConfigResource("topic", t.name, incremental_configs=entries) for t in existing]
+    for future in admin.incremental_alter_configs(resources).values():
+        future.result()
 
 
 def _all_ready(listed, wanted: list[WorkerTopic]) -> bool:

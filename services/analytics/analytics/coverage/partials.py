@@ -77,18 +77,21 @@ def replace_part(store: dict[str, dict], ident: str, partition: int, new):
     return old
 
 
-def keys_of_partitions(
+def held_of_partitions(
     stores: Mapping[str, Mapping[str, Mapping[int, object]]], partitions: Iterable[int]
-) -> dict[int, dict[str, list[str]]]:
-    """Per partition, then kind, the idents a view holds a partial of that partition for (its
-    stores by kind: ident -> partition -> partial): zeroed by a new owner lacking them."""
-    keys: dict[int, dict[str, list[str]]] = {p: {kind: [] for kind in stores} for p in partitions}
+) -> dict[int, dict[str, dict[str, object]]]:
+    """Per partition, then kind, what a view holds of that partition (ident -> partial; its
+    stores by kind: ident -> partition -> partial): a new owner publishes what differs, and
+    zeroes what it lacks."""
+    held: dict[int, dict[str, dict[str, object]]] = {
+        p: {kind: {} for kind in stores} for p in partitions
+    }
     for kind, store in stores.items():
         for ident, parts in store.items():
-            for partition in parts:
-                if partition in keys:
-                    keys[partition][kind].append(ident)
-    return keys
+            for partition, value in parts.items():
+                if partition in held:
+                    held[partition][kind][ident] = value
+    return held
 
 
 class PartialBook(Generic[V]):
@@ -117,20 +120,31 @@ class PartialBook(Generic[V]):
             dirty.add(key)
 
     def rebuild(
-        self, partition: int, contributions: Iterable[tuple[str, V]], stale: Iterable[str] = ()
+        self, partition: int, contributions: Iterable[tuple[str, V]], held: Mapping[str, V] = {}
     ) -> None:
-        """Start the partition over from its booths; keys published before but now absent become
-        zero."""
+        """Start the partition over from its booths (see fold and replace)."""
         part: dict[str, V] = {}
+        self.fold(part, contributions)
+        self.replace(partition, part, held)
+
+    def fold(self, part: dict[str, V], contributions: Iterable[tuple[str, V]]) -> None:
+        """Add contributions to a partition's partials being rebuilt (in as many goes as the
+        caller likes, so a long rebuild can let other work run between them)."""
         for key, value in contributions:
             total = part.get(key)
             if total is None:
                 total = part[key] = self._zero()
             total.add(value)
-        for key in stale:
+
+    def replace(self, partition: int, part: dict[str, V], held: Mapping[str, V] = {}) -> None:
+        """Make a rebuilt partition's partials the book's. `held` is what the view holds of the
+        partition: keys it holds and the rows no longer count become zero, and only partials
+        that differ from the view's are published (after a restart nearly none do: the old
+        owner published them all before)."""
+        for key in held:
             part.setdefault(key, self._zero())
         self._parts[partition] = part
-        self._dirty[partition] = set(part)
+        self._dirty[partition] = {key for key, value in part.items() if held.get(key) != value}
 
     def forget(self, partition: int, keys: Iterable[str]) -> None:
         """Withdraw keys of a partition: gone from here, and published as tombstones (None) so
@@ -210,13 +224,11 @@ class CoverageView:
     def reach(self, directive_id: str) -> Reach:
         return Reach.sum(self._reach.get(directive_id, {}).values())
 
-    def keys_of_partition(self, partition: int) -> dict[str, list[str]]:
-        """Keys (by kind) holding a partial of `partition`: zeroed by a new owner that lacks
-        them."""
-        return {
-            COVERAGE: [u for u, parts in self._coverage.items() if partition in parts],
-            REACH: [d for d, parts in self._reach.items() if partition in parts],
-        }
+    def held_of_partition(self, partition: int) -> dict[str, dict[str, object]]:
+        """What the view holds of `partition`, by kind (ident -> partial)."""
+        return held_of_partitions({COVERAGE: self._coverage, REACH: self._reach}, [partition])[
+            partition
+        ]
 
     def units(self) -> list[str]:
         return list(self._coverage)

@@ -261,7 +261,7 @@ class CoverageStream(Intake):
             ),
         }
         sent = await self.owned.rebuild(
-            partitions, counted, lambda ps: {p: self.view.keys_of_partition(p) for p in ps}
+            partitions, counted, lambda ps: {p: self.view.held_of_partition(p) for p in ps}
         )
         metrics.PARTITIONS_OWNED.set(len(partitions))
         log.info(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, MutableMapping
+from itertools import chain
 
 from analytics.adapters.kafka import DeadLetters, PartialsOut
 from analytics.adapters.registry import CachedRegistry, RegistryUnavailable
@@ -223,14 +224,14 @@ class MeetingsStream(Intake):
             lambda row: [(meeting_unit(SETTLED, row.unit_id), row.meeting_counts())],
         )
         counted = {
-            ATTENDANCE: {p: live[p] + kept[p] for p in partitions},
+            ATTENDANCE: {p: chain(live[p], kept[p]) for p in partitions},
             WORKERS: by_partition(
                 partitions,
                 workers,
                 lambda row: worker_contributions(row.booth_id, row.first_joined_at),
             ),
         }
-        sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
+        sent = await self.owned.rebuild(partitions, counted, self.view.held_of_partitions)
         sent += await self._withdraw_dropped(partitions)
         log.info(
             "meeting partials rebuilt from tables",
@@ -242,7 +243,7 @@ class MeetingsStream(Intake):
         """Withdraw what the view still holds of dropped meetings in these partitions: a worker
         that stopped between deleting a meeting's rows and publishing their withdrawal left
         them, and the rebuild only zeroed them."""
-        held = self.view.keys_of_partitions(partitions)
+        held = self.view.held_of_partitions(partitions)
         withdrawn = 0
         for partition in partitions:
             idents = held.get(partition, {}).get(ATTENDANCE, ())

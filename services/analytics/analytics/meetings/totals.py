@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from analytics.coverage.domain import HOUR_S
-from analytics.coverage.partials import keys_of_partitions, parse_key, replace_part
+from analytics.coverage.partials import held_of_partitions, parse_key, replace_part
 from analytics.meetings.domain import (
     MeetingCounts,
     Workers,
@@ -127,7 +127,7 @@ class MeetingsView:
         mine = [m for m in self.meetings.values() if is_within(m["organiser_unit"], unit_id)]
         return sorted(mine, key=lambda m: (meeting_time(m), m["meeting_id"]), reverse=True)[:limit]
 
-    def keys_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, list[str]]]:
-        return keys_of_partitions(
+    def held_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, dict]]:
+        return held_of_partitions(
             {ATTENDANCE: self._attendance, WORKERS: self._workers}, partitions
         )

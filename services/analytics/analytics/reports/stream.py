@@ -172,7 +172,7 @@ class ReportsStream(Intake):
             ROLLUP: by_partition(partitions, reports, lambda r: report_contributions(r.report())),
             WHATSAPP: by_partition(partitions, groups, lambda r: group_contributions(r.booth())),
         }
-        sent = await self.owned.rebuild(partitions, counted, self.view.keys_of_partitions)
+        sent = await self.owned.rebuild(partitions, counted, self.view.held_of_partitions)
         log.info(
             "report partials rebuilt from tables",
             fields={"partitions": sorted(partitions), "published": sent},

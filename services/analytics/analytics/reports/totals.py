@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from analytics.coverage.partials import keys_of_partitions, parse_key, replace_part
+from analytics.coverage.partials import held_of_partitions, parse_key, replace_part
 from analytics.reports.domain import ReportCounts, WhatsAppCounts, split_rollup_ident
 
 ROLLUP, WHATSAPP = "rp", "wa"
@@ -67,5 +67,5 @@ class ReportsView:
     def whatsapp(self, unit_id: str) -> WhatsAppCounts:
         return WhatsAppCounts.sum(self._whatsapp.get(unit_id, {}).values())
 
-    def keys_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, list[str]]]:
-        return keys_of_partitions({ROLLUP: self._rollups, WHATSAPP: self._whatsapp}, partitions)
+    def held_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, dict]]:
+        return held_of_partitions({ROLLUP: self._rollups, WHATSAPP: self._whatsapp}, partitions)
