@@ -100,12 +100,17 @@ def test_replayed_events_are_duplicates_and_publish_nothing_new(stream):
     assert sent(stream) == {} and before
 
 
-def test_a_rebuild_from_the_tables_gives_the_partials_counted_live(stream):
+def two_attended(stream) -> tuple[dict, dict, dict]:
+    """Two invitees of a mandal meeting attended: the tables' rows and the partials sent."""
     meeting = Meeting(MANDAL, [MANDAL])
     attendance, workers = {}, {}
     feed(stream, meeting.invitee(BOOTH).attended(30), attendance, workers)
     feed(stream, meeting.invitee(OTHER_BOOTH).attended(50, confirmed=False), attendance, workers)
-    live = dict(sent(stream))
+    return attendance, workers, dict(sent(stream))
+
+
+def test_a_rebuild_from_the_tables_gives_the_partials_counted_live(stream):
+    attendance, workers, live = two_attended(stream)
 
     fresh = new_stream(stream.registry)
     run(fresh.rebuild({3}, attendance.values(), workers.values()))
@@ -113,11 +118,7 @@ def test_a_rebuild_from_the_tables_gives_the_partials_counted_live(stream):
 
 
 def test_a_restarted_worker_whose_view_holds_its_partials_publishes_none_of_them_again(stream):
-    meeting = Meeting(MANDAL, [MANDAL])
-    attendance, workers = {}, {}
-    feed(stream, meeting.invitee(BOOTH).attended(30), attendance, workers)
-    feed(stream, meeting.invitee(OTHER_BOOTH).attended(50, confirmed=False), attendance, workers)
-    live = dict(sent(stream))
+    attendance, workers, live = two_attended(stream)
     changed_since = next(k for k in live if k.startswith("q|") and k.endswith(f"|{BOOTH['id']}|3"))
 
     restarted = new_stream(stream.registry)
