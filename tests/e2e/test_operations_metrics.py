@@ -14,20 +14,21 @@ import json
 import random
 import re
 import secrets
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-
-# deploy/local/stack.py, on the path through testkit.processes: the processes `make up` runs
-import stack
 import yaml
 from confluent_kafka import Producer
 
 from shared import topics
 from shared.sending.policy import SendingPolicy
 from testkit.processes import ROOT, wait_until
+
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import stack  # noqa: E402  the processes `make up` runs (deploy/local/stack.py)
 
 pytestmark = pytest.mark.e2e
 
