@@ -4,6 +4,7 @@ fails fast instead of hanging on a server that is down."""
 import redis
 from pymongo import MongoClient
 
+from shared.mongo_metrics import command_metrics
 from shared.settings import PlatformSettings
 
 
@@ -16,6 +17,7 @@ def mongo_client(settings: PlatformSettings) -> MongoClient:
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=int(settings.mongo_socket_timeout_s * 1000),
+        event_listeners=[command_metrics],
     )
 
 

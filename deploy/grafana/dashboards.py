@@ -377,6 +377,26 @@ def overview() -> dict:
                     "{{channel}} {{outcome}}",
                 ),
             ),
+            timeseries(
+                "MongoDB commands per second by service and collection",
+                "What each service asks of the store; FerretDB's cost is per command.",
+                target(
+                    "sum by (job, command, collection) "
+                    f"(rate(sangathan_mongo_commands_total[{RATE}]))",
+                    "{{job}} {{command}} {{collection}}",
+                ),
+            ),
+            timeseries(
+                "Time waiting on MongoDB by service and collection",
+                "Seconds per second the services' threads waited for the store's answers: "
+                "where a busy store's time goes.",
+                target(
+                    "sum by (job, collection) "
+                    f"(rate(sangathan_mongo_command_seconds_total[{RATE}]))",
+                    "{{job}} {{collection}}",
+                ),
+                unit="s",
+            ),
         ],
         [
             query_variable(

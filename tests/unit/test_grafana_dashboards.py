@@ -19,6 +19,7 @@ GRAFANA = ROOT / "deploy" / "grafana"
 METRIC_MODULES = [
     "shared.http",
     "shared.health",
+    "shared.mongo_metrics",
     "shared.kafka.consumer",
     "shared.kafka.producer",
     "shared.kafka.lag",
