@@ -19,3 +19,10 @@ def test_numbers_drawn_for_e2e_tests_are_never_refused_for_good_by_the_simulator
 
 def test_a_spaced_number_is_written_as_organisers_type_it():
     assert indian_mobile().startswith("+91 9")
+
+
+def test_a_test_whose_simulator_refuses_more_numbers_draws_among_those_it_accepts():
+    """A module's simulator at 3 % refused a number drawn at the platform's 1 %: a flaky wait."""
+    fates = Fates(transient=0.0, permanent=0.03, rng=random.Random(0))
+    drawn = [indian_mobile(spaced=False, refused_share=0.03) for _ in range(3000)]
+    assert not [n for n in drawn if fates.refusal("sms", n) or fates.refusal("whatsapp", n)]
