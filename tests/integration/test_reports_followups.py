@@ -120,7 +120,7 @@ def test_at_the_due_time_the_mandal_is_told_once_how_many_booths_are_silent(
     booths = sorted(org_registry.booth_ids_under(SECTOR))
     round_ = dispatched_round(workers[0], booths)
     # The mandal's time: the due time, later by as long as quiet hours hold the reminder (a
-    # round dispatched between ~11:00 and ~21:00 IST is reminded at night).
+    # round dispatched between 12:00 and 20:00 IST is reminded in the 22:00-06:00 quiet hours).
     told_at = workers[0].followups.rules.at(round_, "mandal")
     run_together(workers, round_.remind_at + timedelta(seconds=1))
     run_together(workers, told_at + timedelta(seconds=1))
