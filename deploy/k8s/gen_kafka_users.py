@@ -128,7 +128,9 @@ def acls(access: Access) -> list[dict]:
             _acl(
                 "topic",
                 access.own_topic_prefix,
-                ["Create", "Read", "Write", "Describe", "DescribeConfigs"],
+                # AlterConfigs: the worker bounds its compacted topics' segments at start
+                # (analytics/adapters/topics.py), also of topics made before that
+                ["Create", "Read", "Write", "Describe", "DescribeConfigs", "AlterConfigs"],
                 "prefix",
             )
         )
