@@ -8,6 +8,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 
 from analytics.adapters.topics import WorkerTopic, ensure_worker_topics
 from shared.settings import PlatformSettings
+from testkit.processes import wait_until
 from tests.conftest import random_suffix
 
 pytestmark = pytest.mark.integration
@@ -60,9 +61,13 @@ def test_a_compacted_topic_rolls_its_segments_often_enough_to_be_compacted_even_
     try:
         ensure_worker_topics(BOOTSTRAP, [WorkerTopic(name, 2)], replication=1)
         resource = ConfigResource(ResourceType.TOPIC, name)
-        config = admin.describe_configs([resource])[resource].result()
-        assert config["cleanup.policy"].value == "compact"
-        assert int(config["segment.ms"].value) == 10 * 60 * 1000
-        assert int(config["segment.bytes"].value) == 64 * 1024 * 1024
+
+        def config() -> dict:
+            return admin.describe_configs([resource])[resource].result()
+
+        # The broker answering may not have applied the controller's change yet (KRaft).
+        wait_until(lambda: int(config()["segment.ms"].value) == 10 * 60 * 1000, 10)
+        assert config()["cleanup.policy"].value == "compact"
+        assert int(config()["segment.bytes"].value) == 64 * 1024 * 1024
     finally:
         admin.delete_topics([name], operation_timeout=30)[name].result()
