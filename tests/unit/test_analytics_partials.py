@@ -153,7 +153,7 @@ def test_a_rebuild_publishes_only_the_partials_that_differ_from_the_views():
     view.on_record(partial_key(COVERAGE, "IN-UP", 2), Counts(1, 0, 0, 1, 1, as_of=5.0).to_json())
     rows = [("IN-HP", Counts(1, 0, 0, 1, 1, as_of=5.0)), ("IN-HP", Counts(1, 0, 0, 1, 1))]
     rows += [("IN-UP", Counts(2, 0, 0, 2, 2, as_of=5.0)), ("IN-MP", Counts(1))]
-    book.rebuild(2, rows, held=view.held_of_partition(2)[COVERAGE])
+    book.rebuild(2, rows, held=view.held_of_partitions([2])[2][COVERAGE])
     published = {unit: counts.numbers() for _, unit, counts in book.take_dirty()}
     assert published == {"IN-UP": (2, 0, 0, 2, 2), "IN-MP": (1, 0, 0, 0, 0)}
 

@@ -224,11 +224,8 @@ class CoverageView:
     def reach(self, directive_id: str) -> Reach:
         return Reach.sum(self._reach.get(directive_id, {}).values())
 
-    def held_of_partition(self, partition: int) -> dict[str, dict[str, object]]:
-        """What the view holds of `partition`, by kind (ident -> partial)."""
-        return held_of_partitions({COVERAGE: self._coverage, REACH: self._reach}, [partition])[
-            partition
-        ]
+    def held_of_partitions(self, partitions: Iterable[int]) -> dict[int, dict[str, dict]]:
+        return held_of_partitions({COVERAGE: self._coverage, REACH: self._reach}, partitions)
 
     def units(self) -> list[str]:
         return list(self._coverage)

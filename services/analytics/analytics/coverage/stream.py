@@ -260,9 +260,7 @@ class CoverageStream(Intake):
                 lambda row: ((d, reach_of(flags, row.as_of)) for d, flags in row.marks.items()),
             ),
         }
-        sent = await self.owned.rebuild(
-            partitions, counted, lambda ps: {p: self.view.held_of_partition(p) for p in ps}
-        )
+        sent = await self.owned.rebuild(partitions, counted, self.view.held_of_partitions)
         metrics.PARTITIONS_OWNED.set(len(partitions))
         log.info(
             "partials rebuilt from tables",
