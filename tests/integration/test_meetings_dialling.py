@@ -108,9 +108,11 @@ class Provider:
     def __init__(self):
         self.dialled: list[str] = []
         self.calls: dict[str, str] = {}
+        self.into: list[str] = []  # the bridge of each call made
 
     def dial_out(self, bridge_id, *, call_ref, to, participant_ref, **_):
         self.dialled.append(call_ref)
+        self.into.append(bridge_id)
         return self.calls.setdefault(call_ref, f"call-{len(self.calls)}")
 
 
@@ -133,13 +135,17 @@ class Clock:
         return self.at
 
 
-def live_meeting(db, count: int, now: datetime) -> tuple[str, LivePorts]:
-    """A started meeting of `count` invitees with phones, its calls queued and due."""
+def live_meeting(
+    db, count: int, now: datetime, bridges_within: bool = False
+) -> tuple[str, LivePorts]:
+    """A started meeting of `count` invitees with phones, its calls queued and due; its bridges
+    in their own collection, or `bridges_within` its document, as the code before kept them."""
     meeting_id = str(uuid.uuid4())
     bridges = {"1": {"bridge_id": "b1", "ref": "r1", "role": "listeners"}}
-    db["m_meetings"].insert_one(
-        {"_id": meeting_id, "live": {"state": "started", "bridges": bridges}}
-    )
+    live = {"state": "started", **({"bridges": bridges} if bridges_within else {})}
+    db["m_meetings"].insert_one({"_id": meeting_id, "live": live})
+    if not bridges_within:
+        db["m_bridges"].insert_one({"_id": meeting_id, "bridges": bridges})
     db["m_invitees"].insert_many(
         [
             {
@@ -168,6 +174,18 @@ def live_meeting(db, count: int, now: datetime) -> tuple[str, LivePorts]:
     )
     ports.live.queue_calls(calls(meeting_id, count, now.timestamp() - 10, 0.0))
     return meeting_id, ports
+
+
+@pytest.mark.parametrize("bridges_within", [False, True], ids=["bridges-apart", "code-before"])
+def test_calls_go_into_the_bridge_stored_for_them_wherever_the_meeting_keeps_its_bridges(
+    mongo_db, bridges_within
+):
+    """Bridges live apart from the meeting's document; a meeting started by the code before
+    kept them in it, and is dialled all the same."""
+    meeting_id, ports = live_meeting(mongo_db, 3, AT, bridges_within=bridges_within)
+    assert dial_due(ports)
+    assert ports.provider.into == ["b1"] * 3
+    assert ports.bridges[meeting_id] == {"1": {"bridge_id": "b1", "ref": "r1", "role": "listeners"}}
 
 
 def test_a_batch_whose_write_fails_for_one_invitee_loses_no_call(mongo_db):

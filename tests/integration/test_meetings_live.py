@@ -246,6 +246,11 @@ def organiser(unit: str = DISTRICT) -> dict:
     return {"Authorization": f"Bearer {organiser_token(sub='user-mp', unit=unit)}"}
 
 
+def bridges_of(stack, meeting_id: str) -> dict[str, dict]:
+    """The meeting's bridges by number, as the service stored them."""
+    return stack["db"][stack["prefix"] + "bridges"].find_one({"_id": meeting_id})["bridges"]
+
+
 def attendance(stack, meeting_id: str, unit: str | None = None, who: str = DISTRICT) -> dict:
     answer = httpx.get(
         f"{stack['meetings']}/v1/meetings/{meeting_id}/attendance",
@@ -412,8 +417,7 @@ def test_the_organiser_unmutes_and_mutes_every_listener_and_another_district_is_
 ):
     meeting_id, _, _, _ = live_meeting
     wait_until(lambda: attendance(stack, meeting_id)["totals"]["joined"] > 0, 60)
-    listeners = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": meeting_id})["live"]
-    bridge = listeners["bridges"]["1"]["bridge_id"]
+    bridge = bridges_of(stack, meeting_id)["1"]["bridge_id"]
 
     def muted() -> set[bool]:
         listed = httpx.get(
@@ -505,7 +509,7 @@ def test_a_meeting_wider_than_the_speaker_bridge_starts_every_bridge_through_rel
     plan = plan_bridges(meeting_id, WIDE, CAP, None, LATE_JOINER_SEATS)
     assert (len(plan.listeners), len(plan.relays), plan.count) == (8, 2, 11)
     assert started.data["bridges"] == plan.count
-    live = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": meeting_id})["live"]
+    live = {"bridges": bridges_of(stack, meeting_id)}
     roles = [b["role"] for b in live["bridges"].values()]
     assert sorted(roles) == ["listeners"] * 8 + ["relays"] * 2 + ["speakers"]
     keys = [key for _, key in booth_order([(b, f"{meeting_id}/{p}") for p, b in zip(
@@ -583,5 +587,4 @@ def test_with_the_provider_down_moderation_answers_503_and_a_due_meeting_starts_
     assert attendance(stack, waiting)["state"] == "starting"  # claimed, tried, not started
     stack["simulators"].append(stack["restart"]())
     wait_until(lambda: attendance(stack, waiting)["state"] == "started", 60)
-    bridges = stack["db"][stack["prefix"] + "meetings"].find_one({"_id": waiting})["live"]
-    assert len(bridges["bridges"]) == 1 + math.ceil(INVITEES / (CAP - 1))
+    assert len(bridges_of(stack, waiting)) == 1 + math.ceil(INVITEES / (CAP - 1))

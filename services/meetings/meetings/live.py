@@ -118,6 +118,8 @@ class LivePorts:
     sleep: Callable[[float], None] = time.sleep
     # meeting id -> kind: every webhook needs it and it never changes, so it is read once
     kinds: dict[str, str] = field(default_factory=dict)
+    # meeting id -> its bridges by number, once it has started: all made then, never changed
+    bridges: dict[str, dict[str, dict]] = field(default_factory=dict)
     # The webhooks' events, confirmed with one Kafka flush per batch of concurrent webhooks (a
     # group commit of publish_together on a publisher of its own; bootstrap sets it). None:
     # each webhook emits to `events` and flushes it.
@@ -311,6 +313,7 @@ def dial_due(ports: LivePorts) -> bool:
     over = live.get("state") not in ("starting", "started") or live.get("end_requested")
     keys = [] if over else [c["invitee"] for c in calls]
     invitees = ports.live.invitees_by_key(keys, with_phone=True) if keys else {}
+    bridges = {} if over else _bridges_of(calls[0]["meeting_id"], live, ports)
     for n, call in enumerate(calls):
         if over:
             made.append(call["_id"])  # the meeting is over: no more calls
@@ -319,7 +322,7 @@ def dial_due(ports: LivePorts) -> bool:
         if invitee is None or not invitee.get("phone"):
             made.append(call["_id"])  # erased since: nobody to call
             continue
-        outcome = _dial(call, invitee, live["bridges"][str(call["bridge"])]["bridge_id"], ports)
+        outcome = _dial(call, invitee, bridges[str(call["bridge"])]["bridge_id"], ports)
         if isinstance(outcome, Dialled):
             dialled.append((call, outcome))
         elif outcome is REFUSED:
@@ -428,6 +431,21 @@ def provider_event(
     return facts
 
 
+def _bridges_of(meeting_id: str, live: dict, ports: LivePorts) -> dict[str, dict]:
+    """The meeting's bridges by number: read while it starts, kept once it has started (every
+    bridge is made by then and none changes), so a batch of calls or a redial reads the meeting's
+    small state only."""
+    kept = ports.bridges.get(meeting_id)
+    if kept is not None:
+        return kept
+    bridges = ports.live.bridges(meeting_id)
+    if live.get("state") in ("started", "ending", "ended") and bridges:
+        if len(ports.bridges) >= KINDS_KEPT:
+            ports.bridges.clear()  # a bound, as `kinds`
+        ports.bridges[meeting_id] = bridges
+    return bridges
+
+
 def _kind_of(meeting_id: str, ports: LivePorts) -> str | None:
     kind = ports.kinds.get(meeting_id)
     if kind is None:
@@ -466,7 +484,7 @@ def _maybe_redial(
         return
     # The same bridge as the call that failed: the webhook names it (the invitee's note of it
     # may not be written yet when a call fails fast).
-    numbers = {b.get("bridge_id"): n for n, b in (live.get("bridges") or {}).items()}
+    numbers = {b.get("bridge_id"): n for n, b in _bridges_of(meeting_id, live, ports).items()}
     bridge = int(numbers.get(bridge_id, invitee.get("dial_bridge", 1)))
     due = ports.clock().timestamp() + wait
     ports.live.queue_calls([_call(meeting_id, invitee["_id"], fact.attempt + 1, bridge, due)])
@@ -478,8 +496,10 @@ def check_in(meeting_id: str, participant_id: str, ports: LivePorts) -> str | No
     if ports.live.invitee(key) is None:
         return None
     live = ports.live.live(meeting_id)
-    room = (live.get("bridges", {}).get("0") or {}).get("room_url")
-    if room is None or live.get("state") not in ("starting", "started"):
+    if live.get("state") not in ("starting", "started"):
+        return None
+    room = (_bridges_of(meeting_id, live, ports).get("0") or {}).get("room_url")
+    if room is None:
         return None
     at = ports.clock()
     _change(key, lambda state: confirm(state, "link", at), ports)
@@ -639,7 +659,7 @@ def moderate(meeting_id: str, action: str, ports: LivePorts, recording_url: str 
         return False
     if action == "end":
         return ports.live.request_end(meeting_id)
-    for bridge in live.get("bridges", {}).values():
+    for bridge in _bridges_of(meeting_id, live, ports).values():
         if action in ("mute", "unmute"):
             ports.provider.mute(bridge["bridge_id"], action == "mute")
         elif action == "play" and bridge["role"] == SPEAKERS:
@@ -656,7 +676,7 @@ def end_meeting(meeting_id: str, ports: LivePorts) -> None:
     meeting = ports.meetings.get(meeting_id)
     live = ports.live.live(meeting_id)
     ports.live.drop_calls(meeting_id)
-    bridges = [b["bridge_id"] for _, b in sorted(live.get("bridges", {}).items())]
+    bridges = [b["bridge_id"] for _, b in sorted(_bridges_of(meeting_id, live, ports).items())]
     for bridge_id in bridges:
         if meeting.room == "standing":  # a unit's standing room outlives each of its meetings
             _show_out(meeting_id, bridge_id, ports)

@@ -6,8 +6,14 @@
     refused        {reason, at}: the sending policy forbade the start (meetings.live); kept so
                    a retried start announces the same decision instead of judging again
     claimed_by, claim_ts   the pod that starts (or ends) it and until when its lease holds
-    bridges        {"<number>": {bridge_id, ref, role, pin, room_url}}   0: the speaker bridge
+    bridges        only in a meeting started by the code before: now `{prefix}bridges`
     invited, started_at, end_requested, ended_at, totals
+
+`{prefix}bridges`: one document per started meeting, `_id` the meeting's: {bridges {"<number>":
+{bridge_id, ref, role, room_url}}}, 0 the speaker bridge. Not in the meeting's document: at 265
+bridges they are ~42 KB, which FerretDB would decode for every read of the meeting's state (each
+batch of calls, each redial, each attendance page) and for every query that scans the meetings;
+a pod reads them once a meeting has started (meetings.live keeps them: they never change then).
 
 `{prefix}invitees` is not written while a meeting runs: what a dial and a webhook change lives in
 a small document of its own, so FerretDB (which rewrites a whole document on every update) rewrites
@@ -141,6 +147,7 @@ class MongoLive:
         self._queues = db[f"{prefix}dial_queues"]
         self._counters = db[f"{prefix}attendance_counts"]
         self._attendance = db[f"{prefix}attendance"]
+        self._bridges = db[f"{prefix}bridges"]
         self._empty_places: dict[str, float] = {}
         self._tally: dict[str, dict[str, int]] = {}  # counter id -> field -> change not written
         self._tally_lock = threading.Lock()
@@ -211,7 +218,17 @@ class MongoLive:
         return (doc or {}).get("live") or {}
 
     def save_bridge(self, meeting_id: str, number: int, bridge: dict) -> None:
-        self._meetings.update_one({"_id": meeting_id}, {"$set": {f"live.bridges.{number}": bridge}})
+        self._bridges.update_one(
+            {"_id": meeting_id}, {"$set": {f"bridges.{number}": bridge}}, upsert=True
+        )
+
+    def bridges(self, meeting_id: str) -> dict[str, dict]:
+        """The meeting's bridges by number (a meeting started by the code before kept them in
+        its document's `live`)."""
+        doc = self._bridges.find_one({"_id": meeting_id})
+        if doc is not None:
+            return doc.get("bridges") or {}
+        return self.live(meeting_id).get("bridges") or {}
 
     def started(self, meeting_id: str, at: datetime, invited: int) -> None:
         self._meetings.update_one(
