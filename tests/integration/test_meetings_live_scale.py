@@ -91,6 +91,25 @@ def test_the_dialler_claims_the_next_due_call_with_the_same_few_commands_however
     assert calls_read and all(set(c[2]["filter"]) == {"_id"} for c in calls_read), "by _id only"
 
 
+def test_a_meetings_calls_are_dropped_in_bounded_deletes_by_id_and_every_one_goes(db):
+    """One delete of a state-wide meeting's 65,015 calls held FerretDB's one writer for 2 s at
+    the meeting's end, while its last webhooks waited; its calls go a thousand at a time."""
+    live, meeting_id, other = MongoLive(db, "m_", CIPHER), str(uuid.uuid4()), str(uuid.uuid4())
+    live.queue_calls(calls(meeting_id, 2500, 1000.0, 0.02))
+    live.queue_calls(calls(meeting_id, 3, 1000.0, 0.02, attempt=2))  # redials
+    live.queue_calls(calls(other, 2, 1000.0, 0.02))
+    stray = {"_id": f"{meeting_id}:1:9999", "meeting_id": meeting_id, "due_ts": 1.0}
+    db["m_calls"].insert_one(stray)  # a call no queue names (its start died between writes)
+    db.commands.seen.clear()
+    live.drop_calls(meeting_id)
+    deletes = [c for c in db.commands.seen if c[0] == "delete" and c[1] == "m_calls"]
+    by_id = [d for c in deletes for d in c[2]["deletes"] if set(d["q"]) == {"_id"}]
+    assert sorted(len(d["q"]["_id"]["$in"]) for d in by_id) == [3, 500, 1000, 1000]
+    assert db["m_calls"].count_documents({"meeting_id": meeting_id}) == 0
+    assert db["m_dial_queues"].count_documents({"meeting_id": meeting_id}) == 0
+    assert db["m_calls"].count_documents({"meeting_id": other}) == 2, "another meeting's stay"
+
+
 def test_due_calls_are_taken_in_order_once_each_and_a_lapsed_hold_is_taken_again(db):
     live, meeting_id = MongoLive(db, "m_", CIPHER), str(uuid.uuid4())
     live.queue_calls(calls(meeting_id, 4, 1000.0, 1.0))

@@ -331,6 +331,37 @@ def test_a_start_in_a_blackout_configured_after_scheduling_dials_nobody_and_is_a
     assert data["cancelled_at"] == AT.isoformat() and data["meeting_id"] == MEETING
 
 
+def test_a_start_counts_its_invited_before_it_queues_the_first_call(people):
+    """A state's thousands of unit counters written while the first webhooks came in held their
+    writes back by seconds: they are written before any call can be dialled."""
+    steps = []
+
+    class Recording(Starting):
+        def set_counts(self, meeting_id, per_booth):
+            steps.append("counted")
+            super().set_counts(meeting_id, per_booth)
+
+        def save_bridge(self, meeting_id, number, bridge):
+            steps.append("bridge")
+
+        def queue_calls(self, calls):
+            steps.append("queued")
+
+        def started(self, meeting_id, at, invited):
+            steps.append("started")
+
+    class Provider:
+        def create_bridge(self, *, bridge_ref, **_):
+            return {"bridge_id": bridge_ref}
+
+    live = Recording(people)
+    ports = LivePorts(Provider(), live, Meetings(), Events(), str, "http://m.test/hook")
+    ports.policy, ports.clock = SendingPolicy(quiet_start=None), lambda: AT
+    start_meeting(MEETING, ports)
+    assert steps == ["counted", "bridge", "bridge", "queued", "started"]
+    assert live.counters["IN-MP-D07"]["totals"]["invited"] == len(people)
+
+
 def test_a_refused_start_whose_event_kafka_did_not_take_repeats_the_decision_after_the_window(
     people,
 ):

@@ -163,6 +163,9 @@ def start_meeting(meeting_id: str, ports: LivePorts) -> None:
         _refuse_start(meeting, reason, now, ports)
         return
     invitees = list(ports.live.invitees(meeting_id))
+    # Counted before the first call is queued: a state's thousands of unit counters written while
+    # the first webhooks come in held their writes back by seconds.
+    count_invited(meeting_id, invitees, ports)
     if meeting.kind == AUDIO:
         bridges = _open_bridges(meeting, invitees, ports)
     else:
@@ -180,7 +183,6 @@ def start_meeting(meeting_id: str, ports: LivePorts) -> None:
         event_id=_event_id(meeting_id, "started"),
     )
     ports.events.flush(10.0)
-    count_invited(meeting_id, invitees, ports)
     ports.live.started(meeting_id, now, len(invitees))
 
 
