@@ -83,7 +83,7 @@ CAS_TRIES = 16
 PACED_TRIES = 3  # a call the provider paced is tried again after its Retry-After, then later
 NOTE_WITHIN_S = 0.5  # dialled calls are written to their invitees at least this often
 AWAY, REFUSED = "away", "refused"  # what a dial-out came to, besides a call or a later time
-KINDS_KEPT = 1024  # meetings whose kind a pod remembers for their webhooks
+MEETINGS_KEPT = 1024  # meetings whose kind and bridges a pod remembers (`_keep`)
 PUBLISH_TIMEOUT_S = 10.0  # a webhook's events not confirmed by then: 503, the provider retries
 _EVENTS = uuid.UUID("2c9d7e40-1b5a-4f3e-8d21-6a0b9c8e7f15")
 
@@ -442,10 +442,17 @@ def _bridges_of(meeting_id: str, live: dict, ports: LivePorts) -> dict[str, dict
         return kept
     bridges = ports.live.bridges(meeting_id)
     if live.get("state") in ("started", "ending", "ended") and bridges:
-        if len(ports.bridges) >= KINDS_KEPT:
-            ports.bridges.clear()  # a bound, as `kinds`
-        ports.bridges[meeting_id] = bridges
+        _keep(ports.bridges, meeting_id, bridges)
     return bridges
+
+
+def _keep(kept: dict, meeting_id: str, value):
+    """Remember what never changes for a meeting; a pod's live meetings are a handful, so the
+    bound (MEETINGS_KEPT, then all are forgotten) is a bound, not a cache policy."""
+    if len(kept) >= MEETINGS_KEPT:
+        kept.clear()
+    kept[meeting_id] = value
+    return value
 
 
 def _kind_of(meeting_id: str, ports: LivePorts) -> str | None:
@@ -454,9 +461,7 @@ def _kind_of(meeting_id: str, ports: LivePorts) -> str | None:
         meeting = ports.meetings.get(meeting_id)
         if meeting is None:
             return None
-        if len(ports.kinds) >= KINDS_KEPT:
-            ports.kinds.clear()  # a pod's live meetings are a handful: this is a bound, not a cache
-        kind = ports.kinds[meeting_id] = meeting.kind
+        kind = _keep(ports.kinds, meeting_id, meeting.kind)
     return kind
 
 
