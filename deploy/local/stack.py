@@ -681,7 +681,8 @@ def supervise() -> int:
                     f"{c.name} is not running (crash {crashes[c.name]} in a row); "
                     f"restarting in {backoff_s(crashes[c.name]):.0f}s"
                 )
-            elif now >= retry_at.pop(c.name):
+            elif now >= retry_at[c.name]:  # not before: a pop here forgot the wait, counted
+                del retry_at[c.name]  # the crash again and never restarted a second crash
                 if restart_crashed(c):
                     failing.discard(c.name)
                     restarted_at[c.name] = time.monotonic()

@@ -52,3 +52,18 @@ def test_a_crashed_service_is_restarted_logged_and_shown_in_status(supervisor):
         "simulator is not running" in log
         and f"simulator: restarted as pid {simulator.pid()}" in log
     )
+
+
+def test_a_service_that_crashes_again_soon_after_its_restart_is_restarted_again(supervisor):
+    """A second crash within a minute waits twice as long (2 s), and is restarted all the same:
+    the supervisor forgot the wait on its next look and counted the crash again, every second,
+    so the backoff grew to a minute and the component was never started again."""
+    simulator = component("simulator")
+    before = stack.restart_record(simulator)["count"]
+    for n in (1, 2):
+        crashed = simulator.pid()
+        killed = time.monotonic()
+        os.killpg(crashed, signal.SIGKILL)
+        wait_until(lambda: stack.restart_record(simulator)["count"] == before + n, 60)
+        figure(f"simulator SIGKILLed ({n} of 2), running again after", time.monotonic() - killed)
+        assert simulator.pid() not in (None, crashed)
