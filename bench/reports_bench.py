@@ -16,17 +16,17 @@ fan-out reads real booth pages) on the platform's Kafka and FerretDB:
    records of the same size. `--state IN` dispatches to the nation's 1,048,202 booths (its tree
    takes ~6 minutes to load into the scratch database); a state's run extrapolates the nation
    from its rate in the printout, and says so.
-2. Answers: `--clients` concurrent aiohttp clients over loopback POST one submission per booth
-   (client-made ids; every 20th is sent twice, and the second must be the same submission, 200)
-   for at most `--seconds` or `--submissions`. Submissions go to the platform's submissions
-   topic, which the platform's analytics worker counts; its /reports/IN for the form and today
-   is polled throughout. Reported: answers accepted per second, how soon analytics counted them
-   all (its ingest rate), the lag per answer under that load (201 returned -> a poll showing
-   it), and, once quiet, `--probes` single answers each polled every 50 ms until counted.
-   Baselines: the same clients on the service's trivial GET /healthz; raw pymongo inserts of as
-   many documents like the service's booth reports, one `insert_one` each and one `insert_many`
-   per batch of the service's mean group-commit batch size (its /metrics); raw confluent-kafka
-   produce of as many records of report-submitted's size.
+2. Answers: `--clients` concurrent keep-alive clients (benchkit.http_load) over loopback POST one
+   submission per booth (client-made ids; every 20th is sent twice, and the second must be the same
+   submission, 200) for at most `--seconds` or `--submissions`. Submissions go to the platform's
+   submissions topic, which the platform's analytics worker counts; its /reports/IN for the form and
+   today is polled throughout. Reported: answers accepted per second, how soon analytics counted
+   them all (its ingest rate), the lag per answer under that load (201 returned -> a poll showing
+   it), and, once quiet, `--probes` single answers each polled every 50 ms until counted. Baselines:
+   the same clients on the service's trivial GET /healthz; raw pymongo inserts of as many documents
+   like the service's booth reports, one `insert_one` each and one `insert_many` per batch of the
+   service's mean group-commit batch size (its /metrics); raw confluent-kafka produce of as many
+   records of report-submitted's size.
 3. Peak memory (VmHWM) and CPU seconds of the reports service and of the platform's analytics
    worker (if this checkout runs it); the load average before and after.
 4. Counting (`--counting`, 0 to skip; `--counting-only` runs this step alone, needing only
@@ -45,9 +45,9 @@ and its scratch database and topics dropped, also on failure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -60,12 +60,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-import aiohttp  # noqa: E402
 import httpx  # noqa: E402
+import uvloop  # noqa: E402
 from benchkit import (  # noqa: E402  (beside this file)
     PYTHON,
     Poller,
     cpu_seconds,
+    http_load,
+    http_request,
     load_line,
     pct,
     raw_produce,
@@ -112,6 +114,14 @@ def bench_app():
         return topics.topic_for(event_type).name
 
     return create_reports_app(bootstrap(ReportsSettings(), topic_for=topic_for))
+
+
+def in_no_order(booths: list[str]) -> list[str]:
+    """The booths shuffled (the same way each run): a morning's answers come from all over the
+    state. In the tree's order, consecutive answers share their sector, mandal and district, so
+    the service finds their sector's page kept and analytics publishes a partial for many answers
+    at once: its rate was three times what it is for answers as they come (first runs, 5 Dec)."""
+    return random.Random(7).sample(booths, len(booths))
 
 
 def tree(state: str):
@@ -255,32 +265,6 @@ def submitted_reader(period_key: str):
     return read
 
 
-async def _clients(requests, clients: int, seconds: float) -> list[tuple[int, float, float]]:
-    """Send `requests` ((method, url, body) each) over `clients` keep-alive connections for at
-    most `seconds`; (status, sent, returned) per request answered."""
-    results: list[tuple[int, float, float]] = []
-    queue = iter(requests)
-    deadline = time.time() + seconds
-    connector = aiohttp.TCPConnector(limit=clients)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def client() -> None:
-            for method, url, body, headers in queue:
-                if time.time() > deadline:
-                    return
-                sent = time.time()
-                try:
-                    async with session.request(method, url, json=body, headers=headers) as r:
-                        await r.read()
-                        results.append((r.status, sent, time.time()))
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    results.append((0, sent, time.time()))
-
-        await asyncio.gather(*(client() for _ in range(clients)))
-    return results
-
-
 def submissions(run: Run, dispatch_id: str, booths: list[str], args) -> dict:
     """One answer per booth from concurrent clients (every 20th sent twice); analytics polled."""
     url = f"{run.url}/v1/dispatches/{dispatch_id}/submissions"
@@ -289,11 +273,14 @@ def submissions(run: Run, dispatch_id: str, booths: list[str], args) -> dict:
     def requests():
         for n, booth in enumerate(booths):
             body = {"submission_id": str(uuid.uuid4()), "booth_id": booth, "answers": ANSWERS}
-            yield "POST", url, body, headers
+            request = http_request("POST", url, body, headers)
+            yield request
             if n % 20 == 0:
-                yield "POST", url, body, headers
+                yield request
 
-    results = asyncio.run(_clients(requests(), args.clients, args.seconds))
+    cpu = time.process_time()
+    results = load(run.url, requests(), args.clients, args.seconds, args.pace)
+    cpu = time.process_time() - cpu  # the clients', and the analytics poller's
     statuses: dict[int, int] = {}
     for status, _, _ in results:
         statuses[status] = statuses.get(status, 0) + 1
@@ -306,6 +293,7 @@ def submissions(run: Run, dispatch_id: str, booths: list[str], args) -> dict:
         "first": first,
         "seconds": last - first,
         "latencies": [returned - sent for _, sent, returned in results],
+        "client_cpu_s": cpu,
     }
 
 
@@ -367,11 +355,18 @@ def probes(run: Run, dispatch_id: str, booths: list[str], period_key: str) -> li
 # --- baselines ---------------------------------------------------------------------------------
 
 
+def load(
+    base: str, requests, clients: int, seconds: float, pace: float = 0
+) -> list[tuple[int, float, float]]:
+    """The requests over `clients` keep-alive connections (benchkit.http_load, on uvloop)."""
+    host, port = base.removeprefix("http://").split(":")
+    return uvloop.run(http_load(host, int(port), requests, clients, seconds, pace))
+
+
 def raw_http(url: str, count: int, clients: int, seconds: float) -> tuple[int, float]:
     """The same clients, as many GETs of the service's trivial /healthz: (answered, seconds)."""
-    results = asyncio.run(
-        _clients((("GET", url, None, None) for _ in range(count)), clients, seconds)
-    )
+    request = http_request("GET", url)
+    results = load(url.rsplit("/", 1)[0], (request for _ in range(count)), clients, seconds)
     ok = [r for r in results if r[0] == 200]
     return len(ok), max(r[2] for r in results) - min(r[1] for r in results)
 
@@ -538,7 +533,7 @@ def counting(args, tmp: Path) -> dict:
     settings = PlatformSettings()
     booths = [u["id"] for u in tree(args.state) if u["level"] == "booth"]
     period_key = datetime.now(timezone.utc).date().isoformat()
-    answers = Answers(booths, period_key)
+    answers = Answers(in_no_order(booths), period_key)
     scratch = ScratchStream(settings.kafka_bootstrap, f"bench-counting-{uuid.uuid4().hex[:8]}")
     scratch.create()
     topic = scratch.topic(topics.REPORT_SUBMISSIONS)
@@ -665,7 +660,7 @@ def bench(args, tmp: Path) -> dict:
     booths = [u["id"] for u in tree(args.state) if u["level"] == "booth"]
     out: dict = {"expected": len(booths), "load_before": os.getloadavg()}
     analytics = platform_pid("analytics") if ready(f"{ANALYTICS_URL}/readyz") else None
-    ferretdb = platform_pid("ferretdb")
+    ferretdb, kafka = platform_pid("ferretdb"), platform_pid("kafka")
     run = Run(tmp, state=args.state)
     out["tree_load_s"] = run.tree_load_s
     poller = None
@@ -679,13 +674,15 @@ def bench(args, tmp: Path) -> dict:
             timeout=30,
         ).json()
         period_key, dispatch_id = round_["period_key"], round_["dispatch_id"]
-        answering = booths[: args.submissions]
+        answering = in_no_order(booths)[: args.submissions + args.probes]
+        answering, quiet = answering[: args.submissions], answering[args.submissions :]
         if analytics:
             poller = Poller(submitted_reader(period_key), every=0.2)
             base = poller.read()
             poller.start()
         cpu0 = {name: cpu for name, (_, cpu) in run.usage().items()}
         analytics_cpu0, ferretdb_cpu0 = cpu_of(analytics), cpu_of(ferretdb)
+        kafka_cpu0 = cpu_of(kafka)
         sub = submissions(run, dispatch_id, answering, args)
         out["submissions"] = sub
         time.sleep(2)  # the relay's last events are written after the last answer
@@ -693,6 +690,7 @@ def bench(args, tmp: Path) -> dict:
             name: cpu - cpu0.get(name, 0) for name, (_, cpu) in run.usage().items()
         }
         out["cpu_submissions"]["ferretdb"] = cpu_of(ferretdb) - ferretdb_cpu0
+        out["cpu_submissions"]["kafka"] = cpu_of(kafka) - kafka_cpu0
         print(
             f"submissions: {sub['statuses']} in {sub['seconds']:.1f} s; CPU s "
             f"{out['cpu_submissions']}",
@@ -704,8 +702,7 @@ def bench(args, tmp: Path) -> dict:
             out["analytics_cpu"] = cpu_of(analytics) - analytics_cpu0
             poller.stop()
             out["lags"] = lags_under_load(sub["acked"], poller.samples, base)
-            used = len(answering)
-            out["probes"] = probes(run, dispatch_id, booths[used : used + args.probes], period_key)
+            out["probes"] = probes(run, dispatch_id, quiet, period_key)
         out["usage_end"] = run.usage()
         out["analytics_usage"] = (
             (vm_hwm_mb(analytics), cpu_seconds(analytics)) if analytics else None
@@ -798,6 +795,11 @@ def report(out: dict, args) -> None:
         f"  CPU per answer: reports service {cpu * per:.0f} us, FerretDB {store * per:.0f} us; "
         f"baseline raw insert_one: pymongo {client * per:.0f} us, FerretDB {raw_store * per:.0f} us"
     )
+    print(
+        f"  CPU per answer, the rest of the box: Kafka broker "
+        f"{out['cpu_submissions']['kafka'] * per:.0f} us; this process (the clients, the "
+        f"analytics poller) {sub['client_cpu_s'] * per:.0f} us"
+    )
     if "lags" in out:
         lags, unseen = out["lags"]
         print(
@@ -836,6 +838,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--submissions", type=int, default=30_000, help="answers sent, at most")
     parser.add_argument("--seconds", type=float, default=60, help="answering stops after this")
     parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--pace", type=float, default=0, help="answers sent a second at most (0: as they go)"
+    )
     parser.add_argument("--probes", type=int, default=40, help="single answers timed when quiet")
     parser.add_argument("--dispatch-timeout", type=float, default=600)
     parser.add_argument("--count-timeout", type=float, default=300, help="analytics' catch-up")
