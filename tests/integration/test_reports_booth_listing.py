@@ -1,8 +1,10 @@
 """Which booths the answers' handler finds in the registry (reports/adapters/units.py), on the
 real FerretDB: by their sectors' booth pages, and by their unit documents where a page cannot
-say; through the group commit as the service wires it."""
+say; through the group commit as the service wires it; from a page kept since a booth of its
+sector answered."""
 
 import pytest
+from pymongo import MongoClient, monitoring
 
 from reports.adapters.units import BatchedUnits
 from reports.bootstrap import batcher
@@ -50,3 +52,48 @@ def test_concurrent_booths_are_found_through_the_group_commit(registry):
     booths = list(registry.booth_ids_under("IN-HP-D04"))[:5]
     assert [units.booth_exists(b) for b in booths] == [True] * 5
     assert units.booth_exists(f"{booths[0]}9") is False
+
+
+class Finds(monitoring.CommandListener):
+    """The collections of the `find` commands sent."""
+
+    def __init__(self):
+        self.collections: list[str] = []
+
+    def started(self, event):
+        if event.command_name == "find":
+            self.collections.append(event.command["find"])
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_sectors_next_booth_is_found_in_its_kept_page_and_a_booth_not_in_it_is_asked_again(
+    settings, registry, mongo_db
+):
+    finds = Finds()
+    client = MongoClient(settings.mongo_url, event_listeners=[finds])
+    try:
+        units = BatchedUnits(OrgRegistry(client[mongo_db.name]))
+        booths = list(registry.booth_ids_under("IN-HP-D05"))
+        sector = booths[0].rsplit("-", 1)[0]
+        neighbours = [b for b in booths if b.startswith(f"{sector}-")]
+        assert len(neighbours) >= 2, "a sector of the demo tree with two booths"
+
+        assert units.booth_exists(neighbours[0]) is True
+        assert finds.collections == ["org_booth_pages"]
+        assert all(units.booth_exists(b) for b in neighbours[1:])
+        assert finds.collections == ["org_booth_pages"], "the kept page answered: nothing read"
+
+        added = f"{sector}-B777"  # a booth the registry gains after the page was kept
+        mongo_db.org_booth_pages.update_one(
+            {"_id": page_id(sector, 0)}, {"$push": {"booths": added}}
+        )
+        assert units.booth_exists(added) is True
+        assert units.booth_exists(f"{sector}-B778") is False
+        assert finds.collections.count("org_booth_pages") == 3, "each one not kept is asked"
+    finally:
+        client.close()

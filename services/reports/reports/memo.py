@@ -26,17 +26,28 @@ class Memo(Generic[K, V]):
 
     def get(self, key: K, read: Callable[[], V | None], keep: Callable[[V], bool] = bool) -> V:
         """The remembered value, or `read()`'s, remembered if `keep` says it will not change."""
+        found = self.known(key, None)
+        if found is not None:
+            return found
+        value = read()
+        if value is not None and keep(value):
+            self.remember(key, value)
+        return value
+
+    def known(self, key: K, default: V) -> V:
+        """The remembered value, or `default` (nothing read)."""
         with self.lock:
             if key in self.kept:
                 self.kept.move_to_end(key)
                 return self.kept[key]
-        value = read()
-        if value is not None and keep(value):
-            with self.lock:
-                self.kept[key] = value
-                if len(self.kept) > self.size:
-                    self.kept.popitem(last=False)
-        return value
+        return default
+
+    def remember(self, key: K, value: V) -> None:
+        with self.lock:
+            self.kept[key] = value
+            self.kept.move_to_end(key)
+            if len(self.kept) > self.size:
+                self.kept.popitem(last=False)
 
 
 class Remembered:
