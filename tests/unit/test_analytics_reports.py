@@ -446,3 +446,54 @@ def test_a_batchs_deltas_summed_per_unit_change_the_partials_as_each_row_would()
     left = {(p, k): v.to_json() for p, k, v in by_row.take_dirty(None)}
     right = {(p, k): v.to_json() for p, k, v in summed.take_dirty(None)}
     assert left == right
+
+
+def test_partials_are_sent_as_they_were_taken_and_what_is_counted_during_the_send_goes_next(
+    stream,
+):
+    """The books' own values are taken (no copies), so every book's are encoded before the send
+    waits: answers and groups the agents count meanwhile are in none of this tick's records,
+    and go on the next."""
+    day, groups = Round(), {}
+    rows = Rows(batched=True)
+
+    async def go():
+        await stream.on_reports([message(day.dispatched(b)) for b in (B1, B2)], rows)
+        await stream.on_group(message(group_updated(B2, 90)), groups)
+        real_send = stream.partials.send
+
+        async def slow_send(records):
+            # The agents count while this tick's partials are on their way.
+            await stream.on_reports([message(day.submitted(B1, [mood("good")]))], rows)
+            await stream.on_group(message(group_updated(B1, 100)), groups)
+            return await real_send(records)
+
+        stream.partials.send = slow_send
+        await stream.publish_partials()
+        first = view_of(stream)
+        stream.partials.send = real_send
+        await stream.publish_partials()
+        return first, view_of(stream)
+
+    first, then = asyncio.run(go())
+    rollup = first.rollup(day.form_id, day.period_key, MANDAL)
+    assert (rollup.expected, rollup.submitted, rollup.options) == (2, 0, {})
+    assert first.whatsapp(MANDAL).booths_with_group == 1
+    rollup = then.rollup(day.form_id, day.period_key, MANDAL)
+    assert (rollup.expected, rollup.submitted, rollup.options) == (2, 1, {"mood": {"good": 1}})
+    assert then.whatsapp(MANDAL).booths_with_group == 2
+
+
+def test_every_number_of_a_rollup_adds_and_subtracts():
+    numbers = {name: n for n, name in enumerate(ReportCounts.NUMBERS, 1)}
+    total = ReportCounts(**numbers, options={"mood": {"good": 1}}, sums={"food": 2.0})
+    total.add(ReportCounts(**numbers, options={"mood": {"good": 1}}, versions={1: 1}))
+    assert total.numbers() == {name: 2 * n for name, n in numbers.items()}
+    assert (total.options, total.sums, total.versions) == (
+        {"mood": {"good": 2}},
+        {"food": 2.0},
+        {1: 1},
+    )
+    total.add(ReportCounts(**numbers, options={"mood": {"good": 2}}, versions={1: 1}), -1)
+    assert total.numbers() == numbers
+    assert (total.options, total.versions) == ({}, {})

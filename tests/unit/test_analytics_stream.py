@@ -1,6 +1,7 @@
 """The stream's handlers over dict tables and hand-written fakes of its adapters."""
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -69,10 +70,20 @@ class FakePartials:
         self.records: dict[str, dict] = {}
 
     async def publish(self, kind, items):
-        items = list(items)
-        for partition, ident, value in items:  # None: a tombstone, the partial withdrawn
-            self.sent[partial_key(kind, ident, partition)] = value and value.to_json()
-        return len(items)
+        return await self.send(self.encode(kind, items))
+
+    @staticmethod
+    def encode(kind, items):
+        """As PartialsOut encodes: each value as it is now (None: a tombstone, withdrawn)."""
+        return [
+            (partition, partial_key(kind, ident, partition), value and json.dumps(value.to_json()))
+            for partition, ident, value in items
+        ]
+
+    async def send(self, records):
+        for _, key, value in records:
+            self.sent[key] = value and json.loads(value)
+        return len(records)
 
     async def publish_directive(self, directive):
         self.directives.append(directive)

@@ -70,11 +70,14 @@ class OwnedPartials:
     async def _publish(self, partitions: Iterable[int] | None) -> int:
         partitions = None if partitions is None else list(partitions)
         taken = [(book, book.take_dirty(partitions)) for book in self.books]
-        sent = 0
+        # Encoded before the first wait: the books' values are taken as they are, and the agents
+        # change them again as soon as the loop runs them.
+        records = []
+        for book, items in taken:
+            self.prepare(book, items)
+            records += self.out.encode(book.kind, items)
         try:
-            for book, items in taken:
-                self.prepare(book, items)
-                sent += await self.out.publish(book.kind, items)
+            sent = await self.out.send(records)
         except Exception:
             for book, items in taken:
                 book.mark_dirty((p, k) for p, k, _ in items)

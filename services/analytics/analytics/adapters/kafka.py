@@ -46,17 +46,26 @@ class PartialsOut:
         self.lock = asyncio.Lock()  # a revocation's last word must not overtake a timer's
 
     async def publish(self, kind: str, items: Iterable[tuple[int, str, Any]]) -> int:
-        producer = self._producer_of()
-        pending = [
-            await producer.send(
-                self.topic,
-                partial_key(kind, ident, partition).encode(),
-                None if value is None else _json(value.to_json()),  # None: withdrawn, a tombstone
+        return await self.send(self.encode(kind, items))
+
+    @staticmethod
+    def encode(kind: str, items: Iterable[tuple[int, str, Any]]) -> list[tuple]:
+        """(partition, key, value) of each partial as sent; None: withdrawn, a tombstone."""
+        return [
+            (
                 partition,
-                None,
-                None,
+                partial_key(kind, ident, partition).encode(),
+                None if value is None else _json(value.to_json()),
             )
             for partition, ident, value in items
+        ]
+
+    async def send(self, records: list[tuple]) -> int:
+        """Send `records` and wait for the broker to have them all."""
+        producer = self._producer_of()
+        pending = [
+            await producer.send(self.topic, key, value, partition, None, None)
+            for partition, key, value in records
         ]
         if pending:
             await asyncio.gather(*pending)

@@ -173,15 +173,15 @@ class PartialBook(Generic[V]):
     def take_dirty(
         self, partitions: Iterable[int] | None = None
     ) -> list[tuple[int, str, V | None]]:
-        """Copies of what changed since the last call (for the given partitions), to publish;
-        None for a key forgotten since."""
+        """What changed since the last call (for the given partitions), to publish; None for a
+        key forgotten since. The book's own values, not copies (a copy of each was a fifth of
+        the publishing at a morning's answers): the caller encodes them before anything else
+        runs on the event loop and changes them."""
         taken = []
         for partition in list(self._dirty if partitions is None else partitions):
             keys = self._dirty.pop(partition, set())
             part = self._parts.get(partition, {})
-            taken.extend(
-                (partition, key, part[key].copy() if key in part else None) for key in keys
-            )
+            taken.extend((partition, key, part.get(key)) for key in keys)
         return taken
 
 
