@@ -87,6 +87,11 @@ class InMemoryReports:
         report.rev += 1
         self.reports[key] = copy.deepcopy(report)
 
+    async def add_first(self, report: BoothReport) -> None:
+        if report.rev != 0:
+            raise ValueError("add_first takes a booth's first report (rev 0)")
+        self.save(report)
+
 
 class TreeUnits:
     """Units named by their ids (levels read from depth); booth pages are the listed booths."""
@@ -100,6 +105,9 @@ class TreeUnits:
 
     def booth_exists(self, booth_id: str) -> bool:
         return booth_id in self.booths
+
+    async def booth_exists_async(self, booth_id: str) -> bool:
+        return self.booth_exists(booth_id)
 
     def booth_page(self, unit_id: str, page: int) -> list[str]:
         under = [b for b in self.booths if is_within(b, unit_id)]

@@ -2,6 +2,7 @@
 tests use (tests/fakes/reports.py) and against the MongoDB adapters on the real FerretDB, so the
 fakes cannot drift."""
 
+import asyncio
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -9,9 +10,11 @@ import pytest
 from reports import domain
 from reports.adapters.link_holders import EndedAppointmentStore
 from reports.adapters.mongo import BoothReports, Forms, OutboxPointers, Plans, Rounds
+from reports.bootstrap import batcher
 from reports.domain import BoothReport, Form
 from reports.link_holders import AppointmentEnded
 from reports.ports import AlreadyExists, ConcurrentUpdate
+from reports.settings import ReportsSettings
 from shared.sending.policy import IST
 from tests.fakes import reports as fakes
 from tests.unit.test_reports_domain import FEEDBACK, plan
@@ -128,6 +131,28 @@ def test_a_booth_report_is_inserted_once_and_then_saved_only_over_what_was_read(
     with pytest.raises(ConcurrentUpdate):
         reports.save(stale)
     assert reports.get("d-1", BOOTH).submissions[0].status == "accepted"
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "group-commit"])
+def test_a_first_report_added_on_the_event_loop_is_stored_once(stores, grouped):
+    reports = stores[3]
+    if grouped:
+        if not isinstance(reports, BoothReports):
+            pytest.skip("the group commit is the MongoDB adapter's")
+        reports.first_inserts = batcher(ReportsSettings(), "contract", reports.insert_first)
+
+    def answered(submission_id: str) -> BoothReport:
+        report = BoothReport("d-1", BOOTH, {"state": "IN-HP"}, "2026-12-03", "f-1", 1)
+        answers = domain.judge_answers(domain.parse_version(FEEDBACK), {"mood": "good"})
+        report.submit(submission_id=submission_id, answers=answers, by="u", at=AT, due_at=AT)
+        return report
+
+    first = answered("s-1")
+    asyncio.run(reports.add_first(first))
+    assert reports.get("d-1", BOOTH).submissions == first.submissions
+    with pytest.raises(ConcurrentUpdate):
+        asyncio.run(reports.add_first(answered("s-2")))
+    assert [s.submission_id for s in reports.get("d-1", BOOTH).submissions] == ["s-1"]
 
 
 @pytest.fixture(params=["in-memory", "mongodb"])

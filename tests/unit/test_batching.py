@@ -2,6 +2,7 @@
 and each gets its own item's outcome; a batch-wide failure reaches every caller of it as a fresh
 exception; a caller whose batch does not run in time gets a NetworkTimeout, not a hang."""
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pymongo.errors import AutoReconnect, NetworkTimeout
 
+from shared import batching
 from shared.batching import Batcher
 
 
@@ -84,3 +86,60 @@ def test_a_batch_that_does_not_run_in_time_is_a_network_timeout():
     assert time.monotonic() - started < 1
     release.set()
     assert batcher.submit(2) == 2  # the batcher goes on
+
+
+def test_awaiting_callers_share_batches_with_blocking_ones_and_each_gets_its_own_outcome(
+    monkeypatch,
+):
+    batches: list[list[int]] = []
+    settled: list[int] = []
+    settle = batching._settle
+    # Each batch settles its awaiting callers with one call into their loop, not one each.
+    monkeypatch.setattr(batching, "_settle", lambda slots: settled.append(1) or settle(slots))
+
+    def run(items):
+        batches.append(items)
+        return [ValueError(n) if n % 7 == 0 else n * 10 for n in items]
+
+    batcher = Batcher("test", run, size=100, linger_s=0.05, wait_s=5)
+
+    async def call(n):
+        try:
+            return await batcher.submit_async(n)
+        except ValueError as refused:
+            return f"refused {refused.args[0]}"
+
+    async def main():
+        blocking = asyncio.get_running_loop().run_in_executor(None, batcher.submit, 100)
+        awaited = await asyncio.gather(*(call(n) for n in range(1, 31)))
+        return awaited, await blocking
+
+    awaited, blocking = asyncio.run(main())
+    assert awaited == [f"refused {n}" if n % 7 == 0 else n * 10 for n in range(1, 31)]
+    assert blocking == 1000
+    assert sorted(n for b in batches for n in b) == list(range(1, 31)) + [100]
+    assert len(settled) <= len(batches) < 10
+
+
+def test_an_awaited_batch_that_fails_or_does_not_run_in_time_is_raised_to_its_callers():
+    release = threading.Event()
+
+    def run(items):
+        if items == [1]:
+            raise AutoReconnect("connection refused")
+        release.wait(5)
+        return items
+
+    batcher = Batcher("test", run, size=10, linger_s=0, wait_s=0.2)
+
+    async def main():
+        with pytest.raises(AutoReconnect):
+            await batcher.submit_async(1)
+        started = time.monotonic()
+        with pytest.raises(NetworkTimeout):
+            await batcher.submit_async(2)
+        assert time.monotonic() - started < 1
+        release.set()
+        return await batcher.submit_async(3)
+
+    assert asyncio.run(main()) == 3

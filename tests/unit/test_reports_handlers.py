@@ -2,6 +2,7 @@
 their file changes; dispatch inside the form's owner and not before it is published; rounds made
 once; a submission to a booth the dispatch did not ask is refused."""
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import date, datetime, time
@@ -14,6 +15,7 @@ from reports.domain import Invalid, Refused
 from reports.handlers import NotFound
 from reports.memo import Remembered
 from reports.settings import BUILTIN_FORMS
+from shared.events import types
 from shared.sending.policy import IST
 from tests.fakes.reports import in_memory_ports
 
@@ -235,3 +237,41 @@ def test_a_draft_version_is_read_again_not_remembered(ports):
             ("f", 1), lambda: read.append(1) or draft, keep=lambda v: v.published
         )
     assert len(read) == 2
+
+
+def on_loop(command, ports):
+    return asyncio.run(handlers.submit_first_report(command, ports))
+
+
+def test_a_first_answer_on_the_loop_is_stored_as_in_a_thread_once_its_round_is_remembered(ports):
+    """The lane's handler (no thread) takes a first answer only once this process remembers
+    the round and form version (an answer in a thread read them); a booth's second answer and
+    any read go to submit_report, which gives a retried submission back."""
+    round_ = seva_round(ports)
+    first = submit(round_.dispatch_id, booth=BOOTHS[0])
+    assert on_loop(first, ports) is None  # nothing remembered yet: nothing done
+    assert ports.reports.get(round_.dispatch_id, BOOTHS[0]) is None
+    handlers.handle(first, ports)
+
+    second = submit(round_.dispatch_id, booth=BOOTHS[1])
+    submission, new = on_loop(second, ports)
+    stored = ports.reports.get(round_.dispatch_id, BOOTHS[1])
+    assert (new, [s.submission_id for s in stored.submissions]) == (True, [second.submission_id])
+    assert [e["type"] for e in stored.outbox] == [types.REPORT_SUBMITTED]
+    assert on_loop(second, ports) is None  # the booth has a report: read in a thread
+    assert handlers.handle(second, ports) == (submission, False)
+
+
+def test_on_the_loop_a_booth_not_asked_and_answers_not_valid_are_refused_as_in_a_thread(ports):
+    round_ = seva_round(ports)
+    handlers.handle(submit(round_.dispatch_id), ports)  # the round and version remembered
+    unknown = "IN-HP-D01-A01-M01-S01-B077"
+    for booth in (BOOTHS[2], unknown):  # outside the round's scope; not in the registry
+        with pytest.raises(NotFound) as missing:
+            on_loop(submit(round_.dispatch_id, booth=booth), ports)
+        assert missing.value.kind == "not-dispatched"
+    linked = dataclasses.replace(submit(round_.dispatch_id, booth=unknown), asked=True)
+    assert on_loop(linked, ports)[1]
+    with pytest.raises(Invalid):
+        on_loop(submit(round_.dispatch_id, booth=BOOTHS[1], answers={"seva_done": "x"}), ports)
+    assert ports.reports.get(round_.dispatch_id, BOOTHS[1]) is None

@@ -9,6 +9,7 @@ reviewers' notes are stored and returned to those who may read them, never logge
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from anyio import to_thread
@@ -190,7 +191,14 @@ def create_reports_app(adapters: Adapters) -> FastAPI:
     )
     # An ordinary answer skips FastAPI's routing and dependencies (reports/answer_lane.py).
     answers = next(r for r in dispatches.routes if getattr(r, "path", "") == SUBMISSIONS)
-    lane = AnswerLane(answers, SubmissionCreate, ANSWER_SCOPE, auth, answers.endpoint)
+    lane = AnswerLane(
+        answers,
+        SubmissionCreate,
+        ANSWER_SCOPE,
+        auth,
+        answers.endpoint,
+        on_loop=partial(submit_on_loop, adapters.ports),
+    )
     app.router.routes.insert(0, lane)
     return app
 
@@ -322,16 +330,10 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         ),
     )
     def submit(dispatch_id: uuid.UUID, body: SubmissionCreate, who: Answerer) -> Response:
-        require_jurisdiction(who, body.booth_id)
-        command = commands.SubmitReport(
-            str(dispatch_id), body.booth_id, str(body.submission_id), body.answers, who.subject
-        )
+        command = _submit_command(dispatch_id, body, who)
         with refusals_as_problems():
             submission, new = handlers.handle(command, ports)
-        # 200: the same submission, sent again. The read written here, as FastAPI would write the
-        # response model, whose check and second thread hop (a `def` route's response is validated
-        # in the thread pool) took a tenth of an answer's CPU at the morning peak.
-        return _json(submission_read(submission), 201 if new else 200)
+        return _submitted(submission, new)
 
     @router.post(
         "/{dispatch_id}/booths/{booth_id}/review",
@@ -376,6 +378,33 @@ def dispatches_router(adapters: Adapters, auth: Authenticator) -> APIRouter:
         )
 
     return router
+
+
+async def submit_on_loop(
+    ports: handlers.Ports, dispatch_id: uuid.UUID, body: SubmissionCreate, who: Principal
+) -> Response | None:
+    """The submissions route for the answer lane, on the event loop where the handler can be
+    (handlers.submit_first_report); None: the route itself is to run, in a thread."""
+    command = _submit_command(dispatch_id, body, who)
+    with refusals_as_problems():
+        done = await handlers.submit_first_report(command, ports)
+    return None if done is None else _submitted(*done)
+
+
+def _submit_command(
+    dispatch_id: uuid.UUID, body: SubmissionCreate, who: Principal
+) -> commands.SubmitReport:
+    require_jurisdiction(who, body.booth_id)
+    return commands.SubmitReport(
+        str(dispatch_id), body.booth_id, str(body.submission_id), body.answers, who.subject
+    )
+
+
+def _submitted(submission: Submission, new: bool) -> Response:
+    # 200: the same submission, sent again. The read written here, as FastAPI would write the
+    # response model, whose check and second thread hop (a `def` route's response is validated
+    # in the thread pool) took a tenth of an answer's CPU at the morning peak.
+    return _json(submission_read(submission), 201 if new else 200)
 
 
 def _json(read: BaseModel, status: int) -> Response:

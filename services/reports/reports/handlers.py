@@ -186,25 +186,68 @@ def submit_report(command: commands.SubmitReport, ports: Ports) -> tuple[Submiss
         # Most booths answer once: the first try inserts without reading; a booth with a report
         # already (that insert is refused as a concurrent update) is read on the next try.
         stored = ports.reports.get(round_.dispatch_id, command.booth_id) if next(tries) else None
-        return stored or BoothReport(
-            round_.dispatch_id,
-            command.booth_id,
-            path,
-            round_.period_key,
-            round_.form_id,
-            round_.form_version,
-        )
+        return stored or _first_report(round_, command.booth_id, path)
 
     def submit(report: BoothReport) -> tuple[Submission, bool]:
-        return report.submit(
-            submission_id=command.submission_id,
-            answers=answers,
-            by=command.by,
-            at=at,
-            due_at=round_.due_at,
-        )
+        return _submitted(report, command, answers, at, round_)
 
     return _compare_and_set(load, submit, ports.reports.save, unchanged=lambda out: not out[1])
+
+
+async def submit_first_report(
+    command: commands.SubmitReport, ports: Ports
+) -> tuple[Submission, bool] | None:
+    """`submit_report` for the morning's ordinary answer, awaited on the event loop instead of
+    run in a thread: the round and form version known to this process (remembered), the booth
+    known or asked through the group commit, and the booth's first report inserted through it.
+    None where anything else is needed (a read, or the booth has a report already): then
+    `submit_report` (in a thread) does it all. Refusals are the same as submit_report's."""
+    round_ = ports.remembered.rounds.known(command.dispatch_id, None)
+    if round_ is None:
+        return None
+    version = ports.remembered.versions.known((round_.form_id, round_.form_version), None)
+    if version is None:
+        return None
+    path = _in_scope(round_, command.booth_id)
+    if not (command.asked or ports.remembered.booths.known(command.booth_id, None)):
+        if not await ports.units.booth_exists_async(command.booth_id):
+            raise _not_asked(round_, command.booth_id)
+        ports.remembered.booths.remember(command.booth_id, True)
+    answers = domain.judge_answers(version, command.answers)
+    report = _first_report(round_, command.booth_id, path)
+    submitted = _submitted(report, command, answers, ports.clock(), round_)
+    try:
+        await ports.reports.add_first(report)
+    except ConcurrentUpdate:
+        return None
+    return submitted
+
+
+def _first_report(round_: Round, booth_id: str, path: dict[str, str]) -> BoothReport:
+    return BoothReport(
+        round_.dispatch_id,
+        booth_id,
+        path,
+        round_.period_key,
+        round_.form_id,
+        round_.form_version,
+    )
+
+
+def _submitted(
+    report: BoothReport,
+    command: commands.SubmitReport,
+    answers: list,
+    at: datetime,
+    round_: Round,
+) -> tuple[Submission, bool]:
+    return report.submit(
+        submission_id=command.submission_id,
+        answers=answers,
+        by=command.by,
+        at=at,
+        due_at=round_.due_at,
+    )
 
 
 def review_report(command: commands.ReviewReport, ports: Ports) -> Submission:
@@ -237,14 +280,25 @@ def _dispatched_booth(
 ) -> dict[str, str]:
     """The booth's path if the round asked it: inside its scope, and in the registry (unless the
     caller vouches that it was asked: see commands.SubmitReport)."""
-    path = booth_path(booth_id)
-    inside = path is not None and any(is_within(booth_id, unit) for unit in round_.scope)
-    if not inside or not (
+    path = _in_scope(round_, booth_id)
+    if not (
         asked
         or ports.remembered.booths.get(booth_id, lambda: ports.units.booth_exists(booth_id) or None)
     ):
-        raise NotFound("not-dispatched", f"dispatch {round_.dispatch_id} did not ask {booth_id}")
+        raise _not_asked(round_, booth_id)
     return path
+
+
+def _in_scope(round_: Round, booth_id: str) -> dict[str, str]:
+    """The booth's path, if it is a booth inside the round's scope."""
+    path = booth_path(booth_id)
+    if path is None or not any(is_within(booth_id, unit) for unit in round_.scope):
+        raise _not_asked(round_, booth_id)
+    return path
+
+
+def _not_asked(round_: Round, booth_id: str) -> NotFound:
+    return NotFound("not-dispatched", f"dispatch {round_.dispatch_id} did not ask {booth_id}")
 
 
 def version_of(ports: Ports, round_: Round) -> Version:

@@ -63,6 +63,9 @@ class ReportStore(Protocol):
     def save(self, report: BoothReport) -> None:
         """Insert (rev 0) or compare-and-set the report and its outbox (ConcurrentUpdate)."""
 
+    async def add_first(self, report: BoothReport) -> None:
+        """`save` of a first report (rev 0), awaited: ConcurrentUpdate if the booth has one."""
+
 
 class Units(Protocol):
     """The organisation registry, read-only (shared/orgtree/repository.py:OrgRegistry)."""
@@ -71,5 +74,8 @@ class Units(Protocol):
 
     def booth_exists(self, booth_id: str) -> bool:
         """Whether the registry holds this booth (an answer's, at the peak: batched)."""
+
+    async def booth_exists_async(self, booth_id: str) -> bool:
+        """`booth_exists`, awaited."""
 
     def booth_page(self, unit_id: str, page: int) -> list[str]: ...

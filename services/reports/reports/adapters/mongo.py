@@ -33,6 +33,7 @@ goes on as for any concurrent write.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -468,13 +469,7 @@ class BoothReports:
         return _report(doc) if doc else None
 
     def save(self, report: BoothReport) -> None:
-        doc = {
-            "_id": report_id(report.dispatch_id, report.booth_id),
-            "period_key": report.period_key,
-            "form_id": report.form_id,
-            "form_version": report.form_version,
-            "submissions": [_submission_doc(s) for s in report.submissions],
-        }
+        doc = _report_doc(report)
         if report.rev == 0 and self.first_inserts is not None:
             # The events ride in the pointer, not in the document (the module's docstring).
             self.first_inserts.submit(({**doc, "rev": 1}, report.outbox))
@@ -482,6 +477,15 @@ class BoothReports:
             return
         doc["outbox"] = report.outbox
         report.rev = save_with_outbox(self.reports, self.pointers, doc, report.rev)
+
+    async def add_first(self, report: BoothReport) -> None:
+        """`save` of a booth's first report (rev 0), awaited on the event loop: through the
+        group commit, or in a thread without one. ConcurrentUpdate if the booth has a report."""
+        if self.first_inserts is None:
+            await asyncio.to_thread(self.save, report)
+            return
+        await self.first_inserts.submit_async(({**_report_doc(report), "rev": 1}, report.outbox))
+        report.rev, report.outbox = 1, []
 
     def insert_first(
         self, items: list[tuple[dict[str, Any], list[dict]]]
@@ -580,6 +584,16 @@ class Written:
 
 def _write_error(error: dict[str, Any]) -> Exception:
     return WriteError(error.get("errmsg", "write error"), error.get("code"), error)
+
+
+def _report_doc(report: BoothReport) -> dict[str, Any]:
+    return {
+        "_id": report_id(report.dispatch_id, report.booth_id),
+        "period_key": report.period_key,
+        "form_id": report.form_id,
+        "form_version": report.form_version,
+        "submissions": [_submission_doc(s) for s in report.submissions],
+    }
 
 
 def _submission_doc(submission: Submission) -> dict[str, Any]:
