@@ -7,6 +7,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from pymongo.errors import AutoReconnect
 
 from reports.answer_lane import AnswerLane
 from reports.api import SUBMISSIONS, create_reports_app
@@ -183,3 +184,40 @@ def test_mongodb_away_is_a_503_through_the_lane(organiser_token):
     assert kind(response) == (503, "dependency-unavailable")
     assert int(response.headers["Retry-After"]) > 0
     assert counted.calls == 1
+
+
+def test_a_store_failure_under_an_answer_on_the_event_loop_is_a_503_and_the_retry_is_taken(
+    mongo_db, org_registry, organiser_token
+):
+    """The group commit failing as a whole (the store away) reaches the awaiting answer as it
+    reaches one in a thread: a 503 problem with Retry-After, nothing stored; the client's retry
+    with the same submission id is taken once the store is back."""
+    if org_registry.get(DISTRICT) is None:
+        pytest.skip("the demo org tree (Himachal) is not loaded")
+    adapters = bootstrap(ReportsSettings(), db=mongo_db)
+    api = TestClient(create_reports_app(adapters))
+    counted = Counted(lane_of(api.app))
+    dispatch_id = dispatched(api, organiser_token)
+    hp = organiser_token("IN-HP", sub="user-hp")
+    first, second = list(org_registry.booth_ids_under(DISTRICT))[4:6]
+    url = f"/v1/dispatches/{dispatch_id}/submissions"
+    assert api.post(url, json=answer(first), headers=hp).status_code == 201  # the round known
+
+    inserts = adapters.ports.reports.first_inserts
+    working = inserts.run
+
+    def store_away(items):
+        raise AutoReconnect("connection refused")
+
+    inserts.run = store_away
+    sent = answer(second)
+    refused = api.post(url, json=sent, headers=hp)
+    assert kind(refused) == (503, "dependency-unavailable")
+    assert int(refused.headers["Retry-After"]) > 0
+    assert (counted.calls, counted.threads) == (2, 1)  # the 503 came from the event loop
+
+    inserts.run = working
+    taken = api.post(url, json=sent, headers=hp)
+    assert (taken.status_code, taken.json()["submission_id"]) == (201, sent["submission_id"])
+    stored = api.get(f"/v1/dispatches/{dispatch_id}/booths/{second}", headers=hp).json()
+    assert [s["submission_id"] for s in stored["submissions"]] == [sent["submission_id"]]
