@@ -17,9 +17,9 @@ Guarantees:
 - One batch at a time, in arrival order.
 
 `submit` blocks its thread; `submit_async` is awaited on an event loop, and the batch's thread
-settles every waiting future of a loop with one call into it: the answers' handlers ran in a
-thread each, and their hand-offs to and from the batch (~15 context switches an answer, a
-quarter of the reports service's CPU at the morning peak) cost more than the batch saved.
+settles every waiting future of a loop with one call into it. Reports' answers waited in a
+thread each: ~15 context switches an answer, and a third of the service's CPU samples in the
+kernel at the morning peak (3.4 and 17 % awaited).
 """
 
 from __future__ import annotations

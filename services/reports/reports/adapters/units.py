@@ -25,7 +25,7 @@ from shared.orgtree.index import PAGE_SIZE, page_id
 from shared.orgtree.levels import booth_path
 from shared.orgtree.repository import OrgRegistry
 
-SECTORS_KEPT = 50_000  # ~5 booths a sector: ~25 MB
+SECTORS_KEPT = 50_000  # ~5 booths a sector: ~65 MB when full (tracemalloc)
 
 
 class BatchedUnits:
