@@ -234,7 +234,7 @@ async def http_load(
     """Send `requests` (bytes each, http_request's) over `clients` keep-alive connections for at
     most `seconds`, at most `pace` a second if given; (status, sent, returned) per request, 0 for
     a connection lost. A load generator lean enough not to take the cores from what it measures
-    (aiohttp's client took a fifth of the box at 1,000 requests a second)."""
+    (aiohttp's client took a tenth of the box at 1,000 requests a second)."""
     loop = asyncio.get_running_loop()
     results: list[tuple[int, float, float]] = []
     queue = enumerate(requests)
