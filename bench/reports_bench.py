@@ -120,7 +120,8 @@ def in_no_order(booths: list[str]) -> list[str]:
     """The booths shuffled (the same way each run): a morning's answers come from all over the
     state. In the tree's order, consecutive answers share their sector, mandal and district, so
     the service finds their sector's page kept and analytics publishes a partial for many answers
-    at once: its rate was three times what it is for answers as they come (first runs, 5 Dec)."""
+    at once (1.17 partial records an answer, 3.48 shuffled): counting alone ran at 3,516/s in
+    that order and 2,281/s shuffled (5 Dec)."""
     return random.Random(7).sample(booths, len(booths))
 
 
