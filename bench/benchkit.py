@@ -164,7 +164,8 @@ class Poller(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        self.join(60)
+        if self.ident is not None:  # a run that failed before it started must not hide why
+            self.join(60)
 
 
 # --- a lean HTTP/1.1 load client ---------------------------------------------------------------
